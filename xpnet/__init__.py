@@ -1,0 +1,45 @@
+"""xpnet: neural networks on the Python Array API.
+
+The same neuron, loss and backpropagation code runs on NumPy, CuPy, PyTorch,
+JAX and array-api-strict; see ``xpnet.get_backend``.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import datasets
+from ._backend import Backend, BackendUnavailable, available_backends, get_backend, to_numpy
+from .activations import Activation, get_activation
+from .gradcheck import gradcheck
+from .layers import Dense
+from .losses import Loss, get_loss, loss_fcn
+from .network import MLP, Network
+from .neuron import Neuron
+from .optimizers import SGD, Adam
+from .serialization import load
+from .training import History
+
+__all__ = [
+    "MLP",
+    "SGD",
+    "Activation",
+    "Adam",
+    "Backend",
+    "BackendUnavailable",
+    "Dense",
+    "History",
+    "Loss",
+    "Network",
+    "Neuron",
+    "__version__",
+    "available_backends",
+    "datasets",
+    "get_activation",
+    "get_backend",
+    "get_loss",
+    "gradcheck",
+    "load",
+    "loss_fcn",
+    "to_numpy",
+]

@@ -1,0 +1,398 @@
+"""Backends: which array library (and device) a model computes on.
+
+A :class:`Backend` pairs an Array API namespace with a device. Models hold the
+backend they were built with and convert inputs to it once, at their public
+entry points; stateless math (activations, losses, layer kernels) never looks
+here and takes its namespace from the arrays it is given.
+
+Two checks are kept apart: a library can be *importable* (``import cupy``
+works) and still not *usable* (no CUDA driver, no device, a kernel that fails
+to compile). Only usable backends are offered; asking for an unusable one
+raises :class:`BackendUnavailable` with the reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import array_api_compat as compat
+import numpy as np
+
+__all__ = [
+    "KNOWN_BACKENDS",
+    "Backend",
+    "BackendStatus",
+    "BackendUnavailable",
+    "available_backends",
+    "backend_status",
+    "get_backend",
+    "to_numpy",
+]
+
+#: Every backend name xpnet knows, in the order they are listed and probed.
+KNOWN_BACKENDS = ("numpy", "cupy", "torch", "jax", "array_api_strict")
+
+_FLOAT_DTYPES = ("float32", "float64")
+
+
+class BackendUnavailable(RuntimeError):
+    """A known backend cannot be used here (not installed, no device, ...)."""
+
+
+@dataclass(frozen=True)
+class BackendStatus:
+    """What a probe found out about one backend: usable or not, and why."""
+
+    name: str
+    usable: bool
+    reason: str
+    version: str | None = None
+    devices: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------
+# Probes: import, then prove the library can compute on a device.
+# --------------------------------------------------------------------------
+
+
+def _probe_numpy() -> BackendStatus:
+    return BackendStatus("numpy", True, "usable", np.__version__, ("cpu",))
+
+
+def _probe_cupy() -> BackendStatus:
+    try:
+        import cupy
+    except Exception as exc:  # ImportError, or a broken install raising anything
+        return BackendStatus("cupy", False, f"not installed ({_one_line(exc)}); pip install 'xpnet[gpu]'")
+    version = getattr(cupy, "__version__", None)
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        return BackendStatus("cupy", False, f"installed, no usable CUDA device: {_one_line(exc)}", version)
+    if count < 1:
+        return BackendStatus("cupy", False, "installed, no CUDA device", version)
+    try:
+        with cupy.cuda.Device(0):
+            probe = cupy.arange(4, dtype=cupy.float32) * 2
+            ok = float(probe.sum().get()) == 12.0
+    except Exception as exc:
+        return BackendStatus("cupy", False, f"installed, a test kernel failed: {_one_line(exc)}", version)
+    if not ok:
+        return BackendStatus("cupy", False, "installed, a test kernel computed a wrong result", version)
+    return BackendStatus("cupy", True, "usable", version, tuple(str(i) for i in range(count)))
+
+
+def _probe_torch() -> BackendStatus:
+    try:
+        import torch
+    except Exception as exc:
+        return BackendStatus("torch", False, f"not installed ({_one_line(exc)}); pip install 'xpnet[torch]'")
+    devices = ["cpu"]
+    try:
+        if torch.cuda.is_available():
+            devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    except Exception:  # a broken CUDA setup still leaves the CPU usable
+        pass
+    return BackendStatus("torch", True, "usable", torch.__version__, tuple(devices))
+
+
+def _probe_jax() -> BackendStatus:
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        devices = tuple(str(d) for d in jax.devices())
+        jnp.zeros(1).block_until_ready()
+    except Exception as exc:
+        return BackendStatus("jax", False, f"not installed or not working ({_one_line(exc)}); pip install 'xpnet[jax]'")
+    return BackendStatus("jax", True, "usable", jax.__version__, devices)
+
+
+def _probe_array_api_strict() -> BackendStatus:
+    try:
+        import array_api_strict as strict
+    except Exception as exc:
+        return BackendStatus(
+            "array_api_strict", False, f"not installed ({_one_line(exc)}); pip install array-api-strict"
+        )
+    devices = ("CPU_DEVICE", "device1", "device2")
+    return BackendStatus("array_api_strict", True, "usable", strict.__version__, devices)
+
+
+_PROBES = {
+    "numpy": _probe_numpy,
+    "cupy": _probe_cupy,
+    "torch": _probe_torch,
+    "jax": _probe_jax,
+    "array_api_strict": _probe_array_api_strict,
+}
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+@functools.cache
+def _probe(name: str) -> BackendStatus:
+    """Probe once per process: importing CuPy and running a kernel is slow."""
+    return _PROBES[name]()
+
+
+def backend_status(name: str | None = None) -> BackendStatus | list[BackendStatus]:
+    """The probe result of one backend, or of all of them (for ``xpnet info``)."""
+    if name is None:
+        return [_probe(n) for n in KNOWN_BACKENDS]
+    _check_known(name)
+    return _probe(name)
+
+
+def available_backends() -> list[str]:
+    """Names of the backends usable here, in :data:`KNOWN_BACKENDS` order."""
+    return [n for n in KNOWN_BACKENDS if _probe(n).usable]
+
+
+def _check_known(name: str) -> None:
+    if name not in KNOWN_BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(KNOWN_BACKENDS)} (or 'auto')")
+
+
+# --------------------------------------------------------------------------
+# Devices
+# --------------------------------------------------------------------------
+
+
+def _resolve_device(name: str, device: Any) -> Any:
+    """Turn a user's device (None, string, int, native object) into the library's."""
+    if name == "numpy":
+        if device not in (None, "cpu"):
+            raise ValueError(f"the numpy backend has only the device 'cpu', got {device!r}")
+        return "cpu"
+    if name == "cupy":
+        return _cupy_device_index(device)
+    if name == "torch":
+        import torch
+
+        if device is None:
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"invalid torch device {device!r}: {_one_line(exc)}") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise BackendUnavailable(f"torch device {device!r} asked for, but torch sees no CUDA device")
+        return dev
+    if name == "jax":
+        import jax
+
+        if device is None:
+            return jax.devices()[0]
+        if not isinstance(device, str):
+            return device
+        platform, _, index = device.partition(":")
+        try:
+            devs = jax.devices(platform)
+            return devs[int(index or 0)]
+        except (RuntimeError, IndexError, ValueError) as exc:
+            raise ValueError(f"invalid jax device {device!r}: {_one_line(exc)}") from None
+    if name == "array_api_strict":
+        import array_api_strict as strict
+
+        if device is None or device == "cpu":
+            return strict.Device("CPU_DEVICE")
+        if isinstance(device, str):
+            try:
+                return strict.Device(device)
+            except ValueError:
+                raise ValueError(
+                    f"invalid array_api_strict device {device!r}; expected one of CPU_DEVICE, device1, device2"
+                ) from None
+        return device
+    raise AssertionError(name)  # pragma: no cover - _check_known ran first
+
+
+def _cupy_device_index(device: Any) -> int:
+    import cupy
+
+    if device is None:
+        return 0
+    if isinstance(device, cupy.cuda.Device):
+        return int(device.id)
+    if isinstance(device, str):
+        kind, _, index = device.partition(":")
+        if kind not in ("cuda", "gpu") or (index and not index.isdigit()):
+            raise ValueError(f"invalid cupy device {device!r}; expected an index such as 0 or 'cuda:0'")
+        device = int(index or 0)
+    if isinstance(device, int) and not isinstance(device, bool):
+        count = cupy.cuda.runtime.getDeviceCount()
+        if not 0 <= device < count:
+            raise ValueError(f"cupy device {device} does not exist; this machine has {count} CUDA device(s)")
+        return device
+    raise ValueError(f"invalid cupy device {device!r}; expected an index such as 0 or 'cuda:0'")
+
+
+# --------------------------------------------------------------------------
+# Host copies, per library (np.asarray of a device array is a bug)
+# --------------------------------------------------------------------------
+
+
+def to_numpy(a: Any) -> np.ndarray:
+    """Copy any supported array (or Python number / list) to a NumPy array on the host."""
+    if isinstance(a, np.ndarray | np.generic):
+        return np.asarray(a)
+    if compat.is_cupy_array(a):
+        return a.get()
+    if compat.is_torch_array(a):
+        return a.detach().cpu().resolve_conj().numpy()
+    if compat.is_jax_array(a):
+        import jax
+
+        return np.asarray(jax.device_get(a))
+    if _is_strict_array(a):
+        import array_api_strict as strict
+
+        return np.from_dlpack(a.to_device(strict.Device("CPU_DEVICE")))
+    if compat.is_array_api_obj(a):
+        # Another Array API library: DLPack to the host is the standard way.
+        return np.from_dlpack(a)
+    return np.asarray(a)
+
+
+def _is_strict_array(a: Any) -> bool:
+    return type(a).__module__.startswith("array_api_strict")
+
+
+# --------------------------------------------------------------------------
+# Backend
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array namespace on one device. Get one with :func:`get_backend`.
+
+    ``asarray`` is the one door through which outside data enters: lists,
+    NumPy arrays and arrays of *other* backends are converted (through the
+    host when they come from another library), arrays already here are
+    cast/moved only if needed.
+    """
+
+    name: str
+    xp: Any = field(repr=False, compare=False)
+    device: Any
+
+    def asarray(self, obj: Any, dtype: Any = None, *, copy: bool = False) -> Any:
+        """``obj`` as an array of this backend and device (and ``dtype``).
+
+        With ``copy=True`` the result never shares memory with ``obj``, so a
+        caller's later writes to its own array cannot reach a model.
+        """
+        dtype = self.dtype(dtype) if dtype is not None else None
+        xp = self.xp
+        if self.owns(obj):
+            out = obj
+            if compat.device(out) != self.device:
+                out = self._to_device(out)
+            if dtype is not None and out.dtype != dtype:
+                out = xp.astype(out, dtype)
+        else:
+            host = to_numpy(obj)
+            if dtype is not None:
+                host = host.astype(_numpy_dtype(dtype), copy=False)
+            out = self._from_host(host)
+        if copy:
+            out = xp.asarray(out, copy=True)
+        return out
+
+    def to_numpy(self, a: Any) -> np.ndarray:
+        return to_numpy(a)
+
+    def owns(self, obj: Any) -> bool:
+        """Is ``obj`` an array of this backend's library (on any device)?"""
+        checks = {
+            "numpy": lambda o: isinstance(o, np.ndarray),
+            "cupy": compat.is_cupy_array,
+            "torch": compat.is_torch_array,
+            "jax": compat.is_jax_array,
+            "array_api_strict": _is_strict_array,
+        }
+        return checks[self.name](obj)
+
+    def dtype(self, dtype: Any) -> Any:
+        """The namespace's dtype for ``"float32"``/``"float64"`` or a dtype object."""
+        if isinstance(dtype, str):
+            if dtype not in _FLOAT_DTYPES:
+                raise ValueError(f"dtype must be one of {', '.join(_FLOAT_DTYPES)}, got {dtype!r}")
+            return getattr(self.xp, dtype)
+        return dtype
+
+    def _to_device(self, a: Any) -> Any:
+        if self.name == "cupy":
+            import cupy
+
+            with cupy.cuda.Device(self.device):
+                return cupy.asarray(a)
+        return compat.to_device(a, self.device)
+
+    def _from_host(self, host: np.ndarray) -> Any:
+        if self.name == "numpy":
+            return host
+        if self.name == "cupy":
+            import cupy
+
+            with cupy.cuda.Device(self.device):  # some CuPy versions ignore device=
+                return cupy.asarray(host)
+        if self.name == "torch":
+            import torch
+
+            return torch.from_numpy(np.ascontiguousarray(host)).to(self.device)
+        return self.xp.asarray(host, device=self.device)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.device})"
+
+
+def _numpy_dtype(dtype: Any) -> np.dtype:
+    name = str(dtype).rsplit(".", 1)[-1]
+    if name not in _FLOAT_DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(_FLOAT_DTYPES)}, got {dtype!r}")
+    return np.dtype(name)
+
+
+def _namespace(name: str) -> Any:
+    if name == "numpy":
+        import array_api_compat.numpy as xp
+    elif name == "cupy":
+        import array_api_compat.cupy as xp
+    elif name == "torch":
+        import array_api_compat.torch as xp
+    elif name == "jax":
+        import jax.numpy as xp
+    else:
+        import array_api_strict as xp
+    return xp
+
+
+def get_backend(name: str | Backend | None = None, device: Any = None) -> Backend:
+    """The backend called ``name`` on ``device``.
+
+    ``None``/``"auto"``: the ``XPNET_BACKEND`` environment variable if set
+    (read now, never cached), else ``"cupy"`` if usable, else ``"numpy"``.
+    """
+    if isinstance(name, Backend):
+        return name if device is None else get_backend(name.name, device)
+    if name is None or name == "auto":
+        name = os.environ.get("XPNET_BACKEND", "").strip() or None
+        if name is None or name == "auto":
+            name = "cupy" if _probe("cupy").usable else "numpy"
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a name or a Backend, got {type(name).__name__}")
+    name = name.lower()
+    _check_known(name)
+    status = _probe(name)
+    if not status.usable:
+        raise BackendUnavailable(f"backend {name!r} is not usable here: {status.reason}")
+    return Backend(name, _namespace(name), _resolve_device(name, device))

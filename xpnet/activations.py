@@ -1,0 +1,182 @@
+"""Activation functions, their derivatives, and their backward passes.
+
+Each activation is stateless and takes its namespace from its input, so one
+definition serves every backend. Three methods:
+
+- ``forward(v)``: y = f(v), elementwise (softmax: along the last axis).
+- ``derivative(v)``: dy/dv elementwise, as the seeds tabulate it. Softmax has
+  no elementwise derivative (its Jacobian couples a row) and raises.
+- ``backward(v, y, dy)``: dL/dv from dL/dy, the vector-Jacobian product that
+  backprop needs. It may use the cached output ``y`` (sigmoid, tanh) instead
+  of recomputing ``f(v)``; for softmax it is the only correct route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._xp import as_float_array
+
+__all__ = ["ACTIVATIONS", "Activation", "get_activation"]
+
+LEAKY_SLOPE = 0.01
+
+
+class Activation:
+    """Base class: subclasses define ``_forward``, ``_derivative`` and may
+    override ``backward`` with a cheaper or (softmax) non-elementwise form."""
+
+    name: str = ""
+    elementwise: bool = True
+
+    def forward(self, v: Any) -> Any:
+        xp, v = as_float_array(v)
+        return self._forward(xp, v)
+
+    def derivative(self, v: Any) -> Any:
+        xp, v = as_float_array(v)
+        return self._derivative(xp, v)
+
+    def backward(self, v: Any, y: Any, dy: Any) -> Any:
+        """dL/dv given the forward pass's ``v``, ``y`` and the incoming dL/dy."""
+        xp, dy = as_float_array(dy)
+        _, v = as_float_array(v, like=dy)
+        _, y = as_float_array(y, like=dy)
+        return self._backward(xp, v, y, dy)
+
+    # The underscored methods take ``xp`` from the caller: layers already know
+    # their namespace, and looking it up again per step costs microseconds.
+    def _backward(self, xp: Any, v: Any, y: Any, dy: Any) -> Any:
+        return dy * self._derivative(xp, v)
+
+    def _forward(self, xp: Any, v: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _derivative(self, xp: Any, v: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"Activation({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Activation) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+class Identity(Activation):
+    name = "identity"
+
+    def _forward(self, xp, v):
+        return v
+
+    def _derivative(self, xp, v):
+        return xp.ones_like(v)
+
+    def _backward(self, xp, v, y, dy):
+        return dy
+
+
+class Sigmoid(Activation):
+    """Logistic function, stable for any input: it only ever exponentiates
+    ``-|v|``, so nothing overflows and ``forward(-1000.0)`` is exactly 0."""
+
+    name = "sigmoid"
+
+    def _forward(self, xp, v):
+        e = xp.exp(-xp.abs(v))
+        s = 1.0 / (1.0 + e)
+        return xp.where(v >= 0, s, e * s)
+
+    def _derivative(self, xp, v):
+        y = self._forward(xp, v)
+        return y * (1.0 - y)
+
+    def _backward(self, xp, v, y, dy):
+        return dy * (y * (1.0 - y))
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def _forward(self, xp, v):
+        return xp.tanh(v)
+
+    def _derivative(self, xp, v):
+        y = xp.tanh(v)
+        return 1.0 - y * y
+
+    def _backward(self, xp, v, y, dy):
+        return dy * (1.0 - y * y)
+
+
+class ReLU(Activation):
+    """max(0, v); its derivative is taken as 0 at v = 0 (as PyTorch does)."""
+
+    name = "relu"
+
+    def _forward(self, xp, v):
+        return xp.maximum(v, 0.0)
+
+    def _derivative(self, xp, v):
+        return xp.astype(v > 0, v.dtype)
+
+    def _backward(self, xp, v, y, dy):
+        return xp.where(v > 0, dy, 0.0)
+
+
+class LeakyReLU(Activation):
+    name = "leaky_relu"
+
+    def _forward(self, xp, v):
+        return xp.where(v > 0, v, LEAKY_SLOPE * v)
+
+    def _derivative(self, xp, v):
+        return xp.astype(v > 0, v.dtype) * (1.0 - LEAKY_SLOPE) + LEAKY_SLOPE
+
+    def _backward(self, xp, v, y, dy):
+        return xp.where(v > 0, dy, LEAKY_SLOPE * dy)
+
+
+class Softmax(Activation):
+    """Row-wise softmax along the last axis, with the row maximum subtracted
+    so that ``exp`` never overflows."""
+
+    name = "softmax"
+    elementwise = False
+
+    def _forward(self, xp, v):
+        e = xp.exp(v - xp.max(v, axis=-1, keepdims=True))
+        return e / xp.sum(e, axis=-1, keepdims=True)
+
+    def _derivative(self, xp, v):
+        raise ValueError(
+            "softmax has no elementwise derivative (each output depends on the whole row); "
+            "use Activation.backward(v, y, dy), which applies its Jacobian"
+        )
+
+    def _backward(self, xp, v, y, dy):
+        return y * (dy - xp.sum(dy * y, axis=-1, keepdims=True))
+
+
+#: The registry: canonical name -> instance.
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a for a in (Identity(), Sigmoid(), Tanh(), ReLU(), LeakyReLU(), Softmax())
+}
+_ALIASES = {"linear": "identity"}
+
+
+def get_activation(name: str | Activation) -> Activation:
+    """The activation called ``name`` (case-insensitive; ``linear`` = ``identity``)."""
+    if isinstance(name, Activation):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"activation must be a name or an Activation, got {type(name).__name__}")
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    try:
+        return ACTIVATIONS[key]
+    except KeyError:
+        valid = ", ".join([*ACTIVATIONS, *_ALIASES])
+        raise ValueError(f"unknown activation {name!r}; expected one of {valid}") from None

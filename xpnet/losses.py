@@ -1,0 +1,221 @@
+"""Loss functions: value, gradient, and the fused output deltas.
+
+A loss takes its namespace from ``outputs``. Definitions (over all ``N``
+samples and ``K`` outputs, as in API.md):
+
+- ``mse``: mean of ``(outputs - expected)**2`` over all elements
+- ``sse``: sum of the same
+- ``binary_cross_entropy``: mean over all elements of
+  ``-(t log y + (1-t) log(1-y))``, ``y`` clipped into ``[eps, 1-eps]``
+- ``cross_entropy``: mean over samples of ``-sum_k t_k log y_k`` (one-hot
+  targets, or integer class labels), ``y`` clipped below at ``eps``
+
+``eps = finfo(dtype).eps``. Gradients are exact derivatives of the values
+(zero where clipping is active). Sigmoid + binary cross-entropy and softmax +
+cross-entropy also offer a *fused* delta, ``dL/dv`` in the ``(y - t)`` form:
+it skips the ``1/(y(1-y))`` that a saturated output would blow up or clip to
+zero, so such an output still learns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat as compat
+import array_api_extra as xpx
+
+from ._backend import to_numpy
+from ._xp import as_float_array
+
+__all__ = ["LOSSES", "Loss", "get_loss", "loss_fcn"]
+
+
+class Loss:
+    """Base class. Subclasses implement ``_value``/``_gradient`` on targets
+    already shaped like the outputs; ``fused_with`` names the output
+    activation whose combined delta ``_fused_delta`` gives."""
+
+    name: str = ""
+    fused_with: str | None = None
+
+    def value(self, expected: Any, outputs: Any) -> Any:
+        """The loss as a 0-d array of the outputs' namespace, device and dtype."""
+        xp, t, y = self._prepare(expected, outputs)
+        return self._value(xp, t, y)
+
+    def gradient(self, expected: Any, outputs: Any) -> Any:
+        """d value / d outputs, shaped like ``outputs``."""
+        xp, t, y = self._prepare(expected, outputs)
+        return self._gradient(xp, t, y)
+
+    # -- shapes ---------------------------------------------------------------
+
+    def _prepare(self, expected: Any, outputs: Any) -> tuple[Any, Any, Any]:
+        if not compat.is_array_api_obj(outputs) and compat.is_array_api_obj(expected):
+            _, like = as_float_array(expected)
+            xp, y = as_float_array(outputs, like=like)
+        else:
+            xp, y = as_float_array(outputs)
+        return xp, self._targets(xp, expected, y), y
+
+    def _targets(self, xp: Any, expected: Any, y: Any) -> Any:
+        """``expected`` as a float array shaped exactly like ``y``.
+
+        Only the unambiguous mismatch is reshaped: one output per sample given
+        as ``(N,)`` against ``(N, 1)`` (either way). Anything else would
+        broadcast into a silently wrong loss, so it is refused."""
+        _, t = as_float_array(expected, like=y)
+        if t.dtype != y.dtype:
+            t = xp.astype(t, y.dtype)
+        if t.shape == y.shape:
+            return t
+        if _is_column_of(t, y) or _is_column_of(y, t):
+            return xp.reshape(t, y.shape)
+        raise ValueError(
+            f"{self.name}: expected (targets) of shape {tuple(t.shape)} do not match "
+            f"outputs of shape {tuple(y.shape)}"
+        )
+
+    # -- to be defined ---------------------------------------------------------
+
+    def _value(self, xp: Any, t: Any, y: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _gradient(self, xp: Any, t: Any, y: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fused_delta(self, xp: Any, t: Any, y: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"Loss({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Loss) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+def _is_column_of(a: Any, b: Any) -> bool:
+    """``a`` is ``(N,)`` and ``b`` is ``(N, 1)``."""
+    return a.ndim == 1 and b.ndim == 2 and b.shape == (a.shape[0], 1)
+
+
+def _size(y: Any) -> int:
+    n = 1
+    for d in y.shape:
+        n *= d
+    return n
+
+
+class MSE(Loss):
+    name = "mse"
+
+    def _value(self, xp, t, y):
+        d = y - t
+        return xp.sum(d * d) / _size(y)
+
+    def _gradient(self, xp, t, y):
+        return (y - t) * (2.0 / _size(y))
+
+
+class SSE(Loss):
+    name = "sse"
+
+    def _value(self, xp, t, y):
+        d = y - t
+        return xp.sum(d * d)
+
+    def _gradient(self, xp, t, y):
+        return (y - t) * 2.0
+
+
+class BinaryCrossEntropy(Loss):
+    name = "binary_cross_entropy"
+    fused_with = "sigmoid"
+
+    def _value(self, xp, t, y):
+        eps = xp.finfo(y.dtype).eps
+        yc = xp.clip(y, eps, 1.0 - eps)
+        return -xp.sum(t * xp.log(yc) + (1.0 - t) * xp.log(1.0 - yc)) / _size(y)
+
+    def _gradient(self, xp, t, y):
+        eps = xp.finfo(y.dtype).eps
+        yc = xp.clip(y, eps, 1.0 - eps)
+        g = (yc - t) / (yc * (1.0 - yc) * _size(y))
+        return xp.where((y > eps) & (y < 1.0 - eps), g, 0.0)
+
+    def _fused_delta(self, xp, t, y):
+        return (y - t) * (1.0 / _size(y))
+
+
+class CrossEntropy(Loss):
+    name = "cross_entropy"
+    fused_with = "softmax"
+
+    def _targets(self, xp, expected, y):
+        if y.ndim == 2 and y.shape[1] > 1:
+            labels = expected
+            if not (compat.is_array_api_obj(labels) and compat.array_namespace(labels) is xp):
+                _, labels = as_float_array(to_numpy(labels), like=y)
+            if labels.ndim == 1:
+                return _one_hot_labels(xp, labels, y)
+        return super()._targets(xp, expected, y)
+
+    def _value(self, xp, t, y):
+        eps = xp.finfo(y.dtype).eps
+        n = y.shape[0] if y.ndim == 2 else 1
+        return -xp.sum(t * xp.log(xp.clip(y, eps, 1.0))) / n
+
+    def _gradient(self, xp, t, y):
+        eps = xp.finfo(y.dtype).eps
+        n = y.shape[0] if y.ndim == 2 else 1
+        return xp.where(y > eps, -t / (xp.clip(y, eps, 1.0) * n), 0.0)
+
+    def _fused_delta(self, xp, t, y):
+        n = y.shape[0] if y.ndim == 2 else 1
+        return (y * xp.sum(t, axis=-1, keepdims=True) - t) * (1.0 / n)
+
+
+def _one_hot_labels(xp: Any, labels: Any, y: Any) -> Any:
+    """Integer class labels ``(N,)`` -> one-hot ``(N, K)`` like ``y``, refusing
+    labels that are not integers in ``0..K-1`` (they would silently vanish)."""
+    n, k = y.shape
+    if labels.shape[0] != n:
+        raise ValueError(f"cross_entropy: {labels.shape[0]} labels for {n} output rows")
+    lab = labels
+    if compat.device(lab) != compat.device(y):
+        lab = compat.to_device(lab, compat.device(y))
+    if xp.isdtype(lab.dtype, "real floating"):
+        if not bool(xp.all(lab == xp.round(lab))):
+            raise ValueError("cross_entropy: class labels must be integers, got non-integral values")
+        lab = xp.astype(lab, xp.int64)
+    elif not xp.isdtype(lab.dtype, "integral"):
+        raise TypeError(f"cross_entropy: class labels must be integers, got dtype {lab.dtype}")
+    if bool(xp.any(lab < 0)) or bool(xp.any(lab >= k)):
+        raise ValueError(f"cross_entropy: class labels must lie in 0..{k - 1} for {k} outputs")
+    return xpx.one_hot(lab, k, dtype=y.dtype, xp=xp)
+
+
+#: The registry: canonical name -> instance.
+LOSSES: dict[str, Loss] = {l.name: l for l in (MSE(), SSE(), BinaryCrossEntropy(), CrossEntropy())}
+
+
+def get_loss(name: str | Loss) -> Loss:
+    """The loss called ``name`` (case-insensitive)."""
+    if isinstance(name, Loss):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"loss must be a name or a Loss, got {type(name).__name__}")
+    try:
+        return LOSSES[name.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(LOSSES)}") from None
+
+
+def loss_fcn(name: str | Loss, expected: Any, outputs: Any) -> Any:
+    """The seeds' name-based loss: ``get_loss(name).value(expected, outputs)``.
+
+    Accepts Python scalars and lists as well as arrays."""
+    return get_loss(name).value(expected, outputs)

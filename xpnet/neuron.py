@@ -1,0 +1,101 @@
+"""The single artificial neuron of the seed documents.
+
+weights ``w`` (one per input), bias ``b``, activation potential
+``v = x . w + b``, activation ``f`` and output ``y = f(v)``. After each
+``forward`` the neuron keeps that pass's ``activation_potential`` and
+``output``, as the seeds' neuron dictionary does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._backend import Backend, get_backend
+from ._random import draw_weights, host_rng, initial_bias, resolve_init
+from .activations import Activation, get_activation
+from .layers import _checked_param, _positive_int
+from .network import check_dtype
+from .validation import DeferredChecks, as_numeric
+
+__all__ = ["Neuron"]
+
+
+class Neuron:
+    """One neuron over ``n_inputs`` inputs.
+
+    ``forward(x)`` takes one sample ``x`` of shape ``(n_inputs,)`` (giving a
+    0-d output) or a batch ``(n_samples, n_inputs)`` (giving ``(n_samples,)``).
+    Initial weights follow the same rules as a ``Dense`` layer with one output.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        activation: str | Activation = "sigmoid",
+        bias: bool = True,
+        *,
+        backend: str | Backend | None = None,
+        dtype: str = "float32",
+        seed: int | None = None,
+        init: Any = None,
+    ) -> None:
+        self.n_inputs = _positive_int(n_inputs, "n_inputs")
+        self.activation = get_activation(activation)
+        if not self.activation.elementwise:
+            raise ValueError(f"a single neuron cannot use {self.activation.name}: it normalises over several outputs")
+        self.use_bias = bool(bias)
+        self.backend = get_backend(backend)
+        self.dtype = check_dtype(dtype)
+        rng = host_rng(seed)
+        w = draw_weights(resolve_init(init, self.activation.name), rng, self.n_inputs, 1, self.dtype)
+        self._weights = self.backend.asarray(w[:, 0])
+        self._bias = self.backend.asarray(initial_bias(1, self.dtype)[0]) if self.use_bias else None
+        self.activation_potential: Any = None
+        self.output: Any = None
+
+    @property
+    def weights(self) -> Any:
+        return self._weights
+
+    @weights.setter
+    def weights(self, value: Any) -> None:
+        self._weights = _checked_param(self.backend, value, self.dtype, (self.n_inputs,), "Neuron.weights")
+
+    @property
+    def bias(self) -> Any:
+        return self._bias
+
+    @bias.setter
+    def bias(self, value: Any) -> None:
+        if not self.use_bias:
+            if value is None:
+                return
+            raise ValueError("this neuron was built with bias=False; its bias can only be None")
+        self._bias = _checked_param(self.backend, value, self.dtype, (), "Neuron.bias")
+
+    def forward(self, x: Any) -> Any:
+        """``f(x . w + b)`` for one sample or a batch of samples."""
+        x = as_numeric(self.backend, x, self.dtype, "x")
+        if x.ndim not in (1, 2) or x.shape[-1] != self.n_inputs or x.shape[0] == 0:
+            raise ValueError(
+                f"x must have shape ({self.n_inputs},) for one sample or (n_samples, {self.n_inputs}), "
+                f"got {tuple(x.shape)}"
+            )
+        checks = DeferredChecks(self.backend)
+        checks.finite(x, "x")
+        checks.run()
+        xp = self.backend.xp
+        v = x @ self._weights
+        if self._bias is not None:
+            v = v + self._bias
+        self.activation_potential = v
+        self.output = self.activation._forward(xp, v)
+        return self.output
+
+    __call__ = forward
+
+    def __repr__(self) -> str:
+        return (
+            f"Neuron({self.n_inputs}, activation={self.activation.name!r}, bias={self.use_bias}, "
+            f"backend={self.backend.name!r}, dtype={self.dtype!r})"
+        )
