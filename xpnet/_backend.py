@@ -326,6 +326,8 @@ class Backend:
         if isinstance(dtype, str):
             if dtype not in _FLOAT_DTYPES:
                 raise ValueError(f"dtype must be one of {', '.join(_FLOAT_DTYPES)}, got {dtype!r}")
+            if dtype == "float64" and self.name == "jax":
+                _require_jax_x64()
             return getattr(self.xp, dtype)
         return dtype
 
@@ -355,8 +357,26 @@ class Backend:
         return f"{self.name} ({self.device})"
 
 
+def _require_jax_x64() -> None:
+    """JAX silently computes float64 requests in float32 unless 64-bit mode is
+    on; refuse instead of training in another precision than asked."""
+    import jax
+
+    if not jax.config.read("jax_enable_x64"):
+        raise ValueError(
+            "float64 on the jax backend needs JAX's 64-bit mode: set JAX_ENABLE_X64=1 "
+            "or call jax.config.update('jax_enable_x64', True) before creating arrays"
+        )
+
+
 def _numpy_dtype(dtype: Any) -> np.dtype:
-    name = str(dtype).rsplit(".", 1)[-1]
+    if isinstance(dtype, str):
+        name = dtype
+    else:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:  # torch / array_api_strict dtype objects
+            name = str(dtype).rsplit(".", 1)[-1].strip("'>")
     if name not in _FLOAT_DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(_FLOAT_DTYPES)}, got {dtype!r}")
     return np.dtype(name)

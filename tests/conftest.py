@@ -1,0 +1,118 @@
+"""The backend fixture: one test suite, run on every backend present.
+
+Backends: ``numpy``, ``numpy_readonly`` (NumPy whose arrays refuse writes,
+standing in for JAX's immutability), ``array_api_strict`` on its CPU device
+and on ``device1`` (a second device that behaves like a GPU: no silent
+conversion to NumPy, no mixing devices), ``torch`` (CPU or CUDA), ``jax`` and
+``cupy`` when usable.
+
+Select with ``--backends numpy,torch`` or ``XPNET_TEST_BACKENDS``. A backend
+that was asked for but cannot be used is an error; one that was not asked for
+and cannot be used is skipped, with the probe's reason.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet._backend import Backend, backend_status
+
+ALL_BACKENDS = (
+    "numpy",
+    "numpy_readonly",
+    "array_api_strict",
+    "array_api_strict:device1",
+    "torch",
+    "jax",
+    "cupy",
+)
+
+
+def pytest_configure(config):
+    # The suite compares float64 results on every backend; JAX needs its
+    # 64-bit mode for that (xpnet refuses float64 on JAX without it).
+    try:
+        import jax
+    except Exception:
+        return
+    jax.config.update("jax_enable_x64", True)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--backends",
+        default=None,
+        help=f"comma-separated backends to test (default: all usable); from {', '.join(ALL_BACKENDS)}",
+    )
+
+
+def _requested(config) -> list[str] | None:
+    raw = config.getoption("--backends") or os.environ.get("XPNET_TEST_BACKENDS", "")
+    if not raw.strip():
+        return None
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ALL_BACKENDS]
+    if unknown:
+        raise pytest.UsageError(f"unknown backend(s) {unknown}; choose from {', '.join(ALL_BACKENDS)}")
+    return names
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        names = _requested(metafunc.config) or list(ALL_BACKENDS)
+        metafunc.parametrize("backend", names, indirect=True)
+
+
+@dataclass(frozen=True)
+class ReadOnlyNumpyBackend(Backend):
+    """NumPy whose every array handed to a model is read-only, so any in-place
+    write to a parameter or an input fails, as it would on JAX."""
+
+    def asarray(self, obj, dtype=None, *, copy=False):
+        out = super().asarray(obj, dtype, copy=copy)
+        if isinstance(out, np.ndarray):
+            out = out.view()
+            out.flags.writeable = False
+        return out
+
+
+def make_backend(param: str) -> Backend:
+    """The Backend for a fixture parameter, or raise BackendUnavailable."""
+    if param == "numpy_readonly":
+        base = xpnet.get_backend("numpy")
+        return ReadOnlyNumpyBackend(base.name, base.xp, base.device)
+    name, _, device = param.partition(":")
+    return xpnet.get_backend(name, device or None)
+
+
+@pytest.fixture
+def backend(request) -> Backend:
+    param = request.param
+    name = param.partition(":")[0].replace("_readonly", "")
+    status = backend_status(name)
+    if not status.usable:
+        requested = _requested(request.config)
+        if requested is not None and param in requested:
+            pytest.fail(f"backend {param!r} was asked for but is not usable: {status.reason}", pytrace=False)
+        pytest.skip(f"{param}: {status.reason}")
+    return make_backend(param)
+
+
+@pytest.fixture
+def xp(backend):
+    return backend.xp
+
+
+def usable_backend_params() -> list[str]:
+    """Fixture parameters whose backend is usable here (for pairwise tests)."""
+    out = []
+    for p in ALL_BACKENDS:
+        name = p.partition(":")[0].replace("_readonly", "")
+        if backend_status(name).usable:
+            out.append(p)
+    return out

@@ -1,0 +1,49 @@
+"""Shared test helpers: where an array lives, host copies, finite differences."""
+
+from __future__ import annotations
+
+import array_api_compat
+import numpy as np
+
+import xpnet
+
+
+def host(a) -> np.ndarray:
+    return xpnet.to_numpy(a)
+
+
+def assert_on(a, backend, dtype=None, shape=None) -> None:
+    """``a`` is an array of ``backend``'s library, on its device, of ``dtype``/``shape``."""
+    assert backend.owns(a), f"expected a {backend.name} array, got {type(a).__module__}.{type(a).__name__}"
+    assert array_api_compat.device(a) == backend.device, f"array on {array_api_compat.device(a)}, expected {backend.device}"
+    if dtype is not None:
+        assert a.dtype == backend.dtype(dtype), f"dtype {a.dtype}, expected {dtype}"
+    if shape is not None:
+        assert tuple(a.shape) == tuple(shape), f"shape {tuple(a.shape)}, expected {tuple(shape)}"
+
+
+def central_diff(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """d f / d x for a scalar ``f`` of a float64 array, by central differences
+    that build a new array per probe (nothing is modified in place)."""
+    x = np.asarray(x, dtype=np.float64)
+    grad = np.empty_like(x)
+    flat = grad.reshape(-1)
+    for i in range(x.size):
+        e = np.zeros(x.size)
+        e[i] = h
+        e = e.reshape(x.shape)
+        flat[i] = (f(x + e) - f(x - e)) / (2 * h)
+    return grad
+
+
+def elementwise_diff(f, v: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """The elementwise derivative of an elementwise ``f``, by central differences."""
+    v = np.asarray(v, dtype=np.float64)
+    return (f(v + h) - f(v - h)) / (2 * h)
+
+
+def try_import(name):
+    try:
+        return __import__(name)
+    except Exception:
+        return None

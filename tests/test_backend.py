@@ -1,0 +1,228 @@
+"""Backends: names, the auto choice, usability probes, devices, conversions."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import array_api_compat
+import numpy as np
+import pytest
+from helpers import assert_on, host
+
+import xpnet
+from xpnet import _backend
+from xpnet._backend import KNOWN_BACKENDS, BackendUnavailable, backend_status, get_backend
+
+
+@pytest.fixture
+def fresh_probes():
+    """Forget cached probe results before and after a test that fakes a library."""
+    _backend._probe.cache_clear()
+    yield
+    _backend._probe.cache_clear()
+
+
+def test_numpy_and_strict_always_available():
+    names = xpnet.available_backends()
+    assert "numpy" in names and "array_api_strict" in names
+    assert all(n in KNOWN_BACKENDS for n in names)
+    assert names == [n for n in KNOWN_BACKENDS if n in names]  # documented order
+
+
+def test_unknown_backend_is_value_error_listing_known():
+    with pytest.raises(ValueError, match="unknown backend 'tensorflow'") as e:
+        get_backend("tensorflow")
+    for name in KNOWN_BACKENDS:
+        assert name in str(e.value)
+
+
+def test_backend_name_is_case_insensitive():
+    assert get_backend("NumPy").name == "numpy"
+
+
+def test_auto_reads_environment_at_call_time(monkeypatch):
+    monkeypatch.setenv("XPNET_BACKEND", "array_api_strict")
+    assert get_backend().name == "array_api_strict"
+    assert get_backend("auto").name == "array_api_strict"
+    monkeypatch.setenv("XPNET_BACKEND", "numpy")
+    assert get_backend(None).name == "numpy"
+    monkeypatch.setenv("XPNET_BACKEND", "bogus")
+    with pytest.raises(ValueError, match="bogus"):
+        get_backend()
+
+
+def test_auto_without_environment_prefers_usable_cupy(monkeypatch):
+    monkeypatch.delenv("XPNET_BACKEND", raising=False)
+    expected = "cupy" if backend_status("cupy").usable else "numpy"
+    assert get_backend().name == expected
+
+
+def _fake_cupy(device_count=None, error=None, kernel_error=None):
+    """A stand-in cupy module whose CUDA runtime fails as asked."""
+    mod = types.ModuleType("cupy")
+    mod.__version__ = "99.0-fake"
+
+    class Runtime:
+        @staticmethod
+        def getDeviceCount():
+            if error is not None:
+                raise error
+            return device_count
+
+    class Device:
+        def __init__(self, i=0):
+            self.id = i
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+    mod.cuda = types.SimpleNamespace(runtime=Runtime, Device=Device)
+    mod.float32 = np.float32
+
+    def arange(*a, **k):
+        if kernel_error is not None:
+            raise kernel_error
+        return np.arange(*a, **k)
+
+    mod.arange = arange
+    return mod
+
+
+@pytest.mark.parametrize(
+    ("fake", "reason"),
+    [
+        (dict(error=RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient")), "no usable CUDA device"),
+        (dict(device_count=0), "no CUDA device"),
+        (dict(device_count=1, kernel_error=RuntimeError("nvrtc: compilation failed")), "test kernel failed"),
+    ],
+)
+def test_cupy_without_working_gpu_is_unusable_with_reason(monkeypatch, fresh_probes, fake, reason):
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(**fake))
+    status = backend_status("cupy")
+    assert not status.usable
+    assert reason in status.reason
+    assert "cupy" not in xpnet.available_backends()
+    with pytest.raises(BackendUnavailable, match=reason) as e:
+        get_backend("cupy")
+    assert isinstance(e.value, RuntimeError)
+
+
+def test_cupy_not_installed_is_unusable(monkeypatch, fresh_probes):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
+    status = backend_status("cupy")
+    assert not status.usable and "not installed" in status.reason and "xpnet[gpu]" in status.reason
+    with pytest.raises(BackendUnavailable, match="not installed"):
+        get_backend("cupy")
+
+
+def test_real_cupy_is_reported_consistently():
+    """With cupy-cuda12x installed on a machine without a GPU (as in CI), the
+    probe must say so, not crash; with a GPU it must be usable."""
+    pytest.importorskip("cupy", reason="cupy is not installed")
+    status = backend_status("cupy")
+    if status.usable:
+        assert get_backend("cupy").name == "cupy"
+    else:
+        assert status.reason.startswith("installed")
+        with pytest.raises(BackendUnavailable):
+            get_backend("cupy")
+
+
+def test_not_installed_library_raises_backend_unavailable(monkeypatch, fresh_probes):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert not backend_status("torch").usable
+    with pytest.raises(BackendUnavailable, match="torch"):
+        get_backend("torch")
+
+
+def test_strict_devices_by_name():
+    import array_api_strict as strict
+
+    assert get_backend("array_api_strict").device == strict.Device("CPU_DEVICE")
+    assert get_backend("array_api_strict", "device1").device == strict.Device("device1")
+    assert get_backend("array_api_strict", strict.Device("device1")).device == strict.Device("device1")
+    with pytest.raises(ValueError, match="device7"):
+        get_backend("array_api_strict", "device7")
+
+
+def test_numpy_has_only_cpu():
+    assert get_backend("numpy", "cpu").device == "cpu"
+    with pytest.raises(ValueError, match="only the device 'cpu'"):
+        get_backend("numpy", "cuda")
+
+
+def test_torch_devices():
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    b = get_backend("torch", "cpu")
+    assert b.device == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendUnavailable, match="CUDA"):
+            get_backend("torch", "cuda")
+
+
+def test_backend_object_passes_through(backend):
+    assert get_backend(backend) is backend
+
+
+def test_asarray_from_lists_and_numpy(backend):
+    a = backend.asarray([[1, 2], [3, 4]], "float32")
+    assert_on(a, backend, "float32", (2, 2))
+    b = backend.asarray(np.arange(3.0), "float64")
+    assert_on(b, backend, "float64", (3,))
+    np.testing.assert_array_equal(host(b), [0.0, 1.0, 2.0])
+
+
+def test_asarray_copy_never_shares_memory(backend):
+    src = np.arange(4.0)
+    a = backend.asarray(src, "float64", copy=True)
+    src[0] = 99.0
+    assert host(a)[0] == 0.0
+
+
+def test_asarray_converts_arrays_of_every_other_backend(backend):
+    from conftest import make_backend, usable_backend_params
+
+    data = np.arange(6.0).reshape(2, 3)
+    for other in usable_backend_params():
+        src = make_backend(other).asarray(data, "float64")
+        a = backend.asarray(src, "float32")
+        assert_on(a, backend, "float32", (2, 3))
+        np.testing.assert_array_equal(host(a), data)
+
+
+def test_to_numpy_per_library(backend):
+    a = backend.asarray(np.arange(4.0), "float64")
+    out = xpnet.to_numpy(a)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float64
+    np.testing.assert_array_equal(out, np.arange(4.0))
+    assert backend.to_numpy(a).tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_to_numpy_of_python_data():
+    assert xpnet.to_numpy([1.0, 2.0]).tolist() == [1.0, 2.0]
+    assert xpnet.to_numpy(3.5).item() == 3.5
+
+
+def test_strict_device1_refuses_silent_numpy_conversion():
+    """The second strict device is our GPU stand-in: np.asarray must fail on it,
+    which is what makes the suite catch hidden host round trips."""
+    b = get_backend("array_api_strict", "device1")
+    a = b.asarray([1.0, 2.0], "float64")
+    with pytest.raises((RuntimeError, TypeError, ValueError)):
+        np.asarray(a)
+    assert xpnet.to_numpy(a).tolist() == [1.0, 2.0]
+
+
+def test_namespace_recognition_uses_compat(backend):
+    a = backend.asarray([1.0], "float32")
+    xp = array_api_compat.array_namespace(a)
+    assert xp.isdtype(a.dtype, "real floating")
+
+
+def test_invalid_dtype_names_rejected(backend):
+    with pytest.raises(ValueError, match="float16"):
+        backend.asarray([1.0], "float16")
