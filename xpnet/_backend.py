@@ -350,7 +350,10 @@ class Backend:
         if self.name == "torch":
             import torch
 
-            return torch.from_numpy(np.ascontiguousarray(host)).to(self.device)
+            host = np.ascontiguousarray(host)
+            if not host.flags.writeable:  # torch cannot wrap read-only memory
+                host = host.copy()
+            return torch.from_numpy(host).to(self.device)
         return self.xp.asarray(host, device=self.device)
 
     def __str__(self) -> str:
