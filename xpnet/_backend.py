@@ -360,6 +360,13 @@ class Backend:
         return f"{self.name} ({self.device})"
 
 
+def quiet_float_errors():
+    """Silence NumPy's overflow/invalid warnings while training: divergence is
+    reported once, as ``FloatingPointError`` by the NaN guard, not as a stream
+    of warnings. (NumPy also computes for array-api-strict; others don't warn.)"""
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+
+
 def _require_jax_x64() -> None:
     """JAX silently computes float64 requests in float32 unless 64-bit mode is
     on; refuse instead of training in another precision than asked."""
