@@ -36,6 +36,9 @@ class Loss:
 
     name: str = ""
     fused_with: str | None = None
+    #: "mean" (over samples, or over all elements) or "sum": how a batch's loss
+    #: relates to its parts, which data-parallel training needs to split it.
+    reduction: str = "mean"
 
     def value(self, expected: Any, outputs: Any) -> Any:
         """The loss as a 0-d array of the outputs' namespace, device and dtype."""
@@ -121,6 +124,7 @@ class MSE(Loss):
 
 class SSE(Loss):
     name = "sse"
+    reduction = "sum"
 
     def _value(self, xp, t, y):
         d = y - t
