@@ -350,9 +350,8 @@ class Backend:
         if self.name == "torch":
             import torch
 
-            host = np.ascontiguousarray(host)
-            if not host.flags.writeable:  # torch cannot wrap read-only memory
-                host = host.copy()
+            if not (host.flags.c_contiguous and host.flags.writeable):
+                host = host.copy(order="C")  # torch wraps only writeable C-ordered memory
             return torch.from_numpy(host).to(self.device)
         return self.xp.asarray(host, device=self.device)
 
