@@ -47,3 +47,16 @@ def try_import(name):
         return __import__(name)
     except Exception:
         return None
+
+
+def subprocess_env(**extra) -> dict:
+    """The environment for a child Python: this checkout importable first
+    (whether or not xpnet is installed), plus ``extra``."""
+    import os
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    env.update(extra)
+    return env

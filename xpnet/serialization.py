@@ -179,22 +179,29 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
 
 
 def _parse_header(data: bytes, path: Path) -> dict[str, Any]:
-    if data[:2] == b"PK":
-        raise ValueError(f"{path} is a ZIP/NPZ archive, not an xpnet model (safetensors) file")
-    if data[:1] == b"\x80":
-        raise ValueError(f"{path} looks like a Python pickle; xpnet never unpickles files, it reads safetensors only")
     if len(data) < 8:
         raise ValueError(f"{path} is not a safetensors file: {len(data)} bytes is too short (truncated?)")
     (n,) = struct.unpack("<Q", data[:8])
     if n == 0 or n > _MAX_HEADER or n > len(data) - 8:
-        raise ValueError(f"{path} is not a complete safetensors file: header size {n} does not fit its {len(data)} bytes")
+        raise ValueError(
+            f"{path} {_what_else(data)}: header size {n} does not fit its {len(data)} bytes (truncated or not safetensors)"
+        )
     try:
         header = json.loads(data[8 : 8 + n].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValueError(f"{path} is not a safetensors file: its header is not valid JSON") from None
+        raise ValueError(f"{path} {_what_else(data)}: its header is not valid JSON") from None
     if not isinstance(header, dict):
         raise ValueError(f"{path} is not a safetensors file: its header is not a JSON object")
     return header
+
+
+def _what_else(data: bytes) -> str:
+    """Name a common wrong file (for the message only: nothing is decoded)."""
+    if data[:2] == b"PK":
+        return "is a ZIP/NPZ archive, not an xpnet model (safetensors) file"
+    if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "looks like a Python pickle; xpnet never unpickles files, it reads safetensors only"
+    return "is not a complete safetensors file"
 
 
 def _parse_metadata(meta: Any, path: Path) -> dict[str, Any]:

@@ -1,0 +1,188 @@
+"""Checkpoints and resume: a resumed run ends exactly where an uninterrupted
+one does, whatever interrupted it (SIGKILL included)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import host, subprocess_env
+
+import xpnet
+from xpnet.training import TrainingInterrupted
+
+SCRIPT = Path(__file__).parent / "scripts" / "train_with_checkpoint.py"
+
+
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(37, 4))
+    return X, (X[:, 0] - X[:, 1] > 0).astype(int)
+
+
+def make(backend="numpy", seed=1, sizes=(4, 8, 2)):
+    return xpnet.MLP(list(sizes), "tanh", "softmax", backend=backend, dtype="float64", seed=seed)
+
+
+KW = dict(loss="cross_entropy", lr=0.05, batch_size=8, seed=3)
+
+
+def assert_same_run(a, ha, b, hb):
+    assert ha.loss == hb.loss and ha.val_loss == hb.val_loss and ha.stopped_early == hb.stopped_early
+    for p, q in zip(a._params(), b._params()):
+        np.testing.assert_array_equal(host(p), host(q))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_resume_after_some_epochs_is_bit_identical(tmp_path, optimizer):
+    X, y = data()
+    ref = make()
+    h_ref = ref.fit(X, y, optimizer=optimizer, epochs=7, validation_data=(X, y), **KW)
+    ck = tmp_path / "ck.safetensors"
+    first = make()
+    first.fit(X, y, optimizer=optimizer, epochs=3, checkpoint=ck, validation_data=(X, y), **KW)
+    other = make(seed=99)  # different start: everything must come from the checkpoint
+    h = other.fit(X, y, optimizer=optimizer, epochs=7, resume=ck, checkpoint=ck, validation_data=(X, y),
+                  **{**KW, "seed": 12345})
+    assert_same_run(ref, h_ref, other, h)
+    assert len(h.loss) == 7
+
+
+def test_resume_on_another_backend_agrees_to_rounding(tmp_path, backend):
+    X, y = data()
+    ref = make()
+    h_ref = ref.fit(X, y, optimizer="adam", epochs=6, **KW)
+    ck = tmp_path / "ck.safetensors"
+    make().fit(X, y, optimizer="adam", epochs=2, checkpoint=ck, **KW)
+    net = make(backend)
+    h = net.fit(X, y, optimizer="adam", epochs=6, resume=ck, **KW)
+    np.testing.assert_allclose(h.loss, h_ref.loss, rtol=1e-12)
+    for p, q in zip(ref._params(), net._params()):
+        np.testing.assert_allclose(host(q), host(p), rtol=1e-11, atol=1e-14)
+
+
+class StopAfter:
+    """An ``interrupt`` that becomes set after ``n`` checks (one check per step)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def is_set(self):
+        self.n -= 1
+        return self.n < 0
+
+
+@pytest.mark.parametrize("stop_after", [1, 5, 9, 13])
+def test_interrupt_mid_epoch_then_resume_is_bit_identical(tmp_path, stop_after):
+    X, y = data()  # 37 rows, batch 8: 5 steps per epoch (4 interrupt checks)
+    ref = make()
+    h_ref = ref.fit(X, y, optimizer="adam", epochs=5, **KW)
+    ck = tmp_path / "ck.safetensors"
+    net = make()
+    with pytest.raises(TrainingInterrupted, match="interrupted") as e:
+        net.fit(X, y, optimizer="adam", epochs=5, checkpoint=ck, interrupt=StopAfter(stop_after), **KW)
+    assert e.value.checkpoint == str(ck) and isinstance(e.value, KeyboardInterrupt)
+    h = make(seed=5).fit(X, y, optimizer="adam", epochs=5, resume=ck, **KW)
+    resumed = make(seed=5)
+    resumed.fit(X, y, optimizer="adam", epochs=5, resume=ck, **KW)
+    assert_same_run(ref, h_ref, resumed, h)
+
+
+def test_checkpoint_is_a_loadable_model(tmp_path):
+    X, y = data()
+    ck = tmp_path / "ck.safetensors"
+    net = make()
+    net.fit(X, y, optimizer="momentum", epochs=2, checkpoint=ck, **KW)
+    loaded = xpnet.load(ck, backend="array_api_strict")
+    for p, q in zip(net._params(), loaded._params()):
+        np.testing.assert_array_equal(host(p), host(q))
+
+
+def test_resume_after_tol_stop_runs_nothing(tmp_path):
+    X, y = data()
+    ck = tmp_path / "ck.safetensors"
+    net = make()
+    h1 = net.fit(X, y, optimizer="sgd", epochs=100, tol=1e9, checkpoint=ck, **KW)
+    assert h1.stopped_early and len(h1.loss) == 2
+    again = make(seed=8)
+    h2 = again.fit(X, y, optimizer="sgd", epochs=100, tol=1e9, resume=ck, **KW)
+    assert_same_run(net, h1, again, h2)
+
+
+def test_non_finite_epoch_writes_nothing(tmp_path):
+    X, y = data()
+    Y = np.eye(2)[y] * 1e6
+    ck = tmp_path / "ck.safetensors"
+    net = xpnet.MLP([4, 8, 2], "relu", backend="numpy", dtype="float64", seed=0)
+    with pytest.raises(FloatingPointError, match=r"epoch (\d+)") as e:
+        net.fit(X, Y, loss="mse", lr=5.0, epochs=100, checkpoint=ck)
+    bad = int(e.value.args[0].split("in epoch ")[1].split(";")[0])
+    meta = json.loads(xpnet.serialization.read_model_file(ck)[0]["checkpoint"])
+    assert meta["epoch"] == bad - 1 == len(meta["history"]["loss"])
+    for p, q in zip(net._params(), xpnet.load(ck, backend="numpy")._params()):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_resume_errors(tmp_path):
+    X, y = data()
+    ck = tmp_path / "ck.safetensors"
+    make().fit(X, y, optimizer="adam", epochs=1, checkpoint=ck, **KW)
+    with pytest.raises(FileNotFoundError, match="missing.safetensors"):
+        make().fit(X, y, optimizer="adam", epochs=2, resume=tmp_path / "missing.safetensors", **KW)
+    with pytest.raises(ValueError, match="another architecture: 4-8-2 \\(tanh,softmax\\), this network is 4-9-2"):
+        make(sizes=(4, 9, 2)).fit(X, y, optimizer="adam", epochs=2, resume=ck, **KW)
+    with pytest.raises(ValueError, match="float64 model, this network is float32"):
+        xpnet.MLP([4, 8, 2], "tanh", "softmax", backend="numpy", seed=1).fit(X, y, optimizer="adam", epochs=2, resume=ck, **KW)
+    with pytest.raises(ValueError, match="optimizer Adam, this run uses SGD"):
+        make().fit(X, y, optimizer="momentum", epochs=2, resume=ck, **KW)
+    plain = tmp_path / "model.safetensors"
+    make().save(plain)
+    with pytest.raises(ValueError, match="not a training checkpoint"):
+        make().fit(X, y, optimizer="adam", epochs=2, resume=plain, **KW)
+
+
+def _run_script(ck, out, *extra):
+    return subprocess.Popen([sys.executable, str(SCRIPT), str(ck), str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env())
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
+    ref_out = tmp_path / "ref.safetensors"
+    p = _run_script(tmp_path / "ref_ck.safetensors", ref_out)
+    assert p.wait(timeout=120) == 0, p.stderr.read().decode()
+
+    ck, out = tmp_path / "ck.safetensors", tmp_path / "out.safetensors"
+    rng = np.random.default_rng(int(time.time()))
+    kills = 0
+    for attempt in range(12):
+        p = _run_script(ck, out, "--slow-fsync", "0.04")
+        if kills < 5:
+            try:
+                p.wait(timeout=float(rng.uniform(0.6, 2.5)))
+            except subprocess.TimeoutExpired:
+                p.send_signal(signal.SIGKILL)
+                p.wait()
+                kills += 1
+                if ck.exists():  # whatever moment the kill came, the checkpoint is whole
+                    xpnet.load(ck, backend="numpy")
+                strays = [f for f in tmp_path.iterdir() if f.name.startswith(".ck.safetensors")]
+                assert len(strays) <= 1
+                continue
+        else:
+            p.wait(timeout=120)
+        if p.returncode == 0:
+            break
+        pytest.fail(p.stderr.read().decode())
+    assert kills >= 1, "no run was killed; the test proved nothing"
+    assert json.loads((tmp_path / "out.safetensors.json").read_text()) == json.loads((tmp_path / "ref.safetensors.json").read_text())
+    got, want = xpnet.load(out, backend="numpy"), xpnet.load(ref_out, backend="numpy")
+    for p, q in zip(got._params(), want._params()):  # same weights, bit for bit
+        assert p.tobytes() == q.tobytes()
