@@ -191,7 +191,7 @@ class Network:
         the caller runs them, then calls :meth:`_one_hot_if`."""
         X = self._features(X, f"{what}X", checks)
         T, labels = as_targets(
-            self.backend, y, self.dtype, X.shape[0], self.n_out, self._uses_labels(loss), checks, f"{what}y"
+            self.backend, y, self.dtype, X.shape[0], self.n_out, self._uses_labels(loss), checks, f"{what}y", f"{what}X"
         )
         return X, T, labels
 

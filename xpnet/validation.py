@@ -64,7 +64,15 @@ def as_features(backend: Backend, X: Any, dtype: str, n_in: int, what: str = "X"
 
 
 def as_targets(
-    backend: Backend, y: Any, dtype: str, n_samples: int, n_out: int, labels: bool, checks: DeferredChecks, what: str = "y"
+    backend: Backend,
+    y: Any,
+    dtype: str,
+    n_samples: int,
+    n_out: int,
+    labels: bool,
+    checks: DeferredChecks,
+    what: str = "y",
+    x_what: str = "X",
 ) -> tuple[Any, bool]:
     """``y`` checked against ``n_samples`` and ``n_out``; value checks queued.
 
@@ -77,7 +85,7 @@ def as_targets(
     if y.ndim not in (1, 2):
         raise ValueError(f"{what} must be 1-D or 2-D, got {y.ndim}-D shape {tuple(y.shape)}")
     if y.shape[0] != n_samples:
-        raise ValueError(f"X has {n_samples} samples but {what} has {y.shape[0]}; they must match")
+        raise ValueError(f"{x_what} has {n_samples} samples but {what} has {y.shape[0]}; they must match")
     if y.ndim == 1 and labels:
         if xp.isdtype(y.dtype, "real floating"):
             checks.finite(y, what)
