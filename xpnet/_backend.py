@@ -265,6 +265,15 @@ def _is_strict_array(a: Any) -> bool:
     return type(a).__module__.startswith("array_api_strict")
 
 
+_OWNS = {
+    "numpy": lambda o: isinstance(o, np.ndarray),
+    "cupy": compat.is_cupy_array,
+    "torch": compat.is_torch_array,
+    "jax": compat.is_jax_array,
+    "array_api_strict": _is_strict_array,
+}
+
+
 # --------------------------------------------------------------------------
 # Backend
 # --------------------------------------------------------------------------
@@ -312,14 +321,7 @@ class Backend:
 
     def owns(self, obj: Any) -> bool:
         """Is ``obj`` an array of this backend's library (on any device)?"""
-        checks = {
-            "numpy": lambda o: isinstance(o, np.ndarray),
-            "cupy": compat.is_cupy_array,
-            "torch": compat.is_torch_array,
-            "jax": compat.is_jax_array,
-            "array_api_strict": _is_strict_array,
-        }
-        return checks[self.name](obj)
+        return _OWNS[self.name](obj)
 
     def dtype(self, dtype: Any) -> Any:
         """The namespace's dtype for ``"float32"``/``"float64"`` or a dtype object."""

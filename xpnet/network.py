@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ._backend import Backend, get_backend
+from . import training as _training
 from ._random import host_rng
 from .layers import Dense, LayerCache
 from .losses import Loss, get_loss
@@ -156,11 +157,9 @@ class Network:
 
     # -- training, saving ------------------------------------------------------
 
-    def fit(self, X: Any, y: Any, **kwargs: Any):
-        """Train on ``(X, y)``; see :func:`xpnet.training.fit` for the options."""
-        from .training import fit
-
-        return fit(self, X, y, **kwargs)
+    #: Train on ``(X, y)``: :func:`xpnet.training.fit`, bound as a method so
+    #: that ``help(net.fit)`` shows its signature and documentation.
+    fit = _training.fit
 
     def save(self, path: Any) -> None:
         """Write weights, architecture and dtype to a safetensors file."""
