@@ -177,14 +177,17 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
 
 
 def _parse_header(data: bytes, path: Path) -> dict[str, Any]:
-    if data[:2] == b"PK":
-        raise ValueError(f"{path} is a ZIP/NPZ archive, not an xpnet model (safetensors) file")
-    if data[:1] == b"\x80":
-        raise ValueError(f"{path} looks like a Python pickle; xpnet never unpickles files, it reads safetensors only")
-    if len(data) < 8:
-        raise ValueError(f"{path} is not a safetensors file: {len(data)} bytes is too short (truncated?)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n == 0 or n > _MAX_HEADER or n > len(data) - 8:
+    # The first 8 bytes are the header size, so any first byte is valid in a
+    # real file (0x80 whenever the size is 128 mod 256): name foreign formats
+    # only once the size has been found not to fit.
+    n = struct.unpack("<Q", data[:8])[0] if len(data) >= 8 else None
+    if n is None or n == 0 or n > _MAX_HEADER or n > len(data) - 8:
+        if data[:2] == b"PK":
+            raise ValueError(f"{path} is a ZIP/NPZ archive, not an xpnet model (safetensors) file")
+        if data[:1] == b"\x80":
+            raise ValueError(f"{path} looks like a Python pickle; xpnet never unpickles files, it reads safetensors only")
+        if n is None:
+            raise ValueError(f"{path} is not a safetensors file: {len(data)} bytes is too short (truncated?)")
         raise ValueError(f"{path} is not a complete safetensors file: header size {n} does not fit its {len(data)} bytes")
     try:
         header = json.loads(data[8 : 8 + n].decode("utf-8"))
