@@ -350,11 +350,20 @@ class Backend:
         if self.name == "torch":
             import torch
 
-            return torch.from_numpy(np.ascontiguousarray(host)).to(self.device)
+            if not (host.flags.c_contiguous and host.flags.writeable):
+                host = host.copy(order="C")  # torch wraps only writeable C-ordered memory
+            return torch.from_numpy(host).to(self.device)
         return self.xp.asarray(host, device=self.device)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.device})"
+
+
+def quiet_float_errors():
+    """Silence NumPy's overflow/invalid warnings while training: divergence is
+    reported once, as ``FloatingPointError`` by the NaN guard, not as a stream
+    of warnings. (NumPy also computes for array-api-strict; others don't warn.)"""
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
 def _require_jax_x64() -> None:

@@ -12,26 +12,40 @@ from typing import Any
 import array_api_compat as compat
 import numpy as np
 
+from ._backend import to_numpy
+
 
 def as_float_array(v: Any, like: Any = None) -> tuple[Any, Any]:
-    """``(xp, array)`` for ``v``: an array keeps its namespace; anything else
-    becomes float64 in the namespace of ``like`` (or NumPy). Integer and bool
-    arrays are promoted to floating point, since every formula here divides or
-    exponentiates."""
-    if compat.is_array_api_obj(v):
-        xp = compat.array_namespace(v)
-        if not xp.isdtype(v.dtype, "real floating"):
-            v = xp.astype(v, xp.float64 if like is None else like.dtype)
-        return xp, v
-    host = np.asarray(v)
-    if host.dtype.kind not in "biuf":
-        raise TypeError(f"expected numbers, got {type(v).__name__} of dtype {host.dtype}")
-    host = host.astype(np.float64)
+    """``(xp, array)`` for ``v``, always of a real floating dtype.
+
+    Without ``like``: an array keeps its namespace; anything else becomes a
+    NumPy float64 array. With an array ``like``: the result is in ``like``'s
+    namespace, on its device, of its dtype (other libraries' arrays go through
+    the host). Integer and bool inputs are promoted, since every formula here
+    divides or exponentiates."""
     if like is not None and compat.is_array_api_obj(like):
         xp = compat.array_namespace(like)
+        if compat.is_array_api_obj(v) and compat.array_namespace(v) is xp and compat.device(v) == compat.device(like):
+            if not xp.isdtype(v.dtype, "real floating"):
+                v = xp.astype(v, like.dtype)
+            return xp, v
+        host = _host_floats(to_numpy(v) if compat.is_array_api_obj(v) else v)
         device = compat.device(like)
         if compat.is_cupy_array(like):
             with device:  # some CuPy versions ignore device=
                 return xp, xp.asarray(host, dtype=like.dtype)
         return xp, xp.asarray(host, dtype=like.dtype, device=device)
+    if compat.is_array_api_obj(v):
+        xp = compat.array_namespace(v)
+        if not xp.isdtype(v.dtype, "real floating"):
+            v = xp.astype(v, xp.float64)
+        return xp, v
+    host = _host_floats(v)
     return compat.array_namespace(host), host
+
+
+def _host_floats(v: Any) -> np.ndarray:
+    host = np.asarray(v)
+    if host.dtype.kind not in "biuf":
+        raise TypeError(f"expected numbers, got {type(v).__name__} of dtype {host.dtype}")
+    return host.astype(np.float64)

@@ -29,20 +29,22 @@ class Activation:
     name: str = ""
     elementwise: bool = True
 
+    # The public methods wrap results in xp.asarray: NumPy ufuncs turn 0-d
+    # arrays into scalars, and callers are promised arrays.
     def forward(self, v: Any) -> Any:
         xp, v = as_float_array(v)
-        return self._forward(xp, v)
+        return xp.asarray(self._forward(xp, v))
 
     def derivative(self, v: Any) -> Any:
         xp, v = as_float_array(v)
-        return self._derivative(xp, v)
+        return xp.asarray(self._derivative(xp, v))
 
     def backward(self, v: Any, y: Any, dy: Any) -> Any:
         """dL/dv given the forward pass's ``v``, ``y`` and the incoming dL/dy."""
         xp, dy = as_float_array(dy)
         _, v = as_float_array(v, like=dy)
         _, y = as_float_array(y, like=dy)
-        return self._backward(xp, v, y, dy)
+        return xp.asarray(self._backward(xp, v, y, dy))
 
     # The underscored methods take ``xp`` from the caller: layers already know
     # their namespace, and looking it up again per step costs microseconds.

@@ -24,7 +24,6 @@ from typing import Any
 import array_api_compat as compat
 import array_api_extra as xpx
 
-from ._backend import to_numpy
 from ._xp import as_float_array
 
 __all__ = ["LOSSES", "Loss", "get_loss", "loss_fcn"]
@@ -37,11 +36,14 @@ class Loss:
 
     name: str = ""
     fused_with: str | None = None
+    #: "mean" (over samples, or over all elements) or "sum": how a batch's loss
+    #: relates to its parts, which data-parallel training needs to split it.
+    reduction: str = "mean"
 
     def value(self, expected: Any, outputs: Any) -> Any:
         """The loss as a 0-d array of the outputs' namespace, device and dtype."""
         xp, t, y = self._prepare(expected, outputs)
-        return self._value(xp, t, y)
+        return xp.asarray(self._value(xp, t, y))  # NumPy reductions give scalars
 
     def gradient(self, expected: Any, outputs: Any) -> Any:
         """d value / d outputs, shaped like ``outputs``."""
@@ -122,6 +124,7 @@ class MSE(Loss):
 
 class SSE(Loss):
     name = "sse"
+    reduction = "sum"
 
     def _value(self, xp, t, y):
         d = y - t
@@ -156,9 +159,7 @@ class CrossEntropy(Loss):
 
     def _targets(self, xp, expected, y):
         if y.ndim == 2 and y.shape[1] > 1:
-            labels = expected
-            if not (compat.is_array_api_obj(labels) and compat.array_namespace(labels) is xp):
-                _, labels = as_float_array(to_numpy(labels), like=y)
+            _, labels = as_float_array(expected, like=y)
             if labels.ndim == 1:
                 return _one_hot_labels(xp, labels, y)
         return super()._targets(xp, expected, y)
@@ -184,15 +185,9 @@ def _one_hot_labels(xp: Any, labels: Any, y: Any) -> Any:
     n, k = y.shape
     if labels.shape[0] != n:
         raise ValueError(f"cross_entropy: {labels.shape[0]} labels for {n} output rows")
-    lab = labels
-    if compat.device(lab) != compat.device(y):
-        lab = compat.to_device(lab, compat.device(y))
-    if xp.isdtype(lab.dtype, "real floating"):
-        if not bool(xp.all(lab == xp.round(lab))):
-            raise ValueError("cross_entropy: class labels must be integers, got non-integral values")
-        lab = xp.astype(lab, xp.int64)
-    elif not xp.isdtype(lab.dtype, "integral"):
-        raise TypeError(f"cross_entropy: class labels must be integers, got dtype {lab.dtype}")
+    if not bool(xp.all(labels == xp.round(labels))):
+        raise ValueError("cross_entropy: class labels must be integers, got non-integral values")
+    lab = xp.astype(labels, xp.int64)
     if bool(xp.any(lab < 0)) or bool(xp.any(lab >= k)):
         raise ValueError(f"cross_entropy: class labels must lie in 0..{k - 1} for {k} outputs")
     return xpx.one_hot(lab, k, dtype=y.dtype, xp=xp)

@@ -88,8 +88,9 @@ class Neuron:
         v = x @ self._weights
         if self._bias is not None:
             v = v + self._bias
+        v = xp.asarray(v)  # NumPy gives a scalar for one sample; keep a 0-d array
         self.activation_potential = v
-        self.output = self.activation._forward(xp, v)
+        self.output = xp.asarray(self.activation._forward(xp, v))
         return self.output
 
     __call__ = forward

@@ -43,13 +43,15 @@ _SAFETENSORS_DTYPES = {"F32": "float32", "F64": "float64"}
 # --------------------------------------------------------------------------
 
 
-def model_tensors(net: Network) -> dict[str, np.ndarray]:
-    """The network's parameters as host arrays, by safetensors name."""
+def model_tensors(net: Network, params: list[Any] | None = None) -> dict[str, np.ndarray]:
+    """The network's parameters (or ``params``, a list in ``Network._params``
+    order) as host arrays, by safetensors name."""
+    it = iter(net._params() if params is None else params)
     out = {}
     for i, layer in enumerate(net.layers):
-        out[f"layers.{i}.weight"] = np.ascontiguousarray(to_numpy(layer.weights))
+        out[f"layers.{i}.weight"] = np.ascontiguousarray(to_numpy(next(it)))
         if layer.use_bias:
-            out[f"layers.{i}.bias"] = np.ascontiguousarray(to_numpy(layer.bias))
+            out[f"layers.{i}.bias"] = np.ascontiguousarray(to_numpy(next(it)))
     return out
 
 

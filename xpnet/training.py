@@ -1,4 +1,5 @@
-"""fit: minibatches, History, early stopping on ``tol``, and the NaN guard.
+"""fit: minibatches, History, early stopping on ``tol``, the NaN guard, and
+checkpoints.
 
 The training loop keeps everything on the device. Per step it slices (or, when
 shuffling, gathers) a minibatch, computes loss and gradients, and asks the
@@ -15,13 +16,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._backend import quiet_float_errors
 from ._random import host_rng
 from .losses import get_loss
 from .metrics import get_metric
 from .optimizers import get_optimizer
 from .validation import DeferredChecks, positive
 
-__all__ = ["History", "fit"]
+__all__ = ["History", "TrainingInterrupted", "fit"]
 
 
 @dataclass
@@ -46,6 +48,39 @@ class History:
     def __len__(self) -> int:
         return len(self.loss)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"loss": self.loss, "val_loss": self.val_loss, "metrics": self.metrics, "stopped_early": self.stopped_early}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        return cls(
+            [float(v) for v in d.get("loss", [])],
+            [float(v) for v in d.get("val_loss", [])],
+            {k: [float(v) for v in vs] for k, vs in d.get("metrics", {}).items()},
+            bool(d.get("stopped_early", False)),
+        )
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """``fit`` stopped because its ``interrupt`` was set; ``history`` holds the
+    completed epochs and ``checkpoint`` the file written (or ``None``)."""
+
+    def __init__(self, message: str, history: History, checkpoint: str | None) -> None:
+        super().__init__(message)
+        self.history = history
+        self.checkpoint = checkpoint
+
+
+@dataclass
+class _Position:
+    """Where a run stands: the next epoch, the steps already done in it, the
+    shuffling generator's state at that epoch's start and the partial loss."""
+
+    epoch: int = 0
+    step: int = 0
+    rng_state: dict[str, Any] | None = None
+    partial_loss: Any = None
+
 
 def fit(
     net: Any,
@@ -63,6 +98,9 @@ def fit(
     progress: bool = False,
     validation_data: tuple[Any, Any] | None = None,
     metrics: tuple[str, ...] = (),
+    checkpoint: Any = None,
+    resume: Any = None,
+    interrupt: Any = None,
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
@@ -73,9 +111,19 @@ def fit(
     ``tol``: stop after the first epoch whose loss improves by less than
     ``tol`` (or gets worse). ``metrics`` (e.g. ``("accuracy",)``) are computed
     on ``validation_data`` each epoch, in the same transfer as the losses.
+
+    ``checkpoint=PATH`` writes a checkpoint after every completed epoch (the
+    model in ``save``'s format plus optimizer state, shuffling state, epoch
+    count and History); ``resume=PATH`` restores one and runs the remaining
+    epochs up to ``epochs``. ``interrupt``: an object with ``is_set()`` (a
+    ``threading.Event``); once set, fit finishes the current step, writes a
+    checkpoint of that exact point, and raises :class:`TrainingInterrupted`.
+
     Raises ``FloatingPointError`` naming the epoch if the loss or the weights
     stop being finite; the network then keeps the last finite epoch's weights.
     """
+    from . import checkpoints
+
     loss = get_loss(loss)
     opt = get_optimizer(optimizer, lr)
     epochs = positive(epochs, "epochs", integer=True)
@@ -101,56 +149,102 @@ def fit(
     if validation_data is not None:
         val = (Xv, net._one_hot_if(Tv, labels_v))
 
-    n = X.shape[0]
-    step = n if batch_size is None else min(batch_size, n)
-    bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
     params = net._params()
     state = opt.init_state(params)
     history = History(metrics={name: [] for name in metric_fns})
-    bar = _progress_bar(epochs, progress)
+    pos = _Position()
+    if resume is not None:
+        params, state, history, pos = checkpoints.restore(resume, net, opt, backend)
+        rng.bit_generator.state = pos.rng_state
+        net._commit(params)
+        if history.stopped_early:
+            return history
+
+    n = X.shape[0]
+    step = n if batch_size is None else min(batch_size, n)
+    bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
+    bar = _progress_bar(epochs, progress, initial=len(history.loss))
     nan = float("nan")
+
+    def save_checkpoint(at: _Position) -> None:
+        if checkpoint is not None:
+            checkpoints.write(checkpoint, net, opt, state, params, history, at)
+
     try:
-        for epoch in range(epochs):
-            order = backend.asarray(rng.permutation(n)) if shuffle and step < n else None
-            total = None
-            for start, stop in bounds:
-                if order is None:
-                    Xb, Tb = X[start:stop, ...], T[start:stop, ...]
-                else:
-                    rows = order[start:stop]
-                    Xb, Tb = xp.take(X, rows, axis=0), xp.take(T, rows, axis=0)
-                value, grads = net._loss_and_grads(params, Xb, Tb, loss)
-                params, state = opt.step(params, grads, state)
-                total = value if total is None else total + value
-            epoch_loss = xp.where(_all_finite(xp, params), total / len(bounds), nan)
-            report = [epoch_loss]
-            if val is not None:
-                Yv = net._forward(params, val[0])[0]
-                report.append(loss._value(xp, val[1], Yv))
-                report += [fn(xp, val[1], Yv) for fn in metric_fns.values()]
-            host = backend.to_numpy(xp.stack([xp.astype(r, epoch_loss.dtype) for r in report]))
-            if not math.isfinite(host[0]):
-                raise FloatingPointError(
-                    f"the training loss became NaN or infinite in epoch {epoch + 1}; "
-                    f"the network keeps the weights of epoch {epoch} (lower the learning rate, lr={_lr(opt)})"
+        with quiet_float_errors():
+            for epoch in range(pos.epoch, epochs):
+                resumed = epoch == pos.epoch and pos.step > 0
+                epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state
+                order = backend.asarray(rng.permutation(n)) if shuffle and step < n else None
+                total = pos.partial_loss if resumed else None
+                for k in range(pos.step if resumed else 0, len(bounds)):
+                    start, stop = bounds[k]
+                    if order is None:
+                        Xb, Tb = X[start:stop, ...], T[start:stop, ...]
+                    else:
+                        rows = order[start:stop]
+                        Xb, Tb = xp.take(X, rows, axis=0), xp.take(T, rows, axis=0)
+                    value, grads = net._loss_and_grads(params, Xb, Tb, loss)
+                    params, state = opt.step(params, grads, state)
+                    total = value if total is None else total + value
+                    if interrupt is not None and k + 1 < len(bounds) and interrupt.is_set():
+                        at = _Position(epoch, k + 1, epoch_start_state, total)
+                        if _finite(backend, params, total):
+                            net._commit(params)
+                            save_checkpoint(at)
+                        raise _interrupted(history, checkpoint, at)
+                epoch_loss = xp.where(_all_finite(xp, params), total / len(bounds), nan)
+                report = [epoch_loss]
+                if val is not None:
+                    Yv = net._forward(params, val[0])[0]
+                    report.append(loss._value(xp, val[1], Yv))
+                    report += [fn(xp, val[1], Yv) for fn in metric_fns.values()]
+                host = backend.to_numpy(xp.stack([xp.astype(r, epoch_loss.dtype) for r in report]))
+                if not math.isfinite(host[0]):
+                    raise FloatingPointError(
+                        f"the training loss became NaN or infinite in epoch {epoch + 1}; the network keeps "
+                        f"the weights of epoch {epoch} (try a lower learning rate than lr={_lr(opt)})"
+                    )
+                net._commit(params)
+                _record(history, host, val is not None, metric_fns)
+                _update_bar(bar, history)
+                history.stopped_early = (
+                    tol is not None and len(history.loss) > 1 and history.loss[-2] - history.loss[-1] < tol
                 )
-            net._commit(params)
-            history.loss.append(float(host[0]))
-            if val is not None:
-                history.val_loss.append(float(host[1]))
-                for name, v in zip(metric_fns, host[2:]):
-                    history.metrics[name].append(float(v))
-            _update_bar(bar, history)
-            if tol is not None and epoch > 0 and history.loss[-2] - history.loss[-1] < tol:
-                history.stopped_early = True
-                break
+                at = _Position(epoch + 1, 0, rng.bit_generator.state, None)
+                save_checkpoint(at)
+                if history.stopped_early:
+                    break
+                if interrupt is not None and interrupt.is_set() and epoch + 1 < epochs:
+                    raise _interrupted(history, checkpoint, at)
     finally:
         if bar is not None:
             bar.close()
     return history
 
 
+def _record(history: History, host: Any, with_val: bool, metric_fns: dict[str, Any]) -> None:
+    history.loss.append(float(host[0]))
+    if with_val:
+        history.val_loss.append(float(host[1]))
+        for name, v in zip(metric_fns, host[2:]):
+            history.metrics[name].append(float(v))
+
+
+def _finite(backend: Any, params: list[Any], total: Any) -> bool:
+    xp = backend.xp
+    checked = xp.where(_all_finite(xp, params), total, float("nan"))
+    return math.isfinite(float(backend.to_numpy(checked)))
+
+
+def _interrupted(history: History, checkpoint: Any, at: _Position) -> TrainingInterrupted:
+    where = f"epoch {at.epoch + 1}, step {at.step}" if at.step else f"the end of epoch {at.epoch}"
+    saved = f"; checkpoint written to {checkpoint}" if checkpoint is not None else ""
+    return TrainingInterrupted(f"training interrupted at {where}{saved}", history, None if checkpoint is None else str(checkpoint))
+
+
 def _all_finite(xp: Any, params: list[Any]) -> Any:
+    """One 0-d device boolean: every parameter entry is finite (no sync)."""
     ok = None
     for p in params:
         flag = xp.all(xp.isfinite(p))
@@ -162,15 +256,16 @@ def _lr(opt: Any) -> Any:
     return getattr(opt, "lr", "?")
 
 
-def _progress_bar(epochs: int, progress: bool):
+def _progress_bar(epochs: int, progress: bool, initial: int = 0):
     if not progress:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=epochs, unit="epoch", dynamic_ncols=True, leave=True)
+    return tqdm(total=epochs, initial=initial, unit="epoch", dynamic_ncols=True, leave=True)
 
 
 def _update_bar(bar: Any, history: History) -> None:
+    """Progress from host floats the epoch already fetched: no extra sync."""
     if bar is None:
         return
     post = {"loss": f"{history.loss[-1]:.4g}"}

@@ -1,0 +1,287 @@
+"""Network and MLP: forward, gradients for every activation/loss pairing,
+conversion between backends, and input checking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import assert_on, central_diff, host, try_import
+
+import xpnet
+from xpnet.activations import ACTIVATIONS
+from xpnet.losses import LOSSES
+
+REF_ACT = {
+    "identity": lambda v: v,
+    "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+    "tanh": np.tanh,
+    "relu": lambda v: np.maximum(v, 0),
+    "leaky_relu": lambda v: np.where(v > 0, v, 0.01 * v),
+    "softmax": lambda v: np.exp(v - v.max(1, keepdims=True)) / np.exp(v - v.max(1, keepdims=True)).sum(1, keepdims=True),
+}
+
+
+def ref_loss(name, t, y):
+    eps = np.finfo(np.float64).eps
+    if name == "mse":
+        return np.mean((y - t) ** 2)
+    if name == "sse":
+        return np.sum((y - t) ** 2)
+    if name == "binary_cross_entropy":
+        yc = np.clip(y, eps, 1 - eps)
+        return np.mean(-(t * np.log(yc) + (1 - t) * np.log(1 - yc)))
+    return np.mean(-np.sum(t * np.log(np.clip(y, eps, 1)), axis=1))
+
+
+def ref_forward(params, acts, X):
+    a = X
+    for (W, b), f in zip(params, acts):
+        a = REF_ACT[f](a @ W + (0 if b is None else b))
+    return a
+
+
+def targets_for(loss, out_act, n, k, rng):
+    if loss == "cross_entropy":
+        return np.eye(k)[rng.integers(0, k, n)]
+    if loss == "binary_cross_entropy":
+        return rng.integers(0, 2, (n, k)).astype(float)
+    return rng.normal(size=(n, k))
+
+
+PAIRINGS = [(h, o, loss) for loss in LOSSES for o in ACTIVATIONS for h in ("tanh", "relu")]
+PAIRINGS = [p for p in PAIRINGS if not (p[2] == "binary_cross_entropy" and p[1] in ("identity", "relu", "leaky_relu", "tanh"))]
+PAIRINGS = [p for p in PAIRINGS if not (p[2] == "cross_entropy" and p[1] in ("identity", "relu", "leaky_relu", "tanh"))]
+
+
+@pytest.mark.parametrize(("hidden", "out", "loss"), PAIRINGS)
+def test_gradients_match_central_differences(backend, hidden, out, loss):
+    rng = np.random.default_rng(0)
+    net = xpnet.Network(
+        [xpnet.Dense(3, 4, hidden), xpnet.Dense(4, 2, out, bias=False)], backend=backend, dtype="float64", seed=1
+    )
+    X = rng.normal(size=(5, 3))
+    T = targets_for(loss, out, 5, 2, rng)
+    grads = net.gradients(X, T, loss)
+    params = [(host(l.weights), None if l.bias is None else host(l.bias)) for l in net.layers]
+    acts = [hidden, out]
+
+    def L_of(i, j):
+        def f(p):
+            ps = [list(x) for x in params]
+            ps[i][j] = p
+            return ref_loss(loss, T, ref_forward(ps, acts, X))
+
+        return f
+
+    for i, (dW, db) in enumerate(grads):
+        assert_on(dW, backend, "float64", params[i][0].shape)
+        np.testing.assert_allclose(host(dW), central_diff(L_of(i, 0), params[i][0]), rtol=1e-5, atol=1e-8)
+        if params[i][1] is None:
+            assert db is None
+        else:
+            assert_on(db, backend, "float64", params[i][1].shape)
+            np.testing.assert_allclose(host(db), central_diff(L_of(i, 1), params[i][1]), rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize(("out", "loss"), [("sigmoid", "binary_cross_entropy"), ("softmax", "cross_entropy"),
+                                           ("identity", "mse"), ("softmax", "mse"), ("tanh", "sse")])
+def test_gradients_match_torch_autograd(out, loss):
+    torch = try_import("torch")
+    if torch is None:
+        pytest.skip("torch is not installed")
+    rng = np.random.default_rng(4)
+    net = xpnet.MLP([3, 5, 4, 2], "relu", out, backend="numpy", dtype="float64", seed=3)
+    X = rng.normal(size=(6, 3))
+    T = targets_for(loss, out, 6, 2, rng)
+    ours = net.gradients(X, T, loss)
+    tparams = [(torch.tensor(host(l.weights), requires_grad=True), torch.tensor(host(l.bias), requires_grad=True)) for l in net.layers]
+    a = torch.tensor(X)
+    fns = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "identity": lambda v: v,
+           "softmax": lambda v: torch.softmax(v, dim=1)}
+    for i, (W, b) in enumerate(tparams):
+        a = fns["relu" if i < 2 else out](a @ W + b)
+    t = torch.tensor(T)
+    if loss == "mse":
+        L = torch.mean((a - t) ** 2)
+    elif loss == "sse":
+        L = torch.sum((a - t) ** 2)
+    elif loss == "binary_cross_entropy":
+        L = torch.nn.functional.binary_cross_entropy(a, t)
+    else:
+        L = torch.mean(-torch.sum(t * torch.log(a), dim=1))
+    L.backward()
+    assert net.evaluate(X, T, loss) == pytest.approx(L.item(), rel=1e-12)
+    for (dW, db), (W, b) in zip(ours, tparams):
+        np.testing.assert_allclose(dW, W.grad.numpy(), rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(db, b.grad.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_forward_predict_call_agree_and_live_on_backend(backend):
+    net = xpnet.MLP([3, 8, 2], "relu", "softmax", backend=backend, seed=0)
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    Xa = backend.asarray(X, "float32")
+    before = host(Xa).copy()
+    out = net.forward(Xa)
+    assert_on(out, backend, "float32", (4, 2))
+    np.testing.assert_array_equal(host(net.predict(X)), host(out))
+    np.testing.assert_array_equal(host(net(X.tolist())), host(out))
+    np.testing.assert_allclose(host(out).sum(1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(host(Xa), before)
+
+
+def test_evaluate_returns_python_float(backend):
+    net = xpnet.MLP([2, 3, 1], backend=backend, dtype="float64", seed=0)
+    X, y = xpnet.datasets.xor()
+    v = net.evaluate(X, y, "mse")
+    assert type(v) is float
+    expected = np.mean((host(net.predict(X))[:, 0] - y) ** 2)
+    assert v == pytest.approx(expected, rel=1e-12)
+
+
+def test_gradients_take_labels_for_cross_entropy(backend):
+    net = xpnet.MLP([2, 3, 3], "tanh", "softmax", backend=backend, dtype="float64", seed=0)
+    X = np.array([[0.1, 0.2], [0.3, -0.1]])
+    by_labels = net.gradients(X, np.array([2, 0]), "cross_entropy")
+    by_onehot = net.gradients(X, np.eye(3)[[2, 0]], "cross_entropy")
+    for (a, b), (c, d) in zip(by_labels, by_onehot):
+        np.testing.assert_allclose(host(a), host(c))
+        np.testing.assert_allclose(host(b), host(d))
+
+
+def test_mlp_builds_layers():
+    net = xpnet.MLP([64, 128, 10], output_activation="softmax", backend="numpy")
+    assert [(l.n_in, l.n_out, l.activation.name) for l in net.layers] == [(64, 128, "relu"), (128, 10, "softmax")]
+    assert net.n_in == 64 and net.n_out == 10 and net.dtype == "float32"
+    with pytest.raises(ValueError, match="at least"):
+        xpnet.MLP([3])
+
+
+def test_layer_sizes_must_chain():
+    with pytest.raises(ValueError, match="layer 1 expects 4 inputs but layer 0 gives 3"):
+        xpnet.Network([xpnet.Dense(2, 3), xpnet.Dense(4, 1)], backend="numpy")
+    with pytest.raises(ValueError, match="at least one layer"):
+        xpnet.Network([], backend="numpy")
+    with pytest.raises(TypeError, match="Dense"):
+        xpnet.Network(["dense"], backend="numpy")
+
+
+def test_a_layer_belongs_to_one_network():
+    d = xpnet.Dense(2, 2)
+    xpnet.Network([d], backend="numpy")
+    with pytest.raises(ValueError, match="already belongs"):
+        xpnet.Network([d], backend="numpy")
+
+
+def test_unknown_dtype():
+    with pytest.raises(ValueError, match="float16"):
+        xpnet.MLP([2, 1], backend="numpy", dtype="float16")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_to_round_trips_between_all_backends(backend, dtype):
+    from conftest import make_backend, usable_backend_params
+
+    net = xpnet.MLP([3, 5, 2], "tanh", "sigmoid", backend=backend, dtype=dtype, seed=7)
+    net.info["note"] = "kept"
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    ref = host(net.predict(X))
+    for other in usable_backend_params():
+        target = make_backend(other)
+        moved = net.to(target)
+        assert moved is not net and moved.backend == target and moved.dtype == dtype
+        for layer in moved.layers:
+            assert_on(layer.weights, target, dtype)
+        np.testing.assert_allclose(host(moved.predict(X)), ref, rtol=1e-6 if dtype == "float32" else 1e-14)
+        back = moved.to(backend)
+        for a, b in zip(back._params(), net._params()):
+            np.testing.assert_array_equal(host(a), host(b))
+        assert moved.info == {"note": "kept"}
+    # the original is untouched by training the copy
+    copy = net.to(backend)
+    copy.fit(X, np.zeros((4, 2)), epochs=2, lr=0.5)
+    np.testing.assert_array_equal(host(net.predict(X)), ref)
+
+
+# -- input checks ---------------------------------------------------------------
+
+
+@pytest.fixture
+def small(backend):
+    return xpnet.MLP([3, 4, 2], "relu", "softmax", backend=backend, dtype="float64", seed=0)
+
+
+@pytest.mark.parametrize("method", ["predict", "evaluate", "gradients", "fit"])
+def test_wrong_feature_count_names_both_numbers(small, method):
+    X, y = np.zeros((5, 4)), np.zeros(5, dtype=int)
+    call = {"predict": lambda: small.predict(X), "evaluate": lambda: small.evaluate(X, y, "cross_entropy"),
+            "gradients": lambda: small.gradients(X, y, "cross_entropy"),
+            "fit": lambda: small.fit(X, y, loss="cross_entropy")}[method]
+    with pytest.raises(ValueError, match="X has 4 features, but the network expects 3"):
+        call()
+
+
+@pytest.mark.parametrize("method", ["evaluate", "gradients", "fit"])
+def test_sample_count_mismatch(small, method):
+    X, y = np.zeros((5, 3)), np.zeros(4, dtype=int)
+    with pytest.raises(ValueError, match="X has 5 samples but y has 4"):
+        getattr(small, method)(X, y, **({"loss": "cross_entropy"} if method == "fit" else {"loss": "cross_entropy"}))
+
+
+@pytest.mark.parametrize(("bad", "word"), [(np.nan, "NaN"), (np.inf, "inf"), (-np.inf, "inf")])
+@pytest.mark.parametrize("where", ["X", "y"])
+def test_non_finite_inputs(small, bad, word, where):
+    X, y = np.zeros((5, 3)), np.eye(2)[[0, 1, 0, 1, 0]]
+    if where == "X":
+        X[2, 1] = bad
+    else:
+        y[3, 0] = bad
+    for call in (lambda: small.fit(X, y, loss="cross_entropy"), lambda: small.evaluate(X, y, "mse"),
+                 lambda: small.gradients(X, y, "mse")):
+        with pytest.raises(ValueError, match=f"{where} contains {word}"):
+            call()
+    if where == "X":
+        with pytest.raises(ValueError, match=f"X contains {word}"):
+            small.predict(X)
+
+
+@pytest.mark.parametrize("labels", [[0, 1, 2, 0, 1], [0, -1, 1, 0, 1], [0, 0.5, 1, 0, 1]])
+def test_labels_out_of_range_or_non_integral(small, labels):
+    X = np.zeros((5, 3))
+    with pytest.raises(ValueError, match="class labels must"):
+        small.fit(X, np.array(labels), loss="cross_entropy")
+    with pytest.raises(ValueError, match="class labels must"):
+        small.evaluate(X, np.array(labels), "cross_entropy")
+
+
+def test_shape_errors(small):
+    with pytest.raises(ValueError, match="must be 2-D"):
+        small.predict(np.zeros(3))
+    with pytest.raises(ValueError, match="must be 2-D"):
+        small.predict(np.zeros((2, 3, 1)))
+    with pytest.raises(ValueError, match="empty"):
+        small.predict(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="y has 3 columns, but the network has 2 outputs"):
+        small.evaluate(np.zeros((5, 3)), np.zeros((5, 3)), "mse")
+    with pytest.raises(ValueError, match="one value per sample"):
+        small.evaluate(np.zeros((5, 3)), np.zeros(5), "mse")
+    with pytest.raises(TypeError, match="strings"):
+        small.predict([["a", "b", "c"]])
+
+
+def test_arrays_of_other_backends_are_converted(backend):
+    from conftest import make_backend, usable_backend_params
+
+    net = xpnet.MLP([2, 3, 1], backend=backend, dtype="float64", seed=0)
+    X, y = xpnet.datasets.xor()
+    ref = host(net.predict(X))
+    for other in usable_backend_params():
+        Xo = make_backend(other).asarray(X, "float32")
+        out = net.predict(Xo)
+        assert_on(out, backend, "float64")
+        np.testing.assert_allclose(host(out), ref, rtol=1e-6)
+
+
+def test_summary_and_repr():
+    net = xpnet.MLP([4, 3, 2], backend="numpy")
+    assert "total parameters: 23" in net.summary()
+    assert "Dense(4, 3" in repr(net)

@@ -1,0 +1,68 @@
+"""Neuron: the seeds' single neuron, on every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import assert_on, host
+
+import xpnet
+
+
+@pytest.mark.parametrize("activation", ["identity", "sigmoid", "tanh", "relu", "leaky_relu"])
+def test_forward_one_sample_and_batch(backend, activation):
+    n = xpnet.Neuron(5, activation, backend=backend, dtype="float64", seed=4)
+    assert_on(n.weights, backend, "float64", (5,))
+    assert_on(n.bias, backend, "float64", ())
+    x = np.random.default_rng(0).random((3, 5))
+    w, b = host(n.weights), float(host(n.bias))
+    f = xpnet.get_activation(activation)
+    y = n.forward(x)
+    assert_on(y, backend, "float64", (3,))
+    np.testing.assert_allclose(host(n.activation_potential), x @ w + b, rtol=1e-14)
+    np.testing.assert_allclose(host(y), f.forward(x @ w + b), rtol=1e-14)
+    y1 = n.forward(x[0])
+    assert_on(y1, backend, "float64", ())
+    assert float(host(y1)) == pytest.approx(float(host(y)[0]), rel=1e-14)
+    assert n.output is y1
+
+
+def test_seed000_neuron_pieces():
+    """The seed's neuron dictionary: weights, bias, activation potential, output."""
+    n = xpnet.Neuron(5, "tanh", backend="numpy", dtype="float64", seed=0)
+    x = np.random.default_rng(1).random(5)
+    n.forward(x)
+    v = float(n.activation_potential)
+    assert float(n.output) == pytest.approx(np.tanh(v), rel=1e-15)
+    assert n.activation.name == "tanh" and n.use_bias
+
+
+def test_same_seed_same_weights_across_backends(backend):
+    a = xpnet.Neuron(7, "relu", backend="numpy", seed=3)
+    b = xpnet.Neuron(7, "relu", backend=backend, seed=3)
+    np.testing.assert_array_equal(host(a.weights), host(b.weights))
+
+
+def test_no_bias():
+    n = xpnet.Neuron(2, "identity", bias=False, backend="numpy", dtype="float64")
+    n.weights = [2.0, 3.0]
+    assert n.bias is None
+    assert float(n.forward([1.0, 1.0])) == 5.0
+    with pytest.raises(ValueError, match="bias=False"):
+        n.bias = 1.0
+
+
+def test_input_errors():
+    n = xpnet.Neuron(3, backend="numpy")
+    with pytest.raises(ValueError, match=r"x must have shape \(3,\)"):
+        n.forward([1.0, 2.0])
+    with pytest.raises(ValueError, match="NaN"):
+        n.forward([1.0, np.nan, 2.0])
+    with pytest.raises(TypeError, match="strings"):
+        n.forward(["a", "b", "c"])
+    with pytest.raises(ValueError, match=r"Neuron.weights must have shape \(3,\), got \(2,\)"):
+        n.weights = [1.0, 2.0]
+    with pytest.raises(ValueError, match=r"Neuron.bias must have shape \(\), got \(2,\)"):
+        n.bias = [1.0, 2.0]
+    with pytest.raises(ValueError, match="softmax"):
+        xpnet.Neuron(3, "softmax")

@@ -1,0 +1,214 @@
+"""save/load: round trips between every pair of backends, atomic writes, and
+files that must be refused without ever executing anything."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import struct
+
+import numpy as np
+import pytest
+from helpers import assert_on, host
+
+import xpnet
+from xpnet.serialization import FORMAT_VERSION
+
+
+def make_net(backend, dtype="float32"):
+    return xpnet.Network(
+        [xpnet.Dense(3, 4, "relu"), xpnet.Dense(4, 4, "tanh", bias=False), xpnet.Dense(4, 2, "softmax")],
+        backend=backend, dtype=dtype, seed=5,
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_save_on_each_backend_load_on_each_other(backend, dtype, tmp_path):
+    from conftest import make_backend, usable_backend_params
+
+    net = make_net(backend, dtype)
+    net.info = {"features": ["a", "b", "c"], "classes": [0, 1]}
+    path = tmp_path / "model.safetensors"
+    net.save(path)
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    ref = host(net.predict(X))
+    for other in usable_backend_params():
+        target = make_backend(other)
+        loaded = xpnet.load(path, backend=target)
+        assert loaded.dtype == dtype and loaded.config() == net.config()
+        assert loaded.info == net.info
+        for a, b in zip(loaded._params(), net._params()):
+            assert_on(a, target, dtype)
+            np.testing.assert_array_equal(host(a), host(b))
+        np.testing.assert_allclose(host(loaded.predict(X)), ref, rtol=1e-6)
+
+
+def test_load_device_argument(tmp_path):
+    import array_api_strict as strict
+
+    path = tmp_path / "m.safetensors"
+    make_net("numpy").save(path)
+    loaded = xpnet.load(path, backend="array_api_strict", device="device1")
+    assert loaded.backend.device == strict.Device("device1")
+
+
+def test_save_is_atomic_and_leaves_no_stray_files(tmp_path, monkeypatch):
+    path = tmp_path / "m.safetensors"
+    net = make_net("numpy")
+    net.save(path)
+    good = path.read_bytes()
+
+    def crash(*a, **k):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(os, "replace", crash)
+    net.layers[0].weights = np.zeros((3, 4))
+    with pytest.raises(OSError, match="disk on fire"):
+        net.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == good  # the old file is whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
+
+
+def test_stale_temporary_from_a_killed_write_is_removed(tmp_path):
+    path = tmp_path / "m.safetensors"
+    stale = tmp_path / ".m.safetensors.abc123.tmp"
+    stale.write_bytes(b"half a file")
+    make_net("numpy").save(path)
+    assert not stale.exists() and path.exists()
+
+
+def test_metadata_contents(tmp_path):
+    from safetensors import safe_open
+
+    path = tmp_path / "m.safetensors"
+    make_net("numpy", "float64").save(path)
+    with safe_open(str(path), "np") as f:
+        meta = f.metadata()
+        names = set(f.keys())
+    assert meta["format"] == "xpnet" and meta["format_version"] == str(FORMAT_VERSION) and meta["dtype"] == "float64"
+    assert json.loads(meta["architecture"])[1] == {"type": "Dense", "n_in": 4, "n_out": 4, "activation": "tanh", "bias": False}
+    assert names == {"layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.2.weight", "layers.2.bias"}
+
+
+def _rewrite(path, tensors=None, meta_update=None, drop=(), add=None):
+    from safetensors.numpy import load_file, save_file
+    from safetensors import safe_open
+
+    with safe_open(str(path), "np") as f:
+        meta = dict(f.metadata())
+    t = dict(load_file(str(path)))
+    for k in drop:
+        t.pop(k)
+    t.update(add or {})
+    meta.update(meta_update or {})
+    save_file(t, str(path), metadata=meta)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    path = tmp_path / "m.safetensors"
+    make_net("numpy").save(path)
+    return path
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.safetensors"):
+        xpnet.load(tmp_path / "nope.safetensors")
+
+
+@pytest.mark.parametrize("keep", [0, 3, 8, 20, 100, -40, -1])
+def test_truncated_files_are_refused(saved, keep):
+    data = saved.read_bytes()
+    saved.write_bytes(data[:keep] if keep >= 0 else data[:len(data) + keep])
+    with pytest.raises(ValueError, match="safetensors|truncated|corrupt"):
+        xpnet.load(saved, backend="numpy")
+
+
+def test_random_bytes_are_refused(tmp_path):
+    path = tmp_path / "r.safetensors"
+    for seed in range(5):
+        path.write_bytes(np.random.default_rng(seed).bytes(500))
+        with pytest.raises(ValueError):
+            xpnet.load(path, backend="numpy")
+
+
+class _Bomb:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_pickle_is_never_unpickled(tmp_path):
+    marker = tmp_path / "PWNED"
+    path = tmp_path / "evil.safetensors"
+    path.write_bytes(pickle.dumps(_Bomb(str(marker))))
+    with pytest.raises(ValueError, match="pickle"):
+        xpnet.load(path, backend="numpy")
+    assert not marker.exists()
+
+
+def test_npz_with_object_arrays_is_refused(tmp_path):
+    path = tmp_path / "m.npz"
+    np.savez(path, W=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="NPZ"):
+        xpnet.load(path, backend="numpy")
+
+
+def test_foreign_safetensors_file(tmp_path):
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "f.safetensors"
+    save_file({"weight": np.zeros((2, 2), np.float32)}, str(path))
+    with pytest.raises(ValueError, match="not an xpnet model"):
+        xpnet.load(path, backend="numpy")
+
+
+def test_missing_extra_and_misshapen_tensors(saved):
+    data = saved.read_bytes()
+    _rewrite(saved, drop=["layers.2.bias"])
+    with pytest.raises(ValueError, match="missing: \\['layers.2.bias'\\]"):
+        xpnet.load(saved, backend="numpy")
+    saved.write_bytes(data)
+    _rewrite(saved, add={"layers.1.bias": np.zeros(4, np.float32)})
+    with pytest.raises(ValueError, match="unexpected: \\['layers.1.bias'\\]"):
+        xpnet.load(saved, backend="numpy")
+    saved.write_bytes(data)
+    _rewrite(saved, add={"layers.0.weight": np.zeros((4, 3), np.float32)})
+    with pytest.raises(ValueError, match="layers.0.weight has shape \\(4, 3\\)"):
+        xpnet.load(saved, backend="numpy")
+    saved.write_bytes(data)
+    _rewrite(saved, add={"layers.0.weight": np.zeros((3, 4), np.float64)})
+    with pytest.raises(ValueError, match="dtype F64"):
+        xpnet.load(saved, backend="numpy")
+
+
+def test_newer_format_version_is_refused(saved):
+    _rewrite(saved, meta_update={"format_version": str(FORMAT_VERSION + 1)})
+    with pytest.raises(ValueError, match="newer.*upgrade xpnet"):
+        xpnet.load(saved, backend="numpy")
+
+
+@pytest.mark.parametrize("arch", ["not json", "[]", '[{"n_in": 3, "n_out": 4, "activation": "swish", "bias": true}]',
+                                  '[{"n_in": -3, "n_out": 4, "activation": "relu", "bias": true}]'])
+def test_bad_architecture_metadata(saved, arch):
+    _rewrite(saved, meta_update={"architecture": arch})
+    with pytest.raises(ValueError, match="architecture|layer 0"):
+        xpnet.load(saved, backend="numpy")
+
+
+def test_header_size_lies(tmp_path):
+    path = tmp_path / "h.safetensors"
+    path.write_bytes(struct.pack("<Q", 10**6) + b"{}")
+    with pytest.raises(ValueError, match="header size"):
+        xpnet.load(path, backend="numpy")
+
+
+def test_info_must_be_json(tmp_path):
+    net = make_net("numpy")
+    net.info = {"bad": object()}
+    with pytest.raises(TypeError, match="JSON"):
+        net.save(tmp_path / "x.safetensors")
