@@ -23,10 +23,15 @@ import xpnet
 from xpnet._backend import KNOWN_BACKENDS, backend_status
 
 REPO = Path(__file__).resolve().parent.parent
+#: The command line under test is the xpnet this test imported, installed or not.
+XPNET_HOME = str(Path(xpnet.__file__).resolve().parent.parent)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("XPNET_BACKEND", "XPNET_DEBUG")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (XPNET_HOME, env.get("PYTHONPATH")) if p)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")  # BLAS threads that spin-wait slow a busy small machine down ~5x
     env.update(extra)
     return env
 
