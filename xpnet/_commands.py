@@ -57,7 +57,8 @@ def train(args: argparse.Namespace) -> int:
     output, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "mse")
     net = MLP(sizes, args.activation, output, backend=backend, dtype=args.dtype, seed=args.seed)
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
-    _say(f"model: MLP {'-'.join(map(str, sizes))} ({args.activation}, {output}), {loss} loss, "
+    activations = f"{args.activation}, {output}" if args.hidden else output
+    _say(f"model: MLP {'-'.join(map(str, sizes))} ({activations}), {loss} loss, "
          f"{args.optimizer} lr {args.lr:g}, {batch}, {args.epochs} epochs")
 
     Xtr, ytr, Xte, yte = X[train_rows], y[train_rows], X[test_rows], y[test_rows]
