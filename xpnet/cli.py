@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_backend_options(parser: argparse.ArgumentParser, default_help: str, default: str = "auto") -> None:
     parser.add_argument("--backend", default=default,
                         help=f"numpy, cupy, torch, jax, array_api_strict or auto ({default_help})")
-    parser.add_argument("--device", help="device of the backend, e.g. cuda:1 or 1 for cupy, cuda for torch")
+    parser.add_argument("--device", help="device of the backend, e.g. cuda:1 (cupy, torch), cuda (torch), gpu:0 (jax)")
 
 
 def _run(name: str):
