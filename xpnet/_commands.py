@@ -64,14 +64,13 @@ def train(args: argparse.Namespace) -> int:
     Xtr, ytr, Xte, yte = X[train_rows], y[train_rows], X[test_rows], y[test_rows]
     held_out = len(test_rows) > 0
     fit_started = time.perf_counter()
-    with np.errstate(all="ignore"):  # a diverging run is reported once, by fit's FloatingPointError
-        history = net.fit(
-            Xtr, ytr, loss=loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
-            batch_size=args.batch_size, seed=args.seed,
-            progress=not args.quiet and sys.stdout.isatty(),
-            validation_data=(Xte, yte) if held_out else None,
-            metrics=("accuracy",) if task == "classification" and held_out else (),
-        )
+    history = net.fit(
+        Xtr, ytr, loss=loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
+        batch_size=args.batch_size, seed=args.seed,
+        progress=not args.quiet and sys.stdout.isatty(),
+        validation_data=(Xte, yte) if held_out else None,
+        metrics=("accuracy",) if task == "classification" and held_out else (),
+    )
     fit_seconds = time.perf_counter() - fit_started
 
     Xr, yr, split = (Xte, yte, "test") if held_out else (Xtr, ytr, "training (no test rows)")
