@@ -212,3 +212,11 @@ def test_info_must_be_json(tmp_path):
     net.info = {"bad": object()}
     with pytest.raises(TypeError, match="JSON"):
         net.save(tmp_path / "x.safetensors")
+
+
+def test_saved_file_has_ordinary_permissions(tmp_path):
+    path = tmp_path / "m.safetensors"
+    make_net("numpy").save(path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -221,6 +221,8 @@ def _cupy_device_index(device: Any) -> int:
         return 0
     if isinstance(device, cupy.cuda.Device):
         return int(device.id)
+    if isinstance(device, str) and device.isdigit():
+        device = int(device)
     if isinstance(device, str):
         kind, _, index = device.partition(":")
         if kind not in ("cuda", "gpu") or (index and not index.isdigit()):

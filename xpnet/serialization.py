@@ -90,6 +90,7 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     _remove_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved model is an ordinary file
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -102,6 +103,12 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
             pass
         raise
     _fsync_folder(folder)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _remove_stale_temporaries(path: Path) -> None:

@@ -1,0 +1,348 @@
+"""The ``xpnet`` command line, run as a user would: ``python -m xpnet ...``.
+
+Every test starts a fresh interpreter, so what is checked is the real exit
+status, stdout and stderr (no traceback, ever) of the installed entry point.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet._backend import KNOWN_BACKENDS, backend_status
+
+REPO = Path(__file__).resolve().parent.parent
+#: The command line under test is the xpnet this test imported, installed or not.
+XPNET_HOME = str(Path(xpnet.__file__).resolve().parent.parent)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("XPNET_BACKEND", "XPNET_DEBUG")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (XPNET_HOME, env.get("PYTHONPATH")) if p)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")  # BLAS threads that spin-wait slow a busy small machine down ~5x
+    env.update(extra)
+    return env
+
+
+def xpnet_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "xpnet", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, env=env or clean_env(),
+    )
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """The run failed cleanly: non-zero status, one stderr line, no traceback."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("xpnet: error: "), lines[0]
+    return lines[0]
+
+
+def score(stdout: str, name: str) -> float:
+    match = re.search(rf"{re.escape(name)}: (-?[0-9.]+)", stdout)
+    assert match, stdout
+    return float(match.group(1))
+
+
+def write_csv(path: Path, header: list[str], columns: list) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(zip(*columns))
+    return path
+
+
+def read_csv(text: str) -> tuple[list[str], list[list[str]]]:
+    rows = list(csv.reader(io.StringIO(text)))
+    return rows[0], rows[1:]
+
+
+def stored_prediction(model: Path, X: np.ndarray) -> np.ndarray:
+    """What the saved network predicts for raw rows X, scaled as stored in it."""
+    net = xpnet.load(model, backend="numpy")
+    mean, std = np.asarray(net.info["x_mean"]), np.asarray(net.info["x_std"])
+    return xpnet.to_numpy(net.predict((X - mean) / std)).astype(np.float64)
+
+
+# --------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------
+
+
+def test_default_train_learns_the_digits():
+    result = ok(xpnet_cli("train"))
+    lines = result.stdout.splitlines()
+    assert re.match(r"backend: numpy, device: cpu, dtype: float32$", lines[0]), lines[0]
+    assert "1797 rows, 64 features" in result.stdout
+    assert score(result.stdout, "test accuracy") >= 0.95
+    assert re.search(r"time: [0-9.]+ s training", result.stdout)
+    assert "\r" not in result.stderr  # no progress bar when stdout is not a terminal
+
+
+def test_backend_comes_from_the_environment_in_auto_mode():
+    result = ok(xpnet_cli("train", "--epochs", "1", env=clean_env(XPNET_BACKEND="array_api_strict")))
+    assert result.stdout.startswith("backend: array_api_strict, device: CPU_DEVICE")
+
+
+def test_csv_train_save_predict_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 3))
+    labels = np.where(X[:, 0] - X[:, 2] > 0, 7, 3)  # classes need not start at 0
+    data = write_csv(tmp_path / "train.csv", ["a", "b", "c", "kind"], [*X.T, labels])
+    model = tmp_path / "model.safetensors"
+    result = ok(xpnet_cli("train", "--data", data, "--epochs", 40, "--lr", 0.01, "--save", model))
+    assert "2 classes" in result.stdout and model.exists()
+
+    # Prediction data: other column order, the target and an extra text column.
+    Xp = X[:40]
+    pred = write_csv(tmp_path / "new.csv", ["c", "note", "a", "kind", "b"],
+                     [Xp[:, 2], ["x"] * 40, Xp[:, 0], labels[:40], Xp[:, 1]])
+    header, rows = read_csv(ok(xpnet_cli("predict", model, pred)).stdout)
+    assert header == ["kind"]
+    got = np.array([int(r[0]) for r in rows])
+
+    net = xpnet.load(model, backend="numpy")
+    assert net.info["features"] == ["a", "b", "c"] and net.info["classes"] == [3, 7]
+    expected = np.array([3, 7])[stored_prediction(model, Xp).argmax(axis=1)]
+    np.testing.assert_array_equal(got, expected)
+    assert np.mean(got == labels[:40]) >= 0.9  # and it learned the rule
+
+    out = tmp_path / "pred.csv"
+    assert ok(xpnet_cli("predict", model, pred, "--output", out)).stdout == ""
+    assert out.read_text() == "kind\n" + "".join(f"{v}\n" for v in got)
+
+
+def test_text_labels_are_classes(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(90, 2))
+    names = np.where(X[:, 0] > 0, "right", "left")
+    data = write_csv(tmp_path / "t.csv", ["x", "y", "side"], [*X.T, names])
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", data, "--epochs", 30, "--lr", 0.01, "--save", model))
+    _, rows = read_csv(ok(xpnet_cli("predict", model, data)).stdout)
+    got = np.array([r[0] for r in rows])
+    assert set(got) <= {"left", "right"} and np.mean(got == names) >= 0.9
+
+
+def test_npz_input_for_train_and_predict(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(120, 4))
+    y = (X[:, 1] > 0).astype(np.int32)
+    data = tmp_path / "d.npz"
+    np.savez(data, X=X, y=y)
+    model = tmp_path / "m.safetensors"
+    result = ok(xpnet_cli("train", "--data", data, "--epochs", 20, "--lr", 0.01, "--save", model))
+    assert "120 rows, 4 features" in result.stdout and "2 classes" in result.stdout
+    header, rows = read_csv(ok(xpnet_cli("predict", model, data)).stdout)
+    got = np.array([int(r[0]) for r in rows])
+    assert header == ["y"] and len(got) == 120
+    np.testing.assert_array_equal(got, stored_prediction(model, X).argmax(axis=1))
+
+
+def test_float_target_trains_a_regressor(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 2))
+    price = 50.0 + 8.0 * X[:, 0] - 3.0 * X[:, 1]  # far from zero mean and unit scale
+    data = write_csv(tmp_path / "r.csv", ["u", "price", "v"], [X[:, 0], price, X[:, 1]])
+    model = tmp_path / "r.safetensors"
+    result = ok(xpnet_cli("train", "--data", data, "--target", "price", "--epochs", 60, "--lr", 0.01,
+                          "--save", model))
+    assert "regression" in result.stdout and "mse loss" in result.stdout
+    assert score(result.stdout, "R^2") > 0.9
+
+    header, rows = read_csv(ok(xpnet_cli("predict", model, data)).stdout)
+    got = np.array([float(r[0]) for r in rows])
+    net = xpnet.load(model, backend="numpy")
+    expected = stored_prediction(model, X)[:, 0] * net.info["y_std"][0] + net.info["y_mean"][0]
+    assert header == ["price"]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert np.sqrt(np.mean((got - price) ** 2)) < 2.0  # in the target's own units
+
+
+def test_plot_writes_a_png(tmp_path):
+    png = tmp_path / "loss.png"
+    result = ok(xpnet_cli("train", "--epochs", 3, "--plot", png))
+    assert str(png) in result.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_plot_without_matplotlib_is_a_clear_error(tmp_path):
+    code = "import sys; sys.modules['matplotlib'] = None; from xpnet.cli import main; sys.exit(main())"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "train", "--plot", str(tmp_path / "x.png")],
+        capture_output=True, text=True, timeout=60, env=clean_env(),
+    )
+    line = one_line_error(result)
+    assert "matplotlib" in line and "xpnet[plot]" in line
+    assert result.stdout == ""  # refused before any training
+
+
+# --------------------------------------------------------------------------
+# Failures: one line, non-zero, never a traceback
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    (d / "ragged.csv").write_text("a,b,label\n1,2,0\n3,4\n")
+    (d / "text.csv").write_text("a,b,label\n1,2,0\n3,oops,1\n")
+    (d / "empty.csv").write_text("")
+    (d / "noheader.csv").write_text("1,2,0\n3,4,1\n")
+    (d / "hole.csv").write_text("a,b,label\n1,,0\n3,4,1\n")
+    (d / "good.csv").write_text("a,b,label\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
+    (d / "binary.csv").write_bytes(b"\xff\xfe\x00garbage\x00")
+    (d / "fake.npz").write_text("not a zip")
+    np.savez(d / "noy.npz", X=np.ones((3, 2)))
+    return d
+
+
+FAILURES = {
+    "unknown option": (["train", "--bogus"], "unrecognized arguments"),
+    "unknown command": (["fly"], "invalid choice"),
+    "no command": ([], "no command"),
+    "bad number": (["train", "--epochs", "many"], "--epochs"),
+    "negative lr": (["train", "--lr", "-1"], "--lr"),
+    "bad hidden sizes": (["train", "--hidden", "12,x"], "--hidden"),
+    "unknown backend": (["train", "--backend", "nosuch"], "unknown backend 'nosuch'"),
+    "unknown activation": (["train", "--activation", "swish"], "swish"),
+    "missing data file": (["train", "--data", "{d}/missing.csv"], "no such data file"),
+    "ragged csv": (["train", "--data", "{d}/ragged.csv"], "line 3"),
+    "non-numeric column": (["train", "--data", "{d}/text.csv"], "'oops', not a number"),
+    "empty csv": (["train", "--data", "{d}/empty.csv"], "empty"),
+    "csv without header": (["train", "--data", "{d}/noheader.csv"], "header"),
+    "missing value": (["train", "--data", "{d}/hole.csv"], "missing value"),
+    "binary file": (["train", "--data", "{d}/binary.csv"], "not a UTF-8"),
+    "missing target column": (["train", "--data", "{d}/good.csv", "--target", "price"], "no column 'price'"),
+    "fake npz": (["train", "--data", "{d}/fake.npz"], "not an NPZ"),
+    "npz without y": (["train", "--data", "{d}/noy.npz"], "no array 'y'"),
+    "save into a missing folder": (["train", "--save", "{d}/no/such/m.safetensors"], "does not exist"),
+    "diverging training": (["train", "--optimizer", "sgd", "--lr", "1e6", "--epochs", "2"], "--lr"),
+    "missing model": (["predict", "{d}/missing.safetensors", "{d}/good.csv"], "no such model file"),
+    "model that is not a model": (["predict", "{d}/good.csv", "{d}/good.csv"], "safetensors file"),
+    "predict without data": (["predict", "{d}/m.safetensors"], "DATA"),
+}
+
+
+@pytest.mark.parametrize("case", list(FAILURES), ids=list(FAILURES))
+def test_failures_are_one_line_and_non_zero(case, bad_files):
+    args, expected = FAILURES[case]
+    line = one_line_error(xpnet_cli(*[a.format(d=bad_files) for a in args]))
+    assert expected in line
+
+
+def test_unusable_backend_names_the_reason():
+    status = backend_status("cupy")
+    if status.usable:
+        pytest.skip("CuPy works on this machine, so it is not an unusable backend here")
+    line = one_line_error(xpnet_cli("train", "--backend", "cupy"))
+    assert "'cupy' is not usable here" in line and status.reason in line and "xpnet info" in line
+
+
+def test_predict_needs_the_columns_the_model_was_trained_on(tmp_path):
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "y"], [[1, 2, 3, 4], [1, 0, 1, 0], [0, 1, 0, 1]])
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", data, "--epochs", 1, "--save", model, "--test-size", 0))
+    other = write_csv(tmp_path / "o.csv", ["a", "c"], [[1, 2], [3, 4]])
+    assert "lacks the column(s) 'b'" in one_line_error(xpnet_cli("predict", model, other))
+
+
+def test_predict_with_a_model_saved_from_python(tmp_path):
+    """A model without CLI notes: columns are taken in file order, as they are."""
+    net = xpnet.MLP([2, 3], output_activation="identity", backend="numpy", dtype="float64", seed=0)
+    model = tmp_path / "plain.safetensors"
+    net.save(model)
+    X = np.array([[0.5, -1.0], [2.0, 3.0]])
+    data = write_csv(tmp_path / "x.csv", ["p", "q"], list(X.T))
+    header, rows = read_csv(ok(xpnet_cli("predict", model, data)).stdout)
+    assert header == ["prediction_0", "prediction_1", "prediction_2"]
+    np.testing.assert_allclose(np.array(rows, dtype=float), xpnet.to_numpy(net.predict(X)), rtol=1e-15)
+
+
+# --------------------------------------------------------------------------
+# info, version
+# --------------------------------------------------------------------------
+
+
+def test_info_lists_backends_and_the_auto_choice():
+    out = ok(xpnet_cli("info")).stdout
+    assert f"xpnet {xpnet.__version__}" in out and f"numpy {np.__version__}" in out
+    assert "array-api-compat" in out and "Python" in out
+    for name in KNOWN_BACKENDS:
+        assert re.search(rf"^  {name} +(usable|not usable)", out, re.M), name
+    assert re.search(r"^  numpy +usable .*devices: cpu", out, re.M)
+    auto = xpnet.get_backend().name  # this process has no XPNET_BACKEND either (see clean_env)
+    if "XPNET_BACKEND" not in os.environ:
+        assert re.search(rf"^auto choice: {auto} ", out, re.M)
+
+
+def test_version_and_help():
+    assert ok(xpnet_cli("--version")).stdout.strip() == f"xpnet {xpnet.__version__}"
+    help_text = ok(xpnet_cli("train", "--help")).stdout
+    for option in ("--data", "--target", "--hidden", "--epochs", "--lr", "--batch-size", "--optimizer",
+                   "--backend", "--device", "--dtype", "--seed", "--save", "--plot"):
+        assert option in help_text
+
+
+# --------------------------------------------------------------------------
+# A fresh machine: pip install . && xpnet train
+# --------------------------------------------------------------------------
+
+
+def _index_reachable(python: Path, env: dict[str, str]) -> tuple[bool, str]:
+    """Can pip (with this machine's configuration) list versions from its index?"""
+    probe = subprocess.run(
+        [str(python), "-m", "pip", "index", "versions", "tqdm", "--disable-pip-version-check"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    tail = (probe.stderr.strip().splitlines() or ["no output"])[-1]
+    return probe.returncode == 0, tail
+
+
+@pytest.mark.slow
+def test_fresh_venv_pip_install_then_xpnet_train(tmp_path):
+    source = tmp_path / "src"  # a copy, so the build leaves nothing in the checkout
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", ".venv", "venv"))
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(env_dir)
+    bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
+    python = bindir / "python"
+    env = clean_env()
+    env.pop("PYTHONPATH", None)  # the fresh install, not this checkout, must be imported
+
+    reachable, why = _index_reachable(python, env)
+    if not reachable:
+        pytest.skip(f"pip cannot reach a package index from here ({why})")
+    install = subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", str(source)],
+                             capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+
+    result = subprocess.run([str(bindir / "xpnet"), "train", "--epochs", "2"],
+                            capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    ok(result)
+    assert "backend: " in result.stdout and score(result.stdout, "test accuracy") > 0.5
+    where = subprocess.run([str(python), "-c", "import xpnet; print(xpnet.__file__)"],
+                           capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert str(env_dir) in where.stdout  # it ran the installed package, with its shipped data

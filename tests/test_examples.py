@@ -1,0 +1,119 @@
+"""Every script in examples/ runs on NumPy in seconds and prints the seeds' figures."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet._backend import backend_status
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+#: Examples import the xpnet this test imported, installed or not.
+XPNET_HOME = str(Path(xpnet.__file__).resolve().parent.parent)
+
+
+def run_example(name: str, *args: str, cwd: Path, timeout: float = 120, check: bool = True):
+    env = {k: v for k, v in os.environ.items() if k != "XPNET_BACKEND"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (XPNET_HOME, env.get("PYTHONPATH")) if p)
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")  # BLAS threads that spin-wait slow a busy small machine down ~5x
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env,
+    )
+    if check:
+        assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr}"
+        assert "Traceback" not in result.stderr
+    return result
+
+
+def value_after(label: str, text: str) -> str:
+    match = re.search(rf"^{re.escape(label)}\s*(.+)$", text, re.M)
+    assert match, f"{label!r} not in:\n{text}"
+    return match.group(1).strip()
+
+
+def test_every_example_is_tested():
+    tested = {"neuron.py", "regression_1000_100_1.py", "symbolic_2_2_1.py", "xor_train.py", "xor_infer.py",
+              "digits.py", "cpu_or_gpu.py"}
+    assert {p.name for p in EXAMPLES.glob("*.py")} == tested
+
+
+def test_neuron(tmp_path):
+    out = run_example("neuron.py", cwd=tmp_path).stdout
+    assert value_after("ReLU neuron:", out) == "19.0"
+    assert value_after("sigmoid neuron:", out) == "1.0"
+    assert value_after("sigmoid(126):", out) == "1.0"
+    assert value_after("4-3-1 network:", out) == "1.0"
+    assert math.isclose(float(value_after("MSE:", out)), 1 / 3, rel_tol=1e-15)
+    mse_list, bce_list = (eval(line[4:]) for line in out.splitlines() if line.startswith("L = "))  # noqa: S307
+    assert mse_list == [float(t * t) for t in range(-10, 10)]
+    y = np.arange(0, 1, 0.1)
+    eps = np.finfo(np.float64).eps
+    np.testing.assert_allclose(bce_list, -np.log(np.clip(y, eps, 1 - eps)), rtol=1e-12)
+    assert "'activation_function': 'tanh'" in out and "'activation_potential': None" in out
+
+
+def test_regression_1000_100_1(tmp_path):
+    out = run_example("regression_1000_100_1.py", "--plot", "loss.png", cwd=tmp_path).stdout
+    steps = [(int(m[1]), float(m[2])) for m in re.finditer(r"^(\d+): ([0-9.]+)$", out, re.M)]
+    assert [s for s, _ in steps] == [*range(0, 101, 10), 200, 300, 400]
+    losses = [v for _, v in steps]
+    assert losses[0] > 1e5  # N(0, 1) weights on 1000 inputs: predictions in the hundreds
+    assert all(b < a for a, b in zip(losses, losses[1:]))
+    final = float(re.search(r"final loss: ([0-9.]+) after 500 steps", out)[1])
+    assert final < losses[-1] and final < losses[0] / 1e3
+    assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "array_api_strict"])
+def test_symbolic_2_2_1(tmp_path, backend_name):
+    out = run_example("symbolic_2_2_1.py", "--backend", backend_name, cwd=tmp_path).stdout
+    assert value_after("output before training:", out) == "0.649864477526152"
+    assert value_after("sympy output:", out) == "0.649864477526152"
+    assert float(value_after("largest relative difference:", out)) < 1e-12
+    final = re.search(r"output after (\d+) steps of gradient descent \(lr 0.3\): ([0-9.]+)", out)
+    assert final and 0.99 < float(final[2]) < 1.0 and int(final[1]) > 1
+
+
+def test_xor_train_then_infer(tmp_path):
+    trained = run_example("xor_train.py", "--model", "xor.safetensors", cwd=tmp_path).stdout
+    assert value_after("all four right:", trained) == "True"
+    train_outputs = [float(v) for v in re.findall(r"^  \[\d, \d\] -> ([0-9.]+)$", trained, re.M)]
+    inferred = run_example("xor_infer.py", "--model", "xor.safetensors", cwd=tmp_path).stdout
+    rows = re.findall(r"^  \[.*\] -> ([0-9.]+) -> class (\d)$", inferred, re.M)
+    assert [int(c) for _, c in rows] == [0, 1, 1, 0]
+    assert [float(v) for v, _ in rows] == train_outputs  # the saved model is the trained one
+    one = run_example("xor_infer.py", "--model", "xor.safetensors", "1,0", cwd=tmp_path).stdout
+    assert one.rstrip().endswith("class 1")
+
+
+def test_digits(tmp_path):
+    out = run_example("digits.py", "--save", "d.safetensors", cwd=tmp_path).stdout
+    assert float(value_after("test accuracy:", out)) >= 0.95
+    matrix = [list(map(int, line.split(":")[1].split())) for line in out.splitlines() if re.match(r"^  \d: ", line)]
+    assert len(matrix) == 10 and sum(map(sum, matrix)) == 359
+    assert (tmp_path / "d.safetensors").exists()
+
+
+def test_cpu_or_gpu_on_the_cpu(tmp_path):
+    out = run_example("cpu_or_gpu.py", "--epochs", 5, "--hidden", 64, cwd=tmp_path).stdout
+    assert out.startswith("backend: numpy, device: cpu")
+    assert float(re.search(r"test accuracy ([0-9.]+)", out)[1]) >= 0.9
+    assert "same predictions: True" in out
+
+
+def test_cpu_or_gpu_names_an_unusable_gpu(tmp_path):
+    if backend_status("cupy").usable:
+        pytest.skip("CuPy works here; the example would run on the GPU")
+    result = run_example("cpu_or_gpu.py", "--backend", "cupy", cwd=tmp_path, check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "'cupy' is not usable here" in result.stderr
