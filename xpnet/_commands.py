@@ -9,9 +9,12 @@ stored in ``Network.info`` and so travels inside the model file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import platform
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from ._backend import KNOWN_BACKENDS, backend_status, get_backend, to_numpy
 from .data_io import Dataset, read_features, read_training_data
 from .network import MLP, Network
 from .preprocessing import choose_task, encode_classes, scaling, split_indices, standardize
+from .training import TrainingInterrupted
 
 __all__ = ["info", "predict", "train"]
 
@@ -63,14 +67,23 @@ def train(args: argparse.Namespace) -> int:
 
     Xtr, ytr, Xte, yte = X[train_rows], y[train_rows], X[test_rows], y[test_rows]
     held_out = len(test_rows) > 0
+    # The notes go in before training, so that every checkpoint is a usable model too.
+    net.info = {"xpnet_train": INFO_VERSION, "task": task, "features": data.features, "target": data.target,
+                **notes, "source": data.source}
+    resume = _resume_from(args)
     fit_started = time.perf_counter()
-    history = net.fit(
-        Xtr, ytr, loss=loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
-        batch_size=args.batch_size, seed=args.seed,
-        progress=not args.quiet and sys.stdout.isatty(),
-        validation_data=(Xte, yte) if held_out else None,
-        metrics=("accuracy",) if task == "classification" and held_out else (),
-    )
+    with _stop_on_signals() as stop:
+        try:
+            history = net.fit(
+                Xtr, ytr, loss=loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
+                batch_size=args.batch_size, seed=args.seed,
+                progress=not args.quiet and sys.stdout.isatty(),
+                validation_data=(Xte, yte) if held_out else None,
+                metrics=("accuracy",) if task == "classification" and held_out else (),
+                checkpoint=args.checkpoint, resume=resume, interrupt=stop,
+            )
+        except TrainingInterrupted as exc:
+            return _interrupted(exc, args, stop.signum)
     fit_seconds = time.perf_counter() - fit_started
 
     Xr, yr, split = (Xte, yte, "test") if held_out else (Xtr, ytr, "training (no test rows)")
@@ -78,15 +91,7 @@ def train(args: argparse.Namespace) -> int:
     _say(f"{split} " + ", ".join(f"{name}: {value}" for name, value in scores.items()))
     _say(f"time: {fit_seconds:.2f} s training, {time.perf_counter() - started:.2f} s in all")
 
-    net.info = {
-        "xpnet_train": INFO_VERSION,
-        "task": task,
-        "features": data.features,
-        "target": data.target,
-        **notes,
-        "source": data.source,
-        "epochs": history.epochs,
-    }
+    net.info["epochs"] = history.epochs
     if args.save:
         net.save(args.save)
         _say(f"saved the model to {args.save}")
@@ -94,6 +99,71 @@ def train(args: argparse.Namespace) -> int:
         _plot(history, args.plot, task)
         _say(f"wrote the loss curves to {args.plot}")
     return 0
+
+
+#: Where an interrupted `xpnet train` without --checkpoint leaves its checkpoint.
+INTERRUPT_CHECKPOINT = "xpnet-interrupted.checkpoint.safetensors"
+
+
+def _resume_from(args: argparse.Namespace) -> str | None:
+    if not args.resume:
+        return None
+    if args.checkpoint is None:
+        raise ValueError("--resume needs --checkpoint PATH: the checkpoint to resume from")
+    if not Path(args.checkpoint).exists():
+        _say(f"resume: no checkpoint at {args.checkpoint} yet; starting fresh")
+        return None
+    _say(f"resume: continuing from {args.checkpoint}")
+    return args.checkpoint
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM: ``fit`` finishes its step, checkpoints, and stops.
+    A second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def is_set(self) -> bool:
+        return self.signum is not None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        print(f"\nxpnet: {signal.Signals(signum).name}: finishing this step and writing a checkpoint "
+              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    flag = _StopFlag()
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main thread only
+        yield flag
+        return
+    previous = {sig: signal.signal(sig, flag) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupted(exc: Any, args: argparse.Namespace, signum: int | None) -> int:
+    path = exc.checkpoint
+    if path is None and exc.write_checkpoint is not None:
+        path = args.checkpoint or INTERRUPT_CHECKPOINT
+        exc.write_checkpoint(path)
+    name = signal.Signals(signum).name if signum else "interrupt"
+    if path is None:
+        print(f"xpnet: {name}: stopped; the weights were not finite, so no checkpoint was written", file=sys.stderr)
+    else:
+        again = [a for a in sys.argv[1:] if a != "--resume"]
+        if args.checkpoint is None:
+            again += ["--checkpoint", str(path)]
+        print(f"xpnet: {name}: stopped after {exc.history.epochs} complete epoch(s); checkpoint written to {path}\n"
+              f"xpnet: resume with: xpnet {' '.join(again)} --resume", file=sys.stderr)
+    return 128 + (signum or signal.SIGINT)
 
 
 def _prepare(data: Dataset, args: argparse.Namespace) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:

@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--save", metavar="MODEL", help="write the trained model (safetensors) to MODEL")
     out.add_argument("--plot", metavar="PNG", help="draw the loss curves to PNG (needs matplotlib: xpnet[plot])")
     out.add_argument("--quiet", action="store_true", help="no progress bar (it is also off when stdout is not a terminal)")
+    out.add_argument("--checkpoint", metavar="PATH",
+                     help="write a checkpoint to PATH after every epoch (and on Ctrl-C or SIGTERM)")
+    out.add_argument("--resume", action="store_true",
+                     help="resume from --checkpoint PATH if it exists, else start fresh (and say so)")
     train.set_defaults(run=_run("train"))
 
     predict = commands.add_parser(

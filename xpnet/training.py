@@ -62,13 +62,18 @@ class History:
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """``fit`` stopped because its ``interrupt`` was set; ``history`` holds the
-    completed epochs and ``checkpoint`` the file written (or ``None``)."""
+    """``fit`` stopped because its ``interrupt`` was set.
 
-    def __init__(self, message: str, history: History, checkpoint: str | None) -> None:
+    ``history`` holds the completed epochs, ``checkpoint`` the file written
+    (``None`` without ``checkpoint=``). ``write_checkpoint(path)`` writes the
+    checkpoint of the exact point where training stopped, for callers that
+    passed no path (``None`` when the weights there were not finite)."""
+
+    def __init__(self, message: str, history: History, checkpoint: str | None, write_checkpoint: Any = None) -> None:
         super().__init__(message)
         self.history = history
         self.checkpoint = checkpoint
+        self.write_checkpoint = write_checkpoint
 
 
 @dataclass
@@ -166,9 +171,17 @@ def fit(
     bar = _progress_bar(epochs, progress, initial=len(history.loss))
     nan = float("nan")
 
-    def save_checkpoint(at: _Position) -> None:
-        if checkpoint is not None:
-            checkpoints.write(checkpoint, net, opt, state, params, history, at)
+    def save_checkpoint(at: _Position, path: Any = checkpoint) -> None:
+        if path is not None:
+            checkpoints.write(path, net, opt, state, params, history, at)
+
+    def interrupted(at: _Position, finite: bool = True) -> TrainingInterrupted:
+        where = f"epoch {at.epoch + 1}, step {at.step}" if at.step else f"the end of epoch {at.epoch}"
+        saved = f"; checkpoint written to {checkpoint}" if checkpoint is not None and finite else ""
+        writer = (lambda path: save_checkpoint(at, path)) if finite else None
+        return TrainingInterrupted(
+            f"training interrupted at {where}{saved}", history, str(checkpoint) if saved else None, writer
+        )
 
     try:
         with quiet_float_errors():
@@ -189,10 +202,11 @@ def fit(
                     total = value if total is None else total + value
                     if interrupt is not None and k + 1 < len(bounds) and interrupt.is_set():
                         at = _Position(epoch, k + 1, epoch_start_state, total)
-                        if _finite(backend, params, total):
+                        finite = _finite(backend, params, total)
+                        if finite:
                             net._commit(params)
                             save_checkpoint(at)
-                        raise _interrupted(history, checkpoint, at)
+                        raise interrupted(at, finite)
                 epoch_loss = xp.where(_all_finite(xp, params), total / len(bounds), nan)
                 report = [epoch_loss]
                 if val is not None:
@@ -216,7 +230,7 @@ def fit(
                 if history.stopped_early:
                     break
                 if interrupt is not None and interrupt.is_set() and epoch + 1 < epochs:
-                    raise _interrupted(history, checkpoint, at)
+                    raise interrupted(at)
     finally:
         if bar is not None:
             bar.close()
@@ -235,12 +249,6 @@ def _finite(backend: Any, params: list[Any], total: Any) -> bool:
     xp = backend.xp
     checked = xp.where(_all_finite(xp, params), total, float("nan"))
     return math.isfinite(float(backend.to_numpy(checked)))
-
-
-def _interrupted(history: History, checkpoint: Any, at: _Position) -> TrainingInterrupted:
-    where = f"epoch {at.epoch + 1}, step {at.step}" if at.step else f"the end of epoch {at.epoch}"
-    saved = f"; checkpoint written to {checkpoint}" if checkpoint is not None else ""
-    return TrainingInterrupted(f"training interrupted at {where}{saved}", history, None if checkpoint is None else str(checkpoint))
 
 
 def _all_finite(xp: Any, params: list[Any]) -> Any:

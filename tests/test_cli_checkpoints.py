@@ -1,0 +1,90 @@
+"""`xpnet train --checkpoint/--resume`, and SIGTERM/Ctrl-C during training:
+the run stops after its current step, checkpoints, says how to resume, and
+the resumed run ends exactly where an uninterrupted one does."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from test_cli import clean_env, ok, one_line_error, xpnet_cli
+
+import xpnet
+
+# Float64 on NumPy: resumed runs must be bit-identical to uninterrupted ones.
+TRAIN = ["train", "--backend", "numpy", "--dtype", "float64", "--quiet", "--batch-size", "8", "--hidden", "64"]
+
+
+def params(path):
+    return [p.tobytes() for p in xpnet.load(path, backend="numpy")._params()]
+
+
+def test_checkpoint_then_resume_matches_uninterrupted(tmp_path):
+    ref = tmp_path / "ref.safetensors"
+    ok(xpnet_cli(*TRAIN, "--epochs", "4", "--save", ref))
+    ck, out = tmp_path / "ck.safetensors", tmp_path / "out.safetensors"
+    first = ok(xpnet_cli(*TRAIN, "--epochs", "2", "--checkpoint", ck, "--resume"))
+    assert "no checkpoint at" in first.stdout and "starting fresh" in first.stdout
+    second = ok(xpnet_cli(*TRAIN, "--epochs", "4", "--checkpoint", ck, "--resume", "--save", out))
+    assert f"continuing from {ck}" in second.stdout
+    assert params(out) == params(ref)
+    # a checkpoint is a usable model: predict reads it
+    data = tmp_path / "rows.npz"
+    np.savez(data, X=xpnet.datasets.load_digits()[0][:5] * 16)
+    ok(xpnet_cli("predict", ck, data))
+
+
+def test_resume_needs_checkpoint():
+    assert "--resume needs --checkpoint" in one_line_error(xpnet_cli(*TRAIN, "--epochs", "1", "--resume"))
+
+
+def test_resume_from_another_architecture_is_refused(tmp_path):
+    ck = tmp_path / "ck.safetensors"
+    ok(xpnet_cli(*TRAIN, "--epochs", "1", "--checkpoint", ck))
+    line = one_line_error(xpnet_cli(*TRAIN[:-1], "32", "--epochs", "2", "--checkpoint", ck, "--resume"))
+    assert "another architecture" in line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_checkpoints_and_resume_is_identical(tmp_path, sig):
+    ref = tmp_path / "ref.safetensors"
+    ok(xpnet_cli(*TRAIN, "--epochs", "40", "--save", ref))
+    ck, out = tmp_path / "ck.safetensors", tmp_path / "out.safetensors"
+    proc = subprocess.Popen([sys.executable, "-m", "xpnet", *TRAIN, "--epochs", "40", "--checkpoint", str(ck)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
+    deadline = time.monotonic() + 60
+    while not ck.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)  # wait until training runs (the first epoch's checkpoint exists)
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, stderr
+    assert "Traceback" not in stderr
+    assert "checkpoint written to" in stderr and "--resume" in stderr
+    resume_line = stderr.strip().splitlines()[-1]
+    assert resume_line.startswith("xpnet: resume with: xpnet train")
+    epochs_done = int(stderr.split("stopped after ")[1].split(" complete")[0])
+    assert epochs_done < 40
+    ok(xpnet_cli(*TRAIN, "--epochs", "40", "--checkpoint", ck, "--resume", "--save", out))
+    assert params(out) == params(ref)
+
+
+@pytest.mark.slow
+def test_signal_without_checkpoint_option_writes_default(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "xpnet", *TRAIN, "--epochs", "400"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
+    deadline = time.monotonic() + 60
+    while "model:" not in (proc.stdout.readline() or "") and time.monotonic() < deadline:
+        pass
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    default = tmp_path / "xpnet-interrupted.checkpoint.safetensors"
+    assert default.exists() and f"--checkpoint {default.name} --resume" in stderr
+    xpnet.load(default, backend="numpy")
