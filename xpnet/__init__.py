@@ -18,7 +18,7 @@ from .network import MLP, Network
 from .neuron import Neuron
 from .optimizers import SGD, Adam
 from .serialization import load
-from .training import History
+from .training import History, TrainingInterrupted
 
 __all__ = [
     "MLP",
@@ -32,6 +32,7 @@ __all__ = [
     "Loss",
     "Network",
     "Neuron",
+    "TrainingInterrupted",
     "__version__",
     "available_backends",
     "datasets",

@@ -172,7 +172,7 @@ def _resolve_device(name: str, device: Any) -> Any:
             raise ValueError(f"the numpy backend has only the device 'cpu', got {device!r}")
         return "cpu"
     if name == "cupy":
-        return _cupy_device_index(device)
+        return _cupy_device(device)
     if name == "torch":
         import torch
 
@@ -212,6 +212,14 @@ def _resolve_device(name: str, device: Any) -> Any:
                 ) from None
         return device
     raise AssertionError(name)  # pragma: no cover - _check_known ran first
+
+
+def _cupy_device(device: Any) -> Any:
+    """A ``cupy.cuda.Device``: what ``array_api_compat.device`` returns for
+    CuPy arrays, so devices compare equal, and a context to allocate in."""
+    import cupy
+
+    return cupy.cuda.Device(_cupy_device_index(device))
 
 
 def _cupy_device_index(device: Any) -> int:
@@ -339,7 +347,7 @@ class Backend:
         if self.name == "cupy":
             import cupy
 
-            with cupy.cuda.Device(self.device):
+            with self.device:  # some CuPy versions ignore device= (array-api-compat#337)
                 return cupy.asarray(a)
         return compat.to_device(a, self.device)
 
@@ -349,7 +357,7 @@ class Backend:
         if self.name == "cupy":
             import cupy
 
-            with cupy.cuda.Device(self.device):  # some CuPy versions ignore device=
+            with self.device:  # some CuPy versions ignore device=
                 return cupy.asarray(host)
         if self.name == "torch":
             import torch
@@ -361,6 +369,9 @@ class Backend:
 
     def __str__(self) -> str:
         return f"{self.name} ({self.device})"
+
+    def __hash__(self) -> int:  # CuPy's Device objects compare but do not hash
+        return hash((self.name, str(self.device)))
 
 
 def quiet_float_errors():

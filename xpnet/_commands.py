@@ -192,7 +192,7 @@ def _device_name(backend: Any) -> str:
     """A short device name: ``cuda:0`` for CuPy's index 0, ``CPU_DEVICE`` for
     array_api_strict, the library's own string elsewhere."""
     if backend.name == "cupy":
-        return f"cuda:{backend.device}"
+        return f"cuda:{backend.device.id}"
     return str(getattr(backend.device, "_device", backend.device))
 
 
