@@ -4,7 +4,7 @@ the packed allreduce, status, the missing extra) in this process.
 
 The MPI tests need the ``mpi`` extra (``pip install ".[mpi]"``: mpi4py and
 MPICH, whose ``mpiexec`` lands next to the Python executable); without it
-they are skipped, saying so.
+they are skipped, saying so, or fail if ``XPNET_TEST_REQUIRE_MPI=1`` (CI).
 """
 
 from __future__ import annotations
@@ -46,11 +46,30 @@ def _mpi_usable() -> tuple[bool, str]:
 
 MPIEXEC = _find_mpiexec()
 MPI_OK, MPI_REASON = _mpi_usable()
-needs_mpi = pytest.mark.skipif(not MPI_OK, reason=f"MPI not usable: {MPI_REASON}")
-needs_mpiexec = pytest.mark.skipif(
-    not MPI_OK or MPIEXEC is None,
-    reason=f"MPI not usable: {MPI_REASON}" if not MPI_OK else "no mpiexec found (pip install '.[mpi]')",
-)
+#: CI sets XPNET_TEST_REQUIRE_MPI=1: then missing MPI fails these tests instead of skipping them.
+REQUIRED = os.environ.get("XPNET_TEST_REQUIRE_MPI", "") not in ("", "0")
+
+
+def _require(with_mpiexec: bool) -> None:
+    if not MPI_OK:
+        (pytest.fail if REQUIRED else pytest.skip)(f"MPI not usable: {MPI_REASON}")
+    if with_mpiexec and MPIEXEC is None:
+        (pytest.fail if REQUIRED else pytest.skip)("no mpiexec found (pip install '.[mpi]')")
+
+
+@pytest.fixture
+def mpi() -> None:
+    _require(with_mpiexec=False)
+
+
+@pytest.fixture
+def mpiexec() -> str:
+    _require(with_mpiexec=True)
+    return MPIEXEC
+
+
+needs_mpi = pytest.mark.usefixtures("mpi")
+needs_mpiexec = pytest.mark.usefixtures("mpiexec")
 
 
 def run_mpiexec(mode: str, out: Path, n: int = 2, timeout: float = TIMEOUT) -> tuple[int, str, str, float]:
@@ -93,6 +112,7 @@ def run_mpiexec(mode: str, out: Path, n: int = 2, timeout: float = TIMEOUT) -> t
 
 @pytest.fixture(scope="module")
 def mpi_runs(tmp_path_factory) -> Path:
+    _require(with_mpiexec=True)
     out = tmp_path_factory.mktemp("mpi")
     rc, stdout, stderr, _ = run_mpiexec("train", out)
     assert rc == 0, f"mpiexec -n 2 failed (rc {rc})\nstdout:\n{stdout}\nstderr:\n{stderr}"
