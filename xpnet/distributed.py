@@ -27,7 +27,6 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import array_api_compat as compat
 import numpy as np
 
 __all__ = [
@@ -269,7 +268,7 @@ class DataParallel:
         if n_local:
             parts = [value, *grads]
             if loss.reduction == "mean" and n_local != n_global:
-                scale = xp.asarray(n_local / n_global, dtype=value.dtype, device=compat.device(value))
+                scale = backend.asarray(np.asarray(n_local / n_global, dtype=net.dtype))  # on the model's device
                 parts = [p * scale for p in parts]
             if with_flag:
                 parts.append(backend.asarray(np.asarray([float(stop_here)], dtype=net.dtype)))
@@ -280,7 +279,7 @@ class DataParallel:
                 host[-1] = stop_here
             flat = backend.asarray(host)
         if self.cuda_aware and backend.name == "cupy":
-            reduced, last = self._allreduce_on_device(flat, with_flag)
+            reduced, last = self._allreduce_on_device(backend, flat, with_flag)
         else:
             reduced, last = self._allreduce_through_host(backend, flat)
         parts = _unflat(xp, reduced, shapes)
@@ -301,14 +300,14 @@ class DataParallel:
         self._allreduce(host)
         return backend.asarray(host), float(host[-1])
 
-    def _allreduce_on_device(self, flat: Any, with_flag: bool) -> tuple[Any, float]:
+    def _allreduce_on_device(self, backend: Any, flat: Any, with_flag: bool) -> tuple[Any, float]:
         """CUDA-aware MPI: hand the CuPy buffer to MPI without a host copy."""
         import cupy
 
-        flat = cupy.ascontiguousarray(flat)
-        cupy.cuda.get_current_stream().synchronize()  # MPI reads the memory, not the stream
-        self._allreduce(flat)
-        return flat, float(flat[-1].get()) if with_flag else 0.0
+        with cupy.cuda.Device(backend.device):
+            cupy.cuda.get_current_stream().synchronize()  # MPI reads the memory, not the stream
+            self._allreduce(flat)  # a fresh contiguous array from the concatenation
+            return flat, float(flat[-1].get()) if with_flag else 0.0
 
     # -- failures ------------------------------------------------------------
 
