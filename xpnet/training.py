@@ -129,7 +129,8 @@ def fit(
     sums them, so all processes apply the same update and return the same
     History, equal to one process's to rounding. Only rank 0 shows progress
     and writes checkpoints (``resume`` reads the file on every process: use a
-    shared filesystem). An exception on any process aborts the whole job.
+    shared filesystem). With N > 1, an exception on any process prints its
+    rank and message and aborts the whole job (``MPI_Abort``).
     One process trains as usual (with a warning when not started by
     ``mpiexec``); without mpi4py, ``ImportError`` names the extra. A
     :class:`xpnet.distributed.DataParallel` may be passed instead of ``True``
