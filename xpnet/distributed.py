@@ -67,6 +67,15 @@ def _mpi() -> Any:
     return MPI
 
 
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside xpnet."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
@@ -210,7 +219,7 @@ class DataParallel:
             warnings.warn(
                 "distributed=True, but this process was not started by mpiexec: training on this "
                 "process alone (run e.g. `mpiexec -n 2 python script.py` to train on 2)",
-                stacklevel=3,
+                stacklevel=_caller_stacklevel(),
             )
 
     @property
