@@ -106,6 +106,7 @@ def fit(
     checkpoint: Any = None,
     resume: Any = None,
     interrupt: Any = None,
+    distributed: Any = False,
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
@@ -124,9 +125,61 @@ def fit(
     ``threading.Event``); once set, fit finishes the current step, writes a
     checkpoint of that exact point, and raises :class:`TrainingInterrupted`.
 
+    ``distributed=True``: data-parallel training on the processes of
+    ``mpiexec -n N`` (needs ``xpnet[mpi]``; see :mod:`xpnet.distributed`).
+    Every process passes the same ``X``, ``y`` and arguments; rank 0's
+    initial weights and shuffling state are used by all. Each global
+    minibatch is split into ``N`` contiguous shares, each process computes
+    its share's part of the loss and gradients, and one allreduce per step
+    sums them, so all processes apply the same update and return the same
+    History, equal to one process's to rounding. Only rank 0 shows progress
+    and writes checkpoints (``resume`` reads the file on every process: use a
+    shared filesystem). With N > 1, an exception on any process prints its
+    rank and message and aborts the whole job (``MPI_Abort``).
+    One process trains as usual (with a warning when not started by
+    ``mpiexec``); without mpi4py, ``ImportError`` names the extra. A
+    :class:`xpnet.distributed.DataParallel` may be passed instead of ``True``
+    to use another communicator.
+
     Raises ``FloatingPointError`` naming the epoch if the loss or the weights
     stop being finite; the network then keeps the last finite epoch's weights.
     """
+    options = dict(
+        loss=loss, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
+        tol=tol, progress=progress, validation_data=validation_data, metrics=metrics, checkpoint=checkpoint,
+        resume=resume, interrupt=interrupt,
+    )  # fmt: skip
+    if not distributed:
+        return _fit(net, X, y, None, **options)
+    from .distributed import DataParallel
+
+    dp = distributed if isinstance(distributed, DataParallel) else DataParallel()
+    with dp.together():  # aborts the job if this process raises
+        return _fit(net, X, y, dp, **options)
+
+
+def _fit(
+    net: Any,
+    X: Any,
+    y: Any,
+    dp: Any,
+    *,
+    loss: Any,
+    optimizer: Any,
+    lr: float,
+    epochs: int,
+    batch_size: int | None,
+    shuffle: bool,
+    seed: int | None,
+    tol: float | None,
+    progress: bool,
+    validation_data: tuple[Any, Any] | None,
+    metrics: tuple[str, ...],
+    checkpoint: Any,
+    resume: Any,
+    interrupt: Any,
+) -> History:
+    """The loop of :func:`fit`; ``dp`` is its ``DataParallel``, or ``None``."""
     from . import checkpoints
 
     loss = get_loss(loss)
@@ -168,20 +221,28 @@ def fit(
     n = X.shape[0]
     step = n if batch_size is None else min(batch_size, n)
     bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
-    bar = _progress_bar(epochs, progress, initial=len(history.loss))
+    root = dp is None or dp.is_root
+    if dp is not None:  # every process: same data shapes and settings, then rank 0's start
+        dp.check_same(_run_facts(X, T, val, step, epochs, shuffle, tol, loss, opt, resume, len(history.loss)))
+        params = dp.broadcast_start(backend, params, rng)
+        net._commit(params)
+    bar = _progress_bar(epochs, progress and root, initial=len(history.loss))
     nan = float("nan")
 
     def save_checkpoint(at: _Position, path: Any = checkpoint) -> None:
-        if path is not None:
+        if path is not None and root:
             checkpoints.write(path, net, opt, state, params, history, at)
 
-    def interrupted(at: _Position, finite: bool = True) -> TrainingInterrupted:
+    def stopped(at: _Position, finite: bool = True) -> TrainingInterrupted:
         where = f"epoch {at.epoch + 1}, step {at.step}" if at.step else f"the end of epoch {at.epoch}"
         saved = f"; checkpoint written to {checkpoint}" if checkpoint is not None and finite else ""
         writer = (lambda path: save_checkpoint(at, path)) if finite else None
         return TrainingInterrupted(
             f"training interrupted at {where}{saved}", history, str(checkpoint) if saved else None, writer
         )
+
+    def interrupted() -> bool:  # distributed: any process's interrupt, as agreed in the step's allreduce
+        return interrupt is not None and (interrupt.is_set() if dp is None else dp.interrupt_requested)
 
     try:
         with quiet_float_errors():
@@ -192,21 +253,25 @@ def fit(
                 total = pos.partial_loss if resumed else None
                 for k in range(pos.step if resumed else 0, len(bounds)):
                     start, stop = bounds[k]
+                    lo, hi = (start, stop) if dp is None else dp.share(start, stop)  # this process's rows
                     if order is None:
-                        Xb, Tb = X[start:stop, ...], T[start:stop, ...]
+                        Xb, Tb = X[lo:hi, ...], T[lo:hi, ...]
                     else:
-                        rows = order[start:stop]
+                        rows = order[lo:hi]
                         Xb, Tb = xp.take(X, rows, axis=0), xp.take(T, rows, axis=0)
-                    value, grads = net._loss_and_grads(params, Xb, Tb, loss)
+                    if dp is None:
+                        value, grads = net._loss_and_grads(params, Xb, Tb, loss)
+                    else:  # this process's part of the global minibatch loss, summed over all
+                        value, grads = dp.loss_and_grads(net, params, Xb, Tb, loss, stop - start, interrupt)
                     params, state = opt.step(params, grads, state)
                     total = value if total is None else total + value
-                    if interrupt is not None and k + 1 < len(bounds) and interrupt.is_set():
+                    if k + 1 < len(bounds) and interrupted():
                         at = _Position(epoch, k + 1, epoch_start_state, total)
                         finite = _finite(backend, params, total)
                         if finite:
                             net._commit(params)
                             save_checkpoint(at)
-                        raise interrupted(at, finite)
+                        raise stopped(at, finite)
                 epoch_loss = xp.where(_all_finite(xp, params), total / len(bounds), nan)
                 report = [epoch_loss]
                 if val is not None:
@@ -229,12 +294,32 @@ def fit(
                 save_checkpoint(at)
                 if history.stopped_early:
                     break
-                if interrupt is not None and interrupt.is_set() and epoch + 1 < epochs:
-                    raise interrupted(at)
+                if epoch + 1 < epochs and interrupted():
+                    raise stopped(at)
     finally:
         if bar is not None:
             bar.close()
     return history
+
+
+def _run_facts(
+    X: Any, T: Any, val: Any, step: int, epochs: int, shuffle: bool, tol: Any, loss: Any, opt: Any, resume: Any, done: int
+) -> dict[str, Any]:
+    """What must be equal on every process of a distributed run (else it hangs)."""
+    return {
+        "X.shape": tuple(X.shape),
+        "y.shape": tuple(T.shape),
+        "dtype": str(X.dtype),
+        "validation_data shapes": None if val is None else (tuple(val[0].shape), tuple(val[1].shape)),
+        "batch_size": step,
+        "epochs": epochs,
+        "shuffle": shuffle,
+        "tol": tol,
+        "loss": loss.name,
+        "optimizer": repr(opt),
+        "resume": resume is not None,
+        "completed epochs": done,
+    }
 
 
 def _record(history: History, host: Any, with_val: bool, metric_fns: dict[str, Any]) -> None:

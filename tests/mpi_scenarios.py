@@ -1,0 +1,197 @@
+"""Training runs for the distributed tests, and the script that runs them under
+``mpiexec``: ``python tests/mpi_scenarios.py MODE OUT_DIR``.
+
+MODE ``train`` runs every scenario of :func:`scenarios` with
+``distributed=True``; each rank writes ``OUT_DIR/<name>.rank<r>.npz`` (final
+weights and History). ``test_distributed.py`` trains the same scenarios in one
+process and compares. The failure modes make one rank misbehave:
+``bad-input`` (NaN in rank 1's X), ``raise-mid`` (rank 1 raises at its third
+step), ``mismatch`` (rank 1 passes fewer rows).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+import xpnet
+
+
+def data(n=37, n_in=5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_in))
+    labels = rng.integers(0, 3, n)
+    return X, labels
+
+
+def scenarios() -> dict[str, dict]:
+    """name -> how to build the network and call fit. 37 rows: a full batch
+    splits 19/18; batch 9 leaves a last global batch of one row (an empty
+    share on rank 1); batch 10 ends with 7 rows (4/3)."""
+    X, labels = data()
+    Xv, lv = data(11, seed=1)
+    two = np.stack([np.sin(X[:, 0]), X[:, 1] * X[:, 2]], axis=1)
+    binary = (two > 0).astype(np.float64)
+    return {
+        "gd_mse": dict(
+            net=dict(sizes=[5, 8, 2], activation="tanh"),
+            X=X, y=two, fit=dict(loss="mse", optimizer="sgd", lr=0.05, epochs=6),
+        ),
+        "sgd_ce_batch9": dict(
+            net=dict(sizes=[5, 8, 3], activation="relu", output_activation="softmax"),
+            X=X, y=labels, fit=dict(loss="cross_entropy", optimizer="sgd", lr=0.1, epochs=4, batch_size=9, seed=3),
+        ),
+        "momentum_ce_batch10_unshuffled": dict(
+            net=dict(sizes=[5, 8, 3], activation="tanh", output_activation="softmax"),
+            X=X, y=labels,
+            fit=dict(loss="cross_entropy", optimizer="momentum", lr=0.05, epochs=3, batch_size=10, shuffle=False),
+        ),
+        "adam_bce_validation": dict(
+            net=dict(sizes=[5, 6, 2], activation="tanh", output_activation="sigmoid"),
+            X=X, y=binary,
+            fit=dict(loss="binary_cross_entropy", optimizer="adam", lr=0.01, epochs=5, batch_size=10, seed=4,
+                     validation_data=(Xv, (np.stack([np.sin(Xv[:, 0]), Xv[:, 1] * Xv[:, 2]], 1) > 0) * 1.0)),
+        ),
+        "adam_sse_batch7_tol": dict(
+            net=dict(sizes=[5, 4, 2], activation="leaky_relu"),
+            X=X, y=two, fit=dict(loss="sse", optimizer="adam", lr=0.01, epochs=30, batch_size=7, seed=5, tol=0.25),
+        ),
+        "adam_ce_torch": dict(
+            backend="torch", net=dict(sizes=[5, 8, 3], activation="relu", output_activation="softmax"),
+            X=X, y=labels, fit=dict(loss="cross_entropy", optimizer="adam", lr=0.01, epochs=3, batch_size=9, seed=6),
+        ),
+        "adam_ce_strict_device1": dict(
+            backend=("array_api_strict", "device1"),
+            net=dict(sizes=[5, 8, 3], activation="relu", output_activation="softmax"),
+            X=X, y=labels, fit=dict(loss="cross_entropy", optimizer="adam", lr=0.01, epochs=3, batch_size=9, seed=6),
+        ),
+    }  # fmt: skip
+
+
+def usable_scenarios() -> dict[str, dict]:
+    """The scenarios whose backend is usable here (torch may be missing)."""
+    usable = xpnet.available_backends()
+    return {k: v for k, v in scenarios().items() if backend_name(v) in usable}
+
+
+def backend_name(spec: dict) -> str:
+    name = spec.get("backend", "numpy")
+    return name[0] if isinstance(name, tuple) else name
+
+
+def backend_of(spec: dict):
+    name = spec.get("backend", "numpy")
+    name, device = name if isinstance(name, tuple) else (name, None)
+    return xpnet.get_backend(name, device)
+
+
+def build(spec: dict, seed=0):
+    return xpnet.MLP(**spec["net"], backend=backend_of(spec), dtype="float64", seed=seed)
+
+
+def weights(net) -> list[np.ndarray]:
+    return [xpnet.to_numpy(p) for p in net._params()]
+
+
+def save(out: str, name: str, rank: int, net, history, **extra) -> None:
+    arrays = {f"p{i}": w for i, w in enumerate(weights(net))}
+    np.savez(
+        os.path.join(out, f"{name}.rank{rank}.npz"),
+        loss=np.asarray(history.loss), val_loss=np.asarray(history.val_loss), **arrays, **extra,
+    )
+
+
+class SetOn:
+    """An ``interrupt`` that is set on one rank only."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+
+    def is_set(self) -> bool:
+        return self.on
+
+
+def run_training(out: str) -> None:
+    from mpi4py import MPI
+
+    from xpnet import checkpoints, training
+
+    rank = MPI.COMM_WORLD.Get_rank()
+    if rank != 0:  # only rank 0 may write checkpoints or show progress
+        def refuse(*args, **kwargs):
+            raise AssertionError(f"rank {rank} wrote a checkpoint")
+
+        checkpoints.write = refuse
+        original_bar = training._progress_bar
+
+        def bar(epochs, progress, initial=0):
+            assert not progress, f"rank {rank} shows a progress bar"
+            return original_bar(epochs, progress, initial)
+
+        training._progress_bar = bar
+
+    for name, spec in usable_scenarios().items():
+        net = build(spec)
+        history = net.fit(spec["X"], spec["y"], **spec["fit"], distributed=True)
+        save(out, name, rank, net, history, stopped_early=history.stopped_early)
+
+    # seed=None everywhere: rank 0's initial weights and shuffling are used by all
+    spec = scenarios()["sgd_ce_batch9"]
+    net = xpnet.MLP(**spec["net"], backend="numpy", dtype="float64", seed=None)
+    history = net.fit(spec["X"], spec["y"], **{**spec["fit"], "seed": None}, distributed=True)
+    save(out, "seed_none", rank, net, history)
+
+    # checkpoints and resume: 2 epochs, then on to 4, with progress on
+    spec = scenarios()["adam_bce_validation"]
+    path = os.path.join(out, "run.ckpt")
+    build(spec).fit(spec["X"], spec["y"], **{**spec["fit"], "epochs": 2}, checkpoint=path, progress=True,
+                    distributed=True)  # fmt: skip
+    net = build(spec)
+    history = net.fit(spec["X"], spec["y"], **{**spec["fit"], "epochs": 4}, resume=path, checkpoint=path,
+                      distributed=True)  # fmt: skip
+    save(out, "resumed", rank, net, history)
+
+    # an interrupt set on rank 1 only stops every rank after the same step
+    spec = scenarios()["sgd_ce_batch9"]
+    net = build(spec)
+    try:
+        net.fit(spec["X"], spec["y"], **spec["fit"], interrupt=SetOn(rank == 1), distributed=True)
+    except xpnet.training.TrainingInterrupted as exc:
+        save(out, "interrupted", rank, net, exc.history, message=str(exc))
+
+
+def run_failure(mode: str) -> None:
+    from mpi4py import MPI
+
+    rank = MPI.COMM_WORLD.Get_rank()
+    spec = scenarios()["sgd_ce_batch9"]
+    X, y = spec["X"], spec["y"]
+    net = build(spec)
+    if rank == 1 and mode == "bad-input":
+        X = X.copy()
+        X[3, 2] = np.nan
+    if rank == 1 and mode == "mismatch":
+        X, y = X[:-1], y[:-1]
+    if rank == 1 and mode == "raise-mid":
+        calls = []
+        original = net._loss_and_grads
+
+        def failing(*args):
+            calls.append(1)
+            if len(calls) == 3:
+                raise RuntimeError("rank 1 fails on purpose at its third step")
+            return original(*args)
+
+        net._loss_and_grads = failing
+    net.fit(X, y, **{**spec["fit"], "epochs": 50}, distributed=True)
+    print(f"rank {rank} finished training", flush=True)
+
+
+if __name__ == "__main__":
+    mode, out = sys.argv[1], sys.argv[2]
+    if mode == "train":
+        run_training(out)
+    else:
+        run_failure(mode)

@@ -1,0 +1,357 @@
+"""Data-parallel training: ``mpiexec -n 2`` runs against one process (float64,
+rtol 1e-9), failures that must end the whole job, and the pieces (shares,
+the packed allreduce, status, the missing extra) in this process.
+
+The MPI tests need the ``mpi`` extra (``pip install ".[mpi]"``: mpi4py and
+MPICH, whose ``mpiexec`` lands next to the Python executable); without it
+they are skipped, saying so, or fail if ``XPNET_TEST_REQUIRE_MPI=1`` (CI).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mpi_scenarios
+import numpy as np
+import pytest
+from helpers import assert_on, host, try_import
+
+import xpnet
+from xpnet import distributed
+from xpnet.distributed import DataParallel, share
+
+REPO = Path(__file__).resolve().parents[1]
+RTOL = 1e-9
+TIMEOUT = 180
+
+
+def _find_mpiexec() -> str | None:
+    """The mpiexec beside this Python (the ``mpich`` wheel's), else on PATH."""
+    here = Path(sys.executable).parent / "mpiexec"
+    return str(here) if here.exists() else shutil.which("mpiexec")
+
+
+def _mpi_usable() -> tuple[bool, str]:
+    if try_import("mpi4py") is None:
+        return False, "mpi4py is not installed (pip install '.[mpi]')"
+    usable, reason, _ = distributed.mpi_status()
+    return usable, reason
+
+
+MPIEXEC = _find_mpiexec()
+MPI_OK, MPI_REASON = _mpi_usable()
+#: CI sets XPNET_TEST_REQUIRE_MPI=1: then missing MPI fails these tests instead of skipping them.
+REQUIRED = os.environ.get("XPNET_TEST_REQUIRE_MPI", "") not in ("", "0")
+
+
+def _require(with_mpiexec: bool) -> None:
+    if not MPI_OK:
+        (pytest.fail if REQUIRED else pytest.skip)(f"MPI not usable: {MPI_REASON}")
+    if with_mpiexec and MPIEXEC is None:
+        (pytest.fail if REQUIRED else pytest.skip)("no mpiexec found (pip install '.[mpi]')")
+
+
+@pytest.fixture
+def mpi() -> None:
+    _require(with_mpiexec=False)
+
+
+@pytest.fixture
+def mpiexec() -> str:
+    _require(with_mpiexec=True)
+    return MPIEXEC
+
+
+needs_mpi = pytest.mark.usefixtures("mpi")
+needs_mpiexec = pytest.mark.usefixtures("mpiexec")
+
+
+def run_mpiexec(mode: str, out: Path, n: int = 2, timeout: float = TIMEOUT) -> tuple[int, str, str, float]:
+    """Run ``mpi_scenarios.py MODE OUT`` on ``n`` processes; kill the whole
+    process group if it outlives ``timeout`` (a hang is a failure)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env.pop("XPNET_BACKEND", None)
+    env.update(
+        OPENBLAS_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        # Open MPI refuses root and more processes than cores unless told;
+        # MPICH ignores these.
+        OMPI_ALLOW_RUN_AS_ROOT="1",
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+        OMPI_MCA_rmaps_base_oversubscribe="1",
+        PRTE_MCA_rmaps_default_mapping_policy=":oversubscribe",
+    )
+    script = str(Path(__file__).with_name("mpi_scenarios.py"))
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, script, mode, str(out)]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=str(out), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"mpiexec {mode} hung for {timeout} s\nstdout:\n{stdout}\nstderr:\n{stderr}")
+    return proc.returncode, stdout, stderr, time.monotonic() - t0
+
+
+# --------------------------------------------------------------------------
+# Two processes against one
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mpi_runs(tmp_path_factory) -> Path:
+    _require(with_mpiexec=True)
+    out = tmp_path_factory.mktemp("mpi")
+    rc, stdout, stderr, _ = run_mpiexec("train", out)
+    assert rc == 0, f"mpiexec -n 2 failed (rc {rc})\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    return out
+
+
+def load_ranks(out: Path, name: str) -> list[dict]:
+    runs = [dict(np.load(out / f"{name}.rank{r}.npz")) for r in (0, 1)]
+    return runs
+
+
+def assert_same_as(run: dict, net, history, rtol=RTOL) -> None:
+    np.testing.assert_allclose(run["loss"], history.loss, rtol=rtol, atol=0)
+    np.testing.assert_allclose(run["val_loss"], history.val_loss, rtol=rtol, atol=0)
+    for i, w in enumerate(mpi_scenarios.weights(net)):
+        np.testing.assert_allclose(run[f"p{i}"], w, rtol=rtol, atol=1e-14)
+
+
+def assert_ranks_identical(runs: list[dict]) -> None:
+    """Every process applied the same updates: bit-identical results."""
+    for key in runs[0]:
+        np.testing.assert_array_equal(runs[1][key], runs[0][key], err_msg=key)
+
+
+@needs_mpiexec
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(mpi_scenarios.scenarios()))
+def test_two_processes_train_like_one(mpi_runs, name):
+    spec = mpi_scenarios.scenarios()[name]
+    if mpi_scenarios.backend_name(spec) not in xpnet.available_backends():
+        pytest.skip(f"backend {mpi_scenarios.backend_name(spec)} is not usable here")
+    runs = load_ranks(mpi_runs, name)
+    assert_ranks_identical(runs)
+    net = mpi_scenarios.build(spec)
+    history = net.fit(spec["X"], spec["y"], **spec["fit"])
+    assert len(history.loss) == len(runs[0]["loss"])
+    assert bool(runs[0]["stopped_early"]) == history.stopped_early
+    assert_same_as(runs[0], net, history)
+
+
+@needs_mpiexec
+@pytest.mark.slow
+def test_tol_stops_every_process_at_the_same_epoch(mpi_runs):
+    runs = load_ranks(mpi_runs, "adam_sse_batch7_tol")
+    assert bool(runs[0]["stopped_early"]) and bool(runs[1]["stopped_early"])
+    assert len(runs[0]["loss"]) < mpi_scenarios.scenarios()["adam_sse_batch7_tol"]["fit"]["epochs"]
+
+
+@needs_mpiexec
+@pytest.mark.slow
+def test_seed_none_uses_rank_0s_weights_and_shuffling(mpi_runs):
+    assert_ranks_identical(load_ranks(mpi_runs, "seed_none"))
+
+
+@needs_mpiexec
+@pytest.mark.slow
+def test_checkpoint_by_rank_0_and_resume(mpi_runs):
+    """2 epochs with a checkpoint, resumed to 4 under mpiexec, equal 4 epochs
+    in one process; only rank 0 wrote (the others' writes raise)."""
+    runs = load_ranks(mpi_runs, "resumed")
+    assert_ranks_identical(runs)
+    spec = mpi_scenarios.scenarios()["adam_bce_validation"]
+    net = mpi_scenarios.build(spec)
+    history = net.fit(spec["X"], spec["y"], **{**spec["fit"], "epochs": 4})
+    assert_same_as(runs[0], net, history)
+    saved = xpnet.load(mpi_runs / "run.ckpt")
+    for a, b in zip(saved._params(), net._params()):
+        np.testing.assert_allclose(host(a), host(b), rtol=RTOL, atol=1e-14)
+
+
+@needs_mpiexec
+@pytest.mark.slow
+def test_interrupt_on_one_rank_stops_all_after_the_same_step(mpi_runs):
+    runs = load_ranks(mpi_runs, "interrupted")
+    assert_ranks_identical(runs)
+    assert "epoch 1, step 1" in str(runs[0]["message"])
+    spec = mpi_scenarios.scenarios()["sgd_ce_batch9"]
+    net = mpi_scenarios.build(spec)
+    with pytest.raises(xpnet.training.TrainingInterrupted) as info:
+        net.fit(spec["X"], spec["y"], **spec["fit"], interrupt=mpi_scenarios.SetOn(True))
+    assert_same_as(runs[0], net, info.value.history)
+
+
+# --------------------------------------------------------------------------
+# A failing process ends the job
+# --------------------------------------------------------------------------
+
+
+@needs_mpiexec
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        ("bad-input", "NaN"),
+        ("raise-mid", "rank 1 fails on purpose at its third step"),
+        ("mismatch", "X.shape is (37, 5) on rank 0 but (36, 5) on rank 1"),
+    ],
+)
+def test_a_failing_process_aborts_the_job(tmp_path, mode, message):
+    rc, stdout, stderr, seconds = run_mpiexec(mode, tmp_path, timeout=120)
+    assert rc != 0, f"the job succeeded\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    who = "[xpnet rank " if mode == "mismatch" else "[xpnet rank 1/2]"  # a mismatch fails on every rank
+    assert who in stderr and message in stderr, stderr
+    assert "finished training" not in stdout
+    if mode == "raise-mid":  # not a plain error: its traceback is printed too
+        assert "Traceback" in stderr
+
+
+# --------------------------------------------------------------------------
+# In this process
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows", range(0, 12))
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_shares_are_contiguous_and_near_equal(rows, size):
+    start = 7
+    parts = [share(start, start + rows, r, size) for r in range(size)]
+    assert parts[0][0] == start and parts[-1][1] == start + rows
+    assert all(parts[r][1] == parts[r + 1][0] for r in range(size - 1))
+    lengths = [hi - lo for lo, hi in parts]
+    assert min(lengths) >= 0 and max(lengths) - min(lengths) <= 1 and lengths == sorted(lengths, reverse=True)
+
+
+def test_without_mpi4py_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    monkeypatch.setitem(sys.modules, "mpi4py.MPI", None)
+    X, y = mpi_scenarios.data()
+    net = xpnet.MLP([5, 3], backend="numpy")
+    with pytest.raises(ImportError, match=r"xpnet\[mpi\]"):
+        net.fit(X, y, loss="cross_entropy", distributed=True)
+    usable, reason, size = distributed.mpi_status()
+    assert not usable and size is None and "xpnet[mpi]" in reason
+
+
+@needs_mpi
+def test_mpi_status_outside_mpiexec():
+    usable, reason, size = distributed.mpi_status()
+    assert usable and size == 1 and "process" in reason, reason
+    assert distributed.is_root() and distributed.rank() == 0 and distributed.world_size() == 1
+
+
+@needs_mpi
+def test_one_process_without_mpiexec_trains_as_usual(monkeypatch):
+    for var in distributed._LAUNCHER_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    spec = mpi_scenarios.scenarios()["sgd_ce_batch9"]
+    plain, dist = mpi_scenarios.build(spec), mpi_scenarios.build(spec)
+    want = plain.fit(spec["X"], spec["y"], **spec["fit"])
+    with pytest.warns(UserWarning, match="not started by mpiexec"):
+        got = dist.fit(spec["X"], spec["y"], **spec["fit"], distributed=True)
+    assert got.loss == want.loss
+    for a, b in zip(mpi_scenarios.weights(dist), mpi_scenarios.weights(plain)):
+        np.testing.assert_array_equal(a, b)
+
+
+class TwinComm:
+    """A fake communicator of ``size`` processes in which every other process
+    contributes exactly what this one does: Allreduce multiplies by ``size``."""
+
+    def __init__(self, rank: int = 0, size: int = 2) -> None:
+        self.rank, self.size, self.calls = rank, size, 0
+
+    def Get_rank(self):
+        return self.rank
+
+    def Get_size(self):
+        return self.size
+
+    def Allreduce(self, sendbuf, recvbuf):
+        assert isinstance(recvbuf, np.ndarray) and recvbuf.flags.c_contiguous and recvbuf.flags.writeable
+        self.calls += 1
+        recvbuf *= self.size
+
+    def Bcast(self, buf, root=0):
+        self.calls += 1
+
+    def bcast(self, obj, root=0):
+        return obj
+
+    def Barrier(self):
+        pass
+
+
+@needs_mpi
+@pytest.mark.parametrize("loss", ["mse", "sse", "cross_entropy"])
+def test_one_packed_allreduce_through_the_host(backend, loss):
+    """The host path (NumPy, torch on the CPU, and CuPy without CUDA-aware
+    MPI, here array_api_strict's device1 stands in for a GPU): one buffer per
+    step, scaled for mean losses, unpacked onto the model's device."""
+    rng = np.random.default_rng(0)
+    X, labels = rng.normal(size=(10, 4)), rng.integers(0, 3, 10)
+    y = labels if loss == "cross_entropy" else rng.normal(size=(10, 3))
+    net = xpnet.MLP([4, 6, 3], "tanh", "softmax" if loss == "cross_entropy" else "identity",
+                    backend=backend, dtype="float64", seed=0)  # fmt: skip
+    loss_obj = xpnet.get_loss(loss)
+    Xd, Td = net._inputs(X, y, loss_obj)
+    comm = TwinComm(rank=1, size=2)
+    dp = DataParallel(comm)
+    lo, hi = dp.share(0, 10)
+    assert (lo, hi) == (5, 10)
+    params = net._params()
+    value, grads = dp.loss_and_grads(net, params, Xd[lo:hi, ...], Td[lo:hi, ...], xpnet.get_loss(loss), 10)
+    assert comm.calls == 1
+    # The twin doubles this share: for a mean loss, the mean over these 5 rows.
+    factor = 2.0 if loss == "sse" else 1.0
+    want_value = net.evaluate(X[lo:hi], y[lo:hi], loss) * factor
+    want = [g for pair in net.gradients(X[lo:hi], y[lo:hi], loss) for g in pair]
+    assert_on(value, backend, "float64", ())
+    np.testing.assert_allclose(host(value), want_value, rtol=1e-12)
+    for g, w in zip(grads, want):
+        assert_on(g, backend, "float64", w.shape)
+        np.testing.assert_allclose(host(g), factor * host(w), rtol=1e-12, atol=1e-15)
+
+
+@needs_mpi
+def test_an_empty_share_contributes_zeros(backend):
+    net = xpnet.MLP([4, 3, 2], backend=backend, dtype="float64", seed=0)
+    X, y = np.ones((1, 4)), np.ones((1, 2))
+    Xd, Td = net._inputs(X, y, xpnet.get_loss("mse"))
+    dp = DataParallel(TwinComm(rank=1, size=2))
+    lo, hi = dp.share(0, 1)
+    assert lo == hi
+    value, grads = dp.loss_and_grads(net, net._params(), Xd[lo:hi, ...], Td[lo:hi, ...], xpnet.get_loss("mse"), 1)
+    assert_on(value, backend, "float64", ())
+    assert float(host(value)) == 0.0
+    for g, p in zip(grads, net._params()):
+        assert_on(g, backend, "float64", p.shape)
+        assert not np.any(host(g))
+
+
+@needs_mpi
+def test_start_broadcast_keeps_weights_exact(backend):
+    net = xpnet.MLP([4, 3, 2], backend=backend, seed=0)
+    rng = np.random.default_rng(1)
+    before = rng.bit_generator.state
+    dp = DataParallel(TwinComm(rank=0, size=2))
+    params = dp.broadcast_start(net.backend, net._params(), rng)
+    assert rng.bit_generator.state == before
+    for got, want in zip(params, net._params()):
+        assert_on(got, backend, "float32", want.shape)
+        np.testing.assert_array_equal(host(got), host(want))

@@ -1,0 +1,389 @@
+"""Data-parallel training over MPI: ``fit(..., distributed=True)`` under ``mpiexec``.
+
+Every process of ``MPI.COMM_WORLD`` holds the whole model and the whole data
+set and runs the same loop. At the start, rank 0's initial weights and
+shuffling state are broadcast, so all processes draw the same global
+minibatches. Each global minibatch ``[start, stop)`` is split into ``N``
+contiguous, near-equal shares (:func:`share`); a process computes the loss and
+gradients of its rows, scaled to be its part of the global minibatch loss
+(for mean losses: times ``n_local / n_global``), and one ``Allreduce`` of a
+single flat buffer (loss, then every gradient) sums the parts. All processes
+then hold the same numbers and apply the same update.
+
+The buffer goes through the host (NumPy memory) unless the backend is CuPy and
+the MPI library is CUDA-aware (:func:`cuda_aware`): then the device buffer is
+handed to MPI directly. Everything MPI lives in this module, and ``mpi4py`` is
+imported only when one of its functions needs it (install ``xpnet[mpi]``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DataParallel",
+    "cuda_aware",
+    "is_root",
+    "launched_by_mpiexec",
+    "local_rank",
+    "mpi_status",
+    "rank",
+    "share",
+    "world_size",
+]
+
+INSTALL_HINT = "pip install 'xpnet[mpi]'"
+
+#: Environment variables that process managers set in the processes they start
+#: (MPICH/Hydra and Intel MPI, Open MPI, PMIx, Slurm).
+_LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "SLURM_PROCID")
+
+#: Errors whose message says it all (bad input, bad arguments, divergence): on
+#: abort they are reported in one line; anything else gets its traceback too.
+_PLAIN_ERRORS = (ValueError, TypeError, FileNotFoundError, FloatingPointError, ImportError, KeyboardInterrupt)
+
+
+def _mpi() -> Any:
+    """The ``mpi4py.MPI`` module, or ``ImportError`` naming the extra."""
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise ImportError(
+            f"distributed training needs mpi4py and an MPI library ({INSTALL_HINT}): {_one_line(exc)}"
+        ) from exc
+    except Exception as exc:  # mpi4py is there but no MPI library loads
+        raise ImportError(
+            f"mpi4py is installed but cannot load an MPI library ({INSTALL_HINT} brings MPICH): {_one_line(exc)}"
+        ) from exc
+    return MPI
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first caller outside xpnet."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def launched_by_mpiexec() -> bool:
+    """Was this process started by an MPI process manager (``mpiexec``, ``srun``)?"""
+    return any(v in os.environ for v in _LAUNCHER_VARIABLES)
+
+
+# --------------------------------------------------------------------------
+# The world, for callers (the CLI): who am I, how many are we
+# --------------------------------------------------------------------------
+
+
+def world_size() -> int:
+    """The number of processes in ``MPI.COMM_WORLD`` (1 outside ``mpiexec``)."""
+    return _mpi().COMM_WORLD.Get_size()
+
+
+def rank() -> int:
+    """This process's rank in ``MPI.COMM_WORLD`` (0 outside ``mpiexec``)."""
+    return _mpi().COMM_WORLD.Get_rank()
+
+
+def is_root() -> bool:
+    """Is this rank 0, the process that prints, shows progress and saves?"""
+    return rank() == 0
+
+
+def local_rank() -> int:
+    """This process's rank among the processes on the same machine: the GPU
+    index to use when every process of a node should get its own GPU."""
+    MPI = _mpi()
+    node = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED)
+    try:
+        return node.Get_rank()
+    finally:
+        node.Free()
+
+
+def cuda_aware() -> bool:
+    """Can the MPI library read and write CUDA device memory?
+
+    ``XPNET_MPI_CUDA_AWARE=1`` or ``0`` decides; otherwise the library is
+    asked through the ``MPIX_Query_cuda_support`` extension (Open MPI, MPICH).
+    The ``mpich`` wheel from PyPI is not CUDA-aware.
+    """
+    forced = os.environ.get("XPNET_MPI_CUDA_AWARE", "").strip().lower()
+    if forced in ("1", "true", "yes", "on"):
+        return True
+    if forced in ("0", "false", "no", "off"):
+        return False
+    _mpi()
+    return bool(_query_mpix_cuda_support())
+
+
+def _query_mpix_cuda_support() -> int:
+    """``MPIX_Query_cuda_support()`` from the loaded MPI library, or 0."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as maps:  # the libmpi that mpi4py loaded
+            paths = {line.split()[-1] for line in maps if "/libmpi" in line}
+    except OSError:  # not Linux: ask the process's global symbols
+        paths = {None}
+    for path in sorted(paths, key=str):
+        try:
+            fn = getattr(ctypes.CDLL(path), "MPIX_Query_cuda_support")
+        except (OSError, AttributeError):
+            continue
+        fn.restype = ctypes.c_int
+        return int(fn())
+    return 0
+
+
+def mpi_status() -> tuple[bool, str, int | None]:
+    """``(usable, reason, world_size)`` for ``xpnet info``.
+
+    ``usable`` is True when mpi4py imports and an MPI library loads;
+    ``reason`` says which library (or why not); ``world_size`` is the number
+    of processes of this job (1 outside ``mpiexec``), ``None`` if unusable.
+    Importing mpi4py initialises MPI in this process.
+    """
+    try:
+        MPI = _mpi()
+        import mpi4py
+
+        size = MPI.COMM_WORLD.Get_size()
+        library = MPI.Get_library_version().strip().splitlines()[0]
+        library = " ".join(library.replace("Version:", "").split())
+        aware = "CUDA-aware" if cuda_aware() else "not CUDA-aware (GPU arrays are staged through the host)"
+    except Exception as exc:
+        return False, str(exc) if isinstance(exc, ImportError) else _one_line(exc), None
+    where = "under mpiexec" if launched_by_mpiexec() else "not under mpiexec"
+    return True, f"{library}, mpi4py {mpi4py.__version__}, {aware}; {size} process(es), {where}", size
+
+
+# --------------------------------------------------------------------------
+# Splitting a global minibatch
+# --------------------------------------------------------------------------
+
+
+def share(start: int, stop: int, rank: int, size: int) -> tuple[int, int]:
+    """Rank ``rank``'s contiguous share ``[lo, hi)`` of the rows ``[start, stop)``
+    split among ``size`` processes: near-equal, the first ``(stop - start) %
+    size`` shares one row longer (as ``numpy.array_split``); a share may be
+    empty when there are fewer rows than processes."""
+    base, extra = divmod(stop - start, size)
+    lo = start + rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
+
+
+# --------------------------------------------------------------------------
+# The communicator wrapper fit uses
+# --------------------------------------------------------------------------
+
+
+class DataParallel:
+    """What ``fit`` needs from MPI, on ``comm`` (default ``MPI.COMM_WORLD``).
+
+    Pass ``fit(..., distributed=DataParallel(comm))`` to train on another
+    communicator; ``stats`` then tells how long the exchanges took.
+    """
+
+    def __init__(self, comm: Any = None) -> None:
+        MPI = _mpi()
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        self._in_place = MPI.IN_PLACE
+        self.rank = self.comm.Get_rank()
+        self.size = self.comm.Get_size()
+        self.cuda_aware = cuda_aware()
+        #: Set by each step: did any process's ``interrupt`` ask to stop?
+        self.interrupt_requested = False
+        #: Seconds in ``Allreduce``, in packing, staging and unpacking, and the
+        #: steps. On an asynchronous device (a GPU), staging also waits for the
+        #: step's backward pass to finish.
+        self.stats = {"allreduce_s": 0.0, "staging_s": 0.0, "steps": 0}
+        self._last_allreduce_s = 0.0
+        if self.size == 1 and not launched_by_mpiexec():
+            warnings.warn(
+                "distributed=True, but this process was not started by mpiexec: training on this "
+                "process alone (run e.g. `mpiexec -n 2 python script.py` to train on 2)",
+                stacklevel=_caller_stacklevel(),
+            )
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    def share(self, start: int, stop: int) -> tuple[int, int]:
+        """This process's rows of the global minibatch ``[start, stop)``."""
+        return share(start, stop, self.rank, self.size)
+
+    # -- start of training ---------------------------------------------------
+
+    def check_same(self, what: dict[str, Any]) -> None:
+        """Raise ``ValueError`` on every process unless all passed equal ``what``
+        (shapes and settings: a mismatch would otherwise hang the job)."""
+        if self.size == 1:
+            return
+        everyone = self.comm.allgather(what)
+        for r, theirs in enumerate(everyone):
+            for key in everyone[0]:
+                if theirs.get(key) != everyone[0].get(key):
+                    raise ValueError(
+                        f"distributed training needs the same data and arguments on every process: "
+                        f"{key} is {everyone[0].get(key)!r} on rank 0 but {theirs.get(key)!r} on rank {r}"
+                    )
+
+    def broadcast_start(self, backend: Any, params: list[Any], rng: np.random.Generator) -> list[Any]:
+        """Rank 0's parameters (returned) and shuffling state (set into ``rng``)."""
+        if self.size == 1:
+            return params
+        rng.bit_generator.state = self.comm.bcast(rng.bit_generator.state, root=0)
+        xp = backend.xp
+        host = _writable(backend.to_numpy(_flat(xp, params)))
+        self.comm.Bcast(host, root=0)
+        return _unflat(xp, backend.asarray(host), [p.shape for p in params])
+
+    # -- every step ----------------------------------------------------------
+
+    def loss_and_grads(
+        self, net: Any, params: list[Any], Xb: Any, Tb: Any, loss: Any, n_global: int, interrupt: Any = None
+    ) -> tuple[Any, list[Any]]:
+        """The global minibatch's loss and gradients, from this process's rows
+        ``(Xb, Tb)`` of ``n_global`` and one ``Allreduce``; every process gets
+        the same result. Also sets :attr:`interrupt_requested`."""
+        stop_here = interrupt is not None and interrupt.is_set()
+        n_local = Xb.shape[0]
+        value, grads = net._loss_and_grads(params, Xb, Tb, loss) if n_local else (None, None)
+        if self.size == 1:
+            self.interrupt_requested = stop_here
+            return value, grads
+        t0 = time.perf_counter()
+        backend, xp = net.backend, net.backend.xp
+        with_flag = interrupt is not None
+        shapes = [(), *(p.shape for p in params)] + ([()] if with_flag else [])
+        if n_local:
+            parts = [value, *grads]
+            if loss.reduction == "mean" and n_local != n_global:
+                scale = backend.asarray(np.asarray(n_local / n_global, dtype=net.dtype))  # on the model's device
+                parts = [p * scale for p in parts]
+            if with_flag:
+                parts.append(backend.asarray(np.asarray([float(stop_here)], dtype=net.dtype)))
+            flat = _flat(xp, parts)
+        else:  # an empty share contributes zeros (and its interrupt flag)
+            host = np.zeros(sum(_count(s) for s in shapes), dtype=net.dtype)
+            if with_flag:
+                host[-1] = stop_here
+            flat = backend.asarray(host)
+        if self.cuda_aware and backend.name == "cupy":
+            reduced, last = self._allreduce_on_device(backend, flat, with_flag)
+        else:
+            reduced, last = self._allreduce_through_host(backend, flat)
+        parts = _unflat(xp, reduced, shapes)
+        self.interrupt_requested = with_flag and last > 0
+        self.stats["staging_s"] += time.perf_counter() - t0 - self._last_allreduce_s
+        self.stats["steps"] += 1
+        return parts[0], parts[1 : 1 + len(params)]
+
+    def _allreduce(self, buffer: Any) -> None:
+        t = time.perf_counter()
+        self.comm.Allreduce(self._in_place, buffer)
+        self._last_allreduce_s = time.perf_counter() - t
+        self.stats["allreduce_s"] += self._last_allreduce_s
+
+    def _allreduce_through_host(self, backend: Any, flat: Any) -> tuple[Any, float]:
+        """Copy to a NumPy buffer (none for NumPy and torch on the CPU), sum, copy back."""
+        host = _writable(backend.to_numpy(flat))
+        self._allreduce(host)
+        return backend.asarray(host), float(host[-1])
+
+    def _allreduce_on_device(self, backend: Any, flat: Any, with_flag: bool) -> tuple[Any, float]:
+        """CUDA-aware MPI: hand the CuPy buffer to MPI without a host copy."""
+        import cupy
+
+        with cupy.cuda.Device(backend.device):
+            cupy.cuda.get_current_stream().synchronize()  # MPI reads the memory, not the stream
+            self._allreduce(flat)  # a fresh contiguous array from the concatenation
+            return flat, float(flat[-1].get()) if with_flag else 0.0
+
+    # -- failures ------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """Run a distributed ``fit``: all processes leave it together, or the
+        whole job ends.
+
+        On success (and on :class:`~xpnet.training.TrainingInterrupted`, which
+        every process raises at the same step) a barrier holds the others
+        until rank 0 has written its last checkpoint, so a ``resume`` right
+        after finds it. Any other exception may leave processes waiting in a
+        collective for this one forever: print it with this rank, then
+        ``Abort`` the job. With one process, exceptions propagate as usual.
+        """
+        from .training import TrainingInterrupted
+
+        try:
+            yield
+        except TrainingInterrupted:
+            self.comm.Barrier()
+            raise
+        except BaseException as exc:
+            if self.size == 1:
+                raise
+            prefix = f"[xpnet rank {self.rank}/{self.size}]"
+            lines = [f"{prefix} {_one_line(exc)}; aborting the MPI job"]
+            if not isinstance(exc, _PLAIN_ERRORS):
+                lines += [f"{prefix} {line}" for line in "".join(traceback.format_exception(exc)).splitlines()]
+            print("\n".join(lines), file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            self.comm.Abort(1)
+            # MPICH's Abort may return while the process manager tears the job
+            # down; unwinding further (atexit's MPI_Finalize) could hang.
+            os._exit(1)
+        self.comm.Barrier()
+
+
+# --------------------------------------------------------------------------
+# One contiguous buffer for many arrays
+# --------------------------------------------------------------------------
+
+
+def _count(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _flat(xp: Any, arrays: Sequence[Any]) -> Any:
+    """The arrays' entries, one after the other, in one new 1-D array."""
+    return xp.concat([xp.reshape(a, (-1,)) for a in arrays])
+
+
+def _unflat(xp: Any, flat: Any, shapes: Sequence[Sequence[int]]) -> list[Any]:
+    """Views of ``flat`` with ``shapes``: the inverse of :func:`_flat`."""
+    out, i = [], 0
+    for shape in shapes:
+        n = _count(shape)
+        out.append(xp.reshape(flat[i : i + n], tuple(shape)))
+        i += n
+    return out
+
+
+def _writable(host: np.ndarray) -> np.ndarray:
+    """A C-contiguous NumPy buffer MPI may write into (a copy only if needed)."""
+    if host.flags.c_contiguous and host.flags.writeable:
+        return host
+    return np.array(host, order="C")
