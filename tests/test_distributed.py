@@ -75,6 +75,12 @@ needs_mpiexec = pytest.mark.usefixtures("mpiexec")
 def run_mpiexec(mode: str, out: Path, n: int = 2, timeout: float = TIMEOUT) -> tuple[int, str, str, float]:
     """Run ``mpi_scenarios.py MODE OUT`` on ``n`` processes; kill the whole
     process group if it outlives ``timeout`` (a hang is a failure)."""
+    script = str(Path(__file__).with_name("mpi_scenarios.py"))
+    return run_under_mpiexec([script, mode, str(out)], out, n, timeout)
+
+
+def run_under_mpiexec(args: list[str], out: Path, n: int = 2, timeout: float = TIMEOUT) -> tuple[int, str, str, float]:
+    """``mpiexec -n N python ARGS`` in folder ``out``, with a hang as a failure."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     env.pop("XPNET_BACKEND", None)
@@ -89,8 +95,7 @@ def run_mpiexec(mode: str, out: Path, n: int = 2, timeout: float = TIMEOUT) -> t
         OMPI_MCA_rmaps_base_oversubscribe="1",
         PRTE_MCA_rmaps_default_mapping_policy=":oversubscribe",
     )
-    script = str(Path(__file__).with_name("mpi_scenarios.py"))
-    cmd = [MPIEXEC, "-n", str(n), sys.executable, script, mode, str(out)]
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, *args]
     t0 = time.monotonic()
     proc = subprocess.Popen(
         cmd, env=env, cwd=str(out), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -101,7 +106,7 @@ def run_mpiexec(mode: str, out: Path, n: int = 2, timeout: float = TIMEOUT) -> t
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         stdout, stderr = proc.communicate()
-        pytest.fail(f"mpiexec {mode} hung for {timeout} s\nstdout:\n{stdout}\nstderr:\n{stderr}")
+        pytest.fail(f"mpiexec {' '.join(args)} hung for {timeout} s\nstdout:\n{stdout}\nstderr:\n{stderr}")
     return proc.returncode, stdout, stderr, time.monotonic() - t0
 
 
@@ -355,3 +360,23 @@ def test_start_broadcast_keeps_weights_exact(backend):
     for got, want in zip(params, net._params()):
         assert_on(got, backend, "float32", want.shape)
         np.testing.assert_array_equal(host(got), host(want))
+
+
+@needs_mpiexec
+def test_cli_train_distributed_equals_one_process(tmp_path):
+    """`mpiexec -n 2 xpnet train --distributed`: one report (rank 0's), one
+    saved model, equal to a one-process run to rounding."""
+    common = ["train", "--backend", "numpy", "--dtype", "float64", "--epochs", "3", "--quiet", "--batch-size", "33"]
+    ref = tmp_path / "ref.safetensors"
+    single = subprocess.run([sys.executable, "-m", "xpnet", *common, "--save", str(ref)], capture_output=True,
+                            text=True, timeout=TIMEOUT, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert single.returncode == 0, single.stderr
+    rc, stdout, stderr, _ = run_under_mpiexec(["-m", "xpnet", *common, "--distributed", "--save", "dist.safetensors"],
+                                              tmp_path)
+    assert rc == 0, f"stdout:\n{stdout}\nstderr:\n{stderr}"
+    assert stdout.count("test accuracy") == 1 and stdout.count("backend:") == 1
+    import xpnet
+
+    a, b = xpnet.load(ref, backend="numpy"), xpnet.load(tmp_path / "dist.safetensors", backend="numpy")
+    for p, q in zip(a._params(), b._params()):
+        np.testing.assert_allclose(q, p, rtol=1e-9, atol=1e-12)

@@ -33,8 +33,13 @@ __all__ = ["info", "predict", "train"]
 INFO_VERSION = 1
 
 
+#: Set in the processes other than rank 0 of an ``mpiexec`` job: only rank 0 speaks.
+_muted = False
+
+
 def _say(*parts: Any) -> None:
-    print(*parts, flush=True)
+    if not _muted:
+        print(*parts, flush=True)
 
 
 # --------------------------------------------------------------------------
@@ -45,7 +50,10 @@ def _say(*parts: Any) -> None:
 def train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     _check_outputs(args)  # fail before training, not after it
-    backend = get_backend(args.backend, args.device)
+    root = _distributed_root(args)
+    global _muted
+    _muted = not root
+    backend = get_backend(args.backend, _device_for(args))
     _say(f"backend: {backend.name}, device: {_device_name(backend)}, dtype: {args.dtype}")
 
     data = _training_data(args)
@@ -77,13 +85,13 @@ def train(args: argparse.Namespace) -> int:
             history = net.fit(
                 Xtr, ytr, loss=loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
                 batch_size=args.batch_size, seed=args.seed,
-                progress=not args.quiet and sys.stdout.isatty(),
+                progress=not args.quiet and sys.stdout.isatty() and root,
                 validation_data=(Xte, yte) if held_out else None,
                 metrics=("accuracy",) if task == "classification" and held_out else (),
-                checkpoint=args.checkpoint, resume=resume, interrupt=stop,
+                checkpoint=args.checkpoint, resume=resume, interrupt=stop, distributed=args.distributed,
             )
         except TrainingInterrupted as exc:
-            return _interrupted(exc, args, stop.signum)
+            return _interrupted(exc, args, stop.signum) if root else 128 + (stop.signum or signal.SIGINT)
     fit_seconds = time.perf_counter() - fit_started
 
     Xr, yr, split = (Xte, yte, "test") if held_out else (Xtr, ytr, "training (no test rows)")
@@ -92,6 +100,8 @@ def train(args: argparse.Namespace) -> int:
     _say(f"time: {fit_seconds:.2f} s training, {time.perf_counter() - started:.2f} s in all")
 
     net.info["epochs"] = history.epochs
+    if not root:
+        return 0
     if args.save:
         net.save(args.save)
         _say(f"saved the model to {args.save}")
@@ -99,6 +109,26 @@ def train(args: argparse.Namespace) -> int:
         _plot(history, args.plot, task)
         _say(f"wrote the loss curves to {args.plot}")
     return 0
+
+
+def _distributed_root(args: argparse.Namespace) -> bool:
+    """Is this the process that prints and saves? (Always, unless
+    ``--distributed`` runs under ``mpiexec`` and this is not rank 0.)"""
+    if not args.distributed:
+        return True
+    from . import distributed
+
+    return distributed.is_root()  # ImportError names the mpi extra
+
+
+def _device_for(args: argparse.Namespace) -> Any:
+    """``--device``, or for CuPy under ``--distributed`` one GPU per process
+    of a node (its local rank), so N processes do not share GPU 0."""
+    if args.device is not None or not args.distributed or args.backend != "cupy":
+        return args.device
+    from . import distributed
+
+    return distributed.local_rank()
 
 
 #: Where an interrupted `xpnet train` without --checkpoint leaves its checkpoint.
@@ -324,7 +354,16 @@ def info(args: argparse.Namespace) -> int:
         else:
             _say(f"  {status.name:<{width}}  not usable  {version:<14} {status.reason}")
     _say(f"auto choice: {_auto_choice()}")
+    _say(f"mpi: {_mpi_line()}")
     return 0
+
+
+def _mpi_line() -> str:
+    """MPI for ``--distributed``: usable (library, CUDA-awareness, world size) or why not."""
+    from . import distributed
+
+    usable, reason, _ = distributed.mpi_status()
+    return f"usable, {reason}" if usable else f"not usable: {reason}"
 
 
 def _auto_choice() -> str:

@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write a checkpoint to PATH after every epoch (and on Ctrl-C or SIGTERM)")
     out.add_argument("--resume", action="store_true",
                      help="resume from --checkpoint PATH if it exists, else start fresh (and say so)")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel training on the processes of `mpiexec -n N` (needs xpnet[mpi]); "
+                       "only rank 0 prints and saves")
     train.set_defaults(run=_run("train"))
 
     predict = commands.add_parser(
