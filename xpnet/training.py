@@ -3,9 +3,9 @@
 The training loop keeps everything on the device. Per step it slices (or, when
 shuffling, gathers) a minibatch, computes loss and gradients, and asks the
 optimizer for new parameters; the step's loss is added to a device scalar.
-Once per epoch, one small array travels to the host: the epoch loss (set to
-NaN if any parameter is not finite) and, with validation data, the
-validation loss and metrics. Only then are the epoch's parameters committed to
+Once per epoch, one small array travels to the host: the epoch loss (NaN
+if any parameter is not finite: see ``_weight_sum``) and, with validation
+data, the validation loss and metrics. Only then are the epoch's parameters committed to
 the network, so a diverging run leaves the last finite weights in place.
 """
 
@@ -108,7 +108,6 @@ def fit(
     state = opt.init_state(params)
     history = History(metrics={name: [] for name in metric_fns})
     bar = _progress_bar(epochs, progress)
-    nan = float("nan")
     try:
         for epoch in range(epochs):
             order = backend.asarray(rng.permutation(n)) if shuffle and step < n else None
@@ -122,24 +121,31 @@ def fit(
                 value, grads = net._loss_and_grads(params, Xb, Tb, loss)
                 params, state = opt.step(params, grads, state)
                 total = value if total is None else total + value
-            epoch_loss = xp.where(_all_finite(xp, params), total / len(bounds), nan)
-            report = [epoch_loss]
+            epoch_loss = total / len(bounds)
+            # The NaN guard rides in the same transfer: the sum of all weights
+            # is finite when every weight is (one reduction per parameter, no
+            # temporaries, no flags raised). Only when it is not does the exact
+            # check run (a sum of finite weights can overflow), at one more
+            # transfer on that rare path.
+            report = [epoch_loss, _weight_sum(xp, params)]
             if val is not None:
                 Yv = net._forward(params, val[0])[0]
                 report.append(loss._value(xp, val[1], Yv))
                 report += [fn(xp, val[1], Yv) for fn in metric_fns.values()]
-            host = backend.to_numpy(xp.stack([xp.astype(r, epoch_loss.dtype) for r in report]))
-            if not math.isfinite(host[0]):
+            dtype = epoch_loss.dtype
+            host = [float(v) for v in backend.to_numpy(xp.stack([r if r.dtype == dtype else xp.astype(r, dtype) for r in report]))]
+            finite = math.isfinite(host[0]) and (math.isfinite(host[1]) or _all_finite_host(backend, xp, params))
+            if not finite:
                 raise FloatingPointError(
                     f"the training loss became NaN or infinite in epoch {epoch + 1}; "
                     f"the network keeps the weights of epoch {epoch} (lower the learning rate, lr={_lr(opt)})"
                 )
             net._commit(params)
-            history.loss.append(float(host[0]))
+            history.loss.append(host[0])
             if val is not None:
-                history.val_loss.append(float(host[1]))
-                for name, v in zip(metric_fns, host[2:]):
-                    history.metrics[name].append(float(v))
+                history.val_loss.append(host[2])
+                for name, v in zip(metric_fns, host[3:]):
+                    history.metrics[name].append(v)
             _update_bar(bar, history)
             if tol is not None and epoch > 0 and history.loss[-2] - history.loss[-1] < tol:
                 history.stopped_early = True
@@ -148,6 +154,21 @@ def fit(
         if bar is not None:
             bar.close()
     return history
+
+
+def _weight_sum(xp: Any, params: list[Any]) -> Any:
+    """The sum of every parameter entry: finite only if all of them are (it
+    may also overflow: ``_all_finite_host`` then decides)."""
+    total = None
+    for p in params:
+        s = xp.sum(p)
+        total = s if total is None else total + s
+    return total
+
+
+def _all_finite_host(backend: Any, xp: Any, params: list[Any]) -> bool:
+    """The exact check, for when the weights' sum is not finite (one transfer)."""
+    return bool(backend.to_numpy(_all_finite(xp, params)))
 
 
 def _all_finite(xp: Any, params: list[Any]) -> Any:
