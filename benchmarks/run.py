@@ -35,6 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default="", help=f"comma-separated workloads from {', '.join(WORKLOADS)}")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per workload (default 5; 1 with --quick)")
     p.add_argument("--out", default=DEFAULT_OUT, help="directory for results.json / results.md")
+    p.add_argument("--impls", default="", help="comma-separated implementation keys to keep (default: all)")
     p.add_argument("--no-gpu", action="store_true", help="skip CuPy / CUDA implementations even when usable")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses of W3")
     return p.parse_args(argv)
@@ -63,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         for workload in mod.build_all(settings, rss=not args.no_rss) if hasattr(mod, "build_all") else [
             mod.build(settings)
         ]:
+            if args.impls:
+                keep = {k.strip() for k in args.impls.split(",")}
+                workload.impls = [i for i in workload.impls if i.key in keep]
+                if not workload.impls:
+                    continue
             print(f"== {workload.title}", flush=True)
             res = measure(workload, repeats, warmup=1, log=lambda m: print(m, flush=True))
             results.append(res)
