@@ -46,6 +46,10 @@ def _no_sync() -> None:
     return None
 
 
+class Skip(Exception):
+    """A workload that cannot run here (a package it needs is missing)."""
+
+
 @dataclass
 class Impl:
     """One implementation of a workload.

@@ -107,4 +107,6 @@ def markdown(doc: dict[str, Any]) -> str:
     parts = ["## Results", "", machine_section(doc), "", "### Targets", "", targets_table(doc)]
     for res in doc["workloads"]:
         parts += ["", f"### {res['name']}", "", workload_table(res)]
+    for name, why in doc.get("skipped", {}).items():
+        parts += ["", f"### {name}", "", f"Skipped: {why}"]
     return "\n".join(parts) + "\n"

@@ -55,15 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(quick=args.quick, repeats=repeats, gpu=not args.no_gpu)
 
     from . import report
-    from .harness import machine_info, measure
+    from .harness import Skip, machine_info, measure
 
     started = time.time()
     results: list[dict[str, Any]] = []
+    skipped: dict[str, str] = {}
     for name in names:
         mod = importlib.import_module(f".{WORKLOADS[name]}", __package__)
-        for workload in mod.build_all(settings, rss=not args.no_rss) if hasattr(mod, "build_all") else [
-            mod.build(settings)
-        ]:
+        try:
+            workloads = mod.build_all(settings, rss=not args.no_rss) if hasattr(mod, "build_all") else [mod.build(settings)]
+        except Skip as exc:
+            skipped[name] = str(exc)
+            print(f"== {name} skipped: {exc}", flush=True)
+            continue
+        for workload in workloads:
             if args.impls:
                 keep = {k.strip() for k in args.impls.split(",")}
                 workload.impls = [i for i in workload.impls if i.key in keep]
@@ -82,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": round(time.time() - started, 1),
         "machine": info,
         "workloads": results,
+        "skipped": skipped,
     }
     os.makedirs(args.out, exist_ok=True)
     md = report.markdown(doc)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .common import Settings, host_params, sklearn_fit, sklearn_inject, torch_dtype, torch_sequential, torch_tensor
-from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
+from .harness import Comparison, Impl, Skip, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
 
 NAME = "W2"
 SEED, SPLIT_SEED, SHUFFLE_SEED = 2, 0, 3
@@ -82,6 +82,8 @@ def numpy_loop(np: Any, X, Y, W1, b1, W2, b2, lr, epochs, batch, seed):
 
 
 def build_all(s: Settings, rss: bool = True) -> list[Workload]:
+    if not have("sklearn"):
+        raise Skip("scikit-learn is not installed: it provides the digits data (pip install 'xpnet[bench]')")
     return [build(s, "float32"), build(s, "float64")]
 
 
