@@ -37,12 +37,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=DEFAULT_OUT, help="directory for results.json / results.md")
     p.add_argument("--impls", default="", help="comma-separated implementation keys to keep (default: all)")
     p.add_argument("--no-gpu", action="store_true", help="skip CuPy / CUDA implementations even when usable")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS/OpenMP threads for every library (sets OPENBLAS/OMP/MKL_NUM_THREADS before they load; "
+        "default: leave the machine's setting)",
+    )
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses of W3")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.threads is not None and os.environ.get("OMP_NUM_THREADS") != str(args.threads):
+        print("--threads only takes effect through `python -m benchmarks` (before NumPy loads)", file=sys.stderr)
+        return 2
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(WORKLOADS)
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
