@@ -87,6 +87,9 @@ class Workload:
     steps: int = 0  # optimizer steps per run, for per-step figures
     meta: dict[str, Any] = field(default_factory=dict)
     extra: Callable[[dict[str, Any]], None] | None = None  # adds derived figures to the result
+    #: measurements taken once per round, between the implementations (W3's matmul limit), so that
+    #: figures derived from them pair with the same round's times
+    probes: dict[str, Callable[[], float]] = field(default_factory=dict)
 
 
 def measure(workload: Workload, repeats: int, warmup: int = 1, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -101,9 +104,12 @@ def measure(workload: Workload, repeats: int, warmup: int = 1, log: Callable[[st
     times: dict[str, list[float]] = {impl.key: [] for impl in impls}
     faults: dict[str, list[int]] = {impl.key: [] for impl in impls}
     results: dict[str, dict[str, float]] = {}
+    probes: dict[str, list[float]] = {name: [] for name in workload.probes}
     n = len(impls)
     for r in range(repeats):
         shift = r % n
+        for name, probe in workload.probes.items():
+            probes[name].append(probe())
         for impl in impls[shift:] + impls[:shift]:
             run = impl.prepare(False)
             gc.collect()
@@ -160,6 +166,7 @@ def measure(workload: Workload, repeats: int, warmup: int = 1, log: Callable[[st
         "meta": workload.meta,
         "impls": out_impls,
         "comparisons": comps,
+        "probes": probes,
     }
     if workload.extra is not None:
         workload.extra(res)
