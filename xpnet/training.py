@@ -4,9 +4,9 @@ checkpoints.
 The training loop keeps everything on the device. Per step it slices (or, when
 shuffling, gathers) a minibatch, computes loss and gradients, and asks the
 optimizer for new parameters; the step's loss is added to a device scalar.
-Once per epoch, one small array travels to the host: the epoch loss (set to
-NaN if any parameter is not finite) and, with validation data, the
-validation loss and metrics. Only then are the epoch's parameters committed to
+Once per epoch, one small array travels to the host: the epoch loss, the sum
+of all weights (finite only if every weight is) and, with validation data,
+the validation loss and metrics. Only then are the epoch's parameters committed to
 the network, so a diverging run leaves the last finite weights in place.
 """
 
@@ -227,7 +227,6 @@ def _fit(
         params = dp.broadcast_start(backend, params, rng)
         net._commit(params)
     bar = _progress_bar(epochs, progress and root, initial=len(history.loss))
-    nan = float("nan")
 
     def save_checkpoint(at: _Position, path: Any = checkpoint) -> None:
         if path is not None and root:
@@ -272,14 +271,21 @@ def _fit(
                             net._commit(params)
                             save_checkpoint(at)
                         raise stopped(at, finite)
-                epoch_loss = xp.where(_all_finite(xp, params), total / len(bounds), nan)
-                report = [epoch_loss]
+                epoch_loss = total / len(bounds)
+                # The NaN guard rides in the same transfer: the sum of all the
+                # weights is finite when every weight is (one reduction per
+                # parameter, no temporaries). Only when it is not does the exact
+                # check run (finite weights can overflow a sum), at one more transfer.
+                report = [epoch_loss, _weight_sum(xp, params)]
                 if val is not None:
                     Yv = net._forward(params, val[0])[0]
                     report.append(loss._value(xp, val[1], Yv))
                     report += [fn(xp, val[1], Yv) for fn in metric_fns.values()]
-                host = backend.to_numpy(xp.stack([xp.astype(r, epoch_loss.dtype) for r in report]))
-                if not math.isfinite(host[0]):
+                dtype = epoch_loss.dtype
+                stacked = xp.stack([r if r.dtype == dtype else xp.astype(r, dtype) for r in report])
+                host = [float(v) for v in backend.to_numpy(stacked)]
+                finite = math.isfinite(host[0]) and (math.isfinite(host[1]) or _all_finite_host(backend, params))
+                if not finite:
                     raise FloatingPointError(
                         f"the training loss became NaN or infinite in epoch {epoch + 1}; the network keeps "
                         f"the weights of epoch {epoch} (try a lower learning rate than lr={_lr(opt)})"
@@ -322,12 +328,27 @@ def _run_facts(
     }
 
 
-def _record(history: History, host: Any, with_val: bool, metric_fns: dict[str, Any]) -> None:
-    history.loss.append(float(host[0]))
+def _record(history: History, host: list[float], with_val: bool, metric_fns: dict[str, Any]) -> None:
+    """Append an epoch's report: ``[loss, weight sum, val_loss, *metrics]``."""
+    history.loss.append(host[0])
     if with_val:
-        history.val_loss.append(float(host[1]))
-        for name, v in zip(metric_fns, host[2:]):
-            history.metrics[name].append(float(v))
+        history.val_loss.append(host[2])
+        for name, v in zip(metric_fns, host[3:]):
+            history.metrics[name].append(v)
+
+
+def _weight_sum(xp: Any, params: list[Any]) -> Any:
+    """The sum of every parameter entry: finite only if all of them are."""
+    total = None
+    for p in params:
+        s = xp.sum(p)
+        total = s if total is None else total + s
+    return total
+
+
+def _all_finite_host(backend: Any, params: list[Any]) -> bool:
+    """The exact check, for when the weights' sum is not finite (one transfer)."""
+    return bool(backend.to_numpy(_all_finite(backend.xp, params)))
 
 
 def _finite(backend: Any, params: list[Any], total: Any) -> bool:

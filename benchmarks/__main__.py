@@ -1,0 +1,18 @@
+"""``python -m benchmarks``: see :mod:`benchmarks.run`."""
+
+import os
+import sys
+
+# --threads N must reach the BLAS and OpenMP pools before NumPy or torch load
+# them, so it is read here, ahead of every import that could load them.
+for i, arg in enumerate(sys.argv):
+    value = arg.split("=", 1)[1] if arg.startswith("--threads=") else None
+    if arg == "--threads" and i + 1 < len(sys.argv):
+        value = sys.argv[i + 1]
+    if value is not None and value.isdigit():
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = value
+
+from .run import main  # noqa: E402
+
+raise SystemExit(main())

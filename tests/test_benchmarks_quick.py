@@ -1,0 +1,51 @@
+"""``python -m benchmarks --quick`` runs end to end and writes its results.
+
+It asserts nothing about time: a shared CI machine cannot promise any, and
+the figures belong in benchmarks/README.md, measured on a described machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(not (ROOT / "benchmarks" / "__main__.py").exists(), reason="no benchmarks/ in this checkout")
+def test_quick_benchmarks_run_and_write_results(tmp_path):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("XPNET_BACKEND", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--no-gpu", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "results.json").read_text())
+    md = (tmp_path / "results.md").read_text()
+    assert doc["quick"] is True
+    names = {w["name"] for w in doc["workloads"]}
+    assert {"W1", "W3", "Tiny"} <= names
+    # W2 needs scikit-learn for the digits (the "bench" extra); without it, it says so
+    assert {"W2-float32", "W2-float64"} <= names or "W2" in doc["skipped"]
+    for w in doc["workloads"]:
+        assert {"xpnet-numpy"} <= set(w["impls"]), w["name"]
+        for imp in w["impls"].values():
+            assert len(imp["times_s"]) == 1 and imp["median_s"] > 0
+    w3 = next(w for w in doc["workloads"] if w["name"] == "W3")
+    assert w3["impls"]["xpnet-numpy"]["extra"]["peak_rss_mib"] > 0
+    assert w3["matmul_limit"]["step_s"] > 0
+    machine = doc["machine"]
+    assert "OPENBLAS_CORETYPE" in machine["env"] and machine["threadpools"]
+    for heading in ("## Results", "### Targets", "### W1", "### W3", "### Tiny"):
+        assert heading in md
