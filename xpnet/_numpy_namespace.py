@@ -1,0 +1,38 @@
+"""The NumPy namespace xpnet computes with: array-api-compat's, with a
+faster ``sum``.
+
+``numpy.sum`` spends about 2.7 us per call in Python dispatch before it
+reaches ``numpy.add.reduce`` (3.7 us against 1.0 us on a (4, 2) array). A
+small network takes three sums per training step (the loss and two bias
+gradients) and one per parameter at each epoch's NaN guard, which made sums
+a fifth of a step of the XOR benchmark. For floating-point input without a
+``dtype`` the two are the same computation, so that case calls the ufunc
+directly; everything else is array-api-compat's own function.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import array_api_compat.numpy as _compat
+import numpy as np
+
+_add_reduce = np.add.reduce
+
+
+def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    if dtype is None and x.dtype.kind == "f":
+        return _add_reduce(x, axis=axis, keepdims=keepdims)
+    return _compat.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+def namespace() -> types.ModuleType:
+    """A module with every name of ``array_api_compat.numpy``, ``sum`` replaced."""
+    ns = types.ModuleType(__name__ + ".xp", _compat.__doc__)
+    ns.__dict__.update({k: v for k, v in vars(_compat).items() if not k.startswith("__")})
+    ns.sum = sum
+    return ns
+
+
+xp = namespace()
