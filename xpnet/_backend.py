@@ -329,6 +329,16 @@ class Backend:
     def to_numpy(self, a: Any) -> np.ndarray:
         return to_numpy(a)
 
+    def to_floats(self, scalars: list[Any]) -> list[float]:
+        """0-d arrays to Python floats in one device-to-host transfer (on
+        NumPy there is nothing to transfer, so no stacking either)."""
+        if self.name == "numpy":
+            return [float(a) for a in scalars]
+        xp = self.xp
+        dtype = scalars[0].dtype
+        stacked = xp.stack([a if a.dtype == dtype else xp.astype(a, dtype) for a in scalars])
+        return [float(v) for v in self.to_numpy(stacked)]
+
     def owns(self, obj: Any) -> bool:
         """Is ``obj`` an array of this backend's library (on any device)?"""
         return _OWNS[self.name](obj)
@@ -408,7 +418,7 @@ def _numpy_dtype(dtype: Any) -> np.dtype:
 
 def _namespace(name: str) -> Any:
     if name == "numpy":
-        import array_api_compat.numpy as xp
+        from ._numpy_namespace import xp
     elif name == "cupy":
         import array_api_compat.cupy as xp
     elif name == "torch":

@@ -22,6 +22,7 @@ zero, so such an output still learns.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import array_api_compat as compat
@@ -108,10 +109,7 @@ def _is_column_of(a: Any, b: Any) -> bool:
 
 
 def _size(y: Any) -> int:
-    n = 1
-    for d in y.shape:
-        n *= d
-    return n
+    return math.prod(y.shape)
 
 
 class MSE(Loss):
