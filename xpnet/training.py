@@ -247,7 +247,10 @@ def _fit(
         with quiet_float_errors():
             for epoch in range(pos.epoch, epochs):
                 resumed = epoch == pos.epoch and pos.step > 0
-                epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state
+                # The generator's state is a dict built on request: take it only
+                # when a checkpoint may need it (it costs microseconds per epoch).
+                keeps_state = checkpoint is not None or interrupt is not None
+                epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state if keeps_state else None
                 order = backend.asarray(rng.permutation(n)) if shuffle and step < n else None
                 total = pos.partial_loss if resumed else None
                 for k in range(pos.step if resumed else 0, len(bounds)):
@@ -263,6 +266,7 @@ def _fit(
                     else:  # this process's part of the global minibatch loss, summed over all
                         value, grads = dp.loss_and_grads(net, params, Xb, Tb, loss, stop - start, interrupt)
                     params, state = opt.step(params, grads, state)
+                    del grads  # free the gradients before the next step allocates its own
                     total = value if total is None else total + value
                     if k + 1 < len(bounds) and interrupted():
                         at = _Position(epoch, k + 1, epoch_start_state, total)
@@ -281,9 +285,7 @@ def _fit(
                     Yv = net._forward(params, val[0])[0]
                     report.append(loss._value(xp, val[1], Yv))
                     report += [fn(xp, val[1], Yv) for fn in metric_fns.values()]
-                dtype = epoch_loss.dtype
-                stacked = xp.stack([r if r.dtype == dtype else xp.astype(r, dtype) for r in report])
-                host = [float(v) for v in backend.to_numpy(stacked)]
+                host = backend.to_floats(report)
                 finite = math.isfinite(host[0]) and (math.isfinite(host[1]) or _all_finite_host(backend, params))
                 if not finite:
                     raise FloatingPointError(
@@ -296,7 +298,7 @@ def _fit(
                 history.stopped_early = (
                     tol is not None and len(history.loss) > 1 and history.loss[-2] - history.loss[-1] < tol
                 )
-                at = _Position(epoch + 1, 0, rng.bit_generator.state, None)
+                at = _Position(epoch + 1, 0, rng.bit_generator.state if keeps_state else None, None)
                 save_checkpoint(at)
                 if history.stopped_early:
                     break
