@@ -19,6 +19,7 @@ imported only when one of its functions needs it (install ``xpnet[mpi]``).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import time
@@ -313,7 +314,7 @@ class DataParallel:
         """CUDA-aware MPI: hand the CuPy buffer to MPI without a host copy."""
         import cupy
 
-        with cupy.cuda.Device(backend.device):
+        with backend.device:  # a cupy.cuda.Device
             cupy.cuda.get_current_stream().synchronize()  # MPI reads the memory, not the stream
             self._allreduce(flat)  # a fresh contiguous array from the concatenation
             return flat, float(flat[-1].get()) if with_flag else 0.0
@@ -361,10 +362,7 @@ class DataParallel:
 
 
 def _count(shape: Sequence[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+    return math.prod(shape)
 
 
 def _flat(xp: Any, arrays: Sequence[Any]) -> Any:
