@@ -8,6 +8,32 @@ import numpy as np
 import xpnet
 
 
+#: Float64 NumPy references for the activations (the textbook formulas).
+REF_ACTIVATIONS = {
+    "identity": lambda v: v,
+    "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
+    "tanh": np.tanh,
+    "relu": lambda v: np.maximum(v, 0.0),
+    "leaky_relu": lambda v: np.where(v > 0, v, 0.01 * v),
+    "softmax": lambda v: np.exp(v - v.max(-1, keepdims=True)) / np.exp(v - v.max(-1, keepdims=True)).sum(-1, keepdims=True),
+}
+
+
+def ref_loss(name: str, t: np.ndarray, y: np.ndarray) -> float:
+    """Float NumPy references for the losses, as API.md defines them."""
+    eps = np.finfo(y.dtype).eps
+    if name == "mse":
+        return np.mean((y - t) ** 2)
+    if name == "sse":
+        return np.sum((y - t) ** 2)
+    if name == "binary_cross_entropy":
+        yc = np.clip(y, eps, 1 - eps)
+        return np.mean(-(t * np.log(yc) + (1 - t) * np.log(1 - yc)))
+    if name == "cross_entropy":
+        return np.mean(-np.sum(t * np.log(np.clip(y, eps, 1.0)), axis=1))
+    raise AssertionError(name)
+
+
 def host(a) -> np.ndarray:
     return xpnet.to_numpy(a)
 

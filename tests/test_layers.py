@@ -5,20 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import assert_on, central_diff, host
+from helpers import REF_ACTIVATIONS, assert_on, central_diff, host
 
 import xpnet
 from xpnet.activations import ACTIVATIONS
-
-REF = {
-    "identity": lambda v: v,
-    "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
-    "tanh": np.tanh,
-    "relu": lambda v: np.maximum(v, 0),
-    "leaky_relu": lambda v: np.where(v > 0, v, 0.01 * v),
-    "softmax": lambda v: np.exp(v) / np.exp(v).sum(1, keepdims=True),
-}
-
 
 def built(backend, n_in=4, n_out=3, activation="tanh", bias=True, dtype="float64", seed=0):
     layer = xpnet.Dense(n_in, n_out, activation, bias)
@@ -36,7 +26,7 @@ def test_forward_matches_reference(backend, activation, bias):
     assert_on(Y, backend, "float64", (5, 3))
     W = host(layer.weights)
     b = host(layer.bias) if bias else 0.0
-    np.testing.assert_allclose(host(Y), REF[activation](X @ W + b), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(host(Y), REF_ACTIVATIONS[activation](X @ W + b), rtol=1e-12, atol=1e-14)
     assert cache.x is Xa
 
 
@@ -51,7 +41,7 @@ def test_backward_matches_central_differences(backend, activation):
     dX, dW, db = layer.backward(cache, backend.asarray(dY, "float64"))
     for g, shape in ((dX, (5, 4)), (dW, (4, 3)), (db, (3,))):
         assert_on(g, backend, "float64", shape)
-    f = REF[activation]
+    f = REF_ACTIVATIONS[activation]
     np.testing.assert_allclose(host(dX), central_diff(lambda x: np.sum(dY * f(x @ W + b)), X), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(host(dW), central_diff(lambda w: np.sum(dY * f(X @ w + b)), W), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(host(db), central_diff(lambda bb: np.sum(dY * f(X @ W + bb)), b), rtol=1e-6, atol=1e-8)

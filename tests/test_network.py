@@ -5,38 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import assert_on, central_diff, host, try_import
+from helpers import REF_ACTIVATIONS, assert_on, central_diff, host, ref_loss, try_import
 
 import xpnet
 from xpnet.activations import ACTIVATIONS
 from xpnet.losses import LOSSES
 
-REF_ACT = {
-    "identity": lambda v: v,
-    "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
-    "tanh": np.tanh,
-    "relu": lambda v: np.maximum(v, 0),
-    "leaky_relu": lambda v: np.where(v > 0, v, 0.01 * v),
-    "softmax": lambda v: np.exp(v - v.max(1, keepdims=True)) / np.exp(v - v.max(1, keepdims=True)).sum(1, keepdims=True),
-}
-
-
-def ref_loss(name, t, y):
-    eps = np.finfo(np.float64).eps
-    if name == "mse":
-        return np.mean((y - t) ** 2)
-    if name == "sse":
-        return np.sum((y - t) ** 2)
-    if name == "binary_cross_entropy":
-        yc = np.clip(y, eps, 1 - eps)
-        return np.mean(-(t * np.log(yc) + (1 - t) * np.log(1 - yc)))
-    return np.mean(-np.sum(t * np.log(np.clip(y, eps, 1)), axis=1))
-
-
 def ref_forward(params, acts, X):
     a = X
     for (W, b), f in zip(params, acts):
-        a = REF_ACT[f](a @ W + (0 if b is None else b))
+        a = REF_ACTIVATIONS[f](a @ W + (0 if b is None else b))
     return a
 
 
