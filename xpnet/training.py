@@ -243,13 +243,13 @@ def _fit(
     def interrupted() -> bool:  # distributed: any process's interrupt, as agreed in the step's allreduce
         return interrupt is not None and (interrupt.is_set() if dp is None else dp.interrupt_requested)
 
+    # The generator's state is a dict built on request: take it only when a
+    # checkpoint may need it (it costs microseconds per epoch).
+    keeps_state = checkpoint is not None or interrupt is not None
     try:
         with quiet_float_errors():
             for epoch in range(pos.epoch, epochs):
                 resumed = epoch == pos.epoch and pos.step > 0
-                # The generator's state is a dict built on request: take it only
-                # when a checkpoint may need it (it costs microseconds per epoch).
-                keeps_state = checkpoint is not None or interrupt is not None
                 epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state if keeps_state else None
                 order = backend.asarray(rng.permutation(n)) if shuffle and step < n else None
                 total = pos.partial_loss if resumed else None
