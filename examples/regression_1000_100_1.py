@@ -69,15 +69,9 @@ def main() -> None:
     print("difference of the first 5 examples after training:", [f"{d:.3g}" for d in after[:, 0]])
 
     if args.plot:
-        from matplotlib.figure import Figure
+        from xpnet.plotting import plot_history
 
-        fig = Figure(figsize=(6, 4), layout="constrained")
-        ax = fig.add_subplot()
-        ax.semilogy(history.loss)
-        ax.set_xlabel("step")
-        ax.set_ylabel("sum of squared errors")
-        ax.set_title("1000-100-1 ReLU network, lr 1e-6")
-        fig.savefig(args.plot, dpi=100)
+        plot_history(history, args.plot, title="1000-100-1 ReLU network, lr 1e-6", ylabel="sum of squared errors", xlabel="step")
         print(f"wrote {args.plot}")
 
 

@@ -44,15 +44,9 @@ def main() -> None:
     print(f"saved to {args.model}")
 
     if args.plot:
-        from matplotlib.figure import Figure
+        from xpnet.plotting import plot_history
 
-        fig = Figure(figsize=(6, 4), layout="constrained")
-        ax = fig.add_subplot()
-        ax.plot(history.loss)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("sum of squared errors")
-        ax.set_title("XOR, 2-4-1")
-        fig.savefig(args.plot, dpi=100)
+        plot_history(history, args.plot, title="XOR, 2-4-1", ylabel="sum of squared errors", xlabel="epoch")
         print(f"wrote {args.plot}")
 
 

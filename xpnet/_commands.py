@@ -269,26 +269,10 @@ def _scores(net: Network, X: np.ndarray, y: np.ndarray, task: str, notes: dict) 
 
 
 def _plot(history: Any, path: str, task: str) -> None:
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend is chosen or needed
+    from .plotting import plot_history
 
-    fig = Figure(figsize=(7, 4), layout="constrained")
-    ax = fig.add_subplot()
-    epochs = range(1, history.epochs + 1)
-    ax.plot(epochs, history.loss, label="training loss")
-    if history.val_loss:
-        ax.plot(epochs, history.val_loss, label="test loss")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy" if task == "classification" else "MSE (standardised target)")
-    ax.set_yscale("log")
-    ax.legend(loc="upper left")
-    accuracy = history.metrics.get("val_accuracy")
-    if accuracy:
-        right = ax.twinx()
-        right.plot(epochs, accuracy, color="tab:green", label="test accuracy")
-        right.set_ylabel("accuracy")
-        right.legend(loc="upper right")
-    ax.set_title("xpnet train")
-    fig.savefig(path, dpi=100)
+    ylabel = "cross-entropy" if task == "classification" else "MSE (standardised target)"
+    plot_history(history, path, title="xpnet train", ylabel=ylabel)
 
 
 # --------------------------------------------------------------------------

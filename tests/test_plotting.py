@@ -1,0 +1,28 @@
+"""plot_history draws a History into an image file."""
+
+from __future__ import annotations
+
+import pytest
+
+from xpnet.training import History
+
+
+def test_plot_history_writes_png(tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib is in the test extra")
+    from xpnet.plotting import plot_history
+
+    h = History(loss=[1.0, 0.5, 0.25], val_loss=[1.1, 0.6, 0.4], metrics={"val_accuracy": [0.5, 0.7, 0.9]})
+    path = tmp_path / "curve.png"
+    plot_history(h, path, title="t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_without_matplotlib_the_error_names_the_extra(monkeypatch, tmp_path):
+    import sys
+
+    from xpnet.plotting import plot_history
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ImportError, match=r"xpnet\[plot\]"):
+        plot_history(History(loss=[1.0]), tmp_path / "x.png")

@@ -1,0 +1,50 @@
+"""Loss curves, as the seed texts draw them, from a ``History``.
+
+matplotlib is optional (``pip install 'xpnet[plot]'``). Only its object API
+is used, never ``pyplot``, so no GUI backend is chosen and nothing global
+changes in the caller's matplotlib state.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["plot_history"]
+
+
+def plot_history(
+    history: Any,
+    path: str | os.PathLike,
+    *,
+    title: str = "",
+    ylabel: str = "loss",
+    xlabel: str = "epoch",
+    log: bool = True,
+) -> None:
+    """Draw ``history.loss`` (and ``val_loss``, and ``val_accuracy`` on a
+    right-hand axis when present) into the image file ``path``."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("plotting needs matplotlib, which is not installed: pip install 'xpnet[plot]'") from None
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.add_subplot()
+    epochs = range(1, len(history.loss) + 1)
+    ax.plot(epochs, history.loss, label="training loss")
+    if history.val_loss:
+        ax.plot(epochs, history.val_loss, label="validation loss")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if log and min(history.loss, default=1.0) > 0:
+        ax.set_yscale("log")
+    ax.legend(loc="upper left")
+    accuracy = history.metrics.get("val_accuracy")
+    if accuracy:
+        right = ax.twinx()
+        right.plot(epochs, accuracy, color="tab:green", label="validation accuracy")
+        right.set_ylabel("accuracy")
+        right.legend(loc="center right")
+    if title:
+        ax.set_title(title)
+    fig.savefig(path, dpi=100)
