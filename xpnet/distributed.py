@@ -349,6 +349,11 @@ class DataParallel:
                 lines += [f"{prefix} {line}" for line in "".join(traceback.format_exception(exc)).splitlines()]
             print("\n".join(lines), file=sys.stderr, flush=True)
             sys.stdout.flush()
+            # The launcher forwards our output through a pipe and stops reading
+            # once a process aborts; when every rank fails at once, an Abort
+            # can otherwise swallow the others' messages. A moment's grace on
+            # this (already failed) path lets them through.
+            time.sleep(0.5)
             self.comm.Abort(1)
             # MPICH's Abort may return while the process manager tears the job
             # down; unwinding further (atexit's MPI_Finalize) could hang.
