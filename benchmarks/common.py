@@ -64,6 +64,17 @@ def torch_tensor(a: np.ndarray, device: Any, dtype: Any = None) -> Any:
     return t.to(device)
 
 
+def sklearn_plain_sgd(hidden: int, lr: float, batch: int, *, shuffle: bool, random_state: int) -> dict[str, Any]:
+    """scikit-learn MLP settings for the same training as xpnet's: one ReLU
+    hidden layer, plain SGD at a constant rate (no momentum, no Nesterov), no
+    L2 penalty, and no early stopping or tolerance ending the run early."""
+    return dict(
+        hidden_layer_sizes=(hidden,), activation="relu", solver="sgd", learning_rate="constant",
+        learning_rate_init=lr, batch_size=batch, momentum=0.0, nesterovs_momentum=False, alpha=0.0,
+        shuffle=shuffle, tol=0.0, n_iter_no_change=10**9, early_stopping=False, random_state=random_state,
+    )  # fmt: skip
+
+
 def sklearn_inject(model: Any, X: np.ndarray, y: np.ndarray, params: list[tuple[np.ndarray, np.ndarray | None]], epochs: int) -> None:
     """Give a scikit-learn MLP our initial weights.
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, host_params, sklearn_fit, sklearn_inject, torch_sequential, torch_tensor
+from .common import Settings, host_params, sklearn_fit, sklearn_inject, sklearn_plain_sgd, torch_sequential, torch_tensor
 from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
 
 NAME = "W1"
@@ -191,23 +191,8 @@ def build(s: Settings) -> Workload:
             from sklearn.neural_network import MLPRegressor
 
             k = n_steps(warmup)
-            model = MLPRegressor(
-                hidden_layer_sizes=(HIDDEN,),
-                activation="relu",
-                solver="sgd",
-                learning_rate="constant",
-                # its loss is mean((y - p)**2) / 2, so d/dp = (p - y) / n: the SSE step needs lr * 2n
-                learning_rate_init=LR * 2 * BATCH,
-                batch_size=BATCH,
-                momentum=0.0,
-                nesterovs_momentum=False,
-                alpha=0.0,
-                shuffle=False,
-                tol=0.0,
-                n_iter_no_change=10**9,
-                early_stopping=False,
-                random_state=0,
-            )
+            # its loss is mean((y - p)**2) / 2, so d/dp = (p - y) / n: the SSE step needs lr * 2n
+            model = MLPRegressor(**sklearn_plain_sgd(HIDDEN, LR * 2 * BATCH, BATCH, shuffle=False, random_state=0))
             y = T.ravel()
             sklearn_inject(model, X, y, params, k)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, host_params, sklearn_fit, sklearn_inject, torch_dtype, torch_sequential, torch_tensor
+from .common import Settings, host_params, sklearn_fit, sklearn_inject, sklearn_plain_sgd, torch_dtype, torch_sequential, torch_tensor
 from .harness import Comparison, Impl, Skip, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
 
 NAME = "W2"
@@ -195,22 +195,7 @@ def build(s: Settings, dtype: str = "float32") -> Workload:
         def sklearn_prepare(warmup: bool):
             from sklearn.neural_network import MLPClassifier
 
-            model = MLPClassifier(
-                hidden_layer_sizes=(SIZES[1],),
-                activation="relu",
-                solver="sgd",
-                learning_rate="constant",
-                learning_rate_init=LR,
-                batch_size=BATCH,
-                momentum=0.0,
-                nesterovs_momentum=False,
-                alpha=0.0,
-                shuffle=True,
-                tol=0.0,
-                n_iter_no_change=10**9,
-                early_stopping=False,
-                random_state=SHUFFLE_SEED,
-            )
+            model = MLPClassifier(**sklearn_plain_sgd(SIZES[1], LR, BATCH, shuffle=True, random_state=SHUFFLE_SEED))
             k = n_epochs(warmup)
             sklearn_inject(model, Xtr_d, ytr, params, k)
 
@@ -320,11 +305,7 @@ def _mean_accuracies(dtype: str, epochs: int) -> tuple[float, float]:
         net = xpnet_network(dtype)
         net.fit(Xtr, ytr, loss="cross_entropy", optimizer="sgd", lr=LR, epochs=epochs, batch_size=BATCH, seed=seed)
         ax.append(accuracy(net.backend.to_numpy(net.predict(Xte)), yte))
-        m = MLPClassifier(
-            hidden_layer_sizes=(SIZES[1],), activation="relu", solver="sgd", learning_rate="constant",
-            learning_rate_init=LR, batch_size=BATCH, momentum=0.0, nesterovs_momentum=False, alpha=0.0,
-            shuffle=True, tol=0.0, n_iter_no_change=10**9, early_stopping=False, random_state=seed,
-        )
+        m = MLPClassifier(**sklearn_plain_sgd(SIZES[1], LR, BATCH, shuffle=True, random_state=seed))
         sklearn_inject(m, Xtr, ytr, params, epochs)
         sklearn_fit(m, Xtr, ytr)
         as_.append(float(np.mean(m.predict(Xte) == yte)))
