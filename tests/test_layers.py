@@ -102,5 +102,5 @@ def test_invalid_sizes(args, err):
 
 
 def test_invalid_init_name():
-    with pytest.raises(ValueError, match="unknown init 'zeros'"):
+    with pytest.raises(ValueError, match="unknown initializer 'zeros'"):
         xpnet.Dense(2, 3, init="zeros")

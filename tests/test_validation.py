@@ -62,9 +62,9 @@ CATALOG = {
     "weights shape": (lambda: setattr(reg().layers[0], "weights", np.zeros((4, 3))), ValueError, r"Dense.weights must have shape \(3, 4\), got \(4, 3\)"),
     "bias shape": (lambda: setattr(reg().layers[1], "bias", np.zeros(2)), ValueError, r"Dense.bias must have shape \(1,\), got \(2,\)"),
     # names
-    "unknown activation": (lambda: xpnet.Dense(2, 2, "swish"), ValueError, "unknown activation 'swish'; expected one of identity"),
-    "unknown loss": (lambda: reg().fit(X5, np.zeros(5), loss="hinge"), ValueError, "unknown loss 'hinge'; expected one of mse"),
-    "unknown optimizer": (lambda: reg().fit(X5, np.zeros(5), optimizer="rmsprop"), ValueError, "unknown optimizer 'rmsprop'; expected one of sgd"),
+    "unknown activation": (lambda: xpnet.Dense(2, 2, "swish"), ValueError, "unknown activation 'swish'; registered activations: identity.*@xpnet.register"),
+    "unknown loss": (lambda: reg().fit(X5, np.zeros(5), loss="hinge"), ValueError, "unknown loss 'hinge'; registered losses: mse"),
+    "unknown optimizer": (lambda: reg().fit(X5, np.zeros(5), optimizer="nadam"), ValueError, "unknown optimizer 'nadam'; registered optimizers: sgd"),
     "unknown backend": (lambda: xpnet.MLP([2, 1], backend="tensorflow"), ValueError, "unknown backend 'tensorflow'; expected one of numpy"),
     "unknown metric": (lambda: reg().fit(X5, np.zeros(5), validation_data=(X5, np.zeros(5)), metrics=("f1",)), ValueError, "unknown metric 'f1'"),
     "unknown dtype": (lambda: xpnet.MLP([2, 1], backend="numpy", dtype="int8"), ValueError, "dtype must be one of float32, float64, got 'int8'"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._xp import as_float_array
+from .registry import component_spec, register, registry_for
 
 __all__ = ["ACTIVATIONS", "Activation", "get_activation"]
 
@@ -57,16 +58,25 @@ class Activation:
     def _derivative(self, xp: Any, v: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def config(self) -> dict[str, Any]:
+        """Settings as plain values (none for most); ``type(self)(**config)`` rebuilds it."""
+        return {}
+
     def __repr__(self) -> str:
-        return f"Activation({self.name!r})"
+        return f"Activation({component_spec(self)!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Activation) and other.name == self.name
+        return isinstance(other, Activation) and component_spec(other) == component_spec(self)
 
     def __hash__(self) -> int:
         return hash(self.name)
 
 
+#: The registry of activations: name -> class (see :func:`xpnet.register`).
+ACTIVATIONS = registry_for("activation", Activation)
+
+
+@register(aliases=("linear",))
 class Identity(Activation):
     name = "identity"
 
@@ -80,6 +90,7 @@ class Identity(Activation):
         return dy
 
 
+@register
 class Sigmoid(Activation):
     """Logistic function, stable for any input: ``exp(min(v, 0)) / (1 +
     exp(-|v|))`` only exponentiates numbers <= 0, so nothing overflows,
@@ -100,6 +111,7 @@ class Sigmoid(Activation):
         return dy * (y * (1.0 - y))
 
 
+@register
 class Tanh(Activation):
     name = "tanh"
 
@@ -114,6 +126,7 @@ class Tanh(Activation):
         return dy * (1.0 - y * y)
 
 
+@register
 class ReLU(Activation):
     """max(0, v); its derivative is taken as 0 at v = 0 (as PyTorch does)."""
 
@@ -132,6 +145,7 @@ class ReLU(Activation):
         return dy * xp.astype(v > 0, dy.dtype)
 
 
+@register
 class LeakyReLU(Activation):
     name = "leaky_relu"
 
@@ -145,6 +159,7 @@ class LeakyReLU(Activation):
         return xp.where(v > 0, dy, LEAKY_SLOPE * dy)
 
 
+@register
 class Softmax(Activation):
     """Row-wise softmax along the last axis, with the row maximum subtracted
     so that ``exp`` never overflows."""
@@ -166,23 +181,13 @@ class Softmax(Activation):
         return y * (dy - xp.sum(dy * y, axis=-1, keepdims=True))
 
 
-#: The registry: canonical name -> instance.
-ACTIVATIONS: dict[str, Activation] = {
-    a.name: a for a in (Identity(), Sigmoid(), Tanh(), ReLU(), LeakyReLU(), Softmax())
-}
-_ALIASES = {"linear": "identity"}
-
-
-def get_activation(name: str | Activation) -> Activation:
-    """The activation called ``name`` (case-insensitive; ``linear`` = ``identity``)."""
-    if isinstance(name, Activation):
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"activation must be a name or an Activation, got {type(name).__name__}")
-    key = name.strip().lower()
-    key = _ALIASES.get(key, key)
-    try:
-        return ACTIVATIONS[key]
-    except KeyError:
-        valid = ", ".join([*ACTIVATIONS, *_ALIASES])
-        raise ValueError(f"unknown activation {name!r}; expected one of {valid}") from None
+def get_activation(spec: str | dict | Activation) -> Activation:
+    """An activation from a name (case-insensitive; ``linear`` = ``identity``),
+    a ``{"name", "config"}`` spec as files store it, or an instance (kept)."""
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Activation):
+        return spec()
+    if not isinstance(spec, str | dict):
+        raise TypeError(f"activation must be a name or an Activation, got {type(spec).__name__}")
+    return ACTIVATIONS.build(spec)

@@ -29,6 +29,7 @@ import array_api_compat as compat
 import array_api_extra as xpx
 
 from ._xp import as_float_array
+from .registry import component_spec, register, registry_for
 
 __all__ = ["LOSSES", "Loss", "get_loss", "loss_fcn"]
 
@@ -93,14 +94,22 @@ class Loss:
     def _fused_delta(self, xp: Any, t: Any, y: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def config(self) -> dict[str, Any]:
+        """Settings as plain values (none for most); ``type(self)(**config)`` rebuilds it."""
+        return {}
+
     def __repr__(self) -> str:
-        return f"Loss({self.name!r})"
+        return f"Loss({component_spec(self)!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Loss) and other.name == self.name
+        return isinstance(other, Loss) and component_spec(other) == component_spec(self)
 
     def __hash__(self) -> int:
         return hash(self.name)
+
+
+#: The registry of losses: name -> class (see :func:`xpnet.register`).
+LOSSES = registry_for("loss", Loss)
 
 
 def _is_column_of(a: Any, b: Any) -> bool:
@@ -112,6 +121,7 @@ def _size(y: Any) -> int:
     return math.prod(y.shape)
 
 
+@register
 class MSE(Loss):
     name = "mse"
 
@@ -123,6 +133,7 @@ class MSE(Loss):
         return (y - t) * (2.0 / _size(y))
 
 
+@register
 class SSE(Loss):
     name = "sse"
     reduction = "sum"
@@ -135,6 +146,7 @@ class SSE(Loss):
         return (y - t) * 2.0
 
 
+@register
 class BinaryCrossEntropy(Loss):
     name = "binary_cross_entropy"
     fused_with = "sigmoid"
@@ -154,6 +166,7 @@ class BinaryCrossEntropy(Loss):
         return (y - t) * (1.0 / _size(y))
 
 
+@register
 class CrossEntropy(Loss):
     name = "cross_entropy"
     fused_with = "softmax"
@@ -194,20 +207,16 @@ def _one_hot_labels(xp: Any, labels: Any, y: Any) -> Any:
     return xpx.one_hot(lab, k, dtype=y.dtype, xp=xp)
 
 
-#: The registry: canonical name -> instance.
-LOSSES: dict[str, Loss] = {l.name: l for l in (MSE(), SSE(), BinaryCrossEntropy(), CrossEntropy())}
-
-
-def get_loss(name: str | Loss) -> Loss:
-    """The loss called ``name`` (case-insensitive)."""
-    if isinstance(name, Loss):
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"loss must be a name or a Loss, got {type(name).__name__}")
-    try:
-        return LOSSES[name.strip().lower()]
-    except KeyError:
-        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(LOSSES)}") from None
+def get_loss(spec: str | dict | Loss) -> Loss:
+    """A loss from a name (case-insensitive), a ``{"name", "config"}`` spec,
+    or an instance (kept)."""
+    if isinstance(spec, Loss):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Loss):
+        return spec()
+    if not isinstance(spec, str | dict):
+        raise TypeError(f"loss must be a name or a Loss, got {type(spec).__name__}")
+    return LOSSES.build(spec)
 
 
 def loss_fcn(name: str | Loss, expected: Any, outputs: Any) -> Any:

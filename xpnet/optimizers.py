@@ -13,6 +13,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from .registry import register, registry_for
 from .validation import positive
 
 __all__ = ["OPTIMIZERS", "SGD", "Adam", "Optimizer", "get_optimizer"]
@@ -44,6 +45,11 @@ class Optimizer:
         return type(other) is type(self) and other.config() == self.config()
 
 
+#: The registry of optimizers: name -> class (see :func:`xpnet.register`).
+OPTIMIZERS = registry_for("optimizer", Optimizer)
+
+
+@register
 class SGD(Optimizer):
     """Gradient descent, with heavy-ball momentum when ``momentum > 0``.
 
@@ -75,6 +81,7 @@ class SGD(Optimizer):
         return {"lr": self.lr, "momentum": self.momentum}
 
 
+@register
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with bias-corrected moment estimates.
 
@@ -120,20 +127,20 @@ def _zeros_like(params: Params) -> Params:
     return [xp.zeros_like(p) for p in params]
 
 
-OPTIMIZERS = ("sgd", "momentum", "adam")
+#: Names that stand for a registered optimizer with other defaults.
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {"momentum": ("sgd", {"momentum": 0.9})}
 
 
-def get_optimizer(optimizer: str | Optimizer, lr: float = 0.01) -> Optimizer:
-    """An optimizer from a name (``lr`` applies) or an object (kept as is)."""
+def get_optimizer(optimizer: str | dict | Optimizer, lr: float = 0.01) -> Optimizer:
+    """An optimizer from a name (built with ``lr=lr``), a ``{"name",
+    "config"}`` spec, a registered class, or an object (kept as is)."""
     if isinstance(optimizer, Optimizer):
         return optimizer
+    if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
+        return optimizer(lr=lr)
+    if isinstance(optimizer, dict):
+        return OPTIMIZERS.build(optimizer)
     if not isinstance(optimizer, str):
         raise TypeError(f"optimizer must be a name or an optimizer object, got {type(optimizer).__name__}")
-    key = optimizer.strip().lower()
-    if key == "sgd":
-        return SGD(lr)
-    if key == "momentum":
-        return SGD(lr, momentum=0.9)
-    if key == "adam":
-        return Adam(lr)
-    raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {', '.join(OPTIMIZERS)} or an optimizer object")
+    name, preset = PRESETS.get(optimizer.strip().lower(), (optimizer, {}))
+    return OPTIMIZERS.lookup(name)(lr=lr, **preset)

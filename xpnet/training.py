@@ -188,7 +188,7 @@ def _fit(
     batch_size = positive(batch_size, "batch_size", integer=True, allow_none=True)
     if tol is not None and (isinstance(tol, bool) or not isinstance(tol, int | float) or not tol >= 0):
         raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
-    metric_fns = {f"val_{name}": get_metric(name) for name in metrics}
+    metric_fns = {f"val_{m.name}": m for m in map(get_metric, metrics)}
     if metric_fns and validation_data is None:
         raise ValueError("metrics are computed on validation_data; pass validation_data=(X_val, y_val)")
     rng = host_rng(seed)
@@ -284,7 +284,7 @@ def _fit(
                 if val is not None:
                     Yv = net._forward(params, val[0])[0]
                     report.append(loss._value(xp, val[1], Yv))
-                    report += [fn(xp, val[1], Yv) for fn in metric_fns.values()]
+                    report += [fn(val[1], Yv) for fn in metric_fns.values()]
                 host = backend.to_floats(report)
                 finite = math.isfinite(host[0]) and (math.isfinite(host[1]) or _all_finite_host(backend, params))
                 if not finite:
