@@ -71,7 +71,7 @@ class Registry(Mapping):
         except KeyError:
             known = ", ".join([*self._classes, *self._aliases])
             raise ValueError(
-                f"unknown {self.kind} {name!r}; registered {self.kind}s: {known}. {_article(self.kind)} {self.kind} of your own "
+                f"unknown {self.kind} {name!r}; registered {_plural(self.kind)}: {known}. {_article(self.kind)} {self.kind} of your own "
                 f"must be a subclass of xpnet.{self.base.__name__} decorated with @xpnet.register, imported "
                 f"before it is named (model files store names, never code)"
             ) from None
@@ -148,3 +148,7 @@ def _qualname(cls: type) -> str:
 
 def _article(word: str) -> str:
     return "An" if word[:1] in "aeiou" else "A"
+
+
+def _plural(word: str) -> str:
+    return word + ("es" if word.endswith("s") else "s")
