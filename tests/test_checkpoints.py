@@ -140,7 +140,7 @@ def test_resume_errors(tmp_path):
         make(sizes=(4, 9, 2)).fit(X, y, optimizer="adam", epochs=2, resume=ck, **KW)
     with pytest.raises(ValueError, match="float64 model, this network is float32"):
         xpnet.MLP([4, 8, 2], "tanh", "softmax", backend="numpy", seed=1).fit(X, y, optimizer="adam", epochs=2, resume=ck, **KW)
-    with pytest.raises(ValueError, match="optimizer Adam, this run uses SGD"):
+    with pytest.raises(ValueError, match="optimizer adam, this run uses sgd"):
         make().fit(X, y, optimizer="momentum", epochs=2, resume=ck, **KW)
     plain = tmp_path / "model.safetensors"
     make().save(plain)

@@ -320,7 +320,7 @@ def test_one_packed_allreduce_through_the_host(backend, loss):
     lo, hi = dp.share(0, 10)
     assert (lo, hi) == (5, 10)
     params = net._params()
-    value, grads = dp.loss_and_grads(net, params, Xd[lo:hi, ...], Td[lo:hi, ...], xpnet.get_loss(loss), 10)
+    value, grads, _ = dp.loss_and_grads(net, params, Xd[lo:hi, ...], Td[lo:hi, ...], xpnet.get_loss(loss), 10)
     assert comm.calls == 1
     # The twin doubles this share: for a mean loss, the mean over these 5 rows.
     factor = 2.0 if loss == "sse" else 1.0
@@ -341,7 +341,7 @@ def test_an_empty_share_contributes_zeros(backend):
     dp = DataParallel(TwinComm(rank=1, size=2))
     lo, hi = dp.share(0, 1)
     assert lo == hi
-    value, grads = dp.loss_and_grads(net, net._params(), Xd[lo:hi, ...], Td[lo:hi, ...], xpnet.get_loss("mse"), 1)
+    value, grads, _ = dp.loss_and_grads(net, net._params(), Xd[lo:hi, ...], Td[lo:hi, ...], xpnet.get_loss("mse"), 1)
     assert_on(value, backend, "float64", ())
     assert float(host(value)) == 0.0
     for g, p in zip(grads, net._params()):

@@ -21,6 +21,8 @@ from typing import Any
 import array_api_compat as compat
 import numpy as np
 
+from ._dtypes import dtype_name
+
 __all__ = [
     "KNOWN_BACKENDS",
     "Backend",
@@ -35,7 +37,7 @@ __all__ = [
 #: Every backend name xpnet knows, in the order they are listed and probed.
 KNOWN_BACKENDS = ("numpy", "cupy", "torch", "jax", "array_api_strict")
 
-_FLOAT_DTYPES = ("float32", "float64")
+
 
 
 class BackendUnavailable(RuntimeError):
@@ -344,14 +346,11 @@ class Backend:
         return _OWNS[self.name](obj)
 
     def dtype(self, dtype: Any) -> Any:
-        """The namespace's dtype for ``"float32"``/``"float64"`` or a dtype object."""
-        if isinstance(dtype, str):
-            if dtype not in _FLOAT_DTYPES:
-                raise ValueError(f"dtype must be one of {', '.join(_FLOAT_DTYPES)}, got {dtype!r}")
-            if dtype == "float64" and self.name == "jax":
-                _require_jax_x64()
-            return getattr(self.xp, dtype)
-        return dtype
+        """The namespace's dtype for any spelling of float32/float64."""
+        name = dtype_name(dtype)
+        if name == "float64" and self.name == "jax":
+            _require_jax_x64()
+        return getattr(self.xp, name)
 
     def _to_device(self, a: Any) -> Any:
         if self.name == "cupy":
@@ -404,16 +403,7 @@ def _require_jax_x64() -> None:
 
 
 def _numpy_dtype(dtype: Any) -> np.dtype:
-    if isinstance(dtype, str):
-        name = dtype
-    else:
-        try:
-            name = np.dtype(dtype).name
-        except TypeError:  # torch / array_api_strict dtype objects
-            name = str(dtype).rsplit(".", 1)[-1].strip("'>")
-    if name not in _FLOAT_DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(_FLOAT_DTYPES)}, got {dtype!r}")
-    return np.dtype(name)
+    return np.dtype(dtype_name(dtype))
 
 
 def _namespace(name: str) -> Any:

@@ -24,11 +24,13 @@ __all__ = ["restore", "write"]
 CHECKPOINT_VERSION = 1
 
 
-def write(path: Any, net: Any, opt: Any, state: dict[str, Any], params: list[Any], history: Any, at: Any) -> None:
+def write(
+    path: Any, net: Any, opt: Any, state: dict[str, Any], params: list[Any], history: Any, at: Any, buffers: Any = None
+) -> None:
     """Write the checkpoint for position ``at`` atomically to ``path``."""
     from ._backend import to_numpy
 
-    tensors = model_tensors(net, params)
+    tensors = model_tensors(net, params, buffers)
     lists, scalars = {}, {}
     for key, value in state.items():
         if isinstance(value, list):
@@ -47,15 +49,15 @@ def write(path: Any, net: Any, opt: Any, state: dict[str, Any], params: list[Any
             "step": at.step,
             "rng_state": at.rng_state,
             "history": history.to_dict(),
-            "optimizer": {"type": type(opt).__name__, "config": opt.config(), "scalars": scalars, "lists": lists},
+            "optimizer": {"type": opt.name, "config": opt.config(), "scalars": scalars, "lists": lists},
         }
     )
     write_atomic(path, tensors, meta)
 
 
-def restore(path: Any, net: Any, opt: Any, backend: Any) -> tuple[list[Any], dict[str, Any], Any, Any]:
-    """``(params, optimizer state, History, position)`` from a checkpoint,
-    after checking it belongs to this network and optimizer."""
+def restore(path: Any, net: Any, opt: Any, backend: Any) -> tuple[list[Any], list[Any], dict[str, Any], Any, Any]:
+    """``(params, buffers, optimizer state, History, position)`` from a
+    checkpoint, after checking it belongs to this network and optimizer."""
     from .training import History, _Position
 
     if not os.path.exists(path):
@@ -77,9 +79,10 @@ def restore(path: Any, net: Any, opt: Any, backend: Any) -> tuple[list[Any], dic
         )
     if meta["dtype"] != net.dtype:
         raise ValueError(f"{path} holds a {meta['dtype']} model, this network is {net.dtype}")
-    if opt_info.get("type") != type(opt).__name__:
-        raise ValueError(f"{path} was written with optimizer {opt_info.get('type')}, this run uses {type(opt).__name__}")
-    params = [backend.asarray(p) for p in params_from(meta, tensors)]
+    if opt_info.get("type") not in (opt.name, type(opt).__name__):
+        raise ValueError(f"{path} was written with optimizer {opt_info.get('type')}, this run uses {opt.name}")
+    params, buffers = params_from(meta, tensors)
+    params, buffers = [backend.asarray(p) for p in params], [backend.asarray(b) for b in buffers]
     state: dict[str, Any] = dict(opt_info.get("scalars", {}))
     for key, count in opt_info.get("lists", {}).items():
         arrays = []
@@ -96,10 +99,15 @@ def restore(path: Any, net: Any, opt: Any, backend: Any) -> tuple[list[Any], dic
     partial = None if partial is None else backend.asarray(partial[0])
     if step > 0 and partial is None:
         raise ValueError(f"{path}: a mid-epoch checkpoint without its partial loss")
-    return params, state, history, _Position(epoch, step, rng_state, partial)
+    return params, buffers, state, history, _Position(epoch, step, rng_state, partial)
 
 
 def _describe(arch: list[dict[str, Any]]) -> str:
-    sizes = [arch[0]["n_in"]] + [layer["n_out"] for layer in arch]
-    acts = ",".join(layer["activation"] for layer in arch)
-    return f"{'-'.join(map(str, sizes))} ({acts})"
+    """An architecture for messages: ``4-8-2 (tanh,softmax)`` for a chain of
+    Dense layers, else the layer types in order."""
+    specs = [spec if isinstance(spec, dict) else {} for spec in arch]
+    if specs and all(spec.get("type") == "Dense" for spec in specs):
+        sizes = [specs[0].get("n_in")] + [spec.get("n_out") for spec in specs]
+        acts = ",".join(str(spec.get("activation")) for spec in specs)
+        return f"{'-'.join(map(str, sizes))} ({acts})"
+    return ", ".join(str(spec.get("type")) for spec in specs)

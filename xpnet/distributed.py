@@ -260,17 +260,22 @@ class DataParallel:
     # -- every step ----------------------------------------------------------
 
     def loss_and_grads(
-        self, net: Any, params: list[Any], Xb: Any, Tb: Any, loss: Any, n_global: int, interrupt: Any = None
-    ) -> tuple[Any, list[Any]]:
+        self, net: Any, params: list[Any], Xb: Any, Tb: Any, loss: Any, n_global: int, interrupt: Any = None,
+        buffers: Any = None, ctx: Any = None,
+    ) -> tuple[Any, list[Any], list[Any]]:
         """The global minibatch's loss and gradients, from this process's rows
         ``(Xb, Tb)`` of ``n_global`` and one ``Allreduce``; every process gets
-        the same result. Also sets :attr:`interrupt_requested`."""
+        the same result. Buffers (batch statistics) come back as this
+        process's own. Also sets :attr:`interrupt_requested`."""
         stop_here = interrupt is not None and interrupt.is_set()
         n_local = Xb.shape[0]
-        value, grads = net._loss_and_grads(params, Xb, Tb, loss) if n_local else (None, None)
+        if n_local:
+            value, grads, buffers = net._loss_and_grads(params, Xb, Tb, loss, buffers, ctx)
+        else:
+            value, grads = None, None
         if self.size == 1:
             self.interrupt_requested = stop_here
-            return value, grads
+            return value, grads, buffers
         t0 = time.perf_counter()
         backend, xp = net.backend, net.backend.xp
         with_flag = interrupt is not None
@@ -296,7 +301,7 @@ class DataParallel:
         self.interrupt_requested = with_flag and last > 0
         self.stats["staging_s"] += time.perf_counter() - t0 - self._last_allreduce_s
         self.stats["steps"] += 1
-        return parts[0], parts[1 : 1 + len(params)]
+        return parts[0], parts[1 : 1 + len(params)], buffers
 
     def _allreduce(self, buffer: Any) -> None:
         t = time.perf_counter()

@@ -1,7 +1,8 @@
 """Saving and loading models as safetensors files.
 
-A model file holds one tensor per parameter (``layers.<i>.weight``,
-``layers.<i>.bias``) and string metadata: ``format`` (``"xpnet"``),
+A model file holds one tensor per parameter and buffer, named by its place
+in the layer tree (``layers.<i>.weight``, ``layers.<i>.bias``,
+``layers.<i>.<j>.running_mean`` inside a container) and string metadata: ``format`` (``"xpnet"``),
 ``format_version``, ``architecture`` (JSON), ``dtype`` and ``info`` (the
 network's JSON-able notes). Parameters are copied to the host per library
 (never by moving the live model), so a model saved on any backend loads on
@@ -27,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from ._backend import get_backend, to_numpy
-from .activations import ACTIVATIONS
 from .network import DTYPES, Network
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "load", "read_model_file", "save", "write_atomic"]
@@ -43,16 +43,13 @@ _SAFETENSORS_DTYPES = {"F32": "float32", "F64": "float64"}
 # --------------------------------------------------------------------------
 
 
-def model_tensors(net: Network, params: list[Any] | None = None) -> dict[str, np.ndarray]:
-    """The network's parameters (or ``params``, a list in ``Network._params``
-    order) as host arrays, by safetensors name."""
-    it = iter(net._params() if params is None else params)
-    out = {}
-    for i, layer in enumerate(net.layers):
-        out[f"layers.{i}.weight"] = np.ascontiguousarray(to_numpy(next(it)))
-        if layer.use_bias:
-            out[f"layers.{i}.bias"] = np.ascontiguousarray(to_numpy(next(it)))
-    return out
+def model_tensors(net: Network, params: list[Any] | None = None, buffers: list[Any] | None = None) -> dict[str, np.ndarray]:
+    """The network's parameters and buffers (or ``params``/``buffers``, lists
+    in ``Network._params``/``_buffers`` order) as host arrays, by file name."""
+    params = net._params() if params is None else params
+    buffers = net._buffers() if buffers is None else buffers
+    names = net._parameter_names() + net._buffer_names()
+    return {name: np.ascontiguousarray(to_numpy(a)) for name, a in zip(names, [*params, *buffers])}
 
 
 def model_metadata(net: Network) -> dict[str, str]:
@@ -152,12 +149,9 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     data = path.read_bytes()
     header = _parse_header(data, path)
     meta = _parse_metadata(header.get("__metadata__"), path)
-    arch, dtype = meta["architecture"], meta["dtype"]
-    expected = {}
-    for i, layer in enumerate(arch):
-        expected[f"layers.{i}.weight"] = (layer["n_in"], layer["n_out"])
-        if layer["bias"]:
-            expected[f"layers.{i}.bias"] = (layer["n_out"],)
+    dtype = meta["dtype"]
+    names, shapes, _ = _tensor_layout(meta["architecture"], path)
+    expected = dict(zip(names, shapes))
     stored = {k: v for k, v in header.items() if k != "__metadata__"}
     model_names = {k for k in stored if k.startswith("layers.")}
     missing, extra = set(expected) - model_names, model_names - set(expected)
@@ -232,44 +226,53 @@ def _parse_metadata(meta: Any, path: Path) -> dict[str, Any]:
         info = json.loads(meta.get("info", "{}"))
     except json.JSONDecodeError:
         raise ValueError(f"{path}: architecture or info metadata is not valid JSON") from None
-    _check_architecture(arch, path)
+    _architecture_root(arch, path)
     out = dict(meta)
     out.update(format_version=version, architecture=arch, info=info if isinstance(info, dict) else {})
     return out
 
 
-def _check_architecture(arch: Any, path: Path) -> None:
+def _architecture_root(arch: Any, path: Any) -> Any:
+    """The file's layers, built unbuilt from their configs (names looked up
+    in the registries; nothing is executed from the file)."""
+    from .layers import Sequential, layer_from_config
+
     if not isinstance(arch, list) or not arch:
         raise ValueError(f"{path}: architecture must be a non-empty list of layers")
-    for i, layer in enumerate(arch):
-        ok = (
-            isinstance(layer, dict)
-            and layer.get("type", "Dense") == "Dense"
-            and all(isinstance(layer.get(k), int) and not isinstance(layer.get(k), bool) and layer[k] > 0 for k in ("n_in", "n_out"))
-            and layer.get("activation") in ACTIVATIONS
-            and isinstance(layer.get("bias"), bool)
-        )
-        if not ok:
-            raise ValueError(f"{path}: layer {i} of the architecture is invalid: {layer!r}")
-        if i and layer["n_in"] != arch[i - 1]["n_out"]:
-            raise ValueError(f"{path}: layer {i} takes {layer['n_in']} inputs but layer {i - 1} gives {arch[i - 1]['n_out']}")
+    try:
+        root = Sequential([layer_from_config(spec) for spec in arch])
+        n_in = root.input_width()
+        if n_in is None:
+            raise ValueError("its first layer does not fix the number of input features")
+        root.output_width(n_in)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: invalid architecture: {exc}") from None
+    return root
 
 
-def params_from(meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """The flat parameter list (``W0, b0, W1, ...``) from a file's tensors."""
-    out = []
-    for i, layer in enumerate(meta["architecture"]):
-        out.append(tensors[f"layers.{i}.weight"])
-        if layer["bias"]:
-            out.append(tensors[f"layers.{i}.bias"])
-    return out
+def _tensor_layout(arch: Any, path: Any) -> tuple[list[str], list[tuple[int, ...]], int]:
+    """``(names, shapes, n_params)`` of the tensors an architecture needs:
+    parameters first, then buffers, as ``Network._params``/``_buffers``."""
+    root = _architecture_root(arch, path)
+    params, buffers = root.parameter_shapes(), root.buffer_shapes()
+    names = [f"layers.{k}" for k in [*params, *buffers]]
+    shapes = [tuple(v) for v in [*params.values(), *buffers.values()]]
+    return names, shapes, len(params)
+
+
+def params_from(meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The flat parameter and buffer lists from a file's tensors."""
+    names, _, n_params = _tensor_layout(meta["architecture"], "the model file")
+    arrays = [tensors[name] for name in names]
+    return arrays[:n_params], arrays[n_params:]
 
 
 def load(path: str | os.PathLike, backend: Any = None, device: Any = None) -> Network:
     """A network read from ``path``, on ``backend``/``device`` (default: auto)."""
     meta, tensors = read_model_file(path)
     target = get_backend(backend, device)
-    params = [target.asarray(p) for p in params_from(meta, tensors)]
-    net = Network._assemble(meta["architecture"], target, meta["dtype"], params)
+    params, buffers = params_from(meta, tensors)
+    params, buffers = [target.asarray(p) for p in params], [target.asarray(b) for b in buffers]
+    net = Network._assemble(meta["architecture"], target, meta["dtype"], params, buffers)
     net.info = meta["info"]
     return net

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._backend import Backend
 
-__all__ = ["DeferredChecks", "as_features", "as_numeric", "as_targets", "positive"]
+__all__ = ["DeferredChecks", "as_features", "as_numeric", "as_targets", "checked_param", "positive", "positive_int"]
 
 
 def as_numeric(backend: Backend, value: Any, dtype: Any, what: str, *, copy: bool = False) -> Any:
@@ -129,8 +129,22 @@ def positive(value: Any, what: str, *, integer: bool = False, allow_none: bool =
     if integer and not isinstance(value, int | np.integer):
         raise TypeError(f"{what} must be a positive int, got {value!r}")
     if not (value > 0) or value != value or value == float("inf"):
-        raise ValueError(f"{what} must be a positive finite {kind}, got {value!r}")
+        raise ValueError(f"{what} must be a positive {kind if integer else 'finite number'}, got {value!r}")
     return int(value) if integer else float(value)
+
+
+def positive_int(value: Any, what: str) -> int:
+    """A positive int (layer sizes, epochs, batch sizes)."""
+    return positive(value, what, integer=True)
+
+
+def checked_param(backend: Backend, value: Any, dtype: str, shape: tuple[int, ...], what: str) -> Any:
+    """A user-given parameter converted to the backend (a private copy), with
+    its shape checked: a wrong shape would broadcast silently in ``X @ W + b``."""
+    arr = as_numeric(backend, value, dtype, what, copy=True)
+    if tuple(arr.shape) != shape:
+        raise ValueError(f"{what} must have shape {shape}, got {tuple(arr.shape)}")
+    return arr
 
 
 class DeferredChecks:
