@@ -100,6 +100,13 @@ def test_default_train_learns_the_digits():
     assert "\r" not in result.stderr  # no progress bar when stdout is not a terminal
 
 
+@pytest.mark.parametrize(("optimizer", "activation", "lr"), [("rmsprop", "gelu", "0.001"), ("adamw", "silu", "0.003")])
+def test_new_optimizers_and_activations_train_the_digits(optimizer, activation, lr):
+    result = ok(xpnet_cli("train", "--optimizer", optimizer, "--activation", activation, "--lr", lr, "--epochs", "5"))
+    assert f"{optimizer} lr {float(lr):g}" in result.stdout
+    assert score(result.stdout, "test accuracy") >= 0.9
+
+
 def test_backend_comes_from_the_environment_in_auto_mode():
     result = ok(xpnet_cli("train", "--epochs", "1", env=clean_env(XPNET_BACKEND="array_api_strict")))
     assert result.stdout.startswith("backend: array_api_strict, device: CPU_DEVICE")

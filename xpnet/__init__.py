@@ -16,7 +16,7 @@ from .layers import Dense
 from .losses import Loss, get_loss, loss_fcn
 from .network import MLP, Network
 from .neuron import Neuron
-from .optimizers import SGD, Adam
+from .optimizers import SGD, Adam, AdamW, RMSprop
 from .serialization import load
 from .training import History, TrainingInterrupted
 
@@ -25,6 +25,7 @@ __all__ = [
     "SGD",
     "Activation",
     "Adam",
+    "AdamW",
     "Backend",
     "BackendUnavailable",
     "Dense",
@@ -32,6 +33,7 @@ __all__ = [
     "Loss",
     "Network",
     "Neuron",
+    "RMSprop",
     "TrainingInterrupted",
     "__version__",
     "available_backends",

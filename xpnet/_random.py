@@ -118,9 +118,16 @@ class Uniform(Initializer):
         return rng.random((n_in, n_out))
 
 
+#: Activations whose layers start He-normal: the rectifiers and their smooth
+#: kin (gelu, elu, silu, softplus are ReLU-like: near zero for large negative
+#: inputs, near the identity for large positive ones, so about half the
+#: variance passes, as He assumes).
+HE_ACTIVATIONS = frozenset({"relu", "leaky_relu", "gelu", "elu", "silu", "softplus"})
+
+
 def default_init(activation_name: str) -> str:
     """He-normal for ReLU-family layers, Glorot-uniform otherwise."""
-    return "he_normal" if activation_name in ("relu", "leaky_relu") else "glorot_uniform"
+    return "he_normal" if activation_name in HE_ACTIVATIONS else "glorot_uniform"
 
 
 def resolve_init(init: str | Initializer | InitFunction | None, activation_name: str) -> InitFunction:

@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--lr", type=_positive_float, default=DEFAULT_LR, help=f"learning rate (default: {DEFAULT_LR})")
     model.add_argument("--batch-size", type=_batch_size, default=DEFAULT_BATCH, metavar="N",
                        help=f"minibatch rows, or 'full' for full-batch descent (default: {DEFAULT_BATCH})")
-    model.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default=DEFAULT_OPTIMIZER,
+    model.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "rmsprop", "adamw"), default=DEFAULT_OPTIMIZER,
                        help=f"(default: {DEFAULT_OPTIMIZER})")
     model.add_argument("--seed", type=_seed, default=0, help="seeds the split, initial weights and shuffling (default: 0)")
     _add_backend_options(train, default_help="auto: $XPNET_BACKEND, else cupy if usable, else numpy")

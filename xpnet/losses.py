@@ -5,6 +5,10 @@ samples and ``K`` outputs, as in API.md):
 
 - ``mse``: mean of ``(outputs - expected)**2`` over all elements
 - ``sse``: sum of the same
+- ``mae``: mean of ``|outputs - expected|`` over all elements (``torch.nn.L1Loss``)
+- ``huber``: mean over all elements of ``0.5 d**2`` where ``|d| <= delta``,
+  else ``delta (|d| - 0.5 delta)``, ``d = outputs - expected``
+  (``torch.nn.HuberLoss``; ``delta`` 1.0 by default)
 - ``binary_cross_entropy``: mean over all elements of
   ``-(t log y + (1-t) log(1-y))``, ``y`` clipped into ``[eps, 1-eps]``
 - ``cross_entropy``: mean over samples of ``-sum_k t_k log y_k`` (one-hot
@@ -30,6 +34,7 @@ import array_api_extra as xpx
 
 from ._xp import as_float_array
 from .registry import component_spec, register, registry_for
+from .validation import positive
 
 __all__ = ["LOSSES", "Loss", "get_loss", "loss_fcn"]
 
@@ -144,6 +149,47 @@ class SSE(Loss):
 
     def _gradient(self, xp, t, y):
         return (y - t) * 2.0
+
+
+@register
+class MAE(Loss):
+    """Mean absolute error. Its gradient is ``sign(y - t) / size``, 0 where
+    output and target are equal (as torch's L1Loss)."""
+
+    name = "mae"
+
+    def _value(self, xp, t, y):
+        return xp.sum(xp.abs(y - t)) / _size(y)
+
+    def _gradient(self, xp, t, y):
+        return xp.sign(y - t) * (1.0 / _size(y))
+
+
+@register
+class Huber(Loss):
+    """Huber loss: quadratic within ``delta`` of the target, linear beyond, so
+    outliers pull with a bounded gradient ``clip(y - t, -delta, delta) / size``.
+
+    The value is written without a branch: with ``a = |d|`` and ``q =
+    min(a, delta)``, ``q (a - q / 2)`` is ``a**2 / 2`` inside and ``delta (a -
+    delta / 2)`` outside."""
+
+    name = "huber"
+
+    def __init__(self, delta: float = 1.0) -> None:
+        self.delta = positive(delta, "huber delta")
+
+    def _value(self, xp, t, y):
+        a = xp.abs(y - t)
+        q = xp.minimum(a, self.delta)
+        return xp.sum(q * (a - 0.5 * q)) / _size(y)
+
+    def _gradient(self, xp, t, y):
+        d = xp.minimum(xp.maximum(y - t, -self.delta), self.delta)
+        return d * (1.0 / _size(y))
+
+    def config(self) -> dict[str, Any]:
+        return {"delta": self.delta}
 
 
 @register
