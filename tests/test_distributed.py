@@ -374,10 +374,11 @@ class TwinComm:
 
 @needs_mpi
 @pytest.mark.parametrize("loss", ["mse", "sse", "cross_entropy"])
-def test_one_packed_allreduce_through_the_host(backend, loss):
+def test_one_packed_allreduce_through_the_host(backend, loss, monkeypatch):
     """The host path (NumPy, torch on the CPU, and CuPy without CUDA-aware
     MPI, here array_api_strict's device1 stands in for a GPU): one buffer per
     step, scaled for mean losses, unpacked onto the model's device."""
+    monkeypatch.setenv("XPNET_MPI_CUDA_AWARE", "0")  # the host path even where the MPI is CUDA-aware
     rng = np.random.default_rng(0)
     X, labels = rng.normal(size=(10, 4)), rng.integers(0, 3, 10)
     y = labels if loss == "cross_entropy" else rng.normal(size=(10, 3))
@@ -404,7 +405,8 @@ def test_one_packed_allreduce_through_the_host(backend, loss):
 
 
 @needs_mpi
-def test_an_empty_share_contributes_zeros(backend):
+def test_an_empty_share_contributes_zeros(backend, monkeypatch):
+    monkeypatch.setenv("XPNET_MPI_CUDA_AWARE", "0")  # TwinComm sums host buffers only
     net = xpnet.MLP([4, 3, 2], backend=backend, dtype="float64", seed=0)
     X, y = np.ones((1, 4)), np.ones((1, 2))
     Xd, Td = net._inputs(X, y, xpnet.get_loss("mse"))
