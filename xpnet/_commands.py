@@ -53,8 +53,11 @@ def train(args: argparse.Namespace) -> int:
     root = _distributed_root(args)
     global _muted
     _muted = not root
-    backend = get_backend(args.backend, _device_for(args))
+    device, gpu_note = _device_for(args)
+    backend = get_backend(args.backend, device)
     _say(f"backend: {backend.name}, device: {_device_name(backend)}, dtype: {args.dtype}")
+    if gpu_note:
+        _say(f"note: {gpu_note}")
 
     data = _training_data(args)
     task, X, y, train_rows, test_rows, notes = _prepare(data, args)
@@ -121,14 +124,14 @@ def _distributed_root(args: argparse.Namespace) -> bool:
     return distributed.is_root()  # ImportError names the mpi extra
 
 
-def _device_for(args: argparse.Namespace) -> Any:
-    """``--device``, or for CuPy under ``--distributed`` one GPU per process
-    of a node (its local rank), so N processes do not share GPU 0."""
-    if args.device is not None or not args.distributed or args.backend != "cupy":
-        return args.device
+def _device_for(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """``--device``, or under ``--distributed`` a GPU per process (local rank
+    % GPUs, so more processes than GPUs share them) and rank 0's note of it."""
+    if args.device is not None or not args.distributed:
+        return args.device, None
     from . import distributed
 
-    return distributed.local_rank()
+    return distributed.assign_gpus(get_backend(args.backend).name)
 
 
 #: Where an interrupted `xpnet train` without --checkpoint leaves its checkpoint.
