@@ -211,6 +211,7 @@ def _fit(
     params, buffers = net._params(), net._buffers()
     ctx = Context(training=True)
     state = opt.init_state(params)
+    decay = net._decay_mask()  # weight decay on weights, not on biases or norms
     history = History(metrics={name: [] for name in metric_fns})
     pos = _Position()
     if resume is not None:
@@ -269,7 +270,7 @@ def _fit(
                         value, grads, buffers = dp.loss_and_grads(
                             net, params, Xb, Tb, loss, stop - start, interrupt, buffers, ctx
                         )
-                    params, state = opt.step(params, grads, state)
+                    params, state = opt.step(params, grads, state, decay=decay)
                     del grads  # free the gradients before the next step allocates its own
                     total = value if total is None else total + value
                     if k + 1 < len(bounds) and interrupted():
