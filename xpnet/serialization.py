@@ -18,7 +18,9 @@ shapes, dtypes) before a single array is built; anything else is a
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import struct
 import tempfile
 from pathlib import Path
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import get_backend, to_numpy
+from ._files import loads_limited, open_regular, read_exact
 from .activations import ACTIVATIONS
 from .network import DTYPES, Network
 
@@ -36,6 +39,9 @@ FORMAT = "xpnet"
 FORMAT_VERSION = 1
 _MAX_HEADER = 100 * 1024 * 1024
 _SAFETENSORS_DTYPES = {"F32": "float32", "F64": "float64"}
+#: Bytes per element of every safetensors dtype (an entry's offsets must agree).
+_ITEMSIZE = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+             "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
 
 
 # --------------------------------------------------------------------------
@@ -143,63 +149,116 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
 
     ``metadata`` has ``architecture`` and ``info`` parsed from JSON. Raises
     ``FileNotFoundError`` for a missing file and ``ValueError`` for anything
-    that is not a complete, supported xpnet file."""
+    that is not a complete, supported xpnet file with finite numbers: a FIFO
+    or device, a header that lies about sizes, hostile JSON. Nothing beyond
+    the sizes the header declares is read."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such model file: {path}")
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder, not a model file")
-    data = path.read_bytes()
-    header = _parse_header(data, path)
-    meta = _parse_metadata(header.get("__metadata__"), path)
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        n = _header_size(head, size, path)
+        raw = read_exact(f, n, path, "the header")
+        header = _parse_header(raw, head, path)
+        meta = _parse_metadata(header.pop("__metadata__", None), path)
+        data_len = _check_entries(header, path)
+        if 8 + n + data_len != size:
+            raise ValueError(
+                f"{path} is truncated or has trailing data: its header declares {8 + n + data_len} bytes, "
+                f"the file has {size}"
+            )
+        payload = read_exact(f, data_len, path, "the tensor data")
+    _check_against_architecture(header, meta, path)
+    try:
+        from safetensors.numpy import load as st_load
+
+        tensors = st_load(head + raw + payload)
+    except Exception as exc:  # SafetensorError and friends: corrupt payload
+        raise ValueError(f"{path}: corrupt safetensors data ({exc})") from None
+    for name, t in tensors.items():
+        if t.dtype.kind == "f" and not np.all(np.isfinite(t)):
+            what = "NaN" if np.any(np.isnan(t)) else "infinite values"
+            raise ValueError(f"{path}: tensor {name} holds {what}; a model file must hold finite numbers")
+    return meta, tensors
+
+
+def _header_size(head: bytes, size: int, path: Path) -> int:
+    if len(head) < 8:
+        raise ValueError(f"{path} is not a safetensors file: {size} bytes is too short (truncated?)")
+    (n,) = struct.unpack("<Q", head)
+    if n == 0 or n > _MAX_HEADER or n > size - 8:
+        raise ValueError(
+            f"{path} {_what_else(head)}: header size {n} does not fit its {size} bytes (truncated or not safetensors)"
+        )
+    return n
+
+
+def _parse_header(raw: bytes, head: bytes, path: Path) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} {_what_else(head)}: its header is not valid JSON") from None
+    header = loads_limited(text, f"{path}: the safetensors header")
+    if not isinstance(header, dict):
+        raise ValueError(f"{path} is not a safetensors file: its header is not a JSON object")
+    return header
+
+
+def _check_entries(entries: dict[str, Any], path: Path) -> int:
+    """Check every tensor entry's dtype, shape and offsets (contiguous, sized
+    as dtype and shape say); return the length of the data they cover."""
+    spans = []
+    for name, info in entries.items():
+        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+            raise ValueError(f"{path}: corrupt header entry for tensor {_short(name)}: {_short(info)}")
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if not isinstance(dtype, str) or dtype not in _ITEMSIZE:
+            raise ValueError(f"{path}: tensor {_short(name)} has an unknown dtype {_short(dtype)}")
+        if not isinstance(shape, list) or len(shape) > 16 or not all(_is_count(d) for d in shape):
+            raise ValueError(f"{path}: tensor {_short(name)} has an invalid shape {_short(shape)}")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets):
+            raise ValueError(f"{path}: tensor {_short(name)} has invalid data_offsets {_short(offsets)}")
+        if offsets[1] - offsets[0] != math.prod(shape) * _ITEMSIZE[dtype]:
+            raise ValueError(f"{path}: tensor {_short(name)}: data_offsets {offsets} do not fit shape {shape} of {dtype}")
+        spans.append((offsets[0], offsets[1], name))
+    end = 0
+    for start, stop, name in sorted(spans):
+        if start != end:
+            raise ValueError(f"{path}: tensor {_short(name)} starts at byte {start}, expected {end} (gap or overlap)")
+        end = stop
+    return end
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**53
+
+
+def _short(v: Any, limit: int = 120) -> str:
+    text = repr(v)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _check_against_architecture(entries: dict[str, Any], meta: dict[str, Any], path: Path) -> None:
+    """The model tensors are exactly those the architecture needs, with its
+    shapes and the file's dtype."""
     arch, dtype = meta["architecture"], meta["dtype"]
     expected = {}
     for i, layer in enumerate(arch):
         expected[f"layers.{i}.weight"] = (layer["n_in"], layer["n_out"])
         if layer["bias"]:
             expected[f"layers.{i}.bias"] = (layer["n_out"],)
-    stored = {k: v for k, v in header.items() if k != "__metadata__"}
-    model_names = {k for k in stored if k.startswith("layers.")}
+    model_names = {k for k in entries if k.startswith("layers.")}
     missing, extra = set(expected) - model_names, model_names - set(expected)
     if missing or extra:
         raise ValueError(
             f"{path}: tensors do not match the architecture "
-            f"(missing: {sorted(missing) or 'none'}, unexpected: {sorted(extra) or 'none'})"
+            f"(missing: {sorted(missing) or 'none'}, unexpected: {_short(sorted(extra)) if extra else 'none'})"
         )
-    for name, info in stored.items():
-        if not isinstance(info, dict) or "dtype" not in info or "shape" not in info:
-            raise ValueError(f"{path}: corrupt header entry for tensor {name!r}")
-        if name in expected:
-            if _SAFETENSORS_DTYPES.get(info["dtype"]) != dtype:
-                raise ValueError(f"{path}: tensor {name} has dtype {info['dtype']}, the model says {dtype}")
-            if tuple(info["shape"]) != expected[name]:
-                raise ValueError(
-                    f"{path}: tensor {name} has shape {tuple(info['shape'])}, the architecture needs {expected[name]}"
-                )
-    try:
-        from safetensors.numpy import load as st_load
-
-        tensors = st_load(data)
-    except Exception as exc:  # SafetensorError and friends: truncated or corrupt payload
-        raise ValueError(f"{path}: corrupt or truncated safetensors data ({exc})") from None
-    return meta, tensors
-
-
-def _parse_header(data: bytes, path: Path) -> dict[str, Any]:
-    if len(data) < 8:
-        raise ValueError(f"{path} is not a safetensors file: {len(data)} bytes is too short (truncated?)")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n == 0 or n > _MAX_HEADER or n > len(data) - 8:
-        raise ValueError(
-            f"{path} {_what_else(data)}: header size {n} does not fit its {len(data)} bytes (truncated or not safetensors)"
-        )
-    try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValueError(f"{path} {_what_else(data)}: its header is not valid JSON") from None
-    if not isinstance(header, dict):
-        raise ValueError(f"{path} is not a safetensors file: its header is not a JSON object")
-    return header
+    for name, shape in expected.items():
+        info = entries[name]
+        if _SAFETENSORS_DTYPES.get(info["dtype"]) != dtype:
+            raise ValueError(f"{path}: tensor {name} has dtype {info['dtype']}, the model says {dtype}")
+        if tuple(info["shape"]) != shape:
+            raise ValueError(f"{path}: tensor {name} has shape {tuple(info['shape'])}, the architecture needs {shape}")
 
 
 def _what_else(data: bytes) -> str:
@@ -214,10 +273,13 @@ def _what_else(data: bytes) -> str:
 def _parse_metadata(meta: Any, path: Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path} is a safetensors file but not an xpnet model (no 'format: xpnet' metadata)")
-    try:
-        version = int(meta.get("format_version", ""))
-    except ValueError:
-        raise ValueError(f"{path}: invalid format_version {meta.get('format_version')!r}") from None
+    for key, value in meta.items():
+        if not isinstance(value, str):
+            raise ValueError(f"{path}: metadata field {_short(key)} must be a string, got {type(value).__name__}")
+    version = meta.get("format_version", "")
+    if not re.fullmatch(r"[0-9]{1,9}", version):
+        raise ValueError(f"{path}: invalid format_version {_short(version)} (expected a small integer)")
+    version = int(version)
     if version > FORMAT_VERSION:
         raise ValueError(
             f"{path} uses xpnet format version {version}, newer than this xpnet reads ({FORMAT_VERSION}); upgrade xpnet"
@@ -226,12 +288,11 @@ def _parse_metadata(meta: Any, path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: invalid format_version {version}")
     dtype = meta.get("dtype")
     if dtype not in DTYPES:
-        raise ValueError(f"{path}: unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
-    try:
-        arch = json.loads(meta.get("architecture", ""))
-        info = json.loads(meta.get("info", "{}"))
-    except json.JSONDecodeError:
-        raise ValueError(f"{path}: architecture or info metadata is not valid JSON") from None
+        raise ValueError(f"{path}: unsupported dtype {_short(dtype)}; expected one of {', '.join(DTYPES)}")
+    if "architecture" not in meta:
+        raise ValueError(f"{path}: no architecture metadata")
+    arch = loads_limited(meta["architecture"], f"{path}: the architecture metadata")
+    info = loads_limited(meta.get("info", "{}"), f"{path}: the info metadata")
     _check_architecture(arch, path)
     out = dict(meta)
     out.update(format_version=version, architecture=arch, info=info if isinstance(info, dict) else {})
@@ -245,12 +306,13 @@ def _check_architecture(arch: Any, path: Path) -> None:
         ok = (
             isinstance(layer, dict)
             and layer.get("type", "Dense") == "Dense"
-            and all(isinstance(layer.get(k), int) and not isinstance(layer.get(k), bool) and layer[k] > 0 for k in ("n_in", "n_out"))
-            and layer.get("activation") in ACTIVATIONS
+            and all(_is_count(layer.get(k)) and layer[k] > 0 for k in ("n_in", "n_out"))
+            and isinstance(layer.get("activation"), str)
+            and layer["activation"] in ACTIVATIONS
             and isinstance(layer.get("bias"), bool)
         )
         if not ok:
-            raise ValueError(f"{path}: layer {i} of the architecture is invalid: {layer!r}")
+            raise ValueError(f"{path}: layer {i} of the architecture is invalid: {_short(layer)}")
         if i and layer["n_in"] != arch[i - 1]["n_out"]:
             raise ValueError(f"{path}: layer {i} takes {layer['n_in']} inputs but layer {i - 1} gives {arch[i - 1]['n_out']}")
 
