@@ -9,20 +9,31 @@ any other.
 
 Writes are atomic: the bytes go to a temporary file in the same folder, which
 is flushed, fsynced and renamed over the target, so a crash leaves either the
-old file or the new one. Reads never execute anything from the file: the
-header is parsed as JSON and checked (format, version, architecture, names,
-shapes, dtypes) before a single array is built; anything else is a
-``ValueError`` that says what is wrong.
+old file or the new one; concurrent writers of one path each finish (the
+last rename wins) and never remove each other's temporary files.
+
+Reads never execute anything from the file. It must be a regular file, read
+no further than its header declares; the
+header is parsed as JSON with limits and checked (format, version,
+architecture, names, shapes, dtypes, offsets) before a single array is
+built, and the arrays must be finite; anything else is a ``ValueError`` that
+names the file and what is wrong.
 """
 
 from __future__ import annotations
 
+import functools
+import glob
+import hashlib
 import json
 import math
 import os
 import re
+import socket
 import struct
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,15 +97,18 @@ def save(net: Network, path: str | os.PathLike) -> None:
 def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
     """Serialize, write to a temporary file beside ``path``, fsync, rename.
 
-    A write killed half-way leaves at most that temporary file (named after
-    ``path``), which the next write to ``path`` removes."""
+    The temporary file's name carries this host, process and thread, so
+    writers of the same path never touch each other's files: a write only
+    removes temporaries left by a dead process on this host, by this thread,
+    or older than :data:`STALE_AFTER` seconds (a write killed half-way)."""
     from safetensors.numpy import save as st_save
 
     path = Path(path)
     data = st_save(tensors, metadata=metadata)
     folder = path.parent if str(path.parent) else Path(".")
     _remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    owner = f"{_host_tag()}-{os.getpid()}-{threading.get_ident()}-"
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path) + owner, suffix=".tmp", dir=folder)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved model is an ordinary file
         with os.fdopen(fd, "wb") as f:
@@ -111,19 +125,61 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     _fsync_folder(folder)
 
 
+#: A temporary file older than this (seconds) is a leftover, whoever wrote it.
+STALE_AFTER = 15 * 60
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name[:100]}."
+
+
+@functools.lru_cache(maxsize=1)
+def _host_tag() -> str:
+    """8 hex digits naming this machine (a process id means nothing on another)."""
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
 def _remove_stale_temporaries(path: Path) -> None:
     folder = path.parent if str(path.parent) else Path(".")
-    for stale in folder.glob(f".{path.name}.*.tmp"):
+    prefix = _temporary_prefix(path)
+    now = time.time()
+    for tmp in folder.glob(glob.escape(prefix) + "*.tmp"):
         try:
-            stale.unlink()
-        except OSError:
+            if _is_stale(tmp.name[len(prefix) :], now - tmp.stat().st_mtime):
+                tmp.unlink()
+        except OSError:  # gone already (its writer renamed it), or not ours to remove
             pass
+
+
+def _is_stale(name: str, age: float) -> bool:
+    """Whether a temporary named ``<host>-<pid>-<thread>-<random>.tmp`` (or
+    anything else) can no longer be in use by its writer."""
+    m = re.fullmatch(r"([0-9a-f]{8})-([0-9]{1,9})-([0-9]{1,20})-.*\.tmp", name)
+    if m and m[1] == _host_tag():
+        pid, thread = int(m[2]), int(m[3])
+        if pid == os.getpid():
+            return thread == threading.get_ident() or thread not in {t.ident for t in threading.enumerate()}
+        if not _process_alive(pid):
+            return True
+    return age > STALE_AFTER
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill would terminate it; rely on the age there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, another user's
+        return True
+    return True
 
 
 def _fsync_folder(folder: Path) -> None:
