@@ -9,6 +9,7 @@ commits the result in one place, so the same code runs on immutable arrays
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -35,6 +36,25 @@ class Optimizer:
     def config(self) -> dict[str, float]:
         """The settings, as plain numbers (saved in checkpoints)."""
         return {}
+
+    def check_state(self, state: State, params: Params) -> None:
+        """Refuse a state (from a checkpoint) that does not fit ``params``:
+        its keys, each array's shape and dtype, finite values, and scalars
+        of :meth:`init_state`'s type (ints in ``0..2**53``). A ``ValueError``
+        names the entry; a wrong state would corrupt the resumed run silently."""
+        expected = self.init_state(params)
+        if not isinstance(state, dict) or set(state) != set(expected):
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"optimizer state holds {got}, {type(self).__name__} needs {sorted(expected)}")
+        for key, want in expected.items():
+            got = state[key]
+            if isinstance(want, list):
+                _check_arrays(key, got, want)
+            elif isinstance(want, int):
+                if isinstance(got, bool) or not isinstance(got, int) or not 0 <= got <= 2**53:
+                    raise ValueError(f"optimizer state {key} must be an int in 0..2**53, got {got!r}")
+            elif isinstance(got, bool) or not isinstance(got, int | float) or not math.isfinite(got):
+                raise ValueError(f"optimizer state {key} must be a finite number, got {got!r}")
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -107,6 +127,29 @@ class Adam(Optimizer):
 
     def config(self) -> dict[str, float]:
         return {"lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def check_state(self, state: State, params: Params) -> None:
+        """As :meth:`Optimizer.check_state`; the second moments ``v`` must not be negative."""
+        super().check_state(state, params)
+        for i, v in enumerate(state["v"]):
+            if bool(array_namespace(v).any(v < 0)):
+                raise ValueError(f"optimizer state v.{i} (Adam's second moments) holds negative values")
+
+
+def _check_arrays(key: str, got: Any, want: Params) -> None:
+    if not isinstance(got, list) or len(got) != len(want):
+        n = len(got) if isinstance(got, list) else type(got).__name__
+        raise ValueError(f"optimizer state {key} must hold {len(want)} arrays, one per parameter, got {n}")
+    for i, (g, w) in enumerate(zip(got, want)):
+        if not hasattr(g, "shape") or tuple(g.shape) != tuple(w.shape) or g.dtype != w.dtype:
+            what = f"shape {tuple(g.shape)}, dtype {g.dtype}" if hasattr(g, "shape") else type(g).__name__
+            raise ValueError(
+                f"optimizer state {key}.{i} must have shape {tuple(w.shape)} and dtype {w.dtype} "
+                f"(as its parameter), got {what}"
+            )
+        xp = array_namespace(g)
+        if not bool(xp.all(xp.isfinite(g))):
+            raise ValueError(f"optimizer state {key}.{i} holds NaN or infinite values")
 
 
 def _sqrt(a: Any) -> Any:

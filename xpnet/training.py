@@ -212,7 +212,9 @@ def _fit(
     history = History(metrics={name: [] for name in metric_fns})
     pos = _Position()
     if resume is not None:
-        params, state, history, pos = checkpoints.restore(resume, net, opt, backend)
+        params, state, history, pos = checkpoints.restore(
+            resume, net, opt, backend, epochs=epochs, steps_per_epoch=-(-X.shape[0] // (batch_size or X.shape[0])),
+            metrics=list(metric_fns), validation=validation_data is not None)  # fmt: skip
         rng.bit_generator.state = pos.rng_state
         net._commit(params)
         if history.stopped_early:
