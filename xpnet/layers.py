@@ -162,11 +162,8 @@ def _positive_int(n: Any, what: str) -> int:
 
 
 def _checked_param(backend: Any, value: Any, dtype: str, shape: tuple[int, ...], what: str) -> Any:
-    """A user-given parameter converted to the backend (a private copy), with
-    its shape checked: a wrong shape would broadcast silently in ``X @ W + b``."""
-    from .validation import as_numeric
+    """A user-given parameter as a private copy on the backend: shape, NaN,
+    inf and dtype overflow checked (:func:`xpnet.validation.checked_param`)."""
+    from .validation import checked_param
 
-    arr = as_numeric(backend, value, dtype, what, copy=True)
-    if tuple(arr.shape) != shape:
-        raise ValueError(f"{what} must have shape {shape}, got {tuple(arr.shape)}")
-    return arr
+    return checked_param(backend, value, dtype, shape, what)

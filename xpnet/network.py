@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ._backend import Backend, get_backend
+from ._backend import Backend, get_backend, quiet_float_errors
 from . import training as _training
 from ._random import host_rng
 from .layers import Dense, LayerCache
 from .losses import Loss, get_loss
-from .validation import DeferredChecks, as_features, as_targets, one_hot
+from .validation import DeferredChecks, as_features, as_targets, one_hot, queue_loss_targets, queue_output_check
 
 __all__ = ["MLP", "Network"]
 
@@ -116,8 +116,13 @@ class Network:
 
     def forward(self, X: Any) -> Any:
         """Outputs for ``X`` of shape ``(n_samples, n_in)``, as a backend array."""
-        X = self._features(X)
-        return self._forward(self._params(), X)[0]
+        checks = DeferredChecks(self.backend)
+        X = self._features(X, checks=checks)
+        with quiet_float_errors():  # NaN/inf inputs or an overflow: reported below, once
+            Y = self._forward(self._params(), X)[0]
+        queue_output_check(checks, Y, self.dtype)
+        checks.run()  # one transfer: the inputs' checks, then the outputs'
+        return Y
 
     __call__ = forward
 
@@ -192,6 +197,7 @@ class Network:
         T, labels = as_targets(
             self.backend, y, self.dtype, X.shape[0], self.n_out, self._uses_labels(loss), checks, f"{what}y", f"{what}X"
         )
+        queue_loss_targets(checks, T, loss.name, labels, f"{what}y")
         return X, T, labels
 
     def _one_hot_if(self, T: Any, labels: bool) -> Any:

@@ -21,7 +21,7 @@ from ._random import host_rng
 from .losses import get_loss
 from .metrics import get_metric
 from .optimizers import get_optimizer
-from .validation import DeferredChecks, positive
+from .validation import DeferredChecks, check_fit_options, positive
 
 __all__ = ["History", "TrainingInterrupted", "fit"]
 
@@ -149,6 +149,7 @@ def fit(
         tol=tol, progress=progress, validation_data=validation_data, metrics=metrics, checkpoint=checkpoint,
         resume=resume, interrupt=interrupt,
     )  # fmt: skip
+    check_fit_options(distributed=distributed, **options)
     if not distributed:
         return _fit(net, X, y, None, **options)
     from .distributed import DataParallel
