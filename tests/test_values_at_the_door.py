@@ -208,3 +208,19 @@ def test_predict_syncs_once(monkeypatch):
     counter = _SyncCounter(monkeypatch)
     net.predict(Xd)
     assert counter.count == 1
+
+
+def test_cli_predict_overflow_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from helpers import subprocess_env
+
+    net, _ = _overflowing("numpy")
+    net.info = {"features": ["a", "b", "c"]}
+    net.save(tmp_path / "m.safetensors")
+    (tmp_path / "d.csv").write_text("a,b,c\n1e20,1e20,1e20\n")
+    p = subprocess.run([sys.executable, "-m", "xpnet", "predict", str(tmp_path / "m.safetensors"), str(tmp_path / "d.csv")],
+                       capture_output=True, text=True, env=subprocess_env(), timeout=120)
+    assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
+    assert "overflowed" in p.stderr and "--dtype float64" in p.stderr and "--lr" not in p.stderr
