@@ -255,3 +255,18 @@ def test_path_of_wrong_type(tmp_path):
         xpnet.load(123, backend="numpy")
     with pytest.raises(ValueError, match="folder"):
         xpnet.load(Path(""), backend="numpy")
+
+
+def test_a_key_given_twice_is_refused(saved):
+    """Two parsers could pick different ones; no file of ours repeats a key."""
+    edit(saved, lambda h: json.dumps(h).replace('{"__metadata__"', '{"layers.0.bias": {}, "__metadata__"', 1))
+    refused(saved, "appears twice")
+
+
+def test_unknown_tensors_are_refused_before_the_data_is_read(saved):
+    from safetensors.numpy import load_file, save_file
+
+    meta = split(saved)[0]["__metadata__"]
+    tensors = load_file(str(saved))
+    save_file({**tensors, "stowaway": np.zeros(10**6, np.float32)}, str(saved), metadata=meta)
+    refused(saved, "unexpected tensor 'stowaway'")

@@ -89,11 +89,21 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"the key {twice[:60]!r} appears twice")
+    return out
+
+
 def loads_limited(text: str | bytes, where: str) -> Any:
-    """``json.loads`` with limits; any failure is a ``ValueError`` starting
-    with ``where`` (the file and the field)."""
+    """``json.loads`` with limits (nesting, integer digits, no repeated keys:
+    another parser could pick the other one); any failure is a
+    ``ValueError`` starting with ``where`` (the file and the field)."""
     try:
-        value = json.loads(text, parse_int=_bounded_int)
+        value = json.loads(text, parse_int=_bounded_int, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise ValueError(f"{where} is nested too deeply (at most {MAX_JSON_DEPTH} levels are accepted)") from None
     except UnicodeDecodeError:

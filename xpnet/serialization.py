@@ -222,19 +222,31 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
                 f"{path} is truncated or has trailing data: its header declares {8 + n + data_len} bytes, "
                 f"the file has {size}"
             )
+        _check_against_architecture(header, meta, path)
         payload = read_exact(f, data_len, path, "the tensor data")
-    _check_against_architecture(header, meta, path)
     try:
         from safetensors.numpy import load as st_load
 
         tensors = st_load(head + raw + payload)
     except Exception as exc:  # SafetensorError and friends: corrupt payload
         raise ValueError(f"{path}: corrupt safetensors data ({exc})") from None
+    if not _as_checked(tensors, header):  # the library must have read what was checked
+        raise ValueError(f"{path}: the safetensors data does not match its checked header")
     for name, t in tensors.items():
         if t.dtype.kind == "f" and not np.all(np.isfinite(t)):
             what = "NaN" if np.any(np.isnan(t)) else "infinite values"
             raise ValueError(f"{path}: tensor {name} holds {what}; a model file must hold finite numbers")
     return meta, tensors
+
+
+def _as_checked(tensors: dict[str, np.ndarray], entries: dict[str, Any]) -> bool:
+    if set(tensors) != set(entries):
+        return False
+    for name, t in tensors.items():
+        dtype, shape = entries[name]["dtype"], tuple(entries[name]["shape"])
+        if t.shape != shape or t.dtype.itemsize != _ITEMSIZE[dtype] or _SAFETENSORS_DTYPES.get(dtype, str(t.dtype)) != str(t.dtype):
+            return False
+    return True
 
 
 def _header_size(head: bytes, size: int, path: Path) -> int:
@@ -302,6 +314,9 @@ def _check_against_architecture(entries: dict[str, Any], meta: dict[str, Any], p
         expected[f"layers.{i}.weight"] = (layer["n_in"], layer["n_out"])
         if layer["bias"]:
             expected[f"layers.{i}.bias"] = (layer["n_out"],)
+    others = [k for k in entries if not k.startswith("layers.") and not _is_state_name(k, len(expected))]
+    if others:
+        raise ValueError(f"{path}: unexpected tensor {_short(others[0])} (not a parameter or training state)")
     model_names = {k for k in entries if k.startswith("layers.")}
     missing, extra = set(expected) - model_names, model_names - set(expected)
     if missing or extra:
@@ -315,6 +330,13 @@ def _check_against_architecture(entries: dict[str, Any], meta: dict[str, Any], p
             raise ValueError(f"{path}: tensor {name} has dtype {info['dtype']}, the model says {dtype}")
         if tuple(info["shape"]) != shape:
             raise ValueError(f"{path}: tensor {name} has shape {tuple(info['shape'])}, the architecture needs {shape}")
+
+
+def _is_state_name(name: str, n_params: int) -> bool:
+    """A checkpoint's training state: ``optimizer.<key>.<i>`` (one array per
+    parameter) or ``train.partial_loss``."""
+    m = re.fullmatch(r"optimizer\.([A-Za-z_][A-Za-z0-9_]{0,40})\.([0-9]{1,6})", name)
+    return name == "train.partial_loss" or (m is not None and int(m[2]) < n_params)
 
 
 def _what_else(data: bytes) -> str:
