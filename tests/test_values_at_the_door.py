@@ -224,3 +224,14 @@ def test_cli_predict_overflow_is_one_line(tmp_path):
                        capture_output=True, text=True, env=subprocess_env(), timeout=120)
     assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
     assert "overflowed" in p.stderr and "--dtype float64" in p.stderr and "--lr" not in p.stderr
+
+
+def test_inputs_beyond_float32_are_named_not_called_infinite(backend):
+    net = xpnet.MLP([3, 1], backend=backend, seed=0)
+    big = X.copy()
+    big[1, 1] = 1e39
+    with pytest.raises(ValueError, match="X has values beyond the float32 range"):
+        net.predict(big)
+    with pytest.raises(ValueError, match="y has values beyond the float32 range"):
+        net.fit(X, np.full(12, -1e300), epochs=1)
+    assert xpnet.MLP([3, 1], backend="numpy", dtype="float64", seed=0).evaluate(big, np.zeros(12), "mse") > 0

@@ -23,10 +23,12 @@ __all__ = [
 ]
 
 
-def as_numeric(backend: Backend, value: Any, dtype: Any, what: str, *, copy: bool = False) -> Any:
+def as_numeric(backend: Backend, value: Any, dtype: Any, what: str, *, copy: bool = False, fits: Any = None) -> Any:
     """``value`` on ``backend`` as ``dtype`` (``None``: keep integer/bool
     dtypes, floats become ``float64``), refusing non-numbers with a ``TypeError``
-    that says what came."""
+    that says what came, and host values too large for ``dtype`` (or for
+    ``fits``) with a ``ValueError`` (device arrays: the cast's ``inf`` is
+    left to the deferred finite checks)."""
     if value is None:
         raise TypeError(f"{what} must be an array of numbers, got None")
     if compat.is_array_api_obj(value) and not isinstance(value, np.ndarray | np.generic):
@@ -35,7 +37,8 @@ def as_numeric(backend: Backend, value: Any, dtype: Any, what: str, *, copy: boo
             raise TypeError(f"{what} must hold numbers, got dtype {value.dtype}")
         if xp.isdtype(value.dtype, "complex floating"):
             raise TypeError(f"{what} must hold real numbers, got dtype {value.dtype}")
-        return backend.asarray(value, dtype, copy=copy)
+        with quiet_float_errors():
+            return backend.asarray(value, dtype, copy=copy)
     try:
         host = np.asarray(value)
     except ValueError as exc:  # ragged nested lists
@@ -45,7 +48,30 @@ def as_numeric(backend: Backend, value: Any, dtype: Any, what: str, *, copy: boo
             host.dtype.kind, f"dtype {host.dtype}"
         )
         raise TypeError(f"{what} must hold real numbers, got {kind}")
+    _refuse_overflow(host, dtype if fits is None else fits, what)
     return backend.asarray(host, dtype, copy=copy)
+
+
+def _refuse_overflow(host: np.ndarray, dtype: Any, what: str) -> None:
+    """Finite host floats beyond ``dtype``'s range would become ``inf`` in the
+    cast (and be reported as infinite, after a NumPy warning): say so."""
+    if dtype is None or host.dtype.kind != "f":
+        return
+    target = np.dtype(str(dtype).rsplit(".", 1)[-1])
+    if target.kind != "f" or host.dtype.itemsize <= target.itemsize:
+        return
+    limit = float(np.finfo(target).max)
+    with np.errstate(invalid="ignore"):
+        if np.any(np.isfinite(host) & (np.abs(host) > limit)):
+            raise ValueError(_overflow_message(what, target.name))
+
+
+def _overflow_message(what: str, dtype: str) -> str:
+    limit = float(np.finfo(dtype).max)
+    return (
+        f"{what} has values beyond the {dtype} range (largest magnitude {limit:.4g}), which would become inf; "
+        f"scale them down or use dtype='float64'"
+    )
 
 
 def checked_param(backend: Backend, value: Any, dtype: str, shape: tuple[int, ...], what: str) -> Any:
@@ -65,12 +91,7 @@ def checked_param(backend: Backend, value: Any, dtype: str, shape: tuple[int, ..
     if xp.isdtype(raw.dtype, "real floating"):
         checks.add(xp.any(xp.isnan(raw)), f"{what} contains NaN; a parameter must be a finite number")
         checks.add(xp.any(xp.isinf(raw)), f"{what} contains inf (infinite values); a parameter must be finite")
-    limit = float(np.finfo(dtype).max)
-    checks.add(
-        xp.any(xp.isinf(arr)),
-        f"{what} has values beyond the {dtype} range (largest magnitude {limit:.4g}), which would become inf; "
-        f"scale them down or use dtype='float64'",
-    )
+    checks.add(xp.any(xp.isinf(arr)), _overflow_message(what, dtype))
     checks.run()
     return arr
 
@@ -112,7 +133,7 @@ def as_targets(
     ``n_out > 1`` classes) a 1-D ``y`` is integer class labels, left for
     :func:`one_hot` once the checks have run; otherwise a 1-D ``y`` is one
     output per sample and becomes a column."""
-    y = as_numeric(backend, y, None, what)
+    y = as_numeric(backend, y, None, what, fits=dtype)
     xp = backend.xp
     if y.ndim not in (1, 2):
         raise ValueError(f"{what} must be 1-D or 2-D, got {y.ndim}-D shape {tuple(y.shape)}")
@@ -136,7 +157,8 @@ def as_targets(
         y = xp.reshape(y, (n_samples, 1))
     elif y.shape[1] != n_out:
         raise ValueError(f"{what} has {y.shape[1]} columns, but the network has {n_out} outputs")
-    y = backend.asarray(y, dtype)
+    with quiet_float_errors():  # a device array's overflow shows as inf in the checks
+        y = backend.asarray(y, dtype)
     checks.finite(y, what)
     return y, False
 
