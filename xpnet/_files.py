@@ -19,7 +19,7 @@ import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["MAX_JSON_DEPTH", "MAX_INT_DIGITS", "open_regular", "read_exact", "loads_limited"]
+__all__ = ["MAX_INT_DIGITS", "MAX_JSON_DEPTH", "loads_limited", "open_regular", "read_exact", "shorten"]
 
 #: Deepest JSON nesting accepted (an xpnet header needs about 5 levels).
 MAX_JSON_DEPTH = 32
@@ -126,3 +126,9 @@ def _too_deep(value: Any) -> bool:
                 return True
             stack.extend((v, depth + 1) for v in item)
     return False
+
+
+def shorten(value: Any, limit: int = 120) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages about hostile data."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

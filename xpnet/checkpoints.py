@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from ._files import loads_limited
-from .serialization import _short, model_metadata, model_tensors, params_from, read_model_file, write_atomic
+from ._files import shorten as _short
+from .serialization import model_metadata, model_tensors, params_from, read_model_file, write_atomic
 
 __all__ = ["restore", "write"]
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from ._backend import get_backend, to_numpy
 from ._files import loads_limited, open_regular, read_exact
+from ._files import shorten as _short
 from .activations import ACTIVATIONS
 from .network import DTYPES, Network
 
@@ -298,11 +299,6 @@ def _check_entries(entries: dict[str, Any], path: Path) -> int:
 
 def _is_count(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**53
-
-
-def _short(v: Any, limit: int = 120) -> str:
-    text = repr(v)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_against_architecture(entries: dict[str, Any], meta: dict[str, Any], path: Path) -> None:
