@@ -178,7 +178,7 @@ def _run(name: str):
 
 def _hint(exc: BaseException, command: str | None) -> str:
     if isinstance(exc, FloatingPointError):
-        return "pass a smaller --lr"
+        return "pass a smaller --lr" if command == "train" else "retrain the model with --dtype float64"
     if isinstance(exc, BackendUnavailable):
         return "`xpnet info` lists the backends usable here; --backend numpy always works"
     if isinstance(exc, FileNotFoundError):

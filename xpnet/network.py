@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 
 from . import training as _training
-from ._backend import Backend, get_backend
+from ._backend import Backend, get_backend, quiet_float_errors
 from ._dtypes import DTYPES, dtype_name
 from ._random import host_rng
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
 from .layers.base import check_host_arrays
 from .layers.dense import Dense
 from .losses import Loss, get_loss
-from .validation import DeferredChecks, as_features, as_targets, one_hot
+from .validation import DeferredChecks, as_features, as_targets, one_hot, queue_loss_targets, queue_output_check
 
 __all__ = ["DTYPES", "MLP", "Network", "check_dtype"]
 
@@ -129,8 +129,13 @@ class Network:
 
     def forward(self, X: Any) -> Any:
         """Outputs for ``X`` of shape ``(n_samples, n_in)``, as a backend array."""
-        X = self._features(X)
-        return self._predict(self._params(), self._buffers(), X)
+        checks = DeferredChecks(self.backend)
+        X = self._features(X, checks=checks)
+        with quiet_float_errors():  # NaN/inf inputs or an overflow: reported below, once
+            Y = self._predict(self._params(), self._buffers(), X)
+        queue_output_check(checks, Y, self.dtype)
+        checks.run()  # one transfer: the inputs' checks, then the outputs'
+        return Y
 
     __call__ = forward
 
@@ -242,6 +247,7 @@ class Network:
         T, labels = as_targets(
             self.backend, y, self.dtype, X.shape[0], self.n_out, self._uses_labels(loss), checks, f"{what}y", f"{what}X"
         )
+        queue_loss_targets(checks, T, loss.name, labels, f"{what}y")
         return X, T, labels
 
     def _check_loss_fits(self, loss: Loss) -> None:

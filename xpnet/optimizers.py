@@ -45,6 +45,8 @@ class Optimizer:
     are)."""
 
     name: str = ""
+    #: State lists that hold running squares and so can never be negative.
+    nonnegative: tuple[str, ...] = ()
 
     def init_state(self, params: Params) -> State:
         return {}
@@ -58,6 +60,29 @@ class Optimizer:
         """Every setting, as plain values: ``type(self)(**config)`` rebuilds
         the optimizer, and checkpoints store and compare it."""
         return {}
+
+    def check_state(self, state: State, params: Params) -> None:
+        """Refuse a state (from a checkpoint) that does not fit ``params``:
+        its keys, each array's shape and dtype, finite values, and scalars
+        of :meth:`init_state`'s type (ints in ``0..2**53``). A ``ValueError``
+        names the entry; a wrong state would corrupt the resumed run silently."""
+        expected = self.init_state(params)
+        if not isinstance(state, dict) or set(state) != set(expected):
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"optimizer state holds {got}, {type(self).__name__} needs {sorted(expected)}")
+        for key, want in expected.items():
+            got = state[key]
+            if isinstance(want, list):
+                _check_arrays(key, got, want)
+            elif isinstance(want, int):
+                if isinstance(got, bool) or not isinstance(got, int) or not 0 <= got <= 2**53:
+                    raise ValueError(f"optimizer state {key} must be an int in 0..2**53, got {got!r}")
+            elif isinstance(got, bool) or not isinstance(got, int | float) or not math.isfinite(got):
+                raise ValueError(f"optimizer state {key} must be a finite number, got {got!r}")
+        for key in self.nonnegative:
+            for i, v in enumerate(state[key]):
+                if bool(array_namespace(v).any(v < 0)):
+                    raise ValueError(f"optimizer state {key}.{i} (running squares) holds negative values")
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -125,6 +150,8 @@ class Adam(Optimizer):
     The step count lives on the host as a Python int, so the bias corrections
     are host scalars and need no device round trip."""
 
+    nonnegative = ("v",)
+
     name = "adam"
 
     def __init__(
@@ -183,6 +210,8 @@ class RMSprop(Optimizer):
     tracks the mean gradient ``m`` and divides by ``sqrt(s - m**2) + eps``;
     ``momentum > 0`` accumulates the scaled step in a buffer first. ``eps``
     sits outside the square root, as in torch (Keras puts it inside)."""
+
+    nonnegative = ("square_avg",)
 
     name = "rmsprop"
 
@@ -291,6 +320,22 @@ def _flag(value: Any, what: str) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{what} must be True or False, got {value!r}")
     return value
+
+
+def _check_arrays(key: str, got: Any, want: Params) -> None:
+    if not isinstance(got, list) or len(got) != len(want):
+        n = len(got) if isinstance(got, list) else type(got).__name__
+        raise ValueError(f"optimizer state {key} must hold {len(want)} arrays, one per parameter, got {n}")
+    for i, (g, w) in enumerate(zip(got, want)):
+        if not hasattr(g, "shape") or tuple(g.shape) != tuple(w.shape) or g.dtype != w.dtype:
+            what = f"shape {tuple(g.shape)}, dtype {g.dtype}" if hasattr(g, "shape") else type(g).__name__
+            raise ValueError(
+                f"optimizer state {key}.{i} must have shape {tuple(w.shape)} and dtype {w.dtype} "
+                f"(as its parameter), got {what}"
+            )
+        xp = array_namespace(g)
+        if not bool(xp.all(xp.isfinite(g))):
+            raise ValueError(f"optimizer state {key}.{i} holds NaN or infinite values")
 
 
 def _sqrt(a: Any) -> Any:

@@ -22,7 +22,7 @@ from .layers.base import Context
 from .losses import get_loss
 from .metrics import get_metric
 from .optimizers import get_optimizer
-from .validation import DeferredChecks, positive
+from .validation import DeferredChecks, check_fit_options, positive
 
 __all__ = ["History", "TrainingInterrupted", "fit"]
 
@@ -150,6 +150,7 @@ def fit(
         tol=tol, progress=progress, validation_data=validation_data, metrics=metrics, checkpoint=checkpoint,
         resume=resume, interrupt=interrupt,
     )  # fmt: skip
+    check_fit_options(distributed=distributed, **options)
     if not distributed:
         return _fit(net, X, y, None, **options)
     from .distributed import DataParallel
@@ -215,7 +216,9 @@ def _fit(
     history = History(metrics={name: [] for name in metric_fns})
     pos = _Position()
     if resume is not None:
-        params, buffers, state, history, pos = checkpoints.restore(resume, net, opt, backend)
+        params, buffers, state, history, pos = checkpoints.restore(
+            resume, net, opt, backend, epochs=epochs, steps_per_epoch=-(-X.shape[0] // (batch_size or X.shape[0])),
+            metrics=list(metric_fns), validation=validation_data is not None)  # fmt: skip
         rng.bit_generator.state = pos.rng_state
         net._commit(params, buffers)
         if history.stopped_early:

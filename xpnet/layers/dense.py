@@ -55,6 +55,8 @@ class Dense(Layer):
         self.n_in = positive_int(n_in, "n_in")
         self.n_out = positive_int(n_out, "n_out")
         self.activation = get_activation(activation)
+        if not isinstance(bias, bool | np.bool_):
+            raise TypeError(f"bias must be True or False, got {bias!r}")
         self.use_bias = bool(bias)
         self._init = resolve_init(init, self.activation.name)
 
