@@ -94,11 +94,14 @@ class Identity(Activation):
 
 @register
 class Sigmoid(Activation):
-    """Logistic function, stable for any input: ``exp(min(v, 0)) / (1 +
-    exp(-|v|))`` only exponentiates numbers <= 0, so nothing overflows,
-    ``forward(-1000.0)`` is exactly 0, and small outputs keep their full
-    relative precision. (Equal to the ``where(v >= 0, ...)`` form, without
-    ``where``, which costs as much as the rest on small arrays.)"""
+    """Logistic function, stable for any input, as ``exp(v - logaddexp(0,
+    v))`` (``log sigmoid(v) = v - log(1 + e^v)``): the exponent is never
+    positive, so nothing overflows; ``forward(-1000.0)`` is exactly 0, small
+    outputs keep their full relative precision (the subtraction is exact where
+    ``e^v`` is tiny), and large inputs round to 1 as the textbook's ``1 / (1
+    + e^-v)`` does. Three array operations, one fewer than that naive form
+    (which overflows) and four fewer than the ``where``/``abs`` forms: on a GPU
+    each is a kernel launch."""
 
     name = "sigmoid"
 
@@ -114,7 +117,7 @@ class Sigmoid(Activation):
 
 
 def _sigmoid(xp: Any, v: Any) -> Any:
-    return xp.exp(xp.minimum(v, 0.0)) / (1.0 + xp.exp(-xp.abs(v)))
+    return xp.exp(v - xp.logaddexp(0.0, v))
 
 
 @register
@@ -280,9 +283,10 @@ class Softplus(Activation):
 @register
 class SiLU(Activation):
     """Sigmoid linear unit, or swish (``torch.nn.SiLU``): ``v sigmoid(v)``,
-    with the overflow-free sigmoid. Its derivative is ``s (1 + v (1 - s))``
-    (the form ``y + s (1 - y)`` cancels to 0 for large ``v``). Layers default
-    to He initialisation, as for ReLU."""
+    with the overflow-free sigmoid. Its derivative is ``s (1 + v (1 - s))``,
+    with ``1 - s`` taken as ``sigmoid(-v)``, which keeps its digits for large
+    ``v`` (the form ``y + s (1 - y)`` cancels to 0 there). Layers default to
+    He initialisation, as for ReLU."""
 
     name = "silu"
 
@@ -290,12 +294,10 @@ class SiLU(Activation):
         return v * _sigmoid(xp, v)
 
     def _derivative(self, xp, v):
-        s = _sigmoid(xp, v)
-        return s * (1.0 + v * (1.0 - s))
+        return _sigmoid(xp, v) * (1.0 + v * _sigmoid(xp, -v))
 
     def _backward(self, xp, v, y, dy):
-        s = _sigmoid(xp, v)
-        return dy * (s * (1.0 + v * (1.0 - s)))
+        return dy * self._derivative(xp, v)
 
 
 def get_activation(spec: str | dict | Activation) -> Activation:

@@ -281,12 +281,11 @@ class Network:
         back through every layer's ``backward``."""
         xp, root = self.backend.xp, self._root
         Y, cache, new_buffers = root.forward(xp, params, self._buffers() if buffers is None else buffers, X, ctx)
-        value = loss._value(xp, T, Y)
         act = root.output_activation()
-        if loss.fused_with is not None and act is not None and act.name == loss.fused_with:
-            _, grads = root.backward_from_potential(xp, params, cache, loss._fused_delta(xp, T, Y), False)
-        else:
-            _, grads = root.backward(xp, params, cache, loss._gradient(xp, T, Y), False)
+        fused = loss.fused_with is not None and act is not None and act.name == loss.fused_with
+        value, delta = loss._value_and_delta(xp, T, Y, fused)
+        backward = root.backward_from_potential if fused else root.backward
+        _, grads = backward(xp, params, cache, delta, False)
         return value, grads, new_buffers
 
     def _loss_value(self, params: Sequence[Any], X: Any, T: Any, loss: Loss, ctx: Context = _GRADIENT_CONTEXT) -> Any:

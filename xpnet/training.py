@@ -206,6 +206,8 @@ def _fit(
         Xv, Tv, labels_v = net._queue_inputs(*validation_data, loss, checks, what="validation_data ")
     checks.run()
     T = net._one_hot_if(T, labels)
+    if labels:  # rows of exactly one 1: cross-entropy's fused delta needs no row sums
+        loss = loss._for_labels()
     if validation_data is not None:
         val = (Xv, net._one_hot_if(Tv, labels_v))
 
@@ -283,18 +285,20 @@ def _fit(
                             net._commit(params, buffers)
                             save_checkpoint(at)
                         raise stopped(at, finite)
-                epoch_loss = total / len(bounds)
-                # The NaN guard rides in the same transfer: the sum of all the
-                # weights is finite when every weight is (one reduction per
-                # parameter, no temporaries). Only when it is not does the exact
-                # check run (finite weights can overflow a sum), at one more transfer.
-                report = [epoch_loss, _weight_sum(xp, params)]
+                # The NaN guard rides in the same transfer: each parameter's sum
+                # is finite when every entry is (one reduction per parameter, no
+                # temporaries). Only when one is not does the exact check run
+                # (finite weights can overflow a sum), at one more transfer. The
+                # epoch's mean loss is taken on the host.
+                report = [total]
                 if val is not None:
                     Yv = net._predict(params, buffers, val[0])
                     report.append(loss._value(xp, val[1], Yv))
                     report += [fn(val[1], Yv) for fn in metric_fns.values()]
-                host = backend.to_floats(report)
-                finite = math.isfinite(host[0]) and (math.isfinite(host[1]) or _all_finite_host(backend, params))
+                host = backend.to_floats(report + _weight_sums(xp, params))
+                host, sums = host[: len(report)], host[len(report) :]
+                host[0] /= len(bounds)
+                finite = math.isfinite(host[0]) and (all(map(math.isfinite, sums)) or _all_finite_host(backend, params))
                 if not finite:
                     raise FloatingPointError(
                         f"the training loss became NaN or infinite in epoch {epoch + 1}; the network keeps "
@@ -339,21 +343,18 @@ def _run_facts(
 
 
 def _record(history: History, host: list[float], with_val: bool, metric_fns: dict[str, Any]) -> None:
-    """Append an epoch's report: ``[loss, weight sum, val_loss, *metrics]``."""
+    """Append an epoch's report: ``[loss, val_loss, *metrics]``."""
     history.loss.append(host[0])
     if with_val:
-        history.val_loss.append(host[2])
-        for name, v in zip(metric_fns, host[3:]):
+        history.val_loss.append(host[1])
+        for name, v in zip(metric_fns, host[2:]):
             history.metrics[name].append(v)
 
 
-def _weight_sum(xp: Any, params: list[Any]) -> Any:
-    """The sum of every parameter entry: finite only if all of them are."""
-    total = None
-    for p in params:
-        s = xp.sum(p)
-        total = s if total is None else total + s
-    return total
+def _weight_sums(xp: Any, params: list[Any]) -> list[Any]:
+    """Each parameter's sum: all finite only if every entry is (one reduction
+    each; adding them up would cost as many operations again)."""
+    return [xp.sum(p) for p in params]
 
 
 def _all_finite_host(backend: Any, params: list[Any]) -> bool:
