@@ -24,10 +24,11 @@ WORKLOADS = {
     "W2": "w2",
     "W3": "w3",
     "Tiny": "tiny",
+    "Predict": "predict",
 }
 
 #: The workloads with GPU rows, which ``--gpu`` runs by default.
-GPU_WORKLOADS = ("W3", "Tiny")
+GPU_WORKLOADS = ("W3", "Tiny", "Predict")
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -53,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="BLAS/OpenMP threads for every library (sets OPENBLAS/OMP/MKL_NUM_THREADS before they load; "
         "default: leave the machine's setting)",
     )
-    p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses of W3")
+    p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS subprocesses (W3, Predict)")
     return p.parse_args(argv)
 
 

@@ -383,12 +383,12 @@ def build_all(s: Settings, rss: bool = True) -> list[Workload]:
     return [build(s, rss)]
 
 
-def measure_rss(key: str, quick: bool) -> dict[str, float]:
-    """Peak RSS of one implementation, in a fresh interpreter."""
+def measure_rss(key: str, quick: bool, workload: str = NAME) -> dict[str, float]:
+    """Peak RSS of one implementation of ``workload``, in a fresh interpreter."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    cmd = [sys.executable, "-m", "benchmarks.rss", NAME, key] + (["--quick"] if quick else [])
+    cmd = [sys.executable, "-m", "benchmarks.rss", workload, key] + (["--quick"] if quick else [])
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env, timeout=900)
     if out.returncode != 0:
         raise RuntimeError(f"RSS run of {key} failed:\n{out.stderr[-2000:]}")

@@ -22,9 +22,17 @@ from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_
 from .layers.base import check_host_arrays
 from .layers.dense import Dense
 from .losses import Loss, get_loss
-from .validation import DeferredChecks, as_features, as_targets, one_hot, queue_loss_targets, queue_output_check
+from .validation import (
+    DeferredChecks, as_features, as_targets, one_hot, positive, queue_loss_targets, queue_output_check,
+)  # fmt: skip
 
-__all__ = ["DTYPES", "MLP", "Network", "check_dtype"]
+__all__ = ["CHUNK_VALUES", "DTYPES", "MLP", "Network", "check_dtype"]
+
+#: Inference runs in chunks of rows holding about this many values in the
+#: widest layer (16 MiB in float32): large enough to keep a GPU busy and the
+#: matrix products efficient, small enough that memory does not grow with
+#: the data.
+CHUNK_VALUES = 2**22
 
 #: The context of ``gradients`` and ``gradcheck``: training behaviour
 #: (batch statistics), and no random source, so Dropout is the identity and
@@ -127,21 +135,32 @@ class Network:
 
     # -- inference -----------------------------------------------------------
 
-    def forward(self, X: Any) -> Any:
-        """Outputs for ``X`` of shape ``(n_samples, n_in)``, as a backend array."""
+    def forward(self, X: Any, batch_size: int | None = None) -> Any:
+        """Outputs for ``X`` of shape ``(n_samples, n_in)``, as a backend array.
+
+        Computed ``batch_size`` rows at a time (default: :meth:`chunk_rows`)
+        without keeping what backprop would need, so memory grows with the
+        chunk, not with ``X``; the outputs are the same as in one piece."""
         checks = DeferredChecks(self.backend)
         X = self._features(X, checks=checks)
+        rows = positive(batch_size, "batch_size", integer=True, allow_none=True)
         with quiet_float_errors():  # NaN/inf inputs or an overflow: reported below, once
-            Y = self._predict(self._params(), self._buffers(), X)
+            Y = self._predict(self._params(), self._buffers(), X, rows)
         queue_output_check(checks, Y, self.dtype)
         checks.run()  # one transfer: the inputs' checks, then the outputs'
         return Y
 
     __call__ = forward
 
-    def predict(self, X: Any) -> Any:
+    def predict(self, X: Any, batch_size: int | None = None) -> Any:
         """Same as :meth:`forward`: the network's outputs (probabilities after softmax)."""
-        return self.forward(X)
+        return self.forward(X, batch_size)
+
+    def chunk_rows(self) -> int:
+        """Rows per chunk of inference: about :data:`CHUNK_VALUES` values in
+        the widest layer's output (16384 rows at width 256), at least 1."""
+        widths = [w for w in self._root._widths if w]
+        return max(1, CHUNK_VALUES // max(widths, default=1))
 
     def evaluate(self, X: Any, y: Any, loss: str | Loss) -> float:
         """The loss of the network on ``(X, y)`` as a Python float."""
@@ -265,9 +284,16 @@ class Network:
 
     # -- internals: pure functions of parameter and buffer lists ---------------
 
-    def _predict(self, params: Sequence[Any], buffers: Sequence[Any], X: Any) -> Any:
-        """Inference outputs (no caches kept, buffers unchanged)."""
-        return self._root.forward(self.backend.xp, params, buffers, X, INFERENCE)[0]
+    def _predict(self, params: Sequence[Any], buffers: Sequence[Any], X: Any, rows: int | None = None) -> Any:
+        """Inference outputs (no caches kept, buffers unchanged), ``rows`` at
+        a time (default :meth:`chunk_rows`), concatenated."""
+        xp, root = self.backend.xp, self._root
+        rows = rows or self.chunk_rows()
+        n = X.shape[0]
+        if n <= rows:
+            return root.forward(xp, params, buffers, X, INFERENCE)[0]
+        parts = [root.forward(xp, params, buffers, X[i : min(i + rows, n), ...], INFERENCE)[0] for i in range(0, n, rows)]
+        return xp.concat(parts, axis=0)
 
     def _loss_and_grads(
         self, params: Sequence[Any], X: Any, T: Any, loss: Loss, buffers: Sequence[Any] | None = None,

@@ -26,7 +26,8 @@ A subclass, decorated with :func:`xpnet.register`, defines:
     ``params``/``buffers`` are sequences in the declared order; ``ctx`` says
     whether this is training (:class:`Context`). Return the buffers unchanged
     unless the layer updates them (batch statistics); the network commits
-    them together with the parameters.
+    them together with the parameters. In inference (``ctx.training``
+    false) containers drop the cache at once: nothing is kept for backprop.
 ``backward(xp, params, cache, dY, need_dx) -> (dX, grads)``
     ``grads`` in parameter order; ``dX`` may be ``None`` when not ``need_dx``.
 

@@ -81,10 +81,13 @@ class Sequential(Layer):
     # -- kernels ---------------------------------------------------------------
 
     def forward(self, xp: Any, params: Any, buffers: Any, X: Any, ctx: Any) -> tuple[Any, list[Any], list[Any]]:
+        """Chain the children. In inference (``ctx.training`` false) no cache
+        is kept: each child's intermediates are freed as soon as the next
+        child has its input, so memory holds about two layers' outputs."""
         caches, new_buffers = [], []
         for layer, (p0, p1, b0, b1) in zip(self.layers, self._slices):
             X, cache, b = layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
-            caches.append(cache)
+            caches.append(cache if ctx.training else None)
             new_buffers.extend(b)
         return X, caches, new_buffers
 

@@ -1,0 +1,88 @@
+"""Inference in chunks, without backprop caches (issue 14, point 3): the
+outputs equal one-piece inference, memory follows the chunk and not the
+data, and the value checks still cost one transfer per call."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from helpers import assert_on, host
+from test_training import _SyncCounter
+
+import xpnet
+from xpnet.layers import INFERENCE, Context
+
+
+def _net(backend, sizes=(5, 16, 16, 3), dtype="float64"):
+    return xpnet.MLP(list(sizes), activation="tanh", output_activation="softmax", backend=backend, dtype=dtype, seed=0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 50, None])
+def test_chunked_predict_equals_one_piece(backend, batch_size):
+    net = _net(backend)
+    X = np.random.default_rng(0).normal(size=(50, 5))
+    whole = host(net._predict(net._params(), net._buffers(), backend.asarray(X, "float64"), 10**9))
+    Y = net.predict(X, batch_size=batch_size)
+    assert_on(Y, backend, "float64", (50, 3))
+    np.testing.assert_allclose(host(Y), whole, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(host(net(X)), whole, rtol=1e-12, atol=1e-14)
+
+
+def test_the_chunk_follows_the_widest_layer():
+    assert xpnet.MLP([50, 256, 256, 10], backend="numpy").chunk_rows() == 16384
+    assert xpnet.MLP([4, 2**23, 1], backend="numpy").chunk_rows() == 1
+    wide_input = xpnet.MLP([4096, 8, 1], backend="numpy")
+    assert wide_input.chunk_rows() == xpnet.network.CHUNK_VALUES // 4096
+
+
+def test_inference_keeps_no_backprop_caches():
+    net = _net("numpy")
+    X = np.ones((4, 5))
+    _, caches, _ = net._root.forward(net.backend.xp, net._params(), [], X, INFERENCE)
+    assert caches == [None, None, None]
+    _, caches, _ = net._root.forward(net.backend.xp, net._params(), [], X, Context(training=True))
+    assert all(c is not None for c in caches)  # training keeps what backprop needs
+
+
+def test_inference_memory_follows_the_chunk_not_the_data():
+    """20 000 rows through two 512-wide layers: one piece would hold 40 MB
+    per layer output; 500-row chunks hold about 1 MB each (NumPy reports its
+    allocations to tracemalloc)."""
+    net = xpnet.MLP([32, 512, 512, 4], backend="numpy", seed=0)
+    X = np.random.default_rng(0).normal(size=(20_000, 32)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        net.predict(X, batch_size=500)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8e6, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_chunked_predict_checks_values_in_one_transfer(monkeypatch):
+    b = xpnet.get_backend("array_api_strict", "device1")
+    net = _net(b, dtype="float32")
+    X = b.asarray(np.random.default_rng(0).normal(size=(40, 5)), "float32")
+    counter = _SyncCounter(monkeypatch)
+    net.predict(X, batch_size=8)
+    assert counter.count == 1
+
+
+def test_bad_values_in_a_late_chunk_are_still_reported():
+    net = _net("numpy")
+    X = np.zeros((30, 5))
+    X[-1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        net.predict(X, batch_size=4)
+    overflowing = xpnet.MLP([1, 1], backend="numpy", dtype="float32")
+    overflowing.layers[0].weights = [[3e38]]
+    with pytest.raises(FloatingPointError, match="overflow"):
+        overflowing.predict(np.ones((9, 1)) * np.arange(9)[:, None], batch_size=2)
+
+
+@pytest.mark.parametrize(("bad", "error"), [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_batch_size_must_be_a_positive_int(bad, error):
+    with pytest.raises(error, match="batch_size"):
+        _net("numpy").predict(np.ones((3, 5)), batch_size=bad)
