@@ -25,10 +25,11 @@ WORKLOADS = {
     "W3": "w3",
     "Tiny": "tiny",
     "Predict": "predict",
+    "Wide": "wide",
 }
 
 #: The workloads with GPU rows, which ``--gpu`` runs by default.
-GPU_WORKLOADS = ("W3", "Tiny", "Predict")
+GPU_WORKLOADS = ("W3", "Tiny", "Predict", "Wide")
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 

@@ -58,16 +58,16 @@ def gemms(batch: int = BATCH, sizes: list[int] = SIZES) -> list[tuple[str, int, 
     return out
 
 
-def flops_per_step() -> int:
-    return sum(2 * m * k * n for _, m, k, n in gemms())
+def flops_per_step(batch: int = BATCH, sizes: list[int] = SIZES) -> int:
+    return sum(2 * m * k * n for _, m, k, n in gemms(batch, sizes))
 
 
-def matmul_limit(reps: int) -> dict[str, Any]:
+def matmul_limit(reps: int, batch: int = BATCH, sizes: list[int] = SIZES) -> dict[str, Any]:
     """Best NumPy matmul time of each product of a step, over layouts."""
     rng = np.random.default_rng(0)
     per = []
     total = 0.0
-    for what, m, k, n in gemms():
+    for what, m, k, n in gemms(batch, sizes):
         # the step's own layouts: forward A (m,k) @ W (k,n); dW = X.T @ dV; dX = dV @ W.T
         if what.startswith("fwd"):
             A, B = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
@@ -93,7 +93,7 @@ def matmul_limit(reps: int) -> dict[str, Any]:
         fl = 2 * m * k * n
         per.append({"what": what, "m": m, "k": k, "n": n, "best_s": best, "gflops": fl / best / 1e9})
         total += best
-    return {"products": per, "step_s": total, "gflops": flops_per_step() / total / 1e9}
+    return {"products": per, "step_s": total, "gflops": flops_per_step(batch, sizes) / total / 1e9}
 
 
 def numpy_loop(np: Any, X, Y, params, lr, steps):

@@ -35,7 +35,7 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert doc["quick"] is True
     names = {w["name"] for w in doc["workloads"]}
-    assert {"W1", "W3", "Tiny", "Predict"} <= names
+    assert {"W1", "W3", "Tiny", "Predict", "Wide"} <= names
     # W2 needs scikit-learn for the digits (the "bench" extra); without it, it says so
     assert {"W2-float32", "W2-float64"} <= names or "W2" in doc["skipped"]
     for w in doc["workloads"]:
@@ -49,7 +49,8 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
     assert "OPENBLAS_CORETYPE" in machine["env"] and machine["threadpools"]
     predict = next(w for w in doc["workloads"] if w["name"] == "Predict")
     assert predict["impls"]["xpnet-numpy"]["extra"]["rss_growth_mib"] >= 0
-    for heading in ("## Results", "### Targets", "### W1", "### W3", "### Tiny", "### Predict"):
+    assert next(w for w in doc["workloads"] if w["name"] == "Wide")["matmul_limit"]["step_s"] > 0
+    for heading in ("## Results", "### Targets", "### W1", "### W3", "### Tiny", "### Predict", "### Wide"):
         assert heading in md
 
 
@@ -57,9 +58,9 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
 def test_gpu_rows_without_a_gpu_say_so(tmp_path, monkeypatch):
     """``--gpu`` keeps only the GPU rows; where none can run it says why and fails."""
     monkeypatch.syspath_prepend(str(ROOT))  # `pytest` (unlike `python -m pytest`) does not put the root on sys.path
-    from benchmarks import harness, predict, run, tiny, w3
+    from benchmarks import harness, predict, run, tiny, w3, wide
 
-    for module in (harness, tiny, w3, predict):
+    for module in (harness, tiny, w3, predict, wide):
         monkeypatch.setattr(module, "cupy_usable", lambda: False)
         monkeypatch.setattr(module, "torch_cuda_usable", lambda: False)
     assert run.main(["--gpu", "--quick", "--out", str(tmp_path)]) == 1

@@ -2,9 +2,15 @@
 
 An optimizer object holds only its settings. Its state (velocities, moment
 estimates, the step count) is a plain dict passed in and returned, and the
-parameters it returns are new arrays: nothing is written in place. The network
-commits the result in one place, so the same code runs on immutable arrays
-(JAX), and a step that produced NaN can simply be dropped.
+parameters it returns are new arrays: nothing it was given is written. The
+network commits the result in one place, so the same code runs on immutable
+arrays (JAX), and a step that produced NaN can simply be dropped.
+
+Each rule is written once, as an elementwise :class:`~xpnet._compile.Kernel`
+per parameter (weight decay folded in), and run by
+:func:`xpnet._compile.update`: one fused kernel per parameter on CuPy, and
+in place on NumPy and torch where the training step donates arrays it owns
+(:class:`~xpnet._compile.TrainStep`); a plain call stays pure.
 
 Every update follows ``torch.optim`` formula for formula (the tests run 20
 steps of each against it), weight decay included: ``weight_decay`` is added
@@ -16,6 +22,7 @@ normalisation parameters, as one would with two torch parameter groups.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +30,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
+from ._compile import Kernel, update
 from .registry import register, registry_for
 from .validation import positive
 
@@ -125,16 +133,12 @@ class SGD(Optimizer):
         return {"velocity": _zeros_like(params)}
 
     def step(self, params: Params, grads: Params, state: State, decay: Decay = None) -> tuple[Params, State]:
-        grads = _coupled_decay(params, grads, self.weight_decay, decay)
-        lr = self.lr
+        kernels = _per_parameter(_sgd_kernel, params, decay, self.weight_decay, self.momentum > 0.0, self.nesterov)
+        scalars = (self.lr, self.momentum, self.weight_decay)
         if self.momentum == 0.0:
-            return [p - lr * g for p, g in zip(params, grads)], state
-        mu = self.momentum
-        velocity = [mu * v + g for v, g in zip(state["velocity"], grads)]
-        if self.nesterov:
-            new = [p - lr * (g + mu * v) for p, g, v in zip(params, grads, velocity)]
-        else:
-            new = [p - lr * v for p, v in zip(params, velocity)]
+            (new,) = update(kernels, [params, grads], scalars)
+            return new, state
+        new, velocity = update(kernels, [params, grads, state["velocity"]], scalars)
         return new, {"velocity": velocity}
 
     def config(self) -> dict[str, Any]:
@@ -165,18 +169,19 @@ class Adam(Optimizer):
     def init_state(self, params: Params) -> State:
         return {"t": 0, "m": _zeros_like(params), "v": _zeros_like(params)}
 
-    def step(self, params: Params, grads: Params, state: State, decay: Decay = None) -> tuple[Params, State]:
-        return self._adam(params, _coupled_decay(params, grads, self.weight_decay, decay), state)
+    #: How weight decay enters: "l2" (added to the gradient) or "decoupled" (AdamW).
+    _decay_kind = "l2"
 
-    def _adam(self, params: Params, grads: Params, state: State) -> tuple[Params, State]:
+    def step(self, params: Params, grads: Params, state: State, decay: Decay = None) -> tuple[Params, State]:
+        kind = self._decay_kind
+        kernels = _per_parameter(_adam_kernel, params, decay, self.weight_decay, kind)
         b1, b2 = self.beta1, self.beta2
         t = state["t"] + 1
         step_size = self.lr / (1.0 - b1**t)
         root_correction = (1.0 - b2**t) ** 0.5
-        eps = self.eps
-        m = [b1 * m_ + (1.0 - b1) * g for m_, g in zip(state["m"], grads)]
-        v = [b2 * v_ + (1.0 - b2) * (g * g) for v_, g in zip(state["v"], grads)]
-        new = [p - step_size * m_ / (_sqrt(v_) / root_correction + eps) for p, m_, v_ in zip(params, m, v)]
+        wd = 1.0 - self.lr * self.weight_decay if kind == "decoupled" else self.weight_decay
+        scalars = (b1, 1.0 - b1, b2, 1.0 - b2, step_size, root_correction, self.eps, wd)
+        new, m, v = update(kernels, [params, grads, state["m"], state["v"]], scalars)
         return new, {"t": t, "m": m, "v": v}
 
     def config(self) -> dict[str, Any]:
@@ -199,8 +204,7 @@ class AdamW(Adam):
     ) -> None:
         super().__init__(lr, beta1, beta2, eps, weight_decay)
 
-    def step(self, params: Params, grads: Params, state: State, decay: Decay = None) -> tuple[Params, State]:
-        return self._adam(_decoupled_decay(params, self.lr * self.weight_decay, decay), grads, state)
+    _decay_kind = "decoupled"
 
 
 @register
@@ -240,25 +244,13 @@ class RMSprop(Optimizer):
         return state
 
     def step(self, params: Params, grads: Params, state: State, decay: Decay = None) -> tuple[Params, State]:
-        grads = _coupled_decay(params, grads, self.weight_decay, decay)
-        a, eps = self.alpha, self.eps
-        square_avg = [a * s + (1.0 - a) * (g * g) for s, g in zip(state["square_avg"], grads)]
-        new_state = {"square_avg": square_avg}
-        if self.centered:
-            grad_avg = [a * m + (1.0 - a) * g for m, g in zip(state["grad_avg"], grads)]
-            # s - m**2 >= 0 in exact arithmetic; the floor keeps rounding from making it a nan
-            xp = array_namespace(*square_avg) if square_avg else None
-            denom = [_sqrt(xp.maximum(s - m * m, 0.0)) + eps for s, m in zip(square_avg, grad_avg)]
-            new_state["grad_avg"] = grad_avg
-        else:
-            denom = [_sqrt(s) + eps for s in square_avg]
-        lr = self.lr
-        if self.momentum > 0.0:
-            mu = self.momentum
-            buffer = [mu * b + g / d for b, g, d in zip(state["momentum_buffer"], grads, denom)]
-            new_state["momentum_buffer"] = buffer
-            return [p - lr * b for p, b in zip(params, buffer)], new_state
-        return [p - lr * (g / d) for p, g, d in zip(params, grads, denom)], new_state
+        momentum = self.momentum > 0.0
+        kernels = _per_parameter(_rmsprop_kernel, params, decay, self.weight_decay, self.centered, momentum)
+        keys = ["square_avg"] + ["grad_avg"] * self.centered + ["momentum_buffer"] * momentum
+        a = self.alpha
+        scalars = (a, 1.0 - a, self.eps, self.lr, self.momentum, self.weight_decay)
+        new, *states = update(kernels, [params, grads, *(state[k] for k in keys)], scalars)
+        return new, dict(zip(keys, states))
 
     def config(self) -> dict[str, Any]:
         return {
@@ -271,23 +263,68 @@ class RMSprop(Optimizer):
         }
 
 
-def _coupled_decay(params: Params, grads: Params, weight_decay: float, decay: Decay) -> Params:
-    """``g + weight_decay * p`` for the parameters that decay (torch's L2 form)."""
-    if weight_decay == 0.0:
-        _decay_flags(decay, params)  # still refuse a malformed mask
-        return grads
-    flags = _decay_flags(decay, params)
-    return [g + weight_decay * p if f else g for p, g, f in zip(params, grads, flags)]
+# -- the update rules, one elementwise kernel per variant ---------------------
+# ``decay``: this parameter takes weight decay (and the optimizer has some).
+# Each formula is torch.optim's, operation for operation.
 
 
-def _decoupled_decay(params: Params, rate: float, decay: Decay) -> Params:
-    """``p * (1 - rate)`` for the parameters that decay (AdamW's form)."""
-    if rate == 0.0:
-        _decay_flags(decay, params)
-        return params
+@functools.cache
+def _sgd_kernel(decay: bool, momentum: bool, nesterov: bool) -> Kernel:
+    def sgd(xp, p, g, *rest):
+        *v, lr, mu, wd = rest
+        if decay:
+            g = g + wd * p
+        if not momentum:
+            return (p - lr * g,)
+        v = mu * v[0] + g
+        return p - lr * (g + mu * v if nesterov else v), v
+
+    name = "sgd" + "_decay" * decay + "_momentum" * momentum + "_nesterov" * nesterov
+    return Kernel(sgd, 3 if momentum else 2, 3, name)
+
+
+@functools.cache
+def _adam_kernel(decay: bool, kind: str) -> Kernel:
+    def adam(xp, p, g, m, v, b1, c1, b2, c2, step_size, root_correction, eps, wd):
+        if decay and kind == "decoupled":
+            p = p * wd  # AdamW: wd is 1 - lr * weight_decay
+        elif decay:
+            g = g + wd * p
+        m = b1 * m + c1 * g
+        v = b2 * v + c2 * (g * g)
+        return p - step_size * m / (xp.sqrt(v) / root_correction + eps), m, v
+
+    return Kernel(adam, 4, 8, "adam" + f"_{kind}" * decay)
+
+
+@functools.cache
+def _rmsprop_kernel(decay: bool, centered: bool, momentum: bool) -> Kernel:
+    def rmsprop(xp, p, g, s, *rest):
+        *state, a, c, eps, lr, mu, wd = rest
+        if decay:
+            g = g + wd * p
+        s = a * s + c * (g * g)
+        out = [s]
+        if centered:
+            m = a * state.pop(0) + c * g
+            # s - m**2 >= 0 in exact arithmetic; the floor keeps rounding from making it a nan
+            denom = xp.sqrt(xp.maximum(s - m * m, 0.0)) + eps
+            out.append(m)
+        else:
+            denom = xp.sqrt(s) + eps
+        if not momentum:
+            return (p - lr * (g / denom), *out)
+        b = mu * state.pop(0) + g / denom
+        return (p - lr * b, *out, b)
+
+    name = "rmsprop" + "_decay" * decay + "_centered" * centered + "_momentum" * momentum
+    return Kernel(rmsprop, 3 + centered + momentum, 6, name)
+
+
+def _per_parameter(kernel_for: Any, params: Params, decay: Decay, weight_decay: float, *variant: Any) -> list[Kernel]:
+    """The kernel of each parameter: with weight decay where ``decay`` marks it."""
     flags = _decay_flags(decay, params)
-    keep = 1.0 - rate
-    return [p * keep if f else p for p, f in zip(params, flags)]
+    return [kernel_for(f and weight_decay != 0.0, *variant) for f in flags]
 
 
 def _decay_flags(decay: Decay, params: Params) -> list[bool]:
@@ -336,10 +373,6 @@ def _check_arrays(key: str, got: Any, want: Params) -> None:
         xp = array_namespace(g)
         if not bool(xp.all(xp.isfinite(g))):
             raise ValueError(f"optimizer state {key}.{i} holds NaN or infinite values")
-
-
-def _sqrt(a: Any) -> Any:
-    return a**0.5
 
 
 def _zeros_like(params: Params) -> Params:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._backend import quiet_float_errors
+from ._compile import TrainStep
 from ._random import host_rng
 from .layers.base import Context
 from .losses import get_loss
@@ -226,6 +227,9 @@ def _fit(
         if history.stopped_early:
             return history
 
+    # Updates in place what it owns (the loop's optimizer state, then its own
+    # results), never arrays the network holds: committed weights survive.
+    train_step = TrainStep(net, loss, opt, decay, ctx, state)
     n = X.shape[0]
     step = n if batch_size is None else min(batch_size, n)
     bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
@@ -270,13 +274,13 @@ def _fit(
                         rows = order[lo:hi]
                         Xb, Tb = xp.take(X, rows, axis=0), xp.take(T, rows, axis=0)
                     if dp is None:
-                        value, grads, buffers = net._loss_and_grads(params, Xb, Tb, loss, buffers, ctx)
+                        params, buffers, state, value = train_step(params, buffers, state, Xb, Tb)
                     else:  # this process's part of the global minibatch loss, summed over all
                         value, grads, buffers = dp.loss_and_grads(
                             net, params, Xb, Tb, loss, stop - start, interrupt, buffers, ctx
                         )
-                    params, state = opt.step(params, grads, state, decay=decay)
-                    del grads  # free the gradients before the next step allocates its own
+                        params, state = train_step.update(params, grads, state)
+                        del grads  # free the gradients before the next step allocates its own
                     total = value if total is None else total + value
                     if k + 1 < len(bounds) and interrupted():
                         at = _Position(epoch, k + 1, epoch_start_state, total)

@@ -85,9 +85,10 @@ class Sequential(Layer):
         is kept: each child's intermediates are freed as soon as the next
         child has its input, so memory holds about two layers' outputs."""
         caches, new_buffers = [], []
+        keep = ctx is None or ctx.training
         for layer, (p0, p1, b0, b1) in zip(self.layers, self._slices):
             X, cache, b = layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
-            caches.append(cache if ctx.training else None)
+            caches.append(cache if keep else None)
             new_buffers.extend(b)
         return X, caches, new_buffers
 

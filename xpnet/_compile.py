@@ -1,0 +1,463 @@
+"""Where xpnet meets each library's execution machinery: fused and in-place
+elementwise updates, and the training step that owns its arrays.
+
+The math stays one code path. An optimizer writes its per-parameter update
+once, as a :class:`Kernel` (a function of ``xp``, arrays and scalars using
+operators and namespace functions), and :func:`update` runs it:
+
+- **pure** (JAX, array-api-strict, read-only or borrowed arrays): the
+  function itself, on the library's namespace; new arrays, nothing written.
+- **fused** (CuPy): one generated ``ElementwiseKernel`` per kernel and dtype,
+  so a parameter's whole update is one launch instead of one per operation.
+- **in place** (NumPy, torch): when the caller *donates* the arrays (a
+  :class:`Donated` list: "I will not read these again"), the traced
+  operations run with ``out=`` into the donated arrays and a few scratch
+  buffers, so a step allocates nothing and each operation is one pass.
+
+Only :class:`TrainStep` donates, and only arrays that an earlier step of its
+own produced and that the network does not hold: committed parameters (the
+NaN guard's last finite weights), a caller's arrays, and anything read-only
+are never written. This module is the only place that knows a library by
+name for execution; everything else calls :func:`update` or :class:`TrainStep`.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import array_api_compat as compat
+import numpy as np
+
+__all__ = ["Donated", "Kernel", "TrainStep", "update"]
+
+
+# --------------------------------------------------------------------------
+# Kernels: an elementwise update, traced once into a list of operations
+# --------------------------------------------------------------------------
+
+
+class Kernel:
+    """An elementwise update ``fn(xp, *arrays, *scalars) -> tuple of arrays``.
+
+    ``fn`` may use ``+ - * /``, unary ``-``, ``xp.sqrt``, ``xp.maximum`` and
+    ``xp.minimum``, Python numbers and the scalars. Output ``0`` may be
+    written over array ``0`` and output ``j >= 1`` over array ``j + 1`` (an
+    optimizer's ``p, g, *state -> p', *state'``). ``name`` says which in
+    messages and names the generated GPU kernel."""
+
+    def __init__(self, fn: Callable[..., tuple[Any, ...]], n_arrays: int, n_scalars: int, name: str) -> None:
+        self.fn, self.n_arrays, self.n_scalars, self.name = fn, n_arrays, n_scalars, name
+
+    @functools.cached_property
+    def tape(self) -> _Tape:
+        return _trace(self)
+
+    def home(self, j: int) -> int:
+        """The input array whose buffer output ``j`` may take."""
+        return 0 if j == 0 else j + 1
+
+    def __repr__(self) -> str:
+        return f"Kernel({self.name!r})"
+
+
+class _Tape:
+    """The traced operations: ``ops[k] = (name, operands)``, where an operand
+    is ``("a", i)`` (input array), ``("s", i)`` (scalar), ``("c", value)``
+    (constant) or ``("v", k)`` (the result of op ``k``); ``array[k]`` says
+    whether op ``k`` yields an array (else a scalar, computed on the host)."""
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[str, tuple[tuple[str, Any], ...]]] = []
+        self.array: list[bool] = []
+        self.outputs: list[tuple[str, Any]] = []
+
+
+class _Sym:
+    """A traced value."""
+
+    __slots__ = ("ref", "tape", "is_array")
+
+    def __init__(self, tape: _Tape, ref: tuple[str, Any], is_array: bool) -> None:
+        self.tape, self.ref, self.is_array = tape, ref, is_array
+
+    def _op(self, name: str, *args: Any) -> _Sym:
+        refs, is_array = [], False
+        for a in args:
+            if isinstance(a, _Sym):
+                refs.append(a.ref)
+                is_array |= a.is_array
+            elif isinstance(a, int | float) and not isinstance(a, bool):
+                refs.append(("c", float(a)))
+            else:
+                raise TypeError(f"a kernel may combine arrays, its scalars and Python numbers, got {type(a).__name__}")
+        self.tape.ops.append((name, tuple(refs)))
+        self.tape.array.append(is_array)
+        return _Sym(self.tape, ("v", len(self.tape.ops) - 1), is_array)
+
+    def __add__(self, o): return self._op("add", self, o)  # noqa: E704
+    def __radd__(self, o): return self._op("add", o, self)  # noqa: E704
+    def __sub__(self, o): return self._op("sub", self, o)  # noqa: E704
+    def __rsub__(self, o): return self._op("sub", o, self)  # noqa: E704
+    def __mul__(self, o): return self._op("mul", self, o)  # noqa: E704
+    def __rmul__(self, o): return self._op("mul", o, self)  # noqa: E704
+    def __truediv__(self, o): return self._op("div", self, o)  # noqa: E704
+    def __rtruediv__(self, o): return self._op("div", o, self)  # noqa: E704
+    def __neg__(self): return self._op("neg", self)  # noqa: E704
+
+
+class _SymNamespace:
+    """The ``xp`` a kernel sees while it is traced."""
+
+    @staticmethod
+    def sqrt(x: _Sym) -> _Sym:
+        return x._op("sqrt", x)
+
+    @staticmethod
+    def maximum(x: Any, y: Any) -> _Sym:
+        return (x if isinstance(x, _Sym) else y)._op("maximum", x, y)
+
+    @staticmethod
+    def minimum(x: Any, y: Any) -> _Sym:
+        return (x if isinstance(x, _Sym) else y)._op("minimum", x, y)
+
+
+def _trace(kernel: Kernel) -> _Tape:
+    tape = _Tape()
+    arrays = [_Sym(tape, ("a", i), True) for i in range(kernel.n_arrays)]
+    scalars = [_Sym(tape, ("s", i), False) for i in range(kernel.n_scalars)]
+    outs = kernel.fn(_SymNamespace(), *arrays, *scalars)
+    for out in outs:
+        if not isinstance(out, _Sym) or out.ref[0] != "v" or not out.is_array:
+            raise TypeError(f"{kernel!r}: every output must be an array computed by the kernel")
+    tape.outputs = [o.ref for o in outs]
+    if len(set(tape.outputs)) != len(tape.outputs):
+        raise TypeError(f"{kernel!r}: two outputs are the same value")
+    return tape
+
+
+# --------------------------------------------------------------------------
+# update: run a kernel for every parameter, the best way the arrays allow
+# --------------------------------------------------------------------------
+
+
+class Donated(list):
+    """A list of arrays its holder gives up: an update may write its results
+    over them. ``scratch`` is the holder's pool of temporary buffers, reused
+    from step to step."""
+
+    def __init__(self, items: Sequence[Any], scratch: dict | None = None) -> None:
+        super().__init__(items)
+        self.scratch = {} if scratch is None else scratch
+
+
+def update(
+    kernels: Sequence[Kernel], columns: Sequence[Sequence[Any]], scalars: Sequence[Any]
+) -> tuple[list[Any], ...]:
+    """Apply ``kernels[i]`` to ``[col[i] for col in columns]`` for every
+    parameter ``i``; returns one list per kernel output.
+
+    ``columns`` are ``params, grads, *state``; the outputs are ``params',
+    *state'``. A column that is a :class:`Donated` list may receive its
+    outputs in place (NumPy, torch); anything else is never written."""
+    outs: list[list[Any]] = [[] for _ in range(len(columns) - 1)]
+    for i, kernel in enumerate(kernels):
+        if len(kernel.tape.outputs) != len(outs) or kernel.n_arrays != len(columns):
+            raise TypeError(f"{kernel!r} takes {kernel.n_arrays} arrays, got {len(columns)} columns")
+        arrays = [col[i] for col in columns]
+        results = _run(kernel, arrays, [isinstance(col, Donated) for col in columns], columns, scalars)
+        for j, r in enumerate(results):
+            outs[j].append(r)
+    return tuple(outs)
+
+
+def _run(kernel: Kernel, arrays: list[Any], donated: list[bool], columns: Sequence[Any], scalars: Sequence[Any]):
+    first = arrays[0]
+    if compat.is_cupy_array(first):
+        fused = _cupy_kernel(kernel, first.dtype)
+        if fused is not None:
+            return _cupy_call(fused, kernel, arrays, scalars)
+    elif any(donated) and _same_layout(arrays):
+        writable = [d and _writable(a) for d, a in zip(donated, arrays)]
+        if any(writable):
+            scratch = next(col.scratch for col in columns if isinstance(col, Donated))
+            return _run_in_place(kernel, arrays, writable, scalars, scratch)
+    return kernel.fn(compat.array_namespace(*arrays), *arrays, *scalars)
+
+
+def _same_layout(arrays: list[Any]) -> bool:
+    """All NumPy arrays or all torch tensors, one shape, dtype and device."""
+    a0 = arrays[0]
+    if isinstance(a0, np.ndarray):
+        return all(type(a) is type(a0) and a.shape == a0.shape and a.dtype == a0.dtype for a in arrays)
+    if compat.is_torch_array(a0):
+        return all(
+            compat.is_torch_array(a) and a.shape == a0.shape and a.dtype == a0.dtype and a.device == a0.device
+            for a in arrays
+        )
+    return False
+
+
+def _writable(a: Any) -> bool:
+    """May ``out=`` write ``a``: a writeable NumPy array, or a torch tensor
+    that no autograd graph tracks, each laid out without overlap."""
+    if isinstance(a, np.ndarray):
+        return bool(a.flags.writeable) and (a.flags.c_contiguous or a.flags.f_contiguous)
+    return not a.requires_grad and a.is_contiguous()
+
+
+# -- in place: the tape with out= into donated arrays and scratch buffers -------
+
+
+def _schedule(kernel: Kernel, writable: tuple[bool, ...]) -> list[tuple[str, tuple, tuple[str, int]]]:
+    """Assign each array operation a buffer: ``("in", i)`` (a donated input,
+    once its value is dead), ``("out", j)`` (a fresh output array),
+    ``("tmp", k)`` (scratch ``k``). Outputs land in their home input when it
+    is donated. Memoised per kernel and donation pattern."""
+    return _schedules(kernel, writable)
+
+
+@functools.cache
+def _schedules(kernel: Kernel, writable: tuple[bool, ...]):
+    tape = kernel.tape
+    last: dict[tuple[str, Any], int] = {}
+    for k, (_, refs) in enumerate(tape.ops):
+        for r in refs:
+            last[r] = k
+    end = len(tape.ops)
+    for r in tape.outputs:
+        last[r] = end
+    out_index = {ref[1]: j for j, ref in enumerate(tape.outputs)}
+    homes = {kernel.home(j) for j in range(len(tape.outputs))}
+    holder: dict[tuple[str, int], tuple[str, Any] | None] = {("in", i): ("a", i) for i in range(kernel.n_arrays)}
+    plan = []
+    n_tmp = 0
+    for k, (name, refs) in enumerate(tape.ops):
+        if not tape.array[k]:
+            plan.append((name, refs, None))
+            continue
+
+        def free(buf: tuple[str, int]) -> bool:
+            held = holder.get(buf)
+            return held is None or last.get(held, -1) <= k
+
+        j = out_index.get(k)
+        if j is not None:
+            home = ("in", kernel.home(j))
+            target = home if writable[kernel.home(j)] and free(home) else ("out", j)
+        else:
+            spare = [("in", i) for i in range(kernel.n_arrays) if writable[i] and i not in homes and free(("in", i))]
+            spare += [("tmp", t) for t in range(n_tmp) if free(("tmp", t))]
+            if spare:
+                target = spare[0]
+            else:
+                target, n_tmp = ("tmp", n_tmp), n_tmp + 1
+        holder[target] = ("v", k)
+        plan.append((name, refs, target))
+    return plan
+
+
+_NUMPY_OPS = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "neg": np.negative,
+    "sqrt": np.sqrt, "maximum": np.maximum, "minimum": np.minimum,
+}  # fmt: skip
+
+
+def _torch_op(name: str, args: list[Any], out: Any) -> Any:
+    import torch
+
+    x = args[0]
+    if name in ("add", "mul") and not isinstance(x, torch.Tensor):
+        args = args[::-1]
+    elif name == "sub" and not isinstance(x, torch.Tensor):  # s - t == -(t - s), exactly
+        torch.sub(args[1], x, out=out)
+        return torch.neg(out, out=out)
+    elif name in ("maximum", "minimum") and not all(isinstance(a, torch.Tensor) for a in args):
+        t, s = (args[0], args[1]) if isinstance(args[0], torch.Tensor) else (args[1], args[0])
+        bound = {"min": s} if name == "maximum" else {"max": s}
+        return torch.clamp(t, out=out, **bound)
+    fn = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "neg": torch.neg,
+          "sqrt": torch.sqrt, "maximum": torch.maximum, "minimum": torch.minimum}[name]  # fmt: skip
+    return fn(*args, out=out)
+
+
+_HOST_OPS: dict[str, Callable[..., Any]] = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
+    "neg": lambda a: -a, "sqrt": lambda a: a**0.5, "maximum": max, "minimum": min,
+}  # fmt: skip
+
+
+def _run_in_place(kernel: Kernel, arrays: list[Any], writable: list[bool], scalars: Sequence[Any], scratch: dict):
+    plan = _schedule(kernel, tuple(writable))
+    a0 = arrays[0]
+    torch_like = not isinstance(a0, np.ndarray)
+    key = (type(a0).__name__, tuple(a0.shape), str(a0.dtype), str(getattr(a0, "device", "cpu")))
+    pool = scratch.setdefault(key, [])
+    outs: dict[int, Any] = {}
+    values: dict[int, Any] = {}
+
+    def buffer(target: tuple[str, int]) -> Any:
+        kind, i = target
+        if kind == "in":
+            return arrays[i]
+        if kind == "out":
+            if i not in outs:
+                outs[i] = _empty_like(a0)
+            return outs[i]
+        while len(pool) <= i:
+            pool.append(_empty_like(a0))
+        return pool[i]
+
+    def value(ref: tuple[str, Any]) -> Any:
+        kind, x = ref
+        return arrays[x] if kind == "a" else scalars[x] if kind == "s" else x if kind == "c" else values[x]
+
+    for k, (name, refs, target) in enumerate(plan):
+        args = [value(r) for r in refs]
+        if target is None:
+            values[k] = _HOST_OPS[name](*args)
+            continue
+        out = buffer(target)
+        if torch_like:
+            _torch_op(name, args, out)
+        else:
+            _NUMPY_OPS[name](*args, out=out)
+        values[k] = out
+    return tuple(values[ref[1]] for ref in kernel.tape.outputs)
+
+
+def _empty_like(a: Any) -> Any:
+    return compat.array_namespace(a).empty_like(a)
+
+
+# -- fused: one generated CuPy ElementwiseKernel per kernel and dtype ----------
+
+_C_BINARY = {"add": "{} + {}", "sub": "{} - {}", "mul": "{} * {}", "div": "{} / {}", "maximum": "max({}, {})",
+             "minimum": "min({}, {})"}  # fmt: skip
+
+
+def cuda_source(kernel: Kernel) -> tuple[str, str, str]:
+    """``(in_params, out_params, body)`` of the ``ElementwiseKernel`` that
+    computes ``kernel`` in one pass, for any floating type ``T``."""
+    tape = kernel.tape
+    ins = [f"T a{i}" for i in range(kernel.n_arrays)] + [f"T s{i}" for i in range(kernel.n_scalars)]
+    outs = [f"T o{j}" for j in range(len(tape.outputs))]
+
+    def operand(ref: tuple[str, Any]) -> str:
+        kind, x = ref
+        return {"a": f"a{x}", "s": f"s{x}", "v": f"t{x}"}.get(kind) or f"(T){x!r}"
+
+    lines = []
+    for k, (name, refs) in enumerate(tape.ops):
+        args = [operand(r) for r in refs]
+        if name == "neg":
+            expr = f"-{args[0]}"
+        elif name == "sqrt":
+            expr = f"sqrt({args[0]})"
+        else:
+            expr = _C_BINARY[name].format(*args)
+        lines.append(f"T t{k} = {expr};")
+    lines += [f"o{j} = t{ref[1]};" for j, ref in enumerate(tape.outputs)]
+    return ", ".join(ins), ", ".join(outs), "\n".join(lines)
+
+
+#: Kernels whose CuPy build or launch failed here: they run unfused.
+_CUPY_FAILED: set[tuple[str, str]] = set()
+
+
+@functools.cache
+def _cupy_elementwise(kernel: Kernel) -> Any:
+    import cupy
+
+    ins, outs, body = cuda_source(kernel)
+    return cupy.ElementwiseKernel(ins, outs, body, f"xpnet_{kernel.name}")
+
+
+def _cupy_kernel(kernel: Kernel, dtype: Any) -> Any:
+    if (kernel.name, str(dtype)) in _CUPY_FAILED:
+        return None
+    try:
+        return _cupy_elementwise(kernel)
+    except Exception as exc:  # pragma: no cover - needs CuPy
+        _cupy_gave_up(kernel, dtype, exc)
+        return None
+
+
+def _cupy_call(fused: Any, kernel: Kernel, arrays: list[Any], scalars: Sequence[Any]) -> tuple[Any, ...]:  # pragma: no cover - needs a GPU
+    kind = np.dtype(str(arrays[0].dtype)).type
+    try:
+        with arrays[0].device:
+            out = fused(*arrays, *(s if hasattr(s, "dtype") else kind(s) for s in scalars))
+    except Exception as exc:
+        _cupy_gave_up(kernel, arrays[0].dtype, exc)
+        return kernel.fn(compat.array_namespace(*arrays), *arrays, *scalars)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _cupy_gave_up(kernel: Kernel, dtype: Any, exc: BaseException) -> None:  # pragma: no cover - needs CuPy
+    _CUPY_FAILED.add((kernel.name, str(dtype)))
+    warnings.warn(
+        f"xpnet: the fused CuPy kernel of {kernel.name} ({dtype}) failed ({type(exc).__name__}: {exc}); "
+        "running it as separate operations",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+# --------------------------------------------------------------------------
+# The training step: owns what it produced, donates only that
+# --------------------------------------------------------------------------
+
+
+class TrainStep:
+    """One training step, ``(params, buffers, state, X, T) -> (params,
+    buffers, state, value)``, for :func:`xpnet.training.fit`.
+
+    It hands the optimizer, as :class:`Donated`, only the parameters and
+    state that its own previous step returned and that the network does not
+    hold now (after a commit it does: the next step then writes new arrays,
+    and from there on in place again). So committed weights, a caller's
+    arrays and anything read-only are never written."""
+
+    def __init__(self, net: Any, loss: Any, opt: Any, decay: Sequence[bool], ctx: Any, state: dict | None = None) -> None:
+        self.net, self.loss, self.opt, self.decay, self.ctx = net, loss, opt, list(decay), ctx
+        #: What the last step returned (and, at first, the optimizer state the
+        #: caller hands over as its own): the arrays it may donate.
+        self._produced: tuple[list[Any], dict[str, Any]] = ([], _state_lists(state or {}))
+        self._scratch: dict = {}
+
+    def __call__(self, params: list[Any], buffers: list[Any], state: dict[str, Any], X: Any, T: Any):
+        value, grads, buffers = self.net._loss_and_grads(params, X, T, self.loss, buffers, self.ctx)
+        params, state = self.update(params, grads, state)
+        return params, buffers, state, value
+
+    def update(self, params: list[Any], grads: list[Any], state: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """``opt.step`` with this step's own earlier results donated."""
+        params_in, state_in = self._donate(params, state)
+        new_params, new_state = self.opt.step(params_in, grads, state_in, decay=self.decay)
+        self._produced = (list(new_params), _state_lists(new_state))
+        return list(new_params), new_state
+
+    def _donate(self, params: list[Any], state: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
+        mine, mine_state = self._produced
+
+        def ours(arrays: Sequence[Any], before: Sequence[Any] | None) -> bool:
+            return (
+                bool(before)
+                and len(arrays) == len(before)
+                and all(a is b and id(a) not in held for a, b in zip(arrays, before))
+            )
+
+        params_in = Donated(params, self._scratch) if ours(params, mine) else params
+        state_in = {
+            k: Donated(v, self._scratch) if isinstance(v, list) and ours(v, mine_state.get(k)) else v
+            for k, v in state.items()
+        }
+        return params_in, state_in
+
+
+def _state_lists(state: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: list(v) for k, v in state.items() if isinstance(v, list)}
