@@ -247,7 +247,7 @@ class _no_donation:
         from xpnet._compile import TrainStep
 
         self.original = TrainStep._donate
-        TrainStep._donate = lambda step, params, state: (params, state)
+        TrainStep._donate = lambda step, params, state, donate: (params, state)
 
     def __exit__(self, *exc: Any) -> None:
         from xpnet._compile import TrainStep

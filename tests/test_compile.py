@@ -185,14 +185,16 @@ def test_train_step_never_donates_what_the_network_holds():
     state = opt.init_state(params)
     step = TrainStep(net, get_loss("mse"), opt, net._decay_mask(), Context(training=True), state)
     committed = [p.copy() for p in params]
-    params, buffers, state, _ = step(params, buffers, state, X, y)  # the network's arrays: new ones come back
+    params, buffers, state, _ = step(params, buffers, state, X, y, donate=True)  # the network's: new ones come back
     assert not any(a is b for a, b in zip(params, net._params()))
     mine = list(params)
-    params, buffers, state, _ = step(params, buffers, state, X, y)  # its own: written in place
+    params, buffers, state, _ = step(params, buffers, state, X, y, donate=True)  # its own: written in place
     assert all(a is b for a, b in zip(params, mine))
-    net._commit(params, buffers)  # now the network holds them
+    params, buffers, state, _ = step(params, buffers, state, X, y)  # not donated (the loop keeps them): new ones
+    assert not any(a is b for a, b in zip(params, mine))
+    net._commit(params, buffers)  # now the network holds them, and a careless loop donates them anyway
     held = [p.copy() for p in params]
-    params, buffers, state, _ = step(params, buffers, state, X, y)
+    params, buffers, state, _ = step(params, buffers, state, X, y, donate=True)
     assert not any(a is b for a, b in zip(params, net._params()))
     for a, b in zip(net._params(), held):
         np.testing.assert_array_equal(a, b)
@@ -200,16 +202,16 @@ def test_train_step_never_donates_what_the_network_holds():
 
 
 class _Exploding(xpnet.Adam):
-    """Adam whose learning rate becomes huge after ``calm`` steps: the run
-    diverges in the middle of an epoch, after in-place steps."""
+    """Adam whose learning rate becomes huge after ``calm`` steps (its own
+    step count, which compiled steps replay on the host): the run diverges
+    in the middle of an epoch, after in-place steps."""
 
     def __init__(self, calm: int) -> None:
         super().__init__(0.01)
-        self.calm, self.steps = calm, 0
+        self.calm = calm
 
     def step(self, params, grads, state, decay=None):
-        self.steps += 1
-        self.lr = 0.01 if self.steps <= self.calm else 1e30
+        self.lr = 0.01 if state["t"] < self.calm else 1e30
         return super().step(params, grads, state, decay)
 
 
@@ -240,8 +242,164 @@ def test_fit_gives_the_same_weights_with_and_without_in_place_updates(monkeypatc
     kw = dict(loss="mse", optimizer="adam", lr=0.01, epochs=3, batch_size=5, seed=1)
     net = xpnet.MLP([3, 4, 1], backend="numpy", dtype="float64", seed=0)
     net.fit(X, y, **kw)
-    monkeypatch.setattr(TrainStep, "_donate", lambda self, params, state: (params, state))
+    monkeypatch.setattr(TrainStep, "_donate", lambda self, params, state, donate: (params, state))
     pure = xpnet.MLP([3, 4, 1], backend="numpy", dtype="float64", seed=0)
     pure.fit(X, y, **kw)
     for a, b in zip(net._params(), pure._params()):
         np.testing.assert_array_equal(a, b)
+
+
+# -- compiled steps: fit(compile=...) -----------------------------------------------
+
+COMPILED_OPTIMIZERS = [
+    ("sgd", {"lr": 0.05}),
+    ("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1}),
+    ("adam", {"lr": 0.01, "weight_decay": 0.1}),
+    ("adamw", {"lr": 0.01}),
+    ("rmsprop", {"lr": 0.01, "momentum": 0.9, "centered": True}),
+]
+
+
+def _classification(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1).astype(int)
+
+
+def _fit_twice(backend, opt_spec, compile_modes=(False, True), **kw):
+    X, y = _classification()
+    out = []
+    for mode in compile_modes:
+        net = xpnet.MLP([4, 8, 3], "tanh", "softmax", backend=backend, dtype="float64", seed=0)
+        hist = net.fit(X, y, loss="cross_entropy", optimizer=get_optimizer(opt_spec), compile=mode, seed=0,
+                       validation_data=(X[:10], y[:10]), **kw)  # fmt: skip
+        out.append((net, hist))
+    return out
+
+
+@pytest.mark.parametrize(("name", "settings"), COMPILED_OPTIMIZERS, ids=[n for n, _ in COMPILED_OPTIMIZERS])
+@pytest.mark.parametrize("batch_size", [7, None])
+def test_compiled_training_equals_eager_to_rounding(backend, name, settings, batch_size):
+    """fit(compile=True) (jax.jit on JAX, a CUDA graph on torch with CUDA,
+    fused kernels on CuPy, eager elsewhere) trains to the eager weights and
+    History; 40 rows in batches of 7 leave a short last batch (a second
+    trace or graph)."""
+    (eager, h0), (compiled, h1) = _fit_twice(backend, {"name": name, "config": settings}, epochs=3,
+                                             batch_size=batch_size)  # fmt: skip
+    for a, b in zip(compiled._params(), eager._params()):
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-9)
+    np.testing.assert_allclose(h1.val_loss, h0.val_loss, rtol=1e-9)
+
+
+def test_the_step_fit_compiles_per_backend(backend):
+    net = xpnet.MLP([4, 3], backend=backend, dtype="float64", seed=0)
+    opt = xpnet.Adam()
+    step = _compile.training_step(net, get_loss("mse"), opt, None, Context(training=True), opt.init_state(net._params()))
+    on_cuda = backend.name == "torch" and getattr(backend.device, "type", "") == "cuda"
+    want = {"jax": "jax.jit"}.get(backend.name, "cuda graph" if on_cuda else "eager")
+    assert step.mode == want
+    off = _compile.training_step(net, get_loss("mse"), opt, None, Context(training=True), compile=False)
+    assert off.mode == "eager" and not off.fuse
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, None, "jit"])
+def test_compile_must_be_auto_true_or_false(bad):
+    with pytest.raises(ValueError, match="compile must be"):
+        xpnet.MLP([2, 1], backend="numpy").fit(np.zeros((2, 2)), np.zeros(2), compile=bad)
+
+
+def test_host_scalars_replay_the_optimizers_scalars():
+    """One call on no parameters gives the scalars a real step would use
+    and advances the host state (Adam's step count) as a real step does."""
+    opt = xpnet.Adam(0.01, beta1=0.8)
+    seen, host_state = _compile.host_scalars(opt, {"t": 4, "m": [], "v": []})
+    assert host_state == {"t": 5}
+    assert seen[:2] == [0.8, 1.0 - 0.8] and seen[4] == pytest.approx(0.01 / (1 - 0.8**5))
+    assert _compile.host_scalars(xpnet.SGD(0.1), {})[0] == [0.1, 0.0, 0.0]
+
+
+# -- the CUDA-graph step's bookkeeping, on torch's CPU with a stand-in graph ------
+
+
+class _FakeGraph:
+    """What GraphStep needs of torch.cuda.CUDAGraph, on the CPU: capture
+    leaves the static tensors as they were (CUDA capture runs nothing);
+    replay runs the captured body again."""
+
+    captures = 0
+
+    def capture(self, fn, static):
+        snapshot = _compile._snapshot(static)
+        fn()
+        _compile._restore(static, snapshot)
+        self.fn = fn
+        type(self).captures += 1
+
+    def replay(self):
+        self.fn()
+
+
+def _with_fake_graph(monkeypatch):
+    def factory(net, loss, opt, decay, ctx, state=None, compile="auto"):
+        eager = TrainStep(net, loss, opt, decay, ctx, state)
+        return eager if compile is False else _compile.GraphStep(eager, _FakeGraph)
+
+    monkeypatch.setattr("xpnet.training.training_step", factory)
+
+
+@pytest.mark.parametrize(("name", "settings"), COMPILED_OPTIMIZERS, ids=[n for n, _ in COMPILED_OPTIMIZERS])
+def test_graph_step_trains_like_eager(monkeypatch, name, settings):
+    torch = try_import("torch")
+    if torch is None:
+        pytest.skip("torch is not installed")
+    _with_fake_graph(monkeypatch)
+    _FakeGraph.captures = 0
+    (eager, h0), (graphed, h1) = _fit_twice("torch", {"name": name, "config": settings}, epochs=3, batch_size=7)
+    assert _FakeGraph.captures == 2  # a full batch of 7 rows and the short last one
+    for a, b in zip(graphed._params(), eager._params()):
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-12)
+
+
+def test_graph_step_never_changes_what_the_loop_keeps(monkeypatch):
+    """The graph updates its static tensors in place: arrays returned with
+    ``keep`` (an epoch's end) and arrays passed in (the network's) are
+    copies the next replays leave alone; the optimizer's host step count
+    advances once per step."""
+    if try_import("torch") is None:
+        pytest.skip("torch is not installed")
+    X, y = _regression()
+    net = xpnet.MLP([3, 4, 1], backend="torch", dtype="float64", seed=0)
+    Xd, yd = net.backend.asarray(X, "float64"), net.backend.asarray(y, "float64")
+    opt = xpnet.Adam(0.01)
+    params, buffers = net._params(), net._buffers()
+    committed = [host(p).copy() for p in params]
+    state = opt.init_state(params)
+    step = _compile.GraphStep(TrainStep(net, get_loss("mse"), opt, None, Context(training=True), state), _FakeGraph)
+    params, buffers, state, _ = step(params, buffers, state, Xd, yd, keep=True)
+    kept = params
+    kept_values = [host(p).copy() for p in kept]
+    for _ in range(3):
+        params, buffers, state, _ = step(params, buffers, state, Xd, yd, donate=True)
+    assert state["t"] == 4
+    for a, b in zip(kept, kept_values):
+        np.testing.assert_array_equal(host(a), b)
+    for a, b in zip(net._params(), committed):
+        np.testing.assert_array_equal(host(a), b)
+    assert not np.array_equal(host(params[0]), kept_values[0])
+
+
+def test_nan_guard_with_a_graph_step(monkeypatch):
+    if try_import("torch") is None:
+        pytest.skip("torch is not installed")
+    _with_fake_graph(monkeypatch)
+    X, y = _regression(n=32)
+    kw = dict(loss="mse", epochs=3, batch_size=4, shuffle=False)
+    net = xpnet.MLP([3, 8, 1], backend="torch", dtype="float32", seed=0)
+    with pytest.raises(FloatingPointError, match="epoch 2"):
+        net.fit(X, y, optimizer=_Exploding(calm=8 + 3), **kw)
+    twin = xpnet.MLP([3, 8, 1], backend="torch", dtype="float32", seed=0)
+    twin.fit(X, y, optimizer=_Exploding(calm=10**9), **(kw | {"epochs": 1}))
+    for a, b in zip(net._params(), twin._params()):
+        np.testing.assert_array_equal(host(a), host(b))

@@ -23,8 +23,12 @@ name for execution; everything else calls :func:`update` or :class:`TrainStep`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
 import functools
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -143,6 +147,59 @@ def _trace(kernel: Kernel) -> _Tape:
 # --------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class _Mode:
+    """How :func:`update` runs in this context: ``fuse`` (CuPy kernels;
+    ``fit(compile=False)`` turns it off) and ``scalars`` (a compiled step's
+    dynamic scalars, or ``None``)."""
+
+    fuse: bool = True
+    scalars: _Scalars | None = None
+
+
+_MODE: contextvars.ContextVar[_Mode] = contextvars.ContextVar("xpnet_update_mode", default=_Mode())
+
+
+@contextlib.contextmanager
+def _mode(**changes: Any):
+    token = _MODE.set(dataclasses.replace(_MODE.get(), **changes))
+    try:
+        yield
+    finally:
+        _MODE.reset(token)
+
+
+class _Scalars:
+    """The scalars of a step's :func:`update` calls, in call order. With
+    ``slots`` (a device vector, or a traced one), each call's scalars are
+    replaced by its entries: a CUDA graph or a ``jax.jit`` trace then reads
+    them from memory the next step refills, instead of baking in numbers."""
+
+    def __init__(self, slots: Any = None) -> None:
+        self.slots, self.seen = slots, []
+
+    def take(self, scalars: Sequence[Any]) -> tuple[Any, ...]:
+        start = len(self.seen)
+        self.seen.extend(float(s) for s in scalars)
+        if self.slots is None:
+            return tuple(scalars)
+        if len(self.seen) > self.slots.shape[0]:
+            raise RuntimeError("the optimizer's scalars changed in number since the step was compiled")
+        return tuple(self.slots[start + i] for i in range(len(scalars)))
+
+
+def host_scalars(opt: Any, state: dict[str, Any]) -> tuple[list[float], dict[str, Any]]:
+    """The next step's scalars (learning-rate corrections and the like) and
+    the optimizer's next host state (Adam's step count), from one call of
+    ``opt.step`` on no parameters: Python only, no array touched. This is
+    how a compiled step keeps its host scalars exact without a sync."""
+    recorder = _Scalars()
+    empty = {k: ([] if isinstance(v, list) else v) for k, v in state.items()}
+    with _mode(scalars=recorder):
+        _, new_state = opt.step([], [], empty, decay=None)
+    return recorder.seen, {k: v for k, v in new_state.items() if not isinstance(v, list)}
+
+
 class Donated(list):
     """A list of arrays its holder gives up: an update may write its results
     over them. ``scratch`` is the holder's pool of temporary buffers, reused
@@ -161,21 +218,27 @@ def update(
 
     ``columns`` are ``params, grads, *state``; the outputs are ``params',
     *state'``. A column that is a :class:`Donated` list may receive its
-    outputs in place (NumPy, torch); anything else is never written."""
+    outputs in place (NumPy, torch); anything else is never written. Inside
+    a compiled step the scalars are swapped for the step's dynamic ones
+    (:class:`_Scalars`), so a captured or traced step serves every step."""
+    mode = _MODE.get()
+    if mode.scalars is not None:
+        scalars = mode.scalars.take(scalars)
     outs: list[list[Any]] = [[] for _ in range(len(columns) - 1)]
     for i, kernel in enumerate(kernels):
         if len(kernel.tape.outputs) != len(outs) or kernel.n_arrays != len(columns):
             raise TypeError(f"{kernel!r} takes {kernel.n_arrays} arrays, got {len(columns)} columns")
         arrays = [col[i] for col in columns]
-        results = _run(kernel, arrays, [isinstance(col, Donated) for col in columns], columns, scalars)
+        results = _run(kernel, arrays, [isinstance(col, Donated) for col in columns], columns, scalars, mode.fuse)
         for j, r in enumerate(results):
             outs[j].append(r)
     return tuple(outs)
 
 
-def _run(kernel: Kernel, arrays: list[Any], donated: list[bool], columns: Sequence[Any], scalars: Sequence[Any]):
+def _run(kernel: Kernel, arrays: list[Any], donated: list[bool], columns: Sequence[Any], scalars: Sequence[Any],
+         fuse: bool):  # fmt: skip
     first = arrays[0]
-    if compat.is_cupy_array(first):
+    if compat.is_cupy_array(first) and fuse:
         fused = _cupy_kernel(kernel, first.dtype)
         if fused is not None:
             return _cupy_call(fused, kernel, arrays, scalars)
@@ -407,40 +470,52 @@ def _cupy_gave_up(kernel: Kernel, dtype: Any, exc: BaseException) -> None:  # pr
 
 
 # --------------------------------------------------------------------------
-# The training step: owns what it produced, donates only that
+# The training step: eager, donating only what it owns
 # --------------------------------------------------------------------------
 
 
 class TrainStep:
-    """One training step, ``(params, buffers, state, X, T) -> (params,
-    buffers, state, value)``, for :func:`xpnet.training.fit`.
+    """One training step for :func:`xpnet.training.fit`: ``(params, buffers,
+    state, X, T) -> (params, buffers, state, value)``, eager.
 
-    It hands the optimizer, as :class:`Donated`, only the parameters and
-    state that its own previous step returned and that the network does not
-    hold now (after a commit it does: the next step then writes new arrays,
-    and from there on in place again). So committed weights, a caller's
-    arrays and anything read-only are never written."""
+    ``donate=True`` is the loop's promise that nobody else holds the
+    ``params`` it passes (within an epoch; never after it kept or committed
+    them). Then, and only for arrays its own previous step returned and that
+    the network does not hold, the optimizer may write in place. The
+    optimizer state is the loop's own (handed over at construction) and is
+    donated whenever this step produced it. ``keep=True`` says the loop will
+    keep what comes back (an epoch's end): compiled steps then return arrays
+    no later step overwrites. So committed or held weights, a caller's arrays
+    and anything read-only are never written."""
 
-    def __init__(self, net: Any, loss: Any, opt: Any, decay: Sequence[bool], ctx: Any, state: dict | None = None) -> None:
-        self.net, self.loss, self.opt, self.decay, self.ctx = net, loss, opt, list(decay), ctx
+    #: What :func:`training_step` chose, for messages and benchmarks.
+    mode = "eager"
+
+    def __init__(self, net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, ctx: Any,
+                 state: dict | None = None, fuse: bool = True) -> None:  # fmt: skip
+        self.net, self.loss, self.opt, self.ctx, self.fuse = net, loss, opt, ctx, fuse
+        self.decay = None if decay is None else list(decay)
         #: What the last step returned (and, at first, the optimizer state the
         #: caller hands over as its own): the arrays it may donate.
         self._produced: tuple[list[Any], dict[str, Any]] = ([], _state_lists(state or {}))
         self._scratch: dict = {}
 
-    def __call__(self, params: list[Any], buffers: list[Any], state: dict[str, Any], X: Any, T: Any):
-        value, grads, buffers = self.net._loss_and_grads(params, X, T, self.loss, buffers, self.ctx)
-        params, state = self.update(params, grads, state)
+    def __call__(self, params: list[Any], buffers: list[Any], state: dict[str, Any], X: Any, T: Any,
+                 ctx: Any = None, *, donate: bool = False, keep: bool = False):  # fmt: skip
+        with _mode(fuse=self.fuse):
+            value, grads, buffers = self.net._loss_and_grads(params, X, T, self.loss, buffers, ctx or self.ctx)
+            params, state = self.update(params, grads, state, donate=donate)
         return params, buffers, state, value
 
-    def update(self, params: list[Any], grads: list[Any], state: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    def update(self, params: list[Any], grads: list[Any], state: dict[str, Any], *, donate: bool = False):
         """``opt.step`` with this step's own earlier results donated."""
-        params_in, state_in = self._donate(params, state)
-        new_params, new_state = self.opt.step(params_in, grads, state_in, decay=self.decay)
+        params_in, state_in = self._donate(params, state, donate)
+        with _mode(fuse=self.fuse):
+            new_params, new_state = self.opt.step(params_in, grads, state_in, decay=self.decay)
         self._produced = (list(new_params), _state_lists(new_state))
         return list(new_params), new_state
 
-    def _donate(self, params: list[Any], state: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    def _donate(self, params: list[Any], state: dict[str, Any], donate: bool) -> tuple[list[Any], dict[str, Any]]:
         held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
         mine, mine_state = self._produced
 
@@ -451,7 +526,7 @@ class TrainStep:
                 and all(a is b and id(a) not in held for a, b in zip(arrays, before))
             )
 
-        params_in = Donated(params, self._scratch) if ours(params, mine) else params
+        params_in = Donated(params, self._scratch) if donate and ours(params, mine) else params
         state_in = {
             k: Donated(v, self._scratch) if isinstance(v, list) and ours(v, mine_state.get(k)) else v
             for k, v in state.items()
@@ -461,3 +536,248 @@ class TrainStep:
 
 def _state_lists(state: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: list(v) for k, v in state.items() if isinstance(v, list)}
+
+
+# --------------------------------------------------------------------------
+# Compiled steps: jax.jit, CUDA graphs; and the switch that picks one
+# --------------------------------------------------------------------------
+
+COMPILE_CHOICES = ("auto", True, False)
+
+
+def check_compile(value: Any) -> Any:
+    if not any(value is c or (isinstance(c, str) and value == c) for c in COMPILE_CHOICES):
+        raise ValueError(f"compile must be 'auto', True or False, got {value!r}")
+    return value
+
+
+def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, ctx: Any, state: dict | None = None,
+                  compile: Any = "auto") -> TrainStep:  # fmt: skip
+    """The step ``fit`` runs, by backend: ``jax.jit`` of the whole step on
+    JAX, a CUDA graph of it on torch with CUDA, fused update kernels on CuPy,
+    eager elsewhere. ``"auto"`` compiles where that is known to pay (those
+    three); ``False`` runs every operation as written (no fused kernels
+    either); ``True`` is ``"auto"``. A step that cannot be compiled (a
+    random source in ``ctx``, an optimizer whose scalars cannot be replayed)
+    runs eagerly."""
+    check_compile(compile)
+    eager = TrainStep(net, loss, opt, decay, ctx, state, fuse=compile is not False)
+    name, device = net.backend.name, net.backend.device
+    kind = _JaxStep if name == "jax" else None
+    if name == "torch" and getattr(device, "type", None) == "cuda":  # pragma: no cover - needs a GPU
+        kind = functools.partial(GraphStep, graph=_CudaGraph)
+    if kind is None or compile is False or getattr(ctx, "rng", None) is not None or not _replayable(opt, state or {}):
+        return eager
+    return kind(eager)
+
+
+def _replayable(opt: Any, state: dict[str, Any]) -> bool:
+    """Can a compiled step refill this optimizer's scalars every step? Its
+    host state must advance by :func:`host_scalars` (built-in optimizers)."""
+    try:
+        host_scalars(opt, state)
+    except Exception:
+        return False
+    return True
+
+
+class _JaxStep(TrainStep):
+    """The whole step under ``jax.jit``: forward, backprop and update fuse
+    into one XLA program per batch shape. The optimizer's scalars enter as a
+    vector argument (no retrace as Adam's corrections change) and its host
+    state advances on the host (:func:`host_scalars`)."""
+
+    mode = "jax.jit"
+
+    def __init__(self, eager: TrainStep) -> None:
+        self.__dict__.update(eager.__dict__)
+        import jax
+
+        # One compiled program per network and step settings, kept with the
+        # network (weakly), so that fitting again does not compile again.
+        key = (_spec(self.loss), type(self.opt), _spec(self.opt), tuple(self.decay or ()), self.ctx, self.fuse)
+        programs = _JAX_PROGRAMS.setdefault(self.net, {})
+        if key not in programs:
+            frozen = _Frozen(self)
+            programs[key] = (jax.jit(functools.partial(_JaxStep._pure, frozen)), frozen)
+        self._jitted, self._frozen = programs[key]
+
+    def _pure(self, params, buffers, arrays, slots, X, T):
+        state = {**self._host[0], **arrays}
+        recorder = _Scalars(slots)
+        with _mode(scalars=recorder, fuse=self.fuse):
+            value, grads, buffers = self.net._loss_and_grads(params, X, T, self.loss, buffers, self.ctx)
+            params, new_state = self.opt.step(params, grads, state, decay=self.decay)
+        return params, buffers, _state_lists(new_state), value
+
+    def __call__(self, params, buffers, state, X, T, ctx=None, *, donate=False, keep=False):
+        if ctx is not None and ctx != self.ctx:
+            return TrainStep.__call__(self, params, buffers, state, X, T, ctx, donate=donate, keep=keep)
+        seen, host = host_scalars(self.opt, state)
+        self._frozen._host[0] = {k: v for k, v in state.items() if not isinstance(v, list)}  # read when tracing
+        dtype = np.dtype(str(params[0].dtype).rsplit(".", 1)[-1]) if params else np.float64
+        slots = np.asarray(seen, dtype=dtype)  # a host vector: JAX moves it with the call
+        params, buffers, arrays, value = self._jitted(list(params), list(buffers), _state_lists(state), slots, X, T)
+        return list(params), list(buffers), {**host, **arrays}, value
+
+    def update(self, params, grads, state, *, donate=False):
+        return TrainStep.update(self, params, grads, state)
+
+
+#: jax.jit programs per network (weakly held) and step settings.
+_JAX_PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class _Frozen:
+    """What a traced JAX step reads of its TrainStep: the network, loss,
+    optimizer and settings, and a one-slot box for the host state of the
+    call being traced (shared, so a cached program never holds a stale
+    TrainStep's arrays)."""
+
+    def __init__(self, step: TrainStep) -> None:
+        self.net, self.loss, self.opt, self.decay, self.ctx, self.fuse = (
+            step.net, step.loss, step.opt, step.decay, step.ctx, step.fuse)  # fmt: skip
+        self._host: list[dict[str, Any]] = [{}]
+
+
+def _spec(obj: Any) -> str:
+    config = getattr(obj, "config", None)
+    return repr((getattr(obj, "name", type(obj).__name__), config() if callable(config) else None))
+
+
+class GraphStep(TrainStep):
+    """The whole step captured once per batch shape and replayed
+    (``torch.cuda.CUDAGraph``): one launch instead of one per operation.
+
+    The graph works on static buffers: parameters, buffers and optimizer
+    state live in tensors it owns (the update writes them in place), the
+    minibatch is copied into static inputs, and the optimizer's scalars into
+    a static vector filled from the host each step (:func:`host_scalars`).
+    Arrays the loop passes in that are not those buffers (the network's
+    committed weights, a kept epoch's) are copied in, never written; with
+    ``keep`` the step returns copies, so a later replay cannot change what
+    the loop keeps. ``graph`` makes the graph (a class with ``capture(fn)``
+    and ``replay()``): the CUDA one, or a stand-in in the CPU tests."""
+
+    mode = "cuda graph"
+
+    def __init__(self, eager: TrainStep, graph: Any) -> None:
+        self.__dict__.update(eager.__dict__)
+        self._graph_kind = graph
+        self._graphs: dict[tuple, Any] = {}
+        self._static: dict[str, Any] | None = None
+        self._returned: list[Any] = []  # the copies handed out with keep, equal to the static parameters
+
+    def __call__(self, params, buffers, state, X, T, ctx=None, *, donate=False, keep=False):
+        if ctx is not None and ctx != self.ctx:
+            return TrainStep.__call__(self, params, buffers, state, X, T, ctx, donate=donate, keep=keep)
+        import torch
+
+        seen, host = host_scalars(self.opt, state)
+        if self._static is None:
+            self._static = self._make_static(params, buffers, state, len(seen))
+        st = self._static
+        if len(seen) != st["slots"].shape[0]:
+            raise RuntimeError("the optimizer's scalars changed in number since the step was captured")
+        _copy_in(st["params"], params, skip=_same(params, st["params"]) or _same(params, self._returned))
+        _copy_in(st["buffers"], buffers, skip=_same(buffers, st["buffers"]))
+        for k, arrays in _state_lists(state).items():
+            _copy_in(st["state"][k], arrays, skip=_same(arrays, st["state"][k]))
+        key = (tuple(X.shape), tuple(T.shape))
+        if key not in self._graphs:
+            self._graphs[key] = self._capture(X, T)
+        graph, sX, sT, out = self._graphs[key]
+        sX.copy_(X)
+        sT.copy_(T)
+        slots = st["slots"]
+        if slots is not None:  # pinned host memory: the copy does not wait for the stream
+            slots.copy_(torch.tensor(seen, dtype=slots.dtype, pin_memory=slots.is_cuda), non_blocking=True)
+        graph.replay()
+        params_out, buffers_out = list(st["params"]), list(st["buffers"])
+        if keep:
+            params_out, buffers_out = [p.clone() for p in params_out], [b.clone() for b in buffers_out]
+            self._returned = params_out
+        else:
+            self._returned = []
+        state_out = {**host, **{k: list(v) for k, v in st["state"].items()}}
+        return params_out, buffers_out, state_out, out["value"].clone()
+
+    def update(self, params, grads, state, *, donate=False):
+        return TrainStep.update(self, params, grads, state)
+
+    def _make_static(self, params, buffers, state, n_scalars):
+        return {
+            "params": [p.clone() for p in params],
+            "buffers": [b.clone() for b in buffers],
+            "state": {k: [a.clone() for a in v] for k, v in _state_lists(state).items()},
+            "host": {k: v for k, v in state.items() if not isinstance(v, list)},
+            "slots": params[0].new_zeros((n_scalars,)) if params else None,
+        }
+
+    def _body(self, X, T):
+        """The step on the static buffers, writing its results into them."""
+        st = self._static
+        params, buffers = st["params"], st["buffers"]
+        state = {**st["host"], **{k: Donated(v, self._scratch) for k, v in st["state"].items()}}
+        with _mode(scalars=_Scalars(st["slots"]) if st["slots"] is not None else None, fuse=self.fuse):
+            value, grads, new_buffers = self.net._loss_and_grads(params, X, T, self.loss, buffers, self.ctx)
+            new_params, new_state = self.opt.step(Donated(params, self._scratch), grads, state, decay=self.decay)
+        _copy_in(params, new_params, skip=_same(new_params, params))
+        _copy_in(buffers, new_buffers, skip=_same(new_buffers, buffers))
+        for k, v in st["state"].items():
+            _copy_in(v, new_state[k], skip=_same(new_state[k], v))
+        return value
+
+    def _capture(self, X, T):
+        sX, sT = X.clone(), T.clone()
+        out: dict[str, Any] = {}
+        graph = self._graph_kind()
+        graph.capture(lambda: out.__setitem__("value", self._body(sX, sT)), self._static)
+        return graph, sX, sT, out
+
+
+def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
+def _copy_in(static: list[Any], arrays: Sequence[Any], skip: bool) -> None:
+    if not skip:
+        for s, a in zip(static, arrays):
+            s.copy_(a)
+
+
+class _CudaGraph:  # pragma: no cover - needs a GPU
+    """``torch.cuda.CUDAGraph`` with the warm-up torch asks for: a few
+    eager runs on a side stream (lazy cuBLAS/allocator set-up happens there),
+    on copies of the static tensors so the warm-up changes no weight."""
+
+    def capture(self, fn: Callable[[], None], static: dict[str, Any]) -> None:
+        import torch
+
+        snapshot = _snapshot(static)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                fn()
+        torch.cuda.current_stream().wait_stream(side)
+        _restore(static, snapshot)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            fn()
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+def _snapshot(static: dict[str, Any]) -> list[Any]:
+    return [a.clone() for a in _static_arrays(static)]
+
+
+def _restore(static: dict[str, Any], snapshot: list[Any]) -> None:
+    for a, b in zip(_static_arrays(static), snapshot):
+        a.copy_(b)
+
+
+def _static_arrays(static: dict[str, Any]) -> list[Any]:
+    return [*static["params"], *static["buffers"], *(a for v in static["state"].values() for a in v)]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._backend import quiet_float_errors
-from ._compile import TrainStep
+from ._compile import check_compile, training_step
 from ._random import host_rng
 from .layers.base import Context
 from .losses import get_loss
@@ -109,6 +109,7 @@ def fit(
     resume: Any = None,
     interrupt: Any = None,
     distributed: Any = False,
+    compile: Any = "auto",
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
@@ -143,13 +144,19 @@ def fit(
     :class:`xpnet.distributed.DataParallel` may be passed instead of ``True``
     to use another communicator.
 
+    ``compile``: ``"auto"`` (default) runs the step as one ``jax.jit``
+    program on JAX, as a replayed CUDA graph on torch with CUDA, and with
+    fused update kernels on CuPy; eagerly elsewhere (distributed runs too).
+    ``True`` is the same; ``False`` runs every operation as written. The
+    results equal the eager ones to rounding (:mod:`xpnet._compile`).
+
     Raises ``FloatingPointError`` naming the epoch if the loss or the weights
     stop being finite; the network then keeps the last finite epoch's weights.
     """
     options = dict(
         loss=loss, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
         tol=tol, progress=progress, validation_data=validation_data, metrics=metrics, checkpoint=checkpoint,
-        resume=resume, interrupt=interrupt,
+        resume=resume, interrupt=interrupt, compile=check_compile(compile),
     )  # fmt: skip
     check_fit_options(distributed=distributed, **options)
     if not distributed:
@@ -181,6 +188,7 @@ def _fit(
     checkpoint: Any,
     resume: Any,
     interrupt: Any,
+    compile: Any,
 ) -> History:
     """The loop of :func:`fit`; ``dp`` is its ``DataParallel``, or ``None``."""
     from . import checkpoints
@@ -229,7 +237,7 @@ def _fit(
 
     # Updates in place what it owns (the loop's optimizer state, then its own
     # results), never arrays the network holds: committed weights survive.
-    train_step = TrainStep(net, loss, opt, decay, ctx, state)
+    train_step = training_step(net, loss, opt, decay, ctx, state, compile)
     n = X.shape[0]
     step = n if batch_size is None else min(batch_size, n)
     bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
@@ -265,7 +273,8 @@ def _fit(
                 epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state if keeps_state else None
                 order = backend.asarray(rng.permutation(n)) if shuffle and step < n else None
                 total = pos.partial_loss if resumed else None
-                for k in range(pos.step if resumed else 0, len(bounds)):
+                first = pos.step if resumed else 0
+                for k in range(first, len(bounds)):
                     start, stop = bounds[k]
                     lo, hi = (start, stop) if dp is None else dp.share(start, stop)  # this process's rows
                     if order is None:
@@ -274,12 +283,15 @@ def _fit(
                         rows = order[lo:hi]
                         Xb, Tb = xp.take(X, rows, axis=0), xp.take(T, rows, axis=0)
                     if dp is None:
-                        params, buffers, state, value = train_step(params, buffers, state, Xb, Tb)
+                        # donate: nobody else holds this epoch's own parameters; keep: its last are kept
+                        params, buffers, state, value = train_step(
+                            params, buffers, state, Xb, Tb, donate=k > first, keep=k + 1 == len(bounds)
+                        )
                     else:  # this process's part of the global minibatch loss, summed over all
                         value, grads, buffers = dp.loss_and_grads(
                             net, params, Xb, Tb, loss, stop - start, interrupt, buffers, ctx
                         )
-                        params, state = train_step.update(params, grads, state)
+                        params, state = train_step.update(params, grads, state, donate=k > first)
                         del grads  # free the gradients before the next step allocates its own
                     total = value if total is None else total + value
                     if k + 1 < len(bounds) and interrupted():

@@ -1,0 +1,65 @@
+"""The torch namespace xpnet computes with: array-api-compat's, with
+``maximum``, ``minimum`` and ``logaddexp`` taking a Python number without
+first copying it to the device.
+
+array-api-compat turns the number in ``maximum(v, 0.0)`` into a tensor with
+``torch.asarray(0.0, device=v.device)``: on a GPU that is a host-to-device
+copy from pageable memory, which waits for the stream (a hidden sync per
+ReLU layer per step) and cannot be captured in a CUDA graph. ``torch.clamp``
+takes the number as a kernel argument instead, and ``logaddexp`` gets a
+0-d tensor filled on the device. Same values (``clamp`` propagates NaN as
+``maximum`` does); everything else is array-api-compat's own function.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import array_api_compat.torch as _compat
+import torch
+
+_NUMBER = (int, float)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, _NUMBER) and not isinstance(x, bool)
+
+
+def _float_tensor(x: Any) -> bool:
+    return isinstance(x, torch.Tensor) and x.is_floating_point()
+
+
+def maximum(x1: Any, x2: Any, /) -> Any:
+    if _float_tensor(x1) and _number(x2):
+        return torch.clamp(x1, min=x2)
+    if _float_tensor(x2) and _number(x1):
+        return torch.clamp(x2, min=x1)
+    return _compat.maximum(x1, x2)
+
+
+def minimum(x1: Any, x2: Any, /) -> Any:
+    if _float_tensor(x1) and _number(x2):
+        return torch.clamp(x1, max=x2)
+    if _float_tensor(x2) and _number(x1):
+        return torch.clamp(x2, max=x1)
+    return _compat.minimum(x1, x2)
+
+
+def logaddexp(x1: Any, x2: Any, /) -> Any:
+    if _float_tensor(x1) and _number(x2):
+        return torch.logaddexp(x1, x1.new_full((), x2))
+    if _float_tensor(x2) and _number(x1):
+        return torch.logaddexp(x2.new_full((), x1), x2)
+    return _compat.logaddexp(x1, x2)
+
+
+def namespace() -> types.ModuleType:
+    """A module with every name of ``array_api_compat.torch``, those three replaced."""
+    ns = types.ModuleType(__name__ + ".xp", _compat.__doc__)
+    ns.__dict__.update({k: v for k, v in vars(_compat).items() if not k.startswith("__")})
+    ns.maximum, ns.minimum, ns.logaddexp = maximum, minimum, logaddexp
+    return ns
+
+
+xp = namespace()
