@@ -403,3 +403,34 @@ def test_nan_guard_with_a_graph_step(monkeypatch):
     twin.fit(X, y, optimizer=_Exploding(calm=10**9), **(kw | {"epochs": 1}))
     for a, b in zip(net._params(), twin._params()):
         np.testing.assert_array_equal(host(a), host(b))
+
+
+def test_a_torch_training_step_moves_no_python_number_to_the_device(monkeypatch):
+    """On a GPU, array-api-compat's ``torch.asarray(0.0, device=...)`` for
+    ``maximum(v, 0.0)`` is a host-to-device copy that waits for the stream
+    and cannot be captured in a CUDA graph: xpnet's torch namespace passes
+    numbers as kernel arguments. Counted here, on the CPU, for every
+    activation and loss a step may use."""
+    if try_import("torch") is None:
+        pytest.skip("torch is not installed")
+    from array_api_compat.torch import _aliases
+
+    moved = []
+    original = _aliases._scalar_to_tensor
+
+    def spy(x, other):
+        if isinstance(x, int | float):
+            moved.append(x)
+        return original(x, other)
+
+    monkeypatch.setattr(_aliases, "_scalar_to_tensor", spy)
+    X, y = _classification()
+    hidden = ["relu", "sigmoid", "tanh", "leaky_relu", "gelu", "elu", "softplus", "silu"]
+    layers = [xpnet.Dense(4, 6, hidden[0])] + [xpnet.Dense(6, 6, a) for a in hidden[1:]]
+    for out, loss, target in (("softmax", "cross_entropy", y), ("sigmoid", "binary_cross_entropy", y[:, None] > 0),
+                              ("identity", "huber", y[:, None] * 1.0)):  # fmt: skip
+        net = xpnet.Network([*(type(l)(l.n_in, l.n_out, l.activation) for l in layers), xpnet.Dense(6, 3 if out ==
+                             "softmax" else 1, out)], backend="torch", seed=0)  # fmt: skip
+        net.fit(X, target * 1.0 if loss != "cross_entropy" else target, loss=loss,
+                optimizer=xpnet.RMSprop(centered=True), epochs=1, batch_size=8)  # fmt: skip
+    assert moved == []

@@ -247,7 +247,17 @@ def _run(kernel: Kernel, arrays: list[Any], donated: list[bool], columns: Sequen
         if any(writable):
             scratch = next(col.scratch for col in columns if isinstance(col, Donated))
             return _run_in_place(kernel, arrays, writable, scalars, scratch)
-    return kernel.fn(compat.array_namespace(*arrays), *arrays, *scalars)
+    return kernel.fn(_namespace(arrays), *arrays, *scalars)
+
+
+def _namespace(arrays: list[Any]) -> Any:
+    """The namespace of a pure update: xpnet's own for torch (numbers as
+    kernel arguments, no host-to-device copies), else array-api-compat's."""
+    if compat.is_torch_array(arrays[0]):
+        from ._torch_namespace import xp
+
+        return xp
+    return compat.array_namespace(*arrays)
 
 
 def _same_layout(arrays: list[Any]) -> bool:
@@ -455,7 +465,7 @@ def _cupy_call(fused: Any, kernel: Kernel, arrays: list[Any], scalars: Sequence[
             out = fused(*arrays, *(s if hasattr(s, "dtype") else kind(s) for s in scalars))
     except Exception as exc:
         _cupy_gave_up(kernel, arrays[0].dtype, exc)
-        return kernel.fn(compat.array_namespace(*arrays), *arrays, *scalars)
+        return kernel.fn(_namespace(arrays), *arrays, *scalars)
     return out if isinstance(out, tuple) else (out,)
 
 
