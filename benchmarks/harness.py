@@ -213,6 +213,18 @@ def torch_cuda_usable() -> bool:
         return False
 
 
+def jax_gpu_usable() -> bool:
+    """JAX with a GPU as its default device."""
+    if not have("jax"):
+        return False
+    try:
+        import jax
+
+        return jax.devices()[0].platform in ("gpu", "cuda", "rocm")
+    except Exception:
+        return False
+
+
 def have(module: str) -> bool:
     import importlib.util
 

@@ -26,10 +26,13 @@ WORKLOADS = {
     "Tiny": "tiny",
     "Predict": "predict",
     "Wide": "wide",
+    "Small": "small",
+    "Large": "large",
+    "Job": "job",
 }
 
 #: The workloads with GPU rows, which ``--gpu`` runs by default.
-GPU_WORKLOADS = ("W3", "Tiny", "Predict", "Wide")
+GPU_WORKLOADS = ("W3", "Tiny", "Predict", "Wide", "Small", "Large", "Job")
 
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 

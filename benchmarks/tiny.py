@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from .common import Settings, host_params, torch_sequential, torch_tensor
-from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
+from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_cuda_usable
+from .harness import torch_sync_for
 
 NAME = "Tiny"
 SEED = 4
@@ -81,7 +82,7 @@ def build(s: Settings) -> Workload:
 
         return lambda: {"final_mse": mse(X, T, [(to_numpy(l.weights), to_numpy(l.bias)) for l in net.layers])}
 
-    def xpnet_steps_prepare(warmup: bool, backend: Any = "numpy"):
+    def xpnet_steps_prepare(warmup: bool, backend: Any = "numpy", compile: Any = "auto"):
         net = xpnet_network(_backend(backend))
         k = n_steps(warmup)
         Xk, Tk = np.tile(X, (k, 1)), np.tile(T, (k, 1))
@@ -89,18 +90,18 @@ def build(s: Settings) -> Workload:
             Xk, Tk = net.backend.asarray(Xk), net.backend.asarray(Tk)
 
         def run():
-            net.fit(Xk, Tk, loss="mse", optimizer="sgd", lr=LR, epochs=1, batch_size=4, shuffle=False)
+            net.fit(Xk, Tk, loss="mse", optimizer="sgd", lr=LR, epochs=1, batch_size=4, shuffle=False, compile=compile)
             return xpnet_finish(net)
 
         return run
 
-    def xpnet_epochs_prepare(warmup: bool, backend: Any = "numpy"):
+    def xpnet_epochs_prepare(warmup: bool, backend: Any = "numpy", compile: Any = "auto"):
         net = xpnet_network(_backend(backend))
         k = n_steps(warmup)
         Xd, Td = (X, T) if backend == "numpy" else (net.backend.asarray(X), net.backend.asarray(T))
 
         def run():
-            net.fit(Xd, Td, loss="mse", optimizer="sgd", lr=LR, epochs=k, batch_size=None)
+            net.fit(Xd, Td, loss="mse", optimizer="sgd", lr=LR, epochs=k, batch_size=None, compile=compile)
             return xpnet_finish(net)
 
         return run
@@ -154,6 +155,14 @@ def build(s: Settings) -> Workload:
 
         impls.append(Impl("torch-autograd", "PyTorch autograd + optim.SGD (cpu)", autograd_prepare))
 
+    if have("jax"):  # float64 on JAX needs its 64-bit mode, switched on here for this process
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        dev = "cuda" if s.gpu and jax_gpu_usable() else "cpu"
+        sfx = "" if dev == "cpu" else "-gpu"
+        impls.append(Impl(f"xpnet-jax{sfx}", f"xpnet (jax {dev}), fit: 1 epoch of {steps} batches, jax.jit",
+                          lambda w: xpnet_steps_prepare(w, "jax"), device=dev))  # fmt: skip
     if s.gpu:
         gpu_impls, gpu_comps = _gpu_rows(X, T, params, n_steps, xpnet_steps_prepare, xpnet_epochs_prepare)
         impls += gpu_impls
@@ -163,6 +172,7 @@ def build(s: Settings) -> Workload:
         Comparison("xpnet-numpy-epochs", "numpy-hand", 1.3, "xpnet, 1 step per epoch / hand-written NumPy"),
         Comparison("xpnet-numpy", "torch-autograd", 1.0, "xpnet / PyTorch autograd (faster)"),
         Comparison("xpnet-numpy-epochs", "torch-autograd", 1.0, "xpnet, 1 step per epoch / PyTorch autograd"),
+        Comparison("xpnet-jax", "xpnet-numpy", None, "xpnet on JAX (cpu), jax.jit / xpnet on NumPy"),
     ]
     if s.gpu:
         comps += gpu_comps
@@ -204,14 +214,17 @@ def _gpu_rows(X, T, params, n_steps, steps_prepare, epochs_prepare) -> tuple[lis
             return run
 
         impls += [
-            Impl("xpnet-cupy", "xpnet (cupy), fit: 1 epoch of 10000 batches",
+            Impl("xpnet-cupy", "xpnet (cupy), eager, fit: 1 epoch of 10000 batches",
+                 lambda w: steps_prepare(w, "cupy", False), cupy_sync, "cuda"),
+            Impl("xpnet-cupy-compiled", "xpnet (cupy), fused update kernels, fit: 1 epoch of 10000 batches",
                  lambda w: steps_prepare(w, "cupy"), cupy_sync, "cuda"),
             Impl("xpnet-cupy-epochs", "xpnet (cupy), fit: 10000 epochs of 1 batch",
                  lambda w: epochs_prepare(w, "cupy"), cupy_sync, "cuda"),
             Impl("cupy-hand", "hand-written CuPy", cupy_prepare, cupy_sync, "cuda"),
         ]  # fmt: skip
         comps += [
-            Comparison("xpnet-cupy", "cupy-hand", None, "xpnet / hand-written CuPy"),
+            Comparison("xpnet-cupy", "cupy-hand", None, "xpnet, eager / hand-written CuPy"),
+            Comparison("xpnet-cupy-compiled", "cupy-hand", None, "xpnet, fused updates / hand-written CuPy"),
             Comparison("xpnet-cupy-epochs", "cupy-hand", None, "xpnet, 1 step per epoch / hand-written CuPy"),
         ]
     if have("torch") and torch_cuda_usable():
@@ -244,7 +257,9 @@ def _gpu_rows(X, T, params, n_steps, steps_prepare, epochs_prepare) -> tuple[lis
 
         cuda = ("torch", dev)
         impls += [
-            Impl("xpnet-torch-cuda", "xpnet (torch cuda), fit: 1 epoch of 10000 batches",
+            Impl("xpnet-torch-cuda", "xpnet (torch cuda), eager, fit: 1 epoch of 10000 batches",
+                 lambda w: steps_prepare(w, cuda, False), sync, "cuda"),
+            Impl("xpnet-torch-cuda-compiled", "xpnet (torch cuda), CUDA graph, fit: 1 epoch of 10000 batches",
                  lambda w: steps_prepare(w, cuda), sync, "cuda"),
             Impl("xpnet-torch-cuda-epochs", "xpnet (torch cuda), fit: 10000 epochs of 1 batch",
                  lambda w: epochs_prepare(w, cuda), sync, "cuda"),
@@ -252,6 +267,8 @@ def _gpu_rows(X, T, params, n_steps, steps_prepare, epochs_prepare) -> tuple[lis
         ]  # fmt: skip
         comps += [
             Comparison("xpnet-torch-cuda", "torch-autograd-cuda", None, "xpnet on torch / PyTorch autograd (CUDA)"),
+            Comparison("xpnet-torch-cuda-compiled", "torch-autograd-cuda", None,
+                       "xpnet on torch, CUDA graph / PyTorch autograd (CUDA)"),
             Comparison("xpnet-torch-cuda-epochs", "torch-autograd-cuda", None,
                        "xpnet on torch, 1 step per epoch / PyTorch autograd (CUDA)"),
         ]  # fmt: skip

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from .common import Settings, host_params, torch_sequential, torch_tensor
-from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
+from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_cuda_usable
+from .harness import torch_sync_for
 
 NAME = "W3"
 SEED = 3
@@ -183,14 +184,15 @@ def build(s: Settings, rss: bool = True) -> Workload:
 
     impls: list[Impl] = []
 
-    def xpnet_impl(key, label, backend, sync=None, device="cpu"):
+    def xpnet_impl(key, label, backend, sync=None, device="cpu", compile="auto"):
         def prepare(warmup: bool):
             net = xpnet_network(_backend(backend))
             Xb, yb = net.backend.asarray(X), net.backend.asarray(y)
             k = n_steps(warmup)
 
             def run():
-                net.fit(Xb, yb, loss="cross_entropy", optimizer="sgd", lr=LR, epochs=k, batch_size=None)
+                net.fit(Xb, yb, loss="cross_entropy", optimizer="sgd", lr=LR, epochs=k, batch_size=None,
+                        compile=compile)  # fmt: skip
 
                 def finish():
                     from xpnet import to_numpy
@@ -253,7 +255,13 @@ def build(s: Settings, rss: bool = True) -> Workload:
             impls.append(
                 Impl(f"torch-autograd{sfx}", f"PyTorch autograd + optim.SGD ({dev})", autograd_prepare, sync, dev)
             )
-            impls.append(xpnet_impl(f"xpnet-torch{sfx}", f"xpnet (torch {dev})", ("torch", dev), sync, dev))
+            if dev == "cpu":
+                impls.append(xpnet_impl("xpnet-torch", "xpnet (torch cpu)", ("torch", dev), sync, dev))
+            else:  # eager (every operation as written) and compiled (a CUDA graph)
+                impls.append(xpnet_impl("xpnet-torch-cuda", "xpnet (torch cuda), eager", ("torch", dev), sync, dev,
+                                        compile=False))  # fmt: skip
+                impls.append(xpnet_impl("xpnet-torch-cuda-compiled", "xpnet (torch cuda), compiled: CUDA graph",
+                                        ("torch", dev), sync, dev))  # fmt: skip
 
             def torch_prepare(warmup: bool, dev=dev):
                 import torch
@@ -271,8 +279,14 @@ def build(s: Settings, rss: bool = True) -> Workload:
 
             impls.append(Impl(f"torch-hand{sfx}", f"hand-written torch ({dev})", torch_prepare, sync, dev))
 
+    if have("jax"):
+        dev = "cuda" if s.gpu and jax_gpu_usable() else "cpu"
+        impls.append(xpnet_impl("xpnet-jax" if dev == "cpu" else "xpnet-jax-gpu", f"xpnet (jax {dev}), compiled: jax.jit",
+                                "jax", device=dev))  # fmt: skip
     if s.gpu and cupy_usable():
-        impls.append(xpnet_impl("xpnet-cupy", "xpnet (cupy)", "cupy", cupy_sync, "cuda"))
+        impls.append(xpnet_impl("xpnet-cupy", "xpnet (cupy), eager", "cupy", cupy_sync, "cuda", compile=False))
+        impls.append(xpnet_impl("xpnet-cupy-compiled", "xpnet (cupy), compiled: fused update kernels", "cupy",
+                                cupy_sync, "cuda"))  # fmt: skip
 
         def cupy_prepare(warmup: bool):
             import cupy
@@ -293,9 +307,14 @@ def build(s: Settings, rss: bool = True) -> Workload:
         Comparison("xpnet-numpy", "numpy-hand", 1.05, "xpnet / hand-written NumPy"),
         Comparison("xpnet-torch", "torch-hand", 1.05, "xpnet on torch / hand-written torch"),
         Comparison("xpnet-numpy", "torch-autograd", 1.0, "xpnet / PyTorch autograd (not slower)"),
-        Comparison("xpnet-torch-cuda", "torch-hand-cuda", 1.05, "xpnet on torch / hand-written torch (CUDA)"),
-        Comparison("xpnet-cupy", "cupy-hand", 1.05, "xpnet on CuPy / hand-written CuPy"),
-    ]
+        Comparison("xpnet-torch-cuda", "torch-hand-cuda", 1.05, "xpnet on torch, eager / hand-written torch (CUDA)"),
+        Comparison("xpnet-cupy", "cupy-hand", 1.05, "xpnet on CuPy, eager / hand-written CuPy"),
+        Comparison("xpnet-torch-cuda-compiled", "torch-autograd-cuda", None,
+                   "xpnet on torch, CUDA graph / PyTorch autograd (CUDA)"),
+        Comparison("xpnet-cupy-compiled", "cupy-hand", None, "xpnet on CuPy, compiled / hand-written CuPy"),
+        Comparison("xpnet-jax", "xpnet-numpy", None, "xpnet on JAX (cpu), jax.jit / xpnet on NumPy"),
+        Comparison("xpnet-jax-gpu", "torch-autograd-cuda", None, "xpnet on JAX, jax.jit / PyTorch autograd (CUDA)"),
+    ]  # fmt: skip
     quick = s.quick
 
     reps = 2 if quick else 5

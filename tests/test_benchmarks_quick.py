@@ -35,7 +35,8 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
     md = (tmp_path / "results.md").read_text()
     assert doc["quick"] is True
     names = {w["name"] for w in doc["workloads"]}
-    assert {"W1", "W3", "Tiny", "Predict", "Wide"} <= names
+    assert {"W1", "W3", "Tiny", "Predict", "Wide", "Small", "Job"} <= names
+    assert "GPU only" in doc["skipped"]["Large"]
     # W2 needs scikit-learn for the digits (the "bench" extra); without it, it says so
     assert {"W2-float32", "W2-float64"} <= names or "W2" in doc["skipped"]
     for w in doc["workloads"]:
@@ -58,11 +59,12 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
 def test_gpu_rows_without_a_gpu_say_so(tmp_path, monkeypatch):
     """``--gpu`` keeps only the GPU rows; where none can run it says why and fails."""
     monkeypatch.syspath_prepend(str(ROOT))  # `pytest` (unlike `python -m pytest`) does not put the root on sys.path
-    from benchmarks import harness, predict, run, tiny, w3, wide
+    from benchmarks import harness, job, large, predict, run, small, tiny, w3, wide
 
-    for module in (harness, tiny, w3, predict, wide):
+    for module in (harness, tiny, w3, predict, wide, small, large, job):
         monkeypatch.setattr(module, "cupy_usable", lambda: False)
         monkeypatch.setattr(module, "torch_cuda_usable", lambda: False)
+        monkeypatch.setattr(module, "jax_gpu_usable", lambda: False, raising=False)
     assert run.main(["--gpu", "--quick", "--out", str(tmp_path)]) == 1
     assert run.main(["--gpu", "--no-gpu", "--out", str(tmp_path)]) == 2
     assert not (tmp_path / "results.json").exists()

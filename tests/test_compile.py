@@ -434,3 +434,22 @@ def test_a_torch_training_step_moves_no_python_number_to_the_device(monkeypatch)
         net.fit(X, target * 1.0 if loss != "cross_entropy" else target, loss=loss,
                 optimizer=xpnet.RMSprop(centered=True), epochs=1, batch_size=8)  # fmt: skip
     assert moved == []
+
+
+def test_cupy_updates_run_as_one_fused_kernel_each(backend):
+    """On CuPy every optimizer's update is one generated kernel per
+    parameter, equal to the unfused operations (a failed build would warn,
+    which the suite turns into an error). Runs where CuPy has a GPU
+    (tools/gpu_check)."""
+    if backend.name != "cupy":
+        pytest.skip("CuPy only: the fused kernels need a GPU")
+    for name, settings in TORCH_CASES:
+        p, gs = two_layer_problem(steps=3)
+        opt = get_optimizer({"name": name, "config": settings})
+        fused = _donated_steps(backend, opt, p, gs, donate=False)
+        with _compile._mode(fuse=False):
+            plain = _donated_steps(backend, opt, p, gs, donate=False)
+        for a, b in zip(fused, plain):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    assert _compile._cupy_elementwise.cache_info().currsize >= len({n for n, _ in TORCH_CASES})
+    assert not _compile._CUPY_FAILED

@@ -603,28 +603,34 @@ class _JaxStep(TrainStep):
         self.__dict__.update(eager.__dict__)
         import jax
 
-        # One compiled program per network and step settings, kept with the
-        # network (weakly), so that fitting again does not compile again.
-        key = (_spec(self.loss), type(self.opt), _spec(self.opt), tuple(self.decay or ()), self.ctx, self.fuse)
-        programs = _JAX_PROGRAMS.setdefault(self.net, {})
-        if key not in programs:
-            frozen = _Frozen(self)
-            programs[key] = (jax.jit(functools.partial(_JaxStep._pure, frozen)), frozen)
-        self._jitted, self._frozen = programs[key]
+        # One compiled program per architecture and step settings: fitting
+        # again, or another network of the same layers, does not compile again.
+        net = self.net
+        key = (type(net).__name__, repr(net.config()), net.dtype, net.backend.name, str(net.backend.device),
+               _spec(self.loss), type(self.opt), _spec(self.opt), tuple(self.decay or ()), self.ctx, self.fuse)  # fmt: skip
+        if key not in _JAX_PROGRAMS:
+            while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
+                _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
+            frozen = _Frozen()
+            _JAX_PROGRAMS[key] = (jax.jit(functools.partial(_JaxStep._pure, frozen)), frozen)
+        self._jitted, self._frozen = _JAX_PROGRAMS[key]
 
-    def _pure(self, params, buffers, arrays, slots, X, T):
-        state = {**self._host[0], **arrays}
-        recorder = _Scalars(slots)
-        with _mode(scalars=recorder, fuse=self.fuse):
-            value, grads, buffers = self.net._loss_and_grads(params, X, T, self.loss, buffers, self.ctx)
-            params, new_state = self.opt.step(params, grads, state, decay=self.decay)
+    @staticmethod
+    def _pure(frozen, params, buffers, arrays, slots, X, T):
+        """The step JAX traces, reading the calling TrainStep (``frozen.step``)."""
+        step = frozen.step()
+        state = {**frozen.host, **arrays}
+        with _mode(scalars=_Scalars(slots), fuse=step.fuse):
+            value, grads, buffers = step.net._loss_and_grads(params, X, T, step.loss, buffers, step.ctx)
+            params, new_state = step.opt.step(params, grads, state, decay=step.decay)
         return params, buffers, _state_lists(new_state), value
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, donate=False, keep=False):
         if ctx is not None and ctx != self.ctx:
             return TrainStep.__call__(self, params, buffers, state, X, T, ctx, donate=donate, keep=keep)
         seen, host = host_scalars(self.opt, state)
-        self._frozen._host[0] = {k: v for k, v in state.items() if not isinstance(v, list)}  # read when tracing
+        self._frozen.step = weakref.ref(self)  # read only when JAX traces (a new batch shape)
+        self._frozen.host = {k: v for k, v in state.items() if not isinstance(v, list)}
         dtype = np.dtype(str(params[0].dtype).rsplit(".", 1)[-1]) if params else np.float64
         slots = np.asarray(seen, dtype=dtype)  # a host vector: JAX moves it with the call
         params, buffers, arrays, value = self._jitted(list(params), list(buffers), _state_lists(state), slots, X, T)
@@ -635,19 +641,18 @@ class _JaxStep(TrainStep):
 
 
 #: jax.jit programs per network (weakly held) and step settings.
-_JAX_PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_JAX_PROGRAMS: dict[tuple, tuple[Any, _Frozen]] = {}
+_JAX_PROGRAMS_KEPT = 16
 
 
 class _Frozen:
-    """What a traced JAX step reads of its TrainStep: the network, loss,
-    optimizer and settings, and a one-slot box for the host state of the
-    call being traced (shared, so a cached program never holds a stale
-    TrainStep's arrays)."""
+    """The box a cached JAX program reads while it is traced: the TrainStep
+    that called it (weakly: the cache holds no network) and that call's host
+    optimizer state (its keys; the values are replaced by the scalars)."""
 
-    def __init__(self, step: TrainStep) -> None:
-        self.net, self.loss, self.opt, self.decay, self.ctx, self.fuse = (
-            step.net, step.loss, step.opt, step.decay, step.ctx, step.fuse)  # fmt: skip
-        self._host: list[dict[str, Any]] = [{}]
+    def __init__(self) -> None:
+        self.step: Any = None
+        self.host: dict[str, Any] = {}
 
 
 def _spec(obj: Any) -> str:
