@@ -123,7 +123,6 @@ def _c_kernel(kernel: Kernel, dtype: str, tmp_path):
     n_out = len(kernel.tape.outputs)
     src = "\n".join([
         "#include <math.h>", f"typedef {ctype} T;",
-        "static T max(T a, T b) { return a > b ? a : b; }", "static T min(T a, T b) { return a < b ? a : b; }",
         f"void run(long n, {', '.join(arrays + scalars + [f'T *O{j}' for j in range(n_out)])}) {{",
         "  for (long i = 0; i < n; i++) {",
         *(f"    T a{i} = A{i}[i];" for i in range(kernel.n_arrays)),
@@ -453,3 +452,13 @@ def test_cupy_updates_run_as_one_fused_kernel_each(backend):
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
     assert _compile._cupy_elementwise.cache_info().currsize >= len({n for n, _ in TORCH_CASES})
     assert not _compile._CUPY_FAILED
+
+
+def test_generated_maximum_and_minimum_propagate_nan_as_numpy(tmp_path):
+    kernel = Kernel(lambda xp, a, b: (xp.maximum(a, 0.0) + b, xp.minimum(a, b)), 2, 0, "nan_test")
+    a = np.array([np.nan, -1.0, 2.0, 1.0])
+    b = np.array([1.0, np.nan, 0.5, 3.0])
+    got = _c_kernel(kernel, "float64", tmp_path)([a, b], [])
+    want = kernel.fn(np, a, b)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)

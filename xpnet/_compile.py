@@ -407,8 +407,10 @@ def _empty_like(a: Any) -> Any:
 
 # -- fused: one generated CuPy ElementwiseKernel per kernel and dtype ----------
 
-_C_BINARY = {"add": "{} + {}", "sub": "{} - {}", "mul": "{} * {}", "div": "{} / {}", "maximum": "max({}, {})",
-             "minimum": "min({}, {})"}  # fmt: skip
+#: C for each operation; maximum and minimum propagate NaN as NumPy's do
+#: (``a != a`` is true only for NaN), with no math-library overloads needed.
+_C_BINARY = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
+             "maximum": "({0} > {1} || {0} != {0}) ? {0} : {1}", "minimum": "({0} < {1} || {0} != {0}) ? {0} : {1}"}  # fmt: skip
 
 
 def cuda_source(kernel: Kernel) -> tuple[str, str, str]:
