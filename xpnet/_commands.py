@@ -295,7 +295,7 @@ def predict(args: argparse.Namespace) -> int:
 
     target = str(info.get("target", "prediction"))
     classes = info.get("classes")
-    if classes is not None or net.layers[-1].activation.name == "softmax":
+    if classes is not None or _softmax_output(net):
         index = Y.argmax(axis=1)
         labels = [classes[i] for i in index] if classes is not None else index.tolist()
         header, rows = [target], [[label] for label in labels]
@@ -363,3 +363,9 @@ def _auto_choice() -> str:
     except (ValueError, RuntimeError) as exc:
         return f"none: {exc} ({why})"
     return f"{backend.name} on {_device_name(backend)} ({why})"
+
+
+def _softmax_output(net: Any) -> bool:
+    """Does the model end in a softmax (class probabilities)? Any last layer."""
+    act = net._root.output_activation()
+    return act is not None and act.name == "softmax"

@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"(default: {DEFAULT_OPTIMIZER})")
     model.add_argument("--seed", type=_seed, default=0, help="seeds the split, initial weights and shuffling (default: 0)")
     _add_backend_options(train, default_help="auto: $XPNET_BACKEND, else cupy if usable, else numpy")
+    _add_plugin_option(train)
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="(default: float32)")
     out = train.add_argument_group("output")
     out.add_argument("--save", metavar="MODEL", help="write the trained model (safetensors) to MODEL")
@@ -145,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("data", metavar="DATA", help="CSV or NPZ file of rows to predict")
     predict.add_argument("--output", metavar="PATH", help="write the CSV here instead of to stdout")
     _add_backend_options(predict, default_help="default: numpy, so no GPU is needed", default="numpy")
+    _add_plugin_option(predict)
     predict.set_defaults(run=_run("predict"))
 
     info = commands.add_parser(
@@ -154,6 +156,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.set_defaults(run=_run("info"))
     return parser
+
+
+def _add_plugin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first (repeatable): it registers your own layers, activations, losses, "
+                             "optimizers or metrics, which model files name but never contain")
+
+
+def _import_plugins(modules: Sequence[str]) -> None:
+    """Import the user's component modules (from the Python path or the
+    current folder) before anything names their components."""
+    import importlib
+
+    if modules and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            raise UsageError(f"--plugin {name}: cannot import it ({type(exc).__name__}: {exc})") from None
 
 
 def _add_backend_options(parser: argparse.ArgumentParser, default_help: str, default: str = "auto") -> None:
@@ -166,6 +188,7 @@ def _run(name: str):
     def run(args: argparse.Namespace) -> int:
         from . import _commands
 
+        _import_plugins(getattr(args, "plugin", []))
         return getattr(_commands, name)(args)
 
     return run

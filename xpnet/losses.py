@@ -218,6 +218,11 @@ class CrossEntropy(Loss):
     fused_with = "softmax"
 
     def _targets(self, xp, expected, y):
+        if y.ndim == 2 and y.shape[1] == 1:
+            raise ValueError(
+                "cross_entropy needs one output column per class; with a single output column it is "
+                "-t*log(y) alone, which any y near 1 minimises: use 'binary_cross_entropy' for two classes"
+            )
         if y.ndim == 2 and y.shape[1] > 1:
             _, labels = as_float_array(expected, like=y)
             if labels.ndim == 1:
