@@ -261,13 +261,7 @@ def _one_hot_labels(xp: Any, labels: Any, y: Any) -> Any:
 def get_loss(spec: str | dict | Loss) -> Loss:
     """A loss from a name (case-insensitive), a ``{"name", "config"}`` spec,
     or an instance (kept)."""
-    if isinstance(spec, Loss):
-        return spec
-    if isinstance(spec, type) and issubclass(spec, Loss):
-        return spec()
-    if not isinstance(spec, str | dict):
-        raise TypeError(f"loss must be a name or a Loss, got {type(spec).__name__}")
-    return LOSSES.build(spec)
+    return LOSSES.resolve(spec)
 
 
 def loss_fcn(name: str | Loss, expected: Any, outputs: Any) -> Any:

@@ -77,6 +77,18 @@ class Registry(Mapping):
                 f"before naming or loading it (xpnet predict/train --plugin MODULE)"
             ) from None
 
+    def resolve(self, spec: Any) -> Any:
+        """A component from whatever a user may pass: an instance (kept), a
+        registered class, a name, or a spec as files store it."""
+        if isinstance(spec, self.base):
+            return spec
+        if isinstance(spec, type) and issubclass(spec, self.base):
+            return spec()
+        if isinstance(spec, str | dict):
+            return self.build(spec)
+        article = "an" if self.base.__name__[:1] in "AEIOU" else "a"
+        raise TypeError(f"{self.kind} must be a name or {article} {self.base.__name__}, got {type(spec).__name__}")
+
     def build(self, spec: Any) -> Any:
         """An instance from a spec: a name, or ``{"name": ..., "config": {...}}``."""
         if isinstance(spec, str):
