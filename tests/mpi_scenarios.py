@@ -58,6 +58,18 @@ def scenarios() -> dict[str, dict]:
             net=dict(sizes=[5, 4, 2], activation="leaky_relu"),
             X=X, y=two, fit=dict(loss="sse", optimizer="adam", lr=0.01, epochs=30, batch_size=7, seed=5, tol=0.25),
         ),
+        "registered_layers_residual": dict(  # layers built from their specs through the registry, as files do
+            net=dict(layers=[
+                {"type": "Dense", "n_in": 5, "n_out": 8, "activation": "tanh", "bias": True},
+                {"type": "Residual", "layers": [
+                    {"type": "Dense", "n_in": 8, "n_out": 8, "activation": {"name": "elu", "config": {"alpha": 0.5}},
+                     "bias": True},
+                    {"type": "Dense", "n_in": 8, "n_out": 8, "activation": "identity", "bias": False}]},
+                {"type": "Activation", "activation": "gelu"},
+                {"type": "Dense", "n_in": 8, "n_out": 3, "activation": "softmax", "bias": True},
+            ]),
+            X=X, y=labels, fit=dict(loss="cross_entropy", optimizer="adamw", lr=0.01, epochs=3, batch_size=9, seed=7),
+        ),
         "adam_ce_torch": dict(
             backend="torch", net=dict(sizes=[5, 8, 3], activation="relu", output_activation="softmax"),
             X=X, y=labels, fit=dict(loss="cross_entropy", optimizer="adam", lr=0.01, epochs=3, batch_size=9, seed=6),
@@ -88,6 +100,11 @@ def backend_of(spec: dict):
 
 
 def build(spec: dict, seed=0):
+    if "layers" in spec["net"]:
+        from xpnet.layers import layer_from_config
+
+        layers = [layer_from_config(layer) for layer in spec["net"]["layers"]]
+        return xpnet.Network(layers, backend=backend_of(spec), dtype="float64", seed=seed)
     return xpnet.MLP(**spec["net"], backend=backend_of(spec), dtype="float64", seed=seed)
 
 
