@@ -80,11 +80,14 @@ def training_data(args: argparse.Namespace) -> Prepared:
     choice = choose_task(target.values, target.kind, args.task, targets[0])
     test = _test_table(args, read, targets, kinds) if args.test_data else None
     y, notes = _encode_target(target, choice.task)
-    check_target(y if choice.task == "classification" else target.values, choice.task, targets,
-                 stratify=test is None and args.test_size > 0, test_rows=0 if test else args.test_size)
+    check_target(target.values, choice.task, targets, stratify=test is None and args.test_size > 0)
     if test is None:
         labels = y if choice.task == "classification" else None
         train_rows, test_rows = split_indices(len(y), args.test_size, args.seed, labels)
+        if args.test_size > 0 and len(test_rows) == 0:
+            raise DataError(f"{len(y)} rows are too few to hold out a {args.test_size:g} test share"
+                            + (" of each class" if labels is not None else ""),
+                            "--test-size 0 trains and scores on all rows; --test-data FILE gives test rows")
     else:
         train_rows, test_rows = np.arange(len(y)), np.zeros(0, dtype=np.int64)
     features, X = fit_features(table, kinds, train_rows, args.missing, args.max_categories)
@@ -232,7 +235,8 @@ def training_info(features: Features, targets: list[str], task: str, notes: dict
 
 def _describe(args: argparse.Namespace, fmt: str, features: Features, targets: list[str], choice: Any, notes: dict[str, Any],
               dropped: int, n: int, n_train: int, n_test: int) -> list[str]:
-    what = f"{len(notes['classes'])} classes" if "classes" in notes else f"regression, {len(targets)} output(s)"
+    outputs = "1 output" if len(targets) == 1 else f"{len(targets)} outputs"
+    what = f"{len(notes['classes'])} classes" if "classes" in notes else f"regression, {outputs}"
     target = f"target {targets[0]!r}" if len(targets) == 1 else f"targets {_names(targets)}"
     lines = [f"data: {_source(args)}{fmt}, {n} rows, {features.describe()}, {target} ({what})"]
     filled = [c.name for c in features.columns if c.fill is not None]

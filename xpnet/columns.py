@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .data_io import DataError, Table, as_numbers
-from .preprocessing import _shell, plain, scaling
+from .preprocessing import _shell, _stray_hint, plain, scaling
 
 __all__ = ["MISSING", "UNKNOWN", "Column", "Features", "features_from_info", "fit_features"]
 
@@ -67,7 +67,9 @@ class Features:
         n_cat = sum(c.kind == "category" for c in self.columns)
         if not n_cat:
             return f"{self.width} features"
-        return f"{self.width} features ({len(self.columns) - n_cat} numeric, {n_cat} categorical one-hot encoded)"
+        one_hot = sum(c.width for c in self.columns if c.kind == "category")
+        return (f"{len(self.columns)} features ({len(self.columns) - n_cat} numeric, {n_cat} categorical "
+                f"one-hot encoded into {one_hot} columns)")
 
     def missing_rows(self, table: Table) -> np.ndarray:
         """Rows with a missing value in any feature column."""
@@ -164,11 +166,17 @@ def _texts(column: Any) -> tuple[np.ndarray, np.ndarray]:
 def _refuse_text(table: Table, name: str, stray: np.ndarray) -> None:
     row = int(np.flatnonzero(stray)[0])
     value = str(table.frame[name].iloc[row]).strip()
-    hint = f"--categorical {_shell(name)} encodes the column as categories"
+    hint = f"{_stray_hint(value)}; --categorical {_shell(name)} encodes the column as categories"
     if _decimal_comma(value) and table.sep not in (None, ","):
         hint = "--decimal , reads numbers written with a decimal comma"
-    raise DataError(f"{table.path}, {table.where(row)}: column {name!r} holds {value!r}, not a number",
-                    f"if {value!r} marks a missing value, pass --na-values {_shell(value)}; {hint}")
+    raise DataError(f"{table.path}, {table.where(row)}: column {name!r} holds {value!r}, not a number", hint)
+
+
+def _decimal_commas(column: Any) -> float:
+    """The share of (the first 1000) values that look like numbers with a decimal comma (``1,5``)."""
+    texts, missing = _texts(column)
+    sample = texts[~missing][:1000]
+    return float(np.mean([_decimal_comma(t) for t in sample])) if sample.size else 0.0
 
 
 def _decimal_comma(text: str) -> bool:
@@ -206,6 +214,8 @@ def column_kinds(table: Table, names: list[str], categorical: set[str]) -> list[
                 if stray.any():
                     _refuse_text(table, name, stray)
                 out.append(Column(name, "number"))
+            elif table.sep not in (None, ",") and _decimal_commas(column) > 0.5:
+                _refuse_text(table, name, stray)
             else:
                 out.append(Column(name, "category"))
     return out

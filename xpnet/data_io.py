@@ -87,8 +87,8 @@ class Table:
         """What the ``data:`` line says about the format."""
         if self.sep is None:
             return "NPZ"
-        how = "detected" if self.detected else "--sep"
-        return f"separator {SEPARATORS.get(self.sep, repr(self.sep))} ({how})"
+        how = "detected" if self.detected else "from --sep"
+        return f"separator {SEPARATORS.get(self.sep, repr(self.sep))}, {how}"
 
 
 # --------------------------------------------------------------------------

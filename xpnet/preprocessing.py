@@ -129,8 +129,15 @@ def _refuse_stray_text(table: Table, name: str, texts, missing: np.ndarray) -> N
         value = texts.iloc[row]
         raise DataError(
             f"{table.path}, {table.where(row)}: the target {name!r} holds numbers, but this row holds {value!r}",
-            f"if {value!r} marks a missing value, pass --na-values {_shell(value)} (and --missing drop)",
+            _stray_hint(value, " with --missing drop"),
         )
+
+
+def _stray_hint(value: str, then: str = "") -> str:
+    """How to fix a word among numbers: name it a missing-value token."""
+    if "\x00" in value:
+        return "it has a NUL character: the file may be damaged; fix or delete this row"
+    return f"if {value!r} marks a missing value, pass --na-values {_shell(value)}{then}"
 
 
 def _shell(text: str) -> str:
@@ -191,7 +198,7 @@ def _guess(values: np.ndarray, kind: str, whole: bool, name: str) -> TaskChoice:
         return TaskChoice("classification", f"whole-number float target with {k} values",
                           f"the target {name!r} is written as decimals but holds {k} whole values: "
                           "trained as classes (--task regression regresses it)")
-    why = (f"more than {MAX_CLASSES}" if k > MAX_CLASSES else "some on a single row") + ", too many for classes"
+    why = f"more than {MAX_CLASSES} for classes" if k > MAX_CLASSES else "some of them on a single row"
     reason = f"{written} target with {k} values in {n} rows, {why}"
     warning = None
     if kind == "integer":
@@ -204,10 +211,9 @@ def _count(values: np.ndarray) -> int:
     return len(np.unique(values))
 
 
-def check_target(values: np.ndarray, task: str, names: list[str], *, stratify: bool, test_rows: float) -> None:
+def check_target(values: np.ndarray, task: str, names: list[str], *, stratify: bool) -> None:
     """Refuse targets nothing can be learned from: one row, a constant
-    target, a class with a single row when the split is stratified, or too
-    few rows to hold out a test share."""
+    target, or a class with a single row when the split is stratified."""
     n = len(values)
     if n < 2:
         raise DataError(f"{'no data row' if n == 0 else 'a single data row'} is left to train on; "
@@ -215,8 +221,7 @@ def check_target(values: np.ndarray, task: str, names: list[str], *, stratify: b
     for j, name in enumerate(names):
         column = values if values.ndim == 1 else values[:, j]
         if len(np.unique(column)) < 2:
-            what = "a single class" if task == "classification" else "a constant"
-            raise DataError(f"the target {name!r} is {what} (every row holds {plain(column[0])!r}); there is "
+            raise DataError(f"the target {name!r} is constant (every row holds {plain(column[0])!r}); there is "
                             "nothing to learn", "--target names the column to predict")
     if task == "classification" and stratify:
         classes, counts = np.unique(values, return_counts=True)
@@ -226,9 +231,6 @@ def check_target(values: np.ndarray, task: str, names: list[str], *, stratify: b
             raise DataError(f"the class(es) {shown} of {names[0]!r} have a single row; a stratified split needs "
                             "at least 2 rows per class", "--test-size 0 trains on all rows; --test-data FILE "
                             "gives test rows")
-    if test_rows and round(test_rows * n) < 1:
-        raise DataError(f"{n} rows are too few to hold out a {test_rows:g} test share",
-                        "--test-size 0 trains and scores on all rows; --test-data FILE gives test rows")
 
 
 def encode_classes(y: np.ndarray) -> tuple[list, np.ndarray]:
