@@ -211,7 +211,9 @@ def read_table(
 ) -> Table:
     """``table`` (from :func:`read_header`) with its rows read into ``frame``.
 
-    ``columns``: only these (default: all); ``text``: columns kept as text
+    ``columns``: keep only these (default: all; every column is still
+    parsed, so that a row with too many fields is an error, never a silent
+    shift of the columns after it); ``text``: columns kept as text
     even when they look like numbers (categories, targets); ``na_values``:
     tokens that mark a missing value besides pandas' defaults (empty, NA,
     NaN, nan, NULL, N/A, ...)."""
@@ -222,7 +224,7 @@ def read_table(
     wanted = list(table.names) if columns is None else list(columns)
     try:
         frame = pd.read_csv(
-            table.path, sep=table.sep, header=0, names=table.names, index_col=False, usecols=wanted,
+            table.path, sep=table.sep, header=0, names=table.names, index_col=False,
             dtype={name: str for name in text if name in wanted}, na_values=list(na_values),
             keep_default_na=True, skipinitialspace=True, decimal=decimal, encoding=_python_encoding(table.encoding),
             low_memory=False,
