@@ -139,7 +139,7 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
     if not features:
         raise DataError(f"{table.path} has no feature columns left besides the target {_names(targets)}",
                         "training needs feature columns; check --target and --ignore")
-    text = sorted(categorical) + (targets if table.sep is not None else [])
+    text = sorted(categorical)
     read_table(table, columns=features + targets, text=text, na_values=read.na_values, decimal=read.decimal)
     return table, targets, column_kinds(table, features, categorical)
 
@@ -197,7 +197,7 @@ def _test_table(args: argparse.Namespace, read: _Read, targets: list[str], kinds
     if lacking:
         raise DataError(f"{table.path} lacks the column(s) {_names(lacking)} of the training data",
                         "--test-data needs the training file's feature and target columns")
-    text = [c.name for c in kinds if c.kind == "category"] + (targets if table.sep is not None else [])
+    text = [c.name for c in kinds if c.kind == "category"]
     read_table(table, columns=names, text=text, na_values=read.na_values, decimal=read.decimal)
     target = read_target(table, targets)
     table, target, _ = _apply_missing(table, target, kinds, args.missing)

@@ -87,7 +87,7 @@ class Features:
 
     def encode(self, table: Table, unknown: str = "error", trained: str = "") -> np.ndarray:
         """The float64 matrix before scaling: numbers, then one-hot columns."""
-        X = np.empty((len(table.frame), self.width), dtype=np.float64)
+        X = np.empty((len(table.frame), self.width), dtype=np.float64, order="F")  # fast column writes
         at = 0
         for c in self.columns:
             if c.kind == "number":

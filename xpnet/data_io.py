@@ -34,6 +34,7 @@ __all__ = [
     "column_name",
     "read_header",
     "read_table",
+    "read_text_column",
 ]
 
 #: The separators detected (and accepted by ``--sep``), with their names.
@@ -67,13 +68,15 @@ class Table:
     frame: Any = None
     arrays: dict[str, np.ndarray] | None = field(default=None, repr=False)
     rows: np.ndarray | None = field(default=None, repr=False)  # the file's data rows, after take()
+    na_values: tuple[str, ...] = ()
 
     def take(self, rows: np.ndarray) -> Table:
         """The same table restricted to ``rows`` (messages still name the file's lines)."""
         rows = np.asarray(rows, dtype=np.int64)
         original = rows if self.rows is None else self.rows[rows]
         frame = self.frame.iloc[rows].reset_index(drop=True)
-        return Table(self.path, self.names, self.sep, self.detected, self.encoding, frame, None, original)
+        return Table(self.path, self.names, self.sep, self.detected, self.encoding, frame, None, original,
+                     self.na_values)
 
     def where(self, row: int) -> str:
         """``"line 7"`` (CSV: the file's line) or ``"row 7"`` (NPZ) for data row ``row`` (0-based)."""
@@ -238,7 +241,23 @@ def read_table(
     if len(frame) == 0:
         raise ValueError(f"{table.path} has a header but no data rows")
     table.frame = frame[wanted]
+    table.na_values = tuple(na_values)
     return table
+
+
+def read_text_column(table: Table, name: str) -> Any:
+    """Column ``name`` as written (text, NaN where missing), read again: for
+    the rare column whose parsed numbers do not tell how they were written
+    (integers with a missing value come back as floats)."""
+    import pandas as pd
+
+    frame = pd.read_csv(
+        table.path, sep=table.sep, header=0, names=table.names, index_col=False, usecols=[name], dtype=str,
+        na_values=list(table.na_values), keep_default_na=True, skipinitialspace=True,
+        encoding=_python_encoding(table.encoding), low_memory=False,
+    )
+    column = frame[name]
+    return column if table.rows is None else column.iloc[table.rows].reset_index(drop=True)
 
 
 def _parser_error(table: Table, exc: Exception) -> DataError:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data_io import DataError, Table, as_numbers
+from .data_io import DataError, Table, as_numbers, read_text_column
 
 __all__ = [
     "MAX_CLASSES",
@@ -87,8 +87,11 @@ def _one_target(table: Table, name: str) -> tuple[np.ndarray, str, np.ndarray]:
         return column.to_numpy(), "integer", missing
     if pd.api.types.is_float_dtype(column.dtype):
         values = column.to_numpy(dtype=np.float64)
-        _refuse_infinite(table, name, values)
-        return values, "float", missing
+        _refuse_infinite(table, name, np.where(missing, 0.0, values))
+        whole = np.all(values[~missing] == np.round(values[~missing]))
+        if not (missing.any() and whole and table.sep is not None):
+            return values, "float", missing
+        column = read_text_column(table, name)  # integers with a gap read as floats: how were they written?
     texts = column.astype(object).where(~missing, "").astype(str).str.strip()
     missing = missing | (texts == "").to_numpy()
     present = texts[~missing]
