@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -420,3 +421,40 @@ def test_no_numpy_reprs_in_messages(tmp_path):
     data = table(tmp_path / "d.csv", ["x", "y"], [[i, "cat"] for i in range(5)])
     line = one_line_error(xpnet_cli("train", "--data", data))
     assert "np.str_" not in line and "'cat'" in line
+
+
+# --------------------------------------------------------------------------
+# 8. The progress display on a terminal without a width
+# --------------------------------------------------------------------------
+
+
+def test_zero_width_terminal_gets_a_line_per_epoch():
+    import io
+
+    from xpnet._progress import EpochLines, progress_bar
+
+    out = io.StringIO()
+    lines = EpochLines(3, file=out)
+    lines.set_postfix({"loss": "0.5", "val_accuracy": "0.9000"}, refresh=False)
+    lines.update(1)
+    lines.close()
+    assert out.getvalue() == "epoch 1/3: loss 0.5, val_accuracy 0.9000\n"
+    assert not isinstance(progress_bar(3, file=io.StringIO()), EpochLines)  # not a terminal: tqdm's own rules
+
+
+@pytest.mark.skipif(not shutil.which("script"), reason="needs script(1) from util-linux to get a terminal")
+def test_xpnet_train_under_script_prints_epoch_lines():
+    """`script -q -c ... /dev/null` runs on a pseudo-terminal that reports 0 columns."""
+    import shlex
+    import subprocess
+    import sys
+
+    from test_cli import clean_env
+
+    command = " ".join(map(shlex.quote, [sys.executable, "-m", "xpnet", "train", "--epochs", "3"]))
+    result = subprocess.run(["script", "-q", "-c", command, "/dev/null"], capture_output=True, text=True,
+                            timeout=120, env=clean_env(), stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout
+    epochs = re.findall(r"^epoch (\d)/3: loss [0-9.]+, val_loss [0-9.]+, val_accuracy [0-9.]+\r?$",
+                        result.stdout, re.M)
+    assert epochs == ["1", "2", "3"], result.stdout
