@@ -65,8 +65,9 @@ def train(args: argparse.Namespace) -> int:
     _check_space(args, net)
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     activations = f"{args.activation}, {output}" if args.hidden else output
+    epochs, control = _fit_control(args, len(data.y_train))
     _say(f"model: MLP {'-'.join(map(str, sizes))} ({activations}), {loss} loss, "
-         f"{args.optimizer} lr {args.lr:g}, {batch}, {args.epochs} epochs")
+         f"{args.optimizer} lr {args.lr:g}, {batch}, {epochs} epochs" + ("" if args.epochs else " (auto)"))
 
     held_out = len(data.y_test) > 0
     # The notes go in before training, so that every checkpoint is a usable model too.
@@ -76,12 +77,12 @@ def train(args: argparse.Namespace) -> int:
     with _stop_on_signals() as stop:
         try:
             history = net.fit(
-                data.X_train, data.y_train, loss=loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
+                data.X_train, data.y_train, loss=loss, optimizer=args.optimizer, lr=args.lr, epochs=epochs,
                 batch_size=args.batch_size, seed=args.seed,
                 progress=not args.quiet and sys.stdout.isatty() and root,
                 validation_data=(data.X_test, data.y_test) if held_out else None,
                 metrics=("accuracy",) if task == "classification" and held_out else (),
-                checkpoint=args.checkpoint, resume=resume, interrupt=stop, distributed=args.distributed,
+                checkpoint=args.checkpoint, resume=resume, interrupt=stop, distributed=args.distributed, **control,
             )
         except TrainingInterrupted as exc:
             return _interrupted(exc, args, stop.signum) if root else 128 + (stop.signum or signal.SIGINT)
@@ -105,6 +106,29 @@ def train(args: argparse.Namespace) -> int:
         _plot(history, args.plot, task)
         _say(f"wrote the loss curves to {args.plot}")
     return 0
+
+
+#: --epochs auto: this many epochs for small data ...
+AUTO_EPOCHS = 100
+#: ... and for large data as many as make about this many optimizer steps (at least AUTO_MIN_EPOCHS).
+AUTO_STEPS, AUTO_MIN_EPOCHS = 20_000, 5
+
+
+def _fit_control(args: argparse.Namespace, n_train: int) -> tuple[int, dict[str, Any]]:
+    """How long to train: the epochs, and extra ``fit`` arguments.
+
+    The one place for early stopping (issue 13, item 9): once the core has
+    ``xpnet.EarlyStopping`` (issue 10), return ``validation_split`` and
+    ``callbacks`` here and make ``--epochs`` the maximum. Until then ``auto``
+    picks a fixed count that trains small and large tables well enough."""
+    return args.epochs or auto_epochs(n_train, args.batch_size), {}
+
+
+def auto_epochs(n_rows: int, batch_size: int | None) -> int:
+    """``--epochs auto``: enough steps for small tables (iris has 4 steps per
+    epoch), few passes over large ones (a million rows make 31,250 steps)."""
+    steps = 1 if batch_size is None else max(1, -(-n_rows // batch_size))
+    return int(min(AUTO_EPOCHS, max(AUTO_MIN_EPOCHS, -(-AUTO_STEPS // steps))))
 
 
 def _warn(message: str) -> None:
