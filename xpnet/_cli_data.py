@@ -90,6 +90,7 @@ def training_data(args: argparse.Namespace) -> Prepared:
                             "--test-size 0 trains and scores on all rows; --test-data FILE gives test rows")
     else:
         train_rows, test_rows = np.arange(len(y)), np.zeros(0, dtype=np.int64)
+    holes = int(sum(int(table.frame[c.name].isna().sum()) for c in kinds))
     features, X = fit_features(table, kinds, train_rows, args.missing, args.max_categories)
     del table  # the raw columns are no longer needed: free them before training
     if choice.task == "regression":
@@ -104,7 +105,7 @@ def training_data(args: argparse.Namespace) -> Prepared:
     del X
     info = training_info(features, targets, choice.task, notes, read, source=_source(args))
     prepared = Prepared(choice.task, X_train, y_train, X_test, y_test, info)
-    counts = (dropped, len(y), len(X_train), len(X_test))
+    counts = (dropped, holes, len(y), len(X_train), len(X_test))
     prepared.lines = _describe(args, fmt, features, targets, choice, notes, *counts)
     prepared.warnings = [w for w in (choice.warning,) if w]
     return prepared
@@ -234,17 +235,17 @@ def training_info(features: Features, targets: list[str], task: str, notes: dict
 
 
 def _describe(args: argparse.Namespace, fmt: str, features: Features, targets: list[str], choice: Any, notes: dict[str, Any],
-              dropped: int, n: int, n_train: int, n_test: int) -> list[str]:
+              dropped: int, holes: int, n: int, n_train: int, n_test: int) -> list[str]:
     outputs = "1 output" if len(targets) == 1 else f"{len(targets)} outputs"
     what = f"{len(notes['classes'])} classes" if "classes" in notes else f"regression, {outputs}"
     target = f"target {targets[0]!r}" if len(targets) == 1 else f"targets {_names(targets)}"
     lines = [f"data: {_source(args)}{fmt}, {n} rows, {features.describe()}, {target} ({what})"]
-    filled = [c.name for c in features.columns if c.fill is not None]
     if dropped:
         why = "a missing value" if args.missing == "drop" else "a missing target"
         lines.append(f"missing: dropped {dropped} row(s) with {why} (--missing {args.missing})")
-    if args.missing not in ("error", "drop") and filled:
-        lines.append(f"missing: feature values filled in with the training rows' {args.missing.replace('_', ' ')}")
+    if args.missing not in ("error", "drop") and holes:
+        lines.append(f"missing: {holes} feature value(s) filled in with the training rows' "
+                     f"{args.missing.replace('_', ' ')} (--missing {args.missing})")
     lines.append(f"task: {choice.task} ({choice.reason})")
     if args.test_data:
         lines.append(f"split: {n_train} training rows; {n_test} test rows from {args.test_data}; "
