@@ -105,7 +105,7 @@ def _xpnet_read(path: str) -> int:
     table = read_header(path)
     target = table.names[-1]
     features = table.names[:-1]
-    read_table(table, text=[target])
+    read_table(table)
     y = read_target(table, [target])
     kinds = column_kinds(table, features, set())
     import numpy as np

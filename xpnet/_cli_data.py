@@ -176,11 +176,12 @@ def _apply_missing(table: Table, target: Target, kinds: list[Column], missing: s
         gone = holes | target.missing
         if gone.any():
             row = int(np.flatnonzero(gone)[0])
-            name = next((n for n in [*target.names, *(c.name for c in kinds)]
-                         if (target.missing[row] and n in target.names) or
-                         (n not in target.names and bool(table.frame[n].isna().iloc[row]))), target.names[0])
-            what = "target" if name in target.names else "column"
-            raise DataError(f"{table.path}, {table.where(row)}: {what} {name!r} has a missing value", _MISSING_HINT)
+            if target.missing[row]:
+                what = f"the target {target.names[0]!r}"
+            else:
+                name = next(c.name for c in kinds if bool(table.frame[c.name].isna().iloc[row]))
+                what = f"column {name!r}"
+            raise DataError(f"{table.path}, {table.where(row)}: {what} has a missing value", _MISSING_HINT)
         return table, target, 0
     drop = (holes | target.missing) if missing == "drop" else target.missing
     if not drop.any():

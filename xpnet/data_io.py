@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,13 +226,16 @@ def read_table(
     import pandas as pd
 
     wanted = list(table.names) if columns is None else list(columns)
+    text = {name: str for name in text if name in wanted}
+    options = {"dtype": text} if text else {}  # (a dtype= keeps pandas from joining the numbers into one block)
     try:
-        frame = pd.read_csv(
-            table.path, sep=table.sep, header=0, names=table.names, index_col=False,
-            dtype={name: str for name in text if name in wanted}, na_values=list(na_values),
-            keep_default_na=True, skipinitialspace=True, decimal=decimal, encoding=_python_encoding(table.encoding),
-            low_memory=False,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed columns are checked below, with lines
+            frame = pd.read_csv(
+                table.path, sep=table.sep, header=0, names=table.names, index_col=False, na_values=list(na_values),
+                keep_default_na=True, skipinitialspace=True, decimal=decimal,
+                encoding=_python_encoding(table.encoding), **options,
+            )
     except UnicodeDecodeError:
         raise _not_text(table.path, table.encoding) from None
     except pd.errors.ParserError as exc:
@@ -240,7 +244,7 @@ def read_table(
         raise ValueError(f"{table.path} is empty; expected a header line of column names, then rows") from None
     if len(frame) == 0:
         raise ValueError(f"{table.path} has a header but no data rows")
-    table.frame = frame[wanted]
+    table.frame = frame if wanted == list(table.names) else frame[wanted]
     table.na_values = tuple(na_values)
     return table
 
