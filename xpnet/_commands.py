@@ -62,7 +62,7 @@ def train(args: argparse.Namespace) -> int:
     sizes = [data.X_train.shape[1], *args.hidden, n_out]
     output, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "mse")
     net = MLP(sizes, args.activation, output, backend=backend, dtype=args.dtype, seed=args.seed)
-    _check_space(args, net)
+    _check_space(args, sizes)
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     activations = f"{args.activation}, {output}" if args.hidden else output
     epochs, control = _fit_control(args, len(data.y_train))
@@ -148,10 +148,11 @@ def _backend(args: argparse.Namespace, device: Any) -> Any:
         raise UsageError(f"{exc} (`xpnet info` lists the devices usable here)") from None
 
 
-def _check_space(args: argparse.Namespace, net: Network) -> None:
+def _check_space(args: argparse.Namespace, sizes: list[int]) -> None:
     """Refuse, before training, to train a model that --save or --checkpoint
     cannot write for lack of disk space (the size is known once the data is)."""
-    need = sum(int(np.prod(p.shape)) for p in net._params()) * np.dtype(args.dtype).itemsize + (1 << 16)
+    weights = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    need = weights * np.dtype(args.dtype).itemsize + (1 << 16)
     for option, path in (("--save", args.save), ("--checkpoint", args.checkpoint)):
         if path is None:
             continue
