@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only W1,W2,...] [--repeats N] [--out DIR]``.
+"""``python -m benchmarks [--quick] [--only W1,W2,...] [--repeats N] [--out DIR] [--gpu]``.
 
 Runs the workloads, prints each one's table, and writes
 ``results.json`` and ``results.md`` (plus time-stamped copies) to ``--out``
@@ -26,6 +26,9 @@ WORKLOADS = {
     "Tiny": "tiny",
 }
 
+#: The workloads with GPU rows, which ``--gpu`` runs by default.
+GPU_WORKLOADS = ("W3", "Tiny")
+
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
@@ -37,6 +40,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default=DEFAULT_OUT, help="directory for results.json / results.md")
     p.add_argument("--impls", default="", help="comma-separated implementation keys to keep (default: all)")
     p.add_argument("--no-gpu", action="store_true", help="skip CuPy / CUDA implementations even when usable")
+    p.add_argument(
+        "--gpu",
+        action="store_true",
+        help=f"only the GPU rows (CuPy, CUDA torch and their hand-written GPU baselines) of {', '.join(GPU_WORKLOADS)} "
+        "(or of --only); an error when no GPU is usable",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -53,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None and os.environ.get("OMP_NUM_THREADS") != str(args.threads):
         print("--threads only takes effect through `python -m benchmarks` (before NumPy loads)", file=sys.stderr)
         return 2
-    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(WORKLOADS)
+    if args.gpu and args.no_gpu:
+        print("--gpu and --no-gpu exclude each other", file=sys.stderr)
+        return 2
+    names = [n.strip() for n in args.only.split(",") if n.strip()] or list(GPU_WORKLOADS if args.gpu else WORKLOADS)
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
         print(f"unknown workload(s) {', '.join(unknown)}; expected some of {', '.join(WORKLOADS)}", file=sys.stderr)
@@ -79,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== {name} skipped: {exc}", flush=True)
             continue
         for workload in workloads:
+            if args.gpu:
+                workload.impls = [i for i in workload.impls if i.device != "cpu"]
+                if not workload.impls:
+                    skipped[workload.name] = "no GPU implementation is usable here (see `xpnet info`)"
+                    print(f"== {workload.name} skipped: {skipped[workload.name]}", flush=True)
+                    continue
             if args.impls:
                 keep = {k.strip() for k in args.impls.split(",")}
                 workload.impls = [i for i in workload.impls if i.key in keep]
@@ -88,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
             res = measure(workload, repeats, warmup=1, log=lambda m: print(m, flush=True))
             results.append(res)
             print(report.workload_table(res), flush=True)
+    if args.gpu and not results:
+        print("--gpu: no GPU row could run here (CuPy or torch with CUDA needed; `xpnet info` says why)",
+              file=sys.stderr)
+        return 1
     info = machine_info()  # after the workloads: threadpoolctl then sees every BLAS they loaded
     doc = {
         "when": _dt.datetime.now().isoformat(timespec="seconds"),

@@ -6,6 +6,10 @@ xpnet runs twice: ``fit`` over one epoch of 10000 batches of the four rows
 (``X`` tiled, no shuffle: the steady per-step cost, one host read in all),
 and ``fit(epochs=10000)`` on the four rows (every step is then also an epoch
 end: the NaN guard, one host read, the History entry).
+
+With a usable GPU (and without ``--no-gpu``), the same rows run on CuPy and
+CUDA torch against hand-written CuPy and PyTorch autograd on that GPU: at
+this size they time kernel launches and host syncs, not arithmetic.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from typing import Any
 import numpy as np
 
 from .common import Settings, host_params, torch_sequential, torch_tensor
-from .harness import Comparison, Impl, Workload, have
+from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
 
 NAME = "Tiny"
 SEED = 4
 LR = 2.0
 STEPS = 10000
+#: The torch device of the GPU rows.
+TORCH_GPU = "cuda"
 
 
 def data() -> tuple[np.ndarray, np.ndarray]:
@@ -29,18 +35,18 @@ def data() -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def xpnet_network() -> Any:
+def xpnet_network(backend: Any = "numpy") -> Any:
     from xpnet import MLP
 
-    return MLP([2, 2, 1], activation="sigmoid", output_activation="sigmoid", backend="numpy", dtype="float64", seed=SEED)
+    return MLP([2, 2, 1], activation="sigmoid", output_activation="sigmoid", backend=backend, dtype="float64", seed=SEED)
 
 
-def numpy_loop(X, T, W1, b1, W2, b2, lr, steps):
-    """Textbook XOR backprop (in-place updates, as in the seeds)."""
+def numpy_loop(X, T, W1, b1, W2, b2, lr, steps, xp=np):
+    """Textbook XOR backprop (in-place updates, as in the seeds); ``xp=cupy`` on a GPU."""
     n = T.size
     for _ in range(steps):
-        a1 = 1.0 / (1.0 + np.exp(-(X @ W1 + b1)))
-        y = 1.0 / (1.0 + np.exp(-(a1 @ W2 + b2)))
+        a1 = 1.0 / (1.0 + xp.exp(-(X @ W1 + b1)))
+        y = 1.0 / (1.0 + xp.exp(-(a1 @ W2 + b2)))
         d = y - T
         loss = np.sum(d * d) / n
         d2 = d * (2.0 / n) * y * (1.0 - y)
@@ -75,10 +81,12 @@ def build(s: Settings) -> Workload:
 
         return lambda: {"final_mse": mse(X, T, [(to_numpy(l.weights), to_numpy(l.bias)) for l in net.layers])}
 
-    def xpnet_steps_prepare(warmup: bool):
-        net = xpnet_network()
+    def xpnet_steps_prepare(warmup: bool, backend: Any = "numpy"):
+        net = xpnet_network(_backend(backend))
         k = n_steps(warmup)
         Xk, Tk = np.tile(X, (k, 1)), np.tile(T, (k, 1))
+        if backend != "numpy":  # the data move to the device before the clock starts
+            Xk, Tk = net.backend.asarray(Xk), net.backend.asarray(Tk)
 
         def run():
             net.fit(Xk, Tk, loss="mse", optimizer="sgd", lr=LR, epochs=1, batch_size=4, shuffle=False)
@@ -86,12 +94,13 @@ def build(s: Settings) -> Workload:
 
         return run
 
-    def xpnet_epochs_prepare(warmup: bool):
-        net = xpnet_network()
+    def xpnet_epochs_prepare(warmup: bool, backend: Any = "numpy"):
+        net = xpnet_network(_backend(backend))
         k = n_steps(warmup)
+        Xd, Td = (X, T) if backend == "numpy" else (net.backend.asarray(X), net.backend.asarray(T))
 
         def run():
-            net.fit(X, T, loss="mse", optimizer="sgd", lr=LR, epochs=k, batch_size=None)
+            net.fit(Xd, Td, loss="mse", optimizer="sgd", lr=LR, epochs=k, batch_size=None)
             return xpnet_finish(net)
 
         return run
@@ -145,12 +154,18 @@ def build(s: Settings) -> Workload:
 
         impls.append(Impl("torch-autograd", "PyTorch autograd + optim.SGD (cpu)", autograd_prepare))
 
+    if s.gpu:
+        gpu_impls, gpu_comps = _gpu_rows(X, T, params, n_steps, xpnet_steps_prepare, xpnet_epochs_prepare)
+        impls += gpu_impls
+
     comps = [
         Comparison("xpnet-numpy", "numpy-hand", 1.3, "xpnet / hand-written NumPy"),
         Comparison("xpnet-numpy-epochs", "numpy-hand", 1.3, "xpnet, 1 step per epoch / hand-written NumPy"),
         Comparison("xpnet-numpy", "torch-autograd", 1.0, "xpnet / PyTorch autograd (faster)"),
         Comparison("xpnet-numpy-epochs", "torch-autograd", 1.0, "xpnet, 1 step per epoch / PyTorch autograd"),
     ]
+    if s.gpu:
+        comps += gpu_comps
     return Workload(
         NAME,
         f"Tiny XOR 2-2-1 sigmoid, MSE, batch 4, GD lr {LR}, {steps} steps, float64",
@@ -159,3 +174,85 @@ def build(s: Settings) -> Workload:
         steps=steps,
         meta={"sizes": [2, 2, 1], "lr": LR, "dtype": "float64", "steps": steps},
     )
+
+
+def _backend(spec: Any) -> Any:
+    """A backend from a name or ``(name, device)``."""
+    from xpnet import get_backend
+
+    return get_backend(*spec) if isinstance(spec, tuple) else get_backend(spec)
+
+
+def _gpu_rows(X, T, params, n_steps, steps_prepare, epochs_prepare) -> tuple[list[Impl], list[Comparison]]:
+    """xpnet's two Tiny rows on CuPy and on CUDA torch, and hand-written
+    baselines on the same GPU (no targets: GPU speed is issue #12)."""
+    impls: list[Impl] = []
+    comps: list[Comparison] = []
+    if cupy_usable():
+
+        def cupy_prepare(warmup: bool):
+            import cupy
+
+            (W1, b1), (W2, b2) = [(cupy.asarray(w), cupy.asarray(b)) for w, b in params]
+            Xc, Tc = cupy.asarray(X), cupy.asarray(T)
+            k = n_steps(warmup)
+
+            def run():
+                numpy_loop(Xc, Tc, W1, b1, W2, b2, LR, k, xp=cupy)
+                return lambda: {"final_mse": mse(X, T, [(W1.get(), b1.get()), (W2.get(), b2.get())])}
+
+            return run
+
+        impls += [
+            Impl("xpnet-cupy", "xpnet (cupy), fit: 1 epoch of 10000 batches",
+                 lambda w: steps_prepare(w, "cupy"), cupy_sync, "cuda"),
+            Impl("xpnet-cupy-epochs", "xpnet (cupy), fit: 10000 epochs of 1 batch",
+                 lambda w: epochs_prepare(w, "cupy"), cupy_sync, "cuda"),
+            Impl("cupy-hand", "hand-written CuPy", cupy_prepare, cupy_sync, "cuda"),
+        ]  # fmt: skip
+        comps += [
+            Comparison("xpnet-cupy", "cupy-hand", None, "xpnet / hand-written CuPy"),
+            Comparison("xpnet-cupy-epochs", "cupy-hand", None, "xpnet, 1 step per epoch / hand-written CuPy"),
+        ]
+    if have("torch") and torch_cuda_usable():
+        dev = TORCH_GPU
+        sync = torch_sync_for(dev)
+
+        def autograd_prepare(warmup: bool):
+            import torch
+
+            model = torch_sequential(params, ["sigmoid", "sigmoid"], "float64", dev)
+            opt = torch.optim.SGD(model.parameters(), lr=LR)
+            Xt, Tt = torch_tensor(X, dev), torch_tensor(T, dev)
+            loss_fn = torch.nn.MSELoss()
+            k = n_steps(warmup)
+
+            def run():
+                total = None
+                for _ in range(k):
+                    loss = loss_fn(model(Xt), Tt)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    total = loss.detach() if total is None else total + loss.detach()
+                total.item()
+                lins = [m for m in model if isinstance(m, torch.nn.Linear)]
+                ps = [(m.weight.detach().cpu().numpy().T, m.bias.detach().cpu().numpy()) for m in lins]
+                return lambda: {"final_mse": mse(X, T, ps)}
+
+            return run
+
+        cuda = ("torch", dev)
+        impls += [
+            Impl("xpnet-torch-cuda", "xpnet (torch cuda), fit: 1 epoch of 10000 batches",
+                 lambda w: steps_prepare(w, cuda), sync, "cuda"),
+            Impl("xpnet-torch-cuda-epochs", "xpnet (torch cuda), fit: 10000 epochs of 1 batch",
+                 lambda w: epochs_prepare(w, cuda), sync, "cuda"),
+            Impl("torch-autograd-cuda", "PyTorch autograd + optim.SGD (cuda)", autograd_prepare, sync, "cuda"),
+        ]  # fmt: skip
+        comps += [
+            Comparison("xpnet-torch-cuda", "torch-autograd-cuda", None, "xpnet on torch / PyTorch autograd (CUDA)"),
+            Comparison("xpnet-torch-cuda-epochs", "torch-autograd-cuda", None,
+                       "xpnet on torch, 1 step per epoch / PyTorch autograd (CUDA)"),
+        ]  # fmt: skip
+    return impls, comps

@@ -16,6 +16,10 @@ REF_ACTIVATIONS = {
     "relu": lambda v: np.maximum(v, 0.0),
     "leaky_relu": lambda v: np.where(v > 0, v, 0.01 * v),
     "softmax": lambda v: np.exp(v - v.max(-1, keepdims=True)) / np.exp(v - v.max(-1, keepdims=True)).sum(-1, keepdims=True),
+    "gelu": lambda v: 0.5 * v * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (v + 0.044715 * v**3))),
+    "elu": lambda v: np.where(v > 0, v, np.expm1(np.minimum(v, 0.0))),
+    "softplus": lambda v: np.where(v > 20.0, v, np.log1p(np.exp(np.minimum(v, 20.0)))),
+    "silu": lambda v: v / (1.0 + np.exp(-v)),
 }
 
 
@@ -31,6 +35,11 @@ def ref_loss(name: str, t: np.ndarray, y: np.ndarray) -> float:
         return np.mean(-(t * np.log(yc) + (1 - t) * np.log(1 - yc)))
     if name == "cross_entropy":
         return np.mean(-np.sum(t * np.log(np.clip(y, eps, 1.0)), axis=1))
+    if name == "mae":
+        return np.mean(np.abs(y - t))
+    if name == "huber":  # delta 1
+        d = np.abs(y - t)
+        return np.mean(np.where(d <= 1.0, 0.5 * d**2, d - 0.5))
     raise AssertionError(name)
 
 

@@ -11,9 +11,11 @@ import pytest
 from helpers import REF_ACTIVATIONS, assert_on, elementwise_diff, host, try_import
 
 import xpnet
+from xpnet._random import default_init
 from xpnet.activations import ACTIVATIONS, LEAKY_SLOPE
 
-ELEMENTWISE = ["identity", "sigmoid", "tanh", "relu", "leaky_relu"]
+ELEMENTWISE = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "gelu", "elu", "softplus", "silu"]
+SMOOTH_RELUS = ["gelu", "elu", "softplus", "silu"]
 
 def sample(shape=(5, 4), seed=0):
     v = np.random.default_rng(seed).normal(0.0, 2.0, shape)
@@ -21,7 +23,7 @@ def sample(shape=(5, 4), seed=0):
 
 
 def test_registry_names_and_alias():
-    assert set(ACTIVATIONS) == {"identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"}
+    assert set(ACTIVATIONS) == {"identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", *SMOOTH_RELUS}
     assert xpnet.get_activation("linear").name == "identity"
     assert xpnet.get_activation("ReLU").name == "relu"
     assert xpnet.get_activation(" Sigmoid ").name == "sigmoid"
@@ -112,23 +114,122 @@ def test_relu_derivative_convention_at_zero():
     assert xpnet.get_activation("relu").derivative(np.array([0.0]))[0] == 0.0
 
 
-@pytest.mark.parametrize("name", list(ACTIVATIONS))
-def test_torch_autograd_oracle(name):
+def torch_activation(torch, name, config=None):
+    """The torch module or function for an xpnet activation and its config."""
+    config = config or {}
+    return {
+        "identity": lambda: (lambda t: t),
+        "sigmoid": lambda: torch.sigmoid,
+        "tanh": lambda: torch.tanh,
+        "relu": lambda: torch.relu,
+        "leaky_relu": lambda: (lambda t: torch.nn.functional.leaky_relu(t, LEAKY_SLOPE)),
+        "softmax": lambda: (lambda t: torch.softmax(t, dim=-1)),
+        "gelu": lambda: torch.nn.GELU(approximate="tanh"),
+        "elu": lambda: torch.nn.ELU(**config),
+        "softplus": lambda: torch.nn.Softplus(**config),
+        "silu": lambda: torch.nn.SiLU(),
+    }[name]()
+
+
+def torch_value_and_grad(name, v, dy, config=None, dtype="float64"):
     torch = try_import("torch")
     if torch is None:
         pytest.skip("torch is not installed")
+    tv = torch.tensor(v, dtype=getattr(torch, dtype), requires_grad=True)
+    out = torch_activation(torch, name, config)(tv)
+    out.backward(torch.tensor(dy, dtype=getattr(torch, dtype)))
+    return out.detach().numpy().astype(np.float64), tv.grad.numpy().astype(np.float64)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_torch_autograd_oracle(backend, name):
+    """Values, backward and derivative against PyTorch autograd, on every backend."""
     v, dy = sample((4, 3)), sample((4, 3), seed=2)
-    tv = torch.tensor(v, requires_grad=True)
-    fn = {
-        "identity": lambda t: t,
-        "sigmoid": torch.sigmoid,
-        "tanh": torch.tanh,
-        "relu": torch.relu,
-        "leaky_relu": lambda t: torch.nn.functional.leaky_relu(t, LEAKY_SLOPE),
-        "softmax": lambda t: torch.softmax(t, dim=-1),
-    }[name]
-    out = fn(tv)
-    out.backward(torch.tensor(dy))
+    want_y, want_dv = torch_value_and_grad(name, v, dy)
     act = xpnet.get_activation(name)
-    np.testing.assert_allclose(act.forward(v), out.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(act.backward(v, act.forward(v), dy), tv.grad.numpy(), rtol=1e-12, atol=1e-15)
+    va, dya = backend.asarray(v, "float64"), backend.asarray(dy, "float64")
+    y = act.forward(va)
+    dv = act.backward(va, y, dya)
+    assert_on(dv, backend, "float64", v.shape)
+    np.testing.assert_allclose(host(y), want_y, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(host(dv), want_dv, rtol=1e-12, atol=1e-15)
+    if act.elementwise:
+        np.testing.assert_allclose(host(act.derivative(va)) * dy, want_dv, rtol=1e-12, atol=1e-15)
+
+
+EXTREMES = np.array([-1e4, -100.0, -30.0, -10.5, -3.0, -1e-6, 0.0, 1e-6, 3.0, 10.5, 19.99, 20.01, 30.0, 100.0, 1e4])
+
+
+@pytest.mark.parametrize("name", SMOOTH_RELUS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_smooth_relus_match_torch_at_extremes(backend, name, dtype):
+    """Finite, warning-free and equal to torch (computed in the same dtype) at
+    saturating inputs, either side of softplus's threshold, and at zero."""
+    dy = np.linspace(0.5, 1.5, EXTREMES.size)
+    want_y, want_dv = torch_value_and_grad(name, EXTREMES, dy, dtype=dtype)
+    act = xpnet.get_activation(name)
+    va, dya = backend.asarray(EXTREMES, dtype), backend.asarray(dy, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = act.forward(va)
+        dv, d = act.backward(va, y, dya), act.derivative(va)
+    assert_on(y, backend, dtype, EXTREMES.shape)
+    assert_on(dv, backend, dtype, EXTREMES.shape)
+    tol = 1e-6 if dtype == "float32" else 1e-14
+    # gelu's 1 + tanh cancels for negative v in both: errors scale with |v|.
+    np.testing.assert_allclose(host(y) / np.maximum(np.abs(EXTREMES), 1.0),
+                               want_y / np.maximum(np.abs(EXTREMES), 1.0), rtol=tol, atol=tol)
+    np.testing.assert_allclose(host(dv), want_dv, rtol=tol, atol=tol)
+    np.testing.assert_allclose(host(d) * dy, want_dv, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name", SMOOTH_RELUS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_smooth_relus_reach_their_limits_for_huge_inputs(backend, name, dtype):
+    """Where v**2 or v**3 overflow (and torch's gelu gradient is nan), the
+    outputs are the limits: v and 0 (-alpha for elu), slopes 1 and 0."""
+    big = 1e30 if dtype == "float32" else 1e200
+    v = np.array([-big, -1e10, 1e10, big])
+    act = xpnet.get_activation(name)
+    va = backend.asarray(v, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y, d = host(act.forward(va)), host(act.derivative(va))
+        dv = host(act.backward(va, act.forward(va), backend.asarray(np.ones(4), dtype)))
+    low = -1.0 if name == "elu" else 0.0
+    np.testing.assert_array_equal(y, [low, low, 1e10, big] if dtype == "float64" else np.float32([low, low, 1e10, big]))
+    np.testing.assert_array_equal(d, [0.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(dv, [0.0, 0.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize(("name", "config"), [("elu", {"alpha": 0.5}), ("elu", {"alpha": 2.0}),
+                                              ("softplus", {"beta": 2.0, "threshold": 5.0}),
+                                              ("softplus", {"beta": 0.5, "threshold": 1.0})])
+def test_configured_activations_match_torch(backend, name, config):
+    v, dy = sample((4, 3)) * 2, sample((4, 3), seed=2)
+    want_y, want_dv = torch_value_and_grad(name, v, dy, config)
+    act = xpnet.get_activation({"name": name, "config": config})
+    assert act.config() == config and type(act)(**act.config()) == act
+    assert act != xpnet.get_activation(name)
+    va = backend.asarray(v, "float64")
+    y = act.forward(va)
+    np.testing.assert_allclose(host(y), want_y, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(host(act.backward(va, y, backend.asarray(dy, "float64"))), want_dv, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(host(act.derivative(va)) * dy, want_dv, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(("spec", "match"), [
+    ({"name": "elu", "config": {"alpha": -1.0}}, "alpha"),
+    ({"name": "elu", "config": {"alpha": float("nan")}}, "alpha"),
+    ({"name": "softplus", "config": {"beta": 0.0}}, "beta"),
+    ({"name": "softplus", "config": {"threshold": -1.0}}, "threshold"),
+])
+def test_bad_activation_settings_are_refused(spec, match):
+    with pytest.raises(ValueError, match=match):
+        xpnet.get_activation(spec)
+
+
+@pytest.mark.parametrize("name", SMOOTH_RELUS)
+def test_smooth_relus_default_to_he_init(name):
+    assert default_init(name) == "he_normal"
+    assert default_init("tanh") == "glorot_uniform"

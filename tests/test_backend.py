@@ -58,7 +58,7 @@ def test_auto_without_environment_prefers_usable_cupy(monkeypatch):
     assert get_backend().name == expected
 
 
-def _fake_cupy(device_count=None, error=None, kernel_error=None):
+def _fake_cupy(device_count=None, error=None, kernel_error=None, current=0):
     """A stand-in cupy module whose CUDA runtime fails as asked."""
     mod = types.ModuleType("cupy")
     mod.__version__ = "99.0-fake"
@@ -69,6 +69,10 @@ def _fake_cupy(device_count=None, error=None, kernel_error=None):
             if error is not None:
                 raise error
             return device_count
+
+        @staticmethod
+        def getDevice():
+            return current
 
     class Device:
         def __init__(self, i=0):
@@ -162,6 +166,52 @@ def test_torch_devices():
     if not torch.cuda.is_available():
         with pytest.raises(BackendUnavailable, match="CUDA"):
             get_backend("torch", "cuda")
+
+
+def test_torch_cuda_device_is_canonical(monkeypatch):
+    """torch arrays report ``cuda:0``, never ``cuda``, and torch compares the
+    two as different devices: a backend holding ``cuda`` failed every device
+    check on a real GPU. A pretend CUDA machine whose current GPU is 1 of 2."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    for asked in (None, "cuda", torch.device("cuda"), "auto-default"):
+        b = get_backend("torch") if asked == "auto-default" else get_backend("torch", asked)
+        assert b.device == torch.device("cuda", 1) and str(b.device) == "cuda:1", asked
+    assert get_backend("torch", "cuda:0").device == torch.device("cuda", 0)
+    assert get_backend("torch", "cpu").device == torch.device("cpu")
+    with pytest.raises(ValueError, match="'cuda:2' does not exist; this machine has 2 CUDA device"):
+        get_backend("torch", "cuda:2")
+
+
+def test_cupy_device_defaults_to_the_current_one(monkeypatch, fresh_probes):
+    """As torch's ``cuda``: no index means CuPy's current device, which is
+    the device the arrays report (a pretend machine with 2 GPUs, current 1)."""
+    monkeypatch.setitem(sys.modules, "cupy", _fake_cupy(device_count=2, current=1))
+    for asked in (None, "cuda", "gpu"):
+        assert _backend._cupy_device_index(asked) == 1, asked
+    assert _backend._cupy_device_index("cuda:0") == 0 and _backend._cupy_device_index(0) == 0
+    with pytest.raises(ValueError, match="cupy device 2 does not exist"):
+        _backend._cupy_device_index("cuda:2")
+
+
+def test_jax_device_is_the_one_its_arrays_report():
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    cpu = jax.devices("cpu")[0]
+    for asked in (None, "cpu", "cpu:0", cpu):
+        b = get_backend("jax", asked)
+        assert b.device == cpu and array_api_compat.device(b.asarray([1.0], "float32")) == b.device, asked
+    with jax.default_device("cpu"):  # JAX's own choice of default is honoured
+        assert get_backend("jax").device == cpu
+    with pytest.raises(ValueError, match="invalid jax device 'cpu:5'"):
+        get_backend("jax", "cpu:5")
+
+
+def test_device_of_every_backend_is_what_its_arrays_report(backend):
+    a = backend.asarray([1.0, 2.0], "float32")
+    assert array_api_compat.device(a) == backend.device
+    assert array_api_compat.device(backend.xp.zeros(2, dtype=a.dtype, device=backend.device)) == backend.device
 
 
 def test_backend_object_passes_through(backend):

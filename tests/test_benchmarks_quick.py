@@ -49,3 +49,17 @@ def test_quick_benchmarks_run_and_write_results(tmp_path):
     assert "OPENBLAS_CORETYPE" in machine["env"] and machine["threadpools"]
     for heading in ("## Results", "### Targets", "### W1", "### W3", "### Tiny"):
         assert heading in md
+
+
+@pytest.mark.skipif(not (ROOT / "benchmarks" / "__main__.py").exists(), reason="no benchmarks/ in this checkout")
+def test_gpu_rows_without_a_gpu_say_so(tmp_path, monkeypatch):
+    """``--gpu`` keeps only the GPU rows; where none can run it says why and fails."""
+    monkeypatch.syspath_prepend(str(ROOT))  # `pytest` (unlike `python -m pytest`) does not put the root on sys.path
+    from benchmarks import harness, run, tiny, w3
+
+    for module in (harness, tiny, w3):
+        monkeypatch.setattr(module, "cupy_usable", lambda: False)
+        monkeypatch.setattr(module, "torch_cuda_usable", lambda: False)
+    assert run.main(["--gpu", "--quick", "--out", str(tmp_path)]) == 1
+    assert run.main(["--gpu", "--no-gpu", "--out", str(tmp_path)]) == 2
+    assert not (tmp_path / "results.json").exists()

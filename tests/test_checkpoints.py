@@ -40,7 +40,11 @@ def assert_same_run(a, ha, b, hb):
         np.testing.assert_array_equal(host(p), host(q))
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("optimizer", [
+    "sgd", "momentum", "adam", "rmsprop", "adamw",
+    {"name": "sgd", "config": {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}},
+    {"name": "rmsprop", "config": {"lr": 0.01, "momentum": 0.5, "centered": True, "weight_decay": 1e-3}},
+], ids=lambda o: o if isinstance(o, str) else f"{o['name']}-configured")
 def test_resume_after_some_epochs_is_bit_identical(tmp_path, optimizer):
     X, y = data()
     ref = make()
@@ -140,7 +144,7 @@ def test_resume_errors(tmp_path):
         make(sizes=(4, 9, 2)).fit(X, y, optimizer="adam", epochs=2, resume=ck, **KW)
     with pytest.raises(ValueError, match="float64 model, this network is float32"):
         xpnet.MLP([4, 8, 2], "tanh", "softmax", backend="numpy", seed=1).fit(X, y, optimizer="adam", epochs=2, resume=ck, **KW)
-    with pytest.raises(ValueError, match="optimizer Adam, this run uses SGD"):
+    with pytest.raises(ValueError, match="optimizer adam, this run uses sgd"):
         make().fit(X, y, optimizer="momentum", epochs=2, resume=ck, **KW)
     plain = tmp_path / "model.safetensors"
     make().save(plain)

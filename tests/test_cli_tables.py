@@ -279,7 +279,7 @@ def test_degenerate_targets_are_refused(tmp_path, rows, expected):
 
 
 BAD_OPTIONS = {
-    "activation": (["--activation", "gelu"], "--activation"),
+    "activation": (["--activation", "nosuch"], "--activation"),
     "resume without checkpoint": (["--resume"], "--resume needs --checkpoint"),
     "separator": (["--sep", "xx"], "--sep"),
     "missing strategy": (["--missing", "guess"], "--missing"),

@@ -9,6 +9,7 @@ they are skipped, saying so, or fail if ``XPNET_TEST_REQUIRE_MPI=1`` (CI).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -274,6 +275,75 @@ def test_one_process_without_mpiexec_trains_as_usual(monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize(("local_ranks", "n_gpus", "want"), [
+    ([0, 1], 1, [0, 0]),            # a one-GPU workstation: both processes share GPU 0
+    ([0, 1, 2, 3], 2, [0, 1, 0, 1]),  # round robin
+    ([0, 1], 4, [0, 1]),            # fewer processes than GPUs: one each
+    ([0, 1, 2], 3, [0, 1, 2]),
+])
+def test_gpu_of_a_process_is_its_local_rank_modulo_the_gpus(local_ranks, n_gpus, want):
+    got = [distributed.gpu_index(r, n_gpus) for r in local_ranks]
+    assert got == want and all(0 <= g < n_gpus for g in got)
+
+
+@pytest.mark.parametrize(("local_rank", "n_gpus", "message"), [(0, 0, "n_gpus"), (-1, 2, "local_rank")])
+def test_gpu_index_refuses_impossible_input(local_rank, n_gpus, message):
+    with pytest.raises(ValueError, match=message):
+        distributed.gpu_index(local_rank, n_gpus)
+
+
+def test_gpu_note_says_which_ranks_share_which_gpu():
+    note = distributed.gpu_note([("a", 0, 1), ("a", 0, 1), ("a", 0, 1)])
+    assert note == "3 processes on 1 GPU (shared, GPU = local rank % GPUs per machine): cuda:0 <- ranks 0, 1, 2"
+    note = distributed.gpu_note([("a", 0, 2), ("a", 1, 2)])
+    assert note == "2 processes on 2 GPUs (one GPU each): cuda:0 <- rank 0; cuda:1 <- rank 1"
+    note = distributed.gpu_note([("a", 0, 1), ("b", 0, 2), ("a", 0, 1), ("b", 1, 2), ("c", None, 0)])
+    assert note.startswith("5 processes on 3 GPUs (shared")
+    assert "a cuda:0 <- ranks 0, 2; b cuda:0 <- rank 1; b cuda:1 <- rank 3; no GPU seen by rank 4" in note
+    assert distributed.gpu_note([("a", None, 0)] * 2) is None  # CPU backends: nothing to say
+
+
+@needs_mpi
+def test_cli_prints_the_gpu_mapping_of_distributed_training(monkeypatch, capsys):
+    """`xpnet train --distributed` takes each process's device from
+    assign_gpus and rank 0 prints its note (a pretend mapping here)."""
+    from xpnet import cli
+
+    for var in distributed._LAUNCHER_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    asked = []
+    monkeypatch.setattr(distributed, "assign_gpus", lambda name: asked.append(name) or (None, "2 processes on 1 GPU"))
+    with pytest.warns(UserWarning, match="not started by mpiexec"):
+        assert cli.main(["train", "--distributed", "--backend", "numpy", "--epochs", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert asked == ["numpy"] and out[1] == "note: 2 processes on 1 GPU", out
+    asked.clear()
+    with pytest.warns(UserWarning, match="not started by mpiexec"):
+        cli.main(["train", "--distributed", "--backend", "numpy", "--device", "cpu", "--epochs", "1", "--quiet"])
+    assert asked == [] and "note:" not in capsys.readouterr().out  # --device is the user's choice
+
+
+ASSIGN_SCRIPT = """
+import json
+from xpnet import distributed
+distributed.gpu_count = lambda backend: 2  # a pretend machine with 2 GPUs
+device, note = distributed.assign_gpus("cupy")
+with open(f"rank{distributed.rank()}.json", "w") as f:  # the launcher may interleave stdout lines
+    json.dump([distributed.rank(), device, note], f)
+"""
+
+
+@needs_mpiexec
+def test_three_processes_share_two_gpus(tmp_path):
+    rc, stdout, stderr, _ = run_under_mpiexec(["-c", ASSIGN_SCRIPT], tmp_path, n=3)
+    assert rc == 0, stderr
+    rows = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(3)]
+    assert [device for _, device, _ in rows] == ["cuda:0", "cuda:1", "cuda:0"]
+    assert rows[0][2] == ("3 processes on 2 GPUs (shared, GPU = local rank % GPUs per machine): "
+                          "cuda:0 <- ranks 0, 2; cuda:1 <- rank 1")
+    assert rows[1][2] is None and rows[2][2] is None  # only rank 0 says it
+
+
 class TwinComm:
     """A fake communicator of ``size`` processes in which every other process
     contributes exactly what this one does: Allreduce multiplies by ``size``."""
@@ -304,10 +374,11 @@ class TwinComm:
 
 @needs_mpi
 @pytest.mark.parametrize("loss", ["mse", "sse", "cross_entropy"])
-def test_one_packed_allreduce_through_the_host(backend, loss):
+def test_one_packed_allreduce_through_the_host(backend, loss, monkeypatch):
     """The host path (NumPy, torch on the CPU, and CuPy without CUDA-aware
     MPI, here array_api_strict's device1 stands in for a GPU): one buffer per
     step, scaled for mean losses, unpacked onto the model's device."""
+    monkeypatch.setenv("XPNET_MPI_CUDA_AWARE", "0")  # the host path even where the MPI is CUDA-aware
     rng = np.random.default_rng(0)
     X, labels = rng.normal(size=(10, 4)), rng.integers(0, 3, 10)
     y = labels if loss == "cross_entropy" else rng.normal(size=(10, 3))
@@ -320,7 +391,7 @@ def test_one_packed_allreduce_through_the_host(backend, loss):
     lo, hi = dp.share(0, 10)
     assert (lo, hi) == (5, 10)
     params = net._params()
-    value, grads = dp.loss_and_grads(net, params, Xd[lo:hi, ...], Td[lo:hi, ...], xpnet.get_loss(loss), 10)
+    value, grads, _ = dp.loss_and_grads(net, params, Xd[lo:hi, ...], Td[lo:hi, ...], xpnet.get_loss(loss), 10)
     assert comm.calls == 1
     # The twin doubles this share: for a mean loss, the mean over these 5 rows.
     factor = 2.0 if loss == "sse" else 1.0
@@ -334,14 +405,15 @@ def test_one_packed_allreduce_through_the_host(backend, loss):
 
 
 @needs_mpi
-def test_an_empty_share_contributes_zeros(backend):
+def test_an_empty_share_contributes_zeros(backend, monkeypatch):
+    monkeypatch.setenv("XPNET_MPI_CUDA_AWARE", "0")  # TwinComm sums host buffers only
     net = xpnet.MLP([4, 3, 2], backend=backend, dtype="float64", seed=0)
     X, y = np.ones((1, 4)), np.ones((1, 2))
     Xd, Td = net._inputs(X, y, xpnet.get_loss("mse"))
     dp = DataParallel(TwinComm(rank=1, size=2))
     lo, hi = dp.share(0, 1)
     assert lo == hi
-    value, grads = dp.loss_and_grads(net, net._params(), Xd[lo:hi, ...], Td[lo:hi, ...], xpnet.get_loss("mse"), 1)
+    value, grads, _ = dp.loss_and_grads(net, net._params(), Xd[lo:hi, ...], Td[lo:hi, ...], xpnet.get_loss("mse"), 1)
     assert_on(value, backend, "float64", ())
     assert float(host(value)) == 0.0
     for g, p in zip(grads, net._params()):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import assert_on, central_diff, host, ref_loss
+from helpers import assert_on, central_diff, host, ref_loss, try_import
 
 import xpnet
 from xpnet.losses import LOSSES
@@ -27,7 +27,7 @@ def sample(name, shape=(6, 3), seed=0):
 
 
 def test_registry():
-    assert set(LOSSES) == {"mse", "sse", "binary_cross_entropy", "cross_entropy"}
+    assert set(LOSSES) == {"mse", "sse", "binary_cross_entropy", "cross_entropy", "mae", "huber"}
     assert xpnet.get_loss("MSE").name == "mse"
     with pytest.raises(ValueError, match="unknown loss 'hinge'") as e:
         xpnet.get_loss("hinge")
@@ -164,3 +164,49 @@ def test_loss_value_float32_stays_float32(backend):
     t, y = sample("mse")
     v = xpnet.get_loss("mse").value(backend.asarray(t, "float32"), backend.asarray(y, "float32"))
     assert v.dtype == backend.dtype("float32")
+
+
+@pytest.mark.parametrize(("name", "config"), [("mae", {}), ("huber", {}), ("huber", {"delta": 0.3}), ("huber", {"delta": 2.5})])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_mae_and_huber_match_torch(backend, name, config, dtype):
+    """Value and gradient against torch.nn.L1Loss / HuberLoss, with equal
+    elements (sign 0) and errors either side of delta in the batch."""
+    torch = try_import("torch")
+    if torch is None:
+        pytest.skip("torch is not installed")
+    t, y = sample("mse", (8, 3), seed=5)
+    y = y * 2.0
+    y[0] = t[0]  # zero error: gradient 0 for both
+    y = y.astype(dtype)
+    t = t.astype(dtype)
+    ty = torch.tensor(y, requires_grad=True)
+    module = torch.nn.L1Loss() if name == "mae" else torch.nn.HuberLoss(**config)
+    want = module(ty, torch.tensor(t))
+    want.backward()
+    loss = xpnet.get_loss({"name": name, "config": config} if config else name)
+    ta, ya = backend.asarray(t, dtype), backend.asarray(y, dtype)
+    v, g = loss.value(ta, ya), loss.gradient(ta, ya)
+    assert_on(v, backend, dtype, ())
+    assert_on(g, backend, dtype, y.shape)
+    rtol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(float(host(v)), want.item(), rtol=rtol)
+    np.testing.assert_allclose(host(g), ty.grad.numpy(), rtol=rtol, atol=rtol / y.size)
+    np.testing.assert_array_equal(host(g)[0], 0.0)
+
+
+def test_huber_config_and_bad_delta():
+    h = xpnet.get_loss({"name": "huber", "config": {"delta": 0.5}})
+    assert h.config() == {"delta": 0.5} and type(h)(**h.config()) == h
+    assert h != xpnet.get_loss("huber") and xpnet.get_loss("huber").config() == {"delta": 1.0}
+    # delta sets where the quadratic ends: an error of 2 costs 0.5 * (2 - 0.25)
+    assert float(h.value([0.0], [2.0])) == pytest.approx(0.875)
+    for bad in (0.0, -1.0, float("inf")):
+        with pytest.raises(ValueError, match="delta"):
+            xpnet.get_loss({"name": "huber", "config": {"delta": bad}})
+
+
+def test_mae_is_linear_and_huber_is_mse_like_near_zero():
+    y, t = np.array([[3.0, -0.5]]), np.zeros((1, 2))
+    assert float(xpnet.loss_fcn("mae", t, y)) == pytest.approx(1.75)
+    assert float(xpnet.loss_fcn("huber", t, y)) == pytest.approx((2.5 + 0.125) / 2)
+    np.testing.assert_array_equal(xpnet.get_loss("huber").gradient(t, y), [[0.5, -0.25]])

@@ -27,8 +27,7 @@ def targets_for(loss, out_act, n, k, rng):
 
 
 PAIRINGS = [(h, o, loss) for loss in LOSSES for o in ACTIVATIONS for h in ("tanh", "relu")]
-PAIRINGS = [p for p in PAIRINGS if not (p[2] == "binary_cross_entropy" and p[1] in ("identity", "relu", "leaky_relu", "tanh"))]
-PAIRINGS = [p for p in PAIRINGS if not (p[2] == "cross_entropy" and p[1] in ("identity", "relu", "leaky_relu", "tanh"))]
+PAIRINGS = [p for p in PAIRINGS if p[2] not in ("binary_cross_entropy", "cross_entropy") or p[1] in ("sigmoid", "softmax")]
 
 
 @pytest.mark.parametrize(("hidden", "out", "loss"), PAIRINGS)
@@ -140,7 +139,7 @@ def test_layer_sizes_must_chain():
     with pytest.raises(ValueError, match="at least one layer"):
         xpnet.Network([], backend="numpy")
     with pytest.raises(TypeError, match="Dense"):
-        xpnet.Network(["dense"], backend="numpy")
+        xpnet.Network([42], backend="numpy")
 
 
 def test_a_layer_belongs_to_one_network():

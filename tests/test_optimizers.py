@@ -7,7 +7,7 @@ import pytest
 from helpers import assert_on, host, try_import
 
 import xpnet
-from xpnet.optimizers import get_optimizer
+from xpnet.optimizers import OPTIMIZERS, AdamW, RMSprop, get_optimizer
 
 
 def params_and_grads(backend, seed=0):
@@ -87,7 +87,8 @@ def test_matches_torch_optim(which):
 def test_float32_stays_float32(backend):
     params = [backend.asarray(np.ones((2, 2)), "float32")]
     grads = [backend.asarray(np.ones((2, 2)), "float32")]
-    for opt in (xpnet.SGD(0.1), xpnet.SGD(0.1, 0.9), xpnet.Adam()):
+    for opt in (xpnet.SGD(0.1), xpnet.SGD(0.1, 0.9), xpnet.Adam(), xpnet.SGD(0.1, 0.9, nesterov=True, weight_decay=0.1),
+                xpnet.Adam(weight_decay=0.1), AdamW(), RMSprop(), RMSprop(momentum=0.5, centered=True, weight_decay=0.1)):
         new, _ = opt.step(params, grads, opt.init_state(params))
         assert_on(new[0], backend, "float32")
 
@@ -98,8 +99,8 @@ def test_get_optimizer_names_and_objects():
     assert get_optimizer("adam", 0.3) == xpnet.Adam(0.3)
     obj = xpnet.Adam(1e-4)
     assert get_optimizer(obj, 0.5) is obj
-    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'.*sgd, momentum, adam"):
-        get_optimizer("rmsprop")
+    with pytest.raises(ValueError, match="unknown optimizer 'nadam'.*sgd, adam"):
+        get_optimizer("nadam")
 
 
 @pytest.mark.parametrize(("make", "match"), [
@@ -109,6 +110,17 @@ def test_get_optimizer_names_and_objects():
     (lambda: xpnet.SGD(0.1, momentum=1.0), "momentum"),
     (lambda: xpnet.Adam(beta1=1.5), "beta1"),
     (lambda: xpnet.Adam(eps=0), "eps"),
+    (lambda: xpnet.SGD(0.1, weight_decay=-0.1), "weight_decay"),
+    (lambda: xpnet.SGD(0.1, nesterov=True), "nesterov=True needs momentum > 0"),
+    (lambda: xpnet.Adam(weight_decay=-1.0), "weight_decay"),
+    (lambda: AdamW(weight_decay=float("nan")), "weight_decay"),
+    (lambda: AdamW(weight_decay=float("inf")), "weight_decay"),
+    (lambda: RMSprop(alpha=1.0), "alpha"),
+    (lambda: RMSprop(alpha=-0.1), "alpha"),
+    (lambda: RMSprop(momentum=1.0), "momentum"),
+    (lambda: RMSprop(eps=-1e-8), "eps"),
+    (lambda: RMSprop(weight_decay=-1e-4), "weight_decay"),
+    (lambda: RMSprop(lr=0.0), "lr"),
 ])
 def test_invalid_settings(make, match):
     with pytest.raises(ValueError, match=match):
@@ -118,3 +130,171 @@ def test_invalid_settings(make, match):
 def test_invalid_lr_type():
     with pytest.raises(TypeError, match="lr must be a positive number, got '0.1'"):
         xpnet.SGD("0.1")
+    with pytest.raises(TypeError, match="nesterov must be True or False"):
+        xpnet.SGD(0.1, 0.9, nesterov="yes")
+    with pytest.raises(TypeError, match="centered must be True or False"):
+        RMSprop(centered=1)
+
+
+# -- torch.optim, 20 steps, two parameter groups -------------------------------
+
+#: (xpnet name, xpnet settings); torch gets the same settings (betas as a pair).
+TORCH_CASES = [
+    ("sgd", {"lr": 0.05}),
+    ("sgd", {"lr": 0.05, "momentum": 0.9}),
+    ("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    ("sgd", {"lr": 0.05, "weight_decay": 0.1}),
+    ("sgd", {"lr": 0.05, "momentum": 0.8, "weight_decay": 0.1}),
+    ("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1}),
+    ("adam", {"lr": 0.05}),
+    ("adam", {"lr": 0.05, "beta1": 0.8, "beta2": 0.99, "weight_decay": 0.1}),
+    ("rmsprop", {"lr": 0.01}),
+    ("rmsprop", {"lr": 0.01, "alpha": 0.9, "weight_decay": 0.1}),
+    ("rmsprop", {"lr": 0.01, "centered": True}),
+    ("rmsprop", {"lr": 0.01, "momentum": 0.9}),
+    ("rmsprop", {"lr": 0.01, "momentum": 0.9, "centered": True, "weight_decay": 0.1}),
+    ("adamw", {"lr": 0.05}),
+    ("adamw", {"lr": 0.05, "weight_decay": 0.5}),
+    ("adamw", {"lr": 0.05, "beta1": 0.8, "beta2": 0.99, "eps": 1e-6, "weight_decay": 0.1}),
+]
+DECAY = [True, False, True, False]  # W1, b1, W2, b2: weights decay, biases do not
+
+
+def two_layer_problem(steps=20, seed=3):
+    rng = np.random.default_rng(seed)
+    shapes = [(3, 4), (4,), (4, 2), (2,)]
+    p = [rng.normal(size=s) for s in shapes]
+    gs = [[rng.normal(size=s) for s in shapes] for _ in range(steps)]
+    return p, gs
+
+
+def torch_steps(name, settings, p, gs, groups=True):
+    """Parameters after ``len(gs)`` torch.optim steps; with ``groups`` the
+    biases sit in a second parameter group without weight decay."""
+    torch = try_import("torch")
+    if torch is None:
+        pytest.skip("torch is not installed")
+    kw = dict(settings)
+    if "beta1" in kw or "beta2" in kw:
+        kw["betas"] = (kw.pop("beta1", 0.9), kw.pop("beta2", 0.999))
+    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop, "adamw": torch.optim.AdamW}[name]
+    tp = [torch.tensor(a, requires_grad=True) for a in p]
+    if groups:
+        decayed = [t for t, d in zip(tp, DECAY) if d]
+        plain = [t for t, d in zip(tp, DECAY) if not d]
+        opt = cls([{"params": decayed}, {"params": plain, "weight_decay": 0.0}], **kw)
+    else:
+        opt = cls(tp, **kw)
+    for g in gs:
+        for t, gi in zip(tp, g):
+            t.grad = torch.tensor(gi)
+        opt.step()
+    return [t.detach().numpy() for t in tp]
+
+
+def xpnet_steps(backend, opt, p, gs, decay):
+    """Parameters after ``len(gs)`` steps, checking at each one that nothing
+    was written in place and that the state keeps its keys and a host ``t``."""
+    params = [backend.asarray(a, "float64") for a in p]
+    state = opt.init_state(params)
+    keys = set(state)
+    for g in gs:
+        before = [host(a).copy() for a in params]
+        old_state = {k: [host(a).copy() for a in v] for k, v in state.items() if isinstance(v, list)}
+        params_new, state_new = opt.step(params, [backend.asarray(a, "float64") for a in g], state, decay=decay)
+        for a, b in zip(params, before):
+            np.testing.assert_array_equal(host(a), b)
+        for k, arrays in old_state.items():
+            for a, b in zip(state[k], arrays):
+                np.testing.assert_array_equal(host(a), b)
+        params, state = params_new, state_new
+        assert set(state) == keys
+        if "t" in state:
+            assert type(state["t"]) is int
+    for a, shape in zip(params, [np.shape(a) for a in p]):
+        assert_on(a, backend, "float64", shape)
+    return [host(a) for a in params]
+
+
+@pytest.mark.parametrize(("name", "settings"), TORCH_CASES, ids=lambda x: x if isinstance(x, str) else
+                         "-".join(f"{k}={v}" for k, v in x.items()))
+def test_twenty_steps_match_torch_with_parameter_groups(backend, name, settings):
+    p, gs = two_layer_problem()
+    want = torch_steps(name, settings, p, gs)
+    opt = get_optimizer({"name": name, "config": settings})
+    assert type(opt)(**opt.config()) == opt
+    got = xpnet_steps(backend, opt, p, gs, DECAY)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
+
+
+@pytest.mark.parametrize(("name", "settings"), [c for c in TORCH_CASES if c[1].get("weight_decay", c[0] == "adamw")],
+                         ids=lambda x: x if isinstance(x, str) else "-".join(f"{k}={v}" for k, v in x.items()))
+def test_decay_none_decays_every_parameter_as_one_torch_group(name, settings):
+    p, gs = two_layer_problem(steps=5)
+    want = torch_steps(name, settings, p, gs, groups=False)
+    got = xpnet_steps(xpnet.get_backend("numpy"), get_optimizer({"name": name, "config": settings}), p, gs, None)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
+    # ...and the mask matters: the biases differ when they are spared
+    spared = xpnet_steps(xpnet.get_backend("numpy"), get_optimizer({"name": name, "config": settings}), p, gs, DECAY)
+    assert not np.allclose(spared[1], got[1]) and not np.allclose(spared[3], got[3])
+
+
+def test_adamw_shrinks_only_the_decayed_parameters(backend):
+    """With zero gradients Adam's update is 0, so only the decoupled decay acts."""
+    opt = AdamW(lr=0.1, weight_decay=0.5)
+    params = [backend.asarray(np.full((2, 2), 2.0), "float64"), backend.asarray(np.ones(2), "float64")]
+    zeros = [backend.asarray(np.zeros((2, 2)), "float64"), backend.asarray(np.zeros(2), "float64")]
+    new, _ = opt.step(params, zeros, opt.init_state(params), decay=[True, False])
+    np.testing.assert_array_equal(host(new[0]), np.full((2, 2), 2.0 * (1 - 0.1 * 0.5)))
+    np.testing.assert_array_equal(host(new[1]), np.ones(2))
+
+
+@pytest.mark.parametrize("decay", [[True], [True, False, True], [1, 0], "yes", [None, None]])
+def test_malformed_decay_mask_is_refused(decay):
+    params = [np.ones((2, 2)), np.ones(2)]
+    for opt in (xpnet.SGD(0.1), xpnet.SGD(0.1, weight_decay=0.1), AdamW(), RMSprop(weight_decay=0.1)):
+        with pytest.raises(ValueError, match="decay must be a sequence of 2 Python bools"):
+            opt.step(params, params, opt.init_state(params), decay=decay)
+
+
+def test_new_optimizers_by_name_and_config():
+    assert get_optimizer("rmsprop", 0.3) == RMSprop(0.3)
+    assert get_optimizer("AdamW", 0.3) == AdamW(0.3)
+    assert AdamW().weight_decay == 0.01 and RMSprop().alpha == 0.99 and RMSprop().eps == 1e-8
+    assert AdamW() != xpnet.Adam(weight_decay=0.01)  # decoupled is not coupled
+    nesterov = get_optimizer({"name": "sgd", "config": {"lr": 0.1, "momentum": 0.9, "nesterov": True}})
+    assert nesterov.config() == {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.0}
+    assert set(OPTIMIZERS) >= {"sgd", "adam", "rmsprop", "adamw"}
+    assert RMSprop(momentum=0.5, centered=True).config() == {
+        "lr": 0.01, "alpha": 0.99, "eps": 1e-8, "momentum": 0.5, "centered": True, "weight_decay": 0.0}
+    params = [np.ones((2, 2))]
+    assert set(RMSprop().init_state(params)) == {"square_avg"}
+    assert set(RMSprop(momentum=0.5, centered=True).init_state(params)) == {"square_avg", "grad_avg", "momentum_buffer"}
+    assert set(AdamW().init_state(params)) == {"t", "m", "v"}
+
+
+def test_read_only_numpy_catches_in_place_state_updates():
+    """The read-only NumPy backend freezes every array the library makes
+    (``zeros_like`` state, operator results), so an optimizer that updates
+    its velocity in place fails there, as it would on JAX."""
+    from conftest import make_backend
+
+    class InPlaceMomentum(xpnet.SGD):
+        def step(self, params, grads, state, decay=None):
+            for v, g in zip(state["velocity"], grads):
+                v *= self.momentum
+                v += g
+            return [p - self.lr * v for p, v in zip(params, state["velocity"])], state
+
+    backend = make_backend("numpy_readonly")
+    params = [backend.asarray(np.ones((2, 2)), "float64")]
+    opt = InPlaceMomentum(0.1, momentum=0.9)
+    state = opt.init_state(params)
+    with pytest.raises(ValueError, match="read-only"):
+        opt.step(params, [backend.asarray(np.ones((2, 2)), "float64")], state)
+    # and the same update written purely passes
+    pure = xpnet.SGD(0.1, momentum=0.9)
+    new, _ = pure.step(params, [backend.asarray(np.ones((2, 2)), "float64")], pure.init_state(params))
+    assert np.allclose(new[0], 0.9)

@@ -82,9 +82,11 @@ def test_dense_forward_backward_shapes_and_finiteness(name, data, dtype, act, bi
     layer = xpnet.Dense(n_in, n_out, act, bias)
     xpnet.Network([layer], backend=name, dtype=dtype, seed=data.draw(st.integers(0, 2**32 - 1)))
     X = data.draw(finite_arrays((n, n_in), -100, 100))
-    Y, cache = layer.forward(layer._backend.asarray(X, dtype))
+    xp, params = layer._backend.xp, layer._all_params()
+    Y, cache, _ = layer.forward(xp, params, [], layer._backend.asarray(X, dtype), xpnet.layers.INFERENCE)
     assert tuple(Y.shape) == (n, n_out) and np.all(np.isfinite(host(Y)))
-    dX, dW, db = layer.backward(cache, layer._backend.asarray(np.ones((n, n_out)), dtype))
+    dX, grads = layer.backward(xp, params, cache, layer._backend.asarray(np.ones((n, n_out)), dtype), True)
+    dW, db = layer.named_gradients(grads)
     assert tuple(dX.shape) == (n, n_in) and tuple(dW.shape) == (n_in, n_out)
     assert (db is None) == (not bias)
     for g in (dX, dW) + ((db,) if bias else ()):

@@ -21,8 +21,8 @@ def test_same_seed_bit_identical_initial_weights(backend, dtype):
 def test_draw_order_is_layer_by_layer_from_one_generator():
     net = xpnet.Network([xpnet.Dense(3, 4, "tanh"), xpnet.Dense(4, 2, "relu")], backend="numpy", dtype="float64", seed=9)
     rng = np.random.default_rng(9)
-    w1 = INITIALIZERS["glorot_uniform"](rng, 3, 4)
-    w2 = INITIALIZERS["he_normal"](rng, 4, 2)
+    w1 = INITIALIZERS["glorot_uniform"]()(rng, 3, 4)
+    w2 = INITIALIZERS["he_normal"]()(rng, 4, 2)
     np.testing.assert_array_equal(net.layers[0].weights, w1)
     np.testing.assert_array_equal(net.layers[1].weights, w2)
     assert np.all(net.layers[0].bias == 0) and np.all(net.layers[1].bias == 0)
@@ -49,7 +49,7 @@ def test_default_init_by_activation():
 
 @pytest.mark.parametrize("name", list(INITIALIZERS))
 def test_initializer_scales(name):
-    w = INITIALIZERS[name](np.random.default_rng(0), 400, 300)
+    w = INITIALIZERS[name]()(np.random.default_rng(0), 400, 300)
     expected_std = {"he_normal": np.sqrt(2 / 400), "he_uniform": np.sqrt(2 / 400), "glorot_uniform": np.sqrt(2 / 700),
                     "glorot_normal": np.sqrt(2 / 700), "lecun_normal": np.sqrt(1 / 400), "normal": 1.0,
                     "uniform": np.sqrt(1 / 12)}[name]

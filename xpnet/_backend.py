@@ -21,6 +21,8 @@ from typing import Any
 import array_api_compat as compat
 import numpy as np
 
+from ._dtypes import dtype_name
+
 __all__ = [
     "KNOWN_BACKENDS",
     "Backend",
@@ -35,7 +37,7 @@ __all__ = [
 #: Every backend name xpnet knows, in the order they are listed and probed.
 KNOWN_BACKENDS = ("numpy", "cupy", "torch", "jax", "array_api_strict")
 
-_FLOAT_DTYPES = ("float32", "float64")
+
 
 
 class BackendUnavailable(RuntimeError):
@@ -174,30 +176,9 @@ def _resolve_device(name: str, device: Any) -> Any:
     if name == "cupy":
         return _cupy_device(device)
     if name == "torch":
-        import torch
-
-        if device is None:
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"invalid torch device {device!r}: {_one_line(exc)}") from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise BackendUnavailable(f"torch device {device!r} asked for, but torch sees no CUDA device")
-        return dev
+        return _torch_device(device)
     if name == "jax":
-        import jax
-
-        if device is None:
-            return jax.devices()[0]
-        if not isinstance(device, str):
-            return device
-        platform, _, index = device.partition(":")
-        try:
-            devs = jax.devices(platform)
-            return devs[int(index or 0)]
-        except (RuntimeError, IndexError, ValueError) as exc:
-            raise ValueError(f"invalid jax device {device!r}: {_one_line(exc)}") from None
+        return _jax_device(device)
     if name == "array_api_strict":
         import array_api_strict as strict
 
@@ -214,6 +195,52 @@ def _resolve_device(name: str, device: Any) -> Any:
     raise AssertionError(name)  # pragma: no cover - _check_known ran first
 
 
+def _torch_device(device: Any) -> Any:
+    """A ``torch.device`` in the form its arrays report: ``cuda`` (or None on
+    a CUDA machine) becomes ``cuda:<current index>``, since torch compares
+    ``cuda`` and ``cuda:0`` as different devices."""
+    import torch
+
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"invalid torch device {device!r}: {_one_line(exc)}") from None
+    if dev.type != "cuda":
+        return dev
+    if not torch.cuda.is_available():
+        raise BackendUnavailable(f"torch device {device!r} asked for, but torch sees no CUDA device")
+    index = torch.cuda.current_device() if dev.index is None else dev.index
+    count = torch.cuda.device_count()
+    if not 0 <= index < count:
+        raise ValueError(f"torch device {device!r} does not exist; this machine has {count} CUDA device(s)")
+    return torch.device("cuda", index)
+
+
+def _jax_device(device: Any) -> Any:
+    """A ``jax.Device``, the object JAX arrays report. ``None`` and a platform
+    without index (``'cuda'``, ``'gpu'``) mean JAX's default device when it is
+    of that platform (``jax_default_device``), else the platform's first."""
+    import jax
+
+    default = getattr(jax.config, "jax_default_device", None)
+    if device is None:
+        device = default if default is not None else jax.devices()[0]
+    if not isinstance(device, str):
+        return device
+    platform, _, index = device.partition(":")
+    try:
+        devs = jax.devices(platform)
+        if index:
+            return devs[int(index)]
+        if isinstance(default, str):
+            default = jax.devices(default)[0]
+        return default if default in devs else devs[0]
+    except (RuntimeError, IndexError, ValueError) as exc:
+        raise ValueError(f"invalid jax device {device!r}: {_one_line(exc)}") from None
+
+
 def _cupy_device(device: Any) -> Any:
     """A ``cupy.cuda.Device``: what ``array_api_compat.device`` returns for
     CuPy arrays, so devices compare equal, and a context to allocate in."""
@@ -225,8 +252,6 @@ def _cupy_device(device: Any) -> Any:
 def _cupy_device_index(device: Any) -> int:
     import cupy
 
-    if device is None:
-        return 0
     if isinstance(device, cupy.cuda.Device):
         return int(device.id)
     if isinstance(device, str) and device.isdigit():
@@ -235,7 +260,9 @@ def _cupy_device_index(device: Any) -> int:
         kind, _, index = device.partition(":")
         if kind not in ("cuda", "gpu") or (index and not index.isdigit()):
             raise ValueError(f"invalid cupy device {device!r}; expected an index such as 0 or 'cuda:0'")
-        device = int(index or 0)
+        device = int(index) if index else None
+    if device is None:  # as torch's 'cuda': the current device (0 unless the caller chose another)
+        device = cupy.cuda.runtime.getDevice()
     if isinstance(device, int) and not isinstance(device, bool):
         count = cupy.cuda.runtime.getDeviceCount()
         if not 0 <= device < count:
@@ -344,14 +371,11 @@ class Backend:
         return _OWNS[self.name](obj)
 
     def dtype(self, dtype: Any) -> Any:
-        """The namespace's dtype for ``"float32"``/``"float64"`` or a dtype object."""
-        if isinstance(dtype, str):
-            if dtype not in _FLOAT_DTYPES:
-                raise ValueError(f"dtype must be one of {', '.join(_FLOAT_DTYPES)}, got {dtype!r}")
-            if dtype == "float64" and self.name == "jax":
-                _require_jax_x64()
-            return getattr(self.xp, dtype)
-        return dtype
+        """The namespace's dtype for any spelling of float32/float64."""
+        name = dtype_name(dtype)
+        if name == "float64" and self.name == "jax":
+            _require_jax_x64()
+        return getattr(self.xp, name)
 
     def _to_device(self, a: Any) -> Any:
         if self.name == "cupy":
@@ -404,16 +428,7 @@ def _require_jax_x64() -> None:
 
 
 def _numpy_dtype(dtype: Any) -> np.dtype:
-    if isinstance(dtype, str):
-        name = dtype
-    else:
-        try:
-            name = np.dtype(dtype).name
-        except TypeError:  # torch / array_api_strict dtype objects
-            name = str(dtype).rsplit(".", 1)[-1].strip("'>")
-    if name not in _FLOAT_DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(_FLOAT_DTYPES)}, got {dtype!r}")
-    return np.dtype(name)
+    return np.dtype(dtype_name(dtype))
 
 
 def _namespace(name: str) -> Any:

@@ -49,8 +49,11 @@ def train(args: argparse.Namespace) -> int:
     root = _distributed_root(args)
     global _muted
     _muted = not root
-    backend = _backend(args, _device_for(args))
+    device, gpu_note = _device_for(args)
+    backend = _backend(args, device)
     _say(f"backend: {backend.name}, device: {_device_name(backend)}, dtype: {args.dtype}")
+    if gpu_note:
+        _say(f"note: {gpu_note}")
 
     data = training_data(args)
     for line in data.lines:
@@ -178,14 +181,14 @@ def _distributed_root(args: argparse.Namespace) -> bool:
     return distributed.is_root()  # ImportError names the mpi extra
 
 
-def _device_for(args: argparse.Namespace) -> Any:
-    """``--device``, or for CuPy under ``--distributed`` one GPU per process
-    of a node (its local rank), so N processes do not share GPU 0."""
-    if args.device is not None or not args.distributed or args.backend != "cupy":
-        return args.device
+def _device_for(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """``--device``, or under ``--distributed`` a GPU per process (local rank
+    % GPUs, so more processes than GPUs share them) and rank 0's note of it."""
+    if args.device is not None or not args.distributed:
+        return args.device, None
     from . import distributed
 
-    return distributed.local_rank()
+    return distributed.assign_gpus(get_backend(args.backend).name)
 
 
 #: Where an interrupted `xpnet train` without --checkpoint leaves its checkpoint.
@@ -332,7 +335,7 @@ def _prediction_columns(net: Network, info: dict, Y: np.ndarray) -> tuple[list[s
     targets = info.get("targets")
     target = str(info.get("target", "prediction"))
     classes = info.get("classes")
-    if classes is not None or net.layers[-1].activation.name == "softmax":
+    if classes is not None or _softmax_output(net):
         index = Y.argmax(axis=1)
         labels = np.asarray(classes, dtype=object)[index] if classes is not None else index
         return [target], [labels.tolist()]
@@ -398,3 +401,9 @@ def _auto_choice() -> str:
     except (ValueError, RuntimeError) as exc:
         return f"none: {exc} ({why})"
     return f"{backend.name} on {_device_name(backend)} ({why})"
+
+
+def _softmax_output(net: Any) -> bool:
+    """Does the model end in a softmax (class probabilities)? Any last layer."""
+    act = net._root.output_activation()
+    return act is not None and act.name == "softmax"

@@ -16,9 +16,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["INITIALIZERS", "default_init", "draw_weights", "host_rng", "initial_bias", "resolve_init"]
+from .registry import register, registry_for
 
-Initializer = Callable[[np.random.Generator, int, int], np.ndarray]
+__all__ = ["INITIALIZERS", "Initializer", "default_init", "draw_weights", "host_rng", "initial_bias", "resolve_init"]
+
+InitFunction = Callable[[np.random.Generator, int, int], np.ndarray]
 
 
 def host_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
@@ -32,68 +34,117 @@ def host_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _he_normal(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:
-    return rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
+class Initializer:
+    """Base class of weight initialisers: ``init(rng, n_in, n_out)`` returns an
+    ``(n_in, n_out)`` host array drawn from the NumPy generator ``rng``."""
+
+    name: str = ""
+
+    def __call__(self, rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"Initializer({self.name!r})"
 
 
-def _he_uniform(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:
-    limit = np.sqrt(6.0 / n_in)
-    return rng.uniform(-limit, limit, (n_in, n_out))
+#: The registry of initialisers: name -> class (see :func:`xpnet.register`).
+#: He for the ReLU family keeps the activations' variance constant through
+#: rectifiers; Glorot does so for symmetric ones.
+INITIALIZERS = registry_for("initializer", Initializer)
 
 
-def _glorot_uniform(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:
-    limit = np.sqrt(6.0 / (n_in + n_out))
-    return rng.uniform(-limit, limit, (n_in, n_out))
+@register
+class HeNormal(Initializer):
+    name = "he_normal"
+
+    def __call__(self, rng, n_in, n_out):
+        return rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
 
 
-def _glorot_normal(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:
-    return rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / (n_in + n_out))
+@register
+class HeUniform(Initializer):
+    name = "he_uniform"
+
+    def __call__(self, rng, n_in, n_out):
+        limit = np.sqrt(6.0 / n_in)
+        return rng.uniform(-limit, limit, (n_in, n_out))
 
 
-def _lecun_normal(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:
-    return rng.standard_normal((n_in, n_out)) * np.sqrt(1.0 / n_in)
+@register
+class GlorotUniform(Initializer):
+    name = "glorot_uniform"
+
+    def __call__(self, rng, n_in, n_out):
+        limit = np.sqrt(6.0 / (n_in + n_out))
+        return rng.uniform(-limit, limit, (n_in, n_out))
 
 
-def _standard_normal(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:
+@register
+class GlorotNormal(Initializer):
+    name = "glorot_normal"
+
+    def __call__(self, rng, n_in, n_out):
+        return rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / (n_in + n_out))
+
+
+@register
+class LecunNormal(Initializer):
+    name = "lecun_normal"
+
+    def __call__(self, rng, n_in, n_out):
+        return rng.standard_normal((n_in, n_out)) * np.sqrt(1.0 / n_in)
+
+
+@register
+class StandardNormal(Initializer):
     """N(0, 1), as ``np.random.randn`` in the seed documents."""
-    return rng.standard_normal((n_in, n_out))
+
+    name = "normal"
+
+    def __call__(self, rng, n_in, n_out):
+        return rng.standard_normal((n_in, n_out))
 
 
-def _uniform(rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:
+@register
+class Uniform(Initializer):
     """U[0, 1), as ``np.random.rand`` in the seed documents."""
-    return rng.random((n_in, n_out))
+
+    name = "uniform"
+
+    def __call__(self, rng, n_in, n_out):
+        return rng.random((n_in, n_out))
 
 
-#: Weight initializers by name. He for the ReLU family keeps the activations'
-#: variance constant through rectifiers; Glorot does so for symmetric ones.
-INITIALIZERS: dict[str, Initializer] = {
-    "he_normal": _he_normal,
-    "he_uniform": _he_uniform,
-    "glorot_uniform": _glorot_uniform,
-    "glorot_normal": _glorot_normal,
-    "lecun_normal": _lecun_normal,
-    "normal": _standard_normal,
-    "uniform": _uniform,
-}
+#: Activations whose layers start He-normal: the rectifiers and their smooth
+#: kin (gelu, elu, silu, softplus are ReLU-like: near zero for large negative
+#: inputs, near the identity for large positive ones, so about half the
+#: variance passes, as He assumes).
+HE_ACTIVATIONS = frozenset({"relu", "leaky_relu", "gelu", "elu", "silu", "softplus"})
 
 
 def default_init(activation_name: str) -> str:
     """He-normal for ReLU-family layers, Glorot-uniform otherwise."""
-    return "he_normal" if activation_name in ("relu", "leaky_relu") else "glorot_uniform"
+    return "he_normal" if activation_name in HE_ACTIVATIONS else "glorot_uniform"
 
 
-def resolve_init(init: str | Initializer | None, activation_name: str) -> Initializer:
-    """An initializer from a name, a callable ``(rng, n_in, n_out) -> array``, or ``None``."""
+def resolve_init(init: str | Initializer | InitFunction | None, activation_name: str) -> InitFunction:
+    """An initializer from a name, an :class:`Initializer`, a callable
+    ``(rng, n_in, n_out) -> array``, or ``None`` (the activation's default)."""
     if init is None:
         init = default_init(activation_name)
+    if isinstance(init, type) and issubclass(init, Initializer):
+        return init()
+    if isinstance(init, str):
+        return INITIALIZERS.lookup(init)()
     if callable(init):
         return init
-    if isinstance(init, str) and init.lower() in INITIALIZERS:
-        return INITIALIZERS[init.lower()]
-    raise ValueError(f"unknown init {init!r}; expected one of {', '.join(INITIALIZERS)} or a callable")
+    raise TypeError(f"init must be a name, an Initializer or a callable (rng, n_in, n_out) -> array, got {init!r}")
 
 
-def draw_weights(init: Initializer, rng: np.random.Generator, n_in: int, n_out: int, dtype: str) -> np.ndarray:
+def draw_weights(init: InitFunction, rng: np.random.Generator, n_in: int, n_out: int, dtype: str) -> np.ndarray:
     """Draw an ``(n_in, n_out)`` matrix in float64 and cast it on the host."""
     w = np.asarray(init(rng, n_in, n_out), dtype=np.float64)
     if w.shape != (n_in, n_out):

@@ -13,9 +13,12 @@ definition serves every backend. Three methods:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ._xp import as_float_array
+from .registry import component_spec, register, registry_for
+from .validation import positive
 
 __all__ = ["ACTIVATIONS", "Activation", "get_activation"]
 
@@ -57,16 +60,25 @@ class Activation:
     def _derivative(self, xp: Any, v: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def config(self) -> dict[str, Any]:
+        """Settings as plain values (none for most); ``type(self)(**config)`` rebuilds it."""
+        return {}
+
     def __repr__(self) -> str:
-        return f"Activation({self.name!r})"
+        return f"Activation({component_spec(self)!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Activation) and other.name == self.name
+        return isinstance(other, Activation) and component_spec(other) == component_spec(self)
 
     def __hash__(self) -> int:
         return hash(self.name)
 
 
+#: The registry of activations: name -> class (see :func:`xpnet.register`).
+ACTIVATIONS = registry_for("activation", Activation)
+
+
+@register(aliases=("linear",))
 class Identity(Activation):
     name = "identity"
 
@@ -80,6 +92,7 @@ class Identity(Activation):
         return dy
 
 
+@register
 class Sigmoid(Activation):
     """Logistic function, stable for any input: ``exp(min(v, 0)) / (1 +
     exp(-|v|))`` only exponentiates numbers <= 0, so nothing overflows,
@@ -90,7 +103,7 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def _forward(self, xp, v):
-        return xp.exp(xp.minimum(v, 0.0)) / (1.0 + xp.exp(-xp.abs(v)))
+        return _sigmoid(xp, v)
 
     def _derivative(self, xp, v):
         y = self._forward(xp, v)
@@ -100,6 +113,11 @@ class Sigmoid(Activation):
         return dy * (y * (1.0 - y))
 
 
+def _sigmoid(xp: Any, v: Any) -> Any:
+    return xp.exp(xp.minimum(v, 0.0)) / (1.0 + xp.exp(-xp.abs(v)))
+
+
+@register
 class Tanh(Activation):
     name = "tanh"
 
@@ -114,6 +132,7 @@ class Tanh(Activation):
         return dy * (1.0 - y * y)
 
 
+@register
 class ReLU(Activation):
     """max(0, v); its derivative is taken as 0 at v = 0 (as PyTorch does)."""
 
@@ -132,6 +151,7 @@ class ReLU(Activation):
         return dy * xp.astype(v > 0, dy.dtype)
 
 
+@register
 class LeakyReLU(Activation):
     name = "leaky_relu"
 
@@ -145,6 +165,7 @@ class LeakyReLU(Activation):
         return xp.where(v > 0, dy, LEAKY_SLOPE * dy)
 
 
+@register
 class Softmax(Activation):
     """Row-wise softmax along the last axis, with the row maximum subtracted
     so that ``exp`` never overflows."""
@@ -166,23 +187,124 @@ class Softmax(Activation):
         return y * (dy - xp.sum(dy * y, axis=-1, keepdims=True))
 
 
-#: The registry: canonical name -> instance.
-ACTIVATIONS: dict[str, Activation] = {
-    a.name: a for a in (Identity(), Sigmoid(), Tanh(), ReLU(), LeakyReLU(), Softmax())
-}
-_ALIASES = {"linear": "identity"}
+@register
+class GELU(Activation):
+    """Gaussian error linear unit, tanh form (``torch.nn.GELU(approximate="tanh")``):
+    ``0.5 v (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3)))``. Layers default to He
+    initialisation, as for ReLU, which GELU approaches for large ``|v|``.
+
+    ``v`` is clipped to +-10 inside the tanh: beyond that the tanh is exactly
+    +-1 in float32 and float64 either way, and ``v**3`` can no longer overflow
+    (with a warning, and ``0 * inf = nan`` in the derivative) for huge inputs."""
+
+    name = "gelu"
+    _K = math.sqrt(2.0 / math.pi)
+    _C = 0.044715
+
+    def _tanh(self, xp, v):
+        v = xp.minimum(xp.maximum(v, -10.0), 10.0)
+        v2 = v * v
+        return v, v2, xp.tanh(self._K * (v + self._C * (v2 * v)))
+
+    def _forward(self, xp, v):
+        return 0.5 * v * (1.0 + self._tanh(xp, v)[2])
+
+    def _derivative(self, xp, v):
+        vc, v2, th = self._tanh(xp, v)
+        return 0.5 * (1.0 + th) + (0.5 * self._K) * vc * (1.0 - th * th) * (1.0 + 3.0 * self._C * v2)
 
 
-def get_activation(name: str | Activation) -> Activation:
-    """The activation called ``name`` (case-insensitive; ``linear`` = ``identity``)."""
-    if isinstance(name, Activation):
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"activation must be a name or an Activation, got {type(name).__name__}")
-    key = name.strip().lower()
-    key = _ALIASES.get(key, key)
-    try:
-        return ACTIVATIONS[key]
-    except KeyError:
-        valid = ", ".join([*ACTIVATIONS, *_ALIASES])
-        raise ValueError(f"unknown activation {name!r}; expected one of {valid}") from None
+@register
+class ELU(Activation):
+    """Exponential linear unit (``torch.nn.ELU``): ``v`` for ``v > 0``, else
+    ``alpha (exp(v) - 1)``, computed with ``expm1`` of ``min(v, 0)`` so that
+    large positive inputs never overflow the unused branch. Layers default to
+    He initialisation, as for ReLU."""
+
+    name = "elu"
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = positive(alpha, "elu alpha")
+
+    def _forward(self, xp, v):
+        return xp.where(v > 0, v, self.alpha * xp.expm1(xp.minimum(v, 0.0)))
+
+    def _derivative(self, xp, v):
+        return xp.where(v > 0, 1.0, self.alpha * xp.exp(xp.minimum(v, 0.0)))
+
+    def _backward(self, xp, v, y, dy):
+        # Not ``dy * (y + alpha)``, which saves the exp but cancels to 0 in
+        # float32 once exp(v) < eps: small gradients would lose all digits.
+        return xp.where(v > 0, dy, (self.alpha * dy) * xp.exp(xp.minimum(v, 0.0)))
+
+    def config(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
+
+
+@register
+class Softplus(Activation):
+    """``log(1 + exp(beta v)) / beta``, and ``v`` itself where ``beta v >
+    threshold`` (``torch.nn.Softplus``, defaults beta 1, threshold 20).
+
+    Computed as ``max(x, 0) + log1p(exp(-|x|))``, which never overflows and
+    keeps tiny outputs exact. Its derivative is ``sigmoid(beta v)``; the
+    backward pass gets it from the output as ``1 - exp(-beta y)``. Layers
+    default to He initialisation: softplus is a smooth ReLU."""
+
+    name = "softplus"
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        self.beta = positive(beta, "softplus beta")
+        self.threshold = positive(threshold, "softplus threshold")
+
+    def _scaled(self, v):
+        return v if self.beta == 1.0 else v * self.beta
+
+    def _forward(self, xp, v):
+        x = self._scaled(v)
+        soft = xp.maximum(x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
+        return xp.where(x > self.threshold, v, soft if self.beta == 1.0 else soft / self.beta)
+
+    def _derivative(self, xp, v):
+        x = self._scaled(v)
+        return xp.where(x > self.threshold, 1.0, _sigmoid(xp, x))
+
+    def _backward(self, xp, v, y, dy):
+        x = self._scaled(v)
+        return xp.where(x > self.threshold, dy, dy * -xp.expm1(-self._scaled(y)))
+
+    def config(self) -> dict[str, Any]:
+        return {"beta": self.beta, "threshold": self.threshold}
+
+
+@register
+class SiLU(Activation):
+    """Sigmoid linear unit, or swish (``torch.nn.SiLU``): ``v sigmoid(v)``,
+    with the overflow-free sigmoid. Its derivative is ``s (1 + v (1 - s))``
+    (the form ``y + s (1 - y)`` cancels to 0 for large ``v``). Layers default
+    to He initialisation, as for ReLU."""
+
+    name = "silu"
+
+    def _forward(self, xp, v):
+        return v * _sigmoid(xp, v)
+
+    def _derivative(self, xp, v):
+        s = _sigmoid(xp, v)
+        return s * (1.0 + v * (1.0 - s))
+
+    def _backward(self, xp, v, y, dy):
+        s = _sigmoid(xp, v)
+        return dy * (s * (1.0 + v * (1.0 - s)))
+
+
+def get_activation(spec: str | dict | Activation) -> Activation:
+    """An activation from a name (case-insensitive; ``linear`` = ``identity``),
+    a ``{"name", "config"}`` spec as files store it, or an instance (kept)."""
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Activation):
+        return spec()
+    if not isinstance(spec, str | dict):
+        raise TypeError(f"activation must be a name or an Activation, got {type(spec).__name__}")
+    return ACTIVATIONS.build(spec)

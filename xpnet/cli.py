@@ -202,7 +202,7 @@ def _train_parser(commands: Any) -> None:
     model = train.add_argument_group("model and training")
     model.add_argument("--hidden", type=_hidden, default=_hidden(DEFAULT_HIDDEN), metavar="SIZES",
                        help=f"hidden layer sizes, e.g. 128,64; 'none' for no hidden layer (default: {DEFAULT_HIDDEN})")
-    model.add_argument("--activation", type=_activation, default=DEFAULT_ACTIVATION,
+    model.add_argument("--activation", default=DEFAULT_ACTIVATION,
                        help="hidden-layer activation: tanh, relu, leaky_relu, sigmoid, identity "
                        f"(default: {DEFAULT_ACTIVATION})")
     model.add_argument("--epochs", type=_epochs, default=None, metavar="N",
@@ -211,10 +211,11 @@ def _train_parser(commands: Any) -> None:
     model.add_argument("--lr", type=_positive_float, default=DEFAULT_LR, help=f"learning rate (default: {DEFAULT_LR})")
     model.add_argument("--batch-size", type=_batch_size, default=DEFAULT_BATCH, metavar="N",
                        help=f"minibatch rows, or 'full' for full-batch descent (default: {DEFAULT_BATCH})")
-    model.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default=DEFAULT_OPTIMIZER,
+    model.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "rmsprop", "adamw"), default=DEFAULT_OPTIMIZER,
                        help=f"(default: {DEFAULT_OPTIMIZER})")
     model.add_argument("--seed", type=_seed, default=0, help="seeds the split, initial weights and shuffling (default: 0)")
     _add_backend_options(train, default_help="auto: $XPNET_BACKEND, else cupy if usable, else numpy")
+    _add_plugin_option(train)
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="(default: float32)")
     out = train.add_argument_group("output")
     out.add_argument("--save", metavar="MODEL", help="write the trained model (safetensors) to MODEL")
@@ -243,6 +244,7 @@ def _predict_parser(commands: Any) -> None:
     predict.add_argument("--output", metavar="PATH", help="write the CSV here instead of to stdout")
     _add_reading_options(predict, from_model=True)
     _add_backend_options(predict, default_help="default: numpy, so no GPU is needed", default="numpy")
+    _add_plugin_option(predict)
     predict.set_defaults(run=_run("predict"), check=_check_predict)
 
 
@@ -260,6 +262,26 @@ def _add_reading_options(group: Any, from_model: bool = False) -> None:
                        f"N/A, None, ...){same}")
     group.add_argument("--unknown", choices=UNKNOWN, default="error",
                        help="a category not seen in training: error (default), or ignore: all zeros")
+
+
+def _add_plugin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first (repeatable): it registers your own layers, activations, losses, "
+                             "optimizers or metrics, which model files name but never contain")
+
+
+def _import_plugins(modules: Sequence[str]) -> None:
+    """Import the user's component modules (from the Python path or the
+    current folder) before anything names their components."""
+    import importlib
+
+    if modules and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            raise UsageError(f"--plugin {name}: cannot import it ({type(exc).__name__}: {exc})") from None
 
 
 def _add_backend_options(parser: argparse.ArgumentParser, default_help: str, default: str = "auto") -> None:
@@ -290,6 +312,10 @@ def _run(name: str):
 
 
 def _check_train(args: argparse.Namespace) -> None:
+    try:
+        args.activation = _activation(args.activation)  # here, once --plugin modules have registered theirs
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"argument --activation: {exc} (see `xpnet train --help`)") from None
     if args.resume and args.checkpoint is None:
         raise UsageError("--resume needs --checkpoint PATH: the checkpoint to resume from")
     if args.data is None:
@@ -378,7 +404,7 @@ def _hint(exc: BaseException, command: str | None) -> str:
     if getattr(exc, "hint", None):
         return exc.hint
     if isinstance(exc, FloatingPointError):
-        return "pass a smaller --lr"
+        return "pass a smaller --lr" if command == "train" else "retrain the model with --dtype float64"
     if isinstance(exc, BackendUnavailable):
         return "`xpnet info` lists the backends usable here; --backend numpy always works"
     if isinstance(exc, FileNotFoundError):
@@ -414,6 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"unrecognized arguments: {' '.join(unknown)} (see `{prog} --help`)")
         if command is None:
             raise UsageError("no command given; expected train, predict or info (see `xpnet --help`)")
+        _import_plugins(getattr(args, "plugin", []))  # before the checks: plugins add activations
         if hasattr(args, "check"):
             args.check(args)
         with warnings.catch_warnings():

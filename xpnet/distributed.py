@@ -32,7 +32,11 @@ import numpy as np
 
 __all__ = [
     "DataParallel",
+    "assign_gpus",
     "cuda_aware",
+    "gpu_count",
+    "gpu_index",
+    "gpu_note",
     "is_root",
     "launched_by_mpiexec",
     "local_rank",
@@ -116,6 +120,85 @@ def local_rank() -> int:
         return node.Get_rank()
     finally:
         node.Free()
+
+
+# --------------------------------------------------------------------------
+# Which GPU each process computes on
+# --------------------------------------------------------------------------
+
+#: The device string of GPU ``i`` for each backend that can have GPUs.
+_GPU_NAMES = {"cupy": "cuda:{}", "torch": "cuda:{}", "jax": "gpu:{}"}
+
+
+def gpu_index(local_rank: int, n_gpus: int) -> int:
+    """The GPU of the process with this rank on its machine: ``local_rank %
+    n_gpus``. More processes than GPUs is common on a workstation; they then
+    share the GPUs round robin (4 processes on 2 GPUs: 0, 1, 0, 1)."""
+    if n_gpus < 1:
+        raise ValueError(f"n_gpus must be at least 1, got {n_gpus}")
+    if local_rank < 0:
+        raise ValueError(f"local_rank must be >= 0, got {local_rank}")
+    return local_rank % n_gpus
+
+
+def gpu_count(backend: str) -> int:
+    """How many GPUs the library of ``backend`` (a name) sees on this machine;
+    0 for the CPU backends and when the library or its driver fails."""
+    try:
+        if backend == "cupy":
+            import cupy
+
+            return int(cupy.cuda.runtime.getDeviceCount())
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if backend == "jax":
+            import jax
+
+            return len(jax.devices("gpu"))
+    except Exception:  # no driver, no GPU platform: no GPU to assign
+        return 0
+    return 0
+
+
+def assign_gpus(backend: str, comm: Any = None) -> tuple[str | None, str | None]:
+    """This process's GPU for ``backend`` (``'cuda:1'``; None where it sees no
+    GPU) by :func:`gpu_index`, and on rank 0 a note of every rank's GPU
+    (:func:`gpu_note`; None elsewhere). Collective: every process calls it."""
+    MPI = _mpi()
+    comm = MPI.COMM_WORLD if comm is None else comm
+    n_gpus = gpu_count(backend) if backend in _GPU_NAMES else 0
+    index = gpu_index(local_rank(), n_gpus) if n_gpus else None
+    everyone = comm.allgather((MPI.Get_processor_name(), index, n_gpus))
+    device = None if index is None else _GPU_NAMES[backend].format(index)
+    return device, gpu_note(everyone) if comm.Get_rank() == 0 else None
+
+
+def gpu_note(assigned: Sequence[tuple[str, int | None, int]]) -> str | None:
+    """One line on who computes where; ``assigned[r]`` is rank ``r``'s
+    ``(machine, GPU index or None, GPUs on that machine)``. None without GPUs."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    gpus_on: dict[str, int] = {}
+    for r, (host, index, n_gpus) in enumerate(assigned):
+        if index is not None:
+            groups.setdefault((host, index), []).append(r)
+            gpus_on[host] = n_gpus
+    if not groups:
+        return None
+    several = len(gpus_on) > 1
+    parts = [
+        f"{host + ' ' if several else ''}cuda:{index} <- rank{'s' if len(ranks) > 1 else ''} {', '.join(map(str, ranks))}"
+        for (host, index), ranks in sorted(groups.items(), key=lambda g: g[1][0])
+    ]
+    n = sum(gpus_on.values())
+    shared = any(len(ranks) > 1 for ranks in groups.values())
+    how = "shared, GPU = local rank % GPUs per machine" if shared else "one GPU each"
+    line = f"{len(assigned)} processes on {n} GPU{'s' if n != 1 else ''} ({how}): {'; '.join(parts)}"
+    without = [r for r, (_, index, _) in enumerate(assigned) if index is None]
+    if without:
+        line += f"; no GPU seen by rank{'s' if len(without) > 1 else ''} {', '.join(map(str, without))}"
+    return line
 
 
 def cuda_aware() -> bool:
@@ -260,17 +343,22 @@ class DataParallel:
     # -- every step ----------------------------------------------------------
 
     def loss_and_grads(
-        self, net: Any, params: list[Any], Xb: Any, Tb: Any, loss: Any, n_global: int, interrupt: Any = None
-    ) -> tuple[Any, list[Any]]:
+        self, net: Any, params: list[Any], Xb: Any, Tb: Any, loss: Any, n_global: int, interrupt: Any = None,
+        buffers: Any = None, ctx: Any = None,
+    ) -> tuple[Any, list[Any], list[Any]]:
         """The global minibatch's loss and gradients, from this process's rows
         ``(Xb, Tb)`` of ``n_global`` and one ``Allreduce``; every process gets
-        the same result. Also sets :attr:`interrupt_requested`."""
+        the same result. Buffers (batch statistics) come back as this
+        process's own. Also sets :attr:`interrupt_requested`."""
         stop_here = interrupt is not None and interrupt.is_set()
         n_local = Xb.shape[0]
-        value, grads = net._loss_and_grads(params, Xb, Tb, loss) if n_local else (None, None)
+        if n_local:
+            value, grads, buffers = net._loss_and_grads(params, Xb, Tb, loss, buffers, ctx)
+        else:
+            value, grads = None, None
         if self.size == 1:
             self.interrupt_requested = stop_here
-            return value, grads
+            return value, grads, buffers
         t0 = time.perf_counter()
         backend, xp = net.backend, net.backend.xp
         with_flag = interrupt is not None
@@ -296,7 +384,7 @@ class DataParallel:
         self.interrupt_requested = with_flag and last > 0
         self.stats["staging_s"] += time.perf_counter() - t0 - self._last_allreduce_s
         self.stats["steps"] += 1
-        return parts[0], parts[1 : 1 + len(params)]
+        return parts[0], parts[1 : 1 + len(params)], buffers
 
     def _allreduce(self, buffer: Any) -> None:
         t = time.perf_counter()

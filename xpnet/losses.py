@@ -5,6 +5,10 @@ samples and ``K`` outputs, as in API.md):
 
 - ``mse``: mean of ``(outputs - expected)**2`` over all elements
 - ``sse``: sum of the same
+- ``mae``: mean of ``|outputs - expected|`` over all elements (``torch.nn.L1Loss``)
+- ``huber``: mean over all elements of ``0.5 d**2`` where ``|d| <= delta``,
+  else ``delta (|d| - 0.5 delta)``, ``d = outputs - expected``
+  (``torch.nn.HuberLoss``; ``delta`` 1.0 by default)
 - ``binary_cross_entropy``: mean over all elements of
   ``-(t log y + (1-t) log(1-y))``, ``y`` clipped into ``[eps, 1-eps]``
 - ``cross_entropy``: mean over samples of ``-sum_k t_k log y_k`` (one-hot
@@ -29,6 +33,8 @@ import array_api_compat as compat
 import array_api_extra as xpx
 
 from ._xp import as_float_array
+from .registry import component_spec, register, registry_for
+from .validation import positive
 
 __all__ = ["LOSSES", "Loss", "get_loss", "loss_fcn"]
 
@@ -93,14 +99,22 @@ class Loss:
     def _fused_delta(self, xp: Any, t: Any, y: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def config(self) -> dict[str, Any]:
+        """Settings as plain values (none for most); ``type(self)(**config)`` rebuilds it."""
+        return {}
+
     def __repr__(self) -> str:
-        return f"Loss({self.name!r})"
+        return f"Loss({component_spec(self)!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Loss) and other.name == self.name
+        return isinstance(other, Loss) and component_spec(other) == component_spec(self)
 
     def __hash__(self) -> int:
         return hash(self.name)
+
+
+#: The registry of losses: name -> class (see :func:`xpnet.register`).
+LOSSES = registry_for("loss", Loss)
 
 
 def _is_column_of(a: Any, b: Any) -> bool:
@@ -112,6 +126,7 @@ def _size(y: Any) -> int:
     return math.prod(y.shape)
 
 
+@register
 class MSE(Loss):
     name = "mse"
 
@@ -123,6 +138,7 @@ class MSE(Loss):
         return (y - t) * (2.0 / _size(y))
 
 
+@register
 class SSE(Loss):
     name = "sse"
     reduction = "sum"
@@ -135,6 +151,48 @@ class SSE(Loss):
         return (y - t) * 2.0
 
 
+@register
+class MAE(Loss):
+    """Mean absolute error. Its gradient is ``sign(y - t) / size``, 0 where
+    output and target are equal (as torch's L1Loss)."""
+
+    name = "mae"
+
+    def _value(self, xp, t, y):
+        return xp.sum(xp.abs(y - t)) / _size(y)
+
+    def _gradient(self, xp, t, y):
+        return xp.sign(y - t) * (1.0 / _size(y))
+
+
+@register
+class Huber(Loss):
+    """Huber loss: quadratic within ``delta`` of the target, linear beyond, so
+    outliers pull with a bounded gradient ``clip(y - t, -delta, delta) / size``.
+
+    The value is written without a branch: with ``a = |d|`` and ``q =
+    min(a, delta)``, ``q (a - q / 2)`` is ``a**2 / 2`` inside and ``delta (a -
+    delta / 2)`` outside."""
+
+    name = "huber"
+
+    def __init__(self, delta: float = 1.0) -> None:
+        self.delta = positive(delta, "huber delta")
+
+    def _value(self, xp, t, y):
+        a = xp.abs(y - t)
+        q = xp.minimum(a, self.delta)
+        return xp.sum(q * (a - 0.5 * q)) / _size(y)
+
+    def _gradient(self, xp, t, y):
+        d = xp.minimum(xp.maximum(y - t, -self.delta), self.delta)
+        return d * (1.0 / _size(y))
+
+    def config(self) -> dict[str, Any]:
+        return {"delta": self.delta}
+
+
+@register
 class BinaryCrossEntropy(Loss):
     name = "binary_cross_entropy"
     fused_with = "sigmoid"
@@ -154,11 +212,17 @@ class BinaryCrossEntropy(Loss):
         return (y - t) * (1.0 / _size(y))
 
 
+@register
 class CrossEntropy(Loss):
     name = "cross_entropy"
     fused_with = "softmax"
 
     def _targets(self, xp, expected, y):
+        if y.ndim == 2 and y.shape[1] == 1:
+            raise ValueError(
+                "cross_entropy needs one output column per class; with a single output column it is "
+                "-t*log(y) alone, which any y near 1 minimises: use 'binary_cross_entropy' for two classes"
+            )
         if y.ndim == 2 and y.shape[1] > 1:
             _, labels = as_float_array(expected, like=y)
             if labels.ndim == 1:
@@ -194,20 +258,16 @@ def _one_hot_labels(xp: Any, labels: Any, y: Any) -> Any:
     return xpx.one_hot(lab, k, dtype=y.dtype, xp=xp)
 
 
-#: The registry: canonical name -> instance.
-LOSSES: dict[str, Loss] = {l.name: l for l in (MSE(), SSE(), BinaryCrossEntropy(), CrossEntropy())}
-
-
-def get_loss(name: str | Loss) -> Loss:
-    """The loss called ``name`` (case-insensitive)."""
-    if isinstance(name, Loss):
-        return name
-    if not isinstance(name, str):
-        raise TypeError(f"loss must be a name or a Loss, got {type(name).__name__}")
-    try:
-        return LOSSES[name.strip().lower()]
-    except KeyError:
-        raise ValueError(f"unknown loss {name!r}; expected one of {', '.join(LOSSES)}") from None
+def get_loss(spec: str | dict | Loss) -> Loss:
+    """A loss from a name (case-insensitive), a ``{"name", "config"}`` spec,
+    or an instance (kept)."""
+    if isinstance(spec, Loss):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Loss):
+        return spec()
+    if not isinstance(spec, str | dict):
+        raise TypeError(f"loss must be a name or a Loss, got {type(spec).__name__}")
+    return LOSSES.build(spec)
 
 
 def loss_fcn(name: str | Loss, expected: Any, outputs: Any) -> Any:

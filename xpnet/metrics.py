@@ -1,8 +1,11 @@
 """Metrics reported during ``fit`` on validation data, computed on the device.
 
-Each metric is ``fn(xp, T, Y) -> 0-d array`` on targets already shaped like
-the outputs (one-hot for classes), so ``fit`` can fetch it in the same
-per-epoch transfer as the losses.
+A metric is called as ``metric(y_true, y_pred) -> 0-d array`` on targets
+already shaped like the outputs (one-hot for classes) and takes its namespace
+from them, so ``fit`` fetches every metric in the same per-epoch transfer as
+the losses. Named metrics are :class:`Metric` subclasses registered with
+:func:`xpnet.register`; a plain callable of the same signature is accepted
+too (it is named after the function).
 """
 
 from __future__ import annotations
@@ -10,24 +13,67 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["METRICS", "accuracy", "get_metric"]
+from array_api_compat import array_namespace
+
+from .registry import component_spec, register, registry_for
+
+__all__ = ["METRICS", "Accuracy", "Metric", "get_metric"]
 
 
-def accuracy(xp: Any, T: Any, Y: Any) -> Any:
+class Metric:
+    """Base class: subclasses set ``name`` and define ``__call__(y_true, y_pred)``."""
+
+    name: str = ""
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        return f"Metric({component_spec(self)!r})"
+
+
+#: The registry of metrics: name -> class (see :func:`xpnet.register`).
+METRICS = registry_for("metric", Metric)
+
+
+@register
+class Accuracy(Metric):
     """Fraction of rows classified right: argmax over several outputs, or a
     0.5 threshold on a single (sigmoid) output."""
-    if Y.shape[-1] == 1:
-        hits = (Y > 0.5) == (T > 0.5)
-    else:
-        hits = xp.argmax(Y, axis=-1) == xp.argmax(T, axis=-1)
-    return xp.mean(xp.astype(hits, Y.dtype))
+
+    name = "accuracy"
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        xp = array_namespace(y_true, y_pred)
+        if y_pred.shape[-1] == 1:
+            hits = (y_pred > 0.5) == (y_true > 0.5)
+        else:
+            hits = xp.argmax(y_pred, axis=-1) == xp.argmax(y_true, axis=-1)
+        return xp.mean(xp.astype(hits, y_pred.dtype))
 
 
-METRICS: dict[str, Callable[[Any, Any, Any], Any]] = {"accuracy": accuracy}
+class _FunctionMetric(Metric):
+    """A user's plain callable ``(y_true, y_pred) -> 0-d array``."""
+
+    def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
+        self.fn = fn
+        self.name = getattr(fn, "__name__", type(fn).__name__)
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        return self.fn(y_true, y_pred)
 
 
-def get_metric(name: str) -> Callable[[Any, Any, Any], Any]:
-    try:
-        return METRICS[str(name).lower()]
-    except KeyError:
-        raise ValueError(f"unknown metric {name!r}; expected one of {', '.join(METRICS)}") from None
+def get_metric(spec: str | dict | Metric | Callable[[Any, Any], Any]) -> Metric:
+    """A metric from a name, a spec, a :class:`Metric`, or a callable."""
+    if isinstance(spec, Metric):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, Metric):
+        return spec()
+    if isinstance(spec, str | dict):
+        return METRICS.build(spec)
+    if callable(spec):
+        return _FunctionMetric(spec)
+    raise TypeError(f"a metric is a name, a Metric or a callable (y_true, y_pred) -> 0-d array, got {type(spec).__name__}")

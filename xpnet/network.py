@@ -1,9 +1,10 @@
-"""Network and MLP: a stack of Dense layers, and the one place parameters change.
+"""Network and MLP: a chain of layers, and the one place parameters change.
 
-The parameters live in the layers; the network reads them as one flat list
-(``W0, b0, W1, b1, ...``, absent biases skipped), hands that list to pure
-functions (forward, backprop, the optimizer) and commits the list they return
-with :meth:`Network._commit`. Nothing else writes a parameter.
+The layers hold settings and pure kernels (:mod:`xpnet.layers.base`). The
+network reads all parameters as one flat list (``W0, b0, W1, b1, ...``) and
+all buffers (running statistics) as another, hands them to pure functions
+(forward, backprop, the optimizer) and commits what those return with
+:meth:`Network._commit`. Nothing else writes a parameter.
 """
 
 from __future__ import annotations
@@ -11,113 +12,130 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ._backend import Backend, get_backend
+import numpy as np
+
 from . import training as _training
+from ._backend import Backend, get_backend, quiet_float_errors
+from ._dtypes import DTYPES, dtype_name
 from ._random import host_rng
-from .layers import Dense, LayerCache
+from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
+from .layers.base import check_host_arrays
+from .layers.dense import Dense
 from .losses import Loss, get_loss
-from .validation import DeferredChecks, as_features, as_targets, one_hot
+from .validation import DeferredChecks, as_features, as_targets, one_hot, queue_loss_targets, queue_output_check
 
-__all__ = ["MLP", "Network"]
+__all__ = ["DTYPES", "MLP", "Network", "check_dtype"]
 
-DTYPES = ("float32", "float64")
+#: The context of ``gradients`` and ``gradcheck``: training behaviour
+#: (batch statistics), and no random source, so Dropout is the identity and
+#: the gradient is of a deterministic function.
+_GRADIENT_CONTEXT = Context(training=True)
 
 
 def check_dtype(dtype: Any) -> str:
-    name = str(dtype).rsplit(".", 1)[-1]
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    return name
+    """``"float32"`` or ``"float64"`` from any spelling (see :mod:`xpnet._dtypes`)."""
+    return dtype_name(dtype)
 
 
 class Network:
-    """A feed-forward stack of :class:`~xpnet.layers.Dense` layers.
+    """A feed-forward chain of layers (:class:`~xpnet.layers.Layer`).
 
-    ``backend`` is a name or a :class:`Backend` (default: auto), ``dtype``
-    ``"float32"`` or ``"float64"``, ``seed`` an int for reproducible initial
-    weights (the same on every backend) or ``None``.
+    ``layers``: layers such as :class:`~xpnet.Dense`, containers, or
+    activation names. ``backend`` is a name or a :class:`Backend` (default:
+    auto), ``dtype`` float32 or float64 in any spelling, ``seed`` an int for
+    reproducible initial weights (the same on every backend) or ``None``.
     """
 
     def __init__(
         self,
-        layers: Iterable[Dense],
+        layers: Iterable[Any],
         *,
         backend: str | Backend | None = None,
-        dtype: str = "float32",
+        dtype: Any = "float32",
         seed: int | None = None,
     ) -> None:
-        layers = list(layers)
-        _check_layers(layers)
+        root = _root_of(layers)
         backend = get_backend(backend)
         dtype = check_dtype(dtype)
         rng = host_rng(seed)
-        for layer in layers:  # fixed draw order: layer by layer, W then b
-            layer._build(backend, dtype, rng)
-        self._setup(layers, backend, dtype)
+        params = root.init_parameters(rng, dtype)  # fixed draw order: layer by layer, W then b
+        check_host_arrays(root, params, root.parameter_shapes(), "init_parameters")
+        buffers = root.init_buffers(dtype)
+        check_host_arrays(root, buffers, root.buffer_shapes(), "init_buffers")
+        self._setup(root, backend, dtype)
+        self._commit([backend.asarray(p, dtype) for p in params.values()],
+                     [backend.asarray(b, dtype) for b in buffers.values()])  # fmt: skip
 
-    def _setup(self, layers: list[Dense], backend: Backend, dtype: str) -> None:
-        self.layers = layers
+    def _setup(self, root: Sequential, backend: Backend, dtype: str) -> None:
+        self._root = root
+        self.layers = root.layers
         self.backend = backend
         self.dtype = dtype
         #: JSON-able facts saved with the model (the CLI stores feature names here).
         self.info: dict[str, Any] = {}
-        slots, i = [], 0
-        for layer in layers:
-            slots.append((i, i + 1 if layer.use_bias else None))
-            i += 2 if layer.use_bias else 1
-        self._slots = slots
+        root._bind(backend, dtype)
+        for k, layer in enumerate(walk(root)):
+            layer.stream = k
+        decayed = set(root.decayed())
+        self._decay = [name in decayed for name in root.parameter_shapes()]
 
     @classmethod
-    def _assemble(cls, configs: Sequence[dict], backend: Backend, dtype: str, params: Sequence[Any]) -> Network:
+    def _assemble(cls, configs: Sequence[dict], backend: Backend, dtype: str, params: Sequence[Any], buffers: Sequence[Any] = ()) -> Network:
         """A network with given parameters (``to``, ``load``): nothing is drawn."""
-        layers = [Dense(c["n_in"], c["n_out"], c["activation"], c["bias"]) for c in configs]
-        _check_layers(layers)
+        root = _root_of(layer_from_config(c) for c in configs)
         net = cls.__new__(cls)
-        net._setup(layers, backend, dtype)
-        it = iter(params)
-        for layer in layers:
-            w = next(it)
-            b = next(it) if layer.use_bias else None
-            layer._adopt(backend, dtype, w, b)
+        net._setup(root, backend, dtype)
+        net._commit(list(params), list(buffers))
         return net
 
     # -- shape ---------------------------------------------------------------
 
     @property
     def n_in(self) -> int:
-        return self.layers[0].n_in
+        return self._root.input_width()
 
     @property
     def n_out(self) -> int:
-        return self.layers[-1].n_out
+        return self._root.output_width(self.n_in)
 
     def config(self) -> list[dict[str, Any]]:
         """The architecture as plain data (saved with the model)."""
-        return [layer.config() for layer in self.layers]
+        return [layer.spec() for layer in self.layers]
 
     # -- parameters: read as one list, committed in one place ----------------
 
     def _params(self) -> list[Any]:
-        out = []
-        for layer in self.layers:
-            out.append(layer._weights)
-            if layer.use_bias:
-                out.append(layer._bias)
-        return out
+        return self._root._all_params()
 
-    def _commit(self, params: Sequence[Any]) -> None:
-        """The only place a trained network's parameters are replaced."""
-        for layer, (iw, ib) in zip(self.layers, self._slots):
-            layer._weights = params[iw]
-            if ib is not None:
-                layer._bias = params[ib]
+    def _buffers(self) -> list[Any]:
+        return self._root._all_buffers()
+
+    def _commit(self, params: Sequence[Any], buffers: Sequence[Any] | None = None) -> None:
+        """The only place a trained network's parameters and buffers are replaced."""
+        self._root._set(params, self._buffers() if buffers is None else buffers)
+
+    def _decay_mask(self) -> list[bool]:
+        """Per parameter: does weight decay apply (weights yes; biases, norms no)?"""
+        return list(self._decay)
+
+    def _parameter_names(self) -> list[str]:
+        """``layers.<i>.<name>`` per parameter, as model files name them."""
+        return [f"layers.{name}" for name in self._root.parameter_shapes()]
+
+    def _buffer_names(self) -> list[str]:
+        return [f"layers.{name}" for name in self._root.buffer_shapes()]
 
     # -- inference -----------------------------------------------------------
 
     def forward(self, X: Any) -> Any:
         """Outputs for ``X`` of shape ``(n_samples, n_in)``, as a backend array."""
-        X = self._features(X)
-        return self._forward(self._params(), X)[0]
+        checks = DeferredChecks(self.backend)
+        X = self._features(X, checks=checks)
+        with quiet_float_errors():  # NaN/inf inputs or an overflow: reported below, once
+            Y = self._predict(self._params(), self._buffers(), X)
+        queue_output_check(checks, Y, self.dtype)
+        checks.run()  # one transfer: the inputs' checks, then the outputs'
+        return Y
 
     __call__ = forward
 
@@ -129,15 +147,22 @@ class Network:
         """The loss of the network on ``(X, y)`` as a Python float."""
         loss = get_loss(loss)
         X, T = self._inputs(X, y, loss)
-        value = self._loss_value(self._params(), X, T, loss)
+        value = loss._value(self.backend.xp, T, self._predict(self._params(), self._buffers(), X))
         return float(self.backend.to_numpy(value))
 
-    def gradients(self, X: Any, y: Any, loss: str | Loss) -> list[tuple[Any, Any]]:
-        """``[(dW, db), ...]`` per layer: the gradient of ``loss.value`` on this batch."""
+    def gradients(self, X: Any, y: Any, loss: str | Loss) -> list[tuple[Any, ...]]:
+        """One tuple per layer, in its parameter order (``(dW, db)`` for
+        :class:`Dense`, ``db`` ``None`` without a bias): the gradient of
+        ``loss.value`` on this batch, in training mode without Dropout."""
         loss = get_loss(loss)
         X, T = self._inputs(X, y, loss)
-        _, grads = self._loss_and_grads(self._params(), X, T, loss)
-        return [(grads[iw], grads[ib] if ib is not None else None) for iw, ib in self._slots]
+        _, grads, _ = self._loss_and_grads(self._params(), X, T, loss)
+        out, i = [], 0
+        for layer in self.layers:
+            n = len(layer.parameter_shapes())
+            out.append(layer.named_gradients(grads[i : i + n]))
+            i += n
+        return out
 
     # -- conversion ------------------------------------------------------------
 
@@ -145,15 +170,44 @@ class Network:
         """A copy of this network on another backend/device; this one is untouched."""
         target = get_backend(backend, device)
         params = [target.asarray(p, copy=True) for p in self._params()]
-        net = type(self)._assemble(self.config(), target, self.dtype, params)
+        buffers = [target.asarray(b, copy=True) for b in self._buffers()]
+        net = type(self)._assemble(self.config(), target, self.dtype, params, buffers)
         net.info = dict(self.info)
         return net
 
-    def _astype(self, dtype: str) -> Network:
+    def _astype(self, dtype: Any) -> Network:
         """A copy in another dtype on the same backend (``gradcheck`` uses float64)."""
         dtype = check_dtype(dtype)
         params = [self.backend.asarray(p, dtype, copy=True) for p in self._params()]
-        return type(self)._assemble(self.config(), self.backend, dtype, params)
+        buffers = [self.backend.asarray(b, dtype, copy=True) for b in self._buffers()]
+        return type(self)._assemble(self.config(), self.backend, dtype, params, buffers)
+
+    # -- pickling: through the state, never module objects ----------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Config, host copies of the arrays and the backend's name and device:
+        what ``pickle``, ``copy.deepcopy`` and joblib need, and nothing
+        that holds a module."""
+        from ._backend import to_numpy
+
+        return {
+            "config": self.config(),
+            "backend": self.backend.name,
+            "device": str(self.backend.device),
+            "dtype": self.dtype,
+            "params": [np.array(to_numpy(p)) for p in self._params()],
+            "buffers": [np.array(to_numpy(b)) for b in self._buffers()],
+            "info": self.info,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        backend = _backend_for_unpickling(state["backend"], state["device"])
+        other = Network._assemble(
+            state["config"], backend, state["dtype"],
+            [backend.asarray(p) for p in state["params"]], [backend.asarray(b) for b in state["buffers"]],
+        )  # fmt: skip
+        self.__dict__.update(other.__dict__)
+        self.info = state["info"]
 
     # -- training, saving ------------------------------------------------------
 
@@ -162,12 +216,12 @@ class Network:
     fit = _training.fit
 
     def save(self, path: Any) -> None:
-        """Write weights, architecture and dtype to a safetensors file."""
+        """Write weights, buffers, architecture and dtype to a safetensors file."""
         from .serialization import save
 
         save(self, path)
 
-    # -- internals: pure functions of a parameter list -------------------------
+    # -- input conversion --------------------------------------------------------
 
     def _features(self, X: Any, what: str = "X", checks: DeferredChecks | None = None) -> Any:
         X = as_features(self.backend, X, self.dtype, self.n_in, what)
@@ -188,11 +242,20 @@ class Network:
     def _queue_inputs(self, X: Any, y: Any, loss: Loss, checks: DeferredChecks, what: str = "") -> tuple[Any, Any, bool]:
         """Convert ``X`` and ``y`` and queue their value checks on ``checks``;
         the caller runs them, then calls :meth:`_one_hot_if`."""
+        self._check_loss_fits(loss)
         X = self._features(X, f"{what}X", checks)
         T, labels = as_targets(
             self.backend, y, self.dtype, X.shape[0], self.n_out, self._uses_labels(loss), checks, f"{what}y", f"{what}X"
         )
+        queue_loss_targets(checks, T, loss.name, labels, f"{what}y")
         return X, T, labels
+
+    def _check_loss_fits(self, loss: Loss) -> None:
+        if loss.name == "cross_entropy" and self.n_out == 1:
+            raise ValueError(
+                "cross_entropy needs one output per class (softmax over n_out >= 2); this network has one output: "
+                "use loss='binary_cross_entropy' with a sigmoid output for two classes"
+            )
 
     def _one_hot_if(self, T: Any, labels: bool) -> Any:
         return one_hot(self.backend, T, self.n_out, self.dtype) if labels else T
@@ -200,43 +263,36 @@ class Network:
     def _uses_labels(self, loss: Loss) -> bool:
         return loss.name == "cross_entropy" and self.n_out > 1
 
-    def _forward(self, params: Sequence[Any], X: Any) -> tuple[Any, list[LayerCache]]:
-        xp = self.backend.xp
-        caches = []
-        a = X
-        for layer, (iw, ib) in zip(self.layers, self._slots):
-            a, cache = layer._forward(xp, a, params[iw], None if ib is None else params[ib])
-            caches.append(cache)
-        return a, caches
+    # -- internals: pure functions of parameter and buffer lists ---------------
 
-    def _loss_value(self, params: Sequence[Any], X: Any, T: Any, loss: Loss) -> Any:
-        return loss._value(self.backend.xp, T, self._forward(params, X)[0])
+    def _predict(self, params: Sequence[Any], buffers: Sequence[Any], X: Any) -> Any:
+        """Inference outputs (no caches kept, buffers unchanged)."""
+        return self._root.forward(self.backend.xp, params, buffers, X, INFERENCE)[0]
 
-    def _loss_and_grads(self, params: Sequence[Any], X: Any, T: Any, loss: Loss) -> tuple[Any, list[Any]]:
+    def _loss_and_grads(
+        self, params: Sequence[Any], X: Any, T: Any, loss: Loss, buffers: Sequence[Any] | None = None,
+        ctx: Context = _GRADIENT_CONTEXT,
+    ) -> tuple[Any, list[Any], list[Any]]:  # fmt: skip
         """Forward, loss value (a 0-d device array) and backprop: the delta rule.
 
-        The output delta is the fused ``(y - t)`` form when the loss pairs with
-        the output activation, else ``activation.backward(loss.gradient)``;
-        each earlier layer's delta is ``(delta @ W.T) * f'(v)``."""
-        xp = self.backend.xp
-        Y, caches = self._forward(params, X)
+        Returns ``(value, grads, buffers)``. The output delta is the fused
+        ``(y - t)`` form when the loss pairs with the last layer's output
+        activation (softmax + cross-entropy), else the loss gradient goes
+        back through every layer's ``backward``."""
+        xp, root = self.backend.xp, self._root
+        Y, cache, new_buffers = root.forward(xp, params, self._buffers() if buffers is None else buffers, X, ctx)
         value = loss._value(xp, T, Y)
-        last = self.layers[-1]
-        if loss.fused_with is not None and loss.fused_with == last.activation.name:
-            dV = loss._fused_delta(xp, T, Y)
+        act = root.output_activation()
+        if loss.fused_with is not None and act is not None and act.name == loss.fused_with:
+            _, grads = root.backward_from_potential(xp, params, cache, loss._fused_delta(xp, T, Y), False)
         else:
-            c = caches[-1]
-            dV = last.activation._backward(xp, c.v, c.y, loss._gradient(xp, T, Y))
-        grads: list[Any] = [None] * len(params)
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer, (iw, ib), cache = self.layers[i], self._slots[i], caches[i]
-            if i < len(self.layers) - 1:
-                dV = layer.activation._backward(xp, cache.v, cache.y, dA)
-            dA, dW, db = layer._backward_potential(xp, cache, dV, params[iw], i > 0)
-            grads[iw] = dW
-            if ib is not None:
-                grads[ib] = db
-        return value, grads
+            _, grads = root.backward(xp, params, cache, loss._gradient(xp, T, Y), False)
+        return value, grads, new_buffers
+
+    def _loss_value(self, params: Sequence[Any], X: Any, T: Any, loss: Loss, ctx: Context = _GRADIENT_CONTEXT) -> Any:
+        """The loss alone (``gradcheck``'s finite differences), in ``ctx``."""
+        Y = self._root.forward(self.backend.xp, params, self._buffers(), X, ctx)[0]
+        return loss._value(self.backend.xp, T, Y)
 
     # -- description -----------------------------------------------------------
 
@@ -245,32 +301,47 @@ class Network:
         return f"{type(self).__name__}([{inner}], backend={self.backend.name!r}, dtype={self.dtype!r})"
 
     def summary(self) -> str:
-        """A table of layers, shapes and parameter counts."""
+        """A table of layers, widths and parameter counts."""
         rows = [f"{type(self).__name__} on {self.backend} ({self.dtype})"]
-        total = 0
+        total, n = 0, self.n_in
         for i, layer in enumerate(self.layers):
-            n = layer.n_in * layer.n_out + (layer.n_out if layer.use_bias else 0)
-            total += n
-            rows.append(f"  {i}: Dense {layer.n_in:>5} -> {layer.n_out:<5} {layer.activation.name:<11} params {n}")
+            count = sum(int(np.prod(s)) for s in layer.parameter_shapes().values())
+            total += count
+            n_next = layer.output_width(n)
+            rows.append(f"  {i}: {layer!r}  {n} -> {n_next}  params {count}")
+            n = n_next
         rows.append(f"  total parameters: {total}")
         return "\n".join(rows)
 
 
-def _check_layers(layers: list[Any]) -> None:
+def _root_of(layers: Iterable[Any]) -> Sequential:
+    """The network's layers as one checked chain."""
+    if isinstance(layers, Layer | str):
+        raise TypeError("Network takes a list of layers, e.g. Network([Dense(2, 2), Dense(2, 1)])")
+    layers = [as_layer(item) for item in layers]
     if not layers:
         raise ValueError("a Network needs at least one layer, got none")
     for i, layer in enumerate(layers):
-        if not isinstance(layer, Dense):
-            raise TypeError(f"layer {i} must be a Dense, got {type(layer).__name__}")
-        if layer.built:
+        if any(inner.built for inner in walk(layer)):
             raise ValueError(
-                f"layer {i} ({layer!r}) already belongs to a network; create a new Dense for each network"
+                f"layer {i} ({layer!r}) already belongs to a network; create a new layer for each network"
             )
-    for i in range(1, len(layers)):
-        if layers[i].n_in != layers[i - 1].n_out:
-            raise ValueError(
-                f"layer {i} expects {layers[i].n_in} inputs but layer {i - 1} gives {layers[i - 1].n_out} outputs"
-            )
+    root = Sequential(layers)
+    if root.input_width() is None:
+        raise ValueError(
+            f"the first layer ({layers[0]!r}) does not fix the number of input features; "
+            "start with a layer that does, such as Dense(n_in, n_out)"
+        )
+    return root
+
+
+def _backend_for_unpickling(name: str, device: str) -> Backend:
+    """The pickled backend and device, or the host when that device is not
+    here (a GPU model unpickled in a CPU worker)."""
+    try:
+        return get_backend(name, device)
+    except Exception:
+        return get_backend(name)
 
 
 class MLP(Network):
@@ -286,7 +357,7 @@ class MLP(Network):
         bias: bool = True,
         *,
         backend: str | Backend | None = None,
-        dtype: str = "float32",
+        dtype: Any = "float32",
         seed: int | None = None,
     ) -> None:
         sizes = list(sizes)

@@ -13,7 +13,7 @@ from typing import Any
 from ._backend import Backend, get_backend
 from ._random import draw_weights, host_rng, initial_bias, resolve_init
 from .activations import Activation, get_activation
-from .layers import _checked_param, _positive_int
+from .validation import checked_param, positive_int
 from .network import check_dtype
 from .validation import DeferredChecks, as_numeric
 
@@ -39,7 +39,7 @@ class Neuron:
         seed: int | None = None,
         init: Any = None,
     ) -> None:
-        self.n_inputs = _positive_int(n_inputs, "n_inputs")
+        self.n_inputs = positive_int(n_inputs, "n_inputs")
         self.activation = get_activation(activation)
         if not self.activation.elementwise:
             raise ValueError(f"a single neuron cannot use {self.activation.name}: it normalises over several outputs")
@@ -59,7 +59,7 @@ class Neuron:
 
     @weights.setter
     def weights(self, value: Any) -> None:
-        self._weights = _checked_param(self.backend, value, self.dtype, (self.n_inputs,), "Neuron.weights")
+        self._weights = checked_param(self.backend, value, self.dtype, (self.n_inputs,), "Neuron.weights")
 
     @property
     def bias(self) -> Any:
@@ -71,7 +71,7 @@ class Neuron:
             if value is None:
                 return
             raise ValueError("this neuron was built with bias=False; its bias can only be None")
-        self._bias = _checked_param(self.backend, value, self.dtype, (), "Neuron.bias")
+        self._bias = checked_param(self.backend, value, self.dtype, (), "Neuron.bias")
 
     def forward(self, x: Any) -> Any:
         """``f(x . w + b)`` for one sample or a batch of samples."""

@@ -18,10 +18,11 @@ from typing import Any
 
 from ._backend import quiet_float_errors
 from ._random import host_rng
+from .layers.base import Context
 from .losses import get_loss
 from .metrics import get_metric
 from .optimizers import get_optimizer
-from .validation import DeferredChecks, positive
+from .validation import DeferredChecks, check_fit_options, positive
 
 __all__ = ["History", "TrainingInterrupted", "fit"]
 
@@ -149,6 +150,7 @@ def fit(
         tol=tol, progress=progress, validation_data=validation_data, metrics=metrics, checkpoint=checkpoint,
         resume=resume, interrupt=interrupt,
     )  # fmt: skip
+    check_fit_options(distributed=distributed, **options)
     if not distributed:
         return _fit(net, X, y, None, **options)
     from .distributed import DataParallel
@@ -188,7 +190,7 @@ def _fit(
     batch_size = positive(batch_size, "batch_size", integer=True, allow_none=True)
     if tol is not None and (isinstance(tol, bool) or not isinstance(tol, int | float) or not tol >= 0):
         raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
-    metric_fns = {f"val_{name}": get_metric(name) for name in metrics}
+    metric_fns = {f"val_{m.name}": m for m in map(get_metric, metrics)}
     if metric_fns and validation_data is None:
         raise ValueError("metrics are computed on validation_data; pass validation_data=(X_val, y_val)")
     rng = host_rng(seed)
@@ -207,14 +209,18 @@ def _fit(
     if validation_data is not None:
         val = (Xv, net._one_hot_if(Tv, labels_v))
 
-    params = net._params()
+    params, buffers = net._params(), net._buffers()
+    ctx = Context(training=True)
     state = opt.init_state(params)
+    decay = net._decay_mask()  # weight decay on weights, not on biases or norms
     history = History(metrics={name: [] for name in metric_fns})
     pos = _Position()
     if resume is not None:
-        params, state, history, pos = checkpoints.restore(resume, net, opt, backend)
+        params, buffers, state, history, pos = checkpoints.restore(
+            resume, net, opt, backend, epochs=epochs, steps_per_epoch=-(-X.shape[0] // (batch_size or X.shape[0])),
+            metrics=list(metric_fns), validation=validation_data is not None)  # fmt: skip
         rng.bit_generator.state = pos.rng_state
-        net._commit(params)
+        net._commit(params, buffers)
         if history.stopped_early:
             return history
 
@@ -225,12 +231,12 @@ def _fit(
     if dp is not None:  # every process: same data shapes and settings, then rank 0's start
         dp.check_same(_run_facts(X, T, val, step, epochs, shuffle, tol, loss, opt, resume, len(history.loss)))
         params = dp.broadcast_start(backend, params, rng)
-        net._commit(params)
+        net._commit(params, buffers)
     bar = _progress_bar(epochs, progress and root, initial=len(history.loss))
 
     def save_checkpoint(at: _Position, path: Any = checkpoint) -> None:
         if path is not None and root:
-            checkpoints.write(path, net, opt, state, params, history, at)
+            checkpoints.write(path, net, opt, state, params, history, at, buffers)
 
     def stopped(at: _Position, finite: bool = True) -> TrainingInterrupted:
         where = f"epoch {at.epoch + 1}, step {at.step}" if at.step else f"the end of epoch {at.epoch}"
@@ -262,17 +268,19 @@ def _fit(
                         rows = order[lo:hi]
                         Xb, Tb = xp.take(X, rows, axis=0), xp.take(T, rows, axis=0)
                     if dp is None:
-                        value, grads = net._loss_and_grads(params, Xb, Tb, loss)
+                        value, grads, buffers = net._loss_and_grads(params, Xb, Tb, loss, buffers, ctx)
                     else:  # this process's part of the global minibatch loss, summed over all
-                        value, grads = dp.loss_and_grads(net, params, Xb, Tb, loss, stop - start, interrupt)
-                    params, state = opt.step(params, grads, state)
+                        value, grads, buffers = dp.loss_and_grads(
+                            net, params, Xb, Tb, loss, stop - start, interrupt, buffers, ctx
+                        )
+                    params, state = opt.step(params, grads, state, decay=decay)
                     del grads  # free the gradients before the next step allocates its own
                     total = value if total is None else total + value
                     if k + 1 < len(bounds) and interrupted():
                         at = _Position(epoch, k + 1, epoch_start_state, total)
                         finite = _finite(backend, params, total)
                         if finite:
-                            net._commit(params)
+                            net._commit(params, buffers)
                             save_checkpoint(at)
                         raise stopped(at, finite)
                 epoch_loss = total / len(bounds)
@@ -282,9 +290,9 @@ def _fit(
                 # check run (finite weights can overflow a sum), at one more transfer.
                 report = [epoch_loss, _weight_sum(xp, params)]
                 if val is not None:
-                    Yv = net._forward(params, val[0])[0]
+                    Yv = net._predict(params, buffers, val[0])
                     report.append(loss._value(xp, val[1], Yv))
-                    report += [fn(xp, val[1], Yv) for fn in metric_fns.values()]
+                    report += [fn(val[1], Yv) for fn in metric_fns.values()]
                 host = backend.to_floats(report)
                 finite = math.isfinite(host[0]) and (math.isfinite(host[1]) or _all_finite_host(backend, params))
                 if not finite:
@@ -292,7 +300,7 @@ def _fit(
                         f"the training loss became NaN or infinite in epoch {epoch + 1}; the network keeps "
                         f"the weights of epoch {epoch} (try a lower learning rate than lr={_lr(opt)})"
                     )
-                net._commit(params)
+                net._commit(params, buffers)
                 _record(history, host, val is not None, metric_fns)
                 _update_bar(bar, history)
                 history.stopped_early = (

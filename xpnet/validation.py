@@ -8,20 +8,27 @@ transfer, so a whole ``fit`` call's input checks cost one host sync.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import array_api_compat as compat
 import numpy as np
 
-from ._backend import Backend
+from ._backend import Backend, quiet_float_errors
 
-__all__ = ["DeferredChecks", "as_features", "as_numeric", "as_targets", "positive"]
+__all__ = [
+    "DeferredChecks", "as_features", "as_numeric", "as_targets", "check_fit_options", "checked_param", "positive",
+    "positive_int", "queue_loss_targets", "queue_output_check",
+]
 
 
-def as_numeric(backend: Backend, value: Any, dtype: Any, what: str, *, copy: bool = False) -> Any:
+def as_numeric(backend: Backend, value: Any, dtype: Any, what: str, *, copy: bool = False, fits: Any = None) -> Any:
     """``value`` on ``backend`` as ``dtype`` (``None``: keep integer/bool
     dtypes, floats become ``float64``), refusing non-numbers with a ``TypeError``
-    that says what came."""
+    that says what came, and host values too large for ``dtype`` (or for
+    ``fits``) with a ``ValueError`` (device arrays: the cast's ``inf`` is
+    left to the deferred finite checks)."""
     if value is None:
         raise TypeError(f"{what} must be an array of numbers, got None")
     if compat.is_array_api_obj(value) and not isinstance(value, np.ndarray | np.generic):
@@ -30,7 +37,8 @@ def as_numeric(backend: Backend, value: Any, dtype: Any, what: str, *, copy: boo
             raise TypeError(f"{what} must hold numbers, got dtype {value.dtype}")
         if xp.isdtype(value.dtype, "complex floating"):
             raise TypeError(f"{what} must hold real numbers, got dtype {value.dtype}")
-        return backend.asarray(value, dtype, copy=copy)
+        with quiet_float_errors():
+            return backend.asarray(value, dtype, copy=copy)
     try:
         host = np.asarray(value)
     except ValueError as exc:  # ragged nested lists
@@ -40,7 +48,52 @@ def as_numeric(backend: Backend, value: Any, dtype: Any, what: str, *, copy: boo
             host.dtype.kind, f"dtype {host.dtype}"
         )
         raise TypeError(f"{what} must hold real numbers, got {kind}")
+    _refuse_overflow(host, dtype if fits is None else fits, what)
     return backend.asarray(host, dtype, copy=copy)
+
+
+def _refuse_overflow(host: np.ndarray, dtype: Any, what: str) -> None:
+    """Finite host floats beyond ``dtype``'s range would become ``inf`` in the
+    cast (and be reported as infinite, after a NumPy warning): say so."""
+    if dtype is None or host.dtype.kind != "f":
+        return
+    target = np.dtype(str(dtype).rsplit(".", 1)[-1])
+    if target.kind != "f" or host.dtype.itemsize <= target.itemsize:
+        return
+    limit = float(np.finfo(target).max)
+    with np.errstate(invalid="ignore"):
+        if np.any(np.isfinite(host) & (np.abs(host) > limit)):
+            raise ValueError(_overflow_message(what, target.name))
+
+
+def _overflow_message(what: str, dtype: str) -> str:
+    limit = float(np.finfo(dtype).max)
+    return (
+        f"{what} has values beyond the {dtype} range (largest magnitude {limit:.4g}), which would become inf; "
+        f"scale them down or use dtype='float64'"
+    )
+
+
+def checked_param(backend: Backend, value: Any, dtype: str, shape: tuple[int, ...], what: str) -> Any:
+    """A user-given parameter as a private copy on ``backend`` in ``dtype``.
+
+    Refuses a wrong shape (it would broadcast silently in ``X @ W + b``), NaN,
+    infinity, and finite values beyond the dtype's range (``1e39`` would
+    become ``inf`` in float32), saying which. The value checks cost one
+    transfer."""
+    raw = as_numeric(backend, value, None, what)
+    if tuple(raw.shape) != shape:
+        raise ValueError(f"{what} must have shape {shape}, got {tuple(raw.shape)}")
+    with quiet_float_errors():  # an overflowing cast is reported below
+        arr = backend.asarray(raw, dtype, copy=True)
+    xp = backend.xp
+    checks = DeferredChecks(backend)
+    if xp.isdtype(raw.dtype, "real floating"):
+        checks.add(xp.any(xp.isnan(raw)), f"{what} contains NaN; a parameter must be a finite number")
+        checks.add(xp.any(xp.isinf(raw)), f"{what} contains inf (infinite values); a parameter must be finite")
+    checks.add(xp.any(xp.isinf(arr)), _overflow_message(what, dtype))
+    checks.run()
+    return arr
 
 
 def as_features(backend: Backend, X: Any, dtype: str, n_in: int, what: str = "X") -> Any:
@@ -80,7 +133,7 @@ def as_targets(
     ``n_out > 1`` classes) a 1-D ``y`` is integer class labels, left for
     :func:`one_hot` once the checks have run; otherwise a 1-D ``y`` is one
     output per sample and becomes a column."""
-    y = as_numeric(backend, y, None, what)
+    y = as_numeric(backend, y, None, what, fits=dtype)
     xp = backend.xp
     if y.ndim not in (1, 2):
         raise ValueError(f"{what} must be 1-D or 2-D, got {y.ndim}-D shape {tuple(y.shape)}")
@@ -104,9 +157,98 @@ def as_targets(
         y = xp.reshape(y, (n_samples, 1))
     elif y.shape[1] != n_out:
         raise ValueError(f"{what} has {y.shape[1]} columns, but the network has {n_out} outputs")
-    y = backend.asarray(y, dtype)
+    with quiet_float_errors():  # a device array's overflow shows as inf in the checks
+        y = backend.asarray(y, dtype)
     checks.finite(y, what)
     return y, False
+
+
+def queue_loss_targets(checks: DeferredChecks, T: Any, loss_name: str, labels: bool, what: str = "y") -> None:
+    """Queue what a loss needs of its (non-label) targets: cross-entropy and
+    binary cross-entropy take probabilities in [0, 1] (outside, they train
+    to negative losses), and a cross-entropy row over several classes must
+    not be all zero (it would name no class and teach nothing)."""
+    if labels or loss_name not in ("cross_entropy", "binary_cross_entropy"):
+        return
+    xp = compat.array_namespace(T)
+    checks.add(
+        xp.any((T < 0) | (T > 1)),
+        f"{what}: {loss_name} targets must lie in [0, 1] (one-hot rows or probabilities), got values outside",
+    )
+    if loss_name == "cross_entropy" and T.ndim == 2 and T.shape[1] > 1:
+        checks.add(
+            xp.any(xp.all(T == 0, axis=1)),
+            f"{what}: some rows of the cross_entropy targets are all zero; each row needs its class "
+            "(one-hot) or its probabilities (or give integer class labels)",
+        )
+
+
+def queue_output_check(checks: DeferredChecks, Y: Any, dtype: str) -> None:
+    """Queue a ``FloatingPointError`` for outputs that are not finite although
+    the inputs (checked in the same transfer) and the weights are: the
+    computation overflowed in ``dtype``."""
+    xp = compat.array_namespace(Y)
+    checks.add(
+        ~xp.all(xp.isfinite(Y)),
+        f"the network's outputs contain NaN or inf although its inputs and weights are finite: the {dtype} "
+        f"computation overflowed (a value beyond {float(np.finfo(dtype).max):.4g}); use dtype='float64' "
+        "or scaled inputs (e.g. standardised features)",
+        FloatingPointError,
+    )
+
+
+def check_fit_options(**options: Any) -> None:
+    """``fit``'s options that are not data, checked before anything moves or
+    a step runs (so a wrong one never costs an epoch): switches are bools,
+    ``interrupt`` has ``is_set()``, ``resume``/``checkpoint`` are non-empty
+    paths and the checkpoint's folder exists and is writable, ``distributed``
+    is a bool or a ``DataParallel``, ``metrics`` a sequence of names,
+    :class:`~xpnet.Metric` objects or callables."""
+    for name in ("shuffle", "progress"):
+        if name in options and not isinstance(options[name], bool | np.bool_):
+            raise TypeError(f"{name} must be True or False, got {options[name]!r}")
+    interrupt = options.get("interrupt")
+    if interrupt is not None and not callable(getattr(interrupt, "is_set", None)):
+        raise TypeError(f"interrupt must have an is_set() method (e.g. a threading.Event), got {interrupt!r}")
+    distributed = options.get("distributed", False)
+    if not isinstance(distributed, bool | np.bool_):
+        from .distributed import DataParallel
+
+        if not isinstance(distributed, DataParallel):
+            raise TypeError(f"distributed must be True, False or a DataParallel, got {distributed!r}")
+    metrics = options.get("metrics", ())
+    if isinstance(metrics, str) or not isinstance(metrics, tuple | list) or not all(
+        isinstance(m, str | dict) or callable(m) for m in metrics
+    ):
+        raise TypeError(
+            f"metrics must be a tuple of names, Metric objects or callables (y_true, y_pred) -> 0-d array, "
+            f"such as ('accuracy',), got {metrics!r}"
+        )
+    for name in ("resume", "checkpoint"):
+        if options.get(name) is not None:
+            _path_option(options[name], name)
+    if options.get("checkpoint") is not None and not distributed:  # distributed: only rank 0 writes
+        _writable_file_path(Path(options["checkpoint"]), "checkpoint")
+
+
+def _path_option(value: Any, name: str) -> None:
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}: {value!r}")
+    text = os.fspath(value)
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a text path, got {text!r}")
+    if not text.strip() or "\0" in text:
+        raise ValueError(f"{name} must be a non-empty file path, got {value!r}")
+
+
+def _writable_file_path(path: Path, name: str) -> None:
+    if path.is_dir():
+        raise ValueError(f"{name} {path} is a folder; give a file path such as {path / 'run.safetensors'}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{name} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{name} {path}: the folder {folder} is not writable")
 
 
 def one_hot(backend: Backend, labels: Any, n_classes: int, dtype: str) -> Any:
@@ -129,8 +271,13 @@ def positive(value: Any, what: str, *, integer: bool = False, allow_none: bool =
     if integer and not isinstance(value, int | np.integer):
         raise TypeError(f"{what} must be a positive int, got {value!r}")
     if not (value > 0) or value != value or value == float("inf"):
-        raise ValueError(f"{what} must be a positive finite {kind}, got {value!r}")
+        raise ValueError(f"{what} must be a positive {kind if integer else 'finite number'}, got {value!r}")
     return int(value) if integer else float(value)
+
+
+def positive_int(value: Any, what: str) -> int:
+    """A positive int (layer sizes, epochs, batch sizes)."""
+    return positive(value, what, integer=True)
 
 
 class DeferredChecks:
@@ -141,10 +288,11 @@ class DeferredChecks:
         self._flags: list[Any] = []
         self._messages: list[str] = []
 
-    def add(self, failed: Any, message: str) -> None:
-        """Queue a 0-d boolean array that is true when the check failed."""
+    def add(self, failed: Any, message: str, error: type[Exception] = ValueError) -> None:
+        """Queue a 0-d boolean array that is true when the check failed; ``run``
+        then raises ``error(message)``."""
         self._flags.append(failed)
-        self._messages.append(message)
+        self._messages.append((error, message))
 
     def finite(self, a: Any, what: str) -> None:
         xp = self._backend.xp
@@ -160,6 +308,6 @@ class DeferredChecks:
         failed = self._backend.to_numpy(xp.stack(self._flags))
         self._flags, messages = [], self._messages
         self._messages = []
-        for bad, message in zip(failed, messages):
+        for bad, (error, message) in zip(failed, messages):
             if bad:
-                raise ValueError(message)
+                raise error(message)

@@ -1,0 +1,237 @@
+"""Round 2 of "nothing silently wrong": parameters, targets against the loss,
+fit's options, and outputs that overflow (issue 15, items 5, 6, 7 and 9)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+from helpers import host
+from test_training import _SyncCounter
+
+import xpnet
+
+X = np.random.default_rng(0).normal(size=(12, 3))
+LABELS = np.arange(12) % 3
+
+
+def classifier(backend="numpy", dtype="float32"):
+    return xpnet.MLP([3, 5, 3], output_activation="softmax", backend=backend, dtype=dtype, seed=0)
+
+
+# -- item 5: the weight setters refuse NaN, inf and dtype overflow -----------------
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [(np.nan, "contains NaN"), (np.inf, "contains inf"), (-np.inf, "contains inf"), (1e39, "beyond the float32 range")],
+)
+def test_setters_refuse_non_finite_and_overflow(backend, bad, words):
+    net = xpnet.MLP([2, 3, 1], backend=backend, seed=0)
+    before = host(net.layers[0].weights).copy()
+    W = np.ones((2, 3))
+    W[1, 2] = bad
+    with pytest.raises(ValueError, match=words):
+        net.layers[0].weights = W
+    with pytest.raises(ValueError, match=words):
+        net.layers[1].bias = [bad]
+    with pytest.raises(ValueError, match=words):
+        xpnet.Neuron(2, backend=backend).weights = [1.0, bad]
+    np.testing.assert_array_equal(host(net.layers[0].weights), before)  # nothing was taken
+
+
+def test_overflow_from_another_backends_array_is_named(backend):
+    from conftest import make_backend, usable_backend_params
+
+    layer = xpnet.MLP([2, 2], backend=backend, seed=0).layers[0]
+    for other in usable_backend_params():
+        source = make_backend(other)
+        if source.name == "jax" or "float64" not in str(source.dtype("float64")):
+            continue  # JAX without x64 cannot hold 1e39 in the first place
+        with pytest.raises(ValueError, match="beyond the float32 range"):
+            layer.weights = source.asarray(np.full((2, 2), 1e39), "float64")
+
+
+def test_float64_parameters_take_what_float32_cannot():
+    net = xpnet.MLP([2, 1], backend="numpy", dtype="float64", seed=0)
+    net.layers[0].weights = [[1e39], [-1e300]]
+    assert host(net.layers[0].weights)[1, 0] == -1e300
+
+
+# -- item 6: targets are checked against the loss ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "loss, y, words",
+    [
+        ("cross_entropy", np.eye(3)[LABELS] * 2.0, r"cross_entropy targets must lie in \[0, 1\]"),
+        ("cross_entropy", np.eye(3)[LABELS] - 0.5, r"cross_entropy targets must lie in \[0, 1\]"),
+        ("cross_entropy", np.eye(3)[LABELS] * (np.arange(12) % 4 != 0)[:, None], "all zero"),
+        ("binary_cross_entropy", np.eye(3)[LABELS] * 3.0, r"binary_cross_entropy targets must lie in \[0, 1\]"),
+        ("binary_cross_entropy", -np.eye(3)[LABELS], r"binary_cross_entropy targets must lie in \[0, 1\]"),
+    ],
+)
+def test_targets_outside_what_the_loss_takes(backend, loss, y, words):
+    net = classifier(backend)
+    before = [host(p).copy() for p in net._params()]
+    with pytest.raises(ValueError, match=words):
+        net.fit(X, y, loss=loss, epochs=2)
+    with pytest.raises(ValueError, match=words):
+        net.evaluate(X, y, loss)
+    with pytest.raises(ValueError, match="validation_data y: .*" + words):
+        net.fit(X, np.eye(3)[LABELS], loss=loss, epochs=1, validation_data=(X, y))
+    for p, q in zip(before, net._params()):
+        np.testing.assert_array_equal(p, host(q))
+
+
+def test_one_output_binary_targets(backend):
+    net = xpnet.MLP([3, 1], output_activation="sigmoid", backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        net.fit(X, np.where(LABELS > 0, 2.0, 0.0), loss="binary_cross_entropy")
+    h = net.fit(X, (LABELS > 0).astype(float), loss="binary_cross_entropy", epochs=3)
+    assert min(h.loss) >= 0
+
+
+def test_soft_targets_in_range_still_train():
+    soft = np.full((12, 3), 0.2) + 0.4 * np.eye(3)[LABELS]
+    h = classifier().fit(X, soft, loss="cross_entropy", epochs=3)
+    assert all(v > 0 for v in h.loss)
+
+
+def test_target_checks_ride_in_the_same_transfer(monkeypatch):
+    from xpnet import validation
+
+    calls = []
+    original = validation.DeferredChecks.run
+
+    def counting(self):
+        calls.append(len(self._flags))
+        return original(self)
+
+    monkeypatch.setattr(validation.DeferredChecks, "run", counting)
+    classifier().fit(X, np.eye(3)[LABELS], loss="cross_entropy", epochs=1, validation_data=(X, np.eye(3)[LABELS]))
+    assert len(calls) == 1 and calls[0] == 12  # NaN, inf for X, y, X_val, y_val; range and zero rows for y, y_val
+
+
+# -- item 7: fit's options are checked before the first step ----------------------
+
+
+@pytest.mark.parametrize(
+    "options, error, words",
+    [
+        (dict(interrupt=True), TypeError, "interrupt must have an is_set"),
+        (dict(interrupt="stop"), TypeError, "interrupt must have an is_set"),
+        (dict(shuffle="no"), TypeError, "shuffle must be True or False"),
+        (dict(shuffle=0), TypeError, "shuffle must be True or False"),
+        (dict(progress="yes"), TypeError, "progress must be True or False"),
+        (dict(resume=123), TypeError, "resume must be a path"),
+        (dict(resume=""), ValueError, "resume must be a non-empty"),
+        (dict(resume=b"x.safetensors"), TypeError, "resume must be a path"),
+        (dict(checkpoint=""), ValueError, "checkpoint must be a non-empty"),
+        (dict(checkpoint="   "), ValueError, "checkpoint must be a non-empty"),
+        (dict(checkpoint=["a"]), TypeError, "checkpoint must be a path"),
+        (dict(distributed="no"), TypeError, "distributed must be True, False or a DataParallel"),
+        (dict(distributed=1), TypeError, "distributed must be True, False or a DataParallel"),
+        (dict(metrics="accuracy", validation_data=(X, LABELS)), TypeError, "metrics must be a tuple of names"),
+        (dict(metrics=[42]), TypeError, "metrics must be a tuple of names"),
+    ],
+)
+def test_wrong_options_fail_before_any_step(tmp_path, monkeypatch, options, error, words):
+    monkeypatch.chdir(tmp_path)
+    net = classifier()
+    before = [p.copy() for p in net._params()]
+    with pytest.raises(error, match=words):
+        net.fit(X, LABELS, loss="cross_entropy", epochs=2, **options)
+    for p, q in zip(before, net._params()):
+        np.testing.assert_array_equal(p, q)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_checkpoint_folder_is_checked_before_any_step(tmp_path):
+    net = classifier()
+    with pytest.raises(FileNotFoundError, match="folder .*missing does not exist"):
+        net.fit(X, LABELS, loss="cross_entropy", checkpoint=tmp_path / "missing" / "ck.safetensors")
+    with pytest.raises(ValueError, match="is a folder"):
+        net.fit(X, LABELS, loss="cross_entropy", checkpoint=tmp_path)
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o555)
+        with pytest.raises(PermissionError, match="not writable"):
+            net.fit(X, LABELS, loss="cross_entropy", checkpoint=locked / "ck.safetensors")
+
+
+def test_good_options_still_work(tmp_path):
+    stop = threading.Event()
+    h = classifier().fit(X, LABELS, loss="cross_entropy", epochs=2, shuffle=np.bool_(False), interrupt=stop,
+                         checkpoint=str(tmp_path / "ck.safetensors"), metrics=["accuracy"], validation_data=(X, LABELS))
+    assert len(h.loss) == 2 and (tmp_path / "ck.safetensors").exists()
+
+
+# -- item 9: outputs that overflow are an error, not NaN ---------------------------
+
+
+def _overflowing(backend, dtype="float32", output="softmax"):
+    net = xpnet.MLP([3, 2], output_activation=output, backend=backend, dtype=dtype, seed=0)
+    net.layers[0].weights = np.full((3, 2), 1e20)
+    return net, np.full((2, 3), 1e20)  # finite inputs and weights; 3e40 does not fit float32
+
+
+@pytest.mark.parametrize("output", ["softmax", "identity"])
+def test_predict_that_overflows_names_it(backend, output):
+    net, Xbig = _overflowing(backend, output=output)
+    with pytest.raises(FloatingPointError, match="overflowed.*dtype='float64' or scaled inputs"):
+        net.predict(Xbig)
+    with pytest.raises(FloatingPointError, match="overflowed"):
+        net.forward(Xbig)
+    assert np.all(np.isfinite(host(net.predict(X))))  # ordinary inputs are fine
+
+
+def test_float64_holds_what_float32_overflows():
+    net, Xbig = _overflowing("numpy", "float64", "identity")
+    assert np.all(np.isfinite(net.predict(Xbig)))
+
+
+def test_nan_input_is_still_reported_as_the_input():
+    net = classifier()
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN"):
+        net.predict(bad)
+
+
+def test_predict_syncs_once(monkeypatch):
+    b = xpnet.get_backend("array_api_strict", "device1")
+    net = classifier(b)
+    Xd = b.asarray(X, "float32")
+    counter = _SyncCounter(monkeypatch)
+    net.predict(Xd)
+    assert counter.count == 1
+
+
+def test_cli_predict_overflow_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from helpers import subprocess_env
+
+    net, _ = _overflowing("numpy")
+    net.info = {"features": ["a", "b", "c"]}
+    net.save(tmp_path / "m.safetensors")
+    (tmp_path / "d.csv").write_text("a,b,c\n1e20,1e20,1e20\n")
+    p = subprocess.run([sys.executable, "-m", "xpnet", "predict", str(tmp_path / "m.safetensors"), str(tmp_path / "d.csv")],
+                       capture_output=True, text=True, env=subprocess_env(), timeout=120)
+    assert p.returncode == 1 and p.stderr.count("\n") == 1, p.stderr
+    assert "overflowed" in p.stderr and "--dtype float64" in p.stderr and "--lr" not in p.stderr
+
+
+def test_inputs_beyond_float32_are_named_not_called_infinite(backend):
+    net = xpnet.MLP([3, 1], backend=backend, seed=0)
+    big = X.copy()
+    big[1, 1] = 1e39
+    with pytest.raises(ValueError, match="X has values beyond the float32 range"):
+        net.predict(big)
+    with pytest.raises(ValueError, match="y has values beyond the float32 range"):
+        net.fit(X, np.full(12, -1e300), epochs=1)
+    assert xpnet.MLP([3, 1], backend="numpy", dtype="float64", seed=0).evaluate(big, np.zeros(12), "mse") > 0

@@ -1,0 +1,225 @@
+"""The layer protocol: everything a :class:`~xpnet.Network` needs from a layer.
+
+A layer is settings plus pure kernels. It never changes an array: the
+network owns the training loop, hands each layer its slice of the flat
+parameter and buffer lists, and commits what the kernels return in one place
+(``Network._commit``). That is what lets JAX's immutable arrays train, keeps
+the last finite weights after a NaN, and makes a step compilable.
+
+A subclass, decorated with :func:`xpnet.register`, defines:
+
+``config()``
+    Its settings as plain JSON values; ``type(layer)(**config)`` rebuilds an
+    unbuilt copy (containers put their children's specs in it). Model files
+    store ``{"type": name, **config}``.
+``input_width()`` / ``output_width(n_in)``
+    Feature widths, so a network checks its chain before drawing anything
+    (defaults: any input width, output as wide as the input).
+``parameter_shapes()`` / ``buffer_shapes()``
+    Ordered ``{name: shape}`` of the trainable parameters and of the
+    buffers: non-trainable state such as running statistics. ``decayed()`` names the
+    parameters weight decay applies to (weights; not biases or norms).
+``init_parameters(rng, dtype)`` / ``init_buffers(dtype)``
+    Host NumPy arrays in those orders, drawn from the network's seeded
+    generator (same numbers on every backend); moved to the device once.
+``forward(xp, params, buffers, X, ctx) -> (Y, cache, buffers)``
+    ``params``/``buffers`` are sequences in the declared order; ``ctx`` says
+    whether this is training (:class:`Context`). Return the buffers unchanged
+    unless the layer updates them (batch statistics); the network commits
+    them together with the parameters.
+``backward(xp, params, cache, dY, need_dx) -> (dX, grads)``
+    ``grads`` in parameter order; ``dX`` may be ``None`` when not ``need_dx``.
+
+A layer whose output passes through an activation last may also expose it
+(``output_activation()``) and implement ``backward_from_potential``, so a
+loss that fuses with that activation (softmax + cross-entropy) can hand over
+the stable ``y - t`` delta. Containers (:class:`~xpnet.layers.Sequential`,
+:class:`~xpnet.layers.Residual`) are layers built from layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ..registry import registry_for
+
+__all__ = ["INFERENCE", "LAYERS", "Context", "Layer", "check_host_arrays", "layer_from_config", "walk"]
+
+
+class Context(NamedTuple):
+    """What a forward pass needs to know besides its inputs.
+
+    ``training``: ``fit`` is running (Dropout drops, BatchNorm uses batch
+    statistics). ``rng``: this step's device random source (Dropout), or
+    ``None``; a layer draws from it with its own ``stream`` number, which the
+    network assigns to every layer (``Layer.stream``), so that layers never
+    share random numbers."""
+
+    training: bool = False
+    rng: Any = None
+
+
+INFERENCE = Context()
+
+
+class Layer:
+    """Base class of layers; see the module docstring for the protocol."""
+
+    name: str = ""
+
+    def __init__(self) -> None:
+        self._backend: Any = None
+        self._dtype: str | None = None
+        self._params: list[Any] = []
+        self._buffers: list[Any] = []
+        #: This layer's random stream number, unique in its network.
+        self.stream = 0
+
+    # -- settings and widths --------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        return {}
+
+    def input_width(self) -> int | None:
+        """The number of input features this layer requires, or ``None``."""
+        return None
+
+    def output_width(self, n_in: int | None) -> int | None:
+        """The number of output features for ``n_in`` inputs."""
+        return n_in
+
+    # -- parameters and state --------------------------------------------------
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def buffer_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def decayed(self) -> tuple[str, ...]:
+        """Names of the parameters that weight decay applies to."""
+        return ()
+
+    def init_parameters(self, rng: np.random.Generator, dtype: str) -> dict[str, np.ndarray]:
+        return {}
+
+    def init_buffers(self, dtype: str) -> dict[str, np.ndarray]:
+        return {}
+
+    # -- kernels ---------------------------------------------------------------
+
+    def forward(self, xp: Any, params: Sequence[Any], buffers: Sequence[Any], X: Any, ctx: Context) -> tuple[Any, Any, Sequence[Any]]:
+        raise NotImplementedError(f"{type(self).__name__} must define forward(xp, params, buffers, X, ctx)")
+
+    def backward(self, xp: Any, params: Sequence[Any], cache: Any, dY: Any, need_dx: bool) -> tuple[Any, list[Any]]:
+        raise NotImplementedError(f"{type(self).__name__} must define backward(xp, params, cache, dY, need_dx)")
+
+    def output_activation(self) -> Any:
+        """The activation applied last to this layer's output, if any."""
+        return None
+
+    def backward_from_potential(self, xp: Any, params: Sequence[Any], cache: Any, dV: Any, need_dx: bool):
+        """``backward`` given dL/dv of :meth:`output_activation`'s input."""
+        raise NotImplementedError(f"{type(self).__name__} has no output activation to fuse a loss with")
+
+    def children(self) -> list[Layer]:
+        """The layers this one is made of (containers)."""
+        return []
+
+    # -- built state: the network's committed arrays ----------------------------
+
+    @property
+    def built(self) -> bool:
+        return self._backend is not None
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The committed parameters by name (device arrays)."""
+        return dict(zip(self.parameter_shapes(), self._all_params()))
+
+    @property
+    def buffers(self) -> dict[str, Any]:
+        """The committed buffers (non-trainable state) by name (device arrays)."""
+        return dict(zip(self.buffer_shapes(), self._all_buffers()))
+
+    def _bind(self, backend: Any, dtype: str) -> None:
+        self._backend, self._dtype = backend, dtype
+        for child in self.children():
+            child._bind(backend, dtype)
+
+    def _all_params(self) -> list[Any]:
+        """The committed parameters in order: a container's are its children's."""
+        children = self.children()
+        return [p for c in children for p in c._all_params()] if children else list(self._params)
+
+    def _all_buffers(self) -> list[Any]:
+        children = self.children()
+        return [b for c in children for b in c._all_buffers()] if children else list(self._buffers)
+
+    def _set(self, params: Sequence[Any], buffers: Sequence[Any]) -> None:
+        """Take committed arrays (the network calls this; containers hand each
+        child its slice, so a leaf's setter, e.g. ``Dense.weights``, is seen)."""
+        children = self.children()
+        if not children:
+            self._params, self._buffers = list(params), list(buffers)
+            return
+        i = j = 0
+        for child in children:
+            n, m = child._count()
+            child._set(params[i : i + n], buffers[j : j + m])
+            i, j = i + n, j + m
+
+    def named_gradients(self, grads: Sequence[Any]) -> tuple[Any, ...]:
+        """This layer's gradients as ``Network.gradients`` reports them."""
+        return tuple(grads)
+
+    def _count(self) -> tuple[int, int]:
+        return len(self.parameter_shapes()), len(self.buffer_shapes())
+
+    def _require_built(self) -> None:
+        if self._backend is None:
+            raise RuntimeError(
+                f"this {type(self).__name__} has no parameters yet: put it in a Network, "
+                "which gives it a backend, a dtype and initial values"
+            )
+
+    def spec(self) -> dict[str, Any]:
+        """How files store this layer: ``{"type": name, **config}``."""
+        return {"type": self.name, **self.config()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+#: The registry of layers: name -> class (see :func:`xpnet.register`).
+LAYERS = registry_for("layer", Layer)
+
+
+def layer_from_config(spec: Any) -> Layer:
+    """An unbuilt layer from ``{"type": name, **config}`` (model files)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+        raise ValueError(f"a layer spec is a dict with a 'type' name, got {spec!r}")
+    config = {k: v for k, v in spec.items() if k != "type"}
+    return LAYERS.build({"name": spec["type"], "config": config})
+
+
+def walk(layer: Layer):
+    """``layer`` and every layer inside it, depth first, in order."""
+    yield layer
+    for child in layer.children():
+        yield from walk(child)
+
+
+def check_host_arrays(layer: Layer, arrays: dict[str, Any], shapes: dict[str, tuple[int, ...]], what: str) -> None:
+    """A layer's ``init_parameters``/``init_buffers`` must give each declared
+    array with its declared shape: say which layer broke that, not deep later."""
+    if list(arrays) != list(shapes):
+        raise ValueError(f"{layer!r}.{what} returned {list(arrays)}, its shapes declare {list(shapes)}")
+    for name, a in arrays.items():
+        if tuple(np.shape(a)) != tuple(shapes[name]):
+            raise ValueError(f"{layer!r}.{what}: {name} has shape {np.shape(a)}, declared {tuple(shapes[name])}")
+

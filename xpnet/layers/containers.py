@@ -1,0 +1,177 @@
+"""Layers made of layers: :class:`Sequential` chains them, :class:`Residual`
+adds its input to their output (``Y = X + f(X)``).
+
+A container's parameters (and buffers) are its children's, concatenated in
+order and named ``"<i>.<name>"``; its kernels hand each child its slice, so
+containers nest to any depth and a network is a container at heart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..activations import Activation
+from ..registry import register
+from .base import Layer, layer_from_config
+
+__all__ = ["Residual", "Sequential", "as_layer"]
+
+
+def as_layer(item: Any) -> Layer:
+    """A layer from a layer, an activation (name or object), or a spec dict."""
+    from .activation import ActivationLayer
+
+    if isinstance(item, Layer):
+        return item
+    if isinstance(item, Activation | str):
+        return ActivationLayer(item)
+    if isinstance(item, dict):
+        return layer_from_config(item)
+    raise TypeError(f"a layer must be an xpnet Layer (e.g. Dense) or an activation name, got {type(item).__name__}")
+
+
+@register
+class Sequential(Layer):
+    """Layers applied one after the other."""
+
+    name = "Sequential"
+
+    def __init__(self, layers: Iterable[Any]) -> None:
+        super().__init__()
+        if isinstance(layers, Layer | str | dict):
+            raise TypeError("Sequential takes a list of layers, e.g. Sequential([Dense(4, 8), Dense(8, 2)])")
+        self.layers = [as_layer(item) for item in layers]
+        if not self.layers:
+            raise ValueError(f"{type(self).__name__} needs at least one layer, got none")
+        self._widths = _chain_widths(self.layers)
+        self._slices = _slices(self.layers)
+
+    def config(self) -> dict[str, Any]:
+        return {"layers": [layer.spec() for layer in self.layers]}
+
+    def children(self) -> list[Layer]:
+        return self.layers
+
+    def input_width(self) -> int | None:
+        return self._widths[0]
+
+    def output_width(self, n_in: int | None) -> int | None:
+        return _chain_widths(self.layers, n_in)[-1]
+
+    # -- parameters and buffers: the children's, concatenated -------------------
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        return _merged(self.layers, lambda layer: layer.parameter_shapes())
+
+    def buffer_shapes(self) -> dict[str, tuple[int, ...]]:
+        return _merged(self.layers, lambda layer: layer.buffer_shapes())
+
+    def decayed(self) -> tuple[str, ...]:
+        return tuple(f"{i}.{name}" for i, layer in enumerate(self.layers) for name in layer.decayed())
+
+    def init_parameters(self, rng: np.random.Generator, dtype: str) -> dict[str, np.ndarray]:
+        return _merged(self.layers, lambda layer: layer.init_parameters(rng, dtype))  # in order: layer by layer
+
+    def init_buffers(self, dtype: str) -> dict[str, np.ndarray]:
+        return _merged(self.layers, lambda layer: layer.init_buffers(dtype))
+
+    # -- kernels ---------------------------------------------------------------
+
+    def forward(self, xp: Any, params: Any, buffers: Any, X: Any, ctx: Any) -> tuple[Any, list[Any], list[Any]]:
+        caches, new_buffers = [], []
+        for layer, (p0, p1, b0, b1) in zip(self.layers, self._slices):
+            X, cache, b = layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
+            caches.append(cache)
+            new_buffers.extend(b)
+        return X, caches, new_buffers
+
+    def backward(self, xp: Any, params: Any, cache: Any, dY: Any, need_dx: bool) -> tuple[Any, list[Any]]:
+        return self._backward_from(len(self.layers) - 1, xp, params, cache, dY, need_dx, [])
+
+    def output_activation(self) -> Activation | None:
+        return self.layers[-1].output_activation()
+
+    def backward_from_potential(self, xp: Any, params: Any, cache: Any, dV: Any, need_dx: bool):
+        last = len(self.layers) - 1
+        p0, p1, _, _ = self._slices[last]
+        dX, grads = self.layers[last].backward_from_potential(xp, params[p0:p1], cache[last], dV, need_dx or last > 0)
+        return self._backward_from(last - 1, xp, params, cache, dX, need_dx, grads)
+
+    def _backward_from(self, i: int, xp: Any, params: Any, cache: Any, dY: Any, need_dx: bool, tail: list[Any]):
+        """Backprop through layers ``i, i-1, ..., 0``; ``tail`` holds the
+        gradients of the layers after ``i``."""
+        parts = [tail]
+        for k in range(i, -1, -1):
+            p0, p1, _, _ = self._slices[k]
+            dY, grads = self.layers[k].backward(xp, params[p0:p1], cache[k], dY, need_dx or k > 0)
+            parts.append(grads)
+        return dY, [g for part in reversed(parts) for g in part]
+
+
+@register
+class Residual(Sequential):
+    """``Y = X + f(X)``, ``f`` its layers in sequence (a residual block).
+
+    ``f`` must keep the width: its output is added to its input."""
+
+    name = "Residual"
+
+    def __init__(self, layers: Iterable[Any]) -> None:
+        super().__init__(layers)
+        n_in = self.input_width()
+        if n_in is not None and Sequential.output_width(self, n_in) != n_in:
+            raise ValueError(
+                f"a Residual block must keep the width: it takes {n_in} features, its layers give "
+                f"{Sequential.output_width(self, n_in)}"
+            )
+
+    def output_width(self, n_in: int | None) -> int | None:
+        n_out = super().output_width(n_in)
+        if n_in is not None and n_out is not None and n_out != n_in:
+            raise ValueError(f"a Residual block must keep the width: it gets {n_in} features, its layers give {n_out}")
+        return n_in if n_in is not None else n_out
+
+    def forward(self, xp: Any, params: Any, buffers: Any, X: Any, ctx: Any) -> tuple[Any, list[Any], list[Any]]:
+        Y, caches, new_buffers = super().forward(xp, params, buffers, X, ctx)
+        return X + Y, caches, new_buffers
+
+    def backward(self, xp: Any, params: Any, cache: Any, dY: Any, need_dx: bool) -> tuple[Any, list[Any]]:
+        dX, grads = super().backward(xp, params, cache, dY, True)
+        return dY + dX, grads
+
+    def output_activation(self) -> None:
+        return None  # the sum comes after the last activation
+
+
+def _merged(layers: list[Layer], part: Any) -> dict[str, Any]:
+    return {f"{i}.{name}": value for i, layer in enumerate(layers) for name, value in part(layer).items()}
+
+
+def _slices(layers: list[Layer]) -> list[tuple[int, int, int, int]]:
+    """Each child's ``(p0, p1, b0, b1)`` range in the flat parameter and buffer lists."""
+    out, p, b = [], 0, 0
+    for layer in layers:
+        n, m = len(layer.parameter_shapes()), len(layer.buffer_shapes())
+        out.append((p, p + n, b, b + m))
+        p, b = p + n, b + m
+    return out
+
+
+def _chain_widths(layers: list[Layer], n_in: int | None = None) -> list[int | None]:
+    """The feature width before each layer and after the last, checking that
+    each layer gets the width it requires."""
+    widths = [n_in]
+    n = n_in
+    for i, layer in enumerate(layers):
+        need = layer.input_width()
+        if need is not None and n is not None and need != n:
+            before = f"layer {i - 1} gives {n} outputs" if i else f"the input has {n} features"
+            raise ValueError(f"layer {i} expects {need} inputs but {before} (layer {i}: {layer!r})")
+        n = layer.output_width(n if n is not None else need)
+        if i == 0 and widths[0] is None:
+            widths[0] = need
+        widths.append(n)
+    return widths

@@ -1,0 +1,155 @@
+"""One extension point for every kind of component: ``@xpnet.register``.
+
+Layers, activations, losses, optimizers, metrics and initialisers are
+classes. Each kind has a base class (:class:`~xpnet.layers.Layer`,
+:class:`~xpnet.Activation`, :class:`~xpnet.Loss`, :class:`~xpnet.Optimizer`,
+:class:`~xpnet.Metric`, :class:`~xpnet.Initializer`); a subclass with a
+``name`` and a ``config()`` of plain values, decorated with
+:func:`register`, can be named wherever xpnet takes a component, and is
+rebuilt from ``(name, config)`` when a model file or checkpoint is read.
+Files never hold code, so the process that loads a model must have imported
+(and so registered) the components it names; otherwise loading fails with a
+``ValueError`` that says so. The built-ins are registered the same way.
+
+Why classes and a registry, and not pickled callables: a model file stays
+data, safe to open from anywhere, and readable by any later xpnet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+__all__ = ["Registry", "component_spec", "register", "registry_for"]
+
+
+class Registry(Mapping):
+    """Name -> class for one kind of component (case-insensitive names).
+
+    A read-only mapping to the outside (``"relu" in ACTIVATIONS``); classes
+    enter through :func:`register`."""
+
+    def __init__(self, kind: str, base: type) -> None:
+        self.kind = kind
+        self.base = base
+        self._classes: dict[str, type] = {}
+        self._aliases: dict[str, str] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = _key(name)
+        return self._classes[self._aliases.get(key, key)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._classes)
+
+    def __len__(self) -> int:
+        return len(self._classes)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = _key(name)
+        return self._aliases.get(key, key) in self._classes
+
+    def add(self, cls: type, name: str, aliases: tuple[str, ...] = (), replace: bool = False) -> None:
+        key = _key(name)
+        old = self._classes.get(key)
+        if old is not None and old is not cls and not replace and _qualname(old) != _qualname(cls):
+            raise ValueError(
+                f"a {self.kind} named {name!r} is already registered ({_qualname(old)}); "
+                f"pick another name or pass replace=True to xpnet.register"
+            )
+        self._classes[key] = cls
+        for alias in aliases:
+            self._aliases[_key(alias)] = key
+
+    def lookup(self, name: str) -> type:
+        """The class registered as ``name``; a ``ValueError`` that lists the
+        known names and says how to register one otherwise."""
+        try:
+            return self[name]
+        except KeyError:
+            known = ", ".join([*self._classes, *self._aliases])
+            shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
+            raise ValueError(
+                f"unknown {self.kind} {shown}; registered {_plural(self.kind)}: {known}. To use your own: "
+                f"subclass xpnet.{self.base.__name__}, decorate it with @xpnet.register and import its module "
+                f"before naming or loading it (xpnet predict/train --plugin MODULE)"
+            ) from None
+
+    def build(self, spec: Any) -> Any:
+        """An instance from a spec: a name, or ``{"name": ..., "config": {...}}``."""
+        if isinstance(spec, str):
+            return self.lookup(spec)()
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str):
+            config = spec.get("config", {})
+            if not isinstance(config, dict):
+                raise ValueError(f"the config of {self.kind} {spec['name']!r} must be a dict, got {config!r}")
+            cls = self.lookup(spec["name"])
+            try:
+                return cls(**config)
+            except TypeError as exc:
+                raise ValueError(f"{self.kind} {spec['name']!r} cannot be built from config {config!r}: {exc}") from None
+        raise ValueError(f"a {self.kind} spec is a name or {{'name': ..., 'config': {{...}}}}, got {spec!r}")
+
+
+_REGISTRIES: list[Registry] = []
+
+
+def registry_for(kind: str, base: type) -> Registry:
+    """Create the registry of one kind (each component module calls it once)."""
+    reg = Registry(kind, base)
+    _REGISTRIES.append(reg)
+    return reg
+
+
+def register(cls: type | None = None, *, name: str | None = None, aliases: tuple[str, ...] = (), replace: bool = False):
+    """Class decorator: make a component known by its ``name``.
+
+    ``@xpnet.register`` or ``@xpnet.register(name="my_relu")``. The kind
+    follows from the base class. Registering another class under a taken
+    name is an error unless ``replace=True`` (re-running a notebook cell
+    re-registers the same class, which is allowed)."""
+
+    def decorate(c: type) -> type:
+        reg = _kind_of(c)
+        key = name or getattr(c, "name", "") or ""
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError(f"{c.__name__} needs a name: set the class attribute `name` or pass register(name=...)")
+        c.name = key
+        reg.add(c, key, aliases, replace)
+        return c
+
+    return decorate if cls is None else decorate(cls)
+
+
+def component_spec(component: Any) -> Any:
+    """How a component is written into a file: its name, or name and config."""
+    config = component.config() if hasattr(component, "config") else {}
+    return component.name if not config else {"name": component.name, "config": config}
+
+
+def _kind_of(cls: Any) -> Registry:
+    if not isinstance(cls, type):
+        raise TypeError(f"xpnet.register decorates a class, got {type(cls).__name__}")
+    for reg in _REGISTRIES:
+        if issubclass(cls, reg.base):
+            return reg
+    bases = ", ".join(f"xpnet.{r.base.__name__}" for r in _REGISTRIES)
+    raise TypeError(f"{cls.__name__} is not a component: subclass one of {bases}")
+
+
+def _key(name: str) -> str:
+    return name.strip().lower()
+
+
+def _qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _article(word: str) -> str:
+    return "An" if word[:1] in "aeiou" else "A"
+
+
+def _plural(word: str) -> str:
+    return word + ("es" if word.endswith("s") else "s")
