@@ -399,7 +399,8 @@ def test_a_lone_token_in_an_integer_label_column_is_not_a_class(tmp_path, token)
     data.write_text("x,y\n" + "".join(f"{a},{b}\n" for a, b in rows))
     line = one_line_error(xpnet_cli("train", "--data", data, *FAST))
     assert "line 13" in line and "'y'" in line
-    assert ("missing value" in line and "--missing drop" in line) if token != "\x00" else "NUL" in line
+    # pandas < 3 reads a lone NUL as an empty field (a missing value); pandas 3 keeps it, and it is refused as text
+    assert ("missing value" in line and "--missing drop" in line) or (token == "\x00" and "NUL" in line)
 
 
 def test_values_near_the_float64_limit(tmp_path):

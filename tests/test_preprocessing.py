@@ -41,9 +41,12 @@ def test_target_kinds_follow_how_values_are_written(tmp_path):
 
 @pytest.mark.parametrize("stray", ["\x00", "oops"])
 def test_a_word_among_integer_labels_is_refused_not_a_class(tmp_path, stray):
-    with pytest.raises(DataError, match="holds numbers, but this row holds") as info:
-        target_of(tmp_path, ["0", "1", "2", "1", stray])
-    assert "line 6" in str(info.value)
+    try:
+        target = target_of(tmp_path, ["0", "1", "2", "1", stray])
+    except DataError as exc:
+        assert "holds numbers, but this row holds" in str(exc) and "line 6" in str(exc)
+    else:  # pandas < 3 reads a lone NUL as an empty field: a missing value, never a class
+        assert stray == "\x00" and target.missing.tolist() == [False] * 4 + [True]
 
 
 def test_infinite_target_is_refused(tmp_path):

@@ -9,6 +9,7 @@ Messages show plain Python values (``1``, ``'cat'``), never NumPy reprs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -101,6 +102,8 @@ def _one_target(table: Table, name: str) -> tuple[np.ndarray, str, np.ndarray]:
     except (ValueError, TypeError, OverflowError):
         numbers = None
     if numbers is None:
+        numbers = _numbers_anyway(present)  # integers beyond 64 bits, which some pandas versions refuse
+    if numbers is None:
         _refuse_stray_text(table, name, texts, missing)
         return texts.to_numpy(dtype=object), "text", missing
     if numbers.dtype == np.uint64 and len(numbers) and numbers.max() > np.iinfo(np.int64).max:
@@ -113,6 +116,17 @@ def _one_target(table: Table, name: str) -> tuple[np.ndarray, str, np.ndarray]:
         _refuse_infinite(table, name, np.where(missing, 0.0, out))
         return out, "float", missing
     return out, "integer", missing  # int64, or Python ints beyond 64 bits
+
+
+def _numbers_anyway(texts) -> Any:
+    """Numbers that ``pandas.to_numeric`` refused: integers written in full as
+    Python ints, others as floats; ``None`` if some are not numbers."""
+    import pandas as pd
+
+    if len(texts) and texts.str.fullmatch(r"[+-]?\d+").all() and (texts.str.len() <= 4000).all():
+        return pd.Series([int(t) for t in texts], dtype=object)
+    values, stray = as_numbers(texts)
+    return None if stray.any() else pd.Series(values)
 
 
 def _refuse_infinite(table: Table, name: str, values: np.ndarray) -> None:
