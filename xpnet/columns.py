@@ -206,10 +206,21 @@ def _texts(column: Any) -> tuple[np.ndarray, np.ndarray]:
 def _refuse_text(table: Table, name: str, stray: np.ndarray) -> None:
     row = int(np.flatnonzero(stray)[0])
     value = str(table.frame[name].iloc[row]).strip()
+    if _is_infinite(value):  # pandas < 3 keeps 1e309 as text
+        raise DataError(f"{table.path}, {table.where(row)}: column {name!r} holds an infinite value "
+                        "(beyond float64's range of about 1.8e308)",
+                        "fix the value, or --na-values inf to treat it as missing")
     hint = f"{_stray_hint(value)}; --categorical {_shell(name)} encodes the column as categories"
     if _decimal_comma(value) and table.sep not in (None, ","):
         hint = "--decimal , reads numbers written with a decimal comma"
     raise DataError(f"{table.path}, {table.where(row)}: column {name!r} holds {value!r}, not a number", hint)
+
+
+def _is_infinite(text: str) -> bool:
+    try:
+        return bool(np.isinf(float(text)))
+    except ValueError:
+        return False
 
 
 def _decimal_commas(column: Any) -> float:
