@@ -9,6 +9,7 @@ Set ``XPNET_DEBUG=1`` to see the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import warnings
@@ -422,10 +423,17 @@ def _fail(message: str, hint: str | None, status: int) -> int:
     return status
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Python warnings (a library's, NumPy's) as one line each, like errors."""
-    text = " ".join(str(message).split())
-    print(f"xpnet: warning: {text}", file=sys.stderr)
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Python warnings (a library's, NumPy's) printed as one line each, like
+    errors. Only the format changes, so a caller that records warnings
+    (``pytest.warns``) still gets them."""
+    previous = warnings.formatwarning
+    warnings.formatwarning = lambda message, *rest, **kw: "xpnet: warning: " + " ".join(str(message).split()) + "\n"
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -443,8 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _import_plugins(getattr(args, "plugin", []))  # before the checks: plugins add activations
         if hasattr(args, "check"):
             args.check(args)
-        with warnings.catch_warnings():
-            warnings.showwarning = _one_line_warning
+        with _one_line_warnings():
             return args.run(args)
     except UsageError as exc:
         return _fail(str(exc), None, EXIT_USAGE)
