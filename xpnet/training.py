@@ -383,9 +383,9 @@ def _lr(opt: Any) -> Any:
 def _progress_bar(epochs: int, progress: bool, initial: int = 0):
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    from ._progress import progress_bar  # a plain line per epoch where the terminal has no width
 
-    return tqdm(total=epochs, initial=initial, unit="epoch", dynamic_ncols=True, leave=True)
+    return progress_bar(epochs, initial)
 
 
 def _update_bar(bar: Any, history: History) -> None:
