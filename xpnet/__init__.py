@@ -12,7 +12,7 @@ from . import datasets
 from ._backend import Backend, BackendUnavailable, available_backends, get_backend, to_numpy
 from .activations import Activation, get_activation
 from .gradcheck import gradcheck
-from .layers import Dense
+from .layers import BatchNorm, Dense, Dropout, LayerNorm
 from .losses import Loss, get_loss, loss_fcn
 from .network import MLP, Network
 from .neuron import Neuron
@@ -28,8 +28,11 @@ __all__ = [
     "AdamW",
     "Backend",
     "BackendUnavailable",
+    "BatchNorm",
     "Dense",
+    "Dropout",
     "History",
+    "LayerNorm",
     "Loss",
     "Network",
     "Neuron",

@@ -53,13 +53,17 @@ class Context(NamedTuple):
     """What a forward pass needs to know besides its inputs.
 
     ``training``: ``fit`` is running (Dropout drops, BatchNorm uses batch
-    statistics). ``rng``: this step's device random source (Dropout), or
-    ``None``; a layer draws from it with its own ``stream`` number, which the
-    network assigns to every layer (``Layer.stream``), so that layers never
-    share random numbers."""
+    statistics). ``rng``: this step's device random source
+    (:class:`xpnet._device_random.DeviceRandom`), or ``None``; a layer draws
+    from it with its own ``stream`` number, which the network assigns to
+    every layer (``Layer.stream``), so that layers never share random
+    numbers. ``sync``: in a distributed fit on several processes, the step's
+    :class:`xpnet.distributed.BatchSync` (sums over the processes, for
+    statistics of the whole minibatch such as BatchNorm's), else ``None``."""
 
     training: bool = False
     rng: Any = None
+    sync: Any = None
 
 
 INFERENCE = Context()
