@@ -93,18 +93,19 @@ def word_dtype(xp: Any) -> Any:
     return xp.int64 if compat.is_torch_namespace(xp) else xp.uint32
 
 
-def _mul(x: Any, c: int, wide: bool) -> Any:
+def _mul(x: Any, c: Any, wide: bool) -> Any:
     if not wide:
         return x * c  # uint32: modulo 2**32
     return (x * (c - 2**32 if c >= 2**31 else c)) & _M32  # |product| < 2**63
 
 
-def fmix32(x: Any, wide: bool) -> Any:
-    """MurmurHash3's finaliser on 32-bit words (a bijection with full avalanche)."""
+def fmix32(x: Any, wide: bool, c: tuple[Any, Any] = _FMIX) -> Any:
+    """MurmurHash3's finaliser on 32-bit words (a bijection with full
+    avalanche); ``c`` its multipliers (as arrays on the ``uint32`` path)."""
     x = x ^ (x >> 16)
-    x = _mul(x, _FMIX[0], wide)
+    x = _mul(x, c[0], wide)
     x = x ^ (x >> 13)
-    x = _mul(x, _FMIX[1], wide)
+    x = _mul(x, c[1], wide)
     return x ^ (x >> 16)
 
 
@@ -113,6 +114,13 @@ def _arange(xp: Any, start: int, stop: int, dtype: Any, device: Any) -> Any:
         with device:  # some CuPy versions ignore device= (array-api-compat#337)
             return xp.arange(start, stop, dtype=dtype)
     return xp.arange(start, stop, dtype=dtype, device=device)
+
+
+def _word(xp: Any, value: int, device: Any) -> Any:
+    if compat.is_cupy_namespace(xp):
+        with device:
+            return xp.asarray(value, dtype=xp.uint32)
+    return xp.asarray(value, dtype=xp.uint32, device=device)
 
 
 class DeviceRandom:
@@ -139,17 +147,19 @@ class DeviceRandom:
         dtype = xp.int64 if wide else xp.uint32
         n, m = int(shape[0]), math.prod(int(s) for s in shape[1:])
         h1, h2 = mix(self.key, self.step, stream), mix(self.key, self.step, stream, 1)
-        a1, a2, b1, b2 = h1 & _M32, h1 >> 32, h2 & _M32, h2 >> 32
-        rows = fmix32(fmix32(_arange(xp, self.row, self.row + n, dtype, device) ^ a1, wide) ^ a2, wide)
-        cols = fmix32(fmix32(_arange(xp, 0, m, dtype, device) ^ b1, wide) ^ b2, wide)
-        out = fmix32(xp.reshape(rows, (n, 1)) ^ xp.reshape(cols, (1, m)), wide)
+        # uint32 constants as arrays: JAX reads a Python int as int32 without its 64-bit mode
+        a1, a2, b1, b2, *c = (v if wide else _word(xp, v, device) for v in (h1 & _M32, h1 >> 32, h2 & _M32, h2 >> 32, *_FMIX))
+        rows = fmix32(fmix32(_arange(xp, self.row, self.row + n, dtype, device) ^ a1, wide, c) ^ a2, wide, c)
+        cols = fmix32(fmix32(_arange(xp, 0, m, dtype, device) ^ b1, wide, c) ^ b2, wide, c)
+        out = fmix32(xp.reshape(rows, (n, 1)) ^ xp.reshape(cols, (1, m)), wide, c)
         return xp.reshape(out, tuple(shape))
 
     def keep(self, xp: Any, shape: tuple[int, ...], keep_prob: float, stream: int, device: Any) -> Any:
         """A boolean array of ``shape``, each element True with probability
         ``keep_prob`` (to within 2**-32)."""
         threshold = min(round((1.0 - keep_prob) * 2**32), _M32)
-        return self.words(xp, shape, stream, device) >= threshold
+        words = self.words(xp, shape, stream, device)
+        return words >= (threshold if words.dtype == xp.int64 else _word(xp, threshold, device))
 
     def __repr__(self) -> str:
         return f"DeviceRandom(key={self.key}, step={self.step}, row={self.row})"
