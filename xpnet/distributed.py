@@ -8,7 +8,10 @@ contiguous, near-equal shares (:func:`share`); a process computes the loss and
 gradients of its rows, scaled to be its part of the global minibatch loss
 (for mean losses: times ``n_local / n_global``), and one ``Allreduce`` of a
 single flat buffer (loss, then every gradient) sums the parts. All processes
-then hold the same numbers and apply the same update.
+then hold the same numbers and apply the same update. Layers that need
+statistics of the whole minibatch (BatchNorm) sum them over the processes
+through the step's :class:`BatchSync` (``Context.sync``), and Dropout draws
+each row's mask by its global row index, so N processes train as one.
 
 The buffer goes through the host (NumPy memory) unless the backend is CuPy and
 the MPI library is CUDA-aware (:func:`cuda_aware`): then the device buffer is
@@ -348,8 +351,9 @@ class DataParallel:
     ) -> tuple[Any, list[Any], list[Any]]:
         """The global minibatch's loss and gradients, from this process's rows
         ``(Xb, Tb)`` of ``n_global`` and one ``Allreduce``; every process gets
-        the same result. Buffers (batch statistics) come back as this
-        process's own. Also sets :attr:`interrupt_requested`."""
+        the same result. Buffers (running statistics) come back from the
+        global minibatch's statistics (:class:`BatchSync`), the same on every
+        process. Also sets :attr:`interrupt_requested`."""
         stop_here = interrupt is not None and interrupt.is_set()
         n_local = Xb.shape[0]
         if ctx is not None and self.size > 1:
