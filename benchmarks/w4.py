@@ -74,7 +74,7 @@ def build(s: Settings) -> Workload:
     if not have("torch"):
         raise Skip("torch is not installed (pip install -e '.[bench,torch]'): W4 compares against PyTorch")
     X, y = data()
-    steps = s.steps(STEPS, 2)
+    steps = s.steps(STEPS, 1)
     warm = min(steps, 2)
     impls: list[Impl] = []
 

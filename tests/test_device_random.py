@@ -13,13 +13,13 @@ import pytest
 from helpers import assert_on, host, subprocess_env
 
 import xpnet
-from xpnet._device_random import DeviceRandom, key_from_state, mix
+from xpnet._device_random import KINDS, DeviceRandom, default_kind, key_from_state, mix
 
 NUMPY = xpnet.get_backend("numpy")
 
 
-def words_on(backend, source, shape=(37, 23), stream=3, wide=None):
-    return source.words(backend.xp, shape, stream, backend.device, wide)
+def words_on(backend, source, shape=(37, 23), stream=3, kind=None):
+    return source.words(backend.xp, shape, stream, backend.device, kind)
 
 
 def fmix32(x: int) -> int:
@@ -38,24 +38,39 @@ def reference_word(key: int, step: int, stream: int, row: int, col: int) -> int:
     return fmix32(r ^ c)
 
 
-def test_words_are_the_same_on_every_backend(backend):
+@pytest.mark.parametrize("kind", [None, *KINDS])
+def test_words_are_the_same_on_every_backend(backend, kind):
+    """Every integer form on every backend: the same words and masks as
+    NumPy's uint32 (int32 products must wrap modulo 2**32 for this to hold)."""
+    if kind == "uint32" and backend.name == "torch":
+        pytest.skip("torch's uint32 has no shifts or comparisons (the reason for its int32 default)")
     source = DeviceRandom(key=2**63 + 12345, step=41)
-    got = words_on(backend, source)
+    got = words_on(backend, source, kind=kind)
     assert_on(got, backend, shape=(37, 23))
-    want = host(words_on(NUMPY, source))
-    np.testing.assert_array_equal(host(got).astype(np.int64), want.astype(np.int64))
-    keep = source.keep(backend.xp, (37, 23), 0.6, 3, backend.device)
-    assert_on(keep, backend, shape=(37, 23))
-    np.testing.assert_array_equal(host(keep), want >= round(0.4 * 2**32))
+    want = host(words_on(NUMPY, source, kind="uint32"))
+    assert want.dtype == np.uint32
+    np.testing.assert_array_equal(host(got).astype(np.int64) & 0xFFFFFFFF, want.astype(np.int64))
+    for keep_prob in (0.6, 0.3):
+        keep = source.keep(backend.xp, (37, 23), keep_prob, 3, backend.device, kind)
+        assert_on(keep, backend, shape=(37, 23))
+        np.testing.assert_array_equal(host(keep), want >= round((1 - keep_prob) * 2**32))
 
 
-def test_uint32_and_masked_int64_paths_agree():
+def test_default_kinds():
+    assert default_kind(NUMPY.xp) == "uint32"
+    torch = pytest.importorskip("torch")
+    assert default_kind(xpnet.get_backend("torch").xp) == "int32" and torch is not None
+    with pytest.raises(ValueError, match="word kind must be one of"):
+        DeviceRandom(0, 0).words(NUMPY.xp, (2, 2), 0, NUMPY.device, "int16")
+
+
+def test_integer_forms_agree_on_a_large_array():
     source = DeviceRandom(key=987654321987, step=7, row=11)
-    narrow = host(words_on(NUMPY, source, (300, 200), wide=False))
-    wide = host(words_on(NUMPY, source, (300, 200), wide=True))
-    assert narrow.dtype == np.uint32 and wide.dtype == np.int64
-    np.testing.assert_array_equal(narrow.astype(np.int64), wide)
-    assert wide.min() >= 0 and wide.max() < 2**32 and wide.max() > 2**31  # full 32-bit range, no sign
+    forms = {k: host(words_on(NUMPY, source, (300, 200), kind=k)) for k in KINDS}
+    assert forms["int32"].min() < 0 and forms["int64"].max() > 2**31  # the full range, both signs
+    assert forms["int64"].min() >= 0 and forms["int64"].max() < 2**32
+    for k, v in forms.items():
+        np.testing.assert_array_equal(v.astype(np.int64) & 0xFFFFFFFF, forms["uint32"].astype(np.int64), err_msg=k)
 
 
 def test_words_are_murmur3_finalisers_of_the_counters():

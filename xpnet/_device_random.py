@@ -11,12 +11,13 @@ stream, row, column).
 
 The hash is MurmurHash3's 32-bit finaliser (``fmix32``: shifts, xors and two
 multiplications), written with the namespace's integer operations on 32-bit
-words. They are exact on every library: ``uint32`` wraps modulo 2**32 by
-definition; torch, whose ``uint32`` lacks arithmetic, computes in ``int64``
-with every value kept below 2**32 and each product masked to 32 bits, the
-multiplier taken as ``c - 2**32`` when ``c >= 2**31`` so that no product
-reaches 2**63 (the low 32 bits of ``x * c`` and ``x * (c - 2**32)`` are the
-same). Both paths give the same words; the tests compare them.
+words, which are exact on every library (:class:`_Words`): ``uint32``
+wraps modulo 2**32 by definition. Torch's ``uint32`` has no shifts or
+comparisons, so torch computes in ``int32`` (two's complement, products
+wrapping modulo 2**32 as on every library the tests run); an ``int64`` form
+that never overflows (values below 2**32, products masked, multipliers taken
+as ``c - 2**32`` when ``c >= 2**31`` so no product reaches 2**63) is there
+too. All give the same words; the tests compare them on every backend.
 
 To keep the work per element small, rows and columns are hashed apart (short
 vectors, two rounds each, keyed by four 32-bit words that the host derives
@@ -34,7 +35,7 @@ from typing import Any
 
 import array_api_compat as compat
 
-__all__ = ["DeviceRandom", "key_from_state", "mix"]
+__all__ = ["KINDS", "DeviceRandom", "default_kind", "key_from_state", "mix"]
 
 _M32 = 0xFFFFFFFF
 _M64 = 0xFFFFFFFFFFFFFFFF
@@ -88,39 +89,77 @@ def _ints(value: Any):
 # --------------------------------------------------------------------------
 
 
-def word_dtype(xp: Any) -> Any:
-    """``uint32`` where the library computes with it; ``int64`` on torch."""
-    return xp.int64 if compat.is_torch_namespace(xp) else xp.uint32
+#: How a namespace's integers hold 32-bit words; see :class:`_Words`.
+KINDS = ("uint32", "int32", "int64")
 
 
-def _mul(x: Any, c: Any, wide: bool) -> Any:
-    if not wide:
-        return x * c  # uint32: modulo 2**32
-    return (x * (c - 2**32 if c >= 2**31 else c)) & _M32  # |product| < 2**63
+def default_kind(xp: Any) -> str:
+    """``uint32``, except on torch, whose ``uint32`` has no shifts or
+    comparisons: ``int32`` there (half the memory of ``int64``, and on the
+    CPU far fewer page faults for fresh buffers)."""
+    return "int32" if compat.is_torch_namespace(xp) else "uint32"
 
 
-def fmix32(x: Any, wide: bool, c: tuple[Any, Any] = _FMIX) -> Any:
+class _Words:
+    """Exact 32-bit word arithmetic in one integer dtype of ``xp``:
+
+    - ``uint32``: wraps modulo 2**32 by definition. Constants are 0-d
+      arrays, since JAX without its 64-bit mode reads Python ints as int32.
+    - ``int32``: the word's two's complement; right shifts are made logical
+      by masking, products wrap modulo 2**32 (checked on every backend by
+      the tests), and the unsigned order is the signed one with the sign bit
+      flipped.
+    - ``int64``: values kept in ``[0, 2**32)``, each product masked to 32
+      bits; a multiplier ``c >= 2**31`` is taken as ``c - 2**32`` (same low
+      32 bits), so no product reaches 2**63 and nothing overflows.
+    """
+
+    def __init__(self, xp: Any, kind: str, device: Any) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"word kind must be one of {KINDS}, got {kind!r}")
+        self.xp, self.kind, self.device = xp, kind, device
+        self.dtype = getattr(xp, kind)
+
+    def const(self, v: int) -> Any:
+        if self.kind == "int32":
+            return v - 2**32 if v >= 2**31 else v
+        if self.kind == "int64":
+            return v
+        if compat.is_cupy_namespace(self.xp):
+            with self.device:  # some CuPy versions ignore device= (array-api-compat#337)
+                return self.xp.asarray(v, dtype=self.dtype)
+        return self.xp.asarray(v, dtype=self.dtype, device=self.device)
+
+    def arange(self, start: int, stop: int) -> Any:
+        xp = self.xp
+        if compat.is_cupy_namespace(xp):
+            with self.device:
+                return xp.arange(start, stop, dtype=self.dtype)
+        return xp.arange(start, stop, dtype=self.dtype, device=self.device)
+
+    def shr(self, x: Any, k: int) -> Any:
+        return (x >> k) & ((1 << (32 - k)) - 1) if self.kind == "int32" else x >> k
+
+    def mul(self, x: Any, c: int, c_word: Any) -> Any:
+        if self.kind == "int64":
+            return (x * (c - 2**32 if c >= 2**31 else c)) & _M32  # |product| < 2**63
+        return x * c_word  # modulo 2**32
+
+    def at_least(self, x: Any, t: int) -> Any:
+        """``x >= t`` as unsigned 32-bit numbers."""
+        if self.kind == "int32":
+            return (x ^ -(2**31)) >= t - 2**31
+        return x >= self.const(t)
+
+
+def fmix32(x: Any, w: _Words, c: tuple[Any, Any]) -> Any:
     """MurmurHash3's finaliser on 32-bit words (a bijection with full
-    avalanche); ``c`` its multipliers (as arrays on the ``uint32`` path)."""
-    x = x ^ (x >> 16)
-    x = _mul(x, c[0], wide)
-    x = x ^ (x >> 13)
-    x = _mul(x, c[1], wide)
-    return x ^ (x >> 16)
-
-
-def _arange(xp: Any, start: int, stop: int, dtype: Any, device: Any) -> Any:
-    if compat.is_cupy_namespace(xp):
-        with device:  # some CuPy versions ignore device= (array-api-compat#337)
-            return xp.arange(start, stop, dtype=dtype)
-    return xp.arange(start, stop, dtype=dtype, device=device)
-
-
-def _word(xp: Any, value: int, device: Any) -> Any:
-    if compat.is_cupy_namespace(xp):
-        with device:
-            return xp.asarray(value, dtype=xp.uint32)
-    return xp.asarray(value, dtype=xp.uint32, device=device)
+    avalanche); ``c`` its multipliers as :meth:`_Words.const` gives them."""
+    x = x ^ w.shr(x, 16)
+    x = w.mul(x, _FMIX[0], c[0])
+    x = x ^ w.shr(x, 13)
+    x = w.mul(x, _FMIX[1], c[1])
+    return x ^ w.shr(x, 16)
 
 
 class DeviceRandom:
@@ -140,26 +179,28 @@ class DeviceRandom:
         """This source for a share of the rows that starts at global row ``row``."""
         return DeviceRandom(self.key, self.step, self.row + row)
 
-    def words(self, xp: Any, shape: tuple[int, ...], stream: int, device: Any, wide: bool | None = None) -> Any:
+    def words(self, xp: Any, shape: tuple[int, ...], stream: int, device: Any, kind: str | None = None) -> Any:
         """32-bit random words of ``shape`` (rows first) for ``stream``, on
-        ``device``: ``uint32`` (``int64`` on torch, or when ``wide``)."""
-        wide = compat.is_torch_namespace(xp) if wide is None else wide
-        dtype = xp.int64 if wide else xp.uint32
+        ``device``, in the integer dtype ``kind`` (default :func:`default_kind`)."""
+        return self._words(_Words(xp, kind or default_kind(xp), device), shape, stream)
+
+    def _words(self, w: _Words, shape: tuple[int, ...], stream: int) -> Any:
+        xp = w.xp
         n, m = int(shape[0]), math.prod(int(s) for s in shape[1:])
         h1, h2 = mix(self.key, self.step, stream), mix(self.key, self.step, stream, 1)
-        # uint32 constants as arrays: JAX reads a Python int as int32 without its 64-bit mode
-        a1, a2, b1, b2, *c = (v if wide else _word(xp, v, device) for v in (h1 & _M32, h1 >> 32, h2 & _M32, h2 >> 32, *_FMIX))
-        rows = fmix32(fmix32(_arange(xp, self.row, self.row + n, dtype, device) ^ a1, wide, c) ^ a2, wide, c)
-        cols = fmix32(fmix32(_arange(xp, 0, m, dtype, device) ^ b1, wide, c) ^ b2, wide, c)
-        out = fmix32(xp.reshape(rows, (n, 1)) ^ xp.reshape(cols, (1, m)), wide, c)
+        a1, a2, b1, b2, *c = map(w.const, (h1 & _M32, h1 >> 32, h2 & _M32, h2 >> 32, *_FMIX))
+        rows = fmix32(fmix32(w.arange(self.row, self.row + n) ^ a1, w, c) ^ a2, w, c)
+        cols = fmix32(fmix32(w.arange(0, m) ^ b1, w, c) ^ b2, w, c)
+        out = fmix32(xp.reshape(rows, (n, 1)) ^ xp.reshape(cols, (1, m)), w, c)
         return xp.reshape(out, tuple(shape))
 
-    def keep(self, xp: Any, shape: tuple[int, ...], keep_prob: float, stream: int, device: Any) -> Any:
+    def keep(self, xp: Any, shape: tuple[int, ...], keep_prob: float, stream: int, device: Any, kind: str | None = None) -> Any:
         """A boolean array of ``shape``, each element True with probability
-        ``keep_prob`` (to within 2**-32)."""
+        ``keep_prob`` (to within 2**-32): its word is at least ``(1 -
+        keep_prob) * 2**32``, the same rule in every ``kind``."""
+        w = _Words(xp, kind or default_kind(xp), device)
         threshold = min(round((1.0 - keep_prob) * 2**32), _M32)
-        words = self.words(xp, shape, stream, device)
-        return words >= (threshold if words.dtype == xp.int64 else _word(xp, threshold, device))
+        return w.at_least(self._words(w, shape, stream), threshold)
 
     def __repr__(self) -> str:
         return f"DeviceRandom(key={self.key}, step={self.step}, row={self.row})"
