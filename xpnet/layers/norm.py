@@ -129,11 +129,13 @@ class BatchNorm(_Normalisation):
         return {"running_mean": np.zeros(self.n, dtype=dtype), "running_var": np.ones(self.n, dtype=dtype)}
 
     def forward(self, xp: Any, params: Any, buffers: Any, X: Any, ctx: Any) -> tuple[Any, Any, Any]:
+        # Per-feature factors fold into vectors: Y = d * (inv * weight) + bias,
+        # with d = X - mean kept for backward (xhat = d * inv is never formed).
         self._check_input(X)
         if not ctx.training:
             inv = 1.0 / xp.sqrt(buffers[1] + self.eps)
-            xhat = (X - buffers[0]) * inv
-            return xhat * params[0] + params[1], (xhat, inv, None, False), buffers
+            scale = inv * params[0]
+            return X * scale + (params[1] - buffers[0] * scale), (X - buffers[0], inv, None, 0), buffers
         sync = ctx.sync
         rows = X.shape[0] if sync is None else sync.rows
 
@@ -150,28 +152,30 @@ class BatchNorm(_Normalisation):
         d = X - mean
         squares = total(d * d)
         inv = 1.0 / xp.sqrt(squares / rows + self.eps)
-        xhat = d * inv
         m = self.momentum
         running = [m * mean + (1.0 - m) * buffers[0], m * (squares / (rows - 1)) + (1.0 - m) * buffers[1]]
-        return xhat * params[0] + params[1], (xhat, inv, sync, True), running
+        return d * (inv * params[0]) + params[1], (d, inv, sync, rows), running
 
     def backward(self, xp: Any, params: Any, cache: Any, dY: Any, need_dx: bool) -> tuple[Any, list[Any]]:
-        xhat, inv, sync, batch = cache
-        grads = _grads(xp, xhat, dY)
+        # dX = (dY - mean(dY) - xhat * mean(dY * xhat)) * inv * weight: the
+        # means are db / rows and dw / rows, so no other reduction is needed.
+        d, inv, sync, rows = cache
+        dw, db = xp.sum(dY * d, axis=0) * inv, xp.sum(dY, axis=0)
         if not need_dx:
-            return None, grads
-        g = dY * params[0]
-        if not batch:
-            return g * inv, grads
+            return None, [dw, db]
+        if not rows:  # inference statistics: a per-feature affine map
+            return dY * (inv * params[0]), [dw, db]
         if sync is None:
-            return inv * (g - xp.mean(g, axis=0) - xhat * xp.mean(g * xhat, axis=0)), grads
-        # Distributed: g is this process's share of the loss's gradient divided
-        # by its weight w (the loss is sum_p w_p L_p): sum w * g over all rows,
-        # then divide by rows * w to stay in this process's scale.
-        w = sync.weight
-        s1, s2 = sync.sum(xp, [xp.sum(g, axis=0) * w, xp.sum(g * xhat, axis=0) * w])
-        scale = 1.0 / (sync.rows * w) if w else 0.0
-        return inv * (g - s1 * scale - xhat * (s2 * scale)), grads
+            m1, m2 = db / rows, dw / rows
+        else:
+            # Distributed: dY is this process's share of the loss gradient
+            # divided by its weight w (the loss is sum_p w_p L_p): sum w * dY
+            # terms over all rows, then divide by rows * w to stay in this scale.
+            w = sync.weight
+            s1, s2 = sync.sum(xp, [db * w, dw * w])
+            scale = 1.0 / (rows * w) if w else 0.0
+            m1, m2 = s1 * scale, s2 * scale
+        return (dY - m1 - d * (inv * m2)) * (inv * params[0]), [dw, db]
 
     def __repr__(self) -> str:
         return f"BatchNorm({self.n}, momentum={self.momentum!r}, eps={self.eps!r})"
