@@ -213,3 +213,35 @@ def test_readme_example_beats_the_plain_mlp_on_digits():
         model.fit(X[train], y[train], **kw)
         accuracy[name] = float((host(model.predict(X[test])).argmax(1) == y[test]).mean())
     assert accuracy["regularised"] > accuracy["plain"] and accuracy["regularised"] >= 0.99, accuracy
+
+
+def test_fit_gives_a_random_source_only_to_networks_that_draw(monkeypatch):
+    """Layers say ``uses_rng``; without one, every step shares one context
+    and no key is derived (a plain network trains as fast as before)."""
+    from xpnet.layers import Layer
+
+    seen = []
+
+    class Probe(Layer):  # not registered: never saved
+        name = "Probe"
+
+        def forward(self, xp, params, buffers, X, ctx):
+            seen.append(ctx.rng)
+            return X, None, buffers
+
+        def backward(self, xp, params, cache, dY, need_dx):
+            return dY, []
+
+    X, y = data(16)
+    for draws in (False, True):
+        seen.clear()
+        monkeypatch.setattr(Probe, "uses_rng", draws)
+        net = xpnet.Network([xpnet.Dense(4, 5), Probe(), xpnet.Dense(5, 3, "softmax")], backend="numpy", seed=0)
+        assert net._uses_rng is draws
+        net.fit(X, y, **{**FIT, "epochs": 2})
+        assert len(seen) == 4  # 2 steps per epoch
+        if draws:
+            assert all(isinstance(r, DeviceRandom) for r in seen) and len({(r.key, r.step) for r in seen}) == 4
+            assert [r.step for r in seen] == [0, 1, 2, 3]  # the global step index
+        else:
+            assert seen == [None] * 4

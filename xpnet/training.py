@@ -256,8 +256,11 @@ def _fit(
         with quiet_float_errors():
             for epoch in range(pos.epoch, epochs):
                 resumed = epoch == pos.epoch and pos.step > 0
-                epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state
-                key = key_from_state(epoch_start_state)  # Dropout's: from the seed, kept by checkpoints
+                epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state if keeps_state else None
+                key = None
+                if net._uses_rng:  # Dropout's key: from the seed, through the state that checkpoints keep
+                    epoch_start_state = epoch_start_state or rng.bit_generator.state
+                    key = key_from_state(epoch_start_state)
                 order = backend.asarray(rng.permutation(n)) if shuffle and step < n else None
                 total = pos.partial_loss if resumed else None
                 for k in range(pos.step if resumed else 0, len(bounds)):
@@ -320,11 +323,16 @@ def _fit(
     return history
 
 
-def _step_context(key: int, step_index: int) -> Context:
+#: The context of a training step in a network that draws no random numbers.
+_TRAINING = Context(training=True)
+
+
+def _step_context(key: int | None, step_index: int) -> Context:
     """A training step's context: batch behaviour, and a device random source
     from the run's key and the global step index (so a resumed run draws the
-    same Dropout masks). Three ints on the host: no device work, no transfer."""
-    return Context(training=True, rng=DeviceRandom(key, step_index))
+    same Dropout masks); ``key=None`` (no layer draws): none. Ints on the
+    host: no device work, no transfer."""
+    return _TRAINING if key is None else Context(True, DeviceRandom(key, step_index))
 
 
 def _run_facts(

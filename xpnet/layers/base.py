@@ -29,6 +29,10 @@ A subclass, decorated with :func:`xpnet.register`, defines:
     them together with the parameters.
 ``backward(xp, params, cache, dY, need_dx) -> (dX, grads)``
     ``grads`` in parameter order; ``dX`` may be ``None`` when not ``need_dx``.
+``uses_rng``
+    True for a layer that draws from ``ctx.rng`` (Dropout): ``fit`` then
+    gives every step a device random source; networks without such a layer
+    get none and pay nothing for it.
 
 A layer whose output passes through an activation last may also expose it
 (``output_activation()``) and implement ``backward_from_potential``, so a
@@ -73,6 +77,8 @@ class Layer:
     """Base class of layers; see the module docstring for the protocol."""
 
     name: str = ""
+    #: Does ``forward`` draw from ``ctx.rng`` while training (Dropout)?
+    uses_rng: bool = False
 
     def __init__(self) -> None:
         self._backend: Any = None

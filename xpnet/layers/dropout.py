@@ -40,6 +40,7 @@ class Dropout(Layer):
     scales the rest by ``1 / (1 - rate)``; the identity otherwise."""
 
     name = "Dropout"
+    uses_rng = True
 
     def __init__(self, rate: float = 0.5) -> None:
         super().__init__()
