@@ -273,7 +273,8 @@ def test_batchnorm_refuses_a_one_row_training_batch():
         (lambda: xpnet.LayerNorm(3, eps=0), ValueError, "eps must be a positive finite number, got 0"),
         (lambda: xpnet.LayerNorm(3, eps="1e-5"), TypeError, "eps must be a positive number"),
         (lambda: xpnet.BatchNorm(3, momentum=1.5), ValueError, r"momentum must be a number in \[0, 1\], got 1.5"),
-        (lambda: xpnet.BatchNorm(3, momentum=True), ValueError, "momentum"),
+        (lambda: xpnet.BatchNorm(3, momentum=True), TypeError, "momentum"),
+        (lambda: xpnet.BatchNorm(3, momentum="0.1"), TypeError, "momentum must be a number"),
         (lambda: xpnet.BatchNorm(3, eps=float("nan")), ValueError, "eps"),
     ],
 )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -33,6 +33,18 @@ def _positive_float(value: Any, what: str) -> float:
     if not (math.isfinite(float(value)) and value > 0):
         raise ValueError(f"{what} must be a positive finite number, got {value!r}")
     return float(value)
+
+
+class _BatchCache(NamedTuple):
+    """BatchNorm's forward for backward: ``d`` (``X - mean``; ``X`` when
+    ``shift``, the running mean, is given), ``inv`` (``1 / sqrt(var + eps)``),
+    and in training the minibatch's ``rows`` and the step's ``sync``."""
+
+    d: Any
+    inv: Any
+    shift: Any = None
+    rows: int = 0
+    sync: Any = None
 
 
 class _Normalisation(Layer):
@@ -115,7 +127,9 @@ class BatchNorm(_Normalisation):
 
     def __init__(self, n: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
         super().__init__(n, eps)
-        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
+        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
+            raise TypeError(f"BatchNorm momentum must be a number in [0, 1], got {momentum!r}")
+        if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"BatchNorm momentum must be a number in [0, 1], got {momentum!r}")
         self.momentum = float(momentum)
 
@@ -135,7 +149,7 @@ class BatchNorm(_Normalisation):
         if not ctx.training:
             inv = 1.0 / xp.sqrt(buffers[1] + self.eps)
             scale = inv * params[0]
-            return X * scale + (params[1] - buffers[0] * scale), (X - buffers[0], inv, None, 0), buffers
+            return X * scale + (params[1] - buffers[0] * scale), _BatchCache(X, inv, buffers[0]), buffers
         sync = ctx.sync
         rows = X.shape[0] if sync is None else sync.rows
 
@@ -154,16 +168,18 @@ class BatchNorm(_Normalisation):
         inv = 1.0 / xp.sqrt(squares / rows + self.eps)
         m = self.momentum
         running = [m * mean + (1.0 - m) * buffers[0], m * (squares / (rows - 1)) + (1.0 - m) * buffers[1]]
-        return d * (inv * params[0]) + params[1], (d, inv, sync, rows), running
+        return d * (inv * params[0]) + params[1], _BatchCache(d, inv, None, rows, sync), running
 
     def backward(self, xp: Any, params: Any, cache: Any, dY: Any, need_dx: bool) -> tuple[Any, list[Any]]:
         # dX = (dY - mean(dY) - xhat * mean(dY * xhat)) * inv * weight: the
         # means are db / rows and dw / rows, so no other reduction is needed.
-        d, inv, sync, rows = cache
+        d, inv, shift, rows, sync = cache
+        if shift is not None:  # inference statistics: d is X, minus the running mean
+            d = d - shift
         dw, db = xp.sum(dY * d, axis=0) * inv, xp.sum(dY, axis=0)
         if not need_dx:
             return None, [dw, db]
-        if not rows:  # inference statistics: a per-feature affine map
+        if not rows:
             return dY * (inv * params[0]), [dw, db]
         if sync is None:
             m1, m2 = db / rows, dw / rows
