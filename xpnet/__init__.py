@@ -13,7 +13,7 @@ from ._backend import Backend, BackendUnavailable, available_backends, get_backe
 from .activations import Activation, get_activation
 from .gradcheck import gradcheck
 from ._random import Initializer
-from .layers import ActivationLayer, Dense, Layer, Residual, Sequential
+from .layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer, LayerNorm, Residual, Sequential
 from .losses import Loss, get_loss, loss_fcn
 from .metrics import Metric
 from .network import MLP, Network
@@ -32,10 +32,13 @@ __all__ = [
     "AdamW",
     "Backend",
     "BackendUnavailable",
+    "BatchNorm",
     "Dense",
+    "Dropout",
     "History",
     "Initializer",
     "Layer",
+    "LayerNorm",
     "Loss",
     "Metric",
     "Network",
