@@ -570,15 +570,16 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
     eager elsewhere. ``"auto"`` compiles where that is known to pay (those
     three); ``False`` runs every operation as written (no fused kernels
     either); ``True`` is ``"auto"``. A step that cannot be compiled (a
-    random source in ``ctx``, an optimizer whose scalars cannot be replayed)
-    runs eagerly."""
+    network with a layer that draws random numbers, such as Dropout, or an
+    optimizer whose scalars cannot be replayed) runs eagerly."""
     check_compile(compile)
     eager = TrainStep(net, loss, opt, decay, ctx, state, fuse=compile is not False)
     name, device = net.backend.name, net.backend.device
     kind = _JaxStep if name == "jax" else None
     if name == "torch" and getattr(device, "type", None) == "cuda":  # pragma: no cover - needs a GPU
         kind = functools.partial(GraphStep, graph=_CudaGraph)
-    if kind is None or compile is False or getattr(ctx, "rng", None) is not None or not _replayable(opt, state or {}):
+    draws = getattr(ctx, "rng", None) is not None or getattr(net, "_uses_rng", False)  # Dropout: a new source per step
+    if kind is None or compile is False or draws or not _replayable(opt, state or {}):
         return eager
     return kind(eager)
 

@@ -55,8 +55,10 @@ def logaddexp(x1: Any, x2: Any, /) -> Any:
 
 
 def namespace() -> types.ModuleType:
-    """A module with every name of ``array_api_compat.torch``, those three replaced."""
-    ns = types.ModuleType(__name__ + ".xp", _compat.__doc__)
+    """A module with every name of ``array_api_compat.torch``, those three
+    replaced. It keeps that module's name, so that array-api-compat's
+    ``is_torch_namespace`` (how xpnet recognises libraries) still says torch."""
+    ns = types.ModuleType(_compat.__name__, _compat.__doc__)
     ns.__dict__.update({k: v for k, v in vars(_compat).items() if not k.startswith("__")})
     ns.maximum, ns.minimum, ns.logaddexp = maximum, minimum, logaddexp
     return ns

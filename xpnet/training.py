@@ -18,6 +18,7 @@ from typing import Any
 
 from ._backend import quiet_float_errors
 from ._compile import check_compile, training_step
+from ._device_random import DeviceRandom, key_from_state
 from ._random import host_rng
 from .layers.base import Context
 from .losses import get_loss
@@ -221,7 +222,6 @@ def _fit(
         val = (Xv, net._one_hot_if(Tv, labels_v))
 
     params, buffers = net._params(), net._buffers()
-    ctx = Context(training=True)
     state = opt.init_state(params)
     decay = net._decay_mask()  # weight decay on weights, not on biases or norms
     history = History(metrics={name: [] for name in metric_fns})
@@ -237,7 +237,7 @@ def _fit(
 
     # Updates in place what it owns (the loop's optimizer state, then its own
     # results), never arrays the network holds: committed weights survive.
-    train_step = training_step(net, loss, opt, decay, ctx, state, compile)
+    train_step = training_step(net, loss, opt, decay, _TRAINING, state, compile)
     n = X.shape[0]
     step = n if batch_size is None else min(batch_size, n)
     bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
@@ -271,6 +271,10 @@ def _fit(
             for epoch in range(pos.epoch, epochs):
                 resumed = epoch == pos.epoch and pos.step > 0
                 epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state if keeps_state else None
+                key = None
+                if net._uses_rng:  # Dropout's key: from the seed, through the state that checkpoints keep
+                    epoch_start_state = epoch_start_state or rng.bit_generator.state
+                    key = key_from_state(epoch_start_state)
                 order = backend.asarray(rng.permutation(n)) if shuffle and step < n else None
                 total = pos.partial_loss if resumed else None
                 first = pos.step if resumed else 0
@@ -282,10 +286,11 @@ def _fit(
                     else:
                         rows = order[lo:hi]
                         Xb, Tb = xp.take(X, rows, axis=0), xp.take(T, rows, axis=0)
+                    ctx = _step_context(key, epoch * len(bounds) + k)
                     if dp is None:
                         # donate: nobody else holds this epoch's own parameters; keep: its last are kept
                         params, buffers, state, value = train_step(
-                            params, buffers, state, Xb, Tb, donate=k > first, keep=k + 1 == len(bounds)
+                            params, buffers, state, Xb, Tb, ctx, donate=k > first, keep=k + 1 == len(bounds)
                         )
                     else:  # this process's part of the global minibatch loss, summed over all
                         value, grads, buffers = dp.loss_and_grads(
@@ -336,6 +341,18 @@ def _fit(
         if bar is not None:
             bar.close()
     return history
+
+
+#: The context of a training step in a network that draws no random numbers.
+_TRAINING = Context(training=True)
+
+
+def _step_context(key: int | None, step_index: int) -> Context:
+    """A training step's context: batch behaviour, and a device random source
+    from the run's key and the global step index (so a resumed run draws the
+    same Dropout masks); ``key=None`` (no layer draws): none. Ints on the
+    host: no device work, no transfer."""
+    return _TRAINING if key is None else Context(True, DeviceRandom(key, step_index))
 
 
 def _run_facts(
@@ -400,9 +417,9 @@ def _lr(opt: Any) -> Any:
 def _progress_bar(epochs: int, progress: bool, initial: int = 0):
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    from ._progress import progress_bar  # a plain line per epoch where the terminal has no width
 
-    return tqdm(total=epochs, initial=initial, unit="epoch", dynamic_ncols=True, leave=True)
+    return progress_bar(epochs, initial)
 
 
 def _update_bar(bar: Any, history: History) -> None:
