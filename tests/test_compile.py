@@ -24,6 +24,24 @@ from xpnet.optimizers import get_optimizer
 CASE_IDS = ["-".join([name, *(f"{k}={v}" for k, v in s.items())]) for name, s in TORCH_CASES]
 
 
+@pytest.fixture(autouse=True)
+def in_place_at_any_size():
+    """The tests' arrays are small: let donated ones be updated in place
+    anyway (by default only arrays of IN_PLACE_MIN elements or more are)."""
+    with _compile._mode(in_place_min=0):
+        yield
+
+
+def test_small_donated_arrays_are_replaced_not_written():
+    params = [np.ones(3)]
+    kernel = Kernel(lambda xp, p, g, lr: (p - lr * g,), 2, 1, "sgd_small")
+    with _compile._mode(in_place_min=_compile.IN_PLACE_MIN):
+        (new,) = update([kernel], [Donated(params), [np.full(3, 2.0)]], (0.5,))
+    assert new[0] is not params[0] and np.all(params[0] == 1.0)
+    (new,) = update([kernel], [Donated(params), [np.full(3, 2.0)]], (0.5,))
+    assert new[0] is params[0] and np.all(params[0] == 0.0)
+
+
 def _donated_steps(backend, opt, p, gs, donate=True):
     """``len(gs)`` optimizer steps, each donating what the previous one returned."""
     params = [backend.asarray(a, "float64") for a in p]

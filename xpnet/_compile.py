@@ -27,6 +27,7 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
+import math
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -147,6 +148,13 @@ def _trace(kernel: Kernel) -> _Tape:
 # --------------------------------------------------------------------------
 
 
+#: Arrays smaller than this (elements) are updated by new arrays even when
+#: donated: allocating a few kilobytes costs less than the bookkeeping of
+#: ``out=``, and fresh pages (the cost that in-place updates avoid) only
+#: come with large arrays. A captured CUDA graph writes in place at any size.
+IN_PLACE_MIN = 2**15
+
+
 @dataclasses.dataclass(frozen=True)
 class _Mode:
     """How :func:`update` runs in this context: ``fuse`` (CuPy kernels;
@@ -155,6 +163,7 @@ class _Mode:
 
     fuse: bool = True
     scalars: _Scalars | None = None
+    in_place_min: int = IN_PLACE_MIN
 
 
 _MODE: contextvars.ContextVar[_Mode] = contextvars.ContextVar("xpnet_update_mode", default=_Mode())
@@ -224,40 +233,55 @@ def update(
     mode = _MODE.get()
     if mode.scalars is not None:
         scalars = mode.scalars.take(scalars)
-    outs: list[list[Any]] = [[] for _ in range(len(columns) - 1)]
+    n_out = len(columns) - 1
+    if not kernels:
+        return tuple([] for _ in range(n_out))
+    if kernels[0].n_arrays != len(columns):  # the variants of one rule take the same arrays
+        raise TypeError(f"{kernels[0]!r} takes {kernels[0].n_arrays} arrays, got {len(columns)} columns")
+    xp = _namespace(columns[0][0])  # one library for all parameters
+    donated = [isinstance(col, Donated) for col in columns]
+    if not any(donated) and not (mode.fuse and compat.is_cupy_array(columns[0][0])):  # pure: the plain calls
+        results = [kernel.fn(xp, *arrays, *scalars) for kernel, *arrays in zip(kernels, *columns)]
+        return tuple(list(r) for r in zip(*results))
+    scratch = next((col.scratch for col in columns if isinstance(col, Donated)), None)
+    outs: list[list[Any]] = [[] for _ in range(n_out)]
     for i, kernel in enumerate(kernels):
-        if len(kernel.tape.outputs) != len(outs) or kernel.n_arrays != len(columns):
-            raise TypeError(f"{kernel!r} takes {kernel.n_arrays} arrays, got {len(columns)} columns")
-        arrays = [col[i] for col in columns]
-        results = _run(kernel, arrays, [isinstance(col, Donated) for col in columns], columns, scalars, mode.fuse)
+        results = _run(kernel, [col[i] for col in columns], donated, scratch, scalars, mode, xp)
         for j, r in enumerate(results):
             outs[j].append(r)
     return tuple(outs)
 
 
-def _run(kernel: Kernel, arrays: list[Any], donated: list[bool], columns: Sequence[Any], scalars: Sequence[Any],
-         fuse: bool):  # fmt: skip
+def _run(kernel: Kernel, arrays: list[Any], donated: list[bool], scratch: Any, scalars: Sequence[Any], mode: _Mode,
+         xp: Any):  # fmt: skip
     first = arrays[0]
-    if compat.is_cupy_array(first) and fuse:
+    if mode.fuse and compat.is_cupy_array(first):
         fused = _cupy_kernel(kernel, first.dtype)
         if fused is not None:
             return _cupy_call(fused, kernel, arrays, scalars)
-    elif any(donated) and _same_layout(arrays):
+    elif scratch is not None and math.prod(first.shape) >= mode.in_place_min and _same_layout(arrays):
         writable = [d and _writable(a) for d, a in zip(donated, arrays)]
         if any(writable):
-            scratch = next(col.scratch for col in columns if isinstance(col, Donated))
             return _run_in_place(kernel, arrays, writable, scalars, scratch)
-    return kernel.fn(_namespace(arrays), *arrays, *scalars)
+    return kernel.fn(xp, *arrays, *scalars)
 
 
-def _namespace(arrays: list[Any]) -> Any:
+def _namespace(a: Any) -> Any:
     """The namespace of a pure update: xpnet's own for torch (numbers as
-    kernel arguments, no host-to-device copies), else array-api-compat's."""
-    if compat.is_torch_array(arrays[0]):
-        from ._torch_namespace import xp
+    kernel arguments, no host-to-device copies), else array-api-compat's;
+    remembered per array type (the lookup costs microseconds per call)."""
+    xp = _NAMESPACES.get(type(a))
+    if xp is None:
+        if compat.is_torch_array(a):
+            from ._torch_namespace import xp
+        else:
+            xp = compat.array_namespace(a)
+        if not compat.is_jax_array(a):  # JAX's tracers change type; they are looked up every time
+            _NAMESPACES[type(a)] = xp
+    return xp
 
-        return xp
-    return compat.array_namespace(*arrays)
+
+_NAMESPACES: dict[type, Any] = {}
 
 
 def _same_layout(arrays: list[Any]) -> bool:
@@ -366,7 +390,7 @@ def _run_in_place(kernel: Kernel, arrays: list[Any], writable: list[bool], scala
     plan = _schedule(kernel, tuple(writable))
     a0 = arrays[0]
     torch_like = not isinstance(a0, np.ndarray)
-    key = (type(a0).__name__, tuple(a0.shape), str(a0.dtype), str(getattr(a0, "device", "cpu")))
+    key = (type(a0), tuple(a0.shape), a0.dtype, getattr(a0, "device", None))
     pool = scratch.setdefault(key, [])
     outs: dict[int, Any] = {}
     values: dict[int, Any] = {}
@@ -511,19 +535,29 @@ class TrainStep:
         #: caller hands over as its own): the arrays it may donate.
         self._produced: tuple[list[Any], dict[str, Any]] = ([], _state_lists(state or {}))
         self._scratch: dict = {}
+        #: Has the network a parameter large enough to update in place (the state's are shaped alike)?
+        least = _MODE.get().in_place_min
+        self._large = any(math.prod(a.shape) >= least for a in net._params())
 
     def __call__(self, params: list[Any], buffers: list[Any], state: dict[str, Any], X: Any, T: Any,
                  ctx: Any = None, *, donate: bool = False, keep: bool = False):  # fmt: skip
-        with _mode(fuse=self.fuse):
-            value, grads, buffers = self.net._loss_and_grads(params, X, T, self.loss, buffers, ctx or self.ctx)
-            params, state = self.update(params, grads, state, donate=donate)
+        value, grads, buffers = self.net._loss_and_grads(params, X, T, self.loss, buffers, ctx or self.ctx)
+        params, state = self.update(params, grads, state, donate=donate)
         return params, buffers, state, value
 
     def update(self, params: list[Any], grads: list[Any], state: dict[str, Any], *, donate: bool = False):
         """``opt.step`` with this step's own earlier results donated."""
+        if not self.fuse:
+            with _mode(fuse=False):
+                return self._update(params, grads, state, donate)
+        return self._update(params, grads, state, donate)
+
+    def _update(self, params: list[Any], grads: list[Any], state: dict[str, Any], donate: bool):
+        if not self._large:  # nothing to donate: the plain update
+            new_params, new_state = self.opt.step(params, grads, state, decay=self.decay)
+            return list(new_params), new_state
         params_in, state_in = self._donate(params, state, donate)
-        with _mode(fuse=self.fuse):
-            new_params, new_state = self.opt.step(params_in, grads, state_in, decay=self.decay)
+        new_params, new_state = self.opt.step(params_in, grads, state_in, decay=self.decay)
         self._produced = (list(new_params), _state_lists(new_state))
         return list(new_params), new_state
 
@@ -737,7 +771,8 @@ class GraphStep(TrainStep):
         st = self._static
         params, buffers = st["params"], st["buffers"]
         state = {**st["host"], **{k: Donated(v, self._scratch) for k, v in st["state"].items()}}
-        with _mode(scalars=_Scalars(st["slots"]) if st["slots"] is not None else None, fuse=self.fuse):
+        scalars = _Scalars(st["slots"]) if st["slots"] is not None else None
+        with _mode(scalars=scalars, fuse=self.fuse, in_place_min=0):
             value, grads, new_buffers = self.net._loss_and_grads(params, X, T, self.loss, buffers, self.ctx)
             new_params, new_state = self.opt.step(Donated(params, self._scratch), grads, state, decay=self.decay)
         _copy_in(params, new_params, skip=_same(new_params, params))

@@ -270,17 +270,17 @@ class RMSprop(Optimizer):
 
 @functools.cache
 def _sgd_kernel(decay: bool, momentum: bool, nesterov: bool) -> Kernel:
-    def sgd(xp, p, g, *rest):
-        *v, lr, mu, wd = rest
+    def sgd(xp, p, g, lr, mu, wd):
+        return (p - lr * (g + wd * p if decay else g),)
+
+    def sgd_momentum(xp, p, g, v, lr, mu, wd):
         if decay:
             g = g + wd * p
-        if not momentum:
-            return (p - lr * g,)
-        v = mu * v[0] + g
+        v = mu * v + g
         return p - lr * (g + mu * v if nesterov else v), v
 
     name = "sgd" + "_decay" * decay + "_momentum" * momentum + "_nesterov" * nesterov
-    return Kernel(sgd, 3 if momentum else 2, 3, name)
+    return Kernel(sgd_momentum, 3, 3, name) if momentum else Kernel(sgd, 2, 3, name)
 
 
 @functools.cache
@@ -322,9 +322,23 @@ def _rmsprop_kernel(decay: bool, centered: bool, momentum: bool) -> Kernel:
 
 
 def _per_parameter(kernel_for: Any, params: Params, decay: Decay, weight_decay: float, *variant: Any) -> list[Kernel]:
-    """The kernel of each parameter: with weight decay where ``decay`` marks it."""
-    flags = _decay_flags(decay, params)
-    return [kernel_for(f and weight_decay != 0.0, *variant) for f in flags]
+    """The kernel of each parameter: with weight decay where ``decay`` marks
+    it. Remembered per mask (a training loop passes the same one every
+    step, and small networks feel each microsecond); a malformed mask is
+    never remembered, so it is refused every time."""
+    mask = tuple(decay) if isinstance(decay, list | tuple) else decay
+    plain = mask is None or (isinstance(mask, tuple) and all(type(f) is bool for f in mask))  # 1 == True: not alike
+    key = (kernel_for, mask, len(params), weight_decay != 0.0, variant)
+    kernels = _KERNELS.get(key) if plain else None
+    if kernels is None:
+        flags = _decay_flags(decay, params)
+        kernels = [kernel_for(f and weight_decay != 0.0, *variant) for f in flags]
+        if len(_KERNELS) < 256 and plain:
+            _KERNELS[key] = kernels
+    return kernels
+
+
+_KERNELS: dict[tuple, list[Kernel]] = {}
 
 
 def _decay_flags(decay: Decay, params: Params) -> list[bool]:
