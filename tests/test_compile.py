@@ -480,3 +480,19 @@ def test_generated_maximum_and_minimum_propagate_nan_as_numpy(tmp_path):
     want = kernel.fn(np, a, b)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+
+
+def test_an_optimizer_outside_the_kernels_runs_eagerly():
+    """A custom optimizer's numbers (a schedule, a step count) would be
+    frozen into a traced or captured step: fit runs it eagerly."""
+
+    class Halving(xpnet.Optimizer):
+        name = "halving_test"
+
+        def step(self, params, grads, state, decay=None):
+            return [p - 0.5 * g for p, g in zip(params, grads)], state
+
+    net = xpnet.MLP([4, 3], backend="numpy", seed=0)
+    step = _compile.training_step(net, get_loss("mse"), Halving(), None, Context(training=True), {})
+    assert not _compile._replayable(Halving(), {}) and step.mode == "eager"
+    assert _compile._replayable(_Exploding(3), {"t": 0, "m": [], "v": []})  # a built-in's subclass

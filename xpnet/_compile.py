@@ -619,8 +619,13 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
 
 
 def _replayable(opt: Any, state: dict[str, Any]) -> bool:
-    """Can a compiled step refill this optimizer's scalars every step? Its
-    host state must advance by :func:`host_scalars` (built-in optimizers)."""
+    """Can a compiled step refill this optimizer's scalars every step? Only
+    if every number that may change between steps goes through
+    :func:`update` (``compilable``: the built-in optimizers and their
+    subclasses), and its host state advances by :func:`host_scalars`. Any
+    other optimizer runs eagerly: a traced step would keep its numbers."""
+    if not getattr(opt, "compilable", False):
+        return False
     try:
         host_scalars(opt, state)
     except Exception:

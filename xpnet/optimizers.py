@@ -55,6 +55,10 @@ class Optimizer:
     name: str = ""
     #: State lists that hold running squares and so can never be negative.
     nonnegative: tuple[str, ...] = ()
+    #: ``fit`` may compile steps with it (``jax.jit``, CUDA graphs): every
+    #: number that changes between steps reaches the arrays through
+    #: :func:`xpnet._compile.update` (true of the built-in rules).
+    compilable: bool = False
 
     def init_state(self, params: Params) -> State:
         return {}
@@ -113,6 +117,7 @@ class SGD(Optimizer):
     ``p = p - lr * v``, or ``p = p - lr * (g + momentum * v)`` with Nesterov
     (so a run can be compared with ``torch.optim.SGD`` step by step)."""
 
+    compilable = True
     name = "sgd"
 
     def __init__(
@@ -156,6 +161,7 @@ class Adam(Optimizer):
 
     nonnegative = ("v",)
 
+    compilable = True
     name = "adam"
 
     def __init__(
@@ -217,6 +223,7 @@ class RMSprop(Optimizer):
 
     nonnegative = ("square_avg",)
 
+    compilable = True
     name = "rmsprop"
 
     def __init__(
