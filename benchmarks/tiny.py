@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, host_params, torch_sequential, torch_tensor
+from .common import Settings, compiled, host_params, torch_sequential, torch_tensor
 from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_cuda_usable
 from .harness import torch_sync_for
 
@@ -90,7 +90,7 @@ def build(s: Settings) -> Workload:
             Xk, Tk = net.backend.asarray(Xk), net.backend.asarray(Tk)
 
         def run():
-            net.fit(Xk, Tk, loss="mse", optimizer="sgd", lr=LR, epochs=1, batch_size=4, shuffle=False, compile=compile)
+            net.fit(Xk, Tk, loss="mse", optimizer="sgd", lr=LR, epochs=1, batch_size=4, shuffle=False, **compiled(compile))
             return xpnet_finish(net)
 
         return run
@@ -101,7 +101,7 @@ def build(s: Settings) -> Workload:
         Xd, Td = (X, T) if backend == "numpy" else (net.backend.asarray(X), net.backend.asarray(T))
 
         def run():
-            net.fit(Xd, Td, loss="mse", optimizer="sgd", lr=LR, epochs=k, batch_size=None, compile=compile)
+            net.fit(Xd, Td, loss="mse", optimizer="sgd", lr=LR, epochs=k, batch_size=None, **compiled(compile))
             return xpnet_finish(net)
 
         return run

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, host_params, torch_sequential, torch_tensor
+from .common import Settings, compiled, host_params, torch_sequential, torch_tensor
 from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_cuda_usable
 from .harness import torch_sync_for
 
@@ -192,7 +192,7 @@ def build(s: Settings, rss: bool = True) -> Workload:
 
             def run():
                 net.fit(Xb, yb, loss="cross_entropy", optimizer="sgd", lr=LR, epochs=k, batch_size=None,
-                        compile=compile)  # fmt: skip
+                        **compiled(compile))  # fmt: skip
 
                 def finish():
                     from xpnet import to_numpy
