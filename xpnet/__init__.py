@@ -18,7 +18,7 @@ from .network import MLP, Network
 from .neuron import Neuron
 from .optimizers import SGD, Adam, AdamW, RMSprop
 from .serialization import load
-from .training import History, TrainingInterrupted
+from .records import History, TrainingInterrupted
 
 __all__ = [
     "MLP",

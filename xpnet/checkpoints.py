@@ -20,7 +20,8 @@ import numpy as np
 
 from ._files import loads_limited
 from ._files import shorten as _short
-from .serialization import model_metadata, model_tensors, params_from, read_model_file, write_atomic
+from .modelfile import model_metadata, model_tensors, params_from, read_model_file, write_atomic
+from .records import History, Position
 
 __all__ = ["restore", "write"]
 
@@ -74,8 +75,6 @@ def restore(
     against this run when its ``epochs``, ``steps_per_epoch``, History
     ``metrics`` names and ``validation`` (whether it has validation data)
     are given. Anything off is a ``ValueError`` naming the file and the field."""
-    from .training import _Position
-
     if not os.path.lexists(path):
         raise FileNotFoundError(f"no checkpoint to resume from at {path}")
     meta, tensors = read_model_file(path)
@@ -102,7 +101,7 @@ def restore(
     buffers = [backend.asarray(b) for b in host_buffers]
     state = {k: [backend.asarray(a) for a in v] if isinstance(v, list) else v for k, v in state.items()}
     partial = None if partial is None else backend.asarray(partial[0])
-    return params, buffers, state, history, _Position(epoch, step, rng_state, partial)
+    return params, buffers, state, history, Position(epoch, step, rng_state, partial)
 
 
 def _checkpoint_fields(text: str, path: Any) -> dict[str, Any]:
@@ -140,8 +139,6 @@ def _check_position(ck: dict[str, Any], path: Any, epochs: int | None, steps: in
 
 def _check_history(h: Any, epoch: int, path: Any, metrics: list[str] | None, validation: bool | None) -> Any:
     """The History so far: one entry per completed epoch in every list."""
-    from .training import History
-
     where = f"{path}: checkpoint history"
     keys = {"loss", "val_loss", "metrics", "stopped_early"}
     if not isinstance(h, dict) or set(h) != keys:

@@ -22,6 +22,7 @@ from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_
 from .layers.base import check_host_arrays
 from .layers.dense import Dense
 from .losses import Loss, get_loss
+from .modelfile import model_metadata, model_tensors, write_atomic
 from .validation import DeferredChecks, as_features, as_targets, one_hot, queue_loss_targets, queue_output_check
 
 __all__ = ["DTYPES", "MLP", "Network", "check_dtype"]
@@ -216,10 +217,9 @@ class Network:
     fit = _training.fit
 
     def save(self, path: Any) -> None:
-        """Write weights, buffers, architecture and dtype to a safetensors file."""
-        from .serialization import save
-
-        save(self, path)
+        """Write weights, buffers, architecture and dtype to a safetensors file
+        (atomically; :func:`xpnet.load` reads it)."""
+        write_atomic(path, model_tensors(self), model_metadata(self))
 
     # -- input conversion --------------------------------------------------------
 

@@ -1,91 +1,32 @@
-"""fit: minibatches, History, early stopping on ``tol``, the NaN guard, and
-checkpoints.
+"""fit: the training loop, as named steps over a run's state.
 
-The training loop keeps everything on the device. Per step it slices (or, when
-shuffling, gathers) a minibatch, computes loss and gradients, and asks the
-optimizer for new parameters; the step's loss is added to a device scalar.
-Once per epoch, one small array travels to the host: the epoch loss, the sum
-of all weights (finite only if every weight is) and, with validation data,
-the validation loss and metrics. Only then are the epoch's parameters committed to
-the network, so a diverging run leaves the last finite weights in place.
+A run is prepared once (inputs converted and checked in one transfer, the
+optimizer, the History, a checkpoint restored), then each epoch is three
+steps: ``epoch`` (the minibatch steps: slice or gather a batch, loss and
+gradients, the optimizer's pure update, the loss added to a device scalar),
+``report`` (the epoch's figures to the host, the NaN guard, the commit of the
+parameters, the History, ``tol``) and ``checkpoint``. Everything stays on the
+device between reports; parameters are committed to the network only after
+the report found them finite, so a diverging run keeps the last finite
+weights.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
+from . import checkpoints
 from ._backend import quiet_float_errors
 from ._random import host_rng
 from .layers.base import Context
 from .losses import get_loss
 from .metrics import get_metric
 from .optimizers import get_optimizer
+from .records import History, Position, TrainingInterrupted
 from .validation import DeferredChecks, check_fit_options, positive
 
 __all__ = ["History", "TrainingInterrupted", "fit"]
-
-
-@dataclass
-class History:
-    """What ``fit`` recorded, one Python float per completed epoch.
-
-    ``loss``: the mean of the epoch's minibatch losses, each from its step's
-    forward pass (before that step's update). ``val_loss``: the loss on
-    ``validation_data`` after the epoch. ``metrics``: validation metrics by
-    name (``"val_accuracy"``). ``stopped_early``: ``tol`` ended the run.
-    """
-
-    loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    metrics: dict[str, list[float]] = field(default_factory=dict)
-    stopped_early: bool = False
-
-    @property
-    def epochs(self) -> int:
-        return len(self.loss)
-
-    def __len__(self) -> int:
-        return len(self.loss)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"loss": self.loss, "val_loss": self.val_loss, "metrics": self.metrics, "stopped_early": self.stopped_early}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> History:
-        return cls(
-            [float(v) for v in d.get("loss", [])],
-            [float(v) for v in d.get("val_loss", [])],
-            {k: [float(v) for v in vs] for k, vs in d.get("metrics", {}).items()},
-            bool(d.get("stopped_early", False)),
-        )
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """``fit`` stopped because its ``interrupt`` was set.
-
-    ``history`` holds the completed epochs, ``checkpoint`` the file written
-    (``None`` without ``checkpoint=``). ``write_checkpoint(path)`` writes the
-    checkpoint of the exact point where training stopped, for callers that
-    passed no path (``None`` when the weights there were not finite)."""
-
-    def __init__(self, message: str, history: History, checkpoint: str | None, write_checkpoint: Any = None) -> None:
-        super().__init__(message)
-        self.history = history
-        self.checkpoint = checkpoint
-        self.write_checkpoint = write_checkpoint
-
-
-@dataclass
-class _Position:
-    """Where a run stands: the next epoch, the steps already done in it, the
-    shuffling generator's state at that epoch's start and the partial loss."""
-
-    epoch: int = 0
-    step: int = 0
-    rng_state: dict[str, Any] | None = None
-    partial_loss: Any = None
 
 
 def fit(
@@ -160,181 +101,240 @@ def fit(
         return _fit(net, X, y, dp, **options)
 
 
-def _fit(
-    net: Any,
-    X: Any,
-    y: Any,
-    dp: Any,
-    *,
-    loss: Any,
-    optimizer: Any,
-    lr: float,
-    epochs: int,
-    batch_size: int | None,
-    shuffle: bool,
-    seed: int | None,
-    tol: float | None,
-    progress: bool,
-    validation_data: tuple[Any, Any] | None,
-    metrics: tuple[str, ...],
-    checkpoint: Any,
-    resume: Any,
-    interrupt: Any,
-) -> History:
-    """The loop of :func:`fit`; ``dp`` is its ``DataParallel``, or ``None``."""
-    from . import checkpoints
-
-    loss = get_loss(loss)
-    opt = get_optimizer(optimizer, lr)
-    epochs = positive(epochs, "epochs", integer=True)
-    batch_size = positive(batch_size, "batch_size", integer=True, allow_none=True)
-    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, int | float) or not tol >= 0):
-        raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
-    metric_fns = {f"val_{m.name}": m for m in map(get_metric, metrics)}
-    if metric_fns and validation_data is None:
-        raise ValueError("metrics are computed on validation_data; pass validation_data=(X_val, y_val)")
-    rng = host_rng(seed)
-
-    # Convert once and check values in a single transfer.
-    backend, xp = net.backend, net.backend.xp
-    checks = DeferredChecks(backend)
-    X, T, labels = net._queue_inputs(X, y, loss, checks)
-    val = None
-    if validation_data is not None:
-        if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a pair (X_val, y_val)")
-        Xv, Tv, labels_v = net._queue_inputs(*validation_data, loss, checks, what="validation_data ")
-    checks.run()
-    T = net._one_hot_if(T, labels)
-    if validation_data is not None:
-        val = (Xv, net._one_hot_if(Tv, labels_v))
-
-    params, buffers = net._params(), net._buffers()
-    ctx = Context(training=True)
-    state = opt.init_state(params)
-    decay = net._decay_mask()  # weight decay on weights, not on biases or norms
-    history = History(metrics={name: [] for name in metric_fns})
-    pos = _Position()
-    if resume is not None:
-        params, buffers, state, history, pos = checkpoints.restore(
-            resume, net, opt, backend, epochs=epochs, steps_per_epoch=-(-X.shape[0] // (batch_size or X.shape[0])),
-            metrics=list(metric_fns), validation=validation_data is not None)  # fmt: skip
-        rng.bit_generator.state = pos.rng_state
-        net._commit(params, buffers)
-        if history.stopped_early:
-            return history
-
-    n = X.shape[0]
-    step = n if batch_size is None else min(batch_size, n)
-    bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
-    root = dp is None or dp.is_root
-    if dp is not None:  # every process: same data shapes and settings, then rank 0's start
-        dp.check_same(_run_facts(X, T, val, step, epochs, shuffle, tol, loss, opt, resume, len(history.loss)))
-        params = dp.broadcast_start(backend, params, rng)
-        net._commit(params, buffers)
-    bar = _progress_bar(epochs, progress and root, initial=len(history.loss))
-
-    def save_checkpoint(at: _Position, path: Any = checkpoint) -> None:
-        if path is not None and root:
-            checkpoints.write(path, net, opt, state, params, history, at, buffers)
-
-    def stopped(at: _Position, finite: bool = True) -> TrainingInterrupted:
-        where = f"epoch {at.epoch + 1}, step {at.step}" if at.step else f"the end of epoch {at.epoch}"
-        saved = f"; checkpoint written to {checkpoint}" if checkpoint is not None and finite else ""
-        writer = (lambda path: save_checkpoint(at, path)) if finite else None
-        return TrainingInterrupted(
-            f"training interrupted at {where}{saved}", history, str(checkpoint) if saved else None, writer
-        )
-
-    def interrupted() -> bool:  # distributed: any process's interrupt, as agreed in the step's allreduce
-        return interrupt is not None and (interrupt.is_set() if dp is None else dp.interrupt_requested)
-
-    # The generator's state is a dict built on request: take it only when a
-    # checkpoint may need it (it costs microseconds per epoch).
-    keeps_state = checkpoint is not None or interrupt is not None
+def _fit(net: Any, X: Any, y: Any, dp: Any, **options: Any) -> History:
+    """The loop of :func:`fit`: prepare, then per epoch the named steps;
+    ``dp`` is its ``DataParallel``, or ``None``."""
+    run = _Run(net, dp, options)
+    run.prepare(X, y)
+    if run.history.stopped_early:  # resumed after the run had ended
+        return run.history
     try:
         with quiet_float_errors():
-            for epoch in range(pos.epoch, epochs):
-                resumed = epoch == pos.epoch and pos.step > 0
-                epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state if keeps_state else None
-                order = backend.asarray(rng.permutation(n)) if shuffle and step < n else None
-                total = pos.partial_loss if resumed else None
-                for k in range(pos.step if resumed else 0, len(bounds)):
-                    start, stop = bounds[k]
-                    lo, hi = (start, stop) if dp is None else dp.share(start, stop)  # this process's rows
-                    if order is None:
-                        Xb, Tb = X[lo:hi, ...], T[lo:hi, ...]
-                    else:
-                        rows = order[lo:hi]
-                        Xb, Tb = xp.take(X, rows, axis=0), xp.take(T, rows, axis=0)
-                    if dp is None:
-                        value, grads, buffers = net._loss_and_grads(params, Xb, Tb, loss, buffers, ctx)
-                    else:  # this process's part of the global minibatch loss, summed over all
-                        value, grads, buffers = dp.loss_and_grads(
-                            net, params, Xb, Tb, loss, stop - start, interrupt, buffers, ctx
-                        )
-                    params, state = opt.step(params, grads, state, decay=decay)
-                    del grads  # free the gradients before the next step allocates its own
-                    total = value if total is None else total + value
-                    if k + 1 < len(bounds) and interrupted():
-                        at = _Position(epoch, k + 1, epoch_start_state, total)
-                        finite = _finite(backend, params, total)
-                        if finite:
-                            net._commit(params, buffers)
-                            save_checkpoint(at)
-                        raise stopped(at, finite)
-                epoch_loss = total / len(bounds)
-                # The NaN guard rides in the same transfer: the sum of all the
-                # weights is finite when every weight is (one reduction per
-                # parameter, no temporaries). Only when it is not does the exact
-                # check run (finite weights can overflow a sum), at one more transfer.
-                report = [epoch_loss, _weight_sum(xp, params)]
-                if val is not None:
-                    Yv = net._predict(params, buffers, val[0])
-                    report.append(loss._value(xp, val[1], Yv))
-                    report += [fn(val[1], Yv) for fn in metric_fns.values()]
-                host = backend.to_floats(report)
-                finite = math.isfinite(host[0]) and (math.isfinite(host[1]) or _all_finite_host(backend, params))
-                if not finite:
-                    raise FloatingPointError(
-                        f"the training loss became NaN or infinite in epoch {epoch + 1}; the network keeps "
-                        f"the weights of epoch {epoch} (try a lower learning rate than lr={_lr(opt)})"
-                    )
-                net._commit(params, buffers)
-                _record(history, host, val is not None, metric_fns)
-                _update_bar(bar, history)
-                history.stopped_early = (
-                    tol is not None and len(history.loss) > 1 and history.loss[-2] - history.loss[-1] < tol
-                )
-                at = _Position(epoch + 1, 0, rng.bit_generator.state if keeps_state else None, None)
-                save_checkpoint(at)
-                if history.stopped_early:
+            for epoch in range(run.pos.epoch, run.epochs):
+                run.epoch(epoch)
+                stop = run.report(epoch)
+                run.checkpoint(epoch)
+                if stop:
                     break
-                if epoch + 1 < epochs and interrupted():
-                    raise stopped(at)
+                run.stop_if_interrupted(epoch)
     finally:
-        if bar is not None:
-            bar.close()
-    return history
+        run.close()
+    return run.history
 
 
-def _run_facts(
-    X: Any, T: Any, val: Any, step: int, epochs: int, shuffle: bool, tol: Any, loss: Any, opt: Any, resume: Any, done: int
-) -> dict[str, Any]:
+class _Run:
+    """One call of ``fit``: its settings, data and the state that changes
+    from step to step (parameters, buffers, optimizer state, History,
+    position). Its methods are the loop's named steps."""
+
+    def __init__(self, net: Any, dp: Any, options: dict[str, Any]) -> None:
+        self.net, self.dp = net, dp
+        self.backend, self.xp = net.backend, net.backend.xp
+        self.loss = get_loss(options["loss"])
+        self.opt = get_optimizer(options["optimizer"], options["lr"])
+        self.epochs = positive(options["epochs"], "epochs", integer=True)
+        self.batch_size = positive(options["batch_size"], "batch_size", integer=True, allow_none=True)
+        self.tol = _check_tol(options["tol"])
+        self.shuffle, self.interrupt = options["shuffle"], options["interrupt"]
+        self.checkpoint_path, self.resume = options["checkpoint"], options["resume"]
+        self.metric_fns = {f"val_{m.name}": m for m in map(get_metric, options["metrics"])}
+        self.validation_data = options["validation_data"]
+        if self.metric_fns and self.validation_data is None:
+            raise ValueError("metrics are computed on validation_data; pass validation_data=(X_val, y_val)")
+        self.rng = host_rng(options["seed"])
+        self.progress = options["progress"]
+        self.root = dp is None or dp.is_root
+        self.bar = None
+
+    # -- prepare ---------------------------------------------------------------
+
+    def prepare(self, X: Any, y: Any) -> None:
+        """Inputs on the device (checked in one transfer), the start state,
+        a checkpoint restored, the minibatch bounds, the progress bar."""
+        self._inputs(X, y)
+        net = self.net
+        self.params, self.buffers = net._params(), net._buffers()
+        self.state = self.opt.init_state(self.params)
+        self.decay = net._decay_mask()  # weight decay on weights, not on biases or norms
+        self.history = History(metrics={name: [] for name in self.metric_fns})
+        self.pos = Position()
+        n = self.X.shape[0]
+        step = n if self.batch_size is None else min(self.batch_size, n)
+        self.bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
+        if self.resume is not None:
+            self._restore()
+        if self.dp is not None:  # every process: same data shapes and settings, then rank 0's start
+            self.dp.check_same(_run_facts(self, step))
+            self.params = self.dp.broadcast_start(self.backend, self.params, self.rng)
+            net._commit(self.params, self.buffers)
+        # The generator's state is a dict built on request: take it only when
+        # a checkpoint may need it (it costs microseconds per epoch).
+        self.keeps_state = self.checkpoint_path is not None or self.interrupt is not None
+        self.bar = _progress_bar(self.epochs, self.progress and self.root, initial=len(self.history.loss))
+
+    def _inputs(self, X: Any, y: Any) -> None:
+        """Convert once and check every value in a single transfer."""
+        net, loss = self.net, self.loss
+        checks = DeferredChecks(self.backend)
+        X, T, labels = net._queue_inputs(X, y, loss, checks)
+        val = self.validation_data
+        if val is not None:
+            if not isinstance(val, tuple | list) or len(val) != 2:
+                raise TypeError("validation_data must be a pair (X_val, y_val)")
+            Xv, Tv, labels_v = net._queue_inputs(*val, loss, checks, what="validation_data ")
+        checks.run()
+        self.X, self.T = X, net._one_hot_if(T, labels)
+        self.val = None if val is None else (Xv, net._one_hot_if(Tv, labels_v))
+
+    def _restore(self) -> None:
+        self.params, self.buffers, self.state, self.history, self.pos = checkpoints.restore(
+            self.resume, self.net, self.opt, self.backend, epochs=self.epochs, steps_per_epoch=len(self.bounds),
+            metrics=list(self.metric_fns), validation=self.val is not None)  # fmt: skip
+        self.rng.bit_generator.state = self.pos.rng_state
+        self.net._commit(self.params, self.buffers)
+
+    # -- epoch -----------------------------------------------------------------
+
+    def epoch(self, epoch: int) -> None:
+        """The epoch's minibatch steps, on the device; its summed loss in
+        ``self.total``. A set ``interrupt`` stops it after a step."""
+        pos, rng = self.pos, self.rng
+        resumed = epoch == pos.epoch and pos.step > 0
+        self.epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state if self.keeps_state else None
+        n = self.X.shape[0]
+        order = self.backend.asarray(rng.permutation(n)) if self.shuffle and len(self.bounds) > 1 else None
+        total = pos.partial_loss if resumed else None
+        for k in range(pos.step if resumed else 0, len(self.bounds)):
+            value = self._step(k, order)
+            total = value if total is None else total + value
+            if k + 1 < len(self.bounds) and self._interrupted():
+                self._stop_mid_epoch(Position(epoch, k + 1, self.epoch_start_state, total))
+        self.total = total
+
+    def _step(self, k: int, order: Any) -> Any:
+        """One minibatch: loss and gradients, then the optimizer's update."""
+        xp, dp = self.xp, self.dp
+        start, stop = self.bounds[k]
+        lo, hi = (start, stop) if dp is None else dp.share(start, stop)  # this process's rows
+        if order is None:
+            Xb, Tb = self.X[lo:hi, ...], self.T[lo:hi, ...]
+        else:
+            rows = order[lo:hi]
+            Xb, Tb = xp.take(self.X, rows, axis=0), xp.take(self.T, rows, axis=0)
+        ctx = _step_context(None, k)
+        if dp is None:
+            value, grads, self.buffers = self.net._loss_and_grads(self.params, Xb, Tb, self.loss, self.buffers, ctx)
+        else:  # this process's part of the global minibatch loss, summed over all
+            value, grads, self.buffers = dp.loss_and_grads(
+                self.net, self.params, Xb, Tb, self.loss, stop - start, self.interrupt, self.buffers, ctx
+            )
+        self.params, self.state = self.opt.step(self.params, grads, self.state, decay=self.decay)
+        return value
+
+    # -- report ----------------------------------------------------------------
+
+    def report(self, epoch: int) -> bool:
+        """The epoch's figures to the host in one transfer, the NaN guard,
+        the commit, the History and the progress bar; whether ``tol`` stops."""
+        xp, backend, history = self.xp, self.backend, self.history
+        # The NaN guard rides in the same transfer: the sum of all the weights
+        # is finite when every weight is (one reduction per parameter, no
+        # temporaries). Only when it is not does the exact check run (finite
+        # weights can overflow a sum), at one more transfer.
+        report = [self.total / len(self.bounds), _weight_sum(xp, self.params)]
+        if self.val is not None:
+            Yv = self.net._predict(self.params, self.buffers, self.val[0])
+            report.append(self.loss._value(xp, self.val[1], Yv))
+            report += [fn(self.val[1], Yv) for fn in self.metric_fns.values()]
+        host = backend.to_floats(report)
+        if not (math.isfinite(host[0]) and (math.isfinite(host[1]) or _all_finite_host(backend, self.params))):
+            raise FloatingPointError(
+                f"the training loss became NaN or infinite in epoch {epoch + 1}; the network keeps "
+                f"the weights of epoch {epoch} (try a lower learning rate than lr={_lr(self.opt)})"
+            )
+        self.net._commit(self.params, self.buffers)
+        _record(history, host, self.val is not None, self.metric_fns)
+        _update_bar(self.bar, history)
+        tol = self.tol
+        history.stopped_early = tol is not None and len(history.loss) > 1 and history.loss[-2] - history.loss[-1] < tol
+        return history.stopped_early
+
+    # -- checkpoint ------------------------------------------------------------
+
+    def checkpoint(self, epoch: int) -> None:
+        """The position after ``epoch``, written when ``checkpoint=`` asks."""
+        self.pos = Position(epoch + 1, 0, self.rng.bit_generator.state if self.keeps_state else None, None)
+        self._save(self.pos)
+
+    def _save(self, at: Position, path: Any = None) -> None:
+        path = self.checkpoint_path if path is None else path
+        if path is not None and self.root:
+            checkpoints.write(path, self.net, self.opt, self.state, self.params, self.history, at, self.buffers)
+
+    # -- interrupts ------------------------------------------------------------
+
+    def _interrupted(self) -> bool:
+        """Distributed: any process's interrupt, as agreed in the step's allreduce."""
+        if self.interrupt is None:
+            return False
+        return self.interrupt.is_set() if self.dp is None else self.dp.interrupt_requested
+
+    def stop_if_interrupted(self, epoch: int) -> None:
+        if epoch + 1 < self.epochs and self._interrupted():
+            raise self._stopped(self.pos)
+
+    def _stop_mid_epoch(self, at: Position) -> None:
+        finite = _finite(self.backend, self.params, at.partial_loss)
+        if finite:
+            self.net._commit(self.params, self.buffers)
+            self._save(at)
+        raise self._stopped(at, finite)
+
+    def _stopped(self, at: Position, finite: bool = True) -> TrainingInterrupted:
+        where = f"epoch {at.epoch + 1}, step {at.step}" if at.step else f"the end of epoch {at.epoch}"
+        path = self.checkpoint_path
+        saved = f"; checkpoint written to {path}" if path is not None and finite else ""
+        writer = (lambda target: self._save(at, target)) if finite else None
+        return TrainingInterrupted(f"training interrupted at {where}{saved}", self.history, str(path) if saved else None, writer)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _step_context(key: Any, step_index: int) -> Context:
+    """The forward pass's context for global step ``step_index`` (``epoch *
+    steps_per_epoch + k``) of the run whose random key is ``key``: training
+    behaviour, and the step's device random source (none yet: Dropout will
+    derive it from ``key`` and the index, so a resumed run draws the same)."""
+    return _TRAINING
+
+
+_TRAINING = Context(training=True)
+
+
+def _check_tol(tol: Any) -> float | None:
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, int | float) or not tol >= 0):
+        raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
+    return tol
+
+
+def _run_facts(run: _Run, step: int) -> dict[str, Any]:
     """What must be equal on every process of a distributed run (else it hangs)."""
+    val = run.val
     return {
-        "X.shape": tuple(X.shape),
-        "y.shape": tuple(T.shape),
-        "dtype": str(X.dtype),
+        "X.shape": tuple(run.X.shape),
+        "y.shape": tuple(run.T.shape),
+        "dtype": str(run.X.dtype),
         "validation_data shapes": None if val is None else (tuple(val[0].shape), tuple(val[1].shape)),
         "batch_size": step,
-        "epochs": epochs,
-        "shuffle": shuffle,
-        "tol": tol,
-        "loss": loss.name,
-        "optimizer": repr(opt),
-        "resume": resume is not None,
-        "completed epochs": done,
+        "epochs": run.epochs,
+        "shuffle": run.shuffle,
+        "tol": run.tol,
+        "loss": run.loss.name,
+        "optimizer": repr(run.opt),
+        "resume": run.resume is not None,
+        "completed epochs": len(run.history.loss),
     }
 
 
