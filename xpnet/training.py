@@ -4,11 +4,11 @@ A run is prepared once (inputs converted and checked in one transfer, the
 optimizer, the History, a checkpoint restored), then each epoch is three
 steps: ``epoch`` (the minibatch steps: slice or gather a batch, loss and
 gradients, the optimizer's pure update, the loss added to a device scalar),
-``report`` (the epoch's figures to the host, the NaN guard, the commit of the
-parameters, the History, ``tol``) and ``checkpoint``. Everything stays on the
-device between reports; parameters are committed to the network only after
-the report found them finite, so a diverging run keeps the last finite
-weights.
+``report`` (the epoch's figures held on the device, see
+:mod:`xpnet._pending`, and settled when due: to the host in one transfer,
+the NaN guard, the commit of the parameters, the History, ``tol``) and
+``checkpoint``. Parameters are committed to the network only once a report
+found them finite, so a diverging run keeps the last finite weights.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .layers.base import Context
 from .losses import get_loss
 from .metrics import get_metric
 from .optimizers import get_optimizer
+from ._pending import PendingEpochs, all_finite
 from .records import History, Position, TrainingInterrupted
 from .validation import DeferredChecks, check_fit_options, positive
 
@@ -85,6 +86,18 @@ def fit(
 
     Raises ``FloatingPointError`` naming the epoch if the loss or the weights
     stop being finite; the network then keeps the last finite epoch's weights.
+
+    **Host syncs.** Nothing goes to the host per step, nor per epoch unless
+    an option needs it. Each epoch's figures (loss, validation loss and
+    metrics) and the NaN guard stay on the device, with references to the
+    epoch's parameters, and reach the host together in one transfer every 16
+    epochs (fewer for large models: at most 64 MiB of parameter sets are
+    held), at least every 0.2 s while a progress bar is shown, and at the end;
+    the network's weights are committed then (an error or Ctrl-C still
+    leaves the last completed epoch's). What decides on the host after every
+    epoch costs one transfer per epoch: ``tol`` and ``checkpoint`` (which
+    also copies the weights to the host). ``interrupt`` costs nothing until it
+    is set; distributed training exchanges the gradients every step anyway.
     """
     options = dict(
         loss=loss, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
@@ -117,6 +130,10 @@ def _fit(net: Any, X: Any, y: Any, dp: Any, **options: Any) -> History:
                 if stop:
                     break
                 run.stop_if_interrupted(epoch)
+            run.settle()
+    except BaseException:
+        run.settle_quietly()  # the epochs completed before the error still count
+        raise
     finally:
         run.close()
     return run.history
@@ -142,6 +159,8 @@ class _Run:
         if self.metric_fns and self.validation_data is None:
             raise ValueError("metrics are computed on validation_data; pass validation_data=(X_val, y_val)")
         self.rng = host_rng(options["seed"])
+        #: The run's random key (the Dropout masks' source); fixed per run.
+        self.key = None
         self.progress = options["progress"]
         self.root = dp is None or dp.is_root
         self.bar = None
@@ -155,7 +174,7 @@ class _Run:
         net = self.net
         self.params, self.buffers = net._params(), net._buffers()
         self.state = self.opt.init_state(self.params)
-        self.decay = net._decay_mask()  # weight decay on weights, not on biases or norms
+        self.decay = _decay_mask(net, self.opt)  # weight decay on weights, not on biases or norms
         self.history = History(metrics={name: [] for name in self.metric_fns})
         self.pos = Position()
         n = self.X.shape[0]
@@ -171,6 +190,9 @@ class _Run:
         # a checkpoint may need it (it costs microseconds per epoch).
         self.keeps_state = self.checkpoint_path is not None or self.interrupt is not None
         self.bar = _progress_bar(self.epochs, self.progress and self.root, initial=len(self.history.loss))
+        # Per-epoch decisions on the host settle every epoch (one transfer each).
+        self.every_epoch = self.tol is not None or self.checkpoint_path is not None
+        self.pending = PendingEpochs(self.backend, self.params, _BAR_SECONDS if self.bar is not None else None)
 
     def _inputs(self, X: Any, y: Any) -> None:
         """Convert once and check every value in a single transfer."""
@@ -204,24 +226,26 @@ class _Run:
         n = self.X.shape[0]
         order = self.backend.asarray(rng.permutation(n)) if self.shuffle and len(self.bounds) > 1 else None
         total = pos.partial_loss if resumed else None
-        for k in range(pos.step if resumed else 0, len(self.bounds)):
-            value = self._step(k, order)
+        steps = len(self.bounds)
+        for k in range(pos.step if resumed else 0, steps):
+            value = self._step(k, order, _step_context(self.key, epoch * steps + k))
             total = value if total is None else total + value
-            if k + 1 < len(self.bounds) and self._interrupted():
+            if k + 1 < steps and self._interrupted():
                 self._stop_mid_epoch(Position(epoch, k + 1, self.epoch_start_state, total))
         self.total = total
 
-    def _step(self, k: int, order: Any) -> Any:
+    def _step(self, k: int, order: Any, ctx: Context) -> Any:
         """One minibatch: loss and gradients, then the optimizer's update."""
         xp, dp = self.xp, self.dp
         start, stop = self.bounds[k]
         lo, hi = (start, stop) if dp is None else dp.share(start, stop)  # this process's rows
-        if order is None:
-            Xb, Tb = self.X[lo:hi, ...], self.T[lo:hi, ...]
-        else:
+        if order is not None:
             rows = order[lo:hi]
             Xb, Tb = xp.take(self.X, rows, axis=0), xp.take(self.T, rows, axis=0)
-        ctx = _step_context(None, k)
+        elif hi - lo == self.X.shape[0]:  # full batch: the arrays themselves
+            Xb, Tb = self.X, self.T
+        else:
+            Xb, Tb = self.X[lo:hi, ...], self.T[lo:hi, ...]
         if dp is None:
             value, grads, self.buffers = self.net._loss_and_grads(self.params, Xb, Tb, self.loss, self.buffers, ctx)
         else:  # this process's part of the global minibatch loss, summed over all
@@ -234,37 +258,60 @@ class _Run:
     # -- report ----------------------------------------------------------------
 
     def report(self, epoch: int) -> bool:
-        """The epoch's figures to the host in one transfer, the NaN guard,
-        the commit, the History and the progress bar; whether ``tol`` stops."""
-        xp, backend, history = self.xp, self.backend, self.history
-        # The NaN guard rides in the same transfer: the sum of all the weights
-        # is finite when every weight is (one reduction per parameter, no
-        # temporaries). Only when it is not does the exact check run (finite
-        # weights can overflow a sum), at one more transfer.
-        report = [self.total / len(self.bounds), _weight_sum(xp, self.params)]
+        """Hold the epoch's figures (loss, validation loss and metrics) on the
+        device with its end state; settle them when due or when a per-epoch
+        decision needs them. Whether the run stops here (``tol``)."""
+        xp = self.xp
+        figures = [self.total if len(self.bounds) == 1 else self.total / len(self.bounds)]
         if self.val is not None:
             Yv = self.net._predict(self.params, self.buffers, self.val[0])
-            report.append(self.loss._value(xp, self.val[1], Yv))
-            report += [fn(self.val[1], Yv) for fn in self.metric_fns.values()]
-        host = backend.to_floats(report)
-        if not (math.isfinite(host[0]) and (math.isfinite(host[1]) or _all_finite_host(backend, self.params))):
+            figures.append(self.loss._value(xp, self.val[1], Yv))
+            figures += [fn(self.val[1], Yv) for fn in self.metric_fns.values()]
+        if self.pending.add(figures, self.params, self.buffers) or self.every_epoch:
+            return self.settle()
+        return False
+
+    def settle(self) -> bool:
+        """The held epochs' figures to the host in one transfer: the NaN
+        guard, the commit of the last finite state, the History, the
+        progress bar; whether ``tol`` stops the run."""
+        rows, states, bad = self.pending.take()
+        good = len(rows) if bad is None else bad
+        history, stop = self.history, False
+        for row in rows[:good]:
+            _record(history, row, self.val is not None, self.metric_fns)
+            stop = stop or self._tol_stops()
+        if good:
+            self.net._commit(*states[good - 1])
+            _update_bar(self.bar, history, good)
+        if bad is not None:
+            done = len(history.loss)
             raise FloatingPointError(
-                f"the training loss became NaN or infinite in epoch {epoch + 1}; the network keeps "
-                f"the weights of epoch {epoch} (try a lower learning rate than lr={_lr(self.opt)})"
+                f"the training loss became NaN or infinite in epoch {done + 1}; the network keeps "
+                f"the weights of epoch {done} (try a lower learning rate than lr={_lr(self.opt)})"
             )
-        self.net._commit(self.params, self.buffers)
-        _record(history, host, self.val is not None, self.metric_fns)
-        _update_bar(self.bar, history)
-        tol = self.tol
-        history.stopped_early = tol is not None and len(history.loss) > 1 and history.loss[-2] - history.loss[-1] < tol
-        return history.stopped_early
+        history.stopped_early = history.stopped_early or stop
+        return stop
+
+    def settle_quietly(self) -> None:
+        """:meth:`settle` on the way out of an error (which it must not hide)."""
+        try:
+            self.settle()
+        except Exception:
+            pass
+
+    def _tol_stops(self) -> bool:
+        loss, tol = self.history.loss, self.tol
+        return tol is not None and len(loss) > 1 and loss[-2] - loss[-1] < tol
 
     # -- checkpoint ------------------------------------------------------------
 
     def checkpoint(self, epoch: int) -> None:
-        """The position after ``epoch``, written when ``checkpoint=`` asks."""
-        self.pos = Position(epoch + 1, 0, self.rng.bit_generator.state if self.keeps_state else None, None)
-        self._save(self.pos)
+        """The position after ``epoch``, written when ``checkpoint=`` asks
+        (the epoch is settled: a checkpoint syncs every epoch)."""
+        if self.keeps_state:
+            self.pos = Position(epoch + 1, 0, self.rng.bit_generator.state, None)
+            self._save(self.pos)
 
     def _save(self, at: Position, path: Any = None) -> None:
         path = self.checkpoint_path if path is None else path
@@ -281,9 +328,11 @@ class _Run:
 
     def stop_if_interrupted(self, epoch: int) -> None:
         if epoch + 1 < self.epochs and self._interrupted():
+            self.settle()
             raise self._stopped(self.pos)
 
     def _stop_mid_epoch(self, at: Position) -> None:
+        self.settle()  # the epochs before this one
         finite = _finite(self.backend, self.params, at.partial_loss)
         if finite:
             self.net._commit(self.params, self.buffers)
@@ -312,6 +361,17 @@ def _step_context(key: Any, step_index: int) -> Context:
 
 _TRAINING = Context(training=True)
 
+#: With a progress bar, held epochs are reported at least this often (seconds).
+_BAR_SECONDS = 0.2
+
+
+def _decay_mask(net: Any, opt: Any) -> list[bool] | None:
+    """The network's weight-decay mask, or ``None`` (no check per step) for
+    a built-in optimizer without weight decay, which ignores it."""
+    if type(opt).__module__ == __name__.rsplit(".", 1)[0] + ".optimizers" and getattr(opt, "weight_decay", None) == 0:
+        return None
+    return net._decay_mask()
+
 
 def _check_tol(tol: Any) -> float | None:
     if tol is not None and (isinstance(tol, bool) or not isinstance(tol, int | float) or not tol >= 0):
@@ -338,42 +398,20 @@ def _run_facts(run: _Run, step: int) -> dict[str, Any]:
     }
 
 
-def _record(history: History, host: list[float], with_val: bool, metric_fns: dict[str, Any]) -> None:
-    """Append an epoch's report: ``[loss, weight sum, val_loss, *metrics]``."""
-    history.loss.append(host[0])
+def _record(history: History, row: list[float], with_val: bool, metric_fns: dict[str, Any]) -> None:
+    """Append an epoch's figures: ``[loss, val_loss, *metrics]``."""
+    history.loss.append(row[0])
     if with_val:
-        history.val_loss.append(host[2])
-        for name, v in zip(metric_fns, host[3:]):
+        history.val_loss.append(row[1])
+        for name, v in zip(metric_fns, row[2:]):
             history.metrics[name].append(v)
 
 
-def _weight_sum(xp: Any, params: list[Any]) -> Any:
-    """The sum of every parameter entry: finite only if all of them are."""
-    total = None
-    for p in params:
-        s = xp.sum(p)
-        total = s if total is None else total + s
-    return total
-
-
-def _all_finite_host(backend: Any, params: list[Any]) -> bool:
-    """The exact check, for when the weights' sum is not finite (one transfer)."""
-    return bool(backend.to_numpy(_all_finite(backend.xp, params)))
-
-
 def _finite(backend: Any, params: list[Any], total: Any) -> bool:
-    xp = backend.xp
-    checked = xp.where(_all_finite(xp, params), total, float("nan"))
+    """Are the parameters and ``total`` finite (one transfer)?"""
+    ok = all_finite(backend.xp, params)
+    checked = total if ok is None else backend.xp.where(ok, total, float("nan"))
     return math.isfinite(float(backend.to_numpy(checked)))
-
-
-def _all_finite(xp: Any, params: list[Any]) -> Any:
-    """One 0-d device boolean: every parameter entry is finite (no sync)."""
-    ok = None
-    for p in params:
-        flag = xp.all(xp.isfinite(p))
-        ok = flag if ok is None else ok & flag
-    return ok
 
 
 def _lr(opt: Any) -> Any:
@@ -388,8 +426,9 @@ def _progress_bar(epochs: int, progress: bool, initial: int = 0):
     return tqdm(total=epochs, initial=initial, unit="epoch", dynamic_ncols=True, leave=True)
 
 
-def _update_bar(bar: Any, history: History) -> None:
-    """Progress from host floats the epoch already fetched: no extra sync."""
+def _update_bar(bar: Any, history: History, epochs: int) -> None:
+    """Progress by ``epochs``, from host floats a report already fetched:
+    no extra sync."""
     if bar is None:
         return
     post = {"loss": f"{history.loss[-1]:.4g}"}
@@ -398,4 +437,4 @@ def _update_bar(bar: Any, history: History) -> None:
     for name, values in history.metrics.items():
         post[name] = f"{values[-1]:.4f}"
     bar.set_postfix(post, refresh=False)
-    bar.update(1)
+    bar.update(epochs)

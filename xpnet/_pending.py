@@ -1,0 +1,111 @@
+"""Completed epochs whose figures are still on the device.
+
+``fit`` does not fetch each epoch's loss as it ends: on a GPU that is a host
+sync per epoch, which stalls full-batch training (one step per epoch). The
+epoch's figures (its loss, and the validation loss and metrics) stay 0-d
+device arrays here, next to references to the parameters and buffers the
+epoch ended with, until a report is due. Then all of them travel to the host
+in one transfer, with the NaN guard: the sum of the last parameters (finite
+only if every weight is, one reduction per parameter). Pure updates make the
+held references cheap: each is an array the optimizer made anyway, kept a
+little longer, so the weights of the last finite epoch are still there when
+a later one is not.
+
+A report is due after :data:`EVERY` epochs, fewer when the model is large
+(at most :data:`HELD_BYTES` of parameter sets are held), or after
+``seconds`` (the progress bar's pace) when one is shown.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+__all__ = ["EVERY", "HELD_BYTES", "PendingEpochs", "all_finite"]
+
+#: Epochs whose figures wait on the device before one transfer fetches them.
+EVERY = 16
+#: Bytes of parameter sets held for the NaN guard (bounds ``EVERY`` for large models).
+HELD_BYTES = 64 * 2**20
+
+
+class PendingEpochs:
+    """The epochs completed since the last report, on the device."""
+
+    def __init__(self, backend: Any, params: list[Any], seconds: float | None = None, every: int | None = None) -> None:
+        self.backend = backend
+        set_bytes = sum(_nbytes(backend.xp, p) for p in params) or 1
+        #: Reports are due after this many epochs.
+        self.limit = max(1, min(EVERY if every is None else every, HELD_BYTES // set_bytes))
+        self.seconds = seconds
+        self.figures: list[list[Any]] = []
+        self.states: list[tuple[list[Any], list[Any]]] = []
+        self.since = time.perf_counter()
+
+    def __len__(self) -> int:
+        return len(self.figures)
+
+    def add(self, figures: list[Any], params: list[Any], buffers: list[Any]) -> bool:
+        """Hold an epoch's device figures (its loss first) and end state;
+        whether a report is due."""
+        self.figures.append(figures)
+        self.states.append((params, buffers))
+        if len(self.figures) >= self.limit:
+            return True
+        return self.seconds is not None and time.perf_counter() - self.since >= self.seconds
+
+    def take(self) -> tuple[list[list[float]], list[tuple[list[Any], list[Any]]], int | None]:
+        """``(rows, states, bad)``: each held epoch's figures as host floats
+        (one transfer), its end state, and the index of the first epoch whose
+        loss or weights are not finite (``None`` when all are). Clears."""
+        figures, states = self.figures, self.states
+        self.figures, self.states = [], []
+        self.since = time.perf_counter()
+        if not figures:
+            return [], [], None
+        xp, width = self.backend.xp, len(figures[0])
+        last = _weight_sum(xp, states[-1][0], figures[-1][0])
+        host = self.backend.to_floats([f for row in figures for f in row] + [last])
+        rows = [host[i * width : (i + 1) * width] for i in range(len(figures))]
+        bad = next((i for i, row in enumerate(rows) if not math.isfinite(row[0])), None)
+        if bad is not None or not math.isfinite(host[-1]):
+            bad = self._first_bad_weights(states, len(rows) if bad is None else bad, bad)
+        return rows, states, bad
+
+    def _first_bad_weights(self, states: list[tuple[list[Any], list[Any]]], upto: int, bad: int | None) -> int | None:
+        """The first of ``states[:upto]`` with a weight that is not finite,
+        else ``bad`` (the exact check, one more transfer: a sum of finite
+        weights can overflow, and a loss can turn bad a step after them)."""
+        if upto == 0:
+            return bad
+        xp = self.backend.xp
+        checked = [all_finite(xp, params) for params, _ in states[:upto]]
+        if checked[0] is None:  # no parameters: nothing to be non-finite
+            return bad
+        flags = self.backend.to_numpy(xp.stack(checked))
+        return next((i for i in range(upto) if not flags[i]), bad)
+
+
+def all_finite(xp: Any, params: list[Any]) -> Any:
+    """One 0-d device boolean: every parameter entry is finite (no sync);
+    ``None`` for no parameters."""
+    ok = None
+    for p in params:
+        flag = xp.all(xp.isfinite(p))
+        ok = flag if ok is None else ok & flag
+    return ok
+
+
+def _weight_sum(xp: Any, params: list[Any], like: Any) -> Any:
+    """The sum of every parameter entry: finite only if all of them are
+    (``like * 0`` for a network without parameters)."""
+    total = None
+    for p in params:
+        s = xp.sum(p)
+        total = s if total is None else total + s
+    return like * 0.0 if total is None else total
+
+
+def _nbytes(xp: Any, a: Any) -> int:
+    return math.prod(a.shape) * (xp.finfo(a.dtype).bits // 8 if xp.isdtype(a.dtype, "real floating") else 8)
