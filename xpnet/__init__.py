@@ -8,17 +8,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import datasets
+from . import callbacks, datasets, schedules
 from ._backend import Backend, BackendUnavailable, available_backends, get_backend, to_numpy
 from .activations import Activation, get_activation
+from .callbacks import Callback, EarlyStopping
 from .gradcheck import gradcheck
 from .layers import Dense
 from .losses import Loss, get_loss, loss_fcn
 from .network import MLP, Network
 from .neuron import Neuron
 from .optimizers import SGD, Adam, AdamW, RMSprop
-from .serialization import load
 from .records import History, TrainingInterrupted
+from .serialization import load
 
 __all__ = [
     "MLP",
@@ -28,7 +29,9 @@ __all__ = [
     "AdamW",
     "Backend",
     "BackendUnavailable",
+    "Callback",
     "Dense",
+    "EarlyStopping",
     "History",
     "Loss",
     "Network",
@@ -37,6 +40,7 @@ __all__ = [
     "TrainingInterrupted",
     "__version__",
     "available_backends",
+    "callbacks",
     "datasets",
     "get_activation",
     "get_backend",
@@ -44,5 +48,6 @@ __all__ = [
     "gradcheck",
     "load",
     "loss_fcn",
+    "schedules",
     "to_numpy",
 ]

@@ -325,9 +325,12 @@ def _check_against_architecture(entries: dict[str, Any], meta: dict[str, Any], p
 
 def _is_state_name(name: str, n_params: int) -> bool:
     """A checkpoint's training state: ``optimizer.<key>.<i>`` (one array per
-    parameter) or ``train.partial_loss``."""
+    parameter), ``train.partial_loss``, or a callback's ``callbacks.<i>.<j>``
+    (the checkpoint reader checks these against the run's callbacks)."""
     m = re.fullmatch(r"optimizer\.([A-Za-z_][A-Za-z0-9_]{0,40})\.([0-9]{1,6})", name)
-    return name == "train.partial_loss" or (m is not None and int(m[2]) < n_params)
+    if name == "train.partial_loss" or (m is not None and int(m[2]) < n_params):
+        return True
+    return re.fullmatch(r"callbacks\.[0-9]{1,4}\.[0-9]{1,6}", name) is not None
 
 
 def _what_else(data: bytes) -> str:

@@ -1,30 +1,40 @@
 """fit: the training loop, as named steps over a run's state.
 
-A run is prepared once (inputs converted and checked in one transfer, the
-optimizer, the History, a checkpoint restored), then each epoch is three
-steps: ``epoch`` (the minibatch steps: slice or gather a batch, loss and
-gradients, the optimizer's pure update, the loss added to a device scalar),
-``report`` (the epoch's figures held on the device, see
-:mod:`xpnet._pending`, and settled when due: to the host in one transfer,
-the NaN guard, the commit of the parameters, the History, ``tol``) and
+A run is prepared once (inputs converted and checked in one transfer, a
+validation share held out, sample and class weights, the optimizer, the
+schedule, the History, a checkpoint restored), then each epoch is three
+steps: ``epoch`` (the epoch's learning rate, then the minibatch steps: slice
+or gather a batch, loss and gradients, the optimizer's pure update, the loss
+added to a device scalar), ``report`` (the epoch's figures held on the
+device, see :mod:`xpnet._pending`, and settled when due: to the host in one
+transfer, the NaN guard, the commit of the parameters, the History, then
+the per-epoch decisions: ``tol``, callbacks, a monitoring schedule) and
 ``checkpoint``. Parameters are committed to the network only once a report
 found them finite, so a diverging run keeps the last finite weights.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+import numbers
 from typing import Any
 
+import numpy as np
+
+from . import _fit_data as data
 from . import checkpoints
 from ._backend import quiet_float_errors
+from ._pending import PendingEpochs, all_finite
 from ._random import host_rng
+from .callbacks import callback_name
 from .layers.base import Context
 from .losses import get_loss
 from .metrics import get_metric
 from .optimizers import get_optimizer
-from ._pending import PendingEpochs, all_finite
-from .records import History, Position, TrainingInterrupted
+from .records import History, Position, RunRecord, TrainingInterrupted
+from .registry import component_spec
+from .schedules import get_schedule
 from .validation import DeferredChecks, check_fit_options, positive
 
 __all__ = ["History", "TrainingInterrupted", "fit"]
@@ -50,6 +60,11 @@ def fit(
     resume: Any = None,
     interrupt: Any = None,
     distributed: Any = False,
+    lr_schedule: Any = None,
+    validation_split: float | None = None,
+    callbacks: Any = (),
+    sample_weight: Any = None,
+    class_weight: Any = None,
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
@@ -59,14 +74,27 @@ def fit(
     so every backend sees the same minibatches in the same order.
     ``tol``: stop after the first epoch whose loss improves by less than
     ``tol`` (or gets worse). ``metrics`` (e.g. ``("accuracy",)``) are computed
-    on ``validation_data`` each epoch, in the same transfer as the losses.
+    on the validation data each epoch, in the same transfer as the losses.
+
+    ``validation_split=0.1`` holds out that share of the rows as validation
+    data (instead of ``validation_data``), drawn from ``seed`` and
+    stratified by class for class targets. ``lr_schedule``: a schedule of
+    :mod:`xpnet.schedules` (``StepLR``, ``ExponentialLR``,
+    ``CosineAnnealingLR``, ``LinearWarmup``, ``ReduceLROnPlateau``) or a
+    callable ``epoch -> lr``; each epoch's rate goes in ``History.lr``.
+    ``callbacks``: objects with ``on_epoch_end(epoch, logs) -> bool`` (True
+    stops), such as :class:`xpnet.EarlyStopping`; see :mod:`xpnet.callbacks`.
+    ``sample_weight`` (one per row) and ``class_weight`` (``"balanced"`` or
+    ``{label: weight}``) weigh the training loss: ``sum(w_i l_i) / sum(w_i)``
+    over each batch, with the gradient of that; both multiply.
 
     ``checkpoint=PATH`` writes a checkpoint after every completed epoch (the
     model in ``save``'s format plus optimizer state, shuffling state, epoch
-    count and History); ``resume=PATH`` restores one and runs the remaining
-    epochs up to ``epochs``. ``interrupt``: an object with ``is_set()`` (a
-    ``threading.Event``); once set, fit finishes the current step, writes a
-    checkpoint of that exact point, and raises :class:`TrainingInterrupted`.
+    count, History, the schedule's and callbacks' state); ``resume=PATH``
+    restores one and runs the remaining epochs up to ``epochs``, exactly as
+    the uninterrupted run would. ``interrupt``: an object with ``is_set()``
+    (a ``threading.Event``); once set, fit finishes the current step, writes
+    a checkpoint of that exact point, and raises :class:`TrainingInterrupted`.
 
     ``distributed=True``: data-parallel training on the processes of
     ``mpiexec -n N`` (needs ``xpnet[mpi]``; see :mod:`xpnet.distributed`).
@@ -95,14 +123,19 @@ def fit(
     held), at least every 0.2 s while a progress bar is shown, and at the end;
     the network's weights are committed then (an error or Ctrl-C still
     leaves the last completed epoch's). What decides on the host after every
-    epoch costs one transfer per epoch: ``tol`` and ``checkpoint`` (which
-    also copies the weights to the host). ``interrupt`` costs nothing until it
-    is set; distributed training exchanges the gradients every step anyway.
+    epoch costs one transfer per epoch: ``tol``, ``callbacks`` (early
+    stopping), a schedule that monitors a figure (``ReduceLROnPlateau``) and
+    ``checkpoint`` (which also copies the weights to the host). Other
+    schedules are computed on the host and cost nothing. ``interrupt`` costs
+    nothing until it is set. ``validation_split`` with class targets given
+    as a device array fetches them once to stratify. Distributed training
+    exchanges the gradients every step anyway.
     """
     options = dict(
         loss=loss, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
         tol=tol, progress=progress, validation_data=validation_data, metrics=metrics, checkpoint=checkpoint,
-        resume=resume, interrupt=interrupt,
+        resume=resume, interrupt=interrupt, lr_schedule=lr_schedule, validation_split=validation_split,
+        callbacks=callbacks, sample_weight=sample_weight, class_weight=class_weight,
     )  # fmt: skip
     check_fit_options(distributed=distributed, **options)
     if not distributed:
@@ -119,18 +152,16 @@ def _fit(net: Any, X: Any, y: Any, dp: Any, **options: Any) -> History:
     ``dp`` is its ``DataParallel``, or ``None``."""
     run = _Run(net, dp, options)
     run.prepare(X, y)
-    if run.history.stopped_early:  # resumed after the run had ended
-        return run.history
     try:
         with quiet_float_errors():
-            for epoch in range(run.pos.epoch, run.epochs):
+            for epoch in run.remaining_epochs():
                 run.epoch(epoch)
                 stop = run.report(epoch)
                 run.checkpoint(epoch)
                 if stop:
                     break
                 run.stop_if_interrupted(epoch)
-            run.settle()
+            run.finish()
     except BaseException:
         run.settle_quietly()  # the epochs completed before the error still count
         raise
@@ -141,14 +172,14 @@ def _fit(net: Any, X: Any, y: Any, dp: Any, **options: Any) -> History:
 
 class _Run:
     """One call of ``fit``: its settings, data and the state that changes
-    from step to step (parameters, buffers, optimizer state, History,
-    position). Its methods are the loop's named steps."""
+    from step to step (parameters, buffers, optimizer state, schedule state,
+    History, position). Its methods are the loop's named steps."""
 
     def __init__(self, net: Any, dp: Any, options: dict[str, Any]) -> None:
         self.net, self.dp = net, dp
         self.backend, self.xp = net.backend, net.backend.xp
         self.loss = get_loss(options["loss"])
-        self.opt = get_optimizer(options["optimizer"], options["lr"])
+        self.opt = self.step_opt = get_optimizer(options["optimizer"], options["lr"])
         self.epochs = positive(options["epochs"], "epochs", integer=True)
         self.batch_size = positive(options["batch_size"], "batch_size", integer=True, allow_none=True)
         self.tol = _check_tol(options["tol"])
@@ -156,11 +187,17 @@ class _Run:
         self.checkpoint_path, self.resume = options["checkpoint"], options["resume"]
         self.metric_fns = {f"val_{m.name}": m for m in map(get_metric, options["metrics"])}
         self.validation_data = options["validation_data"]
-        if self.metric_fns and self.validation_data is None:
-            raise ValueError("metrics are computed on validation_data; pass validation_data=(X_val, y_val)")
-        self.rng = host_rng(options["seed"])
-        #: The run's random key (the Dropout masks' source); fixed per run.
-        self.key = None
+        self.split = data.check_validation_split(options["validation_split"], self.validation_data)
+        if self.metric_fns and self.validation_data is None and self.split is None:
+            raise ValueError("metrics are computed on validation data; pass validation_data=(X_val, y_val) or validation_split")
+        self.sample_weight = options["sample_weight"]
+        self.class_weight = data.check_class_weight(options["class_weight"], self.loss, net.n_out)
+        self.schedule = None if options["lr_schedule"] is None else get_schedule(options["lr_schedule"])
+        self.callbacks = _check_callbacks(options["callbacks"])
+        self.lr = _base_rate(self.opt, self.schedule)
+        _check_monitors(self, self.validation_data is not None or self.split is not None)
+        self.seed = options["seed"]
+        self.rng = host_rng(self.seed)
         self.progress = options["progress"]
         self.root = dp is None or dp.is_root
         self.bar = None
@@ -168,20 +205,25 @@ class _Run:
     # -- prepare ---------------------------------------------------------------
 
     def prepare(self, X: Any, y: Any) -> None:
-        """Inputs on the device (checked in one transfer), the start state,
-        a checkpoint restored, the minibatch bounds, the progress bar."""
+        """The run's key, inputs on the device (checked in one transfer), the
+        start state, a checkpoint restored, the minibatch bounds, the bar."""
+        found = None if self.resume is None else checkpoints.read(self.resume, self.net, self.opt)
+        self.key = _run_key(self.seed, found, self.dp)
         self._inputs(X, y)
         net = self.net
         self.params, self.buffers = net._params(), net._buffers()
         self.state = self.opt.init_state(self.params)
         self.decay = _decay_mask(net, self.opt)  # weight decay on weights, not on biases or norms
         self.history = History(metrics={name: [] for name in self.metric_fns})
-        self.pos = Position()
+        self.sched_state = None if self.schedule is None else self.schedule.start(self.lr)
+        self.pos, self.pending_lr, self.best = Position(), [], None
         n = self.X.shape[0]
         step = n if self.batch_size is None else min(self.batch_size, n)
         self.bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
-        if self.resume is not None:
-            self._restore()
+        for cb in self.callbacks:
+            cb.on_train_begin(net)
+        if found is not None:
+            self._restore(found)
         if self.dp is not None:  # every process: same data shapes and settings, then rank 0's start
             self.dp.check_same(_run_facts(self, step))
             self.params = self.dp.broadcast_start(self.backend, self.params, self.rng)
@@ -191,36 +233,58 @@ class _Run:
         self.keeps_state = self.checkpoint_path is not None or self.interrupt is not None
         self.bar = _progress_bar(self.epochs, self.progress and self.root, initial=len(self.history.loss))
         # Per-epoch decisions on the host settle every epoch (one transfer each).
-        self.every_epoch = self.tol is not None or self.checkpoint_path is not None
+        monitors = self.schedule is not None and self.schedule.monitor is not None
+        self.every_epoch = self.tol is not None or self.checkpoint_path is not None or bool(self.callbacks) or monitors
         self.pending = PendingEpochs(self.backend, self.params, _BAR_SECONDS if self.bar is not None else None)
 
     def _inputs(self, X: Any, y: Any) -> None:
-        """Convert once and check every value in a single transfer."""
-        net, loss = self.net, self.loss
-        checks = DeferredChecks(self.backend)
+        """Convert once and check every value in a single transfer; hold out
+        the validation share; the rows' weights."""
+        net, loss, backend = self.net, self.loss, self.backend
+        checks = DeferredChecks(backend)
         X, T, labels = net._queue_inputs(X, y, loss, checks)
+        w = None
+        if self.sample_weight is not None:
+            w = data.queue_sample_weight(backend, self.sample_weight, X.shape[0], net.dtype, checks)
         val = self.validation_data
         if val is not None:
             if not isinstance(val, tuple | list) or len(val) != 2:
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
             Xv, Tv, labels_v = net._queue_inputs(*val, loss, checks, what="validation_data ")
         checks.run()
-        self.X, self.T = X, net._one_hot_if(T, labels)
+        T = net._one_hot_if(T, labels)
         self.val = None if val is None else (Xv, net._one_hot_if(Tv, labels_v))
+        if self.split is not None:
+            strata = data.strata(y, T, loss)
+            (X, T, w), (Xv, Tv, _) = data.split_rows(backend, [X, T, w], self.split, self.key, strata)
+            self.val = (Xv, Tv)
+        if self.class_weight is not None:
+            cw = data.class_row_weights(backend, T, self.class_weight)
+            w = cw if w is None else w * cw
+        self.X, self.T, self.w = X, T, w
 
-    def _restore(self) -> None:
-        self.params, self.buffers, self.state, self.history, self.pos = checkpoints.restore(
-            self.resume, self.net, self.opt, self.backend, epochs=self.epochs, steps_per_epoch=len(self.bounds),
-            metrics=list(self.metric_fns), validation=self.val is not None)  # fmt: skip
+    def _restore(self, found: Any) -> None:
+        self.params, self.buffers, self.state, self.history, self.pos, sched = checkpoints.restore(
+            found, self.opt, self.backend, epochs=self.epochs, steps_per_epoch=len(self.bounds),
+            metrics=list(self.metric_fns), validation=self.val is not None, run=RunRecord(self.key, self.split),
+            schedule=self.schedule, callbacks=self.callbacks)  # fmt: skip
+        self.sched_state = sched
         self.rng.bit_generator.state = self.pos.rng_state
         self.net._commit(self.params, self.buffers)
+        self.best = _lowest(self.history)
 
     # -- epoch -----------------------------------------------------------------
 
+    def remaining_epochs(self) -> range:
+        """The epochs to run (none when a resumed run had stopped early)."""
+        return range(self.pos.epoch, self.pos.epoch if self.history.stopped_early else self.epochs)
+
     def epoch(self, epoch: int) -> None:
-        """The epoch's minibatch steps, on the device; its summed loss in
-        ``self.total``. A set ``interrupt`` stops it after a step."""
+        """The epoch's rate, then its minibatch steps, on the device; its
+        summed loss in ``self.total``. A set ``interrupt`` stops it after a step."""
         pos, rng = self.pos, self.rng
+        if self.schedule is not None:
+            self._set_rate(self.schedule.rate(self.sched_state))
         resumed = epoch == pos.epoch and pos.step > 0
         self.epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state if self.keeps_state else None
         n = self.X.shape[0]
@@ -234,64 +298,133 @@ class _Run:
                 self._stop_mid_epoch(Position(epoch, k + 1, self.epoch_start_state, total))
         self.total = total
 
+    def _set_rate(self, lr: float) -> None:
+        """The optimizer of this epoch: a copy with the schedule's rate (the
+        optimizer's state does not depend on it, so nothing is rebuilt)."""
+        if lr != self.step_opt.lr:
+            self.step_opt = copy.copy(self.opt)
+            self.step_opt.lr = lr
+        self.lr = lr
+
     def _step(self, k: int, order: Any, ctx: Context) -> Any:
         """One minibatch: loss and gradients, then the optimizer's update."""
-        xp, dp = self.xp, self.dp
+        dp, loss = self.dp, self.loss
         start, stop = self.bounds[k]
         lo, hi = (start, stop) if dp is None else dp.share(start, stop)  # this process's rows
-        if order is not None:
-            rows = order[lo:hi]
-            Xb, Tb = xp.take(self.X, rows, axis=0), xp.take(self.T, rows, axis=0)
-        elif hi - lo == self.X.shape[0]:  # full batch: the arrays themselves
+        if order is None and hi - lo == self.X.shape[0]:  # full batch: the arrays themselves
             Xb, Tb = self.X, self.T
         else:
-            Xb, Tb = self.X[lo:hi, ...], self.T[lo:hi, ...]
+            Xb, Tb = self._rows(self.X, order, lo, hi), self._rows(self.T, order, lo, hi)
+        if self.w is not None:
+            loss = loss.weighted(self._batch_weights(order, lo, hi, start, stop))
         if dp is None:
-            value, grads, self.buffers = self.net._loss_and_grads(self.params, Xb, Tb, self.loss, self.buffers, ctx)
+            value, grads, self.buffers = self.net._loss_and_grads(self.params, Xb, Tb, loss, self.buffers, ctx)
         else:  # this process's part of the global minibatch loss, summed over all
             value, grads, self.buffers = dp.loss_and_grads(
-                self.net, self.params, Xb, Tb, self.loss, stop - start, self.interrupt, self.buffers, ctx
+                self.net, self.params, Xb, Tb, loss, stop - start, self.interrupt, self.buffers, ctx
             )
-        self.params, self.state = self.opt.step(self.params, grads, self.state, decay=self.decay)
+        self.params, self.state = self.step_opt.step(self.params, grads, self.state, decay=self.decay)
         return value
+
+    def _rows(self, a: Any, order: Any, lo: int, hi: int) -> Any:
+        """Rows ``lo:hi`` of ``a`` in this epoch's order (the array itself for a full batch)."""
+        if order is not None:
+            return self.xp.take(a, order[lo:hi], axis=0)
+        if hi - lo == a.shape[0]:
+            return a
+        return a[lo:hi, ...]
+
+    def _batch_weights(self, order: Any, lo: int, hi: int, start: int, stop: int) -> Any:
+        """This process's rows' weights, scaled so that they average 1 over
+        the global minibatch ``start:stop`` (0 for a batch of zero weight)."""
+        xp = self.xp
+        wb = self._rows(self.w, order, lo, hi)
+        total = xp.sum(wb if (lo, hi) == (start, stop) else self._rows(self.w, order, start, stop))
+        ok = total > 0
+        scale = xp.where(ok, (stop - start) / xp.where(ok, total, xp.ones_like(total)), xp.zeros_like(total))
+        return wb * scale
 
     # -- report ----------------------------------------------------------------
 
     def report(self, epoch: int) -> bool:
         """Hold the epoch's figures (loss, validation loss and metrics) on the
         device with its end state; settle them when due or when a per-epoch
-        decision needs them. Whether the run stops here (``tol``)."""
+        decision needs them. Then the schedule's next state. Whether the run
+        stops here."""
         xp = self.xp
         figures = [self.total if len(self.bounds) == 1 else self.total / len(self.bounds)]
         if self.val is not None:
             Yv = self.net._predict(self.params, self.buffers, self.val[0])
             figures.append(self.loss._value(xp, self.val[1], Yv))
             figures += [fn(self.val[1], Yv) for fn in self.metric_fns.values()]
+        self.pending_lr.append(self.lr)
+        stop = False
         if self.pending.add(figures, self.params, self.buffers) or self.every_epoch:
-            return self.settle()
-        return False
+            stop = self.settle()
+        if self.schedule is not None:
+            logs = self.history.logs(epoch) if self.schedule.monitor is not None else None
+            self.sched_state = self.schedule.advance(self.sched_state, self.opt.lr, logs)
+        return stop
 
     def settle(self) -> bool:
         """The held epochs' figures to the host in one transfer: the NaN
         guard, the commit of the last finite state, the History, the
-        progress bar; whether ``tol`` stops the run."""
+        per-epoch decisions, the progress bar; whether the run stops."""
         rows, states, bad = self.pending.take()
+        lrs, self.pending_lr = self.pending_lr, []
         good = len(rows) if bad is None else bad
-        history, stop = self.history, False
-        for row in rows[:good]:
-            _record(history, row, self.val is not None, self.metric_fns)
-            stop = stop or self._tol_stops()
+        stop = False
         if good:
             self.net._commit(*states[good - 1])
-            _update_bar(self.bar, history, good)
+            if self.tol is None and not self.callbacks:
+                self._record(rows[:good], lrs)
+            else:  # decisions run epoch by epoch (a report holds one epoch then)
+                for row, lr in zip(rows[:good], lrs):
+                    self._record([row], [lr])
+                    stop = self._decide() or stop
+            self._best_epoch()
+            _update_bar(self.bar, self.history, good)
         if bad is not None:
-            done = len(history.loss)
+            done = len(self.history.loss)
             raise FloatingPointError(
                 f"the training loss became NaN or infinite in epoch {done + 1}; the network keeps "
                 f"the weights of epoch {done} (try a lower learning rate than lr={_lr(self.opt)})"
             )
-        history.stopped_early = history.stopped_early or stop
+        self.history.stopped_early = self.history.stopped_early or stop
         return stop
+
+    def _record(self, rows: list[list[float]], lrs: list[float | None]) -> None:
+        """Append epochs' figures ``[loss, val_loss, *metrics]`` and rates,
+        and follow the lowest (validation) loss."""
+        history = self.history
+        first = len(history.loss)
+        history.loss.extend(row[0] for row in rows)
+        if self.val is not None:
+            history.val_loss.extend(row[1] for row in rows)
+            for i, name in enumerate(self.metric_fns, start=2):
+                history.metrics[name].extend(row[i] for row in rows)
+        history.lr.extend(lr for lr in lrs[: len(rows)] if lr is not None)
+        figures = history.val_loss if self.val is not None else history.loss
+        for epoch in range(first, len(figures)):
+            if self.best is None or figures[epoch] < self.best[1]:
+                self.best = (epoch, figures[epoch])
+
+    def _decide(self) -> bool:
+        """The decisions after the epoch just recorded: ``tol``, then the
+        callbacks (every one runs). Stop?"""
+        history = self.history
+        epoch = len(history.loss) - 1
+        stop = self.tol is not None and epoch > 0 and history.loss[-2] - history.loss[-1] < self.tol
+        logs = history.logs(epoch) if self.callbacks else None
+        for cb in self.callbacks:
+            stop = bool(cb.on_epoch_end(epoch, dict(logs))) or stop
+        return stop
+
+    def _best_epoch(self) -> None:
+        """``History.best_epoch``: a callback's (EarlyStopping's), else the
+        epoch of lowest validation loss (training loss without one)."""
+        best = [cb.best_epoch for cb in self.callbacks if getattr(cb, "best_epoch", None) is not None]
+        self.history.best_epoch = best[-1] if best else (None if self.best is None else self.best[0])
 
     def settle_quietly(self) -> None:
         """:meth:`settle` on the way out of an error (which it must not hide)."""
@@ -300,9 +433,12 @@ class _Run:
         except Exception:
             pass
 
-    def _tol_stops(self) -> bool:
-        loss, tol = self.history.loss, self.tol
-        return tol is not None and len(loss) > 1 and loss[-2] - loss[-1] < tol
+    def finish(self) -> None:
+        """The last report, then the callbacks' end (EarlyStopping restores
+        its best weights there)."""
+        self.settle()
+        for cb in self.callbacks:
+            cb.on_train_end(self.history)
 
     # -- checkpoint ------------------------------------------------------------
 
@@ -316,7 +452,13 @@ class _Run:
     def _save(self, at: Position, path: Any = None) -> None:
         path = self.checkpoint_path if path is None else path
         if path is not None and self.root:
-            checkpoints.write(path, self.net, self.opt, self.state, self.params, self.history, at, self.buffers)
+            record = RunRecord(
+                self.key, self.split,
+                None if self.schedule is None else {"spec": component_spec(self.schedule), "state": self.sched_state},
+                [{"type": callback_name(cb), "state": cb.get_state()} for cb in self.callbacks],
+                [cb.get_arrays() for cb in self.callbacks],
+            )  # fmt: skip
+            checkpoints.write(path, self.net, self.opt, self.state, self.params, self.history, at, self.buffers, record)
 
     # -- interrupts ------------------------------------------------------------
 
@@ -365,6 +507,59 @@ _TRAINING = Context(training=True)
 _BAR_SECONDS = 0.2
 
 
+def _run_key(seed: Any, found: Any, dp: Any) -> int:
+    """The run's random key: ``seed``, a resumed checkpoint's, or fresh
+    entropy (rank 0's in a distributed run); never drawn from the shuffling
+    generator, so it shifts no shuffle."""
+    if found is not None and found.key is not None:
+        return found.key
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return int(seed)
+    key = int(np.random.SeedSequence().entropy % 2**63)
+    if dp is not None and dp.size > 1:
+        key = dp.comm.bcast(key, root=0)
+    return key
+
+
+def _base_rate(opt: Any, schedule: Any) -> float | None:
+    """The optimizer's ``lr`` (a schedule needs one), or ``None``."""
+    lr = getattr(opt, "lr", None)
+    if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
+        return float(lr)
+    if schedule is not None:
+        raise ValueError(f"lr_schedule needs an optimizer with an `lr` attribute (a number), got {opt!r}")
+    return None
+
+
+def _check_callbacks(callbacks: Any) -> list[Any]:
+    from .callbacks import as_callback
+
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, list | tuple):
+        raise TypeError(f"callbacks must be a list of callbacks such as [xpnet.EarlyStopping()], got {callbacks!r}")
+    return [as_callback(cb) for cb in callbacks]
+
+
+def _check_monitors(run: _Run, validation: bool) -> None:
+    """What schedules and callbacks monitor must be a figure this run records."""
+    known = {"loss", "lr"} | ({"val_loss", *run.metric_fns} if validation else set())
+    for who in [run.schedule, *run.callbacks]:
+        monitor = getattr(who, "monitor", None)
+        if isinstance(monitor, str) and monitor not in known:
+            hint = "; pass validation_data or validation_split" if monitor.startswith("val_") and not validation else ""
+            raise ValueError(
+                f"{type(who).__name__} monitors {monitor!r}, which this run does not record "
+                f"(it records {', '.join(sorted(known))}){hint}"
+            )
+
+
+def _lowest(history: History) -> tuple[int, float] | None:
+    """The epoch of lowest validation loss (training loss without one)."""
+    figures = history.val_loss or history.loss
+    return None if not figures else min(enumerate(figures), key=lambda p: p[1])
+
+
 def _decay_mask(net: Any, opt: Any) -> list[bool] | None:
     """The network's weight-decay mask, or ``None`` (no check per step) for
     a built-in optimizer without weight decay, which ignores it."""
@@ -393,18 +588,13 @@ def _run_facts(run: _Run, step: int) -> dict[str, Any]:
         "tol": run.tol,
         "loss": run.loss.name,
         "optimizer": repr(run.opt),
+        "lr_schedule": None if run.schedule is None else repr(run.schedule),
+        "callbacks": [callback_name(cb) for cb in run.callbacks],
+        "validation_split": run.split,
+        "weights": run.w is not None,
         "resume": run.resume is not None,
         "completed epochs": len(run.history.loss),
     }
-
-
-def _record(history: History, row: list[float], with_val: bool, metric_fns: dict[str, Any]) -> None:
-    """Append an epoch's figures: ``[loss, val_loss, *metrics]``."""
-    history.loss.append(row[0])
-    if with_val:
-        history.val_loss.append(row[1])
-        for name, v in zip(metric_fns, row[2:]):
-            history.metrics[name].append(v)
 
 
 def _finite(backend: Any, params: list[Any], total: Any) -> bool:
