@@ -329,3 +329,18 @@ def test_sync_counter_detects_a_per_step_sync(monkeypatch):
         float(b.xp.sum(a))
     xpnet.to_numpy(a)
     assert counter.count == 6
+
+
+def test_reports_hold_fewer_large_parameter_sets_on_the_cpu():
+    """On the CPU a report stalls nothing, and holding many large parameter
+    sets only churns memory: a 1000x100 network reports every epoch there,
+    every 16 epochs on a device (strict device1), and a small one every 16
+    everywhere."""
+    from xpnet._pending import EVERY, PendingEpochs
+
+    big = [np.zeros((1000, 100)), np.zeros((100, 1))]
+    small = [np.zeros((2, 2)), np.zeros(2)]
+    cpu, dev = xpnet.get_backend("numpy"), xpnet.get_backend("array_api_strict", "device1")
+    assert PendingEpochs(cpu, big).limit == 1
+    assert PendingEpochs(dev, [dev.asarray(a) for a in big]).limit == EVERY
+    assert PendingEpochs(cpu, small).limit == PendingEpochs(dev, [dev.asarray(a) for a in small]).limit == EVERY
