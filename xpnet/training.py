@@ -288,10 +288,9 @@ class _Run:
             self._set_rate(self.schedule.rate(self.sched_state))
         resumed = epoch == pos.epoch and pos.step > 0
         self.epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state if self.keeps_state else None
-        n = self.X.shape[0]
-        order = self.backend.asarray(rng.permutation(n)) if self.shuffle and len(self.bounds) > 1 else None
-        total = pos.partial_loss if resumed else None
         steps = len(self.bounds)
+        order = self.backend.asarray(rng.permutation(self.X.shape[0])) if self.shuffle and steps > 1 else None
+        total = pos.partial_loss if resumed else None
         for k in range(pos.step if resumed else 0, steps):
             value = self._step(k, order, _step_context(self.key, epoch * steps + k))
             total = value if total is None else total + value
@@ -470,7 +469,7 @@ class _Run:
         return self.interrupt.is_set() if self.dp is None else self.dp.interrupt_requested
 
     def stop_if_interrupted(self, epoch: int) -> None:
-        if epoch + 1 < self.epochs and self._interrupted():
+        if self.interrupt is not None and epoch + 1 < self.epochs and self._interrupted():
             self.settle()
             raise self._stopped(self.pos)
 
