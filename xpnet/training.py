@@ -25,6 +25,7 @@ import numpy as np
 from . import _fit_data as data
 from . import checkpoints
 from ._backend import quiet_float_errors
+from ._device_random import DeviceRandom, key_from_state
 from ._pending import PendingEpochs, all_finite
 from ._random import host_rng
 from .callbacks import callback_name
@@ -287,12 +288,17 @@ class _Run:
         if self.schedule is not None:
             self._set_rate(self.schedule.rate(self.sched_state))
         resumed = epoch == pos.epoch and pos.step > 0
-        self.epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state if self.keeps_state else None
+        start_state = pos.rng_state if resumed else rng.bit_generator.state if self.keeps_state else None
+        key = None
+        if self.net._uses_rng:  # Dropout's key: from the seed, through the state that checkpoints keep
+            start_state = start_state or rng.bit_generator.state
+            key = key_from_state(start_state)
+        self.epoch_start_state = start_state
         steps = len(self.bounds)
         order = self.backend.asarray(rng.permutation(self.X.shape[0])) if self.shuffle and steps > 1 else None
         total = pos.partial_loss if resumed else None
         for k in range(pos.step if resumed else 0, steps):
-            value = self._step(k, order, _step_context(self.key, epoch * steps + k))
+            value = self._step(k, order, _step_context(key, epoch * steps + k))
             total = value if total is None else total + value
             if k + 1 < steps and self._interrupted():
                 self._stop_mid_epoch(Position(epoch, k + 1, self.epoch_start_state, total))
@@ -493,15 +499,18 @@ class _Run:
             self.bar.close()
 
 
-def _step_context(key: Any, step_index: int) -> Context:
-    """The forward pass's context for global step ``step_index`` (``epoch *
-    steps_per_epoch + k``) of the run whose random key is ``key``: training
-    behaviour, and the step's device random source (none yet: Dropout will
-    derive it from ``key`` and the index, so a resumed run draws the same)."""
-    return _TRAINING
-
-
+#: The context of a training step in a network that draws no random numbers.
 _TRAINING = Context(training=True)
+
+
+def _step_context(key: int | None, step_index: int) -> Context:
+    """A training step's context: batch behaviour, and a device random source
+    from the epoch's key and the global step index (``epoch *
+    steps_per_epoch + k``, so a resumed run draws the same Dropout masks);
+    ``key=None`` (no layer draws): none. Ints on the host: no device work,
+    no transfer."""
+    return _TRAINING if key is None else Context(True, DeviceRandom(key, step_index))
+
 
 #: With a progress bar, held epochs are reported at least this often (seconds).
 _BAR_SECONDS = 0.2
@@ -611,9 +620,9 @@ def _lr(opt: Any) -> Any:
 def _progress_bar(epochs: int, progress: bool, initial: int = 0):
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    from ._progress import progress_bar  # a plain line per epoch where the terminal has no width
 
-    return tqdm(total=epochs, initial=initial, unit="epoch", dynamic_ncols=True, leave=True)
+    return progress_bar(epochs, initial)
 
 
 def _update_bar(bar: Any, history: History, epochs: int) -> None:

@@ -202,7 +202,8 @@ def check_fit_options(**options: Any) -> None:
     a step runs (so a wrong one never costs an epoch): switches are bools,
     ``interrupt`` has ``is_set()``, ``resume``/``checkpoint`` are non-empty
     paths and the checkpoint's folder exists and is writable, ``distributed``
-    is a bool or a ``DataParallel``, ``metrics`` a sequence of names."""
+    is a bool or a ``DataParallel``, ``metrics`` a sequence of names,
+    :class:`~xpnet.Metric` objects or callables."""
     for name in ("shuffle", "progress"):
         if name in options and not isinstance(options[name], bool | np.bool_):
             raise TypeError(f"{name} must be True or False, got {options[name]!r}")
@@ -216,8 +217,13 @@ def check_fit_options(**options: Any) -> None:
         if not isinstance(distributed, DataParallel):
             raise TypeError(f"distributed must be True, False or a DataParallel, got {distributed!r}")
     metrics = options.get("metrics", ())
-    if isinstance(metrics, str) or not isinstance(metrics, tuple | list) or not all(isinstance(m, str) for m in metrics):
-        raise TypeError(f"metrics must be a tuple of names such as ('accuracy',), got {metrics!r}")
+    if isinstance(metrics, str) or not isinstance(metrics, tuple | list) or not all(
+        isinstance(m, str | dict) or callable(m) for m in metrics
+    ):
+        raise TypeError(
+            f"metrics must be a tuple of names, Metric objects or callables (y_true, y_pred) -> 0-d array, "
+            f"such as ('accuracy',), got {metrics!r}"
+        )
     for name in ("resume", "checkpoint"):
         if options.get(name) is not None:
             _path_option(options[name], name)
