@@ -626,14 +626,16 @@ def _progress_bar(epochs: int, progress: bool, initial: int = 0):
 
 
 def _update_bar(bar: Any, history: History, epochs: int) -> None:
-    """Progress by ``epochs``, from host floats a report already fetched:
-    no extra sync."""
+    """The last ``epochs`` epochs onto the bar, one by one (a plain line
+    each where the terminal has no width), from host floats a report
+    already fetched: no extra sync."""
     if bar is None:
         return
-    post = {"loss": f"{history.loss[-1]:.4g}"}
-    if history.val_loss:
-        post["val_loss"] = f"{history.val_loss[-1]:.4g}"
-    for name, values in history.metrics.items():
-        post[name] = f"{values[-1]:.4f}"
-    bar.set_postfix(post, refresh=False)
-    bar.update(epochs)
+    for epoch in range(len(history.loss) - epochs, len(history.loss)):
+        post = {"loss": f"{history.loss[epoch]:.4g}"}
+        if history.val_loss:
+            post["val_loss"] = f"{history.val_loss[epoch]:.4g}"
+        for name, values in history.metrics.items():
+            post[name] = f"{values[epoch]:.4f}"
+        bar.set_postfix(post, refresh=False)
+        bar.update(1)
