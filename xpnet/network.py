@@ -198,6 +198,7 @@ class Network:
             "params": [np.array(to_numpy(p)) for p in self._params()],
             "buffers": [np.array(to_numpy(b)) for b in self._buffers()],
             "info": self.info,
+            "fit_state": _host_fit_state(getattr(self, "_fit_state", None)),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -208,6 +209,11 @@ class Network:
         )  # fmt: skip
         self.__dict__.update(other.__dict__)
         self.info = state["info"]
+        fit_state = state.get("fit_state")
+        if fit_state is not None:  # the optimizer state that fit(warm_start=True) continues
+            opt, arrays = fit_state
+            self._fit_state = (opt, {k: [backend.asarray(a) for a in v] if isinstance(v, list) else v
+                                     for k, v in arrays.items()})  # fmt: skip
 
     # -- training, saving ------------------------------------------------------
 
@@ -333,6 +339,16 @@ def _root_of(layers: Iterable[Any]) -> Sequential:
             "start with a layer that does, such as Dense(n_in, n_out)"
         )
     return root
+
+
+def _host_fit_state(fit_state: Any) -> Any:
+    """The optimizer and its state after the last ``fit``, arrays copied to the host."""
+    if fit_state is None:
+        return None
+    from ._backend import to_numpy
+
+    opt, state = fit_state
+    return opt, {k: [np.array(to_numpy(a)) for a in v] if isinstance(v, list) else v for k, v in state.items()}
 
 
 def _backend_for_unpickling(name: str, device: str) -> Backend:

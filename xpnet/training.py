@@ -108,6 +108,7 @@ def fit(
     resume: Any = None,
     interrupt: Any = None,
     distributed: Any = False,
+    warm_start: bool = False,
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
@@ -142,13 +143,22 @@ def fit(
     :class:`xpnet.distributed.DataParallel` may be passed instead of ``True``
     to use another communicator.
 
+    ``warm_start=True`` continues the optimizer state (Adam's moments and step
+    count, SGD's velocity) that the previous ``fit`` of this network left
+    behind, as one longer run would. The optimizer must be of the same class
+    and keep the same kind of state; its settings may change (a lower ``lr``,
+    as a schedule would), a state that does not fit (SGD without momentum
+    after SGD with) is a ``ValueError``. Without a previous ``fit`` the state
+    starts fresh. Each completed ``fit`` leaves its final state on the network
+    (pickled with it); one that raised leaves none. Not with ``resume``.
+
     Raises ``FloatingPointError`` naming the epoch if the loss or the weights
     stop being finite; the network then keeps the last finite epoch's weights.
     """
     options = dict(
         loss=loss, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
         tol=tol, progress=progress, validation_data=validation_data, metrics=metrics, checkpoint=checkpoint,
-        resume=resume, interrupt=interrupt,
+        resume=resume, interrupt=interrupt, warm_start=warm_start,
     )  # fmt: skip
     check_fit_options(distributed=distributed, **options)
     if not distributed:
@@ -180,6 +190,7 @@ def _fit(
     checkpoint: Any,
     resume: Any,
     interrupt: Any,
+    warm_start: bool,
 ) -> History:
     """The loop of :func:`fit`; ``dp`` is its ``DataParallel``, or ``None``."""
     from . import checkpoints
@@ -211,7 +222,8 @@ def _fit(
 
     params, buffers = net._params(), net._buffers()
     ctx = Context(training=True)
-    state = opt.init_state(params)
+    state = _continued_state(net, opt, params) if warm_start else opt.init_state(params)
+    net._fit_state = None  # set again when this fit completes
     decay = net._decay_mask()  # weight decay on weights, not on biases or norms
     history = History(metrics={name: [] for name in metric_fns})
     pos = _Position()
@@ -222,6 +234,7 @@ def _fit(
         rng.bit_generator.state = pos.rng_state
         net._commit(params, buffers)
         if history.stopped_early:
+            net._fit_state = (opt, state)
             return history
 
     n = X.shape[0]
@@ -315,7 +328,24 @@ def _fit(
     finally:
         if bar is not None:
             bar.close()
+    net._fit_state = (opt, state)
     return history
+
+
+def _continued_state(net: Any, opt: Any, params: list[Any]) -> Any:
+    """``warm_start``: the optimizer state the previous ``fit`` left on ``net``
+    (fresh when there is none), refused when it does not fit ``opt``."""
+    fresh = opt.init_state(params)
+    previous = getattr(net, "_fit_state", None)
+    if previous is None:
+        return fresh
+    old, state = previous
+    if type(old) is not type(opt) or set(state) != set(fresh):
+        raise ValueError(
+            f"warm_start=True continues the optimizer state of the previous fit, which used {old!r}; "
+            f"its state does not fit {opt!r}: pass warm_start=False to start a fresh state"
+        )
+    return state
 
 
 def _run_facts(
