@@ -169,6 +169,14 @@ class BaseMLP(BaseEstimator):
         self.coefs_, self.intercepts_ = params[0::2], params[1::2]
         self._net, self._net_source = net, self._weight_objects()
 
+    def _loss_grad_lbfgs(self, packed: Any, X: Any, y: Any, sample_weight: Any = None, *unused: Any) -> Any:
+        """The L-BFGS objective at ``packed`` (all weights, then all biases,
+        flattened), as scikit-learn's private method of this name gives it:
+        ``(loss, gradient)`` for prepared ``X`` and 2-D targets ``y``."""
+        net = self._network(backend_for(space_of(X), self.backend, self.device), dtype_name(self.coefs_[0].dtype))
+        return _solvers.full_batch_objective(self, net, net.backend.asarray(_dense(X), net.dtype),
+                                  net.backend.asarray(_as_2d(y), net.dtype), sample_weight)(packed)  # fmt: skip
+
     # -- inference ----------------------------------------------------------------
 
     def _outputs(self, X: Any, method: str) -> tuple[Any, Space]:

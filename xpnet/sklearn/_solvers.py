@@ -155,7 +155,7 @@ def _held_out(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[tuple[A
     """scikit-learn's validation split for early stopping: the same rows for
     the same ``random_state``, stratified for single-output classifiers."""
     n = X.shape[0]
-    stratify = host(Y) if is_classifier(est) and est.n_outputs_ == 1 else None
+    stratify = host(Y) > 0.5 if is_classifier(est) and est.n_outputs_ == 1 else None
     train, val = train_test_split(
         np.arange(n), random_state=est._random_state, test_size=est.validation_fraction, stratify=stratify
     )
@@ -247,10 +247,7 @@ def lbfgs(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> None:
     sum(w)`` (``sum(w)``: the rows, or their weights)."""
     import scipy.optimize
 
-    backend = net.backend
-    loss = loss_for(est.out_activation_, None if weights is None else backend.asarray(weights, net.dtype))
-    total = float(X.shape[0] if weights is None else np.sum(weights))
-    objective = _Objective(net, X, Y, loss, float(est.alpha) / total)
+    objective = full_batch_objective(est, net, X, Y, weights)
     result = scipy.optimize.minimize(
         objective, objective.start(), method="L-BFGS-B", jac=True,
         options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
@@ -269,6 +266,13 @@ def lbfgs(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> None:
     est.loss_ = float(result.fun)
     if est.out_activation_ == "identity" and est.n_outputs_ > 1:  # reported averaged over the outputs
         est.loss_ = float(result.fun - objective.penalty) / est.n_outputs_ + objective.penalty
+
+
+def full_batch_objective(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> _Objective:
+    """scikit-learn's full-batch objective on ``(X, Y)``, with row weights or not."""
+    loss = loss_for(est.out_activation_, None if weights is None else net.backend.asarray(weights, net.dtype))
+    total = float(X.shape[0] if weights is None else np.sum(weights))
+    return _Objective(net, X, Y, loss, float(est.alpha) / total)
 
 
 class _Objective:
