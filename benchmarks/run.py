@@ -24,6 +24,7 @@ WORKLOADS = {
     "W2": "w2",
     "W3": "w3",
     "Tiny": "tiny",
+    "SK": "sk",
 }
 
 #: The workloads with GPU rows, which ``--gpu`` runs by default.

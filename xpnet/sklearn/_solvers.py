@@ -21,10 +21,10 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 
-from ..optimizers import SGD, Adam
+from ..optimizers import SGD
 from ..training import fit as _core_fit
 from ._arrays import host
-from ._objective import BatchL2, batch_rows, loss_for, score_for
+from ._objective import BatchL2, PaperAdam, batch_rows, loss_for, score_for
 
 __all__ = ["NON_FINITE", "LearningRate", "lbfgs", "stochastic"]
 
@@ -76,7 +76,7 @@ def stochastic(est: Any, net: Any, X: Any, Y: Any, weights: Any, incremental: bo
     X, Y, weights, alpha = _weighted_rows(est, net, X, Y, weights)
     (X, Y, weights), validation = _held_out(est, net, X, Y, weights) if est.early_stopping else ((X, Y, weights), None)
     batch = _batch_size(est, X.shape[0])
-    run = {"loss": loss_for(est.out_activation_), "epochs": 1, "batch_size": batch, "shuffle": est.shuffle}
+    run = {"loss": loss_for(est.out_activation_, None, est.n_outputs_), "epochs": 1, "batch_size": batch, "shuffle": est.shuffle}
     if validation is not None:
         run.update(validation_data=validation, metrics=(score_for(est.out_activation_),))
     if weights is not None:
@@ -115,7 +115,7 @@ def stochastic(est: Any, net: Any, X: Any, Y: Any, weights: Any, incremental: bo
 def _update_rule(est: Any, lr: float) -> Any:
     if est.solver == "sgd":
         return SGD(lr, momentum=est.momentum, nesterov=bool(est.nesterovs_momentum and est.momentum > 0))
-    return Adam(lr, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
+    return PaperAdam(lr, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
 
 
 def _continues(net: Any, opt: BatchL2) -> bool:
@@ -270,7 +270,7 @@ def lbfgs(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> None:
 
 def full_batch_objective(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> _Objective:
     """scikit-learn's full-batch objective on ``(X, Y)``, with row weights or not."""
-    loss = loss_for(est.out_activation_, None if weights is None else net.backend.asarray(weights, net.dtype))
+    loss = loss_for(est.out_activation_, None if weights is None else net.backend.asarray(weights, net.dtype), est.n_outputs_)
     total = float(X.shape[0] if weights is None else np.sum(weights))
     return _Objective(net, X, Y, loss, float(est.alpha) / total)
 
