@@ -27,7 +27,7 @@ from ..losses import Loss, get_loss
 from ..optimizers import Adam, Optimizer
 from ..registry import component_spec
 
-__all__ = ["BatchL2", "PaperAdam", "loss_for", "score_for"]
+__all__ = ["BatchL2", "EpochShare", "PaperAdam", "batch_rows", "loss_for", "score_for"]
 
 
 class _SklearnLoss(Loss):
@@ -226,8 +226,11 @@ class PaperAdam(Adam):
 class BatchL2(Optimizer):
     """``inner``'s update of the gradients plus ``alpha * W / n_b`` on the
     weights (``decay``), ``n_b`` the rows of the step's minibatch: the
-    ``batch_rows`` of one epoch, in order. The state is ``inner``'s plus the
-    index of the next minibatch in the epoch, back to 0 after the last."""
+    ``batch_rows`` of one epoch, in order. The state is ``inner``'s, the index
+    of the next minibatch in the epoch (back to 0 after the last) and
+    ``squares``: the sum over the epoch's steps so far of ``sum(W**2)`` before
+    each update, the L2 term that scikit-learn's reported loss includes (a
+    device scalar, read once per epoch)."""
 
     name = "sklearn_batch_l2"
 
@@ -245,23 +248,54 @@ class BatchL2(Optimizer):
         return self.inner.nonnegative
 
     def init_state(self, params: list[Any]) -> dict[str, Any]:
-        return {**self.inner.init_state(params), "batch": 0}
+        return {**self.inner.init_state(params), "batch": 0, "squares": 0.0}
 
     def step(self, params, grads, state, decay=None):
         k = state["batch"]
-        rate = self.alpha / self.batch_rows[k]
-        if rate:
-            flags = [True] * len(params) if decay is None else decay
+        flags = [True] * len(params) if decay is None else decay
+        squares = state["squares"]
+        if self.alpha:
+            rate = self.alpha / self.batch_rows[k]
             grads = [g + rate * p if f else g for p, g, f in zip(params, grads, flags)]
-        inner = {key: v for key, v in state.items() if key != "batch"}
+            xp = array_namespace(*params)
+            now = sum(xp.sum(p * p) for p, f in zip(params, flags) if f)
+            squares = now if k == 0 else squares + now
+        inner = {key: v for key, v in state.items() if key not in ("batch", "squares")}
         params, inner = self.inner.step(params, grads, inner, decay=decay)
-        return params, {**inner, "batch": (k + 1) % len(self.batch_rows)}
+        return params, {**inner, "batch": (k + 1) % len(self.batch_rows), "squares": squares}
 
     def config(self) -> dict[str, Any]:
         return {"inner": component_spec(self.inner), "alpha": self.alpha, "batch_rows": list(self.batch_rows)}
 
     def __repr__(self) -> str:
         return f"BatchL2({self.inner!r}, alpha={self.alpha!r}, batches={len(self.batch_rows)})"
+
+
+class EpochShare(Loss):
+    """``loss`` of a minibatch, recorded as its share of the epoch: the mean
+    over its ``n_b`` rows times ``n_b / batch_size``. The mean over an epoch's
+    minibatches of these values (what ``fit`` records) times ``batch_size *
+    n_batches / n`` is then the average over the epoch's rows, each row
+    counted once, as scikit-learn reports it. Only the recorded value changes;
+    the deltas are those of ``loss``, the minibatch mean."""
+
+    reduction = "mean"
+
+    def __init__(self, loss: Loss, batch_size: int) -> None:
+        self.loss, self.batch_size = loss, int(batch_size)
+        self.name, self.fused_with = loss.name, loss.fused_with
+
+    def _value(self, xp, t, y):
+        return self.loss._value(xp, t, y) * (y.shape[0] / self.batch_size)
+
+    def _gradient(self, xp, t, y):
+        return self.loss._gradient(xp, t, y)
+
+    def _fused_delta(self, xp, t, y):
+        return self.loss._fused_delta(xp, t, y)
+
+    def config(self) -> dict[str, Any]:
+        return {"loss": component_spec(self.loss), "batch_size": self.batch_size}
 
 
 def batch_rows(n: int, batch_size: int) -> tuple[int, ...]:

@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
+from sklearn.utils import shuffle as sklearn_shuffle
 
 from ..optimizers import SGD
 from ..training import fit as _core_fit
 from ._arrays import host
-from ._objective import BatchL2, PaperAdam, batch_rows, loss_for, score_for
+from ._objective import BatchL2, EpochShare, PaperAdam, batch_rows, loss_for, score_for
 
 __all__ = ["NON_FINITE", "LearningRate", "lbfgs", "stochastic"]
 
@@ -76,26 +77,33 @@ def stochastic(est: Any, net: Any, X: Any, Y: Any, weights: Any, incremental: bo
     X, Y, weights, alpha = _weighted_rows(est, net, X, Y, weights)
     (X, Y, weights), validation = _held_out(est, net, X, Y, weights) if est.early_stopping else ((X, Y, weights), None)
     batch = _batch_size(est, X.shape[0])
-    run = {"loss": loss_for(est.out_activation_, None, est.n_outputs_), "epochs": 1, "batch_size": batch, "shuffle": est.shuffle}
+    loss = loss_for(est.out_activation_, None, est.n_outputs_)
+    rows = batch_rows(X.shape[0], batch)
+    if rows[-1] != batch:  # a shorter last minibatch: record each row's loss once
+        loss = EpochShare(loss, batch)
+    run = {"loss": loss, "epochs": 1, "batch_size": batch, "shuffle": False}
     if validation is not None:
         run.update(validation_data=validation, metrics=(score_for(est.out_activation_),))
-    if weights is not None:
-        run["sample_weight"] = net.backend.asarray(weights, net.dtype)
-    rows = batch_rows(X.shape[0], batch)
+    data = (X, Y) if weights is None else (X, Y, net.backend.asarray(weights, net.dtype))
+    order = np.arange(X.shape[0])
     est.n_iter_, best = 0, None
     try:
         for _ in range(est.max_iter):
             opt = BatchL2(_update_rule(est, est._optimizer.learning_rate), alpha, rows)
-            seed = int(est._random_state.randint(np.iinfo(np.int32).max)) if est.shuffle else None
+            if est.shuffle:
+                order = sklearn_shuffle(order, random_state=est._random_state)
+            epoch = _in_order(net, order, data) if est.shuffle else data
+            if weights is not None:
+                run["sample_weight"] = epoch[2]
             try:
-                history = net.fit(X, Y, optimizer=opt, seed=seed, warm_start=not fresh and _continues(net, opt), **run)
+                history = net.fit(epoch[0], epoch[1], optimizer=opt, warm_start=not fresh and _continues(net, opt), **run)
             except FloatingPointError as exc:
                 if not est.early_stopping:
                     raise ValueError(NON_FINITE) from exc
                 est.validation_scores_.append(float("nan"))  # diverged: keep the best weights so far
                 break
             fresh = False
-            _record_epoch(est, net, history, alpha, len(rows), X.shape[0])
+            _record_epoch(est, net, history, alpha, rows)
             best = _track_improvement(est, net, history, best)
             est._optimizer.iteration_ends(est.t_)
             if est._no_improvement_count > est.n_iter_no_change:
@@ -110,6 +118,15 @@ def stochastic(est: Any, net: Any, X: Any, Y: Any, weights: Any, incremental: bo
         warnings.warn("Training interrupted by user.")
     if est.early_stopping:
         _restore_best(est, net, best)
+
+
+def _in_order(net: Any, order: np.ndarray, arrays: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The epoch's rows in scikit-learn's order: its shuffle of the previous
+    epoch's order, drawn from the estimator's ``random_state`` as scikit-learn
+    draws it, so the same ``random_state`` gives the same minibatches; ``fit``
+    then cuts them in order (one gather per epoch here, none per minibatch there)."""
+    rows = net.backend.asarray(order)
+    return tuple(net.backend.xp.take(a, rows, axis=0) for a in arrays)
 
 
 def _update_rule(est: Any, lr: float) -> Any:
@@ -178,15 +195,16 @@ def _batch_size(est: Any, n: int) -> int:
     return int(min(est.batch_size, n))
 
 
-def _record_epoch(est: Any, net: Any, history: Any, alpha: float, n_batches: int, n: int) -> None:
-    """``loss_`` as scikit-learn reports it: the average loss of the epoch's
-    minibatches (half squared errors averaged over the outputs for
-    regression) plus the L2 term of every minibatch, per row."""
-    loss = history.loss[0] / (est.n_outputs_ if est.out_activation_ == "identity" else 1)
+def _record_epoch(est: Any, net: Any, history: Any, alpha: float, rows: tuple[int, ...]) -> None:
+    """``loss_`` as scikit-learn reports it: each row's loss counted once, at
+    the weights before its minibatch's update (half squared errors averaged
+    over the outputs for regression), plus each minibatch's L2 term, per row."""
+    n = sum(rows)
+    loss = history.loss[0] * rows[0] * len(rows) / n  # see EpochShare
+    if est.out_activation_ == "identity":
+        loss /= est.n_outputs_
     if alpha:
-        xp = net.backend.xp
-        squares = sum(xp.sum(w * w) for w in net._params()[0::2])
-        loss += 0.5 * alpha * float(host(squares)) * n_batches / n
+        loss += 0.5 * alpha * float(host(net._fit_state[1]["squares"])) / n
     est.n_iter_ += 1
     est.t_ += n
     est.loss_ = float(loss)
