@@ -23,6 +23,7 @@ WORKLOADS = {
     "W1": "w1",
     "W2": "w2",
     "W3": "w3",
+    "W4": "w4",
     "Tiny": "tiny",
     "SK": "sk",
 }

@@ -14,6 +14,7 @@ and cannot be used is skipped, with the probe's reason.
 from __future__ import annotations
 
 import os
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,24 +69,73 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("backend", names, indirect=True)
 
 
+class FrozenArray(np.ndarray):
+    """An ndarray whose operator and ufunc results are read-only too, so that
+    ``v *= mu`` on any array the library made (``mu * v + g``) fails."""
+
+    def __array_wrap__(self, obj, context=None, return_scalar=False):
+        out = super().__array_wrap__(obj, context, return_scalar)
+        return freeze(out)
+
+    # NumPy's own mean/var/std divide their fresh sums in place: compute them
+    # on a plain view, then freeze the result.
+    def mean(self, *args, **kwargs):
+        return freeze(np.asarray(self).mean(*args, **kwargs))
+
+    def var(self, *args, **kwargs):
+        return freeze(np.asarray(self).var(*args, **kwargs))
+
+    def std(self, *args, **kwargs):
+        return freeze(np.asarray(self).std(*args, **kwargs))
+
+
+def freeze(value):
+    """Read-only views of every ndarray in ``value`` (tuples and lists too)."""
+    if isinstance(value, np.ndarray):
+        out = value.view(FrozenArray)
+        out.flags.writeable = False
+        return out
+    if isinstance(value, tuple | list):
+        return type(value)(freeze(v) for v in value)
+    return value
+
+
+class FrozenNamespace(types.ModuleType):
+    """The NumPy namespace with every function's result frozen: the arrays
+    the library creates (``zeros_like`` for optimizer state included) refuse
+    writes, as JAX's do."""
+
+    def __init__(self, base):
+        super().__init__(base.__name__ + ".frozen")
+        for name, value in vars(base).items():
+            if callable(value) and not isinstance(value, type) and not name.startswith("__"):
+                value = _frozen_call(value)
+            setattr(self, name, value)
+
+
+def _frozen_call(fn):
+    def call(*args, **kwargs):
+        return freeze(fn(*args, **kwargs))
+
+    call.__name__ = getattr(fn, "__name__", "call")
+    return call
+
+
 @dataclass(frozen=True)
 class ReadOnlyNumpyBackend(Backend):
-    """NumPy whose every array handed to a model is read-only, so any in-place
-    write to a parameter or an input fails, as it would on JAX."""
+    """NumPy whose every array, handed to a model or made by the library
+    (through ``xp`` or an operator), is read-only, so any in-place write
+    fails, as it would on JAX."""
 
     def asarray(self, obj, dtype=None, *, copy=False):
-        out = super().asarray(obj, dtype, copy=copy)
-        if isinstance(out, np.ndarray):
-            out = out.view()
-            out.flags.writeable = False
-        return out
+        return freeze(super().asarray(obj, dtype, copy=copy))
 
 
 def make_backend(param: str) -> Backend:
     """The Backend for a fixture parameter, or raise BackendUnavailable."""
     if param == "numpy_readonly":
         base = xpnet.get_backend("numpy")
-        return ReadOnlyNumpyBackend(base.name, base.xp, base.device)
+        return ReadOnlyNumpyBackend(base.name, FrozenNamespace(base.xp), base.device)
     name, _, device = param.partition(":")
     return xpnet.get_backend(name, device or None)
 

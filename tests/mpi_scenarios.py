@@ -58,6 +58,18 @@ def scenarios() -> dict[str, dict]:
             net=dict(sizes=[5, 4, 2], activation="leaky_relu"),
             X=X, y=two, fit=dict(loss="sse", optimizer="adam", lr=0.01, epochs=30, batch_size=7, seed=5, tol=0.25),
         ),
+        "registered_layers_residual": dict(  # layers built from their specs through the registry, as files do
+            net=dict(layers=[
+                {"type": "Dense", "n_in": 5, "n_out": 8, "activation": "tanh", "bias": True},
+                {"type": "Residual", "layers": [
+                    {"type": "Dense", "n_in": 8, "n_out": 8, "activation": {"name": "elu", "config": {"alpha": 0.5}},
+                     "bias": True},
+                    {"type": "Dense", "n_in": 8, "n_out": 8, "activation": "identity", "bias": False}]},
+                {"type": "Activation", "activation": "gelu"},
+                {"type": "Dense", "n_in": 8, "n_out": 3, "activation": "softmax", "bias": True},
+            ]),
+            X=X, y=labels, fit=dict(loss="cross_entropy", optimizer="adamw", lr=0.01, epochs=3, batch_size=9, seed=7),
+        ),
         "adam_ce_torch": dict(
             backend="torch", net=dict(sizes=[5, 8, 3], activation="relu", output_activation="softmax"),
             X=X, y=labels, fit=dict(loss="cross_entropy", optimizer="adam", lr=0.01, epochs=3, batch_size=9, seed=6),
@@ -66,6 +78,35 @@ def scenarios() -> dict[str, dict]:
             backend=("array_api_strict", "device1"),
             net=dict(sizes=[5, 8, 3], activation="relu", output_activation="softmax"),
             X=X, y=labels, fit=dict(loss="cross_entropy", optimizer="adam", lr=0.01, epochs=3, batch_size=9, seed=6),
+        ),
+        # Dropout, BatchNorm, LayerNorm: masks by global row, statistics of the global batch
+        "bn_dropout_ce_batch10_validation": dict(
+            layers=norm_layers,
+            X=X, y=labels, fit=dict(loss="cross_entropy", optimizer="adam", lr=0.01, epochs=3, batch_size=10, seed=7,
+                                    validation_data=(Xv, lv)),
+        ),
+        "bn_sse_batch8_strict_device1": dict(
+            backend=("array_api_strict", "device1"), layers=norm_layers,
+            X=X, y=np.eye(3)[labels], fit=dict(loss="sse", optimizer="momentum", lr=0.002, epochs=2, batch_size=8, seed=8),
+        ),
+    }  # fmt: skip
+
+
+def norm_layers() -> list:
+    return [
+        xpnet.Dense(5, 8, bias=False), xpnet.BatchNorm(8), "relu", xpnet.Dropout(0.3),  # no bias before a norm
+        xpnet.Dense(8, 8, "tanh"), xpnet.LayerNorm(8), xpnet.Dropout(0.2), xpnet.Dense(8, 3, "softmax"),
+    ]  # fmt: skip
+
+
+def three_process_scenarios() -> dict[str, dict]:
+    """For ``mpiexec -n 3``: 37 rows in batches of 7 end with 2 rows, shared
+    1, 1, 0: the empty share must still join BatchNorm's sums."""
+    X, labels = data()
+    return {
+        "bn_empty_share": dict(
+            layers=norm_layers,
+            X=X, y=labels, fit=dict(loss="cross_entropy", optimizer="sgd", lr=0.1, epochs=2, batch_size=7, seed=9),
         ),
     }  # fmt: skip
 
@@ -88,11 +129,19 @@ def backend_of(spec: dict):
 
 
 def build(spec: dict, seed=0):
+    if "layers" in spec:
+        return xpnet.Network(spec["layers"](), backend=backend_of(spec), dtype="float64", seed=seed)
+    if "layers" in spec["net"]:
+        from xpnet.layers import layer_from_config
+
+        layers = [layer_from_config(layer) for layer in spec["net"]["layers"]]
+        return xpnet.Network(layers, backend=backend_of(spec), dtype="float64", seed=seed)
     return xpnet.MLP(**spec["net"], backend=backend_of(spec), dtype="float64", seed=seed)
 
 
 def weights(net) -> list[np.ndarray]:
-    return [xpnet.to_numpy(p) for p in net._params()]
+    """Parameters, then buffers (BatchNorm's running statistics)."""
+    return [xpnet.to_numpy(p) for p in net._params() + net._buffers()]
 
 
 def save(out: str, name: str, rank: int, net, history, **extra) -> None:
@@ -162,6 +211,16 @@ def run_training(out: str) -> None:
         save(out, "interrupted", rank, net, exc.history, message=str(exc))
 
 
+def run_three(out: str) -> None:
+    from mpi4py import MPI
+
+    rank = MPI.COMM_WORLD.Get_rank()
+    for name, spec in three_process_scenarios().items():
+        net = build(spec)
+        history = net.fit(spec["X"], spec["y"], **spec["fit"], distributed=True)
+        save(out, name, rank, net, history)
+
+
 def run_failure(mode: str) -> None:
     from mpi4py import MPI
 
@@ -193,5 +252,7 @@ if __name__ == "__main__":
     mode, out = sys.argv[1], sys.argv[2]
     if mode == "train":
         run_training(out)
+    elif mode == "train3":
+        run_three(out)
     else:
         run_failure(mode)

@@ -1,98 +1,143 @@
-"""Reading CSV and NPZ host data: what is accepted, and what each refusal says."""
+"""Reading CSV and NPZ tables: separators, headers, raw columns, and what each refusal says."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from xpnet.data_io import read_features, read_training_data
+pd = pytest.importorskip("pandas", reason="pandas is a dependency of xpnet's command line")
+
+from xpnet.data_io import DataError, as_numbers, check_input_file, column_name, read_header, read_table  # noqa: E402
 
 
-def write(tmp_path, name, text):
+def write(tmp_path, name, text, mode="w"):
     path = tmp_path / name
-    path.write_text(text)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
     return path
 
 
-def test_csv_target_defaults_to_last_column_and_keeps_integer_kind(tmp_path):
-    path = write(tmp_path, "d.csv", "a, b ,label\n1,2.5,0\n3,-4e1,2\n\n")  # spaces, a blank line
-    data = read_training_data(path)
-    assert data.features == ["a", "b"] and data.target == "label" and data.y_kind == "integer"
-    np.testing.assert_array_equal(data.X, [[1.0, 2.5], [3.0, -40.0]])
-    assert data.X.dtype == np.float64 and data.y.dtype == np.int64
-    np.testing.assert_array_equal(data.y, [0, 2])
+def read(path, **options):
+    return read_table(read_header(path), **options)
 
 
-@pytest.mark.parametrize("target", ["t", "1", "-2"])
-def test_csv_target_by_name_or_position(tmp_path, target):
-    path = write(tmp_path, "d.csv", "x,t,z\n1,0.5,3\n2,1.0,4\n")
-    data = read_training_data(path, target)
-    assert data.target == "t" and data.y_kind == "float" and data.features == ["x", "z"]
-    np.testing.assert_array_equal(data.y, [0.5, 1.0])
+@pytest.mark.parametrize(
+    ("text", "sep"),
+    [
+        ("a,b,label\n1,2,0\n3,4,1\n", ","),
+        ("a;b;label\n1,5;2;0\n3,25;4;1\n", ";"),  # decimal commas do not fool it
+        ("a\tb\tlabel\n1\t2\t0\n", "\t"),
+        ("a|b|label\n1|2|0\n", "|"),
+        ('name,"x;y",z\n"a;b",1,2\n', ","),  # quoted separators of another kind
+        ("only\n1\n2\n", ","),  # a single column: the default
+    ],
+)
+def test_separator_is_detected_from_header_and_rows(tmp_path, text, sep):
+    table = read_header(write(tmp_path, "d.csv", text))
+    assert table.sep == sep and table.detected
+    assert ("detected" in table.describe()) and (sep != "\t" or "tab" in table.describe())
 
 
-def test_csv_text_target_is_kept_as_text(tmp_path):
-    data = read_training_data(write(tmp_path, "d.csv", "x,name\n1,cat\n2,dog\n"))
-    assert data.y_kind == "text" and data.y.tolist() == ["cat", "dog"]
+def test_given_separator_wins(tmp_path):
+    table = read_header(write(tmp_path, "d.csv", "a;b,c\n1;2,3\n"), sep=",")
+    assert table.names == ["a;b", "c"] and not table.detected and "--sep" in table.describe()
 
 
-def test_features_are_picked_by_name_in_any_order(tmp_path):
-    path = write(tmp_path, "p.csv", "c,label,a,b\n3,x,1,2\n6,y,4,5\n")
-    X = read_features(path, ["a", "b", "c"], 3)  # the text target column is never parsed
-    np.testing.assert_array_equal(X, [[1, 2, 3], [4, 5, 6]])
+def test_header_names_are_stripped_and_bom_removed(tmp_path):
+    path = write(tmp_path, "d.csv", "\ufeff a, b ,label\n1,2.5,0\n\n3,-4e1,2\n")  # a BOM, spaces, a blank line
+    table = read(path)
+    assert table.names == ["a", "b", "label"]
+    assert table.frame["b"].tolist() == [2.5, -40.0] and table.frame["label"].tolist() == [0, 2]
+
+
+def test_text_columns_keep_their_spelling(tmp_path):
+    table = read(write(tmp_path, "d.csv", "zip,y\n02134,1\n10001,0\n"), text=["zip"])
+    assert table.frame["zip"].tolist() == ["02134", "10001"]
+
+
+def test_missing_tokens_become_nan(tmp_path):
+    path = write(tmp_path, "d.csv", "a,b,c\n1,,x\nNA,2,NULL\nnan,3,?\n")
+    frame = read(path, na_values=["?"]).frame
+    assert frame["a"].isna().tolist() == [False, True, True]
+    assert frame["b"].isna().tolist() == [True, False, False]
+    assert frame["c"].isna().tolist() == [False, True, True]
+
+
+def test_only_the_columns_asked_for_are_read(tmp_path):
+    table = read(write(tmp_path, "p.csv", "c,label,a,b\n3,x,1,2\n6,y,4,5\n"), columns=["a", "b", "c"])
+    assert list(table.frame.columns) == ["a", "b", "c"]
+    assert table.frame.to_numpy().tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_columns_by_name_or_position(tmp_path):
+    table = read_header(write(tmp_path, "d.csv", "x,t,z\n1,0.5,3\n"))
+    assert [column_name(table, s) for s in ("t", "1", "-1", "0")] == ["t", "t", "z", "x"]
+    with pytest.raises(DataError, match="no column 'w'") as info:
+        column_name(table, "w", "--ignore")
+    assert "--ignore" in info.value.hint
+
+
+def test_as_numbers_marks_words_and_reads_booleans():
+    values, stray = as_numbers(pd.Series(["1", " 2.5", None, "true", "FALSE", "x"], dtype=object))
+    np.testing.assert_array_equal(values[:5], [1.0, 2.5, np.nan, 1.0, 0.0])
+    assert stray.tolist() == [False, False, False, False, False, True]
+
+
+def test_lines_in_messages_count_blank_lines_and_quoted_newlines(tmp_path):
+    table = read(write(tmp_path, "d.csv", 'a,b\n1,"two\nlines"\n\n3,4\n'))
+    assert table.where(0) == "line 3" and table.where(1) == "line 5"
+    assert table.take(np.array([1])).where(0) == "line 5"
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("a,b\n1,2\n3\n", "line 3: 1 fields"),
-        ("a,b,y\n1,zz,0\n", "line 2: column 'b' holds 'zz'"),
-        ("a,b,y\n1,nan,0\n", "NaN or inf"),
-        ("a,b,y\n1,,0\n", "column 'b' is empty"),
-        ("a,b,y\n1,2,\n", "target column 'y' is empty"),
+        ("a,b\n1,2\n3,4,5\n", "line 3: 3 fields, but the header has 2"),
         ("a,a,y\n1,2,0\n", "duplicate column names"),
         ("a,,y\n1,2,0\n", "column 2 of the header has no name"),
         ("1,2,3\n4,5,6\n", "no header line"),
         ("a,b,y\n", "no data rows"),
         ("", "is empty"),
-        ("y\n1\n2\n", "single column"),
+        ("\n\n", "is empty"),
+        (b"\xff\xfe\x00garbage\x00", "not a UTF-8 text"),
     ],
 )
-def test_csv_refusals_name_the_problem(tmp_path, text, message):
+def test_refusals_name_the_problem(tmp_path, text, message):
     with pytest.raises(ValueError, match=message):
-        read_training_data(write(tmp_path, "bad.csv", text))
+        read(write(tmp_path, "bad.csv", text))
 
 
-def test_missing_feature_columns_are_listed(tmp_path):
-    path = write(tmp_path, "p.csv", "a,c\n1,2\n")
-    with pytest.raises(ValueError, match=r"lacks the column\(s\) 'b'"):
-        read_features(path, ["a", "b"], 2)
+def test_other_encodings_are_read_with_encoding(tmp_path):
+    path = write(tmp_path, "l.csv", "name,y\ncaf\xe9,1\n".encode("latin-1"))
+    with pytest.raises(DataError, match="not a UTF-8") as info:
+        read(path)
+    assert "--encoding" in info.value.hint
+    table = read_table(read_header(path, encoding="latin-1"))
+    assert table.frame["name"].tolist() == ["caf\xe9"]
 
 
-def test_npz_kinds_and_refusals(tmp_path):
+def test_npz_columns(tmp_path):
     path = tmp_path / "d.npz"
     np.savez(path, X=np.arange(6).reshape(3, 2), y=np.array([0, 1, 1], dtype=np.uint8))
-    data = read_training_data(path)
-    assert data.y_kind == "integer" and data.features == ["x0", "x1"] and data.X.dtype == np.float64
+    table = read(path)
+    assert table.names == ["x0", "x1", "y"] and table.sep is None and table.describe() == "NPZ"
+    assert table.frame["y"].tolist() == [0, 1, 1] and table.where(2) == "row 3"
     np.savez(path, X=np.ones((3, 2)), y=np.ones((3, 2)))
-    assert read_training_data(path).y_kind == "float"
+    assert read(path).names == ["x0", "x1", "y0", "y1"]
     np.savez(path, X=np.ones((3, 2)), y=np.ones(4))
     with pytest.raises(ValueError, match="match X's 3 rows"):
-        read_training_data(path)
-    with pytest.raises(ValueError, match="--target selects a CSV column"):
-        read_training_data(path, "y")
-    with pytest.raises(ValueError, match="model takes 5"):
-        read_features(path, None, 5)
-    np.savez(path, X=np.array([[1.0, np.inf]]), y=np.ones(1))
-    with pytest.raises(ValueError, match="NaN or inf"):
-        read_training_data(path)
+        read(path)
+    np.savez(path, X=np.array(["a", "b"]), y=np.ones(2))
+    with pytest.raises(ValueError, match="real numbers"):
+        read(path)
 
 
-def test_missing_file_and_folder(tmp_path):
+def test_missing_file_folder_and_fake_npz(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such data file"):
-        read_training_data(tmp_path / "nope.csv")
+        check_input_file(tmp_path / "nope.csv")
     with pytest.raises(ValueError, match="is a folder"):
-        read_training_data(tmp_path)
-    fake = write(tmp_path, "f.npz", "plain text")
+        check_input_file(tmp_path)
     with pytest.raises(ValueError, match="not an NPZ"):
-        read_training_data(fake)
+        check_input_file(write(tmp_path, "f.npz", "plain text"))

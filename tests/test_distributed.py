@@ -161,6 +161,22 @@ def test_two_processes_train_like_one(mpi_runs, name):
 
 @needs_mpiexec
 @pytest.mark.slow
+def test_three_processes_with_an_empty_share_and_batchnorm(tmp_path):
+    """A process without rows in a minibatch joins BatchNorm's sums on zero
+    rows (else the others would wait for it forever); the run equals one process's."""
+    rc, stdout, stderr, _ = run_mpiexec("train3", tmp_path, n=3)
+    assert rc == 0, f"mpiexec -n 3 failed (rc {rc})\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    for name, spec in mpi_scenarios.three_process_scenarios().items():
+        runs = [dict(np.load(tmp_path / f"{name}.rank{r}.npz")) for r in (0, 1, 2)]
+        assert_ranks_identical(runs[:2])
+        assert_ranks_identical([runs[0], runs[2]])
+        net = mpi_scenarios.build(spec)
+        history = net.fit(spec["X"], spec["y"], **spec["fit"])
+        assert_same_as(runs[0], net, history)
+
+
+@needs_mpiexec
+@pytest.mark.slow
 def test_tol_stops_every_process_at_the_same_epoch(mpi_runs):
     runs = load_ranks(mpi_runs, "adam_sse_batch7_tol")
     assert bool(runs[0]["stopped_early"]) and bool(runs[1]["stopped_early"])

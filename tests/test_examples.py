@@ -43,7 +43,7 @@ def value_after(label: str, text: str) -> str:
 
 def test_every_example_is_tested():
     tested = {"neuron.py", "regression_1000_100_1.py", "symbolic_2_2_1.py", "xor_train.py", "xor_infer.py",
-              "digits.py", "cpu_or_gpu.py"}
+              "digits.py", "cpu_or_gpu.py", "custom_layer.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -117,3 +117,15 @@ def test_cpu_or_gpu_names_an_unusable_gpu(tmp_path):
     result = run_example("cpu_or_gpu.py", "--backend", "cupy", cwd=tmp_path, check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "'cupy' is not usable here" in result.stderr
+
+
+@pytest.mark.parametrize("where", [("numpy", None), ("array_api_strict", "device1")])
+def test_custom_layer_trains_saves_and_reloads_in_a_fresh_process(tmp_path, where):
+    name, device = where
+    if not backend_status(name).usable:
+        pytest.skip(f"{name}: {backend_status(name).reason}")
+    args = ["--backend", name, "--model", str(tmp_path / "custom.safetensors")] + (["--device", device] if device else [])
+    out = run_example("custom_layer.py", *args, cwd=tmp_path, timeout=300).stdout
+    assert "ResBlock" in out
+    assert float(value_after("test accuracy:", out)) > 0.9
+    assert value_after("same predictions in a fresh process (NumPy):", out) == "True"

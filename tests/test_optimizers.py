@@ -273,3 +273,28 @@ def test_new_optimizers_by_name_and_config():
     assert set(RMSprop().init_state(params)) == {"square_avg"}
     assert set(RMSprop(momentum=0.5, centered=True).init_state(params)) == {"square_avg", "grad_avg", "momentum_buffer"}
     assert set(AdamW().init_state(params)) == {"t", "m", "v"}
+
+
+def test_read_only_numpy_catches_in_place_state_updates():
+    """The read-only NumPy backend freezes every array the library makes
+    (``zeros_like`` state, operator results), so an optimizer that updates
+    its velocity in place fails there, as it would on JAX."""
+    from conftest import make_backend
+
+    class InPlaceMomentum(xpnet.SGD):
+        def step(self, params, grads, state, decay=None):
+            for v, g in zip(state["velocity"], grads):
+                v *= self.momentum
+                v += g
+            return [p - self.lr * v for p, v in zip(params, state["velocity"])], state
+
+    backend = make_backend("numpy_readonly")
+    params = [backend.asarray(np.ones((2, 2)), "float64")]
+    opt = InPlaceMomentum(0.1, momentum=0.9)
+    state = opt.init_state(params)
+    with pytest.raises(ValueError, match="read-only"):
+        opt.step(params, [backend.asarray(np.ones((2, 2)), "float64")], state)
+    # and the same update written purely passes
+    pure = xpnet.SGD(0.1, momentum=0.9)
+    new, _ = pure.step(params, [backend.asarray(np.ones((2, 2)), "float64")], pure.init_state(params))
+    assert np.allclose(new[0], 0.9)

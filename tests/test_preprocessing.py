@@ -1,27 +1,100 @@
-"""Task choice, class encoding, the seeded stratified split and scaling."""
+"""Targets, the task guess and its reasons, degenerate targets, the split and scaling."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
 
-from xpnet.preprocessing import MAX_CLASSES, choose_task, encode_classes, scaling, split_indices, standardize
+pytest.importorskip("pandas", reason="pandas is a dependency of xpnet's command line")
+
+from xpnet.data_io import DataError, read_header, read_table  # noqa: E402
+from xpnet.preprocessing import (  # noqa: E402
+    MAX_CLASSES,
+    check_target,
+    choose_task,
+    encode_classes,
+    read_target,
+    scaling,
+    split_indices,
+    standardize,
+)
 
 
-def test_choose_task():
-    assert choose_task(np.array([0, 1, 1]), "integer") == "classification"
-    assert choose_task(np.arange(MAX_CLASSES + 1), "integer") == "regression"
-    assert choose_task(np.array([0.5, 1.0]), "float") == "regression"
-    assert choose_task(np.array(["a", "b"]), "text") == "classification"
-    assert choose_task(np.array([1.0, 2.0]), "float", "classification") == "classification"
-    with pytest.raises(ValueError, match="fractional"):
+def target_of(tmp_path, column: list[str]):
+    path = tmp_path / "t.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate(column)))
+    table = read_header(path)
+    return read_target(read_table(table, text=["y"]), ["y"])
+
+
+def test_target_kinds_follow_how_values_are_written(tmp_path):
+    assert target_of(tmp_path, ["1", "2", "1"]).kind == "integer"
+    assert target_of(tmp_path, ["1.0", "2.0"]).kind == "float"
+    assert target_of(tmp_path, ["cat", "dog"]).kind == "text"
+    big = target_of(tmp_path, ["1", "99999999999999999999"])
+    assert big.kind == "integer" and big.values.tolist() == [1, 99999999999999999999]  # exact, not OverflowError
+    gone = target_of(tmp_path, ["1", "NULL", "nan", ""])
+    assert gone.kind == "integer" and gone.missing.tolist() == [False, True, True, True]
+
+
+@pytest.mark.parametrize("stray", ["\x00", "oops"])
+def test_a_word_among_integer_labels_is_refused_not_a_class(tmp_path, stray):
+    try:
+        target = target_of(tmp_path, ["0", "1", "2", "1", stray])
+    except DataError as exc:
+        assert "holds numbers, but this row holds" in str(exc) and "line 6" in str(exc)
+    else:  # pandas < 3 reads a lone NUL as an empty field: a missing value, never a class
+        assert stray == "\x00" and target.missing.tolist() == [False] * 4 + [True]
+
+
+def test_infinite_target_is_refused(tmp_path):
+    with pytest.raises(DataError, match="infinite"):
+        target_of(tmp_path, ["1.5", "1e309"])
+
+
+def test_task_guess_and_reason():
+    choice = choose_task(np.array([0, 1, 2] * 5), "integer")
+    assert (choice.task, choice.reason, choice.warning) == ("classification", "integer target with 3 values", None)
+    assert choose_task(np.array(["a", "b"]), "text").reason == "text labels with 2 values"
+    assert choose_task(np.array([0.5, 1.0]), "float").task == "regression"
+    assert choose_task(np.ones((3, 2)), "numbers").reason == "2 numeric targets"
+
+
+def test_ambiguous_guesses_warn():
+    whole = choose_task(np.array([0.0, 1.0] * 5), "float", name="label")
+    assert whole.task == "classification" and "--task regression" in whole.warning and "'label'" in whole.warning
+    many = choose_task(np.arange(MAX_CLASSES + 1).repeat(2), "integer")
+    assert many.task == "regression" and "--task classification" in many.warning
+    lonely = choose_task(np.array([150, 160, 150, 170, 180]), "integer")  # linnerud-like: most values once
+    assert lonely.task == "regression" and lonely.warning
+
+
+def test_task_option_settles_it():
+    assert choose_task(np.array([1.0, 2.0]), "float", "classification").task == "classification"
+    assert choose_task(np.arange(100), "integer", "regression").warning is None
+    with pytest.raises(DataError, match="fractional") as info:
         choose_task(np.array([0.5, 1.0]), "float", "classification")
-    with pytest.raises(ValueError, match="single value"):
-        choose_task(np.array([3, 3]), "integer")
-    with pytest.raises(ValueError, match="cannot be regressed"):
+    assert info.value.hint == "--task regression"
+    with pytest.raises(DataError, match="cannot be regressed"):
         choose_task(np.array(["a", "b"]), "text", "regression")
-    with pytest.raises(ValueError, match="too many"):
-        choose_task(np.array([f"v{i}" for i in range(MAX_CLASSES + 1)]), "text")
+    with pytest.raises(DataError, match="multi-output regressor"):
+        choose_task(np.ones((3, 2)), "numbers", "classification")
+
+
+def test_degenerate_targets_are_refused_with_plain_values():
+    with pytest.raises(DataError, match=r"constant \(every row holds 3\)") as info:
+        check_target(np.array([3, 3, 3], dtype=np.int64), "classification", ["y"], stratify=True)
+    assert "np." not in str(info.value)
+    with pytest.raises(DataError, match=r"constant \(every row holds 'cat'\)"):
+        check_target(np.array(["cat", "cat"], dtype=object), "classification", ["y"], stratify=False)
+    with pytest.raises(DataError, match="a single data row"):
+        check_target(np.array([1.0]), "regression", ["y"], stratify=False)
+    with pytest.raises(DataError, match=r"class\(es\) 7 of 'y' have a single row") as info:
+        check_target(np.array([0, 0, 1, 1, 7]), "classification", ["y"], stratify=True)
+    assert "--test-size 0" in info.value.hint
+    check_target(np.array([0, 0, 1, 1, 7]), "classification", ["y"], stratify=False)  # no split: fine
 
 
 def test_encode_classes_sorts_and_indexes():
@@ -41,10 +114,7 @@ def test_split_is_seeded_disjoint_complete_and_stratified():
     assert not np.array_equal(test, other[1])
 
 
-def test_split_keeps_every_class_in_training():
-    labels = np.array([0, 0, 0, 0, 1])  # class 1 has one row: it must be trained on
-    train, test = split_indices(5, 0.5, seed=0, labels=labels)
-    assert 4 in train and len(test) == 2
+def test_split_without_test_share():
     train, test = split_indices(10, 0.0, seed=0)
     assert len(train) == 10 and len(test) == 0
 
@@ -55,3 +125,15 @@ def test_scaling_leaves_constant_columns_finite():
     np.testing.assert_array_equal(mean, [2.0, 5.0])
     np.testing.assert_array_equal(std, [1.0, 1.0])
     np.testing.assert_array_equal(standardize(X, mean.tolist(), std.tolist()), [[-1.0, 0.0], [1.0, 0.0]])
+
+
+def test_scaling_of_rows_and_near_the_float64_limit():
+    X = np.array([[1e308, 1.0], [-1e308, 2.0], [1e308, 3.0], [5.0, 100.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warnings
+        mean, std = scaling(X, np.array([0, 1, 2]))
+        Z = standardize(X[:3], mean, std)
+    assert np.isfinite(mean).all() and np.isfinite(std).all() and np.isfinite(Z).all()
+    np.testing.assert_allclose(Z.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(Z.std(axis=0), 1.0)
+    assert Z[0, 0] != 0.0  # a 1e308 feature is scaled, not zeroed

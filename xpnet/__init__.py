@@ -12,11 +12,14 @@ from . import datasets
 from ._backend import Backend, BackendUnavailable, available_backends, get_backend, to_numpy
 from .activations import Activation, get_activation
 from .gradcheck import gradcheck
-from .layers import Dense
+from ._random import Initializer
+from .layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer, LayerNorm, Residual, Sequential
 from .losses import Loss, get_loss, loss_fcn
+from .metrics import Metric
 from .network import MLP, Network
 from .neuron import Neuron
-from .optimizers import SGD, Adam, AdamW, RMSprop
+from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
+from .registry import register
 from .serialization import load
 from .training import History, TrainingInterrupted
 
@@ -24,16 +27,26 @@ __all__ = [
     "MLP",
     "SGD",
     "Activation",
+    "ActivationLayer",
     "Adam",
     "AdamW",
     "Backend",
     "BackendUnavailable",
+    "BatchNorm",
     "Dense",
+    "Dropout",
     "History",
+    "Initializer",
+    "Layer",
+    "LayerNorm",
     "Loss",
+    "Metric",
     "Network",
     "Neuron",
+    "Optimizer",
     "RMSprop",
+    "Residual",
+    "Sequential",
     "TrainingInterrupted",
     "__version__",
     "available_backends",
@@ -44,5 +57,6 @@ __all__ = [
     "gradcheck",
     "load",
     "loss_fcn",
+    "register",
     "to_numpy",
 ]

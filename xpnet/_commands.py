@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import os
 import platform
 import signal
 import sys
@@ -21,17 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import KNOWN_BACKENDS, backend_status, get_backend, to_numpy
-from .data_io import Dataset, read_features, read_training_data
+from ._backend import KNOWN_BACKENDS, BackendUnavailable, backend_status, get_backend, to_numpy
+from ._cli_data import prediction_inputs, training_data
+from .columns import features_from_info
 from .network import MLP, Network
-from .preprocessing import choose_task, encode_classes, scaling, split_indices, standardize
 from .training import TrainingInterrupted
 
 __all__ = ["info", "predict", "train"]
-
-#: Version of the layout of ``Network.info`` written by ``xpnet train``.
-INFO_VERSION = 1
-
 
 #: Set in the processes other than rank 0 of an ``mpiexec`` job: only rank 0 speaks.
 _muted = False
@@ -49,56 +46,56 @@ def _say(*parts: Any) -> None:
 
 def train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    _check_outputs(args)  # fail before training, not after it
     root = _distributed_root(args)
     global _muted
     _muted = not root
     device, gpu_note = _device_for(args)
-    backend = get_backend(args.backend, device)
+    backend = _backend(args, device)
     _say(f"backend: {backend.name}, device: {_device_name(backend)}, dtype: {args.dtype}")
     if gpu_note:
         _say(f"note: {gpu_note}")
 
-    data = _training_data(args)
-    task, X, y, train_rows, test_rows, notes = _prepare(data, args)
-    classes = notes.get("classes")
-    what = f"{len(classes)} classes" if classes is not None else f"regression, {y.shape[1]} output(s)"
-    _say(f"data: {data.source}, {len(y)} rows, {data.X.shape[1]} features, target {data.target!r} ({what})")
-    _say(f"split: {len(train_rows)} training rows, {len(test_rows)} test rows (seed {args.seed}); "
-         "features standardised on the training rows")
-
-    n_out = len(classes) if classes is not None else y.shape[1]
-    sizes = [X.shape[1], *args.hidden, n_out]
+    data = training_data(args)
+    for line in data.lines:
+        _say(line)
+    for warning in data.warnings:
+        _warn(warning)
+    task, info = data.task, data.info
+    n_out = len(info["classes"]) if task == "classification" else data.y_train.shape[1]
+    sizes = [data.X_train.shape[1], *args.hidden, n_out]
     output, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "mse")
     net = MLP(sizes, args.activation, output, backend=backend, dtype=args.dtype, seed=args.seed)
+    _check_space(args, sizes)
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     activations = f"{args.activation}, {output}" if args.hidden else output
+    epochs, control = _fit_control(args, len(data.y_train))
     _say(f"model: MLP {'-'.join(map(str, sizes))} ({activations}), {loss} loss, "
-         f"{args.optimizer} lr {args.lr:g}, {batch}, {args.epochs} epochs")
+         f"{args.optimizer} lr {args.lr:g}, {batch}, {epochs} epochs" + ("" if args.epochs else " (auto)"))
 
-    Xtr, ytr, Xte, yte = X[train_rows], y[train_rows], X[test_rows], y[test_rows]
-    held_out = len(test_rows) > 0
+    held_out = len(data.y_test) > 0
     # The notes go in before training, so that every checkpoint is a usable model too.
-    net.info = {"xpnet_train": INFO_VERSION, "task": task, "features": data.features, "target": data.target,
-                **notes, "source": data.source}
+    net.info = info
     resume = _resume_from(args)
     fit_started = time.perf_counter()
     with _stop_on_signals() as stop:
         try:
             history = net.fit(
-                Xtr, ytr, loss=loss, optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
+                data.X_train, data.y_train, loss=loss, optimizer=args.optimizer, lr=args.lr, epochs=epochs,
                 batch_size=args.batch_size, seed=args.seed,
                 progress=not args.quiet and sys.stdout.isatty() and root,
-                validation_data=(Xte, yte) if held_out else None,
+                validation_data=(data.X_test, data.y_test) if held_out else None,
                 metrics=("accuracy",) if task == "classification" and held_out else (),
-                checkpoint=args.checkpoint, resume=resume, interrupt=stop, distributed=args.distributed,
+                checkpoint=args.checkpoint, resume=resume, interrupt=stop, distributed=args.distributed, **control,
             )
         except TrainingInterrupted as exc:
             return _interrupted(exc, args, stop.signum) if root else 128 + (stop.signum or signal.SIGINT)
     fit_seconds = time.perf_counter() - fit_started
 
-    Xr, yr, split = (Xte, yte, "test") if held_out else (Xtr, ytr, "training (no test rows)")
-    scores = _scores(net, Xr, yr, task, notes)
+    if held_out:
+        Xr, yr, split = data.X_test, data.y_test, "test"
+    else:
+        Xr, yr, split = data.X_train, data.y_train, "training (no test rows)"
+    scores = _scores(net, Xr, yr, task, info)
     _say(f"{split} " + ", ".join(f"{name}: {value}" for name, value in scores.items()))
     _say(f"time: {fit_seconds:.2f} s training, {time.perf_counter() - started:.2f} s in all")
 
@@ -112,6 +109,66 @@ def train(args: argparse.Namespace) -> int:
         _plot(history, args.plot, task)
         _say(f"wrote the loss curves to {args.plot}")
     return 0
+
+
+#: --epochs auto: this many epochs for small data ...
+AUTO_EPOCHS = 100
+#: ... and for large data as many as make about this many optimizer steps (at least AUTO_MIN_EPOCHS).
+AUTO_STEPS, AUTO_MIN_EPOCHS = 20_000, 5
+
+
+def _fit_control(args: argparse.Namespace, n_train: int) -> tuple[int, dict[str, Any]]:
+    """How long to train: the epochs, and extra ``fit`` arguments.
+
+    The one place for early stopping (issue 13, item 9): once the core has
+    ``xpnet.EarlyStopping`` (issue 10), return ``validation_split`` and
+    ``callbacks`` here and make ``--epochs`` the maximum. Until then ``auto``
+    picks a fixed count that trains small and large tables well enough."""
+    return args.epochs or auto_epochs(n_train, args.batch_size), {}
+
+
+def auto_epochs(n_rows: int, batch_size: int | None) -> int:
+    """``--epochs auto``: enough steps for small tables (iris has 4 steps per
+    epoch), few passes over large ones (a million rows make 31,250 steps)."""
+    steps = 1 if batch_size is None else max(1, -(-n_rows // batch_size))
+    return int(min(AUTO_EPOCHS, max(AUTO_MIN_EPOCHS, -(-AUTO_STEPS // steps))))
+
+
+def _warn(message: str) -> None:
+    if not _muted:
+        print(f"xpnet: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _backend(args: argparse.Namespace, device: Any) -> Any:
+    """The backend; a device it does not have is a bad option value (exit 2)."""
+    from .cli import UsageError
+
+    try:
+        return get_backend(args.backend, device)
+    except BackendUnavailable:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{exc} (`xpnet info` lists the devices usable here)") from None
+
+
+def _check_space(args: argparse.Namespace, sizes: list[int]) -> None:
+    """Refuse, before training, to train a model that --save or --checkpoint
+    cannot write for lack of disk space (the size is known once the data is)."""
+    weights = sum((n_in + 1) * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    need = weights * np.dtype(args.dtype).itemsize + (1 << 16)
+    for option, path in (("--save", args.save), ("--checkpoint", args.checkpoint)):
+        if path is None:
+            continue
+        folder = Path(path).resolve().parent
+        try:
+            stat = os.statvfs(folder)
+        except (OSError, AttributeError):
+            continue
+        free = stat.f_bavail * stat.f_frsize
+        factor = 3 if option == "--checkpoint" else 1  # a checkpoint also holds the optimizer state
+        if free < factor * need:
+            raise OSError(f"{option} {path}: the folder {folder} has {free / 2**20:.1f} MiB free, the model needs "
+                          f"about {factor * need / 2**20:.1f} MiB")
 
 
 def _distributed_root(args: argparse.Namespace) -> bool:
@@ -199,28 +256,6 @@ def _interrupted(exc: Any, args: argparse.Namespace, signum: int | None) -> int:
     return 128 + (signum or signal.SIGINT)
 
 
-def _prepare(data: Dataset, args: argparse.Namespace) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Task, standardised ``X``, encoded ``y``, the split, and the notes that
-    let ``predict`` repeat all of it (classes, scaling statistics).
-
-    Classes become labels ``0..K-1``; regression targets are standardised
-    too (on the training rows), so the learning rate suits any target scale."""
-    task = choose_task(data.y, data.y_kind, args.task)
-    notes: dict[str, Any] = {}
-    if task == "classification":
-        notes["classes"], y = encode_classes(data.y)
-    else:
-        y = data.y.reshape(len(data.y), -1)
-    train_rows, test_rows = split_indices(len(y), args.test_size, args.seed, y if task == "classification" else None)
-    x_mean, x_std = scaling(data.X[train_rows])
-    notes.update(x_mean=x_mean.tolist(), x_std=x_std.tolist())
-    if task == "regression":
-        y_mean, y_std = scaling(y[train_rows])
-        y = standardize(y, y_mean, y_std)
-        notes.update(y_mean=y_mean.tolist(), y_std=y_std.tolist())
-    return task, standardize(data.X, x_mean, x_std), y, train_rows, test_rows, notes
-
-
 def _device_name(backend: Any) -> str:
     """A short device name: ``cuda:0`` for CuPy's index 0, ``CPU_DEVICE`` for
     array_api_strict, the library's own string elsewhere."""
@@ -229,46 +264,31 @@ def _device_name(backend: Any) -> str:
     return str(getattr(backend.device, "_device", backend.device))
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    for option, path in (("--save", args.save), ("--plot", args.plot)):
-        if path is None:
-            continue
-        path = Path(path)
-        if path.is_dir():
-            raise ValueError(f"{option} {path} is a folder; give a file name")
-        if not path.parent.is_dir():
-            raise FileNotFoundError(f"{option} {path}: the folder {path.parent} does not exist")
-    if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise ValueError("--plot needs matplotlib, which is not installed: pip install 'xpnet[plot]'") from None
-
-
-def _training_data(args: argparse.Namespace) -> Dataset:
-    if args.data is not None:
-        return read_training_data(args.data, args.target)
-    if args.target is not None:
-        raise ValueError("--target selects a column of --data; the shipped digits have no columns to choose")
-    from .datasets import load_digits
-
-    X, y = load_digits()
-    features = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
-    return Dataset(X, y, "integer", features, "digit", "digits (shipped with xpnet)")
-
-
-def _scores(net: Network, X: np.ndarray, y: np.ndarray, task: str, notes: dict) -> dict[str, str]:
+def _scores(net: Network, X: np.ndarray, y: np.ndarray, task: str, info: dict) -> dict[str, str]:
     """Accuracy for classifiers; MSE (in the target's own units) and R^2 for regressors."""
     Y = to_numpy(net.predict(X)).astype(np.float64)
     if task == "classification":
         hits = int((Y.argmax(axis=1) == y).sum())
         return {"accuracy": f"{hits / len(y):.4f} ({hits}/{len(y)} rows)"}
-    std = np.asarray(notes["y_std"])
-    err = (Y - y) * std  # standardised targets back to their units
-    mse = float(np.mean(err**2))
-    total = float(np.sum((y * std - (y * std).mean(axis=0)) ** 2))
-    r2 = 1.0 - float(np.sum(err**2)) / total if total > 0 else float("nan")
-    return {"mse": f"{mse:.6g}", "R^2": f"{r2:.4f}"}
+    std = np.asarray(info["y_std"], dtype=np.float64)
+    with np.errstate(all="ignore"):
+        err = np.mean((Y - y) ** 2, axis=0)  # per output, in standardised units
+        spread = np.mean((y - y.mean(axis=0)) ** 2, axis=0)
+        r2 = np.where(spread > 0, 1.0 - err / np.where(spread > 0, spread, 1.0), np.nan)
+    return {"mse": _mse_in_units(err, std), "R^2": f"{float(np.mean(r2)):.4f}"}
+
+
+def _mse_in_units(err: np.ndarray, std: np.ndarray) -> str:
+    """``mean(err * std**2)`` formatted, even beyond float64's range (targets
+    near 1e308): the exponent is then computed in logarithms."""
+    with np.errstate(all="ignore"):
+        mse = float(np.mean(err * std**2))
+    if np.isfinite(mse):
+        return f"{mse:.6g}"
+    top = float(np.max(std))
+    log10 = 2 * np.log10(top) + np.log10(float(np.mean(err * (std / top) ** 2)))
+    exponent = int(np.floor(log10))
+    return f"{10 ** (log10 - exponent):.5f}e+{exponent}"
 
 
 def _plot(history: Any, path: str, task: str) -> None:
@@ -288,22 +308,18 @@ def predict(args: argparse.Namespace) -> int:
 
     net = load(args.model, backend=args.backend, device=args.device)
     info = net.info if isinstance(net.info, dict) else {}
-    X = read_features(args.data, info.get("features"), net.n_in)
-    if "x_mean" in info:
-        X = standardize(X, info["x_mean"], info["x_std"])
+    features = features_from_info(info, net.n_in)
+    X, skipped = prediction_inputs(args, info, features, net.n_in)
     Y = to_numpy(net.predict(X)).astype(np.float64)
-
-    target = str(info.get("target", "prediction"))
-    classes = info.get("classes")
-    if classes is not None or net.layers[-1].activation.name == "softmax":
-        index = Y.argmax(axis=1)
-        labels = [classes[i] for i in index] if classes is not None else index.tolist()
-        header, rows = [target], [[label] for label in labels]
-    else:
-        if "y_mean" in info:
-            Y = Y * np.asarray(info["y_std"]) + np.asarray(info["y_mean"])
-        header = [target] if Y.shape[1] == 1 else [f"{target}_{k}" for k in range(Y.shape[1])]
-        rows = [[repr(float(v)) for v in row] for row in Y]
+    header, columns = _prediction_columns(net, info, Y)
+    if skipped.any():
+        full = [np.full(len(skipped), "", dtype=object) for _ in columns]
+        for out, values in zip(full, columns):
+            out[~skipped] = values
+        columns = full
+        print(f"xpnet: warning: {int(skipped.sum())} row(s) with a missing value got no prediction "
+              f"(the model was trained with --missing drop)", file=sys.stderr)
+    rows = zip(*columns)
     if args.output:
         with open(args.output, "w", newline="", encoding="utf-8") as f:
             _write_csv(f, header, rows)
@@ -311,6 +327,28 @@ def predict(args: argparse.Namespace) -> int:
         _write_csv(sys.stdout, header, rows)
         sys.stdout.flush()
     return 0
+
+
+def _prediction_columns(net: Network, info: dict, Y: np.ndarray) -> tuple[list[str], list[Any]]:
+    """Header and output columns: class labels for a classifier, values in
+    the target's units for a regressor."""
+    targets = info.get("targets")
+    target = str(info.get("target", "prediction"))
+    classes = info.get("classes")
+    if classes is not None or _softmax_output(net):
+        index = Y.argmax(axis=1)
+        labels = np.asarray(classes, dtype=object)[index] if classes is not None else index
+        return [target], [labels.tolist()]
+    if "y_mean" in info:
+        with np.errstate(all="ignore"):
+            Y = Y * np.asarray(info["y_std"], dtype=np.float64) + np.asarray(info["y_mean"], dtype=np.float64)
+    if not np.isfinite(Y).all():
+        raise FloatingPointError("some predictions are beyond float64's range (about 1.8e308)")
+    if isinstance(targets, list) and len(targets) == Y.shape[1]:
+        header = [str(t) for t in targets]
+    else:
+        header = [target] if Y.shape[1] == 1 else [f"{target}_{k}" for k in range(Y.shape[1])]
+    return header, [Y[:, k].tolist() for k in range(Y.shape[1])]
 
 
 def _write_csv(f: Any, header: list[str], rows: list[list[Any]]) -> None:
@@ -363,3 +401,9 @@ def _auto_choice() -> str:
     except (ValueError, RuntimeError) as exc:
         return f"none: {exc} ({why})"
     return f"{backend.name} on {_device_name(backend)} ({why})"
+
+
+def _softmax_output(net: Any) -> bool:
+    """Does the model end in a softmax (class probabilities)? Any last layer."""
+    act = net._root.output_activation()
+    return act is not None and act.name == "softmax"

@@ -301,10 +301,4 @@ class SiLU(Activation):
 def get_activation(spec: str | dict | Activation) -> Activation:
     """An activation from a name (case-insensitive; ``linear`` = ``identity``),
     a ``{"name", "config"}`` spec as files store it, or an instance (kept)."""
-    if isinstance(spec, Activation):
-        return spec
-    if isinstance(spec, type) and issubclass(spec, Activation):
-        return spec()
-    if not isinstance(spec, str | dict):
-        raise TypeError(f"activation must be a name or an Activation, got {type(spec).__name__}")
-    return ACTIVATIONS.build(spec)
+    return ACTIVATIONS.resolve(spec)

@@ -1,115 +1,146 @@
-"""Reading the command line's host data: CSV files with a header, NPZ files.
+"""Reading the command line's tables: CSV files (through pandas) and NPZ files.
 
-Data on disk is host data, so this module uses NumPy only; a model converts
-the arrays to its backend once. Every problem with a file (missing, not a
-CSV or NPZ, ragged rows, a non-numeric or empty feature value, a missing
-column) is a ``ValueError`` or ``FileNotFoundError`` whose message names the
-file and, where there is one, the line and column, so the CLI can print it as
-its one-line reason.
+CSV parsing is pandas' C engine (``pandas.read_csv``): it is the ecosystem's
+standard, and its time and memory grow linearly with the file, where a
+hand-written reader in Python was 30x slower and 3x bigger at a million rows
+(``benchmarks/reading.py``). This module adds what the command line needs
+around it: the separator detected from the header and first rows, header
+checks, and messages that name the file and the line (found only when there
+is an error, so reading stays as fast as pandas).
+
+A :class:`Table` holds the raw columns: numbers as numbers, text as text,
+missing values as NaN. What the columns mean (features, targets, categories)
+is decided by :mod:`xpnet.preprocessing` and :mod:`xpnet.columns`.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import re
+import warnings
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Dataset", "read_features", "read_training_data"]
+__all__ = [
+    "SEPARATORS",
+    "DataError",
+    "Table",
+    "as_numbers",
+    "check_input_file",
+    "column_name",
+    "read_header",
+    "read_table",
+    "read_text_column",
+]
 
-_INTEGER = re.compile(r"[+-]?\d+")
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Features and targets read from one source.
-
-    ``y`` keeps the file's kind of value: ``y_kind`` is ``"integer"`` (whole
-    numbers, e.g. class labels), ``"float"`` or ``"text"`` (labels written as
-    words); ``y`` is (n,) or (n, k) for several float targets.
-    """
-
-    X: np.ndarray
-    y: np.ndarray
-    y_kind: str
-    features: list[str]
-    target: str
-    source: str
+#: The separators detected (and accepted by ``--sep``), with their names.
+SEPARATORS = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+#: How much of a file the separator and header are detected from.
+_SAMPLE_BYTES = 1 << 16
+_SAMPLE_LINES = 50
 
 
-# --------------------------------------------------------------------------
-# CSV
-# --------------------------------------------------------------------------
+class DataError(ValueError):
+    """A problem with the data, and the option or fix that solves it
+    (the command line prints ``<message> (<hint>)``)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
-@dataclass(frozen=True)
-class _Csv:
-    """A CSV file as text: header names and string rows of equal length."""
+@dataclass
+class Table:
+    """Raw columns read from one file, and what messages need about it.
+
+    ``frame`` is a pandas DataFrame named by the header; ``sep`` is ``None``
+    for an NPZ archive. Use :meth:`where` to name a data row in a message."""
 
     path: Path
     names: list[str]
-    rows: list[list[str]]
-    lines: list[int]  # file line number of each row, for messages
+    sep: str | None = None
+    detected: bool = False
+    encoding: str = "utf-8"
+    frame: Any = None
+    arrays: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    rows: np.ndarray | None = field(default=None, repr=False)  # the file's data rows, after take()
+    na_values: tuple[str, ...] = ()
 
-    def column_index(self, name: str) -> int:
-        try:
-            return self.names.index(name)
-        except ValueError:
-            pass
-        if re.fullmatch(r"-?\d+", name) and -len(self.names) <= int(name) < len(self.names):
-            return int(name) % len(self.names)  # a position, when no column has that name
-        raise ValueError(f"{self.path} has no column {name!r}; its columns are {_list(self.names)}")
+    def take(self, rows: np.ndarray) -> Table:
+        """The same table restricted to ``rows`` (messages still name the file's lines)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        original = rows if self.rows is None else self.rows[rows]
+        frame = self.frame.iloc[rows].reset_index(drop=True)
+        return Table(self.path, self.names, self.sep, self.detected, self.encoding, frame, None, original,
+                     self.na_values)
 
-    def strings(self, j: int) -> list[str]:
-        return [row[j].strip() for row in self.rows]
+    def where(self, row: int) -> str:
+        """``"line 7"`` (CSV: the file's line) or ``"row 7"`` (NPZ) for data row ``row`` (0-based)."""
+        if self.rows is not None:
+            row = int(self.rows[row])
+        if self.sep is None:
+            return f"row {row + 1}"
+        return f"line {_line_of(self, row)}"
 
-    def numbers(self, j: int) -> np.ndarray:
-        """Column ``j`` as float64, refusing empty, non-numeric and non-finite values."""
-        values = self.strings(j)
-        try:
-            out = np.array(values, dtype=np.float64)
-        except ValueError:
-            out = None
-        if out is not None and np.isfinite(out).all():
-            return out
-        for i, text in enumerate(values):
-            if not text:
-                raise ValueError(f"{self.path}, line {self.lines[i]}: column {self.names[j]!r} is empty (missing value)")
-            try:
-                v = float(text)
-            except ValueError:
-                raise ValueError(
-                    f"{self.path}, line {self.lines[i]}: column {self.names[j]!r} holds {text!r}, not a number"
-                ) from None
-            if not np.isfinite(v):
-                raise ValueError(f"{self.path}, line {self.lines[i]}: column {self.names[j]!r} holds {text!r} (NaN or inf)")
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def matrix(self, columns: list[int]) -> np.ndarray:
-        if not columns:
-            return np.zeros((len(self.rows), 0))
-        return np.stack([self.numbers(j) for j in columns], axis=1)
+    def describe(self) -> str:
+        """What the ``data:`` line says about the format."""
+        if self.sep is None:
+            return "NPZ"
+        how = "detected" if self.detected else "from --sep"
+        return f"separator {SEPARATORS.get(self.sep, repr(self.sep))}, {how}"
 
 
-def _read_csv(path: Path) -> _Csv:
+# --------------------------------------------------------------------------
+# Files: existence and kind, checked before anything is read
+# --------------------------------------------------------------------------
+
+
+def check_input_file(path: Any, what: str = "data file") -> tuple[Path, bool]:
+    """The path, checked to be a readable regular file, and whether it is an
+    NPZ (zip) archive. Raises ``FileNotFoundError``/``ValueError`` naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such {what}: {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; expected a CSV or NPZ file")
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file; expected a CSV or NPZ file")
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            records = []
-            for row in reader:
-                records.append((reader.line_num, row))
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a UTF-8 text CSV file (nor an NPZ archive)") from None
-    except csv.Error as exc:
-        raise ValueError(f"{path} is not a valid CSV file: {exc}") from None
-    records = [(line, row) for line, row in records if any(field.strip() for field in row)]
-    if not records:
-        raise ValueError(f"{path} is empty; expected a header line of column names and rows of numbers")
-    (_, header), body = records[0], records[1:]
+        with path.open("rb") as f:
+            is_zip = f.read(4) == b"PK\x03\x04"
+    except OSError as exc:
+        raise OSError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if path.suffix.lower() == ".npz" and not is_zip:
+        raise ValueError(f"{path} is named .npz but is not an NPZ (zip) archive")
+    return path, is_zip
+
+
+# --------------------------------------------------------------------------
+# CSV: the header and the separator
+# --------------------------------------------------------------------------
+
+
+def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> Table:
+    """The column names and separator of a CSV file (detected among
+    :data:`SEPARATORS` unless ``sep`` is given), or the columns of an NPZ
+    archive (``x0``, ``x1``, ... and ``y`` or ``y0``, ``y1``, ...).
+
+    The returned :class:`Table` has no data yet: pass it to :func:`read_table`."""
+    path, is_npz = check_input_file(path)
+    if is_npz:
+        return _npz_table(path)
+    lines = _sample_lines(path, encoding)
+    if not lines:
+        raise ValueError(f"{path} is empty; expected a header line of column names, then rows")
+    detected = sep is None
+    if detected:
+        sep = _detect_separator(lines)
+    header = next(csv.reader([lines[0]], delimiter=sep))
     names = [name.strip() for name in header]
     if all(_is_number(name) for name in names):
         raise ValueError(f"{path} has no header line: the first line must name the columns (e.g. x1,x2,label)")
@@ -119,34 +150,179 @@ def _read_csv(path: Path) -> _Csv:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"{path}: duplicate column names in the header: {_list(duplicates)}")
-    for line, row in body:
-        if len(row) != len(names):
-            raise ValueError(f"{path}, line {line}: {len(row)} fields, but the header has {len(names)} columns")
-    if not body:
-        raise ValueError(f"{path} has a header but no data rows")
-    return _Csv(path, names, [row for _, row in body], [line for line, _ in body])
+    return Table(path, names, sep, detected, encoding)
 
 
-def _is_number(text: str) -> bool:
+def _sample_lines(path: Path, encoding: str) -> list[str]:
+    """The first non-blank lines of the file (whole records only)."""
+    with path.open("rb") as f:
+        raw = f.read(_SAMPLE_BYTES)
+        complete = len(raw) < _SAMPLE_BYTES
+    if not complete and b"\n" in raw:
+        raw = raw[: raw.rindex(b"\n") + 1]  # whole lines only
     try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+        text = raw.decode(_python_encoding(encoding))
+    except UnicodeDecodeError:
+        raise _not_text(path, encoding) from None
+    except LookupError:
+        raise DataError(f"unknown encoding {encoding!r}", "--encoding takes a Python codec name such as latin-1") from None
+    lines = [line for line in text.splitlines(keepends=True) if line.strip()]
+    return lines[:_SAMPLE_LINES]
 
 
-def _target_column(table: _Csv, j: int) -> tuple[np.ndarray, str]:
-    """The target as numbers (``"integer"``/``"float"``) or, if it is not
-    numeric, as text labels; empty target values are always an error."""
-    values = table.strings(j)
-    for i, text in enumerate(values):
-        if not text:
-            raise ValueError(f"{table.path}, line {table.lines[i]}: target column {table.names[j]!r} is empty (missing value)")
-    if all(_INTEGER.fullmatch(v) for v in values):
-        return np.array([int(v) for v in values], dtype=np.int64), "integer"
-    if all(_is_number(v) for v in values):
-        return table.numbers(j), "float"
-    return np.array(values), "text"
+def _python_encoding(encoding: str) -> str:
+    return "utf-8-sig" if encoding.replace("_", "-").lower() in ("utf-8", "utf8") else encoding
+
+
+def _not_text(path: Path, encoding: str) -> DataError:
+    name = "UTF-8" if _python_encoding(encoding) == "utf-8-sig" else encoding
+    return DataError(f"{path} is not a {name} text CSV file (nor an NPZ archive)",
+                     "if it is text in another encoding, pass --encoding, e.g. --encoding latin-1")
+
+
+def _detect_separator(lines: list[str]) -> str:
+    """The candidate that splits the header into the most columns (at least
+    2) and every sampled row into as many; ``,`` when none does."""
+    best, best_key = ",", (False, 0)
+    sample = "".join(lines)
+    for sep in SEPARATORS:
+        try:
+            rows = [row for row in csv.reader(io.StringIO(sample), delimiter=sep) if row]
+        except csv.Error:
+            continue
+        width = len(rows[0])
+        if width < 2:
+            continue
+        body = rows[1:-1] if len(rows) > 2 else rows[1:]  # the last sampled record may be cut short
+        key = (all(len(row) == width for row in body), width)
+        if key > best_key:
+            best, best_key = sep, key
+    return best
+
+
+# --------------------------------------------------------------------------
+# Reading the rows
+# --------------------------------------------------------------------------
+
+
+def read_table(
+    table: Table,
+    *,
+    columns: list[str] | None = None,
+    text: list[str] = (),
+    na_values: list[str] = (),
+    decimal: str = ".",
+) -> Table:
+    """``table`` (from :func:`read_header`) with its rows read into ``frame``.
+
+    ``columns``: keep only these (default: all; every column is still
+    parsed, so that a row with too many fields is an error, never a silent
+    shift of the columns after it); ``text``: columns kept as text
+    even when they look like numbers (categories, targets); ``na_values``:
+    tokens that mark a missing value besides pandas' defaults (empty, NA,
+    NaN, nan, NULL, N/A, ...)."""
+    if table.sep is None:
+        return _npz_frame(table, columns)
+    import pandas as pd
+
+    wanted = list(table.names) if columns is None else list(columns)
+    text = {name: str for name in text if name in wanted}
+    options = {"dtype": text} if text else {}  # (a dtype= keeps pandas from joining the numbers into one block)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed columns are checked below, with lines
+            frame = pd.read_csv(
+                table.path, sep=table.sep, header=0, names=table.names, index_col=False, na_values=list(na_values),
+                keep_default_na=True, skipinitialspace=True, decimal=decimal,
+                encoding=_python_encoding(table.encoding), **options,
+            )
+    except UnicodeDecodeError:
+        raise _not_text(table.path, table.encoding) from None
+    except pd.errors.ParserError as exc:
+        raise _parser_error(table, exc) from None
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{table.path} is empty; expected a header line of column names, then rows") from None
+    if len(frame) == 0:
+        raise ValueError(f"{table.path} has a header but no data rows")
+    table.frame = frame if wanted == list(table.names) else frame[wanted]
+    table.na_values = tuple(na_values)
+    return table
+
+
+def read_text_column(table: Table, name: str) -> Any:
+    """Column ``name`` as written (text, NaN where missing), read again: for
+    the rare column whose parsed numbers do not tell how they were written
+    (integers with a missing value come back as floats)."""
+    import pandas as pd
+
+    frame = pd.read_csv(
+        table.path, sep=table.sep, header=0, names=table.names, index_col=False, usecols=[name], dtype=str,
+        na_values=list(table.na_values), keep_default_na=True, skipinitialspace=True,
+        encoding=_python_encoding(table.encoding), low_memory=False,
+    )
+    column = frame[name]
+    return column if table.rows is None else column.iloc[table.rows].reset_index(drop=True)
+
+
+def _parser_error(table: Table, exc: Exception) -> DataError:
+    hint = f"the separator is {SEPARATORS.get(table.sep, repr(table.sep))}; --sep sets another"
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+    if found:
+        expected, line, saw = found.groups()
+        return DataError(f"{table.path}, line {line}: {saw} fields, but the header has {expected} columns", hint)
+    text = " ".join(str(exc).split())
+    return DataError(f"{table.path} is not a valid CSV file: {text}", hint)
+
+
+def _line_of(table: Table, row: int) -> int:
+    """The file line on which data row ``row`` ends (a second pass over the
+    file, done only for an error message)."""
+    with table.path.open(newline="", encoding=_python_encoding(table.encoding), errors="replace") as f:
+        reader = csv.reader(f, delimiter=table.sep, skipinitialspace=True)
+        seen = -1  # the header is record -1
+        for record in reader:
+            if not any(field.strip() for field in record):
+                continue
+            if seen == row:
+                return reader.line_num
+            seen += 1
+    return row + 2  # pragma: no cover - the file changed under us
+
+
+def column_name(table: Table, spec: str, option: str = "--target") -> str:
+    """The column that ``spec`` names: a header name, else a position
+    (``0``, ``-1``) when no column has that name."""
+    spec = spec.strip()
+    if spec in table.names:
+        return spec
+    if re.fullmatch(r"-?\d+", spec) and -len(table.names) <= int(spec) < len(table.names):
+        return table.names[int(spec)]
+    raise DataError(f"{table.path} has no column {spec!r}; its columns are {_list(table.names)}",
+                    f"{option} takes a column name or position")
+
+
+# --------------------------------------------------------------------------
+# Columns as numbers
+# --------------------------------------------------------------------------
+
+
+def as_numbers(column: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A pandas column as float64 (NaN where missing) and a mask of the
+    present values that are not numbers (text; ``true``/``false`` count as 1/0)."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_numeric_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        return values, np.zeros(len(values), dtype=bool)
+    missing = column.isna().to_numpy()
+    texts = column.astype(object).where(~missing, "").astype(str).str.strip()
+    lowered = texts.str.lower()
+    with np.errstate(all="ignore"):
+        numbers = pd.to_numeric(texts.where(~lowered.isin(("true", "false")), ""), errors="coerce")
+    values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = np.where(lowered == "true", 1.0, np.where(lowered == "false", 0.0, values))
+    values = np.where(missing, np.nan, values)
+    return values, ~missing & np.isnan(values)
 
 
 # --------------------------------------------------------------------------
@@ -154,14 +330,37 @@ def _target_column(table: _Csv, j: int) -> tuple[np.ndarray, str]:
 # --------------------------------------------------------------------------
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+def _npz_table(path: Path) -> Table:
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
+            arrays = {name: data[name] for name in data.files}
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise ValueError(f"{path} is not a readable NPZ archive ({exc})") from None
     except ValueError as exc:  # e.g. object arrays, which would need pickle
         raise ValueError(f"{path}: cannot read its arrays without unpickling ({exc}); store plain numeric arrays") from None
+    X = _npz_features(path, arrays)
+    names = [f"x{i}" for i in range(X.shape[1])]
+    if "y" in arrays:
+        y = _npz_target(path, arrays["y"], X.shape[0])
+        names += ["y"] if y.ndim == 1 else [f"y{k}" for k in range(y.shape[1])]
+        arrays = {"X": X, "y": y}
+    else:
+        arrays = {"X": X}
+    return Table(path, names, arrays=arrays)
+
+
+def _npz_frame(table: Table, columns: list[str] | None) -> Table:
+    import pandas as pd
+
+    X = table.arrays["X"]
+    k = X.shape[1]
+    data = {name: X[:, i] for i, name in enumerate(table.names[:k])}  # names may be a model's (predict)
+    if "y" in table.arrays:
+        y = table.arrays["y"]
+        data.update(zip(table.names[k:], [y] if y.ndim == 1 else list(y.T)))
+    wanted = list(table.names) if columns is None else list(columns)
+    table.frame = pd.DataFrame({name: data[name] for name in wanted})
+    return table
 
 
 def _npz_features(path: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
@@ -174,102 +373,31 @@ def _npz_features(path: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
         raise ValueError(f"{path}: X must be a non-empty 2-D array (n_samples, n_features), got shape {X.shape}")
     if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
         raise ValueError(f"{path}: X must hold real numbers, got dtype {X.dtype}")
-    X = X.astype(np.float64)
-    if not np.isfinite(X).all():
-        raise ValueError(f"{path}: X holds NaN or inf values")
-    return X
+    return X.astype(np.float64)
 
 
-def _npz_target(path: Path, arrays: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, str]:
-    if "y" not in arrays:
-        raise ValueError(f"{path} has no array 'y' (it holds {_list(sorted(arrays))}); save it with np.savez(path, X=X, y=y)")
-    y = arrays["y"]
+def _npz_target(path: Path, y: np.ndarray, n: int) -> np.ndarray:
     if y.ndim not in (1, 2) or y.shape[0] != n:
         raise ValueError(f"{path}: y must have shape ({n},) or ({n}, k) to match X's {n} rows, got {y.shape}")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
     if y.dtype.kind in "US":
         if y.ndim != 1:
             raise ValueError(f"{path}: text labels in y must be a 1-D array, got shape {y.shape}")
-        return y.astype(str), "text"
-    if y.dtype.kind in "iub":
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim == 1:
-            return y.astype(np.int64), "integer"
+        return y.astype(str).astype(object)
     if y.dtype.kind not in "iubf":
         raise ValueError(f"{path}: y must hold numbers or text labels, got dtype {y.dtype}")
-    y = y.astype(np.float64)
-    if not np.isfinite(y).all():
-        raise ValueError(f"{path}: y holds NaN or inf values")
-    return y, "float"
+    return y
 
 
-# --------------------------------------------------------------------------
-# Public entry points
-# --------------------------------------------------------------------------
-
-
-def _source(path: Any) -> tuple[Path, bool]:
-    """The path, checked to exist, and whether it is an NPZ archive."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such data file: {path}")
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder; expected a CSV or NPZ file")
-    with path.open("rb") as f:
-        is_zip = f.read(4) == b"PK\x03\x04"
-    if path.suffix.lower() == ".npz" and not is_zip:
-        raise ValueError(f"{path} is named .npz but is not an NPZ (zip) archive")
-    return path, is_zip
-
-
-def read_training_data(path: Any, target: str | None = None) -> Dataset:
-    """Features and target from a CSV (``target`` names the column, default
-    the last) or an NPZ file (arrays ``X`` and ``y``)."""
-    path, is_npz = _source(path)
-    if is_npz:
-        if target is not None:
-            raise ValueError(f"--target selects a CSV column; {path} is an NPZ archive, whose targets are its array 'y'")
-        arrays = _read_npz(path)
-        X = _npz_features(path, arrays)
-        y, kind = _npz_target(path, arrays, X.shape[0])
-        features = [f"x{i}" for i in range(X.shape[1])]
-        return Dataset(X, y, kind, features, "y", str(path))
-    table = _read_csv(path)
-    if len(table.names) < 2:
-        raise ValueError(f"{path} has a single column {table.names[0]!r}; training needs feature columns and a target column")
-    j = table.column_index(target) if target is not None else len(table.names) - 1
-    y, kind = _target_column(table, j)
-    columns = [i for i in range(len(table.names)) if i != j]
-    X = table.matrix(columns)
-    return Dataset(X, y, kind, [table.names[i] for i in columns], table.names[j], str(path))
-
-
-def read_features(path: Any, features: list[str] | None, n_features: int) -> np.ndarray:
-    """The feature matrix for prediction, float64 ``(n, n_features)``.
-
-    From a CSV, the columns named in ``features`` are taken by name (others,
-    such as a target column, are ignored); without recorded names the file
-    must hold exactly ``n_features`` columns. From an NPZ, the array ``X``."""
-    path, is_npz = _source(path)
-    if is_npz:
-        X = _npz_features(path, _read_npz(path))
-    else:
-        table = _read_csv(path)
-        if features is None:
-            columns = list(range(len(table.names)))
-        else:
-            missing = [name for name in features if name not in table.names]
-            if missing:
-                raise ValueError(
-                    f"{path} lacks the column(s) {_list(missing)} the model was trained on; it has {_list(table.names)}"
-                )
-            columns = [table.names.index(name) for name in features]
-        X = table.matrix(columns)
-    if X.shape[1] != n_features:
-        raise ValueError(f"{path} has {X.shape[1]} feature columns, but the model takes {n_features}")
-    return X
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _list(names: list[str], limit: int = 12) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
+    shown = ", ".join(repr(str(n)) for n in names[:limit])
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

@@ -8,7 +8,10 @@ contiguous, near-equal shares (:func:`share`); a process computes the loss and
 gradients of its rows, scaled to be its part of the global minibatch loss
 (for mean losses: times ``n_local / n_global``), and one ``Allreduce`` of a
 single flat buffer (loss, then every gradient) sums the parts. All processes
-then hold the same numbers and apply the same update.
+then hold the same numbers and apply the same update. Layers that need
+statistics of the whole minibatch (BatchNorm) sum them over the processes
+through the step's :class:`BatchSync` (``Context.sync``), and Dropout draws
+each row's mask by its global row index, so N processes train as one.
 
 The buffer goes through the host (NumPy memory) unless the backend is CuPy and
 the MPI library is CUDA-aware (:func:`cuda_aware`): then the device buffer is
@@ -348,14 +351,19 @@ class DataParallel:
     ) -> tuple[Any, list[Any], list[Any]]:
         """The global minibatch's loss and gradients, from this process's rows
         ``(Xb, Tb)`` of ``n_global`` and one ``Allreduce``; every process gets
-        the same result. Buffers (batch statistics) come back as this
-        process's own. Also sets :attr:`interrupt_requested`."""
+        the same result. Buffers (running statistics) come back from the
+        global minibatch's statistics (:class:`BatchSync`), the same on every
+        process. Also sets :attr:`interrupt_requested`."""
         stop_here = interrupt is not None and interrupt.is_set()
         n_local = Xb.shape[0]
+        if ctx is not None and self.size > 1:
+            ctx = self._step_context(ctx, n_local, n_global, loss, net.backend)
         if n_local:
             value, grads, buffers = net._loss_and_grads(params, Xb, Tb, loss, buffers, ctx)
         else:
             value, grads = None, None
+            if ctx is not None and self.size > 1:
+                buffers = _take_part(net, params, Xb, buffers, ctx)
         if self.size == 1:
             self.interrupt_requested = stop_here
             return value, grads, buffers
@@ -385,6 +393,15 @@ class DataParallel:
         self.stats["staging_s"] += time.perf_counter() - t0 - self._last_allreduce_s
         self.stats["steps"] += 1
         return parts[0], parts[1 : 1 + len(params)], buffers
+
+    def _step_context(self, ctx: Any, n_local: int, n_global: int, loss: Any, backend: Any) -> Any:
+        """The step's context on this process: Dropout's random source moved
+        to this process's first row of the global minibatch (so every row
+        gets the mask it gets in one process), and a :class:`BatchSync`."""
+        lo, _ = share(0, n_global, self.rank, self.size)
+        weight = n_local / n_global if loss.reduction == "mean" else 1.0
+        rng = None if ctx.rng is None else ctx.rng.at_row(lo)
+        return ctx._replace(rng=rng, sync=BatchSync(self, backend, n_global, weight))
 
     def _allreduce(self, buffer: Any) -> None:
         t = time.perf_counter()
@@ -447,6 +464,41 @@ class DataParallel:
             # down; unwinding further (atexit's MPI_Finalize) could hang.
             os._exit(1)
         self.comm.Barrier()
+
+
+class BatchSync:
+    """What a layer needs to compute statistics of the whole global minibatch
+    in a distributed fit (``Context.sync``; BatchNorm's mean and variance).
+
+    ``rows``: the global minibatch's rows. ``weight``: the factor this
+    process's loss and gradients get before the step's sum (``n_local /
+    n_global`` for mean losses, 1 for sums). ``sum(xp, arrays)``: the arrays
+    summed over all processes, in one ``Allreduce``; collective, so every
+    process must call it at the same point of the same step, which holds
+    because every process runs the same layers on its share (an empty share
+    too, see :func:`_take_part`)."""
+
+    def __init__(self, dp: DataParallel, backend: Any, rows: int, weight: float) -> None:
+        self.dp, self.backend, self.rows, self.weight = dp, backend, rows, weight
+
+    def sum(self, xp: Any, arrays: Sequence[Any]) -> list[Any]:
+        flat = _flat(xp, arrays)
+        if self.dp.cuda_aware and self.backend.name == "cupy":
+            reduced, _ = self.dp._allreduce_on_device(self.backend, flat, False)
+        else:
+            reduced, _ = self.dp._allreduce_through_host(self.backend, flat)
+        return _unflat(xp, reduced, [a.shape for a in arrays])
+
+
+def _take_part(net: Any, params: list[Any], Xb: Any, buffers: Any, ctx: Any) -> list[Any]:
+    """A process with no rows in this minibatch still runs its layers'
+    forward and backward on zero rows, so that it joins their collectives
+    (:class:`BatchSync`); returns the buffers (the same global statistics as
+    everyone's). Its loss and gradients are not used: it contributes zeros."""
+    xp, root = net.backend.xp, net._root
+    Y, cache, buffers = root.forward(xp, params, net._buffers() if buffers is None else buffers, Xb, ctx)
+    root.backward(xp, params, cache, xp.zeros_like(Y), False)
+    return buffers
 
 
 # --------------------------------------------------------------------------

@@ -218,6 +218,11 @@ class CrossEntropy(Loss):
     fused_with = "softmax"
 
     def _targets(self, xp, expected, y):
+        if y.ndim == 2 and y.shape[1] == 1:
+            raise ValueError(
+                "cross_entropy needs one output column per class; with a single output column it is "
+                "-t*log(y) alone, which any y near 1 minimises: use 'binary_cross_entropy' for two classes"
+            )
         if y.ndim == 2 and y.shape[1] > 1:
             _, labels = as_float_array(expected, like=y)
             if labels.ndim == 1:
@@ -256,13 +261,7 @@ def _one_hot_labels(xp: Any, labels: Any, y: Any) -> Any:
 def get_loss(spec: str | dict | Loss) -> Loss:
     """A loss from a name (case-insensitive), a ``{"name", "config"}`` spec,
     or an instance (kept)."""
-    if isinstance(spec, Loss):
-        return spec
-    if isinstance(spec, type) and issubclass(spec, Loss):
-        return spec()
-    if not isinstance(spec, str | dict):
-        raise TypeError(f"loss must be a name or a Loss, got {type(spec).__name__}")
-    return LOSSES.build(spec)
+    return LOSSES.resolve(spec)
 
 
 def loss_fcn(name: str | Loss, expected: Any, outputs: Any) -> Any:

@@ -68,12 +68,8 @@ class _FunctionMetric(Metric):
 
 def get_metric(spec: str | dict | Metric | Callable[[Any, Any], Any]) -> Metric:
     """A metric from a name, a spec, a :class:`Metric`, or a callable."""
-    if isinstance(spec, Metric):
-        return spec
-    if isinstance(spec, type) and issubclass(spec, Metric):
-        return spec()
-    if isinstance(spec, str | dict):
-        return METRICS.build(spec)
-    if callable(spec):
+    if callable(spec) and not isinstance(spec, Metric | type):
         return _FunctionMetric(spec)
+    if isinstance(spec, Metric | str | dict) or (isinstance(spec, type) and issubclass(spec, Metric)):
+        return METRICS.resolve(spec)
     raise TypeError(f"a metric is a name, a Metric or a callable (y_true, y_pred) -> 0-d array, got {type(spec).__name__}")

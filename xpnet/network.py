@@ -76,6 +76,8 @@ class Network:
         root._bind(backend, dtype)
         for k, layer in enumerate(walk(root)):
             layer.stream = k
+        #: Does any layer draw random numbers in training (Dropout)?
+        self._uses_rng = any(layer.uses_rng for layer in walk(root))
         decayed = set(root.decayed())
         self._decay = [name in decayed for name in root.parameter_shapes()]
 

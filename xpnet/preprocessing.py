@@ -1,65 +1,264 @@
-"""Host-side preparation for the command line: task, classes, split, scaling.
+"""Host-side preparation for the command line: targets, task, classes, split, scaling.
 
 All of it is NumPy on the host and seeded, so ``xpnet train --seed S`` splits
 and scales the same way on every backend; the statistics it computes travel
 with the model (``Network.info``) so ``xpnet predict`` can repeat them.
+Messages show plain Python values (``1``, ``'cat'``), never NumPy reprs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
+
+from .data_io import DataError, Table, as_numbers, read_text_column
 
 __all__ = [
     "MAX_CLASSES",
     "TASKS",
+    "Target",
+    "TaskChoice",
+    "check_target",
     "choose_task",
     "encode_classes",
+    "plain",
+    "read_target",
     "scaling",
     "split_indices",
     "standardize",
 ]
 
-#: Integer targets with at most this many distinct values are class labels.
+#: Integer targets with at most this many distinct values may be class labels.
 MAX_CLASSES = 50
 TASKS = ("auto", "classification", "regression")
 
 
-def choose_task(y: np.ndarray, y_kind: str, task: str = "auto") -> str:
-    """``"classification"`` or ``"regression"`` for targets ``y``.
+def plain(value):
+    """A NumPy scalar as the Python value it holds (for messages and JSON)."""
+    return value.item() if isinstance(value, np.generic) else value
 
-    ``auto``: text labels and integer targets with few distinct values
-    (at most :data:`MAX_CLASSES`) are classes; anything else is regressed."""
+
+# --------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """The target column(s) of a table.
+
+    ``values``: (n,) for one column (int64, or object for Python ints beyond
+    64 bits or text labels, or float64) or (n, k) float64 for several;
+    ``kind``: ``"integer"``, ``"float"``, ``"text"`` or ``"numbers"``
+    (several columns); ``missing``: rows whose target is missing."""
+
+    names: list[str]
+    values: np.ndarray
+    kind: str
+    missing: np.ndarray
+
+    def take(self, rows: np.ndarray) -> Target:
+        return Target(self.names, self.values[rows], self.kind, self.missing[rows])
+
+
+def read_target(table: Table, names: list[str]) -> Target:
+    """The target column(s) ``names`` of ``table``, with their kind."""
+    if len(names) == 1:
+        values, kind, missing = _one_target(table, names[0])
+        return Target(names, values, kind, missing)
+    columns, missing = [], np.zeros(len(table.frame), dtype=bool)
+    for name in names:
+        values, kind, gone = _one_target(table, name)
+        if kind == "text":
+            raise DataError(f"the target {name!r} holds text labels; several targets train a regressor of numbers",
+                            "--target takes a single column to classify text labels")
+        columns.append(np.where(gone, np.nan, values.astype(np.float64)))
+        missing |= gone
+    return Target(names, np.stack(columns, axis=1), "numbers", missing)
+
+
+def _one_target(table: Table, name: str) -> tuple[np.ndarray, str, np.ndarray]:
+    import pandas as pd
+
+    column = table.frame[name]
+    missing = column.isna().to_numpy()
+    if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_integer_dtype(column.dtype):
+        return column.to_numpy(), "integer", missing
+    if pd.api.types.is_float_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64)
+        _refuse_infinite(table, name, np.where(missing, 0.0, values))
+        whole = np.all(values[~missing] == np.round(values[~missing]))
+        if not (missing.any() and whole and table.sep is not None):
+            return values, "float", missing
+        column = read_text_column(table, name)  # integers with a gap read as floats: how were they written?
+    texts = column.astype(object).where(~missing, "").astype(str).str.strip()
+    missing = missing | (texts == "").to_numpy()
+    present = texts[~missing]
+    try:
+        with np.errstate(all="ignore"):
+            numbers = pd.to_numeric(present)
+    except (ValueError, TypeError, OverflowError):
+        numbers = None
+    if numbers is None:
+        numbers = _numbers_anyway(present)  # integers beyond 64 bits, which some pandas versions refuse
+    if numbers is None:
+        _refuse_stray_text(table, name, texts, missing)
+        return texts.to_numpy(dtype=object), "text", missing
+    if numbers.dtype == np.uint64 and len(numbers) and numbers.max() > np.iinfo(np.int64).max:
+        numbers = numbers.astype(object)  # Python ints: labels beyond 64 bits stay exact
+    out = np.zeros(len(texts), dtype=numbers.dtype if numbers.dtype.kind in "iuf" else object)
+    out[~missing] = numbers.to_numpy()
+    if out.dtype.kind == "u":
+        out = out.astype(np.int64)
+    if out.dtype.kind == "f":
+        _refuse_infinite(table, name, np.where(missing, 0.0, out))
+        return out, "float", missing
+    return out, "integer", missing  # int64, or Python ints beyond 64 bits
+
+
+def _numbers_anyway(texts) -> Any:
+    """Numbers that ``pandas.to_numeric`` refused: integers written in full as
+    Python ints, others as floats; ``None`` if some are not numbers."""
+    import pandas as pd
+
+    if len(texts) and texts.str.fullmatch(r"[+-]?\d+").all() and (texts.str.len() <= 4000).all():
+        return pd.Series([int(t) for t in texts], dtype=object)
+    values, stray = as_numbers(texts)
+    return None if stray.any() else pd.Series(values)
+
+
+def _refuse_infinite(table: Table, name: str, values: np.ndarray) -> None:
+    bad = np.flatnonzero(np.isinf(values))
+    if bad.size:
+        raise DataError(f"{table.path}, {table.where(int(bad[0]))}: the target {name!r} is infinite "
+                        "(beyond float64's range of about 1.8e308)", "fix the value, or --missing drop with "
+                        "--na-values inf to leave such rows out")
+
+
+def _refuse_stray_text(table: Table, name: str, texts, missing: np.ndarray) -> None:
+    """A column of numbers with a few words in it is not a column of text labels."""
+    _, stray = as_numbers(texts.where(~missing, None))
+    numeric = np.count_nonzero(~missing) - np.count_nonzero(stray)
+    if numeric >= max(1, 0.5 * np.count_nonzero(~missing)):
+        row = int(np.flatnonzero(stray)[0])
+        value = texts.iloc[row]
+        raise DataError(
+            f"{table.path}, {table.where(row)}: the target {name!r} holds numbers, but this row holds {value!r}",
+            _stray_hint(value, " with --missing drop"),
+        )
+
+
+def _stray_hint(value: str, then: str = "") -> str:
+    """How to fix a word among numbers: name it a missing-value token."""
+    if "\x00" in value:
+        return "it has a NUL character: the file may be damaged; fix or delete this row"
+    return f"if {value!r} marks a missing value, pass --na-values {_shell(value)}{then}"
+
+
+def _shell(text: str) -> str:
+    return text if text.isalnum() else repr(text)
+
+
+# --------------------------------------------------------------------------
+# The task
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class TaskChoice:
+    task: str
+    reason: str
+    warning: str | None = None
+
+
+def choose_task(values: np.ndarray, kind: str, task: str = "auto", name: str = "target") -> TaskChoice:
+    """Classification or regression, why, and a warning when the guess is a
+    close call (whole-number floats taken as classes; integers regressed).
+
+    ``auto``: text labels are classes; integers (and floats that are all
+    whole numbers) are classes when they take at most :data:`MAX_CLASSES`
+    values, each on at least 2 rows; anything else is regressed."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
-    if task == "auto":
-        if y_kind == "text":
-            task = "classification"
-        elif y_kind == "integer" and len(np.unique(y)) <= MAX_CLASSES:
-            task = "classification"
-        else:
-            task = "regression"
-    if task == "regression" and y_kind == "text":
-        raise ValueError("the target holds text labels, which cannot be regressed; use --task classification")
+    if kind == "numbers":
+        if task == "classification":
+            raise DataError("several targets train a multi-output regressor, not a classifier",
+                            "--target takes a single column for classification")
+        return TaskChoice("regression", f"{values.shape[1]} numeric targets")
+    if kind == "text":
+        if task == "regression":
+            raise DataError(f"the target {name!r} holds text labels, which cannot be regressed",
+                            "--task classification, or --target a column of numbers")
+        return TaskChoice("classification", f"text labels with {_count(values)} values")
+    whole = kind == "integer" or bool(np.all(values == np.round(values)))
     if task == "classification":
-        if y.ndim != 1:
-            raise ValueError(f"class labels must be one value per row, got targets of shape {y.shape}")
-        if y_kind == "float" and not np.array_equal(y, np.round(y)):
-            raise ValueError("the target holds fractional values, which cannot be class labels; use --task regression")
-        n_classes = len(np.unique(y))
-        if n_classes < 2:
-            raise ValueError(f"the target has a single value ({y[0]!r}); a classifier needs at least 2 classes")
-        if y_kind == "text" and n_classes > MAX_CLASSES:
-            raise ValueError(
-                f"the target is not numeric and has {n_classes} distinct values, too many to be class labels "
-                f"(at most {MAX_CLASSES}); check the --target column"
-            )
-    return task
+        if not whole:
+            raise DataError(f"the target {name!r} holds fractional values, which cannot be class labels",
+                            "--task regression")
+        return TaskChoice("classification", f"--task classification, {_count(values)} classes")
+    if task == "regression":
+        return TaskChoice("regression", "--task regression")
+    return _guess(values, kind, whole, name)
+
+
+def _guess(values: np.ndarray, kind: str, whole: bool, name: str) -> TaskChoice:
+    if not whole:
+        return TaskChoice("regression", "float target")
+    _, counts = np.unique(values, return_counts=True)
+    k, n = len(counts), len(values)
+    written = "integer" if kind == "integer" else "whole-number float"
+    if k <= MAX_CLASSES and counts.min() >= 2:
+        if kind == "integer":
+            return TaskChoice("classification", f"integer target with {k} values")
+        return TaskChoice("classification", f"whole-number float target with {k} values",
+                          f"the target {name!r} is written as decimals but holds {k} whole values: "
+                          "trained as classes (--task regression regresses it)")
+    why = f"more than {MAX_CLASSES} for classes" if k > MAX_CLASSES else "some of them on a single row"
+    reason = f"{written} target with {k} values in {n} rows, {why}"
+    warning = None
+    if kind == "integer":
+        warning = (f"the target {name!r} holds integers with {k} distinct values in {n} rows: trained as a "
+                   "regression (--task classification treats them as classes)")
+    return TaskChoice("regression", reason, warning)
+
+
+def _count(values: np.ndarray) -> int:
+    return len(np.unique(values))
+
+
+def check_target(values: np.ndarray, task: str, names: list[str], *, stratify: bool) -> None:
+    """Refuse targets nothing can be learned from: one row, a constant
+    target, or a class with a single row when the split is stratified."""
+    n = len(values)
+    if n < 2:
+        raise DataError(f"{'no data row' if n == 0 else 'a single data row'} is left to train on; "
+                        "training needs at least 2", "check the file, and --missing if rows were dropped")
+    for j, name in enumerate(names):
+        column = values if values.ndim == 1 else values[:, j]
+        if len(np.unique(column)) < 2:
+            raise DataError(f"the target {name!r} is constant (every row holds {plain(column[0])!r}); there is "
+                            "nothing to learn", "--target names the column to predict")
+    if task == "classification" and stratify:
+        classes, counts = np.unique(values, return_counts=True)
+        lonely = [plain(c) for c in classes[counts < 2]]
+        if lonely:
+            shown = ", ".join(repr(c) for c in lonely[:5]) + (" ..." if len(lonely) > 5 else "")
+            raise DataError(f"the class(es) {shown} of {names[0]!r} have a single row; a stratified split needs "
+                            "at least 2 rows per class", "--test-size 0 trains on all rows; --test-data FILE "
+                            "gives test rows")
 
 
 def encode_classes(y: np.ndarray) -> tuple[list, np.ndarray]:
     """Sorted class values (as JSON-able Python values) and labels ``0..K-1``."""
     classes, labels = np.unique(y, return_inverse=True)
-    return classes.tolist(), labels.astype(np.int64)
+    return [plain(c) for c in classes], labels.reshape(-1).astype(np.int64)
+
+
+# --------------------------------------------------------------------------
+# Split and scaling
+# --------------------------------------------------------------------------
 
 
 def split_indices(
@@ -83,14 +282,35 @@ def split_indices(
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def scaling(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column mean and standard deviation; a constant column gets std 1
-    (it is only centred) so scaling never divides by zero."""
-    mean = X.mean(axis=0)
-    std = X.std(axis=0)
-    return mean, np.where(std > 0, std, 1.0)
+def scaling(X: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation of ``X`` (of its ``rows``); a
+    constant column gets std 1 (it is only centred) so scaling never divides
+    by zero.
+
+    One column at a time (no copy of the matrix), each divided by its
+    largest magnitude first, so values near float64's limit (1e308) neither
+    overflow nor warn."""
+    X = np.asarray(X, dtype=np.float64)
+    mean, std = np.zeros(X.shape[1]), np.ones(X.shape[1])
+    with np.errstate(all="ignore"):
+        for j in range(X.shape[1]):
+            column = X[:, j] if rows is None else X[rows, j]
+            if column.size == 0:
+                continue
+            scale = np.max(np.abs(column))
+            scale = scale if scale > 0 and np.isfinite(scale) else 1.0
+            z = column / scale
+            m, s = z.mean(), z.std()
+            mean[j], std[j] = m * scale, (s * scale if s > 0 else 1.0)
+    return mean, std
 
 
 def standardize(X: np.ndarray, mean, std) -> np.ndarray:
-    """``(X - mean) / std`` with the statistics stored in a model."""
-    return (X - np.asarray(mean, dtype=np.float64)) / np.asarray(std, dtype=np.float64)
+    """``(X - mean) / std`` with the statistics stored in a model, computed
+    so that no intermediate overflows when the result is finite."""
+    mean = np.asarray(mean, dtype=np.float64)
+    std = np.asarray(std, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        scale = np.maximum(np.abs(mean), std)
+        scale = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
+        return (X / scale - mean / scale) / (std / scale)

@@ -70,11 +70,24 @@ class Registry(Mapping):
             return self[name]
         except KeyError:
             known = ", ".join([*self._classes, *self._aliases])
+            shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + "..."
             raise ValueError(
-                f"unknown {self.kind} {name!r}; registered {_plural(self.kind)}: {known}. {_article(self.kind)} {self.kind} of your own "
-                f"must be a subclass of xpnet.{self.base.__name__} decorated with @xpnet.register, imported "
-                f"before it is named (model files store names, never code)"
+                f"unknown {self.kind} {shown}; registered {_plural(self.kind)}: {known}. To use your own: "
+                f"subclass xpnet.{self.base.__name__}, decorate it with @xpnet.register and import its module "
+                f"before naming or loading it (xpnet predict/train --plugin MODULE)"
             ) from None
+
+    def resolve(self, spec: Any) -> Any:
+        """A component from whatever a user may pass: an instance (kept), a
+        registered class, a name, or a spec as files store it."""
+        if isinstance(spec, self.base):
+            return spec
+        if isinstance(spec, type) and issubclass(spec, self.base):
+            return spec()
+        if isinstance(spec, str | dict):
+            return self.build(spec)
+        article = "an" if self.base.__name__[:1] in "AEIOU" else "a"
+        raise TypeError(f"{self.kind} must be a name or {article} {self.base.__name__}, got {type(spec).__name__}")
 
     def build(self, spec: Any) -> Any:
         """An instance from a spec: a name, or ``{"name": ..., "config": {...}}``."""

@@ -381,7 +381,7 @@ def _architecture_root(arch: Any, path: Any) -> Any:
             raise ValueError("its first layer does not fix the number of input features")
         root.output_width(n_in)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: invalid architecture: {_short(str(exc))}") from None
+        raise ValueError(f"{path}: invalid architecture: {exc}") from None
     return root
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._backend import quiet_float_errors
+from ._device_random import DeviceRandom, key_from_state
 from ._random import host_rng
 from .layers.base import Context
 from .losses import get_loss
@@ -221,7 +222,6 @@ def _fit(
         val = (Xv, net._one_hot_if(Tv, labels_v))
 
     params, buffers = net._params(), net._buffers()
-    ctx = Context(training=True)
     state = _continued_state(net, opt, params) if warm_start else opt.init_state(params)
     net._fit_state = None  # set again when this fit completes
     decay = net._decay_mask()  # weight decay on weights, not on biases or norms
@@ -270,6 +270,10 @@ def _fit(
             for epoch in range(pos.epoch, epochs):
                 resumed = epoch == pos.epoch and pos.step > 0
                 epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state if keeps_state else None
+                key = None
+                if net._uses_rng:  # Dropout's key: from the seed, through the state that checkpoints keep
+                    epoch_start_state = epoch_start_state or rng.bit_generator.state
+                    key = key_from_state(epoch_start_state)
                 order = backend.asarray(rng.permutation(n)) if shuffle and step < n else None
                 total = pos.partial_loss if resumed else None
                 for k in range(pos.step if resumed else 0, len(bounds)):
@@ -280,6 +284,7 @@ def _fit(
                     else:
                         rows = order[lo:hi]
                         Xb, Tb = xp.take(X, rows, axis=0), xp.take(T, rows, axis=0)
+                    ctx = _step_context(key, epoch * len(bounds) + k)
                     if dp is None:
                         value, grads, buffers = net._loss_and_grads(params, Xb, Tb, loss, buffers, ctx)
                     else:  # this process's part of the global minibatch loss, summed over all
@@ -348,6 +353,18 @@ def _continued_state(net: Any, opt: Any, params: list[Any]) -> Any:
     return state
 
 
+#: The context of a training step in a network that draws no random numbers.
+_TRAINING = Context(training=True)
+
+
+def _step_context(key: int | None, step_index: int) -> Context:
+    """A training step's context: batch behaviour, and a device random source
+    from the run's key and the global step index (so a resumed run draws the
+    same Dropout masks); ``key=None`` (no layer draws): none. Ints on the
+    host: no device work, no transfer."""
+    return _TRAINING if key is None else Context(True, DeviceRandom(key, step_index))
+
+
 def _run_facts(
     X: Any, T: Any, val: Any, step: int, epochs: int, shuffle: bool, tol: Any, loss: Any, opt: Any, resume: Any, done: int
 ) -> dict[str, Any]:
@@ -413,9 +430,9 @@ def _lr(opt: Any) -> Any:
 def _progress_bar(epochs: int, progress: bool, initial: int = 0):
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    from ._progress import progress_bar  # a plain line per epoch where the terminal has no width
 
-    return tqdm(total=epochs, initial=initial, unit="epoch", dynamic_ncols=True, leave=True)
+    return progress_bar(epochs, initial)
 
 
 def _update_bar(bar: Any, history: History) -> None:

@@ -204,8 +204,8 @@ def check_fit_options(**options: Any) -> None:
     a step runs (so a wrong one never costs an epoch): switches are bools,
     ``interrupt`` has ``is_set()``, ``resume``/``checkpoint`` are non-empty
     paths and the checkpoint's folder exists and is writable, ``distributed``
-    is a bool or a ``DataParallel``, ``metrics`` a sequence of names, specs or
-    callables."""
+    is a bool or a ``DataParallel``, ``metrics`` a sequence of names,
+    :class:`~xpnet.Metric` objects or callables."""
     for name in ("shuffle", "progress", "warm_start"):
         if name in options and not isinstance(options[name], bool | np.bool_):
             raise TypeError(f"{name} must be True or False, got {options[name]!r}")
@@ -219,9 +219,12 @@ def check_fit_options(**options: Any) -> None:
         if not isinstance(distributed, DataParallel):
             raise TypeError(f"distributed must be True, False or a DataParallel, got {distributed!r}")
     metrics = options.get("metrics", ())
-    if isinstance(metrics, str) or not isinstance(metrics, tuple | list) or not all(map(_metric_like, metrics)):
+    if isinstance(metrics, str) or not isinstance(metrics, tuple | list) or not all(
+        isinstance(m, str | dict) or callable(m) for m in metrics
+    ):
         raise TypeError(
-            f"metrics must be a tuple of names such as ('accuracy',), specs or callables (y_true, y_pred), got {metrics!r}"
+            f"metrics must be a tuple of names, Metric objects or callables (y_true, y_pred) -> 0-d array, "
+            f"such as ('accuracy',), got {metrics!r}"
         )
     if options.get("warm_start") and options.get("resume") is not None:
         raise ValueError("warm_start=True and resume= both give the optimizer state to start from; pass one of them")
@@ -230,23 +233,6 @@ def check_fit_options(**options: Any) -> None:
             _path_option(options[name], name)
     if options.get("checkpoint") is not None and not distributed:  # distributed: only rank 0 writes
         _writable_file_path(Path(options["checkpoint"]), "checkpoint")
-
-
-def _metric_like(m: Any) -> bool:
-    """A metric's name or spec, or a callable that takes ``(y_true, y_pred)``."""
-    if isinstance(m, str | dict):
-        return True
-    if not callable(m):
-        return False
-    import inspect
-
-    try:
-        inspect.signature(m).bind(None, None)
-    except TypeError:  # takes other arguments than (y_true, y_pred)
-        return False
-    except ValueError:  # no signature to read: trust it
-        return True
-    return True
 
 
 def _path_option(value: Any, name: str) -> None:

@@ -8,15 +8,20 @@ from .activation import ActivationLayer
 from .base import INFERENCE, LAYERS, Context, Layer, layer_from_config, walk
 from .containers import Residual, Sequential, as_layer
 from .dense import Dense, LayerCache
+from .dropout import Dropout
+from .norm import BatchNorm, LayerNorm
 
 __all__ = [
     "INFERENCE",
     "LAYERS",
     "ActivationLayer",
+    "BatchNorm",
     "Context",
     "Dense",
+    "Dropout",
     "Layer",
     "LayerCache",
+    "LayerNorm",
     "Residual",
     "Sequential",
     "as_layer",

@@ -29,6 +29,10 @@ A subclass, decorated with :func:`xpnet.register`, defines:
     them together with the parameters.
 ``backward(xp, params, cache, dY, need_dx) -> (dX, grads)``
     ``grads`` in parameter order; ``dX`` may be ``None`` when not ``need_dx``.
+``uses_rng``
+    True for a layer that draws from ``ctx.rng`` (Dropout): ``fit`` then
+    gives every step a device random source; networks without such a layer
+    get none and pay nothing for it.
 
 A layer whose output passes through an activation last may also expose it
 (``output_activation()``) and implement ``backward_from_potential``, so a
@@ -53,13 +57,17 @@ class Context(NamedTuple):
     """What a forward pass needs to know besides its inputs.
 
     ``training``: ``fit`` is running (Dropout drops, BatchNorm uses batch
-    statistics). ``rng``: this step's device random source (Dropout), or
-    ``None``; a layer draws from it with its own ``stream`` number, which the
-    network assigns to every layer (``Layer.stream``), so that layers never
-    share random numbers."""
+    statistics). ``rng``: this step's device random source
+    (:class:`xpnet._device_random.DeviceRandom`), or ``None``; a layer draws
+    from it with its own ``stream`` number, which the network assigns to
+    every layer (``Layer.stream``), so that layers never share random
+    numbers. ``sync``: in a distributed fit on several processes, the step's
+    :class:`xpnet.distributed.BatchSync` (sums over the processes, for
+    statistics of the whole minibatch such as BatchNorm's), else ``None``."""
 
     training: bool = False
     rng: Any = None
+    sync: Any = None
 
 
 INFERENCE = Context()
@@ -69,6 +77,8 @@ class Layer:
     """Base class of layers; see the module docstring for the protocol."""
 
     name: str = ""
+    #: Does ``forward`` draw from ``ctx.rng`` while training (Dropout)?
+    uses_rng: bool = False
 
     def __init__(self) -> None:
         self._backend: Any = None

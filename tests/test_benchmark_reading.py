@@ -1,0 +1,28 @@
+"""``python -m benchmarks.reading --quick`` runs end to end (no claim about time:
+the figures belong in benchmarks/README.md, measured on a described machine)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (ROOT / "benchmarks" / "reading.py").exists(), reason="no benchmarks/ in this checkout")
+def test_reading_benchmark_runs_and_reports_every_target(tmp_path):
+    pytest.importorskip("pandas", reason="the baseline is pandas")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.reading", "--quick", "--dir", str(tmp_path)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for target in ("read time / pandas", "read peak memory / pandas", "xpnet train / by hand",
+                   "xpnet predict / by hand"):
+        assert target in proc.stdout
+    assert (tmp_path / "read_2000.csv").exists()

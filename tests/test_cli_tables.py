@@ -1,0 +1,461 @@
+"""`xpnet train` / `predict` on real-world tables, run as a user would
+(a fresh ``python -m xpnet`` each time; exit status, stdout and the one
+stderr line are checked): missing values, categorical columns, separators,
+several targets, the task guess, degenerate targets, exit codes and hints.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import numpy as np
+import pytest
+from test_cli import ok, one_line_error, read_csv, score, xpnet_cli
+
+import xpnet
+
+pytest.importorskip("pandas", reason="pandas is a dependency of xpnet's command line")
+
+FAST = ["--epochs", "3", "--quiet"]
+
+
+def table(path, header, rows, sep=","):
+    path.write_text(sep.join(header) + "\n" + "".join(sep.join(map(str, row)) + "\n" for row in rows))
+    return path
+
+
+def blobs(n=60, seed=0):
+    """Two numeric features and a 0/1 label that a small MLP learns."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int)
+
+
+def no_warnings(result):
+    assert "Warning" not in result.stderr and "warning" not in result.stderr, result.stderr
+    return result
+
+
+# --------------------------------------------------------------------------
+# 1. Missing values
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def holes(tmp_path):
+    X, y = blobs()
+    rows = [[f"{a:.4f}", f"{b:.4f}", c] for (a, b), c in zip(X, y)]
+    rows[4][1] = ""
+    rows[9][0] = "NA"
+    rows[20][2] = "nan"  # a missing target
+    return table(tmp_path / "holes.csv", ["a", "b", "y"], rows)
+
+
+def test_missing_values_are_an_error_that_names_the_option(holes):
+    result = xpnet_cli("train", "--data", holes, *FAST)
+    line = one_line_error(result)
+    assert result.returncode == 1
+    assert "line 6: column 'b' has a missing value" in line and "--missing drop" in line and "--missing mean" in line
+
+
+def test_missing_drop_leaves_rows_out(holes):
+    out = ok(xpnet_cli("train", "--data", holes, "--missing", "drop", *FAST)).stdout
+    assert "dropped 3 row(s) with a missing value (--missing drop)" in out and "57 rows" in out
+
+
+def test_missing_mean_fills_from_training_rows_and_predict_applies_it(holes, tmp_path):
+    model = tmp_path / "m.safetensors"
+    out = ok(xpnet_cli("train", "--data", holes, "--missing", "mean", *FAST, "--save", model)).stdout
+    assert "dropped 1 row(s) with a missing target" in out and "training rows' mean" in out
+    info = xpnet.load(model, backend="numpy").info
+    fills = {c["name"]: c["fill"] for c in info["columns"]}
+    assert info["missing"] == "mean" and all(isinstance(v, float) for v in fills.values())
+    rows = table(tmp_path / "new.csv", ["b", "a"], [["", "0.5"], [fills["b"], "0.5"]])
+    _, predicted = read_csv(ok(xpnet_cli("predict", model, rows)).stdout)
+    assert predicted[0] == predicted[1]  # the missing value was filled with the stored mean
+
+
+@pytest.mark.parametrize("strategy", ["median", "most_frequent"])
+def test_other_fill_strategies(holes, strategy):
+    out = ok(xpnet_cli("train", "--data", holes, "--missing", strategy, *FAST)).stdout
+    assert f"training rows' {strategy.replace('_', ' ')}" in out
+
+
+def test_predict_with_a_missing_value_under_error_names_the_row(tmp_path):
+    X, y = blobs()
+    data = table(tmp_path / "d.csv", ["a", "b", "y"], [[a, b, c] for (a, b), c in zip(X, y)])
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", data, *FAST, "--save", model))
+    rows = table(tmp_path / "new.csv", ["a", "b"], [[1, 2], [3, ""]])
+    line = one_line_error(xpnet_cli("predict", model, rows))
+    assert "line 3: column 'b' has a missing value" in line and "--missing error" in line
+
+
+def test_predict_under_drop_leaves_the_row_empty(holes, tmp_path):
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", holes, "--missing", "drop", *FAST, "--save", model))
+    rows = table(tmp_path / "new.csv", ["a", "b"], [[1, 2], [3, ""], [0, 0]])
+    result = ok(xpnet_cli("predict", model, rows))
+    _, predicted = read_csv(result.stdout)
+    assert [r[0] != "" for r in predicted] == [True, False, True]
+    assert "1 row(s) with a missing value got no prediction" in result.stderr
+
+
+# --------------------------------------------------------------------------
+# 2. Categorical features
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def colors(tmp_path):
+    rng = np.random.default_rng(1)
+    color = rng.choice(["red", "green", "blue"], size=90)
+    size = rng.normal(size=90)
+    label = np.where(color == "red", "hot", "cold")
+    return table(tmp_path / "colors.csv", ["color", "size", "zone", "label"],
+                 [[c, f"{s:.3f}", f"0{k % 3}", lab] for k, (c, s, lab) in enumerate(zip(color, size, label))])
+
+
+def test_text_columns_are_one_hot_encoded_and_stored(colors, tmp_path):
+    model = tmp_path / "m.safetensors"
+    result = ok(xpnet_cli("train", "--data", colors, "--epochs", "30", "--lr", "0.01", "--save", model))
+    assert "1 categorical one-hot encoded into 3 columns" in result.stdout
+    assert score(result.stdout, "test accuracy") >= 0.9
+    info = xpnet.load(model, backend="numpy").info
+    kinds = {c["name"]: (c["kind"], c["categories"]) for c in info["columns"]}
+    assert kinds["color"] == ("category", ["blue", "green", "red"]) and kinds["size"][0] == "number"
+
+
+def test_unseen_category_is_an_error_or_zeros_with_unknown_ignore(colors, tmp_path):
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", colors, *FAST, "--save", model))
+    rows = table(tmp_path / "new.csv", ["color", "size", "zone"], [["red", 0.1, "01"], ["purple", 0.1, "01"]])
+    line = one_line_error(xpnet_cli("predict", model, rows))
+    assert "column 'color' holds 'purple'" in line and "line 3" in line and "--unknown ignore" in line
+    header, predicted = read_csv(ok(xpnet_cli("predict", model, rows, "--unknown", "ignore")).stdout)
+    assert header == ["label"] and len(predicted) == 2
+
+
+def test_categorical_option_keeps_numbers_as_written(colors, tmp_path):
+    model = tmp_path / "m.safetensors"
+    result = ok(xpnet_cli("train", "--data", colors, *FAST, "--categorical", "zone", "--save", model))
+    assert "2 categorical" in result.stdout
+    kinds = {c["name"]: c for c in xpnet.load(model, backend="numpy").info["columns"]}
+    assert kinds["zone"]["categories"] == ["00", "01", "02"]  # leading zeros kept
+
+
+def test_too_many_categories_names_the_options(tmp_path):
+    rows = [[f"id{i}", i % 2] for i in range(40)]
+    data = table(tmp_path / "ids.csv", ["name", "y"], rows)
+    line = one_line_error(xpnet_cli("train", "--data", data, "--max-categories", "10", *FAST))
+    assert "'name' has 40 distinct text values" in line and "--ignore name" in line and "--max-categories" in line
+    data2 = table(tmp_path / "ids2.csv", ["name", "x", "y"], [[f"id{i}", i, i % 2] for i in range(40)])
+    ok(xpnet_cli("train", "--data", data2, "--ignore", "name", *FAST))
+
+
+def test_a_word_in_a_numeric_column_names_na_values_and_categorical(tmp_path):
+    rows = [[i, i % 2] for i in range(20)]
+    rows[7][0] = "?"
+    data = table(tmp_path / "q.csv", ["hp", "y"], rows)
+    line = one_line_error(xpnet_cli("train", "--data", data, *FAST))
+    assert "line 9: column 'hp' holds '?', not a number" in line
+    assert "--na-values '?'" in line and "--categorical hp" in line
+    out = ok(xpnet_cli("train", "--data", data, "--na-values", "?", "--missing", "mean", *FAST)).stdout
+    assert "20 rows" in out
+
+
+# --------------------------------------------------------------------------
+# 3. Separators
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sep", "name"), [(";", "';'"), ("\t", "tab"), ("|", "'|'"), (",", "','")])
+def test_separator_is_detected_and_printed(tmp_path, sep, name):
+    X, y = blobs()
+    data = table(tmp_path / "d.csv", ["a", "b", "y"], [[f"{a:.3f}", f"{b:.3f}", c] for (a, b), c in zip(X, y)], sep)
+    out = ok(xpnet_cli("train", "--data", data, *FAST)).stdout
+    assert f"(separator {name}, detected), 60 rows, 2 features" in out
+
+
+def test_sep_overrides_detection(tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("a;b,y\n" + "".join(f"{i};{i},{i % 2}\n" for i in range(20)))
+    out = ok(xpnet_cli("train", "--data", data, "--sep", "comma", "--categorical", "a;b", *FAST)).stdout
+    assert "separator ',', from --sep" in out
+
+
+def test_decimal_comma_files_name_the_option(tmp_path):
+    X, y = blobs()
+    rows = [[f"{a:.3f}".replace(".", ","), f"{b:.3f}".replace(".", ","), c] for (a, b), c in zip(X, y)]
+    data = table(tmp_path / "eu.csv", ["a", "b", "y"], rows, ";")
+    assert "--decimal ," in one_line_error(xpnet_cli("train", "--data", data, *FAST))
+    assert "2 features" in ok(xpnet_cli("train", "--data", data, "--decimal", ",", *FAST)).stdout
+
+
+# --------------------------------------------------------------------------
+# 4. Several targets
+# --------------------------------------------------------------------------
+
+
+def test_several_targets_train_a_multi_output_regressor(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(80, 3))
+    Y = np.stack([X[:, 0] * 10 + 50, X[:, 1] - X[:, 2]], axis=1)
+    data = table(tmp_path / "m.csv", ["u", "v", "w", "weight", "waist"],
+                 [[*map("{:.4f}".format, x), *map("{:.4f}".format, t)] for x, t in zip(X, Y)])
+    model = tmp_path / "m.safetensors"
+    out = ok(xpnet_cli("train", "--data", data, "--target", "weight,waist", "--epochs", "60", "--lr", "0.01",
+                       "--quiet", "--save", model)).stdout
+    assert "targets 'weight', 'waist' (regression, 2 outputs)" in out and "task: regression (2 numeric targets)" in out
+    assert score(out, "R^2") > 0.8
+    header, rows = read_csv(ok(xpnet_cli("predict", model, data)).stdout)
+    assert header == ["weight", "waist"] and len(rows) == 80
+    assert np.corrcoef(np.array(rows, dtype=float)[:, 0], Y[:, 0])[0, 1] > 0.9
+
+
+def test_several_targets_cannot_be_classified(tmp_path):
+    data = table(tmp_path / "d.csv", ["x", "a", "b"], [[i, i % 2, i % 3] for i in range(30)])
+    line = one_line_error(xpnet_cli("train", "--data", data, "--target", "a,b", "--task", "classification"))
+    assert "multi-output regressor" in line and "--target" in line
+
+
+# --------------------------------------------------------------------------
+# 5. The task guess, its reason and its warnings
+# --------------------------------------------------------------------------
+
+
+def test_task_reason_is_printed(tmp_path):
+    out = ok(xpnet_cli("train", "--epochs", "1", "--quiet")).stdout
+    assert "task: classification (integer target with 10 values)" in out
+
+
+def test_whole_number_floats_are_classes_with_a_warning(tmp_path):
+    X, y = blobs()
+    data = table(tmp_path / "d.csv", ["a", "b", "label"], [[a, b, f"{c:.1f}"] for (a, b), c in zip(X, y)])
+    result = ok(xpnet_cli("train", "--data", data, *FAST))
+    assert "task: classification (whole-number float target with 2 values)" in result.stdout
+    assert re.fullmatch(r"xpnet: warning: .*'label'.*--task regression.*\n", result.stderr)
+    settled = ok(xpnet_cli("train", "--data", data, "--task", "regression", *FAST))
+    assert "task: regression (--task regression)" in settled.stdout and settled.stderr == ""
+
+
+def test_integers_with_many_values_are_regressed_with_a_warning(tmp_path):
+    rng = np.random.default_rng(3)
+    weight = rng.integers(140, 250, size=20)  # linnerud-like: 20 rows, most weights once
+    data = table(tmp_path / "lin.csv", ["chins", "weight"], [[w // 10 + k % 3, w] for k, w in enumerate(weight)])
+    result = ok(xpnet_cli("train", "--data", data, *FAST))
+    assert "task: regression (integer target with" in result.stdout
+    assert "--task classification" in result.stderr and result.stderr.count("\n") == 1
+
+
+# --------------------------------------------------------------------------
+# 6. Degenerate targets
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([[i, 5] for i in range(20)], "the target 'y' is constant (every row holds 5)"),
+        ([[i, "cat"] for i in range(20)], "the target 'y' is constant (every row holds 'cat')"),
+        ([[i, 2.5] for i in range(20)], "constant (every row holds 2.5)"),
+        ([[1, 0]], "a single data row"),
+        ([[i, i % 2] for i in range(10)] + [[10, 7]], "class(es) 7 of 'y' have a single row"),
+        ([[0, 0], [1, 1], [2, 0], [3, 1]], "too few to hold out a 0.2 test share"),
+    ],
+)
+def test_degenerate_targets_are_refused(tmp_path, rows, expected):
+    data = table(tmp_path / "d.csv", ["x", "y"], rows)
+    args = ["--task", "classification"] if "class(es)" in expected else []
+    line = one_line_error(xpnet_cli("train", "--data", data, *args, *FAST))
+    assert expected in line and "np." not in line
+
+
+# --------------------------------------------------------------------------
+# 7. Exit codes, file-system errors, hints
+# --------------------------------------------------------------------------
+
+
+BAD_OPTIONS = {
+    "activation": (["--activation", "nosuch"], "--activation"),
+    "resume without checkpoint": (["--resume"], "--resume needs --checkpoint"),
+    "separator": (["--sep", "xx"], "--sep"),
+    "missing strategy": (["--missing", "guess"], "--missing"),
+    "unknown policy": (["--unknown", "maybe"], "--unknown"),
+    "encoding": (["--encoding", "klingon"], "unknown encoding"),
+    "decimal": (["--decimal", ";"], "--decimal"),
+    "empty target list": (["--target", "a,,b"], "--target"),
+    "target without data": (["--target", "y"], "--target applies to --data"),
+    "test data without data": (["--test-data", "t.csv"], "--test-data applies to --data"),
+    "device": (["--device", "nosuch:9"], "device"),
+    "backend": (["--backend", "nosuch"], "unknown backend"),
+    "missing data file": (["--data", "{d}/none.csv"], "no such data file"),
+    "data is a folder": (["--data", "{d}"], "is a folder"),
+    "save into a missing folder": (["--save", "{d}/no/m.safetensors"], "the folder"),
+    "save into an unwritable folder": (["--save", "/proc/m.safetensors"], "cannot write in the folder /proc"),
+    "checkpoint into a missing folder": (["--checkpoint", "{d}/no/c.safetensors"], "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_OPTIONS), ids=list(BAD_OPTIONS))
+def test_bad_option_values_exit_2_before_reading_data(case, tmp_path):
+    args, expected = BAD_OPTIONS[case]
+    args = [a.format(d=tmp_path) for a in args]
+    result = xpnet_cli("train", *args)
+    line = one_line_error(result)
+    assert result.returncode == 2, line
+    assert expected in line
+    assert result.stdout == ""  # nothing was read or trained
+
+
+def test_unwritable_folder_is_refused_before_training(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders; the /proc case covers this")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        result = xpnet_cli("train", "--save", folder / "m.safetensors")
+    finally:
+        folder.chmod(0o700)
+    assert result.returncode == 2 and "cannot write in the folder" in one_line_error(result)
+
+
+def test_predict_file_system_errors_are_one_line_naming_the_path(tmp_path):
+    X, y = blobs()
+    data = table(tmp_path / "d.csv", ["a", "b", "y"], [[a, b, c] for (a, b), c in zip(X, y)])
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", data, *FAST, "--save", model))
+    for args, expected in (
+        (["--output", "/missing/dir/x.csv"], "--output /missing/dir/x.csv: the folder /missing/dir does not exist"),
+        (["--output", str(tmp_path)], "is a folder"),
+    ):
+        result = xpnet_cli("predict", model, data, *args)
+        line = one_line_error(result)
+        assert expected in line and "Errno" not in line and result.returncode == 2
+    result = xpnet_cli("predict", tmp_path / "none.safetensors", data)
+    assert "no such model file" in one_line_error(result) and result.returncode == 2
+
+
+def test_data_errors_name_the_option_that_fixes_them(tmp_path):
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b,y\n1,2,0\n3,4,1,9\n")
+    assert "--sep" in one_line_error(xpnet_cli("train", "--data", ragged))
+    text = table(tmp_path / "t.csv", ["a", "y"], [[1, 0], [2, 1]])
+    assert "--target takes a column name or position" in one_line_error(
+        xpnet_cli("train", "--data", text, "--target", "price"))
+
+
+def test_help_documents_the_new_options():
+    text = ok(xpnet_cli("train", "--help")).stdout
+    for option in ("--missing", "--categorical", "--sep", "--unknown", "--na-values", "--test-data", "--ignore",
+                   "--decimal", "--encoding", "--max-categories", "separator is detected", "missing values"):
+        assert option in text, option
+    assert "--unknown" in ok(xpnet_cli("predict", "--help")).stdout
+
+
+# --------------------------------------------------------------------------
+# --test-data
+# --------------------------------------------------------------------------
+
+
+def test_test_data_replaces_the_split(tmp_path):
+    X, y = blobs(100)
+    rows = [[f"{a:.4f}", f"{b:.4f}", c] for (a, b), c in zip(X, y)]
+    train = table(tmp_path / "train.csv", ["a", "b", "y"], rows[:70])
+    test = table(tmp_path / "test.csv", ["b", "y", "a"], [[r[1], r[2], r[0]] for r in rows[70:]])
+    out = ok(xpnet_cli("train", "--data", train, "--test-data", test, "--epochs", "20", "--quiet")).stdout
+    assert f"70 training rows; 30 test rows from {test}" in out
+    assert re.search(r"test accuracy: [0-9.]+ \(\d+/30 rows\)", out)
+    odd = table(tmp_path / "odd.csv", ["a", "b", "y"], [[0, 0, 5]])
+    assert "--test-data holds the class 5" in one_line_error(xpnet_cli("train", "--data", train, "--test-data", odd))
+    lacking = table(tmp_path / "lack.csv", ["a", "y"], [[0, 0]])
+    assert "lacks the column(s) 'b'" in one_line_error(xpnet_cli("train", "--data", train, "--test-data", lacking))
+
+
+# --------------------------------------------------------------------------
+# Issue 15, item 8: data at the edges
+# --------------------------------------------------------------------------
+
+
+def test_huge_integer_labels_are_classes_without_overflow(tmp_path):
+    X, y = blobs()
+    labels = np.where(y == 1, "99999999999999999999", "1")
+    data = table(tmp_path / "d.csv", ["a", "b", "y"], [[a, b, c] for (a, b), c in zip(X, labels)])
+    model = tmp_path / "m.safetensors"
+    out = ok(xpnet_cli("train", "--data", data, *FAST, "--save", model)).stdout
+    assert "2 classes" in out
+    _, rows = read_csv(ok(xpnet_cli("predict", model, data)).stdout)
+    assert {r[0] for r in rows} <= {"1", "99999999999999999999"}
+
+
+@pytest.mark.parametrize("token", ["NULL", "nan", "\x00"])
+def test_a_lone_token_in_an_integer_label_column_is_not_a_class(tmp_path, token):
+    rows = [[i, i % 3] for i in range(30)]
+    rows[11][1] = token
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n" + "".join(f"{a},{b}\n" for a, b in rows))
+    line = one_line_error(xpnet_cli("train", "--data", data, *FAST))
+    assert "line 13" in line and "'y'" in line
+    # pandas < 3 reads a lone NUL as an empty field (a missing value); pandas 3 keeps it, and it is refused as text
+    assert ("missing value" in line and "--missing drop" in line) or (token == "\x00" and "NUL" in line)
+
+
+def test_values_near_the_float64_limit(tmp_path):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=40)
+    big = np.where(x > 0, 1e308, -1e308)
+    data = table(tmp_path / "d.csv", ["x", "big", "y"], [[f"{a:.4f}", f"{b:g}", int(a > 0)] for a, b in zip(x, big)])
+    result = no_warnings(ok(xpnet_cli("train", "--data", data, "--epochs", "30", "--lr", "0.01", "--quiet")))
+    assert score(result.stdout, "test accuracy") == 1.0  # the 1e308 feature is informative, not zeroed
+    target = table(tmp_path / "t.csv", ["x", "y"], [[f"{a:.4f}", f"{-1e308 * (a > 0):g}"] for a in x])
+    result = no_warnings(ok(xpnet_cli("train", "--data", target, "--task", "regression", *FAST)))
+    assert re.search(r"test mse: [0-9.]+e\+6\d\d, R\^2: -?[0-9.]+", result.stdout)  # finite, in the target's units
+    inf = table(tmp_path / "inf.csv", ["x", "y"], [[1, 0], ["1e309", 1], [2, 0]])
+    line = one_line_error(xpnet_cli("train", "--data", inf, *FAST))
+    assert "line 3" in line and "infinite" in line and "inf/NaN" not in line
+
+
+def test_no_numpy_reprs_in_messages(tmp_path):
+    data = table(tmp_path / "d.csv", ["x", "y"], [[i, "cat"] for i in range(5)])
+    line = one_line_error(xpnet_cli("train", "--data", data))
+    assert "np.str_" not in line and "'cat'" in line
+
+
+# --------------------------------------------------------------------------
+# 8. The progress display on a terminal without a width
+# --------------------------------------------------------------------------
+
+
+def test_zero_width_terminal_gets_a_line_per_epoch():
+    import io
+
+    from xpnet._progress import EpochLines, progress_bar
+
+    out = io.StringIO()
+    lines = EpochLines(3, file=out)
+    lines.set_postfix({"loss": "0.5", "val_accuracy": "0.9000"}, refresh=False)
+    lines.update(1)
+    lines.close()
+    assert out.getvalue() == "epoch 1/3: loss 0.5, val_accuracy 0.9000\n"
+    assert not isinstance(progress_bar(3, file=io.StringIO()), EpochLines)  # not a terminal: tqdm's own rules
+
+
+@pytest.mark.skipif(not shutil.which("script"), reason="needs script(1) from util-linux to get a terminal")
+def test_xpnet_train_under_script_prints_epoch_lines():
+    """`script -q -c ... /dev/null` runs on a pseudo-terminal that reports 0 columns."""
+    import shlex
+    import subprocess
+    import sys
+
+    from test_cli import clean_env
+
+    command = " ".join(map(shlex.quote, [sys.executable, "-m", "xpnet", "train", "--epochs", "3"]))
+    result = subprocess.run(["script", "-q", "-c", command, "/dev/null"], capture_output=True, text=True,
+                            timeout=120, env=clean_env(), stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout
+    epochs = re.findall(r"^epoch (\d)/3: loss [0-9.]+, val_loss [0-9.]+, val_accuracy [0-9.]+\r?$",
+                        result.stdout, re.M)
+    assert epochs == ["1", "2", "3"], result.stdout

@@ -1,0 +1,86 @@
+"""Feature columns: kinds, fills from the training rows, one-hot categories,
+scaling, and the record that travels in the model file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pandas", reason="pandas is a dependency of xpnet's command line")
+
+from xpnet.columns import column_kinds, features_from_info, fit_features  # noqa: E402
+from xpnet.data_io import DataError, read_header, read_table  # noqa: E402
+
+TEXT = "n,color,zip,y\n1,red,02134,0\n,blue,10001,1\n3,red,02134,0\n5,,10001,1\n"
+
+
+def load(tmp_path, text=TEXT, categorical=()):
+    path = tmp_path / "d.csv"
+    path.write_text(text)
+    table = read_table(read_header(path), text=list(categorical))
+    return table, column_kinds(table, ["n", "color", "zip"], set(categorical))
+
+
+def test_kinds_numbers_words_and_forced_categories(tmp_path):
+    _, kinds = load(tmp_path)
+    assert [c.kind for c in kinds] == ["number", "category", "number"]
+    _, kinds = load(tmp_path, categorical=["zip"])
+    assert [c.kind for c in kinds] == ["number", "category", "category"]
+
+
+def test_fills_come_from_training_rows_and_encoding_is_one_hot(tmp_path):
+    table, kinds = load(tmp_path, categorical=["zip"])
+    rows = np.array([0, 1, 2])  # row 3 (n=5) is not a training row: the mean is (1 + 3) / 2
+    features, X = fit_features(table, kinds, rows, "mean")
+    assert [c.fill for c in features.columns] == [2.0, "red", "02134"]
+    assert features.columns[2].categories == ["02134", "10001"] and features.width == 5
+    raw = features.encode(table)
+    np.testing.assert_array_equal(raw[:, 0], [1.0, 2.0, 3.0, 5.0])
+    np.testing.assert_array_equal(raw[:, 1:3], [[0, 1], [1, 0], [0, 1], [0, 1]])  # blue, red; row 3 filled: red
+    np.testing.assert_allclose(X[rows].mean(axis=0), 0.0, atol=1e-12)  # standardised on the training rows
+
+
+def test_missing_error_names_the_line_and_option(tmp_path):
+    table, kinds = load(tmp_path)
+    with pytest.raises(DataError, match="line 3: column 'n' has a missing value") as info:
+        fit_features(table, kinds, np.arange(4), "error")
+    assert "--missing" in info.value.hint
+
+
+def test_unknown_categories(tmp_path):
+    table, kinds = load(tmp_path)
+    features, _ = fit_features(table, kinds, np.arange(4), "most_frequent")
+    other = tmp_path / "o.csv"
+    other.write_text("n,color,zip\n1,green,3\n")
+    new = read_table(read_header(other), text=features.text)
+    with pytest.raises(DataError, match="column 'color' holds 'green'") as info:
+        features.transform(new)
+    assert "--unknown ignore" in info.value.hint
+    X = features.encode(new, unknown="ignore")
+    np.testing.assert_array_equal(X[0, 1:3], [0.0, 0.0])
+
+
+def test_record_round_trip_and_malformed_records(tmp_path):
+    table, kinds = load(tmp_path, categorical=["zip"])
+    features, X = fit_features(table, kinds, np.arange(4), "median")
+    info = features.to_info()
+    again = features_from_info(info, features.width)
+    np.testing.assert_array_equal(again.transform(table), X)
+    with pytest.raises(ValueError, match="takes 9"):
+        features_from_info(info, 9)
+    for broken in ({**info, "x_mean": [1.0]}, {**info, "columns": [{"name": "n", "kind": "pixel"}]},
+                   {**info, "columns": "nope"}):
+        with pytest.raises(ValueError, match="malformed"):
+            features_from_info(broken, features.width)
+    assert features_from_info({}, 3) is None  # a model saved from Python: no record
+
+
+def test_too_many_categories(tmp_path):
+    text = "name,y\n" + "".join(f"id{i},{i % 2}\n" for i in range(30))
+    path = tmp_path / "ids.csv"
+    path.write_text(text)
+    table = read_table(read_header(path))
+    kinds = column_kinds(table, ["name"], set())
+    with pytest.raises(DataError, match="30 distinct text values") as info:
+        fit_features(table, kinds, np.arange(30), max_categories=10)
+    assert "--ignore name" in info.value.hint and "--max-categories" in info.value.hint

@@ -1,0 +1,278 @@
+"""The open engine: the README's "Extending xpnet" section runs as written,
+and the components it defines train, save, load in a fresh process, move
+between backends, pass gradcheck, resume from checkpoints and serve through
+`xpnet predict --plugin`. Plus the registry's errors and the dtype spellings.
+
+The README code runs in subprocesses: registering components in this process
+would leak into the registries other tests enumerate.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import try_import
+
+import xpnet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_section_blocks(title: str) -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    section = text[start : end if end > 0 else None]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def run_python(code: str, cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(cwd), os.environ.get("PYTHONPATH", "")])}
+    env.pop("XPNET_BACKEND", None)
+    env["JAX_ENABLE_X64"] = "1"  # the float64 models also move to JAX
+    result = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=timeout)  # fmt: skip
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result
+
+
+BACKEND_SPELLINGS = {
+    "numpy": '"numpy"',
+    "array_api_strict:device1": 'xpnet.get_backend("array_api_strict", "device1")',
+}
+
+
+@pytest.mark.parametrize("target", list(BACKEND_SPELLINGS))
+def test_readme_extending_section_runs_as_written(target, tmp_path):
+    if target.startswith("array_api_strict") and try_import("array_api_strict") is None:
+        pytest.skip("array_api_strict: not installed (pip install array-api-strict)")
+    blocks = readme_section_blocks("Extending xpnet")
+    assert len(blocks) >= 8, "one block per kind of component, plus setup and use"
+    code = "\n".join(blocks).replace('BACKEND = "numpy"', f"BACKEND = {BACKEND_SPELLINGS[target]}")
+    assert "BACKEND = " in code
+    code += textwrap.dedent(
+        """
+        assert history.metrics["val_accuracy"][-1] > 0.6, history.metrics
+        assert 0.0 < history.metrics["val_top2_accuracy"][-1] <= 1.0
+        assert xpnet.gradcheck(net, X[:8], y[:8], "cross_entropy") < 1e-5
+        np.testing.assert_allclose(xpnet.to_numpy(same.predict(X[1400:])), xpnet.to_numpy(net.predict(X[1400:])))
+        print("README-OK")
+        """
+    )
+    assert "README-OK" in run_python(code, tmp_path).stdout
+
+
+def test_readme_layers_section_runs(tmp_path):
+    blocks = readme_section_blocks("Layers and networks")
+    assert "Residual" in run_python("\n".join(blocks), tmp_path).stdout
+
+
+# -- the README's components in a module, used from fresh processes ------------
+
+
+@pytest.fixture
+def plugin(tmp_path) -> Path:
+    """The README's component classes as an importable module."""
+    blocks = readme_section_blocks("Extending xpnet")[:-1]  # the last block uses them
+    (tmp_path / "my_components.py").write_text("\n\n".join(blocks))
+    return tmp_path
+
+
+TRAIN = """
+import sys
+import numpy as np
+import xpnet
+import my_components as c
+
+X, y = xpnet.datasets.load_digits()
+X, y = X[:300], y[:300]
+def make():
+    return xpnet.Network([c.Affine(64), xpnet.Dense(64, 16, "scaled_tanh", init="orthogonal"),
+                          xpnet.Dense(16, 10, "softmax")], backend="numpy", dtype="float64", seed=3)
+kw = dict(loss="cross_entropy", optimizer="adagrad", lr=0.05, batch_size=50, seed=1)
+full = make()
+full.fit(X, y, epochs=4, **kw)
+np.save("full.npy", xpnet.to_numpy(full.predict(X)))
+full.save("model.safetensors")
+half = make()
+half.fit(X, y, epochs=2, checkpoint="ck.safetensors", **kw)
+np.savez("data.npz", X=X, y=y)
+"""
+
+RESUME = """
+import numpy as np
+import xpnet
+import my_components as c
+
+X, y = xpnet.datasets.load_digits()
+X, y = X[:300], y[:300]
+net = xpnet.Network([c.Affine(64), xpnet.Dense(64, 16, "scaled_tanh", init="orthogonal"),
+                     xpnet.Dense(16, 10, "softmax")], backend="numpy", dtype="float64", seed=99)
+history = net.fit(X, y, epochs=4, resume="ck.safetensors", loss="cross_entropy", optimizer="adagrad", lr=0.05,
+                  batch_size=50, seed=1)
+assert len(history.loss) == 4
+assert np.array_equal(xpnet.to_numpy(net.predict(X)), np.load("full.npy")), "resume is not bit-identical"
+loaded = xpnet.load("model.safetensors", backend="numpy")
+assert np.array_equal(xpnet.to_numpy(loaded.predict(X)), np.load("full.npy"))
+assert xpnet.gradcheck(loaded, X[:6], y[:6], "cross_entropy") < 1e-5
+for name, device in (("array_api_strict", "device1"), ("torch", None), ("jax", None)):
+    if name not in xpnet.available_backends():
+        continue
+    moved = loaded.to(name, device)
+    np.testing.assert_allclose(xpnet.to_numpy(moved.predict(X)), np.load("full.npy"), rtol=1e-10, atol=1e-12)
+    back = moved.to("numpy")
+    assert np.array_equal(xpnet.to_numpy(back.predict(X)), np.load("full.npy"))
+print("FRESH-OK")
+"""
+
+
+def test_user_components_train_save_load_resume_and_move_in_fresh_processes(plugin):
+    run_python(TRAIN, plugin)
+    assert "FRESH-OK" in run_python(RESUME, plugin).stdout
+
+
+def test_xpnet_predict_with_plugin(plugin):
+    run_python(TRAIN, plugin)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("XPNET_BACKEND", None)
+    args = [sys.executable, "-m", "xpnet", "predict", "model.safetensors", "data.npz"]
+    without = subprocess.run(args, cwd=plugin, env=env, capture_output=True, text=True, timeout=120)
+    assert without.returncode == 1
+    assert "unknown layer 'Affine'" in without.stderr and "xpnet.register" in without.stderr
+    with_plugin = subprocess.run([*args, "--plugin", "my_components"], cwd=plugin, env=env, capture_output=True,
+                                 text=True, timeout=120)  # fmt: skip
+    assert with_plugin.returncode == 0, with_plugin.stderr
+    rows = with_plugin.stdout.strip().splitlines()
+    expected = np.load(plugin / "full.npy").argmax(axis=1)
+    assert [int(float(r)) for r in rows[1:]] == expected.tolist()
+    bad = subprocess.run([*args, "--plugin", "no_such_module_xyz"], cwd=plugin, env=env, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and "--plugin no_such_module_xyz" in bad.stderr
+
+
+def test_loading_without_the_component_names_it_and_says_how_to_register(plugin):
+    run_python(TRAIN, plugin)
+    with pytest.raises(ValueError, match=r"unknown layer 'Affine'.*subclass xpnet\.Layer, decorate it with @xpnet\.register"):
+        xpnet.load(plugin / "model.safetensors", backend="numpy")
+
+
+# -- the registry itself --------------------------------------------------------
+
+
+def test_register_refuses_what_is_not_a_component_or_has_no_name():
+    class Plain:
+        pass
+
+    with pytest.raises(TypeError, match="not a component"):
+        xpnet.register(Plain)
+
+    class Nameless(xpnet.Activation):
+        pass
+
+    with pytest.raises(ValueError, match="needs a name"):
+        xpnet.register(Nameless)
+
+
+def test_register_refuses_a_second_class_under_a_taken_name():
+    class Impostor(xpnet.Activation):
+        name = "relu"
+
+    with pytest.raises(ValueError, match="already registered"):
+        xpnet.register(Impostor)
+    assert type(xpnet.get_activation("relu")).__name__ == "ReLU"
+
+
+def test_every_kind_has_one_registry_and_the_built_ins_use_it():
+    from xpnet._random import INITIALIZERS
+    from xpnet.activations import ACTIVATIONS
+    from xpnet.layers import LAYERS
+    from xpnet.losses import LOSSES
+    from xpnet.metrics import METRICS
+    from xpnet.optimizers import OPTIMIZERS
+
+    assert {"dense", "sequential", "residual", "activation"} <= set(LAYERS)
+    assert {"relu", "softmax", "gelu"} <= set(ACTIVATIONS)
+    assert {"mse", "cross_entropy", "huber"} <= set(LOSSES)
+    assert {"sgd", "adam", "rmsprop", "adamw"} <= set(OPTIMIZERS)
+    assert "accuracy" in METRICS
+    assert {"he_normal", "glorot_uniform"} <= set(INITIALIZERS)
+
+
+def test_configured_activation_survives_save_and_load(tmp_path):
+    net = xpnet.Network([xpnet.Dense(3, 4, {"name": "elu", "config": {"alpha": 0.5}}), xpnet.Dense(4, 1)],
+                        backend="numpy", dtype="float64", seed=0)  # fmt: skip
+    net.save(tmp_path / "m.safetensors")
+    same = xpnet.load(tmp_path / "m.safetensors", backend="numpy")
+    assert same.layers[0].activation.config() == {"alpha": 0.5}
+    X = np.linspace(-3, 3, 12).reshape(4, 3)
+    np.testing.assert_array_equal(same.predict(X), net.predict(X))
+
+
+def test_containers_nest_and_train(backend):
+    inner = xpnet.Sequential([xpnet.Dense(6, 6, "tanh"), xpnet.Residual([xpnet.Dense(6, 6, "relu"), xpnet.Dense(6, 6)])])
+    net = xpnet.Network([xpnet.Dense(3, 6), inner, "sigmoid", xpnet.Dense(6, 1)], backend=backend, dtype="float64",
+                        seed=0)  # fmt: skip
+    X = np.random.default_rng(0).normal(size=(16, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    assert xpnet.gradcheck(net, X[:4], y[:4], "mse") < 1e-5
+    history = net.fit(X, y, loss="mse", optimizer="adam", lr=0.01, epochs=20, batch_size=8, seed=0)
+    assert history.loss[-1] < history.loss[0]
+    moved = net.to("numpy")
+    np.testing.assert_allclose(xpnet.to_numpy(moved.predict(X)), xpnet.to_numpy(net.predict(X)), rtol=1e-12)
+
+
+def test_residual_must_keep_the_width():
+    with pytest.raises(ValueError, match="keep the width"):
+        xpnet.Residual([xpnet.Dense(4, 3)])
+
+
+def test_first_layer_must_fix_the_input_width():
+    with pytest.raises(ValueError, match="does not fix the number of input features"):
+        xpnet.Network(["relu", xpnet.Dense(2, 1)], backend="numpy")
+
+
+# -- dtype spellings and cross-entropy on one output ---------------------------------
+
+
+def dtype_spellings():
+    out = ["float32", np.float32, np.dtype("float32"), "float64", np.float64, np.dtype("float64")]
+    try:
+        import torch
+
+        out += [torch.float32, torch.float64]
+    except ImportError:
+        pass
+    return out
+
+
+@pytest.mark.parametrize("dtype", dtype_spellings(), ids=str)
+def test_every_spelling_of_the_two_dtypes_is_accepted_everywhere(dtype):
+    want = "float64" if "64" in str(dtype) else "float32"
+    assert xpnet.MLP([2, 1], backend="numpy", dtype=dtype).dtype == want
+    assert xpnet.Network([xpnet.Dense(2, 1)], backend="numpy", dtype=dtype).dtype == want
+    assert xpnet.Neuron(2, backend="numpy", dtype=dtype).dtype == want
+    assert xpnet.MLP([2, 1], backend="numpy")._astype(dtype).dtype == want
+    assert str(xpnet.get_backend("numpy").asarray([1.0], dtype).dtype) == want
+
+
+@pytest.mark.parametrize("dtype", ["int8", np.int32, "float16", None, 3])
+def test_other_dtypes_are_refused_with_a_clear_message(dtype):
+    with pytest.raises(ValueError, match="must be float32 or float64"):
+        xpnet.MLP([2, 1], backend="numpy", dtype=dtype)
+
+
+def test_cross_entropy_on_one_output_is_refused_and_points_to_binary_cross_entropy():
+    net = xpnet.MLP([4, 5, 1], "relu", "sigmoid", backend="numpy", seed=0)
+    X, y = np.random.default_rng(0).normal(size=(6, 4)), np.array([0, 1, 0, 1, 1, 0])
+    with pytest.raises(ValueError, match="binary_cross_entropy"):
+        net.fit(X, y, loss="cross_entropy")
+    with pytest.raises(ValueError, match="binary_cross_entropy"):
+        xpnet.loss_fcn("cross_entropy", [[0.0], [0.0]], [[0.99], [0.99]])
+    assert float(xpnet.loss_fcn("cross_entropy", [1, 0, 0], [0.7, 0.2, 0.1])) == pytest.approx(-np.log(0.7))

@@ -1,0 +1,303 @@
+"""From the command line's files to the network's matrices, and back.
+
+``xpnet train`` reads its table (or the shipped digits), picks target and
+feature columns, applies ``--missing``, chooses the task, splits, encodes
+and standardises (:func:`training_data`); ``xpnet predict`` repeats the
+encoding stored in the model on new rows (:func:`prediction_inputs`). The
+decisions travel in ``Network.info`` (see :func:`training_info`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .columns import _MISSING_HINT, Column, Features, column_kinds, fit_features
+from .data_io import DataError, Table, column_name, read_header, read_table
+from .preprocessing import (
+    Target,
+    check_target,
+    choose_task,
+    encode_classes,
+    plain,
+    read_target,
+    scaling,
+    split_indices,
+    standardize,
+)
+
+__all__ = ["INFO_VERSION", "Prepared", "prediction_inputs", "training_data", "training_info"]
+
+#: Version of the layout of ``Network.info`` written by ``xpnet train``
+#: (1: numeric columns only; 2: columns with kinds, fills and categories).
+INFO_VERSION = 2
+
+
+@dataclass
+class Prepared:
+    """Everything ``train`` needs after reading: the matrices, the task and
+    the notes for ``Network.info`` and for the printed lines."""
+
+    task: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    info: dict[str, Any]
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Read:
+    """Reading settings shared by the training and the test file (and stored for predict)."""
+
+    sep: str | None
+    encoding: str
+    decimal: str
+    na_values: list[str]
+
+    def to_info(self) -> dict[str, Any]:
+        return {"encoding": self.encoding, "decimal": self.decimal, "na_values": self.na_values}
+
+
+# --------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------
+
+
+def training_data(args: argparse.Namespace) -> Prepared:
+    """Read, clean, split, encode and standardise the training data."""
+    read = _Read(args.sep, args.encoding or "utf-8", args.decimal or ".", list(args.na_values or []))
+    table, targets, kinds = _training_table(args, read)
+    target = read_target(table, targets)
+    table, target, dropped = _apply_missing(table, target, kinds, args.missing)
+    fmt = "" if args.data is None else f" ({table.describe()})"
+    choice = choose_task(target.values, target.kind, args.task, targets[0])
+    test = _test_table(args, read, targets, kinds) if args.test_data else None
+    y, notes = _encode_target(target, choice.task)
+    check_target(target.values, choice.task, targets, stratify=test is None and args.test_size > 0)
+    if test is None:
+        labels = y if choice.task == "classification" else None
+        train_rows, test_rows = split_indices(len(y), args.test_size, args.seed, labels)
+        if args.test_size > 0 and len(test_rows) == 0:
+            raise DataError(f"{len(y)} rows are too few to hold out a {args.test_size:g} test share"
+                            + (" of each class" if labels is not None else ""),
+                            "--test-size 0 trains and scores on all rows; --test-data FILE gives test rows")
+    else:
+        train_rows, test_rows = np.arange(len(y)), np.zeros(0, dtype=np.int64)
+    holes = int(sum(int(table.frame[c.name].isna().sum()) for c in kinds))
+    features, X = fit_features(table, kinds, train_rows, args.missing, args.max_categories)
+    del table  # the raw columns are no longer needed: free them before training
+    if choice.task == "regression":
+        y_mean, y_std = scaling(y, train_rows)
+        notes.update(y_mean=y_mean.tolist(), y_std=y_std.tolist())
+        y = standardize(y, y_mean, y_std)
+    X_train, y_train = X[train_rows], y[train_rows]
+    if test is None:
+        X_test, y_test = X[test_rows], y[test_rows]
+    else:
+        X_test, y_test = features.transform(test[0], args.unknown), _test_targets(test[1], choice.task, notes)
+    del X
+    info = training_info(features, targets, choice.task, notes, read, source=_source(args))
+    prepared = Prepared(choice.task, X_train, y_train, X_test, y_test, info)
+    counts = (dropped, holes, len(y), len(X_train), len(X_test))
+    prepared.lines = _describe(args, fmt, features, targets, choice, notes, *counts)
+    prepared.warnings = [w for w in (choice.warning,) if w]
+    return prepared
+
+
+def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[str], list[Column]]:
+    """The training table with its target names and feature columns."""
+    if args.data is None:
+        return (*_digits(),)
+    table = read_header(args.data, read.sep, read.encoding)
+    if table.sep is None and args.target is not None:
+        raise DataError(f"--target selects CSV columns; {table.path} is an NPZ archive, whose targets are its array 'y'",
+                        "leave --target out for NPZ files")
+    if table.sep is not None and table.sep == read.decimal:
+        raise DataError(f"{table.path} is separated by {read.decimal!r}, which cannot be the decimal mark too",
+                        "--sep names the separator; --decimal the decimal mark")
+    if table.sep is None:
+        targets = [n for n in table.names if n.startswith("y")]
+        if not targets:
+            raise DataError(f"{table.path} has no array 'y'", "save it with np.savez(path, X=X, y=y)")
+    elif args.target is None:
+        targets = [table.names[-1]]
+    else:
+        targets = list(dict.fromkeys(column_name(table, t, "--target") for t in _target_specs(table, args.target)))
+    ignored = {column_name(table, n, "--ignore") for n in args.ignore}
+    categorical = {column_name(table, n, "--categorical") for n in args.categorical}
+    for option, names in (("--ignore", ignored), ("--categorical", categorical)):
+        clash = sorted(names & set(targets))
+        if clash:
+            raise DataError(f"{option} names the target {clash[0]!r}", "--target names the column to predict")
+    features = [n for n in table.names if n not in targets and n not in ignored]
+    if not features:
+        raise DataError(f"{table.path} has no feature columns left besides the target {_names(targets)}",
+                        "training needs feature columns; check --target and --ignore")
+    text = sorted(categorical)
+    read_table(table, columns=features + targets, text=text, na_values=read.na_values, decimal=read.decimal)
+    return table, targets, column_kinds(table, features, categorical)
+
+
+def _target_specs(table: Table, specs: list[str]) -> list[str]:
+    """``--target a,b``: several columns, unless one column's name has a comma in it."""
+    joined = ",".join(specs)
+    return [joined] if joined in table.names else specs
+
+
+def _digits() -> tuple[Table, list[str], list[Column]]:
+    import pandas as pd
+
+    from .datasets import load_digits
+
+    X, y = load_digits()
+    names = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
+    frame = pd.DataFrame(X, columns=names)
+    frame["digit"] = y
+    table = Table(Path("digits"), [*names, "digit"], sep=None, frame=frame)
+    return table, ["digit"], [Column(n, "number") for n in names]
+
+
+def _source(args: argparse.Namespace) -> str:
+    return "digits (shipped with xpnet)" if args.data is None else str(args.data)
+
+
+def _apply_missing(table: Table, target: Target, kinds: list[Column], missing: str) -> tuple[Table, Target, int]:
+    """``--missing``: an error naming the first missing value, or drop rows
+    (any missing value under ``drop``; a missing target always)."""
+    holes = Features(kinds).missing_rows(table)
+    if missing == "error":
+        gone = holes | target.missing
+        if gone.any():
+            row = int(np.flatnonzero(gone)[0])
+            if target.missing[row]:
+                what = f"the target {target.names[0]!r}"
+            else:
+                name = next(c.name for c in kinds if bool(table.frame[c.name].isna().iloc[row]))
+                what = f"column {name!r}"
+            raise DataError(f"{table.path}, {table.where(row)}: {what} has a missing value", _MISSING_HINT)
+        return table, target, 0
+    drop = (holes | target.missing) if missing == "drop" else target.missing
+    if not drop.any():
+        return table, target, 0
+    keep = np.flatnonzero(~drop)
+    return table.take(keep), target.take(keep), int(drop.sum())
+
+
+def _test_table(args: argparse.Namespace, read: _Read, targets: list[str], kinds: list[Column]) -> tuple[Table, Target]:
+    """``--test-data``: the same columns, read the same way; rows with a missing
+    value are handled as ``--missing`` says."""
+    table = read_header(args.test_data, read.sep, read.encoding)
+    names = [c.name for c in kinds] + targets
+    lacking = [n for n in names if n not in table.names]
+    if lacking:
+        raise DataError(f"{table.path} lacks the column(s) {_names(lacking)} of the training data",
+                        "--test-data needs the training file's feature and target columns")
+    text = [c.name for c in kinds if c.kind == "category"]
+    read_table(table, columns=names, text=text, na_values=read.na_values, decimal=read.decimal)
+    target = read_target(table, targets)
+    table, target, _ = _apply_missing(table, target, kinds, args.missing)
+    return table, target
+
+
+def _encode_target(target: Target, task: str) -> tuple[np.ndarray, dict[str, Any]]:
+    if task == "classification":
+        classes, labels = encode_classes(target.values)
+        return labels, {"classes": classes}
+    values = target.values.astype(np.float64)
+    return values.reshape(len(values), -1), {}
+
+
+def _test_targets(target: Target, task: str, notes: dict[str, Any]) -> np.ndarray:
+    if task == "classification":
+        index = {c: i for i, c in enumerate(notes["classes"])}
+        labels = [index.get(plain(v)) for v in target.values]
+        unseen = [plain(v) for v, i in zip(target.values, labels) if i is None]
+        if unseen:
+            raise DataError(f"--test-data holds the class {unseen[0]!r}, which the training data does not have",
+                            f"the training classes are {_names(notes['classes'])}")
+        return np.asarray(labels, dtype=np.int64)
+    values = target.values.astype(np.float64).reshape(len(target.values), -1)
+    return standardize(values, notes["y_mean"], notes["y_std"])
+
+
+def training_info(features: Features, targets: list[str], task: str, notes: dict[str, Any], read: _Read,
+                  source: str) -> dict[str, Any]:
+    """What ``predict`` needs, stored in ``Network.info``."""
+    return {"xpnet_train": INFO_VERSION, "task": task, "features": features.names,
+            "target": targets[0] if len(targets) == 1 else ",".join(targets), "targets": targets,
+            **features.to_info(), **notes, "read": read.to_info(), "source": source}
+
+
+def _describe(args: argparse.Namespace, fmt: str, features: Features, targets: list[str], choice: Any, notes: dict[str, Any],
+              dropped: int, holes: int, n: int, n_train: int, n_test: int) -> list[str]:
+    outputs = "1 output" if len(targets) == 1 else f"{len(targets)} outputs"
+    what = f"{len(notes['classes'])} classes" if "classes" in notes else f"regression, {outputs}"
+    target = f"target {targets[0]!r}" if len(targets) == 1 else f"targets {_names(targets)}"
+    lines = [f"data: {_source(args)}{fmt}, {n} rows, {features.describe()}, {target} ({what})"]
+    if dropped:
+        why = "a missing value" if args.missing == "drop" else "a missing target"
+        lines.append(f"missing: dropped {dropped} row(s) with {why} (--missing {args.missing})")
+    if args.missing not in ("error", "drop") and holes:
+        lines.append(f"missing: {holes} feature value(s) filled in with the training rows' "
+                     f"{args.missing.replace('_', ' ')} (--missing {args.missing})")
+    lines.append(f"task: {choice.task} ({choice.reason})")
+    if args.test_data:
+        lines.append(f"split: {n_train} training rows; {n_test} test rows from {args.test_data}; "
+                     "features standardised on the training rows")
+    else:
+        lines.append(f"split: {n_train} training rows, {n_test} test rows (seed {args.seed}); "
+                     "features standardised on the training rows")
+    return lines
+
+
+def _names(names: list[Any]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+# --------------------------------------------------------------------------
+# predict
+# --------------------------------------------------------------------------
+
+
+def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: Features | None,
+                      n_in: int) -> tuple[np.ndarray, np.ndarray]:
+    """The standardised rows to predict, and a mask of the rows that get no
+    prediction (a missing value, under a model trained with ``--missing drop``)."""
+    stored = info.get("read") if isinstance(info.get("read"), dict) else {}
+    encoding = args.encoding or str(stored.get("encoding", "utf-8"))
+    decimal = args.decimal or str(stored.get("decimal", "."))
+    na_values = args.na_values if args.na_values is not None else [str(v) for v in stored.get("na_values", [])]
+    table = read_header(args.data, args.sep, encoding)
+    if features is None:
+        features = Features([Column(n, "number") for n in table.names if table.sep is not None or n.startswith("x")])
+        features.mean, features.std = np.zeros(features.width), np.ones(features.width)
+    elif table.sep is None:  # NPZ: X's columns by position
+        width = sum(1 for n in table.names if n.startswith("x"))
+        if width != len(features.names):
+            raise DataError(f"{table.path}: X has {width} columns, but the model takes {len(features.names)}",
+                            "predict needs the feature columns the model was trained on")
+        table.names = [*features.names, *table.names[width:]]
+    lacking = [n for n in features.names if n not in table.names]
+    if lacking:
+        raise DataError(f"{table.path} lacks the column(s) {_names(lacking)} the model was trained on; "
+                        f"it has {_names(table.names[:12])}", "predict needs the model's feature columns, by name")
+    read_table(table, columns=features.names, text=features.text, na_values=na_values, decimal=decimal)
+    if features.width != n_in:
+        raise DataError(f"{table.path} has {features.width} feature columns, but the model takes {n_in}",
+                        "predict needs the feature columns the model was trained on")
+    skipped = np.zeros(len(table.frame), dtype=bool)
+    if features.missing == "drop":
+        skipped = features.missing_rows(table)
+        if skipped.any():
+            table = table.take(np.flatnonzero(~skipped))
+    trained = (f"the model was trained with --missing {features.missing}, so it fills in no values; "
+               "train with --missing mean (or median, most_frequent) to predict rows with missing values")
+    return features.transform(table, args.unknown, trained), skipped
+
