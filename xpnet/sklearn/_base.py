@@ -102,7 +102,9 @@ class BaseMLP(BaseEstimator):
 
     def _partial_fit_allowed(self) -> bool:
         if self.solver not in ("sgd", "adam"):
-            raise AttributeError(f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic.")
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
+            )
         return True
 
     def _dtype_for(self, X: Any) -> str:
@@ -154,7 +156,8 @@ class BaseMLP(BaseEstimator):
             last = i == len(self.coefs_) - 1
             act = output_activation(self.out_activation_) if last else ACTIVATIONS[self.activation]
             layers.append(Dense(coef.shape[0], coef.shape[1], act).spec())
-        params = [backend.asarray(np.asarray(p), dtype, copy=True) for pair in zip(self.coefs_, self.intercepts_) for p in pair]
+        pairs = zip(self.coefs_, self.intercepts_)
+        params = [backend.asarray(np.asarray(p), dtype, copy=True) for pair in pairs for p in pair]
         net = Network._assemble(layers, backend, dtype, params)
         if keep:
             self._net, self._net_source = net, self._weight_objects()

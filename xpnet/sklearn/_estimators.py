@@ -104,7 +104,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                         f"fit. Previously got {self.classes_}, `y` has {classes}"
                     )
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {classes}.")
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
         return X, self._label_binarizer.transform(y).astype(np.float64)
 
     @available_if(lambda est: est._partial_fit_allowed())
@@ -120,7 +122,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self._label_binarizer.fit(target)
             self.classes_ = unique_labels(host(classes))
         elif classes is not None and not np.array_equal(self.classes_, unique_labels(host(classes))):
-            raise ValueError(f"`classes={classes!r}` is not the same as on the last call to partial_fit, was: {self.classes_!r}")
+            raise ValueError(
+                f"`classes={classes!r}` is not the same as on the last call to partial_fit, was: {self.classes_!r}"
+            )
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X: Any) -> Any:

@@ -74,38 +74,26 @@ def stochastic(est: Any, net: Any, X: Any, Y: Any, weights: Any, incremental: bo
         est._optimizer = LearningRate(est)
     if est.early_stopping and incremental:
         raise ValueError("partial_fit does not support early_stopping=True")
-    X, Y, weights, alpha = _weighted_rows(est, net, X, Y, weights)
-    (X, Y, weights), validation = _held_out(est, net, X, Y, weights) if est.early_stopping else ((X, Y, weights), None)
-    batch = _batch_size(est, X.shape[0])
-    loss = loss_for(est.out_activation_, None, est.n_outputs_)
-    rows = batch_rows(X.shape[0], batch)
-    if rows[-1] != batch:  # a shorter last minibatch: record each row's loss once
-        loss = EpochShare(loss, batch)
-    run = {"loss": loss, "epochs": 1, "batch_size": batch, "shuffle": False}
-    if validation is not None:
-        run.update(validation_data=validation, metrics=(score_for(est.out_activation_),))
-    data = (X, Y) if weights is None else (X, Y, net.backend.asarray(weights, net.dtype))
-    order = np.arange(X.shape[0])
-    est.n_iter_, best = 0, None
+    data, run, alpha = _fit_arguments(est, net, X, Y, weights)
+    order, best = np.arange(data[0].shape[0]), None
+    est.n_iter_ = 0
     try:
         for _ in range(est.max_iter):
-            opt = BatchL2(_update_rule(est, est._optimizer.learning_rate), alpha, rows)
+            opt = BatchL2(_update_rule(est, est._optimizer.learning_rate), alpha, run["rows"])
             if est.shuffle:
                 order = sklearn_shuffle(order, random_state=est._random_state)
-            epoch = _in_order(net, order, data) if est.shuffle else data
-            if weights is not None:
-                run["sample_weight"] = epoch[2]
+            X_epoch, Y_epoch, *w = _in_order(net, order, data) if est.shuffle else data
+            rows = {"sample_weight": w[0]} if w else {}
             try:
-                history = net.fit(epoch[0], epoch[1], optimizer=opt, warm_start=not fresh and _continues(net, opt), **run)
+                warm = not fresh and _continues(net, opt)
+                history = net.fit(X_epoch, Y_epoch, optimizer=opt, warm_start=warm, **run["fit"], **rows)
             except FloatingPointError as exc:
                 if not est.early_stopping:
                     raise ValueError(NON_FINITE) from exc
                 est.validation_scores_.append(float("nan"))  # diverged: keep the best weights so far
                 break
             fresh = False
-            _record_epoch(est, net, history, alpha, rows)
-            best = _track_improvement(est, net, history, best)
-            est._optimizer.iteration_ends(est.t_)
+            best = _end_of_epoch(est, net, history, alpha, run["rows"], best)
             if est._no_improvement_count > est.n_iter_no_change:
                 if est._optimizer.trigger_stopping(_stall_message(est), est.verbose):
                     break
@@ -118,6 +106,38 @@ def stochastic(est: Any, net: Any, X: Any, Y: Any, weights: Any, incremental: bo
         warnings.warn("Training interrupted by user.")
     if est.early_stopping:
         _restore_best(est, net, best)
+
+
+def _fit_arguments(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[tuple[Any, ...], dict[str, Any], float]:
+    """Each of scikit-learn's settings as what ``Network.fit`` takes, in one
+    place: the rows (``(X, Y)`` or ``(X, Y, sample_weight)``, less the
+    early-stopping rows), ``fit``'s arguments (the loss, ``batch_size``, the
+    validation data and score), the epoch's minibatch sizes and the L2
+    strength for :class:`BatchL2`. Shuffling is done here, in scikit-learn's
+    order (see :func:`_in_order`), so ``fit`` does not shuffle."""
+    X, Y, weights, alpha = _weighted_rows(est, net, X, Y, weights)
+    validation = None
+    if est.early_stopping:
+        (X, Y, weights), validation = _held_out(est, net, X, Y, weights)
+    batch = _batch_size(est, X.shape[0])
+    rows = batch_rows(X.shape[0], batch)
+    loss = loss_for(est.out_activation_, None, est.n_outputs_)
+    if rows[-1] != batch:  # a shorter last minibatch: record each row's loss once
+        loss = EpochShare(loss, batch)
+    fit = {"loss": loss, "epochs": 1, "batch_size": batch, "shuffle": False}
+    if validation is not None:
+        fit.update(validation_data=validation, metrics=(score_for(est.out_activation_),))
+    data = (X, Y) if weights is None else (X, Y, net.backend.asarray(weights, net.dtype))
+    return data, {"fit": fit, "rows": rows}, alpha
+
+
+def _end_of_epoch(est: Any, net: Any, history: Any, alpha: float, rows: tuple[int, ...], best: Any) -> Any:
+    """scikit-learn's bookkeeping after an epoch: the loss curve, the count of
+    epochs without improvement, the best weights, the learning rate."""
+    _record_epoch(est, net, history, alpha, rows)
+    best = _track_improvement(est, net, history, best)
+    est._optimizer.iteration_ends(est.t_)
+    return best
 
 
 def _in_order(net: Any, order: np.ndarray, arrays: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -288,7 +308,8 @@ def lbfgs(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> None:
 
 def full_batch_objective(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> _Objective:
     """scikit-learn's full-batch objective on ``(X, Y)``, with row weights or not."""
-    loss = loss_for(est.out_activation_, None if weights is None else net.backend.asarray(weights, net.dtype), est.n_outputs_)
+    rows = None if weights is None else net.backend.asarray(weights, net.dtype)
+    loss = loss_for(est.out_activation_, rows, est.n_outputs_)
     total = float(X.shape[0] if weights is None else np.sum(weights))
     return _Objective(net, X, Y, loss, float(est.alpha) / total)
 
