@@ -327,6 +327,11 @@ def test_numpy_in_numpy_out_while_training_elsewhere():
         clf.predict_proba(X), MLPClassifier(max_iter=5, random_state=0).fit(X, TARGETS["multiclass"][2]).predict_proba(X),
         rtol=1e-9,
     )  # fmt: skip
+    again = pickle.loads(pickle.dumps(clf))  # the optimizer state travels to the host and back to torch
+    assert again._net.backend.name == "torch"
+    for est in (clf, again):
+        est.partial_fit(X, TARGETS["multiclass"][2])
+    np.testing.assert_allclose(again.coefs_[0], clf.coefs_[0], rtol=1e-12)
 
 
 # -- errors and messages -----------------------------------------------------------------

@@ -214,8 +214,7 @@ class Network:
         fit_state = state.get("fit_state")
         if fit_state is not None:  # the optimizer state that fit(warm_start=True) continues
             opt, arrays = fit_state
-            self._fit_state = (opt, {k: [backend.asarray(a) for a in v] if isinstance(v, list) else v
-                                     for k, v in arrays.items()})  # fmt: skip
+            self._fit_state = (opt, {k: _state_value(v, backend.asarray) for k, v in arrays.items()})
 
     # -- training, saving ------------------------------------------------------
 
@@ -350,7 +349,17 @@ def _host_fit_state(fit_state: Any) -> Any:
     from ._backend import to_numpy
 
     opt, state = fit_state
-    return opt, {k: [np.array(to_numpy(a)) for a in v] if isinstance(v, list) else v for k, v in state.items()}
+    return opt, {k: _state_value(v, lambda a: np.array(to_numpy(a))) for k, v in state.items()}
+
+
+def _state_value(value: Any, convert: Any) -> Any:
+    """An optimizer state entry with its arrays (a list of them, or one)
+    converted; Python numbers (a step count) stay as they are."""
+    import array_api_compat
+
+    if isinstance(value, list):
+        return [convert(a) for a in value]
+    return convert(value) if array_api_compat.is_array_api_obj(value) else value
 
 
 def _backend_for_unpickling(name: str, device: str) -> Backend:

@@ -39,6 +39,11 @@ class Space(NamedTuple):
     def __str__(self) -> str:
         return self.library if self.library == "numpy" else f"{self.library} on {self.device}"
 
+    def key(self) -> tuple[str, str]:
+        """What an estimator keeps of fit's inputs: plain strings, which pickle
+        anywhere (a CuPy device object would not unpickle without a GPU)."""
+        return self.library, str(self.device)
+
 
 NUMPY = Space("numpy", "cpu")
 
@@ -77,14 +82,16 @@ def to_space(a: Any, space: Space) -> Any:
     return get_backend(space.library, space.device).asarray(host)
 
 
-def check_same_space(fitted: Space, given: Space, estimator: Any, method: str) -> None:
-    """Under dispatch, refuse inputs of another namespace or device than fit's."""
-    if not dispatching() or fitted == given:
+def check_same_space(fitted: tuple[str, str], given: Space, estimator: Any, method: str) -> None:
+    """Under dispatch, refuse inputs of another namespace or device than
+    fit's (``fitted``: :meth:`Space.key` of fit's input)."""
+    if not dispatching() or tuple(fitted) == given.key():
         return
+    library, device = fitted
     raise ValueError(
         f"Inputs passed to {type(estimator).__name__}.{method}() must use the same namespace and the same "
-        f"device as those passed to fit(): fit got {fitted}, {method} got {given} (convert the input, or fit "
-        "again on it)"
+        f"device as those passed to fit(): fit got {library} ({device}), {method} got {given} (convert the "
+        "input, or fit again on it)"
     )
 
 

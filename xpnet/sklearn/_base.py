@@ -90,7 +90,7 @@ class BaseMLP(BaseEstimator):
             self._initialize(Y, [X.shape[1], *hidden, self.n_outputs_], dtype)
         net = self._network(backend_for(space, self.backend, self.device), dtype, keep=True)
         X, Y = net.backend.asarray(X, dtype), net.backend.asarray(Y, dtype)
-        self._fit_space = space
+        self._fit_space = space.key()
         if self.solver == "lbfgs":
             _solvers.lbfgs(self, net, X, Y, weights)
         else:
@@ -188,7 +188,7 @@ class BaseMLP(BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=float_dtypes(X))
         space = space_of(X)
-        check_same_space(getattr(self, "_fit_space", space), space, self, method)
+        check_same_space(getattr(self, "_fit_space", space.key()), space, self, method)
         net = getattr(self, "_net", None)
         if net is None or not _same(getattr(self, "_net_source", ()), self._weight_objects()):
             dtype = dtype_name(self.dtype) if self.dtype is not None else dtype_name(self.coefs_[0].dtype)
