@@ -25,7 +25,7 @@ _COMMON_DOC = """
     defaults and meanings; the same ``random_state`` draws the same initial
     weights and the same early-stopping split. Three more parameters:
 
-    backend : str, xpnet.Backend or None, default=None
+    backend : str or None, default=None
         Where to train: ``"numpy"``, ``"cupy"``, ``"torch"``, ``"jax"``,
         ``"array_api_strict"``. ``None``: under ``sklearn.set_config(
         array_api_dispatch=True)`` the library and device of the input arrays,
