@@ -64,7 +64,7 @@ def scores(case: str) -> tuple[float, float]:
 def test_same_quality_as_sklearn(case):
     ours, theirs = scores(case)
     assert abs(ours - theirs) <= 0.01, f"{case}: xpnet.sklearn {ours:.4f}, scikit-learn {theirs:.4f}"
-    assert ours > (0.3 if case.startswith("diabetes") else 0.85)  # and both learned something
+    assert ours > (0.2 if case.startswith("diabetes") else 0.85)  # and both learned something
 
 
 if __name__ == "__main__":  # the table of the README and the report
