@@ -1,6 +1,8 @@
 """Every ```python block of README.md runs, in order, as a reader would run
 them: one namespace for all (a block may use what an earlier one defined),
-in a fresh temporary folder (files a block writes land there).
+in a fresh Python process (blocks register components; those must not leak
+into this process's registries) and a fresh temporary folder (files a block
+writes land there).
 
 Whatever python blocks the README has are run; nothing here lists them.
 Two comments, on the line right before a block's opening fence, change that:
@@ -15,11 +17,14 @@ Two comments, on the line right before a block's opening fence, change that:
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
-import traceback
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from helpers import subprocess_env
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 FENCE = re.compile(r"^```(\w*)\s*$")
@@ -55,21 +60,36 @@ def test_the_readme_has_python_blocks_and_marks_parse():
         assert mark is None or mark[1], f"README.md line {line}: a no-test/requires comment needs a reason or modules"
 
 
-def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("XPNET_BACKEND", raising=False)
-    namespace: dict = {"__name__": "__readme__"}
-    ran, skipped = 0, []
+#: Runs the blocks given as JSON ``[[line, code], ...]`` in one namespace;
+#: on the first failure prints which block and exits 1.
+RUNNER = """
+import json, sys, traceback
+namespace = {"__name__": "__readme__"}
+for line, code in json.load(open(sys.argv[1])):
+    try:
+        exec(compile(code, f"README.md (block at line {line})", "exec"), namespace)
+    except BaseException:
+        print(f"README.md, python block at line {line} failed:", file=sys.stderr)
+        traceback.print_exc(limit=-4)
+        sys.exit(1)
+"""
+
+
+def test_every_python_block_of_the_readme_runs(tmp_path):
+    runnable, skipped = [], []
     for line, code, mark in python_blocks(README.read_text(encoding="utf-8")):
         if mark and mark[0] == "no-test":
             skipped.append(f"line {line}: {mark[1]}")
-            continue
-        if mark and mark[0] == "requires" and missing_modules(mark[1]):
+        elif mark and mark[0] == "requires" and missing_modules(mark[1]):
             skipped.append(f"line {line}: needs {', '.join(missing_modules(mark[1]))}")
-            continue
-        try:
-            exec(compile(code, f"README.md (block at line {line})", "exec"), namespace)
-        except Exception:
-            pytest.fail(f"README.md, python block at line {line} failed:\n{traceback.format_exc(limit=-3)}")
-        ran += 1
-    assert ran, f"no README block ran ({'; '.join(skipped)})"
+        else:
+            runnable.append((line, code))
+    assert runnable, f"no README block can run here ({'; '.join(skipped)})"
+    (tmp_path / "blocks.json").write_text(json.dumps(runnable), encoding="utf-8")
+    env = subprocess_env()
+    env.pop("XPNET_BACKEND", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(tmp_path / "blocks.json")], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
