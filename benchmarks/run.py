@@ -25,6 +25,7 @@ WORKLOADS = {
     "W3": "w3",
     "W4": "w4",
     "Tiny": "tiny",
+    "SK": "sk",
 }
 
 #: The workloads with GPU rows, which ``--gpu`` runs by default.

@@ -66,6 +66,7 @@ def fit(
     callbacks: Any = (),
     sample_weight: Any = None,
     class_weight: Any = None,
+    warm_start: bool = False,
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
@@ -113,6 +114,15 @@ def fit(
     :class:`xpnet.distributed.DataParallel` may be passed instead of ``True``
     to use another communicator.
 
+    ``warm_start=True`` continues the optimizer state (Adam's moments and step
+    count, SGD's velocity) that the previous ``fit`` of this network left
+    behind, as one longer run would. The optimizer must be of the same class
+    and keep the same kind of state; its settings may change (a lower ``lr``,
+    as a schedule would), a state that does not fit (SGD without momentum
+    after SGD with) is a ``ValueError``. Without a previous ``fit`` the state
+    starts fresh. Each completed ``fit`` leaves its final state on the network
+    (pickled with it); one that raised leaves none. Not with ``resume``.
+
     Raises ``FloatingPointError`` naming the epoch if the loss or the weights
     stop being finite; the network then keeps the last finite epoch's weights.
 
@@ -138,6 +148,7 @@ def fit(
         tol=tol, progress=progress, validation_data=validation_data, metrics=metrics, checkpoint=checkpoint,
         resume=resume, interrupt=interrupt, lr_schedule=lr_schedule, validation_split=validation_split,
         callbacks=callbacks, sample_weight=sample_weight, class_weight=class_weight,
+        warm_start=warm_start,
     )  # fmt: skip
     check_fit_options(distributed=distributed, **options)
     if not distributed:
@@ -164,6 +175,7 @@ def _fit(net: Any, X: Any, y: Any, dp: Any, **options: Any) -> History:
                     break
                 run.stop_if_interrupted(epoch)
             run.finish()
+        net._fit_state = (run.opt, run.state)  # what warm_start=True continues
     except BaseException:
         run.settle_quietly()  # the epochs completed before the error still count
         raise
@@ -186,6 +198,7 @@ class _Run:
         self.batch_size = positive(options["batch_size"], "batch_size", integer=True, allow_none=True)
         self.tol = _check_tol(options["tol"])
         self.shuffle, self.interrupt = options["shuffle"], options["interrupt"]
+        self.warm_start = bool(options["warm_start"])
         self.checkpoint_path, self.resume = options["checkpoint"], options["resume"]
         self.metric_fns = {f"val_{m.name}": m for m in map(get_metric, options["metrics"])}
         self.validation_data = options["validation_data"]
@@ -214,7 +227,11 @@ class _Run:
         self._inputs(X, y)
         net = self.net
         self.params, self.buffers = net._params(), net._buffers()
-        self.state = self.opt.init_state(self.params)
+        if self.warm_start:
+            self.state = _continued_state(net, self.opt, self.params)
+        else:
+            self.state = self.opt.init_state(self.params)
+        net._fit_state = None  # set again when this fit completes
         self.decay = _decay_mask(net, self.opt)  # weight decay on weights, not on biases or norms
         self.history = History(metrics={name: [] for name in self.metric_fns})
         self.sched_state = None if self.schedule is None else self.schedule.start(self.lr)
@@ -497,6 +514,22 @@ class _Run:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _continued_state(net: Any, opt: Any, params: list[Any]) -> Any:
+    """``warm_start``: the optimizer state the previous ``fit`` left on ``net``
+    (fresh when there is none), refused when it does not fit ``opt``."""
+    fresh = opt.init_state(params)
+    previous = getattr(net, "_fit_state", None)
+    if previous is None:
+        return fresh
+    old, state = previous
+    if type(old) is not type(opt) or set(state) != set(fresh):
+        raise ValueError(
+            f"warm_start=True continues the optimizer state of the previous fit, which used {old!r}; "
+            f"its state does not fit {opt!r}: pass warm_start=False to start a fresh state"
+        )
+    return state
 
 
 #: The context of a training step in a network that draws no random numbers.
