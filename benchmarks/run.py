@@ -25,6 +25,7 @@ WORKLOADS = {
     "W3": "w3",
     "W4": "w4",
     "Tiny": "tiny",
+    "SK": "sk",
     "Predict": "predict",
     "Wide": "wide",
     "Small": "small",

@@ -5,7 +5,8 @@ microseconds: here the arrays are nothing and the Python around them is all.
 xpnet runs twice: ``fit`` over one epoch of 10000 batches of the four rows
 (``X`` tiled, no shuffle: the steady per-step cost, one host read in all),
 and ``fit(epochs=10000)`` on the four rows (every step is then also an epoch
-end: the NaN guard, one host read, the History entry).
+end: its figures are held on the device and read, with the NaN guard, every
+16 epochs; issue #11's target for this row is 1.2x hand-written NumPy).
 
 With a usable GPU (and without ``--no-gpu``), the same rows run on CuPy and
 CUDA torch against hand-written CuPy and PyTorch autograd on that GPU: at
@@ -169,7 +170,7 @@ def build(s: Settings) -> Workload:
 
     comps = [
         Comparison("xpnet-numpy", "numpy-hand", 1.3, "xpnet / hand-written NumPy"),
-        Comparison("xpnet-numpy-epochs", "numpy-hand", 1.3, "xpnet, 1 step per epoch / hand-written NumPy"),
+        Comparison("xpnet-numpy-epochs", "numpy-hand", 1.2, "xpnet, 1 step per epoch / hand-written NumPy"),
         Comparison("xpnet-numpy", "torch-autograd", 1.0, "xpnet / PyTorch autograd (faster)"),
         Comparison("xpnet-numpy-epochs", "torch-autograd", 1.0, "xpnet, 1 step per epoch / PyTorch autograd"),
         Comparison("xpnet-jax", "xpnet-numpy", None, "xpnet on JAX (cpu), jax.jit / xpnet on NumPy"),

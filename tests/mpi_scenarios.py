@@ -54,6 +54,15 @@ def scenarios() -> dict[str, dict]:
             fit=dict(loss="binary_cross_entropy", optimizer="adam", lr=0.01, epochs=5, batch_size=10, seed=4,
                      validation_data=(Xv, (np.stack([np.sin(Xv[:, 0]), Xv[:, 1] * Xv[:, 2]], 1) > 0) * 1.0)),
         ),
+        "weighted_split_schedule_early_stopping": dict(
+            net=dict(sizes=[5, 8, 3], activation="tanh", output_activation="softmax"),
+            X=X, y=labels,
+            fit=dict(loss="cross_entropy", optimizer="adam", lr=0.05, epochs=30, batch_size=9, seed=7,
+                     sample_weight=np.linspace(0.5, 2.0, len(labels)), class_weight="balanced",
+                     validation_split=0.25, metrics=("accuracy",),
+                     lr_schedule=xpnet.schedules.ReduceLROnPlateau(factor=0.5, patience=1),
+                     callbacks=[xpnet.EarlyStopping(patience=3)]),
+        ),
         "adam_sse_batch7_tol": dict(
             net=dict(sizes=[5, 4, 2], activation="leaky_relu"),
             X=X, y=two, fit=dict(loss="sse", optimizer="adam", lr=0.01, epochs=30, batch_size=7, seed=5, tol=0.25),
@@ -189,7 +198,7 @@ def run_training(out: str) -> None:
     # seed=None everywhere: rank 0's initial weights and shuffling are used by all
     spec = scenarios()["sgd_ce_batch9"]
     net = xpnet.MLP(**spec["net"], backend="numpy", dtype="float64", seed=None)
-    history = net.fit(spec["X"], spec["y"], **{**spec["fit"], "seed": None}, distributed=True)
+    history = net.fit(spec["X"], spec["y"], **{**spec["fit"], "seed": None}, validation_split=0.3, distributed=True)
     save(out, "seed_none", rank, net, history)
 
     # checkpoints and resume: 2 epochs, then on to 4, with progress on

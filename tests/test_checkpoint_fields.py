@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import xpnet
+from xpnet.checkpoints import CHECKPOINT_VERSION
 
 X = np.random.default_rng(0).normal(size=(20, 4))
 Y = np.arange(20) % 3
@@ -132,10 +133,29 @@ CASES = {
     "rng_state other generator": (setter("rng_state", "bit_generator", value="MT19937"), "rng_state"),
     "rng_state extra key": (setter("rng_state", "extra", value=1), "rng_state"),
     "rng_state has_uint32 a string": (setter("rng_state", "has_uint32", value="0"), "rng_state"),
-    "version newer": (setter("version", value=2), "version"),
+    "version newer": (setter("version", value=CHECKPOINT_VERSION + 1), "version"),
     "version a string": (setter("version", value="1"), "version"),
     "extra field": (setter("extra", value=1), "checkpoint metadata"),
     "missing field": (lambda ck: ck.pop("rng_state"), "checkpoint metadata"),
+    # the run record, the schedule, the callbacks (version 2)
+    "run missing": (lambda ck: ck.pop("run"), "checkpoint metadata"),
+    "run a list": (setter("run", value=[1]), "checkpoint run"),
+    "run key negative": (setter("run", "key", value=-3), "key"),
+    "run key a string": (setter("run", "key", value="7"), "key"),
+    "run key huge": (setter("run", "key", value=2**70), "key"),
+    "run validation_split 1.5": (setter("run", "validation_split", value=1.5), "validation_split"),
+    "run validation_split another": (setter("run", "validation_split", value=0.5), "validation_split"),
+    "schedule where none was": (setter("schedule", value={"spec": "StepLR", "state": {}}), "lr_schedule"),
+    "schedule a list": (setter("schedule", value=[1]), "schedule"),
+    "callbacks where none were": (setter("callbacks", value=[{"type": "EarlyStopping", "state": {}, "arrays": 0}]), "callback"),
+    "callbacks a dict": (setter("callbacks", value={}), "callback"),
+    "history lr too long": (setter("history", "lr", value=[0.1, 0.1]), "lr"),
+    "history lr NaN": (setter("history", "lr", value=[float("nan")]), "lr"),
+    "history lr a string": (setter("history", "lr", value=["0.1"]), "lr"),
+    "history best_epoch beyond": (setter("history", "best_epoch", value=1), "best_epoch"),
+    "history best_epoch negative": (setter("history", "best_epoch", value=-1), "best_epoch"),
+    "history best_epoch a float": (setter("history", "best_epoch", value=0.0), "best_epoch"),
+    "history without lr": (lambda ck: ck["history"].pop("lr"), "history"),
 }
 
 
@@ -211,3 +231,92 @@ def test_an_honest_checkpoint_still_resumes(tmp_path, checkpoint):
     net, h = resume(path)
     assert len(h.loss) == 3 and net.dtype == "float32"
     assert all(p.dtype == np.float32 and np.all(np.isfinite(p)) for p in net._params())
+
+
+SCHEDULED = dict(KW, lr_schedule=xpnet.schedules.ReduceLROnPlateau(patience=0, monitor="loss"))
+
+
+@pytest.fixture(scope="module")
+def controlled(tmp_path_factory):
+    """A checkpoint with a schedule's state and an EarlyStopping's state and
+    best weights."""
+    path = tmp_path_factory.mktemp("ck") / "c.safetensors"
+    make().fit(X, Y, epochs=2, checkpoint=path, validation_split=0.25,
+               callbacks=[xpnet.EarlyStopping(patience=5)], **SCHEDULED)
+    return path.read_bytes()
+
+
+def resume_controlled(path, **kw):
+    args = dict(SCHEDULED, validation_split=0.25, callbacks=[xpnet.EarlyStopping(patience=5)])
+    args.update(kw)
+    net = make()
+    return net, net.fit(X, Y, epochs=3, resume=path, **args)
+
+
+CONTROLLED_CASES = {
+    "schedule state lr negative": (setter("schedule", "state", "lr", value=-1.0), {}, "lr"),
+    "schedule state epoch a string": (setter("schedule", "state", "epoch", value="1"), {}, "epoch"),
+    "schedule state extra": (setter("schedule", "state", "extra", value=1), {}, "schedule state"),
+    "schedule best inf": (setter("schedule", "state", "best", value=1e400), {}, "best"),
+    "schedule num_bad negative": (setter("schedule", "state", "num_bad_epochs", value=-1), {}, "num_bad_epochs"),
+    "schedule other settings": (None, {"lr_schedule": xpnet.schedules.ReduceLROnPlateau(patience=3, monitor="loss")},
+                                "lr_schedule"),
+    "schedule gone": (None, {"lr_schedule": None}, "lr_schedule"),
+    "callback state wait negative": (lambda ck: ck["callbacks"][0]["state"].update(wait=-2), {}, "wait"),
+    "callback state best NaN": (lambda ck: ck["callbacks"][0]["state"].update(best=float("nan")), {}, "best"),
+    "callback best_epoch without best": (lambda ck: ck["callbacks"][0]["state"].update(best=None), {}, "best"),
+    "callback type": (lambda ck: ck["callbacks"][0].update(type="Other"), {}, "EarlyStopping"),
+    "callback arrays count": (lambda ck: ck["callbacks"][0].update(arrays=2), {}, "arrays"),
+    "callback arrays missing": (lambda ck: ck["callbacks"][0].update(arrays=5), {}, "callbacks.0.4"),
+    "callbacks gone": (None, {"callbacks": []}, "callback"),
+    "validation_split other": (None, {"validation_split": 0.5}, "validation_split"),
+}
+
+
+@pytest.mark.parametrize("case", list(CONTROLLED_CASES))
+def test_tampered_schedule_and_callbacks_are_refused(tmp_path, controlled, case):
+    edit, kw, word = CONTROLLED_CASES[case]
+    path = tampered(tmp_path, controlled, edit)
+    with pytest.raises(ValueError) as e:
+        resume_controlled(path, **kw)
+    assert str(path) in str(e.value) and word in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize(
+    "edit, word",
+    [
+        (_set("callbacks.0.0", np.zeros((4, 7), np.float32)), "shape"),
+        (_set("callbacks.0.1", np.full((6,), np.nan, np.float32)), "callbacks.0.1"),
+        (_set("callbacks.0.2", np.zeros((6, 3), np.float64)), "callbacks.0.2"),
+        (_set("callbacks.0.9", np.zeros((6,), np.float32)), "unexpected"),
+    ],
+)
+def test_tampered_callback_arrays_are_refused(tmp_path, controlled, edit, word):
+    path = tampered(tmp_path, controlled, edit_tensors=edit)
+    with pytest.raises(ValueError) as e:
+        resume_controlled(path)
+    assert str(path) in str(e.value) and word in str(e.value), str(e.value)
+
+
+def test_an_honest_controlled_checkpoint_resumes(tmp_path, controlled):
+    net, h = resume_controlled(tampered(tmp_path, controlled))
+    assert len(h.loss) == len(h.lr) == len(h.val_loss) == 3
+
+
+def test_a_version_1_checkpoint_still_resumes(tmp_path, checkpoint):
+    """Files of the version before schedules and callbacks: they ran at the
+    optimizer's rate, and resume to the same run."""
+
+    def downgrade(ck):
+        ck["version"] = 1
+        for key in ("run", "schedule", "callbacks"):
+            ck.pop(key)
+        ck["history"].pop("lr")
+        ck["history"].pop("best_epoch")
+
+    net, h = resume(tampered(tmp_path, checkpoint, downgrade))
+    ref = make()
+    h_ref = ref.fit(X, Y, epochs=3, **KW)
+    assert h.loss == h_ref.loss and h.lr == h_ref.lr == [0.01] * 3
+    for p, q in zip(net._params(), ref._params()):
+        np.testing.assert_array_equal(p, q)

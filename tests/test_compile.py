@@ -495,4 +495,13 @@ def test_an_optimizer_outside_the_kernels_runs_eagerly():
     net = xpnet.MLP([4, 3], backend="numpy", seed=0)
     step = _compile.training_step(net, get_loss("mse"), Halving(), None, Context(training=True), {})
     assert not _compile._replayable(Halving(), {}) and step.mode == "eager"
-    assert _compile._replayable(_Exploding(3), {"t": 0, "m": [], "v": []})  # a built-in's subclass
+    assert not _compile._replayable(_Exploding(3), {"t": 0, "m": [], "v": []})  # a subclass: not vouched for
+    assert _compile._replayable(xpnet.AdamW(), {"t": 0, "m": [], "v": []})
+
+    class Vouched(_Exploding):
+        compilable = True
+
+        def step(self, params, grads, state, decay=None):
+            return super().step(params, grads, state, decay)
+
+    assert _compile._replayable(Vouched(3), {"t": 0, "m": [], "v": []})

@@ -166,7 +166,8 @@ def test_no_per_step_host_transfer_with_dropout_and_batchnorm(monkeypatch):
     counter = _SyncCounter(monkeypatch)
     epochs = 5
     net.fit(Xd, yd, **{**FIT, "epochs": epochs, "validation_data": (Xd, yd)})  # 7 steps per epoch
-    assert epochs <= counter.count <= epochs + 2, f"{counter.count} device-to-host transfers for {epochs} epochs"
+    # the inputs' checks, then the epochs' figures in one report at the end
+    assert counter.count <= 2, f"{counter.count} device-to-host transfers for {epochs} epochs"
     assert_on(net.layers[3].buffers["running_var"], b, "float32")
 
 

@@ -125,6 +125,22 @@ def test_gradients_take_labels_for_cross_entropy(backend):
         np.testing.assert_allclose(host(b), host(d))
 
 
+def test_class_labels_as_a_column(backend):
+    """(N, 1) integer labels mean the same as (N,) labels in fit, evaluate and gradients."""
+    X = np.array([[0.1, 0.2], [0.3, -0.1], [-0.2, 0.4], [0.0, 0.1]])
+    labels = np.array([2, 0, 1, 2])
+    flat, column = (xpnet.MLP([2, 3, 3], "tanh", "softmax", backend=backend, dtype="float64", seed=0) for _ in "ab")
+    assert column.evaluate(X, labels[:, None], "cross_entropy") == pytest.approx(flat.evaluate(X, labels, "cross_entropy"))
+    for (a, b), (c, d) in zip(flat.gradients(X, labels, "cross_entropy"), column.gradients(X, labels[:, None], "cross_entropy")):
+        np.testing.assert_allclose(host(a), host(c))
+        np.testing.assert_allclose(host(b), host(d))
+    h1 = flat.fit(X, labels, loss="cross_entropy", epochs=3, lr=0.1)
+    h2 = column.fit(X, labels[:, None], loss="cross_entropy", epochs=3, lr=0.1)
+    np.testing.assert_allclose(h1.loss, h2.loss)
+    with pytest.raises(ValueError, match="class labels must lie in 0..2"):
+        column.fit(X, np.array([[0], [1], [3], [2]]), loss="cross_entropy")
+
+
 def test_mlp_builds_layers():
     net = xpnet.MLP([64, 128, 10], output_activation="softmax", backend="numpy")
     assert [(l.n_in, l.n_out, l.activation.name) for l in net.layers] == [(64, 128, "relu"), (128, 10, "softmax")]

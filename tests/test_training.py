@@ -219,18 +219,105 @@ class _SyncCounter:
         monkeypatch.setattr(Array, "to_device", to_device)
 
 
-@pytest.mark.parametrize("with_validation", [False, True])
-def test_fit_syncs_once_per_epoch(monkeypatch, with_validation):
+def strict_device1_run(**fit):
     b = xpnet.get_backend("array_api_strict", "device1")
     rng = np.random.default_rng(0)
     X, labels = rng.normal(size=(50, 4)), rng.integers(0, 3, 50)
     net = xpnet.MLP([4, 6, 3], "relu", "softmax", backend=b, seed=0)
     Xd, yd = b.asarray(X, "float32"), b.asarray(labels)
+    return net, Xd, yd
+
+
+@pytest.mark.parametrize("with_validation", [False, True])
+def test_minibatch_fit_reports_in_batches(monkeypatch, with_validation):
+    """Nothing per step, nothing per epoch: the input checks, then the held
+    epochs' figures (losses, validation figures, NaN guard) in one transfer
+    at the end."""
+    net, Xd, yd = strict_device1_run()
     counter = _SyncCounter(monkeypatch)
-    epochs = 7
     extra = dict(validation_data=(Xd, yd), metrics=("accuracy",)) if with_validation else {}
-    net.fit(Xd, yd, loss="cross_entropy", optimizer="adam", epochs=epochs, batch_size=8, seed=0, **extra)
-    assert epochs <= counter.count <= epochs + 2, f"{counter.count} device-to-host transfers for {epochs} epochs"
+    h = net.fit(Xd, yd, loss="cross_entropy", optimizer="adam", epochs=7, batch_size=8, seed=0, **extra)
+    assert counter.count <= 2, f"{counter.count} device-to-host transfers for 7 epochs"
+    assert len(h.loss) == 7 and len(h.val_loss) == (7 if with_validation else 0)
+
+
+def test_full_batch_fit_of_64_epochs_makes_at_most_6_transfers(monkeypatch):
+    net, Xd, yd = strict_device1_run()
+    counter = _SyncCounter(monkeypatch)
+    h = net.fit(Xd, yd, loss="cross_entropy", optimizer="adam", lr=0.01, epochs=64, batch_size=None)
+    assert counter.count <= 6, f"{counter.count} device-to-host transfers for 64 full-batch epochs"
+    assert len(h.loss) == 64 and h.loss[-1] < h.loss[0]
+    twin, Xd, yd = strict_device1_run()
+    h_twin = twin.fit(Xd, yd, loss="cross_entropy", optimizer="adam", lr=0.01, epochs=64, batch_size=None, tol=0.0)
+    assert h_twin.loss == h.loss  # tol reports every epoch: same figures
+    for a, b in zip(net._params(), twin._params()):
+        np.testing.assert_array_equal(host(a), host(b))  # and the network ends with the last epoch's weights
+
+
+def test_tol_reports_every_epoch(monkeypatch):
+    """A per-epoch decision on the host costs one transfer per epoch."""
+    net, Xd, yd = strict_device1_run()
+    counter = _SyncCounter(monkeypatch)
+    net.fit(Xd, yd, loss="cross_entropy", optimizer="adam", lr=0.01, epochs=10, batch_size=None, tol=0.0)
+    assert 10 <= counter.count <= 12
+
+
+def test_nan_guard_finds_the_bad_epoch_among_held_ones(backend):
+    """The loss stays finite in the epoch whose update makes a weight
+    infinite: the guard must still name that epoch (from the held weights)
+    and leave the weights of the one before."""
+
+    class Poison(xpnet.SGD):
+        steps = 0
+
+        def step(self, params, grads, state, decay=None):
+            new, state = super().step(params, grads, state, decay)
+            Poison.steps += 1
+            if Poison.steps == 5:
+                new = [*new[:-1], new[-1] + float("inf")]
+            return new, state
+
+    X, y = regression_data()
+    net = xpnet.MLP([3, 4, 1], "tanh", backend=backend, dtype="float64", seed=0)
+    with pytest.raises(FloatingPointError, match="in epoch 5; the network keeps the weights of epoch 4"):
+        net.fit(X, y, optimizer=Poison(0.01), epochs=12)
+    twin = xpnet.MLP([3, 4, 1], "tanh", backend=backend, dtype="float64", seed=0)
+    twin.fit(X, y, optimizer="sgd", lr=0.01, epochs=4, compile=False)  # eager, as Poison's run (its own step)
+    for a, b in zip(net._params(), twin._params()):
+        np.testing.assert_array_equal(host(a), host(b))
+
+
+def test_epochs_before_an_error_are_kept():
+    """An error half-way (here a KeyboardInterrupt from a step) still leaves
+    the network with the last epoch completed before it."""
+
+    class Boom(xpnet.SGD):
+        steps = 0
+
+        def step(self, params, grads, state, decay=None):
+            Boom.steps += 1
+            if Boom.steps == 6:
+                raise KeyboardInterrupt
+            return super().step(params, grads, state, decay)
+
+    X, y = regression_data()
+    net = xpnet.MLP([3, 4, 1], "tanh", backend="numpy", dtype="float64", seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, y, optimizer=Boom(0.01), epochs=12)
+    twin = xpnet.MLP([3, 4, 1], "tanh", backend="numpy", dtype="float64", seed=0)
+    twin.fit(X, y, optimizer="sgd", lr=0.01, epochs=5)
+    for a, b in zip(net._params(), twin._params()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_progress_bar_follows_the_reports(capsys, monkeypatch):
+    from xpnet import training
+
+    monkeypatch.setattr(training, "_BAR_SECONDS", 0.0)  # a report after every epoch
+    X, y = regression_data()
+    xpnet.MLP([3, 1], backend="numpy").fit(X, y, epochs=40, progress=True)
+    err = capsys.readouterr().err
+    assert "40/40" in err and "loss=" in err
 
 
 def test_sync_counter_detects_a_per_step_sync(monkeypatch):
@@ -242,3 +329,18 @@ def test_sync_counter_detects_a_per_step_sync(monkeypatch):
         float(b.xp.sum(a))
     xpnet.to_numpy(a)
     assert counter.count == 6
+
+
+def test_reports_hold_fewer_large_parameter_sets_on_the_cpu():
+    """On the CPU a report stalls nothing, and holding many large parameter
+    sets only churns memory: a 1000x100 network reports every epoch there,
+    every 16 epochs on a device (strict device1), and a small one every 16
+    everywhere."""
+    from xpnet._pending import EVERY, PendingEpochs
+
+    big = [np.zeros((1000, 100)), np.zeros((100, 1))]
+    small = [np.zeros((2, 2)), np.zeros(2)]
+    cpu, dev = xpnet.get_backend("numpy"), xpnet.get_backend("array_api_strict", "device1")
+    assert PendingEpochs(cpu, big).limit == 1
+    assert PendingEpochs(dev, [dev.asarray(a) for a in big]).limit == EVERY
+    assert PendingEpochs(cpu, small).limit == PendingEpochs(dev, [dev.asarray(a) for a in small]).limit == EVERY

@@ -8,20 +8,21 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import datasets
+from . import callbacks, datasets, schedules
 from ._backend import Backend, BackendUnavailable, available_backends, get_backend, to_numpy
 from .activations import Activation, get_activation
-from .gradcheck import gradcheck
+from .callbacks import Callback, EarlyStopping
 from ._random import Initializer
+from .gradcheck import gradcheck
 from .layers import ActivationLayer, BatchNorm, Dense, Dropout, Layer, LayerNorm, Residual, Sequential
 from .losses import Loss, get_loss, loss_fcn
 from .metrics import Metric
 from .network import MLP, Network
 from .neuron import Neuron
 from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
+from .records import History, TrainingInterrupted
 from .registry import register
 from .serialization import load
-from .training import History, TrainingInterrupted
 
 __all__ = [
     "MLP",
@@ -33,8 +34,10 @@ __all__ = [
     "Backend",
     "BackendUnavailable",
     "BatchNorm",
+    "Callback",
     "Dense",
     "Dropout",
+    "EarlyStopping",
     "History",
     "Initializer",
     "Layer",
@@ -50,6 +53,7 @@ __all__ = [
     "TrainingInterrupted",
     "__version__",
     "available_backends",
+    "callbacks",
     "datasets",
     "get_activation",
     "get_backend",
@@ -58,5 +62,6 @@ __all__ = [
     "load",
     "loss_fcn",
     "register",
+    "schedules",
     "to_numpy",
 ]

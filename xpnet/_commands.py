@@ -64,13 +64,16 @@ def train(args: argparse.Namespace) -> int:
     n_out = len(info["classes"]) if task == "classification" else data.y_train.shape[1]
     sizes = [data.X_train.shape[1], *args.hidden, n_out]
     output, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "mse")
-    net = MLP(sizes, args.activation, output, backend=backend, dtype=args.dtype, seed=args.seed)
+    net = _network(args, sizes, output, backend)
     _check_space(args, sizes)
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     activations = f"{args.activation}, {output}" if args.hidden else output
-    epochs, control = _fit_control(args, len(data.y_train))
-    _say(f"model: MLP {'-'.join(map(str, sizes))} ({activations}), {loss} loss, "
-         f"{args.optimizer} lr {args.lr:g}, {batch}, {epochs} epochs" + ("" if args.epochs else " (auto)"))
+    dropout = f", dropout {args.dropout:g}" if args.dropout else ""
+    epochs, control, stopping = _fit_control(args, len(data.y_train), task)
+    _say(f"model: MLP {'-'.join(map(str, sizes))} ({activations}{dropout}), {loss} loss, "
+         f"{_optimizer_text(control['optimizer'])}, {batch}, "
+         f"{'at most ' if stopping else ''}{epochs} epochs" + ("" if args.epochs else " (auto)"))
+    _say(stopping or _no_stopping_reason(args, len(data.y_train)))
 
     held_out = len(data.y_test) > 0
     # The notes go in before training, so that every checkpoint is a usable model too.
@@ -80,16 +83,16 @@ def train(args: argparse.Namespace) -> int:
     with _stop_on_signals() as stop:
         try:
             history = net.fit(
-                data.X_train, data.y_train, loss=loss, optimizer=args.optimizer, lr=args.lr, epochs=epochs,
+                data.X_train, data.y_train, loss=loss, lr=args.lr, epochs=epochs,
                 batch_size=args.batch_size, seed=args.seed,
                 progress=not args.quiet and sys.stdout.isatty() and root,
-                validation_data=(data.X_test, data.y_test) if held_out else None,
-                metrics=("accuracy",) if task == "classification" and held_out else (),
                 checkpoint=args.checkpoint, resume=resume, interrupt=stop, distributed=args.distributed, **control,
             )
         except TrainingInterrupted as exc:
             return _interrupted(exc, args, stop.signum) if root else 128 + (stop.signum or signal.SIGINT)
     fit_seconds = time.perf_counter() - fit_started
+    if stopping:
+        _say(_stopping_outcome(history, epochs))
 
     if held_out:
         Xr, yr, split = data.X_test, data.y_test, "test"
@@ -111,27 +114,81 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-#: --epochs auto: this many epochs for small data ...
-AUTO_EPOCHS = 100
+#: --epochs auto: this many epochs for small data (the most, with early stopping; else the count) ...
+AUTO_EPOCHS, AUTO_EPOCHS_NO_STOPPING = 500, 100
 #: ... and for large data as many as make about this many optimizer steps (at least AUTO_MIN_EPOCHS).
 AUTO_STEPS, AUTO_MIN_EPOCHS = 20_000, 5
+#: Early stopping needs this many training rows (a validation share of fewer judges nothing).
+MIN_ROWS_TO_STOP_EARLY = 20
 
 
-def _fit_control(args: argparse.Namespace, n_train: int) -> tuple[int, dict[str, Any]]:
-    """How long to train: the epochs, and extra ``fit`` arguments.
+def _network(args: argparse.Namespace, sizes: list[int], output: str, backend: Any) -> Network:
+    """The MLP; with ``--dropout``, a Dropout layer after each hidden layer's activation."""
+    if not args.dropout:
+        return MLP(sizes, args.activation, output, backend=backend, dtype=args.dtype, seed=args.seed)
+    from .layers import Dense, Dropout
 
-    The one place for early stopping (issue 13, item 9): once the core has
-    ``xpnet.EarlyStopping`` (issue 10), return ``validation_split`` and
-    ``callbacks`` here and make ``--epochs`` the maximum. Until then ``auto``
-    picks a fixed count that trains small and large tables well enough."""
-    return args.epochs or auto_epochs(n_train, args.batch_size), {}
+    layers: list[Any] = []
+    for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+        layers += [Dense(n_in, n_out, args.activation), Dropout(args.dropout)]
+    layers.append(Dense(sizes[-2], sizes[-1], output))
+    return Network(layers, backend=backend, dtype=args.dtype, seed=args.seed)
 
 
-def auto_epochs(n_rows: int, batch_size: int | None) -> int:
+def _fit_control(args: argparse.Namespace, n_train: int, task: str) -> tuple[int, dict[str, Any], str]:
+    """How to train: the (most) epochs, the ``fit`` arguments of the
+    optimizer, schedule and early stopping, and the line that describes the
+    early stopping ("" when it is off; issue 13, items 9 and 10)."""
+    from .callbacks import EarlyStopping
+    from .optimizers import OPTIMIZERS, PRESETS
+
+    stopping = args.patience > 0 and args.validation_split > 0 and n_train >= MIN_ROWS_TO_STOP_EARLY
+    n_fit = n_train - int(round(n_train * args.validation_split)) if stopping else n_train
+    epochs = args.epochs or auto_epochs(n_fit, args.batch_size, AUTO_EPOCHS if stopping else AUTO_EPOCHS_NO_STOPPING)
+    name, preset = PRESETS.get(args.optimizer, (args.optimizer, {}))
+    decay = {} if args.weight_decay is None else {"weight_decay": args.weight_decay}
+    control: dict[str, Any] = {"optimizer": OPTIMIZERS.lookup(name)(lr=args.lr, **preset, **decay)}
+    if args.lr_schedule is not None:
+        control["lr_schedule"] = args.lr_schedule(epochs, "val_loss" if stopping else "loss")
+    if not stopping:
+        return epochs, control, ""
+    control["validation_split"] = args.validation_split
+    control["metrics"] = ("accuracy",) if task == "classification" else ()
+    control["callbacks"] = [EarlyStopping(monitor="val_loss", patience=args.patience, restore_best=True)]
+    line = (f"early stopping: on the validation loss of {args.validation_split:.0%} of the training rows "
+            f"({n_train - n_fit} rows), patience {args.patience} epochs, keeping the best epoch's weights")
+    return epochs, control, line
+
+
+def _no_stopping_reason(args: argparse.Namespace, n_train: int) -> str:
+    if args.patience == 0:
+        return "early stopping: off (--patience 0); training all epochs on all training rows"
+    if args.validation_split == 0:
+        return "early stopping: off (--validation-split 0); training all epochs on all training rows"
+    return (f"early stopping: off ({n_train} training rows are too few to hold out validation rows; it needs "
+            f"{MIN_ROWS_TO_STOP_EARLY}); training all epochs")
+
+
+def _optimizer_text(opt: Any) -> str:
+    decay = getattr(opt, "weight_decay", 0.0)
+    return f"{type(opt).__name__.lower()} lr {opt.lr:g}" + (f" weight decay {decay:g}" if decay else "")
+
+
+def _stopping_outcome(history: Any, epochs: int) -> str:
+    """Whether training stopped early, and which epoch's weights it kept."""
+    best = history.best_epoch
+    kept = "" if best is None else (
+        f"; restored the weights of epoch {best + 1} (validation loss {history.val_loss[best]:.4g})")
+    if history.stopped_early:
+        return f"stopped early after epoch {history.epochs} of at most {epochs}{kept}"
+    return f"trained all {history.epochs} epochs without stopping early{kept}"
+
+
+def auto_epochs(n_rows: int, batch_size: int | None, most: int = AUTO_EPOCHS) -> int:
     """``--epochs auto``: enough steps for small tables (iris has 4 steps per
     epoch), few passes over large ones (a million rows make 31,250 steps)."""
     steps = 1 if batch_size is None else max(1, -(-n_rows // batch_size))
-    return int(min(AUTO_EPOCHS, max(AUTO_MIN_EPOCHS, -(-AUTO_STEPS // steps))))
+    return int(min(most, max(AUTO_MIN_EPOCHS, -(-AUTO_STEPS // steps))))
 
 
 def _warn(message: str) -> None:

@@ -540,26 +540,41 @@ class TrainStep:
         self._large = any(math.prod(a.shape) >= least for a in net._params())
 
     def __call__(self, params: list[Any], buffers: list[Any], state: dict[str, Any], X: Any, T: Any,
-                 ctx: Any = None, *, donate: bool = False, keep: bool = False):  # fmt: skip
-        value, grads, buffers = self.net._loss_and_grads(params, X, T, self.loss, buffers, ctx or self.ctx)
-        params, state = self.update(params, grads, state, donate=donate)
+                 ctx: Any = None, *, loss: Any = None, opt: Any = None, donate: bool = False, keep: bool = False):  # fmt: skip
+        """One step. ``ctx``, ``loss`` and ``opt`` default to the
+        construction's; the loop passes a step's own (a Dropout source, a
+        loss weighted by this batch's samples, a schedule's optimizer)."""
+        value, grads, buffers = self.net._loss_and_grads(params, X, T, loss or self.loss, buffers, ctx or self.ctx)
+        params, state = self.update(params, grads, state, opt=opt, donate=donate)
         return params, buffers, state, value
 
-    def update(self, params: list[Any], grads: list[Any], state: dict[str, Any], *, donate: bool = False):
+    def update(self, params: list[Any], grads: list[Any], state: dict[str, Any], *, opt: Any = None,
+               donate: bool = False):  # fmt: skip
         """``opt.step`` with this step's own earlier results donated."""
         if not self.fuse:
             with _mode(fuse=False):
-                return self._update(params, grads, state, donate)
-        return self._update(params, grads, state, donate)
+                return self._update(params, grads, state, opt or self.opt, donate)
+        return self._update(params, grads, state, opt or self.opt, donate)
 
-    def _update(self, params: list[Any], grads: list[Any], state: dict[str, Any], donate: bool):
+    def _update(self, params: list[Any], grads: list[Any], state: dict[str, Any], opt: Any, donate: bool):
         if not self._large:  # nothing to donate: the plain update
-            new_params, new_state = self.opt.step(params, grads, state, decay=self.decay)
+            new_params, new_state = opt.step(params, grads, state, decay=self.decay)
             return list(new_params), new_state
         params_in, state_in = self._donate(params, state, donate)
-        new_params, new_state = self.opt.step(params_in, grads, state_in, decay=self.decay)
+        new_params, new_state = opt.step(params_in, grads, state_in, decay=self.decay)
         self._produced = (list(new_params), _state_lists(new_state))
         return list(new_params), new_state
+
+    def _compiles(self, ctx: Any, loss: Any, opt: Any) -> bool:
+        """May a compiled step serve this call: the construction's context and
+        loss (a Dropout source or sample weights change every step), and an
+        optimizer of the same kind (a schedule's copy with another rate is:
+        the rate reaches the compiled step as a scalar)?"""
+        return (
+            (ctx is None or ctx == self.ctx)
+            and (loss is None or loss is self.loss)
+            and (opt is None or type(opt) is type(self.opt))
+        )
 
     def _donate(self, params: list[Any], state: dict[str, Any], donate: bool) -> tuple[list[Any], dict[str, Any]]:
         held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
@@ -582,6 +597,7 @@ class TrainStep:
 
 def _state_lists(state: dict[str, Any]) -> dict[str, list[Any]]:
     return {k: list(v) for k, v in state.items() if isinstance(v, list)}
+
 
 
 # --------------------------------------------------------------------------
@@ -621,10 +637,11 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
 def _replayable(opt: Any, state: dict[str, Any]) -> bool:
     """Can a compiled step refill this optimizer's scalars every step? Only
     if every number that may change between steps goes through
-    :func:`update` (``compilable``: the built-in optimizers and their
-    subclasses), and its host state advances by :func:`host_scalars`. Any
-    other optimizer runs eagerly: a traced step would keep its numbers."""
-    if not getattr(opt, "compilable", False):
+    :func:`update`, as the optimizer's own class declares with
+    ``compilable = True`` (the built-in optimizers; a subclass must say so
+    again), and its host state advances by :func:`host_scalars`. Any other optimizer runs eagerly: a traced step
+    would keep its numbers, and its Python would run once, not every step."""
+    if vars(type(opt)).get("compilable") is not True:  # the class itself vouches; a subclass may change anything
         return False
     try:
         host_scalars(opt, state)
@@ -667,10 +684,10 @@ class _JaxStep(TrainStep):
             params, new_state = step.opt.step(params, grads, state, decay=step.decay)
         return params, buffers, _state_lists(new_state), value
 
-    def __call__(self, params, buffers, state, X, T, ctx=None, *, donate=False, keep=False):
-        if ctx is not None and ctx != self.ctx:
-            return TrainStep.__call__(self, params, buffers, state, X, T, ctx, donate=donate, keep=keep)
-        seen, host = host_scalars(self.opt, state)
+    def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
+        if not self._compiles(ctx, loss, opt):
+            return TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate)
+        seen, host = host_scalars(opt or self.opt, state)
         self._frozen.step = weakref.ref(self)  # read only when JAX traces (a new batch shape)
         self._frozen.host = {k: v for k, v in state.items() if not isinstance(v, list)}
         dtype = np.dtype(str(params[0].dtype).rsplit(".", 1)[-1]) if params else np.float64
@@ -678,8 +695,8 @@ class _JaxStep(TrainStep):
         params, buffers, arrays, value = self._jitted(list(params), list(buffers), _state_lists(state), slots, X, T)
         return list(params), list(buffers), {**host, **arrays}, value
 
-    def update(self, params, grads, state, *, donate=False):
-        return TrainStep.update(self, params, grads, state)
+    def update(self, params, grads, state, *, opt=None, donate=False):
+        return TrainStep.update(self, params, grads, state, opt=opt)
 
 
 #: jax.jit programs per network (weakly held) and step settings.
@@ -725,12 +742,12 @@ class GraphStep(TrainStep):
         self._static: dict[str, Any] | None = None
         self._returned: list[Any] = []  # the copies handed out with keep, equal to the static parameters
 
-    def __call__(self, params, buffers, state, X, T, ctx=None, *, donate=False, keep=False):
-        if ctx is not None and ctx != self.ctx:
-            return TrainStep.__call__(self, params, buffers, state, X, T, ctx, donate=donate, keep=keep)
+    def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
+        if not self._compiles(ctx, loss, opt):
+            return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
         import torch
 
-        seen, host = host_scalars(self.opt, state)
+        seen, host = host_scalars(opt or self.opt, state)
         if self._static is None:
             self._static = self._make_static(params, buffers, state, len(seen))
         st = self._static
@@ -759,8 +776,19 @@ class GraphStep(TrainStep):
         state_out = {**host, **{k: list(v) for k, v in st["state"].items()}}
         return params_out, buffers_out, state_out, out["value"].clone()
 
-    def update(self, params, grads, state, *, donate=False):
-        return TrainStep.update(self, params, grads, state)
+    def update(self, params, grads, state, *, opt=None, donate=False):
+        return TrainStep.update(self, params, grads, state, opt=opt)
+
+    def _eager(self, params, buffers, state, X, T, ctx, loss, opt, keep):
+        """A step the graph cannot take, eagerly: on copies of the static
+        buffers when they are what the loop passes (they must not change
+        under a kept array), after which the graph's buffers are stale."""
+        static = self._static
+        if static is not None and (_same(params, static["params"]) or _same(params, self._returned)):
+            params = [p.clone() for p in params]
+        out = TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt)
+        self._returned = []
+        return out
 
     def _make_static(self, params, buffers, state, n_scalars):
         return {

@@ -24,7 +24,7 @@ def terminal_columns(stream: TextIO) -> int | None:
 
 class EpochLines:
     """The part of tqdm's interface that ``fit`` uses, printing ``epoch 3/30:
-    loss 0.1234, val_loss 0.2345, val_accuracy 0.9500`` once per epoch."""
+    loss 0.1234, val_loss 0.2345, val_accuracy 0.9500`` at each of fit's reports."""
 
     def __init__(self, total: int, initial: int = 0, file: TextIO | None = None) -> None:
         self.total, self.n, self.file = total, initial, file or sys.stderr

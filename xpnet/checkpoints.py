@@ -5,8 +5,11 @@ as the model at that point) with more: the optimizer's state tensors
 (``optimizer.<key>.<i>``), the partial epoch loss when written mid-epoch,
 and a ``checkpoint`` metadata entry (JSON) with the position (epoch, step),
 the shuffling generator's state at that epoch's start, the optimizer's type,
-settings and scalar state, and the History so far. Restoring all of it makes
-a resumed run repeat the uninterrupted one exactly.
+settings and scalar state, the History so far, and the run's record (its
+random key and validation split, the learning-rate schedule's name, settings
+and state, each callback's state; the callbacks' arrays as tensors
+``callbacks.<i>.<j>``). Restoring all of it makes a resumed run repeat the
+uninterrupted one exactly.
 """
 
 from __future__ import annotations
@@ -14,25 +17,33 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ._files import loads_limited
 from ._files import shorten as _short
-from .serialization import model_metadata, model_tensors, params_from, read_model_file, write_atomic
+from ._backend import to_numpy
+from .callbacks import callback_name
+from .modelfile import model_metadata, model_tensors, params_from, read_model_file, write_atomic
+from .records import History, Position, RunRecord
 
-__all__ = ["restore", "write"]
+__all__ = ["Checkpoint", "read", "restore", "write"]
 
-CHECKPOINT_VERSION = 1
+#: Version 2 added the run record (key, validation split), the schedule, the
+#: callbacks and the History's rates and best epoch; version 1 files resume.
+CHECKPOINT_VERSION = 2
+_FIELDS_V1 = {"version", "epoch", "step", "rng_state", "history", "optimizer"}
+_FIELDS = _FIELDS_V1 | {"run", "schedule", "callbacks"}
 
 
 def write(
-    path: Any, net: Any, opt: Any, state: dict[str, Any], params: list[Any], history: Any, at: Any, buffers: Any = None
-) -> None:
+    path: Any, net: Any, opt: Any, state: dict[str, Any], params: list[Any], history: Any, at: Any, buffers: Any = None,
+    run: RunRecord | None = None,
+) -> None:  # fmt: skip
     """Write the checkpoint for position ``at`` atomically to ``path``."""
-    from ._backend import to_numpy
-
+    run = RunRecord() if run is None else run
     tensors = model_tensors(net, params, buffers)
     lists, scalars = {}, {}
     for key, value in state.items():
@@ -44,6 +55,10 @@ def write(
             scalars[key] = value
     if at.partial_loss is not None:
         tensors["train.partial_loss"] = np.reshape(to_numpy(at.partial_loss), (1,))
+    callbacks = []
+    for i, (entry, arrays) in enumerate(zip(run.callbacks, run.callback_arrays)):
+        callbacks.append({**entry, "arrays": len(arrays)})
+        tensors.update({f"callbacks.{i}.{j}": np.ascontiguousarray(to_numpy(a)) for j, a in enumerate(arrays)})
     meta = model_metadata(net)
     meta["checkpoint"] = json.dumps(
         {
@@ -53,29 +68,34 @@ def write(
             "rng_state": at.rng_state,
             "history": history.to_dict(),
             "optimizer": {"type": opt.name, "config": opt.config(), "scalars": scalars, "lists": lists},
-        }
+            "run": {"key": run.key, "validation_split": run.validation_split},
+            "schedule": run.schedule,
+            "callbacks": callbacks,
+        },
+        allow_nan=False,
     )
     write_atomic(path, tensors, meta)
 
 
-def restore(
-    path: Any,
-    net: Any,
-    opt: Any,
-    backend: Any,
-    *,
-    epochs: int | None = None,
-    steps_per_epoch: int | None = None,
-    metrics: list[str] | None = None,
-    validation: bool | None = None,
-) -> tuple[list[Any], list[Any], dict[str, Any], Any, Any]:
-    """``(params, buffers, optimizer state, History, position)`` from a checkpoint,
-    after checking every field against this network and optimizer, and
-    against this run when its ``epochs``, ``steps_per_epoch``, History
-    ``metrics`` names and ``validation`` (whether it has validation data)
-    are given. Anything off is a ``ValueError`` naming the file and the field."""
-    from .training import _Position
+@dataclass
+class Checkpoint:
+    """A checkpoint file read and checked against a network and optimizer
+    (:func:`read`); :func:`restore` checks the rest against the run."""
 
+    path: Any
+    meta: dict[str, Any]
+    tensors: dict[str, np.ndarray]
+    fields: dict[str, Any]
+
+    @property
+    def key(self) -> int | None:
+        """The run's random key (``None`` in version 1 files)."""
+        return self.fields["run"]["key"]
+
+
+def read(path: Any, net: Any, opt: Any) -> Checkpoint:
+    """The checkpoint at ``path``: its format, version, architecture, dtype,
+    optimizer type and run record checked (``ValueError`` naming the file)."""
     if not os.path.lexists(path):
         raise FileNotFoundError(f"no checkpoint to resume from at {path}")
     meta, tensors = read_model_file(path)
@@ -89,12 +109,41 @@ def restore(
         )
     if meta["dtype"] != net.dtype:
         raise ValueError(f"{path} holds a {meta['dtype']} model, this network is {net.dtype}")
-    epoch, step = _check_position(ck, path, epochs, steps_per_epoch)
-    history = _check_history(ck["history"], epoch, path, metrics, validation)
-    rng_state = _check_rng_state(ck["rng_state"], path)
-    host_params, host_buffers = params_from(meta, tensors)
-    state, used = _optimizer_state(ck["optimizer"], opt, host_params, tensors, path)
-    partial = _partial_loss(tensors, step, meta["dtype"], path)
+    _check_optimizer_type(ck["optimizer"], opt, path)
+    _check_run(ck["run"], path)
+    return Checkpoint(path, meta, tensors, ck)
+
+
+def restore(
+    ck: Checkpoint,
+    opt: Any,
+    backend: Any,
+    *,
+    epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    metrics: list[str] | None = None,
+    validation: bool | None = None,
+    run: RunRecord | None = None,
+    schedule: Any = None,
+    callbacks: list[Any] | None = None,
+) -> tuple[list[Any], list[Any], dict[str, Any], History, Position, Any]:
+    """``(params, buffers, optimizer state, History, position, schedule
+    state)`` from a checkpoint, after checking every field against this run
+    when its ``epochs``, ``steps_per_epoch``, History ``metrics`` names,
+    ``validation`` (whether it has validation data), ``run`` record,
+    ``schedule`` and ``callbacks`` are given; the callbacks get their state.
+    Anything off is a ``ValueError`` naming the file and the field."""
+    path, fields, tensors = ck.path, ck.fields, ck.tensors
+    epoch, step = _check_position(fields, path, epochs, steps_per_epoch)
+    history = _check_history(fields["history"], epoch, path, metrics, validation, fields["version"] == 1, _v1_rate(fields))
+    rng_state = _check_rng_state(fields["rng_state"], path)
+    host_params, host_buffers = params_from(ck.meta, tensors)
+    state, used = _optimizer_state(fields["optimizer"], opt, host_params, tensors, path)
+    partial = _partial_loss(tensors, step, ck.meta["dtype"], path)
+    if run is not None:
+        _same_run(fields["run"], run, path)
+    sched_state = _schedule_state(fields["schedule"], schedule, path)
+    used |= _callback_states(fields["callbacks"], callbacks, tensors, ck.meta["dtype"], path)
     unexpected = set(tensors) - used - {"train.partial_loss"} - {n for n in tensors if n.startswith("layers.")}
     if unexpected:
         raise ValueError(f"{path}: unexpected tensors in a checkpoint: {sorted(unexpected)[:5]}")
@@ -102,21 +151,119 @@ def restore(
     buffers = [backend.asarray(b) for b in host_buffers]
     state = {k: [backend.asarray(a) for a in v] if isinstance(v, list) else v for k, v in state.items()}
     partial = None if partial is None else backend.asarray(partial[0])
-    return params, buffers, state, history, _Position(epoch, step, rng_state, partial)
+    return params, buffers, state, history, Position(epoch, step, rng_state, partial), sched_state
 
 
 def _checkpoint_fields(text: str, path: Any) -> dict[str, Any]:
     ck = loads_limited(text, f"{path}: the checkpoint metadata")
-    fields = {"version", "epoch", "step", "rng_state", "history", "optimizer"}
+    version = ck.get("version") if isinstance(ck, dict) else None
+    if isinstance(ck, dict) and _is_int(version) and version > CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: checkpoint version {version} is newer than this xpnet reads; upgrade xpnet")
+    fields = _FIELDS_V1 if version == 1 else _FIELDS
     if not isinstance(ck, dict) or set(ck) != fields:
         got = sorted(ck) if isinstance(ck, dict) else type(ck).__name__
         raise ValueError(f"{path}: the checkpoint metadata must hold {sorted(fields)}, got {_short(got)}")
-    version = ck["version"]
     if not _is_int(version) or version < 1:
         raise ValueError(f"{path}: checkpoint version must be a positive int, got {_short(version)}")
-    if version > CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: checkpoint version {version} is newer than this xpnet reads; upgrade xpnet")
+    if version == 1:  # no run record, schedule or callbacks then
+        ck = {**ck, "run": {"key": None, "validation_split": None}, "schedule": None, "callbacks": []}
     return ck
+
+
+def _v1_rate(fields: dict[str, Any]) -> float | None:
+    """Version 1 files have no rates in their History: they ran at the
+    optimizer's ``lr`` (there were no schedules)."""
+    if fields["version"] != 1:
+        return None
+    lr = fields["optimizer"].get("config", {}).get("lr") if isinstance(fields["optimizer"], dict) else None
+    return float(lr) if isinstance(lr, int | float) and not isinstance(lr, bool) and math.isfinite(lr) else None
+
+
+def _check_run(run: Any, path: Any) -> None:
+    where = f"{path}: checkpoint run"
+    if not isinstance(run, dict) or set(run) != {"key", "validation_split"}:
+        raise ValueError(f"{where} must be an object with ['key', 'validation_split'], got {_short(run)}")
+    key, share = run["key"], run["validation_split"]
+    if key is not None and (not _is_int(key) or not 0 <= key < 2**63):
+        raise ValueError(f"{where}: key must be an int in 0..2**63 or null, got {_short(key)}")
+    if share is not None and (not _is_number(share) or not 0.0 < share < 1.0):
+        raise ValueError(f"{where}: validation_split must be a number in (0, 1) or null, got {_short(share)}")
+
+
+def _same_run(found: dict[str, Any], run: RunRecord, path: Any) -> None:
+    if found["validation_split"] != run.validation_split:
+        raise ValueError(
+            f"{path}: checkpoint run: the checkpoint's run held out validation_split={found['validation_split']}, "
+            f"this one asks for {run.validation_split}"
+        )
+
+
+def _schedule_state(found: Any, schedule: Any, path: Any) -> Any:
+    """The schedule's state, checked against this run's schedule (same name
+    and settings; a callable is taken on trust: it stores nothing)."""
+    from .registry import component_spec
+
+    where = f"{path}: checkpoint schedule"
+    if found is not None and (not isinstance(found, dict) or set(found) != {"spec", "state"}):
+        raise ValueError(f"{where} must be null or an object with ['spec', 'state'], got {_short(found)}")
+    want = None if schedule is None else component_spec(schedule)
+    have = None if found is None else found["spec"]
+    if have != want:
+        raise ValueError(f"{where}: the checkpoint's run used lr_schedule {_short(have)}, this one {_short(want)}")
+    if schedule is None:
+        return None
+    try:
+        schedule.check_state(found["state"])
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    return found["state"]
+
+
+def _callback_states(found: Any, callbacks: list[Any] | None, tensors: dict[str, np.ndarray], dtype: str, path: Any) -> set[str]:
+    """Hand each callback its state and arrays from the file, checked; the
+    names of the tensors used."""
+    where = f"{path}: checkpoint callbacks"
+    callbacks = [] if callbacks is None else callbacks
+    if not isinstance(found, list) or len(found) != len(callbacks):
+        n = len(found) if isinstance(found, list) else _short(found)
+        raise ValueError(f"{where}: the checkpoint's run had {n} callback(s), this one has {len(callbacks)}")
+    used: set[str] = set()
+    for i, (entry, cb) in enumerate(zip(found, callbacks)):
+        if not isinstance(entry, dict) or set(entry) != {"type", "state", "arrays"}:
+            raise ValueError(f"{where}[{i}] must be an object with ['arrays', 'state', 'type'], got {_short(entry)}")
+        if entry["type"] != callback_name(cb):
+            raise ValueError(f"{where}[{i}] is a {_short(entry['type'])}, this run's is a {callback_name(cb)}")
+        count = entry["arrays"]
+        if not _is_int(count) or not 0 <= count <= 100_000:
+            raise ValueError(f"{where}[{i}]: arrays must be a count, got {_short(count)}")
+        names = [f"callbacks.{i}.{j}" for j in range(count)]
+        arrays = [_callback_array(tensors, name, dtype, where) for name in names]
+        try:
+            cb.set_state(entry["state"])
+            cb.set_arrays(arrays)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{where}[{i}] ({callback_name(cb)}): {exc}") from None
+        used.update(names)
+    return used
+
+
+def _callback_array(tensors: dict[str, np.ndarray], name: str, dtype: str, where: str) -> np.ndarray:
+    if name not in tensors:
+        raise ValueError(f"{where}: tensor {name} is missing")
+    a = tensors[name]
+    if a.dtype != np.dtype(dtype) or not np.all(np.isfinite(a)):
+        raise ValueError(f"{where}: tensor {name} must hold finite {dtype} values, got {a.dtype}")
+    return a
+
+
+def _check_optimizer_type(info: Any, opt: Any, path: Any) -> None:
+    where = f"{path}: checkpoint optimizer"
+    keys = {"type", "config", "scalars", "lists"}
+    if not isinstance(info, dict) or set(info) != keys:
+        raise ValueError(f"{where} must be an object with {sorted(keys)}, got {_short(info)}")
+    if info["type"] not in (opt.name, type(opt).__name__):  # the class name: files of xpnet 0.1
+        name = info["type"][:60] if isinstance(info["type"], str) else _short(info["type"])
+        raise ValueError(f"{path} was written with optimizer {name}, this run uses {opt.name}")
 
 
 def _check_position(ck: dict[str, Any], path: Any, epochs: int | None, steps: int | None) -> tuple[int, int]:
@@ -138,29 +285,40 @@ def _check_position(ck: dict[str, Any], path: Any, epochs: int | None, steps: in
     return epoch, step
 
 
-def _check_history(h: Any, epoch: int, path: Any, metrics: list[str] | None, validation: bool | None) -> Any:
-    """The History so far: one entry per completed epoch in every list."""
-    from .training import History
-
+def _check_history(
+    h: Any, epoch: int, path: Any, metrics: list[str] | None, validation: bool | None, v1: bool = False,
+    v1_rate: float | None = None,
+) -> History:  # fmt: skip
+    """The History so far: one entry per completed epoch in every list
+    (``v1``: a version 1 History, which ran at ``v1_rate`` and has no best epoch)."""
     where = f"{path}: checkpoint history"
-    keys = {"loss", "val_loss", "metrics", "stopped_early"}
+    keys = {"loss", "val_loss", "metrics", "stopped_early"} | (set() if v1 else {"lr", "best_epoch"})
     if not isinstance(h, dict) or set(h) != keys:
         raise ValueError(f"{where} must be an object with {sorted(keys)}, got {_short(h)}")
+    if v1:
+        h = {**h, "lr": [] if v1_rate is None else [v1_rate] * epoch, "best_epoch": None}
     if not isinstance(h["stopped_early"], bool):
         raise ValueError(f"{where}: stopped_early must be true or false, got {_short(h['stopped_early'])}")
     loss = _floats(h["loss"], f"{where}: loss", epoch, finite=True)
     val_loss = _floats(h["val_loss"], f"{where}: val_loss", (0, epoch))
+    lr = _floats(h["lr"], f"{where}: lr", (0, epoch), finite=True)
     if not isinstance(h["metrics"], dict):
         raise ValueError(f"{where}: metrics must be an object, got {_short(h['metrics'])}")
     found = {k: _floats(v, f"{where}: metrics[{k!r}]", len(val_loss)) for k, v in h["metrics"].items()}
     if validation is not None and epoch and (len(val_loss) == epoch) != validation:
         had = "had" if val_loss else "had no"
-        raise ValueError(f"{where}: the checkpoint's run {had} validation_data, this one {'has' if validation else 'has none'}")
+        raise ValueError(
+            f"{where}: the checkpoint's run {had} validation data (validation_data or validation_split), "
+            f"this one {'has' if validation else 'has none'}"
+        )
     if metrics is not None and sorted(found) != sorted(metrics):
         raise ValueError(f"{where} records metrics {sorted(found)}, this run asks for {sorted(metrics)}")
     if h["stopped_early"] and not loss:
         raise ValueError(f"{where}: stopped_early is true after no epoch")
-    return History(loss, val_loss, found, h["stopped_early"])
+    best = h["best_epoch"]
+    if best is not None and (not _is_int(best) or not 0 <= best < epoch):
+        raise ValueError(f"{where}: best_epoch must be null or an epoch index in 0..{epoch - 1}, got {_short(best)}")
+    return History(loss, val_loss, found, h["stopped_early"], lr, best)
 
 
 def _floats(values: Any, where: str, length: int | tuple[int, ...], finite: bool = False) -> list[float]:
@@ -209,12 +367,6 @@ def _optimizer_state(
     """The optimizer's state as host data, checked by the optimizer itself;
     and the names of the tensors it came from."""
     where = f"{path}: checkpoint optimizer"
-    keys = {"type", "config", "scalars", "lists"}
-    if not isinstance(info, dict) or set(info) != keys:
-        raise ValueError(f"{where} must be an object with {sorted(keys)}, got {_short(info)}")
-    if info["type"] not in (opt.name, type(opt).__name__):  # the class name: files of xpnet 0.1
-        name = info["type"][:60] if isinstance(info["type"], str) else _short(info["type"])
-        raise ValueError(f"{path} was written with optimizer {name}, this run uses {opt.name}")
     scalars, lists = info["scalars"], info["lists"]
     if not isinstance(info["config"], dict) or not isinstance(scalars, dict) or not isinstance(lists, dict):
         raise ValueError(f"{where}: config, scalars and lists must be objects")
@@ -251,6 +403,10 @@ def _partial_loss(tensors: dict[str, np.ndarray], step: int, dtype: str, path: A
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _describe(arch: list[dict[str, Any]]) -> str:

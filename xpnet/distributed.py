@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from .records import TrainingInterrupted
+
 __all__ = [
     "DataParallel",
     "assign_gpus",
@@ -431,15 +433,13 @@ class DataParallel:
         """Run a distributed ``fit``: all processes leave it together, or the
         whole job ends.
 
-        On success (and on :class:`~xpnet.training.TrainingInterrupted`, which
+        On success (and on :class:`~xpnet.TrainingInterrupted`, which
         every process raises at the same step) a barrier holds the others
         until rank 0 has written its last checkpoint, so a ``resume`` right
         after finds it. Any other exception may leave processes waiting in a
         collective for this one forever: print it with this rank, then
         ``Abort`` the job. With one process, exceptions propagate as usual.
         """
-        from .training import TrainingInterrupted
-
         try:
             yield
         except TrainingInterrupted:

@@ -112,6 +112,23 @@ class Loss:
         fused delta then needs no row sums); the same loss by default."""
         return self
 
+    def _per_sample(self, xp: Any, t: Any, y: Any) -> Any:
+        """The loss of each sample, shape ``(N,)``: the loss is their mean
+        (``reduction="mean"``) or sum (``"sum"``). Sample weights need it.
+        This default evaluates :meth:`_value` row by row, right for any loss
+        that is a sum over samples but slow: a loss of your own may define it
+        with one vectorised expression, as the built-ins do."""
+        rows = [xp.asarray(self._value(xp, t[i : i + 1, ...], y[i : i + 1, ...])) for i in range(y.shape[0])]
+        return xp.stack(rows)
+
+    def weighted(self, w: Any) -> Loss:
+        """This loss with sample weights ``w`` (shape ``(N,)``, their mean 1
+        over the global batch: ``fit`` scales them): ``sum(w_i l_i) / N``, or
+        ``sum(w_i l_i)`` for a sum. Its gradient is this loss's, row ``i``
+        times ``w_i``, so every loss, fused deltas included, is weighted in
+        this one place."""
+        return _Weighted(self, w)
+
     def config(self) -> dict[str, Any]:
         """Settings as plain values (none for most); ``type(self)(**config)`` rebuilds it."""
         return {}
@@ -128,6 +145,30 @@ class Loss:
 
 #: The registry of losses: name -> class (see :func:`xpnet.register`).
 LOSSES = registry_for("loss", Loss)
+
+
+class _Weighted(Loss):
+    """A loss with per-sample weights for one batch (see :meth:`Loss.weighted`)."""
+
+    def __init__(self, base: Loss, w: Any) -> None:
+        self.base, self.w = base, w
+        self.name, self.fused_with, self.reduction = base.name, base.fused_with, base.reduction
+
+    def _value(self, xp: Any, t: Any, y: Any) -> Any:
+        total = xp.sum(self.w * self.base._per_sample(xp, t, y))
+        return total / y.shape[0] if self.reduction == "mean" else total
+
+    def _gradient(self, xp: Any, t: Any, y: Any) -> Any:
+        return self.base._gradient(xp, t, y) * self.w[:, None]
+
+    def _fused_delta(self, xp: Any, t: Any, y: Any) -> Any:
+        return self.base._fused_delta(xp, t, y) * self.w[:, None]
+
+    def _per_sample(self, xp: Any, t: Any, y: Any) -> Any:
+        return self.w * self.base._per_sample(xp, t, y)
+
+    def config(self) -> dict[str, Any]:
+        return self.base.config()
 
 
 def _is_column_of(a: Any, b: Any) -> bool:
@@ -154,6 +195,10 @@ class MSE(Loss):
         d = y - t
         return xp.sum(d * d) / _size(y), d * (2.0 / _size(y))
 
+    def _per_sample(self, xp, t, y):
+        d = y - t
+        return xp.sum(d * d, axis=1) / y.shape[1]
+
 
 @register
 class SSE(Loss):
@@ -171,6 +216,10 @@ class SSE(Loss):
         d = y - t
         return xp.sum(d * d), d * 2.0
 
+    def _per_sample(self, xp, t, y):
+        d = y - t
+        return xp.sum(d * d, axis=1)
+
 
 @register
 class MAE(Loss):
@@ -184,6 +233,9 @@ class MAE(Loss):
 
     def _gradient(self, xp, t, y):
         return xp.sign(y - t) * (1.0 / _size(y))
+
+    def _per_sample(self, xp, t, y):
+        return xp.sum(xp.abs(y - t), axis=1) / y.shape[1]
 
 
 @register
@@ -209,6 +261,11 @@ class Huber(Loss):
         d = xp.minimum(xp.maximum(y - t, -self.delta), self.delta)
         return d * (1.0 / _size(y))
 
+    def _per_sample(self, xp, t, y):
+        a = xp.abs(y - t)
+        q = xp.minimum(a, self.delta)
+        return xp.sum(q * (a - 0.5 * q), axis=1) / y.shape[1]
+
     def config(self) -> dict[str, Any]:
         return {"delta": self.delta}
 
@@ -231,6 +288,11 @@ class BinaryCrossEntropy(Loss):
 
     def _fused_delta(self, xp, t, y):
         return (y - t) * (1.0 / _size(y))
+
+    def _per_sample(self, xp, t, y):
+        eps = xp.finfo(y.dtype).eps
+        yc = xp.clip(y, eps, 1.0 - eps)
+        return -xp.sum(t * xp.log(yc) + (1.0 - t) * xp.log(1.0 - yc), axis=1) / y.shape[1]
 
 
 @register
@@ -263,6 +325,10 @@ class CrossEntropy(Loss):
     def _fused_delta(self, xp, t, y):
         n = y.shape[0] if y.ndim == 2 else 1
         return (y * xp.sum(t, axis=-1, keepdims=True) - t) * (1.0 / n)
+
+    def _per_sample(self, xp, t, y):
+        eps = xp.finfo(y.dtype).eps
+        return -xp.sum(t * xp.log(xp.maximum(y, eps)), axis=1)
 
     def _for_labels(self) -> Loss:
         return _LabelCrossEntropy()

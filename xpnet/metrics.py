@@ -2,7 +2,7 @@
 
 A metric is called as ``metric(y_true, y_pred) -> 0-d array`` on targets
 already shaped like the outputs (one-hot for classes) and takes its namespace
-from them, so ``fit`` fetches every metric in the same per-epoch transfer as
+from them, so ``fit`` fetches every metric in the same transfer as
 the losses. Named metrics are :class:`Metric` subclasses registered with
 :func:`xpnet.register`; a plain callable of the same signature is accepted
 too (it is named after the function).

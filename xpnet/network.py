@@ -22,6 +22,7 @@ from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_
 from .layers.base import check_host_arrays
 from .layers.dense import Dense
 from .losses import Loss, get_loss
+from .modelfile import model_metadata, model_tensors, write_atomic
 from .validation import (
     DeferredChecks, as_features, as_targets, one_hot, positive, queue_loss_targets, queue_output_check,
 )  # fmt: skip
@@ -219,6 +220,7 @@ class Network:
             "params": [np.array(to_numpy(p)) for p in self._params()],
             "buffers": [np.array(to_numpy(b)) for b in self._buffers()],
             "info": self.info,
+            "fit_state": _host_fit_state(getattr(self, "_fit_state", None)),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -229,6 +231,10 @@ class Network:
         )  # fmt: skip
         self.__dict__.update(other.__dict__)
         self.info = state["info"]
+        fit_state = state.get("fit_state")
+        if fit_state is not None:  # the optimizer state that fit(warm_start=True) continues
+            opt, arrays = fit_state
+            self._fit_state = (opt, {k: _state_value(v, backend.asarray) for k, v in arrays.items()})
 
     # -- training, saving ------------------------------------------------------
 
@@ -237,10 +243,9 @@ class Network:
     fit = _training.fit
 
     def save(self, path: Any) -> None:
-        """Write weights, buffers, architecture and dtype to a safetensors file."""
-        from .serialization import save
-
-        save(self, path)
+        """Write weights, buffers, architecture and dtype to a safetensors file
+        (atomically; :func:`xpnet.load` reads it)."""
+        write_atomic(path, model_tensors(self), model_metadata(self))
 
     # -- input conversion --------------------------------------------------------
 
@@ -360,6 +365,26 @@ def _root_of(layers: Iterable[Any]) -> Sequential:
             "start with a layer that does, such as Dense(n_in, n_out)"
         )
     return root
+
+
+def _host_fit_state(fit_state: Any) -> Any:
+    """The optimizer and its state after the last ``fit``, arrays copied to the host."""
+    if fit_state is None:
+        return None
+    from ._backend import to_numpy
+
+    opt, state = fit_state
+    return opt, {k: _state_value(v, lambda a: np.array(to_numpy(a))) for k, v in state.items()}
+
+
+def _state_value(value: Any, convert: Any) -> Any:
+    """An optimizer state entry with its arrays (a list of them, or one)
+    converted; Python numbers (a step count) stay as they are."""
+    import array_api_compat
+
+    if isinstance(value, list):
+        return [convert(a) for a in value]
+    return convert(value) if array_api_compat.is_array_api_obj(value) else value
 
 
 def _backend_for_unpickling(name: str, device: str) -> Backend:

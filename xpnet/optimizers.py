@@ -55,9 +55,11 @@ class Optimizer:
     name: str = ""
     #: State lists that hold running squares and so can never be negative.
     nonnegative: tuple[str, ...] = ()
-    #: ``fit`` may compile steps with it (``jax.jit``, CUDA graphs): every
-    #: number that changes between steps reaches the arrays through
-    #: :func:`xpnet._compile.update` (true of the built-in rules).
+    #: ``fit`` may compile steps with this class (``jax.jit``, CUDA graphs):
+    #: every number that changes between steps reaches the arrays through
+    #: :func:`xpnet._compile.update`, and its step does nothing else per
+    #: call (true of the built-in rules). Read from the class itself, never
+    #: inherited: a subclass runs eagerly unless it declares it too.
     compilable: bool = False
 
     def init_state(self, params: Params) -> State:
@@ -179,13 +181,29 @@ class Adam(Optimizer):
     _decay_kind = "l2"
 
     def step(self, params: Params, grads: Params, state: State, decay: Decay = None) -> tuple[Params, State]:
+        if type(self)._adam is not Adam._adam:  # a subclass's own order of operations (scikit-learn's)
+            flags = _decay_flags(decay, params)
+            if self._decay_kind == "decoupled":
+                keep = 1.0 - self.lr * self.weight_decay
+                params = [p * keep if f and keep != 1.0 else p for p, f in zip(params, flags)]
+            elif self.weight_decay != 0.0:
+                grads = [g + self.weight_decay * p if f else g for p, g, f in zip(params, grads, flags)]
+            return self._adam(params, grads, state)
+        return self._kernel_step(params, grads, state, decay, self.weight_decay)
+
+    def _adam(self, params: Params, grads: Params, state: State) -> tuple[Params, State]:
+        """Adam without weight decay (``step`` applies it first): the hook a
+        subclass overrides for another order of operations."""
+        return self._kernel_step(params, grads, state, None, 0.0)
+
+    def _kernel_step(self, params: Params, grads: Params, state: State, decay: Decay, weight_decay: float):
         kind = self._decay_kind
-        kernels = _per_parameter(_adam_kernel, params, decay, self.weight_decay, kind)
+        kernels = _per_parameter(_adam_kernel, params, decay, weight_decay, kind)
         b1, b2 = self.beta1, self.beta2
         t = state["t"] + 1
         step_size = self.lr / (1.0 - b1**t)
         root_correction = (1.0 - b2**t) ** 0.5
-        wd = 1.0 - self.lr * self.weight_decay if kind == "decoupled" else self.weight_decay
+        wd = 1.0 - self.lr * weight_decay if kind == "decoupled" else weight_decay
         scalars = (b1, 1.0 - b1, b2, 1.0 - b2, step_size, root_correction, self.eps, wd)
         new, m, v = update(kernels, [params, grads, state["m"], state["v"]], scalars)
         return new, {"t": t, "m": m, "v": v}
@@ -211,6 +229,7 @@ class AdamW(Adam):
         super().__init__(lr, beta1, beta2, eps, weight_decay)
 
     _decay_kind = "decoupled"
+    compilable = True
 
 
 @register

@@ -1,93 +1,45 @@
-"""fit: minibatches, History, early stopping on ``tol``, the NaN guard, and
-checkpoints.
+"""fit: the training loop, as named steps over a run's state.
 
-The training loop keeps everything on the device. Per step it slices (or, when
-shuffling, gathers) a minibatch, computes loss and gradients, and asks the
-optimizer for new parameters; the step's loss is added to a device scalar.
-Once per epoch, one small array travels to the host: the epoch loss, the sum
-of all weights (finite only if every weight is) and, with validation data,
-the validation loss and metrics. Only then are the epoch's parameters committed to
-the network, so a diverging run leaves the last finite weights in place.
+A run is prepared once (inputs converted and checked in one transfer, a
+validation share held out, sample and class weights, the optimizer, the
+schedule, the History, a checkpoint restored), then each epoch is three
+steps: ``epoch`` (the epoch's learning rate, then the minibatch steps: slice
+or gather a batch, loss and gradients, the optimizer's pure update, the loss
+added to a device scalar), ``report`` (the epoch's figures held on the
+device, see :mod:`xpnet._pending`, and settled when due: to the host in one
+transfer, the NaN guard, the commit of the parameters, the History, then
+the per-epoch decisions: ``tol``, callbacks, a monitoring schedule) and
+``checkpoint``. Parameters are committed to the network only once a report
+found them finite, so a diverging run keeps the last finite weights.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass, field
+import numbers
 from typing import Any
 
+import numpy as np
+
+from . import _fit_data as data
+from . import checkpoints
 from ._backend import quiet_float_errors
 from ._compile import check_compile, training_step
 from ._device_random import DeviceRandom, key_from_state
+from ._pending import PendingEpochs, all_finite
 from ._random import host_rng
+from .callbacks import callback_name
 from .layers.base import Context
 from .losses import get_loss
 from .metrics import get_metric
 from .optimizers import get_optimizer
+from .records import History, Position, RunRecord, TrainingInterrupted
+from .registry import component_spec
+from .schedules import get_schedule
 from .validation import DeferredChecks, check_fit_options, positive
 
 __all__ = ["History", "TrainingInterrupted", "fit"]
-
-
-@dataclass
-class History:
-    """What ``fit`` recorded, one Python float per completed epoch.
-
-    ``loss``: the mean of the epoch's minibatch losses, each from its step's
-    forward pass (before that step's update). ``val_loss``: the loss on
-    ``validation_data`` after the epoch. ``metrics``: validation metrics by
-    name (``"val_accuracy"``). ``stopped_early``: ``tol`` ended the run.
-    """
-
-    loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    metrics: dict[str, list[float]] = field(default_factory=dict)
-    stopped_early: bool = False
-
-    @property
-    def epochs(self) -> int:
-        return len(self.loss)
-
-    def __len__(self) -> int:
-        return len(self.loss)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"loss": self.loss, "val_loss": self.val_loss, "metrics": self.metrics, "stopped_early": self.stopped_early}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> History:
-        return cls(
-            [float(v) for v in d.get("loss", [])],
-            [float(v) for v in d.get("val_loss", [])],
-            {k: [float(v) for v in vs] for k, vs in d.get("metrics", {}).items()},
-            bool(d.get("stopped_early", False)),
-        )
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """``fit`` stopped because its ``interrupt`` was set.
-
-    ``history`` holds the completed epochs, ``checkpoint`` the file written
-    (``None`` without ``checkpoint=``). ``write_checkpoint(path)`` writes the
-    checkpoint of the exact point where training stopped, for callers that
-    passed no path (``None`` when the weights there were not finite)."""
-
-    def __init__(self, message: str, history: History, checkpoint: str | None, write_checkpoint: Any = None) -> None:
-        super().__init__(message)
-        self.history = history
-        self.checkpoint = checkpoint
-        self.write_checkpoint = write_checkpoint
-
-
-@dataclass
-class _Position:
-    """Where a run stands: the next epoch, the steps already done in it, the
-    shuffling generator's state at that epoch's start and the partial loss."""
-
-    epoch: int = 0
-    step: int = 0
-    rng_state: dict[str, Any] | None = None
-    partial_loss: Any = None
 
 
 def fit(
@@ -110,6 +62,12 @@ def fit(
     resume: Any = None,
     interrupt: Any = None,
     distributed: Any = False,
+    lr_schedule: Any = None,
+    validation_split: float | None = None,
+    callbacks: Any = (),
+    sample_weight: Any = None,
+    class_weight: Any = None,
+    warm_start: bool = False,
     compile: Any = "auto",
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
@@ -120,14 +78,27 @@ def fit(
     so every backend sees the same minibatches in the same order.
     ``tol``: stop after the first epoch whose loss improves by less than
     ``tol`` (or gets worse). ``metrics`` (e.g. ``("accuracy",)``) are computed
-    on ``validation_data`` each epoch, in the same transfer as the losses.
+    on the validation data each epoch, in the same transfer as the losses.
+
+    ``validation_split=0.1`` holds out that share of the rows as validation
+    data (instead of ``validation_data``), drawn from ``seed`` and
+    stratified by class for class targets. ``lr_schedule``: a schedule of
+    :mod:`xpnet.schedules` (``StepLR``, ``ExponentialLR``,
+    ``CosineAnnealingLR``, ``LinearWarmup``, ``ReduceLROnPlateau``) or a
+    callable ``epoch -> lr``; each epoch's rate goes in ``History.lr``.
+    ``callbacks``: objects with ``on_epoch_end(epoch, logs) -> bool`` (True
+    stops), such as :class:`xpnet.EarlyStopping`; see :mod:`xpnet.callbacks`.
+    ``sample_weight`` (one per row) and ``class_weight`` (``"balanced"`` or
+    ``{label: weight}``) weigh the training loss: ``sum(w_i l_i) / sum(w_i)``
+    over each batch, with the gradient of that; both multiply.
 
     ``checkpoint=PATH`` writes a checkpoint after every completed epoch (the
     model in ``save``'s format plus optimizer state, shuffling state, epoch
-    count and History); ``resume=PATH`` restores one and runs the remaining
-    epochs up to ``epochs``. ``interrupt``: an object with ``is_set()`` (a
-    ``threading.Event``); once set, fit finishes the current step, writes a
-    checkpoint of that exact point, and raises :class:`TrainingInterrupted`.
+    count, History, the schedule's and callbacks' state); ``resume=PATH``
+    restores one and runs the remaining epochs up to ``epochs``, exactly as
+    the uninterrupted run would. ``interrupt``: an object with ``is_set()``
+    (a ``threading.Event``); once set, fit finishes the current step, writes
+    a checkpoint of that exact point, and raises :class:`TrainingInterrupted`.
 
     ``distributed=True``: data-parallel training on the processes of
     ``mpiexec -n N`` (needs ``xpnet[mpi]``; see :mod:`xpnet.distributed`).
@@ -145,19 +116,49 @@ def fit(
     :class:`xpnet.distributed.DataParallel` may be passed instead of ``True``
     to use another communicator.
 
-    ``compile``: ``"auto"`` (default) runs the step as one ``jax.jit``
+    ``warm_start=True`` continues the optimizer state (Adam's moments and step
+    count, SGD's velocity) that the previous ``fit`` of this network left
+    behind, as one longer run would. The optimizer must be of the same class
+    and keep the same kind of state; its settings may change (a lower ``lr``,
+    as a schedule would), a state that does not fit (SGD without momentum
+    after SGD with) is a ``ValueError``. Without a previous ``fit`` the state
+    starts fresh. Each completed ``fit`` leaves its final state on the network
+    (pickled with it); one that raised leaves none. Not with ``resume``.
+
+    ``compile``: ``"auto"`` (default) runs each step as one ``jax.jit``
     program on JAX, as a replayed CUDA graph on torch with CUDA, and with
-    fused update kernels on CuPy; eagerly elsewhere (distributed runs too).
-    ``True`` is the same; ``False`` runs every operation as written. The
-    results equal the eager ones to rounding (:mod:`xpnet._compile`).
+    fused update kernels on CuPy; eagerly elsewhere, and for distributed runs,
+    sample weights, networks that draw random numbers (Dropout) and
+    optimizers other than the built-in ones. ``True`` is the same; ``False``
+    runs every operation as written. The results equal the eager ones to
+    rounding (:mod:`xpnet._compile`).
 
     Raises ``FloatingPointError`` naming the epoch if the loss or the weights
     stop being finite; the network then keeps the last finite epoch's weights.
+
+    **Host syncs.** Nothing goes to the host per step, nor per epoch unless
+    an option needs it. Each epoch's figures (loss, validation loss and
+    metrics) and the NaN guard stay on the device, with references to the
+    epoch's parameters, and reach the host together in one transfer every 16
+    epochs (fewer for large models: at most 64 MiB of parameter sets are
+    held on a device, 256 KiB on the CPU), at least every 0.2 s while a
+    progress bar is shown, and at the end; the network's weights are
+    committed then (an error or Ctrl-C still leaves the last completed
+    epoch's). What decides on the host after every epoch costs one transfer
+    per epoch: ``tol``, ``callbacks`` (early
+    stopping), a schedule that monitors a figure (``ReduceLROnPlateau``) and
+    ``checkpoint`` (which also copies the weights to the host). Other
+    schedules are computed on the host and cost nothing. ``interrupt`` costs
+    nothing until it is set. ``validation_split`` with class targets given
+    as a device array fetches them once to stratify. Distributed training
+    exchanges the gradients every step anyway.
     """
     options = dict(
         loss=loss, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
         tol=tol, progress=progress, validation_data=validation_data, metrics=metrics, checkpoint=checkpoint,
-        resume=resume, interrupt=interrupt, compile=check_compile(compile),
+        resume=resume, interrupt=interrupt, lr_schedule=lr_schedule, validation_split=validation_split,
+        callbacks=callbacks, sample_weight=sample_weight, class_weight=class_weight,
+        warm_start=warm_start, compile=check_compile(compile),
     )  # fmt: skip
     check_fit_options(distributed=distributed, **options)
     if not distributed:
@@ -169,178 +170,388 @@ def fit(
         return _fit(net, X, y, dp, **options)
 
 
-def _fit(
-    net: Any,
-    X: Any,
-    y: Any,
-    dp: Any,
-    *,
-    loss: Any,
-    optimizer: Any,
-    lr: float,
-    epochs: int,
-    batch_size: int | None,
-    shuffle: bool,
-    seed: int | None,
-    tol: float | None,
-    progress: bool,
-    validation_data: tuple[Any, Any] | None,
-    metrics: tuple[str, ...],
-    checkpoint: Any,
-    resume: Any,
-    interrupt: Any,
-    compile: Any,
-) -> History:
-    """The loop of :func:`fit`; ``dp`` is its ``DataParallel``, or ``None``."""
-    from . import checkpoints
-
-    loss = get_loss(loss)
-    opt = get_optimizer(optimizer, lr)
-    epochs = positive(epochs, "epochs", integer=True)
-    batch_size = positive(batch_size, "batch_size", integer=True, allow_none=True)
-    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, int | float) or not tol >= 0):
-        raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
-    metric_fns = {f"val_{m.name}": m for m in map(get_metric, metrics)}
-    if metric_fns and validation_data is None:
-        raise ValueError("metrics are computed on validation_data; pass validation_data=(X_val, y_val)")
-    rng = host_rng(seed)
-
-    # Convert once and check values in a single transfer.
-    backend, xp = net.backend, net.backend.xp
-    checks = DeferredChecks(backend)
-    X, T, labels = net._queue_inputs(X, y, loss, checks)
-    val = None
-    if validation_data is not None:
-        if not isinstance(validation_data, tuple | list) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a pair (X_val, y_val)")
-        Xv, Tv, labels_v = net._queue_inputs(*validation_data, loss, checks, what="validation_data ")
-    checks.run()
-    T = net._one_hot_if(T, labels)
-    if labels:  # rows of exactly one 1: cross-entropy's fused delta needs no row sums
-        loss = loss._for_labels()
-    if validation_data is not None:
-        val = (Xv, net._one_hot_if(Tv, labels_v))
-
-    params, buffers = net._params(), net._buffers()
-    state = opt.init_state(params)
-    decay = net._decay_mask()  # weight decay on weights, not on biases or norms
-    history = History(metrics={name: [] for name in metric_fns})
-    pos = _Position()
-    if resume is not None:
-        params, buffers, state, history, pos = checkpoints.restore(
-            resume, net, opt, backend, epochs=epochs, steps_per_epoch=-(-X.shape[0] // (batch_size or X.shape[0])),
-            metrics=list(metric_fns), validation=validation_data is not None)  # fmt: skip
-        rng.bit_generator.state = pos.rng_state
-        net._commit(params, buffers)
-        if history.stopped_early:
-            return history
-
-    # Updates in place what it owns (the loop's optimizer state, then its own
-    # results), never arrays the network holds: committed weights survive.
-    train_step = training_step(net, loss, opt, decay, _TRAINING, state, compile)
-    n = X.shape[0]
-    step = n if batch_size is None else min(batch_size, n)
-    bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
-    root = dp is None or dp.is_root
-    if dp is not None:  # every process: same data shapes and settings, then rank 0's start
-        dp.check_same(_run_facts(X, T, val, step, epochs, shuffle, tol, loss, opt, resume, len(history.loss)))
-        params = dp.broadcast_start(backend, params, rng)
-        net._commit(params, buffers)
-    bar = _progress_bar(epochs, progress and root, initial=len(history.loss))
-
-    def save_checkpoint(at: _Position, path: Any = checkpoint) -> None:
-        if path is not None and root:
-            checkpoints.write(path, net, opt, state, params, history, at, buffers)
-
-    def stopped(at: _Position, finite: bool = True) -> TrainingInterrupted:
-        where = f"epoch {at.epoch + 1}, step {at.step}" if at.step else f"the end of epoch {at.epoch}"
-        saved = f"; checkpoint written to {checkpoint}" if checkpoint is not None and finite else ""
-        writer = (lambda path: save_checkpoint(at, path)) if finite else None
-        return TrainingInterrupted(
-            f"training interrupted at {where}{saved}", history, str(checkpoint) if saved else None, writer
-        )
-
-    def interrupted() -> bool:  # distributed: any process's interrupt, as agreed in the step's allreduce
-        return interrupt is not None and (interrupt.is_set() if dp is None else dp.interrupt_requested)
-
-    # The generator's state is a dict built on request: take it only when a
-    # checkpoint may need it (it costs microseconds per epoch).
-    keeps_state = checkpoint is not None or interrupt is not None
+def _fit(net: Any, X: Any, y: Any, dp: Any, **options: Any) -> History:
+    """The loop of :func:`fit`: prepare, then per epoch the named steps;
+    ``dp`` is its ``DataParallel``, or ``None``."""
+    run = _Run(net, dp, options)
+    run.prepare(X, y)
     try:
         with quiet_float_errors():
-            for epoch in range(pos.epoch, epochs):
-                resumed = epoch == pos.epoch and pos.step > 0
-                epoch_start_state = pos.rng_state if resumed else rng.bit_generator.state if keeps_state else None
-                key = None
-                if net._uses_rng:  # Dropout's key: from the seed, through the state that checkpoints keep
-                    epoch_start_state = epoch_start_state or rng.bit_generator.state
-                    key = key_from_state(epoch_start_state)
-                order = backend.asarray(rng.permutation(n)) if shuffle and step < n else None
-                total = pos.partial_loss if resumed else None
-                first = pos.step if resumed else 0
-                for k in range(first, len(bounds)):
-                    start, stop = bounds[k]
-                    lo, hi = (start, stop) if dp is None else dp.share(start, stop)  # this process's rows
-                    if order is None:
-                        Xb, Tb = X[lo:hi, ...], T[lo:hi, ...]
-                    else:
-                        rows = order[lo:hi]
-                        Xb, Tb = xp.take(X, rows, axis=0), xp.take(T, rows, axis=0)
-                    ctx = _step_context(key, epoch * len(bounds) + k)
-                    if dp is None:
-                        # donate: nobody else holds this epoch's own parameters; keep: its last are kept
-                        params, buffers, state, value = train_step(
-                            params, buffers, state, Xb, Tb, ctx, donate=k > first, keep=k + 1 == len(bounds)
-                        )
-                    else:  # this process's part of the global minibatch loss, summed over all
-                        value, grads, buffers = dp.loss_and_grads(
-                            net, params, Xb, Tb, loss, stop - start, interrupt, buffers, ctx
-                        )
-                        params, state = train_step.update(params, grads, state, donate=k > first)
-                        del grads  # free the gradients before the next step allocates its own
-                    total = value if total is None else total + value
-                    if k + 1 < len(bounds) and interrupted():
-                        at = _Position(epoch, k + 1, epoch_start_state, total)
-                        finite = _finite(backend, params, total)
-                        if finite:
-                            net._commit(params, buffers)
-                            save_checkpoint(at)
-                        raise stopped(at, finite)
-                # The NaN guard rides in the same transfer: each parameter's sum
-                # is finite when every entry is (one reduction per parameter, no
-                # temporaries). Only when one is not does the exact check run
-                # (finite weights can overflow a sum), at one more transfer. The
-                # epoch's mean loss is taken on the host.
-                report = [total]
-                if val is not None:
-                    Yv = net._predict(params, buffers, val[0])
-                    report.append(loss._value(xp, val[1], Yv))
-                    report += [fn(val[1], Yv) for fn in metric_fns.values()]
-                host = backend.to_floats(report + _weight_sums(xp, params))
-                host, sums = host[: len(report)], host[len(report) :]
-                host[0] /= len(bounds)
-                finite = math.isfinite(host[0]) and (all(map(math.isfinite, sums)) or _all_finite_host(backend, params))
-                if not finite:
-                    raise FloatingPointError(
-                        f"the training loss became NaN or infinite in epoch {epoch + 1}; the network keeps "
-                        f"the weights of epoch {epoch} (try a lower learning rate than lr={_lr(opt)})"
-                    )
-                net._commit(params, buffers)
-                _record(history, host, val is not None, metric_fns)
-                _update_bar(bar, history)
-                history.stopped_early = (
-                    tol is not None and len(history.loss) > 1 and history.loss[-2] - history.loss[-1] < tol
-                )
-                at = _Position(epoch + 1, 0, rng.bit_generator.state if keeps_state else None, None)
-                save_checkpoint(at)
-                if history.stopped_early:
+            for epoch in run.remaining_epochs():
+                run.epoch(epoch)
+                stop = run.report(epoch)
+                run.checkpoint(epoch)
+                if stop:
                     break
-                if epoch + 1 < epochs and interrupted():
-                    raise stopped(at)
+                run.stop_if_interrupted(epoch)
+            run.finish()
+        net._fit_state = (run.opt, run.state)  # what warm_start=True continues
+    except BaseException:
+        run.settle_quietly()  # the epochs completed before the error still count
+        raise
     finally:
-        if bar is not None:
-            bar.close()
-    return history
+        run.close()
+    return run.history
+
+
+class _Run:
+    """One call of ``fit``: its settings, data and the state that changes
+    from step to step (parameters, buffers, optimizer state, schedule state,
+    History, position). Its methods are the loop's named steps."""
+
+    def __init__(self, net: Any, dp: Any, options: dict[str, Any]) -> None:
+        self.net, self.dp = net, dp
+        self.backend, self.xp = net.backend, net.backend.xp
+        self.loss = get_loss(options["loss"])
+        self.opt = self.step_opt = get_optimizer(options["optimizer"], options["lr"])
+        self.epochs = positive(options["epochs"], "epochs", integer=True)
+        self.batch_size = positive(options["batch_size"], "batch_size", integer=True, allow_none=True)
+        self.tol = _check_tol(options["tol"])
+        self.shuffle, self.interrupt = options["shuffle"], options["interrupt"]
+        self.warm_start = bool(options["warm_start"])
+        self.compile = options["compile"]
+        self.checkpoint_path, self.resume = options["checkpoint"], options["resume"]
+        self.metric_fns = {f"val_{m.name}": m for m in map(get_metric, options["metrics"])}
+        self.validation_data = options["validation_data"]
+        self.split = data.check_validation_split(options["validation_split"], self.validation_data)
+        if self.metric_fns and self.validation_data is None and self.split is None:
+            raise ValueError("metrics are computed on validation data; pass validation_data=(X_val, y_val) or validation_split")
+        self.sample_weight = options["sample_weight"]
+        self.class_weight = data.check_class_weight(options["class_weight"], self.loss, net.n_out)
+        self.schedule = None if options["lr_schedule"] is None else get_schedule(options["lr_schedule"])
+        self.callbacks = _check_callbacks(options["callbacks"])
+        self.lr = _base_rate(self.opt, self.schedule)
+        _check_monitors(self, self.validation_data is not None or self.split is not None)
+        self.seed = options["seed"]
+        self.rng = host_rng(self.seed)
+        self.progress = options["progress"]
+        self.root = dp is None or dp.is_root
+        self.bar = None
+
+    # -- prepare ---------------------------------------------------------------
+
+    def prepare(self, X: Any, y: Any) -> None:
+        """The run's key, inputs on the device (checked in one transfer), the
+        start state, a checkpoint restored, the minibatch bounds, the bar."""
+        found = None if self.resume is None else checkpoints.read(self.resume, self.net, self.opt)
+        self.key = _run_key(self.seed, found, self.dp)
+        self._inputs(X, y)
+        net = self.net
+        self.params, self.buffers = net._params(), net._buffers()
+        if self.warm_start:
+            self.state = _continued_state(net, self.opt, self.params)
+        else:
+            self.state = self.opt.init_state(self.params)
+        net._fit_state = None  # set again when this fit completes
+        self.decay = _decay_mask(net, self.opt)  # weight decay on weights, not on biases or norms
+        self.history = History(metrics={name: [] for name in self.metric_fns})
+        self.sched_state = None if self.schedule is None else self.schedule.start(self.lr)
+        self.pos, self.pending_lr, self.best = Position(), [], None
+        n = self.X.shape[0]
+        step = n if self.batch_size is None else min(self.batch_size, n)
+        self.bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
+        for cb in self.callbacks:
+            cb.on_train_begin(net)
+        if found is not None:
+            self._restore(found)
+        if self.dp is not None:  # every process: same data shapes and settings, then rank 0's start
+            self.dp.check_same(_run_facts(self, step))
+            self.params = self.dp.broadcast_start(self.backend, self.params, self.rng)
+            net._commit(self.params, self.buffers)
+        # The generator's state is a dict built on request: take it only when
+        # a checkpoint may need it (it costs microseconds per epoch).
+        self.keeps_state = self.checkpoint_path is not None or self.interrupt is not None
+        self.bar = _progress_bar(self.epochs, self.progress and self.root, initial=len(self.history.loss))
+        # Per-epoch decisions on the host settle every epoch (one transfer each).
+        monitors = self.schedule is not None and self.schedule.monitor is not None
+        self.every_epoch = self.tol is not None or self.checkpoint_path is not None or bool(self.callbacks) or monitors
+        self.pending = PendingEpochs(self.backend, self.params, _BAR_SECONDS if self.bar is not None else None)
+        # The step: compiled where that pays (xpnet._compile); it updates in
+        # place only arrays it owns (this run's optimizer state, then its own
+        # results within an epoch), never ones the network or a report holds.
+        self.train_step = training_step(net, self.loss, self.opt, self.decay, _TRAINING, self.state, self.compile)
+
+    def _inputs(self, X: Any, y: Any) -> None:
+        """Convert once and check every value in a single transfer; hold out
+        the validation share; the rows' weights."""
+        net, loss, backend = self.net, self.loss, self.backend
+        checks = DeferredChecks(backend)
+        X, T, labels = net._queue_inputs(X, y, loss, checks)
+        w = None
+        if self.sample_weight is not None:
+            w = data.queue_sample_weight(backend, self.sample_weight, X.shape[0], net.dtype, checks)
+        val = self.validation_data
+        if val is not None:
+            if not isinstance(val, tuple | list) or len(val) != 2:
+                raise TypeError("validation_data must be a pair (X_val, y_val)")
+            Xv, Tv, labels_v = net._queue_inputs(*val, loss, checks, what="validation_data ")
+        checks.run()
+        T = net._one_hot_if(T, labels)
+        if labels:  # rows of exactly one 1: cross-entropy's fused delta needs no row sums
+            self.loss = loss._for_labels()
+        self.val = None if val is None else (Xv, net._one_hot_if(Tv, labels_v))
+        if self.split is not None:
+            strata = data.strata(y, T, loss)
+            (X, T, w), (Xv, Tv, _) = data.split_rows(backend, [X, T, w], self.split, self.key, strata)
+            self.val = (Xv, Tv)
+        if self.class_weight is not None:
+            cw = data.class_row_weights(backend, T, self.class_weight)
+            w = cw if w is None else w * cw
+        self.X, self.T, self.w = X, T, w
+
+    def _restore(self, found: Any) -> None:
+        self.params, self.buffers, self.state, self.history, self.pos, sched = checkpoints.restore(
+            found, self.opt, self.backend, epochs=self.epochs, steps_per_epoch=len(self.bounds),
+            metrics=list(self.metric_fns), validation=self.val is not None, run=RunRecord(self.key, self.split),
+            schedule=self.schedule, callbacks=self.callbacks)  # fmt: skip
+        self.sched_state = sched
+        self.rng.bit_generator.state = self.pos.rng_state
+        self.net._commit(self.params, self.buffers)
+        self.best = _lowest(self.history)
+
+    # -- epoch -----------------------------------------------------------------
+
+    def remaining_epochs(self) -> range:
+        """The epochs to run (none when a resumed run had stopped early)."""
+        return range(self.pos.epoch, self.pos.epoch if self.history.stopped_early else self.epochs)
+
+    def epoch(self, epoch: int) -> None:
+        """The epoch's rate, then its minibatch steps, on the device; its
+        summed loss in ``self.total``. A set ``interrupt`` stops it after a step."""
+        pos, rng = self.pos, self.rng
+        if self.schedule is not None:
+            self._set_rate(self.schedule.rate(self.sched_state))
+        resumed = epoch == pos.epoch and pos.step > 0
+        start_state = pos.rng_state if resumed else rng.bit_generator.state if self.keeps_state else None
+        key = None
+        if self.net._uses_rng:  # Dropout's key: from the seed, through the state that checkpoints keep
+            start_state = start_state or rng.bit_generator.state
+            key = key_from_state(start_state)
+        self.epoch_start_state = start_state
+        steps = len(self.bounds)
+        order = self.backend.asarray(rng.permutation(self.X.shape[0])) if self.shuffle and steps > 1 else None
+        total = pos.partial_loss if resumed else None
+        first = pos.step if resumed else 0
+        for k in range(first, steps):
+            # donate: nobody else holds this epoch's own parameters; keep: its last are reported
+            value = self._step(k, order, _step_context(key, epoch * steps + k), k > first, k + 1 == steps)
+            total = value if total is None else total + value
+            if k + 1 < steps and self._interrupted():
+                self._stop_mid_epoch(Position(epoch, k + 1, self.epoch_start_state, total))
+        self.total = total
+
+    def _set_rate(self, lr: float) -> None:
+        """The optimizer of this epoch: a copy with the schedule's rate (the
+        optimizer's state does not depend on it, so nothing is rebuilt)."""
+        if lr != self.step_opt.lr:
+            self.step_opt = copy.copy(self.opt)
+            self.step_opt.lr = lr
+        self.lr = lr
+
+    def _step(self, k: int, order: Any, ctx: Context, donate: bool = False, keep: bool = False) -> Any:
+        """One minibatch: loss and gradients, then the optimizer's update."""
+        dp, loss = self.dp, self.loss
+        start, stop = self.bounds[k]
+        lo, hi = (start, stop) if dp is None else dp.share(start, stop)  # this process's rows
+        if order is None and hi - lo == self.X.shape[0]:  # full batch: the arrays themselves
+            Xb, Tb = self.X, self.T
+        else:
+            Xb, Tb = self._rows(self.X, order, lo, hi), self._rows(self.T, order, lo, hi)
+        if self.w is not None:
+            loss = loss.weighted(self._batch_weights(order, lo, hi, start, stop))
+        if dp is None:
+            self.params, self.buffers, self.state, value = self.train_step(
+                self.params, self.buffers, self.state, Xb, Tb, ctx, loss=loss, opt=self.step_opt, donate=donate,
+                keep=keep)  # fmt: skip
+        else:  # this process's part of the global minibatch loss, summed over all
+            value, grads, self.buffers = dp.loss_and_grads(
+                self.net, self.params, Xb, Tb, loss, stop - start, self.interrupt, self.buffers, ctx
+            )
+            self.params, self.state = self.train_step.update(
+                self.params, grads, self.state, opt=self.step_opt, donate=donate)  # fmt: skip
+        return value
+
+    def _rows(self, a: Any, order: Any, lo: int, hi: int) -> Any:
+        """Rows ``lo:hi`` of ``a`` in this epoch's order (the array itself for a full batch)."""
+        if order is not None:
+            return self.xp.take(a, order[lo:hi], axis=0)
+        if hi - lo == a.shape[0]:
+            return a
+        return a[lo:hi, ...]
+
+    def _batch_weights(self, order: Any, lo: int, hi: int, start: int, stop: int) -> Any:
+        """This process's rows' weights, scaled so that they average 1 over
+        the global minibatch ``start:stop`` (0 for a batch of zero weight)."""
+        xp = self.xp
+        wb = self._rows(self.w, order, lo, hi)
+        total = xp.sum(wb if (lo, hi) == (start, stop) else self._rows(self.w, order, start, stop))
+        ok = total > 0
+        scale = xp.where(ok, (stop - start) / xp.where(ok, total, xp.ones_like(total)), xp.zeros_like(total))
+        return wb * scale
+
+    # -- report ----------------------------------------------------------------
+
+    def report(self, epoch: int) -> bool:
+        """Hold the epoch's figures (loss, validation loss and metrics) on the
+        device with its end state; settle them when due or when a per-epoch
+        decision needs them. Then the schedule's next state. Whether the run
+        stops here."""
+        xp = self.xp
+        figures = [self.total if len(self.bounds) == 1 else self.total / len(self.bounds)]
+        if self.val is not None:
+            Yv = self.net._predict(self.params, self.buffers, self.val[0])
+            figures.append(self.loss._value(xp, self.val[1], Yv))
+            figures += [fn(self.val[1], Yv) for fn in self.metric_fns.values()]
+        self.pending_lr.append(self.lr)
+        stop = False
+        if self.pending.add(figures, self.params, self.buffers) or self.every_epoch:
+            stop = self.settle()
+        if self.schedule is not None:
+            logs = self.history.logs(epoch) if self.schedule.monitor is not None else None
+            self.sched_state = self.schedule.advance(self.sched_state, self.opt.lr, logs)
+        return stop
+
+    def settle(self) -> bool:
+        """The held epochs' figures to the host in one transfer: the NaN
+        guard, the commit of the last finite state, the History, the
+        per-epoch decisions, the progress bar; whether the run stops."""
+        rows, states, bad = self.pending.take()
+        lrs, self.pending_lr = self.pending_lr, []
+        good = len(rows) if bad is None else bad
+        stop = False
+        if good:
+            self.net._commit(*states[good - 1])
+            if self.tol is None and not self.callbacks:
+                self._record(rows[:good], lrs)
+            else:  # decisions run epoch by epoch (a report holds one epoch then)
+                for row, lr in zip(rows[:good], lrs):
+                    self._record([row], [lr])
+                    stop = self._decide() or stop
+            self._best_epoch()
+            _update_bar(self.bar, self.history, good)
+        if bad is not None:
+            done = len(self.history.loss)
+            raise FloatingPointError(
+                f"the training loss became NaN or infinite in epoch {done + 1}; the network keeps "
+                f"the weights of epoch {done} (try a lower learning rate than lr={_lr(self.opt)})"
+            )
+        self.history.stopped_early = self.history.stopped_early or stop
+        return stop
+
+    def _record(self, rows: list[list[float]], lrs: list[float | None]) -> None:
+        """Append epochs' figures ``[loss, val_loss, *metrics]`` and rates,
+        and follow the lowest (validation) loss."""
+        history = self.history
+        first = len(history.loss)
+        history.loss.extend(row[0] for row in rows)
+        if self.val is not None:
+            history.val_loss.extend(row[1] for row in rows)
+            for i, name in enumerate(self.metric_fns, start=2):
+                history.metrics[name].extend(row[i] for row in rows)
+        history.lr.extend(lr for lr in lrs[: len(rows)] if lr is not None)
+        figures = history.val_loss if self.val is not None else history.loss
+        for epoch in range(first, len(figures)):
+            if self.best is None or figures[epoch] < self.best[1]:
+                self.best = (epoch, figures[epoch])
+
+    def _decide(self) -> bool:
+        """The decisions after the epoch just recorded: ``tol``, then the
+        callbacks (every one runs). Stop?"""
+        history = self.history
+        epoch = len(history.loss) - 1
+        stop = self.tol is not None and epoch > 0 and history.loss[-2] - history.loss[-1] < self.tol
+        logs = history.logs(epoch) if self.callbacks else None
+        for cb in self.callbacks:
+            stop = bool(cb.on_epoch_end(epoch, dict(logs))) or stop
+        return stop
+
+    def _best_epoch(self) -> None:
+        """``History.best_epoch``: a callback's (EarlyStopping's), else the
+        epoch of lowest validation loss (training loss without one)."""
+        best = [cb.best_epoch for cb in self.callbacks if getattr(cb, "best_epoch", None) is not None]
+        self.history.best_epoch = best[-1] if best else (None if self.best is None else self.best[0])
+
+    def settle_quietly(self) -> None:
+        """:meth:`settle` on the way out of an error (which it must not hide)."""
+        try:
+            self.settle()
+        except Exception:
+            pass
+
+    def finish(self) -> None:
+        """The last report, then the callbacks' end (EarlyStopping restores
+        its best weights there)."""
+        self.settle()
+        for cb in self.callbacks:
+            cb.on_train_end(self.history)
+
+    # -- checkpoint ------------------------------------------------------------
+
+    def checkpoint(self, epoch: int) -> None:
+        """The position after ``epoch``, written when ``checkpoint=`` asks
+        (the epoch is settled: a checkpoint syncs every epoch)."""
+        if self.keeps_state:
+            self.pos = Position(epoch + 1, 0, self.rng.bit_generator.state, None)
+            self._save(self.pos)
+
+    def _save(self, at: Position, path: Any = None) -> None:
+        path = self.checkpoint_path if path is None else path
+        if path is not None and self.root:
+            record = RunRecord(
+                self.key, self.split,
+                None if self.schedule is None else {"spec": component_spec(self.schedule), "state": self.sched_state},
+                [{"type": callback_name(cb), "state": cb.get_state()} for cb in self.callbacks],
+                [cb.get_arrays() for cb in self.callbacks],
+            )  # fmt: skip
+            checkpoints.write(path, self.net, self.opt, self.state, self.params, self.history, at, self.buffers, record)
+
+    # -- interrupts ------------------------------------------------------------
+
+    def _interrupted(self) -> bool:
+        """Distributed: any process's interrupt, as agreed in the step's allreduce."""
+        if self.interrupt is None:
+            return False
+        return self.interrupt.is_set() if self.dp is None else self.dp.interrupt_requested
+
+    def stop_if_interrupted(self, epoch: int) -> None:
+        if self.interrupt is not None and epoch + 1 < self.epochs and self._interrupted():
+            self.settle()
+            raise self._stopped(self.pos)
+
+    def _stop_mid_epoch(self, at: Position) -> None:
+        self.settle()  # the epochs before this one
+        finite = _finite(self.backend, self.params, at.partial_loss)
+        if finite:
+            self.net._commit(self.params, self.buffers)
+            self._save(at)
+        raise self._stopped(at, finite)
+
+    def _stopped(self, at: Position, finite: bool = True) -> TrainingInterrupted:
+        where = f"epoch {at.epoch + 1}, step {at.step}" if at.step else f"the end of epoch {at.epoch}"
+        path = self.checkpoint_path
+        saved = f"; checkpoint written to {path}" if path is not None and finite else ""
+        writer = (lambda target: self._save(at, target)) if finite else None
+        return TrainingInterrupted(f"training interrupted at {where}{saved}", self.history, str(path) if saved else None, writer)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _continued_state(net: Any, opt: Any, params: list[Any]) -> Any:
+    """``warm_start``: the optimizer state the previous ``fit`` left on ``net``
+    (fresh when there is none), refused when it does not fit ``opt``."""
+    fresh = opt.init_state(params)
+    previous = getattr(net, "_fit_state", None)
+    if previous is None:
+        return fresh
+    old, state = previous
+    if type(old) is not type(opt) or set(state) != set(fresh):
+        raise ValueError(
+            f"warm_start=True continues the optimizer state of the previous fit, which used {old!r}; "
+            f"its state does not fit {opt!r}: pass warm_start=False to start a fresh state"
+        )
+    return state
 
 
 #: The context of a training step in a network that draws no random numbers.
@@ -349,65 +560,112 @@ _TRAINING = Context(training=True)
 
 def _step_context(key: int | None, step_index: int) -> Context:
     """A training step's context: batch behaviour, and a device random source
-    from the run's key and the global step index (so a resumed run draws the
-    same Dropout masks); ``key=None`` (no layer draws): none. Ints on the
-    host: no device work, no transfer."""
+    from the epoch's key and the global step index (``epoch *
+    steps_per_epoch + k``, so a resumed run draws the same Dropout masks);
+    ``key=None`` (no layer draws): none. Ints on the host: no device work,
+    no transfer."""
     return _TRAINING if key is None else Context(True, DeviceRandom(key, step_index))
 
 
-def _run_facts(
-    X: Any, T: Any, val: Any, step: int, epochs: int, shuffle: bool, tol: Any, loss: Any, opt: Any, resume: Any, done: int
-) -> dict[str, Any]:
+#: With a progress bar, held epochs are reported at least this often (seconds).
+_BAR_SECONDS = 0.2
+
+
+def _run_key(seed: Any, found: Any, dp: Any) -> int:
+    """The run's random key: ``seed``, a resumed checkpoint's, or fresh
+    entropy (rank 0's in a distributed run); never drawn from the shuffling
+    generator, so it shifts no shuffle."""
+    if found is not None and found.key is not None:
+        return found.key
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return int(seed)
+    key = int(np.random.SeedSequence().entropy % 2**63)
+    if dp is not None and dp.size > 1:
+        key = dp.comm.bcast(key, root=0)
+    return key
+
+
+def _base_rate(opt: Any, schedule: Any) -> float | None:
+    """The optimizer's ``lr`` (a schedule needs one), or ``None``."""
+    lr = getattr(opt, "lr", None)
+    if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
+        return float(lr)
+    if schedule is not None:
+        raise ValueError(f"lr_schedule needs an optimizer with an `lr` attribute (a number), got {opt!r}")
+    return None
+
+
+def _check_callbacks(callbacks: Any) -> list[Any]:
+    from .callbacks import as_callback
+
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, list | tuple):
+        raise TypeError(f"callbacks must be a list of callbacks such as [xpnet.EarlyStopping()], got {callbacks!r}")
+    return [as_callback(cb) for cb in callbacks]
+
+
+def _check_monitors(run: _Run, validation: bool) -> None:
+    """What schedules and callbacks monitor must be a figure this run records."""
+    known = {"loss", "lr"} | ({"val_loss", *run.metric_fns} if validation else set())
+    for who in [run.schedule, *run.callbacks]:
+        monitor = getattr(who, "monitor", None)
+        if isinstance(monitor, str) and monitor not in known:
+            hint = "; pass validation_data or validation_split" if monitor.startswith("val_") and not validation else ""
+            raise ValueError(
+                f"{type(who).__name__} monitors {monitor!r}, which this run does not record "
+                f"(it records {', '.join(sorted(known))}){hint}"
+            )
+
+
+def _lowest(history: History) -> tuple[int, float] | None:
+    """The epoch of lowest validation loss (training loss without one)."""
+    figures = history.val_loss or history.loss
+    return None if not figures else min(enumerate(figures), key=lambda p: p[1])
+
+
+def _decay_mask(net: Any, opt: Any) -> list[bool] | None:
+    """The network's weight-decay mask, or ``None`` (no check per step) for
+    a built-in optimizer without weight decay, which ignores it."""
+    if type(opt).__module__ == __name__.rsplit(".", 1)[0] + ".optimizers" and getattr(opt, "weight_decay", None) == 0:
+        return None
+    return net._decay_mask()
+
+
+def _check_tol(tol: Any) -> float | None:
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, int | float) or not tol >= 0):
+        raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
+    return tol
+
+
+def _run_facts(run: _Run, step: int) -> dict[str, Any]:
     """What must be equal on every process of a distributed run (else it hangs)."""
+    val = run.val
     return {
-        "X.shape": tuple(X.shape),
-        "y.shape": tuple(T.shape),
-        "dtype": str(X.dtype),
+        "X.shape": tuple(run.X.shape),
+        "y.shape": tuple(run.T.shape),
+        "dtype": str(run.X.dtype),
         "validation_data shapes": None if val is None else (tuple(val[0].shape), tuple(val[1].shape)),
         "batch_size": step,
-        "epochs": epochs,
-        "shuffle": shuffle,
-        "tol": tol,
-        "loss": loss.name,
-        "optimizer": repr(opt),
-        "resume": resume is not None,
-        "completed epochs": done,
+        "epochs": run.epochs,
+        "shuffle": run.shuffle,
+        "tol": run.tol,
+        "loss": run.loss.name,
+        "optimizer": repr(run.opt),
+        "lr_schedule": None if run.schedule is None else repr(run.schedule),
+        "callbacks": [callback_name(cb) for cb in run.callbacks],
+        "validation_split": run.split,
+        "weights": run.w is not None,
+        "resume": run.resume is not None,
+        "completed epochs": len(run.history.loss),
     }
 
 
-def _record(history: History, host: list[float], with_val: bool, metric_fns: dict[str, Any]) -> None:
-    """Append an epoch's report: ``[loss, val_loss, *metrics]``."""
-    history.loss.append(host[0])
-    if with_val:
-        history.val_loss.append(host[1])
-        for name, v in zip(metric_fns, host[2:]):
-            history.metrics[name].append(v)
-
-
-def _weight_sums(xp: Any, params: list[Any]) -> list[Any]:
-    """Each parameter's sum: all finite only if every entry is (one reduction
-    each; adding them up would cost as many operations again)."""
-    return [xp.sum(p) for p in params]
-
-
-def _all_finite_host(backend: Any, params: list[Any]) -> bool:
-    """The exact check, for when the weights' sum is not finite (one transfer)."""
-    return bool(backend.to_numpy(_all_finite(backend.xp, params)))
-
-
 def _finite(backend: Any, params: list[Any], total: Any) -> bool:
-    xp = backend.xp
-    checked = xp.where(_all_finite(xp, params), total, float("nan"))
+    """Are the parameters and ``total`` finite (one transfer)?"""
+    ok = all_finite(backend.xp, params)
+    checked = total if ok is None else backend.xp.where(ok, total, float("nan"))
     return math.isfinite(float(backend.to_numpy(checked)))
-
-
-def _all_finite(xp: Any, params: list[Any]) -> Any:
-    """One 0-d device boolean: every parameter entry is finite (no sync)."""
-    ok = None
-    for p in params:
-        flag = xp.all(xp.isfinite(p))
-        ok = flag if ok is None else ok & flag
-    return ok
 
 
 def _lr(opt: Any) -> Any:
@@ -422,14 +680,17 @@ def _progress_bar(epochs: int, progress: bool, initial: int = 0):
     return progress_bar(epochs, initial)
 
 
-def _update_bar(bar: Any, history: History) -> None:
-    """Progress from host floats the epoch already fetched: no extra sync."""
+def _update_bar(bar: Any, history: History, epochs: int) -> None:
+    """The last ``epochs`` epochs onto the bar, one by one (a plain line
+    each where the terminal has no width), from host floats a report
+    already fetched: no extra sync."""
     if bar is None:
         return
-    post = {"loss": f"{history.loss[-1]:.4g}"}
-    if history.val_loss:
-        post["val_loss"] = f"{history.val_loss[-1]:.4g}"
-    for name, values in history.metrics.items():
-        post[name] = f"{values[-1]:.4f}"
-    bar.set_postfix(post, refresh=False)
-    bar.update(1)
+    for epoch in range(len(history.loss) - epochs, len(history.loss)):
+        post = {"loss": f"{history.loss[epoch]:.4g}"}
+        if history.val_loss:
+            post["val_loss"] = f"{history.val_loss[epoch]:.4g}"
+        for name, values in history.metrics.items():
+            post[name] = f"{values[epoch]:.4f}"
+        bar.set_postfix(post, refresh=False)
+        bar.update(1)

@@ -130,15 +130,17 @@ def as_targets(
     """``y`` checked against ``n_samples`` and ``n_out``; value checks queued.
 
     Returns ``(array, is_labels)``. With ``labels`` (cross-entropy over
-    ``n_out > 1`` classes) a 1-D ``y`` is integer class labels, left for
-    :func:`one_hot` once the checks have run; otherwise a 1-D ``y`` is one
-    output per sample and becomes a column."""
+    ``n_out > 1`` classes) a 1-D ``y`` or an ``(N, 1)`` column is integer
+    class labels, left for :func:`one_hot` once the checks have run;
+    otherwise a 1-D ``y`` is one output per sample and becomes a column."""
     y = as_numeric(backend, y, None, what, fits=dtype)
     xp = backend.xp
     if y.ndim not in (1, 2):
         raise ValueError(f"{what} must be 1-D or 2-D, got {y.ndim}-D shape {tuple(y.shape)}")
     if y.shape[0] != n_samples:
         raise ValueError(f"{x_what} has {n_samples} samples but {what} has {y.shape[0]}; they must match")
+    if labels and y.ndim == 2 and y.shape[1] == 1:  # class labels as an (N, 1) column
+        y = xp.reshape(y, (n_samples,))
     if y.ndim == 1 and labels:
         if xp.isdtype(y.dtype, "real floating"):
             checks.finite(y, what)
@@ -204,7 +206,7 @@ def check_fit_options(**options: Any) -> None:
     paths and the checkpoint's folder exists and is writable, ``distributed``
     is a bool or a ``DataParallel``, ``metrics`` a sequence of names,
     :class:`~xpnet.Metric` objects or callables."""
-    for name in ("shuffle", "progress"):
+    for name in ("shuffle", "progress", "warm_start"):
         if name in options and not isinstance(options[name], bool | np.bool_):
             raise TypeError(f"{name} must be True or False, got {options[name]!r}")
     interrupt = options.get("interrupt")
@@ -224,6 +226,8 @@ def check_fit_options(**options: Any) -> None:
             f"metrics must be a tuple of names, Metric objects or callables (y_true, y_pred) -> 0-d array, "
             f"such as ('accuracy',), got {metrics!r}"
         )
+    if options.get("warm_start") and options.get("resume") is not None:
+        raise ValueError("warm_start=True and resume= both give the optimizer state to start from; pass one of them")
     for name in ("resume", "checkpoint"):
         if options.get(name) is not None:
             _path_option(options[name], name)

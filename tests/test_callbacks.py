@@ -1,0 +1,259 @@
+"""Callbacks, EarlyStopping and validation_split: the hook's contract, early
+stopping by Keras's rule against the figures of an uninterrupted run, the
+best epoch's weights restored, the held-out share seeded and stratified,
+and all of it through checkpoints and resume, bit-identical."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import host
+
+import xpnet
+from xpnet.preprocessing import split_indices
+
+
+def blobs(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 2))
+    labels = ((X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)) % 3
+    return X + 0.3 * rng.normal(size=X.shape), labels
+
+
+def make(backend="numpy", seed=0):
+    return xpnet.MLP([2, 12, 3], "tanh", "softmax", backend=backend, dtype="float64", seed=seed)
+
+
+KW = dict(loss="cross_entropy", optimizer="adam", lr=0.05, batch_size=8, seed=2)
+
+
+def keras_stop(figures, patience, min_delta=0.0, mode="min"):
+    """(epochs run, best epoch) by Keras's EarlyStopping rule, written out."""
+    best, best_epoch, wait = None, None, 0
+    for epoch, v in enumerate(figures):
+        better = best is None or (v < best - min_delta if mode == "min" else v > best + min_delta)
+        if better:
+            best, best_epoch, wait = v, epoch, 0
+        else:
+            wait += 1
+        if wait >= patience and epoch > 0:
+            return epoch + 1, best_epoch
+    return len(figures), best_epoch
+
+
+@pytest.mark.parametrize(("monitor", "patience", "min_delta"), [("val_loss", 3, 0.0), ("val_loss", 2, 0.01),
+                                                                  ("val_accuracy", 4, 0.0), ("loss", 2, 0.05)])
+def test_early_stopping_follows_the_rule_and_restores_the_best(backend, monitor, patience, min_delta):
+    X, y = blobs()
+    Xv, yv = blobs(30, seed=1)
+    extra = dict(validation_data=(Xv, yv), metrics=("accuracy",))
+    full = make(backend).fit(X, y, epochs=40, **KW, **extra)
+    figures = {"val_loss": full.val_loss, "val_accuracy": full.metrics["val_accuracy"], "loss": full.loss}[monitor]
+    mode = "max" if "accuracy" in monitor else "min"
+    ran, best = keras_stop(figures, patience, min_delta, mode)
+    assert ran < 40, "the case must stop early to test anything"
+    net = make(backend)
+    stopper = xpnet.EarlyStopping(monitor=monitor, patience=patience, min_delta=min_delta)
+    h = net.fit(X, y, epochs=40, callbacks=[stopper], **KW, **extra)
+    assert h.stopped_early and len(h.loss) == ran and h.best_epoch == best == stopper.best_epoch
+    np.testing.assert_allclose(h.loss, full.loss[:ran], rtol=1e-12)
+    twin = make(backend)
+    twin.fit(X, y, epochs=best + 1, **KW, **extra)
+    for p, q in zip(net._params(), twin._params()):
+        np.testing.assert_array_equal(host(p), host(q))  # the best epoch's weights
+
+
+def test_without_restore_best_the_last_weights_stay():
+    X, y = blobs()
+    net = make()
+    h = net.fit(X, y, epochs=40, validation_split=0.3, callbacks=[xpnet.EarlyStopping(patience=2, restore_best=False)],
+                **KW)  # fmt: skip
+    assert h.stopped_early and h.best_epoch < len(h.loss) - 1
+    twin = make()
+    twin.fit(X, y, epochs=len(h.loss), validation_split=0.3, **KW)
+    for p, q in zip(net._params(), twin._params()):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_restore_best_also_when_the_epochs_run_out():
+    X, y = blobs()
+    net = make()
+    h = net.fit(X, y, epochs=12, validation_split=0.3, callbacks=[xpnet.EarlyStopping(patience=50)], **KW)
+    assert not h.stopped_early and len(h.loss) == 12
+    assert h.best_epoch == int(np.argmin(h.val_loss))
+    twin = make()
+    twin.fit(X, y, epochs=h.best_epoch + 1, validation_split=0.3, **KW)
+    for p, q in zip(net._params(), twin._params()):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_best_epoch_without_early_stopping():
+    X, y = blobs()
+    h = make().fit(X, y, epochs=6, **KW)
+    assert h.best_epoch == int(np.argmin(h.loss))
+    h = make().fit(X, y, epochs=30, validation_split=0.3, **KW)
+    assert h.best_epoch == int(np.argmin(h.val_loss))
+
+
+def test_a_callback_sees_every_epoch_and_can_stop():
+    class Recorder:  # duck-typed: no base class needed
+        def __init__(self):
+            self.seen = []
+
+        def on_epoch_end(self, epoch, logs):
+            self.seen.append((epoch, dict(logs)))
+            return epoch == 4
+
+    class Counter(xpnet.Callback):
+        began = ended = 0
+
+        def on_train_begin(self, network):
+            self.began += 1
+            self.network = network
+
+        def on_train_end(self, history):
+            self.ended += 1
+
+    X, y = blobs()
+    rec, count = Recorder(), Counter()
+    net = make()
+    h = net.fit(X, y, epochs=20, validation_split=0.2, metrics=("accuracy",), callbacks=[rec, count], **KW)
+    assert len(h.loss) == 5 and h.stopped_early
+    assert [e for e, _ in rec.seen] == [0, 1, 2, 3, 4]
+    assert set(rec.seen[0][1]) == {"loss", "val_loss", "val_accuracy", "lr"}
+    assert [logs["loss"] for _, logs in rec.seen] == h.loss and rec.seen[2][1]["lr"] == 0.05
+    assert count.began == count.ended == 1 and count.network is net
+
+
+def test_tol_keeps_its_meaning_with_callbacks():
+    X, y = blobs()
+    h_tol = make().fit(X, y, epochs=40, tol=0.01, **KW)
+    h_both = make().fit(X, y, epochs=40, tol=0.01, callbacks=[xpnet.EarlyStopping(monitor="loss", patience=100)], **KW)
+    assert h_tol.stopped_early and h_both.loss == h_tol.loss
+
+
+@pytest.mark.parametrize(("kw", "err", "match"), [
+    (dict(callbacks=[xpnet.EarlyStopping()]), ValueError, "val_loss.*validation"),
+    (dict(callbacks=[xpnet.EarlyStopping(monitor="val_accuracy")], validation_split=0.2), ValueError, "val_accuracy"),
+    (dict(callbacks=[object()]), TypeError, "on_epoch_end"),
+    (dict(callbacks=xpnet.EarlyStopping()), TypeError, "list"),
+    (dict(validation_split=1.0), ValueError, "validation_split"),
+    (dict(validation_split=0), ValueError, "validation_split"),
+    (dict(validation_split="0.1"), ValueError, "validation_split"),
+    (dict(validation_split=0.2, validation_data=(np.zeros((2, 2)), [0, 1])), ValueError, "not both"),
+    (dict(validation_split=0.001), ValueError, "validation_split=0.001"),
+])  # fmt: skip
+def test_bad_options_are_refused(kw, err, match):
+    X, y = blobs()
+    with pytest.raises(err, match=match):
+        make().fit(X, y, epochs=2, **{**KW, **kw})
+
+
+@pytest.mark.parametrize(("make_stopper", "err"), [
+    (lambda: xpnet.EarlyStopping(patience=-1), ValueError),
+    (lambda: xpnet.EarlyStopping(patience=2.5), ValueError),
+    (lambda: xpnet.EarlyStopping(min_delta=-0.1), ValueError),
+    (lambda: xpnet.EarlyStopping(monitor=3), TypeError),
+    (lambda: xpnet.EarlyStopping(restore_best="yes"), TypeError),
+    (lambda: xpnet.EarlyStopping(mode="down"), ValueError),
+])  # fmt: skip
+def test_bad_early_stopping_settings(make_stopper, err):
+    with pytest.raises(err):
+        make_stopper()
+
+
+# -- validation_split ------------------------------------------------------------
+
+
+def test_validation_split_is_the_seeded_stratified_share(backend):
+    """It equals passing the rows that ``split_indices`` holds out (seeded,
+    stratified by class) as validation_data, on every backend."""
+    X, y = blobs()
+    net = make(backend)
+    h = net.fit(X, y, epochs=5, validation_split=0.25, metrics=("accuracy",), **KW)
+    keep, held = split_indices(len(y), 0.25, KW["seed"], y)
+    twin = make(backend)
+    h2 = twin.fit(X[keep], y[keep], epochs=5, validation_data=(X[held], y[held]), metrics=("accuracy",), **KW)
+    np.testing.assert_allclose(h.loss, h2.loss, rtol=1e-12)
+    np.testing.assert_allclose(h.val_loss, h2.val_loss, rtol=1e-12)
+    counts = np.bincount(y[held], minlength=3)
+    np.testing.assert_array_equal(counts, np.round(0.25 * np.bincount(y)))
+
+
+def test_validation_split_of_device_arrays_and_one_hot_targets():
+    b = xpnet.get_backend("array_api_strict", "device1")
+    X, y = blobs()
+    h_host = make().fit(X, y, epochs=3, validation_split=0.2, **KW)
+    net = make(b)
+    h = net.fit(b.asarray(X, "float64"), b.asarray(np.eye(3)[y], "float64"), epochs=3, validation_split=0.2, **KW)
+    np.testing.assert_allclose(h.val_loss, h_host.val_loss, rtol=1e-12)
+
+
+def test_validation_split_stratifies_binary_targets():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 2))
+    t = (np.arange(50) < 10).astype(float)  # 10 positives, 40 negatives
+    kw = dict(loss="binary_cross_entropy", epochs=2, seed=4)
+    h = xpnet.MLP([2, 1], output_activation="sigmoid", backend="numpy", seed=0).fit(X, t, validation_split=0.2, **kw)
+    keep, held = split_indices(50, 0.2, 4, t.astype(int))
+    assert t[held].sum() == 2 and len(held) == 10
+    h2 = xpnet.MLP([2, 1], output_activation="sigmoid", backend="numpy", seed=0).fit(
+        X[keep], t[keep], validation_data=(X[held], t[held]), **kw
+    )
+    assert h.val_loss == h2.val_loss and h.loss == h2.loss
+
+
+def test_seed_none_split_is_kept_in_the_checkpoint(tmp_path):
+    """Without a seed the split comes from fresh entropy; a resumed run
+    takes the checkpoint's key and so the same rows."""
+    X, y = blobs()
+    ck = tmp_path / "ck.safetensors"
+    kw = {**KW, "seed": None}
+    net = make()
+    net.fit(X, y, epochs=2, validation_split=0.3, checkpoint=ck, **kw)
+    a = make()
+    h_a = a.fit(X, y, epochs=4, validation_split=0.3, resume=ck, **kw)
+    b = make()
+    h_b = b.fit(X, y, epochs=4, validation_split=0.3, resume=ck, **kw)
+    assert h_a.val_loss == h_b.val_loss and h_a.loss == h_b.loss
+
+
+# -- checkpoints and resume ------------------------------------------------------
+
+
+class StopAfter:
+    def __init__(self, n):
+        self.n = n
+
+    def is_set(self):
+        self.n -= 1
+        return self.n < 0
+
+
+@pytest.mark.parametrize("stop_after", [3, 8, 17, 22])
+def test_early_stopping_resumes_bit_identical(tmp_path, stop_after):
+    """Interrupted anywhere (mid-epoch or at an epoch's end) and resumed, a
+    run with EarlyStopping(restore_best), a schedule and a validation split
+    ends exactly as the uninterrupted one: History, best epoch, weights."""
+    X, y = blobs()
+
+    def kw():
+        return dict(**KW, validation_split=0.3, metrics=("accuracy",),
+                    callbacks=[xpnet.EarlyStopping(monitor="val_loss", patience=3)],
+                    lr_schedule=xpnet.schedules.ReduceLROnPlateau(factor=0.5, patience=1))  # fmt: skip
+
+    ref = make()
+    h_ref = ref.fit(X, y, epochs=40, **kw())
+    assert h_ref.stopped_early
+    ck = tmp_path / "ck.safetensors"
+    with pytest.raises(xpnet.TrainingInterrupted):
+        make().fit(X, y, epochs=40, checkpoint=ck, interrupt=StopAfter(stop_after), **kw())
+    net = make(seed=9)
+    h = net.fit(X, y, epochs=40, resume=ck, checkpoint=ck, **kw())
+    assert h == h_ref
+    for p, q in zip(net._params(), ref._params()):
+        np.testing.assert_array_equal(p, q)
+    again = make(seed=9)  # resuming the finished run: nothing runs, same end
+    assert again.fit(X, y, epochs=40, resume=ck, **kw()) == h_ref
+    for p, q in zip(again._params(), ref._params()):
+        np.testing.assert_array_equal(p, q)

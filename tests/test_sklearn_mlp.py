@@ -1,0 +1,359 @@
+"""xpnet.sklearn against scikit-learn's MLP: the same training step for step
+(same initial weights, same early-stopping split, same shuffled minibatches),
+the targets, attributes and dtypes, partial_fit's optimizer state, sample
+weights, scikit-learn's tools, and the Array API contract (torch on CPU)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SCIPY_ARRAY_API", "1")  # scikit-learn's Array API dispatch needs it before SciPy loads
+
+import io  # noqa: E402
+import pickle  # noqa: E402
+import warnings  # noqa: E402
+from contextlib import redirect_stdout  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install 'xpnet[sklearn]')")
+
+import sklearn  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
+from sklearn.neural_network import MLPRegressor as SkRegressor  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+import xpnet  # noqa: E402
+from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+from xpnet.sklearn._solvers import CORE_ROW_WEIGHTS  # noqa: E402
+
+RNG = np.random.RandomState(0)
+X = RNG.normal(size=(23, 4))
+TARGETS = {
+    "multiclass": (MLPClassifier, SkClassifier, RNG.randint(0, 3, 23)),
+    "binary": (MLPClassifier, SkClassifier, np.array(["no", "yes"])[RNG.randint(0, 2, 23)]),
+    "multilabel": (MLPClassifier, SkClassifier, RNG.randint(0, 2, (23, 3))),
+    "regression": (MLPRegressor, SkRegressor, RNG.normal(size=(23, 2))),
+    "poisson": (MLPRegressor, SkRegressor, RNG.poisson(2.0, 23).astype(float)),
+}
+# Minibatches of 5 rows and a last one of 3 (the L2 term is per minibatch), shuffled: the same
+# random_state gives the same initial weights and the same minibatches as scikit-learn.
+STEPWISE = dict(hidden_layer_sizes=(5,), random_state=1, max_iter=6, batch_size=5, alpha=0.3)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_convergence():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def both(target, **params):
+    ours, theirs, y = TARGETS[target]
+    if target == "poisson":
+        params["loss"] = "poisson"
+    return ours(**params).fit(X, y), theirs(**params).fit(X, y), y
+
+
+def assert_same_weights(a, b, rtol):
+    assert len(a.coefs_) == len(b.coefs_)
+    for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert p.dtype == q.dtype and p.shape == q.shape
+        np.testing.assert_allclose(p, q, rtol=rtol, atol=rtol * 1e-3)
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_the_same_training_as_sklearn(target, solver):
+    """Same initial weights, same loss, L2 term and update: the same weights
+    after 6 epochs (SGD with Nesterov momentum) or L-BFGS's iterations."""
+    lr = {"learning_rate_init": 0.01 if target in ("regression", "poisson") else 0.1}
+    ours, theirs, y = both(target, solver=solver, **lr, **STEPWISE)
+    assert_same_weights(ours, theirs, rtol=1e-9)
+    assert ours.n_iter_ == theirs.n_iter_ and ours.out_activation_ == theirs.out_activation_
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
+    if solver != "lbfgs":
+        assert ours.t_ == theirs.t_
+        np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+    if isinstance(ours, MLPClassifier):
+        np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+        np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+        np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-9)
+    else:
+        np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-9)
+
+
+@pytest.mark.parametrize("target", ["multiclass", "multilabel", "regression"])
+def test_adam_as_sklearn(target):
+    """Adam in the paper's order (epsilon added to sqrt(v) before the bias
+    correction), as scikit-learn's: the same run, even at a high rate on
+    minibatches of 5 rows, where the two orders drift apart."""
+    ours, theirs, _ = both(target, solver="adam", learning_rate_init=0.05, **{**STEPWISE, "max_iter": 20})
+    assert_same_weights(ours, theirs, rtol=1e-8)
+
+
+@pytest.mark.parametrize("schedule", ["invscaling", "adaptive"])
+def test_learning_rate_schedules_as_sklearn(schedule):
+    ours, theirs, _ = both(
+        "regression", solver="sgd", momentum=0.0, learning_rate=schedule, learning_rate_init=0.01, tol=10.0,
+        n_iter_no_change=1, **{**STEPWISE, "max_iter": 8},
+    )  # fmt: skip
+    assert_same_weights(ours, theirs, rtol=1e-9)
+    assert ours._optimizer.learning_rate == pytest.approx(theirs._optimizer.learning_rate)
+    assert ours._optimizer.learning_rate < 0.01
+
+
+@pytest.mark.parametrize("target", ["binary", "multiclass", "regression"])
+def test_early_stopping_as_sklearn(target):
+    """The same held-out rows (stratified for one output), the same scores,
+    and the best epoch's weights at the end."""
+    params = dict(STEPWISE, solver="sgd", learning_rate_init=0.05, early_stopping=True, validation_fraction=0.3)
+    ours, theirs, _ = both(target, **{**params, "max_iter": 30, "n_iter_no_change": 3})
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=1e-9)
+    assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_)
+    assert ours.best_loss_ is None and ours.n_iter_ == theirs.n_iter_
+    assert_same_weights(ours, theirs, rtol=1e-9)
+
+
+def test_tol_and_n_iter_no_change_stop_on_the_training_loss():
+    ours = MLPClassifier(solver="sgd", tol=0.5, max_iter=3000, random_state=0).fit(X, TARGETS["binary"][2])
+    assert ours.n_iter_ < 3000 and ours._no_improvement_count == ours.n_iter_no_change + 1
+    assert ours.best_loss_ == min(ours.loss_curve_) and ours.validation_scores_ is None
+    never = MLPClassifier(solver="sgd", tol=1e9, max_iter=20, n_iter_no_change=np.inf, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        never.fit(X, TARGETS["binary"][2])
+    assert never.n_iter_ == 20
+
+
+# -- partial_fit and its optimizer state -------------------------------------------
+
+
+def test_partial_fit_continues_the_optimizer_state():
+    """Three partial_fit calls are three epochs of one fit (Adam's moments and
+    step count carry over), also across a pickle; a fresh state would differ."""
+    params = dict(solver="adam", learning_rate_init=0.05, shuffle=False, batch_size=5, random_state=3, tol=0)
+    y = TARGETS["regression"][2]
+    one = MLPRegressor(max_iter=3, n_iter_no_change=99, **params).fit(X, y)
+    steps = MLPRegressor(**params)
+    steps.partial_fit(X, y)
+    steps = pickle.loads(pickle.dumps(steps))
+    steps.partial_fit(X, y)
+    steps.partial_fit(X, y)
+    assert_same_weights(steps, one, rtol=1e-12)
+    assert steps.t_ == one.t_ == 3 * len(X) and steps.n_iter_ == 1
+    theirs = SkRegressor(**params)
+    for _ in range(3):
+        theirs.partial_fit(X, y)
+    assert_same_weights(steps, theirs, rtol=1e-9)
+    # fit() starts a fresh optimizer, as scikit-learn's does: warm_start only keeps the weights
+    warm = MLPRegressor(max_iter=1, warm_start=True, **params).fit(X, y)
+    warm.fit(X, y)
+    assert not np.allclose(warm.coefs_[0], one.coefs_[0]) or not np.allclose(warm.coefs_[1], one.coefs_[1])
+
+
+def test_partial_fit_classes():
+    clf = MLPClassifier(solver="sgd", random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X, TARGETS["multiclass"][2])
+    clf.partial_fit(X[:3], ["a", "b", "c"], classes=["a", "b", "c", "d"])
+    clf.partial_fit(X[3:4], ["d"])
+    assert list(clf.classes_) == ["a", "b", "c", "d"] and clf.predict_proba(X).shape == (23, 4)
+    with pytest.raises(ValueError, match="classes not in"):
+        clf.partial_fit(X[:1], ["e"])
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+        MLPRegressor(early_stopping=True).partial_fit(X, TARGETS["regression"][2])
+
+
+def test_assigned_coefficients_are_used():
+    """coefs_/intercepts_ are the fitted state: new arrays assigned to them
+    are what predict and partial_fit use."""
+    reg = MLPRegressor(hidden_layer_sizes=(3,), max_iter=5, random_state=0).fit(X, TARGETS["regression"][2])
+    reg.coefs_ = [np.zeros_like(c) for c in reg.coefs_]
+    reg.intercepts_ = [np.zeros_like(b) for b in reg.intercepts_[:-1]] + [np.array([1.0, -2.0])]
+    np.testing.assert_allclose(reg.predict(X), np.tile([1.0, -2.0], (23, 1)))
+
+
+# -- targets, attributes, dtypes -------------------------------------------------------
+
+
+def test_fitted_attributes():
+    clf = MLPClassifier(hidden_layer_sizes=(7, 5), max_iter=4, random_state=0).fit(X, TARGETS["multiclass"][2])
+    assert [c.shape for c in clf.coefs_] == [(4, 7), (7, 5), (5, 3)] and [b.shape for b in clf.intercepts_] == [(7,), (5,), (3,)]
+    assert all(isinstance(a, np.ndarray) for a in clf.coefs_ + clf.intercepts_)
+    assert clf.n_layers_ == 4 and clf.n_outputs_ == 3 and clf.out_activation_ == "softmax" and clf.n_features_in_ == 4
+    assert clf.n_iter_ == 4 and len(clf.loss_curve_) == 4 and clf.loss_ == clf.loss_curve_[-1]
+    assert clf.best_loss_ == min(clf.loss_curve_) and clf.validation_scores_ is None and clf.best_validation_score_ is None
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(clf.predict_proba(X)))
+    assert 0.0 <= clf.score(X, TARGETS["multiclass"][2]) <= 1.0
+
+
+def test_targets():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    words = pd.Series(np.array(["cat", "dog", "emu"])[TARGETS["multiclass"][2]])
+    clf = MLPClassifier(max_iter=3, random_state=0).fit(frame, words)
+    assert list(clf.feature_names_in_) == ["a", "b", "c", "d"] and set(clf.predict(frame)) <= {"cat", "dog", "emu"}
+    binary = MLPClassifier(max_iter=3, random_state=0).fit(X, TARGETS["binary"][2])
+    assert binary.out_activation_ == "logistic" and binary.predict_proba(X).shape == (23, 2)
+    multilabel = MLPClassifier(max_iter=3, random_state=0).fit(X, TARGETS["multilabel"][2])
+    assert multilabel.predict(X).shape == (23, 3) and set(np.unique(multilabel.predict(X))) <= {0, 1}
+    with pytest.warns(DataConversionWarning):
+        column = MLPClassifier(max_iter=3, random_state=0).fit(X, TARGETS["multiclass"][2][:, None])
+    np.testing.assert_array_equal(column.coefs_[0], MLPClassifier(max_iter=3, random_state=0).fit(X, TARGETS["multiclass"][2]).coefs_[0])
+    reg = MLPRegressor(max_iter=3, random_state=0).fit(X, TARGETS["regression"][2])
+    assert reg.predict(X).shape == (23, 2) and MLPRegressor(max_iter=3).fit(X, X[:, 0]).predict(X).shape == (23,)
+
+
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parameters_follow_the_input_dtype(Estimator, dtype):
+    y = TARGETS["multiclass"][2]
+    est = Estimator(max_iter=3, random_state=0).fit(X.astype(dtype), y)
+    assert all(a.dtype == dtype for a in est.coefs_ + est.intercepts_)
+    assert est._net.dtype == np.dtype(dtype).name
+    if Estimator is MLPRegressor:
+        assert est.predict(X.astype(dtype)).dtype == dtype
+    forced = Estimator(max_iter=3, random_state=0, dtype="float32").fit(X, y)
+    assert forced.coefs_[0].dtype == np.float32
+
+
+# -- sample weights ------------------------------------------------------------------------
+
+
+def test_lbfgs_weights_equal_repeated_rows():
+    w = RNG.randint(0, 3, 23)
+    weighted = MLPRegressor(solver="lbfgs", hidden_layer_sizes=(4,), random_state=0, max_iter=50, tol=0)
+    weighted.fit(X, TARGETS["regression"][2], sample_weight=w)
+    repeated = clone(weighted).fit(np.repeat(X, w, axis=0), np.repeat(TARGETS["regression"][2], w, axis=0))
+    np.testing.assert_allclose(weighted.predict(X), repeated.predict(X), rtol=1e-6, atol=1e-8)
+
+
+def test_equal_and_zero_weights_with_adam():
+    """Equal weights c scale only the L2 term (by 1/c); rows of weight 0 are left out."""
+    y = TARGETS["multiclass"][2]
+    base = dict(max_iter=4, random_state=0, alpha=0.2)
+    doubled = MLPClassifier(**base).fit(X, y, sample_weight=np.full(23, 2.0))
+    halved = MLPClassifier(**{**base, "alpha": 0.1}).fit(X, y)
+    assert_same_weights(doubled, halved, rtol=1e-12)
+    zeros = np.r_[np.ones(20), np.zeros(3)]
+    np.testing.assert_array_equal(
+        MLPClassifier(**base).fit(X, y, sample_weight=zeros).coefs_[0], MLPClassifier(**base).fit(X[:20], y[:20]).coefs_[0]
+    )
+    with pytest.raises(ValueError, match="non-negative"):
+        MLPClassifier(**base).fit(X, y, sample_weight=-np.ones(23))
+
+
+@pytest.mark.skipif(CORE_ROW_WEIGHTS, reason="Network.fit weighs rows now")
+def test_unequal_weights_with_adam_need_row_weights_in_fit():
+    with pytest.raises(NotImplementedError, match="solver='lbfgs'"):
+        MLPClassifier(max_iter=2).fit(X, TARGETS["multiclass"][2], sample_weight=np.arange(1.0, 24.0))
+
+
+@pytest.mark.skipif(not CORE_ROW_WEIGHTS, reason="needs Network.fit(sample_weight=) (issue 10), not merged yet")
+def test_unequal_weights_with_sgd_as_sklearn():
+    w = RNG.uniform(0.5, 2.0, 23)
+    params = dict(STEPWISE, alpha=0.0, batch_size=23, solver="sgd", learning_rate_init=0.1)
+    ours = MLPClassifier(**params).fit(X, TARGETS["multiclass"][2], sample_weight=w)
+    theirs = SkClassifier(**params).fit(X, TARGETS["multiclass"][2], sample_weight=w)
+    assert_same_weights(ours, theirs, rtol=1e-9)
+
+
+# -- scikit-learn's tools ----------------------------------------------------------------
+
+
+def test_pipeline_grid_search_cross_validation_clone_pickle():
+    from sklearn.datasets import load_iris
+
+    Xi, yi = load_iris(return_X_y=True)
+    pipe = make_pipeline(
+        StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), learning_rate_init=0.05, max_iter=60, random_state=0)
+    )
+    scores = cross_val_score(pipe, Xi, yi, cv=3)
+    assert scores.shape == (3,) and scores.mean() > 0.7
+    grid = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-1]}, cv=2, n_jobs=2).fit(Xi, yi)
+    assert grid.best_score_ > 0.7 and grid.best_estimator_.predict(Xi).shape == (150,)
+    fitted = grid.best_estimator_
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.predict_proba(Xi), fitted.predict_proba(Xi))
+    assert clone(fitted[-1]).get_params() == fitted[-1].get_params() and not hasattr(clone(fitted[-1]), "coefs_")
+
+
+# -- the Array API contract ----------------------------------------------------------------
+
+
+def _dispatch_usable():
+    try:
+        with sklearn.config_context(array_api_dispatch=True):
+            pass
+    except RuntimeError as exc:  # SciPy imported before SCIPY_ARRAY_API=1 was set
+        pytest.skip(f"scikit-learn's Array API dispatch is not usable in this process: {exc}")
+
+
+def test_torch_inputs_stay_torch_under_dispatch():
+    torch = pytest.importorskip("torch")
+    _dispatch_usable()
+    Xt, yt = torch.asarray(X), torch.asarray(TARGETS["multiclass"][2])
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = MLPClassifier(max_iter=5, random_state=0).fit(Xt, yt)
+        assert clf._net.backend.name == "torch"
+        labels, proba = clf.predict(Xt), clf.predict_proba(Xt)
+        assert isinstance(labels, torch.Tensor) and labels.dtype == torch.int64 and labels.device.type == "cpu"
+        assert isinstance(proba, torch.Tensor) and proba.dtype == torch.float64 and proba.shape == (23, 3)
+        assert isinstance(clf.score(Xt, yt), float)
+        with pytest.raises(ValueError, match=r"MLPClassifier.predict\(\) must use the same namespace"):
+            clf.predict(X)
+        reg = MLPRegressor(max_iter=5, random_state=0).fit(Xt.to(torch.float32), torch.asarray(X[:, 0]))
+        out = reg.predict(Xt.to(torch.float32))
+        assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == (23,)
+    assert isinstance(clf.coefs_[0], np.ndarray) and isinstance(clf.classes_, np.ndarray)
+    same = MLPClassifier(max_iter=5, random_state=0).fit(X, TARGETS["multiclass"][2])
+    np.testing.assert_allclose(proba.numpy(), same.predict_proba(X), rtol=1e-9)
+    assert isinstance(same.predict(Xt), np.ndarray)  # without dispatch: NumPy out
+
+
+def test_numpy_in_numpy_out_while_training_elsewhere():
+    pytest.importorskip("torch")
+    clf = MLPClassifier(max_iter=5, random_state=0, backend="torch").fit(X, TARGETS["multiclass"][2])
+    assert clf._net.backend.name == "torch"
+    assert isinstance(clf.predict(X), np.ndarray) and isinstance(clf.predict_proba(X), np.ndarray)
+    np.testing.assert_allclose(
+        clf.predict_proba(X), MLPClassifier(max_iter=5, random_state=0).fit(X, TARGETS["multiclass"][2]).predict_proba(X),
+        rtol=1e-9,
+    )  # fmt: skip
+    again = pickle.loads(pickle.dumps(clf))  # the optimizer state travels to the host and back to torch
+    assert again._net.backend.name == "torch"
+    for est in (clf, again):
+        est.partial_fit(X, TARGETS["multiclass"][2])
+    np.testing.assert_allclose(again.coefs_[0], clf.coefs_[0], rtol=1e-12)
+
+
+# -- errors and messages -----------------------------------------------------------------
+
+
+def test_errors_and_messages():
+    y = TARGETS["multiclass"][2]
+    with pytest.raises(ValueError, match="activation"):
+        MLPClassifier(activation="swish").fit(X, y)
+    with pytest.raises(ValueError, match="non-finite parameter weights"):
+        MLPRegressor(max_iter=3).fit(np.finfo(np.float64).max * RNG.uniform(size=(10, 2)), RNG.normal(size=10))
+    with pytest.raises(ValueError, match="non-negative"):
+        MLPRegressor(loss="poisson").fit(X, -np.ones(23))
+    with pytest.raises(ValueError, match="validation set is too small"):
+        MLPRegressor(early_stopping=True).fit(X[:2], y[:2])
+    with pytest.raises(ValueError, match="warm_start can only be used where `y` has the same classes"):
+        MLPClassifier(warm_start=True, max_iter=2).fit(X, y).fit(X, (y + 1) % 4)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        MLPClassifier(max_iter=2, verbose=True).fit(X, y)
+    assert "Iteration 2, loss = " in out.getvalue()
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        warnings.simplefilter("always", ConvergenceWarning)
+        MLPClassifier(max_iter=2).fit(X, y)
+    assert xpnet.get_backend("numpy")  # the core still imports without scikit-learn (see test_sklearn_optional)

@@ -1,0 +1,125 @@
+"""fit's data: the rows held out by ``validation_split`` and the per-row
+weights of ``sample_weight`` and ``class_weight``.
+
+The weights are converted with the inputs and checked in the same single
+transfer (length, finite, not negative, not all zero). The held-out rows are
+drawn on the host from the run's key (``numpy.random.default_rng``),
+stratified by class for class targets, and taken from the converted arrays
+on the device. Class weights are computed on the device from the targets'
+(one-hot) rows: ``"balanced"`` gives each class present ``n_rows /
+(n_classes * count)``, as scikit-learn's ``compute_class_weight``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import numpy as np
+
+from ._backend import to_numpy
+from .preprocessing import split_indices
+from .validation import as_numeric
+
+__all__ = ["check_class_weight", "check_validation_split", "class_row_weights", "queue_sample_weight", "split_rows"]
+
+_CLASS_LOSSES = ("cross_entropy", "binary_cross_entropy")
+
+
+def check_validation_split(share: Any, validation_data: Any) -> float | None:
+    if share is None:
+        return None
+    if isinstance(share, bool) or not isinstance(share, numbers.Real) or not 0.0 < share < 1.0:
+        raise ValueError(f"validation_split must be a number in (0, 1) (the share of rows held out), got {share!r}")
+    if validation_data is not None:
+        raise ValueError("pass validation_data or validation_split, not both")
+    return float(share)
+
+
+def check_class_weight(class_weight: Any, loss: Any, n_out: int) -> Any:
+    """``None``, ``"balanced"`` or ``{label: weight}`` with labels of this
+    network's classes (0..n_out-1; 0 and 1 for one sigmoid output)."""
+    if class_weight is None:
+        return None
+    if loss.name not in _CLASS_LOSSES:
+        raise ValueError(
+            f"class_weight needs class targets (loss 'cross_entropy' or 'binary_cross_entropy'), got loss {loss.name!r}; "
+            "use sample_weight to weigh rows of other targets"
+        )
+    if class_weight == "balanced":
+        return "balanced"
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {class_weight!r}")
+    n_classes = 2 if n_out == 1 else n_out
+    out = {}
+    for label, w in class_weight.items():
+        if isinstance(label, bool) or not isinstance(label, numbers.Integral) or not 0 <= label < n_classes:
+            raise ValueError(f"class_weight: label {label!r} is not a class of this network (0..{n_classes - 1})")
+        if isinstance(w, bool) or not isinstance(w, numbers.Real) or not (math.isfinite(w) and w >= 0):
+            raise ValueError(f"class_weight: the weight of class {label} must be a finite number >= 0, got {w!r}")
+        out[int(label)] = float(w)
+    return out
+
+
+def queue_sample_weight(backend: Any, w: Any, n: int, dtype: str, checks: Any) -> Any:
+    """``sample_weight`` on the device as ``(n,)`` of ``dtype``, its value
+    checks queued on ``checks`` (the inputs' transfer)."""
+    w = as_numeric(backend, w, dtype, "sample_weight")
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"sample_weight must hold one weight per row of X ({n}), got shape {tuple(w.shape)}")
+    xp = backend.xp
+    checks.finite(w, "sample_weight")
+    checks.add(xp.any(w < 0), "sample_weight must not hold negative weights")
+    checks.add(xp.all(w == 0), "sample_weight: every weight is zero, so nothing would be learned")
+    return w
+
+
+def split_rows(
+    backend: Any, arrays: list[Any], share: float, key: int, strata: np.ndarray | None
+) -> tuple[list[Any], list[Any]]:
+    """``arrays`` (rows first; ``None`` passes through) split into the kept
+    rows and the ``share`` held out, drawn from ``key``, stratified by
+    ``strata`` (host labels) when given."""
+    n = arrays[0].shape[0]
+    keep, held = split_indices(n, share, key, strata)
+    if len(held) == 0 or len(keep) == 0:
+        raise ValueError(
+            f"validation_split={share} of {n} rows leaves {len(keep)} to train on and {len(held)} to validate; "
+            "each needs at least one"
+        )
+    xp = backend.xp
+    keep_d, held_d = backend.asarray(keep), backend.asarray(held)
+    train = [None if a is None else xp.take(a, keep_d, axis=0) for a in arrays]
+    val = [None if a is None else xp.take(a, held_d, axis=0) for a in arrays]
+    return train, val
+
+
+def strata(y: Any, T: Any, loss: Any) -> np.ndarray | None:
+    """Host class labels to stratify a split by, for class targets (integer
+    labels, one-hot rows, a 0/1 column); ``None`` for other targets. Host
+    inputs cost nothing; a device ``y`` is fetched (one transfer)."""
+    if loss.name not in _CLASS_LOSSES:
+        return None
+    host = np.asarray(y) if isinstance(y, np.ndarray | list | tuple) else to_numpy(T)
+    if host.ndim == 2 and host.shape[1] > 1:
+        return np.argmax(host, axis=1)
+    host = host.reshape(-1)
+    return (host > 0.5).astype(np.int64) if loss.name == "binary_cross_entropy" else host.astype(np.int64)
+
+
+def class_row_weights(backend: Any, T: Any, class_weight: Any) -> Any:
+    """Each row's class weight, ``(N,)`` on the device, from targets ``T``
+    (one-hot or probability rows; a single 0/1 column is two classes)."""
+    xp = backend.xp
+    P = xp.concat([1.0 - T, T], axis=1) if T.shape[1] == 1 else T
+    if class_weight == "balanced":
+        counts = xp.sum(P, axis=0)
+        present = counts > 0
+        n_present = xp.sum(xp.astype(present, T.dtype))
+        safe = xp.where(present, counts, xp.ones_like(counts))
+        cw = xp.where(present, T.shape[0] / (n_present * safe), xp.zeros_like(counts))
+    else:
+        host = np.array([class_weight.get(k, 1.0) for k in range(P.shape[1])])
+        cw = backend.asarray(host, T.dtype)
+    return P @ cw

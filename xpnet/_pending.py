@@ -1,0 +1,114 @@
+"""Completed epochs whose figures are still on the device.
+
+``fit`` does not fetch each epoch's loss as it ends: on a GPU that is a host
+sync per epoch, which stalls full-batch training (one step per epoch). The
+epoch's figures (its loss, and the validation loss and metrics) stay 0-d
+device arrays here, next to references to the parameters and buffers the
+epoch ended with, until a report is due. Then all of them travel to the host
+in one transfer, with the NaN guard: the sum of each of the last parameters
+(finite only if every weight is, one reduction per parameter). Pure updates make the
+held references cheap: each is an array the optimizer made anyway, kept a
+little longer, so the weights of the last finite epoch are still there when
+a later one is not.
+
+A report is due after :data:`EVERY` epochs, fewer when the model is large
+(at most :data:`HELD_BYTES` of parameter sets are held on a device,
+:data:`HOST_HELD_BYTES` on the CPU, where a report stalls nothing and
+holding large sets only makes the allocator fetch fresh pages from the
+kernel: 5% of the seeds' 1000-100-1 step), or after ``seconds`` (the progress
+bar's pace) when one is shown.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+__all__ = ["EVERY", "HELD_BYTES", "HOST_HELD_BYTES", "PendingEpochs", "all_finite"]
+
+#: Epochs whose figures wait on the device before one transfer fetches them.
+EVERY = 16
+#: Bytes of parameter sets held for the NaN guard on a device (bounds ``EVERY`` for large models).
+HELD_BYTES = 64 * 2**20
+#: The same on the CPU (NumPy, torch and JAX on the CPU).
+HOST_HELD_BYTES = 256 * 2**10
+
+
+class PendingEpochs:
+    """The epochs completed since the last report, on the device."""
+
+    def __init__(self, backend: Any, params: list[Any], seconds: float | None = None, every: int | None = None) -> None:
+        self.backend = backend
+        set_bytes = sum(_nbytes(backend.xp, p) for p in params) or 1
+        budget = HOST_HELD_BYTES if "cpu" in str(backend.device).lower() else HELD_BYTES
+        #: Reports are due after this many epochs.
+        self.limit = max(1, min(EVERY if every is None else every, budget // set_bytes))
+        self.seconds = seconds
+        self.figures: list[list[Any]] = []
+        self.states: list[tuple[list[Any], list[Any]]] = []
+        self.since = time.perf_counter()
+
+    def __len__(self) -> int:
+        return len(self.figures)
+
+    def add(self, figures: list[Any], params: list[Any], buffers: list[Any]) -> bool:
+        """Hold an epoch's device figures (its loss first) and end state;
+        whether a report is due."""
+        self.figures.append(figures)
+        self.states.append((params, buffers))
+        if len(self.figures) >= self.limit:
+            return True
+        return self.seconds is not None and time.perf_counter() - self.since >= self.seconds
+
+    def take(self) -> tuple[list[list[float]], list[tuple[list[Any], list[Any]]], int | None]:
+        """``(rows, states, bad)``: each held epoch's figures as host floats
+        (one transfer), its end state, and the index of the first epoch whose
+        loss or weights are not finite (``None`` when all are). Clears."""
+        figures, states = self.figures, self.states
+        self.figures, self.states = [], []
+        self.since = time.perf_counter()
+        if not figures:
+            return [], [], None
+        xp, width = self.backend.xp, len(figures[0])
+        flat = [f for row in figures for f in row]
+        host = self.backend.to_floats(flat + _weight_sums(xp, states[-1][0]))
+        weights_finite = all(math.isfinite(v) for v in host[len(flat) :])
+        rows = [host[i * width : (i + 1) * width] for i in range(len(figures))]
+        bad = next((i for i, row in enumerate(rows) if not math.isfinite(row[0])), None)
+        if bad is not None or not weights_finite:
+            bad = self._first_bad_weights(states, len(rows) if bad is None else bad, bad)
+        return rows, states, bad
+
+    def _first_bad_weights(self, states: list[tuple[list[Any], list[Any]]], upto: int, bad: int | None) -> int | None:
+        """The first of ``states[:upto]`` with a weight that is not finite,
+        else ``bad`` (the exact check, one more transfer: a sum of finite
+        weights can overflow, and a loss can turn bad a step after them)."""
+        if upto == 0:
+            return bad
+        xp = self.backend.xp
+        checked = [all_finite(xp, params) for params, _ in states[:upto]]
+        if checked[0] is None:  # no parameters: nothing to be non-finite
+            return bad
+        flags = self.backend.to_numpy(xp.stack(checked))
+        return next((i for i in range(upto) if not flags[i]), bad)
+
+
+def all_finite(xp: Any, params: list[Any]) -> Any:
+    """One 0-d device boolean: every parameter entry is finite (no sync);
+    ``None`` for no parameters."""
+    ok = None
+    for p in params:
+        flag = xp.all(xp.isfinite(p))
+        ok = flag if ok is None else ok & flag
+    return ok
+
+
+def _weight_sums(xp: Any, params: list[Any]) -> list[Any]:
+    """Each parameter's sum: all finite only if every entry is (one reduction
+    per parameter; adding them up would cost as many operations again)."""
+    return [xp.sum(p) for p in params]
+
+
+def _nbytes(xp: Any, a: Any) -> int:
+    return math.prod(a.shape) * (xp.finfo(a.dtype).bits // 8 if xp.isdtype(a.dtype, "real floating") else 8)

@@ -1,0 +1,406 @@
+"""The model file format: safetensors tensors plus checked metadata.
+
+A model file holds one tensor per parameter and buffer, named by its place
+in the layer tree (``layers.<i>.weight``, ``layers.<i>.bias``,
+``layers.<i>.<j>.running_mean`` inside a container) and string metadata: ``format`` (``"xpnet"``),
+``format_version``, ``architecture`` (JSON), ``dtype`` and ``info`` (the
+network's JSON-able notes). Parameters are copied to the host per library
+(never by moving the live model), so a model saved on any backend loads on
+any other. Checkpoints (:mod:`xpnet.checkpoints`) are model files with more
+entries; :mod:`xpnet.serialization` saves and loads networks with this module.
+It knows networks only through what it reads of them (``config``, ``dtype``,
+``info`` and the parameter lists), so it imports none of the training code.
+
+Writes are atomic: the bytes go to a temporary file in the same folder, which
+is flushed, fsynced and renamed over the target, so a crash leaves either the
+old file or the new one; concurrent writers of one path each finish (the
+last rename wins) and never remove each other's temporary files.
+
+Reads never execute anything from the file. It must be a regular file, read
+no further than its header declares; the
+header is parsed as JSON with limits and checked (format, version,
+architecture, names, shapes, dtypes, offsets) before a single array is
+built, and the arrays must be finite; anything else is a ``ValueError`` that
+names the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import hashlib
+import json
+import math
+import os
+import re
+import socket
+import struct
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._backend import to_numpy
+from ._dtypes import DTYPES
+from ._files import loads_limited, open_regular, read_exact
+from ._files import shorten as _short
+
+__all__ = [
+    "FORMAT", "FORMAT_VERSION", "STALE_AFTER", "model_metadata", "model_tensors", "params_from", "read_model_file",
+    "write_atomic",
+]
+
+FORMAT = "xpnet"
+FORMAT_VERSION = 1
+_MAX_HEADER = 100 * 1024 * 1024
+_SAFETENSORS_DTYPES = {"F32": "float32", "F64": "float64"}
+#: Bytes per element of every safetensors dtype (an entry's offsets must agree).
+_ITEMSIZE = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+             "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+
+
+# --------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------
+
+
+def model_tensors(net: Any, params: list[Any] | None = None, buffers: list[Any] | None = None) -> dict[str, np.ndarray]:
+    """The network's parameters and buffers (or ``params``/``buffers``, lists
+    in ``Network._params``/``_buffers`` order) as host arrays, by file name."""
+    params = net._params() if params is None else params
+    buffers = net._buffers() if buffers is None else buffers
+    names = net._parameter_names() + net._buffer_names()
+    return {name: np.ascontiguousarray(to_numpy(a)) for name, a in zip(names, [*params, *buffers])}
+
+
+def model_metadata(net: Any) -> dict[str, str]:
+    from . import __version__
+
+    try:
+        info = json.dumps(net.info)
+    except TypeError as exc:
+        raise TypeError(f"Network.info must hold JSON-able values only: {exc}") from None
+    return {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "architecture": json.dumps(net.config()),
+        "dtype": net.dtype,
+        "info": info,
+        "xpnet_version": __version__,
+    }
+
+
+def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
+    """Serialize, write to a temporary file beside ``path``, fsync, rename.
+
+    The temporary file's name carries this host, process and thread, so
+    writers of the same path never touch each other's files: a write only
+    removes temporaries left by a dead process on this host, by this thread,
+    or older than :data:`STALE_AFTER` seconds (a write killed half-way)."""
+    from safetensors.numpy import save as st_save
+
+    path = Path(path)
+    data = st_save(tensors, metadata=metadata)
+    folder = path.parent if str(path.parent) else Path(".")
+    _remove_stale_temporaries(path)
+    owner = f"{_host_tag()}-{os.getpid()}-{threading.get_ident()}-"
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path) + owner, suffix=".tmp", dir=folder)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved model is an ordinary file
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_folder(folder)
+
+
+#: A temporary file older than this (seconds) is a leftover, whoever wrote it.
+STALE_AFTER = 15 * 60
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name[:100]}."
+
+
+@functools.lru_cache(maxsize=1)
+def _host_tag() -> str:
+    """8 hex digits naming this machine (a process id means nothing on another)."""
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    prefix = _temporary_prefix(path)
+    now = time.time()
+    for tmp in folder.glob(glob.escape(prefix) + "*.tmp"):
+        try:
+            if _is_stale(tmp.name[len(prefix) :], now - tmp.stat().st_mtime):
+                tmp.unlink()
+        except OSError:  # gone already (its writer renamed it), or not ours to remove
+            pass
+
+
+def _is_stale(name: str, age: float) -> bool:
+    """Whether a temporary named ``<host>-<pid>-<thread>-<random>.tmp`` (or
+    anything else) can no longer be in use by its writer."""
+    m = re.fullmatch(r"([0-9a-f]{8})-([0-9]{1,9})-([0-9]{1,20})-.*\.tmp", name)
+    if m and m[1] == _host_tag():
+        pid, thread = int(m[2]), int(m[3])
+        if pid == os.getpid():
+            return thread == threading.get_ident() or thread not in {t.ident for t in threading.enumerate()}
+        if not _process_alive(pid):
+            return True
+    return age > STALE_AFTER
+
+
+def _process_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill would terminate it; rely on the age there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, another user's
+        return True
+    return True
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible on every platform
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------
+
+
+def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Validated ``(metadata, tensors)`` of an xpnet file, as host data.
+
+    ``metadata`` has ``architecture`` and ``info`` parsed from JSON. Raises
+    ``FileNotFoundError`` for a missing file and ``ValueError`` for anything
+    that is not a complete, supported xpnet file with finite numbers: a FIFO
+    or device, a header that lies about sizes, hostile JSON. Nothing beyond
+    the sizes the header declares is read."""
+    path = Path(path)
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        n = _header_size(head, size, path)
+        raw = read_exact(f, n, path, "the header")
+        header = _parse_header(raw, head, path)
+        meta = _parse_metadata(header.pop("__metadata__", None), path)
+        data_len = _check_entries(header, path)
+        if 8 + n + data_len != size:
+            raise ValueError(
+                f"{path} is truncated or has trailing data: its header declares {8 + n + data_len} bytes, "
+                f"the file has {size}"
+            )
+        _check_against_architecture(header, meta, path)
+        payload = read_exact(f, data_len, path, "the tensor data")
+    try:
+        from safetensors.numpy import load as st_load
+
+        tensors = st_load(head + raw + payload)
+    except Exception as exc:  # SafetensorError and friends: corrupt payload
+        raise ValueError(f"{path}: corrupt safetensors data ({exc})") from None
+    if not _as_checked(tensors, header):  # the library must have read what was checked
+        raise ValueError(f"{path}: the safetensors data does not match its checked header")
+    for name, t in tensors.items():
+        if t.dtype.kind == "f" and not np.all(np.isfinite(t)):
+            what = "NaN" if np.any(np.isnan(t)) else "infinite values"
+            raise ValueError(f"{path}: tensor {name} holds {what}; a model file must hold finite numbers")
+    return meta, tensors
+
+
+def _as_checked(tensors: dict[str, np.ndarray], entries: dict[str, Any]) -> bool:
+    if set(tensors) != set(entries):
+        return False
+    for name, t in tensors.items():
+        dtype, shape = entries[name]["dtype"], tuple(entries[name]["shape"])
+        if t.shape != shape or t.dtype.itemsize != _ITEMSIZE[dtype] or _SAFETENSORS_DTYPES.get(dtype, str(t.dtype)) != str(t.dtype):
+            return False
+    return True
+
+
+def _header_size(head: bytes, size: int, path: Path) -> int:
+    if len(head) < 8:
+        raise ValueError(f"{path} is not a safetensors file: {size} bytes is too short (truncated?)")
+    (n,) = struct.unpack("<Q", head)
+    if n == 0 or n > _MAX_HEADER or n > size - 8:
+        raise ValueError(
+            f"{path} {_what_else(head)}: header size {n} does not fit its {size} bytes (truncated or not safetensors)"
+        )
+    return n
+
+
+def _parse_header(raw: bytes, head: bytes, path: Path) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} {_what_else(head)}: its header is not valid JSON") from None
+    header = loads_limited(text, f"{path}: the safetensors header")
+    if not isinstance(header, dict):
+        raise ValueError(f"{path} is not a safetensors file: its header is not a JSON object")
+    return header
+
+
+def _check_entries(entries: dict[str, Any], path: Path) -> int:
+    """Check every tensor entry's dtype, shape and offsets (contiguous, sized
+    as dtype and shape say); return the length of the data they cover."""
+    spans = []
+    for name, info in entries.items():
+        if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
+            raise ValueError(f"{path}: corrupt header entry for tensor {_short(name)}: {_short(info)}")
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if not isinstance(dtype, str) or dtype not in _ITEMSIZE:
+            raise ValueError(f"{path}: tensor {_short(name)} has an unknown dtype {_short(dtype)}")
+        if not isinstance(shape, list) or len(shape) > 16 or not all(_is_count(d) for d in shape):
+            raise ValueError(f"{path}: tensor {_short(name)} has an invalid shape {_short(shape)}")
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets):
+            raise ValueError(f"{path}: tensor {_short(name)} has invalid data_offsets {_short(offsets)}")
+        if offsets[1] - offsets[0] != math.prod(shape) * _ITEMSIZE[dtype]:
+            raise ValueError(f"{path}: tensor {_short(name)}: data_offsets {offsets} do not fit shape {shape} of {dtype}")
+        spans.append((offsets[0], offsets[1], name))
+    end = 0
+    for start, stop, name in sorted(spans):
+        if start != end:
+            raise ValueError(f"{path}: tensor {_short(name)} starts at byte {start}, expected {end} (gap or overlap)")
+        end = stop
+    return end
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**53
+
+
+def _check_against_architecture(entries: dict[str, Any], meta: dict[str, Any], path: Path) -> None:
+    """The model tensors are exactly those the architecture needs, with its
+    shapes and the file's dtype."""
+    dtype = meta["dtype"]
+    names, shapes, n_params = _tensor_layout(meta["architecture"], path)
+    expected = dict(zip(names, shapes))
+    others = [k for k in entries if not k.startswith("layers.") and not _is_state_name(k, n_params)]
+    if others:
+        raise ValueError(f"{path}: unexpected tensor {_short(others[0])} (not a parameter or training state)")
+    model_names = {k for k in entries if k.startswith("layers.")}
+    missing, extra = set(expected) - model_names, model_names - set(expected)
+    if missing or extra:
+        raise ValueError(
+            f"{path}: tensors do not match the architecture "
+            f"(missing: {sorted(missing) or 'none'}, unexpected: {_short(sorted(extra)) if extra else 'none'})"
+        )
+    for name, shape in expected.items():
+        info = entries[name]
+        if _SAFETENSORS_DTYPES.get(info["dtype"]) != dtype:
+            raise ValueError(f"{path}: tensor {name} has dtype {info['dtype']}, the model says {dtype}")
+        if tuple(info["shape"]) != shape:
+            raise ValueError(f"{path}: tensor {name} has shape {tuple(info['shape'])}, the architecture needs {shape}")
+
+
+def _is_state_name(name: str, n_params: int) -> bool:
+    """A checkpoint's training state: ``optimizer.<key>.<i>`` (one array per
+    parameter), ``train.partial_loss``, or a callback's ``callbacks.<i>.<j>``
+    (the checkpoint reader checks these against the run's callbacks)."""
+    m = re.fullmatch(r"optimizer\.([A-Za-z_][A-Za-z0-9_]{0,40})\.([0-9]{1,6})", name)
+    if name == "train.partial_loss" or (m is not None and int(m[2]) < n_params):
+        return True
+    return re.fullmatch(r"callbacks\.[0-9]{1,4}\.[0-9]{1,6}", name) is not None
+
+
+def _what_else(data: bytes) -> str:
+    """Name a common wrong file (for the message only: nothing is decoded)."""
+    if data[:2] == b"PK":
+        return "is a ZIP/NPZ archive, not an xpnet model (safetensors) file"
+    if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "looks like a Python pickle; xpnet never unpickles files, it reads safetensors only"
+    return "is not a complete safetensors file"
+
+
+def _parse_metadata(meta: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is a safetensors file but not an xpnet model (no 'format: xpnet' metadata)")
+    for key, value in meta.items():
+        if not isinstance(value, str):
+            raise ValueError(f"{path}: metadata field {_short(key)} must be a string, got {type(value).__name__}")
+    version = meta.get("format_version", "")
+    if not re.fullmatch(r"[0-9]{1,9}", version):
+        raise ValueError(f"{path}: invalid format_version {_short(version)} (expected a small integer)")
+    version = int(version)
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} uses xpnet format version {version}, newer than this xpnet reads ({FORMAT_VERSION}); upgrade xpnet"
+        )
+    if version < 1:
+        raise ValueError(f"{path}: invalid format_version {version}")
+    dtype = meta.get("dtype")
+    if dtype not in DTYPES:
+        raise ValueError(f"{path}: unsupported dtype {_short(dtype)}; expected one of {', '.join(DTYPES)}")
+    if "architecture" not in meta:
+        raise ValueError(f"{path}: no architecture metadata")
+    arch = loads_limited(meta["architecture"], f"{path}: the architecture metadata")
+    info = loads_limited(meta.get("info", "{}"), f"{path}: the info metadata")
+    _architecture_root(arch, path)
+    out = dict(meta)
+    out.update(format_version=version, architecture=arch, info=info if isinstance(info, dict) else {})
+    return out
+
+
+def _architecture_root(arch: Any, path: Any) -> Any:
+    """The file's layers, built unbuilt from their configs (names looked up
+    in the registries; nothing is executed from the file)."""
+    from .layers import Sequential, layer_from_config
+
+    if not isinstance(arch, list) or not arch:
+        raise ValueError(f"{path}: architecture must be a non-empty list of layers")
+    try:
+        root = Sequential([layer_from_config(spec) for spec in arch])
+        n_in = root.input_width()
+        if n_in is None:
+            raise ValueError("its first layer does not fix the number of input features")
+        root.output_width(n_in)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: invalid architecture: {exc}") from None
+    return root
+
+
+def _tensor_layout(arch: Any, path: Any) -> tuple[list[str], list[tuple[int, ...]], int]:
+    """``(names, shapes, n_params)`` of the tensors an architecture needs:
+    parameters first, then buffers, as ``Network._params``/``_buffers``."""
+    root = _architecture_root(arch, path)
+    params, buffers = root.parameter_shapes(), root.buffer_shapes()
+    names = [f"layers.{k}" for k in [*params, *buffers]]
+    shapes = [tuple(v) for v in [*params.values(), *buffers.values()]]
+    return names, shapes, len(params)
+
+
+def params_from(meta: dict[str, Any], tensors: dict[str, np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The flat parameter and buffer lists from a file's tensors."""
+    names, _, n_params = _tensor_layout(meta["architecture"], "the model file")
+    arrays = [tensors[name] for name in names]
+    return arrays[:n_params], arrays[n_params:]

@@ -1,0 +1,109 @@
+"""Where the estimators compute, and in which namespace their answers go back.
+
+scikit-learn's contract: without ``array_api_dispatch`` every input becomes
+NumPy and every answer is NumPy, wherever the work happens (a GPU chosen
+with ``backend=``). With ``sklearn.set_config(array_api_dispatch=True)``,
+arrays of another library (CuPy, torch, JAX, array-api-strict) stay on their
+device, the estimator trains there unless ``backend=`` says otherwise, and
+its answers come back in the input's namespace and device; a later call with
+arrays of another namespace or device is refused, as scikit-learn's Array
+API estimators refuse it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import array_api_compat as compat
+import numpy as np
+from sklearn import get_config
+
+from .._backend import Backend, get_backend, to_numpy
+
+__all__ = ["Space", "backend_for", "check_same_space", "float_dtypes", "host", "space_of", "to_space"]
+
+_LIBRARIES = (
+    ("cupy", compat.is_cupy_array),
+    ("torch", compat.is_torch_array),
+    ("jax", compat.is_jax_array),
+    ("array_api_strict", lambda a: type(a).__module__.startswith("array_api_strict")),
+)
+
+
+class Space(NamedTuple):
+    """An input's library (an xpnet backend name) and device."""
+
+    library: str
+    device: Any
+
+    def __str__(self) -> str:
+        return self.library if self.library == "numpy" else f"{self.library} on {self.device}"
+
+    def key(self) -> tuple[str, str]:
+        """What an estimator keeps of fit's inputs: plain strings, which pickle
+        anywhere (a CuPy device object would not unpickle without a GPU)."""
+        return self.library, str(self.device)
+
+
+NUMPY = Space("numpy", "cpu")
+
+
+def dispatching() -> bool:
+    return bool(get_config().get("array_api_dispatch", False))
+
+
+def space_of(a: Any) -> Space:
+    """Where ``a`` lives; anything that is not another library's array
+    (lists, pandas, sparse matrices, NumPy) counts as NumPy."""
+    for name, owns in _LIBRARIES:
+        if owns(a):
+            return Space(name, compat.device(a))
+    return NUMPY
+
+
+def backend_for(space: Space, backend: Any, device: Any) -> Backend:
+    """The backend to train on: ``backend=``/``device=`` when given, else the
+    input's library and device under dispatch, else xpnet's automatic choice."""
+    if backend is not None:
+        return get_backend(backend, device)
+    if space.library != "numpy":
+        return get_backend(space.library, space.device if device is None else device)
+    return get_backend(None, device)
+
+
+def to_space(a: Any, space: Space) -> Any:
+    """A result computed on the training backend, as an array of ``space``
+    (moved at most once; nothing moves when it is already there)."""
+    if space.library == "numpy":
+        return np.asarray(to_numpy(a))
+    if space_of(a) == space:
+        return a
+    host = to_numpy(a)
+    return get_backend(space.library, space.device).asarray(host)
+
+
+def check_same_space(fitted: tuple[str, str], given: Space, estimator: Any, method: str) -> None:
+    """Under dispatch, refuse inputs of another namespace or device than
+    fit's (``fitted``: :meth:`Space.key` of fit's input)."""
+    if not dispatching() or tuple(fitted) == given.key():
+        return
+    library, device = fitted
+    raise ValueError(
+        f"Inputs passed to {type(estimator).__name__}.{method}() must use the same namespace and the same "
+        f"device as those passed to fit(): fit got {library} ({device}), {method} got {given} (convert the "
+        "input, or fit again on it)"
+    )
+
+
+def float_dtypes(X: Any) -> tuple[Any, Any]:
+    """``(float64, float32)`` of ``X``'s namespace under dispatch (scikit-learn's
+    validation casts to the first unless the input has one of them), else NumPy's."""
+    if dispatching() and space_of(X) != NUMPY:
+        xp = compat.array_namespace(X)
+        return xp.float64, xp.float32
+    return np.float64, np.float32
+
+
+def host(a: Any) -> np.ndarray:
+    """A NumPy copy of any array (labels, weights: host-side bookkeeping)."""
+    return np.asarray(to_numpy(a))

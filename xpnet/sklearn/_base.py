@@ -1,0 +1,246 @@
+"""What MLPClassifier and MLPRegressor share: scikit-learn's parameters, the
+fitted attributes, and the xpnet network that does the work.
+
+The fitted state is scikit-learn's: ``coefs_`` and ``intercepts_`` (NumPy)
+and the bookkeeping attributes. The network is a cache of the same weights on
+the training backend, which also holds the optimizer state ``partial_fit``
+continues. It is rebuilt from ``coefs_``/``intercepts_`` whenever those were
+replaced (assign new arrays; writing into them in place is not noticed).
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from .._dtypes import dtype_name
+from ..layers.dense import Dense
+from ..network import Network
+from . import _solvers
+from ._arrays import Space, backend_for, check_same_space, float_dtypes, host, space_of
+from ._objective import output_activation
+
+__all__ = ["BaseMLP"]
+
+#: scikit-learn's hidden activations -> xpnet's.
+ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+
+
+class BaseMLP(BaseEstimator):
+    """Shared by the two estimators; not for direct use."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "backend": "no_validation",
+        "device": "no_validation",
+        "dtype": "no_validation",
+    }
+
+    # -- fit ------------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BaseMLP:
+        """Fit the model to ``X`` and the target(s) ``y``; ``sample_weight``
+        weighs the rows (any weights with ``solver='lbfgs'``; equal weights
+        with 'sgd'/'adam' until xpnet's ``fit`` takes row weights)."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> BaseMLP:
+        hidden = _hidden_sizes(self.hidden_layer_sizes)
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        space = space_of(X)
+        weights = None if sample_weight is None else _checked_weights(sample_weight, X)
+        X = _dense(X)
+        Y = _as_2d(y)
+        self.n_outputs_ = Y.shape[1]
+        self._random_state = check_random_state(self.random_state)
+        dtype = self._dtype_for(X)
+        if first_pass:
+            self._initialize(Y, [X.shape[1], *hidden, self.n_outputs_], dtype)
+        net = self._network(backend_for(space, self.backend, self.device), dtype, keep=True)
+        X, Y = net.backend.asarray(X, dtype), net.backend.asarray(Y, dtype)
+        self._fit_space = space.key()
+        if self.solver == "lbfgs":
+            _solvers.lbfgs(self, net, X, Y, weights)
+        else:
+            _solvers.stochastic(self, net, X, Y, weights, incremental)
+        self._take_weights(net)
+        if not all(np.all(np.isfinite(w)) for w in (*self.coefs_, *self.intercepts_)):
+            raise ValueError(_solvers.NON_FINITE)
+        return self
+
+    def _partial_fit_allowed(self) -> bool:
+        if self.solver not in ("sgd", "adam"):
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
+            )
+        return True
+
+    def _dtype_for(self, X: Any) -> str:
+        """``dtype=None``: the input's float dtype (float32 stays float32)."""
+        return dtype_name(self.dtype) if self.dtype is not None else dtype_name(X.dtype)
+
+    def _initialize(self, Y: Any, layer_units: list[int], dtype: str) -> None:
+        """The fitted attributes of a first fit, and scikit-learn's initial weights."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = Y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._out_activation()
+        self.coefs_, self.intercepts_ = [], []
+        for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+            coef, intercept = self._init_coef(fan_in, fan_out, dtype)
+            self.coefs_.append(coef)
+            self.intercepts_.append(intercept)
+        self._best_coefs = [c.copy() for c in self.coefs_]
+        self._best_intercepts = [i.copy() for i in self.intercepts_]
+        if self.solver != "lbfgs":
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            self.validation_scores_ = [] if self.early_stopping else None
+            self.best_validation_score_ = -np.inf if self.early_stopping else None
+            self.best_loss_ = None if self.early_stopping else np.inf
+
+    def _init_coef(self, fan_in: int, fan_out: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+        """Glorot's uniform initialisation, as scikit-learn draws it (weights,
+        then biases, from the estimator's ``random_state``), so that the same
+        ``random_state`` starts both libraries from the same weights."""
+        bound = np.sqrt((2.0 if self.activation == "logistic" else 6.0) / (fan_in + fan_out))
+        coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+        intercept = self._random_state.uniform(-bound, bound, fan_out)
+        return coef.astype(dtype, copy=False), intercept.astype(dtype, copy=False)
+
+    # -- the network ------------------------------------------------------------
+
+    def _network(self, backend: Any, dtype: str, keep: bool = False) -> Network:
+        """The cached network when it holds ``coefs_``/``intercepts_`` on
+        ``backend`` in ``dtype``; else a new one built from them (kept as the
+        cache with ``keep``)."""
+        net = getattr(self, "_net", None)
+        if net is not None and _same(getattr(self, "_net_source", ()), self._weight_objects()):
+            if net.backend == backend and net.dtype == dtype:
+                return net
+        layers = []
+        for i, coef in enumerate(self.coefs_):
+            last = i == len(self.coefs_) - 1
+            act = output_activation(self.out_activation_) if last else ACTIVATIONS[self.activation]
+            layers.append(Dense(coef.shape[0], coef.shape[1], act).spec())
+        pairs = zip(self.coefs_, self.intercepts_)
+        params = [backend.asarray(np.asarray(p), dtype, copy=True) for pair in pairs for p in pair]
+        net = Network._assemble(layers, backend, dtype, params)
+        if keep:
+            self._net, self._net_source = net, self._weight_objects()
+        return net
+
+    def _weight_objects(self) -> tuple[Any, ...]:
+        return (self.coefs_, *self.coefs_, self.intercepts_, *self.intercepts_)
+
+    def _take_weights(self, net: Network) -> None:
+        """``coefs_``/``intercepts_`` from the trained network (one transfer)."""
+        params = [host(p) for p in net._params()]
+        self.coefs_, self.intercepts_ = params[0::2], params[1::2]
+        self._net, self._net_source = net, self._weight_objects()
+
+    def _loss_grad_lbfgs(self, packed: Any, X: Any, y: Any, sample_weight: Any = None, *unused: Any) -> Any:
+        """The L-BFGS objective at ``packed`` (all weights, then all biases,
+        flattened), as scikit-learn's private method of this name gives it:
+        ``(loss, gradient)`` for prepared ``X`` and 2-D targets ``y``."""
+        net = self._network(backend_for(space_of(X), self.backend, self.device), dtype_name(self.coefs_[0].dtype))
+        return _solvers.full_batch_objective(self, net, net.backend.asarray(_dense(X), net.dtype),
+                                  net.backend.asarray(_as_2d(y), net.dtype), sample_weight)(packed)  # fmt: skip
+
+    # -- inference ----------------------------------------------------------------
+
+    def _outputs(self, X: Any, method: str) -> tuple[Any, Space]:
+        """The network's outputs for ``X`` on the training backend, and the
+        space the answer goes back to."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=float_dtypes(X))
+        space = space_of(X)
+        check_same_space(getattr(self, "_fit_space", space.key()), space, self, method)
+        net = getattr(self, "_net", None)
+        if net is None or not _same(getattr(self, "_net_source", ()), self._weight_objects()):
+            dtype = dtype_name(self.dtype) if self.dtype is not None else dtype_name(self.coefs_[0].dtype)
+            net = self._network(backend_for(space, self.backend, self.device), dtype)
+        return net.forward(net.backend.asarray(_dense(X), net.dtype)), space
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.array_api_support = True
+        return tags
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
+def _hidden_sizes(sizes: Any) -> list[int]:
+    sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+    if any(not isinstance(s, Integral) or s <= 0 for s in sizes):
+        raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+    return [int(s) for s in sizes]
+
+
+def _dense(X: Any) -> Any:
+    """Sparse input becomes dense once (xpnet's layers multiply dense arrays)."""
+    return X.toarray() if sp.issparse(X) else X
+
+
+def _as_2d(y: Any) -> Any:
+    if y.ndim == 1:
+        xp = _namespace(y)
+        return xp.reshape(y, (-1, 1))
+    return y
+
+
+def _namespace(a: Any) -> Any:
+    from array_api_compat import array_namespace
+
+    return array_namespace(a)
+
+
+def _checked_weights(sample_weight: Any, X: Any) -> np.ndarray:
+    """Row weights on the host: scikit-learn's checks, then no negative
+    weights and a positive sum (the loss divides by it)."""
+    w = host(_check_sample_weight(sample_weight, X))
+    if np.any(w < 0) or not w.sum() > 0:
+        raise ValueError("sample_weight must be non-negative with a positive sum")
+    return w
+
+
+def warn_convergence(message: str) -> None:
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.warn(message, ConvergenceWarning, stacklevel=3)

@@ -1,0 +1,263 @@
+"""MLPClassifier and MLPRegressor: scikit-learn's parameters, attributes and
+methods, trained by xpnet on any backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import column_or_1d, validate_data
+
+from .._backend import quiet_float_errors
+from ._arrays import NUMPY, float_dtypes, host, to_space
+from ._base import BaseMLP
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_COMMON_DOC = """
+    Parameters, fitted attributes and methods are scikit-learn's (see
+    ``sklearn.neural_network.MLPClassifier``/``MLPRegressor``), with the same
+    defaults and meanings; the same ``random_state`` draws the same initial
+    weights and the same early-stopping split. Three more parameters:
+
+    backend : str or None, default=None
+        Where to train: ``"numpy"``, ``"cupy"``, ``"torch"``, ``"jax"``,
+        ``"array_api_strict"``. ``None``: under ``sklearn.set_config(
+        array_api_dispatch=True)`` the library and device of the input arrays,
+        else xpnet's automatic choice (CuPy when a GPU works, else NumPy).
+        NumPy inputs give NumPy answers wherever the work happens.
+    device : str or None, default=None
+        The backend's device (``"cuda:1"``); ``None``: its default.
+    dtype : {"float32", "float64"} or None, default=None
+        The parameters' dtype; ``None`` follows the input (float32 stays
+        float32, other inputs become float64), as scikit-learn does.
+"""
+
+
+def _init_params(est: Any, params: dict[str, Any]) -> None:
+    for name, value in params.items():
+        if name not in ("self", "__class__"):
+            setattr(est, name, value)
+
+
+class MLPClassifier(ClassifierMixin, BaseMLP):
+    __doc__ = "A multi-layer perceptron classifier (log loss), trained by xpnet.\n" + _COMMON_DOC
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        backend=None,
+        device=None,
+        dtype=None,
+    ):
+        _init_params(self, locals())
+
+    def _out_activation(self) -> str:
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
+        """``X`` checked, ``y`` as the binarized targets (host); ``classes_``
+        set on a fresh fit, checked against the previous one otherwise."""
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], multi_output=True, dtype=float_dtypes(X), reset=reset
+        )
+        y = host(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in the previous call to "
+                        f"fit. Previously got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
+        return X, self._label_binarizer.transform(y).astype(np.float64)
+
+    @available_if(lambda est: est._partial_fit_allowed())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> MLPClassifier:
+        """One epoch over ``(X, y)``, continuing the optimizer state of the
+        previous call. ``classes`` (all the labels) is required the first time."""
+        if getattr(self, "classes_", None) is None:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            self._label_binarizer = LabelBinarizer()
+            target = host(y) if type_of_target(host(y)).startswith("multilabel") else host(classes)
+            self._label_binarizer.fit(target)
+            self.classes_ = unique_labels(host(classes))
+        elif classes is not None and not np.array_equal(self.classes_, unique_labels(host(classes))):
+            raise ValueError(
+                f"`classes={classes!r}` is not the same as on the last call to partial_fit, was: {self.classes_!r}"
+            )
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X: Any) -> Any:
+        """The predicted classes (an indicator matrix for multilabel targets)."""
+        out, space = self._outputs(X, "predict")
+        xp = self._net_namespace(out)
+        if self.out_activation_ == "logistic" and self.n_outputs_ > 1:  # multilabel
+            return to_space(xp.astype(out > 0.5, xp.int64), space)
+        if len(self.classes_) == 1:
+            index = xp.zeros(out.shape[0], dtype=xp.int64)
+        elif self.out_activation_ == "softmax":
+            index = xp.argmax(out, axis=1)
+        else:
+            index = xp.astype(out[:, 0] > 0.5, xp.int64)
+        if space == NUMPY or self.classes_.dtype.kind not in "biuf":
+            return self.classes_[host(index)]
+        return to_space(xp.take(_device_copy(self.classes_, out), index), space)
+
+    def predict_proba(self, X: Any) -> Any:
+        """Probabilities of each class (two columns for two classes)."""
+        out, space = self._outputs(X, "predict_proba")
+        if self.n_outputs_ == 1:
+            xp = self._net_namespace(out)
+            out = xp.concat([1.0 - out, out], axis=1)
+        return to_space(out, space)
+
+    def predict_log_proba(self, X: Any) -> Any:
+        """``log(predict_proba(X))`` (``-inf`` for a probability of 0)."""
+        out, space = self._outputs(X, "predict_log_proba")
+        xp = self._net_namespace(out)
+        if self.n_outputs_ == 1:
+            out = xp.concat([1.0 - out, out], axis=1)
+        with quiet_float_errors():
+            return to_space(xp.log(out), space)
+
+    @staticmethod
+    def _net_namespace(out: Any) -> Any:
+        from array_api_compat import array_namespace
+
+        return array_namespace(out)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, BaseMLP):
+    __doc__ = (
+        "A multi-layer perceptron regressor (half squared error, or Poisson with ``loss='poisson'``), "
+        "trained by xpnet.\n" + _COMMON_DOC
+    )
+
+    _parameter_constraints: dict = {
+        **BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        backend=None,
+        device=None,
+        dtype=None,
+    ):
+        _init_params(self, locals())
+
+    def _out_activation(self) -> str:
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
+            dtype=float_dtypes(X), reset=reset,
+        )  # fmt: skip
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and bool(host(y).min() < 0):
+            raise ValueError("loss='poisson' needs non-negative targets y")
+        return X, y
+
+    @available_if(lambda est: est._partial_fit_allowed())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
+        """One epoch over ``(X, y)``, continuing the optimizer state of the previous call."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X: Any) -> Any:
+        """The predicted values: ``(n_samples,)`` for one output."""
+        out, space = self._outputs(X, "predict")
+        xp = self._net_namespace(out)
+        if self.out_activation_ == "exp":  # the network gives the log of the mean
+            out = xp.exp(out)
+        if out.shape[1] == 1:
+            out = xp.reshape(out, (-1,))
+        return to_space(out, space)
+
+    _net_namespace = staticmethod(MLPClassifier._net_namespace)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+def _device_copy(values: np.ndarray, like: Any) -> Any:
+    """``values`` (host) as an array next to ``like``."""
+    from .._backend import get_backend
+    from ._arrays import space_of
+
+    space = space_of(like)
+    return get_backend(space.library, space.device).asarray(values)
