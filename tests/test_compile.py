@@ -505,3 +505,25 @@ def test_an_optimizer_outside_the_kernels_runs_eagerly():
             return super().step(params, grads, state, decay)
 
     assert _compile._replayable(Vouched(3), {"t": 0, "m": [], "v": []})
+
+
+@pytest.mark.parametrize("opt_spec", [{"name": "adam", "config": {"lr": 0.02}}, {"name": "sgd", "config": {"lr": 0.1}}])
+def test_a_schedules_rate_reaches_the_compiled_step(backend, opt_spec):
+    """A schedule gives each epoch an optimizer with another rate: the
+    compiled step takes it as a scalar, so training equals eager's."""
+    (eager, h0), (compiled, h1) = _fit_twice(backend, opt_spec, epochs=4, batch_size=10,
+                                             lr_schedule={"name": "ExponentialLR", "config": {"gamma": 0.5}})  # fmt: skip
+    for a, b in zip(compiled._params(), eager._params()):
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-9, atol=1e-12)
+    assert h1.lr == h0.lr and h1.lr[-1] < h1.lr[0]
+
+
+def test_a_schedules_rate_reaches_the_graph_step(monkeypatch):
+    if try_import("torch") is None:
+        pytest.skip("torch is not installed")
+    _with_fake_graph(monkeypatch)
+    spec = {"name": "adam", "config": {"lr": 0.02}}
+    (eager, h0), (graphed, h1) = _fit_twice("torch", spec, epochs=4, batch_size=10,
+                                            lr_schedule={"name": "ExponentialLR", "config": {"gamma": 0.5}})  # fmt: skip
+    for a, b in zip(graphed._params(), eager._params()):
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
