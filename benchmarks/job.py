@@ -10,8 +10,6 @@ GPU xpnet on CuPy and on CUDA torch (compiled, as ``fit`` defaults to).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from .common import Settings
