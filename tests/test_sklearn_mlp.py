@@ -30,7 +30,6 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import xpnet  # noqa: E402
 from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
-from xpnet.sklearn._solvers import CORE_ROW_WEIGHTS  # noqa: E402
 
 RNG = np.random.RandomState(0)
 X = RNG.normal(size=(23, 4))
@@ -250,19 +249,26 @@ def test_equal_and_zero_weights_with_adam():
         MLPClassifier(**base).fit(X, y, sample_weight=-np.ones(23))
 
 
-@pytest.mark.skipif(CORE_ROW_WEIGHTS, reason="Network.fit weighs rows now")
-def test_unequal_weights_with_adam_need_row_weights_in_fit():
-    with pytest.raises(NotImplementedError, match="solver='lbfgs'"):
-        MLPClassifier(max_iter=2).fit(X, TARGETS["multiclass"][2], sample_weight=np.arange(1.0, 24.0))
-
-
-@pytest.mark.skipif(not CORE_ROW_WEIGHTS, reason="needs Network.fit(sample_weight=) (issue 10), not merged yet")
-def test_unequal_weights_with_sgd_as_sklearn():
-    w = RNG.uniform(0.5, 2.0, 23)
-    params = dict(STEPWISE, alpha=0.0, batch_size=23, solver="sgd", learning_rate_init=0.1)
-    ours = MLPClassifier(**params).fit(X, TARGETS["multiclass"][2], sample_weight=w)
-    theirs = SkClassifier(**params).fit(X, TARGETS["multiclass"][2], sample_weight=w)
+@pytest.mark.parametrize(
+    "target, params",
+    [
+        ("multiclass", dict(solver="sgd", learning_rate_init=0.1)),
+        ("multilabel", dict(solver="adam", learning_rate_init=0.05)),
+        ("regression", dict(solver="sgd", learning_rate_init=0.01)),
+        ("binary", dict(solver="adam", learning_rate_init=0.05, early_stopping=True, validation_fraction=0.3)),
+    ],
+)
+def test_unequal_weights_as_sklearn(target, params):
+    """Row weights in every minibatch's loss, its L2 term divided by the
+    minibatch's sum of weights, the validation score weighted: scikit-learn's run."""
+    w = np.random.RandomState(5).uniform(0.2, 3.0, 23)
+    ours, theirs, y = TARGETS[target][0](**STEPWISE, **params), TARGETS[target][1](**STEPWISE, **params), TARGETS[target][2]
+    ours.fit(X, y, sample_weight=w)
+    theirs.fit(X, y, sample_weight=w)
     assert_same_weights(ours, theirs, rtol=1e-9)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+    if params.get("early_stopping"):
+        np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=1e-9)
 
 
 # -- scikit-learn's tools ----------------------------------------------------------------

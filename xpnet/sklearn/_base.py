@@ -71,8 +71,7 @@ class BaseMLP(BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BaseMLP:
         """Fit the model to ``X`` and the target(s) ``y``; ``sample_weight``
-        weighs the rows (any weights with ``solver='lbfgs'``; equal weights
-        with 'sgd'/'adam' until xpnet's ``fit`` takes row weights)."""
+        weighs the rows (non-negative, rows of weight 0 left out)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> BaseMLP:

@@ -27,7 +27,7 @@ from ..losses import Loss, get_loss
 from ..optimizers import Adam, Optimizer
 from ..registry import component_spec
 
-__all__ = ["BatchL2", "EpochShare", "PaperAdam", "batch_rows", "loss_for", "score_for"]
+__all__ = ["BatchL2", "EpochShare", "PaperAdam", "batch_rows", "batch_weights", "loss_for", "score_for"]
 
 
 class _SklearnLoss(Loss):
@@ -53,6 +53,9 @@ class _SklearnLoss(Loss):
 
     def _value(self, xp: Any, t: Any, y: Any) -> Any:
         return self._mean(xp, self._rows(xp, t, y))
+
+    def _per_sample(self, xp: Any, t: Any, y: Any) -> Any:  # what fit's sample weights weigh
+        return self._rows(xp, t, y)
 
     def _fused_delta(self, xp: Any, t: Any, y: Any) -> Any:
         return (y - t) * self._row_scale(xp, y)
@@ -156,45 +159,46 @@ def loss_for(out_activation: str, weights: Any = None, n_outputs: int = 1) -> Lo
 # -- validation scores, computed on the device by fit's metrics ---------------
 
 
-def accuracy_of_classes(y_true: Any, y_pred: Any) -> Any:
-    """Accuracy of softmax outputs: the most probable class."""
-    xp = array_namespace(y_true, y_pred)
-    hits = xp.argmax(y_pred, axis=1) == xp.argmax(y_true, axis=1)
-    return xp.mean(xp.astype(hits, y_pred.dtype))
+class ValidationScore:
+    """Early stopping's score on the validation rows, as scikit-learn's
+    ``score`` gives it (weighted by the rows' weights when there are some):
+    the accuracy of the most probable class (softmax), of every label at a 0.5
+    threshold (logistic), or R² averaged over the outputs (for Poisson, of
+    ``exp`` of the network's log-means). A callable ``(y_true, y_pred)`` for
+    ``fit(metrics=...)``, which computes it on the device with the losses."""
+
+    __name__ = "validation_score"
+
+    def __init__(self, out_activation: str, weights: Any = None) -> None:
+        self.out_activation, self.weights = out_activation, weights
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        xp = array_namespace(y_true, y_pred)
+        if self.out_activation == "softmax":
+            return self._mean(xp, xp.astype(xp.argmax(y_pred, axis=1) == xp.argmax(y_true, axis=1), y_pred.dtype))
+        if self.out_activation == "logistic":
+            return self._mean(xp, xp.astype(xp.all((y_pred > 0.5) == (y_true > 0.5), axis=1), y_pred.dtype))
+        return self._r2(xp, y_true, xp.exp(y_pred) if self.out_activation == "exp" else y_pred)
+
+    def _mean(self, xp: Any, per_row: Any) -> Any:
+        if self.weights is None:
+            return xp.mean(per_row, axis=0)
+        w = self.weights if per_row.ndim == 1 else xp.reshape(self.weights, (-1, 1))
+        return xp.sum(w * per_row, axis=0) / xp.sum(self.weights)
+
+    def _r2(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
+        """R² per output, averaged; a constant target scores 1 when predicted
+        exactly, else 0 (scikit-learn's ``r2_score``)."""
+        residual = self._mean(xp, (y_true - y_pred) ** 2)
+        total = self._mean(xp, (y_true - self._mean(xp, y_true)) ** 2)
+        constant = total == 0
+        score = 1.0 - residual / xp.where(constant, 1.0, total)
+        return xp.mean(xp.where(constant, xp.where(residual == 0, 1.0, 0.0), score))
 
 
-def accuracy_of_labels(y_true: Any, y_pred: Any) -> Any:
-    """Accuracy of logistic outputs: every label of a row right (0.5 threshold)."""
-    xp = array_namespace(y_true, y_pred)
-    hits = xp.all((y_pred > 0.5) == (y_true > 0.5), axis=1)
-    return xp.mean(xp.astype(hits, y_pred.dtype))
-
-
-def r2(y_true: Any, y_pred: Any) -> Any:
-    """R², averaged over the outputs; a constant target scores 1 when predicted
-    exactly, else 0 (scikit-learn's ``r2_score``)."""
-    xp = array_namespace(y_true, y_pred)
-    residual = xp.sum((y_true - y_pred) ** 2, axis=0)
-    total = xp.sum((y_true - xp.mean(y_true, axis=0)) ** 2, axis=0)
-    constant = total == 0
-    score = 1.0 - residual / xp.where(constant, 1.0, total)
-    score = xp.where(constant, xp.where(residual == 0, 1.0, 0.0), score)
-    return xp.mean(score)
-
-
-def r2_of_log_means(y_true: Any, z: Any) -> Any:
-    """R² of ``exp(z)`` (Poisson: the network outputs the log of the mean)."""
-    return r2(y_true, array_namespace(z).exp(z))
-
-
-def score_for(out_activation: str) -> Any:
+def score_for(out_activation: str, weights: Any = None) -> ValidationScore:
     """The validation score of early stopping: accuracy or R²."""
-    return {
-        "softmax": accuracy_of_classes,
-        "logistic": accuracy_of_labels,
-        "identity": r2,
-        "exp": r2_of_log_means,
-    }[out_activation]
+    return ValidationScore(out_activation, weights)
 
 
 # -- the update rules ------------------------------------------------------------------
@@ -225,19 +229,23 @@ class PaperAdam(Adam):
 
 class BatchL2(Optimizer):
     """``inner``'s update of the gradients plus ``alpha * W / n_b`` on the
-    weights (``decay``), ``n_b`` the rows of the step's minibatch: the
-    ``batch_rows`` of one epoch, in order. The state is ``inner``'s, the index
-    of the next minibatch in the epoch (back to 0 after the last) and
-    ``squares``: the sum over the epoch's steps so far of ``sum(W**2)`` before
-    each update, the L2 term that scikit-learn's reported loss includes (a
-    device scalar, read once per epoch)."""
+    weights (``decay``), ``n_b`` the rows of the step's minibatch, or the sum
+    of their weights: the ``batch_rows`` of one epoch, in order. The state is
+    ``inner``'s, the index of the next minibatch in the epoch (back to 0 after
+    the last) and ``squares``: the sum over the epoch's steps so far of
+    ``sum(W**2) * shares[k]`` before each update (``shares``: rows over
+    ``batch_rows``, 1 without row weights), the L2 term that scikit-learn's
+    reported loss includes (a device scalar, read once per epoch)."""
 
     name = "sklearn_batch_l2"
 
-    def __init__(self, inner: Optimizer, alpha: float, batch_rows: tuple[int, ...]) -> None:
+    def __init__(
+        self, inner: Optimizer, alpha: float, batch_rows: tuple[float, ...], shares: tuple[float, ...] | None = None
+    ) -> None:
         self.inner = inner
         self.alpha = float(alpha)
-        self.batch_rows = tuple(int(n) for n in batch_rows)
+        self.batch_rows = tuple(float(n) for n in batch_rows)
+        self.shares = (1.0,) * len(self.batch_rows) if shares is None else tuple(float(s) for s in shares)
 
     @property
     def lr(self) -> float:
@@ -258,14 +266,17 @@ class BatchL2(Optimizer):
             rate = self.alpha / self.batch_rows[k]
             grads = [g + rate * p if f else g for p, g, f in zip(params, grads, flags)]
             xp = array_namespace(*params)
-            now = sum(xp.sum(p * p) for p, f in zip(params, flags) if f)
+            now = sum(xp.sum(p * p) for p, f in zip(params, flags) if f) * self.shares[k]
             squares = now if k == 0 else squares + now
         inner = {key: v for key, v in state.items() if key not in ("batch", "squares")}
         params, inner = self.inner.step(params, grads, inner, decay=decay)
         return params, {**inner, "batch": (k + 1) % len(self.batch_rows), "squares": squares}
 
     def config(self) -> dict[str, Any]:
-        return {"inner": component_spec(self.inner), "alpha": self.alpha, "batch_rows": list(self.batch_rows)}
+        return {
+            "inner": component_spec(self.inner), "alpha": self.alpha, "batch_rows": list(self.batch_rows),
+            "shares": list(self.shares),
+        }  # fmt: skip
 
     def __repr__(self) -> str:
         return f"BatchL2({self.inner!r}, alpha={self.alpha!r}, batches={len(self.batch_rows)})"
@@ -288,6 +299,9 @@ class EpochShare(Loss):
     def _value(self, xp, t, y):
         return self.loss._value(xp, t, y) * (y.shape[0] / self.batch_size)
 
+    def _per_sample(self, xp, t, y):
+        return self.loss._per_sample(xp, t, y) * (y.shape[0] / self.batch_size)
+
     def _gradient(self, xp, t, y):
         return self.loss._gradient(xp, t, y)
 
@@ -302,3 +316,12 @@ def batch_rows(n: int, batch_size: int) -> tuple[int, ...]:
     """The row counts of one epoch's minibatches, as ``fit`` cuts them."""
     full, rest = divmod(n, batch_size)
     return (batch_size,) * full + ((rest,) if rest else ())
+
+
+def batch_weights(weights: Any, batch_size: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """For row weights in the epoch's order (host): each minibatch's sum of
+    weights (scikit-learn divides its L2 term by it) and its rows over that
+    sum (how that term enters the reported loss)."""
+    sums = tuple(float(weights[i : i + batch_size].sum()) for i in range(0, len(weights), batch_size))
+    rows = batch_rows(len(weights), batch_size)
+    return sums, tuple(n / s for n, s in zip(rows, sums))

@@ -13,7 +13,6 @@ two with ``alpha > 0`` (the squared weights of the reported loss).
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from typing import Any
 
@@ -23,9 +22,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import shuffle as sklearn_shuffle
 
 from ..optimizers import SGD
-from ..training import fit as _core_fit
 from ._arrays import host
-from ._objective import BatchL2, EpochShare, PaperAdam, batch_rows, loss_for, score_for
+from ._objective import BatchL2, EpochShare, PaperAdam, batch_rows, batch_weights, loss_for, score_for
 
 __all__ = ["NON_FINITE", "LearningRate", "lbfgs", "stochastic"]
 
@@ -33,9 +31,6 @@ NON_FINITE = (
     "Solver produced non-finite parameter weights. The input data may contain large values and need to be "
     "preprocessed."
 )
-
-#: Does xpnet's fit take per-row weights yet (``fit(sample_weight=...)``)?
-CORE_ROW_WEIGHTS = "sample_weight" in inspect.signature(_core_fit).parameters
 
 
 class LearningRate:
@@ -79,9 +74,9 @@ def stochastic(est: Any, net: Any, X: Any, Y: Any, weights: Any, incremental: bo
     est.n_iter_ = 0
     try:
         for _ in range(est.max_iter):
-            opt = BatchL2(_update_rule(est, est._optimizer.learning_rate), alpha, run["rows"])
             if est.shuffle:
                 order = sklearn_shuffle(order, random_state=est._random_state)
+            opt = BatchL2(_update_rule(est, est._optimizer.learning_rate), alpha, *_l2_batches(run, order))
             X_epoch, Y_epoch, *w = _in_order(net, order, data) if est.shuffle else data
             rows = {"sample_weight": w[0]} if w else {}
             try:
@@ -116,9 +111,9 @@ def _fit_arguments(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[tu
     strength for :class:`BatchL2`. Shuffling is done here, in scikit-learn's
     order (see :func:`_in_order`), so ``fit`` does not shuffle."""
     X, Y, weights, alpha = _weighted_rows(est, net, X, Y, weights)
-    validation = None
+    validation = val_weights = None
     if est.early_stopping:
-        (X, Y, weights), validation = _held_out(est, net, X, Y, weights)
+        (X, Y, weights), validation, val_weights = _held_out(est, net, X, Y, weights)
     batch = _batch_size(est, X.shape[0])
     rows = batch_rows(X.shape[0], batch)
     loss = loss_for(est.out_activation_, None, est.n_outputs_)
@@ -126,9 +121,18 @@ def _fit_arguments(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[tu
         loss = EpochShare(loss, batch)
     fit = {"loss": loss, "epochs": 1, "batch_size": batch, "shuffle": False}
     if validation is not None:
-        fit.update(validation_data=validation, metrics=(score_for(est.out_activation_),))
+        fit.update(validation_data=validation, metrics=(score_for(est.out_activation_, val_weights),))
     data = (X, Y) if weights is None else (X, Y, net.backend.asarray(weights, net.dtype))
-    return data, {"fit": fit, "rows": rows}, alpha
+    return data, {"fit": fit, "rows": rows, "weights": weights, "batch": batch}, alpha
+
+
+def _l2_batches(run: dict[str, Any], order: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...] | None]:
+    """What :class:`BatchL2` divides the L2 term by in each minibatch of this
+    epoch: its rows, or with row weights the sum of its weights (scikit-learn's
+    ``sum(w)``), which depends on the epoch's order."""
+    if run["weights"] is None:
+        return run["rows"], None
+    return batch_weights(run["weights"][order], run["batch"])
 
 
 def _end_of_epoch(est: Any, net: Any, history: Any, alpha: float, rows: tuple[int, ...], best: Any) -> Any:
@@ -166,12 +170,14 @@ def _continues(net: Any, opt: BatchL2) -> bool:
 
 
 def _weighted_rows(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[Any, Any, Any, float]:
-    """The rows, the row weights fit must apply, and the L2 strength.
+    """The rows, the row weights ``fit`` must apply, and the L2 strength.
 
-    Rows of weight 0 are left out (their loss counts for nothing). Equal
-    weights ``c`` leave the average loss as it is and divide the L2 term by
-    ``c`` (scikit-learn divides it by the batch's sum of weights), so they
-    need no row weights in fit at all."""
+    Rows of weight 0 are left out (their loss counts for nothing, and so a
+    weight of 0 is the same as leaving the row out, minibatches included).
+    Equal weights ``c`` leave the average loss as it is and divide the L2 term
+    by ``c`` (scikit-learn divides it by the batch's sum of weights), so they
+    need no row weights in ``fit`` at all; other weights go to ``fit``'s
+    ``sample_weight``, and :class:`BatchL2` divides by each batch's sum."""
     if weights is None:
         return X, Y, None, float(est.alpha)
     kept = weights > 0
@@ -180,16 +186,12 @@ def _weighted_rows(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[An
         X, Y, weights = net.backend.xp.take(X, rows, axis=0), net.backend.xp.take(Y, rows, axis=0), weights[kept]
     if np.all(weights == weights[0]):
         return X, Y, None, float(est.alpha) / float(weights[0])
-    if not CORE_ROW_WEIGHTS:
-        raise NotImplementedError(
-            f"sample_weight with unequal weights needs solver='lbfgs' for now (solver={est.solver!r} trains through "
-            "xpnet's fit, which does not weigh rows yet)"
-        )
     return X, Y, weights, float(est.alpha)
 
 
-def _held_out(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[tuple[Any, Any, Any], tuple[Any, Any]]:
-    """scikit-learn's validation split for early stopping: the same rows for
+def _held_out(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[tuple[Any, Any, Any], tuple[Any, Any], Any]:
+    """scikit-learn's validation split for early stopping (and the held-out
+    rows' weights, which weigh the validation score): the same rows for
     the same ``random_state``, stratified for single-output classifiers."""
     n = X.shape[0]
     stratify = host(Y) > 0.5 if is_classifier(est) and est.n_outputs_ == 1 else None
@@ -204,7 +206,8 @@ def _held_out(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[tuple[A
     rows_train, rows_val = net.backend.asarray(train), net.backend.asarray(val)
     take = lambda a, rows: xp.take(a, rows, axis=0)  # noqa: E731
     kept = None if weights is None else weights[train]
-    return (take(X, rows_train), take(Y, rows_train), kept), (take(X, rows_val), take(Y, rows_val))
+    scored = None if weights is None else net.backend.asarray(weights[val], net.dtype)
+    return (take(X, rows_train), take(Y, rows_train), kept), (take(X, rows_val), take(Y, rows_val)), scored
 
 
 def _batch_size(est: Any, n: int) -> int:
