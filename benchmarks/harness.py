@@ -66,6 +66,8 @@ class Impl:
     sync: Callable[[], None] = _no_sync
     device: str = "cpu"
     note: str = ""
+    #: A CPU row that a GPU row is compared against: ``--gpu`` keeps it.
+    gpu_baseline: bool = False
 
 
 @dataclass

@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for workload in workloads:
             if args.gpu:
-                workload.impls = [i for i in workload.impls if i.device != "cpu"]
-                if not workload.impls:
+                workload.impls = [i for i in workload.impls if i.device != "cpu" or i.gpu_baseline]
+                if all(i.device == "cpu" for i in workload.impls):
                     skipped[workload.name] = "no GPU implementation is usable here (see `xpnet info`)"
                     print(f"== {workload.name} skipped: {skipped[workload.name]}", flush=True)
                     continue

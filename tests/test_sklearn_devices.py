@@ -1,0 +1,64 @@
+"""xpnet.sklearn on every backend of the suite (CuPy and CUDA torch on a GPU):
+NumPy in gives NumPy out while training on the backend's device, and under
+scikit-learn's ``array_api_dispatch`` an input of another library stays in
+that library and on its device (issue 12, point 5)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("SCIPY_ARRAY_API", "1")  # scikit-learn's Array API dispatch needs it before SciPy loads
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install 'xpnet[sklearn]')")
+
+import array_api_compat as compat  # noqa: E402
+import sklearn  # noqa: E402
+
+from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+RNG = np.random.default_rng(7)
+X = RNG.normal(size=(40, 5))
+LABELS = np.array(["a", "b", "c", "d"])[RNG.integers(0, 4, size=40)]
+VALUES = X[:, 0] - 2 * X[:, 1]
+
+
+def _on(backend) -> dict:
+    return {"backend": backend.name, "device": backend.device}
+
+
+def test_numpy_in_numpy_out_while_training_on_the_backend(backend):
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, **_on(backend)).fit(X, LABELS)
+    assert clf._net.backend.name == backend.name
+    assert str(compat.device(clf._net._params()[0])) == str(backend.device)
+    labels, proba = clf.predict(X), clf.predict_proba(X)
+    assert type(labels) is np.ndarray and labels.dtype == LABELS.dtype and set(labels) <= set(LABELS)
+    assert type(proba) is np.ndarray and proba.shape == (40, 4)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert type(clf.coefs_[0]) is np.ndarray and isinstance(clf.score(X, LABELS), float)
+    here = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, backend="numpy").fit(X, LABELS)
+    np.testing.assert_allclose(proba, here.predict_proba(X), rtol=1e-7, atol=1e-9)  # float64 on every backend
+
+
+def test_dispatch_keeps_the_inputs_library_and_device(backend):
+    """Under dispatch a CuPy or torch input (on the backend's device) trains
+    there and its predictions come back in that library, on that device."""
+    library = backend.name
+    if library not in ("cupy", "torch"):
+        pytest.skip(f"the dispatch case covers CuPy and torch inputs, not {library}")
+    xp = backend.xp
+    Xd = xp.asarray(X, device=backend.device)
+    yd = xp.asarray(VALUES, device=backend.device)
+    with sklearn.config_context(array_api_dispatch=True):
+        reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(Xd, yd)
+        out = reg.predict(Xd)
+    assert reg._net.backend.name == library
+    assert compat.array_namespace(out) is compat.array_namespace(Xd)
+    assert str(compat.device(out)) == str(compat.device(Xd)) and out.shape == (40,)
+    host = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0, backend="numpy").fit(X, VALUES)
+    np.testing.assert_allclose(compat.to_device(out, "cpu") if library == "torch" else out.get(), host.predict(X),
+                               rtol=1e-7, atol=1e-9)  # fmt: skip
