@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import array_api_compat
 import numpy as np
 
 import xpnet
+
+
+def child_env(*front: str | Path) -> dict[str, str]:
+    """This process's environment for a child Python, with ``front`` put
+    ahead of the PYTHONPATH it already has. Replacing PYTHONPATH would drop
+    packages that reach this process that way (the GPU machine's carried
+    wheels), so every test that starts a Python builds its environment here."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([*map(str, front), *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])])
+    return env
 
 
 #: Float64 NumPy references for the activations (the textbook formulas).

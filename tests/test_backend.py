@@ -199,9 +199,9 @@ def test_cupy_device_defaults_to_the_current_one(monkeypatch, fresh_probes):
 def test_jax_device_is_the_one_its_arrays_report():
     jax = pytest.importorskip("jax", reason="jax is not installed")
     cpu = jax.devices("cpu")[0]
-    for asked in (None, "cpu", "cpu:0", cpu):
-        b = get_backend("jax", asked)
-        assert b.device == cpu and array_api_compat.device(b.asarray([1.0], "float32")) == b.device, asked
+    for asked, expected in ((None, jax.devices()[0]), ("cpu", cpu), ("cpu:0", cpu), (cpu, cpu)):
+        b = get_backend("jax", asked)  # None: JAX's default device, a GPU where JAX has one
+        assert b.device == expected and array_api_compat.device(b.asarray([1.0], "float32")) == b.device, asked
     with jax.default_device("cpu"):  # JAX's own choice of default is honoured
         assert get_backend("jax").device == cpu
     with pytest.raises(ValueError, match="invalid jax device 'cpu:5'"):

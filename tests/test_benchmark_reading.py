@@ -3,12 +3,12 @@ the figures belong in benchmarks/README.md, measured on a described machine)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import child_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,8 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(not (ROOT / "benchmarks" / "reading.py").exists(), reason="no benchmarks/ in this checkout")
 def test_reading_benchmark_runs_and_reports_every_target(tmp_path):
     pytest.importorskip("pandas", reason="the baseline is pandas")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = child_env(ROOT)
     proc = subprocess.run([sys.executable, "-m", "benchmarks.reading", "--quick", "--dir", str(tmp_path)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

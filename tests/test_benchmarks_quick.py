@@ -7,20 +7,19 @@ the figures belong in benchmarks/README.md, measured on a described machine.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import child_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.skipif(not (ROOT / "benchmarks" / "__main__.py").exists(), reason="no benchmarks/ in this checkout")
 def test_quick_benchmarks_run_and_write_results(tmp_path):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = child_env(ROOT)
     env.pop("XPNET_BACKEND", None)
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--no-gpu", "--out", str(tmp_path)],

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import child_env
 
 import xpnet
 from xpnet._backend import KNOWN_BACKENDS, backend_status
@@ -28,8 +29,7 @@ XPNET_HOME = str(Path(xpnet.__file__).resolve().parent.parent)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("XPNET_BACKEND", "XPNET_DEBUG")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (XPNET_HOME, env.get("PYTHONPATH")) if p)
+    env = {k: v for k, v in child_env(XPNET_HOME).items() if k not in ("XPNET_BACKEND", "XPNET_DEBUG")}
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")  # BLAS threads that spin-wait slow a busy small machine down ~5x
     env.update(extra)

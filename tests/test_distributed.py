@@ -21,7 +21,7 @@ from pathlib import Path
 import mpi_scenarios
 import numpy as np
 import pytest
-from helpers import assert_on, host, try_import
+from helpers import assert_on, child_env, host, try_import
 
 import xpnet
 from xpnet import distributed
@@ -82,8 +82,7 @@ def run_mpiexec(mode: str, out: Path, n: int = 2, timeout: float = TIMEOUT) -> t
 
 def run_under_mpiexec(args: list[str], out: Path, n: int = 2, timeout: float = TIMEOUT) -> tuple[int, str, str, float]:
     """``mpiexec -n N python ARGS`` in folder ``out``, with a hang as a failure."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env = child_env(REPO)
     env.pop("XPNET_BACKEND", None)
     env.update(
         OPENBLAS_NUM_THREADS="1",
@@ -460,7 +459,7 @@ def test_cli_train_distributed_equals_one_process(tmp_path):
     common = ["train", "--backend", "numpy", "--dtype", "float64", "--epochs", "3", "--quiet", "--batch-size", "33"]
     ref = tmp_path / "ref.safetensors"
     single = subprocess.run([sys.executable, "-m", "xpnet", *common, "--save", str(ref)], capture_output=True,
-                            text=True, timeout=TIMEOUT, env={**os.environ, "PYTHONPATH": str(REPO)})
+                            text=True, timeout=TIMEOUT, env=child_env(REPO))
     assert single.returncode == 0, single.stderr
     rc, stdout, stderr, _ = run_under_mpiexec(["-m", "xpnet", *common, "--distributed", "--save", "dist.safetensors"],
                                               tmp_path)

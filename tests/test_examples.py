@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import child_env
 
 import xpnet
 from xpnet._backend import backend_status
@@ -21,8 +21,7 @@ XPNET_HOME = str(Path(xpnet.__file__).resolve().parent.parent)
 
 
 def run_example(name: str, *args: str, cwd: Path, timeout: float = 120, check: bool = True):
-    env = {k: v for k, v in os.environ.items() if k != "XPNET_BACKEND"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (XPNET_HOME, env.get("PYTHONPATH")) if p)
+    env = {k: v for k, v in child_env(XPNET_HOME).items() if k != "XPNET_BACKEND"}
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")  # BLAS threads that spin-wait slow a busy small machine down ~5x
     result = subprocess.run(

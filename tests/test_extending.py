@@ -9,7 +9,6 @@ would leak into the registries other tests enumerate.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import try_import
+from helpers import child_env, try_import
 
 import xpnet
 
@@ -34,7 +33,7 @@ def readme_section_blocks(title: str) -> list[str]:
 
 
 def run_python(code: str, cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(cwd), os.environ.get("PYTHONPATH", "")])}
+    env = child_env(ROOT, cwd)
     env.pop("XPNET_BACKEND", None)
     env["JAX_ENABLE_X64"] = "1"  # the float64 models also move to JAX
     result = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
@@ -140,7 +139,7 @@ def test_user_components_train_save_load_resume_and_move_in_fresh_processes(plug
 
 def test_xpnet_predict_with_plugin(plugin):
     run_python(TRAIN, plugin)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = child_env(ROOT)
     env.pop("XPNET_BACKEND", None)
     args = [sys.executable, "-m", "xpnet", "predict", "model.safetensors", "data.npz"]
     without = subprocess.run(args, cwd=plugin, env=env, capture_output=True, text=True, timeout=120)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import child_env
 
 from xpnet._backend import backend_status
 
@@ -135,8 +135,7 @@ def test_plugin_records_each_outcome_with_its_backend(tmp_path, workers):
             assert False
     """))
     path = tmp_path / "records.jsonl"
-    env = dict(os.environ, XPNET_GPU_CHECK_RECORD=str(path))
-    env["PYTHONPATH"] = os.pathsep.join([str(TOOLS), env.get("PYTHONPATH", "")])
+    env = dict(child_env(TOOLS), XPNET_GPU_CHECK_RECORD=str(path))
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "gpu_check_plugin", str(tmp_path)]
     proc = subprocess.run(cmd + (["-n", workers] if workers else []), capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=120)  # fmt: skip
@@ -161,3 +160,18 @@ def test_without_a_gpu_it_says_so_and_exits_2(tmp_path):
     assert "gpu_check: cupy is not usable on a GPU here: " in proc.stdout
     assert proc.stdout.rstrip().splitlines()[-1].startswith("gpu_check: no GPU check possible on this machine")
     assert "libraries: numpy " in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_no_test_replaces_the_childs_pythonpath():
+    """On the GPU machine array-api-compat reaches the tests through
+    PYTHONPATH (carried wheels): a child Python started with PYTHONPATH set
+    to the checkout alone cannot import xpnet there. Children get their
+    environment from ``helpers.child_env``, which keeps it."""
+    import re
+
+    tests = Path(__file__).resolve().parent
+    pattern = re.compile(r"""["']PYTHONPATH["']\s*[\]:]\s*=?\s*(?!os\.environ)""")
+    offenders = [f"{path.name}:{n}" for path in sorted(tests.glob("*.py")) if path.name != "helpers.py"
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if pattern.search(line) and ".pop(" not in line and "child_env" not in line]  # fmt: skip
+    assert offenders == [], f"set PYTHONPATH through helpers.child_env: {offenders}"

@@ -283,8 +283,8 @@ def test_nan_guard_finds_the_bad_epoch_among_held_ones(backend):
         net.fit(X, y, optimizer=Poison(0.01), epochs=12)
     twin = xpnet.MLP([3, 4, 1], "tanh", backend=backend, dtype="float64", seed=0)
     twin.fit(X, y, optimizer="sgd", lr=0.01, epochs=4, compile=False)  # eager, as Poison's run (its own step)
-    for a, b in zip(net._params(), twin._params()):
-        np.testing.assert_array_equal(host(a), host(b))
+    for a, b in zip(net._params(), twin._params()):  # to rounding: CuPy's fused update kernel contracts w - lr*g
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-14, atol=1e-17)
 
 
 def test_epochs_before_an_error_are_kept():
