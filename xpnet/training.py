@@ -25,7 +25,7 @@ import numpy as np
 from . import _fit_data as data
 from . import checkpoints
 from ._backend import quiet_float_errors
-from ._compile import check_compile, training_step
+from ._compile import Rows, check_compile, take_rows, training_step
 from ._device_random import DeviceRandom, key_from_state
 from ._pending import PendingEpochs, all_finite
 from ._random import host_rng
@@ -334,8 +334,7 @@ class _Run:
         first = pos.step if resumed else 0
         for k in range(first, steps):
             # donate: nobody else holds this epoch's own parameters; keep: its last are reported
-            value = self._step(k, order, _step_context(key, epoch * steps + k), k > first, k + 1 == steps)
-            total = value if total is None else total + value
+            total = self._step(k, order, total, _step_context(key, epoch * steps + k), k > first, k + 1 == steps)
             if k + 1 < steps and self._interrupted():
                 self._stop_mid_epoch(Position(epoch, k + 1, self.epoch_start_state, total))
         self.total = total
@@ -348,15 +347,18 @@ class _Run:
             self.step_opt.lr = lr
         self.lr = lr
 
-    def _step(self, k: int, order: Any, ctx: Context, donate: bool = False, keep: bool = False) -> Any:
-        """One minibatch: loss and gradients, then the optimizer's update."""
+    def _step(self, k: int, order: Any, total: Any, ctx: Context, donate: bool = False, keep: bool = False) -> Any:
+        """One minibatch: loss and gradients, then the optimizer's update;
+        ``total`` plus the minibatch's loss."""
         dp, loss = self.dp, self.loss
         start, stop = self.bounds[k]
         lo, hi = (start, stop) if dp is None else dp.share(start, stop)  # this process's rows
-        if order is None and hi - lo == self.X.shape[0]:  # full batch: the arrays themselves
-            Xb, Tb = self.X, self.T
-        else:
-            Xb, Tb = self._rows(self.X, order, lo, hi), self._rows(self.T, order, lo, hi)
+        if dp is None and self.w is None:  # the step takes the rows (inside a compiled program, on JAX)
+            self.params, self.buffers, self.state, total = self.train_step.step_rows(
+                self.params, self.buffers, self.state, Rows(self.X, self.T, order, lo, hi), total, ctx,
+                loss=loss, opt=self.step_opt, donate=donate, keep=keep)  # fmt: skip
+            return total
+        Xb, Tb = self._rows(self.X, order, lo, hi), self._rows(self.T, order, lo, hi)
         if self.w is not None:
             loss = loss.weighted(self._batch_weights(order, lo, hi, start, stop))
         if dp is None:
@@ -369,15 +371,11 @@ class _Run:
             )
             self.params, self.state = self.train_step.update(
                 self.params, grads, self.state, opt=self.step_opt, donate=donate)  # fmt: skip
-        return value
+        return value if total is None else total + value
 
     def _rows(self, a: Any, order: Any, lo: int, hi: int) -> Any:
         """Rows ``lo:hi`` of ``a`` in this epoch's order (the array itself for a full batch)."""
-        if order is not None:
-            return self.xp.take(a, order[lo:hi], axis=0)
-        if hi - lo == a.shape[0]:
-            return a
-        return a[lo:hi, ...]
+        return take_rows(self.xp, a, order, lo, hi)
 
     def _batch_weights(self, order: Any, lo: int, hi: int, start: int, stop: int) -> Any:
         """This process's rows' weights, scaled so that they average 1 over
