@@ -733,6 +733,7 @@ class _JaxStep(TrainStep):
         #: the optimizer's scalars (constant for SGD) and the next minibatch's first row.
         self._slots: tuple[tuple[float, ...], Any] = ((), None)
         self._next_lo: tuple[int, Any] = (-1, None)
+        self._zeros: dict[Any, Any] = {}
 
     @staticmethod
     def _pure(frozen, params, buffers, arrays, slots, X, T):
@@ -772,7 +773,16 @@ class _JaxStep(TrainStep):
         if not self._compiles(ctx, loss, opt):
             return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt)
         slots, host = self._prepare(params, state, opt)
-        lo = self._next_lo[1] if self._next_lo[0] == rows.lo else np.asarray(rows.lo, dtype=np.int32)
+        lo = self._next_lo[1]
+        if self._next_lo[0] != rows.lo:  # on the device as the carried one is: a host array would compile anew
+            import jax
+
+            lo = jax.device_put(np.asarray(rows.lo, dtype=np.int32), self.net.backend.device)
+        if total is None:  # an epoch's first step adds to a zero of the loss's dtype: one program, not two
+            total = self._zeros.get(slots.dtype)
+            if total is None:
+                total = self._zeros[slots.dtype] = self.net.backend.xp.zeros((), dtype=slots.dtype,
+                                                                           device=self.net.backend.device)
         params, buffers, arrays, total, after = self._jitted_rows(
             rows.hi - rows.lo, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order,
             lo, total)  # fmt: skip
@@ -794,6 +804,37 @@ class _JaxStep(TrainStep):
 
     def update(self, params, grads, state, *, opt=None, donate=False):
         return TrainStep.update(self, params, grads, state, opt=opt)
+
+
+def inference(net: Any, ctx: Any) -> Callable[[Sequence[Any], Sequence[Any], Any], Any]:
+    """``(params, buffers, X) -> Y``, the network's forward in context
+    ``ctx`` (inference). On JAX one ``jax.jit`` program per architecture and
+    row count: there every operation outside a program is a dispatch of its
+    own and, the first time per shape, a compile of its own (a fit's
+    validation, its test rows and ``predict`` each compiled every layer's
+    operations). Elsewhere the layers' forward as written."""
+    root, xp = net._root, net.backend.xp
+    if net.backend.name != "jax":
+        return lambda params, buffers, X: root.forward(xp, params, buffers, X, ctx)[0]
+    import jax
+
+    key = ("inference", type(net).__name__, repr(net.config()), net.dtype, str(net.backend.device), ctx)
+    if key not in _JAX_PROGRAMS:
+        while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
+            _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
+        frozen = _Frozen()
+
+        def forward(params, buffers, X):
+            return frozen.step().forward(xp, params, buffers, X, ctx)[0]  # read only when JAX traces
+
+        _JAX_PROGRAMS[key] = (jax.jit(forward), None, frozen)
+    program, _, frozen = _JAX_PROGRAMS[key]
+
+    def run(params, buffers, X):
+        frozen.step = weakref.ref(root)
+        return program(list(params), list(buffers), X)
+
+    return run
 
 
 #: jax.jit programs per network (weakly held) and step settings.

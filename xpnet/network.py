@@ -16,6 +16,7 @@ import numpy as np
 
 from . import training as _training
 from ._backend import Backend, get_backend, quiet_float_errors
+from ._compile import inference
 from ._dtypes import DTYPES, dtype_name
 from ._random import host_rng
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
@@ -301,13 +302,13 @@ class Network:
     def _predict(self, params: Sequence[Any], buffers: Sequence[Any], X: Any, rows: int | None = None) -> Any:
         """Inference outputs (no caches kept, buffers unchanged), ``rows`` at
         a time (default :meth:`chunk_rows`), concatenated."""
-        xp, root = self.backend.xp, self._root
+        forward = inference(self, INFERENCE)
         rows = rows or self.chunk_rows()
         n = X.shape[0]
         if n <= rows:
-            return root.forward(xp, params, buffers, X, INFERENCE)[0]
-        parts = [root.forward(xp, params, buffers, X[i : min(i + rows, n), ...], INFERENCE)[0] for i in range(0, n, rows)]
-        return xp.concat(parts, axis=0)
+            return forward(params, buffers, X)
+        parts = [forward(params, buffers, X[i : min(i + rows, n), ...]) for i in range(0, n, rows)]
+        return self.backend.xp.concat(parts, axis=0)
 
     def _loss_and_grads(
         self, params: Sequence[Any], X: Any, T: Any, loss: Loss, buffers: Sequence[Any] | None = None,
