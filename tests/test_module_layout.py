@@ -1,7 +1,6 @@
-"""The house: no import circle among the modules that train, checkpoint,
-save and distribute, counting the imports inside functions too (a circle
-hidden in a function still ties the modules together), and functions of
-the training loop of about 50 lines at most."""
+"""The house: no import circle among the modules of xpnet, counting the
+imports inside functions too (a circle hidden in a function still ties the
+modules together), and functions of about 50 lines at most."""
 
 from __future__ import annotations
 
@@ -12,6 +11,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "xpnet"
 CORE = ("checkpoints", "distributed", "network", "serialization", "training", "records")
+# Subpackages whose circles are not fixed yet: left out of the package-wide
+# circle test (remove a name here once its circles are gone).
+CIRCLES_NOT_YET_CHECKED = ("sklearn",)
 
 
 def module_name(path: Path) -> str:
@@ -71,6 +73,19 @@ def test_no_import_circle_among_the_training_modules():
     for name in CORE:
         assert name in g, f"xpnet/{name}.py is missing"
     loop = cycle_through(g, CORE)
+    assert loop is None, "import circle: " + " -> ".join(loop)
+
+
+def checked_modules(g: dict[str, set[str]]) -> tuple[str, ...]:
+    """Every module of the package but those under CIRCLES_NOT_YET_CHECKED."""
+    skipped = CIRCLES_NOT_YET_CHECKED
+    return tuple(sorted(m for m in g if not any(m == s or m.startswith(s + ".") for s in skipped)))
+
+
+def test_no_import_circle_in_the_package():
+    g = graph()
+    assert {"cli", "_commands", "layers", "datasets"} <= set(checked_modules(g))
+    loop = cycle_through(g, checked_modules(g))
     assert loop is None, "import circle: " + " -> ".join(loop)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from ._backend import KNOWN_BACKENDS, BackendUnavailable, backend_status, get_backend, to_numpy
 from ._cli_data import prediction_inputs, training_data
+from ._usage import UsageError
 from .columns import features_from_info
 from .network import MLP, Network
 from .training import TrainingInterrupted
@@ -198,7 +199,6 @@ def _warn(message: str) -> None:
 
 def _backend(args: argparse.Namespace, device: Any) -> Any:
     """The backend; a device it does not have is a bad option value (exit 2)."""
-    from .cli import UsageError
 
     try:
         return get_backend(args.backend, device)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._backend import KNOWN_BACKENDS, BackendUnavailable
+from ._usage import UsageError
 from .columns import MISSING, UNKNOWN
 from .preprocessing import TASKS
 
@@ -36,10 +37,6 @@ DEFAULT_BATCH = 32
 DEFAULT_OPTIMIZER = "adam"
 DEFAULT_VALIDATION = 0.1  # share of the training rows for early stopping
 DEFAULT_PATIENCE = 20
-
-
-class UsageError(Exception):
-    """A bad command line (argparse's own errors are routed here)."""
 
 
 class _Parser(argparse.ArgumentParser):
