@@ -98,9 +98,26 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycle_through({"a": {"b"}, "b": set()}, ("a", "b")) is None
 
 
-@pytest.mark.parametrize("name", ["training", "records", "checkpoints"])
-def test_functions_of_the_loop_are_short(name):
-    tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+# Modules whose long functions are not split yet: left out of the length test
+# (remove a name here once its functions are short).
+LENGTH_NOT_YET_CHECKED = ("sklearn", "_compile")
+
+
+def length_checked_modules() -> list[str]:
+    """Every module of the package but those under LENGTH_NOT_YET_CHECKED."""
+    names = sorted(graph())
+    skipped = LENGTH_NOT_YET_CHECKED
+    return [m for m in names if not any(m == s or m.startswith(s + ".") for s in skipped)]
+
+
+def module_path(name: str) -> Path:
+    base = PACKAGE.joinpath(*name.split("."))
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+@pytest.mark.parametrize("name", length_checked_modules())
+def test_functions_are_short(name):
+    tree = ast.parse(module_path(name).read_text())
     long = []
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -108,4 +125,8 @@ def test_functions_of_the_loop_are_short(name):
             length = (node.end_lineno - body[0].lineno + 1) if body else 0
             if length > 55:
                 long.append(f"{node.name} ({length} lines)")
-    assert not long, f"functions longer than about 50 lines in {name}.py: {long}"
+    assert not long, f"functions longer than about 50 lines in {module_path(name).relative_to(PACKAGE.parent)}: {long}"
+
+
+def test_the_length_test_reaches_the_command_line_and_the_loop():
+    assert {"cli", "_commands", "training", "records", "checkpoints"} <= set(length_checked_modules())
