@@ -61,6 +61,17 @@ def torch_sequential(params: list[tuple[np.ndarray, np.ndarray | None]], activat
     return torch.nn.Sequential(*mods).to(device)
 
 
+def torch_full_batch_steps(model: Any, opt: Any, loss_fn: Any, X: Any, y: Any, k: int) -> None:
+    """``k`` PyTorch autograd steps on all of ``X``, each loss read on the host
+    (as ``fit``'s History reads it once an epoch, here every step)."""
+    for _ in range(k):
+        loss = loss_fn(model(X), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss.item()
+
+
 def torch_tensor(a: np.ndarray, device: Any, dtype: Any = None) -> Any:
     import torch
 
