@@ -72,6 +72,19 @@ def torch_full_batch_steps(model: Any, opt: Any, loss_fn: Any, X: Any, y: Any, k
         loss.item()
 
 
+def torch_summed_steps(model: Any, opt: Any, loss_fn: Any, batches: Any) -> float:
+    """PyTorch autograd steps over the ``(X, y)`` pairs of ``batches``; their
+    losses summed on the device and read once (as ``fit`` reads an epoch's)."""
+    total = None
+    for Xb, yb in batches:
+        loss = loss_fn(model(Xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total = loss.detach() if total is None else total + loss.detach()
+    return total.item()
+
+
 def torch_tensor(a: np.ndarray, device: Any, dtype: Any = None) -> Any:
     import torch
 

@@ -15,11 +15,12 @@ this size they time kernel launches and host syncs, not arithmetic.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 
-from .common import Settings, compiled, host_params, torch_sequential, torch_tensor
+from .common import Settings, compiled, host_params, torch_sequential, torch_summed_steps, torch_tensor
 from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_cuda_usable
 from .harness import torch_sync_for
 
@@ -84,14 +85,7 @@ def torch_autograd_prepare(X, T, params, n_steps, device: Any):
         k = n_steps(warmup)
 
         def run():
-            total = None
-            for _ in range(k):
-                loss = loss_fn(model(Xt), Tt)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total = loss.detach() if total is None else total + loss.detach()
-            total.item()
+            torch_summed_steps(model, opt, loss_fn, itertools.repeat((Xt, Tt), k))
 
             def finish():
                 lins = [m for m in model if isinstance(m, torch.nn.Linear)]
