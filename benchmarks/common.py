@@ -61,6 +61,30 @@ def torch_sequential(params: list[tuple[np.ndarray, np.ndarray | None]], activat
     return torch.nn.Sequential(*mods).to(device)
 
 
+def torch_full_batch_steps(model: Any, opt: Any, loss_fn: Any, X: Any, y: Any, k: int) -> None:
+    """``k`` PyTorch autograd steps on all of ``X``, each loss read on the host
+    (as ``fit``'s History reads it once an epoch, here every step)."""
+    for _ in range(k):
+        loss = loss_fn(model(X), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss.item()
+
+
+def torch_summed_steps(model: Any, opt: Any, loss_fn: Any, batches: Any) -> float:
+    """PyTorch autograd steps over the ``(X, y)`` pairs of ``batches``; their
+    losses summed on the device and read once (as ``fit`` reads an epoch's)."""
+    total = None
+    for Xb, yb in batches:
+        loss = loss_fn(model(Xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total = loss.detach() if total is None else total + loss.detach()
+    return total.item()
+
+
 def torch_tensor(a: np.ndarray, device: Any, dtype: Any = None) -> Any:
     import torch
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, host_params, torch_sequential, torch_tensor
+from .common import Settings, host_params, torch_full_batch_steps, torch_sequential, torch_tensor
 from .harness import Comparison, Impl, Skip, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
 from .w3 import flops_per_step, gemms
 
@@ -112,12 +112,7 @@ def build(s: Settings, rss: bool = True) -> Workload:
             k = 1 if warmup else steps
 
             def run():
-                for _ in range(k):
-                    loss = loss_fn(model(Xt), yt)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    loss.item()
+                torch_full_batch_steps(model, opt, loss_fn, Xt, yt, k)
                 return lambda: {}
 
             return run

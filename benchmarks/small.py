@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, compiled, host_params, torch_sequential, torch_tensor
+from .common import Settings, compiled, host_params, torch_sequential, torch_summed_steps, torch_tensor
 from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_cuda_usable
 from .harness import torch_sync_for
 
@@ -155,14 +155,8 @@ def build(s: Settings, rss: bool = True) -> Workload:
                 k = n_steps(warmup)
 
                 def run():
-                    total = None
-                    for i in range(k):
-                        loss = loss_fn(model(Xt[i * BATCH : (i + 1) * BATCH]), yt[i * BATCH : (i + 1) * BATCH])
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        opt.step()
-                        total = loss.detach() if total is None else total + loss.detach()
-                    total.item()
+                    batches = ((Xt[i * BATCH : (i + 1) * BATCH], yt[i * BATCH : (i + 1) * BATCH]) for i in range(k))
+                    torch_summed_steps(model, opt, loss_fn, batches)
                     lins = [m for m in model if isinstance(m, torch.nn.Linear)]
                     ps = [(m.weight.detach().cpu().numpy().T, m.bias.detach().cpu().numpy()) for m in lins]
                     return lambda: {"final_loss": loss_of(X, y, ps)}

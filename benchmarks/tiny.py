@@ -15,11 +15,12 @@ this size they time kernel launches and host syncs, not arithmetic.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
 
-from .common import Settings, compiled, host_params, torch_sequential, torch_tensor
+from .common import Settings, compiled, host_params, torch_sequential, torch_summed_steps, torch_tensor
 from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_cuda_usable
 from .harness import torch_sync_for
 
@@ -67,6 +68,35 @@ def mse(X, T, params) -> float:
     for w, b in params:
         a = 1.0 / (1.0 + np.exp(-(a @ w + b)))
     return float(np.mean((a - T) ** 2))
+
+
+def torch_autograd_prepare(X, T, params, n_steps, device: Any):
+    """The ``prepare`` of the PyTorch autograd + ``optim.SGD`` row on ``device``
+    (the loss is summed on the device and read once; the weights are read by
+    ``finish``, after the clock)."""
+
+    def prepare(warmup: bool):
+        import torch
+
+        model = torch_sequential(params, ["sigmoid", "sigmoid"], "float64", device)
+        opt = torch.optim.SGD(model.parameters(), lr=LR)
+        Xt, Tt = torch_tensor(X, device), torch_tensor(T, device)
+        loss_fn = torch.nn.MSELoss()
+        k = n_steps(warmup)
+
+        def run():
+            torch_summed_steps(model, opt, loss_fn, itertools.repeat((Xt, Tt), k))
+
+            def finish():
+                lins = [m for m in model if isinstance(m, torch.nn.Linear)]
+                return {"final_mse": mse(X, T, [(m.weight.detach().cpu().numpy().T, m.bias.detach().cpu().numpy())
+                                                for m in lins])}
+
+            return finish
+
+        return run
+
+    return prepare
 
 
 def build(s: Settings) -> Workload:
@@ -124,36 +154,7 @@ def build(s: Settings) -> Workload:
     ]
 
     if have("torch"):
-
-        def autograd_prepare(warmup: bool):
-            import torch
-
-            model = torch_sequential(params, ["sigmoid", "sigmoid"], "float64", "cpu")
-            opt = torch.optim.SGD(model.parameters(), lr=LR)
-            Xt, Tt = torch_tensor(X, "cpu"), torch_tensor(T, "cpu")
-            loss_fn = torch.nn.MSELoss()
-            k = n_steps(warmup)
-
-            def run():
-                total = None
-                for _ in range(k):
-                    loss = loss_fn(model(Xt), Tt)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total = loss.detach() if total is None else total + loss.detach()
-                total.item()
-
-                def finish():
-                    lins = [m for m in model if isinstance(m, torch.nn.Linear)]
-                    return {
-                        "final_mse": mse(X, T, [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in lins])
-                    }
-
-                return finish
-
-            return run
-
+        autograd_prepare = torch_autograd_prepare(X, T, params, n_steps, "cpu")
         impls.append(Impl("torch-autograd", "PyTorch autograd + optim.SGD (cpu)", autograd_prepare))
 
     if have("jax"):  # float64 on JAX needs its 64-bit mode, switched on here for this process
@@ -232,30 +233,7 @@ def _gpu_rows(X, T, params, n_steps, steps_prepare, epochs_prepare) -> tuple[lis
         dev = TORCH_GPU
         sync = torch_sync_for(dev)
 
-        def autograd_prepare(warmup: bool):
-            import torch
-
-            model = torch_sequential(params, ["sigmoid", "sigmoid"], "float64", dev)
-            opt = torch.optim.SGD(model.parameters(), lr=LR)
-            Xt, Tt = torch_tensor(X, dev), torch_tensor(T, dev)
-            loss_fn = torch.nn.MSELoss()
-            k = n_steps(warmup)
-
-            def run():
-                total = None
-                for _ in range(k):
-                    loss = loss_fn(model(Xt), Tt)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total = loss.detach() if total is None else total + loss.detach()
-                total.item()
-                lins = [m for m in model if isinstance(m, torch.nn.Linear)]
-                ps = [(m.weight.detach().cpu().numpy().T, m.bias.detach().cpu().numpy()) for m in lins]
-                return lambda: {"final_mse": mse(X, T, ps)}
-
-            return run
-
+        autograd_prepare = torch_autograd_prepare(X, T, params, n_steps, dev)
         cuda = ("torch", dev)
         impls += [
             Impl("xpnet-torch-cuda", "xpnet (torch cuda), eager, fit: 1 epoch of 10000 batches",

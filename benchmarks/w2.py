@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, host_params, sklearn_fit, sklearn_inject, sklearn_plain_sgd, torch_dtype, torch_sequential, torch_tensor
+from .common import Settings, host_params, sklearn_fit, sklearn_inject, sklearn_plain_sgd, torch_dtype, torch_sequential, torch_summed_steps, torch_tensor
 from .harness import Comparison, Impl, Skip, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
 
 NAME = "W2"
@@ -166,15 +166,8 @@ def build(s: Settings, dtype: str = "float32") -> Workload:
                     last = None
                     for _ in range(k):
                         order = torch_tensor(rng.permutation(n), dev)
-                        total = None
-                        for start in range(0, n, BATCH):
-                            idx = order[start : start + BATCH]
-                            loss = loss_fn(model(Xt[idx]), yt[idx])
-                            opt.zero_grad(set_to_none=True)
-                            loss.backward()
-                            opt.step()
-                            total = loss.detach() if total is None else total + loss.detach()
-                        last = total.item()  # one host read per epoch, as fit
+                        idxs = (order[start : start + BATCH] for start in range(0, n, BATCH))
+                        last = torch_summed_steps(model, opt, loss_fn, ((Xt[i], yt[i]) for i in idxs))  # as fit
                     nb = -(-n // BATCH)
 
                     def finish():

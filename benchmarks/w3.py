@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, compiled, host_params, torch_sequential, torch_tensor
+from .common import Settings, compiled, host_params, torch_full_batch_steps, torch_sequential, torch_tensor
 from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_cuda_usable
 from .harness import torch_sync_for
 
@@ -236,12 +236,7 @@ def build(s: Settings, rss: bool = True) -> Workload:
                 k = n_steps(warmup)
 
                 def run():
-                    for _ in range(k):
-                        loss = loss_fn(model(Xt), yt)
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        opt.step()
-                        loss.item()
+                    torch_full_batch_steps(model, opt, loss_fn, Xt, yt, k)
 
                     def finish():
                         lins = [m for m in model if isinstance(m, torch.nn.Linear)]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, torch_tensor
+from .common import Settings, torch_full_batch_steps, torch_tensor
 from .harness import Comparison, Impl, Skip, Workload, have
 from .w3 import data, loss_of
 
@@ -106,12 +106,7 @@ def build(s: Settings) -> Workload:
 
             def run():
                 model.train()
-                for _ in range(k):
-                    loss = loss_fn(model(Xt), yt)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    loss.item()
+                torch_full_batch_steps(model, opt, loss_fn, Xt, yt, k)
 
                 def finish():
                     model.eval()

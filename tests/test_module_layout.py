@@ -1,7 +1,6 @@
-"""The house: no import circle among the modules that train, checkpoint,
-save and distribute, counting the imports inside functions too (a circle
-hidden in a function still ties the modules together), and functions of
-the training loop of about 50 lines at most."""
+"""The house: no import circle among the modules of xpnet, counting the
+imports inside functions too (a circle hidden in a function still ties the
+modules together), and functions of about 50 lines at most."""
 
 from __future__ import annotations
 
@@ -12,6 +11,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "xpnet"
 CORE = ("checkpoints", "distributed", "network", "serialization", "training", "records")
+# Subpackages whose circles are not fixed yet: left out of the package-wide
+# circle test (remove a name here once its circles are gone).
+CIRCLES_NOT_YET_CHECKED = ("sklearn",)
 
 
 def module_name(path: Path) -> str:
@@ -74,6 +76,19 @@ def test_no_import_circle_among_the_training_modules():
     assert loop is None, "import circle: " + " -> ".join(loop)
 
 
+def checked_modules(g: dict[str, set[str]]) -> tuple[str, ...]:
+    """Every module of the package but those under CIRCLES_NOT_YET_CHECKED."""
+    skipped = CIRCLES_NOT_YET_CHECKED
+    return tuple(sorted(m for m in g if not any(m == s or m.startswith(s + ".") for s in skipped)))
+
+
+def test_no_import_circle_in_the_package():
+    g = graph()
+    assert {"cli", "_commands", "layers", "datasets"} <= set(checked_modules(g))
+    loop = cycle_through(g, checked_modules(g))
+    assert loop is None, "import circle: " + " -> ".join(loop)
+
+
 def test_records_is_a_leaf():
     assert graph()["records"] == set()
 
@@ -83,9 +98,26 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycle_through({"a": {"b"}, "b": set()}, ("a", "b")) is None
 
 
-@pytest.mark.parametrize("name", ["training", "records", "checkpoints"])
-def test_functions_of_the_loop_are_short(name):
-    tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+# Modules whose long functions are not split yet: left out of the length test
+# (remove a name here once its functions are short).
+LENGTH_NOT_YET_CHECKED = ("sklearn", "_compile")
+
+
+def length_checked_modules() -> list[str]:
+    """Every module of the package but those under LENGTH_NOT_YET_CHECKED."""
+    names = sorted(graph())
+    skipped = LENGTH_NOT_YET_CHECKED
+    return [m for m in names if not any(m == s or m.startswith(s + ".") for s in skipped)]
+
+
+def module_path(name: str) -> Path:
+    base = PACKAGE.joinpath(*name.split("."))
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+@pytest.mark.parametrize("name", length_checked_modules())
+def test_functions_are_short(name):
+    tree = ast.parse(module_path(name).read_text())
     long = []
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -93,4 +125,8 @@ def test_functions_of_the_loop_are_short(name):
             length = (node.end_lineno - body[0].lineno + 1) if body else 0
             if length > 55:
                 long.append(f"{node.name} ({length} lines)")
-    assert not long, f"functions longer than about 50 lines in {name}.py: {long}"
+    assert not long, f"functions longer than about 50 lines in {module_path(name).relative_to(PACKAGE.parent)}: {long}"
+
+
+def test_the_length_test_reaches_the_command_line_and_the_loop():
+    assert {"cli", "_commands", "training", "records", "checkpoints"} <= set(length_checked_modules())

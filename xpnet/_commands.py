@@ -24,6 +24,7 @@ import numpy as np
 
 from ._backend import KNOWN_BACKENDS, BackendUnavailable, backend_status, get_backend, to_numpy
 from ._cli_data import prediction_inputs, training_data
+from ._usage import UsageError
 from .columns import features_from_info
 from .network import MLP, Network
 from .training import TrainingInterrupted
@@ -49,35 +50,11 @@ def train(args: argparse.Namespace) -> int:
     root = _distributed_root(args)
     global _muted
     _muted = not root
-    device, gpu_note = _device_for(args)
-    backend = _backend(args, device)
-    _say(f"backend: {backend.name}, device: {_device_name(backend)}, dtype: {args.dtype}")
-    if gpu_note:
-        _say(f"note: {gpu_note}")
-
-    data = training_data(args)
-    for line in data.lines:
-        _say(line)
-    for warning in data.warnings:
-        _warn(warning)
-    task, info = data.task, data.info
-    n_out = len(info["classes"]) if task == "classification" else data.y_train.shape[1]
-    sizes = [data.X_train.shape[1], *args.hidden, n_out]
-    output, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "mse")
-    net = _network(args, sizes, output, backend)
-    _check_space(args, sizes)
-    batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
-    activations = f"{args.activation}, {output}" if args.hidden else output
-    dropout = f", dropout {args.dropout:g}" if args.dropout else ""
-    epochs, control, stopping = _fit_control(args, len(data.y_train), task)
-    _say(f"model: MLP {'-'.join(map(str, sizes))} ({activations}{dropout}), {loss} loss, "
-         f"{_optimizer_text(control['optimizer'])}, {batch}, "
-         f"{'at most ' if stopping else ''}{epochs} epochs" + ("" if args.epochs else " (auto)"))
-    _say(stopping or _no_stopping_reason(args, len(data.y_train)))
-
-    held_out = len(data.y_test) > 0
+    backend = _announced_backend(args)
+    data = _announced_data(args)
+    net, loss, epochs, control, stopping = _announced_model(args, data, backend)
     # The notes go in before training, so that every checkpoint is a usable model too.
-    net.info = info
+    net.info = data.info
     resume = _resume_from(args)
     fit_started = time.perf_counter()
     with _stop_on_signals() as stop:
@@ -93,25 +70,74 @@ def train(args: argparse.Namespace) -> int:
     fit_seconds = time.perf_counter() - fit_started
     if stopping:
         _say(_stopping_outcome(history, epochs))
-
-    if held_out:
-        Xr, yr, split = data.X_test, data.y_test, "test"
-    else:
-        Xr, yr, split = data.X_train, data.y_train, "training (no test rows)"
-    scores = _scores(net, Xr, yr, task, info)
-    _say(f"{split} " + ", ".join(f"{name}: {value}" for name, value in scores.items()))
+    _say_scores(net, data)
     _say(f"time: {fit_seconds:.2f} s training, {time.perf_counter() - started:.2f} s in all")
-
     net.info["epochs"] = history.epochs
-    if not root:
-        return 0
+    if root:
+        _write_outputs(args, net, history, data.task)
+    return 0
+
+
+def _announced_backend(args: argparse.Namespace) -> Any:
+    """The backend of ``--backend``/``--device``, and the line that names it."""
+    device, gpu_note = _device_for(args)
+    backend = _backend(args, device)
+    _say(f"backend: {backend.name}, device: {_device_name(backend)}, dtype: {args.dtype}")
+    if gpu_note:
+        _say(f"note: {gpu_note}")
+    return backend
+
+
+def _announced_data(args: argparse.Namespace) -> Any:
+    """The training (and test) rows, with what reading them found out said."""
+    data = training_data(args)
+    for line in data.lines:
+        _say(line)
+    for warning in data.warnings:
+        _warn(warning)
+    return data
+
+
+def _announced_model(
+    args: argparse.Namespace, data: Any, backend: Any
+) -> tuple[Network, str, int, dict[str, Any], str]:
+    """The network and how to train it (loss, epochs, ``fit`` arguments, the
+    early-stopping line, see :func:`_fit_control`), said in two lines."""
+    task, n_train = data.task, len(data.y_train)
+    n_out = len(data.info["classes"]) if task == "classification" else data.y_train.shape[1]
+    sizes = [data.X_train.shape[1], *args.hidden, n_out]
+    output, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "mse")
+    net = _network(args, sizes, output, backend)
+    _check_space(args, sizes)
+    epochs, control, stopping = _fit_control(args, n_train, task)
+    batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
+    activations = f"{args.activation}, {output}" if args.hidden else output
+    dropout = f", dropout {args.dropout:g}" if args.dropout else ""
+    _say(f"model: MLP {'-'.join(map(str, sizes))} ({activations}{dropout}), {loss} loss, "
+         f"{_optimizer_text(control['optimizer'])}, {batch}, "
+         f"{'at most ' if stopping else ''}{epochs} epochs" + ("" if args.epochs else " (auto)"))
+    _say(stopping or _no_stopping_reason(args, n_train))
+    return net, loss, epochs, control, stopping
+
+
+def _say_scores(net: Network, data: Any) -> None:
+    """The scores on the test rows, or on the training rows where there are none."""
+    if len(data.y_test) > 0:
+        X, y, split = data.X_test, data.y_test, "test"
+    else:
+        X, y, split = data.X_train, data.y_train, "training (no test rows)"
+    scores = _scores(net, X, y, data.task, data.info)
+    _say(f"{split} " + ", ".join(f"{name}: {value}" for name, value in scores.items()))
+
+
+def _write_outputs(args: argparse.Namespace, net: Network, history: Any, task: str) -> None:
+    """``--save`` and ``--plot`` (rank 0 only)."""
     if args.save:
         net.save(args.save)
         _say(f"saved the model to {args.save}")
     if args.plot:
         _plot(history, args.plot, task)
         _say(f"wrote the loss curves to {args.plot}")
-    return 0
 
 
 #: --epochs auto: this many epochs for small data (the most, with early stopping; else the count) ...
@@ -198,7 +224,6 @@ def _warn(message: str) -> None:
 
 def _backend(args: argparse.Namespace, device: Any) -> Any:
     """The backend; a device it does not have is a bad option value (exit 2)."""
-    from .cli import UsageError
 
     try:
         return get_backend(args.backend, device)

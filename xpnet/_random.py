@@ -56,46 +56,46 @@ class Initializer:
 INITIALIZERS = registry_for("initializer", Initializer)
 
 
-@register
-class HeNormal(Initializer):
-    name = "he_normal"
+class _VarianceScaling(Initializer):
+    """Zero-mean draws of variance ``gain / fan``, normal or uniform (limit
+    ``sqrt(3 * gain / fan)``); the fan is ``n_in``, or ``n_in + n_out`` with
+    ``fan_sum`` (Glorot)."""
+
+    gain: float = 1.0
+    fan_sum: bool = False
+    uniform: bool = False
 
     def __call__(self, rng, n_in, n_out):
-        return rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in)
+        fan = n_in + n_out if self.fan_sum else n_in
+        if self.uniform:
+            limit = np.sqrt(3 * self.gain / fan)
+            return rng.uniform(-limit, limit, (n_in, n_out))
+        return rng.standard_normal((n_in, n_out)) * np.sqrt(self.gain / fan)
 
 
 @register
-class HeUniform(Initializer):
-    name = "he_uniform"
-
-    def __call__(self, rng, n_in, n_out):
-        limit = np.sqrt(6.0 / n_in)
-        return rng.uniform(-limit, limit, (n_in, n_out))
+class HeNormal(_VarianceScaling):
+    name, gain = "he_normal", 2.0
 
 
 @register
-class GlorotUniform(Initializer):
-    name = "glorot_uniform"
-
-    def __call__(self, rng, n_in, n_out):
-        limit = np.sqrt(6.0 / (n_in + n_out))
-        return rng.uniform(-limit, limit, (n_in, n_out))
+class HeUniform(_VarianceScaling):
+    name, gain, uniform = "he_uniform", 2.0, True
 
 
 @register
-class GlorotNormal(Initializer):
-    name = "glorot_normal"
-
-    def __call__(self, rng, n_in, n_out):
-        return rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / (n_in + n_out))
+class GlorotUniform(_VarianceScaling):
+    name, gain, fan_sum, uniform = "glorot_uniform", 2.0, True, True
 
 
 @register
-class LecunNormal(Initializer):
+class GlorotNormal(_VarianceScaling):
+    name, gain, fan_sum = "glorot_normal", 2.0, True
+
+
+@register
+class LecunNormal(_VarianceScaling):
     name = "lecun_normal"
-
-    def __call__(self, rng, n_in, n_out):
-        return rng.standard_normal((n_in, n_out)) * np.sqrt(1.0 / n_in)
 
 
 @register

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._backend import KNOWN_BACKENDS, BackendUnavailable
+from ._usage import UsageError
 from .columns import MISSING, UNKNOWN
 from .preprocessing import TASKS
 
@@ -36,10 +37,6 @@ DEFAULT_BATCH = 32
 DEFAULT_OPTIMIZER = "adam"
 DEFAULT_VALIDATION = 0.1  # share of the training rows for early stopping
 DEFAULT_PATIENCE = 20
-
-
-class UsageError(Exception):
-    """A bad command line (argparse's own errors are routed here)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -240,72 +237,84 @@ def _train_parser(commands: Any) -> None:
         "is detected (',', ';', tab, '|'); text columns are one-hot encoded; empty cells and NA, nan, NULL, ... "
         "are missing values (see --missing).",
     )
-    data = train.add_argument_group("data")
-    data.add_argument("--data", metavar="PATH", help="CSV file with a header line, or NPZ file with arrays X and y")
-    data.add_argument("--target", type=_names, metavar="COLUMNS",
-                      help="CSV target column(s), by name or position; several (a,b,c) train a multi-output "
-                      "regressor (default: the last column)")
-    data.add_argument(
-        "--task", choices=TASKS, default="auto",
-        help="auto: text labels, and integers with at most 50 values each on 2 rows or more, are classes; "
-        "others are regressed (the choice and its reason are printed)",
-    )
-    data.add_argument("--test-size", type=_share, default=0.2, metavar="SHARE",
-                      help="share of rows held out for testing, stratified by class (default: 0.2)")
-    data.add_argument("--test-data", metavar="PATH", help="score on this file (same columns) instead of a split")
-    _add_reading_options(data)
-    data.add_argument("--missing", choices=MISSING, default="error",
-                      help="rows with a missing value: error (default), drop them, or fill feature values in "
-                      "with the training rows' mean, median or most frequent value (categories: most frequent); "
-                      "rows with a missing target are dropped")
-    data.add_argument("--categorical", type=_names, default=[], metavar="COLUMNS",
-                      help="one-hot encode these columns even if they hold numbers (text columns always are)")
-    data.add_argument("--ignore", type=_names, default=[], metavar="COLUMNS", help="leave these columns out")
-    data.add_argument("--max-categories", type=_positive_int, default=100, metavar="N",
-                      help="most distinct values a categorical column may have (default: 100)")
-    model = train.add_argument_group("model and training")
-    model.add_argument("--hidden", type=_hidden, default=_hidden(DEFAULT_HIDDEN), metavar="SIZES",
-                       help=f"hidden layer sizes, e.g. 128,64; 'none' for no hidden layer (default: {DEFAULT_HIDDEN})")
-    model.add_argument("--activation", default=DEFAULT_ACTIVATION,
-                       help="hidden-layer activation: tanh, relu, leaky_relu, sigmoid, identity "
-                       f"(default: {DEFAULT_ACTIVATION})")
-    model.add_argument("--epochs", type=_epochs, default=None, metavar="N",
-                       help="most epochs to train (training stops earlier when --patience epochs bring no better "
-                       "validation loss), or auto (the default): 500 with early stopping, else 100; fewer for large "
-                       "data (as many as make about 20,000 steps, at least 5)")
-    model.add_argument("--validation-split", type=_share, default=DEFAULT_VALIDATION, metavar="SHARE",
-                       help="share of the training rows held out (stratified by class) to stop early on "
-                       f"(default: {DEFAULT_VALIDATION}); 0 turns early stopping off")
-    model.add_argument("--patience", type=_patience, default=DEFAULT_PATIENCE, metavar="N",
-                       help="stop after N epochs without a better validation loss, and keep the best epoch's "
-                       f"weights (default: {DEFAULT_PATIENCE}); 0 or none: train all --epochs")
-    model.add_argument("--lr", type=_positive_float, default=DEFAULT_LR, help=f"learning rate (default: {DEFAULT_LR})")
-    model.add_argument("--batch-size", type=_batch_size, default=DEFAULT_BATCH, metavar="N",
-                       help=f"minibatch rows, or 'full' for full-batch descent (default: {DEFAULT_BATCH})")
-    model.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "rmsprop", "adamw"), default=DEFAULT_OPTIMIZER,
-                       help=f"(default: {DEFAULT_OPTIMIZER})")
-    model.add_argument("--lr-schedule", type=_lr_schedule, default=None, metavar="SPEC",
-                       help=f"learning-rate schedule: {LR_SCHEDULE_HELP} (default: none, a constant rate)")
-    model.add_argument("--weight-decay", type=_non_negative, default=None, metavar="WD",
-                       help="weight decay of the optimizer (decoupled for adamw; default: 0, adamw 0.01)")
-    model.add_argument("--dropout", type=_rate, default=0.0, metavar="RATE",
-                       help="dropout after each hidden layer's activation, while training (default: 0, none)")
-    model.add_argument("--seed", type=_seed, default=0, help="seeds the split, initial weights and shuffling (default: 0)")
+    _add_train_data_options(train.add_argument_group("data"))
+    _add_model_options(train.add_argument_group("model and training"))
     _add_backend_options(train, default_help="auto: $XPNET_BACKEND, else cupy if usable, else numpy")
     _add_plugin_option(train)
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="(default: float32)")
-    out = train.add_argument_group("output")
-    out.add_argument("--save", metavar="MODEL", help="write the trained model (safetensors) to MODEL")
-    out.add_argument("--plot", metavar="PNG", help="draw the loss curves to PNG (needs matplotlib: xpnet[plot])")
-    out.add_argument("--quiet", action="store_true", help="no progress bar (it is also off when stdout is not a terminal)")
-    out.add_argument("--checkpoint", metavar="PATH",
-                     help="write a checkpoint to PATH after every epoch (and on Ctrl-C or SIGTERM)")
-    out.add_argument("--resume", action="store_true",
-                     help="resume from --checkpoint PATH if it exists, else start fresh (and say so)")
+    _add_train_output_options(train.add_argument_group("output"))
     train.add_argument("--distributed", action="store_true",
                        help="data-parallel training on the processes of `mpiexec -n N` (needs xpnet[mpi]); "
                        "only rank 0 prints and saves")
     train.set_defaults(run=_run("train"), check=_check_train)
+
+
+def _add_train_data_options(group: Any) -> None:
+    """Which file to read, how, and which columns to learn from."""
+    group.add_argument("--data", metavar="PATH", help="CSV file with a header line, or NPZ file with arrays X and y")
+    group.add_argument("--target", type=_names, metavar="COLUMNS",
+                       help="CSV target column(s), by name or position; several (a,b,c) train a multi-output "
+                       "regressor (default: the last column)")
+    group.add_argument(
+        "--task", choices=TASKS, default="auto",
+        help="auto: text labels, and integers with at most 50 values each on 2 rows or more, are classes; "
+        "others are regressed (the choice and its reason are printed)",
+    )
+    group.add_argument("--test-size", type=_share, default=0.2, metavar="SHARE",
+                       help="share of rows held out for testing, stratified by class (default: 0.2)")
+    group.add_argument("--test-data", metavar="PATH", help="score on this file (same columns) instead of a split")
+    _add_reading_options(group)
+    group.add_argument("--missing", choices=MISSING, default="error",
+                       help="rows with a missing value: error (default), drop them, or fill feature values in "
+                       "with the training rows' mean, median or most frequent value (categories: most frequent); "
+                       "rows with a missing target are dropped")
+    group.add_argument("--categorical", type=_names, default=[], metavar="COLUMNS",
+                       help="one-hot encode these columns even if they hold numbers (text columns always are)")
+    group.add_argument("--ignore", type=_names, default=[], metavar="COLUMNS", help="leave these columns out")
+    group.add_argument("--max-categories", type=_positive_int, default=100, metavar="N",
+                       help="most distinct values a categorical column may have (default: 100)")
+
+
+def _add_model_options(group: Any) -> None:
+    """The network and how to train it."""
+    group.add_argument("--hidden", type=_hidden, default=_hidden(DEFAULT_HIDDEN), metavar="SIZES",
+                       help=f"hidden layer sizes, e.g. 128,64; 'none' for no hidden layer (default: {DEFAULT_HIDDEN})")
+    group.add_argument("--activation", default=DEFAULT_ACTIVATION,
+                       help="hidden-layer activation: tanh, relu, leaky_relu, sigmoid, identity "
+                       f"(default: {DEFAULT_ACTIVATION})")
+    group.add_argument("--epochs", type=_epochs, default=None, metavar="N",
+                       help="most epochs to train (training stops earlier when --patience epochs bring no better "
+                       "validation loss), or auto (the default): 500 with early stopping, else 100; fewer for large "
+                       "data (as many as make about 20,000 steps, at least 5)")
+    group.add_argument("--validation-split", type=_share, default=DEFAULT_VALIDATION, metavar="SHARE",
+                       help="share of the training rows held out (stratified by class) to stop early on "
+                       f"(default: {DEFAULT_VALIDATION}); 0 turns early stopping off")
+    group.add_argument("--patience", type=_patience, default=DEFAULT_PATIENCE, metavar="N",
+                       help="stop after N epochs without a better validation loss, and keep the best epoch's "
+                       f"weights (default: {DEFAULT_PATIENCE}); 0 or none: train all --epochs")
+    group.add_argument("--lr", type=_positive_float, default=DEFAULT_LR, help=f"learning rate (default: {DEFAULT_LR})")
+    group.add_argument("--batch-size", type=_batch_size, default=DEFAULT_BATCH, metavar="N",
+                       help=f"minibatch rows, or 'full' for full-batch descent (default: {DEFAULT_BATCH})")
+    group.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "rmsprop", "adamw"), default=DEFAULT_OPTIMIZER,
+                       help=f"(default: {DEFAULT_OPTIMIZER})")
+    group.add_argument("--lr-schedule", type=_lr_schedule, default=None, metavar="SPEC",
+                       help=f"learning-rate schedule: {LR_SCHEDULE_HELP} (default: none, a constant rate)")
+    group.add_argument("--weight-decay", type=_non_negative, default=None, metavar="WD",
+                       help="weight decay of the optimizer (decoupled for adamw; default: 0, adamw 0.01)")
+    group.add_argument("--dropout", type=_rate, default=0.0, metavar="RATE",
+                       help="dropout after each hidden layer's activation, while training (default: 0, none)")
+    group.add_argument("--seed", type=_seed, default=0, help="seeds the split, initial weights and shuffling (default: 0)")
+
+
+def _add_train_output_options(group: Any) -> None:
+    """What `xpnet train` writes besides its report."""
+    group.add_argument("--save", metavar="MODEL", help="write the trained model (safetensors) to MODEL")
+    group.add_argument("--plot", metavar="PNG", help="draw the loss curves to PNG (needs matplotlib: xpnet[plot])")
+    group.add_argument("--quiet", action="store_true", help="no progress bar (it is also off when stdout is not a terminal)")
+    group.add_argument("--checkpoint", metavar="PATH",
+                       help="write a checkpoint to PATH after every epoch (and on Ctrl-C or SIGTERM)")
+    group.add_argument("--resume", action="store_true",
+                       help="resume from --checkpoint PATH if it exists, else start fresh (and say so)")
 
 
 def _predict_parser(commands: Any) -> None:

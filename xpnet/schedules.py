@@ -344,15 +344,11 @@ def _is_finite_number(v: Any) -> bool:
 
 
 def _positive_int(v: Any, what: str) -> int:
-    if not _integral(v) or v < 1:
-        raise ValueError(f"{what} must be a positive int, got {v!r}")
-    return int(v)
+    return int(_checked(v, _integral(v) and v >= 1, what, "a positive int"))
 
 
 def _non_negative_int(v: Any, what: str) -> int:
-    if not _integral(v) or v < 0:
-        raise ValueError(f"{what} must be a non-negative int, got {v!r}")
-    return int(v)
+    return int(_checked(v, _integral(v) and v >= 0, what, "a non-negative int"))
 
 
 def _integral(v: Any) -> bool:
@@ -360,12 +356,15 @@ def _integral(v: Any) -> bool:
 
 
 def _finite_positive(v: Any, what: str) -> float:
-    if not _is_finite_number(v) or v <= 0:
-        raise ValueError(f"{what} must be a positive finite number, got {v!r}")
-    return float(v)
+    return float(_checked(v, _is_finite_number(v) and v > 0, what, "a positive finite number"))
 
 
 def _non_negative(v: Any, what: str) -> float:
-    if not _is_finite_number(v) or v < 0:
-        raise ValueError(f"{what} must be a non-negative finite number, got {v!r}")
-    return float(v)
+    return float(_checked(v, _is_finite_number(v) and v >= 0, what, "a non-negative finite number"))
+
+
+def _checked(v: Any, ok: bool, what: str, expected: str) -> Any:
+    """``v`` if ``ok``, else a ValueError that names what was expected and what came."""
+    if not ok:
+        raise ValueError(f"{what} must be {expected}, got {v!r}")
+    return v
