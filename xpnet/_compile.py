@@ -238,11 +238,11 @@ def update(
         return tuple([] for _ in range(n_out))
     if kernels[0].n_arrays != len(columns):  # the variants of one rule take the same arrays
         raise TypeError(f"{kernels[0]!r} takes {kernels[0].n_arrays} arrays, got {len(columns)} columns")
-    xp = _namespace(columns[0][0])  # one library for all parameters
-    donated = [isinstance(col, Donated) for col in columns]
-    if not any(donated) and not (mode.fuse and compat.is_cupy_array(columns[0][0])):  # pure: the plain calls
+    xp, on_cupy = _namespace(columns[0][0])  # one library for all parameters
+    donated = [type(col) is Donated for col in columns]
+    if not (on_cupy and mode.fuse) and True not in donated:  # pure: the plain calls
         results = [kernel.fn(xp, *arrays, *scalars) for kernel, *arrays in zip(kernels, *columns)]
-        return tuple(list(r) for r in zip(*results))
+        return tuple(map(list, zip(*results)))
     scratch = next((col.scratch for col in columns if isinstance(col, Donated)), None)
     outs: list[list[Any]] = [[] for _ in range(n_out)]
     for i, kernel in enumerate(kernels):
@@ -266,22 +266,24 @@ def _run(kernel: Kernel, arrays: list[Any], donated: list[bool], scratch: Any, s
     return kernel.fn(xp, *arrays, *scalars)
 
 
-def _namespace(a: Any) -> Any:
-    """The namespace of a pure update: xpnet's own for torch (numbers as
-    kernel arguments, no host-to-device copies), else array-api-compat's;
-    remembered per array type (the lookup costs microseconds per call)."""
-    xp = _NAMESPACES.get(type(a))
-    if xp is None:
+def _namespace(a: Any) -> tuple[Any, bool]:
+    """The namespace of a pure update (xpnet's own for torch: numbers as
+    kernel arguments, no host-to-device copies; else array-api-compat's)
+    and whether ``a`` is a CuPy array; remembered per array type (the
+    lookups cost microseconds per call, which small networks feel)."""
+    found = _NAMESPACES.get(type(a))
+    if found is None:
         if compat.is_torch_array(a):
             from ._torch_namespace import xp
         else:
             xp = compat.array_namespace(a)
+        found = (xp, compat.is_cupy_array(a))
         if not compat.is_jax_array(a):  # JAX's tracers change type; they are looked up every time
-            _NAMESPACES[type(a)] = xp
-    return xp
+            _NAMESPACES[type(a)] = found
+    return found
 
 
-_NAMESPACES: dict[type, Any] = {}
+_NAMESPACES: dict[type, tuple[Any, bool]] = {}
 
 
 def _same_layout(arrays: list[Any]) -> bool:
@@ -491,7 +493,7 @@ def _cupy_call(fused: Any, kernel: Kernel, arrays: list[Any], scalars: Sequence[
             out = fused(*arrays, *(s if hasattr(s, "dtype") else kind(s) for s in scalars))
     except Exception as exc:
         _cupy_gave_up(kernel, arrays[0].dtype, exc)
-        return kernel.fn(_namespace(arrays), *arrays, *scalars)
+        return kernel.fn(_namespace(arrays[0])[0], *arrays, *scalars)
     return out if isinstance(out, tuple) else (out,)
 
 
