@@ -545,7 +545,7 @@ def test_auto_replays_a_cuda_graph_only_where_it_pays():
     assert compiled_kind(cuda, False, 10) is None
     assert compiled_kind(SimpleNamespace(name="torch", device=torch.device("cpu")), True, 10) is None
     assert compiled_kind(SimpleNamespace(name="jax", device=None), "auto", 10**9) == "jax"
-    assert compiled_kind(SimpleNamespace(name="cupy", device=0), True, 10) is None
+    assert compiled_kind(SimpleNamespace(name="cupy", device=0), True, 10, torch_cuda=False) is None
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
@@ -565,3 +565,70 @@ def test_jax_takes_each_minibatch_inside_one_program(shuffle):
     np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-9)
     inference = [p for key, p in _compile._JAX_PROGRAMS.items() if key[0] == "inference"]
     assert len(inference) == 1 and inference[0][0]._cache_size() == 1  # the 10 validation rows: one program
+
+
+# -- CuPy's step as a torch CUDA graph, through DLPack: NumPy and CPU torch stand in ------
+
+
+def _with_bridged_fake_graph(monkeypatch):
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+
+    def factory(net, loss, opt, decay, ctx, state=None, compile="auto"):
+        eager = TrainStep(net, loss, opt, decay, ctx, state)
+        if compile is False:
+            return eager
+        inner = type(net)._assemble(net.config(), xpnet.get_backend("torch"), net.dtype,
+                                    [torch.from_dlpack(p) for p in net._params()])  # fmt: skip
+        return _compile.BridgedGraphStep(eager, inner, _FakeGraph, torch.from_dlpack, np.from_dlpack)
+
+    monkeypatch.setattr("xpnet.training.training_step", factory)
+
+
+@pytest.mark.parametrize(("name", "settings"), COMPILED_OPTIMIZERS, ids=[n for n, _ in COMPILED_OPTIMIZERS])
+def test_bridged_graph_step_trains_like_eager(monkeypatch, name, settings):
+    """The outer library's arrays (NumPy here, CuPy on a GPU) reach the
+    torch graph as views and come back as views: the loop sees its own
+    library only, and training equals eager to rounding."""
+    _with_bridged_fake_graph(monkeypatch)
+    _FakeGraph.captures = 0
+    (eager, h0), (graphed, h1) = _fit_twice("numpy", {"name": name, "config": settings}, epochs=3, batch_size=7)
+    assert _FakeGraph.captures == 2  # a full batch of 7 rows and the short last one
+    for a, b in zip(graphed._params(), eager._params()):
+        assert isinstance(a, np.ndarray)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-12)
+    np.testing.assert_allclose(h1.val_loss, h0.val_loss, rtol=1e-12)
+
+
+def test_bridged_graph_step_never_changes_what_the_loop_keeps(monkeypatch):
+    """Each epoch's end keeps copies: later replays, which write the static
+    tensors the loop's views share, leave every kept epoch as it was."""
+    _with_bridged_fake_graph(monkeypatch)
+    X, y = _classification()
+    kept = []
+
+    class Keep(xpnet.Callback):
+        def on_epoch_end(self, epoch, logs):
+            kept.append([np.array(p) for p in net._params()])
+
+    net = xpnet.MLP([4, 8, 3], "tanh", "softmax", backend="numpy", dtype="float64", seed=0)
+    held = []
+    net.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=4, batch_size=7, seed=0,
+            callbacks=[Keep(), type("Hold", (xpnet.Callback,), {"on_epoch_end": lambda s, e, l: held.append(net._params())})()])  # fmt: skip
+    for snapshot, arrays in zip(kept, held):
+        for a, b in zip(snapshot, arrays):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(kept[0][0], kept[-1][0])
+
+
+def test_cupy_compiles_to_a_torch_graph_where_torch_has_cuda():
+    from types import SimpleNamespace
+
+    from xpnet._compile import GRAPH_MAX_PARAMS, compiled_kind
+
+    cupy = SimpleNamespace(name="cupy", device=0)
+    assert compiled_kind(cupy, "auto", 10_000, torch_cuda=True) == "bridge"
+    assert compiled_kind(cupy, "auto", 10_000, torch_cuda=False) is None  # fused update kernels
+    assert compiled_kind(cupy, "auto", GRAPH_MAX_PARAMS + 1, torch_cuda=True) is None
+    assert compiled_kind(cupy, True, GRAPH_MAX_PARAMS + 1, torch_cuda=True) == "bridge"
+    assert compiled_kind(cupy, False, 10, torch_cuda=True) is None

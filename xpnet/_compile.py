@@ -557,6 +557,7 @@ class TrainStep:
     def __init__(self, net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, ctx: Any,
                  state: dict | None = None, fuse: bool = True) -> None:  # fmt: skip
         self.net, self.loss, self.opt, self.ctx, self.fuse = net, loss, opt, ctx, fuse
+        self.rows_xp = net.backend.xp  # the namespace of the loop's arrays
         self.decay = None if decay is None else list(decay)
         #: What the last step returned (and, at first, the optimizer state the
         #: caller hands over as its own): the arrays it may donate.
@@ -579,7 +580,7 @@ class TrainStep:
                   ctx: Any = None, *, loss: Any = None, opt: Any = None, donate: bool = False, keep: bool = False):  # fmt: skip
         """One step on ``rows``, its loss added to ``total`` (None before an
         epoch's first): ``(params, buffers, state, total)``."""
-        X, T = rows.take(self.net.backend.xp)
+        X, T = rows.take(self.rows_xp)
         params, buffers, state, value = self(params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate,
                                              keep=keep)  # fmt: skip
         return params, buffers, state, value if total is None else total + value
@@ -661,8 +662,8 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
     leaves large networks on torch CUDA eager (:data:`GRAPH_MAX_PARAMS`)."""
     check_compile(compile)
     eager = TrainStep(net, loss, opt, decay, ctx, state, fuse=compile is not False)
-    kind = {"jax": _JaxStep, "graph": functools.partial(GraphStep, graph=_CudaGraph), None: None}[
-        compiled_kind(net.backend, compile, sum(math.prod(p.shape) for p in net._params()))]
+    kind = {"jax": _JaxStep, "graph": functools.partial(GraphStep, graph=_CudaGraph), "bridge": bridged_step,
+            None: None}[compiled_kind(net.backend, compile, sum(math.prod(p.shape) for p in net._params()))]  # fmt: skip
     draws = getattr(ctx, "rng", None) is not None or getattr(net, "_uses_rng", False)  # Dropout: a new source per step
     if kind is None or compile is False or draws or not _replayable(opt, state or {}):
         return eager
@@ -677,18 +678,37 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
 GRAPH_MAX_PARAMS = 2**22
 
 
-def compiled_kind(backend: Any, compile: Any, n_params: int) -> str | None:
+def compiled_kind(backend: Any, compile: Any, n_params: int, torch_cuda: bool | None = None) -> str | None:
     """How ``fit`` compiles a step on ``backend``: ``"jax"`` (jax.jit),
-    ``"graph"`` (a CUDA graph on torch), or None (eager, with fused update
-    kernels on CuPy unless ``compile=False``)."""
+    ``"graph"`` (a CUDA graph on torch), ``"bridge"`` (a torch CUDA graph
+    of a CuPy network's step, where torch with CUDA is installed), or None
+    (eager, with fused update kernels on CuPy unless ``compile=False``).
+    ``torch_cuda``: is torch with CUDA usable (None: find out)."""
     if compile is False:
         return None
     if backend.name == "jax":
         return "jax"
-    on_cuda = backend.name == "torch" and getattr(backend.device, "type", None) == "cuda"
-    if on_cuda and (compile is True or n_params <= GRAPH_MAX_PARAMS):
-        return "graph"
+    small = compile is True or n_params <= GRAPH_MAX_PARAMS
+    if backend.name == "torch" and getattr(backend.device, "type", None) == "cuda":
+        return "graph" if small else None
+    if backend.name == "cupy" and small and (_torch_cuda() if torch_cuda is None else torch_cuda):
+        return "bridge"
     return None
+
+
+@functools.cache
+def _torch_cuda() -> bool:  # pragma: no cover - a GPU answers yes
+    """Is torch with a CUDA device importable here (for CuPy's graphs)?"""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # a broken install: CuPy runs its own kernels
+        return False
 
 
 def _replayable(opt: Any, state: dict[str, Any]) -> bool:
@@ -960,6 +980,76 @@ class GraphStep(TrainStep):
         graph = self._graph_kind()
         graph.capture(lambda: out.__setitem__("value", self._body(sX, sT)), self._static)
         return graph, sX, sT, out
+
+
+class BridgedGraphStep(GraphStep):
+    """A CuPy network's step as a torch CUDA graph of the same layers on the
+    same memory. CuPy (14) cannot capture cuBLAS calls in a CUDA graph;
+    torch can, and DLPack lets both libraries share device memory without a
+    copy. The layers run on torch tensors that are views of the CuPy
+    arrays' memory (or of the graph's static tensors, handed out as CuPy
+    views and recognised when they come back), so the loop and the user see
+    CuPy arrays only. ``to_inner``/``to_outer`` convert one array each way
+    (``torch.from_dlpack``/``cupy.from_dlpack``; NumPy and CPU torch with a
+    stand-in graph in the CPU tests). A step the graph cannot take runs
+    ``outer``, the CuPy step, as written."""
+
+    mode = "cuda graph (torch, shared through DLPack)"
+
+    def __init__(self, outer: TrainStep, inner_net: Any, graph: Any, to_inner: Callable, to_outer: Callable) -> None:
+        inner = TrainStep(inner_net, outer.loss, outer.opt, outer.decay, outer.ctx, None, outer.fuse)
+        super().__init__(inner, graph)
+        self._outer, self._to_inner, self._to_outer = outer, to_inner, to_outer
+        self.rows_xp = outer.rows_xp
+        self._views: dict[int, tuple[Any, Any]] = {}  # id(outer view) -> (the view, its static torch tensor)
+        self._view_of: dict[int, Any] = {}  # id(static torch tensor) -> its outer view
+
+    def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
+        if not self._compiles(ctx, loss, opt):  # the views are not the outer step's own: it never writes them
+            return self._outer(params, buffers, state, X, T, ctx, loss=loss, opt=opt)
+        inner_state = {k: (self._inner(v) if isinstance(v, list) else v) for k, v in state.items()}
+        p, b, st, value = GraphStep.__call__(self, self._inner(params), self._inner(buffers), inner_state,
+                                             self._to_inner(X), self._to_inner(T), ctx, loss=loss, opt=opt, keep=keep)  # fmt: skip
+        outer_state = {k: (self._outer_views(v) if isinstance(v, list) else v) for k, v in st.items()}
+        return self._outer_views(p), self._outer_views(b), outer_state, self._to_outer(value)
+
+    def _inner(self, arrays: Sequence[Any]) -> list[Any]:
+        out = []
+        for a in arrays:
+            hit = self._views.get(id(a))
+            out.append(hit[1] if hit is not None and hit[0] is a else self._to_inner(a))
+        return out
+
+    def _outer_views(self, tensors: Sequence[Any]) -> list[Any]:
+        """CuPy views of the graph's static tensors (the same view objects
+        every step, so they are recognised when the loop passes them back);
+        other tensors (a kept epoch's copies) as new views."""
+        statics = {id(t) for t in _static_arrays(self._static)}
+        out = []
+        for t in tensors:
+            if id(t) not in statics:
+                out.append(self._to_outer(t))
+                continue
+            if id(t) not in self._view_of:
+                view = self._view_of[id(t)] = self._to_outer(t)
+                self._views[id(view)] = (view, t)
+            out.append(self._view_of[id(t)])
+        return out
+
+
+def bridged_step(outer: TrainStep) -> TrainStep:  # pragma: no cover - needs a GPU
+    """The CuPy step as a torch CUDA graph (:class:`BridgedGraphStep`)."""
+    import cupy
+    import torch
+
+    from ._backend import get_backend
+
+    net = outer.net
+    inner_backend = get_backend("torch", f"cuda:{net.backend.device.id}")
+    inner_net = type(net)._assemble(net.config(), inner_backend, net.dtype,
+                                    [torch.from_dlpack(p) for p in net._params()],
+                                    [torch.from_dlpack(b) for b in net._buffers()])  # fmt: skip
+    return BridgedGraphStep(outer, inner_net, _CudaGraph, torch.from_dlpack, cupy.from_dlpack)
 
 
 def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
