@@ -6,7 +6,7 @@ At this size every array operation costs its dispatch (a kernel launch on a
 GPU) and the arithmetic is nothing, so the rows compare ways of running the
 same step: eager (``fit(compile=False)``: every operation as written) and
 compiled (``compile=True``: one ``jax.jit`` program on JAX, one CUDA graph
-on torch with CUDA, fused update kernels on CuPy), against hand-written
+on torch with CUDA, the same graph or fused update kernels on CuPy), against hand-written
 NumPy and PyTorch autograd. Targets (issue 14, on a GPU): compiled torch and
 JAX >= 3x faster than PyTorch autograd eager; compiled CuPy >= 1.5x faster
 than eager CuPy; xpnet on JAX <= 1.2x xpnet on CuPy (the ``xpnet train
@@ -173,7 +173,7 @@ def build(s: Settings, rss: bool = True) -> Workload:
     if s.gpu and cupy_usable():
         impls += [
             xpnet_impl("xpnet-cupy", "xpnet (cupy), eager", "cupy", X, y, n_steps, False, cupy_sync, "cuda"),
-            xpnet_impl("xpnet-cupy-compiled", "xpnet (cupy), compiled: fused update kernels", "cupy", X, y, n_steps,
+            xpnet_impl("xpnet-cupy-compiled", "xpnet (cupy), compiled: torch CUDA graph (DLPack) or fused updates", "cupy", X, y, n_steps,
                        True, cupy_sync, "cuda"),
         ]  # fmt: skip
 

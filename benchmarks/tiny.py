@@ -218,7 +218,7 @@ def _gpu_rows(X, T, params, n_steps, steps_prepare, epochs_prepare) -> tuple[lis
         impls += [
             Impl("xpnet-cupy", "xpnet (cupy), eager, fit: 1 epoch of 10000 batches",
                  lambda w: steps_prepare(w, "cupy", False), cupy_sync, "cuda"),
-            Impl("xpnet-cupy-compiled", "xpnet (cupy), fused update kernels, fit: 1 epoch of 10000 batches",
+            Impl("xpnet-cupy-compiled", "xpnet (cupy), compiled, fit: 1 epoch of 10000 batches",
                  lambda w: steps_prepare(w, "cupy"), cupy_sync, "cuda"),
             Impl("xpnet-cupy-epochs", "xpnet (cupy), fit: 10000 epochs of 1 batch",
                  lambda w: epochs_prepare(w, "cupy"), cupy_sync, "cuda"),

@@ -280,7 +280,7 @@ def build(s: Settings, rss: bool = True) -> Workload:
                                 "jax", device=dev))  # fmt: skip
     if s.gpu and cupy_usable():
         impls.append(xpnet_impl("xpnet-cupy", "xpnet (cupy), eager", "cupy", cupy_sync, "cuda", compile=False))
-        impls.append(xpnet_impl("xpnet-cupy-compiled", "xpnet (cupy), compiled: fused update kernels", "cupy",
+        impls.append(xpnet_impl("xpnet-cupy-compiled", "xpnet (cupy), compiled: torch CUDA graph (DLPack) or fused updates", "cupy",
                                 cupy_sync, "cuda"))  # fmt: skip
 
         def cupy_prepare(warmup: bool):
