@@ -256,6 +256,7 @@ class EpochPlan:
     set each epoch's figures before the epoch's first step."""
 
     def __init__(self, rows: tuple[float, ...], shares: tuple[float, ...] | None = None) -> None:
+        self.weighted = shares is not None  # fixed for a run: a compiled step keeps its kernels
         self.set(rows, shares)
 
     def set(self, rows: tuple[float, ...], shares: tuple[float, ...] | None = None) -> None:
@@ -303,7 +304,7 @@ class BatchL2(Optimizer):
         inner = {key: v for key, v in state.items() if key not in ("batch", "sq")}
         out = {"batch": (k + 1) % len(self.plan.rows)}
         if self.alpha:
-            kernels = [_squares_kernel(f) for f in _flags(decay, params)]
+            kernels = [_squares_kernel(f, self.plan.weighted) for f in _flags(decay, params)]
             (out["sq"],) = update(kernels, [state["sq"], list(params)], (0.0 if k == 0 else 1.0, self.plan.shares[k]))
         params, inner = _l2_step(self.inner, params, grads, inner, decay, self.alpha / self.plan.rows[k])
         return params, {**inner, **out}
@@ -341,11 +342,16 @@ def _flags(decay: Any, params: list[Any]) -> list[bool]:
 
 
 @functools.cache
-def _squares_kernel(weight: bool) -> Kernel:
-    def squares(xp, s, p, keep, share):
-        return (keep * s + share * (p * p),) if weight else (keep * s,)
+def _squares_kernel(weight: bool, weighted: bool) -> Kernel:
+    """``sq = keep * sq + share * W**2`` (``keep``: 0 at an epoch's first
+    step, else 1; ``share`` 1 without row weights); biases stay 0."""
 
-    return Kernel(squares, 2, 2, "sklearn_squares" + "_weight" * weight)
+    def squares(xp, s, p, keep, share):
+        if not weight:
+            return (keep * s,)
+        return (keep * s + share * (p * p),) if weighted else (keep * s + p * p,)
+
+    return Kernel(squares, 2, 2, "sklearn_squares" + "_weight" * weight + "_shared" * weighted)
 
 
 class EpochShare(Loss):
@@ -374,6 +380,9 @@ class EpochShare(Loss):
 
     def _fused_delta(self, xp, t, y):
         return self.loss._fused_delta(xp, t, y)
+
+    def _for_labels(self) -> Loss:
+        return EpochShare(self.loss._for_labels(), self.scale)
 
     def config(self) -> dict[str, Any]:
         return {"loss": component_spec(self.loss), "scale": self.scale}

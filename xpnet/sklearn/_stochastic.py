@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
-from sklearn.utils import shuffle as sklearn_shuffle
 
 from ..callbacks import Callback
 from ..optimizers import SGD
@@ -114,6 +113,10 @@ def _fit_arguments(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[tu
         fit.update(validation_data=validation, metrics=(score_for(est.out_activation_, val_weights),))
     if weights is not None:
         fit["sample_weight"] = net.backend.asarray(weights, net.dtype)
+    if est.out_activation_ == "softmax":  # class labels: fit's cross-entropy on one-hot rows of exactly one 1
+        Y = net.backend.xp.argmax(Y, axis=1)
+        if validation is not None:
+            fit["validation_data"] = (validation[0], net.backend.xp.argmax(validation[1], axis=1))
     return (X, Y), fit
 
 
@@ -139,7 +142,11 @@ class SklearnOrder:
         self.est, self.order, self.weights, self.plan, self.batch = est, np.arange(n), weights, plan, batch
 
     def __call__(self, n: int) -> np.ndarray:
-        self.order = sklearn_shuffle(self.order, random_state=self.est._random_state)
+        # sklearn.utils.shuffle(order, random_state=rs) without its checks:
+        # rs.shuffle(arange(n)), then order[that] (sklearn.utils.resample)
+        shuffled = np.arange(n)
+        self.est._random_state.shuffle(shuffled)
+        self.order = self.order[shuffled]
         if self.weights is not None:
             self.plan.set(*batch_weights(self.weights[self.order], self.batch))
         return self.order
