@@ -296,13 +296,13 @@ class BatchL2(Optimizer):
         return self.inner.nonnegative
 
     def init_state(self, params: list[Any]) -> dict[str, Any]:
-        sq = {"sq": [array_namespace(p).zeros_like(p) for p in params]} if self.alpha else {}
-        return {**self.inner.init_state(params), "batch": 0, **sq}
+        sq = [array_namespace(p).zeros_like(p) for p in params]  # kept with alpha=0 too: the keys follow inner's
+        return {**self.inner.init_state(params), "batch": 0, "sq": sq}
 
     def step(self, params, grads, state, decay=None):
         k = state["batch"]
         inner = {key: v for key, v in state.items() if key not in ("batch", "sq")}
-        out = {"batch": (k + 1) % len(self.plan.rows)}
+        out = {"batch": (k + 1) % len(self.plan.rows), "sq": state["sq"]}
         if self.alpha:
             kernels = [_squares_kernel(f, self.plan.weighted) for f in _flags(decay, params)]
             (out["sq"],) = update(kernels, [state["sq"], list(params)], (0.0 if k == 0 else 1.0, self.plan.shares[k]))
