@@ -52,7 +52,7 @@ def fit(
     lr: float = 0.01,
     epochs: int = 1,
     batch_size: int | None = None,
-    shuffle: bool = True,
+    shuffle: Any = True,
     seed: int | None = None,
     tol: float | None = None,
     progress: bool = False,
@@ -75,7 +75,12 @@ def fit(
     ``batch_size=None`` is full-batch gradient descent; otherwise minibatches
     of ``batch_size`` rows (the last one may be shorter), reshuffled every
     epoch by ``numpy.random.default_rng(seed)`` on the host when ``shuffle``,
-    so every backend sees the same minibatches in the same order.
+    so every backend sees the same minibatches in the same order. A callable
+    ``shuffle`` (``n_rows -> permutation``, host integers) gives every
+    epoch's order itself (``xpnet.sklearn`` draws scikit-learn's); it keeps
+    no state a checkpoint could restore, so not with ``resume``. An
+    optimizer with an ``epoch_penalty(state)`` method (a 0-d device array
+    or ``None``) has it added to each epoch's recorded loss.
     ``tol``: stop after the first epoch whose loss improves by less than
     ``tol`` (or gets worse). ``metrics`` (e.g. ``("accuracy",)``) are computed
     on the validation data each epoch, in the same transfer as the losses.
@@ -329,7 +334,7 @@ class _Run:
             key = key_from_state(start_state)
         self.epoch_start_state = start_state
         steps = len(self.bounds)
-        order = self.backend.asarray(rng.permutation(self.X.shape[0])) if self.shuffle and steps > 1 else None
+        order = self._order(steps)
         total = pos.partial_loss if resumed else None
         first = pos.step if resumed else 0
         for k in range(first, steps):
@@ -338,6 +343,13 @@ class _Run:
             if k + 1 < steps and self._interrupted():
                 self._stop_mid_epoch(Position(epoch, k + 1, self.epoch_start_state, total))
         self.total = total
+
+    def _order(self, steps: int) -> Any:
+        """The epoch's row order on the device, or ``None`` (in order): the
+        shuffling generator's, or a callable ``shuffle``'s (every epoch)."""
+        if callable(self.shuffle):
+            return self.backend.asarray(np.asarray(self.shuffle(self.X.shape[0])))
+        return self.backend.asarray(self.rng.permutation(self.X.shape[0])) if self.shuffle and steps > 1 else None
 
     def _set_rate(self, lr: float) -> None:
         """The optimizer of this epoch: a copy with the schedule's rate (the
@@ -396,6 +408,9 @@ class _Run:
         stops here."""
         xp = self.xp
         figures = [self.total if len(self.bounds) == 1 else self.total / len(self.bounds)]
+        penalty = self.opt.epoch_penalty(self.state) if hasattr(self.opt, "epoch_penalty") else None
+        if penalty is not None:  # a regularisation term the optimizer applies (xpnet.sklearn's L2)
+            figures[0] = figures[0] + penalty
         if self.val is not None:
             Yv = self.net._predict(self.params, self.buffers, self.val[0])
             figures.append(self.loss._value(xp, self.val[1], Yv))

@@ -208,6 +208,10 @@ def check_fit_options(**options: Any) -> None:
     :class:`~xpnet.Metric` objects or callables."""
     for name in ("shuffle", "progress", "warm_start"):
         if name in options and not isinstance(options[name], bool | np.bool_):
+            if name == "shuffle" and callable(options[name]):
+                if options.get("resume") is not None:
+                    raise ValueError("a callable shuffle keeps no state to resume from; pass shuffle=True with resume=")
+                continue
             raise TypeError(f"{name} must be True or False, got {options[name]!r}")
     interrupt = options.get("interrupt")
     if interrupt is not None and not callable(getattr(interrupt, "is_set", None)):

@@ -10,7 +10,6 @@ replaced (assign new arrays; writing into them in place is not noticed).
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 from typing import Any
 
@@ -24,9 +23,11 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from .._dtypes import dtype_name
 from ..layers.dense import Dense
 from ..network import Network
-from . import _solvers
 from ._arrays import Space, backend_for, check_same_space, float_dtypes, host, space_of
+from ._messages import NON_FINITE
 from ._objective import output_activation
+from ._solvers import full_batch_objective, lbfgs
+from ._stochastic import stochastic
 
 __all__ = ["BaseMLP"]
 
@@ -91,12 +92,12 @@ class BaseMLP(BaseEstimator):
         X, Y = net.backend.asarray(X, dtype), net.backend.asarray(Y, dtype)
         self._fit_space = space.key()
         if self.solver == "lbfgs":
-            _solvers.lbfgs(self, net, X, Y, weights)
+            lbfgs(self, net, X, Y, weights)
         else:
-            _solvers.stochastic(self, net, X, Y, weights, incremental)
+            stochastic(self, net, X, Y, weights, incremental)
         self._take_weights(net)
         if not all(np.all(np.isfinite(w)) for w in (*self.coefs_, *self.intercepts_)):
-            raise ValueError(_solvers.NON_FINITE)
+            raise ValueError(NON_FINITE)
         return self
 
     def _partial_fit_allowed(self) -> bool:
@@ -176,7 +177,7 @@ class BaseMLP(BaseEstimator):
         flattened), as scikit-learn's private method of this name gives it:
         ``(loss, gradient)`` for prepared ``X`` and 2-D targets ``y``."""
         net = self._network(backend_for(space_of(X), self.backend, self.device), dtype_name(self.coefs_[0].dtype))
-        return _solvers.full_batch_objective(self, net, net.backend.asarray(_dense(X), net.dtype),
+        return full_batch_objective(self, net, net.backend.asarray(_dense(X), net.dtype),
                                   net.backend.asarray(_as_2d(y), net.dtype), sample_weight)(packed)  # fmt: skip
 
     # -- inference ----------------------------------------------------------------
@@ -238,8 +239,3 @@ def _checked_weights(sample_weight: Any, X: Any) -> np.ndarray:
         raise ValueError("sample_weight must be non-negative with a positive sum")
     return w
 
-
-def warn_convergence(message: str) -> None:
-    from sklearn.exceptions import ConvergenceWarning
-
-    warnings.warn(message, ConvergenceWarning, stacklevel=3)

@@ -14,20 +14,25 @@ Its gradient ``alpha * W / n_batch`` depends on each minibatch's row count,
 which the optimizer does not see, so :class:`BatchL2` wraps the SGD or Adam
 update and counts the steps of an epoch; ``fit`` cuts an epoch of ``n`` rows
 into minibatches of ``batch_size`` rows and a shorter last one. This is the
-one place the term is applied in stochastic training.
+one place the term is applied in stochastic training, and the term's share
+of the reported loss reaches ``fit``'s History through
+:meth:`BatchL2.epoch_penalty`.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
 from array_api_compat import array_namespace
 
+from .._compile import Kernel, update
 from ..losses import Loss, get_loss
-from ..optimizers import Adam, Optimizer
+from ..optimizers import Adam, Optimizer, _per_parameter
 from ..registry import component_spec
 
-__all__ = ["BatchL2", "EpochShare", "PaperAdam", "batch_rows", "batch_weights", "loss_for", "score_for"]
+__all__ = ["BatchL2", "EpochPlan", "EpochShare", "PaperAdam", "batch_rows", "batch_weights", "loss_for", "score_for"]
 
 
 class _SklearnLoss(Loss):
@@ -210,97 +215,165 @@ class PaperAdam(Adam):
     sqrt(1 - beta2**t) / (1 - beta1**t)``, and ``eps`` is added to ``sqrt(v)``
     itself (torch's Adam, xpnet's, adds it to the corrected ``sqrt(v_hat)``).
     The two differ where ``sqrt(v)`` is near ``eps``, which small minibatches
-    amplify; this one follows scikit-learn's run."""
+    amplify; this one follows scikit-learn's run. One elementwise kernel per
+    parameter (fused on CuPy, compiled steps on JAX and CUDA torch), the L2
+    term added to the gradient of the weights as Adam's ``weight_decay``."""
 
     name = "paper_adam"
+    compilable = True
 
-    def _adam(self, params, grads, state):
+    def _kernel_step(self, params, grads, state, decay, weight_decay):
+        kernels = _per_parameter(_paper_adam_kernel, params, decay, weight_decay)
         b1, b2 = self.beta1, self.beta2
         t = state["t"] + 1
         rate = self.lr * (1.0 - b2**t) ** 0.5 / (1.0 - b1**t)
-        m = [b1 * m_ + (1.0 - b1) * g for m_, g in zip(state["m"], grads)]
-        v = [b2 * v_ + (1.0 - b2) * (g * g) for v_, g in zip(state["v"], grads)]
-        new = [p - rate * m_ / (v_**0.5 + self.eps) for p, m_, v_ in zip(params, m, v)]
+        scalars = (b1, 1.0 - b1, b2, 1.0 - b2, rate, self.eps, weight_decay)
+        new, m, v = update(kernels, [params, grads, state["m"], state["v"]], scalars)
         return new, {"t": t, "m": m, "v": v}
+
+
+@functools.cache
+def _paper_adam_kernel(decay: bool) -> Kernel:
+    def adam(xp, p, g, m, v, b1, c1, b2, c2, rate, eps, wd):
+        if decay:
+            g = g + wd * p
+        m = b1 * m + c1 * g
+        v = b2 * v + c2 * (g * g)
+        return p - rate * m / (xp.sqrt(v) + eps), m, v
+
+    return Kernel(adam, 4, 7, "paper_adam" + "_decay" * decay)
 
 
 # -- the L2 term -----------------------------------------------------------------
 
 
+class EpochPlan:
+    """One epoch's minibatches as the L2 term sees them: ``rows`` (what it
+    divides by: each minibatch's rows, or with row weights the sum of its
+    weights) and ``shares`` (rows over ``rows``: how each minibatch's term
+    enters the reported loss). Shared by an optimizer and its copies (a
+    schedule's rate makes one), so that with row weights the shuffle can
+    set each epoch's figures before the epoch's first step."""
+
+    def __init__(self, rows: tuple[float, ...], shares: tuple[float, ...] | None = None) -> None:
+        self.weighted = shares is not None  # fixed for a run: a compiled step keeps its kernels
+        self.set(rows, shares)
+
+    def set(self, rows: tuple[float, ...], shares: tuple[float, ...] | None = None) -> None:
+        self.rows = tuple(float(n) for n in rows)
+        self.shares = (1.0,) * len(self.rows) if shares is None else tuple(float(s) for s in shares)
+
+
 class BatchL2(Optimizer):
-    """``inner``'s update of the gradients plus ``alpha * W / n_b`` on the
-    weights (``decay``), ``n_b`` the rows of the step's minibatch, or the sum
-    of their weights: the ``batch_rows`` of one epoch, in order. The state is
-    ``inner``'s, the index of the next minibatch in the epoch (back to 0 after
-    the last) and ``squares``: the sum over the epoch's steps so far of
-    ``sum(W**2) * shares[k]`` before each update (``shares``: rows over
-    ``batch_rows``, 1 without row weights), the L2 term that scikit-learn's
-    reported loss includes (a device scalar, read once per epoch)."""
+    """``inner``'s update (SGD, or Adam such as :class:`PaperAdam`) with
+    ``alpha * W / n_b`` added to the weights' gradients, ``n_b`` from the
+    epoch's :class:`EpochPlan` for the step's minibatch. The state is
+    ``inner``'s, the index of the next minibatch in the epoch (a host int,
+    back to 0 after the last) and ``sq``: per parameter, the sum over the
+    epoch's steps so far of ``W**2 * share`` before each update, elementwise
+    (zero for the biases), whose total :meth:`epoch_penalty` turns into the
+    L2 term that scikit-learn's reported loss includes. Every number that
+    changes from step to step is a scalar of an elementwise kernel, so the
+    step can be compiled (``compilable``)."""
 
     name = "sklearn_batch_l2"
+    compilable = True
 
-    def __init__(
-        self, inner: Optimizer, alpha: float, batch_rows: tuple[float, ...], shares: tuple[float, ...] | None = None
-    ) -> None:
-        self.inner = inner
-        self.alpha = float(alpha)
-        self.batch_rows = tuple(float(n) for n in batch_rows)
-        self.shares = (1.0,) * len(self.batch_rows) if shares is None else tuple(float(s) for s in shares)
+    def __init__(self, inner: Optimizer, alpha: float, plan: EpochPlan, n_rows: int) -> None:
+        self.inner, self.alpha, self.plan, self.n_rows = inner, float(alpha), plan, int(n_rows)
 
     @property
     def lr(self) -> float:
         return self.inner.lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:  # on a copy (a schedule's): its own inner copy
+        self.inner = copy.copy(self.inner)
+        self.inner.lr = value
 
     @property
     def nonnegative(self) -> tuple[str, ...]:
         return self.inner.nonnegative
 
     def init_state(self, params: list[Any]) -> dict[str, Any]:
-        return {**self.inner.init_state(params), "batch": 0, "squares": 0.0}
+        sq = [array_namespace(p).zeros_like(p) for p in params]  # kept with alpha=0 too: the keys follow inner's
+        return {**self.inner.init_state(params), "batch": 0, "sq": sq}
 
     def step(self, params, grads, state, decay=None):
         k = state["batch"]
-        flags = [True] * len(params) if decay is None else decay
-        squares = state["squares"]
+        inner = {key: v for key, v in state.items() if key not in ("batch", "sq")}
+        out = {"batch": (k + 1) % len(self.plan.rows), "sq": state["sq"]}
         if self.alpha:
-            rate = self.alpha / self.batch_rows[k]
-            grads = [g + rate * p if f else g for p, g, f in zip(params, grads, flags)]
-            xp = array_namespace(*params)
-            now = sum(xp.sum(p * p) for p, f in zip(params, flags) if f) * self.shares[k]
-            squares = now if k == 0 else squares + now
-        inner = {key: v for key, v in state.items() if key not in ("batch", "squares")}
-        params, inner = self.inner.step(params, grads, inner, decay=decay)
-        return params, {**inner, "batch": (k + 1) % len(self.batch_rows), "squares": squares}
+            kernels = [_squares_kernel(f, self.plan.weighted) for f in _flags(decay, params)]
+            (out["sq"],) = update(kernels, [state["sq"], list(params)], (0.0 if k == 0 else 1.0, self.plan.shares[k]))
+        params, inner = _l2_step(self.inner, params, grads, inner, decay, self.alpha / self.plan.rows[k])
+        return params, {**inner, **out}
+
+    def epoch_penalty(self, state: dict[str, Any]) -> Any:
+        """``0.5 * alpha * sum_k share_k * sum(W_k**2) / n``: the epoch's L2 term."""
+        if not self.alpha:
+            return None
+        xp = array_namespace(*state["sq"])
+        return sum(xp.sum(s) for s in state["sq"]) * (0.5 * self.alpha / self.n_rows)
 
     def config(self) -> dict[str, Any]:
         return {
-            "inner": component_spec(self.inner), "alpha": self.alpha, "batch_rows": list(self.batch_rows),
-            "shares": list(self.shares),
+            "inner": component_spec(self.inner), "alpha": self.alpha, "rows": list(self.plan.rows),
+            "shares": list(self.plan.shares), "n_rows": self.n_rows,
         }  # fmt: skip
 
     def __repr__(self) -> str:
-        return f"BatchL2({self.inner!r}, alpha={self.alpha!r}, batches={len(self.batch_rows)})"
+        return f"BatchL2({self.inner!r}, alpha={self.alpha!r}, batches={len(self.plan.rows)})"
+
+
+def _l2_step(inner: Optimizer, params, grads, state, decay, rate: float):
+    """``inner``'s step with the L2 rate as its weight decay on the weights
+    (added to the gradient: ``g + rate * W``, scikit-learn's L2 gradient)."""
+    if isinstance(inner, Adam):
+        return inner._kernel_step(params, grads, state, decay, rate)
+    if inner.weight_decay != rate:
+        inner = copy.copy(inner)
+        inner.weight_decay = rate
+    return inner.step(params, grads, state, decay=decay)
+
+
+def _flags(decay: Any, params: list[Any]) -> list[bool]:
+    return [True] * len(params) if decay is None else [bool(f) for f in decay]
+
+
+@functools.cache
+def _squares_kernel(weight: bool, weighted: bool) -> Kernel:
+    """``sq = keep * sq + share * W**2`` (``keep``: 0 at an epoch's first
+    step, else 1; ``share`` 1 without row weights); biases stay 0."""
+
+    def squares(xp, s, p, keep, share):
+        if not weight:
+            return (keep * s,)
+        return (keep * s + share * (p * p),) if weighted else (keep * s + p * p,)
+
+    return Kernel(squares, 2, 2, "sklearn_squares" + "_weight" * weight + "_shared" * weighted)
 
 
 class EpochShare(Loss):
     """``loss`` of a minibatch, recorded as its share of the epoch: the mean
-    over its ``n_b`` rows times ``n_b / batch_size``. The mean over an epoch's
-    minibatches of these values (what ``fit`` records) times ``batch_size *
-    n_batches / n`` is then the average over the epoch's rows, each row
-    counted once, as scikit-learn reports it. Only the recorded value changes;
-    the deltas are those of ``loss``, the minibatch mean."""
+    over its ``n_b`` rows times ``n_b * n_batches / (n * per_output)``. The
+    mean over an epoch's minibatches of these values (what ``fit`` records)
+    is then the average over the epoch's rows, each row counted once, as
+    scikit-learn reports it (divided by the outputs, ``per_output``, for its
+    squared error). Only the recorded value changes; the deltas are those of
+    ``loss``, the minibatch mean."""
 
     reduction = "mean"
 
-    def __init__(self, loss: Loss, batch_size: int) -> None:
-        self.loss, self.batch_size = loss, int(batch_size)
+    def __init__(self, loss: Loss, scale: float) -> None:
+        self.loss, self.scale = loss, float(scale)
         self.name, self.fused_with = loss.name, loss.fused_with
 
     def _value(self, xp, t, y):
-        return self.loss._value(xp, t, y) * (y.shape[0] / self.batch_size)
+        return self.loss._value(xp, t, y) * (y.shape[0] * self.scale)
 
     def _per_sample(self, xp, t, y):
-        return self.loss._per_sample(xp, t, y) * (y.shape[0] / self.batch_size)
+        return self.loss._per_sample(xp, t, y) * (y.shape[0] * self.scale)
 
     def _gradient(self, xp, t, y):
         return self.loss._gradient(xp, t, y)
@@ -308,8 +381,11 @@ class EpochShare(Loss):
     def _fused_delta(self, xp, t, y):
         return self.loss._fused_delta(xp, t, y)
 
+    def _for_labels(self) -> Loss:
+        return EpochShare(self.loss._for_labels(), self.scale)
+
     def config(self) -> dict[str, Any]:
-        return {"loss": component_spec(self.loss), "batch_size": self.batch_size}
+        return {"loss": component_spec(self.loss), "scale": self.scale}
 
 
 def batch_rows(n: int, batch_size: int) -> tuple[int, ...]:

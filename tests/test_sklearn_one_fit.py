@@ -1,0 +1,99 @@
+"""xpnet.sklearn's stochastic solvers run as one ``Network.fit`` call per
+``fit`` (scikit-learn's per-epoch logic is a callback inside it), and that
+call takes the compiled step where ``fit`` would: the CUDA-graph step,
+checked on torch's CPU with the stand-in graph of test_compile, trains as
+the eager NumPy run does, L2 term, row weights and schedules included."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install 'xpnet[sklearn]')")
+
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+
+from xpnet import _compile  # noqa: E402
+from xpnet._compile import TrainStep  # noqa: E402
+from xpnet.network import Network  # noqa: E402
+from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+from test_compile import _FakeGraph  # noqa: E402
+
+RNG = np.random.RandomState(0)
+X = RNG.normal(size=(23, 4))
+Y_CLASS = RNG.randint(0, 3, 23)
+Y_REG = RNG.normal(size=(23, 2))
+W = RNG.uniform(0.5, 2.0, 23)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_convergence():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _counting_fit(monkeypatch):
+    calls = []
+    real = Network.fit
+
+    def fit(self, *args, **kwargs):
+        calls.append(kwargs.get("epochs"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Network, "fit", fit)
+    return calls
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_one_fit_call_for_all_epochs(monkeypatch, early_stopping):
+    calls = _counting_fit(monkeypatch)
+    clf = MLPClassifier((5,), max_iter=7, batch_size=5, random_state=0, tol=0, n_iter_no_change=99,
+                        early_stopping=early_stopping, backend="numpy").fit(X, Y_CLASS)  # fmt: skip
+    assert calls == [7] and clf.n_iter_ == 7 and len(clf.loss_curve_) == 7
+
+
+def test_stopping_inside_the_one_call(monkeypatch):
+    """tol stops the run inside fit's loop: fewer epochs than max_iter, one call."""
+    from sklearn.neural_network import MLPRegressor as SkRegressor
+
+    calls = _counting_fit(monkeypatch)
+    params = dict(hidden_layer_sizes=(5,), max_iter=200, tol=10.0, n_iter_no_change=2, random_state=0)
+    clf = MLPRegressor(backend="numpy", **params).fit(X, Y_REG)
+    theirs = SkRegressor(**params).fit(X, Y_REG)
+    assert calls == [200] and clf.n_iter_ == theirs.n_iter_ == len(clf.loss_curve_) < 200
+
+
+def _graphed(monkeypatch):
+    def factory(net, loss, opt, decay, ctx, state=None, compile="auto"):
+        eager = TrainStep(net, loss, opt, decay, ctx, state)
+        return eager if compile is False else _compile.GraphStep(eager, _FakeGraph)
+
+    monkeypatch.setattr("xpnet.training.training_step", factory)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="adam", alpha=0.3),
+        dict(solver="sgd", alpha=0.1, learning_rate="invscaling", momentum=0.5),
+        dict(solver="sgd", alpha=0.1, learning_rate="adaptive", tol=10.0, n_iter_no_change=1),
+    ],
+    ids=["adam", "sgd-invscaling", "sgd-adaptive"],
+)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_the_compiled_step_trains_as_eager(monkeypatch, params, weighted):
+    pytest.importorskip("torch", reason="torch is not installed")
+    settings = dict(hidden_layer_sizes=(5,), max_iter=6, batch_size=5, random_state=1, dtype="float64", **params)
+    weights = W if weighted else None
+    eager = MLPRegressor(backend="numpy", **settings).fit(X, Y_REG, sample_weight=weights)
+    _graphed(monkeypatch)
+    _FakeGraph.captures = 0
+    graphed = MLPRegressor(backend="torch", **settings).fit(X, Y_REG, sample_weight=weights)
+    assert _FakeGraph.captures == (0 if weighted else 2)  # sample weights run eagerly; else a full and a short batch
+    for a, b in zip([*graphed.coefs_, *graphed.intercepts_], [*eager.coefs_, *eager.intercepts_]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(graphed.loss_curve_, eager.loss_curve_, rtol=1e-9)
