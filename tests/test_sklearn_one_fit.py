@@ -20,7 +20,7 @@ from xpnet._compile import TrainStep  # noqa: E402
 from xpnet.network import Network  # noqa: E402
 from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
-from test_compile import _FakeGraph  # noqa: E402
+from test_compile import _FakeGraph, _with_bridged_fake_graph  # noqa: E402
 
 RNG = np.random.RandomState(0)
 X = RNG.normal(size=(23, 4))
@@ -85,14 +85,17 @@ def _graphed(monkeypatch):
     ids=["adam", "sgd-invscaling", "sgd-adaptive"],
 )
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-def test_the_compiled_step_trains_as_eager(monkeypatch, params, weighted):
+@pytest.mark.parametrize("bridged", [False, True], ids=["torch", "bridged"])
+def test_the_compiled_step_trains_as_eager(monkeypatch, params, weighted, bridged):
+    """On torch (the CUDA graph) and bridged (CuPy's step as a torch graph
+    through DLPack; NumPy stands in for CuPy here)."""
     pytest.importorskip("torch", reason="torch is not installed")
     settings = dict(hidden_layer_sizes=(5,), max_iter=6, batch_size=5, random_state=1, dtype="float64", **params)
     weights = W if weighted else None
     eager = MLPRegressor(backend="numpy", **settings).fit(X, Y_REG, sample_weight=weights)
-    _graphed(monkeypatch)
+    _with_bridged_fake_graph(monkeypatch) if bridged else _graphed(monkeypatch)
     _FakeGraph.captures = 0
-    graphed = MLPRegressor(backend="torch", **settings).fit(X, Y_REG, sample_weight=weights)
+    graphed = MLPRegressor(backend="numpy" if bridged else "torch", **settings).fit(X, Y_REG, sample_weight=weights)
     assert _FakeGraph.captures == (0 if weighted else 2)  # sample weights run eagerly; else a full and a short batch
     for a, b in zip([*graphed.coefs_, *graphed.intercepts_], [*eager.coefs_, *eager.intercepts_]):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
