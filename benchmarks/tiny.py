@@ -115,7 +115,7 @@ def build(s: Settings) -> Workload:
 
     def xpnet_steps_prepare(warmup: bool, backend: Any = "numpy", compile: Any = "auto"):
         net = xpnet_network(_backend(backend))
-        k = n_steps(warmup)
+        k = n_steps(warmup and (backend != "jax" or compile is False))  # jax.jit: the timed data's shape
         Xk, Tk = np.tile(X, (k, 1)), np.tile(T, (k, 1))
         if backend != "numpy":  # the data move to the device before the clock starts
             Xk, Tk = net.backend.asarray(Xk), net.backend.asarray(Tk)
