@@ -117,7 +117,12 @@ class Sigmoid(Activation):
 
 
 def _sigmoid(xp: Any, v: Any) -> Any:
-    return xp.exp(v - xp.logaddexp(0.0, v))
+    """``1 / (1 + exp(-v))`` without overflow, and accurate to rounding near
+    1 too: ``log1p(exp(-v))`` is computed directly there, where the earlier
+    ``exp(v - logaddexp(0, v))`` subtracted two nearly equal numbers (in
+    float32 a 2% error in ``1 - sigmoid(10.8)``, which binary
+    ``predict_proba`` reports)."""
+    return xp.exp(-xp.logaddexp(0.0, -v))
 
 
 @register
