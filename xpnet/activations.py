@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ._backend import quiet_float_errors
 from ._xp import as_float_array
 from .registry import component_spec, register, registry_for
 from .validation import positive
@@ -36,18 +37,21 @@ class Activation:
     # arrays into scalars, and callers are promised arrays.
     def forward(self, v: Any) -> Any:
         xp, v = as_float_array(v)
-        return xp.asarray(self._forward(xp, v))
+        with quiet_float_errors():  # an exp that overflows to its limit is not news
+            return xp.asarray(self._forward(xp, v))
 
     def derivative(self, v: Any) -> Any:
         xp, v = as_float_array(v)
-        return xp.asarray(self._derivative(xp, v))
+        with quiet_float_errors():
+            return xp.asarray(self._derivative(xp, v))
 
     def backward(self, v: Any, y: Any, dy: Any) -> Any:
         """dL/dv given the forward pass's ``v``, ``y`` and the incoming dL/dy."""
         xp, dy = as_float_array(dy)
         _, v = as_float_array(v, like=dy)
         _, y = as_float_array(y, like=dy)
-        return xp.asarray(self._backward(xp, v, y, dy))
+        with quiet_float_errors():
+            return xp.asarray(self._backward(xp, v, y, dy))
 
     # The underscored methods take ``xp`` from the caller: layers already know
     # their namespace, and looking it up again per step costs microseconds.
@@ -94,14 +98,14 @@ class Identity(Activation):
 
 @register
 class Sigmoid(Activation):
-    """Logistic function, stable for any input, as ``exp(v - logaddexp(0,
-    v))`` (``log sigmoid(v) = v - log(1 + e^v)``): the exponent is never
-    positive, so nothing overflows; ``forward(-1000.0)`` is exactly 0, small
-    outputs keep their full relative precision (the subtraction is exact where
-    ``e^v`` is tiny), and large inputs round to 1 as the textbook's ``1 / (1
-    + e^-v)`` does. Three array operations, one fewer than that naive form
-    (which overflows) and four fewer than the ``where``/``abs`` forms: on a GPU
-    each is a kernel launch."""
+    """Logistic function, the textbook's ``1 / (1 + e^-v)``: small outputs
+    keep their full relative precision, large inputs round to 1 as the seeds
+    print (``sigmoid(37) == 1.0``), and below the overflow of ``e^-v``
+    (about -709 in float64, -88 in float32) the output is exactly 0, with
+    NumPy's overflow warning silenced where xpnet computes. Four array
+    operations. (``exp(v - logaddexp(0, v))``, used before, had one fewer
+    and no overflow, but subtracted nearly equal numbers near 1: 2% off in
+    ``1 - sigmoid(10.8)`` in float32.)"""
 
     name = "sigmoid"
 
@@ -117,12 +121,14 @@ class Sigmoid(Activation):
 
 
 def _sigmoid(xp: Any, v: Any) -> Any:
-    """``1 / (1 + exp(-v))`` without overflow, and accurate to rounding near
-    1 too: ``log1p(exp(-v))`` is computed directly there, where the earlier
-    ``exp(v - logaddexp(0, v))`` subtracted two nearly equal numbers (in
-    float32 a 2% error in ``1 - sigmoid(10.8)``, which binary
-    ``predict_proba`` reports)."""
-    return xp.exp(-xp.logaddexp(0.0, -v))
+    """``1 / (1 + exp(-v))``, the seeds' formula: accurate relative to its
+    value near 0, exactly 0 past the overflow of ``exp(-v)`` (NumPy's
+    warning about it is silenced where xpnet computes: ``fit``, ``predict``,
+    the public activation methods), and near 1 it rounds as the seeds print
+    (``sigmoid(37) == 1.0`` in float64). ``exp(v - logaddexp(0, v))`` never
+    overflowed but lost digits near 1: in float32 a 2% error in
+    ``1 - sigmoid(10.8)``, which binary ``predict_proba`` reports."""
+    return 1.0 / (1.0 + xp.exp(-v))
 
 
 @register

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ._backend import quiet_float_errors
 from .losses import get_loss
 
 __all__ = ["gradcheck"]
@@ -30,6 +31,12 @@ def gradcheck(net: Any, X: Any, y: Any, loss: Any, *, step: float = STEP) -> flo
     entries that are zero or nearly so (a pixel that is always 0 gives its
     weights a zero gradient), as ``torch.autograd.gradcheck``'s ``atol`` also
     allows for."""
+    with quiet_float_errors():  # as in fit: an exp that overflows to its limit is not news
+        return _gradcheck(net, X, y, loss, step)
+
+
+def _gradcheck(net: Any, X: Any, y: Any, loss: Any, step: float) -> float:
+    """The work of :func:`gradcheck`."""
     loss = get_loss(loss)
     net64 = net._astype("float64")
     X, T = net64._inputs(X, y, loss)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .._backend import quiet_float_errors
 from ._arrays import host
 from ._messages import warn_convergence
 from ._objective import loss_for
@@ -24,11 +25,12 @@ def lbfgs(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> None:
     import scipy.optimize
 
     objective = full_batch_objective(est, net, X, Y, weights)
-    result = scipy.optimize.minimize(
-        objective, objective.start(), method="L-BFGS-B", jac=True,
-        options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
-        callback=objective.report if est.verbose else None,
-    )  # fmt: skip
+    with quiet_float_errors():  # as in fit: an exp that overflows to its limit is not news
+        result = scipy.optimize.minimize(
+            objective, objective.start(), method="L-BFGS-B", jac=True,
+            options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
+            callback=objective.report if est.verbose else None,
+        )  # fmt: skip
     est.n_iter_ = min(int(result.nit), est.max_iter)
     if result.status != 0:
         reason = result.message.decode() if isinstance(result.message, bytes) else result.message
