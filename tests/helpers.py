@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import array_api_compat
 import numpy as np
 
 import xpnet
+
+
+def import_benchmarks(*names: str) -> list[Any]:
+    """Modules of the checkout's ``benchmarks`` package, loaded from its
+    folder: the ``pytest`` command (CI's) does not put the repository root
+    on ``sys.path`` (``python -m pytest`` does), and adding it would shadow
+    the installed xpnet with the checkout's."""
+    import importlib
+    import importlib.util
+    import sys
+
+    if "benchmarks" not in sys.modules:
+        folder = Path(__file__).resolve().parent.parent / "benchmarks"
+        spec = importlib.util.spec_from_file_location("benchmarks", folder / "__init__.py",
+                                                      submodule_search_locations=[str(folder)])  # fmt: skip
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["benchmarks"] = module
+        spec.loader.exec_module(module)
+    return [importlib.import_module(f"benchmarks.{name}") for name in names]
 
 
 def child_env(*front: str | Path) -> dict[str, str]:

@@ -15,11 +15,13 @@ import collections
 
 import numpy as np
 import pytest
+from helpers import import_benchmarks
 from opcount import CountingArray, counting, counting_array, counting_backend
 
 import xpnet
-from benchmarks import tiny, w3
-from benchmarks.common import host_params
+
+tiny, w3, _common = import_benchmarks("tiny", "w3", "common")
+host_params = _common.host_params
 
 #: xpnet may take this much more than the hand-written step.
 SLACK = 1.10
