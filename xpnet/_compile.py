@@ -573,6 +573,9 @@ class TrainStep:
         construction's; the loop passes a step's own (a Dropout source, a
         loss weighted by this batch's samples, a schedule's optimizer)."""
         value, grads, buffers = self.net._loss_and_grads(params, X, T, loss or self.loss, buffers, ctx or self.ctx)
+        if not self._large and self.fuse:  # the plain update, without the calls in between
+            new_params, state = (opt or self.opt).step(params, grads, state, decay=self.decay)
+            return list(new_params), buffers, state, value
         params, state = self.update(params, grads, state, opt=opt, donate=donate)
         return params, buffers, state, value
 
@@ -580,7 +583,11 @@ class TrainStep:
                   ctx: Any = None, *, loss: Any = None, opt: Any = None, donate: bool = False, keep: bool = False):  # fmt: skip
         """One step on ``rows``, its loss added to ``total`` (None before an
         epoch's first): ``(params, buffers, state, total)``."""
-        X, T = rows.take(self.rows_xp)
+        X, T, order, lo, hi = rows
+        if order is not None:
+            X, T = rows.take(self.rows_xp)
+        elif hi - lo != X.shape[0]:  # (small networks feel each call: the common case inline)
+            X, T = X[lo:hi, ...], T[lo:hi, ...]
         params, buffers, state, value = self(params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate,
                                              keep=keep)  # fmt: skip
         return params, buffers, state, value if total is None else total + value
