@@ -241,6 +241,8 @@ def update(
     xp, on_cupy = _namespace(columns[0][0])  # one library for all parameters
     donated = [type(col) is Donated for col in columns]
     if not (on_cupy and mode.fuse) and True not in donated:  # pure: the plain calls
+        if n_out == 1:  # plain SGD: (params, grads) -> params' (small networks feel each call)
+            return ([kernel.fn(xp, p, g, *scalars)[0] for kernel, p, g in zip(kernels, *columns)],)
         results = [kernel.fn(xp, *arrays, *scalars) for kernel, *arrays in zip(kernels, *columns)]
         return tuple(map(list, zip(*results)))
     scratch = next((col.scratch for col in columns if isinstance(col, Donated)), None)
