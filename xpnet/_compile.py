@@ -347,7 +347,9 @@ def _schedules(kernel: Kernel, writable: tuple[bool, ...]):
         j = out_index.get(k)
         if j is not None:
             home = ("in", kernel.home(j))
-            target = home if writable[kernel.home(j)] and free(home) else ("out", j)
+            # its home when donated, else a donated input that is not a home (the step's gradient), else fresh
+            spare = [("in", i) for i in range(kernel.n_arrays) if writable[i] and i not in homes and free(("in", i))]
+            target = home if writable[kernel.home(j)] and free(home) else spare[0] if spare else ("out", j)
         else:
             spare = [("in", i) for i in range(kernel.n_arrays) if writable[i] and i not in homes and free(("in", i))]
             spare += [("tmp", t) for t in range(n_tmp) if free(("tmp", t))]
@@ -607,7 +609,9 @@ class TrainStep:
             new_params, new_state = opt.step(params, grads, state, decay=self.decay)
             return list(new_params), new_state
         params_in, state_in = self._donate(params, state, donate)
-        new_params, new_state = opt.step(params_in, grads, state_in, decay=self.decay)
+        held = [*params, *self.net._params(), *self.net._buffers()]  # a gradient that is one of these is not ours
+        grads_in = Donated(grads, self._scratch) if _own_arrays(grads, held) else grads  # made here, read once
+        new_params, new_state = opt.step(params_in, grads_in, state_in, decay=self.decay)
         self._produced = (list(new_params), _state_lists(new_state))
         return list(new_params), new_state
 
@@ -639,6 +643,17 @@ class TrainStep:
             for k, v in state.items()
         }
         return params_in, state_in
+
+
+def _own_arrays(arrays: Sequence[Any], held: Sequence[Any]) -> bool:
+    """Are these distinct NumPy arrays or torch tensors that own their memory
+    (no views) and are none of ``held``? The gradients backprop just made
+    are; a custom layer that hands back a parameter (the gradient of an L2
+    term), or a view of its input, as a gradient is never written into."""
+    ids = {id(a) for a in arrays}
+    if len(ids) != len(arrays) or not ids.isdisjoint(id(h) for h in held):
+        return False
+    return all((a.base is None) if isinstance(a, np.ndarray) else (getattr(a, "_base", 0) is None) for a in arrays)
 
 
 def _state_lists(state: dict[str, Any]) -> dict[str, list[Any]]:
