@@ -577,9 +577,6 @@ class TrainStep:
         construction's; the loop passes a step's own (a Dropout source, a
         loss weighted by this batch's samples, a schedule's optimizer)."""
         value, grads, buffers = self.net._loss_and_grads(params, X, T, loss or self.loss, buffers, ctx or self.ctx)
-        if not self._large and self.fuse:  # the plain update, without the calls in between
-            new_params, state = (opt or self.opt).step(params, grads, state, decay=self.decay)
-            return list(new_params), buffers, state, value
         params, state = self.update(params, grads, state, opt=opt, donate=donate)
         return params, buffers, state, value
 
@@ -587,11 +584,7 @@ class TrainStep:
                   ctx: Any = None, *, loss: Any = None, opt: Any = None, donate: bool = False, keep: bool = False):  # fmt: skip
         """One step on ``rows``, its loss added to ``total`` (None before an
         epoch's first): ``(params, buffers, state, total)``."""
-        X, T, order, lo, hi = rows
-        if order is not None:
-            X, T = rows.take(self.rows_xp)
-        elif hi - lo != X.shape[0]:  # (small networks feel each call: the common case inline)
-            X, T = X[lo:hi, ...], T[lo:hi, ...]
+        X, T = rows.take(self.rows_xp)
         params, buffers, state, value = self(params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate,
                                              keep=keep)  # fmt: skip
         return params, buffers, state, value if total is None else total + value
@@ -608,9 +601,10 @@ class TrainStep:
         if not self._large:  # nothing to donate: the plain update
             new_params, new_state = opt.step(params, grads, state, decay=self.decay)
             return list(new_params), new_state
-        params_in, state_in = self._donate(params, state, donate)
-        held = [*params, *self.net._params(), *self.net._buffers()]  # a gradient that is one of these is not ours
-        grads_in = Donated(grads, self._scratch) if _own_arrays(grads, held) else grads  # made here, read once
+        held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
+        params_in, state_in = self._donate(params, state, donate, held)
+        # the gradients backprop just made are read once: a parameter's new value may go into its gradient
+        grads_in = Donated(grads, self._scratch) if _own_arrays(grads, held | {id(p) for p in params}) else grads
         new_params, new_state = opt.step(params_in, grads_in, state_in, decay=self.decay)
         self._produced = (list(new_params), _state_lists(new_state))
         return list(new_params), new_state
@@ -626,8 +620,9 @@ class TrainStep:
             and (opt is None or type(opt) is type(self.opt))
         )
 
-    def _donate(self, params: list[Any], state: dict[str, Any], donate: bool) -> tuple[list[Any], dict[str, Any]]:
-        held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
+    def _donate(self, params: list[Any], state: dict[str, Any], donate: bool,
+                held: set[int]) -> tuple[list[Any], dict[str, Any]]:  # fmt: skip
+        """``held``: the ids of the arrays the network holds (never donated)."""
         mine, mine_state = self._produced
 
         def ours(arrays: Sequence[Any], before: Sequence[Any] | None) -> bool:
@@ -645,13 +640,13 @@ class TrainStep:
         return params_in, state_in
 
 
-def _own_arrays(arrays: Sequence[Any], held: Sequence[Any]) -> bool:
+def _own_arrays(arrays: Sequence[Any], held: set[int]) -> bool:
     """Are these distinct NumPy arrays or torch tensors that own their memory
-    (no views) and are none of ``held``? The gradients backprop just made
-    are; a custom layer that hands back a parameter (the gradient of an L2
-    term), or a view of its input, as a gradient is never written into."""
+    (no views), none of them among the ids ``held``? The gradients backprop
+    just made are; a custom layer that hands back a parameter (the gradient
+    of an L2 term), or a view of its input, as a gradient is never written."""
     ids = {id(a) for a in arrays}
-    if len(ids) != len(arrays) or not ids.isdisjoint(id(h) for h in held):
+    if len(ids) != len(arrays) or not ids.isdisjoint(held):
         return False
     return all((a.base is None) if isinstance(a, np.ndarray) else (getattr(a, "_base", 0) is None) for a in arrays)
 
@@ -1027,6 +1022,7 @@ class BridgedGraphStep(GraphStep):
         self.rows_xp = outer.rows_xp
         self._views: dict[int, tuple[Any, Any]] = {}  # id(outer view) -> (the view, its static torch tensor)
         self._view_of: dict[int, Any] = {}  # id(static torch tensor) -> its outer view
+        self._static_ids: set[int] | None = None
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
         if not self._compiles(ctx, loss, opt):  # the views are not the outer step's own: it never writes them
@@ -1048,7 +1044,9 @@ class BridgedGraphStep(GraphStep):
         """CuPy views of the graph's static tensors (the same view objects
         every step, so they are recognised when the loop passes them back);
         other tensors (a kept epoch's copies) as new views."""
-        statics = {id(t) for t in _static_arrays(self._static)}
+        statics = self._static_ids
+        if statics is None:  # the static tensors are made once, on the first compiled step
+            statics = self._static_ids = {id(t) for t in _static_arrays(self._static)}
         out = []
         for t in tensors:
             if id(t) not in statics:
