@@ -17,6 +17,8 @@ kernel per parameter) and on CUDA torch, against PyTorch autograd +
 
 from __future__ import annotations
 
+import math
+
 import statistics
 from typing import Any
 
@@ -241,18 +243,17 @@ class _nothing:
 
 
 class _no_donation:
-    """xpnet's training step without donation: every update is pure."""
+    """xpnet's training step without donation: every update is pure (no
+    array is large enough to be written in place)."""
 
     def __enter__(self) -> None:
-        from xpnet._compile import TrainStep
+        from xpnet._compile import _mode
 
-        self.original = TrainStep._donate
-        TrainStep._donate = lambda step, params, state, donate: (params, state)
+        self.context = _mode(in_place_min=math.inf)
+        self.context.__enter__()
 
     def __exit__(self, *exc: Any) -> None:
-        from xpnet._compile import TrainStep
-
-        TrainStep._donate = self.original
+        self.context.__exit__(*exc)
 
 
 def _backend(spec: Any) -> Any:
