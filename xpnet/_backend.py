@@ -107,9 +107,12 @@ def _probe_jax() -> BackendStatus:
         import jax.numpy as jnp
 
         devices = tuple(str(d) for d in jax.devices())
-        jnp.zeros(1).block_until_ready()
+        # one small program (compiled and run): the compiler and the device work
+        ok = float(jax.jit(jnp.sum)(jax.device_put(np.arange(4, dtype=np.float32)))) == 6.0
     except Exception as exc:
         return BackendStatus("jax", False, f"not installed or not working ({_one_line(exc)}); pip install 'xpnet[jax]'")
+    if not ok:
+        return BackendStatus("jax", False, "installed, a test program computed a wrong result", jax.__version__)
     return BackendStatus("jax", True, "usable", jax.__version__, devices)
 
 
@@ -349,6 +352,8 @@ class Backend:
             if dtype is not None:
                 host = host.astype(_numpy_dtype(dtype), copy=False)
             out = self._from_host(host)
+            if self.name == "jax":  # jax.device_put copied it already
+                return out
         if copy:
             out = xp.asarray(out, copy=True)
         return out
@@ -357,14 +362,24 @@ class Backend:
         return to_numpy(a)
 
     def to_floats(self, scalars: list[Any]) -> list[float]:
-        """0-d arrays to Python floats in one device-to-host transfer (on
-        NumPy there is nothing to transfer, so no stacking either)."""
+        """0-d arrays to Python floats in one device-to-host transfer."""
+        return [float(v) for v in self.to_host(scalars)]
+
+    def to_host(self, scalars: list[Any]) -> list[Any]:
+        """0-d arrays to host NumPy values with one sync: on NumPy there is
+        nothing to transfer; JAX copies them all at once (``jax.device_get``:
+        stacking them would compile a program per count, on first use); the
+        others stack them (cast to the first one's dtype) into one transfer."""
         if self.name == "numpy":
-            return [float(a) for a in scalars]
+            return [np.asarray(a) for a in scalars]
+        if self.name == "jax":
+            import jax
+
+            return list(jax.device_get(list(scalars)))
         xp = self.xp
         dtype = scalars[0].dtype
         stacked = xp.stack([a if a.dtype == dtype else xp.astype(a, dtype) for a in scalars])
-        return [float(v) for v in self.to_numpy(stacked)]
+        return list(self.to_numpy(stacked))
 
     def owns(self, obj: Any) -> bool:
         """Is ``obj`` an array of this backend's library (on any device)?"""
@@ -399,6 +414,10 @@ class Backend:
             if not (host.flags.c_contiguous and host.flags.writeable):
                 host = host.copy(order="C")  # torch wraps only writeable C-ordered memory
             return torch.from_numpy(host).to(self.device)
+        if self.name == "jax":  # a copy, as jnp.asarray's, without compiling a conversion per shape
+            import jax
+
+            return jax.device_put(host, self.device, may_alias=False)
         return self.xp.asarray(host, device=self.device)
 
     def __str__(self) -> str:
