@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 import array_api_compat as compat
 import numpy as np
 
-__all__ = ["Donated", "Kernel", "Rows", "TrainStep", "update"]
+__all__ = ["Donated", "Kernel", "Rows", "TrainStep", "keyed_program", "one_program", "update"]
 
 
 # --------------------------------------------------------------------------
@@ -821,9 +821,11 @@ class _JaxStep(TrainStep):
             lo = jax.device_put(np.asarray(rows.lo, dtype=np.int32), self.net.backend.device)
         if total is None:  # an epoch's first step adds to a zero of the loss's dtype: one program, not two
             total = self._zeros.get(slots.dtype)
-            if total is None:
-                total = self._zeros[slots.dtype] = self.net.backend.xp.zeros((), dtype=slots.dtype,
-                                                                           device=self.net.backend.device)
+            if total is None:  # sent from the host: creating it on the device would compile a program
+                import jax
+
+                zero = np.zeros((), dtype=np.dtype(str(slots.dtype)))
+                total = self._zeros[slots.dtype] = jax.device_put(zero, self.net.backend.device)
         params, buffers, arrays, total, after = self._jitted_rows(
             rows.hi - rows.lo, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order,
             lo, total)  # fmt: skip
@@ -883,10 +885,81 @@ _JAX_PROGRAMS: dict[tuple, tuple[Any, Any, _Frozen]] = {}
 _JAX_PROGRAMS_KEPT = 16
 
 
+# --------------------------------------------------------------------------
+# Small programs: a fit's set-up and reports as one program each on JAX
+# --------------------------------------------------------------------------
+
+
+def one_program(fn: Callable[..., Any], like: Any) -> Callable[..., Any]:
+    """``fn``, a pure module-level function of arrays (taking ``xp`` from
+    them), for the arrays of ``like`` (a Backend, or an array): on JAX one
+    ``jax.jit`` program (compiled once per input shapes), where each
+    operation outside a program is compiled on first use and dispatched on
+    its own (an optimizer's zeros, a report's sums); ``fn`` itself elsewhere."""
+    if getattr(like, "name", None) == "jax" or compat.is_jax_array(like):
+        return _jitted(fn)
+    return fn
+
+
+@functools.cache
+def _jitted(fn: Callable[..., Any]) -> Callable[..., Any]:
+    import jax
+
+    program = jax.jit(fn)
+
+    def run(*args: Any) -> Any:
+        # Outputs that depend on no input (zeros) would come back uncommitted, and a
+        # program that later takes them with committed arrays would compile again.
+        leaves = jax.tree_util.tree_leaves(args)
+        out = program(*args)
+        return jax.device_put(out, leaves[0].sharding) if leaves else out  # no copy: the same buffers
+
+    return run
+
+
+def keyed_program(backend: Any, key: tuple, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` (a pure function of arrays, ``None`` and tuples of them), on JAX
+    as one ``jax.jit`` program per ``key``, kept across calls and fits (a
+    fit's epoch report: its loss, validation loss and metrics in one program
+    instead of one per operation). ``fn`` is traced only for a new key or
+    new shapes, so ``key`` must name everything it computes with, as the
+    step's key does; the cache holds no reference to ``fn`` between calls."""
+    if backend.name != "jax":
+        return fn
+    import jax
+
+    if key not in _JAX_PROGRAMS:
+        while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
+            _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
+        frozen = _Frozen()
+        _JAX_PROGRAMS[key] = (jax.jit(lambda *args: frozen.step(*args)), None, frozen)
+    program, _, frozen = _JAX_PROGRAMS[key]
+
+    def run(*args: Any) -> Any:
+        frozen.step = fn
+        try:
+            return program(*args)
+        finally:
+            frozen.step = None
+
+    return run
+
+
+def program_key(obj: Any) -> tuple[Any, ...]:
+    """What names a loss, metric or optimizer in a program's key: its class and config."""
+    return (type(obj), _spec(obj))
+
+
+def network_key(net: Any) -> tuple[Any, ...]:
+    """What names a network in a program's key: architecture, dtype, backend and device."""
+    return (type(net).__name__, repr(net.config()), net.dtype, net.backend.name, str(net.backend.device))
+
+
 class _Frozen:
     """The box a cached JAX program reads while it is traced: the TrainStep
     that called it (weakly: the cache holds no network) and that call's host
-    optimizer state (its keys; the values are replaced by the scalars)."""
+    optimizer state (its keys; the values are replaced by the scalars); for
+    a :func:`keyed_program`, the function of the call in progress."""
 
     def __init__(self) -> None:
         self.step: Any = None

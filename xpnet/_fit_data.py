@@ -2,10 +2,10 @@
 weights of ``sample_weight`` and ``class_weight``.
 
 The weights are converted with the inputs and checked in the same single
-transfer (length, finite, not negative, not all zero). The held-out rows are
-drawn on the host from the run's key (``numpy.random.default_rng``),
-stratified by class for class targets, and taken from the converted arrays
-on the device. Class weights are computed on the device from the targets'
+transfer (length, finite, not negative, not all zero; on the host for host
+weights). The held-out rows are drawn on the host from the run's key
+(``numpy.random.default_rng``), stratified by class for class targets, and
+taken where the arrays are: host data is split on the host and then moved. Class weights are computed on the device from the targets'
 (one-hot) rows: ``"balanced"`` gives each class present ``n_rows /
 (n_classes * count)``, as scikit-learn's ``compute_class_weight``.
 """
@@ -17,6 +17,7 @@ import numbers
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from ._backend import to_numpy
 from .preprocessing import split_indices
@@ -63,12 +64,13 @@ def check_class_weight(class_weight: Any, loss: Any, n_out: int) -> Any:
 
 
 def queue_sample_weight(backend: Any, w: Any, n: int, dtype: str, checks: Any) -> Any:
-    """``sample_weight`` on the device as ``(n,)`` of ``dtype``, its value
-    checks queued on ``checks`` (the inputs' transfer)."""
-    w = as_numeric(backend, w, dtype, "sample_weight")
+    """``sample_weight`` as ``(n,)`` of ``dtype``, its value checks queued on
+    ``checks`` (the inputs' transfer); host weights stay on the host (checked
+    there) for the caller to move."""
+    w = as_numeric(backend, w, dtype, "sample_weight", host=True)
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(f"sample_weight must hold one weight per row of X ({n}), got shape {tuple(w.shape)}")
-    xp = backend.xp
+    xp = array_namespace(w)
     checks.finite(w, "sample_weight")
     checks.add(xp.any(w < 0), "sample_weight must not hold negative weights")
     checks.add(xp.all(w == 0), "sample_weight: every weight is zero, so nothing would be learned")
@@ -80,7 +82,8 @@ def split_rows(
 ) -> tuple[list[Any], list[Any]]:
     """``arrays`` (rows first; ``None`` passes through) split into the kept
     rows and the ``share`` held out, drawn from ``key``, stratified by
-    ``strata`` (host labels) when given."""
+    ``strata`` (host labels) when given; each where it is (host NumPy
+    arrays on the host, the backend's on its device)."""
     n = arrays[0].shape[0]
     keep, held = split_indices(n, share, key, strata)
     if len(held) == 0 or len(keep) == 0:
@@ -89,10 +92,15 @@ def split_rows(
             "each needs at least one"
         )
     xp = backend.xp
-    keep_d, held_d = backend.asarray(keep), backend.asarray(held)
-    train = [None if a is None else xp.take(a, keep_d, axis=0) for a in arrays]
-    val = [None if a is None else xp.take(a, held_d, axis=0) for a in arrays]
-    return train, val
+    on_device = [a for a in arrays if a is not None and not isinstance(a, np.ndarray)]
+    keep_d, held_d = (backend.asarray(keep), backend.asarray(held)) if on_device else (None, None)
+
+    def rows(a: Any, host: np.ndarray, device: Any) -> Any:
+        if a is None:
+            return None
+        return a[host] if isinstance(a, np.ndarray) else xp.take(a, device, axis=0)
+
+    return [rows(a, keep, keep_d) for a in arrays], [rows(a, held, held_d) for a in arrays]
 
 
 def strata(y: Any, T: Any, loss: Any) -> np.ndarray | None:

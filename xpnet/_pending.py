@@ -25,6 +25,10 @@ import math
 import time
 from typing import Any
 
+from array_api_compat import array_namespace
+
+from ._compile import one_program
+
 __all__ = ["EVERY", "HELD_BYTES", "HOST_HELD_BYTES", "PendingEpochs", "all_finite"]
 
 #: Epochs whose figures wait on the device before one transfer fetches them.
@@ -70,9 +74,9 @@ class PendingEpochs:
         self.since = time.perf_counter()
         if not figures:
             return [], [], None
-        xp, width = self.backend.xp, len(figures[0])
+        width = len(figures[0])
         flat = [f for row in figures for f in row]
-        host = self.backend.to_floats(flat + _weight_sums(xp, states[-1][0]))
+        host = self.backend.to_floats(flat + one_program(_weight_sums, self.backend)(list(states[-1][0])))
         weights_finite = all(math.isfinite(v) for v in host[len(flat) :])
         rows = [host[i * width : (i + 1) * width] for i in range(len(figures))]
         bad = next((i for i, row in enumerate(rows) if not math.isfinite(row[0])), None)
@@ -90,7 +94,7 @@ class PendingEpochs:
         checked = [all_finite(xp, params) for params, _ in states[:upto]]
         if checked[0] is None:  # no parameters: nothing to be non-finite
             return bad
-        flags = self.backend.to_numpy(xp.stack(checked))
+        flags = self.backend.to_host(checked)
         return next((i for i in range(upto) if not flags[i]), bad)
 
 
@@ -104,9 +108,12 @@ def all_finite(xp: Any, params: list[Any]) -> Any:
     return ok
 
 
-def _weight_sums(xp: Any, params: list[Any]) -> list[Any]:
+def _weight_sums(params: list[Any]) -> list[Any]:
     """Each parameter's sum: all finite only if every entry is (one reduction
     per parameter; adding them up would cost as many operations again)."""
+    if not params:
+        return []
+    xp = array_namespace(*params)
     return [xp.sum(p) for p in params]
 
 

@@ -45,6 +45,8 @@ class Accuracy(Metric):
     0.5 threshold on a single (sigmoid) output."""
 
     name = "accuracy"
+    #: Namespace operations only: ``fit`` may compile it into its epoch report (a subclass must say so again).
+    compilable = True
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
         xp = array_namespace(y_true, y_pred)

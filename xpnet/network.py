@@ -16,7 +16,7 @@ import numpy as np
 
 from . import training as _training
 from ._backend import Backend, get_backend, quiet_float_errors
-from ._compile import inference
+from ._compile import inference, keyed_program, network_key, program_key
 from ._dtypes import DTYPES, dtype_name
 from ._random import host_rng
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
@@ -40,6 +40,11 @@ CHUNK_VALUES = 2**22
 #: width 256) the launches cost xpnet 1.8x torch's one-piece ``no_grad``
 #: time on an H100; 2**25 values is 128 MiB per layer in float32.
 GPU_CHUNK_FACTOR = 8
+#: Host class labels become one-hot rows on the host (which then move with
+#: the other inputs: nothing to compile or dispatch on the device) unless
+#: the rows would take more than this; then the labels move and the device
+#: encodes them.
+HOST_ONE_HOT_BYTES = 2**27
 
 #: The context of ``gradients`` and ``gradcheck``: training behaviour
 #: (batch statistics), and no random source, so Dropout is the identity and
@@ -151,7 +156,7 @@ class Network:
         without keeping what backprop would need, so memory grows with the
         chunk, not with ``X``; the outputs are the same as in one piece."""
         checks = DeferredChecks(self.backend)
-        X = self._features(X, checks=checks)
+        X = self.backend.asarray(self._features(X, checks=checks))  # checked on the host, if from there
         rows = positive(batch_size, "batch_size", integer=True, allow_none=True)
         with quiet_float_errors():  # NaN/inf inputs or an overflow: reported below, once
             Y = self._predict(self._params(), self._buffers(), X, rows)
@@ -177,9 +182,14 @@ class Network:
         """The loss of the network on ``(X, y)`` as a Python float."""
         loss = get_loss(loss)
         X, T = self._inputs(X, y, loss)
+
+        def value(params: list[Any], buffers: list[Any], X: Any, T: Any) -> Any:
+            return loss._value(self.backend.xp, T, self._predict(params, buffers, X))
+
+        # On JAX one program (per network and loss), not a compile and a dispatch per operation.
+        program = keyed_program(self.backend, ("evaluate", *network_key(self), *program_key(loss)), value)
         with quiet_float_errors():  # as in predict: an overflow shows in the value
-            value = loss._value(self.backend.xp, T, self._predict(self._params(), self._buffers(), X))
-        return float(self.backend.to_numpy(value))
+            return float(self.backend.to_numpy(program(self._params(), self._buffers(), X, T)))
 
     def gradients(self, X: Any, y: Any, loss: str | Loss) -> list[tuple[Any, ...]]:
         """One tuple per layer, in its parameter order (``(dW, db)`` for
@@ -260,7 +270,9 @@ class Network:
     # -- input conversion --------------------------------------------------------
 
     def _features(self, X: Any, what: str = "X", checks: DeferredChecks | None = None) -> Any:
-        X = as_features(self.backend, X, self.dtype, self.n_in, what)
+        """``X`` checked (queued on ``checks``, else run now), where it came
+        from: host data stays on the host for the caller to move once."""
+        X = as_features(self.backend, X, self.dtype, self.n_in, what, host=True)
         run = checks is None
         checks = checks or DeferredChecks(self.backend)
         checks.finite(X, what)
@@ -273,16 +285,18 @@ class Network:
         checks = DeferredChecks(self.backend)
         X, T, labels = self._queue_inputs(X, y, loss, checks)
         checks.run()
-        return X, self._one_hot_if(T, labels)
+        return self.backend.asarray(X), self.backend.asarray(self._one_hot_if(T, labels))
 
     def _queue_inputs(self, X: Any, y: Any, loss: Loss, checks: DeferredChecks, what: str = "") -> tuple[Any, Any, bool]:
         """Convert ``X`` and ``y`` and queue their value checks on ``checks``;
-        the caller runs them, then calls :meth:`_one_hot_if`."""
+        the caller runs them, then calls :meth:`_one_hot_if`, then moves
+        them (host data stays on the host until then: ``backend.asarray``)."""
         self._check_loss_fits(loss)
         X = self._features(X, f"{what}X", checks)
         T, labels = as_targets(
-            self.backend, y, self.dtype, X.shape[0], self.n_out, self._uses_labels(loss), checks, f"{what}y", f"{what}X"
-        )
+            self.backend, y, self.dtype, X.shape[0], self.n_out, self._uses_labels(loss), checks, f"{what}y",
+            f"{what}X", host=True,
+        )  # fmt: skip
         queue_loss_targets(checks, T, loss.name, labels, f"{what}y")
         return X, T, labels
 
@@ -294,7 +308,14 @@ class Network:
             )
 
     def _one_hot_if(self, T: Any, labels: bool) -> Any:
-        return one_hot(self.backend, T, self.n_out, self.dtype) if labels else T
+        """One-hot rows for labels, made where the labels are; host labels
+        whose rows would exceed :data:`HOST_ONE_HOT_BYTES` move first."""
+        if not labels:
+            return T
+        size = T.shape[0] * self.n_out * np.dtype(self.dtype).itemsize
+        if isinstance(T, np.ndarray) and size > HOST_ONE_HOT_BYTES:
+            T = self.backend.asarray(T)
+        return one_hot(self.backend, T, self.n_out, self.dtype)
 
     def _uses_labels(self, loss: Loss) -> bool:
         return loss.name == "cross_entropy" and self.n_out > 1

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from ._compile import Kernel, update
+from ._compile import Kernel, one_program, update
 from .registry import register, registry_for
 from .validation import positive
 
@@ -416,8 +416,13 @@ def _check_arrays(key: str, got: Any, want: Params) -> None:
 
 
 def _zeros_like(params: Params) -> Params:
+    """Zeros shaped as each parameter (as one program on JAX, not one per shape)."""
     if not params:
         return []
+    return one_program(_zeros, params[0])(list(params))
+
+
+def _zeros(params: list[Any]) -> list[Any]:
     xp = array_namespace(*params)
     return [xp.zeros_like(p) for p in params]
 

@@ -25,7 +25,7 @@ import numpy as np
 from . import _fit_data as data
 from . import checkpoints
 from ._backend import quiet_float_errors
-from ._compile import Rows, check_compile, take_rows, training_step
+from ._compile import Rows, check_compile, keyed_program, network_key, program_key, take_rows, training_step
 from ._device_random import DeviceRandom, key_from_state
 from ._pending import PendingEpochs, all_finite
 from ._random import host_rng
@@ -275,10 +275,12 @@ class _Run:
         # place only arrays it owns (this run's optimizer state, then its own
         # results within an epoch), never ones the network or a report holds.
         self.train_step = training_step(net, self.loss, self.opt, self.decay, _TRAINING, self.state, self.compile)
+        self.figures = _epoch_figures(net, self.loss, list(self.metric_fns.values()), len(self.bounds), self.compile)
 
     def _inputs(self, X: Any, y: Any) -> None:
-        """Convert once and check every value in a single transfer; hold out
-        the validation share; the rows' weights."""
+        """Check every value in a single transfer (none for host data, checked
+        on the host), encode labels and hold out the validation share where
+        the data is, then move it once; the rows' weights."""
         net, loss, backend = self.net, self.loss, self.backend
         checks = DeferredChecks(backend)
         X, T, labels = net._queue_inputs(X, y, loss, checks)
@@ -299,6 +301,9 @@ class _Run:
             strata = data.strata(y, T, loss)
             (X, T, w), (Xv, Tv, _) = data.split_rows(backend, [X, T, w], self.split, self.key, strata)
             self.val = (Xv, Tv)
+        X, T, w = (None if a is None else backend.asarray(a) for a in (X, T, w))
+        if self.val is not None:
+            self.val = tuple(backend.asarray(a) for a in self.val)
         if self.class_weight is not None:
             cw = data.class_row_weights(backend, T, self.class_weight)
             w = cw if w is None else w * cw
@@ -406,15 +411,10 @@ class _Run:
         device with its end state; settle them when due or when a per-epoch
         decision needs them. Then the schedule's next state. Whether the run
         stops here."""
-        xp = self.xp
-        figures = [self.total if len(self.bounds) == 1 else self.total / len(self.bounds)]
+        figures = list(self.figures(self.total, self.params, self.buffers, self.val))
         penalty = self.opt.epoch_penalty(self.state) if hasattr(self.opt, "epoch_penalty") else None
         if penalty is not None:  # a regularisation term the optimizer applies (xpnet.sklearn's L2)
             figures[0] = figures[0] + penalty
-        if self.val is not None:
-            Yv = self.net._predict(self.params, self.buffers, self.val[0])
-            figures.append(self.loss._value(xp, self.val[1], Yv))
-            figures += [fn(self.val[1], Yv) for fn in self.metric_fns.values()]
         self.pending_lr.append(self.lr)
         stop = False
         if self.pending.add(figures, self.params, self.buffers) or self.every_epoch:
@@ -565,6 +565,28 @@ def _continued_state(net: Any, opt: Any, params: list[Any]) -> Any:
             f"its state does not fit {opt!r}: pass warm_start=False to start a fresh state"
         )
     return state
+
+
+def _epoch_figures(net: Any, loss: Any, metrics: list[Any], n_batches: int, compile: Any) -> Any:
+    """``(total, params, buffers, val) -> [loss, val_loss, *metrics]``, the
+    epoch's figures as 0-d device arrays: the mean of its minibatch losses
+    (``total`` is their sum), then the loss and metrics on the validation
+    rows ``val = (Xv, Tv)`` (``None``: none). On JAX one program (per
+    network, loss, metrics and minibatch count) where the built-in metrics
+    allow (a callable may do anything), not one per operation."""
+
+    def figures(total: Any, params: list[Any], buffers: list[Any], val: Any) -> list[Any]:
+        out = [total if n_batches == 1 else total / n_batches]
+        if val is not None:
+            Yv = net._predict(params, buffers, val[0])
+            out.append(loss._value(net.backend.xp, val[1], Yv))
+            out += [fn(val[1], Yv) for fn in metrics]
+        return out
+
+    if compile is False or not all(vars(type(m)).get("compilable") is True for m in metrics):
+        return figures
+    key = ("figures", *network_key(net), *program_key(loss), *(k for m in metrics for k in program_key(m)), n_batches)
+    return keyed_program(net.backend, key, figures)
 
 
 #: The context of a training step in a network that draws no random numbers.

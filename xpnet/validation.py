@@ -1,9 +1,14 @@
 """Input checks at the public entry points, kept off the per-step path.
 
 Shapes, types and names are checked on the host at once. Value checks (NaN,
-inf, label ranges) need the data, which may live on a GPU: they are queued as
-0-d boolean device arrays in a :class:`DeferredChecks` and fetched in one
-transfer, so a whole ``fit`` call's input checks cost one host sync.
+inf, label ranges) need the data. Data that comes from the host (NumPy
+arrays, lists) is checked there, with NumPy, before it moves (``host=True``
+of :func:`as_numeric` and friends: the caller moves it once, after the
+checks, the one-hot encoding and the split); data that already lives on a
+device is checked there: its checks are queued as 0-d boolean device arrays
+in a :class:`DeferredChecks` and fetched in one transfer, so a whole ``fit``
+call's input checks cost at most one host sync, and on JAX compile nothing
+for host data.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import array_api_compat as compat
 import numpy as np
 
 from ._backend import Backend, quiet_float_errors
+from ._compile import one_program
+from ._dtypes import dtype_name
 
 __all__ = [
     "DeferredChecks", "as_features", "as_numeric", "as_targets", "check_fit_options", "checked_param", "positive",
@@ -23,12 +30,16 @@ __all__ = [
 ]
 
 
-def as_numeric(backend: Backend, value: Any, dtype: Any, what: str, *, copy: bool = False, fits: Any = None) -> Any:
+def as_numeric(
+    backend: Backend, value: Any, dtype: Any, what: str, *, copy: bool = False, fits: Any = None, host: bool = False
+) -> Any:
     """``value`` on ``backend`` as ``dtype`` (``None``: keep integer/bool
     dtypes, floats become ``float64``), refusing non-numbers with a ``TypeError``
     that says what came, and host values too large for ``dtype`` (or for
     ``fits``) with a ``ValueError`` (device arrays: the cast's ``inf`` is
-    left to the deferred finite checks)."""
+    left to the deferred finite checks). ``host=True``: host values stay a
+    NumPy array (cast to ``dtype``), for checks on the host; the caller moves
+    it (``backend.asarray``)."""
     if value is None:
         raise TypeError(f"{what} must be an array of numbers, got None")
     if compat.is_array_api_obj(value) and not isinstance(value, np.ndarray | np.generic):
@@ -39,6 +50,7 @@ def as_numeric(backend: Backend, value: Any, dtype: Any, what: str, *, copy: boo
             raise TypeError(f"{what} must hold real numbers, got dtype {value.dtype}")
         with quiet_float_errors():
             return backend.asarray(value, dtype, copy=copy)
+    staged = host
     try:
         host = np.asarray(value)
     except ValueError as exc:  # ragged nested lists
@@ -49,7 +61,16 @@ def as_numeric(backend: Backend, value: Any, dtype: Any, what: str, *, copy: boo
         )
         raise TypeError(f"{what} must hold real numbers, got {kind}")
     _refuse_overflow(host, dtype if fits is None else fits, what)
+    if staged:
+        with quiet_float_errors():  # an overflowing cast shows as inf in the finite checks
+            return host if dtype is None else host.astype(_host_dtype(backend, dtype), copy=False)
     return backend.asarray(host, dtype, copy=copy)
+
+
+def _host_dtype(backend: Backend, dtype: Any) -> np.dtype:
+    """NumPy's ``dtype``, refused as the backend refuses it (float64 on JAX needs its 64-bit mode)."""
+    backend.dtype(dtype)
+    return np.dtype(dtype_name(dtype))
 
 
 def _refuse_overflow(host: np.ndarray, dtype: Any, what: str) -> None:
@@ -96,9 +117,10 @@ def checked_param(backend: Backend, value: Any, dtype: str, shape: tuple[int, ..
     return arr
 
 
-def as_features(backend: Backend, X: Any, dtype: str, n_in: int, what: str = "X") -> Any:
-    """``X`` as a 2-D ``(n_samples, n_in)`` array of the model's dtype."""
-    X = as_numeric(backend, X, dtype, what)
+def as_features(backend: Backend, X: Any, dtype: str, n_in: int, what: str = "X", host: bool = False) -> Any:
+    """``X`` as a 2-D ``(n_samples, n_in)`` array of the model's dtype
+    (``host``: see :func:`as_numeric`)."""
+    X = as_numeric(backend, X, dtype, what, host=host)
     if X.ndim != 2:
         hint = (
             f"; for one sample use {what}.reshape(1, -1), for one feature {what}.reshape(-1, 1)"
@@ -126,15 +148,17 @@ def as_targets(
     checks: DeferredChecks,
     what: str = "y",
     x_what: str = "X",
+    host: bool = False,
 ) -> tuple[Any, bool]:
     """``y`` checked against ``n_samples`` and ``n_out``; value checks queued.
 
     Returns ``(array, is_labels)``. With ``labels`` (cross-entropy over
     ``n_out > 1`` classes) a 1-D ``y`` or an ``(N, 1)`` column is integer
     class labels, left for :func:`one_hot` once the checks have run;
-    otherwise a 1-D ``y`` is one output per sample and becomes a column."""
-    y = as_numeric(backend, y, None, what, fits=dtype)
-    xp = backend.xp
+    otherwise a 1-D ``y`` is one output per sample and becomes a column.
+    ``host``: see :func:`as_numeric`."""
+    y = as_numeric(backend, y, None, what, fits=dtype, host=host)
+    xp = compat.array_namespace(y)
     if y.ndim not in (1, 2):
         raise ValueError(f"{what} must be 1-D or 2-D, got {y.ndim}-D shape {tuple(y.shape)}")
     if y.shape[0] != n_samples:
@@ -159,8 +183,11 @@ def as_targets(
         y = xp.reshape(y, (n_samples, 1))
     elif y.shape[1] != n_out:
         raise ValueError(f"{what} has {y.shape[1]} columns, but the network has {n_out} outputs")
-    with quiet_float_errors():  # a device array's overflow shows as inf in the checks
-        y = backend.asarray(y, dtype)
+    with quiet_float_errors():  # an overflow shows as inf in the checks
+        if host and isinstance(y, np.ndarray):
+            y = y.astype(_host_dtype(backend, dtype), copy=False)
+        else:
+            y = backend.asarray(y, dtype)
     checks.finite(y, what)
     return y, False
 
@@ -189,14 +216,19 @@ def queue_output_check(checks: DeferredChecks, Y: Any, dtype: str) -> None:
     """Queue a ``FloatingPointError`` for outputs that are not finite although
     the inputs (checked in the same transfer) and the weights are: the
     computation overflowed in ``dtype``."""
-    xp = compat.array_namespace(Y)
     checks.add(
-        ~xp.all(xp.isfinite(Y)),
+        one_program(_not_finite, Y)(Y),
         f"the network's outputs contain NaN or inf although its inputs and weights are finite: the {dtype} "
         f"computation overflowed (a value beyond {float(np.finfo(dtype).max):.4g}); use dtype='float64' "
         "or scaled inputs (e.g. standardised features)",
         FloatingPointError,
     )
+
+
+def _not_finite(Y: Any) -> Any:
+    """Does ``Y`` hold NaN or inf (a 0-d boolean)?"""
+    xp = compat.array_namespace(Y)
+    return ~xp.all(xp.isfinite(Y))
 
 
 def check_fit_options(**options: Any) -> None:
@@ -260,13 +292,17 @@ def _writable_file_path(path: Path, name: str) -> None:
 
 
 def one_hot(backend: Backend, labels: Any, n_classes: int, dtype: str) -> Any:
-    """Checked integer labels ``(N,)`` as one-hot rows ``(N, n_classes)``."""
+    """Checked integer labels ``(N,)`` as one-hot rows ``(N, n_classes)``,
+    where they are: on the host for host labels (see :func:`as_numeric`)."""
     import array_api_extra as xpx
 
-    xp = backend.xp
+    if isinstance(labels, np.ndarray):
+        xp, dtype = compat.array_namespace(labels), _host_dtype(backend, dtype)
+    else:
+        xp, dtype = backend.xp, backend.dtype(dtype)
     if not xp.isdtype(labels.dtype, "integral"):
         labels = xp.astype(labels, xp.int64)
-    return xpx.one_hot(labels, n_classes, dtype=backend.dtype(dtype), xp=xp)
+    return xpx.one_hot(labels, n_classes, dtype=dtype, xp=xp)
 
 
 def positive(value: Any, what: str, *, integer: bool = False, allow_none: bool = False) -> Any:
@@ -297,23 +333,29 @@ class DeferredChecks:
         self._messages: list[str] = []
 
     def add(self, failed: Any, message: str, error: type[Exception] = ValueError) -> None:
-        """Queue a 0-d boolean array that is true when the check failed; ``run``
-        then raises ``error(message)``."""
+        """Queue a 0-d boolean array (on the device, or a host NumPy one) that
+        is true when the check failed; ``run`` then raises ``error(message)``."""
         self._flags.append(failed)
         self._messages.append((error, message))
 
     def finite(self, a: Any, what: str) -> None:
-        xp = self._backend.xp
+        """Queue the NaN and inf checks of ``a``, computed where it is."""
+        xp = compat.array_namespace(a)
         if xp.isdtype(a.dtype, "real floating"):
             self.add(xp.any(xp.isnan(a)), f"{what} contains NaN; remove or impute those values first")
             self.add(xp.any(xp.isinf(a)), f"{what} contains inf (infinite values); remove or clip them first")
 
     def run(self) -> None:
-        """One device-to-host transfer; raise ``ValueError`` for the first failure."""
+        """One device-to-host transfer (none for checks made on the host);
+        raise ``ValueError`` for the first failure."""
         if not self._flags:
             return
-        xp = self._backend.xp
-        failed = self._backend.to_numpy(xp.stack(self._flags))
+        flags = self._flags
+        on_device = [i for i, f in enumerate(flags) if not isinstance(f, np.ndarray | np.generic | bool)]
+        failed = list(flags)
+        if on_device:
+            for i, v in zip(on_device, self._backend.to_host([flags[i] for i in on_device])):
+                failed[i] = v
         self._flags, messages = [], self._messages
         self._messages = []
         for bad, (error, message) in zip(failed, messages):
