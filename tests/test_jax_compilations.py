@@ -1,0 +1,125 @@
+"""How many XLA programs a JAX fit, predict and evaluate compile (issue 14).
+
+On a GPU each JAX operation run outside a program is compiled on first use
+(tens of ms) and dispatched on its own (about 0.25 ms): a fit once compiled
+63 small programs for `xpnet train --backend jax` (conversions, input checks,
+one-hot, the split, the epoch reports). Host data is now checked, encoded
+and split on the host and moved once, and the set-up and each epoch's
+report run as one program each; these tests keep the count from creeping
+back. Counted with JAX's own compile events, on the CPU.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax", reason="jax is not installed: these tests count JAX's compilations")
+
+import xpnet  # noqa: E402
+from xpnet import _compile  # noqa: E402
+
+#: JAX reports each compilation of a program for the backend under this event.
+COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+_counts = {"on": False, "n": 0}
+
+
+def _listen(event: str, duration: float, **kwargs) -> None:
+    if _counts["on"] and event == COMPILE_EVENT:
+        _counts["n"] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_listen)  # once per process: listeners stay
+
+
+def compilations(fn):
+    """``fn()`` and the number of XLA compilations it caused."""
+    _counts.update(on=True, n=0)
+    try:
+        out = fn()
+    finally:
+        _counts["on"] = False
+    return out, _counts["n"]
+
+
+def _data(n: int, n_in: int, n_classes: int, seed: int):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, n_in)), rng.integers(0, n_classes, size=n)
+
+
+def test_a_fit_compiles_its_steps_and_one_program_each_for_state_and_report():
+    """A fit with a validation share, a metric and a short last batch: two
+    step programs (the two batch sizes), the optimizer's zeros, the epoch
+    report and the NaN guard's sums: 5 (there were 45 for this fit:
+    each conversion, check, one-hot, split and report operation compiled
+    alone). Shapes no other test uses, so no cache hides a compile."""
+    _compile._JAX_PROGRAMS.clear()
+    X, y = _data(83, 7, 3, seed=1)
+    net = xpnet.MLP([7, 13, 3], "tanh", "softmax", backend="jax", seed=0)
+    fit = lambda: net.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=3, batch_size=16, seed=0,
+                          validation_split=0.2, metrics=("accuracy",))  # fmt: skip
+    history, n = compilations(fit)
+    assert len(history.metrics["val_accuracy"]) == 3
+    assert n <= 5, f"a JAX fit compiled {n} programs (expected at most 5)"
+    again, n_again = compilations(fit)  # the same architecture again: everything is cached
+    assert n_again == 0, f"a second fit of the same shapes compiled {n_again} programs"
+    assert again.loss != history.loss  # it trained on (warm weights)
+
+
+def test_predict_and_evaluate_compile_one_program_each_and_the_output_check():
+    _compile._JAX_PROGRAMS.clear()
+    X, y = _data(29, 5, 4, seed=2)
+    net = xpnet.MLP([5, 11, 4], "relu", "softmax", backend="jax", seed=0)
+    Y, n_predict = compilations(lambda: net.predict(X))
+    assert n_predict <= 2, f"predict compiled {n_predict} programs (the forward and its finite check expected)"
+    value, n_evaluate = compilations(lambda: net.evaluate(X, y, "cross_entropy"))
+    assert n_evaluate <= 1, f"evaluate compiled {n_evaluate} programs (one expected)"
+    host = np.asarray(Y, dtype=np.float64)
+    expected = -np.mean(np.log(np.maximum(host[np.arange(len(y)), y], np.finfo(np.float32).eps)))
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+    _, n_again = compilations(lambda: (net.predict(X), net.evaluate(X, y, "cross_entropy")))
+    assert n_again == 0
+
+
+def test_a_fit_on_jax_reports_the_same_figures_as_on_numpy():
+    """The report's program computes what the eager operations computed."""
+    X, y = _data(61, 6, 3, seed=3)
+    runs = {}
+    for backend in ("numpy", "jax"):
+        net = xpnet.MLP([6, 9, 3], "tanh", "softmax", backend=backend, seed=0)
+        runs[backend] = net.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=4, batch_size=8, seed=0,
+                                validation_split=0.25, metrics=("accuracy",))  # fmt: skip
+    for name in ("loss", "val_loss"):
+        np.testing.assert_allclose(getattr(runs["jax"], name), getattr(runs["numpy"], name), rtol=2e-5)
+    assert runs["jax"].metrics["val_accuracy"] == pytest.approx(runs["numpy"].metrics["val_accuracy"])
+
+
+def test_xpnet_train_on_jax_compiles_a_handful_of_programs():
+    """`xpnet train --backend jax` on the shipped digits (early stopping on a
+    validation share, then the test accuracy), in a fresh process: the probe,
+    two step programs, the optimizer's zeros, the epoch report, the NaN
+    guard's sums, the test rows' forward and its finite check: 8 (63 before)."""
+    code = textwrap.dedent(
+        """
+        import jax
+        n = [0]
+        def listen(event, duration, **kwargs):
+            if event == %r:
+                n[0] += 1
+        jax.monitoring.register_event_duration_secs_listener(listen)
+        from xpnet.cli import main
+        assert main(["train", "--backend", "jax", "--quiet", "--epochs", "3"]) == 0
+        print("compilations:", n[0])
+        """
+        % COMPILE_EVENT
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    n = int(out.stdout.rsplit("compilations:", 1)[1])
+    assert "test accuracy" in out.stdout
+    assert n <= 8, f"xpnet train --backend jax compiled {n} programs (expected at most 8)\n{out.stdout}"
