@@ -932,7 +932,12 @@ def keyed_program(backend: Any, key: tuple, fn: Callable[..., Any]) -> Callable[
         while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
             _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
         frozen = _Frozen()
-        _JAX_PROGRAMS[key] = (jax.jit(lambda *args: frozen.step(*args)), None, frozen)
+
+        def traced(*args: Any) -> Any:
+            return frozen.step(*args)
+
+        traced.__name__ = traced.__qualname__ = str(key[0])  # jit(figures) in JAX's logs
+        _JAX_PROGRAMS[key] = (jax.jit(traced), None, frozen)
     program, _, frozen = _JAX_PROGRAMS[key]
 
     def run(*args: Any) -> Any:
