@@ -923,7 +923,7 @@ def keyed_program(backend: Any, key: tuple, fn: Callable[..., Any]) -> Callable[
     fit's epoch report: its loss, validation loss and metrics in one program
     instead of one per operation). ``fn`` is traced only for a new key or
     new shapes, so ``key`` must name everything it computes with, as the
-    step's key does; the cache holds no reference to ``fn`` between calls."""
+    step's key does; the cache holds ``fn`` weakly."""
     if backend.name != "jax":
         return fn
     import jax
@@ -934,18 +934,15 @@ def keyed_program(backend: Any, key: tuple, fn: Callable[..., Any]) -> Callable[
         frozen = _Frozen()
 
         def traced(*args: Any) -> Any:
-            return frozen.step(*args)
+            return frozen.step()(*args)
 
         traced.__name__ = traced.__qualname__ = str(key[0])  # jit(figures) in JAX's logs
         _JAX_PROGRAMS[key] = (jax.jit(traced), None, frozen)
     program, _, frozen = _JAX_PROGRAMS[key]
 
     def run(*args: Any) -> Any:
-        frozen.step = fn
-        try:
-            return program(*args)
-        finally:
-            frozen.step = None
+        frozen.step = weakref.ref(fn)  # read only when JAX traces
+        return program(*args)
 
     return run
 
@@ -964,7 +961,7 @@ class _Frozen:
     """The box a cached JAX program reads while it is traced: the TrainStep
     that called it (weakly: the cache holds no network) and that call's host
     optimizer state (its keys; the values are replaced by the scalars); for
-    a :func:`keyed_program`, the function of the call in progress."""
+    a :func:`keyed_program`, the function of the last call (weakly too)."""
 
     def __init__(self) -> None:
         self.step: Any = None
