@@ -28,6 +28,8 @@ import contextvars
 import dataclasses
 import functools
 import math
+import operator
+import sys
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -682,7 +684,7 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
     check_compile(compile)
     eager = TrainStep(net, loss, opt, decay, ctx, state, fuse=compile is not False)
     kind = {"jax": _JaxStep, "graph": functools.partial(GraphStep, graph=_CudaGraph), "bridge": bridged_step,
-            None: None}[compiled_kind(net.backend, compile, sum(math.prod(p.shape) for p in net._params()))]  # fmt: skip
+            "tape": functools.partial(tape_step, compile=compile), None: None}[compiled_kind(net.backend, compile, sum(math.prod(p.shape) for p in net._params()))]  # fmt: skip
     draws = getattr(ctx, "rng", None) is not None or getattr(net, "_uses_rng", False)  # Dropout: a new source per step
     if kind is None or compile is False or draws or not _replayable(opt, state or {}):
         return eager
@@ -712,7 +714,7 @@ def compiled_kind(backend: Any, compile: Any, n_params: int, torch_cuda: bool | 
         return "graph" if small else None
     if backend.name == "cupy" and small and (_torch_cuda() if torch_cuda is None else torch_cuda):
         return "bridge"
-    return None
+    return "tape" if backend.name == "numpy" else None
 
 
 @functools.cache
@@ -973,6 +975,33 @@ def _spec(obj: Any) -> str:
     return repr((getattr(obj, "name", type(obj).__name__), config() if callable(config) else None))
 
 
+class _TorchArrays:
+    """How :class:`GraphStep` copies torch tensors (:class:`xpnet._tape.NumpyArrays` for NumPy)."""
+
+    @staticmethod
+    def clone(a: Any) -> Any:
+        return a.clone()
+
+    @staticmethod
+    def own(arrays: Sequence[Any], held: set[int]) -> bool:
+        return _own_arrays(arrays, held)
+
+    @staticmethod
+    def copy(dst: Any, src: Any) -> None:
+        dst.copy_(src)
+
+    @staticmethod
+    def slots(like: Any, n: int) -> Any:
+        return like.new_zeros((n,))
+
+    @staticmethod
+    def fill(slots: Any, values: list[float]) -> None:
+        import torch
+
+        # pinned host memory: the copy does not wait for the stream
+        slots.copy_(torch.tensor(values, dtype=slots.dtype, pin_memory=slots.is_cuda), non_blocking=True)
+
+
 class GraphStep(TrainStep):
     """The whole step captured once per batch shape and replayed
     (``torch.cuda.CUDAGraph``): one launch instead of one per operation.
@@ -988,6 +1017,8 @@ class GraphStep(TrainStep):
     and ``replay()``): the CUDA one, or a stand-in in the CPU tests."""
 
     mode = "cuda graph"
+    #: How the static arrays are copied and filled.
+    _arrays: Any = _TorchArrays
 
     def __init__(self, eager: TrainStep, graph: Any) -> None:
         self.__dict__.update(eager.__dict__)
@@ -995,40 +1026,63 @@ class GraphStep(TrainStep):
         self._graphs: dict[tuple, Any] = {}
         self._static: dict[str, Any] | None = None
         self._returned: list[Any] = []  # the copies handed out with keep, equal to the static parameters
+        self._filled: list[float] | None = None  # the scalars in the static vector
+        self._memo: tuple | None = None  # the last host_scalars call
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
         if not self._compiles(ctx, loss, opt):
             return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
-        import torch
-
-        seen, host = host_scalars(opt or self.opt, state)
+        seen, host = self._host_scalars(opt or self.opt, state)
         if self._static is None:
             self._static = self._make_static(params, buffers, state, len(seen))
-        st = self._static
+        st, arrays = self._static, self._arrays
         if len(seen) != st["slots"].shape[0]:
             raise RuntimeError("the optimizer's scalars changed in number since the step was captured")
-        _copy_in(st["params"], params, skip=_same(params, st["params"]) or _same(params, self._returned))
-        _copy_in(st["buffers"], buffers, skip=_same(buffers, st["buffers"]))
-        for k, arrays in _state_lists(state).items():
-            _copy_in(st["state"][k], arrays, skip=_same(arrays, st["state"][k]))
-        key = (tuple(X.shape), tuple(T.shape))
-        if key not in self._graphs:
-            self._graphs[key] = self._capture(X, T)
-        graph, sX, sT, out = self._graphs[key]
-        sX.copy_(X)
-        sT.copy_(T)
-        slots = st["slots"]
-        if slots is not None:  # pinned host memory: the copy does not wait for the stream
-            slots.copy_(torch.tensor(seen, dtype=slots.dtype, pin_memory=slots.is_cuda), non_blocking=True)
+        _copy_in(arrays, st["params"], params, skip=_same(params, st["params"]) or _same(params, self._returned))
+        _copy_in(arrays, st["buffers"], buffers, skip=_same(buffers, st["buffers"]))
+        for k, held in _state_lists(state).items():
+            _copy_in(arrays, st["state"][k], held, skip=_same(held, st["state"][k]))
+        if seen != self._filled:  # the scalars' memory keeps the last step's until they change
+            arrays.fill(st["slots"], seen)
+            self._filled = seen
+        graph, out = self._inputs(X, T)
         graph.replay()
         params_out, buffers_out = list(st["params"]), list(st["buffers"])
         if keep:
-            params_out, buffers_out = [p.clone() for p in params_out], [b.clone() for b in buffers_out]
+            params_out, buffers_out = self._kept(params_out, buffers_out)
             self._returned = params_out
         else:
             self._returned = []
         state_out = {**host, **{k: list(v) for k, v in st["state"].items()}}
-        return params_out, buffers_out, state_out, out["value"].clone()
+        return params_out, buffers_out, state_out, arrays.clone(out["value"])
+
+    def _kept(self, params, buffers):
+        """Copies of the static parameters and buffers that no later replay writes."""
+        clone = self._arrays.clone
+        return [clone(p) for p in params], [clone(b) for b in buffers]
+
+    def _host_scalars(self, opt, state):
+        """:func:`host_scalars`, remembered while the optimizer's settings
+        and host state stay the same (plain SGD's every step: the call costs
+        microseconds, which a small network's replay feels)."""
+        host = {k: v for k, v in state.items() if not isinstance(v, list)}
+        memo = self._memo
+        if memo is not None and memo[0] is opt and memo[1] == host and memo[2] == vars(opt):
+            return memo[3]
+        found = host_scalars(opt, state)
+        self._memo = (opt, host, dict(vars(opt)), found)
+        return found
+
+    def _inputs(self, X, T):
+        """The graph of this minibatch's shapes (captured on first use), the
+        minibatch copied into its static inputs; and its output box."""
+        key = (tuple(X.shape), tuple(T.shape))
+        if key not in self._graphs:
+            self._graphs[key] = self._capture(X, T)
+        graph, sX, sT, out = self._graphs[key]
+        self._arrays.copy(sX, X)
+        self._arrays.copy(sT, T)
+        return graph, out
 
     def update(self, params, grads, state, *, opt=None, donate=False):
         return TrainStep.update(self, params, grads, state, opt=opt)
@@ -1039,33 +1093,38 @@ class GraphStep(TrainStep):
         under a kept array), after which the graph's buffers are stale."""
         static = self._static
         if static is not None and (_same(params, static["params"]) or _same(params, self._returned)):
-            params = [p.clone() for p in params]
+            params = [self._arrays.clone(p) for p in params]
         out = TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt)
         self._returned = []
         return out
 
     def _make_static(self, params, buffers, state, n_scalars):
+        clone = self._arrays.clone
         return {
-            "params": [p.clone() for p in params],
-            "buffers": [b.clone() for b in buffers],
-            "state": {k: [a.clone() for a in v] for k, v in _state_lists(state).items()},
+            "params": [clone(p) for p in params],
+            "buffers": [clone(b) for b in buffers],
+            "state": {k: [clone(a) for a in v] for k, v in _state_lists(state).items()},
             "host": {k: v for k, v in state.items() if not isinstance(v, list)},
-            "slots": params[0].new_zeros((n_scalars,)) if params else None,
+            "slots": self._arrays.slots(params[0], n_scalars) if params else None,
         }
 
-    def _body(self, X, T):
-        """The step on the static buffers, writing its results into them."""
-        st = self._static
+    def _body(self, X, T, st=None):
+        """The step on the static buffers ``st`` (default: the step's own),
+        writing its results into them."""
+        st = self._static if st is None else st
         params, buffers = st["params"], st["buffers"]
         state = {**st["host"], **{k: Donated(v, self._scratch) for k, v in st["state"].items()}}
         scalars = _Scalars(st["slots"]) if st["slots"] is not None else None
         with _mode(scalars=scalars, fuse=self.fuse, in_place_min=0):
             value, grads, new_buffers = self.net._loss_and_grads(params, X, T, self.loss, buffers, self.ctx)
+            # the gradients backprop just made are read once: a parameter's new value may go into its gradient
+            held = {id(a) for a in (X, T, *params, *buffers)}
+            grads = Donated(grads, self._scratch) if self._arrays.own(grads, held) else grads
             new_params, new_state = self.opt.step(Donated(params, self._scratch), grads, state, decay=self.decay)
-        _copy_in(params, new_params, skip=_same(new_params, params))
-        _copy_in(buffers, new_buffers, skip=_same(new_buffers, buffers))
+        _copy_in(self._arrays, params, new_params, skip=_same(new_params, params))
+        _copy_in(self._arrays, buffers, new_buffers, skip=_same(new_buffers, buffers))
         for k, v in st["state"].items():
-            _copy_in(v, new_state[k], skip=_same(new_state[k], v))
+            _copy_in(self._arrays, v, new_state[k], skip=_same(new_state[k], v))
         return value
 
     def _capture(self, X, T):
@@ -1074,6 +1133,156 @@ class GraphStep(TrainStep):
         graph = self._graph_kind()
         graph.capture(lambda: out.__setitem__("value", self._body(sX, sT)), self._static)
         return graph, sX, sT, out
+
+
+class TapeStep(GraphStep):
+    """The step recorded once per batch shape and replayed as a flat list of
+    NumPy calls into fixed buffers (:mod:`xpnet._tape`): a CUDA graph's
+    bargain on the CPU, where a small network's step costs more in Python
+    than in arithmetic. A full batch (the loop's own arrays, every epoch) is
+    recorded on those arrays themselves, so nothing is copied in. A step the
+    recording cannot follow (one that reads a value on the host) runs
+    eagerly from then on, with a warning where ``compile=True`` asked."""
+
+    mode = "numpy tape"
+
+    def __init__(self, eager: TrainStep, warn: bool) -> None:
+        from . import _tape
+
+        super().__init__(eager, _tape.Tape)
+        self._tape, self._arrays = _tape, _tape.NumpyArrays
+        self._whole: tuple[Any, Any] | None = None  # the loop's full-batch (X, T)
+        self._pool: list[list[Any]] = []  # the sets handed out with keep
+        self._uses: dict[Any, int] = {}  # steps each recording served
+        self._next, self._free_refs = 0, []
+        self._refused, self._warn = False, warn
+
+    def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
+        if self._refused or not self._compiles(ctx, loss, opt):
+            return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
+        key = self._key(X, T)
+        expected = None
+        if self._uses.get(key) == 1:  # a recording's second step: checked once against the eager step
+            copies = [p.copy() for p in params], [b.copy() for b in buffers]
+            state_copy = {k: ([a.copy() for a in v] if isinstance(v, list) else v) for k, v in state.items()}
+            expected = TrainStep.__call__(self, *copies, state_copy, X, T, ctx, loss=loss, opt=opt)
+        try:
+            out = super().__call__(params, buffers, state, X, T, ctx, loss=loss, opt=opt, keep=keep)
+        except self._tape.Untraceable as exc:
+            self._refuse(str(exc))
+            return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
+        self._uses[key] = self._uses.get(key, 0) + 1
+        if expected is not None and not _same_results(out, expected):
+            self._refuse("its replay computed other numbers than the step itself: it depends on something "
+                         "the recording froze")  # fmt: skip
+            return expected
+        return out
+
+    def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
+                  keep=False):  # fmt: skip
+        if rows.order is None and rows.lo == 0 and rows.hi == rows.X.shape[0]:
+            self._whole = (rows.X, rows.T)
+        return super().step_rows(params, buffers, state, rows, total, ctx, loss=loss, opt=opt, keep=keep)
+
+    def _kept(self, params, buffers):
+        """Copies into a set of a pool that nothing outside it refers to any
+        more (the NaN guard holds up to a report's worth of epochs, then lets
+        go): fresh arrays of a large network every epoch would make the
+        allocator fetch fresh pages from the kernel."""
+        arrays = [*params, *buffers]
+        pool, n = self._pool, len(self._pool)
+        for i in range(n):
+            k = (self._next + i) % n
+            held = pool[k]
+            if _refs(held) == self._free_refs:
+                for dst, src in zip(held, arrays):
+                    np.copyto(dst, src)
+                self._next = (k + 1) % n
+                return held[: len(params)], held[len(params) :]
+        held = [a.copy() for a in arrays]
+        if n < KEPT_POOL:
+            pool.append(held)
+            self._free_refs = _refs(held)
+        return held[: len(params)], held[len(params) :]
+
+    def _refuse(self, why: str) -> None:
+        self._refused = True
+        if self._warn:
+            warnings.warn(f"xpnet: compile=True cannot record this step on NumPy ({why}); it runs eagerly",
+                          RuntimeWarning, stacklevel=5)  # fmt: skip
+
+    def _key(self, X, T):
+        whole = self._whole
+        if whole is not None and X is whole[0] and T is whole[1]:
+            return "whole"
+        return (tuple(X.shape), tuple(T.shape))
+
+    def _inputs(self, X, T):
+        if self._key(X, T) != "whole":
+            return super()._inputs(X, T)
+        if "whole" not in self._graphs:
+            self._graphs["whole"] = self._capture(X, T, copy=False)
+        graph, _, _, out = self._graphs["whole"]
+        return graph, out
+
+    def _capture(self, X, T, copy=True):
+        sX, sT = (X.copy(), T.copy()) if copy else (X, T)
+        traced, out = self._tape.traced, {}
+        static = traced(self._static)
+        graph = self._tape.Tape()
+        graph.capture(lambda: out.__setitem__("value", self._body(traced(sX), traced(sT), static)), self._static)
+        out["value"] = self._tape.plain(out["value"])
+        return graph, sX, sT, out
+
+
+def _same_results(out: tuple, expected: tuple) -> bool:
+    """Are two steps' ``(params, buffers, state, value)`` equal to the bit (NaN equal to NaN)?"""
+    (p, b, s, v), (p2, b2, s2, v2) = out, expected
+    arrays = [*p, *b, v] + [a for k in s if isinstance(s[k], list) for a in s[k]]
+    arrays2 = [*p2, *b2, v2] + [a for k in s2 if isinstance(s2[k], list) for a in s2[k]]
+    hosts = {k: x for k, x in s.items() if not isinstance(x, list)}, {k: x for k, x in s2.items() if not isinstance(x, list)}
+    return (
+        len(arrays) == len(arrays2)
+        and hosts[0] == hosts[1]
+        and all(np.array_equal(x, y, equal_nan=True) for x, y in zip(arrays, arrays2))
+    )
+
+
+#: Sets of kept parameters a :class:`TapeStep` reuses (then fresh copies).
+KEPT_POOL = 40
+
+
+def _refs(arrays: list[Any]) -> list[int]:
+    """Reference counts: a pool's set is free when they are what they were
+    when only the pool held it (CPython counts every holder, views too)."""
+    return [sys.getrefcount(a) for a in arrays]
+
+
+def tape_step(eager: TrainStep, compile: Any) -> TrainStep:
+    """The NumPy step as a :class:`TapeStep`, where it can be recorded:
+    NumPy's own arrays, and (for ``"auto"``) only xpnet's own components,
+    whose steps the tests replay against eager ones; ``compile=True``
+    records any."""
+    from ._backend import Backend
+
+    net = eager.net
+    if type(net.backend) is not Backend or not all(type(p) is np.ndarray for p in net._params()):
+        return eager
+    if compile != "auto" or all(type(c).__module__.split(".")[0] == "xpnet" for c in _components(net, eager.loss)):
+        return TapeStep(eager, warn=compile is True)
+    return eager
+
+
+def _components(net: Any, loss: Any) -> list[Any]:
+    """The loss and every layer and activation of ``net``, nested ones too."""
+    found, todo = [loss], list(net.layers)
+    while todo:
+        layer = todo.pop()
+        found.append(layer)
+        act = getattr(layer, "activation", None)
+        found += [act] if act is not None else []
+        todo += list(getattr(layer, "layers", ()))
+    return found
 
 
 class BridgedGraphStep(GraphStep):
@@ -1150,13 +1359,13 @@ def bridged_step(outer: TrainStep) -> TrainStep:  # pragma: no cover - needs a G
 
 
 def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    return len(a) == len(b) and all(map(operator.is_, a, b))
 
 
-def _copy_in(static: list[Any], arrays: Sequence[Any], skip: bool) -> None:
+def _copy_in(how: Any, static: list[Any], arrays: Sequence[Any], skip: bool) -> None:
     if not skip:
         for s, a in zip(static, arrays):
-            s.copy_(a)
+            how.copy(s, a)
 
 
 class _CudaGraph:  # pragma: no cover - needs a GPU

@@ -176,6 +176,13 @@ def _is_column_of(a: Any, b: Any) -> bool:
     return a.ndim == 1 and b.ndim == 2 and b.shape == (a.shape[0], 1)
 
 
+def _clipped(xp: Any, y: Any, eps: float) -> Any:
+    """``y`` clipped to ``[eps, 1 - eps]`` (NaN stays NaN): two namespace
+    calls (array-api-compat's ``clip`` on NumPy makes an empty array and
+    assigns into it, several operations and an array no compiled step sees)."""
+    return xp.minimum(xp.maximum(y, eps), 1.0 - eps)
+
+
 def _size(y: Any) -> int:
     return math.prod(y.shape)
 
@@ -277,12 +284,12 @@ class BinaryCrossEntropy(Loss):
 
     def _value(self, xp, t, y):
         eps = xp.finfo(y.dtype).eps
-        yc = xp.clip(y, eps, 1.0 - eps)
+        yc = _clipped(xp, y, eps)
         return -xp.sum(t * xp.log(yc) + (1.0 - t) * xp.log(1.0 - yc)) / _size(y)
 
     def _gradient(self, xp, t, y):
         eps = xp.finfo(y.dtype).eps
-        yc = xp.clip(y, eps, 1.0 - eps)
+        yc = _clipped(xp, y, eps)
         g = (yc - t) / (yc * (1.0 - yc) * _size(y))
         return xp.where((y > eps) & (y < 1.0 - eps), g, 0.0)
 
@@ -291,7 +298,7 @@ class BinaryCrossEntropy(Loss):
 
     def _per_sample(self, xp, t, y):
         eps = xp.finfo(y.dtype).eps
-        yc = xp.clip(y, eps, 1.0 - eps)
+        yc = _clipped(xp, y, eps)
         return -xp.sum(t * xp.log(yc) + (1.0 - t) * xp.log(1.0 - yc), axis=1) / y.shape[1]
 
 

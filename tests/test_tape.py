@@ -1,0 +1,253 @@
+"""The NumPy step recorded once and replayed (xpnet._tape, TapeStep in
+xpnet._compile): it must train exactly as the eager step does, keep what the
+loop and the user hold untouched, and step aside (eagerly) for a step it
+cannot record. These run on NumPy only: the tape is NumPy's compiled step."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import _compile, _tape
+from xpnet.layers import Layer
+from xpnet.losses import get_loss
+from xpnet.optimizers import get_optimizer
+
+OPTIMIZERS = [
+    ("sgd", {"lr": 0.05}),
+    ("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1}),
+    ("adam", {"lr": 0.01, "weight_decay": 0.1}),
+    ("adamw", {"lr": 0.01, "weight_decay": 0.05}),
+    ("rmsprop", {"lr": 0.01, "momentum": 0.9, "centered": True}),
+]
+
+
+def _data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    labels = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1).astype(int)
+    return X, labels, np.stack([X[:, 0] * X[:, 1], np.sin(X[:, 2])], axis=1)
+
+
+def _networks():
+    """(name, network factory, loss, target kind): every built-in activation,
+    loss, and the normalising and container layers."""
+    mlp = xpnet.MLP
+    return [
+        ("tanh-softmax", lambda: mlp([4, 8, 3], "tanh", "softmax", dtype="float64", seed=0), "cross_entropy", "labels"),
+        ("sigmoid-bce", lambda: mlp([4, 5, 1], "sigmoid", "sigmoid", dtype="float64", seed=1), "binary_cross_entropy", "binary"),
+        ("relu-mse", lambda: mlp([4, 8, 2], "relu", "identity", dtype="float64", seed=2), "mse", "values"),
+        ("gelu-huber", lambda: mlp([4, 6, 2], "gelu", "identity", dtype="float64", seed=3), "huber", "values"),
+        ("elu-mae", lambda: mlp([4, 6, 2], "elu", "identity", dtype="float64", seed=4), "mae", "values"),
+        ("softplus-sse", lambda: mlp([4, 6, 2], "softplus", "identity", dtype="float64", seed=5), "sse", "values"),
+        ("silu-float32", lambda: mlp([4, 6, 3], "silu", "softmax", dtype="float32", seed=6), "cross_entropy", "labels"),
+        ("norms-residual", lambda: xpnet.Network(
+            [xpnet.Dense(4, 8), xpnet.BatchNorm(8), "relu", xpnet.Residual([xpnet.Dense(8, 8, "tanh"), xpnet.LayerNorm(8)]),
+             xpnet.Dense(8, 3, "softmax")], dtype="float64", seed=7), "cross_entropy", "labels"),
+    ]  # fmt: skip
+
+
+NETWORKS = _networks()
+
+
+def _targets(kind):
+    X, labels, values = _data()
+    return X, {"labels": labels, "binary": (labels > 0).astype(float)[:, None], "values": values}[kind]
+
+
+def _fit(make, loss, kind, compile, **kw):
+    X, y = _targets(kind)
+    net = make()
+    hist = net.fit(X, y, loss=loss, compile=compile, seed=0, **({"epochs": 3} | kw))
+    return net, hist
+
+
+def _same_training(a, b):
+    (net_a, hist_a), (net_b, hist_b) = a, b
+    assert hist_a.loss == hist_b.loss
+    assert hist_a.val_loss == hist_b.val_loss
+    for p, q in zip(net_a._params() + net_a._buffers(), net_b._params() + net_b._buffers()):
+        np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize(("name", "make", "loss", "kind"), NETWORKS, ids=[n[0] for n in NETWORKS])
+@pytest.mark.parametrize("batch_size", [7, None])
+def test_the_recorded_step_trains_exactly_as_the_eager_one(name, make, loss, kind, batch_size):
+    """To the bit: the replay makes the same NumPy calls in the same order,
+    only into buffers of its own. Batches of 7 of 40 rows, shuffled, leave
+    a short last batch (a second recording)."""
+    kw = dict(batch_size=batch_size, optimizer="adam", validation_split=0.2)
+    _same_training(_fit(make, loss, kind, "auto", **kw), _fit(make, loss, kind, False, **kw))
+
+
+@pytest.mark.parametrize(("opt", "settings"), OPTIMIZERS, ids=[f"{n}{i}" for i, (n, _) in enumerate(OPTIMIZERS)])
+def test_every_optimizer_and_a_schedule_replay_exactly(opt, settings):
+    kw = dict(batch_size=8, optimizer={"name": opt, "config": settings}, epochs=4,
+              lr_schedule={"name": "StepLR", "config": {"step_size": 2, "gamma": 0.5}})  # fmt: skip
+    make, loss, kind = NETWORKS[0][1:]
+    _same_training(_fit(make, loss, kind, "auto", **kw), _fit(make, loss, kind, False, **kw))
+
+
+def test_numpy_fit_replays_a_recorded_step(monkeypatch):
+    """``compile="auto"`` on NumPy records each batch shape once and replays it."""
+    counts = {"capture": 0, "replay": 0}
+    capture, replay = _tape.Tape.capture, _tape.Tape.replay
+
+    def counted_capture(self, fn, static):
+        counts["capture"] += 1
+        return capture(self, fn, static)
+
+    def counted_replay(self):
+        counts["replay"] += 1
+        return replay(self)
+
+    monkeypatch.setattr(_tape.Tape, "capture", counted_capture)
+    monkeypatch.setattr(_tape.Tape, "replay", counted_replay)
+    make, loss, kind = NETWORKS[0][1:]
+    _fit(make, loss, kind, "auto", batch_size=16, epochs=5)  # 40 rows: batches of 16, 16 and 8
+    assert counts == {"capture": 2, "replay": 15}
+    net = make()
+    step = _compile.training_step(net, get_loss(loss), get_optimizer("sgd"), None, None, {}, "auto")
+    assert step.mode == "numpy tape"
+
+
+def test_what_the_loop_and_the_user_hold_is_never_written():
+    """Each epoch's weights, as a callback sees them (the network's, at the
+    report), stay what they were: the replay writes its own buffers, and a
+    kept set is reused only when nothing else refers to it."""
+
+    class Keep(xpnet.Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_begin(self, network):
+            self.net = network
+
+        def on_epoch_end(self, epoch, logs):
+            self.seen.append((self.net._params(), [p.copy() for p in self.net._params()]))
+            return False
+
+    keep = Keep()
+    make, loss, kind = NETWORKS[2][1:]
+    X, y = _targets(kind)
+    net = make()
+    net.fit(X, y, loss=loss, epochs=30, batch_size=None, callbacks=[keep])
+    assert len(keep.seen) == 30
+    for held, copies in keep.seen:
+        for a, b in zip(held, copies):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(keep.seen[0][1][0], keep.seen[-1][1][0])
+
+
+def test_a_full_batch_is_read_in_place_and_stays_unwritten():
+    """One step per epoch records on the loop's own arrays (no copy per
+    epoch); a read-only input trains, and is left as it was."""
+    make, loss, kind = NETWORKS[2][1:]
+    X, y = _targets(kind)
+    X.flags.writeable = False
+    before = X.copy()
+    a = make()
+    ha = a.fit(X, y, loss=loss, epochs=20)
+    b = make()
+    hb = b.fit(X, y, loss=loss, epochs=20, compile=False)
+    assert ha.loss == hb.loss
+    np.testing.assert_array_equal(X, before)
+
+
+def test_the_nan_guard_keeps_the_same_weights_as_eager():
+    make, loss, kind = NETWORKS[2][1:]
+    X, y = _targets(kind)
+    kept = []
+    for compile in ("auto", False):
+        net = make()
+        with pytest.raises(FloatingPointError, match="NaN or infinite") as err:
+            net.fit(X, y * 1e3, loss=loss, epochs=60, optimizer={"name": "sgd", "config": {"lr": 5.0}}, compile=compile)
+        kept.append((str(err.value), [p.copy() for p in net._params()]))
+    assert kept[0][0] == kept[1][0]
+    for a, b in zip(kept[0][1], kept[1][1]):
+        assert np.isfinite(a).all()
+        np.testing.assert_array_equal(a, b)
+
+
+@xpnet.register
+class _PeekingScale(Layer):
+    """A layer that reads a value on the host in its forward pass (a step
+    no recording can replay: its Python decides from this step's numbers)."""
+
+    name = "test_tape_peeking_scale"
+
+    def forward(self, xp, params, buffers, X, ctx):
+        scale = 2.0 if float(xp.max(X)) > 1e9 else 1.0
+        return X * scale, scale, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY * cache, []
+
+
+def _peeking_net():
+    return xpnet.Network([xpnet.Dense(4, 6, "tanh"), _PeekingScale(), xpnet.Dense(6, 2)], dtype="float64", seed=0)
+
+
+def test_auto_leaves_a_network_with_components_of_yours_eager():
+    net = _peeking_net()
+    step = _compile.training_step(net, get_loss("mse"), get_optimizer("sgd"), None, None, {}, "auto")
+    assert step.mode == "eager"
+
+
+def test_compile_true_steps_aside_for_a_step_it_cannot_record():
+    """compile=True records any layer, and a step that reads a value on the
+    host is refused with a warning, then trained eagerly: the same result."""
+    X, _, values = _data()
+    with pytest.warns(RuntimeWarning, match="cannot record this step"):
+        a = _peeking_net()
+        ha = a.fit(X, values, loss="mse", epochs=3, batch_size=8, compile=True, seed=0)
+    b = _peeking_net()
+    hb = b.fit(X, values, loss="mse", epochs=3, batch_size=8, compile=False, seed=0)
+    assert ha.loss == hb.loss
+    for p, q in zip(a._params(), b._params()):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_recording_refuses_host_reads_and_unfollowed_copies():
+    """What a recorded step cannot do raises Untraceable, not a silently
+    frozen number: a host read, and an array an ndarray method made."""
+    a = np.arange(6.0).reshape(2, 3).view(_tape.TapeArray)
+    for read in (float, bool, lambda x: x.item(), lambda x: x.tolist()):
+        with pytest.raises(_tape.Untraceable):
+            read(a[0, 0])
+    with pytest.raises(_tape.Untraceable):
+        a.T.reshape(6)  # a copy (not a view) made by a method
+    tape, out = _tape.Tape(), {}
+    static = {"params": [], "buffers": [], "state": {}}
+    tape.capture(lambda: out.setdefault("y", np.exp(a) + a[:, 1:2] * 2.0), static)
+    with pytest.raises(_tape.Untraceable):
+        np.exp(a)  # outside a recording
+
+
+def test_replay_reads_its_inputs_afresh():
+    """A recording holds buffers, not numbers: change the input in place and
+    the replay computes from the new values (as the loop's full batch and
+    the scalar slots rely on)."""
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    lr = np.zeros(())
+    out = {}
+    tape = _tape.Tape()
+    static = {"params": [], "buffers": [], "state": {}}
+    tx, tlr = _tape.traced(x), _tape.traced(lr)
+    tape.capture(lambda: out.setdefault("y", _tape.plain(np.sum(tx * tlr + 1.0, axis=0))), static)
+    x[...] = [[2.0, 2.0], [2.0, 2.0]]
+    lr[...] = 3.0
+    tape.replay()
+    np.testing.assert_array_equal(out["y"], [14.0, 14.0])
+
+
+def test_replay_raises_no_deprecation_warnings():
+    """ReLU's maximum and the rest replay without NumPy's deprecation of a
+    positional ``out`` for maximum/minimum."""
+    make, loss, kind = NETWORKS[2][1:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _fit(make, loss, kind, "auto", batch_size=8)
