@@ -29,7 +29,6 @@ import dataclasses
 import functools
 import math
 import operator
-import sys
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -270,15 +269,23 @@ def _run(kernel: Kernel, arrays: list[Any], donated: list[bool], scratch: Any, s
     return kernel.fn(xp, *arrays, *scalars)
 
 
+def array_xp(a: Any) -> Any:
+    """The namespace xpnet computes with on ``a``'s library (see :func:`_namespace`)."""
+    return _namespace(a)[0]
+
+
 def _namespace(a: Any) -> tuple[Any, bool]:
     """The namespace of a pure update (xpnet's own for torch: numbers as
-    kernel arguments, no host-to-device copies; else array-api-compat's)
-    and whether ``a`` is a CuPy array; remembered per array type (the
-    lookups cost microseconds per call, which small networks feel)."""
+    kernel arguments, no host-to-device copies; xpnet's for NumPy, with its
+    fast sum; else array-api-compat's) and whether ``a`` is a CuPy array;
+    remembered per array type (the lookups cost microseconds per call,
+    which small networks feel)."""
     found = _NAMESPACES.get(type(a))
     if found is None:
         if compat.is_torch_array(a):
             from ._torch_namespace import xp
+        elif type(a) is np.ndarray:
+            from ._numpy_namespace import xp
         else:
             xp = compat.array_namespace(a)
         found = (xp, compat.is_cupy_array(a))
@@ -1032,43 +1039,54 @@ class GraphStep(TrainStep):
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
         if not self._compiles(ctx, loss, opt):
             return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
-        seen, host = self._host_scalars(opt or self.opt, state)
-        if self._static is None:
-            self._static = self._make_static(params, buffers, state, len(seen))
-        st, arrays = self._static, self._arrays
+        return self._replayed(params, buffers, state, X, T, opt or self.opt, keep)
+
+    def _replayed(self, params, buffers, state, X, T, opt, keep):
+        """The step by the graph of this batch shape (captured on first use)."""
+        host = {k: v for k, v in state.items() if type(v) is not list}
+        seen, host_out = self._host_scalars(opt, host, state)
+        st = self._static
+        if st is None:
+            st = self._static = self._make_static(params, buffers, state, len(seen))
         if len(seen) != st["slots"].shape[0]:
             raise RuntimeError("the optimizer's scalars changed in number since the step was captured")
-        _copy_in(arrays, st["params"], params, skip=_same(params, st["params"]) or _same(params, self._returned))
-        _copy_in(arrays, st["buffers"], buffers, skip=_same(buffers, st["buffers"]))
-        for k, held in _state_lists(state).items():
-            _copy_in(arrays, st["state"][k], held, skip=_same(held, st["state"][k]))
+        self._take_in(params, buffers, state, st)
         if seen != self._filled:  # the scalars' memory keeps the last step's until they change
-            arrays.fill(st["slots"], seen)
+            self._arrays.fill(st["slots"], seen)
             self._filled = seen
         graph, out = self._inputs(X, T)
         graph.replay()
         params_out, buffers_out = list(st["params"]), list(st["buffers"])
         if keep:
             params_out, buffers_out = self._kept(params_out, buffers_out)
-            self._returned = params_out
-        else:
-            self._returned = []
-        state_out = {**host, **{k: list(v) for k, v in st["state"].items()}}
-        return params_out, buffers_out, state_out, arrays.clone(out["value"])
+        self._returned = params_out if keep else []
+        if st["state"]:
+            host_out = {**host_out, **{k: list(v) for k, v in st["state"].items()}}
+        return params_out, buffers_out, host_out, self._arrays.clone(out["value"])
+
+    def _take_in(self, params, buffers, state, st):
+        """Copy into the static arrays what the loop passes that is not them
+        (the network's weights at the start, a kept epoch's after a report)."""
+        how = self._arrays
+        _copy_in(how, st["params"], params, skip=_same(params, st["params"]) or _same(params, self._returned))
+        if buffers:
+            _copy_in(how, st["buffers"], buffers, skip=_same(buffers, st["buffers"]))
+        for k, held in st["state"].items():
+            _copy_in(how, held, state[k], skip=_same(state[k], held))
 
     def _kept(self, params, buffers):
         """Copies of the static parameters and buffers that no later replay writes."""
         clone = self._arrays.clone
         return [clone(p) for p in params], [clone(b) for b in buffers]
 
-    def _host_scalars(self, opt, state):
+    def _host_scalars(self, opt, host, state):
         """:func:`host_scalars`, remembered while the optimizer's settings
-        and host state stay the same (plain SGD's every step: the call costs
-        microseconds, which a small network's replay feels)."""
-        host = {k: v for k, v in state.items() if not isinstance(v, list)}
+        and host state (``host``: ``state`` less its arrays) stay the same
+        (plain SGD's every step: the call costs microseconds, which a small
+        network's replay feels)."""
         memo = self._memo
         if memo is not None and memo[0] is opt and memo[1] == host and memo[2] == vars(opt):
-            return memo[3]
+            return memo[3][0], dict(memo[3][1])
         found = host_scalars(opt, state)
         self._memo = (opt, host, dict(vars(opt)), found)
         return found
@@ -1152,26 +1170,27 @@ class TapeStep(GraphStep):
         super().__init__(eager, _tape.Tape)
         self._tape, self._arrays = _tape, _tape.NumpyArrays
         self._whole: tuple[Any, Any] | None = None  # the loop's full-batch (X, T)
-        self._pool: list[list[Any]] = []  # the sets handed out with keep
         self._uses: dict[Any, int] = {}  # steps each recording served
-        self._next, self._free_refs = 0, []
         self._refused, self._warn = False, warn
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
         if self._refused or not self._compiles(ctx, loss, opt):
             return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
         key = self._key(X, T)
+        uses = self._uses.get(key, 0)
+        if uses > 1:  # recorded and checked
+            return self._replayed(params, buffers, state, X, T, opt or self.opt, keep)
         expected = None
-        if self._uses.get(key) == 1:  # a recording's second step: checked once against the eager step
+        if uses == 1:  # a recording's second step: checked once against the eager step
             copies = [p.copy() for p in params], [b.copy() for b in buffers]
             state_copy = {k: ([a.copy() for a in v] if isinstance(v, list) else v) for k, v in state.items()}
             expected = TrainStep.__call__(self, *copies, state_copy, X, T, ctx, loss=loss, opt=opt)
         try:
-            out = super().__call__(params, buffers, state, X, T, ctx, loss=loss, opt=opt, keep=keep)
+            out = self._replayed(params, buffers, state, X, T, opt or self.opt, keep)
         except self._tape.Untraceable as exc:
             self._refuse(str(exc))
             return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
-        self._uses[key] = self._uses.get(key, 0) + 1
+        self._uses[key] = uses + 1
         if expected is not None and not _same_results(out, expected):
             self._refuse("its replay computed other numbers than the step itself: it depends on something "
                          "the recording froze")  # fmt: skip
@@ -1180,30 +1199,16 @@ class TapeStep(GraphStep):
 
     def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
                   keep=False):  # fmt: skip
-        if rows.order is None and rows.lo == 0 and rows.hi == rows.X.shape[0]:
-            self._whole = (rows.X, rows.T)
-        return super().step_rows(params, buffers, state, rows, total, ctx, loss=loss, opt=opt, keep=keep)
+        X, T = rows.X, rows.T
+        if rows.order is None and rows.lo == 0 and rows.hi == X.shape[0]:  # the loop's own arrays, every epoch
+            self._whole = (X, T)
+        else:
+            X, T = rows.take(self.rows_xp)
+        params, buffers, state, value = self(params, buffers, state, X, T, ctx, loss=loss, opt=opt, keep=keep)
+        return params, buffers, state, value if total is None else total + value
 
     def _kept(self, params, buffers):
-        """Copies into a set of a pool that nothing outside it refers to any
-        more (the NaN guard holds up to a report's worth of epochs, then lets
-        go): fresh arrays of a large network every epoch would make the
-        allocator fetch fresh pages from the kernel."""
-        arrays = [*params, *buffers]
-        pool, n = self._pool, len(self._pool)
-        for i in range(n):
-            k = (self._next + i) % n
-            held = pool[k]
-            if _refs(held) == self._free_refs:
-                for dst, src in zip(held, arrays):
-                    np.copyto(dst, src)
-                self._next = (k + 1) % n
-                return held[: len(params)], held[len(params) :]
-        held = [a.copy() for a in arrays]
-        if n < KEPT_POOL:
-            pool.append(held)
-            self._free_refs = _refs(held)
-        return held[: len(params)], held[len(params) :]
+        return [p.copy() for p in params], [b.copy() for b in buffers]
 
     def _refuse(self, why: str) -> None:
         self._refused = True
@@ -1246,16 +1251,6 @@ def _same_results(out: tuple, expected: tuple) -> bool:
         and hosts[0] == hosts[1]
         and all(np.array_equal(x, y, equal_nan=True) for x, y in zip(arrays, arrays2))
     )
-
-
-#: Sets of kept parameters a :class:`TapeStep` reuses (then fresh copies).
-KEPT_POOL = 40
-
-
-def _refs(arrays: list[Any]) -> list[int]:
-    """Reference counts: a pool's set is free when they are what they were
-    when only the pool held it (CPython counts every holder, views too)."""
-    return [sys.getrefcount(a) for a in arrays]
 
 
 def tape_step(eager: TrainStep, compile: Any) -> TrainStep:

@@ -244,10 +244,24 @@ def _positional(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     array operand's dtype), so it is not converted again every call."""
     if isinstance(fn, np.ufunc) and set(kwargs) == {"out"} and fn not in _OUT_BY_KEYWORD:
         outs = kwargs["out"] if isinstance(kwargs["out"], tuple) else (kwargs["out"],)
+        if fn is np.matmul and _dot_agrees(*args, *outs):
+            return np.dot, (*args, *outs)
         return fn, (*_numbers_as_arrays(args, outs), *outs)
     if getattr(fn, "__name__", None) == "reduce" and set(kwargs) <= {"axis", "dtype", "out", "keepdims"}:
         return fn, (*args, kwargs.get("axis", 0), kwargs.get("dtype"), kwargs.get("out"), kwargs.get("keepdims", False))
     return functools.partial(fn, **kwargs), args
+
+
+def _dot_agrees(a: Any, b: Any, out: Any) -> bool:
+    """May ``numpy.dot`` replay this matrix product? On small matrices it
+    costs half of ``matmul`` (0.4 against 0.75 us for (4, 2) @ (2, 2)).
+    Both hand 2-D floating-point products to BLAS; the recording takes it
+    only where ``dot`` gives this product's recorded result to the bit."""
+    ok = (
+        isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.ndim == b.ndim == 2
+        and a.dtype == b.dtype == out.dtype and a.dtype.kind == "f" and out.flags.c_contiguous
+    )  # fmt: skip
+    return ok and np.array_equal(np.dot(a, b), out)
 
 
 #: Ufuncs whose positional ``out`` NumPy deprecates.

@@ -276,6 +276,7 @@ class _Run:
         # results within an epoch), never ones the network or a report holds.
         self.train_step = training_step(net, self.loss, self.opt, self.decay, _TRAINING, self.state, self.compile)
         self.figures = _epoch_figures(net, self.loss, list(self.metric_fns.values()), len(self.bounds), self.compile)
+        self.has_penalty = hasattr(self.opt, "epoch_penalty")  # a regularisation term in the epoch loss (xpnet.sklearn)
 
     def _inputs(self, X: Any, y: Any) -> None:
         """Check every value in a single transfer (none for host data, checked
@@ -411,8 +412,8 @@ class _Run:
         device with its end state; settle them when due or when a per-epoch
         decision needs them. Then the schedule's next state. Whether the run
         stops here."""
-        figures = list(self.figures(self.total, self.params, self.buffers, self.val))
-        penalty = self.opt.epoch_penalty(self.state) if hasattr(self.opt, "epoch_penalty") else None
+        figures = self.figures(self.total, self.params, self.buffers, self.val)
+        penalty = self.opt.epoch_penalty(self.state) if self.has_penalty else None
         if penalty is not None:  # a regularisation term the optimizer applies (xpnet.sklearn's L2)
             figures[0] = figures[0] + penalty
         self.pending_lr.append(self.lr)
