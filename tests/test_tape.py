@@ -5,6 +5,7 @@ cannot record. These run on NumPy only: the tape is NumPy's compiled step."""
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -251,3 +252,47 @@ def test_replay_raises_no_deprecation_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _fit(make, loss, kind, "auto", batch_size=8)
+
+
+def test_a_cast_to_the_same_dtype_without_a_copy_stays_the_input():
+    """``astype(..., copy=False)`` that returns its argument is that array
+    (a view of it while recording), never a buffer of the recording's own
+    that an update might write over."""
+    x = np.arange(4.0)
+    tape, out = _tape.Tape(), {}
+    tx = _tape.traced(x)
+
+    def body():
+        out["same"] = np.astype(tx, np.float64, copy=False)
+        out["cast"] = np.astype(tx, np.float32)
+        out["owned"] = [_tape.NumpyArrays.own([out[k]], set()) for k in ("same", "cast")]
+
+    tape.capture(body, {"params": [], "buffers": [], "state": {}})
+    assert np.shares_memory(out["same"], x)
+    assert out["owned"] == [False, True]
+
+
+def test_scikit_learn_estimators_with_row_weights_replay_exactly(monkeypatch):
+    """xpnet.sklearn's optimizer keeps a per-epoch plan it changes in place
+    (row weights in a shuffled order): its scalars are asked every step,
+    never remembered, so the replay trains as the eager step (with and
+    without row weights, Adam and SGD with momentum)."""
+    pytest.importorskip("sklearn")
+    from xpnet.sklearn import MLPClassifier
+
+    X, labels, _ = _data(n=60)
+    weights = np.random.default_rng(1).uniform(0.2, 2.0, size=60)
+    fitted = []
+    for recorded in (True, False):
+        if not recorded:
+            monkeypatch.setattr(_compile, "tape_step", lambda eager, compile: eager)
+        for solver, w in itertools.product(("adam", "sgd"), (None, weights)):
+            est = MLPClassifier((6,), solver=solver, batch_size=16, max_iter=5, random_state=0, backend="numpy")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # max_iter reached
+                est.fit(X, labels, sample_weight=w)
+            fitted.append(est)
+    for a, b in zip(fitted[:4], fitted[4:]):
+        assert a.loss_curve_ == b.loss_curve_
+        for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+            np.testing.assert_array_equal(p, q)

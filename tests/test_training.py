@@ -334,7 +334,7 @@ def test_sync_counter_detects_a_per_step_sync(monkeypatch):
 def test_reports_hold_fewer_large_parameter_sets_on_the_cpu():
     """On the CPU a report stalls nothing, and holding many large parameter
     sets only churns memory: a 1000x100 network reports every epoch there,
-    every 16 epochs on a device (strict device1), and a small one every 16
+    every EVERY (64) epochs on a device (strict device1), and a small one every EVERY
     everywhere."""
     from xpnet._pending import EVERY, PendingEpochs
 

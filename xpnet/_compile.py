@@ -1080,10 +1080,14 @@ class GraphStep(TrainStep):
         return [clone(p) for p in params], [clone(b) for b in buffers]
 
     def _host_scalars(self, opt, host, state):
-        """:func:`host_scalars`, remembered while the optimizer's settings
-        and host state (``host``: ``state`` less its arrays) stay the same
-        (plain SGD's every step: the call costs microseconds, which a small
-        network's replay feels)."""
+        """:func:`host_scalars`, remembered while a built-in optimizer's
+        settings (plain numbers) and host state (``host``: ``state`` less its
+        arrays) stay the same (plain SGD's every step: the call costs
+        microseconds, which a small network's replay feels). Another
+        optimizer may keep mutable settings (xpnet.sklearn's batch plan):
+        asked every step."""
+        if type(opt).__module__ != __name__.rpartition(".")[0] + ".optimizers":  # settings beyond plain numbers
+            return host_scalars(opt, state)
         memo = self._memo
         if memo is not None and memo[0] is opt and memo[1] == host and memo[2] == vars(opt):
             return memo[3][0], dict(memo[3][1])

@@ -91,6 +91,9 @@ _METADATA = {np.shape, np.ndim, np.size, np.result_type, np.can_cast, np.may_sha
              np.iscomplexobj, np.isrealobj}  # fmt: skip
 
 
+#: NumPy functions that copy their first argument (casting it): replayed as ``copyto``.
+_COPIES = {np.astype, np.copy}
+
 #: NumPy functions whose result holds nothing yet: its buffer needs no refill.
 _UNINITIALISED = {np.empty_like, np.empty}
 
@@ -129,6 +132,10 @@ class TapeArray(np.ndarray):
             return None
         if isinstance(result, np.ndarray) and (func in _UNINITIALISED or _aliases(result, args)):
             return result.view(TapeArray)  # a view, or fresh memory nobody reads before writing: stays as is
+        if func in _COPIES and isinstance(result, np.ndarray):  # a cast or copy: one pass, into the buffer
+            buf = _buffer(result)
+            _record(np.copyto, (buf, args[0]), {"casting": "unsafe"})
+            return buf.view(TapeArray)
         results = result if isinstance(result, tuple | list) else (result,)
         bufs = tuple(map(_buffer, results))
         _record(_into(func, len(bufs) if isinstance(result, tuple | list) else 0), (bufs, args), kwargs)
@@ -168,11 +175,11 @@ class TapeArray(np.ndarray):
 
 def _aliases(result: np.ndarray, args: Any) -> bool:
     """Is ``result`` a view of one of the arrays among ``args``?"""
-    if result.base is None:
-        return False
     arrays = [a for a in args if isinstance(a, np.ndarray)]
     arrays += [a for seq in args if isinstance(seq, tuple | list) for a in seq if isinstance(a, np.ndarray)]
-    return any(np.may_share_memory(result, a) for a in arrays)
+    if any(result is a for a in arrays):  # the argument itself (astype to its own dtype without a copy)
+        return True
+    return result.base is not None and any(np.may_share_memory(result, a) for a in arrays)
 
 
 def _basic(key: Any) -> bool:

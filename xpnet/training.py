@@ -131,12 +131,14 @@ def fit(
     (pickled with it); one that raised leaves none. Not with ``resume``.
 
     ``compile``: ``"auto"`` (default) runs each step as one ``jax.jit``
-    program on JAX, as a replayed CUDA graph on torch with CUDA, and with
-    fused update kernels on CuPy; eagerly elsewhere, and for distributed runs,
-    sample weights, networks that draw random numbers (Dropout) and
-    optimizers other than the built-in ones. ``True`` is the same; ``False``
-    runs every operation as written. The results equal the eager ones to
-    rounding (:mod:`xpnet._compile`).
+    program on JAX, as a replayed CUDA graph on torch with CUDA, with fused
+    update kernels on CuPy, and as a recorded list of NumPy calls replayed
+    into fixed buffers on NumPy (xpnet's own components; ``True`` records
+    yours too); eagerly elsewhere, and for distributed runs, sample weights,
+    networks that draw random numbers (Dropout) and optimizers other than
+    the built-in ones. ``False`` runs every operation as written. The
+    results equal the eager ones to rounding (to the bit on NumPy;
+    :mod:`xpnet._compile`).
 
     Raises ``FloatingPointError`` naming the epoch if the loss or the weights
     stop being finite; the network then keeps the last finite epoch's weights.
@@ -144,7 +146,7 @@ def fit(
     **Host syncs.** Nothing goes to the host per step, nor per epoch unless
     an option needs it. Each epoch's figures (loss, validation loss and
     metrics) and the NaN guard stay on the device, with references to the
-    epoch's parameters, and reach the host together in one transfer every 16
+    epoch's parameters, and reach the host together in one transfer every 64
     epochs (fewer for large models: at most 64 MiB of parameter sets are
     held on a device, 256 KiB on the CPU), at least every 0.2 s while a
     progress bar is shown, and at the end; the network's weights are
