@@ -296,3 +296,24 @@ def test_scikit_learn_estimators_with_row_weights_replay_exactly(monkeypatch):
         assert a.loss_curve_ == b.loss_curve_
         for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
             np.testing.assert_array_equal(p, q)
+
+
+def test_auto_records_only_steps_where_python_outweighs_the_arithmetic(monkeypatch):
+    """Larger steps run eagerly under ``"auto"`` (their buffers would crowd
+    the cache that eager NumPy reuses): many parameters, or a recording whose
+    buffers exceed TAPE_MAX_BYTES; ``compile=True`` records them anyway."""
+    big = xpnet.MLP([64, 128, 10], dtype="float64", seed=0)
+    assert sum(p.size for p in big._params()) > _compile.TAPE_MAX_PARAMS
+    opt = get_optimizer("sgd")
+    assert _compile.training_step(big, get_loss("mse"), opt, None, None, {}, "auto").mode == "eager"
+    assert _compile.training_step(big, get_loss("mse"), opt, None, None, {}, True).mode == "numpy tape"
+    replays, replay = [], _tape.Tape.replay
+    monkeypatch.setattr(_tape.Tape, "replay", lambda self: replays.append(1) or replay(self))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 4))  # a full batch of 2000 rows: the recording's buffers pass the bound
+    make = NETWORKS[2][1]
+    a, b = make(), make()
+    ha = a.fit(X, X[:, :2], loss="mse", epochs=3)
+    assert replays == []
+    hb = b.fit(X, X[:, :2], loss="mse", epochs=3, compile=False)
+    assert ha.loss == hb.loss

@@ -229,7 +229,8 @@ class Tape:
         arrays = NumpyArrays.static(static)
         snapshot = [a.copy() for a in arrays]
         ops: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
-        _REC.ops, _REC.made = ops, {}
+        made: dict[int, np.ndarray] = {}
+        _REC.ops, _REC.made = ops, made
         try:
             fn()
         finally:
@@ -237,6 +238,7 @@ class Tape:
             for a, s in zip(arrays, snapshot):
                 np.copyto(a, s)
         self.ops = [_positional(fn, args, kwargs) for fn, args, kwargs in ops]
+        self.nbytes = sum(b.nbytes for b in made.values())  # the buffers the recording made
 
     def replay(self) -> None:
         for fn, args in self.ops:
