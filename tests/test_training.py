@@ -333,14 +333,15 @@ def test_sync_counter_detects_a_per_step_sync(monkeypatch):
 
 def test_reports_hold_fewer_large_parameter_sets_on_the_cpu():
     """On the CPU a report stalls nothing, and holding many large parameter
-    sets only churns memory: a 1000x100 network reports every epoch there,
-    every EVERY (64) epochs on a device (strict device1), and a small one every EVERY
+    sets only churns memory: a 1000x300 network reports every epoch there,
+    every EVERY (64) epochs or at most HELD_BYTES of them on a device (strict device1), and a small one every EVERY
     everywhere."""
-    from xpnet._pending import EVERY, PendingEpochs
+    from xpnet._pending import EVERY, HELD_BYTES, PendingEpochs
 
-    big = [np.zeros((1000, 100)), np.zeros((100, 1))]
+    big = [np.zeros((1000, 300)), np.zeros((300, 1))]
     small = [np.zeros((2, 2)), np.zeros(2)]
     cpu, dev = xpnet.get_backend("numpy"), xpnet.get_backend("array_api_strict", "device1")
     assert PendingEpochs(cpu, big).limit == 1
-    assert PendingEpochs(dev, [dev.asarray(a) for a in big]).limit == EVERY
+    assert PendingEpochs(cpu, [np.zeros((1000, 100))]).limit == 2  # the seeds' W1: a report per two epochs
+    assert PendingEpochs(dev, [dev.asarray(a) for a in big]).limit == min(EVERY, HELD_BYTES // (8 * 300_300))
     assert PendingEpochs(cpu, small).limit == PendingEpochs(dev, [dev.asarray(a) for a in small]).limit == EVERY
