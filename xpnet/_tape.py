@@ -92,7 +92,7 @@ _METADATA = {np.shape, np.ndim, np.size, np.result_type, np.can_cast, np.may_sha
 
 
 #: NumPy functions that copy their first argument (casting it): replayed as ``copyto``.
-_COPIES = {np.astype, np.copy}
+_COPIES = {f for f in (getattr(np, "astype", None), np.copy) if f is not None}  # numpy.astype: NumPy 2.1
 
 #: NumPy functions whose result holds nothing yet: its buffer needs no refill.
 _UNINITIALISED = {np.empty_like, np.empty}
@@ -111,8 +111,7 @@ class TapeArray(np.ndarray):
         inputs = _plain(inputs)
         if "out" in kwargs:
             kwargs["out"] = _plain(kwargs["out"])
-            result = fn(*inputs, **kwargs)
-        elif method == "at":
+        if "out" in kwargs or method == "at":  # into given arrays
             result = fn(*inputs, **kwargs)
         else:
             result = fn(*inputs, **kwargs)
@@ -158,7 +157,13 @@ class TapeArray(np.ndarray):
         _record(base.__setitem__, (key, value), {})
 
     def astype(self, dtype: Any, *args: Any, **kwargs: Any) -> Any:
-        return np.astype(self, dtype, copy=kwargs.get("copy", True))
+        base = self.view(np.ndarray)
+        if not kwargs.get("copy", True) and base.dtype == np.dtype(dtype):
+            return self
+        buf = _buffer(np.empty(base.shape, dtype=dtype))
+        np.copyto(buf, base, casting="unsafe")
+        _record(np.copyto, (buf, base), {"casting": "unsafe"})
+        return buf.view(TapeArray)
 
     def copy(self, order: str = "C") -> Any:
         return np.copy(self, order=order)
