@@ -317,3 +317,23 @@ def test_auto_records_only_steps_where_python_outweighs_the_arithmetic(monkeypat
     assert replays == []
     hb = b.fit(X, X[:, :2], loss="mse", epochs=3, compile=False)
     assert ha.loss == hb.loss
+
+
+def test_compile_true_records_a_large_network_exactly():
+    """Past the size ``"auto"`` records, ``compile=True`` still replays to
+    the bit: large arrays updated in place, full batch and minibatches."""
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(96, 300)), rng.normal(size=(96, 1))
+
+    def make():
+        return xpnet.Network([xpnet.Dense(300, 40, "relu", bias=False), xpnet.Dense(40, 1, bias=False)],
+                             dtype="float64", seed=1)  # fmt: skip
+
+    for batch_size in (None, 32):
+        kw = dict(loss="sse", optimizer={"name": "sgd", "config": {"lr": 1e-5, "momentum": 0.5}}, epochs=4,
+                  batch_size=batch_size, seed=0)  # fmt: skip
+        a, b = make(), make()
+        ha, hb = a.fit(X, y, compile=True, **kw), b.fit(X, y, compile=False, **kw)
+        assert ha.loss == hb.loss
+        for p, q in zip(a._params(), b._params()):
+            np.testing.assert_array_equal(p, q)
