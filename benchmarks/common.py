@@ -1,7 +1,9 @@
-"""Shared pieces: run settings, initial weights, torch helpers."""
+"""Shared pieces: run settings, initial weights, the classifiers' network,
+loss and hand-written rows, torch helpers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,22 +20,92 @@ class Settings:
         return quick if self.quick else full
 
 
+def run_length(timed: int, warm: int) -> Callable[[bool], int]:
+    """``n(warmup)``: the steps (or epochs) of a timed run, or of a shorter warm-up."""
+    return lambda warmup: warm if warmup else timed
+
+
 def compiled(mode: Any) -> dict[str, Any]:
     """``fit``'s ``compile=`` argument, left out for the default ("auto"), so
     that the same rows also time an xpnet from before the option existed."""
     return {} if mode == "auto" else {"compile": mode}
 
 
+def backend_of(spec: Any) -> Any:
+    """A backend from a name or ``(name, device)``, resolved only when a row
+    is prepared (so that building a workload imports no torch)."""
+    from xpnet import get_backend
+
+    return get_backend(*spec) if isinstance(spec, tuple) else get_backend(spec)
+
+
+def random_classes(seed: int, rows: int, sizes: list[int], normal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The classifiers' random data: float32 features (uniform, or standard
+    normal), ``rows`` x ``sizes[0]``, and int64 labels of ``sizes[-1]`` classes."""
+    rng = np.random.default_rng(seed)
+    shape = (rows, sizes[0])
+    X = rng.standard_normal(shape, dtype=np.float32) if normal else rng.random(shape, dtype=np.float32)
+    return X, rng.integers(0, sizes[-1], rows).astype(np.int64)
+
+
+def relu_softmax_mlp(sizes: list[int], seed: int, backend: Any = "numpy", dtype: str = "float32") -> Any:
+    """The classifiers' xpnet network: ReLU hidden layers, softmax output."""
+    from xpnet import MLP
+
+    return MLP(sizes, activation="relu", output_activation="softmax", backend=backend, dtype=dtype, seed=seed)
+
+
+def net_params(net: Any) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """``[(W, b), ...]`` of an xpnet network on the host (views where it lives there)."""
+    from xpnet import to_numpy
+
+    return [(to_numpy(l.weights), None if l.bias is None else to_numpy(l.bias)) for l in net.layers]
+
+
 def host_params(net: Any) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """``[(W, b), ...]`` of an xpnet network as NumPy arrays (copies)."""
-    import xpnet
+    return [(np.array(w, copy=True), None if b is None else np.array(b, copy=True)) for w, b in net_params(net)]
 
-    out = []
-    for layer in net.layers:
-        w = np.array(xpnet.to_numpy(layer.weights), copy=True)
-        b = None if layer.bias is None else np.array(xpnet.to_numpy(layer.bias), copy=True)
-        out.append((w, b))
-    return out
+
+def softmax_ce(X: np.ndarray, y: np.ndarray, params: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Mean cross-entropy of a ReLU network with a softmax output, in float64
+    on the host, whichever implementation trained ``params``."""
+    a = X.astype(np.float64)
+    for i, (w, b) in enumerate(params):
+        a = a @ w + b
+        if i < len(params) - 1:
+            a = np.maximum(a, 0)
+    a = a - a.max(axis=1, keepdims=True)
+    logp = a - np.log(np.exp(a).sum(axis=1, keepdims=True))
+    return float(-np.mean(logp[np.arange(len(a)), y]))
+
+
+def hand_prepare(loop: Any, params: list, X: np.ndarray, y: np.ndarray, lr: float, n_steps: Any, loss: Any,
+                 xp: str = "numpy") -> Any:  # fmt: skip
+    """The ``prepare`` of a hand-written row: ``loop(xp, X, Y, params, lr,
+    k)`` on fresh copies of ``params`` with one-hot ``Y``, data on ``xp``'s
+    device first ("numpy" or "cupy"); ``loss(params on the host)`` after the clock."""
+    Y = np.eye(params[-1][0].shape[1], dtype=X.dtype)[y]
+
+    def prepare(warmup: bool):
+        import importlib
+
+        mod = importlib.import_module(xp)
+        ps = [(mod.asarray(w.copy()), mod.asarray(b.copy())) for w, b in params]
+        Xd, Yd = mod.asarray(X), mod.asarray(Y)
+        k = n_steps(warmup)
+
+        def run():
+            loop(mod, Xd, Yd, ps, lr, k)
+            return lambda: {"final_loss": loss([(_to_host(w), _to_host(b)) for w, b in ps])}
+
+        return run
+
+    return prepare
+
+
+def _to_host(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else a  # CuPy's copy to the host; NumPy's own
 
 
 def torch_dtype(dtype: str) -> Any:
@@ -59,6 +131,24 @@ def torch_sequential(params: list[tuple[np.ndarray, np.ndarray | None]], activat
         if acts[act] is not None:
             mods.append(acts[act]())
     return torch.nn.Sequential(*mods).to(device)
+
+
+def torch_training(params: list, activations: list[str], dtype: str, device: Any, optimizer: str, lr: float,
+                   loss: str = "CrossEntropyLoss") -> tuple[Any, Any, Any]:  # fmt: skip
+    """A torch copy of the network (:func:`torch_sequential`), its
+    ``torch.optim.<optimizer>`` and its ``torch.nn.<loss>``."""
+    import torch
+
+    model = torch_sequential(params, activations, dtype, device)
+    return model, getattr(torch.optim, optimizer)(model.parameters(), lr=lr), getattr(torch.nn, loss)()
+
+
+def torch_params(model: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(W, b), ...]`` of a torch ``Sequential``'s Linear layers, on the host."""
+    import torch
+
+    lins = [m for m in model if isinstance(m, torch.nn.Linear)]
+    return [(m.weight.detach().cpu().numpy().T, m.bias.detach().cpu().numpy()) for m in lins]
 
 
 def torch_full_batch_steps(model: Any, opt: Any, loss_fn: Any, X: Any, y: Any, k: int) -> None:

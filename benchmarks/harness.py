@@ -197,6 +197,15 @@ def torch_sync_for(device: Any) -> Callable[[], None]:
     return _no_sync
 
 
+def torch_devices(gpu: bool) -> list[tuple[str, str, Callable[[], None]]]:
+    """``(device, key suffix, sync)`` for a workload's torch rows: the CPU,
+    and CUDA where ``gpu`` asks for it and it is usable; none without torch."""
+    if not have("torch"):
+        return []
+    devs = ["cpu"] + (["cuda"] if gpu and torch_cuda_usable() else [])
+    return [(dev, "" if dev == "cpu" else "-cuda", torch_sync_for(dev)) for dev in devs]
+
+
 def cupy_usable() -> bool:
     try:
         from xpnet._backend import backend_status

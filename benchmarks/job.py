@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import Settings
+from .common import Settings, backend_of, relu_softmax_mlp
 from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_cuda_usable
 from .harness import torch_sync_for
 
@@ -38,10 +38,8 @@ def build(s: Settings, rss: bool = True) -> Workload:
 
     def xpnet_impl(key, label, backend, sync=None, device="cpu"):
         def prepare(warmup: bool):
-            from xpnet import MLP, get_backend
-
-            b = get_backend(*backend) if isinstance(backend, tuple) else get_backend(backend)
-            net = MLP(SIZES, activation="relu", output_activation="softmax", backend=b, dtype="float32", seed=SEED)
+            b = backend_of(backend)
+            net = relu_softmax_mlp(SIZES, SEED, b)
             n = 2000 if warmup and b.name != "jax" else rows  # jax.jit's program is specialised to the data's shape
             Xb, yb = net.backend.asarray(X[:n]), net.backend.asarray(y[:n])
 

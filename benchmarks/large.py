@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, host_params, torch_full_batch_steps, torch_sequential, torch_tensor
+from .common import Settings, backend_of, host_params, random_classes, relu_softmax_mlp, torch_full_batch_steps
+from .common import torch_tensor, torch_training
 from .harness import Comparison, Impl, Skip, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
 from .w3 import flops_per_step, gemms
 
@@ -29,9 +30,7 @@ TARGET = 0.95
 
 
 def xpnet_network(backend: Any = "numpy") -> Any:
-    from xpnet import MLP
-
-    return MLP(SIZES, activation="relu", output_activation="softmax", backend=backend, dtype="float32", seed=SEED)
+    return relu_softmax_mlp(SIZES, SEED, backend)
 
 
 def gemm_only(xp: Any, sync: Any, reps: int = 3) -> float:
@@ -63,18 +62,14 @@ def build(s: Settings, rss: bool = True) -> Workload:
     if not (cupy_ok or torch_ok):
         raise Skip("GPU only (one step is 0.8 TFLOP); no usable CuPy or CUDA torch here")
     steps = s.steps(STEPS, 2)
-    rng = np.random.default_rng(SEED)
-    X = rng.random((BATCH, SIZES[0]), dtype=np.float32)
-    y = rng.integers(0, SIZES[-1], BATCH).astype(np.int64)
+    X, y = random_classes(SEED, BATCH, SIZES)
     params = host_params(xpnet_network())
     impls: list[Impl] = []
     probes: dict[str, Any] = {}
 
     def xpnet_impl(key, label, backend, sync, compile):
         def prepare(warmup: bool):
-            from xpnet import get_backend
-
-            net = xpnet_network(get_backend(*backend) if isinstance(backend, tuple) else get_backend(backend))
+            net = xpnet_network(backend_of(backend))
             Xb, yb = net.backend.asarray(X), net.backend.asarray(y)
             k = 1 if warmup else steps
 
@@ -103,12 +98,8 @@ def build(s: Settings, rss: bool = True) -> Workload:
                              True)]  # fmt: skip
 
         def autograd_prepare(warmup: bool):
-            import torch
-
-            model = torch_sequential(params, ["relu"] * 3 + ["identity"], "float32", "cuda")
-            opt = torch.optim.SGD(model.parameters(), lr=LR)
+            model, opt, loss_fn = torch_training(params, ["relu"] * 3 + ["identity"], "float32", "cuda", "SGD", LR)
             Xt, yt = torch_tensor(X, "cuda"), torch_tensor(y, "cuda")
-            loss_fn = torch.nn.CrossEntropyLoss()
             k = 1 if warmup else steps
 
             def run():

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, host_params, torch_sequential
-from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
+from .common import Settings, backend_of, host_params, relu_softmax_mlp, torch_sequential
+from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, torch_devices
 
 NAME = "Predict"
 ROWS = 1_000_000
@@ -35,9 +35,7 @@ def data(rows: int) -> np.ndarray:
 
 
 def xpnet_network(backend: Any = "numpy") -> Any:
-    from xpnet import MLP
-
-    return MLP(SIZES, activation="relu", output_activation="softmax", backend=backend, dtype="float32", seed=SEED)
+    return relu_softmax_mlp(SIZES, SEED, backend)
 
 
 def numpy_predict(X: np.ndarray, params: list[tuple[np.ndarray, np.ndarray]], chunk: int = HAND_CHUNK) -> np.ndarray:
@@ -72,7 +70,7 @@ def build(s: Settings, rss: bool = True) -> Workload:
 
     def xpnet_impl(key, label, backend, sync=None, device="cpu"):
         def prepare(warmup: bool):
-            net = xpnet_network(_backend(backend))
+            net = xpnet_network(backend_of(backend))
             Xd = X[:2048] if warmup else X
             Xd = Xd if backend == "numpy" else net.backend.asarray(Xd)  # on the device before the clock
 
@@ -97,28 +95,24 @@ def build(s: Settings, rss: bool = True) -> Workload:
 
     impls.append(Impl("numpy-hand", f"hand-written NumPy, {HAND_CHUNK}-row chunks", hand_prepare))
 
-    if have("torch"):
-        devs = ["cpu"] + (["cuda"] if s.gpu and torch_cuda_usable() else [])
-        for dev in devs:
-            sfx = "" if dev == "cpu" else "-cuda"
-            sync = torch_sync_for(dev)
+    for dev, sfx, sync in torch_devices(s.gpu):
 
-            def torch_prepare(warmup: bool, dev=dev):
-                import torch
+        def torch_prepare(warmup: bool, dev=dev):
+            import torch
 
-                model = torch_sequential(params, ["relu", "relu", "identity"], "float32", dev)
-                Xd = X[:2048] if warmup else X
-                Xt = torch.from_numpy(Xd).to(dev)
+            model = torch_sequential(params, ["relu", "relu", "identity"], "float32", dev)
+            Xd = X[:2048] if warmup else X
+            Xt = torch.from_numpy(Xd).to(dev)
 
-                def run():
-                    with torch.no_grad():
-                        Y = torch.softmax(model(Xt), dim=1)
-                    return lambda: checksum(Y)
+            def run():
+                with torch.no_grad():
+                    Y = torch.softmax(model(Xt), dim=1)
+                return lambda: checksum(Y)
 
-                return run
+            return run
 
-            impls.append(Impl(f"torch-nograd{sfx}", f"PyTorch no_grad, whole array ({dev})", torch_prepare, sync, dev))
-            impls.append(xpnet_impl(f"xpnet-torch{sfx}", f"xpnet (torch {dev}), predict", ("torch", dev), sync, dev))
+        impls.append(Impl(f"torch-nograd{sfx}", f"PyTorch no_grad, whole array ({dev})", torch_prepare, sync, dev))
+        impls.append(xpnet_impl(f"xpnet-torch{sfx}", f"xpnet (torch {dev}), predict", ("torch", dev), sync, dev))
     if s.gpu and cupy_usable():
         impls.append(xpnet_impl("xpnet-cupy", "xpnet (cupy), predict", "cupy", cupy_sync, "cuda"))
 
@@ -168,9 +162,3 @@ def build(s: Settings, rss: bool = True) -> Workload:
         meta={"rows": rows, "sizes": SIZES, "dtype": "float32"},
         extra=extra,
     )
-
-
-def _backend(spec: Any) -> Any:
-    from xpnet import get_backend
-
-    return get_backend(*spec) if isinstance(spec, tuple) else get_backend(spec)

@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, compiled, host_params, torch_sequential, torch_summed_steps, torch_tensor
-from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_cuda_usable
-from .harness import torch_sync_for
+from .common import Settings, backend_of, compiled, hand_prepare, host_params, net_params, random_classes
+from .common import relu_softmax_mlp, run_length, softmax_ce, torch_params, torch_summed_steps, torch_tensor
+from .common import torch_training
+from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_devices
 
 NAME = "Small"
 SEED = 64
@@ -33,16 +34,11 @@ STEPS = 1000
 
 
 def data(steps: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(SEED)
-    X = rng.standard_normal((steps * BATCH, SIZES[0]), dtype=np.float32)
-    y = rng.integers(0, SIZES[-1], steps * BATCH).astype(np.int64)
-    return X, y
+    return random_classes(SEED, steps * BATCH, SIZES, normal=True)
 
 
 def xpnet_network(backend: Any = "numpy") -> Any:
-    from xpnet import MLP
-
-    return MLP(SIZES, activation="relu", output_activation="softmax", backend=backend, dtype="float32", seed=SEED)
+    return relu_softmax_mlp(SIZES, SEED, backend)
 
 
 def numpy_loop(xp: Any, X, Y, params, lr, steps):
@@ -72,23 +68,14 @@ def numpy_loop(xp: Any, X, Y, params, lr, steps):
 
 
 def loss_of(X: np.ndarray, y: np.ndarray, params: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    a = X[:1024].astype(np.float64)
-    for i, (w, b) in enumerate(params):
-        a = a @ w + b
-        if i < len(params) - 1:
-            a = np.maximum(a, 0)
-    a = a - a.max(axis=1, keepdims=True)
-    logp = a - np.log(np.exp(a).sum(axis=1, keepdims=True))
-    return float(-np.mean(logp[np.arange(len(a)), y[:1024]]))
+    return softmax_ce(X[:1024], y[:1024], params)
 
 
 def xpnet_impl(key: str, label: str, backend: Any, X, y, n_steps, compile: Any, sync=None, device="cpu") -> Impl:
     """A row timing ``net.fit`` for one epoch of minibatches, data on the device first."""
 
     def prepare(warmup: bool):
-        from xpnet import get_backend
-
-        net = xpnet_network(get_backend(*backend) if isinstance(backend, tuple) else get_backend(backend))
+        net = xpnet_network(backend_of(backend))
         # jax.jit's program is specialised to the data's shape: its warm-up takes the timed rows
         k = n_steps(warmup and (net.backend.name != "jax" or compile is False))
         Xb, yb = net.backend.asarray(X[: k * BATCH]), net.backend.asarray(y[: k * BATCH])
@@ -96,13 +83,7 @@ def xpnet_impl(key: str, label: str, backend: Any, X, y, n_steps, compile: Any, 
         def run():
             net.fit(Xb, yb, loss="cross_entropy", optimizer="sgd", lr=LR, epochs=1, batch_size=BATCH, shuffle=False,
                     **compiled(compile))  # fmt: skip
-
-            def finish():
-                from xpnet import to_numpy
-
-                return {"final_loss": loss_of(X, y, [(to_numpy(l.weights), to_numpy(l.bias)) for l in net.layers])}
-
-            return finish
+            return lambda: {"final_loss": loss_of(X, y, net_params(net))}
 
         return run
 
@@ -112,26 +93,14 @@ def xpnet_impl(key: str, label: str, backend: Any, X, y, n_steps, compile: Any, 
 def build(s: Settings, rss: bool = True) -> Workload:
     steps = s.steps(STEPS, 20)
     X, y = data(steps)
-    Y = np.eye(SIZES[-1], dtype=np.float32)[y]
     params = host_params(xpnet_network())
+    n_steps = run_length(steps, min(steps, 50))
 
-    def n_steps(warmup: bool) -> int:
-        return min(steps, 50) if warmup else steps
+    def hand(xp: str) -> Any:
+        return hand_prepare(numpy_loop, params, X, y, LR, n_steps, lambda ps: loss_of(X, y, ps), xp)
 
     impls = [xpnet_impl("xpnet-numpy", "xpnet (numpy)", "numpy", X, y, n_steps, "auto")]
-
-    def hand_prepare(warmup: bool, xp: Any = np, to_host=lambda a: a):
-        ps = [(xp.asarray(w.copy()), xp.asarray(b.copy())) for w, b in params]
-        Xd, Yd = xp.asarray(X), xp.asarray(Y)
-        k = n_steps(warmup)
-
-        def run():
-            numpy_loop(xp, Xd, Yd, ps, LR, k)
-            return lambda: {"final_loss": loss_of(X, y, [(to_host(w), to_host(b)) for w, b in ps])}
-
-        return run
-
-    impls.append(Impl("numpy-hand", "hand-written NumPy", hand_prepare))
+    impls.append(Impl("numpy-hand", "hand-written NumPy", hand("numpy")))
     if have("jax"):
         dev = "cuda" if s.gpu and jax_gpu_usable() else "cpu"
         sfx = "" if dev == "cpu" else "-gpu"
@@ -140,50 +109,35 @@ def build(s: Settings, rss: bool = True) -> Workload:
                        device=dev),
             xpnet_impl(f"xpnet-jax{sfx}-eager", f"xpnet (jax {dev}), eager", "jax", X, y, n_steps, False, device=dev),
         ]  # fmt: skip
-    if have("torch"):
-        devs = ["cpu"] + (["cuda"] if s.gpu and torch_cuda_usable() else [])
-        for dev in devs:
-            sfx = "" if dev == "cpu" else "-cuda"
-            sync = torch_sync_for(dev)
+    for dev, sfx, sync in torch_devices(s.gpu):
 
-            def autograd_prepare(warmup: bool, dev=dev):
-                import torch
+        def autograd_prepare(warmup: bool, dev=dev):
+            model, opt, loss_fn = torch_training(params, ["relu", "identity"], "float32", dev, "SGD", LR)
+            Xt, yt = torch_tensor(X, dev), torch_tensor(y, dev)
+            k = n_steps(warmup)
 
-                model = torch_sequential(params, ["relu", "identity"], "float32", dev)
-                opt = torch.optim.SGD(model.parameters(), lr=LR)
-                Xt, yt = torch_tensor(X, dev), torch_tensor(y, dev)
-                loss_fn = torch.nn.CrossEntropyLoss()
-                k = n_steps(warmup)
+            def run():
+                batches = ((Xt[i * BATCH : (i + 1) * BATCH], yt[i * BATCH : (i + 1) * BATCH]) for i in range(k))
+                torch_summed_steps(model, opt, loss_fn, batches)
+                ps = torch_params(model)  # read in the clock, as the loss is
+                return lambda: {"final_loss": loss_of(X, y, ps)}
 
-                def run():
-                    batches = ((Xt[i * BATCH : (i + 1) * BATCH], yt[i * BATCH : (i + 1) * BATCH]) for i in range(k))
-                    torch_summed_steps(model, opt, loss_fn, batches)
-                    lins = [m for m in model if isinstance(m, torch.nn.Linear)]
-                    ps = [(m.weight.detach().cpu().numpy().T, m.bias.detach().cpu().numpy()) for m in lins]
-                    return lambda: {"final_loss": loss_of(X, y, ps)}
+            return run
 
-                return run
-
-            impls.append(Impl(f"torch-autograd{sfx}", f"PyTorch autograd + optim.SGD ({dev})", autograd_prepare,
-                              sync, dev))  # fmt: skip
-            impls.append(xpnet_impl(f"xpnet-torch{sfx}", f"xpnet (torch {dev}), eager", ("torch", dev), X, y,
-                                    n_steps, False, sync, dev))  # fmt: skip
-            if dev == "cuda":
-                impls.append(xpnet_impl("xpnet-torch-cuda-compiled", "xpnet (torch cuda), compiled: CUDA graph",
-                                        ("torch", dev), X, y, n_steps, True, sync, dev))  # fmt: skip
+        impls.append(Impl(f"torch-autograd{sfx}", f"PyTorch autograd + optim.SGD ({dev})", autograd_prepare,
+                          sync, dev))  # fmt: skip
+        impls.append(xpnet_impl(f"xpnet-torch{sfx}", f"xpnet (torch {dev}), eager", ("torch", dev), X, y,
+                                n_steps, False, sync, dev))  # fmt: skip
+        if dev == "cuda":
+            impls.append(xpnet_impl("xpnet-torch-cuda-compiled", "xpnet (torch cuda), compiled: CUDA graph",
+                                    ("torch", dev), X, y, n_steps, True, sync, dev))  # fmt: skip
     if s.gpu and cupy_usable():
         impls += [
             xpnet_impl("xpnet-cupy", "xpnet (cupy), eager", "cupy", X, y, n_steps, False, cupy_sync, "cuda"),
             xpnet_impl("xpnet-cupy-compiled", "xpnet (cupy), compiled: torch CUDA graph (DLPack) or fused updates", "cupy", X, y, n_steps,
                        True, cupy_sync, "cuda"),
         ]  # fmt: skip
-
-        def cupy_prepare(warmup: bool):
-            import cupy
-
-            return hand_prepare(warmup, cupy, lambda a: a.get())
-
-        impls.append(Impl("cupy-hand", "hand-written CuPy", cupy_prepare, cupy_sync, "cuda"))
+        impls.append(Impl("cupy-hand", "hand-written CuPy", hand("cupy"), cupy_sync, "cuda"))
 
     third = 1 / 3
     comps = [

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, compiled, host_params, torch_sequential, torch_summed_steps, torch_tensor
+from .common import Settings, backend_of, compiled, host_params, net_params, run_length, torch_params
+from .common import torch_summed_steps, torch_tensor, torch_training
 from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_cuda_usable
 from .harness import torch_sync_for
 
@@ -76,23 +77,13 @@ def torch_autograd_prepare(X, T, params, n_steps, device: Any):
     ``finish``, after the clock)."""
 
     def prepare(warmup: bool):
-        import torch
-
-        model = torch_sequential(params, ["sigmoid", "sigmoid"], "float64", device)
-        opt = torch.optim.SGD(model.parameters(), lr=LR)
+        model, opt, loss_fn = torch_training(params, ["sigmoid", "sigmoid"], "float64", device, "SGD", LR, "MSELoss")
         Xt, Tt = torch_tensor(X, device), torch_tensor(T, device)
-        loss_fn = torch.nn.MSELoss()
         k = n_steps(warmup)
 
         def run():
             torch_summed_steps(model, opt, loss_fn, itertools.repeat((Xt, Tt), k))
-
-            def finish():
-                lins = [m for m in model if isinstance(m, torch.nn.Linear)]
-                return {"final_mse": mse(X, T, [(m.weight.detach().cpu().numpy().T, m.bias.detach().cpu().numpy())
-                                                for m in lins])}
-
-            return finish
+            return lambda: {"final_mse": mse(X, T, torch_params(model))}
 
         return run
 
@@ -103,18 +94,13 @@ def build(s: Settings) -> Workload:
     X, T = data()
     params = host_params(xpnet_network())
     steps = s.steps(STEPS, 20)
-    warm = min(steps, 500)
-
-    def n_steps(warmup: bool) -> int:
-        return warm if warmup else steps
+    n_steps = run_length(steps, min(steps, 500))
 
     def xpnet_finish(net):
-        from xpnet import to_numpy
-
-        return lambda: {"final_mse": mse(X, T, [(to_numpy(l.weights), to_numpy(l.bias)) for l in net.layers])}
+        return lambda: {"final_mse": mse(X, T, net_params(net))}
 
     def xpnet_steps_prepare(warmup: bool, backend: Any = "numpy", compile: Any = "auto"):
-        net = xpnet_network(_backend(backend))
+        net = xpnet_network(backend_of(backend))
         k = n_steps(warmup and (backend != "jax" or compile is False))  # jax.jit: the timed data's shape
         Xk, Tk = np.tile(X, (k, 1)), np.tile(T, (k, 1))
         if backend != "numpy":  # the data move to the device before the clock starts
@@ -127,7 +113,7 @@ def build(s: Settings) -> Workload:
         return run
 
     def xpnet_epochs_prepare(warmup: bool, backend: Any = "numpy", compile: Any = "auto"):
-        net = xpnet_network(_backend(backend))
+        net = xpnet_network(backend_of(backend))
         k = n_steps(warmup)
         Xd, Td = (X, T) if backend == "numpy" else (net.backend.asarray(X), net.backend.asarray(T))
 
@@ -186,13 +172,6 @@ def build(s: Settings) -> Workload:
         steps=steps,
         meta={"sizes": [2, 2, 1], "lr": LR, "dtype": "float64", "steps": steps},
     )
-
-
-def _backend(spec: Any) -> Any:
-    """A backend from a name or ``(name, device)``."""
-    from xpnet import get_backend
-
-    return get_backend(*spec) if isinstance(spec, tuple) else get_backend(spec)
 
 
 def _gpu_rows(X, T, params, n_steps, steps_prepare, epochs_prepare) -> tuple[list[Impl], list[Comparison]]:

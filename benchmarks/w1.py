@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, host_params, sklearn_fit, sklearn_inject, sklearn_plain_sgd, torch_sequential, torch_tensor
-from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
+from .common import Settings, backend_of, host_params, run_length, sklearn_fit, sklearn_inject, sklearn_plain_sgd
+from .common import torch_sequential, torch_tensor
+from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, torch_devices
 
 NAME = "W1"
 SEED = 1
@@ -98,18 +99,13 @@ def build(s: Settings) -> Workload:
     params = host_params(xpnet_network())
     W1, W2 = params[0][0], params[1][0]
     steps = s.steps(STEPS, 5)
-    warm = min(steps, 20)
-
-    def n_steps(warmup: bool) -> int:
-        return warm if warmup else steps
+    n_steps = run_length(steps, min(steps, 20))
 
     impls: list[Impl] = []
 
     def xpnet_impl(key: str, label: str, backend: Any, sync=None, device="cpu") -> Impl:
         def prepare(warmup: bool):
-            import xpnet
-
-            net = xpnet_network(_backend(backend))
+            net = xpnet_network(backend_of(backend))
             Xb, Tb = net.backend.asarray(X), net.backend.asarray(T)
             k = n_steps(warmup)
 
@@ -135,15 +131,7 @@ def build(s: Settings) -> Workload:
 
     impls.append(Impl("numpy-seed", "hand-written NumPy (seed 001 loop)", numpy_prepare))
 
-    torch_devices = []
-    if have("torch"):
-        torch_devices.append("cpu")
-        if s.gpu and torch_cuda_usable():
-            torch_devices.append("cuda")
-    for dev in torch_devices:
-        sfx = "" if dev == "cpu" else "-cuda"
-        sync = torch_sync_for(dev)
-
+    for dev, sfx, sync in torch_devices(s.gpu):
         impls.append(xpnet_impl(f"xpnet-torch{sfx}", f"xpnet (torch {dev})", ("torch", dev), sync, dev))
 
         def torch_prepare(warmup: bool, dev=dev):
@@ -246,11 +234,3 @@ def build(s: Settings) -> Workload:
         steps=steps,
         meta={"batch": BATCH, "sizes": [N_IN, HIDDEN, N_OUT], "lr": LR, "dtype": "float64", "steps": steps},
     )
-
-
-def _backend(spec: Any) -> Any:
-    """A backend from a name or ``(name, device)``, resolved only when needed
-    (so that building the workload imports no torch)."""
-    from xpnet import get_backend
-
-    return get_backend(*spec) if isinstance(spec, tuple) else get_backend(spec)

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, host_params, sklearn_fit, sklearn_inject, sklearn_plain_sgd, torch_dtype, torch_sequential, torch_summed_steps, torch_tensor
-from .harness import Comparison, Impl, Skip, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
+from .common import Settings, host_params, relu_softmax_mlp, run_length, sklearn_fit, sklearn_inject, sklearn_plain_sgd
+from .common import torch_summed_steps, torch_tensor, torch_training
+from .harness import Comparison, Impl, Skip, Workload, cupy_sync, cupy_usable, have, torch_devices
 
 NAME = "W2"
 SEED, SPLIT_SEED, SHUFFLE_SEED = 2, 0, 3
@@ -34,9 +35,7 @@ def data(quick: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def xpnet_network(dtype: str, backend: Any = "numpy") -> Any:
-    from xpnet import MLP
-
-    return MLP(SIZES, activation="relu", output_activation="softmax", backend=backend, dtype=dtype, seed=SEED)
+    return relu_softmax_mlp(SIZES, SEED, backend, dtype)
 
 
 def accuracy(P: np.ndarray, y: np.ndarray) -> float:
@@ -92,15 +91,12 @@ def build(s: Settings, dtype: str = "float32") -> Workload:
     if s.quick:
         Xtr, ytr = Xtr[:256], ytr[:256]
     epochs = s.steps(EPOCHS, 2)
-    warm = min(epochs, 5)
+    n_epochs = run_length(epochs, min(epochs, 5))
     params = host_params(xpnet_network(dtype))
     npd = np.dtype(dtype)
     Xtr_d, Xte_d = Xtr.astype(npd), Xte.astype(npd)
     Ytr = np.eye(10, dtype=npd)[ytr]
     steps = epochs * -(-Xtr.shape[0] // BATCH)
-
-    def n_epochs(warmup: bool) -> int:
-        return warm if warmup else epochs
 
     impls: list[Impl] = []
 
@@ -143,45 +139,39 @@ def build(s: Settings, dtype: str = "float32") -> Workload:
 
     impls.append(Impl("numpy-hand", "hand-written NumPy", numpy_prepare))
 
-    if have("torch"):
-        devs = ["cpu"] + (["cuda"] if s.gpu and torch_cuda_usable() else [])
-        for dev in devs:
-            sfx = "" if dev == "cpu" else "-cuda"
+    for dev, sfx, sync in torch_devices(s.gpu):
 
-            def autograd_prepare(warmup: bool, dev=dev):
-                import torch
+        def autograd_prepare(warmup: bool, dev=dev):
+            import torch
 
-                model = torch_sequential(params, ["relu", "identity"], dtype, dev)
-                opt = torch.optim.SGD(model.parameters(), lr=LR)
-                Xt = torch_tensor(Xtr_d, dev)
-                yt = torch_tensor(ytr, dev)
-                Xv = torch_tensor(Xte_d, dev)
-                rng_seed = SHUFFLE_SEED
-                k = n_epochs(warmup)
-                n = Xt.shape[0]
-                loss_fn = torch.nn.CrossEntropyLoss()  # log-softmax + NLL on logits, mean over the batch
+            # CrossEntropyLoss: log-softmax + NLL on logits, mean over the batch
+            model, opt, loss_fn = torch_training(params, ["relu", "identity"], dtype, dev, "SGD", LR)
+            Xt = torch_tensor(Xtr_d, dev)
+            yt = torch_tensor(ytr, dev)
+            Xv = torch_tensor(Xte_d, dev)
+            rng_seed = SHUFFLE_SEED
+            k = n_epochs(warmup)
+            n = Xt.shape[0]
 
-                def run():
-                    rng = np.random.default_rng(rng_seed)
-                    last = None
-                    for _ in range(k):
-                        order = torch_tensor(rng.permutation(n), dev)
-                        idxs = (order[start : start + BATCH] for start in range(0, n, BATCH))
-                        last = torch_summed_steps(model, opt, loss_fn, ((Xt[i], yt[i]) for i in idxs))  # as fit
-                    nb = -(-n // BATCH)
+            def run():
+                rng = np.random.default_rng(rng_seed)
+                last = None
+                for _ in range(k):
+                    order = torch_tensor(rng.permutation(n), dev)
+                    idxs = (order[start : start + BATCH] for start in range(0, n, BATCH))
+                    last = torch_summed_steps(model, opt, loss_fn, ((Xt[i], yt[i]) for i in idxs))  # as fit
+                nb = -(-n // BATCH)
 
-                    def finish():
-                        with torch.no_grad():
-                            P = model(Xv).cpu().numpy()
-                        return {"final_loss": last / nb, "test_accuracy": accuracy(P, yte)}
+                def finish():
+                    with torch.no_grad():
+                        P = model(Xv).cpu().numpy()
+                    return {"final_loss": last / nb, "test_accuracy": accuracy(P, yte)}
 
-                    return finish
+                return finish
 
-                return run
+            return run
 
-            impls.append(
-                Impl(f"torch-autograd{sfx}", f"PyTorch autograd + optim.SGD ({dev})", autograd_prepare, torch_sync_for(dev), dev)
-            )
+        impls.append(Impl(f"torch-autograd{sfx}", f"PyTorch autograd + optim.SGD ({dev})", autograd_prepare, sync, dev))
 
     if have("sklearn"):
 

@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, compiled, host_params, torch_full_batch_steps, torch_sequential, torch_tensor
-from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_cuda_usable
-from .harness import torch_sync_for
+from .common import Settings, backend_of, compiled, hand_prepare, host_params, net_params, random_classes
+from .common import relu_softmax_mlp, run_length, softmax_ce, torch_full_batch_steps, torch_params, torch_tensor
+from .common import torch_training
+from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, jax_gpu_usable, torch_devices
 
 NAME = "W3"
 SEED = 3
@@ -36,16 +37,11 @@ DTYPE = "float32"
 
 
 def data() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(SEED)
-    X = rng.random((BATCH, SIZES[0]), dtype=np.float32)
-    y = rng.integers(0, SIZES[-1], BATCH).astype(np.int64)
-    return X, y
+    return random_classes(SEED, BATCH, SIZES)
 
 
 def xpnet_network(backend: Any = "numpy") -> Any:
-    from xpnet import MLP
-
-    return MLP(SIZES, activation="relu", output_activation="softmax", backend=backend, dtype=DTYPE, seed=SEED)
+    return relu_softmax_mlp(SIZES, SEED, backend, DTYPE)
 
 
 def gemms(batch: int = BATCH, sizes: list[int] = SIZES) -> list[tuple[str, int, int, int]]:
@@ -161,15 +157,7 @@ def torch_loop(X, Y, params, lr, steps):
     return params
 
 
-def loss_of(X: np.ndarray, y: np.ndarray, params: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    a = X.astype(np.float64)
-    for i, (w, b) in enumerate(params):
-        a = a @ w + b
-        if i < len(params) - 1:
-            a = np.maximum(a, 0)
-    a = a - a.max(axis=1, keepdims=True)
-    logp = a - np.log(np.exp(a).sum(axis=1, keepdims=True))
-    return float(-np.mean(logp[np.arange(len(y)), y]))
+loss_of = softmax_ce
 
 
 def build(s: Settings, rss: bool = True) -> Workload:
@@ -177,102 +165,68 @@ def build(s: Settings, rss: bool = True) -> Workload:
     Y = np.eye(SIZES[-1], dtype=np.float32)[y]
     params = host_params(xpnet_network())
     steps = s.steps(STEPS, 2)
-    warm = min(steps, 3)
-
-    def n_steps(warmup: bool) -> int:
-        return warm if warmup else steps
+    n_steps = run_length(steps, min(steps, 3))
 
     impls: list[Impl] = []
 
     def xpnet_impl(key, label, backend, sync=None, device="cpu", compile="auto"):
         def prepare(warmup: bool):
-            net = xpnet_network(_backend(backend))
+            net = xpnet_network(backend_of(backend))
             Xb, yb = net.backend.asarray(X), net.backend.asarray(y)
             k = n_steps(warmup)
 
             def run():
                 net.fit(Xb, yb, loss="cross_entropy", optimizer="sgd", lr=LR, epochs=k, batch_size=None,
                         **compiled(compile))  # fmt: skip
-
-                def finish():
-                    from xpnet import to_numpy
-
-                    ps = [(to_numpy(l.weights), to_numpy(l.bias)) for l in net.layers]
-                    return {"final_loss": loss_of(X, y, ps)}
-
-                return finish
+                return lambda: {"final_loss": loss_of(X, y, net_params(net))}
 
             return run
 
         return Impl(key, label, prepare, sync or (lambda: None), device)
 
+    def hand(xp: str) -> Any:
+        return hand_prepare(numpy_loop, params, X, y, LR, n_steps, lambda ps: loss_of(X, y, ps), xp)
+
     impls.append(xpnet_impl("xpnet-numpy", "xpnet (numpy)", "numpy"))
+    impls.append(Impl("numpy-hand", "hand-written NumPy", hand("numpy")))
 
-    def numpy_prepare(warmup: bool):
-        ps = [(w.copy(), b.copy()) for w, b in params]
-        k = n_steps(warmup)
+    for dev, sfx, sync in torch_devices(s.gpu):
 
-        def run():
-            numpy_loop(np, X, Y, ps, LR, k)
-            return lambda: {"final_loss": loss_of(X, y, ps)}
+        def autograd_prepare(warmup: bool, dev=dev):
+            model, opt, loss_fn = torch_training(params, ["relu", "relu", "identity"], DTYPE, dev, "SGD", LR)
+            Xt, yt = torch_tensor(X, dev), torch_tensor(y, dev)
+            k = n_steps(warmup)
 
-        return run
+            def run():
+                torch_full_batch_steps(model, opt, loss_fn, Xt, yt, k)
+                return lambda: {"final_loss": loss_of(X, y, torch_params(model))}
 
-    impls.append(Impl("numpy-hand", "hand-written NumPy", numpy_prepare))
+            return run
 
-    if have("torch"):
-        devs = ["cpu"] + (["cuda"] if s.gpu and torch_cuda_usable() else [])
-        for dev in devs:
-            sfx = "" if dev == "cpu" else "-cuda"
-            sync = torch_sync_for(dev)
+        impls.append(Impl(f"torch-autograd{sfx}", f"PyTorch autograd + optim.SGD ({dev})", autograd_prepare, sync, dev))
+        if dev == "cpu":
+            impls.append(xpnet_impl("xpnet-torch", "xpnet (torch cpu)", ("torch", dev), sync, dev))
+        else:  # eager (every operation as written) and compiled (a CUDA graph)
+            impls.append(xpnet_impl("xpnet-torch-cuda", "xpnet (torch cuda), eager", ("torch", dev), sync, dev,
+                                    compile=False))  # fmt: skip
+            impls.append(xpnet_impl("xpnet-torch-cuda-compiled", "xpnet (torch cuda), compiled: CUDA graph",
+                                    ("torch", dev), sync, dev))  # fmt: skip
 
-            def autograd_prepare(warmup: bool, dev=dev):
-                import torch
+        def torch_prepare(warmup: bool, dev=dev):
+            import torch
 
-                model = torch_sequential(params, ["relu", "relu", "identity"], DTYPE, dev)
-                opt = torch.optim.SGD(model.parameters(), lr=LR)
-                Xt, yt = torch_tensor(X, dev), torch_tensor(y, dev)
-                loss_fn = torch.nn.CrossEntropyLoss()
-                k = n_steps(warmup)
+            ps = [(torch_tensor(w.copy(), dev), torch_tensor(b.copy(), dev)) for w, b in params]
+            Xt, Yt = torch_tensor(X, dev), torch_tensor(Y, dev)
+            k = n_steps(warmup)
 
-                def run():
-                    torch_full_batch_steps(model, opt, loss_fn, Xt, yt, k)
+            def run():
+                with torch.no_grad():
+                    torch_loop(Xt, Yt, ps, LR, k)
+                return lambda: {"final_loss": loss_of(X, y, [(w.cpu().numpy(), b.cpu().numpy()) for w, b in ps])}
 
-                    def finish():
-                        lins = [m for m in model if isinstance(m, torch.nn.Linear)]
-                        ps = [(m.weight.detach().cpu().numpy().T, m.bias.detach().cpu().numpy()) for m in lins]
-                        return {"final_loss": loss_of(X, y, ps)}
+            return run
 
-                    return finish
-
-                return run
-
-            impls.append(
-                Impl(f"torch-autograd{sfx}", f"PyTorch autograd + optim.SGD ({dev})", autograd_prepare, sync, dev)
-            )
-            if dev == "cpu":
-                impls.append(xpnet_impl("xpnet-torch", "xpnet (torch cpu)", ("torch", dev), sync, dev))
-            else:  # eager (every operation as written) and compiled (a CUDA graph)
-                impls.append(xpnet_impl("xpnet-torch-cuda", "xpnet (torch cuda), eager", ("torch", dev), sync, dev,
-                                        compile=False))  # fmt: skip
-                impls.append(xpnet_impl("xpnet-torch-cuda-compiled", "xpnet (torch cuda), compiled: CUDA graph",
-                                        ("torch", dev), sync, dev))  # fmt: skip
-
-            def torch_prepare(warmup: bool, dev=dev):
-                import torch
-
-                ps = [(torch_tensor(w.copy(), dev), torch_tensor(b.copy(), dev)) for w, b in params]
-                Xt, Yt = torch_tensor(X, dev), torch_tensor(Y, dev)
-                k = n_steps(warmup)
-
-                def run():
-                    with torch.no_grad():
-                        torch_loop(Xt, Yt, ps, LR, k)
-                    return lambda: {"final_loss": loss_of(X, y, [(w.cpu().numpy(), b.cpu().numpy()) for w, b in ps])}
-
-                return run
-
-            impls.append(Impl(f"torch-hand{sfx}", f"hand-written torch ({dev})", torch_prepare, sync, dev))
+        impls.append(Impl(f"torch-hand{sfx}", f"hand-written torch ({dev})", torch_prepare, sync, dev))
 
     if have("jax"):
         dev = "cuda" if s.gpu and jax_gpu_usable() else "cpu"
@@ -282,21 +236,7 @@ def build(s: Settings, rss: bool = True) -> Workload:
         impls.append(xpnet_impl("xpnet-cupy", "xpnet (cupy), eager", "cupy", cupy_sync, "cuda", compile=False))
         impls.append(xpnet_impl("xpnet-cupy-compiled", "xpnet (cupy), compiled: torch CUDA graph (DLPack) or fused updates", "cupy",
                                 cupy_sync, "cuda"))  # fmt: skip
-
-        def cupy_prepare(warmup: bool):
-            import cupy
-
-            ps = [(cupy.asarray(w), cupy.asarray(b)) for w, b in params]
-            Xc, Yc = cupy.asarray(X), cupy.asarray(Y)
-            k = n_steps(warmup)
-
-            def run():
-                numpy_loop(cupy, Xc, Yc, ps, LR, k)
-                return lambda: {"final_loss": loss_of(X, y, [(w.get(), b.get()) for w, b in ps])}
-
-            return run
-
-        impls.append(Impl("cupy-hand", "hand-written CuPy", cupy_prepare, cupy_sync, "cuda"))
+        impls.append(Impl("cupy-hand", "hand-written CuPy", hand("cupy"), cupy_sync, "cuda"))
 
     comps = [
         Comparison("xpnet-numpy", "numpy-hand", 1.05, "xpnet / hand-written NumPy"),
@@ -407,11 +347,3 @@ def measure_rss(key: str, quick: bool, workload: str = NAME) -> dict[str, float]
     if out.returncode != 0:
         raise RuntimeError(f"RSS run of {key} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _backend(spec: Any) -> Any:
-    """A backend from a name or ``(name, device)``, resolved only when needed
-    (so that building the workload imports no torch)."""
-    from xpnet import get_backend
-
-    return get_backend(*spec) if isinstance(spec, tuple) else get_backend(spec)

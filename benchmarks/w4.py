@@ -19,7 +19,7 @@ import numpy as np
 
 from .common import Settings, torch_full_batch_steps, torch_tensor
 from .harness import Comparison, Impl, Skip, Workload, have
-from .w3 import data, loss_of
+from .w3 import data
 
 NAME = "W4"
 SEED = 3

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from .common import Settings, host_params, torch_sequential, torch_tensor
-from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, have, torch_cuda_usable, torch_sync_for
+from .common import Settings, backend_of, hand_prepare, host_params, net_params, random_classes, relu_softmax_mlp
+from .common import run_length, softmax_ce, torch_params, torch_tensor, torch_training
+from .harness import Comparison, Impl, Workload, cupy_sync, cupy_usable, torch_devices
 from .w3 import flops_per_step, matmul_limit
 
 NAME = "Wide"
@@ -38,16 +39,11 @@ TARGET = 0.75
 
 
 def data(steps: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(SEED)
-    X = rng.random((steps * BATCH, SIZES[0]), dtype=np.float32)
-    y = rng.integers(0, SIZES[-1], steps * BATCH).astype(np.int64)
-    return X, y
+    return random_classes(SEED, steps * BATCH, SIZES)
 
 
 def xpnet_network(backend: Any = "numpy") -> Any:
-    from xpnet import MLP
-
-    return MLP(SIZES, activation="relu", output_activation="softmax", backend=backend, dtype="float32", seed=SEED)
+    return relu_softmax_mlp(SIZES, SEED, backend)
 
 
 def numpy_adam_loop(np: Any, X, Y, params, lr, steps, b1=0.9, b2=0.999, eps=1e-8):
@@ -85,30 +81,20 @@ def numpy_adam_loop(np: Any, X, Y, params, lr, steps, b1=0.9, b2=0.999, eps=1e-8
 
 
 def loss_of(X: np.ndarray, y: np.ndarray, params: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    a = X[:BATCH].astype(np.float64)
-    for i, (w, b) in enumerate(params):
-        a = a @ w + b
-        if i < len(params) - 1:
-            a = np.maximum(a, 0)
-    a = a - a.max(axis=1, keepdims=True)
-    logp = a - np.log(np.exp(a).sum(axis=1, keepdims=True))
-    return float(-np.mean(logp[np.arange(BATCH), y[:BATCH]]))
+    return softmax_ce(X[:BATCH], y[:BATCH], params)
 
 
 def build(s: Settings, rss: bool = True) -> Workload:
     steps = s.steps(STEPS, 2)
     X, y = data(steps)
-    Y = np.eye(SIZES[-1], dtype=np.float32)[y]
     params = host_params(xpnet_network())
-
-    def n_steps(warmup: bool) -> int:
-        return min(steps, 2) if warmup else steps
+    n_steps = run_length(steps, min(steps, 2))
 
     def xpnet_impl(key, label, backend, sync=None, device="cpu", pure=False):
         def prepare(warmup: bool):
             from xpnet import Adam
 
-            net = xpnet_network(_backend(backend))
+            net = xpnet_network(backend_of(backend))
             k = n_steps(warmup)
             Xb, yb = net.backend.asarray(X[: k * BATCH]), net.backend.asarray(y[: k * BATCH])
 
@@ -116,12 +102,7 @@ def build(s: Settings, rss: bool = True) -> Workload:
                 with _no_donation() if pure else _nothing():
                     net.fit(Xb, yb, loss="cross_entropy", optimizer=Adam(LR), epochs=1, batch_size=BATCH, shuffle=False)
 
-                def finish():
-                    from xpnet import to_numpy
-
-                    return {"final_loss": loss_of(X, y, [(to_numpy(l.weights), to_numpy(l.bias)) for l in net.layers])}
-
-                return finish
+                return lambda: {"final_loss": loss_of(X, y, net_params(net))}
 
             return run
 
@@ -132,59 +113,36 @@ def build(s: Settings, rss: bool = True) -> Workload:
         xpnet_impl("xpnet-numpy-pure", "xpnet (numpy), updates not in place", "numpy", pure=True),
     ]
 
-    def hand_prepare(warmup: bool, xp: Any = np, finish_host=lambda a: a):
-        ps = [(xp.asarray(w.copy()), xp.asarray(b.copy())) for w, b in params]
-        k = n_steps(warmup)
-        Xd, Yd = xp.asarray(X), xp.asarray(Y)
+    def hand(xp: str) -> Any:
+        return hand_prepare(numpy_adam_loop, params, X, y, LR, n_steps, lambda ps: loss_of(X, y, ps), xp)
 
-        def run():
-            numpy_adam_loop(xp, Xd, Yd, ps, LR, k)
-            return lambda: {"final_loss": loss_of(X, y, [(finish_host(w), finish_host(b)) for w, b in ps])}
+    impls.append(Impl("numpy-hand", "hand-written NumPy (Adam in place)", hand("numpy")))
 
-        return run
+    for dev, sfx, sync in torch_devices(s.gpu):
 
-    impls.append(Impl("numpy-hand", "hand-written NumPy (Adam in place)", hand_prepare))
+        def autograd_prepare(warmup: bool, dev=dev):
+            model, opt, loss_fn = torch_training(params, ["relu", "relu", "identity"], "float32", dev, "Adam", LR)
+            Xt, yt = torch_tensor(X, dev), torch_tensor(y, dev)
+            k = n_steps(warmup)
 
-    if have("torch"):
-        devs = ["cpu"] + (["cuda"] if s.gpu and torch_cuda_usable() else [])
-        for dev in devs:
-            sfx = "" if dev == "cpu" else "-cuda"
-            sync = torch_sync_for(dev)
+            def run():
+                for i in range(k):
+                    loss = loss_fn(model(Xt[i * BATCH : (i + 1) * BATCH]), yt[i * BATCH : (i + 1) * BATCH])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                loss.item()
+                ps = torch_params(model)  # read in the clock, as the loss is
+                return lambda: {"final_loss": loss_of(X, y, ps)}
 
-            def autograd_prepare(warmup: bool, dev=dev):
-                import torch
+            return run
 
-                model = torch_sequential(params, ["relu", "relu", "identity"], "float32", dev)
-                opt = torch.optim.Adam(model.parameters(), lr=LR)
-                Xt, yt = torch_tensor(X, dev), torch_tensor(y, dev)
-                loss_fn = torch.nn.CrossEntropyLoss()
-                k = n_steps(warmup)
-
-                def run():
-                    for i in range(k):
-                        loss = loss_fn(model(Xt[i * BATCH : (i + 1) * BATCH]), yt[i * BATCH : (i + 1) * BATCH])
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        opt.step()
-                    loss.item()
-                    lins = [m for m in model if isinstance(m, torch.nn.Linear)]
-                    ps = [(m.weight.detach().cpu().numpy().T, m.bias.detach().cpu().numpy()) for m in lins]
-                    return lambda: {"final_loss": loss_of(X, y, ps)}
-
-                return run
-
-            impls.append(Impl(f"torch-autograd{sfx}", f"PyTorch autograd + optim.Adam ({dev})", autograd_prepare,
-                              sync, dev))  # fmt: skip
-            impls.append(xpnet_impl(f"xpnet-torch{sfx}", f"xpnet (torch {dev})", ("torch", dev), sync, dev))
+        impls.append(Impl(f"torch-autograd{sfx}", f"PyTorch autograd + optim.Adam ({dev})", autograd_prepare,
+                          sync, dev))  # fmt: skip
+        impls.append(xpnet_impl(f"xpnet-torch{sfx}", f"xpnet (torch {dev})", ("torch", dev), sync, dev))
     if s.gpu and cupy_usable():
         impls.append(xpnet_impl("xpnet-cupy", "xpnet (cupy)", "cupy", cupy_sync, "cuda"))
-
-        def cupy_prepare(warmup: bool):
-            import cupy
-
-            return hand_prepare(warmup, cupy, lambda a: a.get())
-
-        impls.append(Impl("cupy-hand", "hand-written CuPy (Adam in place)", cupy_prepare, cupy_sync, "cuda"))
+        impls.append(Impl("cupy-hand", "hand-written CuPy (Adam in place)", hand("cupy"), cupy_sync, "cuda"))
 
     comps = [
         Comparison("xpnet-numpy", "numpy-hand", None, "xpnet / hand-written NumPy"),
@@ -254,9 +212,3 @@ class _no_donation:
 
     def __exit__(self, *exc: Any) -> None:
         self.context.__exit__(*exc)
-
-
-def _backend(spec: Any) -> Any:
-    from xpnet import get_backend
-
-    return get_backend(*spec) if isinstance(spec, tuple) else get_backend(spec)

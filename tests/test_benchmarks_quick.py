@@ -63,7 +63,8 @@ def test_gpu_rows_without_a_gpu_say_so(tmp_path, monkeypatch):
 
     for module in (harness, tiny, w3, predict, wide, small, large, job):
         monkeypatch.setattr(module, "cupy_usable", lambda: False)
-        monkeypatch.setattr(module, "torch_cuda_usable", lambda: False)
+        # harness.torch_devices asks harness's probe for the workloads that use it
+        monkeypatch.setattr(module, "torch_cuda_usable", lambda: False, raising=module in (harness, tiny, large, job))
         monkeypatch.setattr(module, "jax_gpu_usable", lambda: False, raising=False)
     assert run.main(["--gpu", "--quick", "--out", str(tmp_path)]) == 1
     assert run.main(["--gpu", "--no-gpu", "--out", str(tmp_path)]) == 2
