@@ -417,7 +417,10 @@ class Backend:
         if self.name == "jax":  # a copy, as jnp.asarray's, without compiling a conversion per shape
             import jax
 
-            return jax.device_put(host, self.device, may_alias=False)
+            # a private host copy first: on the CPU, device_put may share the host
+            # array's memory despite may_alias=False (JAX 0.10, depending on where
+            # NumPy allocated it), and a caller's later write would reach the model
+            return jax.device_put(np.array(host, copy=True), self.device)
         return self.xp.asarray(host, device=self.device)
 
     def __str__(self) -> str:
