@@ -30,20 +30,24 @@ def _float_tensor(x: Any) -> bool:
     return isinstance(x, torch.Tensor) and x.is_floating_point()
 
 
-def maximum(x1: Any, x2: Any, /) -> Any:
-    if _float_tensor(x1) and _number(x2):
-        return torch.clamp(x1, min=x2)
-    if _float_tensor(x2) and _number(x1):
-        return torch.clamp(x2, min=x1)
-    return _compat.maximum(x1, x2)
+def _clamping(bound: str, general: Any) -> Any:
+    """``maximum`` (``bound="min"``) or ``minimum`` (``"max"``): a float
+    tensor against a Python number as ``torch.clamp``, anything else as
+    array-api-compat's ``general``."""
+
+    def elementwise(x1: Any, x2: Any, /) -> Any:
+        if _float_tensor(x1) and _number(x2):
+            return torch.clamp(x1, **{bound: x2})
+        if _float_tensor(x2) and _number(x1):
+            return torch.clamp(x2, **{bound: x1})
+        return general(x1, x2)
+
+    elementwise.__name__ = general.__name__
+    return elementwise
 
 
-def minimum(x1: Any, x2: Any, /) -> Any:
-    if _float_tensor(x1) and _number(x2):
-        return torch.clamp(x1, max=x2)
-    if _float_tensor(x2) and _number(x1):
-        return torch.clamp(x2, max=x1)
-    return _compat.minimum(x1, x2)
+maximum = _clamping("min", _compat.maximum)
+minimum = _clamping("max", _compat.minimum)
 
 
 def logaddexp(x1: Any, x2: Any, /) -> Any:
