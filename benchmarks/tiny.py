@@ -6,7 +6,9 @@ xpnet runs twice: ``fit`` over one epoch of 10000 batches of the four rows
 (``X`` tiled, no shuffle: the steady per-step cost, one host read in all),
 and ``fit(epochs=10000)`` on the four rows (every step is then also an epoch
 end: its figures are held on the device and read, with the NaN guard, every
-16 epochs; issue #11's target for this row is 1.2x hand-written NumPy).
+64 epochs; issue #11's target for this row is 1.2x hand-written NumPy).
+On NumPy both run the recorded step (``compile="auto"``, xpnet/_tape.py); a
+third row runs the first eagerly (``compile=False``) for comparison.
 
 With a usable GPU (and without ``--no-gpu``), the same rows run on CuPy and
 CUDA torch against hand-written CuPy and PyTorch autograd on that GPU: at
@@ -136,6 +138,8 @@ def build(s: Settings) -> Workload:
     impls = [
         Impl("xpnet-numpy", "xpnet (numpy), fit: 1 epoch of 10000 batches", xpnet_steps_prepare),
         Impl("xpnet-numpy-epochs", "xpnet (numpy), fit: 10000 epochs of 1 batch", xpnet_epochs_prepare),
+        Impl("xpnet-numpy-eager", "xpnet (numpy), eager (compile=False), fit: 1 epoch of 10000 batches",
+             lambda w: xpnet_steps_prepare(w, compile=False)),
         Impl("numpy-hand", "hand-written NumPy", numpy_prepare),
     ]
 
@@ -160,6 +164,7 @@ def build(s: Settings) -> Workload:
         Comparison("xpnet-numpy-epochs", "numpy-hand", 1.2, "xpnet, 1 step per epoch / hand-written NumPy"),
         Comparison("xpnet-numpy", "torch-autograd", 1.0, "xpnet / PyTorch autograd (faster)"),
         Comparison("xpnet-numpy-epochs", "torch-autograd", 1.0, "xpnet, 1 step per epoch / PyTorch autograd"),
+        Comparison("xpnet-numpy-eager", "numpy-hand", None, "xpnet, eager (no recorded step) / hand-written NumPy"),
         Comparison("xpnet-jax", "xpnet-numpy", None, "xpnet on JAX (cpu), jax.jit / xpnet on NumPy"),
     ]
     if s.gpu:
