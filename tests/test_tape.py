@@ -202,8 +202,8 @@ def test_compile_true_steps_aside_for_a_step_it_cannot_record():
     """compile=True records any layer, and a step that reads a value on the
     host is refused with a warning, then trained eagerly: the same result."""
     X, _, values = _data()
+    a = _peeking_net()
     with pytest.warns(RuntimeWarning, match="cannot record this step"):
-        a = _peeking_net()
         ha = a.fit(X, values, loss="mse", epochs=3, batch_size=8, compile=True, seed=0)
     b = _peeking_net()
     hb = b.fit(X, values, loss="mse", epochs=3, batch_size=8, compile=False, seed=0)

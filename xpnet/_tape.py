@@ -37,9 +37,10 @@ class Untraceable(RuntimeError):
 
 
 class _Recording(threading.local):
-    ops: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] | None = None
-    #: The buffers the recording made, by id: only the replay writes them.
-    made: dict[int, np.ndarray] = {}
+    def __init__(self) -> None:  # per thread
+        self.ops: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] | None = None
+        #: The buffers the recording made, by id: only the replay writes them.
+        self.made: dict[int, np.ndarray] = {}
 
 
 _REC = _Recording()
