@@ -37,6 +37,8 @@ from typing import Any, NamedTuple
 import array_api_compat as compat
 import numpy as np
 
+from ._tape import static_arrays
+
 __all__ = ["Donated", "Kernel", "Rows", "TrainStep", "keyed_program", "one_program", "update"]
 
 
@@ -1086,7 +1088,7 @@ class GraphStep(TrainStep):
         microseconds, which a small network's replay feels). Another
         optimizer may keep mutable settings (xpnet.sklearn's batch plan):
         asked every step."""
-        if type(opt).__module__ != __name__.rpartition(".")[0] + ".optimizers":  # settings beyond plain numbers
+        if type(opt).__module__ != _OPTIMIZERS_MODULE:  # a class of elsewhere may keep more than plain numbers
             return host_scalars(opt, state)
         memo = self._memo
         if memo is not None and memo[0] is opt and memo[1] == host and memo[2] == vars(opt):
@@ -1248,6 +1250,10 @@ class TapeStep(GraphStep):
         return graph, sX, sT, out
 
 
+#: Where the built-in optimizers live (their settings are plain numbers).
+_OPTIMIZERS_MODULE = __name__.rpartition(".")[0] + ".optimizers"
+
+
 def _same_results(out: tuple, expected: tuple) -> bool:
     """Are two steps' ``(params, buffers, state, value)`` equal to the bit (NaN equal to NaN)?"""
     (p, b, s, v), (p2, b2, s2, v2) = out, expected
@@ -1347,7 +1353,7 @@ class BridgedGraphStep(GraphStep):
         other tensors (a kept epoch's copies) as new views."""
         statics = self._static_ids
         if statics is None:  # the static tensors are made once, on the first compiled step
-            statics = self._static_ids = {id(t) for t in _static_arrays(self._static)}
+            statics = self._static_ids = {id(t) for t in static_arrays(self._static)}
         out = []
         for t in tensors:
             if id(t) not in statics:
@@ -1410,13 +1416,9 @@ class _CudaGraph:  # pragma: no cover - needs a GPU
 
 
 def _snapshot(static: dict[str, Any]) -> list[Any]:
-    return [a.clone() for a in _static_arrays(static)]
+    return [a.clone() for a in static_arrays(static)]
 
 
 def _restore(static: dict[str, Any], snapshot: list[Any]) -> None:
-    for a, b in zip(_static_arrays(static), snapshot):
+    for a, b in zip(static_arrays(static), snapshot):
         a.copy_(b)
-
-
-def _static_arrays(static: dict[str, Any]) -> list[Any]:
-    return [*static["params"], *static["buffers"], *(a for v in static["state"].values() for a in v)]

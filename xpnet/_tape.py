@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NumpyArrays", "Tape", "TapeArray", "Untraceable", "traced"]
+__all__ = ["NumpyArrays", "Tape", "TapeArray", "Untraceable", "plain", "static_arrays", "traced"]
 
 
 class Untraceable(RuntimeError):
@@ -52,22 +52,34 @@ def _record(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
     _REC.ops.append((fn, args, kwargs))
 
 
-def _plain(x: Any) -> Any:
+def plain(x: Any) -> Any:
+    """The ndarrays behind TapeArrays (the same memory), in nested lists,
+    tuples and dicts; anything else as is."""
     if isinstance(x, TapeArray):
         return x.view(np.ndarray)
     if type(x) is tuple or type(x) is list:
-        return type(x)(_plain(v) for v in x)
+        return type(x)(plain(v) for v in x)
     if type(x) is dict:
-        return {k: _plain(v) for k, v in x.items()}
+        return {k: plain(v) for k, v in x.items()}
     return x
 
 
-def _traced(x: Any) -> Any:
+def traced(x: Any) -> Any:
+    """TapeArray views of the arrays in ``x`` (nested lists, tuples and
+    dicts; anything else as is): the step runs on these while recording."""
     if isinstance(x, np.ndarray):
-        return x.view(TapeArray)
+        return x if isinstance(x, TapeArray) else x.view(TapeArray)
     if type(x) is tuple or type(x) is list:
-        return type(x)(_traced(v) for v in x)
+        return type(x)(traced(v) for v in x)
+    if type(x) is dict:
+        return {k: traced(v) for k, v in x.items()}
     return x
+
+
+def static_arrays(static: dict[str, Any]) -> list[Any]:
+    """A step's static arrays (:class:`~xpnet._compile.GraphStep`'s layout):
+    parameters, buffers, then each optimizer-state list."""
+    return [*static["params"], *static["buffers"], *(a for v in static["state"].values() for a in v)]
 
 
 def _buffer(result: Any) -> np.ndarray:
@@ -109,9 +121,9 @@ class TapeArray(np.ndarray):
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         fn = ufunc if method == "__call__" else getattr(ufunc, method)
-        inputs = _plain(inputs)
+        inputs = plain(inputs)
         if "out" in kwargs:
-            kwargs["out"] = _plain(kwargs["out"])
+            kwargs["out"] = plain(kwargs["out"])
         if "out" in kwargs or method == "at":  # into given arrays
             result = fn(*inputs, **kwargs)
         else:
@@ -120,10 +132,10 @@ class TapeArray(np.ndarray):
             kwargs["out"] = outs if method == "__call__" else outs[0]
             result = outs if isinstance(result, tuple) else outs[0]
         _record(fn, inputs, kwargs)
-        return _traced(result)
+        return traced(result)
 
     def __array_function__(self, func: Callable[..., Any], types: Any, args: Any, kwargs: Any) -> Any:
-        args, kwargs = _plain(args), _plain(kwargs)
+        args, kwargs = plain(args), plain(kwargs)
         result = func(*args, **kwargs)
         if func in _METADATA:
             return result
@@ -133,16 +145,14 @@ class TapeArray(np.ndarray):
         if isinstance(result, np.ndarray) and (func in _UNINITIALISED or _aliases(result, args)):
             return result.view(TapeArray)  # a view, or fresh memory nobody reads before writing: stays as is
         if func in _COPIES and isinstance(result, np.ndarray):  # a cast or copy: one pass, into the buffer
-            buf = _buffer(result)
-            _record(np.copyto, (buf, args[0]), {"casting": "unsafe"})
-            return buf.view(TapeArray)
+            return _copied(result, args[0])
         results = result if isinstance(result, tuple | list) else (result,)
         bufs = tuple(map(_buffer, results))
         _record(_into(func, len(bufs) if isinstance(result, tuple | list) else 0), (bufs, args), kwargs)
-        return _traced(type(result)(bufs) if isinstance(result, tuple | list) else bufs[0])
+        return traced(type(result)(bufs) if isinstance(result, tuple | list) else bufs[0])
 
     def __getitem__(self, key: Any) -> Any:
-        base, key = self.view(np.ndarray), _plain(key)
+        base, key = self.view(np.ndarray), plain(key)
         result = base[key]
         if isinstance(result, np.ndarray) and result.base is not None and np.may_share_memory(result, base):
             return result.view(TapeArray)
@@ -153,7 +163,7 @@ class TapeArray(np.ndarray):
         return buf.view(TapeArray)
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        base, key, value = self.view(np.ndarray), _plain(key), _plain(value)
+        base, key, value = self.view(np.ndarray), plain(key), plain(value)
         base[key] = value
         _record(base.__setitem__, (key, value), {})
 
@@ -161,10 +171,7 @@ class TapeArray(np.ndarray):
         base = self.view(np.ndarray)
         if not kwargs.get("copy", True) and base.dtype == np.dtype(dtype):
             return self
-        buf = _buffer(np.empty(base.shape, dtype=dtype))
-        np.copyto(buf, base, casting="unsafe")
-        _record(np.copyto, (buf, base), {"casting": "unsafe"})
-        return buf.view(TapeArray)
+        return _copied(base.astype(dtype), base)
 
     def copy(self, order: str = "C") -> Any:
         return np.copy(self, order=order)
@@ -177,6 +184,14 @@ class TapeArray(np.ndarray):
     item = _escape("item")
     tolist = _escape("tolist")
     tobytes = _escape("tobytes")
+
+
+def _copied(result: np.ndarray, src: Any) -> TapeArray:
+    """``result``, a cast or copy of ``src`` just made, as a buffer the
+    replay refills with one ``copyto``."""
+    buf = _buffer(result)
+    _record(np.copyto, (buf, src), {"casting": "unsafe"})
+    return buf.view(TapeArray)
 
 
 def _aliases(result: np.ndarray, args: Any) -> bool:
@@ -208,23 +223,6 @@ def _take_into(buf: np.ndarray, base: np.ndarray, key: Any) -> None:
     np.copyto(buf, base[key])
 
 
-def traced(arrays: Any) -> Any:
-    """TapeArray views of ``arrays`` (nested lists, tuples and dicts of
-    arrays; anything else as is): the step runs on these while recording."""
-    if isinstance(arrays, dict):
-        return {k: traced(v) for k, v in arrays.items()}
-    if isinstance(arrays, np.ndarray) and not isinstance(arrays, TapeArray):
-        return arrays.view(TapeArray)
-    if type(arrays) is list or type(arrays) is tuple:
-        return type(arrays)(traced(v) for v in arrays)
-    return arrays
-
-
-def plain(x: Any) -> Any:
-    """The ndarray behind a TapeArray (the same memory), or ``x``."""
-    return _plain(x)
-
-
 class Tape:
     """The "graph" of :class:`~xpnet._compile.GraphStep` on NumPy:
     ``capture(fn, static)`` runs ``fn`` once, recording, then puts the
@@ -232,7 +230,7 @@ class Tape:
     nothing); ``replay()`` runs the recorded calls."""
 
     def capture(self, fn: Callable[[], None], static: dict[str, Any]) -> None:
-        arrays = NumpyArrays.static(static)
+        arrays = static_arrays(static)
         snapshot = [a.copy() for a in arrays]
         ops: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
         made: dict[int, np.ndarray] = {}
@@ -323,7 +321,3 @@ class NumpyArrays:
     @staticmethod
     def fill(slots: np.ndarray, values: list[float]) -> None:
         slots[...] = values
-
-    @staticmethod
-    def static(static: dict[str, Any]) -> list[np.ndarray]:
-        return [*static["params"], *static["buffers"], *(a for v in static["state"].values() for a in v)]
