@@ -27,3 +27,38 @@ def test_namespace_has_every_compat_name():
     missing = [k for k in vars(compat) if not k.startswith("__") and not hasattr(xp, k)]
     assert not missing
     assert xp.sum is fast_sum and xp.exp is compat.exp
+
+
+def _outer_and_others(dtype):
+    rng = np.random.default_rng(1)
+    W = rng.normal(size=(100, 1)).astype(dtype)
+    pairs = [
+        (rng.normal(size=(128, 1)), rng.normal(size=(1, 100))),  # delta @ W.T of one output unit
+        (rng.normal(size=(128, 1)), W.T),  # the same with the transposed view Dense passes
+        (rng.normal(size=(4, 1)), rng.normal(size=(1, 2))),
+        (rng.normal(size=(5, 3)), rng.normal(size=(3, 2))),  # not an outer product: numpy.matmul
+        (rng.normal(size=(3,)), rng.normal(size=(3, 2))),
+        (rng.normal(size=(2, 4, 1)), rng.normal(size=(1, 3))),
+    ]
+    return [(a.astype(dtype), b.astype(dtype)) for a, b in pairs]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_matmul_matches_numpy(dtype):
+    for a, b in _outer_and_others(dtype):
+        a.flags.writeable = False  # read-only arrays, as the read-only backend passes
+        got, want = xp.matmul(a, b), np.matmul(a, b)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
+
+
+def test_matmul_takes_an_outer_product_to_dot(monkeypatch):
+    """The one case it changes: 2-D floating point, inner dimension 1 (numpy.matmul's slow loop)."""
+    import xpnet._numpy_namespace as ns
+
+    calls = []
+    monkeypatch.setattr(ns, "_dot", lambda a, b: calls.append(a.shape) or np.dot(a, b))
+    for a, b in _outer_and_others(np.float64) + _outer_and_others(np.int64):
+        xp.matmul(a, b)
+    assert calls == [(128, 1), (128, 1), (4, 1)]
+    assert xp.matmul is ns.matmul

@@ -89,7 +89,7 @@ class Dense(Layer):
     # -- protocol: kernels -------------------------------------------------------
 
     def forward(self, xp: Any, params: Any, buffers: Any, X: Any, ctx: Any) -> tuple[Any, LayerCache, Any]:
-        v = X @ params[0]
+        v = xp.matmul(X, params[0])
         if self.use_bias:
             v = v + params[1]
         y = self.activation._forward(xp, v)
@@ -104,10 +104,10 @@ class Dense(Layer):
 
     def backward_from_potential(self, xp: Any, params: Any, cache: LayerCache, dV: Any, need_dx: bool):
         """``(dX, [dW, db])`` from dL/dV (the delta of the seeds' delta rule)."""
-        grads = [cache.x.T @ dV]
+        grads = [xp.matmul(cache.x.T, dV)]
         if self.use_bias:
             grads.append(xp.sum(dV, axis=0))
-        return (dV @ params[0].T if need_dx else None), grads
+        return (xp.matmul(dV, params[0].T) if need_dx else None), grads
 
     def named_gradients(self, grads: Any) -> tuple[Any, Any]:
         """``(dW, db)``; ``db`` is ``None`` without a bias."""
