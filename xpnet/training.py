@@ -437,6 +437,8 @@ class _Run:
         stop = False
         if good:
             self.net._commit(*states[good - 1])
+            if bad is None:  # the epochs before the committed one were never seen outside the loop
+                self.train_step.reuse([a for params, _ in states[: good - 1] for a in params])
             if self.tol is None and not self.callbacks:
                 self._record(rows[:good], lrs)
             else:  # decisions run epoch by epoch (a report holds one epoch then)
