@@ -245,6 +245,22 @@ def test_replay_reads_its_inputs_afresh():
     np.testing.assert_array_equal(out["y"], [14.0, 14.0])
 
 
+def test_a_dot_is_replayed_into_its_own_buffer():
+    """``numpy.dot`` (the NumPy namespace's outer product) replays with its
+    own ``out``, no result copied over, and follows its inputs."""
+    from xpnet._numpy_namespace import xp
+
+    col, row = np.array([[1.0], [2.0]]), np.array([[3.0, 4.0, 5.0]])
+    out, tape = {}, _tape.Tape()
+    static = {"params": [], "buffers": [], "state": {}}
+    tcol, trow = _tape.traced(col), _tape.traced(row)
+    tape.capture(lambda: out.setdefault("y", _tape.plain(xp.matmul(tcol, trow))), static)
+    assert [fn for fn, _ in tape.ops] == [np.dot] and np.shares_memory(tape.ops[0][1][2], out["y"])
+    col[...] = [[2.0], [-1.0]]
+    tape.replay()
+    np.testing.assert_array_equal(out["y"], np.matmul(col, row))
+
+
 def test_replay_raises_no_deprecation_warnings():
     """ReLU's maximum and the rest replay without NumPy's deprecation of a
     positional ``out`` for maximum/minimum."""

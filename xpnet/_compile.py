@@ -639,9 +639,9 @@ class TrainStep:
         ones fault in fresh pages (the seeds' 1000-100-1 step on NumPy: 90
         page faults and 20% slower per step, in half the runs)."""
         if self._large:
-            self._keep_spares(arrays, self._scratch, ("spare",))
+            self._keep_spares(arrays, self._scratch, tag=("spare",))
 
-    def _keep_spares(self, arrays: Sequence[Any], pools: dict, tag: tuple, busy: Sequence[Any] = ()) -> None:
+    def _keep_spares(self, arrays: Sequence[Any], pools: dict, tag: tuple = (), busy: Sequence[Any] = ()) -> None:
         """Add ``arrays`` that :meth:`reuse` may take to ``pools[(*tag, layout)]``;
         never one the network holds, the last step returned, or in ``busy``."""
         held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
@@ -650,7 +650,8 @@ class TrainStep:
         for a in arrays:
             if id(a) in held or math.prod(a.shape) < least or not _recyclable(a, held):
                 continue
-            spares = pools.setdefault((*tag, _layout_key(a)), [])
+            key = _layout_key(a)
+            spares = pools.setdefault((*tag, key) if tag else key, [])
             if len(spares) < SPARES_MAX:
                 spares.append(a)
             held.add(id(a))
@@ -1078,6 +1079,7 @@ class GraphStep(TrainStep):
         self._returned: list[Any] = []  # the copies handed out with keep, equal to the static parameters
         self._filled: list[float] | None = None  # the scalars in the static vector
         self._memo: tuple | None = None  # the last host_scalars call
+        self._spares: dict[tuple, list[Any]] = {}  # superseded kept parameters by layout (reuse)
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
         if not self._compiles(ctx, loss, opt):
@@ -1121,10 +1123,12 @@ class GraphStep(TrainStep):
         """Copies of the static parameters and buffers that no later replay
         writes: parameters into spare arrays (:meth:`reuse`) where there are."""
         clone = self._arrays.clone
+        if not self._spares:  # a small network's (its lookups would cost a tiny step 7%)
+            return [clone(p) for p in params], [clone(b) for b in buffers]
         return [self._copy_of(p) for p in params], [clone(b) for b in buffers]
 
     def _copy_of(self, a):
-        spares = self._scratch.get(("kept", _layout_key(a)))
+        spares = self._spares.get(_layout_key(a))
         if not spares:
             return self._arrays.clone(a)
         out = spares.pop()
@@ -1135,7 +1139,7 @@ class GraphStep(TrainStep):
         """Superseded kept parameters take later epochs' copies (see :meth:`TrainStep.reuse`)."""
         if self._large:
             static = self._static["params"] if self._static is not None else []
-            self._keep_spares(arrays, self._scratch, ("kept",), busy=[*static, *self._returned])
+            self._keep_spares(arrays, self._spares, busy=[*static, *self._returned])
 
     def _host_scalars(self, opt, host, state):
         """:func:`host_scalars`, remembered while a built-in optimizer's

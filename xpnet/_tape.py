@@ -146,6 +146,10 @@ class TapeArray(np.ndarray):
             return result.view(TapeArray)  # a view, or fresh memory nobody reads before writing: stays as is
         if func in _COPIES and isinstance(result, np.ndarray):  # a cast or copy: one pass, into the buffer
             return _copied(result, args[0])
+        if func is np.dot and type(result) is np.ndarray and result.flags.c_contiguous and not kwargs:
+            buf = _buffer(result)  # dot writes its own out (a C-contiguous array of its result type): no copy
+            _record(np.dot, (*args, buf), {})
+            return traced(buf)
         results = result if isinstance(result, tuple | list) else (result,)
         bufs = tuple(map(_buffer, results))
         _record(_into(func, len(bufs) if isinstance(result, tuple | list) else 0), (bufs, args), kwargs)
@@ -262,7 +266,7 @@ def _positional(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
         return fn, (*_numbers_as_arrays(args, outs), *outs)
     if getattr(fn, "__name__", None) == "reduce" and set(kwargs) <= {"axis", "dtype", "out", "keepdims"}:
         return fn, (*args, kwargs.get("axis", 0), kwargs.get("dtype"), kwargs.get("out"), kwargs.get("keepdims", False))
-    return functools.partial(fn, **kwargs), args
+    return (functools.partial(fn, **kwargs) if kwargs else fn), args
 
 
 def _dot_agrees(a: Any, b: Any, out: Any) -> bool:
