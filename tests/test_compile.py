@@ -285,7 +285,9 @@ def test_full_batch_fit_reuses_superseded_epochs_never_committed_ones(backend_na
     monkeypatch.setattr(_pending, "EVERY", 8)
     epochs, committed = [], []
     add, commit = _pending.PendingEpochs.add, Network._commit
-    monkeypatch.setattr(_pending.PendingEpochs, "add", lambda self, f, p, b: epochs.append(list(p)) or add(self, f, p, b))
+    monkeypatch.setattr(
+        _pending.PendingEpochs, "add", lambda self, f, p, b: epochs.append(list(p)) or add(self, f, p, b)
+    )
     monkeypatch.setattr(Network, "_commit", lambda self, p, b: committed.append(
         (len(epochs), list(p), [host(a).copy() for a in p])) or commit(self, p, b))  # fmt: skip
     net = xpnet.MLP([3, 8, 1], backend=backend_name, dtype="float64", seed=0)

@@ -323,7 +323,7 @@ def _writable(a: Any) -> bool:
 # -- in place: the tape with out= into donated arrays and scratch buffers -------
 
 
-def _schedule(kernel: Kernel, writable: tuple[bool, ...], spares: bool = False) -> list[tuple[str, tuple, tuple[str, int]]]:
+def _schedule(kernel: Kernel, writable: tuple[bool, ...], spares: bool = False) -> list[tuple[str, tuple, Any]]:
     """Assign each array operation a buffer: ``("in", i)`` (a donated input,
     once its value is dead), ``("out", j)`` (an output array: a spare one
     when ``spares``, else fresh), ``("tmp", k)`` (scratch ``k``). Outputs
@@ -359,9 +359,11 @@ def _schedules(kernel: Kernel, writable: tuple[bool, ...], spares: bool):
         j = out_index.get(k)
         if j is not None:
             home = ("in", kernel.home(j))
-            # its home when donated, else a donated input that is not a home (the step's gradient), else fresh
+            # its home when donated, else a spare array, else a donated input that is not a home (the
+            # step's gradient), else fresh
             spare = [("in", i) for i in range(kernel.n_arrays) if writable[i] and i not in homes and free(("in", i))]
-            target = home if writable[kernel.home(j)] and free(home) else spare[0] if spare and not spares else ("out", j)
+            spare = [] if spares else spare
+            target = home if writable[kernel.home(j)] and free(home) else spare[0] if spare else ("out", j)
         else:
             spare = [("in", i) for i in range(kernel.n_arrays) if writable[i] and i not in homes and free(("in", i))]
             spare += [("tmp", t) for t in range(n_tmp) if free(("tmp", t))]
