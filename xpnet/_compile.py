@@ -646,11 +646,14 @@ class TrainStep:
     def _keep_spares(self, arrays: Sequence[Any], pools: dict, tag: tuple = (), busy: Sequence[Any] = ()) -> None:
         """Add ``arrays`` that :meth:`reuse` may take to ``pools[(*tag, layout)]``;
         never one the network holds, the last step returned, or in ``busy``."""
+        least = _MODE.get().in_place_min
+        arrays = [a for a in arrays if math.prod(a.shape) >= least]  # the only ones an update writes
+        if not arrays:
+            return
         held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
         held |= {id(a) for a in (*self._produced[0], *busy)}
-        least = _MODE.get().in_place_min
         for a in arrays:
-            if id(a) in held or math.prod(a.shape) < least or not _recyclable(a, held):
+            if id(a) in held or not _recyclable(a, held):
                 continue
             key = _layout_key(a)
             spares = pools.setdefault((*tag, key) if tag else key, [])
@@ -703,6 +706,8 @@ def _own_arrays(arrays: Sequence[Any], held: set[int]) -> bool:
 def _recyclable(a: Any, held: set[int]) -> bool:
     """May an update write into ``a``: a NumPy array or torch tensor (the
     libraries :func:`_run_in_place` writes) that owns its memory, writeable."""
+    if type(a) is np.ndarray:
+        return a.base is None and a.flags.writeable and a.flags.c_contiguous
     return _same_layout([a]) and _writable(a) and _own_arrays([a], held)
 
 
