@@ -205,7 +205,7 @@ class _no_donation:
     array is large enough to be written in place)."""
 
     def __enter__(self) -> None:
-        from xpnet._compile import _mode
+        from xpnet._kernels import _mode
 
         self.context = _mode(in_place_min=math.inf)
         self.context.__enter__()

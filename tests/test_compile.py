@@ -15,8 +15,9 @@ from helpers import host, try_import
 from test_optimizers import DECAY, TORCH_CASES, two_layer_problem
 
 import xpnet
-from xpnet import _compile
-from xpnet._compile import Donated, Kernel, TrainStep, update
+from xpnet import _compile, _kernels
+from xpnet._compile import TrainStep
+from xpnet._kernels import Donated, Kernel, update
 from xpnet.layers import Context
 from xpnet.losses import get_loss
 from xpnet.optimizers import get_optimizer
@@ -28,14 +29,14 @@ CASE_IDS = ["-".join([name, *(f"{k}={v}" for k, v in s.items())]) for name, s in
 def in_place_at_any_size():
     """The tests' arrays are small: let donated ones be updated in place
     anyway (by default only arrays of IN_PLACE_MIN elements or more are)."""
-    with _compile._mode(in_place_min=0):
+    with _kernels._mode(in_place_min=0):
         yield
 
 
 def test_small_donated_arrays_are_replaced_not_written():
     params = [np.ones(3)]
     kernel = Kernel(lambda xp, p, g, lr: (p - lr * g,), 2, 1, "sgd_small")
-    with _compile._mode(in_place_min=_compile.IN_PLACE_MIN):
+    with _kernels._mode(in_place_min=_kernels.IN_PLACE_MIN):
         (new,) = update([kernel], [Donated(params), [np.full(3, 2.0)]], (0.5,))
     assert new[0] is not params[0] and np.all(params[0] == 1.0)
     (new,) = update([kernel], [Donated(params), [np.full(3, 2.0)]], (0.5,))
@@ -52,7 +53,7 @@ def _donated_steps(backend, opt, p, gs, donate=True):
         if donate and k > 0:
             params = Donated(params, scratch)
             state = {key: Donated(v, scratch) if isinstance(v, list) else v for key, v in state.items()}
-        writable = backend.name in ("numpy", "torch") and all(_compile._writable(a) for a in params)
+        writable = backend.name in ("numpy", "torch") and all(_kernels._writable(a) for a in params)
         new, state = opt.step(params, grads, state, decay=DECAY)
         if donate and k > 0:
             assert all(a is b for a, b in zip(new, params)) == writable
@@ -102,13 +103,13 @@ def test_in_place_needs_no_fresh_arrays_after_the_first_step():
     state = kernel.init_state(params)
     scratch: dict = {}
     counts = []
-    original = _compile._empty_like
+    original = _kernels._empty_like
 
     def counting(a):
         counts[-1] += 1
         return original(a)
 
-    _compile._empty_like = counting
+    _kernels._empty_like = counting
     try:
         for g in gs:
             counts.append(0)
@@ -116,7 +117,7 @@ def test_in_place_needs_no_fresh_arrays_after_the_first_step():
                 Donated(params, scratch), g, {k: Donated(v, scratch) if isinstance(v, list) else v
                                               for k, v in state.items()})  # fmt: skip
     finally:
-        _compile._empty_like = original
+        _kernels._empty_like = original
     assert counts[0] > 0 and counts[1:] == [0, 0], counts
 
 
@@ -134,7 +135,7 @@ def _c_kernel(kernel: Kernel, dtype: str, tmp_path):
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler here")
-    ins, outs, body = _compile.cuda_source(kernel)
+    ins, outs, body = _kernels.cuda_source(kernel)
     ctype = {"float32": "float", "float64": "double"}[dtype]
     arrays = [f"const T *A{i}" for i in range(kernel.n_arrays)]
     scalars = [f"T s{i}" for i in range(kernel.n_scalars)]
@@ -169,7 +170,7 @@ def test_generated_cuda_source_computes_the_kernel(name, settings, dtype, tmp_pa
     kernel's numbers (one step, decayed parameters)."""
     opt = get_optimizer({"name": name, "config": settings})
     seen = []
-    real = _compile.update
+    real = _kernels.update
     monkeypatch.setattr("xpnet.optimizers.update", lambda k, c, s: seen.append((k, c, s)) or real(k, c, s))
     rng = np.random.default_rng(0)
     params = [rng.normal(size=100).astype(dtype)]
@@ -374,10 +375,10 @@ def test_host_scalars_replay_the_optimizers_scalars():
     """One call on no parameters gives the scalars a real step would use
     and advances the host state (Adam's step count) as a real step does."""
     opt = xpnet.Adam(0.01, beta1=0.8)
-    seen, host_state = _compile.host_scalars(opt, {"t": 4, "m": [], "v": []})
+    seen, host_state = _kernels.host_scalars(opt, {"t": 4, "m": [], "v": []})
     assert host_state == {"t": 5}
     assert seen[:2] == [0.8, 1.0 - 0.8] and seen[4] == pytest.approx(0.01 / (1 - 0.8**5))
-    assert _compile.host_scalars(xpnet.SGD(0.1), {})[0] == [0.1, 0.0, 0.0]
+    assert _kernels.host_scalars(xpnet.SGD(0.1), {})[0] == [0.1, 0.0, 0.0]
 
 
 # -- the CUDA-graph step's bookkeeping, on torch's CPU with a stand-in graph ------
@@ -508,12 +509,12 @@ def test_cupy_updates_run_as_one_fused_kernel_each(backend):
         p, gs = two_layer_problem(steps=3)
         opt = get_optimizer({"name": name, "config": settings})
         fused = _donated_steps(backend, opt, p, gs, donate=False)
-        with _compile._mode(fuse=False):
+        with _kernels._mode(fuse=False):
             plain = _donated_steps(backend, opt, p, gs, donate=False)
         for a, b in zip(fused, plain):
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
-    assert _compile._cupy_elementwise.cache_info().currsize >= len({n for n, _ in TORCH_CASES})
-    assert not _compile._CUPY_FAILED
+    assert _kernels._cupy_elementwise.cache_info().currsize >= len({n for n, _ in TORCH_CASES})
+    assert not _kernels._CUPY_FAILED
 
 
 def test_generated_maximum_and_minimum_propagate_nan_as_numpy(tmp_path):

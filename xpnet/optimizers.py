@@ -6,9 +6,9 @@ parameters it returns are new arrays: nothing it was given is written. The
 network commits the result in one place, so the same code runs on immutable
 arrays (JAX), and a step that produced NaN can simply be dropped.
 
-Each rule is written once, as an elementwise :class:`~xpnet._compile.Kernel`
+Each rule is written once, as an elementwise :class:`~xpnet._kernels.Kernel`
 per parameter (weight decay folded in), and run by
-:func:`xpnet._compile.update`: one fused kernel per parameter on CuPy, and
+:func:`xpnet._kernels.update`: one fused kernel per parameter on CuPy, and
 in place on NumPy and torch where the training step donates arrays it owns
 (:class:`~xpnet._compile.TrainStep`); a plain call stays pure.
 
@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from ._compile import Kernel, one_program, update
+from ._compile import one_program
+from ._kernels import Kernel, update
 from .registry import register, registry_for
 from .validation import positive
 
@@ -57,7 +58,7 @@ class Optimizer:
     nonnegative: tuple[str, ...] = ()
     #: ``fit`` may compile steps with this class (``jax.jit``, CUDA graphs):
     #: every number that changes between steps reaches the arrays through
-    #: :func:`xpnet._compile.update`, and its step does nothing else per
+    #: :func:`xpnet._kernels.update`, and its step does nothing else per
     #: call (true of the built-in rules). Read from the class itself, never
     #: inherited: a subclass runs eagerly unless it declares it too.
     compilable: bool = False

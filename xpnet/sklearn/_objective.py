@@ -27,7 +27,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
-from .._compile import Kernel, update
+from .._kernels import Kernel, update
 from ..losses import Loss, get_loss
 from ..optimizers import Adam, Optimizer, _per_parameter
 from ..registry import component_spec

@@ -1,0 +1,527 @@
+"""Elementwise update kernels: an optimizer's per-parameter rule, run pure,
+fused, or in place into arrays its caller donates.
+
+The math stays one code path. An optimizer writes its per-parameter update
+once, as a :class:`Kernel` (a function of ``xp``, arrays and scalars using
+operators and namespace functions), and :func:`update` runs it:
+
+- **pure** (JAX, array-api-strict, read-only or borrowed arrays): the
+  function itself, on the library's namespace; new arrays, nothing written.
+- **fused** (CuPy): one generated ``ElementwiseKernel`` per kernel and dtype,
+  so a parameter's whole update is one launch instead of one per operation.
+- **in place** (NumPy, torch): when the caller *donates* the arrays (a
+  :class:`Donated` list: "I will not read these again"), the traced
+  operations run with ``out=`` into the donated arrays and a few scratch
+  buffers, so a step allocates nothing and each operation is one pass.
+
+This module writes only into :class:`Donated` lists; which arrays a step may
+donate is :class:`xpnet._trainstep.TrainStep`'s to say.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import functools
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import array_api_compat as compat
+import numpy as np
+
+__all__ = ["Donated", "Kernel", "array_xp", "host_scalars", "update"]
+
+
+# --------------------------------------------------------------------------
+# Kernels: an elementwise update, traced once into a list of operations
+# --------------------------------------------------------------------------
+
+
+class Kernel:
+    """An elementwise update ``fn(xp, *arrays, *scalars) -> tuple of arrays``.
+
+    ``fn`` may use ``+ - * /``, unary ``-``, ``xp.sqrt``, ``xp.maximum`` and
+    ``xp.minimum``, Python numbers and the scalars. Output ``0`` may be
+    written over array ``0`` and output ``j >= 1`` over array ``j + 1`` (an
+    optimizer's ``p, g, *state -> p', *state'``). ``name`` says which in
+    messages and names the generated GPU kernel."""
+
+    def __init__(self, fn: Callable[..., tuple[Any, ...]], n_arrays: int, n_scalars: int, name: str) -> None:
+        self.fn, self.n_arrays, self.n_scalars, self.name = fn, n_arrays, n_scalars, name
+
+    @functools.cached_property
+    def tape(self) -> _Tape:
+        return _trace(self)
+
+    def home(self, j: int) -> int:
+        """The input array whose buffer output ``j`` may take."""
+        return 0 if j == 0 else j + 1
+
+    def __repr__(self) -> str:
+        return f"Kernel({self.name!r})"
+
+
+class _Tape:
+    """The traced operations: ``ops[k] = (name, operands)``, where an operand
+    is ``("a", i)`` (input array), ``("s", i)`` (scalar), ``("c", value)``
+    (constant) or ``("v", k)`` (the result of op ``k``); ``array[k]`` says
+    whether op ``k`` yields an array (else a scalar, computed on the host)."""
+
+    def __init__(self) -> None:
+        self.ops: list[tuple[str, tuple[tuple[str, Any], ...]]] = []
+        self.array: list[bool] = []
+        self.outputs: list[tuple[str, Any]] = []
+
+
+class _Sym:
+    """A traced value."""
+
+    __slots__ = ("ref", "tape", "is_array")
+
+    def __init__(self, tape: _Tape, ref: tuple[str, Any], is_array: bool) -> None:
+        self.tape, self.ref, self.is_array = tape, ref, is_array
+
+    def _op(self, name: str, *args: Any) -> _Sym:
+        refs, is_array = [], False
+        for a in args:
+            if isinstance(a, _Sym):
+                refs.append(a.ref)
+                is_array |= a.is_array
+            elif isinstance(a, int | float) and not isinstance(a, bool):
+                refs.append(("c", float(a)))
+            else:
+                raise TypeError(f"a kernel may combine arrays, its scalars and Python numbers, got {type(a).__name__}")
+        self.tape.ops.append((name, tuple(refs)))
+        self.tape.array.append(is_array)
+        return _Sym(self.tape, ("v", len(self.tape.ops) - 1), is_array)
+
+    def __add__(self, o): return self._op("add", self, o)  # noqa: E704
+    def __radd__(self, o): return self._op("add", o, self)  # noqa: E704
+    def __sub__(self, o): return self._op("sub", self, o)  # noqa: E704
+    def __rsub__(self, o): return self._op("sub", o, self)  # noqa: E704
+    def __mul__(self, o): return self._op("mul", self, o)  # noqa: E704
+    def __rmul__(self, o): return self._op("mul", o, self)  # noqa: E704
+    def __truediv__(self, o): return self._op("div", self, o)  # noqa: E704
+    def __rtruediv__(self, o): return self._op("div", o, self)  # noqa: E704
+    def __neg__(self): return self._op("neg", self)  # noqa: E704
+
+
+class _SymNamespace:
+    """The ``xp`` a kernel sees while it is traced."""
+
+    @staticmethod
+    def sqrt(x: _Sym) -> _Sym:
+        return x._op("sqrt", x)
+
+    @staticmethod
+    def maximum(x: Any, y: Any) -> _Sym:
+        return (x if isinstance(x, _Sym) else y)._op("maximum", x, y)
+
+    @staticmethod
+    def minimum(x: Any, y: Any) -> _Sym:
+        return (x if isinstance(x, _Sym) else y)._op("minimum", x, y)
+
+
+def _trace(kernel: Kernel) -> _Tape:
+    tape = _Tape()
+    arrays = [_Sym(tape, ("a", i), True) for i in range(kernel.n_arrays)]
+    scalars = [_Sym(tape, ("s", i), False) for i in range(kernel.n_scalars)]
+    outs = kernel.fn(_SymNamespace(), *arrays, *scalars)
+    for out in outs:
+        if not isinstance(out, _Sym) or out.ref[0] != "v" or not out.is_array:
+            raise TypeError(f"{kernel!r}: every output must be an array computed by the kernel")
+    tape.outputs = [o.ref for o in outs]
+    if len(set(tape.outputs)) != len(tape.outputs):
+        raise TypeError(f"{kernel!r}: two outputs are the same value")
+    return tape
+
+
+# --------------------------------------------------------------------------
+# update: run a kernel for every parameter, the best way the arrays allow
+# --------------------------------------------------------------------------
+
+
+#: Arrays smaller than this (elements) are updated by new arrays even when
+#: donated: allocating a few kilobytes costs less than the bookkeeping of
+#: ``out=``, and fresh pages (the cost that in-place updates avoid) only
+#: come with large arrays. A captured CUDA graph writes in place at any size.
+IN_PLACE_MIN = 2**15
+
+
+@dataclasses.dataclass(frozen=True)
+class _Mode:
+    """How :func:`update` runs in this context: ``fuse`` (CuPy kernels;
+    ``fit(compile=False)`` turns it off) and ``scalars`` (a compiled step's
+    dynamic scalars, or ``None``)."""
+
+    fuse: bool = True
+    scalars: _Scalars | None = None
+    in_place_min: int = IN_PLACE_MIN
+
+
+_MODE: contextvars.ContextVar[_Mode] = contextvars.ContextVar("xpnet_update_mode", default=_Mode())
+
+
+@contextlib.contextmanager
+def _mode(**changes: Any):
+    token = _MODE.set(dataclasses.replace(_MODE.get(), **changes))
+    try:
+        yield
+    finally:
+        _MODE.reset(token)
+
+
+class _Scalars:
+    """The scalars of a step's :func:`update` calls, in call order. With
+    ``slots`` (a device vector, or a traced one), each call's scalars are
+    replaced by its entries: a CUDA graph or a ``jax.jit`` trace then reads
+    them from memory the next step refills, instead of baking in numbers."""
+
+    def __init__(self, slots: Any = None) -> None:
+        self.slots, self.seen = slots, []
+
+    def take(self, scalars: Sequence[Any]) -> tuple[Any, ...]:
+        start = len(self.seen)
+        self.seen.extend(float(s) for s in scalars)
+        if self.slots is None:
+            return tuple(scalars)
+        if len(self.seen) > self.slots.shape[0]:
+            raise RuntimeError("the optimizer's scalars changed in number since the step was compiled")
+        return tuple(self.slots[start + i] for i in range(len(scalars)))
+
+
+def host_scalars(opt: Any, state: dict[str, Any]) -> tuple[list[float], dict[str, Any]]:
+    """The next step's scalars (learning-rate corrections and the like) and
+    the optimizer's next host state (Adam's step count), from one call of
+    ``opt.step`` on no parameters: Python only, no array touched. This is
+    how a compiled step keeps its host scalars exact without a sync."""
+    recorder = _Scalars()
+    empty = {k: ([] if isinstance(v, list) else v) for k, v in state.items()}
+    with _mode(scalars=recorder):
+        _, new_state = opt.step([], [], empty, decay=None)
+    return recorder.seen, {k: v for k, v in new_state.items() if not isinstance(v, list)}
+
+
+class Donated(list):
+    """A list of arrays its holder gives up: an update may write its results
+    over them. ``scratch`` is the holder's pool of temporary buffers, reused
+    from step to step."""
+
+    def __init__(self, items: Sequence[Any], scratch: dict | None = None) -> None:
+        super().__init__(items)
+        self.scratch = {} if scratch is None else scratch
+
+
+def update(
+    kernels: Sequence[Kernel], columns: Sequence[Sequence[Any]], scalars: Sequence[Any]
+) -> tuple[list[Any], ...]:
+    """Apply ``kernels[i]`` to ``[col[i] for col in columns]`` for every
+    parameter ``i``; returns one list per kernel output.
+
+    ``columns`` are ``params, grads, *state``; the outputs are ``params',
+    *state'``. A column that is a :class:`Donated` list may receive its
+    outputs in place (NumPy, torch); anything else is never written. Inside
+    a compiled step the scalars are swapped for the step's dynamic ones
+    (:class:`_Scalars`), so a captured or traced step serves every step."""
+    mode = _MODE.get()
+    if mode.scalars is not None:
+        scalars = mode.scalars.take(scalars)
+    n_out = len(columns) - 1
+    if not kernels:
+        return tuple([] for _ in range(n_out))
+    if kernels[0].n_arrays != len(columns):  # the variants of one rule take the same arrays
+        raise TypeError(f"{kernels[0]!r} takes {kernels[0].n_arrays} arrays, got {len(columns)} columns")
+    xp, on_cupy = _namespace(columns[0][0])  # one library for all parameters
+    donated = [type(col) is Donated for col in columns]
+    if not (on_cupy and mode.fuse) and True not in donated:  # pure: the plain calls
+        if n_out == 1:  # plain SGD: (params, grads) -> params' (small networks feel each call)
+            return ([kernel.fn(xp, p, g, *scalars)[0] for kernel, p, g in zip(kernels, *columns)],)
+        results = [kernel.fn(xp, *arrays, *scalars) for kernel, *arrays in zip(kernels, *columns)]
+        return tuple(map(list, zip(*results)))
+    scratch = next((col.scratch for col in columns if isinstance(col, Donated)), None)
+    outs: list[list[Any]] = [[] for _ in range(n_out)]
+    for i, kernel in enumerate(kernels):
+        results = _run(kernel, [col[i] for col in columns], donated, scratch, scalars, mode, xp)
+        for j, r in enumerate(results):
+            outs[j].append(r)
+    return tuple(outs)
+
+
+def _run(kernel: Kernel, arrays: list[Any], donated: list[bool], scratch: Any, scalars: Sequence[Any], mode: _Mode,
+         xp: Any):  # fmt: skip
+    first = arrays[0]
+    if mode.fuse and compat.is_cupy_array(first):
+        fused = _cupy_kernel(kernel, first.dtype)
+        if fused is not None:
+            return _cupy_call(fused, kernel, arrays, scalars)
+    elif scratch is not None and math.prod(first.shape) >= mode.in_place_min and _same_layout(arrays):
+        writable = [d and _writable(a) for d, a in zip(donated, arrays)]
+        if any(writable):
+            return _run_in_place(kernel, arrays, writable, scalars, scratch)
+    return kernel.fn(xp, *arrays, *scalars)
+
+
+def array_xp(a: Any) -> Any:
+    """The namespace xpnet computes with on ``a``'s library (see :func:`_namespace`)."""
+    return _namespace(a)[0]
+
+
+def _namespace(a: Any) -> tuple[Any, bool]:
+    """The namespace of a pure update (xpnet's own for torch: numbers as
+    kernel arguments, no host-to-device copies; xpnet's for NumPy, with its
+    fast sum; else array-api-compat's) and whether ``a`` is a CuPy array;
+    remembered per array type (the lookups cost microseconds per call,
+    which small networks feel)."""
+    found = _NAMESPACES.get(type(a))
+    if found is None:
+        if compat.is_torch_array(a):
+            from ._torch_namespace import xp
+        elif type(a) is np.ndarray:
+            from ._numpy_namespace import xp
+        else:
+            xp = compat.array_namespace(a)
+        found = (xp, compat.is_cupy_array(a))
+        if not compat.is_jax_array(a):  # JAX's tracers change type; they are looked up every time
+            _NAMESPACES[type(a)] = found
+    return found
+
+
+_NAMESPACES: dict[type, tuple[Any, bool]] = {}
+
+
+def _same_layout(arrays: list[Any]) -> bool:
+    """All NumPy arrays or all torch tensors, one shape, dtype and device."""
+    a0 = arrays[0]
+    if isinstance(a0, np.ndarray):
+        return all(type(a) is type(a0) and a.shape == a0.shape and a.dtype == a0.dtype for a in arrays)
+    if compat.is_torch_array(a0):
+        return all(
+            compat.is_torch_array(a) and a.shape == a0.shape and a.dtype == a0.dtype and a.device == a0.device
+            for a in arrays
+        )
+    return False
+
+
+def _writable(a: Any) -> bool:
+    """May ``out=`` write ``a``: a writeable NumPy array, or a torch tensor
+    that no autograd graph tracks, each laid out without overlap."""
+    if isinstance(a, np.ndarray):
+        return bool(a.flags.writeable) and (a.flags.c_contiguous or a.flags.f_contiguous)
+    return not a.requires_grad and a.is_contiguous()
+
+
+# -- in place: the tape with out= into donated arrays and scratch buffers -------
+
+
+def _schedule(kernel: Kernel, writable: tuple[bool, ...], spares: bool = False) -> list[tuple[str, tuple, Any]]:
+    """Assign each array operation a buffer: ``("in", i)`` (a donated input,
+    once its value is dead), ``("out", j)`` (an output array: a spare one
+    when ``spares``, else fresh), ``("tmp", k)`` (scratch ``k``). Outputs
+    land in their home input when it is donated, else in a spare array, else
+    in the step's gradient. Memoised per kernel and donation pattern."""
+    return _schedules(kernel, writable, spares)
+
+
+@functools.cache
+def _schedules(kernel: Kernel, writable: tuple[bool, ...], spares: bool):
+    tape = kernel.tape
+    last: dict[tuple[str, Any], int] = {}
+    for k, (_, refs) in enumerate(tape.ops):
+        for r in refs:
+            last[r] = k
+    end = len(tape.ops)
+    for r in tape.outputs:
+        last[r] = end
+    out_index = {ref[1]: j for j, ref in enumerate(tape.outputs)}
+    homes = {kernel.home(j) for j in range(len(tape.outputs))}
+    holder: dict[tuple[str, int], tuple[str, Any] | None] = {("in", i): ("a", i) for i in range(kernel.n_arrays)}
+    plan = []
+    n_tmp = 0
+    for k, (name, refs) in enumerate(tape.ops):
+        if not tape.array[k]:
+            plan.append((name, refs, None))
+            continue
+
+        def free(buf: tuple[str, int]) -> bool:
+            held = holder.get(buf)
+            return held is None or last.get(held, -1) <= k
+
+        j = out_index.get(k)
+        if j is not None:
+            home = ("in", kernel.home(j))
+            # its home when donated, else a spare array, else a donated input that is not a home (the
+            # step's gradient), else fresh
+            spare = [("in", i) for i in range(kernel.n_arrays) if writable[i] and i not in homes and free(("in", i))]
+            spare = [] if spares else spare
+            target = home if writable[kernel.home(j)] and free(home) else spare[0] if spare else ("out", j)
+        else:
+            spare = [("in", i) for i in range(kernel.n_arrays) if writable[i] and i not in homes and free(("in", i))]
+            spare += [("tmp", t) for t in range(n_tmp) if free(("tmp", t))]
+            if spare:
+                target = spare[0]
+            else:
+                target, n_tmp = ("tmp", n_tmp), n_tmp + 1
+        holder[target] = ("v", k)
+        plan.append((name, refs, target))
+    return plan
+
+
+_NUMPY_OPS = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "neg": np.negative,
+    "sqrt": np.sqrt, "maximum": np.maximum, "minimum": np.minimum,
+}  # fmt: skip
+
+
+def _torch_op(name: str, args: list[Any], out: Any) -> Any:
+    import torch
+
+    x = args[0]
+    if name in ("add", "mul") and not isinstance(x, torch.Tensor):
+        args = args[::-1]
+    elif name == "sub" and not isinstance(x, torch.Tensor):  # s - t == -(t - s), exactly
+        torch.sub(args[1], x, out=out)
+        return torch.neg(out, out=out)
+    elif name in ("maximum", "minimum") and not all(isinstance(a, torch.Tensor) for a in args):
+        t, s = (args[0], args[1]) if isinstance(args[0], torch.Tensor) else (args[1], args[0])
+        bound = {"min": s} if name == "maximum" else {"max": s}
+        return torch.clamp(t, out=out, **bound)
+    fn = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "neg": torch.neg,
+          "sqrt": torch.sqrt, "maximum": torch.maximum, "minimum": torch.minimum}[name]  # fmt: skip
+    return fn(*args, out=out)
+
+
+_HOST_OPS: dict[str, Callable[..., Any]] = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
+    "neg": lambda a: -a, "sqrt": lambda a: a**0.5, "maximum": max, "minimum": min,
+}  # fmt: skip
+
+
+def _run_in_place(kernel: Kernel, arrays: list[Any], writable: list[bool], scalars: Sequence[Any], scratch: dict):
+    a0 = arrays[0]
+    torch_like = not isinstance(a0, np.ndarray)
+    key = _layout_key(a0)
+    pool = scratch.setdefault(key, [])
+    spares = scratch.get(("spare", key))
+    plan = _schedule(kernel, tuple(writable), bool(spares))
+    outs: dict[int, Any] = {}
+    values: dict[int, Any] = {}
+
+    def buffer(target: tuple[str, int]) -> Any:
+        kind, i = target
+        if kind == "in":
+            return arrays[i]
+        if kind == "out":
+            if i not in outs:
+                outs[i] = spares.pop() if spares else _empty_like(a0)
+            return outs[i]
+        while len(pool) <= i:
+            pool.append(_empty_like(a0))
+        return pool[i]
+
+    def value(ref: tuple[str, Any]) -> Any:
+        kind, x = ref
+        return arrays[x] if kind == "a" else scalars[x] if kind == "s" else x if kind == "c" else values[x]
+
+    for k, (name, refs, target) in enumerate(plan):
+        args = [value(r) for r in refs]
+        if target is None:
+            values[k] = _HOST_OPS[name](*args)
+            continue
+        out = buffer(target)
+        if torch_like:
+            _torch_op(name, args, out)
+        else:
+            _NUMPY_OPS[name](*args, out=out)
+        values[k] = out
+    return tuple(values[ref[1]] for ref in kernel.tape.outputs)
+
+
+def _empty_like(a: Any) -> Any:
+    return compat.array_namespace(a).empty_like(a)
+
+
+def _layout_key(a: Any) -> tuple:
+    return (type(a), tuple(a.shape), a.dtype, getattr(a, "device", None))
+
+
+#: Spare arrays kept per shape and dtype (:meth:`xpnet._trainstep.TrainStep.reuse`).
+SPARES_MAX = 4
+
+
+# -- fused: one generated CuPy ElementwiseKernel per kernel and dtype ----------
+
+#: C for each operation; maximum and minimum propagate NaN as NumPy's do
+#: (``a != a`` is true only for NaN), with no math-library overloads needed.
+_C_BINARY = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
+             "maximum": "({0} > {1} || {0} != {0}) ? {0} : {1}", "minimum": "({0} < {1} || {0} != {0}) ? {0} : {1}"}  # fmt: skip
+
+
+def cuda_source(kernel: Kernel) -> tuple[str, str, str]:
+    """``(in_params, out_params, body)`` of the ``ElementwiseKernel`` that
+    computes ``kernel`` in one pass, for any floating type ``T``."""
+    tape = kernel.tape
+    ins = [f"T a{i}" for i in range(kernel.n_arrays)] + [f"T s{i}" for i in range(kernel.n_scalars)]
+    outs = [f"T o{j}" for j in range(len(tape.outputs))]
+
+    def operand(ref: tuple[str, Any]) -> str:
+        kind, x = ref
+        return {"a": f"a{x}", "s": f"s{x}", "v": f"t{x}"}.get(kind) or f"(T){x!r}"
+
+    lines = []
+    for k, (name, refs) in enumerate(tape.ops):
+        args = [operand(r) for r in refs]
+        if name == "neg":
+            expr = f"-{args[0]}"
+        elif name == "sqrt":
+            expr = f"sqrt({args[0]})"
+        else:
+            expr = _C_BINARY[name].format(*args)
+        lines.append(f"T t{k} = {expr};")
+    lines += [f"o{j} = t{ref[1]};" for j, ref in enumerate(tape.outputs)]
+    return ", ".join(ins), ", ".join(outs), "\n".join(lines)
+
+
+#: Kernels whose CuPy build or launch failed here: they run unfused.
+_CUPY_FAILED: set[tuple[str, str]] = set()
+
+
+@functools.cache
+def _cupy_elementwise(kernel: Kernel) -> Any:
+    import cupy
+
+    ins, outs, body = cuda_source(kernel)
+    return cupy.ElementwiseKernel(ins, outs, body, f"xpnet_{kernel.name}")
+
+
+def _cupy_kernel(kernel: Kernel, dtype: Any) -> Any:
+    if (kernel.name, str(dtype)) in _CUPY_FAILED:
+        return None
+    try:
+        return _cupy_elementwise(kernel)
+    except Exception as exc:  # pragma: no cover - needs CuPy
+        _cupy_gave_up(kernel, dtype, exc)
+        return None
+
+
+def _cupy_call(fused: Any, kernel: Kernel, arrays: list[Any], scalars: Sequence[Any]) -> tuple[Any, ...]:  # pragma: no cover - needs a GPU
+    kind = np.dtype(str(arrays[0].dtype)).type
+    try:
+        with arrays[0].device:
+            out = fused(*arrays, *(s if hasattr(s, "dtype") else kind(s) for s in scalars))
+    except Exception as exc:
+        _cupy_gave_up(kernel, arrays[0].dtype, exc)
+        return kernel.fn(_namespace(arrays[0])[0], *arrays, *scalars)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _cupy_gave_up(kernel: Kernel, dtype: Any, exc: BaseException) -> None:  # pragma: no cover - needs CuPy
+    _CUPY_FAILED.add((kernel.name, str(dtype)))
+    warnings.warn(
+        f"xpnet: the fused CuPy kernel of {kernel.name} ({dtype}) failed ({type(exc).__name__}: {exc}); "
+        "running it as separate operations",
+        RuntimeWarning,
+        stacklevel=4,
+    )
