@@ -15,9 +15,9 @@ from helpers import host, try_import
 from test_optimizers import DECAY, TORCH_CASES, two_layer_problem
 
 import xpnet
-from xpnet import _compile, _kernels
-from xpnet._compile import TrainStep
+from xpnet import _compile, _kernels, _trainstep
 from xpnet._kernels import Donated, Kernel, update
+from xpnet._trainstep import TrainStep
 from xpnet.layers import Context
 from xpnet.losses import get_loss
 from xpnet.optimizers import get_optimizer
@@ -261,7 +261,7 @@ def test_fit_gives_the_same_weights_with_and_without_in_place_updates(monkeypatc
     net = xpnet.MLP([3, 4, 1], backend="numpy", dtype="float64", seed=0)
     net.fit(X, y, **kw)
     monkeypatch.setattr(TrainStep, "_donate", lambda self, params, state, donate, held: (params, state))
-    monkeypatch.setattr(_compile, "_own_arrays", lambda arrays, held: False)  # nor into the gradients
+    monkeypatch.setattr(_trainstep, "_own_arrays", lambda arrays, held: False)  # nor into the gradients
     pure = xpnet.MLP([3, 4, 1], backend="numpy", dtype="float64", seed=0)
     pure.fit(X, y, **kw)
     for a, b in zip(net._params(), pure._params()):

@@ -16,7 +16,7 @@ pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install '
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from xpnet import _compile  # noqa: E402
-from xpnet._compile import TrainStep  # noqa: E402
+from xpnet._trainstep import TrainStep  # noqa: E402
 from xpnet.network import Network  # noqa: E402
 from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 

@@ -10,7 +10,7 @@ Each rule is written once, as an elementwise :class:`~xpnet._kernels.Kernel`
 per parameter (weight decay folded in), and run by
 :func:`xpnet._kernels.update`: one fused kernel per parameter on CuPy, and
 in place on NumPy and torch where the training step donates arrays it owns
-(:class:`~xpnet._compile.TrainStep`); a plain call stays pure.
+(:class:`~xpnet._trainstep.TrainStep`); a plain call stays pure.
 
 Every update follows ``torch.optim`` formula for formula (the tests run 20
 steps of each against it), weight decay included: ``weight_decay`` is added

@@ -1,0 +1,200 @@
+"""The eager training step, and which arrays it may donate.
+
+:class:`TrainStep` is one step of :func:`xpnet.training.fit` (forward,
+backprop, the optimizer's update) run as written; the compiled steps
+(:mod:`xpnet._programs`, :mod:`xpnet._graphstep`) start from it and fall
+back on it. Donating is a promise about who holds an array, which only the
+loop's step can keep: it donates only arrays that an earlier step of its own
+produced and that the network does not hold. Committed parameters (the NaN
+guard's last finite weights), a caller's arrays, and anything read-only are
+never written.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._kernels import _MODE, SPARES_MAX, Donated, _layout_key, _mode, _same_layout, _writable
+
+__all__ = ["Rows", "TrainStep", "take_rows"]
+
+
+class Rows(NamedTuple):
+    """A minibatch as the loop names it: rows ``lo:hi`` of ``X`` and ``T`` in
+    an epoch's ``order`` (None: stored order). The step takes the rows
+    itself, so that a compiled step can take them inside its program: on
+    JAX every operation outside the program is a dispatch of its own."""
+
+    X: Any
+    T: Any
+    order: Any
+    lo: int
+    hi: int
+
+    def take(self, xp: Any) -> tuple[Any, Any]:
+        return take_rows(xp, self.X, self.order, self.lo, self.hi), take_rows(xp, self.T, self.order, self.lo, self.hi)
+
+
+def take_rows(xp: Any, a: Any, order: Any, lo: int, hi: int) -> Any:
+    """Rows ``lo:hi`` of ``a`` in ``order`` (the array itself for all of them)."""
+    if order is not None:
+        return xp.take(a, order[lo:hi], axis=0)
+    if hi - lo == a.shape[0]:
+        return a
+    return a[lo:hi, ...]
+
+
+class TrainStep:
+    """One training step for :func:`xpnet.training.fit`: ``(params, buffers,
+    state, X, T) -> (params, buffers, state, value)``, eager.
+
+    ``donate=True`` is the loop's promise that nobody else holds the
+    ``params`` it passes (within an epoch; never after it kept or committed
+    them). Then, and only for arrays its own previous step returned and that
+    the network does not hold, the optimizer may write in place. The
+    optimizer state is the loop's own (handed over at construction) and is
+    donated whenever this step produced it. ``keep=True`` says the loop will
+    keep what comes back (an epoch's end): compiled steps then return arrays
+    no later step overwrites. So committed or held weights, a caller's arrays
+    and anything read-only are never written."""
+
+    #: What :func:`xpnet._compile.training_step` chose, for messages and benchmarks.
+    mode = "eager"
+
+    def __init__(self, net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, ctx: Any,
+                 state: dict | None = None, fuse: bool = True) -> None:  # fmt: skip
+        self.net, self.loss, self.opt, self.ctx, self.fuse = net, loss, opt, ctx, fuse
+        self.rows_xp = net.backend.xp  # the namespace of the loop's arrays
+        self.decay = None if decay is None else list(decay)
+        #: What the last step returned (and, at first, the optimizer state the
+        #: caller hands over as its own): the arrays it may donate.
+        self._produced: tuple[list[Any], dict[str, Any]] = ([], _state_lists(state or {}))
+        self._scratch: dict = {}
+        #: Has the network a parameter large enough to update in place (the state's are shaped alike)?
+        least = _MODE.get().in_place_min
+        self._large = any(math.prod(a.shape) >= least for a in net._params())
+
+    def __call__(self, params: list[Any], buffers: list[Any], state: dict[str, Any], X: Any, T: Any,
+                 ctx: Any = None, *, loss: Any = None, opt: Any = None, donate: bool = False, keep: bool = False):  # fmt: skip
+        """One step. ``ctx``, ``loss`` and ``opt`` default to the
+        construction's; the loop passes a step's own (a Dropout source, a
+        loss weighted by this batch's samples, a schedule's optimizer)."""
+        value, grads, buffers = self.net._loss_and_grads(params, X, T, loss or self.loss, buffers, ctx or self.ctx)
+        params, state = self.update(params, grads, state, opt=opt, donate=donate)
+        return params, buffers, state, value
+
+    def step_rows(self, params: list[Any], buffers: list[Any], state: dict[str, Any], rows: Rows, total: Any,
+                  ctx: Any = None, *, loss: Any = None, opt: Any = None, donate: bool = False, keep: bool = False):  # fmt: skip
+        """One step on ``rows``, its loss added to ``total`` (None before an
+        epoch's first): ``(params, buffers, state, total)``."""
+        X, T = rows.take(self.rows_xp)
+        params, buffers, state, value = self(params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate,
+                                             keep=keep)  # fmt: skip
+        return params, buffers, state, value if total is None else total + value
+
+    def update(self, params: list[Any], grads: list[Any], state: dict[str, Any], *, opt: Any = None,
+               donate: bool = False):  # fmt: skip
+        """``opt.step`` with this step's own earlier results donated."""
+        if not self.fuse:
+            with _mode(fuse=False):
+                return self._update(params, grads, state, opt or self.opt, donate)
+        return self._update(params, grads, state, opt or self.opt, donate)
+
+    def _update(self, params: list[Any], grads: list[Any], state: dict[str, Any], opt: Any, donate: bool):
+        if not self._large:  # nothing to donate: the plain update
+            new_params, new_state = opt.step(params, grads, state, decay=self.decay)
+            return list(new_params), new_state
+        held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
+        params_in, state_in = self._donate(params, state, donate, held)
+        # the gradients backprop just made are read once: a parameter's new value may go into its gradient
+        grads_in = Donated(grads, self._scratch) if _own_arrays(grads, held | {id(p) for p in params}) else grads
+        new_params, new_state = opt.step(params_in, grads_in, state_in, decay=self.decay)
+        self._produced = (list(new_params), _state_lists(new_state))
+        return list(new_params), new_state
+
+    def reuse(self, arrays: Sequence[Any]) -> None:
+        """Take back parameter arrays that the loop no longer needs and that
+        nobody else has seen (epochs held for the NaN guard, superseded by a
+        later finite one): later updates write into them instead of keeping
+        the step's fresh gradient. Freed all at once at a report, a few of
+        them let malloc hand the heap top back to the kernel, and the next
+        ones fault in fresh pages (the seeds' 1000-100-1 step on NumPy: 90
+        page faults and 20% slower per step, in half the runs)."""
+        if self._large:
+            self._keep_spares(arrays, self._scratch, tag=("spare",))
+
+    def _keep_spares(self, arrays: Sequence[Any], pools: dict, tag: tuple = (), busy: Sequence[Any] = ()) -> None:
+        """Add ``arrays`` that :meth:`reuse` may take to ``pools[(*tag, layout)]``;
+        never one the network holds, the last step returned, or in ``busy``."""
+        least = _MODE.get().in_place_min
+        arrays = [a for a in arrays if math.prod(a.shape) >= least]  # the only ones an update writes
+        if not arrays:
+            return
+        held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
+        held |= {id(a) for a in (*self._produced[0], *busy)}
+        for a in arrays:
+            if id(a) in held or not _recyclable(a, held):
+                continue
+            key = _layout_key(a)
+            spares = pools.setdefault((*tag, key) if tag else key, [])
+            if len(spares) < SPARES_MAX:
+                spares.append(a)
+            held.add(id(a))
+
+    def _compiles(self, ctx: Any, loss: Any, opt: Any) -> bool:
+        """May a compiled step serve this call: the construction's context and
+        loss (a Dropout source or sample weights change every step), and an
+        optimizer of the same kind (a schedule's copy with another rate is:
+        the rate reaches the compiled step as a scalar)?"""
+        return (
+            (ctx is None or ctx == self.ctx)
+            and (loss is None or loss is self.loss)
+            and (opt is None or type(opt) is type(self.opt))
+        )
+
+    def _donate(self, params: list[Any], state: dict[str, Any], donate: bool,
+                held: set[int]) -> tuple[list[Any], dict[str, Any]]:  # fmt: skip
+        """``held``: the ids of the arrays the network holds (never donated)."""
+        mine, mine_state = self._produced
+
+        def ours(arrays: Sequence[Any], before: Sequence[Any] | None) -> bool:
+            return (
+                bool(before)
+                and len(arrays) == len(before)
+                and all(a is b and id(a) not in held for a, b in zip(arrays, before))
+            )
+
+        params_in = Donated(params, self._scratch) if donate and ours(params, mine) else params
+        state_in = {
+            k: Donated(v, self._scratch) if isinstance(v, list) and ours(v, mine_state.get(k)) else v
+            for k, v in state.items()
+        }
+        return params_in, state_in
+
+
+def _own_arrays(arrays: Sequence[Any], held: set[int]) -> bool:
+    """Are these distinct NumPy arrays or torch tensors that own their memory
+    (no views), none of them among the ids ``held``? The gradients backprop
+    just made are; a custom layer that hands back a parameter (the gradient
+    of an L2 term), or a view of its input, as a gradient is never written."""
+    ids = {id(a) for a in arrays}
+    if len(ids) != len(arrays) or not ids.isdisjoint(held):
+        return False
+    return all((a.base is None) if isinstance(a, np.ndarray) else (getattr(a, "_base", 0) is None) for a in arrays)
+
+
+def _recyclable(a: Any, held: set[int]) -> bool:
+    """May an update write into ``a``: a NumPy array or torch tensor (the
+    libraries :func:`xpnet._kernels._run_in_place` writes) that owns its
+    memory, writeable."""
+    if type(a) is np.ndarray:
+        return a.base is None and a.flags.writeable and a.flags.c_contiguous
+    return _same_layout([a]) and _writable(a) and _own_arrays([a], held)
+
+
+def _state_lists(state: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: list(v) for k, v in state.items() if isinstance(v, list)}
