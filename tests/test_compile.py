@@ -15,7 +15,7 @@ from helpers import host, try_import
 from test_optimizers import DECAY, TORCH_CASES, two_layer_problem
 
 import xpnet
-from xpnet import _compile, _kernels, _trainstep
+from xpnet import _compile, _graphstep, _kernels, _trainstep
 from xpnet._kernels import Donated, Kernel, update
 from xpnet._trainstep import TrainStep
 from xpnet.layers import Context
@@ -359,7 +359,7 @@ def test_the_step_fit_compiles_per_backend(backend):
     if backend.name == "numpy" and type(backend) is xpnet.Backend:  # NumPy's own arrays (not the read-only fixture's)
         want = "numpy tape"
     if backend.name == "cupy" and _compile._torch_cuda():  # CuPy's step as a torch graph where torch has CUDA
-        want = _compile.BridgedGraphStep.mode
+        want = _graphstep.BridgedGraphStep.mode
     assert step.mode == want
     off = _compile.training_step(net, get_loss("mse"), opt, None, Context(training=True), compile=False)
     assert off.mode == "eager" and not off.fuse
@@ -392,9 +392,9 @@ class _FakeGraph:
     captures = 0
 
     def capture(self, fn, static):
-        snapshot = _compile._snapshot(static)
+        snapshot = _graphstep._snapshot(static)
         fn()
-        _compile._restore(static, snapshot)
+        _graphstep._restore(static, snapshot)
         self.fn = fn
         type(self).captures += 1
 
@@ -405,7 +405,7 @@ class _FakeGraph:
 def _with_fake_graph(monkeypatch):
     def factory(net, loss, opt, decay, ctx, state=None, compile="auto"):
         eager = TrainStep(net, loss, opt, decay, ctx, state)
-        return eager if compile is False else _compile.GraphStep(eager, _FakeGraph)
+        return eager if compile is False else _graphstep.GraphStep(eager, _FakeGraph)
 
     monkeypatch.setattr("xpnet.training.training_step", factory)
 
@@ -438,7 +438,7 @@ def test_graph_step_never_changes_what_the_loop_keeps(monkeypatch):
     params, buffers = net._params(), net._buffers()
     committed = [host(p).copy() for p in params]
     state = opt.init_state(params)
-    step = _compile.GraphStep(TrainStep(net, get_loss("mse"), opt, None, Context(training=True), state), _FakeGraph)
+    step = _graphstep.GraphStep(TrainStep(net, get_loss("mse"), opt, None, Context(training=True), state), _FakeGraph)
     params, buffers, state, _ = step(params, buffers, state, Xd, yd, keep=True)
     kept = params
     kept_values = [host(p).copy() for p in kept]
@@ -624,7 +624,7 @@ def _with_bridged_fake_graph(monkeypatch):
             return eager
         inner = type(net)._assemble(net.config(), xpnet.get_backend("torch"), net.dtype,
                                     [torch.from_dlpack(p) for p in net._params()])  # fmt: skip
-        return _compile.BridgedGraphStep(eager, inner, _FakeGraph, torch.from_dlpack, np.from_dlpack)
+        return _graphstep.BridgedGraphStep(eager, inner, _FakeGraph, torch.from_dlpack, np.from_dlpack)
 
     monkeypatch.setattr("xpnet.training.training_step", factory)
 

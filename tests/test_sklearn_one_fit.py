@@ -15,7 +15,7 @@ pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install '
 
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
-from xpnet import _compile  # noqa: E402
+from xpnet import _graphstep  # noqa: E402
 from xpnet._trainstep import TrainStep  # noqa: E402
 from xpnet.network import Network  # noqa: E402
 from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
@@ -70,7 +70,7 @@ def test_stopping_inside_the_one_call(monkeypatch):
 def _graphed(monkeypatch):
     def factory(net, loss, opt, decay, ctx, state=None, compile="auto"):
         eager = TrainStep(net, loss, opt, decay, ctx, state)
-        return eager if compile is False else _compile.GraphStep(eager, _FakeGraph)
+        return eager if compile is False else _graphstep.GraphStep(eager, _FakeGraph)
 
     monkeypatch.setattr("xpnet.training.training_step", factory)
 

@@ -1,5 +1,5 @@
 """The NumPy step recorded once and replayed (xpnet._tape, TapeStep in
-xpnet._compile): it must train exactly as the eager step does, keep what the
+xpnet._graphstep): it must train exactly as the eager step does, keep what the
 loop and the user hold untouched, and step aside (eagerly) for a step it
 cannot record. These run on NumPy only: the tape is NumPy's compiled step."""
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet import _compile, _tape
+from xpnet import _compile, _graphstep, _tape
 from xpnet.layers import Layer
 from xpnet.losses import get_loss
 from xpnet.optimizers import get_optimizer
@@ -319,7 +319,7 @@ def test_auto_records_only_steps_where_python_outweighs_the_arithmetic(monkeypat
     the cache that eager NumPy reuses): many parameters, or a recording whose
     buffers exceed TAPE_MAX_BYTES; ``compile=True`` records them anyway."""
     big = xpnet.MLP([64, 128, 10], dtype="float64", seed=0)
-    assert sum(p.size for p in big._params()) > _compile.TAPE_MAX_PARAMS
+    assert sum(p.size for p in big._params()) > _graphstep.TAPE_MAX_PARAMS
     opt = get_optimizer("sgd")
     assert _compile.training_step(big, get_loss("mse"), opt, None, None, {}, "auto").mode == "eager"
     assert _compile.training_step(big, get_loss("mse"), opt, None, None, {}, True).mode == "numpy tape"

@@ -16,7 +16,7 @@ copies are written down; views need no entry, they alias buffers that stay).
 Anything a recording cannot replay raises :class:`Untraceable`, and the
 step then stays eager: reading a value on the host (``float``, ``bool``,
 ``item``), or an array made outside the recorded calls.
-:class:`~xpnet._compile.GraphStep` owns the buffers and the replay order,
+:class:`~xpnet._graphstep.GraphStep` owns the buffers and the replay order,
 exactly as for a CUDA graph; this module knows NumPy only.
 """
 
@@ -77,7 +77,7 @@ def traced(x: Any) -> Any:
 
 
 def static_arrays(static: dict[str, Any]) -> list[Any]:
-    """A step's static arrays (:class:`~xpnet._compile.GraphStep`'s layout):
+    """A step's static arrays (:class:`~xpnet._graphstep.GraphStep`'s layout):
     parameters, buffers, then each optimizer-state list."""
     return [*static["params"], *static["buffers"], *(a for v in static["state"].values() for a in v)]
 
@@ -228,7 +228,7 @@ def _take_into(buf: np.ndarray, base: np.ndarray, key: Any) -> None:
 
 
 class Tape:
-    """The "graph" of :class:`~xpnet._compile.GraphStep` on NumPy:
+    """The "graph" of :class:`~xpnet._graphstep.GraphStep` on NumPy:
     ``capture(fn, static)`` runs ``fn`` once, recording, then puts the
     static arrays back as they were (as a CUDA graph's capture changes
     nothing); ``replay()`` runs the recorded calls."""
@@ -295,7 +295,7 @@ def _numbers_as_arrays(args: tuple[Any, ...], outs: tuple[Any, ...]) -> tuple[An
 
 
 class NumpyArrays:
-    """How :class:`~xpnet._compile.GraphStep` copies NumPy arrays."""
+    """How :class:`~xpnet._graphstep.GraphStep` copies NumPy arrays."""
 
     @staticmethod
     def own(arrays: list[Any], held: set[int]) -> bool:

@@ -1,0 +1,482 @@
+"""Recorded training steps: captured once per batch shape, then replayed.
+
+A small network's step costs more in launches (GPU) or in Python (CPU) than
+in arithmetic. :class:`GraphStep` captures the step as a CUDA graph on
+torch, :class:`BridgedGraphStep` a CuPy network's through torch and DLPack,
+and :class:`TapeStep` records a NumPy step as a flat list of calls
+(:mod:`xpnet._tape`). Each works on static buffers it owns, copies in what
+the loop passes, and runs the eager :class:`xpnet._trainstep.TrainStep`
+for a step it cannot take.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._kernels import Donated, _layout_key, _mode, _Scalars, host_scalars
+from ._tape import static_arrays
+from ._trainstep import TrainStep, _own_arrays, _state_lists
+
+__all__ = ["BridgedGraphStep", "GraphStep", "TapeStep", "bridged_step", "tape_step"]
+
+
+class _TorchArrays:
+    """How :class:`GraphStep` copies torch tensors (:class:`xpnet._tape.NumpyArrays` for NumPy)."""
+
+    @staticmethod
+    def clone(a: Any) -> Any:
+        return a.clone()
+
+    @staticmethod
+    def own(arrays: Sequence[Any], held: set[int]) -> bool:
+        return _own_arrays(arrays, held)
+
+    @staticmethod
+    def copy(dst: Any, src: Any) -> None:
+        dst.copy_(src)
+
+    @staticmethod
+    def slots(like: Any, n: int) -> Any:
+        return like.new_zeros((n,))
+
+    @staticmethod
+    def fill(slots: Any, values: list[float]) -> None:
+        import torch
+
+        # pinned host memory: the copy does not wait for the stream
+        slots.copy_(torch.tensor(values, dtype=slots.dtype, pin_memory=slots.is_cuda), non_blocking=True)
+
+
+class GraphStep(TrainStep):
+    """The whole step captured once per batch shape and replayed
+    (``torch.cuda.CUDAGraph``): one launch instead of one per operation.
+
+    The graph works on static buffers: parameters, buffers and optimizer
+    state live in tensors it owns (the update writes them in place), the
+    minibatch is copied into static inputs, and the optimizer's scalars into
+    a static vector filled from the host each step
+    (:func:`xpnet._kernels.host_scalars`). Arrays the loop passes in that
+    are not those buffers (the network's committed weights, a kept epoch's)
+    are copied in, never written; with ``keep`` the step returns copies, so
+    a later replay cannot change what the loop keeps. ``graph`` makes the
+    graph (a class with ``capture(fn)`` and ``replay()``): the CUDA one, or
+    a stand-in in the CPU tests."""
+
+    mode = "cuda graph"
+    #: How the static arrays are copied and filled.
+    _arrays: Any = _TorchArrays
+
+    def __init__(self, eager: TrainStep, graph: Any) -> None:
+        self.__dict__.update(eager.__dict__)
+        self._graph_kind = graph
+        self._graphs: dict[tuple, Any] = {}
+        self._static: dict[str, Any] | None = None
+        self._returned: list[Any] = []  # the copies handed out with keep, equal to the static parameters
+        self._filled: list[float] | None = None  # the scalars in the static vector
+        self._memo: tuple | None = None  # the last host_scalars call
+        self._spares: dict[tuple, list[Any]] = {}  # superseded kept parameters by layout (reuse)
+
+    def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
+        if not self._compiles(ctx, loss, opt):
+            return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
+        return self._replayed(params, buffers, state, X, T, opt or self.opt, keep)
+
+    def _replayed(self, params, buffers, state, X, T, opt, keep):
+        """The step by the graph of this batch shape (captured on first use)."""
+        host = {k: v for k, v in state.items() if type(v) is not list}
+        seen, host_out = self._host_scalars(opt, host, state)
+        st = self._static
+        if st is None:
+            st = self._static = self._make_static(params, buffers, state, len(seen))
+        if len(seen) != st["slots"].shape[0]:
+            raise RuntimeError("the optimizer's scalars changed in number since the step was captured")
+        self._take_in(params, buffers, state, st)
+        if seen != self._filled:  # the scalars' memory keeps the last step's until they change
+            self._arrays.fill(st["slots"], seen)
+            self._filled = seen
+        graph, out = self._inputs(X, T)
+        graph.replay()
+        params_out, buffers_out = list(st["params"]), list(st["buffers"])
+        if keep:
+            params_out, buffers_out = self._kept(params_out, buffers_out)
+        self._returned = params_out if keep else []
+        if st["state"]:
+            host_out = {**host_out, **{k: list(v) for k, v in st["state"].items()}}
+        return params_out, buffers_out, host_out, self._arrays.clone(out["value"])
+
+    def _take_in(self, params, buffers, state, st):
+        """Copy into the static arrays what the loop passes that is not them
+        (the network's weights at the start, a kept epoch's after a report)."""
+        how = self._arrays
+        _copy_in(how, st["params"], params, skip=_same(params, st["params"]) or _same(params, self._returned))
+        if buffers:
+            _copy_in(how, st["buffers"], buffers, skip=_same(buffers, st["buffers"]))
+        for k, held in st["state"].items():
+            _copy_in(how, held, state[k], skip=_same(state[k], held))
+
+    def _kept(self, params, buffers):
+        """Copies of the static parameters and buffers that no later replay
+        writes: parameters into spare arrays (:meth:`reuse`) where there are."""
+        clone = self._arrays.clone
+        if not self._spares:  # a small network's (its lookups would cost a tiny step 7%)
+            return [clone(p) for p in params], [clone(b) for b in buffers]
+        return [self._copy_of(p) for p in params], [clone(b) for b in buffers]
+
+    def _copy_of(self, a):
+        spares = self._spares.get(_layout_key(a))
+        if not spares:
+            return self._arrays.clone(a)
+        out = spares.pop()
+        self._arrays.copy(out, a)
+        return out
+
+    def reuse(self, arrays):
+        """Superseded kept parameters take later epochs' copies (see :meth:`xpnet._trainstep.TrainStep.reuse`)."""
+        if self._large:
+            static = self._static["params"] if self._static is not None else []
+            self._keep_spares(arrays, self._spares, busy=[*static, *self._returned])
+
+    def _host_scalars(self, opt, host, state):
+        """:func:`xpnet._kernels.host_scalars`, remembered while a built-in optimizer's
+        settings (plain numbers) and host state (``host``: ``state`` less its
+        arrays) stay the same (plain SGD's every step: the call costs
+        microseconds, which a small network's replay feels). Another
+        optimizer may keep mutable settings (xpnet.sklearn's batch plan):
+        asked every step."""
+        if type(opt).__module__ != _OPTIMIZERS_MODULE:  # a class of elsewhere may keep more than plain numbers
+            return host_scalars(opt, state)
+        memo = self._memo
+        if memo is not None and memo[0] is opt and memo[1] == host and memo[2] == vars(opt):
+            return memo[3][0], dict(memo[3][1])
+        found = host_scalars(opt, state)
+        self._memo = (opt, host, dict(vars(opt)), found)
+        return found
+
+    def _inputs(self, X, T):
+        """The graph of this minibatch's shapes (captured on first use), the
+        minibatch copied into its static inputs; and its output box."""
+        key = (tuple(X.shape), tuple(T.shape))
+        if key not in self._graphs:
+            self._graphs[key] = self._capture(X, T)
+        graph, sX, sT, out = self._graphs[key]
+        self._arrays.copy(sX, X)
+        self._arrays.copy(sT, T)
+        return graph, out
+
+    def update(self, params, grads, state, *, opt=None, donate=False):
+        return TrainStep.update(self, params, grads, state, opt=opt)
+
+    def _eager(self, params, buffers, state, X, T, ctx, loss, opt, keep):
+        """A step the graph cannot take, eagerly: on copies of the static
+        buffers when they are what the loop passes (they must not change
+        under a kept array), after which the graph's buffers are stale."""
+        static = self._static
+        if static is not None and (_same(params, static["params"]) or _same(params, self._returned)):
+            params = [self._arrays.clone(p) for p in params]
+        out = TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt)
+        self._returned = []
+        return out
+
+    def _make_static(self, params, buffers, state, n_scalars):
+        clone = self._arrays.clone
+        return {
+            "params": [clone(p) for p in params],
+            "buffers": [clone(b) for b in buffers],
+            "state": {k: [clone(a) for a in v] for k, v in _state_lists(state).items()},
+            "host": {k: v for k, v in state.items() if not isinstance(v, list)},
+            "slots": self._arrays.slots(params[0], n_scalars) if params else None,
+        }
+
+    def _body(self, X, T, st=None):
+        """The step on the static buffers ``st`` (default: the step's own),
+        writing its results into them."""
+        st = self._static if st is None else st
+        params, buffers = st["params"], st["buffers"]
+        state = {**st["host"], **{k: Donated(v, self._scratch) for k, v in st["state"].items()}}
+        scalars = _Scalars(st["slots"]) if st["slots"] is not None else None
+        with _mode(scalars=scalars, fuse=self.fuse, in_place_min=0):
+            value, grads, new_buffers = self.net._loss_and_grads(params, X, T, self.loss, buffers, self.ctx)
+            # the gradients backprop just made are read once: a parameter's new value may go into its gradient
+            held = {id(a) for a in (X, T, *params, *buffers)}
+            grads = Donated(grads, self._scratch) if self._arrays.own(grads, held) else grads
+            new_params, new_state = self.opt.step(Donated(params, self._scratch), grads, state, decay=self.decay)
+        _copy_in(self._arrays, params, new_params, skip=_same(new_params, params))
+        _copy_in(self._arrays, buffers, new_buffers, skip=_same(new_buffers, buffers))
+        for k, v in st["state"].items():
+            _copy_in(self._arrays, v, new_state[k], skip=_same(new_state[k], v))
+        return value
+
+    def _capture(self, X, T):
+        sX, sT = X.clone(), T.clone()
+        out: dict[str, Any] = {}
+        graph = self._graph_kind()
+        graph.capture(lambda: out.__setitem__("value", self._body(sX, sT)), self._static)
+        return graph, sX, sT, out
+
+
+class TapeStep(GraphStep):
+    """The step recorded once per batch shape and replayed as a flat list of
+    NumPy calls into fixed buffers (:mod:`xpnet._tape`): a CUDA graph's
+    bargain on the CPU, where a small network's step costs more in Python
+    than in arithmetic. A full batch (the loop's own arrays, every epoch) is
+    recorded on those arrays themselves, so nothing is copied in. A step the
+    recording cannot follow (one that reads a value on the host) runs
+    eagerly from then on, with a warning where ``compile=True`` asked."""
+
+    mode = "numpy tape"
+
+    def __init__(self, eager: TrainStep, warn: bool, max_bytes: int | None = None) -> None:
+        """``max_bytes``: a recording holding more buffers than this is
+        dropped, and the step runs eagerly (``"auto"``)."""
+        from . import _tape
+
+        super().__init__(eager, _tape.Tape)
+        self._tape, self._arrays = _tape, _tape.NumpyArrays
+        self._whole: tuple[Any, Any] | None = None  # the loop's full-batch (X, T)
+        self._uses: dict[Any, int] = {}  # steps each recording served
+        self._refused, self._warn, self._max_bytes = False, warn, max_bytes
+
+    def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
+        if self._refused or not self._compiles(ctx, loss, opt):
+            return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
+        key = self._key(X, T)
+        uses = self._uses.get(key, 0)
+        if uses > 1:  # recorded and checked
+            return self._replayed(params, buffers, state, X, T, opt or self.opt, keep)
+        expected = None
+        if uses == 1:  # a recording's second step: checked once against the eager step
+            copies = [p.copy() for p in params], [b.copy() for b in buffers]
+            state_copy = {k: ([a.copy() for a in v] if isinstance(v, list) else v) for k, v in state.items()}
+            expected = TrainStep.__call__(self, *copies, state_copy, X, T, ctx, loss=loss, opt=opt)
+        try:
+            out = self._replayed(params, buffers, state, X, T, opt or self.opt, keep)
+        except self._tape.Untraceable as exc:
+            self._refuse(str(exc))
+            return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
+        self._uses[key] = uses + 1
+        if expected is not None and not _same_results(out, expected):
+            self._refuse("its replay computed other numbers than the step itself: it depends on something "
+                         "the recording froze")  # fmt: skip
+            return expected
+        return out
+
+    def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
+                  keep=False):  # fmt: skip
+        X, T = rows.X, rows.T
+        if rows.order is None and rows.lo == 0 and rows.hi == X.shape[0]:  # the loop's own arrays, every epoch
+            self._whole = (X, T)
+        else:
+            X, T = rows.take(self.rows_xp)
+        params, buffers, state, value = self(params, buffers, state, X, T, ctx, loss=loss, opt=opt, keep=keep)
+        return params, buffers, state, value if total is None else total + value
+
+    def _refuse(self, why: str) -> None:
+        self._refused = True
+        if self._warn:
+            warnings.warn(f"xpnet: compile=True cannot record this step on NumPy ({why}); it runs eagerly",
+                          RuntimeWarning, stacklevel=5)  # fmt: skip
+
+    def _key(self, X, T):
+        whole = self._whole
+        if whole is not None and X is whole[0] and T is whole[1]:
+            return "whole"
+        return (tuple(X.shape), tuple(T.shape))
+
+    def _inputs(self, X, T):
+        if self._key(X, T) != "whole":
+            return super()._inputs(X, T)
+        if "whole" not in self._graphs:
+            self._graphs["whole"] = self._capture(X, T, copy=False)
+        graph, _, _, out = self._graphs["whole"]
+        return graph, out
+
+    def _capture(self, X, T, copy=True):
+        sX, sT = (X.copy(), T.copy()) if copy else (X, T)
+        traced, out = self._tape.traced, {}
+        static = traced(self._static)
+        graph = self._tape.Tape()
+        graph.capture(lambda: out.__setitem__("value", self._body(traced(sX), traced(sT), static)), self._static)
+        if self._max_bytes is not None and graph.nbytes > self._max_bytes:
+            raise self._tape.Untraceable(f"its recording holds {graph.nbytes} bytes of buffers")
+        out["value"] = self._tape.plain(out["value"])
+        return graph, sX, sT, out
+
+
+#: Where the built-in optimizers live (their settings are plain numbers).
+_OPTIMIZERS_MODULE = __name__.rpartition(".")[0] + ".optimizers"
+
+
+def _same_results(out: tuple, expected: tuple) -> bool:
+    """Are two steps' ``(params, buffers, state, value)`` equal to the bit (NaN equal to NaN)?"""
+    (p, b, s, v), (p2, b2, s2, v2) = out, expected
+    arrays = [*p, *b, v] + [a for k in s if isinstance(s[k], list) for a in s[k]]
+    arrays2 = [*p2, *b2, v2] + [a for k in s2 if isinstance(s2[k], list) for a in s2[k]]
+    hosts = {k: x for k, x in s.items() if not isinstance(x, list)}, {k: x for k, x in s2.items() if not isinstance(x, list)}
+    return (
+        len(arrays) == len(arrays2)
+        and hosts[0] == hosts[1]
+        and all(np.array_equal(x, y, equal_nan=True) for x, y in zip(arrays, arrays2))
+    )
+
+
+#: ``compile="auto"`` records a NumPy step only for networks of at most this
+#: many parameters whose recording holds at most :data:`TAPE_MAX_BYTES` of
+#: buffers: there Python costs more than the arithmetic (the 2-2-1 XOR step:
+#: 20 against 25 us per step). Larger steps gain little or lose: each result
+#: keeps a buffer of its own, where eager NumPy reuses memory the cache still
+#: holds (784-1024-1024-10, batch 1024: 8% slower recorded; 64-128-10,
+#: batch 32, Adam: 5% slower).
+TAPE_MAX_PARAMS = 2**12
+TAPE_MAX_BYTES = 2**15
+
+
+def tape_step(eager: TrainStep, compile: Any) -> TrainStep:
+    """The NumPy step as a :class:`TapeStep`, where it can be recorded:
+    NumPy's own arrays, and (for ``"auto"``) only small networks of xpnet's
+    own components, whose steps the tests replay against eager ones;
+    ``compile=True`` records any."""
+    from ._backend import Backend
+
+    net = eager.net
+    if type(net.backend) is not Backend or not all(type(p) is np.ndarray for p in net._params()):
+        return eager
+    if compile is True:
+        return TapeStep(eager, warn=True)
+    small = sum(math.prod(p.shape) for p in net._params()) <= TAPE_MAX_PARAMS
+    if small and all(type(c).__module__.split(".")[0] == "xpnet" for c in _components(net, eager.loss)):
+        return TapeStep(eager, warn=False, max_bytes=TAPE_MAX_BYTES)
+    return eager
+
+
+def _components(net: Any, loss: Any) -> list[Any]:
+    """The loss and every layer and activation of ``net``, nested ones too."""
+    found, todo = [loss], list(net.layers)
+    while todo:
+        layer = todo.pop()
+        found.append(layer)
+        act = getattr(layer, "activation", None)
+        found += [act] if act is not None else []
+        todo += list(getattr(layer, "layers", ()))
+    return found
+
+
+class BridgedGraphStep(GraphStep):
+    """A CuPy network's step as a torch CUDA graph of the same layers on the
+    same memory. CuPy (14) cannot capture cuBLAS calls in a CUDA graph;
+    torch can, and DLPack lets both libraries share device memory without a
+    copy. The layers run on torch tensors that are views of the CuPy
+    arrays' memory (or of the graph's static tensors, handed out as CuPy
+    views and recognised when they come back), so the loop and the user see
+    CuPy arrays only. ``to_inner``/``to_outer`` convert one array each way
+    (``torch.from_dlpack``/``cupy.from_dlpack``; NumPy and CPU torch with a
+    stand-in graph in the CPU tests). A step the graph cannot take runs
+    ``outer``, the CuPy step, as written."""
+
+    mode = "cuda graph (torch, shared through DLPack)"
+
+    def __init__(self, outer: TrainStep, inner_net: Any, graph: Any, to_inner: Callable, to_outer: Callable) -> None:
+        inner = TrainStep(inner_net, outer.loss, outer.opt, outer.decay, outer.ctx, None, outer.fuse)
+        super().__init__(inner, graph)
+        self._outer, self._to_inner, self._to_outer = outer, to_inner, to_outer
+        self.rows_xp = outer.rows_xp
+        self._views: dict[int, tuple[Any, Any]] = {}  # id(outer view) -> (the view, its static torch tensor)
+        self._view_of: dict[int, Any] = {}  # id(static torch tensor) -> its outer view
+        self._static_ids: set[int] | None = None
+
+    def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
+        if not self._compiles(ctx, loss, opt):  # the views are not the outer step's own: it never writes them
+            return self._outer(params, buffers, state, X, T, ctx, loss=loss, opt=opt)
+        inner_state = {k: (self._inner(v) if isinstance(v, list) else v) for k, v in state.items()}
+        p, b, st, value = GraphStep.__call__(self, self._inner(params), self._inner(buffers), inner_state,
+                                             self._to_inner(X), self._to_inner(T), ctx, loss=loss, opt=opt, keep=keep)  # fmt: skip
+        outer_state = {k: (self._outer_views(v) if isinstance(v, list) else v) for k, v in st.items()}
+        return self._outer_views(p), self._outer_views(b), outer_state, self._to_outer(value)
+
+    def _inner(self, arrays: Sequence[Any]) -> list[Any]:
+        out = []
+        for a in arrays:
+            hit = self._views.get(id(a))
+            out.append(hit[1] if hit is not None and hit[0] is a else self._to_inner(a))
+        return out
+
+    def _outer_views(self, tensors: Sequence[Any]) -> list[Any]:
+        """CuPy views of the graph's static tensors (the same view objects
+        every step, so they are recognised when the loop passes them back);
+        other tensors (a kept epoch's copies) as new views."""
+        statics = self._static_ids
+        if statics is None:  # the static tensors are made once, on the first compiled step
+            statics = self._static_ids = {id(t) for t in static_arrays(self._static)}
+        out = []
+        for t in tensors:
+            if id(t) not in statics:
+                out.append(self._to_outer(t))
+                continue
+            if id(t) not in self._view_of:
+                view = self._view_of[id(t)] = self._to_outer(t)
+                self._views[id(view)] = (view, t)
+            out.append(self._view_of[id(t)])
+        return out
+
+
+def bridged_step(outer: TrainStep) -> TrainStep:  # pragma: no cover - needs a GPU
+    """The CuPy step as a torch CUDA graph (:class:`BridgedGraphStep`)."""
+    import cupy
+    import torch
+
+    from ._backend import get_backend
+
+    net = outer.net
+    inner_backend = get_backend("torch", f"cuda:{net.backend.device.id}")
+    inner_net = type(net)._assemble(net.config(), inner_backend, net.dtype,
+                                    [torch.from_dlpack(p) for p in net._params()],
+                                    [torch.from_dlpack(b) for b in net._buffers()])  # fmt: skip
+    return BridgedGraphStep(outer, inner_net, _CudaGraph, torch.from_dlpack, cupy.from_dlpack)
+
+
+def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    return len(a) == len(b) and all(map(operator.is_, a, b))
+
+
+def _copy_in(how: Any, static: list[Any], arrays: Sequence[Any], skip: bool) -> None:
+    if not skip:
+        for s, a in zip(static, arrays):
+            how.copy(s, a)
+
+
+class _CudaGraph:  # pragma: no cover - needs a GPU
+    """``torch.cuda.CUDAGraph`` with the warm-up torch asks for: a few
+    eager runs on a side stream (lazy cuBLAS/allocator set-up happens there),
+    on copies of the static tensors so the warm-up changes no weight."""
+
+    def capture(self, fn: Callable[[], None], static: dict[str, Any]) -> None:
+        import torch
+
+        snapshot = _snapshot(static)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                fn()
+        torch.cuda.current_stream().wait_stream(side)
+        _restore(static, snapshot)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            fn()
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+def _snapshot(static: dict[str, Any]) -> list[Any]:
+    return [a.clone() for a in static_arrays(static)]
+
+
+def _restore(static: dict[str, Any], snapshot: list[Any]) -> None:
+    for a, b in zip(static_arrays(static), snapshot):
+        a.copy_(b)
