@@ -1,7 +1,8 @@
-"""xpnet._compile: elementwise update kernels run pure, in place (donated
-NumPy and torch arrays) or fused (CuPy; its generated source is compiled
-here with a C compiler), with the same results; the training step donates
-only what it owns, so committed weights survive a diverging epoch."""
+"""Compiled and in-place training (xpnet._compile, _kernels, _trainstep,
+_programs, _graphstep): elementwise update kernels run pure, in place
+(donated NumPy and torch arrays) or fused (CuPy; its generated source is
+compiled here with a C compiler), with the same results; the training step
+donates only what it owns, so committed weights survive a diverging epoch."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from helpers import host, try_import
 from test_optimizers import DECAY, TORCH_CASES, two_layer_problem
 
 import xpnet
-from xpnet import _compile, _graphstep, _kernels, _trainstep
+from xpnet import _compile, _graphstep, _kernels, _programs, _trainstep
 from xpnet._kernels import Donated, Kernel, update
 from xpnet._trainstep import TrainStep
 from xpnet.layers import Context
@@ -601,14 +602,14 @@ def test_jax_takes_each_minibatch_inside_one_program(shuffle):
     batches of 16 (a short last batch) compiles the step twice, whatever
     the epochs, and trains as eager does."""
     pytest.importorskip("jax", reason="jax is not installed")
-    _compile._JAX_PROGRAMS.clear()
+    _programs._JAX_PROGRAMS.clear()
     (eager, h0), (compiled, h1) = _fit_twice("jax", "sgd", epochs=3, batch_size=16, shuffle=shuffle)
-    programs = [p for key, p in _compile._JAX_PROGRAMS.items() if key[0] not in ("inference", "figures")]
+    programs = [p for key, p in _programs._JAX_PROGRAMS.items() if key[0] not in ("inference", "figures")]
     assert len(programs) == 1 and programs[0][1]._cache_size() == 2
     for a, b in zip(compiled._params(), eager._params()):
         np.testing.assert_allclose(host(a), host(b), rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-9)
-    inference = [p for key, p in _compile._JAX_PROGRAMS.items() if key[0] == "inference"]
+    inference = [p for key, p in _programs._JAX_PROGRAMS.items() if key[0] == "inference"]
     assert len(inference) == 1 and inference[0][0]._cache_size() == 1  # the 10 validation rows: one program
 
 

@@ -21,7 +21,7 @@ import pytest
 jax = pytest.importorskip("jax", reason="jax is not installed: these tests count JAX's compilations")
 
 import xpnet  # noqa: E402
-from xpnet import _compile  # noqa: E402
+from xpnet import _programs  # noqa: E402
 
 #: JAX reports each compilation of a program for the backend under this event.
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
@@ -58,7 +58,7 @@ def test_a_fit_compiles_its_steps_and_one_program_each_for_state_and_report():
     report and the NaN guard's sums: 5 (there were 45 for this fit:
     each conversion, check, one-hot, split and report operation compiled
     alone). Shapes no other test uses, so no cache hides a compile."""
-    _compile._JAX_PROGRAMS.clear()
+    _programs._JAX_PROGRAMS.clear()
     X, y = _data(83, 7, 3, seed=1)
     net = xpnet.MLP([7, 13, 3], "tanh", "softmax", backend="jax", seed=0)
     fit = lambda: net.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=3, batch_size=16, seed=0,
@@ -72,7 +72,7 @@ def test_a_fit_compiles_its_steps_and_one_program_each_for_state_and_report():
 
 
 def test_predict_and_evaluate_compile_one_program_each_and_the_output_check():
-    _compile._JAX_PROGRAMS.clear()
+    _programs._JAX_PROGRAMS.clear()
     X, y = _data(29, 5, 4, seed=2)
     net = xpnet.MLP([5, 11, 4], "relu", "softmax", backend="jax", seed=0)
     Y, n_predict = compilations(lambda: net.predict(X))

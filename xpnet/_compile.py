@@ -1,47 +1,27 @@
-"""Where xpnet meets each library's execution machinery: fused and in-place
-elementwise updates, and the training step that owns its arrays.
+"""The switch: which training step ``fit`` runs, by backend and ``compile``.
 
-The math stays one code path. An optimizer writes its per-parameter update
-once, as a :class:`Kernel` (a function of ``xp``, arrays and scalars using
-operators and namespace functions), and :func:`update` runs it:
-
-- **pure** (JAX, array-api-strict, read-only or borrowed arrays): the
-  function itself, on the library's namespace; new arrays, nothing written.
-- **fused** (CuPy): one generated ``ElementwiseKernel`` per kernel and dtype,
-  so a parameter's whole update is one launch instead of one per operation.
-- **in place** (NumPy, torch): when the caller *donates* the arrays (a
-  :class:`Donated` list: "I will not read these again"), the traced
-  operations run with ``out=`` into the donated arrays and a few scratch
-  buffers, so a step allocates nothing and each operation is one pass.
-
-Only :class:`TrainStep` donates, and only arrays that an earlier step of its
-own produced and that the network does not hold: committed parameters (the
-NaN guard's last finite weights), a caller's arrays, and anything read-only
-are never written. This module is the only place that knows a library by
-name for execution; everything else calls :func:`update` or :class:`TrainStep`.
+``jax.jit`` of the whole step on JAX (:mod:`xpnet._programs`); a CUDA graph
+of it on torch with CUDA, or of a CuPy network's step through torch, and a
+recorded step for small NumPy networks (:mod:`xpnet._graphstep`); the eager
+:class:`xpnet._trainstep.TrainStep` elsewhere, with fused or in-place
+update kernels (:mod:`xpnet._kernels`). Those modules are the only places
+that know a library by name for execution; this one only picks among them.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import array_api_compat as compat
-import numpy as np
-
 from ._graphstep import GraphStep, _CudaGraph, bridged_step, tape_step
-from ._kernels import _mode, _Scalars, host_scalars
-from ._trainstep import TrainStep, _state_lists
+from ._kernels import host_scalars
+from ._programs import _JaxStep
+from ._trainstep import TrainStep
 
-__all__ = ["keyed_program", "one_program"]
+__all__ = ["COMPILE_CHOICES", "GRAPH_MAX_PARAMS", "check_compile", "compiled_kind", "training_step"]
 
-
-# --------------------------------------------------------------------------
-# Compiled steps: jax.jit, CUDA graphs; and the switch that picks one
-# --------------------------------------------------------------------------
 
 COMPILE_CHOICES = ("auto", True, False)
 
@@ -116,10 +96,11 @@ def _torch_cuda() -> bool:  # pragma: no cover - a GPU answers yes
 def _replayable(opt: Any, state: dict[str, Any]) -> bool:
     """Can a compiled step refill this optimizer's scalars every step? Only
     if every number that may change between steps goes through
-    :func:`update`, as the optimizer's own class declares with
+    :func:`xpnet._kernels.update`, as the optimizer's own class declares with
     ``compilable = True`` (the built-in optimizers; a subclass must say so
-    again), and its host state advances by :func:`host_scalars`. Any other optimizer runs eagerly: a traced step
-    would keep its numbers, and its Python would run once, not every step."""
+    again), and its host state advances by :func:`xpnet._kernels.host_scalars`.
+    Any other optimizer runs eagerly: a traced step would keep its numbers,
+    and its Python would run once, not every step."""
     if vars(type(opt)).get("compilable") is not True:  # the class itself vouches; a subclass may change anything
         return False
     try:
@@ -127,230 +108,3 @@ def _replayable(opt: Any, state: dict[str, Any]) -> bool:
     except Exception:
         return False
     return True
-
-
-class _JaxStep(TrainStep):
-    """The whole step under ``jax.jit``: forward, backprop and update fuse
-    into one XLA program per batch shape. The optimizer's scalars enter as a
-    vector argument (no retrace as Adam's corrections change) and its host
-    state advances on the host (:func:`host_scalars`)."""
-
-    mode = "jax.jit"
-
-    def __init__(self, eager: TrainStep) -> None:
-        self.__dict__.update(eager.__dict__)
-        import jax
-
-        # One compiled program per architecture and step settings: fitting
-        # again, or another network of the same layers, does not compile again.
-        net = self.net
-        key = (type(net).__name__, repr(net.config()), net.dtype, net.backend.name, str(net.backend.device),
-               _spec(self.loss), type(self.opt), _spec(self.opt), tuple(self.decay or ()), self.ctx, self.fuse)  # fmt: skip
-        if key not in _JAX_PROGRAMS:
-            while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
-                _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
-            frozen = _Frozen()
-            _JAX_PROGRAMS[key] = (jax.jit(functools.partial(_JaxStep._pure, frozen)),
-                                  jax.jit(functools.partial(_JaxStep._pure_rows, frozen), static_argnums=0), frozen)  # fmt: skip
-        self._jitted, self._jitted_rows, self._frozen = _JAX_PROGRAMS[key]
-        #: Device copies of what the last call sent, reused when the next sends the same:
-        #: the optimizer's scalars (constant for SGD) and the next minibatch's first row.
-        self._slots: tuple[tuple[float, ...], Any] = ((), None)
-        self._next_lo: tuple[int, Any] = (-1, None)
-        self._zeros: dict[Any, Any] = {}
-
-    @staticmethod
-    def _pure(frozen, params, buffers, arrays, slots, X, T):
-        """The step JAX traces, reading the calling TrainStep (``frozen.step``)."""
-        step = frozen.step()
-        state = {**frozen.host, **arrays}
-        with _mode(scalars=_Scalars(slots), fuse=step.fuse):
-            value, grads, buffers = step.net._loss_and_grads(params, X, T, step.loss, buffers, step.ctx)
-            params, new_state = step.opt.step(params, grads, state, decay=step.decay)
-        return params, buffers, _state_lists(new_state), value
-
-    @staticmethod
-    def _pure_rows(frozen, n, params, buffers, arrays, slots, X, T, order, lo, total):
-        """:meth:`_pure` on ``n`` rows from ``lo`` (in ``order``), the loss
-        added to ``total``: the minibatch is taken inside the program."""
-        import jax
-
-        if order is None and n == X.shape[0]:
-            Xb, Tb = X, T
-        elif order is None:
-            Xb, Tb = (jax.lax.dynamic_slice_in_dim(a, lo, n, axis=0) for a in (X, T))
-        else:
-            idx = jax.lax.dynamic_slice_in_dim(order, lo, n, axis=0)
-            Xb, Tb = (jax.numpy.take(a, idx, axis=0) for a in (X, T))
-        params, buffers, arrays, value = _JaxStep._pure(frozen, params, buffers, arrays, slots, Xb, Tb)
-        return params, buffers, arrays, value if total is None else total + value, lo + n
-
-    def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
-        if not self._compiles(ctx, loss, opt):
-            return TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate)
-        slots, host = self._prepare(params, state, opt)
-        params, buffers, arrays, value = self._jitted(list(params), list(buffers), _state_lists(state), slots, X, T)
-        return list(params), list(buffers), {**host, **arrays}, value
-
-    def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
-                  keep=False):  # fmt: skip
-        if not self._compiles(ctx, loss, opt):
-            return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt)
-        slots, host = self._prepare(params, state, opt)
-        lo = self._next_lo[1]
-        if self._next_lo[0] != rows.lo:  # on the device as the carried one is: a host array would compile anew
-            import jax
-
-            lo = jax.device_put(np.asarray(rows.lo, dtype=np.int32), self.net.backend.device)
-        if total is None:  # an epoch's first step adds to a zero of the loss's dtype: one program, not two
-            total = self._zeros.get(slots.dtype)
-            if total is None:  # sent from the host: creating it on the device would compile a program
-                import jax
-
-                zero = np.zeros((), dtype=np.dtype(str(slots.dtype)))
-                total = self._zeros[slots.dtype] = jax.device_put(zero, self.net.backend.device)
-        params, buffers, arrays, total, after = self._jitted_rows(
-            rows.hi - rows.lo, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order,
-            lo, total)  # fmt: skip
-        self._next_lo = (rows.hi, after)
-        return list(params), list(buffers), {**host, **arrays}, total
-
-    def _prepare(self, params, state, opt):
-        """The optimizer's scalars for this step, on the device (sent only
-        when they change), and its next host state."""
-        seen, host = host_scalars(opt or self.opt, state)
-        self._frozen.step = weakref.ref(self)  # read only when JAX traces (a new batch shape)
-        self._frozen.host = {k: v for k, v in state.items() if not isinstance(v, list)}
-        if tuple(seen) != self._slots[0]:
-            import jax
-
-            dtype = np.dtype(str(params[0].dtype).rsplit(".", 1)[-1]) if params else np.float64
-            self._slots = (tuple(seen), jax.device_put(np.asarray(seen, dtype=dtype), self.net.backend.device))
-        return self._slots[1], host
-
-    def update(self, params, grads, state, *, opt=None, donate=False):
-        return TrainStep.update(self, params, grads, state, opt=opt)
-
-
-def inference(net: Any, ctx: Any) -> Callable[[Sequence[Any], Sequence[Any], Any], Any]:
-    """``(params, buffers, X) -> Y``, the network's forward in context
-    ``ctx`` (inference). On JAX one ``jax.jit`` program per architecture and
-    row count: there every operation outside a program is a dispatch of its
-    own and, the first time per shape, a compile of its own (a fit's
-    validation, its test rows and ``predict`` each compiled every layer's
-    operations). Elsewhere the layers' forward as written."""
-    root, xp = net._root, net.backend.xp
-    if net.backend.name != "jax":
-        return lambda params, buffers, X: root.forward(xp, params, buffers, X, ctx)[0]
-    import jax
-
-    key = ("inference", type(net).__name__, repr(net.config()), net.dtype, str(net.backend.device), ctx)
-    if key not in _JAX_PROGRAMS:
-        while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
-            _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
-        frozen = _Frozen()
-
-        def forward(params, buffers, X):
-            return frozen.step().forward(xp, params, buffers, X, ctx)[0]  # read only when JAX traces
-
-        _JAX_PROGRAMS[key] = (jax.jit(forward), None, frozen)
-    program, _, frozen = _JAX_PROGRAMS[key]
-
-    def run(params, buffers, X):
-        frozen.step = weakref.ref(root)
-        return program(list(params), list(buffers), X)
-
-    return run
-
-
-#: jax.jit programs per network (weakly held) and step settings.
-_JAX_PROGRAMS: dict[tuple, tuple[Any, Any, _Frozen]] = {}
-_JAX_PROGRAMS_KEPT = 16
-
-
-# --------------------------------------------------------------------------
-# Small programs: a fit's set-up and reports as one program each on JAX
-# --------------------------------------------------------------------------
-
-
-def one_program(fn: Callable[..., Any], like: Any) -> Callable[..., Any]:
-    """``fn``, a pure module-level function of arrays (taking ``xp`` from
-    them), for the arrays of ``like`` (a Backend, or an array): on JAX one
-    ``jax.jit`` program (compiled once per input shapes), where each
-    operation outside a program is compiled on first use and dispatched on
-    its own (an optimizer's zeros, a report's sums); ``fn`` itself elsewhere."""
-    if getattr(like, "name", None) == "jax" or compat.is_jax_array(like):
-        return _jitted(fn)
-    return fn
-
-
-@functools.cache
-def _jitted(fn: Callable[..., Any]) -> Callable[..., Any]:
-    import jax
-
-    program = jax.jit(fn)
-
-    def run(*args: Any) -> Any:
-        # Outputs that depend on no input (zeros) would come back uncommitted, and a
-        # program that later takes them with committed arrays would compile again.
-        leaves = jax.tree_util.tree_leaves(args)
-        out = program(*args)
-        return jax.device_put(out, leaves[0].sharding) if leaves else out  # no copy: the same buffers
-
-    return run
-
-
-def keyed_program(backend: Any, key: tuple, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` (a pure function of arrays, ``None`` and tuples of them), on JAX
-    as one ``jax.jit`` program per ``key``, kept across calls and fits (a
-    fit's epoch report: its loss, validation loss and metrics in one program
-    instead of one per operation). ``fn`` is traced only for a new key or
-    new shapes, so ``key`` must name everything it computes with, as the
-    step's key does; the cache holds ``fn`` weakly."""
-    if backend.name != "jax":
-        return fn
-    import jax
-
-    if key not in _JAX_PROGRAMS:
-        while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
-            _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
-        frozen = _Frozen()
-
-        def traced(*args: Any) -> Any:
-            return frozen.step()(*args)
-
-        traced.__name__ = traced.__qualname__ = str(key[0])  # jit(figures) in JAX's logs
-        _JAX_PROGRAMS[key] = (jax.jit(traced), None, frozen)
-    program, _, frozen = _JAX_PROGRAMS[key]
-
-    def run(*args: Any) -> Any:
-        frozen.step = weakref.ref(fn)  # read only when JAX traces
-        return program(*args)
-
-    return run
-
-
-def program_key(obj: Any) -> tuple[Any, ...]:
-    """What names a loss, metric or optimizer in a program's key: its class and config."""
-    return (type(obj), _spec(obj))
-
-
-def network_key(net: Any) -> tuple[Any, ...]:
-    """What names a network in a program's key: architecture, dtype, backend and device."""
-    return (type(net).__name__, repr(net.config()), net.dtype, net.backend.name, str(net.backend.device))
-
-
-class _Frozen:
-    """The box a cached JAX program reads while it is traced: the TrainStep
-    that called it (weakly: the cache holds no network) and that call's host
-    optimizer state (its keys; the values are replaced by the scalars); for
-    a :func:`keyed_program`, the function of the last call (weakly too)."""
-
-    def __init__(self) -> None:
-        self.step: Any = None
-        self.host: dict[str, Any] = {}
-
-
-def _spec(obj: Any) -> str:
-    config = getattr(obj, "config", None)
-    return repr((getattr(obj, "name", type(obj).__name__), config() if callable(config) else None))

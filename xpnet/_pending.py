@@ -26,8 +26,8 @@ import math
 import time
 from typing import Any
 
-from ._compile import one_program
 from ._kernels import array_xp
+from ._programs import one_program
 
 __all__ = ["EVERY", "HELD_BYTES", "HOST_HELD_BYTES", "PendingEpochs", "all_finite"]
 

@@ -16,8 +16,8 @@ import numpy as np
 
 from . import training as _training
 from ._backend import Backend, get_backend, quiet_float_errors
-from ._compile import inference, keyed_program, network_key, program_key
 from ._dtypes import DTYPES, dtype_name
+from ._programs import inference, keyed_program, network_key, program_key
 from ._random import host_rng
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
 from .layers.base import check_host_arrays

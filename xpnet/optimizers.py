@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from ._compile import one_program
 from ._kernels import Kernel, update
+from ._programs import one_program
 from .registry import register, registry_for
 from .validation import positive
 

@@ -25,9 +25,10 @@ import numpy as np
 from . import _fit_data as data
 from . import checkpoints
 from ._backend import quiet_float_errors
-from ._compile import check_compile, keyed_program, network_key, program_key, training_step
+from ._compile import check_compile, training_step
 from ._device_random import DeviceRandom, key_from_state
 from ._pending import PendingEpochs, all_finite
+from ._programs import keyed_program, network_key, program_key
 from ._random import host_rng
 from ._trainstep import Rows, take_rows
 from .callbacks import callback_name

@@ -21,8 +21,8 @@ import array_api_compat as compat
 import numpy as np
 
 from ._backend import Backend, quiet_float_errors
-from ._compile import one_program
 from ._dtypes import dtype_name
+from ._programs import one_program
 
 __all__ = [
     "DeferredChecks", "as_features", "as_numeric", "as_targets", "check_fit_options", "checked_param", "positive",
