@@ -8,7 +8,7 @@ import types
 import array_api_compat
 import numpy as np
 import pytest
-from helpers import assert_on, host
+from helpers import assert_on, host, try_import
 
 import xpnet
 from xpnet import _backend
@@ -237,6 +237,35 @@ def test_asarray_copy_never_shares_memory(backend):
         src[0] = 99.0
         assert host(a)[0] == 0.0, f"shared memory with its source on try {k}"
         keep.append(np.ones(k % 47 + 1))  # vary where the next source lands
+
+
+def test_asarray_with_a_cast_never_shares_memory_either(backend):
+    src = np.arange(4.0)
+    a = backend.asarray(src, "float32", copy=True)
+    src[0] = 99.0
+    assert host(a)[0] == 0.0
+
+
+def test_jax_asarray_copies_a_cast_host_array_once():
+    """The cast already made a host array nobody else holds: JAX takes it
+    as it is, without a second host copy of the data (the peak host memory
+    of the call holds one float32 copy of the rows, not two)."""
+    import tracemalloc
+
+    from conftest import make_backend
+
+    if try_import("jax") is None:
+        pytest.skip("jax is not installed")
+    backend = make_backend("jax")
+    rows = np.random.default_rng(0).normal(size=(2**18,))  # 2 MiB in float64, 1 MiB in float32
+    tracemalloc.start()
+    try:
+        a = backend.asarray(rows, "float32")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * rows.size * 4, f"{peak} bytes at the peak: the rows were copied twice on the host"
+    np.testing.assert_array_equal(host(a), rows.astype(np.float32))
 
 
 def test_asarray_converts_arrays_of_every_other_backend(backend):

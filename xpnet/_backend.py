@@ -348,10 +348,9 @@ class Backend:
             if dtype is not None and out.dtype != dtype:
                 out = xp.astype(out, dtype)
         else:
-            host = to_numpy(obj)
-            if dtype is not None:
-                host = host.astype(_numpy_dtype(dtype), copy=False)
-            out = self._from_host(host)
+            given = to_numpy(obj)
+            host = given if dtype is None else given.astype(_numpy_dtype(dtype), copy=False)
+            out = self._from_host(host, private=host is not given)
             if self.name == "jax":  # jax.device_put copied it already
                 return out
         if copy:
@@ -400,7 +399,9 @@ class Backend:
                 return cupy.asarray(a)
         return compat.to_device(a, self.device)
 
-    def _from_host(self, host: np.ndarray) -> Any:
+    def _from_host(self, host: np.ndarray, private: bool = False) -> Any:
+        """``host`` on this backend's device; ``private``: nobody else holds
+        ``host`` (a cast just made it), so JAX needs no copy of its own."""
         if self.name == "numpy":
             return host
         if self.name == "cupy":
@@ -420,7 +421,7 @@ class Backend:
             # a private host copy first: on the CPU, device_put may share the host
             # array's memory despite may_alias=False (JAX 0.10, depending on where
             # NumPy allocated it), and a caller's later write would reach the model
-            return jax.device_put(np.array(host, copy=True), self.device)
+            return jax.device_put(host if private else np.array(host, copy=True), self.device)
         return self.xp.asarray(host, device=self.device)
 
     def __str__(self) -> str:
