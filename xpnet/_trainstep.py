@@ -120,10 +120,11 @@ class TrainStep:
         """Take back parameter arrays that the loop no longer needs and that
         nobody else has seen (epochs held for the NaN guard, superseded by a
         later finite one): later updates write into them instead of keeping
-        the step's fresh gradient. Freed all at once at a report, a few of
-        them let malloc hand the heap top back to the kernel, and the next
-        ones fault in fresh pages (the seeds' 1000-100-1 step on NumPy: 90
-        page faults and 20% slower per step, in half the runs)."""
+        the step's fresh gradient. Freed all at once at a report, two or more
+        of them let malloc hand the heap top back to the kernel, and the next
+        ones fault in fresh pages (the seeds' 1000-100-1 step on NumPy: up to
+        90 page faults per step and 1.2-1.3x slower, in some fits). Each
+        update takes one back, so a few at most wait here."""
         if self._large:
             self._keep_spares(arrays, self._scratch, tag=("spare",))
 
