@@ -16,8 +16,11 @@ A report is due after :data:`EVERY` epochs, fewer when the model is large
 :data:`HOST_HELD_BYTES` on the CPU, where a report stalls nothing and
 holding many large sets only makes the allocator fetch fresh pages from the
 kernel: 5% of the seeds' 1000-100-1 step at 16 sets; two sets of it, one
-report per two epochs, cost no page faults and halve the reports' share),
-or after ``seconds`` (the progress bar's pace) when one is shown.
+report per two epochs, halve the reports' share), or after ``seconds`` (the
+progress bar's pace) when one is shown. The sets a report passes over go
+back to the training step as spare arrays (``TrainStep.reuse``): freed
+together, they let malloc return the heap top to the kernel and fault it in
+again, in some fits.
 """
 
 from __future__ import annotations
