@@ -192,8 +192,6 @@ def _recyclable(a: Any, held: set[int]) -> bool:
     """May an update write into ``a``: a NumPy array or torch tensor (the
     libraries :func:`xpnet._kernels._run_in_place` writes) that owns its
     memory, writeable."""
-    if type(a) is np.ndarray:
-        return a.base is None and a.flags.writeable and a.flags.c_contiguous
     return _same_layout([a]) and _writable(a) and _own_arrays([a], held)
 
 
