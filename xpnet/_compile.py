@@ -38,7 +38,8 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
     JAX, a CUDA graph of it on torch with CUDA, fused update kernels on CuPy,
     eager elsewhere. ``"auto"`` compiles where that is known to pay (those
     three); ``False`` runs every operation as written (no fused kernels
-    either); ``True`` is ``"auto"``. A step that cannot be compiled (a
+    either; torch's multi-tensor updates on CUDA stay: they are eager
+    operations, not compiled ones); ``True`` is ``"auto"``. A step that cannot be compiled (a
     network with a layer that draws random numbers, such as Dropout, or an
     optimizer whose scalars cannot be replayed) runs eagerly. ``"auto"``
     leaves large networks on torch CUDA eager (:data:`GRAPH_MAX_PARAMS`)."""

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._kernels import _MODE, SPARES_MAX, Donated, _layout_key, _mode, _same_layout, _writable
+from ._kernels import _MODE, SPARES_MAX, Donated, _foreach_applies, _layout_key, _mode, _same_layout, _writable
 
 __all__ = ["Rows", "TrainStep", "take_rows"]
 
@@ -124,8 +124,9 @@ class TrainStep:
         of them let malloc hand the heap top back to the kernel, and the next
         ones fault in fresh pages (the seeds' 1000-100-1 step on NumPy: up to
         90 page faults per step and 1.2-1.3x slower, in some fits). Each
-        update takes one back, so a few at most wait here."""
-        if self._large:
+        update takes one back, so a few at most wait here. Updates on CUDA
+        run on all parameters at once, into fresh tensors: none wait there."""
+        if self._large and arrays and not _foreach_applies(arrays[0], _MODE.get().foreach, ()):
             self._keep_spares(arrays, self._scratch, tag=("spare",))
 
     def _keep_spares(self, arrays: Sequence[Any], pools: dict, tag: tuple = (), busy: Sequence[Any] = ()) -> None:
