@@ -38,3 +38,47 @@ def test_number_operands_match_compat(name):
     for got, want in [(ours(v, 0.25), theirs(v, 0.25)), (ours(0.25, v), theirs(0.25, v))]:
         assert got.dtype == want.dtype
         assert torch.equal(torch.nan_to_num(got, nan=7.0), torch.nan_to_num(want, nan=7.0))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_affine_is_one_addmm_with_the_value_of_matmul_plus_bias(dtype):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        seen: list = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    a, b, *_ = _tensors(dtype)
+    bias = torch.tensor([0.5, -1.0], dtype=dtype)
+    with Ops() as ops:
+        got = xp.affine(a, b, bias)
+    assert ops.seen == ["addmm"]
+    want = compat.matmul(a, b) + bias
+    assert got.dtype == want.dtype and got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=4 * torch.finfo(dtype).eps, atol=4 * torch.finfo(dtype).eps)
+
+
+def test_affine_outside_addmm_s_cases_is_matmul_plus_bias():
+    a32 = torch.ones((2, 3), dtype=torch.float32)
+    w64 = torch.ones((3, 2), dtype=torch.float64)
+    batch = torch.ones((4, 2, 3), dtype=torch.float64)
+    for x, w, b in [(a32, w64, torch.zeros(2, dtype=torch.float64)), (batch, w64, torch.ones(2, dtype=torch.float64))]:
+        got, want = xp.affine(x, w, b), compat.matmul(x, w) + b
+        assert got.dtype == want.dtype and torch.equal(got, want)
+
+
+def test_the_generic_affine_takes_the_namespace_s_own_or_two_standard_operations():
+    import numpy as np
+
+    from xpnet._numpy_namespace import xp as numpy_xp
+    from xpnet._xp import affine
+
+    X, W, b = np.arange(6.0).reshape(2, 3), np.ones((3, 2)), np.array([1.0, 2.0])
+    np.testing.assert_array_equal(affine(numpy_xp, X, W, b), X @ W + b)
+    np.testing.assert_array_equal(affine(numpy_xp, X, W), X @ W)
+    t = torch.from_numpy
+    assert torch.equal(affine(xp, t(X), t(W)), t(X @ W))  # no bias: the plain product
+    torch.testing.assert_close(affine(xp, t(X), t(W), t(b)), t(X @ W + b))

@@ -44,6 +44,19 @@ def as_float_array(v: Any, like: Any = None) -> tuple[Any, Any]:
     return compat.array_namespace(host), host
 
 
+def affine(xp: Any, X: Any, W: Any, b: Any = None) -> Any:
+    """``X @ W + b`` (no ``b``: ``X @ W``), as one call where xpnet's
+    namespace for the library has one (torch: ``addmm``, the bias added in
+    the product's epilogue, so one pass over the output fewer), else the
+    two standard operations. Same value to rounding."""
+    if b is not None:
+        fused = getattr(xp, "affine", None)
+        if fused is not None:
+            return fused(X, W, b)
+    v = xp.matmul(X, W)
+    return v if b is None else v + b
+
+
 def _host_floats(v: Any) -> np.ndarray:
     host = np.asarray(v)
     if host.dtype.kind not in "biuf":

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._random import InitFunction, draw_weights, initial_bias, resolve_init
+from .._xp import affine
 from ..activations import Activation, get_activation
 from ..registry import component_spec, register
 from ..validation import checked_param, positive_int
@@ -89,9 +90,7 @@ class Dense(Layer):
     # -- protocol: kernels -------------------------------------------------------
 
     def forward(self, xp: Any, params: Any, buffers: Any, X: Any, ctx: Any) -> tuple[Any, LayerCache, Any]:
-        v = xp.matmul(X, params[0])
-        if self.use_bias:
-            v = v + params[1]
+        v = affine(xp, X, params[0], params[1] if self.use_bias else None)
         y = self.activation._forward(xp, v)
         return y, LayerCache(X, v, y), buffers
 
