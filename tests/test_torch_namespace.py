@@ -82,3 +82,28 @@ def test_the_generic_affine_takes_the_namespace_s_own_or_two_standard_operations
     t = torch.from_numpy
     assert torch.equal(affine(xp, t(X), t(W)), t(X @ W))  # no bias: the plain product
     torch.testing.assert_close(affine(xp, t(X), t(W), t(b)), t(X @ W + b))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_keep_positive_is_relus_backward_in_one_kernel(dtype):
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        seen: list = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    g = torch.Generator().manual_seed(1)
+    v, dy = torch.randn((64, 33), generator=g, dtype=dtype), torch.randn((64, 33), generator=g, dtype=dtype)
+    v[0, :3] = torch.tensor([0.0, -0.0, 1e-300 if dtype == torch.float64 else 1e-40])
+    with Ops() as ops:
+        got = xp.keep_positive(v, dy)
+    assert ops.seen == ["threshold_backward"]
+    assert torch.equal(got, dy * compat.astype(v > 0, dtype))  # 0 at v = 0, as PyTorch's ReLU
+
+
+def test_keep_positive_of_other_shapes_is_the_mask_product():
+    v, dy = torch.tensor([-1.0, 2.0]), torch.ones((3, 2))  # broadcast: not the one-kernel case
+    assert torch.equal(xp.keep_positive(v, dy), dy * compat.astype(v > 0, dy.dtype))

@@ -11,8 +11,9 @@ takes the number as a kernel argument instead, and ``logaddexp`` gets a
 ``maximum`` does). array-api-compat's ``matmul`` first checks the two dtypes
 for promotion, 2.8 us per call on the CPU (a (4, 2) @ (2, 2) product costs
 1 us), three times per layer per step; two tensors of one dtype go straight
-to ``torch.matmul``. One name is xpnet's own: :func:`affine`, a layer's
-``x @ w + b`` as one ``addmm``. Everything else is array-api-compat's.
+to ``torch.matmul``. Two names are xpnet's own: :func:`affine`, a layer's
+``x @ w + b`` as one ``addmm``, and :func:`keep_positive`, ReLU's backward
+as one kernel. Everything else is array-api-compat's.
 """
 
 from __future__ import annotations
@@ -81,15 +82,27 @@ def affine(x: Any, w: Any, b: Any, /) -> Any:
     return matmul(x, w) + b
 
 
+def keep_positive(v: Any, dy: Any, /) -> Any:
+    """``dy`` where ``v > 0``, else 0 (xpnet's own; see
+    :func:`xpnet._xp.keep_positive`): for two tensors of one shape and
+    dtype, the kernel torch's autograd runs for ReLU (``threshold_backward``),
+    one pass instead of the mask's three (compare, cast, multiply): 1024x1024
+    float32 on one CPU core 0.15 ms against 1.3 ms. A select, so a NaN in
+    ``v`` lets ``dy`` through (the forward output there is NaN already)."""
+    if isinstance(v, torch.Tensor) and isinstance(dy, torch.Tensor) and v.shape == dy.shape and v.dtype == dy.dtype:
+        return torch.ops.aten.threshold_backward(dy, v, 0)
+    return dy * _compat.astype(v > 0, dy.dtype)
+
+
 def namespace() -> types.ModuleType:
     """A module with every name of ``array_api_compat.torch``, those four
-    replaced, and :func:`affine`. It keeps that module's name, so that
+    replaced, and :func:`affine` and :func:`keep_positive`. It keeps that module's name, so that
     array-api-compat's ``is_torch_namespace`` (how xpnet recognises
     libraries) still says torch."""
     ns = types.ModuleType(_compat.__name__, _compat.__doc__)
     ns.__dict__.update({k: v for k, v in vars(_compat).items() if not k.startswith("__")})
     ns.maximum, ns.minimum, ns.logaddexp, ns.matmul = maximum, minimum, logaddexp, matmul
-    ns.affine = affine
+    ns.affine, ns.keep_positive = affine, keep_positive
     return ns
 
 

@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from ._backend import quiet_float_errors
-from ._xp import as_float_array
+from ._xp import as_float_array, keep_positive
 from .registry import component_spec, register, registry_for
 from .validation import positive
 
@@ -159,10 +159,7 @@ class ReLU(Activation):
         return xp.astype(v > 0, v.dtype)
 
     def _backward(self, xp, v, y, dy):
-        # dy * [v > 0]: a multiply by the 0/1 mask streams; where() with a
-        # scalar operand takes a slow broadcasting path in NumPy and torch
-        # (1024x1024 float32: NumPy 4.1 ms -> 0.32 ms, torch 2.7 ms -> 1.0 ms).
-        return dy * xp.astype(v > 0, dy.dtype)
+        return keep_positive(xp, v, dy)
 
 
 @register
