@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -128,3 +130,23 @@ def subprocess_env(**extra) -> dict:
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     env.update(extra)
     return env
+
+
+@contextlib.contextmanager
+def torch_dispatched(skip: frozenset[str] = frozenset()):
+    """A Counter of the operations torch dispatches inside the block, by
+    name, ``skip`` left out. On CUDA each is a kernel launch, so counting
+    them on the CPU checks what a GPU would launch."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    ops: collections.Counter[str] = collections.Counter()
+
+    class Counting(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func.overloadpacket.__name__
+            if name not in skip:
+                ops[name] += 1
+            return func(*args, **(kwargs or {}))
+
+    with Counting():
+        yield ops

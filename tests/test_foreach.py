@@ -6,11 +6,9 @@ must give every optimizer's numbers bit for bit."""
 
 from __future__ import annotations
 
-import collections
-
 import numpy as np
 import pytest
-from helpers import host
+from helpers import host, torch_dispatched
 from test_optimizers import DECAY, TORCH_CASES, two_layer_problem
 
 from xpnet._kernels import Kernel, _foreach_applies, _mode, update
@@ -69,29 +67,17 @@ def test_every_operation_of_a_kernel_matches_including_nan(torch_backend):
     assert np.isnan(host(got[1][0])[1, 2]) and np.isnan(host(got[0][1])[3])
 
 
-class _Launches(torch.utils._python_dispatch.TorchDispatchMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops: collections.Counter[str] = collections.Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops[func.overloadpacket.__name__] += 1
-        return func(*args, **(kwargs or {}))
-
-
 def test_an_sgd_step_is_two_operations_whatever_the_number_of_parameters(torch_backend):
     p, gs = two_layer_problem(steps=1)
     params = [torch_backend.asarray(a, "float32") for a in p]
     grads = [torch_backend.asarray(a, "float32") for a in gs[0]]
     opt = get_optimizer({"name": "sgd", "config": {"lr": 0.1}})
-    counted = _Launches()
-    with _mode(foreach=True), counted:
+    with _mode(foreach=True), torch_dispatched() as ops:
         opt.step(params, grads, {}, decay=None)
-    assert dict(counted.ops) == {"_foreach_mul": 1, "_foreach_sub": 1}
-    counted = _Launches()
-    with _mode(foreach=False), counted:
+    assert ops == {"_foreach_mul": 1, "_foreach_sub": 1}
+    with _mode(foreach=False), torch_dispatched() as ops:
         opt.step(params, grads, {}, decay=None)
-    assert sum(counted.ops.values()) == 2 * len(params)
+    assert sum(ops.values()) == 2 * len(params)
 
 
 def test_only_cuda_tensors_with_host_scalars_take_it_unless_forced():

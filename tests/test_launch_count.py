@@ -15,43 +15,29 @@ import collections
 
 import numpy as np
 import pytest
-from helpers import import_benchmarks
+from helpers import import_benchmarks, torch_dispatched
 
 import xpnet
 from xpnet._kernels import _mode
 
 torch = pytest.importorskip("torch", reason="counts torch's operations (pip install torch)")
-from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 w3, _common = import_benchmarks("w3", "common")
 
 #: xpnet may take this much more than the hand-written step.
 SLACK = 1.10
 #: No kernel: views, aliases and the host read of a 0-d value.
-NOT_LAUNCHES = {"t", "permute", "transpose", "view", "_unsafe_view", "alias", "detach", "lift_fresh",
-                "expand", "_local_scalar_dense", "slice", "select", "unsqueeze", "squeeze", "_reshape_alias"}  # fmt: skip
-
-
-class _Launches(TorchDispatchMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops: collections.Counter[str] = collections.Counter()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.overloadpacket.__name__
-        if name not in NOT_LAUNCHES:
-            self.ops[name] += 1
-        return func(*args, **(kwargs or {}))
+NOT_LAUNCHES = frozenset({"t", "permute", "transpose", "view", "_unsafe_view", "alias", "detach", "lift_fresh",
+                "expand", "_local_scalar_dense", "slice", "select", "unsqueeze", "squeeze", "_reshape_alias"})  # fmt: skip
 
 
 def per_step(run, steps=(3, 5)):
     """Launches of one step (two step counts differenced: fixed costs cancel) and their breakdown."""
     counts = []
     for k in steps:
-        counted = _Launches()
-        with counted:
+        with torch_dispatched(NOT_LAUNCHES) as ops:
             run(k)
-        counts.append(counted.ops)
+        counts.append(ops)
     ops = collections.Counter(counts[1])
     ops.subtract(counts[0])
     extra = steps[1] - steps[0]
