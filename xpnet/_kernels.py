@@ -16,8 +16,8 @@ operators and namespace functions), and :func:`update` runs it:
 - **all parameters at once** (torch on CUDA, eager): each traced operation
   is one of torch's multi-tensor ``_foreach_*`` operations over every
   parameter, as ``torch.optim`` does by default on CUDA: an SGD step is two
-  launches instead of two per parameter. Pure (new tensors), exact (each
-  operation the same one rounding as the per-tensor one), and not a
+  launches instead of two per parameter. Pure (new tensors), the same
+  operations as the per-tensor path (to the bit on the CPU), and not a
   compilation: ``fit(compile=False)`` keeps it.
 
 This module writes only into :class:`Donated` lists; which arrays a step may
