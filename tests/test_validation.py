@@ -102,3 +102,44 @@ def test_checks_cost_one_transfer_per_call(monkeypatch):
     monkeypatch.setattr(validation.DeferredChecks, "run", counting)
     reg().fit(X5, np.zeros(5), validation_data=(X5, np.zeros(5)))
     assert len(calls) == 1 and calls[0] == 8  # NaN and inf flags for X, y, X_val, y_val
+
+
+# -- the NaN/inf checks: one sum, the exact tests only when it is not finite ----
+
+
+def test_finite_values_whose_sum_overflows_pass_the_input_and_output_checks(backend):
+    """The quick test (a sum) raises a false alarm here; the exact tests clear it."""
+    from xpnet.validation import DeferredChecks
+
+    big = backend.asarray(np.full((4, 1), 3e38), "float32")  # each finite, their sum beyond float32's range
+    checks = DeferredChecks(backend)
+    checks.finite(big, "X")
+    checks.run()
+    net = xpnet.Network([xpnet.Dense(1, 1, "identity", bias=False)], backend=backend, dtype="float32", seed=0)
+    net.layers[0].weights = backend.asarray(np.array([[1.0]]), "float32")
+    out = net.predict(big)  # finite outputs summing to inf: no FloatingPointError
+    assert np.all(np.isfinite(np.asarray(xpnet.to_numpy(out))))
+
+
+@pytest.mark.parametrize(("value", "match"), [(np.nan, "contains NaN"), (np.inf, "contains inf"), (-np.inf, "contains inf")])
+def test_a_non_finite_value_is_still_named(backend, value, match):
+    from xpnet.validation import DeferredChecks
+
+    a = np.ones((3, 2))
+    a[1, 1] = value
+    checks = DeferredChecks(backend)
+    checks.finite(backend.asarray(a, "float64") if backend.name != "numpy" else a, "X")
+    with pytest.raises(ValueError, match=match):
+        checks.run()
+
+
+def test_the_check_of_a_torch_tensor_reads_it_once():
+    torch = pytest.importorskip("torch", reason="counts torch's operations")
+    from helpers import torch_dispatched
+
+    from xpnet.validation import DeferredChecks
+
+    checks = DeferredChecks(xpnet.get_backend("torch", "cpu"))
+    with torch_dispatched() as ops:
+        checks.finite(torch.ones((100, 5)), "X")
+    assert ops["sum"] == 1 and not ops["isnan"] and not ops["isinf"], ops

@@ -216,13 +216,24 @@ def queue_output_check(checks: DeferredChecks, Y: Any, dtype: str) -> None:
     """Queue a ``FloatingPointError`` for outputs that are not finite although
     the inputs (checked in the same transfer) and the weights are: the
     computation overflowed in ``dtype``."""
+    with quiet_float_errors():
+        quick = one_program(sum_not_finite, Y)(Y)
     checks.add(
-        one_program(_not_finite, Y)(Y),
+        quick,
         f"the network's outputs contain NaN or inf although its inputs and weights are finite: the {dtype} "
         f"computation overflowed (a value beyond {float(np.finfo(dtype).max):.4g}); use dtype='float64' "
         "or scaled inputs (e.g. standardised features)",
         FloatingPointError,
+        exact=lambda: one_program(_not_finite, Y)(Y),
     )
+
+
+def sum_not_finite(a: Any) -> Any:
+    """Is the sum of ``a`` NaN or inf (a 0-d boolean)? True whenever ``a``
+    holds one, and in one pass without a temporary, but also when finite
+    values overflow the sum: a quick test for :meth:`DeferredChecks.add`."""
+    xp = compat.array_namespace(a)
+    return ~xp.isfinite(xp.sum(a))
 
 
 def _not_finite(Y: Any) -> Any:
@@ -332,18 +343,33 @@ class DeferredChecks:
         self._flags: list[Any] = []
         self._messages: list[str] = []
 
-    def add(self, failed: Any, message: str, error: type[Exception] = ValueError) -> None:
+    def add(self, failed: Any, message: str, error: type[Exception] = ValueError, exact: Any = None) -> None:
         """Queue a 0-d boolean array (on the device, or a host NumPy one) that
-        is true when the check failed; ``run`` then raises ``error(message)``."""
+        is true when the check failed; ``run`` then raises ``error(message)``.
+        ``exact``: ``failed`` is a quick test that may raise a false alarm
+        (a sum that overflowed), and ``exact()`` gives the exact flag; it is
+        computed (one more transfer) only when the quick test fails."""
         self._flags.append(failed)
-        self._messages.append((error, message))
+        self._messages.append((error, message, exact))
 
     def finite(self, a: Any, what: str) -> None:
-        """Queue the NaN and inf checks of ``a``, computed where it is."""
+        """Queue the NaN and inf checks of ``a``, computed where it is: one
+        sum over ``a`` (NaN and inf always reach it), the exact tests only
+        if it is not finite (1M x 50 float32 on torch's CPU: 6 ms against
+        230 ms for isnan, isinf and their two reductions)."""
         xp = compat.array_namespace(a)
-        if xp.isdtype(a.dtype, "real floating"):
-            self.add(xp.any(xp.isnan(a)), f"{what} contains NaN; remove or impute those values first")
-            self.add(xp.any(xp.isinf(a)), f"{what} contains inf (infinite values); remove or clip them first")
+        if not xp.isdtype(a.dtype, "real floating"):
+            return
+        nan, inf = (f"{what} contains NaN; remove or impute those values first",
+                    f"{what} contains inf (infinite values); remove or clip them first")  # fmt: skip
+        if xp.finfo(a.dtype).bits < 32:  # a half-precision sum overflows early: the exact tests at once
+            self.add(xp.any(xp.isnan(a)), nan)
+            self.add(xp.any(xp.isinf(a)), inf)
+            return
+        with quiet_float_errors():  # an overflowing sum is a false alarm the exact tests clear
+            quick = one_program(sum_not_finite, a)(a)
+        self.add(quick, nan, exact=lambda: xp.any(xp.isnan(a)))
+        self.add(quick, inf, exact=lambda: xp.any(xp.isinf(a)))
 
     def run(self) -> None:
         """One device-to-host transfer (none for checks made on the host);
@@ -358,6 +384,10 @@ class DeferredChecks:
                 failed[i] = v
         self._flags, messages = [], self._messages
         self._messages = []
-        for bad, (error, message) in zip(failed, messages):
-            if bad:
+        for bad, (error, message, exact) in zip(failed, messages):
+            if bad and (exact is None or self._confirmed(exact)):
                 raise error(message)
+
+    def _confirmed(self, exact: Any) -> bool:
+        flag = exact()
+        return bool(flag if isinstance(flag, np.ndarray | np.generic | bool) else self._backend.to_host([flag])[0])
