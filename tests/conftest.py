@@ -35,6 +35,9 @@ ALL_BACKENDS = (
 
 
 def pytest_configure(config):
+    # The CLI on JAX keeps its compiled programs in the user's cache folder;
+    # the suite never writes there (tests/test_cli.py turns it on in a temporary one).
+    os.environ.setdefault("XPNET_JAX_CACHE", "0")
     # The suite compares float64 results on every backend; JAX needs its
     # 64-bit mode for that (xpnet refuses float64 on JAX without it).
     try:

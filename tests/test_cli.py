@@ -119,6 +119,26 @@ def test_backend_comes_from_the_environment_in_auto_mode():
     assert result.stdout.startswith("backend: array_api_strict, device: CPU_DEVICE")
 
 
+def test_the_cli_on_jax_keeps_its_compiled_programs_unless_told_otherwise(tmp_path):
+    if not backend_status("jax").usable:
+        pytest.skip(f"jax: {backend_status('jax').reason}")
+    ours, theirs = tmp_path / "cache" / "xpnet" / "jax", tmp_path / "theirs"
+
+    def train(**env: str) -> None:
+        base = {k: v for k, v in clean_env().items() if k not in ("XPNET_JAX_CACHE", "JAX_COMPILATION_CACHE_DIR")}
+        ok(xpnet_cli("train", "--backend", "jax", "--epochs", "2", "--quiet",
+                     env=base | {"XDG_CACHE_HOME": str(tmp_path / "cache")} | env))  # fmt: skip
+
+    train(XPNET_JAX_CACHE="0")
+    assert not ours.exists()
+    train()
+    kept = sorted(p.name for p in ours.iterdir())
+    assert kept  # the run's programs, for the next one
+    train(JAX_COMPILATION_CACHE_DIR=str(theirs), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+          JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")  # the user's own settings win  # fmt: skip
+    assert any(theirs.iterdir()) and sorted(p.name for p in ours.iterdir()) == kept
+
+
 def test_csv_train_save_predict_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(150, 3))
