@@ -16,7 +16,7 @@ from helpers import host, try_import
 from test_optimizers import DECAY, TORCH_CASES, two_layer_problem
 
 import xpnet
-from xpnet import _compile, _graphstep, _kernels, _programs, _trainstep
+from xpnet import _compile, _foreach, _fused, _graphstep, _inplace, _kernels, _programs, _trainstep
 from xpnet._kernels import Donated, Kernel, update
 from xpnet._trainstep import TrainStep
 from xpnet.layers import Context
@@ -54,8 +54,8 @@ def _donated_steps(backend, opt, p, gs, donate=True):
         if donate and k > 0:
             params = Donated(params, scratch)
             state = {key: Donated(v, scratch) if isinstance(v, list) else v for key, v in state.items()}
-        writable = backend.name in ("numpy", "torch") and all(_kernels._writable(a) for a in params)
-        writable = writable and not _kernels._foreach_applies(params[0], None, (0.5,))  # CUDA: all at once, pure
+        writable = backend.name in ("numpy", "torch") and all(_inplace._writable(a) for a in params)
+        writable = writable and not _foreach._foreach_applies(params[0], None, (0.5,))  # CUDA: all at once, pure
         new, state = opt.step(params, grads, state, decay=DECAY)
         if donate and k > 0:
             assert all(a is b for a, b in zip(new, params)) == writable
@@ -105,13 +105,13 @@ def test_in_place_needs_no_fresh_arrays_after_the_first_step():
     state = kernel.init_state(params)
     scratch: dict = {}
     counts = []
-    original = _kernels._empty_like
+    original = _inplace._empty_like
 
     def counting(a):
         counts[-1] += 1
         return original(a)
 
-    _kernels._empty_like = counting
+    _inplace._empty_like = counting
     try:
         for g in gs:
             counts.append(0)
@@ -119,7 +119,7 @@ def test_in_place_needs_no_fresh_arrays_after_the_first_step():
                 Donated(params, scratch), g, {k: Donated(v, scratch) if isinstance(v, list) else v
                                               for k, v in state.items()})  # fmt: skip
     finally:
-        _kernels._empty_like = original
+        _inplace._empty_like = original
     assert counts[0] > 0 and counts[1:] == [0, 0], counts
 
 
@@ -137,7 +137,7 @@ def _c_kernel(kernel: Kernel, dtype: str, tmp_path):
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         pytest.skip("no C compiler here")
-    ins, outs, body = _kernels.cuda_source(kernel)
+    ins, outs, body = _fused.cuda_source(kernel)
     ctype = {"float32": "float", "float64": "double"}[dtype]
     arrays = [f"const T *A{i}" for i in range(kernel.n_arrays)]
     scalars = [f"T s{i}" for i in range(kernel.n_scalars)]
@@ -516,8 +516,8 @@ def test_cupy_updates_run_as_one_fused_kernel_each(backend):
             plain = _donated_steps(backend, opt, p, gs, donate=False)
         for a, b in zip(fused, plain):
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
-    assert _kernels._cupy_elementwise.cache_info().currsize >= len({n for n, _ in TORCH_CASES})
-    assert not _kernels._CUPY_FAILED
+    assert _fused._cupy_elementwise.cache_info().currsize >= len({n for n, _ in TORCH_CASES})
+    assert not _fused._CUPY_FAILED
 
 
 def test_generated_maximum_and_minimum_propagate_nan_as_numpy(tmp_path):

@@ -11,7 +11,8 @@ import pytest
 from helpers import host, torch_dispatched
 from test_optimizers import DECAY, TORCH_CASES, two_layer_problem
 
-from xpnet._kernels import Kernel, _foreach_applies, _mode, update
+from xpnet._foreach import _foreach_applies
+from xpnet._kernels import Kernel, _mode, update
 from xpnet.optimizers import get_optimizer
 
 torch = pytest.importorskip("torch", reason="the multi-tensor updates are torch's (pip install torch)")
@@ -126,7 +127,7 @@ def test_a_fit_with_it_equals_a_fit_without(torch_backend, in_place_min):
 
 
 def test_each_intermediate_is_dropped_after_its_last_use():
-    from xpnet._kernels import _dead_after
+    from xpnet._foreach import _dead_after
     from xpnet.optimizers import _adam_kernel
 
     kernel = _adam_kernel(True, "coupled")

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ._kernels import Donated, _layout_key, _mode, _Scalars, host_scalars
+from ._inplace import _layout_key
+from ._kernels import Donated, _mode, _Scalars, host_scalars
 from ._tape import static_arrays
 from ._trainstep import TrainStep, _own_arrays, _state_lists
 

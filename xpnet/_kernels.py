@@ -7,21 +7,23 @@ operators and namespace functions), and :func:`update` runs it:
 
 - **pure** (JAX, array-api-strict, read-only or borrowed arrays): the
   function itself, on the library's namespace; new arrays, nothing written.
-- **fused** (CuPy): one generated ``ElementwiseKernel`` per kernel and dtype,
-  so a parameter's whole update is one launch instead of one per operation.
-- **in place** (NumPy, torch): when the caller *donates* the arrays (a
+- **fused** (CuPy, :mod:`xpnet._fused`): one generated ``ElementwiseKernel``
+  per kernel and dtype, so a parameter's whole update is one launch instead
+  of one per operation.
+- **in place** (NumPy, torch, :mod:`xpnet._inplace`): when the caller *donates* the arrays (a
   :class:`Donated` list: "I will not read these again"), the traced
   operations run with ``out=`` into the donated arrays and a few scratch
   buffers, so a step allocates nothing and each operation is one pass.
-- **all parameters at once** (torch on CUDA, eager): each traced operation
-  is one of torch's multi-tensor ``_foreach_*`` operations over every
-  parameter, as ``torch.optim`` does by default on CUDA: an SGD step is two
-  launches instead of two per parameter. Pure (new tensors), the same
+- **all parameters at once** (torch on CUDA, eager, :mod:`xpnet._foreach`):
+  each traced operation is one of torch's multi-tensor ``_foreach_*``
+  operations over every parameter, as ``torch.optim`` does by default on
+  CUDA: an SGD step is two launches instead of two per parameter. Pure (new tensors), the same
   operations as the per-tensor path (to the bit on the CPU), and not a
   compilation: ``fit(compile=False)`` keeps it.
 
-This module writes only into :class:`Donated` lists; which arrays a step may
-donate is :class:`xpnet._trainstep.TrainStep`'s to say.
+This module traces kernels and picks the way; only :mod:`xpnet._inplace`
+writes, and only into :class:`Donated` lists; which arrays a step may donate
+is :class:`xpnet._trainstep.TrainStep`'s to say.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ import contextvars
 import dataclasses
 import functools
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import array_api_compat as compat
 import numpy as np
+
+from ._foreach import _foreach, _foreach_applies
+from ._fused import _cupy_call, _cupy_kernel
+from ._inplace import _run_in_place, _same_layout, _writable
 
 __all__ = ["Donated", "Kernel", "array_xp", "host_scalars", "update"]
 
@@ -319,322 +324,3 @@ def _namespace(a: Any) -> tuple[Any, bool]:
 
 
 _NAMESPACES: dict[type, tuple[Any, bool]] = {}
-
-
-def _same_layout(arrays: list[Any]) -> bool:
-    """All NumPy arrays or all torch tensors, one shape, dtype and device."""
-    a0 = arrays[0]
-    if isinstance(a0, np.ndarray):
-        return all(type(a) is type(a0) and a.shape == a0.shape and a.dtype == a0.dtype for a in arrays)
-    if compat.is_torch_array(a0):
-        return all(
-            compat.is_torch_array(a) and a.shape == a0.shape and a.dtype == a0.dtype and a.device == a0.device
-            for a in arrays
-        )
-    return False
-
-
-def _writable(a: Any) -> bool:
-    """May ``out=`` write ``a``: a writeable NumPy array, or a torch tensor
-    that no autograd graph tracks, each laid out without overlap."""
-    if isinstance(a, np.ndarray):
-        return bool(a.flags.writeable) and (a.flags.c_contiguous or a.flags.f_contiguous)
-    return not a.requires_grad and a.is_contiguous()
-
-
-# -- in place: the tape with out= into donated arrays and scratch buffers -------
-
-
-def _schedule(kernel: Kernel, writable: tuple[bool, ...], spares: bool = False) -> list[tuple[str, tuple, Any]]:
-    """Assign each array operation a buffer: ``("in", i)`` (a donated input,
-    once its value is dead), ``("out", j)`` (an output array: a spare one
-    when ``spares``, else fresh), ``("tmp", k)`` (scratch ``k``). Outputs
-    land in their home input when it is donated, else in a spare array, else
-    in the step's gradient. Memoised per kernel and donation pattern."""
-    return _schedules(kernel, writable, spares)
-
-
-@functools.cache
-def _schedules(kernel: Kernel, writable: tuple[bool, ...], spares: bool):
-    tape = kernel.tape
-    last: dict[tuple[str, Any], int] = {}
-    for k, (_, refs) in enumerate(tape.ops):
-        for r in refs:
-            last[r] = k
-    end = len(tape.ops)
-    for r in tape.outputs:
-        last[r] = end
-    out_index = {ref[1]: j for j, ref in enumerate(tape.outputs)}
-    homes = {kernel.home(j) for j in range(len(tape.outputs))}
-    holder: dict[tuple[str, int], tuple[str, Any] | None] = {("in", i): ("a", i) for i in range(kernel.n_arrays)}
-    plan = []
-    n_tmp = 0
-    for k, (name, refs) in enumerate(tape.ops):
-        if not tape.array[k]:
-            plan.append((name, refs, None))
-            continue
-
-        def free(buf: tuple[str, int]) -> bool:
-            held = holder.get(buf)
-            return held is None or last.get(held, -1) <= k
-
-        j = out_index.get(k)
-        if j is not None:
-            home = ("in", kernel.home(j))
-            # its home when donated, else a spare array, else a donated input that is not a home (the
-            # step's gradient), else fresh
-            spare = [("in", i) for i in range(kernel.n_arrays) if writable[i] and i not in homes and free(("in", i))]
-            spare = [] if spares else spare
-            target = home if writable[kernel.home(j)] and free(home) else spare[0] if spare else ("out", j)
-        else:
-            spare = [("in", i) for i in range(kernel.n_arrays) if writable[i] and i not in homes and free(("in", i))]
-            spare += [("tmp", t) for t in range(n_tmp) if free(("tmp", t))]
-            if spare:
-                target = spare[0]
-            else:
-                target, n_tmp = ("tmp", n_tmp), n_tmp + 1
-        holder[target] = ("v", k)
-        plan.append((name, refs, target))
-    return plan
-
-
-_NUMPY_OPS = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide, "neg": np.negative,
-    "sqrt": np.sqrt, "maximum": np.maximum, "minimum": np.minimum,
-}  # fmt: skip
-
-
-def _torch_op(name: str, args: list[Any], out: Any) -> Any:
-    import torch
-
-    x = args[0]
-    if name in ("add", "mul") and not isinstance(x, torch.Tensor):
-        args = args[::-1]
-    elif name == "sub" and not isinstance(x, torch.Tensor):  # s - t == -(t - s), exactly
-        torch.sub(args[1], x, out=out)
-        return torch.neg(out, out=out)
-    elif name in ("maximum", "minimum") and not all(isinstance(a, torch.Tensor) for a in args):
-        t, s = (args[0], args[1]) if isinstance(args[0], torch.Tensor) else (args[1], args[0])
-        bound = {"min": s} if name == "maximum" else {"max": s}
-        return torch.clamp(t, out=out, **bound)
-    fn = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "neg": torch.neg,
-          "sqrt": torch.sqrt, "maximum": torch.maximum, "minimum": torch.minimum}[name]  # fmt: skip
-    return fn(*args, out=out)
-
-
-_HOST_OPS: dict[str, Callable[..., Any]] = {
-    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b, "div": lambda a, b: a / b,
-    "neg": lambda a: -a, "sqrt": lambda a: a**0.5, "maximum": max, "minimum": min,
-}  # fmt: skip
-
-
-def _run_in_place(kernel: Kernel, arrays: list[Any], writable: list[bool], scalars: Sequence[Any], scratch: dict):
-    a0 = arrays[0]
-    torch_like = not isinstance(a0, np.ndarray)
-    key = _layout_key(a0)
-    pool = scratch.setdefault(key, [])
-    spares = scratch.get(("spare", key))
-    plan = _schedule(kernel, tuple(writable), bool(spares))
-    outs: dict[int, Any] = {}
-    values: dict[int, Any] = {}
-
-    def buffer(target: tuple[str, int]) -> Any:
-        kind, i = target
-        if kind == "in":
-            return arrays[i]
-        if kind == "out":
-            if i not in outs:
-                outs[i] = spares.pop() if spares else _empty_like(a0)
-            return outs[i]
-        while len(pool) <= i:
-            pool.append(_empty_like(a0))
-        return pool[i]
-
-    def value(ref: tuple[str, Any]) -> Any:
-        kind, x = ref
-        return arrays[x] if kind == "a" else scalars[x] if kind == "s" else x if kind == "c" else values[x]
-
-    for k, (name, refs, target) in enumerate(plan):
-        args = [value(r) for r in refs]
-        if target is None:
-            values[k] = _HOST_OPS[name](*args)
-            continue
-        out = buffer(target)
-        if torch_like:
-            _torch_op(name, args, out)
-        else:
-            _NUMPY_OPS[name](*args, out=out)
-        values[k] = out
-    return tuple(values[ref[1]] for ref in kernel.tape.outputs)
-
-
-def _empty_like(a: Any) -> Any:
-    return compat.array_namespace(a).empty_like(a)
-
-
-def _layout_key(a: Any) -> tuple:
-    return (type(a), tuple(a.shape), a.dtype, getattr(a, "device", None))
-
-
-#: Spare arrays kept per shape and dtype (:meth:`xpnet._trainstep.TrainStep.reuse`).
-SPARES_MAX = 4
-
-
-# -- all parameters at once: torch's multi-tensor operations -----------------
-
-
-def _foreach_applies(first: Any, forced: bool | None, scalars: Sequence[Any]) -> bool:
-    """Eager torch on CUDA (where each per-tensor operation is a launch of
-    its own), unless ``forced`` says otherwise; only with host scalars."""
-    if forced is False or type(first).__module__ != "torch":  # torch.Tensor itself
-        return False
-    if not (forced or first.is_cuda):
-        return False
-    return all(isinstance(s, int | float) for s in scalars)
-
-
-def _foreach(kernels: Sequence[Kernel], columns: Sequence[Sequence[Any]], scalars: Sequence[Any]):
-    """:func:`update` with each traced operation run over every parameter
-    that shares the kernel (one group for weights, one for biases when only
-    the weights decay)."""
-    groups: dict[Kernel, list[int]] = {}
-    for i, kernel in enumerate(kernels):
-        groups.setdefault(kernel, []).append(i)
-    outs: list[list[Any]] = [[None] * len(kernels) for _ in range(len(columns) - 1)]
-    for kernel, rows in groups.items():
-        results = _foreach_tape(kernel, [[col[i] for i in rows] for col in columns], scalars)
-        for out, result in zip(outs, results):
-            for i, a in zip(rows, result):
-                out[i] = a
-    return tuple(outs)
-
-
-def _foreach_tape(kernel: Kernel, arrays: list[list[Any]], scalars: Sequence[Any]) -> list[list[Any]]:
-    """The tape over lists, each intermediate list dropped after its last use
-    (a list holds one array per parameter: Adam's dozen would otherwise all
-    be alive at the end)."""
-    tape = kernel.tape
-    values: dict[int, Any] = {}
-
-    def value(ref: tuple[str, Any]) -> Any:
-        kind, x = ref
-        return arrays[x] if kind == "a" else scalars[x] if kind == "s" else x if kind == "c" else values[x]
-
-    dead = _dead_after(kernel)
-    for k, (name, refs) in enumerate(tape.ops):
-        args = [value(r) for r in refs]
-        values[k] = _foreach_op(name, args) if tape.array[k] else _HOST_OPS[name](*args)
-        for j in dead[k]:
-            del values[j]
-    return [values[ref[1]] for ref in tape.outputs]
-
-
-@functools.cache
-def _dead_after(kernel: Kernel) -> list[list[int]]:
-    """``dead[k]``: the results no operation after op ``k`` reads (outputs never)."""
-    tape = kernel.tape
-    last = {ref[1]: k for k, (_, refs) in enumerate(tape.ops) for ref in refs if ref[0] == "v"}
-    kept = {ref[1] for ref in tape.outputs}
-    dead: list[list[int]] = [[] for _ in tape.ops]
-    for j, k in last.items():
-        if j not in kept:
-            dead[k].append(j)
-    return dead
-
-
-def _foreach_op(name: str, args: list[Any]) -> Sequence[Any]:
-    """One operation over lists of tensors (torch returns them as lists or
-    tuples) and at most one number, each element as the per-tensor operation
-    computes it."""
-    import torch
-
-    if len(args) == 1:
-        return {"neg": torch._foreach_neg, "sqrt": torch._foreach_sqrt}[name](args[0])
-    a, b = args
-    if not isinstance(a, list | tuple):  # a number first
-        if name == "sub":  # s - t == -(t - s), exactly
-            return torch._foreach_neg(torch._foreach_sub(b, a))
-        if name == "div":
-            return [a / t for t in b]
-        a, b = b, a  # add, mul, maximum and minimum are symmetric
-    if not isinstance(b, list | tuple) and name in ("maximum", "minimum"):  # clamp propagates NaN as maximum does
-        return (torch._foreach_clamp_min if name == "maximum" else torch._foreach_clamp_max)(a, b)
-    fn = {"add": torch._foreach_add, "sub": torch._foreach_sub, "mul": torch._foreach_mul, "div": torch._foreach_div,
-          "maximum": torch._foreach_maximum, "minimum": torch._foreach_minimum}[name]  # fmt: skip
-    return fn(a, b)
-
-
-# -- fused: one generated CuPy ElementwiseKernel per kernel and dtype ----------
-
-#: C for each operation; maximum and minimum propagate NaN as NumPy's do
-#: (``a != a`` is true only for NaN), with no math-library overloads needed.
-_C_BINARY = {"add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
-             "maximum": "({0} > {1} || {0} != {0}) ? {0} : {1}", "minimum": "({0} < {1} || {0} != {0}) ? {0} : {1}"}  # fmt: skip
-
-
-def cuda_source(kernel: Kernel) -> tuple[str, str, str]:
-    """``(in_params, out_params, body)`` of the ``ElementwiseKernel`` that
-    computes ``kernel`` in one pass, for any floating type ``T``."""
-    tape = kernel.tape
-    ins = [f"T a{i}" for i in range(kernel.n_arrays)] + [f"T s{i}" for i in range(kernel.n_scalars)]
-    outs = [f"T o{j}" for j in range(len(tape.outputs))]
-
-    def operand(ref: tuple[str, Any]) -> str:
-        kind, x = ref
-        return {"a": f"a{x}", "s": f"s{x}", "v": f"t{x}"}.get(kind) or f"(T){x!r}"
-
-    lines = []
-    for k, (name, refs) in enumerate(tape.ops):
-        args = [operand(r) for r in refs]
-        if name == "neg":
-            expr = f"-{args[0]}"
-        elif name == "sqrt":
-            expr = f"sqrt({args[0]})"
-        else:
-            expr = _C_BINARY[name].format(*args)
-        lines.append(f"T t{k} = {expr};")
-    lines += [f"o{j} = t{ref[1]};" for j, ref in enumerate(tape.outputs)]
-    return ", ".join(ins), ", ".join(outs), "\n".join(lines)
-
-
-#: Kernels whose CuPy build or launch failed here: they run unfused.
-_CUPY_FAILED: set[tuple[str, str]] = set()
-
-
-@functools.cache
-def _cupy_elementwise(kernel: Kernel) -> Any:
-    import cupy
-
-    ins, outs, body = cuda_source(kernel)
-    return cupy.ElementwiseKernel(ins, outs, body, f"xpnet_{kernel.name}")
-
-
-def _cupy_kernel(kernel: Kernel, dtype: Any) -> Any:
-    if (kernel.name, str(dtype)) in _CUPY_FAILED:
-        return None
-    try:
-        return _cupy_elementwise(kernel)
-    except Exception as exc:  # pragma: no cover - needs CuPy
-        _cupy_gave_up(kernel, dtype, exc)
-        return None
-
-
-def _cupy_call(fused: Any, kernel: Kernel, arrays: list[Any], scalars: Sequence[Any]) -> tuple[Any, ...]:  # pragma: no cover - needs a GPU
-    kind = np.dtype(str(arrays[0].dtype)).type
-    try:
-        with arrays[0].device:
-            out = fused(*arrays, *(s if hasattr(s, "dtype") else kind(s) for s in scalars))
-    except Exception as exc:
-        _cupy_gave_up(kernel, arrays[0].dtype, exc)
-        return kernel.fn(_namespace(arrays[0])[0], *arrays, *scalars)
-    return out if isinstance(out, tuple) else (out,)
-
-
-def _cupy_gave_up(kernel: Kernel, dtype: Any, exc: BaseException) -> None:  # pragma: no cover - needs CuPy
-    _CUPY_FAILED.add((kernel.name, str(dtype)))
-    warnings.warn(
-        f"xpnet: the fused CuPy kernel of {kernel.name} ({dtype}) failed ({type(exc).__name__}: {exc}); "
-        "running it as separate operations",
-        RuntimeWarning,
-        stacklevel=4,
-    )

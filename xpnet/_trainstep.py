@@ -18,7 +18,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._kernels import _MODE, SPARES_MAX, Donated, _foreach_applies, _layout_key, _mode, _same_layout, _writable
+from ._foreach import _foreach_applies
+from ._inplace import SPARES_MAX, _layout_key, _same_layout, _writable
+from ._kernels import _MODE, Donated, _mode
 
 __all__ = ["Rows", "TrainStep", "take_rows"]
 
@@ -191,7 +193,7 @@ def _own_arrays(arrays: Sequence[Any], held: set[int]) -> bool:
 
 def _recyclable(a: Any, held: set[int]) -> bool:
     """May an update write into ``a``: a NumPy array or torch tensor (the
-    libraries :func:`xpnet._kernels._run_in_place` writes) that owns its
+    libraries :func:`xpnet._inplace._run_in_place` writes) that owns its
     memory, writeable."""
     return _same_layout([a]) and _writable(a) and _own_arrays([a], held)
 
