@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed")
 
 import array_api_compat.torch as compat  # noqa: E402
 
-from xpnet._torch_namespace import xp  # noqa: E402
+from xpnet._torch_namespace import affine, keep_positive, xp  # noqa: E402
 
 
 def _tensors(dtype):
@@ -46,7 +46,7 @@ def test_affine_is_one_addmm_with_the_value_of_matmul_plus_bias(dtype):
     a, b, *_ = _tensors(dtype)
     bias = torch.tensor([0.5, -1.0], dtype=dtype)
     with torch_dispatched() as ops:
-        got = xp.affine(a, b, bias)
+        got = affine(a, b, bias)
     assert ops == {"addmm": 1}
     want = compat.matmul(a, b) + bias
     assert got.dtype == want.dtype and got.shape == want.shape
@@ -58,7 +58,7 @@ def test_affine_outside_addmm_s_cases_is_matmul_plus_bias():
     w64 = torch.ones((3, 2), dtype=torch.float64)
     batch = torch.ones((4, 2, 3), dtype=torch.float64)
     for x, w, b in [(a32, w64, torch.zeros(2, dtype=torch.float64)), (batch, w64, torch.ones(2, dtype=torch.float64))]:
-        got, want = xp.affine(x, w, b), compat.matmul(x, w) + b
+        got, want = affine(x, w, b), compat.matmul(x, w) + b
         assert got.dtype == want.dtype and torch.equal(got, want)
 
 
@@ -66,14 +66,19 @@ def test_the_generic_affine_takes_the_namespace_s_own_or_two_standard_operations
     import numpy as np
 
     from xpnet._numpy_namespace import xp as numpy_xp
-    from xpnet._xp import affine
+    from xpnet._xp import affine as generic_affine
 
     X, W, b = np.arange(6.0).reshape(2, 3), np.ones((3, 2)), np.array([1.0, 2.0])
-    np.testing.assert_array_equal(affine(numpy_xp, X, W, b), X @ W + b)
-    np.testing.assert_array_equal(affine(numpy_xp, X, W), X @ W)
+    np.testing.assert_array_equal(generic_affine(numpy_xp, X, W, b), X @ W + b)
+    np.testing.assert_array_equal(generic_affine(numpy_xp, X, W), X @ W)
     t = torch.from_numpy
-    assert torch.equal(affine(xp, t(X), t(W)), t(X @ W))  # no bias: the plain product
-    torch.testing.assert_close(affine(xp, t(X), t(W), t(b)), t(X @ W + b))
+    assert torch.equal(generic_affine(xp, t(X), t(W)), t(X @ W))  # no bias: the plain product
+    torch.testing.assert_close(generic_affine(xp, t(X), t(W), t(b)), t(X @ W + b))
+    tX, tW, tb = t(X), t(W), t(b)
+    with torch_dispatched() as ops:
+        generic_affine(xp, tX, tW, tb)
+    assert ops == {"addmm": 1}  # xpnet's torch namespace: its extension
+    assert not hasattr(compat, "xpnet_extensions")  # another namespace: the standard operations
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -82,11 +87,11 @@ def test_keep_positive_is_relus_backward_in_one_kernel(dtype):
     v, dy = torch.randn((64, 33), generator=g, dtype=dtype), torch.randn((64, 33), generator=g, dtype=dtype)
     v[0, :3] = torch.tensor([0.0, -0.0, 1e-300 if dtype == torch.float64 else 1e-40])
     with torch_dispatched() as ops:
-        got = xp.keep_positive(v, dy)
+        got = keep_positive(v, dy)
     assert ops == {"threshold_backward": 1}
     assert torch.equal(got, dy * compat.astype(v > 0, dtype))  # 0 at v = 0, as PyTorch's ReLU
 
 
 def test_keep_positive_of_other_shapes_is_the_mask_product():
     v, dy = torch.tensor([-1.0, 2.0]), torch.ones((3, 2))  # broadcast: not the one-kernel case
-    assert torch.equal(xp.keep_positive(v, dy), dy * compat.astype(v > 0, dy.dtype))
+    assert torch.equal(keep_positive(v, dy), dy * compat.astype(v > 0, dy.dtype))
