@@ -137,6 +137,10 @@ def test_the_cli_on_jax_keeps_its_compiled_programs_unless_told_otherwise(tmp_pa
     train(JAX_COMPILATION_CACHE_DIR=str(theirs), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
           JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")  # the user's own settings win  # fmt: skip
     assert any(theirs.iterdir()) and sorted(p.name for p in ours.iterdir()) == kept
+    (tmp_path / "a file").write_text("")
+    result = ok(xpnet_cli("train", "--backend", "jax", "--epochs", "1", "--quiet",
+                          env=clean_env(XPNET_JAX_CACHE="1", XDG_CACHE_HOME=str(tmp_path / "a file"))))  # fmt: skip
+    assert "warning" not in result.stderr  # no folder to keep them in: compiled every run, quietly
 
 
 def test_csv_train_save_predict_round_trip(tmp_path):

@@ -230,6 +230,10 @@ def keep_jax_programs() -> None:
         return
     folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xpnet" / "jax"
     try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no cache folder here (a read-only home): compile every run, as without one
+        return
+    try:
         jax.config.update("jax_compilation_cache_dir", str(folder))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # xpnet's programs compile fast
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
