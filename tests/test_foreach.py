@@ -140,3 +140,22 @@ def test_each_intermediate_is_dropped_after_its_last_use():
         for j in d:
             assert any(r == ("v", j) for r in tape.ops[k][1])
             assert not any(("v", j) in refs for _, refs in tape.ops[k + 1 :])
+
+
+def test_an_all_at_once_update_gets_no_donation_bookkeeping(torch_backend, monkeypatch):
+    """It writes nothing in place, so the step neither wraps arrays as
+    donated nor keeps spare arrays for it (per-step work for nothing)."""
+    import xpnet
+    from xpnet import _trainstep
+
+    wrapped = []
+    monkeypatch.setattr(_trainstep, "Donated", lambda *a: wrapped.append(a) or list(a[0]))
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(32, 5)), rng.integers(0, 3, 32)
+    net = xpnet.MLP([5, 40, 3], activation="relu", output_activation="softmax", backend=torch_backend, seed=2)
+    with _mode(foreach=True, in_place_min=0):
+        net.fit(X, y, loss="cross_entropy", optimizer="adam", lr=0.01, epochs=3, batch_size=None, seed=0)
+    assert wrapped == []
+    with _mode(foreach=False, in_place_min=0):  # the per-tensor path does donate: the check above can fail
+        net.fit(X, y, loss="cross_entropy", optimizer="adam", lr=0.01, epochs=3, batch_size=8, seed=0)
+    assert wrapped

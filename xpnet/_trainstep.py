@@ -107,7 +107,7 @@ class TrainStep:
         return self._update(params, grads, state, opt or self.opt, donate)
 
     def _update(self, params: list[Any], grads: list[Any], state: dict[str, Any], opt: Any, donate: bool):
-        if not self._large:  # nothing to donate: the plain update
+        if not self._large or _all_at_once(params):  # nothing to donate, or an update that writes nothing
             new_params, new_state = opt.step(params, grads, state, decay=self.decay)
             return list(new_params), new_state
         held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
@@ -128,7 +128,7 @@ class TrainStep:
         90 page faults per step and 1.2-1.3x slower, in some fits). Each
         update takes one back, so a few at most wait here. Updates on CUDA
         run on all parameters at once, into fresh tensors: none wait there."""
-        if self._large and arrays and not _foreach_applies(arrays[0], _MODE.get().foreach, ()):
+        if self._large and not _all_at_once(arrays):
             self._keep_spares(arrays, self._scratch, tag=("spare",))
 
     def _keep_spares(self, arrays: Sequence[Any], pools: dict, tag: tuple = (), busy: Sequence[Any] = ()) -> None:
@@ -189,6 +189,14 @@ def _own_arrays(arrays: Sequence[Any], held: set[int]) -> bool:
     if len(ids) != len(arrays) or not ids.isdisjoint(held):
         return False
     return all((a.base is None) if isinstance(a, np.ndarray) else (getattr(a, "_base", 0) is None) for a in arrays)
+
+
+def _all_at_once(arrays: Sequence[Any]) -> bool:
+    """Will an eager update of these take the multi-tensor path (CUDA torch)?
+    It makes new tensors: donating to it, or keeping spares for it, is
+    bookkeeping per step for nothing."""
+    mode = _MODE.get()
+    return bool(arrays) and mode.scalars is None and _foreach_applies(arrays[0], mode.foreach, ())
 
 
 def _recyclable(a: Any, held: set[int]) -> bool:
