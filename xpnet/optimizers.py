@@ -8,8 +8,9 @@ arrays (JAX), and a step that produced NaN can simply be dropped.
 
 Each rule is written once, as an elementwise :class:`~xpnet._kernels.Kernel`
 per parameter (weight decay folded in), and run by
-:func:`xpnet._kernels.update`: one fused kernel per parameter on CuPy, and
-in place on NumPy and torch where the training step donates arrays it owns
+:func:`xpnet._kernels.update`: one fused kernel per parameter on CuPy, each
+operation once for all parameters on eager CUDA torch, and in place on NumPy
+and torch's CPU where the training step donates arrays it owns
 (:class:`~xpnet._trainstep.TrainStep`); a plain call stays pure.
 
 Every update follows ``torch.optim`` formula for formula (the tests run 20
