@@ -100,9 +100,9 @@ def namespace() -> types.ModuleType:
     """A module with every name of ``array_api_compat.torch``, those four
     replaced, and ``xpnet_extensions``: :func:`affine` and
     :func:`keep_positive` by name (a name no other library's namespace has,
-    so :mod:`xpnet._xp` never mistakes one of theirs for ours). It keeps that module's name, so that
-    array-api-compat's ``is_torch_namespace`` (how xpnet recognises
-    libraries) still says torch."""
+    so :mod:`xpnet._xp` never mistakes one of theirs for ours). It keeps
+    that module's name, so that array-api-compat's ``is_torch_namespace``
+    (how xpnet recognises libraries) still says torch."""
     ns = types.ModuleType(_compat.__name__, _compat.__doc__)
     ns.__dict__.update({k: v for k, v in vars(_compat).items() if not k.startswith("__")})
     ns.maximum, ns.minimum, ns.logaddexp, ns.matmul = maximum, minimum, logaddexp, matmul
