@@ -72,7 +72,10 @@ def keep_positive(xp: Any, v: Any, dy: Any) -> Any:
 def _extension(xp: Any, name: str) -> Any:
     """xpnet's own one-kernel version of ``name`` in ``xp``, or None (only
     xpnet's namespaces have ``xpnet_extensions``)."""
-    return getattr(xp, "xpnet_extensions", {}).get(name)
+    return getattr(xp, "xpnet_extensions", _NONE).get(name)
+
+
+_NONE: dict[str, Any] = {}  # a namespace without extensions (no dict made per call: this runs per layer per step)
 
 
 def _host_floats(v: Any) -> np.ndarray:
