@@ -6,9 +6,12 @@ donates only what it owns, so committed weights survive a diverging epoch."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import shutil
 import subprocess
+import types
+import warnings
 
 import numpy as np
 import pytest
@@ -518,6 +521,57 @@ def test_cupy_updates_run_as_one_fused_kernel_each(backend):
             np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
     assert _fused._cupy_elementwise.cache_info().currsize >= len({n for n, _ in TORCH_CASES})
     assert not _fused._CUPY_FAILED
+
+
+class _OnDevice(np.ndarray):
+    """A NumPy array that, like a CuPy array, has a device to enter."""
+
+    @property
+    def device(self):
+        return contextlib.nullcontext()
+
+
+def _as_if_on_cupy(monkeypatch, fused):
+    """Route :func:`update` as for CuPy arrays, with ``fused`` standing in
+    for the generated kernel: the CuPy path's Python runs on the CPU."""
+    monkeypatch.setattr(_kernels, "_namespace", lambda a: (np, True))
+    monkeypatch.setattr(_kernels, "compat", types.SimpleNamespace(is_cupy_array=lambda a: True))
+    monkeypatch.setattr(_kernels, "_cupy_kernel", lambda kernel, dtype: fused)
+    monkeypatch.setattr(_fused, "_CUPY_FAILED", set())
+
+
+def test_the_cupy_route_calls_the_fused_kernel_with_typed_scalars(monkeypatch):
+    """The CuPy path's own Python, run on the CPU with a stand-in kernel (on
+    the H100 a wrong call into it failed every CuPy update; the CPU suite had
+    no test that ran it)."""
+    kernel = Kernel(lambda xp, p, g, lr: (p - lr * g,), 2, 1, "sgd_test")
+    calls = []
+
+    def fused(p, g, lr):
+        calls.append(type(lr))
+        return kernel.fn(np, p, g, lr)[0]
+
+    _as_if_on_cupy(monkeypatch, fused)
+    params = [np.arange(3.0).view(_OnDevice)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (new,) = update([kernel], [params, [np.full(3, 2.0)]], (0.5,))
+    assert calls == [np.float64]
+    np.testing.assert_array_equal(new[0], [-1.0, 0.0, 1.0])
+
+
+def test_a_cupy_kernel_that_fails_to_launch_falls_back_to_its_operations(monkeypatch):
+    kernel = Kernel(lambda xp, p, g, lr: (p - lr * g,), 2, 1, "sgd_test")
+
+    def fused(*args):
+        raise RuntimeError("no launch")
+
+    _as_if_on_cupy(monkeypatch, fused)
+    params = [np.arange(3.0).view(_OnDevice)]
+    with pytest.warns(RuntimeWarning, match="sgd_test .*no launch.*separate operations"):
+        (new,) = update([kernel], [params, [np.full(3, 2.0)]], (0.5,))
+    np.testing.assert_array_equal(new[0], [-1.0, 0.0, 1.0])
+    assert ("sgd_test", "float64") in _fused._CUPY_FAILED
 
 
 def test_generated_maximum_and_minimum_propagate_nan_as_numpy(tmp_path):

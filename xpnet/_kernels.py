@@ -290,7 +290,7 @@ def _run(kernel: Kernel, arrays: list[Any], donated: list[bool], scratch: Any, s
     if mode.fuse and compat.is_cupy_array(first):
         fused = _cupy_kernel(kernel, first.dtype)
         if fused is not None:
-            return _cupy_call(fused, kernel, arrays, scalars)
+            return _cupy_call(fused, kernel, arrays, scalars, xp)
     elif scratch is not None and math.prod(first.shape) >= mode.in_place_min and _same_layout(arrays):
         writable = [d and _writable(a) for d, a in zip(donated, arrays)]
         if any(writable):
