@@ -462,7 +462,7 @@ def _namespace(name: str) -> Any:
     elif name == "torch":
         from ._torch_namespace import xp
     elif name == "jax":
-        import jax.numpy as xp
+        from ._jax_namespace import xp
     else:
         import array_api_strict as xp
     return xp

@@ -1,0 +1,52 @@
+"""xpnet's JAX namespace: float32 products at full precision, as CuPy and
+torch compute them (JAX's own default on a GPU is TF32), unless the user
+chose a precision. Checked in the traced programs, so the CPU sees what a
+GPU would run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax", reason="the JAX namespace needs JAX")
+
+import array_api_compat as compat  # noqa: E402
+
+import xpnet  # noqa: E402
+from xpnet import _xp  # noqa: E402
+from xpnet._jax_namespace import xp  # noqa: E402
+
+
+def _precisions(fn, *args):
+    """The ``precision`` of every product in ``fn``'s program."""
+    jaxpr = jax.make_jaxpr(fn)(*args)
+    return [e.params["precision"] for e in jaxpr.eqns if e.primitive.name == "dot_general"]
+
+
+def _float32(*shape):
+    return jax.numpy.asarray(np.arange(np.prod(shape), dtype=np.float32).reshape(shape))
+
+
+def test_products_ask_for_the_highest_precision():
+    highest = (jax.lax.Precision.HIGHEST, jax.lax.Precision.HIGHEST)
+    a, w, b = _float32(4, 3), _float32(3, 2), _float32(2)
+    assert _precisions(xp.matmul, a, w) == [highest]
+    assert _precisions(lambda a, w, b: _xp.affine(xp, a, w, b), a, w, b) == [highest]
+    assert _precisions(jax.numpy.matmul, a, w) == [None]  # JAX's own: the check above can fail
+
+
+def test_a_precision_the_user_chose_wins():
+    a, w = _float32(4, 3), _float32(3, 2)
+    with jax.default_matmul_precision("tensorfloat32"):
+        users = _precisions(jax.numpy.matmul, a, w)
+        assert _precisions(xp.matmul, a, w) == users
+    assert users != [(jax.lax.Precision.HIGHEST,) * 2]
+
+
+def test_a_jax_network_computes_with_it():
+    net = xpnet.MLP([3, 4, 2], "tanh", "softmax", backend="jax", seed=0)
+    assert net.backend.xp.matmul is xp.matmul
+    assert compat.is_jax_namespace(net.backend.xp)
+    X = np.arange(12, dtype=np.float32).reshape(4, 3)
+    np.testing.assert_allclose(np.asarray(net.predict(X)), xpnet.MLP([3, 4, 2], "tanh", "softmax", seed=0,
+                               dtype="float32").predict(X), rtol=1e-6)  # fmt: skip

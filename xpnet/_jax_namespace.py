@@ -1,0 +1,42 @@
+"""The JAX namespace xpnet computes with: ``jax.numpy``, with ``matmul`` at
+full float32 precision unless the user chose a precision.
+
+On a GPU, JAX's default precision for a float32 product is TF32 (inputs
+rounded to 10 mantissa bits), while CuPy and torch compute full float32
+products (torch's ``allow_tf32`` is off by default). The same fit on JAX then
+differed from the same fit on CuPy, torch or NumPy by about 1e-3 relative:
+seen on an H100, where a figure test agreed on the CPU and failed on the
+GPU. So xpnet asks for ``Precision.HIGHEST``, as the other libraries compute
+by default. A precision the user set (``jax.default_matmul_precision(...)``,
+``JAX_DEFAULT_MATMUL_PRECISION``) wins: it is read at each call, which under
+``jax.jit`` is once per trace. On a CPU every precision computes the same.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import jax
+import jax.numpy as _jnp
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def matmul(x1: Any, x2: Any, /) -> Any:
+    if jax.config.jax_default_matmul_precision is None:  # the user chose none
+        return _jnp.matmul(x1, x2, precision=_HIGHEST)
+    return _jnp.matmul(x1, x2)
+
+
+def namespace() -> types.ModuleType:
+    """A module with every name of ``jax.numpy`` and ``matmul`` replaced. It
+    keeps that module's name, so that array-api-compat's
+    ``is_jax_namespace`` (how xpnet recognises libraries) still says JAX."""
+    ns = types.ModuleType(_jnp.__name__, _jnp.__doc__)
+    ns.__dict__.update({k: v for k, v in vars(_jnp).items() if not k.startswith("__")})
+    ns.matmul = matmul
+    return ns
+
+
+xp = namespace()
