@@ -49,4 +49,4 @@ def test_a_jax_network_computes_with_it():
     assert compat.is_jax_namespace(net.backend.xp)
     X = np.arange(12, dtype=np.float32).reshape(4, 3)
     np.testing.assert_allclose(np.asarray(net.predict(X)), xpnet.MLP([3, 4, 2], "tanh", "softmax", seed=0,
-                               dtype="float32").predict(X), rtol=1e-6)  # fmt: skip
+                               dtype="float32", backend="numpy").predict(X), rtol=1e-6)  # fmt: skip

@@ -54,6 +54,13 @@ def _networks():
 NETWORKS = _networks()
 
 
+@pytest.fixture(autouse=True)
+def _numpy_by_default(monkeypatch):
+    """These networks name no backend: make "auto" NumPy, the tape's library,
+    also where a GPU makes it CuPy (tools/gpu_check)."""
+    monkeypatch.setenv("XPNET_BACKEND", "numpy")
+
+
 def _targets(kind):
     X, labels, values = _data()
     return X, {"labels": labels, "binary": (labels > 0).astype(float)[:, None], "values": values}[kind]
