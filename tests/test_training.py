@@ -345,3 +345,6 @@ def test_reports_hold_fewer_large_parameter_sets_on_the_cpu():
     assert PendingEpochs(cpu, [np.zeros((1000, 100))]).limit == 2  # the seeds' W1: a report per two epochs
     assert PendingEpochs(dev, [dev.asarray(a) for a in big]).limit == min(EVERY, HELD_BYTES // (8 * 300_300))
     assert PendingEpochs(cpu, small).limit == PendingEpochs(dev, [dev.asarray(a) for a in small]).limit == EVERY
+    wide = [dev.asarray(np.zeros((4096, 1024)))]  # 32 MiB: the device budget binds
+    assert PendingEpochs(dev, wide).limit == HELD_BYTES // (8 * 4096 * 1024) < EVERY
+    assert HELD_BYTES // (4 * 37_000_000) >= 3  # the GPU's Large network (148 MB) reports every third epoch at most
