@@ -147,6 +147,30 @@ def test_plugin_records_each_outcome_with_its_backend(tmp_path, workers):
     assert dict(table[gpu_check.NO_BACKEND]) == {"passed": 1, "xfailed": 1}
     assert [f["nodeid"].split("::")[1] for f in failures] == ["test_bad[numpy]"]
     assert "wrong backend" in failures[0]["message"]
+    assert 'assert backend == "torch"' in failures[0]["details"]  # the traceback, for failures.txt
+    collected = [r["ids"] for r in records if r.get("event") == "collected"]
+    assert len(collected) == 1 and len(collected[0]) == 6
+    assert {r["nodeid"] for r in records if r.get("event") == "start"} == set(collected[0])
+    assert gpu_check.unfinished(records) == ([], [])
+
+
+def test_a_stopped_run_names_the_tests_it_did_not_finish(tmp_path):
+    records = [
+        {"event": "collected", "ids": ["t.py::a", "t.py::b", "t.py::c", "t.py::d"]},
+        {"event": "start", "nodeid": "t.py::a"},
+        record("t.py::a", "failed", message="AssertionError", when="call") | {"details": "def test_a():\n>  assert 0"},
+        {"event": "start", "nodeid": "t.py::b"},
+        {"event": "start", "nodeid": "t.py::c"},
+        record("t.py::c", "passed"),
+    ]
+    assert gpu_check.unfinished(records) == (["t.py::b"], ["t.py::d"])
+    lines = gpu_check.unfinished_lines(records)
+    assert lines[0].strip() == "2 tests did not finish: 1 running when stopped, 1 not started"
+    assert lines[1:] == ["  RUNNING t.py::b", "  NOT STARTED t.py::d"]
+    _, failures = gpu_check.tally(records)
+    gpu_check.write_failures(failures, tmp_path / "failures.txt")
+    text = (tmp_path / "failures.txt").read_text()
+    assert "FAILED t.py::a (call)" in text and ">  assert 0" in text
 
 
 @pytest.mark.skipif(backend_status("cupy").usable, reason="CuPy works here: the check would run")

@@ -5,7 +5,9 @@ Loaded with ``-p gpu_check_plugin`` (``tools/`` on ``PYTHONPATH``); it writes
 to the file named by ``XPNET_GPU_CHECK_RECORD`` and does nothing without it.
 Under pytest-xdist the workers tag each test with its ``backend`` parameter
 (``item.user_properties`` travel with the reports) and the controller writes,
-a line at a time, so a run stopped at its time limit still leaves its counts.
+a line at a time, so a run stopped at its time limit still leaves its counts,
+each failure's traceback (``details``), the tests collected and those started
+(``event`` lines): what was still running when the limit struck.
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
+
 RECORD_VARIABLE = "XPNET_GPU_CHECK_RECORD"
 BACKEND_PROPERTY = "xpnet_backend"
+#: The most of a failure's report kept (its traceback, ``--tb`` as asked).
+DETAILS_CHARS = 6000
 
 
 def pytest_collection_modifyitems(items):
@@ -49,6 +55,26 @@ def outcome_of(report) -> str | None:
 class _Recorder:
     def __init__(self, path: str) -> None:
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the whole session
+        self._collected = False
+
+    def _write(self, line: dict) -> None:
+        self._file.write(json.dumps(line) + "\n")
+        self._file.flush()
+
+    def _record_collected(self, ids) -> None:
+        if ids and not self._collected:  # every xdist worker reports the same list
+            self._collected = True
+            self._write({"event": "collected", "ids": list(ids)})
+
+    def pytest_collection_finish(self, session):  # without xdist (the controller collects nothing with it)
+        self._record_collected([item.nodeid for item in session.items])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        self._record_collected(ids)
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        self._write({"event": "start", "nodeid": nodeid})
 
     def pytest_runtest_logreport(self, report):
         outcome = outcome_of(report)
@@ -63,8 +89,9 @@ class _Recorder:
         elif outcome == "skipped" and isinstance(report.longrepr, tuple):
             message = str(report.longrepr[2])[:300]
         line = {"nodeid": report.nodeid, "backend": backend, "when": report.when, "outcome": outcome, "message": message}
-        self._file.write(json.dumps(line) + "\n")
-        self._file.flush()
+        if outcome in ("failed", "error"):
+            line["details"] = report.longreprtext[-DETAILS_CHARS:]
+        self._write(line)
 
     def pytest_sessionfinish(self):
         self._file.close()
