@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 
 from . import _fit_data as data
+from . import _fit_options as run_options
 from . import checkpoints
 from ._backend import quiet_float_errors
 from ._compile import check_compile, training_step
@@ -215,7 +215,7 @@ class _Run:
         self.opt = self.step_opt = get_optimizer(options["optimizer"], options["lr"])
         self.epochs = positive(options["epochs"], "epochs", integer=True)
         self.batch_size = positive(options["batch_size"], "batch_size", integer=True, allow_none=True)
-        self.tol = _check_tol(options["tol"])
+        self.tol = run_options.check_tol(options["tol"])
         self.shuffle, self.interrupt = options["shuffle"], options["interrupt"]
         self.warm_start = bool(options["warm_start"])
         self.compile = options["compile"]
@@ -228,9 +228,9 @@ class _Run:
         self.sample_weight = options["sample_weight"]
         self.class_weight = data.check_class_weight(options["class_weight"], self.loss, net.n_out)
         self.schedule = None if options["lr_schedule"] is None else get_schedule(options["lr_schedule"])
-        self.callbacks = _check_callbacks(options["callbacks"])
-        self.lr = _base_rate(self.opt, self.schedule)
-        _check_monitors(self, self.validation_data is not None or self.split is not None)
+        self.callbacks = run_options.check_callbacks(options["callbacks"])
+        self.lr = run_options.base_rate(self.opt, self.schedule)
+        run_options.check_monitors(self, self.validation_data is not None or self.split is not None)
         self.seed = options["seed"]
         self.rng = host_rng(self.seed)
         self.progress = options["progress"]
@@ -243,16 +243,16 @@ class _Run:
         """The run's key, inputs on the device (checked in one transfer), the
         start state, a checkpoint restored, the minibatch bounds, the bar."""
         found = None if self.resume is None else checkpoints.read(self.resume, self.net, self.opt)
-        self.key = _run_key(self.seed, found, self.dp)
+        self.key = run_options.run_key(self.seed, found, self.dp)
         self._inputs(X, y)
         net = self.net
         self.params, self.buffers = net._params(), net._buffers()
         if self.warm_start:
-            self.state = _continued_state(net, self.opt, self.params)
+            self.state = run_options.continued_state(net, self.opt, self.params)
         else:
             self.state = self.opt.init_state(self.params)
         net._fit_state = None  # set again when this fit completes
-        self.decay = _decay_mask(net, self.opt)  # weight decay on weights, not on biases or norms
+        self.decay = run_options.decay_mask(net, self.opt)  # weight decay on weights, not on biases or norms
         self.history = History(metrics={name: [] for name in self.metric_fns})
         self.sched_state = None if self.schedule is None else self.schedule.start(self.lr)
         self.pos, self.pending_lr, self.best = Position(), [], None
@@ -264,7 +264,7 @@ class _Run:
         if found is not None:
             self._restore(found)
         if self.dp is not None:  # every process: same data shapes and settings, then rank 0's start
-            self.dp.check_same(_run_facts(self, step))
+            self.dp.check_same(run_options.run_facts(self, step))
             self.params = self.dp.broadcast_start(self.backend, self.params, self.rng)
             net._commit(self.params, self.buffers)
         # The generator's state is a dict built on request: take it only when
@@ -558,22 +558,6 @@ class _Run:
             self.bar.close()
 
 
-def _continued_state(net: Any, opt: Any, params: list[Any]) -> Any:
-    """``warm_start``: the optimizer state the previous ``fit`` left on ``net``
-    (fresh when there is none), refused when it does not fit ``opt``."""
-    fresh = opt.init_state(params)
-    previous = getattr(net, "_fit_state", None)
-    if previous is None:
-        return fresh
-    old, state = previous
-    if type(old) is not type(opt) or set(state) != set(fresh):
-        raise ValueError(
-            f"warm_start=True continues the optimizer state of the previous fit, which used {old!r}; "
-            f"its state does not fit {opt!r}: pass warm_start=False to start a fresh state"
-        )
-    return state
-
-
 def _epoch_figures(net: Any, loss: Any, metrics: list[Any], n_batches: int, compile: Any) -> Any:
     """``(total, params, buffers, val) -> [loss, val_loss, *metrics]``, the
     epoch's figures as 0-d device arrays: the mean of its minibatch losses
@@ -613,94 +597,10 @@ def _step_context(key: int | None, step_index: int) -> Context:
 _BAR_SECONDS = 0.2
 
 
-def _run_key(seed: Any, found: Any, dp: Any) -> int:
-    """The run's random key: ``seed``, a resumed checkpoint's, or fresh
-    entropy (rank 0's in a distributed run); never drawn from the shuffling
-    generator, so it shifts no shuffle."""
-    if found is not None and found.key is not None:
-        return found.key
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        return int(seed)
-    key = int(np.random.SeedSequence().entropy % 2**63)
-    if dp is not None and dp.size > 1:
-        key = dp.comm.bcast(key, root=0)
-    return key
-
-
-def _base_rate(opt: Any, schedule: Any) -> float | None:
-    """The optimizer's ``lr`` (a schedule needs one), or ``None``."""
-    lr = getattr(opt, "lr", None)
-    if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
-        return float(lr)
-    if schedule is not None:
-        raise ValueError(f"lr_schedule needs an optimizer with an `lr` attribute (a number), got {opt!r}")
-    return None
-
-
-def _check_callbacks(callbacks: Any) -> list[Any]:
-    from .callbacks import as_callback
-
-    if callbacks is None:
-        return []
-    if not isinstance(callbacks, list | tuple):
-        raise TypeError(f"callbacks must be a list of callbacks such as [xpnet.EarlyStopping()], got {callbacks!r}")
-    return [as_callback(cb) for cb in callbacks]
-
-
-def _check_monitors(run: _Run, validation: bool) -> None:
-    """What schedules and callbacks monitor must be a figure this run records."""
-    known = {"loss", "lr"} | ({"val_loss", *run.metric_fns} if validation else set())
-    for who in [run.schedule, *run.callbacks]:
-        monitor = getattr(who, "monitor", None)
-        if isinstance(monitor, str) and monitor not in known:
-            hint = "; pass validation_data or validation_split" if monitor.startswith("val_") and not validation else ""
-            raise ValueError(
-                f"{type(who).__name__} monitors {monitor!r}, which this run does not record "
-                f"(it records {', '.join(sorted(known))}){hint}"
-            )
-
-
 def _lowest(history: History) -> tuple[int, float] | None:
     """The epoch of lowest validation loss (training loss without one)."""
     figures = history.val_loss or history.loss
     return None if not figures else min(enumerate(figures), key=lambda p: p[1])
-
-
-def _decay_mask(net: Any, opt: Any) -> list[bool] | None:
-    """The network's weight-decay mask, or ``None`` (no check per step) for
-    a built-in optimizer without weight decay, which ignores it."""
-    if type(opt).__module__ == __name__.rsplit(".", 1)[0] + ".optimizers" and getattr(opt, "weight_decay", None) == 0:
-        return None
-    return net._decay_mask()
-
-
-def _check_tol(tol: Any) -> float | None:
-    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, int | float) or not tol >= 0):
-        raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
-    return tol
-
-
-def _run_facts(run: _Run, step: int) -> dict[str, Any]:
-    """What must be equal on every process of a distributed run (else it hangs)."""
-    val = run.val
-    return {
-        "X.shape": tuple(run.X.shape),
-        "y.shape": tuple(run.T.shape),
-        "dtype": str(run.X.dtype),
-        "validation_data shapes": None if val is None else (tuple(val[0].shape), tuple(val[1].shape)),
-        "batch_size": step,
-        "epochs": run.epochs,
-        "shuffle": run.shuffle,
-        "tol": run.tol,
-        "loss": run.loss.name,
-        "optimizer": repr(run.opt),
-        "lr_schedule": None if run.schedule is None else repr(run.schedule),
-        "callbacks": [callback_name(cb) for cb in run.callbacks],
-        "validation_split": run.split,
-        "weights": run.w is not None,
-        "resume": run.resume is not None,
-        "completed epochs": len(run.history.loss),
-    }
 
 
 def _finite(backend: Any, params: list[Any], total: Any) -> bool:

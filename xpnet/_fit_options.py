@@ -1,0 +1,118 @@
+"""fit's options checked and turned into a run's fixed settings: the
+tolerance, callbacks and what they monitor, the base learning rate, the
+weight-decay mask, the run's random key, the optimizer state a
+``warm_start`` continues, and the facts every process of a distributed run
+must share. One place for what is decided before the first step, so that
+:mod:`xpnet.training` holds the loop alone."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .callbacks import callback_name
+
+__all__ = ["base_rate", "check_callbacks", "check_monitors", "check_tol", "continued_state", "decay_mask", "run_facts",
+           "run_key"]  # fmt: skip
+
+
+def check_tol(tol: Any) -> float | None:
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, int | float) or not tol >= 0):
+        raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
+    return tol
+
+
+def check_callbacks(callbacks: Any) -> list[Any]:
+    from .callbacks import as_callback
+
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, list | tuple):
+        raise TypeError(f"callbacks must be a list of callbacks such as [xpnet.EarlyStopping()], got {callbacks!r}")
+    return [as_callback(cb) for cb in callbacks]
+
+
+def check_monitors(run: Any, validation: bool) -> None:
+    """What schedules and callbacks monitor must be a figure this run records."""
+    known = {"loss", "lr"} | ({"val_loss", *run.metric_fns} if validation else set())
+    for who in [run.schedule, *run.callbacks]:
+        monitor = getattr(who, "monitor", None)
+        if isinstance(monitor, str) and monitor not in known:
+            hint = "; pass validation_data or validation_split" if monitor.startswith("val_") and not validation else ""
+            raise ValueError(
+                f"{type(who).__name__} monitors {monitor!r}, which this run does not record "
+                f"(it records {', '.join(sorted(known))}){hint}"
+            )
+
+
+def base_rate(opt: Any, schedule: Any) -> float | None:
+    """The optimizer's ``lr`` (a schedule needs one), or ``None``."""
+    lr = getattr(opt, "lr", None)
+    if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
+        return float(lr)
+    if schedule is not None:
+        raise ValueError(f"lr_schedule needs an optimizer with an `lr` attribute (a number), got {opt!r}")
+    return None
+
+
+def decay_mask(net: Any, opt: Any) -> list[bool] | None:
+    """The network's weight-decay mask, or ``None`` (no check per step) for
+    a built-in optimizer without weight decay, which ignores it."""
+    if type(opt).__module__ == __name__.rsplit(".", 1)[0] + ".optimizers" and getattr(opt, "weight_decay", None) == 0:
+        return None
+    return net._decay_mask()
+
+
+def run_key(seed: Any, found: Any, dp: Any) -> int:
+    """The run's random key: ``seed``, a resumed checkpoint's, or fresh
+    entropy (rank 0's in a distributed run); never drawn from the shuffling
+    generator, so it shifts no shuffle."""
+    if found is not None and found.key is not None:
+        return found.key
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        return int(seed)
+    key = int(np.random.SeedSequence().entropy % 2**63)
+    if dp is not None and dp.size > 1:
+        key = dp.comm.bcast(key, root=0)
+    return key
+
+
+def continued_state(net: Any, opt: Any, params: list[Any]) -> Any:
+    """``warm_start``: the optimizer state the previous ``fit`` left on ``net``
+    (fresh when there is none), refused when it does not fit ``opt``."""
+    fresh = opt.init_state(params)
+    previous = getattr(net, "_fit_state", None)
+    if previous is None:
+        return fresh
+    old, state = previous
+    if type(old) is not type(opt) or set(state) != set(fresh):
+        raise ValueError(
+            f"warm_start=True continues the optimizer state of the previous fit, which used {old!r}; "
+            f"its state does not fit {opt!r}: pass warm_start=False to start a fresh state"
+        )
+    return state
+
+
+def run_facts(run: Any, step: int) -> dict[str, Any]:
+    """What must be equal on every process of a distributed run (else it hangs)."""
+    val = run.val
+    return {
+        "X.shape": tuple(run.X.shape),
+        "y.shape": tuple(run.T.shape),
+        "dtype": str(run.X.dtype),
+        "validation_data shapes": None if val is None else (tuple(val[0].shape), tuple(val[1].shape)),
+        "batch_size": step,
+        "epochs": run.epochs,
+        "shuffle": run.shuffle,
+        "tol": run.tol,
+        "loss": run.loss.name,
+        "optimizer": repr(run.opt),
+        "lr_schedule": None if run.schedule is None else repr(run.schedule),
+        "callbacks": [callback_name(cb) for cb in run.callbacks],
+        "validation_split": run.split,
+        "weights": run.w is not None,
+        "resume": run.resume is not None,
+        "completed epochs": len(run.history.loss),
+    }
