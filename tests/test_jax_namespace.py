@@ -50,3 +50,17 @@ def test_a_jax_network_computes_with_it():
     X = np.arange(12, dtype=np.float32).reshape(4, 3)
     np.testing.assert_allclose(np.asarray(net.predict(X)), xpnet.MLP([3, 4, 2], "tanh", "softmax", seed=0,
                                dtype="float32", backend="numpy").predict(X), rtol=1e-6)  # fmt: skip
+
+
+def test_every_product_in_xpnet_goes_through_the_namespace():
+    """An ``a @ b`` in xpnet's code would take the library's own precision
+    (TF32 on JAX's GPU) past xpnet's namespace; ``xp.matmul`` is the one
+    way (found by reading the source, so the CPU catches it)."""
+    import ast
+    from pathlib import Path
+
+    package = Path(xpnet.__file__).parent
+    found = [f"{path.relative_to(package)}:{node.lineno}" for path in sorted(package.rglob("*.py"))
+             for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.BinOp | ast.AugAssign) and isinstance(node.op, ast.MatMult)]  # fmt: skip
+    assert found == []

@@ -130,4 +130,4 @@ def class_row_weights(backend: Any, T: Any, class_weight: Any) -> Any:
     else:
         host = np.array([class_weight.get(k, 1.0) for k in range(P.shape[1])])
         cw = backend.asarray(host, T.dtype)
-    return P @ cw
+    return xp.matmul(P, cw)  # through the namespace: its precision (JAX: full float32)

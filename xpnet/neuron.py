@@ -85,7 +85,7 @@ class Neuron:
         checks.finite(x, "x")
         checks.run()
         xp = self.backend.xp
-        v = x @ self._weights
+        v = xp.matmul(x, self._weights)  # through the namespace: its precision (JAX: full float32)
         if self._bias is not None:
             v = v + self._bias
         v = xp.asarray(v)  # NumPy gives a scalar for one sample; keep a 0-d array
