@@ -143,3 +143,18 @@ def test_the_check_of_a_torch_tensor_reads_it_once():
     with torch_dispatched() as ops:
         checks.finite(torch.ones((100, 5)), "X")
     assert ops["sum"] == 1 and not ops["isnan"] and not ops["isinf"], ops
+
+
+def test_the_quick_flag_travels_once(monkeypatch):
+    """``finite`` queues one quick flag for its NaN and inf messages: the
+    transfer carries it once."""
+    from xpnet.validation import DeferredChecks
+
+    backend = xpnet.get_backend("array_api_strict", "device1")
+    sent = []
+    real = type(backend).to_host
+    monkeypatch.setattr(type(backend), "to_host", lambda self, arrays: sent.append(len(arrays)) or real(self, arrays))
+    checks = DeferredChecks(backend)
+    checks.finite(backend.asarray(np.ones((3, 2)), "float64"), "X")
+    checks.run()
+    assert sent == [1]

@@ -379,9 +379,11 @@ class DeferredChecks:
         flags = self._flags
         on_device = [i for i, f in enumerate(flags) if not isinstance(f, np.ndarray | np.generic | bool)]
         failed = list(flags)
-        if on_device:
-            for i, v in zip(on_device, self._backend.to_host([flags[i] for i in on_device])):
-                failed[i] = v
+        if on_device:  # each array once (``finite`` queues one quick flag for two messages)
+            unique = {id(flags[i]): flags[i] for i in on_device}
+            fetched = dict(zip(unique, self._backend.to_host(list(unique.values()))))
+            for i in on_device:
+                failed[i] = fetched[id(flags[i])]
         self._flags, messages = [], self._messages
         self._messages = []
         for bad, (error, message, exact) in zip(failed, messages):
