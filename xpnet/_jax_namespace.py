@@ -20,6 +20,8 @@ from typing import Any
 import jax
 import jax.numpy as _jnp
 
+from ._derived_namespace import derived
+
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 
@@ -33,10 +35,7 @@ def namespace() -> types.ModuleType:
     """A module with every name of ``jax.numpy`` and ``matmul`` replaced. It
     keeps that module's name, so that array-api-compat's
     ``is_jax_namespace`` (how xpnet recognises libraries) still says JAX."""
-    ns = types.ModuleType(_jnp.__name__, _jnp.__doc__)
-    ns.__dict__.update({k: v for k, v in vars(_jnp).items() if not k.startswith("__")})
-    ns.matmul = matmul
-    return ns
+    return derived(_jnp, _jnp.__name__, matmul=matmul)
 
 
 xp = namespace()

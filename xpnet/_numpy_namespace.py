@@ -25,6 +25,8 @@ from typing import Any
 import array_api_compat.numpy as _compat
 import numpy as np
 
+from ._derived_namespace import derived
+
 _add_reduce = np.add.reduce
 _dot, _matmul = np.dot, np.matmul
 
@@ -43,10 +45,7 @@ def matmul(x1: Any, x2: Any, /) -> Any:
 
 def namespace() -> types.ModuleType:
     """A module with every name of ``array_api_compat.numpy``, ``sum`` and ``matmul`` replaced."""
-    ns = types.ModuleType(__name__ + ".xp", _compat.__doc__)
-    ns.__dict__.update({k: v for k, v in vars(_compat).items() if not k.startswith("__")})
-    ns.sum, ns.matmul = sum, matmul
-    return ns
+    return derived(_compat, __name__ + ".xp", sum=sum, matmul=matmul)
 
 
 xp = namespace()

@@ -24,6 +24,8 @@ from typing import Any
 import array_api_compat.torch as _compat
 import torch
 
+from ._derived_namespace import derived
+
 _NUMBER = (int, float)
 #: ReLU's backward kernel (the overload itself: the packet's lookup costs a microsecond a call).
 _THRESHOLD_BACKWARD = torch.ops.aten.threshold_backward.default
@@ -103,11 +105,8 @@ def namespace() -> types.ModuleType:
     so :mod:`xpnet._xp` never mistakes one of theirs for ours). It keeps
     that module's name, so that array-api-compat's ``is_torch_namespace``
     (how xpnet recognises libraries) still says torch."""
-    ns = types.ModuleType(_compat.__name__, _compat.__doc__)
-    ns.__dict__.update({k: v for k, v in vars(_compat).items() if not k.startswith("__")})
-    ns.maximum, ns.minimum, ns.logaddexp, ns.matmul = maximum, minimum, logaddexp, matmul
-    ns.xpnet_extensions = {"affine": affine, "keep_positive": keep_positive}
-    return ns
+    return derived(_compat, _compat.__name__, maximum=maximum, minimum=minimum, logaddexp=logaddexp, matmul=matmul,
+                   xpnet_extensions={"affine": affine, "keep_positive": keep_positive})  # fmt: skip
 
 
 xp = namespace()
