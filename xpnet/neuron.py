@@ -12,6 +12,7 @@ from typing import Any
 
 from ._backend import Backend, get_backend
 from ._random import draw_weights, host_rng, initial_bias, resolve_init
+from ._xp import affine
 from .activations import Activation, get_activation
 from .validation import checked_param, positive_int
 from .network import check_dtype
@@ -85,9 +86,7 @@ class Neuron:
         checks.finite(x, "x")
         checks.run()
         xp = self.backend.xp
-        v = xp.matmul(x, self._weights)  # through the namespace: its precision (JAX: full float32)
-        if self._bias is not None:
-            v = v + self._bias
+        v = affine(xp, x, self._weights, self._bias)  # through the namespace: its precision (JAX: full float32)
         v = xp.asarray(v)  # NumPy gives a scalar for one sample; keep a 0-d array
         self.activation_potential = v
         self.output = xp.asarray(self.activation._forward(xp, v))
