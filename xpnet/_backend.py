@@ -458,7 +458,7 @@ def _namespace(name: str) -> Any:
     if name == "numpy":
         from ._numpy_namespace import xp
     elif name == "cupy":
-        import array_api_compat.cupy as xp
+        from ._cupy_namespace import xp
     elif name == "torch":
         from ._torch_namespace import xp
     elif name == "jax":

@@ -60,9 +60,9 @@ def affine(xp: Any, X: Any, W: Any, b: Any = None) -> Any:
 def keep_positive(xp: Any, v: Any, dy: Any) -> Any:
     """``dy`` where ``v > 0``, else 0 (ReLU's backward): one kernel where
     xpnet's namespace for the library has one (torch: the one its autograd
-    runs), else ``dy`` times the 0/1 mask, which streams where ``where()``
-    with a scalar takes a slow broadcasting path (NumPy, 1024x1024 float32:
-    0.3 ms against 4.1)."""
+    runs; CuPy: an ``ElementwiseKernel``), else ``dy`` times the 0/1 mask,
+    which streams where ``where()`` with a scalar takes a slow broadcasting
+    path (NumPy, 1024x1024 float32: 0.3 ms against 4.1)."""
     fused = _extension(xp, "keep_positive")
     if fused is not None:
         return fused(v, dy)

@@ -1,0 +1,58 @@
+"""The CuPy namespace xpnet computes with: array-api-compat's, with ReLU's
+backward as one kernel.
+
+Written with standard operations, ReLU's backward is three kernels (compare,
+cast the mask, multiply): on a GPU, three launches and five and a half
+passes over the layer's output, where one select makes three (it reads two
+arrays and writes one). For 784-4096x3-10 at batch 8192 in float32 that is
+about 1 GB less memory traffic per step. :func:`keep_positive` is that select, an
+``ElementwiseKernel`` that CuPy compiles once per dtype, with the meaning of
+torch's ``threshold_backward`` (the kernel torch's autograd runs for ReLU,
+which :mod:`xpnet._torch_namespace` uses): ``dy`` where ``v > 0``, else 0,
+and a NaN in ``v`` lets ``dy`` through. Everything else is array-api-compat's.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+from typing import Any
+
+import array_api_compat.cupy as _compat
+import cupy
+
+from ._derived_namespace import derived
+
+#: The kernel's text, shared with the test that compiles it as C on a CPU.
+KEEP_POSITIVE = ("T v, T dy", "T dv", "dv = v <= (T)0 ? (T)0 : dy")
+
+_FLOATS = "fd"  # float32, float64: the dtypes xpnet trains in
+
+
+def keep_positive(v: Any, dy: Any, /) -> Any:
+    """``dy`` where ``v > 0``, else 0 (xpnet's own; see
+    :func:`xpnet._xp.keep_positive`): one kernel for two CuPy arrays of one
+    shape and floating dtype on one device, else the mask's three."""
+    if (
+        isinstance(v, cupy.ndarray) and isinstance(dy, cupy.ndarray) and v.shape == dy.shape
+        and v.dtype == dy.dtype and v.dtype.char in _FLOATS and v.device == dy.device
+    ):  # fmt: skip
+        with v.device:
+            return _keep_positive_kernel()(v, dy)
+    return dy * _compat.astype(v > 0, dy.dtype)
+
+
+@functools.cache
+def _keep_positive_kernel() -> Any:
+    return cupy.ElementwiseKernel(*KEEP_POSITIVE, "xpnet_keep_positive")
+
+
+def namespace() -> types.ModuleType:
+    """A module with every name of ``array_api_compat.cupy`` and
+    ``xpnet_extensions`` holding :func:`keep_positive`. It keeps that
+    module's name, so that array-api-compat's ``is_cupy_namespace`` (how
+    xpnet recognises libraries) still says CuPy."""
+    return derived(_compat, _compat.__name__, xpnet_extensions={"keep_positive": keep_positive})
+
+
+xp = namespace()
