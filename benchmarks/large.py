@@ -83,6 +83,8 @@ def build(s: Settings, rss: bool = True) -> Workload:
 
     if cupy_ok:
         impls += [xpnet_impl("xpnet-cupy", "xpnet (cupy), eager", "cupy", cupy_sync, False),
+                  xpnet_impl("xpnet-cupy-auto", "xpnet (cupy), compile='auto' (eager, fused updates)", "cupy",
+                             cupy_sync, "auto"),
                   xpnet_impl("xpnet-cupy-compiled", "xpnet (cupy), compiled", "cupy", cupy_sync, True)]  # fmt: skip
 
         def cupy_gemms() -> float:
