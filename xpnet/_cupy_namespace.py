@@ -32,14 +32,14 @@ _FLOATS = "fd"  # float32, float64: the dtypes xpnet trains in
 def keep_positive(v: Any, dy: Any, /) -> Any:
     """``dy`` where ``v > 0``, else 0 (xpnet's own; see
     :func:`xpnet._xp.keep_positive`): one kernel for two CuPy arrays of one
-    shape and floating dtype on one device, else the mask's three."""
+    shape and floating dtype on one device; None otherwise."""
     if (
         isinstance(v, cupy.ndarray) and isinstance(dy, cupy.ndarray) and v.shape == dy.shape
         and v.dtype == dy.dtype and v.dtype.char in _FLOATS and v.device == dy.device
     ):  # fmt: skip
         with v.device:
             return _keep_positive_kernel()(v, dy)
-    return dy * _compat.astype(v > 0, dy.dtype)
+    return None
 
 
 @functools.cache

@@ -77,13 +77,14 @@ def affine(x: Any, w: Any, b: Any, /) -> Any:
     """``x @ w + b`` (xpnet's own, not the standard's; see
     :func:`xpnet._xp.affine`): for a 2-D ``x`` and a bias row of one dtype,
     ``torch.addmm``, which adds the bias in the product's epilogue (on CUDA
-    one launch and one pass over the output fewer, as ``nn.Linear``)."""
+    one launch and one pass over the output fewer, as ``nn.Linear``);
+    None otherwise."""
     if (
         isinstance(x, torch.Tensor) and isinstance(w, torch.Tensor) and isinstance(b, torch.Tensor)
         and x.ndim == 2 and w.ndim == 2 and b.ndim == 1 and x.dtype == w.dtype == b.dtype
     ):  # fmt: skip
         return torch.addmm(b, x, w)
-    return matmul(x, w) + b
+    return None
 
 
 def keep_positive(v: Any, dy: Any, /) -> Any:
@@ -92,10 +93,11 @@ def keep_positive(v: Any, dy: Any, /) -> Any:
     dtype, the kernel torch's autograd runs for ReLU (``threshold_backward``),
     one pass instead of the mask's three (compare, cast, multiply): 1024x1024
     float32 on one CPU core 0.15 ms against 1.3 ms. A select, so a NaN in
-    ``v`` lets ``dy`` through (the forward output there is NaN already)."""
+    ``v`` lets ``dy`` through (the forward output there is NaN already).
+    None otherwise."""
     if isinstance(v, torch.Tensor) and isinstance(dy, torch.Tensor) and v.shape == dy.shape and v.dtype == dy.dtype:
         return _THRESHOLD_BACKWARD(dy, v, 0)
-    return dy * _compat.astype(v > 0, dy.dtype)
+    return None
 
 
 def namespace() -> types.ModuleType:

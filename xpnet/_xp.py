@@ -51,8 +51,9 @@ def affine(xp: Any, X: Any, W: Any, b: Any = None) -> Any:
     two standard operations. Same value to rounding."""
     if b is not None:
         fused = _extension(xp, "affine")
-        if fused is not None:
-            return fused(X, W, b)
+        v = None if fused is None else fused(X, W, b)
+        if v is not None:
+            return v
     v = xp.matmul(X, W)
     return v if b is None else v + b
 
@@ -64,14 +65,15 @@ def keep_positive(xp: Any, v: Any, dy: Any) -> Any:
     which streams where ``where()`` with a scalar takes a slow broadcasting
     path (NumPy, 1024x1024 float32: 0.3 ms against 4.1)."""
     fused = _extension(xp, "keep_positive")
-    if fused is not None:
-        return fused(v, dy)
-    return dy * xp.astype(v > 0, dy.dtype)
+    dv = None if fused is None else fused(v, dy)
+    return dy * xp.astype(v > 0, dy.dtype) if dv is None else dv
 
 
 def _extension(xp: Any, name: str) -> Any:
     """xpnet's own one-kernel version of ``name`` in ``xp``, or None (only
-    xpnet's namespaces have ``xpnet_extensions``)."""
+    xpnet's namespaces have ``xpnet_extensions``). An extension returns None
+    for arguments it does not cover; the standard form here computes those,
+    so it is written once."""
     return getattr(xp, "xpnet_extensions", _NONE).get(name)
 
 
