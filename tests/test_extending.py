@@ -188,6 +188,34 @@ def test_register_refuses_a_second_class_under_a_taken_name():
     assert type(xpnet.get_activation("relu")).__name__ == "ReLU"
 
 
+def _activation_class(label: str) -> type:
+    return type(label, (xpnet.Activation,), {"__qualname__": label})
+
+
+def test_a_name_or_alias_leads_to_one_class_and_another_cannot_take_it():
+    from xpnet.registry import Registry
+
+    reg = Registry("activation", xpnet.Activation)
+    first, second, third = (_activation_class(c) for c in ("First", "Second", "Third"))
+    reg.add(first, "first", aliases=("linear",))
+    for name, aliases in [("second", ("first",)), ("linear", ()), ("second", ("LINEAR ",))]:
+        with pytest.raises(ValueError, match="an activation named .* is already registered .*First"):
+            reg.add(second, name, aliases)
+    assert reg["first"] is first and reg["linear"] is first and "second" not in reg  # nothing half-added
+    reg.add(first, "first", aliases=("linear",))  # the same class again (a re-run cell)
+    reg.add(third, "third", aliases=("linear",), replace=True)
+    assert reg["linear"] is third and reg["first"] is first
+
+
+def test_an_optimizer_cannot_take_a_name_xpnet_reads_first():
+    class Momentum(xpnet.Optimizer):
+        name = "momentum"  # get_optimizer("momentum") is SGD with momentum 0.9, whatever is registered
+
+    with pytest.raises(ValueError, match="cannot be named 'momentum': xpnet reads that name as SGD with momentum"):
+        xpnet.register(Momentum)
+    assert "momentum" not in xpnet.optimizers.OPTIMIZERS
+
+
 def test_every_kind_has_one_registry_and_the_built_ins_use_it():
     from xpnet._random import INITIALIZERS
     from xpnet.activations import ACTIVATIONS

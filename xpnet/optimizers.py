@@ -109,7 +109,7 @@ class Optimizer:
 
 
 #: The registry of optimizers: name -> class (see :func:`xpnet.register`).
-OPTIMIZERS = registry_for("optimizer", Optimizer)
+OPTIMIZERS = registry_for("optimizer", Optimizer, reserved={"momentum": "SGD with momentum 0.9"})
 
 
 @register

@@ -29,11 +29,12 @@ class Registry(Mapping):
     A read-only mapping to the outside (``"relu" in ACTIVATIONS``); classes
     enter through :func:`register`."""
 
-    def __init__(self, kind: str, base: type) -> None:
+    def __init__(self, kind: str, base: type, reserved: Mapping[str, str] | None = None) -> None:
         self.kind = kind
         self.base = base
         self._classes: dict[str, type] = {}
         self._aliases: dict[str, str] = {}
+        self._reserved = {_key(k): v for k, v in (reserved or {}).items()}  # names xpnet reads before the registry
 
     def __getitem__(self, name: str) -> type:
         key = _key(name)
@@ -52,16 +53,32 @@ class Registry(Mapping):
         return self._aliases.get(key, key) in self._classes
 
     def add(self, cls: type, name: str, aliases: tuple[str, ...] = (), replace: bool = False) -> None:
+        """Make ``cls`` known as ``name`` and ``aliases``. A name or alias
+        that already leads to another class is refused unless ``replace``
+        (then it leads to ``cls``); the same class again (a re-run cell) is not."""
         key = _key(name)
-        old = self._classes.get(key)
+        keys = [key, *(_key(a) for a in aliases)]
+        for k, shown in zip(keys, [name, *aliases]):
+            self._check_free(k, shown, cls, replace)
+        for k in keys:  # each key leads to one class: a name is never also another class's alias
+            self._aliases.pop(k, None)
+        for k in keys[1:]:
+            if self._classes.get(k, cls) is not cls:
+                del self._classes[k]
+        self._classes[key] = cls
+        for k in keys[1:]:
+            self._aliases[k] = key
+
+    def _check_free(self, key: str, shown: str, cls: type, replace: bool) -> None:
+        if key in self._reserved:
+            raise ValueError(f"{_article(self.kind)} {self.kind} cannot be named {shown!r}: xpnet reads that name as "
+                             f"{self._reserved[key]}; pick another name")  # fmt: skip
+        old = self._classes.get(self._aliases.get(key, key))
         if old is not None and old is not cls and not replace and _qualname(old) != _qualname(cls):
             raise ValueError(
-                f"a {self.kind} named {name!r} is already registered ({_qualname(old)}); "
-                f"pick another name or pass replace=True to xpnet.register"
+                f"{_article(self.kind).lower()} {self.kind} named {shown!r} is already registered "
+                f"({_qualname(old)}); pick another name or pass replace=True to xpnet.register"
             )
-        self._classes[key] = cls
-        for alias in aliases:
-            self._aliases[_key(alias)] = key
 
     def lookup(self, name: str) -> type:
         """The class registered as ``name``; a ``ValueError`` that lists the
@@ -102,15 +119,18 @@ class Registry(Mapping):
                 return cls(**config)
             except TypeError as exc:
                 raise ValueError(f"{self.kind} {spec['name']!r} cannot be built from config {config!r}: {exc}") from None
-        raise ValueError(f"a {self.kind} spec is a name or {{'name': ..., 'config': {{...}}}}, got {spec!r}")
+        raise ValueError(f"{_article(self.kind).lower()} {self.kind} spec is a name or "
+                         f"{{'name': ..., 'config': {{...}}}}, got {spec!r}")  # fmt: skip
 
 
 _REGISTRIES: list[Registry] = []
 
 
-def registry_for(kind: str, base: type) -> Registry:
-    """Create the registry of one kind (each component module calls it once)."""
-    reg = Registry(kind, base)
+def registry_for(kind: str, base: type, reserved: Mapping[str, str] | None = None) -> Registry:
+    """Create the registry of one kind (each component module calls it once);
+    ``reserved``: names the module reads before the registry (name -> what
+    they mean), which no class may take."""
+    reg = Registry(kind, base, reserved)
     _REGISTRIES.append(reg)
     return reg
 
