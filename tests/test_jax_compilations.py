@@ -123,3 +123,33 @@ def test_xpnet_train_on_jax_compiles_a_handful_of_programs():
     n = int(out.stdout.rsplit("compilations:", 1)[1])
     assert "test accuracy" in out.stdout
     assert n <= 8, f"xpnet train --backend jax compiled {n} programs (expected at most 8)\n{out.stdout}"
+
+
+def _scaling(k: float) -> type:
+    """An unregistered activation ``k * v``; every class made here has one name."""
+
+    class Scaled(xpnet.Activation):
+        name = "scaled_same_name"
+
+        def _forward(self, xp, v):
+            return k * v
+
+        def _derivative(self, xp, v):
+            return k * xp.ones_like(v)
+
+    return Scaled
+
+
+def test_a_program_is_never_reused_for_another_class_of_the_same_name_and_config():
+    """Re-registering a class (``replace=True``, a re-run notebook cell), or
+    two unregistered classes sharing a name, have one config: the cached
+    programs must still tell them apart, or a fit, predict and evaluate run
+    the other class's code."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    for k in (1.0, 10.0):
+        got, want = (xpnet.Network([xpnet.Dense(3, 2, _scaling(k)())], backend=b, seed=0) for b in ("jax", "numpy"))
+        losses = [n.fit(X, Y, epochs=2, validation_data=(X, Y)).val_loss for n in (got, want)]
+        np.testing.assert_allclose(*losses, rtol=1e-5)
+        np.testing.assert_allclose(np.asarray(got.predict(X)), want.predict(X), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got.evaluate(X, Y, loss="mse"), want.evaluate(X, Y, loss="mse"), rtol=1e-5)

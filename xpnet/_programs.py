@@ -44,8 +44,8 @@ class _JaxStep(TrainStep):
         # One compiled program per architecture and step settings: fitting
         # again, or another network of the same layers, does not compile again.
         net = self.net
-        key = (type(net).__name__, repr(net.config()), net.dtype, net.backend.name, str(net.backend.device),
-               _spec(self.loss), type(self.opt), _spec(self.opt), tuple(self.decay or ()), self.ctx, self.fuse)  # fmt: skip
+        key = (*network_key(net), *program_key(self.loss), *program_key(self.opt), tuple(self.decay or ()), self.ctx,
+               self.fuse)  # fmt: skip
         if key not in _JAX_PROGRAMS:
             while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
                 _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
@@ -144,7 +144,7 @@ def inference(net: Any, ctx: Any) -> Callable[[Sequence[Any], Sequence[Any], Any
         return lambda params, buffers, X: root.forward(xp, params, buffers, X, ctx)[0]
     import jax
 
-    key = ("inference", type(net).__name__, repr(net.config()), net.dtype, str(net.backend.device), ctx)
+    key = ("inference", *network_key(net), ctx)
     if key not in _JAX_PROGRAMS:
         while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
             _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
@@ -236,8 +236,31 @@ def program_key(obj: Any) -> tuple[Any, ...]:
 
 
 def network_key(net: Any) -> tuple[Any, ...]:
-    """What names a network in a program's key: architecture, dtype, backend and device."""
-    return (type(net).__name__, repr(net.config()), net.dtype, net.backend.name, str(net.backend.device))
+    """What names a network in a program's key: architecture, dtype, backend
+    and device, and the class of every component in it. Names and configs
+    alone are not enough: a class registered again with ``replace=True`` (or
+    re-run in a notebook cell), or two unregistered layers of one name, would
+    otherwise run the other's program."""
+    return (type(net), repr(net.config()), _component_classes(net._root), net.dtype, net.backend.name,
+            str(net.backend.device))  # fmt: skip
+
+
+def _component_classes(root: Any) -> tuple[type, ...]:
+    """The classes of ``root`` and of every component it holds, depth first
+    (layers in containers, a layer's activation and initialisers)."""
+    from .registry import component_bases
+
+    bases, found, seen, todo = component_bases(), [], set(), [root]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        found.append(type(obj))
+        for value in reversed(list(getattr(obj, "__dict__", {}).values())):
+            items = value if isinstance(value, list | tuple) else (value,)
+            todo.extend(v for v in reversed(items) if isinstance(v, bases))
+    return tuple(found)
 
 
 class _Frozen:

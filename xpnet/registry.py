@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["Registry", "component_spec", "register", "registry_for"]
+__all__ = ["Registry", "component_bases", "component_spec", "register", "registry_for"]
 
 
 class Registry(Mapping):
@@ -133,6 +133,11 @@ def registry_for(kind: str, base: type, reserved: Mapping[str, str] | None = Non
     reg = Registry(kind, base, reserved)
     _REGISTRIES.append(reg)
     return reg
+
+
+def component_bases() -> tuple[type, ...]:
+    """The base class of every kind of component."""
+    return tuple(reg.base for reg in _REGISTRIES)
 
 
 def register(cls: type | None = None, *, name: str | None = None, aliases: tuple[str, ...] = (), replace: bool = False):
