@@ -216,6 +216,42 @@ def test_an_optimizer_cannot_take_a_name_xpnet_reads_first():
     assert "momentum" not in xpnet.optimizers.OPTIMIZERS
 
 
+class _HalvedGradDense(xpnet.Dense):
+    """Unregistered: it keeps Dense's name, so a rebuild from the name would make a Dense."""
+
+    def backward_from_potential(self, xp, params, cache, dV, need_dx):
+        dX, grads = super().backward_from_potential(xp, params, cache, dV, need_dx)
+        return dX, [g * 0.5 for g in grads]
+
+
+class _UnregisteredRelu(xpnet.activations.ReLU):
+    pass
+
+
+@pytest.mark.parametrize("layer", [lambda: _HalvedGradDense(3, 2), lambda: xpnet.Dense(3, 2, _UnregisteredRelu())],
+                         ids=["layer", "activation"])  # fmt: skip
+def test_what_rebuilds_a_network_refuses_a_class_its_name_would_not_bring_back(layer, tmp_path):
+    import copy
+    import pickle
+
+    net = xpnet.Network([layer()], backend="numpy", dtype="float64", seed=0)
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    net.fit(X, X[:, :2], epochs=1)  # training uses the object itself: allowed
+    for rebuild in [lambda: xpnet.gradcheck(net, X, X[:, :2], "mse"), lambda: net.to("numpy"),
+                    lambda: copy.deepcopy(net), lambda: pickle.dumps(net), lambda: net.save(tmp_path / "m.safetensors")]:  # fmt: skip
+        with pytest.raises(ValueError, match=r"_(HalvedGradDense|UnregisteredRelu) is named '(Dense|relu)', which is "
+                                             r"registered for xpnet\..*register the class under a name of its own"):  # fmt: skip
+            rebuild()
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_an_initialiser_the_config_does_not_name_does_not_stop_a_copy():
+    import copy
+
+    net = xpnet.Network([xpnet.Dense(3, 2, init=lambda rng, n_in, n_out: np.ones((n_in, n_out)))], seed=0)
+    np.testing.assert_array_equal(copy.deepcopy(net).layers[0].weights, np.ones((3, 2)))
+
+
 def test_every_kind_has_one_registry_and_the_built_ins_use_it():
     from xpnet._random import INITIALIZERS
     from xpnet.activations import ACTIVATIONS

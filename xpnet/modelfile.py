@@ -86,7 +86,7 @@ def model_metadata(net: Any) -> dict[str, str]:
     return {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
-        "architecture": json.dumps(net.config()),
+        "architecture": json.dumps(net._rebuild_config()),
         "dtype": net.dtype,
         "info": info,
         "xpnet_version": __version__,

@@ -20,7 +20,7 @@ from ._dtypes import DTYPES, dtype_name
 from ._programs import inference, keyed_program, network_key, program_key
 from ._random import host_rng
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
-from .layers.base import check_host_arrays
+from .layers.base import check_host_arrays, check_rebuildable
 from .layers.dense import Dense
 from .losses import Loss, get_loss
 from .modelfile import model_metadata, model_tensors, write_atomic
@@ -127,6 +127,13 @@ class Network:
         """The architecture as plain data (saved with the model)."""
         return [layer.spec() for layer in self.layers]
 
+    def _rebuild_config(self) -> list[dict[str, Any]]:
+        """:meth:`config` for what rebuilds the network from it (a copy, a
+        move, pickle, a file): refused where a name would not bring back the
+        class that was trained."""
+        check_rebuildable(self._root)
+        return self.config()
+
     # -- parameters: read as one list, committed in one place ----------------
 
     def _params(self) -> list[Any]:
@@ -216,7 +223,7 @@ class Network:
         target = get_backend(backend, device)
         params = [target.asarray(p, copy=True) for p in self._params()]
         buffers = [target.asarray(b, copy=True) for b in self._buffers()]
-        net = type(self)._assemble(self.config(), target, self.dtype, params, buffers)
+        net = type(self)._assemble(self._rebuild_config(), target, self.dtype, params, buffers)
         net.info = dict(self.info)
         return net
 
@@ -225,7 +232,7 @@ class Network:
         dtype = check_dtype(dtype)
         params = [self.backend.asarray(p, dtype, copy=True) for p in self._params()]
         buffers = [self.backend.asarray(b, dtype, copy=True) for b in self._buffers()]
-        return type(self)._assemble(self.config(), self.backend, dtype, params, buffers)
+        return type(self)._assemble(self._rebuild_config(), self.backend, dtype, params, buffers)
 
     # -- pickling: through the state, never module objects ----------------------
 
@@ -236,7 +243,7 @@ class Network:
         from ._backend import to_numpy
 
         return {
-            "config": self.config(),
+            "config": self._rebuild_config(),
             "backend": self.backend.name,
             "device": str(self.backend.device),
             "dtype": self.dtype,

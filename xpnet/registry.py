@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["Registry", "component_bases", "component_spec", "register", "registry_for"]
+__all__ = ["Registry", "component_bases", "component_spec", "register", "registered_as_named", "registry_for"]
 
 
 class Registry(Mapping):
@@ -158,6 +158,21 @@ def register(cls: type | None = None, *, name: str | None = None, aliases: tuple
         return c
 
     return decorate if cls is None else decorate(cls)
+
+
+def registered_as_named(component: Any) -> str | None:
+    """Why ``component`` would not come back from its name, or None: a file
+    or copy names each component, and the name must lead to its own class
+    (an unregistered subclass keeps its parent's name, and would silently
+    come back as the parent)."""
+    cls = type(component)
+    reg = _kind_of(cls)
+    name = getattr(component, "name", None)
+    if not isinstance(name, str) or name not in reg:
+        return f"the {reg.kind} {cls.__qualname__} is not registered (its name: {name!r})"
+    if reg[name] is not cls:
+        return f"the {reg.kind} {cls.__qualname__} is named {name!r}, which is registered for {_qualname(reg[name])}"
+    return None
 
 
 def component_spec(component: Any) -> Any:

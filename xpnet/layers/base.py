@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..registry import registry_for
+from ..registry import component_bases, component_spec, registered_as_named, registry_for
 
 __all__ = ["INFERENCE", "LAYERS", "Context", "Layer", "check_host_arrays", "layer_from_config", "walk"]
 
@@ -223,6 +223,24 @@ def walk(layer: Layer):
     yield layer
     for child in layer.children():
         yield from walk(child)
+
+
+def check_rebuildable(root: Layer) -> None:
+    """Refuse, naming it, a component that its name would not bring back:
+    copies, moves, pickles and model files rebuild a network from the names
+    in its config, so each layer, and each component a layer's config names
+    (its activation), must be registered under a name of its own."""
+    for layer in walk(root):
+        config = list(layer.config().values())
+        held = [v for v in vars(layer).values() if isinstance(v, component_bases()) and not isinstance(v, Layer)]
+        for component in [layer, *(c for c in held if component_spec(c) in config)]:
+            problem = registered_as_named(component)
+            if problem:
+                raise ValueError(
+                    f"{problem}; xpnet copies, moves, pickles and saves a network by rebuilding it from the names "
+                    "in its config: register the class under a name of its own (@xpnet.register, with a class "
+                    "attribute `name` or register(name=...))"
+                )
 
 
 def check_host_arrays(layer: Layer, arrays: dict[str, Any], shapes: dict[str, tuple[int, ...]], what: str) -> None:
