@@ -125,6 +125,22 @@ def test_metrics_need_validation_data():
         xpnet.MLP([2, 1], backend="numpy").fit(np.zeros((2, 2)), np.zeros(2), metrics=("accuracy",))
 
 
+def test_metrics_whose_figures_would_share_a_key_are_refused():
+    """The History and callbacks read figures by ``val_<name>``: two lambdas
+    would share one key (the first silently lost), and a metric named
+    ``loss`` would overwrite the validation loss early stopping watches."""
+    X, y = np.zeros((4, 2)), np.zeros(4)
+    net = xpnet.MLP([2, 1], backend="numpy")
+
+    def loss(t, p):
+        return p.sum()
+
+    for metrics, message in [((lambda t, p: p.sum(), lambda t, p: p.max()), "two metrics are named '<lambda>'"),
+                             (("accuracy", "accuracy"), "two metrics are named 'accuracy'"), ((loss,), "cannot be named 'loss'")]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            net.fit(X, y, metrics=metrics, validation_data=(X, y))
+
+
 def test_nan_guard_keeps_last_finite_weights(backend):
     X, y = regression_data(n=8)
     y = y * 1e3

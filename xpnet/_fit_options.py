@@ -13,9 +13,28 @@ from typing import Any
 import numpy as np
 
 from .callbacks import callback_name
+from .metrics import get_metric
 
 __all__ = ["base_rate", "check_callbacks", "check_monitors", "check_tol", "continued_state", "decay_mask", "run_facts",
            "run_key"]  # fmt: skip
+
+
+def named_metrics(metrics: Any) -> dict[str, Any]:
+    """``{"val_<name>": metric}``, the keys of the History and of callbacks'
+    logs. Two metrics of one name, or one named ``loss`` (its key would be
+    the validation loss's, which early stopping watches), are refused: one
+    figure would silently overwrite the other."""
+    named: dict[str, Any] = {}
+    for metric in map(get_metric, metrics):
+        key = f"val_{metric.name}"
+        if metric.name == "loss":
+            raise ValueError("a metric cannot be named 'loss': its figure would be 'val_loss', the validation "
+                             "loss's key; rename the function or the Metric's `name`")  # fmt: skip
+        if key in named:
+            raise ValueError(f"two metrics are named {metric.name!r}, so their figures would share the key {key!r}; "
+                             "give each its own name (a def instead of a lambda, or a Metric's `name`)")  # fmt: skip
+        named[key] = metric
+    return named
 
 
 def check_tol(tol: Any) -> float | None:

@@ -34,7 +34,6 @@ from ._trainstep import Rows, take_rows
 from .callbacks import callback_name
 from .layers.base import Context
 from .losses import get_loss
-from .metrics import get_metric
 from .optimizers import get_optimizer
 from .records import History, Position, RunRecord, TrainingInterrupted
 from .registry import component_spec
@@ -220,7 +219,7 @@ class _Run:
         self.warm_start = bool(options["warm_start"])
         self.compile = options["compile"]
         self.checkpoint_path, self.resume = options["checkpoint"], options["resume"]
-        self.metric_fns = {f"val_{m.name}": m for m in map(get_metric, options["metrics"])}
+        self.metric_fns = run_options.named_metrics(options["metrics"])
         self.validation_data = options["validation_data"]
         self.split = data.check_validation_split(options["validation_split"], self.validation_data)
         if self.metric_fns and self.validation_data is None and self.split is None:
