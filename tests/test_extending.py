@@ -237,10 +237,11 @@ def test_what_rebuilds_a_network_refuses_a_class_its_name_would_not_bring_back(l
     net = xpnet.Network([layer()], backend="numpy", dtype="float64", seed=0)
     X = np.random.default_rng(0).normal(size=(5, 3))
     net.fit(X, X[:, :2], epochs=1)  # training uses the object itself: allowed
-    for rebuild in [lambda: xpnet.gradcheck(net, X, X[:, :2], "mse"), lambda: net.to("numpy"),
-                    lambda: copy.deepcopy(net), lambda: pickle.dumps(net), lambda: net.save(tmp_path / "m.safetensors")]:  # fmt: skip
-        with pytest.raises(ValueError, match=r"_(HalvedGradDense|UnregisteredRelu) is named '(Dense|relu)', which is "
-                                             r"registered for xpnet\..*register the class under a name of its own"):  # fmt: skip
+    message = (r"_(HalvedGradDense|UnregisteredRelu) is named '(Dense|relu)', which is registered for xpnet\..*"
+               r"register the class under a name of its own")
+    for rebuild in [lambda: xpnet.gradcheck(net, X, X[:, :2], "mse"), lambda: net.to("numpy"), lambda: copy.deepcopy(net),
+                    lambda: pickle.dumps(net), lambda: net.save(tmp_path / "m.safetensors")]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
             rebuild()
     assert not (tmp_path / "m.safetensors").exists()
 
@@ -250,6 +251,52 @@ def test_an_initialiser_the_config_does_not_name_does_not_stop_a_copy():
 
     net = xpnet.Network([xpnet.Dense(3, 2, init=lambda rng, n_in, n_out: np.ones((n_in, n_out)))], seed=0)
     np.testing.assert_array_equal(copy.deepcopy(net).layers[0].weights, np.ones((3, 2)))
+
+
+class _Scale(xpnet.layers.Layer):
+    """Unregistered: ``X * s``, its gradient bent by ``bend``."""
+
+    name = "test_scale_unregistered"
+
+    def __init__(self, bend, call_super: bool = True) -> None:
+        if call_super:
+            super().__init__()
+        self.bend = bend
+
+    def parameter_shapes(self):
+        return {"s": (3,)}
+
+    def init_parameters(self, rng, dtype):
+        return {"s": np.ones(3, dtype)}
+
+    def input_width(self):
+        return 3
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return X * params[0], X, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY * params[0], [self.bend(xp, xp.sum(dY * cache, axis=0))]
+
+
+@pytest.mark.parametrize(("bend", "message"), [
+    (lambda xp, g: g[None, :], r"layers\.0\.s has shape \(1, 3\) and dtype float32, but the array has \(3,\)"),
+    (lambda xp, g: xp.astype(g, xp.float64), r"layers\.0\.s has shape \(3,\) and dtype float64, but the array"),
+])  # fmt: skip
+def test_a_gradient_of_another_shape_or_dtype_is_refused_before_it_changes_a_parameter(bend, message, backend):
+    net = xpnet.Network([_Scale(bend)], backend=backend, seed=0)
+    before = np.asarray(xpnet.to_numpy(net.layers[0].parameters["s"]))
+    X = np.ones((4, 3), "float32")
+    with pytest.raises(ValueError, match=message):
+        net.fit(X, X, epochs=2)
+    after = net.layers[0].parameters["s"]
+    assert tuple(after.shape) == (3,) and after.dtype == net._params()[0].dtype
+    np.testing.assert_array_equal(xpnet.to_numpy(after), before)
+
+
+def test_a_layer_that_skips_layer_init_is_named():
+    with pytest.raises(TypeError, match=r"_Scale.__init__ must call super\(\).__init__\(\)"):
+        xpnet.Network([_Scale(lambda xp, g: g, call_super=False)])
 
 
 def test_every_kind_has_one_registry_and_the_built_ins_use_it():

@@ -20,7 +20,7 @@ from ._dtypes import DTYPES, dtype_name
 from ._programs import inference, keyed_program, network_key, program_key
 from ._random import host_rng
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
-from .layers.base import check_host_arrays, check_rebuildable
+from .layers.base import check_host_arrays, check_rebuildable, check_step_arrays
 from .layers.dense import Dense
 from .losses import Loss, get_loss
 from .modelfile import model_metadata, model_tensors, write_atomic
@@ -97,6 +97,7 @@ class Network:
         #: JSON-able facts saved with the model (the CLI stores feature names here).
         self.info: dict[str, Any] = {}
         root._bind(backend, dtype)
+        self._step_arrays_checked = False  # the first step's gradients and buffers: see _loss_and_grads
         for k, layer in enumerate(walk(root)):
             layer.stream = k
         #: Does any layer draw random numbers in training (Dropout)?
@@ -360,6 +361,10 @@ class Network:
         value, delta = loss._value_and_delta(xp, T, Y, fused)
         backward = root.backward_from_potential if fused else root.backward
         _, grads = backward(xp, params, cache, delta, False)
+        if not self._step_arrays_checked:  # shapes and dtypes: the same in every later step
+            check_step_arrays(root, params, grads)
+            check_step_arrays(root, self._buffers() if buffers is None else buffers, new_buffers, "new buffer")
+            self._step_arrays_checked = True
         return value, grads, new_buffers
 
     def _loss_value(self, params: Sequence[Any], X: Any, T: Any, loss: Loss, ctx: Context = _GRADIENT_CONTEXT) -> Any:
@@ -395,6 +400,10 @@ def _root_of(layers: Iterable[Any]) -> Sequential:
     if not layers:
         raise ValueError("a Network needs at least one layer, got none")
     for i, layer in enumerate(layers):
+        for inner in walk(layer):
+            if "_backend" not in vars(inner):
+                raise TypeError(f"{type(inner).__name__}.__init__ must call super().__init__(): Layer.__init__ "
+                                "sets up the state a network fills in")  # fmt: skip
         if any(inner.built for inner in walk(layer)):
             raise ValueError(
                 f"layer {i} ({layer!r}) already belongs to a network; create a new layer for each network"

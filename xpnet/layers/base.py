@@ -243,6 +243,27 @@ def check_rebuildable(root: Layer) -> None:
                 )
 
 
+def check_step_arrays(root: Layer, params: Sequence[Any], grads: Sequence[Any], what: str = "gradient") -> None:
+    """Each gradient (or new buffer) as its parameter (or buffer) is: one
+    per array, same shape and dtype. A custom layer that breaks this would
+    otherwise change the shape or dtype of a trained parameter (broadcast
+    by the update), found only when ``save`` writes a file ``load`` refuses."""
+    names = list(root.parameter_shapes() if what == "gradient" else root.buffer_shapes())
+    if len(grads) != len(params):
+        raise ValueError(f"the layers' backward returned {len(grads)} {what}s for {len(params)} arrays ({names})")
+    for name, p, g in zip(names, params, grads):
+        if tuple(g.shape) != tuple(p.shape) or g.dtype != p.dtype:
+            raise ValueError(f"the {what} of layers.{name} has shape {tuple(g.shape)} and dtype {_short(g.dtype)}, "
+                             f"but the array has {tuple(p.shape)} and {_short(p.dtype)}: a layer's backward (for "
+                             "buffers, its forward) must return arrays of the shapes it declares, in the network's "
+                             "dtype")  # fmt: skip
+
+
+def _short(dtype: Any) -> str:
+    """``float32`` for ``torch.float32`` or ``array_api_strict.float32``."""
+    return str(dtype).rsplit(".", 1)[-1]
+
+
 def check_host_arrays(layer: Layer, arrays: dict[str, Any], shapes: dict[str, tuple[int, ...]], what: str) -> None:
     """A layer's ``init_parameters``/``init_buffers`` must give each declared
     array with its declared shape: say which layer broke that, not deep later."""
