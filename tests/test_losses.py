@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from helpers import assert_on, central_diff, host, ref_loss, try_import
@@ -210,3 +212,28 @@ def test_mae_is_linear_and_huber_is_mse_like_near_zero():
     assert float(xpnet.loss_fcn("mae", t, y)) == pytest.approx(1.75)
     assert float(xpnet.loss_fcn("huber", t, y)) == pytest.approx((2.5 + 0.125) / 2)
     np.testing.assert_array_equal(xpnet.get_loss("huber").gradient(t, y), [[0.5, -0.25]])
+
+
+class _PositiveWeightedBCE(xpnet.losses.BinaryCrossEntropy):
+    """Unregistered: binary cross-entropy with the positive class counted 3x.
+    It changes the value and gradient and declares no fusion of its own."""
+
+    def _value(self, xp, t, y):
+        return xp.mean(self._terms(xp, t, y))
+
+    def _gradient(self, xp, t, y):
+        eps = 1e-12
+        return (-3.0 * t / (y + eps) + (1.0 - t) / (1.0 - y + eps)) / math.prod(y.shape)
+
+    def _terms(self, xp, t, y):
+        eps = 1e-12
+        return -(3.0 * t * xp.log(y + eps) + (1.0 - t) * xp.log(1.0 - y + eps))
+
+
+def test_a_subclass_that_changes_the_gradient_trains_on_it_not_on_its_parents_fused_delta():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(16, 3)), rng.integers(0, 2, (16, 1)).astype(float)
+    net = xpnet.Network([xpnet.Dense(3, 4, "tanh"), xpnet.Dense(4, 1, "sigmoid")], backend="numpy", dtype="float64",
+                        seed=0)  # fmt: skip
+    assert xpnet.gradcheck(net, X, y, _PositiveWeightedBCE()) < 1e-5  # 1.46 with the parent's (y - t) delta
+    assert xpnet.gradcheck(net, X, y, "binary_cross_entropy") < 1e-5  # the built-in still fuses, and is right

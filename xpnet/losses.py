@@ -42,7 +42,9 @@ __all__ = ["LOSSES", "Loss", "get_loss", "loss_fcn"]
 class Loss:
     """Base class. Subclasses implement ``_value``/``_gradient`` on targets
     already shaped like the outputs; ``fused_with`` names the output
-    activation whose combined delta ``_fused_delta`` gives."""
+    activation whose combined delta ``_fused_delta`` gives. A subclass
+    inherits no fusion unless it declares ``fused_with`` again, so one that
+    changes ``_value`` or ``_gradient`` trains on its own code."""
 
     name: str = ""
     fused_with: str | None = None
@@ -345,6 +347,8 @@ class _LabelCrossEntropy(CrossEntropy):
     """Cross-entropy on one-hot rows from class labels: the fused delta's row
     sums are exactly 1, so ``y * 1 - t`` is ``y - t`` bit for bit and two
     array operations per step are saved. Not registered: the same loss."""
+
+    fused_with = "softmax"  # declared again: a subclass inherits no fusion (see Network._loss_and_grads)
 
     def _fused_delta(self, xp, t, y):
         n = y.shape[0] if y.ndim == 2 else 1

@@ -19,6 +19,7 @@ from ._backend import Backend, get_backend, quiet_float_errors
 from ._dtypes import DTYPES, dtype_name
 from ._programs import inference, keyed_program, network_key, program_key
 from ._random import host_rng
+from .activations import ACTIVATIONS
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
 from .layers.base import check_host_arrays, check_rebuildable, check_step_arrays
 from .layers.dense import Dense
@@ -357,7 +358,7 @@ class Network:
         xp, root = self.backend.xp, self._root
         Y, cache, new_buffers = root.forward(xp, params, self._buffers() if buffers is None else buffers, X, ctx)
         act = root.output_activation()
-        fused = loss.fused_with is not None and act is not None and act.name == loss.fused_with
+        fused = _fuses(loss, act)
         value, delta = loss._value_and_delta(xp, T, Y, fused)
         backward = root.backward_from_potential if fused else root.backward
         _, grads = backward(xp, params, cache, delta, False)
@@ -390,6 +391,20 @@ class Network:
             n = n_next
         rows.append(f"  total parameters: {total}")
         return "\n".join(rows)
+
+
+def _fuses(loss: Loss, act: Any) -> bool:
+    """Does ``loss``'s combined delta with the output activation apply? Only
+    where the loss's own class (or the loss object itself) declares
+    ``fused_with``, and the activation is the class registered under that
+    name: a subclass that changes a loss's ``_gradient`` or an activation's
+    formula, and keeps its parent's names, must go through its own code."""
+    name = vars(loss).get("fused_with", vars(type(loss)).get("fused_with"))
+    return name is not None and act is not None and _is_registered_as(act, name)
+
+
+def _is_registered_as(act: Any, name: str) -> bool:
+    return act.name == name and type(act) is ACTIVATIONS.get(name)
 
 
 def _root_of(layers: Iterable[Any]) -> Sequential:
