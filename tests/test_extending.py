@@ -386,3 +386,24 @@ def test_cross_entropy_on_one_output_is_refused_and_points_to_binary_cross_entro
     with pytest.raises(ValueError, match="binary_cross_entropy"):
         xpnet.loss_fcn("cross_entropy", [[0.0], [0.0]], [[0.99], [0.99]])
     assert float(xpnet.loss_fcn("cross_entropy", [1, 0, 0], [0.7, 0.2, 0.1])) == pytest.approx(-np.log(0.7))
+
+
+@pytest.mark.parametrize(("base", "call", "method"), [
+    (xpnet.Activation, lambda c: c().forward(np.ones(2)), "_forward(xp, v)"),
+    (xpnet.Activation, lambda c: c().derivative(np.ones(2)), "_derivative(xp, v)"),
+    (xpnet.Loss, lambda c: c().value(np.ones(2), np.ones(2)), "_value(xp, t, y)"),
+    (xpnet.Loss, lambda c: c().gradient(np.ones(2), np.ones(2)), "_gradient(xp, t, y)"),
+    (xpnet.Optimizer, lambda c: c().step([np.ones(2)], [np.ones(2)], {}), "step(params, grads, state, decay=None)"),
+    (xpnet.Metric, lambda c: c()(np.ones(2), np.ones(2)), "__call__(y_true, y_pred)"),
+    (xpnet.Initializer, lambda c: c()(np.random.default_rng(0), 2, 2), "__call__(rng, n_in, n_out)"),
+])  # fmt: skip
+def test_a_component_missing_a_method_says_which(base, call, method):
+    incomplete = type("Incomplete", (base,), {"name": "incomplete"})
+    with pytest.raises(NotImplementedError, match=rf"Incomplete must define {re.escape(method)}"):
+        call(incomplete)
+
+
+def test_an_initialiser_that_gives_nan_is_named_at_construction():
+    nan_init = lambda rng, n_in, n_out: np.full((n_in, n_out), np.nan)  # noqa: E731
+    with pytest.raises(ValueError, match=r"init_parameters: 0\.weight holds NaN or infinite values; check its initialiser"):
+        xpnet.Network([xpnet.Dense(3, 2, init=nan_init)], seed=0)

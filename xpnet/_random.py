@@ -40,8 +40,8 @@ class Initializer:
 
     name: str = ""
 
-    def __call__(self, rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+    def __call__(self, rng: np.random.Generator, n_in: int, n_out: int) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must define __call__(rng, n_in, n_out)")
 
     def config(self) -> dict:
         return {}

@@ -58,11 +58,11 @@ class Activation:
     def _backward(self, xp: Any, v: Any, y: Any, dy: Any) -> Any:
         return dy * self._derivative(xp, v)
 
-    def _forward(self, xp: Any, v: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _forward(self, xp: Any, v: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define _forward(xp, v)")
 
-    def _derivative(self, xp: Any, v: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _derivative(self, xp: Any, v: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define _derivative(xp, v) (or _backward(xp, v, y, dy))")
 
     def config(self) -> dict[str, Any]:
         """Settings as plain values (none for most); ``type(self)(**config)`` rebuilds it."""

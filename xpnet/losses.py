@@ -92,14 +92,15 @@ class Loss:
 
     # -- to be defined ---------------------------------------------------------
 
-    def _value(self, xp: Any, t: Any, y: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _value(self, xp: Any, t: Any, y: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define _value(xp, t, y)")
 
-    def _gradient(self, xp: Any, t: Any, y: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _gradient(self, xp: Any, t: Any, y: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define _gradient(xp, t, y)")
 
-    def _fused_delta(self, xp: Any, t: Any, y: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _fused_delta(self, xp: Any, t: Any, y: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} declares fused_with={self.fused_with!r}, so it must "
+                                  "define _fused_delta(xp, t, y)")  # fmt: skip
 
     def _value_and_delta(self, xp: Any, t: Any, y: Any, fused: bool) -> tuple[Any, Any]:
         """The value and the backward pass's start: ``_fused_delta`` when

@@ -25,8 +25,8 @@ class Metric:
 
     name: str = ""
 
-    def __call__(self, y_true: Any, y_pred: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define __call__(y_true, y_pred)")
 
     def config(self) -> dict[str, Any]:
         return {}

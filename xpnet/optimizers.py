@@ -67,10 +67,8 @@ class Optimizer:
     def init_state(self, params: Params) -> State:
         return {}
 
-    def step(  # pragma: no cover - abstract
-        self, params: Params, grads: Params, state: State, decay: Decay = None
-    ) -> tuple[Params, State]:
-        raise NotImplementedError
+    def step(self, params: Params, grads: Params, state: State, decay: Decay = None) -> tuple[Params, State]:
+        raise NotImplementedError(f"{type(self).__name__} must define step(params, grads, state, decay=None)")
 
     def config(self) -> dict[str, Any]:
         """Every setting, as plain values: ``type(self)(**config)`` rebuilds

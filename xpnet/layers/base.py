@@ -266,10 +266,13 @@ def _short(dtype: Any) -> str:
 
 def check_host_arrays(layer: Layer, arrays: dict[str, Any], shapes: dict[str, tuple[int, ...]], what: str) -> None:
     """A layer's ``init_parameters``/``init_buffers`` must give each declared
-    array with its declared shape: say which layer broke that, not deep later."""
+    array with its declared shape, and finite values: say which layer broke
+    that, not deep later (NaN weights would make predict blame an overflow)."""
     if list(arrays) != list(shapes):
         raise ValueError(f"{layer!r}.{what} returned {list(arrays)}, its shapes declare {list(shapes)}")
     for name, a in arrays.items():
         if tuple(np.shape(a)) != tuple(shapes[name]):
             raise ValueError(f"{layer!r}.{what}: {name} has shape {np.shape(a)}, declared {tuple(shapes[name])}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"{layer!r}.{what}: {name} holds NaN or infinite values; check its initialiser")
 
