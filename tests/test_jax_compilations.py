@@ -153,3 +153,38 @@ def test_a_program_is_never_reused_for_another_class_of_the_same_name_and_config
         np.testing.assert_allclose(*losses, rtol=1e-5)
         np.testing.assert_allclose(np.asarray(got.predict(X)), want.predict(X), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(got.evaluate(X, Y, loss="mse"), want.evaluate(X, Y, loss="mse"), rtol=1e-5)
+
+
+def _host_reading() -> type:
+    """An unregistered activation that reads a value on the host (``float``),
+    which JAX cannot trace; a new class per call, so a new program key."""
+
+    class HostRead(xpnet.Activation):
+        name = "host_read"
+
+        def _forward(self, xp, v):
+            return v / max(float(xp.max(v)), 1.0)
+
+        def _derivative(self, xp, v):
+            return xp.ones_like(v) / max(float(xp.max(v)), 1.0)
+
+    return HostRead
+
+
+@pytest.mark.parametrize("compile", [False, "auto", True])
+def test_a_component_that_reads_values_on_the_host_runs_op_by_op_on_jax(compile):
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    act = _host_reading()
+    got, want = (xpnet.Network([xpnet.Dense(3, 2, act())], backend=b, seed=0) for b in ("jax", "numpy"))
+    kw = dict(epochs=3, validation_data=(X, Y), compile=compile)
+    if compile is True:  # asked for a program: told why there is none (NumPy's recorded step says so too)
+        with pytest.warns(RuntimeWarning, match="cannot compile this step on JAX: a component reads array values"):
+            fits = got.fit(X, Y, **kw)
+        with pytest.warns(RuntimeWarning, match="cannot record this step on NumPy"):
+            fits = (fits, want.fit(X, Y, **kw))
+    else:
+        fits = (got.fit(X, Y, **kw), want.fit(X, Y, **kw))
+    np.testing.assert_allclose(fits[0].val_loss, fits[1].val_loss, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(got.predict(X)), want.predict(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.evaluate(X, Y, loss="mse"), want.evaluate(X, Y, loss="mse"), rtol=1e-5)

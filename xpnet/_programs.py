@@ -11,6 +11,7 @@ weakly): fitting again compiles nothing new. Elsewhere each runs as written.
 from __future__ import annotations
 
 import functools
+import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,7 +38,7 @@ class _JaxStep(TrainStep):
 
     mode = "jax.jit"
 
-    def __init__(self, eager: TrainStep) -> None:
+    def __init__(self, eager: TrainStep, warn: bool = False) -> None:
         self.__dict__.update(eager.__dict__)
         import jax
 
@@ -46,6 +47,7 @@ class _JaxStep(TrainStep):
         net = self.net
         key = (*network_key(net), *program_key(self.loss), *program_key(self.opt), tuple(self.decay or ()), self.ctx,
                self.fuse)  # fmt: skip
+        self._key, self._warn = key, warn  # warn: compile=True asked for a program
         if key not in _JAX_PROGRAMS:
             while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
                 _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
@@ -86,16 +88,27 @@ class _JaxStep(TrainStep):
         return params, buffers, arrays, value if total is None else total + value, lo + n
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
-        if not self._compiles(ctx, loss, opt):
+        if not self._compiles(ctx, loss, opt) or self._key in _HOST_READS:
             return TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate)
         slots, host = self._prepare(params, state, opt)
-        params, buffers, arrays, value = self._jitted(list(params), list(buffers), _state_lists(state), slots, X, T)
+        try:
+            params, buffers, arrays, value = self._jitted(list(params), list(buffers), _state_lists(state), slots, X, T)
+        except _HostRead.errors() as exc:
+            _HostRead.found(self._key, exc, self._warn)
+            return TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate)
         return list(params), list(buffers), {**host, **arrays}, value
 
     def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
                   keep=False):  # fmt: skip
-        if not self._compiles(ctx, loss, opt):
+        if not self._compiles(ctx, loss, opt) or self._key in _HOST_READS:
             return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt)
+        try:
+            return self._compiled_rows(params, buffers, state, rows, total, opt)
+        except _HostRead.errors() as exc:
+            _HostRead.found(self._key, exc, self._warn)
+            return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt)
+
+    def _compiled_rows(self, params, buffers, state, rows, total, opt):
         slots, host = self._prepare(params, state, opt)
         lo = self._next_lo[1]
         if self._next_lo[0] != rows.lo:  # on the device as the carried one is: a host array would compile anew
@@ -158,7 +171,10 @@ def inference(net: Any, ctx: Any) -> Callable[[Sequence[Any], Sequence[Any], Any
 
     def run(params, buffers, X):
         frozen.step = weakref.ref(root)
-        return program(list(params), list(buffers), X)
+        return _HostRead.program_or_eager(key, program, eager, list(params), list(buffers), X)
+
+    def eager(params, buffers, X):
+        return root.forward(xp, params, buffers, X, ctx)[0]
 
     return run
 
@@ -225,9 +241,43 @@ def keyed_program(backend: Any, key: tuple, fn: Callable[..., Any]) -> Callable[
 
     def run(*args: Any) -> Any:
         frozen.step = weakref.ref(fn)  # read only when JAX traces
-        return program(*args)
+        return _HostRead.program_or_eager(key, program, fn, *args)
 
     return run
+
+
+#: Program keys whose functions read array values on the host (``float()``,
+#: ``bool()``, ``.item()``, NumPy on an array), which JAX cannot trace: they
+#: run op by op from then on.
+_HOST_READS: set[tuple] = set()
+
+
+class _HostRead:
+    """What a JAX program does when a component reads values on the host."""
+
+    @staticmethod
+    def errors() -> tuple[type, ...]:
+        import jax.errors as e
+
+        return (e.ConcretizationTypeError, e.TracerArrayConversionError, e.TracerIntegerConversionError)
+
+    @staticmethod
+    def found(key: tuple, exc: BaseException, warn: bool) -> None:
+        _HOST_READS.add(key)
+        if warn:
+            warnings.warn(f"xpnet: compile=True cannot compile this step on JAX: a component reads array values on "
+                          f"the host ({type(exc).__name__}); it runs eagerly, op by op. Written with the namespace's "
+                          "operations (xp.where instead of if, no float()) it would compile", RuntimeWarning,
+                          stacklevel=4)  # fmt: skip
+
+    @staticmethod
+    def program_or_eager(key: tuple, program: Callable[..., Any], eager: Callable[..., Any], *args: Any) -> Any:
+        if key not in _HOST_READS:
+            try:
+                return program(*args)
+            except _HostRead.errors() as exc:
+                _HostRead.found(key, exc, warn=False)
+        return eager(*args)
 
 
 def program_key(obj: Any) -> tuple[Any, ...]:
