@@ -46,8 +46,8 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
     check_compile(compile)
     eager = TrainStep(net, loss, opt, decay, ctx, state, fuse=compile is not False)
     kinds = {"jax": functools.partial(_JaxStep, warn=compile is True), "bridge": bridged_step,
-             "graph": functools.partial(GraphStep, graph=_CudaGraph), "tape": functools.partial(tape_step, compile=compile),
-             None: None}  # fmt: skip
+             "graph": functools.partial(GraphStep, graph=_CudaGraph),
+             "tape": functools.partial(tape_step, compile=compile), None: None}  # fmt: skip
     kind = kinds[compiled_kind(net.backend, compile, sum(math.prod(p.shape) for p in net._params()))]
     draws = getattr(ctx, "rng", None) is not None or getattr(net, "_uses_rng", False)  # Dropout: a new source per step
     if kind is None or compile is False or draws or not _replayable(opt, state or {}):
