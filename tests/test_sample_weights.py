@@ -213,6 +213,8 @@ def test_class_weight_dicts_and_binary_targets():
     (dict(class_weight={0: -1.0}), ValueError, "class 0"),
     (dict(class_weight={0: float("nan")}), ValueError, "class 0"),
     (dict(class_weight="balanced", loss="mse"), ValueError, "class targets"),
+    (dict(class_weight={0: 0.0, 1: 0.0}), ValueError, "gives every row a weight of zero"),
+    (dict(class_weight={0: 0.0}, sample_weight=np.r_[np.zeros(20), 1.0]), ValueError, "every row a weight of zero"),
 ])  # fmt: skip
 def test_bad_weights_are_refused_at_the_door(kw, err, match):
     X, y = data()
@@ -224,6 +226,24 @@ def test_bad_weights_are_refused_at_the_door(kw, err, match):
         net.fit(X, np.eye(2)[y] if args["loss"] == "mse" else y, **args)
     for p, q in zip(net._params(), before):
         np.testing.assert_array_equal(p, q)  # nothing ran
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("scale", [1e37, 1e-40, 1e-300])
+def test_constant_weights_of_any_size_change_nothing(dtype, scale, backend):
+    """What a batch divides by (its weights' sum) must not overflow or be
+    subnormal in float32: constant weights of 1e37 trained on a loss of 0,
+    1e-40 diverged (NaN), although they change nothing."""
+    if dtype == "float32" and scale == 1e-300:
+        pytest.skip("1e-300 is 0 in float32: every weight is zero (refused at the door)")
+    X, y = data()
+    kw = dict(loss="cross_entropy", optimizer="sgd", lr=0.1, epochs=2, batch_size=8, seed=0)
+    nets = [xpnet.MLP([3, 2], output_activation="softmax", backend=backend, dtype=dtype, seed=0) for _ in range(3)]
+    plain = nets[0].fit(X, y, **kw)
+    weighted = nets[1].fit(X, y, sample_weight=np.full(len(y), scale), **kw)
+    by_class = nets[2].fit(X, y, class_weight={0: scale, 1: scale}, **kw)
+    for h in (weighted, by_class):
+        np.testing.assert_allclose(h.loss, plain.loss, rtol=1e-6)
 
 
 def test_weight_checks_ride_in_the_inputs_transfer(monkeypatch):

@@ -70,11 +70,28 @@ def queue_sample_weight(backend: Any, w: Any, n: int, dtype: str, checks: Any) -
     w = as_numeric(backend, w, dtype, "sample_weight", host=True)
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(f"sample_weight must hold one weight per row of X ({n}), got shape {tuple(w.shape)}")
+    if isinstance(w, np.ndarray):
+        w = scaled_to_one(w)
     xp = array_namespace(w)
     checks.finite(w, "sample_weight")
     checks.add(xp.any(w < 0), "sample_weight must not hold negative weights")
     checks.add(xp.all(w == 0), "sample_weight: every weight is zero, so nothing would be learned")
     return w
+
+
+def scaled_to_one(w: np.ndarray) -> np.ndarray:
+    """Host weights times the power of two that brings the largest into
+    [1, 2): exact, and what a batch divides by (the sum of its weights) can
+    then neither overflow nor be subnormal, in float32 too (constant weights
+    of 1e37 or 1e-40 changed nothing in exact arithmetic, but trained on 0
+    or NaN). Weights that are all zero, negative or not finite are left for
+    the checks to name."""
+    w64 = w.astype(np.float64)
+    with np.errstate(all="ignore"):
+        top = float(np.max(w64, initial=0.0))
+    if not (math.isfinite(top) and top > 0.0):
+        return w
+    return (w64 * 2.0 ** -math.floor(math.log2(top))).astype(w.dtype)
 
 
 def split_rows(
@@ -128,6 +145,17 @@ def class_row_weights(backend: Any, T: Any, class_weight: Any) -> Any:
         safe = xp.where(present, counts, xp.ones_like(counts))
         cw = xp.where(present, T.shape[0] / (n_present * safe), xp.zeros_like(counts))
     else:
-        host = np.array([class_weight.get(k, 1.0) for k in range(P.shape[1])])
+        host = scaled_to_one(np.array([class_weight.get(k, 1.0) for k in range(P.shape[1])]))  # 1e39 in float32
         cw = backend.asarray(host, T.dtype)
     return xp.matmul(P, cw)  # through the namespace: its precision (JAX: full float32)
+
+
+def check_some_weight(w: Any) -> None:
+    """Class weights times sample weights must leave some row a weight (one
+    transfer, only when a class is weighed 0): each may have passed its own
+    check while together they zero every row, and then nothing would be
+    learned (the loss reads 0)."""
+    xp = array_namespace(w)
+    if not bool(xp.any(w > 0)):
+        raise ValueError("class_weight (with sample_weight, if given) gives every row a weight of zero, so nothing "
+                         "would be learned; weigh at least one class that occurs in y above 0")  # fmt: skip

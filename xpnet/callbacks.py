@@ -145,6 +145,14 @@ class EarlyStopping(Callback):
         self.best, self.best_epoch, self.wait = best, epoch, wait
         self._best_state = None
 
+    def _check_epochs_run(self, epochs: int) -> None:
+        """A resumed state must fit the ``epochs`` run: the best among them,
+        and no longer a wait than they allow."""
+        if self.best_epoch is not None and self.best_epoch >= epochs:
+            raise ValueError(f"EarlyStopping state: best_epoch {self.best_epoch} is not one of the {epochs} epochs run")
+        if self.wait is not None and self.wait > epochs:
+            raise ValueError(f"EarlyStopping state: wait {self.wait} is longer than the {epochs} epochs run")
+
     def get_arrays(self) -> list[Any]:
         return [] if self._best_state is None else [*self._best_state[0], *self._best_state[1]]
 

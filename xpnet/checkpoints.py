@@ -143,7 +143,7 @@ def restore(
     if run is not None:
         _same_run(fields["run"], run, path)
     sched_state = _schedule_state(fields["schedule"], schedule, path)
-    used |= _callback_states(fields["callbacks"], callbacks, tensors, ck.meta["dtype"], path)
+    used |= _callback_states(fields["callbacks"], callbacks, tensors, ck.meta["dtype"], path, epoch)
     unexpected = set(tensors) - used - {"train.partial_loss"} - {n for n in tensors if n.startswith("layers.")}
     if unexpected:
         raise ValueError(f"{path}: unexpected tensors in a checkpoint: {sorted(unexpected)[:5]}")
@@ -219,9 +219,11 @@ def _schedule_state(found: Any, schedule: Any, path: Any) -> Any:
     return found["state"]
 
 
-def _callback_states(found: Any, callbacks: list[Any] | None, tensors: dict[str, np.ndarray], dtype: str, path: Any) -> set[str]:
-    """Hand each callback its state and arrays from the file, checked; the
-    names of the tensors used."""
+def _callback_states(found: Any, callbacks: list[Any] | None, tensors: dict[str, np.ndarray], dtype: str, path: Any,
+                     epoch: int) -> set[str]:  # fmt: skip
+    """Hand each callback its state and arrays from the file, checked (a
+    built-in's also against the ``epoch`` epochs run); the names of the
+    tensors used."""
     where = f"{path}: checkpoint callbacks"
     callbacks = [] if callbacks is None else callbacks
     if not isinstance(found, list) or len(found) != len(callbacks):
@@ -240,6 +242,7 @@ def _callback_states(found: Any, callbacks: list[Any] | None, tensors: dict[str,
         arrays = [_callback_array(tensors, name, dtype, where) for name in names]
         try:
             cb.set_state(entry["state"])
+            getattr(cb, "_check_epochs_run", lambda n: None)(epoch)
             cb.set_arrays(arrays)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{where}[{i}] ({callback_name(cb)}): {exc}") from None
@@ -302,6 +305,8 @@ def _check_history(
     loss = _floats(h["loss"], f"{where}: loss", epoch, finite=True)
     val_loss = _floats(h["val_loss"], f"{where}: val_loss", (0, epoch))
     lr = _floats(h["lr"], f"{where}: lr", (0, epoch), finite=True)
+    if any(rate < 0 for rate in lr):
+        raise ValueError(f"{where}: lr must hold the rates used, none negative, got {_short(h['lr'])}")
     if not isinstance(h["metrics"], dict):
         raise ValueError(f"{where}: metrics must be an object, got {_short(h['metrics'])}")
     found = {k: _floats(v, f"{where}: metrics[{k!r}]", len(val_loss)) for k, v in h["metrics"].items()}

@@ -311,6 +311,8 @@ class _Run:
         if self.class_weight is not None:
             cw = data.class_row_weights(backend, T, self.class_weight)
             w = cw if w is None else w * cw
+            if isinstance(self.class_weight, dict) and 0.0 in self.class_weight.values():
+                data.check_some_weight(w)  # a class weighed 0 may leave no row a weight
         self.X, self.T, self.w = X, T, w
 
     def _restore(self, found: Any) -> None:
