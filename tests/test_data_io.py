@@ -52,6 +52,20 @@ def test_header_names_are_stripped_and_bom_removed(tmp_path):
     assert table.frame["b"].tolist() == [2.5, -40.0] and table.frame["label"].tolist() == [0, 2]
 
 
+def test_a_header_longer_than_the_sample_is_read_whole(tmp_path):
+    names = [f"measurement_channel_{i:05d}" for i in range(4000)] + ["target"]  # about 100 KiB
+    row = ",".join(["1"] * 4000 + ["hi"])
+    table = read(write(tmp_path, "wide.csv", ",".join(names) + "\n" + (row + "\n") * 3))
+    assert table.names == names and table.frame.shape == (3, 4001)
+
+
+def test_a_first_line_beyond_the_limit_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr("xpnet.data_io._MAX_LINE_BYTES", 1 << 17)
+    path = write(tmp_path, "long.csv", ",".join(f"c{i:06d}" for i in range(30000)) + "\n1\n")
+    with pytest.raises(DataError, match="header and first row take more than"):
+        read_header(path)
+
+
 def test_text_columns_keep_their_spelling(tmp_path):
     table = read(write(tmp_path, "d.csv", "zip,y\n02134,1\n10001,0\n"), text=["zip"])
     assert table.frame["zip"].tolist() == ["02134", "10001"]

@@ -43,6 +43,8 @@ SEPARATORS = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
 #: How much of a file the separator and header are detected from.
 _SAMPLE_BYTES = 1 << 16
 _SAMPLE_LINES = 50
+#: The longest first line (the header) that is read.
+_MAX_LINE_BYTES = 1 << 26
 
 
 class DataError(ValueError):
@@ -155,11 +157,9 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> T
 
 def _sample_lines(path: Path, encoding: str) -> list[str]:
     """The first non-blank lines of the file (whole records only)."""
-    with path.open("rb") as f:
-        raw = f.read(_SAMPLE_BYTES)
-        complete = len(raw) < _SAMPLE_BYTES
+    raw, complete = _sample_bytes(path)
     if not complete and b"\n" in raw:
-        raw = raw[: raw.rindex(b"\n") + 1]  # whole lines only
+        raw = raw[: raw.rindex(b"\n") + 1]  # whole lines only: a cut header would name the wrong columns
     try:
         text = raw.decode(_python_encoding(encoding))
     except UnicodeDecodeError:
@@ -168,6 +168,24 @@ def _sample_lines(path: Path, encoding: str) -> list[str]:
         raise DataError(f"unknown encoding {encoding!r}", "--encoding takes a Python codec name such as latin-1") from None
     lines = [line for line in text.splitlines(keepends=True) if line.strip()]
     return lines[:_SAMPLE_LINES]
+
+
+def _sample_bytes(path: Path) -> tuple[bytes, bool]:
+    """At least :data:`_SAMPLE_BYTES` of the file, read on until the header
+    and the first row are whole (wide tables have long lines), and whether
+    that is the whole file. A first line beyond :data:`_MAX_LINE_BYTES` is refused."""
+    with path.open("rb") as f:
+        raw = f.read(_SAMPLE_BYTES)
+        complete = len(raw) < _SAMPLE_BYTES
+        while not complete and raw.count(b"\n") < 2:
+            if len(raw) >= _MAX_LINE_BYTES:
+                raise DataError(f"{path}: its header and first row take more than {_MAX_LINE_BYTES >> 20} MiB; "
+                                "expected a header line of column names, then rows",
+                                "is it a text table with one record per line?")
+            more = f.read(len(raw))
+            complete = len(more) < len(raw)
+            raw += more
+    return raw, complete
 
 
 def _python_encoding(encoding: str) -> str:
