@@ -103,6 +103,20 @@ def test_predict_under_drop_leaves_the_row_empty(holes, tmp_path):
     assert "1 row(s) with a missing value got no prediction" in result.stderr
 
 
+def test_an_extra_field_in_the_first_row_is_an_error_in_train_and_predict(tmp_path):
+    X, y = blobs()
+    data = table(tmp_path / "d.csv", ["a", "b", "y"], [[a, b, c] for (a, b), c in zip(X, y)])
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", data, *FAST, "--save", model))
+    extra = "a,b,y\n1,2,1,999\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(X, y))
+    (tmp_path / "extra.csv").write_text(extra)
+    result = xpnet_cli("train", "--data", tmp_path / "extra.csv", *FAST)
+    assert result.returncode == 1 and "extra.csv, line 2: 4 fields, but the header has 3" in one_line_error(result)
+    (tmp_path / "new.csv").write_text("a,b\n1,2,999\n3,4\n")
+    result = xpnet_cli("predict", model, tmp_path / "new.csv")
+    assert result.returncode == 1 and "new.csv, line 2: 3 fields, but the header has 2" in one_line_error(result)
+
+
 # --------------------------------------------------------------------------
 # 2. Categorical features
 # --------------------------------------------------------------------------

@@ -109,6 +109,9 @@ def test_lines_in_messages_count_blank_lines_and_quoted_newlines(tmp_path):
     ("text", "message"),
     [
         ("a,b\n1,2\n3,4,5\n", "line 3: 3 fields, but the header has 2"),
+        ("a,b\n1,2,9\n3,4\n", "line 2: 3 fields, but the header has 2"),  # pandas dropped the 9
+        ("a,b\n\n1,2,9\n3,4,9\n", "line 3: 3 fields, but the header has 2"),  # every row
+        ("a,b\n1,2,\n3,4,9\n", "line 3: 3 fields, but the header has 2"),  # the first with something in it
         ("a,a,y\n1,2,0\n", "duplicate column names"),
         ("a,,y\n1,2,0\n", "column 2 of the header has no name"),
         ("1,2,3\n4,5,6\n", "no header line"),
@@ -121,6 +124,11 @@ def test_lines_in_messages_count_blank_lines_and_quoted_newlines(tmp_path):
 def test_refusals_name_the_problem(tmp_path, text, message):
     with pytest.raises(ValueError, match=message):
         read(write(tmp_path, "bad.csv", text))
+
+
+def test_a_trailing_separator_on_every_row_is_read(tmp_path):
+    table = read(write(tmp_path, "t.csv", "a,b\n1,2,\n3,4,\n"))
+    assert table.frame.values.tolist() == [[1, 2], [3, 4]]
 
 
 def test_other_encodings_are_read_with_encoding(tmp_path):

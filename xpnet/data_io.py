@@ -45,6 +45,8 @@ _SAMPLE_BYTES = 1 << 16
 _SAMPLE_LINES = 50
 #: The longest first line (the header) that is read.
 _MAX_LINE_BYTES = 1 << 26
+#: pandas' warning when the first data row has more fields than the header.
+_EXTRA_FIELDS = "Length of header or names does not match"
 
 
 class DataError(ValueError):
@@ -249,6 +251,7 @@ def read_table(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed columns are checked below, with lines
+            warnings.filterwarnings("error", _EXTRA_FIELDS, pd.errors.ParserWarning)  # else pandas drops them
             frame = pd.read_csv(
                 table.path, sep=table.sep, header=0, names=table.names, index_col=False, na_values=list(na_values),
                 keep_default_na=True, skipinitialspace=True, decimal=decimal,
@@ -258,6 +261,8 @@ def read_table(
         raise _not_text(table.path, table.encoding) from None
     except pd.errors.ParserError as exc:
         raise _parser_error(table, exc) from None
+    except pd.errors.ParserWarning:
+        raise _extra_fields(table) from None
     except pd.errors.EmptyDataError:
         raise ValueError(f"{table.path} is empty; expected a header line of column names, then rows") from None
     if len(frame) == 0:
@@ -283,13 +288,47 @@ def read_text_column(table: Table, name: str) -> Any:
 
 
 def _parser_error(table: Table, exc: Exception) -> DataError:
-    hint = f"the separator is {SEPARATORS.get(table.sep, repr(table.sep))}; --sep sets another"
+    hint = _sep_hint(table)
     found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
     if found:
         expected, line, saw = found.groups()
         return DataError(f"{table.path}, line {line}: {saw} fields, but the header has {expected} columns", hint)
     text = " ".join(str(exc).split())
     return DataError(f"{table.path} is not a valid CSV file: {text}", hint)
+
+
+def _extra_fields(table: Table) -> DataError:
+    """The error for rows with more fields than the header, which pandas
+    reads without one when the first data row is such a row: it names the
+    first row whose extra fields hold something (else the first longer row;
+    a single empty field after the last column, a trailing separator on
+    every row, is what pandas reads silently)."""
+    width, first = len(table.names), None
+    for line, record in _records(table):
+        if len(record) > width:
+            first = first or (line, len(record))
+            if any(value.strip() for value in record[width:]):
+                first = (line, len(record))
+                break
+    line, saw = first or (2, width + 1)
+    return DataError(f"{table.path}, line {line}: {saw} fields, but the header has {width} columns", _sep_hint(table))
+
+
+def _sep_hint(table: Table) -> str:
+    return f"the separator is {SEPARATORS.get(table.sep, repr(table.sep))}; --sep sets another"
+
+
+def _records(table: Table):
+    """``(line, fields)`` of each data record of the file, as pandas counts them."""
+    with table.path.open(newline="", encoding=_python_encoding(table.encoding), errors="replace") as f:
+        reader = csv.reader(f, delimiter=table.sep, skipinitialspace=True)
+        header = False
+        for record in reader:
+            if not any(field.strip() for field in record):
+                continue
+            if header:
+                yield reader.line_num, record
+            header = True
 
 
 def _line_of(table: Table, row: int) -> int:
