@@ -105,6 +105,12 @@ def test_lines_in_messages_count_blank_lines_and_quoted_newlines(tmp_path):
     assert table.take(np.array([1])).where(0) == "line 5"
 
 
+def test_lines_in_messages_count_a_row_of_separators_as_a_row(tmp_path):
+    table = read(write(tmp_path, "d.csv", "a,b\n1,2\n,\n   \n3,?\n"), na_values=["?"])  # pandas keeps ",", not "   "
+    assert len(table.frame) == 3 and table.where(1) == "line 3" and table.where(2) == "line 5"
+    assert table.take(np.array([2])).where(0) == "line 5"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

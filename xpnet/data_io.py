@@ -324,8 +324,8 @@ def _records(table: Table):
         reader = csv.reader(f, delimiter=table.sep, skipinitialspace=True)
         header = False
         for record in reader:
-            if not any(field.strip() for field in record):
-                continue
+            if len(record) < 2 and not "".join(record).strip():
+                continue  # pandas skips blank lines, but keeps ",," as a row of missing values
             if header:
                 yield reader.line_num, record
             header = True
@@ -334,15 +334,9 @@ def _records(table: Table):
 def _line_of(table: Table, row: int) -> int:
     """The file line on which data row ``row`` ends (a second pass over the
     file, done only for an error message)."""
-    with table.path.open(newline="", encoding=_python_encoding(table.encoding), errors="replace") as f:
-        reader = csv.reader(f, delimiter=table.sep, skipinitialspace=True)
-        seen = -1  # the header is record -1
-        for record in reader:
-            if not any(field.strip() for field in record):
-                continue
-            if seen == row:
-                return reader.line_num
-            seen += 1
+    for seen, (line, _) in enumerate(_records(table)):
+        if seen == row:
+            return line
     return row + 2  # pragma: no cover - the file changed under us
 
 
