@@ -101,6 +101,10 @@ def test_predict_under_drop_leaves_the_row_empty(holes, tmp_path):
     _, predicted = read_csv(result.stdout)
     assert [r[0] != "" for r in predicted] == [True, False, True]
     assert "1 row(s) with a missing value got no prediction" in result.stderr
+    every = table(tmp_path / "holes_only.csv", ["a", "b"], [[1, ""], ["", 0]])  # no row left to predict
+    result = ok(xpnet_cli("predict", model, every))
+    assert read_csv(result.stdout) == (["y"], [[""], [""]])
+    assert "2 row(s) with a missing value got no prediction" in result.stderr
 
 
 def test_an_extra_field_in_the_first_row_is_an_error_in_train_and_predict(tmp_path):

@@ -417,7 +417,10 @@ def predict(args: argparse.Namespace) -> int:
     info = net.info if isinstance(net.info, dict) else {}
     features = features_from_info(info, net.n_in)
     X, skipped = prediction_inputs(args, info, features, net.n_in)
-    Y = to_numpy(net.predict(X)).astype(np.float64)
+    if len(X):
+        Y = to_numpy(net.predict(X)).astype(np.float64)
+    else:  # every row dropped (a missing value, --missing drop): nothing to predict, each row left empty
+        Y = np.zeros((0, net.n_out))
     header, columns = _prediction_columns(net, info, Y)
     if skipped.any():
         full = [np.full(len(skipped), "", dtype=object) for _ in columns]
