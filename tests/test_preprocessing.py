@@ -39,6 +39,17 @@ def test_target_kinds_follow_how_values_are_written(tmp_path):
     assert gone.kind == "integer" and gone.missing.tolist() == [False, True, True, True]
 
 
+def test_a_decimal_comma_target_with_a_gap_is_numbers(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("x;y\n1,5;100,00\n2,5;\n3,5;300,50\n4,5;400,00\n")
+    target = read_target(read_table(read_header(path), decimal=","), ["y"])
+    assert target.kind == "float" and target.missing.tolist() == [False, True, False, False]
+    whole = path.with_name("w.csv")
+    whole.write_text("x;y\n1,5;100,00\n2,5;\n3,5;300,00\n")  # whole numbers, read again as written
+    target = read_target(read_table(read_header(whole), decimal=","), ["y"])
+    assert target.kind == "float" and target.values[~target.missing].tolist() == [100.0, 300.0]
+
+
 @pytest.mark.parametrize("stray", ["\x00", "oops"])
 def test_a_word_among_integer_labels_is_refused_not_a_class(tmp_path, stray):
     try:

@@ -74,6 +74,7 @@ class Table:
     arrays: dict[str, np.ndarray] | None = field(default=None, repr=False)
     rows: np.ndarray | None = field(default=None, repr=False)  # the file's data rows, after take()
     na_values: tuple[str, ...] = ()
+    decimal: str = "."
 
     def take(self, rows: np.ndarray) -> Table:
         """The same table restricted to ``rows`` (messages still name the file's lines)."""
@@ -81,7 +82,7 @@ class Table:
         original = rows if self.rows is None else self.rows[rows]
         frame = self.frame.iloc[rows].reset_index(drop=True)
         return Table(self.path, self.names, self.sep, self.detected, self.encoding, frame, None, original,
-                     self.na_values)
+                     self.na_values, self.decimal)
 
     def where(self, row: int) -> str:
         """``"line 7"`` (CSV: the file's line) or ``"row 7"`` (NPZ) for data row ``row`` (0-based)."""
@@ -268,14 +269,15 @@ def read_table(
     if len(frame) == 0:
         raise ValueError(f"{table.path} has a header but no data rows")
     table.frame = frame if wanted == list(table.names) else frame[wanted]
-    table.na_values = tuple(na_values)
+    table.na_values, table.decimal = tuple(na_values), decimal
     return table
 
 
 def read_text_column(table: Table, name: str) -> Any:
     """Column ``name`` as written (text, NaN where missing), read again: for
     the rare column whose parsed numbers do not tell how they were written
-    (integers with a missing value come back as floats)."""
+    (integers with a missing value come back as floats). Numbers are
+    written with a ``.`` here whatever the file's decimal mark."""
     import pandas as pd
 
     frame = pd.read_csv(
@@ -284,6 +286,8 @@ def read_text_column(table: Table, name: str) -> Any:
         encoding=_python_encoding(table.encoding), low_memory=False,
     )
     column = frame[name]
+    if table.decimal != ".":
+        column = column.str.replace(table.decimal, ".", regex=False)
     return column if table.rows is None else column.iloc[table.rows].reset_index(drop=True)
 
 
