@@ -79,6 +79,15 @@ def test_missing_tokens_become_nan(tmp_path):
     assert frame["c"].isna().tolist() == [False, True, True]
 
 
+def test_missing_tokens_with_spaces_around_them_are_missing(tmp_path):
+    path = write(tmp_path, "d.csv", "a,b,c\n1,x,z\nNA ,? ,NULL \n3,y,A \n")
+    frame = read(path, na_values=["?"], text=["c"]).frame
+    assert [frame[n].isna().tolist() for n in "abc"] == [[False, True, False]] * 3
+    assert frame["c"].tolist()[::2] == ["z", "A "]  # other text keeps its spelling
+    flags = read(write(tmp_path, "b.csv", "a,flag\n1,True\n2,\n3,False\n")).frame["flag"]  # bools and a gap
+    assert flags.isna().tolist() == [False, True, False]
+
+
 def test_only_the_columns_asked_for_are_read(tmp_path):
     table = read(write(tmp_path, "p.csv", "c,label,a,b\n3,x,1,2\n6,y,4,5\n"), columns=["a", "b", "c"])
     assert list(table.frame.columns) == ["a", "b", "c"]

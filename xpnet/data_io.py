@@ -45,6 +45,9 @@ _SAMPLE_BYTES = 1 << 16
 _SAMPLE_LINES = 50
 #: The longest first line (the header) that is read.
 _MAX_LINE_BYTES = 1 << 26
+#: pandas' default missing-value tokens (``keep_default_na``).
+_PANDAS_NA = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
+              "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
 #: pandas' warning when the first data row has more fields than the header.
 _EXTRA_FIELDS = "Length of header or names does not match"
 
@@ -269,6 +272,7 @@ def read_table(
     if len(frame) == 0:
         raise ValueError(f"{table.path} has a header but no data rows")
     table.frame = frame if wanted == list(table.names) else frame[wanted]
+    _spaced_missing(table.frame, na_values)
     table.na_values, table.decimal = tuple(na_values), decimal
     return table
 
@@ -285,10 +289,24 @@ def read_text_column(table: Table, name: str) -> Any:
         na_values=list(table.na_values), keep_default_na=True, skipinitialspace=True,
         encoding=_python_encoding(table.encoding), low_memory=False,
     )
+    _spaced_missing(frame, table.na_values)
     column = frame[name]
     if table.decimal != ".":
         column = column.str.replace(table.decimal, ".", regex=False)
     return column if table.rows is None else column.iloc[table.rows].reset_index(drop=True)
+
+
+def _spaced_missing(frame: Any, na_values: Any) -> None:
+    """Mark missing, in place, the text cells that are a missing-value token
+    once stripped (``NA `` with a trailing space): pandas matches tokens
+    exactly, and the columns are read as stripped text later."""
+    tokens = _PANDAS_NA | set(na_values)
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object or str(column.dtype) in ("str", "string"):
+            spaced = column.astype(str).str.strip().isin(tokens) & column.notna()  # (cells may be bools)
+            if spaced.any():
+                frame[name] = column.mask(spaced)
 
 
 def _parser_error(table: Table, exc: Exception) -> DataError:
