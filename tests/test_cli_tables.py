@@ -121,6 +121,18 @@ def test_an_extra_field_in_the_first_row_is_an_error_in_train_and_predict(tmp_pa
     assert result.returncode == 1 and "new.csv, line 2: 3 fields, but the header has 2" in one_line_error(result)
 
 
+def test_an_unnamed_index_column_is_ignored_on_request_and_extra_in_predict(tmp_path):
+    X, y = blobs()
+    rows = [[i, a, b, c] for i, ((a, b), c) in enumerate(zip(X, y))]
+    data = table(tmp_path / "indexed.csv", ["", "a", "b", "y"], rows)  # as DataFrame.to_csv writes it
+    line = one_line_error(xpnet_cli("train", "--data", data, *FAST))
+    assert "column 1 of the header has no name" in line and "--ignore 0" in line
+    model = tmp_path / "m.safetensors"
+    assert "2 features" in ok(xpnet_cli("train", "--data", data, "--ignore", "0", *FAST, "--save", model)).stdout
+    new = table(tmp_path / "new.csv", ["", "a", "b"], [[7, 1, 2], [8, -3, -4]])
+    assert len(read_csv(ok(xpnet_cli("predict", model, new)).stdout)[1]) == 2
+
+
 # --------------------------------------------------------------------------
 # 2. Categorical features
 # --------------------------------------------------------------------------

@@ -141,6 +141,15 @@ def test_refusals_name_the_problem(tmp_path, text, message):
         read(write(tmp_path, "bad.csv", text))
 
 
+def test_an_unnamed_column_may_be_left_out_never_used(tmp_path):
+    path = write(tmp_path, "i.csv", ",a,y\n0,1.5,x\n1,2.5,y\n")  # pandas' index column
+    table = read(path, columns=["a", "y"])
+    assert table.names[1:] == ["a", "y"] and table.frame["a"].tolist() == [1.5, 2.5]
+    with pytest.raises(DataError, match="column 1 of the header has no name") as info:
+        read(path, columns=[read_header(path).names[0], "y"])
+    assert "--ignore 0" in info.value.hint
+
+
 def test_a_trailing_separator_on_every_row_is_read(tmp_path):
     table = read(write(tmp_path, "t.csv", "a,b\n1,2,\n3,4,\n"))
     assert table.frame.values.tolist() == [[1, 2], [3, 4]]

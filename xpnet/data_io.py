@@ -149,16 +149,26 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> T
     if detected:
         sep = _detect_separator(lines)
     header = next(csv.reader([lines[0]], delimiter=sep))
-    names = [name.strip() for name in header]
+    names = [name.strip() or _unnamed(i) for i, name in enumerate(header)]  # refused if used (read_table)
     if all(_is_number(name) for name in names):
         raise ValueError(f"{path} has no header line: the first line must name the columns (e.g. x1,x2,label)")
-    for i, name in enumerate(names):
-        if not name:
-            raise ValueError(f"{path}: column {i + 1} of the header has no name")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"{path}: duplicate column names in the header: {_list(duplicates)}")
     return Table(path, names, sep, detected, encoding)
+
+
+def _unnamed(i: int) -> str:
+    """The stand-in name of header cell ``i`` when it is empty (pandas writes
+    its index column so): such a column may be left out, never used."""
+    return f"(column {i + 1}, no name)"
+
+
+def _refuse_unnamed(table: Table, wanted: list[str]) -> None:
+    for i, name in enumerate(table.names):
+        if name == _unnamed(i) and name in wanted:
+            raise DataError(f"{table.path}: column {i + 1} of the header has no name",
+                            f"name it in the header, or leave it out: xpnet train --ignore {i}")
 
 
 def _sample_lines(path: Path, encoding: str) -> list[str]:
@@ -250,6 +260,7 @@ def read_table(
     import pandas as pd
 
     wanted = list(table.names) if columns is None else list(columns)
+    _refuse_unnamed(table, wanted)
     text = {name: str for name in text if name in wanted}
     options = {"dtype": text} if text else {}  # (a dtype= keeps pandas from joining the numbers into one block)
     try:
