@@ -39,6 +39,17 @@ def test_target_kinds_follow_how_values_are_written(tmp_path):
     assert gone.kind == "integer" and gone.missing.tolist() == [False, True, True, True]
 
 
+def test_a_true_false_target_with_a_gap_is_read_as_without_one(tmp_path):
+    path = tmp_path / "b.csv"
+    for rows, gone in (("1,True\n2,False\n3,True\n4,False\n", []), ("1,True\n2,\n3,FALSE\n4,True\n5,false\n", [1])):
+        path.write_text("x,y\n" + rows)
+        for text in ([], ["y"]):
+            target = read_target(read_table(read_header(path), text=text), ["y"])
+            kept = np.delete(target.values, gone).tolist()
+            assert target.kind == "integer" and kept == [True, False, True, False] and type(kept[0]) is bool
+            assert choose_task(np.delete(target.values, gone), target.kind).warning is None
+
+
 def test_a_decimal_comma_target_with_a_gap_is_numbers(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("x;y\n1,5;100,00\n2,5;\n3,5;300,50\n4,5;400,00\n")

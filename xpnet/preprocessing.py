@@ -96,6 +96,8 @@ def _one_target(table: Table, name: str) -> tuple[np.ndarray, str, np.ndarray]:
     texts = column.astype(object).where(~missing, "").astype(str).str.strip()
     missing = missing | (texts == "").to_numpy()
     present = texts[~missing]
+    if len(present) and present.str.lower().isin(("true", "false")).all():  # as pandas reads it without a gap
+        return (texts.str.lower() == "true").to_numpy(), "integer", missing
     try:
         with np.errstate(all="ignore"):
             numbers = pd.to_numeric(present)
