@@ -155,6 +155,22 @@ def test_a_trailing_separator_on_every_row_is_read(tmp_path):
     assert table.frame.values.tolist() == [[1, 2], [3, 4]]
 
 
+def test_binary_files_are_named_not_taken_for_another_encoding(tmp_path):
+    import gzip
+    import zipfile
+
+    text = b"a,b,y\n1,2,0\n3,4,1\n"
+    (tmp_path / "d.csv.gz").write_bytes(gzip.compress(text))
+    (tmp_path / "d.parquet").write_bytes(b"PAR1\x15\x04\x15\x10\x00binary")
+    with zipfile.ZipFile(tmp_path / "d.zip", "w") as archive:
+        archive.writestr("d.csv", text)
+    for name, what, hint in (("d.csv.gz", "gzip-compressed", "gunzip"), ("d.parquet", "Parquet", "read_parquet"),
+                             ("d.zip", "zip archive of 'd.csv'", "unzip")):
+        with pytest.raises(DataError, match=f"looks like an? {what}.*not a text table") as info:
+            read(tmp_path / name)
+        assert hint in info.value.hint and "encoding" not in info.value.hint
+
+
 def test_other_encodings_are_read_with_encoding(tmp_path):
     path = write(tmp_path, "l.csv", "name,y\ncaf\xe9,1\n".encode("latin-1"))
     with pytest.raises(DataError, match="not a UTF-8") as info:

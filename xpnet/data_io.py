@@ -142,6 +142,7 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> T
     path, is_npz = check_input_file(path)
     if is_npz:
         return _npz_table(path)
+    _refuse_binary(path)
     lines = _sample_lines(path, encoding)
     if not lines:
         raise ValueError(f"{path} is empty; expected a header line of column names, then rows")
@@ -156,6 +157,26 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> T
     if duplicates:
         raise ValueError(f"{path}: duplicate column names in the header: {_list(duplicates)}")
     return Table(path, names, sep, detected, encoding)
+
+
+#: File signatures of binary formats that are given as tables by mistake, and how to read them.
+_BINARY = {
+    b"\x1f\x8b": ("a gzip-compressed file", "decompress it with gunzip and pass the CSV file"),
+    b"PAR1": ("a Parquet file", "convert it to CSV: pandas.read_parquet(path).to_csv('data.csv', index=False)"),
+    b"BZh": ("a bzip2-compressed file", "decompress it with bunzip2 and pass the CSV file"),
+    b"\xfd7zXZ\x00": ("an xz-compressed file", "decompress it with unxz and pass the CSV file"),
+    b"\x28\xb5\x2f\xfd": ("a zstd-compressed file", "decompress it with unzstd and pass the CSV file"),
+    b"SQLite format 3\x00": ("an SQLite database", "export the table to CSV first"),
+}
+
+
+def _refuse_binary(path: Path) -> None:
+    """Name a known binary format (by its first bytes) rather than guess at an encoding."""
+    with path.open("rb") as f:
+        start = f.read(16)
+    for magic, (what, hint) in _BINARY.items():
+        if start.startswith(magic):
+            raise DataError(f"{path} looks like {what}, not a text table; expected a CSV file or an NPZ archive", hint)
 
 
 def _unnamed(i: int) -> str:
@@ -415,6 +436,7 @@ def as_numbers(column: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _npz_table(path: Path) -> Table:
+    _refuse_plain_zip(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
@@ -431,6 +453,18 @@ def _npz_table(path: Path) -> Table:
     else:
         arrays = {"X": X}
     return Table(path, names, arrays=arrays)
+
+
+def _refuse_plain_zip(path: Path) -> None:
+    """A zip archive without ``.npy`` members (a zipped CSV, a spreadsheet) is not an NPZ."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return  # np.load says what is wrong
+    if members and not any(name.endswith(".npy") for name in members):
+        raise DataError(f"{path} looks like a zip archive of {_list(members, 4)}, not a text table nor an NPZ "
+                        "archive of arrays", "unzip it and pass the CSV file")
 
 
 def _npz_frame(table: Table, columns: list[str] | None) -> Table:
