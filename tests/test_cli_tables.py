@@ -216,6 +216,21 @@ def test_sep_overrides_detection(tmp_path):
     assert "separator ',', from --sep" in out
 
 
+def test_a_space_separated_file_names_sep_and_predict_reuses_the_trained_sep(tmp_path):
+    X, y = blobs()
+    data = table(tmp_path / "d.txt", ["a", "b", "y"], [[a, b, c] for (a, b), c in zip(X, y)], sep=" ")
+    line = one_line_error(xpnet_cli("train", "--data", data, *FAST))
+    assert "no feature columns" in line and "if its separator is a space, pass --sep space" in line
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", data, "--sep", "space", *FAST, "--save", model))
+    new = table(tmp_path / "new.txt", ["a", "b"], [[1, 2], [-1, -2]], sep=" ")
+    assert len(read_csv(ok(xpnet_cli("predict", model, new)).stdout)[1]) == 2  # --sep space as in training
+    comma = table(tmp_path / "o.csv", ["a", "b", "y"], [[a, b, c] for (a, b), c in zip(X, y)])
+    ok(xpnet_cli("train", "--data", comma, *FAST, "--save", tmp_path / "o.safetensors"))  # separator detected
+    line = one_line_error(xpnet_cli("predict", tmp_path / "o.safetensors", new))
+    assert "lacks the column(s) 'a', 'b'" in line and "pass --sep space" in line
+
+
 def test_decimal_comma_files_name_the_option(tmp_path):
     X, y = blobs()
     rows = [[f"{a:.3f}".replace(".", ","), f"{b:.3f}".replace(".", ","), c] for (a, b), c in zip(X, y)]

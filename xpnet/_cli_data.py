@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .columns import _MISSING_HINT, Column, Features, column_kinds, fit_features
-from .data_io import DataError, Table, column_name, read_header, read_table
+from .data_io import DataError, Table, column_name, read_header, read_table, sep_hint
 from .preprocessing import (
     Target,
     check_target,
@@ -62,7 +62,7 @@ class _Read:
     na_values: list[str]
 
     def to_info(self) -> dict[str, Any]:
-        return {"encoding": self.encoding, "decimal": self.decimal, "na_values": self.na_values}
+        return {"encoding": self.encoding, "decimal": self.decimal, "na_values": self.na_values, "sep": self.sep}
 
 
 # --------------------------------------------------------------------------
@@ -139,7 +139,7 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
     features = [n for n in table.names if n not in targets and n not in ignored]
     if not features:
         raise DataError(f"{table.path} has no feature columns left besides the target {_names(targets)}",
-                        "training needs feature columns; check --target and --ignore")
+                        "training needs feature columns; check --target and --ignore" + sep_hint(table))
     text = sorted(categorical)
     read_table(table, columns=features + targets, text=text, na_values=read.na_values, decimal=read.decimal)
     return table, targets, column_kinds(table, features, categorical)
@@ -198,7 +198,7 @@ def _test_table(args: argparse.Namespace, read: _Read, targets: list[str], kinds
     lacking = [n for n in names if n not in table.names]
     if lacking:
         raise DataError(f"{table.path} lacks the column(s) {_names(lacking)} of the training data",
-                        "--test-data needs the training file's feature and target columns")
+                        "--test-data needs the training file's feature and target columns" + sep_hint(table))
     text = [c.name for c in kinds if c.kind == "category"]
     read_table(table, columns=names, text=text, na_values=read.na_values, decimal=read.decimal)
     target = read_target(table, targets)
@@ -266,6 +266,12 @@ def _names(names: list[Any]) -> str:
 # --------------------------------------------------------------------------
 
 
+def _stored_sep(stored: dict[str, Any]) -> str | None:
+    """The --sep given in training (``None``: it was detected, and is detected again)."""
+    sep = stored.get("sep")
+    return sep if isinstance(sep, str) and len(sep) == 1 else None
+
+
 def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: Features | None,
                       n_in: int) -> tuple[np.ndarray, np.ndarray]:
     """The standardised rows to predict, and a mask of the rows that get no
@@ -274,7 +280,8 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
     encoding = args.encoding or str(stored.get("encoding", "utf-8"))
     decimal = args.decimal or str(stored.get("decimal", "."))
     na_values = args.na_values if args.na_values is not None else [str(v) for v in stored.get("na_values", [])]
-    table = read_header(args.data, args.sep, encoding)
+    sep = args.sep or _stored_sep(stored)
+    table = read_header(args.data, sep, encoding)
     if features is None:
         features = Features([Column(n, "number") for n in table.names if table.sep is not None or n.startswith("x")])
         features.mean, features.std = np.zeros(features.width), np.ones(features.width)
@@ -287,7 +294,8 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
     lacking = [n for n in features.names if n not in table.names]
     if lacking:
         raise DataError(f"{table.path} lacks the column(s) {_names(lacking)} the model was trained on; "
-                        f"it has {_names(table.names[:12])}", "predict needs the model's feature columns, by name")
+                        f"it has {_names(table.names[:12])}",
+                        "predict needs the model's feature columns, by name" + sep_hint(table))
     read_table(table, columns=features.names, text=features.text, na_values=na_values, decimal=decimal)
     if features.width != n_in:
         raise DataError(f"{table.path} has {features.width} feature columns, but the model takes {n_in}",

@@ -337,8 +337,9 @@ def _predict_parser(commands: Any) -> None:
 def _add_reading_options(group: Any, from_model: bool = False) -> None:
     same = " (default: as in training)" if from_model else ""
     group.add_argument("--sep", type=_sep, default=None, metavar="CHAR",
-                       help="CSV separator: one character, or comma, semicolon, tab, pipe, space "
-                       "(default: detected from the header and first rows)")
+                       help="CSV separator: one character, or comma, semicolon, tab, pipe, space (default: "
+                       + ("the --sep given in training, else " if from_model else "") + "detected from the header "
+                       "and first rows)")
     group.add_argument("--encoding", type=_encoding, default=None,
                        help=f"text encoding of CSV files, e.g. latin-1 (default: utf-8){same}")
     group.add_argument("--decimal", type=_decimal, default=None, metavar="CHAR",

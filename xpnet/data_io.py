@@ -36,6 +36,7 @@ __all__ = [
     "read_header",
     "read_table",
     "read_text_column",
+    "sep_hint",
 ]
 
 #: The separators detected (and accepted by ``--sep``), with their names.
@@ -190,6 +191,24 @@ def _refuse_unnamed(table: Table, wanted: list[str]) -> None:
         if name == _unnamed(i) and name in wanted:
             raise DataError(f"{table.path}: column {i + 1} of the header has no name",
                             f"name it in the header, or leave it out: xpnet train --ignore {i}")
+
+
+#: Separators that the header's single name may hold: how to say them, and their --sep.
+_OTHER_SEPS = {" ": ("a space", "space"), ",": ("a comma", "comma"), ";": ("a semicolon", "semicolon"),
+               "\t": ("a tab", "tab"), "|": ("'|'", "pipe"), ":": ("':'", "':'")}
+
+
+def sep_hint(table: Table) -> str:
+    """``"; ..."`` naming --sep when the header reads as a single column whose
+    name holds another likely separator (a space-separated file), else ``""``."""
+    if table.sep is None or len(table.names) != 1:
+        return ""
+    found = [said for sep, said in _OTHER_SEPS.items() if sep != table.sep and sep in table.names[0]]
+    if not found:
+        return ""
+    word, option = found[0]
+    return (f"; the header reads as the single column {table.names[0]!r}: if its separator is {word}, "
+            f"pass --sep {option}")
 
 
 def _sample_lines(path: Path, encoding: str) -> list[str]:
