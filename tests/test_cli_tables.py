@@ -196,6 +196,19 @@ def test_a_word_in_a_numeric_column_names_na_values_and_categorical(tmp_path):
     assert "20 rows" in out
 
 
+
+def test_predict_hints_name_categorical_as_a_training_option_and_help_says_each_default_once(tmp_path):
+    data = table(tmp_path / "n.csv", ["hp", "y"], [[i, i % 2] for i in range(20)])
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", data, *FAST, "--save", model))
+    line = one_line_error(xpnet_cli("predict", model, table(tmp_path / "new.csv", ["hp"], [[1], ["fast"]])))
+    assert "line 3: column 'hp' holds 'fast', not a number" in line and "--na-values fast" in line
+    assert "the model takes 'hp' as numbers: xpnet train --categorical hp trains one" in line
+    text = " ".join(ok(xpnet_cli("predict", "--help")).stdout.split())
+    assert "(default: as in training, else utf-8)" in text and "(default: as in training, else .)" in text
+    assert text.count("(default: as in training)") <= 1  # --na-values only
+
+
 # --------------------------------------------------------------------------
 # 3. Separators
 # --------------------------------------------------------------------------

@@ -336,14 +336,15 @@ def _predict_parser(commands: Any) -> None:
 
 def _add_reading_options(group: Any, from_model: bool = False) -> None:
     same = " (default: as in training)" if from_model else ""
+    trained = "as in training, else " if from_model else ""
     group.add_argument("--sep", type=_sep, default=None, metavar="CHAR",
                        help="CSV separator: one character, or comma, semicolon, tab, pipe, space (default: "
                        + ("the --sep given in training, else " if from_model else "") + "detected from the header "
                        "and first rows)")
     group.add_argument("--encoding", type=_encoding, default=None,
-                       help=f"text encoding of CSV files, e.g. latin-1 (default: utf-8){same}")
+                       help=f"text encoding of CSV files, e.g. latin-1 (default: {trained}utf-8)")
     group.add_argument("--decimal", type=_decimal, default=None, metavar="CHAR",
-                       help=f"decimal mark of numbers: . or , (default: .){same}")
+                       help=f"decimal mark of numbers: . or , (default: {trained}.)")
     group.add_argument("--na-values", type=_tokens, default=None, metavar="TOKENS",
                        help="more tokens that mark a missing value, e.g. '?,-' (always: empty, NA, NaN, nan, NULL, "
                        f"N/A, None, ...){same}")

@@ -49,6 +49,7 @@ class Features:
     missing: str = "error"
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     std: np.ndarray = field(default_factory=lambda: np.ones(0))
+    from_model: bool = field(default=False, repr=False)  # in predict: hints say which options are train's
 
     @property
     def names(self) -> list[str]:
@@ -132,7 +133,7 @@ class Features:
     def _numbers(self, table: Table, c: Column, trained: str) -> np.ndarray:
         values, stray = as_numbers(table.frame[c.name])
         if stray.any():
-            _refuse_text(table, c.name, stray)
+            _refuse_text(table, c.name, stray, self.from_model)
         infinite = np.isinf(values)
         if infinite.any():
             self._refuse_infinite(table, c, infinite)
@@ -203,7 +204,7 @@ def _texts(column: Any) -> tuple[np.ndarray, np.ndarray]:
     return texts.to_numpy(dtype=object), missing
 
 
-def _refuse_text(table: Table, name: str, stray: np.ndarray) -> None:
+def _refuse_text(table: Table, name: str, stray: np.ndarray, from_model: bool = False) -> None:
     row = int(np.flatnonzero(stray)[0])
     value = str(table.frame[name].iloc[row]).strip()
     if _is_infinite(value):  # pandas < 3 keeps 1e309 as text
@@ -211,6 +212,9 @@ def _refuse_text(table: Table, name: str, stray: np.ndarray) -> None:
                         "(beyond float64's range of about 1.8e308)",
                         "fix the value, or --na-values inf to treat it as missing")
     hint = f"{_stray_hint(value)}; --categorical {_shell(name)} encodes the column as categories"
+    if from_model:
+        hint = (f"{_stray_hint(value)}; the model takes {name!r} as numbers: xpnet train --categorical "
+                f"{_shell(name)} trains one that takes categories")
     if _decimal_comma(value) and table.sep not in (None, ","):
         hint = "--decimal , reads numbers written with a decimal comma"
     raise DataError(f"{table.path}, {table.where(row)}: column {name!r} holds {value!r}, not a number", hint)
@@ -350,7 +354,7 @@ def features_from_info(info: dict[str, Any], n_in: int) -> Features | None:
             columns = [Column(str(name), "number") for name in info["features"]]
         else:
             return None
-        features = Features(columns, str(info.get("missing", "error")))
+        features = Features(columns, str(info.get("missing", "error")), from_model=True)
         for c in columns:
             _check_column(c)
         width = features.width
