@@ -267,3 +267,11 @@ def test_a_host_schedule_costs_no_transfer_and_a_monitoring_one_does(monkeypatch
     counter.count = 0
     net.fit(Xd, yd, lr_schedule=S.ReduceLROnPlateau(monitor="loss"), **kw)
     assert 7 <= counter.count <= 9
+
+
+def test_a_divergence_message_names_the_rate_the_schedule_was_using():
+    X = np.random.default_rng(0).normal(size=(32, 3))
+    net = xpnet.MLP([3, 8, 1], "relu", backend="numpy", seed=0)
+    with pytest.raises(FloatingPointError, match=r"in epoch 6; .* lower learning rate than lr=100\.0\)"):
+        net.fit(X, X @ np.ones((3, 1)) * 100, loss="mse", optimizer="sgd", lr=0.001, epochs=50,
+                lr_schedule=xpnet.schedules.ExponentialLR(gamma=10.0))  # fmt: skip

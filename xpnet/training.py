@@ -452,9 +452,10 @@ class _Run:
             _update_bar(self.bar, self.history, good)
         if bad is not None:
             done = len(self.history.loss)
+            rate = lrs[bad] if bad < len(lrs) and lrs[bad] is not None else _lr(self.opt)  # a schedule's, if any
             raise FloatingPointError(
                 f"the training loss became NaN or infinite in epoch {done + 1}; the network keeps "
-                f"the weights of epoch {done} (try a lower learning rate than lr={_lr(self.opt)})"
+                f"the weights of epoch {done} (try a lower learning rate than lr={rate})"
             )
         self.history.stopped_early = self.history.stopped_early or stop
         return stop
