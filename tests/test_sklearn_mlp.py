@@ -107,6 +107,31 @@ def test_learning_rate_schedules_as_sklearn(schedule):
     assert ours._optimizer.learning_rate < 0.01
 
 
+@pytest.mark.parametrize("schedule", ["invscaling", "adaptive"])
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_momentum_with_a_changing_rate_as_sklearn(schedule, nesterov):
+    """scikit-learn's velocity holds the step (``v = m v - lr g``), so a rate
+    that changes between epochs acts on new steps only: the same loss curve
+    as scikit-learn's in fit and in partial_fit (torch's form, ``v = m v + g``
+    and ``p -= lr v``, rescales the whole velocity and departs at once)."""
+    params = dict(
+        STEPWISE, solver="sgd", momentum=0.9, nesterovs_momentum=nesterov, learning_rate=schedule,
+        learning_rate_init=0.05, tol=10.0 if schedule == "adaptive" else 1e-4, n_iter_no_change=1, max_iter=12,
+    )  # fmt: skip
+    y = TARGETS["multiclass"][2]
+    ours, theirs = MLPClassifier(**params).fit(X, y), SkClassifier(**params).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ and ours._optimizer.learning_rate < 0.05
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
+    assert_same_weights(ours, theirs, rtol=1e-9)
+    ours, theirs = MLPClassifier(**params), SkClassifier(**params)
+    for _ in range(6):
+        ours.partial_fit(X, y, classes=[0, 1, 2])
+        theirs.partial_fit(X, y, classes=[0, 1, 2])
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
+    assert ours._optimizer.learning_rate == pytest.approx(theirs._optimizer.learning_rate)
+    assert ours._optimizer.learning_rate < 0.05
+
+
 @pytest.mark.parametrize("target", ["binary", "multiclass", "regression"])
 def test_early_stopping_as_sklearn(target):
     """The same held-out rows (stratified for one output), the same scores,

@@ -29,10 +29,13 @@ from array_api_compat import array_namespace
 
 from .._kernels import Kernel, update
 from ..losses import Loss, get_loss
-from ..optimizers import Adam, Optimizer, _per_parameter
+from ..optimizers import SGD, Adam, Optimizer, _per_parameter
 from ..registry import component_spec
 
-__all__ = ["BatchL2", "EpochPlan", "EpochShare", "PaperAdam", "batch_rows", "batch_weights", "loss_for", "score_for"]
+__all__ = [
+    "BatchL2", "EpochPlan", "EpochShare", "PaperAdam", "VelocitySGD", "batch_rows", "batch_weights", "loss_for",
+    "score_for",
+]  # fmt: skip
 
 
 class _SklearnLoss(Loss):
@@ -242,6 +245,38 @@ def _paper_adam_kernel(decay: bool) -> Kernel:
         return p - rate * m / (xp.sqrt(v) + eps), m, v
 
     return Kernel(adam, 4, 7, "paper_adam" + "_decay" * decay)
+
+
+class VelocitySGD(SGD):
+    """SGD with momentum in scikit-learn's form: the velocity holds the step
+    itself, ``v = momentum * v - lr * g``, and ``p = p + v`` (Nesterov: ``p =
+    p + momentum * v - lr * g`` with the new ``v``). xpnet's :class:`SGD`
+    (torch's form, ``v = momentum * v + g``, ``p = p - lr * v``) scales the
+    whole velocity by the current rate, so the two part as soon as the rate
+    changes ('invscaling', 'adaptive'). The L2 term enters the gradient as
+    ``weight_decay`` (``g + wd * W``), as in :class:`SGD`."""
+
+    name = "sklearn_sgd"
+    compilable = True
+
+    def step(self, params, grads, state, decay=None):
+        if self.momentum == 0.0:
+            return super().step(params, grads, state, decay)  # p - lr * g: the same either way
+        kernels = _per_parameter(_velocity_kernel, params, decay, self.weight_decay, self.nesterov)
+        scalars = (self.lr, self.momentum, self.weight_decay)
+        new, velocity = update(kernels, [params, grads, state["velocity"]], scalars)
+        return new, {"velocity": velocity}
+
+
+@functools.cache
+def _velocity_kernel(decay: bool, nesterov: bool) -> Kernel:
+    def sgd(xp, p, g, v, lr, mu, wd):
+        if decay:
+            g = g + wd * p
+        v = mu * v - lr * g
+        return p + (mu * v - lr * g if nesterov else v), v
+
+    return Kernel(sgd, 3, 3, "sklearn_sgd" + "_decay" * decay + "_nesterov" * nesterov)
 
 
 # -- the L2 term -----------------------------------------------------------------

@@ -25,10 +25,19 @@ from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 
 from ..callbacks import Callback
-from ..optimizers import SGD
 from ._arrays import host
 from ._messages import NON_FINITE, warn_convergence
-from ._objective import BatchL2, EpochPlan, EpochShare, PaperAdam, batch_rows, batch_weights, loss_for, score_for
+from ._objective import (
+    BatchL2,
+    EpochPlan,
+    EpochShare,
+    PaperAdam,
+    VelocitySGD,
+    batch_rows,
+    batch_weights,
+    loss_for,
+    score_for,
+)
 
 __all__ = ["LearningRate", "SklearnEpochs", "SklearnOrder", "stochastic"]
 
@@ -177,7 +186,7 @@ class SklearnEpochs(Callback):
 
 def _update_rule(est: Any, lr: float) -> Any:
     if est.solver == "sgd":
-        return SGD(lr, momentum=est.momentum, nesterov=bool(est.nesterovs_momentum and est.momentum > 0))
+        return VelocitySGD(lr, momentum=est.momentum, nesterov=bool(est.nesterovs_momentum and est.momentum > 0))
     return PaperAdam(lr, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
 
 
