@@ -62,3 +62,23 @@ def test_dispatch_keeps_the_inputs_library_and_device(backend):
     host = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0, backend="numpy").fit(X, VALUES)
     np.testing.assert_allclose(compat.to_device(out, "cpu") if library == "torch" else out.get(), host.predict(X),
                                rtol=1e-7, atol=1e-9)  # fmt: skip
+
+
+def test_regression_early_stopping_scores_r2_on_every_backend(backend):
+    """The R² of early stopping in the backend's namespace (array-api-strict
+    refuses ``where`` between two Python scalars): scikit-learn's scores,
+    also for a constant output column (1 when predicted exactly, else 0)."""
+    from sklearn.metrics import r2_score
+    from sklearn.neural_network import MLPRegressor as SkRegressor
+
+    from xpnet.sklearn._objective import score_for
+
+    Y = np.stack([VALUES, X[:, 2]], axis=1)
+    params = dict(hidden_layer_sizes=(8,), max_iter=6, random_state=0, early_stopping=True, validation_fraction=0.3)
+    ours = MLPRegressor(**params, **_on(backend)).fit(X, Y)
+    theirs = SkRegressor(**params).fit(X, Y)
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=1e-7)
+    truth = np.stack([VALUES, np.full(40, 2.0)], axis=1)
+    guess = np.stack([VALUES + 0.5, np.full(40, 2.0) + (np.arange(40) == 3)], axis=1)
+    got = score_for("identity")(backend.asarray(truth), backend.asarray(guess))
+    assert float(got) == pytest.approx(r2_score(truth, guess, force_finite=True))

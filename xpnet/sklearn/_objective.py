@@ -199,9 +199,10 @@ class ValidationScore:
         exactly, else 0 (scikit-learn's ``r2_score``)."""
         residual = self._mean(xp, (y_true - y_pred) ** 2)
         total = self._mean(xp, (y_true - self._mean(xp, y_true)) ** 2)
-        constant = total == 0
-        score = 1.0 - residual / xp.where(constant, 1.0, total)
-        return xp.mean(xp.where(constant, xp.where(residual == 0, 1.0, 0.0), score))
+        constant = total == 0  # arrays on both sides of each where: strict namespaces refuse two scalars
+        score = 1.0 - residual / xp.where(constant, xp.ones_like(total), total)
+        exact = xp.astype(residual == 0, score.dtype)
+        return xp.mean(xp.where(constant, exact, score))
 
 
 def score_for(out_activation: str, weights: Any = None) -> ValidationScore:
