@@ -180,6 +180,44 @@ def test_partial_fit_continues_the_optimizer_state():
     assert not np.allclose(warm.coefs_[0], one.coefs_[0]) or not np.allclose(warm.coefs_[1], one.coefs_[1])
 
 
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_the_weights_dtype_stays_after_the_first_fit(warm_start):
+    """After a float32 first fit, float64 input is cast to float32 for
+    partial_fit and warm-started fits (scikit-learn keeps float32 coefs_):
+    the same run as all-float32 input, Adam's step count continuing."""
+    y = TARGETS["multiclass"][2]
+    params = dict(random_state=0, max_iter=3, warm_start=warm_start, learning_rate_init=0.05)
+    runs = {}
+    for name, second in (("float32", X.astype(np.float32)), ("mixed", X)):
+        for Est in (MLPClassifier, SkClassifier):
+            est = Est(**params)
+            for data in (X.astype(np.float32), second):
+                est.fit(data, y) if warm_start else est.partial_fit(data, y, classes=[0, 1, 2])
+            runs[name, Est] = est
+    mixed = runs["mixed", MLPClassifier]
+    assert mixed.coefs_[0].dtype == runs["mixed", SkClassifier].coefs_[0].dtype == np.float32
+    assert mixed._net.dtype == "float32"
+    np.testing.assert_array_equal(mixed.loss_curve_, runs["float32", MLPClassifier].loss_curve_)
+    if not warm_start:
+        assert mixed._net._fit_state[1]["t"] == 2
+
+
+def test_a_new_backend_between_partial_fits_continues_the_run():
+    """set_params(backend=...) between partial_fit calls moves the weights and
+    the optimizer state (Adam's moments and step count) to the new backend."""
+    pytest.importorskip("torch")
+    y = TARGETS["regression"][2]
+    params = dict(random_state=0, learning_rate_init=0.05, batch_size=5)
+    here, moved = MLPRegressor(**params), MLPRegressor(**params)
+    for i in range(3):
+        moved.set_params(backend="numpy" if i < 2 else "torch")
+        for est in (here, moved):
+            est.partial_fit(X, y)
+    assert moved._net.backend.name == "torch" and moved._net._fit_state[1]["t"] == 3 * 5
+    np.testing.assert_allclose(moved.loss_curve_, here.loss_curve_, rtol=1e-12)
+    assert_same_weights(moved, here, rtol=1e-12)
+
+
 def test_partial_fit_classes():
     clf = MLPClassifier(solver="sgd", random_state=0)
     with pytest.raises(ValueError, match="classes must be passed"):

@@ -22,7 +22,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .._dtypes import dtype_name
 from ..layers.dense import Dense
-from ..network import Network
+from ..network import Network, _state_value
 from ._arrays import Space, backend_for, check_same_space, float_dtypes, host, space_of
 from ._messages import NON_FINITE
 from ._objective import output_activation
@@ -85,7 +85,7 @@ class BaseMLP(BaseEstimator):
         Y = _as_2d(y)
         self.n_outputs_ = Y.shape[1]
         self._random_state = check_random_state(self.random_state)
-        dtype = self._dtype_for(X)
+        dtype = self._dtype_for(X, first_pass)
         if first_pass:
             self._initialize(Y, [X.shape[1], *hidden, self.n_outputs_], dtype)
         net = self._network(backend_for(space, self.backend, self.device), dtype, keep=True)
@@ -107,9 +107,13 @@ class BaseMLP(BaseEstimator):
             )
         return True
 
-    def _dtype_for(self, X: Any) -> str:
-        """``dtype=None``: the input's float dtype (float32 stays float32)."""
-        return dtype_name(self.dtype) if self.dtype is not None else dtype_name(X.dtype)
+    def _dtype_for(self, X: Any, first_pass: bool = True) -> str:
+        """``dtype=None``: the input's float dtype (float32 stays float32) on a
+        first fit; after it (``partial_fit``, ``warm_start``) the weights'
+        dtype, the input cast to it, as scikit-learn keeps its ``coefs_``."""
+        if self.dtype is not None:
+            return dtype_name(self.dtype)
+        return dtype_name(X.dtype if first_pass else self.coefs_[0].dtype)
 
     def _initialize(self, Y: Any, layer_units: list[int], dtype: str) -> None:
         """The fitted attributes of a first fit, and scikit-learn's initial weights."""
@@ -147,10 +151,11 @@ class BaseMLP(BaseEstimator):
         """The cached network when it holds ``coefs_``/``intercepts_`` on
         ``backend`` in ``dtype``; else a new one built from them (kept as the
         cache with ``keep``)."""
-        net = getattr(self, "_net", None)
-        if net is not None and _same(getattr(self, "_net_source", ()), self._weight_objects()):
-            if net.backend == backend and net.dtype == dtype:
-                return net
+        cached = getattr(self, "_net", None)
+        if cached is not None and not _same(getattr(self, "_net_source", ()), self._weight_objects()):
+            cached = None
+        if cached is not None and cached.backend == backend and cached.dtype == dtype:
+            return cached
         layers = []
         for i, coef in enumerate(self.coefs_):
             last = i == len(self.coefs_) - 1
@@ -160,6 +165,8 @@ class BaseMLP(BaseEstimator):
         params = [backend.asarray(np.asarray(p), dtype, copy=True) for pair in pairs for p in pair]
         net = Network._assemble(layers, backend, dtype, params)
         if keep:
+            if cached is not None:  # the same weights elsewhere: the optimizer state goes with them
+                net._fit_state = _moved_state(getattr(cached, "_fit_state", None), backend, dtype)
             self._net, self._net_source = net, self._weight_objects()
         return net
 
@@ -200,6 +207,17 @@ class BaseMLP(BaseEstimator):
         tags.input_tags.sparse = True
         tags.array_api_support = True
         return tags
+
+
+def _moved_state(fit_state: Any, backend: Any, dtype: str) -> Any:
+    """The optimizer state a network's last fit left, on ``backend`` in
+    ``dtype`` (``set_params(backend=..., dtype=...)`` between ``partial_fit``
+    calls continues the run, as a pickle's round trip does)."""
+    if fit_state is None:
+        return None
+    opt, state = fit_state
+    move = lambda a: backend.asarray(host(a), dtype, copy=True)  # noqa: E731
+    return opt, {k: _state_value(v, move) for k, v in state.items()}
 
 
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
