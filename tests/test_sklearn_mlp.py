@@ -218,6 +218,21 @@ def test_a_new_backend_between_partial_fits_continues_the_run():
     assert_same_weights(moved, here, rtol=1e-12)
 
 
+def test_continued_fits_refuse_new_hidden_layer_sizes():
+    """warm_start and partial_fit continue the fitted layers; a changed
+    hidden_layer_sizes is refused with both sizes named, not silently ignored
+    (scikit-learn's own fit fails there with an AttributeError)."""
+    y = TARGETS["multiclass"][2]
+    warm = MLPClassifier(hidden_layer_sizes=(5,), warm_start=True, max_iter=2, random_state=0).fit(X, y)
+    warm.set_params(hidden_layer_sizes=(7, 3))
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes are \(5,\).*now \(7, 3\).*warm_start=False"):
+        warm.fit(X, y)
+    with pytest.raises(ValueError, match=r"partial_fit .*\(5,\).*\(7, 3\)"):
+        warm.partial_fit(X, y)
+    fresh = warm.set_params(warm_start=False).fit(X, y)
+    assert [c.shape[1] for c in fresh.coefs_] == [7, 3, 3]
+
+
 def test_partial_fit_classes():
     clf = MLPClassifier(solver="sgd", random_state=0)
     with pytest.raises(ValueError, match="classes must be passed"):

@@ -78,6 +78,8 @@ class BaseMLP(BaseEstimator):
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> BaseMLP:
         hidden = _hidden_sizes(self.hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        if not first_pass:
+            self._check_same_layers(hidden, incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         space = space_of(X)
         weights = None if sample_weight is None else _checked_weights(sample_weight, X)
@@ -99,6 +101,18 @@ class BaseMLP(BaseEstimator):
         if not all(np.all(np.isfinite(w)) for w in (*self.coefs_, *self.intercepts_)):
             raise ValueError(NON_FINITE)
         return self
+
+    def _check_same_layers(self, hidden: list[int], incremental: bool) -> None:
+        """A continued fit trains the fitted layers: refuse a changed
+        ``hidden_layer_sizes`` rather than silently train the old ones."""
+        fitted = [int(c.shape[1]) for c in self.coefs_[:-1]]
+        if fitted != hidden:
+            how = "partial_fit" if incremental else "warm_start=True"
+            raise ValueError(
+                f"{how} continues the fitted network, whose hidden_layer_sizes are {tuple(fitted)}, but "
+                f"hidden_layer_sizes is now {tuple(hidden)}: set warm_start=False (or call fit without "
+                "warm_start) to train a new network, or set hidden_layer_sizes back"
+            )
 
     def _partial_fit_allowed(self) -> bool:
         if self.solver not in ("sgd", "adam"):
