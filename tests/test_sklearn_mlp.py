@@ -144,6 +144,24 @@ def test_early_stopping_as_sklearn(target):
     assert_same_weights(ours, theirs, rtol=1e-9)
 
 
+def test_diverging_early_stopping_keeps_consistent_attributes_and_warns():
+    """A loss that overflows stops training (scikit-learn trains on in NaN):
+    one validation score per iteration, a ConvergenceWarning, and the best
+    epoch's weights, which are scikit-learn's."""
+    params = dict(solver="sgd", learning_rate_init=1.0, max_iter=20, random_state=0, early_stopping=True)
+    Xb, yb = X * 1e3, TARGETS["regression"][2][:, 0] * 1e6
+    with pytest.warns(ConvergenceWarning, match="non-finite"):
+        ours = MLPRegressor(**params).fit(Xb, yb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        theirs = SkRegressor(**params).fit(Xb, yb)
+    assert 0 < ours.n_iter_ == len(ours.loss_curve_) == len(ours.validation_scores_) < theirs.n_iter_
+    assert np.all(np.isfinite(ours.loss_curve_))
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_[: ours.n_iter_], rtol=1e-9)
+    assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_, rel=1e-9)
+    assert_same_weights(ours, theirs, rtol=1e-9)
+
+
 def test_tol_and_n_iter_no_change_stop_on_the_training_loss():
     ours = MLPClassifier(solver="sgd", tol=0.5, max_iter=3000, random_state=0).fit(X, TARGETS["binary"][2])
     assert ours.n_iter_ < 3000 and ours._no_improvement_count == ours.n_iter_no_change + 1

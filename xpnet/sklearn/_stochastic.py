@@ -92,7 +92,7 @@ def stochastic(est: Any, net: Any, X: Any, Y: Any, weights: Any, incremental: bo
     except FloatingPointError as exc:
         if not est.early_stopping:
             raise ValueError(NON_FINITE) from exc
-        est.validation_scores_.append(float("nan"))  # diverged: keep the best weights so far
+        _warn_diverged(est)  # keep the best weights so far; the attributes end at the last finite epoch
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.")
     if est.early_stopping:
@@ -291,6 +291,16 @@ def _restore_best(est: Any, net: Any, best: Any) -> None:
 def _stall_message(est: Any) -> str:
     what = "Validation score did not improve" if est.early_stopping else "Training loss did not improve"
     return f"{what} more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
+
+
+def _warn_diverged(est: Any) -> None:
+    """scikit-learn trains on with non-finite losses and warns at max_iter;
+    xpnet stops at the first, keeps the best weights, and says so."""
+    warn_convergence(
+        f"Stochastic optimizer: the training loss became non-finite in iteration {est.n_iter_ + 1}; stopped "
+        f"after {est.n_iter_} iterations with the best validation score's weights (lower learning_rate_init, "
+        "or scale the data)"
+    )
 
 
 def _warn_max_iter(est: Any) -> None:
