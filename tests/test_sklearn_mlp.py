@@ -319,6 +319,21 @@ def test_parameters_follow_the_input_dtype(Estimator, dtype):
     assert forced.coefs_[0].dtype == np.float32
 
 
+@pytest.mark.parametrize("target", ["binary", "multiclass", "regression"])
+def test_answers_take_the_dtype_of_the_input_and_the_weights(target):
+    """float64 input to float32 weights answers in float64, as scikit-learn's
+    (the input and the weights promoted); float32 input stays float32."""
+    Est, SkEst, y = TARGETS[target]
+    X32 = X.astype(np.float32)
+    ours, theirs = Est(max_iter=3, random_state=0).fit(X32, y), SkEst(max_iter=3, random_state=0).fit(X32, y)
+    methods = ["predict_proba", "predict_log_proba"] if Est is MLPClassifier else ["predict"]
+    for method in methods:
+        for data in (X, X32):
+            got, want = getattr(ours, method)(data), getattr(theirs, method)(data)
+            assert got.dtype == want.dtype == data.dtype
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 # -- sample weights ------------------------------------------------------------------------
 
 

@@ -214,13 +214,30 @@ class BaseMLP(BaseEstimator):
         if net is None or not _same(getattr(self, "_net_source", ()), self._weight_objects()):
             dtype = dtype_name(self.dtype) if self.dtype is not None else dtype_name(self.coefs_[0].dtype)
             net = self._network(backend_for(space, self.backend, self.device), dtype)
-        return net.forward(net.backend.asarray(_dense(X), net.dtype)), space
+        return _widened(net, net.forward(net.backend.asarray(_dense(X), net.dtype)), X), space
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.array_api_support = True
         return tags
+
+
+def _widened(net: Network, out: Any, X: Any) -> Any:
+    """scikit-learn answers in the dtype of the input and the weights together
+    (float64 for float64 input to float32 weights): computed in the weights'
+    dtype, then widened. JAX without its 64-bit mode keeps float32."""
+    if net.dtype != "float32" or dtype_name(X.dtype) != "float64":
+        return out
+    if net.backend.name == "jax" and not _jax_x64():
+        return out
+    return _namespace(out).astype(out, net.backend.dtype("float64"))
+
+
+def _jax_x64() -> bool:
+    import jax
+
+    return bool(jax.config.jax_enable_x64)
 
 
 def _moved_state(fit_state: Any, backend: Any, dtype: str) -> Any:
