@@ -346,16 +346,29 @@ def test_lbfgs_weights_equal_repeated_rows():
 
 
 def test_equal_and_zero_weights_with_adam():
-    """Equal weights c scale only the L2 term (by 1/c); rows of weight 0 are left out."""
+    """Equal weights c scale only the L2 term (by 1/c); rows of weight 0 stay
+    in the minibatches and the early-stopping split, as in scikit-learn (so
+    many zeros no longer make the validation set too small); a minibatch of
+    zero weights changes nothing but the optimizer's momentum."""
     y = TARGETS["multiclass"][2]
     base = dict(max_iter=4, random_state=0, alpha=0.2)
     doubled = MLPClassifier(**base).fit(X, y, sample_weight=np.full(23, 2.0))
     halved = MLPClassifier(**{**base, "alpha": 0.1}).fit(X, y)
     assert_same_weights(doubled, halved, rtol=1e-12)
-    zeros = np.r_[np.ones(20), np.zeros(3)]
-    np.testing.assert_array_equal(
-        MLPClassifier(**base).fit(X, y, sample_weight=zeros).coefs_[0], MLPClassifier(**base).fit(X[:20], y[:20]).coefs_[0]
-    )
+    zeros = np.where(np.arange(23) % 4 == 0, 0.0, 1.0)
+    sgd = dict(STEPWISE, batch_size=7, solver="sgd", learning_rate_init=0.1)
+    for params in (sgd, dict(sgd, early_stopping=True, validation_fraction=0.3)):
+        ours = MLPClassifier(**params).fit(X, y, sample_weight=zeros)
+        theirs = SkClassifier(**params).fit(X, y, sample_weight=zeros)
+        np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+        assert_same_weights(ours, theirs, rtol=1e-9)
+    few = np.r_[np.ones(3), np.zeros(20)]  # 3 rows left would make the validation set too small
+    params = dict(early_stopping=True, max_iter=3, random_state=0, validation_fraction=0.3)
+    ours = MLPRegressor(**params).fit(X, X[:, 0], sample_weight=few)
+    theirs = SkRegressor(**params).fit(X, X[:, 0], sample_weight=few)
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=1e-9)
+    idle = MLPClassifier(**base, batch_size=5, shuffle=False).fit(X, y, sample_weight=np.r_[np.zeros(5), np.ones(18)])
+    assert np.all(np.isfinite(idle.loss_curve_)) and np.all(np.isfinite(idle.coefs_[0]))  # scikit-learn: 0-division
     with pytest.raises(ValueError, match="non-negative"):
         MLPClassifier(**base).fit(X, y, sample_weight=-np.ones(23))
 

@@ -72,7 +72,7 @@ class BaseMLP(BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BaseMLP:
         """Fit the model to ``X`` and the target(s) ``y``; ``sample_weight``
-        weighs the rows (non-negative, rows of weight 0 left out)."""
+        weighs the rows (non-negative; rows of weight 0 still take their place in the minibatches)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> BaseMLP:

@@ -342,7 +342,8 @@ class BatchL2(Optimizer):
         if self.alpha:
             kernels = [_squares_kernel(f, self.plan.weighted) for f in _flags(decay, params)]
             (out["sq"],) = update(kernels, [state["sq"], list(params)], (0.0 if k == 0 else 1.0, self.plan.shares[k]))
-        params, inner = _l2_step(self.inner, params, grads, inner, decay, self.alpha / self.plan.rows[k])
+        rows = self.plan.rows[k]  # 0 for a minibatch of zero weights: no loss, no L2 term
+        params, inner = _l2_step(self.inner, params, grads, inner, decay, self.alpha / rows if rows else 0.0)
         return params, {**inner, **out}
 
     def epoch_penalty(self, state: dict[str, Any]) -> Any:
@@ -433,7 +434,9 @@ def batch_rows(n: int, batch_size: int) -> tuple[int, ...]:
 def batch_weights(weights: Any, batch_size: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """For row weights in the epoch's order (host): each minibatch's sum of
     weights (scikit-learn divides its L2 term by it) and its rows over that
-    sum (how that term enters the reported loss)."""
+    sum (how that term enters the reported loss). A minibatch whose weights
+    are all 0 has neither loss nor L2 term (share 0; its gradient is 0), where
+    scikit-learn's weighted average fails with a ZeroDivisionError."""
     sums = tuple(float(weights[i : i + batch_size].sum()) for i in range(0, len(weights), batch_size))
     rows = batch_rows(len(weights), batch_size)
-    return sums, tuple(n / s for n, s in zip(rows, sums))
+    return sums, tuple(n / s if s > 0 else 0.0 for n, s in zip(rows, sums))

@@ -203,18 +203,14 @@ def _continues(net: Any, opt: BatchL2) -> bool:
 def _weighted_rows(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[Any, Any, Any, float]:
     """The rows, the row weights ``fit`` must apply, and the L2 strength.
 
-    Rows of weight 0 are left out (their loss counts for nothing, and so a
-    weight of 0 is the same as leaving the row out, minibatches included).
-    Equal weights ``c`` leave the average loss as it is and divide the L2 term
-    by ``c`` (scikit-learn divides it by the batch's sum of weights), so they
-    need no row weights in ``fit`` at all; other weights go to ``fit``'s
-    ``sample_weight``, and :class:`BatchL2` divides by each batch's sum."""
+    Rows of weight 0 stay: scikit-learn cuts its minibatches and its
+    early-stopping split from all the rows, so leaving them out would change
+    both. Equal weights ``c`` leave the average loss as it is and divide the
+    L2 term by ``c`` (scikit-learn divides it by the batch's sum of weights),
+    so they need no row weights in ``fit`` at all; other weights go to
+    ``fit``'s ``sample_weight``, and :class:`BatchL2` divides by each batch's sum."""
     if weights is None:
         return X, Y, None, float(est.alpha)
-    kept = weights > 0
-    if not np.all(kept):
-        rows = net.backend.asarray(np.flatnonzero(kept))
-        X, Y, weights = net.backend.xp.take(X, rows, axis=0), net.backend.xp.take(Y, rows, axis=0), weights[kept]
     if np.all(weights == weights[0]):
         return X, Y, None, float(est.alpha) / float(weights[0])
     return X, Y, weights, float(est.alpha)
