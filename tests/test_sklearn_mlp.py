@@ -87,6 +87,19 @@ def test_the_same_training_as_sklearn(target, solver):
         np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-9)
 
 
+def test_lbfgs_with_several_outputs_as_sklearn():
+    """scikit-learn hands L-BFGS the squared error averaged over the outputs
+    with its gradient summed over them; the line search follows that pair,
+    here to an early ABNORMAL stop at 66 iterations, and so does xpnet's."""
+    from sklearn.datasets import make_regression
+
+    Xr, Yr = make_regression(200, 5, n_targets=4, noise=5, random_state=1)
+    params = dict(solver="lbfgs", max_iter=500, alpha=1.0, random_state=0, hidden_layer_sizes=(20,))
+    ours, theirs = MLPRegressor(**params).fit(Xr / 3, Yr / 100), SkRegressor(**params).fit(Xr / 3, Yr / 100)
+    assert ours.n_iter_ == theirs.n_iter_ and ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
+    assert_same_weights(ours, theirs, rtol=1e-7)
+
+
 @pytest.mark.parametrize("target", ["multiclass", "multilabel", "regression"])
 def test_adam_as_sklearn(target):
     """Adam in the paper's order (epsilon added to sqrt(v) before the bias

@@ -40,8 +40,6 @@ def lbfgs(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> None:
         )
     net._commit(objective.params(result.x))
     est.loss_ = float(result.fun)
-    if est.out_activation_ == "identity" and est.n_outputs_ > 1:  # reported averaged over the outputs
-        est.loss_ = float(result.fun - objective.penalty) / est.n_outputs_ + objective.penalty
 
 
 def full_batch_objective(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> _Objective:
@@ -49,18 +47,23 @@ def full_batch_objective(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> _O
     rows = None if weights is None else net.backend.asarray(weights, net.dtype)
     loss = loss_for(est.out_activation_, rows, est.n_outputs_)
     total = float(X.shape[0] if weights is None else np.sum(weights))
-    return _Objective(net, X, Y, loss, float(est.alpha) / total)
+    per_output = est.n_outputs_ if est.out_activation_ == "identity" else 1
+    return _Objective(net, X, Y, loss, float(est.alpha) / total, 1.0 / per_output)
 
 
 class _Objective:
     """The loss and its gradient as scipy wants them: float64 host vectors in,
-    a float and a float64 host vector out, one transfer each way."""
+    a float and a float64 host vector out, one transfer each way.
 
-    def __init__(self, net: Any, X: Any, Y: Any, loss: Any, rate: float) -> None:
-        self.net, self.X, self.Y, self.loss, self.rate = net, X, Y, loss, rate
+    ``scale`` multiplies the loss only: scikit-learn hands L-BFGS the squared
+    error averaged over the outputs but its gradient summed over them, and
+    the line search, so the run, follows that pair."""
+
+    def __init__(self, net: Any, X: Any, Y: Any, loss: Any, rate: float, scale: float = 1.0) -> None:
+        self.net, self.X, self.Y, self.loss, self.rate, self.scale = net, X, Y, loss, rate, scale
         self.shapes = [tuple(p.shape) for p in net._params()]
         self.order = list(range(0, len(self.shapes), 2)) + list(range(1, len(self.shapes), 2))
-        self.penalty, self.iteration, self.value = 0.0, 0, float("nan")
+        self.iteration, self.value = 0, float("nan")
 
     def start(self) -> np.ndarray:
         params = [host(p) for p in self.net._params()]
@@ -84,11 +87,11 @@ class _Objective:
         weights = params[0::2]
         squares = sum(xp.sum(w * w) for w in weights)
         grads = [g + self.rate * p if i % 2 == 0 else g for i, (p, g) in enumerate(zip(params, grads))]
-        flat = xp.concat([xp.reshape(value + 0.5 * self.rate * squares, (1,)), xp.reshape(squares, (1,))]
+        flat = xp.concat([xp.reshape(value * self.scale + 0.5 * self.rate * squares, (1,))]
                          + [xp.reshape(grads[i], (-1,)) for i in self.order])  # fmt: skip
         out = host(flat).astype(np.float64)
-        self.value, self.penalty = float(out[0]), 0.5 * self.rate * float(out[1])
-        return self.value, out[2:]
+        self.value = float(out[0])
+        return self.value, out[1:]
 
     def report(self, *args: Any) -> None:
         self.iteration += 1
