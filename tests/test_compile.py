@@ -764,3 +764,16 @@ def test_a_step_updates_into_its_own_gradients_and_nothing_else():
         assert new[0] is not odd[0]
         for a, b in zip(params, kept):
             np.testing.assert_array_equal(a, b)
+
+
+class _UnregisteredDense(xpnet.Dense):
+    """Keeps Dense's name: a network rebuilt from names would hold a Dense."""
+
+
+def test_a_cupy_network_that_its_names_would_not_rebuild_is_not_bridged_to_torch():
+    """The CuPy route's torch graph runs a torch network rebuilt from the
+    config; with a component whose name leads to another class it would run
+    that class's code, so the step stays eager (decided before any GPU call)."""
+    net = xpnet.Network([_UnregisteredDense(3, 2)], backend="numpy", seed=0)
+    eager = TrainStep(net, get_loss("mse"), get_optimizer("sgd"), None, Context(training=True))
+    assert _graphstep.bridged_step(eager) is eager

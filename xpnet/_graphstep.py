@@ -22,6 +22,7 @@ import numpy as np
 from ._inplace import _layout_key
 from ._kernels import Donated, _mode, _Scalars, host_scalars
 from ._tape import static_arrays
+from .layers.base import check_rebuildable
 from ._trainstep import TrainStep, _own_arrays, _state_lists
 
 __all__ = ["BridgedGraphStep", "GraphStep", "TapeStep", "bridged_step", "tape_step"]
@@ -425,8 +426,18 @@ class BridgedGraphStep(GraphStep):
         return out
 
 
-def bridged_step(outer: TrainStep) -> TrainStep:  # pragma: no cover - needs a GPU
-    """The CuPy step as a torch CUDA graph (:class:`BridgedGraphStep`)."""
+def bridged_step(outer: TrainStep) -> TrainStep:
+    """The CuPy step as a torch CUDA graph (:class:`BridgedGraphStep`); the
+    eager step where the torch network, rebuilt from the config's names,
+    would not be this one (a component its name would not bring back)."""
+    try:
+        check_rebuildable(outer.net._root)
+    except ValueError:
+        return outer
+    return _bridged(outer)
+
+
+def _bridged(outer: TrainStep) -> TrainStep:  # pragma: no cover - needs a GPU
     import cupy
     import torch
 
