@@ -22,8 +22,8 @@ import numpy as np
 from ._inplace import _layout_key
 from ._kernels import Donated, _mode, _Scalars, host_scalars
 from ._tape import static_arrays
-from .layers.base import check_rebuildable
 from ._trainstep import TrainStep, _own_arrays, _state_lists
+from .layers.base import check_rebuildable
 
 __all__ = ["BridgedGraphStep", "GraphStep", "TapeStep", "bridged_step", "tape_step"]
 
