@@ -11,6 +11,7 @@ os.environ.setdefault("SCIPY_ARRAY_API", "1")  # scikit-learn's Array API dispat
 
 import io  # noqa: E402
 import pickle  # noqa: E402
+import re  # noqa: E402
 import warnings  # noqa: E402
 from contextlib import redirect_stdout  # noqa: E402
 
@@ -496,7 +497,7 @@ def test_errors_and_messages():
     with redirect_stdout(out):
         MLPClassifier(max_iter=2, verbose=True).fit(X, y)
     assert "Iteration 2, loss = " in out.getvalue()
-    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(2\) reached"):
         warnings.simplefilter("always", ConvergenceWarning)
         MLPClassifier(max_iter=2).fit(X, y)
     assert xpnet.get_backend("numpy")  # the core still imports without scikit-learn (see test_sklearn_optional)
@@ -516,3 +517,46 @@ def test_float32_and_float64_agree_as_scikit_learns_do():
         m32 = MLPClassifier(**settings).fit(Xd[:300].astype(np.float32), yd[:300])
     np.testing.assert_array_equal(m64.predict(Xd[300:]), m32.predict(Xd[300:].astype(np.float32)))
     np.testing.assert_allclose(m64.predict_proba(Xd[300:]), m32.predict_proba(Xd[300:].astype(np.float32)), rtol=1e-2)
+
+
+def test_warning_filters_written_for_scikit_learns_messages_silence_ours():
+    """Code that silences scikit-learn's MLP warnings by their text (a
+    message filter matches the start) must silence the drop-in's too."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 4)), rng.integers(0, 3, 60)
+    sklearn_texts = ["Stochastic Optimizer: Maximum iterations", "Got `batch_size` less than 1 or larger than sample",
+                     "lbfgs failed to converge"]  # fmt: skip
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        for text in sklearn_texts:
+            warnings.filterwarnings("ignore", message=re.escape(text))
+        MLPClassifier(max_iter=2, batch_size=500, random_state=0).fit(X, y)
+        MLPClassifier(solver="lbfgs", max_iter=2, random_state=0).fit(X, y)
+    assert [str(w.message) for w in shown] == []
+
+
+def _two_partial_fits(cls, solver, between):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 4)), rng.integers(0, 3, 50)
+    est = cls(solver=solver, random_state=0, hidden_layer_sizes=(7,))
+    est.partial_fit(X, y, classes=[0, 1, 2])
+    between(est)
+    est.partial_fit(X, y)
+    return est.coefs_
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize(("what", "between"), [
+    ("weights assigned (same values)", lambda e: setattr(e, "coefs_", [c.copy() for c in e.coefs_])),
+    ("momentum and betas changed", lambda e: e.set_params(momentum=0.1, nesterovs_momentum=False, beta_1=0.1,
+                                                          beta_2=0.5, epsilon=1e-3)),
+    ("solver changed", lambda e: e.set_params(solver="adam" if e.solver == "sgd" else "sgd")),
+])  # fmt: skip
+def test_partial_fit_continues_scikit_learns_optimizer_whatever_changed_between_calls(solver, what, between):
+    """scikit-learn keeps its optimizer object between partial_fit calls: its
+    state goes on with weights the user assigns, and the solver, momentum and
+    betas it was built with stay (set_params of them changes nothing)."""
+    theirs = _two_partial_fits(SkClassifier, solver, between)
+    ours = _two_partial_fits(MLPClassifier, solver, between)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)

@@ -166,9 +166,8 @@ class BaseMLP(BaseEstimator):
         ``backend`` in ``dtype``; else a new one built from them (kept as the
         cache with ``keep``)."""
         cached = getattr(self, "_net", None)
-        if cached is not None and not _same(getattr(self, "_net_source", ()), self._weight_objects()):
-            cached = None
-        if cached is not None and cached.backend == backend and cached.dtype == dtype:
+        same = cached is not None and _same(getattr(self, "_net_source", ()), self._weight_objects())
+        if same and cached.backend == backend and cached.dtype == dtype:
             return cached
         layers = []
         for i, coef in enumerate(self.coefs_):
@@ -179,8 +178,8 @@ class BaseMLP(BaseEstimator):
         params = [backend.asarray(np.asarray(p), dtype, copy=True) for pair in pairs for p in pair]
         net = Network._assemble(layers, backend, dtype, params)
         if keep:
-            if cached is not None:  # the same weights elsewhere: the optimizer state goes with them
-                net._fit_state = _moved_state(getattr(cached, "_fit_state", None), backend, dtype)
+            if cached is not None and _shapes(cached) == _shapes(net):  # moved, or weights assigned by the user:
+                net._fit_state = _moved_state(getattr(cached, "_fit_state", None), backend, dtype)  # state goes on
             self._net, self._net_source = net, self._weight_objects()
         return net
 
@@ -249,6 +248,10 @@ def _moved_state(fit_state: Any, backend: Any, dtype: str) -> Any:
     opt, state = fit_state
     move = lambda a: backend.asarray(host(a), dtype, copy=True)  # noqa: E731
     return opt, {k: _state_value(v, move) for k, v in state.items()}
+
+
+def _shapes(net: Network) -> list[tuple[int, ...]]:
+    return [tuple(p.shape) for p in net._params()]
 
 
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:

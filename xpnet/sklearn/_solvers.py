@@ -34,9 +34,9 @@ def lbfgs(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> None:
     est.n_iter_ = min(int(result.nit), est.max_iter)
     if result.status != 0:
         reason = result.message.decode() if isinstance(result.message, bytes) else result.message
-        warn_convergence(
-            f"lbfgs failed to converge after {est.n_iter_} iteration(s) ({reason}); raise max_iter or "
-            "max_fun, or scale the data"
+        warn_convergence(  # scikit-learn's words first: warning filters on them match
+            f"lbfgs failed to converge after {est.n_iter_} iteration(s) (status={result.status}):\n{reason}\n\n"
+            "Raise max_iter or max_fun, or scale the data."
         )
     net._commit(objective.params(result.x))
     est.loss_ = float(result.fun)

@@ -47,13 +47,24 @@ class LearningRate:
     ``invscaling`` (``lr_init / (t + 1) ** power_t`` after each epoch, ``t``
     the rows seen) or ``adaptive`` (divided by 5 when the loss or score stalls;
     training stops below 1e-6). Only 'sgd' schedules; 'adam' keeps its rate.
-    The estimator keeps it as ``_optimizer`` between ``partial_fit`` calls."""
+    The estimator keeps it as ``_optimizer`` between ``partial_fit`` calls,
+    and with it the update rule's settings as the first call found them:
+    scikit-learn's optimizer object keeps its solver, momentum and betas, so
+    ``set_params`` of those between ``partial_fit`` calls changes nothing."""
 
     def __init__(self, est: Any) -> None:
         self.learning_rate_init = float(est.learning_rate_init)
         self.learning_rate = self.learning_rate_init
         self.lr_schedule = est.learning_rate if est.solver == "sgd" else "constant"
         self.power_t = float(est.power_t)
+        self.solver, self.momentum, self.nesterov = est.solver, float(est.momentum), bool(est.nesterovs_momentum)
+        self.betas, self.epsilon = (float(est.beta_1), float(est.beta_2)), float(est.epsilon)
+
+    def update_rule(self) -> Any:
+        """The update at the current rate, with the settings kept."""
+        if self.solver == "sgd":
+            return VelocitySGD(self.learning_rate, momentum=self.momentum, nesterov=self.nesterov and self.momentum > 0)
+        return PaperAdam(self.learning_rate, beta1=self.betas[0], beta2=self.betas[1], eps=self.epsilon)
 
     def iteration_ends(self, time_step: int) -> None:
         if self.lr_schedule == "invscaling":
@@ -113,7 +124,7 @@ def _fit_arguments(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[tu
     batch = _batch_size(est, n)
     rows = batch_rows(n, batch)
     plan = EpochPlan(rows) if weights is None else EpochPlan(*batch_weights(weights, batch))
-    opt = BatchL2(_update_rule(est, est._optimizer.learning_rate), alpha, plan, n)
+    opt = BatchL2(est._optimizer.update_rule(), alpha, plan, n)
     fit = {"loss": _loss(est, n, rows), "optimizer": opt, "batch_size": batch, "compile": "auto"}
     fit["shuffle"] = SklearnOrder(est, n, weights, plan, batch) if est.shuffle else False
     if est._optimizer.lr_schedule != "constant":
@@ -184,15 +195,9 @@ class SklearnEpochs(Callback):
         return False
 
 
-def _update_rule(est: Any, lr: float) -> Any:
-    if est.solver == "sgd":
-        return VelocitySGD(lr, momentum=est.momentum, nesterov=bool(est.nesterovs_momentum and est.momentum > 0))
-    return PaperAdam(lr, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon)
-
-
 def _continues(net: Any, opt: BatchL2) -> bool:
-    """Does the state the last fit left on ``net`` fit ``opt`` (``partial_fit``
-    after ``set_params(solver=...)`` starts a fresh state, as a new solver would)?"""
+    """Does the state the last fit left on ``net`` fit ``opt`` (a network
+    that no fit has trained has none)?"""
     previous = getattr(net, "_fit_state", None)
     if previous is None or not isinstance(previous[0], BatchL2):
         return False
@@ -241,7 +246,8 @@ def _batch_size(est: Any, n: int) -> int:
     if est.batch_size == "auto":
         return min(200, n)
     if est.batch_size > n:
-        warnings.warn(f"batch_size={est.batch_size} is larger than the {n} training rows; using {n}")
+        warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped "
+                      f"(batch_size={est.batch_size}, {n} training rows)")  # scikit-learn's words: filters match
     return int(min(est.batch_size, n))
 
 
@@ -300,7 +306,8 @@ def _warn_diverged(est: Any) -> None:
 
 
 def _warn_max_iter(est: Any) -> None:
+    """scikit-learn's words first, so that warning filters on them match."""
     warn_convergence(
-        f"Stochastic optimizer: reached max_iter={est.max_iter} iterations and the optimization has not "
-        f"converged yet (tol={est.tol}); raise max_iter, or tol"
+        f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the optimization hasn't converged "
+        f"yet. (tol={est.tol}: raise max_iter, or tol)"
     )
