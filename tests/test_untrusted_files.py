@@ -76,6 +76,23 @@ def test_fifo_is_refused_at_once(tmp_path):
     assert outcome[0][0] is ValueError and "FIFO" in outcome[0][1] and str(fifo) in outcome[0][1]
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_saving_onto_a_fifo_or_a_folder_is_refused_and_leaves_it(tmp_path):
+    """A save replaces the file at its path: over a FIFO or a device (as root,
+    /dev/null itself) that would destroy it."""
+    fifo, folder = tmp_path / "fifo", tmp_path / "folder"
+    os.mkfifo(fifo)
+    folder.mkdir()
+    net = xpnet.MLP([2, 1], backend="numpy", seed=0)
+    for path in (fifo, folder):
+        with pytest.raises(ValueError, match="is not a regular file"):
+            net.save(path)
+    assert fifo.is_fifo() and folder.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "folder"]
+    bad = subprocess.run([sys.executable, "-m", "xpnet", "train", "--epochs", "1", "--quiet", "--save", str(fifo)],
+                         capture_output=True, text=True, env=subprocess_env(), timeout=120)  # fmt: skip
+    assert bad.returncode == 2 and "is not a regular file" in bad.stderr and fifo.is_fifo()
+
+
 def _try_load(path):
     try:
         xpnet.load(path, backend="numpy")

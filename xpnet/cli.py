@@ -424,7 +424,7 @@ def _check_train(args: argparse.Namespace) -> None:
     _input_path("--data", args.data)
     _input_path("--test-data", args.test_data)
     for option, path in (("--save", args.save), ("--plot", args.plot), ("--checkpoint", args.checkpoint)):
-        _output_path(option, path, keep=option == "--checkpoint")
+        _output_path(option, path, keep=option == "--checkpoint", replaced=option != "--plot")
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -459,10 +459,11 @@ def _os_message(exc: BaseException) -> str:
     return str(exc)
 
 
-def _output_path(option: str, path: str | None, keep: bool = False) -> None:
+def _output_path(option: str, path: str | None, keep: bool = False, replaced: bool = False) -> None:
     """The file can be written: its folder exists and takes a new file (a
     probe file is created and removed: read-only or full folders fail here,
-    not after training)."""
+    not after training). ``replaced``: the file is written by replacing it
+    (a model, a checkpoint), so it must not be a device or a FIFO."""
     if path is None:
         return
     import tempfile
@@ -471,6 +472,9 @@ def _output_path(option: str, path: str | None, keep: bool = False) -> None:
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"{option} {path} is a folder; give a file name")
+    if replaced and target.exists() and not target.is_file():
+        raise UsageError(f"{option} {path} is not a regular file (a device or a FIFO); the file is written by "
+                         "replacing it, so give the path of a file")  # fmt: skip
     folder = target.parent
     if not folder.is_dir():
         raise UsageError(f"{option} {path}: the folder {folder} does not exist (create it, or choose another path)")

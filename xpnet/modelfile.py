@@ -103,6 +103,9 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     from safetensors.numpy import save as st_save
 
     path = Path(path)
+    if path.exists() and not path.is_file():  # the rename would replace a device, a FIFO or a folder
+        raise ValueError(f"{path} exists and is not a regular file (a folder, a device or a FIFO); a model or "
+                         "checkpoint is written by replacing the file at its path, so give the path of a file")  # fmt: skip
     data = st_save(tensors, metadata=metadata)
     folder = path.parent if str(path.parent) else Path(".")
     _remove_stale_temporaries(path)
