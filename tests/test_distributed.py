@@ -453,6 +453,22 @@ def test_start_broadcast_keeps_weights_exact(backend):
 
 
 @needs_mpiexec
+def test_cli_failure_on_one_rank_before_fit_ends_the_job(tmp_path):
+    """A process that fails outside ``fit`` (here a plugin that fails on rank
+    1 only, as a data file missing on one node would) ends the whole job with
+    its message: rank 0 would otherwise wait in its first collective forever."""
+    (tmp_path / "rank_one_fails.py").write_text(
+        "import os\nif os.environ.get('PMI_RANK', os.environ.get('OMPI_COMM_WORLD_RANK')) == '1':\n"
+        "    raise RuntimeError('this plugin fails on rank 1')\n"
+    )  # fmt: skip
+    args = ["-m", "xpnet", "train", "--backend", "numpy", "--epochs", "3", "--quiet", "--distributed",
+            "--plugin", "rank_one_fails"]  # fmt: skip
+    rc, stdout, stderr, seconds = run_under_mpiexec(args, tmp_path, timeout=60)
+    assert rc != 0 and "this plugin fails on rank 1" in stderr, f"rc {rc}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    assert seconds < 45, seconds
+
+
+@needs_mpiexec
 def test_cli_train_distributed_equals_one_process(tmp_path):
     """`mpiexec -n 2 xpnet train --distributed`: one report (rank 0's), one
     saved model, equal to a one-process run to rounding."""

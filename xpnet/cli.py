@@ -530,7 +530,22 @@ def _one_line_warnings():
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 on success)."""
+    """Run the command line; returns the exit status (0 on success). A
+    ``--distributed`` process that fails ends the whole MPI job."""
+    status = _main(argv)
+    if 0 < status < 128 and _distributed_argv(argv):  # 128 + a signal: every process was stopped together
+        from .distributed import abort_job
+
+        abort_job(status)
+    return status
+
+
+def _distributed_argv(argv: Sequence[str] | None) -> bool:
+    """Was ``--distributed`` given (read from the words: the failure may have been in parsing them)?"""
+    return "--distributed" in (sys.argv[1:] if argv is None else argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     debug = os.environ.get("XPNET_DEBUG", "").strip() not in ("", "0")
     command = None
     try:

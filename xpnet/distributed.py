@@ -111,6 +111,20 @@ def rank() -> int:
     return _mpi().COMM_WORLD.Get_rank()
 
 
+def abort_job(status: int) -> None:
+    """End every process of an ``mpiexec`` job from one that failed outside
+    ``fit`` (its data file missing on one node, a plugin that fails on one
+    rank): the others would wait in their first collective forever. Does
+    nothing with one process; never returns with several."""
+    if not launched_by_mpiexec() or world_size() == 1:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    time.sleep(0.5)  # as in DataParallel.together: let the launcher forward this rank's message first
+    _mpi().COMM_WORLD.Abort(status)
+    os._exit(status)
+
+
 def is_root() -> bool:
     """Is this rank 0, the process that prints, shows progress and saves?"""
     return rank() == 0
