@@ -88,3 +88,21 @@ def test_signal_without_checkpoint_option_writes_default(tmp_path):
     default = tmp_path / "xpnet-interrupted.checkpoint.safetensors"
     assert default.exists() and f"--checkpoint {default.name} --resume" in stderr
     xpnet.load(default, backend="numpy")
+
+
+def test_the_resume_command_is_quoted_for_the_shell(monkeypatch, capsys, tmp_path):
+    """Paths with spaces: the printed command must paste back as it was run."""
+    import shlex
+    import types
+
+    from xpnet import _commands
+
+    ck = tmp_path / "my ck.safetensors"
+    argv = ["train", "--epochs", "4", "--checkpoint", str(ck), "--save", str(tmp_path / "out dir.st")]
+    monkeypatch.setattr(sys, "argv", ["xpnet", *argv])
+    exc = types.SimpleNamespace(checkpoint=ck, write_checkpoint=None, history=types.SimpleNamespace(epochs=2))
+    args = types.SimpleNamespace(checkpoint=str(ck), distributed=False)
+    assert _commands._interrupted(exc, args, signal.SIGINT) == 128 + signal.SIGINT
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("xpnet: resume with: ")
+    assert shlex.split(line.removeprefix("xpnet: resume with: ")) == ["xpnet", *argv, "--resume"]

@@ -502,6 +502,24 @@ def test_zero_width_terminal_gets_a_line_per_epoch():
 
 
 @pytest.mark.skipif(not shutil.which("script"), reason="needs script(1) from util-linux to get a terminal")
+def test_the_progress_bar_follows_where_it_is_drawn_stderr(tmp_path):
+    """The bar is drawn on stderr, so whether stderr is a terminal decides:
+    stdout on a terminal and stderr in a file must leave the file clean."""
+    import shlex
+    import subprocess
+    import sys
+
+    from test_cli import clean_env
+
+    err = tmp_path / "err.log"
+    command = " ".join(map(shlex.quote, [sys.executable, "-m", "xpnet", "train", "--epochs", "3"])) + f" 2>{err}"
+    result = subprocess.run(["script", "-q", "-c", command, "/dev/null"], capture_output=True, text=True,
+                            timeout=120, env=clean_env(), stdin=subprocess.DEVNULL)  # fmt: skip
+    assert result.returncode == 0 and "test accuracy" in result.stdout, result.stdout
+    assert err.read_text() == ""
+
+
+@pytest.mark.skipif(not shutil.which("script"), reason="needs script(1) from util-linux to get a terminal")
 def test_xpnet_train_under_script_prints_epoch_lines():
     """`script -q -c ... /dev/null` runs on a pseudo-terminal that reports 0 columns."""
     import shlex

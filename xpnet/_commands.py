@@ -13,6 +13,7 @@ import contextlib
 import csv
 import os
 import platform
+import shlex
 import signal
 import sys
 import threading
@@ -62,7 +63,7 @@ def train(args: argparse.Namespace) -> int:
             history = net.fit(
                 data.X_train, data.y_train, loss=loss, lr=args.lr, epochs=epochs,
                 batch_size=args.batch_size, seed=args.seed,
-                progress=not args.quiet and sys.stdout.isatty() and root,
+                progress=not args.quiet and sys.stderr.isatty() and root,  # where the bar is drawn
                 checkpoint=args.checkpoint, resume=resume, interrupt=stop, distributed=args.distributed, **control,
             )
         except TrainingInterrupted as exc:
@@ -358,8 +359,9 @@ def _interrupted(exc: Any, args: argparse.Namespace, signum: int | None) -> int:
         again = [a for a in sys.argv[1:] if a != "--resume"]
         if args.checkpoint is None:
             again += ["--checkpoint", str(path)]
+        launcher = "mpiexec -n N " if args.distributed else ""  # the same job again, as many processes
         print(f"xpnet: {name}: stopped after {exc.history.epochs} complete epoch(s); checkpoint written to {path}\n"
-              f"xpnet: resume with: xpnet {' '.join(again)} --resume", file=sys.stderr)
+              f"xpnet: resume with: {launcher}{shlex.join(['xpnet', *again, '--resume'])}", file=sys.stderr)
     return 128 + (signum or signal.SIGINT)
 
 
