@@ -42,6 +42,17 @@ def test_resume_needs_checkpoint():
     assert "--resume needs --checkpoint" in one_line_error(xpnet_cli(*TRAIN, "--epochs", "1", "--resume"))
 
 
+@pytest.mark.parametrize("changed", [["--seed", "3"], ["--test-size", "0.3"], ["--lr", "0.01"]])
+def test_resume_with_other_split_or_stepping_options_is_refused(tmp_path, changed):
+    """Another --seed or --test-size holds out other rows (the first epochs
+    trained on some of the new test rows: a leaked score); another --lr is
+    another run. The error names the options, then and now."""
+    ck = tmp_path / "ck.safetensors"
+    ok(xpnet_cli(*TRAIN, "--epochs", "1", "--checkpoint", ck))
+    line = one_line_error(xpnet_cli(*TRAIN, *changed, "--epochs", "2", "--checkpoint", ck, "--resume"))
+    assert f"was written by a run with {changed[0]} " in line and f"this one has {changed[0]} {changed[1]}" in line
+
+
 def test_resume_from_another_architecture_is_refused(tmp_path):
     ck = tmp_path / "ck.safetensors"
     ok(xpnet_cli(*TRAIN, "--epochs", "1", "--checkpoint", ck))

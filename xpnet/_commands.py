@@ -27,6 +27,8 @@ from ._backend import KNOWN_BACKENDS, BackendUnavailable, backend_status, get_ba
 from ._cli_data import prediction_inputs, training_data
 from ._usage import UsageError
 from .columns import features_from_info
+from .data_io import DataError
+from .modelfile import read_model_file
 from .network import MLP, Network
 from .training import TrainingInterrupted
 
@@ -55,7 +57,7 @@ def train(args: argparse.Namespace) -> int:
     data = _announced_data(args)
     net, loss, epochs, control, stopping = _announced_model(args, data, backend)
     # The notes go in before training, so that every checkpoint is a usable model too.
-    net.info = data.info
+    net.info = {**data.info, "run": _run_options(args)}
     resume = _resume_from(args)
     fit_started = time.perf_counter()
     with _stop_on_signals() as stop:
@@ -303,6 +305,15 @@ def _device_for(args: argparse.Namespace) -> tuple[Any, str | None]:
 INTERRUPT_CHECKPOINT = "xpnet-interrupted.checkpoint.safetensors"
 
 
+#: The options that decide which rows train and test and how a run steps
+#: through them: a resumed run must repeat them (``fit`` checks the model).
+_RUN_OPTIONS = ("seed", "test_size", "test_data", "batch_size", "lr", "missing")
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in _RUN_OPTIONS}
+
+
 def _resume_from(args: argparse.Namespace) -> str | None:
     if not args.resume:
         return None
@@ -311,8 +322,31 @@ def _resume_from(args: argparse.Namespace) -> str | None:
     if not Path(args.checkpoint).exists():
         _say(f"resume: no checkpoint at {args.checkpoint} yet; starting fresh")
         return None
+    _same_run_options(args)
     _say(f"resume: continuing from {args.checkpoint}")
     return args.checkpoint
+
+
+def _same_run_options(args: argparse.Namespace) -> None:
+    """Refuse to resume a checkpoint with other split or stepping options
+    than the run that wrote it had: another --seed or --test-size would hold
+    out other rows (the first epochs trained on some of the new test rows),
+    another --batch-size or --lr would not be the run that was stopped."""
+    meta, _ = read_model_file(args.checkpoint)
+    info = meta.get("info")
+    found = info.get("run") if isinstance(info, dict) else None
+    if not isinstance(found, dict):
+        return  # a checkpoint of an older xpnet, or of the Python API: fit's own checks apply
+    now = _run_options(args)
+    changed = [name for name in _RUN_OPTIONS if name in found and found[name] != now[name]]
+    if changed:
+        flag = lambda n: "--" + n.replace("_", "-")  # noqa: E731
+        raise DataError(
+            f"{args.checkpoint} was written by a run with "
+            + ", ".join(f"{flag(n)} {found[n]}" for n in changed) + "; this one has "
+            + ", ".join(f"{flag(n)} {now[n]}" for n in changed),
+            "resume with the options of the run that wrote it, or train afresh without --resume",
+        )
 
 
 class _StopFlag:
