@@ -156,6 +156,18 @@ def test_xpnet_predict_with_plugin(plugin):
     assert bad.returncode == 2 and "--plugin no_such_module_xyz" in bad.stderr
 
 
+def test_xpnet_train_takes_a_plugins_optimizer_and_activation_by_name(plugin):
+    env = child_env(ROOT)
+    env.pop("XPNET_BACKEND", None)
+    args = [sys.executable, "-m", "xpnet", "train", "--epochs", "2", "--quiet", "--plugin", "my_components",
+            "--optimizer", "adagrad", "--activation", "scaled_tanh", "--lr", "0.05"]  # fmt: skip
+    run = subprocess.run(args, cwd=plugin, env=env, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0 and "(scaled_tanh, softmax)" in run.stdout and "adagrad lr 0.05" in run.stdout, run.stderr
+    unknown = subprocess.run([*args[:-6], "--optimizer", "adagradd"], cwd=plugin, env=env, capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+    assert unknown.returncode == 2 and "argument --optimizer: unknown optimizer 'adagradd'" in unknown.stderr
+
+
 def test_loading_without_the_component_names_it_and_says_how_to_register(plugin):
     run_python(TRAIN, plugin)
     with pytest.raises(ValueError, match=r"unknown layer 'Affine'.*subclass xpnet\.Layer, decorate it with @xpnet\.register"):

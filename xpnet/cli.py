@@ -160,7 +160,20 @@ def _activation(text: str) -> str:
     try:
         return get_activation(text).name
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise argparse.ArgumentTypeError(f"argument --activation: {exc}") from None
+
+
+def _optimizer(text: str) -> str:
+    """A preset (``momentum``) or a registered optimizer's name, as ``fit`` reads it."""
+    from .optimizers import OPTIMIZERS, PRESETS
+
+    name = text.strip().lower()
+    if name in PRESETS:
+        return name
+    try:
+        return OPTIMIZERS.lookup(name).name
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"argument --optimizer: {exc}") from None
 
 
 def _names(text: str) -> list[str]:
@@ -280,8 +293,8 @@ def _add_model_options(group: Any) -> None:
     group.add_argument("--hidden", type=_hidden, default=_hidden(DEFAULT_HIDDEN), metavar="SIZES",
                        help=f"hidden layer sizes, e.g. 128,64; 'none' for no hidden layer (default: {DEFAULT_HIDDEN})")
     group.add_argument("--activation", default=DEFAULT_ACTIVATION,
-                       help="hidden-layer activation: tanh, relu, leaky_relu, sigmoid, identity "
-                       f"(default: {DEFAULT_ACTIVATION})")
+                       help="hidden-layer activation: a registered name, e.g. tanh, relu, leaky_relu, sigmoid, gelu, "
+                       f"elu, silu, softplus, identity; --plugin adds yours (default: {DEFAULT_ACTIVATION})")
     group.add_argument("--epochs", type=_epochs, default=None, metavar="N",
                        help="most epochs to train (training stops earlier when --patience epochs bring no better "
                        "validation loss), or auto (the default): 500 with early stopping, else 100; fewer for large "
@@ -295,8 +308,9 @@ def _add_model_options(group: Any) -> None:
     group.add_argument("--lr", type=_positive_float, default=DEFAULT_LR, help=f"learning rate (default: {DEFAULT_LR})")
     group.add_argument("--batch-size", type=_batch_size, default=DEFAULT_BATCH, metavar="N",
                        help=f"minibatch rows, or 'full' for full-batch descent (default: {DEFAULT_BATCH})")
-    group.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "rmsprop", "adamw"), default=DEFAULT_OPTIMIZER,
-                       help=f"(default: {DEFAULT_OPTIMIZER})")
+    group.add_argument("--optimizer", default=DEFAULT_OPTIMIZER, metavar="NAME",
+                       help="sgd, momentum (SGD with momentum 0.9), adam, rmsprop, adamw, or one --plugin registers "
+                       f"(default: {DEFAULT_OPTIMIZER})")
     group.add_argument("--lr-schedule", type=_lr_schedule, default=None, metavar="SPEC",
                        help=f"learning-rate schedule: {LR_SCHEDULE_HELP} (default: none, a constant rate)")
     group.add_argument("--weight-decay", type=_non_negative, default=None, metavar="WD",
@@ -402,8 +416,9 @@ def _run(name: str):
 def _check_train(args: argparse.Namespace) -> None:
     try:
         args.activation = _activation(args.activation)  # here, once --plugin modules have registered theirs
+        args.optimizer = _optimizer(args.optimizer)
     except argparse.ArgumentTypeError as exc:
-        raise UsageError(f"argument --activation: {exc} (see `xpnet train --help`)") from None
+        raise UsageError(f"{exc} (see `xpnet train --help`)") from None
     if args.dropout and not args.hidden:
         raise UsageError("--dropout applies after hidden layers, and --hidden none has none (drop one of them)")
     if args.resume and args.checkpoint is None:
