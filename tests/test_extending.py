@@ -162,7 +162,8 @@ def test_xpnet_train_takes_a_plugins_optimizer_and_activation_by_name(plugin):
     args = [sys.executable, "-m", "xpnet", "train", "--epochs", "2", "--quiet", "--plugin", "my_components",
             "--optimizer", "adagrad", "--activation", "scaled_tanh", "--lr", "0.05"]  # fmt: skip
     run = subprocess.run(args, cwd=plugin, env=env, capture_output=True, text=True, timeout=180)
-    assert run.returncode == 0 and "(scaled_tanh, softmax)" in run.stdout and "adagrad lr 0.05" in run.stdout, run.stderr
+    assert run.returncode == 0, run.stderr
+    assert "(scaled_tanh, softmax)" in run.stdout and "adagrad lr 0.05" in run.stdout
     unknown = subprocess.run([*args[:-6], "--optimizer", "adagradd"], cwd=plugin, env=env, capture_output=True,
                              text=True, timeout=120)  # fmt: skip
     assert unknown.returncode == 2 and "argument --optimizer: unknown optimizer 'adagradd'" in unknown.stderr
