@@ -154,6 +154,9 @@ def test_xpnet_predict_with_plugin(plugin):
     bad = subprocess.run([*args, "--plugin", "no_such_module_xyz"], cwd=plugin, env=env, capture_output=True,
                          text=True, timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "--plugin no_such_module_xyz" in bad.stderr
+    path = subprocess.run([*args, "--plugin", "./my_components.py"], cwd=plugin, env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert path.returncode == 2 and "give the module's name, as `import` takes it (--plugin my_components)" in path.stderr
 
 
 def test_xpnet_train_takes_a_plugins_optimizer_and_activation_by_name(plugin):

@@ -380,6 +380,10 @@ def _import_plugins(modules: Sequence[str]) -> None:
     if modules and os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())
     for name in modules:
+        if name.endswith(".py") or os.sep in name or "/" in name:  # a path: import the module it names
+            module = os.path.splitext(os.path.basename(name))[0]
+            raise UsageError(f"--plugin {name}: give the module's name, as `import` takes it (--plugin {module}), "
+                             "run from its folder or with that folder on PYTHONPATH")  # fmt: skip
         try:
             importlib.import_module(name)
         except Exception as exc:
