@@ -278,3 +278,13 @@ def test_summary_and_repr():
     net = xpnet.MLP([4, 3, 2], backend="numpy")
     assert "total parameters: 23" in net.summary()
     assert "Dense(4, 3" in repr(net)
+
+
+def test_a_layer_listed_twice_is_refused():
+    """Two places of one layer object would be two parameter slots written
+    into one layer: one place's update lost, not shared weights."""
+    d = xpnet.Dense(3, 3, "tanh")
+    for layers in ([xpnet.Dense(3, 3), d, d], [xpnet.Dense(3, 3), xpnet.Sequential([d, d])]):
+        with pytest.raises(ValueError, match=r"appears twice in this network; layers do not share weights"):
+            xpnet.Network(layers)
+    assert not d.built

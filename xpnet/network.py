@@ -414,11 +414,16 @@ def _root_of(layers: Iterable[Any]) -> Sequential:
     layers = [as_layer(item) for item in layers]
     if not layers:
         raise ValueError("a Network needs at least one layer, got none")
+    seen: set[int] = set()
     for i, layer in enumerate(layers):
         for inner in walk(layer):
             if "_backend" not in vars(inner):
                 raise TypeError(f"{type(inner).__name__}.__init__ must call super().__init__(): Layer.__init__ "
                                 "sets up the state a network fills in")  # fmt: skip
+            if id(inner) in seen:  # its parameters would be two slots of one layer: one update lost
+                raise ValueError(f"{inner!r} appears twice in this network; layers do not share weights: create "
+                                 "a new layer for each place")  # fmt: skip
+            seen.add(id(inner))
         if any(inner.built for inner in walk(layer)):
             raise ValueError(
                 f"layer {i} ({layer!r}) already belongs to a network; create a new layer for each network"
