@@ -100,3 +100,23 @@ def test_inference_chunks_are_larger_on_a_gpu(monkeypatch, name, device):
     assert net.chunk_rows() == cpu_rows * xpnet.network.GPU_CHUNK_FACTOR == 2**25 // 256
     monkeypatch.setattr(net, "backend", SimpleNamespace(name="jax", device=SimpleNamespace(platform="cpu")))
     assert net.chunk_rows() == cpu_rows
+
+
+def test_torch_inputs_that_track_gradients_or_are_bfloat16_predict_plainly():
+    """A user's tensor with requires_grad made predict build (and hold) an
+    autograd graph over every layer; bfloat16, which NumPy lacks, raised
+    torch's own TypeError on the way to another backend."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    X = torch.randn(64, 3)
+    net = xpnet.MLP([3, 8, 2], backend="torch", seed=0)
+    Y = net.predict(X.clone().requires_grad_(True))
+    assert Y.grad_fn is None and not Y.requires_grad
+    torch.testing.assert_close(Y, net.predict(X))
+    on_numpy = xpnet.MLP([3, 8, 2], backend="numpy", seed=0)
+    np.testing.assert_allclose(on_numpy.predict(X.to(torch.bfloat16)), on_numpy.predict(X.to(torch.bfloat16).float()))
+
+
+def test_a_float64_value_beyond_float32_on_a_device_is_named_as_such():
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    with pytest.raises(ValueError, match=r"X contains inf \(infinite values, or values beyond float32's range"):
+        xpnet.MLP([2, 1], backend="numpy").predict(torch.tensor([[1e39, 1.0]], dtype=torch.float64))

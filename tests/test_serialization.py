@@ -221,3 +221,33 @@ def test_saved_file_has_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_copy_or_pickle_keeps_the_device(backend):
+    """The pickled device is one ``get_backend`` takes back: ``str()`` of
+    array_api_strict's device1 was not, and the copy moved to its default
+    device without a word (CuPy's ``<CUDA Device 1>`` would have too)."""
+    import copy
+
+    net = xpnet.MLP([3, 2], backend=backend, seed=0)
+    for other in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        assert (other.backend.name, other.backend.device) == (net.backend.name, net.backend.device)
+        assert_on(other._params()[0], other.backend, net.dtype, (3, 2))
+
+
+def test_float64_on_jax_without_its_64_bit_mode_is_refused_on_load_and_move(tmp_path):
+    """Loading or moving a float64 model to JAX without x64 gave float32
+    weights under a float64 label (and a save that load refused)."""
+    pytest.importorskip("jax", reason="jax is not installed")
+    import subprocess
+    import sys
+
+    from helpers import subprocess_env
+
+    xpnet.MLP([3, 2], backend="numpy", dtype="float64", seed=0).save(tmp_path / "m.safetensors")
+    code = ("import xpnet\nfor f in (lambda: xpnet.load('m.safetensors', backend='jax'),\n"
+            "          lambda: xpnet.load('m.safetensors', backend='numpy').to('jax')):\n"
+            "    try:\n        f()\n    except ValueError as e:\n        print('refused:', e)\n")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env=subprocess_env(JAX_ENABLE_X64="0"))  # fmt: skip
+    assert out.stdout.count("refused: float64 on the jax backend needs JAX's 64-bit mode") == 2, out.stdout + out.stderr

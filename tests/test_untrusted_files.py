@@ -88,9 +88,21 @@ def test_saving_onto_a_fifo_or_a_folder_is_refused_and_leaves_it(tmp_path):
         with pytest.raises(ValueError, match="is not a regular file"):
             net.save(path)
     assert fifo.is_fifo() and folder.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "folder"]
+    with pytest.raises(ValueError, match="must be a non-empty file path"):
+        net.save("")
     bad = subprocess.run([sys.executable, "-m", "xpnet", "train", "--epochs", "1", "--quiet", "--save", str(fifo)],
                          capture_output=True, text=True, env=subprocess_env(), timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "is not a regular file" in bad.stderr and fifo.is_fifo()
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write any file")
+def test_saving_over_a_read_only_file_is_refused(tmp_path):
+    target = tmp_path / "kept.safetensors"
+    target.write_bytes(b"mine")
+    target.chmod(0o444)
+    with pytest.raises(PermissionError, match="not writable"):
+        xpnet.MLP([2, 1], backend="numpy", seed=0).save(target)
+    assert target.read_bytes() == b"mine"
 
 
 def _try_load(path):

@@ -30,6 +30,7 @@ __all__ = [
     "BackendUnavailable",
     "available_backends",
     "backend_status",
+    "device_spec",
     "get_backend",
     "to_numpy",
 ]
@@ -279,6 +280,22 @@ def _cupy_device_index(device: Any) -> int:
 # --------------------------------------------------------------------------
 
 
+def device_spec(backend: Backend) -> str:
+    """The backend's device as a string :func:`get_backend` takes back (what
+    a pickle keeps): ``"cpu"``, ``"cuda:1"``, ``"gpu:0"``, ``"device1"``.
+    ``str()`` of a library's device object is not always one."""
+    device = backend.device
+    if backend.name == "cupy":
+        return f"cuda:{device.id}"
+    if backend.name == "jax":
+        import jax
+
+        return f"{device.platform}:{jax.devices(device.platform).index(device)}"
+    if backend.name == "array_api_strict":
+        return str(getattr(device, "_device", device))
+    return str(device)
+
+
 def to_numpy(a: Any) -> np.ndarray:
     """Copy any supported array (or Python number / list) to a NumPy array on the host."""
     if isinstance(a, np.ndarray | np.generic):
@@ -286,7 +303,8 @@ def to_numpy(a: Any) -> np.ndarray:
     if compat.is_cupy_array(a):
         return a.get()
     if compat.is_torch_array(a):
-        return a.detach().cpu().resolve_conj().numpy()
+        a = a.detach().cpu().resolve_conj()
+        return (a.float() if str(a.dtype) == "torch.bfloat16" else a).numpy()  # NumPy has no bfloat16
     if compat.is_jax_array(a):
         import jax
 
@@ -343,6 +361,8 @@ class Backend:
         xp = self.xp
         if self.owns(obj):
             out = obj
+            if self.name == "torch" and out.requires_grad:  # a user's autograd graph stays theirs: xpnet keeps none
+                out = out.detach()
             if compat.device(out) != self.device:
                 out = self._to_device(out)
             if dtype is not None and out.dtype != dtype:

@@ -26,6 +26,7 @@ names the file and what is wrong.
 
 from __future__ import annotations
 
+import errno
 import functools
 import glob
 import hashlib
@@ -102,7 +103,11 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     or older than :data:`STALE_AFTER` seconds (a write killed half-way)."""
     from safetensors.numpy import save as st_save
 
+    if not os.fspath(path):
+        raise ValueError("a model or checkpoint path must be a non-empty file path, got ''")
     path = Path(path)
+    if path.exists() and not os.access(path, os.W_OK):  # the rename would replace a file its owner protected
+        raise PermissionError(errno.EACCES, "the file exists and is not writable", str(path))
     if path.exists() and not path.is_file():  # the rename would replace a device, a FIFO or a folder
         raise ValueError(f"{path} exists and is not a regular file (a folder, a device or a FIFO); a model or "
                          "checkpoint is written by replacing the file at its path, so give the path of a file")  # fmt: skip

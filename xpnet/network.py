@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import training as _training
-from ._backend import Backend, get_backend, quiet_float_errors
+from ._backend import Backend, device_spec, get_backend, quiet_float_errors
 from ._dtypes import DTYPES, dtype_name
 from ._programs import inference, keyed_program, network_key, program_key
 from ._random import host_rng
@@ -91,6 +91,7 @@ class Network:
                      [backend.asarray(b, dtype) for b in buffers.values()])  # fmt: skip
 
     def _setup(self, root: Sequential, backend: Backend, dtype: str) -> None:
+        backend.dtype(dtype)  # refuses float64 where the backend would compute it in float32 (JAX without x64)
         self._root = root
         self.layers = root.layers
         self.backend = backend
@@ -247,7 +248,7 @@ class Network:
         return {
             "config": self._rebuild_config(),
             "backend": self.backend.name,
-            "device": str(self.backend.device),
+            "device": device_spec(self.backend),
             "dtype": self.dtype,
             "params": [np.array(to_numpy(p)) for p in self._params()],
             "buffers": [np.array(to_numpy(b)) for b in self._buffers()],

@@ -360,8 +360,10 @@ class DeferredChecks:
         xp = compat.array_namespace(a)
         if not xp.isdtype(a.dtype, "real floating"):
             return
+        beyond = ", or values beyond float32's range that became inf in float32: use dtype='float64'"
         nan, inf = (f"{what} contains NaN; remove or impute those values first",
-                    f"{what} contains inf (infinite values); remove or clip them first")  # fmt: skip
+                    f"{what} contains inf (infinite values{beyond if xp.finfo(a.dtype).bits == 32 else ''}); "
+                    "remove or clip them first")  # fmt: skip
         if xp.finfo(a.dtype).bits < 32:  # a half-precision sum overflows early: the exact tests at once
             self.add(xp.any(xp.isnan(a)), nan)
             self.add(xp.any(xp.isinf(a)), inf)
