@@ -66,3 +66,10 @@ def test_input_errors():
         n.bias = [1.0, 2.0]
     with pytest.raises(ValueError, match="softmax"):
         xpnet.Neuron(3, "softmax")
+
+
+def test_bias_must_be_true_or_false():
+    for bad in ("no", None, 0):
+        with pytest.raises(TypeError, match="bias must be True or False"):
+            xpnet.Neuron(3, bias=bad)
+    assert not xpnet.Neuron(3, bias=False, backend="numpy").use_bias

@@ -235,3 +235,19 @@ def test_inputs_beyond_float32_are_named_not_called_infinite(backend):
     with pytest.raises(ValueError, match="y has values beyond the float32 range"):
         net.fit(X, np.full(12, -1e300), epochs=1)
     assert xpnet.MLP([3, 1], backend="numpy", dtype="float64", seed=0).evaluate(big, np.zeros(12), "mse") > 0
+
+
+def test_nullable_pandas_numbers_are_numbers_and_a_mask_is_refused():
+    """pandas' nullable and Arrow columns became Python objects through
+    numpy.asarray (refused as such); a masked array's mask was ignored."""
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    net = xpnet.MLP([2, 1], backend="numpy", seed=0)
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]})
+    want = net.predict(frame)
+    for dtype in ("Float64", "Int64"):
+        np.testing.assert_array_equal(net.predict(frame.astype(dtype)), want)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        net.predict(pd.DataFrame({"a": [1.0, None], "b": [3.0, 4.0]}).astype("Float64"))
+    with pytest.raises(ValueError, match="masked array with masked entries"):
+        net.predict(np.ma.array([[1.0, 2.0]], mask=[[0, 1]]))
+    np.testing.assert_array_equal(net.predict(np.ma.array([[1.0, 3.0]])), net.predict(np.array([[1.0, 3.0]])))

@@ -14,7 +14,7 @@ from ._backend import Backend, get_backend
 from ._random import draw_weights, host_rng, initial_bias, resolve_init
 from ._xp import affine
 from .activations import Activation, get_activation
-from .validation import checked_param, positive_int
+from .validation import checked_param, positive_int, true_or_false
 from .network import check_dtype
 from .validation import DeferredChecks, as_numeric
 
@@ -44,7 +44,7 @@ class Neuron:
         self.activation = get_activation(activation)
         if not self.activation.elementwise:
             raise ValueError(f"a single neuron cannot use {self.activation.name}: it normalises over several outputs")
-        self.use_bias = bool(bias)
+        self.use_bias = true_or_false(bias, "bias")
         self.backend = get_backend(backend)
         self.dtype = check_dtype(dtype)
         rng = host_rng(seed)

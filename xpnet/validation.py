@@ -51,8 +51,12 @@ def as_numeric(
         with quiet_float_errors():
             return backend.asarray(value, dtype, copy=copy)
     staged = host
+    if isinstance(value, np.ma.MaskedArray) and np.ma.getmaskarray(value).any():
+        raise ValueError(f"{what} is a masked array with masked entries, and a mask is not a missing value here: "
+                         "fill them (np.ma.filled) or leave those rows out")  # fmt: skip
     try:
-        host = np.asarray(value)
+        host = _pandas_numbers(value)
+        host = np.asarray(value) if host is None else host
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"{what} must be a rectangular array of numbers: {exc}") from None
     if host.dtype.kind not in "biuf":
@@ -65,6 +69,22 @@ def as_numeric(
         with quiet_float_errors():  # an overflowing cast shows as inf in the finite checks
             return host if dtype is None else host.astype(_host_dtype(backend, dtype), copy=False)
     return backend.asarray(host, dtype, copy=copy)
+
+
+def _pandas_numbers(value: Any) -> np.ndarray | None:
+    """A pandas Series or DataFrame of numbers as float64 (NaN where missing),
+    or None: nullable columns (``Float64``, ``Int64``, Arrow's) are numbers,
+    though ``numpy.asarray`` makes Python objects of them."""
+    if type(value).__module__.split(".")[0] != "pandas" or not hasattr(value, "to_numpy"):
+        return None
+    import pandas as pd
+
+    dtypes = list(value.dtypes) if hasattr(value, "columns") else [value.dtype]
+    if not dtypes or not all(pd.api.types.is_numeric_dtype(d) and not pd.api.types.is_bool_dtype(d) for d in dtypes):
+        return None
+    if all(isinstance(d, np.dtype) for d in dtypes):
+        return None  # plain NumPy columns: numpy.asarray keeps their dtype
+    return value.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _host_dtype(backend: Backend, dtype: Any) -> np.dtype:
@@ -333,6 +353,13 @@ def positive(value: Any, what: str, *, integer: bool = False, allow_none: bool =
 def positive_int(value: Any, what: str) -> int:
     """A positive int (layer sizes, epochs, batch sizes)."""
     return positive(value, what, integer=True)
+
+
+def true_or_false(value: Any, what: str) -> bool:
+    """A bool (or NumPy's), refused otherwise: ``bool("no")`` is True."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{what} must be True or False, got {value!r}")
+    return bool(value)
 
 
 class DeferredChecks:

@@ -16,7 +16,7 @@ from .._random import InitFunction, draw_weights, initial_bias, resolve_init
 from .._xp import affine
 from ..activations import Activation, get_activation
 from ..registry import component_spec, register
-from ..validation import checked_param, positive_int
+from ..validation import checked_param, positive_int, true_or_false
 from .base import Layer
 
 __all__ = ["Dense", "LayerCache"]
@@ -56,9 +56,7 @@ class Dense(Layer):
         self.n_in = positive_int(n_in, "n_in")
         self.n_out = positive_int(n_out, "n_out")
         self.activation = get_activation(activation)
-        if not isinstance(bias, bool | np.bool_):
-            raise TypeError(f"bias must be True or False, got {bias!r}")
-        self.use_bias = bool(bias)
+        self.use_bias = true_or_false(bias, "bias")
         self._init = resolve_init(init, self.activation.name)
 
     # -- protocol: settings, widths, parameters -------------------------------
