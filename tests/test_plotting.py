@@ -26,3 +26,13 @@ def test_without_matplotlib_the_error_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"xpnet\[plot\]"):
         plot_history(History(loss=[1.0]), tmp_path / "x.png")
+
+
+def test_a_folder_is_not_an_image_path(tmp_path):
+    from xpnet.plotting import plot_history
+
+    history = History(loss=[1.0, 0.5])
+    for path in (tmp_path, f"{tmp_path}/", ""):
+        with pytest.raises(ValueError, match="needs the path of an image file"):
+            plot_history(history, path)
+    assert list(tmp_path.iterdir()) == []  # no hidden ".png" written into the folder

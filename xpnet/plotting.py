@@ -24,6 +24,8 @@ def plot_history(
 ) -> None:
     """Draw ``history.loss`` (and ``val_loss``, and ``val_accuracy`` on a
     right-hand axis when present) into the image file ``path``."""
+    if not os.fspath(path) or os.fspath(path).endswith(("/", os.sep)) or os.path.isdir(path):
+        raise ValueError(f"plot_history needs the path of an image file, got the folder {os.fspath(path)!r}")
     try:
         from matplotlib.figure import Figure
     except ImportError:
