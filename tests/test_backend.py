@@ -311,3 +311,10 @@ def test_namespace_recognition_uses_compat(backend):
 def test_invalid_dtype_names_rejected(backend):
     with pytest.raises(ValueError, match="float16"):
         backend.asarray([1.0], "float16")
+
+
+def test_an_array_api_strict_device_that_is_not_one_is_refused():
+    pytest.importorskip("array_api_strict", reason="array_api_strict is not installed")
+    for bad in (5, "device9", object()):
+        with pytest.raises(ValueError, match="invalid array_api_strict device"):
+            xpnet.get_backend("array_api_strict", bad)

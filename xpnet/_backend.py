@@ -195,6 +195,9 @@ def _resolve_device(name: str, device: Any) -> Any:
                 raise ValueError(
                     f"invalid array_api_strict device {device!r}; expected one of CPU_DEVICE, device1, device2"
                 ) from None
+        if not isinstance(device, strict.Device):
+            raise ValueError(f"invalid array_api_strict device {device!r}; expected one of CPU_DEVICE, device1, "
+                             "device2, or an array_api_strict.Device")  # fmt: skip
         return device
     raise AssertionError(name)  # pragma: no cover - _check_known ran first
 
