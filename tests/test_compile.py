@@ -574,6 +574,34 @@ def test_a_cupy_kernel_that_fails_to_launch_falls_back_to_its_operations(monkeyp
     assert ("sgd_test", "float64") in _fused._CUPY_FAILED
 
 
+def test_a_device_failure_in_a_fused_launch_is_raised_not_hidden(monkeypatch):
+    """Out of memory (or an earlier launch's CUDA error) is not the fused
+    kernel's fault: running it unfused would need more memory, and turning
+    fusion off for good would hide the real error."""
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed (its error classes are the test's)")
+    kernel = Kernel(lambda xp, p, g, lr: (p - lr * g,), 2, 1, "sgd_oom_test")
+
+    def fused(*args):
+        raise cupy.cuda.memory.OutOfMemoryError(1 << 30, 1 << 20, 0)
+
+    _as_if_on_cupy(monkeypatch, fused)
+    with pytest.raises(cupy.cuda.memory.OutOfMemoryError):
+        update([kernel], [[np.arange(3.0).view(_OnDevice)], [np.full(3, 2.0)]], (0.5,))
+    assert not _fused._CUPY_FAILED
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_generated_source_spells_infinite_and_nan_constants_in_c(dtype, tmp_path):
+    """``repr`` gives ``inf``/``nan``, which are not C: NVRTC would refuse the kernel."""
+    kernel = Kernel(lambda xp, a: (xp.minimum(a, float("inf")), xp.maximum(a, float("-inf")) + 0.0 * float("nan")),
+                    1, 0, "nonfinite_test")  # fmt: skip
+    a = np.array([1.0, -2.0, 3.0], dtype=dtype)
+    got = _c_kernel(kernel, dtype, tmp_path)([a], [])
+    want = kernel.fn(np, a)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_generated_maximum_and_minimum_propagate_nan_as_numpy(tmp_path):
     kernel = Kernel(lambda xp, a, b: (xp.maximum(a, 0.0) + b, xp.minimum(a, b)), 2, 0, "nan_test")
     a = np.array([np.nan, -1.0, 2.0, 1.0])

@@ -4,6 +4,7 @@ and dtype, so a parameter's whole update is one launch."""
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -28,7 +29,7 @@ def cuda_source(kernel: Any) -> tuple[str, str, str]:
 
     def operand(ref: tuple[str, Any]) -> str:
         kind, x = ref
-        return {"a": f"a{x}", "s": f"s{x}", "v": f"t{x}"}.get(kind) or f"(T){x!r}"
+        return {"a": f"a{x}", "s": f"s{x}", "v": f"t{x}"}.get(kind) or f"(T){_c_number(x)}"
 
     lines = []
     for k, (name, refs) in enumerate(tape.ops):
@@ -42,6 +43,17 @@ def cuda_source(kernel: Any) -> tuple[str, str, str]:
         lines.append(f"T t{k} = {expr};")
     lines += [f"o{j} = t{ref[1]};" for j, ref in enumerate(tape.outputs)]
     return ", ".join(ins), ", ".join(outs), "\n".join(lines)
+
+
+def _c_number(x: Any) -> str:
+    """A Python number as C: ``repr`` gives ``inf`` and ``nan``, which C spells
+    ``INFINITY`` and ``NAN`` (CUDA and ``math.h`` define both)."""
+    x = float(x)
+    if math.isnan(x):
+        return "NAN"
+    if math.isinf(x):
+        return "INFINITY" if x > 0 else "(-INFINITY)"
+    return repr(x)
 
 
 #: Kernels whose CuPy build or launch failed here: they run unfused.
@@ -75,9 +87,19 @@ def _cupy_call(fused: Any, kernel: Any, arrays: list[Any], scalars: Sequence[Any
         with arrays[0].device:
             out = fused(*arrays, *(s if hasattr(s, "dtype") else kind(s) for s in scalars))
     except Exception as exc:
+        if _device_failure(exc):  # out of memory, or an earlier launch's error: not the kernel's, and not hidden
+            raise
         _cupy_gave_up(kernel, arrays[0].dtype, exc)
         return kernel.fn(xp, *arrays, *scalars)
     return out if isinstance(out, tuple) else (out,)
+
+
+def _device_failure(exc: BaseException) -> bool:
+    """An error of the device, not of the fused kernel (running it unfused
+    would need more memory, or meet the same error)."""
+    import cupy
+
+    return isinstance(exc, cupy.cuda.memory.OutOfMemoryError | cupy.cuda.runtime.CUDARuntimeError)
 
 
 def _cupy_gave_up(kernel: Any, dtype: Any, exc: BaseException) -> None:  # pragma: no cover - needs CuPy
