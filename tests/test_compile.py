@@ -408,6 +408,12 @@ class _FakeGraph:
         self.fn()
 
 
+def _CPU_TORCH():  # noqa: N802 - a constant, made when torch is known to be there
+    """The stand-in tests run on torch's CPU, also on a machine with CUDA
+    (where torch's default device would be the GPU)."""
+    return xpnet.get_backend("torch", "cpu")
+
+
 def _with_fake_graph(monkeypatch):
     def factory(net, loss, opt, decay, ctx, state=None, compile="auto"):
         eager = TrainStep(net, loss, opt, decay, ctx, state)
@@ -423,7 +429,7 @@ def test_graph_step_trains_like_eager(monkeypatch, name, settings):
         pytest.skip("torch is not installed")
     _with_fake_graph(monkeypatch)
     _FakeGraph.captures = 0
-    (eager, h0), (graphed, h1) = _fit_twice("torch", {"name": name, "config": settings}, epochs=3, batch_size=7)
+    (eager, h0), (graphed, h1) = _fit_twice(_CPU_TORCH(), {"name": name, "config": settings}, epochs=3, batch_size=7)
     assert _FakeGraph.captures == 2  # a full batch of 7 rows and the short last one
     for a, b in zip(graphed._params(), eager._params()):
         np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
@@ -653,7 +659,7 @@ def test_a_schedules_rate_reaches_the_graph_step(monkeypatch):
         pytest.skip("torch is not installed")
     _with_fake_graph(monkeypatch)
     spec = {"name": "adam", "config": {"lr": 0.02}}
-    (eager, h0), (graphed, h1) = _fit_twice("torch", spec, epochs=4, batch_size=10,
+    (eager, h0), (graphed, h1) = _fit_twice(_CPU_TORCH(), spec, epochs=4, batch_size=10,
                                             lr_schedule={"name": "ExponentialLR", "config": {"gamma": 0.5}})  # fmt: skip
     for a, b in zip(graphed._params(), eager._params()):
         np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
@@ -707,7 +713,7 @@ def _with_bridged_fake_graph(monkeypatch):
         eager = TrainStep(net, loss, opt, decay, ctx, state)
         if compile is False:
             return eager
-        inner = type(net)._assemble(net.config(), xpnet.get_backend("torch"), net.dtype,
+        inner = type(net)._assemble(net.config(), _CPU_TORCH(), net.dtype,
                                     [torch.from_dlpack(p) for p in net._params()])  # fmt: skip
         return _graphstep.BridgedGraphStep(eager, inner, _FakeGraph, torch.from_dlpack, np.from_dlpack)
 
@@ -803,5 +809,13 @@ def test_a_cupy_network_that_its_names_would_not_rebuild_is_not_bridged_to_torch
     config; with a component whose name leads to another class it would run
     that class's code, so the step stays eager (decided before any GPU call)."""
     net = xpnet.Network([_UnregisteredDense(3, 2)], backend="numpy", seed=0)
+    eager = TrainStep(net, get_loss("mse"), get_optimizer("sgd"), None, Context(training=True))
+    assert _graphstep.bridged_step(eager) is eager
+
+
+def test_a_cupy_step_on_a_users_stream_is_not_bridged(monkeypatch):
+    """The bridge orders CuPy's and torch's work only on the default stream."""
+    monkeypatch.setattr(_graphstep, "_on_default_streams", lambda: False)
+    net = xpnet.Network([xpnet.Dense(3, 2)], backend="numpy", seed=0)
     eager = TrainStep(net, get_loss("mse"), get_optimizer("sgd"), None, Context(training=True))
     assert _graphstep.bridged_step(eager) is eager

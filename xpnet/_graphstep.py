@@ -429,12 +429,27 @@ class BridgedGraphStep(GraphStep):
 def bridged_step(outer: TrainStep) -> TrainStep:
     """The CuPy step as a torch CUDA graph (:class:`BridgedGraphStep`); the
     eager step where the torch network, rebuilt from the config's names,
-    would not be this one (a component its name would not bring back)."""
+    would not be this one (a component its name would not bring back), or
+    where either library computes on a stream of the user's."""
     try:
         check_rebuildable(outer.net._root)
     except ValueError:
         return outer
+    if not _on_default_streams():
+        return outer
     return _bridged(outer)
+
+
+def _on_default_streams() -> bool:  # pragma: no cover - needs a GPU
+    """Are CuPy's and torch's current streams both the legacy default one?
+    The bridged step hands arrays between the libraries without events, and
+    only that stream orders one library's work after the other's (under a
+    user's ``cupy.cuda.Stream``, a replay could overwrite weights CuPy still
+    reads)."""
+    import cupy
+    import torch
+
+    return cupy.cuda.get_current_stream().ptr == 0 and torch.cuda.current_stream().cuda_stream == 0
 
 
 def _bridged(outer: TrainStep) -> TrainStep:  # pragma: no cover - needs a GPU
