@@ -423,3 +423,31 @@ def test_an_initialiser_that_gives_nan_is_named_at_construction():
     nan_init = lambda rng, n_in, n_out: np.full((n_in, n_out), np.nan)  # noqa: E731
     with pytest.raises(ValueError, match=r"init_parameters: 0\.weight holds NaN or infinite values; check its initialiser"):
         xpnet.Network([xpnet.Dense(3, 2, init=nan_init)], seed=0)
+
+
+def test_a_network_survives_its_class_being_registered_again_as_a_rerun_cell_does(tmp_path):
+    """Re-running a notebook cell registers a new class object of the same
+    qualname: networks built before it still save, copy and check."""
+    source = textwrap.dedent(
+        """
+        import copy, pickle, xpnet
+
+        CELL = '''
+        @xpnet.register
+        class Halved(xpnet.Activation):
+            name = "halved_rerun"
+            def _forward(self, xp, v):
+                return 0.5 * v
+            def _derivative(self, xp, v):
+                return 0.5 * xp.ones_like(v)
+        '''
+        cell = {"xpnet": xpnet, "__name__": "__main__"}
+        exec(CELL, cell)
+        net = xpnet.Network([xpnet.Dense(2, 2, "halved_rerun")], seed=0)
+        exec(CELL, cell)  # the cell again
+        net.save("m.safetensors")
+        copy.deepcopy(net), pickle.dumps(net)
+        print("RERUN-OK", type(xpnet.load("m.safetensors").layers[0].activation) is cell["Halved"])
+        """
+    )
+    assert "RERUN-OK True" in run_python(source, tmp_path).stdout

@@ -170,7 +170,7 @@ def registered_as_named(component: Any) -> str | None:
     name = getattr(component, "name", None)
     if not isinstance(name, str) or name not in reg:
         return f"the {reg.kind} {cls.__qualname__} is not registered (its name: {name!r})"
-    if reg[name] is not cls:
+    if reg[name] is not cls and _qualname(reg[name]) != _qualname(cls):  # the same qualname: a re-run cell's
         return f"the {reg.kind} {cls.__qualname__} is named {name!r}, which is registered for {_qualname(reg[name])}"
     return None
 
