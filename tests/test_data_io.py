@@ -161,7 +161,7 @@ def test_binary_files_are_named_not_taken_for_another_encoding(tmp_path):
 
     text = b"a,b,y\n1,2,0\n3,4,1\n"
     (tmp_path / "d.csv.gz").write_bytes(gzip.compress(text))
-    (tmp_path / "d.parquet").write_bytes(b"PAR1\x15\x04\x15\x10\x00binary")
+    (tmp_path / "d.parquet").write_bytes(b"PAR1\x15\x04\x15\x10\x00binaryPAR1")  # Parquet ends as it starts
     with zipfile.ZipFile(tmp_path / "d.zip", "w") as archive:
         archive.writestr("d.csv", text)
     for name, what, hint in (("d.csv.gz", "gzip-compressed", "gunzip"), ("d.parquet", "Parquet", "read_parquet"),
@@ -169,6 +169,17 @@ def test_binary_files_are_named_not_taken_for_another_encoding(tmp_path):
         with pytest.raises(DataError, match=f"looks like an? {what}.*not a text table") as info:
             read(tmp_path / name)
         assert hint in info.value.hint and "encoding" not in info.value.hint
+
+
+def test_a_csv_whose_first_column_starts_like_a_binary_signature_is_read(tmp_path):
+    import bz2
+
+    for header in ("BZh_ratio,b,y", "PAR1,PAR2,y"):
+        table = read(write(tmp_path, "t.csv", f"{header}\n0.1,0.2,1\n0.3,0.4,0\n"))
+        assert table.names == header.split(",")
+    (tmp_path / "d.csv.bz2").write_bytes(bz2.compress(b"a,b,y\n1,2,0\n"))
+    with pytest.raises(DataError, match="looks like a bzip2-compressed file"):
+        read(tmp_path / "d.csv.bz2")
 
 
 def test_other_encodings_are_read_with_encoding(tmp_path):

@@ -172,12 +172,25 @@ _BINARY = {
 
 
 def _refuse_binary(path: Path) -> None:
-    """Name a known binary format (by its first bytes) rather than guess at an encoding."""
+    """Name a known binary format (by its first bytes) rather than guess at an
+    encoding. Signatures that text can begin with are checked in full: bzip2's
+    block magic after ``BZh`` and its level, Parquet's ``PAR1`` at both ends
+    (a CSV column may be called ``PAR1`` or ``BZh_ratio``)."""
     with path.open("rb") as f:
         start = f.read(16)
+        f.seek(max(path.stat().st_size - 4, 0))
+        end = f.read(4)
     for magic, (what, hint) in _BINARY.items():
-        if start.startswith(magic):
+        if start.startswith(magic) and _whole_signature(magic, start, end):
             raise DataError(f"{path} looks like {what}, not a text table; expected a CSV file or an NPZ archive", hint)
+
+
+def _whole_signature(magic: bytes, start: bytes, end: bytes) -> bool:
+    if magic == b"BZh":
+        return len(start) >= 10 and start[3:4] in b"123456789" and start[4:10] == b"1AY&SY"
+    if magic == b"PAR1":
+        return end == b"PAR1"
+    return True
 
 
 def _unnamed(i: int) -> str:
