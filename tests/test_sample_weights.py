@@ -246,6 +246,16 @@ def test_constant_weights_of_any_size_change_nothing(dtype, scale, backend):
         np.testing.assert_allclose(h.loss, plain.loss, rtol=1e-6)
 
 
+def test_constant_device_weights_of_any_size_change_nothing_too(backend):
+    """Weights already on the device are scaled there (no transfer)."""
+    X, y = data()
+    kw = dict(loss="cross_entropy", optimizer="sgd", lr=0.1, epochs=2, batch_size=8, seed=0)
+    nets = [xpnet.MLP([3, 2], output_activation="softmax", backend=backend, dtype="float32", seed=0) for _ in range(2)]
+    plain = nets[0].fit(X, y, **kw)
+    weighted = nets[1].fit(X, y, sample_weight=backend.asarray(np.full(len(y), 1e38, "float32")), **kw)
+    np.testing.assert_allclose(weighted.loss, plain.loss, rtol=1e-6)
+
+
 def test_weight_checks_ride_in_the_inputs_transfer(monkeypatch):
     from test_training import _SyncCounter, strict_device1_run
 

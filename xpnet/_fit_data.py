@@ -70,9 +70,8 @@ def queue_sample_weight(backend: Any, w: Any, n: int, dtype: str, checks: Any) -
     w = as_numeric(backend, w, dtype, "sample_weight", host=True)
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(f"sample_weight must hold one weight per row of X ({n}), got shape {tuple(w.shape)}")
-    if isinstance(w, np.ndarray):
-        w = scaled_to_one(w)
     xp = array_namespace(w)
+    w = scaled_to_one(w) if isinstance(w, np.ndarray) else _scaled_on_device(xp, w)
     checks.finite(w, "sample_weight")
     checks.add(xp.any(w < 0), "sample_weight must not hold negative weights")
     checks.add(xp.all(w == 0), "sample_weight: every weight is zero, so nothing would be learned")
@@ -92,6 +91,18 @@ def scaled_to_one(w: np.ndarray) -> np.ndarray:
     if not (math.isfinite(top) and top > 0.0):
         return w
     return (w64 * 2.0 ** -math.floor(math.log2(top))).astype(w.dtype)
+
+
+def _scaled_on_device(xp: Any, w: Any) -> Any:
+    """:func:`scaled_to_one` where the weights are, with no transfer: the
+    power of two in two halves, each representable in float32 even where
+    the weights are subnormal. Weights that the checks refuse (none above
+    0, not finite) are left as they are."""
+    top = xp.max(w)
+    usable = (top > 0) & (top < math.inf)
+    e = xp.where(usable, -xp.floor(xp.log2(xp.where(usable, top, xp.ones_like(top)))), xp.zeros_like(top))
+    half = xp.floor(e / 2)
+    return w * (2.0**half) * (2.0 ** (e - half))
 
 
 def split_rows(
