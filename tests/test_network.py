@@ -288,3 +288,6 @@ def test_a_layer_listed_twice_is_refused():
         with pytest.raises(ValueError, match=r"appears twice in this network; layers do not share weights"):
             xpnet.Network(layers)
     assert not d.built
+    act = xpnet.ActivationLayer("relu")  # no weights, no buffers: several places are fine
+    net = xpnet.Network([xpnet.Dense(2, 4), act, xpnet.Dense(4, 4), act, xpnet.Dense(4, 1)], backend="numpy", seed=0)
+    assert net.predict(np.ones((3, 2))).shape == (3, 1)

@@ -408,6 +408,12 @@ def _is_registered_as(act: Any, name: str) -> bool:
     return act.name == name and type(act) is ACTIVATIONS.get(name)
 
 
+def _has_state(layer: Layer) -> bool:
+    """Parameters, buffers or a random stream of its own (a stateless layer,
+    an activation, may appear in several places)."""
+    return bool(layer.parameter_shapes() or layer.buffer_shapes() or layer.uses_rng)
+
+
 def _root_of(layers: Iterable[Any]) -> Sequential:
     """The network's layers as one checked chain."""
     if isinstance(layers, Layer | str):
@@ -421,7 +427,7 @@ def _root_of(layers: Iterable[Any]) -> Sequential:
             if "_backend" not in vars(inner):
                 raise TypeError(f"{type(inner).__name__}.__init__ must call super().__init__(): Layer.__init__ "
                                 "sets up the state a network fills in")  # fmt: skip
-            if id(inner) in seen:  # its parameters would be two slots of one layer: one update lost
+            if id(inner) in seen and _has_state(inner):  # two slots of one layer's parameters: one update lost
                 raise ValueError(f"{inner!r} appears twice in this network; layers do not share weights: create "
                                  "a new layer for each place")  # fmt: skip
             seen.add(id(inner))
