@@ -117,3 +117,24 @@ def test_the_resume_command_is_quoted_for_the_shell(monkeypatch, capsys, tmp_pat
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("xpnet: resume with: ")
     assert shlex.split(line.removeprefix("xpnet: resume with: ")) == ["xpnet", *argv, "--resume"]
+
+
+def test_resume_takes_the_same_test_file_however_its_path_is_written(tmp_path, monkeypatch):
+    import shutil
+
+    from xpnet.datasets import load_digits
+
+    X, y = load_digits()
+    for name, rows in (("train.csv", slice(0, 300)), ("test.csv", slice(300, 400))):
+        lines = [",".join([*(f"f{i}" for i in range(8)), "label"])]
+        lines += [",".join([*(f"{v:g}" for v in x[:8]), str(t)]) for x, t in zip(X[rows], y[rows])]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(tmp_path)
+    ck = tmp_path / "ck.safetensors"
+    ok(xpnet_cli(*TRAIN, "--data", "train.csv", "--test-data", "test.csv", "--epochs", "1", "--checkpoint", ck))
+    ok(xpnet_cli(*TRAIN, "--data", "train.csv", "--test-data", str(tmp_path / "test.csv"), "--epochs", "2",
+                 "--checkpoint", ck, "--resume"))  # fmt: skip
+    shutil.copy(tmp_path / "test.csv", tmp_path / "other.csv")
+    line = one_line_error(xpnet_cli(*TRAIN, "--data", "train.csv", "--test-data", "other.csv", "--epochs", "3",
+                                    "--checkpoint", ck, "--resume"))  # fmt: skip
+    assert "--test-data" in line and "other.csv" in line

@@ -311,7 +311,10 @@ _RUN_OPTIONS = ("seed", "test_size", "test_data", "batch_size", "lr", "missing")
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {name: getattr(args, name) for name in _RUN_OPTIONS}
+    options = {name: getattr(args, name) for name in _RUN_OPTIONS}
+    if options["test_data"] is not None:  # one file however it is written (./t.csv, an absolute path)
+        options["test_data"] = os.path.realpath(options["test_data"])
+    return options
 
 
 def _resume_from(args: argparse.Namespace) -> str | None:

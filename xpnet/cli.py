@@ -173,7 +173,7 @@ def _optimizer(text: str) -> str:
     try:
         return OPTIMIZERS.lookup(name).name
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"argument --optimizer: {exc}") from None
+        raise argparse.ArgumentTypeError(f"argument --optimizer: {exc}; 'momentum' is SGD with momentum 0.9") from None
 
 
 def _names(text: str) -> list[str]:
