@@ -124,7 +124,7 @@ def test_target_checks_ride_in_the_same_transfer(monkeypatch):
         (dict(interrupt=True), TypeError, "interrupt must have an is_set"),
         (dict(interrupt="stop"), TypeError, "interrupt must have an is_set"),
         (dict(shuffle="no"), TypeError, "shuffle must be True or False"),
-        (dict(shuffle=0), TypeError, "shuffle must be True or False"),
+        (dict(shuffle=0), TypeError, "shuffle must be True or False or a callable n -> permutation"),
         (dict(progress="yes"), TypeError, "progress must be True or False"),
         (dict(resume=123), TypeError, "resume must be a path"),
         (dict(resume=""), ValueError, "resume must be a non-empty"),

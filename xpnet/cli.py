@@ -324,7 +324,8 @@ def _add_train_output_options(group: Any) -> None:
     """What `xpnet train` writes besides its report."""
     group.add_argument("--save", metavar="MODEL", help="write the trained model (safetensors) to MODEL")
     group.add_argument("--plot", metavar="PNG", help="draw the loss curves to PNG (needs matplotlib: xpnet[plot])")
-    group.add_argument("--quiet", action="store_true", help="no progress bar (it is also off when stdout is not a terminal)")
+    group.add_argument("--quiet", action="store_true",
+                       help="no progress bar (it is also off when stderr, where it is drawn, is not a terminal)")
     group.add_argument("--checkpoint", metavar="PATH",
                        help="write a checkpoint to PATH after every epoch (and on Ctrl-C or SIGTERM)")
     group.add_argument("--resume", action="store_true",

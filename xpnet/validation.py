@@ -275,7 +275,8 @@ def check_fit_options(**options: Any) -> None:
                 if options.get("resume") is not None:
                     raise ValueError("a callable shuffle keeps no state to resume from; pass shuffle=True with resume=")
                 continue
-            raise TypeError(f"{name} must be True or False, got {options[name]!r}")
+            also = " or a callable n -> permutation of range(n)" if name == "shuffle" else ""
+            raise TypeError(f"{name} must be True or False{also}, got {options[name]!r}")
     interrupt = options.get("interrupt")
     if interrupt is not None and not callable(getattr(interrupt, "is_set", None)):
         raise TypeError(f"interrupt must have an is_set() method (e.g. a threading.Event), got {interrupt!r}")
