@@ -580,6 +580,15 @@ def test_a_cupy_kernel_that_fails_to_launch_falls_back_to_its_operations(monkeyp
     assert ("sgd_test", "float64") in _fused._CUPY_FAILED
 
 
+def test_without_cupy_no_launch_failure_is_a_device_failure(monkeypatch):
+    """The fallback's own test runs where CuPy is not installed (a fresh
+    ``pip install '.[test]'``): telling device failures apart must not need it."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy raises ImportError
+    assert _fused._device_failure(RuntimeError("no launch")) is False
+
+
 def test_a_device_failure_in_a_fused_launch_is_raised_not_hidden(monkeypatch):
     """Out of memory (or an earlier launch's CUDA error) is not the fused
     kernel's fault: running it unfused would need more memory, and turning

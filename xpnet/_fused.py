@@ -96,9 +96,12 @@ def _cupy_call(fused: Any, kernel: Any, arrays: list[Any], scalars: Sequence[Any
 
 def _device_failure(exc: BaseException) -> bool:
     """An error of the device, not of the fused kernel (running it unfused
-    would need more memory, or meet the same error)."""
-    import cupy
-
+    would need more memory, or meet the same error). Without CuPy there is
+    no CuPy device to fail."""
+    try:
+        import cupy
+    except ImportError:
+        return False
     return isinstance(exc, cupy.cuda.memory.OutOfMemoryError | cupy.cuda.runtime.CUDARuntimeError)
 
 
