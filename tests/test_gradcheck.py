@@ -26,3 +26,27 @@ def test_gradcheck_catches_a_wrong_gradient(monkeypatch):
     net = xpnet.MLP([3, 4, 1], "tanh", backend="numpy", seed=0)
     X, y = np.random.default_rng(1).normal(size=(4, 3)), np.zeros(4)
     assert xpnet.gradcheck(net, X, y, "mse") > 1e-2
+
+
+class _NanBelowZero(xpnet.Activation):
+    """Unregistered: v**2 with a derivative that is NaN for v < 0."""
+
+    name = "nan_below_zero_test"
+
+    def _forward(self, xp, v):
+        return v * v
+
+    def _derivative(self, xp, v):
+        return xp.where(v < 0, xp.full_like(v, float("nan")), 2 * v)
+
+
+def test_a_nan_gradient_fails_the_check_and_step_is_checked():
+    net = xpnet.Network([xpnet.Dense(3, 4, _NanBelowZero()), xpnet.Dense(4, 1)], backend="numpy", dtype="float64",
+                        seed=0)  # fmt: skip
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 3)), rng.normal(size=(10, 1))
+    err = xpnet.gradcheck(net, X, y, "mse")
+    assert not err < 1e-5 and np.isnan(err)  # max(0.0, nan) is 0.0: it passed as 1e-9
+    for step in (0, -1e-6, float("nan"), "a", None, True):
+        with pytest.raises(ValueError, match="step must be a finite number > 0"):
+            xpnet.gradcheck(net, X, y, "mse", step=step)

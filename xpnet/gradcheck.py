@@ -2,13 +2,16 @@
 
 ``gradcheck(net, X, y, loss)`` compares ``Network.gradients`` with central
 differences of ``Network.evaluate`` for every parameter entry. Both run on a
-float64 copy of the network on its own backend, so the check covers the
+float64 copy of the network (a float64 network as it is: nothing is
+written, and its own classes run) on its own backend, so the check covers the
 backend's arithmetic, not a NumPy stand-in. Each perturbed evaluation builds
 new parameter arrays (nothing is written in place), which is slow but exact
 about what is being differentiated.
 """
 
 from __future__ import annotations
+
+import math
 
 from typing import Any
 
@@ -23,7 +26,8 @@ STEP = 1e-6
 
 
 def gradcheck(net: Any, X: Any, y: Any, loss: Any, *, step: float = STEP) -> float:
-    """The largest ``|g - fd| / max(|g|, |fd|, floor)`` over all parameter entries.
+    """The largest ``|g - fd| / max(|g|, |fd|, floor)`` over all parameter
+    entries; NaN if any gradient or difference is NaN (it fails any ``< tol``).
 
     ``floor`` is ``1e-3`` of the largest gradient entry (at least ``1e-8``):
     central differences carry an absolute rounding error of about
@@ -36,9 +40,13 @@ def gradcheck(net: Any, X: Any, y: Any, loss: Any, *, step: float = STEP) -> flo
 
 
 def _gradcheck(net: Any, X: Any, y: Any, loss: Any, step: float) -> float:
-    """The work of :func:`gradcheck`."""
+    """The work of :func:`gradcheck`. A NaN anywhere (a gradient, a
+    difference) makes the answer NaN, which fails every ``< tol`` test:
+    ``max(0.0, nan)`` is 0.0, and a broken derivative passed."""
+    if isinstance(step, bool) or not isinstance(step, int | float) or not (0 < step < math.inf):
+        raise ValueError(f"gradcheck: step must be a finite number > 0, got {step!r}")
     loss = get_loss(loss)
-    net64 = net._astype("float64")
+    net64 = net if net.dtype == "float64" else net._astype("float64")  # read only: nothing is committed
     X, T = net64._inputs(X, y, loss)
     backend = net64.backend
     params = net64._params()
@@ -59,5 +67,7 @@ def _gradcheck(net: Any, X: Any, y: Any, loss: Any, step: float) -> float:
         for i in range(g.size):
             fd = (loss_at(k, i, step) - loss_at(k, i, -step)) / (2 * step)
             err = abs(g[i] - fd) / max(abs(g[i]), abs(fd), floor)
+            if math.isnan(err):
+                return math.nan
             worst = max(worst, float(err))
     return worst
