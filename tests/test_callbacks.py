@@ -5,6 +5,8 @@ and all of it through checkpoints and resume, bit-identical."""
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 from helpers import host
@@ -32,10 +34,10 @@ def keras_stop(figures, patience, min_delta=0.0, mode="min"):
     best, best_epoch, wait = None, None, 0
     for epoch, v in enumerate(figures):
         better = best is None or (v < best - min_delta if mode == "min" else v > best + min_delta)
-        if better:
+        if better:  # Keras 3: an improving epoch returns at once
             best, best_epoch, wait = v, epoch, 0
-        else:
-            wait += 1
+            continue
+        wait += 1
         if wait >= patience and epoch > 0:
             return epoch + 1, best_epoch
     return len(figures), best_epoch
@@ -257,3 +259,13 @@ def test_early_stopping_resumes_bit_identical(tmp_path, stop_after):
     assert again.fit(X, y, epochs=40, resume=ck, **kw()) == h_ref
     for p, q in zip(again._params(), ref._params()):
         np.testing.assert_array_equal(p, q)
+
+
+def test_patience_zero_never_stops_an_improving_run():
+    """Keras 3's rule: an epoch that improves returns at once; patience=0
+    stops at the first epoch that does not (it stopped after epoch 2 of a run
+    still improving)."""
+    stopper = xpnet.EarlyStopping(monitor="loss", patience=0)
+    stopper.on_train_begin(types.SimpleNamespace(_params=list, _buffers=list))
+    assert [stopper.on_epoch_end(e, {"loss": v}) for e, v in enumerate([3.0, 2.0, 1.0])] == [False, False, False]
+    assert stopper.on_epoch_end(3, {"loss": 1.5}) is True

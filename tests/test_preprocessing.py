@@ -159,3 +159,16 @@ def test_scaling_of_rows_and_near_the_float64_limit():
     np.testing.assert_allclose(Z.mean(axis=0), 0.0, atol=1e-12)
     np.testing.assert_allclose(Z.std(axis=0), 1.0)
     assert Z[0, 0] != 0.0  # a 1e308 feature is scaled, not zeroed
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((10, 0.2, 0, np.array([0] * 5)), r"shape \(10,\), got \(5,\)"),
+    ((4, 0.5, 0, np.eye(2)[[0, 1, 0, 1]]), r"shape \(4,\), got \(4, 2\)"),
+    ((6, 0.5, 0, np.array([0, 1, np.nan, 0, 1, np.nan])), "labels must be finite"),
+    ((3.5, 0.2, 0), "n must be a row count"),
+    ((-1, 0.2, 0), "n must be a row count"),
+])  # fmt: skip
+def test_split_indices_refuses_labels_that_do_not_fit_its_rows(args, message):
+    """Rows 5-9 were in neither part, or indices went past n."""
+    with pytest.raises(ValueError, match=message):
+        split_indices(*args)

@@ -105,12 +105,12 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
         current = logs[self.monitor]
-        if self._improves(current):
+        if self._improves(current):  # an improving epoch never stops the run (Keras 3; patience=0 stopped it)
             self.best, self.best_epoch, self.wait = current, epoch, 0
             if self.restore_best:
                 self._best_state = (self.network._params(), self.network._buffers())
-        else:
-            self.wait += 1
+            return False
+        self.wait += 1
         return self.wait >= self.patience and epoch > 0
 
     def _improves(self, current: float) -> bool:

@@ -273,6 +273,14 @@ def split_indices(
     missing from training."""
     if not 0.0 <= test_size < 1.0:
         raise ValueError(f"the test share must be in [0, 1), got {test_size}")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"split_indices: n must be a row count (an int >= 0), got {n!r}")
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (n,):
+            raise ValueError(f"split_indices: labels must hold one class per row, shape ({n},), got {labels.shape}")
+        if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+            raise ValueError("split_indices: labels must be finite (a NaN label's rows would be in neither part)")
     rng = np.random.default_rng(seed)
     groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c) for c in np.unique(labels)]
     train, test = [], []
