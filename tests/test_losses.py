@@ -237,3 +237,14 @@ def test_a_subclass_that_changes_the_gradient_trains_on_it_not_on_its_parents_fu
                         seed=0)  # fmt: skip
     assert xpnet.gradcheck(net, X, y, _PositiveWeightedBCE()) < 1e-5  # 1.46 with the parent's (y - t) delta
     assert xpnet.gradcheck(net, X, y, "binary_cross_entropy") < 1e-5  # the built-in still fuses, and is right
+
+
+def test_a_loss_that_overflows_is_inf_without_numpys_warning():
+    """pytest here turns RuntimeWarning into errors, as a user's strict
+    settings may: the seeds' loss_fcn on huge values gave NumPy's overflow warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isinf(xpnet.loss_fcn("mse", [1e200], [-1e200]))
+        assert np.isinf(xpnet.get_loss("sse").gradient(np.array([1e308]), np.array([-1e308]))).all()

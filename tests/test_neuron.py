@@ -73,3 +73,13 @@ def test_bias_must_be_true_or_false():
         with pytest.raises(TypeError, match="bias must be True or False"):
             xpnet.Neuron(3, bias=bad)
     assert not xpnet.Neuron(3, bias=False, backend="numpy").use_bias
+
+
+def test_a_saturated_neuron_gives_its_limit_without_numpys_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = xpnet.Neuron(1, "sigmoid", backend="numpy", dtype="float64", seed=0).forward([[-1000.0]])
+    value = float(np.asarray(out).ravel()[0])
+    assert value < 1e-6 or value > 1 - 1e-6  # saturated, one way or the other

@@ -32,6 +32,7 @@ from typing import Any
 import array_api_compat as compat
 import array_api_extra as xpx
 
+from ._backend import quiet_float_errors
 from ._xp import as_float_array
 from .registry import component_spec, register, registry_for
 from .validation import positive
@@ -53,14 +54,17 @@ class Loss:
     reduction: str = "mean"
 
     def value(self, expected: Any, outputs: Any) -> Any:
-        """The loss as a 0-d array of the outputs' namespace, device and dtype."""
+        """The loss as a 0-d array of the outputs' namespace, device and dtype
+        (inf where it overflows, without NumPy's warning, as in ``fit``)."""
         xp, t, y = self._prepare(expected, outputs)
-        return xp.asarray(self._value(xp, t, y))  # NumPy reductions give scalars
+        with quiet_float_errors():
+            return xp.asarray(self._value(xp, t, y))  # NumPy reductions give scalars
 
     def gradient(self, expected: Any, outputs: Any) -> Any:
         """d value / d outputs, shaped like ``outputs``."""
         xp, t, y = self._prepare(expected, outputs)
-        return self._gradient(xp, t, y)
+        with quiet_float_errors():
+            return self._gradient(xp, t, y)
 
     # -- shapes ---------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._backend import Backend, get_backend
+from ._backend import Backend, get_backend, quiet_float_errors
 from ._random import draw_weights, host_rng, initial_bias, resolve_init
 from ._xp import affine
 from .activations import Activation, get_activation
@@ -89,7 +89,8 @@ class Neuron:
         v = affine(xp, x, self._weights, self._bias)  # through the namespace: its precision (JAX: full float32)
         v = xp.asarray(v)  # NumPy gives a scalar for one sample; keep a 0-d array
         self.activation_potential = v
-        self.output = xp.asarray(self.activation._forward(xp, v))
+        with quiet_float_errors():  # exp(1000) is inf, and sigmoid's limit is right: as Activation.forward
+            self.output = xp.asarray(self.activation._forward(xp, v))
         return self.output
 
     __call__ = forward
