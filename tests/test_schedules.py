@@ -275,3 +275,30 @@ def test_a_divergence_message_names_the_rate_the_schedule_was_using():
     with pytest.raises(FloatingPointError, match=r"in epoch 6; .* lower learning rate than lr=100\.0\)"):
         net.fit(X, X @ np.ones((3, 1)) * 100, loss="mse", optimizer="sgd", lr=0.001, epochs=50,
                 lr_schedule=xpnet.schedules.ExponentialLR(gamma=10.0))  # fmt: skip
+
+
+class _Cycle(S.Schedule):
+    """Unregistered: a state of its own keys (no 'lr')."""
+
+    name = "cycle_test"
+
+    def start(self, base_lr):
+        return {"epoch": 0, "base": base_lr}
+
+    def advance(self, state, base_lr, logs):
+        return {"epoch": state["epoch"] + 1, "base": base_lr}
+
+    def rate(self, state):
+        return state["base"] * (1 + state["epoch"] % 2) / 2
+
+
+def test_a_custom_schedules_own_state_passes_the_base_check_and_numpy_rates_are_numbers():
+    """The base check_state demanded exactly {lr, epoch}: a custom schedule's
+    checkpoint could be written but never resumed."""
+    sched = _Cycle()
+    sched.check_state(sched.advance(sched.start(0.1), 0.1, None))
+    with pytest.raises(ValueError, match=r"schedule state must hold \['base', 'epoch'\]"):
+        sched.check_state({"epoch": 1, "lr": 0.1})
+    X = np.random.default_rng(0).normal(size=(8, 2))
+    h = xpnet.MLP([2, 1], backend="numpy", seed=0).fit(X, X[:, :1], epochs=2, lr_schedule=lambda e: np.float32(0.05))
+    assert h.lr == [pytest.approx(0.05), pytest.approx(0.05)]

@@ -70,8 +70,10 @@ class Schedule:
 
     def check_state(self, state: Any) -> None:
         """Refuse a state (from a checkpoint) this schedule never makes: a
-        ``ValueError`` naming the entry."""
-        _check_keys(state, ("lr", "epoch"))
+        ``ValueError`` naming the entry. The keys are those :meth:`start`
+        makes (a subclass's own state too); ``lr`` and ``epoch``, where
+        present, must be a rate and an epoch. Override to check more."""
+        _check_keys(state, tuple(self.start(1.0)))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
@@ -284,7 +286,7 @@ class _FunctionSchedule(Schedule):
 
     def _call(self, epoch: int) -> float:
         lr = self.fn(epoch)
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or not (math.isfinite(lr) and lr >= 0):
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr >= 0):
             raise ValueError(f"lr_schedule({epoch}) must return a finite number >= 0, got {lr!r}")
         return float(lr)
 
@@ -329,9 +331,9 @@ def _check_keys(state: Any, keys: tuple[str, ...]) -> None:
     if not isinstance(state, dict) or set(state) != set(keys):
         got = sorted(state) if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"schedule state must hold {sorted(keys)}, got {got}")
-    if not _is_finite_number(state["lr"]) or state["lr"] < 0:
+    if "lr" in state and (not _is_finite_number(state["lr"]) or state["lr"] < 0):
         raise ValueError(f"schedule state: lr must be a finite number >= 0, got {state['lr']!r}")
-    if not _is_int(state["epoch"]) or not 0 <= state["epoch"] <= 2**53:
+    if "epoch" in state and (not _is_int(state["epoch"]) or not 0 <= state["epoch"] <= 2**53):
         raise ValueError(f"schedule state: epoch must be a non-negative int, got {state['epoch']!r}")
 
 
