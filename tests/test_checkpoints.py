@@ -190,3 +190,28 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
     got, want = xpnet.load(out, backend="numpy"), xpnet.load(ref_out, backend="numpy")
     for p, q in zip(got._params(), want._params()):  # same weights, bit for bit
         assert p.tobytes() == q.tobytes()
+
+
+@pytest.mark.parametrize(("arrays", "state", "message"), [
+    ([np.arange(3)], {}, r"get_arrays\(\)\[0\] must be a finite array of the network's dtype \(float64\).*int64"),
+    ([np.zeros(3, np.float32)], {}, r"get_arrays\(\)\[0\] must be a finite array.*float32"),
+    ([], {"n": np.int64(3)}, r"get_state\(\) must return plain JSON values"),
+    ([], {"best": float("nan")}, r"get_state\(\) must return plain JSON values"),
+])  # fmt: skip
+def test_a_callbacks_state_that_could_not_be_resumed_is_refused_when_written(tmp_path, arrays, state, message):
+    """Written without a word, such a checkpoint was refused only on resume: the run could not go on."""
+
+    class Keeps(xpnet.Callback):
+        def on_epoch_end(self, epoch, logs):
+            return False
+
+        def get_state(self):
+            return state
+
+        def get_arrays(self):
+            return arrays
+
+    X = np.random.default_rng(0).normal(size=(8, 2))
+    net = xpnet.MLP([2, 1], backend="numpy", dtype="float64", seed=0)
+    with pytest.raises(ValueError, match=message):
+        net.fit(X, X[:, :1], epochs=2, checkpoint=tmp_path / "c.safetensors", callbacks=[Keeps()])

@@ -58,7 +58,8 @@ def write(
     callbacks = []
     for i, (entry, arrays) in enumerate(zip(run.callbacks, run.callback_arrays)):
         callbacks.append({**entry, "arrays": len(arrays)})
-        tensors.update({f"callbacks.{i}.{j}": np.ascontiguousarray(to_numpy(a)) for j, a in enumerate(arrays)})
+        tensors.update({f"callbacks.{i}.{j}": _callback_tensor(a, net.dtype, entry, j) for j, a in enumerate(arrays)})
+        _check_json(entry, i)
     meta = model_metadata(net)
     meta["checkpoint"] = json.dumps(
         {
@@ -75,6 +76,25 @@ def write(
         allow_nan=False,
     )
     write_atomic(path, tensors, meta)
+
+
+def _callback_tensor(a: Any, dtype: str, entry: dict[str, Any], j: int) -> np.ndarray:
+    """A callback's array as the checkpoint keeps it: refused now, naming the
+    callback, where resuming would refuse it (only finite arrays of the
+    network's dtype are read back from a file)."""
+    host = np.ascontiguousarray(to_numpy(a))
+    if host.dtype != np.dtype(dtype) or not np.isfinite(host).all():
+        raise ValueError(f"callback {entry['type']}: get_arrays()[{j}] must be a finite array of the network's "
+                         f"dtype ({dtype}) for a checkpoint to resume from, got dtype {host.dtype}")  # fmt: skip
+    return host
+
+
+def _check_json(entry: dict[str, Any], i: int) -> None:
+    try:
+        json.dumps(entry["state"], allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"callback {entry['type']} (callbacks[{i}]): get_state() must return plain JSON values "
+                         f"(str, int, float, bool, None, lists and dicts of them; no NaN): {exc}") from None
 
 
 @dataclass
