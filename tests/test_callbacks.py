@@ -269,3 +269,12 @@ def test_patience_zero_never_stops_an_improving_run():
     stopper.on_train_begin(types.SimpleNamespace(_params=list, _buffers=list))
     assert [stopper.on_epoch_end(e, {"loss": v}) for e, v in enumerate([3.0, 2.0, 1.0])] == [False, False, False]
     assert stopper.on_epoch_end(3, {"loss": 1.5}) is True
+
+
+def test_history_logs_of_an_epoch_not_recorded_says_which_exist():
+    from xpnet.training import History
+
+    h = History(loss=[1.0, 0.5], lr=[0.1, 0.1])
+    assert h.logs(-1) == h.logs(1) == {"loss": 0.5, "lr": 0.1} and h.logs(np.int64(0))["loss"] == 1.0
+    with pytest.raises(IndexError, match=r"one of the 2 recorded \(0 to 1"):
+        h.logs(5)

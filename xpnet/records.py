@@ -8,6 +8,8 @@ other.
 
 from __future__ import annotations
 
+import numbers
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +50,10 @@ class History:
         """Epoch ``epoch``'s figures by name (what callbacks and schedules
         read): ``loss``, ``val_loss`` and the validation metrics when
         recorded, ``lr``."""
+        n = len(self.loss)
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or not -n <= epoch < n:
+            raise IndexError(f"History.logs: epoch must be one of the {n} recorded (0 to {n - 1}, or negative "
+                             f"from the end), got {epoch!r}")  # fmt: skip
         out = {"loss": self.loss[epoch]}
         if len(self.val_loss) > epoch:
             out["val_loss"] = self.val_loss[epoch]
