@@ -54,6 +54,7 @@ class History:
         if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or not -n <= epoch < n:
             raise IndexError(f"History.logs: epoch must be one of the {n} recorded (0 to {n - 1}, or negative "
                              f"from the end), got {epoch!r}")  # fmt: skip
+        epoch = int(epoch) % n  # from the start: the other lists may be shorter (no validation)
         out = {"loss": self.loss[epoch]}
         if len(self.val_loss) > epoch:
             out["val_loss"] = self.val_loss[epoch]
