@@ -486,3 +486,14 @@ def test_cli_train_distributed_equals_one_process(tmp_path):
     a, b = xpnet.load(ref, backend="numpy"), xpnet.load(tmp_path / "dist.safetensors", backend="numpy")
     for p, q in zip(a._params(), b._params()):
         np.testing.assert_allclose(q, p, rtol=1e-9, atol=1e-12)
+
+
+def test_share_refuses_what_is_not_a_rank_of_a_split():
+    from xpnet.distributed import share
+
+    assert share(0, 10, 2, 3) == (7, 10) and share(0, 2, 2, 3) == (2, 2)  # an empty share at the end
+    for args in [(0, 10, 3, 3), (10, 0, 0, 2), (0, 10, 0, 0), (0, 10, -1, 2)]:
+        with pytest.raises(ValueError, match="expected 0 <= start <= stop"):
+            share(*args)
+    with pytest.raises(TypeError, match="rank must be an int"):
+        share(0, 10, 1.0, 2)

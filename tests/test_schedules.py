@@ -302,3 +302,8 @@ def test_a_custom_schedules_own_state_passes_the_base_check_and_numpy_rates_are_
     X = np.random.default_rng(0).normal(size=(8, 2))
     h = xpnet.MLP([2, 1], backend="numpy", seed=0).fit(X, X[:, :1], epochs=2, lr_schedule=lambda e: np.float32(0.05))
     assert h.lr == [pytest.approx(0.05), pytest.approx(0.05)]
+
+
+def test_linear_warmup_then_a_function_says_why_not():
+    with pytest.raises(TypeError, match="then= takes a Schedule .* not a function: a checkpoint could not keep it"):
+        S.LinearWarmup(2, then=lambda epoch: 0.1)

@@ -287,6 +287,12 @@ def share(start: int, stop: int, rank: int, size: int) -> tuple[int, int]:
     split among ``size`` processes: near-equal, the first ``(stop - start) %
     size`` shares one row longer (as ``numpy.array_split``); a share may be
     empty when there are fewer rows than processes."""
+    for name, v in (("start", start), ("stop", stop), ("rank", rank), ("size", size)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer):
+            raise TypeError(f"share: {name} must be an int, got {v!r}")
+    if not (0 <= start <= stop and size >= 1 and 0 <= rank < size):
+        raise ValueError(f"share: expected 0 <= start <= stop, size >= 1 and 0 <= rank < size, got "
+                         f"start={start}, stop={stop}, rank={rank}, size={size}")  # fmt: skip
     base, extra = divmod(stop - start, size)
     lo = start + rank * base + min(rank, extra)
     return lo, lo + base + (1 if rank < extra else 0)

@@ -306,6 +306,10 @@ def get_schedule(spec: Any, checkpointable: bool = False) -> Schedule:
         return SCHEDULES.build(spec)
     if callable(spec) and not checkpointable:
         return _FunctionSchedule(spec)
+    if callable(spec):
+        raise TypeError("LinearWarmup's then= takes a Schedule (StepLR, ExponentialLR, CosineAnnealingLR, "
+                        "ReduceLROnPlateau, or your own subclass), not a function: a checkpoint could not "
+                        "keep it")  # fmt: skip
     raise TypeError(
         f"a learning-rate schedule is an xpnet.schedules.Schedule (StepLR, ExponentialLR, CosineAnnealingLR, "
         f"LinearWarmup, ReduceLROnPlateau) or a callable epoch -> lr, got {type(spec).__name__}"
