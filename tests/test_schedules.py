@@ -305,5 +305,5 @@ def test_a_custom_schedules_own_state_passes_the_base_check_and_numpy_rates_are_
 
 
 def test_linear_warmup_then_a_function_says_why_not():
-    with pytest.raises(TypeError, match="then= takes a Schedule .* not a function: a checkpoint could not keep it"):
+    with pytest.raises(TypeError, match="then= takes a schedule .* not a function: a checkpoint could not keep it"):
         S.LinearWarmup(2, then=lambda epoch: 0.1)

@@ -307,7 +307,7 @@ def get_schedule(spec: Any, checkpointable: bool = False) -> Schedule:
     if callable(spec) and not checkpointable:
         return _FunctionSchedule(spec)
     if callable(spec):
-        raise TypeError("LinearWarmup's then= takes a Schedule (StepLR, ExponentialLR, CosineAnnealingLR, "
+        raise TypeError("LinearWarmup's then= takes a schedule (StepLR, ExponentialLR, CosineAnnealingLR, "
                         "ReduceLROnPlateau, or your own subclass), not a function: a checkpoint could not "
                         "keep it")  # fmt: skip
     raise TypeError(
