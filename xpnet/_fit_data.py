@@ -71,33 +71,22 @@ def queue_sample_weight(backend: Any, w: Any, n: int, dtype: str, checks: Any) -
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(f"sample_weight must hold one weight per row of X ({n}), got shape {tuple(w.shape)}")
     xp = array_namespace(w)
-    w = scaled_to_one(w) if isinstance(w, np.ndarray) else _scaled_on_device(xp, w)
+    w = scaled_to_one(xp, w)
     checks.finite(w, "sample_weight")
     checks.add(xp.any(w < 0), "sample_weight must not hold negative weights")
     checks.add(xp.all(w == 0), "sample_weight: every weight is zero, so nothing would be learned")
     return w
 
 
-def scaled_to_one(w: np.ndarray) -> np.ndarray:
-    """Host weights times the power of two that brings the largest into
-    [1, 2): exact, and what a batch divides by (the sum of its weights) can
-    then neither overflow nor be subnormal, in float32 too (constant weights
-    of 1e37 or 1e-40 changed nothing in exact arithmetic, but trained on 0
-    or NaN). Weights that are all zero, negative or not finite are left for
-    the checks to name."""
-    w64 = w.astype(np.float64)
-    with np.errstate(all="ignore"):
-        top = float(np.max(w64, initial=0.0))
-    if not (math.isfinite(top) and top > 0.0):
-        return w
-    return (w64 * 2.0 ** -math.floor(math.log2(top))).astype(w.dtype)
-
-
-def _scaled_on_device(xp: Any, w: Any) -> Any:
-    """:func:`scaled_to_one` where the weights are, with no transfer: the
-    power of two in two halves, each representable in float32 even where
-    the weights are subnormal. Weights that the checks refuse (none above
-    0, not finite) are left as they are."""
+def scaled_to_one(xp: Any, w: Any) -> Any:
+    """Weights times the power of two that brings the largest into [1, 2),
+    where they are (no transfer): exact, and what a batch divides by (the
+    sum of its weights) can then neither overflow nor be subnormal, in
+    float32 too (constant weights of 1e37 or 1e-40 changed nothing in exact
+    arithmetic, but trained on 0 or NaN). The power of two goes in two
+    halves, each representable in float32 even for subnormal weights.
+    Weights that the checks refuse (none above 0, not finite) are left as
+    they are."""
     top = xp.max(w)
     usable = (top > 0) & (top < math.inf)
     e = xp.where(usable, -xp.floor(xp.log2(xp.where(usable, top, xp.ones_like(top)))), xp.zeros_like(top))
@@ -156,7 +145,8 @@ def class_row_weights(backend: Any, T: Any, class_weight: Any) -> Any:
         safe = xp.where(present, counts, xp.ones_like(counts))
         cw = xp.where(present, T.shape[0] / (n_present * safe), xp.zeros_like(counts))
     else:
-        host = scaled_to_one(np.array([class_weight.get(k, 1.0) for k in range(P.shape[1])]))  # 1e39 in float32
+        host = np.array([class_weight.get(k, 1.0) for k in range(P.shape[1])])
+        host = scaled_to_one(array_namespace(host), host)  # before the cast: 1e39 is beyond float32
         cw = backend.asarray(host, T.dtype)
     return xp.matmul(P, cw)  # through the namespace: its precision (JAX: full float32)
 

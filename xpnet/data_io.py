@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import shlex
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -203,15 +204,10 @@ def _refuse_unnamed(table: Table, wanted: list[str]) -> None:
     for i, name in enumerate(table.names):
         if name == _unnamed(i) and name in wanted:
             last = i == len(table.names) - 1  # the default target: leaving it out needs another target
-            target = f"--target {_shell_word(table.names[i - 1])} " if last and i > 0 else ""
+            target = f"--target {shlex.quote(table.names[i - 1])} " if last and i > 0 else ""
             raise DataError(f"{table.path}: column {i + 1} of the header has no name",
                             f"name it in the header, or leave it out: xpnet train {target}--ignore {i}")
 
-
-def _shell_word(name: str) -> str:
-    import shlex
-
-    return shlex.quote(name)
 
 
 #: Separators that the header's single name may hold: how to say them, and their --sep.
