@@ -48,6 +48,7 @@ class _JaxStep(TrainStep):
         key = (*network_key(net), *program_key(self.loss), *program_key(self.opt), tuple(self.decay or ()), self.ctx,
                self.fuse)  # fmt: skip
         self._key, self._warn = key, warn  # warn: compile=True asked for a program
+        self._eager_only = key in _HOST_READS  # read per step: no hash of the key there
         if key not in _JAX_PROGRAMS:
             while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
                 _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
@@ -88,24 +89,26 @@ class _JaxStep(TrainStep):
         return params, buffers, arrays, value if total is None else total + value, lo + n
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
-        if not self._compiles(ctx, loss, opt) or self._key in _HOST_READS:
+        if not self._compiles(ctx, loss, opt) or self._eager_only:
             return TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate)
         slots, host = self._prepare(params, state, opt)
         try:
             params, buffers, arrays, value = self._jitted(list(params), list(buffers), _state_lists(state), slots, X, T)
         except _HostRead.errors() as exc:
             _HostRead.found(self._key, exc, self._warn)
+            self._eager_only = True
             return TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate)
         return list(params), list(buffers), {**host, **arrays}, value
 
     def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
                   keep=False):  # fmt: skip
-        if not self._compiles(ctx, loss, opt) or self._key in _HOST_READS:
+        if not self._compiles(ctx, loss, opt) or self._eager_only:
             return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt)
         try:
             return self._compiled_rows(params, buffers, state, rows, total, opt)
         except _HostRead.errors() as exc:
             _HostRead.found(self._key, exc, self._warn)
+            self._eager_only = True
             return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt)
 
     def _compiled_rows(self, params, buffers, state, rows, total, opt):
