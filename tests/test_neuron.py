@@ -83,3 +83,29 @@ def test_a_saturated_neuron_gives_its_limit_without_numpys_warning():
         out = xpnet.Neuron(1, "sigmoid", backend="numpy", dtype="float64", seed=0).forward([[-1000.0]])
     value = float(np.asarray(out).ravel()[0])
     assert value < 1e-6 or value > 1 - 1e-6  # saturated, one way or the other
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_pickles_and_deep_copies_on_its_backend(backend, how):
+    """Like Network, a Neuron travels through its state (no module objects):
+    joblib and multiprocessing need that."""
+    import copy
+    import pickle
+
+    n = xpnet.Neuron(4, "tanh", backend=backend, dtype="float64", seed=2)
+    x = np.random.default_rng(0).random((3, 4))
+    y = host(n.forward(x))
+    m = pickle.loads(pickle.dumps(n)) if how == "pickle" else copy.deepcopy(n)
+    assert m.backend.name == n.backend.name and repr(m) == repr(n)
+    assert_on(m.weights, backend, "float64", (4,))
+    np.testing.assert_array_equal(host(m.output), y)
+    np.testing.assert_array_equal(host(m.forward(x)), y)
+    m.weights = np.zeros(4)
+    assert float(host(n.weights)[0]) != 0.0  # the copy is its own
+
+
+def test_pickled_neuron_without_bias_keeps_none():
+    import pickle
+
+    n = pickle.loads(pickle.dumps(xpnet.Neuron(2, "relu", bias=False, backend="numpy", seed=1)))
+    assert n.bias is None and n.output is None and not n.use_bias

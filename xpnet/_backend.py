@@ -299,6 +299,15 @@ def device_spec(backend: Backend) -> str:
     return str(device)
 
 
+def backend_for_unpickling(name: str, device: str) -> Backend:
+    """The pickled backend and device (a :func:`device_spec`), or the host
+    when that device is not here (a GPU model unpickled in a CPU worker)."""
+    try:
+        return get_backend(name, device)
+    except Exception:
+        return get_backend(name)
+
+
 def to_numpy(a: Any) -> np.ndarray:
     """Copy any supported array (or Python number / list) to a NumPy array on the host."""
     if isinstance(a, np.ndarray | np.generic):

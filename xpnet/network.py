@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import training as _training
-from ._backend import Backend, device_spec, get_backend, quiet_float_errors
+from ._backend import Backend, backend_for_unpickling, device_spec, get_backend, quiet_float_errors
 from ._dtypes import DTYPES, dtype_name
 from ._programs import inference, keyed_program, network_key, program_key
 from ._random import host_rng
@@ -257,7 +257,7 @@ class Network:
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        backend = _backend_for_unpickling(state["backend"], state["device"])
+        backend = backend_for_unpickling(state["backend"], state["device"])
         other = Network._assemble(
             state["config"], backend, state["dtype"],
             [backend.asarray(p) for p in state["params"]], [backend.asarray(b) for b in state["buffers"]],
@@ -462,15 +462,6 @@ def _state_value(value: Any, convert: Any) -> Any:
     if isinstance(value, list):
         return [convert(a) for a in value]
     return convert(value) if array_api_compat.is_array_api_obj(value) else value
-
-
-def _backend_for_unpickling(name: str, device: str) -> Backend:
-    """The pickled backend and device, or the host when that device is not
-    here (a GPU model unpickled in a CPU worker)."""
-    try:
-        return get_backend(name, device)
-    except Exception:
-        return get_backend(name)
 
 
 class MLP(Network):

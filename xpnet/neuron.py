@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._backend import Backend, get_backend, quiet_float_errors
+import numpy as np
+
+from ._backend import Backend, backend_for_unpickling, device_spec, get_backend, quiet_float_errors, to_numpy
 from ._random import draw_weights, host_rng, initial_bias, resolve_init
 from ._xp import affine
 from .activations import Activation, get_activation
-from .validation import checked_param, positive_int, true_or_false
 from .network import check_dtype
-from .validation import DeferredChecks, as_numeric
+from .validation import DeferredChecks, as_numeric, checked_param, positive_int, true_or_false
 
 __all__ = ["Neuron"]
 
@@ -94,6 +95,25 @@ class Neuron:
         return self.output
 
     __call__ = forward
+
+    # -- pickling: through the state, never module objects, as Network ---------
+
+    _ARRAYS = ("_weights", "_bias", "activation_potential", "output")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Host copies of the arrays (the host data a pickle holds) and the
+        backend's name and device, so that ``pickle``, ``copy.deepcopy`` and
+        joblib work on every backend."""
+        state = dict(self.__dict__, backend=(self.backend.name, device_spec(self.backend)))
+        for key in self._ARRAYS:
+            if state[key] is not None:
+                state[key] = np.array(to_numpy(state[key]))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        backend = backend_for_unpickling(*state["backend"])
+        arrays = {key: backend.asarray(state[key]) for key in self._ARRAYS if state[key] is not None}
+        self.__dict__.update(state, backend=backend, **arrays)
 
     def __repr__(self) -> str:
         return (
