@@ -34,7 +34,7 @@ from array_api_compat import array_namespace
 from ._kernels import Kernel, update
 from ._programs import one_program
 from .registry import register, registry_for
-from .validation import positive
+from .validation import positive, true_or_false
 
 __all__ = ["OPTIMIZERS", "SGD", "Adam", "AdamW", "Optimizer", "RMSprop", "get_optimizer"]
 
@@ -127,7 +127,7 @@ class SGD(Optimizer):
     ) -> None:
         self.lr = positive(lr, "lr")
         self.momentum = _fraction(momentum, "momentum")
-        self.nesterov = _flag(nesterov, "nesterov")
+        self.nesterov = true_or_false(nesterov, "nesterov")
         if self.nesterov and self.momentum == 0.0:
             raise ValueError(
                 "nesterov=True needs momentum > 0 (Nesterov's lookahead acts on the velocity), got momentum=0.0"
@@ -258,7 +258,7 @@ class RMSprop(Optimizer):
         self.alpha = _fraction(alpha, "alpha")
         self.eps = positive(eps, "eps")
         self.momentum = _fraction(momentum, "momentum")
-        self.centered = _flag(centered, "centered")
+        self.centered = true_or_false(centered, "centered")
         self.weight_decay = _non_negative(weight_decay, "weight_decay")
 
     def init_state(self, params: Params) -> State:
@@ -391,12 +391,6 @@ def _non_negative(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not (0.0 <= value < math.inf):
         raise ValueError(f"{what} must be a non-negative finite number, got {value!r}")
     return float(value)
-
-
-def _flag(value: Any, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{what} must be True or False, got {value!r}")
-    return value
 
 
 def _check_arrays(key: str, got: Any, want: Params) -> None:
