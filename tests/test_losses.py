@@ -248,3 +248,76 @@ def test_a_loss_that_overflows_is_inf_without_numpys_warning():
         warnings.simplefilter("error")
         assert np.isinf(xpnet.loss_fcn("mse", [1e200], [-1e200]))
         assert np.isinf(xpnet.get_loss("sse").gradient(np.array([1e308]), np.array([-1e308]))).all()
+
+
+class _HalfMSE(xpnet.losses.MSE):
+    """Changes the formulas and inherits MSE's combined value-and-delta and per-row form."""
+
+    def _value(self, xp, t, y):
+        return 0.5 * super()._value(xp, t, y)
+
+    def _gradient(self, xp, t, y):
+        return 0.5 * super()._gradient(xp, t, y)
+
+
+class _HalfSSE(xpnet.losses.SSE):
+    def _value(self, xp, t, y):
+        return 0.5 * super()._value(xp, t, y)
+
+    def _gradient(self, xp, t, y):
+        return 0.5 * super()._gradient(xp, t, y)
+
+
+class _SmoothedCE(xpnet.losses.CrossEntropy):
+    """Label smoothing: inherits CrossEntropy's label shortcut and fusion, declares neither."""
+
+    def _value(self, xp, t, y):
+        return super()._value(xp, 0.9 * t + 0.1 / t.shape[1], y)
+
+    def _gradient(self, xp, t, y):
+        return super()._gradient(xp, 0.9 * t + 0.1 / t.shape[1], y)
+
+
+@pytest.mark.parametrize("weights", [None, "ones"])
+@pytest.mark.parametrize("loss", [_HalfMSE, _HalfSSE], ids=["mse", "sse"])
+def test_a_subclass_of_a_loss_with_a_combined_form_trains_on_its_own_formulas(backend, loss, weights):
+    """fit used MSE's (and SSE's) combined value and delta, and their
+    per-row form under weights: twice the subclass's loss and gradient."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(20, 3)), rng.normal(size=(20, 2))
+    net = xpnet.Network([xpnet.Dense(3, 2)], backend=backend, dtype="float64", seed=0)
+    w = None if weights is None else np.ones(20)
+    first = net.fit(X, Y, loss=loss(), optimizer="sgd", lr=1e-12, epochs=1, sample_weight=w).loss[0]
+    assert first == pytest.approx(net.evaluate(X, Y, loss()), rel=1e-9)
+    assert first == pytest.approx(0.5 * net.evaluate(X, Y, loss.__mro__[1]()), rel=1e-9)
+    g = [host(a) for a in net.gradients(X, Y, loss())[0]]
+    g_parent = [host(a) for a in net.gradients(X, Y, loss.__mro__[1]())[0]]
+    np.testing.assert_allclose(g[0], 0.5 * g_parent[0], rtol=1e-12)
+
+
+def test_weights_of_one_keep_a_subclass_off_its_parents_fused_delta():
+    """The weighted wrapper copied the parent's fused_with onto itself, so a
+    BCE subclass with weights of 1 trained as plain BCE."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(16, 3)), rng.integers(0, 2, (16, 1)).astype(float)
+
+    def weights_after(**kw):
+        net = xpnet.Network([xpnet.Dense(3, 1, "sigmoid")], backend="numpy", dtype="float64", seed=0)
+        net.fit(X, y, loss=_PositiveWeightedBCE(), optimizer="sgd", lr=1.0, epochs=1, **kw)
+        return host(net.layers[0].weights)
+
+    plain = weights_after()
+    np.testing.assert_allclose(weights_after(sample_weight=np.ones(16)), plain, rtol=1e-12)
+    np.testing.assert_allclose(weights_after(class_weight={0: 1.0, 1: 1.0}), plain, rtol=1e-12)
+
+
+def test_a_cross_entropy_subclass_given_labels_trains_on_its_own_formulas(backend):
+    """Labels switched the loss to the built-in cross-entropy's label form."""
+    rng = np.random.default_rng(0)
+    X, labels = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+
+    def first_loss(y):
+        net = xpnet.Network([xpnet.Dense(4, 3, "softmax")], backend=backend, dtype="float64", seed=0)
+        return net.fit(X, y, loss=_SmoothedCE(), optimizer="sgd", lr=1.0, epochs=2).loss
+
+    np.testing.assert_allclose(first_loss(labels), first_loss(np.eye(3)[labels]), rtol=1e-12)

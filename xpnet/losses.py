@@ -159,10 +159,10 @@ class _Weighted(Loss):
 
     def __init__(self, base: Loss, w: Any) -> None:
         self.base, self.w = base, w
-        self.name, self.fused_with, self.reduction = base.name, base.fused_with, base.reduction
+        self.name, self.fused_with, self.reduction = base.name, declared_fusion(base), base.reduction
 
     def _value(self, xp: Any, t: Any, y: Any) -> Any:
-        total = xp.sum(self.w * self.base._per_sample(xp, t, y))
+        total = xp.sum(self.w * per_sample(self.base, xp, t, y))
         return total / y.shape[0] if self.reduction == "mean" else total
 
     def _gradient(self, xp: Any, t: Any, y: Any) -> Any:
@@ -172,10 +172,56 @@ class _Weighted(Loss):
         return self.base._fused_delta(xp, t, y) * self.w[:, None]
 
     def _per_sample(self, xp: Any, t: Any, y: Any) -> Any:
-        return self.w * self.base._per_sample(xp, t, y)
+        return self.w * per_sample(self.base, xp, t, y)
 
     def config(self) -> dict[str, Any]:
         return self.base.config()
+
+
+# -- a built-in's shortcuts apply only to the formulas they were written for ---
+
+
+def declared_fusion(loss: Loss) -> str | None:
+    """The output activation whose combined delta ``loss`` gives: only what
+    its own class (or the object itself) declares, never a parent's."""
+    return vars(loss).get("fused_with", vars(type(loss)).get("fused_with"))
+
+
+def value_and_delta(loss: Loss, xp: Any, t: Any, y: Any, fused: bool) -> tuple[Any, Any]:
+    """``loss._value_and_delta``, or the plain ``_value`` and delta where a
+    subclass changed the formulas its parent's combined form computes."""
+    if _shortcut_holds(loss, "_value_and_delta", ("_value", "_gradient", "_fused_delta")):
+        return loss._value_and_delta(xp, t, y, fused)
+    return Loss._value_and_delta(loss, xp, t, y, fused)
+
+
+def per_sample(loss: Loss, xp: Any, t: Any, y: Any) -> Any:
+    """Each row's loss: ``loss._per_sample``, or row by row through
+    ``_value`` where a subclass changed ``_value`` and kept its parent's."""
+    if _shortcut_holds(loss, "_per_sample", ("_value",)):
+        return loss._per_sample(xp, t, y)
+    return Loss._per_sample(loss, xp, t, y)
+
+
+def for_labels(loss: Loss) -> Loss:
+    """The loss to train with on one-hot rows made from labels: the class's
+    own shortcut, or ``loss`` itself where a subclass changed a formula."""
+    if _shortcut_holds(loss, "_for_labels", ("_value", "_gradient", "_fused_delta", "_per_sample", "_targets")):
+        return loss._for_labels()
+    return loss
+
+
+def _shortcut_holds(loss: Loss, shortcut: str, formulas: tuple[str, ...]) -> bool:
+    """Is ``shortcut`` defined by a class no subclass of which (in ``loss``'s
+    ancestry) redefines any of ``formulas``? ``class HalfMSE(MSE)`` with its
+    own ``_value`` must not train on MSE's combined value and delta."""
+    cls = type(loss)
+    owner = _owner(cls, shortcut)
+    return not any(_owner(cls, f) is not owner and issubclass(_owner(cls, f), owner) for f in formulas)
+
+
+def _owner(cls: type, name: str) -> type:
+    return next(c for c in cls.__mro__ if name in vars(c))
 
 
 def _is_column_of(a: Any, b: Any) -> bool:

@@ -23,7 +23,7 @@ from .activations import ACTIVATIONS
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
 from .layers.base import check_host_arrays, check_rebuildable, check_step_arrays
 from .layers.dense import Dense
-from .losses import Loss, get_loss
+from .losses import Loss, declared_fusion, get_loss, value_and_delta
 from .modelfile import model_metadata, model_tensors, write_atomic
 from .validation import (
     DeferredChecks, as_features, as_targets, one_hot, positive, queue_loss_targets, queue_output_check,
@@ -360,7 +360,7 @@ class Network:
         Y, cache, new_buffers = root.forward(xp, params, self._buffers() if buffers is None else buffers, X, ctx)
         act = root.output_activation()
         fused = _fuses(loss, act)
-        value, delta = loss._value_and_delta(xp, T, Y, fused)
+        value, delta = value_and_delta(loss, xp, T, Y, fused)
         backward = root.backward_from_potential if fused else root.backward
         _, grads = backward(xp, params, cache, delta, False)
         if not self._step_arrays_checked:  # shapes and dtypes: the same in every later step
@@ -400,7 +400,7 @@ def _fuses(loss: Loss, act: Any) -> bool:
     ``fused_with``, and the activation is the class registered under that
     name: a subclass that changes a loss's ``_gradient`` or an activation's
     formula, and keeps its parent's names, must go through its own code."""
-    name = vars(loss).get("fused_with", vars(type(loss)).get("fused_with"))
+    name = declared_fusion(loss)
     return name is not None and act is not None and _is_registered_as(act, name)
 
 

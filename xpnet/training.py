@@ -33,7 +33,7 @@ from ._random import host_rng
 from ._trainstep import Rows, take_rows
 from .callbacks import callback_name
 from .layers.base import Context
-from .losses import get_loss
+from .losses import for_labels, get_loss
 from .optimizers import get_optimizer
 from .records import History, Position, RunRecord, TrainingInterrupted
 from .registry import component_spec
@@ -299,7 +299,7 @@ class _Run:
         checks.run()
         T = net._one_hot_if(T, labels)
         if labels:  # rows of exactly one 1: cross-entropy's fused delta needs no row sums
-            self.loss = loss._for_labels()
+            self.loss = for_labels(loss)
         self.val = None if val is None else (Xv, net._one_hot_if(Tv, labels_v))
         if self.split is not None:
             strata = data.strata(y, T, loss)

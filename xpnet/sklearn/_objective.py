@@ -28,7 +28,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from .._kernels import Kernel, update
-from ..losses import Loss, get_loss
+from ..losses import Loss, declared_fusion, for_labels, get_loss, per_sample
 from ..optimizers import SGD, Adam, Optimizer, _per_parameter
 from ..registry import component_spec
 
@@ -404,13 +404,13 @@ class EpochShare(Loss):
 
     def __init__(self, loss: Loss, scale: float) -> None:
         self.loss, self.scale = loss, float(scale)
-        self.name, self.fused_with = loss.name, loss.fused_with
+        self.name, self.fused_with = loss.name, declared_fusion(loss)
 
     def _value(self, xp, t, y):
         return self.loss._value(xp, t, y) * (y.shape[0] * self.scale)
 
     def _per_sample(self, xp, t, y):
-        return self.loss._per_sample(xp, t, y) * (y.shape[0] * self.scale)
+        return per_sample(self.loss, xp, t, y) * (y.shape[0] * self.scale)
 
     def _gradient(self, xp, t, y):
         return self.loss._gradient(xp, t, y)
@@ -419,7 +419,7 @@ class EpochShare(Loss):
         return self.loss._fused_delta(xp, t, y)
 
     def _for_labels(self) -> Loss:
-        return EpochShare(self.loss._for_labels(), self.scale)
+        return EpochShare(for_labels(self.loss), self.scale)
 
     def config(self) -> dict[str, Any]:
         return {"loss": component_spec(self.loss), "scale": self.scale}
