@@ -364,3 +364,35 @@ def test_reports_hold_fewer_large_parameter_sets_on_the_cpu():
     wide = [dev.asarray(np.zeros((4096, 1024)))]  # 32 MiB: the device budget binds
     assert PendingEpochs(dev, wide).limit == HELD_BYTES // (8 * 4096 * 1024) < EVERY
     assert HELD_BYTES // (4 * 37_000_000) >= 3  # the GPU's Large network (148 MB) reports every third epoch at most
+
+
+def test_the_nan_guard_covers_layer_state_and_the_kept_epoch_saves_and_loads(backend, tmp_path):
+    """BatchNorm's running variance overflowed float32 while every weight
+    stayed finite: fit returned, and the model file it saved was refused by load."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3)) * 1e20  # finite in float32; the variance (1e40) is not
+    y = rng.integers(0, 2, size=(64, 1)).astype(float)
+    net = xpnet.Network([xpnet.BatchNorm(3), xpnet.Dense(3, 1, "sigmoid")], backend=backend, seed=0)
+    with pytest.raises(FloatingPointError, match=r"the weights \(or a layer's state.*\) became NaN or infinite in epoch 1"):
+        net.fit(X, y, loss="binary_cross_entropy", optimizer="adam", epochs=3, batch_size=16, seed=0)
+    assert all(np.isfinite(host(b)).all() for b in net._buffers())
+    net.save(tmp_path / "m.safetensors")
+    xpnet.load(tmp_path / "m.safetensors", backend="numpy")
+
+
+def test_after_a_divergence_the_kept_epoch_has_finite_layer_state(backend):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = (X @ np.ones((3, 1))) * 100
+    net = xpnet.Network([xpnet.Dense(3, 8), xpnet.BatchNorm(8), "relu", xpnet.Dense(8, 1)], backend=backend, seed=0,
+                        dtype="float64")  # fmt: skip
+    with pytest.raises(FloatingPointError, match="NaN or infinite"):
+        net.fit(X, y, loss="mse", optimizer="sgd", lr=0.001, epochs=200, batch_size=32, seed=0,
+                lr_schedule=xpnet.schedules.ExponentialLR(gamma=3.0))  # fmt: skip
+    assert all(np.isfinite(host(a)).all() for a in net._params() + net._buffers())
+
+
+def test_a_divergence_message_says_the_weights_overflowed_when_the_loss_was_finite():
+    net = xpnet.MLP([1, 1], backend="numpy", dtype="float64", seed=0)
+    with pytest.raises(FloatingPointError, match=r"the weights .* became NaN or infinite in epoch 1"):
+        net.fit([[1.0], [2.0]], [[3.0], [9.0]], loss="mse", optimizer="sgd", lr=1e307, epochs=1)

@@ -6,7 +6,7 @@ epoch's figures (its loss, and the validation loss and metrics) stay 0-d
 device arrays here, next to references to the parameters and buffers the
 epoch ended with, until a report is due. Then all of them travel to the host
 in one transfer, with the NaN guard: the sum of each of the last parameters
-(finite only if every weight is, one reduction per parameter). Pure updates make the
+and buffers (finite only if every entry is, one reduction per array). Pure updates make the
 held references cheap: each is an array the optimizer made anyway, kept a
 little longer, so the weights of the last finite epoch are still there when
 a later one is not.
@@ -81,7 +81,7 @@ class PendingEpochs:
             return [], [], None
         width = len(figures[0])
         flat = [f for row in figures for f in row]
-        host = self.backend.to_floats(flat + one_program(_weight_sums, self.backend)(list(states[-1][0])))
+        host = self.backend.to_floats(flat + one_program(_weight_sums, self.backend)(_state_arrays(states[-1])))
         weights_finite = all(math.isfinite(v) for v in host[len(flat) :])
         rows = [host[i * width : (i + 1) * width] for i in range(len(figures))]
         bad = next((i for i, row in enumerate(rows) if not math.isfinite(row[0])), None)
@@ -96,11 +96,19 @@ class PendingEpochs:
         if upto == 0:
             return bad
         xp = self.backend.xp
-        checked = [all_finite(xp, params) for params, _ in states[:upto]]
+        checked = [all_finite(xp, _state_arrays(state)) for state in states[:upto]]
         if checked[0] is None:  # no parameters: nothing to be non-finite
             return bad
         flags = self.backend.to_host(checked)
         return next((i for i in range(upto) if not flags[i]), bad)
+
+
+def _state_arrays(state: tuple[list[Any], list[Any]]) -> list[Any]:
+    """An epoch's parameters and buffers: the guard covers both, since both
+    are committed together (BatchNorm's running variance can overflow while
+    every weight stays finite, and a model file refuses it)."""
+    params, buffers = state
+    return list(params) + list(buffers)
 
 
 def all_finite(xp: Any, params: list[Any]) -> Any:

@@ -453,8 +453,9 @@ class _Run:
         if bad is not None:
             done = len(self.history.loss)
             rate = lrs[bad] if bad < len(lrs) and lrs[bad] is not None else _lr(self.opt)  # a schedule's, if any
+            what = "training loss" if bad >= len(rows) or not math.isfinite(rows[bad][0]) else _STATE_WORDS
             raise FloatingPointError(
-                f"the training loss became NaN or infinite in epoch {done + 1}; the network keeps "
+                f"the {what} became NaN or infinite in epoch {done + 1}; the network keeps "
                 f"the weights of epoch {done} (try a lower learning rate than lr={rate})"
             )
         self.history.stopped_early = self.history.stopped_early or stop
@@ -542,7 +543,7 @@ class _Run:
 
     def _stop_mid_epoch(self, at: Position) -> None:
         self.settle()  # the epochs before this one
-        finite = _finite(self.backend, self.params, at.partial_loss)
+        finite = _finite(self.backend, list(self.params) + list(self.buffers), at.partial_loss)
         if finite:
             self.net._commit(self.params, self.buffers)
             self._save(at)
@@ -595,6 +596,9 @@ def _step_context(key: int | None, step_index: int) -> Context:
     return _TRAINING if key is None else Context(True, DeviceRandom(key, step_index))
 
 
+#: What went bad when an epoch's loss is finite and its end state is not.
+_STATE_WORDS = "weights (or a layer's state, such as BatchNorm's running statistics)"
+
 #: With a progress bar, held epochs are reported at least this often (seconds).
 _BAR_SECONDS = 0.2
 
@@ -605,9 +609,9 @@ def _lowest(history: History) -> tuple[int, float] | None:
     return None if not figures else min(enumerate(figures), key=lambda p: p[1])
 
 
-def _finite(backend: Any, params: list[Any], total: Any) -> bool:
-    """Are the parameters and ``total`` finite (one transfer)?"""
-    ok = all_finite(backend.xp, params)
+def _finite(backend: Any, arrays: list[Any], total: Any) -> bool:
+    """Are the arrays (parameters and buffers) and ``total`` finite (one transfer)?"""
+    ok = all_finite(backend.xp, arrays)
     checked = total if ok is None else backend.xp.where(ok, total, float("nan"))
     return math.isfinite(float(backend.to_numpy(checked)))
 
