@@ -251,3 +251,49 @@ def test_float64_on_jax_without_its_64_bit_mode_is_refused_on_load_and_move(tmp_
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                          env=subprocess_env(JAX_ENABLE_X64="0"))  # fmt: skip
     assert out.stdout.count("refused: float64 on the jax backend needs JAX's 64-bit mode") == 2, out.stdout + out.stderr
+
+
+@xpnet.register
+class _Temperature(xpnet.Layer):
+    """A layer with a 0-d parameter and a 0-d buffer (a step count)."""
+
+    name = "test_serialization_temperature"
+
+    def parameter_shapes(self):
+        return {"log_t": ()}
+
+    def buffer_shapes(self):
+        return {"calls": ()}
+
+    def init_parameters(self, rng, dtype):
+        return {"log_t": np.zeros((), dtype)}
+
+    def init_buffers(self, dtype):
+        return {"calls": np.zeros((), dtype)}
+
+    def forward(self, xp, params, buffers, X, ctx):
+        Y = X * xp.exp(-params[0])
+        return Y, Y, [buffers[0] + 1.0] if ctx.training else buffers
+
+    def backward(self, xp, params, Y, dY, need_dx):
+        return (dY * xp.exp(-params[0]) if need_dx else None), [-xp.sum(dY * Y)]
+
+
+def test_zero_dimensional_parameters_buffers_and_optimizer_state_round_trip(backend, tmp_path):
+    """They were written with shape (1,), and load and resume refused the files."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 5)), rng.integers(0, 3, 64)
+
+    def net():
+        return xpnet.Network([xpnet.Dense(5, 3), _Temperature(), "softmax"], backend=backend, seed=0)
+
+    a = net()
+    a.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=2, batch_size=16, checkpoint=tmp_path / "ck")
+    a.save(tmp_path / "m")
+    b = xpnet.load(tmp_path / "m", backend=backend)
+    assert tuple(b._params()[-1].shape) == () and tuple(b._buffers()[-1].shape) == ()
+    assert float(host(b._buffers()[-1])) == 8.0  # two epochs of four steps
+    np.testing.assert_array_equal(host(b.predict(X)), host(a.predict(X)))
+    c = net()
+    c.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=3, batch_size=16, resume=tmp_path / "ck")
+    assert float(host(c._buffers()[-1])) == 12.0

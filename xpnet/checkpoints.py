@@ -50,7 +50,7 @@ def write(
         if isinstance(value, list):
             lists[key] = len(value)
             for i, a in enumerate(value):
-                tensors[f"optimizer.{key}.{i}"] = np.ascontiguousarray(to_numpy(a))
+                tensors[f"optimizer.{key}.{i}"] = np.asarray(to_numpy(a), order="C")  # keeps 0-d arrays 0-d
         else:
             scalars[key] = value
     if at.partial_loss is not None:
@@ -82,7 +82,7 @@ def _callback_tensor(a: Any, dtype: str, entry: dict[str, Any], j: int) -> np.nd
     """A callback's array as the checkpoint keeps it: refused now, naming the
     callback, where resuming would refuse it (only finite arrays of the
     network's dtype are read back from a file)."""
-    host = np.ascontiguousarray(to_numpy(a))
+    host = np.asarray(to_numpy(a), order="C")  # keeps 0-d arrays 0-d
     if host.dtype != np.dtype(dtype) or not np.isfinite(host).all():
         raise ValueError(f"callback {entry['type']}: get_arrays()[{j}] must be a finite array of the network's "
                          f"dtype ({dtype}) for a checkpoint to resume from, got dtype {host.dtype}")  # fmt: skip

@@ -74,7 +74,7 @@ def model_tensors(net: Any, params: list[Any] | None = None, buffers: list[Any] 
     params = net._params() if params is None else params
     buffers = net._buffers() if buffers is None else buffers
     names = net._parameter_names() + net._buffer_names()
-    return {name: np.ascontiguousarray(to_numpy(a)) for name, a in zip(names, [*params, *buffers])}
+    return {name: np.asarray(to_numpy(a), order="C") for name, a in zip(names, [*params, *buffers])}  # 0-d stays 0-d
 
 
 def model_metadata(net: Any) -> dict[str, str]:
