@@ -50,3 +50,16 @@ def test_a_nan_gradient_fails_the_check_and_step_is_checked():
     for step in (0, -1e-6, float("nan"), "a", None, True):
         with pytest.raises(ValueError, match="step must be a finite number > 0"):
             xpnet.gradcheck(net, X, y, "mse", step=step)
+
+
+def test_a_float32_jax_network_is_checked_in_jaxs_default_32_bit_mode():
+    """The float64 copy was refused without JAX's 64-bit mode, which is off
+    by default (the suite's conftest turns it on, so this test turns it off)."""
+    jax = pytest.importorskip("jax", reason="jax not installed")
+    X = np.random.default_rng(0).standard_normal((5, 3))
+    y = np.array([0, 1, 0, 1, 1])
+    with jax.enable_x64(False):
+        net = xpnet.MLP([3, 4, 2], output_activation="softmax", backend="jax", seed=0)
+        assert xpnet.gradcheck(net, X, y, "cross_entropy") < 1e-5
+        assert not jax.config.read("jax_enable_x64")  # the mode is back as it was
+        assert str(net.predict(X).dtype) == "float32"

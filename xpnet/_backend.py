@@ -13,6 +13,8 @@ raises :class:`BackendUnavailable` with the reason.
 
 from __future__ import annotations
 
+import contextlib
+
 import functools
 import os
 from dataclasses import dataclass, field
@@ -468,6 +470,23 @@ def quiet_float_errors():
     reported once, as ``FloatingPointError`` by the NaN guard, not as a stream
     of warnings. (NumPy also computes for array-api-strict; others don't warn.)"""
     return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+
+
+def float64_scope(backend: Backend) -> Any:
+    """A context in which ``backend`` computes float64: JAX's 64-bit mode
+    switched on for its duration where it is off (``gradcheck``'s float64
+    copy of a float32 JAX network), nothing elsewhere."""
+    if backend.name != "jax":
+        return contextlib.nullcontext()
+    import jax
+
+    if jax.config.read("jax_enable_x64"):
+        return contextlib.nullcontext()
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64  # the older spelling
+
+    return enable_x64(True)
 
 
 def _require_jax_x64() -> None:

@@ -3,7 +3,8 @@
 ``gradcheck(net, X, y, loss)`` compares ``Network.gradients`` with central
 differences of ``Network.evaluate`` for every parameter entry. Both run on a
 float64 copy of the network (a float64 network as it is: nothing is
-written, and its own classes run) on its own backend, so the check covers the
+written, and its own classes run) on its own backend (on JAX in its 64-bit
+mode, switched on for the check where it is off), so the check covers the
 backend's arithmetic, not a NumPy stand-in. Each perturbed evaluation builds
 new parameter arrays (nothing is written in place), which is slow but exact
 about what is being differentiated.
@@ -12,12 +13,11 @@ about what is being differentiated.
 from __future__ import annotations
 
 import math
-
 from typing import Any
 
 import numpy as np
 
-from ._backend import quiet_float_errors
+from ._backend import float64_scope, quiet_float_errors
 from .losses import get_loss
 
 __all__ = ["gradcheck"]
@@ -35,7 +35,7 @@ def gradcheck(net: Any, X: Any, y: Any, loss: Any, *, step: float = STEP) -> flo
     entries that are zero or nearly so (a pixel that is always 0 gives its
     weights a zero gradient), as ``torch.autograd.gradcheck``'s ``atol`` also
     allows for."""
-    with quiet_float_errors():  # as in fit: an exp that overflows to its limit is not news
+    with quiet_float_errors(), float64_scope(net.backend):  # an exp that overflows to its limit is not news
         return _gradcheck(net, X, y, loss, step)
 
 
