@@ -181,7 +181,7 @@ def _overflowing(backend, dtype="float32", output="softmax"):
 @pytest.mark.parametrize("output", ["softmax", "identity"])
 def test_predict_that_overflows_names_it(backend, output):
     net, Xbig = _overflowing(backend, output=output)
-    with pytest.raises(FloatingPointError, match="overflowed.*dtype='float64' or scaled inputs"):
+    with pytest.raises(FloatingPointError, match="overflowed.*scaled inputs.*or use dtype='float64'"):
         net.predict(Xbig)
     with pytest.raises(FloatingPointError, match="overflowed"):
         net.forward(Xbig)
@@ -191,6 +191,20 @@ def test_predict_that_overflows_names_it(backend, output):
 def test_float64_holds_what_float32_overflows():
     net, Xbig = _overflowing("numpy", "float64", "identity")
     assert np.all(np.isfinite(net.predict(Xbig)))
+
+
+def test_a_float64_overflow_does_not_suggest_float64():
+    net = xpnet.MLP([2, 2, 1], "identity", backend="numpy", dtype="float64", seed=0)
+    net.layers[0].weights = np.full((2, 2), 1e200)
+    net.layers[1].weights = np.full((2, 1), 1e200)
+    with pytest.raises(FloatingPointError, match="float64 computation overflowed") as err:
+        net.predict([[1.0, 1.0]])
+    assert "dtype='float64'" not in str(err.value)
+    if np.finfo(np.longdouble).max <= np.finfo(np.float64).max:
+        return  # this platform's long double is float64: 1e400 is inf there
+    with pytest.raises(ValueError, match="beyond the float64 range") as err:
+        net.predict(np.array([[np.longdouble("1e400"), 1.0]], dtype=np.longdouble))
+    assert "dtype='float64'" not in str(err.value)
 
 
 def test_nan_input_is_still_reported_as_the_input():

@@ -111,8 +111,12 @@ def _overflow_message(what: str, dtype: str) -> str:
     limit = float(np.finfo(dtype).max)
     return (
         f"{what} has values beyond the {dtype} range (largest magnitude {limit:.4g}), which would become inf; "
-        f"scale them down or use dtype='float64'"
+        f"scale them down{_WIDER.get(dtype, '')}"
     )
+
+
+#: The wider dtype an overflow message suggests (float64 has none).
+_WIDER = {"float32": " or use dtype='float64'"}
 
 
 def checked_param(backend: Backend, value: Any, dtype: str, shape: tuple[int, ...], what: str) -> Any:
@@ -241,8 +245,8 @@ def queue_output_check(checks: DeferredChecks, Y: Any, dtype: str) -> None:
     checks.add(
         quick,
         f"the network's outputs contain NaN or inf although its inputs and weights are finite: the {dtype} "
-        f"computation overflowed (a value beyond {float(np.finfo(dtype).max):.4g}); use dtype='float64' "
-        "or scaled inputs (e.g. standardised features)",
+        f"computation overflowed (a value beyond {float(np.finfo(dtype).max):.4g}); use scaled inputs (e.g. "
+        f"standardised features){_WIDER.get(dtype, '')}",
         FloatingPointError,
         exact=lambda: one_program(_not_finite, Y)(Y),
     )
