@@ -109,3 +109,15 @@ def test_pickled_neuron_without_bias_keeps_none():
 
     n = pickle.loads(pickle.dumps(xpnet.Neuron(2, "relu", bias=False, backend="numpy", seed=1)))
     assert n.bias is None and n.output is None and not n.use_bias
+
+
+def test_an_overflow_is_an_error_not_a_silent_inf(backend):
+    """As Network.forward: finite inputs and weights whose output overflows
+    float32 raise, without NumPy's warning (the suite turns warnings into errors)."""
+    n = xpnet.Neuron(2, "identity", backend=backend, seed=0)
+    n.weights = np.array([3e38, 3e38])
+    with pytest.raises(FloatingPointError, match="float32 computation overflowed"):
+        n.forward(np.array([3e38, 3e38]))
+    assert n.output is None  # nothing of the failed pass is kept
+    with pytest.raises(ValueError, match="x contains NaN"):
+        n.forward(np.array([np.nan, 1.0]))

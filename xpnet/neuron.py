@@ -17,7 +17,7 @@ from ._random import draw_weights, host_rng, initial_bias, resolve_init
 from ._xp import affine
 from .activations import Activation, get_activation
 from .network import check_dtype
-from .validation import DeferredChecks, as_numeric, checked_param, positive_int, true_or_false
+from .validation import DeferredChecks, as_numeric, checked_param, positive_int, queue_output_check, true_or_false
 
 __all__ = ["Neuron"]
 
@@ -85,14 +85,15 @@ class Neuron:
             )
         checks = DeferredChecks(self.backend)
         checks.finite(x, "x")
-        checks.run()
         xp = self.backend.xp
-        v = affine(xp, x, self._weights, self._bias)  # through the namespace: its precision (JAX: full float32)
-        v = xp.asarray(v)  # NumPy gives a scalar for one sample; keep a 0-d array
-        self.activation_potential = v
         with quiet_float_errors():  # exp(1000) is inf, and sigmoid's limit is right: as Activation.forward
-            self.output = xp.asarray(self.activation._forward(xp, v))
-        return self.output
+            v = affine(xp, x, self._weights, self._bias)  # through the namespace: its precision (JAX: full float32)
+            v = xp.asarray(v)  # NumPy gives a scalar for one sample; keep a 0-d array
+            y = xp.asarray(self.activation._forward(xp, v))
+        queue_output_check(checks, y, self.dtype)  # an overflow is an error, as in Network.forward
+        checks.run()  # one transfer for the input's and the output's checks
+        self.activation_potential, self.output = v, y
+        return y
 
     __call__ = forward
 
