@@ -560,3 +560,43 @@ def test_partial_fit_continues_scikit_learns_optimizer_whatever_changed_between_
     ours = _two_partial_fits(MLPClassifier, solver, between)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_a_sparse_multilabel_y_fits_and_predicts_sparse_as_scikit_learn():
+    """fit and partial_fit failed on a SciPy sparse indicator y (as
+    MultiLabelBinarizer(sparse_output=True) gives)."""
+    sp = pytest.importorskip("scipy.sparse")
+    from sklearn.datasets import make_multilabel_classification
+
+    Theirs = SkClassifier
+    X, Y = make_multilabel_classification(80, 6, n_classes=4, random_state=0)
+    for make in (lambda C: C(random_state=0, max_iter=20).fit(X, sp.csr_matrix(Y)),
+                 lambda C: C(random_state=0).partial_fit(X, sp.csr_matrix(Y), classes=[0, 1, 2, 3])):  # fmt: skip
+        ours, theirs = make(MLPClassifier), make(Theirs)
+        assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
+        got = ours.predict(X)
+        assert sp.issparse(got) and got.dtype == theirs.predict(X).dtype
+        np.testing.assert_array_equal(got.toarray(), theirs.predict(X).toarray())
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_momentum_one_is_accepted_as_scikit_learn_does(nesterov):
+    from sklearn.datasets import load_iris
+
+    Theirs = SkClassifier
+    X, y = load_iris(return_X_y=True)
+    kw = dict(solver="sgd", momentum=1.0, max_iter=3, random_state=0, nesterovs_momentum=nesterov)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        np.testing.assert_allclose(MLPClassifier(**kw).fit(X, y).loss_curve_, Theirs(**kw).fit(X, y).loss_curve_,
+                                   rtol=1e-10)  # fmt: skip
+
+
+def test_partial_fit_with_other_classes_says_what_scikit_learn_says():
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    for cls in (MLPClassifier, SkClassifier):
+        est = cls(random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+        with pytest.raises(ValueError, match=r"is not the same as on last call to partial_fit, was: "):
+            est.partial_fit(X, y, classes=[0, 1, 2, 3])

@@ -126,13 +126,19 @@ class SGD(Optimizer):
         self, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0
     ) -> None:
         self.lr = positive(lr, "lr")
-        self.momentum = _fraction(momentum, "momentum")
+        self.momentum = self._checked_momentum(momentum)
         self.nesterov = true_or_false(nesterov, "nesterov")
         if self.nesterov and self.momentum == 0.0:
             raise ValueError(
                 "nesterov=True needs momentum > 0 (Nesterov's lookahead acts on the velocity), got momentum=0.0"
             )
         self.weight_decay = _non_negative(weight_decay, "weight_decay")
+
+    @staticmethod
+    def _checked_momentum(value: Any) -> float:
+        """In [0, 1): a velocity that never decays is refused (scikit-learn's
+        form of the update, :class:`xpnet.sklearn` allows 1)."""
+        return _fraction(value, "momentum")
 
     def init_state(self, params: Params) -> State:
         if self.momentum == 0.0:

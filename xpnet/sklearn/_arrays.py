@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 import array_api_compat as compat
 import numpy as np
+from scipy.sparse import issparse
 from sklearn import get_config
 
 from .._backend import Backend, get_backend, to_numpy
@@ -105,5 +106,8 @@ def float_dtypes(X: Any) -> tuple[Any, Any]:
 
 
 def host(a: Any) -> np.ndarray:
-    """A NumPy copy of any array (labels, weights: host-side bookkeeping)."""
+    """A NumPy copy of any array (labels, weights: host-side bookkeeping),
+    a SciPy sparse one (a multilabel indicator ``y``) made dense."""
+    if issparse(a):
+        return a.toarray()
     return np.asarray(to_numpy(a))

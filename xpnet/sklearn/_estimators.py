@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.sparse import csr_matrix, issparse
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
@@ -89,11 +90,11 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], multi_output=True, dtype=float_dtypes(X), reset=reset
         )
-        y = host(y)
+        given, y = y, host(y)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer().fit(y)
+            self._label_binarizer = LabelBinarizer().fit(given if issparse(given) else y)  # sparse in, sparse out
             self.classes_ = self._label_binarizer.classes_
         else:
             classes = unique_labels(y)
@@ -118,12 +119,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
             self._label_binarizer = LabelBinarizer()
-            target = host(y) if type_of_target(host(y)).startswith("multilabel") else host(classes)
+            multilabel = type_of_target(host(y)).startswith("multilabel")
+            target = (y if issparse(y) else host(y)) if multilabel else host(classes)  # sparse in, sparse out
             self._label_binarizer.fit(target)
             self.classes_ = unique_labels(host(classes))
         elif classes is not None and not np.array_equal(self.classes_, unique_labels(host(classes))):
             raise ValueError(
-                f"`classes={classes!r}` is not the same as on the last call to partial_fit, was: {self.classes_!r}"
+                f"`classes={classes!r}` is not the same as on last call to partial_fit, was: {self.classes_!r}"
             )
         return self._fit(X, y, sample_weight, incremental=True)
 
@@ -132,6 +134,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         out, space = self._outputs(X, "predict")
         xp = self._net_namespace(out)
         if self.out_activation_ == "logistic" and self.n_outputs_ > 1:  # multilabel
+            if getattr(self._label_binarizer, "sparse_input_", False):  # fitted on a sparse y, as scikit-learn
+                return csr_matrix(host(xp.astype(out > 0.5, xp.int64)))
             return to_space(xp.astype(out > 0.5, xp.int64), space)
         if len(self.classes_) == 1:
             index = xp.zeros(out.shape[0], dtype=xp.int64)

@@ -260,6 +260,13 @@ class VelocitySGD(SGD):
     name = "sklearn_sgd"
     compilable = True
 
+    @staticmethod
+    def _checked_momentum(value: Any) -> float:
+        """In [0, 1], scikit-learn's bound for its ``momentum``."""
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"momentum must be a number in [0, 1], got {value!r}")
+        return float(value)
+
     def step(self, params, grads, state, decay=None):
         if self.momentum == 0.0:
             return super().step(params, grads, state, decay)  # p - lr * g: the same either way
