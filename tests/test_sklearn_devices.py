@@ -82,3 +82,30 @@ def test_regression_early_stopping_scores_r2_on_every_backend(backend):
     guess = np.stack([VALUES + 0.5, np.full(40, 2.0) + (np.arange(40) == 3)], axis=1)
     got = score_for("identity")(backend.asarray(truth), backend.asarray(guess))
     assert float(got) == pytest.approx(r2_score(truth, guess, force_finite=True))
+
+
+def test_coefs_are_writable_and_in_place_edits_reach_predict(backend):
+    """On JAX coefs_ were read-only views; and where they are host copies of
+    device weights (CuPy, JAX) an in-place edit must not be ignored by the
+    cached network, as scikit-learn's predict would see it."""
+    import pickle
+
+    from xpnet._backend import device_spec
+
+    on = {"backend": backend.name, "device": device_spec(backend)}  # a string: JAX's Device objects do not pickle
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, **on).fit(X, LABELS)
+    assert all(a.flags.writeable for a in clf.coefs_ + clf.intercepts_)
+    again = pickle.loads(pickle.dumps(clf))
+    for est in (clf, again):
+        est.coefs_[-1][:] = 0.0
+        est.intercepts_[-1][:] = 0.0
+        np.testing.assert_allclose(est.predict_proba(X), 1.0 / len(est.classes_), rtol=1e-6)
+
+
+def test_a_shallow_copy_trained_on_leaves_the_originals_predictions_alone(backend):
+    import copy
+
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, **_on(backend)).fit(X, LABELS)
+    before = clf.predict_proba(X)
+    copy.copy(clf).partial_fit(X, LABELS)  # shares the cached network, and trains it
+    np.testing.assert_allclose(clf.predict_proba(X), before, rtol=1e-6)

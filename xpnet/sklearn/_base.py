@@ -10,6 +10,7 @@ replaced (assign new arrays; writing into them in place is not noticed).
 
 from __future__ import annotations
 
+import zlib
 from numbers import Integral, Real
 from typing import Any
 
@@ -166,8 +167,7 @@ class BaseMLP(BaseEstimator):
         ``backend`` in ``dtype``; else a new one built from them (kept as the
         cache with ``keep``)."""
         cached = getattr(self, "_net", None)
-        same = cached is not None and _same(getattr(self, "_net_source", ()), self._weight_objects())
-        if same and cached.backend == backend and cached.dtype == dtype:
+        if self._cache_holds() and cached.backend == backend and cached.dtype == dtype:
             return cached
         layers = []
         for i, coef in enumerate(self.coefs_):
@@ -180,17 +180,51 @@ class BaseMLP(BaseEstimator):
         if keep:
             if cached is not None and _shapes(cached) == _shapes(net):  # moved, or weights assigned by the user:
                 net._fit_state = _moved_state(getattr(cached, "_fit_state", None), backend, dtype)  # state goes on
-            self._net, self._net_source = net, self._weight_objects()
+            self._cache(net)
         return net
 
-    def _weight_objects(self) -> tuple[Any, ...]:
-        return (self.coefs_, *self.coefs_, self.intercepts_, *self.intercepts_)
+    def _cache(self, net: Network) -> None:
+        """Keep ``net`` as the network of ``coefs_``/``intercepts_``, with what
+        :meth:`_cache_holds` checks later."""
+        self._net, self._net_source = net, self._cache_key(net)
+
+    def _cache_holds(self) -> bool:
+        """Is the cached network still that of ``coefs_``/``intercepts_``?
+        Not when they were assigned, edited in place (a host copy of a
+        device's weights does not share their memory: its bytes are
+        compared), or the network trained on (a shallow copy of this
+        estimator shares it)."""
+        net, key = getattr(self, "_net", None), getattr(self, "_net_source", None)
+        if net is None or not isinstance(key, tuple):
+            return False
+        now = self._cache_key(net)
+        return _same(key[0], now[0]) and key[1] == now[1] and _same(key[2], now[2])
+
+    def _cache_key(self, net: Network) -> tuple[Any, ...]:
+        weights = (*self.coefs_, *self.intercepts_)
+        objects = (self.coefs_, self.intercepts_, *weights)
+        return objects, tuple(zlib.crc32(np.ascontiguousarray(w)) for w in weights), tuple(net._params())
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Whether the cached network is current travels, not the arrays
+        that tell (they hold the network's device arrays a second time)."""
+        state = super().__getstate__()
+        state["_net_current"] = self._cache_holds()
+        state.pop("_net_source", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        current = state.pop("_net_current", False)
+        super().__setstate__(state)
+        if current is True and getattr(self, "_net", None) is not None:
+            self._cache(self._net)
 
     def _take_weights(self, net: Network) -> None:
-        """``coefs_``/``intercepts_`` from the trained network (one transfer)."""
-        params = [host(p) for p in net._params()]
+        """``coefs_``/``intercepts_`` from the trained network (one transfer;
+        writable, as scikit-learn's, where the library's host view is not)."""
+        params = [_writable(host(p)) for p in net._params()]
         self.coefs_, self.intercepts_ = params[0::2], params[1::2]
-        self._net, self._net_source = net, self._weight_objects()
+        self._cache(net)
 
     def _loss_grad_lbfgs(self, packed: Any, X: Any, y: Any, sample_weight: Any = None, *unused: Any) -> Any:
         """The L-BFGS objective at ``packed`` (all weights, then all biases,
@@ -210,7 +244,7 @@ class BaseMLP(BaseEstimator):
         space = space_of(X)
         check_same_space(getattr(self, "_fit_space", space.key()), space, self, method)
         net = getattr(self, "_net", None)
-        if net is None or not _same(getattr(self, "_net_source", ()), self._weight_objects()):
+        if not self._cache_holds():
             dtype = dtype_name(self.dtype) if self.dtype is not None else dtype_name(self.coefs_[0].dtype)
             net = self._network(backend_for(space, self.backend, self.device), dtype)
         return _widened(net, net.forward(net.backend.asarray(_dense(X), net.dtype)), X), space
@@ -252,6 +286,10 @@ def _moved_state(fit_state: Any, backend: Any, dtype: str) -> Any:
 
 def _shapes(net: Network) -> list[tuple[int, ...]]:
     return [tuple(p.shape) for p in net._params()]
+
+
+def _writable(a: np.ndarray) -> np.ndarray:
+    return a if a.flags.writeable else a.copy()
 
 
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
