@@ -176,6 +176,16 @@ def test_diverging_early_stopping_keeps_consistent_attributes_and_warns():
     assert_same_weights(ours, theirs, rtol=1e-9)
 
 
+def test_early_stopping_diverging_in_the_first_epoch_still_has_a_loss():
+    """No epoch was finite: loss_ was never set (AttributeError), and the
+    warning spoke of a best validation score there never was."""
+    Xs, ys = np.random.default_rng(0).random((40, 3)), np.full(40, 1e160)
+    with pytest.warns(ConvergenceWarning, match="after 0 iterations with the weights it started from"):
+        ours = MLPRegressor(early_stopping=True, max_iter=5, random_state=0).fit(Xs, ys)
+    assert ours.n_iter_ == 0 and ours.loss_curve_ == [] and ours.loss_ == np.inf
+    assert np.isfinite(ours.predict(Xs)).all()
+
+
 def test_tol_and_n_iter_no_change_stop_on_the_training_loss():
     ours = MLPClassifier(solver="sgd", tol=0.5, max_iter=3000, random_state=0).fit(X, TARGETS["binary"][2])
     assert ours.n_iter_ < 3000 and ours._no_improvement_count == ours.n_iter_no_change + 1

@@ -17,6 +17,8 @@ one small transfer reaches the host: the loss (with the L2 term, see
 
 from __future__ import annotations
 
+import math
+
 import warnings
 from typing import Any
 
@@ -104,6 +106,8 @@ def stochastic(est: Any, net: Any, X: Any, Y: Any, weights: Any, incremental: bo
         if not est.early_stopping:
             raise ValueError(NON_FINITE) from exc
         _warn_diverged(est)  # keep the best weights so far; the attributes end at the last finite epoch
+        if est.n_iter_ == 0:  # no epoch was finite: the loss is what scikit-learn reports then
+            est.loss_ = math.inf
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.")
     if est.early_stopping:
@@ -298,10 +302,10 @@ def _stall_message(est: Any) -> str:
 def _warn_diverged(est: Any) -> None:
     """scikit-learn trains on with non-finite losses and warns at max_iter;
     xpnet stops at the first, keeps the best weights, and says so."""
+    kept = "the best validation score's weights" if est.n_iter_ else "the weights it started from"
     warn_convergence(
         f"Stochastic optimizer: the training loss became non-finite in iteration {est.n_iter_ + 1}; stopped "
-        f"after {est.n_iter_} iterations with the best validation score's weights (lower learning_rate_init, "
-        "or scale the data)"
+        f"after {est.n_iter_} iterations with {kept} (lower learning_rate_init, or scale the data)"
     )
 
 
