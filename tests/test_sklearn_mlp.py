@@ -610,3 +610,33 @@ def test_partial_fit_with_other_classes_says_what_scikit_learn_says():
         est = cls(random_state=0).partial_fit(X, y, classes=[0, 1, 2])
         with pytest.raises(ValueError, match=r"is not the same as on last call to partial_fit, was: "):
             est.partial_fit(X, y, classes=[0, 1, 2, 3])
+
+
+def test_sparse_inference_is_dense_a_chunk_of_rows_at_a_time(monkeypatch):
+    """predict made all of a sparse X dense at once (a TF-IDF matrix is too
+    large for that); chunked, the answers are the dense input's."""
+    sp = pytest.importorskip("scipy.sparse")
+    import xpnet.sklearn._base as base
+
+    rng = np.random.default_rng(0)
+    Xs = sp.random(300, 50, density=0.1, format="csr", random_state=0)
+    labels = rng.integers(0, 3, 300)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(Xs, labels)
+    whole = clf.predict_proba(Xs.toarray())
+    made_dense = []
+    real = sp.csr_matrix.toarray
+    monkeypatch.setattr(sp.csr_matrix, "toarray", lambda self, *a, **k: made_dense.append(self.shape[0]) or real(self))
+    monkeypatch.setattr(base, "SPARSE_CHUNK_BYTES", 64 * 50 * 8)
+    np.testing.assert_allclose(clf.predict_proba(Xs), whole, rtol=1e-12)
+    np.testing.assert_allclose(clf.predict_proba(Xs.tocsc()), whole, rtol=1e-12)
+    assert made_dense and max(made_dense) == 64
+
+
+def test_sparse_training_that_cannot_fit_dense_is_a_clear_memory_error(monkeypatch):
+    sp = pytest.importorskip("scipy.sparse")
+    import xpnet.sklearn._base as base
+
+    monkeypatch.setattr(base, "_available_memory", lambda: 1000)
+    Xs = sp.random(300, 50, density=0.1, format="csr", random_state=0)
+    with pytest.raises(MemoryError, match=r"sparse 300 x 50 matrix.*dense.*reduce the features"):
+        MLPClassifier(max_iter=2).fit(Xs, np.arange(300) % 2)

@@ -10,6 +10,7 @@ replaced (assign new arrays; writing into them in place is not noticed).
 
 from __future__ import annotations
 
+import os
 import zlib
 from numbers import Integral, Real
 from typing import Any
@@ -247,7 +248,7 @@ class BaseMLP(BaseEstimator):
         if not self._cache_holds():
             dtype = dtype_name(self.dtype) if self.dtype is not None else dtype_name(self.coefs_[0].dtype)
             net = self._network(backend_for(space, self.backend, self.device), dtype)
-        return _widened(net, net.forward(net.backend.asarray(_dense(X), net.dtype)), X), space
+        return _widened(net, _forward(net, X), X), space
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -304,8 +305,42 @@ def _hidden_sizes(sizes: Any) -> list[int]:
 
 
 def _dense(X: Any) -> Any:
-    """Sparse input becomes dense once (xpnet's layers multiply dense arrays)."""
-    return X.toarray() if sp.issparse(X) else X
+    """Sparse input becomes dense once for training (xpnet's layers multiply
+    dense arrays); a clear ``MemoryError`` where that copy cannot fit, rather
+    than the process killed for memory."""
+    if not sp.issparse(X):
+        return X
+    need, free = X.shape[0] * X.shape[1] * X.dtype.itemsize, _available_memory()
+    if free is not None and need > free:
+        raise MemoryError(
+            f"X is a sparse {X.shape[0]} x {X.shape[1]} matrix; xpnet.sklearn trains on it as a dense array, which "
+            f"needs {need / 2**30:.1f} GiB, and {free / 2**30:.1f} GiB of memory are available: reduce the features "
+            "(e.g. TruncatedSVD or SelectKBest) or the rows"
+        )
+    return X.toarray()
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available now, where the system says (Linux, macOS)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+#: Rows of sparse input made dense at a time in inference: at most this many bytes.
+SPARSE_CHUNK_BYTES = 64 * 2**20
+
+
+def _forward(net: Network, X: Any) -> Any:
+    """The network's outputs for ``X``; sparse ``X`` dense a chunk of rows at
+    a time, so that inference never holds all of it dense."""
+    if not sp.issparse(X):
+        return net.forward(net.backend.asarray(X, net.dtype))
+    X = X.tocsr()
+    rows = max(1, SPARSE_CHUNK_BYTES // max(1, X.shape[1] * X.dtype.itemsize))
+    parts = [net.forward(net.backend.asarray(X[i : i + rows].toarray(), net.dtype)) for i in range(0, X.shape[0], rows)]
+    return parts[0] if len(parts) == 1 else _namespace(parts[0]).concat(parts, axis=0)
 
 
 def _as_2d(y: Any) -> Any:
