@@ -456,3 +456,36 @@ def test_a_network_survives_its_class_being_registered_again_as_a_rerun_cell_doe
         """
     )
     assert "RERUN-OK True" in run_python(source, tmp_path).stdout
+
+
+def _per_class_mean(y_true, y_pred):
+    from array_api_compat import array_namespace
+
+    return array_namespace(y_pred).mean(y_pred, axis=0)  # forgot the reduction: one number per class
+
+
+class _UnsummedMSE(xpnet.losses.Loss):
+    name = "test_extending_unsummed_mse"
+
+    def _value(self, xp, t, y):
+        return (y - t) ** 2  # forgot the reduction
+
+    def _gradient(self, xp, t, y):
+        return 2.0 * (y - t) / y.shape[0]
+
+
+def test_a_metric_or_loss_that_is_not_one_number_is_named_at_the_first_epoch(backend):
+    """They failed at the report, up to 64 epochs later, with each backend's
+    own words (a stack of unequal sizes, a float without dtype)."""
+    rng = np.random.default_rng(0)
+    X, labels = rng.normal(size=(40, 4)), rng.integers(0, 3, 40)
+    net = xpnet.MLP([4, 5, 3], output_activation="softmax", backend=backend, seed=0)
+    fit = dict(loss="cross_entropy", epochs=100, validation_split=0.2)
+    with pytest.raises(ValueError, match=r"metric 'val__per_class_mean' must return one number .* shape \(3,\)"):
+        net.fit(X, labels, metrics=(_per_class_mean,), **fit)
+    with pytest.raises(ValueError, match=r"metric .* must return one number .* got a float"):
+        net.fit(X, labels, metrics=(lambda t, y: 0.5,), **fit)
+    with pytest.raises(ValueError, match=r"loss 'test_extending_unsummed_mse': its _value must return one number"):
+        net.fit(X, rng.normal(size=(40, 3)), loss=_UnsummedMSE(), epochs=2, batch_size=16)
+    with pytest.raises(ValueError, match=r"its _value must return one number .* shape \(40, 3\)"):
+        net.evaluate(X, rng.normal(size=(40, 3)), _UnsummedMSE())

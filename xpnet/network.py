@@ -26,7 +26,7 @@ from .layers.dense import Dense
 from .losses import Loss, declared_fusion, get_loss, value_and_delta
 from .modelfile import model_metadata, model_tensors, write_atomic
 from .validation import (
-    DeferredChecks, as_features, as_targets, one_hot, positive, queue_loss_targets, queue_output_check,
+    DeferredChecks, as_features, as_targets, check_figure, one_hot, positive, queue_loss_targets, queue_output_check,
 )  # fmt: skip
 
 __all__ = ["CHUNK_VALUES", "DTYPES", "MLP", "Network", "check_dtype"]
@@ -197,7 +197,8 @@ class Network:
         X, T = self._inputs(X, y, loss)
 
         def value(params: list[Any], buffers: list[Any], X: Any, T: Any) -> Any:
-            return loss._value(self.backend.xp, T, self._predict(params, buffers, X))
+            out = loss._value(self.backend.xp, T, self._predict(params, buffers, X))
+            return check_figure(out, f"loss {loss.name or type(loss).__name__!r}: its _value")
 
         # On JAX one program (per network and loss), not a compile and a dispatch per operation.
         program = keyed_program(self.backend, ("evaluate", *network_key(self), *program_key(loss)), value)

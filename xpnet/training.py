@@ -38,7 +38,7 @@ from .optimizers import get_optimizer
 from .records import History, Position, RunRecord, TrainingInterrupted
 from .registry import component_spec
 from .schedules import get_schedule
-from .validation import DeferredChecks, check_fit_options, positive
+from .validation import DeferredChecks, check_figure, check_fit_options, positive
 
 __all__ = ["History", "TrainingInterrupted", "fit"]
 
@@ -278,7 +278,8 @@ class _Run:
         # place only arrays it owns (this run's optimizer state, then its own
         # results within an epoch), never ones the network or a report holds.
         self.train_step = training_step(net, self.loss, self.opt, self.decay, _TRAINING, self.state, self.compile)
-        self.figures = _epoch_figures(net, self.loss, list(self.metric_fns.values()), len(self.bounds), self.compile)
+        self.figures = _epoch_figures(net, self.loss, self.metric_fns, len(self.bounds), self.compile)
+        self.loss_value_words = _loss_value_words(self.loss)
         self.has_penalty = hasattr(self.opt, "epoch_penalty")  # a regularisation term in the epoch loss (xpnet.sklearn)
 
     def _inputs(self, X: Any, y: Any) -> None:
@@ -351,6 +352,8 @@ class _Run:
         for k in range(first, steps):
             # donate: nobody else holds this epoch's own parameters; keep: its last are reported
             total = self._step(k, order, total, _step_context(key, epoch * steps + k), k > first, k + 1 == steps)
+            if k == first:  # a loss that is not one number is named here, not at the report (or in a broadcast)
+                check_figure(total, self.loss_value_words)
             if k + 1 < steps and self._interrupted():
                 self._stop_mid_epoch(Position(epoch, k + 1, self.epoch_start_state, total))
         self.total = total
@@ -561,7 +564,7 @@ class _Run:
             self.bar.close()
 
 
-def _epoch_figures(net: Any, loss: Any, metrics: list[Any], n_batches: int, compile: Any) -> Any:
+def _epoch_figures(net: Any, loss: Any, named_metrics: dict[str, Any], n_batches: int, compile: Any) -> Any:
     """``(total, params, buffers, val) -> [loss, val_loss, *metrics]``, the
     epoch's figures as 0-d device arrays: the mean of its minibatch losses
     (``total`` is their sum), then the loss and metrics on the validation
@@ -569,18 +572,25 @@ def _epoch_figures(net: Any, loss: Any, metrics: list[Any], n_batches: int, comp
     network, loss, metrics and minibatch count) where the built-in metrics
     allow (a callable may do anything), not one per operation."""
 
+    metrics = list(named_metrics.values())
+    loss_value = _loss_value_words(loss)
+
     def figures(total: Any, params: list[Any], buffers: list[Any], val: Any) -> list[Any]:
         out = [total if n_batches == 1 else total / n_batches]
         if val is not None:
             Yv = net._predict(params, buffers, val[0])
-            out.append(loss._value(net.backend.xp, val[1], Yv))
-            out += [fn(val[1], Yv) for fn in metrics]
+            out.append(check_figure(loss._value(net.backend.xp, val[1], Yv), loss_value))
+            out += [check_figure(fn(val[1], Yv), f"metric {name!r}") for name, fn in named_metrics.items()]
         return out
 
     if compile is False or not all(vars(type(m)).get("compilable") is True for m in metrics):
         return figures
     key = ("figures", *network_key(net), *program_key(loss), *(k for m in metrics for k in program_key(m)), n_batches)
     return keyed_program(net.backend, key, figures)
+
+
+def _loss_value_words(loss: Any) -> str:
+    return f"loss {loss.name or type(loss).__name__!r}: its _value"
 
 
 #: The context of a training step in a network that draws no random numbers.
