@@ -489,3 +489,42 @@ def test_a_metric_or_loss_that_is_not_one_number_is_named_at_the_first_epoch(bac
         net.fit(X, rng.normal(size=(40, 3)), loss=_UnsummedMSE(), epochs=2, batch_size=16)
     with pytest.raises(ValueError, match=r"its _value must return one number .* shape \(40, 3\)"):
         net.evaluate(X, rng.normal(size=(40, 3)), _UnsummedMSE())
+
+
+class _Scaled(xpnet.Layer):
+    """A layer whose config keeps what it was given: a NumPy integer, or an object."""
+
+    name = "test_extending_scaled"
+
+    def __init__(self, n, tag=None):
+        super().__init__()
+        self.n, self.tag = n, tag
+
+    def config(self):
+        return {"n": self.n} if self.tag is None else {"n": self.n, "tag": self.tag}
+
+    def input_width(self):
+        return int(self.n)
+
+    def output_width(self, n_in):
+        return int(self.n)
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return 2.0 * X, None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return 2.0 * dY if need_dx else None, []
+
+
+def test_a_numpy_number_in_a_layer_config_saves_and_anything_else_is_named(tmp_path):
+    """np.int64(4) in config() failed at save with JSON's bare 'int64 is not
+    JSON serializable', naming no layer."""
+    xpnet.register(_Scaled, replace=True)
+    net = xpnet.Network([_Scaled(np.int64(4)), xpnet.Dense(4, 2)], backend="numpy", seed=0)
+    net.save(tmp_path / "m")
+    x = np.ones((3, 4))
+    np.testing.assert_array_equal(xpnet.load(tmp_path / "m").predict(x), net.predict(x))
+    odd = xpnet.Network([_Scaled(4, tag=object()), xpnet.Dense(4, 2)], backend="numpy", seed=0)
+    with pytest.raises(TypeError, match=r"cannot save layer 0 \(test_extending_scaled\): its config\(\) must hold JSON"):
+        odd.save(tmp_path / "odd")
+    assert not (tmp_path / "odd").exists()

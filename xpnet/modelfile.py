@@ -87,11 +87,31 @@ def model_metadata(net: Any) -> dict[str, str]:
     return {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
-        "architecture": json.dumps(net._rebuild_config()),
+        "architecture": _architecture_json(net._rebuild_config()),
         "dtype": net.dtype,
         "info": info,
         "xpnet_version": __version__,
     }
+
+
+def _architecture_json(configs: list[dict[str, Any]]) -> str:
+    """The layers' configs as JSON, NumPy scalars as the numbers they are (a
+    config that kept ``np.int64(4)`` is fine everywhere else); anything else
+    that JSON cannot hold is named with its layer, before the file is touched."""
+    for i, config in enumerate(configs):
+        try:
+            json.dumps(config, default=_plain_number)
+        except (TypeError, ValueError) as exc:
+            what = config.get("type", "?") if isinstance(config, dict) else type(config).__name__
+            raise TypeError(f"cannot save layer {i} ({what}): its config() must hold JSON values only (numbers, "
+                            f"strings, lists, dicts): {exc}") from None  # fmt: skip
+    return json.dumps(configs, default=_plain_number)
+
+
+def _plain_number(value: Any) -> Any:
+    if isinstance(value, np.generic) and value.ndim == 0 and value.dtype.kind in "biuf":
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
