@@ -115,3 +115,17 @@ def test_options_are_checked():
         net.fit(X, y, warm_start="yes")
     with pytest.raises(ValueError, match="warm_start=True and resume="):
         net.fit(X, y, warm_start=True, resume="run.safetensors")
+
+
+def test_a_copy_on_another_backend_keeps_the_state(backend):
+    """to() dropped the optimizer state: warm_start on the copy restarted
+    Adam silently (pickle and deepcopy kept it)."""
+    X, y = data()
+    here = network("numpy")
+    here.fit(X, y, optimizer="adam", lr=0.01, epochs=2, batch_size=8, seed=0)
+    there = here.to(backend)
+    assert there._fit_state[1]["t"] == 6
+    for n in (here, there):
+        n.fit(X, y, optimizer="adam", lr=0.01, epochs=1, batch_size=8, seed=1, warm_start=True)
+    for a, b in zip(weights(here), weights(there)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -229,7 +229,20 @@ class Network:
         buffers = [target.asarray(b, copy=True) for b in self._buffers()]
         net = type(self)._assemble(self._rebuild_config(), target, self.dtype, params, buffers)
         net.info = dict(self.info)
+        fit_state = self._moved_fit_state(target, self.dtype)
+        if fit_state is not None:  # fit(warm_start=True) on the copy continues the run, as after pickle
+            net._fit_state = fit_state
         return net
+
+    def _moved_fit_state(self, backend: Backend, dtype: str) -> tuple[Any, dict[str, Any]] | None:
+        """The optimizer state this network's last ``fit`` left (what
+        ``warm_start`` continues), copied onto ``backend`` in ``dtype``."""
+        fit_state = getattr(self, "_fit_state", None)
+        if fit_state is None:
+            return None
+        opt, state = fit_state
+        move = lambda a: backend.asarray(a, dtype, copy=True)  # noqa: E731
+        return opt, {k: _state_value(v, move) for k, v in state.items()}
 
     def _astype(self, dtype: Any) -> Network:
         """A copy in another dtype on the same backend (``gradcheck`` uses float64)."""

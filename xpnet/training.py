@@ -129,7 +129,7 @@ def fit(
     as a schedule would), a state that does not fit (SGD without momentum
     after SGD with) is a ``ValueError``. Without a previous ``fit`` the state
     starts fresh. Each completed ``fit`` leaves its final state on the network
-    (pickled with it); one that raised leaves none. Not with ``resume``.
+    (pickled with it, and copied by ``to``); one that raised leaves none. Not with ``resume``.
 
     ``compile``: ``"auto"`` (default) runs each step as one ``jax.jit``
     program on JAX, as a replayed CUDA graph on torch with CUDA, with fused

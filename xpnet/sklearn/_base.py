@@ -24,7 +24,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .._dtypes import dtype_name
 from ..layers.dense import Dense
-from ..network import Network, _state_value
+from ..network import Network
 from ._arrays import Space, backend_for, check_same_space, float_dtypes, host, space_of
 from ._messages import NON_FINITE
 from ._objective import output_activation
@@ -180,7 +180,7 @@ class BaseMLP(BaseEstimator):
         net = Network._assemble(layers, backend, dtype, params)
         if keep:
             if cached is not None and _shapes(cached) == _shapes(net):  # moved, or weights assigned by the user:
-                net._fit_state = _moved_state(getattr(cached, "_fit_state", None), backend, dtype)  # state goes on
+                net._fit_state = cached._moved_fit_state(backend, dtype)  # the optimizer's state goes on
             self._cache(net)
         return net
 
@@ -272,17 +272,6 @@ def _jax_x64() -> bool:
     import jax
 
     return bool(jax.config.jax_enable_x64)
-
-
-def _moved_state(fit_state: Any, backend: Any, dtype: str) -> Any:
-    """The optimizer state a network's last fit left, on ``backend`` in
-    ``dtype`` (``set_params(backend=..., dtype=...)`` between ``partial_fit``
-    calls continues the run, as a pickle's round trip does)."""
-    if fit_state is None:
-        return None
-    opt, state = fit_state
-    move = lambda a: backend.asarray(host(a), dtype, copy=True)  # noqa: E731
-    return opt, {k: _state_value(v, move) for k, v in state.items()}
 
 
 def _shapes(net: Network) -> list[tuple[int, ...]]:
