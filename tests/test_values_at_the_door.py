@@ -42,6 +42,19 @@ def test_setters_refuse_non_finite_and_overflow(backend, bad, words):
     np.testing.assert_array_equal(host(net.layers[0].weights), before)  # nothing was taken
 
 
+@pytest.mark.parametrize(
+    "bad, words",
+    [(np.nan, "contains NaN"), (np.inf, "contains inf"), (1e39, "beyond the float32 range")],
+)
+def test_setters_name_the_overflow_in_jaxs_default_32_bit_mode(bad, words):
+    """Without 64-bit mode JAX cast the float64 host values on the way in,
+    with NumPy's warning, and 1e39 was reported as inf (the suite's
+    conftest turns the mode on; this test turns it off)."""
+    jax = pytest.importorskip("jax", reason="jax not installed")
+    with jax.enable_x64(False):
+        test_setters_refuse_non_finite_and_overflow(xpnet.get_backend("jax"), bad, words)
+
+
 def test_overflow_from_another_backends_array_is_named(backend):
     from conftest import make_backend, usable_backend_params
 

@@ -126,6 +126,10 @@ def checked_param(backend: Backend, value: Any, dtype: str, shape: tuple[int, ..
     infinity, and finite values beyond the dtype's range (``1e39`` would
     become ``inf`` in float32), saying which. The value checks cost one
     transfer."""
+    if isinstance(value, np.ndarray | np.generic | list | tuple | float):  # host data: its range, before any cast
+        host = np.asarray(value) if not isinstance(value, list | tuple) else _host_floats(value)
+        if host is not None and host.dtype.kind == "f":
+            _refuse_overflow(host, dtype, what)  # JAX without 64-bit mode casts float64 on the way in
     raw = as_numeric(backend, value, None, what)
     if tuple(raw.shape) != shape:
         raise ValueError(f"{what} must have shape {shape}, got {tuple(raw.shape)}")
@@ -139,6 +143,15 @@ def checked_param(backend: Backend, value: Any, dtype: str, shape: tuple[int, ..
     checks.add(xp.any(xp.isinf(arr)), _overflow_message(what, dtype))
     checks.run()
     return arr
+
+
+def _host_floats(value: Any) -> np.ndarray | None:
+    """Nested lists of numbers as a float64 array (``None`` for anything
+    else: :func:`as_numeric` says what is wrong with it)."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
 
 
 def as_features(backend: Backend, X: Any, dtype: str, n_in: int, what: str = "X", host: bool = False) -> Any:
