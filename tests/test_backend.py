@@ -318,3 +318,19 @@ def test_an_array_api_strict_device_that_is_not_one_is_refused():
     for bad in (5, "device9", object()):
         with pytest.raises(ValueError, match="invalid array_api_strict device"):
             xpnet.get_backend("array_api_strict", bad)
+
+
+def test_array_api_strict_devices_without_what_xpnet_needs_are_refused_at_the_door():
+    """'no_x64' was accepted and full-batch fits worked, then minibatches
+    failed deep in the shuffle; float64 on 'no_float64' failed at the first array."""
+    strict = pytest.importorskip("array_api_strict", reason="array_api_strict is not installed")
+    for bad in ("no_x64", strict.Device("no_x64")):
+        with pytest.raises(ValueError, match="no_x64' lacks the 64-bit integers"):
+            xpnet.get_backend("array_api_strict", bad)
+    narrow = xpnet.get_backend("array_api_strict", strict.Device("no_float64"))
+    with pytest.raises(ValueError, match="float64 on the array_api_strict device 'no_float64'"):
+        xpnet.MLP([2, 2], backend=narrow, dtype="float64")
+    net = xpnet.MLP([4, 8, 1], backend=narrow, seed=0)
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    net.fit(X, X[:, :1], epochs=2, batch_size=5)
+    assert net.predict(X).device == strict.Device("no_float64")

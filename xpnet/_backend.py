@@ -126,8 +126,7 @@ def _probe_array_api_strict() -> BackendStatus:
         return BackendStatus(
             "array_api_strict", False, f"not installed ({_one_line(exc)}); pip install array-api-strict"
         )
-    devices = ("CPU_DEVICE", "device1", "device2")
-    return BackendStatus("array_api_strict", True, "usable", strict.__version__, devices)
+    return BackendStatus("array_api_strict", True, "usable", strict.__version__, _STRICT_DEVICES)
 
 
 _PROBES = {
@@ -186,22 +185,26 @@ def _resolve_device(name: str, device: Any) -> Any:
     if name == "jax":
         return _jax_device(device)
     if name == "array_api_strict":
-        import array_api_strict as strict
-
-        if device is None or device == "cpu":
-            return strict.Device("CPU_DEVICE")
-        if isinstance(device, str):
-            try:
-                return strict.Device(device)
-            except ValueError:
-                raise ValueError(
-                    f"invalid array_api_strict device {device!r}; expected one of CPU_DEVICE, device1, device2"
-                ) from None
-        if not isinstance(device, strict.Device):
-            raise ValueError(f"invalid array_api_strict device {device!r}; expected one of CPU_DEVICE, device1, "
-                             "device2, or an array_api_strict.Device")  # fmt: skip
-        return device
+        return _strict_device(device)
     raise AssertionError(name)  # pragma: no cover - _check_known ran first
+
+
+#: array_api_strict's devices xpnet runs on ("no_x64" has no 64-bit integers, which row indices need).
+_STRICT_DEVICES = ("CPU_DEVICE", "device1", "device2", "no_float64")
+
+
+def _strict_device(device: Any) -> Any:
+    import array_api_strict as strict
+
+    if device is None or device == "cpu":
+        return strict.Device("CPU_DEVICE")
+    if isinstance(device, str | strict.Device):
+        name = device if isinstance(device, str) else str(getattr(device, "_device", device))
+        if name in _STRICT_DEVICES:
+            return strict.Device(name)
+    raise ValueError(f"invalid array_api_strict device {device!r}; expected one of {', '.join(_STRICT_DEVICES)} "
+                     "(a name or an array_api_strict.Device; 'no_x64' lacks the 64-bit integers of xpnet's row "
+                     "indices)")  # fmt: skip
 
 
 def _torch_device(device: Any) -> Any:
@@ -423,6 +426,9 @@ class Backend:
         name = dtype_name(dtype)
         if name == "float64" and self.name == "jax":
             _require_jax_x64()
+        if name == "float64" and self.name == "array_api_strict" and device_spec(self) == "no_float64":
+            raise ValueError("float64 on the array_api_strict device 'no_float64' is not supported by that device; "
+                             "use dtype='float32' or another device (CPU_DEVICE, device1, device2)")  # fmt: skip
         return getattr(self.xp, name)
 
     def _to_device(self, a: Any) -> Any:
