@@ -535,3 +535,15 @@ def test_xpnet_train_under_script_prints_epoch_lines():
     epochs = re.findall(r"^epoch (\d)/3: loss [0-9.]+, val_loss [0-9.]+, val_accuracy [0-9.]+\r?$",
                         result.stdout, re.M)
     assert epochs == ["1", "2", "3"], result.stdout
+
+
+def test_repeated_column_options_add_up(tmp_path):
+    """A second --ignore (--categorical, --target, --na-values) replaced the
+    first without a word: f1 was still learned from."""
+    X, y = blobs()
+    rows = [[f"{a:.4f}", f"{b:.4f}", "?" if i == 3 else f"{a - b:.4f}", "-" if i == 7 else f"{b:.4f}", c]
+            for i, ((a, b), c) in enumerate(zip(X, y))]  # fmt: skip
+    data = table(tmp_path / "multi.csv", ["f1", "f2", "f3", "f4", "y"], rows)
+    result = ok(xpnet_cli("train", "--data", data, "--ignore", "f1", "--ignore", "f2", "--na-values", "?",
+                          "--na-values", "-", "--missing", "drop", "--epochs", "3"))  # fmt: skip
+    assert "2 features" in result.stdout and "'f1'" not in result.stdout, result.stdout

@@ -265,9 +265,9 @@ def _train_parser(commands: Any) -> None:
 def _add_train_data_options(group: Any) -> None:
     """Which file to read, how, and which columns to learn from."""
     group.add_argument("--data", metavar="PATH", help="CSV file with a header line, or NPZ file with arrays X and y")
-    group.add_argument("--target", type=_names, metavar="COLUMNS",
-                       help="CSV target column(s), by name or position; several (a,b,c) train a multi-output "
-                       "regressor (default: the last column)")
+    group.add_argument("--target", type=_names, action="extend", metavar="COLUMNS",
+                       help="CSV target column(s), by name or position; several (a,b,c, or the option repeated) "
+                       "train a multi-output regressor (default: the last column)")
     group.add_argument(
         "--task", choices=TASKS, default="auto",
         help="auto: text labels, and integers with at most 50 values each on 2 rows or more, are classes; "
@@ -281,9 +281,11 @@ def _add_train_data_options(group: Any) -> None:
                        help="rows with a missing value: error (default), drop them, or fill feature values in "
                        "with the training rows' mean, median or most frequent value (categories: most frequent); "
                        "rows with a missing target are dropped")
-    group.add_argument("--categorical", type=_names, default=[], metavar="COLUMNS",
-                       help="one-hot encode these columns even if they hold numbers (text columns always are)")
-    group.add_argument("--ignore", type=_names, default=[], metavar="COLUMNS", help="leave these columns out")
+    group.add_argument("--categorical", type=_names, action="extend", default=[], metavar="COLUMNS",
+                       help="one-hot encode these columns even if they hold numbers (text columns always are; "
+                       "the option may repeat)")
+    group.add_argument("--ignore", type=_names, action="extend", default=[], metavar="COLUMNS",
+                       help="leave these columns out (the option may repeat)")
     group.add_argument("--max-categories", type=_positive_int, default=100, metavar="N",
                        help="most distinct values a categorical column may have (default: 100)")
 
@@ -360,7 +362,7 @@ def _add_reading_options(group: Any, from_model: bool = False) -> None:
                        help=f"text encoding of CSV files, e.g. latin-1 (default: {trained}utf-8)")
     group.add_argument("--decimal", type=_decimal, default=None, metavar="CHAR",
                        help=f"decimal mark of numbers: . or , (default: {trained}.)")
-    group.add_argument("--na-values", type=_tokens, default=None, metavar="TOKENS",
+    group.add_argument("--na-values", type=_tokens, action="extend", default=None, metavar="TOKENS",
                        help="more tokens that mark a missing value, e.g. '?,-' (always: empty, NA, NaN, nan, NULL, "
                        f"N/A, None, ...){same}")
     group.add_argument("--unknown", choices=UNKNOWN, default="error",
