@@ -547,3 +547,29 @@ def test_repeated_column_options_add_up(tmp_path):
     result = ok(xpnet_cli("train", "--data", data, "--ignore", "f1", "--ignore", "f2", "--na-values", "?",
                           "--na-values", "-", "--missing", "drop", "--epochs", "3"))  # fmt: skip
     assert "2 features" in result.stdout and "'f1'" not in result.stdout, result.stdout
+
+
+def test_thousands_marks_are_read_as_thousands_not_as_decimals(tmp_path):
+    """With --decimal , German thousands marks (1.200) were read as decimal
+    points, a thousand times too small, without a word; US files' quoted
+    "1,200" became categories."""
+    de = tmp_path / "de.csv"
+    de.write_text("area;price\n850;100,5\n999;1.120,25\n1.200;150,0\n1.500;180,5\n2.000;230,0\n900;110,0\n")
+    model = tmp_path / "de.st"
+    ok(xpnet_cli("train", "--data", de, "--decimal", ",", "--test-size", "0", "--save", model, *FAST))
+    info = xpnet.load(model, backend="numpy").info
+    assert info["x_mean"][0] == pytest.approx((850 + 999 + 1200 + 1500 + 2000 + 900) / 6)
+    assert info["y_mean"][0] == pytest.approx((100.5 + 1120.25 + 150 + 180.5 + 230 + 110) / 6)
+    us = table(tmp_path / "us.csv", ["a", "b", "y"], [['"1,200"', 1, 0], ['"2,500.5"', 2, 1], [300, 3, 0],
+                                                      ['"1,000,000"', 4, 1], [5, 5, 0], [6, 6, 1]])  # fmt: skip
+    ok(xpnet_cli("train", "--data", us, "--test-size", "0", "--save", model, *FAST))
+    info = xpnet.load(model, backend="numpy").info
+    assert info["columns"][0]["kind"] == "number"
+    assert info["x_mean"][0] == pytest.approx((1200 + 2500.5 + 300 + 1_000_000 + 5 + 6) / 6)
+
+
+def test_a_point_that_groups_no_thousands_is_refused_where_the_decimal_mark_is_a_comma(tmp_path):
+    de = tmp_path / "de.csv"
+    de.write_text("area;price\n850;100,5\n1.5;120,25\n1.200;150,0\n")
+    line = one_line_error(xpnet_cli("train", "--data", de, "--decimal", ",", "--test-size", "0", *FAST))
+    assert "column 'area' holds '1.5', not a number" in line

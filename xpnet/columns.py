@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .data_io import DataError, Table, as_numbers
+from .data_io import DataError, Table, as_numbers, number_marks
 from .preprocessing import _shell, _stray_hint, plain, scaling
 
 __all__ = ["MISSING", "UNKNOWN", "Column", "Features", "features_from_info", "fit_features"]
@@ -131,7 +131,7 @@ class Features:
                         "fix the value, or --na-values inf to treat it as missing")
 
     def _numbers(self, table: Table, c: Column, trained: str) -> np.ndarray:
-        values, stray = as_numbers(table.frame[c.name])
+        values, stray = as_numbers(table.frame[c.name], number_marks(table))
         if stray.any():
             _refuse_text(table, c.name, stray, self.from_model)
         infinite = np.isinf(values)
@@ -263,7 +263,7 @@ def column_kinds(table: Table, names: list[str], categorical: set[str]) -> list[
         elif pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
             out.append(Column(name, "number"))
         else:
-            _, stray = as_numbers(column)
+            _, stray = as_numbers(column, number_marks(table))
             present = np.count_nonzero(~column.isna().to_numpy())
             if np.count_nonzero(stray) <= 0.5 * present:  # mostly numbers, with a few stray words
                 if stray.any():
@@ -302,7 +302,7 @@ def fit_features(
             fill = _most_frequent(texts[rows][~gone[rows]]) if missing not in ("error", "drop") else None
             learned.append(Column(c.name, "category", fill, categories))
         else:
-            values, _ = as_numbers(table.frame[c.name])
+            values, _ = as_numbers(table.frame[c.name], number_marks(table))
             learned.append(Column(c.name, "number", _number_fill(values[rows], missing, c.name)))
     features = Features(learned, missing)
     X = features.encode(table, trained=_MISSING_HINT)

@@ -34,6 +34,8 @@ __all__ = [
     "as_numbers",
     "check_input_file",
     "column_name",
+    "number_marks",
+    "plain_numbers",
     "read_header",
     "read_table",
     "read_text_column",
@@ -348,8 +350,8 @@ def read_table(
 def read_text_column(table: Table, name: str) -> Any:
     """Column ``name`` as written (text, NaN where missing), read again: for
     the rare column whose parsed numbers do not tell how they were written
-    (integers with a missing value come back as floats). Numbers are
-    written with a ``.`` here whatever the file's decimal mark."""
+    (integers with a missing value come back as floats), in the file's
+    number marks (:func:`plain_numbers` reads them)."""
     import pandas as pd
 
     frame = pd.read_csv(
@@ -359,8 +361,6 @@ def read_text_column(table: Table, name: str) -> Any:
     )
     _spaced_missing(frame, table.na_values)
     column = frame[name]
-    if table.decimal != ".":
-        column = column.str.replace(table.decimal, ".", regex=False)
     return column if table.rows is None else column.iloc[table.rows].reset_index(drop=True)
 
 
@@ -447,9 +447,39 @@ def column_name(table: Table, spec: str, option: str = "--target") -> str:
 # --------------------------------------------------------------------------
 
 
-def as_numbers(column: Any) -> tuple[np.ndarray, np.ndarray]:
+def number_marks(table: Table) -> tuple[str, str | None]:
+    """``(decimal, thousands)`` of the table's numbers: a ``.`` groups
+    thousands where the decimal mark is ``,`` (``1.234,5``); a ``,`` does in
+    comma-separated files (Excel's quoted ``"1,234.5"``), and nowhere else,
+    where ``1,234`` may be a decimal comma."""
+    decimal = getattr(table, "decimal", ".")
+    return decimal, "." if decimal == "," else ("," if table.sep == "," else None)
+
+
+def plain_numbers(texts: Any, marks: tuple[str, str | None] = (".", None)) -> Any:
+    """Stripped texts of numbers in Python's syntax: thousands marks removed
+    where they group whole thousands (``1.234.567``), the decimal mark made
+    ``.``. Where the decimal mark is ``,``, a ``.`` in any other place
+    (``1.5``) makes the text no number (``"\x00"``): it would otherwise be
+    read as a decimal point, a thousand times too small."""
+    decimal, thousands = marks
+    if thousands is None and decimal == ".":
+        return texts
+    out, grouped = texts, np.zeros(len(texts), dtype=bool)
+    if thousands is not None:
+        t, d = re.escape(thousands), re.escape(decimal)
+        grouped = texts.str.fullmatch(rf"[+-]?\d{{1,3}}(?:{t}\d{{3}})+(?:{d}\d*)?").fillna(False).to_numpy(bool)
+        out = texts.where(~grouped, texts.str.replace(thousands, "", regex=False))
+    if decimal != ".":
+        ambiguous = out.str.contains(".", regex=False).fillna(False).to_numpy(bool) & ~grouped
+        out = out.str.replace(decimal, ".", regex=False).where(~ambiguous, "\x00")
+    return out
+
+
+def as_numbers(column: Any, marks: tuple[str, str | None] = (".", None)) -> tuple[np.ndarray, np.ndarray]:
     """A pandas column as float64 (NaN where missing) and a mask of the
-    present values that are not numbers (text; ``true``/``false`` count as 1/0)."""
+    present values that are not numbers (text; ``true``/``false`` count as
+    1/0); ``marks``: the table's :func:`number_marks`."""
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_numeric_dtype(column.dtype):
@@ -459,7 +489,8 @@ def as_numbers(column: Any) -> tuple[np.ndarray, np.ndarray]:
     texts = column.astype(object).where(~missing, "").astype(str).str.strip()
     lowered = texts.str.lower()
     with np.errstate(all="ignore"):
-        numbers = pd.to_numeric(texts.where(~lowered.isin(("true", "false")), ""), errors="coerce")
+        numbers = pd.to_numeric(plain_numbers(texts, marks).where(~lowered.isin(("true", "false")), ""),
+                                errors="coerce")  # fmt: skip
     values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
     values = np.where(lowered == "true", 1.0, np.where(lowered == "false", 0.0, values))
     values = np.where(missing, np.nan, values)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .data_io import DataError, Table, as_numbers, read_text_column
+from .data_io import DataError, Table, as_numbers, number_marks, plain_numbers, read_text_column
 
 __all__ = [
     "MAX_CLASSES",
@@ -98,13 +98,14 @@ def _one_target(table: Table, name: str) -> tuple[np.ndarray, str, np.ndarray]:
     present = texts[~missing]
     if len(present) and present.str.lower().isin(("true", "false")).all():  # as pandas reads it without a gap
         return (texts.str.lower() == "true").to_numpy(), "integer", missing
+    marks = number_marks(table)
     try:
         with np.errstate(all="ignore"):
-            numbers = pd.to_numeric(present)
+            numbers = pd.to_numeric(plain_numbers(present, marks))
     except (ValueError, TypeError, OverflowError):
         numbers = None
     if numbers is None:
-        numbers = _numbers_anyway(present)  # integers beyond 64 bits, which some pandas versions refuse
+        numbers = _numbers_anyway(present, marks)  # integers beyond 64 bits, which some pandas versions refuse
     if numbers is None:
         _refuse_stray_text(table, name, texts, missing)
         return texts.to_numpy(dtype=object), "text", missing
@@ -120,14 +121,14 @@ def _one_target(table: Table, name: str) -> tuple[np.ndarray, str, np.ndarray]:
     return out, "integer", missing  # int64, or Python ints beyond 64 bits
 
 
-def _numbers_anyway(texts) -> Any:
+def _numbers_anyway(texts, marks: tuple[str, str | None]) -> Any:
     """Numbers that ``pandas.to_numeric`` refused: integers written in full as
     Python ints, others as floats; ``None`` if some are not numbers."""
     import pandas as pd
 
     if len(texts) and texts.str.fullmatch(r"[+-]?\d+").all() and (texts.str.len() <= 4000).all():
         return pd.Series([int(t) for t in texts], dtype=object)
-    values, stray = as_numbers(texts)
+    values, stray = as_numbers(texts, marks)
     return None if stray.any() else pd.Series(values)
 
 
@@ -141,7 +142,7 @@ def _refuse_infinite(table: Table, name: str, values: np.ndarray) -> None:
 
 def _refuse_stray_text(table: Table, name: str, texts, missing: np.ndarray) -> None:
     """A column of numbers with a few words in it is not a column of text labels."""
-    _, stray = as_numbers(texts.where(~missing, None))
+    _, stray = as_numbers(texts.where(~missing, None), number_marks(table))
     numeric = np.count_nonzero(~missing) - np.count_nonzero(stray)
     if numeric >= max(1, 0.5 * np.count_nonzero(~missing)):
         row = int(np.flatnonzero(stray)[0])
