@@ -573,3 +573,15 @@ def test_a_point_that_groups_no_thousands_is_refused_where_the_decimal_mark_is_a
     de.write_text("area;price\n850;100,5\n1.5;120,25\n1.200;150,0\n")
     line = one_line_error(xpnet_cli("train", "--data", de, "--decimal", ",", "--test-size", "0", *FAST))
     assert "column 'area' holds '1.5', not a number" in line
+
+
+def test_a_decimal_comma_target_without_the_option_is_refused_with_the_option(tmp_path):
+    """It became text labels (34 classes), and --test-size 0 then trained a
+    classifier of them without a word."""
+    rng = np.random.default_rng(0)
+    rows = [[int(rng.integers(1, 6)), f"{rng.uniform(0, 5):.1f}".replace(".", ",")] for _ in range(60)]
+    data = table(tmp_path / "rating.csv", ["rooms", "rating"], rows, sep=";")
+    line = one_line_error(xpnet_cli("train", "--data", data, "--test-size", "0", *FAST))
+    assert "the target 'rating' holds numbers written with a decimal comma" in line and "--decimal ," in line
+    result = ok(xpnet_cli("train", "--data", data, "--decimal", ",", *FAST))
+    assert "task: regression" in result.stdout

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .data_io import DataError, Table, as_numbers, number_marks
+from .data_io import DataError, Table, as_numbers, decimal_comma, decimal_comma_share, number_marks
 from .preprocessing import _shell, _stray_hint, plain, scaling
 
 __all__ = ["MISSING", "UNKNOWN", "Column", "Features", "features_from_info", "fit_features"]
@@ -215,7 +215,7 @@ def _refuse_text(table: Table, name: str, stray: np.ndarray, from_model: bool = 
     if from_model:
         hint = (f"{_stray_hint(value)}; the model takes {name!r} as numbers: xpnet train --categorical "
                 f"{_shell(name)} trains one that takes categories")
-    if _decimal_comma(value) and table.sep not in (None, ","):
+    if decimal_comma(value) and table.sep not in (None, ","):
         hint = "--decimal , reads numbers written with a decimal comma"
     raise DataError(f"{table.path}, {table.where(row)}: column {name!r} holds {value!r}, not a number", hint)
 
@@ -230,13 +230,7 @@ def _is_infinite(text: str) -> bool:
 def _decimal_commas(column: Any) -> float:
     """The share of (the first 1000) values that look like numbers with a decimal comma (``1,5``)."""
     texts, missing = _texts(column)
-    sample = texts[~missing][:1000]
-    return float(np.mean([_decimal_comma(t) for t in sample])) if sample.size else 0.0
-
-
-def _decimal_comma(text: str) -> bool:
-    head, _, tail = text.lstrip("+-").partition(",")
-    return head.isdigit() and tail.isdigit()
+    return decimal_comma_share(texts[~missing])
 
 
 def _few(values: list, limit: int = 8) -> str:

@@ -34,6 +34,8 @@ __all__ = [
     "as_numbers",
     "check_input_file",
     "column_name",
+    "decimal_comma",
+    "decimal_comma_share",
     "number_marks",
     "plain_numbers",
     "read_header",
@@ -445,6 +447,18 @@ def column_name(table: Table, spec: str, option: str = "--target") -> str:
 # --------------------------------------------------------------------------
 # Columns as numbers
 # --------------------------------------------------------------------------
+
+
+def decimal_comma(text: str) -> bool:
+    """Does ``text`` look like a number written with a decimal comma (``1,5``)?"""
+    head, _, tail = text.lstrip("+-").partition(",")
+    return head.isdigit() and tail.isdigit()
+
+
+def decimal_comma_share(texts: Any) -> float:
+    """The share of (the first 1000 of) present ``texts`` that look like numbers with a decimal comma."""
+    sample = list(texts[:1000])
+    return float(np.mean([decimal_comma(str(t)) for t in sample])) if sample else 0.0
 
 
 def number_marks(table: Table) -> tuple[str, str | None]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .data_io import DataError, Table, as_numbers, number_marks, plain_numbers, read_text_column
+from .data_io import DataError, Table, as_numbers, decimal_comma_share, number_marks, plain_numbers, read_text_column
 
 __all__ = [
     "MAX_CLASSES",
@@ -108,6 +108,7 @@ def _one_target(table: Table, name: str) -> tuple[np.ndarray, str, np.ndarray]:
         numbers = _numbers_anyway(present, marks)  # integers beyond 64 bits, which some pandas versions refuse
     if numbers is None:
         _refuse_stray_text(table, name, texts, missing)
+        _refuse_decimal_commas(table, name, present)
         return texts.to_numpy(dtype=object), "text", missing
     if numbers.dtype == np.uint64 and len(numbers) and numbers.max() > np.iinfo(np.int64).max:
         numbers = numbers.astype(object)  # Python ints: labels beyond 64 bits stay exact
@@ -151,6 +152,15 @@ def _refuse_stray_text(table: Table, name: str, texts, missing: np.ndarray) -> N
             f"{table.path}, {table.where(row)}: the target {name!r} holds numbers, but this row holds {value!r}",
             _stray_hint(value, " with --missing drop"),
         )
+
+
+def _refuse_decimal_commas(table: Table, name: str, present: Any) -> None:
+    """Numbers written with a decimal comma, read without ``--decimal ,``,
+    are text: as labels they would train a classifier of many classes."""
+    if table.sep in (None, ",") or number_marks(table)[0] != "." or decimal_comma_share(present.to_numpy()) <= 0.5:
+        return
+    raise DataError(f"{table.path}: the target {name!r} holds numbers written with a decimal comma "
+                    f"({present.iloc[0]!r})", "--decimal , reads them as numbers")  # fmt: skip
 
 
 def _stray_hint(value: str, then: str = "") -> str:
