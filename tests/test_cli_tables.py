@@ -585,3 +585,23 @@ def test_a_decimal_comma_target_without_the_option_is_refused_with_the_option(tm
     assert "the target 'rating' holds numbers written with a decimal comma" in line and "--decimal ," in line
     result = ok(xpnet_cli("train", "--data", data, "--decimal", ",", *FAST))
     assert "task: regression" in result.stdout
+
+
+def test_an_output_that_is_a_file_the_command_reads_is_refused_before_anything_is_written(tmp_path):
+    """predict --output DATA replaced the data, --output MODEL the model, and
+    train --save DATA the training file."""
+    X, y = blobs()
+    data = table(tmp_path / "d.csv", ["a", "b", "y"], [[f"{a:.4f}", f"{b:.4f}", c] for (a, b), c in zip(X, y)])
+    model = tmp_path / "m.st"
+    ok(xpnet_cli("train", "--data", data, "--save", model, *FAST))
+    before = data.read_bytes(), model.read_bytes()
+    for args, words in [
+        (("predict", model, data, "--output", data), "--output .* is the same file as DATA"),
+        (("predict", model, data, "--output", model), "--output .* is the same file as MODEL"),
+        (("train", "--data", data, "--save", data, *FAST), "--save .* is the same file as --data"),
+        (("train", "--data", data, "--save", tmp_path / "x.st", "--checkpoint", tmp_path / "x.st", *FAST),
+         "--checkpoint .* is the same file as --save"),
+    ]:  # fmt: skip
+        result = xpnet_cli(*args)
+        assert result.returncode == 2 and re.search(words, one_line_error(result)), result.stderr
+    assert (data.read_bytes(), model.read_bytes()) == before

@@ -445,8 +445,10 @@ def _check_train(args: argparse.Namespace) -> None:
         raise UsageError(f"--categorical and --ignore both name {clash[0]!r}; keep it in one of them")
     _input_path("--data", args.data)
     _input_path("--test-data", args.test_data)
-    for option, path in (("--save", args.save), ("--plot", args.plot), ("--checkpoint", args.checkpoint)):
+    outputs = (("--save", args.save), ("--plot", args.plot), ("--checkpoint", args.checkpoint))
+    for option, path in outputs:
         _output_path(option, path, keep=option == "--checkpoint", replaced=option != "--plot")
+    _distinct_files(outputs, (("--data", args.data), ("--test-data", args.test_data)))
     if args.plot:
         try:
             import matplotlib  # noqa: F401
@@ -458,6 +460,29 @@ def _check_predict(args: argparse.Namespace) -> None:
     _input_path("MODEL", args.model, "model file")
     _input_path("DATA", args.data)
     _output_path("--output", args.output)
+    _distinct_files((("--output", args.output),), (("MODEL", args.model), ("DATA", args.data)))
+
+
+def _distinct_files(outputs: Any, inputs: Any) -> None:
+    """No output may be a file the command reads, or another output: it
+    would be destroyed (``predict m.st d.csv --output d.csv`` replaced the
+    data; ``--output m.st`` the model) before anyone noticed."""
+    seen = [(option, path) for option, path in inputs if path is not None]
+    for option, path in outputs:
+        if path is None:
+            continue
+        for other, known in seen:
+            if _same_file(path, known):
+                raise UsageError(f"{option} {path} is the same file as {other}: writing it would destroy it "
+                                 "(choose another path)")  # fmt: skip
+        seen.append((option, path))
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): the same path only if it names the same place
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _input_path(option: str, path: str | None, what: str = "data file") -> None:
