@@ -605,3 +605,28 @@ def test_an_output_that_is_a_file_the_command_reads_is_refused_before_anything_i
         result = xpnet_cli(*args)
         assert result.returncode == 2 and re.search(words, one_line_error(result)), result.stderr
     assert (data.read_bytes(), model.read_bytes()) == before
+
+
+@pytest.mark.parametrize(("write", "words"), [
+    (lambda path, text: path.write_text(text, encoding="utf-16"), "byte-order mark of UTF-16 text.*--encoding utf-16"),
+    (lambda path, text: path.write_text(text, encoding="utf-16-le"), "NUL byte beside every character.*utf-16-le"),
+    (lambda path, text: path.write_text(text, encoding="utf-8-sig"), "byte-order mark of UTF-8 text.*--encoding utf-8"),
+    (lambda path, text: path.write_text('{"a":1,"b":2,"y":0}\n{"a":3,"b":4,"y":1}\n'), "looks like JSON"),
+])  # fmt: skip
+def test_unicode_files_read_in_another_encoding_and_json_are_named(tmp_path, write, words):
+    """UTF-16 got 'pass --encoding latin-1', which then trained on names with
+    NULs; JSON lines trained as a CSV with the target 'y:"no"}'."""
+    path = tmp_path / "t.csv"
+    write(path, "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n")
+    encoding = ["--encoding", "latin-1"] if "UTF-8" in words else []
+    line = one_line_error(xpnet_cli("train", "--data", path, "--test-size", "0", *encoding, *FAST))
+    assert re.search(words, line), line
+
+
+def test_a_space_separated_file_with_runs_of_spaces_reads(tmp_path):
+    """The header was split at every space, naming empty columns, while pandas
+    read the rows with runs of spaces as one separator."""
+    path = tmp_path / "sp.txt"
+    path.write_text("a  b  y\n1  2  0\n3  4  1\n5  6  0\n7  8  1\n")
+    result = ok(xpnet_cli("train", "--data", path, "--sep", "space", "--test-size", "0", *FAST))
+    assert "2 features" in result.stdout and "target 'y'" in result.stdout

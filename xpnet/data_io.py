@@ -149,13 +149,18 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> T
     if is_npz:
         return _npz_table(path)
     _refuse_binary(path)
+    _refuse_other_unicode(path, encoding)
     lines = _sample_lines(path, encoding)
     if not lines:
         raise ValueError(f"{path} is empty; expected a header line of column names, then rows")
+    if lines[0].lstrip().startswith(("{", "[")):
+        raise DataError(f"{path} looks like JSON, not a text table; expected a CSV file or an NPZ archive",
+                        "convert it to CSV, e.g. pandas.read_json(path, lines=True).to_csv('data.csv', index=False); "
+                        "lines=False reads one JSON array")  # fmt: skip
     detected = sep is None
     if detected:
         sep = _detect_separator(lines)
-    header = next(csv.reader([lines[0]], delimiter=sep))
+    header = next(csv.reader([lines[0]], delimiter=sep, skipinitialspace=True))  # as pandas reads the rows
     names = [name.strip() or _unnamed(i) for i, name in enumerate(header)]  # refused if used (read_table)
     if all(_is_number(name) for name in names):
         raise ValueError(f"{path} has no header line: the first line must name the columns (e.g. x1,x2,label)")
@@ -188,6 +193,35 @@ def _refuse_binary(path: Path) -> None:
     for magic, (what, hint) in _BINARY.items():
         if start.startswith(magic) and _whole_signature(magic, start, end):
             raise DataError(f"{path} looks like {what}, not a text table; expected a CSV file or an NPZ archive", hint)
+
+
+#: Byte-order marks, the encoding they announce, and what --encoding reads it.
+_BOMS = {b"\xef\xbb\xbf": ("UTF-8", "utf-8"), b"\xff\xfe": ("UTF-16", "utf-16"), b"\xfe\xff": ("UTF-16", "utf-16")}
+
+
+def _refuse_other_unicode(path: Path, encoding: str) -> None:
+    """A file that announces (by its byte-order mark) or shows (a NUL byte
+    beside every character) a Unicode encoding other than ``encoding``:
+    read so, its names and values would carry NULs or stray marks."""
+    with path.open("rb") as f:
+        start = f.read(4096)
+    codec = _python_encoding(encoding).replace("_", "-").lower()
+    for mark, (name, option) in _BOMS.items():
+        if start.startswith(mark) and not codec.startswith(option) and _mostly_ascii(start, option):
+            raise DataError(f"{path} starts with the byte-order mark of {name} text, and is read as {encoding}",
+                            f"pass --encoding {option}")  # fmt: skip
+    pairs = start[: len(start) // 2 * 2]
+    if pairs and not codec.startswith("utf-16") and (pairs[1::2].count(0) > 0.9 * len(pairs) // 2
+                                                     or pairs[0::2].count(0) > 0.9 * len(pairs) // 2):  # fmt: skip
+        raise DataError(f"{path} has a NUL byte beside every character: it looks like UTF-16 text",
+                        "pass --encoding utf-16-le, or utf-16-be")  # fmt: skip
+
+
+def _mostly_ascii(raw: bytes, encoding: str) -> bool:
+    """Does ``raw`` read in ``encoding`` as text, mostly ASCII (a table's
+    digits, separators and names; not binary data behind a stray mark)?"""
+    text = raw.decode(encoding, errors="replace")
+    return bool(text) and sum(ch.isascii() and (ch.isprintable() or ch in "\r\n\t") for ch in text) > 0.9 * len(text)
 
 
 def _whole_signature(magic: bytes, start: bytes, end: bytes) -> bool:
