@@ -297,3 +297,21 @@ def test_zero_dimensional_parameters_buffers_and_optimizer_state_round_trip(back
     c = net()
     c.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=3, batch_size=16, resume=tmp_path / "ck")
     assert float(host(c._buffers()[-1])) == 12.0
+
+
+def test_the_same_model_saved_in_two_processes_gives_the_same_bytes(tmp_path):
+    """safetensors writes its metadata in a hash map's order, new in every
+    process: the same weights and figures gave files of other checksums."""
+    import subprocess
+    import sys
+
+    from helpers import subprocess_env
+
+    code = ("import sys, xpnet\nnet = xpnet.MLP([3, 4, 2], backend='numpy', seed=0)\n"
+            "net.info.update(task='demo', features=['a', 'b', 'c'], x_mean=[0.5, 1.5, 2.5])\n"
+            "net.save(sys.argv[1])\n")  # fmt: skip
+    for name in ("a.st", "b.st", "c.st"):
+        subprocess.run([sys.executable, "-c", code, name], cwd=tmp_path, check=True, timeout=120, env=subprocess_env())
+    blobs = {(tmp_path / name).read_bytes() for name in ("a.st", "b.st", "c.st")}
+    assert len(blobs) == 1
+    assert xpnet.load(tmp_path / "a.st").info["task"] == "demo"

@@ -131,7 +131,7 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     if path.exists() and not path.is_file():  # the rename would replace a device, a FIFO or a folder
         raise ValueError(f"{path} exists and is not a regular file (a folder, a device or a FIFO); a model or "
                          "checkpoint is written by replacing the file at its path, so give the path of a file")  # fmt: skip
-    data = st_save(tensors, metadata=metadata)
+    data = _sorted_header(st_save(tensors, metadata=metadata))
     folder = path.parent if str(path.parent) else Path(".")
     _remove_stale_temporaries(path)
     owner = f"{_host_tag()}-{os.getpid()}-{threading.get_ident()}-"
@@ -150,6 +150,19 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
             pass
         raise
     _fsync_folder(folder)
+
+
+def _sorted_header(blob: bytes) -> bytes:
+    """The safetensors bytes with the header's keys in sorted order: the
+    library writes its metadata in a hash map's order, different in every
+    process, so the same model gave files of other bytes (and checksums).
+    The tensors' offsets count from the data's start and do not change; the
+    header keeps its length, padded with spaces as the format allows."""
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.dumps(json.loads(blob[8 : 8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    if len(header) > n:  # pragma: no cover - compact JSON is never longer than the library's
+        return blob
+    return blob[:8] + header.ljust(n, b" ") + blob[8 + n :]
 
 
 #: A temporary file older than this (seconds) is a leftover, whoever wrote it.
