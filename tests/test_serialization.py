@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import pickle
 import struct
 
@@ -315,3 +316,23 @@ def test_the_same_model_saved_in_two_processes_gives_the_same_bytes(tmp_path):
     blobs = {(tmp_path / name).read_bytes() for name in ("a.st", "b.st", "c.st")}
     assert len(blobs) == 1
     assert xpnet.load(tmp_path / "a.st").info["task"] == "demo"
+
+
+def test_a_negative_running_variance_in_a_file_is_refused_naming_it(tmp_path):
+    """It loaded, and predict then blamed a float overflow (the square root
+    of a negative variance)."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    net = xpnet.Network([xpnet.Dense(3, 4), xpnet.Residual([xpnet.BatchNorm(4)]), xpnet.Dense(4, 1)],
+                        backend="numpy", dtype="float64", seed=0)  # fmt: skip
+    net.save(tmp_path / "m.st")
+    tensors = load_file(tmp_path / "m.st")
+    with safe_open(tmp_path / "m.st", "np") as f:
+        meta = f.metadata()
+    name = next(k for k in tensors if k.endswith("running_var"))
+    tensors[name] = -np.ones_like(tensors[name])
+    save_file(tensors, tmp_path / "bad.st", metadata=meta)
+    with pytest.raises(ValueError, match=rf"tensor {re.escape(name)} holds negative values; it is a variance"):
+        xpnet.load(tmp_path / "bad.st")
+    xpnet.load(tmp_path / "m.st")  # the untouched file loads

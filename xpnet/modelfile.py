@@ -276,6 +276,9 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
         if t.dtype.kind == "f" and not np.all(np.isfinite(t)):
             what = "NaN" if np.any(np.isnan(t)) else "infinite values"
             raise ValueError(f"{path}: tensor {name} holds {what}; a model file must hold finite numbers")
+    for name in _architecture_root(meta["architecture"], path).nonnegative_buffers():
+        if np.any(tensors[f"layers.{name}"] < 0):
+            raise ValueError(f"{path}: tensor layers.{name} holds negative values; it is a variance, never negative")
     return meta, tensors
 
 

@@ -114,6 +114,12 @@ class Layer:
         """Names of the parameters that weight decay applies to."""
         return ()
 
+    def nonnegative_buffers(self) -> tuple[str, ...]:
+        """Names of the buffers that never hold a negative value (a running
+        variance): a model file or checkpoint holding one is refused,
+        naming it, rather than failing later as a NaN in ``predict``."""
+        return ()
+
     def init_parameters(self, rng: np.random.Generator, dtype: str) -> dict[str, np.ndarray]:
         return {}
 

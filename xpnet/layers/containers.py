@@ -72,6 +72,9 @@ class Sequential(Layer):
     def decayed(self) -> tuple[str, ...]:
         return tuple(f"{i}.{name}" for i, layer in enumerate(self.layers) for name in layer.decayed())
 
+    def nonnegative_buffers(self) -> tuple[str, ...]:
+        return tuple(f"{i}.{name}" for i, layer in enumerate(self.layers) for name in layer.nonnegative_buffers())
+
     def init_parameters(self, rng: np.random.Generator, dtype: str) -> dict[str, np.ndarray]:
         return _merged(self.layers, lambda layer: layer.init_parameters(rng, dtype))  # in order: layer by layer
 

@@ -139,6 +139,9 @@ class BatchNorm(_Normalisation):
     def buffer_shapes(self) -> dict[str, tuple[int, ...]]:
         return {"running_mean": (self.n,), "running_var": (self.n,)}
 
+    def nonnegative_buffers(self) -> tuple[str, ...]:
+        return ("running_var",)
+
     def init_buffers(self, dtype: str) -> dict[str, np.ndarray]:
         return {"running_mean": np.zeros(self.n, dtype=dtype), "running_var": np.ones(self.n, dtype=dtype)}
 
