@@ -130,6 +130,7 @@ def test_lines_in_messages_count_a_row_of_separators_as_a_row(tmp_path):
         ("a,a,y\n1,2,0\n", "duplicate column names"),
         ("a,,y\n1,2,0\n", "column 2 of the header has no name"),
         ("1,2,3\n4,5,6\n", "no header line"),
+        ("5.1,3.5,1.4,0.2,setosa\n4.9,3.0,1.4,0.2,setosa\n", "no header line.*'5.1', '3.5'"),  # a text column
         ("a,b,y\n", "no data rows"),
         ("", "is empty"),
         ("\n\n", "is empty"),
@@ -218,3 +219,41 @@ def test_missing_file_folder_and_fake_npz(tmp_path):
         check_input_file(tmp_path)
     with pytest.raises(ValueError, match="not an NPZ"):
         check_input_file(write(tmp_path, "f.npz", "plain text"))
+
+
+def test_a_repeated_column_name_may_be_left_out_never_used(tmp_path):
+    """read_header refused any repeated name, so predict could not ignore an
+    export's two extra 'note' columns, and train --ignore note did not help."""
+    path = write(tmp_path, "n.csv", "a,note,b,note,y\n1.5,x,2,z,0\n2.5,w,3,v,1\n")
+    table = read(path, columns=["a", "b", "y"])
+    assert table.frame["a"].tolist() == [1.5, 2.5] and table.frame["b"].tolist() == [2, 3]
+    for wanted in (["a", "note", "y"], [read_header(path).names[3], "y"]):
+        with pytest.raises(DataError, match="duplicate column names in the header: 'note'") as info:
+            read(path, columns=wanted)
+        assert "--ignore note" in info.value.hint
+
+
+def test_train_ignores_every_column_of_a_repeated_name(tmp_path):
+    from test_cli import ok, xpnet_cli
+
+    rows = "".join(f"{i % 7 / 3:.3f},x,{i % 5},z,{i % 2}\n" for i in range(40))
+    path = write(tmp_path, "n.csv", "a,note,b,note,y\n" + rows)
+    result = ok(xpnet_cli("train", "--data", path, "--ignore", "note", "--epochs", "2", "--quiet"))
+    assert "2 features" in result.stdout
+
+
+def test_predict_ignores_extra_columns_of_a_repeated_name(tmp_path):
+    from test_cli import ok, xpnet_cli
+
+    rows = "".join(f"{i % 7 / 3:.3f},{i % 5},{i % 2}\n" for i in range(40))
+    model = tmp_path / "m.st"
+    ok(xpnet_cli("train", "--data", write(tmp_path, "t.csv", "a,b,y\n" + rows), "--save", model, "--epochs", "2"))
+    extra = write(tmp_path, "p.csv", "a,b,note,note\n0.5,1,x,y\n1.5,2,z,w\n")
+    result = ok(xpnet_cli("predict", model, extra))
+    assert len(result.stdout.strip().splitlines()) == 3  # a header and two rows
+
+
+def test_a_header_of_whole_numbers_names_columns(tmp_path):
+    """Years may name columns; a header of decimals is a row of data."""
+    table = read(write(tmp_path, "y.csv", "2019,2020,region\n1,2,a\n3,4,b\n"))
+    assert table.names == ["2019", "2020", "region"]

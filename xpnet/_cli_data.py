@@ -136,6 +136,7 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
         clash = sorted(names & set(targets))
         if clash:
             raise DataError(f"{option} names the target {clash[0]!r}", "--target names the column to predict")
+    ignored |= {n for n, name in table.duplicate_of.items() if name in ignored}  # a repeated name's later columns
     features = [n for n in table.names if n not in targets and n not in ignored]
     if not features:
         raise DataError(f"{table.path} has no feature columns left besides the target {_names(targets)}",

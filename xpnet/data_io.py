@@ -84,6 +84,8 @@ class Table:
     rows: np.ndarray | None = field(default=None, repr=False)  # the file's data rows, after take()
     na_values: tuple[str, ...] = ()
     decimal: str = "."
+    #: Stand-in name of each repeated header name's later columns -> the name (see :func:`read_header`).
+    duplicate_of: dict[str, str] = field(default_factory=dict, repr=False)
 
     def take(self, rows: np.ndarray) -> Table:
         """The same table restricted to ``rows`` (messages still name the file's lines)."""
@@ -91,7 +93,7 @@ class Table:
         original = rows if self.rows is None else self.rows[rows]
         frame = self.frame.iloc[rows].reset_index(drop=True)
         return Table(self.path, self.names, self.sep, self.detected, self.encoding, frame, None, original,
-                     self.na_values, self.decimal)
+                     self.na_values, self.decimal, self.duplicate_of)
 
     def where(self, row: int) -> str:
         """``"line 7"`` (CSV: the file's line) or ``"row 7"`` (NPZ) for data row ``row`` (0-based)."""
@@ -162,12 +164,25 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> T
         sep = _detect_separator(lines)
     header = next(csv.reader([lines[0]], delimiter=sep, skipinitialspace=True))  # as pandas reads the rows
     names = [name.strip() or _unnamed(i) for i, name in enumerate(header)]  # refused if used (read_table)
-    if all(_is_number(name) for name in names):
-        raise ValueError(f"{path} has no header line: the first line must name the columns (e.g. x1,x2,label)")
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ValueError(f"{path}: duplicate column names in the header: {_list(duplicates)}")
-    return Table(path, names, sep, detected, encoding)
+    if all(_is_number(name) for name in names) or sum(map(_is_fraction, names)) >= max(2, len(names) / 2):
+        raise ValueError(f"{path} has no header line: the first line must name the columns (e.g. x1,x2,label); "
+                         f"it reads {_list(names, 4)}")  # fmt: skip
+    names, duplicate_of = _stand_ins_for_repeats(names)
+    return Table(path, names, sep, detected, encoding, duplicate_of=duplicate_of)
+
+
+def _stand_ins_for_repeats(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """A repeated header name's later columns get stand-in names: such
+    columns may be left out (an export's extra ``note`` columns that
+    ``predict`` ignores), never used (:func:`read_table` refuses them)."""
+    out, duplicate_of = [], {}
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            out.append(f"(column {i + 1}, another {name!r})")
+            duplicate_of[out[-1]] = name
+        else:
+            out.append(name)
+    return out, duplicate_of
 
 
 #: File signatures of binary formats that are given as tables by mistake, and how to read them.
@@ -246,6 +261,13 @@ def _refuse_unnamed(table: Table, wanted: list[str]) -> None:
             raise DataError(f"{table.path}: column {i + 1} of the header has no name",
                             f"name it in the header, or leave it out: xpnet train {target}--ignore {i}")
 
+
+
+def _refuse_repeated(table: Table, wanted: list[str]) -> None:
+    repeated = sorted({name for standin, name in table.duplicate_of.items() if standin in wanted or name in wanted})
+    if repeated:
+        raise DataError(f"{table.path}: duplicate column names in the header: {_list(repeated)}",
+                        f"rename them, or leave them out: --ignore {shlex.quote(repeated[0])}")
 
 
 #: Separators that the header's single name may hold: how to say them, and their --sep.
@@ -356,6 +378,7 @@ def read_table(
 
     wanted = list(table.names) if columns is None else list(columns)
     _refuse_unnamed(table, wanted)
+    _refuse_repeated(table, wanted)
     text = {name: str for name in text if name in wanted}
     options = {"dtype": text} if text else {}  # (a dtype= keeps pandas from joining the numbers into one block)
     try:
@@ -621,6 +644,12 @@ def _npz_target(path: Path, y: np.ndarray, n: int) -> np.ndarray:
     if y.dtype.kind not in "iubf":
         raise ValueError(f"{path}: y must hold numbers or text labels, got dtype {y.dtype}")
     return y
+
+
+def _is_fraction(text: str) -> bool:
+    """A number with a fractional part or an exponent (``5.1``, ``1e-3``):
+    data, not a column's name (a year such as ``2019`` may name one)."""
+    return _is_number(text) and not text.strip().lstrip("+-").isdigit()
 
 
 def _is_number(text: str) -> bool:
