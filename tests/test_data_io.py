@@ -131,6 +131,8 @@ def test_lines_in_messages_count_a_row_of_separators_as_a_row(tmp_path):
         ("a,,y\n1,2,0\n", "column 2 of the header has no name"),
         ("1,2,3\n4,5,6\n", "no header line"),
         ("5.1,3.5,1.4,0.2,setosa\n4.9,3.0,1.4,0.2,setosa\n", "no header line.*'5.1', '3.5'"),  # a text column
+        ("sep=;\na;b;y\n1;2;0\n", "Excel's separator line 'sep=;'"),
+        ("# exported 2026-11-26\na,b,y\n1,2,0\n", "starts with a comment line"),
         ("a,b,y\n", "no data rows"),
         ("", "is empty"),
         ("\n\n", "is empty"),
@@ -254,6 +256,8 @@ def test_predict_ignores_extra_columns_of_a_repeated_name(tmp_path):
 
 
 def test_a_header_of_whole_numbers_names_columns(tmp_path):
-    """Years may name columns; a header of decimals is a row of data."""
+    """Years may name columns; a header of decimals is a row of data; a
+    header may start with '#' (a comment line has no separator)."""
     table = read(write(tmp_path, "y.csv", "2019,2020,region\n1,2,a\n3,4,b\n"))
     assert table.names == ["2019", "2020", "region"]
+    assert read(write(tmp_path, "h.csv", "#id,a,y\n1,2,0\n")).names == ["#id", "a", "y"]

@@ -155,6 +155,7 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> T
     lines = _sample_lines(path, encoding)
     if not lines:
         raise ValueError(f"{path} is empty; expected a header line of column names, then rows")
+    _refuse_preamble(path, lines[0])
     if lines[0].lstrip().startswith(("{", "[")):
         raise DataError(f"{path} looks like JSON, not a text table; expected a CSV file or an NPZ archive",
                         "convert it to CSV, e.g. pandas.read_json(path, lines=True).to_csv('data.csv', index=False); "
@@ -169,6 +170,19 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> T
                          f"it reads {_list(names, 4)}")  # fmt: skip
     names, duplicate_of = _stand_ins_for_repeats(names)
     return Table(path, names, sep, detected, encoding, duplicate_of=duplicate_of)
+
+
+def _refuse_preamble(path: Path, first: str) -> None:
+    """Lines before the header that name no columns: Excel's ``sep=;`` and
+    comments. Read as the header, they named one odd column, and the hints
+    that followed led nowhere (``--target sep=``)."""
+    line = first.strip()
+    if re.fullmatch(r"(?i)sep=.?", line):
+        raise DataError(f"{path} starts with Excel's separator line {line!r}, not a header line of column names",
+                        "delete that line: xpnet detects the separator (or --sep sets it)")  # fmt: skip
+    if line.startswith("#") and not any(sep in line for sep in SEPARATORS):  # "#id,a,b" is a header
+        raise DataError(f"{path} starts with a comment line ({line[:40]!r}), not a header line of column names",
+                        "delete the lines before the header")  # fmt: skip
 
 
 def _stand_ins_for_repeats(names: list[str]) -> tuple[list[str], dict[str, str]]:
