@@ -630,3 +630,14 @@ def test_a_space_separated_file_with_runs_of_spaces_reads(tmp_path):
     path.write_text("a  b  y\n1  2  0\n3  4  1\n5  6  0\n7  8  1\n")
     result = ok(xpnet_cli("train", "--data", path, "--sep", "space", "--test-size", "0", *FAST))
     assert "2 features" in result.stdout and "target 'y'" in result.stdout
+
+
+def test_numbers_with_a_percent_or_currency_sign_are_named_not_made_categories(tmp_path):
+    """'12%' and '$1,200.00' became one-hot categories without a word."""
+    rows = [["12%", '"$1,200.00"', 1], ["15%", '"$1,350.50"', 0], ["9%", '"$980.00"', 1], ["20%", '"$2,100.00"', 0]]
+    data = table(tmp_path / "fmt.csv", ["rate", "cost", "y"], rows * 3)
+    line = one_line_error(xpnet_cli("train", "--data", data, "--test-size", "0", *FAST))
+    assert "column 'rate' holds numbers written with a unit or currency sign ('12%')" in line
+    assert "--categorical rate" in line
+    result = ok(xpnet_cli("train", "--data", data, "--test-size", "0", "--categorical", "rate,cost", *FAST))
+    assert "2 categorical" in result.stdout
