@@ -641,3 +641,16 @@ def test_numbers_with_a_percent_or_currency_sign_are_named_not_made_categories(t
     assert "--categorical rate" in line
     result = ok(xpnet_cli("train", "--data", data, "--test-size", "0", "--categorical", "rate,cost", *FAST))
     assert "2 categorical" in result.stdout
+
+
+def test_empty_unnamed_columns_at_the_end_are_left_out(tmp_path):
+    """An Excel export's trailing ';;' made the empty last column the target,
+    and the hints that followed led nowhere; an unnamed column with data
+    (pandas' index) is still refused."""
+    trail = tmp_path / "trail.csv"
+    trail.write_text("a;b;y;;\n" + "".join(f"{i % 5};{i % 3};{i % 2};;\n" for i in range(30)))
+    result = ok(xpnet_cli("train", "--data", trail, "--test-size", "0", *FAST))
+    assert "2 features" in result.stdout and "target 'y'" in result.stdout
+    index = tmp_path / "index.csv"
+    index.write_text(",a,y\n" + "".join(f"{i},{i % 5},{i % 2}\n" for i in range(30)))
+    assert "column 1 of the header has no name" in one_line_error(xpnet_cli("train", "--data", index, *FAST))

@@ -151,10 +151,12 @@ def test_an_unnamed_column_may_be_left_out_never_used(tmp_path):
     with pytest.raises(DataError, match="column 1 of the header has no name") as info:
         read(path, columns=[read_header(path).names[0], "y"])
     assert "--ignore 0" in info.value.hint
-    last = write(tmp_path, "t.csv", "a,my y,\n1,0,\n2,1,\n")  # a trailing separator: the unnamed column is last
+    last = write(tmp_path, "t.csv", "a,my y,\n1,0,5\n2,1,\n")  # a trailing separator: the unnamed column is last
     with pytest.raises(DataError, match="column 3 of the header has no name") as info:
         read(last)
     assert info.value.hint.endswith("xpnet train --target 'my y' --ignore 2")  # it was the default target
+    empty = write(tmp_path, "e.csv", "a,my y,\n1,0,\n2,1,\n")  # nothing in it: left out
+    assert list(read(empty).frame.columns) == ["a", "my y"]
 
 
 def test_a_trailing_separator_on_every_row_is_read(tmp_path):

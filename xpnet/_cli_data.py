@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .columns import _MISSING_HINT, Column, Features, column_kinds, fit_features
-from .data_io import DataError, Table, column_name, read_header, read_table, sep_hint
+from .data_io import DataError, Table, column_name, read_header, read_table, sep_hint, unnamed_columns
 from .preprocessing import (
     Target,
     check_target,
@@ -126,8 +126,9 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
         targets = [n for n in table.names if n.startswith("y")]
         if not targets:
             raise DataError(f"{table.path} has no array 'y'", "save it with np.savez(path, X=X, y=y)")
-    elif args.target is None:
-        targets = [table.names[-1]]
+    elif args.target is None:  # the last column with a name (an Excel export may end in empty ';;' columns)
+        named = [n for n in table.names if n not in unnamed_columns(table)]
+        targets = [named[-1] if named else table.names[-1]]
     else:
         targets = list(dict.fromkeys(column_name(table, t, "--target") for t in _target_specs(table, args.target)))
     ignored = {column_name(table, n, "--ignore") for n in args.ignore}
@@ -143,6 +144,7 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
                         "training needs feature columns; check --target and --ignore" + sep_hint(table))
     text = sorted(categorical)
     read_table(table, columns=features + targets, text=text, na_values=read.na_values, decimal=read.decimal)
+    features = [n for n in features if n in table.frame.columns]  # less the empty unnamed columns
     return table, targets, column_kinds(table, features, categorical)
 
 

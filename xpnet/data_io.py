@@ -42,6 +42,7 @@ __all__ = [
     "read_table",
     "read_text_column",
     "sep_hint",
+    "unnamed_columns",
 ]
 
 #: The separators detected (and accepted by ``--sep``), with their names.
@@ -267,6 +268,17 @@ def _unnamed(i: int) -> str:
     return f"(column {i + 1}, no name)"
 
 
+def unnamed_columns(table: Table) -> list[str]:
+    """The stand-in names of the header's empty cells."""
+    return [name for i, name in enumerate(table.names) if name == _unnamed(i)]
+
+
+def _empty_unnamed(table: Table, frame: Any, wanted: list[str]) -> list[str]:
+    """The wanted unnamed columns that hold nothing in any row (the trailing
+    ``;;`` of an Excel export): they carry nothing, and are left out."""
+    return [name for name in unnamed_columns(table) if name in wanted and frame[name].isna().all()]
+
+
 def _refuse_unnamed(table: Table, wanted: list[str]) -> None:
     for i, name in enumerate(table.names):
         if name == _unnamed(i) and name in wanted:
@@ -391,7 +403,6 @@ def read_table(
     import pandas as pd
 
     wanted = list(table.names) if columns is None else list(columns)
-    _refuse_unnamed(table, wanted)
     _refuse_repeated(table, wanted)
     text = {name: str for name in text if name in wanted}
     options = {"dtype": text} if text else {}  # (a dtype= keeps pandas from joining the numbers into one block)
@@ -414,6 +425,9 @@ def read_table(
         raise ValueError(f"{table.path} is empty; expected a header line of column names, then rows") from None
     if len(frame) == 0:
         raise ValueError(f"{table.path} has a header but no data rows")
+    empty = _empty_unnamed(table, frame, wanted)
+    wanted = [name for name in wanted if name not in empty]
+    _refuse_unnamed(table, wanted)
     table.frame = frame if wanted == list(table.names) else frame[wanted]
     _spaced_missing(table.frame, na_values)
     table.na_values, table.decimal = tuple(na_values), decimal
