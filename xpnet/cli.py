@@ -267,7 +267,7 @@ def _add_train_data_options(group: Any) -> None:
     group.add_argument("--data", metavar="PATH", help="CSV file with a header line, or NPZ file with arrays X and y")
     group.add_argument("--target", type=_names, action="extend", metavar="COLUMNS",
                        help="CSV target column(s), by name or position; several (a,b,c, or the option repeated) "
-                       "train a multi-output regressor (default: the last column)")
+                       "train a multi-output regressor (default: the last column with a name)")
     group.add_argument(
         "--task", choices=TASKS, default="auto",
         help="auto: text labels, and integers with at most 50 values each on 2 rows or more, are classes; "
