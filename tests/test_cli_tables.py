@@ -570,9 +570,12 @@ def test_thousands_marks_are_read_as_thousands_not_as_decimals(tmp_path):
 
 def test_a_point_that_groups_no_thousands_is_refused_where_the_decimal_mark_is_a_comma(tmp_path):
     de = tmp_path / "de.csv"
-    de.write_text("area;price\n850;100,5\n1.5;120,25\n1.200;150,0\n")
+    de.write_text("area;price\n850;100,5\n1.5;120,25\n1.200;150,0\n0.126;1,0\n")
     line = one_line_error(xpnet_cli("train", "--data", de, "--decimal", ",", "--test-size", "0", *FAST))
-    assert "column 'area' holds '1.5', not a number" in line
+    assert "column 'area' holds '1.5', not a number" in line and "a '.' only groups thousands" in line
+    de.write_text("area;price\n850;100,5\n0.126;120,25\n1.200;150,0\n")  # a leading 0 groups no thousands
+    line = one_line_error(xpnet_cli("train", "--data", de, "--decimal", ",", "--test-size", "0", *FAST))
+    assert "column 'area' holds '0.126', not a number" in line
 
 
 def test_a_decimal_comma_target_without_the_option_is_refused_with_the_option(tmp_path):

@@ -263,3 +263,15 @@ def test_a_header_of_whole_numbers_names_columns(tmp_path):
     table = read(write(tmp_path, "y.csv", "2019,2020,region\n1,2,a\n3,4,b\n"))
     assert table.names == ["2019", "2020", "region"]
     assert read(write(tmp_path, "h.csv", "#id,a,y\n1,2,0\n")).names == ["#id", "a", "y"]
+
+
+def test_a_leading_zero_groups_no_thousands():
+    """'0.126' under --decimal , (and '0,126' in a comma file) read as 126."""
+    import pandas as pd
+
+    from xpnet.data_io import plain_numbers
+
+    german = plain_numbers(pd.Series(["0.126", "-0.132", "1.200", "12.345,5", "1.5"]), (",", "."))
+    assert german.tolist() == ["\x00", "\x00", "1200", "12345.5", "\x00"]
+    english = plain_numbers(pd.Series(["0,126", "1,200", "-1,234.5", "12,34"]), (".", ","))
+    assert english.tolist() == ["0,126", "1200", "-1234.5", "12,34"]

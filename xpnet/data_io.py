@@ -557,7 +557,8 @@ def number_marks(table: Table) -> tuple[str, str | None]:
 
 def plain_numbers(texts: Any, marks: tuple[str, str | None] = (".", None)) -> Any:
     """Stripped texts of numbers in Python's syntax: thousands marks removed
-    where they group whole thousands (``1.234.567``), the decimal mark made
+    where they group whole thousands (``1.234.567``; never after a leading
+    ``0``: ``0.126`` groups nothing), the decimal mark made
     ``.``. Where the decimal mark is ``,``, a ``.`` in any other place
     (``1.5``) makes the text no number (``"\x00"``): it would otherwise be
     read as a decimal point, a thousand times too small."""
@@ -567,7 +568,7 @@ def plain_numbers(texts: Any, marks: tuple[str, str | None] = (".", None)) -> An
     out, grouped = texts, np.zeros(len(texts), dtype=bool)
     if thousands is not None:
         t, d = re.escape(thousands), re.escape(decimal)
-        grouped = texts.str.fullmatch(rf"[+-]?\d{{1,3}}(?:{t}\d{{3}})+(?:{d}\d*)?").fillna(False).to_numpy(bool)
+        grouped = texts.str.fullmatch(rf"[+-]?[1-9]\d{{0,2}}(?:{t}\d{{3}})+(?:{d}\d*)?").fillna(False).to_numpy(bool)
         out = texts.where(~grouped, texts.str.replace(thousands, "", regex=False))
     if decimal != ".":
         ambiguous = out.str.contains(".", regex=False).fillna(False).to_numpy(bool) & ~grouped
