@@ -148,7 +148,7 @@ def fit(
     an option needs it. Each epoch's figures (loss, validation loss and
     metrics) and the NaN guard stay on the device, with references to the
     epoch's parameters, and reach the host together in one transfer every 64
-    epochs (fewer for large models: at most 64 MiB of parameter sets are
+    epochs (fewer for large models: at most 512 MiB of parameter sets are
     held on a device, 2 MiB on the CPU), at least every 0.2 s while a
     progress bar is shown, and at the end; the network's weights are
     committed then (an error or Ctrl-C still leaves the last completed
