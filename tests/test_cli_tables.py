@@ -657,3 +657,11 @@ def test_empty_unnamed_columns_at_the_end_are_left_out(tmp_path):
     index = tmp_path / "index.csv"
     index.write_text(",a,y\n" + "".join(f"{i},{i % 5},{i % 2}\n" for i in range(30)))
     assert "column 1 of the header has no name" in one_line_error(xpnet_cli("train", "--data", index, *FAST))
+
+
+def test_test_size_and_test_data_together_are_a_usage_error(tmp_path):
+    """--test-size was silently ignored beside --test-data."""
+    X, y = blobs()
+    data = table(tmp_path / "d.csv", ["a", "b", "y"], [[f"{a:.4f}", f"{b:.4f}", c] for (a, b), c in zip(X, y)])
+    result = xpnet_cli("train", "--data", data, "--test-data", data, "--test-size", "0.3", *FAST)
+    assert result.returncode == 2 and "--test-size and --test-data both choose the test rows" in result.stderr

@@ -273,8 +273,9 @@ def _add_train_data_options(group: Any) -> None:
         help="auto: text labels, and integers with at most 50 values each on 2 rows or more, are classes; "
         "others are regressed (the choice and its reason are printed)",
     )
-    group.add_argument("--test-size", type=_share, default=0.2, metavar="SHARE",
-                       help="share of rows held out for testing, stratified by class (default: 0.2)")
+    group.add_argument("--test-size", type=_share, default=None, metavar="SHARE",
+                       help="share of rows held out for testing, stratified by class (default: 0.2; not with "
+                       "--test-data)")
     group.add_argument("--test-data", metavar="PATH", help="score on this file (same columns) instead of a split")
     _add_reading_options(group)
     group.add_argument("--missing", choices=MISSING, default="error",
@@ -438,6 +439,9 @@ def _check_train(args: argparse.Namespace) -> None:
         for option in ("categorical", "ignore"):
             if getattr(args, option):
                 raise UsageError(f"--{option} names columns of --data; the shipped digits have none (pass --data PATH)")
+    if args.test_size is not None and args.test_data is not None:
+        raise UsageError("--test-size and --test-data both choose the test rows; give one of them")
+    args.test_size = 0.2 if args.test_size is None else args.test_size
     if args.sep is not None and args.decimal is not None and args.sep == args.decimal:
         raise UsageError(f"--sep and --decimal are both {args.sep!r}; a number's decimal mark cannot separate columns")
     clash = sorted(set(args.categorical) & set(args.ignore))
