@@ -665,3 +665,11 @@ def test_test_size_and_test_data_together_are_a_usage_error(tmp_path):
     data = table(tmp_path / "d.csv", ["a", "b", "y"], [[f"{a:.4f}", f"{b:.4f}", c] for (a, b), c in zip(X, y)])
     result = xpnet_cli("train", "--data", data, "--test-data", data, "--test-size", "0.3", *FAST)
     assert result.returncode == 2 and "--test-size and --test-data both choose the test rows" in result.stderr
+
+
+def test_the_model_line_shows_momentum_and_a_folder_model_is_called_a_model(tmp_path):
+    result = ok(xpnet_cli("train", "--optimizer", "momentum", "--epochs", "1", "--quiet"))
+    assert "sgd lr 0.001 momentum 0.9" in result.stdout
+    data = table(tmp_path / "d.csv", ["a", "y"], [[1, 0], [2, 1]])
+    line = one_line_error(xpnet_cli("predict", tmp_path, data))
+    assert "is a folder; expected a model (safetensors) file" in line

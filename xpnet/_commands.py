@@ -199,8 +199,12 @@ def _no_stopping_reason(args: argparse.Namespace, n_train: int) -> str:
 
 
 def _optimizer_text(opt: Any) -> str:
-    decay = getattr(opt, "weight_decay", 0.0)
-    return f"{type(opt).__name__.lower()} lr {opt.lr:g}" + (f" weight decay {decay:g}" if decay else "")
+    """``sgd lr 0.001 momentum 0.9``: every setting that is not the default
+    (``--optimizer momentum`` printed as plain SGD)."""
+    decay, momentum = getattr(opt, "weight_decay", 0.0), getattr(opt, "momentum", 0.0)
+    text = f"{type(opt).__name__.lower()} lr {opt.lr:g}"
+    text += (" nesterov" if getattr(opt, "nesterov", False) else "") + (f" momentum {momentum:g}" if momentum else "")
+    return text + (f" weight decay {decay:g}" if decay else "")
 
 
 def _stopping_outcome(history: Any, epochs: int) -> str:

@@ -123,10 +123,11 @@ def check_input_file(path: Any, what: str = "data file") -> tuple[Path, bool]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such {what}: {path}")
+    expected = "a model (safetensors) file" if what == "model file" else "a CSV or NPZ file"
     if path.is_dir():
-        raise ValueError(f"{path} is a folder; expected a CSV or NPZ file")
+        raise ValueError(f"{path} is a folder; expected {expected}")
     if not path.is_file():
-        raise ValueError(f"{path} is not a regular file; expected a CSV or NPZ file")
+        raise ValueError(f"{path} is not a regular file; expected {expected}")
     try:
         with path.open("rb") as f:
             is_zip = f.read(4) == b"PK\x03\x04"
