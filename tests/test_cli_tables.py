@@ -673,3 +673,16 @@ def test_the_model_line_shows_momentum_and_a_folder_model_is_called_a_model(tmp_
     data = table(tmp_path / "d.csv", ["a", "y"], [[1, 0], [2, 1]])
     line = one_line_error(xpnet_cli("predict", tmp_path, data))
     assert "is a folder; expected a model (safetensors) file" in line
+
+
+def test_a_utf16_models_encoding_on_a_utf8_file_is_named(tmp_path):
+    """predict reads with the training file's --encoding: a UTF-8 file read
+    as UTF-16 gave a kilobyte of mojibake as a 'column name'."""
+    rows = "".join(f"{i % 5},{i % 3},{i % 2}\n" for i in range(40))
+    (tmp_path / "t.csv").write_text("a,b,y\n" + rows, encoding="utf-16")
+    model = tmp_path / "m.st"
+    ok(xpnet_cli("train", "--data", tmp_path / "t.csv", "--encoding", "utf-16", "--save", model, *FAST))
+    plain = table(tmp_path / "p.csv", ["a", "b"], [[1, 2], [3, 4]])
+    line = one_line_error(xpnet_cli("predict", model, plain))
+    assert "is read as utf-16" in line and "holds no UTF-16 text" in line and "--encoding utf-8" in line
+    ok(xpnet_cli("predict", model, plain, "--encoding", "utf-8"))

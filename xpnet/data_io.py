@@ -242,10 +242,14 @@ def _refuse_other_unicode(path: Path, encoding: str) -> None:
             raise DataError(f"{path} starts with the byte-order mark of {name} text, and is read as {encoding}",
                             f"pass --encoding {option}")  # fmt: skip
     pairs = start[: len(start) // 2 * 2]
-    if pairs and not codec.startswith("utf-16") and (pairs[1::2].count(0) > 0.9 * len(pairs) // 2
-                                                     or pairs[0::2].count(0) > 0.9 * len(pairs) // 2):  # fmt: skip
+    nuls = bool(pairs) and max(pairs[1::2].count(0), pairs[0::2].count(0)) > 0.9 * len(pairs) // 2
+    if nuls and not codec.startswith("utf-16"):
         raise DataError(f"{path} has a NUL byte beside every character: it looks like UTF-16 text",
                         "pass --encoding utf-16-le, or utf-16-be")  # fmt: skip
+    if pairs and codec.startswith("utf-16") and not nuls and not start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path} is read as {encoding} (a model keeps its training file's --encoding), but it "
+                        "holds no UTF-16 text: no byte-order mark, no NUL bytes",
+                        "pass its encoding, e.g. --encoding utf-8")  # fmt: skip
 
 
 def _mostly_ascii(raw: bytes, encoding: str) -> bool:
