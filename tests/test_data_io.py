@@ -263,6 +263,12 @@ def test_a_header_of_whole_numbers_names_columns(tmp_path):
     table = read(write(tmp_path, "y.csv", "2019,2020,region\n1,2,a\n3,4,b\n"))
     assert table.names == ["2019", "2020", "region"]
     assert read(write(tmp_path, "h.csv", "#id,a,y\n1,2,0\n")).names == ["#id", "a", "y"]
+    spectra = write(tmp_path, "s.csv", "900.0,902.0,904.0,label\n0.1,0.2,0.3,a\n0.2,0.3,0.1,b\n")  # wavelengths
+    assert read_header(spectra).names == ["900.0", "902.0", "904.0", "label"]
+    assert read_header(write(tmp_path, "q.csv", "id,0.1,0.5,0.9,y\n1,2,3,4,0\n")).names[1] == "0.1"
+    assert read_header(write(tmp_path, "b.csv", "[x1],[x2],y\n1,2,0\n")).names == ["[x1]", "[x2]", "y"]
+    spaced = write(tmp_path, "p.txt", "# x1 x2 y\n0 0.00 0 0\n")
+    assert read_header(spaced, sep=" ").names == ["#", "x1", "x2", "y"]
 
 
 def test_a_leading_zero_groups_no_thousands():

@@ -157,8 +157,8 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> T
     lines = _sample_lines(path, encoding)
     if not lines:
         raise ValueError(f"{path} is empty; expected a header line of column names, then rows")
-    _refuse_preamble(path, lines[0])
-    if lines[0].lstrip().startswith(("{", "[")):
+    _refuse_preamble(path, lines[0], sep)
+    if _looks_like_json(lines[0]):
         raise DataError(f"{path} looks like JSON, not a text table; expected a CSV file or an NPZ archive",
                         "convert it to CSV, e.g. pandas.read_json(path, lines=True).to_csv('data.csv', index=False); "
                         "lines=False reads one JSON array")  # fmt: skip
@@ -167,14 +167,33 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> T
         sep = _detect_separator(lines)
     header = next(csv.reader([lines[0]], delimiter=sep, skipinitialspace=True))  # as pandas reads the rows
     names = [name.strip() or _unnamed(i) for i, name in enumerate(header)]  # refused if used (read_table)
-    if all(_is_number(name) for name in names) or sum(map(_is_fraction, names)) >= max(2, len(names) / 2):
+    if all(_is_number(name) for name in names) or _first_line_is_a_row(names, lines[1:], sep):
         raise ValueError(f"{path} has no header line: the first line must name the columns (e.g. x1,x2,label); "
                          f"it reads {_list(names, 4)}")  # fmt: skip
     names, duplicate_of = _stand_ins_for_repeats(names)
     return Table(path, names, sep, detected, encoding, duplicate_of=duplicate_of)
 
 
-def _refuse_preamble(path: Path, first: str) -> None:
+def _looks_like_json(line: str) -> bool:
+    """A JSON-lines record or array (``{"a": 1, ...}``, ``[{...``), not a
+    header whose first name starts with a bracket (``[x1],[x2],y``)."""
+    text = line.strip()
+    return text in ("[", "{") or text.startswith(('{"', "[{", '["', "[[")) or text.startswith("{ ")
+
+
+def _first_line_is_a_row(names: list[str], rows: list[str], sep: str) -> bool:
+    """A header-less file with a text column (iris as ``5.1,3.5,...,setosa``):
+    decimals in most cells, and each other cell a value of its own column
+    below. Decimal names above a header's own words (``900.0,...,label``,
+    ``id,0.1,0.5,y``) are a header."""
+    if sum(map(_is_fraction, names)) < max(2, len(names) / 2):
+        return False
+    below = [row for row in csv.reader(rows, delimiter=sep, skipinitialspace=True) if row]
+    words = [(i, name) for i, name in enumerate(names) if not _is_number(name)]
+    return all(any(i < len(row) and row[i].strip() == name for row in below) for i, name in words)
+
+
+def _refuse_preamble(path: Path, first: str, sep: str | None = None) -> None:
     """Lines before the header that name no columns: Excel's ``sep=;`` and
     comments. Read as the header, they named one odd column, and the hints
     that followed led nowhere (``--target sep=``)."""
@@ -182,7 +201,7 @@ def _refuse_preamble(path: Path, first: str) -> None:
     if re.fullmatch(r"(?i)sep=.?", line):
         raise DataError(f"{path} starts with Excel's separator line {line!r}, not a header line of column names",
                         "delete that line: xpnet detects the separator (or --sep sets it)")  # fmt: skip
-    if line.startswith("#") and not any(sep in line for sep in SEPARATORS):  # "#id,a,b" is a header
+    if line.startswith("#") and not any(c in line for c in (*SEPARATORS, sep or ",")):  # "#id,a,b" is a header
         raise DataError(f"{path} starts with a comment line ({line[:40]!r}), not a header line of column names",
                         "delete the lines before the header")  # fmt: skip
 
