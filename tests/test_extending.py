@@ -483,8 +483,17 @@ def test_a_metric_or_loss_that_is_not_one_number_is_named_at_the_first_epoch(bac
     fit = dict(loss="cross_entropy", epochs=100, validation_split=0.2)
     with pytest.raises(ValueError, match=r"metric 'val__per_class_mean' must return one number .* shape \(3,\)"):
         net.fit(X, labels, metrics=(_per_class_mean,), **fit)
-    with pytest.raises(ValueError, match=r"metric .* must return one number .* got a float"):
-        net.fit(X, labels, metrics=(lambda t, y: 0.5,), **fit)
+    with pytest.raises(ValueError, match=r"metric .* must return one number .* got a str"):
+        net.fit(X, labels, metrics=(lambda t, y: "0.5",), **fit)
+    # a Python or NumPy number (a wrapped sklearn.metrics function) is one number: it is moved to the device
+    def half(t, y):
+        return 0.5
+
+    def quarter(t, y):
+        return np.float32(0.25)
+
+    h = net.fit(X, labels, metrics=(half, quarter), **dict(fit, epochs=3))
+    assert h.metrics == {"val_half": [0.5] * 3, "val_quarter": [0.25] * 3}
     with pytest.raises(ValueError, match=r"loss 'test_extending_unsummed_mse': its _value must return one number"):
         net.fit(X, rng.normal(size=(40, 3)), loss=_UnsummedMSE(), epochs=2, batch_size=16)
     with pytest.raises(ValueError, match=r"its _value must return one number .* shape \(40, 3\)"):

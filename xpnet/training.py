@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from typing import Any
 
 import numpy as np
@@ -580,13 +581,24 @@ def _epoch_figures(net: Any, loss: Any, named_metrics: dict[str, Any], n_batches
         if val is not None:
             Yv = net._predict(params, buffers, val[0])
             out.append(check_figure(loss._value(net.backend.xp, val[1], Yv), loss_value))
-            out += [check_figure(fn(val[1], Yv), f"metric {name!r}") for name, fn in named_metrics.items()]
+            out += [_metric_figure(net, fn(val[1], Yv), name) for name, fn in named_metrics.items()]
         return out
 
     if compile is False or not all(vars(type(m)).get("compilable") is True for m in metrics):
         return figures
     key = ("figures", *network_key(net), *program_key(loss), *(k for m in metrics for k in program_key(m)), n_batches)
     return keyed_program(net.backend, key, figures)
+
+
+def _metric_figure(net: Any, value: Any, name: str) -> Any:
+    """A metric's value as a 0-d array of the network's backend: a Python or
+    NumPy number (a wrapped ``sklearn.metrics`` function) is moved there;
+    anything but one number is refused, naming the metric."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]  # a host 0-d array: its number
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+        return net.backend.asarray(float(value), net.dtype)
+    return check_figure(value, f"metric {name!r}")
 
 
 def _loss_value_words(loss: Any) -> str:
