@@ -109,3 +109,27 @@ def test_a_shallow_copy_trained_on_leaves_the_originals_predictions_alone(backen
     before = clf.predict_proba(X)
     copy.copy(clf).partial_fit(X, LABELS)  # shares the cached network, and trains it
     np.testing.assert_allclose(clf.predict_proba(X), before, rtol=1e-6)
+
+
+def test_pickling_leaves_the_live_estimator_as_it_was(backend):
+    """__getstate__ edited the estimator's own __dict__ (scikit-learn hands
+    it over for classes outside sklearn), dropping its cache key."""
+    import pickle
+
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0, backend=backend.name).fit(X, LABELS)
+    before = dict(vars(clf))
+    pickle.dumps(clf)
+    assert set(vars(clf)) == set(before) and clf._cache_holds()
+
+
+def test_a_host_view_of_the_weights_is_not_hashed_on_every_predict(monkeypatch):
+    """predict hashed every weight array on every call (3.5 ms for 1.9M
+    weights): on NumPy, coefs_ are views of the network's memory, and an
+    edit shows without one."""
+    import xpnet.sklearn._base as base
+
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0, backend="numpy").fit(X, LABELS)
+    calls = []
+    monkeypatch.setattr(base.zlib, "crc32", lambda *a: calls.append(1) or 0)
+    clf.predict(X[:1])
+    assert not calls

@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .._backend import to_numpy
 from .._dtypes import dtype_name
 from ..layers.dense import Dense
 from ..network import Network
@@ -202,14 +203,20 @@ class BaseMLP(BaseEstimator):
         return _same(key[0], now[0]) and key[1] == now[1] and _same(key[2], now[2])
 
     def _cache_key(self, net: Network) -> tuple[Any, ...]:
-        weights = (*self.coefs_, *self.intercepts_)
+        """The objects of ``coefs_``/``intercepts_``, the bytes of those that
+        are copies (not views of the network's host memory, where an edit
+        shows by itself), and the network's own parameter arrays."""
+        weights, params = (*self.coefs_, *self.intercepts_), net._params()
+        mine = (*params[0::2], *params[1::2])
         objects = (self.coefs_, self.intercepts_, *weights)
-        return objects, tuple(zlib.crc32(np.ascontiguousarray(w)) for w in weights), tuple(net._params())
+        digest = tuple(None if _views(net, w, p) else zlib.crc32(np.ascontiguousarray(w))
+                       for w, p in zip(weights, mine))  # fmt: skip
+        return objects, digest, tuple(params)
 
     def __getstate__(self) -> dict[str, Any]:
         """Whether the cached network is current travels, not the arrays
         that tell (they hold the network's device arrays a second time)."""
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # scikit-learn's may be this object's own __dict__
         state["_net_current"] = self._cache_holds()
         state.pop("_net_source", None)
         return state
@@ -276,6 +283,14 @@ def _jax_x64() -> bool:
 
 def _shapes(net: Network) -> list[tuple[int, ...]]:
     return [tuple(p.shape) for p in net._params()]
+
+
+def _views(net: Network, host_array: np.ndarray, param: Any) -> bool:
+    """Is ``host_array`` a view of ``param``'s memory (NumPy, torch on the
+    CPU), so that editing it edits the network? Never asks a device."""
+    if net.backend.name not in ("numpy", "torch") or "cpu" not in str(net.backend.device):
+        return False
+    return bool(np.shares_memory(host_array, to_numpy(param)))
 
 
 def _writable(a: np.ndarray) -> np.ndarray:
