@@ -321,3 +321,26 @@ def test_a_cross_entropy_subclass_given_labels_trains_on_its_own_formulas(backen
         return net.fit(X, y, loss=_SmoothedCE(), optimizer="sgd", lr=1.0, epochs=2).loss
 
     np.testing.assert_allclose(first_loss(labels), first_loss(np.eye(3)[labels]), rtol=1e-12)
+
+
+class _Halved:
+    """A mixin that halves MSE's formulas; it is no subclass of MSE."""
+
+    def _value(self, xp, t, y):
+        return 0.5 * xpnet.losses.MSE._value(self, xp, t, y)
+
+    def _gradient(self, xp, t, y):
+        return 0.5 * xpnet.losses.MSE._gradient(self, xp, t, y)
+
+
+class _MixedHalfMSE(_Halved, xpnet.losses.MSE):
+    pass
+
+
+def test_formulas_from_a_mixin_before_the_loss_keep_it_off_its_shortcuts():
+    from xpnet.losses import per_sample, value_and_delta
+
+    t, y = np.zeros((2, 1)), np.ones((2, 1))
+    value, delta = value_and_delta(_MixedHalfMSE(), np, t, y, False)
+    assert float(value) == 0.5 and np.all(delta == 0.5)
+    assert np.all(per_sample(_MixedHalfMSE(), np, t, y) == 0.5)

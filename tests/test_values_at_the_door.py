@@ -278,3 +278,8 @@ def test_nullable_pandas_numbers_are_numbers_and_a_mask_is_refused():
     with pytest.raises(ValueError, match="masked array with masked entries"):
         net.predict(np.ma.array([[1.0, 2.0]], mask=[[0, 1]]))
     np.testing.assert_array_equal(net.predict(np.ma.array([[1.0, 3.0]])), net.predict(np.array([[1.0, 3.0]])))
+
+
+def test_a_setter_given_an_int_beyond_float_is_refused_in_words():
+    with pytest.raises(TypeError, match="Neuron.weights must hold real numbers"):
+        xpnet.Neuron(2).weights = [10**400, 1]

@@ -212,12 +212,13 @@ def for_labels(loss: Loss) -> Loss:
 
 
 def _shortcut_holds(loss: Loss, shortcut: str, formulas: tuple[str, ...]) -> bool:
-    """Is ``shortcut`` defined by a class no subclass of which (in ``loss``'s
-    ancestry) redefines any of ``formulas``? ``class HalfMSE(MSE)`` with its
-    own ``_value`` must not train on MSE's combined value and delta."""
-    cls = type(loss)
-    owner = _owner(cls, shortcut)
-    return not any(_owner(cls, f) is not owner and issubclass(_owner(cls, f), owner) for f in formulas)
+    """Does every one of ``formulas`` come from the class that defines
+    ``shortcut``, or from one after it in ``loss``'s method order? ``class
+    HalfMSE(MSE)`` with its own ``_value`` (or ``class HalfMSE(Halved, MSE)``,
+    a mixin's) must not train on MSE's combined value and delta."""
+    mro = type(loss).__mro__
+    first = mro.index(_owner(type(loss), shortcut))
+    return all(mro.index(_owner(type(loss), f)) >= first for f in formulas)
 
 
 def _owner(cls: type, name: str) -> type:

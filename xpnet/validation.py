@@ -150,7 +150,7 @@ def _host_floats(value: Any) -> np.ndarray | None:
     else: :func:`as_numeric` says what is wrong with it)."""
     try:
         return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # 10**400: as_numeric names it
         return None
 
 
