@@ -325,7 +325,16 @@ def _dense(X: Any) -> Any:
 
 
 def _available_memory() -> int | None:
-    """Bytes of memory available now, where the system says (Linux, macOS)."""
+    """Bytes of memory available now, where the system says: Linux's
+    ``MemAvailable`` (free memory plus the page cache it can reclaim; free
+    pages alone would refuse fits that succeed), else ``sysconf``'s free pages."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
