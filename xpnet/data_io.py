@@ -274,7 +274,7 @@ def _refuse_other_unicode(path: Path, encoding: str) -> None:
 def _mostly_ascii(raw: bytes, encoding: str) -> bool:
     """Does ``raw`` read in ``encoding`` as text, mostly ASCII (a table's
     digits, separators and names; not binary data behind a stray mark)?"""
-    text = raw.decode(encoding, errors="replace")
+    text = raw.decode(encoding, errors="replace").lstrip("\ufeff")  # the mark itself is not ASCII
     return bool(text) and sum(ch.isascii() and (ch.isprintable() or ch in "\r\n\t") for ch in text) > 0.9 * len(text)
 
 
