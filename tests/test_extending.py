@@ -534,6 +534,6 @@ def test_a_numpy_number_in_a_layer_config_saves_and_anything_else_is_named(tmp_p
     x = np.ones((3, 4))
     np.testing.assert_array_equal(xpnet.load(tmp_path / "m").predict(x), net.predict(x))
     odd = xpnet.Network([_Scaled(4, tag=object()), xpnet.Dense(4, 2)], backend="numpy", seed=0)
-    with pytest.raises(TypeError, match=r"cannot save layer 0 \(test_extending_scaled\): its config\(\) must hold JSON"):
+    with pytest.raises(TypeError, match=r"cannot save layer 0 \(test_extending_scaled\): its config\(\) must"):
         odd.save(tmp_path / "odd")
     assert not (tmp_path / "odd").exists()
