@@ -686,3 +686,35 @@ def test_a_utf16_models_encoding_on_a_utf8_file_is_named(tmp_path):
     line = one_line_error(xpnet_cli("predict", model, plain))
     assert "is read as utf-16" in line and "holds no UTF-16 text" in line and "--encoding utf-8" in line
     ok(xpnet_cli("predict", model, plain, "--encoding", "utf-8"))
+
+
+def test_second_review_of_the_table_rules(tmp_path):
+    """False alarms and gaps the second review of today's table rules found:
+    UTF-16 text of another script without a mark, JSON lines of arrays,
+    single-column '#' headers, comment lines with a separator, a model's
+    decimal feature names in predict, a repeated name at the end, and
+    currency grouped with no-break spaces."""
+    rows = "".join(f"Москва,{i % 7},{i % 3}\n" for i in range(40))
+    (tmp_path / "cyr.csv").write_text("город,площадь,цена\n" + rows, encoding="utf-16-le")
+    ok(xpnet_cli("train", "--data", tmp_path / "cyr.csv", "--encoding", "utf-16-le", *FAST))
+    (tmp_path / "a.jsonl").write_text("".join(f"[0.{i}, 0.{i + 1}, {i % 2}]\n" for i in range(10)))
+    assert "looks like JSON" in one_line_error(xpnet_cli("train", "--data", tmp_path / "a.jsonl", *FAST))
+    model = tmp_path / "m.st"
+    (tmp_path / "rooms.csv").write_text("# rooms,price\n" + "".join(f"{i % 5},{i % 7}.5\n" for i in range(40)))
+    ok(xpnet_cli("train", "--data", tmp_path / "rooms.csv", "--save", model, *FAST))
+    (tmp_path / "p.csv").write_text("# rooms\n3\n4\n")
+    assert len(ok(xpnet_cli("predict", model, tmp_path / "p.csv")).stdout.split()) == 3
+    comment = "# exported by tool, 2024-05-01\na,b,y\n" + "".join(f"{i % 5},{i % 3},{i % 2}\n" for i in range(40))
+    (tmp_path / "c.csv").write_text(comment)
+    assert "starts with a comment line" in one_line_error(xpnet_cli("train", "--data", tmp_path / "c.csv", *FAST))
+    spectra = "900.0,902.5,905.0,label\n" + "".join(f"0.{i % 9},0.{i % 7},0.{i % 5},{'ab'[i % 2]}\n" for i in range(40))
+    (tmp_path / "s.csv").write_text(spectra)
+    ok(xpnet_cli("train", "--data", tmp_path / "s.csv", "--save", model, *FAST))
+    (tmp_path / "sp.csv").write_text("900.0,902.5,905.0\n0.1,0.2,0.3\n")
+    ok(xpnet_cli("predict", model, tmp_path / "sp.csv"))
+    (tmp_path / "d.csv").write_text("a,b,y,note,note\n" + "".join(f"{i % 5},{i % 3},{i % 2},x,z\n" for i in range(40)))
+    assert "target 'y'" in ok(xpnet_cli("train", "--data", tmp_path / "d.csv", "--ignore", "note", *FAST)).stdout
+    euros = "".join(f"{i};{1000 + i} 504,83\u00a0€;{i % 2}\n" for i in range(40))  # no-break spaces
+    (tmp_path / "e.csv").write_text("a;price;y\n" + euros)
+    line = one_line_error(xpnet_cli("train", "--data", tmp_path / "e.csv", "--decimal", ",", *FAST))
+    assert "holds numbers written with a unit or currency sign" in line

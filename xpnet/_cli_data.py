@@ -126,8 +126,9 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
         targets = [n for n in table.names if n.startswith("y")]
         if not targets:
             raise DataError(f"{table.path} has no array 'y'", "save it with np.savez(path, X=X, y=y)")
-    elif args.target is None:  # the last column with a name (an Excel export may end in empty ';;' columns)
-        named = [n for n in table.names if n not in unnamed_columns(table)]
+    elif args.target is None:  # the last column with a name of its own (an Excel export may end in ';;')
+        repeated = set(table.duplicate_of) | set(table.duplicate_of.values())
+        named = [n for n in table.names if n not in unnamed_columns(table) and n not in repeated]
         targets = [named[-1] if named else table.names[-1]]
     else:
         targets = list(dict.fromkeys(column_name(table, t, "--target") for t in _target_specs(table, args.target)))
@@ -284,7 +285,7 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
     decimal = args.decimal or str(stored.get("decimal", "."))
     na_values = args.na_values if args.na_values is not None else [str(v) for v in stored.get("na_values", [])]
     sep = args.sep or _stored_sep(stored)
-    table = read_header(args.data, sep, encoding)
+    table = read_header(args.data, sep, encoding, known=() if features is None else features.names)
     if features is None:
         features = Features([Column(n, "number") for n in table.names if table.sep is not None or n.startswith("x")])
         features.mean, features.std = np.zeros(features.width), np.ones(features.width)

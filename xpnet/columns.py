@@ -240,7 +240,7 @@ def _is_infinite(text: str) -> bool:
 
 
 #: Numbers with a unit or currency sign (12%, $1,200.00, 1.200,50 €): one-hot encoded, each would be a category.
-_FORMATTED = re.compile(r"[+-]?[$€£¥]?\s?[+-]?\d[\d.,]*\s?(%|[$€£¥])?")
+_FORMATTED = re.compile(r"[+-]?[$€£¥]?\s?[+-]?\d[\d.,\s\u00a0\u202f']*\s?(%|[$€£¥])?")  # groups: . , ' spaces
 
 
 def _refuse_formatted_numbers(table: Table, name: str, column: Any) -> None:

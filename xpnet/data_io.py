@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import shlex
 import warnings
@@ -143,12 +144,14 @@ def check_input_file(path: Any, what: str = "data file") -> tuple[Path, bool]:
 # --------------------------------------------------------------------------
 
 
-def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> Table:
+def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8", known: Any = ()) -> Table:
     """The column names and separator of a CSV file (detected among
     :data:`SEPARATORS` unless ``sep`` is given), or the columns of an NPZ
     archive (``x0``, ``x1``, ... and ``y`` or ``y0``, ``y1``, ...).
 
-    The returned :class:`Table` has no data yet: pass it to :func:`read_table`."""
+    The returned :class:`Table` has no data yet: pass it to :func:`read_table`.
+    ``known``: column names the caller expects (a model's features): a first
+    line of them is a header, whatever they look like (``900.0``, ``2019``)."""
     path, is_npz = check_input_file(path)
     if is_npz:
         return _npz_table(path)
@@ -157,7 +160,7 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> T
     lines = _sample_lines(path, encoding)
     if not lines:
         raise ValueError(f"{path} is empty; expected a header line of column names, then rows")
-    _refuse_preamble(path, lines[0], sep)
+    _refuse_preamble(path, lines, sep)
     if _looks_like_json(lines[0]):
         raise DataError(f"{path} looks like JSON, not a text table; expected a CSV file or an NPZ archive",
                         "convert it to CSV, e.g. pandas.read_json(path, lines=True).to_csv('data.csv', index=False); "
@@ -167,7 +170,8 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8") -> T
         sep = _detect_separator(lines)
     header = next(csv.reader([lines[0]], delimiter=sep, skipinitialspace=True))  # as pandas reads the rows
     names = [name.strip() or _unnamed(i) for i, name in enumerate(header)]  # refused if used (read_table)
-    if all(_is_number(name) for name in names) or _first_line_is_a_row(names, lines[1:], sep):
+    named = bool(known) and set(names) >= set(known)
+    if not named and (all(_is_number(name) for name in names) or _first_line_is_a_row(names, lines[1:], sep)):
         raise ValueError(f"{path} has no header line: the first line must name the columns (e.g. x1,x2,label); "
                          f"it reads {_list(names, 4)}")  # fmt: skip
     names, duplicate_of = _stand_ins_for_repeats(names)
@@ -178,7 +182,12 @@ def _looks_like_json(line: str) -> bool:
     """A JSON-lines record or array (``{"a": 1, ...}``, ``[{...``), not a
     header whose first name starts with a bracket (``[x1],[x2],y``)."""
     text = line.strip()
-    return text in ("[", "{") or text.startswith(('{"', "[{", '["', "[[")) or text.startswith("{ ")
+    if text in ("[", "{") or text.startswith(('{"', "{ ", "[{", "[ {", '["', "[[")):
+        return True
+    try:
+        return isinstance(json.loads(text), list | dict)  # a JSON-lines record: [0.96, 0.95, 0]
+    except ValueError:
+        return False
 
 
 def _first_line_is_a_row(names: list[str], rows: list[str], sep: str) -> bool:
@@ -193,17 +202,28 @@ def _first_line_is_a_row(names: list[str], rows: list[str], sep: str) -> bool:
     return all(any(i < len(row) and row[i].strip() == name for row in below) for i, name in words)
 
 
-def _refuse_preamble(path: Path, first: str, sep: str | None = None) -> None:
+def _refuse_preamble(path: Path, lines: list[str], sep: str | None = None) -> None:
     """Lines before the header that name no columns: Excel's ``sep=;`` and
     comments. Read as the header, they named one odd column, and the hints
     that followed led nowhere (``--target sep=``)."""
-    line = first.strip()
+    line = lines[0].strip()
     if re.fullmatch(r"(?i)sep=.?", line):
         raise DataError(f"{path} starts with Excel's separator line {line!r}, not a header line of column names",
                         "delete that line: xpnet detects the separator (or --sep sets it)")  # fmt: skip
-    if line.startswith("#") and not any(c in line for c in (*SEPARATORS, sep or ",")):  # "#id,a,b" is a header
+    if line.startswith("#") and _fewer_fields_than_next(lines, sep):  # "#id,a,b" or "# rooms" is a header
         raise DataError(f"{path} starts with a comment line ({line[:40]!r}), not a header line of column names",
                         "delete the lines before the header")  # fmt: skip
+
+
+def _fewer_fields_than_next(lines: list[str], sep: str | None) -> bool:
+    """Does the first line split into fewer fields than the next (with the
+    given separator, else the one the lines after it use)? A comment does;
+    a header has as many names as the rows have fields."""
+    if len(lines) < 2:
+        return False
+    sep = sep or _detect_separator(lines[1:])
+    fields = [len(next(csv.reader([line], delimiter=sep, skipinitialspace=True), [])) for line in lines[:2]]
+    return fields[0] < fields[1]
 
 
 def _stand_ins_for_repeats(names: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -265,7 +285,8 @@ def _refuse_other_unicode(path: Path, encoding: str) -> None:
     if nuls and not codec.startswith("utf-16"):
         raise DataError(f"{path} has a NUL byte beside every character: it looks like UTF-16 text",
                         "pass --encoding utf-16-le, or utf-16-be")  # fmt: skip
-    if pairs and codec.startswith("utf-16") and not nuls and not start.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if (pairs and codec.startswith("utf-16") and not nuls and not start.startswith((b"\xff\xfe", b"\xfe\xff"))
+            and _mostly_ascii(start, "utf-8")):  # plain one-byte text, not UTF-16 of another script  # fmt: skip
         raise DataError(f"{path} is read as {encoding} (a model keeps its training file's --encoding), but it "
                         "holds no UTF-16 text: no byte-order mark, no NUL bytes",
                         "pass its encoding, e.g. --encoding utf-8")  # fmt: skip
