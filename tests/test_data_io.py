@@ -7,7 +7,8 @@ import pytest
 
 pd = pytest.importorskip("pandas", reason="pandas is a dependency of xpnet's command line")
 
-from xpnet.data_io import DataError, as_numbers, check_input_file, column_name, read_header, read_table  # noqa: E402
+from xpnet._number_text import as_numbers  # noqa: E402
+from xpnet.data_io import DataError, check_input_file, column_name, read_header, read_table  # noqa: E402
 
 
 def write(tmp_path, name, text, mode="w"):
@@ -275,7 +276,7 @@ def test_a_leading_zero_groups_no_thousands():
     """'0.126' under --decimal , (and '0,126' in a comma file) read as 126."""
     import pandas as pd
 
-    from xpnet.data_io import plain_numbers
+    from xpnet._number_text import plain_numbers
 
     german = plain_numbers(pd.Series(["0.126", "-0.132", "1.200", "12.345,5", "1.5"]), (",", "."))
     assert german.tolist() == ["\x00", "\x00", "1200", "12345.5", "\x00"]

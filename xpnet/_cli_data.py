@@ -126,10 +126,12 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
         targets = [n for n in table.names if n.startswith("y")]
         if not targets:
             raise DataError(f"{table.path} has no array 'y'", "save it with np.savez(path, X=X, y=y)")
-    elif args.target is None:  # the last column with a name of its own (an Excel export may end in ';;')
-        repeated = set(table.duplicate_of) | set(table.duplicate_of.values())
-        named = [n for n in table.names if n not in unnamed_columns(table) and n not in repeated]
+    elif args.target is None:  # the last column with a name (an Excel export may end in ';;')
+        named = [n for n in table.names if n not in unnamed_columns(table) and n not in table.duplicate_of]
         targets = [named[-1] if named else table.names[-1]]
+        if targets[0] in table.duplicate_of.values():
+            raise DataError(f"the last column with a name, {targets[0]!r}, is repeated in the header",
+                            "--target names the column to predict")  # fmt: skip
     else:
         targets = list(dict.fromkeys(column_name(table, t, "--target") for t in _target_specs(table, args.target)))
     ignored = {column_name(table, n, "--ignore") for n in args.ignore}

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .data_io import DataError, Table, as_numbers, decimal_comma, decimal_comma_share, number_marks
+from ._number_text import as_numbers, decimal_comma, decimal_comma_share, number_marks
+from .data_io import DataError, Table
 from .preprocessing import _shell, _stray_hint, plain, scaling
 
 __all__ = ["MISSING", "UNKNOWN", "Column", "Features", "features_from_info", "fit_features"]

@@ -32,13 +32,8 @@ __all__ = [
     "SEPARATORS",
     "DataError",
     "Table",
-    "as_numbers",
     "check_input_file",
     "column_name",
-    "decimal_comma",
-    "decimal_comma_share",
-    "number_marks",
-    "plain_numbers",
     "read_header",
     "read_table",
     "read_text_column",
@@ -170,7 +165,7 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8", know
         sep = _detect_separator(lines)
     header = next(csv.reader([lines[0]], delimiter=sep, skipinitialspace=True))  # as pandas reads the rows
     names = [name.strip() or _unnamed(i) for i, name in enumerate(header)]  # refused if used (read_table)
-    named = bool(known) and set(names) >= set(known)
+    named = bool(known) and [n for n in names if n in set(known)] == list(known)  # the model's own, in order
     if not named and (all(_is_number(name) for name in names) or _first_line_is_a_row(names, lines[1:], sep)):
         raise ValueError(f"{path} has no header line: the first line must name the columns (e.g. x1,x2,label); "
                          f"it reads {_list(names, 4)}")  # fmt: skip
@@ -217,13 +212,21 @@ def _refuse_preamble(path: Path, lines: list[str], sep: str | None = None) -> No
 
 def _fewer_fields_than_next(lines: list[str], sep: str | None) -> bool:
     """Does the first line split into fewer fields than the next (with the
-    given separator, else the one the lines after it use)? A comment does;
-    a header has as many names as the rows have fields."""
+    given separator, else the one detected from the lines), not counting a
+    row's trailing empty fields? A comment does; a header has as many
+    names as the rows have fields."""
     if len(lines) < 2:
         return False
-    sep = sep or _detect_separator(lines[1:])
-    fields = [len(next(csv.reader([line], delimiter=sep, skipinitialspace=True), [])) for line in lines[:2]]
+    sep = sep or _detect_separator(lines)
+    fields = [_filled(next(csv.reader([line], delimiter=sep, skipinitialspace=True), [])) for line in lines[:2]]
     return fields[0] < fields[1]
+
+
+def _filled(fields: list[str]) -> int:
+    """The number of fields, less empty ones at the end (a row's trailing separator)."""
+    while fields and not fields[-1].strip():
+        fields = fields[:-1]
+    return len(fields)
 
 
 def _stand_ins_for_repeats(names: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -286,7 +289,7 @@ def _refuse_other_unicode(path: Path, encoding: str) -> None:
         raise DataError(f"{path} has a NUL byte beside every character: it looks like UTF-16 text",
                         "pass --encoding utf-16-le, or utf-16-be")  # fmt: skip
     if (pairs and codec.startswith("utf-16") and not nuls and not start.startswith((b"\xff\xfe", b"\xfe\xff"))
-            and _mostly_ascii(start, "utf-8")):  # plain one-byte text, not UTF-16 of another script  # fmt: skip
+            and _printable(start, "utf-8")):  # UTF-8 text (of any script), not UTF-16 without a mark  # fmt: skip
         raise DataError(f"{path} is read as {encoding} (a model keeps its training file's --encoding), but it "
                         "holds no UTF-16 text: no byte-order mark, no NUL bytes",
                         "pass its encoding, e.g. --encoding utf-8")  # fmt: skip
@@ -297,6 +300,14 @@ def _mostly_ascii(raw: bytes, encoding: str) -> bool:
     digits, separators and names; not binary data behind a stray mark)?"""
     text = raw.decode(encoding, errors="replace").lstrip("\ufeff")  # the mark itself is not ASCII
     return bool(text) and sum(ch.isascii() and (ch.isprintable() or ch in "\r\n\t") for ch in text) > 0.9 * len(text)
+
+
+def _printable(raw: bytes, encoding: str) -> bool:
+    """Does ``raw`` read in ``encoding`` as printable text (letters of any
+    script, no control characters: UTF-16 read as UTF-8 shows NULs or
+    controls such as 0x04 between its letters)?"""
+    text = raw.decode(encoding, errors="replace").lstrip("\ufeff")
+    return bool(text) and sum(ch.isprintable() or ch in "\r\n\t" for ch in text) > 0.95 * len(text)
 
 
 def _whole_signature(magic: bytes, start: bytes, end: bytes) -> bool:
@@ -483,7 +494,7 @@ def read_text_column(table: Table, name: str) -> Any:
     """Column ``name`` as written (text, NaN where missing), read again: for
     the rare column whose parsed numbers do not tell how they were written
     (integers with a missing value come back as floats), in the file's
-    number marks (:func:`plain_numbers` reads them)."""
+    number marks (:func:`xpnet._number_text.plain_numbers` reads them)."""
     import pandas as pd
 
     frame = pd.read_csv(
@@ -572,74 +583,6 @@ def column_name(table: Table, spec: str, option: str = "--target") -> str:
         return table.names[int(spec)]
     raise DataError(f"{table.path} has no column {spec!r}; its columns are {_list(table.names)}",
                     f"{option} takes a column name or position")
-
-
-# --------------------------------------------------------------------------
-# Columns as numbers
-# --------------------------------------------------------------------------
-
-
-def decimal_comma(text: str) -> bool:
-    """Does ``text`` look like a number written with a decimal comma (``1,5``)?"""
-    head, _, tail = text.lstrip("+-").partition(",")
-    return head.isdigit() and tail.isdigit()
-
-
-def decimal_comma_share(texts: Any) -> float:
-    """The share of (the first 1000 of) present ``texts`` that look like numbers with a decimal comma."""
-    sample = list(texts[:1000])
-    return float(np.mean([decimal_comma(str(t)) for t in sample])) if sample else 0.0
-
-
-def number_marks(table: Table) -> tuple[str, str | None]:
-    """``(decimal, thousands)`` of the table's numbers: a ``.`` groups
-    thousands where the decimal mark is ``,`` (``1.234,5``); a ``,`` does in
-    comma-separated files (Excel's quoted ``"1,234.5"``), and nowhere else,
-    where ``1,234`` may be a decimal comma."""
-    decimal = getattr(table, "decimal", ".")
-    return decimal, "." if decimal == "," else ("," if table.sep == "," else None)
-
-
-def plain_numbers(texts: Any, marks: tuple[str, str | None] = (".", None)) -> Any:
-    """Stripped texts of numbers in Python's syntax: thousands marks removed
-    where they group whole thousands (``1.234.567``; never after a leading
-    ``0``: ``0.126`` groups nothing), the decimal mark made
-    ``.``. Where the decimal mark is ``,``, a ``.`` in any other place
-    (``1.5``) makes the text no number (``"\x00"``): it would otherwise be
-    read as a decimal point, a thousand times too small."""
-    decimal, thousands = marks
-    if thousands is None and decimal == ".":
-        return texts
-    out, grouped = texts, np.zeros(len(texts), dtype=bool)
-    if thousands is not None:
-        t, d = re.escape(thousands), re.escape(decimal)
-        grouped = texts.str.fullmatch(rf"[+-]?[1-9]\d{{0,2}}(?:{t}\d{{3}})+(?:{d}\d*)?").fillna(False).to_numpy(bool)
-        out = texts.where(~grouped, texts.str.replace(thousands, "", regex=False))
-    if decimal != ".":
-        ambiguous = out.str.contains(".", regex=False).fillna(False).to_numpy(bool) & ~grouped
-        out = out.str.replace(decimal, ".", regex=False).where(~ambiguous, "\x00")
-    return out
-
-
-def as_numbers(column: Any, marks: tuple[str, str | None] = (".", None)) -> tuple[np.ndarray, np.ndarray]:
-    """A pandas column as float64 (NaN where missing) and a mask of the
-    present values that are not numbers (text; ``true``/``false`` count as
-    1/0); ``marks``: the table's :func:`number_marks`."""
-    import pandas as pd
-
-    if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_numeric_dtype(column.dtype):
-        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        return values, np.zeros(len(values), dtype=bool)
-    missing = column.isna().to_numpy()
-    texts = column.astype(object).where(~missing, "").astype(str).str.strip()
-    lowered = texts.str.lower()
-    with np.errstate(all="ignore"):
-        numbers = pd.to_numeric(plain_numbers(texts, marks).where(~lowered.isin(("true", "false")), ""),
-                                errors="coerce")  # fmt: skip
-    values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
-    values = np.where(lowered == "true", 1.0, np.where(lowered == "false", 0.0, values))
-    values = np.where(missing, np.nan, values)
-    return values, ~missing & np.isnan(values)
 
 
 # --------------------------------------------------------------------------

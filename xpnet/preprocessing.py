@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .data_io import DataError, Table, as_numbers, decimal_comma_share, number_marks, plain_numbers, read_text_column
+from ._number_text import as_numbers, decimal_comma_share, number_marks, plain_numbers
+from .data_io import DataError, Table, read_text_column
 
 __all__ = [
     "MAX_CLASSES",

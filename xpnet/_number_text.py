@@ -1,0 +1,76 @@
+"""Numbers as tables write them: decimal marks, thousands marks, and the
+words ``true``/``false``, read into float64 with a mask of what is not a
+number. The CLI's column kinds, features and targets all read numbers here,
+so that one table is read one way."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+__all__ = ["as_numbers", "decimal_comma", "decimal_comma_share", "number_marks", "plain_numbers"]
+
+
+def decimal_comma(text: str) -> bool:
+    """Does ``text`` look like a number written with a decimal comma (``1,5``)?"""
+    head, _, tail = text.lstrip("+-").partition(",")
+    return head.isdigit() and tail.isdigit()
+
+
+def decimal_comma_share(texts: Any) -> float:
+    """The share of (the first 1000 of) present ``texts`` that look like numbers with a decimal comma."""
+    sample = list(texts[:1000])
+    return float(np.mean([decimal_comma(str(t)) for t in sample])) if sample else 0.0
+
+
+def number_marks(table: Any) -> tuple[str, str | None]:
+    """``(decimal, thousands)`` of the table's numbers: a ``.`` groups
+    thousands where the decimal mark is ``,`` (``1.234,5``); a ``,`` does in
+    comma-separated files (Excel's quoted ``"1,234.5"``), and nowhere else,
+    where ``1,234`` may be a decimal comma."""
+    decimal = getattr(table, "decimal", ".")
+    return decimal, "." if decimal == "," else ("," if table.sep == "," else None)
+
+
+def plain_numbers(texts: Any, marks: tuple[str, str | None] = (".", None)) -> Any:
+    """Stripped texts of numbers in Python's syntax: thousands marks removed
+    where they group whole thousands (``1.234.567``; never after a leading
+    ``0``: ``0.126`` groups nothing), the decimal mark made
+    ``.``. Where the decimal mark is ``,``, a ``.`` in any other place
+    (``1.5``) makes the text no number (``"\x00"``): it would otherwise be
+    read as a decimal point, a thousand times too small."""
+    decimal, thousands = marks
+    if thousands is None and decimal == ".":
+        return texts
+    out, grouped = texts, np.zeros(len(texts), dtype=bool)
+    if thousands is not None:
+        t, d = re.escape(thousands), re.escape(decimal)
+        grouped = texts.str.fullmatch(rf"[+-]?[1-9]\d{{0,2}}(?:{t}\d{{3}})+(?:{d}\d*)?").fillna(False).to_numpy(bool)
+        out = texts.where(~grouped, texts.str.replace(thousands, "", regex=False))
+    if decimal != ".":
+        ambiguous = out.str.contains(".", regex=False).fillna(False).to_numpy(bool) & ~grouped
+        out = out.str.replace(decimal, ".", regex=False).where(~ambiguous, "\x00")
+    return out
+
+
+def as_numbers(column: Any, marks: tuple[str, str | None] = (".", None)) -> tuple[np.ndarray, np.ndarray]:
+    """A pandas column as float64 (NaN where missing) and a mask of the
+    present values that are not numbers (text; ``true``/``false`` count as
+    1/0); ``marks``: the table's :func:`number_marks`."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_numeric_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        return values, np.zeros(len(values), dtype=bool)
+    missing = column.isna().to_numpy()
+    texts = column.astype(object).where(~missing, "").astype(str).str.strip()
+    lowered = texts.str.lower()
+    with np.errstate(all="ignore"):
+        numbers = pd.to_numeric(plain_numbers(texts, marks).where(~lowered.isin(("true", "false")), ""),
+                                errors="coerce")  # fmt: skip
+    values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = np.where(lowered == "true", 1.0, np.where(lowered == "false", 0.0, values))
+    values = np.where(missing, np.nan, values)
+    return values, ~missing & np.isnan(values)
