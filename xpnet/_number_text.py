@@ -10,7 +10,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_numbers", "decimal_comma", "decimal_comma_share", "number_marks", "plain_numbers"]
+__all__ = ["as_numbers", "decimal_comma", "decimal_comma_share", "is_number", "number_marks", "plain_numbers"]
+
+
+def is_number(text: str) -> bool:
+    """Does Python read ``text`` as a number (``5.1``, ``1e-3``, ``inf``)?"""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def decimal_comma(text: str) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._number_text import as_numbers, decimal_comma, decimal_comma_share, number_marks
+from ._number_text import as_numbers, decimal_comma, decimal_comma_share, is_number, number_marks
 from .data_io import DataError, Table
 from .preprocessing import _shell, _stray_hint, plain, scaling
 
@@ -220,17 +220,9 @@ def _refuse_text(table: Table, name: str, stray: np.ndarray, from_model: bool = 
                 f"{_shell(name)} trains one that takes categories")
     if decimal_comma(value) and table.sep not in (None, ","):
         hint = "--decimal , reads numbers written with a decimal comma"
-    if number_marks(table)[0] == "," and "." in value and _is_float(value):
+    if number_marks(table)[0] == "," and "." in value and is_number(value):
         hint = "with --decimal , a '.' only groups thousands (1.234,5): write the number with a decimal comma"
     raise DataError(f"{table.path}, {table.where(row)}: column {name!r} holds {value!r}, not a number", hint)
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_infinite(text: str) -> bool:

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from ._number_text import is_number
+
 __all__ = [
     "SEPARATORS",
     "DataError",
@@ -166,7 +168,7 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8", know
     header = next(csv.reader([lines[0]], delimiter=sep, skipinitialspace=True))  # as pandas reads the rows
     names = [name.strip() or _unnamed(i) for i, name in enumerate(header)]  # refused if used (read_table)
     named = bool(known) and [n for n in names if n in set(known)] == list(known)  # the model's own, in order
-    if not named and (all(_is_number(name) for name in names) or _first_line_is_a_row(names, lines[1:], sep)):
+    if not named and (all(is_number(name) for name in names) or _first_line_is_a_row(names, lines[1:], sep)):
         raise ValueError(f"{path} has no header line: the first line must name the columns (e.g. x1,x2,label); "
                          f"it reads {_list(names, 4)}")  # fmt: skip
     names, duplicate_of = _stand_ins_for_repeats(names)
@@ -193,7 +195,7 @@ def _first_line_is_a_row(names: list[str], rows: list[str], sep: str) -> bool:
     if sum(map(_is_fraction, names)) < max(2, len(names) / 2):
         return False
     below = [row for row in csv.reader(rows, delimiter=sep, skipinitialspace=True) if row]
-    words = [(i, name) for i, name in enumerate(names) if not _is_number(name)]
+    words = [(i, name) for i, name in enumerate(names) if not is_number(name)]
     return all(any(i < len(row) and row[i].strip() == name for row in below) for i, name in words)
 
 
@@ -666,15 +668,7 @@ def _npz_target(path: Path, y: np.ndarray, n: int) -> np.ndarray:
 def _is_fraction(text: str) -> bool:
     """A number with a fractional part or an exponent (``5.1``, ``1e-3``):
     data, not a column's name (a year such as ``2019`` may name one)."""
-    return _is_number(text) and not text.strip().lstrip("+-").isdigit()
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return is_number(text) and not text.strip().lstrip("+-").isdigit()
 
 
 def _list(names: list[str], limit: int = 12) -> str:
