@@ -253,8 +253,20 @@ def run_failure(mode: str) -> None:
             return original(*args)
 
         net._loss_and_grads = failing
-    net.fit(X, y, **{**spec["fit"], "epochs": 50}, distributed=True)
+    fit = {**spec["fit"], "epochs": 50}
+    if mode == "vector-loss":  # every rank: a loss whose value is one per row, not one number
+        fit["loss"] = _RowMeanCrossEntropy()
+    if mode == "interrupt-one":  # only rank 0 passes interrupt=
+        import threading
+
+        fit["interrupt"] = threading.Event() if rank == 0 else None
+    net.fit(X, y, **fit, distributed=True)
     print(f"rank {rank} finished training", flush=True)
+
+
+class _RowMeanCrossEntropy(type(xpnet.get_loss("cross_entropy"))):
+    def _value(self, xp, t, y):
+        return -xp.sum(t * xp.log(y), axis=1)
 
 
 if __name__ == "__main__":

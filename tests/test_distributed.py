@@ -233,12 +233,15 @@ def test_interrupt_on_one_rank_stops_all_after_the_same_step(mpi_runs):
         ("bad-input", "NaN"),
         ("raise-mid", "rank 1 fails on purpose at its third step"),
         ("mismatch", "X.shape is (37, 5) on rank 0 but (36, 5) on rank 1"),
+        # both scrambled the allreduce (gradients shifted, or MPI's "Message truncated")
+        ("vector-loss", "its _value must return one number"),
+        ("interrupt-one", "interrupt is True on rank 0 but False on rank 1"),
     ],
 )
 def test_a_failing_process_aborts_the_job(tmp_path, mode, message):
     rc, stdout, stderr, seconds = run_mpiexec(mode, tmp_path, timeout=120)
     assert rc != 0, f"the job succeeded\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    who = "[xpnet rank " if mode == "mismatch" else "[xpnet rank 1/2]"  # a mismatch fails on every rank
+    who = "[xpnet rank " if mode in ("mismatch", "vector-loss", "interrupt-one") else "[xpnet rank 1/2]"
     assert who in stderr and message in stderr, stderr
     assert "finished training" not in stdout
     if mode == "raise-mid":  # not a plain error: its traceback is printed too

@@ -498,6 +498,10 @@ def test_a_metric_or_loss_that_is_not_one_number_is_named_at_the_first_epoch(bac
         net.fit(X, rng.normal(size=(40, 3)), loss=_UnsummedMSE(), epochs=2, batch_size=16)
     with pytest.raises(ValueError, match=r"its _value must return one number .* shape \(40, 3\)"):
         net.evaluate(X, rng.normal(size=(40, 3)), _UnsummedMSE())
+    with pytest.raises(ValueError, match=r"loss 'test_extending_unsummed_mse': its _value must return one number"):
+        net.fit(X, rng.normal(size=(40, 3)), loss=_UnsummedMSE(), epochs=2, sample_weight=np.ones(40))  # row by row
+    with pytest.raises(ValueError, match=r"metric 'val_<lambda>' must return one number, got a bool"):
+        net.fit(X, labels, metrics=(lambda t, y: np.bool_(True),), **fit)
 
 
 class _Scaled(xpnet.Layer):

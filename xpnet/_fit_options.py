@@ -133,5 +133,6 @@ def run_facts(run: Any, step: int) -> dict[str, Any]:
         "validation_split": run.split,
         "weights": run.w is not None,
         "resume": run.resume is not None,
+        "interrupt": run.interrupt is not None,  # its flag rides in the allreduce: one more entry
         "completed epochs": len(run.history.loss),
     }

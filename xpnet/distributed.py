@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .records import TrainingInterrupted
+from .validation import check_figure
 
 __all__ = [
     "DataParallel",
@@ -382,6 +383,7 @@ class DataParallel:
             ctx = self._step_context(ctx, n_local, n_global, loss, net.backend)
         if n_local:
             value, grads, buffers = net._loss_and_grads(params, Xb, Tb, loss, buffers, ctx)
+            check_figure(value, f"loss {loss.name or type(loss).__name__!r}: its _value")  # before it is flattened
         else:
             value, grads = None, None
             if ctx is not None and self.size > 1:

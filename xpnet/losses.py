@@ -35,7 +35,7 @@ import array_api_extra as xpx
 from ._backend import quiet_float_errors
 from ._xp import as_float_array
 from .registry import component_spec, register, registry_for
-from .validation import positive
+from .validation import check_figure, positive
 
 __all__ = ["LOSSES", "Loss", "get_loss", "loss_fcn"]
 
@@ -126,6 +126,8 @@ class Loss:
         that is a sum over samples but slow: a loss of your own may define it
         with one vectorised expression, as the built-ins do."""
         rows = [xp.asarray(self._value(xp, t[i : i + 1, ...], y[i : i + 1, ...])) for i in range(y.shape[0])]
+        if rows:
+            check_figure(rows[0], f"loss {self.name or type(self).__name__!r}: its _value")  # else (N, 1) broadcasts
         return xp.stack(rows)
 
     def weighted(self, w: Any) -> Loss:

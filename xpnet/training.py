@@ -596,7 +596,9 @@ def _metric_figure(net: Any, value: Any, name: str) -> Any:
     anything but one number is refused, naming the metric."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]  # a host 0-d array: its number
-    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"metric {name!r} must return one number, got a bool ({value!r})")
+    if isinstance(value, numbers.Real):
         return net.backend.asarray(float(value), net.dtype)
     return check_figure(value, f"metric {name!r}")
 
