@@ -33,8 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .records import TrainingInterrupted
-from .validation import check_figure
+from .records import TrainingInterrupted, check_figure
 
 __all__ = [
     "DataParallel",

@@ -34,8 +34,9 @@ import array_api_extra as xpx
 
 from ._backend import quiet_float_errors
 from ._xp import as_float_array
+from .records import check_figure
 from .registry import component_spec, register, registry_for
-from .validation import check_figure, positive
+from .validation import positive
 
 __all__ = ["LOSSES", "Loss", "get_loss", "loss_fcn"]
 

@@ -25,8 +25,9 @@ from .layers.base import check_host_arrays, check_rebuildable, check_step_arrays
 from .layers.dense import Dense
 from .losses import Loss, declared_fusion, get_loss, value_and_delta
 from .modelfile import model_metadata, model_tensors, write_atomic
+from .records import check_figure
 from .validation import (
-    DeferredChecks, as_features, as_targets, check_figure, one_hot, positive, queue_loss_targets, queue_output_check,
+    DeferredChecks, as_features, as_targets, one_hot, positive, queue_loss_targets, queue_output_check,
 )  # fmt: skip
 
 __all__ = ["CHUNK_VALUES", "DTYPES", "MLP", "Network", "check_dtype"]

@@ -13,7 +13,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["History", "Position", "RunRecord", "TrainingInterrupted"]
+__all__ = ["History", "Position", "RunRecord", "TrainingInterrupted", "check_figure"]
 
 
 @dataclass
@@ -121,3 +121,14 @@ class RunRecord:
     schedule: dict[str, Any] | None = None
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     callback_arrays: list[list[Any]] = field(default_factory=list)
+
+
+def check_figure(value: Any, what: str) -> Any:
+    """A loss's or metric's value: one number as a 0-d array (or NumPy
+    scalar), which joins the epoch's figures in one transfer. Anything else
+    failed only at the report, epochs later, in words of the backend's."""
+    shape = getattr(value, "shape", None)
+    if shape is None or tuple(shape) != ():
+        got = f"an array of shape {tuple(shape)}" if shape is not None else f"a {type(value).__name__}"
+        raise ValueError(f"{what} must return one number as a 0-d array of the outputs' library, got {got}")
+    return value

@@ -36,10 +36,10 @@ from .callbacks import callback_name
 from .layers.base import Context
 from .losses import for_labels, get_loss
 from .optimizers import get_optimizer
-from .records import History, Position, RunRecord, TrainingInterrupted
+from .records import History, Position, RunRecord, TrainingInterrupted, check_figure
 from .registry import component_spec
 from .schedules import get_schedule
-from .validation import DeferredChecks, check_figure, check_fit_options, positive
+from .validation import DeferredChecks, check_fit_options, positive
 
 __all__ = ["History", "TrainingInterrupted", "fit"]
 

@@ -265,17 +265,6 @@ def queue_output_check(checks: DeferredChecks, Y: Any, dtype: str) -> None:
     )
 
 
-def check_figure(value: Any, what: str) -> Any:
-    """A loss's or metric's value: one number as a 0-d array (or NumPy
-    scalar), which joins the epoch's figures in one transfer. Anything else
-    failed only at the report, epochs later, in words of the backend's."""
-    shape = getattr(value, "shape", None)
-    if shape is None or tuple(shape) != ():
-        got = f"an array of shape {tuple(shape)}" if shape is not None else f"a {type(value).__name__}"
-        raise ValueError(f"{what} must return one number as a 0-d array of the outputs' library, got {got}")
-    return value
-
-
 def sum_not_finite(a: Any) -> Any:
     """Is the sum of ``a`` NaN or inf (a 0-d boolean)? True whenever ``a``
     holds one, and in one pass without a temporary, but also when finite
