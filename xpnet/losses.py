@@ -26,6 +26,7 @@ zero, so such an output still learns.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -219,9 +220,16 @@ def _shortcut_holds(loss: Loss, shortcut: str, formulas: tuple[str, ...]) -> boo
     ``shortcut``, or from one after it in ``loss``'s method order? ``class
     HalfMSE(MSE)`` with its own ``_value`` (or ``class HalfMSE(Halved, MSE)``,
     a mixin's) must not train on MSE's combined value and delta."""
-    mro = type(loss).__mro__
-    first = mro.index(_owner(type(loss), shortcut))
-    return all(mro.index(_owner(type(loss), f)) >= first for f in formulas)
+    return _holds_for(type(loss), shortcut, formulas)
+
+
+@functools.cache
+def _holds_for(cls: type, shortcut: str, formulas: tuple[str, ...]) -> bool:
+    """:func:`_shortcut_holds` per class: asked every training step, and a
+    class's method order does not change (re-registering makes a new class)."""
+    mro = cls.__mro__
+    first = mro.index(_owner(cls, shortcut))
+    return all(mro.index(_owner(cls, f)) >= first for f in formulas)
 
 
 def _owner(cls: type, name: str) -> type:
