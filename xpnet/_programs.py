@@ -37,6 +37,7 @@ class _JaxStep(TrainStep):
     state advances on the host (:func:`xpnet._kernels.host_scalars`)."""
 
     mode = "jax.jit"
+    scans = True
 
     def __init__(self, eager: TrainStep, warn: bool = False) -> None:
         self.__dict__.update(eager.__dict__)
@@ -53,14 +54,18 @@ class _JaxStep(TrainStep):
             while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
                 _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
             frozen = _Frozen()
-            _JAX_PROGRAMS[key] = (jax.jit(functools.partial(_JaxStep._pure, frozen)),
-                                  jax.jit(functools.partial(_JaxStep._pure_rows, frozen), static_argnums=0), frozen)  # fmt: skip
-        self._jitted, self._jitted_rows, self._frozen = _JAX_PROGRAMS[key]
+            step, rows, scan = (functools.partial(f, frozen) for f in (_JaxStep._pure, _JaxStep._pure_rows,
+                                                                        _JaxStep._pure_scan))  # fmt: skip
+            _JAX_PROGRAMS[key] = (jax.jit(step), jax.jit(rows, static_argnums=0), frozen,
+                                  jax.jit(scan, static_argnums=(0, 1)))  # fmt: skip
+        self._jitted, self._jitted_rows, self._frozen, self._jitted_scan = _JAX_PROGRAMS[key]
         #: Device copies of what the last call sent, reused when the next sends the same:
         #: the optimizer's scalars (constant for SGD) and the next minibatch's first row.
         self._slots: tuple[tuple[float, ...], Any] = ((), None)
         self._next_lo: tuple[int, Any] = (-1, None)
         self._zeros: dict[Any, Any] = {}
+        self._first_row: Any = None
+        self._steps_only = False  # an epoch program failed to trace: one program per step
 
     @staticmethod
     def _pure(frozen, params, buffers, arrays, slots, X, T):
@@ -88,6 +93,26 @@ class _JaxStep(TrainStep):
         params, buffers, arrays, value = _JaxStep._pure(frozen, params, buffers, arrays, slots, Xb, Tb)
         return params, buffers, arrays, value if total is None else total + value, lo + n
 
+    @staticmethod
+    def _pure_scan(frozen, n, tail, params, buffers, arrays, slots, X, T, order, lo, total):
+        """:meth:`_pure_rows` of ``n`` rows once per row of ``slots`` (one
+        step's scalars each), as one ``jax.lax.scan``, then, with ``tail``,
+        a last step of ``tail`` rows on the last row: an epoch's minibatches
+        in one dispatch. The loss sum keeps ``total``'s dtype (a scan's
+        carry may not change type)."""
+        import jax
+
+        def body(carry, step_slots):
+            params, buffers, arrays, total, lo = carry
+            params, buffers, arrays, new_total, lo = _JaxStep._pure_rows(
+                frozen, n, params, buffers, arrays, step_slots, X, T, order, lo, total)  # fmt: skip
+            return (params, buffers, arrays, new_total.astype(total.dtype), lo), None
+
+        carry, _ = jax.lax.scan(body, (params, buffers, arrays, total, lo), slots[: slots.shape[0] - bool(tail)])
+        if not tail:
+            return carry
+        return _JaxStep._pure_rows(frozen, tail, *carry[:3], slots[-1], X, T, order, carry[4], carry[3])
+
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
         if not self._compiles(ctx, loss, opt) or self._eager_only:
             return TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate)
@@ -113,23 +138,79 @@ class _JaxStep(TrainStep):
 
     def _compiled_rows(self, params, buffers, state, rows, total, opt):
         slots, host = self._prepare(params, state, opt)
-        lo = self._next_lo[1]
-        if self._next_lo[0] != rows.lo:  # on the device as the carried one is: a host array would compile anew
-            import jax
-
-            lo = jax.device_put(np.asarray(rows.lo, dtype=np.int32), self.net.backend.device)
-        if total is None:  # an epoch's first step adds to a zero of the loss's dtype: one program, not two
-            total = self._zeros.get(slots.dtype)
-            if total is None:  # sent from the host: creating it on the device would compile a program
-                import jax
-
-                zero = np.zeros((), dtype=np.dtype(str(slots.dtype)))
-                total = self._zeros[slots.dtype] = jax.device_put(zero, self.net.backend.device)
+        lo, total = self._lo(rows.lo), self._total(total, slots.dtype)
         params, buffers, arrays, total, after = self._jitted_rows(
             rows.hi - rows.lo, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order,
             lo, total)  # fmt: skip
         self._next_lo = (rows.hi, after)
         return list(params), list(buffers), {**host, **arrays}, total
+
+    def scan_rows(self, params, buffers, state, rows, count, total, *, tail=0, opt=None):
+        """See :meth:`TrainStep.scan_rows`: one program (:meth:`_pure_scan`),
+        the epoch's minibatches without a dispatch, a transfer of scalars
+        and a trip through Python per step."""
+        if count + bool(tail) < 2 or not self._compiles(None, None, opt) or self._eager_only or self._steps_only:
+            return None
+        slots, host = self._scan_slots(params, state, opt, count + bool(tail))
+        n = rows.hi - rows.lo
+        lo, total = self._lo(rows.lo), self._total(total, slots.dtype)
+        try:
+            params, buffers, arrays, total, after = self._jitted_scan(
+                n, tail, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order, lo,
+                total)  # fmt: skip
+        except _HostRead.errors() as exc:
+            _HostRead.found(self._key, exc, self._warn)
+            self._eager_only = True
+            return None
+        except TypeError:  # a carry that changes type: a loss of more than one number, a buffer that grows
+            self._steps_only = True  # step by step, whose checks name it (or which trains with it)
+            return None
+        self._next_lo = (rows.lo + n * count + tail, after)
+        return list(params), list(buffers), {**host, **arrays}, total
+
+    def _scan_slots(self, params, state, opt, count):
+        """The scalars of ``count`` steps, one row each, sent in one transfer,
+        and the optimizer's host state after them (it advances on the host)."""
+        import jax
+
+        opt = opt or self.opt
+        self._frozen.step = weakref.ref(self)  # read only when JAX traces
+        self._frozen.host = {k: v for k, v in state.items() if not isinstance(v, list)}
+        rows, host = [], state
+        for _ in range(count):
+            seen, host = host_scalars(opt, {**state, **host})
+            rows.append(seen)
+        dtype = np.dtype(str(params[0].dtype).rsplit(".", 1)[-1]) if params else np.float64
+        table = np.asarray(rows, dtype=dtype).reshape(count, -1)
+        return jax.device_put(table, self.net.backend.device), host
+
+    def _lo(self, lo: int) -> Any:
+        """Row ``lo`` on the device: the one the last program returned where
+        it is (a host array would compile the program anew)."""
+        if self._next_lo[0] == lo:
+            return self._next_lo[1]
+        if lo == 0 and self._first_row is not None:  # an epoch's start: sent once
+            return self._first_row
+        import jax
+
+        row = jax.device_put(np.asarray(lo, dtype=np.int32), self.net.backend.device)
+        if lo == 0:
+            self._first_row = row
+        return row
+
+    def _total(self, total: Any, dtype: Any) -> Any:
+        """``total``, or before an epoch's first step a zero of ``dtype`` that
+        the step adds to: one program, not two. Sent from the host: creating
+        it on the device would compile a program."""
+        if total is not None:
+            return total
+        zero = self._zeros.get(dtype)
+        if zero is None:
+            import jax
+
+            zero = np.zeros((), dtype=np.dtype(str(dtype)))
+            zero = self._zeros[dtype] = jax.device_put(zero, self.net.backend.device)
+        return zero
 
     def _prepare(self, params, state, opt):
         """The optimizer's scalars for this step, on the device (sent only
@@ -183,7 +264,7 @@ def inference(net: Any, ctx: Any) -> Callable[[Sequence[Any], Sequence[Any], Any
 
 
 #: jax.jit programs per network (weakly held) and step settings.
-_JAX_PROGRAMS: dict[tuple, tuple[Any, Any, _Frozen]] = {}
+_JAX_PROGRAMS: dict[tuple, tuple[Any, ...]] = {}
 _JAX_PROGRAMS_KEPT = 16
 
 

@@ -66,6 +66,8 @@ class TrainStep:
 
     #: What :func:`xpnet._compile.training_step` chose, for messages and benchmarks.
     mode = "eager"
+    #: Has :meth:`scan_rows` a program (else the loop need not ask it)?
+    scans = False
 
     def __init__(self, net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, ctx: Any,
                  state: dict | None = None, fuse: bool = True) -> None:  # fmt: skip
@@ -97,6 +99,15 @@ class TrainStep:
         params, buffers, state, value = self(params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate,
                                              keep=keep)  # fmt: skip
         return params, buffers, state, value if total is None else total + value
+
+    def scan_rows(self, params: list[Any], buffers: list[Any], state: dict[str, Any], rows: Rows, count: int,
+                  total: Any, *, tail: int = 0, opt: Any = None):  # fmt: skip
+        """``count`` steps of ``rows.hi - rows.lo`` rows each, from ``rows.lo``
+        on, then with ``tail`` one of ``tail`` rows, as one program:
+        ``(params, buffers, state, total)``, or ``None`` where the step has
+        no such program (then the loop runs step by step; on JAX,
+        :class:`xpnet._programs._JaxStep` has one)."""
+        return None
 
     def update(self, params: list[Any], grads: list[Any], state: dict[str, Any], *, opt: Any = None,
                donate: bool = False):  # fmt: skip

@@ -279,6 +279,9 @@ class _Run:
         # place only arrays it owns (this run's optimizer state, then its own
         # results within an epoch), never ones the network or a report holds.
         self.train_step = training_step(net, self.loss, self.opt, self.decay, _TRAINING, self.state, self.compile)
+        # Runs of equal minibatches as one program (JAX), except with sample weights (a loss per
+        # batch) or several processes (an allreduce, and an interrupt agreed in it, per step).
+        self.scans = self.train_step.scans and self.dp is None and self.w is None
         self.figures = _epoch_figures(net, self.loss, self.metric_fns, len(self.bounds), self.compile)
         self.loss_value_words = _loss_value_words(self.loss)
         self.has_penalty = hasattr(self.opt, "epoch_penalty")  # a regularisation term in the epoch loss (xpnet.sklearn)
@@ -349,15 +352,40 @@ class _Run:
         steps = len(self.bounds)
         order = self._order(steps)
         total = pos.partial_loss if resumed else None
-        first = pos.step if resumed else 0
-        for k in range(first, steps):
-            # donate: nobody else holds this epoch's own parameters; keep: its last are reported
-            total = self._step(k, order, total, _step_context(key, epoch * steps + k), k > first, k + 1 == steps)
+        first = k = pos.step if resumed else 0
+        while k < steps:
+            scanned = self._scan(k, order, total) if self.scans and key is None else None
+            if scanned is not None:
+                after, total = scanned
+            else:  # donate: nobody else holds this epoch's own parameters; keep: its last are reported
+                total = self._step(k, order, total, _step_context(key, epoch * steps + k), k > first, k + 1 == steps)
+                after = k + 1
             if k == first:  # a loss that is not one number is named here, not at the report (or in a broadcast)
                 check_figure(total, self.loss_value_words)
-            if k + 1 < steps and self._interrupted():
-                self._stop_mid_epoch(Position(epoch, k + 1, self.epoch_start_state, total))
+            k = after
+            if k < steps and self._interrupted():
+                self._stop_mid_epoch(Position(epoch, k, self.epoch_start_state, total))
         self.total = total
+
+    def _scan(self, k: int, order: Any, total: Any) -> tuple[int, Any] | None:
+        """Steps ``k`` on, as long as their minibatches are as large as
+        ``k``'s, and the epoch's short last one, run by the step as one
+        program where it can (JAX): ``(the next step, total)``, or ``None``."""
+        bounds = self.bounds
+        start, stop = bounds[k]
+        # an interrupt is looked at between programs: a run of at most _INTERRUPT_STEPS steps each
+        last = len(bounds) if self.interrupt is None else min(len(bounds), k + _INTERRUPT_STEPS)
+        end = k + 1
+        while end < last and bounds[end][1] - bounds[end][0] == stop - start:
+            end += 1
+        tail = bounds[end][1] - bounds[end][0] if end + 1 == len(bounds) else 0  # the epoch's short last batch
+        rows = Rows(self.X, self.T, order, start, stop)
+        done = self.train_step.scan_rows(self.params, self.buffers, self.state, rows, end - k, total, tail=tail,
+                                         opt=self.step_opt)  # fmt: skip
+        if done is None:
+            return None
+        self.params, self.buffers, self.state, total = done
+        return end + bool(tail), total
 
     def _order(self, steps: int) -> Any:
         """The epoch's row order on the device, or ``None`` (in order): the
@@ -619,6 +647,11 @@ def _step_context(key: int | None, step_index: int) -> Context:
     no transfer."""
     return _TRAINING if key is None else Context(True, DeviceRandom(key, step_index))
 
+
+#: With an ``interrupt``, an epoch program runs at most this many steps
+#: before the loop looks at it again: a Ctrl-C waits for at most these,
+#: not for the end of a large epoch.
+_INTERRUPT_STEPS = 64
 
 #: What went bad when an epoch's loss is finite and its end state is not.
 _STATE_WORDS = "weights (or a layer's state, such as BatchNorm's running statistics)"

@@ -1,0 +1,170 @@
+"""An epoch's minibatches as one JAX program (``jax.lax.scan``), issue 14.
+
+On JAX each call of a program from Python is a dispatch, and the step's
+scalars (Adam's corrections) were a transfer per step: an epoch of equal
+minibatches, then its short last one, now runs as one program with all its
+steps' scalars sent at once. These tests hold it to the eager step's
+numbers wherever the loop's state changes from step to step: the
+optimizer's host state, a schedule's rate, layer buffers, the
+scikit-learn estimator's L2 bookkeeping, and a run resumed mid-epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import host
+
+jax = pytest.importorskip("jax", reason="jax is not installed: these tests run JAX's epoch program")
+
+import xpnet  # noqa: E402
+from xpnet import _programs  # noqa: E402
+from xpnet.training import TrainingInterrupted  # noqa: E402
+
+
+def _data(n=45, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    return X, (X[:, 0] - X[:, 1] > 0).astype(int) + (X[:, 2] > 0.5).astype(int)
+
+
+def _scans(monkeypatch) -> list[int]:
+    """Record the step counts of every epoch program the loop runs."""
+    counts: list[int] = []
+    original = _programs._JaxStep.scan_rows
+
+    def counting(self, params, buffers, state, rows, count, total, **kw):
+        out = original(self, params, buffers, state, rows, count, total, **kw)
+        if out is not None:
+            counts.append(count + bool(kw.get("tail")))
+        return out
+
+    monkeypatch.setattr(_programs._JaxStep, "scan_rows", counting)
+    return counts
+
+
+def _pair(layers, fit_kw):
+    """The same fit eager (compile=False: op by op) and compiled on JAX."""
+    X, y = _data()
+    out = []
+    for mode in (False, True):
+        net = xpnet.Network(layers(), backend="jax", dtype="float64", seed=0)
+        hist = net.fit(X, y, loss="cross_entropy", compile=mode, seed=0, validation_data=(X[:9], y[:9]), **fit_kw)
+        out.append((net, hist))
+    return out
+
+
+def _mlp():
+    return [xpnet.Dense(5, 7, "tanh"), xpnet.Dense(7, 3, "softmax")]
+
+
+def _with_batchnorm():
+    return [xpnet.Dense(5, 7), xpnet.BatchNorm(7), xpnet.ActivationLayer("relu"), xpnet.Dense(7, 3, "softmax")]
+
+
+CASES = {
+    "adam": (_mlp, dict(optimizer="adam", lr=0.01, epochs=4, batch_size=8)),
+    "schedule": (_mlp, dict(optimizer="momentum", lr=0.1, epochs=4, batch_size=8,
+                            lr_schedule={"name": "StepLR", "config": {"step_size": 1, "gamma": 0.5}})),  # fmt: skip
+    "batchnorm": (_with_batchnorm, dict(optimizer="adam", lr=0.01, epochs=3, batch_size=10)),
+    "no_tail": (_mlp, dict(optimizer="rmsprop", lr=0.01, epochs=3, batch_size=9)),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_an_epoch_program_trains_as_the_eager_steps_do(case, monkeypatch):
+    layers, fit_kw = CASES[case]
+    scans = _scans(monkeypatch)
+    (eager, h0), (compiled, h1) = _pair(layers, fit_kw)
+    steps = -(-45 // fit_kw["batch_size"])
+    assert scans == [steps] * fit_kw["epochs"], "each epoch ran as one program"
+    for a, b in zip([*compiled._params(), *compiled._buffers()], [*eager._params(), *eager._buffers()]):
+        # atol: the bias before BatchNorm has no gradient but rounding (about 1e-10 either way)
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-9)
+    np.testing.assert_allclose(h1.val_loss, h0.val_loss, rtol=1e-9)
+    assert h1.lr == h0.lr
+
+
+def test_no_epoch_program_where_the_loop_must_see_every_step(monkeypatch):
+    """Sample weights (a loss per batch) run step by step; so do epochs of
+    one minibatch."""
+    scans = _scans(monkeypatch)
+    X, y = _data()
+    net = xpnet.MLP([5, 7, 3], "tanh", "softmax", backend="jax", dtype="float64", seed=0)
+    net.fit(X, y, loss="cross_entropy", epochs=2, batch_size=8, sample_weight=np.ones(45))
+    net.fit(X, y, loss="cross_entropy", epochs=2)
+    assert scans == []
+
+
+class _StopAfter:
+    """Set after ``n`` checks."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def is_set(self):
+        self.n -= 1
+        return self.n < 0
+
+
+def test_with_an_interrupt_an_epoch_runs_in_programs_of_at_most_64_steps_and_resumes_mid_epoch(tmp_path, monkeypatch):
+    """`xpnet train` always passes an interrupt (its Ctrl-C): the loop looks
+    at it after every 64 steps (75 steps per epoch here: 64, then 11). Set
+    at the third look, in epoch 2 after its step 64, the run stops there;
+    resumed, the epoch's remaining steps run as one program from the saved
+    row on, and the run ends where one that never stopped ends."""
+    scans = _scans(monkeypatch)
+    X, y = _data(150)
+    kw = dict(loss="cross_entropy", optimizer="adam", lr=0.01, epochs=3, batch_size=2, seed=2)
+    make = lambda seed=0: xpnet.MLP([5, 7, 3], "tanh", "softmax", backend="jax", dtype="float64", seed=seed)  # noqa: E731
+    ref = make()
+    h_ref = ref.fit(X, y, **kw)
+    assert scans == [75] * 3
+    ck = tmp_path / "ck.safetensors"
+    scans.clear()
+    with pytest.raises(TrainingInterrupted, match="epoch 2, step 64"):
+        make().fit(X, y, checkpoint=ck, interrupt=_StopAfter(2), **kw)
+    assert scans == [64, 11, 64]
+    resumed = make(seed=5)
+    h = resumed.fit(X, y, resume=ck, **kw)
+    assert scans == [64, 11, 64, 11, 75]  # the rest of epoch 2, then epoch 3 whole (no interrupt)
+    np.testing.assert_allclose(h.loss, h_ref.loss, rtol=1e-12)
+    for a, b in zip(resumed._params(), ref._params()):
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
+
+
+def test_the_scikit_learn_estimator_on_jax_trains_as_on_numpy():
+    """Adam with scikit-learn's L2 term (its per-batch rates and the epoch's
+    summed squares ride in the program's scalars): JAX's epoch programs
+    give NumPy's loss curve and weights."""
+    pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install 'xpnet[sklearn]')")
+    from xpnet.sklearn import MLPClassifier
+
+    X, y = _data(230)
+    fits = [MLPClassifier(hidden_layer_sizes=(9,), alpha=1e-2, max_iter=6, tol=0.0, random_state=0, backend=b).fit(X, y)
+            for b in ("numpy", "jax")]  # fmt: skip
+    np.testing.assert_allclose(fits[1].loss_curve_, fits[0].loss_curve_, rtol=1e-10)
+    for a, b in zip(fits[1].coefs_, fits[0].coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_a_component_that_reads_values_on_the_host_falls_back_to_steps(monkeypatch):
+    """The epoch program cannot trace a ``float()`` of an array: the fit runs
+    op by op, with the numbers NumPy gives."""
+
+    class HostReading(xpnet.Activation):  # unregistered, a class of its own: a program key of its own
+        name = "host_reading_in_an_epoch_program"
+
+        def _forward(self, xp, v):
+            return v / max(float(xp.max(v)), 1.0)  # a value on the host: no program can hold this
+
+        def _derivative(self, xp, v):
+            return xp.ones_like(v) / max(float(xp.max(v)), 1.0)
+
+    X, y = _data()
+    fits = []
+    for backend in ("numpy", "jax"):
+        net = xpnet.Network([xpnet.Dense(5, 3, HostReading())], backend=backend, dtype="float64", seed=0)
+        fits.append(net.fit(X, np.eye(3)[y], epochs=2, batch_size=8, seed=0))
+    np.testing.assert_allclose(fits[1].loss, fits[0].loss, rtol=1e-10)
