@@ -28,6 +28,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from .._kernels import Kernel, update
+from .._programs import one_program
 from ..losses import Loss, declared_fusion, for_labels, get_loss, per_sample
 from ..optimizers import SGD, Adam, Optimizer, _per_parameter
 from ..registry import component_spec
@@ -357,8 +358,7 @@ class BatchL2(Optimizer):
         """``0.5 * alpha * sum_k share_k * sum(W_k**2) / n``: the epoch's L2 term."""
         if not self.alpha:
             return None
-        xp = array_namespace(*state["sq"])
-        return sum(xp.sum(s) for s in state["sq"]) * (0.5 * self.alpha / self.n_rows)
+        return one_program(_scaled_sum, state["sq"][0])(state["sq"], 0.5 * self.alpha / self.n_rows)
 
     def config(self) -> dict[str, Any]:
         return {
@@ -368,6 +368,13 @@ class BatchL2(Optimizer):
 
     def __repr__(self) -> str:
         return f"BatchL2({self.inner!r}, alpha={self.alpha!r}, batches={len(self.plan.rows)})"
+
+
+def _scaled_sum(arrays: list[Any], scale: Any) -> Any:
+    """``scale * sum(sum(a) for a in arrays)``, one program on JAX (an
+    epoch's report otherwise dispatches each sum alone)."""
+    xp = array_namespace(*arrays)
+    return sum(xp.sum(a) for a in arrays) * scale
 
 
 def _l2_step(inner: Optimizer, params, grads, state, decay, rate: float):
