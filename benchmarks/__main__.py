@@ -12,6 +12,8 @@ for i, arg in enumerate(sys.argv):
     if value is not None and value.isdigit():
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = value
+        if value == "1":  # JAX's CPU programs too (XLA's Eigen pool spins against the others' pools)
+            os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_multi_thread_eigen=false".strip()
 
 from .run import main  # noqa: E402
 

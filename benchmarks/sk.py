@@ -81,12 +81,21 @@ def build(s: Settings, dtype: str) -> Workload:
         impl("xpnet-numpy", "xpnet.sklearn.MLPClassifier (numpy)", lambda **kw: XpnetMLP(backend="numpy", **kw)),
         impl("sklearn", "sklearn.neural_network.MLPClassifier", SklearnMLP),
     ]
+    comps = [Comparison("xpnet-numpy", "sklearn", 0.5, "xpnet.sklearn / scikit-learn MLPClassifier (2x faster)")]
+    if have("jax"):  # float64 on JAX needs its 64-bit mode, switched on here for this process
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        impls.append(impl("xpnet-jax", "xpnet.sklearn.MLPClassifier (jax cpu, one program per epoch)",
+                          lambda **kw: XpnetMLP(backend="jax", device="cpu", **kw)))  # fmt: skip
+        comps.append(Comparison("xpnet-jax", "sklearn", 0.5,
+                                "xpnet.sklearn on JAX (cpu) / scikit-learn MLPClassifier (2x faster)"))
     return Workload(
         f"{NAME}-{dtype}",
         f"SK digits {dtype}: MLPClassifier defaults (100 ReLU, adam 1e-3, batch 200, alpha 1e-4), {epochs} epochs, "
         "xpnet.sklearn vs scikit-learn",
         impls,
-        [Comparison("xpnet-numpy", "sklearn", 0.5, "xpnet.sklearn / scikit-learn MLPClassifier (2x faster)")],
+        comps,
         steps=steps,
         meta={"epochs": epochs, "dtype": dtype, "quick": s.quick, "n_train": int(Xtr.shape[0]), "n_test": int(Xte.shape[0])},
     )
