@@ -614,14 +614,16 @@ def test_partial_fit_with_other_classes_says_what_scikit_learn_says():
 
 def test_sparse_inference_is_dense_a_chunk_of_rows_at_a_time(monkeypatch):
     """predict made all of a sparse X dense at once (a TF-IDF matrix is too
-    large for that); chunked, the answers are the dense input's."""
+    large for that); chunked, the answers are the dense input's. (On NumPy
+    a sparse X is never made dense: tests/test_sparse.py; here torch.)"""
     sp = pytest.importorskip("scipy.sparse")
+    pytest.importorskip("torch", reason="torch is not installed: on NumPy a sparse X stays sparse")
     import xpnet.sklearn._base as base
 
     rng = np.random.default_rng(0)
     Xs = sp.random(300, 50, density=0.1, format="csr", random_state=0)
     labels = rng.integers(0, 3, 300)
-    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(Xs, labels)
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0, backend="torch").fit(Xs, labels)
     whole = clf.predict_proba(Xs.toarray())
     made_dense = []
     real = sp.csr_matrix.toarray
@@ -633,10 +635,14 @@ def test_sparse_inference_is_dense_a_chunk_of_rows_at_a_time(monkeypatch):
 
 
 def test_sparse_training_that_cannot_fit_dense_is_a_clear_memory_error(monkeypatch):
+    """Off NumPy (here torch) a sparse X trains dense: where that cannot fit,
+    the error says so, and that NumPy trains on it as it is."""
     sp = pytest.importorskip("scipy.sparse")
+    pytest.importorskip("torch", reason="torch is not installed: on NumPy a sparse X stays sparse")
     import xpnet.sklearn._base as base
 
     monkeypatch.setattr(base, "_available_memory", lambda: 1000)
     Xs = sp.random(300, 50, density=0.1, format="csr", random_state=0)
-    with pytest.raises(MemoryError, match=r"sparse 300 x 50 matrix.*dense.*reduce the features"):
-        MLPClassifier(max_iter=2).fit(Xs, np.arange(300) % 2)
+    with pytest.raises(MemoryError, match=r"sparse 300 x 50 matrix.*dense array on torch.*backend='numpy'.*reduce"):
+        MLPClassifier(max_iter=2, backend="torch").fit(Xs, np.arange(300) % 2)
+    assert MLPClassifier(max_iter=2, backend="numpy").partial_fit(Xs, np.arange(300) % 2, classes=[0, 1]).n_iter_ == 1

@@ -14,7 +14,6 @@ raises :class:`BackendUnavailable` with the reason.
 from __future__ import annotations
 
 import contextlib
-
 import functools
 import os
 from dataclasses import dataclass, field
@@ -24,6 +23,8 @@ import array_api_compat as compat
 import numpy as np
 
 from ._dtypes import dtype_name
+from ._sparse import features as sparse_features
+from ._sparse import is_sparse
 
 __all__ = [
     "KNOWN_BACKENDS",
@@ -376,6 +377,9 @@ class Backend:
         """
         dtype = self.dtype(dtype) if dtype is not None else None
         xp = self.xp
+        if is_sparse(obj):  # on NumPy a sparse X stays sparse (xpnet._sparse); refused elsewhere
+            out = sparse_features(self, obj, None if dtype is None else _numpy_dtype(dtype), "X")
+            return out.copy() if copy and out is obj else out
         if self.owns(obj):
             out = obj
             if self.name == "torch" and out.requires_grad:  # a user's autograd graph stays theirs: xpnet keeps none

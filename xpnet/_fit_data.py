@@ -20,6 +20,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ._backend import to_numpy
+from ._sparse import is_sparse
 from .preprocessing import split_indices
 from .validation import as_numeric
 
@@ -109,13 +110,14 @@ def split_rows(
             "each needs at least one"
         )
     xp = backend.xp
-    on_device = [a for a in arrays if a is not None and not isinstance(a, np.ndarray)]
+    on_host = lambda a: isinstance(a, np.ndarray) or is_sparse(a)  # noqa: E731
+    on_device = [a for a in arrays if a is not None and not on_host(a)]
     keep_d, held_d = (backend.asarray(keep), backend.asarray(held)) if on_device else (None, None)
 
     def rows(a: Any, host: np.ndarray, device: Any) -> Any:
         if a is None:
             return None
-        return a[host] if isinstance(a, np.ndarray) else xp.take(a, device, axis=0)
+        return a[host] if on_host(a) else xp.take(a, device, axis=0)
 
     return [rows(a, keep, keep_d) for a in arrays], [rows(a, held, held_d) for a in arrays]
 

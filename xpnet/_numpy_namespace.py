@@ -15,6 +15,8 @@ product) in its own loop, outside BLAS: 4x slower than ``numpy.dot``
 every network with one output unit (``dX = delta @ W.T``), a forward pass
 with one input, and a weight gradient of one row. One product per entry,
 nothing summed: the two give the same numbers, so that case calls ``dot``.
+A SciPy sparse operand (a sparse ``X``, :mod:`xpnet._sparse`) goes to
+SciPy's own product.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import array_api_compat.numpy as _compat
 import numpy as np
 
 from ._derived_namespace import derived
+from ._sparse import is_sparse, product
 
 _add_reduce = np.add.reduce
 _dot, _matmul = np.dot, np.matmul
@@ -38,6 +41,8 @@ def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = Fals
 
 
 def matmul(x1: Any, x2: Any, /) -> Any:
+    if type(x1) is not np.ndarray and is_sparse(x1) or type(x2) is not np.ndarray and is_sparse(x2):
+        return product(x1, x2)  # SciPy's, of the stored values
     if x1.ndim == 2 and x2.ndim == 2 and x1.shape[1] == 1 and x1.dtype == x2.dtype and x1.dtype.kind == "f":
         return _dot(x1, x2)
     return _matmul(x1, x2)

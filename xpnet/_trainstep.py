@@ -21,6 +21,8 @@ import numpy as np
 from ._foreach import _foreach_applies
 from ._inplace import SPARES_MAX, _layout_key, _same_layout, _writable
 from ._kernels import _MODE, Donated, _mode
+from ._sparse import is_sparse
+from ._sparse import rows as sparse_rows
 
 __all__ = ["Rows", "TrainStep", "take_rows"]
 
@@ -43,6 +45,8 @@ class Rows(NamedTuple):
 
 def take_rows(xp: Any, a: Any, order: Any, lo: int, hi: int) -> Any:
     """Rows ``lo:hi`` of ``a`` in ``order`` (the array itself for all of them)."""
+    if type(a) is not np.ndarray and is_sparse(a):
+        return sparse_rows(a, order, lo, hi)
     if order is not None:
         return xp.take(a, order[lo:hi], axis=0)
     if hi - lo == a.shape[0]:

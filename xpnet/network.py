@@ -19,6 +19,7 @@ from ._backend import Backend, backend_for_unpickling, device_spec, get_backend,
 from ._dtypes import DTYPES, dtype_name
 from ._programs import inference, keyed_program, network_key, program_key
 from ._random import host_rng
+from ._sparse import is_sparse
 from .activations import ACTIVATIONS
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
 from .layers.base import check_host_arrays, check_rebuildable, check_step_arrays
@@ -301,6 +302,11 @@ class Network:
         """``X`` checked (queued on ``checks``, else run now), where it came
         from: host data stays on the host for the caller to move once."""
         X = as_features(self.backend, X, self.dtype, self.n_in, what, host=True)
+        if is_sparse(X) and not isinstance(self.layers[0], Dense):
+            raise TypeError(
+                f"{what} is a SciPy sparse matrix, which only a Dense first layer multiplies as it is; this network "
+                f"starts with {type(self.layers[0]).__name__}: pass {what}.toarray() (if it fits in memory)"
+            )
         run = checks is None
         checks = checks or DeferredChecks(self.backend)
         checks.finite(X, what)

@@ -31,6 +31,7 @@ from ._device_random import DeviceRandom, key_from_state
 from ._pending import PendingEpochs, all_finite
 from ._programs import keyed_program, network_key, program_key
 from ._random import host_rng
+from ._sparse import is_sparse
 from ._trainstep import Rows, take_rows
 from .callbacks import callback_name
 from .layers.base import Context
@@ -278,7 +279,8 @@ class _Run:
         # The step: compiled where that pays (xpnet._compile); it updates in
         # place only arrays it owns (this run's optimizer state, then its own
         # results within an epoch), never ones the network or a report holds.
-        self.train_step = training_step(net, self.loss, self.opt, self.decay, _TRAINING, self.state, self.compile)
+        compile = False if is_sparse(self.X) else self.compile  # SciPy's products: no recorded step (NumPy's tape)
+        self.train_step = training_step(net, self.loss, self.opt, self.decay, _TRAINING, self.state, compile)
         # Runs of equal minibatches as one program (JAX), except with sample weights (a loss per
         # batch) or several processes (an allreduce, and an interrupt agreed in it, per step).
         self.scans = self.train_step.scans and self.dp is None and self.w is None

@@ -86,7 +86,6 @@ class BaseMLP(BaseEstimator):
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         space = space_of(X)
         weights = None if sample_weight is None else _checked_weights(sample_weight, X)
-        X = _dense(X)
         Y = _as_2d(y)
         self.n_outputs_ = Y.shape[1]
         self._random_state = check_random_state(self.random_state)
@@ -94,7 +93,7 @@ class BaseMLP(BaseEstimator):
         if first_pass:
             self._initialize(Y, [X.shape[1], *hidden, self.n_outputs_], dtype)
         net = self._network(backend_for(space, self.backend, self.device), dtype, keep=True)
-        X, Y = net.backend.asarray(X, dtype), net.backend.asarray(Y, dtype)
+        X, Y = net.backend.asarray(_trainable(X, net), dtype), net.backend.asarray(Y, dtype)
         self._fit_space = space.key()
         if self.solver == "lbfgs":
             lbfgs(self, net, X, Y, weights)
@@ -239,7 +238,7 @@ class BaseMLP(BaseEstimator):
         flattened), as scikit-learn's private method of this name gives it:
         ``(loss, gradient)`` for prepared ``X`` and 2-D targets ``y``."""
         net = self._network(backend_for(space_of(X), self.backend, self.device), dtype_name(self.coefs_[0].dtype))
-        return full_batch_objective(self, net, net.backend.asarray(_dense(X), net.dtype),
+        return full_batch_objective(self, net, net.backend.asarray(_trainable(X, net), net.dtype),
                                   net.backend.asarray(_as_2d(y), net.dtype), sample_weight)(packed)  # fmt: skip
 
     # -- inference ----------------------------------------------------------------
@@ -308,18 +307,20 @@ def _hidden_sizes(sizes: Any) -> list[int]:
     return [int(s) for s in sizes]
 
 
-def _dense(X: Any) -> Any:
-    """Sparse input becomes dense once for training (xpnet's layers multiply
-    dense arrays); a clear ``MemoryError`` where that copy cannot fit, rather
-    than the process killed for memory."""
-    if not sp.issparse(X):
+def _trainable(X: Any, net: Network) -> Any:
+    """``X`` as the network trains on it: sparse on NumPy, whose products
+    take SciPy's sparse matrices (:mod:`xpnet._sparse`); elsewhere sparse
+    input becomes dense once, and a clear ``MemoryError`` where that copy
+    cannot fit, rather than the process killed for memory."""
+    if not sp.issparse(X) or net.backend.name == "numpy":
         return X
     need, free = X.shape[0] * X.shape[1] * X.dtype.itemsize, _available_memory()
     if free is not None and need > free:
         raise MemoryError(
-            f"X is a sparse {X.shape[0]} x {X.shape[1]} matrix; xpnet.sklearn trains on it as a dense array, which "
-            f"needs {need / 2**30:.1f} GiB, and {free / 2**30:.1f} GiB of memory are available: reduce the features "
-            "(e.g. TruncatedSVD or SelectKBest) or the rows"
+            f"X is a sparse {X.shape[0]} x {X.shape[1]} matrix; xpnet.sklearn trains on it as a dense array on "
+            f"{net.backend.name}, which needs {need / 2**30:.1f} GiB, and {free / 2**30:.1f} GiB of memory are "
+            "available: train on backend='numpy' (sparse as it is), or reduce the features (e.g. TruncatedSVD or "
+            "SelectKBest) or the rows"
         )
     return X.toarray()
 
@@ -346,9 +347,10 @@ SPARSE_CHUNK_BYTES = 64 * 2**20
 
 
 def _forward(net: Network, X: Any) -> Any:
-    """The network's outputs for ``X``; sparse ``X`` dense a chunk of rows at
-    a time, so that inference never holds all of it dense."""
-    if not sp.issparse(X):
+    """The network's outputs for ``X``; sparse ``X`` as it is on NumPy, else
+    dense a chunk of rows at a time, so that inference never holds all of it
+    dense."""
+    if not sp.issparse(X) or net.backend.name == "numpy":
         return net.forward(net.backend.asarray(X, net.dtype))
     X = X.tocsr()
     rows = max(1, SPARSE_CHUNK_BYTES // max(1, X.shape[1] * X.dtype.itemsize))
