@@ -106,7 +106,7 @@ def test_other_backends_ask_for_a_dense_array(name):
     X = _sparse("csr")
     net = xpnet.MLP([40, 3], backend=name, seed=0)
     with pytest.raises(TypeError, match=rf"X is a SciPy sparse 120 x 40 matrix: the numpy backend .* {name} backend "
-                                        r"takes a dense array \(X.toarray\(\)"):  # fmt: skip
+                                        r"takes a dense array \(its .toarray\(\)"):  # fmt: skip
         net.fit(X, np.zeros((120, 3)), epochs=1)
     with pytest.raises(TypeError, match="toarray"):
         net.predict(X)
@@ -115,7 +115,7 @@ def test_other_backends_ask_for_a_dense_array(name):
 def test_a_network_that_does_not_start_with_dense_asks_for_a_dense_array():
     X = _sparse("csr")
     net = xpnet.Network([xpnet.LayerNorm(40), xpnet.Dense(40, 3, "softmax")], backend="numpy", seed=0)
-    with pytest.raises(TypeError, match=r"only a Dense first layer .* starts with LayerNorm: pass X.toarray\(\)"):
+    with pytest.raises(TypeError, match=r"only a Dense first layer .* with LayerNorm: pass it dense \(its .toarray\(\)"):
         net.fit(X, _labels(X), loss="cross_entropy", epochs=1)
 
 
@@ -136,8 +136,12 @@ def test_bad_stored_values_are_named():
         net.predict(X[:, :39])
     big = X.copy()
     big.data[0] = 1e300
-    with pytest.raises(ValueError, match="beyond the float32 range"):
-        xpnet.MLP([40, 3], backend="numpy", dtype="float32", seed=0).predict(big)
+    for fmt in ("csr", "lil", "dok"):  # LIL and DOK keep their values elsewhere than .data
+        with pytest.raises(ValueError, match="beyond the float32 range"):
+            xpnet.MLP([40, 3], backend="numpy", dtype="float32", seed=0).predict(big.asformat(fmt))
+    padded = sp.dia_matrix((np.array([[1e300, 2.0, 1.0]]), [1]), shape=(3, 3))  # offset 1: its first value is padding
+    net3 = xpnet.MLP([3, 2], backend="numpy", dtype="float32", seed=0)
+    np.testing.assert_allclose(net3.predict(padded), net3.predict(padded.toarray()), rtol=1e-6)
 
 
 def test_the_scikit_learn_estimators_train_on_sparse_x_as_on_its_dense_copy(monkeypatch):
@@ -169,7 +173,42 @@ def test_the_numpy_namespace_multiplies_sparse_operands_on_either_side():
     from xpnet._numpy_namespace import xp
 
     X, W, D = _sparse("csr"), np.arange(120.0).reshape(40, 3), np.arange(240.0).reshape(2, 120)
-    for got, want in ((xp.matmul(X, W), X.toarray() @ W), (xp.matmul(D, X), D @ X.toarray()),
-                      (xp.matmul(X.T, D.T), X.toarray().T @ D.T)):  # fmt: skip
+    dense = X.toarray()
+    for got, want in ((xp.matmul(X, W), dense @ W), (xp.matmul(D, X), D @ dense), (xp.matmul(X.T, D.T), dense.T @ D.T),
+                      (xp.matmul(X.T, X), dense.T @ dense)):  # fmt: skip
         assert type(got) is np.ndarray
         np.testing.assert_allclose(got, want, rtol=1e-13)
+
+
+def test_wide_sparse_inference_is_not_chunked_by_the_input_width(monkeypatch):
+    """Rows per inference chunk follow the widest dense layer output; the
+    sparse input's 200 000 columns are never made dense, so they do not
+    count (they made chunks of 2 rows, 14x slower)."""
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix((rng.random(50_000), (rng.integers(0, 5000, 50_000), rng.integers(0, 200_000, 50_000))),
+                      shape=(5000, 200_000))  # fmt: skip
+    net = xpnet.MLP([200_000, 16, 2], "relu", "softmax", backend="numpy", seed=0)
+    assert net.chunk_rows(sparse_input=True) >= 5000 > net.chunk_rows()
+    import xpnet.network as network
+
+    calls, real = [], network.inference
+    counted = lambda forward: lambda *a: calls.append(1) or forward(*a)  # noqa: E731
+    monkeypatch.setattr(network, "inference", lambda net, ctx: counted(real(net, ctx)))
+    assert net.predict(X).shape == (5000, 2)
+    assert len(calls) == 1, f"{len(calls)} chunks"
+
+
+def test_early_stopping_holds_out_sparse_rows(monkeypatch):
+    """scikit-learn's validation split took rows with xp.take, which NumPy
+    cannot apply to a SciPy matrix."""
+    pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install 'xpnet[sklearn]')")
+    from xpnet.sklearn import MLPClassifier, MLPRegressor
+
+    X = _sparse("csr", n=200)
+    y = _labels(X)
+    for est, target in ((MLPClassifier, y), (MLPRegressor, y.astype(float))):
+        kw = dict(early_stopping=True, max_iter=6, tol=0.0, n_iter_no_change=100, random_state=0)
+        want = est(**kw).fit(X.toarray(), target)
+        got = est(**kw).fit(X, target)
+        np.testing.assert_allclose(got.validation_scores_, want.validation_scores_, rtol=1e-12)
+        np.testing.assert_allclose(got.loss_curve_, want.loss_curve_, rtol=1e-12)

@@ -27,19 +27,23 @@ def is_sparse(a: Any) -> bool:
     return type(a).__module__.startswith("scipy.sparse") and hasattr(a, "tocsr")
 
 
-def features(backend: Any, X: Any, dtype: Any, what: str) -> Any:
+def features(backend: Any, X: Any, dtype: Any, what: str, check: Any = None) -> Any:
     """``X`` as a CSR matrix of ``dtype`` (a NumPy dtype, or ``None``: kept)
-    for a NumPy backend; anything else is refused with what to pass instead."""
+    for a NumPy backend; anything else is refused with what to pass instead.
+    ``check(values)`` sees the stored values before the cast (the CSR's:
+    LIL and DOK hold theirs otherwise, DIA pads)."""
     if backend.name != "numpy":
         raise TypeError(
             f"{what} is a SciPy sparse {X.shape[0]} x {X.shape[1]} matrix: the numpy backend trains on it as it is, "
-            f"the {backend.name} backend takes a dense array ({what}.toarray(), if it fits in memory)"
+            f"the {backend.name} backend takes a dense array (its .toarray(), if that fits in memory)"
         )
     if X.ndim != 2:
         raise ValueError(f"{what} must be 2-D (n_samples, n_features), got a sparse array of shape {X.shape}")
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{what} must hold real numbers, got a sparse matrix of dtype {X.dtype}")
     X = X.tocsr()
+    if check is not None:
+        check(X.data)
     return X if dtype is None or X.dtype == dtype else X.astype(dtype)
 
 
@@ -55,6 +59,5 @@ def product(x1: Any, x2: Any) -> Any:
     """``x1 @ x2`` where either is sparse, by SciPy, as a NumPy array (the
     operator itself stays out of xpnet's code: every product goes through
     the namespace's ``matmul``)."""
-    if is_sparse(x1):
-        return np.asarray(x1.dot(x2))
-    return np.asarray(x2.T.dot(x1.T)).T
+    out = x1.dot(x2) if is_sparse(x1) else x2.T.dot(x1.T).T
+    return out.toarray() if is_sparse(out) else np.asarray(out)  # sparse times sparse: dense, as any product

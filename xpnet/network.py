@@ -185,11 +185,12 @@ class Network:
         """Same as :meth:`forward`: the network's outputs (probabilities after softmax)."""
         return self.forward(X, batch_size)
 
-    def chunk_rows(self) -> int:
+    def chunk_rows(self, sparse_input: bool = False) -> int:
         """Rows per chunk of inference: about :data:`CHUNK_VALUES` values in
         the widest layer's output (2048 rows at width 256; on a GPU
-        :data:`GPU_CHUNK_FACTOR` times more), at least 1."""
-        widths = [w for w in self._root._widths if w]
+        :data:`GPU_CHUNK_FACTOR` times more), at least 1. A sparse input's
+        width does not count: its rows are never made dense."""
+        widths = [w for w in self._root._widths[1 if sparse_input else 0 :] if w]
         values = CHUNK_VALUES * (GPU_CHUNK_FACTOR if _on_gpu(self.backend) else 1)
         return max(1, values // max(widths, default=1))
 
@@ -305,7 +306,7 @@ class Network:
         if is_sparse(X) and not isinstance(self.layers[0], Dense):
             raise TypeError(
                 f"{what} is a SciPy sparse matrix, which only a Dense first layer multiplies as it is; this network "
-                f"starts with {type(self.layers[0]).__name__}: pass {what}.toarray() (if it fits in memory)"
+                f"starts with {type(self.layers[0]).__name__}: pass it dense (its .toarray(), if that fits in memory)"
             )
         run = checks is None
         checks = checks or DeferredChecks(self.backend)
@@ -360,7 +361,7 @@ class Network:
         """Inference outputs (no caches kept, buffers unchanged), ``rows`` at
         a time (default :meth:`chunk_rows`), concatenated."""
         forward = inference(self, INFERENCE)
-        rows = rows or self.chunk_rows()
+        rows = rows or self.chunk_rows(is_sparse(X))
         n = X.shape[0]
         if n <= rows:
             return forward(params, buffers, X)

@@ -161,8 +161,8 @@ def as_features(backend: Backend, X: Any, dtype: str, n_in: int, what: str = "X"
     (``host``: see :func:`as_numeric`); a SciPy sparse ``X`` on NumPy stays
     sparse, as CSR (:mod:`xpnet._sparse`)."""
     if is_sparse(X):
-        _refuse_overflow(np.asarray(getattr(X, "data", ())), dtype, what)
-        X = sparse_features(backend, X, None if dtype is None else _host_dtype(backend, dtype), what)
+        host_dtype = None if dtype is None else _host_dtype(backend, dtype)
+        X = sparse_features(backend, X, host_dtype, what, check=lambda values: _refuse_overflow(values, dtype, what))
     else:
         X = as_numeric(backend, X, dtype, what, host=host)
     if X.ndim != 2:

@@ -18,7 +18,6 @@ one small transfer reaches the host: the loss (with the L2 term, see
 from __future__ import annotations
 
 import math
-
 import warnings
 from typing import Any
 
@@ -26,6 +25,7 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 
+from .._trainstep import take_rows
 from ..callbacks import Callback
 from ._arrays import host
 from ._messages import NON_FINITE, warn_convergence
@@ -240,7 +240,7 @@ def _held_out(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[tuple[A
         )
     xp = net.backend.xp
     rows_train, rows_val = net.backend.asarray(train), net.backend.asarray(val)
-    take = lambda a, rows: xp.take(a, rows, axis=0)  # noqa: E731
+    take = lambda a, rows: take_rows(xp, a, rows, 0, rows.shape[0])  # noqa: E731 (a sparse X too)
     kept = None if weights is None else weights[train]
     scored = None if weights is None else net.backend.asarray(weights[val], net.dtype)
     return (take(X, rows_train), take(Y, rows_train), kept), (take(X, rows_val), take(Y, rows_val)), scored
