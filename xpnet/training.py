@@ -105,8 +105,13 @@ def fit(
     count, History, the schedule's and callbacks' state); ``resume=PATH``
     restores one and runs the remaining epochs up to ``epochs``, exactly as
     the uninterrupted run would. ``interrupt``: an object with ``is_set()``
-    (a ``threading.Event``); once set, fit finishes the current step, writes
-    a checkpoint of that exact point, and raises :class:`TrainingInterrupted`.
+    (a ``threading.Event``); once set, fit finishes the current step (on
+    JAX, the current program: at most 64 steps), writes a checkpoint of that
+    exact point, and raises :class:`TrainingInterrupted`.
+
+    On NumPy, ``X`` (and the validation ``X``) may be a SciPy sparse matrix
+    when the first layer is a Dense: it is trained on as it is (see
+    :mod:`xpnet._sparse`), never made dense.
 
     ``distributed=True``: data-parallel training on the processes of
     ``mpiexec -n N`` (needs ``xpnet[mpi]``; see :mod:`xpnet.distributed`).
@@ -134,7 +139,9 @@ def fit(
     (pickled with it, and copied by ``to``); one that raised leaves none. Not with ``resume``.
 
     ``compile``: ``"auto"`` (default) runs each step as one ``jax.jit``
-    program on JAX, as a replayed CUDA graph on torch with CUDA, with fused
+    program on JAX (and an epoch's minibatches as one program, a
+    ``jax.lax.scan``, where no sample weights or distributed step need the
+    loop between steps), as a replayed CUDA graph on torch with CUDA, with fused
     update kernels on CuPy, and as a recorded list of NumPy calls replayed
     into fixed buffers on NumPy (xpnet's own components; ``True`` records
     yours too); eagerly elsewhere, and for distributed runs, sample weights,
