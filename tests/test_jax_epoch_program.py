@@ -168,3 +168,63 @@ def test_a_component_that_reads_values_on_the_host_falls_back_to_steps(monkeypat
         net = xpnet.Network([xpnet.Dense(5, 3, HostReading())], backend=backend, dtype="float64", seed=0)
         fits.append(net.fit(X, np.eye(3)[y], epochs=2, batch_size=8, seed=0))
     np.testing.assert_allclose(fits[1].loss, fits[0].loss, rtol=1e-10)
+
+
+class _LateDouble(xpnet.SGD):
+    """Two SGD updates a step from the third step on: 3 scalars, then 6."""
+
+    compilable = True
+    name = "late_double_epoch_program"
+
+    def init_state(self, params):
+        return {"t": 0, **super().init_state(params)}
+
+    def step(self, params, grads, state, decay=None):
+        t = state["t"] + 1
+        new, inner = super().step(params, grads, {k: v for k, v in state.items() if k != "t"}, decay)
+        if t > 2:
+            new, inner = super().step(new, grads, inner, decay)
+        return new, {**inner, "t": t}
+
+
+def test_an_optimizer_whose_scalars_change_in_number_trains_step_by_step():
+    """No table holds a varying number of scalars per step: JAX runs it step
+    by step, as it did, with NumPy's numbers."""
+    X = np.random.default_rng(0).standard_normal((64, 3))
+    y = X @ np.array([[1.0], [-2.0], [0.5]])
+    hists = [xpnet.Network([xpnet.Dense(3, 1)], backend=b, dtype="float64", seed=0).fit(
+        X, y, loss="mse", optimizer=_LateDouble(lr=0.05), epochs=3, batch_size=16, compile=c, seed=0)
+        for b, c in (("numpy", False), ("jax", "auto"))]  # fmt: skip
+    np.testing.assert_allclose(hists[1].loss, hists[0].loss, rtol=1e-12)
+
+
+def test_after_a_step_that_cannot_be_a_program_the_loop_stops_asking(monkeypatch):
+    """A loss that reads a value on the host: the epoch program fails to
+    trace once, and the loop runs step by step without asking again (it
+    asked before every step, walking the rest of the epoch each time)."""
+
+    class HostReadingMSE(xpnet.losses.MSE):
+        name = "host_reading_mse_epoch_program"
+
+        def _value(self, xp, t, y):
+            float(xp.max(y))  # a value on the host
+            return super()._value(xp, t, y)
+
+    asked = []
+    real = xpnet.training._Run._scan
+    monkeypatch.setattr(xpnet.training._Run, "_scan", lambda self, *a: asked.append(1) or real(self, *a))
+    X = np.random.default_rng(1).standard_normal((40, 3))
+    net = xpnet.Network([xpnet.Dense(3, 1)], backend="jax", dtype="float64", seed=0)
+    h = net.fit(X, X[:, :1], loss=HostReadingMSE(), epochs=3, batch_size=2)
+    assert len(h.loss) == 3 and len(asked) == 1
+
+
+def test_with_an_interrupt_a_program_holds_at_most_64_steps_the_short_last_one_too(monkeypatch):
+    scans = _scans(monkeypatch)
+    X, y = _data(129)  # batches of 2: 64 full, then one of 1 row
+    net = xpnet.MLP([5, 7, 3], "tanh", "softmax", backend="jax", dtype="float64", seed=0)
+    net.fit(X, y, loss="cross_entropy", epochs=1, batch_size=2, interrupt=_StopAfter(10**6))
+    assert scans == [64]  # the short last batch alone after it
+    scans.clear()
+    net.fit(X, y, loss="cross_entropy", epochs=1, batch_size=2)
+    assert scans == [65]

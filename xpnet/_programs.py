@@ -37,7 +37,6 @@ class _JaxStep(TrainStep):
     state advances on the host (:func:`xpnet._kernels.host_scalars`)."""
 
     mode = "jax.jit"
-    scans = True
 
     def __init__(self, eager: TrainStep, warn: bool = False) -> None:
         self.__dict__.update(eager.__dict__)
@@ -120,8 +119,7 @@ class _JaxStep(TrainStep):
         try:
             params, buffers, arrays, value = self._jitted(list(params), list(buffers), _state_lists(state), slots, X, T)
         except _HostRead.errors() as exc:
-            _HostRead.found(self._key, exc, self._warn)
-            self._eager_only = True
+            self._read_on_host(exc)
             return TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate)
         return list(params), list(buffers), {**host, **arrays}, value
 
@@ -132,8 +130,7 @@ class _JaxStep(TrainStep):
         try:
             return self._compiled_rows(params, buffers, state, rows, total, opt)
         except _HostRead.errors() as exc:
-            _HostRead.found(self._key, exc, self._warn)
-            self._eager_only = True
+            self._read_on_host(exc)
             return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt)
 
     def _compiled_rows(self, params, buffers, state, rows, total, opt):
@@ -149,9 +146,12 @@ class _JaxStep(TrainStep):
         """See :meth:`TrainStep.scan_rows`: one program (:meth:`_pure_scan`),
         the epoch's minibatches without a dispatch, a transfer of scalars
         and a trip through Python per step."""
-        if count + bool(tail) < 2 or not self._compiles(None, None, opt) or self._eager_only or self._steps_only:
+        if count + bool(tail) < 2 or not self._compiles(None, None, opt) or not self.scans:
             return None
         slots, host = self._scan_slots(params, state, opt, count + bool(tail))
+        if slots is None:  # the optimizer's scalars change in number from step to step: no table holds them
+            self._steps_only = True
+            return None
         n = rows.hi - rows.lo
         lo, total = self._lo(rows.lo), self._total(total, slots.dtype)
         try:
@@ -159,8 +159,7 @@ class _JaxStep(TrainStep):
                 n, tail, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order, lo,
                 total)  # fmt: skip
         except _HostRead.errors() as exc:
-            _HostRead.found(self._key, exc, self._warn)
-            self._eager_only = True
+            self._read_on_host(exc)
             return None
         except TypeError:  # a carry that changes type: a loss of more than one number, a buffer that grows
             self._steps_only = True  # step by step, whose checks name it (or which trains with it)
@@ -168,20 +167,35 @@ class _JaxStep(TrainStep):
         self._next_lo = (rows.lo + n * count + tail, after)
         return list(params), list(buffers), {**host, **arrays}, total
 
+    @property
+    def scans(self) -> bool:
+        """Until a trace failed: then one program per step, or none."""
+        return not (self._eager_only or self._steps_only)
+
+    def _read_on_host(self, exc: BaseException) -> None:
+        """A component read an array's value on the host: op by op from now on."""
+        _HostRead.found(self._key, exc, self._warn)
+        self._eager_only = True
+
     def _scan_slots(self, params, state, opt, count):
         """The scalars of ``count`` steps, one row each, as a host array (the
         program's call sends it: 18 us less than a ``device_put`` of its
         own), and the optimizer's host state after them (it advances on the
-        host)."""
+        host); ``(None, None)`` where their number changes between steps."""
         opt = opt or self.opt
-        self._frozen.step = weakref.ref(self)  # read only when JAX traces
-        self._frozen.host = {k: v for k, v in state.items() if not isinstance(v, list)}
+        self._freeze(state)
         rows, host = [], state
         for _ in range(count):
             seen, host = host_scalars(opt, {**state, **host})
             rows.append(seen)
-        dtype = np.dtype(str(params[0].dtype).rsplit(".", 1)[-1]) if params else np.float64
-        return np.asarray(rows, dtype=dtype).reshape(count, -1), host
+        if any(len(r) != len(rows[0]) for r in rows):
+            return None, None
+        return np.asarray(rows, dtype=_slot_dtype(params)).reshape(count, -1), host
+
+    def _freeze(self, state: dict[str, Any]) -> None:
+        """What a trace reads: this step (weakly) and the optimizer's host state."""
+        self._frozen.step = weakref.ref(self)  # read only when JAX traces (a new batch shape)
+        self._frozen.host = {k: v for k, v in state.items() if not isinstance(v, list)}
 
     def _lo(self, lo: int) -> Any:
         """Row ``lo`` on the device: the one the last program returned where
@@ -215,17 +229,21 @@ class _JaxStep(TrainStep):
         """The optimizer's scalars for this step, on the device (sent only
         when they change), and its next host state."""
         seen, host = host_scalars(opt or self.opt, state)
-        self._frozen.step = weakref.ref(self)  # read only when JAX traces (a new batch shape)
-        self._frozen.host = {k: v for k, v in state.items() if not isinstance(v, list)}
+        self._freeze(state)
         if tuple(seen) != self._slots[0]:
             import jax
 
-            dtype = np.dtype(str(params[0].dtype).rsplit(".", 1)[-1]) if params else np.float64
-            self._slots = (tuple(seen), jax.device_put(np.asarray(seen, dtype=dtype), self.net.backend.device))
+            slots = np.asarray(seen, dtype=_slot_dtype(params))
+            self._slots = (tuple(seen), jax.device_put(slots, self.net.backend.device))
         return self._slots[1], host
 
     def update(self, params, grads, state, *, opt=None, donate=False):
         return TrainStep.update(self, params, grads, state, opt=opt)
+
+
+def _slot_dtype(params: Sequence[Any]) -> np.dtype:
+    """The host dtype of a step's scalars: the parameters'."""
+    return np.dtype(str(params[0].dtype).rsplit(".", 1)[-1]) if params else np.dtype(np.float64)
 
 
 def inference(net: Any, ctx: Any) -> Callable[[Sequence[Any], Sequence[Any], Any], Any]:

@@ -288,9 +288,9 @@ class _Run:
         # results within an epoch), never ones the network or a report holds.
         compile = False if is_sparse(self.X) else self.compile  # SciPy's products: no recorded step (NumPy's tape)
         self.train_step = training_step(net, self.loss, self.opt, self.decay, _TRAINING, self.state, compile)
-        # Runs of equal minibatches as one program (JAX), except with sample weights (a loss per
-        # batch) or several processes (an allreduce, and an interrupt agreed in it, per step).
-        self.scans = self.train_step.scans and self.dp is None and self.w is None
+        # Runs of equal minibatches as one program (JAX; train_step.scans), except with sample weights
+        # (a loss per batch) or several processes (an allreduce, and an interrupt agreed in it, per step).
+        self.scans = self.dp is None and self.w is None
         self.figures = _epoch_figures(net, self.loss, self.metric_fns, len(self.bounds), self.compile)
         self.loss_value_words = _loss_value_words(self.loss)
         self.has_penalty = hasattr(self.opt, "epoch_penalty")  # a regularisation term in the epoch loss (xpnet.sklearn)
@@ -363,7 +363,7 @@ class _Run:
         total = pos.partial_loss if resumed else None
         first = k = pos.step if resumed else 0
         while k < steps:
-            scanned = self._scan(k, order, total) if self.scans and key is None else None
+            scanned = self._scan(k, order, total) if self.scans and key is None and self.train_step.scans else None
             if scanned is not None:
                 after, total = scanned
             else:  # donate: nobody else holds this epoch's own parameters; keep: its last are reported
@@ -382,12 +382,12 @@ class _Run:
         program where it can (JAX): ``(the next step, total)``, or ``None``."""
         bounds = self.bounds
         start, stop = bounds[k]
-        # an interrupt is looked at between programs: a run of at most _INTERRUPT_STEPS steps each
+        # every minibatch is as large as the first but perhaps the epoch's last; an interrupt is
+        # looked at between programs: a run of at most _INTERRUPT_STEPS steps each
+        equal = len(bounds) - (bounds[-1][1] - bounds[-1][0] != stop - start)
         last = len(bounds) if self.interrupt is None else min(len(bounds), k + _INTERRUPT_STEPS)
-        end = k + 1
-        while end < last and bounds[end][1] - bounds[end][0] == stop - start:
-            end += 1
-        tail = bounds[end][1] - bounds[end][0] if end + 1 == len(bounds) else 0  # the epoch's short last batch
+        end = max(k + 1, min(equal, last))
+        tail = bounds[end][1] - bounds[end][0] if end + 1 == len(bounds) and end < last else 0  # the last batch
         rows = Rows(self.X, self.T, order, start, stop)
         done = self.train_step.scan_rows(self.params, self.buffers, self.state, rows, end - k, total, tail=tail,
                                          opt=self.step_opt)  # fmt: skip
