@@ -370,8 +370,8 @@ class _StopFlag:
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signum = signum
-        print(f"\nxpnet: {signal.Signals(signum).name}: finishing this step and writing a checkpoint "
-              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        print(f"\nxpnet: {signal.Signals(signum).name}: finishing this step (on JAX, its program: up to 64 steps) "
+              "and writing a checkpoint (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager

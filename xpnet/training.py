@@ -347,7 +347,8 @@ class _Run:
 
     def epoch(self, epoch: int) -> None:
         """The epoch's rate, then its minibatch steps, on the device; its
-        summed loss in ``self.total``. A set ``interrupt`` stops it after a step."""
+        summed loss in ``self.total``. A set ``interrupt`` stops it after a step
+        (on JAX after a program of at most :data:`_INTERRUPT_STEPS` steps)."""
         pos, rng = self.pos, self.rng
         if self.schedule is not None:
             self._set_rate(self.schedule.rate(self.sched_state))
