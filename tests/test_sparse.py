@@ -235,3 +235,19 @@ def test_the_scikit_learn_estimators_train_a_small_dense_enough_sparse_x_dense(m
             want = MLPClassifier(**kw).fit(real(X), y)
         assert ((200, 40) in made_dense) is dense
         np.testing.assert_allclose(got.loss_curve_, want.loss_curve_, rtol=1e-12)
+
+
+def test_sparse_regression_targets_are_made_dense():
+    """A sparse Y (n x outputs, small) is made dense, on every backend;
+    it failed with "setting an array element with a sequence" (scikit-learn's
+    own MLPRegressor fails on it too)."""
+    pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install 'xpnet[sklearn]')")
+    from xpnet.sklearn import MLPRegressor
+
+    X = np.random.default_rng(0).normal(size=(100, 6))
+    Y = sp.random(100, 3, density=0.5, format="csr", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = MLPRegressor(max_iter=3, random_state=0).fit(X, Y)
+        want = MLPRegressor(max_iter=3, random_state=0).fit(X, Y.toarray())
+    np.testing.assert_allclose(got.loss_curve_, want.loss_curve_, rtol=1e-12)

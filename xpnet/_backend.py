@@ -378,7 +378,7 @@ class Backend:
         dtype = self.dtype(dtype) if dtype is not None else None
         xp = self.xp
         if is_sparse(obj):  # on NumPy a sparse X stays sparse (xpnet._sparse); refused elsewhere
-            out = sparse_features(self, obj, None if dtype is None else _numpy_dtype(dtype), "X")
+            out = sparse_features(self, obj, None if dtype is None else _numpy_dtype(dtype), "this input")
             return out.copy() if copy and out is obj else out
         if self.owns(obj):
             out = obj

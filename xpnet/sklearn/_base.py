@@ -86,7 +86,7 @@ class BaseMLP(BaseEstimator):
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         space = space_of(X)
         weights = None if sample_weight is None else _checked_weights(sample_weight, X)
-        Y = _as_2d(y)
+        Y = _as_2d(y.toarray() if sp.issparse(y) else y)  # sparse regression targets: n x outputs, small dense
         self.n_outputs_ = Y.shape[1]
         self._random_state = check_random_state(self.random_state)
         dtype = self._dtype_for(X, first_pass)
