@@ -46,9 +46,6 @@ def build_all(s: Settings, rss: bool = True) -> list[Workload]:
 
 
 def build(s: Settings, dtype: str) -> Workload:
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier as SklearnMLP
 
     from xpnet.sklearn import MLPClassifier as XpnetMLP
@@ -56,38 +53,21 @@ def build(s: Settings, dtype: str) -> Workload:
     Xtr, Xte, ytr, yte = data()
     if s.quick:
         Xtr, ytr = Xtr[:256], ytr[:256]
-    Xtr, Xte = Xtr.astype(dtype), Xte.astype(dtype)
+    split = (Xtr.astype(dtype), Xte.astype(dtype), ytr, yte)
     epochs = s.steps(EPOCHS, 2)
     steps = epochs * -(-Xtr.shape[0] // min(200, Xtr.shape[0]))
-
-    def impl(key: str, label: str, make: Any) -> Impl:
-        def prepare(warmup: bool):
-            model = make(**settings(min(epochs, 3) if warmup else epochs))
-
-            def run():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    model.fit(Xtr, ytr)
-                return lambda: {
-                    "final_loss": float(model.loss_curve_[-1]),
-                    "test_accuracy": float(np.mean(model.predict(Xte) == yte)),
-                }
-
-            return run
-
-        return Impl(key, label, prepare)
-
     impls = [
-        impl("xpnet-numpy", "xpnet.sklearn.MLPClassifier (numpy)", lambda **kw: XpnetMLP(backend="numpy", **kw)),
-        impl("sklearn", "sklearn.neural_network.MLPClassifier", SklearnMLP),
-    ]
+        _impl("xpnet-numpy", "xpnet.sklearn.MLPClassifier (numpy)", lambda **kw: XpnetMLP(backend="numpy", **kw),
+              split, epochs),
+        _impl("sklearn", "sklearn.neural_network.MLPClassifier", SklearnMLP, split, epochs),
+    ]  # fmt: skip
     comps = [Comparison("xpnet-numpy", "sklearn", 0.5, "xpnet.sklearn / scikit-learn MLPClassifier (2x faster)")]
     if have("jax"):  # float64 on JAX needs its 64-bit mode, switched on here for this process
         import jax
 
         jax.config.update("jax_enable_x64", True)
-        impls.append(impl("xpnet-jax", "xpnet.sklearn.MLPClassifier (jax cpu, one program per epoch)",
-                          lambda **kw: XpnetMLP(backend="jax", device="cpu", **kw)))  # fmt: skip
+        impls.append(_impl("xpnet-jax", "xpnet.sklearn.MLPClassifier (jax cpu, one program per epoch)",
+                           lambda **kw: XpnetMLP(backend="jax", device="cpu", **kw), split, epochs))  # fmt: skip
         comps.append(Comparison("xpnet-jax", "sklearn", 0.5,
                                 "xpnet.sklearn on JAX (cpu) / scikit-learn MLPClassifier (2x faster)"))
     return Workload(
@@ -99,3 +79,29 @@ def build(s: Settings, dtype: str) -> Workload:
         steps=steps,
         meta={"epochs": epochs, "dtype": dtype, "quick": s.quick, "n_train": int(Xtr.shape[0]), "n_test": int(Xte.shape[0])},
     )
+
+
+def _impl(key: str, label: str, make: Any, split: tuple, epochs: int) -> Impl:
+    """One estimator class, fit for ``epochs`` (3 in the warm-up) on the
+    training rows; reports its final loss and test accuracy."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    Xtr, Xte, ytr, yte = split
+
+    def prepare(warmup: bool):
+        model = make(**settings(min(epochs, 3) if warmup else epochs))
+
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(Xtr, ytr)
+            return lambda: {
+                "final_loss": float(model.loss_curve_[-1]),
+                "test_accuracy": float(np.mean(model.predict(Xte) == yte)),
+            }
+
+        return run
+
+    return Impl(key, label, prepare)
