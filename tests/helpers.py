@@ -150,3 +150,15 @@ def torch_dispatched(skip: frozenset[str] = frozenset()):
 
     with Counting():
         yield ops
+
+
+class StopAfter:
+    """An ``interrupt`` for ``fit`` that becomes set after ``n`` looks (the
+    loop looks once per step, or per program on JAX)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def is_set(self) -> bool:
+        self.n -= 1
+        return self.n < 0

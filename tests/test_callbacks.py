@@ -9,7 +9,7 @@ import types
 
 import numpy as np
 import pytest
-from helpers import host
+from helpers import StopAfter, host
 
 import xpnet
 from xpnet.preprocessing import split_indices
@@ -221,15 +221,6 @@ def test_seed_none_split_is_kept_in_the_checkpoint(tmp_path):
 
 
 # -- checkpoints and resume ------------------------------------------------------
-
-
-class StopAfter:
-    def __init__(self, n):
-        self.n = n
-
-    def is_set(self):
-        self.n -= 1
-        return self.n < 0
 
 
 @pytest.mark.parametrize("stop_after", [3, 8, 17, 22])

@@ -4,7 +4,6 @@ one does, whatever interrupted it (SIGKILL included)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import host, subprocess_env
+from helpers import StopAfter, host, subprocess_env
 
 import xpnet
 from xpnet.training import TrainingInterrupted
@@ -70,17 +69,6 @@ def test_resume_on_another_backend_agrees_to_rounding(tmp_path, backend):
     np.testing.assert_allclose(h.loss, h_ref.loss, rtol=1e-12)
     for p, q in zip(ref._params(), net._params()):
         np.testing.assert_allclose(host(q), host(p), rtol=1e-11, atol=1e-14)
-
-
-class StopAfter:
-    """An ``interrupt`` that becomes set after ``n`` checks (one check per step)."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def is_set(self):
-        self.n -= 1
-        return self.n < 0
 
 
 @pytest.mark.parametrize("stop_after", [1, 5, 9, 13])

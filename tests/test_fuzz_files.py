@@ -24,6 +24,7 @@ import struct
 
 import numpy as np
 import pytest
+from helpers import StopAfter
 
 import xpnet
 
@@ -51,15 +52,6 @@ def long_campaign(request):
 # -- the files to mutate -------------------------------------------------------------
 
 
-class _Stop:
-    def __init__(self, n):
-        self.n = n
-
-    def is_set(self):
-        self.n -= 1
-        return self.n < 0
-
-
 def _classifier(dtype="float32"):
     return xpnet.MLP([4, 6, 3], output_activation="softmax", backend="numpy", dtype=dtype, seed=0)
 
@@ -76,7 +68,7 @@ def files(tmp_path_factory):
         models.append(_sorted_header((d / f"m-{dtype}.safetensors").read_bytes()))
     _classifier().fit(X, Y, epochs=1, checkpoint=d / "end.safetensors", **FIT)
     with pytest.raises(xpnet.TrainingInterrupted):
-        _classifier().fit(X, Y, epochs=2, checkpoint=d / "mid.safetensors", interrupt=_Stop(4), **FIT)
+        _classifier().fit(X, Y, epochs=2, checkpoint=d / "mid.safetensors", interrupt=StopAfter(4), **FIT)
     checkpoints = [_sorted_header((d / n).read_bytes()) for n in ("end.safetensors", "mid.safetensors")]
     return {"dir": d, "models": models, "checkpoints": checkpoints}
 

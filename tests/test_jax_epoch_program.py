@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import host
+from helpers import StopAfter, host
 
 jax = pytest.importorskip("jax", reason="jax is not installed: these tests run JAX's epoch program")
 
@@ -97,17 +97,6 @@ def test_no_epoch_program_where_the_loop_must_see_every_step(monkeypatch):
     assert scans == []
 
 
-class _StopAfter:
-    """Set after ``n`` checks."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def is_set(self):
-        self.n -= 1
-        return self.n < 0
-
-
 def test_with_an_interrupt_an_epoch_runs_in_programs_of_at_most_64_steps_and_resumes_mid_epoch(tmp_path, monkeypatch):
     """`xpnet train` always passes an interrupt (its Ctrl-C): the loop looks
     at it after every 64 steps (75 steps per epoch here: 64, then 11). Set
@@ -124,7 +113,7 @@ def test_with_an_interrupt_an_epoch_runs_in_programs_of_at_most_64_steps_and_res
     ck = tmp_path / "ck.safetensors"
     scans.clear()
     with pytest.raises(TrainingInterrupted, match="epoch 2, step 64"):
-        make().fit(X, y, checkpoint=ck, interrupt=_StopAfter(2), **kw)
+        make().fit(X, y, checkpoint=ck, interrupt=StopAfter(2), **kw)
     assert scans == [64, 11, 64]
     resumed = make(seed=5)
     h = resumed.fit(X, y, resume=ck, **kw)
@@ -223,7 +212,7 @@ def test_with_an_interrupt_a_program_holds_at_most_64_steps_the_short_last_one_t
     scans = _scans(monkeypatch)
     X, y = _data(129)  # batches of 2: 64 full, then one of 1 row
     net = xpnet.MLP([5, 7, 3], "tanh", "softmax", backend="jax", dtype="float64", seed=0)
-    net.fit(X, y, loss="cross_entropy", epochs=1, batch_size=2, interrupt=_StopAfter(10**6))
+    net.fit(X, y, loss="cross_entropy", epochs=1, batch_size=2, interrupt=StopAfter(10**6))
     assert scans == [64]  # the short last batch alone after it
     scans.clear()
     net.fit(X, y, loss="cross_entropy", epochs=1, batch_size=2)
