@@ -5,6 +5,8 @@ GPU would run."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -64,3 +66,38 @@ def test_every_product_in_xpnet_goes_through_the_namespace():
              for node in ast.walk(ast.parse(path.read_text()))
              if isinstance(node, ast.BinOp | ast.AugAssign) and isinstance(node.op, ast.MatMult)]  # fmt: skip
     assert found == []
+
+
+def test_labels_and_predicted_classes_ask_jax_for_no_int64_in_its_default_32_bit_mode():
+    """`xp.int64` on JAX without its 64-bit mode warns ("will be truncated
+    to dtype int32") at every predict of a binary or multilabel classifier
+    and every fit on float class labels: the namespace's default integer
+    dtype is used instead (int32 there, int64 elsewhere)."""
+    import warnings
+
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    import jax.numpy as jnp
+
+    from xpnet._xp import index_dtype
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 4)).astype("float32"), rng.integers(0, 3, 60)
+    with jax.enable_x64(False):
+        assert index_dtype(xpnet.get_backend("jax").xp) == jnp.int32
+        net = xpnet.MLP([4, 3], output_activation="softmax", backend="jax", seed=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            net.fit(X, jnp.asarray(y.astype("float32")), loss="cross_entropy", epochs=2)
+            net.evaluate(X, jnp.asarray(y.astype("float32")), "cross_entropy")
+        if importlib.util.find_spec("sklearn") is not None:
+            from xpnet.sklearn import MLPClassifier
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # 3 iterations: a ConvergenceWarning
+                binary = MLPClassifier(backend="jax", max_iter=3, random_state=0).fit(X, y % 2)
+                Y2 = np.stack([y % 2, y // 2], 1)
+                multilabel = MLPClassifier(backend="jax", max_iter=3, random_state=0).fit(X, Y2)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                assert set(binary.predict(X)) <= {0, 1} and multilabel.predict(X).shape == (60, 2)
+    assert index_dtype(xpnet.get_backend("numpy").xp) == np.int64

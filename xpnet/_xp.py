@@ -15,6 +15,14 @@ import numpy as np
 from ._backend import to_numpy
 
 
+def index_dtype(xp: Any) -> Any:
+    """The namespace's default integer dtype, for labels and indices: int32
+    on JAX in its default 32-bit mode, where asking for int64 warns and
+    truncates; int64 where the namespace does not say."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    return xp.int64 if info is None else info().default_dtypes()["integral"]
+
+
 def as_float_array(v: Any, like: Any = None) -> tuple[Any, Any]:
     """``(xp, array)`` for ``v``, always of a real floating dtype.
 

@@ -34,7 +34,7 @@ import array_api_compat as compat
 import array_api_extra as xpx
 
 from ._backend import quiet_float_errors
-from ._xp import as_float_array
+from ._xp import as_float_array, index_dtype
 from .records import check_figure
 from .registry import component_spec, register, registry_for
 from .validation import positive
@@ -426,7 +426,7 @@ def _one_hot_labels(xp: Any, labels: Any, y: Any) -> Any:
         raise ValueError(f"cross_entropy: {labels.shape[0]} labels for {n} output rows")
     if not bool(xp.all(labels == xp.round(labels))):
         raise ValueError("cross_entropy: class labels must be integers, got non-integral values")
-    lab = xp.astype(labels, xp.int64)
+    lab = xp.astype(labels, index_dtype(xp))
     if bool(xp.any(lab < 0)) or bool(xp.any(lab >= k)):
         raise ValueError(f"cross_entropy: class labels must lie in 0..{k - 1} for {k} outputs")
     return xpx.one_hot(lab, k, dtype=y.dtype, xp=xp)

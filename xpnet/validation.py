@@ -25,6 +25,7 @@ from ._dtypes import dtype_name
 from ._programs import one_program
 from ._sparse import features as sparse_features
 from ._sparse import is_sparse
+from ._xp import index_dtype
 
 __all__ = [
     "DeferredChecks", "as_features", "as_numeric", "as_targets", "check_fit_options", "checked_param", "positive",
@@ -357,7 +358,7 @@ def one_hot(backend: Backend, labels: Any, n_classes: int, dtype: str) -> Any:
     else:
         xp, dtype = backend.xp, backend.dtype(dtype)
     if not xp.isdtype(labels.dtype, "integral"):
-        labels = xp.astype(labels, xp.int64)
+        labels = xp.astype(labels, index_dtype(xp))
     return xpx.one_hot(labels, n_classes, dtype=dtype, xp=xp)
 
 

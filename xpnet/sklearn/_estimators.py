@@ -15,6 +15,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from .._backend import quiet_float_errors
+from .._xp import index_dtype
 from ._arrays import NUMPY, float_dtypes, host, to_space
 from ._base import BaseMLP
 
@@ -135,14 +136,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         xp = self._net_namespace(out)
         if self.out_activation_ == "logistic" and self.n_outputs_ > 1:  # multilabel
             if getattr(self._label_binarizer, "sparse_input_", False):  # fitted on a sparse y, as scikit-learn
-                return csr_matrix(host(xp.astype(out > 0.5, xp.int64)))
-            return to_space(xp.astype(out > 0.5, xp.int64), space)
+                return csr_matrix(host(xp.astype(out > 0.5, index_dtype(xp))))
+            return to_space(xp.astype(out > 0.5, index_dtype(xp)), space)
         if len(self.classes_) == 1:
-            index = xp.zeros(out.shape[0], dtype=xp.int64)
+            index = xp.zeros(out.shape[0], dtype=index_dtype(xp))
         elif self.out_activation_ == "softmax":
             index = xp.argmax(out, axis=1)
         else:
-            index = xp.astype(out[:, 0] > 0.5, xp.int64)
+            index = xp.astype(out[:, 0] > 0.5, index_dtype(xp))
         if space == NUMPY or self.classes_.dtype.kind not in "biuf":
             return self.classes_[host(index)]
         return to_space(xp.take(_device_copy(self.classes_, out), index), space)
