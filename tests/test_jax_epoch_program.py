@@ -106,7 +106,8 @@ def test_with_an_interrupt_an_epoch_runs_in_programs_of_at_most_64_steps_and_res
     scans = _scans(monkeypatch)
     X, y = _data(150)
     kw = dict(loss="cross_entropy", optimizer="adam", lr=0.01, epochs=3, batch_size=2, seed=2)
-    make = lambda seed=0: xpnet.MLP([5, 7, 3], "tanh", "softmax", backend="jax", dtype="float64", seed=seed)  # noqa: E731
+    make = lambda seed=0: xpnet.MLP([5, 7, 3], "tanh", "softmax", backend="jax", dtype="float64",  # noqa: E731
+                                    seed=seed)  # fmt: skip
     ref = make()
     h_ref = ref.fit(X, y, **kw)
     assert scans == [75] * 3
