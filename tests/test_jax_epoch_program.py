@@ -87,13 +87,16 @@ def test_an_epoch_program_trains_as_the_eager_steps_do(case, monkeypatch):
 
 
 def test_no_epoch_program_where_the_loop_must_see_every_step(monkeypatch):
-    """Sample weights (a loss per batch) run step by step; so do epochs of
-    one minibatch."""
+    """Sample weights (a loss per batch) and Dropout (a new random source
+    per step) run step by step; so do epochs of one minibatch."""
     scans = _scans(monkeypatch)
     X, y = _data()
     net = xpnet.MLP([5, 7, 3], "tanh", "softmax", backend="jax", dtype="float64", seed=0)
     net.fit(X, y, loss="cross_entropy", epochs=2, batch_size=8, sample_weight=np.ones(45))
     net.fit(X, y, loss="cross_entropy", epochs=2)
+    dropout = xpnet.Network([xpnet.Dense(5, 7, "tanh"), xpnet.Dropout(0.3), xpnet.Dense(7, 3, "softmax")],
+                            backend="jax", dtype="float64", seed=0)  # fmt: skip
+    dropout.fit(X, y, loss="cross_entropy", epochs=2, batch_size=8, seed=0)
     assert scans == []
 
 

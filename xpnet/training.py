@@ -288,8 +288,9 @@ class _Run:
         # results within an epoch), never ones the network or a report holds.
         compile = False if is_sparse(self.X) else self.compile  # SciPy's products: no recorded step (NumPy's tape)
         self.train_step = training_step(net, self.loss, self.opt, self.decay, _TRAINING, self.state, compile)
-        # Runs of equal minibatches as one program (JAX; train_step.scans), except with sample weights
-        # (a loss per batch) or several processes (an allreduce, and an interrupt agreed in it, per step).
+        # Runs of equal minibatches as one program (JAX; train_step.scans, never for a step that draws
+        # random numbers: that one is eager), except with sample weights (a loss per batch) or several
+        # processes (an allreduce, and an interrupt agreed in it, per step).
         self.scans = self.dp is None and self.w is None
         self.figures = _epoch_figures(net, self.loss, self.metric_fns, len(self.bounds), self.compile)
         self.loss_value_words = _loss_value_words(self.loss)
@@ -364,7 +365,7 @@ class _Run:
         total = pos.partial_loss if resumed else None
         first = k = pos.step if resumed else 0
         while k < steps:
-            scanned = self._scan(k, order, total) if self.scans and key is None and self.train_step.scans else None
+            scanned = self._scan(k, order, total) if self.scans and self.train_step.scans else None
             if scanned is not None:
                 after, total = scanned
             else:  # donate: nobody else holds this epoch's own parameters; keep: its last are reported
