@@ -22,7 +22,7 @@ import numpy as np
 from ._kernels import _mode, _Scalars, host_scalars
 from ._trainstep import TrainStep, _state_lists
 
-__all__ = ["inference", "keyed_program", "network_key", "one_program", "program_key"]
+__all__ = ["inference", "keyed_program", "network_key", "one_program", "program_key", "program_spec"]
 
 
 # --------------------------------------------------------------------------
@@ -382,8 +382,25 @@ class _HostRead:
 
 
 def program_key(obj: Any) -> tuple[Any, ...]:
-    """What names a loss, metric or optimizer in a program's key: its class and config."""
-    return (type(obj), _spec(obj))
+    """What names a loss, metric or optimizer in a program's key: its class
+    and the settings its program is traced with (:func:`program_spec`)."""
+    return (type(obj), repr(program_spec(obj)))
+
+
+def program_spec(obj: Any) -> tuple[str, Any]:
+    """``(name, settings)``: an optimizer's ``program_config`` (its class's
+    own, else the base class's default: never a parent's, which may not
+    hold for a subclass's step), anything else's ``config``."""
+    own = _program_config(type(obj))
+    if own is not None:
+        return (getattr(obj, "name", type(obj).__name__), own(obj))
+    config = getattr(obj, "config", None)
+    return (getattr(obj, "name", type(obj).__name__), config() if callable(config) else None)
+
+
+def _program_config(cls: type) -> Callable[[Any], Any] | None:
+    defining = [c for c in cls.__mro__ if "program_config" in c.__dict__]
+    return cls.__dict__.get("program_config", defining[-1].__dict__["program_config"]) if defining else None
 
 
 def network_key(net: Any) -> tuple[Any, ...]:
@@ -424,7 +441,3 @@ class _Frozen:
         self.step: Any = None
         self.host: dict[str, Any] = {}
 
-
-def _spec(obj: Any) -> str:
-    config = getattr(obj, "config", None)
-    return repr((getattr(obj, "name", type(obj).__name__), config() if callable(config) else None))

@@ -75,6 +75,18 @@ class Optimizer:
         the optimizer, and checkpoints store and compare it."""
         return {}
 
+    def program_config(self) -> dict[str, Any]:
+        """The settings a compiled step is traced with: optimizers of one
+        class with equal program configs share one compiled program, each
+        sending its other settings as :func:`xpnet._kernels.update` scalars.
+        The default is every setting but ``lr`` (a scalar already, since a
+        schedule changes it between steps), so another momentum compiles
+        anew; the built-ins name only what picks their kernels and state,
+        so a search over rates, betas or decay compiles once. Read from the
+        class itself, as ``compilable`` is: a subclass that declares none
+        gets this default."""
+        return {k: v for k, v in self.config().items() if k != "lr"}
+
     def check_state(self, state: State, params: Params) -> None:
         """Refuse a state (from a checkpoint) that does not fit ``params``:
         its keys, each array's shape and dtype, finite values, and scalars
@@ -157,6 +169,9 @@ class SGD(Optimizer):
     def config(self) -> dict[str, Any]:
         return {"lr": self.lr, "momentum": self.momentum, "nesterov": self.nesterov, "weight_decay": self.weight_decay}
 
+    def program_config(self) -> dict[str, Any]:
+        return {"momentum": self.momentum > 0.0, "nesterov": self.nesterov, "weight_decay": self.weight_decay != 0.0}
+
 
 @register
 class Adam(Optimizer):
@@ -219,6 +234,9 @@ class Adam(Optimizer):
             "lr": self.lr, "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps, "weight_decay": self.weight_decay
         }
 
+    def program_config(self) -> dict[str, Any]:
+        return {"weight_decay": self.weight_decay != 0.0}
+
 
 @register
 class AdamW(Adam):
@@ -236,6 +254,7 @@ class AdamW(Adam):
 
     _decay_kind = "decoupled"
     compilable = True
+    program_config = Adam.program_config
 
 
 @register
@@ -293,6 +312,9 @@ class RMSprop(Optimizer):
             "centered": self.centered,
             "weight_decay": self.weight_decay,
         }
+
+    def program_config(self) -> dict[str, Any]:
+        return {"momentum": self.momentum > 0.0, "centered": self.centered, "weight_decay": self.weight_decay != 0.0}
 
 
 # -- the update rules, one elementwise kernel per variant ---------------------

@@ -28,7 +28,7 @@ from typing import Any
 from array_api_compat import array_namespace
 
 from .._kernels import Kernel, update
-from .._programs import one_program
+from .._programs import one_program, program_spec
 from ..losses import Loss, declared_fusion, for_labels, get_loss, per_sample
 from ..optimizers import SGD, Adam, Optimizer, _per_parameter
 from ..registry import component_spec
@@ -226,6 +226,7 @@ class PaperAdam(Adam):
 
     name = "paper_adam"
     compilable = True
+    program_config = Adam.program_config
 
     def _kernel_step(self, params, grads, state, decay, weight_decay):
         kernels = _per_parameter(_paper_adam_kernel, params, decay, weight_decay)
@@ -260,6 +261,7 @@ class VelocitySGD(SGD):
 
     name = "sklearn_sgd"
     compilable = True
+    program_config = SGD.program_config
 
     @staticmethod
     def _checked_momentum(value: Any) -> float:
@@ -365,6 +367,12 @@ class BatchL2(Optimizer):
             "inner": component_spec(self.inner), "alpha": self.alpha, "rows": list(self.plan.rows),
             "shares": list(self.plan.shares), "n_rows": self.n_rows,
         }  # fmt: skip
+
+    def program_config(self) -> dict[str, Any]:
+        """The kernels only: ``alpha``, the epoch's row counts and shares are
+        step scalars, so a search over ``alpha`` or the folds of a
+        cross-validation (whose plans differ) compile no new step."""
+        return {"inner": program_spec(self.inner), "alpha": self.alpha != 0.0, "weighted": self.plan.weighted}
 
     def __repr__(self) -> str:
         return f"BatchL2({self.inner!r}, alpha={self.alpha!r}, batches={len(self.plan.rows)})"
