@@ -143,6 +143,26 @@ def test_the_cli_on_jax_keeps_its_compiled_programs_unless_told_otherwise(tmp_pa
     assert "warning" not in result.stderr  # no folder to keep them in: compiled every run, quietly
 
 
+def test_the_cli_trains_and_predicts_float64_on_jax_and_reads_a_model_of_any_name(tmp_path):
+    """The library refuses float64 while JAX's 64-bit mode is off; the CLI,
+    which owns its process, switches it on (it failed after reading the
+    data). A model saved as ``m.npz`` is still a model file (predict took
+    the name for a data archive's)."""
+    if not backend_status("jax").usable:
+        pytest.skip(f"jax: {backend_status('jax').reason}")
+    env = {k: v for k, v in clean_env().items() if k not in ("JAX_ENABLE_X64", "XPNET_JAX_CACHE")}
+    env["XPNET_JAX_CACHE"] = "0"
+    model = tmp_path / "m.npz"
+    trained = ok(xpnet_cli("train", "--backend", "jax", "--dtype", "float64", "--epochs", "2", "--quiet",
+                           "--save", model, env=env))  # fmt: skip
+    assert "dtype: float64" in trained.stdout
+    rows = tmp_path / "rows.csv"
+    write_csv(rows, [f"pixel_{i // 8}_{i % 8}" for i in range(64)], list(np.eye(64)[:5].T * 16))
+    on_jax = ok(xpnet_cli("predict", "--backend", "jax", model, rows, env=env)).stdout
+    on_numpy = ok(xpnet_cli("predict", model, rows, env=env)).stdout
+    assert on_jax == on_numpy and len(on_jax.splitlines()) == 6
+
+
 def test_csv_train_save_predict_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(150, 3))

@@ -258,11 +258,23 @@ def _backend(args: argparse.Namespace, device: Any) -> Any:
     if args.backend == "jax":
         keep_jax_programs()
     try:
-        return get_backend(args.backend, device)
+        backend = get_backend(args.backend, device)
     except BackendUnavailable:
         raise
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{exc} (`xpnet info` lists the devices usable here)") from None
+    jax_float64(backend, args.dtype)
+    return backend
+
+
+def jax_float64(backend: Any, dtype: str) -> None:
+    """The CLI owns its process: float64 asked of JAX (``--dtype``, or a
+    float64 model) switches on JAX's 64-bit mode, before any array exists,
+    where the library refuses rather than change a setting of its caller's."""
+    if backend.name == "jax" and dtype == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
 
 
 def _check_space(args: argparse.Namespace, sizes: list[int]) -> None:
@@ -454,9 +466,12 @@ def _plot(history: Any, path: str, task: str) -> None:
 
 
 def predict(args: argparse.Namespace) -> int:
-    from .serialization import load
+    from .serialization import network_from, read_model_file
 
-    net = load(args.model, backend=args.backend, device=args.device)
+    meta, tensors = read_model_file(args.model)
+    backend = get_backend(args.backend, args.device)
+    jax_float64(backend, meta["dtype"])
+    net = network_from(meta, tensors, backend)
     info = net.info if isinstance(net.info, dict) else {}
     features = features_from_info(info, net.n_in)
     X, skipped = prediction_inputs(args, info, features, net.n_in)

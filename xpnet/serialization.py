@@ -26,7 +26,7 @@ from .modelfile import (  # noqa: F401  (the format's names, as before the split
 )
 from .network import Network
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load", "read_model_file", "save", "write_atomic"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "load", "network_from", "read_model_file", "save", "write_atomic"]
 
 
 def save(net: Network, path: str | os.PathLike) -> None:
@@ -37,6 +37,13 @@ def save(net: Network, path: str | os.PathLike) -> None:
 def load(path: str | os.PathLike, backend: Any = None, device: Any = None) -> Network:
     """A network read from ``path``, on ``backend``/``device`` (default: auto)."""
     meta, tensors = read_model_file(path)
+    return network_from(meta, tensors, backend, device)
+
+
+def network_from(meta: dict[str, Any], tensors: dict[str, Any], backend: Any = None, device: Any = None) -> Network:
+    """The network that :func:`read_model_file`'s ``(meta, tensors)`` hold,
+    on ``backend``/``device``: :func:`load` in two steps, for a caller that
+    must see the model's dtype first (the CLI, to switch on JAX's float64)."""
     target = get_backend(backend, device)
     params, buffers = params_from(meta, tensors)
     params, buffers = [target.asarray(p) for p in params], [target.asarray(b) for b in buffers]
