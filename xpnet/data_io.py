@@ -131,7 +131,7 @@ def check_input_file(path: Any, what: str = "data file") -> tuple[Path, bool]:
             is_zip = f.read(4) == b"PK\x03\x04"
     except OSError as exc:
         raise OSError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if what != "model file" and path.suffix.lower() == ".npz" and not is_zip:  # a model is safetensors, whatever its name
+    if what != "model file" and path.suffix.lower() == ".npz" and not is_zip:  # a model: safetensors, any name
         raise ValueError(f"{path} is named .npz but is not an NPZ (zip) archive")
     return path, is_zip
 
