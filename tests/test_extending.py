@@ -315,6 +315,66 @@ def test_a_gradient_of_another_shape_or_dtype_is_refused_before_it_changes_a_par
     np.testing.assert_array_equal(xpnet.to_numpy(after), before)
 
 
+class _SlipSGD(xpnet.Optimizer):
+    """Plain SGD whose new parameters go through ``slip`` (a user's mistake)."""
+
+    name = "test_slip_sgd"
+
+    def __init__(self, lr=0.1, slip=None):
+        self.lr, self.slip = float(lr), slip
+
+    def step(self, params, grads, state, decay=None):
+        return self.slip([p - self.lr * g for p, g in zip(params, grads)]), state
+
+
+@pytest.mark.parametrize(("slip", "message"), [
+    (lambda new: [np.asarray(xpnet.to_numpy(p), "float64") for p in new], r"parameter 0; expected the parameter's"),
+    (lambda new: new[:-1], r"_SlipSGD.step returned 1 arrays as the new parameters; expected a list of 2"),
+    (lambda new: [new[0] + new[0].T, new[1]], r"shape \(2, 2\).* as parameter 0; expected .*shape \(2, 1\)"),
+])  # fmt: skip
+def test_what_an_optimizer_returns_is_refused_unless_it_fits_the_parameters(slip, message, backend):
+    """A float64 weight in a float32 network, a lost bias, a broadcast
+    weight: refused at the first step, naming the optimizer, with the
+    weights as they were (they were committed, and found only by save or
+    load, or by an IndexError an epoch later)."""
+    net = xpnet.Network([xpnet.Dense(2, 1)], backend=backend, seed=0, dtype="float32")
+    before = [np.asarray(xpnet.to_numpy(p)) for p in net._params()]
+    X, y = np.ones((4, 2), "float32"), np.ones((4, 1), "float32")
+    for compile in (False, "auto"):
+        with pytest.raises(ValueError, match=message):
+            net.fit(X, y, optimizer=_SlipSGD(slip=slip), epochs=2, compile=compile)
+        for a, b in zip(net._params(), before):
+            assert a.dtype == net._params()[0].dtype and tuple(a.shape) == b.shape
+            np.testing.assert_array_equal(xpnet.to_numpy(a), b)
+
+
+def test_a_class_registered_over_softmax_gets_its_own_gradient_not_the_fused_one(tmp_path):
+    """Cross-entropy's ``y - t`` shortcut holds for xpnet's softmax only: a
+    tempered softmax registered over the name (in a fresh process: it would
+    replace the built-in for every other test) must backprop through its
+    own Jacobian (gradcheck gave 0.5)."""
+    code = textwrap.dedent('''
+        import numpy as np, xpnet
+
+        @xpnet.register(replace=True)
+        class TemperedSoftmax(xpnet.Activation):
+            name, elementwise = "softmax", False
+
+            def _forward(self, xp, v):
+                e = xp.exp((v - xp.max(v, axis=-1, keepdims=True)) / 2.0)
+                return e / xp.sum(e, axis=-1, keepdims=True)
+
+            def _backward(self, xp, v, y, dy):
+                return y * (dy - xp.sum(dy * y, axis=-1, keepdims=True)) / 2.0
+
+        rng = np.random.default_rng(0)
+        X, y = rng.normal(size=(12, 4)), rng.integers(0, 3, 12)
+        net = xpnet.Network([xpnet.Dense(4, 3, "softmax")], backend="numpy", dtype="float64", seed=0)
+        print(xpnet.gradcheck(net, X, y, "cross_entropy"))
+    ''')  # fmt: skip
+    assert float(run_python(code, tmp_path).stdout) < 1e-6
+
+
 def test_a_layer_that_skips_layer_init_is_named():
     with pytest.raises(TypeError, match=r"_Scale.__init__ must call super\(\).__init__\(\)"):
         xpnet.Network([_Scale(lambda xp, g: g, call_super=False)])

@@ -20,7 +20,7 @@ import array_api_compat as compat
 import numpy as np
 
 from ._kernels import _mode, _Scalars, host_scalars
-from ._trainstep import TrainStep, _state_lists
+from ._trainstep import TrainStep, _state_lists, checked_update
 
 __all__ = ["inference", "keyed_program", "network_key", "one_program", "program_key", "program_spec"]
 
@@ -73,7 +73,8 @@ class _JaxStep(TrainStep):
         state = {**frozen.host, **arrays}
         with _mode(scalars=_Scalars(slots), fuse=step.fuse):
             value, grads, buffers = step.net._loss_and_grads(params, X, T, step.loss, buffers, step.ctx)
-            params, new_state = step.opt.step(params, grads, state, decay=step.decay)
+            new, new_state = step.opt.step(params, grads, state, decay=step.decay)
+            params = checked_update(step.opt, params, new)  # while traced: once per program
         return params, buffers, _state_lists(new_state), value
 
     @staticmethod

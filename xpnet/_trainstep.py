@@ -82,6 +82,7 @@ class TrainStep:
         #: caller hands over as its own): the arrays it may donate.
         self._produced: tuple[list[Any], dict[str, Any]] = ([], _state_lists(state or {}))
         self._scratch: dict = {}
+        self._update_checked: type | None = None  # the optimizer class whose update was checked
         #: Has the network a parameter large enough to update in place (the state's are shaped alike)?
         least = _MODE.get().in_place_min
         self._large = any(math.prod(a.shape) >= least for a in net._params())
@@ -124,14 +125,22 @@ class TrainStep:
     def _update(self, params: list[Any], grads: list[Any], state: dict[str, Any], opt: Any, donate: bool):
         if not self._large or _all_at_once(params):  # nothing to donate, or an update that writes nothing
             new_params, new_state = opt.step(params, grads, state, decay=self.decay)
-            return list(new_params), new_state
+            return self._checked(opt, params, new_params), new_state
         held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
         params_in, state_in = self._donate(params, state, donate, held)
         # the gradients backprop just made are read once: a parameter's new value may go into its gradient
         grads_in = Donated(grads, self._scratch) if _own_arrays(grads, held | {id(p) for p in params}) else grads
         new_params, new_state = opt.step(params_in, grads_in, state_in, decay=self.decay)
-        self._produced = (list(new_params), _state_lists(new_state))
-        return list(new_params), new_state
+        self._produced = (self._checked(opt, params, new_params), _state_lists(new_state))
+        return self._produced[0], new_state
+
+    def _checked(self, opt: Any, params: list[Any], new: Any) -> list[Any]:
+        """:func:`checked_update` at the first update (every later one of the
+        same optimizer class returns the same kinds of arrays)."""
+        if type(opt) is not self._update_checked:
+            new = checked_update(opt, params, new)
+            self._update_checked = type(opt)
+        return list(new)
 
     def reuse(self, arrays: Sequence[Any]) -> None:
         """Take back parameter arrays that the loop no longer needs and that
@@ -193,6 +202,39 @@ class TrainStep:
             for k, v in state.items()
         }
         return params_in, state_in
+
+
+def checked_update(opt: Any, params: Sequence[Any], new: Any) -> list[Any]:
+    """``opt.step``'s new parameters, refused unless each is its parameter's
+    kind of array, shape and dtype: a custom optimizer's slip would
+    otherwise be committed (a float64 weight in a float32 network, a lost
+    bias, a broadcast shape), found only when ``save`` or ``load`` refuses
+    the file. Metadata only: no sync, no operation."""
+    new = list(new) if isinstance(new, list | tuple) else new
+    who = f"{type(opt).__name__}.step"
+    if not isinstance(new, list) or len(new) != len(params):
+        got = f"{len(new)} arrays" if isinstance(new, list) else type(new).__name__
+        raise ValueError(f"{who} returned {got} as the new parameters; expected a list of {len(params)}, one per "
+                         "parameter, in order")  # fmt: skip
+    for i, (p, q) in enumerate(zip(params, new)):
+        if not hasattr(q, "shape") or not _alike(p, q) or tuple(q.shape) != tuple(p.shape) or q.dtype != p.dtype:
+            got = f"{type(q).__name__} of shape {tuple(q.shape)}, dtype {q.dtype}" if hasattr(q, "shape") else (
+                type(q).__name__)  # fmt: skip
+            raise ValueError(f"{who} returned a {got} as parameter {i}; expected the parameter's kind of array "
+                             f"({type(p).__name__}), shape {tuple(p.shape)} and dtype {p.dtype}")  # fmt: skip
+    return new
+
+
+def _alike(p: Any, q: Any) -> bool:
+    """Arrays of one library (a JAX tracer is a JAX array)."""
+    if type(p) is type(q):
+        return True
+    from array_api_compat import array_namespace
+
+    try:
+        return array_namespace(p) is array_namespace(q)
+    except TypeError:
+        return False
 
 
 def _own_arrays(arrays: Sequence[Any], held: set[int]) -> bool:
