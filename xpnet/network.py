@@ -423,11 +423,23 @@ def _fuses(loss: Loss, act: Any) -> bool:
     name: a subclass that changes a loss's ``_gradient`` or an activation's
     formula, and keeps its parent's names, must go through its own code."""
     name = declared_fusion(loss)
-    return name is not None and act is not None and _is_registered_as(act, name)
+    return name is not None and act is not None and _is_registered_as(act, name) and _same_author(loss, act)
 
 
 def _is_registered_as(act: Any, name: str) -> bool:
     return act.name == name and type(act) is ACTIVATIONS.get(name)
+
+
+def _same_author(loss: Loss, act: Any) -> bool:
+    """xpnet's own losses fuse only with xpnet's own activations: a class
+    registered over ``softmax`` (``replace=True``) computes another
+    function, for which ``y - t`` is not the delta. A user's loss declaring
+    a fusion vouches for whatever is registered under the name."""
+    return not _ours(type(loss)) or _ours(type(act))
+
+
+def _ours(cls: type) -> bool:
+    return cls.__module__.split(".", 1)[0] == "xpnet"
 
 
 def _has_state(layer: Layer) -> bool:
