@@ -745,3 +745,44 @@ def test_third_review_of_the_table_rules(tmp_path):
     (tmp_path / "u.csv").write_text("город,площадь,цена\n" + rows)
     line = one_line_error(xpnet_cli("train", "--data", tmp_path / "u.csv", "--encoding", "utf-16", *FAST))
     assert "holds no UTF-16 text" in line
+
+
+def test_fourth_review_of_the_table_rules(tmp_path):
+    """A review with real tables found: quoted decimal commas in a
+    comma-separated file silently became categories; labels lost their
+    spelling (``01`` came back as ``1``); a class of words among number
+    labels was refused even with --task classification; and --missing drop
+    on an empty column ended in NumPy's 'zero-size array' message."""
+    q = table(tmp_path / "q.csv", ["a", "b", "y"], [[f'"{i},5"', i % 3, i % 2] for i in range(1, 11)])
+    line = one_line_error(xpnet_cli("train", "--data", q, *FAST))
+    assert "column 'a' holds '1,5', not a number" in line and "to_csv(sep=';', decimal=',')" in line
+    assert "--categorical a" in line
+    qy = table(tmp_path / "qy.csv", ["a", "y"], [[i, f'"{i},5"'] for i in range(1, 11)])
+    assert "holds numbers written with a decimal comma" in one_line_error(xpnet_cli("train", "--data", qy, *FAST))
+
+    X, y = blobs(60)
+    rows = [[*x, label] for x, label in zip(X.round(4), np.array(["01", "02", "10"])[y + (X[:, 0] > 1)])]
+    zeros, model = table(tmp_path / "zeros.csv", ["a", "b", "cls"], rows), tmp_path / "z.st"
+    trained = ok(xpnet_cli("train", "--data", zeros, "--save", model, *FAST))
+    assert "text labels with 3 values" in trained.stdout
+    header, predicted = read_csv(ok(xpnet_cli("predict", model, zeros)).stdout)
+    assert header == ["cls"] and {r[0] for r in predicted} <= {"01", "02", "10"}
+    regression = ok(xpnet_cli("train", "--data", zeros, "--task", "regression", *FAST))
+    assert "task: regression" in regression.stdout
+
+    words = table(tmp_path / "words.csv", ["a", "b", "cls"], [[*x, ["1", "2", "x"][k % 3]] for k, x in enumerate(X)])
+    assert "--task classification takes every value" in one_line_error(xpnet_cli("train", "--data", words, *FAST))
+    assert "text labels with 3 values" in ok(xpnet_cli("train", "--data", words, "--task", "classification",
+                                                       *FAST)).stdout  # fmt: skip
+
+    empty = table(tmp_path / "e.csv", ["a", "b", "c", "y"], [[i, i + 1, "", i % 2] for i in range(6)])
+    for task in ("classification", "regression"):
+        line = one_line_error(xpnet_cli("train", "--data", empty, "--missing", "drop", "--task", task, *FAST))
+        assert "--missing drop leaves no row to train on: column(s) 'c' hold no value" in line
+
+
+def test_a_long_column_list_in_a_message_says_how_many_it_leaves_out():
+    from xpnet._cli_data import _names
+
+    assert _names([f"c{i}" for i in range(20)], most=12).endswith("'c11' and 8 more")
+    assert _names(["a", "b"], most=12) == "'a', 'b'"

@@ -74,11 +74,11 @@ def training_data(args: argparse.Namespace) -> Prepared:
     """Read, clean, split, encode and standardise the training data."""
     read = _Read(args.sep, args.encoding or "utf-8", args.decimal or ".", list(args.na_values or []))
     table, targets, kinds = _training_table(args, read)
-    target = read_target(table, targets)
+    target = read_target(table, targets, args.task)
     table, target, dropped = _apply_missing(table, target, kinds, args.missing)
     fmt = "" if args.data is None else f" ({table.describe()})"
     choice = choose_task(target.values, target.kind, args.task, targets[0])
-    test = _test_table(args, read, targets, kinds) if args.test_data else None
+    test = _test_table(args, read, targets, kinds, choice.task) if args.test_data else None
     y, notes = _encode_target(target, choice.task)
     check_target(target.values, choice.task, targets, stratify=test is None and args.test_size > 0)
     if test is None:
@@ -127,7 +127,8 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
         if not targets:
             raise DataError(f"{table.path} has no array 'y'", "save it with np.savez(path, X=X, y=y)")
     elif args.target is None:  # the last column with a name (an Excel export may end in ';;')
-        named = [n for n in table.names if n not in unnamed_columns(table) and n not in table.duplicate_of]
+        unnamed = set(unnamed_columns(table))
+        named = [n for n in table.names if n not in unnamed and n not in table.duplicate_of]
         targets = [named[-1] if named else table.names[-1]]
         if targets[0] in table.duplicate_of.values():
             raise DataError(f"the last column with a name, {targets[0]!r}, is repeated in the header",
@@ -145,7 +146,7 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
     if not features:
         raise DataError(f"{table.path} has no feature columns left besides the target {_names(targets)}",
                         "training needs feature columns; check --target and --ignore" + sep_hint(table))
-    text = sorted(categorical)
+    text = sorted(categorical) + _as_written(targets)
     read_table(table, columns=features + targets, text=text, na_values=read.na_values, decimal=read.decimal)
     features = [n for n in features if n in table.frame.columns]  # less the empty unnamed columns
     return table, targets, column_kinds(table, features, categorical)
@@ -193,21 +194,43 @@ def _apply_missing(table: Table, target: Target, kinds: list[Column], missing: s
     if not drop.any():
         return table, target, 0
     keep = np.flatnonzero(~drop)
+    if len(keep) == 0:
+        _refuse_dropping_all(table, target, kinds, missing)
     return table.take(keep), target.take(keep), int(drop.sum())
 
 
-def _test_table(args: argparse.Namespace, read: _Read, targets: list[str], kinds: list[Column]) -> tuple[Table, Target]:
+def _as_written(targets: list[str]) -> list[str]:
+    """A single target is read as text, so that class labels keep their
+    spelling (``01`` stays ``01``); several targets are numbers."""
+    return list(targets) if len(targets) == 1 else []
+
+
+def _refuse_dropping_all(table: Table, target: Target, kinds: list[Column], missing: str) -> None:
+    """Every row has a missing value: say where (an empty column, most often)."""
+    empty = [c.name for c in kinds if bool(table.frame[c.name].isna().all())]
+    if target.missing.all():
+        why, hint = f"the target {target.names[0]!r} has no value in any row", "--target names the column to predict"
+    elif empty:
+        why, hint = f"column(s) {_names(empty, most=5)} hold no value in any row", "--ignore leaves such columns out"
+    else:
+        why, hint = "every row has a missing value", "--missing mean, median or most_frequent fills them in"
+    raise DataError(f"{table.path}: --missing {missing} leaves no row to train on: {why}", hint)
+
+
+def _test_table(args: argparse.Namespace, read: _Read, targets: list[str], kinds: list[Column],
+                task: str) -> tuple[Table, Target]:  # fmt: skip
     """``--test-data``: the same columns, read the same way; rows with a missing
     value are handled as ``--missing`` says."""
     table = read_header(args.test_data, read.sep, read.encoding)
     names = [c.name for c in kinds] + targets
-    lacking = [n for n in names if n not in table.names]
+    have = set(table.names)
+    lacking = [n for n in names if n not in have]
     if lacking:
         raise DataError(f"{table.path} lacks the column(s) {_names(lacking)} of the training data",
                         "--test-data needs the training file's feature and target columns" + sep_hint(table))
-    text = [c.name for c in kinds if c.kind == "category"]
+    text = [c.name for c in kinds if c.kind == "category"] + _as_written(targets)
     read_table(table, columns=names, text=text, na_values=read.na_values, decimal=read.decimal)
-    target = read_target(table, targets)
+    target = read_target(table, targets, task)
     table, target, _ = _apply_missing(table, target, kinds, args.missing)
     return table, target
 
@@ -263,8 +286,10 @@ def _describe(args: argparse.Namespace, fmt: str, features: Features, targets: l
     return lines
 
 
-def _names(names: list[Any]) -> str:
-    return ", ".join(repr(n) for n in names)
+def _names(names: list[Any], most: int | None = None) -> str:
+    """The names quoted, the first ``most`` of them and how many more."""
+    shown = ", ".join(repr(n) for n in names[:most])
+    return shown if most is None or len(names) <= most else f"{shown} and {len(names) - most} more"
 
 
 # --------------------------------------------------------------------------
@@ -297,10 +322,11 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
             raise DataError(f"{table.path}: X has {width} columns, but the model takes {len(features.names)}",
                             "predict needs the feature columns the model was trained on")
         table.names = [*features.names, *table.names[width:]]
-    lacking = [n for n in features.names if n not in table.names]
+    have = set(table.names)
+    lacking = [n for n in features.names if n not in have]
     if lacking:
         raise DataError(f"{table.path} lacks the column(s) {_names(lacking)} the model was trained on; "
-                        f"it has {_names(table.names[:12])}",
+                        f"it has {_names(table.names, most=12)}",
                         "predict needs the model's feature columns, by name" + sep_hint(table))
     read_table(table, columns=features.names, text=features.text, na_values=na_values, decimal=decimal)
     if features.width != n_in:

@@ -28,6 +28,14 @@ def decimal_comma(text: str) -> bool:
     return head.isdigit() and tail.isdigit()
 
 
+def decimal_comma_hint(sep: str | None) -> str:
+    """How to read numbers written with a decimal comma from a file with ``sep``."""
+    if sep == ",":  # quoted "1,5": a decimal comma or a thousands mark? Only the writer knows
+        return ("a comma-separated file cannot mark decimals with commas too: write it with ';' between columns "
+                "(pandas: to_csv(sep=';', decimal=',')) and pass --decimal ,")
+    return "--decimal , reads numbers written with a decimal comma"
+
+
 def decimal_comma_share(texts: Any) -> float:
     """The share of (the first 1000 of) present ``texts`` that look like numbers with a decimal comma."""
     sample = list(texts[:1000])

@@ -11,13 +11,12 @@ model file, so ``xpnet predict`` prepares rows exactly as ``train`` did.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ._number_text import as_numbers, decimal_comma, decimal_comma_share, is_number, number_marks
+from ._number_text import as_numbers, decimal_comma, decimal_comma_hint, decimal_comma_share, is_number, number_marks
 from .data_io import DataError, Table
 from .preprocessing import _shell, _stray_hint, plain, scaling
 
@@ -218,8 +217,8 @@ def _refuse_text(table: Table, name: str, stray: np.ndarray, from_model: bool = 
     if from_model:
         hint = (f"{_stray_hint(value)}; the model takes {name!r} as numbers: xpnet train --categorical "
                 f"{_shell(name)} trains one that takes categories")
-    if decimal_comma(value) and table.sep not in (None, ","):
-        hint = "--decimal , reads numbers written with a decimal comma"
+    if decimal_comma(value) and table.sep is not None:
+        hint = f"{decimal_comma_hint(table.sep)}; or --categorical {_shell(name)} if they are categories"
     if number_marks(table)[0] == "," and "." in value and is_number(value):
         hint = "with --decimal , a '.' only groups thousands (1.234,5): write the number with a decimal comma"
     raise DataError(f"{table.path}, {table.where(row)}: column {name!r} holds {value!r}, not a number", hint)
@@ -285,7 +284,7 @@ def column_kinds(table: Table, names: list[str], categorical: set[str]) -> list[
                 if stray.any():
                     _refuse_text(table, name, stray)
                 out.append(Column(name, "number"))
-            elif table.sep not in (None, ",") and _decimal_commas(column) > 0.5:
+            elif table.sep is not None and _decimal_commas(column) > 0.5:
                 _refuse_text(table, name, stray)
             else:
                 _refuse_formatted_numbers(table, name, column)

@@ -235,13 +235,14 @@ def _stand_ins_for_repeats(names: list[str]) -> tuple[list[str], dict[str, str]]
     """A repeated header name's later columns get stand-in names: such
     columns may be left out (an export's extra ``note`` columns that
     ``predict`` ignores), never used (:func:`read_table` refuses them)."""
-    out, duplicate_of = [], {}
+    out, duplicate_of, seen = [], {}, set()
     for i, name in enumerate(names):
-        if name in names[:i]:
+        if name in seen:
             out.append(f"(column {i + 1}, another {name!r})")
             duplicate_of[out[-1]] = name
         else:
             out.append(name)
+            seen.add(name)
     return out, duplicate_of
 
 

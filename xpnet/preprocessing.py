@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._number_text import as_numbers, decimal_comma_share, number_marks, plain_numbers
+from ._number_text import as_numbers, decimal_comma_hint, decimal_comma_share, number_marks, plain_numbers
 from .data_io import DataError, Table, read_text_column
 
 __all__ = [
@@ -64,10 +64,13 @@ class Target:
         return Target(self.names, self.values[rows], self.kind, self.missing[rows])
 
 
-def read_target(table: Table, names: list[str]) -> Target:
-    """The target column(s) ``names`` of ``table``, with their kind."""
+def read_target(table: Table, names: list[str], task: str | None = None) -> Target:
+    """The target column(s) ``names`` of ``table``, with their kind. With
+    ``task="classification"`` a single target of mixed numbers and words
+    is text labels; otherwise integers are numbers unless written with a
+    leading zero or sign (``01``), which class labels keep."""
     if len(names) == 1:
-        values, kind, missing = _one_target(table, names[0])
+        values, kind, missing = _one_target(table, names[0], task)
         return Target(names, values, kind, missing)
     columns, missing = [], np.zeros(len(table.frame), dtype=bool)
     for name in names:
@@ -80,7 +83,7 @@ def read_target(table: Table, names: list[str]) -> Target:
     return Target(names, np.stack(columns, axis=1), "numbers", missing)
 
 
-def _one_target(table: Table, name: str) -> tuple[np.ndarray, str, np.ndarray]:
+def _one_target(table: Table, name: str, task: str | None = None) -> tuple[np.ndarray, str, np.ndarray]:
     import pandas as pd
 
     column = table.frame[name]
@@ -108,9 +111,12 @@ def _one_target(table: Table, name: str) -> tuple[np.ndarray, str, np.ndarray]:
     if numbers is None:
         numbers = _numbers_anyway(present, marks)  # integers beyond 64 bits, which some pandas versions refuse
     if numbers is None:
-        _refuse_stray_text(table, name, texts, missing)
-        _refuse_decimal_commas(table, name, present)
+        if task != "classification":
+            _refuse_stray_text(table, name, texts, missing)
+            _refuse_decimal_commas(table, name, present)
         return texts.to_numpy(dtype=object), "text", missing
+    if task != "regression" and numbers.dtype.kind in "iuO" and _respelled(present):
+        return texts.to_numpy(dtype=object), "text", missing  # labels as written: 01 is not 1
     if numbers.dtype == np.uint64 and len(numbers) and numbers.max() > np.iinfo(np.int64).max:
         numbers = numbers.astype(object)  # Python ints: labels beyond 64 bits stay exact
     out = np.zeros(len(texts), dtype=numbers.dtype if numbers.dtype.kind in "iuf" else object)
@@ -121,6 +127,13 @@ def _one_target(table: Table, name: str) -> tuple[np.ndarray, str, np.ndarray]:
         _refuse_infinite(table, name, np.where(missing, 0.0, out))
         return out, "float", missing
     return out, "integer", missing  # int64, or Python ints beyond 64 bits
+
+
+def _respelled(present: Any) -> bool:
+    """Are some integers written otherwise than Python would (``01``, ``+1``)?"""
+    plain = present.str.fullmatch(r"[+-]?\d+").to_numpy(bool)
+    texts = present.to_numpy(dtype=object)[plain]
+    return any(t != str(int(t)) for t in texts)
 
 
 def _numbers_anyway(texts, marks: tuple[str, str | None]) -> Any:
@@ -151,17 +164,17 @@ def _refuse_stray_text(table: Table, name: str, texts, missing: np.ndarray) -> N
         value = texts.iloc[row]
         raise DataError(
             f"{table.path}, {table.where(row)}: the target {name!r} holds numbers, but this row holds {value!r}",
-            _stray_hint(value, " with --missing drop"),
+            f"{_stray_hint(value, ' with --missing drop')}; --task classification takes every value as a class label",
         )
 
 
 def _refuse_decimal_commas(table: Table, name: str, present: Any) -> None:
     """Numbers written with a decimal comma, read without ``--decimal ,``,
     are text: as labels they would train a classifier of many classes."""
-    if table.sep in (None, ",") or number_marks(table)[0] != "." or decimal_comma_share(present.to_numpy()) <= 0.5:
+    if table.sep is None or number_marks(table)[0] != "." or decimal_comma_share(present.to_numpy()) <= 0.5:
         return
     raise DataError(f"{table.path}: the target {name!r} holds numbers written with a decimal comma "
-                    f"({present.iloc[0]!r})", "--decimal , reads them as numbers")  # fmt: skip
+                    f"({present.iloc[0]!r})", decimal_comma_hint(table.sep))  # fmt: skip
 
 
 def _stray_hint(value: str, then: str = "") -> str:
