@@ -161,6 +161,19 @@ def test_a_callable_is_a_schedule():
     assert h.lr == [0.1 / (1 + e) for e in range(5)]
 
 
+def test_a_callable_is_asked_only_for_the_epochs_that_run(tmp_path):
+    """It was asked for the epoch after the last: ``rates[e]`` raised an
+    IndexError once training was done, losing the History and the best
+    weights, and a resumed run crashed the same way."""
+    X, y = data()
+    rates = [0.1, 0.05, 0.02]
+    net = xpnet.MLP([3, 5, 1], "tanh", backend="numpy", dtype="float64", seed=0)
+    h = net.fit(X, y, epochs=3, lr_schedule=lambda e: rates[e], checkpoint=tmp_path / "ck",
+                callbacks=[xpnet.EarlyStopping(patience=20)], validation_split=0.25)  # fmt: skip
+    assert h.lr == rates
+    assert S.get_schedule(lambda e: 0.1).check_state({"lr": 0.1, "epoch": 2}) is None  # an older checkpoint's state
+
+
 def test_history_lr_without_a_schedule():
     X, y = data()
     h = xpnet.MLP([3, 1], backend="numpy", seed=0).fit(X, y, optimizer="adam", lr=0.003, epochs=4)
@@ -240,7 +253,7 @@ def test_a_schedule_needs_an_optimizer_rate():
         name = "sign_descent_test"
 
         def step(self, params, grads, state, decay=None):
-            return [p - 0.01 * (g > 0) + 0.01 * (g < 0) for p, g in zip(params, grads)], state
+            return [p - 0.01 * np.sign(g) for p, g in zip(params, grads)], state  # (g > 0) made float64 weights
 
     X, y = data()
     h = xpnet.MLP([3, 1], backend="numpy").fit(X, y, optimizer=SignDescent(), epochs=3)

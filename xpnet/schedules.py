@@ -278,11 +278,20 @@ class _FunctionSchedule(Schedule):
         self.fn = fn
 
     def start(self, base_lr: float) -> State:
-        return {"lr": self._call(0), "epoch": 0}
+        self._call(0)  # a callable that cannot give a rate is named before the first step
+        return {"epoch": 0}
 
     def advance(self, state: State, base_lr: float, logs: Any) -> State:
-        epoch = state["epoch"] + 1
-        return {"lr": self._call(epoch), "epoch": epoch}
+        return {"epoch": state["epoch"] + 1}
+
+    def rate(self, state: State) -> float:
+        """Called when the epoch starts, never for the epoch after the last:
+        ``lambda e: rates[e]`` needs no rate beyond the run."""
+        return self._call(state["epoch"])
+
+    def check_state(self, state: Any) -> None:
+        """``{"epoch"}`` (a checkpoint of an older xpnet also held the rate)."""
+        _check_keys({k: v for k, v in state.items() if k != "lr"} if isinstance(state, dict) else state, ("epoch",))
 
     def _call(self, epoch: int) -> float:
         lr = self.fn(epoch)
