@@ -63,3 +63,41 @@ def test_an_optimizers_epoch_penalty_is_added_to_the_loss():
     plain = _net().fit(X, Y, epochs=2, batch_size=4, shuffle=False, optimizer=SGD(0.01))
     penalised = _net().fit(X, Y, epochs=2, batch_size=4, shuffle=False, optimizer=_Penalised(0.01))
     np.testing.assert_allclose(np.asarray(penalised.loss) - np.asarray(plain.loss), [30.0, 60.0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("order", [np.zeros(12, int), np.arange(6), np.arange(1, 13), np.arange(12.0)])
+def test_a_callable_shuffle_must_give_a_permutation(order):
+    """Row 0 twelve times trained silently; the rest failed in NumPy or
+    with a ZeroDivisionError."""
+    net = _net()
+    before = [np.array(p) for p in net._params()]
+    with pytest.raises(ValueError, match=r"shuffle\(n\) must return a permutation of range\(12\)"):
+        net.fit(X, Y, epochs=2, batch_size=5, shuffle=lambda n: order)
+    for p, q in zip(net._params(), before):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_fit_takes_seeds_a_checkpoint_can_keep_and_numpy_numbers_for_tol(tmp_path):
+    """A seed of 2**63 wrote checkpoints that resume refused; a Generator
+    gave a validation split from fresh entropy; tol=np.float32(0.01) was
+    refused where lr took NumPy numbers."""
+    with pytest.raises(ValueError, match=r"seed must be an int in 0..2\*\*63-1, got 9223372036854775808"):
+        _net().fit(X, Y, epochs=1, seed=2**63, checkpoint=tmp_path / "ck")
+    with pytest.raises(TypeError, match="seed must be None or an int, got Generator"):
+        _net().fit(X, Y, epochs=1, seed=np.random.default_rng(0))
+    h = _net().fit(X, Y, epochs=3, seed=np.int64(2**63 - 1), tol=np.float32(10.0))
+    assert len(h.loss) == 2  # tol stopped it
+
+
+def test_a_callback_answers_true_false_or_none():
+    class Says(xpnet.Callback):
+        def __init__(self, answer):
+            self.answer = answer
+
+        def on_epoch_end(self, epoch, logs):
+            return self.answer
+
+    assert len(_net().fit(X, Y, epochs=3, callbacks=[Says(None)]).loss) == 3
+    assert len(_net().fit(X, Y, epochs=3, callbacks=[Says(np.bool_(True))]).loss) == 1
+    with pytest.raises(TypeError, match=r"Says.on_epoch_end must return True \(stop\), False or None, got 'no'"):
+        _net().fit(X, Y, epochs=3, callbacks=[Says("no")])

@@ -38,9 +38,9 @@ def named_metrics(metrics: Any) -> dict[str, Any]:
 
 
 def check_tol(tol: Any) -> float | None:
-    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, int | float) or not tol >= 0):
+    if tol is not None and (isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol >= 0):
         raise ValueError(f"tol must be a non-negative number or None, got {tol!r}")
-    return tol
+    return None if tol is None else float(tol)
 
 
 def check_callbacks(callbacks: Any) -> list[Any]:

@@ -35,7 +35,10 @@ class Callback:
     """Base class of callbacks; every hook does nothing by default."""
 
     def on_train_begin(self, network: Any) -> None:
-        """Before the first epoch; ``network`` is the one being trained."""
+        """Before the first epoch; ``network`` is the one being trained.
+        When resuming, it runs before the checkpoint is restored (then the
+        callback's :meth:`set_state`, and the network's weights become the
+        checkpoint's): reset here, and read the weights at an epoch's end."""
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> bool:
         """After epoch ``epoch`` (from 0); ``True`` stops training."""

@@ -14,7 +14,6 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-
 from typing import Any
 
 from ._backend import KNOWN_BACKENDS, BackendUnavailable
@@ -67,7 +66,7 @@ def _number(convert, valid, expected: str):
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _positive_float = _number(float, lambda v: 0 < v < float("inf"), "a positive finite number")
 _share = _number(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
-_seed = _number(int, lambda v: v >= 0, "a non-negative integer")
+_seed = _number(int, lambda v: 0 <= v < 2**63, "an integer in 0..2**63-1 (checkpoints keep it)")
 _rate = _number(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
 _non_negative = _number(float, lambda v: 0 <= v < float("inf"), "a non-negative finite number")
 _count = _number(int, lambda v: v >= 0, "a non-negative integer")

@@ -211,6 +211,27 @@ def _fit(net: Any, X: Any, y: Any, dp: Any, **options: Any) -> History:
     return run.history
 
 
+def _stop_asked(cb: Any, answer: Any) -> bool:
+    """``on_epoch_end``'s answer: True stops, False or None goes on; anything
+    else ("no", an array) is refused naming the callback, not guessed."""
+    if answer is None or isinstance(answer, bool | np.bool_):
+        return bool(answer)
+    raise TypeError(f"{type(cb).__name__}.on_epoch_end must return True (stop), False or None, got {answer!r}")
+
+
+def _permutation(order: Any, n: int) -> np.ndarray:
+    """A callable ``shuffle``'s order, refused unless it is a permutation of
+    ``range(n)``: rows left out or repeated would train on the wrong data
+    without a word (a host check per epoch, O(n))."""
+    got = np.asarray(order)
+    if got.shape != (n,) or got.dtype.kind not in "iu" or (n and (got.min() < 0 or got.max() >= n)) or (
+            n and np.bincount(got, minlength=n).max() > 1):  # fmt: skip
+        what = f"shape {got.shape}, dtype {got.dtype}" if got.shape != (n,) or got.dtype.kind not in "iu" else (
+            "indices out of range(n) or repeated")  # fmt: skip
+        raise ValueError(f"shuffle(n) must return a permutation of range({n}) (integers, each row once), got {what}")
+    return got
+
+
 class _Run:
     """One call of ``fit``: its settings, data and the state that changes
     from step to step (parameters, buffers, optimizer state, schedule state,
@@ -402,7 +423,7 @@ class _Run:
         """The epoch's row order on the device, or ``None`` (in order): the
         shuffling generator's, or a callable ``shuffle``'s (every epoch)."""
         if callable(self.shuffle):
-            return self.backend.asarray(np.asarray(self.shuffle(self.X.shape[0])))
+            return self.backend.asarray(_permutation(self.shuffle(self.X.shape[0]), self.X.shape[0]))
         return self.backend.asarray(self.rng.permutation(self.X.shape[0])) if self.shuffle and steps > 1 else None
 
     def _set_rate(self, lr: float) -> None:
@@ -528,7 +549,7 @@ class _Run:
         stop = self.tol is not None and epoch > 0 and history.loss[-2] - history.loss[-1] < self.tol
         logs = history.logs(epoch) if self.callbacks else None
         for cb in self.callbacks:
-            stop = bool(cb.on_epoch_end(epoch, dict(logs))) or stop
+            stop = _stop_asked(cb, cb.on_epoch_end(epoch, dict(logs))) or stop
         return stop
 
     def _best_epoch(self) -> None:

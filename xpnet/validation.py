@@ -13,6 +13,7 @@ for host data.
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 from typing import Any
@@ -287,6 +288,18 @@ def _not_finite(Y: Any) -> Any:
     return ~xp.all(xp.isfinite(Y))
 
 
+def _check_seed(seed: Any) -> None:
+    """``fit``'s seed: ``None`` or an int a checkpoint can keep as the run's
+    key (``0..2**63-1``); a generator would leave the validation split and
+    the checkpoint without one."""
+    if seed is None:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be None or an int, got {type(seed).__name__}")
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an int in 0..2**63-1, got {seed}")
+
+
 def check_fit_options(**options: Any) -> None:
     """``fit``'s options that are not data, checked before anything moves or
     a step runs (so a wrong one never costs an epoch): switches are bools,
@@ -302,6 +315,7 @@ def check_fit_options(**options: Any) -> None:
                 continue
             also = " or a callable n -> permutation of range(n)" if name == "shuffle" else ""
             raise TypeError(f"{name} must be True or False{also}, got {options[name]!r}")
+    _check_seed(options.get("seed"))
     interrupt = options.get("interrupt")
     if interrupt is not None and not callable(getattr(interrupt, "is_set", None)):
         raise TypeError(f"interrupt must have an is_set() method (e.g. a threading.Event), got {interrupt!r}")
