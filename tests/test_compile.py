@@ -831,3 +831,30 @@ def test_a_cupy_step_on_a_users_stream_is_not_bridged(monkeypatch):
     net = xpnet.Network([xpnet.Dense(3, 2)], backend="numpy", seed=0)
     eager = TrainStep(net, get_loss("mse"), get_optimizer("sgd"), None, Context(training=True))
     assert _graphstep.bridged_step(eager) is eager
+
+
+def test_an_optimizer_that_says_compilable_but_bakes_its_rate_trains_eagerly_and_is_named():
+    """Its schedule was ignored on JAX: every step used the first rate."""
+    pytest.importorskip("jax", reason="jax is not installed: the JAX step is the one that would keep the rate")
+    from xpnet.optimizers import SGD
+
+    class Baked(SGD):
+        compilable = True
+
+        def step(self, params, grads, state, decay=None):
+            return [p - self.lr * g for p, g in zip(params, grads)], state
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+    runs = []
+    for compile in (False, "auto"):
+        net = xpnet.MLP([3, 4, 1], backend="jax", dtype="float64", seed=0)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            h = net.fit(X, y, optimizer=Baked(lr=0.1), epochs=3, batch_size=5, compile=compile, seed=0,
+                        lr_schedule=lambda e: 0.1 * 0.1**e)  # fmt: skip
+        runs.append((h.loss, [np.asarray(p) for p in net._params()]))
+    assert any("declares compilable = True, but its lr never reaches" in str(w.message) for w in seen)
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-12)
+    for a, b in zip(runs[1][1], runs[0][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -10,8 +10,10 @@ that know a library by name for execution; this one only picks among them.
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -107,7 +109,26 @@ def _replayable(opt: Any, state: dict[str, Any]) -> bool:
     if vars(type(opt)).get("compilable") is not True:  # the class itself vouches; a subclass may change anything
         return False
     try:
-        host_scalars(opt, state)
+        seen, _ = host_scalars(opt, state)
     except Exception:
         return False
+    if _rate_is_baked(opt, state, seen):
+        warnings.warn(f"{type(opt).__name__} declares compilable = True, but its lr never reaches "
+                      "xpnet._kernels.update as a scalar: a compiled step would keep one rate (a schedule's "
+                      "would be ignored), so it trains eagerly", RuntimeWarning, stacklevel=4)  # fmt: skip
+        return False
     return True
+
+
+def _rate_is_baked(opt: Any, state: dict[str, Any], seen: list[float]) -> bool:
+    """Does another ``lr`` leave the step's scalars as they were? Then the
+    rate is a constant of the step, not one a schedule can change."""
+    lr = getattr(opt, "lr", None)
+    if not isinstance(lr, int | float) or isinstance(lr, bool):
+        return False
+    other = copy.copy(opt)
+    try:
+        other.lr = 2.0 * lr + 1.0
+        return host_scalars(other, state)[0] == seen
+    except Exception:  # an lr that cannot be set: no schedule can change it either
+        return False
