@@ -269,3 +269,24 @@ def test_history_logs_of_an_epoch_not_recorded_says_which_exist():
     assert h.logs(-1) == h.logs(1) == {"loss": 0.5, "lr": 0.1} and h.logs(np.int64(0))["loss"] == 1.0
     with pytest.raises(IndexError, match=r"one of the 2 recorded \(0 to 1"):
         h.logs(5)
+
+
+def test_auto_mode_maximises_a_registered_metric_that_says_higher_is_better(monkeypatch):
+    """A custom F1 score was minimised: the best epoch kept was the worst."""
+    from xpnet.metrics import METRICS
+    from xpnet.schedules import ReduceLROnPlateau
+
+    class F1(xpnet.Metric):
+        name, greater_is_better = "test_callbacks_f1", True
+
+    class Error(xpnet.Metric):
+        name, greater_is_better = "test_callbacks_error_rate", False
+
+    for cls in (F1, Error):
+        monkeypatch.setitem(METRICS._classes, cls.name, cls)  # registered for this test only
+    assert xpnet.EarlyStopping(monitor="val_test_callbacks_f1").mode == "max"
+    assert ReduceLROnPlateau(monitor="val_test_callbacks_f1").mode == "max"
+    assert xpnet.EarlyStopping(monitor="val_test_callbacks_error_rate").mode == "min"
+    assert xpnet.EarlyStopping(monitor="val_accuracy").mode == "max"
+    assert xpnet.EarlyStopping(monitor="val_loss").mode == "min"
+    assert xpnet.EarlyStopping(monitor="val_test_callbacks_f1", mode="min").mode == "min"

@@ -24,6 +24,10 @@ class Metric:
     """Base class: subclasses set ``name`` and define ``__call__(y_true, y_pred)``."""
 
     name: str = ""
+    #: Is a higher value better (an F1 score) or a lower one (an error)?
+    #: ``mode="auto"`` of EarlyStopping and ReduceLROnPlateau reads it for a
+    #: registered metric; ``None``: maximise accuracies, minimise the rest.
+    greater_is_better: bool | None = None
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __call__(y_true, y_pred)")
@@ -45,6 +49,7 @@ class Accuracy(Metric):
     0.5 threshold on a single (sigmoid) output."""
 
     name = "accuracy"
+    greater_is_better = True
     #: Namespace operations only: ``fit`` may compile it into its epoch report (a subclass must say so again).
     compilable = True
 

@@ -326,8 +326,15 @@ def get_schedule(spec: Any, checkpointable: bool = False) -> Schedule:
 
 
 def resolve_mode(mode: str, monitor: str, who: str) -> str:
-    """``"min"`` or ``"max"``; ``"auto"`` is ``"max"`` for accuracies."""
+    """``"min"`` or ``"max"``; ``"auto"`` is what the monitored registered
+    metric declares (``greater_is_better``), else ``"max"`` for accuracies."""
     if mode == "auto":
+        from .metrics import METRICS
+
+        metric = METRICS.get(monitor.removeprefix("val_"))
+        declared = getattr(metric, "greater_is_better", None)
+        if isinstance(declared, bool):
+            return "max" if declared else "min"
         return "max" if "acc" in monitor else "min"
     if mode not in ("min", "max"):
         raise ValueError(f"{who} mode must be 'auto', 'min' or 'max', got {mode!r}")
