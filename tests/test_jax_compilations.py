@@ -188,3 +188,18 @@ def test_a_component_that_reads_values_on_the_host_runs_op_by_op_on_jax(compile)
     np.testing.assert_allclose(fits[0].val_loss, fits[1].val_loss, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(got.predict(X)), want.predict(X), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got.evaluate(X, Y, loss="mse"), want.evaluate(X, Y, loss="mse"), rtol=1e-5)
+
+
+def test_compile_true_is_told_of_a_host_read_each_fit_not_only_the_first():
+    """The warning came only from the fit that found the read: a later fit
+    of the same step (the program cache remembers) ran eagerly in silence."""
+    rng = np.random.default_rng(1)
+    X, Y = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    act = _host_reading()
+    for compile in ("auto", True, True):
+        net = xpnet.Network([xpnet.Dense(3, 2, act())], backend="jax", seed=0)
+        if compile is True:
+            with pytest.warns(RuntimeWarning, match="cannot compile this step on JAX"):
+                net.fit(X, Y, epochs=2, compile=compile)
+        else:
+            net.fit(X, Y, epochs=2, compile=compile)

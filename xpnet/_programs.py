@@ -49,6 +49,8 @@ class _JaxStep(TrainStep):
                self.fuse)  # fmt: skip
         self._key, self._warn = key, warn  # warn: compile=True asked for a program
         self._eager_only = key in _HOST_READS  # read per step: no hash of the key there
+        if self._eager_only and warn:  # found by an earlier fit: compile=True is told each time
+            _HostRead.warn(_HOST_READS[key], stacklevel=5)
         if key not in _JAX_PROGRAMS:
             while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
                 _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
@@ -351,7 +353,7 @@ def keyed_program(backend: Any, key: tuple, fn: Callable[..., Any]) -> Callable[
 #: Program keys whose functions read array values on the host (``float()``,
 #: ``bool()``, ``.item()``, NumPy on an array), which JAX cannot trace: they
 #: run op by op from then on.
-_HOST_READS: set[tuple] = set()
+_HOST_READS: dict[tuple, str] = {}  # key -> the error's name
 
 
 class _HostRead:
@@ -365,12 +367,16 @@ class _HostRead:
 
     @staticmethod
     def found(key: tuple, exc: BaseException, warn: bool) -> None:
-        _HOST_READS.add(key)
+        _HOST_READS[key] = type(exc).__name__
         if warn:
-            warnings.warn(f"xpnet: compile=True cannot compile this step on JAX: a component reads array values on "
-                          f"the host ({type(exc).__name__}); it runs eagerly, op by op. Written with the namespace's "
-                          "operations (xp.where instead of if, no float()) it would compile", RuntimeWarning,
-                          stacklevel=4)  # fmt: skip
+            _HostRead.warn(_HOST_READS[key])
+
+    @staticmethod
+    def warn(error: str, stacklevel: int = 5) -> None:
+        warnings.warn(f"xpnet: compile=True cannot compile this step on JAX: a component reads array values on "
+                      f"the host ({error}); it runs eagerly, op by op. Written with the namespace's "
+                      "operations (xp.where instead of if, no float()) it would compile", RuntimeWarning,
+                      stacklevel=stacklevel)  # fmt: skip
 
     @staticmethod
     def program_or_eager(key: tuple, program: Callable[..., Any], eager: Callable[..., Any], *args: Any) -> Any:
