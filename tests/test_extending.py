@@ -601,3 +601,25 @@ def test_a_numpy_number_in_a_layer_config_saves_and_anything_else_is_named(tmp_p
     with pytest.raises(TypeError, match=r"cannot save layer 0 \(test_extending_scaled\): its config\(\) must"):
         odd.save(tmp_path / "odd")
     assert not (tmp_path / "odd").exists()
+
+
+def test_an_initialiser_with_settings_is_given_as_a_spec_like_the_other_components(monkeypatch):
+    """``init={"name", "config"}`` raised a TypeError, though activations,
+    losses and optimizers take that form."""
+    from xpnet._random import INITIALIZERS
+
+    class Constant(xpnet.Initializer):
+        name = "test_extending_constant"
+
+        def __init__(self, value=1.0):
+            self.value = value
+
+        def __call__(self, rng, n_in, n_out):
+            return np.full((n_in, n_out), self.value)
+
+    monkeypatch.setitem(INITIALIZERS._classes, Constant.name, Constant)  # registered for this test only
+    layer = xpnet.Dense(3, 2, init={"name": "test_extending_constant", "config": {"value": 0.25}})
+    net = xpnet.Network([layer], backend="numpy", seed=0)
+    np.testing.assert_array_equal(net.layers[0].weights, np.full((3, 2), 0.25, "float32"))
+    with pytest.raises(ValueError, match="cannot be built from config"):
+        xpnet.Network([xpnet.Dense(3, 2, init={"name": "test_extending_constant", "config": {"gain": 2}})])

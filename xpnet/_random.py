@@ -131,17 +131,20 @@ def default_init(activation_name: str) -> str:
 
 
 def resolve_init(init: str | Initializer | InitFunction | None, activation_name: str) -> InitFunction:
-    """An initializer from a name, an :class:`Initializer`, a callable
-    ``(rng, n_in, n_out) -> array``, or ``None`` (the activation's default)."""
+    """An initializer from a name, a ``{"name", "config"}`` spec (as
+    activations, losses and optimizers take), an :class:`Initializer`, a
+    callable ``(rng, n_in, n_out) -> array``, or ``None`` (the activation's
+    default)."""
     if init is None:
         init = default_init(activation_name)
     if isinstance(init, type) and issubclass(init, Initializer):
         return init()
-    if isinstance(init, str):
-        return INITIALIZERS.lookup(init)()
+    if isinstance(init, str | dict):
+        return INITIALIZERS.build(init)
     if callable(init):
         return init
-    raise TypeError(f"init must be a name, an Initializer or a callable (rng, n_in, n_out) -> array, got {init!r}")
+    raise TypeError("init must be a name, a {'name': ..., 'config': {...}} spec, an Initializer or a callable "
+                    f"(rng, n_in, n_out) -> array, got {init!r}")
 
 
 def draw_weights(init: InitFunction, rng: np.random.Generator, n_in: int, n_out: int, dtype: str) -> np.ndarray:
