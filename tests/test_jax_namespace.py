@@ -101,3 +101,21 @@ def test_labels_and_predicted_classes_ask_jax_for_no_int64_in_its_default_32_bit
                 warnings.simplefilter("error")
                 assert set(binary.predict(X)) <= {0, 1} and multilabel.predict(X).shape == (60, 2)
     assert index_dtype(xpnet.get_backend("numpy").xp) == np.int64
+
+
+def test_the_scikit_learn_drop_in_on_jax_in_32_bit_mode_names_both_ways_out_of_float64():
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install 'xpnet[sklearn]')")
+    import warnings
+
+    from xpnet.sklearn import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    with jax.enable_x64(False):
+        with pytest.raises(ValueError, match="pass dtype='float32', or switch on JAX's 64-bit mode"):
+            MLPClassifier(backend="jax", max_iter=2).fit(X, y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # 2 iterations: a ConvergenceWarning
+            fitted = MLPClassifier(backend="jax", dtype="float32", max_iter=2, random_state=0).fit(X, y)
+        assert fitted.coefs_[0].dtype == np.float32

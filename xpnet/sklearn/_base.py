@@ -90,9 +90,11 @@ class BaseMLP(BaseEstimator):
         self.n_outputs_ = Y.shape[1]
         self._random_state = check_random_state(self.random_state)
         dtype = self._dtype_for(X, first_pass)
+        backend = backend_for(space, self.backend, self.device)
+        self._check_jax_float64(backend, dtype)
         if first_pass:
             self._initialize(Y, [X.shape[1], *hidden, self.n_outputs_], dtype)
-        net = self._network(backend_for(space, self.backend, self.device), dtype, keep=True)
+        net = self._network(backend, dtype, keep=True)
         X, Y = net.backend.asarray(_trainable(X, net), dtype), net.backend.asarray(Y, dtype)
         self._fit_space = space.key()
         if self.solver == "lbfgs":
@@ -130,6 +132,14 @@ class BaseMLP(BaseEstimator):
         if self.dtype is not None:
             return dtype_name(self.dtype)
         return dtype_name(X.dtype if first_pass else self.coefs_[0].dtype)
+
+    def _check_jax_float64(self, backend: Any, dtype: str) -> None:
+        """float64 X with ``dtype=None`` on JAX in its default 32-bit mode:
+        say both ways out, before anything is built."""
+        if backend.name == "jax" and dtype == "float64" and self.dtype is None and not _jax_x64():
+            raise ValueError("X is float64 and dtype=None trains in X's dtype (as scikit-learn does), but JAX is in "
+                             "its default 32-bit mode: pass dtype='float32', or switch on JAX's 64-bit mode "
+                             "(JAX_ENABLE_X64=1, or jax.config.update('jax_enable_x64', True))")  # fmt: skip
 
     def _initialize(self, Y: Any, layer_units: list[int], dtype: str) -> None:
         """The fitted attributes of a first fit, and scikit-learn's initial weights."""
