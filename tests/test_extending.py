@@ -623,3 +623,36 @@ def test_an_initialiser_with_settings_is_given_as_a_spec_like_the_other_componen
     np.testing.assert_array_equal(net.layers[0].weights, np.full((3, 2), 0.25, "float32"))
     with pytest.raises(ValueError, match="cannot be built from config"):
         xpnet.Network([xpnet.Dense(3, 2, init={"name": "test_extending_constant", "config": {"gain": 2}})])
+
+
+def test_a_loss_says_it_takes_class_targets_and_fit_reads_that_not_its_name(monkeypatch):
+    """Integer labels and class_weight were for a loss named
+    'cross_entropy' only: a focal loss of one's own refused labels, and a
+    CrossEntropy subclass under another name trained -t log y on a single
+    sigmoid output without a word."""
+    from xpnet.losses import CrossEntropy
+
+    class Focal(xpnet.Loss):
+        name, class_targets = "test_extending_focal", "classes"
+
+        def _value(self, xp, t, y):
+            p = xp.clip(y, 1e-7, 1.0)
+            return -xp.sum(t * (1.0 - p) ** 2 * xp.log(p)) / y.shape[0]
+
+        def _gradient(self, xp, t, y):
+            p = xp.clip(y, 1e-7, 1.0)
+            return -t * ((1.0 - p) ** 2 / p - 2.0 * (1.0 - p) * xp.log(p)) / y.shape[0]
+
+    class Smoothed(CrossEntropy):
+        name = "test_extending_smoothed"
+
+    rng = np.random.default_rng(0)
+    X, labels = rng.normal(size=(30, 3)), rng.integers(0, 3, 30)
+    net = xpnet.Network([xpnet.Dense(3, 3, "softmax")], backend="numpy", dtype="float64", seed=0)
+    h = net.fit(X, labels, loss=Focal(), epochs=2, class_weight="balanced", validation_split=0.2)
+    assert len(h.loss) == 2 and np.isfinite(h.loss).all()
+    one = xpnet.Network([xpnet.Dense(3, 1, "sigmoid")], backend="numpy", seed=0)
+    with pytest.raises(ValueError, match="test_extending_smoothed needs one output per class"):
+        one.fit(X, labels % 2, loss=Smoothed(), epochs=1)
+    with pytest.raises(ValueError, match="class_weight needs class targets"):
+        net.fit(X, np.eye(3)[labels], loss="mse", class_weight="balanced", epochs=1)

@@ -26,9 +26,6 @@ from .validation import as_numeric
 
 __all__ = ["check_class_weight", "check_validation_split", "class_row_weights", "queue_sample_weight", "split_rows"]
 
-_CLASS_LOSSES = ("cross_entropy", "binary_cross_entropy")
-
-
 def check_validation_split(share: Any, validation_data: Any) -> float | None:
     if share is None:
         return None
@@ -44,10 +41,10 @@ def check_class_weight(class_weight: Any, loss: Any, n_out: int) -> Any:
     network's classes (0..n_out-1; 0 and 1 for one sigmoid output)."""
     if class_weight is None:
         return None
-    if loss.name not in _CLASS_LOSSES:
+    if loss.class_targets is None:
         raise ValueError(
-            f"class_weight needs class targets (loss 'cross_entropy' or 'binary_cross_entropy'), got loss {loss.name!r}; "
-            "use sample_weight to weigh rows of other targets"
+            f"class_weight needs class targets (a loss such as 'cross_entropy' or 'binary_cross_entropy', whose "
+            f"class_targets says so), got loss {loss.name!r}; use sample_weight to weigh rows of other targets"
         )
     if class_weight == "balanced":
         return "balanced"
@@ -126,13 +123,13 @@ def strata(y: Any, T: Any, loss: Any) -> np.ndarray | None:
     """Host class labels to stratify a split by, for class targets (integer
     labels, one-hot rows, a 0/1 column); ``None`` for other targets. Host
     inputs cost nothing; a device ``y`` is fetched (one transfer)."""
-    if loss.name not in _CLASS_LOSSES:
+    if loss.class_targets is None:
         return None
     host = np.asarray(y) if isinstance(y, np.ndarray | list | tuple) else to_numpy(T)
     if host.ndim == 2 and host.shape[1] > 1:
         return np.argmax(host, axis=1)
     host = host.reshape(-1)
-    return (host > 0.5).astype(np.int64) if loss.name == "binary_cross_entropy" else host.astype(np.int64)
+    return (host > 0.5).astype(np.int64) if loss.class_targets == "binary" else host.astype(np.int64)
 
 
 def class_row_weights(backend: Any, T: Any, class_weight: Any) -> Any:

@@ -51,6 +51,13 @@ class Loss:
 
     name: str = ""
     fused_with: str | None = None
+    #: The targets it takes: ``"classes"`` (one output per class; integer
+    #: labels or one-hot rows, as cross_entropy), ``"binary"`` (0/1 or a
+    #: probability per output, as binary_cross_entropy) or ``None`` (any
+    #: numbers). ``fit`` reads it, not the name: labels are one-hot encoded,
+    #: targets checked to lie in [0, 1], validation splits stratified and
+    #: ``class_weight`` applied for class targets.
+    class_targets: str | None = None
     #: "mean" (over samples, or over all elements) or "sum": how a batch's loss
     #: relates to its parts, which data-parallel training needs to split it.
     reduction: str = "mean"
@@ -164,6 +171,7 @@ class _Weighted(Loss):
     def __init__(self, base: Loss, w: Any) -> None:
         self.base, self.w = base, w
         self.name, self.fused_with, self.reduction = base.name, declared_fusion(base), base.reduction
+        self.class_targets = base.class_targets
 
     def _value(self, xp: Any, t: Any, y: Any) -> Any:
         total = xp.sum(self.w * per_sample(self.base, xp, t, y))
@@ -346,6 +354,7 @@ class Huber(Loss):
 class BinaryCrossEntropy(Loss):
     name = "binary_cross_entropy"
     fused_with = "sigmoid"
+    class_targets = "binary"
 
     def _value(self, xp, t, y):
         eps = xp.finfo(y.dtype).eps
@@ -371,6 +380,7 @@ class BinaryCrossEntropy(Loss):
 class CrossEntropy(Loss):
     name = "cross_entropy"
     fused_with = "softmax"
+    class_targets = "classes"
 
     def _targets(self, xp, expected, y):
         if y.ndim == 2 and y.shape[1] == 1:

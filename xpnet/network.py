@@ -332,13 +332,13 @@ class Network:
             self.backend, y, self.dtype, X.shape[0], self.n_out, self._uses_labels(loss), checks, f"{what}y",
             f"{what}X", host=True,
         )  # fmt: skip
-        queue_loss_targets(checks, T, loss.name, labels, f"{what}y")
+        queue_loss_targets(checks, T, loss, labels, f"{what}y")
         return X, T, labels
 
     def _check_loss_fits(self, loss: Loss) -> None:
-        if loss.name == "cross_entropy" and self.n_out == 1:
+        if loss.class_targets == "classes" and self.n_out == 1:
             raise ValueError(
-                "cross_entropy needs one output per class (softmax over n_out >= 2); this network has one output: "
+                f"{loss.name} needs one output per class (softmax over n_out >= 2); this network has one output: "
                 "use loss='binary_cross_entropy' with a sigmoid output for two classes"
             )
 
@@ -353,7 +353,7 @@ class Network:
         return one_hot(self.backend, T, self.n_out, self.dtype)
 
     def _uses_labels(self, loss: Loss) -> bool:
-        return loss.name == "cross_entropy" and self.n_out > 1
+        return loss.class_targets == "classes" and self.n_out > 1
 
     # -- internals: pure functions of parameter and buffer lists ---------------
 

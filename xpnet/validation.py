@@ -238,19 +238,20 @@ def as_targets(
     return y, False
 
 
-def queue_loss_targets(checks: DeferredChecks, T: Any, loss_name: str, labels: bool, what: str = "y") -> None:
+def queue_loss_targets(checks: DeferredChecks, T: Any, loss: Any, labels: bool, what: str = "y") -> None:
     """Queue what a loss needs of its (non-label) targets: cross-entropy and
     binary cross-entropy take probabilities in [0, 1] (outside, they train
     to negative losses), and a cross-entropy row over several classes must
     not be all zero (it would name no class and teach nothing)."""
-    if labels or loss_name not in ("cross_entropy", "binary_cross_entropy"):
+    kind, loss_name = getattr(loss, "class_targets", None), loss.name
+    if labels or kind is None:
         return
     xp = compat.array_namespace(T)
     checks.add(
         xp.any((T < 0) | (T > 1)),
         f"{what}: {loss_name} targets must lie in [0, 1] (one-hot rows or probabilities), got values outside",
     )
-    if loss_name == "cross_entropy" and T.ndim == 2 and T.shape[1] > 1:
+    if kind == "classes" and T.ndim == 2 and T.shape[1] > 1:
         checks.add(
             xp.any(xp.all(T == 0, axis=1)),
             f"{what}: some rows of the cross_entropy targets are all zero; each row needs its class "
