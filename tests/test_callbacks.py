@@ -290,3 +290,25 @@ def test_auto_mode_maximises_a_registered_metric_that_says_higher_is_better(monk
     assert xpnet.EarlyStopping(monitor="val_accuracy").mode == "max"
     assert xpnet.EarlyStopping(monitor="val_loss").mode == "min"
     assert xpnet.EarlyStopping(monitor="val_test_callbacks_f1", mode="min").mode == "min"
+
+
+def test_what_a_callback_changes_is_what_the_next_epoch_trains_with_and_history_says(backend):
+    """New weights set by a callback were overwritten by the loop's own,
+    and a rate it changed trained but History kept the first one."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+    opt = xpnet.SGD(lr=1e-6)
+
+    class Edit(xpnet.Callback):
+        def on_train_begin(self, network):
+            self.network = network
+
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 0:
+                self.network.layers[0].weights = np.zeros((3, 1))
+                opt.lr = 2e-6
+
+    net = xpnet.Network([xpnet.Dense(3, 1)], backend=backend, dtype="float32", seed=0)
+    h = net.fit(X, y, optimizer=opt, epochs=2, batch_size=5, callbacks=[Edit()])
+    assert h.lr == [1e-6, 2e-6]
+    assert np.abs(host(net.layers[0].weights)).max() < 1e-3  # one epoch from zero at 2e-6

@@ -374,6 +374,8 @@ class _Run:
         pos, rng = self.pos, self.rng
         if self.schedule is not None:
             self._set_rate(self.schedule.rate(self.sched_state))
+        else:  # the optimizer's own, which a callback may have changed: History says the rate used
+            self.lr = run_options.base_rate(self.opt, None)
         resumed = epoch == pos.epoch and pos.step > 0
         start_state = pos.rng_state if resumed else rng.bit_generator.state if self.keeps_state else None
         key = None
@@ -512,6 +514,7 @@ class _Run:
                 for row, lr in zip(rows[:good], lrs):
                     self._record([row], [lr])
                     stop = self._decide() or stop
+                self._adopt_edits(*states[good - 1])
             self._best_epoch()
             _update_bar(self.bar, self.history, good)
         if bad is not None:
@@ -540,6 +543,13 @@ class _Run:
         for epoch in range(first, len(figures)):
             if self.best is None or figures[epoch] < self.best[1]:
                 self.best = (epoch, figures[epoch])
+
+    def _adopt_edits(self, params: list[Any], buffers: list[Any]) -> None:
+        """Weights a callback set on the network (``layer.weights = ...``)
+        are the next epoch's start; they were overwritten by the loop's own."""
+        now_params, now_buffers = self.net._params(), self.net._buffers()
+        if any(a is not b for a, b in zip([*now_params, *now_buffers], [*params, *buffers])):
+            self.params, self.buffers = list(now_params), list(now_buffers)
 
     def _decide(self) -> bool:
         """The decisions after the epoch just recorded: ``tol``, then the
