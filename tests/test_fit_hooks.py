@@ -101,3 +101,11 @@ def test_a_callback_answers_true_false_or_none():
     assert len(_net().fit(X, Y, epochs=3, callbacks=[Says(np.bool_(True))]).loss) == 1
     with pytest.raises(TypeError, match=r"Says.on_epoch_end must return True \(stop\), False or None, got 'no'"):
         _net().fit(X, Y, epochs=3, callbacks=[Says("no")])
+
+
+def test_an_optimizer_object_keeps_its_rate_and_a_second_one_is_refused():
+    """fit(optimizer=Adam(1e-3), lr=0.5) trained at 1e-3 without a word."""
+    with pytest.raises(ValueError, match=r"lr=0.5 and an optimizer object with its own lr=0.001"):
+        _net().fit(X, Y, optimizer=xpnet.Adam(1e-3), lr=0.5)
+    assert _net().fit(X, Y, optimizer=xpnet.Adam(1e-3), epochs=1).lr == [1e-3]
+    assert _net().fit(X, Y, optimizer=xpnet.Adam(0.5), lr=0.5, epochs=1).lr == [0.5]

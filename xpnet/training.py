@@ -45,6 +45,10 @@ from .validation import DeferredChecks, check_fit_options, positive
 __all__ = ["History", "TrainingInterrupted", "fit"]
 
 
+#: ``fit``'s ``lr``, for an optimizer given by name.
+DEFAULT_LR = 0.01
+
+
 def fit(
     net: Any,
     X: Any,
@@ -52,7 +56,7 @@ def fit(
     *,
     loss: Any = "mse",
     optimizer: Any = "sgd",
-    lr: float = 0.01,
+    lr: float = DEFAULT_LR,
     epochs: int = 1,
     batch_size: int | None = None,
     shuffle: Any = True,
@@ -242,6 +246,7 @@ class _Run:
         self.backend, self.xp = net.backend, net.backend.xp
         self.loss = get_loss(options["loss"])
         self.opt = self.step_opt = get_optimizer(options["optimizer"], options["lr"])
+        run_options.check_rate_given_once(options["optimizer"], self.opt, options["lr"], DEFAULT_LR)
         self.epochs = positive(options["epochs"], "epochs", integer=True)
         self.batch_size = positive(options["batch_size"], "batch_size", integer=True, allow_none=True)
         self.tol = run_options.check_tol(options["tol"])
