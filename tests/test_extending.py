@@ -656,3 +656,56 @@ def test_a_loss_says_it_takes_class_targets_and_fit_reads_that_not_its_name(monk
         one.fit(X, labels % 2, loss=Smoothed(), epochs=1)
     with pytest.raises(ValueError, match="class_weight needs class targets"):
         net.fit(X, np.eye(3)[labels], loss="mse", class_weight="balanced", epochs=1)
+
+
+class _Narrow(xpnet.Layer):
+    """Declares 4 outputs, gives 2 (and a wrong buffer count on request)."""
+
+    name = "test_extending_narrow"
+
+    def input_width(self):
+        return 3
+
+    def output_width(self, n_in):
+        return 4
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return X[:, :2], None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return xp.zeros((dY.shape[0], 3), dtype=dY.dtype), []
+
+
+class _TwoGradients(xpnet.Dense):
+    def backward(self, xp, params, cache, dY, need_dx):
+        dX, grads = super().backward(xp, params, cache, dY, need_dx)
+        return dX, grads[:1]
+
+
+def test_a_broken_component_is_named_not_the_layer_before_it():
+    """A layer that gave 2 of its 4 declared outputs: predict returned
+    (N, 2) silently and fit failed in NumPy's broadcasting; a loss gradient
+    of the wrong shape and a layer's missing gradient were blamed on the
+    Dense before them."""
+    X, Y = np.ones((5, 3)), np.ones((5, 4))
+    net = xpnet.Network([_Narrow()], backend="numpy", seed=0)
+    with pytest.raises(ValueError, match=r"outputs of shape \(5, 2\) for 5 rows, but they declare 4 outputs"):
+        net.predict(X)
+    with pytest.raises(ValueError, match=r"forward returned outputs of shape \(5, 2\), but they declare \(5, 4\)"):
+        net.fit(X, Y, epochs=1)
+
+    class Wide(xpnet.Loss):
+        name = "test_extending_wide"
+
+        def _value(self, xp, t, y):
+            return xp.sum((y - t) ** 2)
+
+        def _gradient(self, xp, t, y):
+            return xp.ones((y.shape[0], 1), dtype=y.dtype)
+
+    dense = xpnet.Network([xpnet.Dense(3, 4), xpnet.Dense(4, 4)], backend="numpy", seed=0)
+    with pytest.raises(ValueError, match=r"the loss 'test_extending_wide' gave a gradient of shape \(5, 1\)"):
+        dense.fit(X, Y, loss=Wide(), epochs=1)
+    two = xpnet.Network([xpnet.Dense(3, 4), _TwoGradients(4, 4)], backend="numpy", seed=0)
+    with pytest.raises(ValueError, match=r"backward returned 1 gradients for its 2 parameters \(\['weight', "):
+        two.fit(X, Y, epochs=1)

@@ -333,6 +333,6 @@ def test_a_negative_running_variance_in_a_file_is_refused_naming_it(tmp_path):
     name = next(k for k in tensors if k.endswith("running_var"))
     tensors[name] = -np.ones_like(tensors[name])
     save_file(tensors, tmp_path / "bad.st", metadata=meta)
-    with pytest.raises(ValueError, match=rf"tensor {re.escape(name)} holds negative values; it is a variance"):
+    with pytest.raises(ValueError, match=rf"tensor {re.escape(name)} holds negative values; its layer declares it never"):
         xpnet.load(tmp_path / "bad.st")
     xpnet.load(tmp_path / "m.st")  # the untouched file loads

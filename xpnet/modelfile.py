@@ -278,7 +278,8 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
             raise ValueError(f"{path}: tensor {name} holds {what}; a model file must hold finite numbers")
     for name in _architecture_root(meta["architecture"], path).nonnegative_buffers():
         if np.any(tensors[f"layers.{name}"] < 0):
-            raise ValueError(f"{path}: tensor layers.{name} holds negative values; it is a variance, never negative")
+            raise ValueError(f"{path}: tensor layers.{name} holds negative values; its layer declares it never "
+                             "negative (nonnegative_buffers: a variance)")
     return meta, tensors
 
 

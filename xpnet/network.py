@@ -175,6 +175,9 @@ class Network:
         rows = positive(batch_size, "batch_size", integer=True, allow_none=True)
         with quiet_float_errors():  # NaN/inf inputs or an overflow: reported below, once
             Y = self._predict(self._params(), self._buffers(), X, rows)
+        if tuple(Y.shape) != (X.shape[0], self.n_out):  # metadata only: a layer's forward broke its declared width
+            raise ValueError(f"the layers' forward returned outputs of shape {tuple(Y.shape)} for {X.shape[0]} rows, "
+                             f"but they declare {self.n_out} outputs (a layer's output_width)")  # fmt: skip
         queue_output_check(checks, Y, self.dtype)
         checks.run()  # one transfer: the inputs' checks, then the outputs'
         return Y
@@ -380,9 +383,14 @@ class Network:
         back through every layer's ``backward``."""
         xp, root = self.backend.xp, self._root
         Y, cache, new_buffers = root.forward(xp, params, self._buffers() if buffers is None else buffers, X, ctx)
+        first = not self._step_arrays_checked
+        if first:
+            _check_outputs(loss, Y, None, (X.shape[0], self.n_out))
         act = root.output_activation()
         fused = _fuses(loss, act)
         value, delta = value_and_delta(loss, xp, T, Y, fused)
+        if first:
+            _check_outputs(loss, Y, delta, (X.shape[0], self.n_out))
         backward = root.backward_from_potential if fused else root.backward
         _, grads = backward(xp, params, cache, delta, False)
         if not self._step_arrays_checked:  # shapes and dtypes: the same in every later step
@@ -414,6 +422,18 @@ class Network:
             n = n_next
         rows.append(f"  total parameters: {total}")
         return "\n".join(rows)
+
+
+def _check_outputs(loss: Loss, Y: Any, delta: Any | None, shape: tuple[int, int]) -> None:
+    """At a fit's first step: the layers give the outputs they declare, and
+    the loss a delta of their shape (else a later layer's check would blame
+    the wrong one, or predict return fewer columns without a word)."""
+    if tuple(Y.shape) != shape:
+        raise ValueError(f"the layers' forward returned outputs of shape {tuple(Y.shape)}, but they declare "
+                         f"{shape} ({shape[1]} outputs): a layer's forward must give the width its output_width says")
+    if delta is not None and tuple(delta.shape) != shape:
+        raise ValueError(f"the loss {loss.name!r} gave a gradient of shape {tuple(delta.shape)} for outputs of "
+                         f"shape {shape}: its _gradient must return one value per output")  # fmt: skip
 
 
 def _fuses(loss: Loss, act: Any) -> bool:

@@ -91,6 +91,9 @@ class Sequential(Layer):
         keep = ctx is None or ctx.training
         for layer, (p0, p1, b0, b1) in zip(self.layers, self._slices):
             X, cache, b = layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
+            if len(b) != b1 - b0:
+                raise ValueError(f"{layer!r}.forward returned {len(b)} new buffers for its {b1 - b0} buffers "
+                                 f"({list(layer.buffer_shapes())})")  # fmt: skip
             caches.append(cache if keep else None)
             new_buffers.extend(b)
         return X, caches, new_buffers
@@ -114,6 +117,9 @@ class Sequential(Layer):
         for k in range(i, -1, -1):
             p0, p1, _, _ = self._slices[k]
             dY, grads = self.layers[k].backward(xp, params[p0:p1], cache[k], dY, need_dx or k > 0)
+            if len(grads) != p1 - p0:
+                raise ValueError(f"{self.layers[k]!r}.backward returned {len(grads)} gradients for its {p1 - p0} "
+                                 f"parameters ({list(self.layers[k].parameter_shapes())})")  # fmt: skip
             parts.append(grads)
         return dY, [g for part in reversed(parts) for g in part]
 
