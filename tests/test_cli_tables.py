@@ -164,8 +164,10 @@ def test_unseen_category_is_an_error_or_zeros_with_unknown_ignore(colors, tmp_pa
     rows = table(tmp_path / "new.csv", ["color", "size", "zone"], [["red", 0.1, "01"], ["purple", 0.1, "01"]])
     line = one_line_error(xpnet_cli("predict", model, rows))
     assert "column 'color' holds 'purple'" in line and "line 3" in line and "--unknown ignore" in line
-    header, predicted = read_csv(ok(xpnet_cli("predict", model, rows, "--unknown", "ignore")).stdout)
+    ignored = ok(xpnet_cli("predict", model, rows, "--unknown", "ignore"))
+    header, predicted = read_csv(ignored.stdout)
     assert header == ["label"] and len(predicted) == 2
+    assert "warning: 1 of 2 rows hold a category the model was not trained on" in ignored.stderr  # said how many
 
 
 def test_categorical_option_keeps_numbers_as_written(colors, tmp_path):
@@ -757,6 +759,9 @@ def test_fourth_review_of_the_table_rules(tmp_path):
     line = one_line_error(xpnet_cli("train", "--data", q, *FAST))
     assert "column 'a' holds '1,5', not a number" in line and "to_csv(sep=';', decimal=',')" in line
     assert "--categorical a" in line
+    de = table(tmp_path / "de.csv", ["a", "b", "y"], [["1.234,5", 2, 0], *[[f"{i},5", i, i % 2] for i in range(9)]],
+               sep=";")  # fmt: skip
+    assert "(--decimal , reads numbers" in one_line_error(xpnet_cli("train", "--data", de, *FAST))
     qy = table(tmp_path / "qy.csv", ["a", "y"], [[i, f'"{i},5"'] for i in range(1, 11)])
     assert "holds numbers written with a decimal comma" in one_line_error(xpnet_cli("train", "--data", qy, *FAST))
 

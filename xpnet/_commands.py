@@ -475,6 +475,9 @@ def predict(args: argparse.Namespace) -> int:
     info = net.info if isinstance(net.info, dict) else {}
     features = features_from_info(info, net.n_in)
     X, skipped = prediction_inputs(args, info, features, net.n_in)
+    if features is not None and features.unseen_rows:
+        _warn(f"{features.unseen_rows} of {len(X)} rows hold a category the model was not trained on "
+              "(--unknown ignore: encoded as all zeros)")  # fmt: skip
     if len(X):
         Y = to_numpy(net.predict(X)).astype(np.float64)
     else:  # every row dropped (a missing value, --missing drop): nothing to predict, each row left empty

@@ -23,9 +23,12 @@ def is_number(text: str) -> bool:
 
 
 def decimal_comma(text: str) -> bool:
-    """Does ``text`` look like a number written with a decimal comma (``1,5``)?"""
-    head, _, tail = text.lstrip("+-").partition(",")
-    return head.isdigit() and tail.isdigit()
+    """Does ``text`` look like a number written with a decimal comma (``1,5``,
+    or with points grouping thousands: ``1.234,5``)?"""
+    return _DECIMAL_COMMA.fullmatch(text.strip()) is not None
+
+
+_DECIMAL_COMMA = re.compile(r"[+-]?(?:\d+|\d{1,3}(?:\.\d{3})+),\d+")
 
 
 def decimal_comma_hint(sep: str | None) -> str:

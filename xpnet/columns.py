@@ -52,6 +52,9 @@ class Features:
     mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     std: np.ndarray = field(default_factory=lambda: np.ones(0))
     from_model: bool = field(default=False, repr=False)  # in predict: hints say which options are train's
+    #: Rows of the last :meth:`encode` with a category the model was not
+    #: trained on (encoded as all zeros under ``unknown="ignore"``).
+    unseen_rows: int = field(default=0, repr=False)
 
     @property
     def names(self) -> list[str]:
@@ -93,13 +96,14 @@ class Features:
         if all(c.kind == "number" for c in self.columns) and _all_numeric(table.frame, self.names):
             return self._numeric(table, trained)
         X = np.empty((len(table.frame), self.width), dtype=np.float64, order="F")  # fast column writes
-        at = 0
+        at, self._unseen = 0, np.zeros(len(table.frame), dtype=bool)
         for c in self.columns:
             if c.kind == "number":
                 X[:, at] = self._numbers(table, c, trained)
             else:
                 X[:, at : at + c.width] = self._one_hot(table, c, unknown, trained)
             at += c.width
+        self.unseen_rows = int(np.count_nonzero(self._unseen))
         return X
 
     def scale(self, X: np.ndarray) -> np.ndarray:
@@ -152,6 +156,7 @@ class Features:
 
         index = pd.Index(c.categories).get_indexer(texts).astype(np.int64)  # -1: unseen
         unseen = index < 0
+        self._unseen |= unseen
         if unseen.any() and unknown != "ignore":
             row = int(np.flatnonzero(unseen)[0])
             raise DataError(f"{table.path}, {table.where(row)}: column {c.name!r} holds {texts[row]!r}, a category "
