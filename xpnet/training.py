@@ -135,7 +135,9 @@ def fit(
 
     ``warm_start=True`` continues the optimizer state (Adam's moments and step
     count, SGD's velocity) that the previous ``fit`` of this network left
-    behind, as one longer run would. The optimizer must be of the same class
+    behind, as one longer run's updates would (the shuffles and Dropout
+    masks start again from ``seed``; ``resume`` reproduces a longer run
+    exactly). The optimizer must be of the same class
     and keep the same kind of state; its settings may change (a lower ``lr``,
     as a schedule would), a state that does not fit (SGD without momentum
     after SGD with) is a ``ValueError``. Without a previous ``fit`` the state
