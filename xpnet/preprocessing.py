@@ -130,10 +130,8 @@ def _one_target(table: Table, name: str, task: str | None = None) -> tuple[np.nd
 
 
 def _respelled(present: Any) -> bool:
-    """Are some integers written otherwise than Python would (``01``, ``+1``)?"""
-    plain = present.str.fullmatch(r"[+-]?\d+").to_numpy(bool)
-    texts = present.to_numpy(dtype=object)[plain]
-    return any(t != str(int(t)) for t in texts)
+    """Are some integers written otherwise than Python would (``01``, ``+1``, ``-0``)?"""
+    return bool(present.str.fullmatch(r"\+\d+|-?0\d+|-0").fillna(False).any())
 
 
 def _numbers_anyway(texts, marks: tuple[str, str | None]) -> Any:
