@@ -111,7 +111,7 @@ def _replayable(opt: Any, state: dict[str, Any]) -> bool:
         seen, _ = host_scalars(opt, state)
     except Exception:
         return False
-    if _rate_is_baked(opt, state, seen):
+    if _rate_is_baked(opt, seen):
         warnings.warn(f"{type(opt).__name__} declares compilable = True, but its lr never reaches "
                       "xpnet._kernels.update as a scalar: a compiled step would keep one rate (a schedule's "
                       "would be ignored), so it trains eagerly", RuntimeWarning, stacklevel=4)  # fmt: skip
@@ -119,7 +119,7 @@ def _replayable(opt: Any, state: dict[str, Any]) -> bool:
     return True
 
 
-def _rate_is_baked(opt: Any, state: dict[str, Any], seen: list[float]) -> bool:
+def _rate_is_baked(opt: Any, seen: list[float]) -> bool:
     """An optimizer with a rate that sends no scalar through
     :func:`xpnet._kernels.update` computes with its numbers directly: a
     traced step would keep them (a schedule's rate included)."""
