@@ -132,6 +132,8 @@ def test_lines_in_messages_count_a_row_of_separators_as_a_row(tmp_path):
         ("a,,y\n1,2,0\n", "column 2 of the header has no name"),
         ("1,2,3\n4,5,6\n", "no header line"),
         ("5.1,3.5,1.4,0.2,setosa\n4.9,3.0,1.4,0.2,setosa\n", "no header line.*'5.1', '3.5'"),  # a text column
+        ("u-0001,2020-01-01,0.5,1.5,3.5,0\nu-0002,2020-01-02,2.5,0.5,1.5,1\nu-0003,2020-01-03,1.5,0.25,2.5,0\n",
+         "no header line.*'u-0001'"),  # an ID and a date never repeat, but look like their columns
         ("sep=;\na;b;y\n1;2;0\n", "Excel's separator line 'sep=;'"),
         ("# exported 2026-11-26\na,b,y\n1,2,0\n", "starts with a comment line"),
         ("a,b,y\n", "no data rows"),

@@ -196,7 +196,22 @@ def _first_line_is_a_row(names: list[str], rows: list[str], sep: str) -> bool:
         return False
     below = [row for row in csv.reader(rows, delimiter=sep, skipinitialspace=True) if row]
     words = [(i, name) for i, name in enumerate(names) if not is_number(name)]
-    return all(any(i < len(row) and row[i].strip() == name for row in below) for i, name in words)
+    return all(_a_value_of(name, [row[i].strip() for row in below if i < len(row)]) for i, name in words)
+
+
+def _a_value_of(cell: str, column: list[str]) -> bool:
+    """Is ``cell`` one of ``column``'s values, or shaped as nearly all of
+    them are, digits and all (an ID ``u-00017`` or a date ``2020-01-31``
+    never repeats, but looks like its column; a header's name does not)?"""
+    if cell in column:
+        return True
+    shape = _shape(cell)
+    return any(c.isdigit() for c in cell) and bool(column) and (
+        sum(_shape(v) == shape for v in column) >= 0.9 * len(column))  # fmt: skip
+
+
+def _shape(text: str) -> str:
+    return re.sub(r"[^\W\d_]", "a", re.sub(r"\d", "9", text))
 
 
 def _refuse_preamble(path: Path, lines: list[str], sep: str | None = None) -> None:
