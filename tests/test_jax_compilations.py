@@ -203,3 +203,51 @@ def test_compile_true_is_told_of_a_host_read_each_fit_not_only_the_first():
                 net.fit(X, Y, epochs=2, compile=compile)
         else:
             net.fit(X, Y, epochs=2, compile=compile)
+
+
+def test_the_program_cache_drops_the_least_recently_used(monkeypatch):
+    """It dropped the oldest made, used or not: 17 networks in turn
+    compiled on every call (45.9 ms a predict, against 0.3 ms)."""
+    monkeypatch.setattr(_programs, "_JAX_PROGRAMS", {})
+    monkeypatch.setattr(_programs, "_JAX_PROGRAMS_KEPT", 2)
+    made = []
+
+    def make(name):
+        return lambda: made.append(name) or (name,)
+
+    for key in ("a", "b", "a", "c", "a"):
+        _programs._cached((key,), make(key))
+    assert made == ["a", "b", "c"] and list(_programs._JAX_PROGRAMS) == [("c",), ("a",)]
+
+
+def test_predict_on_jax_from_two_threads_traces_each_its_own_network():
+    """A program's trace read the box another thread had just refilled
+    (its network since collected): 'NoneType' object has no attribute 'forward'."""
+    import sys
+    import threading
+
+    X = np.random.default_rng(0).standard_normal((200, 8)).astype("float32")
+    a = xpnet.MLP([8, 16, 2], backend="jax", seed=0)
+    errors = []
+
+    def other():
+        try:
+            for _ in range(60):
+                m = xpnet.MLP([8, 16, 2], backend="jax", seed=1)
+                m.predict(X[:5])
+                del m
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # widens the window the race needs
+    try:
+        thread = threading.Thread(target=other)
+        thread.start()
+        for i in range(60):
+            np.testing.assert_allclose(np.asarray(a.predict(X[: 20 + i])), np.asarray(a.predict(X))[: 20 + i],
+                                       rtol=1e-5)  # fmt: skip
+        thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors

@@ -11,6 +11,7 @@ weakly): fitting again compiles nothing new. Elsewhere each runs as written.
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -51,15 +52,13 @@ class _JaxStep(TrainStep):
         self._eager_only = key in _HOST_READS  # read per step: no hash of the key there
         if self._eager_only and warn:  # found by an earlier fit: compile=True is told each time
             _HostRead.warn(_HOST_READS[key], stacklevel=5)
-        if key not in _JAX_PROGRAMS:
-            while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
-                _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
+        def programs() -> tuple[Any, ...]:
             frozen = _Frozen()
             step, rows, scan = (functools.partial(f, frozen) for f in (_JaxStep._pure, _JaxStep._pure_rows,
                                                                         _JaxStep._pure_scan))  # fmt: skip
-            _JAX_PROGRAMS[key] = (jax.jit(step), jax.jit(rows, static_argnums=0), frozen,
-                                  jax.jit(scan, static_argnums=(0, 1)))  # fmt: skip
-        self._jitted, self._jitted_rows, self._frozen, self._jitted_scan = _JAX_PROGRAMS[key]
+            return (jax.jit(step), jax.jit(rows, static_argnums=0), frozen, jax.jit(scan, static_argnums=(0, 1)))
+
+        self._jitted, self._jitted_rows, self._frozen, self._jitted_scan = _cached(key, programs)
         #: Device copies of what the last call sent, reused when the next sends the same:
         #: the optimizer's scalars (constant for SGD) and the next minibatch's first row.
         self._slots: tuple[tuple[float, ...], Any] = ((), None)
@@ -262,16 +261,16 @@ def inference(net: Any, ctx: Any) -> Callable[[Sequence[Any], Sequence[Any], Any
     import jax
 
     key = ("inference", *network_key(net), ctx)
-    if key not in _JAX_PROGRAMS:
-        while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
-            _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
+
+    def programs() -> tuple[Any, ...]:
         frozen = _Frozen()
 
         def forward(params, buffers, X):
             return frozen.step().forward(xp, params, buffers, X, ctx)[0]  # read only when JAX traces
 
-        _JAX_PROGRAMS[key] = (jax.jit(forward), None, frozen)
-    program, _, frozen = _JAX_PROGRAMS[key]
+        return (jax.jit(forward), None, frozen)
+
+    program, _, frozen = _cached(key, programs)
 
     def run(params, buffers, X):
         frozen.step = weakref.ref(root)
@@ -283,9 +282,22 @@ def inference(net: Any, ctx: Any) -> Callable[[Sequence[Any], Sequence[Any], Any
     return run
 
 
-#: jax.jit programs per network (weakly held) and step settings.
+#: jax.jit programs per network (weakly held) and step settings, the least
+#: recently used dropped first: a program compiles again only after this
+#: many others were used since (a model search, many small networks).
 _JAX_PROGRAMS: dict[tuple, tuple[Any, ...]] = {}
-_JAX_PROGRAMS_KEPT = 16
+_JAX_PROGRAMS_KEPT = 64
+
+
+def _cached(key: tuple, make: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The programs kept under ``key``, made by ``make()`` on a miss."""
+    found = _JAX_PROGRAMS.pop(key, None)
+    if found is None:
+        while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
+            _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
+        found = make()
+    _JAX_PROGRAMS[key] = found  # the most recently used last
+    return found
 
 
 # --------------------------------------------------------------------------
@@ -331,17 +343,16 @@ def keyed_program(backend: Any, key: tuple, fn: Callable[..., Any]) -> Callable[
         return fn
     import jax
 
-    if key not in _JAX_PROGRAMS:
-        while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
-            _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
+    def programs() -> tuple[Any, ...]:
         frozen = _Frozen()
 
         def traced(*args: Any) -> Any:
             return frozen.step()(*args)
 
         traced.__name__ = traced.__qualname__ = str(key[0])  # jit(figures) in JAX's logs
-        _JAX_PROGRAMS[key] = (jax.jit(traced), None, frozen)
-    program, _, frozen = _JAX_PROGRAMS[key]
+        return (jax.jit(traced), None, frozen)
+
+    program, _, frozen = _cached(key, programs)
 
     def run(*args: Any) -> Any:
         frozen.step = weakref.ref(fn)  # read only when JAX traces
@@ -438,11 +449,13 @@ def _component_classes(root: Any) -> tuple[type, ...]:
     return tuple(found)
 
 
-class _Frozen:
+class _Frozen(threading.local):
     """The box a cached JAX program reads while it is traced: the TrainStep
     that called it (weakly: the cache holds no network) and that call's host
     optimizer state (its keys; the values are replaced by the scalars); for
-    a :func:`keyed_program`, the function of the last call (weakly too)."""
+    a :func:`keyed_program`, the function of the last call (weakly too).
+    One per thread: JAX traces on the calling thread, and another thread's
+    call must not swap the box under it."""
 
     def __init__(self) -> None:
         self.step: Any = None
