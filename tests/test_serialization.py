@@ -336,3 +336,27 @@ def test_a_negative_running_variance_in_a_file_is_refused_naming_it(tmp_path):
     with pytest.raises(ValueError, match=rf"tensor {re.escape(name)} holds negative values; its layer declares it never"):
         xpnet.load(tmp_path / "bad.st")
     xpnet.load(tmp_path / "m.st")  # the untouched file loads
+
+
+def test_save_writes_only_what_load_reads_and_names_a_missing_folder(tmp_path):
+    """A 71-digit number in ``info`` saved and then failed to load; a str
+    ``info`` loaded as {}; a missing folder was reported under the name of
+    a temporary file."""
+    net = xpnet.MLP([4, 2], backend="numpy", seed=0)
+    net.info = {"big": 10**70}
+    with pytest.raises(ValueError, match="cannot save: Network.info is not valid JSON .*71 digits"):
+        net.save(tmp_path / "m")
+    net.info = "text"
+    with pytest.raises(TypeError, match="Network.info must be a dict"):
+        net.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+    net.info = {}
+    with pytest.raises(FileNotFoundError, match=r"cannot write .*nodir/x.safetensors: no such folder"):
+        net.save(tmp_path / "nodir" / "x.safetensors")
+
+
+def test_predict_under_a_jax_trace_is_refused_clearly():
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    net = xpnet.MLP([3, 2], backend="jax", seed=0)
+    with pytest.raises(TypeError, match="cannot run under jax.jit, grad or vmap"):
+        jax.jit(net.predict)(jax.numpy.ones((5, 3)))

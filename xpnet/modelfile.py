@@ -80,14 +80,22 @@ def model_tensors(net: Any, params: list[Any] | None = None, buffers: list[Any] 
 def model_metadata(net: Any) -> dict[str, str]:
     from . import __version__
 
+    if not isinstance(net.info, dict):  # load would read it back as {}
+        raise TypeError(f"Network.info must be a dict of JSON values, got {type(net.info).__name__}")
     try:
         info = json.dumps(net.info)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise TypeError(f"Network.info must hold JSON-able values only: {exc}") from None
+    architecture = _architecture_json(net._rebuild_config())
+    for text, what in ((info, "Network.info"), (architecture, "the architecture")):
+        try:  # what load accepts: a file save writes must load
+            loads_limited(text, what)
+        except ValueError as exc:
+            raise ValueError(f"cannot save: {exc}") from None
     return {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
-        "architecture": _architecture_json(net._rebuild_config()),
+        "architecture": architecture,
         "dtype": net.dtype,
         "info": info,
         "xpnet_version": __version__,
@@ -133,6 +141,8 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
                          "checkpoint is written by replacing the file at its path, so give the path of a file")  # fmt: skip
     data = _sorted_header(st_save(tensors, metadata=metadata))
     folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():  # else mkstemp names its temporary file, not the path asked for
+        raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: no such folder", str(folder))
     _remove_stale_temporaries(path)
     owner = f"{_host_tag()}-{os.getpid()}-{threading.get_ident()}-"
     fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path) + owner, suffix=".tmp", dir=folder)

@@ -9,6 +9,7 @@ all buffers (running statistics) as another, hands them to pure functions
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -170,6 +171,7 @@ class Network:
         Computed ``batch_size`` rows at a time (default: :meth:`chunk_rows`)
         without keeping what backprop would need, so memory grows with the
         chunk, not with ``X``; the outputs are the same as in one piece."""
+        _refuse_traced(X)
         checks = DeferredChecks(self.backend)
         X = self.backend.asarray(self._features(X, checks=checks))  # checked on the host, if from there
         rows = positive(batch_size, "batch_size", integer=True, allow_none=True)
@@ -422,6 +424,17 @@ class Network:
             n = n_next
         rows.append(f"  total parameters: {total}")
         return "\n".join(rows)
+
+
+def _refuse_traced(X: Any) -> None:
+    """``jax.jit(net.predict)``: predict checks its input (NaN, range) with
+    one transfer and cuts it in chunks, which a trace cannot do; say so
+    rather than fail deep in the check."""
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(X, jax.core.Tracer):
+        raise TypeError("Network.predict (forward) cannot run under jax.jit, grad or vmap: it checks its input on "
+                        "the host and computes in chunks; call it on arrays, and it runs as one compiled program "
+                        "per input shape on JAX already")  # fmt: skip
 
 
 def _check_outputs(loss: Loss, Y: Any, delta: Any | None, shape: tuple[int, int]) -> None:
