@@ -115,6 +115,19 @@ def test_evaluate_returns_python_float(backend):
     assert v == pytest.approx(expected, rel=1e-12)
 
 
+def test_evaluate_in_chunks_and_an_overflow_is_predicts_error(backend):
+    """Past a chunk's rows evaluate gives one chunk's figure; outputs that
+    overflow raise predict's FloatingPointError (evaluate returned nan)."""
+    net = xpnet.MLP([4, 8, 2], output_activation="softmax", backend=backend, dtype="float32", seed=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 4)), rng.integers(0, 2, 50)
+    whole = net.evaluate(X, y, "cross_entropy")
+    net.chunk_rows = lambda sparse_input=False: 7  # several chunks, a short last one
+    assert net.evaluate(X, y, "cross_entropy") == pytest.approx(whole, rel=1e-5)
+    with pytest.raises(FloatingPointError, match="outputs contain NaN or inf"):
+        net.evaluate(np.full((3, 4), 3e38), [0, 1, 0], "cross_entropy")
+
+
 def test_gradients_take_labels_for_cross_entropy(backend):
     net = xpnet.MLP([2, 3, 3], "tanh", "softmax", backend=backend, dtype="float64", seed=0)
     X = np.array([[0.1, 0.2], [0.3, -0.1]])

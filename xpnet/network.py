@@ -18,7 +18,7 @@ import numpy as np
 from . import training as _training
 from ._backend import Backend, backend_for_unpickling, device_spec, get_backend, quiet_float_errors
 from ._dtypes import DTYPES, dtype_name
-from ._programs import inference, keyed_program, network_key, program_key
+from ._programs import inference, keyed_program, program_key
 from ._random import host_rng
 from ._sparse import is_sparse
 from .activations import ACTIVATIONS
@@ -204,14 +204,18 @@ class Network:
         loss = get_loss(loss)
         X, T = self._inputs(X, y, loss)
 
-        def value(params: list[Any], buffers: list[Any], X: Any, T: Any) -> Any:
-            out = loss._value(self.backend.xp, T, self._predict(params, buffers, X))
+        def value(T: Any, Y: Any) -> Any:
+            out = loss._value(self.backend.xp, T, Y)
             return check_figure(out, f"loss {loss.name or type(loss).__name__!r}: its _value")
 
-        # On JAX one program (per network and loss), not a compile and a dispatch per operation.
-        program = keyed_program(self.backend, ("evaluate", *network_key(self), *program_key(loss)), value)
-        with quiet_float_errors():  # as in predict: an overflow shows in the value
-            return float(self.backend.to_numpy(program(self._params(), self._buffers(), X, T)))
+        with quiet_float_errors():
+            Y = self._predict(self._params(), self._buffers(), X)  # in chunks: inference's programs on JAX
+            checks = DeferredChecks(self.backend)
+            queue_output_check(checks, Y, self.dtype)  # an overflow is predict's error, not a NaN loss
+            checks.run()
+            # On JAX the loss as one small program, not a compile and a dispatch per operation.
+            program = keyed_program(self.backend, ("evaluate", *program_key(loss)), value)
+            return float(self.backend.to_numpy(program(T, Y)))
 
     def gradients(self, X: Any, y: Any, loss: str | Loss) -> list[tuple[Any, ...]]:
         """One tuple per layer, in its parameter order (``(dW, db)`` for
