@@ -109,9 +109,9 @@ def fit(
     count, History, the schedule's and callbacks' state); ``resume=PATH``
     restores one and runs the remaining epochs up to ``epochs``, exactly as
     the uninterrupted run would, given the same data and settings: it
-    refuses another optimizer class, schedule, set of callbacks, validation
-    split or epoch length; the data, ``lr``, loss and weights are the
-    caller's to pass again (a lower ``lr`` is accepted). ``interrupt``: an object with ``is_set()``
+    refuses another optimizer class, schedule, set of callbacks or
+    validation split; the data, ``lr``, loss, batch size and weights are
+    the caller's to pass again (a lower ``lr`` is accepted). ``interrupt``: an object with ``is_set()``
     (a ``threading.Event``); once set, fit finishes the current step (on
     JAX, the current program: at most 64 steps), writes a checkpoint of that
     exact point, and raises :class:`TrainingInterrupted`.
