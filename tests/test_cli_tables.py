@@ -791,3 +791,21 @@ def test_a_long_column_list_in_a_message_says_how_many_it_leaves_out():
 
     assert _names([f"c{i}" for i in range(20)], most=12).endswith("'c11' and 8 more")
     assert _names(["a", "b"], most=12) == "'a', 'b'"
+
+
+def test_fifth_review_targets_written_with_signs_and_test_rows_all_dropped(tmp_path):
+    """After the label-spelling rule: a regression target written +12 was
+    read as 104 text classes, and a -0 among 0/1 labels made a third class;
+    --test-data whose rows --missing drop all leaves was refused as if it
+    were the training data."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 2)).round(4)
+    signed = [f"{v:+d}" for v in (X[:, 0] * 40 + X[:, 1] * 10).astype(int) + 200]
+    data = table(tmp_path / "signed.csv", ["a", "b", "y"], [[*x, v] for x, v in zip(X, signed)])
+    assert "task: regression" in ok(xpnet_cli("train", "--data", data, *FAST)).stdout
+    zero = table(tmp_path / "zero.csv", ["a", "b", "y"],
+                 [[*x, "-0" if i == 0 else str(int(x[0] > 0))] for i, x in enumerate(X)])  # fmt: skip
+    assert "integer target with 2 values" in ok(xpnet_cli("train", "--data", zero, *FAST)).stdout
+    test = table(tmp_path / "test.csv", ["a", "b", "y"], [[1.0, "", 1], [2.0, "", 0]])
+    result = ok(xpnet_cli("train", "--data", zero, "--test-data", test, "--missing", "drop", *FAST))
+    assert "no test rows" in result.stdout

@@ -709,3 +709,54 @@ def test_a_broken_component_is_named_not_the_layer_before_it():
     two = xpnet.Network([xpnet.Dense(3, 4), _TwoGradients(4, 4)], backend="numpy", seed=0)
     with pytest.raises(ValueError, match=r"backward returned 1 gradients for its 2 parameters \(\['weight', "):
         two.fit(X, Y, epochs=1)
+
+
+def test_second_review_of_this_sessions_rules(monkeypatch):
+    """A review of the session's changes found: a weighted user loss lost
+    its fusion with the user's activation (NotImplementedError: no
+    _gradient); an error rate derived from Accuracy was maximised; an
+    optimizer's step returning a generator was refused."""
+    from xpnet.activations import ACTIVATIONS
+    from xpnet.metrics import METRICS, Accuracy
+    from xpnet.optimizers import SGD
+
+    class HalfSoftmax(xpnet.Activation):
+        name, elementwise = "test_extending_half_softmax", False
+
+        def _forward(self, xp, v):
+            e = xp.exp((v - xp.max(v, axis=-1, keepdims=True)) / 2.0)
+            return e / xp.sum(e, axis=-1, keepdims=True)
+
+        def _backward(self, xp, v, y, dy):
+            return y * (dy - xp.sum(dy * y, axis=-1, keepdims=True)) / 2.0
+
+    class HalfCE(xpnet.Loss):  # only the fused form: it must be used, weighted too
+        name, fused_with, class_targets = "test_extending_half_ce", "test_extending_half_softmax", "classes"
+
+        def _value(self, xp, t, y):
+            return -xp.sum(t * xp.log(y)) / y.shape[0]
+
+        def _fused_delta(self, xp, t, y):
+            return (y - t) / (2.0 * y.shape[0])
+
+        def _per_sample(self, xp, t, y):
+            return -xp.sum(t * xp.log(y), axis=1)
+
+    monkeypatch.setitem(ACTIVATIONS._classes, HalfSoftmax.name, HalfSoftmax)
+    rng = np.random.default_rng(0)
+    X, labels = rng.normal(size=(20, 3)), rng.integers(0, 3, 20)
+    net = xpnet.Network([xpnet.Dense(3, 3, HalfSoftmax())], backend="numpy", dtype="float64", seed=0)
+    assert len(net.fit(X, labels, loss=HalfCE(), epochs=2, sample_weight=np.linspace(0.5, 1.5, 20)).loss) == 2
+
+    class ErrorRate(Accuracy):
+        name = "test_extending_error_rate"
+
+    monkeypatch.setitem(METRICS._classes, ErrorRate.name, ErrorRate)
+    assert xpnet.EarlyStopping(monitor="val_test_extending_error_rate").mode == "min"
+
+    class Mapped(SGD):
+        def step(self, params, grads, state, decay=None):
+            return map(lambda p, g: p - self.lr * g, params, grads), state
+
+    assert len(xpnet.MLP([3, 2], backend="numpy", seed=0).fit(X, np.eye(2)[labels % 2], optimizer=Mapped(),
+                                                              epochs=2).loss) == 2  # fmt: skip

@@ -109,3 +109,17 @@ def test_an_optimizer_object_keeps_its_rate_and_a_second_one_is_refused():
         _net().fit(X, Y, optimizer=xpnet.Adam(1e-3), lr=0.5)
     assert _net().fit(X, Y, optimizer=xpnet.Adam(1e-3), epochs=1).lr == [1e-3]
     assert _net().fit(X, Y, optimizer=xpnet.Adam(0.5), lr=0.5, epochs=1).lr == [0.5]
+
+
+def test_a_callback_may_answer_0_or_1_and_a_duck_is_named_by_its_class():
+    class Duck:
+        def __init__(self, answer):
+            self.answer = answer
+
+        def on_epoch_end(self, epoch, logs):
+            return self.answer
+
+    assert len(_net().fit(X, Y, epochs=3, callbacks=[Duck(0)]).loss) == 3
+    assert len(_net().fit(X, Y, epochs=3, callbacks=[Duck(np.int64(1))]).loss) == 1
+    with pytest.raises(TypeError, match=r"^Duck.on_epoch_end must return True"):
+        _net().fit(X, Y, epochs=3, callbacks=[Duck(2)])

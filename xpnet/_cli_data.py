@@ -175,7 +175,8 @@ def _source(args: argparse.Namespace) -> str:
     return "digits (shipped with xpnet)" if args.data is None else str(args.data)
 
 
-def _apply_missing(table: Table, target: Target, kinds: list[Column], missing: str) -> tuple[Table, Target, int]:
+def _apply_missing(table: Table, target: Target, kinds: list[Column], missing: str,
+                   training: bool = True) -> tuple[Table, Target, int]:  # fmt: skip
     """``--missing``: an error naming the first missing value, or drop rows
     (any missing value under ``drop``; a missing target always)."""
     holes = Features(kinds).missing_rows(table)
@@ -194,7 +195,7 @@ def _apply_missing(table: Table, target: Target, kinds: list[Column], missing: s
     if not drop.any():
         return table, target, 0
     keep = np.flatnonzero(~drop)
-    if len(keep) == 0:
+    if len(keep) == 0 and training:  # test rows may all go: then there is no test score
         _refuse_dropping_all(table, target, kinds, missing)
     return table.take(keep), target.take(keep), int(drop.sum())
 
@@ -231,7 +232,7 @@ def _test_table(args: argparse.Namespace, read: _Read, targets: list[str], kinds
     text = [c.name for c in kinds if c.kind == "category"] + _as_written(targets)
     read_table(table, columns=names, text=text, na_values=read.na_values, decimal=read.decimal)
     target = read_target(table, targets, task)
-    table, target, _ = _apply_missing(table, target, kinds, args.missing)
+    table, target, _ = _apply_missing(table, target, kinds, args.missing, training=False)
     return table, target
 
 

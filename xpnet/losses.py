@@ -171,7 +171,7 @@ class _Weighted(Loss):
     def __init__(self, base: Loss, w: Any) -> None:
         self.base, self.w = base, w
         self.name, self.fused_with, self.reduction = base.name, declared_fusion(base), base.reduction
-        self.class_targets = base.class_targets
+        self.class_targets, self.wraps = base.class_targets, getattr(base, "wraps", type(base))
 
     def _value(self, xp: Any, t: Any, y: Any) -> Any:
         total = xp.sum(self.w * per_sample(self.base, xp, t, y))

@@ -472,7 +472,8 @@ def _same_author(loss: Loss, act: Any) -> bool:
     registered over ``softmax`` (``replace=True``) computes another
     function, for which ``y - t`` is not the delta. A user's loss declaring
     a fusion vouches for whatever is registered under the name."""
-    return not _ours(type(loss)) or _ours(type(act))
+    author = getattr(loss, "wraps", type(loss))  # a weighted or rescaled loss: the author of the one inside
+    return not _ours(author) or _ours(type(act))
 
 
 def _ours(cls: type) -> bool:

@@ -115,7 +115,7 @@ def _one_target(table: Table, name: str, task: str | None = None) -> tuple[np.nd
             _refuse_stray_text(table, name, texts, missing)
             _refuse_decimal_commas(table, name, present)
         return texts.to_numpy(dtype=object), "text", missing
-    if task != "regression" and numbers.dtype.kind in "iuO" and _respelled(present):
+    if task != "regression" and numbers.dtype.kind in "iuO" and _labels_as_written(present, numbers, task):
         return texts.to_numpy(dtype=object), "text", missing  # labels as written: 01 is not 1
     if numbers.dtype == np.uint64 and len(numbers) and numbers.max() > np.iinfo(np.int64).max:
         numbers = numbers.astype(object)  # Python ints: labels beyond 64 bits stay exact
@@ -129,9 +129,18 @@ def _one_target(table: Table, name: str, task: str | None = None) -> tuple[np.nd
     return out, "integer", missing  # int64, or Python ints beyond 64 bits
 
 
-def _respelled(present: Any) -> bool:
-    """Are some integers written otherwise than Python would (``01``, ``+1``, ``-0``)?"""
-    return bool(present.str.fullmatch(r"\+\d+|-?0\d+|-0").fillna(False).any())
+def _labels_as_written(present: Any, numbers: Any, task: str | None) -> bool:
+    """Class labels to keep as written: integers some of which Python would
+    write otherwise (``01``, ``+1``), one spelling per number (``0`` and
+    ``-0`` are one class), as classes (``--task classification``, or few
+    values each on 2 rows or more: the guess's rule); a regression target
+    written ``+12`` stays a number."""
+    if not bool(present.str.fullmatch(r"\+\d+|-?0\d+").fillna(False).any()):
+        return False
+    texts, values = present.nunique(), numbers.nunique()
+    if texts != values:
+        return False
+    return task == "classification" or (values <= MAX_CLASSES and int(present.value_counts().min()) >= 2)
 
 
 def _numbers_anyway(texts, marks: tuple[str, str | None]) -> Any:
@@ -172,7 +181,8 @@ def _refuse_decimal_commas(table: Table, name: str, present: Any) -> None:
     if table.sep is None or number_marks(table)[0] != "." or decimal_comma_share(present.to_numpy()) <= 0.5:
         return
     raise DataError(f"{table.path}: the target {name!r} holds numbers written with a decimal comma "
-                    f"({present.iloc[0]!r})", decimal_comma_hint(table.sep))  # fmt: skip
+                    f"({present.iloc[0]!r})", f"{decimal_comma_hint(table.sep)}; or --task classification takes "
+                    "them as class labels")  # fmt: skip
 
 
 def _stray_hint(value: str, then: str = "") -> str:

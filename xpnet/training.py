@@ -221,11 +221,14 @@ def _fit(net: Any, X: Any, y: Any, dp: Any, **options: Any) -> History:
 
 
 def _stop_asked(cb: Any, answer: Any) -> bool:
-    """``on_epoch_end``'s answer: True stops, False or None goes on; anything
-    else ("no", an array) is refused naming the callback, not guessed."""
+    """``on_epoch_end``'s answer: True (or 1) stops, False, 0 or None goes
+    on; anything else ("no", an array) is refused naming the callback, not
+    guessed."""
     if answer is None or isinstance(answer, bool | np.bool_):
         return bool(answer)
-    raise TypeError(f"{type(cb).__name__}.on_epoch_end must return True (stop), False or None, got {answer!r}")
+    if isinstance(answer, numbers.Integral) and answer in (0, 1):
+        return bool(answer)
+    raise TypeError(f"{callback_name(cb)}.on_epoch_end must return True (stop), False or None, got {answer!r}")
 
 
 def _permutation(order: Any, n: int) -> np.ndarray:

@@ -224,7 +224,8 @@ def as_targets(
         if n_out != 1:
             raise ValueError(
                 f"{what} has shape {tuple(y.shape)} (one value per sample) but the network has {n_out} outputs; "
-                f"give {what} as ({n_samples}, {n_out}), or integer class labels with loss='cross_entropy'"
+                f"give {what} as ({n_samples}, {n_out}), or integer class labels with loss='cross_entropy' (or a "
+                "loss whose class_targets is 'classes')"
             )
         y = xp.reshape(y, (n_samples, 1))
     elif y.shape[1] != n_out:

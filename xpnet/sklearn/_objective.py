@@ -427,6 +427,7 @@ class EpochShare(Loss):
     def __init__(self, loss: Loss, scale: float) -> None:
         self.loss, self.scale = loss, float(scale)
         self.name, self.fused_with, self.class_targets = loss.name, declared_fusion(loss), loss.class_targets
+        self.wraps = getattr(loss, "wraps", type(loss))  # whose fusion it vouches for
 
     def _value(self, xp, t, y):
         return self.loss._value(xp, t, y) * (y.shape[0] * self.scale)
