@@ -348,31 +348,31 @@ def test_what_an_optimizer_returns_is_refused_unless_it_fits_the_parameters(slip
             np.testing.assert_array_equal(xpnet.to_numpy(a), b)
 
 
-def test_a_class_registered_over_softmax_gets_its_own_gradient_not_the_fused_one(tmp_path):
+class _TemperedSoftmax(xpnet.Activation):
+    """softmax(v / 2), registered over ``softmax`` by a test (monkeypatched)."""
+
+    name, elementwise = "softmax", False
+
+    def _forward(self, xp, v):
+        e = xp.exp((v - xp.max(v, axis=-1, keepdims=True)) / 2.0)
+        return e / xp.sum(e, axis=-1, keepdims=True)
+
+    def _backward(self, xp, v, y, dy):
+        return y * (dy - xp.sum(dy * y, axis=-1, keepdims=True)) / 2.0
+
+
+def test_a_class_registered_over_softmax_gets_its_own_gradient_not_the_fused_one(monkeypatch):
     """Cross-entropy's ``y - t`` shortcut holds for xpnet's softmax only: a
-    tempered softmax registered over the name (in a fresh process: it would
-    replace the built-in for every other test) must backprop through its
-    own Jacobian (gradcheck gave 0.5)."""
-    code = textwrap.dedent('''
-        import numpy as np, xpnet
+    tempered softmax registered over the name (for this test only) must
+    backprop through its own Jacobian (gradcheck gave 0.5)."""
+    from xpnet.activations import ACTIVATIONS
 
-        @xpnet.register(replace=True)
-        class TemperedSoftmax(xpnet.Activation):
-            name, elementwise = "softmax", False
-
-            def _forward(self, xp, v):
-                e = xp.exp((v - xp.max(v, axis=-1, keepdims=True)) / 2.0)
-                return e / xp.sum(e, axis=-1, keepdims=True)
-
-            def _backward(self, xp, v, y, dy):
-                return y * (dy - xp.sum(dy * y, axis=-1, keepdims=True)) / 2.0
-
-        rng = np.random.default_rng(0)
-        X, y = rng.normal(size=(12, 4)), rng.integers(0, 3, 12)
-        net = xpnet.Network([xpnet.Dense(4, 3, "softmax")], backend="numpy", dtype="float64", seed=0)
-        print(xpnet.gradcheck(net, X, y, "cross_entropy"))
-    ''')  # fmt: skip
-    assert float(run_python(code, tmp_path).stdout) < 1e-6
+    monkeypatch.setitem(ACTIVATIONS._classes, "softmax", _TemperedSoftmax)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 4)), rng.integers(0, 3, 12)
+    net = xpnet.Network([xpnet.Dense(4, 3, "softmax")], backend="numpy", dtype="float64", seed=0)
+    assert type(net.layers[0].activation) is _TemperedSoftmax
+    assert xpnet.gradcheck(net, X, y, "cross_entropy") < 1e-6
 
 
 def test_a_layer_that_skips_layer_init_is_named():
@@ -720,15 +720,8 @@ def test_second_review_of_this_sessions_rules(monkeypatch):
     from xpnet.metrics import METRICS, Accuracy
     from xpnet.optimizers import SGD
 
-    class HalfSoftmax(xpnet.Activation):
-        name, elementwise = "test_extending_half_softmax", False
-
-        def _forward(self, xp, v):
-            e = xp.exp((v - xp.max(v, axis=-1, keepdims=True)) / 2.0)
-            return e / xp.sum(e, axis=-1, keepdims=True)
-
-        def _backward(self, xp, v, y, dy):
-            return y * (dy - xp.sum(dy * y, axis=-1, keepdims=True)) / 2.0
+    class HalfSoftmax(_TemperedSoftmax):
+        name = "test_extending_half_softmax"
 
     class HalfCE(xpnet.Loss):  # only the fused form: it must be used, weighted too
         name, fused_with, class_targets = "test_extending_half_ce", "test_extending_half_softmax", "classes"
