@@ -806,6 +806,10 @@ def test_fifth_review_targets_written_with_signs_and_test_rows_all_dropped(tmp_p
     zero = table(tmp_path / "zero.csv", ["a", "b", "y"],
                  [[*x, "-0" if i == 0 else str(int(x[0] > 0))] for i, x in enumerate(X)])  # fmt: skip
     assert "integer target with 2 values" in ok(xpnet_cli("train", "--data", zero, *FAST)).stdout
+    codes = table(tmp_path / "codes.csv", ["a", "b", "y"],
+                  [[*x, ["01", "1", "02", "2"][i % 4]] for i, x in enumerate(X)])  # fmt: skip
+    assert "text labels with 4 values" in ok(xpnet_cli("train", "--data", codes, "--task", "classification",
+                                                      *FAST)).stdout  # asked for: 01 and 1 are two classes
     test = table(tmp_path / "test.csv", ["a", "b", "y"], [[1.0, "", 1], [2.0, "", 0]])
     result = ok(xpnet_cli("train", "--data", zero, "--test-data", test, "--missing", "drop", *FAST))
     assert "no test rows" in result.stdout

@@ -858,3 +858,33 @@ def test_an_optimizer_that_says_compilable_but_bakes_its_rate_trains_eagerly_and
     np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-12)
     for a, b in zip(runs[1][1], runs[0][1]):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_an_optimizer_that_scales_by_its_rate_in_python_is_baked_too():
+    """Some scalars through update, the rate in Python (``g * self.lr``):
+    the compiled step kept the first rate, silently, on NumPy and JAX."""
+    from xpnet._kernels import update
+    from xpnet.optimizers import SGD, _per_parameter, _sgd_kernel
+
+    class Scaled(SGD):
+        compilable = True
+
+        def step(self, params, grads, state, decay=None):
+            grads = [g * self.lr for g in grads]
+            kernels = _per_parameter(_sgd_kernel, params, decay, 0.0, True, False)
+            new, v = update(kernels, [params, grads, state["velocity"]], (1.0, self.momentum, 0.0))
+            return new, {"velocity": v}
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 1))
+    runs = []
+    for compile in (False, "auto"):
+        net = xpnet.MLP([3, 4, 1], backend="numpy", dtype="float64", seed=0)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            net.fit(X, y, optimizer=Scaled(lr=0.1, momentum=0.5), epochs=3, batch_size=5, compile=compile, seed=0,
+                    lr_schedule=lambda e: 0.1 * 0.01**e)  # fmt: skip
+        runs.append((None, [np.asarray(p) for p in net._params()]))
+    assert any("its lr never reaches" in str(w.message) for w in seen)
+    for a, b in zip(runs[1][1], runs[0][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -121,6 +121,13 @@ def test_lines_in_messages_count_a_row_of_separators_as_a_row(tmp_path):
     assert table.take(np.array([2])).where(0) == "line 5"
 
 
+def test_a_header_of_numbers_and_a_short_name_is_a_header(tmp_path):
+    """Names of 3 digits or more shaped as their column are values (an ID, a
+    date); a short one such as T0 above T1..T9 is a header's."""
+    rows = "".join(f"{i / 8:.3f},{i / 7:.3f},{i / 6:.3f},{i / 5:.3f},T{i}\n" for i in range(1, 10))
+    assert read_header(write(tmp_path, "t.csv", "0.5,1.0,1.5,2.0,T0\n" + rows)).names[-1] == "T0"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -741,11 +741,16 @@ def test_second_review_of_this_sessions_rules(monkeypatch):
     net = xpnet.Network([xpnet.Dense(3, 3, HalfSoftmax())], backend="numpy", dtype="float64", seed=0)
     assert len(net.fit(X, labels, loss=HalfCE(), epochs=2, sample_weight=np.linspace(0.5, 1.5, 20)).loss) == 2
 
-    class ErrorRate(Accuracy):
-        name = "test_extending_error_rate"
+    class ErrorRate(Accuracy):  # derived from Accuracy, it says the opposite
+        name, greater_is_better = "test_extending_error_rate", False
 
-    monkeypatch.setitem(METRICS._classes, ErrorRate.name, ErrorRate)
+    class Top1(Accuracy):  # an accuracy: inherits higher-is-better
+        name = "test_extending_top1"
+
+    for cls in (ErrorRate, Top1):
+        monkeypatch.setitem(METRICS._classes, cls.name, cls)
     assert xpnet.EarlyStopping(monitor="val_test_extending_error_rate").mode == "min"
+    assert xpnet.EarlyStopping(monitor="val_test_extending_top1").mode == "max"
 
     class Mapped(SGD):
         def step(self, params, grads, state, decay=None):
@@ -753,3 +758,13 @@ def test_second_review_of_this_sessions_rules(monkeypatch):
 
     assert len(xpnet.MLP([3, 2], backend="numpy", seed=0).fit(X, np.eye(2)[labels % 2], optimizer=Mapped(),
                                                               epochs=2).loss) == 2  # fmt: skip
+
+    class Keyed(SGD):
+        def step(self, params, grads, state, decay=None):
+            return {"w": params[0]}, state
+
+    with pytest.raises(ValueError, match="Keyed.step returned dict as the new parameters"):
+        xpnet.MLP([3, 2], backend="numpy", seed=0).fit(X, np.eye(2)[labels % 2], optimizer=Keyed(), epochs=1)
+    with pytest.raises(ValueError, match="lr=0.1 and an optimizer object with its own lr=0.5"):
+        xpnet.MLP([3, 2], backend="numpy", seed=0).fit(X, np.eye(2)[labels % 2], lr=0.1,
+                                                      optimizer={"name": "sgd", "config": {"lr": 0.5}})  # fmt: skip

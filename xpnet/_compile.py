@@ -10,6 +10,7 @@ that know a library by name for execution; this one only picks among them.
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import warnings
@@ -111,7 +112,7 @@ def _replayable(opt: Any, state: dict[str, Any]) -> bool:
         seen, _ = host_scalars(opt, state)
     except Exception:
         return False
-    if _rate_is_baked(opt, seen):
+    if _rate_is_baked(opt, state, seen):
         warnings.warn(f"{type(opt).__name__} declares compilable = True, but its lr never reaches "
                       "xpnet._kernels.update as a scalar: a compiled step would keep one rate (a schedule's "
                       "would be ignored), so it trains eagerly", RuntimeWarning, stacklevel=4)  # fmt: skip
@@ -119,9 +120,20 @@ def _replayable(opt: Any, state: dict[str, Any]) -> bool:
     return True
 
 
-def _rate_is_baked(opt: Any, seen: list[float]) -> bool:
-    """An optimizer with a rate that sends no scalar through
-    :func:`xpnet._kernels.update` computes with its numbers directly: a
-    traced step would keep them (a schedule's rate included)."""
+def _rate_is_baked(opt: Any, state: dict[str, Any], seen: list[float]) -> bool:
+    """Does another ``lr`` leave the step's scalars as they were, though the
+    step keeps the rate it is given? Then it computes with the rate directly
+    (no scalar through :func:`xpnet._kernels.update`, or ``g * self.lr`` in
+    Python), and a traced step would keep one rate. An optimizer that sets
+    its own rate from its state (a warm-up) is not baked: eager runs ignore
+    a schedule's rate as well."""
     lr = getattr(opt, "lr", None)
-    return not seen and isinstance(lr, int | float) and not isinstance(lr, bool)
+    if not isinstance(lr, int | float) or isinstance(lr, bool):
+        return False
+    other, asked = copy.copy(opt), 2.0 * lr + 1.0
+    try:
+        other.lr = asked
+        again, _ = host_scalars(other, state)
+    except Exception:  # an lr that cannot be set: no schedule can change it either
+        return False
+    return getattr(other, "lr", asked) == asked and again == seen

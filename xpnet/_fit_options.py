@@ -70,9 +70,10 @@ def check_rate_given_once(given: Any, opt: Any, lr: Any, default: float) -> None
     """``lr`` is for an optimizer given by name: with an optimizer object
     (which keeps its own rate) another ``lr`` would be ignored in silence."""
     own = getattr(opt, "lr", None)
-    if given is opt and lr != default and own is not None and lr != own:
+    if not isinstance(given, str | type) and lr != default and own is not None and lr != own:  # an object, a spec
         raise ValueError(f"lr={lr!r} and an optimizer object with its own lr={own!r}: the object's rate is the one "
-                         f"used; set it there ({type(opt).__name__}(lr={lr!r})) and leave fit's lr out")  # fmt: skip
+                         f"used; set it there ({type(opt).__name__}(lr={lr!r}), or in a spec's config) and leave "
+                         "fit's lr out")  # fmt: skip
 
 
 def base_rate(opt: Any, schedule: Any) -> float | None:

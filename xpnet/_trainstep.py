@@ -13,7 +13,7 @@ never written.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -210,7 +210,8 @@ def checked_update(opt: Any, params: Sequence[Any], new: Any) -> list[Any]:
     otherwise be committed (a float64 weight in a float32 network, a lost
     bias, a broadcast shape), found only when ``save`` or ``load`` refuses
     the file. Metadata only: no sync, no operation."""
-    new = new if hasattr(new, "shape") or not isinstance(new, Iterable) else list(new)  # a generator, a map
+    if isinstance(new, Iterable) and not isinstance(new, str | bytes | Mapping) and not hasattr(new, "shape"):
+        new = list(new)  # a tuple, a generator, a map
     who = f"{type(opt).__name__}.step"
     if not isinstance(new, list) or len(new) != len(params):
         got = f"{len(new)} arrays" if isinstance(new, list) else type(new).__name__

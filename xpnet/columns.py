@@ -223,7 +223,8 @@ def _refuse_text(table: Table, name: str, stray: np.ndarray, from_model: bool = 
         hint = (f"{_stray_hint(value)}; the model takes {name!r} as numbers: xpnet train --categorical "
                 f"{_shell(name)} trains one that takes categories")
     if decimal_comma(value) and table.sep is not None:
-        hint = f"{decimal_comma_hint(table.sep)}; or --categorical {_shell(name)} if they are categories"
+        also = "" if from_model else f"; or --categorical {_shell(name)} if they are categories"
+        hint = f"{decimal_comma_hint(table.sep)}{also}"
     if number_marks(table)[0] == "," and "." in value and is_number(value):
         hint = "with --decimal , a '.' only groups thousands (1.234,5): write the number with a decimal comma"
     raise DataError(f"{table.path}, {table.where(row)}: column {name!r} holds {value!r}, not a number", hint)

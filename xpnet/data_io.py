@@ -205,8 +205,8 @@ def _a_value_of(cell: str, column: list[str]) -> bool:
     never repeats, but looks like its column; a header's name does not)?"""
     if cell in column:
         return True
-    shape = _shape(cell)
-    return any(c.isdigit() for c in cell) and bool(column) and (
+    shape = _shape(cell)  # 3 digits at least: a name such as x1 or T0 is a header's, shaped as its column or not
+    return sum(c.isdigit() for c in cell) >= 3 and bool(column) and (
         sum(_shape(v) == shape for v in column) >= 0.9 * len(column))  # fmt: skip
 
 

@@ -26,9 +26,8 @@ class Metric:
     name: str = ""
     #: Is a higher value better (an F1 score) or a lower one (an error)?
     #: ``mode="auto"`` of EarlyStopping and ReduceLROnPlateau reads it for a
-    #: registered metric, from its class itself (an error rate derived from
-    #: Accuracy is not higher-is-better); ``None``: maximise accuracies,
-    #: minimise the rest.
+    #: registered metric (inherited: an error rate derived from Accuracy
+    #: says ``False``); ``None``: maximise accuracies, minimise the rest.
     greater_is_better: bool | None = None
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:

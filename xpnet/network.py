@@ -449,7 +449,8 @@ def _check_outputs(loss: Loss, Y: Any, delta: Any | None, shape: tuple[int, int]
         raise ValueError(f"the layers' forward returned outputs of shape {tuple(Y.shape)}, but they declare "
                          f"{shape} ({shape[1]} outputs): a layer's forward must give the width its output_width says")
     if delta is not None and tuple(delta.shape) != shape:
-        raise ValueError(f"the loss {loss.name!r} gave a gradient of shape {tuple(delta.shape)} for outputs of "
+        raise ValueError(f"the loss {loss.name or type(loss).__name__!r} gave a gradient of shape "
+                         f"{tuple(delta.shape)} for outputs of "
                          f"shape {shape}: its _gradient must return one value per output")  # fmt: skip
 
 

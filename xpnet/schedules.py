@@ -332,7 +332,7 @@ def resolve_mode(mode: str, monitor: str, who: str) -> str:
         from .metrics import METRICS
 
         metric = METRICS.get(monitor.removeprefix("val_"))
-        declared = vars(metric).get("greater_is_better") if metric is not None else None  # never a parent's
+        declared = getattr(metric, "greater_is_better", None)
         if isinstance(declared, bool):
             return "max" if declared else "min"
         return "max" if "acc" in monitor else "min"

@@ -527,7 +527,8 @@ class _Run:
                 for row, lr in zip(rows[:good], lrs):
                     self._record([row], [lr])
                     stop = self._decide() or stop
-                self._adopt_edits(*states[good - 1])
+                if self.dp is None:  # distributed: an edit on one rank would part the ranks
+                    self._adopt_edits(*states[good - 1])
             self._best_epoch()
             _update_bar(self.bar, self.history, good)
         if bad is not None:
