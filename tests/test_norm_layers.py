@@ -289,3 +289,16 @@ def test_bad_settings_are_refused(make, err, match):
 def test_width_mismatch_is_named():
     with pytest.raises(ValueError, match="layer 1 expects 4 inputs but layer 0 gives 3 outputs"):
         xpnet.Network([xpnet.Dense(2, 3), xpnet.BatchNorm(4)])
+
+
+@pytest.mark.parametrize("layer", [lambda: xpnet.LayerNorm(4), lambda: xpnet.BatchNorm(4)])
+def test_a_variance_that_overflows_is_an_error_not_zeros(layer, backend):
+    """LayerNorm gave [[0, 0, 0, 0]] for inputs near 1e19 in float32 (d * 0),
+    and BatchNorm a zero gradient: predict's overflow error now, as torch's NaN."""
+    net = xpnet.Network([layer()], backend=backend, dtype="float32", seed=0)
+    X = np.array([[1e19, -2e19, 3e19, 5e18], [1.0, 2.0, 3.0, 4.0]])
+    if isinstance(net.layers[0], xpnet.LayerNorm):
+        with pytest.raises(FloatingPointError, match="overflowed"):
+            net.predict(X)
+    with pytest.raises(FloatingPointError):
+        net.fit(X, np.zeros((2, 4)), epochs=1)

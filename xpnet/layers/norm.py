@@ -94,7 +94,7 @@ class LayerNorm(_Normalisation):
     def forward(self, xp: Any, params: Any, buffers: Any, X: Any, ctx: Any) -> tuple[Any, Any, Any]:
         self._check_input(X)
         d = X - xp.mean(X, axis=1, keepdims=True)
-        inv = 1.0 / xp.sqrt(xp.mean(d * d, axis=1, keepdims=True) + self.eps)
+        inv = _inverse_std(xp, xp.mean(d * d, axis=1, keepdims=True), self.eps)
         xhat = d * inv
         return xhat * params[0] + params[1], (xhat, inv), buffers
 
@@ -168,7 +168,7 @@ class BatchNorm(_Normalisation):
         mean = total(X) / rows
         d = X - mean
         squares = total(d * d)
-        inv = 1.0 / xp.sqrt(squares / rows + self.eps)
+        inv = _inverse_std(xp, squares / rows, self.eps)
         m = self.momentum
         running = [m * mean + (1.0 - m) * buffers[0], m * (squares / (rows - 1)) + (1.0 - m) * buffers[1]]
         return d * (inv * params[0]) + params[1], _BatchCache(d, inv, None, rows, sync), running
@@ -198,3 +198,11 @@ class BatchNorm(_Normalisation):
 
     def __repr__(self) -> str:
         return f"BatchNorm({self.n}, momentum={self.momentum!r}, eps={self.eps!r})"
+
+
+def _inverse_std(xp: Any, var: Any, eps: float) -> Any:
+    """``1 / sqrt(var + eps)``, NaN where the variance overflowed: ``d * 0``
+    would otherwise normalise huge inputs to zeros without a word (torch
+    gives NaN too, which predict's overflow check and fit's NaN guard see)."""
+    inv = 1.0 / xp.sqrt(var + eps)
+    return xp.where(inv > 0.0, inv, xp.full_like(inv, float("nan")))
