@@ -42,7 +42,7 @@ def assert_same_run(a, ha, b, hb):
 @pytest.mark.parametrize("optimizer", [
     "sgd", "momentum", "adam", "rmsprop", "adamw",
     {"name": "sgd", "config": {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}},
-    {"name": "rmsprop", "config": {"lr": 0.01, "momentum": 0.5, "centered": True, "weight_decay": 1e-3}},
+    {"name": "rmsprop", "config": {"lr": 0.05, "momentum": 0.5, "centered": True, "weight_decay": 1e-3}},  # fit's lr
 ], ids=lambda o: o if isinstance(o, str) else f"{o['name']}-configured")
 def test_resume_after_some_epochs_is_bit_identical(tmp_path, optimizer):
     X, y = data()
