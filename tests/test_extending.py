@@ -706,6 +706,13 @@ def test_a_broken_component_is_named_not_the_layer_before_it():
     dense = xpnet.Network([xpnet.Dense(3, 4), xpnet.Dense(4, 4)], backend="numpy", seed=0)
     with pytest.raises(ValueError, match=r"the loss 'test_extending_wide' gave a gradient of shape \(5, 1\)"):
         dense.fit(X, Y, loss=Wide(), epochs=1)
+
+    class Flat(Wide):
+        def _gradient(self, xp, t, y):
+            return xp.ones((y.shape[1],), dtype=y.dtype)
+
+    with pytest.raises(ValueError, match=r"the loss 'test_extending_wide' gave a gradient of shape \(4,\)"):
+        dense.fit(X, Y, loss=Flat(), epochs=1, sample_weight=np.linspace(0.5, 1.5, 5))  # weights broadcast it
     two = xpnet.Network([xpnet.Dense(3, 4), _TwoGradients(4, 4)], backend="numpy", seed=0)
     with pytest.raises(ValueError, match=r"backward returned 1 gradients for its 2 parameters \(\['weight', "):
         two.fit(X, Y, epochs=1)

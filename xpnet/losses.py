@@ -178,16 +178,25 @@ class _Weighted(Loss):
         return total / y.shape[0] if self.reduction == "mean" else total
 
     def _gradient(self, xp: Any, t: Any, y: Any) -> Any:
-        return self.base._gradient(xp, t, y) * self.w[:, None]
+        return _shaped_as(self.base, self.base._gradient(xp, t, y), y) * self.w[:, None]
 
     def _fused_delta(self, xp: Any, t: Any, y: Any) -> Any:
-        return self.base._fused_delta(xp, t, y) * self.w[:, None]
+        return _shaped_as(self.base, self.base._fused_delta(xp, t, y), y) * self.w[:, None]
 
     def _per_sample(self, xp: Any, t: Any, y: Any) -> Any:
         return self.w * per_sample(self.base, xp, t, y)
 
     def config(self) -> dict[str, Any]:
         return self.base.config()
+
+
+def _shaped_as(loss: Loss, g: Any, y: Any) -> Any:
+    """A delta of the outputs' shape, before the weights broadcast it (a
+    ``(k,)`` gradient would become ``(n, k)`` and train in silence)."""
+    if tuple(g.shape) != tuple(y.shape):
+        raise ValueError(f"the loss {loss.name or type(loss).__name__!r} gave a gradient of shape {tuple(g.shape)} "
+                         f"for outputs of shape {tuple(y.shape)}: its _gradient must return one value per output")
+    return g
 
 
 # -- a built-in's shortcuts apply only to the formulas they were written for ---
