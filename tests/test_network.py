@@ -122,8 +122,11 @@ def test_evaluate_in_chunks_and_an_overflow_is_predicts_error(backend):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(50, 4)), rng.integers(0, 2, 50)
     whole = net.evaluate(X, y, "cross_entropy")
-    net.chunk_rows = lambda sparse_input=False: 7  # several chunks, a short last one
+    assert net.evaluate(X, y, "cross_entropy", batch_size=7) == pytest.approx(whole, rel=1e-5)  # a short last one
+    net.chunk_rows = lambda sparse_input=False: 7  # the default chunks too
     assert net.evaluate(X, y, "cross_entropy") == pytest.approx(whole, rel=1e-5)
+    with pytest.raises(ValueError, match="batch_size"):
+        net.evaluate(X, y, "cross_entropy", batch_size=0)
     with pytest.raises(FloatingPointError, match="outputs contain NaN or inf"):
         net.evaluate(np.full((3, 4), 3e38), [0, 1, 0], "cross_entropy")
 

@@ -199,9 +199,12 @@ class Network:
         values = CHUNK_VALUES * (GPU_CHUNK_FACTOR if _on_gpu(self.backend) else 1)
         return max(1, values // max(widths, default=1))
 
-    def evaluate(self, X: Any, y: Any, loss: str | Loss) -> float:
-        """The loss of the network on ``(X, y)`` as a Python float."""
+    def evaluate(self, X: Any, y: Any, loss: str | Loss, batch_size: int | None = None) -> float:
+        """The loss of the network on ``(X, y)`` as a Python float; the
+        outputs are computed ``batch_size`` rows at a time, as in
+        :meth:`predict` (default: :meth:`chunk_rows`)."""
         loss = get_loss(loss)
+        rows = positive(batch_size, "batch_size", integer=True, allow_none=True)
         X, T = self._inputs(X, y, loss)
 
         def value(T: Any, Y: Any) -> Any:
@@ -209,7 +212,7 @@ class Network:
             return check_figure(out, f"loss {loss.name or type(loss).__name__!r}: its _value")
 
         with quiet_float_errors():
-            Y = self._predict(self._params(), self._buffers(), X)  # in chunks: inference's programs on JAX
+            Y = self._predict(self._params(), self._buffers(), X, rows)  # in chunks: inference's programs on JAX
             checks = DeferredChecks(self.backend)
             queue_output_check(checks, Y, self.dtype)  # an overflow is predict's error, not a NaN loss
             checks.run()
