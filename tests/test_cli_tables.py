@@ -786,11 +786,16 @@ def test_fourth_review_of_the_table_rules(tmp_path):
         assert "--missing drop leaves no row to train on: column(s) 'c' hold no value" in line
 
 
-def test_a_long_column_list_in_a_message_says_how_many_it_leaves_out():
-    from xpnet._cli_data import _names
-
-    assert _names([f"c{i}" for i in range(20)], most=12).endswith("'c11' and 8 more")
-    assert _names(["a", "b"], most=12) == "'a', 'b'"
+def test_a_long_column_list_in_a_message_says_how_many_it_leaves_out(tmp_path):
+    """predict's message on a file that lacks the model's columns showed
+    its first 12 names as if they were all."""
+    model = tmp_path / "m.st"
+    X, y = blobs(40)
+    ok(xpnet_cli("train", "--data", table(tmp_path / "t.csv", ["a", "b", "y"], [[*x, v] for x, v in zip(X, y)]),
+                 "--save", model, *FAST))  # fmt: skip
+    wide = table(tmp_path / "w.csv", [f"c{i}" for i in range(20)], [list(range(20))])
+    line = one_line_error(xpnet_cli("predict", model, wide))
+    assert "lacks the column(s) 'a', 'b'" in line and "'c11', ... (20 in all)" in line
 
 
 def test_fifth_review_targets_written_with_signs_and_test_rows_all_dropped(tmp_path):

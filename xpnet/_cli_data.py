@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .columns import _MISSING_HINT, Column, Features, column_kinds, fit_features
+from .columns import _MISSING_HINT, Column, _few, Features, column_kinds, fit_features
 from .data_io import DataError, Table, column_name, read_header, read_table, sep_hint, unnamed_columns
 from .preprocessing import (
     Target,
@@ -212,7 +212,7 @@ def _refuse_dropping_all(table: Table, target: Target, kinds: list[Column], miss
     if target.missing.all():
         why, hint = f"the target {target.names[0]!r} has no value in any row", "--target names the column to predict"
     elif empty:
-        why, hint = f"column(s) {_names(empty, most=5)} hold no value in any row", "--ignore leaves such columns out"
+        why, hint = f"column(s) {_few(empty, 5)} hold no value in any row", "--ignore leaves such columns out"
     else:
         why, hint = "every row has a missing value", "--missing mean, median or most_frequent fills them in"
     raise DataError(f"{table.path}: --missing {missing} leaves no row to train on: {why}", hint)
@@ -287,10 +287,8 @@ def _describe(args: argparse.Namespace, fmt: str, features: Features, targets: l
     return lines
 
 
-def _names(names: list[Any], most: int | None = None) -> str:
-    """The names quoted, the first ``most`` of them and how many more."""
-    shown = ", ".join(repr(n) for n in names[:most])
-    return shown if most is None or len(names) <= most else f"{shown} and {len(names) - most} more"
+def _names(names: list[Any]) -> str:
+    return ", ".join(repr(n) for n in names)
 
 
 # --------------------------------------------------------------------------
@@ -327,7 +325,7 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
     lacking = [n for n in features.names if n not in have]
     if lacking:
         raise DataError(f"{table.path} lacks the column(s) {_names(lacking)} the model was trained on; "
-                        f"it has {_names(table.names, most=12)}",
+                        f"it has {_few(table.names, 12)}",
                         "predict needs the model's feature columns, by name" + sep_hint(table))
     read_table(table, columns=features.names, text=features.text, na_values=na_values, decimal=decimal)
     if features.width != n_in:

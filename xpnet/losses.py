@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import array_api_compat as compat
@@ -178,10 +179,10 @@ class _Weighted(Loss):
         return total / y.shape[0] if self.reduction == "mean" else total
 
     def _gradient(self, xp: Any, t: Any, y: Any) -> Any:
-        return _shaped_as(self.base, self.base._gradient(xp, t, y), y) * self.w[:, None]
+        return checked_delta(self.base, self.base._gradient(xp, t, y), y.shape) * self.w[:, None]
 
     def _fused_delta(self, xp: Any, t: Any, y: Any) -> Any:
-        return _shaped_as(self.base, self.base._fused_delta(xp, t, y), y) * self.w[:, None]
+        return checked_delta(self.base, self.base._fused_delta(xp, t, y), y.shape) * self.w[:, None]
 
     def _per_sample(self, xp: Any, t: Any, y: Any) -> Any:
         return self.w * per_sample(self.base, xp, t, y)
@@ -190,12 +191,13 @@ class _Weighted(Loss):
         return self.base.config()
 
 
-def _shaped_as(loss: Loss, g: Any, y: Any) -> Any:
-    """A delta of the outputs' shape, before the weights broadcast it (a
-    ``(k,)`` gradient would become ``(n, k)`` and train in silence)."""
-    if tuple(g.shape) != tuple(y.shape):
+def checked_delta(loss: Loss, g: Any, shape: Sequence[int]) -> Any:
+    """``loss``'s delta, refused unless it has the outputs' ``shape``: the
+    next layer's check would blame that layer, and weights would broadcast
+    a ``(k,)`` gradient to ``(n, k)`` and train in silence."""
+    if tuple(g.shape) != tuple(shape):
         raise ValueError(f"the loss {loss.name or type(loss).__name__!r} gave a gradient of shape {tuple(g.shape)} "
-                         f"for outputs of shape {tuple(y.shape)}: its _gradient must return one value per output")
+                         f"for outputs of shape {tuple(shape)}: its _gradient must return one value per output")
     return g
 
 

@@ -9,6 +9,7 @@ all buffers (running statistics) as another, hands them to pure functions
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -25,7 +26,7 @@ from .activations import ACTIVATIONS
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
 from .layers.base import check_host_arrays, check_rebuildable, check_step_arrays
 from .layers.dense import Dense
-from .losses import Loss, declared_fusion, get_loss, value_and_delta
+from .losses import Loss, checked_delta, declared_fusion, get_loss, value_and_delta
 from .modelfile import model_metadata, model_tensors, write_atomic
 from .records import check_figure
 from .validation import (
@@ -451,10 +452,8 @@ def _check_outputs(loss: Loss, Y: Any, delta: Any | None, shape: tuple[int, int]
     if tuple(Y.shape) != shape:
         raise ValueError(f"the layers' forward returned outputs of shape {tuple(Y.shape)}, but they declare "
                          f"{shape} ({shape[1]} outputs): a layer's forward must give the width its output_width says")
-    if delta is not None and tuple(delta.shape) != shape:
-        raise ValueError(f"the loss {loss.name or type(loss).__name__!r} gave a gradient of shape "
-                         f"{tuple(delta.shape)} for outputs of "
-                         f"shape {shape}: its _gradient must return one value per output")  # fmt: skip
+    if delta is not None:
+        checked_delta(loss, delta, shape)
 
 
 def _fuses(loss: Loss, act: Any) -> bool:
@@ -480,7 +479,8 @@ def _same_author(loss: Loss, act: Any) -> bool:
     return not _ours(author) or _ours(type(act))
 
 
-def _ours(cls: type) -> bool:
+@functools.cache
+def _ours(cls: type) -> bool:  # asked every step: once per class
     return cls.__module__.split(".", 1)[0] == "xpnet"
 
 
