@@ -17,6 +17,7 @@ import array_api_compat as compat  # noqa: E402
 
 from xpnet import _cupy_namespace  # noqa: E402
 from xpnet._backend import _namespace  # noqa: E402
+from xpnet._xp import column_sum as generic_column_sum  # noqa: E402
 from xpnet._xp import keep_positive as generic_keep_positive  # noqa: E402
 
 
@@ -62,6 +63,8 @@ def test_the_kernel_is_relus_backward_with_torchs_meaning(dtype, tmp_path):
 
 
 class _Device:
+    id = 0
+
     def __init__(self, log: list[str]) -> None:
         self.log = log
 
@@ -99,11 +102,18 @@ def stand_in(monkeypatch):
 
         return launch
 
-    fake = type("cupy", (), {"ndarray": _StandIn, "ElementwiseKernel": staticmethod(kernel)})
+    def matmul(a, b):
+        calls.append(("matmul", a.shape, b.shape))
+        return np.matmul(a, b).view(_StandIn)
+
+    fake = type("cupy", (), {"ndarray": _StandIn, "ElementwiseKernel": staticmethod(kernel),
+                             "matmul": staticmethod(matmul), "ones": staticmethod(np.ones)})  # fmt: skip
     monkeypatch.setattr(_cupy_namespace, "cupy", fake)
     _cupy_namespace._keep_positive_kernel.cache_clear()
+    _cupy_namespace._ones.cache_clear()
     yield calls
     _cupy_namespace._keep_positive_kernel.cache_clear()
+    _cupy_namespace._ones.cache_clear()
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -138,3 +148,30 @@ def test_the_cupy_backend_computes_with_it_and_it_still_says_cupy(stand_in):
     got = generic_keep_positive(xp, v, dy)  # what ReLU's backward calls with the network's namespace
     assert len(stand_in) == 1
     np.testing.assert_array_equal(np.asarray(got), [[0, 0, 0], [1, 2, 3]])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_large_bias_gradient_is_one_product_with_a_ones_vector(stand_in, dtype):
+    """CuPy's axis-0 sum of 8192 x 4096 float32 took 2.7x torch's on an H100."""
+    rows, cols = 512, _cupy_namespace.COLUMN_SUM_FROM // 512
+    a = np.random.default_rng(2).normal(size=(rows, cols)).astype(dtype)
+    got = generic_column_sum(_namespace("cupy"), a.view(_StandIn))  # what Dense's backward calls
+    assert stand_in == [("matmul", (rows,), (rows, cols))] and _StandIn.log == ["device"]
+    assert got.dtype == np.dtype(dtype) and got.shape == (cols,)
+    np.testing.assert_allclose(np.asarray(got), a.sum(axis=0), rtol=1e-4 if dtype == "float32" else 1e-12,
+                               atol=1e-3 if dtype == "float32" else 1e-10)  # fmt: skip
+
+
+def test_other_sums_are_the_standard_reduction(stand_in):
+    big = _cupy_namespace.COLUMN_SUM_FROM
+    cases = [
+        np.ones((4, 3)).view(_StandIn),  # small: the reduction's one launch is cheaper
+        np.ones((512, big // 256)).T.view(_StandIn),  # not C-ordered
+        np.ones(big).view(_StandIn),  # not a matrix
+        np.ones((512, big // 512), dtype=np.int64).view(_StandIn),  # not floating
+        np.ones((512, big // 512)),  # not a CuPy array
+    ]
+    for a in cases:
+        assert _cupy_namespace.column_sum(a) is None
+        np.testing.assert_array_equal(np.asarray(generic_column_sum(_cupy_namespace.xp, a)), np.asarray(a).sum(axis=0))
+    assert stand_in == []

@@ -270,7 +270,8 @@ def test_what_rebuilds_a_network_refuses_a_class_its_name_would_not_bring_back(l
 def test_an_initialiser_the_config_does_not_name_does_not_stop_a_copy():
     import copy
 
-    net = xpnet.Network([xpnet.Dense(3, 2, init=lambda rng, n_in, n_out: np.ones((n_in, n_out)))], seed=0)
+    net = xpnet.Network([xpnet.Dense(3, 2, init=lambda rng, n_in, n_out: np.ones((n_in, n_out)))], backend="numpy",
+                        seed=0)
     np.testing.assert_array_equal(copy.deepcopy(net).layers[0].weights, np.ones((3, 2)))
 
 
@@ -596,7 +597,7 @@ def test_a_numpy_number_in_a_layer_config_saves_and_anything_else_is_named(tmp_p
     net = xpnet.Network([_Scaled(np.int64(4)), xpnet.Dense(4, 2)], backend="numpy", seed=0)
     net.save(tmp_path / "m")
     x = np.ones((3, 4))
-    np.testing.assert_array_equal(xpnet.load(tmp_path / "m").predict(x), net.predict(x))
+    np.testing.assert_array_equal(xpnet.load(tmp_path / "m", backend="numpy").predict(x), net.predict(x))
     odd = xpnet.Network([_Scaled(4, tag=object()), xpnet.Dense(4, 2)], backend="numpy", seed=0)
     with pytest.raises(TypeError, match=r"cannot save layer 0 \(test_extending_scaled\): its config\(\) must"):
         odd.save(tmp_path / "odd")

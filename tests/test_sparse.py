@@ -153,7 +153,7 @@ def test_the_scikit_learn_estimators_train_on_sparse_x_as_on_its_dense_copy(monk
     X = _sparse("csr", n=200, density=0.05)  # denser ones train dense (below)
     y = _labels(X)
     dense = X.toarray()
-    kw = dict(hidden_layer_sizes=(7,), max_iter=5, tol=0.0, random_state=0)
+    kw = dict(hidden_layer_sizes=(7,), max_iter=5, tol=0.0, random_state=0, backend="numpy")  # sparse stays on NumPy
     warnings.simplefilter("ignore", ConvergenceWarning)  # 5 iterations: scikit-learn says so
     refs = [MLPClassifier(**kw).fit(dense, y), MLPClassifier(solver="lbfgs", **kw).fit(dense, y),
             MLPRegressor(**kw).fit(dense, y.astype(float))]  # fmt: skip
@@ -228,7 +228,7 @@ def test_the_scikit_learn_estimators_train_a_small_dense_enough_sparse_x_dense(m
         made_dense.clear()
         X = _sparse("csr", n=200, density=density)
         y = _labels(X)
-        kw = dict(hidden_layer_sizes=(7,), max_iter=3, random_state=0)
+        kw = dict(hidden_layer_sizes=(7,), max_iter=3, random_state=0, backend="numpy")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             got = MLPClassifier(**kw).fit(X, y)

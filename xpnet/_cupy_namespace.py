@@ -1,5 +1,5 @@
 """The CuPy namespace xpnet computes with: array-api-compat's, with ReLU's
-backward as one kernel.
+backward as one kernel and a layer's bias gradient as one product.
 
 Written with standard operations, ReLU's backward is three kernels (compare,
 cast the mask, multiply): on a GPU, three launches and five and a half
@@ -9,7 +9,13 @@ about 1 GB less memory traffic per step. :func:`keep_positive` is that select, a
 ``ElementwiseKernel`` that CuPy compiles once per dtype, with the meaning of
 torch's ``threshold_backward`` (the kernel torch's autograd runs for ReLU,
 which :mod:`xpnet._torch_namespace` uses): ``dy`` where ``v > 0``, else 0,
-and a NaN in ``v`` lets ``dy`` through. Everything else is array-api-compat's.
+and a NaN in ``v`` lets ``dy`` through.
+
+:func:`column_sum` is the bias gradient (a sum over the rows of a
+C-ordered matrix) as a product with a ones vector: CuPy's axis-0 reduction
+took 0.166 ms for 8192 x 4096 float32 on an H100, 2.7 times torch's
+(0.062 ms), and cuBLAS streams the matrix once. Everything else is
+array-api-compat's.
 """
 
 from __future__ import annotations
@@ -47,12 +53,37 @@ def _keep_positive_kernel() -> Any:
     return cupy.ElementwiseKernel(*KEEP_POSITIVE, "xpnet_keep_positive")
 
 
+#: Below this many elements a step is bound by launches, not memory, and the
+#: reduction's one launch costs less host time than a cuBLAS call.
+COLUMN_SUM_FROM = 2**20
+
+
+def column_sum(a: Any, /) -> Any:
+    """The sum over the rows of a C-ordered 2-D CuPy float array of at least
+    :data:`COLUMN_SUM_FROM` elements, as ``ones @ a`` (xpnet's own; see
+    :func:`xpnet._xp.column_sum`); None otherwise."""
+    if (
+        isinstance(a, cupy.ndarray) and a.ndim == 2 and a.dtype.char in _FLOATS
+        and a.flags.c_contiguous and a.size >= COLUMN_SUM_FROM
+    ):  # fmt: skip
+        with a.device:
+            return cupy.matmul(_ones(a.shape[0], a.dtype.char, a.device.id), a)
+    return None
+
+
+@functools.lru_cache(maxsize=8)
+def _ones(n: int, dtype: str, device_id: int) -> Any:
+    """A ones vector kept per length, dtype and device: a training run sums
+    the same batch size every step (a few KB each)."""
+    return cupy.ones(n, dtype=dtype)
+
+
 def namespace() -> types.ModuleType:
     """A module with every name of ``array_api_compat.cupy`` and
-    ``xpnet_extensions`` holding :func:`keep_positive`. It keeps that
+    ``xpnet_extensions`` holding :func:`keep_positive` and :func:`column_sum`. It keeps that
     module's name, so that array-api-compat's ``is_cupy_namespace`` (how
     xpnet recognises libraries) still says CuPy."""
-    return derived(_compat, _compat.__name__, xpnet_extensions={"keep_positive": keep_positive})
+    return derived(_compat, _compat.__name__, xpnet_extensions={"keep_positive": keep_positive, "column_sum": column_sum})
 
 
 xp = namespace()

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._random import InitFunction, draw_weights, initial_bias, resolve_init
-from .._xp import affine
+from .._xp import affine, column_sum
 from ..activations import Activation, get_activation
 from ..registry import component_spec, register
 from ..validation import checked_param, positive_int, true_or_false
@@ -103,7 +103,7 @@ class Dense(Layer):
         """``(dX, [dW, db])`` from dL/dV (the delta of the seeds' delta rule)."""
         grads = [xp.matmul(cache.x.T, dV)]
         if self.use_bias:
-            grads.append(xp.sum(dV, axis=0))
+            grads.append(column_sum(xp, dV))
         return (xp.matmul(dV, params[0].T) if need_dx else None), grads
 
     def named_gradients(self, grads: Any) -> tuple[Any, Any]:
