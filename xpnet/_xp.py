@@ -90,8 +90,10 @@ def _extension(xp: Any, name: str) -> Any:
     """xpnet's own one-kernel version of ``name`` in ``xp``, or None (only
     xpnet's namespaces have ``xpnet_extensions``). An extension returns None
     for arguments it does not cover; the standard form here computes those,
-    so it is written once."""
-    return getattr(xp, "xpnet_extensions", _NONE).get(name)
+    so it is written once. Read from the namespace's ``__dict__``: a
+    ``getattr`` that misses raises and catches an AttributeError, 1 us a call
+    on NumPy's namespace, per layer per step."""
+    return getattr(xp, "__dict__", _NONE).get("xpnet_extensions", _NONE).get(name)
 
 
 _NONE: dict[str, Any] = {}  # a namespace without extensions (no dict made per call: this runs per layer per step)
