@@ -83,7 +83,8 @@ def namespace() -> types.ModuleType:
     ``xpnet_extensions`` holding :func:`keep_positive` and :func:`column_sum`. It keeps that
     module's name, so that array-api-compat's ``is_cupy_namespace`` (how
     xpnet recognises libraries) still says CuPy."""
-    return derived(_compat, _compat.__name__, xpnet_extensions={"keep_positive": keep_positive, "column_sum": column_sum})
+    extensions = {"keep_positive": keep_positive, "column_sum": column_sum}
+    return derived(_compat, _compat.__name__, xpnet_extensions=extensions)
 
 
 xp = namespace()
