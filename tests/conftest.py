@@ -39,7 +39,10 @@ def pytest_configure(config):
     # the suite never writes there (tests/test_cli.py turns it on in a temporary one).
     os.environ.setdefault("XPNET_JAX_CACHE", "0")
     # The suite compares float64 results on every backend; JAX needs its
-    # 64-bit mode for that (xpnet refuses float64 on JAX without it).
+    # 64-bit mode for that (xpnet refuses float64 on JAX without it). In the
+    # environment too: scikit-learn's n_jobs workers and the tests' child
+    # processes start with their own JAX (tests that need 32-bit mode say so).
+    os.environ.setdefault("JAX_ENABLE_X64", "1")
     try:
         import jax
     except Exception:

@@ -113,8 +113,11 @@ def test_the_scikit_learn_drop_in_on_jax_in_32_bit_mode_names_both_ways_out_of_f
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
     with jax.enable_x64(False):
-        with pytest.raises(ValueError, match="pass dtype='float32', or switch on JAX's 64-bit mode"):
+        with pytest.raises(ValueError, match="pass dtype='float32', or switch on JAX's 64-bit mode") as refused:
             MLPClassifier(backend="jax", max_iter=2).fit(X, y)
+        # jax.config reaches one process; n_jobs > 1 runs fits in workers that start in 32-bit mode
+        assert "which the worker processes of n_jobs > 1 inherit too" in str(refused.value)
+        assert "reaches this process only" in str(refused.value)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # 2 iterations: a ConvergenceWarning
             fitted = MLPClassifier(backend="jax", dtype="float32", max_iter=2, random_state=0).fit(X, y)

@@ -138,9 +138,10 @@ class BaseMLP(BaseEstimator):
         say both ways out, before anything is built."""
         if backend.name == "jax" and dtype == "float64" and self.dtype is None and not _jax_x64():
             raise ValueError("dtype=None trains float64 weights for this X (scikit-learn keeps float32 X in float32 "
-                             "and makes anything else float64), but JAX is in its default 32-bit mode: pass "
-                             "dtype='float32', or switch on JAX's 64-bit mode (JAX_ENABLE_X64=1, or "
-                             "jax.config.update('jax_enable_x64', True))")  # fmt: skip
+                             "and makes anything else float64), but JAX is in its default 32-bit mode in this "
+                             "process: pass dtype='float32', or switch on JAX's 64-bit mode (JAX_ENABLE_X64=1 in "
+                             "the environment, which the worker processes of n_jobs > 1 inherit too; "
+                             "jax.config.update('jax_enable_x64', True) reaches this process only)")  # fmt: skip
 
     def _initialize(self, Y: Any, layer_units: list[int], dtype: str) -> None:
         """The fitted attributes of a first fit, and scikit-learn's initial weights."""
