@@ -52,6 +52,28 @@ def test_auto_reads_environment_at_call_time(monkeypatch):
         get_backend()
 
 
+def test_auto_takes_a_device_after_the_name_in_the_environment(monkeypatch):
+    """``name:device``: with ``array_api_strict:device1``, code that takes
+    "auto" for NumPy fails on the CPU as on a GPU, where "auto" is CuPy
+    (two of the suite's tests did, found on an H100)."""
+    strict = pytest.importorskip("array_api_strict", reason="array-api-strict is not installed")
+    monkeypatch.setenv("XPNET_BACKEND", "array_api_strict:device1")
+    assert (get_backend().name, get_backend().device) == ("array_api_strict", strict.Device("device1"))
+    assert get_backend(None, "device2").device == strict.Device("device2")  # a device in the call wins
+    assert get_backend("numpy").device == "cpu"  # a named backend: the variable does not apply
+    out = xpnet.MLP([3, 2], seed=0).predict(np.ones((4, 3)))
+    with pytest.raises(RuntimeError, match="device1"):
+        np.asarray(out)  # as CuPy refuses; xpnet.to_numpy converts
+    want = xpnet.MLP([3, 2], backend="numpy", seed=0).predict(np.ones((4, 3)))
+    np.testing.assert_array_equal(xpnet.to_numpy(out), want)
+    monkeypatch.setenv("XPNET_BACKEND", " torch : cpu ")
+    if backend_status("torch").usable:
+        assert (get_backend().name, str(get_backend().device)) == ("torch", "cpu")
+    monkeypatch.setenv("XPNET_BACKEND", "numpy:cuda")
+    with pytest.raises(ValueError, match="the numpy backend has only the device 'cpu', got 'cuda'"):
+        get_backend()
+
+
 def test_auto_without_environment_prefers_usable_cupy(monkeypatch):
     monkeypatch.delenv("XPNET_BACKEND", raising=False)
     expected = "cupy" if backend_status("cupy").usable else "numpy"

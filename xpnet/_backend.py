@@ -529,18 +529,31 @@ def _namespace(name: str) -> Any:
     return xp
 
 
+def _auto_from_environment() -> tuple[str, str | None]:
+    """``(name, device)`` for "auto": ``XPNET_BACKEND`` as ``torch``, or
+    with a device, ``torch:cuda:1``. ``array_api_strict:device1`` is a CPU
+    device that, like a GPU, refuses implicit conversion to NumPy: code (or
+    a test suite) run that way finds where it assumed "auto" means NumPy,
+    which a GPU machine, where "auto" is CuPy, otherwise finds first."""
+    env = os.environ.get("XPNET_BACKEND", "").strip()
+    if not env or env == "auto":
+        return ("cupy" if _probe("cupy").usable else "numpy"), None
+    name, _, device = env.partition(":")
+    return name.strip(), device.strip() or None
+
+
 def get_backend(name: str | Backend | None = None, device: Any = None) -> Backend:
     """The backend called ``name`` on ``device``.
 
     ``None``/``"auto"``: the ``XPNET_BACKEND`` environment variable if set
-    (read now, never cached), else ``"cupy"`` if usable, else ``"numpy"``.
+    (read now, never cached; a device may follow the name and a colon, which
+    ``device`` overrides), else ``"cupy"`` if usable, else ``"numpy"``.
     """
     if isinstance(name, Backend):
         return name if device is None else get_backend(name.name, device)
     if name is None or name == "auto":
-        name = os.environ.get("XPNET_BACKEND", "").strip() or None
-        if name is None or name == "auto":
-            name = "cupy" if _probe("cupy").usable else "numpy"
+        name, env_device = _auto_from_environment()
+        device = env_device if device is None else device
     if not isinstance(name, str):
         raise TypeError(f"backend must be a name or a Backend, got {type(name).__name__}")
     name = name.lower()
