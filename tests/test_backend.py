@@ -70,7 +70,8 @@ def test_auto_takes_a_device_after_the_name_in_the_environment(monkeypatch):
     if backend_status("torch").usable:
         assert (get_backend().name, str(get_backend().device)) == ("torch", "cpu")
     monkeypatch.setenv("XPNET_BACKEND", "numpy:cuda")
-    with pytest.raises(ValueError, match="the numpy backend has only the device 'cpu', got 'cuda'"):
+    with pytest.raises(ValueError, match=r"the numpy backend has only the device 'cpu', got 'cuda' \(from "
+                                         r"XPNET_BACKEND='numpy:cuda', which takes a backend's name or name:device\)"):
         get_backend()
 
 

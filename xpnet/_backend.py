@@ -542,6 +542,16 @@ def _auto_from_environment() -> tuple[str, str | None]:
     return name.strip(), device.strip() or None
 
 
+def _from_environment(name: str, device: str) -> Backend:
+    """The backend ``XPNET_BACKEND`` names with a device; a device the
+    backend has not named with the variable it came from."""
+    try:
+        return get_backend(name, device)
+    except ValueError as exc:  # an unknown name or device (an unusable backend is a RuntimeError: its reason)
+        env = os.environ.get("XPNET_BACKEND", "").strip()
+        raise ValueError(f"{exc} (from XPNET_BACKEND={env!r}, which takes a backend's name or name:device)") from None
+
+
 def get_backend(name: str | Backend | None = None, device: Any = None) -> Backend:
     """The backend called ``name`` on ``device``.
 
@@ -553,7 +563,8 @@ def get_backend(name: str | Backend | None = None, device: Any = None) -> Backen
         return name if device is None else get_backend(name.name, device)
     if name is None or name == "auto":
         name, env_device = _auto_from_environment()
-        device = env_device if device is None else device
+        if device is None and env_device is not None:
+            return _from_environment(name, env_device)
     if not isinstance(name, str):
         raise TypeError(f"backend must be a name or a Backend, got {type(name).__name__}")
     name = name.lower()
