@@ -70,9 +70,14 @@ def test_auto_takes_a_device_after_the_name_in_the_environment(monkeypatch):
     if backend_status("torch").usable:
         assert (get_backend().name, str(get_backend().device)) == ("torch", "cpu")
     monkeypatch.setenv("XPNET_BACKEND", "numpy:cuda")
-    with pytest.raises(ValueError, match=r"the numpy backend has only the device 'cpu', got 'cuda' \(from "
-                                         r"XPNET_BACKEND='numpy:cuda', which takes a backend's name or name:device\)"):
+    with pytest.raises(ValueError, match=r"the numpy backend has only the device 'cpu', got 'cuda' \(auto as "
+                                         r"XPNET_BACKEND='numpy:cuda' sets it; the variable takes a backend's name"):
         get_backend()
+    monkeypatch.setenv("XPNET_BACKEND", "bogus")  # without a device, as with one
+    with pytest.raises(ValueError, match=r"unknown backend 'bogus'.*\(auto as XPNET_BACKEND='bogus' sets it"):
+        get_backend()
+    monkeypatch.setenv("XPNET_BACKEND", "auto:cpu")  # auto's own choice, on that device
+    assert get_backend().name == ("cupy" if backend_status("cupy").usable else "numpy")
 
 
 def test_auto_without_environment_prefers_usable_cupy(monkeypatch):

@@ -119,6 +119,17 @@ def test_backend_comes_from_the_environment_in_auto_mode():
     assert result.stdout.startswith("backend: array_api_strict, device: CPU_DEVICE")
 
 
+def test_jax_named_by_the_environment_keeps_its_programs_too(tmp_path):
+    """auto as XPNET_BACKEND=jax (with a device) is JAX as --backend jax is:
+    its compiled programs were kept only for the option."""
+    if not backend_status("jax").usable:
+        pytest.skip(f"jax: {backend_status('jax').reason}")
+    env = {k: v for k, v in clean_env().items() if k not in ("XPNET_JAX_CACHE", "JAX_COMPILATION_CACHE_DIR")}
+    env |= {"XDG_CACHE_HOME": str(tmp_path), "XPNET_BACKEND": "jax:cpu"}
+    result = ok(xpnet_cli("train", "--epochs", "2", env=env))
+    assert result.stdout.startswith("backend: jax") and any((tmp_path / "xpnet" / "jax").iterdir())
+
+
 def test_the_cli_on_jax_keeps_its_compiled_programs_unless_told_otherwise(tmp_path):
     if not backend_status("jax").usable:
         pytest.skip(f"jax: {backend_status('jax').reason}")

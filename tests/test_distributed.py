@@ -342,6 +342,14 @@ def test_cli_prints_the_gpu_mapping_of_distributed_training(monkeypatch, capsys)
     with pytest.warns(UserWarning, match="not started by mpiexec"):
         cli.main(["train", "--distributed", "--backend", "numpy", "--device", "cpu", "--epochs", "1", "--quiet"])
     assert asked == [] and "note:" not in capsys.readouterr().out  # --device is the user's choice
+    monkeypatch.setenv("XPNET_BACKEND", "numpy:cpu")  # so is a device in the variable auto reads
+    with pytest.warns(UserWarning, match="not started by mpiexec"):
+        assert cli.main(["train", "--distributed", "--epochs", "1", "--quiet"]) == 0
+    assert asked == [] and "note:" not in capsys.readouterr().out
+    monkeypatch.setenv("XPNET_BACKEND", "numpy:cuda")  # a bad one is a bad option value, as without --distributed
+    for distributed_too in ([], ["--distributed"]):
+        assert cli.main(["train", *distributed_too, "--epochs", "1", "--quiet"]) == 2
+        assert "XPNET_BACKEND='numpy:cuda'" in capsys.readouterr().err
 
 
 ASSIGN_SCRIPT = """

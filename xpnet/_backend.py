@@ -529,27 +529,32 @@ def _namespace(name: str) -> Any:
     return xp
 
 
-def _auto_from_environment() -> tuple[str, str | None]:
-    """``(name, device)`` for "auto": ``XPNET_BACKEND`` as ``torch``, or
-    with a device, ``torch:cuda:1``. ``array_api_strict:device1`` is a CPU
-    device that, like a GPU, refuses implicit conversion to NumPy: code (or
-    a test suite) run that way finds where it assumed "auto" means NumPy,
-    which a GPU machine, where "auto" is CuPy, otherwise finds first."""
-    env = os.environ.get("XPNET_BACKEND", "").strip()
-    if not env or env == "auto":
-        return ("cupy" if _probe("cupy").usable else "numpy"), None
-    name, _, device = env.partition(":")
-    return name.strip(), device.strip() or None
+def environment_choice() -> tuple[str | None, str | None]:
+    """``XPNET_BACKEND`` as ``(name, device)``: a backend's name, or with a
+    device after the first colon, ``torch:cuda:1``; ``(None, None)`` when it
+    is unset (``auto`` names no backend). ``array_api_strict:device1`` is a
+    CPU device that, like a GPU, refuses implicit conversion to NumPy: code
+    (or a test suite) run that way finds where it assumed "auto" means
+    NumPy, which a GPU machine, where "auto" is CuPy, otherwise finds first."""
+    name, _, device = os.environ.get("XPNET_BACKEND", "").strip().partition(":")
+    name = name.strip()
+    return (None if name in ("", "auto") else name), (device.strip() or None)
 
 
-def _from_environment(name: str, device: str) -> Backend:
-    """The backend ``XPNET_BACKEND`` names with a device; a device the
-    backend has not named with the variable it came from."""
+def _from_environment(name: str | None, device: Any) -> Backend:
+    """The backend "auto" means where ``XPNET_BACKEND`` is set; an unknown
+    name or device is named with the variable it came from."""
     try:
-        return get_backend(name, device)
+        return get_backend(name or _default_name(), device)
     except ValueError as exc:  # an unknown name or device (an unusable backend is a RuntimeError: its reason)
         env = os.environ.get("XPNET_BACKEND", "").strip()
-        raise ValueError(f"{exc} (from XPNET_BACKEND={env!r}, which takes a backend's name or name:device)") from None
+        raise ValueError(f"{exc} (auto as XPNET_BACKEND={env!r} sets it; the variable takes a backend's name or "
+                         "name:device)") from None
+
+
+def _default_name() -> str:
+    """What auto means without ``XPNET_BACKEND``: CuPy where it works, else NumPy."""
+    return "cupy" if _probe("cupy").usable else "numpy"
 
 
 def get_backend(name: str | Backend | None = None, device: Any = None) -> Backend:
@@ -562,9 +567,10 @@ def get_backend(name: str | Backend | None = None, device: Any = None) -> Backen
     if isinstance(name, Backend):
         return name if device is None else get_backend(name.name, device)
     if name is None or name == "auto":
-        name, env_device = _auto_from_environment()
-        if device is None and env_device is not None:
-            return _from_environment(name, env_device)
+        name, env_device = environment_choice()
+        if name is not None or env_device is not None:
+            return _from_environment(name, env_device if device is None else device)
+        name = _default_name()
     if not isinstance(name, str):
         raise TypeError(f"backend must be a name or a Backend, got {type(name).__name__}")
     name = name.lower()

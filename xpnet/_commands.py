@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import KNOWN_BACKENDS, BackendUnavailable, backend_status, get_backend, to_numpy
+from ._backend import KNOWN_BACKENDS, BackendUnavailable, backend_status, environment_choice, get_backend, to_numpy
 from ._cli_data import prediction_inputs, training_data
 from ._usage import UsageError
 from .columns import features_from_info
@@ -255,7 +255,7 @@ def _warn(message: str) -> None:
 
 def _backend(args: argparse.Namespace, device: Any) -> Any:
     """The backend; a device it does not have is a bad option value (exit 2)."""
-    if args.backend == "jax":
+    if _named_backend(args.backend) == "jax":  # before JAX compiles anything
         keep_jax_programs()
     try:
         backend = get_backend(args.backend, device)
@@ -307,14 +307,24 @@ def _distributed_root(args: argparse.Namespace) -> bool:
     return distributed.is_root()  # ImportError names the mpi extra
 
 
+def _named_backend(option: str | None) -> str | None:
+    """The backend ``--backend`` names, or for auto the one ``XPNET_BACKEND``
+    names (None when auto will choose)."""
+    return environment_choice()[0] if option in (None, "auto") else option.lower()
+
+
 def _device_for(args: argparse.Namespace) -> tuple[Any, str | None]:
-    """``--device``, or under ``--distributed`` a GPU per process (local rank
-    % GPUs, so more processes than GPUs share them) and rank 0's note of it."""
+    """``--device`` (or the device ``XPNET_BACKEND`` gives auto), or under
+    ``--distributed`` a GPU per process (local rank % GPUs, so more
+    processes than GPUs share them) and rank 0's note of it."""
     if args.device is not None or not args.distributed:
         return args.device, None
+    backend = _backend(args, None)  # a bad name or device: exit 2, as without --distributed
+    if args.backend in (None, "auto") and environment_choice()[1] is not None:
+        return None, None  # the variable's device, for every process
     from . import distributed
 
-    return distributed.assign_gpus(get_backend(args.backend).name)
+    return distributed.assign_gpus(backend.name)
 
 
 #: Where an interrupted `xpnet train` without --checkpoint leaves its checkpoint.
