@@ -310,7 +310,8 @@ def _distributed_root(args: argparse.Namespace) -> bool:
 def _named_backend(option: str | None) -> str | None:
     """The backend ``--backend`` names, or for auto the one ``XPNET_BACKEND``
     names (None when auto will choose)."""
-    return environment_choice()[0] if option in (None, "auto") else option.lower()
+    name = environment_choice()[0] if option in (None, "auto") else option
+    return None if name is None else name.lower()
 
 
 def _device_for(args: argparse.Namespace) -> tuple[Any, str | None]:
