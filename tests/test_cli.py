@@ -174,6 +174,20 @@ def test_the_cli_trains_and_predicts_float64_on_jax_and_reads_a_model_of_any_nam
     assert on_jax == on_numpy and len(on_jax.splitlines()) == 6
 
 
+def test_predict_takes_a_device_it_cannot_use_as_a_bad_option_value(tmp_path):
+    """As train does: exit 2, the device named, before the model is read
+    (predict exited 1 after reading it)."""
+    model = tmp_path / "m.safetensors"
+    xpnet.MLP([2, 3], backend="numpy", seed=0).save(model)
+    rows = write_csv(tmp_path / "rows.csv", ["a", "b"], [[1.0], [2.0]])
+    cases = ((["--backend", "numpy", "--device", "cuda"], {}), (["--backend", "auto"], {"XPNET_BACKEND": "numpy:cuda"}))
+    for args, env in cases:
+        result = xpnet_cli("predict", *args, model, rows, env=clean_env(**env))
+        line = one_line_error(result)
+        assert result.returncode == 2 and "the numpy backend has only the device 'cpu', got 'cuda'" in line, line
+        assert result.stdout == ""
+
+
 def test_csv_train_save_predict_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(150, 3))

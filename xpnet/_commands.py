@@ -257,14 +257,20 @@ def _backend(args: argparse.Namespace, device: Any) -> Any:
     """The backend; a device it does not have is a bad option value (exit 2)."""
     if _named_backend(args.backend) == "jax":  # before JAX compiles anything
         keep_jax_programs()
+    backend = _resolved_backend(args.backend, device)
+    jax_float64(backend, args.dtype)
+    return backend
+
+
+def _resolved_backend(name: str | None, device: Any) -> Any:
+    """``get_backend``; a backend or device it does not know is a bad option
+    value (exit 2), in train and predict alike; an unusable one says why."""
     try:
-        backend = get_backend(args.backend, device)
+        return get_backend(name, device)
     except BackendUnavailable:
         raise
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{exc} (`xpnet info` lists the devices usable here)") from None
-    jax_float64(backend, args.dtype)
-    return backend
 
 
 def jax_float64(backend: Any, dtype: str) -> None:
@@ -479,8 +485,8 @@ def _plot(history: Any, path: str, task: str) -> None:
 def predict(args: argparse.Namespace) -> int:
     from .serialization import network_from, read_model_file
 
+    backend = _resolved_backend(args.backend, args.device)  # before the model is read: a bad option first
     meta, tensors = read_model_file(args.model)
-    backend = get_backend(args.backend, args.device)
     jax_float64(backend, meta["dtype"])
     net = network_from(meta, tensors, backend)
     info = net.info if isinstance(net.info, dict) else {}
