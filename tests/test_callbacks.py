@@ -312,3 +312,55 @@ def test_what_a_callback_changes_is_what_the_next_epoch_trains_with_and_history_
     h = net.fit(X, y, optimizer=opt, epochs=2, batch_size=5, callbacks=[Edit()])
     assert h.lr == [1e-6, 2e-6]
     assert np.abs(host(net.layers[0].weights)).max() < 1e-3  # one epoch from zero at 2e-6
+
+
+class _Temperature(xpnet.Layer):
+    """``X / T``: a setting that lives in the layer's config, read each step."""
+
+    name = "TestTemperature"
+
+    def __init__(self, T=1.0):
+        super().__init__()
+        self.T = float(T)
+
+    def config(self):
+        return {"T": self.T}
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return X / self.T, None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return (dY / self.T if need_dx else None), []
+
+
+class _Anneal(xpnet.Callback):
+    """Changes a custom layer's and a built-in BatchNorm's settings after every epoch."""
+
+    def on_train_begin(self, network):
+        self.net = network
+
+    def on_epoch_end(self, epoch, logs):
+        self.net.layers[1].T = 2.0 * (epoch + 2)
+        self.net.layers[3].momentum = 0.5
+
+
+@pytest.mark.parametrize("compile", [False, "auto", True])
+def test_settings_a_callback_changes_between_epochs_reach_compiled_steps(backend, compile, monkeypatch):
+    """A compiled step (jax.jit, NumPy's recorded tape, a CUDA graph) bakes
+    in the layers' settings: one that a callback changed after epoch 1 was
+    ignored (JAX's default trained as if it never changed, silently). The
+    step is built again, so every mode gives the eager NumPy figures."""
+    monkeypatch.setitem(xpnet.layers.base.LAYERS._classes, _Temperature.name.lower(), _Temperature)
+    X, y = blobs(48)
+
+    def run(backend, compile):
+        net = xpnet.Network([xpnet.Dense(2, 8), _Temperature(), "tanh", xpnet.BatchNorm(8),
+                             xpnet.Dense(8, 3, "softmax")], backend=backend, dtype="float64", seed=0)  # fmt: skip
+        h = net.fit(X, y, loss="cross_entropy", optimizer="adam", lr=0.05, epochs=4, batch_size=16, seed=1,
+                    compile=compile, callbacks=[_Anneal()])  # fmt: skip
+        return h.loss, host(net.layers[3].buffers["running_mean"])
+
+    want_loss, want_mean = run("numpy", False)
+    loss, mean = run(backend, compile)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(mean, want_mean, rtol=1e-9, atol=1e-12)

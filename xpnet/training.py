@@ -320,15 +320,30 @@ class _Run:
         # The step: compiled where that pays (xpnet._compile); it updates in
         # place only arrays it owns (this run's optimizer state, then its own
         # results within an epoch), never ones the network or a report holds.
-        compile = False if is_sparse(self.X) else self.compile  # SciPy's products: no recorded step (NumPy's tape)
-        self.train_step = training_step(net, self.loss, self.opt, self.decay, _TRAINING, self.state, compile)
+        self._build_step()
         # Runs of equal minibatches as one program (JAX; train_step.scans, never for a step that draws
         # random numbers: that one is eager), except with sample weights (a loss per batch) or several
         # processes (an allreduce, and an interrupt agreed in it, per step).
         self.scans = self.dp is None and self.w is None
-        self.figures = _epoch_figures(net, self.loss, self.metric_fns, len(self.bounds), self.compile)
         self.loss_value_words = _loss_value_words(self.loss)
         self.has_penalty = hasattr(self.opt, "epoch_penalty")  # a regularisation term in the epoch loss (xpnet.sklearn)
+
+    def _build_step(self) -> None:
+        """The training step and the epoch report for the network's settings
+        as they are now (a compiled one bakes them in), and those settings'
+        key (:meth:`_follow_settings`)."""
+        compile = False if is_sparse(self.X) else self.compile  # SciPy's products: no recorded step (NumPy's tape)
+        self.train_step = training_step(self.net, self.loss, self.opt, self.decay, _TRAINING, self.state, compile)
+        self.figures = _epoch_figures(self.net, self.loss, self.metric_fns, len(self.bounds), self.compile)
+        self.settings_key = network_key(self.net) if self.callbacks else None
+
+    def _follow_settings(self) -> None:
+        """A callback that changed a layer's settings between epochs (a
+        temperature, a BatchNorm's momentum: what its config holds) trains
+        the next epoch with them, as an eager step reads them anyway: a
+        compiled step or report traced with the old ones is built again."""
+        if network_key(self.net) != self.settings_key:
+            self._build_step()
 
     def _inputs(self, X: Any, y: Any) -> None:
         """Check every value in a single transfer (none for host data, checked
@@ -529,6 +544,8 @@ class _Run:
                     stop = self._decide() or stop
                 if self.dp is None:  # distributed: an edit on one rank would part the ranks
                     self._adopt_edits(*states[good - 1])
+                if self.callbacks:
+                    self._follow_settings()
             self._best_epoch()
             _update_bar(self.bar, self.history, good)
         if bad is not None:
