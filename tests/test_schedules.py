@@ -320,3 +320,30 @@ def test_a_custom_schedules_own_state_passes_the_base_check_and_numpy_rates_are_
 def test_linear_warmup_then_a_function_says_why_not():
     with pytest.raises(TypeError, match="then= takes a schedule .* not a function: a checkpoint could not keep it"):
         S.LinearWarmup(2, then=lambda epoch: 0.1)
+
+
+class _Falling(S.Schedule):
+    """A user's schedule that subtracts a step each epoch: below zero after two."""
+
+    name = "falling_test"
+
+    def __init__(self, last=-0.02):
+        self.last = last
+
+    def advance(self, state, base_lr, logs):
+        return {"lr": self.last if state["epoch"] >= 1 else state["lr"] - 0.02, "epoch": state["epoch"] + 1}
+
+
+@pytest.mark.parametrize("last", [-0.01, float("nan"), float("inf")])
+def test_a_custom_schedules_bad_rate_is_refused_and_the_trained_epochs_are_kept(last):
+    """A custom schedule's rates were used as they came: a negative one
+    trained uphill without a word, NaN was blamed on the weights ("try a
+    lower learning rate than lr=nan"). Callables were checked, schedules not."""
+    X, y = data()
+    net = xpnet.MLP([3, 1], backend="numpy", seed=0)
+    with pytest.raises(ValueError, match=rf"_Falling\(\) gave the learning rate {last} for epoch 3"):
+        net.fit(X, y, lr=0.03, epochs=4, lr_schedule=_Falling(last))
+    want = xpnet.MLP([3, 1], backend="numpy", seed=0)
+    h = want.fit(X, y, lr=0.03, epochs=2, lr_schedule=_Falling())
+    assert h.lr == [0.03, pytest.approx(0.01)]
+    np.testing.assert_array_equal(host(net.layers[0].weights), host(want.layers[0].weights))  # nothing lost

@@ -38,7 +38,7 @@ from .registry import component_spec, register, registry_for
 
 __all__ = [
     "SCHEDULES", "CosineAnnealingLR", "ExponentialLR", "LinearWarmup", "ReduceLROnPlateau", "Schedule", "StepLR",
-    "get_schedule",
+    "checked_rate", "get_schedule",
 ]  # fmt: skip
 
 State = dict[str, Any]
@@ -301,6 +301,17 @@ class _FunctionSchedule(Schedule):
 
     def __repr__(self) -> str:
         return f"lr_schedule={getattr(self.fn, '__name__', self.fn)!r}"
+
+
+def checked_rate(schedule: Schedule, state: State, epoch: int) -> float:
+    """``schedule.rate(state)``, refused unless a finite number >= 0: a
+    schedule of one's own that went below zero would otherwise train
+    uphill, silently, and a NaN rate would be blamed on the weights."""
+    lr = schedule.rate(state)
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"{schedule!r} gave the learning rate {lr!r} for epoch {epoch + 1}; a schedule's rate must "
+                         "be a finite number >= 0")  # fmt: skip
+    return float(lr)
 
 
 def get_schedule(spec: Any, checkpointable: bool = False) -> Schedule:

@@ -39,7 +39,7 @@ from .losses import for_labels, get_loss
 from .optimizers import get_optimizer
 from .records import History, Position, RunRecord, TrainingInterrupted, check_figure
 from .registry import component_spec
-from .schedules import get_schedule
+from .schedules import checked_rate, get_schedule
 from .validation import DeferredChecks, check_fit_options, positive
 
 __all__ = ["History", "TrainingInterrupted", "fit"]
@@ -401,7 +401,7 @@ class _Run:
         (on JAX after a program of at most :data:`_INTERRUPT_STEPS` steps)."""
         pos, rng = self.pos, self.rng
         if self.schedule is not None:
-            self._set_rate(self.schedule.rate(self.sched_state))
+            self._set_rate(checked_rate(self.schedule, self.sched_state, epoch))
         else:  # the optimizer's own, which a callback may have changed: History says the rate used
             self.lr = run_options.base_rate(self.opt, None)
         resumed = epoch == pos.epoch and pos.step > 0
