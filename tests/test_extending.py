@@ -261,6 +261,7 @@ def test_what_rebuilds_a_network_refuses_a_class_its_name_would_not_bring_back(l
                     lambda: copy.deepcopy(net), lambda: pickle.dumps(net), lambda: net.save(saved)]:  # fmt: skip
         with pytest.raises(ValueError, match=message):
             rebuild()
+    assert not list(tmp_path.iterdir())  # no file that load could not read
     assert not (tmp_path / "m.safetensors").exists()
     # a float64 network is checked as it is: the halved gradient is found, the subclass's own code ran
     err = xpnet.gradcheck(net, X, X[:, :2], "mse")
@@ -776,3 +777,39 @@ def test_second_review_of_this_sessions_rules(monkeypatch):
     with pytest.raises(ValueError, match="lr=0.1 and an optimizer object with its own lr=0.5"):
         xpnet.MLP([3, 2], backend="numpy", seed=0).fit(X, np.eye(2)[labels % 2], lr=0.1,
                                                       optimizer={"name": "sgd", "config": {"lr": 0.5}})  # fmt: skip
+
+
+def test_a_layer_setting_named_type_is_refused_where_it_would_rebuild_another_layer(monkeypatch, tmp_path):
+    """``Layer.spec`` is ``{"type": name, **config}``: a setting named
+    ``type`` overwrote the name. ``save`` wrote a file no ``load`` could
+    read (naming the wrong layer), and a copy whose setting happened to be
+    a registered name came back as that layer (a Dropout), silently."""
+    from xpnet.layers import LAYERS
+
+    class Nonlin(xpnet.Layer):
+        name = "nonlin_type_test"
+
+        def __init__(self, type="abs"):
+            super().__init__()
+            self.type = type
+
+        def config(self):
+            return {"type": self.type}
+
+        def forward(self, xp, params, buffers, X, ctx):
+            return (xp.abs(X) if self.type == "abs" else X * X), X, buffers
+
+        def backward(self, xp, params, X, dY, need_dx):
+            return ((dY * xp.sign(X) if self.type == "abs" else 2 * X * dY) if need_dx else None), []
+
+    monkeypatch.setitem(LAYERS._classes, Nonlin.name, Nonlin)
+    import copy
+    import pickle
+
+    net = xpnet.Network([xpnet.Dense(4, 4), Nonlin("Dropout"), xpnet.Dense(4, 1)], seed=0)
+    assert net.predict(np.ones((2, 4))).shape == (2, 1)  # it trains and predicts: only its rebuilding is refused
+    saved = tmp_path / "never.safetensors"
+    for rebuild in (lambda: copy.deepcopy(net), lambda: pickle.dumps(net), lambda: net.save(saved), net.config):
+        with pytest.raises(ValueError, match=r"Nonlin.config\(\) has a setting named 'type'.*another name"):
+            rebuild()
+    assert not list(tmp_path.iterdir())  # no file that load could not read

@@ -204,8 +204,15 @@ class Layer:
             )
 
     def spec(self) -> dict[str, Any]:
-        """How files store this layer: ``{"type": name, **config}``."""
-        return {"type": self.name, **self.config()}
+        """How files store this layer: ``{"type": name, **config}``. A
+        setting named ``type`` would overwrite the name, and the file, copy
+        or pickle would rebuild another layer, or none: it is refused."""
+        config = self.config()
+        if "type" in config:
+            raise ValueError(f"{type(self).__name__}.config() has a setting named 'type', the key under which model "
+                             "files, copies and pickles keep the layer's registered name: give that setting another "
+                             "name")  # fmt: skip
+        return {"type": self.name, **config}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
