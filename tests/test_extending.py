@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from array_api_compat import array_namespace
 from helpers import child_env, try_import
 
 import xpnet
@@ -564,6 +565,12 @@ def test_a_metric_or_loss_that_is_not_one_number_is_named_at_the_first_epoch(bac
         net.fit(X, rng.normal(size=(40, 3)), loss=_UnsummedMSE(), epochs=2, sample_weight=np.ones(40))  # row by row
     with pytest.raises(ValueError, match=r"metric 'val_<lambda>' must return one number, got a bool"):
         net.fit(X, labels, metrics=(lambda t, y: np.bool_(True),), **fit)
+    with pytest.raises(ValueError, match=r"metric 'val__all_nonnegative' must return one number, got a bool"):
+        net.fit(X, labels, metrics=(_all_nonnegative,), **fit)  # the outputs' library's bool: refused on every backend
+
+
+def _all_nonnegative(t, y):
+    return array_namespace(y).all(y >= 0)
 
 
 class _Scaled(xpnet.Layer):

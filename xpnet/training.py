@@ -697,11 +697,18 @@ def _metric_figure(net: Any, value: Any, name: str) -> Any:
     anything but one number is refused, naming the metric."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]  # a host 0-d array: its number
-    if isinstance(value, bool | np.bool_):
+    if isinstance(value, bool | np.bool_) or _bool_array(net, value):
         raise ValueError(f"metric {name!r} must return one number, got a bool ({value!r})")
     if isinstance(value, numbers.Real):
         return net.backend.asarray(float(value), net.dtype)
     return check_figure(value, f"metric {name!r}")
+
+
+def _bool_array(net: Any, value: Any) -> bool:
+    """A boolean array of the network's library (``xp.all(...)``): refused
+    on every backend, as NumPy's ``np.True_`` is (a traced one has a dtype too)."""
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and net.backend.owns(value) and net.backend.xp.isdtype(dtype, "bool")
 
 
 def _loss_value_words(loss: Any) -> str:
