@@ -62,6 +62,11 @@ def test_callable_init_and_bad_returns():
     assert np.all(net.layers[0].weights == 0.25)
     with pytest.raises(ValueError, match="init returned shape"):
         xpnet.Network([xpnet.Dense(2, 3, init=lambda rng, i, o: np.zeros(3))], backend="numpy")
+    # complex weights were cut to their real part (only NumPy's ComplexWarning said so); words failed in NumPy's
+    complex_weights, words = (lambda rng, i, o: np.full((i, o), 1 + 2j)), (lambda rng, i, o: [["a"] * o] * i)
+    for bad, kind in [(complex_weights, "complex128"), (words, "<U1")]:
+        with pytest.raises(TypeError, match=f"init returned {kind} values, expected real numbers"):
+            xpnet.Network([xpnet.Dense(2, 3, init=bad)], backend="numpy")
 
 
 @pytest.mark.parametrize(("seed", "err"), [(-1, ValueError), (1.5, TypeError), ("3", TypeError)])

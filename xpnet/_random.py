@@ -149,7 +149,10 @@ def resolve_init(init: str | Initializer | InitFunction | None, activation_name:
 
 def draw_weights(init: InitFunction, rng: np.random.Generator, n_in: int, n_out: int, dtype: str) -> np.ndarray:
     """Draw an ``(n_in, n_out)`` matrix in float64 and cast it on the host."""
-    w = np.asarray(init(rng, n_in, n_out), dtype=np.float64)
+    w = np.asarray(init(rng, n_in, n_out))
+    if w.dtype.kind not in "biuf":  # complex would be cut to its real part, with only a NumPy warning
+        raise TypeError(f"init returned {w.dtype} values, expected real numbers")
+    w = w.astype(np.float64)
     if w.shape != (n_in, n_out):
         raise ValueError(f"init returned shape {w.shape}, expected {(n_in, n_out)}")
     return w.astype(dtype)
