@@ -91,14 +91,20 @@ def test_the_same_training_as_sklearn(target, solver):
 def test_lbfgs_with_several_outputs_as_sklearn():
     """scikit-learn hands L-BFGS the squared error averaged over the outputs
     with its gradient summed over them; the line search follows that pair,
-    here to an early ABNORMAL stop at 66 iterations, and so does xpnet's."""
+    and so does xpnet's: the same 60 iterations, then an early ABNORMAL stop
+    at 66 iterations in scikit-learn. Where that stop comes, one iteration
+    either way, rests on the last bits of the products (67 on some CPUs)."""
     from sklearn.datasets import make_regression
 
     Xr, Yr = make_regression(200, 5, n_targets=4, noise=5, random_state=1)
-    params = dict(solver="lbfgs", max_iter=500, alpha=1.0, random_state=0, hidden_layer_sizes=(20,))
+    params = dict(solver="lbfgs", max_iter=60, alpha=1.0, random_state=0, hidden_layer_sizes=(20,))
     ours, theirs = MLPRegressor(**params).fit(Xr / 3, Yr / 100), SkRegressor(**params).fit(Xr / 3, Yr / 100)
-    assert ours.n_iter_ == theirs.n_iter_ and ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
+    assert ours.n_iter_ == theirs.n_iter_ == 60 and ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
     assert_same_weights(ours, theirs, rtol=1e-7)
+    params["max_iter"] = 500
+    ours, theirs = MLPRegressor(**params).fit(Xr / 3, Yr / 100), SkRegressor(**params).fit(Xr / 3, Yr / 100)
+    assert abs(ours.n_iter_ - theirs.n_iter_) <= 1 and theirs.n_iter_ < 100
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
 
 
 @pytest.mark.parametrize("target", ["multiclass", "multilabel", "regression"])
