@@ -652,3 +652,25 @@ def test_sparse_training_that_cannot_fit_dense_is_a_clear_memory_error(monkeypat
     with pytest.raises(MemoryError, match=r"sparse 300 x 50 matrix.*dense array on torch.*backend='numpy'.*reduce"):
         MLPClassifier(max_iter=2, backend="torch").fit(Xs, np.arange(300) % 2)
     assert MLPClassifier(max_iter=2, backend="numpy").partial_fit(Xs, np.arange(300) % 2, classes=[0, 1]).n_iter_ == 1
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [(MLPClassifier, SkClassifier), (MLPRegressor, SkRegressor)])
+def test_lbfgs_on_float32_input_answers_in_float64_as_sklearn(ours, theirs):
+    """scikit-learn's L-BFGS hands the weights to SciPy's float64 minimiser:
+    its ``coefs_`` and answers are float64 for float32 X (the initial weights
+    drawn in float32). xpnet kept float32 there; ``dtype="float32"`` still does."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    y = y if ours is MLPClassifier else y.astype(np.float32)
+    params = dict(solver="lbfgs", max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a, b = ours(**params).fit(X, y), theirs(**params).fit(X, y)
+        kept = ours(dtype="float32", **params).fit(X, y)
+    answer = "predict_proba" if ours is MLPClassifier else "predict"
+    assert [c.dtype for c in (*a.coefs_, *a.intercepts_)] == [c.dtype for c in (*b.coefs_, *b.intercepts_)]
+    assert a.coefs_[0].dtype == np.float64 and getattr(a, answer)(X).dtype == getattr(b, answer)(X).dtype
+    np.testing.assert_allclose(getattr(a, answer)(X), getattr(b, answer)(X), atol=1e-6)
+    assert kept.coefs_[0].dtype == np.float32 and getattr(kept, answer)(X).dtype == np.float32

@@ -94,6 +94,7 @@ class BaseMLP(BaseEstimator):
         self._check_jax_float64(backend, dtype)
         if first_pass:
             self._initialize(Y, [X.shape[1], *hidden, self.n_outputs_], dtype)
+        dtype = self._solver_dtype(backend, dtype)
         net = self._network(backend, dtype, keep=True)
         X, Y = net.backend.asarray(_trainable(X, net), dtype), net.backend.asarray(Y, dtype)
         self._fit_space = space.key()
@@ -132,6 +133,15 @@ class BaseMLP(BaseEstimator):
         if self.dtype is not None:
             return dtype_name(self.dtype)
         return dtype_name(X.dtype if first_pass else self.coefs_[0].dtype)
+
+    def _solver_dtype(self, backend: Any, dtype: str) -> str:
+        """L-BFGS runs in float64 with ``dtype=None``: scikit-learn hands its
+        weights to SciPy's float64 minimiser, so its ``coefs_`` (drawn in
+        float32 for float32 X) and answers come back float64 (JAX in its
+        32-bit mode keeps float32)."""
+        if self.solver == "lbfgs" and self.dtype is None and (backend.name != "jax" or _jax_x64()):
+            return "float64"
+        return dtype
 
     def _check_jax_float64(self, backend: Any, dtype: str) -> None:
         """float64 X with ``dtype=None`` on JAX in its default 32-bit mode:

@@ -37,7 +37,8 @@ _COMMON_DOC = """
         The backend's device (``"cuda:1"``); ``None``: its default.
     dtype : {"float32", "float64"} or None, default=None
         The parameters' dtype; ``None`` follows the input (float32 stays
-        float32, other inputs become float64), as scikit-learn does.
+        float32, other inputs become float64; ``solver="lbfgs"`` trains
+        float64), as scikit-learn does.
 """
 
 
