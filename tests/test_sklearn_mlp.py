@@ -674,3 +674,23 @@ def test_lbfgs_on_float32_input_answers_in_float64_as_sklearn(ours, theirs):
     assert a.coefs_[0].dtype == np.float64 and getattr(a, answer)(X).dtype == getattr(b, answer)(X).dtype
     np.testing.assert_allclose(getattr(a, answer)(X), getattr(b, answer)(X), atol=1e-6)
     assert kept.coefs_[0].dtype == np.float32 and getattr(kept, answer)(X).dtype == np.float32
+
+
+@pytest.mark.parametrize(("sizes", "err", "match"), [
+    ((10.0,), TypeError, r"must hold integers .* got \[10.0\]"),  # was "must be > 0, got [10.0]"
+    ((True,), TypeError, r"must hold integers .* got \[True\]"),  # was a 1-unit layer, silently
+    ((np.bool_(True), 3), TypeError, "must hold integers"),
+    ((5, 0), ValueError, r"must be > 0, got \[5, 0\]"),  # scikit-learn's words
+])  # fmt: skip
+def test_hidden_layer_sizes_that_are_no_widths_are_refused_by_what_is_wrong(sizes, err, match):
+    y = TARGETS["multiclass"][2]
+    with pytest.raises(err, match=match):
+        MLPClassifier(hidden_layer_sizes=sizes, max_iter=2).fit(X, y)
+    with pytest.raises(err):  # scikit-learn refuses each too (a float or a bool is no width)
+        SkClassifier(hidden_layer_sizes=sizes, max_iter=2).fit(X, y)
+
+
+def test_the_classifier_names_its_loss_as_sklearn():
+    """scikit-learn's classifier has ``loss == "log_loss"`` (not a parameter); generic code reads it."""
+    assert MLPClassifier().loss == SkClassifier().loss == "log_loss"
+    assert "loss" not in MLPClassifier().get_params() and "loss" not in vars(MLPClassifier())

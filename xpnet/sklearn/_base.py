@@ -324,7 +324,9 @@ def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
 
 def _hidden_sizes(sizes: Any) -> list[int]:
     sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
-    if any(not isinstance(s, Integral) or s <= 0 for s in sizes):
+    if any(not isinstance(s, Integral) or isinstance(s, bool | np.bool_) for s in sizes):  # 10.0 is no layer width
+        raise TypeError(f"hidden_layer_sizes must hold integers (the units of each hidden layer), got {sizes}.")
+    if any(s <= 0 for s in sizes):
         raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
     return [int(s) for s in sizes]
 

@@ -51,6 +51,9 @@ def _init_params(est: Any, params: dict[str, Any]) -> None:
 class MLPClassifier(ClassifierMixin, BaseMLP):
     __doc__ = "A multi-layer perceptron classifier (log loss), trained by xpnet.\n" + _COMMON_DOC
 
+    #: The loss, as scikit-learn's classifier names it (an attribute there too, not a parameter).
+    loss = "log_loss"
+
     def __init__(
         self,
         hidden_layer_sizes=(100,),
