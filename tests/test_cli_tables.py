@@ -818,3 +818,48 @@ def test_fifth_review_targets_written_with_signs_and_test_rows_all_dropped(tmp_p
     test = table(tmp_path / "test.csv", ["a", "b", "y"], [[1.0, "", 1], [2.0, "", 0]])
     result = ok(xpnet_cli("train", "--data", zero, "--test-data", test, "--missing", "drop", *FAST))
     assert "no test rows" in result.stdout
+
+
+def test_fifth_review_of_the_table_rules(tmp_path):
+    """A review with messy tables found numbers that silently became
+    categories (points under --decimal ,; digits grouped by spaces or
+    apostrophes, as a feature and as a 40-class target), a header-less
+    file of numbers and words that lost its first row to the header, a
+    hint naming --ignore to predict (which has none), a separator that is
+    the decimal mark read as data, and an early-stopping share that left
+    no validation row, announced and then failed in the Python API's words."""
+    rows = "".join(f"{(i * 0.37) % 2 - 1:.2f};{(i * 0.73) % 2 - 1:.2f};{'pq'[i % 2]}\n" for i in range(40))
+    (tmp_path / "points.csv").write_text("a;b;y\n" + rows)
+    line = one_line_error(xpnet_cli("train", "--data", tmp_path / "points.csv", "--decimal", ",", *FAST))
+    assert "column 'a' holds numbers with a decimal point ('-1.00')" in line and "leave out --decimal ," in line
+    groups = "".join(f"{i % 7},5;{1 + i % 9} {100 + i:03d},50;{'pq'[i % 2]}\n" for i in range(40))
+    (tmp_path / "groups.csv").write_text("a;price;y\n" + groups)
+    line = one_line_error(xpnet_cli("train", "--data", tmp_path / "groups.csv", "--decimal", ",", *FAST))
+    assert "column 'price' holds numbers with digit groups ('1 100,50')" in line and "('1100,50')" in line
+    line = one_line_error(xpnet_cli("train", "--data", tmp_path / "groups.csv", "--decimal", ",", "--target",
+                                    "price", "--test-size", "0", *FAST))  # fmt: skip
+    assert "digit groups" in line and "--task classification" in line
+    swiss = "".join(f"{i % 7}.5,{1 + i % 9}'{100 + i:03d}.50,{'pq'[i % 2]}\n" for i in range(40))
+    (tmp_path / "swiss.csv").write_text("a,price,y\n" + swiss)
+    assert "digit groups (\"1'100.50\")" in one_line_error(xpnet_cli("train", "--data", tmp_path / "swiss.csv", *FAST))
+    adult = "".join(f"{(i * 37) % 90},{(i * 11) % 50},{['no', 'yes'][i % 2]}\n" for i in range(40))
+    (tmp_path / "adult.data").write_text(adult)
+    assert "has no header line" in one_line_error(xpnet_cli("train", "--data", tmp_path / "adult.data", *FAST))
+    (tmp_path / "years.csv").write_text("2019,2020,label\n" + adult)
+    ok(xpnet_cli("train", "--data", tmp_path / "years.csv", *FAST))  # a header's names are not its values
+
+    model = tmp_path / "m.st"
+    (tmp_path / "ab.csv").write_text("a,b,y\n" + adult)
+    ok(xpnet_cli("train", "--data", tmp_path / "ab.csv", "--save", model, *FAST))
+    (tmp_path / "twice.csv").write_text("a,b,a\n1,2,3\n")
+    line = one_line_error(xpnet_cli("predict", model, tmp_path / "twice.csv"))
+    assert "duplicate column names" in line and "--ignore" not in line and "rename them" in line
+    result = xpnet_cli("predict", model, tmp_path / "ab.csv", "--sep", ",", "--decimal", ",")
+    assert result.returncode == 2 and "--sep and --decimal are both ','" in result.stderr
+    result = xpnet_cli("train", "--data", tmp_path / "years.csv", "--sep", ".")
+    assert result.returncode == 2 and "--sep '.' is the decimal mark" in result.stderr
+
+    singles = table(tmp_path / "singles.csv", ["a", "name"], [[f"{i * 0.1:.2f}", f"c{i}"] for i in range(30)])
+    result = ok(xpnet_cli("train", "--data", singles, "--test-size", "0", *FAST))
+    assert "early stopping: off (--validation-split 0.1 of each class's training rows leaves no validation row" \
+        in result.stdout  # fmt: skip

@@ -327,7 +327,8 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
         raise DataError(f"{table.path} lacks the column(s) {_names(lacking)} the model was trained on; "
                         f"it has {_few(table.names, 12)}",
                         "predict needs the model's feature columns, by name" + sep_hint(table))
-    read_table(table, columns=features.names, text=features.text, na_values=na_values, decimal=decimal)
+    read_table(table, columns=features.names, text=features.text, na_values=na_values, decimal=decimal,
+               can_ignore=False)
     if features.width != n_in:
         raise DataError(f"{table.path} has {features.width} feature columns, but the model takes {n_in}",
                         "predict needs the feature columns the model was trained on")

@@ -112,7 +112,8 @@ def _announced_model(
     output, loss = ("softmax", "cross_entropy") if task == "classification" else ("identity", "mse")
     net = _network(args, sizes, output, backend)
     _check_space(args, sizes)
-    epochs, control, stopping = _fit_control(args, n_train, task)
+    labels = data.y_train if task == "classification" else None  # fit holds out a share of each class
+    epochs, control, stopping = _fit_control(args, n_train, task, labels)
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     activations = f"{args.activation}, {output}" if args.hidden else output
     dropout = f", dropout {args.dropout:g}" if args.dropout else ""
@@ -164,15 +165,18 @@ def _network(args: argparse.Namespace, sizes: list[int], output: str, backend: A
     return Network(layers, backend=backend, dtype=args.dtype, seed=args.seed)
 
 
-def _fit_control(args: argparse.Namespace, n_train: int, task: str) -> tuple[int, dict[str, Any], str]:
+def _fit_control(args: argparse.Namespace, n_train: int, task: str,
+                 labels: Any = None) -> tuple[int, dict[str, Any], str]:  # fmt: skip
     """How to train: the (most) epochs, the ``fit`` arguments of the
     optimizer, schedule and early stopping, and the line that describes the
-    early stopping ("" when it is off; issue 13, items 9 and 10)."""
+    early stopping ("" when it is off; issue 13, items 9 and 10). ``labels``:
+    the training rows' classes, of which fit holds out a share each."""
     from .callbacks import EarlyStopping
     from .optimizers import OPTIMIZERS, PRESETS
 
-    stopping = args.patience > 0 and args.validation_split > 0 and n_train >= MIN_ROWS_TO_STOP_EARLY
-    n_fit = n_train - int(round(n_train * args.validation_split)) if stopping else n_train
+    held = _validation_rows(args.validation_split, n_train, labels)
+    stopping = args.patience > 0 and args.validation_split > 0 and n_train >= MIN_ROWS_TO_STOP_EARLY and held > 0
+    n_fit = n_train - held if stopping else n_train
     epochs = args.epochs or auto_epochs(n_fit, args.batch_size, AUTO_EPOCHS if stopping else AUTO_EPOCHS_NO_STOPPING)
     name, preset = PRESETS.get(args.optimizer, (args.optimizer, {}))
     decay = {} if args.weight_decay is None else {"weight_decay": args.weight_decay}
@@ -189,11 +193,21 @@ def _fit_control(args: argparse.Namespace, n_train: int, task: str) -> tuple[int
     return epochs, control, line
 
 
+def _validation_rows(share: float, n_train: int, labels: Any) -> int:
+    """The rows ``fit(validation_split=share)`` holds out: of each class, the
+    share rounded, one row at least left to train on (``split_indices``)."""
+    counts = [n_train] if labels is None else np.unique(np.asarray(labels), return_counts=True)[1]
+    return int(sum(min(int(round(share * int(c))), int(c) - 1) for c in counts))
+
+
 def _no_stopping_reason(args: argparse.Namespace, n_train: int) -> str:
     if args.patience == 0:
         return "early stopping: off (--patience 0); training all epochs on all training rows"
     if args.validation_split == 0:
         return "early stopping: off (--validation-split 0); training all epochs on all training rows"
+    if n_train >= MIN_ROWS_TO_STOP_EARLY:  # every class too small to give a row at this share
+        return (f"early stopping: off (--validation-split {args.validation_split:g} of each class's training rows "
+                "leaves no validation row: the classes are too small); training all epochs on all training rows")
     return (f"early stopping: off ({n_train} training rows are too few to hold out validation rows; it needs "
             f"{MIN_ROWS_TO_STOP_EARLY}); training all epochs")
 

@@ -441,8 +441,7 @@ def _check_train(args: argparse.Namespace) -> None:
     if args.test_size is not None and args.test_data is not None:
         raise UsageError("--test-size and --test-data both choose the test rows; give one of them")
     args.test_size = 0.2 if args.test_size is None else args.test_size
-    if args.sep is not None and args.decimal is not None and args.sep == args.decimal:
-        raise UsageError(f"--sep and --decimal are both {args.sep!r}; a number's decimal mark cannot separate columns")
+    _check_marks(args, default_decimal=".")
     clash = sorted(set(args.categorical) & set(args.ignore))
     if clash:
         raise UsageError(f"--categorical and --ignore both name {clash[0]!r}; keep it in one of them")
@@ -459,7 +458,18 @@ def _check_train(args: argparse.Namespace) -> None:
             raise UsageError("--plot needs matplotlib, which is not installed (pip install 'xpnet[plot]')") from None
 
 
+def _check_marks(args: argparse.Namespace, default_decimal: str | None) -> None:
+    """A separator that is the decimal mark (given, or ``default_decimal``;
+    predict's default is the model's, unknown here) is a bad option value."""
+    decimal = args.decimal or default_decimal
+    if args.sep is not None and args.sep == decimal:
+        what = f"--sep and --decimal are both {args.sep!r}" if args.decimal else (
+            f"--sep {args.sep!r} is the decimal mark (--decimal defaults to {decimal!r})")  # fmt: skip
+        raise UsageError(f"{what}; a number's decimal mark cannot separate columns")
+
+
 def _check_predict(args: argparse.Namespace) -> None:
+    _check_marks(args, default_decimal=None)
     _input_path("MODEL", args.model, "model file")
     _input_path("DATA", args.data)
     _output_path("--output", args.output)

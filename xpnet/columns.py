@@ -18,7 +18,7 @@ import numpy as np
 
 from ._number_text import as_numbers, decimal_comma, decimal_comma_hint, decimal_comma_share, is_number, number_marks
 from .data_io import DataError, Table
-from .preprocessing import _shell, _stray_hint, plain, scaling
+from .preprocessing import _shell, _stray_hint, plain, refuse_formatted_numbers, scaling
 
 __all__ = ["MISSING", "UNKNOWN", "Column", "Features", "features_from_info", "fit_features"]
 
@@ -237,23 +237,6 @@ def _is_infinite(text: str) -> bool:
         return False
 
 
-#: Numbers with a unit or currency sign (12%, $1,200.00, 1.200,50 €): one-hot encoded, each would be a category.
-_FORMATTED = re.compile(r"[+-]?[$€£¥]?\s?[+-]?\d[\d.,\s\u00a0\u202f']*\s?(%|[$€£¥])?")  # groups: . , ' spaces
-
-
-def _refuse_formatted_numbers(table: Table, name: str, column: Any) -> None:
-    """A column of numbers written with a ``%`` or a currency sign would
-    silently become categories (an Excel export's prices, one column each);
-    say so, with the options."""
-    texts, missing = _texts(column)
-    sample = [str(t) for t in texts[~missing][:1000]]
-    signed = [t for t in sample if _FORMATTED.fullmatch(t) and any(c in t for c in "%$€£¥")]
-    if sample and len(signed) > 0.5 * len(sample):
-        raise DataError(f"{table.path}: column {name!r} holds numbers written with a unit or currency sign "
-                        f"({signed[0]!r}), not plain numbers",
-                        f"write them as plain numbers, or --categorical {_shell(name)} encodes them as categories")
-
-
 def _decimal_commas(column: Any) -> float:
     """The share of (the first 1000) values that look like numbers with a decimal comma (``1,5``)."""
     texts, missing = _texts(column)
@@ -293,7 +276,8 @@ def column_kinds(table: Table, names: list[str], categorical: set[str]) -> list[
             elif table.sep is not None and _decimal_commas(column) > 0.5:
                 _refuse_text(table, name, stray)
             else:
-                _refuse_formatted_numbers(table, name, column)
+                texts, missing = _texts(column)
+                refuse_formatted_numbers(table, name, [str(t) for t in texts[~missing][:1000]])
                 out.append(Column(name, "category"))
     return out
 

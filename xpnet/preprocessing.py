@@ -8,6 +8,7 @@ Messages show plain Python values (``1``, ``'cat'``), never NumPy reprs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +115,7 @@ def _one_target(table: Table, name: str, task: str | None = None) -> tuple[np.nd
         if task != "classification":
             _refuse_stray_text(table, name, texts, missing)
             _refuse_decimal_commas(table, name, present)
+            refuse_formatted_numbers(table, name, list(present[:1000]), target=True)
         return texts.to_numpy(dtype=object), "text", missing
     if task != "regression" and numbers.dtype.kind in "iuO" and _labels_as_written(present, numbers, task):
         return texts.to_numpy(dtype=object), "text", missing  # labels as written: 01 is not 1
@@ -173,6 +175,45 @@ def _refuse_stray_text(table: Table, name: str, texts, missing: np.ndarray) -> N
             f"{table.path}, {table.where(row)}: the target {name!r} holds numbers, but this row holds {value!r}",
             f"{_stray_hint(value, ' with --missing drop')}; --task classification takes every value as a class label",
         )
+
+
+#: Numbers with a unit or currency sign (12%, $1,200.00, 1.200,50 €): one-hot encoded, each would be a category.
+_FORMATTED = re.compile(r"[+-]?[$€£¥]?\s?[+-]?\d[\d.,\s\u00a0\u202f']*\s?(%|[$€£¥])?")  # groups: . , ' spaces
+
+
+#: Digits grouped by a space or an apostrophe (1 000,50; 1'000.50), whole thousands after the first group.
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:[ '\u00a0\u202f]\d{3})+(?:[.,]\d+)?")
+#: A number with a decimal point (0.13, -1.5e3): under --decimal , such a '.' groups nothing.
+_POINT_DECIMAL = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
+
+
+def refuse_formatted_numbers(table: Table, name: str, sample: list[str], target: bool = False) -> None:
+    """A column of numbers written with a ``%`` or a currency sign, with
+    digit groups of spaces or apostrophes, or with decimal points under
+    ``--decimal ,``, would silently become categories (an Excel export's
+    prices, one category per row, or a target of 40 classes); say so, with
+    the options. ``sample``: the column's present values as text."""
+    categories = ("--task classification takes them as class labels" if target else
+                  f"--categorical {_shell(name)} encodes them as categories")  # fmt: skip
+    signed = [t for t in sample if _FORMATTED.fullmatch(t) and any(c in t for c in "%$€£¥")]
+    if _most(signed, sample):
+        raise DataError(f"{table.path}: column {name!r} holds numbers written with a unit or currency sign "
+                        f"({signed[0]!r}), not plain numbers", f"write them as plain numbers, or {categories}")
+    grouped = [t for t in sample if _GROUPED.fullmatch(t)]
+    if _most(grouped, sample):
+        bare = re.sub(r"[ '\u00a0\u202f]", "", grouped[0])
+        raise DataError(f"{table.path}: column {name!r} holds numbers with digit groups ({grouped[0]!r}), not "
+                        f"plain numbers", f"write them without the group marks ({bare!r}), or {categories}")
+    points = [t for t in sample if _POINT_DECIMAL.fullmatch(t)]
+    if number_marks(table)[0] == "," and _most(points, sample):
+        raise DataError(f"{table.path}: column {name!r} holds numbers with a decimal point ({points[0]!r}), but "
+                        "--decimal , reads ',' as the decimal mark (a '.' only groups thousands: 1.234,5)",
+                        f"write them with a decimal comma, or leave out --decimal , if the file's numbers use "
+                        f"points; or {categories}")  # fmt: skip
+
+
+def _most(found: list[str], sample: list[str]) -> bool:
+    return bool(sample) and len(found) > 0.5 * len(sample)
 
 
 def _refuse_decimal_commas(table: Table, name: str, present: Any) -> None:
