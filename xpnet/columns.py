@@ -10,7 +10,6 @@ model file, so ``xpnet predict`` prepares rows exactly as ``train`` did.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
