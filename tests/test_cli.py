@@ -429,3 +429,17 @@ def test_fresh_venv_pip_install_then_xpnet_train(tmp_path):
     where = subprocess.run([str(python), "-c", "import xpnet; print(xpnet.__file__)"],
                            capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     assert str(env_dir) in where.stdout  # it ran the installed package, with its shipped data
+
+
+def test_r2_without_spread_in_the_test_rows_says_why(tmp_path):
+    """One test row, or a constant test target, printed 'R^2: nan'."""
+    few = tmp_path / "few.csv"
+    few.write_text("a,y\n1,1.5\n2,2.5\n3,3.7\n4,4.1\n5,5.9\n")
+    out = ok(xpnet_cli("train", "--data", few, "--epochs", "3", "--quiet")).stdout
+    assert "test mse: " in out and "R^2: undefined (one row: no spread to explain)" in out and "nan" not in out
+    train = tmp_path / "train.csv"
+    train.write_text("a,y\n" + "".join(f"{i},{i * 0.5}\n" for i in range(20)))
+    flat = tmp_path / "flat.csv"
+    flat.write_text("a,y\n1,2.5\n2,2.5\n3,2.5\n")
+    out = ok(xpnet_cli("train", "--data", train, "--test-data", flat, "--epochs", "3", "--quiet")).stdout
+    assert "R^2: undefined (a constant target: no spread to explain)" in out

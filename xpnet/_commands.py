@@ -468,7 +468,12 @@ def _scores(net: Network, X: np.ndarray, y: np.ndarray, task: str, info: dict) -
         err = np.mean((Y - y) ** 2, axis=0)  # per output, in standardised units
         spread = np.mean((y - y.mean(axis=0)) ** 2, axis=0)
         r2 = np.where(spread > 0, 1.0 - err / np.where(spread > 0, spread, 1.0), np.nan)
-    return {"mse": _mse_in_units(err, std), "R^2": f"{float(np.mean(r2)):.4f}"}
+    if not np.any(spread > 0):  # R^2 divides by the target's spread about its mean, which is none here
+        why = "one row" if len(y) == 1 else "a constant target"
+        return {"mse": _mse_in_units(err, std), "R^2": f"undefined ({why}: no spread to explain)"}
+    varying = spread > 0  # a constant output has no R^2: the mean is over the others, and says so
+    note = "" if varying.all() else f" (of the {int(varying.sum())} of {varying.size} outputs that vary)"
+    return {"mse": _mse_in_units(err, std), "R^2": f"{float(np.mean(r2[varying])):.4f}{note}"}
 
 
 def _mse_in_units(err: np.ndarray, std: np.ndarray) -> str:
