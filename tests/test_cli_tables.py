@@ -863,3 +863,18 @@ def test_fifth_review_of_the_table_rules(tmp_path):
     result = ok(xpnet_cli("train", "--data", singles, "--test-size", "0", *FAST))
     assert "early stopping: off (--validation-split 0.1 of each class's training rows leaves no validation row" \
         in result.stdout  # fmt: skip
+
+
+def test_a_header_cell_wrapped_over_lines_names_one_column(tmp_path):
+    """Excel writes a wrapped header cell as a quoted name with a line break;
+    the header was read from the first line alone ('line 3: 3 fields, but the
+    header has 2 columns'). The name is read whole, its break one space."""
+    wrapped = tmp_path / "w.csv"
+    wrapped.write_text('a,"Price\n(USD)",y\n' + "".join(f"0.{i},1.{i},{i % 2}\n" for i in range(1, 41)))
+    model = tmp_path / "w.st"
+    result = ok(xpnet_cli("train", "--data", wrapped, "--save", model, *FAST))
+    assert "2 features" in result.stdout and "target 'y'" in result.stdout
+    result = ok(xpnet_cli("train", "--data", wrapped, "--target", "Price (USD)", *FAST))
+    assert "target 'Price (USD)' (regression" in result.stdout
+    (tmp_path / "p.csv").write_text('"Price\n(USD)",a\n1.5,0.2\n')  # another order, wrapped too
+    assert len(ok(xpnet_cli("predict", model, tmp_path / "p.csv")).stdout.split()) == 2

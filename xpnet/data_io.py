@@ -165,15 +165,21 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8", know
     detected = sep is None
     if detected:
         sep = _detect_separator(lines)
-    header = next(csv.reader([lines[0]], delimiter=sep, skipinitialspace=True))  # as pandas reads the rows
-    names = [name.strip() or _unnamed(i) for i, name in enumerate(header)]  # refused if used (read_table)
+    reader = csv.reader(lines, delimiter=sep, skipinitialspace=True)  # as pandas reads the rows
+    header, rows = next(reader), lines[reader.line_num :]  # a quoted name may span lines (Excel's wrapped cells)
+    names = [_one_line(name) or _unnamed(i) for i, name in enumerate(header)]  # refused if used (read_table)
     wanted = set(known)  # once: 20,000 columns took 23 s as a set per name
     named = bool(known) and [n for n in names if n in wanted] == list(known)  # the model's own, in order
-    if not named and (all(is_number(name) for name in names) or _first_line_is_a_row(names, lines[1:], sep)):
+    if not named and (all(is_number(name) for name in names) or _first_line_is_a_row(names, rows, sep)):
         raise ValueError(f"{path} has no header line: the first line must name the columns (e.g. x1,x2,label); "
                          f"it reads {_list(names, 4)}")  # fmt: skip
     names, duplicate_of = _stand_ins_for_repeats(names)
     return Table(path, names, sep, detected, encoding, duplicate_of=duplicate_of)
+
+
+def _one_line(name: str) -> str:
+    """A header name stripped, its line breaks (a wrapped cell) one space."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", name.strip())
 
 
 def _looks_like_json(line: str) -> bool:
