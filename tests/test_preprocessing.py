@@ -172,3 +172,17 @@ def test_split_indices_refuses_labels_that_do_not_fit_its_rows(args, message):
     """Rows 5-9 were in neither part, or indices went past n."""
     with pytest.raises(ValueError, match=message):
         split_indices(*args)
+
+
+def test_task_classification_takes_fractional_labels_as_written(tmp_path):
+    """'--task settles it': fractions asked to be classes were refused ("cannot
+    be class labels") with no way to train a classifier on ratings of 1.50,
+    2.50 and 3.00. Asked for, they are labels as written; unasked, numbers."""
+    path = tmp_path / "r.csv"
+    path.write_text("x,y\n" + "".join(f"{i},{['1.50', '2.50', '3.00'][i % 3]}\n" for i in range(9)))
+    for text in ([], ["y"]):
+        asked = read_target(read_table(read_header(path), text=text), ["y"], "classification")
+        assert asked.kind == "text" and sorted(set(asked.values)) == ["1.50", "2.50", "3.00"]
+        assert choose_task(asked.values, asked.kind, "classification").task == "classification"
+        guessed = read_target(read_table(read_header(path), text=text), ["y"])
+        assert guessed.kind == "float" and choose_task(guessed.values, guessed.kind).task == "regression"

@@ -95,9 +95,12 @@ def _one_target(table: Table, name: str, task: str | None = None) -> tuple[np.nd
         values = column.to_numpy(dtype=np.float64)
         _refuse_infinite(table, name, np.where(missing, 0.0, values))
         whole = np.all(values[~missing] == np.round(values[~missing]))
-        if not (missing.any() and whole and table.sep is not None):
+        if task == "classification" and not whole and table.sep is not None:  # asked for: labels as written (1.50)
+            column = read_text_column(table, name)
+        elif not (missing.any() and whole and table.sep is not None):
             return values, "float", missing
-        column = read_text_column(table, name)  # integers with a gap read as floats: how were they written?
+        else:
+            column = read_text_column(table, name)  # integers with a gap read as floats: how were they written?
     texts = column.astype(object).where(~missing, "").astype(str).str.strip()
     missing = missing | (texts == "").to_numpy()
     present = texts[~missing]
@@ -119,6 +122,8 @@ def _one_target(table: Table, name: str, task: str | None = None) -> tuple[np.nd
         return texts.to_numpy(dtype=object), "text", missing
     if task != "regression" and numbers.dtype.kind in "iuO" and _labels_as_written(present, numbers, task):
         return texts.to_numpy(dtype=object), "text", missing  # labels as written: 01 is not 1
+    if task == "classification" and numbers.dtype.kind == "f" and not bool((numbers == numbers.round()).all()):
+        return texts.to_numpy(dtype=object), "text", missing  # fractions asked to be classes: 1.50 as written
     if numbers.dtype == np.uint64 and len(numbers) and numbers.max() > np.iinfo(np.int64).max:
         numbers = numbers.astype(object)  # Python ints: labels beyond 64 bits stay exact
     out = np.zeros(len(texts), dtype=numbers.dtype if numbers.dtype.kind in "iuf" else object)
