@@ -335,14 +335,16 @@ class _Run:
         compile = False if is_sparse(self.X) else self.compile  # SciPy's products: no recorded step (NumPy's tape)
         self.train_step = training_step(self.net, self.loss, self.opt, self.decay, _TRAINING, self.state, compile)
         self.figures = _epoch_figures(self.net, self.loss, self.metric_fns, len(self.bounds), self.compile)
-        self.settings_key = network_key(self.net) if self.callbacks else None
+        self.settings = repr(self.net.config()) if self.callbacks else None
 
     def _follow_settings(self) -> None:
         """A callback that changed a layer's settings between epochs (a
         temperature, a BatchNorm's momentum: what its config holds) trains
         the next epoch with them, as an eager step reads them anyway: a
-        compiled step or report traced with the old ones is built again."""
-        if network_key(self.net) != self.settings_key:
+        compiled step or report traced with the old ones is built again.
+        The config's text, not the program key: a few microseconds an epoch
+        (the key walks every component, about 0.1 ms)."""
+        if repr(self.net.config()) != self.settings:
             self._build_step()
 
     def _inputs(self, X: Any, y: Any) -> None:
