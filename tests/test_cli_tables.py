@@ -734,8 +734,12 @@ def test_third_review_of_the_table_rules(tmp_path):
     rows = "".join(f"{i % 3},{i // 3 % 3},{i // 9 % 3},{i % 2}\n" for i in range(60))
     (tmp_path / "k.csv").write_text("0,1,2,y\n" + rows)
     ok(xpnet_cli("train", "--data", tmp_path / "k.csv", "--save", model, *FAST))
-    (tmp_path / "kp.csv").write_text("2,1,0\n0,0,1\n")
-    assert "has no header line" in one_line_error(xpnet_cli("predict", model, tmp_path / "kp.csv"))
+    (tmp_path / "kp.csv").write_text("2,1,0\n0,0,1\n")  # the names reordered, or a row? said, with the fix
+    line = one_line_error(xpnet_cli("predict", model, tmp_path / "kp.csv"))
+    assert "first line holds the model's column names in another order ('2', '1', '0')" in line
+    assert "put the columns in the model's order: '0', '1', '2'" in line
+    (tmp_path / "kr.csv").write_text("5,7,9\n0,0,1\n")  # numbers that are not the names: a file without a header
+    assert "has no header line" in one_line_error(xpnet_cli("predict", model, tmp_path / "kr.csv"))
     (tmp_path / "s.csv").write_text("#a;b;y\n" + "".join(f"0,{i % 5};0,{i % 3};{i % 2}\n" for i in range(40)))
     ok(xpnet_cli("train", "--data", tmp_path / "s.csv", "--decimal", ",", *FAST))
     rows = "".join(f"Smith, J{i % 3}\tParis, FR\t{i % 2}\n" for i in range(40))

@@ -171,6 +171,11 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8", know
     wanted = set(known)  # once: 20,000 columns took 23 s as a set per name
     named = bool(known) and [n for n in names if n in wanted] == list(known)  # the model's own, in order
     if not named and (all(is_number(name) for name in names) or _first_line_is_a_row(names, rows, sep)):
+        if known and wanted <= set(names):  # the model's names, reordered: a header, or a row of those numbers?
+            raise DataError(f"{path}: its first line holds the model's column names in another order "
+                            f"({_list(names, 4)}); names that read as numbers cannot be told from a row of numbers "
+                            "unless in the model's order",
+                            f"put the columns in the model's order: {_list(list(known), 4)}")  # fmt: skip
         raise ValueError(f"{path} has no header line: the first line must name the columns (e.g. x1,x2,label); "
                          f"it reads {_list(names, 4)}")  # fmt: skip
     names, duplicate_of = _stand_ins_for_repeats(names)
