@@ -19,7 +19,9 @@ import stat
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["MAX_INT_DIGITS", "MAX_JSON_DEPTH", "loads_limited", "open_regular", "read_exact", "shorten"]
+__all__ = [
+    "MAX_INT_DIGITS", "MAX_JSON_DEPTH", "is_symlink_loop", "loads_limited", "open_regular", "read_exact", "shorten",
+]  # fmt: skip
 
 #: Deepest JSON nesting accepted (an xpnet header needs about 5 levels).
 MAX_JSON_DEPTH = 32
@@ -40,6 +42,16 @@ def _kind(mode: int) -> str:
         if test(mode):
             return name
     return "not a regular file"
+
+
+def is_symlink_loop(path: Any) -> bool:
+    """Does ``path`` lead into a loop of symbolic links (``Path.exists`` says
+    False there, and ``resolve`` raises a ``RuntimeError``)?"""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
 
 
 def open_regular(path: Path, what: str = "model file") -> BinaryIO:

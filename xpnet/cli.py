@@ -529,7 +529,12 @@ def _output_path(option: str, path: str | None, keep: bool = False, replaced: bo
     import tempfile
     from pathlib import Path
 
+    from ._files import is_symlink_loop
+
     target = Path(path)
+    if is_symlink_loop(target):
+        raise UsageError(f"{option} {path} is a symlink loop (too many levels of symbolic links); give the path of "
+                         "a file")  # fmt: skip
     if target.is_dir():
         raise UsageError(f"{option} {path} is a folder; give a file name")
     if replaced and target.exists() and not target.is_file():

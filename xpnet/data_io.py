@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ._files import is_symlink_loop
 from ._number_text import is_number
 
 __all__ = [
@@ -119,6 +120,8 @@ def check_input_file(path: Any, what: str = "data file") -> tuple[Path, bool]:
     """The path, checked to be a readable regular file, and whether it is an
     NPZ (zip) archive. Raises ``FileNotFoundError``/``ValueError`` naming it."""
     path = Path(path)
+    if is_symlink_loop(path):
+        raise ValueError(f"{path} is a symlink loop (too many levels of symbolic links), not a {what}")
     if not path.exists():
         raise FileNotFoundError(f"no such {what}: {path}")
     expected = "a model (safetensors) file" if what == "model file" else "a CSV or NPZ file"
