@@ -364,3 +364,22 @@ def test_settings_a_callback_changes_between_epochs_reach_compiled_steps(backend
     loss, mean = run(backend, compile)
     np.testing.assert_allclose(loss, want_loss, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(mean, want_mean, rtol=1e-9, atol=1e-12)
+
+
+def test_resuming_with_other_early_stopping_settings_is_refused(tmp_path):
+    """Only the callback's class was compared: a checkpoint's best val_loss
+    was then taken as the best training loss of a resumed run monitoring
+    'loss' (as another schedule is refused, so is another EarlyStopping)."""
+    X, y = blobs()
+    ck = tmp_path / "ck.safetensors"
+    fit = dict(KW, validation_split=0.2)
+    make().fit(X, y, epochs=3, checkpoint=ck, callbacks=[xpnet.EarlyStopping(patience=2)], **fit)
+    other = xpnet.EarlyStopping(monitor="loss", patience=50, min_delta=0.5)
+    with pytest.raises(ValueError, match=r"EarlyStopping\): the checkpoint's run stopped early by other settings "
+                                         r"\(monitor 'val_loss' there, 'loss' here; patience 2 there, 50 here"):
+        make().fit(X, y, epochs=6, resume=ck, callbacks=[other], **fit)
+    h = make().fit(X, y, epochs=6, resume=ck, callbacks=[xpnet.EarlyStopping(patience=2)], **fit)
+    assert len(h.loss) >= 3
+    legacy = xpnet.EarlyStopping(patience=2)  # a checkpoint of an older xpnet kept no settings: taken as they are
+    legacy.set_state({"best": 0.5, "best_epoch": 1, "wait": 0})
+    assert legacy.best == 0.5

@@ -132,11 +132,18 @@ class EarlyStopping(Callback):
     # -- checkpoints -------------------------------------------------------------
 
     def get_state(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "settings": self._settings()}
+
+    def _settings(self) -> dict[str, Any]:
+        """What the state means: a best val_loss is no best loss, a wait counts against one patience."""
+        return {"monitor": self.monitor, "patience": self.patience, "min_delta": self.min_delta,
+                "restore_best": self.restore_best, "mode": self.mode}  # fmt: skip
 
     def set_state(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict) or set(state) != {"best", "best_epoch", "wait"}:
+        keys = {"best", "best_epoch", "wait"}
+        if not isinstance(state, dict) or not keys <= set(state) <= keys | {"settings"}:
             raise ValueError(f"EarlyStopping state must hold best, best_epoch and wait, got {state!r}")
+        self._check_settings(state.get("settings", self._settings()))  # older checkpoints did not say them
         best, epoch, wait = state["best"], state["best_epoch"], state["wait"]
         if (best is None) != (epoch is None):
             raise ValueError("EarlyStopping state: best and best_epoch must both be set or both be null")
@@ -147,6 +154,16 @@ class EarlyStopping(Callback):
                 raise ValueError(f"EarlyStopping state: {name} must be a non-negative int, got {v!r}")
         self.best, self.best_epoch, self.wait = best, epoch, wait
         self._best_state = None
+
+    def _check_settings(self, saved: Any) -> None:
+        """Resume with the settings the state was made under, as a schedule must."""
+        mine = self._settings()
+        if not isinstance(saved, dict) or set(saved) != set(mine):
+            raise ValueError(f"EarlyStopping state: settings must hold {sorted(mine)}, got {saved!r}")
+        changed = [f"{k} {saved[k]!r} there, {v!r} here" for k, v in mine.items() if saved[k] != v]
+        if changed:
+            raise ValueError(f"the checkpoint's run stopped early by other settings ({'; '.join(changed)}): "
+                             "resume with the same EarlyStopping")  # fmt: skip
 
     def _check_epochs_run(self, epochs: int) -> None:
         """A resumed state must fit the ``epochs`` run: the best among them,
