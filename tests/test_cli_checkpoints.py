@@ -138,3 +138,27 @@ def test_resume_takes_the_same_test_file_however_its_path_is_written(tmp_path, m
     line = one_line_error(xpnet_cli(*TRAIN, "--data", "train.csv", "--test-data", "other.csv", "--epochs", "3",
                                     "--checkpoint", ck, "--resume"))  # fmt: skip
     assert "--test-data" in line and "other.csv" in line
+
+
+def test_resume_with_other_data_or_training_options_is_refused(tmp_path):
+    """--resume took another --data file, the same file with other rows in
+    it, another --weight-decay or --patience, and went on as if nothing had
+    changed (the model's notes then named the new file)."""
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.4f},{b:.4f},{int(a + b > 0)}\n" for a, b in rng.normal(size=(60, 2))]
+    data, other = tmp_path / "d.csv", tmp_path / "other.csv"
+    data.write_text("a,b,y\n" + "".join(rows))
+    other.write_text("a,b,y\n" + "".join(rows[1:] + rows[:1]))
+    ck = tmp_path / "ck.safetensors"
+    run = ["train", "--quiet", "--checkpoint", ck]
+    ok(xpnet_cli(*run, "--data", data, "--epochs", "1"))
+    line = one_line_error(xpnet_cli(*run, "--data", other, "--epochs", "2", "--resume"))
+    assert "was written by a run with --data " in line and "other.csv" in line
+    for option in (["--weight-decay", "0.1"], ["--patience", "3"]):
+        line = one_line_error(xpnet_cli(*run, "--data", data, *option, "--epochs", "2", "--resume"))
+        assert f"this one has {option[0]} {option[1]}" in line
+    data.write_text("a,b,y\n" + "".join(rows[:-1] + ["0.5,0.5,1\n"]))  # the same file, one row changed
+    line = one_line_error(xpnet_cli(*run, "--data", data, "--epochs", "2", "--resume"))
+    assert "was written by a run on other training rows than" in line
+    data.write_text("a,b,y\n" + "".join(rows))
+    assert "continuing from" in ok(xpnet_cli(*run, "--data", data, "--epochs", "2", "--resume")).stdout

@@ -57,8 +57,8 @@ def train(args: argparse.Namespace) -> int:
     data = _announced_data(args)
     net, loss, epochs, control, stopping = _announced_model(args, data, backend)
     # The notes go in before training, so that every checkpoint is a usable model too.
-    net.info = {**data.info, "run": _run_options(args)}
-    resume = _resume_from(args)
+    net.info = {**data.info, "run": _run_options(args, data)}
+    resume = _resume_from(args, data)
     fit_started = time.perf_counter()
     with _stop_on_signals() as stop:
         try:
@@ -354,17 +354,34 @@ INTERRUPT_CHECKPOINT = "xpnet-interrupted.checkpoint.safetensors"
 
 #: The options that decide which rows train and test and how a run steps
 #: through them: a resumed run must repeat them (``fit`` checks the model).
-_RUN_OPTIONS = ("seed", "test_size", "test_data", "batch_size", "lr", "missing")
+_RUN_OPTIONS = ("data", "seed", "test_size", "test_data", "batch_size", "lr", "weight_decay", "patience", "missing")
 
 
-def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+def _run_options(args: argparse.Namespace, data: Any) -> dict[str, Any]:
+    """The options a resumed run must share with the one that wrote the
+    checkpoint, and a fingerprint of the training rows (the same path may
+    hold other rows by then)."""
     options = {name: getattr(args, name) for name in _RUN_OPTIONS}
-    if options["test_data"] is not None:  # one file however it is written (./t.csv, an absolute path)
-        options["test_data"] = os.path.realpath(options["test_data"])
+    for name in ("data", "test_data"):  # one file however it is written (./t.csv, an absolute path)
+        if options[name] is not None:
+            options[name] = os.path.realpath(options[name])
+    options["rows"] = _fingerprint(data.X_train, data.y_train)
     return options
 
 
-def _resume_from(args: argparse.Namespace) -> str | None:
+def _fingerprint(*arrays: np.ndarray) -> str:
+    """A short hash of the arrays' shapes, dtypes and bytes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.shape}{a.dtype}".encode())
+        digest.update(a.data if a.dtype.kind != "O" else repr(a.tolist()).encode())
+    return digest.hexdigest()[:16]
+
+
+def _resume_from(args: argparse.Namespace, data: Any) -> str | None:
     if not args.resume:
         return None
     if args.checkpoint is None:
@@ -372,31 +389,40 @@ def _resume_from(args: argparse.Namespace) -> str | None:
     if not Path(args.checkpoint).exists():
         _say(f"resume: no checkpoint at {args.checkpoint} yet; starting fresh")
         return None
-    _same_run_options(args)
+    _same_run_options(args, data)
     _say(f"resume: continuing from {args.checkpoint}")
     return args.checkpoint
 
 
-def _same_run_options(args: argparse.Namespace) -> None:
-    """Refuse to resume a checkpoint with other split or stepping options
-    than the run that wrote it had: another --seed or --test-size would hold
-    out other rows (the first epochs trained on some of the new test rows),
-    another --batch-size or --lr would not be the run that was stopped."""
+def _same_run_options(args: argparse.Namespace, data: Any) -> None:
+    """Refuse to resume a checkpoint with other data, split or stepping
+    options than the run that wrote it had: another --seed or --test-size
+    would hold out other rows (the first epochs trained on some of the new
+    test rows), another --data file or other rows in it, --batch-size, --lr,
+    --weight-decay or --patience would not be the run that was stopped."""
     meta, _ = read_model_file(args.checkpoint)
     info = meta.get("info")
     found = info.get("run") if isinstance(info, dict) else None
     if not isinstance(found, dict):
         return  # a checkpoint of an older xpnet, or of the Python API: fit's own checks apply
-    now = _run_options(args)
+    now = _run_options(args, data)
     changed = [name for name in _RUN_OPTIONS if name in found and found[name] != now[name]]
+    if not changed and found.get("rows", now["rows"]) != now["rows"]:  # the options that split the rows agree
+        raise DataError(f"{args.checkpoint} was written by a run on other training rows than "
+                        f"{args.data or 'the data'} holds now (the file, or a reading option, changed since)",
+                        "resume with the data of the run that wrote it, or train afresh without --resume")  # fmt: skip
     if changed:
         flag = lambda n: "--" + n.replace("_", "-")  # noqa: E731
         raise DataError(
             f"{args.checkpoint} was written by a run with "
-            + ", ".join(f"{flag(n)} {found[n]}" for n in changed) + "; this one has "
-            + ", ".join(f"{flag(n)} {now[n]}" for n in changed),
+            + ", ".join(f"{flag(n)} {_given(found[n])}" for n in changed) + "; this one has "
+            + ", ".join(f"{flag(n)} {_given(now[n])}" for n in changed),
             "resume with the options of the run that wrote it, or train afresh without --resume",
         )
+
+
+def _given(value: Any) -> str:
+    return "(not given)" if value is None else str(value)
 
 
 class _StopFlag:
