@@ -443,3 +443,20 @@ def test_r2_without_spread_in_the_test_rows_says_why(tmp_path):
     flat.write_text("a,y\n1,2.5\n2,2.5\n3,2.5\n")
     out = ok(xpnet_cli("train", "--data", train, "--test-data", flat, "--epochs", "3", "--quiet")).stdout
     assert "R^2: undefined (a constant target: no spread to explain)" in out
+
+
+def test_a_diverging_run_saves_the_epochs_it_keeps(tmp_path):
+    """The message said the network keeps the last finite epoch's weights,
+    and the process then ended with them: --save wrote nothing."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    np.savez(tmp_path / "reg.npz", X=X, y=X @ [1.0, 2.0, 3.0] + 5)
+    run = ["train", "--data", tmp_path / "reg.npz", "--optimizer", "sgd", "--lr", "0.01", "--lr-schedule", "exp:1.3",
+           "--epochs", "100", "--patience", "0", "--quiet", "--backend", "numpy"]  # fmt: skip
+    saved = tmp_path / "div.safetensors"
+    line = one_line_error(xpnet_cli(*run, "--save", saved))
+    kept = int(re.search(r"keeps the weights of epoch (\d+)", line).group(1))
+    assert kept > 0 and f"saved them to {saved}" in line and "pass a smaller --lr" in line
+    net = xpnet.load(saved, backend="numpy")
+    assert net.info["epochs"] == kept and all(np.isfinite(xpnet.to_numpy(p)).all() for p in net._params())
+    assert "they were not saved (no --save)" in one_line_error(xpnet_cli(*run))

@@ -70,6 +70,8 @@ def train(args: argparse.Namespace) -> int:
             )
         except TrainingInterrupted as exc:
             return _interrupted(exc, args, stop.signum) if root else 128 + (stop.signum or signal.SIGINT)
+        except FloatingPointError as exc:
+            raise _diverged(exc, args, net, root) from None
     fit_seconds = time.perf_counter() - fit_started
     if stopping:
         _say(_stopping_outcome(history, epochs))
@@ -79,6 +81,20 @@ def train(args: argparse.Namespace) -> int:
     if root:
         _write_outputs(args, net, history, data.task)
     return 0
+
+
+def _diverged(exc: FloatingPointError, args: argparse.Namespace, net: Network, root: bool) -> FloatingPointError:
+    """The error of a run whose loss diverged. The network holds its last
+    finite epoch's weights (fit's NaN guard): ``--save`` writes them, or
+    they would end with the process that the message says keeps them."""
+    kept = getattr(exc, "epochs_kept", 0)
+    if not kept or not root:
+        return exc
+    if args.save is None:
+        return FloatingPointError(f"{exc}; they were not saved (no --save)")
+    net.info["epochs"] = kept
+    net.save(args.save)
+    return FloatingPointError(f"{exc}; saved them to {args.save}")
 
 
 def _announced_backend(args: argparse.Namespace) -> Any:

@@ -554,10 +554,12 @@ class _Run:
             done = len(self.history.loss)
             rate = lrs[bad] if bad < len(lrs) and lrs[bad] is not None else _lr(self.opt)  # a schedule's, if any
             what = "training loss" if bad >= len(rows) or not math.isfinite(rows[bad][0]) else _STATE_WORDS
-            raise FloatingPointError(
+            error = FloatingPointError(
                 f"the {what} became NaN or infinite in epoch {done + 1}; the network keeps "
                 f"the weights of epoch {done} (try a lower learning rate than lr={rate})"
             )
+            error.epochs_kept = done  # type: ignore[attr-defined]  # (the command line saves them)
+            raise error
         self.history.stopped_early = self.history.stopped_early or stop
         return stop
 
