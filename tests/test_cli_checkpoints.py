@@ -162,3 +162,28 @@ def test_resume_with_other_data_or_training_options_is_refused(tmp_path):
     assert "was written by a run on other training rows than" in line
     data.write_text("a,b,y\n" + "".join(rows))
     assert "continuing from" in ok(xpnet_cli(*run, "--data", data, "--epochs", "2", "--resume")).stdout
+
+
+def test_a_second_ctrl_c_names_the_checkpoint_that_resumes(tmp_path, monkeypatch, capsys):
+    """A second Ctrl-C (stop at once) said 'nothing was saved' while the
+    last epoch's checkpoint was there to resume from."""
+    import shlex
+
+    from xpnet import _commands, cli
+
+    ck = tmp_path / "my ck.safetensors"
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_commands, "train", interrupted)
+    argv = ["train", "--epochs", "4", "--checkpoint", str(ck)]
+    monkeypatch.setattr(sys, "argv", ["xpnet", *argv])
+    assert cli.main(argv) == 130
+    assert "interrupted (nothing was saved)" in capsys.readouterr().err  # no checkpoint yet
+    ck.write_bytes(b"")
+    assert cli.main(argv) == 130
+    line = capsys.readouterr().err.strip()
+    assert f"the checkpoint {ck} holds the last epoch written; resume with: " in line
+    command = line.split("resume with: ", 1)[1].removesuffix(")")
+    assert shlex.split(command) == ["xpnet", *argv, "--resume"]

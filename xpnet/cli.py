@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import sys
 import warnings
 from collections.abc import Sequence
@@ -605,6 +606,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+def _after_interrupt(args: Any) -> str:
+    """What a second Ctrl-C leaves: the last epoch's checkpoint, where
+    ``--checkpoint`` wrote one, and the command that resumes from it."""
+    path = getattr(args, "checkpoint", None)
+    if getattr(args, "command", None) != "train" or path is None or not os.path.isfile(path):
+        return "nothing was saved"
+    again = [a for a in sys.argv[1:] if a != "--resume"]
+    return f"the checkpoint {path} holds the last epoch written; resume with: {shlex.join(['xpnet', *again, '--resume'])}"
+
+
 def _distributed_argv(argv: Sequence[str] | None) -> bool:
     """Was ``--distributed`` given (read from the words: the failure may have been in parsing them)?"""
     return "--distributed" in (sys.argv[1:] if argv is None else argv)
@@ -612,7 +623,7 @@ def _distributed_argv(argv: Sequence[str] | None) -> bool:
 
 def _main(argv: Sequence[str] | None) -> int:
     debug = os.environ.get("XPNET_DEBUG", "").strip() not in ("", "0")
-    command = None
+    command, args = None, None
     try:
         args, unknown = build_parser().parse_known_args(argv)
         command = args.command
@@ -629,7 +640,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except UsageError as exc:
         return _fail(str(exc), None, EXIT_USAGE)
     except KeyboardInterrupt:
-        return _fail("interrupted", "nothing was saved", EXIT_INTERRUPTED)
+        return _fail("interrupted", _after_interrupt(args), EXIT_INTERRUPTED)
     except BrokenPipeError:  # `xpnet predict ... | head`: the reader left; stay quiet
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
