@@ -187,3 +187,33 @@ def test_a_second_ctrl_c_names_the_checkpoint_that_resumes(tmp_path, monkeypatch
     assert f"the checkpoint {ck} holds the last epoch written; resume with: " in line
     command = line.split("resume with: ", 1)[1].removesuffix(")")
     assert shlex.split(command) == ["xpnet", *argv, "--resume"]
+
+
+def test_the_space_check_covers_a_checkpoint_with_its_optimizer_state_and_best_weights(tmp_path, monkeypatch):
+    """The check before training counted 3 sets of weights for a checkpoint;
+    one with Adam's moments and EarlyStopping's best weights holds 4, and a
+    replace keeps the old file beside the new one: a run on a small disk
+    died mid-training with 'No space left on device'."""
+    import os
+    import types
+
+    from xpnet import _commands
+
+    sizes = [400, 300, 2]
+    X = np.random.default_rng(0).normal(size=(100, sizes[0]))
+    y = (X[:, 0] > 0).astype(int)
+    ck = tmp_path / "ck.safetensors"
+    net = xpnet.MLP(sizes, "tanh", "softmax", backend="numpy", dtype="float32", seed=0)
+    net.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=2, validation_split=0.2, checkpoint=ck,
+            callbacks=[xpnet.EarlyStopping(patience=5)])  # fmt: skip
+    written = 2 * ck.stat().st_size  # the old file and its replacement
+    args = types.SimpleNamespace(dtype="float32", save=None, checkpoint=str(ck))
+
+    def free(n):
+        monkeypatch.setattr(os, "statvfs", lambda path: types.SimpleNamespace(f_bavail=n, f_frsize=1))
+
+    free(written)
+    with pytest.raises(OSError, match="MiB free, the model needs"):
+        _commands._check_space(args, sizes)
+    free(4 * written)
+    _commands._check_space(args, sizes)  # room enough: no refusal

@@ -327,7 +327,9 @@ def _check_space(args: argparse.Namespace, sizes: list[int]) -> None:
         except (OSError, AttributeError):
             continue
         free = stat.f_bavail * stat.f_frsize
-        factor = 3 if option == "--checkpoint" else 1  # a checkpoint also holds the optimizer state
+        # A file is replaced: the old one and the new one are on disk together. A checkpoint also holds
+        # the optimizer state (Adam's two moments) and EarlyStopping's best weights: 4 sets of weights.
+        factor = 2 * (4 if option == "--checkpoint" else 1)
         if free < factor * need:
             raise OSError(f"{option} {path}: the folder {folder} has {free / 2**20:.1f} MiB free, the model needs "
                           f"about {factor * need / 2**20:.1f} MiB")
