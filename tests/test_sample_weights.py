@@ -198,6 +198,12 @@ def test_class_weight_dicts_and_binary_targets():
     d = xpnet.MLP([2, 1], output_activation="sigmoid", backend="numpy", dtype="float64", seed=0)
     h4 = d.fit(X, t, sample_weight=np.linspace(1, 2, 30) * np.where(t == 1, 2.0, 0.5), **kw)
     np.testing.assert_allclose(both.loss, h4.loss, rtol=1e-12)
+    # several 0/1 outputs (multi-label): a row of no positive label weighed 0 (T @ weights), even with {}
+    labels = (X > 0).astype(float)
+    e = xpnet.MLP([2, 2], output_activation="sigmoid", backend="numpy", dtype="float64", seed=0)
+    for weights in ({}, {0: 1.0, 1: 1.0}, "balanced"):
+        with pytest.raises(ValueError, match=r"on 2 outputs takes a 0/1 target per output \(multi-label\)"):
+            e.fit(X, labels, class_weight=weights, **kw)
 
 
 @pytest.mark.parametrize(("kw", "err", "match"), [

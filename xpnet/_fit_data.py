@@ -46,6 +46,11 @@ def check_class_weight(class_weight: Any, loss: Any, n_out: int) -> Any:
             f"class_weight needs class targets (a loss such as 'cross_entropy' or 'binary_cross_entropy', whose "
             f"class_targets says so), got loss {loss.name!r}; use sample_weight to weigh rows of other targets"
         )
+    if loss.class_targets == "binary" and n_out > 1:
+        raise ValueError(
+            f"class_weight weighs each row by its one class, but {loss.name!r} on {n_out} outputs takes a 0/1 "
+            "target per output (multi-label): a row may have none or several; use sample_weight to weigh rows"
+        )
     if class_weight == "balanced":
         return "balanced"
     if not isinstance(class_weight, dict):
