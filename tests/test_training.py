@@ -398,3 +398,22 @@ def test_a_divergence_message_says_the_weights_overflowed_when_the_loss_was_fini
     net = xpnet.MLP([1, 1], backend="numpy", dtype="float64", seed=0)
     with pytest.raises(FloatingPointError, match=r"the weights .* became NaN or infinite in epoch 1"):
         net.fit([[1.0], [2.0]], [[3.0], [9.0]], loss="mse", optimizer="sgd", lr=1e307, epochs=1)
+
+
+def test_accuracy_is_exact_match_for_several_sigmoid_outputs_and_argmax_for_softmax(backend):
+    """'accuracy' took the argmax over several sigmoid outputs (multi-label,
+    binary_cross_entropy): a perfect model read 0.85. Rows that are class
+    probabilities (softmax) keep the argmax; a single output its threshold."""
+    from xpnet.metrics import get_metric
+
+    accuracy, xp = get_metric("accuracy"), backend.xp
+    as_array = lambda rows: backend.asarray(np.array(rows, dtype=np.float64), "float64")  # noqa: E731
+    labels = as_array([[1, 1], [0, 0], [1, 0], [0, 1]])
+    sigmoid = as_array([[0.9, 0.8], [0.1, 0.2], [0.7, 0.4], [0.6, 0.3]])  # last row wrong in its second output
+    assert float(accuracy(labels, sigmoid)) == pytest.approx(0.75)
+    one_hot = as_array([[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    softmax = as_array([[0.4, 0.3, 0.3], [0.2, 0.5, 0.3], [0.5, 0.1, 0.4]])  # below 0.5, yet the top: right
+    assert float(accuracy(one_hot, softmax)) == pytest.approx(2 / 3)
+    single = as_array([[1], [0], [1]])
+    assert float(accuracy(single, as_array([[0.7], [0.2], [0.4]]))) == pytest.approx(2 / 3)
+    assert xp.isdtype(accuracy(labels, sigmoid).dtype, "real floating")

@@ -46,8 +46,11 @@ METRICS = registry_for("metric", Metric)
 
 @register
 class Accuracy(Metric):
-    """Fraction of rows classified right: argmax over several outputs, or a
-    0.5 threshold on a single (sigmoid) output."""
+    """Fraction of rows classified right: argmax over several outputs that
+    are class probabilities (rows summing to 1: softmax), else a 0.5
+    threshold on each output, a row right when all its outputs are (a
+    single sigmoid output; several, multi-label, as scikit-learn's
+    ``accuracy_score``). Decided on the device, so it compiles."""
 
     name = "accuracy"
     greater_is_better = True
@@ -56,11 +59,12 @@ class Accuracy(Metric):
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
         xp = array_namespace(y_true, y_pred)
+        each = xp.all((y_pred > 0.5) == (y_true > 0.5), axis=-1)
         if y_pred.shape[-1] == 1:
-            hits = (y_pred > 0.5) == (y_true > 0.5)
-        else:
-            hits = xp.argmax(y_pred, axis=-1) == xp.argmax(y_true, axis=-1)
-        return xp.mean(xp.astype(hits, y_pred.dtype))
+            return xp.mean(xp.astype(each, y_pred.dtype))
+        top = xp.argmax(y_pred, axis=-1) == xp.argmax(y_true, axis=-1)
+        probabilities = xp.all(xp.abs(xp.sum(y_pred, axis=-1) - 1.0) < 1e-3)  # softmax rows; sigmoid ones rarely
+        return xp.mean(xp.astype(xp.where(probabilities, top, each), y_pred.dtype))
 
 
 class _FunctionMetric(Metric):
