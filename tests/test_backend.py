@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import types
 
 import array_api_compat
 import numpy as np
 import pytest
-from helpers import assert_on, host, try_import
+from helpers import assert_on, host, subprocess_env, try_import
 
 import xpnet
 from xpnet import _backend
@@ -348,7 +349,7 @@ def test_an_array_api_strict_device_that_is_not_one_is_refused():
             xpnet.get_backend("array_api_strict", bad)
 
 
-def test_array_api_strict_devices_without_what_xpnet_needs_are_refused_at_the_door():
+def test_array_api_strict_devices_without_what_xpnet_needs_are_refused_at_the_door(tmp_path):
     """'no_x64' was accepted and full-batch fits worked, then minibatches
     failed deep in the shuffle; float64 on 'no_float64' failed at the first array."""
     strict = pytest.importorskip("array_api_strict", reason="array_api_strict is not installed")
@@ -362,3 +363,20 @@ def test_array_api_strict_devices_without_what_xpnet_needs_are_refused_at_the_do
     X = np.random.default_rng(0).normal(size=(20, 4))
     net.fit(X, X[:, :1], epochs=2, batch_size=5)
     assert net.predict(X).device == strict.Device("no_float64")
+    # to(), load and a Neuron there raised array_api_strict's own words, from inside the library
+    wide = xpnet.MLP([2, 2], backend="numpy", dtype="float64")
+    wide.save(path := tmp_path / "f64.safetensors")
+    for move in (lambda: wide.to(narrow), lambda: xpnet.load(path, backend=narrow),
+                 lambda: xpnet.Neuron(3, dtype="float64", backend=narrow)):  # fmt: skip
+        with pytest.raises(ValueError, match="float64 on the array_api_strict device 'no_float64'"):
+            move()
+
+
+def test_a_float64_neuron_on_jax_without_its_64_bit_mode_is_refused_when_made():
+    """It was made, said float64 and held float32 weights; only forward refused."""
+    pytest.importorskip("jax", reason="jax is not installed")
+    code = ("import xpnet\ntry:\n    xpnet.Neuron(3, 'identity', dtype='float64', backend='jax', seed=0)\n"
+            "except ValueError as e:\n    print('refused:', e)\n")  # fmt: skip
+    env = subprocess_env(JAX_ENABLE_X64="0", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert "refused: float64 on the jax backend needs JAX's 64-bit mode" in out.stdout, out.stdout + out.stderr

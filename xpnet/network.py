@@ -241,6 +241,7 @@ class Network:
     def to(self, backend: str | Backend, device: Any = None) -> Network:
         """A copy of this network on another backend/device; this one is untouched."""
         target = get_backend(backend, device)
+        target.dtype(self.dtype)  # a dtype the target cannot hold is named before anything is copied
         params = [target.asarray(p, copy=True) for p in self._params()]
         buffers = [target.asarray(b, copy=True) for b in self._buffers()]
         net = type(self)._assemble(self._rebuild_config(), target, self.dtype, params, buffers)

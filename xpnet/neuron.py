@@ -48,6 +48,7 @@ class Neuron:
         self.use_bias = true_or_false(bias, "bias")
         self.backend = get_backend(backend)
         self.dtype = check_dtype(dtype)
+        self.backend.dtype(self.dtype)  # float64 where the backend cannot hold it: refused here, not at forward
         rng = host_rng(seed)
         w = draw_weights(resolve_init(init, self.activation.name), rng, self.n_inputs, 1, self.dtype)
         self._weights = self.backend.asarray(w[:, 0])

@@ -46,6 +46,7 @@ def network_from(meta: dict[str, Any], tensors: dict[str, Any], backend: Any = N
     must see the model's dtype first (the CLI, to switch on JAX's float64)."""
     target = get_backend(backend, device)
     params, buffers = params_from(meta, tensors)
+    target.dtype(meta["dtype"])  # a dtype the target cannot hold is named before anything is copied
     params, buffers = [target.asarray(p) for p in params], [target.asarray(b) for b in buffers]
     net = Network._assemble(meta["architecture"], target, meta["dtype"], params, buffers)
     net.info = meta["info"]
