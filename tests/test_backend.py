@@ -195,6 +195,13 @@ def test_torch_devices():
     if not torch.cuda.is_available():
         with pytest.raises(BackendUnavailable, match="CUDA"):
             get_backend("torch", "cuda")
+    # 'meta' was taken (and predict then failed with "Cannot copy out of meta tensor"); a device this torch
+    # cannot use ('mps' here, a CPU build) raised torch's own error at the first array
+    with pytest.raises(ValueError, match="torch device 'meta' holds shapes without data"):
+        xpnet.MLP([3, 2], backend="numpy").to("torch", "meta")
+    if not torch.backends.mps.is_available():
+        with pytest.raises(BackendUnavailable, match="torch device 'mps' asked for, but torch cannot use it here"):
+            xpnet.MLP([3, 2], backend="numpy").to("torch", "mps")
 
 
 def test_torch_cuda_device_is_canonical(monkeypatch):

@@ -208,6 +208,22 @@ def _strict_device(device: Any) -> Any:
                      "indices)")  # fmt: skip
 
 
+def _usable_torch_device(dev: Any, asked: Any) -> Any:
+    """``dev`` if torch can make a tensor there (``mps`` on a build without
+    it, ``xpu`` without a driver fail here, with torch's reason, not at the
+    first array of a fit)."""
+    import torch
+
+    if dev.type == "cpu":
+        return dev
+    try:
+        torch.empty(0, device=dev)
+    except (RuntimeError, AssertionError, NotImplementedError) as exc:
+        reason = _one_line(exc).split(". ")[0][:200]  # torch's dispatcher lists every backend after its first sentence
+        raise BackendUnavailable(f"torch device {asked!r} asked for, but torch cannot use it here: {reason}") from None
+    return dev
+
+
 def _torch_device(device: Any) -> Any:
     """A ``torch.device`` in the form its arrays report: ``cuda`` (or None on
     a CUDA machine) becomes ``cuda:<current index>``, since torch compares
@@ -220,8 +236,11 @@ def _torch_device(device: Any) -> Any:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"invalid torch device {device!r}: {_one_line(exc)}") from None
+    if dev.type == "meta":
+        raise ValueError(f"torch device {device!r} holds shapes without data, so nothing can train or predict "
+                         "there; expected 'cpu' or a CUDA device")  # fmt: skip
     if dev.type != "cuda":
-        return dev
+        return _usable_torch_device(dev, device)
     if not torch.cuda.is_available():
         raise BackendUnavailable(f"torch device {device!r} asked for, but torch sees no CUDA device")
     index = torch.cuda.current_device() if dev.index is None else dev.index
