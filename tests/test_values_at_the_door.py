@@ -283,3 +283,17 @@ def test_nullable_pandas_numbers_are_numbers_and_a_mask_is_refused():
 def test_a_setter_given_an_int_beyond_float_is_refused_in_words():
     with pytest.raises(TypeError, match="Neuron.weights must hold real numbers"):
         xpnet.Neuron(2).weights = [10**400, 1]
+
+
+def test_a_weight_made_nan_in_place_is_named_not_called_an_overflow(backend):
+    """The getters hand out the live arrays (no copy per access): a NaN
+    written into one passed the setters' checks, and predict then blamed an
+    overflow 'although its inputs and weights are finite'."""
+    net = xpnet.MLP([2, 3, 1], backend=backend, dtype="float64", seed=0)
+    weights = net.layers[1].weights
+    try:
+        weights[0, 0] = float("nan")
+    except (ValueError, TypeError, RuntimeError):  # JAX's arrays are immutable, read-only NumPy's too
+        pytest.skip(f"{backend.name}: its arrays cannot be written in place")
+    with pytest.raises(FloatingPointError, match=r"because its parameter layers\.1\.weight does .*set finite weights"):
+        net.predict([[1.0, 1.0]])

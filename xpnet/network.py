@@ -143,6 +143,10 @@ class Network:
 
     # -- parameters: read as one list, committed in one place ----------------
 
+    def _named_params(self) -> dict[str, Any]:
+        """The parameters by the names files use (``layers.0.weight``)."""
+        return {f"parameter layers.{name}": p for name, p in zip(self._root.parameter_shapes(), self._params())}
+
     def _params(self) -> list[Any]:
         return self._root._all_params()
 
@@ -181,7 +185,7 @@ class Network:
         if tuple(Y.shape) != (X.shape[0], self.n_out):  # metadata only: a layer's forward broke its declared width
             raise ValueError(f"the layers' forward returned outputs of shape {tuple(Y.shape)} for {X.shape[0]} rows, "
                              f"but they declare {self.n_out} outputs (a layer's output_width)")  # fmt: skip
-        queue_output_check(checks, Y, self.dtype)
+        queue_output_check(checks, Y, self.dtype, self._named_params())
         checks.run()  # one transfer: the inputs' checks, then the outputs'
         return Y
 
@@ -215,7 +219,7 @@ class Network:
         with quiet_float_errors():
             Y = self._predict(self._params(), self._buffers(), X, rows)  # in chunks: inference's programs on JAX
             checks = DeferredChecks(self.backend)
-            queue_output_check(checks, Y, self.dtype)  # an overflow is predict's error, not a NaN loss
+            queue_output_check(checks, Y, self.dtype, self._named_params())  # an overflow: predict's error, not a loss
             checks.run()
             # On JAX the loss as one small program, not a compile and a dispatch per operation.
             program = keyed_program(self.backend, ("evaluate", *program_key(loss)), value)

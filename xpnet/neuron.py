@@ -91,7 +91,8 @@ class Neuron:
             v = affine(xp, x, self._weights, self._bias)  # through the namespace: its precision (JAX: full float32)
             v = xp.asarray(v)  # NumPy gives a scalar for one sample; keep a 0-d array
             y = xp.asarray(self.activation._forward(xp, v))
-        queue_output_check(checks, y, self.dtype)  # an overflow is an error, as in Network.forward
+        weights = {"weights": self._weights, **({"bias": self._bias} if self._bias is not None else {})}
+        queue_output_check(checks, y, self.dtype, weights)  # an overflow is an error, as in Network.forward
         checks.run()  # one transfer for the input's and the output's checks
         self.activation_potential, self.output = v, y
         return y

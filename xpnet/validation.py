@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numbers
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -260,20 +261,25 @@ def queue_loss_targets(checks: DeferredChecks, T: Any, loss: Any, labels: bool, 
         )
 
 
-def queue_output_check(checks: DeferredChecks, Y: Any, dtype: str) -> None:
+def queue_output_check(checks: DeferredChecks, Y: Any, dtype: str, weights: Mapping[str, Any] | None = None) -> None:
     """Queue a ``FloatingPointError`` for outputs that are not finite although
-    the inputs (checked in the same transfer) and the weights are: the
-    computation overflowed in ``dtype``."""
+    the inputs are (checked in the same transfer): the computation
+    overflowed in ``dtype``, or, found only then, one of ``weights`` (by
+    name) holds NaN or inf (an array edited in place, past the setters' checks)."""
     with quiet_float_errors():
         quick = one_program(sum_not_finite, Y)(Y)
-    checks.add(
-        quick,
-        f"the network's outputs contain NaN or inf although its inputs and weights are finite: the {dtype} "
-        f"computation overflowed (a value beyond {float(np.finfo(dtype).max):.4g}); use scaled inputs (e.g. "
-        f"standardised features){_WIDER.get(dtype, '')}",
-        FloatingPointError,
-        exact=lambda: one_program(_not_finite, Y)(Y),
-    )
+    overflow = (f"the {dtype} computation overflowed (a value beyond {float(np.finfo(dtype).max):.4g}); use scaled "
+                f"inputs (e.g. standardised features){_WIDER.get(dtype, '')}")  # fmt: skip
+
+    def message() -> str:  # on the failure path only: the weights are checked when they are set
+        flags = checks.to_host([_not_finite(w) for w in weights.values()]) if weights else []
+        bad = next((name for name, flag in zip(weights or {}, flags) if flag), None)
+        if bad is not None:
+            return (f"the network's outputs contain NaN or inf because its {bad} does (an array changed in "
+                    "place, past the checks of the weights' setters): set finite weights")
+        return f"the network's outputs contain NaN or inf although its inputs are finite: {overflow}"
+
+    checks.add(quick, message, FloatingPointError, exact=lambda: one_program(_not_finite, Y)(Y))
 
 
 def sum_not_finite(a: Any) -> Any:
@@ -461,7 +467,11 @@ class DeferredChecks:
         self._messages = []
         for bad, (error, message, exact) in zip(failed, messages):
             if bad and (exact is None or self._confirmed(exact)):
-                raise error(message)
+                raise error(message() if callable(message) else message)
+
+    def to_host(self, flags: list[Any]) -> list[bool]:
+        """0-d device booleans as Python bools, in one transfer."""
+        return [bool(f) for f in self._backend.to_host(flags)]
 
     def _confirmed(self, exact: Any) -> bool:
         flag = exact()
