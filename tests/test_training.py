@@ -417,3 +417,28 @@ def test_accuracy_is_exact_match_for_several_sigmoid_outputs_and_argmax_for_soft
     single = as_array([[1], [0], [1]])
     assert float(accuracy(single, as_array([[0.7], [0.2], [0.4]]))) == pytest.approx(2 / 3)
     assert xp.isdtype(accuracy(labels, sigmoid).dtype, "real floating")
+
+
+def test_a_loss_bad_from_the_first_epoch_also_suggests_scaled_inputs():
+    """Inputs that overflow at the initial weights were blamed on the rate alone."""
+    net = xpnet.Network([xpnet.Dense(3, 4), xpnet.Dense(4, 3, "softmax")], backend="numpy", seed=0)
+    net.layers[0].weights = np.full((3, 4), 1e30)
+    with pytest.raises(FloatingPointError, match=r"epoch 1; .*lower learning rate than lr=0\.01 or scaled inputs"):
+        net.fit(np.full((2, 3), 1e10), [0, 1], loss="cross_entropy", optimizer="sgd", lr=0.01)
+    assert "scaled inputs" not in _later_divergence()
+
+
+def _later_divergence() -> str:
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    net = xpnet.MLP([2, 8, 1], backend="numpy", seed=0)
+    try:
+        net.fit(X, X[:, :1] * 100, optimizer="sgd", lr=0.01, epochs=30, lr_schedule=lambda e: 0.01 * 10.0**e)
+    except FloatingPointError as exc:
+        assert "epoch 1;" not in str(exc)
+        return str(exc)
+    raise AssertionError("the run did not diverge")
+
+
+def test_mlp_refuses_an_unknown_activation_even_without_hidden_layers():
+    with pytest.raises(ValueError, match="unknown activation 'foo'"):
+        xpnet.MLP([3, 2], activation="foo")

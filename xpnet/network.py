@@ -22,7 +22,7 @@ from ._dtypes import DTYPES, dtype_name
 from ._programs import inference, keyed_program, program_key
 from ._random import host_rng
 from ._sparse import is_sparse
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, get_activation
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
 from .layers.base import check_host_arrays, check_rebuildable, check_step_arrays
 from .layers.dense import Dense
@@ -564,6 +564,8 @@ class MLP(Network):
         sizes = list(sizes)
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got sizes={sizes}")
+        if len(sizes) == 2:  # no hidden layer takes it: a misspelt name would pass until sizes grew
+            get_activation(activation)
         layers = [
             Dense(n_in, n_out, activation if i < len(sizes) - 2 else output_activation, bias)
             for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))

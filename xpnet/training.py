@@ -554,9 +554,10 @@ class _Run:
             done = len(self.history.loss)
             rate = lrs[bad] if bad < len(lrs) and lrs[bad] is not None else _lr(self.opt)  # a schedule's, if any
             what = "training loss" if bad >= len(rows) or not math.isfinite(rows[bad][0]) else _STATE_WORDS
+            scale = " or scaled inputs (e.g. standardised features)" if done == 0 else ""  # overflow at the start?
             error = FloatingPointError(
                 f"the {what} became NaN or infinite in epoch {done + 1}; the network keeps "
-                f"the weights of epoch {done} (try a lower learning rate than lr={rate})"
+                f"the weights of epoch {done} (try a lower learning rate than lr={rate}{scale})"
             )
             error.epochs_kept = done  # type: ignore[attr-defined]  # (the command line saves them)
             raise error
