@@ -383,7 +383,8 @@ def _run_options(args: argparse.Namespace, data: Any) -> dict[str, Any]:
     for name in ("data", "test_data"):  # one file however it is written (./t.csv, an absolute path)
         if options[name] is not None:
             options[name] = os.path.realpath(options[name])
-    options["rows"] = _fingerprint(data.X_train, data.y_train)
+    if args.checkpoint is not None:  # only a resume compares it (hashing costs about a second per GB)
+        options["rows"] = _fingerprint(data.X_train, data.y_train)
     return options
 
 
