@@ -68,7 +68,10 @@ def main() -> None:
         print(f"  {digit}: " + " ".join(f"{n:3d}" for n in row))
 
     if args.save:
-        net.info = {"x_mean": mean.tolist(), "x_std": std.tolist(), "classes": list(range(10))}
+        # As `xpnet train` records them: the feature columns (an NPZ file's X columns are x0, x1, ...), their
+        # scaling and the classes, so that `xpnet predict` prepares new rows as these were prepared.
+        features = [f"x{i}" for i in range(X.shape[1])]
+        net.info = {"features": features, "x_mean": mean.tolist(), "x_std": std.tolist(), "classes": list(range(10))}
         net.save(args.save)
         print(f"saved to {args.save} (xpnet predict {args.save} DATA.npz applies the stored scaling)")
 

@@ -73,6 +73,10 @@ def test_record_round_trip_and_malformed_records(tmp_path):
         with pytest.raises(ValueError, match="malformed"):
             features_from_info(broken, features.width)
     assert features_from_info({}, 3) is None  # a model saved from Python: no record
+    # a scaling without the columns it applies to was skipped by predict, silently (examples/digits.py's model)
+    for scaling_only in ({"x_mean": [0.0] * 3, "x_std": [1.0] * 3}, {"x_std": [2.0] * 3}):
+        with pytest.raises(ValueError, match=r"holds x_mean/x_std .* but no 'features'"):
+            features_from_info(scaling_only, 3)
 
 
 def test_too_many_categories(tmp_path):

@@ -100,7 +100,15 @@ def test_digits(tmp_path):
     assert float(value_after("test accuracy:", out)) >= 0.95
     matrix = [list(map(int, line.split(":")[1].split())) for line in out.splitlines() if re.match(r"^  \d: ", line)]
     assert len(matrix) == 10 and sum(map(sum, matrix)) == 359
-    assert (tmp_path / "d.safetensors").exists()
+    assert "applies the stored scaling" in out
+    # ... and it does: xpnet predict on the raw pixels scores as the example's scaled test rows did
+    X, y = xpnet.datasets.load_digits()
+    np.savez(tmp_path / "raw.npz", X=X)
+    cli = subprocess.run([sys.executable, "-m", "xpnet", "predict", "d.safetensors", "raw.npz"], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path, env=child_env(XPNET_HOME))  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    predicted = np.array([int(line) for line in cli.stdout.split()[1:]])
+    assert np.mean(predicted == y) >= 0.95  # unscaled, it was 0.75
 
 
 def test_cpu_or_gpu_on_the_cpu(tmp_path):

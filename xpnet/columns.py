@@ -344,6 +344,10 @@ def _most_frequent(values: np.ndarray) -> Any:
 # --------------------------------------------------------------------------
 
 
+class _ScalingWithoutColumns(Exception):
+    """A model's info with a scaling and no columns to apply it to."""
+
+
 def features_from_info(info: dict[str, Any], n_in: int) -> Features | None:
     """The features stored by ``xpnet train`` (``None`` if the model has
     none: a model saved from Python takes its columns as they are).
@@ -357,6 +361,8 @@ def features_from_info(info: dict[str, Any], n_in: int) -> Features | None:
                        for c in info["columns"]]
         elif "features" in info:
             columns = [Column(str(name), "number") for name in info["features"]]
+        elif "x_mean" in info or "x_std" in info:  # a scaling that predict would skip, silently: say so
+            raise _ScalingWithoutColumns
         else:
             return None
         features = Features(columns, str(info.get("missing", "error")), from_model=True)
@@ -365,6 +371,11 @@ def features_from_info(info: dict[str, Any], n_in: int) -> Features | None:
         width = features.width
         features.mean = _vector(info.get("x_mean", [0.0] * width), width)
         features.std = _vector(info.get("x_std", [1.0] * width), width)
+    except _ScalingWithoutColumns:
+        raise ValueError("the model's info holds x_mean/x_std (a scaling of its inputs) but no 'features' (the "
+                         "column names it applies to), so predict cannot prepare new rows as its training rows "
+                         "were: add info['features'] (an NPZ file's columns are x0, x1, ...) and save it again, or "
+                         "train it with xpnet train") from None  # fmt: skip
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"the model's column record is malformed ({exc}); save it again with xpnet train") from None
     if features.width != n_in:
