@@ -5,9 +5,11 @@ w13 = 0.2, w14 = 0.8, w23 = 0.6, w24 = 0.4, w35 = 0.1, w45 = 0.5, and one bias
 symbol w0 = 0.1 that the seed adds once per input, so every neuron's bias is
 2 * w0. The network's output is 0.649864477526152. SymPy differentiates the
 binary cross-entropy (target 1) by every weight; xpnet's backpropagation must
-give the same numbers. Then plain gradient descent (lr 0.3) trains until the
-output passes 0.99. (xpnet gives each neuron its own bias, so training moves
-the three biases apart, where the seed keeps one shared w0.)
+give the same numbers. The seed's own training (999 rounds of lr 0.3, one
+weight at a time, the shared w0 first) then ends at its printed
+0.999453185534398. Last, plain gradient descent (lr 0.3) with ``fit`` trains
+until the output passes 0.99. (xpnet gives each neuron its own bias, so
+``fit`` moves the three biases apart, where the seed keeps one shared w0.)
 
     python examples/symbolic_2_2_1.py [--backend torch]
 """
@@ -27,12 +29,33 @@ W = {"w13": 0.2, "w14": 0.8, "w23": 0.6, "w24": 0.4, "w35": 0.1, "w45": 0.5, "w0
 
 def build(backend: xpnet.Backend) -> xpnet.Network:
     net = xpnet.Network([xpnet.Dense(2, 2, "sigmoid"), xpnet.Dense(2, 1, "sigmoid")], backend=backend, dtype="float64")
-    hidden, output = net.layers
-    hidden.weights = [[W["w13"], W["w14"]], [W["w23"], W["w24"]]]  # row: input, column: neuron 3, 4
-    hidden.bias = [2 * W["w0"], 2 * W["w0"]]
-    output.weights = [[W["w35"]], [W["w45"]]]
-    output.bias = [2 * W["w0"]]
+    set_weights(net, W)
     return net
+
+
+def set_weights(net: xpnet.Network, w: dict[str, float]) -> None:
+    """The seed's seven symbols as the network's weights and biases."""
+    hidden, output = net.layers
+    hidden.weights = [[w["w13"], w["w14"]], [w["w23"], w["w24"]]]  # row: input, column: neuron 3, 4
+    hidden.bias = [2 * w["w0"], 2 * w["w0"]]
+    output.weights = [[w["w35"]], [w["w45"]]]
+    output.bias = [2 * w["w0"]]
+
+
+def seed_training(net: xpnet.Network, iterations: int = 999, lr: float = 0.3) -> float:
+    """The seed's own training, with backpropagation's gradients in place of
+    SymPy's: ``iterations`` rounds (its loop runs while ``i != 1000``, from
+    1; its stop test is computed once, before the loop), each updating w0,
+    w13, w14, w23, w24, w35, w45 in turn, each from the gradient at the
+    weights as already updated in that round. The output it prints:
+    0.999453185534398."""
+    w = dict(W)
+    for _ in range(iterations):
+        for name in ("w0", "w13", "w14", "w23", "w24", "w35", "w45"):
+            set_weights(net, w)
+            w[name] -= lr * float(xpnet_gradients(net)[name])
+    set_weights(net, w)
+    return float(xpnet.to_numpy(net.predict(X))[0, 0])
 
 
 def sympy_gradients() -> tuple[float, dict[str, float]] | None:
@@ -92,7 +115,9 @@ def main() -> None:
         worst = max(abs(mine[n] - grads[n]) / max(abs(grads[n]), 1e-300) for n in W)
         print(f"largest relative difference: {worst:.2e}")
 
-    steps = 0
+    seeds = seed_training(build(net.backend))
+    print(f"output after the seed's 999 rounds of one-weight-at-a-time updates (lr 0.3): {seeds:.15g}")
+    steps = 0  # and as fit trains: every weight at once, each neuron its own bias
     while out <= 0.99 and steps < 10_000:
         net.fit(X, Y, loss="binary_cross_entropy", optimizer="sgd", lr=0.3, epochs=1)
         out = float(xpnet.to_numpy(net.predict(X))[0, 0])

@@ -79,6 +79,9 @@ def test_symbolic_2_2_1(tmp_path, backend_name):
     assert value_after("output before training:", out) == "0.649864477526152"
     assert value_after("sympy output:", out) == "0.649864477526152"
     assert float(value_after("largest relative difference:", out)) < 1e-12
+    # the seed's trained figure, from its own procedure (one weight at a time) with backpropagation's gradients
+    assert value_after("output after the seed's 999 rounds of one-weight-at-a-time updates (lr 0.3):", out) == (
+        "0.999453185534398")  # fmt: skip
     final = re.search(r"output after (\d+) steps of gradient descent \(lr 0.3\): ([0-9.]+)", out)
     assert final and 0.99 < float(final[2]) < 1.0 and int(final[1]) > 1
 
