@@ -260,8 +260,25 @@ def run_failure(mode: str) -> None:
         import threading
 
         fit["interrupt"] = threading.Event() if rank == 0 else None
+    if mode == "stop-one":  # only rank 0's callback stops (another validation set would do the same): it hung
+        fit["callbacks"] = [_StopOnRank0(rank)]
+    if mode == "network-differs" and rank == 1:  # the same parameter count: a blend of two models was trained
+        net = xpnet.MLP([5, 6, 3], "relu", "softmax", backend=backend_of(spec), dtype="float64", seed=0)
+    if mode == "class-weight-differs":
+        fit["class_weight"] = {1: 1.0 + rank}
+    if mode == "shuffle-callable":  # unpicklable, and each rank's own draw: rank 0's order is used by all
+        fit["shuffle"] = lambda n: np.random.permutation(n)
+        fit["batch_size"] = 9
     net.fit(X, y, **fit, distributed=True)
-    print(f"rank {rank} finished training", flush=True)
+    print(f"rank {rank} finished training {np.concatenate([w.ravel() for w in weights(net)]).sum():.17g}", flush=True)
+
+
+class _StopOnRank0(xpnet.Callback):
+    def __init__(self, rank):
+        self.rank = rank
+
+    def on_epoch_end(self, epoch, logs):
+        return self.rank == 0 and epoch >= 2
 
 
 class _RowMeanCrossEntropy(type(xpnet.get_loss("cross_entropy"))):

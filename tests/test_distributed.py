@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -236,16 +237,31 @@ def test_interrupt_on_one_rank_stops_all_after_the_same_step(mpi_runs):
         # both scrambled the allreduce (gradients shifted, or MPI's "Message truncated")
         ("vector-loss", "its _value must return one number"),
         ("interrupt-one", "interrupt is True on rank 0 but False on rank 1"),
+        # the ranks that went on waited forever in the next allreduce
+        ("stop-one", "after epoch 3 the processes decided differently whether to stop (rank 0: stop, rank 1: go on)"),
+        ("network-differs", "network is"),  # trained as a blend, or MPI's "Message truncated" for other shapes
+        ("class-weight-differs", "class_weight is {1: 1.0} on rank 0 but {1: 2.0} on rank 1"),
     ],
 )
 def test_a_failing_process_aborts_the_job(tmp_path, mode, message):
     rc, stdout, stderr, seconds = run_mpiexec(mode, tmp_path, timeout=120)
     assert rc != 0, f"the job succeeded\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    who = "[xpnet rank " if mode in ("mismatch", "vector-loss", "interrupt-one") else "[xpnet rank 1/2]"
+    everyone = ("mismatch", "vector-loss", "interrupt-one", "stop-one", "network-differs", "class-weight-differs")
+    who = "[xpnet rank " if mode in everyone else "[xpnet rank 1/2]"
     assert who in stderr and message in stderr, stderr
     assert "finished training" not in stdout
     if mode == "raise-mid":  # not a plain error: its traceback is printed too
         assert "Traceback" in stderr
+
+
+def test_a_callable_shuffle_takes_rank_0s_orders(tmp_path):
+    """A lambda failed to pickle in the start check (a traceback); a picklable
+    callable ran on every rank, each drawing its own order, so some rows were
+    trained twice an epoch and others not at all, silently."""
+    rc, stdout, stderr, _ = run_mpiexec("shuffle-callable", tmp_path, timeout=120)
+    assert rc == 0, stderr
+    sums = re.findall(r"rank \d finished training (\S+)", stdout)
+    assert len(sums) == 2 and sums[0] == sums[1], stdout
 
 
 # --------------------------------------------------------------------------

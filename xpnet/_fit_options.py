@@ -125,24 +125,40 @@ def continued_state(net: Any, opt: Any, params: list[Any]) -> Any:
 
 
 def run_facts(run: Any, step: int) -> dict[str, Any]:
-    """What must be equal on every process of a distributed run (else it hangs)."""
+    """What must be equal on every process of a distributed run (else it
+    hangs, or trains a blend of two models). Plain values: they travel."""
     val = run.val
+    net = run.net
     return {
+        "backend": net.backend.name,
+        "network": repr(net.config()),
+        "parameter shapes": [tuple(p.shape) for p in net._params()],
         "X.shape": tuple(run.X.shape),
         "y.shape": tuple(run.T.shape),
         "dtype": str(run.X.dtype),
         "validation_data shapes": None if val is None else (tuple(val[0].shape), tuple(val[1].shape)),
         "batch_size": step,
         "epochs": run.epochs,
-        "shuffle": run.shuffle,
+        "shuffle": "a callable (rank 0's orders are used)" if callable(run.shuffle) else run.shuffle,
         "tol": run.tol,
         "loss": run.loss.name,
         "optimizer": repr(run.opt),
         "lr_schedule": None if run.schedule is None else repr(run.schedule),
-        "callbacks": [callback_name(cb) for cb in run.callbacks],
+        "callbacks": [_callback_settings(cb) for cb in run.callbacks],
+        "metrics": list(run.metric_fns),
+        "class_weight": run.class_weight,
+        "warm_start (continuing a fit)": (run.warm_start, run.continues),
         "validation_split": run.split,
         "weights": run.w is not None,
         "resume": run.resume is not None,
         "interrupt": run.interrupt is not None,  # its flag rides in the allreduce: one more entry
         "completed epochs": len(run.history.loss),
     }
+
+
+def _callback_settings(cb: Any) -> str:
+    """A callback by its class, and by its settings where its class says
+    them (its own ``__repr__``, as EarlyStopping's): a default repr holds an
+    address, which differs from process to process."""
+    inner = getattr(cb, "wrapped", cb)
+    return repr(inner) if type(inner).__repr__ is not object.__repr__ else callback_name(cb)

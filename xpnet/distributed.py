@@ -355,6 +355,25 @@ class DataParallel:
                         f"{key} is {everyone[0].get(key)!r} on rank 0 but {theirs.get(key)!r} on rank {r}"
                     )
 
+    def from_root(self, value: Any) -> Any:
+        """Rank 0's ``value`` on every process (a callable shuffle's order)."""
+        return value if self.size == 1 else self.comm.bcast(value, root=0)
+
+    def agreed(self, stop: bool, epochs: int) -> bool:
+        """The processes' decisions to stop after ``epochs`` epochs, which
+        must agree: ``ValueError`` on every process where they do not (their
+        validation data or callbacks differ), where the ones that went on
+        would wait in the next step's allreduce forever."""
+        if self.size == 1:
+            return stop
+        votes = self.comm.allgather(bool(stop))
+        if len(set(votes)) > 1:
+            said = ", ".join(f"rank {r}: {'stop' if v else 'go on'}" for r, v in enumerate(votes))
+            raise ValueError(f"distributed training needs the same data and arguments on every process, but after "
+                             f"epoch {epochs} the processes decided differently whether to stop ({said}): their "
+                             "validation data or callbacks differ")  # fmt: skip
+        return stop
+
     def broadcast_start(self, backend: Any, params: list[Any], rng: np.random.Generator) -> list[Any]:
         """Rank 0's parameters (returned) and shuffling state (set into ``rng``)."""
         if self.size == 1:

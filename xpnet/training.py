@@ -289,6 +289,7 @@ class _Run:
         self._inputs(X, y)
         net = self.net
         self.params, self.buffers = net._params(), net._buffers()
+        self.continues = self.warm_start and getattr(net, "_fit_state", None) is not None  # (compared across ranks)
         if self.warm_start:
             self.state = run_options.continued_state(net, self.opt, self.params)
         else:
@@ -454,8 +455,10 @@ class _Run:
     def _order(self, steps: int) -> Any:
         """The epoch's row order on the device, or ``None`` (in order): the
         shuffling generator's, or a callable ``shuffle``'s (every epoch)."""
-        if callable(self.shuffle):
-            return self.backend.asarray(_permutation(self.shuffle(self.X.shape[0]), self.X.shape[0]))
+        if callable(self.shuffle):  # distributed: rank 0's order for all (each calling its own drew others)
+            n = self.X.shape[0]
+            order = _permutation(self.shuffle(n), n) if self.dp is None or self.dp.is_root else None
+            return self.backend.asarray(order if self.dp is None else self.dp.from_root(order))
         return self.backend.asarray(self.rng.permutation(self.X.shape[0])) if self.shuffle and steps > 1 else None
 
     def _set_rate(self, lr: float) -> None:
@@ -544,6 +547,8 @@ class _Run:
                 for row, lr in zip(rows[:good], lrs):
                     self._record([row], [lr])
                     stop = self._decide() or stop
+                if self.dp is not None:  # one decision for all, or the ones going on wait for the others forever
+                    stop = self.dp.agreed(stop, len(self.history.loss))
                 if self.dp is None:  # distributed: an edit on one rank would part the ranks
                     self._adopt_edits(*states[good - 1])
                 if self.callbacks:
