@@ -613,7 +613,8 @@ def _after_interrupt(args: Any) -> str:
     if getattr(args, "command", None) != "train" or path is None or not os.path.isfile(path):
         return "nothing was saved"
     again = [a for a in sys.argv[1:] if a != "--resume"]
-    return f"the checkpoint {path} holds the last epoch written; resume with: {shlex.join(['xpnet', *again, '--resume'])}"
+    command = shlex.join(["xpnet", *again, "--resume"])
+    return f"the checkpoint {path} holds the last epoch written; resume with: {command}"
 
 
 def _distributed_argv(argv: Sequence[str] | None) -> bool:
