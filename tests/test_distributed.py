@@ -254,6 +254,7 @@ def test_a_failing_process_aborts_the_job(tmp_path, mode, message):
         assert "Traceback" in stderr
 
 
+@needs_mpiexec
 def test_a_callable_shuffle_takes_rank_0s_orders(tmp_path):
     """A lambda failed to pickle in the start check (a traceback); a picklable
     callable ran on every rank, each drawing its own order, so some rows were
