@@ -30,6 +30,7 @@ from .columns import features_from_info
 from .data_io import DataError
 from .modelfile import read_model_file
 from .network import MLP, Network
+from .preprocessing import split_indices
 from .training import TrainingInterrupted
 
 __all__ = ["info", "predict", "train"]
@@ -210,10 +211,11 @@ def _fit_control(args: argparse.Namespace, n_train: int, task: str,
 
 
 def _validation_rows(share: float, n_train: int, labels: Any) -> int:
-    """The rows ``fit(validation_split=share)`` holds out: of each class, the
-    share rounded, one row at least left to train on (``split_indices``)."""
-    counts = [n_train] if labels is None else np.unique(np.asarray(labels), return_counts=True)[1]
-    return int(sum(min(int(round(share * int(c))), int(c) - 1) for c in counts))
+    """How many rows ``fit(validation_split=share)`` holds out, by the rule
+    that splits them (stratified by ``labels``; the count takes no seed)."""
+    if not 0 < share < 1:
+        return 0
+    return len(split_indices(n_train, share, 0, None if labels is None else np.asarray(labels))[1])
 
 
 def _no_stopping_reason(args: argparse.Namespace, n_train: int) -> str:
