@@ -280,6 +280,20 @@ def test_nullable_pandas_numbers_are_numbers_and_a_mask_is_refused():
     np.testing.assert_array_equal(net.predict(np.ma.array([[1.0, 3.0]])), net.predict(np.array([[1.0, 3.0]])))
 
 
+def test_bool_columns_of_a_frame_are_zeros_and_ones():
+    """A DataFrame with a bool column beside number columns (or a nullable
+    ``boolean`` one) was refused as 'Python objects': numpy.asarray makes
+    objects of it, where scikit-learn reads the bools as 0/1."""
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    net = xpnet.MLP([2, 1], backend="numpy", dtype="float64", seed=0)
+    want = net.predict(np.array([[1.0, 3.0], [0.0, 4.0]]))
+    for column in ([True, False], pd.array([True, False], dtype="boolean")):  # column-major: last bits may differ
+        np.testing.assert_allclose(net.predict(pd.DataFrame({"a": column, "b": [3.0, 4.0]})), want, rtol=1e-14)
+    np.testing.assert_allclose(net.predict(pd.DataFrame({"a": [True, False], "b": [3, 4]})), want, rtol=1e-14)
+    with pytest.raises(ValueError, match="X contains NaN"):
+        net.predict(pd.DataFrame({"a": pd.array([True, None], dtype="boolean"), "b": [3.0, 4.0]}))
+
+
 def test_a_setter_given_an_int_beyond_float_is_refused_in_words():
     with pytest.raises(TypeError, match="Neuron.weights must hold real numbers"):
         xpnet.Neuron(2).weights = [10**400, 1]

@@ -78,17 +78,19 @@ def as_numeric(
 
 def _pandas_numbers(value: Any) -> np.ndarray | None:
     """A pandas Series or DataFrame of numbers as float64 (NaN where missing),
-    or None: nullable columns (``Float64``, ``Int64``, Arrow's) are numbers,
-    though ``numpy.asarray`` makes Python objects of them."""
+    or None: nullable columns (``Float64``, ``Int64``, ``boolean``, Arrow's)
+    and bool columns beside number columns are numbers (0/1 for bools, as
+    scikit-learn reads them), though ``numpy.asarray`` makes Python objects
+    of them."""
     if type(value).__module__.split(".")[0] != "pandas" or not hasattr(value, "to_numpy"):
         return None
     import pandas as pd
 
     dtypes = list(value.dtypes) if hasattr(value, "columns") else [value.dtype]
-    if not dtypes or not all(pd.api.types.is_numeric_dtype(d) and not pd.api.types.is_bool_dtype(d) for d in dtypes):
+    if not dtypes or not all(pd.api.types.is_numeric_dtype(d) or pd.api.types.is_bool_dtype(d) for d in dtypes):
         return None
-    if all(isinstance(d, np.dtype) for d in dtypes):
-        return None  # plain NumPy columns: numpy.asarray keeps their dtype
+    if all(isinstance(d, np.dtype) for d in dtypes) and len({d.kind == "b" for d in dtypes}) == 1:
+        return None  # plain NumPy columns, all bool or none: numpy.asarray keeps their dtype
     return value.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
