@@ -109,6 +109,9 @@ def test_an_optimizer_object_keeps_its_rate_and_a_second_one_is_refused():
         _net().fit(X, Y, optimizer=xpnet.Adam(1e-3), lr=0.5)
     assert _net().fit(X, Y, optimizer=xpnet.Adam(1e-3), epochs=1).lr == [1e-3]
     assert _net().fit(X, Y, optimizer=xpnet.Adam(0.5), lr=0.5, epochs=1).lr == [0.5]
+    with pytest.raises(ValueError, match=r"lr=0.01 and an optimizer object"):  # fit's default value, given
+        _net().fit(X, Y, optimizer=xpnet.Adam(1e-3), lr=0.01)
+    assert _net().fit(X, Y, optimizer="sgd", epochs=1).lr == [0.01]
 
 
 def test_a_callback_may_answer_0_or_1_and_a_duck_is_named_by_its_class():

@@ -66,11 +66,12 @@ def check_monitors(run: Any, validation: bool) -> None:
             )
 
 
-def check_rate_given_once(given: Any, opt: Any, lr: Any, default: float) -> None:
+def check_rate_given_once(given: Any, opt: Any, lr: Any) -> None:
     """``lr`` is for an optimizer given by name: with an optimizer object
-    (which keeps its own rate) another ``lr`` would be ignored in silence."""
+    (which keeps its own rate) another ``lr`` would be ignored in silence,
+    the value of ``fit``'s default (``None`` when not given) too."""
     own = getattr(opt, "lr", None)
-    if not isinstance(given, str | type) and lr != default and own is not None and lr != own:  # an object, a spec
+    if not isinstance(given, str | type) and lr is not None and own is not None and lr != own:  # an object, a spec
         raise ValueError(f"lr={lr!r} and an optimizer object with its own lr={own!r}: the object's rate is the one "
                          f"used; set it there ({type(opt).__name__}(lr={lr!r}), or in a spec's config) and leave "
                          "fit's lr out")  # fmt: skip

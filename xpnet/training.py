@@ -45,7 +45,7 @@ from .validation import DeferredChecks, check_fit_options, positive
 __all__ = ["History", "TrainingInterrupted", "fit"]
 
 
-#: ``fit``'s ``lr``, for an optimizer given by name.
+#: The rate of an optimizer given by name when ``fit`` is given no ``lr``.
 DEFAULT_LR = 0.01
 
 
@@ -56,7 +56,7 @@ def fit(
     *,
     loss: Any = "mse",
     optimizer: Any = "sgd",
-    lr: float = DEFAULT_LR,
+    lr: float | None = None,
     epochs: int = 1,
     batch_size: int | None = None,
     shuffle: Any = True,
@@ -79,6 +79,9 @@ def fit(
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
+    ``lr`` is the rate of an ``optimizer`` given by name or class (0.01 when
+    not given); an optimizer object keeps its own, and a different ``lr``
+    beside it is refused rather than ignored.
     ``batch_size=None`` is full-batch gradient descent; otherwise minibatches
     of ``batch_size`` rows (the last one may be shorter), reshuffled every
     epoch by ``numpy.random.default_rng(seed)`` on the host when ``shuffle``,
@@ -253,8 +256,9 @@ class _Run:
         self.net, self.dp = net, dp
         self.backend, self.xp = net.backend, net.backend.xp
         self.loss = get_loss(options["loss"])
-        self.opt = self.step_opt = get_optimizer(options["optimizer"], options["lr"])
-        run_options.check_rate_given_once(options["optimizer"], self.opt, options["lr"], DEFAULT_LR)
+        lr = DEFAULT_LR if options["lr"] is None else options["lr"]
+        self.opt = self.step_opt = get_optimizer(options["optimizer"], lr)
+        run_options.check_rate_given_once(options["optimizer"], self.opt, options["lr"])
         self.epochs = positive(options["epochs"], "epochs", integer=True)
         self.batch_size = positive(options["batch_size"], "batch_size", integer=True, allow_none=True)
         self.tol = run_options.check_tol(options["tol"])
