@@ -298,3 +298,24 @@ def test_read_only_numpy_catches_in_place_state_updates():
     pure = xpnet.SGD(0.1, momentum=0.9)
     new, _ = pure.step(params, [backend.asarray(np.ones((2, 2)), "float64")], pure.init_state(params))
     assert np.allclose(new[0], 0.9)
+
+
+def test_numpy_scalars_are_numbers_to_every_setting():
+    """A hyper-parameter grid of NumPy scalars: momentum=np.float32(0.9)
+    was refused as 'not a number in [0, 1)'."""
+    assert xpnet.SGD(0.1, momentum=np.float32(0.5), weight_decay=np.int64(0)).momentum == 0.5
+    assert xpnet.Adam(beta1=np.float32(0.5), weight_decay=np.float64(0.25)).config()["weight_decay"] == 0.25
+    assert xpnet.RMSprop(alpha=np.float64(0.5)).alpha == 0.5
+    for bad in (np.float32(1.0), np.bool_(True), np.float64("nan")):
+        with pytest.raises(ValueError, match="momentum must be a number in"):
+            xpnet.SGD(0.1, momentum=bad)
+
+
+def test_a_preset_name_builds_in_a_spec_and_a_name_missing_arguments_is_named():
+    """{"name": "momentum"} was 'unknown optimizer' though "momentum" works;
+    lr_schedule="StepLR" was a bare TypeError from deep in the registry."""
+    assert get_optimizer({"name": "momentum"}) == xpnet.SGD(0.01, momentum=0.9)
+    assert get_optimizer({"name": "momentum", "config": {"lr": 0.5, "momentum": 0.5}}) == xpnet.SGD(0.5, momentum=0.5)
+    X, y = np.zeros((4, 2)), np.zeros(4)
+    with pytest.raises(ValueError, match=r"schedule 'StepLR' cannot be built from config \{\}: .*step_size"):
+        xpnet.MLP([2, 1], backend="numpy").fit(X, y, lr_schedule="StepLR")

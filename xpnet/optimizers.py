@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -409,14 +410,15 @@ def _decay_flags(decay: Decay, params: Params) -> list[bool]:
 
 
 def _fraction(value: Any, what: str) -> float:
-    """A number in [0, 1): momentum and averaging factors."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
+    """A number in [0, 1): momentum and averaging factors (NumPy's scalars
+    too, as hyper-parameter grids hold them)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
         raise ValueError(f"{what} must be a number in [0, 1), got {value!r}")
     return float(value)
 
 
 def _non_negative(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (0.0 <= value < math.inf):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0.0 <= value < math.inf):
         raise ValueError(f"{what} must be a non-negative finite number, got {value!r}")
     return float(value)
 
@@ -461,6 +463,10 @@ def get_optimizer(optimizer: str | dict | Optimizer, lr: float = 0.01) -> Optimi
     if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
         return optimizer(lr=lr)
     if isinstance(optimizer, dict):
+        name = optimizer.get("name")
+        if isinstance(name, str) and name.strip().lower() in PRESETS and isinstance(optimizer.get("config", {}), dict):
+            base, preset = PRESETS[name.strip().lower()]
+            optimizer = {"name": base, "config": {**preset, **optimizer.get("config", {})}}
         return OPTIMIZERS.build(optimizer)
     if not isinstance(optimizer, str):
         raise TypeError(f"optimizer must be a name or an optimizer object, got {type(optimizer).__name__}")

@@ -108,8 +108,8 @@ class Registry(Mapping):
 
     def build(self, spec: Any) -> Any:
         """An instance from a spec: a name, or ``{"name": ..., "config": {...}}``."""
-        if isinstance(spec, str):
-            return self.lookup(spec)()
+        if isinstance(spec, str):  # as a spec without config: a class that needs arguments is named, not a TypeError
+            spec = {"name": spec}
         if isinstance(spec, dict) and isinstance(spec.get("name"), str):
             config = spec.get("config", {})
             if not isinstance(config, dict):
