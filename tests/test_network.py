@@ -3,6 +3,8 @@ conversion between backends, and input checking."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from helpers import REF_ACTIVATIONS, assert_on, central_diff, host, ref_loss, try_import
@@ -307,3 +309,25 @@ def test_a_layer_listed_twice_is_refused():
     act = xpnet.ActivationLayer("relu")  # no weights, no buffers: several places are fine
     net = xpnet.Network([xpnet.Dense(2, 4), act, xpnet.Dense(4, 4), act, xpnet.Dense(4, 1)], backend="numpy", seed=0)
     assert net.predict(np.ones((3, 2))).shape == (3, 1)
+
+
+def test_a_networks_layers_cannot_change_in_place():
+    """net.layers.append(relu) showed in repr, summary and the saved file,
+    but predict ran without it (the slices were fixed at build) and fit
+    failed with an IndexError deep in the container."""
+    net = xpnet.Network([xpnet.Dense(3, 4), xpnet.Sequential([xpnet.Dense(4, 2)])], backend="numpy", seed=0)
+    changes = [
+        lambda: net.layers.append(xpnet.ActivationLayer("relu")),
+        lambda: net.layers.__setitem__(1, xpnet.Dense(4, 2)),
+        lambda: net.layers.pop(),
+        lambda: net.layers[1].layers.insert(0, xpnet.ActivationLayer("relu")),
+    ]
+    for change in changes:
+        with pytest.raises(TypeError, match="layers cannot be changed in place"):
+            change()
+    with pytest.raises(AttributeError):
+        net.layers = []
+    assert len(net.layers) == 2 and len(net.layers[1].layers) == 1
+    assert isinstance(net.layers, list) and net.layers[:1] == [net.layers[0]]
+    X = np.ones((2, 3))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(net)).predict(X), net.predict(X))

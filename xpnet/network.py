@@ -97,7 +97,6 @@ class Network:
     def _setup(self, root: Sequential, backend: Backend, dtype: str) -> None:
         backend.dtype(dtype)  # refuses float64 where the backend would compute it in float32 (JAX without x64)
         self._root = root
-        self.layers = root.layers
         self.backend = backend
         self.dtype = dtype
         #: JSON-able facts saved with the model (the CLI stores feature names here).
@@ -119,6 +118,11 @@ class Network:
         net._setup(root, backend, dtype)
         net._commit(list(params), list(buffers))
         return net
+
+    @property
+    def layers(self) -> list[Layer]:
+        """The layers, in order (read-only: see :class:`~xpnet.layers.containers.FixedLayers`)."""
+        return self._root.layers
 
     # -- shape ---------------------------------------------------------------
 

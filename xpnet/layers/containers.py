@@ -33,6 +33,27 @@ def as_layer(item: Any) -> Layer:
     raise TypeError(f"a layer must be an xpnet Layer (e.g. Dense) or an activation name, got {type(item).__name__}")
 
 
+class FixedLayers(list):
+    """A container's layers: a list to read, refused to change in place. The
+    container fixed its parameters' layout, widths and slices when it was
+    built; a layer appended or replaced afterwards would show in ``repr``
+    and in saved files but not in ``predict`` (and break ``fit``)."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            "a network's (or container's) layers cannot be changed in place: its parameters and widths were laid "
+            "out when it was built. Build a new Network (or Sequential) with the layers you want, e.g. "
+            "Network([*(layer.spec() for layer in net.layers), Dense(...)]) (copy weights over with the layers' "
+            "weights and bias setters)"
+        )
+
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (list(self),)
+
+
 @register
 class Sequential(Layer):
     """Layers applied one after the other."""
@@ -43,7 +64,7 @@ class Sequential(Layer):
         super().__init__()
         if isinstance(layers, Layer | str | dict):
             raise TypeError("Sequential takes a list of layers, e.g. Sequential([Dense(4, 8), Dense(8, 2)])")
-        self.layers = [as_layer(item) for item in layers]
+        self.layers = FixedLayers(as_layer(item) for item in layers)
         if not self.layers:
             raise ValueError(f"{type(self).__name__} needs at least one layer, got none")
         self._widths = _chain_widths(self.layers)
