@@ -820,3 +820,60 @@ def test_a_layer_setting_named_type_is_refused_where_it_would_rebuild_another_la
         with pytest.raises(ValueError, match=r"Nonlin.config\(\) has a setting named 'type'.*another name"):
             rebuild()
     assert not list(tmp_path.iterdir())  # no file that load could not read
+
+
+class _ScaleOutsideConfig(xpnet.Layer):
+    """Multiplies by ``k``, a setting its config() forgets."""
+
+    name = "scale_outside_config_test"
+
+    def __init__(self, k=1.0):
+        super().__init__()
+        self.k = k
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return X * self.k, None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY * self.k, []
+
+
+def test_a_setting_outside_config_gets_its_own_program_and_is_refused_where_a_copy_would_lose_it(
+    backend, monkeypatch, tmp_path
+):
+    """Compiled programs were keyed by config: on JAX the network with k=10
+    ran the k=1 network's program (predict and fit), silently. save and
+    pickle wrote a network that came back with k=1 (or not at all)."""
+    from xpnet.layers import LAYERS
+
+    monkeypatch.setitem(LAYERS._classes, _ScaleOutsideConfig.name, _ScaleOutsideConfig)
+    X, y = np.ones((2, 3)), np.zeros((2, 1))
+    one, ten = (xpnet.Network([xpnet.Dense(3, 1), _ScaleOutsideConfig(k)], backend=backend, seed=0)
+                for k in (1.0, 10.0))  # fmt: skip
+    np.testing.assert_allclose(xpnet.to_numpy(ten.predict(X)), 10 * xpnet.to_numpy(one.predict(X)), rtol=1e-6)
+    losses = [net.fit(X, y, loss="mse", epochs=1).loss[0] for net in (one, ten)]
+    np.testing.assert_allclose(losses[1], 100 * losses[0], rtol=1e-5)
+    import pickle
+
+    for rebuild in (lambda: pickle.dumps(ten), lambda: ten.save(tmp_path / "never.safetensors")):
+        with pytest.raises(ValueError, match=r"_ScaleOutsideConfig holds k=10.0, which a copy rebuilt from its config"):
+            rebuild()
+    assert not list(tmp_path.iterdir())
+    np.testing.assert_array_equal(xpnet.to_numpy(pickle.loads(pickle.dumps(one)).predict(X)),
+                                  xpnet.to_numpy(one.predict(X)))  # fmt: skip
+
+
+def test_a_layer_its_config_cannot_rebuild_is_refused_at_save_not_at_load(monkeypatch, tmp_path):
+    from xpnet.layers import LAYERS
+
+    class Needs(_ScaleOutsideConfig):
+        name = "needs_k_test"
+
+        def __init__(self, k):
+            super().__init__(k)
+
+    monkeypatch.setitem(LAYERS._classes, Needs.name, Needs)
+    net = xpnet.Network([xpnet.Dense(3, 1), Needs(3.0)], backend="numpy", seed=0)
+    with pytest.raises(ValueError, match=r"Needs cannot be rebuilt from its config: .*missing 1 required"):
+        net.save(tmp_path / "never.safetensors")
+    assert not list(tmp_path.iterdir())

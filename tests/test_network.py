@@ -13,6 +13,7 @@ import xpnet
 from xpnet.activations import ACTIVATIONS
 from xpnet.losses import LOSSES
 
+
 def ref_forward(params, acts, X):
     a = X
     for (W, b), f in zip(params, acts):

@@ -431,10 +431,12 @@ def network_key(net: Any) -> tuple[Any, ...]:
             str(net.backend.device))  # fmt: skip
 
 
-def _component_classes(root: Any) -> tuple[type, ...]:
+def _component_classes(root: Any) -> tuple[tuple[type, str], ...]:
     """The classes of ``root`` and of every component it holds, depth first
-    (layers in containers, a layer's activation and initialisers)."""
-    from .registry import component_bases
+    (layers in containers, a layer's activation and initialisers), each
+    with its plain settings: a custom layer's setting kept outside its
+    config would otherwise run another network's program."""
+    from .registry import component_bases, plain_settings
 
     bases, found, seen, todo = component_bases(), [], set(), [root]
     while todo:
@@ -442,7 +444,7 @@ def _component_classes(root: Any) -> tuple[type, ...]:
         if id(obj) in seen:
             continue
         seen.add(id(obj))
-        found.append(type(obj))
+        found.append((type(obj), repr(plain_settings(obj))))
         for value in reversed(list(getattr(obj, "__dict__", {}).values())):
             items = value if isinstance(value, list | tuple) else (value,)
             todo.extend(v for v in reversed(items) if isinstance(v, bases))

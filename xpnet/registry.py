@@ -20,7 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["Registry", "component_bases", "component_spec", "register", "registered_as_named", "registry_for"]
+__all__ = [
+    "Registry", "component_bases", "component_spec", "plain_settings", "register", "registered_as_named",
+    "registry_for",
+]
 
 
 class Registry(Mapping):
@@ -179,6 +182,20 @@ def component_spec(component: Any) -> Any:
     """How a component is written into a file: its name, or name and config."""
     config = component.config() if hasattr(component, "config") else {}
     return component.name if not config else {"name": component.name, "config": config}
+
+
+def plain_settings(component: Any) -> dict[str, Any]:
+    """A component's public attributes that hold plain values (numbers,
+    strings, None, tuples and lists of them): what its kernels may read
+    besides its arrays, so what a compiled program's key and a copy rebuilt
+    from the config must agree on."""
+    return {k: v for k, v in vars(component).items() if not k.startswith("_") and _plain(v)}
+
+
+def _plain(value: Any) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    return isinstance(value, tuple | list) and all(_plain(v) for v in value)
 
 
 def _kind_of(cls: Any) -> Registry:

@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..registry import component_bases, component_spec, registered_as_named, registry_for
+from ..registry import component_bases, component_spec, plain_settings, registered_as_named, registry_for
 
 __all__ = ["INFERENCE", "LAYERS", "Context", "Layer", "check_host_arrays", "layer_from_config", "walk"]
 
@@ -243,7 +243,7 @@ def check_rebuildable(root: Layer) -> None:
     copies, moves, pickles and model files rebuild a network from the names
     in its config, so each layer, and each component a layer's config names
     (its activation), must be registered under a name of its own."""
-    for layer in walk(root):
+    for layer in reversed(list(walk(root))):  # inner layers first: the one that fails is named, not its container
         config = list(layer.config().values())
         held = [v for v in vars(layer).values() if isinstance(v, component_bases()) and not isinstance(v, Layer)]
         for component in [layer, *(c for c in held if component_spec(c) in config)]:
@@ -254,6 +254,35 @@ def check_rebuildable(root: Layer) -> None:
                     "in its config: register the class under a name of its own (@xpnet.register, with a class "
                     "attribute `name` or register(name=...))"
                 )
+        _check_config_holds_settings(layer)
+
+
+def _check_config_holds_settings(layer: Layer) -> None:
+    """Rebuild ``layer`` from its spec, as a copy or a file would: refuse
+    one that cannot be rebuilt, or whose rebuilt twin holds other plain
+    settings (a constructor argument left out of ``config()`` came back as
+    its default, or not at all), instead of a file ``load`` refuses or a
+    copy that computes something else."""
+    rebuild = (" xpnet copies, moves, pickles and saves a network by rebuilding each layer from its config(), "
+               "which must hold every constructor argument")  # fmt: skip
+    try:
+        twin = layer_from_config(layer.spec())
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{type(layer).__name__} cannot be rebuilt from its config: {exc}.{rebuild}") from None
+    pairs = [(layer, twin), *((v, vars(twin).get(k)) for k, v in vars(layer).items()
+                              if isinstance(v, component_bases()) and not isinstance(v, Layer))]  # fmt: skip
+    for component, copy in pairs:
+        got, back = plain_settings(component), plain_settings(copy) if copy is not None else {}
+        lost = [f"{k}={v!r}" for k, v in got.items() if k != "stream" and repr(back.get(k, _MISSING)) != repr(v)]
+        if lost:
+            raise ValueError(
+                f"{type(component).__name__} holds {', '.join(lost)}, which a copy rebuilt from its config "
+                f"({component_spec(component)!r}) would not:{rebuild}. Put settings in config(), state in "
+                "buffers, and name anything else with a leading underscore"
+            )
+
+
+_MISSING = object()
 
 
 def check_step_arrays(root: Layer, params: Sequence[Any], grads: Sequence[Any], what: str = "gradient") -> None:
