@@ -292,3 +292,24 @@ def test_weights_with_resume_are_bit_identical(tmp_path):
     assert h.loss == h_ref.loss
     for p, q in zip(net._params(), ref._params()):
         np.testing.assert_array_equal(p, q)
+
+
+def test_a_validation_split_that_takes_every_weighed_row_is_refused():
+    """The all-zero check ran before the split: with the one weighed row
+    held out, fit trained on nothing and reported a loss of 0.0."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 3)), rng.normal(size=10)
+    w = np.zeros(10)
+    w[0] = 1.0
+    outcomes = set()
+    for seed in range(6):
+        net = xpnet.Network([xpnet.Dense(3, 1)], backend="numpy", seed=0)
+        try:
+            history = net.fit(X, y, loss="mse", epochs=2, seed=seed, validation_split=0.3, sample_weight=w)
+        except ValueError as exc:
+            assert "the validation split left every training row a sample_weight of zero" in str(exc)
+            outcomes.add("refused")
+        else:
+            assert min(history.loss) > 0
+            outcomes.add("trained")
+    assert outcomes == {"refused", "trained"}  # both ways occur among these seeds

@@ -155,12 +155,14 @@ def class_row_weights(backend: Any, T: Any, class_weight: Any) -> Any:
     return xp.matmul(P, cw)  # through the namespace: its precision (JAX: full float32)
 
 
-def check_some_weight(w: Any) -> None:
-    """Class weights times sample weights must leave some row a weight (one
-    transfer, only when a class is weighed 0): each may have passed its own
-    check while together they zero every row, and then nothing would be
-    learned (the loss reads 0)."""
+def check_some_weight(w: Any, why: str | None = None) -> None:
+    """Some training row must keep a weight (one transfer, only where the
+    weights passed their own check and may still zero every row: a class
+    weighed 0, a validation split); else nothing would be learned and the
+    loss would read 0. ``why``: what zeroed them (default: class_weight)."""
     xp = array_namespace(w)
     if not bool(xp.any(w > 0)):
-        raise ValueError("class_weight (with sample_weight, if given) gives every row a weight of zero, so nothing "
-                         "would be learned; weigh at least one class that occurs in y above 0")  # fmt: skip
+        why = why or "class_weight (with sample_weight, if given) gives every row a weight of zero"
+        hint = ("weigh at least one class that occurs in y above 0" if why.startswith("class_weight") else
+                "give more rows a weight, or hold out validation_data of your own")  # fmt: skip
+        raise ValueError(f"{why}, so nothing would be learned; {hint}")

@@ -376,6 +376,8 @@ class _Run:
             strata = data.strata(y, T, loss)
             (X, T, w), (Xv, Tv, _) = data.split_rows(backend, [X, T, w], self.split, self.key, strata)
             self.val = (Xv, Tv)
+            if w is not None:  # the rows with weight may all have gone to validation
+                data.check_some_weight(w, "the validation split left every training row a sample_weight of zero")
         X, T, w = (None if a is None else backend.asarray(a) for a in (X, T, w))
         if self.val is not None:
             self.val = tuple(backend.asarray(a) for a in self.val)
