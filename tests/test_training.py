@@ -419,6 +419,22 @@ def test_accuracy_is_exact_match_for_several_sigmoid_outputs_and_argmax_for_soft
     assert xp.isdtype(accuracy(labels, sigmoid).dtype, "real floating")
 
 
+def test_accuracy_reads_a_vector_as_rows_and_names_shapes_it_cannot_compare(backend):
+    """A 1-D y_pred took the several-outputs branch (0 or 1 only), and
+    (N,) against (N, 1) broadcast to (N, N): 0.0 where 0.75 is right."""
+    from xpnet.metrics import get_metric
+
+    accuracy = get_metric("accuracy")
+    as_array = lambda rows: backend.asarray(np.array(rows, dtype=np.float64), "float64")  # noqa: E731
+    t, p = as_array([1, 0, 1, 1]), as_array([0.9, 0.2, 0.4, 0.8])
+    for a, b in ((t, p), (t, p[:, None]), (t[:, None], p), (t[:, None], p[:, None])):
+        assert float(accuracy(a, b)) == pytest.approx(0.75)
+    softmax = as_array([[0.4, 0.3, 0.3], [0.2, 0.5, 0.3], [0.5, 0.1, 0.4]])
+    assert float(accuracy(as_array([0, 1, 2]), softmax)) == pytest.approx(2 / 3)  # labels beside class columns
+    with pytest.raises(ValueError, match=r"same shape .*got \(3, 2\) and \(3, 3\)"):
+        accuracy(as_array([[1, 0], [0, 1], [1, 0]]), softmax)
+
+
 def test_a_loss_bad_from_the_first_epoch_also_suggests_scaled_inputs():
     """Inputs that overflow at the initial weights were blamed on the rate alone."""
     net = xpnet.Network([xpnet.Dense(3, 4), xpnet.Dense(4, 3, "softmax")], backend="numpy", seed=0)

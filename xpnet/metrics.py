@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import array_api_compat as compat
 from array_api_compat import array_namespace
 
 from .registry import component_spec, register, registry_for
@@ -59,12 +60,29 @@ class Accuracy(Metric):
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
         xp = array_namespace(y_true, y_pred)
+        y_true, y_pred = _rows_of_outputs(xp, y_true, y_pred)
         each = xp.all((y_pred > 0.5) == (y_true > 0.5), axis=-1)
         if y_pred.shape[-1] == 1:
             return xp.mean(xp.astype(each, y_pred.dtype))
         top = xp.argmax(y_pred, axis=-1) == xp.argmax(y_true, axis=-1)
         probabilities = xp.all(xp.abs(xp.sum(y_pred, axis=-1) - 1.0) < 1e-3)  # softmax rows; sigmoid ones rarely
         return xp.mean(xp.astype(xp.where(probabilities, top, each), y_pred.dtype))
+
+
+def _rows_of_outputs(xp: Any, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+    """Both as ``(N, outputs)``: a vector is N rows of one output (as
+    scikit-learn reads it), class labels beside one column per class become
+    one-hot. Any other mismatch is named: broadcasting ``(N,)`` against
+    ``(N, 1)`` compared every row with every row, silently."""
+    y_pred = xp.reshape(y_pred, (-1, 1)) if y_pred.ndim == 1 else y_pred
+    y_true = xp.reshape(y_true, (-1, 1)) if y_true.ndim == 1 else y_true
+    if y_true.shape == y_pred.shape:
+        return y_true, y_pred
+    if y_pred.ndim == 2 and y_true.shape == (y_pred.shape[0], 1) and y_pred.shape[1] > 1:
+        classes = xp.arange(y_pred.shape[1], dtype=y_true.dtype, device=compat.device(y_true))
+        return xp.astype(y_true == classes, y_pred.dtype), y_pred
+    raise ValueError(f"accuracy compares y_true and y_pred of the same shape (or class labels beside one column "
+                     f"per class), got {tuple(y_true.shape)} and {tuple(y_pred.shape)}")  # fmt: skip
 
 
 class _FunctionMetric(Metric):
