@@ -344,3 +344,17 @@ def test_formulas_from_a_mixin_before_the_loss_keep_it_off_its_shortcuts():
     value, delta = value_and_delta(_MixedHalfMSE(), np, t, y, False)
     assert float(value) == 0.5 and np.all(delta == 0.5)
     assert np.all(per_sample(_MixedHalfMSE(), np, t, y) == 0.5)
+
+
+def test_no_sample_is_named_and_a_label_column_is_labels_as_in_fit():
+    """cross_entropy on empty outputs raised a bare ZeroDivisionError (the
+    others gave NaN); loss_fcn refused the (N, 1) label column fit takes."""
+    from xpnet.losses import get_loss
+
+    for name in ("cross_entropy", "mse", "binary_cross_entropy"):
+        with pytest.raises(ValueError, match=rf"{name}: outputs of shape \(0, 3\) hold no sample"):
+            xpnet.loss_fcn(name, np.zeros((0, 3)), np.zeros((0, 3)))
+    P = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    ce = get_loss("cross_entropy")
+    assert float(ce.value(np.array([[0], [2]]), P)) == float(ce.value(np.array([0, 2]), P))
+    np.testing.assert_array_equal(ce.gradient(np.array([[0], [2]]), P), ce.gradient(np.array([0, 2]), P))

@@ -84,6 +84,8 @@ class Loss:
             xp, y = as_float_array(outputs, like=like)
         else:
             xp, y = as_float_array(outputs)
+        if y.ndim and y.shape[0] == 0:  # a mean over nothing: NaN from most losses, ZeroDivisionError from one
+            raise ValueError(f"{self.name}: outputs of shape {tuple(y.shape)} hold no sample; a loss needs at least one")
         return xp, self._targets(xp, expected, y), y
 
     def _targets(self, xp: Any, expected: Any, y: Any) -> Any:
@@ -401,6 +403,8 @@ class CrossEntropy(Loss):
             )
         if y.ndim == 2 and y.shape[1] > 1:
             _, labels = as_float_array(expected, like=y)
+            if labels.ndim == 2 and labels.shape[1] == 1:  # a column of labels, as fit takes it
+                labels = xp.reshape(labels, (-1,))
             if labels.ndim == 1:
                 return _one_hot_labels(xp, labels, y)
         return super()._targets(xp, expected, y)
