@@ -366,6 +366,39 @@ def test_settings_a_callback_changes_between_epochs_reach_compiled_steps(backend
     np.testing.assert_allclose(mean, want_mean, rtol=1e-9, atol=1e-12)
 
 
+class _SwitchOn(xpnet.Callback):
+    """Sets the optimizer's settings after epoch 1."""
+
+    def __init__(self, opt, **settings):
+        self.opt, self.settings = opt, settings
+
+    def on_epoch_end(self, epoch, logs):
+        for name, value in self.settings.items():
+            setattr(self.opt, name, value)
+
+
+@pytest.mark.parametrize("compile", [False, "auto"])
+@pytest.mark.parametrize("settings", [{"momentum": 0.9}, {"weight_decay": 0.5}, {"momentum": 0.9, "nesterov": True}])
+def test_an_optimizer_setting_switched_on_by_a_callback_trains_as_a_fit_that_starts_with_it(backend, compile, settings):
+    """momentum 0 -> 0.9 failed with a KeyError ('velocity'); weight decay
+    0 -> 0.5 decayed the biases too (eager) or was ignored (compiled). The
+    run equals one epoch without the setting, then a fit that starts with
+    it (a zero velocity: the next step's is its gradient, as torch's)."""
+    X, y = blobs(48)
+    kw = dict(loss="cross_entropy", batch_size=16, shuffle=False, compile=compile)
+
+    def net():
+        return xpnet.MLP([2, 8, 3], "tanh", "softmax", backend=backend, dtype="float64", seed=0)
+
+    switched, opt = net(), xpnet.SGD(0.1)
+    switched.fit(X, y, optimizer=opt, epochs=4, callbacks=[_SwitchOn(opt, **settings)], **kw)
+    two_fits = net()
+    two_fits.fit(X, y, optimizer=xpnet.SGD(0.1), epochs=1, **kw)
+    two_fits.fit(X, y, optimizer=xpnet.SGD(0.1, **settings), epochs=3, **kw)
+    for a, b in zip(switched._params(), two_fits._params()):
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
+
+
 def test_resuming_with_other_early_stopping_settings_is_refused(tmp_path):
     """Only the callback's class was compared: a checkpoint's best val_loss
     was then taken as the best training loss of a resumed run monitoring

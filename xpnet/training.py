@@ -340,17 +340,37 @@ class _Run:
         compile = False if is_sparse(self.X) else self.compile  # SciPy's products: no recorded step (NumPy's tape)
         self.train_step = training_step(self.net, self.loss, self.opt, self.decay, _TRAINING, self.state, compile)
         self.figures = _epoch_figures(self.net, self.loss, self.metric_fns, len(self.bounds), self.compile)
-        self.settings = repr(self.net.config()) if self.callbacks else None
+        self.settings = self._settings_now() if self.callbacks else None
+
+    def _settings_now(self) -> tuple[str, str]:
+        """The network's config and the optimizer's program settings, as text."""
+        return repr(self.net.config()), repr(program_key(self.opt))
 
     def _follow_settings(self) -> None:
         """A callback that changed a layer's settings between epochs (a
-        temperature, a BatchNorm's momentum: what its config holds) trains
-        the next epoch with them, as an eager step reads them anyway: a
-        compiled step or report traced with the old ones is built again.
-        The config's text, not the program key: a few microseconds an epoch
-        (the key walks every component, about 0.1 ms)."""
-        if repr(self.net.config()) != self.settings:
-            self._build_step()
+        temperature, a BatchNorm's momentum: what its config holds), or the
+        optimizer's (a momentum or weight decay switched on), trains the
+        next epoch with them, as an eager step reads them anyway: a compiled
+        step or report traced with the old ones is built again. The config's
+        text, not the program key: a few microseconds an epoch (the key
+        walks every component, about 0.1 ms)."""
+        now = self._settings_now()
+        if now == self.settings:
+            return
+        if now[1] != self.settings[1]:
+            self._follow_optimizer()
+        self._build_step()
+
+    def _follow_optimizer(self) -> None:
+        """The decay mask (not built while weight decay was 0: biases would
+        be decayed too) and the optimizer state for the settings now: a
+        state the new settings need starts as ``init_state`` gives it (zero
+        velocity: the next step's is its gradient, as torch's first one),
+        one they no longer read is dropped."""
+        self.decay = run_options.decay_mask(self.net, self.opt)
+        fresh = self.opt.init_state(self.params)
+        if set(fresh) != set(self.state):
+            self.state = {key: self.state.get(key, value) for key, value in fresh.items()}
 
     def _inputs(self, X: Any, y: Any) -> None:
         """Check every value in a single transfer (none for host data, checked
