@@ -356,7 +356,24 @@ BAD_OPTIONS = {
     "save into a missing folder": (["--save", "{d}/no/m.safetensors"], "the folder"),
     "save into an unwritable folder": (["--save", "/proc/m.safetensors"], "cannot write in the folder /proc"),
     "checkpoint into a missing folder": (["--checkpoint", "{d}/no/c.safetensors"], "does not exist"),
+    # Path() drops a trailing slash: --save wrote a file named as the folder, --plot failed after training
+    "save to a missing folder's name": (["--save", "{d}/no/"], "ends with '/', naming a folder"),
+    "checkpoint to a missing folder's name": (["--checkpoint", "{d}/no/"], "ends with '/', naming a folder"),
+    "plot to a missing folder's name": (["--plot", "{d}/no/"], "ends with '/', naming a folder"),
 }
+
+
+def test_a_device_a_usable_backend_lacks_exits_2_as_the_readme_says(tmp_path):
+    """torch asked for 'cuda' without CUDA exited 1 (an 'unusable backend'),
+    where JAX and NumPy asked for a device they lack exit 2."""
+    from xpnet._backend import backend_status
+
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    if not backend_status("torch").usable or torch.cuda.is_available():
+        pytest.skip("needs a usable torch without CUDA")
+    result = xpnet_cli("train", "--backend", "torch", "--device", "cuda")
+    assert result.returncode == 2 and "torch sees no CUDA device" in one_line_error(result)
+    assert result.stdout == ""
 
 
 @pytest.mark.parametrize("case", list(BAD_OPTIONS), ids=list(BAD_OPTIONS))
@@ -391,6 +408,7 @@ def test_predict_file_system_errors_are_one_line_naming_the_path(tmp_path):
     for args, expected in (
         (["--output", "/missing/dir/x.csv"], "--output /missing/dir/x.csv: the folder /missing/dir does not exist"),
         (["--output", str(tmp_path)], "is a folder"),
+        (["--output", f"{tmp_path}/no/"], "ends with '/', naming a folder"),
     ):
         result = xpnet_cli("predict", model, data, *args)
         line = one_line_error(result)

@@ -355,6 +355,22 @@ def test_save_writes_only_what_load_reads_and_names_a_missing_folder(tmp_path):
         net.save(tmp_path / "nodir" / "x.safetensors")
 
 
+def test_save_refuses_a_folders_name_and_keys_json_would_change(tmp_path):
+    """save("newdir/") wrote a file named newdir (Path drops the slash);
+    info keys 1 and True loaded back as '1' and 'true', silently."""
+    net = xpnet.MLP([4, 2], backend="numpy", seed=0)
+    with pytest.raises(ValueError, match="ends with '/', naming a folder, and no such folder exists"):
+        net.save(f"{tmp_path}/newdir/")
+    for info in ({1: "a"}, {"nested": [{True: 1}]}):
+        net.info = info
+        with pytest.raises(TypeError, match="Network.info must have string keys"):
+            net.save(tmp_path / "m.safetensors")
+    assert not list(tmp_path.iterdir())
+    net.info = {"t": (1, 2)}
+    net.save(tmp_path / "m.safetensors")
+    assert xpnet.load(tmp_path / "m.safetensors").info == {"t": [1, 2]}
+
+
 def test_predict_under_a_jax_trace_is_refused_clearly():
     jax = pytest.importorskip("jax", reason="jax is not installed")
     net = xpnet.MLP([3, 2], backend="jax", seed=0)

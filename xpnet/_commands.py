@@ -295,12 +295,17 @@ def _backend(args: argparse.Namespace, device: Any) -> Any:
 
 
 def _resolved_backend(name: str | None, device: Any) -> Any:
-    """``get_backend``; a backend or device it does not know is a bad option
-    value (exit 2), in train and predict alike; an unusable one says why."""
+    """``get_backend``; a backend or device it does not know, or a device a
+    usable backend lacks (torch without CUDA asked for ``cuda``), is a bad
+    option value (exit 2), in train and predict alike; an unusable backend
+    says why (exit 1)."""
     try:
         return get_backend(name, device)
-    except BackendUnavailable:
-        raise
+    except BackendUnavailable as exc:
+        named = _named_backend(name)
+        if device is None or named is None or not backend_status(named).usable:
+            raise
+        raise UsageError(f"{exc} (`xpnet info` lists the devices usable here)") from None
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{exc} (`xpnet info` lists the devices usable here)") from None
 

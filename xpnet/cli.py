@@ -538,6 +538,9 @@ def _output_path(option: str, path: str | None, keep: bool = False, replaced: bo
                          "a file")  # fmt: skip
     if target.is_dir():
         raise UsageError(f"{option} {path} is a folder; give a file name")
+    if path.endswith(("/", os.sep)):  # Path() drops the slash: a file named as the folder would be written
+        raise UsageError(f"{option} {path} ends with '/', naming a folder, and no such folder exists; give the path "
+                         "of a file")  # fmt: skip
     if replaced and target.exists() and not target.is_file():
         raise UsageError(f"{option} {path} is not a regular file (a device or a FIFO); the file is written by "
                          "replacing it, so give the path of a file")  # fmt: skip

@@ -77,11 +77,30 @@ def model_tensors(net: Any, params: list[Any] | None = None, buffers: list[Any] 
     return {name: np.asarray(to_numpy(a), order="C") for name, a in zip(names, [*params, *buffers])}  # 0-d stays 0-d
 
 
+def _key_json_would_change(value: Any) -> Any:
+    """The first dict key (at any depth) that is not a string, or None.
+    (Tuples come back as lists: a value, not a key, and equal in use.)"""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = k if not isinstance(k, str) else _key_json_would_change(v)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for v in value:
+            found = _key_json_would_change(v)
+            if found is not None:
+                return found
+    return None
+
+
 def model_metadata(net: Any) -> dict[str, str]:
     from . import __version__
 
     if not isinstance(net.info, dict):  # load would read it back as {}
         raise TypeError(f"Network.info must be a dict of JSON values, got {type(net.info).__name__}")
+    key = _key_json_would_change(net.info)
+    if key is not None:  # JSON writes it as a string: 1 and True would load as '1' and 'true'
+        raise TypeError(f"Network.info must have string keys, as JSON does: {key!r} would load as another key")
     try:
         info = json.dumps(net.info)
     except (TypeError, ValueError) as exc:
@@ -131,8 +150,12 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     or older than :data:`STALE_AFTER` seconds (a write killed half-way)."""
     from safetensors.numpy import save as st_save
 
-    if not os.fspath(path):
+    text = os.fspath(path)
+    if not text:
         raise ValueError("a model or checkpoint path must be a non-empty file path, got ''")
+    if text.endswith(("/", os.sep)) and not Path(text).is_dir():  # Path() drops the slash: a file of that name
+        raise ValueError(f"{text} ends with '/', naming a folder, and no such folder exists; a model or checkpoint "
+                         "is a file: give its path")  # fmt: skip
     path = Path(path)
     if path.exists() and not os.access(path, os.W_OK):  # the rename would replace a file its owner protected
         raise PermissionError(errno.EACCES, "the file exists and is not writable", str(path))
@@ -145,7 +168,11 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
         raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: no such folder", str(folder))
     _remove_stale_temporaries(path)
     owner = f"{_host_tag()}-{os.getpid()}-{threading.get_ident()}-"
-    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path) + owner, suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path) + owner, suffix=".tmp", dir=folder)
+    except PermissionError:  # it would name the temporary file, not the path asked for
+        raise PermissionError(errno.EACCES, f"cannot write {path}: no permission to create a file in the folder",
+                              str(folder)) from None  # fmt: skip
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved model is an ordinary file
         with os.fdopen(fd, "wb") as f:
