@@ -427,9 +427,23 @@ def test_residual_must_keep_the_width():
         xpnet.Residual([xpnet.Dense(4, 3)])
 
 
-def test_first_layer_must_fix_the_input_width():
-    with pytest.raises(ValueError, match="does not fix the number of input features"):
-        xpnet.Network(["relu", xpnet.Dense(2, 1)], backend="numpy")
+def test_some_layer_must_fix_the_input_width():
+    with pytest.raises(ValueError, match="no layer fixes the number of input features"):
+        xpnet.Network(["relu", xpnet.Dropout(0.5)], backend="numpy")
+
+
+def test_layers_that_keep_the_width_may_come_before_the_one_that_fixes_it(tmp_path):
+    """Input dropout (Dropout before the first Dense), as torch's Sequential
+    allows, was refused: only the first layer could fix the input width."""
+    X = np.arange(12.0).reshape(3, 4)
+    for layers in ([xpnet.Dropout(0.2), xpnet.Dense(4, 3)], [xpnet.Sequential([xpnet.Dropout(0.2), xpnet.Dense(4, 3)])],
+                   [xpnet.Residual(["relu", xpnet.Dense(4, 4)]), xpnet.Dense(4, 3)], ["tanh", xpnet.Dense(4, 3)]):
+        net = xpnet.Network(layers, backend="numpy", seed=0)
+        assert net.n_in == 4 and net.predict(X).shape == (3, 3)
+        net.save(tmp_path / "m.safetensors")
+        np.testing.assert_array_equal(xpnet.load(tmp_path / "m.safetensors").predict(X), net.predict(X))
+    with pytest.raises(ValueError, match=r"X has 5 features, but the network expects 4 \(its n_in\)"):
+        net.predict(np.ones((2, 5)))
 
 
 # -- dtype spellings and cross-entropy on one output ---------------------------------

@@ -523,8 +523,8 @@ def _root_of(layers: Iterable[Any]) -> Sequential:
     root = Sequential(layers)
     if root.input_width() is None:
         raise ValueError(
-            f"the first layer ({layers[0]!r}) does not fix the number of input features; "
-            "start with a layer that does, such as Dense(n_in, n_out)"
+            f"no layer fixes the number of input features (the first is {layers[0]!r}); put a layer that does, "
+            "such as Dense(n_in, n_out), first or after layers that keep the width (Dropout, an activation)"
         )
     return root
 

@@ -183,7 +183,7 @@ def as_features(backend: Backend, X: Any, dtype: str, n_in: int, what: str = "X"
     if X.shape[0] == 0:
         raise ValueError(f"{what} is empty: expected at least one sample with {n_in} features, got shape {tuple(X.shape)}")
     if X.shape[1] != n_in:
-        raise ValueError(f"{what} has {X.shape[1]} features, but the network expects {n_in} (its first layer's n_in)")
+        raise ValueError(f"{what} has {X.shape[1]} features, but the network expects {n_in} (its n_in)")
     return X
 
 

@@ -194,9 +194,22 @@ def _slices(layers: list[Layer]) -> list[tuple[int, int, int, int]]:
     return out
 
 
+def _inferred_input_width(layers: list[Layer]) -> int | None:
+    """The width the first layer that fixes one needs, when the layers
+    before it take any width and keep it (input dropout, an activation or
+    a normalisation-free Residual first, as torch's Sequential allows)."""
+    for k, layer in enumerate(layers):
+        need = layer.input_width()
+        if need is not None:
+            keeps = all(before.output_width(need) == need for before in layers[:k])
+            return need if keeps else None
+    return None
+
+
 def _chain_widths(layers: list[Layer], n_in: int | None = None) -> list[int | None]:
     """The feature width before each layer and after the last, checking that
     each layer gets the width it requires."""
+    n_in = _inferred_input_width(layers) if n_in is None else n_in
     widths = [n_in]
     n = n_in
     for i, layer in enumerate(layers):
