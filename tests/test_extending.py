@@ -891,3 +891,11 @@ def test_a_layer_its_config_cannot_rebuild_is_refused_at_save_not_at_load(monkey
     with pytest.raises(ValueError, match=r"Needs cannot be rebuilt from its config: .*missing 1 required"):
         net.save(tmp_path / "never.safetensors")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_width_mismatch_at_a_container_names_the_networks_layers():
+    """Inside a Residual, the message numbered the container's inner layers
+    as if they were the network's ('layer 1 expects 4 inputs but layer 0
+    gives 5 outputs', where layer 0 gives 4 and layer 1 is Dense(4, 5))."""
+    with pytest.raises(ValueError, match=r"^layer 2 expects 4 inputs but layer 1 gives 5 outputs \(layer 2: Residual"):
+        xpnet.Network([xpnet.Dense(4, 4), xpnet.Dense(4, 5), xpnet.Residual(["relu", xpnet.Dense(4, 4)])])
