@@ -899,3 +899,30 @@ def test_a_width_mismatch_at_a_container_names_the_networks_layers():
     gives 5 outputs', where layer 0 gives 4 and layer 1 is Dense(4, 5))."""
     with pytest.raises(ValueError, match=r"^layer 2 expects 4 inputs but layer 1 gives 5 outputs \(layer 2: Residual"):
         xpnet.Network([xpnet.Dense(4, 4), xpnet.Dense(4, 5), xpnet.Residual(["relu", xpnet.Dense(4, 4)])])
+
+
+class _Upcast(xpnet.Layer):
+    """Doubles its input in float64, whatever the network's dtype."""
+
+    name = "upcast_test"
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return xp.astype(X, xp.float64) * 2, None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY * 2, []
+
+
+def test_a_layer_that_changes_the_dtype_is_named_in_predict_and_fit(backend, monkeypatch):
+    """predict handed back float64 from a float32 network without a word;
+    fit blamed the gradient of the Dense layer before the one that cast."""
+    from xpnet.layers import LAYERS
+
+    monkeypatch.setitem(LAYERS._classes, _Upcast.name, _Upcast)
+    net = xpnet.Network([xpnet.Dense(4, 3), _Upcast(), xpnet.Dense(3, 1)], backend=backend, seed=0)
+    X = np.ones((5, 4))
+    if not str(backend.xp.ones(1, dtype=backend.xp.float64).dtype).endswith("float64"):  # JAX without x64
+        pytest.skip(f"{backend.name} holds float64 as float32 here: nothing changes the dtype")
+    for call in (lambda: net.predict(X), lambda: net.fit(X, np.zeros((5, 1)), epochs=1)):
+        with pytest.raises(ValueError, match="forward returned outputs of dtype float64 in a float32 network"):
+            call()

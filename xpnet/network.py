@@ -189,6 +189,7 @@ class Network:
         if tuple(Y.shape) != (X.shape[0], self.n_out):  # metadata only: a layer's forward broke its declared width
             raise ValueError(f"the layers' forward returned outputs of shape {tuple(Y.shape)} for {X.shape[0]} rows, "
                              f"but they declare {self.n_out} outputs (a layer's output_width)")  # fmt: skip
+        _check_output_dtype(Y, self.dtype)
         queue_output_check(checks, Y, self.dtype, self._named_params())
         checks.run()  # one transfer: the inputs' checks, then the outputs'
         return Y
@@ -405,6 +406,7 @@ class Network:
         first = not self._step_arrays_checked
         if first:
             _check_outputs(loss, Y, None, (X.shape[0], self.n_out))
+            _check_output_dtype(Y, self.dtype)
         act = root.output_activation()
         fused = _fuses(loss, act)
         value, delta = value_and_delta(loss, xp, T, Y, fused)
@@ -463,6 +465,16 @@ def _check_outputs(loss: Loss, Y: Any, delta: Any | None, shape: tuple[int, int]
                          f"{shape} ({shape[1]} outputs): a layer's forward must give the width its output_width says")
     if delta is not None:
         checked_delta(loss, delta, shape)
+
+
+def _check_output_dtype(Y: Any, dtype: str) -> None:
+    """The outputs in the network's dtype (metadata only): a layer whose
+    forward casts would make predict hand back float64 from a float32
+    network, and fit blame the gradient of an earlier layer."""
+    got = str(Y.dtype).rsplit(".", 1)[-1]
+    if got != dtype:
+        raise ValueError(f"the layers' forward returned outputs of dtype {got} in a {dtype} network: every layer's "
+                         "forward must keep the network's dtype (a cast, or an array of another dtype multiplied in)")
 
 
 def _fuses(loss: Loss, act: Any) -> bool:
