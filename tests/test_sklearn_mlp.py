@@ -694,3 +694,55 @@ def test_the_classifier_names_its_loss_as_sklearn():
     """scikit-learn's classifier has ``loss == "log_loss"`` (not a parameter); generic code reads it."""
     assert MLPClassifier().loss == SkClassifier().loss == "log_loss"
     assert "loss" not in MLPClassifier().get_params() and "loss" not in vars(MLPClassifier())
+
+
+def test_validation_rows_that_all_weigh_zero_are_refused_as_scikit_learn_does():
+    """Every early-stopping score was 0/0 = NaN, none beat -inf, and fit
+    handed back the untrained initial weights without a word."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 3)
+    w = np.zeros(40)
+    w[:4] = 1.0  # none of these rows is held out for random_state=0
+    for ours, theirs in ((MLPRegressor, SkRegressor), (MLPClassifier, SkClassifier)):
+        y = X[:, 0] if ours is MLPRegressor else (X[:, 0] > 0).astype(int)
+        with pytest.raises(ValueError, match="Sample weights must contain at least one non-zero number"):
+            theirs(random_state=0, max_iter=5, early_stopping=True).fit(X, y, sample_weight=w)
+        with pytest.raises(ValueError, match="Sample weights must contain at least one non-zero number"):
+            ours(random_state=0, max_iter=5, early_stopping=True).fit(X, y, sample_weight=w)
+
+
+def test_one_class_early_stopping_scores_every_row_right_as_its_score_does():
+    """The logistic threshold compared the outputs with the all-zero target
+    of a single class, where predict (and scikit-learn's score) always
+    names that class: 0.5 in place of 1.0, another stop and other weights."""
+    X = np.random.RandomState(0).randn(40, 3)
+    y = np.full(40, "only")
+    fitted = [cls(random_state=0, early_stopping=True, max_iter=50, n_iter_no_change=2).fit(X, y)
+              for cls in (SkClassifier, MLPClassifier)]  # fmt: skip
+    assert fitted[1].validation_scores_ == fitted[0].validation_scores_ == [1.0] * fitted[0].n_iter_
+    assert fitted[1].n_iter_ == fitted[0].n_iter_
+    np.testing.assert_allclose(fitted[1].predict_proba(X[:3]), fitted[0].predict_proba(X[:3]), atol=1e-6)
+
+
+def test_a_sparse_label_column_gets_scikit_learns_message():
+    sp = pytest.importorskip("scipy.sparse", reason="scipy is not installed")
+    X = np.random.RandomState(0).randn(40, 3)
+    y = sp.csr_matrix(np.random.RandomState(1).randint(0, 2, (40, 1)))
+    with pytest.raises(TypeError, match="Sparse data was passed for y, but dense data is required"):
+        MLPClassifier(max_iter=5).fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_warm_start_follows_a_changed_solver_or_early_stopping():
+    """scikit-learn (and xpnet before) failed with an AttributeError or
+    TypeError: the records of the new settings did not exist yet."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(50, 4), rng.randint(0, 3, 50)
+    est = MLPClassifier(max_iter=3, warm_start=True, random_state=0).fit(X, y)
+    est.set_params(early_stopping=True).fit(X, y)
+    assert len(est.validation_scores_) == 3 and est.best_loss_ is None and len(est.loss_curve_) == 6
+    est.set_params(early_stopping=False).fit(X, y)
+    assert est.validation_scores_ is None and est.best_loss_ == min(est.loss_curve_[-3:])
+    est = MLPClassifier(max_iter=3, warm_start=True, solver="lbfgs", random_state=0).fit(X, y)
+    est.set_params(solver="adam").fit(X, y)
+    assert len(est.loss_curve_) == 3 and est.best_loss_ == min(est.loss_curve_)

@@ -94,6 +94,8 @@ class BaseMLP(BaseEstimator):
         self._check_jax_float64(backend, dtype)
         if first_pass:
             self._initialize(Y, [X.shape[1], *hidden, self.n_outputs_], dtype)
+        else:
+            self._records_for_settings(fresh=False)
         dtype = self._solver_dtype(backend, dtype)
         net = self._network(backend, dtype, keep=True)
         X, Y = net.backend.asarray(_trainable(X, net), dtype), net.backend.asarray(Y, dtype)
@@ -167,12 +169,24 @@ class BaseMLP(BaseEstimator):
             self.intercepts_.append(intercept)
         self._best_coefs = [c.copy() for c in self.coefs_]
         self._best_intercepts = [i.copy() for i in self.intercepts_]
-        if self.solver != "lbfgs":
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
-            self.validation_scores_ = [] if self.early_stopping else None
-            self.best_validation_score_ = -np.inf if self.early_stopping else None
-            self.best_loss_ = None if self.early_stopping else np.inf
+        self._records_for_settings(fresh=True)
+
+    def _records_for_settings(self, fresh: bool) -> None:
+        """The stochastic solvers' records (loss curve, validation scores, best
+        loss) as the settings now need them: all new on a first fit; on a
+        continued one, only those the settings did not keep before (solver
+        or ``early_stopping`` changed under ``warm_start``, where
+        scikit-learn fails with an AttributeError or TypeError)."""
+        if self.solver == "lbfgs":
+            return
+        if fresh or getattr(self, "loss_curve_", None) is None:
+            self.loss_curve_, self._no_improvement_count = [], 0
+        stopping = self.early_stopping
+        kept_for = getattr(self, "validation_scores_", None) is not None  # records kept for early stopping?
+        if fresh or not hasattr(self, "best_loss_") or kept_for != stopping:
+            self.validation_scores_ = [] if stopping else None
+            self.best_validation_score_ = -np.inf if stopping else None
+            self.best_loss_ = None if stopping else np.inf
 
     def _init_coef(self, fan_in: int, fan_out: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
         """Glorot's uniform initialisation, as scikit-learn draws it (weights,

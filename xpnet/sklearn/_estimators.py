@@ -96,8 +96,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self, X, y, accept_sparse=["csr", "csc"], multi_output=True, dtype=float_dtypes(X), reset=reset
         )
         given, y = y, host(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+        if y.ndim == 2 and y.shape[1] == 1:  # scikit-learn's words for a sparse column: dense data is required
+            y = column_or_1d(given if issparse(given) else y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer().fit(given if issparse(given) else y)  # sparse in, sparse out
             self.classes_ = self._label_binarizer.classes_

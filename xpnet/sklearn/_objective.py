@@ -178,11 +178,13 @@ class ValidationScore:
 
     __name__ = "validation_score"
 
-    def __init__(self, out_activation: str, weights: Any = None) -> None:
-        self.out_activation, self.weights = out_activation, weights
+    def __init__(self, out_activation: str, weights: Any = None, one_class: bool = False) -> None:
+        self.out_activation, self.weights, self.one_class = out_activation, weights, one_class
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
         xp = array_namespace(y_true, y_pred)
+        if self.one_class:  # predict gives the one class whatever the output: every row is right
+            return self._mean(xp, xp.ones_like(y_pred[:, 0]))
         if self.out_activation == "softmax":
             return self._mean(xp, xp.astype(xp.argmax(y_pred, axis=1) == xp.argmax(y_true, axis=1), y_pred.dtype))
         if self.out_activation == "logistic":
@@ -206,9 +208,10 @@ class ValidationScore:
         return xp.mean(xp.where(constant, exact, score))
 
 
-def score_for(out_activation: str, weights: Any = None) -> ValidationScore:
-    """The validation score of early stopping: accuracy or R²."""
-    return ValidationScore(out_activation, weights)
+def score_for(out_activation: str, weights: Any = None, one_class: bool = False) -> ValidationScore:
+    """The validation score of early stopping: accuracy or R² (1 for a
+    classifier of one class, as its ``score`` is)."""
+    return ValidationScore(out_activation, weights, one_class)
 
 
 # -- the update rules ------------------------------------------------------------------

@@ -134,7 +134,8 @@ def _fit_arguments(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[tu
     if est._optimizer.lr_schedule != "constant":
         fit["lr_schedule"] = est._optimizer
     if validation is not None:
-        fit.update(validation_data=validation, metrics=(score_for(est.out_activation_, val_weights),))
+        one_class = len(getattr(est, "classes_", ())) == 1
+        fit.update(validation_data=validation, metrics=(score_for(est.out_activation_, val_weights, one_class),))
     if weights is not None:
         fit["sample_weight"] = net.backend.asarray(weights, net.dtype)
     if est.out_activation_ == "softmax":  # class labels: fit's cross-entropy on one-hot rows of exactly one 1
@@ -242,6 +243,9 @@ def _held_out(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[tuple[A
     rows_train, rows_val = net.backend.asarray(train), net.backend.asarray(val)
     take = lambda a, rows: take_rows(xp, a, rows, 0, rows.shape[0])  # noqa: E731 (a sparse X too)
     kept = None if weights is None else weights[train]
+    if weights is not None and not np.any(host(weights[val])):  # the score would be 0/0 every epoch
+        raise ValueError("Sample weights must contain at least one non-zero number. (Every row that early_stopping "
+                         "holds out for validation weighs 0, so no validation score can be computed.)")  # fmt: skip
     scored = None if weights is None else net.backend.asarray(weights[val], net.dtype)
     return (take(X, rows_train), take(Y, rows_train), kept), (take(X, rows_val), take(Y, rows_val)), scored
 
