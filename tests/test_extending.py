@@ -646,6 +646,12 @@ def test_an_initialiser_with_settings_is_given_as_a_spec_like_the_other_componen
     np.testing.assert_array_equal(net.layers[0].weights, np.full((3, 2), 0.25, "float32"))
     with pytest.raises(ValueError, match="cannot be built from config"):
         xpnet.Network([xpnet.Dense(3, 2, init={"name": "test_extending_constant", "config": {"gain": 2}})])
+    # The initialiser drew the weights, which copies carry: its setting is not one a copy must rebuild
+    # (save, deepcopy and to() refused "Constant holds value=0.25" while its own check was new)
+    import copy
+
+    np.testing.assert_array_equal(copy.deepcopy(net).layers[0].weights, net.layers[0].weights)
+    np.testing.assert_array_equal(net.to("numpy").layers[0].weights, net.layers[0].weights)
 
 
 def test_a_loss_says_it_takes_class_targets_and_fit_reads_that_not_its_name(monkeypatch):

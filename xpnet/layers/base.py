@@ -269,8 +269,10 @@ def _check_config_holds_settings(layer: Layer) -> None:
         twin = layer_from_config(layer.spec())
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{type(layer).__name__} cannot be rebuilt from its config: {exc}.{rebuild}") from None
+    named = list(layer.config().values())  # components its config names (an activation); not an initialiser
     pairs = [(layer, twin), *((v, vars(twin).get(k)) for k, v in vars(layer).items()
-                              if isinstance(v, component_bases()) and not isinstance(v, Layer))]  # fmt: skip
+                              if isinstance(v, component_bases()) and not isinstance(v, Layer)
+                              and component_spec(v) in named)]  # fmt: skip
     for component, copy in pairs:
         got, back = plain_settings(component), plain_settings(copy) if copy is not None else {}
         lost = [f"{k}={v!r}" for k, v in got.items() if k != "stream" and repr(back.get(k, _MISSING)) != repr(v)]
