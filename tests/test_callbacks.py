@@ -416,3 +416,27 @@ def test_resuming_with_other_early_stopping_settings_is_refused(tmp_path):
     legacy = xpnet.EarlyStopping(patience=2)  # a checkpoint of an older xpnet kept no settings: taken as they are
     legacy.set_state({"best": 0.5, "best_epoch": 1, "wait": 0})
     assert legacy.best == 0.5
+
+
+def test_every_callback_ends_with_the_weights_fit_returns_whatever_the_order():
+    """EarlyStopping restored its best weights in its own on_train_end: a
+    callback listed before it (one that saves the model) got the last
+    epoch's weights, while the History it was given named the best epoch."""
+    X, y = blobs(48)
+
+    class Keep(xpnet.Callback):
+        def on_train_begin(self, network):
+            self.net = network
+
+        def on_train_end(self, history):
+            self.kept = [host(p).copy() for p in self.net._params()]
+
+    for order in ("before", "after"):
+        keep, stop = Keep(), xpnet.EarlyStopping(patience=2)
+        net = xpnet.MLP([2, 8, 3], "tanh", "softmax", backend="numpy", dtype="float64", seed=0)
+        callbacks = [keep, stop] if order == "before" else [stop, keep]
+        h = net.fit(X, y, loss="cross_entropy", optimizer="adam", lr=0.5, epochs=60, batch_size=8, seed=0,
+                    validation_split=0.25, callbacks=callbacks)  # fmt: skip
+        assert h.stopped_early and h.best_epoch < len(h.loss) - 1, order  # the best is not the last epoch
+        for kept, p in zip(keep.kept, net._params()):
+            np.testing.assert_array_equal(kept, host(p))

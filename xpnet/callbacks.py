@@ -10,7 +10,10 @@
     (``"val_accuracy"``) when there are validation data, and ``"lr"``.
     Return ``True`` to stop training after this epoch;
 ``on_train_end(history)``
-    once, when training ends normally (not on an error or an interrupt).
+    once, when training ends normally (not on an error or an interrupt);
+    callbacks that put other weights in the network (a ``restores_weights``
+    attribute, as :class:`EarlyStopping` has) go first, so the others see
+    the network ``fit`` returns, whatever the list's order.
 
 Callbacks need the epoch's figures on the host, so with callbacks ``fit``
 reports every epoch (one small transfer each). A callback with state that
@@ -33,6 +36,9 @@ __all__ = ["Callback", "EarlyStopping", "as_callback", "callback_name"]
 
 class Callback:
     """Base class of callbacks; every hook does nothing by default."""
+
+    #: Does ``on_train_end`` put other weights in the network? Those run first.
+    restores_weights = False
 
     def on_train_begin(self, network: Any) -> None:
         """Before the first epoch; ``network`` is the one being trained.
@@ -124,6 +130,8 @@ class EarlyStopping(Callback):
         if self.mode == "min":
             return current < self.best - self.min_delta
         return current > self.best + self.min_delta
+
+    restores_weights = True
 
     def on_train_end(self, history: Any) -> None:
         if self.restore_best and self._best_state is not None:
@@ -223,6 +231,10 @@ class _Duck(Callback):
 
     def __init__(self, wrapped: Any) -> None:
         self.wrapped = wrapped
+
+    @property
+    def restores_weights(self) -> bool:  # type: ignore[override]
+        return bool(getattr(self.wrapped, "restores_weights", False))
 
     def __getattr__(self, name: str) -> Any:
         if name == "wrapped":

@@ -643,10 +643,11 @@ class _Run:
             pass
 
     def finish(self) -> None:
-        """The last report, then the callbacks' end (EarlyStopping restores
-        its best weights there)."""
+        """The last report, then the callbacks' end: those that restore
+        weights (EarlyStopping's best) first, so that the others (one that
+        saves the model) see the weights ``fit`` returns."""
         self.settle()
-        for cb in self.callbacks:
+        for cb in sorted(self.callbacks, key=lambda cb: not getattr(cb, "restores_weights", False)):
             cb.on_train_end(self.history)
 
     # -- checkpoint ------------------------------------------------------------
