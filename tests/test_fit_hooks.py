@@ -112,6 +112,8 @@ def test_an_optimizer_object_keeps_its_rate_and_a_second_one_is_refused():
     with pytest.raises(ValueError, match=r"lr=0.01 and an optimizer object"):  # fit's default value, given
         _net().fit(X, Y, optimizer=xpnet.Adam(1e-3), lr=0.01)
     assert _net().fit(X, Y, optimizer="sgd", epochs=1).lr == [0.01]
+    # a name or class without lr: the optimizer's own default (Adam's 1e-3 was 0.01 by name, 1e-3 as an object)
+    assert _net().fit(X, Y, optimizer="adam", epochs=1).lr == [1e-3] == _net().fit(X, Y, optimizer=xpnet.Adam).lr
 
 
 def test_a_callback_may_answer_0_or_1_and_a_duck_is_named_by_its_class():

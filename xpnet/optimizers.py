@@ -24,6 +24,7 @@ normalisation parameters, as one would with two torch parameter groups.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
 from collections.abc import Sequence
@@ -455,13 +456,14 @@ def _zeros(params: list[Any]) -> list[Any]:
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {"momentum": ("sgd", {"momentum": 0.9})}
 
 
-def get_optimizer(optimizer: str | dict | Optimizer, lr: float = 0.01) -> Optimizer:
-    """An optimizer from a name (built with ``lr=lr``), a ``{"name",
-    "config"}`` spec, a registered class, or an object (kept as is)."""
+def get_optimizer(optimizer: str | dict | Optimizer, lr: float | None = None) -> Optimizer:
+    """An optimizer from a name or registered class (built with ``lr=lr``,
+    or its own default rate when ``lr`` is None), a ``{"name", "config"}``
+    spec, or an object (kept as is)."""
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
-        return optimizer(lr=lr)
+        return optimizer(**_rate(optimizer, lr))
     if isinstance(optimizer, dict):
         name = optimizer.get("name")
         if isinstance(name, str) and name.strip().lower() in PRESETS and isinstance(optimizer.get("config", {}), dict):
@@ -471,4 +473,14 @@ def get_optimizer(optimizer: str | dict | Optimizer, lr: float = 0.01) -> Optimi
     if not isinstance(optimizer, str):
         raise TypeError(f"optimizer must be a name or an optimizer object, got {type(optimizer).__name__}")
     name, preset = PRESETS.get(optimizer.strip().lower(), (optimizer, {}))
-    return OPTIMIZERS.lookup(name)(lr=lr, **preset)
+    cls = OPTIMIZERS.lookup(name)
+    return cls(**_rate(cls, lr), **preset)
+
+
+def _rate(cls: type, lr: float | None) -> dict[str, float]:
+    """``lr`` for the constructor: the one given, else none (the class's own
+    default), or 0.01 for a class whose ``lr`` has no default."""
+    if lr is not None:
+        return {"lr": lr}
+    param = inspect.signature(cls).parameters.get("lr")
+    return {"lr": 0.01} if param is not None and param.default is inspect.Parameter.empty else {}

@@ -45,10 +45,6 @@ from .validation import DeferredChecks, check_fit_options, positive
 __all__ = ["History", "TrainingInterrupted", "fit"]
 
 
-#: The rate of an optimizer given by name when ``fit`` is given no ``lr``.
-DEFAULT_LR = 0.01
-
-
 def fit(
     net: Any,
     X: Any,
@@ -79,8 +75,9 @@ def fit(
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
-    ``lr`` is the rate of an ``optimizer`` given by name or class (0.01 when
-    not given); an optimizer object keeps its own, and a different ``lr``
+    ``lr`` is the rate of an ``optimizer`` given by name or class (when not
+    given, the optimizer's own default: 0.01 for SGD, 0.001 for Adam, as in
+    torch); an optimizer object keeps its own, and a different ``lr``
     beside it is refused rather than ignored.
     ``batch_size=None`` is full-batch gradient descent; otherwise minibatches
     of ``batch_size`` rows (the last one may be shorter), reshuffled every
@@ -256,8 +253,7 @@ class _Run:
         self.net, self.dp = net, dp
         self.backend, self.xp = net.backend, net.backend.xp
         self.loss = get_loss(options["loss"])
-        lr = DEFAULT_LR if options["lr"] is None else options["lr"]
-        self.opt = self.step_opt = get_optimizer(options["optimizer"], lr)
+        self.opt = self.step_opt = get_optimizer(options["optimizer"], options["lr"])
         run_options.check_rate_given_once(options["optimizer"], self.opt, options["lr"])
         self.epochs = positive(options["epochs"], "epochs", integer=True)
         self.batch_size = positive(options["batch_size"], "batch_size", integer=True, allow_none=True)
