@@ -332,3 +332,17 @@ def test_a_networks_layers_cannot_change_in_place():
     assert isinstance(net.layers, list) and net.layers[:1] == [net.layers[0]]
     X = np.ones((2, 3))
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(net)).predict(X), net.predict(X))
+
+
+def test_to_moves_a_network_into_another_dtype():
+    """There was no public way to change a trained network's dtype (a
+    float64 network could not move to JAX in its 32-bit mode)."""
+    net = xpnet.MLP([3, 4, 2], backend="numpy", dtype="float64", seed=0)
+    net.fit(np.ones((4, 3)), np.zeros((4, 2)), optimizer="adam", epochs=2)
+    moved = net.to("numpy", dtype="float32")
+    assert moved.dtype == "float32" and net.dtype == "float64"
+    assert all(p.dtype == np.float32 for p in moved._params())
+    X = np.arange(12.0).reshape(4, 3)
+    np.testing.assert_allclose(moved.predict(X), net.predict(X), rtol=1e-6)
+    moved.fit(np.ones((4, 3)), np.zeros((4, 2)), optimizer="adam", epochs=1, warm_start=True)  # its state moved too
+    assert moved.summary().startswith("MLP on numpy (cpu, float32)")

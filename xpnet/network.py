@@ -247,15 +247,18 @@ class Network:
 
     # -- conversion ------------------------------------------------------------
 
-    def to(self, backend: str | Backend, device: Any = None) -> Network:
-        """A copy of this network on another backend/device; this one is untouched."""
+    def to(self, backend: str | Backend, device: Any = None, dtype: Any = None) -> Network:
+        """A copy of this network on another backend/device, and in ``dtype``
+        if given (a float64 network to JAX in its 32-bit mode needs
+        ``dtype="float32"``); this one is untouched."""
         target = get_backend(backend, device)
-        target.dtype(self.dtype)  # a dtype the target cannot hold is named before anything is copied
-        params = [target.asarray(p, copy=True) for p in self._params()]
-        buffers = [target.asarray(b, copy=True) for b in self._buffers()]
-        net = type(self)._assemble(self._rebuild_config(), target, self.dtype, params, buffers)
+        dtype = self.dtype if dtype is None else check_dtype(dtype)
+        target.dtype(dtype)  # a dtype the target cannot hold is named before anything is copied
+        params = [target.asarray(p, dtype, copy=True) for p in self._params()]
+        buffers = [target.asarray(b, dtype, copy=True) for b in self._buffers()]
+        net = type(self)._assemble(self._rebuild_config(), target, dtype, params, buffers)
         net.info = dict(self.info)
-        fit_state = self._moved_fit_state(target, self.dtype)
+        fit_state = self._moved_fit_state(target, dtype)
         if fit_state is not None:  # fit(warm_start=True) on the copy continues the run, as after pickle
             net._fit_state = fit_state
         return net
@@ -433,7 +436,7 @@ class Network:
 
     def summary(self) -> str:
         """A table of layers, widths and parameter counts."""
-        rows = [f"{type(self).__name__} on {self.backend} ({self.dtype})"]
+        rows = [f"{type(self).__name__} on {self.backend.name} ({self.backend.device}, {self.dtype})"]
         total, n = 0, self.n_in
         for i, layer in enumerate(self.layers):
             count = sum(int(np.prod(s)) for s in layer.parameter_shapes().values())
