@@ -36,3 +36,17 @@ def test_a_folder_is_not_an_image_path(tmp_path):
         with pytest.raises(ValueError, match="needs the path of an image file"):
             plot_history(history, path)
     assert list(tmp_path.iterdir()) == []  # no hidden ".png" written into the folder
+
+
+def test_epochs_are_ticked_as_whole_numbers(tmp_path, monkeypatch):
+    """A short run's axis read 1.0, 1.5, 2.0, 2.5 ..."""
+    pytest.importorskip("matplotlib", reason="matplotlib is in the test extra")
+    from matplotlib.figure import Figure
+
+    from xpnet.plotting import plot_history
+
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: drawn.append(fig))
+    plot_history(History(loss=[1.0, 0.5, 0.25]), tmp_path / "c.png")
+    ticks = drawn[0].axes[0].get_xticks()
+    assert len(ticks) and all(float(t).is_integer() for t in ticks), ticks

@@ -25,9 +25,10 @@ def plot_history(
     """Draw ``history.loss`` (and ``val_loss``, and ``val_accuracy`` on a
     right-hand axis when present) into the image file ``path``."""
     if not os.fspath(path) or os.fspath(path).endswith(("/", os.sep)) or os.path.isdir(path):
-        raise ValueError(f"plot_history needs the path of an image file, got the folder {os.fspath(path)!r}")
+        raise ValueError(f"plot_history needs the path of an image file, got {os.fspath(path)!r}, a folder's name")
     try:
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         raise ImportError("plotting needs matplotlib, which is not installed: pip install 'xpnet[plot]'") from None
     fig = Figure(figsize=(7, 4), layout="constrained")
@@ -37,6 +38,7 @@ def plot_history(
     if history.val_loss:
         ax.plot(epochs, history.val_loss, label="validation loss")
     ax.set_xlabel(xlabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no 2.5 on a short run
     ax.set_ylabel(ylabel)
     if log and min(history.loss, default=1.0) > 0:
         ax.set_yscale("log")
