@@ -251,3 +251,45 @@ def test_predict_on_jax_from_two_threads_traces_each_its_own_network():
     finally:
         sys.setswitchinterval(interval)
     assert not errors, errors
+
+
+def test_an_inference_program_that_compiled_many_row_counts_is_dropped(monkeypatch):
+    """One program per architecture was kept (the cache's 64-entry cap),
+    but its jax.jit kept a compiled program per row count: 400 sizes of
+    predict held 1.3 GB, never released."""
+    monkeypatch.setattr(_programs, "_ROW_COUNTS_KEPT", 3)
+    net = xpnet.MLP([3, 4, 2], backend="jax", seed=0)
+    X = np.ones((10, 3), np.float32)
+    programs = []
+    for n in range(1, 8):
+        net.predict(X[:n])
+        key = next(k for k in _programs._JAX_PROGRAMS if k[0] == "inference" and k[2] == repr(net.config()))
+        programs.append(_programs._JAX_PROGRAMS[key][0])
+        assert len(_programs._JAX_PROGRAMS[key][1]) <= 3
+    assert len({id(p) for p in programs}) >= 2  # a fresh jax.jit after the third row count
+
+
+def test_the_program_cache_evicts_safely_from_several_threads():
+    """Two threads evicting the same oldest entry: the second pop raised KeyError."""
+    import threading
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    errors = []
+
+    def worker(t):
+        try:
+            for i in range(5000):
+                _programs._cached(("test-thread", t, i % 200), lambda: (None, None, None))
+        except Exception as exc:  # noqa: BLE001 (any escape is the failure)
+            errors.append(repr(exc))
+
+    try:
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(6)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+    finally:
+        sys.setswitchinterval(interval)
+        for key in [k for k in _programs._JAX_PROGRAMS if k[0] == "test-thread"]:
+            _programs._JAX_PROGRAMS.pop(key, None)
+    assert not errors, errors[:3]

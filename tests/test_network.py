@@ -346,3 +346,35 @@ def test_to_moves_a_network_into_another_dtype():
     np.testing.assert_allclose(moved.predict(X), net.predict(X), rtol=1e-6)
     moved.fit(np.ones((4, 3)), np.zeros((4, 2)), optimizer="adam", epochs=1, warm_start=True)  # its state moved too
     assert moved.summary().startswith("MLP on numpy (cpu, float32)")
+
+
+def test_a_predict_during_another_threads_commit_sees_one_set_of_weights(monkeypatch):
+    """A commit replaces the layers' arrays one layer after another: a
+    predict in another thread read the first layer's new weights with the
+    second's old ones, outputs of a network that never existed."""
+    import threading
+    import time
+
+    from xpnet.layers.dense import Dense
+
+    net = xpnet.MLP([3, 4, 2], backend="numpy", dtype="float64", seed=0)
+    X = np.arange(6.0).reshape(2, 3)
+    old = net.predict(X)
+    new_params = [p * 2.0 for p in net._params()]
+    halfway = threading.Event()
+    real_set = Dense._set
+
+    def slow_set(self, params, buffers):
+        real_set(self, params, buffers)
+        halfway.set()
+        time.sleep(0.2)  # the next layer's arrays are still the old ones
+
+    monkeypatch.setattr(Dense, "_set", slow_set)
+    committer = threading.Thread(target=net._commit, args=(new_params,))
+    committer.start()
+    halfway.wait(5)
+    seen = net.predict(X)
+    committer.join()
+    new = net.predict(X)
+    assert not np.array_equal(old, new)
+    assert np.array_equal(seen, new) or np.array_equal(seen, old)

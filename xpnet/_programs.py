@@ -268,12 +268,16 @@ def inference(net: Any, ctx: Any) -> Callable[[Sequence[Any], Sequence[Any], Any
         def forward(params, buffers, X):
             return frozen.step().forward(xp, params, buffers, X, ctx)[0]  # read only when JAX traces
 
-        return (jax.jit(forward), None, frozen)
+        return (jax.jit(forward), set(), frozen)
 
-    program, _, frozen = _cached(key, programs)
+    with _CACHE_LOCK:  # a program that compiled many row counts starts afresh: each holds memory till dropped
+        if len(_JAX_PROGRAMS.get(key, (None, ()))[1]) >= _ROW_COUNTS_KEPT:
+            _JAX_PROGRAMS.pop(key, None)
+    program, row_counts, frozen = _cached(key, programs)
 
     def run(params, buffers, X):
         frozen.step = weakref.ref(root)
+        row_counts.add(X.shape[0])
         return _HostRead.program_or_eager(key, program, eager, list(params), list(buffers), X)
 
     def eager(params, buffers, X):
@@ -287,17 +291,23 @@ def inference(net: Any, ctx: Any) -> Callable[[Sequence[Any], Sequence[Any], Any
 #: many others were used since (a model search, many small networks).
 _JAX_PROGRAMS: dict[tuple, tuple[Any, ...]] = {}
 _JAX_PROGRAMS_KEPT = 64
+#: Row counts an inference program compiles before it is dropped (each
+#: compiled shape holds megabytes until its jax.jit is released).
+_ROW_COUNTS_KEPT = 32
+_CACHE_LOCK = threading.RLock()
 
 
 def _cached(key: tuple, make: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
-    """The programs kept under ``key``, made by ``make()`` on a miss."""
-    found = _JAX_PROGRAMS.pop(key, None)
-    if found is None:
-        while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
-            _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
-        found = make()
-    _JAX_PROGRAMS[key] = found  # the most recently used last
-    return found
+    """The programs kept under ``key``, made by ``make()`` on a miss (one
+    thread at a time: two evicting the same oldest entry raised KeyError)."""
+    with _CACHE_LOCK:
+        found = _JAX_PROGRAMS.pop(key, None)
+        if found is None:
+            while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
+                _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
+            found = make()
+        _JAX_PROGRAMS[key] = found  # the most recently used last
+        return found
 
 
 # --------------------------------------------------------------------------

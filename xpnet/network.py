@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -97,6 +98,7 @@ class Network:
     def _setup(self, root: Sequential, backend: Backend, dtype: str) -> None:
         backend.dtype(dtype)  # refuses float64 where the backend would compute it in float32 (JAX without x64)
         self._root = root
+        self._lock = threading.RLock()  # a commit and a predict in other threads: one epoch's arrays, not a mix
         self.backend = backend
         self.dtype = dtype
         #: JSON-able facts saved with the model (the CLI stores feature names here).
@@ -157,9 +159,16 @@ class Network:
     def _buffers(self) -> list[Any]:
         return self._root._all_buffers()
 
+    def _arrays(self) -> tuple[list[Any], list[Any]]:
+        """Parameters and buffers as one commit left them (another thread's
+        fit replaces them layer by layer)."""
+        with self._lock:
+            return self._params(), self._buffers()
+
     def _commit(self, params: Sequence[Any], buffers: Sequence[Any] | None = None) -> None:
         """The only place a trained network's parameters and buffers are replaced."""
-        self._root._set(params, self._buffers() if buffers is None else buffers)
+        with self._lock:
+            self._root._set(params, self._buffers() if buffers is None else buffers)
 
     def _decay_mask(self) -> list[bool]:
         """Per parameter: does weight decay apply (weights yes; biases, norms no)?"""
@@ -185,7 +194,7 @@ class Network:
         X = self.backend.asarray(self._features(X, checks=checks))  # checked on the host, if from there
         rows = positive(batch_size, "batch_size", integer=True, allow_none=True)
         with quiet_float_errors():  # NaN/inf inputs or an overflow: reported below, once
-            Y = self._predict(self._params(), self._buffers(), X, rows)
+            Y = self._predict(*self._arrays(), X, rows)
         if tuple(Y.shape) != (X.shape[0], self.n_out):  # metadata only: a layer's forward broke its declared width
             raise ValueError(f"the layers' forward returned outputs of shape {tuple(Y.shape)} for {X.shape[0]} rows, "
                              f"but they declare {self.n_out} outputs (a layer's output_width)")  # fmt: skip
@@ -222,7 +231,7 @@ class Network:
             return check_figure(out, f"loss {loss.name or type(loss).__name__!r}: its _value")
 
         with quiet_float_errors():
-            Y = self._predict(self._params(), self._buffers(), X, rows)  # in chunks: inference's programs on JAX
+            Y = self._predict(*self._arrays(), X, rows)  # in chunks: inference's programs on JAX
             checks = DeferredChecks(self.backend)
             queue_output_check(checks, Y, self.dtype, self._named_params())  # an overflow: predict's error, not a loss
             checks.run()
