@@ -441,7 +441,8 @@ def test_layers_that_keep_the_width_may_come_before_the_one_that_fixes_it(tmp_pa
         net = xpnet.Network(layers, backend="numpy", seed=0)
         assert net.n_in == 4 and net.predict(X).shape == (3, 3)
         net.save(tmp_path / "m.safetensors")
-        np.testing.assert_array_equal(xpnet.load(tmp_path / "m.safetensors", backend="numpy").predict(X), net.predict(X))
+        same = xpnet.load(tmp_path / "m.safetensors", backend="numpy")
+        np.testing.assert_array_equal(same.predict(X), net.predict(X))
     with pytest.raises(ValueError, match=r"X has 5 features, but the network expects 4 \(its n_in\)"):
         net.predict(np.ones((2, 5)))
 

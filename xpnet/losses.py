@@ -85,7 +85,8 @@ class Loss:
         else:
             xp, y = as_float_array(outputs)
         if y.ndim and y.shape[0] == 0:  # a mean over nothing: NaN from most losses, ZeroDivisionError from one
-            raise ValueError(f"{self.name}: outputs of shape {tuple(y.shape)} hold no sample; a loss needs at least one")
+            raise ValueError(f"{self.name}: outputs of shape {tuple(y.shape)} hold no sample; a loss needs at least "
+                             "one")  # fmt: skip
         return xp, self._targets(xp, expected, y), y
 
     def _targets(self, xp: Any, expected: Any, y: Any) -> Any:
