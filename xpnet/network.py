@@ -199,7 +199,7 @@ class Network:
             raise ValueError(f"the layers' forward returned outputs of shape {tuple(Y.shape)} for {X.shape[0]} rows, "
                              f"but they declare {self.n_out} outputs (a layer's output_width)")  # fmt: skip
         _check_output_dtype(Y, self.dtype)
-        queue_output_check(checks, Y, self.dtype, self._named_params())
+        queue_output_check(checks, Y, self.dtype, self._named_params)
         checks.run()  # one transfer: the inputs' checks, then the outputs'
         return Y
 
@@ -233,7 +233,7 @@ class Network:
         with quiet_float_errors():
             Y = self._predict(*self._arrays(), X, rows)  # in chunks: inference's programs on JAX
             checks = DeferredChecks(self.backend)
-            queue_output_check(checks, Y, self.dtype, self._named_params())  # an overflow: predict's error, not a loss
+            queue_output_check(checks, Y, self.dtype, self._named_params)  # an overflow: predict's error, not a loss
             checks.run()
             # On JAX the loss as one small program, not a compile and a dispatch per operation.
             program = keyed_program(self.backend, ("evaluate", *program_key(loss)), value)
@@ -284,10 +284,7 @@ class Network:
 
     def _astype(self, dtype: Any) -> Network:
         """A copy in another dtype on the same backend (``gradcheck`` uses float64)."""
-        dtype = check_dtype(dtype)
-        params = [self.backend.asarray(p, dtype, copy=True) for p in self._params()]
-        buffers = [self.backend.asarray(b, dtype, copy=True) for b in self._buffers()]
-        return type(self)._assemble(self._rebuild_config(), self.backend, dtype, params, buffers)
+        return self.to(self.backend, dtype=dtype)
 
     # -- pickling: through the state, never module objects ----------------------
 

@@ -76,6 +76,10 @@ class Neuron:
             raise ValueError("this neuron was built with bias=False; its bias can only be None")
         self._bias = checked_param(self.backend, value, self.dtype, (), "Neuron.bias")
 
+    def _named_weights(self) -> dict[str, Any]:
+        """The arrays by name, for the message of a non-finite output."""
+        return {"weights": self._weights, **({"bias": self._bias} if self._bias is not None else {})}
+
     def forward(self, x: Any) -> Any:
         """``f(x . w + b)`` for one sample or a batch of samples."""
         x = as_numeric(self.backend, x, self.dtype, "x")
@@ -91,8 +95,7 @@ class Neuron:
             v = affine(xp, x, self._weights, self._bias)  # through the namespace: its precision (JAX: full float32)
             v = xp.asarray(v)  # NumPy gives a scalar for one sample; keep a 0-d array
             y = xp.asarray(self.activation._forward(xp, v))
-        weights = {"weights": self._weights, **({"bias": self._bias} if self._bias is not None else {})}
-        queue_output_check(checks, y, self.dtype, weights)  # an overflow is an error, as in Network.forward
+        queue_output_check(checks, y, self.dtype, self._named_weights)  # an overflow is an error, as in Network.forward
         checks.run()  # one transfer for the input's and the output's checks
         self.activation_potential, self.output = v, y
         return y

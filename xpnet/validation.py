@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numbers
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -263,19 +263,23 @@ def queue_loss_targets(checks: DeferredChecks, T: Any, loss: Any, labels: bool, 
         )
 
 
-def queue_output_check(checks: DeferredChecks, Y: Any, dtype: str, weights: Mapping[str, Any] | None = None) -> None:
+def queue_output_check(
+    checks: DeferredChecks, Y: Any, dtype: str, weights: Callable[[], Mapping[str, Any]] | None = None
+) -> None:
     """Queue a ``FloatingPointError`` for outputs that are not finite although
     the inputs are (checked in the same transfer): the computation
-    overflowed in ``dtype``, or, found only then, one of ``weights`` (by
-    name) holds NaN or inf (an array edited in place, past the setters' checks)."""
+    overflowed in ``dtype``, or, found only then, one of the arrays
+    ``weights()`` names holds NaN or inf (an array edited in place, past the
+    setters' checks). ``weights`` is called on that failure path only."""
     with quiet_float_errors():
         quick = one_program(sum_not_finite, Y)(Y)
     overflow = (f"the {dtype} computation overflowed (a value beyond {float(np.finfo(dtype).max):.4g}); use scaled "
                 f"inputs (e.g. standardised features){_WIDER.get(dtype, '')}")  # fmt: skip
 
     def message() -> str:  # on the failure path only: the weights are checked when they are set
-        flags = checks.to_host([_not_finite(w) for w in weights.values()]) if weights else []
-        bad = next((name for name, flag in zip(weights or {}, flags) if flag), None)
+        named = weights() if weights is not None else {}
+        flags = checks.to_host([_not_finite(w) for w in named.values()]) if named else []
+        bad = next((name for name, flag in zip(named, flags) if flag), None)
         if bad is not None:
             return (f"the network's outputs contain NaN or inf because its {bad} does (an array changed in "
                     "place, past the checks of the weights' setters): set finite weights")
