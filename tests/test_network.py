@@ -378,3 +378,45 @@ def test_a_predict_during_another_threads_commit_sees_one_set_of_weights(monkeyp
     new = net.predict(X)
     assert not np.array_equal(old, new)
     assert np.array_equal(seen, new) or np.array_equal(seen, old)
+
+
+def test_a_second_fit_of_a_network_while_one_runs_is_refused_and_the_first_goes_on():
+    """Two fits of one network at once (two threads, or a callback) each
+    commit their own epochs: the last one silently won. The second is
+    refused; the first trains as if alone."""
+    import threading
+
+    X = np.linspace(-1.0, 1.0, 12).reshape(6, 2)
+    y = X[:, :1] * 2.0
+    alone = xpnet.MLP([2, 3, 1], backend="numpy", dtype="float64", seed=0)
+    alone.fit(X, y, epochs=4, lr=0.1, shuffle=False)
+    net = xpnet.MLP([2, 3, 1], backend="numpy", dtype="float64", seed=0)
+    inside, go_on, errors = threading.Event(), threading.Event(), []
+
+    class Pause(xpnet.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 1:
+                inside.set()
+                go_on.wait(5)
+
+    first = threading.Thread(target=net.fit, args=(X, y), kwargs=dict(epochs=4, lr=0.1, shuffle=False, callbacks=[Pause()]))
+    first.start()
+    inside.wait(5)
+    try:
+        with pytest.raises(RuntimeError, match="already being trained.*copy"):
+            net.fit(X, y, epochs=1, lr=0.5)
+    finally:
+        go_on.set()
+        first.join()
+    np.testing.assert_array_equal(net.predict(X), alone.predict(X))
+
+    class Refit(xpnet.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs):
+            try:
+                net.fit(X, y, epochs=1)
+            except RuntimeError as e:
+                errors.append(e)
+
+    net.fit(X, y, epochs=1, callbacks=[Refit()])
+    assert len(errors) == 1 and "already being trained" in str(errors[0])
+    net.fit(X, y, epochs=1)  # the lock was released: training goes on as usual

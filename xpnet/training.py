@@ -15,9 +15,11 @@ found them finite, so a diverging run keeps the last finite weights.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import numbers
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -187,13 +189,29 @@ def fit(
         warm_start=warm_start, compile=check_compile(compile),
     )  # fmt: skip
     check_fit_options(distributed=distributed, **options)
-    if not distributed:
-        return _fit(net, X, y, None, **options)
-    from .distributed import DataParallel
+    with _only_fit_of(net):
+        if not distributed:
+            return _fit(net, X, y, None, **options)
+        from .distributed import DataParallel
 
-    dp = distributed if isinstance(distributed, DataParallel) else DataParallel()
-    with dp.together():  # aborts the job if this process raises
-        return _fit(net, X, y, dp, **options)
+        dp = distributed if isinstance(distributed, DataParallel) else DataParallel()
+        with dp.together():  # aborts the job if this process raises
+            return _fit(net, X, y, dp, **options)
+
+
+@contextlib.contextmanager
+def _only_fit_of(net: Any) -> Iterator[None]:
+    """Refuse a second fit of ``net`` while one runs (another thread's, or
+    a callback's): each commits its own epochs, so one run's weights would
+    silently replace the other's."""
+    if not net._training.acquire(blocking=False):
+        raise RuntimeError("this network is already being trained (fit was called while another fit of it runs, "
+                           "in another thread or from a callback); to train two at once, fit a copy "
+                           "(copy.deepcopy(net))")  # fmt: skip
+    try:
+        yield
+    finally:
+        net._training.release()
 
 
 def _fit(net: Any, X: Any, y: Any, dp: Any, **options: Any) -> History:
