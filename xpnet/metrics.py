@@ -18,7 +18,7 @@ from array_api_compat import array_namespace
 
 from .registry import component_spec, register, registry_for
 
-__all__ = ["METRICS", "Accuracy", "Metric", "get_metric"]
+__all__ = ["METRICS", "Accuracy", "MeanAbsoluteError", "MeanSquaredError", "Metric", "R2", "get_metric"]
 
 
 class Metric:
@@ -60,7 +60,7 @@ class Accuracy(Metric):
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
         xp = array_namespace(y_true, y_pred)
-        y_true, y_pred = _rows_of_outputs(xp, y_true, y_pred)
+        y_true, y_pred = _rows_of_outputs(xp, y_true, y_pred, self.name)
         each = xp.all((y_pred > 0.5) == (y_true > 0.5), axis=-1)
         if y_pred.shape[-1] == 1:
             return xp.mean(xp.astype(each, y_pred.dtype))
@@ -69,7 +69,60 @@ class Accuracy(Metric):
         return xp.mean(xp.astype(xp.where(probabilities, top, each), y_pred.dtype))
 
 
-def _rows_of_outputs(xp: Any, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+@register(aliases=("mse",))
+class MeanSquaredError(Metric):
+    """The mean over rows and outputs of ``(y_pred - y_true)**2``, as
+    scikit-learn's ``mean_squared_error`` (unweighted, outputs averaged)."""
+
+    name = "mean_squared_error"
+    greater_is_better = False
+    compilable = True
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        xp = array_namespace(y_true, y_pred)
+        y_true, y_pred = _rows_of_outputs(xp, y_true, y_pred, self.name)
+        return xp.mean((y_pred - y_true) ** 2)
+
+
+@register(aliases=("mae",))
+class MeanAbsoluteError(Metric):
+    """The mean over rows and outputs of ``|y_pred - y_true|``, as
+    scikit-learn's ``mean_absolute_error``."""
+
+    name = "mean_absolute_error"
+    greater_is_better = False
+    compilable = True
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        xp = array_namespace(y_true, y_pred)
+        y_true, y_pred = _rows_of_outputs(xp, y_true, y_pred, self.name)
+        return xp.mean(xp.abs(y_pred - y_true))
+
+
+@register(aliases=("r2_score",))
+class R2(Metric):
+    """The coefficient of determination per output, averaged over outputs,
+    as scikit-learn's ``r2_score``: 1 is a perfect fit, 0 predicting the
+    mean. An output whose targets are constant scores 1 when predicted
+    exactly, else 0 (scikit-learn's ``force_finite``), never a NaN that
+    would stop early stopping from deciding."""
+
+    name = "r2"
+    greater_is_better = True
+    compilable = True
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        xp = array_namespace(y_true, y_pred)
+        y_true, y_pred = _rows_of_outputs(xp, y_true, y_pred, self.name)
+        residual = xp.sum((y_true - y_pred) ** 2, axis=0)
+        total = xp.sum((y_true - xp.mean(y_true, axis=0)) ** 2, axis=0)
+        varies = total > 0
+        explained = 1.0 - residual / xp.where(varies, total, xp.ones_like(total))
+        exact = xp.astype(residual == 0, y_pred.dtype)
+        return xp.mean(xp.where(varies, explained, exact))
+
+
+def _rows_of_outputs(xp: Any, y_true: Any, y_pred: Any, metric: str) -> tuple[Any, Any]:
     """Both as ``(N, outputs)``: a vector is N rows of one output (as
     scikit-learn reads it), class labels beside one column per class become
     one-hot. Any other mismatch is named: broadcasting ``(N,)`` against
@@ -81,7 +134,7 @@ def _rows_of_outputs(xp: Any, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
     if y_pred.ndim == 2 and y_true.shape == (y_pred.shape[0], 1) and y_pred.shape[1] > 1:
         classes = xp.arange(y_pred.shape[1], dtype=y_true.dtype, device=compat.device(y_true))
         return xp.astype(y_true == classes, y_pred.dtype), y_pred
-    raise ValueError(f"accuracy compares y_true and y_pred of the same shape (or class labels beside one column "
+    raise ValueError(f"{metric} compares y_true and y_pred of the same shape (or class labels beside one column "
                      f"per class), got {tuple(y_true.shape)} and {tuple(y_pred.shape)}")  # fmt: skip
 
 

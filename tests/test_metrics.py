@@ -1,0 +1,66 @@
+"""The named metrics against scikit-learn's, on every backend, and in fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from array_api_compat import array_namespace, device
+
+import xpnet
+from xpnet.metrics import METRICS, get_metric
+
+sk_metrics = pytest.importorskip("sklearn.metrics", reason="scikit-learn is the reference for the metrics")
+
+REFERENCE = {
+    "mean_squared_error": sk_metrics.mean_squared_error,
+    "mean_absolute_error": sk_metrics.mean_absolute_error,
+    "r2": sk_metrics.r2_score,
+}
+
+
+def _pairs():
+    rng = np.random.default_rng(3)
+    t = rng.standard_normal((40, 3))
+    yield "three outputs", t, t + 0.3 * rng.standard_normal((40, 3))
+    yield "one output", t[:, :1], t[:, :1] * 0.5
+    yield "a constant output predicted exactly", np.c_[t[:, 0], np.full(40, 2.0)], np.c_[t[:, 0] + 0.1, np.full(40, 2.0)]
+    yield "a constant output missed", np.c_[t[:, 0], np.full(40, 2.0)], np.c_[t[:, 0], np.full(40, 2.5)]
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_a_regression_metric_equals_scikit_learns_on_every_backend(backend, name):
+    metric = get_metric(name)
+    for what, t, p in _pairs():
+        t_dev = backend.asarray(t, "float64")
+        got = metric(t_dev, backend.asarray(p, "float64"))
+        assert got.shape == () and array_namespace(got) is array_namespace(t_dev), what
+        assert device(got) == device(t_dev), what  # computed where the data is, fetched with the losses
+        np.testing.assert_allclose(backend.to_numpy(got), REFERENCE[name](t, p), rtol=1e-9, atol=1e-12, err_msg=what)
+
+
+def test_the_short_names_lead_to_the_same_metrics_and_say_which_way_is_better():
+    assert get_metric("mse").name == "mean_squared_error" and get_metric("mae").name == "mean_absolute_error"
+    assert get_metric("r2_score").name == "r2"
+    assert [METRICS[n].greater_is_better for n in ("mse", "mae", "r2")] == [False, False, True]
+
+
+def test_a_vector_of_targets_is_compared_row_by_row_not_broadcast():
+    t, p = np.arange(5.0), np.arange(5.0)[:, None] + 1.0
+    assert float(get_metric("mse")(t, p)) == 1.0
+    with pytest.raises(ValueError, match="r2 compares y_true and y_pred of the same shape"):
+        get_metric("r2")(np.ones((5, 2)), np.ones((5, 3)))
+
+
+@pytest.mark.parametrize("compile", [False, "auto"])
+def test_fit_reports_r2_and_early_stopping_maximises_it(backend, compile):
+    X = np.linspace(-1.0, 1.0, 64).reshape(32, 2)
+    y = X @ np.array([[1.5], [-0.5]]) + 0.1
+    net = xpnet.MLP([2, 8, 1], backend=backend, dtype="float64", seed=0)
+    stop = xpnet.EarlyStopping(monitor="val_r2", patience=2)
+    history = net.fit(X, y, epochs=30, lr=0.05, seed=0, validation_split=0.25, metrics=("r2", "mae"),
+                      callbacks=[stop], compile=compile)  # fmt: skip
+    assert len(history.metrics["val_r2"]) == len(history.metrics["val_mean_absolute_error"]) > 0
+    assert max(history.metrics["val_r2"]) > 0.5
+    best = int(np.argmax(history.metrics["val_r2"]))
+    assert history.best_epoch == best  # the highest R², not the lowest
