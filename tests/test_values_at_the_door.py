@@ -311,3 +311,83 @@ def test_a_weight_made_nan_in_place_is_named_not_called_an_overflow(backend):
         pytest.skip(f"{backend.name}: its arrays cannot be written in place")
     with pytest.raises(FloatingPointError, match=r"because its parameter layers\.1\.weight does .*set finite weights"):
         net.predict([[1.0, 1.0]])
+
+
+# -- targets and parameters of any dtype, byte order and library -------------------
+
+
+def _in_other_libraries(host_array, backend):
+    """``host_array`` as the arrays of every other installed library that holds its dtype."""
+    out = []
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None and backend.name != "torch":
+        out.append(torch.asarray(host_array))
+    try:
+        import array_api_strict as strict
+    except ImportError:
+        strict = None
+    if strict is not None and backend.name != "array_api_strict" and host_array.dtype.kind != "u":
+        out.append(strict.asarray(host_array))
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "uint16", "uint32", "uint64", "int32", ">i8"])
+def test_class_labels_of_any_integer_dtype_and_byte_order_mean_the_same_classes(backend, dtype):
+    """torch compares no uint16/uint32, array-api-strict no bools, and
+    big-endian arrays reached torch, JAX and array-api-strict as they came:
+    deep errors from the array library. Every kind is the same labels."""
+    labels = (np.arange(12) % 2).astype(np.int64)
+    net = xpnet.MLP([3, 4, 2], output_activation="softmax", backend=backend, dtype="float32", seed=0)
+    expected = net.evaluate(X, labels, "cross_entropy")
+    given = labels.astype(dtype)
+    for y in [given, *(_in_other_libraries(given, backend) if dtype != ">i8" else [])]:
+        assert net.evaluate(X, y, "cross_entropy") == pytest.approx(expected, rel=1e-6), type(y)
+        if not isinstance(y, np.ndarray):  # an owned array of the backend's own library
+            continue
+        assert net.evaluate(X, backend.asarray(y), "cross_entropy") == pytest.approx(expected, rel=1e-6)
+
+
+def test_integer_targets_beyond_int32_are_not_wrapped_on_any_backend(backend):
+    """JAX in its 32-bit mode wrapped another library's int64 targets to
+    int32 before they were cast: 3e9 trained as a negative number, and a
+    class label 2**32 + 1 was accepted as class 1."""
+    big = np.array([3_000_000_000, 5_000_000_000, 1, 2, 3, 4] * 2, dtype=np.int64)
+    net = xpnet.MLP([3, 1], backend=backend, dtype="float32", seed=0)
+    expected = net.evaluate(X, big.astype(np.float64), "mse")
+    for y in [big, *_in_other_libraries(big, backend)]:
+        assert net.evaluate(X, y, "mse") == pytest.approx(expected, rel=1e-6), type(y)
+    labels = np.array([0, 1, 2] * 3 + [0, 1, 2**32 + 1], dtype=np.int64)
+    for y in [labels, *_in_other_libraries(labels, backend)]:
+        with pytest.raises(ValueError, match="class labels must lie in 0..2"):
+            classifier(backend).fit(X, y, loss="cross_entropy", epochs=1)
+
+
+@pytest.mark.parametrize("dtype", [">f8", ">f4", "float16", "int64"])
+def test_a_weight_given_in_any_dtype_or_byte_order_holds_its_values(backend, dtype):
+    W = np.array([[3e9], [1.0], [-2.5]]) if dtype == "int64" else np.array([[0.5], [1.0], [-2.5]])
+    net = xpnet.MLP([3, 1], backend=backend, dtype="float32", seed=0)
+    net.layers[0].weights = W.astype(dtype) if dtype != "int64" else W.astype(np.int64)
+    np.testing.assert_allclose(host(net.layers[0].weights), W.astype(np.int64) if dtype == "int64" else W, rtol=1e-6)
+    net.layers[0].bias = np.array([1.5]).astype(dtype)
+    np.testing.assert_allclose(host(net.layers[0].bias), [1 if dtype == "int64" else 1.5])
+
+
+def test_float64_targets_and_weights_reach_a_device_without_float64():
+    """array-api-strict's ``no_float64`` device (a float32 network): float64
+    targets of NumPy, torch or the strict CPU device, and float64 weights,
+    failed with the device's own "does not support float64"."""
+    strict = pytest.importorskip("array_api_strict", reason="array-api-strict's no_float64 device")
+    backend = xpnet.get_backend("array_api_strict", "no_float64")
+    y = X @ np.array([[1.0], [-1.0], [0.5]])
+    net = xpnet.MLP([3, 2, 1], backend=backend, dtype="float32", seed=0)
+    expected = net.evaluate(X.astype(np.float32), y.astype(np.float32), "mse")
+    sources = [y, strict.asarray(y), *_in_other_libraries(y, backend)]
+    for given in sources:
+        assert net.evaluate(X, given, "mse") == pytest.approx(expected, rel=1e-6)
+    for given in sources:
+        net.fit(X, given, epochs=1)
+    net.layers[0].weights = np.ones((3, 2))
+    np.testing.assert_array_equal(host(net.layers[0].weights), np.ones((3, 2)))

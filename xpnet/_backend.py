@@ -409,6 +409,8 @@ class Backend:
                 out = xp.astype(out, dtype)
         else:
             given = to_numpy(obj)
+            if not given.dtype.isnative:  # big-endian data: torch, JAX and array-api-strict take only the native order
+                given = given.astype(given.dtype.newbyteorder("="))
             host = given if dtype is None else given.astype(_numpy_dtype(dtype), copy=False)
             out = self._from_host(host, private=host is not given)
             if self.name == "jax":  # jax.device_put copied it already

@@ -22,7 +22,7 @@ from typing import Any
 import array_api_compat as compat
 import numpy as np
 
-from ._backend import Backend, quiet_float_errors
+from ._backend import Backend, quiet_float_errors, to_numpy
 from ._dtypes import dtype_name
 from ._programs import one_program
 from ._sparse import features as sparse_features
@@ -53,8 +53,11 @@ def as_numeric(
             raise TypeError(f"{what} must hold numbers, got dtype {value.dtype}")
         if xp.isdtype(value.dtype, "complex floating"):
             raise TypeError(f"{what} must hold real numbers, got dtype {value.dtype}")
-        with quiet_float_errors():
-            return backend.asarray(value, dtype, copy=copy)
+        if backend.owns(value):
+            with quiet_float_errors():
+                out = backend.asarray(_in_movable_dtype(backend, value, fits), dtype, copy=copy)
+            return out if dtype is not None else _comparable(backend, out)
+        value = to_numpy(value)  # another library's array comes through the host anyway: checked as host data
     staged = host
     if isinstance(value, np.ma.MaskedArray) and np.ma.getmaskarray(value).any():
         raise ValueError(f"{what} is a masked array with masked entries, and a mask is not a missing value here: "
@@ -70,10 +73,63 @@ def as_numeric(
         )
         raise TypeError(f"{what} must hold real numbers, got {kind}")
     _refuse_overflow(host, dtype if fits is None else fits, what)
+    if dtype is None:
+        host = _kept_kind(backend, host, fits, what)
     if staged:
         with quiet_float_errors():  # an overflowing cast shows as inf in the finite checks
             return host if dtype is None else host.astype(_host_dtype(backend, dtype), copy=False)
     return backend.asarray(host, dtype, copy=copy)
+
+
+def _kept_kind(backend: Backend, host: np.ndarray, fits: Any, what: str) -> np.ndarray:
+    """A host array whose kind is kept (``dtype=None``: class labels stay
+    integers) in a dtype every backend holds and compares: bools and unsigned
+    integers as int64 (torch compares no uint16/uint32; array-api-strict no
+    bools), floats as ``fits`` (their range was checked against it; float16
+    or float64 would not land on every device), and int64 beyond int32 on
+    JAX in its 32-bit mode, which would wrap them silently, as ``fits``."""
+    if host.dtype.kind == "u" and host.dtype.itemsize == 8 and host.size and int(host.max()) > np.iinfo(np.int64).max:
+        host = host.astype(np.float64)
+    elif host.dtype.kind in "bu":
+        host = host.astype(np.int64)
+    index = np.dtype(str(index_dtype(backend.xp)).rsplit(".", 1)[-1])  # torch.int64, array_api_strict.int64
+    if host.dtype.kind == "i" and index.itemsize < host.dtype.itemsize:
+        small = np.iinfo(np.int32)
+        if host.size and (int(host.min()) < small.min or int(host.max()) > small.max):
+            if fits is None:
+                raise ValueError(f"{what} has integers beyond the int32 range, which JAX in its default 32-bit mode "
+                                 "wraps; set JAX_ENABLE_X64=1 or give them as floats")  # fmt: skip
+            host = host.astype(np.float64)
+    if host.dtype.kind == "f" and (fits is not None or host.dtype not in (np.float32, np.float64)):
+        with quiet_float_errors():  # the range was checked against fits
+            host = host.astype(np.float64 if fits is None else _host_dtype(backend, fits), copy=False)
+    return host
+
+
+def _in_movable_dtype(backend: Backend, value: Any, fits: Any) -> Any:
+    """A float device array that the backend's device cannot hold (a float64
+    array of array-api-strict's CPU device, bound for its ``no_float64``
+    device) as ``fits`` before it moves; an overflow is inf, which the
+    caller's finite checks report. Others move as they are, so that an
+    overflow is named as such."""
+    xp = compat.array_namespace(value)
+    if fits is None or not xp.isdtype(value.dtype, "real floating"):
+        return value
+    try:
+        backend.dtype(value.dtype)
+        return value
+    except ValueError:
+        return xp.astype(value, getattr(xp, dtype_name(fits)))
+
+
+def _comparable(backend: Backend, out: Any) -> Any:
+    """A device array of kept kind that the namespace can compare and index:
+    bools and unsigned integers as its default integer dtype (see
+    :func:`_kept_kind`)."""
+    xp = backend.xp
+    if xp.isdtype(out.dtype, "bool") or xp.isdtype(out.dtype, "unsigned integer"):
+        return xp.astype(out, index_dtype(xp))
+    return out
 
 
 def _pandas_numbers(value: Any) -> np.ndarray | None:
@@ -137,7 +193,7 @@ def checked_param(backend: Backend, value: Any, dtype: str, shape: tuple[int, ..
         host = np.asarray(value) if not isinstance(value, list | tuple) else _host_floats(value)
         if host is not None and host.dtype.kind == "f":
             _refuse_overflow(host, dtype, what)  # JAX without 64-bit mode casts float64 on the way in
-    raw = as_numeric(backend, value, None, what)
+    raw = as_numeric(backend, value, None, what, fits=dtype)
     if tuple(raw.shape) != shape:
         raise ValueError(f"{what} must have shape {shape}, got {tuple(raw.shape)}")
     with quiet_float_errors():  # an overflowing cast is reported below
