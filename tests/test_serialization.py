@@ -371,8 +371,44 @@ def test_save_refuses_a_folders_name_and_keys_json_would_change(tmp_path):
     assert xpnet.load(tmp_path / "m.safetensors").info == {"t": [1, 2]}
 
 
-def test_predict_under_a_jax_trace_is_refused_clearly():
+@pytest.mark.parametrize("backend_name", ["jax", "numpy"])
+def test_every_entry_point_under_a_jax_trace_is_refused_clearly(backend_name):
+    """predict said so; evaluate, gradients, fit and Neuron.forward failed
+    deep in a check (``'sharding' attribute is not available``)."""
     jax = pytest.importorskip("jax", reason="jax is not installed")
-    net = xpnet.MLP([3, 2], backend="jax", seed=0)
-    with pytest.raises(TypeError, match="cannot run under jax.jit, grad or vmap"):
-        jax.jit(net.predict)(jax.numpy.ones((5, 3)))
+    net = xpnet.MLP([3, 2], backend=backend_name, seed=0)
+    neuron = xpnet.Neuron(3, backend=backend_name, seed=0)
+    calls = {
+        "Network.predict": lambda X, y: net.predict(X),
+        "Network.evaluate": lambda X, y: net.evaluate(X, y, "mse"),
+        "Network.gradients": lambda X, y: net.gradients(X, y, "mse"),
+        "Network.fit": lambda X, y: net.fit(X, y, epochs=1),
+        "Neuron.forward": lambda X, y: neuron.forward(X),
+    }
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match=f"{name}.* cannot run under jax.jit, grad or vmap"):
+            jax.jit(call)(jax.numpy.ones((5, 3)), jax.numpy.zeros((5, 2)))
+    with pytest.raises(TypeError, match="Network.fit cannot run under jax.jit"):  # only the targets traced
+        jax.jit(lambda y: net.fit(np.ones((5, 3)), y, epochs=1))(jax.numpy.zeros((5, 2)))
+
+
+def test_the_first_jax_network_made_inside_a_users_trace_works_and_jax_stays_usable():
+    """The backend probe ran its test program inside the trace, failed, and
+    the failure was kept: JAX was "not installed or not working" for the
+    rest of the process."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax", reason="jax is not installed")
+    script = """
+import jax, jax.numpy as jnp, xpnet
+@jax.jit
+def f(x):
+    xpnet.MLP([3, 2, 1], backend="jax", seed=0)
+    return x * 2
+f(jnp.ones(3))
+print(xpnet.MLP([3, 2, 1], backend="jax", seed=0).backend.name, "jax" in xpnet.available_backends())
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["jax", "True"]

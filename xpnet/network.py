@@ -10,7 +10,6 @@ all buffers (running statistics) as another, hands them to pure functions
 from __future__ import annotations
 
 import functools
-import sys
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -31,7 +30,7 @@ from .losses import Loss, checked_delta, declared_fusion, get_loss, value_and_de
 from .modelfile import model_metadata, model_tensors, write_atomic
 from .records import check_figure
 from .validation import (
-    DeferredChecks, as_features, as_targets, one_hot, positive, queue_loss_targets, queue_output_check,
+    DeferredChecks, as_features, as_targets, one_hot, positive, queue_loss_targets, queue_output_check, refuse_traced,
 )  # fmt: skip
 
 __all__ = ["CHUNK_VALUES", "DTYPES", "MLP", "Network", "check_dtype"]
@@ -190,7 +189,7 @@ class Network:
         Computed ``batch_size`` rows at a time (default: :meth:`chunk_rows`)
         without keeping what backprop would need, so memory grows with the
         chunk, not with ``X``; the outputs are the same as in one piece."""
-        _refuse_traced(X)
+        refuse_traced("Network.predict (forward)", X)
         checks = DeferredChecks(self.backend)
         X = self.backend.asarray(self._features(X, checks=checks))  # checked on the host, if from there
         rows = positive(batch_size, "batch_size", integer=True, allow_none=True)
@@ -223,6 +222,7 @@ class Network:
         """The loss of the network on ``(X, y)`` as a Python float; the
         outputs are computed ``batch_size`` rows at a time, as in
         :meth:`predict` (default: :meth:`chunk_rows`)."""
+        refuse_traced("Network.evaluate", X, y)
         loss = get_loss(loss)
         rows = positive(batch_size, "batch_size", integer=True, allow_none=True)
         X, T = self._inputs(X, y, loss)
@@ -244,6 +244,7 @@ class Network:
         """One tuple per layer, in its parameter order (``(dW, db)`` for
         :class:`Dense`, ``db`` ``None`` without a bias): the gradient of
         ``loss.value`` on this batch, in training mode without Dropout."""
+        refuse_traced("Network.gradients", X, y)
         loss = get_loss(loss)
         X, T = self._inputs(X, y, loss)
         with quiet_float_errors():
@@ -453,17 +454,6 @@ class Network:
             n = n_next
         rows.append(f"  total parameters: {total}")
         return "\n".join(rows)
-
-
-def _refuse_traced(X: Any) -> None:
-    """``jax.jit(net.predict)``: predict checks its input (NaN, range) with
-    one transfer and cuts it in chunks, which a trace cannot do; say so
-    rather than fail deep in the check."""
-    jax = sys.modules.get("jax")
-    if jax is not None and isinstance(X, jax.core.Tracer):
-        raise TypeError("Network.predict (forward) cannot run under jax.jit, grad or vmap: it checks its input on "
-                        "the host and computes in chunks; call it on arrays, and it runs as one compiled program "
-                        "per input shape on JAX already")  # fmt: skip
 
 
 def _check_outputs(loss: Loss, Y: Any, delta: Any | None, shape: tuple[int, int]) -> None:

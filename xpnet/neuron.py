@@ -17,7 +17,15 @@ from ._random import draw_weights, host_rng, initial_bias, resolve_init
 from ._xp import affine
 from .activations import Activation, get_activation
 from .network import check_dtype
-from .validation import DeferredChecks, as_numeric, checked_param, positive_int, queue_output_check, true_or_false
+from .validation import (
+    DeferredChecks,
+    as_numeric,
+    checked_param,
+    positive_int,
+    queue_output_check,
+    refuse_traced,
+    true_or_false,
+)
 
 __all__ = ["Neuron"]
 
@@ -82,6 +90,7 @@ class Neuron:
 
     def forward(self, x: Any) -> Any:
         """``f(x . w + b)`` for one sample or a batch of samples."""
+        refuse_traced("Neuron.forward", x)
         x = as_numeric(self.backend, x, self.dtype, "x")
         if x.ndim not in (1, 2) or x.shape[-1] != self.n_inputs or x.shape[0] == 0:
             raise ValueError(

@@ -42,7 +42,7 @@ from .optimizers import get_optimizer
 from .records import History, Position, RunRecord, TrainingInterrupted, check_figure
 from .registry import component_spec
 from .schedules import checked_rate, get_schedule
-from .validation import DeferredChecks, check_fit_options, positive
+from .validation import DeferredChecks, check_fit_options, positive, refuse_traced
 
 __all__ = ["History", "TrainingInterrupted", "fit"]
 
@@ -188,6 +188,7 @@ def fit(
         callbacks=callbacks, sample_weight=sample_weight, class_weight=class_weight,
         warm_start=warm_start, compile=check_compile(compile),
     )  # fmt: skip
+    refuse_traced("Network.fit", X, y, sample_weight)
     check_fit_options(distributed=distributed, **options)
     with _only_fit_of(net):
         if not distributed:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,16 @@ def as_numeric(
         with quiet_float_errors():  # an overflowing cast shows as inf in the finite checks
             return host if dtype is None else host.astype(_host_dtype(backend, dtype), copy=False)
     return backend.asarray(host, dtype, copy=copy)
+
+
+def refuse_traced(method: str, *values: Any) -> None:
+    """A JAX tracer (``jax.jit``, ``grad`` or ``vmap`` around a call): xpnet
+    checks its inputs on the host with one transfer and cuts them in chunks,
+    which a trace cannot do; say so rather than fail deep in a check."""
+    jax = sys.modules.get("jax")
+    if jax is not None and any(isinstance(v, jax.core.Tracer) for v in values):
+        raise TypeError(f"{method} cannot run under jax.jit, grad or vmap: it checks its input on the host and "
+                        "computes in chunks; call it on arrays (on JAX it runs as compiled programs already)")  # fmt: skip
 
 
 def _kept_kind(backend: Backend, host: np.ndarray, fits: Any, what: str) -> np.ndarray:
