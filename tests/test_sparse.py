@@ -251,3 +251,17 @@ def test_sparse_regression_targets_are_made_dense():
         got = MLPRegressor(max_iter=3, random_state=0).fit(X, Y)
         want = MLPRegressor(max_iter=3, random_state=0).fit(X, Y.toarray())
     np.testing.assert_allclose(got.loss_curve_, want.loss_curve_, rtol=1e-12)
+
+
+def test_a_torch_sparse_tensor_is_refused_with_what_to_pass():
+    """Slicing a torch sparse tensor into chunks or minibatches failed deep
+    in torch (``as_strided``), or worked for some layouts and sizes only."""
+    torch = pytest.importorskip("torch", reason="torch sparse tensors")
+    dense = torch.tensor(np.eye(6, 3))
+    for backend in xpnet.available_backends():
+        net = xpnet.MLP([3, 4, 1], backend=backend, seed=0)
+        for sparse in (dense.to_sparse(), dense.to_sparse_csr()):
+            with pytest.raises(TypeError, match=r"X is a torch sparse tensor .*pass X.to_dense\(\)"):
+                net.predict(sparse)
+            with pytest.raises(TypeError, match=r"X is a torch sparse tensor"):
+                net.fit(sparse, np.zeros(6), epochs=1)

@@ -54,6 +54,7 @@ def as_numeric(
             raise TypeError(f"{what} must hold numbers, got dtype {value.dtype}")
         if xp.isdtype(value.dtype, "complex floating"):
             raise TypeError(f"{what} must hold real numbers, got dtype {value.dtype}")
+        _refuse_torch_sparse(value, what)
         if backend.owns(value):
             with quiet_float_errors():
                 out = backend.asarray(_in_movable_dtype(backend, value, fits), dtype, copy=copy)
@@ -90,6 +91,15 @@ def refuse_traced(method: str, *values: Any) -> None:
     if jax is not None and any(isinstance(v, jax.core.Tracer) for v in values):
         raise TypeError(f"{method} cannot run under jax.jit, grad or vmap: it checks its input on the host and "
                         "computes in chunks; call it on arrays (on JAX it runs as compiled programs already)")  # fmt: skip
+
+
+def _refuse_torch_sparse(value: Any, what: str) -> None:
+    """A torch sparse tensor has no strides: slicing it into minibatches and
+    chunks failed deep in torch (or worked only for some layouts and sizes)."""
+    layout = getattr(value, "layout", None)
+    if compat.is_torch_array(value) and str(layout) != "torch.strided":
+        raise TypeError(f"{what} is a torch sparse tensor ({layout}); xpnet takes dense tensors: pass "
+                        f"{what}.to_dense() (on the numpy backend a SciPy sparse matrix trains as it is)")  # fmt: skip
 
 
 def _kept_kind(backend: Backend, host: np.ndarray, fits: Any, what: str) -> np.ndarray:
