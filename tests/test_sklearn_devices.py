@@ -133,3 +133,16 @@ def test_a_host_view_of_the_weights_is_not_hashed_on_every_predict(monkeypatch):
     monkeypatch.setattr(base.zlib, "crc32", lambda *a: calls.append(1) or 0)
     clf.predict(X[:1])
     assert not calls
+
+
+def test_float64_input_to_a_float32_model_on_a_device_without_float64_answers_in_float32():
+    """scikit-learn answers float64 input in float64; array-api-strict's
+    ``no_float64`` device has none, and predict failed asking for it."""
+    pytest.importorskip("array_api_strict", reason="array-api-strict's no_float64 device")
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0, backend="array_api_strict",
+                       device="no_float64", dtype="float32").fit(X, y)  # fmt: skip
+    wide, narrow = reg.predict(X), reg.predict(X.astype(np.float32))
+    assert wide.dtype == np.float32
+    np.testing.assert_array_equal(wide, narrow)

@@ -302,12 +302,15 @@ class BaseMLP(BaseEstimator):
 def _widened(net: Network, out: Any, X: Any) -> Any:
     """scikit-learn answers in the dtype of the input and the weights together
     (float64 for float64 input to float32 weights): computed in the weights'
-    dtype, then widened. JAX without its 64-bit mode keeps float32."""
+    dtype, then widened. A backend without float64 (JAX without its 64-bit
+    mode, array-api-strict's ``no_float64`` device) keeps float32."""
     if net.dtype != "float32" or dtype_name(X.dtype) != "float64":
         return out
-    if net.backend.name == "jax" and not _jax_x64():
+    try:
+        wide = net.backend.dtype("float64")
+    except ValueError:
         return out
-    return _namespace(out).astype(out, net.backend.dtype("float64"))
+    return _namespace(out).astype(out, wide)
 
 
 def _jax_x64() -> bool:
