@@ -115,6 +115,17 @@ def saved(tmp_path):
     return path
 
 
+@pytest.mark.parametrize("path", [b"model.safetensors", 3, None])
+def test_a_path_that_is_not_text_is_named_by_save_and_load(path):
+    """``save(b"m.safetensors")`` failed inside the temporary file's name
+    (``a bytes-like object is required``), load inside pathlib."""
+    net = xpnet.MLP([2, 1], backend="numpy", seed=0)
+    with pytest.raises(TypeError, match="must be a path \\(str or os.PathLike\\), got"):
+        net.save(path)
+    with pytest.raises(TypeError, match="must be a path \\(str or os.PathLike\\), got"):
+        xpnet.load(path)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.safetensors"):
         xpnet.load(tmp_path / "nope.safetensors")
