@@ -269,8 +269,45 @@ def run_failure(mode: str) -> None:
     if mode == "shuffle-callable":  # unpicklable, and each rank's own draw: rank 0's order is used by all
         fit["shuffle"] = lambda n: np.random.permutation(n)
         fit["batch_size"] = 9
-    net.fit(X, y, **fit, distributed=True)
+    fit.update(_further_failure_modes(mode, rank, spec))
+    try:
+        net.fit(X, y, **fit, distributed=True)
+    except FloatingPointError as exc:  # the NaN guard's, on every rank: the job goes on, the weights are kept
+        print(f"rank {rank} kept the weights of epoch {exc.epochs_kept}", flush=True)
     print(f"rank {rank} finished training {np.concatenate([w.ravel() for w in weights(net)]).sum():.17g}", flush=True)
+
+
+def _further_failure_modes(mode: str, rank: int, spec: dict) -> dict:
+    """fit options of the modes that hung, or trained another model than
+    one process would, before they were refused or handled."""
+    if mode == "option-one" and rank == 1:  # a wrong option on one rank: it hung in the first allgather
+        return {"shuffle": "yes"}
+    if mode == "seed-differs" and rank == 1:  # seed=None on rank 1 only: it hung in a broadcast
+        return {"seed": None, "validation_split": 0.2}
+    if mode == "seed-differs":
+        return {"validation_split": 0.2}
+    if mode == "plateau-differs":  # other validation data: the ranks' schedules set different rates
+        Xv, yv = data(11, seed=1 + rank)
+        return {"validation_data": (Xv, yv), "lr_schedule": xpnet.schedules.ReduceLROnPlateau(patience=0)}
+    if mode in ("edit-all", "edit-one"):  # a callback's weights: dropped distributed, adopted by one process
+        return {"callbacks": [_ZeroWeightsAfterEpoch0(rank if mode == "edit-one" else 1)]}
+    if mode == "diverge":  # every rank's NaN guard: the CLI saves the kept weights, the job must not abort
+        return {"lr": 1e6, "optimizer": "sgd"}
+    if mode == "checkpoint-folder" and rank == 0:  # only rank 0 writes: its folder was checked after epoch 0
+        return {"checkpoint": "no/such/folder/run.ck"}
+    return {}
+
+
+class _ZeroWeightsAfterEpoch0(xpnet.Callback):
+    def __init__(self, rank):
+        self.rank = rank
+
+    def on_train_begin(self, network):
+        self.network = network
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == 0 and self.rank == 1:
+            self.network.layers[0].weights = np.zeros(self.network.layers[0].weights.shape)
 
 
 class _StopOnRank0(xpnet.Callback):

@@ -255,6 +255,54 @@ def test_a_failing_process_aborts_the_job(tmp_path, mode, message):
 
 
 @needs_mpiexec
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        ("option-one", "[xpnet rank 1/2] TypeError: shuffle must be True or False"),  # it hung
+        ("plateau-differs", "after epoch 2 the schedule set different learning rates"),  # two models, silently
+        ("edit-one", "a callback set the network's weights on some processes only (rank 0: kept, rank 1: set)"),
+        ("checkpoint-folder", "[xpnet rank 0/2] FileNotFoundError: checkpoint no/such/folder/run.ck: the folder"),
+    ],
+)
+def test_what_one_process_alone_gets_wrong_ends_the_job_with_its_reason(tmp_path, mode, message):
+    rc, stdout, stderr, seconds = run_mpiexec(mode, tmp_path, timeout=120)
+    assert rc != 0, f"the job succeeded\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    assert message in stderr, stderr
+    assert "finished training" not in stdout
+
+
+def _one_process_sum(mode: str) -> float:
+    """What ``mpi_scenarios.run_failure(mode)`` trains, in this process."""
+    import mpi_scenarios as ms
+
+    spec = ms.scenarios()["sgd_ce_batch9"]
+    net = ms.build(spec)
+    fit = {**spec["fit"], "epochs": 50, **ms._further_failure_modes(mode, 0, spec)}
+    try:
+        net.fit(spec["X"], spec["y"], **fit)
+    except FloatingPointError:
+        pass
+    return float(np.concatenate([w.ravel() for w in ms.weights(net)]).sum())
+
+
+@needs_mpiexec
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["seed-differs", "edit-all", "diverge"])
+def test_runs_that_hung_or_trained_another_model_train_as_one_process(tmp_path, mode):
+    """seed=None on one rank hung; a callback's weights were dropped; the
+    NaN guard aborted the job, so the command line could not save the kept
+    weights."""
+    rc, stdout, stderr, seconds = run_mpiexec(mode, tmp_path, timeout=120)
+    assert rc == 0, f"stdout:\n{stdout}\nstderr:\n{stderr}"
+    sums = sorted(line.split()[-1] for line in stdout.splitlines() if "finished training" in line)
+    assert len(sums) == 2 and sums[0] == sums[1], stdout
+    assert float(sums[0]) == pytest.approx(_one_process_sum(mode), rel=1e-9, abs=1e-12)
+    if mode == "diverge":
+        assert stdout.count("kept the weights of epoch") == 2, stdout
+
+
+@needs_mpiexec
 def test_a_callable_shuffle_takes_rank_0s_orders(tmp_path):
     """A lambda failed to pickle in the start check (a traceback); a picklable
     callable ran on every rank, each drawing its own order, so some rows were
@@ -290,6 +338,17 @@ def test_without_mpi4py_the_error_names_the_extra(monkeypatch):
         net.fit(X, y, loss="cross_entropy", distributed=True)
     usable, reason, size = distributed.mpi_status()
     assert not usable and size is None and "xpnet[mpi]" in reason
+
+
+def test_without_mpi4py_the_command_line_says_what_to_install_not_that_xpnet_has_a_bug(monkeypatch, capsys):
+    from xpnet import cli
+
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    monkeypatch.setitem(sys.modules, "mpi4py.MPI", None)
+    status = cli.main(["train", "--distributed", "--epochs", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 1 and "xpnet[mpi]" in err and "install what the message names" in err, err
+    assert "bug in xpnet" not in err
 
 
 @needs_mpi

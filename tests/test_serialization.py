@@ -126,6 +126,25 @@ def test_a_path_that_is_not_text_is_named_by_save_and_load(path):
         xpnet.load(path)
 
 
+def test_a_full_disk_names_the_file_that_was_not_written(tmp_path, monkeypatch):
+    """``No space left on device`` alone named no path (the command line
+    then printed no file)."""
+    import errno
+
+    from xpnet import modelfile
+
+    net = xpnet.MLP([2, 1], backend="numpy", seed=0)
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(modelfile.os, "fsync", full)
+    with pytest.raises(OSError, match="cannot write .*m.safetensors: No space left on device") as info:
+        net.save(tmp_path / "m.safetensors")
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "m.safetensors")
+    assert not list(tmp_path.iterdir())  # the temporary file is gone
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.safetensors"):
         xpnet.load(tmp_path / "nope.safetensors")

@@ -100,13 +100,14 @@ def run_key(seed: Any, found: Any, dp: Any) -> int:
     entropy (rank 0's in a distributed run); never drawn from the shuffling
     generator, so it shifts no shuffle."""
     if found is not None and found.key is not None:
-        return found.key
-    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
-        return int(seed)
-    key = int(np.random.SeedSequence().entropy % 2**63)
-    if dp is not None and dp.size > 1:
-        key = dp.comm.bcast(key, root=0)
-    return key
+        key = found.key
+    elif isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        key = int(seed)
+    else:
+        key = int(np.random.SeedSequence().entropy % 2**63)
+    # Every process takes part, whatever its seed: a broadcast only where seed=None waited forever
+    # for the processes given an integer.
+    return key if dp is None else dp.from_root(key)
 
 
 def continued_state(net: Any, opt: Any, params: list[Any]) -> Any:

@@ -570,6 +570,8 @@ def _hint(exc: BaseException, command: str | None) -> str:
         return "pass a smaller --lr" if command == "train" else "retrain the model with --dtype float64"
     if isinstance(exc, BackendUnavailable):
         return "`xpnet info` lists the backends usable here; --backend numpy always works"
+    if isinstance(exc, ImportError):  # an optional dependency: its message says what to install
+        return "install what the message names"
     if isinstance(exc, FileNotFoundError):
         return "check the path"
     if isinstance(exc, OSError):

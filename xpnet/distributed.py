@@ -364,25 +364,72 @@ class DataParallel:
         must agree: ``ValueError`` on every process where they do not (their
         validation data or callbacks differ), where the ones that went on
         would wait in the next step's allreduce forever."""
-        if self.size == 1:
-            return stop
-        votes = self.comm.allgather(bool(stop))
-        if len(set(votes)) > 1:
-            said = ", ".join(f"rank {r}: {'stop' if v else 'go on'}" for r, v in enumerate(votes))
+        votes = self._votes(bool(stop), lambda v: "stop" if v else "go on")
+        if votes is not None:
             raise ValueError(f"distributed training needs the same data and arguments on every process, but after "
-                             f"epoch {epochs} the processes decided differently whether to stop ({said}): their "
+                             f"epoch {epochs} the processes decided differently whether to stop ({votes}): their "
                              "validation data or callbacks differ")  # fmt: skip
         return stop
+
+    def agreed_rate(self, rate: float, epochs: int) -> None:
+        """A schedule's rate decided on each process's own figures
+        (``ReduceLROnPlateau``) after ``epochs`` epochs: ``ValueError`` on
+        every process where they differ, or the processes would train
+        different models from then on."""
+        votes = self._votes(float(rate), repr)
+        if votes is not None:
+            raise ValueError(f"distributed training needs the same data and arguments on every process, but after "
+                             f"epoch {epochs} the schedule set different learning rates ({votes}): their validation "
+                             "data differ")  # fmt: skip
+
+    def agreed_edits(self, edited: bool, epochs: int) -> bool:
+        """Did a callback set the network's weights after ``epochs`` epochs,
+        on every process? On some only, ``ValueError`` on every process: the
+        ones that kept the loop's weights would train another model."""
+        votes = self._votes(bool(edited), lambda v: "set" if v else "kept")
+        if votes is not None:
+            raise ValueError(f"distributed training needs the same callbacks on every process, but after epoch "
+                             f"{epochs} a callback set the network's weights on some processes only ({votes})")
+        return edited
+
+    def _votes(self, value: Any, shown: Any) -> str | None:
+        """Every process's ``value`` (one ``allgather``): None where they are
+        equal, else each rank's, as ``shown`` writes it, for the message."""
+        if self.size == 1:
+            return None
+        votes = self.comm.allgather(value)
+        if len(set(votes)) == 1:
+            return None
+        return ", ".join(f"rank {r}: {shown(v)}" for r, v in enumerate(votes))
 
     def broadcast_start(self, backend: Any, params: list[Any], rng: np.random.Generator) -> list[Any]:
         """Rank 0's parameters (returned) and shuffling state (set into ``rng``)."""
         if self.size == 1:
             return params
         rng.bit_generator.state = self.comm.bcast(rng.bit_generator.state, root=0)
+        return self.from_root_arrays(backend, params)
+
+    def from_root_arrays(self, backend: Any, arrays: list[Any]) -> list[Any]:
+        """Rank 0's ``arrays`` (of one dtype) on every process, in one ``Bcast``."""
+        if self.size == 1 or not arrays:
+            return arrays
         xp = backend.xp
-        host = _writable(backend.to_numpy(_flat(xp, params)))
+        host = _writable(backend.to_numpy(_flat(xp, arrays)))
         self.comm.Bcast(host, root=0)
-        return _unflat(xp, backend.asarray(host), [p.shape for p in params])
+        return _unflat(xp, backend.asarray(host), [a.shape for a in arrays])
+
+    def agreed_edits(self, edited: bool, epochs: int) -> bool:
+        """Did a callback set the network's weights after ``epochs`` epochs,
+        on every process? On some only, ``ValueError`` on every process: the
+        ones that kept the loop's weights would train another model."""
+        if self.size == 1:
+            return edited
+        votes = self.comm.allgather(bool(edited))
+        if len(set(votes)) > 1:
+            said = ", ".join(f"rank {r}: {'set' if v else 'kept'}" for r, v in enumerate(votes))
+            raise ValueError(f"distributed training needs the same callbacks on every process, but after epoch "
+                             f"{epochs} a callback set the network's weights on some processes only ({said})")  # fmt: skip
+        return edited
 
     # -- every step ----------------------------------------------------------
 
@@ -473,37 +520,50 @@ class DataParallel:
         """Run a distributed ``fit``: all processes leave it together, or the
         whole job ends.
 
-        On success (and on :class:`~xpnet.TrainingInterrupted`, which
-        every process raises at the same step) a barrier holds the others
+        On success (and on :class:`~xpnet.TrainingInterrupted`, or the NaN
+        guard's ``FloatingPointError``, which every process raises at the same
+        step: their losses and weights are the same) a barrier holds the others
         until rank 0 has written its last checkpoint, so a ``resume`` right
-        after finds it. Any other exception may leave processes waiting in a
-        collective for this one forever: print it with this rank, then
-        ``Abort`` the job. With one process, exceptions propagate as usual.
+        after finds it, and the caller may save the last finite weights (the
+        command line's ``--save``). Any other exception may leave processes
+        waiting in a collective for this one forever: print it with this
+        rank, then ``Abort`` the job. With one process, exceptions propagate
+        as usual.
         """
         try:
             yield
         except TrainingInterrupted:
             self.comm.Barrier()
             raise
+        except FloatingPointError as exc:
+            if getattr(exc, "epochs_kept", None) is None:  # not the NaN guard's: this process's own
+                self._abort(exc)
+            self.comm.Barrier()
+            raise
         except BaseException as exc:
-            if self.size == 1:
-                raise
-            prefix = f"[xpnet rank {self.rank}/{self.size}]"
-            lines = [f"{prefix} {_one_line(exc)}; aborting the MPI job"]
-            if not isinstance(exc, _PLAIN_ERRORS):
-                lines += [f"{prefix} {line}" for line in "".join(traceback.format_exception(exc)).splitlines()]
-            print("\n".join(lines), file=sys.stderr, flush=True)
-            sys.stdout.flush()
-            # The launcher forwards our output through a pipe and stops reading
-            # once a process aborts; when every rank fails at once, an Abort
-            # can otherwise swallow the others' messages. A moment's grace on
-            # this (already failed) path lets them through.
-            time.sleep(0.5)
-            self.comm.Abort(1)
-            # MPICH's Abort may return while the process manager tears the job
-            # down; unwinding further (atexit's MPI_Finalize) could hang.
-            os._exit(1)
+            self._abort(exc)
         self.comm.Barrier()
+
+    def _abort(self, exc: BaseException) -> None:
+        """Re-raise ``exc`` with one process; else print it with this rank and
+        end the whole job."""
+        if self.size == 1:
+            raise exc
+        prefix = f"[xpnet rank {self.rank}/{self.size}]"
+        lines = [f"{prefix} {_one_line(exc)}; aborting the MPI job"]
+        if not isinstance(exc, _PLAIN_ERRORS):
+            lines += [f"{prefix} {line}" for line in "".join(traceback.format_exception(exc)).splitlines()]
+        print("\n".join(lines), file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        # The launcher forwards our output through a pipe and stops reading
+        # once a process aborts; when every rank fails at once, an Abort
+        # can otherwise swallow the others' messages. A moment's grace on
+        # this (already failed) path lets them through.
+        time.sleep(0.5)
+        self.comm.Abort(1)
+        # MPICH's Abort may return while the process manager tears the job
+        # down; unwinding further (atexit's MPI_Finalize) could hang.
+        os._exit(1)
 
 
 class BatchSync:

@@ -42,7 +42,7 @@ from .optimizers import get_optimizer
 from .records import History, Position, RunRecord, TrainingInterrupted, check_figure
 from .registry import component_spec
 from .schedules import checked_rate, get_schedule
-from .validation import DeferredChecks, check_fit_options, positive, refuse_traced
+from .validation import DeferredChecks, check_distributed, check_fit_options, positive, refuse_traced
 
 __all__ = ["History", "TrainingInterrupted", "fit"]
 
@@ -113,7 +113,9 @@ def fit(
     the uninterrupted run would, given the same data and settings: it
     refuses another optimizer class, schedule, set of callbacks or
     validation split; the data, ``lr``, loss, batch size and weights are
-    the caller's to pass again (a lower ``lr`` is accepted). ``interrupt``: an object with ``is_set()``
+    the caller's to pass again (a lower ``lr`` is accepted; with an
+    ``lr_schedule`` the rate comes from the schedule's saved state, and
+    ``lr`` is not read). ``interrupt``: an object with ``is_set()``
     (a ``threading.Event``); once set, fit finishes the current step (on
     JAX, the current program: at most 64 steps), writes a checkpoint of that
     exact point, and raises :class:`TrainingInterrupted`.
@@ -189,14 +191,17 @@ def fit(
         warm_start=warm_start, compile=check_compile(compile),
     )  # fmt: skip
     refuse_traced("Network.fit", X, y, sample_weight)
-    check_fit_options(distributed=distributed, **options)
-    with _only_fit_of(net):
-        if not distributed:
+    check_distributed(distributed)
+    if not distributed:
+        check_fit_options(**options)
+        with _only_fit_of(net):
             return _fit(net, X, y, None, **options)
-        from .distributed import DataParallel
+    from .distributed import DataParallel
 
-        dp = distributed if isinstance(distributed, DataParallel) else DataParallel()
-        with dp.together():  # aborts the job if this process raises
+    dp = distributed if isinstance(distributed, DataParallel) else DataParallel()
+    with dp.together():  # aborts the job if this process raises: the others would wait for it forever
+        check_fit_options(root=dp.is_root, **options)
+        with _only_fit_of(net):
             return _fit(net, X, y, dp, **options)
 
 
@@ -568,6 +573,8 @@ class _Run:
         if self.schedule is not None:
             logs = self.history.logs(epoch) if self.schedule.monitor is not None else None
             self.sched_state = self.schedule.advance(self.sched_state, self.opt.lr, logs)
+            if self.dp is not None and logs is not None:  # decided on each process's own figures
+                self.dp.agreed_rate(self.schedule.rate(self.sched_state), epoch + 1)
         return stop
 
     def settle(self) -> bool:
@@ -590,8 +597,7 @@ class _Run:
                     stop = self._decide() or stop
                 if self.dp is not None:  # one decision for all, or the ones going on wait for the others forever
                     stop = self.dp.agreed(stop, len(self.history.loss))
-                if self.dp is None:  # distributed: an edit on one rank would part the ranks
-                    self._adopt_edits(*states[good - 1])
+                self._adopt_edits(*states[good - 1])
                 if self.callbacks:
                     self._follow_settings()
             self._best_epoch()
@@ -628,10 +634,20 @@ class _Run:
 
     def _adopt_edits(self, params: list[Any], buffers: list[Any]) -> None:
         """Weights a callback set on the network (``layer.weights = ...``)
-        are the next epoch's start; they were overwritten by the loop's own."""
+        are the next epoch's start; they were overwritten by the loop's own.
+        Distributed, every process must have set them, and rank 0's are
+        taken (one model, to the bit)."""
         now_params, now_buffers = self.net._params(), self.net._buffers()
-        if any(a is not b for a, b in zip([*now_params, *now_buffers], [*params, *buffers])):
-            self.params, self.buffers = list(now_params), list(now_buffers)
+        edited = any(a is not b for a, b in zip([*now_params, *now_buffers], [*params, *buffers]))
+        if self.dp is not None and not self.dp.agreed_edits(edited, len(self.history.loss)):
+            return
+        if not edited:
+            return
+        arrays = [*now_params, *now_buffers]
+        if self.dp is not None:
+            arrays = self.dp.from_root_arrays(self.backend, arrays)
+            self.net._commit(arrays[: len(now_params)], arrays[len(now_params) :])
+        self.params, self.buffers = arrays[: len(now_params)], arrays[len(now_params) :]
 
     def _decide(self) -> bool:
         """The decisions after the epoch just recorded: ``tol``, then the

@@ -31,8 +31,8 @@ from ._sparse import is_sparse
 from ._xp import index_dtype
 
 __all__ = [
-    "DeferredChecks", "as_features", "as_numeric", "as_targets", "check_fit_options", "checked_param", "positive",
-    "positive_int", "queue_loss_targets", "queue_output_check",
+    "DeferredChecks", "as_features", "as_numeric", "as_targets", "check_distributed", "check_fit_options",
+    "checked_param", "positive", "positive_int", "queue_loss_targets", "queue_output_check",
 ]
 
 
@@ -391,13 +391,13 @@ def _check_seed(seed: Any) -> None:
         raise ValueError(f"seed must be an int in 0..2**63-1, got {seed}")
 
 
-def check_fit_options(**options: Any) -> None:
+def check_fit_options(root: bool = True, **options: Any) -> None:
     """``fit``'s options that are not data, checked before anything moves or
     a step runs (so a wrong one never costs an epoch): switches are bools,
     ``interrupt`` has ``is_set()``, ``resume``/``checkpoint`` are non-empty
-    paths and the checkpoint's folder exists and is writable, ``distributed``
-    is a bool or a ``DataParallel``, ``metrics`` a sequence of names,
-    :class:`~xpnet.Metric` objects or callables."""
+    paths and the checkpoint's folder exists and is writable, ``metrics`` a sequence of names,
+    :class:`~xpnet.Metric` objects or callables. ``root``: this process
+    writes the checkpoint (rank 0 of a distributed run)."""
     for name in ("shuffle", "progress", "warm_start"):
         if name in options and not isinstance(options[name], bool | np.bool_):
             if name == "shuffle" and callable(options[name]):
@@ -410,12 +410,6 @@ def check_fit_options(**options: Any) -> None:
     interrupt = options.get("interrupt")
     if interrupt is not None and not callable(getattr(interrupt, "is_set", None)):
         raise TypeError(f"interrupt must have an is_set() method (e.g. a threading.Event), got {interrupt!r}")
-    distributed = options.get("distributed", False)
-    if not isinstance(distributed, bool | np.bool_):
-        from .distributed import DataParallel
-
-        if not isinstance(distributed, DataParallel):
-            raise TypeError(f"distributed must be True, False or a DataParallel, got {distributed!r}")
     metrics = options.get("metrics", ())
     if isinstance(metrics, str) or not isinstance(metrics, tuple | list) or not all(
         isinstance(m, str | dict) or callable(m) for m in metrics
@@ -429,8 +423,17 @@ def check_fit_options(**options: Any) -> None:
     for name in ("resume", "checkpoint"):
         if options.get(name) is not None:
             _path_option(options[name], name)
-    if options.get("checkpoint") is not None and not distributed:  # distributed: only rank 0 writes
+    if options.get("checkpoint") is not None and root:  # distributed: only rank 0 writes
         _writable_file_path(Path(options["checkpoint"]), "checkpoint")
+
+
+def check_distributed(distributed: Any) -> None:
+    """``fit``'s ``distributed`` is a bool or a ``DataParallel``."""
+    if not isinstance(distributed, bool | np.bool_):
+        from .distributed import DataParallel
+
+        if not isinstance(distributed, DataParallel):
+            raise TypeError(f"distributed must be True, False or a DataParallel, got {distributed!r}")
 
 
 def _path_option(value: Any, name: str) -> None:
