@@ -265,3 +265,16 @@ def test_a_torch_sparse_tensor_is_refused_with_what_to_pass():
                 net.predict(sparse)
             with pytest.raises(TypeError, match=r"X is a torch sparse tensor"):
                 net.fit(sparse, np.zeros(6), epochs=1)
+
+
+def test_a_sparse_y_is_named_and_to_numpy_makes_a_sparse_matrix_dense():
+    """``Network.fit`` with a sparse y said "y must hold real numbers, got
+    Python objects"; ``xpnet.to_numpy`` of a sparse matrix (scikit-learn's
+    multilabel predictions) or of None gave a 0-d object array."""
+    Y = sp.csr_matrix(np.eye(6, 2))
+    net = xpnet.MLP([3, 4, 2], backend="numpy", seed=0)
+    with pytest.raises(TypeError, match=r"y is a SciPy sparse matrix; .*pass y.toarray\(\)"):
+        net.fit(np.ones((6, 3)), Y, epochs=1)
+    np.testing.assert_array_equal(xpnet.to_numpy(Y), np.eye(6, 2))
+    with pytest.raises(TypeError, match="to_numpy takes an array"):
+        xpnet.to_numpy(None)

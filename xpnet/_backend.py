@@ -337,9 +337,14 @@ def backend_for_unpickling(name: str, device: str) -> Backend:
 
 
 def to_numpy(a: Any) -> np.ndarray:
-    """Copy any supported array (or Python number / list) to a NumPy array on the host."""
+    """Copy any supported array (or Python number / list) to a NumPy array on
+    the host; a SciPy sparse matrix as its dense array."""
     if isinstance(a, np.ndarray | np.generic):
         return np.asarray(a)
+    if a is None:
+        raise TypeError("to_numpy takes an array, a number or a list of numbers, got None")
+    if is_sparse(a):  # numpy.asarray made a 0-d array holding the matrix as one Python object
+        return a.toarray()
     if compat.is_cupy_array(a):
         return a.get()
     if compat.is_torch_array(a):

@@ -70,11 +70,14 @@ def queue_sample_weight(backend: Any, w: Any, n: int, dtype: str, checks: Any) -
     """``sample_weight`` as ``(n,)`` of ``dtype``, its value checks queued on
     ``checks`` (the inputs' transfer); host weights stay on the host (checked
     there) for the caller to move."""
-    w = as_numeric(backend, w, dtype, "sample_weight", host=True)
+    w = as_numeric(backend, w, None, "sample_weight", host=True)
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(f"sample_weight must hold one weight per row of X ({n}), got shape {tuple(w.shape)}")
     xp = array_namespace(w)
-    w = scaled_to_one(xp, w)
+    if isinstance(w, np.ndarray):  # scaled in float64 first: weights of 1e-50 are not all zero in float32 then
+        w = scaled_to_one(xp, w.astype(np.float64)).astype(np.dtype(dtype))
+    else:
+        w = scaled_to_one(xp, xp.astype(w, backend.dtype(dtype)))
     checks.finite(w, "sample_weight")
     checks.add(xp.any(w < 0), "sample_weight must not hold negative weights")
     checks.add(xp.all(w == 0), "sample_weight: every weight is zero, so nothing would be learned")

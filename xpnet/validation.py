@@ -61,6 +61,9 @@ def as_numeric(
             return out if dtype is not None else _comparable(backend, out)
         value = to_numpy(value)  # another library's array comes through the host anyway: checked as host data
     staged = host
+    if is_sparse(value):  # numpy.asarray makes a 0-d array of one Python object of it
+        raise TypeError(f"{what} is a SciPy sparse matrix; only X may be one (on the numpy backend): pass "
+                        f"{what}.toarray()")  # fmt: skip
     if isinstance(value, np.ma.MaskedArray) and np.ma.getmaskarray(value).any():
         raise ValueError(f"{what} is a masked array with masked entries, and a mask is not a missing value here: "
                          "fill them (np.ma.filled) or leave those rows out")  # fmt: skip
