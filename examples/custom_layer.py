@@ -31,9 +31,12 @@ class Mish(xpnet.Activation):
         return v * xp.tanh(_softplus(xp, v))
 
     def _derivative(self, xp, v):
+        """tanh(sp) + v (1 - tanh(sp)^2) sigmoid(v), sp = softplus(v). Below
+        zero sigmoid is e/(1+e) with e = exp(v): 1 - 1/(1+e) would cancel to
+        rounding noise (the wrong sign below about -17 in float32)."""
         t = xp.tanh(_softplus(xp, v))
-        sigmoid = 1.0 / (1.0 + xp.exp(-xp.abs(v)))
-        sigmoid = xp.where(v >= 0, sigmoid, 1.0 - sigmoid)
+        e = xp.exp(-xp.abs(v))
+        sigmoid = xp.where(v >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
         return t + v * (1.0 - t * t) * sigmoid
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import child_env
+from helpers import child_env, try_import
 
 import xpnet
 from xpnet._backend import backend_status
@@ -127,6 +127,45 @@ def test_cpu_or_gpu_names_an_unusable_gpu(tmp_path):
     result = run_example("cpu_or_gpu.py", "--backend", "cupy", cwd=tmp_path, check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "'cupy' is not usable here" in result.stderr
+
+
+#: The example's Mish derivative on a grid, in a child process: importing the
+#: example registers "mish", which would leak into registries other tests enumerate.
+MISH_DERIVATIVE = """
+import sys, numpy as np
+sys.path.insert(0, sys.argv[1])
+import custom_layer, xpnet
+v = np.linspace(-100.0, 100.0, 20001)
+mish = xpnet.get_activation("mish")
+np.savez(sys.argv[2], f32=mish.derivative(v.astype(np.float32)), f64=mish.derivative(v))
+"""
+
+
+def test_custom_layer_mish_derivative_matches_torch_autograd(tmp_path):
+    """Over [-100, 100] in float32 and float64, against torch autograd of
+    F.mish in float64 (torch's own float32 backward underflows its sigmoid
+    below -88.7 and turns positive there). Below about -17 the example's old
+    sigmoid, 1 - 1/(1 + exp(v)), cancelled to the wrong sign in float32."""
+    torch = try_import("torch")
+    if torch is None:
+        pytest.skip("torch: not installed (the reference is torch autograd)")
+    result = subprocess.run([sys.executable, "-c", MISH_DERIVATIVE, str(EXAMPLES), str(tmp_path / "d.npz")],
+                            capture_output=True, text=True, timeout=120, env=child_env(XPNET_HOME))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    got = np.load(tmp_path / "d.npz")
+    for key, dtype in (("f32", np.float32), ("f64", np.float64)):
+        v = np.linspace(-100.0, 100.0, 20001).astype(dtype)
+        tv = torch.tensor(v.astype(np.float64), requires_grad=True)
+        torch.nn.functional.mish(tv).sum().backward()
+        want, mine = tv.grad.numpy(), got[key].astype(np.float64)
+        assert got[key].dtype == dtype
+        eps, tiny = np.finfo(dtype).eps, np.finfo(dtype).tiny
+        # rounding of the sum tanh(sp) + v (1 - tanh(sp)^2) sigmoid(v), whose terms |v| sigmoid(v) bounds
+        # where they cancel (the root at v = -1.19; 1 - tanh^2 above v = 15), and of results below tiny
+        scale = np.abs(want) + np.abs(v) * torch.sigmoid(tv.detach()).numpy()
+        tolerance = 8 * eps * scale + tiny
+        bad = np.abs(mine - want) > tolerance
+        assert not bad.any(), f"{key}: {bad.sum()} off, e.g. v={v[bad][-3:]}: {mine[bad][-3:]}, torch {want[bad][-3:]}"
 
 
 @pytest.mark.parametrize("where", [("numpy", None), ("array_api_strict", "device1")])
