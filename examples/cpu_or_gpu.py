@@ -35,6 +35,10 @@ def main() -> None:
         backend = xpnet.get_backend(args.backend, args.device)
     except xpnet.BackendUnavailable as exc:
         raise SystemExit(f"{exc}\n(`xpnet info` lists what is usable here; --backend numpy always works)") from None
+    if backend.name == "jax" and args.dtype == "float64":  # JAX computes float64 only in its 64-bit mode
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
     print(f"backend: {backend.name}, device: {backend.device}, dtype: {args.dtype}")
 
     X, y = xpnet.datasets.load_digits()

@@ -20,8 +20,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 XPNET_HOME = str(Path(xpnet.__file__).resolve().parent.parent)
 
 
-def run_example(name: str, *args: str, cwd: Path, timeout: float = 120, check: bool = True):
-    env = {k: v for k, v in child_env(XPNET_HOME).items() if k != "XPNET_BACKEND"}
+def run_example(name: str, *args: str, cwd: Path, timeout: float = 120, check: bool = True, unset: tuple = ()):
+    env = {k: v for k, v in child_env(XPNET_HOME).items() if k not in ("XPNET_BACKEND", *unset)}
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, "1")  # BLAS threads that spin-wait slow a busy small machine down ~5x
     result = subprocess.run(
@@ -117,6 +117,18 @@ def test_digits(tmp_path):
 def test_cpu_or_gpu_on_the_cpu(tmp_path):
     out = run_example("cpu_or_gpu.py", "--epochs", 5, "--hidden", 64, cwd=tmp_path).stdout
     assert out.startswith("backend: numpy, device: cpu")
+    assert float(re.search(r"test accuracy ([0-9.]+)", out)[1]) >= 0.9
+    assert "same predictions: True" in out
+
+
+def test_cpu_or_gpu_float64_on_jax(tmp_path):
+    """JAX computes float64 only in its 64-bit mode, which the example switches on (it ended in a traceback).
+    Without the suite's JAX_ENABLE_X64=1, as a user runs it."""
+    if not backend_status("jax").usable:
+        pytest.skip(f"jax: {backend_status('jax').reason}")
+    out = run_example("cpu_or_gpu.py", "--backend", "jax", "--dtype", "float64", "--epochs", 5, "--hidden", 64,
+                      cwd=tmp_path, unset=("JAX_ENABLE_X64",)).stdout  # fmt: skip
+    assert out.startswith("backend: jax, device: ") and "dtype: float64" in out.splitlines()[0]
     assert float(re.search(r"test accuracy ([0-9.]+)", out)[1]) >= 0.9
     assert "same predictions: True" in out
 
