@@ -34,7 +34,14 @@ def gradcheck(net: Any, X: Any, y: Any, loss: Any, *, step: float = STEP) -> flo
     ``1e-16 * |loss| / step``, which would swamp the relative error of
     entries that are zero or nearly so (a pixel that is always 0 gives its
     weights a zero gradient), as ``torch.autograd.gradcheck``'s ``atol`` also
-    allows for."""
+    allows for.
+
+    The gradients are those of :meth:`Network.gradients`: for a sigmoid
+    output with binary_cross_entropy, or softmax with cross_entropy, the
+    fused ``(y - t)`` delta, which is not the derivative of ``evaluate``
+    where the loss clips a saturated output (flat there). There a correct
+    network reports an error near 1: check it on inputs that do not
+    saturate its outputs."""
     with quiet_float_errors(), float64_scope(net.backend):  # an exp that overflows to its limit is not news
         return _gradcheck(net, X, y, loss, step)
 

@@ -243,7 +243,14 @@ class Network:
     def gradients(self, X: Any, y: Any, loss: str | Loss) -> list[tuple[Any, ...]]:
         """One tuple per layer, in its parameter order (``(dW, db)`` for
         :class:`Dense`, ``db`` ``None`` without a bias): the gradient of
-        ``loss.value`` on this batch, in training mode without Dropout."""
+        ``loss.value`` on this batch, in training mode without Dropout.
+
+        Except where the loss clips a saturated output: a sigmoid output
+        with binary_cross_entropy, or softmax with cross_entropy, gets the
+        fused ``(y - t)`` delta, the derivative of the unclipped loss. Where
+        ``y`` is clipped (into ``[eps, 1 - eps]``; cross_entropy only below)
+        the value is flat, but ``(y - t)`` still pulls a wrong output back,
+        as training needs (``fit`` uses the same delta)."""
         refuse_traced("Network.gradients", X, y)
         loss = get_loss(loss)
         X, T = self._inputs(X, y, loss)
