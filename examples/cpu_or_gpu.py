@@ -18,6 +18,7 @@ import argparse
 import time
 
 import numpy as np
+from _options import positive_int
 
 import xpnet
 
@@ -27,8 +28,9 @@ def main() -> None:
     parser.add_argument("--backend", default="numpy")
     parser.add_argument("--device")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    parser.add_argument("--hidden", type=int, default=128, help="width of the two hidden layers; try 2048 on a GPU")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--hidden", type=positive_int, default=128,
+                        help="width of the two hidden layers; try 2048 on a GPU")
+    parser.add_argument("--epochs", type=positive_int, default=10)
     args = parser.parse_args()
 
     try:

@@ -19,6 +19,7 @@ import sys
 import time
 
 import numpy as np
+from _options import non_negative_int, output_file, positive_int
 
 import xpnet
 
@@ -39,9 +40,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="numpy")
     parser.add_argument("--device")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--save", metavar="MODEL", help="save the trained model here")
+    parser.add_argument("--epochs", type=positive_int, default=30)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--save", type=output_file, metavar="MODEL", help="save the trained model here")
     args = parser.parse_args()
 
     X, y = xpnet.datasets.load_digits()  # (1797, 64) in [0, 1], labels 0-9

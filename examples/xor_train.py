@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _options import non_negative_int, output_file, positive_float, positive_int
 
 import xpnet
 
@@ -21,11 +22,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="numpy")
     parser.add_argument("--device")
-    parser.add_argument("--model", default="xor.safetensors", help="where to save the trained model")
-    parser.add_argument("--epochs", type=int, default=1000)
-    parser.add_argument("--lr", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--plot", metavar="PNG", help="draw the loss curve (needs matplotlib)")
+    parser.add_argument("--model", type=output_file, default="xor.safetensors", help="where to save the trained model")
+    parser.add_argument("--epochs", type=positive_int, default=1000)
+    parser.add_argument("--lr", type=positive_float, default=1.0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--plot", type=output_file, metavar="PNG", help="draw the loss curve (needs matplotlib)")
     args = parser.parse_args()
 
     X, y = xpnet.datasets.xor()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from xpnet.training import History
@@ -36,6 +38,20 @@ def test_a_folder_is_not_an_image_path(tmp_path):
         with pytest.raises(ValueError, match="needs the path of an image file"):
             plot_history(history, path)
     assert list(tmp_path.iterdir()) == []  # no hidden ".png" written into the folder
+
+
+def test_a_missing_folder_is_named_before_drawing(tmp_path, monkeypatch):
+    """matplotlib failed only at savefig, naming the file, not which folder is missing."""
+    import sys
+
+    from xpnet.plotting import plot_history
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # refused before matplotlib is needed
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    missing = tmp_path / "missing"
+    with pytest.raises(FileNotFoundError, match=f"the folder '{re.escape(str(missing))}' of .* does not exist"):
+        plot_history(History(loss=[1.0, 0.5]), missing / "c.png")
+    assert not missing.exists()
 
 
 def test_epochs_are_ticked_as_whole_numbers(tmp_path, monkeypatch):

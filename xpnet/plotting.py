@@ -23,9 +23,14 @@ def plot_history(
     log: bool = True,
 ) -> None:
     """Draw ``history.loss`` (and ``val_loss``, and ``val_accuracy`` on a
-    right-hand axis when present) into the image file ``path``."""
+    right-hand axis when present) into the image file ``path``. A path
+    whose folder does not exist is refused before any drawing, naming the
+    folder (matplotlib would fail at the end, naming only the file)."""
     if not os.fspath(path) or os.fspath(path).endswith(("/", os.sep)) or os.path.isdir(path):
         raise ValueError(f"plot_history needs the path of an image file, got {os.fspath(path)!r}, a folder's name")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"plot_history: the folder {folder!r} of {os.fspath(path)!r} does not exist")
     try:
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator

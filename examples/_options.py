@@ -1,0 +1,48 @@
+"""argparse types the examples share (a helper, not an example).
+
+A bad value is refused by argparse, in one line naming the option
+("error: argument --seed: expected ...") and before any training, rather
+than ending in a traceback from deep inside NumPy, xpnet or matplotlib, for
+a file to write only after all the work is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+
+
+def _number(text: str, convert, valid, expected: str):
+    try:
+        value = convert(text)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """Epochs, steps, layer widths: 1 or more."""
+    return _number(text, int, lambda v: v >= 1, "a positive integer")
+
+
+def non_negative_int(text: str) -> int:
+    """A seed: NumPy's generators take none below 0."""
+    return _number(text, int, lambda v: v >= 0, "a non-negative integer")
+
+
+def positive_float(text: str) -> float:
+    """A learning rate: finite and above 0."""
+    return _number(text, float, lambda v: 0 < v < math.inf, "a positive finite number")
+
+
+def output_file(text: str) -> str:
+    """A file written after training: a file's name, in a folder that exists now."""
+    if not text or text.endswith(("/", os.sep)) or os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"expected a file's name, got {text!r}, a folder")
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"the folder {folder!r} does not exist")
+    return text
