@@ -72,7 +72,8 @@ def main() -> None:
     if args.plot:
         from xpnet.plotting import plot_history
 
-        plot_history(history, args.plot, title="1000-100-1 ReLU network, lr 1e-6", ylabel="sum of squared errors", xlabel="step")
+        plot_history(history, args.plot, title="1000-100-1 ReLU network, lr 1e-6", ylabel="sum of squared errors",
+                     xlabel="step", first=0)  # steps numbered from 0, as printed above
         print(f"wrote {args.plot}")
 
 

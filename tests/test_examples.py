@@ -73,6 +73,27 @@ def test_regression_1000_100_1(tmp_path):
     assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_regression_plot_numbers_steps_as_printed(tmp_path, monkeypatch, capsys):
+    """The loss printed as "i: loss" is drawn at x = i (it was at i + 1, under the label "step")."""
+    pytest.importorskip("matplotlib", reason="matplotlib is in the test extra")
+    import runpy
+
+    from matplotlib.figure import Figure
+
+    drawn = {}
+
+    def savefig(fig, *args, **kwargs):
+        drawn["x"], drawn["y"] = fig.axes[0].lines[0].get_data()
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # its argparse types, examples/_options.py
+    monkeypatch.setattr(sys, "argv", ["regression_1000_100_1.py", "--steps", "21", "--plot", str(tmp_path / "l.png")])
+    runpy.run_path(str(EXAMPLES / "regression_1000_100_1.py"), run_name="__main__")
+    printed = re.findall(r"^(\d+): ([0-9.]+)$", capsys.readouterr().out, re.M)
+    assert [int(i) for i, _ in printed] == [0, 10, 20] and list(drawn["x"]) == list(range(21))
+    assert all(f"{drawn['y'][int(i)]:.2f}" == loss for i, loss in printed)
+
+
 @pytest.mark.parametrize("args", [
     ("regression_1000_100_1.py", "--seed", "-1"), ("regression_1000_100_1.py", "--steps", "0"),
     ("regression_1000_100_1.py", "--plot", "missing/loss.png"), ("xor_train.py", "--epochs", "0"),

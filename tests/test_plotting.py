@@ -54,6 +54,23 @@ def test_a_missing_folder_is_named_before_drawing(tmp_path, monkeypatch):
     assert not missing.exists()
 
 
+def test_first_numbers_the_x_axis(tmp_path, monkeypatch):
+    """Epochs from 1 by default; first=0 for steps printed from 0 (seed 001's)."""
+    pytest.importorskip("matplotlib", reason="matplotlib is in the test extra")
+    from matplotlib.figure import Figure
+
+    from xpnet.plotting import plot_history
+
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: drawn.append(list(fig.axes[0].lines[0].get_xdata())))
+    history = History(loss=[3.0, 2.0, 1.0])
+    plot_history(history, tmp_path / "a.png")
+    plot_history(history, tmp_path / "b.png", first=0)
+    assert drawn == [[1, 2, 3], [0, 1, 2]]
+    with pytest.raises(TypeError, match="first must be an int"):
+        plot_history(history, tmp_path / "c.png", first=0.5)
+
+
 def test_epochs_are_ticked_as_whole_numbers(tmp_path, monkeypatch):
     """A short run's axis read 1.0, 1.5, 2.0, 2.5 ..."""
     pytest.importorskip("matplotlib", reason="matplotlib is in the test extra")

@@ -21,11 +21,18 @@ def plot_history(
     ylabel: str = "loss",
     xlabel: str = "epoch",
     log: bool = True,
+    first: int = 1,
 ) -> None:
     """Draw ``history.loss`` (and ``val_loss``, and ``val_accuracy`` on a
     right-hand axis when present) into the image file ``path``. A path
     whose folder does not exist is refused before any drawing, naming the
-    folder (matplotlib would fail at the end, naming only the file)."""
+    folder (matplotlib would fail at the end, naming only the file).
+
+    ``first`` is the x of ``history.loss[0]``: epochs count from 1, as
+    ``xpnet train`` numbers them; 0 matches a loop that prints its steps
+    from 0, as the seeds do."""
+    if isinstance(first, bool) or not isinstance(first, int):
+        raise TypeError(f"plot_history: first must be an int, got {first!r}")
     if not os.fspath(path) or os.fspath(path).endswith(("/", os.sep)) or os.path.isdir(path):
         raise ValueError(f"plot_history needs the path of an image file, got {os.fspath(path)!r}, a folder's name")
     folder = os.path.dirname(os.path.abspath(path))
@@ -38,7 +45,7 @@ def plot_history(
         raise ImportError("plotting needs matplotlib, which is not installed: pip install 'xpnet[plot]'") from None
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
-    epochs = range(1, len(history.loss) + 1)
+    epochs = range(first, first + len(history.loss))
     ax.plot(epochs, history.loss, label="training loss")
     if history.val_loss:
         ax.plot(epochs, history.val_loss, label="validation loss")
