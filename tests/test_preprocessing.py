@@ -167,11 +167,26 @@ def test_scaling_of_rows_and_near_the_float64_limit():
     ((6, 0.5, 0, np.array([0, 1, np.nan, 0, 1, np.nan])), "labels must be finite"),
     ((3.5, 0.2, 0), "n must be a row count"),
     ((-1, 0.2, 0), "n must be a row count"),
+    ((10, "0.2", 0), r"test share must be a number in \[0, 1\), got '0.2'"),  # TypeError from a comparison
+    ((10, None, 0), "test share must be a number"),
+    ((10, 0.2, -1), "seed must be None or an int >= 0, got -1"),  # NumPy's "expected non-negative integer"
+    ((10, 0.2, 1.5), "seed must be None or an int >= 0, got 1.5"),
 ])  # fmt: skip
 def test_split_indices_refuses_labels_that_do_not_fit_its_rows(args, message):
-    """Rows 5-9 were in neither part, or indices went past n."""
+    """Rows 5-9 were in neither part, or indices went past n; the share
+    and seed failed deep in a comparison or in NumPy, naming neither."""
     with pytest.raises(ValueError, match=message):
         split_indices(*args)
+
+
+def test_split_indices_groups_device_labels_and_names_labels_it_cannot_group():
+    labels = np.arange(20) % 3
+    want = split_indices(20, 0.2, 0, labels)
+    strict = pytest.importorskip("array_api_strict", reason="a device array of labels")
+    got = split_indices(20, 0.2, 0, strict.asarray(labels, device=strict.Device("device1")))
+    assert all(np.array_equal(a, b) for a, b in zip(got, want))
+    with pytest.raises(TypeError, match="labels must be numbers or strings, one kind"):
+        split_indices(4, 0.5, 0, np.array([None, "a", None, "a"], dtype=object))
 
 
 def test_task_classification_takes_fractional_labels_as_written(tmp_path):

@@ -8,12 +8,14 @@ Messages show plain Python values (``1``, ``'cat'``), never NumPy reprs.
 
 from __future__ import annotations
 
+import numbers
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ._backend import to_numpy
 from ._number_text import as_numbers, decimal_comma_hint, decimal_comma_share, number_marks, plain_numbers
 from .data_io import DataError, Table, read_text_column
 
@@ -350,18 +352,15 @@ def split_indices(
     With ``labels`` the split is stratified: each class gives the same share
     of its rows to the test set (never all of them), so a small class is not
     missing from training."""
-    if not 0.0 <= test_size < 1.0:
-        raise ValueError(f"the test share must be in [0, 1), got {test_size}")
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0.0 <= test_size < 1.0:
+        raise ValueError(f"the test share must be a number in [0, 1), got {test_size!r}")
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
         raise ValueError(f"split_indices: n must be a row count (an int >= 0), got {n!r}")
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (n,):
-            raise ValueError(f"split_indices: labels must hold one class per row, shape ({n},), got {labels.shape}")
-        if labels.dtype.kind == "f" and not np.isfinite(labels).all():
-            raise ValueError("split_indices: labels must be finite (a NaN label's rows would be in neither part)")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise ValueError(f"split_indices: seed must be None or an int >= 0, got {seed!r}")
+    classes = None if labels is None else _classes(labels, n)
     rng = np.random.default_rng(seed)
-    groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    groups = [np.arange(n)] if labels is None else [np.flatnonzero(classes == c) for c in np.unique(classes)]
     train, test = [], []
     for rows in groups:
         rows = rng.permutation(rows)
@@ -369,6 +368,22 @@ def split_indices(
         test.append(rows[:k])
         train.append(rows[k:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def _classes(labels: Any, n: int) -> np.ndarray:
+    """``split_indices``'s labels as a host array of ``n`` sortable classes
+    (a device array is fetched: the split is drawn on the host)."""
+    labels = to_numpy(labels)
+    if labels.shape != (n,):
+        raise ValueError(f"split_indices: labels must hold one class per row, shape ({n},), got {labels.shape}")
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise ValueError("split_indices: labels must be finite (a NaN label's rows would be in neither part)")
+    try:
+        np.unique(labels)
+    except TypeError:  # None beside strings: NumPy cannot order them
+        raise TypeError("split_indices: labels must be numbers or strings, one kind, to be grouped into classes; "
+                        f"got values of types {sorted({type(v).__name__ for v in labels.tolist()})}") from None
+    return labels
 
 
 def scaling(X: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
