@@ -900,3 +900,18 @@ def test_a_header_cell_wrapped_over_lines_names_one_column(tmp_path):
     assert "target 'Price (USD)' (regression" in result.stdout
     (tmp_path / "p.csv").write_text('"Price\n(USD)",a\n1.5,0.2\n')  # another order, wrapped too
     assert len(ok(xpnet_cli("predict", model, tmp_path / "p.csv")).stdout.split()) == 2
+
+
+def test_labels_01_and_1_are_two_classes_under_task_auto_too(tmp_path):
+    """Under --task auto, 01 and 1 were read as the integer 1 and merged
+    into one class (a file of only 01 and 1 was "constant"), while --task
+    classification kept them apart: both modes keep distinct text distinct."""
+    X, _ = blobs(60)
+    labels = np.array(["01", "1", "10"])[(X[:, 0] > 0.5).astype(int) + (X[:, 0] < -0.5) * 2]
+    data, model = table(tmp_path / "lab.csv", ["a", "b", "y"], [[*x, v] for x, v in zip(X, labels)]), tmp_path / "m"
+    for task in ("auto", "classification"):
+        out = ok(xpnet_cli("train", "--data", data, "--task", task, "--save", model, *FAST)).stdout
+        assert "(3 classes)" in out
+        assert {r[0] for r in read_csv(ok(xpnet_cli("predict", model, data)).stdout)[1]} <= {"01", "1", "10"}
+    two = table(tmp_path / "two.csv", ["a", "b", "y"], [[*x, "01" if x[0] > 0 else "1"] for x in X])
+    assert "task: classification (text labels with 2 values)" in ok(xpnet_cli("train", "--data", two, *FAST)).stdout

@@ -140,16 +140,19 @@ def _one_target(table: Table, name: str, task: str | None = None) -> tuple[np.nd
 
 def _labels_as_written(present: Any, numbers: Any, task: str | None) -> bool:
     """Class labels to keep as written: integers some of which Python would
-    write otherwise (``01``, ``+1``), one spelling per number (``0`` and
-    ``-0`` are one class), as classes (``--task classification``, or few
-    values each on 2 rows or more: the guess's rule); a regression target
-    written ``+12`` stays a number."""
+    write otherwise (``01``, ``+1``; a ``-0`` among ``0`` is the number 0),
+    as classes (``--task classification``, or few spellings: the guess's
+    rule). Two spellings of one number (``01`` and ``1``) are two labels
+    under ``auto`` too, whose numbers would merge them into one class; a
+    regression target written ``+12`` (many values) stays a number."""
     if not bool(present.str.fullmatch(r"\+\d+|-?0\d+").fillna(False).any()):
         return False
     if task == "classification":  # asked for: the labels as written, 01 and 1 two classes
         return True
-    values = numbers.nunique()
-    return present.nunique() == values and values <= MAX_CLASSES and int(present.value_counts().min()) >= 2
+    texts = present.nunique()
+    if texts > MAX_CLASSES:
+        return False
+    return texts > numbers.nunique() or int(present.value_counts().min()) >= 2
 
 
 def _numbers_anyway(texts, marks: tuple[str, str | None]) -> Any:
