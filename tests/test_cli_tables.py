@@ -915,3 +915,19 @@ def test_labels_01_and_1_are_two_classes_under_task_auto_too(tmp_path):
         assert {r[0] for r in read_csv(ok(xpnet_cli("predict", model, data)).stdout)[1]} <= {"01", "1", "10"}
     two = table(tmp_path / "two.csv", ["a", "b", "y"], [[*x, "01" if x[0] > 0 else "1"] for x in X])
     assert "task: classification (text labels with 2 values)" in ok(xpnet_cli("train", "--data", two, *FAST)).stdout
+
+
+def test_a_column_name_with_a_comma_can_be_named_in_each_column_option(tmp_path):
+    """--ignore/--categorical/--target split their value at commas before
+    the header was read, so 'Name, full' (pandas writes it quoted) could not
+    be named, though xpnet's own hint said --ignore 'Name, full'."""
+    X, y = blobs(60)
+    rows = [[*x, f'"person {i}"', f'"{["02134", "10001"][i % 2]}"', v] for i, (x, v) in enumerate(zip(X, y))]
+    data = table(tmp_path / "people.csv", ["a", "b", '"Name, full"', '"Zip,code"', '"Label, final"'], rows)
+    hint = one_line_error(xpnet_cli("train", "--data", data, "--max-categories", "10", *FAST))
+    assert "(--ignore 'Name, full' leaves it out" in hint
+    out = ok(xpnet_cli("train", "--data", data, "--ignore", "Name, full", "--categorical", "Zip,code",
+                       "--target", "Label, final", *FAST)).stdout  # fmt: skip
+    assert "3 features (2 numeric, 1 categorical" in out and "target 'Label, final'" in out
+    assert "2 features, target 'Label, final'" in ok(xpnet_cli("train", "--data", data, "--ignore", "2, 3",
+                                                                *FAST)).stdout  # a list of positions still splits

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .columns import _MISSING_HINT, Column, _few, Features, column_kinds, fit_features
-from .data_io import DataError, Table, column_name, read_header, read_table, sep_hint, unnamed_columns
+from .columns import _MISSING_HINT, Column, Features, _few, column_kinds, fit_features
+from .data_io import DataError, Table, column_names, read_header, read_table, sep_hint, unnamed_columns
 from .preprocessing import (
     Target,
     check_target,
@@ -134,9 +134,9 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
             raise DataError(f"the last column with a name, {targets[0]!r}, is repeated in the header",
                             "--target names the column to predict")  # fmt: skip
     else:
-        targets = list(dict.fromkeys(column_name(table, t, "--target") for t in _target_specs(table, args.target)))
-    ignored = {column_name(table, n, "--ignore") for n in args.ignore}
-    categorical = {column_name(table, n, "--categorical") for n in args.categorical}
+        targets = column_names(table, args.target, "--target")
+    ignored = set(column_names(table, args.ignore, "--ignore"))
+    categorical = set(column_names(table, args.categorical, "--categorical"))
     for option, names in (("--ignore", ignored), ("--categorical", categorical)):
         clash = sorted(names & set(targets))
         if clash:
@@ -150,12 +150,6 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
     read_table(table, columns=features + targets, text=text, na_values=read.na_values, decimal=read.decimal)
     features = [n for n in features if n in table.frame.columns]  # less the empty unnamed columns
     return table, targets, column_kinds(table, features, categorical)
-
-
-def _target_specs(table: Table, specs: list[str]) -> list[str]:
-    """``--target a,b``: several columns, unless one column's name has a comma in it."""
-    joined = ",".join(specs)
-    return [joined] if joined in table.names else specs
 
 
 def _digits() -> tuple[Table, list[str], list[Column]]:

@@ -177,11 +177,14 @@ def _optimizer(text: str) -> str:
 
 
 def _names(text: str) -> list[str]:
-    """``"a,b , c"`` -> ``["a", "b", "c"]`` (column names or positions)."""
-    names = [part.strip() for part in text.split(",")]
-    if not text.strip() or any(not name for name in names):
+    """``"a,b , c"``: column names or positions separated by commas, kept
+    whole (``[text]``) until the header is read, since a column's own name
+    may hold a comma (:func:`xpnet.data_io.column_names` splits it)."""
+    from .data_io import split_names
+
+    if not text.strip() or not all(split_names(text)):
         raise argparse.ArgumentTypeError(f"expected column names separated by commas, got {text!r}")
-    return names
+    return [text]
 
 
 def _tokens(text: str) -> list[str]:
@@ -443,7 +446,10 @@ def _check_train(args: argparse.Namespace) -> None:
         raise UsageError("--test-size and --test-data both choose the test rows; give one of them")
     args.test_size = 0.2 if args.test_size is None else args.test_size
     _check_marks(args, default_decimal=".")
-    clash = sorted(set(args.categorical) & set(args.ignore))
+    from .data_io import split_names
+
+    named = [{n for v in values for n in [v.strip(), *split_names(v)]} for values in (args.categorical, args.ignore)]
+    clash = sorted(named[0] & named[1])
     if clash:
         raise UsageError(f"--categorical and --ignore both name {clash[0]!r}; keep it in one of them")
     _input_path("--data", args.data)

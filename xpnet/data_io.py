@@ -37,10 +37,12 @@ __all__ = [
     "Table",
     "check_input_file",
     "column_name",
+    "column_names",
     "read_header",
     "read_table",
     "read_text_column",
     "sep_hint",
+    "split_names",
     "unnamed_columns",
 ]
 
@@ -612,6 +614,20 @@ def _line_of(table: Table, row: int) -> int:
         if seen == row:
             return line
     return row + 2  # pragma: no cover - the file changed under us
+
+
+def split_names(value: str) -> list[str]:
+    """An option's value split at its commas, each part stripped (``"a, b"`` -> ``["a", "b"]``)."""
+    return [part.strip() for part in value.split(",")]
+
+
+def column_names(table: Table, values: list[str], option: str = "--target") -> list[str]:
+    """The columns that an option's values name, in order, once each: a value
+    that is a header name exactly names that column, commas and all (pandas
+    writes ``"Name, full"``); else it lists names or positions separated by
+    commas (``a,b``, ``0,-1``)."""
+    specs = [[v] if v.strip() in table.names else split_names(v) for v in values]
+    return list(dict.fromkeys(column_name(table, spec, option) for group in specs for spec in group))
 
 
 def column_name(table: Table, spec: str, option: str = "--target") -> str:
