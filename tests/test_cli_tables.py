@@ -931,3 +931,16 @@ def test_a_column_name_with_a_comma_can_be_named_in_each_column_option(tmp_path)
     assert "3 features (2 numeric, 1 categorical" in out and "target 'Label, final'" in out
     assert "2 features, target 'Label, final'" in ok(xpnet_cli("train", "--data", data, "--ignore", "2, 3",
                                                                 *FAST)).stdout  # a list of positions still splits
+
+
+def test_predict_sep_auto_detects_instead_of_the_trained_sep(tmp_path):
+    """predict --sep auto read the file with the --sep given in training,
+    as if the option were left out; auto now detects, as its help says."""
+    X, y = blobs(40)
+    model = tmp_path / "m.st"
+    semi = table(tmp_path / "t.csv", ["a", "b", "y"], [[*x, v] for x, v in zip(X, y)], sep=";")
+    ok(xpnet_cli("train", "--data", semi, "--sep", "semicolon", "--save", model, *FAST))
+    comma = table(tmp_path / "new.csv", ["a", "b"], X[:3])
+    assert "pass --sep comma" in one_line_error(xpnet_cli("predict", model, comma))  # the trained ';' by default
+    header, rows = read_csv(ok(xpnet_cli("predict", model, comma, "--sep", "auto")).stdout)
+    assert header == ["y"] and len(rows) == 3

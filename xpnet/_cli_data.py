@@ -72,7 +72,7 @@ class _Read:
 
 def training_data(args: argparse.Namespace) -> Prepared:
     """Read, clean, split, encode and standardise the training data."""
-    read = _Read(args.sep, args.encoding or "utf-8", args.decimal or ".", list(args.na_values or []))
+    read = _Read(None if args.sep == "auto" else args.sep, args.encoding or "utf-8", args.decimal or ".", list(args.na_values or []))
     table, targets, kinds = _training_table(args, read)
     target = read_target(table, targets, args.task)
     table, target, dropped = _apply_missing(table, target, kinds, args.missing)
@@ -304,7 +304,7 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
     encoding = args.encoding or str(stored.get("encoding", "utf-8"))
     decimal = args.decimal or str(stored.get("decimal", "."))
     na_values = args.na_values if args.na_values is not None else [str(v) for v in stored.get("na_values", [])]
-    sep = args.sep or _stored_sep(stored)
+    sep = None if args.sep == "auto" else args.sep or _stored_sep(stored)
     table = read_header(args.data, sep, encoding, known=() if features is None else features.names)
     if features is None:
         features = Features([Column(n, "number") for n in table.names if table.sep is not None or n.startswith("x")])

@@ -199,9 +199,11 @@ def _tokens(text: str) -> list[str]:
 SEP_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t", "pipe": "|", "space": " "}
 
 
-def _sep(text: str) -> str | None:
+def _sep(text: str) -> str:
+    """A separator, or ``"auto"``: detect it (in predict too, where leaving
+    --sep out means the --sep given in training)."""
     if text.lower() == "auto":
-        return None
+        return "auto"
     sep = SEP_NAMES.get(text.lower(), text)
     if len(sep) != 1 or sep in "\"'\r\n" or sep.isalnum():
         raise argparse.ArgumentTypeError(f"expected one character or auto, comma, semicolon, tab, pipe, space, got {text!r}")
@@ -361,7 +363,7 @@ def _add_reading_options(group: Any, from_model: bool = False) -> None:
     group.add_argument("--sep", type=_sep, default=None, metavar="CHAR",
                        help="CSV separator: one character, or comma, semicolon, tab, pipe, space (default: "
                        + ("the --sep given in training, else " if from_model else "") + "detected from the header "
-                       "and first rows)")
+                       "and first rows; auto detects it)")
     group.add_argument("--encoding", type=_encoding, default=None,
                        help=f"text encoding of CSV files, e.g. latin-1 (default: {trained}utf-8)")
     group.add_argument("--decimal", type=_decimal, default=None, metavar="CHAR",
