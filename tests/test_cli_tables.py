@@ -944,3 +944,17 @@ def test_predict_sep_auto_detects_instead_of_the_trained_sep(tmp_path):
     assert "pass --sep comma" in one_line_error(xpnet_cli("predict", model, comma))  # the trained ';' by default
     header, rows = read_csv(ok(xpnet_cli("predict", model, comma, "--sep", "auto")).stdout)
     assert header == ["y"] and len(rows) == 3
+
+
+def test_a_missing_value_token_that_starts_with_a_dash_has_a_hint_that_works(tmp_path):
+    """The hint said --na-values '--', which argparse refuses (it reads '--'
+    as an option), and --na-values=-- was accepted and silently dropped
+    (Python 3.11's argparse strips a '--' value)."""
+    X, y = blobs(40)
+    data = table(tmp_path / "d.csv", ["a", "b", "y"], [["--" if i == 3 else x[0], x[1], v]
+                                                        for i, (x, v) in enumerate(zip(X, y))])  # fmt: skip
+    line = one_line_error(xpnet_cli("train", "--data", data, "--missing", "drop", *FAST))
+    assert "pass --na-values='--';" in line
+    out = ok(xpnet_cli("train", "--data", data, "--missing", "drop", "--na-values=--", *FAST)).stdout
+    assert "dropped 1 row(s) with a missing value" in out
+    assert "--na-values=-x" in one_line_error(xpnet_cli("train", "--data", data, "--na-values", "--", *FAST))

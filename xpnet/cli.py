@@ -41,6 +41,8 @@ DEFAULT_PATIENCE = 20
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse would print the usage block and exit
+        if message.startswith("argument --na-values: expected one argument"):  # `--na-values -x`: -x read as an option
+            message += "; a token that starts with '-' is attached to it: --na-values=-x"
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
@@ -630,6 +632,14 @@ def _after_interrupt(args: Any) -> str:
     return f"the checkpoint {path} holds the last epoch written; resume with: {command}"
 
 
+def _dash_tokens_kept(argv: Sequence[str]) -> list[str]:
+    """``--na-values=--``: argparse (Python 3.11) drops a value ``--``,
+    taking it for the end of the options, so the token was silently lost.
+    A space before the value (which ``_tokens`` strips) keeps it a value."""
+    prefix = "--na-values="
+    return [f"{prefix} {a[len(prefix):]}" if a.startswith(prefix + "-") else a for a in argv]
+
+
 def _distributed_argv(argv: Sequence[str] | None) -> bool:
     """Was ``--distributed`` given (read from the words: the failure may have been in parsing them)?"""
     return "--distributed" in (sys.argv[1:] if argv is None else argv)
@@ -639,7 +649,7 @@ def _main(argv: Sequence[str] | None) -> int:
     debug = os.environ.get("XPNET_DEBUG", "").strip() not in ("", "0")
     command, args = None, None
     try:
-        args, unknown = build_parser().parse_known_args(argv)
+        args, unknown = build_parser().parse_known_args(_dash_tokens_kept(sys.argv[1:] if argv is None else argv))
         command = args.command
         if unknown:
             prog = f"xpnet {command}" if command else "xpnet"

@@ -240,6 +240,8 @@ def _stray_hint(value: str, then: str = "") -> str:
     """How to fix a word among numbers: name it a missing-value token."""
     if "\x00" in value:
         return "it has a NUL character: the file may be damaged; fix or delete this row"
+    if value.startswith("-") and len(value) > 1:  # argparse would take `--na-values -x` for two options
+        return f"if {value!r} marks a missing value, pass --na-values={_shell(value)}{then}"
     return f"if {value!r} marks a missing value, pass --na-values {_shell(value)}{then}"
 
 
