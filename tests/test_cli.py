@@ -243,6 +243,22 @@ def test_npz_input_for_train_and_predict(tmp_path):
     np.testing.assert_array_equal(got, stored_prediction(model, X).argmax(axis=1))
 
 
+def test_a_model_trained_with_ignore_predicts_on_its_npz_file(tmp_path):
+    """A model trained on an NPZ with --ignore x0 took X by position, so its
+    own training file was refused ("X has 4 columns, but the model takes 3")."""
+    rng = np.random.default_rng(15)
+    X = rng.normal(size=(100, 4))
+    data, model = tmp_path / "d.npz", tmp_path / "m.safetensors"
+    np.savez(data, X=X, y=np.where(X[:, 1] > 0, "cat", "dog"))
+    ok(xpnet_cli("train", "--data", data, "--ignore", "x0", "--epochs", 5, "--quiet", "--save", model))
+    _, rows = read_csv(ok(xpnet_cli("predict", model, data)).stdout)
+    kept = tmp_path / "kept.npz"
+    np.savez(kept, X=X[:, 1:])  # X of the model's own columns: by position, as before
+    assert rows == read_csv(ok(xpnet_cli("predict", model, kept)).stdout)[1] and len(rows) == 100
+    np.savez(kept, X=X[:, :2])
+    assert "X of the training file's columns" in one_line_error(xpnet_cli("predict", model, kept))
+
+
 def test_float_target_trains_a_regressor(tmp_path):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(200, 2))

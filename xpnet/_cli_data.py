@@ -296,6 +296,19 @@ def _stored_sep(stored: dict[str, Any]) -> str | None:
     return sep if isinstance(sep, str) and len(sep) == 1 else None
 
 
+def _npz_columns(table: Table, features: Features) -> None:
+    """Name an NPZ's X columns for the model: by position when X has the
+    model's width; a wider X holding the model's columns (``x1``, ``x3`` of
+    a model trained with ``--ignore x0,x2``: its training file) by name."""
+    width = sum(1 for n in table.names if n.startswith("x"))
+    if width == len(features.names):
+        table.names = [*features.names, *table.names[width:]]
+    elif not set(features.names) <= set(table.names[:width]):
+        raise DataError(f"{table.path}: X has {width} columns, but the model takes {len(features.names)} "
+                        f"({_few(features.names)} of its training file)",
+                        "predict needs X of the model's columns, or X of the training file's columns")
+
+
 def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: Features | None,
                       n_in: int) -> tuple[np.ndarray, np.ndarray]:
     """The standardised rows to predict, and a mask of the rows that get no
@@ -309,12 +322,8 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
     if features is None:
         features = Features([Column(n, "number") for n in table.names if table.sep is not None or n.startswith("x")])
         features.mean, features.std = np.zeros(features.width), np.ones(features.width)
-    elif table.sep is None:  # NPZ: X's columns by position
-        width = sum(1 for n in table.names if n.startswith("x"))
-        if width != len(features.names):
-            raise DataError(f"{table.path}: X has {width} columns, but the model takes {len(features.names)}",
-                            "predict needs the feature columns the model was trained on")
-        table.names = [*features.names, *table.names[width:]]
+    elif table.sep is None:
+        _npz_columns(table, features)
     have = set(table.names)
     lacking = [n for n in features.names if n not in have]
     if lacking:
