@@ -958,3 +958,18 @@ def test_a_missing_value_token_that_starts_with_a_dash_has_a_hint_that_works(tmp
     out = ok(xpnet_cli("train", "--data", data, "--missing", "drop", "--na-values=--", *FAST)).stdout
     assert "dropped 1 row(s) with a missing value" in out
     assert "--na-values=-x" in one_line_error(xpnet_cli("train", "--data", data, "--na-values", "--", *FAST))
+
+
+def test_pandas_default_header_of_integers_is_a_header_above_decimals_or_text(tmp_path):
+    """DataFrame.to_csv(index=False) of unnamed columns writes the header
+    0,1,2,3, which was refused as "no header line" even above a column of
+    words; above rows of integers it may be a row, and is still refused."""
+    X, y = blobs(40)
+    numbers = table(tmp_path / "n.csv", ["0", "1", "2"], [[*x, x[0] - x[1]] for x in X])
+    assert "target '2' (regression" in ok(xpnet_cli("train", "--data", numbers, *FAST)).stdout
+    words = table(tmp_path / "w.csv", ["0", "1", "2"], [[*x, "yes" if v else "no"] for x, v in zip(X, y)])
+    model = tmp_path / "m.st"
+    assert "target '2' (2 classes)" in ok(xpnet_cli("train", "--data", words, "--save", model, *FAST)).stdout
+    assert read_csv(ok(xpnet_cli("predict", model, words)).stdout)[0] == ["2"]
+    ints = table(tmp_path / "i.csv", ["0", "1", "2"], [[i, i + 1, i % 2] for i in range(3, 40)])
+    assert "has no header line" in one_line_error(xpnet_cli("train", "--data", ints, *FAST))

@@ -175,7 +175,8 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8", know
     names = [_one_line(name) or _unnamed(i) for i, name in enumerate(header)]  # refused if used (read_table)
     wanted = set(known)  # once: 20,000 columns took 23 s as a set per name
     named = bool(known) and [n for n in names if n in wanted] == list(known)  # the model's own, in order
-    if not named and (all(is_number(name) for name in names) or _first_line_is_a_row(names, rows, sep)):
+    if not named and not _pandas_default_header(names, rows, sep) and (
+            all(is_number(name) for name in names) or _first_line_is_a_row(names, rows, sep)):  # fmt: skip
         if known and wanted <= set(names):  # the model's names, reordered: a header, or a row of those numbers?
             raise DataError(f"{path}: its first line holds the model's column names in another order "
                             f"({_list(names, 4)}); names that read as numbers cannot be told from a row of numbers "
@@ -218,6 +219,19 @@ def _first_line_is_a_row(names: list[str], rows: list[str], sep: str) -> bool:
     if sum(map(_is_fraction, names)) < max(2, len(names) / 2):
         return bool(words) and len(words) < len(names) and all(name in columns[i] for i, name in words)
     return all(_a_value_of(name, columns[i]) for i, name in words)
+
+
+def _pandas_default_header(names: list[str], rows: list[str], sep: str) -> bool:
+    """``0,1,2,...``: the header ``DataFrame.to_csv(index=False)`` writes for
+    unnamed columns. A header when some column below holds no integer (text,
+    or decimals: pandas writes floats as ``1.0``), which a first row of
+    these integers would be out of place in; ``0,1,2`` above integers
+    is a row."""
+    if len(names) < 2 or names != [str(i) for i in range(len(names))]:
+        return False
+    below = [row for row in csv.reader(rows, delimiter=sep, skipinitialspace=True) if row]
+    return bool(below) and any(all(i >= len(row) or not row[i].strip().lstrip("+-").isdigit() for row in below)
+                               for i in range(len(names)))
 
 
 def _a_value_of(cell: str, column: list[str]) -> bool:
