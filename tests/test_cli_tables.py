@@ -973,3 +973,22 @@ def test_pandas_default_header_of_integers_is_a_header_above_decimals_or_text(tm
     assert read_csv(ok(xpnet_cli("predict", model, words)).stdout)[0] == ["2"]
     ints = table(tmp_path / "i.csv", ["0", "1", "2"], [[i, i + 1, i % 2] for i in range(3, 40)])
     assert "has no header line" in one_line_error(xpnet_cli("train", "--data", ints, *FAST))
+
+
+def test_a_repeated_target_name_is_picked_by_position(tmp_path):
+    """Header a,b,y,y: the message said --target picks which column, but
+    every --target was refused as a duplicate name; a position with the
+    other copy left out now works, and the messages say so."""
+    X, y = blobs(40)
+    data = table(tmp_path / "d.csv", ["a", "b", "y", "y"], [[*x, v, int(x[1] > 0)] for x, v in zip(X, y)])
+    assert "(--target picks one by position, --ignore leaves out the others: --target 3 --ignore 2)" in (
+        one_line_error(xpnet_cli("train", "--data", data, *FAST)))  # fmt: skip
+    assert "leave out all but one: --ignore 2" in one_line_error(xpnet_cli("train", "--data", data, "--target", "3",
+                                                                           *FAST))  # fmt: skip
+    model = tmp_path / "m.st"
+    for picked, left_out, labels in (("2", "3", y), ("3", "2", (X[:, 1] > 0).astype(int))):
+        out = ok(xpnet_cli("train", "--data", data, "--target", picked, "--ignore", left_out, "--save", model,
+                           "--epochs", "200", "--quiet")).stdout  # fmt: skip
+        assert "2 features, target 'y' (2 classes)" in out
+        header, rows = read_csv(ok(xpnet_cli("predict", model, data)).stdout)
+        assert header == ["y"] and np.mean(np.array([int(r[0]) for r in rows]) == labels) > 0.8

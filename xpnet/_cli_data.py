@@ -131,8 +131,11 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
         named = [n for n in table.names if n not in unnamed and n not in table.duplicate_of]
         targets = [named[-1] if named else table.names[-1]]
         if targets[0] in table.duplicate_of.values():
-            raise DataError(f"the last column with a name, {targets[0]!r}, is repeated in the header",
-                            "--target names the column to predict")  # fmt: skip
+            copies = [str(i) for i, n in enumerate(table.names) if targets[0] in (n, table.duplicate_of.get(n))]
+            raise DataError(f"the last column with a name, {targets[0]!r}, is repeated in the header (columns "
+                            f"{', '.join(copies)}, by position)",
+                            f"--target picks one by position, --ignore leaves out the others: --target {copies[-1]} "
+                            f"--ignore {','.join(copies[:-1])}")  # fmt: skip
     else:
         targets = column_names(table, args.target, "--target")
     ignored = set(column_names(table, args.ignore, "--ignore"))
@@ -143,6 +146,9 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
             raise DataError(f"{option} names the target {clash[0]!r}", "--target names the column to predict")
     ignored |= {n for n, name in table.duplicate_of.items() if name in ignored}  # a repeated name's later columns
     features = [n for n in table.names if n not in targets and n not in ignored]
+    named = _name_used_copies(table, features + targets)
+    features, targets = [named.get(n, n) for n in features], [named.get(n, n) for n in targets]
+    categorical = {named.get(n, n) for n in categorical}
     if not features:
         raise DataError(f"{table.path} has no feature columns left besides the target {_names(targets)}",
                         "training needs feature columns; check --target and --ignore" + sep_hint(table))
@@ -150,6 +156,20 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
     read_table(table, columns=features + targets, text=text, na_values=read.na_values, decimal=read.decimal)
     features = [n for n in features if n in table.frame.columns]  # less the empty unnamed columns
     return table, targets, column_kinds(table, features, categorical)
+
+
+def _name_used_copies(table: Table, used: list[str]) -> dict[str, str]:
+    """A repeated name's later column picked by position (``--target 3`` of
+    ``a,b,y,y``, with ``--ignore 2``) takes the name from its left-out first
+    column, so that the model, its messages and predict's header say ``y``,
+    not the stand-in name. Returns stand-in -> name for those swapped."""
+    named = {}
+    for standin, name in table.duplicate_of.items():
+        if standin in used and name not in used and name not in named.values():
+            i, j = table.names.index(name), table.names.index(standin)
+            table.names[i], table.names[j] = standin, name
+            named[standin] = name
+    return named
 
 
 def _digits() -> tuple[Table, list[str], list[Column]]:

@@ -399,13 +399,18 @@ def _refuse_unnamed(table: Table, wanted: list[str]) -> None:
 
 
 def _refuse_repeated(table: Table, wanted: list[str], can_ignore: bool) -> None:
-    """``can_ignore``: may the command leave a column out (``train --ignore``;
-    ``predict`` reads the model's columns, by name)?"""
-    repeated = sorted({name for standin, name in table.duplicate_of.items() if standin in wanted or name in wanted})
-    if repeated:
-        fix = f", or leave them out: --ignore {shlex.quote(repeated[0])}" if can_ignore else (
-            ": predict reads the model's columns by name")  # fmt: skip
-        raise DataError(f"{table.path}: duplicate column names in the header: {_list(repeated)}", f"rename them{fix}")
+    """``can_ignore``: may the command leave a column out (``train --ignore``)?
+    There, one column of a repeated name may be used, the others left out
+    (``a,b,y,y``: ``--target 3 --ignore 2``); ``predict`` reads the model's
+    columns by name, so it can use none."""
+    for name in sorted(set(table.duplicate_of.values())):
+        copies = [i for i, n in enumerate(table.names) if n == name or table.duplicate_of.get(n) == name]
+        used = sorted((i for i in copies if table.names[i] in wanted), key=lambda i: wanted.index(table.names[i]))
+        if len(used) > (1 if can_ignore else 0):  # train lists the targets last: the copy kept is the target
+            fix = f", or leave out all but one: --ignore {','.join(map(str, sorted(used[:-1])))}" if can_ignore else (
+                ": predict reads the model's columns by name")  # fmt: skip
+            raise DataError(f"{table.path}: duplicate column names in the header: {name!r} (columns "
+                            f"{', '.join(str(i) for i in copies)}, by position)", f"rename them{fix}")
 
 
 #: Separators that the header's single name may hold: how to say them, and their --sep.
