@@ -992,3 +992,17 @@ def test_a_repeated_target_name_is_picked_by_position(tmp_path):
         assert "2 features, target 'y' (2 classes)" in out
         header, rows = read_csv(ok(xpnet_cli("predict", model, data)).stdout)
         assert header == ["y"] and np.mean(np.array([int(r[0]) for r in rows]) == labels) > 0.8
+
+
+def test_class_labels_are_written_back_as_spelled_in_the_file(tmp_path):
+    """Labels TRUE/FALSE came back as True/False, and 0 among 1 and 1.0
+    came back as 0.0: a class written one way in the file is written back
+    that way (a class written two ways keeps its value's spelling)."""
+    X, y = blobs(60)
+    model = tmp_path / "m.st"
+    for name, spell, expected in (("tf", lambda i, v: ["FALSE", "TRUE"][v], {"FALSE", "TRUE"}),
+                                  ("mixed", lambda i, v: ["0", "1" if i % 2 else "1.0"][v], {"0", "1.0"})):
+        rows = [[*x, spell(i, v)] for i, (x, v) in enumerate(zip(X, y))]
+        data = table(tmp_path / f"{name}.csv", ["a", "b", "t"], rows)
+        ok(xpnet_cli("train", "--data", data, "--save", model, "--epochs", "100", "--quiet"))
+        assert {r[0] for r in read_csv(ok(xpnet_cli("predict", model, data)).stdout)[1]} == expected

@@ -80,6 +80,7 @@ def training_data(args: argparse.Namespace) -> Prepared:
     choice = choose_task(target.values, target.kind, args.task, targets[0])
     test = _test_table(args, read, targets, kinds, choice.task) if args.test_data else None
     y, notes = _encode_target(target, choice.task)
+    notes.update(_class_spellings(table, target, y, notes.get("classes")))
     check_target(target.values, choice.task, targets, stratify=test is None and args.test_size > 0)
     if test is None:
         labels = y if choice.task == "classification" else None
@@ -256,6 +257,23 @@ def _encode_target(target: Target, task: str) -> tuple[np.ndarray, dict[str, Any
         return labels, {"classes": classes}
     values = target.values.astype(np.float64)
     return values.reshape(len(values), -1), {}
+
+
+def _class_spellings(table: Table, target: Target, labels: np.ndarray, classes: list | None) -> dict[str, Any]:
+    """``{"class_spellings": [...]}``: how each class is written in the file
+    where it has one spelling (``TRUE``, read as True; ``0`` among ``1`` and
+    ``1.0``, read as 0.0), for predict to write back as written; ``{}`` when
+    each is written as its value prints (text labels, or an NPZ)."""
+    if classes is None or table.sep is None or len(target.names) != 1:
+        return {}
+    import pandas as pd
+
+    from .columns import _texts
+
+    groups = pd.Series(_texts(table.frame[target.names[0]])[0]).groupby(labels)
+    one = groups.nunique().to_numpy() == 1
+    spellings = [str(w) if single else str(c) for c, w, single in zip(classes, groups.first().to_numpy(), one)]
+    return {} if spellings == [str(c) for c in classes] else {"class_spellings": spellings}
 
 
 def _test_targets(target: Target, task: str, notes: dict[str, Any]) -> np.ndarray:

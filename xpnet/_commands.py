@@ -596,6 +596,9 @@ def _prediction_columns(net: Network, info: dict, Y: np.ndarray) -> tuple[list[s
     classes = info.get("classes")
     if classes is not None or _softmax_output(net):
         index = Y.argmax(axis=1)
+        spellings = info.get("class_spellings")  # as written in the training file: TRUE, not True
+        if isinstance(spellings, list) and classes is not None and len(spellings) == len(classes):
+            classes = spellings
         labels = np.asarray(classes, dtype=object)[index] if classes is not None else index
         return [target], [labels.tolist()]
     if "y_mean" in info:
