@@ -1006,3 +1006,24 @@ def test_class_labels_are_written_back_as_spelled_in_the_file(tmp_path):
         data = table(tmp_path / f"{name}.csv", ["a", "b", "t"], rows)
         ok(xpnet_cli("train", "--data", data, "--save", model, "--epochs", "100", "--quiet"))
         assert {r[0] for r in read_csv(ok(xpnet_cli("predict", model, data)).stdout)[1]} == expected
+
+
+def test_predict_reading_option_hints_lead_to_commands_that_work(tmp_path):
+    """predict's --na-values replaced the model's tokens (its help says it
+    adds to them), so following the hint for '-' made the trained '?' fail;
+    a model trained with --decimal , on a file with decimal points got a
+    hint about writing decimal commas, not predict --decimal ."""
+    X, y = blobs(40)
+    rows = [["?" if i % 10 == 0 else x[0], x[1], v] for i, (x, v) in enumerate(zip(X, y))]
+    model = tmp_path / "q.st"
+    ok(xpnet_cli("train", "--data", table(tmp_path / "q.csv", ["a", "b", "y"], rows), "--na-values", "?",
+                 "--missing", "mean", "--save", model, *FAST))  # fmt: skip
+    new = table(tmp_path / "new.csv", ["a", "b"], [["?", 0.5], ["-", 0.5], [0.1, 0.2]])
+    assert "pass --na-values '-'" in one_line_error(xpnet_cli("predict", model, new))
+    assert len(read_csv(ok(xpnet_cli("predict", model, new, "--na-values", "-")).stdout)[1]) == 3
+    eu = table(tmp_path / "eu.csv", ["a", "b", "y"], [[f"{a:.3f}".replace(".", ","), f"{b:.3f}".replace(".", ","), v]
+                                                      for (a, b), v in zip(X, y)], sep=";")  # fmt: skip
+    ok(xpnet_cli("train", "--data", eu, "--decimal", ",", "--save", model, *FAST))
+    points = table(tmp_path / "points.csv", ["a", "b"], [[0.5, 0.25]])
+    assert "pass predict --decimal ." in one_line_error(xpnet_cli("predict", model, points))
+    ok(xpnet_cli("predict", model, points, "--decimal", "."))

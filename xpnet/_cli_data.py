@@ -354,7 +354,7 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
     stored = info.get("read") if isinstance(info.get("read"), dict) else {}
     encoding = args.encoding or str(stored.get("encoding", "utf-8"))
     decimal = args.decimal or str(stored.get("decimal", "."))
-    na_values = args.na_values if args.na_values is not None else [str(v) for v in stored.get("na_values", [])]
+    na_values = [*(str(v) for v in stored.get("na_values", [])), *(args.na_values or [])]  # --na-values adds
     sep = None if args.sep == "auto" else args.sep or _stored_sep(stored)
     table = read_header(args.data, sep, encoding, known=() if features is None else features.names)
     if features is None:

@@ -360,7 +360,7 @@ def _predict_parser(commands: Any) -> None:
 
 
 def _add_reading_options(group: Any, from_model: bool = False) -> None:
-    same = " (default: as in training)" if from_model else ""
+    same = "; added to those given in training" if from_model else ""
     trained = "as in training, else " if from_model else ""
     group.add_argument("--sep", type=_sep, default=None, metavar="CHAR",
                        help="CSV separator: one character, or comma, semicolon, tab, pipe, space (default: "
