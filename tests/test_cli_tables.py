@@ -1027,3 +1027,22 @@ def test_predict_reading_option_hints_lead_to_commands_that_work(tmp_path):
     points = table(tmp_path / "points.csv", ["a", "b"], [[0.5, 0.25]])
     assert "pass predict --decimal ." in one_line_error(xpnet_cli("predict", model, points))
     ok(xpnet_cli("predict", model, points, "--decimal", "."))
+
+
+def test_names_and_categories_match_across_unicode_normalisation(tmp_path):
+    """A header name or a category written decomposed (NFD, as macOS may
+    save 'ü' as 'u' and a combining mark) did not match the same text
+    composed (NFC): predict said the file lacked 'größe' while listing it."""
+    import unicodedata
+
+    nfd = lambda text: unicodedata.normalize("NFD", text)  # noqa: E731
+    X, y = blobs(40)
+    cities = ["São Paulo", "Zürich"]
+    rows = [[x[0], cities[i % 2], v] for i, (x, v) in enumerate(zip(X, y))]
+    model = tmp_path / "m.st"
+    ok(xpnet_cli("train", "--data", table(tmp_path / "t.csv", ["größe", "city", "y"], rows), "--save", model, *FAST))
+    new = table(tmp_path / "new.csv", [nfd("größe"), "city"], [[0.5, nfd("Zürich")], [0.1, nfd("São Paulo")]])
+    assert len(read_csv(ok(xpnet_cli("predict", model, new)).stdout)[1]) == 2
+    decomposed = table(tmp_path / "d.csv", [nfd("größe"), "city", "y"], rows)
+    out = ok(xpnet_cli("train", "--data", decomposed, "--ignore", "größe", *FAST)).stdout  # typed composed
+    assert "1 features (0 numeric, 1 categorical" in out

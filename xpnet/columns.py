@@ -10,6 +10,7 @@ model file, so ``xpnet predict`` prepares rows exactly as ``train`` did.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,9 +204,11 @@ def _float_matrix(frame: Any, names: list[str]) -> np.ndarray:
 
 
 def _texts(column: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A column's values as stripped text (numbers as written), and the missing mask."""
+    """A column's values as stripped text (numbers as written), and the
+    missing mask. Text is in Unicode's composed form (NFC), so that ``ü``
+    matches whether a file wrote it as one character or two (as macOS may)."""
     missing = column.isna().to_numpy()
-    texts = column.astype(object).where(~missing, "").astype(str).str.strip()
+    texts = column.astype(object).where(~missing, "").astype(str).str.strip().str.normalize("NFC")
     missing = missing | (texts == "").to_numpy()
     return texts.to_numpy(dtype=object), missing
 
@@ -359,11 +362,11 @@ def features_from_info(info: dict[str, Any], n_in: int) -> Features | None:
     numeric) are read too. A malformed record is a ``ValueError``."""
     try:
         if "columns" in info:
-            columns = [Column(str(c["name"]), c["kind"], c.get("fill"),
-                              None if c.get("categories") is None else [str(v) for v in c["categories"]])
+            columns = [Column(_nfc(str(c["name"])), c["kind"], _nfc(c.get("fill")),
+                              None if c.get("categories") is None else [_nfc(str(v)) for v in c["categories"]])
                        for c in info["columns"]]
         elif "features" in info:
-            columns = [Column(str(name), "number") for name in info["features"]]
+            columns = [Column(_nfc(str(name)), "number") for name in info["features"]]
         elif "x_mean" in info or "x_std" in info:  # a scaling that predict would skip, silently: say so
             raise _ScalingWithoutColumns
         else:
@@ -384,6 +387,13 @@ def features_from_info(info: dict[str, Any], n_in: int) -> Features | None:
     if features.width != n_in:
         raise ValueError(f"the model's column record gives {features.width} inputs, but its network takes {n_in}")
     return features
+
+
+def _nfc(value: Any) -> Any:
+    """Text in Unicode's composed form, as the tables are read (a model of
+    an older xpnet may hold names or categories as its file spelled them);
+    other values (a number column's fill) as they are."""
+    return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
 
 
 def _check_column(c: Column) -> None:

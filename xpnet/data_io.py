@@ -20,6 +20,7 @@ import io
 import json
 import re
 import shlex
+import unicodedata
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -189,8 +190,10 @@ def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8", know
 
 
 def _one_line(name: str) -> str:
-    """A header name stripped, its line breaks (a wrapped cell) one space."""
-    return re.sub(r"\s*[\r\n]+\s*", " ", name.strip())
+    """A header name stripped, its line breaks (a wrapped cell) one space,
+    in Unicode's composed form (NFC: ``ü`` one character, however the file
+    or the command line wrote it)."""
+    return unicodedata.normalize("NFC", re.sub(r"\s*[\r\n]+\s*", " ", name.strip()))
 
 
 def _looks_like_json(line: str) -> bool:
@@ -645,14 +648,14 @@ def column_names(table: Table, values: list[str], option: str = "--target") -> l
     that is a header name exactly names that column, commas and all (pandas
     writes ``"Name, full"``); else it lists names or positions separated by
     commas (``a,b``, ``0,-1``)."""
-    specs = [[v] if v.strip() in table.names else split_names(v) for v in values]
+    specs = [[v] if _one_line(v) in table.names else split_names(v) for v in values]
     return list(dict.fromkeys(column_name(table, spec, option) for group in specs for spec in group))
 
 
 def column_name(table: Table, spec: str, option: str = "--target") -> str:
     """The column that ``spec`` names: a header name, else a position
     (``0``, ``-1``) when no column has that name."""
-    spec = spec.strip()
+    spec = _one_line(spec)
     if spec in table.names:
         return spec
     if re.fullmatch(r"-?\d+", spec) and -len(table.names) <= int(spec) < len(table.names):
