@@ -1046,3 +1046,17 @@ def test_names_and_categories_match_across_unicode_normalisation(tmp_path):
     decomposed = table(tmp_path / "d.csv", [nfd("größe"), "city", "y"], rows)
     out = ok(xpnet_cli("train", "--data", decomposed, "--ignore", "größe", *FAST)).stdout  # typed composed
     assert "1 features (0 numeric, 1 categorical" in out
+
+
+def test_an_excel_workbook_is_named_with_a_way_to_save_it_as_csv(tmp_path):
+    """An .xlsx (a zip of XML parts) was refused with "unzip it and pass
+    the CSV file", which finds no CSV file inside."""
+    import zipfile
+
+    book = tmp_path / "sales.xlsx"
+    with zipfile.ZipFile(book, "w") as z:
+        for name in ("[Content_Types].xml", "_rels/.rels", "xl/workbook.xml", "xl/worksheets/sheet1.xml"):
+            z.writestr(name, "<x/>")
+    line = one_line_error(xpnet_cli("train", "--data", book, *FAST))
+    assert "looks like an Excel workbook" in line and "save it as CSV" in line and "pandas.read_excel" in line
+    assert "unzip" not in line

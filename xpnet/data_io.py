@@ -696,6 +696,10 @@ def _refuse_plain_zip(path: Path) -> None:
             members = archive.namelist()
     except (zipfile.BadZipFile, OSError):
         return  # np.load says what is wrong
+    if "xl/workbook.xml" in members:  # unzipped, an Excel workbook is XML parts, not a CSV file
+        raise DataError(f"{path} looks like an Excel workbook, not a text table nor an NPZ archive",
+                        "save it as CSV (File > Save As > CSV), or convert it: "
+                        "pandas.read_excel(path).to_csv('data.csv', index=False)")  # fmt: skip
     if members and not any(name.endswith(".npy") for name in members):
         raise DataError(f"{path} looks like a zip archive of {_list(members, 4)}, not a text table nor an NPZ "
                         "archive of arrays", "unzip it and pass the CSV file")
