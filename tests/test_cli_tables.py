@@ -1060,3 +1060,24 @@ def test_an_excel_workbook_is_named_with_a_way_to_save_it_as_csv(tmp_path):
     line = one_line_error(xpnet_cli("train", "--data", book, *FAST))
     assert "looks like an Excel workbook" in line and "save it as CSV" in line and "pandas.read_excel" in line
     assert "unzip" not in line
+
+
+def test_test_data_rows_lost_to_missing_values_or_unseen_categories_are_warned_about(tmp_path):
+    """train --test-data silently left out rows under --missing drop and
+    encoded unseen categories as zeros under --unknown ignore, where
+    predict warns about both: the test score was on rows nobody was told of."""
+    X, y = blobs(60)
+    colors = ["red", "green"]
+    rows = [[x[0], colors[v], v] for x, v in zip(X, y)]
+    data = table(tmp_path / "t.csv", ["x", "color", "y"], rows[:40])
+    test = [list(r) for r in rows[40:]]
+    for r in test[:3]:
+        r[1] = "purple"
+    for r in test[5:7]:
+        r[0] = ""
+    test = table(tmp_path / "test.csv", ["x", "color", "y"], test)
+    result = ok(xpnet_cli("train", "--data", data, "--test-data", test, "--unknown", "ignore", "--missing", "drop",
+                          *FAST))  # fmt: skip
+    assert "--test-data: 2 row(s) with a missing value left out of the test rows (--missing drop)" in result.stderr
+    assert "--test-data: 3 of 18 rows hold a category the model was not trained on" in result.stderr
+    no_warnings(ok(xpnet_cli("train", "--data", data, "--test-data", data, "--unknown", "ignore", *FAST)))

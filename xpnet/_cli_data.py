@@ -108,7 +108,7 @@ def training_data(args: argparse.Namespace) -> Prepared:
     prepared = Prepared(choice.task, X_train, y_train, X_test, y_test, info)
     counts = (dropped, holes, len(y), len(X_train), len(X_test))
     prepared.lines = _describe(args, fmt, features, targets, choice, notes, *counts)
-    prepared.warnings = [w for w in (choice.warning,) if w]
+    prepared.warnings = [w for w in (choice.warning, *_test_warnings(args, test, features, len(X_test))) if w]
     return prepared
 
 
@@ -234,7 +234,7 @@ def _refuse_dropping_all(table: Table, target: Target, kinds: list[Column], miss
 
 
 def _test_table(args: argparse.Namespace, read: _Read, targets: list[str], kinds: list[Column],
-                task: str) -> tuple[Table, Target]:  # fmt: skip
+                task: str) -> tuple[Table, Target, int]:  # fmt: skip
     """``--test-data``: the same columns, read the same way; rows with a missing
     value are handled as ``--missing`` says."""
     table = read_header(args.test_data, read.sep, read.encoding)
@@ -247,8 +247,21 @@ def _test_table(args: argparse.Namespace, read: _Read, targets: list[str], kinds
     text = [c.name for c in kinds if c.kind == "category"] + _as_written(targets)
     read_table(table, columns=names, text=text, na_values=read.na_values, decimal=read.decimal)
     target = read_target(table, targets, task)
-    table, target, _ = _apply_missing(table, target, kinds, args.missing, training=False)
-    return table, target
+    return _apply_missing(table, target, kinds, args.missing, training=False)
+
+
+def _test_warnings(args: argparse.Namespace, test: tuple | None, features: Features, n_test: int) -> list[str]:
+    """What --test-data lost, said as predict says it of its rows: rows left
+    out by --missing, and rows whose unseen categories --unknown ignore
+    encoded as all zeros (the test score is on what is left)."""
+    if test is None:
+        return []
+    dropped, unseen = test[2], features.unseen_rows
+    why = "a missing value" if args.missing == "drop" else "a missing target"
+    return [f"--test-data: {dropped} row(s) with {why} left out of the test rows (--missing {args.missing})"
+            if dropped else None,
+            f"--test-data: {unseen} of {n_test} rows hold a category the model was not trained on (--unknown "
+            "ignore: encoded as all zeros)" if unseen else None]  # fmt: skip
 
 
 def _encode_target(target: Target, task: str) -> tuple[np.ndarray, dict[str, Any]]:
