@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from array_api_compat import array_namespace, device
 
 import xpnet
@@ -24,7 +23,8 @@ def _pairs():
     t = rng.standard_normal((40, 3))
     yield "three outputs", t, t + 0.3 * rng.standard_normal((40, 3))
     yield "one output", t[:, :1], t[:, :1] * 0.5
-    yield "a constant output predicted exactly", np.c_[t[:, 0], np.full(40, 2.0)], np.c_[t[:, 0] + 0.1, np.full(40, 2.0)]
+    constant = np.full(40, 2.0)
+    yield "a constant output predicted exactly", np.c_[t[:, 0], constant], np.c_[t[:, 0] + 0.1, constant]
     yield "a constant output missed", np.c_[t[:, 0], np.full(40, 2.0)], np.c_[t[:, 0], np.full(40, 2.5)]
 
 

@@ -399,7 +399,8 @@ def test_a_second_fit_of_a_network_while_one_runs_is_refused_and_the_first_goes_
                 inside.set()
                 go_on.wait(5)
 
-    first = threading.Thread(target=net.fit, args=(X, y), kwargs=dict(epochs=4, lr=0.1, shuffle=False, callbacks=[Pause()]))
+    fit = dict(epochs=4, lr=0.1, shuffle=False, callbacks=[Pause()])
+    first = threading.Thread(target=net.fit, args=(X, y), kwargs=fit)
     first.start()
     inside.wait(5)
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import pickle
+import re
 import struct
 
 import numpy as np
@@ -95,8 +95,8 @@ def test_metadata_contents(tmp_path):
 
 
 def _rewrite(path, tensors=None, meta_update=None, drop=(), add=None):
-    from safetensors.numpy import load_file, save_file
     from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
 
     with safe_open(str(path), "np") as f:
         meta = dict(f.metadata())

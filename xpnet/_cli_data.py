@@ -72,7 +72,8 @@ class _Read:
 
 def training_data(args: argparse.Namespace) -> Prepared:
     """Read, clean, split, encode and standardise the training data."""
-    read = _Read(None if args.sep == "auto" else args.sep, args.encoding or "utf-8", args.decimal or ".", list(args.na_values or []))
+    sep = None if args.sep == "auto" else args.sep
+    read = _Read(sep, args.encoding or "utf-8", args.decimal or ".", list(args.na_values or []))
     table, targets, kinds = _training_table(args, read)
     target = read_target(table, targets, args.task)
     table, target, dropped = _apply_missing(table, target, kinds, args.missing)

@@ -418,19 +418,6 @@ class DataParallel:
         self.comm.Bcast(host, root=0)
         return _unflat(xp, backend.asarray(host), [a.shape for a in arrays])
 
-    def agreed_edits(self, edited: bool, epochs: int) -> bool:
-        """Did a callback set the network's weights after ``epochs`` epochs,
-        on every process? On some only, ``ValueError`` on every process: the
-        ones that kept the loop's weights would train another model."""
-        if self.size == 1:
-            return edited
-        votes = self.comm.allgather(bool(edited))
-        if len(set(votes)) > 1:
-            said = ", ".join(f"rank {r}: {'set' if v else 'kept'}" for r, v in enumerate(votes))
-            raise ValueError(f"distributed training needs the same callbacks on every process, but after epoch "
-                             f"{epochs} a callback set the network's weights on some processes only ({said})")  # fmt: skip
-        return edited
-
     # -- every step ----------------------------------------------------------
 
     def loss_and_grads(

@@ -185,7 +185,7 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:  # a full disk: name the file, not only ENOSPC
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:  # a full disk: name the file
             raise type(exc)(exc.errno, f"cannot write {path}: {exc.strerror}", str(path)) from exc
         raise
     _fsync_folder(folder)

@@ -93,7 +93,7 @@ def refuse_traced(method: str, *values: Any) -> None:
     jax = sys.modules.get("jax")
     if jax is not None and any(isinstance(v, jax.core.Tracer) for v in values):
         raise TypeError(f"{method} cannot run under jax.jit, grad or vmap: it checks its input on the host and "
-                        "computes in chunks; call it on arrays (on JAX it runs as compiled programs already)")  # fmt: skip
+                        "computes in chunks; call it on arrays (on JAX it runs as compiled programs already)")
 
 
 def _refuse_torch_sparse(value: Any, what: str) -> None:
