@@ -575,6 +575,43 @@ def test_cli_train_distributed_equals_one_process(tmp_path):
         np.testing.assert_allclose(q, p, rtol=1e-9, atol=1e-12)
 
 
+_SLOW_SAVE = """
+import sys, time
+import xpnet.network
+from xpnet.cli import main
+
+real_save = xpnet.network.Network.save
+
+def slow_save(self, path):  # a large model or a slow disk
+    time.sleep(2.0)
+    real_save(self, path)
+
+xpnet.network.Network.save = slow_save
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@needs_mpiexec
+@pytest.mark.slow
+def test_cli_distributed_divergence_saves_the_kept_weights_however_long_the_save(tmp_path):
+    """Rank 1 left at once and aborted the job 0.5 s later, killing rank 0
+    while it wrote the kept weights: the message promised a file that was
+    never written."""
+    script = tmp_path / "slow_save.py"
+    script.write_text(_SLOW_SAVE)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)) * 100
+    rows = "".join(f"{a},{b},{c},{(a + b + c) * 1e3}\n" for a, b, c in X)
+    (tmp_path / "reg.csv").write_text("a,b,c,y\n" + rows)
+    args = [str(script), "train", "--data", "reg.csv", "--epochs", "50", "--optimizer", "sgd", "--lr", "1",
+            "--distributed", "--save", "kept.safetensors"]  # fmt: skip
+    rc, stdout, stderr, _ = run_under_mpiexec(args, tmp_path, timeout=120)
+    assert rc != 0 and "saved them to kept.safetensors" in stderr, stderr
+    import xpnet
+
+    assert xpnet.load(tmp_path / "kept.safetensors", backend="numpy").info["epochs"] >= 1
+
+
 def test_share_refuses_what_is_not_a_rank_of_a_split():
     from xpnet.distributed import share
 

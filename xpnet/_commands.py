@@ -72,7 +72,12 @@ def train(args: argparse.Namespace) -> int:
         except TrainingInterrupted as exc:
             return _interrupted(exc, args, stop.signum) if root else 128 + (stop.signum or signal.SIGINT)
         except FloatingPointError as exc:
-            raise _diverged(exc, args, net, root) from None
+            error = _diverged(exc, args, net, root)
+            if args.distributed:  # the others wait for rank 0's save: a failing rank's exit aborts the job
+                from . import distributed
+
+                distributed.barrier()
+            raise error from None
     fit_seconds = time.perf_counter() - fit_started
     if stopping:
         _say(_stopping_outcome(history, epochs))

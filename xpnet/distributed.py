@@ -38,6 +38,7 @@ from .records import TrainingInterrupted, check_figure
 __all__ = [
     "DataParallel",
     "assign_gpus",
+    "barrier",
     "cuda_aware",
     "gpu_count",
     "gpu_index",
@@ -123,6 +124,12 @@ def abort_job(status: int) -> None:
     time.sleep(0.5)  # as in DataParallel.together: let the launcher forward this rank's message first
     _mpi().COMM_WORLD.Abort(status)
     os._exit(status)
+
+
+def barrier() -> None:
+    """Wait for every process of the job (nothing with one process)."""
+    if launched_by_mpiexec() and world_size() > 1:
+        _mpi().COMM_WORLD.Barrier()
 
 
 def is_root() -> bool:
