@@ -251,6 +251,17 @@ def test_constant_weights_of_any_size_change_nothing(dtype, scale, backend):
         np.testing.assert_allclose(h.loss, plain.loss, rtol=1e-6)
 
 
+def test_integer_weights_beyond_int32_are_weights_on_every_backend(backend):
+    """JAX in its 32-bit mode holds no int64: counts of 3e9 were refused
+    (they are scaled in float64 on the host, never held as integers)."""
+    X, y = data()
+    kw = dict(loss="cross_entropy", optimizer="sgd", lr=0.1, epochs=2, batch_size=8, seed=0)
+    nets = [xpnet.MLP([3, 2], output_activation="softmax", backend=backend, dtype="float32", seed=0) for _ in range(2)]
+    plain = nets[0].fit(X, y, **kw)
+    counted = nets[1].fit(X, y, sample_weight=np.full(len(y), 3_000_000_000, dtype=np.int64), **kw)
+    np.testing.assert_allclose(counted.loss, plain.loss, rtol=1e-6)
+
+
 def test_constant_device_weights_of_any_size_change_nothing_too(backend):
     """Weights already on the device are scaled there (no transfer)."""
     X, y = data()

@@ -79,7 +79,7 @@ def as_numeric(
         raise TypeError(f"{what} must hold real numbers, got {kind}")
     _refuse_overflow(host, dtype if fits is None else fits, what)
     if dtype is None:
-        host = _kept_kind(backend, host, fits, what)
+        host = _kept_kind(backend, host, fits)
     if staged:
         with quiet_float_errors():  # an overflowing cast shows as inf in the finite checks
             return host if dtype is None else host.astype(_host_dtype(backend, dtype), copy=False)
@@ -105,13 +105,13 @@ def _refuse_torch_sparse(value: Any, what: str) -> None:
                         f"{what}.to_dense() (on the numpy backend a SciPy sparse matrix trains as it is)")  # fmt: skip
 
 
-def _kept_kind(backend: Backend, host: np.ndarray, fits: Any, what: str) -> np.ndarray:
+def _kept_kind(backend: Backend, host: np.ndarray, fits: Any) -> np.ndarray:
     """A host array whose kind is kept (``dtype=None``: class labels stay
     integers) in a dtype every backend holds and compares: bools and unsigned
     integers as int64 (torch compares no uint16/uint32; array-api-strict no
     bools), floats as ``fits`` (their range was checked against it; float16
     or float64 would not land on every device), and int64 beyond int32 on
-    JAX in its 32-bit mode, which would wrap them silently, as ``fits``."""
+    JAX in its 32-bit mode, which would wrap them silently, as floats."""
     if host.dtype.kind == "u" and host.dtype.itemsize == 8 and host.size and int(host.max()) > np.iinfo(np.int64).max:
         host = host.astype(np.float64)
     elif host.dtype.kind in "bu":
@@ -120,9 +120,6 @@ def _kept_kind(backend: Backend, host: np.ndarray, fits: Any, what: str) -> np.n
     if host.dtype.kind == "i" and index.itemsize < host.dtype.itemsize:
         small = np.iinfo(np.int32)
         if host.size and (int(host.min()) < small.min or int(host.max()) > small.max):
-            if fits is None:
-                raise ValueError(f"{what} has integers beyond the int32 range, which JAX in its default 32-bit mode "
-                                 "wraps; set JAX_ENABLE_X64=1 or give them as floats")  # fmt: skip
             host = host.astype(np.float64)
     if host.dtype.kind == "f" and (fits is not None or host.dtype not in (np.float32, np.float64)):
         with quiet_float_errors():  # the range was checked against fits
