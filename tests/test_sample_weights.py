@@ -262,6 +262,12 @@ def test_integer_weights_beyond_int32_are_weights_on_every_backend(backend):
     np.testing.assert_allclose(counted.loss, plain.loss, rtol=1e-6)
 
 
+def test_integer_weights_beyond_int32_in_jaxs_default_32_bit_mode():
+    jax = pytest.importorskip("jax", reason="jax not installed")
+    with jax.enable_x64(False):  # the suite's conftest turns the mode on
+        test_integer_weights_beyond_int32_are_weights_on_every_backend(xpnet.get_backend("jax"))
+
+
 def test_constant_device_weights_of_any_size_change_nothing_too(backend):
     """Weights already on the device are scaled there (no transfer)."""
     X, y = data()

@@ -365,6 +365,14 @@ def test_integer_targets_beyond_int32_are_not_wrapped_on_any_backend(backend):
             classifier(backend).fit(X, y, loss="cross_entropy", epochs=1)
 
 
+def test_integer_targets_beyond_int32_in_jaxs_default_32_bit_mode():
+    """Where JAX wrapped them: another library's int64 moved to JAX as int64
+    is int32 without the 64-bit mode (the suite's conftest turns it on)."""
+    jax = pytest.importorskip("jax", reason="jax not installed")
+    with jax.enable_x64(False):
+        test_integer_targets_beyond_int32_are_not_wrapped_on_any_backend(xpnet.get_backend("jax"))
+
+
 @pytest.mark.parametrize("dtype", [">f8", ">f4", "float16", "int64"])
 def test_a_weight_given_in_any_dtype_or_byte_order_holds_its_values(backend, dtype):
     W = np.array([[3e9], [1.0], [-2.5]]) if dtype == "int64" else np.array([[0.5], [1.0], [-2.5]])
