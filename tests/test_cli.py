@@ -257,6 +257,20 @@ def test_a_model_trained_with_ignore_predicts_on_its_npz_file(tmp_path):
     assert rows == read_csv(ok(xpnet_cli("predict", model, kept)).stdout)[1] and len(rows) == 100
     np.savez(kept, X=X[:, :2])
     assert "X of the training file's columns" in one_line_error(xpnet_cli("predict", model, kept))
+    np.savez(kept, X=np.hstack([X, np.arange(100.0)[:, None]]))  # wider than the training file: not by name
+    assert "X has 5 columns, but the model takes 3" in one_line_error(xpnet_cli("predict", model, kept))
+
+
+def test_an_npz_wider_than_the_training_file_is_refused_not_read_by_its_first_columns(tmp_path):
+    """A model of x0..x3 took X with an ID column put first by name: the
+    ID and three features, silently."""
+    rng = np.random.default_rng(16)
+    X = rng.normal(size=(100, 4))
+    data, model, wide = tmp_path / "d.npz", tmp_path / "m.safetensors", tmp_path / "wide.npz"
+    np.savez(data, X=X, y=(X[:, 0] > 0).astype(int))
+    ok(xpnet_cli("train", "--data", data, "--epochs", 5, "--quiet", "--test-size", 0, "--save", model))
+    np.savez(wide, X=np.hstack([np.arange(100.0)[:, None], X]))
+    assert "X has 5 columns, but the model takes 4" in one_line_error(xpnet_cli("predict", model, wide))
 
 
 def test_float_target_trains_a_regressor(tmp_path):

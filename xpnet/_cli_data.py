@@ -93,6 +93,8 @@ def training_data(args: argparse.Namespace) -> Prepared:
     else:
         train_rows, test_rows = np.arange(len(y)), np.zeros(0, dtype=np.int64)
     holes = int(sum(int(table.frame[c.name].isna().sum()) for c in kinds))
+    if table.sep is None:  # predict takes an X of this width by name (its --ignore'd columns left out)
+        notes["npz_width"] = _npz_width(table)
     features, X = fit_features(table, kinds, train_rows, args.missing, args.max_categories)
     del table  # the raw columns are no longer needed: free them before training
     if choice.task == "regression":
@@ -348,14 +350,20 @@ def _stored_sep(stored: dict[str, Any]) -> str | None:
     return sep if isinstance(sep, str) and len(sep) == 1 else None
 
 
-def _npz_columns(table: Table, features: Features) -> None:
+def _npz_width(table: Table) -> int:
+    return sum(1 for n in table.names if n.startswith("x"))
+
+
+def _npz_columns(table: Table, features: Features, trained_width: Any) -> None:
     """Name an NPZ's X columns for the model: by position when X has the
-    model's width; a wider X holding the model's columns (``x1``, ``x3`` of
-    a model trained with ``--ignore x0,x2``: its training file) by name."""
-    width = sum(1 for n in table.names if n.startswith("x"))
+    model's width; an X of the training file's width (``x1``, ``x3`` of a
+    model trained with ``--ignore x0,x2``) by name. Any other width is
+    refused: an X with an extra first column would silently feed the model
+    the wrong columns."""
+    width = _npz_width(table)
     if width == len(features.names):
         table.names = [*features.names, *table.names[width:]]
-    elif not set(features.names) <= set(table.names[:width]):
+    elif width != trained_width or not set(features.names) <= set(table.names[:width]):
         raise DataError(f"{table.path}: X has {width} columns, but the model takes {len(features.names)} "
                         f"({_few(features.names)} of its training file)",
                         "predict needs X of the model's columns, or X of the training file's columns")
@@ -375,7 +383,7 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
         features = Features([Column(n, "number") for n in table.names if table.sep is not None or n.startswith("x")])
         features.mean, features.std = np.zeros(features.width), np.ones(features.width)
     elif table.sep is None:
-        _npz_columns(table, features)
+        _npz_columns(table, features, info.get("npz_width"))
     have = set(table.names)
     lacking = [n for n in features.names if n not in have]
     if lacking:
