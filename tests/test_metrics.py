@@ -39,6 +39,15 @@ def test_a_regression_metric_equals_scikit_learns_on_every_backend(backend, name
         np.testing.assert_allclose(backend.to_numpy(got), REFERENCE[name](t, p), rtol=1e-9, atol=1e-12, err_msg=what)
 
 
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_integer_targets_are_compared_as_numbers_on_every_backend(backend, name):
+    """torch's mean of integers and array-api-strict's mixed promotion failed."""
+    t = np.arange(12) % 4
+    p = t + np.linspace(-0.5, 0.5, 12)
+    got = get_metric(name)(backend.asarray(t), backend.asarray(p, "float64"))
+    np.testing.assert_allclose(backend.to_numpy(got), REFERENCE[name](t, p), rtol=1e-9)
+
+
 def test_the_short_names_lead_to_the_same_metrics_and_say_which_way_is_better():
     assert get_metric("mse").name == "mean_squared_error" and get_metric("mae").name == "mean_absolute_error"
     assert get_metric("r2_score").name == "r2"

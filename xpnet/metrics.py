@@ -129,6 +129,8 @@ def _rows_of_outputs(xp: Any, y_true: Any, y_pred: Any, metric: str) -> tuple[An
     ``(N, 1)`` compared every row with every row, silently."""
     y_pred = xp.reshape(y_pred, (-1, 1)) if y_pred.ndim == 1 else y_pred
     y_true = xp.reshape(y_true, (-1, 1)) if y_true.ndim == 1 else y_true
+    if xp.isdtype(y_pred.dtype, "real floating") and y_true.dtype != y_pred.dtype:  # integer targets: no promotion
+        y_true = xp.astype(y_true, y_pred.dtype)
     if y_true.shape == y_pred.shape:
         return y_true, y_pred
     if y_pred.ndim == 2 and y_true.shape == (y_pred.shape[0], 1) and y_pred.shape[1] > 1:
