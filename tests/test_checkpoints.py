@@ -183,6 +183,7 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
 @pytest.mark.parametrize(("arrays", "state", "message"), [
     ([np.arange(3)], {}, r"get_arrays\(\)\[0\] must be a finite array of the network's dtype \(float64\).*int64"),
     ([np.zeros(3, np.float32)], {}, r"get_arrays\(\)\[0\] must be a finite array.*float32"),
+    ([None], {}, r"callback Keeps: get_arrays\(\)\[0\] must be a finite array.*got None"),
     ([], {"n": np.int64(3)}, r"get_state\(\) must return plain JSON values"),
     ([], {"best": float("nan")}, r"get_state\(\) must return plain JSON values"),
 ])  # fmt: skip

@@ -82,10 +82,11 @@ def _callback_tensor(a: Any, dtype: str, entry: dict[str, Any], j: int) -> np.nd
     """A callback's array as the checkpoint keeps it: refused now, naming the
     callback, where resuming would refuse it (only finite arrays of the
     network's dtype are read back from a file)."""
-    host = np.asarray(to_numpy(a), order="C")  # keeps 0-d arrays 0-d
-    if host.dtype != np.dtype(dtype) or not np.isfinite(host).all():
+    host = None if a is None else np.asarray(to_numpy(a), order="C")  # keeps 0-d arrays 0-d
+    if host is None or host.dtype != np.dtype(dtype) or not np.isfinite(host).all():
+        got = "None" if host is None else f"dtype {host.dtype}"
         raise ValueError(f"callback {entry['type']}: get_arrays()[{j}] must be a finite array of the network's "
-                         f"dtype ({dtype}) for a checkpoint to resume from, got dtype {host.dtype}")  # fmt: skip
+                         f"dtype ({dtype}) for a checkpoint to resume from, got {got}")  # fmt: skip
     return host
 
 
