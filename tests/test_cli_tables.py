@@ -1048,6 +1048,20 @@ def test_names_and_categories_match_across_unicode_normalisation(tmp_path):
     assert "1 features (0 numeric, 1 categorical" in out
 
 
+def test_decomposed_class_labels_are_written_back_as_the_file_spells_them(tmp_path):
+    """Names and categories are matched composed (NFC); the labels predict
+    writes are the file's own spelling, not a composed one it never held."""
+    import unicodedata
+
+    label = unicodedata.normalize("NFD", "Ü")
+    X, y = blobs(40)
+    rows = [[x[0], x[1], label if v else "b"] for x, v in zip(X, y)]
+    data, model = table(tmp_path / "t.csv", ["a", "b", "y"], rows), tmp_path / "m.st"
+    ok(xpnet_cli("train", "--data", data, "--save", model, *FAST))
+    predicted = {r[-1] for r in read_csv(ok(xpnet_cli("predict", model, data)).stdout)[1]}
+    assert predicted <= {label, "b"} and label in predicted
+
+
 def test_an_excel_workbook_is_named_with_a_way_to_save_it_as_csv(tmp_path):
     """An .xlsx (a zip of XML parts) was refused with "unzip it and pass
     the CSV file", which finds no CSV file inside."""

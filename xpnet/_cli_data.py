@@ -286,7 +286,7 @@ def _class_spellings(table: Table, target: Target, labels: np.ndarray, classes: 
 
     from .columns import _texts
 
-    groups = pd.Series(_texts(table.frame[target.names[0]])[0]).groupby(labels)
+    groups = pd.Series(_texts(table.frame[target.names[0]], composed=False)[0]).groupby(labels)
     one = groups.nunique().to_numpy() == 1
     spellings = [str(w) if single else str(c) for c, w, single in zip(classes, groups.first().to_numpy(), one)]
     return {} if spellings == [str(c) for c in classes] else {"class_spellings": spellings}

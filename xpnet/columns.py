@@ -203,12 +203,14 @@ def _float_matrix(frame: Any, names: list[str]) -> np.ndarray:
     return X
 
 
-def _texts(column: Any) -> tuple[np.ndarray, np.ndarray]:
+def _texts(column: Any, composed: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """A column's values as stripped text (numbers as written), and the
     missing mask. Text is in Unicode's composed form (NFC), so that ``ü``
-    matches whether a file wrote it as one character or two (as macOS may)."""
+    matches whether a file wrote it as one character or two (as macOS may);
+    ``composed=False``: as the file spells it (labels written back)."""
     missing = column.isna().to_numpy()
-    texts = column.astype(object).where(~missing, "").astype(str).str.strip().str.normalize("NFC")
+    texts = column.astype(object).where(~missing, "").astype(str).str.strip()
+    texts = texts.str.normalize("NFC") if composed else texts
     missing = missing | (texts == "").to_numpy()
     return texts.to_numpy(dtype=object), missing
 
