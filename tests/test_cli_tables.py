@@ -917,6 +917,19 @@ def test_labels_01_and_1_are_two_classes_under_task_auto_too(tmp_path):
     assert "task: classification (text labels with 2 values)" in ok(xpnet_cli("train", "--data", two, *FAST)).stdout
 
 
+def test_categorical_and_ignore_clash_only_on_one_column_not_on_part_of_a_name(tmp_path):
+    """'Name, full' categorical beside 'Name' ignored are two columns; the
+    clash was checked on the values split at their commas."""
+    X, y = blobs(60)
+    rows = [[x[0], f'"{["p", "q"][i % 2]}"', x[1], v] for i, (x, v) in enumerate(zip(X, y))]
+    data = tmp_path / "t.csv"
+    data.write_text('Name,"Name, full",a,y\n' + "".join(",".join(map(str, r)) + "\n" for r in rows))
+    out = ok(xpnet_cli("train", "--data", data, "--categorical", "Name, full", "--ignore", "Name", *FAST)).stdout
+    assert "2 features (1 numeric, 1 categorical" in out
+    result = xpnet_cli("train", "--data", data, "--categorical", "a", "--ignore", "a", *FAST)
+    assert result.returncode == 2 and "--categorical and --ignore both name 'a'" in one_line_error(result)
+
+
 def test_a_column_name_with_a_comma_can_be_named_in_each_column_option(tmp_path):
     """--ignore/--categorical/--target split their value at commas before
     the header was read, so 'Name, full' (pandas writes it quoted) could not

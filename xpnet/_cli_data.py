@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._usage import UsageError
 from .columns import _MISSING_HINT, Column, Features, _few, column_kinds, fit_features
 from .data_io import DataError, Table, column_names, read_header, read_table, sep_hint, unnamed_columns
 from .preprocessing import (
@@ -144,6 +145,9 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
         targets = column_names(table, args.target, "--target")
     ignored = set(column_names(table, args.ignore, "--ignore"))
     categorical = set(column_names(table, args.categorical, "--categorical"))
+    if ignored & categorical:  # compared as columns: 'Name, full' and 'Name' may be two of them
+        raise UsageError(f"--categorical and --ignore both name {sorted(ignored & categorical)[0]!r}; "
+                         "keep it in one of them")  # fmt: skip
     for option, names in (("--ignore", ignored), ("--categorical", categorical)):
         clash = sorted(names & set(targets))
         if clash:

@@ -450,12 +450,6 @@ def _check_train(args: argparse.Namespace) -> None:
         raise UsageError("--test-size and --test-data both choose the test rows; give one of them")
     args.test_size = 0.2 if args.test_size is None else args.test_size
     _check_marks(args, default_decimal=".")
-    from .data_io import split_names
-
-    named = [{n for v in values for n in [v.strip(), *split_names(v)]} for values in (args.categorical, args.ignore)]
-    clash = sorted(named[0] & named[1])
-    if clash:
-        raise UsageError(f"--categorical and --ignore both name {clash[0]!r}; keep it in one of them")
     _input_path("--data", args.data)
     _input_path("--test-data", args.test_data)
     outputs = (("--save", args.save), ("--plot", args.plot), ("--checkpoint", args.checkpoint))
