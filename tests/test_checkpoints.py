@@ -204,3 +204,17 @@ def test_a_callbacks_state_that_could_not_be_resumed_is_refused_when_written(tmp
     net = xpnet.MLP([2, 1], backend="numpy", dtype="float64", seed=0)
     with pytest.raises(ValueError, match=message):
         net.fit(X, X[:, :1], epochs=2, checkpoint=tmp_path / "c.safetensors", callbacks=[Keeps()])
+
+
+def test_resuming_a_scheduled_run_with_another_lr_is_refused(tmp_path):
+    """The schedule's saved state went on from the first lr while a warm-up's
+    next schedule and a cosine restart read the new one: half applied."""
+    X = np.linspace(-1.0, 1.0, 40).reshape(20, 2)
+    y = X[:, :1] - X[:, 1:]
+    path = tmp_path / "run.ck"
+    kw = dict(optimizer="sgd", epochs=2, seed=0, batch_size=5, lr_schedule=xpnet.schedules.StepLR(1, 0.5))
+    xpnet.MLP([2, 3, 1], backend="numpy", seed=0).fit(X, y, lr=0.1, checkpoint=path, **kw)
+    with pytest.raises(ValueError, match=r"run had lr=0.1 under its lr_schedule, this one passes lr=0.01"):
+        xpnet.MLP([2, 3, 1], backend="numpy", seed=0).fit(X, y, lr=0.01, resume=path, **{**kw, "epochs": 4})
+    history = xpnet.MLP([2, 3, 1], backend="numpy", seed=0).fit(X, y, lr=0.1, resume=path, **{**kw, "epochs": 4})
+    assert history.lr == [0.1, 0.05, 0.025, 0.0125]

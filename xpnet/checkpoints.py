@@ -164,6 +164,8 @@ def restore(
     if run is not None:
         _same_run(fields["run"], run, path)
     sched_state = _schedule_state(fields["schedule"], schedule, path)
+    if schedule is not None:
+        _same_base_rate(fields["optimizer"], opt, path)
     used |= _callback_states(fields["callbacks"], callbacks, tensors, ck.meta["dtype"], path, epoch)
     unexpected = set(tensors) - used - {"train.partial_loss"} - {n for n in tensors if n.startswith("layers.")}
     if unexpected:
@@ -217,6 +219,18 @@ def _same_run(found: dict[str, Any], run: RunRecord, path: Any) -> None:
             f"{path}: checkpoint run: the checkpoint's run held out validation_split={found['validation_split']}, "
             f"this one asks for {run.validation_split}"
         )
+
+
+def _same_base_rate(info: Any, opt: Any, path: Any) -> None:
+    """A schedule's saved state carries on from the run's ``lr``, and some
+    parts of it (a warm-up's next schedule, a cosine restart) read ``lr``
+    again: another ``lr`` on resume would be half applied. Refused."""
+    saved = info["config"].get("lr") if isinstance(info, dict) and isinstance(info.get("config"), dict) else None
+    lr = getattr(opt, "lr", None)
+    if isinstance(saved, int | float) and isinstance(lr, int | float) and float(saved) != float(lr):
+        raise ValueError(f"{path}: the checkpoint's run had lr={saved} under its lr_schedule, this one passes "
+                         f"lr={lr}; the schedule's saved state goes on from the first: pass lr={saved} to resume "
+                         "(or start a new run with the new rate)")  # fmt: skip
 
 
 def _schedule_state(found: Any, schedule: Any, path: Any) -> Any:

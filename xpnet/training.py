@@ -113,9 +113,9 @@ def fit(
     the uninterrupted run would, given the same data and settings: it
     refuses another optimizer class, schedule, set of callbacks or
     validation split; the data, ``lr``, loss, batch size and weights are
-    the caller's to pass again (a lower ``lr`` is accepted; with an
-    ``lr_schedule`` the rate comes from the schedule's saved state, and
-    ``lr`` is not read). ``interrupt``: an object with ``is_set()``
+    the caller's to pass again (a lower ``lr`` is accepted, except with an
+    ``lr_schedule``, whose saved state goes on from the first ``lr``: another
+    is refused). ``interrupt``: an object with ``is_set()``
     (a ``threading.Event``); once set, fit finishes the current step (on
     JAX, the current program: at most 64 steps), writes a checkpoint of that
     exact point, and raises :class:`TrainingInterrupted`.
