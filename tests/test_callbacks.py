@@ -440,3 +440,24 @@ def test_every_callback_ends_with_the_weights_fit_returns_whatever_the_order():
         assert h.stopped_early and h.best_epoch < len(h.loss) - 1, order  # the best is not the last epoch
         for kept, p in zip(keep.kept, net._params()):
             np.testing.assert_array_equal(kept, host(p))
+
+
+def test_a_callback_that_sets_lr_under_a_schedule_is_refused():
+    """StepLR, ExponentialLR, plateaus and warm-ups ignored it; a cosine
+    schedule took it at its next restart (ten times its first peak here)."""
+    X = np.linspace(-1.0, 1.0, 40).reshape(20, 2)
+    y = X[:, :1] - X[:, 1:]
+    opt = xpnet.SGD(lr=0.01)
+
+    class SetLR(xpnet.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 0:
+                opt.lr = 0.1
+
+    net = xpnet.MLP([2, 3, 1], backend="numpy", seed=0)
+    cosine = xpnet.schedules.CosineAnnealingLR(2)
+    with pytest.raises(ValueError, match="a callback set the optimizer's lr to 0.1 while lr_schedule CosineAnnealing"):
+        net.fit(X, y, optimizer=opt, epochs=4, callbacks=[SetLR()], lr_schedule=cosine)
+    opt.lr = 0.01
+    history = net.fit(X, y, optimizer=opt, epochs=3, callbacks=[SetLR()])  # no schedule: the callback's rate is used
+    assert history.lr == [0.01, 0.1, 0.1]

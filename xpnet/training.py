@@ -143,8 +143,8 @@ def fit(
     ``warm_start=True`` continues the optimizer state (Adam's moments and step
     count, SGD's velocity) that the previous ``fit`` of this network left
     behind, as one longer run's updates would (the shuffles and Dropout
-    masks start again from ``seed``; ``resume`` reproduces a longer run
-    exactly). The optimizer must be of the same class
+    masks start again from ``seed``, a schedule and the callbacks' counters
+    from their first epoch; ``resume`` reproduces a longer run exactly). The optimizer must be of the same class
     and keep the same kind of state; its settings may change (a lower ``lr``,
     as a schedule would), a state that does not fit (SGD without momentum
     after SGD with) is a ``ValueError``. Without a previous ``fit`` the state
@@ -295,7 +295,7 @@ class _Run:
         self.class_weight = data.check_class_weight(options["class_weight"], self.loss, net.n_out)
         self.schedule = None if options["lr_schedule"] is None else get_schedule(options["lr_schedule"])
         self.callbacks = run_options.check_callbacks(options["callbacks"])
-        self.lr = run_options.base_rate(self.opt, self.schedule)
+        self.lr = self.base_lr = run_options.base_rate(self.opt, self.schedule)
         run_options.check_monitors(self, self.validation_data is not None or self.split is not None)
         self.seed = options["seed"]
         self.rng = host_rng(self.seed)
@@ -374,6 +374,10 @@ class _Run:
         step or report traced with the old ones is built again. The config's
         text, not the program key: a few microseconds an epoch (the key
         walks every component, about 0.1 ms)."""
+        if self.schedule is not None and self.opt.lr != self.base_lr:  # schedules read it at some epochs only
+            raise ValueError(f"a callback set the optimizer's lr to {self.opt.lr} while lr_schedule "
+                             f"{type(self.schedule).__name__} sets the rate; change the schedule instead (or train "
+                             "without one and set lr in the callback)")  # fmt: skip
         now = self._settings_now()
         if now == self.settings:
             return
