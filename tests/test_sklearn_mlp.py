@@ -746,3 +746,16 @@ def test_warm_start_follows_a_changed_solver_or_early_stopping():
     est = MLPClassifier(max_iter=3, warm_start=True, solver="lbfgs", random_state=0).fit(X, y)
     est.set_params(solver="adam").fit(X, y)
     assert len(est.loss_curve_) == 3 and est.best_loss_ == min(est.loss_curve_)
+
+
+def test_set_params_activation_after_a_fit_changes_the_forward_pass_as_in_scikit_learn():
+    """scikit-learn reads ``activation`` at every forward pass; the cached
+    network kept relu, for predict and for a warm-started fit."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 4)), np.arange(60) % 3
+    est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(X, y)
+    est.set_params(activation="tanh")
+    (W0, W1), (b0, b1) = est.coefs_, est.intercepts_
+    z = np.tanh(X @ W0 + b0) @ W1 + b1
+    want = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(est.predict_proba(X), want / want.sum(axis=1, keepdims=True), rtol=1e-6)

@@ -201,16 +201,14 @@ class BaseMLP(BaseEstimator):
 
     def _network(self, backend: Any, dtype: str, keep: bool = False) -> Network:
         """The cached network when it holds ``coefs_``/``intercepts_`` on
-        ``backend`` in ``dtype``; else a new one built from them (kept as the
-        cache with ``keep``)."""
+        ``backend`` in ``dtype`` (and today's ``activation``: scikit-learn
+        reads it at every forward pass, so ``set_params(activation=...)``
+        after a fit changes the predictions); else a new one built from them
+        (kept as the cache with ``keep``)."""
         cached = getattr(self, "_net", None)
         if self._cache_holds() and cached.backend == backend and cached.dtype == dtype:
             return cached
-        layers = []
-        for i, coef in enumerate(self.coefs_):
-            last = i == len(self.coefs_) - 1
-            act = output_activation(self.out_activation_) if last else ACTIVATIONS[self.activation]
-            layers.append(Dense(coef.shape[0], coef.shape[1], act).spec())
+        layers = self._layer_specs()
         pairs = zip(self.coefs_, self.intercepts_)
         params = [backend.asarray(np.asarray(p), dtype, copy=True) for pair in pairs for p in pair]
         net = Network._assemble(layers, backend, dtype, params)
@@ -219,6 +217,15 @@ class BaseMLP(BaseEstimator):
                 net._fit_state = cached._moved_fit_state(backend, dtype)  # the optimizer's state goes on
             self._cache(net)
         return net
+
+    def _layer_specs(self) -> list[dict[str, Any]]:
+        """The network's layers for ``coefs_`` and today's ``activation``."""
+        layers = []
+        for i, coef in enumerate(self.coefs_):
+            last = i == len(self.coefs_) - 1
+            act = output_activation(self.out_activation_) if last else ACTIVATIONS[self.activation]
+            layers.append(Dense(coef.shape[0], coef.shape[1], act).spec())
+        return layers
 
     def _cache(self, net: Network) -> None:
         """Keep ``net`` as the network of ``coefs_``/``intercepts_``, with what
@@ -235,7 +242,8 @@ class BaseMLP(BaseEstimator):
         if net is None or not isinstance(key, tuple):
             return False
         now = self._cache_key(net)
-        return _same(key[0], now[0]) and key[1] == now[1] and _same(key[2], now[2])
+        same = _same(key[0], now[0]) and key[1] == now[1] and _same(key[2], now[2])
+        return same and net.config() == self._layer_specs()  # set_params(activation=...) after a fit
 
     def _cache_key(self, net: Network) -> tuple[Any, ...]:
         """The objects of ``coefs_``/``intercepts_``, the bytes of those that
