@@ -46,8 +46,20 @@ class Metric:
 METRICS = registry_for("metric", Metric)
 
 
+class _RowsMetric(Metric):
+    """A built-in metric of ``(N, outputs)`` targets and outputs, brought to
+    that shape and dtype by :func:`_rows_of_outputs` first."""
+
+    def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        xp = array_namespace(y_true, y_pred)
+        return self._of_rows(xp, *_rows_of_outputs(xp, y_true, y_pred, self.name))
+
+    def _of_rows(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
+        raise NotImplementedError
+
+
 @register
-class Accuracy(Metric):
+class Accuracy(_RowsMetric):
     """Fraction of rows classified right: argmax over several outputs that
     are class probabilities (rows summing to 1: softmax), else a 0.5
     threshold on each output, a row right when all its outputs are (a
@@ -59,9 +71,7 @@ class Accuracy(Metric):
     #: Namespace operations only: ``fit`` may compile it into its epoch report (a subclass must say so again).
     compilable = True
 
-    def __call__(self, y_true: Any, y_pred: Any) -> Any:
-        xp = array_namespace(y_true, y_pred)
-        y_true, y_pred = _rows_of_outputs(xp, y_true, y_pred, self.name)
+    def _of_rows(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
         each = xp.all((y_pred > 0.5) == (y_true > 0.5), axis=-1)
         if y_pred.shape[-1] == 1:
             return _mean(xp, xp.astype(each, y_pred.dtype))
@@ -71,7 +81,7 @@ class Accuracy(Metric):
 
 
 @register(aliases=("mse",))
-class MeanSquaredError(Metric):
+class MeanSquaredError(_RowsMetric):
     """The mean over rows and outputs of ``(y_pred - y_true)**2``, as
     scikit-learn's ``mean_squared_error`` (unweighted, outputs averaged)."""
 
@@ -79,14 +89,12 @@ class MeanSquaredError(Metric):
     greater_is_better = False
     compilable = True
 
-    def __call__(self, y_true: Any, y_pred: Any) -> Any:
-        xp = array_namespace(y_true, y_pred)
-        y_true, y_pred = _rows_of_outputs(xp, y_true, y_pred, self.name)
+    def _of_rows(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
         return _mean(xp, (y_pred - y_true) ** 2)
 
 
 @register(aliases=("mae",))
-class MeanAbsoluteError(Metric):
+class MeanAbsoluteError(_RowsMetric):
     """The mean over rows and outputs of ``|y_pred - y_true|``, as
     scikit-learn's ``mean_absolute_error``."""
 
@@ -94,14 +102,12 @@ class MeanAbsoluteError(Metric):
     greater_is_better = False
     compilable = True
 
-    def __call__(self, y_true: Any, y_pred: Any) -> Any:
-        xp = array_namespace(y_true, y_pred)
-        y_true, y_pred = _rows_of_outputs(xp, y_true, y_pred, self.name)
+    def _of_rows(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
         return _mean(xp, xp.abs(y_pred - y_true))
 
 
 @register(aliases=("r2_score",))
-class R2(Metric):
+class R2(_RowsMetric):
     """The coefficient of determination per output, averaged over outputs,
     as scikit-learn's ``r2_score``: 1 is a perfect fit, 0 predicting the
     mean. An output whose targets are constant scores 1 when predicted
@@ -112,9 +118,7 @@ class R2(Metric):
     greater_is_better = True
     compilable = True
 
-    def __call__(self, y_true: Any, y_pred: Any) -> Any:
-        xp = array_namespace(y_true, y_pred)
-        y_true, y_pred = _rows_of_outputs(xp, y_true, y_pred, self.name)
+    def _of_rows(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
         residual = xp.sum((y_true - y_pred) ** 2, axis=0)
         total = xp.sum((y_true - xp.mean(y_true, axis=0)) ** 2, axis=0)
         varies = total > 0
