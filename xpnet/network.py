@@ -98,7 +98,7 @@ class Network:
         backend.dtype(dtype)  # refuses float64 where the backend would compute it in float32 (JAX without x64)
         self._root = root
         self._lock = threading.RLock()  # a commit and a predict in other threads: one epoch's arrays, not a mix
-        self._training = threading.Lock()  # held by a fit: a second one at once is refused (see training.fit)
+        self._fitting = threading.Lock()  # held by a fit: a second one at once is refused (see training.fit)
         self.backend = backend
         self.dtype = dtype
         #: JSON-able facts saved with the model (the CLI stores feature names here).

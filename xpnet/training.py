@@ -210,14 +210,14 @@ def _only_fit_of(net: Any) -> Iterator[None]:
     """Refuse a second fit of ``net`` while one runs (another thread's, or
     a callback's): each commits its own epochs, so one run's weights would
     silently replace the other's."""
-    if not net._training.acquire(blocking=False):
+    if not net._fitting.acquire(blocking=False):
         raise RuntimeError("this network is already being trained (fit was called while another fit of it runs, "
                            "in another thread or from a callback); to train two at once, fit a copy "
                            "(copy.deepcopy(net))")  # fmt: skip
     try:
         yield
     finally:
-        net._training.release()
+        net._fitting.release()
 
 
 def _fit(net: Any, X: Any, y: Any, dp: Any, **options: Any) -> History:
