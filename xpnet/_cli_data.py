@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._usage import UsageError
-from .columns import _MISSING_HINT, Column, Features, _few, column_kinds, fit_features
+from .columns import _MISSING_HINT, Column, Features, _few, _texts, column_kinds, fit_features
 from .data_io import DataError, Table, column_names, read_header, read_table, sep_hint, unnamed_columns
 from .preprocessing import (
     Target,
@@ -287,8 +287,6 @@ def _class_spellings(table: Table, target: Target, labels: np.ndarray, classes: 
     if classes is None or table.sep is None or len(target.names) != 1:
         return {}
     import pandas as pd
-
-    from .columns import _texts
 
     groups = pd.Series(_texts(table.frame[target.names[0]], composed=False)[0]).groupby(labels)
     one = groups.nunique().to_numpy() == 1

@@ -54,6 +54,15 @@ def is_symlink_loop(path: Any) -> bool:
     return False
 
 
+def path_text(value: Any, name: str) -> str:
+    """``value`` as a text path; bytes, numbers or None are a ``TypeError``
+    naming ``name`` (they failed deep in ``pathlib`` or a file name)."""
+    text = os.fspath(value) if isinstance(value, str | os.PathLike) else None
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}: {value!r}")
+    return text
+
+
 def open_regular(path: Path, what: str = "model file") -> BinaryIO:
     """``path`` opened for binary reading, if it is a regular file.
 

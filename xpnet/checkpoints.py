@@ -196,9 +196,13 @@ def _checkpoint_fields(text: str, path: Any) -> dict[str, Any]:
 def _v1_rate(fields: dict[str, Any]) -> float | None:
     """Version 1 files have no rates in their History: they ran at the
     optimizer's ``lr`` (there were no schedules)."""
-    if fields["version"] != 1:
-        return None
-    lr = fields["optimizer"].get("config", {}).get("lr") if isinstance(fields["optimizer"], dict) else None
+    return _saved_lr(fields["optimizer"]) if fields["version"] == 1 else None
+
+
+def _saved_lr(info: Any) -> float | None:
+    """The ``lr`` of the optimizer a checkpoint names, if it holds a finite one."""
+    config = info.get("config") if isinstance(info, dict) else None
+    lr = config.get("lr") if isinstance(config, dict) else None
     return float(lr) if isinstance(lr, int | float) and not isinstance(lr, bool) and math.isfinite(lr) else None
 
 
@@ -225,9 +229,8 @@ def _same_base_rate(info: Any, opt: Any, path: Any) -> None:
     """A schedule's saved state carries on from the run's ``lr``, and some
     parts of it (a warm-up's next schedule, a cosine restart) read ``lr``
     again: another ``lr`` on resume would be half applied. Refused."""
-    saved = info["config"].get("lr") if isinstance(info, dict) and isinstance(info.get("config"), dict) else None
-    lr = getattr(opt, "lr", None)
-    if isinstance(saved, int | float) and isinstance(lr, int | float) and float(saved) != float(lr):
+    saved, lr = _saved_lr(info), getattr(opt, "lr", None)
+    if saved is not None and isinstance(lr, int | float) and saved != float(lr):
         raise ValueError(f"{path}: the checkpoint's run had lr={saved} under its lr_schedule, this one passes "
                          f"lr={lr}; the schedule's saved state goes on from the first: pass lr={saved} to resume "
                          "(or start a new run with the new rate)")  # fmt: skip

@@ -46,7 +46,7 @@ import numpy as np
 
 from ._backend import to_numpy
 from ._dtypes import DTYPES
-from ._files import loads_limited, open_regular, read_exact
+from ._files import loads_limited, open_regular, path_text, read_exact
 from ._files import shorten as _short
 
 __all__ = [
@@ -150,7 +150,7 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     or older than :data:`STALE_AFTER` seconds (a write killed half-way)."""
     from safetensors.numpy import save as st_save
 
-    text = _path_text(path)
+    text = path_text(path, "a model or checkpoint path")
     if not text:
         raise ValueError("a model or checkpoint path must be a non-empty file path, got ''")
     if text.endswith(("/", os.sep)) and not Path(text).is_dir():  # Path() drops the slash: a file of that name
@@ -279,16 +279,6 @@ def _fsync_folder(folder: Path) -> None:
 # --------------------------------------------------------------------------
 
 
-def _path_text(path: Any) -> str:
-    """A model or checkpoint path as text; bytes and other objects are named
-    (they failed deep in ``pathlib``)."""
-    text = os.fspath(path) if isinstance(path, str | os.PathLike) else None
-    if not isinstance(text, str):
-        raise TypeError(f"a model or checkpoint path must be a path (str or os.PathLike), got "
-                        f"{type(path).__name__}: {path!r}")  # fmt: skip
-    return text
-
-
 def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Validated ``(metadata, tensors)`` of an xpnet file, as host data.
 
@@ -297,7 +287,7 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     that is not a complete, supported xpnet file with finite numbers: a FIFO
     or device, a header that lies about sizes, hostile JSON. Nothing beyond
     the sizes the header declares is read."""
-    path = Path(_path_text(path))
+    path = Path(path_text(path, "a model or checkpoint path"))
     with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         head = f.read(8)

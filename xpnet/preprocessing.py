@@ -8,9 +8,9 @@ Messages show plain Python values (``1``, ``'cat'``), never NumPy reprs.
 
 from __future__ import annotations
 
-import numbers
 import re
 from dataclasses import dataclass
+from numbers import Integral, Real  # (`numbers` names local Series here)
 from typing import Any
 
 import numpy as np
@@ -357,11 +357,11 @@ def split_indices(
     With ``labels`` the split is stratified: each class gives the same share
     of its rows to the test set (never all of them), so a small class is not
     missing from training."""
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real) or not 0.0 <= test_size < 1.0:
+    if isinstance(test_size, bool) or not isinstance(test_size, Real) or not 0.0 <= test_size < 1.0:
         raise ValueError(f"the test share must be a number in [0, 1), got {test_size!r}")
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
         raise ValueError(f"split_indices: n must be a row count (an int >= 0), got {n!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0):
         raise ValueError(f"split_indices: seed must be None or an int >= 0, got {seed!r}")
     classes = None if labels is None else _classes(labels, n)
     rng = np.random.default_rng(seed)

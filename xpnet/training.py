@@ -144,8 +144,8 @@ def fit(
     count, SGD's velocity) that the previous ``fit`` of this network left
     behind, as one longer run's updates would (the shuffles and Dropout
     masks start again from ``seed``, a schedule and the callbacks' counters
-    from their first epoch; ``resume`` reproduces a longer run exactly). The optimizer must be of the same class
-    and keep the same kind of state; its settings may change (a lower ``lr``,
+    from their first epoch; ``resume`` reproduces a longer run exactly). The
+    optimizer must be of the same class and keep the same kind of state; its settings may change (a lower ``lr``,
     as a schedule would), a state that does not fit (SGD without momentum
     after SGD with) is a ``ValueError``. Without a previous ``fit`` the state
     starts fresh. Each completed ``fit`` leaves its final state on the network
@@ -601,8 +601,8 @@ class _Run:
                     stop = self._decide() or stop
                 if self.dp is not None:  # one decision for all, or the ones going on wait for the others forever
                     stop = self.dp.agreed(stop, len(self.history.loss))
-                self._adopt_edits(*states[good - 1])
-                if self.callbacks:
+                if self.callbacks:  # what they set: weights (distributed, agreed in one allgather), settings
+                    self._adopt_edits(*states[good - 1])
                     self._follow_settings()
             self._best_epoch()
             _update_bar(self.bar, self.history, good)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ._backend import Backend, quiet_float_errors, to_numpy
 from ._dtypes import dtype_name
+from ._files import path_text
 from ._programs import one_program
 from ._sparse import features as sparse_features
 from ._sparse import is_sparse
@@ -437,11 +438,7 @@ def check_distributed(distributed: Any) -> None:
 
 
 def _path_option(value: Any, name: str) -> None:
-    if not isinstance(value, str | os.PathLike):
-        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}: {value!r}")
-    text = os.fspath(value)
-    if not isinstance(text, str):
-        raise TypeError(f"{name} must be a text path, got {text!r}")
+    text = path_text(value, name)
     if not text.strip() or "\0" in text:
         raise ValueError(f"{name} must be a non-empty file path, got {value!r}")
 

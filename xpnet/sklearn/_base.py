@@ -236,25 +236,25 @@ class BaseMLP(BaseEstimator):
         """Is the cached network still that of ``coefs_``/``intercepts_``?
         Not when they were assigned, edited in place (a host copy of a
         device's weights does not share their memory: its bytes are
-        compared), or the network trained on (a shallow copy of this
-        estimator shares it)."""
+        compared), the network trained on (a shallow copy of this
+        estimator shares it), or ``activation`` set since."""
         net, key = getattr(self, "_net", None), getattr(self, "_net_source", None)
         if net is None or not isinstance(key, tuple):
             return False
         now = self._cache_key(net)
-        same = _same(key[0], now[0]) and key[1] == now[1] and _same(key[2], now[2])
-        return same and net.config() == self._layer_specs()  # set_params(activation=...) after a fit
+        return _same(key[0], now[0]) and key[1] == now[1] and _same(key[2], now[2]) and key[3] == now[3]
 
     def _cache_key(self, net: Network) -> tuple[Any, ...]:
         """The objects of ``coefs_``/``intercepts_``, the bytes of those that
         are copies (not views of the network's host memory, where an edit
-        shows by itself), and the network's own parameter arrays."""
+        shows by itself), the network's own parameter arrays, and the
+        activation it was built with."""
         weights, params = (*self.coefs_, *self.intercepts_), net._params()
         mine = (*params[0::2], *params[1::2])
         objects = (self.coefs_, self.intercepts_, *weights)
         digest = tuple(None if _views(net, w, p) else zlib.crc32(np.ascontiguousarray(w))
                        for w, p in zip(weights, mine))  # fmt: skip
-        return objects, digest, tuple(params)
+        return objects, digest, tuple(params), self.activation  # set_params(activation=...) after a fit
 
     def __getstate__(self) -> dict[str, Any]:
         """Whether the cached network is current travels, not the arrays
