@@ -19,6 +19,7 @@ pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install '
 import array_api_compat as compat  # noqa: E402
 import sklearn  # noqa: E402
 
+from xpnet import to_numpy  # noqa: E402
 from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 RNG = np.random.default_rng(7)
@@ -146,3 +147,34 @@ def test_float64_input_to_a_float32_model_on_a_device_without_float64_answers_in
     wide, narrow = reg.predict(X), reg.predict(X.astype(np.float32))
     assert wide.dtype == np.float32
     np.testing.assert_array_equal(wide, narrow)
+
+
+def test_dispatch_keeps_classes_in_the_inputs_namespace_for_metrics_and_cross_val_predict(backend):
+    """Under dispatch ``classes_`` of numeric labels is in the input's namespace
+    and device, as scikit-learn's Array API classifiers keep it: its metrics
+    (``log_loss(labels=clf.classes_)``) and ``cross_val_predict(method=
+    "predict_proba")`` mix it with the predictions, which failed on a NumPy
+    ``classes_`` ("Multiple namespaces for array inputs")."""
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import cross_val_predict
+
+    if backend.name not in ("cupy", "torch", "array_api_strict"):
+        pytest.skip(f"the dispatch case covers CuPy, torch and array-api-strict inputs, not {backend.name}")
+    xp = backend.xp
+    labels = RNG.integers(0, 3, size=40)
+    Xd, yd = xp.asarray(X, device=backend.device), xp.asarray(labels, device=backend.device)
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(Xd, yd)
+        assert compat.array_namespace(clf.classes_) is compat.array_namespace(Xd)
+        assert str(compat.device(clf.classes_)) == str(backend.device)
+        assert 0 < float(log_loss(yd, clf.predict_proba(Xd), labels=clf.classes_)) < 10
+        proba = cross_val_predict(MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0), Xd, yd,
+                                  cv=2, method="predict_proba")  # fmt: skip
+        assert tuple(proba.shape) == (40, 3) and str(compat.device(proba)) == str(backend.device)
+        clf.set_params(warm_start=True).fit(Xd, yd)  # the warm start compares the classes on the host
+        predicted = to_numpy(clf.predict(Xd))
+        again = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+        again.partial_fit(Xd, yd, classes=yd).partial_fit(Xd, yd, classes=yd)
+        assert compat.array_namespace(again.classes_) is compat.array_namespace(Xd)
+    here = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, backend="numpy").fit(X, labels)
+    np.testing.assert_array_equal(predicted, here.set_params(warm_start=True).fit(X, labels).predict(X))

@@ -472,7 +472,7 @@ def test_torch_inputs_stay_torch_under_dispatch():
         reg = MLPRegressor(max_iter=5, random_state=0).fit(Xt.to(torch.float32), torch.asarray(X[:, 0]))
         out = reg.predict(Xt.to(torch.float32))
         assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == (23,)
-    assert isinstance(clf.coefs_[0], np.ndarray) and isinstance(clf.classes_, np.ndarray)
+    assert isinstance(clf.coefs_[0], np.ndarray) and isinstance(clf.classes_, torch.Tensor)  # as LDA's classes_
     same = MLPClassifier(max_iter=5, random_state=0).fit(X, TARGETS["multiclass"][2])
     np.testing.assert_allclose(proba.numpy(), same.predict_proba(X), rtol=1e-9)
     assert isinstance(same.predict(Xt), np.ndarray)  # without dispatch: NumPy out

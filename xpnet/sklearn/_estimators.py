@@ -16,7 +16,7 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from .._backend import quiet_float_errors
 from .._xp import index_dtype
-from ._arrays import NUMPY, float_dtypes, host, to_space
+from ._arrays import NUMPY, dispatching, float_dtypes, host, space_of, to_space
 from ._base import BaseMLP
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -100,19 +100,17 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             y = column_or_1d(given if issparse(given) else y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer().fit(given if issparse(given) else y)  # sparse in, sparse out
-            self.classes_ = self._label_binarizer.classes_
+            self.classes_ = _classes_like(self._label_binarizer.classes_, X)
         else:
-            classes = unique_labels(y)
+            classes, known = unique_labels(y), host(self.classes_)
             if self.warm_start:
-                if set(classes) != set(self.classes_):
+                if set(classes) != set(known):
                     raise ValueError(
                         "warm_start can only be used where `y` has the same classes as in the previous call to "
-                        f"fit. Previously got {self.classes_}, `y` has {classes}"
+                        f"fit. Previously got {known}, `y` has {classes}"
                     )
-            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(
-                    f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {classes}."
-                )
+            elif len(np.setdiff1d(classes, known, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {known}. 'y' has {classes}.")
         return X, self._label_binarizer.transform(y).astype(np.float64)
 
     @available_if(lambda est: est._partial_fit_allowed())
@@ -127,10 +125,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             multilabel = type_of_target(host(y)).startswith("multilabel")
             target = (y if issparse(y) else host(y)) if multilabel else host(classes)  # sparse in, sparse out
             self._label_binarizer.fit(target)
-            self.classes_ = unique_labels(host(classes))
-        elif classes is not None and not np.array_equal(self.classes_, unique_labels(host(classes))):
+            self.classes_ = _classes_like(unique_labels(host(classes)), X)
+        elif classes is not None and not np.array_equal(host(self.classes_), unique_labels(host(classes))):
             raise ValueError(
-                f"`classes={classes!r}` is not the same as on last call to partial_fit, was: {self.classes_!r}"
+                f"`classes={classes!r}` is not the same as on last call to partial_fit, was: {host(self.classes_)!r}"
             )
         return self._fit(X, y, sample_weight, incremental=True)
 
@@ -142,14 +140,14 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             if getattr(self._label_binarizer, "sparse_input_", False):  # fitted on a sparse y, as scikit-learn
                 return csr_matrix(host(xp.astype(out > 0.5, index_dtype(xp))))
             return to_space(xp.astype(out > 0.5, index_dtype(xp)), space)
-        if len(self.classes_) == 1:
+        if self.classes_.shape[0] == 1:
             index = xp.zeros(out.shape[0], dtype=index_dtype(xp))
         elif self.out_activation_ == "softmax":
             index = xp.argmax(out, axis=1)
         else:
             index = xp.astype(out[:, 0] > 0.5, index_dtype(xp))
-        if space == NUMPY or self.classes_.dtype.kind not in "biuf":
-            return self.classes_[host(index)]
+        if space == NUMPY or not _numeric(self.classes_):
+            return host(self.classes_)[host(index)]
         return to_space(xp.take(_device_copy(self.classes_, out), index), space)
 
     def predict_proba(self, X: Any) -> Any:
@@ -263,10 +261,25 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return tags
 
 
-def _device_copy(values: np.ndarray, like: Any) -> Any:
-    """``values`` (host) as an array next to ``like``."""
+def _device_copy(values: Any, like: Any) -> Any:
+    """``values`` (host, or ``classes_`` in fit's space) as an array next to ``like``."""
     from .._backend import get_backend
-    from ._arrays import space_of
 
     space = space_of(like)
     return get_backend(space.library, space.device).asarray(values)
+
+
+def _numeric(classes: Any) -> bool:
+    """Labels an array library holds (a ``classes_`` that is not NumPy was put there for being numeric)."""
+    return not isinstance(classes, np.ndarray) or classes.dtype.kind in "biuf"
+
+
+def _classes_like(classes: np.ndarray, X: Any) -> Any:
+    """``classes_`` in ``X``'s namespace and device under dispatch, as
+    scikit-learn's Array API classifiers keep it, so that its metrics and
+    ``cross_val_predict`` can mix it with the predictions; labels that no
+    array library but NumPy holds (strings, objects) stay NumPy."""
+    space = space_of(X)
+    if not dispatching() or space == NUMPY or classes.dtype.kind not in "biuf":
+        return classes
+    return to_space(classes, space)
