@@ -110,7 +110,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                         f"fit. Previously got {known}, `y` has {classes}"
                     )
             elif len(np.setdiff1d(classes, known, assume_unique=True)):
-                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {known}. 'y' has {classes}.")
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has {known}. 'y' has {classes}."
+                )
         return X, self._label_binarizer.transform(y).astype(np.float64)
 
     @available_if(lambda est: est._partial_fit_allowed())
