@@ -136,16 +136,17 @@ def test_a_host_view_of_the_weights_is_not_hashed_on_every_predict(monkeypatch):
     assert not calls
 
 
-def test_float64_input_to_a_float32_model_on_a_device_without_float64_answers_in_float32():
+def test_float64_input_to_a_float32_model_on_a_device_without_float64_answers_float64_on_the_host():
     """scikit-learn answers float64 input in float64; array-api-strict's
-    ``no_float64`` device has none, and predict failed asking for it."""
+    ``no_float64`` device has none (predict failed asking for it), so the
+    NumPy answer is widened on the host."""
     pytest.importorskip("array_api_strict", reason="array-api-strict's no_float64 device")
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
     reg = MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0, backend="array_api_strict",
                        device="no_float64", dtype="float32").fit(X, y)  # fmt: skip
     wide, narrow = reg.predict(X), reg.predict(X.astype(np.float32))
-    assert wide.dtype == np.float32
+    assert wide.dtype == np.float64 and narrow.dtype == np.float32
     np.testing.assert_array_equal(wide, narrow)
 
 
@@ -178,3 +179,21 @@ def test_dispatch_keeps_classes_in_the_inputs_namespace_for_metrics_and_cross_va
         assert compat.array_namespace(again.classes_) is compat.array_namespace(Xd)
     here = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, backend="numpy").fit(X, labels)
     np.testing.assert_array_equal(predicted, here.set_params(warm_start=True).fit(X, labels).predict(X))
+
+
+def test_float64_numpy_input_gets_float64_and_int64_answers_from_jax_in_its_32_bit_mode():
+    """NumPy in, scikit-learn's dtypes out: float64 input to a float32 model
+    answers float64 (widened on the host, JAX's 32-bit mode having no
+    float64), and multilabel predictions are int64, not JAX's int32."""
+    jax = pytest.importorskip("jax", reason="JAX not installed")
+    labels = np.stack([X[:, 0] > 0, X[:, 1] > 0], axis=1).astype(np.int64)
+    with jax.enable_x64(False):
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, backend="jax", dtype="float32")
+        proba, predicted = clf.fit(X, labels).predict_proba(X), clf.predict(X)
+        reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0, backend="jax", dtype="float32")
+        values = reg.fit(X, VALUES).predict(X)
+        assert clf.coefs_[0].dtype == np.float32  # the model is float32 there
+    assert proba.dtype == np.float64 and values.dtype == np.float64 and predicted.dtype == np.int64
+    here = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, backend="numpy", dtype="float32")
+    np.testing.assert_allclose(proba, here.fit(X, labels).predict_proba(X), rtol=1e-5)
+    np.testing.assert_array_equal(predicted, here.predict(X))

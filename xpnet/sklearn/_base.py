@@ -26,7 +26,7 @@ from .._backend import to_numpy
 from .._dtypes import dtype_name
 from ..layers.dense import Dense
 from ..network import Network
-from ._arrays import Space, backend_for, check_same_space, float_dtypes, host, space_of
+from ._arrays import NUMPY, Space, backend_for, check_same_space, float_dtypes, host, space_of
 from ._messages import NON_FINITE
 from ._objective import output_activation
 from ._solvers import full_batch_objective, lbfgs
@@ -311,13 +311,14 @@ def _widened(net: Network, out: Any, X: Any) -> Any:
     """scikit-learn answers in the dtype of the input and the weights together
     (float64 for float64 input to float32 weights): computed in the weights'
     dtype, then widened. A backend without float64 (JAX without its 64-bit
-    mode, array-api-strict's ``no_float64`` device) keeps float32."""
+    mode, array-api-strict's ``no_float64`` device) widens on the host when
+    the answer goes to NumPy anyway, and keeps float32 for its own arrays."""
     if net.dtype != "float32" or dtype_name(X.dtype) != "float64":
         return out
     try:
         wide = net.backend.dtype("float64")
     except ValueError:
-        return out
+        return np.asarray(to_numpy(out), np.float64) if space_of(X) == NUMPY else out
     return _namespace(out).astype(out, wide)
 
 

@@ -139,9 +139,12 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         out, space = self._outputs(X, "predict")
         xp = self._net_namespace(out)
         if self.out_activation_ == "logistic" and self.n_outputs_ > 1:  # multilabel
+            labels = xp.astype(out > 0.5, index_dtype(xp))
+            if space == NUMPY:  # scikit-learn's int64, also from a backend without it (JAX's 32-bit mode)
+                labels = host(labels).astype(np.int64, copy=False)
             if getattr(self._label_binarizer, "sparse_input_", False):  # fitted on a sparse y, as scikit-learn
-                return csr_matrix(host(xp.astype(out > 0.5, index_dtype(xp))))
-            return to_space(xp.astype(out > 0.5, index_dtype(xp)), space)
+                return csr_matrix(host(labels))
+            return to_space(labels, space)
         if self.classes_.shape[0] == 1:
             index = xp.zeros(out.shape[0], dtype=index_dtype(xp))
         elif self.out_activation_ == "softmax":
