@@ -218,3 +218,21 @@ def test_resuming_a_scheduled_run_with_another_lr_is_refused(tmp_path):
         xpnet.MLP([2, 3, 1], backend="numpy", seed=0).fit(X, y, lr=0.01, resume=path, **{**kw, "epochs": 4})
     history = xpnet.MLP([2, 3, 1], backend="numpy", seed=0).fit(X, y, lr=0.1, resume=path, **{**kw, "epochs": 4})
     assert history.lr == [0.1, 0.05, 0.025, 0.0125]
+
+
+def test_an_interrupt_after_the_weights_went_non_finite_says_so_and_which_weights_are_kept(tmp_path):
+    """The interrupt lands mid-epoch after a step made the weights infinite:
+    nothing is written, and the message said only "training interrupted",
+    as if the network held the weights of the step it stopped at."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(37, 4)) * 1e3, rng.normal(size=(37, 2))
+    net = xpnet.MLP([4, 8, 2], "relu", "identity", dtype="float64", seed=1)
+    before = [host(p).copy() for p in net._params()]
+    ck = tmp_path / "ck.safetensors"
+    with pytest.raises(TrainingInterrupted, match=r"no longer finite \(the run diverged\): the network keeps its initial"
+                       ) as e:  # fmt: skip
+        net.fit(X, y, loss="mse", optimizer="sgd", lr=1e6, batch_size=8, epochs=5, seed=3, checkpoint=ck,
+                interrupt=StopAfter(3))  # fmt: skip
+    assert e.value.checkpoint is None and e.value.write_checkpoint is None and not ck.exists()
+    for kept, initial in zip(net._params(), before):
+        np.testing.assert_array_equal(host(kept), initial)

@@ -728,9 +728,13 @@ class _Run:
 
     def _stopped(self, at: Position, finite: bool = True) -> TrainingInterrupted:
         where = f"epoch {at.epoch + 1}, step {at.step}" if at.step else f"the end of epoch {at.epoch}"
+        if not finite:  # nothing written, nothing to write: say why, and which weights the network holds
+            kept = f"those of the end of epoch {at.epoch}" if at.epoch else "its initial ones"
+            why = f"; the weights there were no longer finite (the run diverged): the network keeps {kept}"
+            return TrainingInterrupted(f"training interrupted at {where}{why}", self.history, None, None)
         path = self.checkpoint_path
-        saved = f"; checkpoint written to {path}" if path is not None and finite else ""
-        writer = (lambda target: self._save(at, target)) if finite else None
+        saved = f"; checkpoint written to {path}" if path is not None else ""
+        writer = lambda target: self._save(at, target)  # noqa: E731
         return TrainingInterrupted(f"training interrupted at {where}{saved}", self.history, str(path) if saved else None, writer)
 
     def close(self) -> None:
