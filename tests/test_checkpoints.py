@@ -229,8 +229,8 @@ def test_an_interrupt_after_the_weights_went_non_finite_says_so_and_which_weight
     net = xpnet.MLP([4, 8, 2], "relu", "identity", dtype="float64", seed=1)
     before = [host(p).copy() for p in net._params()]
     ck = tmp_path / "ck.safetensors"
-    with pytest.raises(TrainingInterrupted, match=r"no longer finite \(the run diverged\): the network keeps its initial"
-                       ) as e:  # fmt: skip
+    diverged = r"no longer finite \(the run diverged\): the network keeps its initial"
+    with pytest.raises(TrainingInterrupted, match=diverged) as e:
         net.fit(X, y, loss="mse", optimizer="sgd", lr=1e6, batch_size=8, epochs=5, seed=3, checkpoint=ck,
                 interrupt=StopAfter(3))  # fmt: skip
     assert e.value.checkpoint is None and e.value.write_checkpoint is None and not ck.exists()
