@@ -933,3 +933,48 @@ def test_a_layer_that_changes_the_dtype_is_named_in_predict_and_fit(backend, mon
     for call in (lambda: net.predict(X), lambda: net.fit(X, np.zeros((5, 1)), epochs=1)):
         with pytest.raises(ValueError, match="forward returned outputs of dtype float64 in a float32 network"):
             call()
+
+
+class _ScaledSquares(xpnet.Loss):
+    """``scale`` times the mean squared error; ``scale`` a setting its config() forgets."""
+
+    name = "scaled_squares_test"
+
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def _value(self, xp, t, y):
+        return self.scale * xp.sum((y - t) ** 2) / (y.shape[0] * y.shape[1])
+
+    def _gradient(self, xp, t, y):
+        return self.scale * 2.0 * (y - t) / (y.shape[0] * y.shape[1])
+
+
+class _WithinTolerance(xpnet.Metric):
+    """The share of outputs within ``tol`` of their targets; ``tol`` outside config()."""
+
+    name = "within_tolerance_test"
+    compilable = True
+
+    def __init__(self, tol):
+        self.tol = tol
+
+    def __call__(self, y_true, y_pred):
+        xp = array_namespace(y_true, y_pred)
+        return xp.mean(xp.astype(xp.abs(y_pred - y_true) < self.tol, y_pred.dtype))
+
+
+def test_a_loss_or_metric_setting_outside_config_gets_its_own_program(backend):
+    """Programs were keyed by a loss's (and metric's) config alone, while a
+    layer's key held its plain settings: on JAX the loss with scale=100 ran
+    the scale=1 loss's program, in fit and evaluate, and a metric's tol was
+    the first one's, silently."""
+    X = np.arange(12.0).reshape(4, 3) / 10
+    y = np.array([[0.0], [1.0], [2.0], [3.0]])
+    nets = [xpnet.Network([xpnet.Dense(3, 1)], backend=backend, seed=0) for _ in range(2)]
+    one, hundred = (net.evaluate(X, y, loss=_ScaledSquares(s)) for net, s in zip(nets, (1.0, 100.0)))
+    np.testing.assert_allclose(hundred, 100 * one, rtol=1e-5)
+    runs = [net.fit(X, y, loss=_ScaledSquares(s), optimizer="sgd", lr=1e-4, epochs=1, validation_data=(X, y),
+                    metrics=(_WithinTolerance(t),)) for net, s, t in zip(nets, (1.0, 100.0), (0.0, 1e9))]  # fmt: skip
+    np.testing.assert_allclose(runs[1].loss[0], 100 * runs[0].loss[0], rtol=1e-5)
+    assert (runs[0].metrics["val_within_tolerance_test"], runs[1].metrics["val_within_tolerance_test"]) == ([0.0], [1.0])

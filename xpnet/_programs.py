@@ -411,8 +411,17 @@ class _HostRead:
 
 def program_key(obj: Any) -> tuple[Any, ...]:
     """What names a loss, metric or optimizer in a program's key: its class
-    and the settings its program is traced with (:func:`program_spec`)."""
-    return (type(obj), repr(program_spec(obj)))
+    and the settings its program is traced with (:func:`program_spec`). A
+    loss or metric adds its plain settings, as :func:`network_key` does for
+    a layer: one kept outside ``config()`` (a user's ``self.scale``) is
+    traced into the program as a constant, and a second object of the class
+    with another value would run the first one's program, silently. An
+    optimizer's scalars reach the program through ``update``: its
+    ``program_config`` says what its program is traced with."""
+    from .registry import plain_settings
+
+    settings = () if _program_config(type(obj)) is not None else (repr(plain_settings(obj)),)
+    return (type(obj), repr(program_spec(obj)), *settings)
 
 
 def program_spec(obj: Any) -> tuple[str, Any]:
