@@ -978,3 +978,57 @@ def test_a_loss_or_metric_setting_outside_config_gets_its_own_program(backend):
                     metrics=(_WithinTolerance(t),)) for net, s, t in zip(nets, (1.0, 100.0), (0.0, 1e9))]  # fmt: skip
     np.testing.assert_allclose(runs[1].loss[0], 100 * runs[0].loss[0], rtol=1e-5)
     assert (runs[0].metrics["val_within_tolerance_test"], runs[1].metrics["val_within_tolerance_test"]) == ([0.0], [1.0])
+
+
+class _Gain(xpnet.Layer):
+    """``X * g``, one gain per feature; subclasses break one kernel's return."""
+
+    name = "gain_kernels_test"
+
+    def parameter_shapes(self):
+        return {"g": (4,)}
+
+    def init_parameters(self, rng, dtype):
+        return {"g": np.ones(4, dtype)}
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return X * params[0], X, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY * params[0], [xp.sum(dY * cache, axis=0)]
+
+
+class _NoBuffers(_Gain):
+    def forward(self, xp, params, buffers, X, ctx):
+        return X * params[0], X
+
+
+class _GradientsOnly(_Gain):
+    def backward(self, xp, params, cache, dY, need_dx):
+        return [xp.sum(dY * cache, axis=0)]
+
+
+class _NoDX(_Gain):
+    def backward(self, xp, params, cache, dY, need_dx):
+        return None, [xp.sum(dY * cache, axis=0)]
+
+
+class _SummedDX(_Gain):
+    def backward(self, xp, params, cache, dY, need_dx):
+        return xp.sum(dY * params[0], axis=1), [xp.sum(dY * cache, axis=0)]
+
+
+@pytest.mark.parametrize(("layer", "message"), [
+    (_NoBuffers, r"_NoBuffers\(\)\.forward returned 2 values; a layer's forward returns the tuple \(Y, cache, buffers\)"),
+    (_GradientsOnly, r"_GradientsOnly\(\)\.backward returned 1 value; a layer's backward returns the tuple \(dX, grads\)"),
+    (_NoDX, r"_NoDX\(\)\.backward returned dX of shape None where its input's gradient, of shape \(5, 4\), is needed"),
+    (_SummedDX, r"_SummedDX\(\)\.backward returned dX of shape \(5,\) where its input's gradient, of shape \(5, 4\)"),
+])  # fmt: skip
+def test_a_layer_kernel_that_returns_the_wrong_thing_is_named(layer, message, backend):
+    """A forward without its buffers, or a backward with only its gradients,
+    failed in Python's unpacking ("not enough values to unpack"), naming no
+    layer; a dX of None failed deep in the Dense before it, and a dX of the
+    wrong shape was broadcast there and blamed on that Dense's weight."""
+    net = xpnet.Network([xpnet.Dense(3, 4), layer(), xpnet.Dense(4, 2)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=message):
+        net.fit(np.ones((5, 3)), np.ones((5, 2)), loss="mse", epochs=1)

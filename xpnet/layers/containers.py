@@ -111,7 +111,7 @@ class Sequential(Layer):
         caches, new_buffers = [], []
         keep = ctx is None or ctx.training
         for layer, (p0, p1, b0, b1) in zip(self.layers, self._slices):
-            X, cache, b = layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
+            X, cache, b = _returned(layer, "forward", layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx))
             if len(b) != b1 - b0:
                 raise ValueError(f"{layer!r}.forward returned {len(b)} new buffers for its {b1 - b0} buffers "
                                  f"({list(layer.buffer_shapes())})")  # fmt: skip
@@ -128,7 +128,11 @@ class Sequential(Layer):
     def backward_from_potential(self, xp: Any, params: Any, cache: Any, dV: Any, need_dx: bool):
         last = len(self.layers) - 1
         p0, p1, _, _ = self._slices[last]
-        dX, grads = self.layers[last].backward_from_potential(xp, params[p0:p1], cache[last], dV, need_dx or last > 0)
+        layer, need = self.layers[last], need_dx or last > 0
+        dX, grads = _returned(layer, "backward_from_potential",
+                              layer.backward_from_potential(xp, params[p0:p1], cache[last], dV, need))  # fmt: skip
+        if need:
+            _check_dx(layer, "backward_from_potential", dX, (dV.shape[0], self._widths[last]))
         return self._backward_from(last - 1, xp, params, cache, dX, need_dx, grads)
 
     def _backward_from(self, i: int, xp: Any, params: Any, cache: Any, dY: Any, need_dx: bool, tail: list[Any]):
@@ -137,7 +141,10 @@ class Sequential(Layer):
         parts = [tail]
         for k in range(i, -1, -1):
             p0, p1, _, _ = self._slices[k]
-            dY, grads = self.layers[k].backward(xp, params[p0:p1], cache[k], dY, need_dx or k > 0)
+            layer, need, rows = self.layers[k], need_dx or k > 0, dY.shape[0]
+            dY, grads = _returned(layer, "backward", layer.backward(xp, params[p0:p1], cache[k], dY, need))
+            if need:
+                _check_dx(layer, "backward", dY, (rows, self._widths[k]))
             if len(grads) != p1 - p0:
                 raise ValueError(f"{self.layers[k]!r}.backward returned {len(grads)} gradients for its {p1 - p0} "
                                  f"parameters ({list(self.layers[k].parameter_shapes())})")  # fmt: skip
@@ -178,6 +185,34 @@ class Residual(Sequential):
 
     def output_activation(self) -> None:
         return None  # the sum comes after the last activation
+
+
+#: What each kernel returns, as the layer protocol (:mod:`xpnet.layers.base`) says.
+_RETURNS = {"forward": "(Y, cache, buffers)", "backward": "(dX, grads)", "backward_from_potential": "(dX, grads)"}
+
+
+def _returned(layer: Layer, kernel: str, out: Any) -> Any:
+    """``out``, the tuple ``layer.<kernel>`` returned, refused unless it has
+    the protocol's length: unpacked as it came, a forward that left out its
+    buffers failed with Python's "not enough values to unpack", naming no
+    layer, and a backward that returned only its two gradients took the
+    first for dX."""
+    form = _RETURNS[kernel]
+    if not isinstance(out, tuple | list) or len(out) != form.count(",") + 1:
+        got = f"{len(out)} value{'s' * (len(out) != 1)}" if isinstance(out, tuple | list) else type(out).__name__
+        raise ValueError(f"{layer!r}.{kernel} returned {got}; a layer's {kernel} returns the tuple {form}")
+    return out
+
+
+def _check_dx(layer: Layer, kernel: str, dX: Any, shape: tuple[int, int | None]) -> None:
+    """``dX`` as the layer's input is shaped (metadata only), where the layer
+    before needs it: a wrong one was broadcast by the layer before, and
+    blamed on that layer's gradient (or failed in NumPy, naming none)."""
+    got = None if dX is None else tuple(getattr(dX, "shape", ()))
+    if got is None or len(got) != 2 or got[0] != shape[0] or shape[1] not in (None, got[1]):
+        want = f"({shape[0]}, {shape[1]})" if shape[1] is not None else f"({shape[0]}, n_in)"
+        raise ValueError(f"{layer!r}.{kernel} returned dX of shape {got} where its input's gradient, of shape "
+                         f"{want}, is needed (need_dx is true): dX is dL/dX, shaped like the layer's input")
 
 
 def _merged(layers: list[Layer], part: Any) -> dict[str, Any]:
