@@ -351,6 +351,36 @@ def test_what_an_optimizer_returns_is_refused_unless_it_fits_the_parameters(slip
             np.testing.assert_array_equal(xpnet.to_numpy(a), b)
 
 
+class _ParamsOnlySGD(_SlipSGD):
+    """Returns its new parameters without the state."""
+
+    def step(self, params, grads, state, decay=None):
+        return super().step(params, grads, state, decay)[0]
+
+
+class _ListStateSGD(_SlipSGD):
+    """Keeps its state in a list."""
+
+    def init_state(self, params):
+        return [p * 0.0 for p in params]
+
+
+@pytest.mark.parametrize(("opt", "message"), [
+    (_ParamsOnlySGD(slip=list), (r"_ParamsOnlySGD.step returned a pair whose state is a \w+; an optimizer's step "
+                                 r"returns the pair \(new_params, new_state\)")),
+    (_ListStateSGD(slip=list), r"_ListStateSGD.init_state returned a list; an optimizer's state is a dict"),
+])  # fmt: skip
+def test_an_optimizer_that_returns_another_structure_is_named(opt, message, backend):
+    """A step that returned only its new parameters failed in Python's
+    unpacking (or, with two parameters, took the bias for the state), and a
+    list for a state failed with "'list' object has no attribute 'items'":
+    neither named the optimizer."""
+    net = xpnet.Network([xpnet.Dense(2, 1)], backend=backend, seed=0)
+    for warm_start in (False, True):
+        with pytest.raises(ValueError, match=message):
+            net.fit(np.ones((4, 2)), np.ones((4, 1)), optimizer=opt, epochs=1, warm_start=warm_start)
+
+
 class _TemperedSoftmax(xpnet.Activation):
     """softmax(v / 2), registered over ``softmax`` by a test (monkeypatched)."""
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from .callbacks import callback_name
 from .metrics import get_metric
+from .optimizers import initial_state
 
 __all__ = ["base_rate", "check_callbacks", "check_monitors", "check_tol", "continued_state", "decay_mask", "run_facts",
            "run_key"]  # fmt: skip
@@ -113,7 +114,7 @@ def run_key(seed: Any, found: Any, dp: Any) -> int:
 def continued_state(net: Any, opt: Any, params: list[Any]) -> Any:
     """``warm_start``: the optimizer state the previous ``fit`` left on ``net``
     (fresh when there is none), refused when it does not fit ``opt``."""
-    fresh = opt.init_state(params)
+    fresh = initial_state(opt, params)
     previous = getattr(net, "_fit_state", None)
     if previous is None:
         return fresh

@@ -124,13 +124,13 @@ class TrainStep:
 
     def _update(self, params: list[Any], grads: list[Any], state: dict[str, Any], opt: Any, donate: bool):
         if not self._large or _all_at_once(params):  # nothing to donate, or an update that writes nothing
-            new_params, new_state = opt.step(params, grads, state, decay=self.decay)
+            new_params, new_state = stepped(opt, opt.step(params, grads, state, decay=self.decay))
             return self._checked(opt, params, new_params), new_state
         held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
         params_in, state_in = self._donate(params, state, donate, held)
         # the gradients backprop just made are read once: a parameter's new value may go into its gradient
         grads_in = Donated(grads, self._scratch) if _own_arrays(grads, held | {id(p) for p in params}) else grads
-        new_params, new_state = opt.step(params_in, grads_in, state_in, decay=self.decay)
+        new_params, new_state = stepped(opt, opt.step(params_in, grads_in, state_in, decay=self.decay))
         self._produced = (self._checked(opt, params, new_params), _state_lists(new_state))
         return self._produced[0], new_state
 
@@ -202,6 +202,21 @@ class TrainStep:
             for k, v in state.items()
         }
         return params_in, state_in
+
+
+def stepped(opt: Any, out: Any) -> tuple[Any, dict[str, Any]]:
+    """``out``, what ``opt.step`` returned, refused unless it is the pair
+    ``(new_params, new_state)`` with a dict for the state: a step that
+    returned only its parameters failed in Python's unpacking ("too many
+    values to unpack"), naming no optimizer. A type check per step, no
+    operation."""
+    if not isinstance(out, tuple | list) or len(out) != 2 or not isinstance(out[1], dict):
+        got = f"a {type(out).__name__}"
+        if isinstance(out, tuple | list):
+            got = f"a pair whose state is a {type(out[1]).__name__}" if len(out) == 2 else f"{got} of {len(out)}"
+        raise ValueError(f"{type(opt).__name__}.step returned {got}; an optimizer's step returns the pair "
+                         "(new_params, new_state), the state a dict as init_state gives it")  # fmt: skip
+    return out
 
 
 def checked_update(opt: Any, params: Sequence[Any], new: Any) -> list[Any]:

@@ -120,6 +120,19 @@ class Optimizer:
         return type(other) is type(self) and other.config() == self.config()
 
 
+def initial_state(opt: Optimizer, params: Params) -> State:
+    """``opt.init_state(params)``, refused unless a dict (what ``fit`` passes
+    to ``step``, compares on ``warm_start`` and checkpoints by key): a list
+    failed in the training step with "'list' object has no attribute
+    'items'", naming no optimizer."""
+    state = opt.init_state(params)
+    if not isinstance(state, dict):
+        raise ValueError(f"{type(opt).__name__}.init_state returned a {type(state).__name__}; an optimizer's state "
+                         "is a dict of lists of arrays (one per parameter) and plain numbers, e.g. "
+                         "{'velocity': [...], 't': 0}")  # fmt: skip
+    return state
+
+
 #: The registry of optimizers: name -> class (see :func:`xpnet.register`).
 OPTIMIZERS = registry_for("optimizer", Optimizer, reserved={"momentum": "SGD with momentum 0.9"})
 

@@ -38,7 +38,7 @@ from ._trainstep import Rows, take_rows
 from .callbacks import callback_name
 from .layers.base import Context
 from .losses import for_labels, get_loss
-from .optimizers import get_optimizer
+from .optimizers import get_optimizer, initial_state
 from .records import History, Position, RunRecord, TrainingInterrupted, check_figure
 from .registry import component_spec
 from .schedules import checked_rate, get_schedule
@@ -317,7 +317,7 @@ class _Run:
         if self.warm_start:
             self.state = run_options.continued_state(net, self.opt, self.params)
         else:
-            self.state = self.opt.init_state(self.params)
+            self.state = initial_state(self.opt, self.params)
         net._fit_state = None  # set again when this fit completes
         self.decay = run_options.decay_mask(net, self.opt)  # weight decay on weights, not on biases or norms
         self.history = History(metrics={name: [] for name in self.metric_fns})
@@ -392,7 +392,7 @@ class _Run:
         velocity: the next step's is its gradient, as torch's first one),
         one they no longer read is dropped."""
         self.decay = run_options.decay_mask(self.net, self.opt)
-        fresh = self.opt.init_state(self.params)
+        fresh = initial_state(self.opt, self.params)
         if set(fresh) != set(self.state):
             self.state = {key: self.state.get(key, value) for key, value in fresh.items()}
 
