@@ -1062,3 +1062,16 @@ def test_a_layer_kernel_that_returns_the_wrong_thing_is_named(layer, message, ba
     net = xpnet.Network([xpnet.Dense(3, 4), layer(), xpnet.Dense(4, 2)], backend=backend, seed=0)
     with pytest.raises(ValueError, match=message):
         net.fit(np.ones((5, 3)), np.ones((5, 2)), loss="mse", epochs=1)
+
+
+class _ListInit(_Gain):
+    def init_parameters(self, rng, dtype):
+        return [np.ones(4, dtype)]
+
+
+def test_a_layer_whose_init_parameters_is_not_a_dict_is_named():
+    """A list of arrays failed with "'list' object has no attribute 'items'"
+    in the container that merged it, naming no layer."""
+    with pytest.raises(ValueError, match=r"_ListInit\(\)\.init_parameters returned a list; a layer's "
+                                         r"init_parameters returns a dict by array name"):  # fmt: skip
+        xpnet.Network([xpnet.Dense(3, 4), _ListInit()], backend="numpy", seed=0)

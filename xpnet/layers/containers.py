@@ -85,10 +85,10 @@ class Sequential(Layer):
     # -- parameters and buffers: the children's, concatenated -------------------
 
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
-        return _merged(self.layers, lambda layer: layer.parameter_shapes())
+        return _merged(self.layers, "parameter_shapes")
 
     def buffer_shapes(self) -> dict[str, tuple[int, ...]]:
-        return _merged(self.layers, lambda layer: layer.buffer_shapes())
+        return _merged(self.layers, "buffer_shapes")
 
     def decayed(self) -> tuple[str, ...]:
         return tuple(f"{i}.{name}" for i, layer in enumerate(self.layers) for name in layer.decayed())
@@ -97,10 +97,10 @@ class Sequential(Layer):
         return tuple(f"{i}.{name}" for i, layer in enumerate(self.layers) for name in layer.nonnegative_buffers())
 
     def init_parameters(self, rng: np.random.Generator, dtype: str) -> dict[str, np.ndarray]:
-        return _merged(self.layers, lambda layer: layer.init_parameters(rng, dtype))  # in order: layer by layer
+        return _merged(self.layers, "init_parameters", rng, dtype)  # in order: layer by layer
 
     def init_buffers(self, dtype: str) -> dict[str, np.ndarray]:
-        return _merged(self.layers, lambda layer: layer.init_buffers(dtype))
+        return _merged(self.layers, "init_buffers", dtype)
 
     # -- kernels ---------------------------------------------------------------
 
@@ -215,8 +215,18 @@ def _check_dx(layer: Layer, kernel: str, dX: Any, shape: tuple[int, int | None])
                          f"{want}, is needed (need_dx is true): dX is dL/dX, shaped like the layer's input")
 
 
-def _merged(layers: list[Layer], part: Any) -> dict[str, Any]:
-    return {f"{i}.{name}": value for i, layer in enumerate(layers) for name, value in part(layer).items()}
+def _merged(layers: list[Layer], method: str, *args: Any) -> dict[str, Any]:
+    """Each child's ``method(*args)``, a dict by name, as one dict of
+    ``"<i>.<name>"``; a child that gives another type is named (a list from
+    ``init_parameters`` failed with "'list' object has no attribute 'items'")."""
+    merged = {}
+    for i, layer in enumerate(layers):
+        part = getattr(layer, method)(*args)
+        if not isinstance(part, dict):
+            raise ValueError(f"{layer!r}.{method} returned a {type(part).__name__}; a layer's {method} returns a "
+                             "dict by array name, e.g. {'weight': ..., 'bias': ...}")  # fmt: skip
+        merged.update((f"{i}.{name}", value) for name, value in part.items())
+    return merged
 
 
 def _slices(layers: list[Layer]) -> list[tuple[int, int, int, int]]:
