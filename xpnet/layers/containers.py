@@ -69,6 +69,7 @@ class Sequential(Layer):
             raise ValueError(f"{type(self).__name__} needs at least one layer, got none")
         self._widths = _chain_widths(self.layers)
         self._slices = _slices(self.layers)
+        self._foreign = [not type(layer).__module__.startswith("xpnet.") for layer in self.layers]
 
     def config(self) -> dict[str, Any]:
         return {"layers": [layer.spec() for layer in self.layers]}
@@ -110,8 +111,9 @@ class Sequential(Layer):
         child has its input, so memory holds about two layers' outputs."""
         caches, new_buffers = [], []
         keep = ctx is None or ctx.training
-        for layer, (p0, p1, b0, b1) in zip(self.layers, self._slices):
-            X, cache, b = _returned(layer, "forward", layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx))
+        for layer, foreign, (p0, p1, b0, b1) in zip(self.layers, self._foreign, self._slices):
+            out = layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
+            X, cache, b = _returned(layer, "forward", out) if foreign else out
             if len(b) != b1 - b0:
                 raise ValueError(f"{layer!r}.forward returned {len(b)} new buffers for its {b1 - b0} buffers "
                                  f"({list(layer.buffer_shapes())})")  # fmt: skip
@@ -129,9 +131,9 @@ class Sequential(Layer):
         last = len(self.layers) - 1
         p0, p1, _, _ = self._slices[last]
         layer, need = self.layers[last], need_dx or last > 0
-        dX, grads = _returned(layer, "backward_from_potential",
-                              layer.backward_from_potential(xp, params[p0:p1], cache[last], dV, need))  # fmt: skip
-        if need:
+        out = layer.backward_from_potential(xp, params[p0:p1], cache[last], dV, need)
+        dX, grads = _returned(layer, "backward_from_potential", out) if self._foreign[last] else out
+        if self._foreign[last] and need:
             _check_dx(layer, "backward_from_potential", dX, (dV.shape[0], self._widths[last]))
         return self._backward_from(last - 1, xp, params, cache, dX, need_dx, grads)
 
@@ -141,9 +143,10 @@ class Sequential(Layer):
         parts = [tail]
         for k in range(i, -1, -1):
             p0, p1, _, _ = self._slices[k]
-            layer, need, rows = self.layers[k], need_dx or k > 0, dY.shape[0]
-            dY, grads = _returned(layer, "backward", layer.backward(xp, params[p0:p1], cache[k], dY, need))
-            if need:
+            layer, need = self.layers[k], need_dx or k > 0
+            rows, out = dY.shape[0], layer.backward(xp, params[p0:p1], cache[k], dY, need)
+            dY, grads = _returned(layer, "backward", out) if self._foreign[k] else out
+            if self._foreign[k] and need:
                 _check_dx(layer, "backward", dY, (rows, self._widths[k]))
             if len(grads) != p1 - p0:
                 raise ValueError(f"{self.layers[k]!r}.backward returned {len(grads)} gradients for its {p1 - p0} "
@@ -192,11 +195,12 @@ _RETURNS = {"forward": "(Y, cache, buffers)", "backward": "(dX, grads)", "backwa
 
 
 def _returned(layer: Layer, kernel: str, out: Any) -> Any:
-    """``out``, the tuple ``layer.<kernel>`` returned, refused unless it has
-    the protocol's length: unpacked as it came, a forward that left out its
-    buffers failed with Python's "not enough values to unpack", naming no
-    layer, and a backward that returned only its two gradients took the
-    first for dX."""
+    """``out``, the tuple a user's ``layer.<kernel>`` returned, refused unless
+    it has the protocol's length: unpacked as it came, a forward that left
+    out its buffers failed with Python's "not enough values to unpack",
+    naming no layer, and a backward that returned only its two gradients
+    took the first for dX. (xpnet's own layers are not checked: a step's
+    host time is a benchmark target.)"""
     form = _RETURNS[kernel]
     if not isinstance(out, tuple | list) or len(out) != form.count(",") + 1:
         got = f"{len(out)} value{'s' * (len(out) != 1)}" if isinstance(out, tuple | list) else type(out).__name__
