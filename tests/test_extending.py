@@ -1007,7 +1007,8 @@ def test_a_loss_or_metric_setting_outside_config_gets_its_own_program(backend):
     runs = [net.fit(X, y, loss=_ScaledSquares(s), optimizer="sgd", lr=1e-4, epochs=1, validation_data=(X, y),
                     metrics=(_WithinTolerance(t),)) for net, s, t in zip(nets, (1.0, 100.0), (0.0, 1e9))]  # fmt: skip
     np.testing.assert_allclose(runs[1].loss[0], 100 * runs[0].loss[0], rtol=1e-5)
-    assert (runs[0].metrics["val_within_tolerance_test"], runs[1].metrics["val_within_tolerance_test"]) == ([0.0], [1.0])
+    name = "val_within_tolerance_test"
+    assert (runs[0].metrics[name], runs[1].metrics[name]) == ([0.0], [1.0])
 
 
 class _Gain(xpnet.Layer):
@@ -1049,8 +1050,10 @@ class _SummedDX(_Gain):
 
 
 @pytest.mark.parametrize(("layer", "message"), [
-    (_NoBuffers, r"_NoBuffers\(\)\.forward returned 2 values; a layer's forward returns the tuple \(Y, cache, buffers\)"),
-    (_GradientsOnly, r"_GradientsOnly\(\)\.backward returned 1 value; a layer's backward returns the tuple \(dX, grads\)"),
+    (_NoBuffers,
+     r"_NoBuffers\(\)\.forward returned 2 values; a layer's forward returns the tuple \(Y, cache, buffers\)"),
+    (_GradientsOnly,
+     r"_GradientsOnly\(\)\.backward returned 1 value; a layer's backward returns the tuple \(dX, grads\)"),
     (_NoDX, r"_NoDX\(\)\.backward returned dX of shape None where its input's gradient, of shape \(5, 4\), is needed"),
     (_SummedDX, r"_SummedDX\(\)\.backward returned dX of shape \(5,\) where its input's gradient, of shape \(5, 4\)"),
 ])  # fmt: skip
