@@ -461,3 +461,31 @@ def test_a_callback_that_sets_lr_under_a_schedule_is_refused():
     opt.lr = 0.01
     history = net.fit(X, y, optimizer=opt, epochs=3, callbacks=[SetLR()])  # no schedule: the callback's rate is used
     assert history.lr == [0.01, 0.1, 0.1]
+
+
+class _Closeness(xpnet.Metric):
+    """Unregistered, and better when greater: minus the mean squared error."""
+
+    name = "closeness_unregistered"
+    greater_is_better = True
+
+    def __call__(self, y_true, y_pred):
+        return -((y_true - y_pred) ** 2).sum() / y_true.shape[0]
+
+
+def test_auto_mode_follows_an_unregistered_metric_object_that_declares_greater_is_better():
+    """Built from the name alone, ``mode="auto"`` knew only registered
+    metrics: an unregistered one with ``greater_is_better = True`` was
+    minimised, so the run stopped at the patience and kept epoch 0."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X @ np.ones((3, 1))
+    stop = xpnet.EarlyStopping("val_closeness_unregistered", patience=3)
+    plateau = xpnet.schedules.ReduceLROnPlateau(factor=0.5, patience=2, monitor="val_closeness_unregistered")
+    net = xpnet.MLP([3, 8, 1], "tanh", "identity", dtype="float64", seed=0)
+    h = net.fit(X, y, loss="mse", optimizer="adam", lr=0.01, epochs=30, validation_split=0.2, seed=0,
+                metrics=[_Closeness()], callbacks=[stop], lr_schedule=plateau)  # fmt: skip
+    closeness = h.metrics["val_closeness_unregistered"]
+    assert all(b > a for a, b in zip(closeness, closeness[1:]))  # improving all the way
+    assert (stop.mode, plateau.mode) == ("max", "max")
+    assert len(h.loss) == 30 and h.best_epoch == 29 and set(h.lr) == {0.01}

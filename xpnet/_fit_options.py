@@ -15,6 +15,7 @@ import numpy as np
 from .callbacks import callback_name
 from .metrics import get_metric
 from .optimizers import initial_state
+from .schedules import follow_metric
 
 __all__ = ["base_rate", "check_callbacks", "check_monitors", "check_tol", "continued_state", "decay_mask", "run_facts",
            "run_key"]  # fmt: skip
@@ -55,7 +56,8 @@ def check_callbacks(callbacks: Any) -> list[Any]:
 
 
 def check_monitors(run: Any, validation: bool) -> None:
-    """What schedules and callbacks monitor must be a figure this run records."""
+    """What schedules and callbacks monitor must be a figure this run records;
+    a ``mode="auto"`` follows the metric object this run was given."""
     known = {"loss", "lr"} | ({"val_loss", *run.metric_fns} if validation else set())
     for who in [run.schedule, *run.callbacks]:
         monitor = getattr(who, "monitor", None)
@@ -65,6 +67,8 @@ def check_monitors(run: Any, validation: bool) -> None:
                 f"{type(who).__name__} monitors {monitor!r}, which this run does not record "
                 f"(it records {', '.join(sorted(known))}){hint}"
             )
+        if monitor in run.metric_fns:
+            follow_metric(who, run.metric_fns[monitor])
 
 
 def check_rate_given_once(given: Any, opt: Any, lr: Any) -> None:

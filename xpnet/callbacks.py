@@ -78,8 +78,9 @@ class EarlyStopping(Callback):
 
     ``monitor``: ``"val_loss"`` (the default; needs ``validation_data`` or
     ``validation_split``), ``"loss"`` or a validation metric such as
-    ``"val_accuracy"``. ``mode="auto"`` maximises accuracies and minimises
-    the rest. ``best_epoch`` is the best epoch so far (from 0), and so
+    ``"val_accuracy"``. ``mode="auto"`` maximises a metric that declares
+    ``greater_is_better = True`` (decided again by the object ``fit`` is
+    given), and accuracies; it minimises the rest. ``best_epoch`` is the best epoch so far (from 0), and so
     ``History.best_epoch``. With ``restore_best`` the network ends training
     with that epoch's weights (references to them are kept: pure updates make
     that free), whether the run stopped early or used all its epochs."""
@@ -98,7 +99,7 @@ class EarlyStopping(Callback):
             raise TypeError(f"EarlyStopping restore_best must be True or False, got {restore_best!r}")
         self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
         self.restore_best = restore_best
-        self.mode = resolve_mode(mode, monitor, "EarlyStopping")
+        self.mode, self._mode_given = resolve_mode(mode, monitor, "EarlyStopping"), mode
         self.network: Any = None
         self._reset()
 

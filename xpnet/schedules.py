@@ -202,7 +202,8 @@ class ReduceLROnPlateau(Schedule):
     """The rate times ``factor`` once ``monitor`` has not improved for more
     than ``patience`` epochs (``torch.optim.lr_scheduler.ReduceLROnPlateau``,
     with its ``threshold``, ``threshold_mode``, ``cooldown``, ``min_lr`` and
-    ``eps``). ``mode="auto"``: ``"max"`` for an accuracy, else ``"min"``.
+    ``eps``). ``mode="auto"``: ``"max"`` for a metric that declares
+    ``greater_is_better = True`` and for an accuracy, else ``"min"``.
     It reads ``monitor`` after every epoch: one host transfer per epoch."""
 
     name = "ReduceLROnPlateau"
@@ -217,7 +218,7 @@ class ReduceLROnPlateau(Schedule):
         self.factor = float(factor)
         self.patience = _non_negative_int(patience, "ReduceLROnPlateau patience")
         self.monitor = _monitor_name(monitor, "ReduceLROnPlateau")
-        self.mode = resolve_mode(mode, self.monitor, "ReduceLROnPlateau")
+        self.mode, self._mode_given = resolve_mode(mode, self.monitor, "ReduceLROnPlateau"), mode
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"ReduceLROnPlateau threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
         self.threshold, self.threshold_mode = _non_negative(threshold, "ReduceLROnPlateau threshold"), threshold_mode
@@ -336,13 +337,15 @@ def get_schedule(spec: Any, checkpointable: bool = False) -> Schedule:
     )
 
 
-def resolve_mode(mode: str, monitor: str, who: str) -> str:
-    """``"min"`` or ``"max"``; ``"auto"`` is what the monitored registered
-    metric declares (``greater_is_better``), else ``"max"`` for accuracies."""
+def resolve_mode(mode: str, monitor: str, who: str, metric: Any = None) -> str:
+    """``"min"`` or ``"max"``; ``"auto"`` is what the monitored metric
+    declares (``greater_is_better``; the registered one of that name until
+    fit gives the object, see :func:`follow_metric`), else ``"max"`` for
+    accuracies."""
     if mode == "auto":
         from .metrics import METRICS
 
-        metric = METRICS.get(monitor.removeprefix("val_"))
+        metric = METRICS.get(monitor.removeprefix("val_")) if metric is None else metric
         declared = getattr(metric, "greater_is_better", None)
         if isinstance(declared, bool):
             return "max" if declared else "min"
@@ -350,6 +353,16 @@ def resolve_mode(mode: str, monitor: str, who: str) -> str:
     if mode not in ("min", "max"):
         raise ValueError(f"{who} mode must be 'auto', 'min' or 'max', got {mode!r}")
     return mode
+
+
+def follow_metric(who: Any, metric: Any) -> None:
+    """``mode="auto"`` of ``who`` (EarlyStopping, ReduceLROnPlateau) decided
+    again by the metric object ``fit`` was given for its monitor, as Keras
+    decides at training time: built from a name alone, it knew only
+    registered metrics, and an unregistered one that declares
+    ``greater_is_better = True`` was minimised in silence."""
+    if getattr(who, "_mode_given", None) == "auto":
+        who.mode = resolve_mode("auto", who.monitor, type(who).__name__, metric)
 
 
 def _monitor_name(monitor: Any, who: str) -> str:
