@@ -652,6 +652,32 @@ def test_an_optimizer_outside_the_kernels_runs_eagerly():
     assert _compile._replayable(Vouched(3), {"t": 0, "m": [], "v": []})
 
 
+@pytest.mark.parametrize("backend_name", ["numpy", "jax"])
+def test_compile_true_that_cannot_compile_says_why_at_the_users_line(backend_name):
+    """``compile=True`` asked for a compiled step by name; with an optimizer
+    that does not vouch for replay, or Dropout, it ran eagerly in silence."""
+    if backend_name == "jax":
+        pytest.importorskip("jax", reason="jax is not installed")
+
+    class Halving(xpnet.Optimizer):
+        name = "halving_warn_test"
+
+        def step(self, params, grads, state, decay=None):
+            return [p - 0.5 * g for p, g in zip(params, grads)], state
+
+    X = np.random.default_rng(0).normal(size=(12, 4))
+    cases = [(xpnet.MLP([4, 3], backend=backend_name, seed=0), Halving(), "Halving does not declare compilable"),
+             (xpnet.Network([xpnet.Dense(4, 5), xpnet.Dropout(0.5), xpnet.Dense(5, 3)], backend=backend_name, seed=0),
+              "sgd", r"the network draws random numbers every step \(Dropout\)")]  # fmt: skip
+    for net, opt, why in cases:
+        with pytest.warns(RuntimeWarning, match=f"compile=True: this step runs eagerly, {why}") as caught:
+            net.fit(X, X[:, :3], loss="mse", optimizer=opt, epochs=1, compile=True)
+        assert {w.filename for w in caught} == {__file__}  # the user's fit call, not xpnet's inside
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            net.fit(X, X[:, :3], loss="mse", optimizer=opt, epochs=1)  # "auto": eager without a word
+
+
 @pytest.mark.parametrize("opt_spec", [{"name": "adam", "config": {"lr": 0.02}}, {"name": "sgd", "config": {"lr": 0.1}}])
 def test_a_schedules_rate_reaches_the_compiled_step(backend, opt_spec):
     """A schedule gives each epoch an optimizer with another rate: the

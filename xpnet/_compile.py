@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from ._graphstep import GraphStep, _CudaGraph, bridged_step, tape_step
 from ._kernels import host_scalars
 from ._programs import _JaxStep
 from ._trainstep import TrainStep
+from ._warn import warn_caller
 
 __all__ = ["COMPILE_CHOICES", "GRAPH_MAX_PARAMS", "check_compile", "compiled_kind", "training_step"]
 
@@ -52,7 +52,13 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
              "tape": functools.partial(tape_step, compile=compile), None: None}  # fmt: skip
     kind = kinds[compiled_kind(net.backend, compile, sum(math.prod(p.shape) for p in net._params()))]
     draws = getattr(ctx, "rng", None) is not None or getattr(net, "_uses_rng", False)  # Dropout: a new source per step
-    if kind is None or compile is False or draws or not _replayable(opt, state or {}):
+    if kind is None or compile is False:
+        return eager
+    if draws or not _replayable(opt, state or {}):
+        if compile is True:  # asked for by name: say why it is not
+            why = ("the network draws random numbers every step (Dropout)" if draws else
+                   f"{type(opt).__name__} does not declare compilable = True (its scalars could not be replayed)")
+            warn_caller(f"compile=True: this step runs eagerly, {why}", RuntimeWarning)
         return eager
     return kind(eager)
 
@@ -113,9 +119,9 @@ def _replayable(opt: Any, state: dict[str, Any]) -> bool:
     except Exception:
         return False
     if _rate_is_baked(opt, state, seen):
-        warnings.warn(f"{type(opt).__name__} declares compilable = True, but its lr never reaches "
-                      "xpnet._kernels.update as a scalar: a compiled step would keep one rate (a schedule's "
-                      "would be ignored), so it trains eagerly", RuntimeWarning, stacklevel=4)  # fmt: skip
+        warn_caller(f"{type(opt).__name__} declares compilable = True, but its lr never reaches "
+                    "xpnet._kernels.update as a scalar: a compiled step would keep one rate (a schedule's "
+                    "would be ignored), so it trains eagerly", RuntimeWarning)  # fmt: skip
         return False
     return True
 

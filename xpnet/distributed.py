@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ._warn import caller_stacklevel
 from .records import TrainingInterrupted, check_figure
 
 __all__ = [
@@ -76,15 +77,6 @@ def _mpi() -> Any:
             f"mpi4py is installed but cannot load an MPI library ({INSTALL_HINT} brings MPICH): {_one_line(exc)}"
         ) from exc
     return MPI
-
-
-def _caller_stacklevel() -> int:
-    """The ``stacklevel`` that points a warning at the first caller outside xpnet."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package + os.sep):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _one_line(exc: BaseException) -> str:
@@ -335,7 +327,7 @@ class DataParallel:
             warnings.warn(
                 "distributed=True, but this process was not started by mpiexec: training on this "
                 "process alone (run e.g. `mpiexec -n 2 python script.py` to train on 2)",
-                stacklevel=_caller_stacklevel(),
+                stacklevel=caller_stacklevel(),
             )
 
     @property
