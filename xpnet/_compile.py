@@ -56,9 +56,9 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
         return eager
     if draws or not _replayable(opt, state or {}):
         if compile is True:  # asked for by name: say why it is not
-            why = ("the network draws random numbers every step (Dropout)" if draws else
-                   f"{type(opt).__name__} does not declare compilable = True (its scalars could not be replayed)")
-            warn_caller(f"compile=True: this step runs eagerly, {why}", RuntimeWarning)
+            why = ("the network draws random numbers every step: Dropout" if draws else
+                   f"{type(opt).__name__} does not declare compilable = True: its scalars could not be replayed")
+            warn_caller(f"xpnet: compile=True cannot compile this step ({why}); it runs eagerly", RuntimeWarning)
         return eager
     return kind(eager)
 
