@@ -399,6 +399,34 @@ def test_an_optimizer_setting_switched_on_by_a_callback_trains_as_a_fit_that_sta
         np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("compile", [False, "auto"])
+@pytest.mark.parametrize("settings", [{"momentum": 0.9}, {"weight_decay": 0.5}])
+def test_a_setting_a_callback_changes_under_a_schedule_trains_the_next_epoch(backend, compile, settings):
+    """Under a schedule each epoch ran a copy of the optimizer with that
+    epoch's rate, and the copy was kept while the rate stayed the same: a
+    momentum or weight decay switched on after the warm-up was ignored for
+    as long as the rate did not change (here, for good)."""
+    X, y = blobs(48)
+    kw = dict(loss="cross_entropy", batch_size=16, shuffle=False, compile=compile)
+
+    def net():
+        return xpnet.MLP([2, 8, 3], "tanh", "softmax", backend=backend, dtype="float64", seed=0)
+
+    class SwitchOnLater(_SwitchOn):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 1:  # the rate changed before epoch 1 and stays
+                super().on_epoch_end(epoch, logs)
+
+    switched, opt = net(), xpnet.SGD(0.1)
+    warmup = xpnet.schedules.LinearWarmup(1)  # 0.05 in epoch 0, then the optimizer's 0.1
+    switched.fit(X, y, optimizer=opt, epochs=4, callbacks=[SwitchOnLater(opt, **settings)], lr_schedule=warmup, **kw)
+    two_fits = net()
+    two_fits.fit(X, y, optimizer=xpnet.SGD(0.1), epochs=2, lr_schedule=warmup, **kw)
+    two_fits.fit(X, y, optimizer=xpnet.SGD(0.1, **settings), epochs=2, **kw)
+    for a, b in zip(switched._params(), two_fits._params()):
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
+
+
 def test_resuming_with_other_early_stopping_settings_is_refused(tmp_path):
     """Only the callback's class was compared: a checkpoint's best val_loss
     was then taken as the best training loss of a resumed run monitoring

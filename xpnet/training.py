@@ -512,9 +512,15 @@ class _Run:
         return self.backend.asarray(self.rng.permutation(self.X.shape[0])) if self.shuffle and steps > 1 else None
 
     def _set_rate(self, lr: float) -> None:
-        """The optimizer of this epoch: a copy with the schedule's rate (the
-        optimizer's state does not depend on it, so nothing is rebuilt)."""
-        if lr != self.step_opt.lr:
+        """The optimizer of this epoch: the optimizer itself at its own rate,
+        else a copy with the schedule's rate (the optimizer's state does not
+        depend on it, so nothing is rebuilt). The copy is made afresh each
+        epoch: a callback may have changed a setting (momentum, betas, weight
+        decay) since the last one, and a copy kept while the rate stayed the
+        same trained on with the old settings."""
+        if lr == self.opt.lr:
+            self.step_opt = self.opt
+        else:
             self.step_opt = copy.copy(self.opt)
             self.step_opt.lr = lr
         self.lr = lr
