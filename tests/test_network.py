@@ -421,3 +421,21 @@ def test_a_second_fit_of_a_network_while_one_runs_is_refused_and_the_first_goes_
     net.fit(X, y, epochs=1, callbacks=[Refit()])
     assert len(errors) == 1 and "already being trained" in str(errors[0])
     net.fit(X, y, epochs=1)  # the lock was released: training goes on as usual
+
+
+def test_a_networks_layer_deep_copies_and_pickles_alone(backend):
+    """A built layer holds its backend, whose namespace is a module: ``copy.
+    deepcopy(net.layers[0])`` and ``pickle.dumps`` of it failed with "cannot
+    pickle 'module' object". The copy has the same arrays on the same
+    backend, and its own: editing it leaves the network alone."""
+    import copy
+
+    net = xpnet.MLP([3, 4, 2], backend=backend, dtype="float32", seed=0)
+    layer = net.layers[0]
+    weights = host(layer.weights).copy()
+    for copied in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
+        assert copied._backend.name == backend.name and copied.config() == layer.config()
+        np.testing.assert_array_equal(host(copied.weights), weights)
+        copied.weights = np.zeros_like(weights)
+        np.testing.assert_array_equal(host(layer.weights), weights)
+    assert copy.deepcopy(backend) is backend and pickle.loads(pickle.dumps(backend)).name == backend.name

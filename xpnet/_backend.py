@@ -396,6 +396,18 @@ class Backend:
     xp: Any = field(repr=False, compare=False)
     device: Any
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled by name and device (:func:`device_spec`): the namespace is
+        a module, which does not pickle (a layer of a network, pickled alone,
+        holds its backend)."""
+        return backend_for_unpickling, (self.name, device_spec(self))
+
+    def __copy__(self) -> Backend:
+        return self  # immutable, as a tuple of immutables
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Backend:
+        return self
+
     def asarray(self, obj: Any, dtype: Any = None, *, copy: bool = False) -> Any:
         """``obj`` as an array of this backend and device (and ``dtype``).
 
