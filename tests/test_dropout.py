@@ -171,6 +171,34 @@ def test_no_per_step_host_transfer_with_dropout_and_batchnorm(monkeypatch):
     assert_on(net.layers[3].buffers["running_var"], b, "float32")
 
 
+def test_no_per_step_host_to_device_copy_with_dropout(monkeypatch):
+    """The masks' hash constants are Python ints, not a 0-d array each from
+    the host (seven copies a step): the copies from the host are the
+    epochs' row orders, whatever the number of steps."""
+    import array_api_strict as strict
+
+    b = xpnet.get_backend("array_api_strict", "device1")
+    X, y = data(30)
+    Array, cpu = type(strict.asarray(0.0)), strict.Device("CPU_DEVICE")
+
+    def copies(batch_size):
+        net = net_with(b, dtype="float32")
+        Xd, yd = b.asarray(X, "float32"), b.asarray(y)
+        count, original = [0], strict.asarray
+
+        def asarray(obj, *a, **k):
+            if not isinstance(obj, Array) and k.get("device", cpu) != cpu:
+                count[0] += 1
+            return original(obj, *a, **k)
+
+        with monkeypatch.context() as m:
+            m.setattr(strict, "asarray", asarray)
+            net.fit(Xd, yd, **{**FIT, "epochs": 3, "batch_size": batch_size})
+        return count[0]
+
+    assert copies(2) == copies(10) == 3  # 15 steps an epoch, then 3: one order an epoch
+
+
 def test_saved_and_loaded_with_its_rate(tmp_path):
     net = net_with("numpy", rate=0.25)
     net.save(tmp_path / "m.safetensors")

@@ -103,8 +103,11 @@ def default_kind(xp: Any) -> str:
 class _Words:
     """Exact 32-bit word arithmetic in one integer dtype of ``xp``:
 
-    - ``uint32``: wraps modulo 2**32 by definition. Constants are 0-d
-      arrays, since JAX without its 64-bit mode reads Python ints as int32.
+    - ``uint32``: wraps modulo 2**32 by definition. Constants are Python
+      ints (every word fits a uint32, so the array's dtype holds it), except
+      on JAX, whose ints without its 64-bit mode are int32: 0-d arrays
+      there. An array per constant elsewhere is a host-to-device copy each
+      (seven a Dropout step, on CuPy a copy through pinned memory each).
     - ``int32``: the word's two's complement; right shifts are made logical
       by masking, products wrap modulo 2**32 (checked on every backend by
       the tests), and the unsigned order is the signed one with the sign bit
@@ -123,11 +126,8 @@ class _Words:
     def const(self, v: int) -> Any:
         if self.kind == "int32":
             return v - 2**32 if v >= 2**31 else v
-        if self.kind == "int64":
+        if self.kind == "int64" or not compat.is_jax_namespace(self.xp):
             return v
-        if compat.is_cupy_namespace(self.xp):
-            with self.device:  # some CuPy versions ignore device= (array-api-compat#337)
-                return self.xp.asarray(v, dtype=self.dtype)
         return self.xp.asarray(v, dtype=self.dtype, device=self.device)
 
     def arange(self, start: int, stop: int) -> Any:
