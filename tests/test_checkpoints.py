@@ -236,3 +236,20 @@ def test_an_interrupt_after_the_weights_went_non_finite_says_so_and_which_weight
     assert e.value.checkpoint is None and e.value.write_checkpoint is None and not ck.exists()
     for kept, initial in zip(net._params(), before):
         np.testing.assert_array_equal(host(kept), initial)
+
+
+def test_training_interrupted_pickles_across_processes(tmp_path):
+    """A worker process's TrainingInterrupted reaches its parent (a process
+    pool pickles it): message, History and checkpoint path; the closure
+    that writes a checkpoint of the live run stays behind."""
+    import pickle
+
+    X, y = data()
+    ck = tmp_path / "ck.safetensors"
+    with pytest.raises(TrainingInterrupted) as e:
+        make().fit(X, y, optimizer="adam", epochs=5, checkpoint=ck, interrupt=StopAfter(6), **KW)
+    e.value.note = "kept"
+    back = pickle.loads(pickle.dumps(e.value))
+    assert type(back) is TrainingInterrupted and str(back) == str(e.value)
+    assert back.checkpoint == str(ck) and back.history.loss == e.value.history.loss and back.history.loss
+    assert back.write_checkpoint is None and back.note == "kept"

@@ -96,6 +96,17 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.checkpoint = checkpoint
         self.write_checkpoint = write_checkpoint
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its message, history and checkpoint path, so that it
+        crosses a process boundary (a ``ProcessPoolExecutor`` or joblib
+        worker sends its exception back that way): BaseException's own
+        reduce calls the class with the message alone, and
+        ``write_checkpoint`` is a closure over the live run, which means
+        nothing in another process (it arrives as ``None``)."""
+        return type(self), (str(self), self.history, self.checkpoint), {
+            k: v for k, v in self.__dict__.items() if k not in ("history", "checkpoint", "write_checkpoint")
+        }
+
 
 @dataclass
 class Position:
