@@ -293,3 +293,16 @@ def test_the_program_cache_evicts_safely_from_several_threads():
         for key in [k for k in _programs._JAX_PROGRAMS if k[0] == "test-thread"]:
             _programs._JAX_PROGRAMS.pop(key, None)
     assert not errors, errors[:3]
+
+
+@pytest.mark.parametrize("library", ["numpy", "jax"])
+def test_compile_true_warning_points_at_the_callers_fit(library):
+    """The warning that a step cannot be compiled named a line of
+    xpnet/training.py (a fixed stacklevel, whatever path the step took):
+    filters by module and the report's "file:line" must name the user's call."""
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    net = xpnet.Network([xpnet.Dense(3, 2, _host_reading()())], backend=library, seed=0)
+    with pytest.warns(RuntimeWarning, match="cannot (compile|record) this step") as seen:
+        net.fit(X, Y, epochs=2, batch_size=4, compile=True)
+    assert {w.filename for w in seen} == {__file__}

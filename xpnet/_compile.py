@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ from ._graphstep import GraphStep, _CudaGraph, bridged_step, tape_step
 from ._kernels import host_scalars
 from ._programs import _JaxStep
 from ._trainstep import TrainStep
-from ._warn import warn_caller
+from ._warnings import caller_stacklevel
 
 __all__ = ["COMPILE_CHOICES", "GRAPH_MAX_PARAMS", "check_compile", "compiled_kind", "training_step"]
 
@@ -58,7 +59,8 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
         if compile is True:  # asked for by name: say why it is not
             why = ("the network draws random numbers every step: Dropout" if draws else
                    f"{type(opt).__name__} does not declare compilable = True: its scalars could not be replayed")
-            warn_caller(f"xpnet: compile=True cannot compile this step ({why}); it runs eagerly", RuntimeWarning)
+            warnings.warn(f"xpnet: compile=True cannot compile this step ({why}); it runs eagerly", RuntimeWarning,
+                          stacklevel=caller_stacklevel())  # fmt: skip
         return eager
     return kind(eager)
 
@@ -119,9 +121,10 @@ def _replayable(opt: Any, state: dict[str, Any]) -> bool:
     except Exception:
         return False
     if _rate_is_baked(opt, state, seen):
-        warn_caller(f"{type(opt).__name__} declares compilable = True, but its lr never reaches "
-                    "xpnet._kernels.update as a scalar: a compiled step would keep one rate (a schedule's "
-                    "would be ignored), so it trains eagerly", RuntimeWarning)  # fmt: skip
+        warnings.warn(f"{type(opt).__name__} declares compilable = True, but its lr never reaches "
+                      "xpnet._kernels.update as a scalar: a compiled step would keep one rate (a schedule's "
+                      "would be ignored), so it trains eagerly", RuntimeWarning,
+                      stacklevel=caller_stacklevel())  # fmt: skip
         return False
     return True
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ._warnings import caller_stacklevel
+
 __all__ = ["_cupy_call", "_cupy_kernel", "cuda_source"]
 
 
@@ -111,5 +113,5 @@ def _cupy_gave_up(kernel: Any, dtype: Any, exc: BaseException) -> None:  # pragm
         f"xpnet: the fused CuPy kernel of {kernel.name} ({dtype}) failed ({type(exc).__name__}: {exc}); "
         "running it as separate operations",
         RuntimeWarning,
-        stacklevel=4,
+        stacklevel=caller_stacklevel(),
     )

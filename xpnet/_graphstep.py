@@ -23,6 +23,7 @@ from ._inplace import _layout_key
 from ._kernels import Donated, _mode, _Scalars, host_scalars
 from ._tape import static_arrays
 from ._trainstep import TrainStep, _own_arrays, _state_lists
+from ._warnings import caller_stacklevel
 from .layers.base import check_rebuildable
 
 __all__ = ["BridgedGraphStep", "GraphStep", "TapeStep", "bridged_step", "tape_step"]
@@ -282,7 +283,7 @@ class TapeStep(GraphStep):
         self._refused = True
         if self._warn:
             warnings.warn(f"xpnet: compile=True cannot record this step on NumPy ({why}); it runs eagerly",
-                          RuntimeWarning, stacklevel=5)  # fmt: skip
+                          RuntimeWarning, stacklevel=caller_stacklevel())  # fmt: skip
 
     def _key(self, X, T):
         whole = self._whole

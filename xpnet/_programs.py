@@ -22,6 +22,7 @@ import numpy as np
 
 from ._kernels import _mode, _Scalars, host_scalars
 from ._trainstep import TrainStep, _state_lists, checked_update
+from ._warnings import caller_stacklevel
 
 __all__ = ["inference", "keyed_program", "network_key", "one_program", "program_key", "program_spec"]
 
@@ -51,7 +52,7 @@ class _JaxStep(TrainStep):
         self._key, self._warn = key, warn  # warn: compile=True asked for a program
         self._eager_only = key in _HOST_READS  # read per step: no hash of the key there
         if self._eager_only and warn:  # found by an earlier fit: compile=True is told each time
-            _HostRead.warn(_HOST_READS[key], stacklevel=5)
+            _HostRead.warn(_HOST_READS[key])
         def programs() -> tuple[Any, ...]:
             frozen = _Frozen()
             step, rows, scan = (functools.partial(f, frozen) for f in (_JaxStep._pure, _JaxStep._pure_rows,
@@ -393,11 +394,11 @@ class _HostRead:
             _HostRead.warn(_HOST_READS[key])
 
     @staticmethod
-    def warn(error: str, stacklevel: int = 5) -> None:
+    def warn(error: str) -> None:
         warnings.warn(f"xpnet: compile=True cannot compile this step on JAX: a component reads array values on "
                       f"the host ({error}); it runs eagerly, op by op. Written with the namespace's "
                       "operations (xp.where instead of if, no float()) it would compile", RuntimeWarning,
-                      stacklevel=stacklevel)  # fmt: skip
+                      stacklevel=caller_stacklevel())  # fmt: skip
 
     @staticmethod
     def program_or_eager(key: tuple, program: Callable[..., Any], eager: Callable[..., Any], *args: Any) -> Any:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ._warn import caller_stacklevel
+from ._warnings import caller_stacklevel
 from .records import TrainingInterrupted, check_figure
 
 __all__ = [
