@@ -759,3 +759,14 @@ def test_set_params_activation_after_a_fit_changes_the_forward_pass_as_in_scikit
     z = np.tanh(X @ W0 + b0) @ W1 + b1
     want = np.exp(z - z.max(axis=1, keepdims=True))
     np.testing.assert_allclose(est.predict_proba(X), want / want.sum(axis=1, keepdims=True), rtol=1e-6)
+
+
+def test_convergence_warning_points_at_the_callers_fit():
+    """It named a line of xpnet/sklearn/_stochastic.py (a fixed stacklevel
+    from the solver's depth): the report's "file:line" is the user's fit."""
+    X, y = RNG.normal(size=(30, 3)), np.arange(30) % 2
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations") as seen:
+        warnings.simplefilter("always", ConvergenceWarning)
+        MLPClassifier(max_iter=2).fit(X, y)
+        MLPRegressor(max_iter=2, solver="lbfgs").fit(X, y.astype(float))
+    assert {w.filename for w in seen} == {__file__}

@@ -10,18 +10,18 @@ may import it.
 
 from __future__ import annotations
 
-import os
 import sys
 
 __all__ = ["caller_stacklevel"]
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
-
-def caller_stacklevel() -> int:
+def caller_stacklevel(also: tuple[str, ...] = ()) -> int:
     """The ``stacklevel`` that points a warning, raised by the function
-    calling this one, at the first caller outside xpnet."""
+    calling this one, at the first caller outside xpnet (and outside the
+    packages named in ``also``: scikit-learn's wrapper of an estimator's
+    ``fit`` lies between the user's call and xpnet.sklearn's)."""
+    packages = ("xpnet", *also)
     frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE + os.sep):
+    while frame is not None and str(frame.f_globals.get("__name__", "")).split(".")[0] in packages:
         frame, level = frame.f_back, level + 1
     return level

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import warnings
 
+from .._warnings import caller_stacklevel
+
 __all__ = ["NON_FINITE", "warn_convergence"]
 
 NON_FINITE = (
@@ -14,6 +16,8 @@ NON_FINITE = (
 
 
 def warn_convergence(message: str) -> None:
+    """Warn at the caller's line (its ``fit``, or its scikit-learn function that
+    called ``fit``), however deep the solver that gives up."""
     from sklearn.exceptions import ConvergenceWarning
 
-    warnings.warn(message, ConvergenceWarning, stacklevel=3)
+    warnings.warn(message, ConvergenceWarning, stacklevel=caller_stacklevel(also=("sklearn",)))
