@@ -130,3 +130,13 @@ def test_functions_are_short(name):
 
 def test_the_length_test_reaches_the_command_line_and_the_loop():
     assert {"cli", "_commands", "training", "records", "checkpoints"} <= set(length_checked_modules())
+
+
+def test_the_package_ships_its_type_hints():
+    """PEP 561: without a ``py.typed`` marker in the installed package, type
+    checkers ignore every annotation of xpnet (mypy: "missing library stubs
+    or py.typed marker") in the code that imports it."""
+    assert (PACKAGE / "py.typed").is_file()
+    pyproject = (PACKAGE.parent / "pyproject.toml").read_text()
+    section = pyproject.split("[tool.setuptools.package-data]", 1)[1].split("\n[", 1)[0]
+    assert any(line.split("=", 1)[0].strip() == '"xpnet"' and '"py.typed"' in line for line in section.splitlines())
