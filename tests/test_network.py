@@ -380,6 +380,54 @@ def test_a_predict_during_another_threads_commit_sees_one_set_of_weights(monkeyp
     assert np.array_equal(seen, new) or np.array_equal(seen, old)
 
 
+@pytest.mark.parametrize("read", ["deepcopy", "pickle", "to", "save", "gradients"])
+def test_a_copy_or_save_during_another_threads_commit_takes_one_set_of_weights(monkeypatch, tmp_path, read):
+    """As predict: a copy, a pickle, a move or a saved file taken while
+    another thread's fit commits held the first layer's new weights with
+    the second's old ones (they read the layers without the commit's lock)."""
+    import copy
+    import pickle
+    import threading
+    import time
+
+    from xpnet.layers.dense import Dense
+
+    net = xpnet.MLP([3, 4, 2], backend="numpy", dtype="float64", seed=0)
+    X, y = np.arange(6.0).reshape(2, 3), np.ones((2, 2))
+    old = [p.copy() for p in net._params()]
+    new_params = [p * 2.0 for p in net._params()]
+    readers = {
+        "deepcopy": lambda: copy.deepcopy(net)._params(),
+        "pickle": lambda: pickle.loads(pickle.dumps(net))._params(),
+        "to": lambda: net.to("numpy")._params(),
+        "save": lambda: (net.save(tmp_path / "m.safetensors"), xpnet.load(tmp_path / "m.safetensors", "numpy"))[1]._params(),
+        "gradients": lambda: [g for pair in net.gradients(X, y, "mse") for g in pair],
+    }
+    halfway = threading.Event()
+    real_set = Dense._set
+
+    def slow_set(self, params, buffers):
+        real_set(self, params, buffers)
+        halfway.set()
+        time.sleep(0.2)  # the next layer's arrays are still the old ones
+
+    monkeypatch.setattr(Dense, "_set", slow_set)
+    committer = threading.Thread(target=net._commit, args=(new_params,))
+    committer.start()
+    halfway.wait(5)
+    seen = readers[read]()
+    committer.join()
+    monkeypatch.setattr(Dense, "_set", real_set)
+    if read == "gradients":  # those of the weights before or after, never of a mix
+        net._commit(old)
+        before = readers[read]()
+        net._commit(new_params)
+        wants = (before, readers[read]())
+    else:
+        wants = (old, new_params)
+    assert any(all(np.array_equal(a, b) for a, b in zip(seen, want)) for want in wants)
+
+
 def test_a_second_fit_of_a_network_while_one_runs_is_refused_and_the_first_goes_on():
     """Two fits of one network at once (two threads, or a callback) each
     commit their own epochs: the last one silently won. The second is

@@ -71,8 +71,10 @@ _ITEMSIZE = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, 
 def model_tensors(net: Any, params: list[Any] | None = None, buffers: list[Any] | None = None) -> dict[str, np.ndarray]:
     """The network's parameters and buffers (or ``params``/``buffers``, lists
     in ``Network._params``/``_buffers`` order) as host arrays, by file name."""
-    params = net._params() if params is None else params
-    buffers = net._buffers() if buffers is None else buffers
+    if params is None or buffers is None:  # one commit's arrays: another thread's fit replaces them layer by layer
+        committed = net._arrays()
+        params = committed[0] if params is None else params
+        buffers = committed[1] if buffers is None else buffers
     names = net._parameter_names() + net._buffer_names()
     return {name: np.asarray(to_numpy(a), order="C") for name, a in zip(names, [*params, *buffers])}  # 0-d stays 0-d
 

@@ -254,8 +254,9 @@ class Network:
         refuse_traced("Network.gradients", X, y)
         loss = get_loss(loss)
         X, T = self._inputs(X, y, loss)
+        params, buffers = self._arrays()  # one commit's, as predict (another thread may be fitting)
         with quiet_float_errors():
-            _, grads, _ = self._loss_and_grads(self._params(), X, T, loss)
+            _, grads, _ = self._loss_and_grads(params, X, T, loss, buffers)
         out, i = [], 0
         for layer in self.layers:
             n = len(layer.parameter_shapes())
@@ -272,8 +273,9 @@ class Network:
         target = get_backend(backend, device)
         dtype = self.dtype if dtype is None else check_dtype(dtype)
         target.dtype(dtype)  # a dtype the target cannot hold is named before anything is copied
-        params = [target.asarray(p, dtype, copy=True) for p in self._params()]
-        buffers = [target.asarray(b, dtype, copy=True) for b in self._buffers()]
+        params, buffers = self._arrays()  # one commit's, not a mix with another thread's fit
+        params = [target.asarray(p, dtype, copy=True) for p in params]
+        buffers = [target.asarray(b, dtype, copy=True) for b in buffers]
         net = type(self)._assemble(self._rebuild_config(), target, dtype, params, buffers)
         net.info = dict(self.info)
         fit_state = self._moved_fit_state(target, dtype)
@@ -303,13 +305,14 @@ class Network:
         that holds a module."""
         from ._backend import to_numpy
 
+        params, buffers = self._arrays()  # one commit's, not a mix with another thread's fit
         return {
             "config": self._rebuild_config(),
             "backend": self.backend.name,
             "device": device_spec(self.backend),
             "dtype": self.dtype,
-            "params": [np.array(to_numpy(p)) for p in self._params()],
-            "buffers": [np.array(to_numpy(b)) for b in self._buffers()],
+            "params": [np.array(to_numpy(p)) for p in params],
+            "buffers": [np.array(to_numpy(b)) for b in buffers],
             "info": self.info,
             "fit_state": _host_fit_state(getattr(self, "_fit_state", None)),
         }
