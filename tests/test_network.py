@@ -487,3 +487,15 @@ def test_a_networks_layer_deep_copies_and_pickles_alone(backend):
         copied.weights = np.zeros_like(weights)
         np.testing.assert_array_equal(host(layer.weights), weights)
     assert copy.deepcopy(backend) is backend and pickle.loads(pickle.dumps(backend)).name == backend.name
+
+
+@pytest.mark.parametrize("attribute", [
+    "Network.n_in", "Network.n_out", "Dense.weights", "Dense.bias", "Neuron.weights", "Neuron.bias", "Layer.built",
+    "History.epochs", "History.to_dict", "History.from_dict",
+])  # fmt: skip
+def test_the_everyday_public_attributes_have_help_text(attribute):
+    """help(net) and an editor's hover showed nothing for these."""
+    import inspect
+
+    cls, name = attribute.split(".")
+    assert inspect.getdoc(inspect.getattr_static(getattr(xpnet, cls), name))

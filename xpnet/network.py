@@ -130,10 +130,12 @@ class Network:
 
     @property
     def n_in(self) -> int:
+        """The number of input features (columns of ``X``)."""
         return self._root.input_width()
 
     @property
     def n_out(self) -> int:
+        """The number of outputs (columns of ``predict``'s result)."""
         return self._root.output_width(self.n_in)
 
     def config(self) -> list[dict[str, Any]]:

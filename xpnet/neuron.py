@@ -66,6 +66,7 @@ class Neuron:
 
     @property
     def weights(self) -> Any:
+        """The ``(n_inputs,)`` weights, a device array; assigning checks shape and values."""
         return self._weights
 
     @weights.setter
@@ -74,6 +75,7 @@ class Neuron:
 
     @property
     def bias(self) -> Any:
+        """The 0-d bias, a device array (``None`` with ``bias=False``); assigning checks it."""
         return self._bias
 
     @bias.setter

@@ -41,6 +41,7 @@ class History:
 
     @property
     def epochs(self) -> int:
+        """The number of epochs recorded."""
         return len(self.loss)
 
     def __len__(self) -> int:
@@ -64,6 +65,7 @@ class History:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """The figures as plain JSON values (:meth:`from_dict` reads them back)."""
         return {
             "loss": self.loss, "val_loss": self.val_loss, "metrics": self.metrics, "stopped_early": self.stopped_early,
             "lr": self.lr, "best_epoch": self.best_epoch,
@@ -71,6 +73,7 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
+        """A History from :meth:`to_dict`'s values (missing keys: empty)."""
         best = d.get("best_epoch")
         return cls(
             [float(v) for v in d.get("loss", [])],

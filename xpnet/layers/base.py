@@ -150,6 +150,7 @@ class Layer:
 
     @property
     def built(self) -> bool:
+        """Does a network hold this layer (its parameters exist)?"""
         return self._backend is not None
 
     @property

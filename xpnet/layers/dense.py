@@ -114,6 +114,8 @@ class Dense(Layer):
 
     @property
     def weights(self) -> Any:
+        """The ``(n_in, n_out)`` weight matrix, a device array (``None`` until
+        a network holds the layer); assigning checks shape and values."""
         return self._params[0] if self._params else None
 
     @weights.setter
@@ -123,6 +125,8 @@ class Dense(Layer):
 
     @property
     def bias(self) -> Any:
+        """The ``(n_out,)`` bias, a device array (``None`` without a bias, or
+        until a network holds the layer); assigning checks shape and values."""
         return self._params[1] if self.use_bias and self._params else None
 
     @bias.setter
