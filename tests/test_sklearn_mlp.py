@@ -770,3 +770,23 @@ def test_convergence_warning_points_at_the_callers_fit():
         MLPClassifier(max_iter=2).fit(X, y)
         MLPRegressor(max_iter=2, solver="lbfgs").fit(X, y.astype(float))
     assert {w.filename for w in seen} == {__file__}
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+@pytest.mark.parametrize("target", ["regression", "multilabel"])
+def test_continued_fits_refuse_targets_of_another_width(solver, target):
+    """warm_start and partial_fit continue the fitted output layer: y of
+    another width is refused before anything changes ('lbfgs' broadcast one
+    column over the outputs in silence, leaving n_outputs_ at odds with
+    coefs_; scikit-learn trains on and fails in predict)."""
+    ours, _, y = TARGETS[target]
+    y = y[:, :2]  # two outputs; the first column alone: one (for labels, the same classes 0 and 1)
+    est = ours(hidden_layer_sizes=(5,), solver=solver, warm_start=True, max_iter=3, random_state=0).fit(X, y)
+    before = [c.copy() for c in est.coefs_]
+    with pytest.raises(ValueError, match=r"warm_start=True continues the fitted network, which has 2 output"):
+        est.fit(X, y[:, 0])
+    if solver != "lbfgs":
+        with pytest.raises(ValueError, match=r"partial_fit continues the fitted network, which has 2 output"):
+            est.partial_fit(X, y[:, 0])
+    assert est.n_outputs_ == 2 and all(np.array_equal(a, b) for a, b in zip(before, est.coefs_))
+    assert est.predict(X).shape == y.shape

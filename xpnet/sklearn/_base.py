@@ -87,6 +87,8 @@ class BaseMLP(BaseEstimator):
         space = space_of(X)
         weights = None if sample_weight is None else _checked_weights(sample_weight, X)
         Y = _as_2d(y.toarray() if sp.issparse(y) else y)  # sparse regression targets: n x outputs, small dense
+        if not first_pass:
+            self._check_same_outputs(Y.shape[1], incremental)
         self.n_outputs_ = Y.shape[1]
         self._random_state = check_random_state(self.random_state)
         dtype = self._dtype_for(X, first_pass)
@@ -119,6 +121,21 @@ class BaseMLP(BaseEstimator):
                 f"{how} continues the fitted network, whose hidden_layer_sizes are {tuple(fitted)}, but "
                 f"hidden_layer_sizes is now {tuple(hidden)}: set warm_start=False (or call fit without "
                 "warm_start) to train a new network, or set hidden_layer_sizes back"
+            )
+
+    def _check_same_outputs(self, n_outputs: int, incremental: bool) -> None:
+        """A continued fit trains the fitted output layer: refuse targets of
+        another width before anything changes. Else 'lbfgs' broadcast one
+        target column over two outputs in silence, and ``n_outputs_`` no
+        longer matched ``coefs_`` (four columns from ``predict_proba``);
+        scikit-learn trains on and fails in ``predict``."""
+        fitted = int(self.coefs_[-1].shape[1])
+        if fitted != n_outputs:
+            how = "partial_fit" if incremental else "warm_start=True"
+            raise ValueError(
+                f"{how} continues the fitted network, which has {fitted} output(s), but y gives {n_outputs}: "
+                "set warm_start=False (or call fit without warm_start) to train a new network for these targets, "
+                "or pass targets of the fitted shape"
             )
 
     def _partial_fit_allowed(self) -> bool:
