@@ -790,3 +790,18 @@ def test_continued_fits_refuse_targets_of_another_width(solver, target):
             est.partial_fit(X, y[:, 0])
     assert est.n_outputs_ == 2 and all(np.array_equal(a, b) for a, b in zip(before, est.coefs_))
     assert est.predict(X).shape == y.shape
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "sgd", "adam"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_loss_attributes_are_numpy_float64_as_scikit_learns(solver, dtype):
+    """loss_, loss_curve_'s entries and best_loss_ are NumPy float64 in
+    scikit-learn (for float32 input too), not Python floats."""
+    y = TARGETS["multiclass"][2]
+    params = dict(hidden_layer_sizes=(5,), solver=solver, max_iter=3, random_state=0)
+    ours, theirs = MLPClassifier(**params).fit(X.astype(dtype), y), SkClassifier(**params).fit(X.astype(dtype), y)
+    for name in ("loss_", "best_loss_"):
+        if hasattr(theirs, name):
+            assert type(getattr(ours, name)) is type(getattr(theirs, name)) is np.float64, name
+    if solver != "lbfgs":
+        assert {type(v) for v in ours.loss_curve_} == {type(v) for v in theirs.loss_curve_} == {np.float64}

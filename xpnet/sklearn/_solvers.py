@@ -39,7 +39,7 @@ def lbfgs(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> None:
             "Raise max_iter or max_fun, or scale the data."
         )
     net._commit(objective.params(result.x))
-    est.loss_ = float(result.fun)
+    est.loss_ = np.float64(result.fun)  # scikit-learn's type: SciPy's value of its float64 objective
 
 
 def full_batch_objective(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> _Objective:

@@ -107,7 +107,7 @@ def stochastic(est: Any, net: Any, X: Any, Y: Any, weights: Any, incremental: bo
             raise ValueError(NON_FINITE) from exc
         _warn_diverged(est)  # keep the best weights so far; the attributes end at the last finite epoch
         if est.n_iter_ == 0:  # no epoch was finite: the loss is what scikit-learn reports then
-            est.loss_ = math.inf
+            est.loss_ = np.float64(math.inf)
     except KeyboardInterrupt:
         warnings.warn("Training interrupted by user.")
     if est.early_stopping:
@@ -260,10 +260,12 @@ def _batch_size(est: Any, n: int) -> int:
 
 
 def _record_epoch(est: Any, loss: float, n: int) -> None:
-    """``loss_`` as scikit-learn reports it (``fit``'s epoch loss: see :func:`_loss`)."""
+    """``loss_`` as scikit-learn reports it (``fit``'s epoch loss: see
+    :func:`_loss`), a NumPy float64 as scikit-learn's is (also in
+    ``loss_curve_`` and ``best_loss_``), whatever the backend gave."""
     est.n_iter_ += 1
     est.t_ += n
-    est.loss_ = float(loss)
+    est.loss_ = np.float64(loss)
     est.loss_curve_.append(est.loss_)
     if est.verbose:
         print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
