@@ -400,7 +400,8 @@ def test_a_copy_or_save_during_another_threads_commit_takes_one_set_of_weights(m
         "deepcopy": lambda: copy.deepcopy(net)._params(),
         "pickle": lambda: pickle.loads(pickle.dumps(net))._params(),
         "to": lambda: net.to("numpy")._params(),
-        "save": lambda: (net.save(tmp_path / "m.safetensors"), xpnet.load(tmp_path / "m.safetensors", "numpy"))[1]._params(),
+        "save": lambda: (net.save(tmp_path / "m.safetensors"),
+                         xpnet.load(tmp_path / "m.safetensors", "numpy"))[1]._params(),  # fmt: skip
         "gradients": lambda: [g for pair in net.gradients(X, y, "mse") for g in pair],
     }
     halfway = threading.Event()
