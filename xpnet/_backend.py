@@ -337,8 +337,10 @@ def backend_for_unpickling(name: str, device: str) -> Backend:
 
 
 def to_numpy(a: Any) -> np.ndarray:
-    """Copy any supported array (or Python number / list) to a NumPy array on
-    the host; a SciPy sparse matrix as its dense array."""
+    """Any supported array (or Python number / list) as a NumPy array on the
+    host; a SciPy sparse matrix as its dense array. Host memory is shared,
+    not copied, where it can be (NumPy, torch on the CPU): copy before
+    writing into the result."""
     if isinstance(a, np.ndarray | np.generic):
         return np.asarray(a)
     if a is None:
@@ -440,6 +442,7 @@ class Backend:
         return out
 
     def to_numpy(self, a: Any) -> np.ndarray:
+        """:func:`xpnet.to_numpy` (a view of host memory where it can be)."""
         return to_numpy(a)
 
     def to_floats(self, scalars: list[Any]) -> list[float]:

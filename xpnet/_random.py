@@ -44,6 +44,7 @@ class Initializer:
         raise NotImplementedError(f"{type(self).__name__} must define __call__(rng, n_in, n_out)")
 
     def config(self) -> dict:
+        """Settings as plain values: ``type(self)(**config)`` rebuilds it."""
         return {}
 
     def __repr__(self) -> str:

@@ -36,11 +36,13 @@ class Activation:
     # The public methods wrap results in xp.asarray: NumPy ufuncs turn 0-d
     # arrays into scalars, and callers are promised arrays.
     def forward(self, v: Any) -> Any:
+        """The activation of the potential ``v`` (a subclass defines ``_forward``)."""
         xp, v = as_float_array(v)
         with quiet_float_errors():  # an exp that overflows to its limit is not news
             return xp.asarray(self._forward(xp, v))
 
     def derivative(self, v: Any) -> Any:
+        """Its elementwise derivative at ``v`` (a subclass defines ``_derivative``)."""
         xp, v = as_float_array(v)
         with quiet_float_errors():
             return xp.asarray(self._derivative(xp, v))

@@ -36,6 +36,7 @@ class Metric:
         raise NotImplementedError(f"{type(self).__name__} must define __call__(y_true, y_pred)")
 
     def config(self) -> dict[str, Any]:
+        """Settings as plain values: ``type(self)(**config)`` rebuilds it."""
         return {}
 
     def __repr__(self) -> str:

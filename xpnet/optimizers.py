@@ -67,9 +67,13 @@ class Optimizer:
     compilable: bool = False
 
     def init_state(self, params: Params) -> State:
+        """The state before the first step: a dict of lists of arrays (one
+        per parameter) and plain numbers, e.g. ``{"velocity": [...]}``."""
         return {}
 
     def step(self, params: Params, grads: Params, state: State, decay: Decay = None) -> tuple[Params, State]:
+        """``(new_params, new_state)``, writing nothing in place (the network
+        commits them). ``decay[i]``: does weight decay apply to parameter i."""
         raise NotImplementedError(f"{type(self).__name__} must define step(params, grads, state, decay=None)")
 
     def config(self) -> dict[str, Any]:

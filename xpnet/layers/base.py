@@ -92,6 +92,8 @@ class Layer:
     # -- settings and widths --------------------------------------------------
 
     def config(self) -> dict[str, Any]:
+        """Settings as plain JSON values: ``type(self)(**config)`` rebuilds an
+        unbuilt copy, and model files store them (never code)."""
         return {}
 
     def input_width(self) -> int | None:
@@ -105,9 +107,13 @@ class Layer:
     # -- parameters and state --------------------------------------------------
 
     def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Ordered ``{name: shape}`` of the trainable parameters: the order of
+        ``params`` in the kernels and of ``grads`` from ``backward``."""
         return {}
 
     def buffer_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Ordered ``{name: shape}`` of the non-trainable state (running
+        statistics), which ``forward`` returns, updated or as given."""
         return {}
 
     def decayed(self) -> tuple[str, ...]:
@@ -121,17 +127,25 @@ class Layer:
         return ()
 
     def init_parameters(self, rng: np.random.Generator, dtype: str) -> dict[str, np.ndarray]:
+        """Initial parameters as host NumPy arrays, by name, drawn from the
+        network's seeded ``rng`` (the same numbers on every backend)."""
         return {}
 
     def init_buffers(self, dtype: str) -> dict[str, np.ndarray]:
+        """Initial buffers as host NumPy arrays, by name."""
         return {}
 
     # -- kernels ---------------------------------------------------------------
 
     def forward(self, xp: Any, params: Sequence[Any], buffers: Sequence[Any], X: Any, ctx: Context) -> tuple[Any, Any, Sequence[Any]]:
+        """``(Y, cache, buffers)``: the output, what ``backward`` needs, and the
+        buffers (as given unless the layer updates them). Pure: it changes no
+        array; the network commits what it returns."""
         raise NotImplementedError(f"{type(self).__name__} must define forward(xp, params, buffers, X, ctx)")
 
     def backward(self, xp: Any, params: Sequence[Any], cache: Any, dY: Any, need_dx: bool) -> tuple[Any, list[Any]]:
+        """``(dX, grads)``: dL/dX shaped as the input (``None`` allowed when not
+        ``need_dx``) and dL/dparam in :meth:`parameter_shapes` order."""
         raise NotImplementedError(f"{type(self).__name__} must define backward(xp, params, cache, dY, need_dx)")
 
     def output_activation(self) -> Any:
