@@ -458,3 +458,23 @@ def _later_divergence() -> str:
 def test_mlp_refuses_an_unknown_activation_even_without_hidden_layers():
     with pytest.raises(ValueError, match="unknown activation 'foo'"):
         xpnet.MLP([3, 2], activation="foo")
+
+
+def test_a_set_up_that_fails_leaves_no_progress_bar_behind(capsys):
+    """The bar was drawn before the step was built: a step that could not be
+    built (here a warning made an error) left an open bar on the terminal."""
+    import warnings
+
+    class Halving(xpnet.Optimizer):
+        name = "halving_bar_test"
+
+        def step(self, params, grads, state, decay=None):
+            return [p - 0.5 * g for p, g in zip(params, grads)], state
+
+    X = np.random.default_rng(0).normal(size=(12, 4))
+    net = xpnet.MLP([4, 3], backend="numpy", seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RuntimeWarning, match="cannot compile this step"):
+            net.fit(X, X[:, :3], loss="mse", optimizer=Halving(), epochs=7, compile=True, progress=True)
+    assert "0/7" not in capsys.readouterr().err

@@ -337,11 +337,11 @@ class _Run:
         # The generator's state is a dict built on request: take it only when
         # a checkpoint may need it (it costs microseconds per epoch).
         self.keeps_state = self.checkpoint_path is not None or self.interrupt is not None
-        self.bar = _progress_bar(self.epochs, self.progress and self.root, initial=len(self.history.loss))
+        shows_bar = bool(self.progress and self.root)
         # Per-epoch decisions on the host settle every epoch (one transfer each).
         monitors = self.schedule is not None and self.schedule.monitor is not None
         self.every_epoch = self.tol is not None or self.checkpoint_path is not None or bool(self.callbacks) or monitors
-        self.pending = PendingEpochs(self.backend, self.params, _BAR_SECONDS if self.bar is not None else None)
+        self.pending = PendingEpochs(self.backend, self.params, _BAR_SECONDS if shows_bar else None)
         # The step: compiled where that pays (xpnet._compile); it updates in
         # place only arrays it owns (this run's optimizer state, then its own
         # results within an epoch), never ones the network or a report holds.
@@ -352,6 +352,8 @@ class _Run:
         self.scans = self.dp is None and self.w is None
         self.loss_value_words = _loss_value_words(self.loss)
         self.has_penalty = hasattr(self.opt, "epoch_penalty")  # a regularisation term in the epoch loss (xpnet.sklearn)
+        # Last: a set-up that fails (a step that cannot be built) leaves no bar open on the terminal.
+        self.bar = _progress_bar(self.epochs, shows_bar, initial=len(self.history.loss))
 
     def _build_step(self) -> None:
         """The training step and the epoch report for the network's settings
