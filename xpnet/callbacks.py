@@ -80,8 +80,9 @@ class EarlyStopping(Callback):
     ``validation_split``), ``"loss"`` or a validation metric such as
     ``"val_accuracy"``. ``mode="auto"`` maximises a metric that declares
     ``greater_is_better = True`` (decided again by the object ``fit`` is
-    given), and accuracies; it minimises the rest. ``best_epoch`` is the best epoch so far (from 0), and so
-    ``History.best_epoch``. With ``restore_best`` the network ends training
+    given), and accuracies; it minimises the rest. ``best_epoch`` is the
+    best epoch so far (from 0), and so ``History.best_epoch``. With
+    ``restore_best`` the network ends training
     with that epoch's weights (references to them are kept: pure updates make
     that free), whether the run stopped early or used all its epochs."""
 
