@@ -517,3 +517,21 @@ def test_auto_mode_follows_an_unregistered_metric_object_that_declares_greater_i
     assert all(b > a for a, b in zip(closeness, closeness[1:]))  # improving all the way
     assert (stop.mode, plateau.mode) == ("max", "max")
     assert len(h.loss) == 30 and h.best_epoch == 29 and set(h.lr) == {0.01}
+
+
+def test_auto_mode_follows_the_metric_object_inside_a_warm_up():
+    """``LinearWarmup(then=ReduceLROnPlateau(...))``: fit looked for the
+    mode on the warm-up, which has none, so the plateau inside it kept the
+    mode its name alone gave and minimised a metric that declares
+    ``greater_is_better = True``, cutting the rate of an improving run."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X @ np.ones((3, 1))
+    plateau = xpnet.schedules.ReduceLROnPlateau(factor=0.5, patience=2, monitor="val_closeness_unregistered")
+    warmup = xpnet.schedules.LinearWarmup(1, then=plateau, start_factor=1.0)
+    net = xpnet.MLP([3, 8, 1], "tanh", "identity", dtype="float64", seed=0)
+    h = net.fit(X, y, loss="mse", optimizer="adam", lr=0.01, epochs=30, validation_split=0.2, seed=0,
+                metrics=[_Closeness()], lr_schedule=warmup)  # fmt: skip
+    closeness = h.metrics["val_closeness_unregistered"]
+    assert all(b > a for a, b in zip(closeness, closeness[1:]))  # improving all the way
+    assert plateau.mode == "max" and set(h.lr) == {0.01}

@@ -360,9 +360,14 @@ def follow_metric(who: Any, metric: Any) -> None:
     again by the metric object ``fit`` was given for its monitor, as Keras
     decides at training time: built from a name alone, it knew only
     registered metrics, and an unregistered one that declares
-    ``greater_is_better = True`` was minimised in silence."""
+    ``greater_is_better = True`` was minimised in silence. A schedule that
+    runs another (``LinearWarmup``'s ``then``) has it follow too: that one
+    reads the metric."""
     if getattr(who, "_mode_given", None) == "auto":
         who.mode = resolve_mode("auto", who.monitor, type(who).__name__, metric)
+    inner = getattr(who, "then", None)
+    if isinstance(inner, Schedule):
+        follow_metric(inner, metric)
 
 
 def _monitor_name(monitor: Any, who: str) -> str:
