@@ -27,9 +27,10 @@ class Metric:
 
     name: str = ""
     #: Is a higher value better (an F1 score) or a lower one (an error)?
-    #: ``mode="auto"`` of EarlyStopping and ReduceLROnPlateau reads it for a
-    #: registered metric (inherited: an error rate derived from Accuracy
-    #: says ``False``); ``None``: maximise accuracies, minimise the rest.
+    #: ``mode="auto"`` of EarlyStopping and ReduceLROnPlateau reads it from
+    #: the metric object ``fit`` is given (registered or not; inherited: an
+    #: error rate derived from Accuracy says ``False``); ``None``: maximise
+    #: accuracies, minimise the rest.
     greater_is_better: bool | None = None
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
