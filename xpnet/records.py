@@ -9,7 +9,6 @@ other.
 from __future__ import annotations
 
 import numbers
-
 from dataclasses import dataclass, field
 from typing import Any
 
