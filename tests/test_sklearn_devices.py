@@ -197,3 +197,19 @@ def test_float64_numpy_input_gets_float64_and_int64_answers_from_jax_in_its_32_b
     here = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, backend="numpy", dtype="float32")
     np.testing.assert_allclose(proba, here.fit(X, labels).predict_proba(X), rtol=1e-5)
     np.testing.assert_array_equal(predicted, here.predict(X))
+
+
+def test_labels_the_inputs_namespace_cannot_hold_exactly_stay_numpy_and_predict_exactly():
+    """Under dispatch with JAX's 32-bit mode, int64 labels past int32 (a
+    NumPy ``y`` beside JAX ``X``) became int32 in ``classes_`` and wrapped in
+    ``predict`` (2**40 came back as 0): they stay NumPy, and so do the
+    predicted labels."""
+    jax = pytest.importorskip("jax", reason="JAX not installed")
+    labels = np.array([0, 2**40, 5])[np.arange(40) % 3]
+    with jax.enable_x64(False), sklearn.config_context(array_api_dispatch=True):
+        Xj = jax.numpy.asarray(X.astype(np.float32))
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(Xj, labels)
+        predicted, proba = clf.predict(Xj), np.asarray(clf.predict_proba(Xj))
+    assert type(clf.classes_) is np.ndarray and clf.classes_.tolist() == [0, 5, 2**40]
+    assert type(predicted) is np.ndarray
+    np.testing.assert_array_equal(predicted, clf.classes_[proba.argmax(axis=1)])

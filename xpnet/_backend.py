@@ -401,7 +401,8 @@ class Backend:
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled by name and device (:func:`device_spec`): the namespace is
         a module, which does not pickle (a layer of a network, pickled alone,
-        holds its backend)."""
+        holds its backend). A subclass (the tests' read-only NumPy) comes
+        back as the plain backend of its name."""
         return backend_for_unpickling, (self.name, device_spec(self))
 
     def __copy__(self) -> Backend:

@@ -151,8 +151,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             index = xp.argmax(out, axis=1)
         else:
             index = xp.astype(out[:, 0] > 0.5, index_dtype(xp))
-        if space == NUMPY or not _numeric(self.classes_):
-            return host(self.classes_)[host(index)]
+        if space == NUMPY or isinstance(self.classes_, np.ndarray):  # labels only NumPy holds: a NumPy answer
+            return self.classes_[host(index)]
         return to_space(xp.take(_device_copy(self.classes_, out), index), space)
 
     def predict_proba(self, X: Any) -> Any:
@@ -274,17 +274,14 @@ def _device_copy(values: Any, like: Any) -> Any:
     return get_backend(space.library, space.device).asarray(values)
 
 
-def _numeric(classes: Any) -> bool:
-    """Labels an array library holds (a ``classes_`` that is not NumPy was put there for being numeric)."""
-    return not isinstance(classes, np.ndarray) or classes.dtype.kind in "biuf"
-
-
 def _classes_like(classes: np.ndarray, X: Any) -> Any:
     """``classes_`` in ``X``'s namespace and device under dispatch, as
     scikit-learn's Array API classifiers keep it, so that its metrics and
     ``cross_val_predict`` can mix it with the predictions; labels that no
-    array library but NumPy holds (strings, objects) stay NumPy."""
+    array library but NumPy holds (strings, objects), or not exactly (int64
+    labels past int32 on JAX's 32-bit mode), stay NumPy."""
     space = space_of(X)
     if not dispatching() or space == NUMPY or classes.dtype.kind not in "biuf":
         return classes
-    return to_space(classes, space)
+    there = to_space(classes, space)
+    return there if np.array_equal(host(there), classes) else classes
