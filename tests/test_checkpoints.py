@@ -87,6 +87,46 @@ def test_interrupt_mid_epoch_then_resume_is_bit_identical(tmp_path, stop_after):
     assert_same_run(ref, h_ref, resumed, h)
 
 
+
+class _SwitchOnAfterEpoch1(xpnet.Callback):
+    """Sets the optimizer's settings at the end of epoch 1 (once)."""
+
+    def __init__(self, opt, **settings):
+        self.opt, self.settings = opt, settings
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == 1:
+            for name, value in self.settings.items():
+                setattr(self.opt, name, value)
+
+
+@pytest.mark.parametrize("settings", [{"momentum": 0.9}, {"weight_decay": 0.1}])
+def test_resume_after_a_callback_changed_the_optimizers_settings_is_refused_then_identical(tmp_path, settings):
+    """A resume with the optimizer as first passed went on without the
+    callback's change (weight decay: a different run, silently) or failed on
+    the state (momentum: 'optimizer state holds ['velocity'], SGD needs
+    []'). It is refused naming the setting; with the checkpoint's settings
+    it ends where the uninterrupted run does."""
+    X, y = data()
+
+    def run(net, opt=None, **kw):
+        opt = xpnet.SGD(0.05) if opt is None else opt
+        return net.fit(X, y, optimizer=opt, epochs=5, callbacks=[_SwitchOnAfterEpoch1(opt, **settings)],
+                       **{**KW, "lr": None}, **kw)  # fmt: skip
+
+    ref = make()
+    h_ref = run(ref)
+    ck = tmp_path / "ck.safetensors"
+    with pytest.raises(TrainingInterrupted):
+        run(make(), checkpoint=ck, interrupt=StopAfter(13))
+    (name, value), = settings.items()
+    with pytest.raises(ValueError, match=f"other sgd settings than this one passes \\({name}={value} there, 0.0 here"):
+        run(make(seed=5), resume=ck)
+    resumed = make(seed=5)
+    h = run(resumed, xpnet.SGD(0.05, **settings), resume=ck)
+    assert_same_run(ref, h_ref, resumed, h)
+
+
 def test_checkpoint_is_a_loadable_model(tmp_path):
     X, y = data()
     ck = tmp_path / "ck.safetensors"

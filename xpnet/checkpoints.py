@@ -131,6 +131,7 @@ def read(path: Any, net: Any, opt: Any) -> Checkpoint:
     if meta["dtype"] != net.dtype:
         raise ValueError(f"{path} holds a {meta['dtype']} model, this network is {net.dtype}")
     _check_optimizer_type(ck["optimizer"], opt, path)
+    _same_settings(ck["optimizer"], opt, path)
     _check_run(ck["run"], path)
     return Checkpoint(path, meta, tensors, ck)
 
@@ -305,6 +306,24 @@ def _check_optimizer_type(info: Any, opt: Any, path: Any) -> None:
     if info["type"] not in (opt.name, type(opt).__name__):  # the class name: files of xpnet 0.1
         name = info["type"][:60] if isinstance(info["type"], str) else _short(info["type"])
         raise ValueError(f"{path} was written with optimizer {name}, this run uses {opt.name}")
+
+
+def _same_settings(info: Any, opt: Any, path: Any) -> None:
+    """The optimizer's settings other than ``lr`` (which the caller may
+    lower) as the checkpoint's run had them at its last epoch: a callback
+    may have switched a momentum or a weight decay on during that run, and
+    a resume from the optimizer as first passed went on without it (a
+    different run, silently) or failed on the state it keeps (a velocity
+    SGD without momentum cannot take). Refused, naming each setting."""
+    saved, now = info.get("config"), opt.config()
+    if not isinstance(saved, dict):
+        return  # reported with the optimizer's state
+    differ = [f"{key}={saved[key]!r} there, {now[key]!r} here" for key in now
+              if key != "lr" and key in saved and saved[key] != now[key]]  # fmt: skip
+    if differ:
+        raise ValueError(f"{path}: the checkpoint's run ended with other {opt.name} settings than this one passes "
+                         f"({'; '.join(differ)}; a callback may have changed them during that run): pass "
+                         "the optimizer with the checkpoint's settings to resume it")  # fmt: skip
 
 
 def _check_position(ck: dict[str, Any], path: Any, epochs: int | None, steps: int | None) -> tuple[int, int]:

@@ -111,8 +111,9 @@ def fit(
     count, History, the schedule's and callbacks' state); ``resume=PATH``
     restores one and runs the remaining epochs up to ``epochs``, exactly as
     the uninterrupted run would, given the same data and settings: it
-    refuses another optimizer class, schedule, set of callbacks or
-    validation split; the data, ``lr``, loss, batch size and weights are
+    refuses another optimizer class, other optimizer settings than the
+    run ended with (``lr`` aside; a callback may have changed them), another
+    schedule, set of callbacks or validation split; the data, ``lr``, loss, batch size and weights are
     the caller's to pass again (a lower ``lr`` is accepted, except with an
     ``lr_schedule``, whose saved state goes on from the first ``lr``: another
     is refused). ``interrupt``: an object with ``is_set()``
