@@ -180,6 +180,25 @@ def test_resume_errors(tmp_path):
         make().fit(X, y, optimizer="adam", epochs=2, resume=plain, **KW)
 
 
+
+def test_resume_of_another_architecture_that_reads_the_same_names_the_layer(tmp_path):
+    """Networks that differ in a layer's settings only (here a Residual's
+    Dropout rate, as a callback that anneals it leaves its checkpoint) were
+    refused with two identical lists of layer types."""
+    X, y = data()
+
+    def net(rate):
+        return xpnet.Network([xpnet.Dense(4, 8), xpnet.BatchNorm(8), "tanh",
+                              xpnet.Residual([xpnet.Dense(8, 8, "relu"), xpnet.Dropout(rate)]),
+                              xpnet.Dense(8, 2, "softmax")], dtype="float64", seed=1)  # fmt: skip
+
+    ck = tmp_path / "ck.safetensors"
+    net(0.1).fit(X, y, optimizer="adam", epochs=1, checkpoint=ck, **KW)
+    with pytest.raises(ValueError, match=r"Dense \(at layers\.3\.1: \{'type': 'Dropout', 'rate': 0\.1\} there, "
+                                         r"\{'type': 'Dropout', 'rate': 0\.2\} here\)"):  # fmt: skip
+        net(0.2).fit(X, y, optimizer="adam", epochs=2, resume=ck, **KW)
+
+
 def _run_script(ck, out, *extra):
     return subprocess.Popen([sys.executable, str(SCRIPT), str(ck), str(out), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env())

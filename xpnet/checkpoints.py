@@ -126,7 +126,7 @@ def read(path: Any, net: Any, opt: Any) -> Checkpoint:
     if meta["architecture"] != net.config():
         raise ValueError(
             f"{path} was written for another architecture: {_describe(meta['architecture'])}, "
-            f"this network is {_describe(net.config())}"
+            f"this network is {_describe(net.config())}{_layer_difference(meta['architecture'], net.config())}"
         )
     if meta["dtype"] != net.dtype:
         raise ValueError(f"{path} holds a {meta['dtype']} model, this network is {net.dtype}")
@@ -469,6 +469,33 @@ def _is_int(v: Any) -> bool:
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _layer_difference(have: Any, want: list[dict[str, Any]]) -> str:
+    """The first layer whose settings differ, for a message whose two
+    descriptions read the same (the layer types of a network of other
+    widths, or of a Dropout rate a callback changed during the run): without
+    it the refusal named no difference at all."""
+    if _describe(have) != _describe(want):
+        return ""
+    found = _first_difference(have, want, "layers")
+    return "" if found is None else f" (at {found[0]}: {_short(found[1])} there, {_short(found[2])} here)"
+
+
+def _first_difference(have: Any, want: Any, where: str) -> tuple[str, Any, Any] | None:
+    """``(name, saved spec, this spec)`` of the first layer that differs,
+    named as the parameters are (``layers.3.1``); containers are entered."""
+    if not isinstance(have, list) or not isinstance(want, list) or len(have) != len(want):
+        return (where, have, want) if have != want else None
+    for i, (a, b) in enumerate(zip(have, want)):
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict) and {k: v for k, v in a.items() if k != "layers"} == {
+            k: v for k, v in b.items() if k != "layers"
+        }:  # fmt: skip
+            return _first_difference(a.get("layers"), b.get("layers"), f"{where}.{i}")
+        return (f"{where}.{i}", a, b)
+    return None
 
 
 def _describe(arch: list[dict[str, Any]]) -> str:
