@@ -312,3 +312,33 @@ def test_training_interrupted_pickles_across_processes(tmp_path):
     assert type(back) is TrainingInterrupted and str(back) == str(e.value)
     assert back.checkpoint == str(ck) and back.history.loss == e.value.history.loss and back.history.loss
     assert back.write_checkpoint is None and back.note == "kept"
+
+
+class _PairSGD(xpnet.Optimizer):
+    """SGD whose config holds a tuple, which the checkpoint's JSON reads back as a list."""
+
+    name = "pair_sgd_test"
+
+    def __init__(self, lr=0.1, pair=(0.5, 0.25)):
+        self.lr, self.pair = lr, tuple(pair)
+
+    def config(self):
+        return {"lr": self.lr, "pair": self.pair}
+
+    def step(self, params, grads, state, decay=None):
+        return [p - self.lr * self.pair[0] * g for p, g in zip(params, grads)], state
+
+
+def test_resume_takes_an_optimizer_whose_settings_hold_a_tuple(tmp_path, monkeypatch):
+    """The settings check compared the file's list with the live tuple and
+    refused every resume of such an optimizer."""
+    from xpnet.optimizers import OPTIMIZERS
+
+    monkeypatch.setitem(OPTIMIZERS._classes, _PairSGD.name, _PairSGD)
+    X, y = data()
+    ck = tmp_path / "ck.safetensors"
+    ref = make().fit(X, y, optimizer=_PairSGD(), epochs=4, **{**KW, "lr": None})
+    with pytest.raises(TrainingInterrupted):
+        make().fit(X, y, optimizer=_PairSGD(), epochs=4, checkpoint=ck, interrupt=StopAfter(7), **{**KW, "lr": None})
+    resumed = make(seed=5).fit(X, y, optimizer=_PairSGD(), epochs=4, resume=ck, **{**KW, "lr": None})
+    assert resumed.loss == ref.loss

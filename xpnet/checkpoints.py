@@ -318,6 +318,7 @@ def _same_settings(info: Any, opt: Any, path: Any) -> None:
     saved, now = info.get("config"), opt.config()
     if not isinstance(saved, dict):
         return  # reported with the optimizer's state
+    now = json.loads(json.dumps(now))  # as the file holds them: a tuple setting reads back as a list
     differ = [f"{key}={saved[key]!r} there, {now[key]!r} here" for key in now
               if key != "lr" and key in saved and saved[key] != now[key]]  # fmt: skip
     if differ:
