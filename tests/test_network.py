@@ -348,19 +348,14 @@ def test_to_moves_a_network_into_another_dtype():
     assert moved.summary().startswith("MLP on numpy (cpu, float32)")
 
 
-def test_a_predict_during_another_threads_commit_sees_one_set_of_weights(monkeypatch):
-    """A commit replaces the layers' arrays one layer after another: a
-    predict in another thread read the first layer's new weights with the
-    second's old ones, outputs of a network that never existed."""
+def _read_halfway_through_a_commit(monkeypatch, net, new_params, read):
+    """What ``read()`` returns while another thread's commit of
+    ``new_params`` has set the first layer and not yet the second."""
     import threading
     import time
 
     from xpnet.layers.dense import Dense
 
-    net = xpnet.MLP([3, 4, 2], backend="numpy", dtype="float64", seed=0)
-    X = np.arange(6.0).reshape(2, 3)
-    old = net.predict(X)
-    new_params = [p * 2.0 for p in net._params()]
     halfway = threading.Event()
     real_set = Dense._set
 
@@ -373,8 +368,20 @@ def test_a_predict_during_another_threads_commit_sees_one_set_of_weights(monkeyp
     committer = threading.Thread(target=net._commit, args=(new_params,))
     committer.start()
     halfway.wait(5)
-    seen = net.predict(X)
+    seen = read()
     committer.join()
+    monkeypatch.setattr(Dense, "_set", real_set)
+    return seen
+
+
+def test_a_predict_during_another_threads_commit_sees_one_set_of_weights(monkeypatch):
+    """A commit replaces the layers' arrays one layer after another: a
+    predict in another thread read the first layer's new weights with the
+    second's old ones, outputs of a network that never existed."""
+    net = xpnet.MLP([3, 4, 2], backend="numpy", dtype="float64", seed=0)
+    X = np.arange(6.0).reshape(2, 3)
+    old = net.predict(X)
+    seen = _read_halfway_through_a_commit(monkeypatch, net, [p * 2.0 for p in net._params()], lambda: net.predict(X))
     new = net.predict(X)
     assert not np.array_equal(old, new)
     assert np.array_equal(seen, new) or np.array_equal(seen, old)
@@ -387,10 +394,6 @@ def test_a_copy_or_save_during_another_threads_commit_takes_one_set_of_weights(m
     the second's old ones (they read the layers without the commit's lock)."""
     import copy
     import pickle
-    import threading
-    import time
-
-    from xpnet.layers.dense import Dense
 
     net = xpnet.MLP([3, 4, 2], backend="numpy", dtype="float64", seed=0)
     X, y = np.arange(6.0).reshape(2, 3), np.ones((2, 2))
@@ -404,21 +407,7 @@ def test_a_copy_or_save_during_another_threads_commit_takes_one_set_of_weights(m
                          xpnet.load(tmp_path / "m.safetensors", "numpy"))[1]._params(),  # fmt: skip
         "gradients": lambda: [g for pair in net.gradients(X, y, "mse") for g in pair],
     }
-    halfway = threading.Event()
-    real_set = Dense._set
-
-    def slow_set(self, params, buffers):
-        real_set(self, params, buffers)
-        halfway.set()
-        time.sleep(0.2)  # the next layer's arrays are still the old ones
-
-    monkeypatch.setattr(Dense, "_set", slow_set)
-    committer = threading.Thread(target=net._commit, args=(new_params,))
-    committer.start()
-    halfway.wait(5)
-    seen = readers[read]()
-    committer.join()
-    monkeypatch.setattr(Dense, "_set", real_set)
+    seen = _read_halfway_through_a_commit(monkeypatch, net, new_params, readers[read])
     if read == "gradients":  # those of the weights before or after, never of a mix
         net._commit(old)
         before = readers[read]()
