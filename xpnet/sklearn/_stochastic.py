@@ -134,7 +134,7 @@ def _fit_arguments(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> tuple[tu
     if est._optimizer.lr_schedule != "constant":
         fit["lr_schedule"] = est._optimizer
     if validation is not None:
-        one_class = getattr(est, "classes_", np.empty(0)).shape[0] == 1
+        one_class = getattr(est, "classes_", None) is not None and est.classes_.shape[0] == 1
         fit.update(validation_data=validation, metrics=(score_for(est.out_activation_, val_weights, one_class),))
     if weights is not None:
         fit["sample_weight"] = net.backend.asarray(weights, net.dtype)
