@@ -285,9 +285,11 @@ def test_a_leading_zero_groups_no_thousands():
     """'0.126' under --decimal , (and '0,126' in a comma file) read as 126."""
     import pandas as pd
 
-    from xpnet._number_text import plain_numbers
+    from xpnet._number_text import NOT_A_NUMBER, plain_numbers
 
     german = plain_numbers(pd.Series(["0.126", "-0.132", "1.200", "12.345,5", "1.5"]), (",", "."))
-    assert german.tolist() == ["\x00", "\x00", "1200", "12345.5", "\x00"]
+    assert german.tolist() == [NOT_A_NUMBER, NOT_A_NUMBER, "1200", "12345.5", NOT_A_NUMBER]
+    with pytest.raises(ValueError):  # not a missing value: pandas 2 made "\x00" "", which reads as NaN
+        pd.to_numeric(german[:1])
     english = plain_numbers(pd.Series(["0,126", "1,200", "-1,234.5", "12,34"]), (".", ","))
     assert english.tolist() == ["0,126", "1200", "-1234.5", "12,34"]

@@ -54,13 +54,21 @@ def number_marks(table: Any) -> tuple[str, str | None]:
     return decimal, "." if decimal == "," else ("," if table.sep == "," else None)
 
 
+#: What :func:`plain_numbers` makes of a text that must not be read as a
+#: number: ``pd.to_numeric`` refuses it (``errors="coerce"``: NaN). Not
+#: ``"\x00"``: pandas 2 stores a replacement through NumPy's fixed-width
+#: strings, which drop trailing NULs, and ``""`` reads as NaN, a missing
+#: value, where the strict read must fail.
+NOT_A_NUMBER = "?"
+
+
 def plain_numbers(texts: Any, marks: tuple[str, str | None] = (".", None)) -> Any:
     """Stripped texts of numbers in Python's syntax: thousands marks removed
     where they group whole thousands (``1.234.567``; never after a leading
     ``0``: ``0.126`` groups nothing), the decimal mark made
     ``.``. Where the decimal mark is ``,``, a ``.`` in any other place
-    (``1.5``) makes the text no number (``"\x00"``): it would otherwise be
-    read as a decimal point, a thousand times too small."""
+    (``1.5``) makes the text no number (:data:`NOT_A_NUMBER`): it would
+    otherwise be read as a decimal point, a thousand times too small."""
     decimal, thousands = marks
     if thousands is None and decimal == ".":
         return texts
@@ -71,7 +79,7 @@ def plain_numbers(texts: Any, marks: tuple[str, str | None] = (".", None)) -> An
         out = texts.where(~grouped, texts.str.replace(thousands, "", regex=False))
     if decimal != ".":
         ambiguous = out.str.contains(".", regex=False).fillna(False).to_numpy(bool) & ~grouped
-        out = out.str.replace(decimal, ".", regex=False).where(~ambiguous, "\x00")
+        out = out.str.replace(decimal, ".", regex=False).where(~ambiguous, NOT_A_NUMBER)
     return out
 
 
