@@ -172,6 +172,17 @@ def test_not_installed_library_raises_backend_unavailable(monkeypatch, fresh_pro
         get_backend("torch")
 
 
+def test_an_array_api_strict_too_old_for_python_scalars_is_unusable_with_the_fix(monkeypatch, fresh_probes):
+    """array-api-strict 2.3 refuses ``maximum(x, 0.0)``: the first ReLU
+    failed deep in a fit ('float' object has no attribute 'device')."""
+    strict = pytest.importorskip("array_api_strict", reason="array-api-strict is not installed")
+    monkeypatch.setattr(strict, "__version__", "2.3.1")
+    status = backend_status("array_api_strict")
+    assert not status.usable and "older than 2.4" in status.reason and "array-api-strict>=2.4" in status.reason
+    with pytest.raises(BackendUnavailable, match="older than 2.4"):
+        get_backend("array_api_strict")
+
+
 def test_strict_devices_by_name():
     import array_api_strict as strict
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,7 +131,24 @@ def _probe_array_api_strict() -> BackendStatus:
         return BackendStatus(
             "array_api_strict", False, f"not installed ({_one_line(exc)}); pip install array-api-strict"
         )
-    return BackendStatus("array_api_strict", True, "usable", strict.__version__, _STRICT_DEVICES)
+    version = strict.__version__
+    if _release(version) < STRICT_MIN:  # its functions refuse the Python scalars xpnet's math passes them
+        wanted = ".".join(map(str, STRICT_MIN))
+        return BackendStatus("array_api_strict", False, f"installed {version}, older than {wanted}, the first whose "
+                             f"functions take Python scalars (maximum(x, 0.0)); pip install -U 'array-api-strict>="
+                             f"{wanted}'", version)  # fmt: skip
+    return BackendStatus("array_api_strict", True, "usable", version, _STRICT_DEVICES)
+
+
+#: The oldest array-api-strict xpnet runs on: 2.4 takes Python scalars in
+#: its elementwise functions, as the standard's 2024.12 revision allows.
+STRICT_MIN = (2, 4)
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """``"2.3.1"`` as ``(2, 3, 1)``: the leading numbers of a version."""
+    numbers = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(n) for n in numbers.group().split(".")) if numbers else ()
 
 
 _PROBES = {
