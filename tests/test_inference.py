@@ -62,6 +62,24 @@ def test_inference_memory_follows_the_chunk_not_the_data():
     assert peak < 8e6, f"peak {peak / 1e6:.1f} MB"
 
 
+def test_float64_input_to_a_float32_network_costs_only_its_cast():
+    """The range check of float64 X before its float32 cast held abs(X) and
+    two masks (1.25x X); the cast itself is 0.5x. An overflow deep in the
+    rows, past an inf, is still found."""
+    net = xpnet.MLP([50, 4, 2], backend="numpy", seed=0, dtype="float32")
+    X = np.random.default_rng(0).normal(size=(20_000, 50))
+    tracemalloc.start()
+    try:
+        net.predict(X, batch_size=500)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.7 * X.nbytes, f"peak {peak / X.nbytes:.2f}x X"
+    X[3, 1], X[-2, 7] = np.inf, -1e39
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        net.predict(X)
+
+
 def test_chunked_predict_checks_values_in_one_transfer(monkeypatch):
     b = xpnet.get_backend("array_api_strict", "device1")
     net = _net(b, dtype="float32")
