@@ -315,6 +315,32 @@ def test_jax_asarray_copies_a_cast_host_array_once():
     np.testing.assert_array_equal(host(a), rows.astype(np.float32))
 
 
+def test_jax_asarray_copies_host_rows_of_its_dtype_once():
+    """Rows already of the model's dtype, at an address XLA cannot share:
+    device_put copies them, so a private host copy before it (always made
+    before) only held the data twice."""
+    import tracemalloc
+
+    from conftest import make_backend
+
+    if try_import("jax") is None:
+        pytest.skip("jax is not installed")
+    backend = make_backend("jax")
+    buf = np.zeros(2**18 + 16, dtype=np.float32)
+    skip = (4 - buf.ctypes.data % 64) % 64 // 4  # an address 4 bytes past a 64-byte boundary
+    rows = buf[skip : skip + 2**18]
+    rows[:] = np.arange(2**18, dtype=np.float32)
+    tracemalloc.start()
+    try:
+        a = backend.asarray(rows, "float32")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.5 * rows.nbytes, f"{peak} bytes at the peak: a host copy of {rows.nbytes} bytes was made"
+    rows[0] = -1.0
+    assert host(a)[0] == 0.0 and host(a)[-1] == 2**18 - 1
+
+
 def test_asarray_converts_arrays_of_every_other_backend(backend):
     from conftest import make_backend, usable_backend_params
 

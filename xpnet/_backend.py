@@ -525,10 +525,14 @@ class Backend:
         if self.name == "jax":  # a copy, as jnp.asarray's, without compiling a conversion per shape
             import jax
 
-            # a private host copy first: on the CPU, device_put may share the host
-            # array's memory despite may_alias=False (JAX 0.10, depending on where
-            # NumPy allocated it), and a caller's later write would reach the model
-            return jax.device_put(host if private else np.array(host, copy=True), self.device)
+            # on the CPU, device_put shares the memory of a host array aligned as
+            # XLA wants (JAX 0.10, despite may_alias=False): then, and only then,
+            # a private host copy, so that a caller's later write cannot reach
+            # the model (always copying first held the data twice for large X)
+            out = jax.device_put(host, self.device)
+            if not private and _shares_host_memory(out, host):
+                out = jax.device_put(np.array(host, copy=True), self.device)
+            return out
         return self.xp.asarray(host, device=self.device)
 
     def __str__(self) -> str:
@@ -536,6 +540,17 @@ class Backend:
 
     def __hash__(self) -> int:  # CuPy's Device objects compare but do not hash
         return hash((self.name, str(self.device)))
+
+
+def _shares_host_memory(out: Any, host: np.ndarray) -> bool:
+    """Whether JAX array ``out`` (just put on its device) lies in ``host``'s
+    memory; only a CPU device can, and reading its address there waits for
+    nothing. A tracer (a network made under the caller's ``jax.jit``) holds no memory."""
+    device = getattr(out, "device", None)
+    if host.nbytes == 0 or getattr(device, "platform", None) != "cpu":
+        return False
+    start = host.__array_interface__["data"][0]
+    return start <= out.unsafe_buffer_pointer() < start + host.nbytes
 
 
 def quiet_float_errors():
