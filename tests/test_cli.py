@@ -490,3 +490,26 @@ def test_a_diverging_run_saves_the_epochs_it_keeps(tmp_path):
     net = xpnet.load(saved, backend="numpy")
     assert net.info["epochs"] == kept and all(np.isfinite(xpnet.to_numpy(p)).all() for p in net._params())
     assert "they were not saved (no --save)" in one_line_error(xpnet_cli(*run))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_train_holds_its_rows_in_the_network_dtype(tmp_path, monkeypatch, dtype):
+    """The standardised matrix stayed float64 through a float32 run, which
+    fit then copied to float32: on 500 000 x 50 the rows alive during
+    training took 2.09x the float32 data (1.09x now) and fit's peak 1.76x more (0.96x)."""
+    from xpnet.cli import main
+    from xpnet.network import Network
+
+    data = tmp_path / "t.csv"
+    rng = np.random.default_rng(0)
+    data.write_text("a,b,y\n" + "".join(f"{a:.3f},{b:.3f},{int(a > b)}\n" for a, b in rng.normal(size=(40, 2))))
+    test = tmp_path / "test.csv"
+    test.write_text("a,b,y\n0.5,0.25,1\n-1,2,0\n")
+    seen, fit, predict = [], Network.fit, Network.predict
+    monkeypatch.setattr(Network, "fit", lambda net, X, *a, **k: seen.append(("fit", X.dtype)) or fit(net, X, *a, **k))
+    monkeypatch.setattr(Network, "predict", lambda net, X, *a: seen.append(("predict", X.dtype)) or predict(net, X, *a))
+    for extra in ([], ["--test-data", str(test)]):
+        seen.clear()
+        assert main(["train", "--data", str(data), "--dtype", dtype, "--epochs", "1", "--quiet", "--backend", "numpy",
+                     *extra]) == 0  # fmt: skip
+        assert seen == [("fit", np.dtype(dtype)), ("predict", np.dtype(dtype))], extra

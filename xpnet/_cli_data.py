@@ -98,6 +98,7 @@ def training_data(args: argparse.Namespace) -> Prepared:
         notes["npz_width"] = _npz_width(table)
     features, X = fit_features(table, kinds, train_rows, args.missing, args.max_categories)
     del table  # the raw columns are no longer needed: free them before training
+    X = _in_model_dtype(X, args.dtype)
     if choice.task == "regression":
         y_mean, y_std = scaling(y, train_rows)
         notes.update(y_mean=y_mean.tolist(), y_std=y_std.tolist())
@@ -106,7 +107,8 @@ def training_data(args: argparse.Namespace) -> Prepared:
     if test is None:
         X_test, y_test = X[test_rows], y[test_rows]
     else:
-        X_test, y_test = features.transform(test[0], args.unknown), _test_targets(test[1], choice.task, notes)
+        X_test = _in_model_dtype(features.transform(test[0], args.unknown), args.dtype)
+        y_test = _test_targets(test[1], choice.task, notes)
     del X
     info = training_info(features, targets, choice.task, notes, read, source=_source(args))
     prepared = Prepared(choice.task, X_train, y_train, X_test, y_test, info)
@@ -114,6 +116,14 @@ def training_data(args: argparse.Namespace) -> Prepared:
     prepared.lines = _describe(args, fmt, features, targets, choice, notes, *counts)
     prepared.warnings = [w for w in (choice.warning, *_test_warnings(args, test, features, len(X_test))) if w]
     return prepared
+
+
+def _in_model_dtype(X: np.ndarray, dtype: str) -> np.ndarray:
+    """The standardised float64 matrix in the network's dtype, its float64
+    original freed: fit and predict would cast a copy anyway, and the float64
+    rows stayed alive beside it through training (twice the float32 data)."""
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, which fit's checks name
+        return X.astype(dtype, copy=False)
 
 
 def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[str], list[Column]]:
