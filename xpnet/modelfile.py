@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -150,7 +150,7 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     writers of the same path never touch each other's files: a write only
     removes temporaries left by a dead process on this host, by this thread,
     or older than :data:`STALE_AFTER` seconds (a write killed half-way)."""
-    from safetensors.numpy import save as st_save
+    from safetensors.numpy import save_file
 
     text = path_text(path, "a model or checkpoint path")
     if not text:
@@ -164,7 +164,6 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     if path.exists() and not path.is_file():  # the rename would replace a device, a FIFO or a folder
         raise ValueError(f"{path} exists and is not a regular file (a folder, a device or a FIFO); a model or "
                          "checkpoint is written by replacing the file at its path, so give the path of a file")  # fmt: skip
-    data = _sorted_header(st_save(tensors, metadata=metadata))
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():  # else mkstemp names its temporary file, not the path asked for
         raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: no such folder", str(folder))
@@ -176,9 +175,11 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
         raise PermissionError(errno.EACCES, f"cannot write {path}: no permission to create a file in the folder",
                               str(folder)) from None  # fmt: skip
     try:
+        os.close(fd)
+        save_file(tensors, tmp, metadata=metadata)  # streamed from the arrays: no copy of them in memory
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved model is an ordinary file
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with open(tmp, "r+b") as f:
+            _sort_header(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -193,17 +194,19 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     _fsync_folder(folder)
 
 
-def _sorted_header(blob: bytes) -> bytes:
-    """The safetensors bytes with the header's keys in sorted order: the
-    library writes its metadata in a hash map's order, different in every
-    process, so the same model gave files of other bytes (and checksums).
-    The tensors' offsets count from the data's start and do not change; the
-    header keeps its length, padded with spaces as the format allows."""
-    (n,) = struct.unpack("<Q", blob[:8])
-    header = json.dumps(json.loads(blob[8 : 8 + n]), sort_keys=True, separators=(",", ":")).encode()
+def _sort_header(f: BinaryIO) -> None:
+    """The safetensors file's header rewritten in place with its keys in
+    sorted order: the library writes its metadata in a hash map's order,
+    different in every process, so the same model gave files of other bytes
+    (and checksums). The tensors' offsets count from the data's start and do
+    not change; the header keeps its length, padded with spaces as the format
+    allows. (Serialising to bytes first held the tensors three times.)"""
+    (n,) = struct.unpack("<Q", f.read(8))
+    header = json.dumps(json.loads(f.read(n)), sort_keys=True, separators=(",", ":")).encode()
     if len(header) > n:  # pragma: no cover - compact JSON is never longer than the library's
-        return blob
-    return blob[:8] + header.ljust(n, b" ") + blob[8 + n :]
+        return
+    f.seek(8)
+    f.write(header.ljust(n, b" "))
 
 
 #: A temporary file older than this (seconds) is a leftover, whoever wrote it.
