@@ -307,11 +307,13 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
                 f"the file has {size}"
             )
         _check_against_architecture(header, meta, path)
-        payload = read_exact(f, data_len, path, "the tensor data")
+        blob = head + raw  # the checked header, then the data: the read data is not kept beside the joined copy
+        blob += read_exact(f, data_len, path, "the tensor data")
     try:
         from safetensors.numpy import load as st_load
 
-        tensors = st_load(head + raw + payload)
+        tensors = st_load(blob)
+        del blob
     except Exception as exc:  # SafetensorError and friends: corrupt payload
         raise ValueError(f"{path}: corrupt safetensors data ({exc})") from None
     if not _as_checked(tensors, header):  # the library must have read what was checked
