@@ -188,6 +188,26 @@ def test_a_full_disk_names_the_file_that_was_not_written(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())  # the temporary file is gone
 
 
+def test_a_full_disk_met_while_safetensors_streams_names_the_file(tmp_path, monkeypatch):
+    """The tensors are streamed by safetensors' ``save_file``, whose I/O
+    errors are ``SafetensorError("... No space left on device (os error
+    28)")``: the message named no path and was no OSError. (On a 64 KiB
+    tmpfs, as met for real.)"""
+    import errno
+
+    import safetensors.numpy
+    from safetensors import SafetensorError
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", full)
+    with pytest.raises(OSError, match="cannot write .*m.safetensors: No space left on device") as info:
+        xpnet.MLP([2, 1], backend="numpy", seed=0).save(tmp_path / "m.safetensors")
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "m.safetensors")
+    assert not list(tmp_path.iterdir())
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.safetensors"):
         xpnet.load(tmp_path / "nope.safetensors")

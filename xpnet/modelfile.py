@@ -176,7 +176,7 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
                               str(folder)) from None  # fmt: skip
     try:
         os.close(fd)
-        save_file(tensors, tmp, metadata=metadata)  # streamed from the arrays: no copy of them in memory
+        _save_file(save_file, tensors, tmp, metadata)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved model is an ordinary file
         with open(tmp, "r+b") as f:
             _sort_header(f)
@@ -192,6 +192,20 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
             raise type(exc)(exc.errno, f"cannot write {path}: {exc.strerror}", str(path)) from exc
         raise
     _fsync_folder(folder)
+
+
+def _save_file(save_file: Any, tensors: dict[str, np.ndarray], tmp: str, metadata: dict[str, str]) -> None:
+    """safetensors' ``save_file``, streamed from the arrays (no copy of them
+    in memory); its I/O errors (a full disk) come back as the ``OSError``
+    they are, which ``write_atomic`` names with the path asked for, not as a
+    ``SafetensorError`` naming nothing."""
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+    except Exception as exc:
+        code = re.search(r"\(os error (\d+)\)", str(exc))
+        if isinstance(exc, OSError) or code is None:
+            raise
+        raise OSError(int(code.group(1)), os.strerror(int(code.group(1)))) from exc
 
 
 def _sort_header(f: BinaryIO) -> None:
