@@ -27,8 +27,9 @@ LEAKY_SLOPE = 0.01
 
 
 class Activation:
-    """Base class: subclasses define ``_forward``, ``_derivative`` and may
-    override ``backward`` with a cheaper or (softmax) non-elementwise form."""
+    """Base class: subclasses define ``_forward(xp, v)``, ``_derivative(xp, v)``
+    and may override ``_backward(xp, v, y, dy)`` (what layers call in training)
+    with a cheaper or (softmax) non-elementwise form."""
 
     name: str = ""
     elementwise: bool = True
