@@ -35,8 +35,8 @@ def host_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
 
 
 class Initializer:
-    """Base class of weight initialisers: ``init(rng, n_in, n_out)`` returns an
-    ``(n_in, n_out)`` host array drawn from the NumPy generator ``rng``."""
+    """Base class of weight initialisers: ``__call__(rng, n_in, n_out)`` returns
+    an ``(n_in, n_out)`` host array drawn from the NumPy generator ``rng``."""
 
     name: str = ""
 
