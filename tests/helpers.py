@@ -59,7 +59,7 @@ REF_ACTIVATIONS = {
 
 
 def ref_loss(name: str, t: np.ndarray, y: np.ndarray) -> float:
-    """Float NumPy references for the losses, as API.md defines them."""
+    """Float NumPy references for the losses, as xpnet.losses defines them."""
     eps = np.finfo(y.dtype).eps
     if name == "mse":
         return np.mean((y - t) ** 2)

@@ -1,7 +1,7 @@
 """Loss functions: value, gradient, and the fused output deltas.
 
 A loss takes its namespace from ``outputs``. Definitions (over all ``N``
-samples and ``K`` outputs, as in API.md):
+samples and ``K`` outputs):
 
 - ``mse``: mean of ``(outputs - expected)**2`` over all elements
 - ``sse``: sum of the same
