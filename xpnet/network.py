@@ -70,8 +70,9 @@ class Network:
 
     ``layers``: layers such as :class:`~xpnet.Dense`, containers, or
     activation names. ``backend`` is a name or a :class:`Backend` (default:
-    auto), ``dtype`` float32 or float64 in any spelling, ``seed`` an int for
-    reproducible initial weights (the same on every backend) or ``None``.
+    auto), ``dtype`` float32 or float64 (the name or a library's dtype),
+    ``seed`` an int for reproducible initial weights (the same on every
+    backend) or ``None``.
     """
 
     def __init__(
