@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 import numpy as np
+from _options import output_file
 
 import xpnet
 
@@ -102,7 +103,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default="numpy")
     parser.add_argument("--device")
-    parser.add_argument("--model", default="custom.safetensors", help="where to save the trained model")
+    parser.add_argument("--model", type=output_file, default="custom.safetensors",
+                        help="where to save the trained model")
     parser.add_argument("--reload", metavar="MODEL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.reload:
