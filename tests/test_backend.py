@@ -42,6 +42,14 @@ def test_backend_name_is_case_insensitive():
     assert get_backend("NumPy").name == "numpy"
 
 
+def test_auto_is_case_insensitive_too(monkeypatch):
+    """'Auto' was refused as "unknown backend 'auto'; expected ... (or 'auto')"."""
+    monkeypatch.setenv("XPNET_BACKEND", "array_api_strict")
+    assert get_backend("Auto").name == "array_api_strict"
+    monkeypatch.setenv("XPNET_BACKEND", "AUTO")  # auto, as unset
+    assert get_backend("Auto").name == get_backend("numpy" if not _backend._probe("cupy").usable else "cupy").name
+
+
 def test_auto_reads_environment_at_call_time(monkeypatch):
     monkeypatch.setenv("XPNET_BACKEND", "array_api_strict")
     assert get_backend().name == "array_api_strict"

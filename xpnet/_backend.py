@@ -615,7 +615,7 @@ def environment_choice() -> tuple[str | None, str | None]:
     (or a test suite) run that way finds where it assumed "auto" means
     NumPy, which a GPU machine, where "auto" is CuPy, otherwise finds first."""
     name, _, device = os.environ.get("XPNET_BACKEND", "").strip().partition(":")
-    name = name.strip()
+    name = name.strip().lower()
     return (None if name in ("", "auto") else name), (device.strip() or None)
 
 
@@ -644,6 +644,8 @@ def get_backend(name: str | Backend | None = None, device: Any = None) -> Backen
     """
     if isinstance(name, Backend):
         return name if device is None else get_backend(name.name, device)
+    if isinstance(name, str):
+        name = name.lower()  # names are case-insensitive, "auto" too
     if name is None or name == "auto":
         name, env_device = environment_choice()
         if name is not None or env_device is not None:
@@ -651,7 +653,6 @@ def get_backend(name: str | Backend | None = None, device: Any = None) -> Backen
         name = _default_name()
     if not isinstance(name, str):
         raise TypeError(f"backend must be a name or a Backend, got {type(name).__name__}")
-    name = name.lower()
     _check_known(name)
     status = _probe(name)
     if not status.usable:
