@@ -46,3 +46,14 @@ def output_file(text: str) -> str:
     if not os.path.isdir(folder):
         raise argparse.ArgumentTypeError(f"the folder {folder!r} does not exist")
     return text
+
+
+#: What --backend takes (xpnet.get_backend's names; case does not matter).
+BACKENDS = ("auto", "numpy", "cupy", "torch", "jax", "array_api_strict")
+
+
+def backend_name(text: str) -> str:
+    """A backend's name, or auto; whether it is usable here is xpnet's to say."""
+    if text.lower() not in BACKENDS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(BACKENDS)}, got {text!r}")
+    return text.lower()

@@ -18,14 +18,14 @@ import argparse
 import time
 
 import numpy as np
-from _options import positive_int
+from _options import backend_name, positive_int
 
 import xpnet
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="numpy")
+    parser.add_argument("--backend", type=backend_name, default="numpy")
     parser.add_argument("--device")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--hidden", type=positive_int, default=128,

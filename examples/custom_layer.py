@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import numpy as np
-from _options import output_file
+from _options import backend_name, output_file
 
 import xpnet
 
@@ -101,7 +101,7 @@ def reload(model: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="numpy")
+    parser.add_argument("--backend", type=backend_name, default="numpy")
     parser.add_argument("--device")
     parser.add_argument("--model", type=output_file, default="custom.safetensors",
                         help="where to save the trained model")

@@ -19,7 +19,7 @@ import sys
 import time
 
 import numpy as np
-from _options import non_negative_int, output_file, positive_int
+from _options import backend_name, non_negative_int, output_file, positive_int
 
 import xpnet
 
@@ -38,7 +38,7 @@ def stratified_split(y: np.ndarray, test_share: float, seed: int) -> tuple[np.nd
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="numpy")
+    parser.add_argument("--backend", type=backend_name, default="numpy")
     parser.add_argument("--device")
     parser.add_argument("--epochs", type=positive_int, default=30)
     parser.add_argument("--seed", type=non_negative_int, default=0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _options import backend_name
 
 import xpnet
 
@@ -32,7 +33,7 @@ def as_dict(neuron: xpnet.Neuron) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="numpy")
+    parser.add_argument("--backend", type=backend_name, default="numpy")
     args = parser.parse_args()
     if args.backend == "jax":  # the seeds' figures are float64; JAX needs its 64-bit mode for that
         import jax

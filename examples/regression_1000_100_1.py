@@ -17,7 +17,7 @@ import argparse
 import time
 
 import numpy as np
-from _options import non_negative_int, output_file, positive_int
+from _options import backend_name, non_negative_int, output_file, positive_int
 
 import xpnet
 
@@ -26,7 +26,7 @@ BATCH, INPUT_DIM, HIDDEN_DIM, OUTPUT_DIM = 128, 1000, 100, 1
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="numpy")
+    parser.add_argument("--backend", type=backend_name, default="numpy")
     parser.add_argument("--device")
     parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     parser.add_argument("--seed", type=non_negative_int, default=0)

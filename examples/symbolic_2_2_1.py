@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _options import backend_name
 
 import xpnet
 
@@ -89,7 +90,7 @@ def xpnet_gradients(net: xpnet.Network) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="numpy")
+    parser.add_argument("--backend", type=backend_name, default="numpy")
     parser.add_argument("--device")
     args = parser.parse_args()
     if args.backend == "jax":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from _options import backend_name
 
 import xpnet
 
@@ -21,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="*", metavar="ROW", help="inputs such as 1,0 (default: the XOR table)")
     parser.add_argument("--model", default="xor.safetensors")
-    parser.add_argument("--backend", default="numpy")
+    parser.add_argument("--backend", type=backend_name, default="numpy")
     parser.add_argument("--device")
     args = parser.parse_args()
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _options import non_negative_int, output_file, positive_float, positive_int
+from _options import backend_name, non_negative_int, output_file, positive_float, positive_int
 
 import xpnet
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default="numpy")
+    parser.add_argument("--backend", type=backend_name, default="numpy")
     parser.add_argument("--device")
     parser.add_argument("--model", type=output_file, default="xor.safetensors", help="where to save the trained model")
     parser.add_argument("--epochs", type=positive_int, default=1000)

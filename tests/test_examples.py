@@ -99,7 +99,8 @@ def test_regression_plot_numbers_steps_as_printed(tmp_path, monkeypatch, capsys)
     ("regression_1000_100_1.py", "--plot", "missing/loss.png"), ("xor_train.py", "--epochs", "0"),
     ("xor_train.py", "--lr", "0"), ("xor_train.py", "--model", "missing/xor.safetensors"),
     ("digits.py", "--epochs", "-3"), ("digits.py", "--save", "missing/"), ("cpu_or_gpu.py", "--hidden", "0"),
-    ("custom_layer.py", "--model", "missing/custom.safetensors"),
+    ("custom_layer.py", "--model", "missing/custom.safetensors"), ("neuron.py", "--backend", "bogus"),
+    ("xor_infer.py", "--backend", "tensorflow"),
 ])  # fmt: skip
 def test_a_bad_option_is_refused_in_one_line_before_any_work(tmp_path, args):
     """Tracebacks from NumPy or xpnet (--seed -1 did not say which option), or
