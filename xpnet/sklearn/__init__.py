@@ -7,8 +7,10 @@ and follow scikit-learn's Array API contract. Needs the ``sklearn`` extra
 scikit-learn.
 
 ``EXPECTED_FAILED_CHECKS`` lists, per estimator class name, the checks of
-``sklearn.utils.estimator_checks`` expected to fail and why; hand it to
-``parametrize_with_checks(..., expected_failed_checks=...)``.
+``sklearn.utils.estimator_checks`` expected to fail and why; hand the function
+``expected_failed_checks`` (an estimator -> its entry) to
+``parametrize_with_checks(..., expected_failed_checks=...)``, which takes a
+callable and silently ignores a dict.
 """
 
 from __future__ import annotations
