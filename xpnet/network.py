@@ -191,7 +191,9 @@ class Network:
 
         Computed ``batch_size`` rows at a time (default: :meth:`chunk_rows`)
         without keeping what backprop would need, so memory grows with the
-        chunk, not with ``X``; the outputs are the same as in one piece."""
+        chunk, not with ``X``; the outputs are those of one piece (to the bit on
+        NumPy; to rounding on torch and JAX, whose products depend on the row
+        count)."""
         refuse_traced("Network.predict (forward)", X)
         checks = DeferredChecks(self.backend)
         X = self.backend.asarray(self._features(X, checks=checks))  # checked on the host, if from there
