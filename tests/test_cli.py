@@ -513,3 +513,14 @@ def test_train_holds_its_rows_in_the_network_dtype(tmp_path, monkeypatch, dtype)
         assert main(["train", "--data", str(data), "--dtype", dtype, "--epochs", "1", "--quiet", "--backend", "numpy",
                      *extra]) == 0  # fmt: skip
         assert seen == [("fit", np.dtype(dtype)), ("predict", np.dtype(dtype))], extra
+
+
+def test_a_run_diverging_in_its_first_epoch_says_it_saved_nothing(tmp_path):
+    """It kept the initial weights, wrote no --save file, and did not say so."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    np.savez(tmp_path / "reg.npz", X=X, y=X @ [1.0, 2.0, 3.0] + 5)
+    saved = tmp_path / "div.safetensors"
+    line = one_line_error(xpnet_cli("train", "--data", tmp_path / "reg.npz", "--optimizer", "sgd", "--lr", "1e5",
+                                    "--epochs", "5", "--patience", "0", "--quiet", "--save", saved))
+    assert "keeps the weights of epoch 0" in line and f"nothing was saved to {saved}" in line and not saved.exists()

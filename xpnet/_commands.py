@@ -94,8 +94,10 @@ def _diverged(exc: FloatingPointError, args: argparse.Namespace, net: Network, r
     finite epoch's weights (fit's NaN guard): ``--save`` writes them, or
     they would end with the process that the message says keeps them."""
     kept = getattr(exc, "epochs_kept", 0)
-    if not kept or not root:
+    if not root:
         return exc
+    if not kept:  # the initial weights: nothing trained to save
+        return exc if args.save is None else FloatingPointError(f"{exc}; nothing was saved to {args.save}")
     if args.save is None:
         return FloatingPointError(f"{exc}; they were not saved (no --save)")
     net.info["epochs"] = kept
