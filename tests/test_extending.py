@@ -171,6 +171,11 @@ def test_xpnet_train_takes_a_plugins_optimizer_and_activation_by_name(plugin):
     unknown = subprocess.run([*args[:-6], "--optimizer", "adagradd"], cwd=plugin, env=env, capture_output=True,
                              text=True, timeout=120)  # fmt: skip
     assert unknown.returncode == 2 and "argument --optimizer: unknown optimizer 'adagradd'" in unknown.stderr
+    # Adagrad has no weight_decay: it was a TypeError once the data was read, exit 1
+    decay = subprocess.run([*args, "--weight-decay", "0.1"], cwd=plugin, env=env, capture_output=True, text=True,
+                           timeout=120)  # fmt: skip
+    assert decay.returncode == 2 and "--weight-decay: the optimizer 'adagrad' has no weight_decay" in decay.stderr
+
 
 
 def test_loading_without_the_component_names_it_and_says_how_to_register(plugin):

@@ -434,6 +434,7 @@ def _check_train(args: argparse.Namespace) -> None:
         args.optimizer = _optimizer(args.optimizer)
     except argparse.ArgumentTypeError as exc:
         raise UsageError(f"{exc} (see `xpnet train --help`)") from None
+    _check_weight_decay(args)
     if args.dropout and not args.hidden:
         raise UsageError("--dropout applies after hidden layers, and --hidden none has none (drop one of them)")
     if args.resume and args.checkpoint is None:
@@ -461,6 +462,18 @@ def _check_train(args: argparse.Namespace) -> None:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UsageError("--plot needs matplotlib, which is not installed (pip install 'xpnet[plot]')") from None
+
+
+def _check_weight_decay(args: argparse.Namespace) -> None:
+    """--weight-decay needs an optimizer with that setting (a plugin's may have none)."""
+    import inspect
+
+    from .optimizers import OPTIMIZERS, PRESETS
+
+    name = PRESETS.get(args.optimizer, (args.optimizer, {}))[0]
+    if args.weight_decay is not None and "weight_decay" not in inspect.signature(OPTIMIZERS.lookup(name)).parameters:
+        raise UsageError(f"--weight-decay: the optimizer {args.optimizer!r} has no weight_decay setting "
+                         "(leave --weight-decay out, or choose sgd, momentum, adam, adamw or rmsprop)")
 
 
 def _check_marks(args: argparse.Namespace, default_decimal: str | None) -> None:
