@@ -177,6 +177,15 @@ def test_xpnet_train_takes_a_plugins_optimizer_and_activation_by_name(plugin):
     assert decay.returncode == 2 and "--weight-decay: the optimizer 'adagrad' has no weight_decay" in decay.stderr
 
 
+def test_the_model_line_names_an_optimizer_by_its_registered_name():
+    """A plugin's optimizer was printed as its class name, lowercased."""
+    from xpnet._commands import _optimizer_text
+
+    class Plain(xpnet.SGD):
+        name = "plain_descent"
+
+    assert _optimizer_text(Plain(0.1)) == "plain_descent lr 0.1"
+
 
 def test_loading_without_the_component_names_it_and_says_how_to_register(plugin):
     run_python(TRAIN, plugin)

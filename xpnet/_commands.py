@@ -241,7 +241,7 @@ def _optimizer_text(opt: Any) -> str:
     """``sgd lr 0.001 momentum 0.9``: every setting that is not the default
     (``--optimizer momentum`` printed as plain SGD)."""
     decay, momentum = getattr(opt, "weight_decay", 0.0), getattr(opt, "momentum", 0.0)
-    text = f"{type(opt).__name__.lower()} lr {opt.lr:g}"
+    text = f"{getattr(opt, 'name', '') or type(opt).__name__.lower()} lr {opt.lr:g}"  # a plugin's by its name
     text += (" nesterov" if getattr(opt, "nesterov", False) else "") + (f" momentum {momentum:g}" if momentum else "")
     return text + (f" weight decay {decay:g}" if decay else "")
 
