@@ -275,8 +275,11 @@ def test_continued_fits_refuse_new_hidden_layer_sizes():
     warm.set_params(hidden_layer_sizes=(7, 3))
     with pytest.raises(ValueError, match=r"hidden_layer_sizes are \(5,\).*now \(7, 3\).*warm_start=False"):
         warm.fit(X, y)
-    with pytest.raises(ValueError, match=r"partial_fit .*\(5,\).*\(7, 3\)"):
+    with pytest.raises(ValueError, match=r"partial_fit .*\(5,\).*\(7, 3\).*call fit") as refused:
         warm.partial_fit(X, y)
+    assert "set warm_start=False" not in str(refused.value)  # partial_fit continues whatever warm_start says
+    with pytest.raises(ValueError, match=r"partial_fit .*\(5,\)"):
+        warm.set_params(warm_start=False).partial_fit(X, y)
     fresh = warm.set_params(warm_start=False).fit(X, y)
     assert [c.shape[1] for c in fresh.coefs_] == [7, 3, 3]
 

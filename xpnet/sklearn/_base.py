@@ -119,8 +119,8 @@ class BaseMLP(BaseEstimator):
             how = "partial_fit" if incremental else "warm_start=True"
             raise ValueError(
                 f"{how} continues the fitted network, whose hidden_layer_sizes are {tuple(fitted)}, but "
-                f"hidden_layer_sizes is now {tuple(hidden)}: set warm_start=False (or call fit without "
-                "warm_start) to train a new network, or set hidden_layer_sizes back"
+                f"hidden_layer_sizes is now {tuple(hidden)}: {_new_network(incremental)}, or set "
+                "hidden_layer_sizes back"
             )
 
     def _check_same_outputs(self, n_outputs: int, incremental: bool) -> None:
@@ -134,8 +134,7 @@ class BaseMLP(BaseEstimator):
             how = "partial_fit" if incremental else "warm_start=True"
             raise ValueError(
                 f"{how} continues the fitted network, which has {fitted} output(s), but y gives {n_outputs}: "
-                "set warm_start=False (or call fit without warm_start) to train a new network for these targets, "
-                "or pass targets of the fitted shape"
+                f"{_new_network(incremental)} for these targets, or pass targets of the fitted shape"
             )
 
     def _partial_fit_allowed(self) -> bool:
@@ -459,3 +458,10 @@ def _checked_weights(sample_weight: Any, X: Any) -> np.ndarray:
         raise ValueError("sample_weight must be non-negative with a positive sum")
     return w
 
+
+def _new_network(incremental: bool) -> str:
+    """How to train a new network instead: partial_fit always continues, so
+    warm_start=False does not help there; fit then starts afresh."""
+    if incremental:
+        return "call fit without warm_start to train a new network (partial_fit always continues)"
+    return "set warm_start=False (or call fit without warm_start) to train a new network"
