@@ -524,3 +524,27 @@ def test_a_run_diverging_in_its_first_epoch_says_it_saved_nothing(tmp_path):
     line = one_line_error(xpnet_cli("train", "--data", tmp_path / "reg.npz", "--optimizer", "sgd", "--lr", "1e5",
                                     "--epochs", "5", "--patience", "0", "--quiet", "--save", saved))
     assert "keeps the weights of epoch 0" in line and f"nothing was saved to {saved}" in line and not saved.exists()
+
+
+def test_weight_decay_is_refused_only_for_an_optimizer_that_cannot_take_it(monkeypatch):
+    """An optimizer whose ``__init__`` takes ``**settings`` may take a
+    weight decay: only one without that setting is a usage error."""
+    import argparse
+
+    from xpnet.cli import UsageError, _check_weight_decay
+    from xpnet.optimizers import OPTIMIZERS, SGD
+
+    class Open(SGD):
+        def __init__(self, lr=0.01, **settings):
+            super().__init__(lr, **settings)
+
+    class Closed(SGD):
+        def __init__(self, lr=0.01):
+            super().__init__(lr)
+
+    monkeypatch.setitem(OPTIMIZERS._classes, "open_settings", Open)
+    monkeypatch.setitem(OPTIMIZERS._classes, "closed_settings", Closed)
+    _check_weight_decay(argparse.Namespace(optimizer="open_settings", weight_decay=0.1))
+    _check_weight_decay(argparse.Namespace(optimizer="closed_settings", weight_decay=None))
+    with pytest.raises(UsageError, match="--weight-decay: the optimizer 'closed_settings' has no weight_decay"):
+        _check_weight_decay(argparse.Namespace(optimizer="closed_settings", weight_decay=0.1))

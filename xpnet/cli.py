@@ -470,8 +470,11 @@ def _check_weight_decay(args: argparse.Namespace) -> None:
 
     from .optimizers import OPTIMIZERS, PRESETS
 
+    if args.weight_decay is None:
+        return
     name = PRESETS.get(args.optimizer, (args.optimizer, {}))[0]
-    if args.weight_decay is not None and "weight_decay" not in inspect.signature(OPTIMIZERS.lookup(name)).parameters:
+    takes = inspect.signature(OPTIMIZERS.lookup(name)).parameters
+    if "weight_decay" not in takes and not any(p.kind is p.VAR_KEYWORD for p in takes.values()):  # **settings may
         raise UsageError(f"--weight-decay: the optimizer {args.optimizer!r} has no weight_decay setting "
                          "(leave --weight-decay out, or choose sgd, momentum, adam, adamw or rmsprop)")
 
