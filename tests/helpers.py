@@ -162,3 +162,15 @@ class StopAfter:
     def is_set(self) -> bool:
         self.n -= 1
         return self.n < 0
+
+
+def jax_x64(on: bool):
+    """``jax.enable_x64(on)``, a context manager; JAX before 0.5 spelled it
+    ``jax.experimental.enable_x64`` (pyproject allows jax>=0.4.33)."""
+    import jax
+
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(on)
+    from jax.experimental import enable_x64
+
+    return enable_x64(on)

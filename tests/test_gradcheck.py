@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import jax_x64
 
 import xpnet
 
@@ -58,7 +59,7 @@ def test_a_float32_jax_network_is_checked_in_jaxs_default_32_bit_mode():
     jax = pytest.importorskip("jax", reason="jax not installed")
     X = np.random.default_rng(0).standard_normal((5, 3))
     y = np.array([0, 1, 0, 1, 1])
-    with jax.enable_x64(False):
+    with jax_x64(False):
         net = xpnet.MLP([3, 4, 2], output_activation="softmax", backend="jax", seed=0)
         assert xpnet.gradcheck(net, X, y, "cross_entropy") < 1e-5
         assert not jax.config.read("jax_enable_x64")  # the mode is back as it was

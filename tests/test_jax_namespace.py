@@ -13,6 +13,7 @@ import pytest
 jax = pytest.importorskip("jax", reason="the JAX namespace needs JAX")
 
 import array_api_compat as compat  # noqa: E402
+from helpers import jax_x64  # noqa: E402
 
 import xpnet  # noqa: E402
 from xpnet import _xp  # noqa: E402
@@ -75,14 +76,14 @@ def test_labels_and_predicted_classes_ask_jax_for_no_int64_in_its_default_32_bit
     dtype is used instead (int32 there, int64 elsewhere)."""
     import warnings
 
-    jax = pytest.importorskip("jax", reason="jax is not installed")
+    pytest.importorskip("jax", reason="jax is not installed")
     import jax.numpy as jnp
 
     from xpnet._xp import index_dtype
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(60, 4)).astype("float32"), rng.integers(0, 3, 60)
-    with jax.enable_x64(False):
+    with jax_x64(False):
         assert index_dtype(xpnet.get_backend("jax").xp) == jnp.int32
         net = xpnet.MLP([4, 3], output_activation="softmax", backend="jax", seed=0)
         with warnings.catch_warnings():
@@ -104,7 +105,7 @@ def test_labels_and_predicted_classes_ask_jax_for_no_int64_in_its_default_32_bit
 
 
 def test_the_scikit_learn_drop_in_on_jax_in_32_bit_mode_names_both_ways_out_of_float64():
-    jax = pytest.importorskip("jax", reason="jax is not installed")
+    pytest.importorskip("jax", reason="jax is not installed")
     pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install 'xpnet[sklearn]')")
     import warnings
 
@@ -112,7 +113,7 @@ def test_the_scikit_learn_drop_in_on_jax_in_32_bit_mode_names_both_ways_out_of_f
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
-    with jax.enable_x64(False):
+    with jax_x64(False):
         with pytest.raises(ValueError, match="pass dtype='float32', or switch on JAX's 64-bit mode") as refused:
             MLPClassifier(backend="jax", max_iter=2).fit(X, y)
         # jax.config reaches one process; n_jobs > 1 runs fits in workers that start in 32-bit mode

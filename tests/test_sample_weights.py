@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import host, try_import
+from helpers import host, jax_x64, try_import
 
 import xpnet
 from xpnet.losses import Loss
@@ -263,8 +263,8 @@ def test_integer_weights_beyond_int32_are_weights_on_every_backend(backend):
 
 
 def test_integer_weights_beyond_int32_in_jaxs_default_32_bit_mode():
-    jax = pytest.importorskip("jax", reason="jax not installed")
-    with jax.enable_x64(False):  # the suite's conftest turns the mode on
+    pytest.importorskip("jax", reason="jax not installed")
+    with jax_x64(False):  # the suite's conftest turns the mode on
         test_integer_weights_beyond_int32_are_weights_on_every_backend(xpnet.get_backend("jax"))
 
 

@@ -18,6 +18,7 @@ pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install '
 
 import array_api_compat as compat  # noqa: E402
 import sklearn  # noqa: E402
+from helpers import jax_x64  # noqa: E402
 
 from xpnet import to_numpy  # noqa: E402
 from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
@@ -185,9 +186,9 @@ def test_float64_numpy_input_gets_float64_and_int64_answers_from_jax_in_its_32_b
     """NumPy in, scikit-learn's dtypes out: float64 input to a float32 model
     answers float64 (widened on the host, JAX's 32-bit mode having no
     float64), and multilabel predictions are int64, not JAX's int32."""
-    jax = pytest.importorskip("jax", reason="JAX not installed")
+    pytest.importorskip("jax", reason="JAX not installed")
     labels = np.stack([X[:, 0] > 0, X[:, 1] > 0], axis=1).astype(np.int64)
-    with jax.enable_x64(False):
+    with jax_x64(False):
         clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0, backend="jax", dtype="float32")
         proba, predicted = clf.fit(X, labels).predict_proba(X), clf.predict(X)
         reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0, backend="jax", dtype="float32")
@@ -206,7 +207,7 @@ def test_labels_the_inputs_namespace_cannot_hold_exactly_stay_numpy_and_predict_
     predicted labels."""
     jax = pytest.importorskip("jax", reason="JAX not installed")
     labels = np.array([0, 2**40, 5])[np.arange(40) % 3]
-    with jax.enable_x64(False), sklearn.config_context(array_api_dispatch=True):
+    with jax_x64(False), sklearn.config_context(array_api_dispatch=True):
         Xj = jax.numpy.asarray(X.astype(np.float32))
         clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(Xj, labels)
         predicted, proba = clf.predict(Xj), np.asarray(clf.predict_proba(Xj))

@@ -43,6 +43,17 @@ TARGETS = {
 }
 # Minibatches of 5 rows and a last one of 3 (the L2 term is per minibatch), shuffled: the same
 # random_state gives the same initial weights and the same minibatches as scikit-learn.
+#: scikit-learn before 1.9 fails some comparisons itself (pyproject allows
+#: 1.8): its early-stopping score runs isnan on string labels, and zero
+#: validation weights raise ZeroDivisionError, not its ValueError.
+SKLEARN_OWN_BUGS = tuple(int(n) for n in sklearn.__version__.split(".")[:2]) < (1, 9)
+
+
+def skip_where_sklearn_fails(what: str) -> None:
+    if SKLEARN_OWN_BUGS:
+        pytest.skip(f"scikit-learn {sklearn.__version__} fails this itself ({what}; fixed in 1.9)")
+
+
 STEPWISE = dict(hidden_layer_sizes=(5,), random_state=1, max_iter=6, batch_size=5, alpha=0.3)
 
 
@@ -156,6 +167,8 @@ def test_momentum_with_a_changing_rate_as_sklearn(schedule, nesterov):
 def test_early_stopping_as_sklearn(target):
     """The same held-out rows (stratified for one output), the same scores,
     and the best epoch's weights at the end."""
+    if target == "binary":
+        skip_where_sklearn_fails("isnan of string labels in its early-stopping score")
     params = dict(STEPWISE, solver="sgd", learning_rate_init=0.05, early_stopping=True, validation_fraction=0.3)
     ours, theirs, _ = both(target, **{**params, "max_iter": 30, "n_iter_no_change": 3})
     np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_, rtol=1e-9)
@@ -418,6 +431,8 @@ def test_equal_and_zero_weights_with_adam():
 def test_unequal_weights_as_sklearn(target, params):
     """Row weights in every minibatch's loss, its L2 term divided by the
     minibatch's sum of weights, the validation score weighted: scikit-learn's run."""
+    if target == "binary":
+        skip_where_sklearn_fails("isnan of string labels in its early-stopping score")
     w = np.random.RandomState(5).uniform(0.2, 3.0, 23)
     ours, theirs, y = TARGETS[target][0](**STEPWISE, **params), TARGETS[target][1](**STEPWISE, **params), TARGETS[target][2]
     ours.fit(X, y, sample_weight=w)
@@ -702,6 +717,7 @@ def test_the_classifier_names_its_loss_as_sklearn():
 def test_validation_rows_that_all_weigh_zero_are_refused_as_scikit_learn_does():
     """Every early-stopping score was 0/0 = NaN, none beat -inf, and fit
     handed back the untrained initial weights without a word."""
+    skip_where_sklearn_fails("ZeroDivisionError for validation rows of zero weight")
     rng = np.random.RandomState(0)
     X = rng.randn(40, 3)
     w = np.zeros(40)
@@ -718,6 +734,7 @@ def test_one_class_early_stopping_scores_every_row_right_as_its_score_does():
     """The logistic threshold compared the outputs with the all-zero target
     of a single class, where predict (and scikit-learn's score) always
     names that class: 0.5 in place of 1.0, another stop and other weights."""
+    skip_where_sklearn_fails("isnan of string labels in its early-stopping score")
     X = np.random.RandomState(0).randn(40, 3)
     y = np.full(40, "only")
     fitted = [cls(random_state=0, early_stopping=True, max_iter=50, n_iter_no_change=2).fit(X, y)

@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 import pytest
-from helpers import host
+from helpers import host, jax_x64
 from test_training import _SyncCounter
 
 import xpnet
@@ -50,8 +50,8 @@ def test_setters_name_the_overflow_in_jaxs_default_32_bit_mode(bad, words):
     """Without 64-bit mode JAX cast the float64 host values on the way in,
     with NumPy's warning, and 1e39 was reported as inf (the suite's
     conftest turns the mode on; this test turns it off)."""
-    jax = pytest.importorskip("jax", reason="jax not installed")
-    with jax.enable_x64(False):
+    pytest.importorskip("jax", reason="jax not installed")
+    with jax_x64(False):
         test_setters_refuse_non_finite_and_overflow(xpnet.get_backend("jax"), bad, words)
 
 
@@ -368,8 +368,8 @@ def test_integer_targets_beyond_int32_are_not_wrapped_on_any_backend(backend):
 def test_integer_targets_beyond_int32_in_jaxs_default_32_bit_mode():
     """Where JAX wrapped them: another library's int64 moved to JAX as int64
     is int32 without the 64-bit mode (the suite's conftest turns it on)."""
-    jax = pytest.importorskip("jax", reason="jax not installed")
-    with jax.enable_x64(False):
+    pytest.importorskip("jax", reason="jax not installed")
+    with jax_x64(False):
         test_integer_targets_beyond_int32_are_not_wrapped_on_any_backend(xpnet.get_backend("jax"))
 
 
