@@ -365,6 +365,17 @@ def test_failures_are_one_line_and_non_zero(case, bad_files):
     assert expected in line
 
 
+@pytest.mark.parametrize("case", ["unknown option", "unknown activation", "missing data file", "ragged csv"])
+def test_xpnet_debug_shows_the_traceback_of_every_error(case, bad_files):
+    """XPNET_DEBUG=1 showed the traceback of a data error but not of a
+    command-line error (exit 2). Each now shows it, keeping its status."""
+    args = [a.format(d=bad_files) for a in FAILURES[case][0]]
+    plain = xpnet_cli(*args)
+    debug = xpnet_cli(*args, env=clean_env(XPNET_DEBUG="1"))
+    assert "Traceback (most recent call last)" in debug.stderr, debug.stderr
+    assert debug.returncode == plain.returncode != 0
+
+
 def test_unusable_backend_names_the_reason():
     status = backend_status("cupy")
     if status.usable:

@@ -3,7 +3,8 @@
 This module parses arguments and turns every failure into one line on
 stderr (``xpnet: error: <reason> (<hint>)``) and a non-zero exit status,
 never a traceback; the commands themselves live in :mod:`xpnet._commands`.
-Set ``XPNET_DEBUG=1`` to see the traceback instead.
+Set ``XPNET_DEBUG=1`` to see the traceback of any error: an unexpected one is
+raised, a command-line error or an immediate Ctrl-C prints it above its line.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import os
 import shlex
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -601,7 +603,10 @@ def _hint(exc: BaseException, command: str | None) -> str:
     return "this looks like a bug in xpnet; rerun with XPNET_DEBUG=1 for the traceback and report it"
 
 
-def _fail(message: str, hint: str | None, status: int) -> int:
+def _fail(message: str, hint: str | None, status: int, debug: bool = False) -> int:
+    """Print the one-line error (under ``XPNET_DEBUG``, the traceback above it) and return ``status``."""
+    if debug:
+        traceback.print_exc()
     text = " ".join(str(message).split()) or "unknown error"
     print(f"xpnet: error: {text}" + (f" ({hint})" if hint else ""), file=sys.stderr)
     return status
@@ -672,9 +677,9 @@ def _main(argv: Sequence[str] | None) -> int:
         with _one_line_warnings():
             return args.run(args)
     except UsageError as exc:
-        return _fail(str(exc), None, EXIT_USAGE)
+        return _fail(str(exc), None, EXIT_USAGE, debug)
     except KeyboardInterrupt:
-        return _fail("interrupted", _after_interrupt(args), EXIT_INTERRUPTED)
+        return _fail("interrupted", _after_interrupt(args), EXIT_INTERRUPTED, debug)
     except BrokenPipeError:  # `xpnet predict ... | head`: the reader left; stay quiet
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
