@@ -164,6 +164,20 @@ def test_resume_with_other_data_or_training_options_is_refused(tmp_path):
     assert "continuing from" in ok(xpnet_cli(*run, "--data", data, "--epochs", "2", "--resume")).stdout
 
 
+@pytest.mark.parametrize(("sig", "hint"), [(signal.SIGINT, "(Ctrl-C again to stop at once)"),
+                                           (signal.SIGTERM, "(send SIGINT to stop at once)")])
+def test_the_first_signal_says_how_to_stop_at_once(capsys, sig, hint):
+    """A SIGTERM (a scheduler's, or kill's) said 'Ctrl-C again', though no
+    Ctrl-C had been pressed; a SIGINT after either still stops at once."""
+    from xpnet import _commands
+
+    flag = _commands._StopFlag()
+    flag(sig, None)
+    assert flag.is_set() and capsys.readouterr().err.strip().endswith(hint)
+    with pytest.raises(KeyboardInterrupt):
+        flag(signal.SIGINT, None)
+
+
 def test_a_second_ctrl_c_names_the_checkpoint_that_resumes(tmp_path, monkeypatch, capsys):
     """A second Ctrl-C (stop at once) said 'nothing was saved' while the
     last epoch's checkpoint was there to resume from."""

@@ -460,7 +460,7 @@ def _given(value: Any) -> str:
 
 class _StopFlag:
     """Set by SIGINT/SIGTERM: ``fit`` finishes its step, checkpoints, and stops.
-    A second Ctrl-C interrupts at once."""
+    A SIGINT after either (a second Ctrl-C) interrupts at once."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -472,8 +472,9 @@ class _StopFlag:
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signum = signum
+        now = "Ctrl-C again" if signum == signal.SIGINT else "send SIGINT"  # a SIGTERM came from no keyboard
         print(f"\nxpnet: {signal.Signals(signum).name}: finishing this step (on JAX, its program: up to 64 steps) "
-              "and writing a checkpoint (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+              f"and writing a checkpoint ({now} to stop at once)", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
