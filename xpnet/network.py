@@ -36,9 +36,10 @@ from .validation import (
 __all__ = ["CHUNK_VALUES", "DTYPES", "MLP", "Network", "check_dtype"]
 
 #: Inference runs in chunks of rows holding about this many values in the
-#: widest layer (2 MiB in float32): large enough for efficient matrix
-#: products and few Python calls per row, small enough that memory does not
-#: grow with the data and that the allocator keeps reusing the same memory.
+#: widest of the input and the layers' outputs (2 MiB in float32): large
+#: enough for efficient matrix products and few Python calls per row, small
+#: enough that memory does not grow with the data and that the allocator
+#: keeps reusing the same memory.
 #: At 2**22 values (16 MiB) each chunk's arrays were mapped from the kernel
 #: and faulted in afresh in some calls: 1M rows x 50 features, 50-256-256-10,
 #: one core: NumPy 1.87 s against 1.25 s at 2**19, torch 2.2-3.8 s against 2.1.
@@ -216,9 +217,10 @@ class Network:
 
     def chunk_rows(self, sparse_input: bool = False) -> int:
         """Rows per chunk of inference: about :data:`CHUNK_VALUES` values in
-        the widest layer's output (2048 rows at width 256; on a GPU
-        :data:`GPU_CHUNK_FACTOR` times more), at least 1. A sparse input's
-        width does not count: its rows are never made dense."""
+        the widest of the input and the layers' outputs (2048 rows at width
+        256, 104 for ``MLP([5000, 10])``; on a GPU :data:`GPU_CHUNK_FACTOR`
+        times more), at least 1. A sparse input's width does not count: its
+        rows are never made dense."""
         widths = [w for w in self._root._widths[1 if sparse_input else 0 :] if w]
         values = CHUNK_VALUES * (GPU_CHUNK_FACTOR if _on_gpu(self.backend) else 1)
         return max(1, values // max(widths, default=1))
