@@ -47,7 +47,8 @@ def test_a_true_false_target_with_a_gap_is_read_as_without_one(tmp_path):
             target = read_target(read_table(read_header(path), text=text), ["y"])
             kept = np.delete(target.values, gone).tolist()
             assert target.kind == "integer" and kept == [True, False, True, False] and type(kept[0]) is bool
-            assert choose_task(np.delete(target.values, gone), target.kind).warning is None
+            choice = choose_task(np.delete(target.values, gone), target.kind)
+            assert choice.warning is None and choice.reason == "true/false target with 2 values"  # not 'integer'
 
 
 def test_a_decimal_comma_target_with_a_gap_is_numbers(tmp_path):

@@ -296,10 +296,10 @@ def _guess(values: np.ndarray, kind: str, whole: bool, name: str) -> TaskChoice:
         return TaskChoice("regression", "float target")
     _, counts = np.unique(values, return_counts=True)
     k, n = len(counts), len(values)
-    written = "integer" if kind == "integer" else "whole-number float"
+    written = _written(values, kind)
     if k <= MAX_CLASSES and counts.min() >= 2:
         if kind == "integer":
-            return TaskChoice("classification", f"integer target with {k} values")
+            return TaskChoice("classification", f"{written} target with {k} values")
         return TaskChoice("classification", f"whole-number float target with {k} values",
                           f"the target {name!r} is written as decimals but holds {k} whole values: "
                           "trained as classes (--task regression regresses it)")
@@ -307,9 +307,16 @@ def _guess(values: np.ndarray, kind: str, whole: bool, name: str) -> TaskChoice:
     reason = f"{written} target with {k} values in {n} rows, {why}"
     warning = None
     if kind == "integer":
-        warning = (f"the target {name!r} holds integers with {k} distinct values in {n} rows: trained as a "
+        warning = (f"the target {name!r} holds {written} values, {k} distinct in {n} rows: trained as a "
                    "regression (--task classification treats them as classes)")
     return TaskChoice("regression", reason, warning)
+
+
+def _written(values: np.ndarray, kind: str) -> str:
+    """How whole-number targets are written: ``true/false`` (read as booleans), ``integer`` or a float."""
+    if kind != "integer":
+        return "whole-number float"
+    return "true/false" if values.dtype == bool else "integer"
 
 
 def _count(values: np.ndarray) -> int:
