@@ -820,6 +820,18 @@ def test_a_long_column_list_in_a_message_says_how_many_it_leaves_out(tmp_path):
     assert "lacks the column(s) 'a', 'b'" in line and "'c11', ... (20 in all)" in line
 
 
+def test_a_long_list_of_lacking_columns_is_shortened_too(tmp_path):
+    """predict (and --test-data) listed every lacking column, 64 for the
+    digits, while the columns present were cut to 12: both are cut alike."""
+    names = [f"f{i}" for i in range(20)]
+    data = table(tmp_path / "t.csv", [*names, "y"], [[*range(20), i % 2] for i in range(8)])
+    model, other = tmp_path / "m.st", table(tmp_path / "o.csv", ["a", "y"], [[1, 0], [2, 1]])
+    ok(xpnet_cli("train", "--data", data, "--save", model, "--test-size", "0", *FAST))
+    for args in (["predict", model, other], ["train", "--data", data, "--test-data", other, *FAST]):
+        line = one_line_error(xpnet_cli(*args))
+        assert "lacks the column(s) 'f0', 'f1'," in line and "'f11', ... (20 in all)" in line and "'f12'" not in line
+
+
 def test_fifth_review_targets_written_with_signs_and_test_rows_all_dropped(tmp_path):
     """After the label-spelling rule: a regression target written +12 was
     read as 104 text classes, and a -0 among 0/1 labels made a third class;

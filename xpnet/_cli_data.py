@@ -259,7 +259,7 @@ def _test_table(args: argparse.Namespace, read: _Read, targets: list[str], kinds
     have = set(table.names)
     lacking = [n for n in names if n not in have]
     if lacking:
-        raise DataError(f"{table.path} lacks the column(s) {_names(lacking)} of the training data",
+        raise DataError(f"{table.path} lacks the column(s) {_few(lacking, 12)} of the training data",
                         "--test-data needs the training file's feature and target columns" + sep_hint(table))
     text = [c.name for c in kinds if c.kind == "category"] + _as_written(targets)
     read_table(table, columns=names, text=text, na_values=read.na_values, decimal=read.decimal)
@@ -399,7 +399,7 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
     have = set(table.names)
     lacking = [n for n in features.names if n not in have]
     if lacking:
-        raise DataError(f"{table.path} lacks the column(s) {_names(lacking)} the model was trained on; "
+        raise DataError(f"{table.path} lacks the column(s) {_few(lacking, 12)} the model was trained on; "
                         f"it has {_few(table.names, 12)}",
                         "predict needs the model's feature columns, by name" + sep_hint(table))
     read_table(table, columns=features.names, text=features.text, na_values=na_values, decimal=decimal,
