@@ -505,3 +505,20 @@ print(xpnet.MLP([3, 2, 1], backend="jax", seed=0).backend.name, "jax" in xpnet.a
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["jax", "True"]
+
+
+@pytest.mark.parametrize("backend_name", ["jax", "numpy"])
+def test_the_weight_setters_under_a_jax_trace_are_refused_clearly(backend_name):
+    """The setters' finite checks failed deep in a deferred check
+    (``TracerBoolConversionError``)."""
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    net = xpnet.MLP([3, 2], backend=backend_name, seed=0)
+    neuron = xpnet.Neuron(3, backend=backend_name, seed=0)
+    setters = {
+        "Dense.weights": (lambda w: setattr(net.layers[0], "weights", w), (3, 2)),
+        "Dense.bias": (lambda b: setattr(net.layers[0], "bias", b), (2,)),
+        "Neuron.weights": (lambda w: setattr(neuron, "weights", w), (3,)),
+    }
+    for name, (call, shape) in setters.items():
+        with pytest.raises(TypeError, match=f"Setting {name} cannot run under jax.jit, grad or vmap"):
+            jax.jit(call)(jax.numpy.ones(shape))

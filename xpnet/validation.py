@@ -226,6 +226,7 @@ def checked_param(backend: Backend, value: Any, dtype: str, shape: tuple[int, ..
     infinity, and finite values beyond the dtype's range (``1e39`` would
     become ``inf`` in float32), saying which. The value checks cost one
     transfer."""
+    refuse_traced(f"Setting {what}", value)
     if isinstance(value, np.ndarray | np.generic | list | tuple | float):  # host data: its range, before any cast
         host = np.asarray(value) if not isinstance(value, list | tuple) else _host_floats(value)
         if host is not None and host.dtype.kind == "f":
