@@ -399,3 +399,34 @@ def test_float64_targets_and_weights_reach_a_device_without_float64():
         net.fit(X, given, epochs=1)
     net.layers[0].weights = np.ones((3, 2))
     np.testing.assert_array_equal(host(net.layers[0].weights), np.ones((3, 2)))
+
+
+def test_a_torch_tensor_on_the_meta_device_is_refused_in_words(backend):
+    """A 'meta' tensor holds shapes without data: predict, fit and the
+    setters failed deep in the first copy (``Cannot copy out of meta tensor``)."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    net = classifier(backend.name, "float64")
+    meta = torch.empty(4, 3, dtype=torch.float64, device="meta")
+    with pytest.raises(ValueError, match="X is a torch tensor on the 'meta' device"):
+        net.predict(meta)
+    with pytest.raises(ValueError, match="y is a torch tensor on the 'meta' device"):
+        net.fit(X, torch.empty(12, dtype=torch.int64, device="meta"), loss="cross_entropy", epochs=1)
+    with pytest.raises(ValueError, match="Dense.weights is a torch tensor on the 'meta' device"):
+        net.layers[0].weights = torch.empty(3, 5, dtype=torch.float64, device="meta")
+
+
+def test_a_deleted_or_donated_jax_array_is_refused_in_words(backend):
+    """JAX's ``Array has been deleted`` came from deep in the conversion, on every backend."""
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    net = classifier(backend.name, "float32")
+    deleted = jax.numpy.asarray(X, dtype="float32")
+    deleted.delete()
+    donated = jax.numpy.asarray(X, dtype="float32")
+    jax.jit(lambda a: a + 1, donate_argnums=0)(donated)
+    for gone in (deleted, donated):
+        with pytest.raises(ValueError, match="X is a JAX array whose buffer was deleted"):
+            net.predict(gone)
+    labels = jax.numpy.asarray(LABELS)
+    labels.delete()
+    with pytest.raises(ValueError, match="y is a JAX array whose buffer was deleted"):
+        net.fit(X, labels, loss="cross_entropy", epochs=1)

@@ -50,6 +50,7 @@ def as_numeric(
     if value is None:
         raise TypeError(f"{what} must be an array of numbers, got None")
     if compat.is_array_api_obj(value) and not isinstance(value, np.ndarray | np.generic):
+        refuse_without_data(value, what)
         xp = compat.array_namespace(value)
         if not (xp.isdtype(value.dtype, "numeric") or xp.isdtype(value.dtype, "bool")):
             raise TypeError(f"{what} must hold numbers, got dtype {value.dtype}")
@@ -95,6 +96,19 @@ def refuse_traced(method: str, *values: Any) -> None:
     if jax is not None and any(isinstance(v, jax.core.Tracer) for v in values):
         raise TypeError(f"{method} cannot run under jax.jit, grad or vmap: it checks its input on the host and "
                         "computes in chunks; call it on arrays (on JAX it runs as compiled programs already)")
+
+
+def refuse_without_data(value: Any, what: str) -> None:
+    """A torch tensor on the ``meta`` device, or a JAX array whose buffer was
+    deleted (donated to a ``jax.jit`` function), holds no values: say so,
+    rather than fail deep in the first copy."""
+    if compat.is_torch_array(value) and value.device.type == "meta":
+        raise ValueError(f"{what} is a torch tensor on the 'meta' device, which holds shapes without data; "
+                         "expected a tensor on 'cpu' or a CUDA device")  # fmt: skip
+    is_deleted = getattr(value, "is_deleted", None)
+    if compat.is_jax_array(value) and callable(is_deleted) and is_deleted():
+        raise ValueError(f"{what} is a JAX array whose buffer was deleted (.delete(), or donated to a jax.jit "
+                         "function); expected an array that still holds its values")  # fmt: skip
 
 
 def _refuse_torch_sparse(value: Any, what: str) -> None:
