@@ -430,3 +430,26 @@ def test_a_deleted_or_donated_jax_array_is_refused_in_words(backend):
     labels.delete()
     with pytest.raises(ValueError, match="y is a JAX array whose buffer was deleted"):
         net.fit(X, labels, loss="cross_entropy", epochs=1)
+
+
+def test_bfloat16_from_jax_or_ml_dtypes_is_a_number_on_every_backend(backend):
+    """JAX's bfloat16 reaches the host as ml_dtypes' bfloat16, which NumPy
+    counts as raw bytes: every backend but JAX refused it as not "real
+    numbers", though torch's bfloat16 was taken."""
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="ml_dtypes is not installed (it comes with jax)")
+    net = classifier(backend.name, "float32")
+    rounded = X.astype(ml_dtypes.bfloat16)
+    want = host(net.predict(rounded.astype(np.float32)))
+    inputs = [rounded]
+    try:
+        import jax.numpy as jnp
+    except ImportError:
+        jnp = None
+    if jnp is not None:
+        inputs.append(jnp.asarray(X, dtype=jnp.bfloat16))
+    for given in inputs:
+        np.testing.assert_allclose(host(net.predict(given)), want, rtol=1e-6)
+    labels = LABELS.astype(ml_dtypes.bfloat16)
+    assert net.fit(X, labels, loss="cross_entropy", epochs=1, seed=0).loss == (
+        classifier(backend.name, "float32").fit(X, LABELS, loss="cross_entropy", epochs=1, seed=0).loss
+    )

@@ -74,6 +74,7 @@ def as_numeric(
         host = np.asarray(value) if host is None else host
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"{what} must be a rectangular array of numbers: {exc}") from None
+    host = _without_ml_dtypes(host)
     if host.dtype.kind not in "biuf":
         kind = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers"}.get(
             host.dtype.kind, f"dtype {host.dtype}"
@@ -109,6 +110,15 @@ def refuse_without_data(value: Any, what: str) -> None:
     if compat.is_jax_array(value) and callable(is_deleted) and is_deleted():
         raise ValueError(f"{what} is a JAX array whose buffer was deleted (.delete(), or donated to a jax.jit "
                          "function); expected an array that still holds its values")  # fmt: skip
+
+
+def _without_ml_dtypes(host: np.ndarray) -> np.ndarray:
+    """ml_dtypes' numbers (JAX's bfloat16 on the host, float8s, int4s), which
+    NumPy counts as raw bytes (kind ``V``), as float32 or int64: both hold
+    them exactly, and every backend takes them."""
+    if host.dtype.kind != "V" or host.dtype.type.__module__.split(".")[0] != "ml_dtypes":
+        return host
+    return host.astype(np.float32 if "float" in host.dtype.name else np.int64)
 
 
 def _refuse_torch_sparse(value: Any, what: str) -> None:
