@@ -214,3 +214,57 @@ def test_labels_the_inputs_namespace_cannot_hold_exactly_stay_numpy_and_predict_
     assert type(clf.classes_) is np.ndarray and clf.classes_.tolist() == [0, 5, 2**40]
     assert type(predicted) is np.ndarray
     np.testing.assert_array_equal(predicted, clf.classes_[proba.argmax(axis=1)])
+
+
+def test_torch_tensors_that_require_grad_or_hold_bfloat16_train_as_their_values():
+    """NumPy's conversion inside scikit-learn's validation failed deep in
+    torch on a tensor that requires grad (an ``nn.Parameter``) and on
+    bfloat16; xpnet's own ``Network`` took both."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    rounded, values = torch.asarray(X).to(torch.bfloat16), torch.asarray(VALUES).to(torch.bfloat16)
+    plain = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(rounded.double(), values.double())
+    for given in (torch.asarray(X).requires_grad_(), torch.nn.Parameter(torch.asarray(X))):
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(given, LABELS)
+        here = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, LABELS)
+        np.testing.assert_allclose(clf.predict_proba(given), here.predict_proba(X), rtol=1e-12)
+        assert given.requires_grad and given.grad is None  # the user's tensor is left as it was
+    weights = torch.ones(40, requires_grad=True)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+    reg.fit(rounded, values.double().requires_grad_(), sample_weight=weights)
+    assert reg.coefs_[0].dtype == np.float64  # bfloat16 is "anything but float32": float64, as float16
+    np.testing.assert_allclose(reg.predict(rounded), plain.predict(rounded.double()), rtol=1e-12)
+
+
+def test_inputs_without_values_or_under_a_jax_trace_are_refused_in_words():
+    """A torch 'meta' tensor, a deleted JAX array and a JAX tracer
+    (``jax.jit``/``vmap``/``grad`` around ``predict``) failed deep in NumPy's
+    conversion, the tracer with JAX's ``TracerArrayConversionError``."""
+    jax = pytest.importorskip("jax", reason="JAX not installed")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, LABELS)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, VALUES)
+    Xj = jax.numpy.asarray(X)
+    with pytest.raises(TypeError, match="MLPClassifier.predict_proba cannot run under jax.jit, grad or vmap"):
+        jax.jit(clf.predict_proba)(Xj)
+    with pytest.raises(TypeError, match="MLPRegressor.predict cannot run under jax.jit, grad or vmap"):
+        jax.grad(lambda a: reg.predict(a).sum())(Xj)
+    with pytest.raises(TypeError, match="MLPRegressor.fit cannot run under jax.jit, grad or vmap"):
+        jax.jit(lambda a: MLPRegressor(max_iter=1).fit(a, VALUES).n_iter_)(Xj)
+    with pytest.raises(TypeError, match="MLPClassifier.partial_fit cannot run under jax.jit, grad or vmap"):
+        jax.jit(lambda a: MLPClassifier().partial_fit(a, LABELS, classes=np.unique(LABELS)).n_iter_)(Xj)
+    deleted = jax.numpy.asarray(X)
+    deleted.delete()
+    with pytest.raises(ValueError, match="X is a JAX array whose buffer was deleted"):
+        clf.predict(deleted)
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    with pytest.raises(ValueError, match="y is a torch tensor on the 'meta' device"):
+        MLPRegressor().fit(X, torch.empty(40, device="meta"))
+
+
+def test_jax_bfloat16_targets_train_as_their_values():
+    """A JAX bfloat16 ``y`` reached scikit-learn's numeric check as
+    ml_dtypes' bfloat16 and failed there (``dtype argument must be a NumPy dtype``)."""
+    jax = pytest.importorskip("jax", reason="JAX not installed")
+    values = jax.numpy.asarray(VALUES, dtype=jax.numpy.bfloat16)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, values)
+    plain = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, np.asarray(values, np.float64))
+    np.testing.assert_allclose(reg.predict(X), plain.predict(X), rtol=1e-12)

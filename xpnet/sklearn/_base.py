@@ -26,7 +26,7 @@ from .._backend import to_numpy
 from .._dtypes import dtype_name
 from ..layers.dense import Dense
 from ..network import Network
-from ._arrays import NUMPY, Space, backend_for, check_same_space, float_dtypes, host, space_of
+from ._arrays import NUMPY, Space, backend_for, check_same_space, float_dtypes, host, readable, space_of
 from ._messages import NON_FINITE
 from ._objective import output_activation
 from ._solvers import full_batch_objective, lbfgs
@@ -79,6 +79,9 @@ class BaseMLP(BaseEstimator):
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> BaseMLP:
+        method = f"{type(self).__name__}.{'partial_fit' if incremental else 'fit'}"
+        X, y = readable(X, "X", method), readable(y, "y", method)
+        sample_weight = None if sample_weight is None else readable(sample_weight, "sample_weight", method)
         hidden = _hidden_sizes(self.hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         if not first_pass:
@@ -307,6 +310,7 @@ class BaseMLP(BaseEstimator):
         """The network's outputs for ``X`` on the training backend, and the
         space the answer goes back to."""
         check_is_fitted(self)
+        X = readable(X, "X", f"{type(self).__name__}.{method}")
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=float_dtypes(X))
         space = space_of(X)
         check_same_space(getattr(self, "_fit_space", space.key()), space, self, method)

@@ -16,7 +16,7 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from .._backend import quiet_float_errors
 from .._xp import index_dtype
-from ._arrays import NUMPY, dispatching, float_dtypes, host, space_of, to_space
+from ._arrays import NUMPY, dispatching, float_dtypes, host, readable, space_of, to_space
 from ._base import BaseMLP
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -120,6 +120,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None) -> MLPClassifier:
         """One epoch over ``(X, y)``, continuing the optimizer state of the
         previous call. ``classes`` (all the labels) is required the first time."""
+        X, y = readable(X, "X", "MLPClassifier.partial_fit"), readable(y, "y", "MLPClassifier.partial_fit")
         if getattr(self, "classes_", None) is None:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
