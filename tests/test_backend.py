@@ -432,3 +432,18 @@ def test_a_float64_neuron_on_jax_without_its_64_bit_mode_is_refused_when_made():
     env = subprocess_env(JAX_ENABLE_X64="0", JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert "refused: float64 on the jax backend needs JAX's 64-bit mode" in out.stdout, out.stdout + out.stderr
+
+
+def test_to_numpy_of_torch_floats_numpy_lacks_and_of_a_negative_view():
+    """bfloat16 became float32, but the float8s failed in torch's ``numpy()``
+    (``Got unsupported ScalarType Float8_e4m3fn``), and so did a tensor with
+    its negative bit set; both reached every non-torch network this way."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    values = torch.tensor([[0.5, -1.0, 2.0]])
+    for dtype in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+        if hasattr(torch, dtype):
+            out = xpnet.to_numpy(values.to(getattr(torch, dtype)))
+            assert out.dtype == np.float32 and out.tolist() == [[0.5, -1.0, 2.0]]
+    assert xpnet.to_numpy(torch._neg_view(values)).tolist() == [[-0.5, 1.0, -2.0]]
+    net = xpnet.MLP([3, 2], backend="numpy", seed=0)
+    np.testing.assert_array_equal(net.predict(values.to(torch.float8_e4m3fn)), net.predict(values.numpy()))

@@ -368,8 +368,8 @@ def to_numpy(a: Any) -> np.ndarray:
     if compat.is_cupy_array(a):
         return a.get()
     if compat.is_torch_array(a):
-        a = a.detach().cpu().resolve_conj()
-        return (a.float() if str(a.dtype) == "torch.bfloat16" else a).numpy()  # NumPy has no bfloat16
+        a = a.detach().cpu().resolve_conj().resolve_neg()  # numpy() refuses a tensor with either view bit set
+        return (a.float() if _lacks_in_numpy(a) else a).numpy()
     if compat.is_jax_array(a):
         import jax
 
@@ -382,6 +382,11 @@ def to_numpy(a: Any) -> np.ndarray:
         # Another Array API library: DLPack to the host is the standard way.
         return np.from_dlpack(a)
     return np.asarray(a)
+
+
+def _lacks_in_numpy(a: Any) -> bool:
+    """A torch float dtype NumPy has no match for (bfloat16, the float8s): float32 holds their values exactly."""
+    return a.is_floating_point() and str(a.dtype) not in ("torch.float16", "torch.float32", "torch.float64")
 
 
 def _is_strict_array(a: Any) -> bool:
