@@ -268,3 +268,13 @@ def test_jax_bfloat16_targets_train_as_their_values():
     reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, values)
     plain = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, np.asarray(values, np.float64))
     np.testing.assert_allclose(reg.predict(X), plain.predict(X), rtol=1e-12)
+
+
+def test_torch_float8_and_negative_views_predict_as_their_values():
+    """Beside bfloat16, the float8s and a tensor with its negative bit set
+    failed in torch's ``numpy()`` inside scikit-learn's validation."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, LABELS)
+    rounded = torch.asarray(X).to(torch.float8_e4m3fn)
+    np.testing.assert_array_equal(clf.predict_proba(rounded), clf.predict_proba(rounded.double()))
+    np.testing.assert_array_equal(clf.predict_proba(torch._neg_view(torch.asarray(-X))), clf.predict_proba(X))

@@ -369,7 +369,7 @@ def to_numpy(a: Any) -> np.ndarray:
         return a.get()
     if compat.is_torch_array(a):
         a = a.detach().cpu().resolve_conj().resolve_neg()  # numpy() refuses a tensor with either view bit set
-        return (a.float() if _lacks_in_numpy(a) else a).numpy()
+        return (a.float() if numpy_lacks_dtype(a) else a).numpy()
     if compat.is_jax_array(a):
         import jax
 
@@ -384,7 +384,7 @@ def to_numpy(a: Any) -> np.ndarray:
     return np.asarray(a)
 
 
-def _lacks_in_numpy(a: Any) -> bool:
+def numpy_lacks_dtype(a: Any) -> bool:
     """A torch float dtype NumPy has no match for (bfloat16, the float8s): float32 holds their values exactly."""
     return a.is_floating_point() and str(a.dtype) not in ("torch.float16", "torch.float32", "torch.float64")
 

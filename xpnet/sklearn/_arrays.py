@@ -19,7 +19,7 @@ import numpy as np
 from scipy.sparse import issparse
 from sklearn import get_config
 
-from .._backend import Backend, get_backend, to_numpy
+from .._backend import Backend, get_backend, numpy_lacks_dtype, to_numpy
 from ..validation import refuse_traced, refuse_without_data
 
 __all__ = ["Space", "backend_for", "check_same_space", "float_dtypes", "host", "readable", "space_of", "to_space"]
@@ -118,13 +118,14 @@ def readable(a: Any, what: str, method: str) -> Any:
     """``a`` as scikit-learn's validation can read it. NumPy's conversion
     failed deep inside it on a JAX tracer, a torch ``meta`` tensor, a deleted
     JAX array (refused here in words), a torch tensor that requires grad
-    (detached: the user's graph stays theirs) and bfloat16, which NumPy lacks
-    (float64, as scikit-learn makes any float but float32)."""
+    (detached: the user's graph stays theirs), a negative view, and bfloat16
+    and the float8s, which NumPy lacks (float64, as scikit-learn makes any
+    float but float32)."""
     refuse_traced(method, a)
     refuse_without_data(a, what)
     if compat.is_torch_array(a):
-        a = a.detach()
-        return a.double() if str(a.dtype) == "torch.bfloat16" else a
+        a = a.detach().resolve_neg()
+        return a.double() if numpy_lacks_dtype(a) else a
     if compat.is_jax_array(a) and str(a.dtype) == "bfloat16" and not dispatching():
         return np.asarray(to_numpy(a), dtype=np.float64)
     return a
