@@ -453,3 +453,16 @@ def test_bfloat16_from_jax_or_ml_dtypes_is_a_number_on_every_backend(backend):
     assert net.fit(X, labels, loss="cross_entropy", epochs=1, seed=0).loss == (
         classifier(backend.name, "float32").fit(X, LABELS, loss="cross_entropy", epochs=1, seed=0).loss
     )
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors is in prototype stage")
+def test_a_torch_nested_tensor_is_refused_in_words(backend):
+    """torch's "Internal error: NestedTensorImpl doesn't support sizes. Please
+    file an issue." came instead (a jagged one was called a sparse tensor)."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    net = classifier(backend.name, "float64")
+    pieces = torch.asarray(X)
+    for layout in (torch.strided, torch.jagged):
+        with pytest.raises(TypeError, match="X is a torch nested tensor"):
+            net.predict(torch.nested.nested_tensor([pieces[:2], pieces[2:5]], layout=layout))
+    np.testing.assert_array_equal(host(net.predict(torch.cat([pieces[:2], pieces[2:5]]))), host(net.predict(X[:5])))

@@ -123,7 +123,11 @@ def _without_ml_dtypes(host: np.ndarray) -> np.ndarray:
 
 def _refuse_torch_sparse(value: Any, what: str) -> None:
     """A torch sparse tensor has no strides: slicing it into minibatches and
-    chunks failed deep in torch (or worked only for some layouts and sizes)."""
+    chunks failed deep in torch (or worked only for some layouts and sizes).
+    Nor has a nested tensor (ragged rows): its first size failed in torch."""
+    if compat.is_torch_array(value) and value.is_nested:
+        raise TypeError(f"{what} is a torch nested tensor; xpnet takes a rectangular tensor of rows: pass "
+                        f"torch.cat({what}.unbind()) for pieces of equal width, or pad them")  # fmt: skip
     layout = getattr(value, "layout", None)
     if compat.is_torch_array(value) and str(layout) != "torch.strided":
         raise TypeError(f"{what} is a torch sparse tensor ({layout}); xpnet takes dense tensors: pass "
