@@ -394,6 +394,34 @@ def test_invalid_dtype_names_rejected(backend):
         backend.asarray([1.0], "float16")
 
 
+def test_a_jax_device_that_is_not_one_is_refused_and_a_one_device_sharding_is_its_device():
+    """Any object but a string was taken as a JAX device, and failed at the
+    first ``device_put`` deep in JAX (an index, a torch device, the sharding
+    of an array spread over several devices: xpnet.sklearn's dispatch passes
+    an input's sharding as its device)."""
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    pytest.importorskip("torch", reason="torch is not installed")
+    import torch
+
+    for bad in (0, torch.device("cpu"), object()):
+        with pytest.raises(ValueError, match="invalid jax device .*expected a jax.Device or a name"):
+            xpnet.get_backend("jax", bad)
+    committed = jax.device_put(jax.numpy.ones(2), jax.devices()[0])
+    assert get_backend("jax", committed.sharding).device == jax.devices()[0]
+    script = """
+import jax, numpy as np, xpnet
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+x = jax.device_put(jax.numpy.ones((4, 2)), NamedSharding(Mesh(np.array(jax.devices()), ("d",)), PartitionSpec("d")))
+try:
+    xpnet.get_backend("jax", x.sharding)
+except ValueError as exc:
+    print(exc)
+"""
+    env = subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert "spans 2 devices (an array sharded over them); xpnet computes on one device" in out.stdout, out.stderr
+
+
 def test_an_array_api_strict_device_that_is_not_one_is_refused():
     pytest.importorskip("array_api_strict", reason="array_api_strict is not installed")
     for bad in (5, "device9", object()):

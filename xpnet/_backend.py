@@ -281,7 +281,7 @@ def _jax_device(device: Any) -> Any:
     if device is None:
         device = default if default is not None else jax.devices()[0]
     if not isinstance(device, str):
-        return device
+        return _one_jax_device(device)
     platform, _, index = device.partition(":")
     try:
         devs = jax.devices(platform)
@@ -292,6 +292,22 @@ def _jax_device(device: Any) -> Any:
         return default if default in devs else devs[0]
     except (RuntimeError, IndexError, ValueError) as exc:
         raise ValueError(f"invalid jax device {device!r}: {_one_line(exc)}") from None
+
+
+def _one_jax_device(device: Any) -> Any:
+    """A ``jax.Device`` given as itself or as a sharding of one device (what
+    a committed array reports); anything else failed at the first
+    ``device_put``, deep in JAX (a sharding over several devices too: xpnet
+    computes on one)."""
+    import jax
+
+    devices = getattr(device, "device_set", None) if isinstance(device, jax.sharding.Sharding) else {device}
+    if devices is not None and len(devices) == 1 and isinstance(next(iter(devices)), jax.Device):
+        return next(iter(devices))
+    if devices is not None and len(devices) > 1:
+        raise ValueError(f"jax device {device!r} spans {len(devices)} devices (an array sharded over them); xpnet "
+                         "computes on one device: gather the array onto one (jax.device_put(x, jax.devices()[0]))")
+    raise ValueError(f"invalid jax device {device!r}: expected a jax.Device or a name such as 'cpu:0' or 'cuda:0'")
 
 
 def _cupy_device(device: Any) -> Any:
