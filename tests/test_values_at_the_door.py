@@ -466,3 +466,16 @@ def test_a_torch_nested_tensor_is_refused_in_words(backend):
         with pytest.raises(TypeError, match="X is a torch nested tensor"):
             net.predict(torch.nested.nested_tensor([pieces[:2], pieces[2:5]], layout=layout))
     np.testing.assert_array_equal(host(net.predict(torch.cat([pieces[:2], pieces[2:5]]))), host(net.predict(X[:5])))
+
+
+def test_a_frame_with_columns_that_are_not_numbers_names_them():
+    """A category, string or date column of a DataFrame was refused as
+    "Python objects", without saying which column to encode."""
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    net = xpnet.MLP([3, 1], backend="numpy", seed=0)
+    frame = pd.DataFrame({"size": [1.0, 2.0], "colour": pd.Categorical(["red", "blue"]), 7: ["x", "y"]})
+    with pytest.raises(TypeError, match=r"got Python objects in the columns 'colour' \(category\), 7 \((object|str)\): "
+                                        r"encode them as numbers"):  # fmt: skip
+        net.predict(frame)
+    with pytest.raises(TypeError, match=r"in the columns 'when' \(datetime64"):
+        net.fit(frame.drop(columns=["colour", 7]).assign(when=pd.to_datetime(["2020", "2021"]), n=[1, 2]), [0.0, 1.0])

@@ -79,7 +79,7 @@ def as_numeric(
         kind = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers"}.get(
             host.dtype.kind, f"dtype {host.dtype}"
         )
-        raise TypeError(f"{what} must hold real numbers, got {kind}")
+        raise TypeError(f"{what} must hold real numbers, got {kind}{_columns_not_numbers(value)}")
     _refuse_overflow(host, dtype if fits is None else fits, what)
     if dtype is None:
         host = _kept_kind(backend, host, fits)
@@ -198,6 +198,20 @@ def _pandas_numbers(value: Any) -> np.ndarray | None:
     if all(isinstance(d, np.dtype) for d in dtypes) and len({d.kind == "b" for d in dtypes}) == 1:
         return None  # plain NumPy columns, all bool or none: numpy.asarray keeps their dtype
     return value.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _columns_not_numbers(value: Any) -> str:
+    """For a pandas DataFrame, which of its columns are not numbers (a
+    category, strings, dates), with their dtypes: "Python objects" alone
+    does not say which column to encode."""
+    if type(value).__module__.split(".")[0] != "pandas" or not hasattr(value, "columns"):
+        return ""
+    import pandas as pd
+
+    bad = [f"{name!r} ({d})" for name, d in value.dtypes.items()
+           if not (pd.api.types.is_numeric_dtype(d) or pd.api.types.is_bool_dtype(d))]  # fmt: skip
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    return f" in the columns {', '.join(bad[:5])}{more}: encode them as numbers (one-hot for categories)" if bad else ""
 
 
 def _host_dtype(backend: Backend, dtype: Any) -> np.dtype:
