@@ -479,3 +479,16 @@ def test_a_frame_with_columns_that_are_not_numbers_names_them():
         net.predict(frame)
     with pytest.raises(TypeError, match=r"in the columns 'when' \(datetime64"):
         net.fit(frame.drop(columns=["colour", 7]).assign(when=pd.to_datetime(["2020", "2021"]), n=[1, 2]), [0.0, 1.0])
+
+
+def test_a_structured_array_says_how_to_make_it_plain():
+    """``np.genfromtxt(..., names=True)`` gives one record per row; it was
+    refused as "got dtype [('size', '<f8'), ...]" with no way out named."""
+    net = xpnet.MLP([2, 1], backend="numpy", seed=0)
+    records = np.array([(1.0, 3), (2.0, 4)], dtype=[("size", "f8"), ("rooms", "i8")])
+    with pytest.raises(TypeError, match=r"X is a structured array with fields size, rooms; .*structured_to_unstructured"):
+        net.predict(records)
+    from numpy.lib import recfunctions
+
+    plain = recfunctions.structured_to_unstructured(records)
+    np.testing.assert_array_equal(net.predict(plain), net.predict(np.array([[1.0, 3.0], [2.0, 4.0]])))
