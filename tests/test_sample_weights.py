@@ -234,6 +234,21 @@ def test_bad_weights_are_refused_at_the_door(kw, err, match):
         np.testing.assert_array_equal(p, q)  # nothing ran
 
 
+def test_class_weights_as_a_series_or_an_array_are_refused_in_words():
+    """``class_weight == "balanced"`` compared a pandas Series (what
+    ``y.value_counts()`` gives) or an array elementwise: "The truth value of
+    a Series is ambiguous" came from deep in pandas."""
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    X, y = data()
+    net = xpnet.MLP([3, 2], output_activation="softmax", backend="numpy", seed=0)
+    weights = 1.0 / pd.Series(y).value_counts()
+    with pytest.raises(TypeError, match=r"a dict \{label: weight\}, got an object of type Series \(pass its .to_dict"):
+        net.fit(X, y, loss="cross_entropy", epochs=1, class_weight=weights)
+    with pytest.raises(TypeError, match=r"or a dict \{label: weight\}, got an object of type ndarray$"):
+        net.fit(X, y, loss="cross_entropy", epochs=1, class_weight=np.array([1.0, 2.0]))
+    net.fit(X, y, loss="cross_entropy", epochs=1, class_weight=weights.to_dict())
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("scale", [1e37, 1e-40, 1e-300])
 def test_constant_weights_of_any_size_change_nothing(dtype, scale, backend):

@@ -51,10 +51,13 @@ def check_class_weight(class_weight: Any, loss: Any, n_out: int) -> Any:
             f"class_weight weighs each row by its one class, but {loss.name!r} on {n_out} outputs takes a 0/1 "
             "target per output (multi-label): a row may have none or several; use sample_weight to weigh rows"
         )
-    if class_weight == "balanced":
+    if isinstance(class_weight, str) and class_weight == "balanced":  # a Series or an array compares elementwise
         return "balanced"
     if not isinstance(class_weight, dict):
-        raise TypeError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {class_weight!r}")
+        kind = type(class_weight).__name__
+        got = repr(class_weight) if isinstance(class_weight, str) else f"an object of type {kind}"
+        hint = " (pass its .to_dict())" if hasattr(class_weight, "to_dict") else ""
+        raise TypeError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {got}{hint}")
     n_classes = 2 if n_out == 1 else n_out
     out = {}
     for label, w in class_weight.items():
