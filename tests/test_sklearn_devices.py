@@ -278,3 +278,18 @@ def test_torch_float8_and_negative_views_predict_as_their_values():
     rounded = torch.asarray(X).to(torch.float8_e4m3fn)
     np.testing.assert_array_equal(clf.predict_proba(rounded), clf.predict_proba(rounded.double()))
     np.testing.assert_array_equal(clf.predict_proba(torch._neg_view(torch.asarray(-X))), clf.predict_proba(X))
+
+
+def test_score_reads_torch_targets_and_weights_as_fit_does():
+    """``score`` handed ``y`` and ``sample_weight`` to scikit-learn's metrics
+    as they came, which failed deep in torch on a tensor that requires grad
+    and on bfloat16, where ``fit`` took both."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, LABELS == "a")
+    reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, VALUES)
+    weights = torch.ones(40, requires_grad=True)
+    flags = torch.asarray(LABELS == "a").double().requires_grad_()
+    assert clf.score(torch.asarray(X).requires_grad_(), flags, sample_weight=weights) == clf.score(X, LABELS == "a")
+    assert reg.score(X, torch.asarray(VALUES).requires_grad_()) == reg.score(X, VALUES)
+    rounded = torch.asarray(VALUES).to(torch.bfloat16)
+    assert reg.score(X, rounded) == reg.score(X, rounded.double().numpy())

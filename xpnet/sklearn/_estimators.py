@@ -173,6 +173,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         with quiet_float_errors():
             return to_space(xp.log(out), space)
 
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """The mean accuracy on ``(X, y)``, as scikit-learn's (its inputs read as ``fit`` reads them)."""
+        return super().score(*_readable_for_score(self, X, y, sample_weight))
+
     @staticmethod
     def _net_namespace(out: Any) -> Any:
         from array_api_compat import array_namespace
@@ -261,10 +265,23 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     _net_namespace = staticmethod(MLPClassifier._net_namespace)
 
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """R² on ``(X, y)``, as scikit-learn's (its inputs read as ``fit`` reads them)."""
+        return super().score(*_readable_for_score(self, X, y, sample_weight))
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _readable_for_score(est: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
+    """``score``'s inputs through :func:`readable`: scikit-learn's metrics
+    convert ``y`` and the weights with NumPy, which failed deep in torch on a
+    tensor that requires grad or holds bfloat16."""
+    method = f"{type(est).__name__}.score"
+    weights = None if sample_weight is None else readable(sample_weight, "sample_weight", method)
+    return readable(X, "X", method), readable(y, "y", method), weights
 
 
 def _device_copy(values: Any, like: Any) -> Any:
