@@ -522,3 +522,26 @@ def test_the_weight_setters_under_a_jax_trace_are_refused_clearly(backend_name):
     for name, (call, shape) in setters.items():
         with pytest.raises(TypeError, match=f"Setting {name} cannot run under jax.jit, grad or vmap"):
             jax.jit(call)(jax.numpy.ones(shape))
+
+
+@pytest.mark.parametrize("backend_name", ["torch", "numpy"])
+def test_every_entry_point_under_a_torch_func_transform_is_refused_clearly(backend_name):
+    """torch.func's vmap, grad and jacrev hand wrapped tensors without
+    storage: every entry point failed deep in a conversion ("Cannot access
+    data pointer of Tensor that doesn't have storage")."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    net = xpnet.MLP([3, 2], backend=backend_name, dtype="float64", seed=0)
+    neuron = xpnet.Neuron(3, backend=backend_name, dtype="float64", seed=0)
+    X = torch.ones(5, 3, dtype=torch.float64)
+    calls = {
+        "Network.predict": lambda x: torch.as_tensor(net.predict(x)).sum(),
+        "Network.evaluate": lambda x: torch.as_tensor(net.evaluate(x, torch.zeros(5, 2), "mse")),
+        "Network.fit": lambda x: torch.as_tensor(net.fit(x, torch.zeros(5, 2), epochs=1).loss[-1]),
+        "Neuron.forward": lambda x: torch.as_tensor(neuron.forward(x[0])).sum(),
+        "Setting Dense.bias": lambda x: setattr(net.layers[0], "bias", x[0, :2]) or x.sum(),
+    }
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match=f"{name}.* cannot run under torch.func's transforms"):
+            torch.func.grad(call)(X)
+        with pytest.raises(TypeError, match=f"{name}.* cannot run under torch.func's transforms"):
+            torch.func.vmap(call)(torch.stack([X, X]))  # each call gets one (5, 3) tensor

@@ -258,6 +258,8 @@ def test_inputs_without_values_or_under_a_jax_trace_are_refused_in_words():
     torch = pytest.importorskip("torch", reason="torch is not installed")
     with pytest.raises(ValueError, match="y is a torch tensor on the 'meta' device"):
         MLPRegressor().fit(X, torch.empty(40, device="meta"))
+    with pytest.raises(TypeError, match="MLPRegressor.predict cannot run under torch.func's transforms"):
+        torch.func.grad(lambda a: torch.as_tensor(reg.predict(a)).sum())(torch.asarray(X))
 
 
 def test_jax_bfloat16_targets_train_as_their_values():

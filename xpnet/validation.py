@@ -93,13 +93,27 @@ def as_numeric(
 
 
 def refuse_traced(method: str, *values: Any) -> None:
-    """A JAX tracer (``jax.jit``, ``grad`` or ``vmap`` around a call): xpnet
+    """A JAX tracer (``jax.jit``, ``grad`` or ``vmap`` around a call), or a
+    tensor of torch.func's transforms (``vmap``, ``grad``, ``jacrev``): xpnet
     checks its inputs on the host with one transfer and cuts them in chunks,
-    which a trace cannot do; say so rather than fail deep in a check."""
+    which a trace cannot do; say so rather than fail deep in a check (torch:
+    "Cannot access data pointer of Tensor that doesn't have storage")."""
     jax = sys.modules.get("jax")
     if jax is not None and any(isinstance(v, jax.core.Tracer) for v in values):
         raise TypeError(f"{method} cannot run under jax.jit, grad or vmap: it checks its input on the host and "
                         "computes in chunks; call it on arrays (on JAX it runs as compiled programs already)")
+    if any(_under_torch_func(v) for v in values):
+        raise TypeError(f"{method} cannot run under torch.func's transforms (vmap, grad, jacrev, ...): it checks its "
+                        "input on the host and computes in chunks; call it on plain tensors")  # fmt: skip
+
+
+def _under_torch_func(value: Any) -> bool:
+    if not compat.is_torch_array(value):
+        return False
+    import torch
+
+    wrapped = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor", None)
+    return bool(wrapped is not None and wrapped(value))
 
 
 def refuse_without_data(value: Any, what: str) -> None:
