@@ -492,3 +492,15 @@ def test_a_structured_array_says_how_to_make_it_plain():
 
     plain = recfunctions.structured_to_unstructured(records)
     np.testing.assert_array_equal(net.predict(plain), net.predict(np.array([[1.0, 3.0], [2.0, 4.0]])))
+
+
+def test_jax_prng_keys_are_refused_as_not_numbers(backend):
+    """A JAX key array's dtype is outside the standard's: ``isdtype`` raised
+    "Cannot interpret 'key<fry>' as a data type" from deep in JAX."""
+    jax = pytest.importorskip("jax", reason="jax is not installed")
+    net = classifier(backend.name, "float32")
+    keys = jax.random.split(jax.random.key(0), 6).reshape(2, 3)
+    with pytest.raises(TypeError, match=r"X must hold numbers, got dtype key<fry>"):
+        net.predict(keys)
+    with pytest.raises(TypeError, match=r"y must hold numbers, got dtype key<fry>"):
+        net.fit(X[:6], keys.reshape(-1), loss="cross_entropy", epochs=1)

@@ -52,7 +52,7 @@ def as_numeric(
     if compat.is_array_api_obj(value) and not isinstance(value, np.ndarray | np.generic):
         refuse_without_data(value, what)
         xp = compat.array_namespace(value)
-        if not (xp.isdtype(value.dtype, "numeric") or xp.isdtype(value.dtype, "bool")):
+        if not _numbers_or_bools(xp, value.dtype):
             raise TypeError(f"{what} must hold numbers, got dtype {value.dtype}")
         if xp.isdtype(value.dtype, "complex floating"):
             raise TypeError(f"{what} must hold real numbers, got dtype {value.dtype}")
@@ -90,6 +90,15 @@ def as_numeric(
         with quiet_float_errors():  # an overflowing cast shows as inf in the finite checks
             return host if dtype is None else host.astype(_host_dtype(backend, dtype), copy=False)
     return backend.asarray(host, dtype, copy=copy)
+
+
+def _numbers_or_bools(xp: Any, dtype: Any) -> bool:
+    """``xp.isdtype`` raises on a dtype outside the standard's (JAX's PRNG
+    key arrays: "Cannot interpret 'key<fry>' as a data type")."""
+    try:
+        return bool(xp.isdtype(dtype, "numeric") or xp.isdtype(dtype, "bool"))
+    except (TypeError, ValueError):
+        return False
 
 
 def refuse_traced(method: str, *values: Any) -> None:
