@@ -492,6 +492,8 @@ def test_a_structured_array_says_how_to_make_it_plain():
 
     plain = recfunctions.structured_to_unstructured(records)
     np.testing.assert_array_equal(net.predict(plain), net.predict(np.array([[1.0, 3.0], [2.0, 4.0]])))
+    with pytest.raises(TypeError, match=r"X must hold real numbers, got dtype \[\('float0', 'V'\)\]"):
+        net.predict(np.zeros((2, 2), dtype=[("float0", "V")]))  # JAX's float0 is no record of numbers
 
 
 def test_jax_prng_keys_are_refused_as_not_numbers(backend):

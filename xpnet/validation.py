@@ -75,7 +75,8 @@ def as_numeric(
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"{what} must be a rectangular array of numbers: {exc}") from None
     host = _without_ml_dtypes(host)
-    if host.dtype.names:  # np.genfromtxt(..., names=True), a record array: one row per element
+    fields = host.dtype.names or ()  # np.genfromtxt(..., names=True), a record array: one row per element
+    if fields and all(host.dtype[n].kind in "biuf" for n in fields):
         raise TypeError(f"{what} is a structured array with fields {', '.join(host.dtype.names)}; expected a 2-D "
                         f"array of numbers: pass numpy.lib.recfunctions.structured_to_unstructured({what})")  # fmt: skip
     if host.dtype.kind not in "biuf":
