@@ -6,6 +6,7 @@ GPU would run."""
 from __future__ import annotations
 
 import importlib.util
+import warnings
 
 import numpy as np
 import pytest
@@ -123,3 +124,36 @@ def test_the_scikit_learn_drop_in_on_jax_in_32_bit_mode_names_both_ways_out_of_f
             warnings.simplefilter("ignore")  # 2 iterations: a ConvergenceWarning
             fitted = MLPClassifier(backend="jax", dtype="float32", max_iter=2, random_state=0).fit(X, y)
         assert fitted.coefs_[0].dtype == np.float32
+
+
+def test_a_users_rank_promotion_raise_leaves_xpnets_own_broadcasting_alone():
+    """``jax_numpy_rank_promotion='raise'`` (set to catch one's own
+    broadcasting bugs) made every JAX entry point fail deep in a layer:
+    "Operands could not be broadcast together for add on shapes (8, 8) (8,)"."""
+    X = np.random.default_rng(0).normal(size=(24, 3))
+    labels = np.arange(24) % 2
+
+    def run():
+        net = xpnet.Network([
+            xpnet.Dense(3, 8), xpnet.BatchNorm(8), "relu", xpnet.Residual([xpnet.LayerNorm(8), xpnet.Dense(8, 8)]),
+            xpnet.Dropout(0.2), xpnet.Dense(8, 2, "softmax"),
+        ], backend="jax", dtype="float32", seed=0)  # fmt: skip
+        history = net.fit(X, labels, loss="cross_entropy", optimizer="adam", epochs=2, batch_size=8, seed=0,
+                          validation_split=0.25, metrics=("accuracy",))  # fmt: skip
+        neuron = xpnet.Neuron(3, "sigmoid", backend="jax", dtype="float32", seed=0)
+        return (history.loss, np.asarray(net.predict(X)), net.evaluate(X, labels, "cross_entropy"),
+                xpnet.gradcheck(net, X[:4], labels[:4], "cross_entropy"), np.asarray(neuron.forward(X[0])))  # fmt: skip
+
+    want = run()
+    with jax.numpy_rank_promotion("raise"):
+        got = run()
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    pytest.importorskip("sklearn", reason="scikit-learn is not installed")
+    from xpnet.sklearn import MLPRegressor
+
+    with jax.numpy_rank_promotion("raise"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 3 iterations do not converge
+        for solver in ("adam", "lbfgs"):
+            reg = MLPRegressor(hidden_layer_sizes=(5,), solver=solver, max_iter=3, backend="jax", dtype="float32")
+            assert reg.fit(X, X[:, :2]).predict(X).shape == (24, 2)

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -579,6 +580,23 @@ def quiet_float_errors():
     reported once, as ``FloatingPointError`` by the NaN guard, not as a stream
     of warnings. (NumPy also computes for array-api-strict; others don't warn.)"""
     return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+
+
+def own_broadcasting(fn: Any) -> Any:
+    """``fn`` (a public entry point) with JAX's NumPy rank promotion allowed:
+    xpnet broadcasts on purpose (``X @ W + b``, a row's statistics), and a
+    user's ``jax_numpy_rank_promotion='raise'`` (or ``'warn'``), set to catch
+    their own broadcasting, failed (or warned) deep inside its layers."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        jax = sys.modules.get("jax")
+        if jax is None or getattr(jax.config, "jax_numpy_rank_promotion", "allow") == "allow":
+            return fn(*args, **kwargs)
+        with jax.numpy_rank_promotion("allow"):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def float64_scope(backend: Backend) -> Any:

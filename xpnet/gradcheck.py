@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import float64_scope, quiet_float_errors
+from ._backend import float64_scope, own_broadcasting, quiet_float_errors
 from .losses import get_loss
 
 __all__ = ["gradcheck"]
@@ -25,6 +25,7 @@ __all__ = ["gradcheck"]
 STEP = 1e-6
 
 
+@own_broadcasting
 def gradcheck(net: Any, X: Any, y: Any, loss: Any, *, step: float = STEP) -> float:
     """The largest ``|g - fd| / max(|g|, |fd|, floor)`` over all parameter
     entries; NaN if any gradient or difference is NaN (it fails any ``< tol``).

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import training as _training
-from ._backend import Backend, backend_for_unpickling, device_spec, get_backend, quiet_float_errors
+from ._backend import Backend, backend_for_unpickling, device_spec, get_backend, own_broadcasting, quiet_float_errors
 from ._dtypes import DTYPES, dtype_name
 from ._programs import inference, keyed_program, program_key
 from ._random import host_rng
@@ -187,6 +187,7 @@ class Network:
 
     # -- inference -----------------------------------------------------------
 
+    @own_broadcasting
     def forward(self, X: Any, batch_size: int | None = None) -> Any:
         """Outputs for ``X`` of shape ``(n_samples, n_in)``, as a backend array.
 
@@ -225,6 +226,7 @@ class Network:
         values = CHUNK_VALUES * (GPU_CHUNK_FACTOR if _on_gpu(self.backend) else 1)
         return max(1, values // max(widths, default=1))
 
+    @own_broadcasting
     def evaluate(self, X: Any, y: Any, loss: str | Loss, batch_size: int | None = None) -> float:
         """The loss of the network on ``(X, y)`` as a Python float; the
         outputs are computed ``batch_size`` rows at a time, as in
@@ -247,6 +249,7 @@ class Network:
             program = keyed_program(self.backend, ("evaluate", *program_key(loss)), value)
             return float(self.backend.to_numpy(program(T, Y)))
 
+    @own_broadcasting
     def gradients(self, X: Any, y: Any, loss: str | Loss) -> list[tuple[Any, ...]]:
         """One tuple per layer, in its parameter order (``(dW, db)`` for
         :class:`Dense`, ``db`` ``None`` without a bias): the gradient of

@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import Backend, backend_for_unpickling, device_spec, get_backend, quiet_float_errors, to_numpy
+from ._backend import (
+    Backend, backend_for_unpickling, device_spec, get_backend, own_broadcasting, quiet_float_errors, to_numpy,
+)
 from ._random import draw_weights, host_rng, initial_bias, resolve_init
 from ._xp import affine
 from .activations import Activation, get_activation
@@ -90,6 +92,7 @@ class Neuron:
         """The arrays by name, for the message of a non-finite output."""
         return {"weights": self._weights, **({"bias": self._bias} if self._bias is not None else {})}
 
+    @own_broadcasting
     def forward(self, x: Any) -> Any:
         """``f(x . w + b)`` for one sample or a batch of samples."""
         refuse_traced("Neuron.forward", x)

@@ -27,7 +27,7 @@ import numpy as np
 from . import _fit_data as data
 from . import _fit_options as run_options
 from . import checkpoints
-from ._backend import quiet_float_errors
+from ._backend import own_broadcasting, quiet_float_errors
 from ._compile import check_compile, training_step
 from ._device_random import DeviceRandom, key_from_state
 from ._pending import PendingEpochs, all_finite
@@ -47,6 +47,7 @@ from .validation import DeferredChecks, check_distributed, check_fit_options, po
 __all__ = ["History", "TrainingInterrupted", "fit"]
 
 
+@own_broadcasting
 def fit(
     net: Any,
     X: Any,

@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .._backend import to_numpy
+from .._backend import own_broadcasting, to_numpy
 from .._dtypes import dtype_name
 from ..layers.dense import Dense
 from ..network import Network
@@ -78,6 +78,7 @@ class BaseMLP(BaseEstimator):
         weighs the rows (non-negative; rows of weight 0 still take their place in the minibatches)."""
         return self._fit(X, y, sample_weight, incremental=False)
 
+    @own_broadcasting
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> BaseMLP:
         method = f"{type(self).__name__}.{'partial_fit' if incremental else 'fit'}"
         X, y = readable(X, "X", method), readable(y, "y", method)
@@ -296,6 +297,7 @@ class BaseMLP(BaseEstimator):
         self.coefs_, self.intercepts_ = params[0::2], params[1::2]
         self._cache(net)
 
+    @own_broadcasting
     def _loss_grad_lbfgs(self, packed: Any, X: Any, y: Any, sample_weight: Any = None, *unused: Any) -> Any:
         """The L-BFGS objective at ``packed`` (all weights, then all biases,
         flattened), as scikit-learn's private method of this name gives it:
@@ -306,6 +308,7 @@ class BaseMLP(BaseEstimator):
 
     # -- inference ----------------------------------------------------------------
 
+    @own_broadcasting
     def _outputs(self, X: Any, method: str) -> tuple[Any, Space]:
         """The network's outputs for ``X`` on the training backend, and the
         space the answer goes back to."""
