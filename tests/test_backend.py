@@ -475,3 +475,15 @@ def test_to_numpy_of_torch_floats_numpy_lacks_and_of_a_negative_view():
     assert xpnet.to_numpy(torch._neg_view(values)).tolist() == [[-0.5, 1.0, -2.0]]
     net = xpnet.MLP([3, 2], backend="numpy", seed=0)
     np.testing.assert_array_equal(net.predict(values.to(torch.float8_e4m3fn)), net.predict(values.numpy()))
+
+
+def test_array_api_strict_set_to_an_older_standard_is_refused_in_words():
+    """``ArrayAPIStrictFlags(api_version="2023.12")`` made the first layer fail
+    deep inside array-api-strict: ``'float' object has no attribute 'device'``
+    (Python scalars in elementwise functions came with 2024.12)."""
+    strict = pytest.importorskip("array_api_strict", reason="array_api_strict is not installed")
+    with strict.ArrayAPIStrictFlags(api_version="2023.12"):
+        with pytest.raises(ValueError, match=r"set to version 2023.12 of the array API standard .* needs 2024.12"):
+            xpnet.MLP([2, 1], backend="array_api_strict")
+    with strict.ArrayAPIStrictFlags(api_version="2024.12"):
+        assert xpnet.MLP([2, 1], backend="array_api_strict", seed=0).fit([[1.0, 2.0]], [[0.5]], epochs=1).loss

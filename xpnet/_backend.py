@@ -216,9 +216,14 @@ def _resolve_device(name: str, device: Any) -> Any:
 _STRICT_DEVICES = ("CPU_DEVICE", "device1", "device2", "no_float64")
 
 
+#: The oldest version of the standard xpnet's math keeps to (Python scalars in elementwise functions).
+_STRICT_MIN_API_VERSION = "2024.12"
+
+
 def _strict_device(device: Any) -> Any:
     import array_api_strict as strict
 
+    _require_strict_api_version(strict)
     if device is None or device == "cpu":
         return strict.Device("CPU_DEVICE")
     if isinstance(device, str | strict.Device):
@@ -228,6 +233,17 @@ def _strict_device(device: Any) -> Any:
     raise ValueError(f"invalid array_api_strict device {device!r}; expected one of {', '.join(_STRICT_DEVICES)} "
                      "(a name or an array_api_strict.Device; 'no_x64' lacks the 64-bit integers of xpnet's row "
                      "indices)")  # fmt: skip
+
+
+def _require_strict_api_version(strict: Any) -> None:
+    """array-api-strict set to an older version of the standard
+    (``ArrayAPIStrictFlags(api_version=...)``) failed in the first layer,
+    deep inside it (``'float' object has no attribute 'device'``)."""
+    flags = getattr(strict, "get_array_api_strict_flags", dict)()
+    version = str(flags.get("api_version", _STRICT_MIN_API_VERSION))
+    if version < _STRICT_MIN_API_VERSION:
+        raise ValueError(f"array_api_strict is set to version {version} of the array API standard "
+                         f"(its api_version flag); xpnet needs {_STRICT_MIN_API_VERSION} or later")  # fmt: skip
 
 
 def _usable_torch_device(dev: Any, asked: Any) -> Any:
