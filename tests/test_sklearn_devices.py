@@ -295,3 +295,19 @@ def test_score_reads_torch_targets_and_weights_as_fit_does():
     assert reg.score(X, torch.asarray(VALUES).requires_grad_()) == reg.score(X, VALUES)
     rounded = torch.asarray(VALUES).to(torch.bfloat16)
     assert reg.score(X, rounded) == reg.score(X, rounded.double().numpy())
+
+
+def test_ml_dtypes_targets_float8_and_int4_train_as_their_values():
+    """Beside JAX's bfloat16, its float8s and int4s (and NumPy arrays of
+    ml_dtypes' types) failed in scikit-learn's numeric check of ``y``: ``dtype
+    argument must be a NumPy dtype, but it is a <class 'numpy.dtype[float8_e4m3fn]'>``."""
+    jax = pytest.importorskip("jax", reason="JAX not installed")
+    jnp = jax.numpy
+    flags = (X[:, 0] > 0).astype(np.int64)
+    for given in (jnp.asarray(flags).astype(jnp.int4), np.asarray(flags).astype(jnp.uint4)):
+        clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, given)
+        assert clf.classes_.tolist() == [0, 1] and clf.classes_.dtype == np.int64
+    values = jnp.asarray(VALUES).astype(jnp.float8_e4m3fn)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, values)
+    plain = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, np.asarray(values, np.float64))
+    np.testing.assert_allclose(reg.predict(X), plain.predict(X), rtol=1e-12)

@@ -118,14 +118,19 @@ def readable(a: Any, what: str, method: str) -> Any:
     """``a`` as scikit-learn's validation can read it. NumPy's conversion
     failed deep inside it on a JAX tracer, a torch ``meta`` tensor, a deleted
     JAX array (refused here in words), a torch tensor that requires grad
-    (detached: the user's graph stays theirs), a negative view, and bfloat16
-    and the float8s, which NumPy lacks (float64, as scikit-learn makes any
-    float but float32)."""
+    (detached: the user's graph stays theirs), a negative view, and bfloat16,
+    the float8s and int4s, which NumPy lacks (float64, as scikit-learn makes
+    any float but float32, and int64)."""
     refuse_traced(method, a)
     refuse_without_data(a, what)
     if compat.is_torch_array(a):
         a = a.detach().resolve_neg()
         return a.double() if numpy_lacks_dtype(a) else a
-    if compat.is_jax_array(a) and str(a.dtype) == "bfloat16" and not dispatching():
-        return np.asarray(to_numpy(a), dtype=np.float64)
+    if (isinstance(a, np.ndarray) or (compat.is_jax_array(a) and not dispatching())) and _ml_dtype(a.dtype):
+        host = to_numpy(a)  # NumPy counts ml_dtypes' numbers (JAX's bfloat16, float8s, int4s) as raw bytes
+        return host.astype(np.float64 if "float" in host.dtype.name else np.int64)
     return a
+
+
+def _ml_dtype(dtype: Any) -> bool:
+    return isinstance(dtype, np.dtype) and dtype.type.__module__.split(".")[0] == "ml_dtypes"
