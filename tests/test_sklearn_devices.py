@@ -311,3 +311,16 @@ def test_ml_dtypes_targets_float8_and_int4_train_as_their_values():
     reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, values)
     plain = MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, np.asarray(values, np.float64))
     np.testing.assert_allclose(reg.predict(X), plain.predict(X), rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors is in prototype stage")
+def test_torch_nested_and_sparse_tensors_are_refused_as_the_network_refuses_them():
+    """A nested tensor failed inside scikit-learn's validation with torch's
+    "Internal error: NestedTensorImpl doesn't support sizes. Please file an issue."."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, LABELS)
+    pieces = torch.asarray(X)
+    with pytest.raises(TypeError, match="X is a torch nested tensor"):
+        clf.predict(torch.nested.nested_tensor([pieces[:2], pieces[2:5]]))
+    with pytest.raises(TypeError, match=r"X is a torch sparse tensor \(torch.sparse_coo\)"):
+        clf.predict(pieces.to_sparse())

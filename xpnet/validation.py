@@ -56,7 +56,7 @@ def as_numeric(
             raise TypeError(f"{what} must hold numbers, got dtype {value.dtype}")
         if xp.isdtype(value.dtype, "complex floating"):
             raise TypeError(f"{what} must hold real numbers, got dtype {value.dtype}")
-        _refuse_torch_sparse(value, what)
+        refuse_torch_layouts(value, what)
         if backend.owns(value):
             with quiet_float_errors():
                 out = backend.asarray(_in_movable_dtype(backend, value, fits), dtype, copy=copy)
@@ -148,7 +148,7 @@ def _without_ml_dtypes(host: np.ndarray) -> np.ndarray:
     return host.astype(np.float32 if "float" in host.dtype.name else np.int64)
 
 
-def _refuse_torch_sparse(value: Any, what: str) -> None:
+def refuse_torch_layouts(value: Any, what: str) -> None:
     """A torch sparse tensor has no strides: slicing it into minibatches and
     chunks failed deep in torch (or worked only for some layouts and sizes).
     Nor has a nested tensor (ragged rows): its first size failed in torch."""

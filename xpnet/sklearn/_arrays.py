@@ -20,7 +20,7 @@ from scipy.sparse import issparse
 from sklearn import get_config
 
 from .._backend import Backend, get_backend, numpy_lacks_dtype, to_numpy
-from ..validation import refuse_traced, refuse_without_data
+from ..validation import refuse_torch_layouts, refuse_traced, refuse_without_data
 
 __all__ = ["Space", "backend_for", "check_same_space", "float_dtypes", "host", "readable", "space_of", "to_space"]
 
@@ -116,14 +116,15 @@ def host(a: Any) -> np.ndarray:
 
 def readable(a: Any, what: str, method: str) -> Any:
     """``a`` as scikit-learn's validation can read it. NumPy's conversion
-    failed deep inside it on a JAX tracer, a torch ``meta`` tensor, a deleted
-    JAX array (refused here in words), a torch tensor that requires grad
-    (detached: the user's graph stays theirs), a negative view, and bfloat16,
-    the float8s and int4s, which NumPy lacks (float64, as scikit-learn makes
-    any float but float32, and int64)."""
+    failed deep inside it on a JAX tracer, a torch ``meta``, sparse or
+    nested tensor, a deleted JAX array (refused here in words), a torch
+    tensor that requires grad (detached: the user's graph stays theirs), a
+    negative view, and bfloat16, the float8s and int4s, which NumPy lacks
+    (float64, as scikit-learn makes any float but float32, and int64)."""
     refuse_traced(method, a)
     refuse_without_data(a, what)
     if compat.is_torch_array(a):
+        refuse_torch_layouts(a, what)  # a nested tensor's first size failed inside torch
         a = a.detach().resolve_neg()
         return a.double() if numpy_lacks_dtype(a) else a
     if (isinstance(a, np.ndarray) or (compat.is_jax_array(a) and not dispatching())) and _ml_dtype(a.dtype):
