@@ -77,8 +77,8 @@ def as_numeric(
     host = _without_ml_dtypes(host)
     fields = host.dtype.names or ()  # np.genfromtxt(..., names=True), a record array: one row per element
     if fields and all(host.dtype[n].kind in "biuf" for n in fields):
-        raise TypeError(f"{what} is a structured array with fields {', '.join(host.dtype.names)}; expected a 2-D "
-                        f"array of numbers: pass numpy.lib.recfunctions.structured_to_unstructured({what})")  # fmt: skip
+        raise TypeError(f"{what} is a structured array with fields {', '.join(fields)}; expected a 2-D array of "
+                        f"numbers: pass numpy.lib.recfunctions.structured_to_unstructured({what})")  # fmt: skip
     if host.dtype.kind not in "biuf":
         kind = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers"}.get(
             host.dtype.kind, f"dtype {host.dtype}"
