@@ -8,5 +8,5 @@ set -eu
 venv=${LOWEST_VENV:-/tmp/xpnet-lowest}
 uv venv -q --clear -p "${PYTHON:-python3}" "$venv"
 uv pip install -q -p "$venv/bin/python" --resolution lowest-direct ".[test,sklearn]" "pytest-xdist>=3.5"
-uv pip list -p "$venv/bin/python" | grep -iE "^(numpy|pandas|scikit-learn|array-api|safetensors|tqdm|matplotlib) "
+uv pip list -p "$venv/bin/python" | grep -iE "^(numpy|pandas|scikit-learn|array-api-[a-z]+|safetensors|tqdm|matplotlib) "
 "$venv/bin/python" -m pytest -q -p no:randomly "$@"
