@@ -125,6 +125,16 @@ def _probe_jax() -> BackendStatus:
     return BackendStatus("jax", True, "usable", jax.__version__, devices)
 
 
+#: xpnet's math passes Python scalars to elementwise functions
+#: (``maximum(x, 0.0)``): the standard allows them from its 2024.12 revision,
+#: array-api-strict implements them from 2.4. An older package (checked once,
+#: by the probe) or the package set to an older standard (its ``api_version``
+#: flag, which may change at any time: checked per backend) failed in the
+#: first layer, deep inside it (``'float' object has no attribute 'device'``).
+STRICT_MIN = (2, 4)
+STRICT_MIN_API_VERSION = "2024.12"
+
+
 def _probe_array_api_strict() -> BackendStatus:
     try:
         import array_api_strict as strict
@@ -141,15 +151,20 @@ def _probe_array_api_strict() -> BackendStatus:
     return BackendStatus("array_api_strict", True, "usable", version, _STRICT_DEVICES)
 
 
-#: The oldest array-api-strict xpnet runs on: 2.4 takes Python scalars in
-#: its elementwise functions, as the standard's 2024.12 revision allows.
-STRICT_MIN = (2, 4)
-
-
 def _release(version: str) -> tuple[int, ...]:
     """``"2.3.1"`` as ``(2, 3, 1)``: the leading numbers of a version."""
     numbers = re.match(r"\d+(?:\.\d+)*", version)
     return tuple(int(n) for n in numbers.group().split(".")) if numbers else ()
+
+
+def _require_strict_api_version(strict: Any) -> None:
+    """The flag half of the check described at :data:`STRICT_MIN`."""
+    flags = getattr(strict, "get_array_api_strict_flags", dict)()
+    version = str(flags.get("api_version", STRICT_MIN_API_VERSION))
+    if _release(version) < _release(STRICT_MIN_API_VERSION):
+        wanted = STRICT_MIN_API_VERSION
+        raise ValueError(f"array_api_strict is set to version {version} of the array API standard (its api_version "
+                         f"flag); xpnet needs {wanted} or later (set_array_api_strict_flags(api_version={wanted!r}))")
 
 
 _PROBES = {
@@ -216,10 +231,6 @@ def _resolve_device(name: str, device: Any) -> Any:
 _STRICT_DEVICES = ("CPU_DEVICE", "device1", "device2", "no_float64")
 
 
-#: The oldest version of the standard xpnet's math keeps to (Python scalars in elementwise functions).
-_STRICT_MIN_API_VERSION = "2024.12"
-
-
 def _strict_device(device: Any) -> Any:
     import array_api_strict as strict
 
@@ -233,17 +244,6 @@ def _strict_device(device: Any) -> Any:
     raise ValueError(f"invalid array_api_strict device {device!r}; expected one of {', '.join(_STRICT_DEVICES)} "
                      "(a name or an array_api_strict.Device; 'no_x64' lacks the 64-bit integers of xpnet's row "
                      "indices)")  # fmt: skip
-
-
-def _require_strict_api_version(strict: Any) -> None:
-    """array-api-strict set to an older version of the standard
-    (``ArrayAPIStrictFlags(api_version=...)``) failed in the first layer,
-    deep inside it (``'float' object has no attribute 'device'``)."""
-    flags = getattr(strict, "get_array_api_strict_flags", dict)()
-    version = str(flags.get("api_version", _STRICT_MIN_API_VERSION))
-    if version < _STRICT_MIN_API_VERSION:
-        raise ValueError(f"array_api_strict is set to version {version} of the array API standard "
-                         f"(its api_version flag); xpnet needs {_STRICT_MIN_API_VERSION} or later")  # fmt: skip
 
 
 def _usable_torch_device(dev: Any, asked: Any) -> Any:
