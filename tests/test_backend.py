@@ -349,6 +349,27 @@ def test_jax_asarray_copies_host_rows_of_its_dtype_once():
     assert host(a)[0] == 0.0 and host(a)[-1] == 2**18 - 1
 
 
+def test_jax_asarray_copy_is_not_reached_by_a_write_right_after_it():
+    """device_put reads host rows asynchronously (JAX 0.10 on the CPU, even
+    with may_alias=False), and reading the copy's address does not wait for
+    it: a caller's write just after ``asarray(..., copy=True)`` reached the
+    copy in a few calls in a hundred, rows of any alignment."""
+    from conftest import make_backend
+
+    if try_import("jax") is None:
+        pytest.skip("jax is not installed")
+    backend = make_backend("jax")
+    reached = 0
+    for trial in range(300):
+        buf = np.ones(2**16 + 16, dtype=np.float32)
+        skip = trial % 16  # every alignment: the aligned rows device_put shares, the others it copies later
+        rows = buf[skip : skip + 2**16]
+        a = backend.asarray(rows, "float32", copy=True)
+        rows[-1] = -5.0
+        reached += float(host(a)[-1]) == -5.0
+    assert reached == 0, f"{reached} of 300 writes after the call reached the copy"
+
+
 def test_asarray_converts_arrays_of_every_other_backend(backend):
     from conftest import make_backend, usable_backend_params
 

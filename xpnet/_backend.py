@@ -563,12 +563,12 @@ class Backend:
         if self.name == "jax":  # a copy, as jnp.asarray's, without compiling a conversion per shape
             import jax
 
-            # on the CPU, device_put shares the memory of a host array aligned as
-            # XLA wants (JAX 0.10, despite may_alias=False): then, and only then,
-            # a private host copy, so that a caller's later write cannot reach
+            # device_put reads host rows asynchronously, and on the CPU it may
+            # share their memory (JAX 0.10, despite may_alias=False): a private
+            # host copy only then, so that a caller's later write cannot reach
             # the model (always copying first held the data twice for large X)
             out = jax.device_put(host, self.device)
-            if not private and _shares_host_memory(out, host):
+            if not private and _reads_host_memory(out, host):
                 out = jax.device_put(np.array(host, copy=True), self.device)
             return out
         return self.xp.asarray(host, device=self.device)
@@ -580,12 +580,19 @@ class Backend:
         return hash((self.name, str(self.device)))
 
 
-def _shares_host_memory(out: Any, host: np.ndarray) -> bool:
-    """Whether JAX array ``out`` (just put on its device) lies in ``host``'s
-    memory; only a CPU device can, and reading its address there waits for
-    nothing. A tracer (a network made under the caller's ``jax.jit``) holds no memory."""
-    device = getattr(out, "device", None)
-    if host.nbytes == 0 or getattr(device, "platform", None) != "cpu":
+def _reads_host_memory(out: Any, host: np.ndarray) -> bool:
+    """Whether JAX array ``out``, just put on its device, lies in ``host``'s
+    memory (only a CPU device's can), once device_put has finished reading
+    ``host``: it copies asynchronously (JAX 0.10 on the CPU, even with
+    ``may_alias=False``), and a caller's write right after the call reached
+    the copy. A tracer (a network made under the caller's ``jax.jit``) holds
+    no memory."""
+    import jax
+
+    if host.nbytes == 0 or isinstance(out, jax.core.Tracer):
+        return False
+    out.block_until_ready()
+    if getattr(out.device, "platform", None) != "cpu":
         return False
     start = host.__array_interface__["data"][0]
     return start <= out.unsafe_buffer_pointer() < start + host.nbytes
