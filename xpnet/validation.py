@@ -75,6 +75,19 @@ def as_numeric(
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"{what} must be a rectangular array of numbers: {exc}") from None
     host = _without_ml_dtypes(host)
+    _refuse_host_non_numbers(host, value, what)
+    _refuse_overflow(host, dtype if fits is None else fits, what)
+    if dtype is None:
+        host = _kept_kind(backend, host, fits)
+    if staged:
+        with quiet_float_errors():  # an overflowing cast shows as inf in the finite checks
+            return host if dtype is None else host.astype(_host_dtype(backend, dtype), copy=False)
+    return backend.asarray(host, dtype, copy=copy)
+
+
+def _refuse_host_non_numbers(host: np.ndarray, value: Any, what: str) -> None:
+    """A ``TypeError`` unless ``host`` (made from ``value``) holds real
+    numbers, saying what it holds instead and how to make numbers of it."""
     fields = host.dtype.names or ()  # np.genfromtxt(..., names=True), a record array: one row per element
     if fields and all(host.dtype[n].kind in "biuf" for n in fields):
         raise TypeError(f"{what} is a structured array with fields {', '.join(fields)}; expected a 2-D array of "
@@ -84,13 +97,6 @@ def as_numeric(
             host.dtype.kind, f"dtype {host.dtype}"
         )
         raise TypeError(f"{what} must hold real numbers, got {kind}{_columns_not_numbers(value)}")
-    _refuse_overflow(host, dtype if fits is None else fits, what)
-    if dtype is None:
-        host = _kept_kind(backend, host, fits)
-    if staged:
-        with quiet_float_errors():  # an overflowing cast shows as inf in the finite checks
-            return host if dtype is None else host.astype(_host_dtype(backend, dtype), copy=False)
-    return backend.asarray(host, dtype, copy=copy)
 
 
 def _numbers_or_bools(xp: Any, dtype: Any) -> bool:
