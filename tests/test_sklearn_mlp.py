@@ -41,8 +41,6 @@ TARGETS = {
     "regression": (MLPRegressor, SkRegressor, RNG.normal(size=(23, 2))),
     "poisson": (MLPRegressor, SkRegressor, RNG.poisson(2.0, 23).astype(float)),
 }
-# Minibatches of 5 rows and a last one of 3 (the L2 term is per minibatch), shuffled: the same
-# random_state gives the same initial weights and the same minibatches as scikit-learn.
 #: scikit-learn before 1.9 fails some comparisons itself (pyproject allows
 #: 1.8): its early-stopping score runs isnan on string labels, and zero
 #: validation weights raise ZeroDivisionError, not its ValueError.
@@ -54,6 +52,8 @@ def skip_where_sklearn_fails(what: str) -> None:
         pytest.skip(f"scikit-learn {sklearn.__version__} fails this itself ({what}; fixed in 1.9)")
 
 
+# Minibatches of 5 rows and a last one of 3 (the L2 term is per minibatch), shuffled: the same
+# random_state gives the same initial weights and the same minibatches as scikit-learn.
 STEPWISE = dict(hidden_layer_sizes=(5,), random_state=1, max_iter=6, batch_size=5, alpha=0.3)
 
 
