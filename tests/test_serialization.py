@@ -75,8 +75,15 @@ def test_save_is_atomic_and_leaves_no_stray_files(tmp_path, monkeypatch):
 def test_save_and_checkpoint_stream_the_weights_without_copying_them(tmp_path):
     """The file was serialised to bytes first (the library's buffer, its
     bytes copy, then the header-sorted copy): 3x the weights at the peak of
-    a save, and on top of the epoch at every checkpoint. They are streamed now."""
+    a save, and on top of the epoch at every checkpoint. They are streamed
+    now, from safetensors 0.8 on; before it, ``save_file`` makes one bytes
+    copy of each tensor (pyproject allows safetensors>=0.4)."""
     import tracemalloc
+
+    import safetensors
+
+    streams = tuple(int(n) for n in safetensors.__version__.split(".")[:2]) >= (0, 8)
+    limit = 0.5 if streams else 1.5  # the weights' size: 3x before, whatever the version
 
     def peak_of(write):
         tracemalloc.start()
@@ -91,9 +98,10 @@ def test_save_and_checkpoint_stream_the_weights_without_copying_them(tmp_path):
     X, y = np.zeros((8, 200), dtype=np.float32), np.zeros((8, 4), dtype=np.float32)
     fit = lambda **k: net.fit(X, y, loss="mse", optimizer="sgd", epochs=1, **k)  # noqa: E731
     fit()  # the first fit's own allocations, outside the measure
-    assert peak_of(lambda: net.save(tmp_path / "m.safetensors")) < 0.5 * size
+    saving = peak_of(lambda: net.save(tmp_path / "m.safetensors"))
+    assert saving < limit * size, f"a save's peak {saving / size:.2f}x the weights"
     extra = peak_of(lambda: fit(checkpoint=tmp_path / "c.safetensors")) - peak_of(fit)
-    assert extra < 0.5 * size, f"a checkpoint's peak {extra / size:.2f}x the weights"
+    assert extra < limit * size, f"a checkpoint's peak {extra / size:.2f}x the weights"
     assert np.array_equal(host(xpnet.load(tmp_path / "m.safetensors", backend="numpy")._params()[0]),
                           host(net._params()[0]))  # fmt: skip
 

@@ -195,10 +195,10 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
 
 
 def _save_file(save_file: Any, tensors: dict[str, np.ndarray], tmp: str, metadata: dict[str, str]) -> None:
-    """safetensors' ``save_file``, streamed from the arrays (no copy of them
-    in memory); its I/O errors (a full disk) come back as the ``OSError``
-    they are, which ``write_atomic`` names with the path asked for, not as a
-    ``SafetensorError`` naming nothing."""
+    """safetensors' ``save_file``, which streams the arrays (from safetensors
+    0.8 on; before, it holds one bytes copy of each); its I/O errors (a full
+    disk) come back as the ``OSError`` they are, which ``write_atomic`` names
+    with the path asked for, not as a ``SafetensorError`` naming nothing."""
     try:
         save_file(tensors, tmp, metadata=metadata)
     except Exception as exc:
