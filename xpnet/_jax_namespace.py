@@ -17,8 +17,10 @@ from __future__ import annotations
 import types
 from typing import Any
 
+import array_api_compat as _compat
 import jax
 import jax.numpy as _jnp
+import numpy as _np
 
 from ._derived_namespace import derived
 
@@ -38,4 +40,15 @@ def namespace() -> types.ModuleType:
     return derived(_jnp, _jnp.__name__, matmul=matmul)
 
 
+def _cache_compat_lookup() -> None:
+    """array-api-compat finds JAX's namespace through ``jnp.empty(0)``, a
+    host-to-device transfer that ``jax.transfer_guard("disallow")`` refuses,
+    once per array type (its lookup is cached). Done here, outside any guard
+    the user sets, so that ``array_namespace`` on a JAX array transfers
+    nothing afterwards."""
+    with jax.transfer_guard("allow"):
+        _compat.array_namespace(jax.device_put(_np.empty(0)))
+
+
 xp = namespace()
+_cache_compat_lookup()
