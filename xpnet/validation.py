@@ -13,6 +13,7 @@ for host data.
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 import sys
@@ -388,7 +389,7 @@ def as_targets(
             checks.finite(y, what)
             checks.add(xp.any(y != xp.round(y)), f"{what}: class labels must be integers, got non-integral values")
         checks.add(
-            xp.any(y < 0) | xp.any(y >= n_out),
+            one_program(_labels_outside(n_out), y)(y),
             f"{what}: class labels must lie in 0..{n_out - 1} for a network with {n_out} outputs",
         )
         return y, True
@@ -409,6 +410,19 @@ def as_targets(
             y = backend.asarray(y, dtype)
     checks.finite(y, what)
     return y, False
+
+
+@functools.cache
+def _labels_outside(n_out: int) -> Callable[[Any], Any]:
+    """A test of labels outside ``0..n_out - 1`` (a 0-d boolean), one per
+    ``n_out`` so that on JAX its bounds are constants of the program, not
+    Python numbers sent to the device at each eager comparison."""
+
+    def outside(y: Any) -> Any:
+        xp = compat.array_namespace(y)
+        return xp.any(y < 0) | xp.any(y >= n_out)
+
+    return outside
 
 
 def queue_loss_targets(checks: DeferredChecks, T: Any, loss: Any, labels: bool, what: str = "y") -> None:
