@@ -23,6 +23,7 @@ from ._inplace import SPARES_MAX, _layout_key, _same_layout, _writable
 from ._kernels import _MODE, Donated, _mode
 from ._sparse import is_sparse
 from ._sparse import rows as sparse_rows
+from ._xp import row_range
 
 __all__ = ["Rows", "TrainStep", "take_rows"]
 
@@ -48,10 +49,10 @@ def take_rows(xp: Any, a: Any, order: Any, lo: int, hi: int) -> Any:
     if type(a) is not np.ndarray and is_sparse(a):
         return sparse_rows(a, order, lo, hi)
     if order is not None:
-        return xp.take(a, order[lo:hi], axis=0)
+        return xp.take(a, row_range(order, lo, hi), axis=0)
     if hi - lo == a.shape[0]:
         return a
-    return a[lo:hi, ...]
+    return row_range(a, lo, hi)
 
 
 class TrainStep:

@@ -23,6 +23,17 @@ def index_dtype(xp: Any) -> Any:
     return xp.int64 if info is None else info().default_dtypes()["integral"]
 
 
+def row_range(a: Any, lo: int, hi: int) -> Any:
+    """Rows ``lo:hi`` of ``a``. On JAX as ``lax.slice_in_dim``, whose bounds
+    are part of the operation: eager indexing sends them to the device as
+    arrays, an implicit transfer that ``jax.transfer_guard`` refuses."""
+    if compat.is_jax_array(a):
+        import jax
+
+        return jax.lax.slice_in_dim(a, lo, hi, axis=0)
+    return a[lo:hi, ...]
+
+
 def as_float_array(v: Any, like: Any = None) -> tuple[Any, Any]:
     """``(xp, array)`` for ``v``, always of a real floating dtype.
 

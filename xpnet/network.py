@@ -22,6 +22,7 @@ from ._dtypes import DTYPES, dtype_name
 from ._programs import inference, keyed_program, program_key
 from ._random import host_rng
 from ._sparse import is_sparse
+from ._xp import row_range
 from .activations import ACTIVATIONS, get_activation
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
 from .layers.base import check_host_arrays, check_rebuildable, check_step_arrays
@@ -419,7 +420,7 @@ class Network:
         n = X.shape[0]
         if n <= rows:
             return forward(params, buffers, X)
-        parts = [forward(params, buffers, X[i : min(i + rows, n), ...]) for i in range(0, n, rows)]
+        parts = [forward(params, buffers, row_range(X, i, min(i + rows, n))) for i in range(0, n, rows)]
         return self.backend.xp.concat(parts, axis=0)
 
     def _loss_and_grads(
