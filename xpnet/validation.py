@@ -433,17 +433,28 @@ def queue_loss_targets(checks: DeferredChecks, T: Any, loss: Any, labels: bool, 
     kind, loss_name = getattr(loss, "class_targets", None), loss.name
     if labels or kind is None:
         return
-    xp = compat.array_namespace(T)
     checks.add(
-        xp.any((T < 0) | (T > 1)),
+        one_program(_outside_unit_range, T)(T),
         f"{what}: {loss_name} targets must lie in [0, 1] (one-hot rows or probabilities), got values outside",
     )
     if kind == "classes" and T.ndim == 2 and T.shape[1] > 1:
         checks.add(
-            xp.any(xp.all(T == 0, axis=1)),
+            one_program(_any_zero_row, T)(T),
             f"{what}: some rows of the cross_entropy targets are all zero; each row needs its class "
             "(one-hot) or its probabilities (or give integer class labels)",
         )
+
+
+def _outside_unit_range(T: Any) -> Any:
+    """Does ``T`` hold a value outside [0, 1] (a 0-d boolean)?"""
+    xp = compat.array_namespace(T)
+    return xp.any((T < 0) | (T > 1))
+
+
+def _any_zero_row(T: Any) -> Any:
+    """Is a row of ``T`` all zero (a 0-d boolean)?"""
+    xp = compat.array_namespace(T)
+    return xp.any(xp.all(T == 0, axis=1))
 
 
 def queue_output_check(
