@@ -20,6 +20,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from ._backend import to_numpy
+from ._programs import one_program
 from ._sparse import is_sparse
 from .preprocessing import split_indices
 from .validation import as_numeric
@@ -80,11 +81,24 @@ def queue_sample_weight(backend: Any, w: Any, n: int, dtype: str, checks: Any) -
     if isinstance(w, np.ndarray):  # scaled in float64 first: weights of 1e-50 are not all zero in float32 then
         w = scaled_to_one(xp, w.astype(np.float64)).astype(np.dtype(dtype))
     else:
-        w = scaled_to_one(xp, xp.astype(w, backend.dtype(dtype)))
+        w = one_program(_scaled_to_one, w)(xp.astype(w, backend.dtype(dtype)))
     checks.finite(w, "sample_weight")
-    checks.add(xp.any(w < 0), "sample_weight must not hold negative weights")
-    checks.add(xp.all(w == 0), "sample_weight: every weight is zero, so nothing would be learned")
+    checks.add(one_program(_any_negative, w)(w), "sample_weight must not hold negative weights")
+    checks.add(one_program(_all_zero, w)(w), "sample_weight: every weight is zero, so nothing would be learned")
     return w
+
+
+# As programs on JAX (one_program): there an eager operation sends each Python number to the device.
+def _scaled_to_one(w: Any) -> Any:
+    return scaled_to_one(array_namespace(w), w)
+
+
+def _any_negative(w: Any) -> Any:
+    return array_namespace(w).any(w < 0)
+
+
+def _all_zero(w: Any) -> Any:
+    return array_namespace(w).all(w == 0)
 
 
 def scaled_to_one(xp: Any, w: Any) -> Any:
