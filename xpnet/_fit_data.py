@@ -117,6 +117,17 @@ def scaled_to_one(xp: Any, w: Any) -> Any:
     return w * (2.0**half) * (2.0 ** (e - half))
 
 
+def averaging_one(wb: Any, total: Any = None, count: int | None = None) -> Any:
+    """Weights ``wb`` times ``count`` over ``total`` (by default, their
+    number and sum): they average 1 over ``count`` rows of that sum (0 for
+    a sum of zero)."""
+    xp = array_namespace(wb)
+    total = xp.sum(wb) if total is None else total
+    count = wb.shape[0] if count is None else count
+    ok = total > 0
+    return wb * xp.where(ok, count / xp.where(ok, total, xp.ones_like(total)), xp.zeros_like(total))
+
+
 def split_rows(
     backend: Any, arrays: list[Any], share: float, key: int, strata: np.ndarray | None
 ) -> tuple[list[Any], list[Any]]:

@@ -31,7 +31,7 @@ from ._backend import own_broadcasting, quiet_float_errors
 from ._compile import check_compile, training_step
 from ._device_random import DeviceRandom, key_from_state
 from ._pending import PendingEpochs, all_finite
-from ._programs import keyed_program, network_key, program_key
+from ._programs import keyed_program, network_key, one_program, program_key
 from ._random import host_rng
 from ._sparse import is_sparse
 from ._trainstep import Rows, take_rows
@@ -562,12 +562,10 @@ class _Run:
     def _batch_weights(self, order: Any, lo: int, hi: int, start: int, stop: int) -> Any:
         """This process's rows' weights, scaled so that they average 1 over
         the global minibatch ``start:stop`` (0 for a batch of zero weight)."""
-        xp = self.xp
         wb = self._rows(self.w, order, lo, hi)
-        total = xp.sum(wb if (lo, hi) == (start, stop) else self._rows(self.w, order, start, stop))
-        ok = total > 0
-        scale = xp.where(ok, (stop - start) / xp.where(ok, total, xp.ones_like(total)), xp.zeros_like(total))
-        return wb * scale
+        if (lo, hi) == (start, stop):  # one program on JAX, whose eager operations send Python numbers
+            return one_program(data.averaging_one, wb)(wb)
+        return data.averaging_one(wb, self.xp.sum(self._rows(self.w, order, start, stop)), stop - start)
 
     # -- report ----------------------------------------------------------------
 
