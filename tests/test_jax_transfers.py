@@ -1,0 +1,89 @@
+"""No hidden transfers on JAX: with the inputs already on the device,
+``predict``, ``evaluate`` and ``fit`` run under ``jax.transfer_guard("disallow")``,
+which refuses every implicit host-to-device and device-to-host transfer (an
+eager operation's Python number, a host array given to a program). What xpnet
+must move, it moves with ``jax.device_put`` and ``jax.device_get``.
+
+Steps that run operation by operation (``compile=False``, ``sample_weight``,
+Dropout) are left out: there JAX's eager dispatch sends each Python number."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax", reason="jax.transfer_guard needs JAX")
+
+import xpnet  # noqa: E402
+from xpnet.schedules import CosineAnnealingLR, ReduceLROnPlateau  # noqa: E402
+
+
+def _data(n=70):
+    rng = np.random.default_rng(0)
+    X = jax.device_put(rng.normal(size=(n, 4)).astype(np.float32))
+    labels = jax.device_put(rng.integers(0, 3, size=n).astype(np.int32))
+    Y = jax.device_put(rng.normal(size=(n, 3)).astype(np.float32))
+    return X, labels, jax.nn.one_hot(labels, 3, dtype=X.dtype), Y
+
+
+def _net():
+    return xpnet.MLP([4, 8, 3], output_activation="softmax", backend="jax", dtype="float32", seed=0)
+
+
+def _fit(net, X, y, loss="cross_entropy", **options):
+    return net.fit(X, y, epochs=3, batch_size=32, optimizer="adam", loss=loss, seed=0, **options)
+
+
+CALLS = {
+    "predict": lambda net, X, y, O, Y: net.predict(X),
+    "predict in chunks": lambda net, X, y, O, Y: net.predict(X, batch_size=16),
+    "evaluate labels": lambda net, X, y, O, Y: net.evaluate(X, y, loss="cross_entropy"),
+    "evaluate one-hot in chunks": lambda net, X, y, O, Y: net.evaluate(X, O, loss="cross_entropy", batch_size=16),
+    "fit": lambda net, X, y, O, Y: _fit(net, X, y),
+    "fit validated": lambda net, X, y, O, Y: _fit(net, X, y, validation_data=(X, y), metrics=("accuracy",)),
+    "fit one-hot": lambda net, X, y, O, Y: _fit(net, X, O, validation_data=(X, O)),
+    "fit unshuffled": lambda net, X, y, O, Y: _fit(net, X, y, shuffle=False),
+    "fit scheduled": lambda net, X, y, O, Y: _fit(net, X, y, lr_schedule=CosineAnnealingLR(3)),
+    "fit on plateau": lambda net, X, y, O, Y: _fit(
+        net, X, y, validation_data=(X, y), lr_schedule=ReduceLROnPlateau(patience=0),
+        callbacks=[xpnet.EarlyStopping(patience=1)]),  # fmt: skip
+    "fit regression": lambda net, X, y, O, Y: _fit(
+        net, X, Y, loss="mse", validation_data=(X, Y), metrics=("mse", "mae", "r2")),  # fmt: skip
+}
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+def test_no_implicit_transfer(call):
+    arrays = _data()
+    net = _net()
+    with jax.transfer_guard("disallow"):
+        CALLS[call](net, *arrays)
+
+
+def test_the_guard_would_see_one():
+    """The test above can fail: an eager operation with a Python number is refused."""
+    X = _data()[0]
+    with pytest.raises(Exception, match="Disallowed host-to-device transfer"), jax.transfer_guard("disallow"):
+        X * 2.0
+
+
+def test_a_fresh_process_predicts_under_the_guard():
+    """array-api-compat finds JAX's namespace with ``jnp.empty(0)`` (a transfer)
+    the first time it sees a JAX array; xpnet does that outside the guard.
+    In a fresh process, since this one's tests may have done it already."""
+    code = (
+        "import jax, numpy as np, xpnet\n"
+        "X = jax.device_put(np.ones((5, 4), dtype=np.float32))\n"
+        "net = xpnet.MLP([4, 3], backend='jax', dtype='float32', seed=0)\n"
+        "with jax.transfer_guard('disallow'):\n"
+        "    net.predict(X)\n"
+    )
+    root = Path(xpnet.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
