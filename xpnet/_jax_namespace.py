@@ -43,11 +43,11 @@ def namespace() -> types.ModuleType:
 def _cache_compat_lookup() -> None:
     """array-api-compat finds JAX's namespace through ``jnp.empty(0)``, a
     host-to-device transfer that ``jax.transfer_guard("disallow")`` refuses,
-    once per array type (its lookup is cached). Done here, outside any guard
-    the user sets, so that ``array_namespace`` on a JAX array transfers
-    nothing afterwards."""
-    with jax.transfer_guard("allow"):
-        _compat.array_namespace(jax.device_put(_np.empty(0)))
+    once per array type (its lookup is cached). Done here, once, for JAX's
+    arrays: while JAX traces, where ``jnp.empty(0)`` neither transfers nor
+    compiles, so that ``array_namespace`` on a JAX array transfers nothing."""
+    array = jax.device_put(_np.empty(0, dtype=_np.float32))
+    jax.make_jaxpr(lambda: _compat.array_namespace(array) and None)()
 
 
 xp = namespace()
