@@ -14,7 +14,7 @@ import numpy as np
 
 from ._backend import (
     Backend, backend_for_unpickling, device_spec, get_backend, own_broadcasting, quiet_float_errors, to_numpy,
-)
+)  # fmt: skip
 from ._random import draw_weights, host_rng, initial_bias, resolve_init
 from ._xp import affine
 from .activations import Activation, get_activation
