@@ -174,3 +174,16 @@ def jax_x64(on: bool):
     from jax.experimental import enable_x64
 
     return enable_x64(on)
+
+
+def traced_peak(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` and the peak of the memory Python and NumPy
+    allocated during it (tracemalloc), in bytes."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        out = fn(*args, **kwargs)
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

@@ -9,7 +9,7 @@ import types
 import array_api_compat
 import numpy as np
 import pytest
-from helpers import assert_on, host, subprocess_env, try_import
+from helpers import assert_on, host, subprocess_env, traced_peak, try_import
 
 import xpnet
 from xpnet import _backend
@@ -305,20 +305,13 @@ def test_jax_asarray_copies_a_cast_host_array_once():
     """The cast already made a host array nobody else holds: JAX takes it
     as it is, without a second host copy of the data (the peak host memory
     of the call holds one float32 copy of the rows, not two)."""
-    import tracemalloc
-
     from conftest import make_backend
 
     if try_import("jax") is None:
         pytest.skip("jax is not installed")
     backend = make_backend("jax")
     rows = np.random.default_rng(0).normal(size=(2**18,))  # 2 MiB in float64, 1 MiB in float32
-    tracemalloc.start()
-    try:
-        a = backend.asarray(rows, "float32")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    a, peak = traced_peak(backend.asarray, rows, "float32")
     assert peak < 1.5 * rows.size * 4, f"{peak} bytes at the peak: the rows were copied twice on the host"
     np.testing.assert_array_equal(host(a), rows.astype(np.float32))
 
@@ -327,8 +320,6 @@ def test_jax_asarray_copies_host_rows_of_its_dtype_once():
     """Rows already of the model's dtype, at an address XLA cannot share:
     device_put copies them, so a private host copy before it (always made
     before) only held the data twice."""
-    import tracemalloc
-
     from conftest import make_backend
 
     if try_import("jax") is None:
@@ -338,12 +329,7 @@ def test_jax_asarray_copies_host_rows_of_its_dtype_once():
     skip = (4 - buf.ctypes.data % 64) % 64 // 4  # an address 4 bytes past a 64-byte boundary
     rows = buf[skip : skip + 2**18]
     rows[:] = np.arange(2**18, dtype=np.float32)
-    tracemalloc.start()
-    try:
-        a = backend.asarray(rows, "float32")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    a, peak = traced_peak(backend.asarray, rows, "float32")
     assert peak < 0.5 * rows.nbytes, f"{peak} bytes at the peak: a host copy of {rows.nbytes} bytes was made"
     rows[0] = -1.0
     assert host(a)[0] == 0.0 and host(a)[-1] == 2**18 - 1

@@ -4,12 +4,11 @@ data, and the value checks still cost one transfer per call."""
 
 from __future__ import annotations
 
-import tracemalloc
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers import assert_on, host
+from helpers import assert_on, host, traced_peak
 from test_training import _SyncCounter
 
 import xpnet
@@ -53,12 +52,7 @@ def test_inference_memory_follows_the_chunk_not_the_data():
     allocations to tracemalloc)."""
     net = xpnet.MLP([32, 512, 512, 4], backend="numpy", seed=0)
     X = np.random.default_rng(0).normal(size=(20_000, 32)).astype(np.float32)
-    tracemalloc.start()
-    try:
-        net.predict(X, batch_size=500)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    _, peak = traced_peak(net.predict, X, batch_size=500)
     assert peak < 8e6, f"peak {peak / 1e6:.1f} MB"
 
 
@@ -68,12 +62,7 @@ def test_float64_input_to_a_float32_network_costs_only_its_cast():
     rows, past an inf, is still found."""
     net = xpnet.MLP([50, 4, 2], backend="numpy", seed=0, dtype="float32")
     X = np.random.default_rng(0).normal(size=(20_000, 50))
-    tracemalloc.start()
-    try:
-        net.predict(X, batch_size=500)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    _, peak = traced_peak(net.predict, X, batch_size=500)
     assert peak < 0.7 * X.nbytes, f"peak {peak / X.nbytes:.2f}x X"
     X[3, 1], X[-2, 7] = np.inf, -1e39
     with pytest.raises(ValueError, match="beyond the float32 range"):
