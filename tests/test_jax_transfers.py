@@ -9,13 +9,13 @@ Dropout) are left out: there JAX's eager dispatch sends each Python number."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import child_env
 
 jax = pytest.importorskip("jax", reason="jax.transfer_guard needs JAX")
 
@@ -84,7 +84,6 @@ def test_a_fresh_process_predicts_under_the_guard():
         "    net.predict(X)\n"
     )
     root = Path(xpnet.__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                          check=False)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], env=child_env(root), capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
