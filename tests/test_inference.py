@@ -129,3 +129,46 @@ def test_a_float64_value_beyond_float32_on_a_device_is_named_as_such():
     torch = pytest.importorskip("torch", reason="torch is not installed")
     with pytest.raises(ValueError, match=r"X has values beyond the float32 range .*use dtype='float64'"):
         xpnet.MLP([2, 1], backend="numpy").predict(torch.tensor([[1e39, 1.0]], dtype=torch.float64))
+
+
+def test_evaluate_memory_follows_the_chunk_not_the_classes():
+    """20 000 rows of 500 classes: the outputs and the labels' one-hot rows
+    would take 40 MB each (the old evaluate peaked at 160 MB, 250x X); in
+    500-row chunks the loss holds about 1 MB at a time."""
+    net = xpnet.MLP([8, 16, 500], output_activation="softmax", backend="numpy", seed=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20_000, 8)).astype(np.float32), rng.integers(0, 500, 20_000)
+    tracemalloc.start()
+    try:
+        value = net.evaluate(X, y, "cross_entropy", batch_size=500)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8e6, f"peak {peak / 1e6:.1f} MB"
+    Y = net.predict(X).astype(np.float64)
+    assert value == pytest.approx(-np.mean(np.log(Y[np.arange(len(y)), y])), rel=1e-5)
+
+
+@pytest.mark.parametrize("loss", ["mse", "sse", "huber", "binary_cross_entropy", "cross_entropy", "labels"])
+def test_chunked_evaluate_equals_one_piece(backend, loss):
+    """Each reduction kept: a mean weighs each chunk by its rows, a sum adds them (a short last chunk too)."""
+    net = _net(backend)
+    rng = np.random.default_rng(1)
+    X, labels = rng.normal(size=(50, 5)), rng.integers(0, 3, 50)
+    y = labels if loss == "labels" else np.eye(3)[labels] if loss == "cross_entropy" else rng.uniform(size=(50, 3))
+    loss = "cross_entropy" if loss == "labels" else loss
+    whole = net.evaluate(X, y, loss, batch_size=10**9)
+    for rows in (1, 7, 49):
+        assert net.evaluate(X, y, loss, batch_size=rows) == pytest.approx(whole, rel=1e-12)
+
+
+def test_chunked_evaluate_names_a_late_overflow_and_takes_a_weighted_loss():
+    overflowing = xpnet.MLP([1, 1], backend="numpy", dtype="float32")
+    overflowing.layers[0].weights = [[3e38]]
+    X = np.ones((9, 1)) * np.arange(9)[:, None]
+    with pytest.raises(FloatingPointError, match="overflow"):
+        overflowing.evaluate(X, np.zeros(9), "mse", batch_size=2)
+    net, w = _net("numpy"), np.linspace(0.5, 1.5, 30)
+    X, y = np.random.default_rng(2).normal(size=(30, 5)), np.arange(30) % 3
+    weighted = xpnet.get_loss("cross_entropy").weighted(w)
+    assert net.evaluate(X, y, weighted, batch_size=4) == pytest.approx(net.evaluate(X, y, weighted), rel=1e-12)

@@ -10,10 +10,12 @@ all buffers (running statistics) as another, hands them to pure functions
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import array_api_extra as xpx
 import numpy as np
 
 from . import training as _training
@@ -22,16 +24,17 @@ from ._dtypes import DTYPES, dtype_name
 from ._programs import inference, keyed_program, program_key
 from ._random import host_rng
 from ._sparse import is_sparse
-from ._xp import row_range
+from ._xp import index_dtype, row_range
 from .activations import ACTIVATIONS, get_activation
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
 from .layers.base import check_host_arrays, check_rebuildable, check_step_arrays
 from .layers.dense import Dense
-from .losses import Loss, checked_delta, declared_fusion, get_loss, value_and_delta
+from .losses import Loss, _Weighted, checked_delta, declared_fusion, get_loss, value_and_delta
 from .modelfile import model_metadata, model_tensors, write_atomic
 from .records import check_figure
 from .validation import (
     DeferredChecks, as_features, as_targets, one_hot, positive, queue_loss_targets, queue_output_check, refuse_traced,
+    sum_not_finite,
 )  # fmt: skip
 
 __all__ = ["CHUNK_VALUES", "DTYPES", "MLP", "Network", "check_dtype"]
@@ -231,16 +234,27 @@ class Network:
     def evaluate(self, X: Any, y: Any, loss: str | Loss, batch_size: int | None = None) -> float:
         """The loss of the network on ``(X, y)`` as a Python float; the
         outputs are computed ``batch_size`` rows at a time, as in
-        :meth:`predict` (default: :meth:`chunk_rows`)."""
+        :meth:`predict` (default: :meth:`chunk_rows`), and so is the loss
+        (with class labels' one-hot rows): memory holds one chunk's outputs,
+        not ``N x n_out`` (see :meth:`_chunked_loss`)."""
         refuse_traced("Network.evaluate", X, y)
         loss = get_loss(loss)
         rows = positive(batch_size, "batch_size", integer=True, allow_none=True)
-        X, T = self._inputs(X, y, loss)
+        checks = DeferredChecks(self.backend)
+        X, T, labels = self._queue_inputs(X, y, loss, checks)
+        checks.run()
+        rows = rows or self.chunk_rows(is_sparse(X))
+        if X.shape[0] > rows and not isinstance(loss, _Weighted):  # its weights are N rows: whole
+            with quiet_float_errors():
+                total = self._chunked_loss(self.backend.asarray(X), self.backend.asarray(T), labels, loss, rows)
+            if total is not None:
+                return total
+        return self._whole_loss(self.backend.asarray(X), self.backend.asarray(self._one_hot_if(T, labels)), loss, rows)
 
-        def value(T: Any, Y: Any) -> Any:
-            out = loss._value(self.backend.xp, T, Y)
-            return check_figure(out, f"loss {loss.name or type(loss).__name__!r}: its _value")
-
+    def _whole_loss(self, X: Any, T: Any, loss: Loss, rows: int) -> float:
+        """:meth:`evaluate`'s loss on all outputs at once (one chunk, or the
+        outputs' check failed in chunks: its error, or its false alarm cleared)."""
+        value = _evaluate_value(loss, self.backend.xp)
         with quiet_float_errors():
             Y = self._predict(*self._arrays(), X, rows)  # in chunks: inference's programs on JAX
             checks = DeferredChecks(self.backend)
@@ -249,6 +263,26 @@ class Network:
             # On JAX the loss as one small program, not a compile and a dispatch per operation.
             program = keyed_program(self.backend, ("evaluate", *program_key(loss)), value)
             return float(self.backend.to_numpy(program(T, Y)))
+
+    def _chunked_loss(self, X: Any, T: Any, labels: bool, loss: Loss, rows: int) -> float | None:
+        """The loss, ``rows`` at a time: per chunk its value times its row
+        count for a ``reduction="mean"`` loss (as to split it across
+        processes) and a quick finite check of its outputs, one program on
+        JAX; all fetched in one transfer, summed on the host. ``None`` if a
+        check failed: :meth:`_whole_loss` then names the error (or clears it)."""
+        forward, params, buffers = inference(self, INFERENCE), *self._arrays()
+        key = ("evaluate_rows", labels, *program_key(loss))
+        program = keyed_program(self.backend, key, _rows_loss(loss, self.backend.xp, labels))
+        n, parts = X.shape[0], []
+        for lo in range(0, n, rows):
+            hi = min(lo + rows, n)
+            Y = forward(params, buffers, row_range(X, lo, hi))
+            parts += program(row_range(T, lo, hi), Y)
+        got = self.backend.to_host(parts)
+        if any(bool(bad) for bad in got[1::2]):
+            return None
+        total = math.fsum(float(v) for v in got[::2])
+        return total / n if loss.reduction == "mean" else total
 
     @own_broadcasting
     def gradients(self, X: Any, y: Any, loss: str | Loss) -> list[tuple[Any, ...]]:
@@ -615,3 +649,27 @@ def _on_gpu(backend: Any) -> bool:
     device = backend.device
     platform = getattr(device, "platform", None)  # JAX devices
     return backend.name == "cupy" or "cuda" in str(device).lower() or (platform is not None and platform != "cpu")
+
+
+def _evaluate_value(loss: Loss, xp: Any) -> Any:
+    """``(T, Y) -> loss._value``, checked to be one number (a 0-d array)."""
+
+    def value(T: Any, Y: Any) -> Any:
+        return check_figure(loss._value(xp, T, Y), f"loss {loss.name or type(loss).__name__!r}: its _value")
+
+    return value
+
+
+def _rows_loss(loss: Loss, xp: Any, labels: bool) -> Any:
+    """``(T, Y) -> [value x rows (for a mean) or value, outputs not finite?]``
+    of one chunk, labels one-hot encoded first: all read from the arrays, as
+    a :func:`keyed_program` needs (its key names ``loss`` and ``labels``)."""
+    value = _evaluate_value(loss, xp)
+
+    def rows_loss(T: Any, Y: Any) -> list[Any]:
+        if labels:
+            T = xpx.one_hot(xp.astype(T, index_dtype(xp)), Y.shape[1], dtype=Y.dtype, xp=xp)
+        out = value(T, Y)
+        return [out * Y.shape[0] if loss.reduction == "mean" else out, sum_not_finite(Y)]
+
+    return rows_loss
