@@ -221,3 +221,18 @@ def test_with_an_interrupt_a_program_holds_at_most_64_steps_the_short_last_one_t
     scans.clear()
     net.fit(X, y, loss="cross_entropy", epochs=1, batch_size=2)
     assert scans == [65]
+
+
+def test_validation_rows_beyond_one_chunk_are_sliced_inside_the_program(monkeypatch):
+    """The report's program predicts the validation rows in chunks; row_range
+    sent each chunk's start to the array's sharding, which a tracer has not
+    (AttributeError in every fit whose validation rows passed one chunk)."""
+    monkeypatch.setattr(xpnet.network, "CHUNK_VALUES", 8 * 16)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 2)), rng.integers(0, 3, 60)
+    net = xpnet.MLP([2, 16, 3], "tanh", "softmax", backend="jax", seed=0)
+    hist = net.fit(X[:20], y[:20], loss="cross_entropy", epochs=2, batch_size=8, validation_data=(X[20:], y[20:]),
+                   metrics=("accuracy",))  # fmt: skip
+    assert net.chunk_rows() == 8
+    assert hist.val_loss[-1] == pytest.approx(net.evaluate(X[20:], y[20:], "cross_entropy"), rel=1e-6)
+    assert hist.metrics["val_accuracy"][-1] == pytest.approx(np.mean(host(net.predict(X[20:])).argmax(1) == y[20:]))

@@ -34,13 +34,17 @@ def row_range(a: Any, lo: int, hi: int) -> Any:
     implicit transfer, which ``jax.transfer_guard`` refuses, and a static
     ``lax.slice_in_dim`` compiled one program per position (every chunk of
     a predict, every minibatch of an eager epoch: 0.9 s for predict's first
-    300 000 rows against 0.2 s). One program per slice length here."""
+    300 000 rows against 0.2 s). One program per slice length here. Traced
+    (inside a program) it is a static slice: a tracer has no sharding to
+    send a start to, and the program is compiled once anyway."""
     jax_type = _JAX_TYPES.get(type(a))
     if jax_type is None:  # once per type (a NumPy float0 array is not JAX's): compat's test costs 0.6 us
         jax_type = _JAX_TYPES[type(a)] = not isinstance(a, np.ndarray) and compat.is_jax_array(a)
     if jax_type:
         import jax
 
+        if isinstance(a, jax.core.Tracer):  # inside a program (an epoch report's validation rows): no transfer
+            return jax.lax.slice_in_dim(a, lo, hi, axis=0)
         start = jax.device_put(np.int32(lo) if lo < 2**31 else np.int64(lo), a.sharding)
         return _jax_rows()(a, start, hi - lo)
     return a[lo:hi, ...]
