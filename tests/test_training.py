@@ -478,3 +478,38 @@ def test_a_set_up_that_fails_leaves_no_progress_bar_behind(capsys):
         with pytest.raises(RuntimeWarning, match="cannot compile this step"):
             net.fit(X, X[:, :3], loss="mse", optimizer=Halving(), epochs=7, compile=True, progress=True)
     assert "0/7" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("loss", "one_hot"), [("cross_entropy", False), ("cross_entropy", True), ("sse", True)])
+def test_the_validation_loss_in_chunks_equals_evaluate(backend, monkeypatch, loss, one_hot):
+    """With more validation rows than one inference chunk (8 here) and no
+    metric, the report adds the chunks' losses (a short last one too)."""
+    monkeypatch.setattr(xpnet.network, "CHUNK_VALUES", 8 * 16)
+    rng = np.random.default_rng(0)
+    X, labels = rng.normal(size=(60, 2)), rng.integers(0, 3, 60)
+    y = np.eye(3)[labels] if one_hot else labels
+    net = xpnet.MLP([2, 16, 3], "tanh", "softmax", backend=backend, seed=0)
+    hist = net.fit(X[:20], y[:20], loss=loss, optimizer="adam", lr=0.05, epochs=2, batch_size=8, seed=0,
+                   validation_data=(X[20:], y[20:]))  # fmt: skip
+    assert net.chunk_rows() == 8 and len(hist.val_loss) == 2
+    assert hist.val_loss[-1] == pytest.approx(net.evaluate(X[20:], y[20:], loss, batch_size=10**9), rel=1e-6)
+
+
+def test_the_validation_loss_memory_follows_the_chunk_not_the_classes():
+    """20 000 validation rows of 500 classes: their outputs and one-hot rows
+    would take 40 MB each (the old report peaked at 160 MB); in chunks of
+    1048 rows the loss holds a few MB at a time."""
+    import tracemalloc
+
+    net = xpnet.MLP([8, 16, 500], output_activation="softmax", backend="numpy", seed=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20_200, 8)).astype(np.float32), rng.integers(0, 500, 20_200)
+    tracemalloc.start()
+    try:
+        hist = net.fit(X[:200], y[:200], loss="cross_entropy", epochs=1, batch_size=100,
+                       validation_data=(X[200:], y[200:]))  # fmt: skip
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20e6, f"peak {peak / 1e6:.1f} MB"
+    assert hist.val_loss[-1] == pytest.approx(net.evaluate(X[200:], y[200:], "cross_entropy"), rel=1e-5)

@@ -31,18 +31,20 @@ from ._backend import own_broadcasting, quiet_float_errors
 from ._compile import check_compile, training_step
 from ._device_random import DeviceRandom, key_from_state
 from ._pending import PendingEpochs, all_finite
-from ._programs import keyed_program, network_key, one_program, program_key
+from ._programs import inference, keyed_program, network_key, one_program, program_key
 from ._random import host_rng
 from ._sparse import is_sparse
 from ._trainstep import Rows, take_rows
+from ._xp import row_range
 from .callbacks import callback_name
+from .layers import INFERENCE
 from .layers.base import Context
 from .losses import for_labels, get_loss
 from .optimizers import get_optimizer, initial_state
 from .records import History, Position, RunRecord, TrainingInterrupted, check_figure
 from .registry import component_spec
 from .schedules import checked_rate, get_schedule
-from .validation import DeferredChecks, check_distributed, check_fit_options, positive, refuse_traced
+from .validation import DeferredChecks, check_distributed, check_fit_options, one_hot, positive, refuse_traced
 
 __all__ = ["History", "TrainingInterrupted", "fit"]
 
@@ -363,7 +365,8 @@ class _Run:
         key (:meth:`_follow_settings`)."""
         compile = False if is_sparse(self.X) else self.compile  # SciPy's products: no recorded step (NumPy's tape)
         self.train_step = training_step(self.net, self.loss, self.opt, self.decay, _TRAINING, self.state, compile)
-        self.figures = _epoch_figures(self.net, self.loss, self.metric_fns, len(self.bounds), self.compile)
+        self.figures = _epoch_figures(self.net, self.loss, self.metric_fns, len(self.bounds), self.compile,
+                                      self.val_labels)
         self.settings = self._settings_now() if self.callbacks else None
 
     def _settings_now(self) -> tuple[str, str]:
@@ -419,7 +422,8 @@ class _Run:
         T = net._one_hot_if(T, labels)
         if labels:  # rows of exactly one 1: cross-entropy's fused delta needs no row sums
             self.loss = for_labels(loss)
-        self.val = None if val is None else (Xv, net._one_hot_if(Tv, labels_v))
+        self.val_labels = val is not None and labels_v and self._val_in_chunks(Xv)  # one-hot chunk by chunk
+        self.val = None if val is None else (Xv, Tv if self.val_labels else net._one_hot_if(Tv, labels_v))
         if self.split is not None:
             strata = data.strata(y, T, loss)
             (X, T, w), (Xv, Tv, _) = data.split_rows(backend, [X, T, w], self.split, self.key, strata)
@@ -435,6 +439,11 @@ class _Run:
             if isinstance(self.class_weight, dict) and 0.0 in self.class_weight.values():
                 data.check_some_weight(w)  # a class weighed 0 may leave no row a weight
         self.X, self.T, self.w = X, T, w
+
+    def _val_in_chunks(self, Xv: Any) -> bool:
+        """Does the epoch report take the validation loss in chunks (more
+        rows than one, no metric that may need all outputs at once)?"""
+        return not self.metric_fns and Xv.shape[0] > self.net.chunk_rows(is_sparse(Xv))
 
     def _restore(self, found: Any) -> None:
         self.params, self.buffers, self.state, self.history, self.pos, sched = checkpoints.restore(
@@ -750,20 +759,26 @@ class _Run:
             self.bar.close()
 
 
-def _epoch_figures(net: Any, loss: Any, named_metrics: dict[str, Any], n_batches: int, compile: Any) -> Any:
+def _epoch_figures(
+    net: Any, loss: Any, named_metrics: dict[str, Any], n_batches: int, compile: Any, labels: bool = False
+) -> Any:
     """``(total, params, buffers, val) -> [loss, val_loss, *metrics]``, the
     epoch's figures as 0-d device arrays: the mean of its minibatch losses
     (``total`` is their sum), then the loss and metrics on the validation
-    rows ``val = (Xv, Tv)`` (``None``: none). On JAX one program (per
-    network, loss, metrics and minibatch count) where the built-in metrics
-    allow (a callable may do anything), not one per operation."""
+    rows ``val = (Xv, Tv)`` (``None``: none; ``Tv`` class labels where
+    ``labels``). Without metrics the validation loss is taken chunk by chunk
+    (:func:`_chunked_loss`). On JAX one program (per network, loss, metrics,
+    labels and minibatch count) where the built-in metrics allow (a
+    callable may do anything), not one per operation."""
 
     metrics = list(named_metrics.values())
     loss_value = _loss_value_words(loss)
 
     def figures(total: Any, params: list[Any], buffers: list[Any], val: Any) -> list[Any]:
         out = [total if n_batches == 1 else total / n_batches]
-        if val is not None:
+        if val is not None and not metrics and val[0].shape[0] > net.chunk_rows(is_sparse(val[0])):
+            out.append(_chunked_loss(net, loss, params, buffers, val, labels))
+        elif val is not None:
             Yv = net._predict(params, buffers, val[0])
             out.append(check_figure(loss._value(net.backend.xp, val[1], Yv), loss_value))
             out += [_metric_figure(net, fn(val[1], Yv), name) for name, fn in named_metrics.items()]
@@ -771,8 +786,29 @@ def _epoch_figures(net: Any, loss: Any, named_metrics: dict[str, Any], n_batches
 
     if compile is False or not all(vars(type(m)).get("compilable") is True for m in metrics):
         return figures
-    key = ("figures", *network_key(net), *program_key(loss), *(k for m in metrics for k in program_key(m)), n_batches)
+    metric_keys = (k for m in metrics for k in program_key(m))
+    key = ("figures", *network_key(net), *program_key(loss), *metric_keys, n_batches, labels)
     return keyed_program(net.backend, key, figures)
+
+
+def _chunked_loss(net: Any, loss: Any, params: list[Any], buffers: list[Any], val: Any, labels: bool) -> Any:
+    """The loss on ``val = (X, T)`` (``T`` class labels where ``labels``,
+    one-hot encoded chunk by chunk), :meth:`~xpnet.Network.chunk_rows` rows
+    at a time: each chunk's value, times its rows for a ``reduction="mean"``
+    loss (as data-parallel training splits a loss), added on the device.
+    Memory holds one chunk's outputs, not ``N x n_out``."""
+    xp, (X, T), words = net.backend.xp, val, _loss_value_words(loss)
+    forward, n, total = inference(net, INFERENCE), X.shape[0], None
+    mean = loss.reduction == "mean"
+    rows = net.chunk_rows(is_sparse(X))
+    for lo in range(0, n, rows):
+        hi = min(lo + rows, n)
+        Y = forward(params, buffers, row_range(X, lo, hi))
+        Tc = one_hot(net.backend, row_range(T, lo, hi), net.n_out, net.dtype) if labels else row_range(T, lo, hi)
+        value = check_figure(loss._value(xp, Tc, Y), words)
+        value = value * (hi - lo) if mean else value
+        total = value if total is None else total + value
+    return total / n if mean else total
 
 
 def _metric_figure(net: Any, value: Any, name: str) -> Any:
