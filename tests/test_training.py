@@ -495,10 +495,12 @@ def test_the_validation_loss_in_chunks_equals_evaluate(backend, monkeypatch, los
     assert hist.val_loss[-1] == pytest.approx(net.evaluate(X[20:], y[20:], loss, batch_size=10**9), rel=1e-6)
 
 
-def test_the_validation_loss_memory_follows_the_chunk_not_the_classes():
+@pytest.mark.parametrize("metrics", [(), ("mse", "mae")])
+def test_the_validation_loss_memory_follows_the_chunk_not_the_classes(metrics):
     """20 000 validation rows of 500 classes: their outputs and one-hot rows
     would take 40 MB each (the old report peaked at 160 MB); in chunks of
-    1048 rows the loss holds a few MB at a time."""
+    1048 rows the loss (and metrics that are means over rows) hold a few MB
+    at a time."""
     import tracemalloc
 
     net = xpnet.MLP([8, 16, 500], output_activation="softmax", backend="numpy", seed=0)
@@ -507,9 +509,29 @@ def test_the_validation_loss_memory_follows_the_chunk_not_the_classes():
     tracemalloc.start()
     try:
         hist = net.fit(X[:200], y[:200], loss="cross_entropy", epochs=1, batch_size=100,
-                       validation_data=(X[200:], y[200:]))  # fmt: skip
+                       validation_data=(X[200:], y[200:]), metrics=metrics)  # fmt: skip
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < 20e6, f"peak {peak / 1e6:.1f} MB"
     assert hist.val_loss[-1] == pytest.approx(net.evaluate(X[200:], y[200:], "cross_entropy"), rel=1e-5)
+
+
+@pytest.mark.parametrize("metrics", [("mse", "mae"), ("mse", "accuracy")])
+def test_validation_metrics_that_are_means_over_rows_go_in_chunks_too(backend, monkeypatch, metrics):
+    """mean_squared_error and mean_absolute_error add up chunk by chunk;
+    accuracy (its softmax test spans all rows) keeps every figure whole."""
+    from xpnet.metrics import get_metric
+
+    monkeypatch.setattr(xpnet.network, "CHUNK_VALUES", 8 * 16)
+    rng = np.random.default_rng(1)
+    X, labels = rng.normal(size=(60, 2)), rng.integers(0, 3, 60)
+    net = xpnet.MLP([2, 16, 3], "tanh", "softmax", backend=backend, seed=0)
+    hist = net.fit(X[:20], labels[:20], loss="cross_entropy", epochs=2, batch_size=8, seed=0,
+                   validation_data=(X[20:], labels[20:]), metrics=metrics)  # fmt: skip
+    Y, T = host(net.predict(X[20:])), np.eye(3)[labels[20:]]
+    for name in metrics:
+        metric = get_metric(name)
+        want = float(metric(T, Y.astype(np.float64)))
+        assert hist.metrics[f"val_{metric.name}"][-1] == pytest.approx(want, rel=1e-5)
+    assert hist.val_loss[-1] == pytest.approx(net.evaluate(X[20:], labels[20:], "cross_entropy"), rel=1e-6)

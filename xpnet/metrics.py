@@ -90,6 +90,8 @@ class MeanSquaredError(_RowsMetric):
     name = "mean_squared_error"
     greater_is_better = False
     compilable = True
+    #: The mean over rows of a figure per row: ``fit`` may average it chunk by chunk (a subclass must say so again).
+    rows_mean = True
 
     def _of_rows(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
         return _mean(xp, (y_pred - y_true) ** 2)
@@ -103,6 +105,7 @@ class MeanAbsoluteError(_RowsMetric):
     name = "mean_absolute_error"
     greater_is_better = False
     compilable = True
+    rows_mean = True
 
     def _of_rows(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
         return _mean(xp, xp.abs(y_pred - y_true))

@@ -441,9 +441,9 @@ class _Run:
         self.X, self.T, self.w = X, T, w
 
     def _val_in_chunks(self, Xv: Any) -> bool:
-        """Does the epoch report take the validation loss in chunks (more
+        """Does the epoch report take the validation figures in chunks (more
         rows than one, no metric that may need all outputs at once)?"""
-        return not self.metric_fns and Xv.shape[0] > self.net.chunk_rows(is_sparse(Xv))
+        return _chunkable(list(self.metric_fns.values())) and Xv.shape[0] > self.net.chunk_rows(is_sparse(Xv))
 
     def _restore(self, found: Any) -> None:
         self.params, self.buffers, self.state, self.history, self.pos, sched = checkpoints.restore(
@@ -766,18 +766,19 @@ def _epoch_figures(
     epoch's figures as 0-d device arrays: the mean of its minibatch losses
     (``total`` is their sum), then the loss and metrics on the validation
     rows ``val = (Xv, Tv)`` (``None``: none; ``Tv`` class labels where
-    ``labels``). Without metrics the validation loss is taken chunk by chunk
-    (:func:`_chunked_loss`). On JAX one program (per network, loss, metrics,
-    labels and minibatch count) where the built-in metrics allow (a
-    callable may do anything), not one per operation."""
+    ``labels``). Without metrics, or with means over rows only, the
+    validation figures are taken chunk by chunk (:func:`_chunked_figures`).
+    On JAX one program (per network, loss, metrics, labels and minibatch
+    count) where the built-in metrics allow (a callable may do anything),
+    not one per operation."""
 
     metrics = list(named_metrics.values())
     loss_value = _loss_value_words(loss)
 
     def figures(total: Any, params: list[Any], buffers: list[Any], val: Any) -> list[Any]:
         out = [total if n_batches == 1 else total / n_batches]
-        if val is not None and not metrics and val[0].shape[0] > net.chunk_rows(is_sparse(val[0])):
-            out.append(_chunked_loss(net, loss, params, buffers, val, labels))
+        if val is not None and _chunkable(metrics) and val[0].shape[0] > net.chunk_rows(is_sparse(val[0])):
+            out += _chunked_figures(net, loss, named_metrics, params, buffers, val, labels)
         elif val is not None:
             Yv = net._predict(params, buffers, val[0])
             out.append(check_figure(loss._value(net.backend.xp, val[1], Yv), loss_value))
@@ -791,14 +792,17 @@ def _epoch_figures(
     return keyed_program(net.backend, key, figures)
 
 
-def _chunked_loss(net: Any, loss: Any, params: list[Any], buffers: list[Any], val: Any, labels: bool) -> Any:
-    """The loss on ``val = (X, T)`` (``T`` class labels where ``labels``,
-    one-hot encoded chunk by chunk), :meth:`~xpnet.Network.chunk_rows` rows
-    at a time: each chunk's value, times its rows for a ``reduction="mean"``
-    loss (as data-parallel training splits a loss), added on the device.
-    Memory holds one chunk's outputs, not ``N x n_out``."""
+def _chunked_figures(
+    net: Any, loss: Any, named_metrics: dict[str, Any], params: list[Any], buffers: list[Any], val: Any, labels: bool
+) -> list[Any]:
+    """The loss and metrics on ``val = (X, T)`` (``T`` class labels where
+    ``labels``, one-hot encoded chunk by chunk), :meth:`~xpnet.Network.chunk_rows`
+    rows at a time: each chunk's figures added on the device, times its rows
+    for a ``reduction="mean"`` loss (as data-parallel training splits a loss)
+    and for the metrics (means over rows: :func:`_chunkable`). Memory holds
+    one chunk's outputs, not ``N x n_out``."""
     xp, (X, T), words = net.backend.xp, val, _loss_value_words(loss)
-    forward, n, total = inference(net, INFERENCE), X.shape[0], None
+    forward, n, totals = inference(net, INFERENCE), X.shape[0], None
     mean = loss.reduction == "mean"
     rows = net.chunk_rows(is_sparse(X))
     for lo in range(0, n, rows):
@@ -806,9 +810,16 @@ def _chunked_loss(net: Any, loss: Any, params: list[Any], buffers: list[Any], va
         Y = forward(params, buffers, row_range(X, lo, hi))
         Tc = one_hot(net.backend, row_range(T, lo, hi), net.n_out, net.dtype) if labels else row_range(T, lo, hi)
         value = check_figure(loss._value(xp, Tc, Y), words)
-        value = value * (hi - lo) if mean else value
-        total = value if total is None else total + value
-    return total / n if mean else total
+        figures = [value * (hi - lo) if mean else value]
+        figures += [_metric_figure(net, fn(Tc, Y), name) * (hi - lo) for name, fn in named_metrics.items()]
+        totals = figures if totals is None else [t + f for t, f in zip(totals, figures)]
+    return [totals[0] / n if mean else totals[0], *(t / n for t in totals[1:])]
+
+
+def _chunkable(metrics: list[Any]) -> bool:
+    """Are all ``metrics`` means over rows, averaged chunk by chunk as
+    exactly (their class says ``rows_mean = True``)?"""
+    return all(vars(type(m)).get("rows_mean") is True for m in metrics)
 
 
 def _metric_figure(net: Any, value: Any, name: str) -> Any:
