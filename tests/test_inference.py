@@ -138,12 +138,7 @@ def test_evaluate_memory_follows_the_chunk_not_the_classes():
     net = xpnet.MLP([8, 16, 500], output_activation="softmax", backend="numpy", seed=0)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20_000, 8)).astype(np.float32), rng.integers(0, 500, 20_000)
-    tracemalloc.start()
-    try:
-        value = net.evaluate(X, y, "cross_entropy", batch_size=500)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    value, peak = traced_peak(net.evaluate, X, y, "cross_entropy", batch_size=500)
     assert peak < 8e6, f"peak {peak / 1e6:.1f} MB"
     Y = net.predict(X).astype(np.float64)
     assert value == pytest.approx(-np.mean(np.log(Y[np.arange(len(y)), y])), rel=1e-5)

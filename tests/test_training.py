@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import assert_on, host
+from helpers import assert_on, host, traced_peak
 
 import xpnet
 from xpnet.training import History
@@ -501,18 +501,11 @@ def test_the_validation_loss_memory_follows_the_chunk_not_the_classes(metrics):
     would take 40 MB each (the old report peaked at 160 MB); in chunks of
     1048 rows the loss (and metrics that are means over rows) hold a few MB
     at a time."""
-    import tracemalloc
-
     net = xpnet.MLP([8, 16, 500], output_activation="softmax", backend="numpy", seed=0)
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20_200, 8)).astype(np.float32), rng.integers(0, 500, 20_200)
-    tracemalloc.start()
-    try:
-        hist = net.fit(X[:200], y[:200], loss="cross_entropy", epochs=1, batch_size=100,
-                       validation_data=(X[200:], y[200:]), metrics=metrics)  # fmt: skip
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    hist, peak = traced_peak(net.fit, X[:200], y[:200], loss="cross_entropy", epochs=1, batch_size=100,
+                             validation_data=(X[200:], y[200:]), metrics=metrics)  # fmt: skip
     assert peak < 20e6, f"peak {peak / 1e6:.1f} MB"
     assert hist.val_loss[-1] == pytest.approx(net.evaluate(X[200:], y[200:], "cross_entropy"), rel=1e-5)
 
