@@ -32,6 +32,11 @@ class Metric:
     #: error rate derived from Accuracy says ``False``); ``None``: maximise
     #: accuracies, minimise the rest.
     greater_is_better: bool | None = None
+    #: Is it the mean over rows of a figure per row (an error)? Then ``fit``
+    #: averages it over chunks of the validation rows, which never hold all
+    #: their outputs at once. Read from the class itself, never inherited: a
+    #: subclass that changes ``__call__`` must say so again.
+    rows_mean: bool = False
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __call__(y_true, y_pred)")
@@ -90,7 +95,6 @@ class MeanSquaredError(_RowsMetric):
     name = "mean_squared_error"
     greater_is_better = False
     compilable = True
-    #: The mean over rows of a figure per row: ``fit`` may average it chunk by chunk (a subclass must say so again).
     rows_mean = True
 
     def _of_rows(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
