@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DTYPES", "dtype_name"]
+__all__ = ["DTYPES", "dtype_name", "is_ml_dtype"]
 
 DTYPES = ("float32", "float64")
 
@@ -30,3 +30,9 @@ def dtype_name(dtype: Any, what: str = "dtype") -> str:
     if name not in DTYPES:
         raise ValueError(f"{what} must be float32 or float64 (a name, a NumPy, torch or JAX dtype), got {dtype!r}")
     return name
+
+
+def is_ml_dtype(dtype: Any) -> bool:
+    """One of ml_dtypes' numbers (JAX's bfloat16 on the host, the float8s,
+    int4s), which NumPy counts as raw bytes: every reader widens them."""
+    return isinstance(dtype, np.dtype) and dtype.type.__module__.split(".")[0] == "ml_dtypes"

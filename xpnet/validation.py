@@ -25,7 +25,7 @@ import array_api_compat as compat
 import numpy as np
 
 from ._backend import Backend, quiet_float_errors, to_numpy
-from ._dtypes import dtype_name
+from ._dtypes import dtype_name, is_ml_dtype
 from ._files import path_text
 from ._programs import one_program
 from ._sparse import features as sparse_features
@@ -150,7 +150,7 @@ def _without_ml_dtypes(host: np.ndarray) -> np.ndarray:
     """ml_dtypes' numbers (JAX's bfloat16 on the host, float8s, int4s), which
     NumPy counts as raw bytes (kind ``V``), as float32 or int64: both hold
     them exactly, and every backend takes them."""
-    if host.dtype.kind != "V" or host.dtype.type.__module__.split(".")[0] != "ml_dtypes":
+    if host.dtype.kind != "V" or not is_ml_dtype(host.dtype):
         return host
     return host.astype(np.float32 if "float" in host.dtype.name else np.int64)
 

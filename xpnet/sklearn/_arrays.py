@@ -20,6 +20,7 @@ from scipy.sparse import issparse
 from sklearn import get_config
 
 from .._backend import Backend, get_backend, numpy_lacks_dtype, to_numpy
+from .._dtypes import is_ml_dtype
 from ..validation import refuse_torch_layouts, refuse_traced, refuse_without_data
 
 __all__ = ["Space", "backend_for", "check_same_space", "float_dtypes", "host", "readable", "space_of", "to_space"]
@@ -127,11 +128,7 @@ def readable(a: Any, what: str, method: str) -> Any:
         refuse_torch_layouts(a, what)  # a nested tensor's first size failed inside torch
         a = a.detach().resolve_neg()
         return a.double() if numpy_lacks_dtype(a) else a
-    if (isinstance(a, np.ndarray) or (compat.is_jax_array(a) and not dispatching())) and _ml_dtype(a.dtype):
+    if (isinstance(a, np.ndarray) or (compat.is_jax_array(a) and not dispatching())) and is_ml_dtype(a.dtype):
         host = to_numpy(a)  # NumPy counts ml_dtypes' numbers (JAX's bfloat16, float8s, int4s) as raw bytes
         return host.astype(np.float64 if "float" in host.dtype.name else np.int64)
     return a
-
-
-def _ml_dtype(dtype: Any) -> bool:
-    return isinstance(dtype, np.dtype) and dtype.type.__module__.split(".")[0] == "ml_dtypes"
