@@ -87,3 +87,18 @@ def test_a_fresh_process_predicts_under_the_guard():
     done = subprocess.run([sys.executable, "-c", code], env=child_env(root), capture_output=True, text=True,
                           timeout=120, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_epochs_shuffle_order_is_sent_without_waiting_for_its_transfer(monkeypatch):
+    """The order is xpnet's own fresh host array: nobody can write to it,
+    so the wait that guards a caller's rows (``_reads_host_memory``, a
+    ``block_until_ready``) was one host sync per epoch for nothing."""
+    from xpnet import _backend
+
+    X, y = _data()[:2]
+    net = _net()  # its initial weights come from the host generator
+    waits = []
+    real = _backend._reads_host_memory
+    monkeypatch.setattr(_backend, "_reads_host_memory", lambda out, host: waits.append(host.shape) or real(out, host))
+    _fit(net, X, y)  # X and y already on the device: only the orders come from the host
+    assert waits == []

@@ -522,7 +522,10 @@ class _Run:
             n = self.X.shape[0]
             order = _permutation(self.shuffle(n), n) if self.dp is None or self.dp.is_root else None
             return self.backend.asarray(order if self.dp is None else self.dp.from_root(order))
-        return self.backend.asarray(self.rng.permutation(self.X.shape[0])) if self.shuffle and steps > 1 else None
+        if not (self.shuffle and steps > 1):
+            return None
+        # the generator's own fresh array, which nobody else holds: no copy, and on JAX no wait for its transfer
+        return self.backend._from_host(self.rng.permutation(self.X.shape[0]), private=True)
 
     def _set_rate(self, lr: float) -> None:
         """The optimizer of this epoch: the optimizer itself at its own rate,
