@@ -788,7 +788,9 @@ def _epoch_figures(
             out += [_metric_figure(net, fn(val[1], Yv), name) for name, fn in named_metrics.items()]
         return out
 
-    if compile is False or not all(vars(type(m)).get("compilable") is True for m in metrics):
+    if net.backend.name != "jax" or compile is False:  # keyed_program compiles on JAX only: no key to walk
+        return figures
+    if not all(vars(type(m)).get("compilable") is True for m in metrics):
         return figures
     metric_keys = (k for m in metrics for k in program_key(m))
     key = ("figures", *network_key(net), *program_key(loss), *metric_keys, n_batches, labels)
