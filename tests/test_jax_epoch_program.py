@@ -68,6 +68,11 @@ CASES = {
                             lr_schedule={"name": "StepLR", "config": {"step_size": 1, "gamma": 0.5}})),  # fmt: skip
     "batchnorm": (_with_batchnorm, dict(optimizer="adam", lr=0.01, epochs=3, batch_size=10)),
     "no_tail": (_mlp, dict(optimizer="rmsprop", lr=0.01, epochs=3, batch_size=9)),
+    # each minibatch's weights scaled to average 1 inside the program, as the eager loop scales them
+    "sample_weight": (_mlp, dict(optimizer="adam", lr=0.01, epochs=3, batch_size=8,
+                                 sample_weight=np.linspace(0.0, 3.0, 45) ** 2)),  # fmt: skip
+    "class_weight": (_mlp, dict(optimizer="sgd", lr=0.1, epochs=3, batch_size=8, shuffle=False,
+                                class_weight={0: 2.0, 2: 0.5})),  # fmt: skip
 }
 
 
@@ -87,12 +92,11 @@ def test_an_epoch_program_trains_as_the_eager_steps_do(case, monkeypatch):
 
 
 def test_no_epoch_program_where_the_loop_must_see_every_step(monkeypatch):
-    """Sample weights (a loss per batch) and Dropout (a new random source
-    per step) run step by step; so do epochs of one minibatch."""
+    """Dropout (a new random source per step) runs step by step; so do
+    epochs of one minibatch."""
     scans = _scans(monkeypatch)
     X, y = _data()
     net = xpnet.MLP([5, 7, 3], "tanh", "softmax", backend="jax", dtype="float64", seed=0)
-    net.fit(X, y, loss="cross_entropy", epochs=2, batch_size=8, sample_weight=np.ones(45))
     net.fit(X, y, loss="cross_entropy", epochs=2)
     dropout = xpnet.Network([xpnet.Dense(5, 7, "tanh"), xpnet.Dropout(0.3), xpnet.Dense(7, 3, "softmax")],
                             backend="jax", dtype="float64", seed=0)  # fmt: skip

@@ -4,8 +4,9 @@ which refuses every implicit host-to-device and device-to-host transfer (an
 eager operation's Python number, a host array given to a program). What xpnet
 must move, it moves with ``jax.device_put`` and ``jax.device_get``.
 
-Steps that run operation by operation (``compile=False``, ``sample_weight``,
-Dropout) are left out: there JAX's eager dispatch sends each Python number."""
+Steps that run operation by operation (``compile=False``, Dropout) are left
+out: there JAX's eager dispatch sends each Python number. Row weights
+(``sample_weight``, ``class_weight``) are taken inside the compiled step."""
 
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ CALLS = {
     "fit on plateau": lambda net, X, y, O, Y: _fit(
         net, X, y, validation_data=(X, y), lr_schedule=ReduceLROnPlateau(patience=0),
         callbacks=[xpnet.EarlyStopping(patience=1)]),
+    "fit weighted": lambda net, X, y, O, Y: _fit(net, X, y, sample_weight=np.linspace(0.5, 2.0, X.shape[0])),
+    "fit weighted unshuffled": lambda net, X, y, O, Y: _fit(net, X, y, shuffle=False, class_weight="balanced"),
     "fit regression": lambda net, X, y, O, Y: _fit(
         net, X, Y, loss="mse", validation_data=(X, Y), metrics=("mse", "mae", "r2")),
 }

@@ -117,17 +117,6 @@ def scaled_to_one(xp: Any, w: Any) -> Any:
     return w * (2.0**half) * (2.0 ** (e - half))
 
 
-def averaging_one(wb: Any, total: Any = None, count: int | None = None) -> Any:
-    """Weights ``wb`` times ``count`` over ``total`` (by default, their
-    number and sum): they average 1 over ``count`` rows of that sum (0 for
-    a sum of zero)."""
-    xp = array_namespace(wb)
-    total = xp.sum(wb) if total is None else total
-    count = wb.shape[0] if count is None else count
-    ok = total > 0
-    return wb * xp.where(ok, count / xp.where(ok, total, xp.ones_like(total)), xp.zeros_like(total))
-
-
 def split_rows(
     backend: Any, arrays: list[Any], share: float, key: int, strata: np.ndarray | None
 ) -> tuple[list[Any], list[Any]]:
@@ -170,20 +159,33 @@ def strata(y: Any, T: Any, loss: Any) -> np.ndarray | None:
 
 def class_row_weights(backend: Any, T: Any, class_weight: Any) -> Any:
     """Each row's class weight, ``(N,)`` on the device, from targets ``T``
-    (one-hot or probability rows; a single 0/1 column is two classes)."""
-    xp = backend.xp
-    P = xp.concat([1.0 - T, T], axis=1) if T.shape[1] == 1 else T
+    (one-hot or probability rows; a single 0/1 column is two classes): one
+    program on JAX, whose eager operations send each Python number."""
     if class_weight == "balanced":
-        counts = xp.sum(P, axis=0)
-        present = counts > 0
-        n_present = xp.sum(xp.astype(present, T.dtype))
-        safe = xp.where(present, counts, xp.ones_like(counts))
-        cw = xp.where(present, T.shape[0] / (n_present * safe), xp.zeros_like(counts))
-    else:
-        host = np.array([class_weight.get(k, 1.0) for k in range(P.shape[1])])
-        host = scaled_to_one(array_namespace(host), host)  # before the cast: 1e39 is beyond float32
-        cw = backend.asarray(host, T.dtype)
-    return xp.matmul(P, cw)  # through the namespace: its precision (JAX: full float32)
+        return one_program(_balanced_row_weights, T)(T)
+    n_classes = 2 if T.shape[1] == 1 else T.shape[1]
+    host = np.array([class_weight.get(k, 1.0) for k in range(n_classes)])
+    host = scaled_to_one(array_namespace(host), host)  # before the cast: 1e39 is beyond float32
+    return one_program(_row_weights, T)(T, backend.asarray(host, T.dtype))
+
+
+def _class_columns(T: Any) -> Any:
+    xp = array_namespace(T)
+    return xp.concat([1.0 - T, T], axis=1) if T.shape[1] == 1 else T
+
+
+def _row_weights(T: Any, cw: Any) -> Any:
+    return array_namespace(T).matmul(_class_columns(T), cw)  # through the namespace: its precision (JAX: full float32)
+
+
+def _balanced_row_weights(T: Any) -> Any:
+    """scikit-learn's "balanced": ``N / (classes present * count)``, 0 for an absent class."""
+    xp, P = array_namespace(T), _class_columns(T)
+    counts = xp.sum(P, axis=0)
+    present = counts > 0
+    n_present = xp.sum(xp.astype(present, T.dtype))
+    safe = xp.where(present, counts, xp.ones_like(counts))
+    return _row_weights(T, xp.where(present, T.shape[0] / (n_present * safe), xp.zeros_like(counts)))
 
 
 def check_some_weight(w: Any, why: str | None = None) -> None:

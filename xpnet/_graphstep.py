@@ -271,6 +271,9 @@ class TapeStep(GraphStep):
 
     def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
                   keep=False):  # fmt: skip
+        if rows.W is not None:  # a loss per minibatch, which a recording cannot replay: the eager step
+            return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt,
+                                       donate=donate, keep=keep)  # fmt: skip
         X, T = rows.X, rows.T
         if rows.order is None and rows.lo == 0 and rows.hi == X.shape[0]:  # the loop's own arrays, every epoch
             self._whole = (X, T)

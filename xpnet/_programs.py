@@ -21,7 +21,7 @@ import array_api_compat as compat
 import numpy as np
 
 from ._kernels import _mode, _Scalars, host_scalars
-from ._trainstep import TrainStep, _state_lists, checked_update
+from ._trainstep import TrainStep, _state_lists, averaging_one, checked_update
 from ._warnings import caller_stacklevel
 
 __all__ = ["inference", "keyed_program", "network_key", "one_program", "program_key", "program_spec"]
@@ -69,34 +69,39 @@ class _JaxStep(TrainStep):
         self._steps_only = False  # an epoch program failed to trace: one program per step
 
     @staticmethod
-    def _pure(frozen, params, buffers, arrays, slots, X, T):
-        """The step JAX traces, reading the calling TrainStep (``frozen.step``)."""
+    def _pure(frozen, params, buffers, arrays, slots, X, T, w=None):
+        """The step JAX traces, reading the calling TrainStep (``frozen.step``);
+        ``w``: the rows' weights, averaging 1 (``None``: equal)."""
         step = frozen.step()
         state = {**frozen.host, **arrays}
+        loss = step.loss if w is None else step.loss.weighted(w)
         with _mode(scalars=_Scalars(slots), fuse=step.fuse):
-            value, grads, buffers = step.net._loss_and_grads(params, X, T, step.loss, buffers, step.ctx)
+            value, grads, buffers = step.net._loss_and_grads(params, X, T, loss, buffers, step.ctx)
             new, new_state = step.opt.step(params, grads, state, decay=step.decay)
             params = checked_update(step.opt, params, new)  # while traced: once per program
         return params, buffers, _state_lists(new_state), value
 
     @staticmethod
-    def _pure_rows(frozen, n, params, buffers, arrays, slots, X, T, order, lo, total):
+    def _pure_rows(frozen, n, params, buffers, arrays, slots, X, T, order, lo, total, W=None):
         """:meth:`_pure` on ``n`` rows from ``lo`` (in ``order``), the loss
-        added to ``total``: the minibatch is taken inside the program."""
+        added to ``total``: the minibatch, and its share of the row weights
+        ``W`` (averaging 1), are taken inside the program."""
         import jax
 
+        arrays_in = (X, T) if W is None else (X, T, W)
         if order is None and n == X.shape[0]:
-            Xb, Tb = X, T
+            batch = arrays_in
         elif order is None:
-            Xb, Tb = (jax.lax.dynamic_slice_in_dim(a, lo, n, axis=0) for a in (X, T))
+            batch = tuple(jax.lax.dynamic_slice_in_dim(a, lo, n, axis=0) for a in arrays_in)
         else:
             idx = jax.lax.dynamic_slice_in_dim(order, lo, n, axis=0)
-            Xb, Tb = (jax.numpy.take(a, idx, axis=0) for a in (X, T))
-        params, buffers, arrays, value = _JaxStep._pure(frozen, params, buffers, arrays, slots, Xb, Tb)
+            batch = tuple(jax.numpy.take(a, idx, axis=0) for a in arrays_in)
+        w = None if W is None else averaging_one(batch[2])
+        params, buffers, arrays, value = _JaxStep._pure(frozen, params, buffers, arrays, slots, *batch[:2], w)
         return params, buffers, arrays, value if total is None else total + value, lo + n
 
     @staticmethod
-    def _pure_scan(frozen, n, tail, params, buffers, arrays, slots, X, T, order, lo, total):
+    def _pure_scan(frozen, n, tail, params, buffers, arrays, slots, X, T, order, lo, total, W=None):
         """:meth:`_pure_rows` of ``n`` rows once per row of ``slots`` (one
         step's scalars each), as one ``jax.lax.scan``, then, with ``tail``,
         a last step of ``tail`` rows on the last row: an epoch's minibatches
@@ -107,13 +112,13 @@ class _JaxStep(TrainStep):
         def body(carry, step_slots):
             params, buffers, arrays, total, lo = carry
             params, buffers, arrays, new_total, lo = _JaxStep._pure_rows(
-                frozen, n, params, buffers, arrays, step_slots, X, T, order, lo, total)  # fmt: skip
+                frozen, n, params, buffers, arrays, step_slots, X, T, order, lo, total, W)  # fmt: skip
             return (params, buffers, arrays, new_total.astype(total.dtype), lo), None
 
         carry, _ = jax.lax.scan(body, (params, buffers, arrays, total, lo), slots[: slots.shape[0] - bool(tail)])
         if not tail:
             return carry
-        return _JaxStep._pure_rows(frozen, tail, *carry[:3], slots[-1], X, T, order, carry[4], carry[3])
+        return _JaxStep._pure_rows(frozen, tail, *carry[:3], slots[-1], X, T, order, carry[4], carry[3], W)
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
         if not self._compiles(ctx, loss, opt) or self._eager_only:
@@ -141,7 +146,7 @@ class _JaxStep(TrainStep):
         lo, total = self._lo(rows.lo), self._total(total, slots.dtype)
         params, buffers, arrays, total, after = self._jitted_rows(
             rows.hi - rows.lo, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order,
-            lo, total)  # fmt: skip
+            lo, total, rows.W)  # fmt: skip
         self._next_lo = (rows.hi, after)
         return list(params), list(buffers), {**host, **arrays}, total
 
@@ -160,7 +165,7 @@ class _JaxStep(TrainStep):
         try:
             params, buffers, arrays, total, after = self._jitted_scan(
                 n, tail, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order, lo,
-                total)  # fmt: skip
+                total, rows.W)  # fmt: skip
         except _HostRead.errors() as exc:
             self._read_on_host(exc)
             return None

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+from array_api_compat import array_namespace
 
 from ._foreach import _foreach_applies
 from ._inplace import SPARES_MAX, _layout_key, _same_layout, _writable
@@ -25,7 +26,7 @@ from ._sparse import is_sparse
 from ._sparse import rows as sparse_rows
 from ._xp import row_range
 
-__all__ = ["Rows", "TrainStep", "take_rows"]
+__all__ = ["Rows", "TrainStep", "averaging_one", "take_rows"]
 
 
 class Rows(NamedTuple):
@@ -39,9 +40,27 @@ class Rows(NamedTuple):
     order: Any
     lo: int
     hi: int
+    #: The rows' weights (``None``: equal), scaled per minibatch to average 1
+    #: (:func:`averaging_one`): inside the compiled step too, not per step outside.
+    W: Any = None
 
     def take(self, xp: Any) -> tuple[Any, Any]:
         return take_rows(xp, self.X, self.order, self.lo, self.hi), take_rows(xp, self.T, self.order, self.lo, self.hi)
+
+    def weights(self, xp: Any) -> Any:
+        """The minibatch's weights, averaging 1 over it (``None`` without weights)."""
+        return None if self.W is None else averaging_one(take_rows(xp, self.W, self.order, self.lo, self.hi))
+
+
+def averaging_one(wb: Any, total: Any = None, count: int | None = None) -> Any:
+    """Weights ``wb`` times ``count`` over ``total`` (by default, their
+    number and sum): they average 1 over ``count`` rows of that sum (0 for
+    a sum of zero)."""
+    xp = array_namespace(wb)
+    total = xp.sum(wb) if total is None else total
+    count = wb.shape[0] if count is None else count
+    ok = total > 0
+    return wb * xp.where(ok, count / xp.where(ok, total, xp.ones_like(total)), xp.zeros_like(total))
 
 
 def take_rows(xp: Any, a: Any, order: Any, lo: int, hi: int) -> Any:
@@ -102,6 +121,8 @@ class TrainStep:
         """One step on ``rows``, its loss added to ``total`` (None before an
         epoch's first): ``(params, buffers, state, total)``."""
         X, T = rows.take(self.rows_xp)
+        if rows.W is not None:  # a loss for this minibatch: a compiled step that bakes in its loss runs eagerly
+            loss = (loss or self.loss).weighted(rows.weights(self.rows_xp))
         params, buffers, state, value = self(params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate,
                                              keep=keep)  # fmt: skip
         return params, buffers, state, value if total is None else total + value

@@ -31,10 +31,10 @@ from ._backend import own_broadcasting, quiet_float_errors
 from ._compile import check_compile, training_step
 from ._device_random import DeviceRandom, key_from_state
 from ._pending import PendingEpochs, all_finite
-from ._programs import inference, keyed_program, network_key, one_program, program_key
+from ._programs import inference, keyed_program, network_key, program_key
 from ._random import host_rng
 from ._sparse import is_sparse
-from ._trainstep import Rows, take_rows
+from ._trainstep import Rows, averaging_one, take_rows
 from ._xp import row_range
 from .callbacks import callback_name
 from .layers import INFERENCE
@@ -157,13 +157,14 @@ def fit(
 
     ``compile``: ``"auto"`` (default) runs each step as one ``jax.jit``
     program on JAX (and an epoch's minibatches as one program, a
-    ``jax.lax.scan``, where no sample weights or distributed step need the
-    loop between steps), as a replayed CUDA graph on torch with CUDA, with fused
+    ``jax.lax.scan``, where no distributed step needs the loop between
+    steps; row weights are taken inside the program too), as a replayed CUDA
+    graph on torch with CUDA, with fused
     update kernels on CuPy, and as a recorded list of NumPy calls replayed
     into fixed buffers on NumPy (xpnet's own components; ``True`` records
-    yours too); eagerly elsewhere, and for distributed runs, sample weights,
-    networks that draw random numbers (Dropout) and optimizers other than
-    the built-in ones. ``False`` runs every operation as written. The
+    yours too); eagerly elsewhere, and for distributed runs, networks that
+    draw random numbers (Dropout) and optimizers other than the built-in
+    ones, and outside JAX for sample or class weights. ``False`` runs every operation as written. The
     results equal the eager ones to rounding (to the bit on NumPy;
     :mod:`xpnet._compile`).
 
@@ -351,9 +352,9 @@ class _Run:
         # results within an epoch), never ones the network or a report holds.
         self._build_step()
         # Runs of equal minibatches as one program (JAX; train_step.scans, never for a step that draws
-        # random numbers: that one is eager), except with sample weights (a loss per batch) or several
-        # processes (an allreduce, and an interrupt agreed in it, per step).
-        self.scans = self.dp is None and self.w is None
+        # random numbers: that one is eager), except with several processes (an allreduce, and an
+        # interrupt agreed in it, per step).
+        self.scans = self.dp is None
         self.loss_value_words = _loss_value_words(self.loss)
         self.has_penalty = hasattr(self.opt, "epoch_penalty")  # a regularisation term in the epoch loss (xpnet.sklearn)
         # Last: a set-up that fails (a step that cannot be built) leaves no bar open on the terminal.
@@ -507,7 +508,7 @@ class _Run:
         last = len(bounds) if self.interrupt is None else min(len(bounds), k + _INTERRUPT_STEPS)
         end = max(k + 1, min(equal, last))
         tail = bounds[end][1] - bounds[end][0] if end + 1 == len(bounds) and end < last else 0  # the last batch
-        rows = Rows(self.X, self.T, order, start, stop)
+        rows = Rows(self.X, self.T, order, start, stop, self.w)
         done = self.train_step.scan_rows(self.params, self.buffers, self.state, rows, end - k, total, tail=tail,
                                          opt=self.step_opt)  # fmt: skip
         if done is None:
@@ -547,24 +548,20 @@ class _Run:
         dp, loss = self.dp, self.loss
         start, stop = self.bounds[k]
         lo, hi = (start, stop) if dp is None else dp.share(start, stop)  # this process's rows
-        if dp is None and self.w is None:  # the step takes the rows (inside a compiled program, on JAX)
+        if dp is None:  # the step takes the rows and their weights (inside a compiled program, on JAX)
             self.params, self.buffers, self.state, total = self.train_step.step_rows(
-                self.params, self.buffers, self.state, Rows(self.X, self.T, order, lo, hi), total, ctx,
+                self.params, self.buffers, self.state, Rows(self.X, self.T, order, lo, hi, self.w), total, ctx,
                 loss=loss, opt=self.step_opt, donate=donate, keep=keep)  # fmt: skip
             return total
         Xb, Tb = self._rows(self.X, order, lo, hi), self._rows(self.T, order, lo, hi)
         if self.w is not None:
             loss = loss.weighted(self._batch_weights(order, lo, hi, start, stop))
-        if dp is None:
-            self.params, self.buffers, self.state, value = self.train_step(
-                self.params, self.buffers, self.state, Xb, Tb, ctx, loss=loss, opt=self.step_opt, donate=donate,
-                keep=keep)  # fmt: skip
-        else:  # this process's part of the global minibatch loss, summed over all
-            value, grads, self.buffers = dp.loss_and_grads(
-                self.net, self.params, Xb, Tb, loss, stop - start, self.interrupt, self.buffers, ctx
-            )
-            self.params, self.state = self.train_step.update(
-                self.params, grads, self.state, opt=self.step_opt, donate=donate)  # fmt: skip
+        # this process's part of the global minibatch loss, summed over all
+        value, grads, self.buffers = dp.loss_and_grads(
+            self.net, self.params, Xb, Tb, loss, stop - start, self.interrupt, self.buffers, ctx
+        )
+        self.params, self.state = self.train_step.update(self.params, grads, self.state, opt=self.step_opt,
+                                                         donate=donate)  # fmt: skip
         return value if total is None else total + value
 
     def _rows(self, a: Any, order: Any, lo: int, hi: int) -> Any:
@@ -575,9 +572,7 @@ class _Run:
         """This process's rows' weights, scaled so that they average 1 over
         the global minibatch ``start:stop`` (0 for a batch of zero weight)."""
         wb = self._rows(self.w, order, lo, hi)
-        if (lo, hi) == (start, stop):  # one program on JAX, whose eager operations send Python numbers
-            return one_program(data.averaging_one, wb)(wb)
-        return data.averaging_one(wb, self.xp.sum(self._rows(self.w, order, start, stop)), stop - start)
+        return averaging_one(wb, self.xp.sum(self._rows(self.w, order, start, stop)), stop - start)
 
     # -- report ----------------------------------------------------------------
 
