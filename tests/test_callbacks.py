@@ -97,6 +97,21 @@ def test_best_epoch_without_early_stopping():
     assert h.best_epoch == int(np.argmin(h.val_loss))
 
 
+def test_a_class_whose_hooks_are_static_is_still_a_callback():
+    """Only a class whose hooks need an instance (EarlyStopping) is refused
+    for its instance; one with static hooks ran as a callback and still does."""
+    seen = []
+
+    class Static:
+        @staticmethod
+        def on_epoch_end(epoch, logs):
+            seen.append(epoch)
+
+    X, y = blobs()
+    make().fit(X, y, epochs=2, callbacks=[Static], **KW)
+    assert seen == [0, 1]
+
+
 def test_a_callback_sees_every_epoch_and_can_stop():
     class Recorder:  # duck-typed: no base class needed
         def __init__(self):
@@ -139,6 +154,7 @@ def test_tol_keeps_its_meaning_with_callbacks():
     (dict(callbacks=[xpnet.EarlyStopping(monitor="val_accuracy")], validation_split=0.2), ValueError, "val_accuracy"),
     (dict(callbacks=[object()]), TypeError, "on_epoch_end"),
     (dict(callbacks=xpnet.EarlyStopping()), TypeError, "list"),
+    (dict(callbacks=[xpnet.EarlyStopping]), TypeError, r"the class EarlyStopping, not an instance.*EarlyStopping\(\)"),
     (dict(validation_split=1.0), ValueError, "validation_split"),
     (dict(validation_split=0), ValueError, "validation_split"),
     (dict(validation_split="0.1"), ValueError, "validation_split"),

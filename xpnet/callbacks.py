@@ -25,8 +25,10 @@ through ``get_arrays()``/``set_arrays(arrays)``. A callback with a
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
+import types
 from typing import Any
 
 from .schedules import resolve_mode
@@ -216,6 +218,10 @@ def as_callback(cb: Any) -> Callback:
     one, its missing hooks doing nothing."""
     if isinstance(cb, Callback):
         return cb
+    if isinstance(cb, type) and isinstance(inspect.getattr_static(cb, "on_epoch_end", None), types.FunctionType):
+        # its hooks need an instance: on_train_begin(network) took the network as self (static ones are fine)
+        raise TypeError(f"a callback is an object, got the class {cb.__name__}, not an instance: pass "
+                        f"{cb.__name__}() (with its settings)")  # fmt: skip
     if not callable(getattr(cb, "on_epoch_end", None)):
         raise TypeError(f"a callback needs an on_epoch_end(epoch, logs) method (see xpnet.callbacks), got {cb!r}")
     return _Duck(cb)
