@@ -325,3 +325,15 @@ def test_a_version_1_checkpoint_still_resumes(tmp_path, checkpoint):
     assert h.loss == h_ref.loss and h.lr == h_ref.lr == [1e-3] * 3  # Adam named without lr: its own rate
     for p, q in zip(net._params(), ref._params()):
         np.testing.assert_array_equal(p, q)
+
+
+
+def test_a_warm_up_state_without_its_next_schedules_state_is_refused(tmp_path):
+    """LinearWarmup(1, then=StepLR(2)) after 2 epochs runs StepLR: its state
+    there must hold StepLR's. A ``then`` of null passed the check, trained
+    an epoch, then failed with "'NoneType' object is not subscriptable"."""
+    sched = {"lr_schedule": xpnet.schedules.LinearWarmup(1, then=xpnet.schedules.StepLR(2))}
+    path = tmp_path / "c.safetensors"
+    make().fit(X, Y, epochs=2, checkpoint=path, **KW, **sched)
+    refused(tampered(tmp_path, path.read_bytes(), setter("schedule", "state", "then", value=None)),
+            "LinearWarmup state", "then", **sched)

@@ -191,9 +191,13 @@ class LinearWarmup(Schedule):
 
     def check_state(self, state: Any) -> None:
         _check_keys(state, ("lr", "epoch", "then"))
-        if state["then"] is not None:
-            if self.then is None or state["epoch"] < self.epochs:
-                raise ValueError("LinearWarmup state: 'then' holds a state before its schedule has started")
+        started = self.then is not None and state["epoch"] >= self.epochs  # then advance() reads state["then"]
+        if state["then"] is not None and not started:
+            raise ValueError("LinearWarmup state: 'then' holds a state before its schedule has started")
+        if started and state["then"] is None:
+            raise ValueError(f"LinearWarmup state: 'then' must hold the state of {type(self.then).__name__} from "
+                             f"epoch {self.epochs} on, got null at epoch {state['epoch']}")  # fmt: skip
+        if started:
             self.then.check_state(state["then"])
 
 
