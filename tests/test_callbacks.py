@@ -415,6 +415,39 @@ def test_an_optimizer_setting_switched_on_by_a_callback_trains_as_a_fit_that_sta
         np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("settings", [{"momentum": 0.9}, {"weight_decay": 0.5}, {"weights": 0.25}])
+def test_what_on_train_begin_sets_is_what_the_run_starts_from(backend, settings):
+    """on_train_begin ran after the run had read the weights and built the
+    optimizer state and decay mask: momentum switched on there failed with a
+    KeyError ('velocity'), weight decay decayed the biases too, and weights
+    set there were trained over. The run equals a fit that starts with them."""
+    X, y = blobs(48)
+    kw = dict(loss="cross_entropy", batch_size=16, shuffle=False, epochs=3)
+    weights = settings.pop("weights", None)
+
+    def net():
+        return xpnet.MLP([2, 8, 3], "tanh", "softmax", backend=backend, dtype="float64", seed=0)
+
+    class AtBegin(xpnet.Callback):
+        def __init__(self, opt):
+            self.opt = opt
+
+        def on_train_begin(self, network):
+            for name, value in settings.items():
+                setattr(self.opt, name, value)
+            if weights is not None:
+                network.layers[0].weights = np.full((2, 8), weights)
+
+    begun, opt = net(), xpnet.SGD(0.1)
+    begun.fit(X, y, optimizer=opt, callbacks=[AtBegin(opt)], **kw)
+    plain = net()
+    if weights is not None:
+        plain.layers[0].weights = np.full((2, 8), weights)
+    plain.fit(X, y, optimizer=xpnet.SGD(0.1, **settings), **kw)
+    for a, b in zip(begun._params(), plain._params()):
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("compile", [False, "auto"])
 @pytest.mark.parametrize("settings", [{"momentum": 0.9}, {"weight_decay": 0.5}])
 def test_a_setting_a_callback_changes_under_a_schedule_trains_the_next_epoch(backend, compile, settings):

@@ -43,7 +43,8 @@ class Callback:
     restores_weights = False
 
     def on_train_begin(self, network: Any) -> None:
-        """Before the first epoch; ``network`` is the one being trained.
+        """Before the first epoch; ``network`` is the one being trained, and
+        the weights and optimizer settings set here are the run's start.
         When resuming, it runs before the checkpoint is restored (then the
         callback's :meth:`set_state`, and the network's weights become the
         checkpoint's): reset here, and read the weights at an epoch's end."""

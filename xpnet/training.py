@@ -317,6 +317,8 @@ class _Run:
         self.key = run_options.run_key(self.seed, found, self.dp)
         self._inputs(X, y)
         net = self.net
+        for cb in self.callbacks:  # first: what they set (weights, optimizer settings) is what the run starts from
+            cb.on_train_begin(net)
         self.params, self.buffers = net._params(), net._buffers()
         self.continues = self.warm_start and getattr(net, "_fit_state", None) is not None  # (compared across ranks)
         if self.warm_start:
@@ -331,8 +333,6 @@ class _Run:
         n = self.X.shape[0]
         step = n if self.batch_size is None else min(self.batch_size, n)
         self.bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
-        for cb in self.callbacks:
-            cb.on_train_begin(net)
         if found is not None:
             self._restore(found)
         if self.dp is not None:  # every process: same data shapes and settings, then rank 0's start
