@@ -58,6 +58,31 @@ def test_resume_after_some_epochs_is_bit_identical(tmp_path, optimizer):
     assert len(h.loss) == 7
 
 
+def test_a_validation_loss_that_overflows_is_checkpointed_and_resumes(tmp_path):
+    """A float32 validation target of 1e20 makes val_loss inf (the squared
+    error overflows) while training is fine: the checkpoint's JSON refused
+    the History ("Out of range float values are not JSON compliant") and fit
+    failed after its first epoch. It is written as JSON's Infinity, which
+    resume reads back, to the uninterrupted run."""
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+    Tv = T[:10].copy()
+    Tv[0, 0] = 1e20
+    kw = dict(loss="mse", lr=0.01, batch_size=8, seed=3, validation_data=(X[:10], Tv))
+
+    def net():
+        return xpnet.MLP([3, 4, 1], backend="numpy", dtype="float32", seed=0)
+
+    ref = net()
+    h_ref = ref.fit(X, T, epochs=4, **kw)
+    assert h_ref.val_loss == [np.inf] * 4
+    ck = tmp_path / "ck.safetensors"
+    net().fit(X, T, epochs=2, checkpoint=ck, **kw)
+    resumed = net()
+    h = resumed.fit(X, T, epochs=4, resume=ck, **kw)
+    assert_same_run(ref, h_ref, resumed, h)
+
+
 def test_resume_on_another_backend_agrees_to_rounding(tmp_path, backend):
     X, y = data()
     ref = make()

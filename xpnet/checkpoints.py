@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from ._backend import to_numpy
 from ._files import loads_limited
 from ._files import shorten as _short
-from ._backend import to_numpy
 from .callbacks import callback_name
 from .modelfile import model_metadata, model_tensors, params_from, read_model_file, write_atomic
 from .records import History, Position, RunRecord
@@ -61,20 +61,21 @@ def write(
         tensors.update({f"callbacks.{i}.{j}": _callback_tensor(a, net.dtype, entry, j) for j, a in enumerate(arrays)})
         _check_json(entry, i)
     meta = model_metadata(net)
-    meta["checkpoint"] = json.dumps(
-        {
-            "version": CHECKPOINT_VERSION,
-            "epoch": at.epoch,
-            "step": at.step,
-            "rng_state": at.rng_state,
-            "history": history.to_dict(),
-            "optimizer": {"type": opt.name, "config": opt.config(), "scalars": scalars, "lists": lists},
-            "run": {"key": run.key, "validation_split": run.validation_split},
-            "schedule": run.schedule,
-            "callbacks": callbacks,
-        },
-        allow_nan=False,
-    )
+    fields = {
+        "version": CHECKPOINT_VERSION,
+        "epoch": at.epoch,
+        "step": at.step,
+        "rng_state": at.rng_state,
+        "history": history.to_dict(),
+        "optimizer": {"type": opt.name, "config": opt.config(), "scalars": scalars, "lists": lists},
+        "run": {"key": run.key, "validation_split": run.validation_split},
+        "schedule": run.schedule,
+        "callbacks": callbacks,
+    }
+    json.dumps({k: v for k, v in fields.items() if k != "history"}, allow_nan=False)  # plain JSON: all finite
+    # The validation figures may not be finite (an outlier's squared error overflows float32): JSON's
+    # Infinity and NaN, which resume reads back (it refuses them in the training loss and rates only).
+    meta["checkpoint"] = json.dumps(fields)
     write_atomic(path, tensors, meta)
 
 
