@@ -352,6 +352,21 @@ def test_targets():
     assert reg.predict(X).shape == (23, 2) and MLPRegressor(max_iter=3).fit(X, X[:, 0]).predict(X).shape == (23,)
 
 
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_regression_targets_that_are_no_numbers_are_refused_in_words(method):
+    """Dates and durations trained silently as their raw counts (seconds
+    since 1970), and words failed deep inside array-api-compat; strings of
+    numbers convert, as scikit-learn converts object and pandas string targets."""
+    y = TARGETS["poisson"][2]
+    dates, durations = np.array(y, dtype="datetime64[s]"), np.array(y, dtype="timedelta64[s]")
+    for bad, what in [(dates, "datetime64"), (durations, "timedelta64"), (np.array(["a", "b"] * 11 + ["c"]), "'a'")]:
+        with pytest.raises(ValueError, match=f"MLPRegressor.{method} needs numeric targets y.*{what}"):
+            getattr(MLPRegressor(max_iter=2), method)(X, bad)
+    numbers = getattr(MLPRegressor(max_iter=2, random_state=0), method)(X, y.astype(str))
+    same = getattr(MLPRegressor(max_iter=2, random_state=0), method)(X, y)
+    np.testing.assert_array_equal(numbers.coefs_[0], same.coefs_[0])
+
+
 @pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_parameters_follow_the_input_dtype(Estimator, dtype):

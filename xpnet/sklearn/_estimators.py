@@ -243,6 +243,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         )  # fmt: skip
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if isinstance(y, np.ndarray) and y.dtype.kind not in "biuf":
+            y = _numeric_targets(y, f"MLPRegressor.{'partial_fit' if incremental else 'fit'}")
         if self.loss == "poisson" and bool(host(y).min() < 0):
             raise ValueError("loss='poisson' needs non-negative targets y")
         return X, y
@@ -282,6 +284,21 @@ def _readable_for_score(est: Any, X: Any, y: Any, sample_weight: Any) -> tuple[A
     method = f"{type(est).__name__}.score"
     weights = None if sample_weight is None else readable(sample_weight, "sample_weight", method)
     return readable(X, "X", method), readable(y, "y", method), weights
+
+
+def _numeric_targets(y: np.ndarray, method: str) -> np.ndarray:
+    """Regression targets of a NumPy dtype that is no number, as float64:
+    strings of numbers convert, as scikit-learn converts object and pandas
+    string targets; words, dates and durations are refused in words (dates
+    trained silently as seconds since 1970, words failed deep in a cast)."""
+    expected = f"{method} needs numeric targets y (integers or floats)"
+    if y.dtype.kind not in "US":
+        raise ValueError(f"{expected}, got dtype {y.dtype}: convert them to numbers first")
+    try:
+        return y.astype(np.float64)
+    except ValueError as exc:
+        raise ValueError(f"{expected}, got strings that are no numbers ({exc}); class labels go to "
+                         "MLPClassifier") from None  # fmt: skip
 
 
 def _device_copy(values: Any, like: Any) -> Any:
