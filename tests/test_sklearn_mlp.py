@@ -511,6 +511,22 @@ def test_torch_inputs_stay_torch_under_dispatch():
     assert isinstance(same.predict(Xt), np.ndarray)  # without dispatch: NumPy out
 
 
+def test_a_model_fitted_under_dispatch_answers_numpy_inputs_in_numpy_without_it():
+    """classes_ of numeric labels stays a tensor after a fit under dispatch;
+    predict indexed it with the host's class indices and gave a tensor for
+    NumPy input once dispatch was off (predict_proba gave NumPy)."""
+    torch = pytest.importorskip("torch")
+    _dispatch_usable()
+    y = TARGETS["multiclass"][2]
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = MLPClassifier(max_iter=5, random_state=0).fit(torch.asarray(X), torch.asarray(y))
+    assert isinstance(clf.classes_, torch.Tensor)
+    for given in (X, torch.asarray(X)):  # without dispatch every input is read as NumPy
+        labels = clf.predict(given)
+        assert isinstance(labels, np.ndarray) and labels.dtype == np.int64, type(labels)
+        np.testing.assert_array_equal(labels, np.argmax(clf.predict_proba(given), axis=1))
+
+
 def test_numpy_in_numpy_out_while_training_elsewhere():
     pytest.importorskip("torch")
     clf = MLPClassifier(max_iter=5, random_state=0, backend="torch").fit(X, TARGETS["multiclass"][2])

@@ -152,8 +152,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             index = xp.argmax(out, axis=1)
         else:
             index = xp.astype(out[:, 0] > 0.5, index_dtype(xp))
-        if space == NUMPY or isinstance(self.classes_, np.ndarray):  # labels only NumPy holds: a NumPy answer
-            return self.classes_[host(index)]
+        if space == NUMPY or isinstance(self.classes_, np.ndarray):  # labels only NumPy holds, or NumPy asked:
+            return host(self.classes_)[host(index)]  # a NumPy answer (classes_ is a tensor after a dispatched fit)
         return to_space(xp.take(_device_copy(self.classes_, out), index), space)
 
     def predict_proba(self, X: Any) -> Any:
