@@ -667,6 +667,19 @@ def test_partial_fit_with_other_classes_says_what_scikit_learn_says():
             est.partial_fit(X, y, classes=[0, 1, 2, 3])
 
 
+@pytest.mark.parametrize("classes", [3, {0, 1, 2}], ids=["scalar", "set"])
+def test_partial_fit_classes_that_are_no_sequence_get_scikit_learns_error(classes):
+    """A set or a scalar as classes: scikit-learn's ValueError ("Expected
+    array-like ..."), not a TypeError about a 0-d array from deeper down."""
+    y = TARGETS["multiclass"][2]
+    for cls in (MLPClassifier, SkClassifier):
+        with pytest.raises(ValueError, match=r"Expected array-like \(array or non-string sequence\), got"):
+            cls(random_state=0).partial_fit(X, y, classes=classes)
+        est = cls(random_state=0, max_iter=2).fit(X, y)
+        with pytest.raises(ValueError, match=r"Expected array-like \(array or non-string sequence\), got"):
+            est.partial_fit(X, y, classes=classes)
+
+
 def test_sparse_inference_is_dense_a_chunk_of_rows_at_a_time(monkeypatch):
     """predict made all of a sparse X dense at once (a TF-IDF matrix is too
     large for that); chunked, the answers are the dense input's. (On NumPy

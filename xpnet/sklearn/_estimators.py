@@ -124,12 +124,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if getattr(self, "classes_", None) is None:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
+            labels = _unique_classes(classes)
             self._label_binarizer = LabelBinarizer()
             multilabel = type_of_target(host(y)).startswith("multilabel")
-            target = (y if issparse(y) else host(y)) if multilabel else host(classes)  # sparse in, sparse out
+            target = (y if issparse(y) else host(y)) if multilabel else labels  # sparse in, sparse out
             self._label_binarizer.fit(target)
-            self.classes_ = _classes_like(unique_labels(host(classes)), X)
-        elif classes is not None and not np.array_equal(host(self.classes_), unique_labels(host(classes))):
+            self.classes_ = _classes_like(labels, X)
+        elif classes is not None and not np.array_equal(host(self.classes_), _unique_classes(classes)):
             raise ValueError(
                 f"`classes={classes!r}` is not the same as on last call to partial_fit, was: {host(self.classes_)!r}"
             )
@@ -284,6 +285,14 @@ def _readable_for_score(est: Any, X: Any, y: Any, sample_weight: Any) -> tuple[A
     method = f"{type(est).__name__}.score"
     weights = None if sample_weight is None else readable(sample_weight, "sample_weight", method)
     return readable(X, "X", method), readable(y, "y", method), weights
+
+
+def _unique_classes(classes: Any) -> np.ndarray:
+    """partial_fit's ``classes``, sorted and unique on the host. Another
+    library's array is copied over; anything else goes to ``unique_labels``
+    as given, so that a set or a scalar gets scikit-learn's ValueError
+    (NumPy made them a 0-d array, refused deeper down with a TypeError)."""
+    return unique_labels(classes if space_of(classes) == NUMPY else host(classes))
 
 
 def _numeric_targets(y: np.ndarray, method: str) -> np.ndarray:
