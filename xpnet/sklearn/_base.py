@@ -5,7 +5,7 @@ The fitted state is scikit-learn's: ``coefs_`` and ``intercepts_`` (NumPy)
 and the bookkeeping attributes. The network is a cache of the same weights on
 the training backend, which also holds the optimizer state ``partial_fit``
 continues. It is rebuilt from ``coefs_``/``intercepts_`` whenever those were
-replaced (assign new arrays; writing into them in place is not noticed).
+assigned new arrays or written into in place (see :meth:`BaseMLP._cache_holds`).
 """
 
 from __future__ import annotations
