@@ -1092,3 +1092,27 @@ def test_a_layer_whose_init_parameters_is_not_a_dict_is_named():
     with pytest.raises(ValueError, match=r"_ListInit\(\)\.init_parameters returned a list; a layer's "
                                          r"init_parameters returns a dict by array name"):  # fmt: skip
         xpnet.Network([xpnet.Dense(3, 4), _ListInit()], backend="numpy", seed=0)
+
+
+class _OneColumn(_Gain):
+    """Declares its input's width (4), gives one column of it."""
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return X[:, :1] * params[0][:1], X, buffers
+
+
+@pytest.mark.parametrize("block", [
+    lambda: [xpnet.Dense(3, 4), _OneColumn(), xpnet.Dense(4, 2)],
+    lambda: [xpnet.Dense(3, 4), xpnet.Sequential([xpnet.Dense(4, 4), _OneColumn()]), xpnet.Dense(4, 2)],
+    lambda: [xpnet.Dense(3, 4), xpnet.Residual([xpnet.Dense(4, 4), _OneColumn()]), xpnet.Dense(4, 2)],
+], ids=["chain", "nested", "residual"])  # fmt: skip
+def test_a_layer_whose_forward_breaks_its_width_is_named_before_the_next_layer_takes_it(block, backend):
+    """A layer that gave 1 of its 4 declared columns to the next: a Dense
+    after it failed in its matmul, naming NumPy's gufunc (or torch's mm),
+    and a Residual block broadcast the column into its sum and trained on."""
+    message = r"_OneColumn\(\)\.forward returned Y of shape \(5, 1\) where \(5, 4\) is declared"
+    X = np.ones((5, 3))
+    with pytest.raises(ValueError, match=message):
+        xpnet.Network(block(), backend=backend, seed=0).predict(X)
+    with pytest.raises(ValueError, match=message):
+        xpnet.Network(block(), backend=backend, seed=0).fit(X, np.ones((5, 2)), loss="mse", epochs=1)

@@ -70,6 +70,9 @@ class Sequential(Layer):
         self._widths = _chain_widths(self.layers)
         self._slices = _slices(self.layers)
         self._foreign = [not type(layer).__module__.startswith("xpnet.") for layer in self.layers]
+        # the widths the next layer takes are checked; the last layer's is its parent's (or fit's) to check
+        last = len(self.layers) - 1
+        self._checked = [k < last and (self._foreign[k] or bool(c.children())) for k, c in enumerate(self.layers)]
 
     def config(self) -> dict[str, Any]:
         return {"layers": [layer.spec() for layer in self.layers]}
@@ -111,9 +114,11 @@ class Sequential(Layer):
         child has its input, so memory holds about two layers' outputs."""
         caches, new_buffers = [], []
         keep = ctx is None or ctx.training
-        for layer, foreign, (p0, p1, b0, b1) in zip(self.layers, self._foreign, self._slices):
-            out = layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
+        for k, (layer, foreign, (p0, p1, b0, b1)) in enumerate(zip(self.layers, self._foreign, self._slices)):
+            rows, out = X.shape[0], layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
             X, cache, b = _returned(layer, "forward", out) if foreign else out
+            if self._checked[k]:
+                _check_y(layer, X, (rows, self._widths[k + 1]))
             if len(b) != b1 - b0:
                 raise ValueError(f"{layer!r}.forward returned {len(b)} new buffers for its {b1 - b0} buffers "
                                  f"({list(layer.buffer_shapes())})")  # fmt: skip
@@ -180,6 +185,8 @@ class Residual(Sequential):
 
     def forward(self, xp: Any, params: Any, buffers: Any, X: Any, ctx: Any) -> tuple[Any, list[Any], list[Any]]:
         Y, caches, new_buffers = super().forward(xp, params, buffers, X, ctx)
+        if tuple(Y.shape) != tuple(X.shape):  # a narrower Y broadcasts into the sum (one column) in silence
+            _check_y(self.layers[-1], Y, tuple(X.shape))
         return X + Y, caches, new_buffers
 
     def backward(self, xp: Any, params: Any, cache: Any, dY: Any, need_dx: bool) -> tuple[Any, list[Any]]:
@@ -217,6 +224,20 @@ def _check_dx(layer: Layer, kernel: str, dX: Any, shape: tuple[int, int | None])
         want = f"({shape[0]}, {shape[1]})" if shape[1] is not None else f"({shape[0]}, n_in)"
         raise ValueError(f"{layer!r}.{kernel} returned dX of shape {got} where its input's gradient, of shape "
                          f"{want}, is needed (need_dx is true): dX is dL/dX, shaped like the layer's input")
+
+
+def _check_y(layer: Layer, Y: Any, shape: tuple[int, int | None]) -> None:
+    """``Y`` as wide as ``output_width`` says (metadata only), where the next
+    layer takes it: a narrower one failed in that layer's matmul, naming it
+    (or NumPy), and a one-column one broadcast there in silence. A
+    container's Y is its last layer's, which is named."""
+    got = tuple(getattr(Y, "shape", ()))
+    if len(got) != 2 or got[0] != shape[0] or shape[1] not in (None, got[1]):
+        while layer.children():
+            layer = layer.children()[-1]
+        want = f"({shape[0]}, {shape[1]})" if shape[1] is not None else f"({shape[0]}, n_out)"
+        raise ValueError(f"{layer!r}.forward returned Y of shape {got} where {want} is declared (its output_width): "
+                         "the next layer takes Y, one row per input row")
 
 
 def _merged(layers: list[Layer], method: str, *args: Any) -> dict[str, Any]:
