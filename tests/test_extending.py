@@ -219,6 +219,23 @@ def test_register_refuses_a_second_class_under_a_taken_name():
     assert type(xpnet.get_activation("relu")).__name__ == "ReLU"
 
 
+def test_a_refused_registration_leaves_the_class_as_it_was():
+    """register(name=...) set the class's ``name`` before the registry
+    refused it: the class kept the taken name, so registering it again
+    without name= (the fixed notebook cell) was refused as well."""
+    from xpnet.activations import ACTIVATIONS
+
+    class Mine(xpnet.Activation):
+        name = "test_extending_mine"
+
+    with pytest.raises(ValueError, match="already registered"):
+        xpnet.register(Mine, name="relu")
+    with pytest.raises(ValueError, match="already registered"):
+        xpnet.register(Mine, name="test_extending_other", aliases=("relu",))
+    assert Mine.name == "test_extending_mine"
+    assert "test_extending_other" not in ACTIVATIONS
+
+
 def _activation_class(label: str) -> type:
     return type(label, (xpnet.Activation,), {"__qualname__": label})
 

@@ -156,8 +156,8 @@ def register(cls: type | None = None, *, name: str | None = None, aliases: tuple
         key = name or getattr(c, "name", "") or ""
         if not isinstance(key, str) or not key.strip():
             raise ValueError(f"{c.__name__} needs a name: set the class attribute `name` or pass register(name=...)")
+        reg.add(c, key, aliases, replace)  # first: a name it refuses must not stay on the class
         c.name = key
-        reg.add(c, key, aliases, replace)
         return c
 
     return decorate if cls is None else decorate(cls)
