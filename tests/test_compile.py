@@ -678,6 +678,28 @@ def test_compile_true_that_cannot_compile_says_why_at_the_users_line(backend_nam
             net.fit(X, X[:, :3], loss="mse", optimizer=opt, epochs=1)  # "auto": eager without a word
 
 
+def test_compile_true_does_not_tell_an_optimizer_that_declares_compilable_it_does_not():
+    """An optimizer with ``compilable = True`` whose rate never reaches
+    ``update`` runs eagerly; compile=True's warning said "Baked does not
+    declare compilable = True", contradicting the line before it."""
+    from xpnet.optimizers import SGD
+
+    class Baked(SGD):
+        compilable = True
+
+        def step(self, params, grads, state, decay=None):
+            return [p - self.lr * g for p, g in zip(params, grads)], state
+
+    X = np.random.default_rng(0).normal(size=(12, 4))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        xpnet.MLP([4, 3], backend="numpy", seed=0).fit(X, X[:, :3], loss="mse", optimizer=Baked(0.1), epochs=1,
+                                                       compile=True)  # fmt: skip
+    why = [str(w.message) for w in seen if "compile=True cannot compile this step" in str(w.message)]
+    assert len(why) == 1 and "Baked declares compilable = True, but not every number" in why[0], why
+    assert not any("does not declare compilable" in str(w.message) for w in seen)
+
+
 @pytest.mark.parametrize("opt_spec", [{"name": "adam", "config": {"lr": 0.02}}, {"name": "sgd", "config": {"lr": 0.1}}])
 def test_a_schedules_rate_reaches_the_compiled_step(backend, opt_spec):
     """A schedule gives each epoch an optimizer with another rate: the

@@ -57,8 +57,7 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
         return eager
     if draws or not _replayable(opt, state or {}):
         if compile is True:  # asked for by name: say why it is not
-            why = ("the network draws random numbers every step: Dropout" if draws else
-                   f"{type(opt).__name__} does not declare compilable = True: its scalars could not be replayed")
+            why = "the network draws random numbers every step: Dropout" if draws else _not_replayed(opt)
             warnings.warn(f"xpnet: compile=True cannot compile this step ({why}); it runs eagerly", RuntimeWarning,
                           stacklevel=caller_stacklevel())  # fmt: skip
         return eager
@@ -127,6 +126,16 @@ def _replayable(opt: Any, state: dict[str, Any]) -> bool:
                       stacklevel=caller_stacklevel())  # fmt: skip
         return False
     return True
+
+
+def _not_replayed(opt: Any) -> str:
+    """Why ``opt``'s scalars cannot be replayed, for compile=True's warning:
+    one that declares ``compilable`` was told it did not."""
+    name = type(opt).__name__
+    if vars(type(opt)).get("compilable") is not True:
+        return f"{name} does not declare compilable = True: its scalars could not be replayed"
+    return (f"{name} declares compilable = True, but not every number its step uses reaches "
+            "xpnet._kernels.update as a scalar: its scalars could not be replayed")
 
 
 def _rate_is_baked(opt: Any, state: dict[str, Any], seen: list[float]) -> bool:
