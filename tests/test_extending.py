@@ -300,6 +300,44 @@ def test_what_rebuilds_a_network_refuses_a_class_its_name_would_not_bring_back(l
     assert (err > 0.3) if isinstance(net.layers[0], _HalvedGradDense) else (err < 1e-6)
 
 
+class _Labelled(xpnet.Layer):
+    """Takes a Keras-style ``name`` label, which hides its registered name."""
+
+    name = "test_extending_labelled"
+
+    def __init__(self, name=None):
+        super().__init__()
+        if name is not None:
+            self.name = name
+
+    def config(self):
+        return {"name": self.name}
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return X, None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY, []
+
+
+def test_an_object_name_that_hides_the_registered_one_is_named_as_such(monkeypatch, tmp_path):
+    """A registered layer given ``self.name = "encoder"`` was refused as "not
+    registered (its name: 'encoder')", with the advice to register it."""
+    import copy
+
+    from xpnet.layers.base import LAYERS
+
+    monkeypatch.setitem(LAYERS._classes, _Labelled.name, _Labelled)  # registered for this test only
+    net = xpnet.Network([_Labelled("encoder"), xpnet.Dense(3, 2)], backend="numpy", seed=0)
+    message = (r"the layer _Labelled is registered as 'test_extending_labelled', but this object's `name` is "
+               r"'encoder': .*keep a label under another attribute")  # fmt: skip
+    for rebuild in (lambda: copy.deepcopy(net), lambda: net.save(tmp_path / "m.safetensors")):
+        with pytest.raises(ValueError, match=message) as caught:
+            rebuild()
+        assert "register the class" not in str(caught.value)
+    copy.deepcopy(xpnet.Network([_Labelled(), xpnet.Dense(3, 2)], backend="numpy", seed=0))  # its own name: fine
+
+
 def test_an_initialiser_the_config_does_not_name_does_not_stop_a_copy():
     import copy
 

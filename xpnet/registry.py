@@ -170,12 +170,19 @@ def registered_as_named(component: Any) -> str | None:
     come back as the parent)."""
     cls = type(component)
     reg = _kind_of(cls)
-    name = getattr(component, "name", None)
-    if not isinstance(name, str) or name not in reg:
-        return f"the {reg.kind} {cls.__qualname__} is not registered (its name: {name!r})"
-    if reg[name] is not cls and _qualname(reg[name]) != _qualname(cls):  # the same qualname: a re-run cell's
-        return f"the {reg.kind} {cls.__qualname__} is named {name!r}, which is registered for {_qualname(reg[name])}"
-    return None
+    name, own = getattr(component, "name", None), vars(cls).get("name")
+    found = reg[name] if isinstance(name, str) and name in reg else None
+    if found is cls or (found is not None and _qualname(found) == _qualname(cls)):  # the same qualname: a re-run cell's
+        return None
+    if isinstance(own, str) and own in reg and reg[own] is cls:  # self.name = "encoder", a label
+        return (f"the {reg.kind} {cls.__qualname__} is registered as {own!r}, but this object's `name` is {name!r}: "
+                "the name is how files and copies find the class, so set none on the object (keep a label under "
+                "another attribute)")  # fmt: skip
+    remedy = "register the class under a name of its own (@xpnet.register, with a class attribute `name` or " \
+             "register(name=...))"  # fmt: skip
+    if found is None:
+        return f"the {reg.kind} {cls.__qualname__} is not registered (its name: {name!r}): {remedy}"
+    return f"the {reg.kind} {cls.__qualname__} is named {name!r}, which is registered for {_qualname(found)}: {remedy}"
 
 
 def component_spec(component: Any) -> Any:

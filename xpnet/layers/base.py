@@ -264,11 +264,8 @@ def check_rebuildable(root: Layer) -> None:
         for component in [layer, *(c for c in held if component_spec(c) in config)]:
             problem = registered_as_named(component)
             if problem:
-                raise ValueError(
-                    f"{problem}; xpnet copies, moves, pickles and saves a network by rebuilding it from the names "
-                    "in its config: register the class under a name of its own (@xpnet.register, with a class "
-                    "attribute `name` or register(name=...))"
-                )
+                raise ValueError(f"{problem} (xpnet copies, moves, pickles and saves a network by rebuilding it "
+                                 "from the names in its config)")
         _check_config_holds_settings(layer)
 
 
