@@ -177,6 +177,35 @@ def test_xpnet_train_takes_a_plugins_optimizer_and_activation_by_name(plugin):
     assert decay.returncode == 2 and "--weight-decay: the optimizer 'adagrad' has no weight_decay" in decay.stderr
 
 
+def test_xpnet_train_refuses_a_plugins_optimizer_that_takes_no_lr_before_reading_data(tmp_path):
+    """xpnet train always passes lr= (its --lr default too): an optimizer
+    whose constructor takes none failed, once the data was read, with
+    Python's "__init__() got an unexpected keyword argument 'lr'"."""
+    (tmp_path / "rate_plugin.py").write_text(textwrap.dedent("""
+        import xpnet
+
+        @xpnet.register
+        class RateOnly(xpnet.Optimizer):
+            name = "rate_only"
+
+            def __init__(self, rate=0.1):
+                self.rate = rate
+
+            def config(self):
+                return {"rate": self.rate}
+
+            def step(self, params, grads, state, decay=None):
+                return [p - self.rate * g for p, g in zip(params, grads)], state
+        """))
+    env = child_env(ROOT, tmp_path)
+    env.pop("XPNET_BACKEND", None)
+    args = [sys.executable, "-m", "xpnet", "train", "--epochs", "1", "--quiet", "--plugin", "rate_plugin",
+            "--optimizer", "rate_only"]  # fmt: skip
+    run = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert "--optimizer: the optimizer 'rate_only' takes no lr" in run.stderr and "data:" not in run.stdout
+
+
 def test_the_model_line_names_an_optimizer_by_its_registered_name():
     """A plugin's optimizer was printed as its class name, lowercased."""
     from xpnet._commands import _optimizer_text
@@ -262,6 +291,36 @@ def test_an_optimizer_cannot_take_a_name_xpnet_reads_first():
     with pytest.raises(ValueError, match="cannot be named 'momentum': xpnet reads that name as SGD with momentum"):
         xpnet.register(Momentum)
     assert "momentum" not in xpnet.optimizers.OPTIMIZERS
+
+
+class _RateOptimizer(xpnet.Optimizer):
+    """Calls its learning rate ``rate``: built by name, it cannot take fit's ``lr``."""
+
+    name = "test_extending_rate_optimizer"
+
+    def __init__(self, rate=0.1):
+        self.rate = rate
+
+    def config(self):
+        return {"rate": self.rate}
+
+    def step(self, params, grads, state, decay=None):
+        return [p - self.rate * g for p, g in zip(params, grads)], state
+
+
+def test_an_optimizer_named_in_fit_whose_constructor_takes_no_lr_is_named(monkeypatch):
+    """fit built it as cls(lr=lr) and failed with Python's "__init__() got an
+    unexpected keyword argument 'lr'", without the rule it broke."""
+    from xpnet.optimizers import OPTIMIZERS
+
+    monkeypatch.setitem(OPTIMIZERS._classes, _RateOptimizer.name, _RateOptimizer)  # registered for this test only
+    net = xpnet.Network([xpnet.Dense(3, 2)], backend="numpy", seed=0)
+    X = np.ones((4, 3))
+    with pytest.raises(TypeError, match=r"optimizer 'test_extending_rate_optimizer' is built by name as "
+                                        r"_RateOptimizer\(lr=0\.5\), but its constructor takes no lr"):  # fmt: skip
+        net.fit(X, X[:, :2], optimizer=_RateOptimizer.name, lr=0.5, epochs=1)
+    net.fit(X, X[:, :2], optimizer=_RateOptimizer.name, epochs=1)  # no lr given: its own rate
+    net.fit(X, X[:, :2], optimizer=_RateOptimizer(0.5), epochs=1)
 
 
 class _HalvedGradDense(xpnet.Dense):

@@ -467,16 +467,20 @@ def _check_train(args: argparse.Namespace) -> None:
 
 
 def _check_weight_decay(args: argparse.Namespace) -> None:
-    """--weight-decay needs an optimizer with that setting (a plugin's may have none)."""
+    """--weight-decay needs an optimizer with that setting (a plugin's may have none), and --lr (always passed,
+    its default too) one that takes ``lr``: either was a TypeError once the data was read."""
     import inspect
 
     from .optimizers import OPTIMIZERS, PRESETS
 
-    if args.weight_decay is None:
-        return
     name = PRESETS.get(args.optimizer, (args.optimizer, {}))[0]
     takes = inspect.signature(OPTIMIZERS.lookup(name)).parameters
-    if "weight_decay" not in takes and not any(p.kind is p.VAR_KEYWORD for p in takes.values()):  # **settings may
+    if any(p.kind is p.VAR_KEYWORD for p in takes.values()):  # **settings may hold both
+        return
+    if "lr" not in takes:
+        raise UsageError(f"--optimizer: the optimizer {args.optimizer!r} takes no lr, which xpnet train always "
+                         "passes (--lr, or its default): an optimizer's constructor takes the learning rate as lr=")
+    if args.weight_decay is not None and "weight_decay" not in takes:
         raise UsageError(f"--weight-decay: the optimizer {args.optimizer!r} has no weight_decay setting "
                          "(leave --weight-decay out, or choose sgd, momentum, adam, adamw or rmsprop)")
 

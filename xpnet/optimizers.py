@@ -496,8 +496,15 @@ def get_optimizer(optimizer: str | dict | Optimizer, lr: float | None = None) ->
 
 def _rate(cls: type, lr: float | None) -> dict[str, float]:
     """``lr`` for the constructor: the one given, else none (the class's own
-    default), or 0.01 for a class whose ``lr`` has no default."""
+    default), or 0.01 for a class whose ``lr`` has no default. A class that
+    takes no ``lr`` is refused, naming the rule, where Python's "unexpected
+    keyword argument 'lr'" came from deep in ``fit`` or the command line."""
+    params = inspect.signature(cls).parameters
     if lr is not None:
+        if "lr" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            raise TypeError(f"optimizer {cls.name!r} is built by name as {cls.__name__}(lr={lr!r}), but its "
+                            "constructor takes no lr: an optimizer's constructor takes the learning rate as lr=; "
+                            f"or pass an object ({cls.__name__}(...)) instead of its name")  # fmt: skip
         return {"lr": lr}
-    param = inspect.signature(cls).parameters.get("lr")
+    param = params.get("lr")
     return {"lr": 0.01} if param is not None and param.default is inspect.Parameter.empty else {}
