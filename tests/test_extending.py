@@ -1195,6 +1195,35 @@ def test_a_layer_kernel_that_returns_the_wrong_thing_is_named(layer, message, ba
         net.fit(np.ones((5, 3)), np.ones((5, 2)), loss="mse", epochs=1)
 
 
+class _DecaysGain(_Gain):
+    def decayed(self):
+        return ("gain",)  # its parameter is "g"
+
+
+class _DecaysString(_Gain):
+    def decayed(self):
+        return "g"  # a string, not a tuple of names
+
+
+class _NonnegativeMissing(_Gain):
+    def nonnegative_buffers(self):
+        return ("running_var",)  # it has no buffers
+
+
+@pytest.mark.parametrize(("layer", "message"), [
+    (_DecaysGain, r"_DecaysGain\(\)\.decayed\(\) names \['gain'\], which are not among its parameters \['g'\]"),
+    (_DecaysString, r"_DecaysString\(\)\.decayed\(\) names \['g'\], which are not among its parameters"),
+    (_NonnegativeMissing,
+     r"_NonnegativeMissing\(\)\.nonnegative_buffers\(\) names \['running_var'\], which are not among its buffers \[\]"),
+])  # fmt: skip
+def test_a_layer_that_declares_a_parameter_or_buffer_it_lacks_is_named(layer, message, tmp_path):
+    """A misspelt decayed() name was ignored: AdamW's weight decay left the
+    parameter alone in silence; a misspelt nonnegative_buffers() name saved
+    a file that load refused with KeyError 'layers.1.running_var'."""
+    with pytest.raises(ValueError, match=message):
+        xpnet.Network([xpnet.Dense(3, 4), layer(), xpnet.Dense(4, 2)], backend="numpy", seed=0)
+
+
 class _ListInit(_Gain):
     def init_parameters(self, rng, dtype):
         return [np.ones(4, dtype)]

@@ -27,7 +27,7 @@ from ._sparse import is_sparse
 from ._xp import index_dtype, row_range
 from .activations import ACTIVATIONS, get_activation
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
-from .layers.base import check_host_arrays, check_rebuildable, check_step_arrays
+from .layers.base import check_declared_names, check_host_arrays, check_rebuildable, check_step_arrays
 from .layers.dense import Dense
 from .losses import Loss, _Weighted, checked_delta, declared_fusion, get_loss, value_and_delta
 from .modelfile import model_metadata, model_tensors, write_atomic
@@ -115,6 +115,7 @@ class Network:
             layer.stream = k
         #: Does any layer draw random numbers in training (Dropout)?
         self._uses_rng = any(layer.uses_rng for layer in walk(root))
+        check_declared_names(root)
         decayed = set(root.decayed())
         self._decay = [name in decayed for name in root.parameter_shapes()]
 

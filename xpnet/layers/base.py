@@ -320,6 +320,20 @@ def _short(dtype: Any) -> str:
     return str(dtype).rsplit(".", 1)[-1]
 
 
+def check_declared_names(root: Layer) -> None:
+    """Each name in a layer's ``decayed()`` and ``nonnegative_buffers()`` is
+    one of its parameters or buffers. A misspelt one was ignored: weight
+    decay left out in silence, and a model file refused with a KeyError."""
+    for layer in reversed(list(walk(root))):  # inner layers first: the one that declares it is named
+        for method, shapes, what in (("decayed", layer.parameter_shapes(), "parameters"),
+                                     ("nonnegative_buffers", layer.buffer_shapes(), "buffers")):  # fmt: skip
+            names = getattr(layer, method)()
+            unknown = [n for n in names if n not in shapes] if not isinstance(names, str) else [names]
+            if unknown:
+                raise ValueError(f"{layer!r}.{method}() names {unknown}, which are not among its {what} "
+                                 f"{list(shapes)}: it must return a tuple of those names")
+
+
 def check_host_arrays(layer: Layer, arrays: dict[str, Any], shapes: dict[str, tuple[int, ...]], what: str) -> None:
     """A layer's ``init_parameters``/``init_buffers`` must give each declared
     array with its declared shape, and finite values: say which layer broke
