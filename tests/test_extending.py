@@ -323,6 +323,39 @@ def test_an_optimizer_named_in_fit_whose_constructor_takes_no_lr_is_named(monkey
     net.fit(X, X[:, :2], optimizer=_RateOptimizer(0.5), epochs=1)
 
 
+class _MisnamedSquares(xpnet.Optimizer):
+    """Adagrad whose ``nonnegative`` misspells its state list ``sum_sq``."""
+
+    name = "test_extending_misnamed_squares"
+    nonnegative = ("sum_squares",)
+
+    def __init__(self, lr=0.1):
+        self.lr = lr
+
+    def config(self):
+        return {"lr": self.lr}
+
+    def init_state(self, params):
+        return {"sum_sq": [p * 0.0 for p in params]}
+
+    def step(self, params, grads, state, decay=None):
+        sums = [s + g * g for s, g in zip(state["sum_sq"], grads)]
+        return [p - self.lr * g / (s**0.5 + 1e-8) for p, g, s in zip(params, grads, sums)], {"sum_sq": sums}
+
+
+def test_an_optimizer_whose_nonnegative_names_no_state_list_is_named_at_its_first_fit(tmp_path):
+    """The run trained and wrote its checkpoint; resuming it failed with
+    KeyError 'sum_squares' in check_state."""
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    message = (r"_MisnamedSquares\.nonnegative names \['sum_squares'\], which its init_state does not make "
+               r"\(it makes \['sum_sq'\]\)")  # fmt: skip
+    with pytest.raises(ValueError, match=message):
+        xpnet.Network([xpnet.Dense(3, 2)], backend="numpy", seed=0).fit(
+            X, X[:, :2], optimizer=_MisnamedSquares(), epochs=1, checkpoint=tmp_path / "ck.safetensors")
+    with pytest.raises(ValueError, match=message):  # a checkpoint written before the check
+        _MisnamedSquares().check_state({"sum_sq": [np.zeros(2)]}, [np.zeros(2)])
+
+
 class _HalvedGradDense(xpnet.Dense):
     """Unregistered: it keeps Dense's name, so a rebuild from the name would make a Dense."""
 

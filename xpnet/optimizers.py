@@ -111,6 +111,7 @@ class Optimizer:
                     raise ValueError(f"optimizer state {key} must be an int in 0..2**53, got {got!r}")
             elif isinstance(got, bool) or not isinstance(got, int | float) or not math.isfinite(got):
                 raise ValueError(f"optimizer state {key} must be a finite number, got {got!r}")
+        _check_nonnegative_keys(self, expected)
         for key in self.nonnegative:
             for i, v in enumerate(state[key]):
                 if bool(array_namespace(v).any(v < 0)):
@@ -134,7 +135,17 @@ def initial_state(opt: Optimizer, params: Params) -> State:
         raise ValueError(f"{type(opt).__name__}.init_state returned a {type(state).__name__}; an optimizer's state "
                          "is a dict of lists of arrays (one per parameter) and plain numbers, e.g. "
                          "{'velocity': [...], 't': 0}")  # fmt: skip
+    _check_nonnegative_keys(opt, state)
     return state
+
+
+def _check_nonnegative_keys(opt: Optimizer, state: State) -> None:
+    """``opt.nonnegative`` names lists of ``state``: a misspelt key failed as
+    a KeyError when a checkpoint was resumed, after the run that wrote it."""
+    missing = [key for key in opt.nonnegative if not isinstance(state.get(key), list)]
+    if missing:
+        raise ValueError(f"{type(opt).__name__}.nonnegative names {missing}, which its init_state does not make "
+                         f"(it makes {sorted(state)}): nonnegative names state lists of running squares")
 
 
 #: The registry of optimizers: name -> class (see :func:`xpnet.register`).
