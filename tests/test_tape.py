@@ -199,6 +199,43 @@ def _peeking_net():
     return xpnet.Network([xpnet.Dense(4, 6, "tanh"), _PeekingScale(), xpnet.Dense(6, 2)], dtype="float64", seed=0)
 
 
+class _RunningMean(Layer):
+    """No parameters: subtracts a running mean of its inputs, kept as a buffer."""
+
+    name = "test_tape_running_mean"
+
+    def input_width(self):
+        return 3
+
+    def buffer_shapes(self):
+        return {"mean": (3,)}
+
+    def init_buffers(self, dtype):
+        return {"mean": np.zeros(3, dtype)}
+
+    def forward(self, xp, params, buffers, X, ctx):
+        mean = 0.9 * buffers[0] + 0.1 * xp.mean(X, axis=0) if ctx.training else buffers[0]
+        return X - mean, None, [mean]
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY, []
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_a_network_without_parameters_fits_with_compile_true(opt):
+    """Its running statistics train; the recorded step sized the optimizer's
+    scalar slots from the first parameter and failed with AttributeError
+    "'NoneType' object has no attribute 'shape'" where there is none."""
+    X = np.random.default_rng(0).normal(size=(12, 3)) + 1.0
+    runs = []
+    for compile in (False, True):
+        net = xpnet.Network([_RunningMean()], dtype="float64", seed=0)
+        net.fit(X, X, optimizer=opt, epochs=3, batch_size=4, seed=0, compile=compile)
+        runs.append(np.asarray(net.layers[0].buffers["mean"]))
+    np.testing.assert_array_equal(runs[1], runs[0])
+    assert np.all(runs[0] > 0.1)
+
+
 def test_auto_leaves_a_network_with_components_of_yours_eager():
     net = _peeking_net()
     step = _compile.training_step(net, get_loss("mse"), get_optimizer("sgd"), None, None, {}, "auto")

@@ -51,9 +51,10 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
     kinds = {"jax": functools.partial(_JaxStep, warn=compile is True), "bridge": bridged_step,
              "graph": functools.partial(GraphStep, graph=_CudaGraph),
              "tape": functools.partial(tape_step, compile=compile), None: None}  # fmt: skip
-    kind = kinds[compiled_kind(net.backend, compile, sum(math.prod(p.shape) for p in net._params()))]
+    name = compiled_kind(net.backend, compile, sum(math.prod(p.shape) for p in net._params()))
+    kind = kinds[name]
     draws = getattr(ctx, "rng", None) is not None or getattr(net, "_uses_rng", False)  # Dropout: a new source per step
-    if kind is None or compile is False:
+    if kind is None or compile is False or (name != "jax" and not net._params()):  # a graph's scalars sit by params[0]
         return eager
     if draws or not _replayable(opt, state or {}):
         if compile is True:  # asked for by name: say why it is not
