@@ -64,3 +64,29 @@ def test_a_float32_jax_network_is_checked_in_jaxs_default_32_bit_mode():
         assert xpnet.gradcheck(net, X, y, "cross_entropy") < 1e-5
         assert not jax.config.read("jax_enable_x64")  # the mode is back as it was
         assert str(net.predict(X).dtype) == "float32"
+
+
+class _Centre(xpnet.Layer):
+    """No parameters: subtracts each row's mean."""
+
+    name = "test_gradcheck_centre"
+
+    def input_width(self):
+        return 3
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return X - xp.mean(X, axis=1, keepdims=True), None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY - xp.mean(dY, axis=1, keepdims=True), []
+
+
+def test_a_network_without_parameters_is_refused_with_why():
+    """It failed with Python's "max() arg is an empty sequence"."""
+    net = xpnet.Network([_Centre()], backend="numpy", dtype="float64", seed=0)
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    with pytest.raises(ValueError, match="gradcheck: the network has no parameters, and it compares parameter "
+                                         "gradients"):  # fmt: skip
+        xpnet.gradcheck(net, X, X, "mse")
+    with_dense = xpnet.Network([xpnet.Dense(3, 3), _Centre()], backend="numpy", dtype="float64", seed=0)
+    assert xpnet.gradcheck(with_dense, X, X, "mse") < 1e-6  # its backward checked through the Dense's gradients

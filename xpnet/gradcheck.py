@@ -58,6 +58,10 @@ def _gradcheck(net: Any, X: Any, y: Any, loss: Any, step: float) -> float:
     X, T = net64._inputs(X, y, loss)
     backend = net64.backend
     params = net64._params()
+    if not params:  # max() of no errors failed with "max() arg is an empty sequence"
+        raise ValueError("gradcheck: the network has no parameters, and it compares parameter gradients with finite "
+                         "differences; a layer without parameters is checked through a layer with parameters before "
+                         "it (its backward gives that layer's gradients)")
     analytic = [backend.to_numpy(g) for g in net64._loss_and_grads(params, X, T, loss)[1]]
     host = [backend.to_numpy(p) for p in params]
 
