@@ -1120,3 +1120,22 @@ def test_test_data_rows_lost_to_missing_values_or_unseen_categories_are_warned_a
     assert "--test-data: 2 row(s) with a missing value left out of the test rows (--missing drop)" in result.stderr
     assert "--test-data: 3 of 18 rows hold a category the model was not trained on" in result.stderr
     no_warnings(ok(xpnet_cli("train", "--data", data, "--test-data", data, "--unknown", "ignore", *FAST)))
+
+
+def test_comma_grouped_numbers_outside_comma_files_are_refused_not_categories(tmp_path):
+    """A tab- or semicolon-separated export of US-formatted numbers
+    (``1,062.87``, ``1,188,519``: commas that can only group thousands) was
+    read silently as text: a feature became one category per row, a target
+    a classifier of one class per row refused with a hint (--test-size 0)
+    that would have trained it."""
+    rows = "".join(f"{1000 + i * 7:,}.5{i % 10}\t{1_000_000 + i * 1234:,}\t{'pq'[i % 2]}\n" for i in range(40))
+    (tmp_path / "us.tsv").write_text("price\tpop\ty\n" + rows)
+    line = one_line_error(xpnet_cli("train", "--data", tmp_path / "us.tsv", "--ignore", "pop", *FAST))
+    assert "column 'price' holds numbers with digit groups ('1,000.50')" in line and "('1000.50')" in line
+    line = one_line_error(xpnet_cli("train", "--data", tmp_path / "us.tsv", "--ignore", "price", *FAST))
+    assert "column 'pop' holds numbers with digit groups ('1,000,000')" in line and "--categorical pop" in line
+    line = one_line_error(xpnet_cli("train", "--data", tmp_path / "us.tsv", "--target", "price", "--ignore", "pop",
+                                    *FAST))  # fmt: skip
+    assert "digit groups ('1,000.50')" in line and "--task classification" in line
+    (tmp_path / "codes.tsv").write_text("code\ty\n" + "".join(f"1,{i % 4}\t{'pq'[i % 2]}\n" for i in range(40)))
+    assert "--decimal ," in one_line_error(xpnet_cli("train", "--data", tmp_path / "codes.tsv", *FAST))

@@ -191,8 +191,9 @@ def _refuse_stray_text(table: Table, name: str, texts, missing: np.ndarray) -> N
 _FORMATTED = re.compile(r"[+-]?[$€£¥]?\s?[+-]?\d[\d.,\s\u00a0\u202f']*\s?(%|[$€£¥])?")  # groups: . , ' spaces
 
 
-#: Digits grouped by a space or an apostrophe (1 000,50; 1'000.50), whole thousands after the first group.
-_GROUPED = re.compile(r"[+-]?\d{1,3}(?:[ '\u00a0\u202f]\d{3})+(?:[.,]\d+)?")
+#: Digits grouped by a space or an apostrophe (1 000,50; 1'000.50), whole thousands after the first group;
+#: or by commas where no decimal comma can be meant (1,234.50; 1,234,567): read as such only in comma-separated files.
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:(?:[ '\u00a0\u202f]\d{3})+(?:[.,]\d+)?|(?:,\d{3})+\.\d+|(?:,\d{3}){2,})")
 #: A number with a decimal point (0.13, -1.5e3): under --decimal , such a '.' groups nothing.
 _POINT_DECIMAL = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
 
@@ -212,6 +213,7 @@ def refuse_formatted_numbers(table: Table, name: str, sample: list[str], target:
     grouped = [t for t in sample if _GROUPED.fullmatch(t)]
     if _most(grouped, sample):
         bare = re.sub(r"[ '\u00a0\u202f]", "", grouped[0])
+        bare = bare if bare != grouped[0] else bare.replace(",", "")  # grouped by commas: 1,234.50
         raise DataError(f"{table.path}: column {name!r} holds numbers with digit groups ({grouped[0]!r}), not "
                         f"plain numbers", f"write them without the group marks ({bare!r}), or {categories}")
     points = [t for t in sample if _POINT_DECIMAL.fullmatch(t)]
