@@ -60,6 +60,19 @@ def test_missing_values_are_an_error_that_names_the_option(holes):
     assert "line 6: column 'b' has a missing value" in line and "--missing drop" in line and "--missing mean" in line
 
 
+def test_a_missing_target_hint_does_not_promise_a_fill(holes, tmp_path):
+    """A missing target is never filled in (--missing mean leaves its row
+    out, as the data: line then says), yet its hint said mean, median or
+    most_frequent "fills them in"."""
+    rows = holes.read_text().splitlines()
+    (tmp_path / "late.csv").write_text("\n".join(rows[:2] + rows[21:22] + rows[2:5] + rows[6:10]) + "\n")
+    line = one_line_error(xpnet_cli("train", "--data", tmp_path / "late.csv", *FAST))
+    assert "line 3: the target 'y' has a missing value" in line and "fills them in" not in line
+    assert "--missing drop leaves such rows out, and so do mean, median and most_frequent" in line
+    filled = ok(xpnet_cli("train", "--data", holes, "--missing", "mean", *FAST)).stdout
+    assert "dropped 1 row(s) with a missing target" in filled
+
+
 def test_missing_drop_leaves_rows_out(holes):
     out = ok(xpnet_cli("train", "--data", holes, "--missing", "drop", *FAST)).stdout
     assert "dropped 3 row(s) with a missing value (--missing drop)" in out and "57 rows" in out

@@ -207,6 +207,11 @@ def _source(args: argparse.Namespace) -> str:
     return "digits (shipped with xpnet)" if args.data is None else str(args.data)
 
 
+#: A target is never filled in: --missing mean, median and most_frequent leave such rows out, as drop does.
+_TARGET_MISSING_HINT = ("--missing drop leaves such rows out, and so do mean, median and most_frequent, "
+                        "which fill in features only")
+
+
 def _apply_missing(table: Table, target: Target, kinds: list[Column], missing: str,
                    training: bool = True) -> tuple[Table, Target, int]:  # fmt: skip
     """``--missing``: an error naming the first missing value, or drop rows
@@ -216,12 +221,13 @@ def _apply_missing(table: Table, target: Target, kinds: list[Column], missing: s
         gone = holes | target.missing
         if gone.any():
             row = int(np.flatnonzero(gone)[0])
-            if target.missing[row]:
-                what = f"the target {target.names[0]!r}"
+            hint = _MISSING_HINT
+            if target.missing[row]:  # a target is never filled in: every --missing but error leaves the row out
+                what, hint = f"the target {target.names[0]!r}", _TARGET_MISSING_HINT
             else:
                 name = next(c.name for c in kinds if bool(table.frame[c.name].isna().iloc[row]))
                 what = f"column {name!r}"
-            raise DataError(f"{table.path}, {table.where(row)}: {what} has a missing value", _MISSING_HINT)
+            raise DataError(f"{table.path}, {table.where(row)}: {what} has a missing value", hint)
         return table, target, 0
     drop = (holes | target.missing) if missing == "drop" else target.missing
     if not drop.any():
