@@ -404,6 +404,20 @@ def test_predict_with_a_model_saved_from_python(tmp_path):
     np.testing.assert_allclose(np.array(rows, dtype=float), xpnet.to_numpy(net.predict(X)), rtol=1e-15)
 
 
+def test_predict_hints_for_a_model_saved_from_python_name_no_option_predict_lacks(tmp_path):
+    """Such a model has no --categorical of predict's to offer and was never
+    trained with --missing error, but the hints said both."""
+    model = tmp_path / "plain.safetensors"
+    xpnet.MLP([2, 3], backend="numpy", seed=0).save(model)
+    (tmp_path / "word.csv").write_text("p,q\n0.5,x\n")
+    line = one_line_error(xpnet_cli("predict", model, tmp_path / "word.csv", env=numpy_env()))
+    assert "column 'q' holds 'x', not a number" in line and "xpnet train --categorical q" in line, line
+    (tmp_path / "hole.csv").write_text("p,q\n0.5,\n")
+    line = one_line_error(xpnet_cli("predict", model, tmp_path / "hole.csv", env=numpy_env()))
+    assert "line 2: column 'q' has a missing value" in line and "saved from Python" in line, line
+    assert "trained with --missing error" not in line
+
+
 # --------------------------------------------------------------------------
 # info, version
 # --------------------------------------------------------------------------

@@ -397,8 +397,10 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
     na_values = [*(str(v) for v in stored.get("na_values", [])), *(args.na_values or [])]  # --na-values adds
     sep = None if args.sep == "auto" else args.sep or _stored_sep(stored)
     table = read_header(args.data, sep, encoding, known=() if features is None else features.names)
-    if features is None:
-        features = Features([Column(n, "number") for n in table.names if table.sep is not None or n.startswith("x")])
+    saved = features is None  # saved from Python (Network.save): every column a number, no fills, no --categorical
+    if saved:
+        features = Features([Column(n, "number") for n in table.names if table.sep is not None or n.startswith("x")],
+                            from_model=True)  # hints name train's options as train's, not predict's
         features.mean, features.std = np.zeros(features.width), np.ones(features.width)
     elif table.sep is None:
         _npz_columns(table, features, info.get("npz_width"))
@@ -420,5 +422,8 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
             table = table.take(np.flatnonzero(~skipped))
     trained = (f"the model was trained with --missing {features.missing}, so it fills in no values; "
                "train with --missing mean (or median, most_frequent) to predict rows with missing values")
+    if saved:
+        trained = ("the model was saved from Python, without xpnet train's record of its columns, so it fills in "
+                   "no values; fill them in the file, or train with --missing mean, median or most_frequent")
     return features.transform(table, args.unknown, trained), skipped
 
