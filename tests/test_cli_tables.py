@@ -73,6 +73,18 @@ def test_a_missing_target_hint_does_not_promise_a_fill(holes, tmp_path):
     assert "dropped 1 row(s) with a missing target" in filled
 
 
+def test_an_empty_column_under_missing_error_names_ignore_not_options_that_fail_on_it(tmp_path):
+    """An empty column's hint offered --missing drop (then: no row left) and
+    mean (then: nothing to fill from); only --ignore gets past it."""
+    X, y = blobs()
+    path = table(tmp_path / "empty.csv", ["a", "notes", "b", "y"], [[f"{a:.3f}", "", f"{b:.3f}", c]
+                                                                   for (a, b), c in zip(X, y)])
+    line = one_line_error(xpnet_cli("train", "--data", path, *FAST))
+    assert "line 2: column 'notes' has a missing value" in line and "--ignore notes leaves it out" in line, line
+    assert "--missing" not in line
+    ok(xpnet_cli("train", "--data", path, "--ignore", "notes", *FAST))
+
+
 def test_missing_drop_leaves_rows_out(holes):
     out = ok(xpnet_cli("train", "--data", holes, "--missing", "drop", *FAST)).stdout
     assert "dropped 3 row(s) with a missing value (--missing drop)" in out and "57 rows" in out

@@ -21,6 +21,7 @@ from .columns import _MISSING_HINT, Column, Features, _few, _texts, column_kinds
 from .data_io import DataError, Table, column_names, read_header, read_table, sep_hint, unnamed_columns
 from .preprocessing import (
     Target,
+    _shell,
     check_target,
     choose_task,
     encode_classes,
@@ -227,6 +228,8 @@ def _apply_missing(table: Table, target: Target, kinds: list[Column], missing: s
             else:
                 name = next(c.name for c in kinds if bool(table.frame[c.name].isna().iloc[row]))
                 what = f"column {name!r}"
+                if training and bool(table.frame[name].isna().all()):  # drop and the fills would fail on it next
+                    hint = f"it holds no value in any row: --ignore {_shell(name)} leaves it out"
             raise DataError(f"{table.path}, {table.where(row)}: {what} has a missing value", hint)
         return table, target, 0
     drop = (holes | target.missing) if missing == "drop" else target.missing
