@@ -300,6 +300,20 @@ def test_plot_writes_a_png(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
+def test_plot_to_a_name_matplotlib_cannot_write_is_refused_before_training(tmp_path):
+    """'.txt' failed after training (exit 1, the curves lost); no extension
+    wrote loss.png where the run said it wrote loss."""
+    pytest.importorskip("matplotlib")
+    for name, got in (("loss.txt", "got '.txt'"), ("loss", "got no extension")):
+        result = xpnet_cli("train", "--epochs", 3, "--plot", tmp_path / name)
+        line = one_line_error(result)
+        assert result.returncode == 2 and "ending in .png" in line and got in line, line
+        assert result.stdout == ""  # before any data is read
+    assert list(tmp_path.iterdir()) == []
+    ok(xpnet_cli("train", "--epochs", 2, "--quiet", "--plot", tmp_path / "loss.SVG"))
+    assert (tmp_path / "loss.SVG").read_bytes().lstrip().startswith(b"<?xml")
+
+
 def test_plot_without_matplotlib_is_a_clear_error(tmp_path):
     code = "import sys; sys.modules['matplotlib'] = None; from xpnet.cli import main; sys.exit(main())"
     result = subprocess.run(

@@ -460,10 +460,23 @@ def _check_train(args: argparse.Namespace) -> None:
         _output_path(option, path, keep=option == "--checkpoint", replaced=option != "--plot")
     _distinct_files(outputs, (("--data", args.data), ("--test-data", args.test_data)))
     if args.plot:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise UsageError("--plot needs matplotlib, which is not installed (pip install 'xpnet[plot]')") from None
+        _check_plot(args.plot)
+
+
+def _check_plot(path: str) -> None:
+    """matplotlib, and an image format it writes, named by the extension:
+    found after training, ``.txt`` failed the run (the model saved, the
+    curves lost), and no extension wrote ``PATH.png`` where the run said ``PATH``."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        raise UsageError("--plot needs matplotlib, which is not installed (pip install 'xpnet[plot]')") from None
+    formats = FigureCanvasBase.get_supported_filetypes()
+    extension = os.path.splitext(path)[1][1:].lower()
+    if extension not in formats:
+        got = f"'.{extension}'" if extension else "no extension"
+        raise UsageError(f"--plot {path}: expected an image file name ending in .png, or another format matplotlib "
+                         f"writes ({', '.join(sorted(formats))}), got {got}")
 
 
 def _check_weight_decay(args: argparse.Namespace) -> None:
