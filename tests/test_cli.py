@@ -418,6 +418,18 @@ def test_predict_with_a_model_saved_from_python(tmp_path):
     np.testing.assert_allclose(np.array(rows, dtype=float), xpnet.to_numpy(net.predict(X)), rtol=1e-15)
 
 
+def test_predict_with_its_arguments_swapped_says_the_table_is_no_model(tmp_path):
+    """`predict data.csv model.st` read the table's first 8 letters as a
+    header size: 'not a complete safetensors file: header size
+    7578543767644038249 does not fit ... (truncated ...)'."""
+    model = tmp_path / "plain.safetensors"
+    xpnet.MLP([2, 3], backend="numpy", seed=0).save(model)
+    data = write_csv(tmp_path / "x.csv", ["p", "q"], [[0.5], [1.0]])
+    line = one_line_error(xpnet_cli("predict", data, model, env=numpy_env()))
+    assert "x.csv is a text file (a CSV table?), not an xpnet model (a safetensors file)" in line, line
+    assert "header size" not in line and "truncated" not in line
+
+
 def test_predict_hints_for_a_model_saved_from_python_name_no_option_predict_lacks(tmp_path):
     """Such a model has no --categorical of predict's to offer and was never
     trained with --missing error, but the hints said both."""

@@ -358,6 +358,8 @@ def _header_size(head: bytes, size: int, path: Path) -> int:
         raise ValueError(f"{path} is not a safetensors file: {size} bytes is too short (truncated?)")
     (n,) = struct.unpack("<Q", head)
     if n == 0 or n > _MAX_HEADER or n > size - 8:
+        if _is_text(head):  # its "header size" is the code of 8 letters: no more to say about it
+            raise ValueError(f"{path} {_what_else(head)}")
         raise ValueError(
             f"{path} {_what_else(head)}: header size {n} does not fit its {size} bytes (truncated or not safetensors)"
         )
@@ -444,7 +446,17 @@ def _what_else(data: bytes) -> str:
         return "is a ZIP/NPZ archive, not an xpnet model (safetensors) file"
     if data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "looks like a Python pickle; xpnet never unpickles files, it reads safetensors only"
+    if _is_text(data):  # a real header size has NUL bytes; a table given as the model (arguments swapped) has none
+        return "is a text file (a CSV table?), not an xpnet model (a safetensors file)"
     return "is not a complete safetensors file"
+
+
+def _is_text(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    return bool(text) and all(ch.isprintable() or ch in "\r\n\t" for ch in text)
 
 
 def _parse_metadata(meta: Any, path: Path) -> dict[str, Any]:
