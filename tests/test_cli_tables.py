@@ -1164,3 +1164,15 @@ def test_comma_grouped_numbers_outside_comma_files_are_refused_not_categories(tm
     assert "digit groups ('1,000.50')" in line and "--task classification" in line
     (tmp_path / "codes.tsv").write_text("code\ty\n" + "".join(f"1,{i % 4}\t{'pq'[i % 2]}\n" for i in range(40)))
     assert "--decimal ," in one_line_error(xpnet_cli("train", "--data", tmp_path / "codes.tsv", *FAST))
+
+
+def test_a_few_grouped_numbers_among_plain_ones_are_not_offered_as_missing_value_tokens(tmp_path):
+    """Excel groups only the amounts from a thousand up: such a column read
+    as numbers with a few stray words, and the hint said "if '1,100.25'
+    marks a missing value, pass --na-values '1,100.25'" (the same hint for a
+    regression target), which would have dropped every large amount."""
+    few = "".join(f"{'1,' if i % 4 == 0 else ''}{i + 100}.25\t{'pq'[i % 2]}\n" for i in range(40))
+    (tmp_path / "few.tsv").write_text("amount\ty\n" + few)  # a quarter of the amounts reach a thousand: 1,100.25
+    line = one_line_error(xpnet_cli("train", "--data", tmp_path / "few.tsv", *FAST))
+    assert "line 2: column 'amount' holds '1,100.25', not a number" in line and "--na-values" not in line, line
+    assert "digit groups: write the numbers without the group marks ('1100.25')" in line

@@ -212,16 +212,21 @@ def refuse_formatted_numbers(table: Table, name: str, sample: list[str], target:
                         f"({signed[0]!r}), not plain numbers", f"write them as plain numbers, or {categories}")
     grouped = [t for t in sample if _GROUPED.fullmatch(t)]
     if _most(grouped, sample):
-        bare = re.sub(r"[ '\u00a0\u202f]", "", grouped[0])
-        bare = bare if bare != grouped[0] else bare.replace(",", "")  # grouped by commas: 1,234.50
         raise DataError(f"{table.path}: column {name!r} holds numbers with digit groups ({grouped[0]!r}), not "
-                        f"plain numbers", f"write them without the group marks ({bare!r}), or {categories}")
+                        f"plain numbers", f"write them without the group marks ({_ungrouped(grouped[0])!r}), or "
+                        f"{categories}")
     points = [t for t in sample if _POINT_DECIMAL.fullmatch(t)]
     if number_marks(table)[0] == "," and _most(points, sample):
         raise DataError(f"{table.path}: column {name!r} holds numbers with a decimal point ({points[0]!r}), but "
                         "--decimal , reads ',' as the decimal mark (a '.' only groups thousands: 1.234,5)",
                         f"write them with a decimal comma, or leave out --decimal , if the file's numbers use "
                         f"points; or {categories}")  # fmt: skip
+
+
+def _ungrouped(text: str) -> str:
+    """A :data:`_GROUPED` number without its group marks: ``1 000,50`` -> ``1000,50``, ``1,234.50`` -> ``1234.50``."""
+    bare = re.sub(r"[ '\u00a0\u202f]", "", text)
+    return bare if bare != text else bare.replace(",", "")
 
 
 def _most(found: list[str], sample: list[str]) -> bool:
@@ -242,6 +247,8 @@ def _stray_hint(value: str, then: str = "") -> str:
     """How to fix a word among numbers: name it a missing-value token."""
     if "\x00" in value:
         return "it has a NUL character: the file may be damaged; fix or delete this row"
+    if _GROUPED.fullmatch(value):  # 1,121.60 among 650.29: a number, which --na-values would make missing
+        return f"it is a number with digit groups: write the numbers without the group marks ({_ungrouped(value)!r})"
     if value.startswith("-") and len(value) > 1:  # argparse would take `--na-values -x` for two options
         return f"if {value!r} marks a missing value, pass --na-values={_shell(value)}{then}"
     return f"if {value!r} marks a missing value, pass --na-values {_shell(value)}{then}"
