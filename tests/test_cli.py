@@ -418,6 +418,21 @@ def test_predict_with_a_model_saved_from_python(tmp_path):
     np.testing.assert_allclose(np.array(rows, dtype=float), xpnet.to_numpy(net.predict(X)), rtol=1e-15)
 
 
+def test_predict_decimal_point_hint_does_not_blame_a_training_option_never_given(tmp_path):
+    """predict's own --decimal , (or a model saved from Python) made the
+    hint say 'the model was trained with --decimal ,'."""
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "y"], [[0.5, 1.5, 2.5, 3.5], [1.0, 2.0, 3.0, 4.0], [0, 1, 0, 1]])
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", data, "--epochs", 1, "--test-size", 0, "--save", model, env=numpy_env()))
+    plain = tmp_path / "plain.safetensors"
+    xpnet.MLP([2, 3], backend="numpy", seed=0).save(plain)
+    (tmp_path / "p.csv").write_text("a;b\n1.5;2\n")
+    for net in (model, plain):
+        line = one_line_error(xpnet_cli("predict", "--decimal", ",", net, tmp_path / "p.csv", env=numpy_env()))
+        assert "holds '1.5', not a number" in line and "pass predict --decimal ." in line, line
+        assert "trained with --decimal" not in line
+
+
 def test_predict_with_its_arguments_swapped_says_the_table_is_no_model(tmp_path):
     """`predict data.csv model.st` read the table's first 8 letters as a
     header size: 'not a complete safetensors file: header size

@@ -231,9 +231,9 @@ def _refuse_text(table: Table, name: str, stray: np.ndarray, from_model: bool = 
         hint = f"{decimal_comma_hint(table.sep)}{also}"
     if number_marks(table)[0] == "," and "." in value and is_number(value):
         hint = "with --decimal , a '.' only groups thousands (1.234,5): write the number with a decimal comma"
-        if from_model:  # the model's --decimal , read this file: the file's own mark is an option of predict's
-            hint = ("the model was trained with --decimal , (where a '.' only groups thousands: 1.234,5); if "
-                    "this file's decimal mark is '.', pass predict --decimal .")
+        if from_model:  # the ',' is the model's or predict's own --decimal: either way predict's option sets it
+            hint = ("predict reads this file with --decimal , (the model's, unless given here), where a '.' only "
+                    "groups thousands (1.234,5); if this file's decimal mark is '.', pass predict --decimal .")
     raise DataError(f"{table.path}, {table.where(row)}: column {name!r} holds {value!r}, not a number", hint)
 
 
