@@ -279,6 +279,15 @@ def test_decimal_comma_files_name_the_option(tmp_path):
     assert "2 features" in ok(xpnet_cli("train", "--data", data, "--decimal", ",", *FAST)).stdout
 
 
+def test_a_comma_that_may_group_thousands_names_both_readings(tmp_path):
+    """1,234 in a tab-separated file is 1234 or 1.234: the hint that named
+    only --decimal , led to reading every such number a thousand times smaller."""
+    rows = [[f"{k},{(k * 377) % 1000:03d}", str(k), "xy"[k % 2]] for k in range(1, 9)]
+    data = table(tmp_path / "t.tsv", ["a", "b", "y"], rows, "\t")
+    err = one_line_error(xpnet_cli("train", "--data", data, *FAST))
+    assert "groups thousands" in err and "'1377'" in err and "--decimal ," in err
+
+
 # --------------------------------------------------------------------------
 # 4. Several targets
 # --------------------------------------------------------------------------

@@ -31,12 +31,20 @@ def decimal_comma(text: str) -> bool:
 _DECIMAL_COMMA = re.compile(r"[+-]?(?:\d+|\d{1,3}(?:\.\d{3})+),\d+")
 
 
-def decimal_comma_hint(sep: str | None) -> str:
-    """How to read numbers written with a decimal comma from a file with ``sep``."""
+def decimal_comma_hint(sep: str | None, value: str = "") -> str:
+    """How to read numbers written with a decimal comma from a file with
+    ``sep``. Where ``value``'s comma may as well group thousands (``1,234``),
+    both readings are named: --decimal , alone would read 1234 as 1.234."""
     if sep == ",":  # quoted "1,5": a decimal comma or a thousands mark? Only the writer knows
         return ("a comma-separated file cannot mark decimals with commas too: write it with ';' between columns "
                 "(pandas: to_csv(sep=';', decimal=',')) and pass --decimal ,")
+    if _THOUSANDS.fullmatch(value.strip()):
+        return (f"if the ',' in {value.strip()!r} groups thousands, write the numbers without it "
+                f"({value.strip().replace(',', '')!r}); if it marks decimals, --decimal , reads them")
     return "--decimal , reads numbers written with a decimal comma"
+
+
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+")
 
 
 def decimal_comma_share(texts: Any) -> float:

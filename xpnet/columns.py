@@ -228,7 +228,7 @@ def _refuse_text(table: Table, name: str, stray: np.ndarray, from_model: bool = 
                 f"{_shell(name)} trains one that takes categories")
     if decimal_comma(value) and table.sep is not None:
         also = "" if from_model else f"; or --categorical {_shell(name)} if they are categories"
-        hint = f"{decimal_comma_hint(table.sep)}{also}"
+        hint = f"{decimal_comma_hint(table.sep, value)}{also}"
     if number_marks(table)[0] == "," and "." in value and is_number(value):
         hint = "with --decimal , a '.' only groups thousands (1.234,5): write the number with a decimal comma"
         if from_model:  # the ',' is the model's or predict's own --decimal: either way predict's option sets it

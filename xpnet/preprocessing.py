@@ -239,7 +239,7 @@ def _refuse_decimal_commas(table: Table, name: str, present: Any) -> None:
     if table.sep is None or number_marks(table)[0] != "." or decimal_comma_share(present.to_numpy()) <= 0.5:
         return
     raise DataError(f"{table.path}: the target {name!r} holds numbers written with a decimal comma "
-                    f"({present.iloc[0]!r})", f"{decimal_comma_hint(table.sep)}; or --task classification takes "
+                    f"({present.iloc[0]!r})", f"{decimal_comma_hint(table.sep, str(present.iloc[0]))}; or --task classification takes "
                     "them as class labels")  # fmt: skip
 
 
