@@ -415,6 +415,23 @@ def test_an_optimizer_setting_switched_on_by_a_callback_trains_as_a_fit_that_sta
         np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
 
 
+def test_a_rate_set_in_on_train_begin_is_where_the_schedule_starts(backend):
+    """With lr_schedule, a rate set in on_train_begin was refused after the
+    first epoch had trained ("a callback set the optimizer's lr"): the
+    schedule now starts from it, as from a rate given to fit."""
+    X, y = blobs(48)
+    opt = xpnet.SGD(0.1)
+
+    class AtBegin(xpnet.Callback):
+        def on_train_begin(self, network):
+            opt.lr = 0.05
+
+    net = xpnet.MLP([2, 8, 3], "tanh", "softmax", backend=backend, dtype="float64", seed=0)
+    hist = net.fit(X, y, loss="cross_entropy", optimizer=opt, epochs=3, callbacks=[AtBegin()],
+                   lr_schedule=xpnet.schedules.StepLR(1, gamma=0.5))  # fmt: skip
+    np.testing.assert_allclose(hist.lr, [0.05, 0.025, 0.0125])
+
+
 @pytest.mark.parametrize("settings", [{"momentum": 0.9}, {"weight_decay": 0.5}, {"weights": 0.25}])
 def test_what_on_train_begin_sets_is_what_the_run_starts_from(backend, settings):
     """on_train_begin ran after the run had read the weights and built the
