@@ -319,7 +319,7 @@ class _Run:
         net = self.net
         for cb in self.callbacks:  # first: what they set (weights, optimizer settings) is what the run starts from
             cb.on_train_begin(net)
-        self.lr = self.base_lr = run_options.base_rate(self.opt, self.schedule)  # a rate set there: the schedule's start
+        self.lr = self.base_lr = run_options.base_rate(self.opt, self.schedule)  # one set there: the schedule's start
         self.params, self.buffers = net._params(), net._buffers()
         self.continues = self.warm_start and getattr(net, "_fit_state", None) is not None  # (compared across ranks)
         if self.warm_start:
