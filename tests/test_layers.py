@@ -11,6 +11,7 @@ import xpnet
 from xpnet.activations import ACTIVATIONS
 from xpnet.layers import INFERENCE
 
+
 def built(backend, n_in=4, n_out=3, activation="tanh", bias=True, dtype="float64", seed=0):
     layer = xpnet.Dense(n_in, n_out, activation, bias)
     xpnet.Network([layer], backend=backend, dtype=dtype, seed=seed)
@@ -116,3 +117,10 @@ def test_invalid_sizes(args, err):
 def test_invalid_init_name():
     with pytest.raises(ValueError, match="unknown initializer 'zeros'"):
         xpnet.Dense(2, 3, init="zeros")
+
+
+@pytest.mark.parametrize("given", [xpnet.Dropout, xpnet.BatchNorm, xpnet.activations.ReLU])
+def test_a_layer_class_for_a_layer_names_the_call(given):
+    """Dropout for Dropout(0.5) was refused as "got type"."""
+    with pytest.raises(TypeError, match=rf"got the class {given.__name__}: pass {given.__name__}\(\.\.\.\)"):
+        xpnet.Network([xpnet.Dense(3, 4), given])

@@ -30,6 +30,9 @@ def as_layer(item: Any) -> Layer:
         return ActivationLayer(item)
     if isinstance(item, dict):
         return layer_from_config(item)
+    if isinstance(item, type) and issubclass(item, Layer | Activation):  # Dropout for Dropout(0.5)
+        raise TypeError(f"a layer must be an xpnet Layer object, got the class {item.__name__}: pass "
+                        f"{item.__name__}(...) with its settings")  # fmt: skip
     raise TypeError(f"a layer must be an xpnet Layer (e.g. Dense) or an activation name, got {type(item).__name__}")
 
 
