@@ -90,3 +90,19 @@ def test_a_network_without_parameters_is_refused_with_why():
         xpnet.gradcheck(net, X, X, "mse")
     with_dense = xpnet.Network([xpnet.Dense(3, 3), _Centre()], backend="numpy", dtype="float64", seed=0)
     assert xpnet.gradcheck(with_dense, X, X, "mse") < 1e-6  # its backward checked through the Dense's gradients
+
+
+def test_gradcheck_on_a_device_without_float64_names_gradcheck():
+    """gradcheck computes on a float64 copy; on a device that holds no
+    float64 (array-api-strict's ``no_float64``, as torch's MPS) it said
+    "use dtype='float32'" of a network that is float32 already. It must say
+    that gradcheck needs float64 and how to check a copy elsewhere."""
+    strict = pytest.importorskip("array_api_strict", reason="array-api-strict's no_float64 device")
+    narrow = xpnet.get_backend("array_api_strict", strict.Device("no_float64"))
+    net = xpnet.MLP([2, 3, 1], "tanh", backend=narrow, dtype="float32", seed=0)
+    X, y = xpnet.datasets.xor()
+    with pytest.raises(ValueError, match=r"gradcheck computes in float64.*no_float64.*net\.to\(") as info:
+        xpnet.gradcheck(net, X, y, "mse")
+    assert "dtype='float32'" not in str(info.value)
+    copy = net.to("array_api_strict", device="CPU_DEVICE")  # the way the message points to
+    assert xpnet.gradcheck(copy, X, y, "mse") < 1e-5

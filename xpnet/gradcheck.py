@@ -47,6 +47,22 @@ def gradcheck(net: Any, X: Any, y: Any, loss: Any, *, step: float = STEP) -> flo
         return _gradcheck(net, X, y, loss, step)
 
 
+def _float64_copy(net: Any) -> Any:
+    """``net`` in float64 (itself if it is). A device without float64 is
+    refused naming gradcheck's need: the backend's own message would tell
+    the caller to use float32, which the network already is."""
+    if net.dtype == "float64":
+        return net
+    try:
+        net.backend.dtype("float64")
+    except ValueError:
+        raise ValueError(
+            f"gradcheck computes in float64, which {net.backend} cannot hold; check a copy on a device "
+            f"that can: gradcheck(net.to({net.backend.name!r}, device=...), X, y, loss)"
+        ) from None
+    return net._astype("float64")
+
+
 def _gradcheck(net: Any, X: Any, y: Any, loss: Any, step: float) -> float:
     """The work of :func:`gradcheck`. A NaN anywhere (a gradient, a
     difference) makes the answer NaN, which fails every ``< tol`` test:
@@ -54,7 +70,7 @@ def _gradcheck(net: Any, X: Any, y: Any, loss: Any, step: float) -> float:
     if isinstance(step, bool) or not isinstance(step, int | float) or not (0 < step < math.inf):
         raise ValueError(f"gradcheck: step must be a finite number > 0, got {step!r}")
     loss = get_loss(loss)
-    net64 = net if net.dtype == "float64" else net._astype("float64")  # read only: nothing is committed
+    net64 = _float64_copy(net)  # read only: nothing is committed
     X, T = net64._inputs(X, y, loss)
     backend = net64.backend
     params = net64._params()
