@@ -553,3 +553,18 @@ def test_every_entry_point_under_a_torch_func_transform_is_refused_clearly(backe
             torch.func.grad(call)(X)
         with pytest.raises(TypeError, match=f"{name}.* cannot run under torch.func's transforms"):
             torch.func.vmap(call)(torch.stack([X, X]))  # each call gets one (5, 3) tensor
+
+
+def test_loading_float64_on_a_device_without_it_says_how(tmp_path):
+    """A float64 model on array-api-strict's ``no_float64`` device (as torch's
+    MPS) was refused with "use dtype='float32'", but ``load`` and ``xpnet
+    predict`` take no dtype: the message must name the model's dtype and the
+    way that works, a converted copy."""
+    strict = pytest.importorskip("array_api_strict", reason="array-api-strict's no_float64 device")
+    path = tmp_path / "m.safetensors"
+    make_net("numpy", "float64").save(path)
+    with pytest.raises(ValueError, match=r"model's weights are float64.*no_float64.*\.to\(") as info:
+        xpnet.load(path, backend="array_api_strict", device="no_float64")
+    assert "use dtype='float32'" not in str(info.value)
+    moved = xpnet.load(path, backend="numpy").to("array_api_strict", device="no_float64", dtype="float32")
+    assert moved.predict(np.ones((2, moved.n_in))).device == strict.Device("no_float64")

@@ -46,8 +46,24 @@ def network_from(meta: dict[str, Any], tensors: dict[str, Any], backend: Any = N
     must see the model's dtype first (the CLI, to switch on JAX's float64)."""
     target = get_backend(backend, device)
     params, buffers = params_from(meta, tensors)
-    target.dtype(meta["dtype"])  # a dtype the target cannot hold is named before anything is copied
+    _check_holds(target, meta["dtype"])  # a dtype the target cannot hold is named before anything is copied
     params, buffers = [target.asarray(p) for p in params], [target.asarray(b) for b in buffers]
     net = Network._assemble(meta["architecture"], target, meta["dtype"], params, buffers)
     net.info = meta["info"]
     return net
+
+
+def _check_holds(target: Any, dtype: str) -> None:
+    """Refuse a model whose dtype ``target`` cannot hold, saying how to get
+    it there: ``load`` and ``xpnet predict`` take no dtype, so the backend's
+    own advice (``dtype='float32'``) cannot be followed. JAX's 64-bit mode
+    keeps its message: switching it on is the way."""
+    try:
+        target.dtype(dtype)
+    except ValueError:
+        if target.name == "jax":
+            raise
+        raise ValueError(
+            f"the model's weights are {dtype}, which {target} cannot hold; predict on a device that can, "
+            f"or convert a copy: xpnet.load(path, backend='numpy').to({target.name!r}, device=..., dtype='float32')"
+        ) from None
