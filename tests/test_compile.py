@@ -666,9 +666,11 @@ def test_compile_true_that_cannot_compile_says_why_at_the_users_line(backend_nam
             return [p - 0.5 * g for p, g in zip(params, grads)], state
 
     X = np.random.default_rng(0).normal(size=(12, 4))
-    cases = [(xpnet.MLP([4, 3], backend=backend_name, seed=0), Halving(), "Halving does not declare compilable"),
-             (xpnet.Network([xpnet.Dense(4, 5), xpnet.Dropout(0.5), xpnet.Dense(5, 3)], backend=backend_name, seed=0),
-              "sgd", "the network draws random numbers every step: Dropout")]  # fmt: skip
+    cases = [(xpnet.MLP([4, 3], backend=backend_name, seed=0), Halving(), "Halving does not declare compilable")]
+    if backend_name != "jax":  # JAX's program takes a step's random key words as an input: Dropout compiles there
+        layers = [xpnet.Dense(4, 5), xpnet.Dropout(0.5), xpnet.Dense(5, 3)]
+        dropout = xpnet.Network(layers, backend=backend_name, seed=0)
+        cases.append((dropout, "sgd", "the network draws random numbers every step: Dropout"))
     for net, opt, why in cases:
         with pytest.warns(RuntimeWarning, match=rf"xpnet: compile=True cannot compile this step \({why}") as caught:
             net.fit(X, X[:, :3], loss="mse", optimizer=opt, epochs=1, compile=True)

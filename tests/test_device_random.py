@@ -56,6 +56,32 @@ def test_words_are_the_same_on_every_backend(backend, kind):
         np.testing.assert_array_equal(host(keep), want >= round((1 - keep_prob) * 2**32))
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("name", ["numpy", "jax", "jax.jit"])
+def test_a_table_of_key_words_gives_the_sources_words(name, kind):
+    """JAX's compiled step takes a step's random source as its streams' key
+    words (an input, so one program serves every step): the words and masks
+    must be the source's own, in every integer form, traced or not."""
+    from xpnet._device_random import TracedRandom, UnknownStream
+
+    jax = None if name == "numpy" else pytest.importorskip("jax", reason="jax is not installed")
+    backend = xpnet.get_backend("numpy" if jax is None else "jax")
+    source, streams = DeviceRandom(key=2**63 + 99, step=17, row=5), (2, 6)
+    table = backend.asarray(np.array([source.stream_words(s) for s in streams], dtype=np.uint32))
+
+    def draw(table):
+        traced = TracedRandom(table, streams, row=5)
+        xp, device = backend.xp, backend.device
+        return traced.words(xp, (9, 4), 6, device, kind), traced.keep(xp, (9, 4), 0.7, 2, device, kind)
+
+    words, keep = jax.jit(draw)(table) if name == "jax.jit" else draw(table)
+    want = host(words_on(NUMPY, source, (9, 4), stream=6, kind="uint32")).astype(np.int64)
+    np.testing.assert_array_equal(host(words).astype(np.int64) & 0xFFFFFFFF, want)
+    np.testing.assert_array_equal(host(keep), host(source.keep(NUMPY.xp, (9, 4), 0.7, 2, NUMPY.device)))
+    with pytest.raises(UnknownStream, match="stream 3 is not one of"):
+        TracedRandom(table, streams).words(backend.xp, (2, 2), 3, backend.device)
+
+
 def test_default_kinds():
     assert default_kind(NUMPY.xp) == "uint32"
     torch = pytest.importorskip("torch")

@@ -58,6 +58,10 @@ def _mlp():
     return [xpnet.Dense(5, 7, "tanh"), xpnet.Dense(7, 3, "softmax")]
 
 
+def _with_dropout():
+    return [xpnet.Dense(5, 7, "tanh"), xpnet.Dropout(0.3), xpnet.Dense(7, 3, "softmax")]
+
+
 def _with_batchnorm():
     return [xpnet.Dense(5, 7), xpnet.BatchNorm(7), xpnet.ActivationLayer("relu"), xpnet.Dense(7, 3, "softmax")]
 
@@ -71,6 +75,8 @@ CASES = {
     # each minibatch's weights scaled to average 1 inside the program, as the eager loop scales them
     "sample_weight": (_mlp, dict(optimizer="adam", lr=0.01, epochs=3, batch_size=8,
                                  sample_weight=np.linspace(0.0, 3.0, 45) ** 2)),  # fmt: skip
+    # each step's Dropout masks from its own key words, scanned with its scalars
+    "dropout": (_with_dropout, dict(optimizer="adam", lr=0.01, epochs=3, batch_size=8)),
     "class_weight": (_mlp, dict(optimizer="sgd", lr=0.1, epochs=3, batch_size=8, shuffle=False,
                                 class_weight={0: 2.0, 2: 0.5})),  # fmt: skip
 }
@@ -91,16 +97,11 @@ def test_an_epoch_program_trains_as_the_eager_steps_do(case, monkeypatch):
     assert h1.lr == h0.lr
 
 
-def test_no_epoch_program_where_the_loop_must_see_every_step(monkeypatch):
-    """Dropout (a new random source per step) runs step by step; so do
-    epochs of one minibatch."""
+def test_no_epoch_program_for_epochs_of_one_minibatch(monkeypatch):
     scans = _scans(monkeypatch)
     X, y = _data()
     net = xpnet.MLP([5, 7, 3], "tanh", "softmax", backend="jax", dtype="float64", seed=0)
     net.fit(X, y, loss="cross_entropy", epochs=2)
-    dropout = xpnet.Network([xpnet.Dense(5, 7, "tanh"), xpnet.Dropout(0.3), xpnet.Dense(7, 3, "softmax")],
-                            backend="jax", dtype="float64", seed=0)  # fmt: skip
-    dropout.fit(X, y, loss="cross_entropy", epochs=2, batch_size=8, seed=0)
     assert scans == []
 
 

@@ -4,9 +4,10 @@ which refuses every implicit host-to-device and device-to-host transfer (an
 eager operation's Python number, a host array given to a program). What xpnet
 must move, it moves with ``jax.device_put`` and ``jax.device_get``.
 
-Steps that run operation by operation (``compile=False``, Dropout) are left
-out: there JAX's eager dispatch sends each Python number. Row weights
-(``sample_weight``, ``class_weight``) are taken inside the compiled step."""
+Steps that run operation by operation (``compile=False``) are left out:
+there JAX's eager dispatch sends each Python number. Row weights
+(``sample_weight``, ``class_weight``) are taken inside the compiled step, and
+Dropout's random key words are sent to it explicitly."""
 
 from __future__ import annotations
 
@@ -53,6 +54,9 @@ CALLS = {
     "fit on plateau": lambda net, X, y, O, Y: _fit(
         net, X, y, validation_data=(X, y), lr_schedule=ReduceLROnPlateau(patience=0),
         callbacks=[xpnet.EarlyStopping(patience=1)]),
+    "fit with dropout": lambda net, X, y, O, Y: _fit(
+        xpnet.Network([xpnet.Dense(4, 8, "relu"), xpnet.Dropout(0.5), xpnet.Dense(8, 3, "softmax")], backend="jax",
+                      dtype="float32", seed=0), X, y),
     "fit weighted": lambda net, X, y, O, Y: _fit(net, X, y, sample_weight=np.linspace(0.5, 2.0, X.shape[0])),
     "fit weighted unshuffled": lambda net, X, y, O, Y: _fit(net, X, y, shuffle=False, class_weight="balanced"),
     "fit regression": lambda net, X, y, O, Y: _fit(

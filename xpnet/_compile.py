@@ -43,8 +43,8 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
     three); ``False`` runs every operation as written (no fused kernels
     either; torch's multi-tensor updates on CUDA stay: they are eager
     operations, not compiled ones); ``True`` is ``"auto"``. A step that cannot be compiled (a
-    network with a layer that draws random numbers, such as Dropout, or an
-    optimizer whose scalars cannot be replayed) runs eagerly. ``"auto"``
+    network with a layer that draws random numbers, such as Dropout, outside
+    JAX, or an optimizer whose scalars cannot be replayed) runs eagerly. ``"auto"``
     leaves large networks on torch CUDA eager (:data:`GRAPH_MAX_PARAMS`)."""
     check_compile(compile)
     eager = TrainStep(net, loss, opt, decay, ctx, state, fuse=compile is not False)
@@ -53,7 +53,8 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
              "tape": functools.partial(tape_step, compile=compile), None: None}  # fmt: skip
     name = compiled_kind(net.backend, compile, sum(math.prod(p.shape) for p in net._params()))
     kind = kinds[name]
-    draws = getattr(ctx, "rng", None) is not None or getattr(net, "_uses_rng", False)  # Dropout: a new source per step
+    # Dropout: a new random source every step, which only JAX's program takes as an input (its key words)
+    draws = name != "jax" and (getattr(ctx, "rng", None) is not None or getattr(net, "_uses_rng", False))
     if kind is None or compile is False or (name != "jax" and not net._params()):  # a graph's scalars sit by params[0]
         return eager
     if draws or not _replayable(opt, state or {}):

@@ -35,7 +35,7 @@ from typing import Any
 
 import array_api_compat as compat
 
-__all__ = ["KINDS", "DeviceRandom", "default_kind", "key_from_state", "mix"]
+__all__ = ["KINDS", "DeviceRandom", "TracedRandom", "UnknownStream", "default_kind", "key_from_state", "mix"]
 
 _M32 = 0xFFFFFFFF
 _M64 = 0xFFFFFFFFFFFFFFFF
@@ -184,23 +184,78 @@ class DeviceRandom:
         ``device``, in the integer dtype ``kind`` (default :func:`default_kind`)."""
         return self._words(_Words(xp, kind or default_kind(xp), device), shape, stream)
 
-    def _words(self, w: _Words, shape: tuple[int, ...], stream: int) -> Any:
-        xp = w.xp
-        n, m = int(shape[0]), math.prod(int(s) for s in shape[1:])
+    def stream_words(self, stream: int) -> tuple[int, int, int, int]:
+        """The four 32-bit words that key ``stream``'s rows and columns at this
+        step (hashed on the host from key, step and stream)."""
         h1, h2 = mix(self.key, self.step, stream), mix(self.key, self.step, stream, 1)
-        a1, a2, b1, b2, *c = map(w.const, (h1 & _M32, h1 >> 32, h2 & _M32, h2 >> 32, *_FMIX))
-        rows = fmix32(fmix32(w.arange(self.row, self.row + n) ^ a1, w, c) ^ a2, w, c)
-        cols = fmix32(fmix32(w.arange(0, m) ^ b1, w, c) ^ b2, w, c)
-        out = fmix32(xp.reshape(rows, (n, 1)) ^ xp.reshape(cols, (1, m)), w, c)
-        return xp.reshape(out, tuple(shape))
+        return h1 & _M32, h1 >> 32, h2 & _M32, h2 >> 32
+
+    def _words(self, w: _Words, shape: tuple[int, ...], stream: int) -> Any:
+        return _hashed(w, shape, self.row, tuple(map(w.const, self.stream_words(stream))))
 
     def keep(self, xp: Any, shape: tuple[int, ...], keep_prob: float, stream: int, device: Any, kind: str | None = None) -> Any:
         """A boolean array of ``shape``, each element True with probability
         ``keep_prob`` (to within 2**-32): its word is at least ``(1 -
         keep_prob) * 2**32``, the same rule in every ``kind``."""
         w = _Words(xp, kind or default_kind(xp), device)
-        threshold = min(round((1.0 - keep_prob) * 2**32), _M32)
-        return w.at_least(self._words(w, shape, stream), threshold)
+        return _kept(w, self._words(w, shape, stream), keep_prob)
 
     def __repr__(self) -> str:
         return f"DeviceRandom(key={self.key}, step={self.step}, row={self.row})"
+
+
+def _hashed(w: _Words, shape: tuple[int, ...], row: int, keys: tuple[Any, ...]) -> Any:
+    """The words of ``shape`` from a stream's four key words ``keys`` (as
+    :meth:`_Words.const` gives them, or 0-d arrays of ``w``'s dtype), rows
+    numbered from ``row``."""
+    xp, (a1, a2, b1, b2) = w.xp, keys
+    n, m = int(shape[0]), math.prod(int(s) for s in shape[1:])
+    c = tuple(map(w.const, _FMIX))
+    rows = fmix32(fmix32(w.arange(row, row + n) ^ a1, w, c) ^ a2, w, c)
+    cols = fmix32(fmix32(w.arange(0, m) ^ b1, w, c) ^ b2, w, c)
+    out = fmix32(xp.reshape(rows, (n, 1)) ^ xp.reshape(cols, (1, m)), w, c)
+    return xp.reshape(out, tuple(shape))
+
+
+def _kept(w: _Words, words: Any, keep_prob: float) -> Any:
+    return w.at_least(words, min(round((1.0 - keep_prob) * 2**32), _M32))
+
+
+class TracedRandom:
+    """A step's random source inside a compiled program (``jax.jit``): the
+    same bits as :class:`DeviceRandom`, its streams' key words taken from
+    ``table`` (``(len(streams), 4)`` uint32 words, an input of the program,
+    :meth:`DeviceRandom.stream_words` of each of ``streams``), so that one
+    program serves every step. A stream not in ``streams`` is refused with
+    :class:`UnknownStream`: the step then runs eagerly."""
+
+    __slots__ = ("row", "streams", "table")
+
+    def __init__(self, table: Any, streams: tuple[int, ...], row: int = 0) -> None:
+        self.table, self.streams, self.row = table, streams, int(row)
+
+    def at_row(self, row: int) -> TracedRandom:
+        return TracedRandom(self.table, self.streams, self.row + row)
+
+    def words(self, xp: Any, shape: tuple[int, ...], stream: int, device: Any, kind: str | None = None) -> Any:
+        w = _Words(xp, kind or default_kind(xp), device)
+        return _hashed(w, shape, self.row, self._keys(w, stream))
+
+    def keep(self, xp: Any, shape: tuple[int, ...], keep_prob: float, stream: int, device: Any,
+             kind: str | None = None) -> Any:  # fmt: skip
+        w = _Words(xp, kind or default_kind(xp), device)
+        return _kept(w, _hashed(w, shape, self.row, self._keys(w, stream)), keep_prob)
+
+    def _keys(self, w: _Words, stream: int) -> tuple[Any, ...]:
+        if stream not in self.streams:
+            raise UnknownStream(f"stream {stream} is not one of the table's {self.streams}")
+        xp, words = w.xp, self.table[self.streams.index(stream)]
+        if w.kind == "int64":
+            words = xp.astype(words, xp.int64)
+        elif w.kind == "int32":  # the same 32 bits in two's complement, products wrapping modulo 2**32
+            words = xp.astype(words >> 16, xp.int32) * 65536 + xp.astype(words & 0xFFFF, xp.int32)
+        return tuple(words[i] for i in range(4))
+
+
+class UnknownStream(LookupError):
+    """A layer drew from a stream that the program's table does not hold."""

@@ -20,6 +20,7 @@ from typing import Any
 import array_api_compat as compat
 import numpy as np
 
+from ._device_random import DeviceRandom, TracedRandom, UnknownStream
 from ._kernels import _mode, _Scalars, host_scalars
 from ._trainstep import TrainStep, _state_lists, averaging_one, checked_update
 from ._warnings import caller_stacklevel
@@ -69,20 +70,22 @@ class _JaxStep(TrainStep):
         self._steps_only = False  # an epoch program failed to trace: one program per step
 
     @staticmethod
-    def _pure(frozen, params, buffers, arrays, slots, X, T, w=None):
+    def _pure(frozen, params, buffers, arrays, slots, X, T, w=None, words=None):
         """The step JAX traces, reading the calling TrainStep (``frozen.step``);
-        ``w``: the rows' weights, averaging 1 (``None``: equal)."""
+        ``w``: the rows' weights, averaging 1 (``None``: equal); ``words``:
+        the step's random key words (Dropout; see :meth:`_drawn`)."""
         step = frozen.step()
         state = {**frozen.host, **arrays}
         loss = step.loss if w is None else step.loss.weighted(w)
+        ctx = step.ctx if words is None else step.ctx._replace(rng=TracedRandom(words, step.net._rng_streams))
         with _mode(scalars=_Scalars(slots), fuse=step.fuse):
-            value, grads, buffers = step.net._loss_and_grads(params, X, T, loss, buffers, step.ctx)
+            value, grads, buffers = step.net._loss_and_grads(params, X, T, loss, buffers, ctx)
             new, new_state = step.opt.step(params, grads, state, decay=step.decay)
             params = checked_update(step.opt, params, new)  # while traced: once per program
         return params, buffers, _state_lists(new_state), value
 
     @staticmethod
-    def _pure_rows(frozen, n, params, buffers, arrays, slots, X, T, order, lo, total, W=None):
+    def _pure_rows(frozen, n, params, buffers, arrays, slots, X, T, order, lo, total, W=None, words=None):
         """:meth:`_pure` on ``n`` rows from ``lo`` (in ``order``), the loss
         added to ``total``: the minibatch, and its share of the row weights
         ``W`` (averaging 1), are taken inside the program."""
@@ -97,64 +100,87 @@ class _JaxStep(TrainStep):
             idx = jax.lax.dynamic_slice_in_dim(order, lo, n, axis=0)
             batch = tuple(jax.numpy.take(a, idx, axis=0) for a in arrays_in)
         w = None if W is None else averaging_one(batch[2])
-        params, buffers, arrays, value = _JaxStep._pure(frozen, params, buffers, arrays, slots, *batch[:2], w)
+        params, buffers, arrays, value = _JaxStep._pure(frozen, params, buffers, arrays, slots, *batch[:2], w, words)
         return params, buffers, arrays, value if total is None else total + value, lo + n
 
     @staticmethod
-    def _pure_scan(frozen, n, tail, params, buffers, arrays, slots, X, T, order, lo, total, W=None):
+    def _pure_scan(frozen, n, tail, params, buffers, arrays, slots, X, T, order, lo, total, W=None, words=None):
         """:meth:`_pure_rows` of ``n`` rows once per row of ``slots`` (one
-        step's scalars each), as one ``jax.lax.scan``, then, with ``tail``,
-        a last step of ``tail`` rows on the last row: an epoch's minibatches
-        in one dispatch. The loss sum keeps ``total``'s dtype (a scan's
-        carry may not change type)."""
+        step's scalars each; and of ``words``, its random key words), as one
+        ``jax.lax.scan``, then, with ``tail``, a last step of ``tail`` rows
+        on the last row: an epoch's minibatches in one dispatch. The loss
+        sum keeps ``total``'s dtype (a scan's carry may not change type)."""
         import jax
 
-        def body(carry, step_slots):
+        def body(carry, step):
             params, buffers, arrays, total, lo = carry
             params, buffers, arrays, new_total, lo = _JaxStep._pure_rows(
-                frozen, n, params, buffers, arrays, step_slots, X, T, order, lo, total, W)  # fmt: skip
+                frozen, n, params, buffers, arrays, step[0], X, T, order, lo, total, W, step[1])  # fmt: skip
             return (params, buffers, arrays, new_total.astype(total.dtype), lo), None
 
-        carry, _ = jax.lax.scan(body, (params, buffers, arrays, total, lo), slots[: slots.shape[0] - bool(tail)])
+        m = slots.shape[0] - bool(tail)
+        carry, _ = jax.lax.scan(body, (params, buffers, arrays, total, lo), (slots[:m], None if words is None else
+                                                                             words[:m]))  # fmt: skip
         if not tail:
             return carry
-        return _JaxStep._pure_rows(frozen, tail, *carry[:3], slots[-1], X, T, order, carry[4], carry[3], W)
+        last = None if words is None else words[-1]
+        return _JaxStep._pure_rows(frozen, tail, *carry[:3], slots[-1], X, T, order, carry[4], carry[3], W, last)
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
-        if not self._compiles(ctx, loss, opt) or self._eager_only:
+        step_ctx, words = self._drawn(ctx)
+        if not self._compiles(step_ctx, loss, opt) or self._eager_only:
             return TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate)
         slots, host = self._prepare(params, state, opt)
+        words = self._sent(words)
         try:
-            params, buffers, arrays, value = self._jitted(list(params), list(buffers), _state_lists(state), slots, X, T)
-        except _HostRead.errors() as exc:
+            params, buffers, arrays, value = self._jitted(list(params), list(buffers), _state_lists(state), slots, X, T,
+                                                          None, words)  # fmt: skip
+        except (*_HostRead.errors(), UnknownStream) as exc:
             self._read_on_host(exc)
             return TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate)
         return list(params), list(buffers), {**host, **arrays}, value
 
     def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
                   keep=False):  # fmt: skip
-        if not self._compiles(ctx, loss, opt) or self._eager_only:
+        step_ctx, words = self._drawn(ctx)
+        if not self._compiles(step_ctx, loss, opt) or self._eager_only:
             return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt)
         try:
-            return self._compiled_rows(params, buffers, state, rows, total, opt)
-        except _HostRead.errors() as exc:
+            return self._compiled_rows(params, buffers, state, rows, total, opt, self._sent(words))
+        except (*_HostRead.errors(), UnknownStream) as exc:
             self._read_on_host(exc)
             return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt)
 
-    def _compiled_rows(self, params, buffers, state, rows, total, opt):
+    def _drawn(self, ctx):
+        """``ctx`` as the program takes it: a training step's device random
+        source (Dropout's, which changes every step) becomes the context the
+        step was built with and its streams' key words (``(streams, 4)``
+        uint32 on the host, hashed there), an input of the one program
+        (``(ctx, None)`` for any other context)."""
+        rng = getattr(ctx, "rng", None)
+        if type(rng) is not DeviceRandom or rng.row or ctx._replace(rng=None) != self.ctx:
+            return ctx, None
+        streams = self.net._rng_streams
+        words = np.array([rng.stream_words(s) for s in streams], dtype=np.uint32).reshape(len(streams), 4)
+        return None, words
+
+    def _compiled_rows(self, params, buffers, state, rows, total, opt, words=None):
         slots, host = self._prepare(params, state, opt)
         lo, total = self._lo(rows.lo), self._total(total, slots.dtype)
         params, buffers, arrays, total, after = self._jitted_rows(
             rows.hi - rows.lo, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order,
-            lo, total, rows.W)  # fmt: skip
+            lo, total, rows.W, words)  # fmt: skip
         self._next_lo = (rows.hi, after)
         return list(params), list(buffers), {**host, **arrays}, total
 
-    def scan_rows(self, params, buffers, state, rows, count, total, *, tail=0, opt=None):
+    def scan_rows(self, params, buffers, state, rows, count, total, *, tail=0, opt=None, contexts=None):
         """See :meth:`TrainStep.scan_rows`: one program (:meth:`_pure_scan`),
         the epoch's minibatches without a dispatch, a transfer of scalars
         and a trip through Python per step."""
         if count + bool(tail) < 2 or not self._compiles(None, None, opt) or not self.scans:
+            return None
+        words = self._scan_words(contexts)
+        if words is False:
             return None
         slots, host = self._scan_slots(params, state, opt, count + bool(tail))
         if slots is None:  # the optimizer's scalars change in number from step to step: no table holds them
@@ -165,8 +191,8 @@ class _JaxStep(TrainStep):
         try:
             params, buffers, arrays, total, after = self._jitted_scan(
                 n, tail, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order, lo,
-                total, rows.W)  # fmt: skip
-        except _HostRead.errors() as exc:
+                total, rows.W, words)  # fmt: skip
+        except (*_HostRead.errors(), UnknownStream) as exc:
             self._read_on_host(exc)
             return None
         except TypeError:  # a carry that changes type: a loss of more than one number, a buffer that grows
@@ -175,14 +201,37 @@ class _JaxStep(TrainStep):
         self._next_lo = (rows.lo + n * count + tail, after)
         return list(params), list(buffers), {**host, **arrays}, total
 
+    def _scan_words(self, contexts):
+        """The random key words of the scanned steps, ``(steps, streams, 4)``
+        on the device in one transfer (``None`` for a network that draws
+        none; ``False``: the steps' contexts are not all this step's with a
+        random source of their own, so no scan)."""
+        if not self.net._uses_rng:
+            return None
+        drawn = [self._drawn(ctx) for ctx in contexts or ()]
+        if not drawn or any(words is None for _, words in drawn):
+            return False
+        return self._sent(np.stack([words for _, words in drawn]))
+
+    def _sent(self, words):
+        """Host ``words`` on the device (one explicit transfer), or ``None``."""
+        if words is None:
+            return None
+        import jax
+
+        return jax.device_put(words, self.net.backend.device)
+
     @property
     def scans(self) -> bool:
         """Until a trace failed: then one program per step, or none."""
         return not (self._eager_only or self._steps_only)
 
     def _read_on_host(self, exc: BaseException) -> None:
-        """A component read an array's value on the host: op by op from now on."""
-        _HostRead.found(self._key, exc, self._warn)
+        """A component read an array's value on the host (or a layer drew from
+        a stream other than its own, which the program's table lacks): op by
+        op from now on."""
+        if not isinstance(exc, UnknownStream):
+            _HostRead.found(self._key, exc, self._warn)
         self._eager_only = True
 
     def _scan_slots(self, params, state, opt, count):

@@ -128,12 +128,13 @@ class TrainStep:
         return params, buffers, state, value if total is None else total + value
 
     def scan_rows(self, params: list[Any], buffers: list[Any], state: dict[str, Any], rows: Rows, count: int,
-                  total: Any, *, tail: int = 0, opt: Any = None):  # fmt: skip
+                  total: Any, *, tail: int = 0, opt: Any = None, contexts: Sequence[Any] | None = None):  # fmt: skip
         """``count`` steps of ``rows.hi - rows.lo`` rows each, from ``rows.lo``
         on, then with ``tail`` one of ``tail`` rows, as one program:
         ``(params, buffers, state, total)``, or ``None`` where the step has
         no such program (then the loop runs step by step; on JAX,
-        :class:`xpnet._programs._JaxStep` has one)."""
+        :class:`xpnet._programs._JaxStep` has one). ``contexts``: each
+        step's context where they differ (a random source each: Dropout)."""
         return None
 
     def update(self, params: list[Any], grads: list[Any], state: dict[str, Any], *, opt: Any = None,

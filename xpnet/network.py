@@ -113,8 +113,9 @@ class Network:
         self._step_arrays_checked = False  # the first step's gradients and buffers: see _loss_and_grads
         for k, layer in enumerate(walk(root)):
             layer.stream = k
-        #: Does any layer draw random numbers in training (Dropout)?
-        self._uses_rng = any(layer.uses_rng for layer in walk(root))
+        #: The random streams of the layers that draw in training (Dropout), and whether there are any.
+        self._rng_streams = tuple(layer.stream for layer in walk(root) if layer.uses_rng)
+        self._uses_rng = bool(self._rng_streams)
         check_declared_names(root)
         decayed = set(root.decayed())
         self._decay = [name in decayed for name in root.parameter_shapes()]

@@ -162,9 +162,9 @@ def fit(
     graph on torch with CUDA, with fused
     update kernels on CuPy, and as a recorded list of NumPy calls replayed
     into fixed buffers on NumPy (xpnet's own components; ``True`` records
-    yours too); eagerly elsewhere, and for distributed runs, networks that
-    draw random numbers (Dropout) and optimizers other than the built-in
-    ones, and outside JAX for sample or class weights. ``False`` runs every operation as written. The
+    yours too); eagerly elsewhere, and for distributed runs and optimizers
+    other than the built-in ones, and outside JAX for networks that draw
+    random numbers (Dropout) and for sample or class weights. ``False`` runs every operation as written. The
     results equal the eager ones to rounding (to the bit on NumPy;
     :mod:`xpnet._compile`).
 
@@ -484,7 +484,7 @@ class _Run:
         total = pos.partial_loss if resumed else None
         first = k = pos.step if resumed else 0
         while k < steps:
-            scanned = self._scan(k, order, total) if self.scans and self.train_step.scans else None
+            scanned = self._scan(k, order, total, key, epoch * steps) if self.scans and self.train_step.scans else None
             if scanned is not None:
                 after, total = scanned
             else:  # donate: nobody else holds this epoch's own parameters; keep: its last are reported
@@ -497,10 +497,12 @@ class _Run:
                 self._stop_mid_epoch(Position(epoch, k, self.epoch_start_state, total))
         self.total = total
 
-    def _scan(self, k: int, order: Any, total: Any) -> tuple[int, Any] | None:
+    def _scan(self, k: int, order: Any, total: Any, key: int | None, first_step: int) -> tuple[int, Any] | None:
         """Steps ``k`` on, as long as their minibatches are as large as
         ``k``'s, and the epoch's short last one, run by the step as one
-        program where it can (JAX): ``(the next step, total)``, or ``None``."""
+        program where it can (JAX): ``(the next step, total)``, or ``None``.
+        ``key`` and ``first_step`` (the epoch's first global step) give each
+        step's random source (Dropout), as :meth:`_step` has them."""
         bounds = self.bounds
         start, stop = bounds[k]
         # every minibatch is as large as the first but perhaps the epoch's last; an interrupt is
@@ -510,8 +512,9 @@ class _Run:
         end = max(k + 1, min(equal, last))
         tail = bounds[end][1] - bounds[end][0] if end + 1 == len(bounds) and end < last else 0  # the last batch
         rows = Rows(self.X, self.T, order, start, stop, self.w)
+        contexts = None if key is None else [_step_context(key, first_step + j) for j in range(k, end + bool(tail))]
         done = self.train_step.scan_rows(self.params, self.buffers, self.state, rows, end - k, total, tail=tail,
-                                         opt=self.step_opt)  # fmt: skip
+                                         opt=self.step_opt, contexts=contexts)  # fmt: skip
         if done is None:
             return None
         self.params, self.buffers, self.state, total = done
