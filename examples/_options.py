@@ -48,6 +48,14 @@ def output_file(text: str) -> str:
     return text
 
 
+def input_file(text: str) -> str:
+    """A file read before any work (a saved model): one that exists."""
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"expected an existing file, got {text!r}"
+                                         + (", a folder" if os.path.isdir(text) else ", which does not exist"))
+    return text
+
+
 #: What --backend takes (xpnet.get_backend's names; case does not matter).
 BACKENDS = ("auto", "numpy", "cupy", "torch", "jax", "array_api_strict")
 

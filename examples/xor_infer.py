@@ -11,24 +11,38 @@ ROW is two numbers separated by a comma, e.g. ``1,0``; default: all four rows.
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
-from _options import backend_name
+from _options import backend_name, input_file
 
 import xpnet
 
 
+def xor_row(text: str) -> list[float]:
+    """A ROW: two finite numbers separated by a comma, checked by argparse
+    rather than by ``float`` or the network after the model has loaded."""
+    try:
+        row = [float(v) for v in text.split(",")]
+    except ValueError:
+        row = []
+    if len(row) != 2 or not all(math.isfinite(v) for v in row):
+        raise argparse.ArgumentTypeError(f"expected two finite numbers separated by a comma, such as 1,0; got {text!r}")
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("rows", nargs="*", metavar="ROW", help="inputs such as 1,0 (default: the XOR table)")
-    parser.add_argument("--model", default="xor.safetensors")
+    parser.add_argument("rows", nargs="*", metavar="ROW", type=xor_row,
+                        help="inputs such as 1,0 (default: the XOR table)")
+    parser.add_argument("--model", type=input_file, default="xor.safetensors")
     parser.add_argument("--backend", type=backend_name, default="numpy")
     parser.add_argument("--device")
     args = parser.parse_args()
 
     net = xpnet.load(args.model, backend=args.backend, device=args.device)
     print(f"loaded {args.model}: {net!r}")
-    X = np.array([[float(v) for v in row.split(",")] for row in args.rows]) if args.rows else xpnet.datasets.xor()[0]
+    X = np.array(args.rows) if args.rows else xpnet.datasets.xor()[0]
     outputs = xpnet.to_numpy(net.predict(X))[:, 0]
     for row, out in zip(X, outputs):
         print(f"  {row.tolist()} -> {out:.4f} -> class {int(out > 0.5)}")

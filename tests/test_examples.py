@@ -113,6 +113,23 @@ def test_a_bad_option_is_refused_in_one_line_before_any_work(tmp_path, args):
     assert last.startswith(f"{name}: error: argument {option}: ") and value.split("/")[0] in last, result.stderr
 
 
+@pytest.mark.parametrize("args", [
+    ("--model", "missing.safetensors"), ("ROW", "1,x"), ("ROW", "1"), ("ROW", "1,0,1"), ("ROW", "1,inf"),
+])  # fmt: skip
+def test_xor_infer_refuses_a_bad_row_or_model_in_one_line(tmp_path, args):
+    """xor_infer.py's rows and --model ended in a traceback (float('x'), the
+    network's n_in check, FileNotFoundError) after loading, where the other
+    options are refused by argparse, in one line naming them."""
+    (tmp_path / "xor.safetensors").write_bytes(b"")  # the default --model exists; nothing gets to read it
+    name, value = args
+    result = run_example("xor_infer.py", *([name, value] if name.startswith("--") else [value]),
+                         cwd=tmp_path, check=False)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout == ""
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"xor_infer.py: error: argument {name}: ") and value in last, result.stderr
+
+
 @pytest.mark.parametrize("backend_name", ["numpy", "array_api_strict"])
 def test_symbolic_2_2_1(tmp_path, backend_name):
     out = run_example("symbolic_2_2_1.py", "--backend", backend_name, cwd=tmp_path).stdout
