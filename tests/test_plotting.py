@@ -83,3 +83,17 @@ def test_epochs_are_ticked_as_whole_numbers(tmp_path, monkeypatch):
     plot_history(History(loss=[1.0, 0.5, 0.25]), tmp_path / "c.png")
     ticks = drawn[0].axes[0].get_xticks()
     assert len(ticks) and all(float(t).is_integer() for t in ticks), ticks
+
+
+def test_a_path_without_an_image_extension_is_refused_before_drawing(tmp_path):
+    """"curve" was written to curve.png, not to the path given (the examples then printed "wrote curve"),
+    and "curve.txt" failed in matplotlib's savefig only after the figure was drawn."""
+    pytest.importorskip("matplotlib", reason="matplotlib is in the test extra")
+    from xpnet.plotting import plot_history
+
+    for name, got in (("curve", "no extension"), ("curve.txt", "'.txt'"), ("curve.png.", "no extension")):
+        with pytest.raises(ValueError, match=rf"expected an image file name ending in \.png.* got {re.escape(got)}"):
+            plot_history(History(loss=[1.0, 0.5]), tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+    plot_history(History(loss=[1.0, 0.5]), tmp_path / "curve.PDF")  # matplotlib's formats, in any case
+    assert (tmp_path / "curve.PDF").read_bytes()[:4] == b"%PDF"

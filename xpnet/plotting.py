@@ -24,9 +24,11 @@ def plot_history(
     first: int = 1,
 ) -> None:
     """Draw ``history.loss`` (and ``val_loss``, and ``val_accuracy`` on a
-    right-hand axis when present) into the image file ``path``. A path
-    whose folder does not exist is refused before any drawing, naming the
-    folder (matplotlib would fail at the end, naming only the file).
+    right-hand axis when present) into the image file ``path``, whose
+    extension names a format matplotlib writes (``.png``, ``.pdf``, ...). A
+    path whose folder does not exist, or without such an extension, is
+    refused before any drawing (matplotlib would fail at the end, naming
+    only the file, or add ``.png`` to a name without an extension).
 
     ``first`` is the x of ``history.loss[0]``: epochs count from 1, as
     ``xpnet train`` numbers them; 0 matches a loop that prints its steps
@@ -43,6 +45,7 @@ def plot_history(
         from matplotlib.ticker import MaxNLocator
     except ImportError:
         raise ImportError("plotting needs matplotlib, which is not installed: pip install 'xpnet[plot]'") from None
+    _check_image_format(path)
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
     epochs = range(first, first + len(history.loss))
@@ -64,3 +67,15 @@ def plot_history(
     if title:
         ax.set_title(title)
     fig.savefig(path, dpi=100)
+
+
+def _check_image_format(path: str | os.PathLike) -> None:
+    """The extension of ``path``, one of matplotlib's formats, else a ``ValueError``."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    extension = os.path.splitext(os.fspath(path))[1][1:].lower()
+    if extension not in formats:
+        got = f"'.{extension}'" if extension else "no extension"
+        raise ValueError(f"plot_history: expected an image file name ending in .png, or another format matplotlib "
+                         f"writes ({', '.join(sorted(formats))}), got {got} in {os.fspath(path)!r}")
