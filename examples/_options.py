@@ -48,6 +48,22 @@ def output_file(text: str) -> str:
     return text
 
 
+def image_file(text: str) -> str:
+    """A --plot file: as output_file, named with a format matplotlib writes
+    (it would add .png to a name without one, and fail on .txt after training)."""
+    text = output_file(text)
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        message = "drawing needs matplotlib, which is not installed: pip install matplotlib"
+        raise argparse.ArgumentTypeError(message) from None
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if os.path.splitext(text)[1][1:].lower() not in formats:
+        raise argparse.ArgumentTypeError(f"expected an image file name ending in .png (or {', '.join(sorted(formats))})"
+                                         f", got {text!r}")
+    return text
+
+
 def input_file(text: str) -> str:
     """A file read before any work (a saved model): one that exists."""
     if not os.path.isfile(text):

@@ -17,7 +17,7 @@ import argparse
 import time
 
 import numpy as np
-from _options import backend_name, non_negative_int, output_file, positive_int
+from _options import backend_name, image_file, non_negative_int, positive_int
 
 import xpnet
 
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--steps", type=positive_int, default=500)
-    parser.add_argument("--plot", type=output_file, metavar="PNG", help="draw the loss curve (needs matplotlib)")
+    parser.add_argument("--plot", type=image_file, metavar="PNG", help="draw the loss curve (needs matplotlib)")
     args = parser.parse_args()
     if args.backend == "jax" and args.dtype == "float64":
         import jax

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _options import backend_name, non_negative_int, output_file, positive_float, positive_int
+from _options import backend_name, image_file, non_negative_int, output_file, positive_float, positive_int
 
 import xpnet
 
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=positive_int, default=1000)
     parser.add_argument("--lr", type=positive_float, default=1.0)
     parser.add_argument("--seed", type=non_negative_int, default=0)
-    parser.add_argument("--plot", type=output_file, metavar="PNG", help="draw the loss curve (needs matplotlib)")
+    parser.add_argument("--plot", type=image_file, metavar="PNG", help="draw the loss curve (needs matplotlib)")
     args = parser.parse_args()
 
     X, y = xpnet.datasets.xor()

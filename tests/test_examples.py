@@ -100,11 +100,13 @@ def test_regression_plot_numbers_steps_as_printed(tmp_path, monkeypatch, capsys)
     ("xor_train.py", "--lr", "0"), ("xor_train.py", "--model", "missing/xor.safetensors"),
     ("digits.py", "--epochs", "-3"), ("digits.py", "--save", "missing/"), ("cpu_or_gpu.py", "--hidden", "0"),
     ("custom_layer.py", "--model", "missing/custom.safetensors"), ("neuron.py", "--backend", "bogus"),
-    ("xor_infer.py", "--backend", "tensorflow"),
+    ("xor_infer.py", "--backend", "tensorflow"), ("regression_1000_100_1.py", "--plot", "loss.txt"),
+    ("xor_train.py", "--plot", "loss"),
 ])  # fmt: skip
 def test_a_bad_option_is_refused_in_one_line_before_any_work(tmp_path, args):
     """Tracebacks from NumPy or xpnet (--seed -1 did not say which option), or
-    from matplotlib after all the training (--plot into a missing folder)."""
+    from matplotlib after all the training (--plot into a missing folder, or
+    named loss.txt; --plot loss wrote loss.png and said "wrote loss")."""
     name, option, value = args
     result = run_example(name, option, value, cwd=tmp_path, check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
