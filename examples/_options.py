@@ -81,3 +81,24 @@ def backend_name(text: str) -> str:
     if text.lower() not in BACKENDS:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(BACKENDS)}, got {text!r}")
     return text.lower()
+
+
+def chosen_backend(parser: argparse.ArgumentParser, args: argparse.Namespace, float64: bool = False):
+    """``xpnet.get_backend(--backend, --device)``; one not usable here (no GPU,
+    a device it lacks) is argparse's one-line error naming the option, not a
+    traceback. ``float64``: switch on JAX's 64-bit mode where JAX is chosen."""
+    import xpnet
+
+    device = getattr(args, "device", None)
+    try:
+        backend = xpnet.get_backend(args.backend, device)
+    except xpnet.BackendUnavailable as exc:
+        parser.error(f"argument --backend: {exc} (`xpnet info` lists what is usable here; --backend numpy "
+                     "always works)")
+    except ValueError as exc:
+        parser.error(f"argument {'--device' if device else '--backend'}: {exc}")
+    if float64 and backend.name == "jax":  # JAX computes float64 only in its 64-bit mode
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    return backend

@@ -18,7 +18,7 @@ import argparse
 import time
 
 import numpy as np
-from _options import backend_name, positive_int
+from _options import backend_name, chosen_backend, positive_int
 
 import xpnet
 
@@ -33,14 +33,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=positive_int, default=10)
     args = parser.parse_args()
 
-    try:
-        backend = xpnet.get_backend(args.backend, args.device)
-    except xpnet.BackendUnavailable as exc:
-        raise SystemExit(f"{exc}\n(`xpnet info` lists what is usable here; --backend numpy always works)") from None
-    if backend.name == "jax" and args.dtype == "float64":  # JAX computes float64 only in its 64-bit mode
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
+    backend = chosen_backend(parser, args, float64=args.dtype == "float64")
     print(f"backend: {backend.name}, device: {backend.device}, dtype: {args.dtype}")
 
     X, y = xpnet.datasets.load_digits()

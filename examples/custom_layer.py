@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import numpy as np
-from _options import backend_name, output_file
+from _options import backend_name, chosen_backend, output_file
 
 import xpnet
 
@@ -67,11 +67,11 @@ def build(backend) -> xpnet.Network:
     )
 
 
-def train(args: argparse.Namespace) -> None:
+def train(args: argparse.Namespace, backend: xpnet.Backend) -> None:
     X, y = xpnet.datasets.load_digits()
     rows = np.random.default_rng(0).permutation(len(y))
     train_rows, test_rows = rows[:1400], rows[1400:]
-    net = build(xpnet.get_backend(args.backend, args.device))
+    net = build(backend)
     print(f"backend: {net.backend}")
     print(net.summary())
     history = net.fit(X[train_rows], y[train_rows], loss="cross_entropy", optimizer="adam", lr=1e-3, epochs=15,
@@ -110,7 +110,7 @@ def main() -> None:
     if args.reload:
         reload(args.reload)
     else:
-        train(args)
+        train(args, chosen_backend(parser, args))
 
 
 if __name__ == "__main__":

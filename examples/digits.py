@@ -19,7 +19,7 @@ import sys
 import time
 
 import numpy as np
-from _options import backend_name, non_negative_int, output_file, positive_int
+from _options import backend_name, chosen_backend, non_negative_int, output_file, positive_int
 
 import xpnet
 
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--save", type=output_file, metavar="MODEL", help="save the trained model here")
     args = parser.parse_args()
+    backend = chosen_backend(parser, args)
 
     X, y = xpnet.datasets.load_digits()  # (1797, 64) in [0, 1], labels 0-9
     train, test = stratified_split(y, 0.2, args.seed)
@@ -52,7 +53,7 @@ def main() -> None:
     X = (X - mean) / std
 
     net = xpnet.MLP([64, 128, 10], activation="relu", output_activation="softmax",
-                    backend=xpnet.get_backend(args.backend, args.device), seed=args.seed)
+                    backend=backend, seed=args.seed)
     print(f"backend: {net.backend}, dtype: {net.dtype}; {len(train)} training rows, {len(test)} test rows")
     start = time.perf_counter()
     history = net.fit(

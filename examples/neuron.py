@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _options import backend_name
+from _options import backend_name, chosen_backend
 
 import xpnet
 
@@ -35,11 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", type=backend_name, default="numpy")
     args = parser.parse_args()
-    if args.backend == "jax":  # the seeds' figures are float64; JAX needs its 64-bit mode for that
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
-    backend = xpnet.get_backend(args.backend)
+    backend = chosen_backend(parser, args, float64=True)  # the seeds' figures are float64
     print(f"backend: {backend}")
     f64 = dict(backend=backend, dtype="float64")
 

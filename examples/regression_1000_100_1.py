@@ -17,7 +17,7 @@ import argparse
 import time
 
 import numpy as np
-from _options import backend_name, image_file, non_negative_int, positive_int
+from _options import backend_name, chosen_backend, image_file, non_negative_int, positive_int
 
 import xpnet
 
@@ -33,10 +33,7 @@ def main() -> None:
     parser.add_argument("--steps", type=positive_int, default=500)
     parser.add_argument("--plot", type=image_file, metavar="PNG", help="draw the loss curve (needs matplotlib)")
     args = parser.parse_args()
-    if args.backend == "jax" and args.dtype == "float64":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
+    backend = chosen_backend(parser, args, float64=args.dtype == "float64")
 
     rng = np.random.default_rng(args.seed)
     input_values = rng.standard_normal((BATCH, INPUT_DIM))
@@ -47,7 +44,7 @@ def main() -> None:
             xpnet.Dense(INPUT_DIM, HIDDEN_DIM, "relu", bias=False, init="normal"),
             xpnet.Dense(HIDDEN_DIM, OUTPUT_DIM, "identity", bias=False, init="normal"),
         ],
-        backend=xpnet.get_backend(args.backend, args.device),
+        backend=backend,
         dtype=args.dtype,
         seed=args.seed,
     )

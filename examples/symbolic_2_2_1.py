@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _options import backend_name
+from _options import backend_name, chosen_backend
 
 import xpnet
 
@@ -93,11 +93,7 @@ def main() -> None:
     parser.add_argument("--backend", type=backend_name, default="numpy")
     parser.add_argument("--device")
     args = parser.parse_args()
-    if args.backend == "jax":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
-    net = build(xpnet.get_backend(args.backend, args.device))
+    net = build(chosen_backend(parser, args, float64=True))
     print(f"backend: {net.backend}")
     out = float(xpnet.to_numpy(net.predict(X))[0, 0])
     print(f"output before training: {out:.15g}")  # the seed prints 15 digits: 0.649864477526152

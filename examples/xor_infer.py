@@ -14,7 +14,7 @@ import argparse
 import math
 
 import numpy as np
-from _options import backend_name, input_file
+from _options import backend_name, chosen_backend, input_file
 
 import xpnet
 
@@ -39,8 +39,9 @@ def main() -> None:
     parser.add_argument("--backend", type=backend_name, default="numpy")
     parser.add_argument("--device")
     args = parser.parse_args()
+    backend = chosen_backend(parser, args)
 
-    net = xpnet.load(args.model, backend=args.backend, device=args.device)
+    net = xpnet.load(args.model, backend=backend)
     print(f"loaded {args.model}: {net!r}")
     X = np.array(args.rows) if args.rows else xpnet.datasets.xor()[0]
     outputs = xpnet.to_numpy(net.predict(X))[:, 0]

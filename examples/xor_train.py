@@ -13,7 +13,15 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _options import backend_name, image_file, non_negative_int, output_file, positive_float, positive_int
+from _options import (
+    backend_name,
+    chosen_backend,
+    image_file,
+    non_negative_int,
+    output_file,
+    positive_float,
+    positive_int,
+)
 
 import xpnet
 
@@ -28,10 +36,11 @@ def main() -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--plot", type=image_file, metavar="PNG", help="draw the loss curve (needs matplotlib)")
     args = parser.parse_args()
+    backend = chosen_backend(parser, args)
 
     X, y = xpnet.datasets.xor()
     net = xpnet.MLP([2, 4, 1], activation="tanh", output_activation="sigmoid",
-                    backend=xpnet.get_backend(args.backend, args.device), seed=args.seed)
+                    backend=backend, seed=args.seed)
     print(f"backend: {net.backend}, dtype: {net.dtype}")
     history = net.fit(X, y, loss="sse", optimizer="sgd", lr=args.lr, epochs=args.epochs)
     print(f"loss: {history.loss[0]:.4f} -> {history.loss[-1]:.4f} after {history.epochs} epochs")

@@ -115,6 +115,33 @@ def test_a_bad_option_is_refused_in_one_line_before_any_work(tmp_path, args):
     assert last.startswith(f"{name}: error: argument {option}: ") and value.split("/")[0] in last, result.stderr
 
 
+@pytest.mark.parametrize("name", ["regression_1000_100_1.py", "symbolic_2_2_1.py", "xor_train.py", "xor_infer.py",
+                                  "digits.py", "cpu_or_gpu.py", "custom_layer.py"])  # fmt: skip
+def test_a_device_the_backend_lacks_is_refused_in_one_line(tmp_path, name):
+    """--device cuda on NumPy ended in get_backend's ValueError traceback
+    (cpu_or_gpu.py caught only BackendUnavailable)."""
+    (tmp_path / "xor.safetensors").write_bytes(b"")  # xor_infer's --model exists; the device is refused first
+    result = run_example(name, "--device", "cuda", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout == ""
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"{name}: error: argument --device: ") and "'cuda'" in last, result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")))
+def test_an_unusable_backend_is_refused_in_one_line(tmp_path, name):
+    """--backend cupy without a GPU ended in BackendUnavailable's traceback
+    in every example but cpu_or_gpu.py."""
+    if backend_status("cupy").usable:
+        pytest.skip("CuPy works here")
+    (tmp_path / "xor.safetensors").write_bytes(b"")
+    result = run_example(name, "--backend", "cupy", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout == ""
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith(f"{name}: error: argument --backend: ") and "'cupy' is not usable here" in last
+
+
 @pytest.mark.parametrize("args", [
     ("--model", "missing.safetensors"), ("ROW", "1,x"), ("ROW", "1"), ("ROW", "1,0,1"), ("ROW", "1,inf"),
 ])  # fmt: skip
