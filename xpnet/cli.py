@@ -464,19 +464,20 @@ def _check_train(args: argparse.Namespace) -> None:
 
 
 def _check_plot(path: str) -> None:
-    """matplotlib, and an image format it writes, named by the extension:
-    found after training, ``.txt`` failed the run (the model saved, the
-    curves lost), and no extension wrote ``PATH.png`` where the run said ``PATH``."""
+    """matplotlib, and an image format it writes, named by the extension
+    (:func:`xpnet.plotting.check_image_format`): found after training,
+    ``.txt`` failed the run (the model saved, the curves lost), and no
+    extension wrote ``PATH.png`` where the run said ``PATH``."""
     try:
-        from matplotlib.backend_bases import FigureCanvasBase
+        import matplotlib  # noqa: F401
     except ImportError:
         raise UsageError("--plot needs matplotlib, which is not installed (pip install 'xpnet[plot]')") from None
-    formats = FigureCanvasBase.get_supported_filetypes()
-    extension = os.path.splitext(path)[1][1:].lower()
-    if extension not in formats:
-        got = f"'.{extension}'" if extension else "no extension"
-        raise UsageError(f"--plot {path}: expected an image file name ending in .png, or another format matplotlib "
-                         f"writes ({', '.join(sorted(formats))}), got {got}")
+    from .plotting import check_image_format
+
+    try:
+        check_image_format(path)
+    except ValueError as exc:
+        raise UsageError(f"--plot {path}: {exc}") from None
 
 
 def _check_weight_decay(args: argparse.Namespace) -> None:

@@ -45,7 +45,7 @@ def plot_history(
         from matplotlib.ticker import MaxNLocator
     except ImportError:
         raise ImportError("plotting needs matplotlib, which is not installed: pip install 'xpnet[plot]'") from None
-    _check_image_format(path)
+    check_image_format(path, "plot_history: ")
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
     epochs = range(first, first + len(history.loss))
@@ -69,13 +69,15 @@ def plot_history(
     fig.savefig(path, dpi=100)
 
 
-def _check_image_format(path: str | os.PathLike) -> None:
-    """The extension of ``path``, one of matplotlib's formats, else a ``ValueError``."""
+def check_image_format(path: str | os.PathLike, who: str = "") -> None:
+    """The extension of ``path``, one of matplotlib's formats, else a
+    ``ValueError`` (``who`` starts its message). ``plot_history`` and
+    ``xpnet train --plot`` check it before any work."""
     from matplotlib.backend_bases import FigureCanvasBase
 
     formats = FigureCanvasBase.get_supported_filetypes()
     extension = os.path.splitext(os.fspath(path))[1][1:].lower()
     if extension not in formats:
         got = f"'.{extension}'" if extension else "no extension"
-        raise ValueError(f"plot_history: expected an image file name ending in .png, or another format matplotlib "
+        raise ValueError(f"{who}expected an image file name ending in .png, or another format matplotlib "
                          f"writes ({', '.join(sorted(formats))}), got {got} in {os.fspath(path)!r}")
