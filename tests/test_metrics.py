@@ -83,3 +83,20 @@ def test_a_mean_is_the_sum_over_the_count_on_every_backend(backend):
     p[:4] = p[:4, ::-1]
     got = get_metric("accuracy")(backend.asarray(t, "float64"), backend.asarray(p, "float64"))
     assert float(backend.to_numpy(got)) == 34 / 38
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE) + ["accuracy"])
+@pytest.mark.parametrize("kind", ["integer", "bool"])
+def test_predicted_labels_are_compared_as_labels_on_every_backend(backend, name, kind):
+    """Integer or bool predictions (a classifier's ``predict``) are labels:
+    accuracy thresholded them at 0.5 (labels 1 and 3 agreed, 1.0 where
+    scikit-learn says 0.0), and the error metrics failed deep in torch's
+    mean or array-api-strict's division."""
+    if kind == "integer":
+        t, p = np.array([1, 3, 0, 2, 2, 1]), np.array([3, 1, 0, 2, 1, 1])
+    else:
+        t, p = np.array([True, False, True, True, False, False]), np.array([True, True, False, True, False, True])
+    reference = sk_metrics.accuracy_score if name == "accuracy" else REFERENCE[name]
+    got = get_metric(name)(backend.asarray(t), backend.asarray(p))
+    assert got.shape == () and device(got) == device(backend.asarray(t))
+    np.testing.assert_allclose(float(backend.to_numpy(got)), reference(t, p), rtol=1e-6)

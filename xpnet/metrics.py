@@ -59,10 +59,19 @@ class _RowsMetric(Metric):
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
         xp = array_namespace(y_true, y_pred)
-        return self._of_rows(xp, *_rows_of_outputs(xp, y_true, y_pred, self.name))
+        if xp.isdtype(y_pred.dtype, "real floating"):
+            return self._of_rows(xp, *_rows_of_outputs(xp, y_true, y_pred, self.name))
+        # Integer or bool predictions are labels (a classifier's predict), not outputs: compared as numbers,
+        # in floats (torch has no mean of integers, nor array-api-strict a division of them).
+        y_pred = xp.astype(y_pred, y_true.dtype if xp.isdtype(y_true.dtype, "real floating") else _float(xp))
+        return self._of_labels(xp, *_rows_of_outputs(xp, y_true, y_pred, self.name))
 
     def _of_rows(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
         raise NotImplementedError
+
+    def _of_labels(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
+        """The metric of predicted labels (as floats): the same as of outputs but for accuracy."""
+        return self._of_rows(xp, y_true, y_pred)
 
 
 @register
@@ -71,7 +80,8 @@ class Accuracy(_RowsMetric):
     are class probabilities (rows summing to 1: softmax), else a 0.5
     threshold on each output, a row right when all its outputs are (a
     single sigmoid output; several, multi-label, as scikit-learn's
-    ``accuracy_score``). Decided on the device, so it compiles."""
+    ``accuracy_score``). Integer or bool predictions are labels, right
+    where equal to the targets. Decided on the device, so it compiles."""
 
     name = "accuracy"
     greater_is_better = True
@@ -85,6 +95,10 @@ class Accuracy(_RowsMetric):
         top = xp.argmax(y_pred, axis=-1) == xp.argmax(y_true, axis=-1)
         probabilities = xp.all(xp.abs(xp.sum(y_pred, axis=-1) - 1.0) < 1e-3)  # softmax rows; sigmoid ones rarely
         return _mean(xp, xp.astype(xp.where(probabilities, top, each), y_pred.dtype))
+
+    def _of_labels(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
+        # labels match or not: a 0.5 threshold would call every label above 0 the same class
+        return _mean(xp, xp.astype(xp.all(y_pred == y_true, axis=-1), y_pred.dtype))
 
 
 @register(aliases=("mse",))
@@ -141,6 +155,12 @@ def _mean(xp: Any, values: Any) -> Any:
     JAX's ``mean`` multiplies by the count's reciprocal, one unit in the
     last place off (34 of 38 right: 0.894736842105263)."""
     return xp.sum(values) / math.prod(values.shape)
+
+
+def _float(xp: Any) -> Any:
+    """The namespace's default real floating dtype (float32 on torch and 32-bit JAX)."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    return xp.float64 if info is None else info().default_dtypes()["real floating"]
 
 
 def _rows_of_outputs(xp: Any, y_true: Any, y_pred: Any, metric: str) -> tuple[Any, Any]:
