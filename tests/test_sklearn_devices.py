@@ -327,3 +327,20 @@ def test_torch_nested_and_sparse_tensors_are_refused_as_the_network_refuses_them
         clf.predict(torch.nested.nested_tensor([pieces[:2], pieces[2:5]]))
     with pytest.raises(TypeError, match=r"X is a torch sparse tensor \(torch.sparse_coo\)"):
         clf.predict(pieces.to_sparse())
+
+
+@pytest.mark.parametrize("out_activation", ["softmax", "logistic", "identity"])
+def test_early_stopping_scores_are_sums_over_counts_on_every_backend(backend, out_activation):
+    """scikit-learn's score divides a sum by the count; JAX's mean multiplies
+    by the count's reciprocal, so on JAX validation_scores_ read
+    0.5526315789473684 where scikit-learn (and NumPy, torch) had ...685."""
+    from sklearn.metrics import r2_score
+
+    from xpnet.sklearn._objective import score_for
+
+    truth = np.eye(2)[[0] * 38]
+    guess = truth.copy()
+    guess[:4] = guess[:4, ::-1]
+    want = r2_score(truth, guess, force_finite=True) if out_activation == "identity" else 34 / 38
+    got = score_for(out_activation)(backend.asarray(truth, "float64"), backend.asarray(guess, "float64"))
+    assert float(backend.to_numpy(got)) == want
