@@ -249,3 +249,25 @@ def test_bad_activation_settings_are_refused(spec, match):
 def test_smooth_relus_default_to_he_init(name):
     assert default_init(name) == "he_normal"
     assert default_init("tanh") == "glorot_uniform"
+
+
+def test_integer_inputs_are_promoted_to_a_float_the_device_holds():
+    """Integer and bool inputs became float64, which JAX in its default
+    32-bit mode truncates with a UserWarning and array-api-strict's
+    'no_float64' device refuses: now the widest float the device holds."""
+    try_import("jax")
+    xs = try_import("array_api_strict")
+    import jax.numpy as jnp
+    from helpers import jax_x64
+
+    from xpnet.losses import loss_fcn
+
+    with jax_x64(False), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = xpnet.get_activation("sigmoid").forward(jnp.asarray([0, 2]))
+        assert y.dtype == jnp.float32 and np.allclose(np.asarray(y), [0.5, 1 / (1 + np.exp(-2))])
+        assert float(loss_fcn("mse", jnp.asarray([1, 2]), jnp.asarray([True, False]))) == 2.0
+    strict = xs.asarray([-1, 3], device=xs.Device("no_float64"))
+    y = xpnet.get_activation("relu").forward(strict)
+    assert y.dtype == xs.float32 and y.device == strict.device and np.array_equal(np.asarray(y._array), [0.0, 3.0])
+    assert xpnet.get_activation("identity").forward(xs.asarray([1, 2])).dtype == xs.float64

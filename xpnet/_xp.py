@@ -56,8 +56,8 @@ def as_float_array(v: Any, like: Any = None) -> tuple[Any, Any]:
     Without ``like``: an array keeps its namespace; anything else becomes a
     NumPy float64 array. With an array ``like``: the result is in ``like``'s
     namespace, on its device, of its dtype (other libraries' arrays go through
-    the host). Integer and bool inputs are promoted, since every formula here
-    divides or exponentiates."""
+    the host). Integer and bool inputs are promoted (to float64 where the
+    device holds it), since every formula here divides or exponentiates."""
     if like is not None and compat.is_array_api_obj(like):
         xp = compat.array_namespace(like)
         if compat.is_array_api_obj(v) and compat.array_namespace(v) is xp and compat.device(v) == compat.device(like):
@@ -73,10 +73,21 @@ def as_float_array(v: Any, like: Any = None) -> tuple[Any, Any]:
     if compat.is_array_api_obj(v):
         xp = compat.array_namespace(v)
         if not xp.isdtype(v.dtype, "real floating"):
-            v = xp.astype(v, xp.float64)
+            v = xp.astype(v, _widest_float(xp, v))
         return xp, v
     host = _host_floats(v)
     return compat.array_namespace(host), host
+
+
+def _widest_float(xp: Any, v: Any) -> Any:
+    """float64 where ``v``'s device holds it, else float32: JAX in its
+    default 32-bit mode truncates a float64 request with a warning, and
+    array-api-strict's ``no_float64`` device refuses it."""
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is None:
+        return xp.float64
+    floats = info().dtypes(kind="real floating", device=compat.device(v))
+    return floats.get("float64", floats.get("float32", xp.float64))
 
 
 def affine(xp: Any, X: Any, W: Any, b: Any = None) -> Any:
