@@ -100,3 +100,11 @@ def test_predicted_labels_are_compared_as_labels_on_every_backend(backend, name,
     got = get_metric(name)(backend.asarray(t), backend.asarray(p))
     assert got.shape == () and device(got) == device(backend.asarray(t))
     np.testing.assert_allclose(float(backend.to_numpy(got)), reference(t, p), rtol=1e-6)
+
+
+def test_predicted_labels_become_a_float_their_device_holds():
+    """array-api-strict's 'no_float64' device has no float64 to cast labels to."""
+    xs = pytest.importorskip("array_api_strict")
+    on = xs.Device("no_float64")
+    t, p = xs.asarray([1, 3, 0, 2], device=on), xs.asarray([3, 3, 0, 2], device=on)
+    assert float(get_metric("accuracy")(t, p)) == 0.75 and float(get_metric("mae")(t, p)) == 0.5

@@ -73,13 +73,13 @@ def as_float_array(v: Any, like: Any = None) -> tuple[Any, Any]:
     if compat.is_array_api_obj(v):
         xp = compat.array_namespace(v)
         if not xp.isdtype(v.dtype, "real floating"):
-            v = xp.astype(v, _widest_float(xp, v))
+            v = xp.astype(v, widest_float(xp, v))
         return xp, v
     host = _host_floats(v)
     return compat.array_namespace(host), host
 
 
-def _widest_float(xp: Any, v: Any) -> Any:
+def widest_float(xp: Any, v: Any) -> Any:
     """float64 where ``v``'s device holds it, else float32: JAX in its
     default 32-bit mode truncates a float64 request with a warning, and
     array-api-strict's ``no_float64`` device refuses it."""

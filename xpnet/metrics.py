@@ -17,6 +17,7 @@ from typing import Any
 import array_api_compat as compat
 from array_api_compat import array_namespace
 
+from ._xp import widest_float
 from .registry import component_spec, register, registry_for
 
 __all__ = ["METRICS", "Accuracy", "MeanAbsoluteError", "MeanSquaredError", "Metric", "R2", "get_metric"]
@@ -63,7 +64,8 @@ class _RowsMetric(Metric):
             return self._of_rows(xp, *_rows_of_outputs(xp, y_true, y_pred, self.name))
         # Integer or bool predictions are labels (a classifier's predict), not outputs: compared as numbers,
         # in floats (torch has no mean of integers, nor array-api-strict a division of them).
-        y_pred = xp.astype(y_pred, y_true.dtype if xp.isdtype(y_true.dtype, "real floating") else _float(xp))
+        floating = xp.isdtype(y_true.dtype, "real floating")
+        y_pred = xp.astype(y_pred, y_true.dtype if floating else widest_float(xp, y_pred))
         return self._of_labels(xp, *_rows_of_outputs(xp, y_true, y_pred, self.name))
 
     def _of_rows(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
@@ -155,12 +157,6 @@ def _mean(xp: Any, values: Any) -> Any:
     JAX's ``mean`` multiplies by the count's reciprocal, one unit in the
     last place off (34 of 38 right: 0.894736842105263)."""
     return xp.sum(values) / math.prod(values.shape)
-
-
-def _float(xp: Any) -> Any:
-    """The namespace's default real floating dtype (float32 on torch and 32-bit JAX)."""
-    info = getattr(xp, "__array_namespace_info__", None)
-    return xp.float64 if info is None else info().default_dtypes()["real floating"]
 
 
 def _rows_of_outputs(xp: Any, y_true: Any, y_pred: Any, metric: str) -> tuple[Any, Any]:
