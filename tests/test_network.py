@@ -348,6 +348,26 @@ def test_to_moves_a_network_into_another_dtype():
     assert moved.summary().startswith("MLP on numpy (cpu, float32)")
 
 
+@pytest.mark.parametrize("target", ["numpy", "torch", "array_api_strict"])
+def test_to_a_narrower_dtype_refuses_values_beyond_its_range(target):
+    """A float64 BatchNorm fitted on inputs near 1e20 holds running
+    variances near 1e40: to(dtype="float32") made them inf, and the copy
+    predicted every row from the bias alone (accuracy 0.98 -> 0.5), without
+    an error (on torch without a warning either)."""
+    try_import(target)
+    from xpnet.layers import BatchNorm
+
+    net = xpnet.Network([BatchNorm(2), xpnet.Dense(2, 1)], dtype="float64", seed=0)
+    net.fit(np.array([[1e20, 0.0], [-1e20, 1.0], [3e20, 2.0]]), np.zeros(3), epochs=1)
+    with pytest.raises(ValueError, match=r"buffer 'layers\.0\.running_var' has values beyond the float32 range"):
+        net.to(target, dtype="float32")
+    big = xpnet.MLP([2, 1], dtype="float64", seed=0)
+    big.layers[0].weights = np.array([[1e39], [1.0]])
+    with pytest.raises(ValueError, match=r"parameter 'layers\.0\.weight' has values beyond the float32 range"):
+        big.to(target, dtype="float32")
+    assert net.to(target).dtype == "float64"  # the same dtype: nothing narrows
+
+
 def _read_halfway_through_a_commit(monkeypatch, net, new_params, read):
     """What ``read()`` returns while another thread's commit of
     ``new_params`` has set the first layer and not yet the second."""

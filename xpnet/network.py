@@ -33,7 +33,15 @@ from .losses import Loss, _Weighted, checked_delta, declared_fusion, get_loss, v
 from .modelfile import model_metadata, model_tensors, write_atomic
 from .records import check_figure
 from .validation import (
-    DeferredChecks, as_features, as_targets, one_hot, positive, queue_loss_targets, queue_output_check, refuse_traced,
+    DeferredChecks,
+    _overflow_message,
+    as_features,
+    as_targets,
+    one_hot,
+    positive,
+    queue_loss_targets,
+    queue_output_check,
+    refuse_traced,
     sum_not_finite,
 )  # fmt: skip
 
@@ -321,14 +329,27 @@ class Network:
         dtype = self.dtype if dtype is None else check_dtype(dtype)
         target.dtype(dtype)  # a dtype the target cannot hold is named before anything is copied
         params, buffers = self._arrays()  # one commit's, not a mix with another thread's fit
-        params = [target.asarray(p, dtype, copy=True) for p in params]
-        buffers = [target.asarray(b, dtype, copy=True) for b in buffers]
+        with quiet_float_errors():  # an overflowing cast is named below
+            params = [target.asarray(p, dtype, copy=True) for p in params]
+            buffers = [target.asarray(b, dtype, copy=True) for b in buffers]
+        if np.dtype(dtype).itemsize < np.dtype(self.dtype).itemsize:
+            self._refuse_overflow(target, dtype, params, buffers)
         net = type(self)._assemble(self._rebuild_config(), target, dtype, params, buffers)
         net.info = dict(self.info)
         fit_state = self._moved_fit_state(target, dtype)
         if fit_state is not None:  # fit(warm_start=True) on the copy continues the run, as after pickle
             net._fit_state = fit_state
         return net
+
+    def _refuse_overflow(self, target: Backend, dtype: str, params: list[Any], buffers: list[Any]) -> None:
+        """Refuse a narrowing copy whose (finite) values became inf: a BatchNorm
+        variance of 1e40 would normalise every row to 0 in float32, silently."""
+        checks, xp = DeferredChecks(target), target.xp
+        for kind, names, arrays in (("parameter", self._parameter_names(), params),
+                                    ("buffer", self._buffer_names(), buffers)):  # fmt: skip
+            for name, a in zip(names, arrays):
+                checks.add(xp.any(xp.isinf(a)), _overflow_message(f"Network.to: {kind} {name!r}", dtype))
+        checks.run()
 
     def _moved_fit_state(self, backend: Backend, dtype: str) -> tuple[Any, dict[str, Any]] | None:
         """The optimizer state this network's last ``fit`` left (what
