@@ -108,3 +108,11 @@ def test_predicted_labels_become_a_float_their_device_holds():
     on = xs.Device("no_float64")
     t, p = xs.asarray([1, 3, 0, 2], device=on), xs.asarray([3, 3, 0, 2], device=on)
     assert float(get_metric("accuracy")(t, p)) == 0.75 and float(get_metric("mae")(t, p)) == 0.5
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE) + ["accuracy"])
+def test_a_metric_of_no_rows_is_refused_not_nan_or_a_perfect_score(name):
+    """scikit-learn refuses 0 samples, as xpnet's losses do; the metrics gave
+    NaN (with NumPy's warning) and r2 a perfect 1.0."""
+    with pytest.raises(ValueError, match=r"of shape \(0, 2\) hold no row"):
+        get_metric(name)(np.zeros((0, 2)), np.zeros((0, 2)))
