@@ -869,3 +869,16 @@ def test_the_loss_attributes_are_numpy_float64_as_scikit_learns(solver, dtype):
             assert type(getattr(ours, name)) is type(getattr(theirs, name)) is np.float64, name
     if solver != "lbfgs":
         assert {type(v) for v in ours.loss_curve_} == {type(v) for v in theirs.loss_curve_} == {np.float64}
+
+
+def test_poisson_regressor_declares_the_positive_targets_its_fit_requires():
+    """fit refuses negative targets with loss='poisson': the tags say so, so
+    that scikit-learn's tools (estimator checks) hand it valid targets; they
+    said any target, and ten of scikit-learn's checks failed on the refusal."""
+    from sklearn.utils import get_tags
+    from sklearn.utils.estimator_checks import check_fit_idempotent, check_n_features_in
+
+    assert get_tags(MLPRegressor(loss="poisson")).target_tags.positive_only is True
+    assert get_tags(MLPRegressor()).target_tags.positive_only is False
+    for check in (check_n_features_in, check_fit_idempotent):
+        check("MLPRegressor", MLPRegressor(loss="poisson", max_iter=5))
