@@ -344,3 +344,18 @@ def test_early_stopping_scores_are_sums_over_counts_on_every_backend(backend, ou
     want = r2_score(truth, guess, force_finite=True) if out_activation == "identity" else 34 / 38
     got = score_for(out_activation)(backend.asarray(truth, "float64"), backend.asarray(guess, "float64"))
     assert float(backend.to_numpy(got)) == want
+
+
+def test_one_class_predicts_under_dispatch_on_the_inputs_device(backend):
+    """One class in y: predict takes its only label for every row. The row
+    indices were made on the namespace's default device, so an input on
+    another (array-api-strict's second device, CUDA torch, a second GPU)
+    failed with 'Arrays from two different devices'."""
+    if backend.name not in ("cupy", "torch", "array_api_strict"):
+        pytest.skip(f"the dispatch case covers CuPy, torch and array-api-strict inputs, not {backend.name}")
+    xp = backend.xp
+    Xd, yd = xp.asarray(X, device=backend.device), xp.asarray(np.full(40, 3), device=backend.device)
+    with sklearn.config_context(array_api_dispatch=True):
+        labels = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(Xd, yd).predict(Xd)
+    assert str(compat.device(labels)) == str(backend.device)
+    np.testing.assert_array_equal(to_numpy(labels), np.full(40, 3))

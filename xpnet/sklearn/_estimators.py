@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from array_api_compat import device as array_device
 from scipy.sparse import csr_matrix, issparse
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.preprocessing import LabelBinarizer
@@ -148,7 +149,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 return csr_matrix(host(labels))
             return to_space(labels, space)
         if self.classes_.shape[0] == 1:
-            index = xp.zeros(out.shape[0], dtype=index_dtype(xp))
+            index = xp.zeros(out.shape[0], dtype=index_dtype(xp), device=array_device(out))  # beside the classes
         elif self.out_activation_ == "softmax":
             index = xp.argmax(out, axis=1)
         else:
