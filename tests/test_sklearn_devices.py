@@ -359,3 +359,28 @@ def test_one_class_predicts_under_dispatch_on_the_inputs_device(backend):
         labels = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(Xd, yd).predict(Xd)
     assert str(compat.device(labels)) == str(backend.device)
     np.testing.assert_array_equal(to_numpy(labels), np.full(40, 3))
+
+
+@pytest.mark.parametrize("continued", ["warm_start", "partial_fit"])
+def test_a_continued_fit_on_another_namespace_moves_classes_with_the_model(continued):
+    """Under dispatch a warm-started fit or a partial_fit on another library's
+    input moves the model there (its weights, its predictions): classes_
+    stayed in the first library, and scikit-learn's metrics, which mix it
+    with the predictions (log_loss(labels=clf.classes_)), failed inside
+    array-api-strict. Without dispatch it comes back to NumPy the same way."""
+    torch = pytest.importorskip("torch")
+    xps = pytest.importorskip("array_api_strict")
+    from sklearn.metrics import log_loss
+
+    labels = RNG.integers(0, 3, size=40)
+    on_device1 = [xps.asarray(a, device=xps.Device("device1")) for a in (X, labels)]
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0, warm_start=continued == "warm_start")
+    with sklearn.config_context(array_api_dispatch=True):
+        clf.partial_fit(torch.asarray(X), torch.asarray(labels), classes=[0, 1, 2])
+        getattr(clf, "fit" if continued == "warm_start" else "partial_fit")(*on_device1)
+        proba = clf.predict_proba(on_device1[0])
+        assert compat.array_namespace(clf.classes_) is compat.array_namespace(proba)
+        assert str(compat.device(clf.classes_)) == str(compat.device(proba)) == "array_api_strict.Device('device1')"
+        assert 0 < float(log_loss(on_device1[1], proba, labels=clf.classes_)) < 10
+    getattr(clf, "fit" if continued == "warm_start" else "partial_fit")(X, labels)
+    assert type(clf.classes_) is np.ndarray and clf.classes_.tolist() == [0, 1, 2]

@@ -114,6 +114,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                 raise ValueError(
                     f"`y` has classes not in `self.classes_`. `self.classes_` has {known}. 'y' has {classes}."
                 )
+            if space_of(self.classes_) != space_of(X):  # the continued fit moved the model (its _fit_space): so
+                self.classes_ = _classes_like(known, X)  # do its classes, or metrics mixed them with other namespaces
         return X, self._label_binarizer.transform(y).astype(np.float64)
 
     @available_if(lambda est: est._partial_fit_allowed())
