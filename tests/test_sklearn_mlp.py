@@ -882,3 +882,21 @@ def test_poisson_regressor_declares_the_positive_targets_its_fit_requires():
     assert get_tags(MLPRegressor()).target_tags.positive_only is False
     for check in (check_n_features_in, check_fit_idempotent):
         check("MLPRegressor", MLPRegressor(loss="poisson", max_iter=5))
+
+
+@pytest.mark.parametrize("as_given", [list, tuple, "series"])
+def test_sample_weight_as_a_list_or_series_with_torch_inputs_under_dispatch(as_given):
+    """scikit-learn moves sample_weight to X's namespace under dispatch, which
+    failed for torch on anything but an array ("'list' object has no
+    attribute 'strides'") in fit and score, though both take any array-like."""
+    torch = pytest.importorskip("torch")
+    _dispatch_usable()
+    y, w = TARGETS["multiclass"][2], RNG.uniform(0.5, 2.0, 23)
+    given = pytest.importorskip("pandas").Series(w) if as_given == "series" else as_given(w)
+    with sklearn.config_context(array_api_dispatch=True):
+        Xt, yt = torch.asarray(X), torch.asarray(y)
+        clf = MLPClassifier(max_iter=5, random_state=0).fit(Xt, yt, sample_weight=given)
+        weighted = clf.score(Xt, yt, sample_weight=given)
+    same = MLPClassifier(max_iter=5, random_state=0).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(clf.predict_proba(X), same.predict_proba(X), rtol=1e-9)
+    assert weighted == pytest.approx(same.score(X, y, sample_weight=w))

@@ -12,6 +12,7 @@ API estimators refuse it.
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any, NamedTuple
 
 import array_api_compat as compat
@@ -23,7 +24,17 @@ from .._backend import Backend, get_backend, numpy_lacks_dtype, to_numpy
 from .._dtypes import is_ml_dtype
 from ..validation import refuse_torch_layouts, refuse_traced, refuse_without_data
 
-__all__ = ["Space", "backend_for", "check_same_space", "float_dtypes", "host", "readable", "space_of", "to_space"]
+__all__ = [
+    "Space",
+    "backend_for",
+    "check_same_space",
+    "float_dtypes",
+    "host",
+    "readable",
+    "space_of",
+    "to_space",
+    "weights_array",
+]
 
 _LIBRARIES = (
     ("cupy", compat.is_cupy_array),
@@ -132,3 +143,14 @@ def readable(a: Any, what: str, method: str) -> Any:
         host = to_numpy(a)  # NumPy counts ml_dtypes' numbers (JAX's bfloat16, float8s, int4s) as raw bytes
         return host.astype(np.float64 if "float" in host.dtype.name else np.int64)
     return a
+
+
+def weights_array(sample_weight: Any) -> Any:
+    """``sample_weight`` given as a list, tuple or pandas Series, as a NumPy
+    array under dispatch: scikit-learn then moves the weights to X's
+    namespace, which failed on torch for anything but an array ("'list'
+    object has no attribute 'strides'"; its own estimators' ``score`` too).
+    Arrays, scalars and sparse matrices go on as given."""
+    if not dispatching() or isinstance(sample_weight, np.ndarray | Real) or issparse(sample_weight):
+        return sample_weight
+    return np.asarray(sample_weight) if space_of(sample_weight) == NUMPY else sample_weight
