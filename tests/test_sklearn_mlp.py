@@ -900,3 +900,20 @@ def test_sample_weight_as_a_list_or_series_with_torch_inputs_under_dispatch(as_g
     same = MLPClassifier(max_iter=5, random_state=0).fit(X, y, sample_weight=w)
     np.testing.assert_allclose(clf.predict_proba(X), same.predict_proba(X), rtol=1e-9)
     assert weighted == pytest.approx(same.score(X, y, sample_weight=w))
+
+
+@pytest.mark.parametrize("target", ["multiclass", "regression"])
+@pytest.mark.parametrize("as_given", [list, "series"])
+def test_score_reads_a_list_or_series_y_with_torch_inputs_under_dispatch(target, as_given):
+    """fit reads y as a list or Series beside torch X under dispatch; score
+    failed on it inside scikit-learn's metric, which moves y_true to the
+    predictions' namespace ("'list' object has no attribute 'strides'")."""
+    torch = pytest.importorskip("torch")
+    _dispatch_usable()
+    Estimator, _, y = TARGETS[target]
+    y = y if y.ndim == 1 else y[:, 0]
+    given = pytest.importorskip("pandas").Series(y) if as_given == "series" else as_given(y.tolist())
+    with sklearn.config_context(array_api_dispatch=True):
+        est = Estimator(max_iter=5, random_state=0).fit(torch.asarray(X), given)
+        score = est.score(torch.asarray(X), given)
+    assert score == pytest.approx(Estimator(max_iter=5, random_state=0).fit(X, y).score(X, y))

@@ -33,7 +33,7 @@ __all__ = [
     "readable",
     "space_of",
     "to_space",
-    "weights_array",
+    "listed_as_array",
 ]
 
 _LIBRARIES = (
@@ -145,12 +145,13 @@ def readable(a: Any, what: str, method: str) -> Any:
     return a
 
 
-def weights_array(sample_weight: Any) -> Any:
-    """``sample_weight`` given as a list, tuple or pandas Series, as a NumPy
-    array under dispatch: scikit-learn then moves the weights to X's
-    namespace, which failed on torch for anything but an array ("'list'
-    object has no attribute 'strides'"; its own estimators' ``score`` too).
-    Arrays, scalars and sparse matrices go on as given."""
-    if not dispatching() or isinstance(sample_weight, np.ndarray | Real) or issparse(sample_weight):
-        return sample_weight
-    return np.asarray(sample_weight) if space_of(sample_weight) == NUMPY else sample_weight
+def listed_as_array(a: Any) -> Any:
+    """An array-like given as a list, tuple or pandas Series (``sample_weight``,
+    ``score``'s ``y``), as a NumPy array under dispatch: scikit-learn then
+    moves it to X's namespace (its checks, its metrics), which failed on
+    torch for anything but an array ("'list' object has no attribute
+    'strides'"; its own estimators' ``score`` too). Arrays, scalars and
+    sparse matrices go on as given."""
+    if not dispatching() or isinstance(a, np.ndarray | Real) or issparse(a):
+        return a
+    return np.asarray(a) if space_of(a) == NUMPY else a

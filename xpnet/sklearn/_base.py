@@ -26,7 +26,17 @@ from .._backend import own_broadcasting, to_numpy
 from .._dtypes import dtype_name
 from ..layers.dense import Dense
 from ..network import Network
-from ._arrays import NUMPY, Space, backend_for, check_same_space, float_dtypes, host, readable, space_of, weights_array
+from ._arrays import (
+    NUMPY,
+    Space,
+    backend_for,
+    check_same_space,
+    float_dtypes,
+    host,
+    listed_as_array,
+    readable,
+    space_of,
+)
 from ._messages import NON_FINITE
 from ._objective import output_activation
 from ._solvers import full_batch_objective, lbfgs
@@ -83,7 +93,7 @@ class BaseMLP(BaseEstimator):
         method = f"{type(self).__name__}.{'partial_fit' if incremental else 'fit'}"
         X, y = readable(X, "X", method), readable(y, "y", method)
         if sample_weight is not None:
-            sample_weight = readable(weights_array(sample_weight), "sample_weight", method)
+            sample_weight = readable(listed_as_array(sample_weight), "sample_weight", method)
         hidden = _hidden_sizes(self.hidden_layer_sizes)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         if not first_pass:

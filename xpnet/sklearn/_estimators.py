@@ -17,7 +17,7 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 from .._backend import quiet_float_errors
 from .._xp import index_dtype
-from ._arrays import NUMPY, dispatching, float_dtypes, host, readable, space_of, to_space, weights_array
+from ._arrays import NUMPY, dispatching, float_dtypes, host, listed_as_array, readable, space_of, to_space
 from ._base import BaseMLP
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -285,10 +285,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 def _readable_for_score(est: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
     """``score``'s inputs through :func:`readable`: scikit-learn's metrics
     convert ``y`` and the weights with NumPy, which failed deep in torch on a
-    tensor that requires grad or holds bfloat16."""
+    tensor that requires grad or holds bfloat16; under dispatch they move a
+    list or Series to the predictions' namespace, which failed on torch."""
     method = f"{type(est).__name__}.score"
-    weights = None if sample_weight is None else readable(weights_array(sample_weight), "sample_weight", method)
-    return readable(X, "X", method), readable(y, "y", method), weights
+    weights = None if sample_weight is None else readable(listed_as_array(sample_weight), "sample_weight", method)
+    return readable(X, "X", method), readable(listed_as_array(y), "y", method), weights
 
 
 def _unique_classes(classes: Any) -> np.ndarray:
