@@ -25,16 +25,9 @@ from .._dtypes import is_ml_dtype
 from ..validation import refuse_torch_layouts, refuse_traced, refuse_without_data
 
 __all__ = [
-    "Space",
-    "backend_for",
-    "check_same_space",
-    "float_dtypes",
-    "host",
-    "readable",
-    "space_of",
+    "Space", "backend_for", "check_same_space", "float_dtypes", "host", "listed_as_array", "readable", "space_of",
     "to_space",
-    "listed_as_array",
-]
+]  # fmt: skip
 
 _LIBRARIES = (
     ("cupy", compat.is_cupy_array),
