@@ -568,3 +568,22 @@ def test_loading_float64_on_a_device_without_it_says_how(tmp_path):
     assert "use dtype='float32'" not in str(info.value)
     moved = xpnet.load(path, backend="numpy").to("array_api_strict", device="no_float64", dtype="float32")
     assert moved.predict(np.ones((2, moved.n_in))).device == strict.Device("no_float64")
+
+
+def test_save_refuses_values_load_would_refuse_and_keeps_the_old_file(tmp_path):
+    """A weight made NaN, or a variance made negative, by an edit in place
+    (the setters refuse them) was saved, and the file then failed to load:
+    the work was lost at load time, the previous file already replaced."""
+    net = xpnet.Network([xpnet.Dense(3, 4), xpnet.BatchNorm(4), xpnet.Dense(4, 1)], backend="numpy", seed=0)
+    path = tmp_path / "m.safetensors"
+    net.save(path)
+    before = path.read_bytes()
+    net.layers[0].weights[1, 2] = np.inf
+    with pytest.raises(ValueError, match=r"cannot save .*m.safetensors: tensor layers.0.weight holds infinite values"):
+        net.save(path)
+    net.layers[0].weights[1, 2] = 0.0
+    net._buffers()[1][0] = -1.0  # running_var, in place
+    with pytest.raises(ValueError, match=r"cannot save .*: tensor layers.1.running_var holds negative values"):
+        net.save(path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+    xpnet.load(path)

@@ -164,6 +164,7 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     if path.exists() and not path.is_file():  # the rename would replace a device, a FIFO or a folder
         raise ValueError(f"{path} exists and is not a regular file (a folder, a device or a FIFO); a model or "
                          "checkpoint is written by replacing the file at its path, so give the path of a file")  # fmt: skip
+    _refuse_unloadable(tensors, metadata, path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():  # else mkstemp names its temporary file, not the path asked for
         raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: no such folder", str(folder))
@@ -192,6 +193,24 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
             raise type(exc)(exc.errno, f"cannot write {path}: {exc.strerror}", str(path)) from exc
         raise
     _fsync_folder(folder)
+
+
+def _refuse_unloadable(tensors: dict[str, np.ndarray], metadata: dict[str, str], path: Path) -> None:
+    """Refuse, before the file is touched, model values ``read_model_file``
+    refuses: a NaN or infinity, a negative variance (a weight edited in place
+    bypasses the setters' checks); else save wrote a file no load reads.
+    (A checkpoint's own state is left to its reader, as before.)"""
+    for name, t in tensors.items():
+        if name.startswith("layers.") and t.dtype.kind == "f" and not np.all(np.isfinite(t)):
+            what = "NaN" if np.any(np.isnan(t)) else "infinite values"
+            raise ValueError(f"cannot save {path}: tensor {name} holds {what}, and load refuses a file that does not "
+                             "hold finite numbers (was a weight edited in place?)")  # fmt: skip
+    if metadata.get("format") != FORMAT or "architecture" not in metadata:
+        return
+    for name in _architecture_root(json.loads(metadata["architecture"]), path).nonnegative_buffers():
+        if np.any(tensors[f"layers.{name}"] < 0):
+            raise ValueError(f"cannot save {path}: tensor layers.{name} holds negative values, and load refuses "
+                             "them (its layer declares it never negative: a variance)")  # fmt: skip
 
 
 def _save_file(save_file: Any, tensors: dict[str, np.ndarray], tmp: str, metadata: dict[str, str]) -> None:
