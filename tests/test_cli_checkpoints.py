@@ -42,11 +42,12 @@ def test_resume_needs_checkpoint():
     assert "--resume needs --checkpoint" in one_line_error(xpnet_cli(*TRAIN, "--epochs", "1", "--resume"))
 
 
-@pytest.mark.parametrize("changed", [["--seed", "3"], ["--test-size", "0.3"], ["--lr", "0.01"]])
+@pytest.mark.parametrize("changed", [["--seed", "3"], ["--test-size", "0.3"], ["--lr", "0.01"], ["--dtype", "float32"]])
 def test_resume_with_other_split_or_stepping_options_is_refused(tmp_path, changed):
     """Another --seed or --test-size holds out other rows (the first epochs
     trained on some of the new test rows: a leaked score); another --lr is
-    another run. The error names the options, then and now."""
+    another run. The error names the options, then and now (another --dtype
+    was blamed on 'other training rows': their fingerprint hashes the dtype)."""
     ck = tmp_path / "ck.safetensors"
     ok(xpnet_cli(*TRAIN, "--epochs", "1", "--checkpoint", ck))
     line = one_line_error(xpnet_cli(*TRAIN, *changed, "--epochs", "2", "--checkpoint", ck, "--resume"))

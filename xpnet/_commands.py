@@ -438,8 +438,9 @@ def _same_run_options(args: argparse.Namespace, data: Any) -> None:
     found = info.get("run") if isinstance(info, dict) else None
     if not isinstance(found, dict):
         return  # a checkpoint of an older xpnet, or of the Python API: fit's own checks apply
-    now = _run_options(args, data)
-    changed = [name for name in _RUN_OPTIONS if name in found and found[name] != now[name]]
+    now = {**_run_options(args, data), "dtype": args.dtype}
+    found = {**found, "dtype": meta["dtype"]}  # the rows' fingerprint hashes their dtype: named before it
+    changed = [name for name in ("dtype", *_RUN_OPTIONS) if name in found and found[name] != now[name]]
     if not changed and found.get("rows", now["rows"]) != now["rows"]:  # the options that split the rows agree
         raise DataError(f"{args.checkpoint} was written by a run on other training rows than "
                         f"{args.data or 'the data'} holds now (the file, or a reading option, changed since)",
