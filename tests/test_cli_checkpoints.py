@@ -179,6 +179,17 @@ def test_the_first_signal_says_how_to_stop_at_once(capsys, sig, hint):
         flag(signal.SIGINT, None)
 
 
+def test_the_signal_line_comes_from_rank_0_only(capsys, monkeypatch):
+    """mpiexec passes a SIGTERM to every process, and each printed the
+    'finishing this step' line, though only rank 0 prints."""
+    from xpnet import _commands
+
+    monkeypatch.setattr(_commands, "_muted", True)  # as train sets it on the other ranks
+    flag = _commands._StopFlag()
+    flag(signal.SIGTERM, None)
+    assert flag.is_set() and capsys.readouterr().err == ""
+
+
 def test_a_second_ctrl_c_names_the_checkpoint_that_resumes(tmp_path, monkeypatch, capsys):
     """A second Ctrl-C (stop at once) said 'nothing was saved' while the
     last epoch's checkpoint was there to resume from."""

@@ -473,6 +473,8 @@ class _StopFlag:
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signum = signum
+        if _muted:  # a process other than rank 0 of a distributed run: the launcher signals every one
+            return
         now = "Ctrl-C again" if signum == signal.SIGINT else "send SIGINT"  # a SIGTERM came from no keyboard
         print(f"\nxpnet: {signal.Signals(signum).name}: finishing this step (on JAX, its program: up to 64 steps) "
               f"and writing a checkpoint ({now} to stop at once)", file=sys.stderr, flush=True)
