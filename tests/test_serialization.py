@@ -325,6 +325,17 @@ def test_saved_file_has_ordinary_permissions(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
 
 
+def test_saving_over_a_file_keeps_its_permissions(tmp_path):
+    """The replacement had the umask's ordinary permissions, so a model its
+    owner had made private (chmod 600) was readable by all after a save."""
+    path = tmp_path / "m.safetensors"
+    make_net("numpy").save(path)
+    for mode in (0o600, 0o640):
+        path.chmod(mode)
+        make_net("numpy").save(path)
+        assert path.stat().st_mode & 0o777 == mode
+
+
 def test_a_copy_or_pickle_keeps_the_device(backend):
     """The pickled device is one ``get_backend`` takes back: ``str()`` of
     array_api_strict's device1 was not, and the copy moved to its default

@@ -178,7 +178,7 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     try:
         os.close(fd)
         _save_file(save_file, tensors, tmp, metadata)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved model is an ordinary file
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600
         with open(tmp, "r+b") as f:
             _sort_header(f)
             f.flush()
@@ -244,6 +244,15 @@ def _sort_header(f: BinaryIO) -> None:
 
 #: A temporary file older than this (seconds) is a leftover, whoever wrote it.
 STALE_AFTER = 15 * 60
+
+
+def _mode_for(path: Path) -> int:
+    """The permissions of the file replaced (a model its owner made private
+    stays private), else an ordinary new file's."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 def _umask() -> int:
