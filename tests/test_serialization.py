@@ -303,6 +303,16 @@ def test_bad_architecture_metadata(saved, arch):
         xpnet.load(saved, backend="numpy")
 
 
+@pytest.mark.parametrize("info", ['["a", "b"]', '"notes"', "3", "null"])
+def test_info_metadata_that_is_not_an_object_is_refused(saved, info):
+    """A file whose info was edited into a list or a string loaded with
+    info {} in silence: the notes (features, classes, the target's scale that
+    xpnet predict reads) were dropped; save writes an object only."""
+    _rewrite(saved, meta_update={"info": info})
+    with pytest.raises(ValueError, match=r"the info metadata must be a JSON object, got"):
+        xpnet.load(saved, backend="numpy")
+
+
 def test_header_size_lies(tmp_path):
     path = tmp_path / "h.safetensors"
     path.write_bytes(struct.pack("<Q", 10**6) + b"{}")

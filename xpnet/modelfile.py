@@ -510,9 +510,11 @@ def _parse_metadata(meta: Any, path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: no architecture metadata")
     arch = loads_limited(meta["architecture"], f"{path}: the architecture metadata")
     info = loads_limited(meta.get("info", "{}"), f"{path}: the info metadata")
+    if not isinstance(info, dict):  # save writes a dict only: an edited file (its notes were dropped silently)
+        raise ValueError(f"{path}: the info metadata must be a JSON object, got {type(info).__name__} {_short(info)}")
     _architecture_root(arch, path)
     out = dict(meta)
-    out.update(format_version=version, architecture=arch, info=info if isinstance(info, dict) else {})
+    out.update(format_version=version, architecture=arch, info=info)
     return out
 
 
