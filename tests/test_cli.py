@@ -418,6 +418,24 @@ def test_predict_with_a_model_saved_from_python(tmp_path):
     np.testing.assert_allclose(np.array(rows, dtype=float), xpnet.to_numpy(net.predict(X)), rtol=1e-15)
 
 
+@pytest.mark.parametrize(("outputs", "notes", "named"), [
+    (1, {"y_mean": [0.0], "y_std": [1.0, 2.0, 3.0]}, "y_std must be a list of 1 finite number(s)"),  # 3 columns
+    (1, {"y_mean": [0.0]}, "y_std must be a list of 1 finite number(s), one per output, got None"),  # a KeyError
+    (3, {"classes": ["a", "b"]}, "classes must be a list of 3 labels, one per output, got ['a', 'b']"),  # IndexError
+])  # fmt: skip
+def test_predict_refuses_an_edited_target_record_naming_it(tmp_path, outputs, notes, named):
+    """A model whose notes on the target were edited (or written from
+    Python) predicted every row's one output as three columns, or failed
+    with a KeyError or an IndexError called a bug in xpnet."""
+    net = xpnet.MLP([2, outputs], output_activation="softmax" if outputs > 1 else "identity", backend="numpy", seed=0)
+    net.info = {"features": ["a", "b"], **notes}
+    model = tmp_path / "m.safetensors"
+    net.save(model)
+    data = write_csv(tmp_path / "x.csv", ["a", "b"], [[0.5, 2.0], [-1.0, 3.0]])
+    line = one_line_error(xpnet_cli("predict", model, data))
+    assert f"the model's target record is malformed ({named}" in line and "save it again with xpnet train" in line
+
+
 def test_predict_decimal_point_hint_does_not_blame_a_training_option_never_given(tmp_path):
     """predict's own --decimal , (or a model saved from Python) made the
     hint say 'the model was trained with --decimal ,'."""

@@ -25,6 +25,7 @@ import numpy as np
 
 from ._backend import KNOWN_BACKENDS, BackendUnavailable, backend_status, environment_choice, get_backend, to_numpy
 from ._cli_data import prediction_inputs, training_data
+from ._files import shorten
 from ._usage import UsageError
 from .columns import features_from_info
 from .data_io import DataError
@@ -572,6 +573,7 @@ def predict(args: argparse.Namespace) -> int:
     jax_float64(backend, meta["dtype"])
     net = network_from(meta, tensors, backend)
     info = net.info if isinstance(net.info, dict) else {}
+    _check_target_record(info, net.n_out)
     features = features_from_info(info, net.n_in)
     X, skipped = prediction_inputs(args, info, features, net.n_in)
     if features is not None and features.unseen_rows:
@@ -597,6 +599,27 @@ def predict(args: argparse.Namespace) -> int:
         _write_csv(sys.stdout, header, rows)
         sys.stdout.flush()
     return 0
+
+
+def _check_target_record(info: dict, n_out: int) -> None:
+    """The notes that turn outputs into labels or the target's units, checked
+    as the column record is: an edited file ended in an IndexError or a
+    KeyError called a bug, or a y_std of another length silently turned
+    each row's one output into several."""
+    problem = None
+    classes = info.get("classes")
+    if classes is not None and (not isinstance(classes, list) or len(classes) != n_out):
+        problem = f"classes must be a list of {n_out} labels, one per output, got {shorten(classes)}"
+    for key in ("y_mean", "y_std") if "y_mean" in info or "y_std" in info else ():
+        if problem is None and not _finite_numbers(info.get(key), n_out):
+            problem = f"{key} must be a list of {n_out} finite number(s), one per output, got {shorten(info.get(key))}"
+    if problem is not None:
+        raise ValueError(f"the model's target record is malformed ({problem}); save it again with xpnet train")
+
+
+def _finite_numbers(values: Any, n: int) -> bool:
+    return isinstance(values, list) and len(values) == n and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in values)
 
 
 def _prediction_columns(net: Network, info: dict, Y: np.ndarray) -> tuple[list[str], list[Any]]:
