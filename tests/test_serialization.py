@@ -477,6 +477,17 @@ def test_save_writes_only_what_load_reads_and_names_a_missing_folder(tmp_path):
         net.save(tmp_path / "nodir" / "x.safetensors")
 
 
+def test_save_names_an_info_too_large_for_the_header(tmp_path):
+    """safetensors refused it with a bare 'Error while serializing: header
+    too large' (a SafetensorError naming neither the file nor the cause)."""
+    net = xpnet.MLP([4, 2], backend="numpy", seed=0)
+    net.info = {"notes": "x" * 100_000_000}
+    with pytest.raises(ValueError, match=r"cannot save: Network.info and the architecture take 100000\d{3} bytes in "
+                                         r"the file's header, which holds at most 100000000"):
+        net.save(tmp_path / "m.safetensors")
+    assert not list(tmp_path.iterdir())
+
+
 def test_save_refuses_a_folders_name_and_keys_json_would_change(tmp_path):
     """save("newdir/") wrote a file named newdir (Path drops the slash);
     info keys 1 and True loaded back as '1' and 'true', silently."""

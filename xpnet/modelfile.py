@@ -57,6 +57,7 @@ __all__ = [
 FORMAT = "xpnet"
 FORMAT_VERSION = 1
 _MAX_HEADER = 100 * 1024 * 1024
+_SAFETENSORS_MAX_HEADER = 100_000_000  # the most safetensors writes
 _SAFETENSORS_DTYPES = {"F32": "float32", "F64": "float64"}
 #: Bytes per element of every safetensors dtype (an entry's offsets must agree).
 _ITEMSIZE = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
@@ -108,6 +109,10 @@ def model_metadata(net: Any) -> dict[str, str]:
     except (TypeError, ValueError) as exc:
         raise TypeError(f"Network.info must hold JSON-able values only: {exc}") from None
     architecture = _architecture_json(net._rebuild_config())
+    size = len(json.dumps({"info": info, "architecture": architecture}).encode())
+    if size > _SAFETENSORS_MAX_HEADER:  # else safetensors' bare 'header too large', naming neither file nor cause
+        raise ValueError(f"cannot save: Network.info and the architecture take {size} bytes in the file's header, "
+                         f"which holds at most {_SAFETENSORS_MAX_HEADER}: keep large data out of Network.info")
     for text, what in ((info, "Network.info"), (architecture, "the architecture")):
         try:  # what load accepts: a file save writes must load
             loads_limited(text, what)
