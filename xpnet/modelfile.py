@@ -205,17 +205,33 @@ def _refuse_unloadable(tensors: dict[str, np.ndarray], metadata: dict[str, str],
     refuses: a NaN or infinity, a negative variance (a weight edited in place
     bypasses the setters' checks); else save wrote a file no load reads.
     (A checkpoint's own state is left to its reader, as before.)"""
-    for name, t in tensors.items():
-        if name.startswith("layers.") and t.dtype.kind == "f" and not np.all(np.isfinite(t)):
+    modelled = metadata.get("format") == FORMAT and "architecture" in metadata
+    root = _architecture_root(json.loads(metadata["architecture"]), path) if modelled else None
+    problem = _refused_values(tensors, [n for n in tensors if n.startswith("layers.")], root)
+    if problem:
+        raise ValueError(f"cannot save {path}: {problem[0]}, and load refuses it (was a weight edited in place?)")
+
+
+def _refused_values(tensors: dict[str, np.ndarray], names: list[str], root: Any) -> tuple[str, str] | None:
+    """What a model file may not hold, as ``(what, why)``: a NaN or infinity
+    in the tensors ``names``, a negative value in a buffer ``root``'s layers
+    declare never negative. Checked in pieces: a pass over a large tensor
+    holds a mask of a megabyte, not one as large as the tensor."""
+    for name in names:
+        t = tensors[name]
+        if t.dtype.kind == "f" and not _all_finite(t):
             what = "NaN" if np.any(np.isnan(t)) else "infinite values"
-            raise ValueError(f"cannot save {path}: tensor {name} holds {what}, and load refuses a file that does not "
-                             "hold finite numbers (was a weight edited in place?)")  # fmt: skip
-    if metadata.get("format") != FORMAT or "architecture" not in metadata:
-        return
-    for name in _architecture_root(json.loads(metadata["architecture"]), path).nonnegative_buffers():
+            return f"tensor {name} holds {what}", "a model file must hold finite numbers"
+    for name in root.nonnegative_buffers() if root is not None else ():
         if np.any(tensors[f"layers.{name}"] < 0):
-            raise ValueError(f"cannot save {path}: tensor layers.{name} holds negative values, and load refuses "
-                             "them (its layer declares it never negative: a variance)")  # fmt: skip
+            return (f"tensor layers.{name} holds negative values",
+                    "its layer declares it never negative (nonnegative_buffers: a variance)")  # fmt: skip
+    return None
+
+
+def _all_finite(t: np.ndarray, piece: int = 1 << 20) -> bool:
+    flat = t.reshape(-1)
+    return all(bool(np.isfinite(flat[i : i + piece]).all()) for i in range(0, flat.size, piece))
 
 
 def _save_file(save_file: Any, tensors: dict[str, np.ndarray], tmp: str, metadata: dict[str, str]) -> None:
@@ -365,14 +381,9 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
         raise ValueError(f"{path}: corrupt safetensors data ({exc})") from None
     if not _as_checked(tensors, header):  # the library must have read what was checked
         raise ValueError(f"{path}: the safetensors data does not match its checked header")
-    for name, t in tensors.items():
-        if t.dtype.kind == "f" and not np.all(np.isfinite(t)):
-            what = "NaN" if np.any(np.isnan(t)) else "infinite values"
-            raise ValueError(f"{path}: tensor {name} holds {what}; a model file must hold finite numbers")
-    for name in _architecture_root(meta["architecture"], path).nonnegative_buffers():
-        if np.any(tensors[f"layers.{name}"] < 0):
-            raise ValueError(f"{path}: tensor layers.{name} holds negative values; its layer declares it never "
-                             "negative (nonnegative_buffers: a variance)")
+    problem = _refused_values(tensors, list(tensors), _architecture_root(meta["architecture"], path))
+    if problem:
+        raise ValueError(f"{path}: {problem[0]}; {problem[1]}")
     return meta, tensors
 
 
