@@ -825,6 +825,22 @@ def test_set_params_activation_after_a_fit_changes_the_forward_pass_as_in_scikit
     np.testing.assert_allclose(est.predict_proba(X), want / want.sum(axis=1, keepdims=True), rtol=1e-6)
 
 
+def test_predictions_follow_the_dtype_and_backend_set_after_a_fit_whatever_the_cache_holds():
+    """set_params(dtype=...) after a fit: predict kept the cached float64
+    network until coefs_ happened to be assigned, then followed the new
+    dtype: two answers for one estimator, by its history."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 4)), np.arange(60) % 3
+    est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X, y)
+    before = est.predict_proba(X)
+    est.set_params(dtype="float32")
+    now = est.predict_proba(X)
+    est.coefs_ = list(est.coefs_)  # the cache rebuilt from the weights: the same answer
+    np.testing.assert_array_equal(est.predict_proba(X), now)
+    assert not np.array_equal(now, before)  # computed in float32
+    np.testing.assert_allclose(now, before, rtol=1e-5)
+
+
 def test_convergence_warning_points_at_the_callers_fit():
     """It named a line of xpnet/sklearn/_stochastic.py (a fixed stacklevel
     from the solver's depth): the report's "file:line" is the user's fit."""

@@ -268,7 +268,9 @@ class BaseMLP(BaseEstimator):
         Not when they were assigned, edited in place (a host copy of a
         device's weights does not share their memory: its bytes are
         compared), the network trained on (a shallow copy of this
-        estimator shares it), or ``activation`` set since."""
+        estimator shares it), or ``activation``, ``backend``, ``device`` or
+        ``dtype`` set since (predictions follow today's settings, not the
+        history of the cache)."""
         net, key = getattr(self, "_net", None), getattr(self, "_net_source", None)
         if net is None or not isinstance(key, tuple):
             return False
@@ -279,13 +281,14 @@ class BaseMLP(BaseEstimator):
         """The objects of ``coefs_``/``intercepts_``, the bytes of those that
         are copies (not views of the network's host memory, where an edit
         shows by itself), the network's own parameter arrays, and the
-        activation it was built with."""
+        settings it was built with."""
         weights, params = (*self.coefs_, *self.intercepts_), net._params()
         mine = (*params[0::2], *params[1::2])
         objects = (self.coefs_, self.intercepts_, *weights)
         digest = tuple(None if _views(net, w, p) else zlib.crc32(np.ascontiguousarray(w))
                        for w, p in zip(weights, mine))  # fmt: skip
-        return objects, digest, tuple(params), self.activation  # set_params(activation=...) after a fit
+        settings = (self.activation, self.backend, self.device, self.dtype)  # set_params(...) after a fit
+        return objects, digest, tuple(params), settings
 
     def __getstate__(self) -> dict[str, Any]:
         """Whether the cached network is current travels, not the arrays
