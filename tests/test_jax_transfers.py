@@ -59,6 +59,8 @@ CALLS = {
                       dtype="float32", seed=0), X, y),
     "fit weighted": lambda net, X, y, O, Y: _fit(net, X, y, sample_weight=np.linspace(0.5, 2.0, X.shape[0])),
     "fit weighted unshuffled": lambda net, X, y, O, Y: _fit(net, X, y, shuffle=False, class_weight="balanced"),
+    # a class weighed 0: the loop checks that some row keeps a weight (one program, one explicit fetch)
+    "fit with a class weighed 0": lambda net, X, y, O, Y: _fit(net, X, y, class_weight={0: 0.0, 1: 1.0, 2: 2.0}),
     "fit regression": lambda net, X, y, O, Y: _fit(
         net, X, Y, loss="mse", validation_data=(X, Y), metrics=("mse", "mae", "r2")),
 }

@@ -188,13 +188,16 @@ def _balanced_row_weights(T: Any) -> Any:
     return _row_weights(T, xp.where(present, T.shape[0] / (n_present * safe), xp.zeros_like(counts)))
 
 
+def _some_positive(w: Any) -> Any:
+    return array_namespace(w).any(w > 0)
+
+
 def check_some_weight(w: Any, why: str | None = None) -> None:
     """Some training row must keep a weight (one transfer, only where the
     weights passed their own check and may still zero every row: a class
     weighed 0, a validation split); else nothing would be learned and the
     loss would read 0. ``why``: what zeroed them (default: class_weight)."""
-    xp = array_namespace(w)
-    if not bool(xp.any(w > 0)):
+    if not bool(to_numpy(one_program(_some_positive, w)(w))):  # on JAX one program and an explicit fetch
         why = why or "class_weight (with sample_weight, if given) gives every row a weight of zero"
         hint = ("weigh at least one class that occurs in y above 0" if why.startswith("class_weight") else
                 "give more rows a weight, or hold out validation_data of your own")  # fmt: skip
