@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 
+import array_api_compat
 import numpy as np
 import pytest
 
@@ -203,6 +204,50 @@ def test_compile_true_is_told_of_a_host_read_each_fit_not_only_the_first():
                 net.fit(X, Y, epochs=2, compile=compile)
         else:
             net.fit(X, Y, epochs=2, compile=compile)
+
+
+@xpnet.register
+class _OtherStreamNoise(xpnet.layers.Layer):
+    """Draws from the stream after its own (outside the layer protocol), which
+    the compiled step's table of key words does not hold; notes the random
+    source of every forward in training."""
+
+    name = "test_jax_compilations_other_stream_noise"
+    uses_rng = True
+    sources: list[str] = []
+
+    def forward(self, xp, params, buffers, X, ctx):
+        if not ctx.training or ctx.rng is None:
+            return X, None, buffers
+        type(self).sources.append(type(ctx.rng).__name__)
+        keep = ctx.rng.keep(xp, tuple(X.shape), 0.8, self.stream + 1, array_api_compat.device(X))
+        scale = xp.astype(keep, X.dtype) / 0.8
+        return X * scale, scale, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY * cache, []
+
+
+def test_a_layer_drawing_from_another_stream_runs_op_by_op_and_compile_true_is_told_each_fit():
+    """Its step cannot be one program: each fit traced it again to find that
+    out (one failed trace a fit), and compile=True ran eagerly in silence."""
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(24, 3)), rng.integers(0, 2, size=24)
+    kw = dict(loss="cross_entropy", epochs=2, batch_size=8, seed=0)
+    want = xpnet.Network([xpnet.Dense(3, 4, "tanh"), _OtherStreamNoise(), xpnet.Dense(4, 2, "softmax")],
+                         backend="numpy", dtype="float64", seed=0).fit(X, y, **kw)  # fmt: skip
+    for i, compile in enumerate(("auto", True, True)):
+        net = xpnet.Network([xpnet.Dense(3, 4, "tanh"), _OtherStreamNoise(), xpnet.Dense(4, 2, "softmax")],
+                            backend="jax", dtype="float64", seed=0)  # fmt: skip
+        _OtherStreamNoise.sources = []
+        if compile is True:
+            with pytest.warns(RuntimeWarning, match="cannot compile this step on JAX: a layer draws random numbers "
+                              "from a stream other than its own"):  # fmt: skip
+                got = net.fit(X, y, compile=compile, **kw)
+        else:
+            got = net.fit(X, y, compile=compile, **kw)
+        assert ("TracedRandom" in _OtherStreamNoise.sources) == (i == 0), "traced by the first fit only"
+        np.testing.assert_allclose(got.loss, want.loss, rtol=1e-12)
 
 
 def test_the_program_cache_drops_the_least_recently_used(monkeypatch):

@@ -229,9 +229,9 @@ class _JaxStep(TrainStep):
     def _read_on_host(self, exc: BaseException) -> None:
         """A component read an array's value on the host (or a layer drew from
         a stream other than its own, which the program's table lacks): op by
-        op from now on."""
-        if not isinstance(exc, UnknownStream):
-            _HostRead.found(self._key, exc, self._warn)
+        op from now on, and for later fits of this step too (kept with the
+        key: no failed trace per fit, and ``compile=True`` told each time)."""
+        _HostRead.found(self._key, exc, self._warn)
         self._eager_only = True
 
     def _scan_slots(self, params, state, opt, count):
@@ -431,8 +431,9 @@ def keyed_program(backend: Any, key: tuple, fn: Callable[..., Any]) -> Callable[
 
 
 #: Program keys whose functions read array values on the host (``float()``,
-#: ``bool()``, ``.item()``, NumPy on an array), which JAX cannot trace: they
-#: run op by op from then on.
+#: ``bool()``, ``.item()``, NumPy on an array), or, for a step, draw from a
+#: random stream its program lacks (:class:`UnknownStream`), which JAX cannot
+#: trace: they run op by op from then on.
 _HOST_READS: dict[tuple, str] = {}  # key -> the error's name
 
 
@@ -453,9 +454,13 @@ class _HostRead:
 
     @staticmethod
     def warn(error: str) -> None:
-        warnings.warn(f"xpnet: compile=True cannot compile this step on JAX: a component reads array values on "
-                      f"the host ({error}); it runs eagerly, op by op. Written with the namespace's "
-                      "operations (xp.where instead of if, no float()) it would compile", RuntimeWarning,
+        if error == UnknownStream.__name__:
+            why = ("a layer draws random numbers from a stream other than its own (Layer.stream), which the "
+                   "program is not given; it runs eagerly, op by op. Drawn from its own stream it would compile")
+        else:
+            why = (f"a component reads array values on the host ({error}); it runs eagerly, op by op. Written "
+                   "with the namespace's operations (xp.where instead of if, no float()) it would compile")
+        warnings.warn(f"xpnet: compile=True cannot compile this step on JAX: {why}", RuntimeWarning,
                       stacklevel=caller_stacklevel())  # fmt: skip
 
     @staticmethod
