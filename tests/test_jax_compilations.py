@@ -250,6 +250,39 @@ def test_a_layer_drawing_from_another_stream_runs_op_by_op_and_compile_true_is_t
         np.testing.assert_allclose(got.loss, want.loss, rtol=1e-12)
 
 
+@xpnet.register
+class _SteppedNoise(xpnet.layers.Layer):
+    """Scales by the step index its random source holds (a custom layer
+    reading ``ctx.rng.step``), which a compiled step is not given."""
+
+    name = "test_jax_compilations_stepped_noise"
+    uses_rng = True
+
+    def forward(self, xp, params, buffers, X, ctx):
+        if not ctx.training or ctx.rng is None:
+            return X, None, buffers
+        scale = 1.0 / (1.0 + 0.1 * ctx.rng.step)
+        return X * scale, scale, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY * cache, []
+
+
+def test_a_layer_reading_its_random_sources_step_trains_on_jax_op_by_op():
+    """It trained on JAX until the step compiled with Dropout: then the
+    traced source had no ``step`` and the fit raised AttributeError."""
+    rng = np.random.default_rng(4)
+    X, y = rng.normal(size=(24, 3)), rng.integers(0, 2, size=24)
+    kw = dict(loss="cross_entropy", epochs=2, batch_size=8, seed=0)
+    nets = [xpnet.Network([xpnet.Dense(3, 4, "tanh"), _SteppedNoise(), xpnet.Dense(4, 2, "softmax")], backend=b,
+                          dtype="float64", seed=0) for b in ("numpy", "jax", "jax")]  # fmt: skip
+    want, got = nets[0].fit(X, y, **kw), nets[1].fit(X, y, **kw)
+    with pytest.warns(RuntimeWarning, match="cannot compile this step on JAX: a layer .* reads the random source"):
+        again = nets[2].fit(X, y, compile=True, **kw)
+    np.testing.assert_allclose(got.loss, want.loss, rtol=1e-12)
+    np.testing.assert_allclose(again.loss, want.loss, rtol=1e-12)
+
+
 def test_the_program_cache_drops_the_least_recently_used(monkeypatch):
     """It dropped the oldest made, used or not: 17 networks in turn
     compiled on every call (45.9 ms a predict, against 0.3 ms)."""

@@ -226,8 +226,9 @@ class TracedRandom:
     same bits as :class:`DeviceRandom`, its streams' key words taken from
     ``table`` (``(len(streams), 4)`` uint32 words, an input of the program,
     :meth:`DeviceRandom.stream_words` of each of ``streams``), so that one
-    program serves every step. A stream not in ``streams`` is refused with
-    :class:`UnknownStream`: the step then runs eagerly."""
+    program serves every step. A stream not in ``streams``, and the
+    source's ``key`` and ``step``, are refused with :class:`UnknownStream`:
+    the step then runs eagerly."""
 
     __slots__ = ("row", "streams", "table")
 
@@ -236,6 +237,14 @@ class TracedRandom:
 
     def at_row(self, row: int) -> TracedRandom:
         return TracedRandom(self.table, self.streams, self.row + row)
+
+    @property
+    def key(self) -> int:
+        raise UnknownStream("a compiled step's random source holds its streams' key words, not the run's key")
+
+    @property
+    def step(self) -> int:
+        raise UnknownStream("a compiled step's random source holds its streams' key words, not the step index")
 
     def words(self, xp: Any, shape: tuple[int, ...], stream: int, device: Any, kind: str | None = None) -> Any:
         w = _Words(xp, kind or default_kind(xp), device)
@@ -258,4 +267,6 @@ class TracedRandom:
 
 
 class UnknownStream(LookupError):
-    """A layer drew from a stream that the program's table does not hold."""
+    """A layer asked a traced source for what the program's table does not
+    hold: another stream's words, or :class:`DeviceRandom`'s ``key`` or
+    ``step`` (read by a custom layer): the step then runs eagerly."""

@@ -455,8 +455,9 @@ class _HostRead:
     @staticmethod
     def warn(error: str) -> None:
         if error == UnknownStream.__name__:
-            why = ("a layer draws random numbers from a stream other than its own (Layer.stream), which the "
-                   "program is not given; it runs eagerly, op by op. Drawn from its own stream it would compile")
+            why = ("a layer draws random numbers from a stream other than its own (Layer.stream), or reads the "
+                   "random source's key or step, which the program is not given; it runs eagerly, op by op. "
+                   "Drawn from its own stream it would compile")
         else:
             why = (f"a component reads array values on the host ({error}); it runs eagerly, op by op. Written "
                    "with the namespace's operations (xp.where instead of if, no float()) it would compile")
