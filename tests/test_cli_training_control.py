@@ -55,6 +55,13 @@ def test_early_stopping_can_be_turned_off(blobs, args, reason):
     assert ", 3 epochs" in out
 
 
+def test_the_validation_share_is_echoed_as_given(blobs):
+    """It was rounded to a whole percent: 0.999 said 100% (2 rows still trained), 0.125 said 12%."""
+    assert "validation loss of 99.9% of the training rows (78 rows)" in run(blobs, "--epochs", "1",
+                                                                           "--validation-split", "0.999")
+    assert "validation loss of 12.5% of the training rows" in run(blobs, "--epochs", "1", "--validation-split", "0.125")
+
+
 def test_auto_epochs_is_a_generous_maximum_only_with_early_stopping(blobs):
     assert "at most 500 epochs (auto)" in run(blobs, "--patience", "2", "--lr", "0.05")
     assert ", 100 epochs (auto)" in run(blobs, "--patience", "0", "--hidden", "4")

@@ -213,7 +213,7 @@ def _fit_control(args: argparse.Namespace, n_train: int, task: str,
     control["validation_split"] = args.validation_split
     control["metrics"] = ("accuracy",) if task == "classification" else ()
     control["callbacks"] = [EarlyStopping(monitor="val_loss", patience=args.patience, restore_best=True)]
-    line = (f"early stopping: on the validation loss of {args.validation_split:.0%} of the training rows "
+    line = (f"early stopping: on the validation loss of {args.validation_split * 100:g}% of the training rows "
             f"({n_train - n_fit} rows), patience {args.patience} epochs, keeping the best epoch's weights")
     return epochs, control, line
 
