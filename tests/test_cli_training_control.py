@@ -130,8 +130,18 @@ def test_lr_schedule_changes_the_rate_in_training(blobs, tmp_path):
 
 
 def test_plateau_schedule_runs_with_and_without_early_stopping(blobs):
-    run(blobs, "--epochs", "5", "--lr-schedule", "plateau:0.5,1")
-    run(blobs, "--epochs", "5", "--lr-schedule", "plateau", "--patience", "0")
+    assert "lr schedule plateau:0.5,1, " in run(blobs, "--epochs", "5", "--lr-schedule", "plateau:0.5,1")
+    out = run(blobs, "--epochs", "5", "--lr-schedule", "plateau", "--patience", "0")
+    assert "lr schedule plateau:0.1,10 on the training loss, " in out  # no validation rows to watch
+
+
+@pytest.mark.parametrize(("spec", "echo"), [("step:2", "step:2,0.1"), ("cosine", "cosine:6"), ("exp:0.9", "exp:0.9"),
+                                            ("warmup:3", "warmup:3")])
+def test_the_run_summary_names_the_lr_schedule(blobs, spec, echo):
+    """The model line echoed optimizer, batch and dropout, but never --lr-schedule: a run could not show its own."""
+    assert f"adam lr 0.001, lr schedule {echo}, batch 32, at most 6 epochs" in run(blobs, "--epochs", "6",
+                                                                                   "--lr-schedule", spec)
+    assert "lr schedule" not in run(blobs, "--epochs", "1", "--lr-schedule", "none")
 
 
 @pytest.mark.parametrize(("args", "option"), [

@@ -142,8 +142,10 @@ def _announced_model(
     batch = "full batch" if args.batch_size is None else f"batch {args.batch_size}"
     activations = f"{args.activation}, {output}" if args.hidden else output
     dropout = f", dropout {args.dropout:g}" if args.dropout else ""
+    schedule = control.get("lr_schedule")
+    schedule = "" if schedule is None else f", lr schedule {args.lr_schedule.describe(schedule)}"
     _say(f"model: MLP {'-'.join(map(str, sizes))} ({activations}{dropout}), {loss} loss, "
-         f"{_optimizer_text(control['optimizer'])}, {batch}, "
+         f"{_optimizer_text(control['optimizer'])}{schedule}, {batch}, "
          f"{'at most ' if stopping else ''}{epochs} epochs" + ("" if args.epochs else " (auto)"))
     _say(stopping or _no_stopping_reason(args, n_train))
     return net, loss, epochs, control, stopping

@@ -123,10 +123,17 @@ def _lr_schedule(text: str) -> Any:
             kwargs["monitor"] = monitor
         return cls(**kwargs)
 
+    def describe(schedule: Any) -> str:
+        """The schedule in this grammar, defaults filled in, for the run summary."""
+        config = schedule.config()
+        spec = f"{name}:" + ",".join(f"{config[n]:g}" for n in names)
+        return spec + (" on the training loss" if config.get("monitor") == "loss" else "")
+
     try:
         build(1)
     except (ValueError, TypeError) as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    build.describe = describe  # type: ignore[attr-defined]
     return build
 
 
