@@ -12,7 +12,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_cli import ok, one_line_error, read_csv, score, xpnet_cli
+from test_cli import ok, one_line_error, read_csv, score, write_csv, xpnet_cli
 
 import xpnet
 
@@ -408,6 +408,19 @@ def test_a_device_a_usable_backend_lacks_exits_2_as_the_readme_says(tmp_path):
     result = xpnet_cli("train", "--backend", "torch", "--device", "cuda")
     assert result.returncode == 2 and "torch sees no CUDA device" in one_line_error(result)
     assert result.stdout == ""
+
+
+def test_float64_on_a_device_without_it_exits_2_naming_dtype(tmp_path):
+    """array_api_strict's no_float64 device with --dtype float64 was refused after the data was read and split,
+    exit 1, in the Python API's words (dtype='float32')."""
+    pytest.importorskip("array_api_strict", reason="array_api_strict is not installed")
+    data = write_csv(tmp_path / "d.csv", ["a", "y"], [[0.0, 1.0, 2.0, 3.0] * 5, [0, 1] * 10])
+    result = xpnet_cli("train", "--data", data, "--backend", "array_api_strict", "--device", "no_float64",
+                       "--dtype", "float64", "--epochs", "1")
+    line = one_line_error(result)
+    assert result.returncode == 2 and "--dtype float64: the array_api_strict device 'no_float64'" in line, line
+    assert "--dtype float32" in line and result.stdout == ""
+    ok(xpnet_cli("train", "--data", data, "--backend", "array_api_strict", "--device", "no_float64", "--epochs", "1"))
 
 
 @pytest.mark.parametrize("case", list(BAD_OPTIONS), ids=list(BAD_OPTIONS))

@@ -301,6 +301,11 @@ def _backend(args: argparse.Namespace, device: Any) -> Any:
         keep_jax_programs()
     backend = _resolved_backend(args.backend, device)
     jax_float64(backend, args.dtype)
+    try:  # a device without float64 (array_api_strict's no_float64): found once the data was read and split
+        backend.dtype(args.dtype)
+    except ValueError:
+        raise UsageError(f"--dtype {args.dtype}: the {backend.name} device {_device_name(backend)!r} does not support "
+                         f"{args.dtype} (pass --dtype float32, or another --device; `xpnet info` lists them)") from None
     return backend
 
 
