@@ -188,6 +188,16 @@ def test_predict_takes_a_device_it_cannot_use_as_a_bad_option_value(tmp_path):
         assert result.stdout == ""
 
 
+def test_a_network_too_large_for_memory_is_not_called_a_bug(tmp_path):
+    """A MemoryError (here --hidden 10**15: petabytes, beyond any address space) ended in "this looks like a bug
+    in xpnet"; it is the run's size, which the options change."""
+    data = write_csv(tmp_path / "d.csv", ["a", "y"], [[0.0, 1.0, 2.0, 3.0] * 5, [0, 1] * 10])
+    result = xpnet_cli("train", "--data", data, "--hidden", str(10**15), "--epochs", "1")
+    line = one_line_error(result)
+    assert result.returncode == 1 and "MemoryError" in line and "bug" not in line, line
+    assert "not enough memory: try a smaller --hidden" in line
+
+
 def test_csv_train_save_predict_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(150, 3))

@@ -615,6 +615,9 @@ def _hint(exc: BaseException, command: str | None) -> str:
         return exc.hint
     if isinstance(exc, FloatingPointError):
         return "pass a smaller --lr" if command == "train" else "retrain the model with --dtype float64"
+    if isinstance(exc, MemoryError) or "OutOfMemory" in type(exc).__name__:  # NumPy's, CuPy's, torch's
+        less = "a smaller --hidden or --batch-size, or fewer rows" if command == "train" else "fewer rows at a time"
+        return f"not enough memory: try {less}"
     if isinstance(exc, BackendUnavailable):
         return "`xpnet info` lists the backends usable here; --backend numpy always works"
     if isinstance(exc, ImportError):  # an optional dependency: its message says what to install
