@@ -620,6 +620,16 @@ def test_a_run_diverging_in_its_first_epoch_says_it_saved_nothing(tmp_path):
     assert "keeps the weights of epoch 0" in line and f"nothing was saved to {saved}" in line and not saved.exists()
 
 
+def test_a_rate_near_float64s_limit_diverges_without_a_warning_about_adams_step(tmp_path):
+    """--lr 1e308 warned that Adam's lr "never reaches xpnet._kernels.update": its scalar lr / (1 - beta1) was inf
+    for the rate and for the probe's, so the two looked alike. One error line, the divergence, is all."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "c.npz", X=rng.normal(size=(40, 2)), y=np.arange(40) % 2)
+    line = one_line_error(xpnet_cli("train", "--data", tmp_path / "c.npz", "--lr", "1e308", "--epochs", "1",
+                                    "--patience", "0", "--quiet"))
+    assert "became NaN or infinite" in line and "pass a smaller --lr" in line
+
+
 def test_weight_decay_is_refused_only_for_an_optimizer_that_cannot_take_it(monkeypatch):
     """An optimizer whose ``__init__`` takes ``**settings`` may take a
     weight decay: only one without that setting is a usage error."""

@@ -156,4 +156,6 @@ def _rate_is_baked(opt: Any, state: dict[str, Any], seen: list[float]) -> bool:
         again, _ = host_scalars(other, state)
     except Exception:  # an lr that cannot be set: no schedule can change it either
         return False
+    if not all(math.isfinite(v) for v in (*seen, *again)):  # a rate near float64's limit: lr / (1 - beta1) is inf
+        return False  # for both rates, equal though the rate reaches the step: nothing to tell from them
     return getattr(other, "lr", asked) == asked and again == seen
