@@ -383,6 +383,9 @@ BAD_OPTIONS = {
     "empty target list": (["--target", "a,,b"], "--target"),
     "target without data": (["--target", "y"], "--target applies to --data"),
     "test data without data": (["--test-data", "t.csv"], "--test-data applies to --data"),
+    "missing without data": (["--missing", "mean"], "--missing applies to --data"),  # these three did nothing
+    "unknown without data": (["--unknown", "ignore"], "--unknown applies to --data"),
+    "max categories without data": (["--max-categories", "5"], "--max-categories applies to --data"),
     "device": (["--device", "nosuch:9"], "device"),
     "backend": (["--backend", "nosuch"], "unknown backend"),
     "missing data file": (["--data", "{d}/none.csv"], "no such data file"),

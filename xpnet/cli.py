@@ -456,6 +456,10 @@ def _check_train(args: argparse.Namespace) -> None:
         for option in ("categorical", "ignore"):
             if getattr(args, option):
                 raise UsageError(f"--{option} names columns of --data; the shipped digits have none (pass --data PATH)")
+        for option, default in (("missing", "error"), ("unknown", "error"), ("max_categories", 100)):
+            if getattr(args, option) != default:  # an option of the file's reading that did nothing, in silence
+                raise UsageError(f"--{option.replace('_', '-')} applies to --data; the shipped digits have no missing "
+                                 "values or categories (pass --data PATH)")
     if args.test_size is not None and args.test_data is not None:
         raise UsageError("--test-size and --test-data both choose the test rows; give one of them")
     args.test_size = 0.2 if args.test_size is None else args.test_size
