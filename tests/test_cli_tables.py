@@ -503,6 +503,18 @@ def test_test_data_replaces_the_split(tmp_path):
     assert "lacks the column(s) 'b'" in one_line_error(xpnet_cli("train", "--data", train, "--test-data", lacking))
 
 
+def test_a_test_file_of_another_separator_gets_a_hint_that_works(tmp_path):
+    """With --sep ';' for both files, a comma-separated --test-data was told "pass --sep comma", which broke
+    the reading of the ';'-separated training file; left out, each file's separator is detected."""
+    X, y = blobs(60)
+    rows = [[f"{a:.4f}", f"{b:.4f}", c] for (a, b), c in zip(X, y)]
+    train = table(tmp_path / "train.csv", ["a", "b", "y"], rows[:40], sep=";")
+    test = table(tmp_path / "test.csv", ["a", "b", "y"], rows[40:])
+    line = one_line_error(xpnet_cli("train", "--data", train, "--test-data", test, "--sep", ";", *FAST))
+    assert "--sep reads --data and --test-data alike" in line and "--sep comma" not in line, line
+    assert "20 test rows from" in ok(xpnet_cli("train", "--data", train, "--test-data", test, *FAST)).stdout
+
+
 # --------------------------------------------------------------------------
 # Issue 15, item 8: data at the edges
 # --------------------------------------------------------------------------

@@ -268,12 +268,23 @@ def _test_table(args: argparse.Namespace, read: _Read, targets: list[str], kinds
     have = set(table.names)
     lacking = [n for n in names if n not in have]
     if lacking:
+        need = "--test-data needs the training file's feature and target columns"
         raise DataError(f"{table.path} lacks the column(s) {_few(lacking, 12)} of the training data",
-                        "--test-data needs the training file's feature and target columns" + sep_hint(table))
+                        need + _test_sep_hint(table, read))
     text = [c.name for c in kinds if c.kind == "category"] + _as_written(targets)
     read_table(table, columns=names, text=text, na_values=read.na_values, decimal=read.decimal)
     target = read_target(table, targets, task)
     return _apply_missing(table, target, kinds, args.missing, training=False)
+
+
+def _test_sep_hint(table: Table, read: _Read) -> str:
+    """:func:`sep_hint`, but a given --sep reads --data too: "pass --sep comma" for the test file
+    would have broken the training file's reading, so the hint says what works."""
+    hint = sep_hint(table)
+    if not hint or read.sep is None:
+        return hint
+    return (f"; the header reads as the single column {table.names[0]!r}: --sep reads --data and --test-data alike; "
+            "write the test file with the training file's separator, or leave --sep out to detect each file's")
 
 
 def _test_warnings(args: argparse.Namespace, test: tuple | None, features: Features, n_test: int) -> list[str]:
