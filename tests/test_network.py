@@ -354,7 +354,7 @@ def test_to_a_narrower_dtype_refuses_values_beyond_its_range(target):
     variances near 1e40: to(dtype="float32") made them inf, and the copy
     predicted every row from the bias alone (accuracy 0.98 -> 0.5), without
     an error (on torch without a warning either)."""
-    try_import(target)
+    pytest.importorskip(target, reason=f"{target} is not installed")
     from xpnet.layers import BatchNorm
 
     net = xpnet.Network([BatchNorm(2), xpnet.Dense(2, 1)], dtype="float64", seed=0)
