@@ -238,9 +238,9 @@ def _refuse_decimal_commas(table: Table, name: str, present: Any) -> None:
     are text: as labels they would train a classifier of many classes."""
     if table.sep is None or number_marks(table)[0] != "." or decimal_comma_share(present.to_numpy()) <= 0.5:
         return
-    raise DataError(f"{table.path}: the target {name!r} holds numbers written with a decimal comma "
-                    f"({present.iloc[0]!r})", f"{decimal_comma_hint(table.sep, str(present.iloc[0]))}; or --task classification takes "
-                    "them as class labels")  # fmt: skip
+    first = str(present.iloc[0])
+    raise DataError(f"{table.path}: the target {name!r} holds numbers written with a decimal comma ({first!r})",
+                    f"{decimal_comma_hint(table.sep, first)}; or --task classification takes them as class labels")
 
 
 def _stray_hint(value: str, then: str = "") -> str:
