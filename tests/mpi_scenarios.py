@@ -270,6 +270,11 @@ def run_failure(mode: str) -> None:
         fit["shuffle"] = lambda n: np.random.permutation(n)
         fit["batch_size"] = 9
     fit.update(_further_failure_modes(mode, rank, spec))
+    if mode == "diverge-progress":  # rank 0's bar reports at its pace (epochs slower than it: each), the others later
+        from xpnet import training
+
+        training._BAR_SECONDS = 0.0
+        fit["progress"] = rank == 0
     try:
         net.fit(X, y, **fit, distributed=True)
     except FloatingPointError as exc:  # the NaN guard's, on every rank: the job goes on, the weights are kept
@@ -291,7 +296,7 @@ def _further_failure_modes(mode: str, rank: int, spec: dict) -> dict:
         return {"validation_data": (Xv, yv), "lr_schedule": xpnet.schedules.ReduceLROnPlateau(patience=0)}
     if mode in ("edit-all", "edit-one"):  # a callback's weights: dropped distributed, adopted by one process
         return {"callbacks": [_ZeroWeightsAfterEpoch0(rank if mode == "edit-one" else 1)]}
-    if mode == "diverge":  # every rank's NaN guard: the CLI saves the kept weights, the job must not abort
+    if mode in ("diverge", "diverge-progress"):  # every rank's NaN guard: the CLI saves the kept weights, no abort
         return {"lr": 1e6, "optimizer": "sgd"}
     if mode == "checkpoint-folder" and rank == 0:  # only rank 0 writes: its folder was checked after epoch 0
         return {"checkpoint": "no/such/folder/run.ck"}

@@ -186,7 +186,8 @@ def fit(
     schedules are computed on the host and cost nothing. ``interrupt`` costs
     nothing until it is set. ``validation_split`` with class targets given
     as a device array fetches them once to stratify. Distributed training
-    exchanges the gradients every step anyway.
+    exchanges the gradients every step anyway, and reports every epoch too
+    (every process's NaN guard then decides after the same epoch).
     """
     options = dict(
         loss=loss, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
@@ -344,9 +345,13 @@ class _Run:
         # a checkpoint may need it (it costs microseconds per epoch).
         self.keeps_state = self.checkpoint_path is not None or self.interrupt is not None
         shows_bar = bool(self.progress and self.root)
-        # Per-epoch decisions on the host settle every epoch (one transfer each).
+        # Per-epoch decisions on the host settle every epoch (one transfer each). So do several processes:
+        # the NaN guard raises at a report, and rank 0's bar (or a device of another kind) paces reports of
+        # its own, so a process that raised first left the others waiting in the next step's allreduce.
         monitors = self.schedule is not None and self.schedule.monitor is not None
-        self.every_epoch = self.tol is not None or self.checkpoint_path is not None or bool(self.callbacks) or monitors
+        together = self.dp is not None and self.dp.size > 1  # a transfer per epoch beside an allreduce per step
+        self.every_epoch = (self.tol is not None or self.checkpoint_path is not None or bool(self.callbacks) or monitors
+                            or together)  # fmt: skip
         self.pending = PendingEpochs(self.backend, self.params, _BAR_SECONDS if shows_bar else None)
         # The step: compiled where that pays (xpnet._compile); it updates in
         # place only arrays it owns (this run's optimizer state, then its own
