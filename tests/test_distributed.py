@@ -510,6 +510,33 @@ def test_one_packed_allreduce_through_the_host(backend, loss, monkeypatch):
         np.testing.assert_allclose(host(g), factor * host(w), rtol=1e-12, atol=1e-15)
 
 
+class _WideValueMSE(type(xpnet.get_loss("mse"))):
+    """A loss that computes its value in float64 whatever the outputs' dtype,
+    as a custom loss may for accuracy: one process trains with it."""
+
+    def _value(self, xp, t, y):
+        return xp.astype(super()._value(xp, t, y), xp.float64)
+
+
+@needs_mpi
+@pytest.mark.parametrize("rows", [(0, 5), (5, 5)])
+def test_a_loss_value_of_another_dtype_keeps_the_models_dtype_in_the_buffer(backend, monkeypatch, rows):
+    """A float64 loss value packed with float32 gradients promoted the whole
+    buffer: the update then got float64 gradients and the job aborted with
+    "SGD.step returned ... float64", where one process trains; and an empty
+    share's buffer (the model's dtype) was half the others' bytes."""
+    monkeypatch.setenv("XPNET_MPI_CUDA_AWARE", "0")  # TwinComm sums host buffers only
+    net = xpnet.MLP([4, 3, 2], backend=backend, dtype="float32", seed=0)
+    X, y = np.ones((5, 4), dtype=np.float32), np.ones((5, 2), dtype=np.float32)
+    Xd, Td = net._inputs(X, y, xpnet.get_loss("mse"))
+    dp = DataParallel(TwinComm(rank=0, size=2))
+    lo, hi = rows
+    value, grads, _ = dp.loss_and_grads(net, net._params(), Xd[lo:hi, ...], Td[lo:hi, ...], _WideValueMSE(), 5)
+    assert_on(value, backend, "float32", ())
+    for g, p in zip(grads, net._params()):
+        assert_on(g, backend, "float32", p.shape)
+
+
 @needs_mpi
 def test_an_empty_share_contributes_zeros(backend, monkeypatch):
     monkeypatch.setenv("XPNET_MPI_CUDA_AWARE", "0")  # TwinComm sums host buffers only

@@ -447,6 +447,9 @@ class DataParallel:
         with_flag = interrupt is not None
         shapes = [(), *(p.shape for p in params)] + ([()] if with_flag else [])
         if n_local:
+            dtype = getattr(xp, net.dtype)  # a value of another dtype (a loss computed wider) would promote the buffer:
+            if value.dtype != dtype:  # the gradients too, and its bytes would differ from an empty share's
+                value = xp.astype(value, dtype)
             parts = [value, *grads]
             if loss.reduction == "mean" and n_local != n_global:
                 scale = backend.asarray(np.asarray(n_local / n_global, dtype=net.dtype))  # on the model's device
