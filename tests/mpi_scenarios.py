@@ -298,9 +298,21 @@ def _further_failure_modes(mode: str, rank: int, spec: dict) -> dict:
         return {"callbacks": [_ZeroWeightsAfterEpoch0(rank if mode == "edit-one" else 1)]}
     if mode in ("diverge", "diverge-progress"):  # every rank's NaN guard: the CLI saves the kept weights, no abort
         return {"lr": 1e6, "optimizer": "sgd"}
+    if mode == "schedule-callable":  # a callable object as lr_schedule: its repr's address differs per process
+        return {"lr_schedule": _Halving(0.1)}
     if mode == "checkpoint-folder" and rank == 0:  # only rank 0 writes: its folder was checked after epoch 0
         return {"checkpoint": "no/such/folder/run.ck"}
     return {}
+
+
+class _Halving:
+    """An ``epoch -> lr`` callable object (no ``__name__``, no ``__repr__`` of its own)."""
+
+    def __init__(self, lr):
+        self.lr = lr
+
+    def __call__(self, epoch):
+        return self.lr * 0.5 ** (epoch // 10)
 
 
 class _ZeroWeightsAfterEpoch0(xpnet.Callback):

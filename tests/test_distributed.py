@@ -288,12 +288,14 @@ def _one_process_sum(mode: str) -> float:
 
 @needs_mpiexec
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["seed-differs", "edit-all", "diverge", "diverge-progress"])
+@pytest.mark.parametrize("mode", ["seed-differs", "edit-all", "diverge", "diverge-progress", "schedule-callable"])
 def test_runs_that_hung_or_trained_another_model_train_as_one_process(tmp_path, mode):
     """seed=None on one rank hung; a callback's weights were dropped; the
     NaN guard aborted the job, so the command line could not save the kept
     weights; with a progress bar on rank 0, which reports on the bar's pace,
-    rank 0's guard raised epochs before the others' and the job hung."""
+    rank 0's guard raised epochs before the others' and the job hung; a
+    callable object as lr_schedule was refused as differing between the
+    processes (its repr, compared at the start, held its address)."""
     rc, stdout, stderr, seconds = run_mpiexec(mode, tmp_path, timeout=120)
     assert rc == 0, f"stdout:\n{stdout}\nstderr:\n{stderr}"
     sums = re.findall(r"finished training ([-+0-9.e]+?)(?=rank|\s|$)", stdout)  # the ranks' lines may run together

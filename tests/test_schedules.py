@@ -5,6 +5,7 @@ with the same rates."""
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -347,3 +348,23 @@ def test_a_custom_schedules_bad_rate_is_refused_and_the_trained_epochs_are_kept(
     h = want.fit(X, y, lr=0.03, epochs=2, lr_schedule=_Falling())
     assert h.lr == [0.03, pytest.approx(0.01)]
     np.testing.assert_array_equal(host(net.layers[0].weights), host(want.layers[0].weights))  # nothing lost
+
+
+class _Tenth:
+    """An ``epoch -> lr`` callable object: no ``__name__``, the default repr."""
+
+    def __call__(self, epoch):
+        return 0.1
+
+
+def _tenth(epoch, scale):
+    return 0.1 * scale
+
+
+@pytest.mark.parametrize("make", [_Tenth, lambda: functools.partial(_tenth, scale=2.0),
+                                  lambda: functools.partial(_Tenth())])  # fmt: skip
+def test_a_callable_schedule_is_named_without_its_address(make):
+    """A distributed fit compares the schedule's repr across processes: the
+    address in a callable object's default repr refused equal arguments."""
+    first, second = repr(xpnet.schedules.get_schedule(make())), repr(xpnet.schedules.get_schedule(make()))
+    assert first == second and "0x" not in first, (first, second)

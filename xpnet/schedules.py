@@ -29,6 +29,7 @@ A schedule of your own: subclass :class:`Schedule`, decorate it with
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable
@@ -305,7 +306,28 @@ class _FunctionSchedule(Schedule):
         return float(lr)
 
     def __repr__(self) -> str:
-        return f"lr_schedule={getattr(self.fn, '__name__', self.fn)!r}"
+        return f"lr_schedule={_callable_name(self.fn)!r}"
+
+
+def _callable_name(fn: Any) -> str:
+    """A callable's name, the same in every process: a distributed fit
+    compares the schedule's repr across them, and a default repr (a callable
+    object's, or a partial's of one) holds its address, so equal arguments
+    were refused as differing. A partial keeps its plain arguments."""
+    name = getattr(fn, "__name__", None)
+    if isinstance(name, str):
+        return name
+    if isinstance(fn, functools.partial):
+        args = [repr(a) if _plain(a) else "..." for a in fn.args]
+        args += [f"{k}={v!r}" if _plain(v) else f"{k}=..." for k, v in fn.keywords.items()]
+        return f"functools.partial({', '.join([_callable_name(fn.func), *args])})"
+    if type(fn).__repr__ is not object.__repr__:
+        return repr(fn)
+    return f"a {type(fn).__qualname__} object"
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | str)
 
 
 def checked_rate(schedule: Schedule, state: State, epoch: int) -> float:
