@@ -298,11 +298,22 @@ def _further_failure_modes(mode: str, rank: int, spec: dict) -> dict:
         return {"callbacks": [_ZeroWeightsAfterEpoch0(rank if mode == "edit-one" else 1)]}
     if mode in ("diverge", "diverge-progress"):  # every rank's NaN guard: the CLI saves the kept weights, no abort
         return {"lr": 1e6, "optimizer": "sgd"}
+    if mode == "schedule-nan":  # a rate that is NaN on every rank: refused as in one process, not as a disagreement
+        return {"lr_schedule": _NanAfterEpoch1()}
     if mode == "schedule-callable":  # a callable object as lr_schedule: its repr's address differs per process
         return {"lr_schedule": _Halving(0.1)}
     if mode == "checkpoint-folder" and rank == 0:  # only rank 0 writes: its folder was checked after epoch 0
         return {"checkpoint": "no/such/folder/run.ck"}
     return {}
+
+
+class _NanAfterEpoch1(xpnet.schedules.Schedule):
+    """A schedule reading the epoch's loss whose rate turns NaN (a formula gone wrong) after epoch 1."""
+
+    monitor = "loss"
+
+    def advance(self, state, base_lr, logs):
+        return {"lr": float("nan") if state["epoch"] >= 1 else state["lr"], "epoch": state["epoch"] + 1}
 
 
 class _Halving:

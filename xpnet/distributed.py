@@ -397,7 +397,7 @@ class DataParallel:
         if self.size == 1:
             return None
         votes = self.comm.allgather(value)
-        if len(set(votes)) == 1:
+        if len(set(votes)) == 1 or len({shown(v) for v in votes}) == 1:  # as written, NaN everywhere agrees
             return None
         return ", ".join(f"rank {r}: {shown(v)}" for r, v in enumerate(votes))
 
