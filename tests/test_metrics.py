@@ -116,3 +116,22 @@ def test_a_metric_of_no_rows_is_refused_not_nan_or_a_perfect_score(name):
     NaN (with NumPy's warning) and r2 a perfect 1.0."""
     with pytest.raises(ValueError, match=r"of shape \(0, 2\) hold no row"):
         get_metric(name)(np.zeros((0, 2)), np.zeros((0, 2)))
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE) + ["accuracy"])
+def test_half_precision_outputs_are_summed_in_float32_not_to_nan(backend, name):
+    """float16 holds no number above 65504: its sum over 70 000 rows was inf,
+    and the count (cast to float16) inf too, so every metric of float16
+    outputs, a perfect accuracy included, was NaN. They are computed in
+    float32 at least, as scikit-learn computes them in float64."""
+    try:
+        t = backend.asarray(np.eye(2, dtype=np.float16)[np.arange(70_000) % 2])
+    except TypeError:
+        pytest.skip(f"{backend.name} has no float16")
+    p = t + backend.asarray(np.float16(0.25))
+    reference = sk_metrics.accuracy_score if name == "accuracy" else REFERENCE[name]
+    t_host, p_host = (backend.to_numpy(a).astype(np.float64) for a in (t, p))
+    want = reference(t_host.argmax(1), p_host.argmax(1)) if name == "accuracy" else reference(t_host, p_host)
+    got = get_metric(name)(t, p)
+    assert got.shape == () and device(got) == device(t)
+    np.testing.assert_allclose(float(backend.to_numpy(got)), want, rtol=1e-6)

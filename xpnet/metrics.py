@@ -163,11 +163,14 @@ def _rows_of_outputs(xp: Any, y_true: Any, y_pred: Any, metric: str) -> tuple[An
     """Both as ``(N, outputs)``: a vector is N rows of one output (as
     scikit-learn reads it), class labels beside one column per class become
     one-hot. Any other mismatch is named: broadcasting ``(N,)`` against
-    ``(N, 1)`` compared every row with every row, silently."""
+    ``(N, 1)`` compared every row with every row, silently. Outputs
+    narrower than float32 (float16, bfloat16) are compared in float32."""
     if y_pred.ndim and y_pred.shape[0] == 0:  # a mean over nothing: NaN, and r2 a perfect 1.0
         raise ValueError(f"{metric}: y_pred of shape {tuple(y_pred.shape)} hold no row; a metric needs at least one")
     y_pred = xp.reshape(y_pred, (-1, 1)) if y_pred.ndim == 1 else y_pred
     y_true = xp.reshape(y_true, (-1, 1)) if y_true.ndim == 1 else y_true
+    if xp.isdtype(y_pred.dtype, "real floating") and xp.finfo(y_pred.dtype).bits < 32:
+        y_pred = xp.astype(y_pred, xp.float32)  # float16's sum (and count) overflow past 65504 rows: NaN
     if xp.isdtype(y_pred.dtype, "real floating") and y_true.dtype != y_pred.dtype:  # integer targets: no promotion
         y_true = xp.astype(y_true, y_pred.dtype)
     if y_true.shape == y_pred.shape:
