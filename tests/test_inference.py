@@ -167,3 +167,27 @@ def test_chunked_evaluate_names_a_late_overflow_and_takes_a_weighted_loss():
     X, y = np.random.default_rng(2).normal(size=(30, 5)), np.arange(30) % 3
     weighted = xpnet.get_loss("cross_entropy").weighted(w)
     assert net.evaluate(X, y, weighted, batch_size=4) == pytest.approx(net.evaluate(X, y, weighted), rel=1e-12)
+
+
+def test_a_float64_array_of_another_device_predicts_on_a_device_without_float64():
+    """array-api-strict's 'no_float64' device (as torch's MPS): NumPy's or
+    torch's float64 X predicted, but array-api-strict's own float64 X, from
+    its CPU device or device1, moved first and was cast there, and failed in
+    array_api_strict's words ("does not support dtype=float64"); a float64
+    network's ``to(..., dtype="float32")`` too. It is cast first, then moved."""
+    strict = pytest.importorskip("array_api_strict", reason="array-api-strict's no_float64 device")
+    narrow = xpnet.get_backend("array_api_strict", strict.Device("no_float64"))
+    net = _net(narrow, dtype="float32")
+    X = np.random.default_rng(0).normal(size=(12, 5))
+    labels = np.arange(12) % 3
+    want = host(net.predict(X))
+    for device in (strict.Device("CPU_DEVICE"), strict.Device("device1")):
+        Xs = strict.asarray(X, device=device)
+        for batch_size in (None, 5):
+            Y = net.predict(Xs, batch_size=batch_size)
+            assert Y.device == narrow.device and Y.dtype == strict.float32
+            np.testing.assert_array_equal(host(Y), want)
+        assert net.evaluate(Xs, labels, "cross_entropy") == net.evaluate(X, labels, "cross_entropy")
+    wide = _net(xpnet.get_backend("array_api_strict"), dtype="float64")
+    moved = wide.to(narrow, dtype="float32")
+    np.testing.assert_allclose(host(moved.predict(X)), host(wide.predict(X)), rtol=1e-5, atol=1e-6)

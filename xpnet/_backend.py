@@ -483,6 +483,8 @@ class Backend:
             if self.name == "torch" and out.requires_grad:  # a user's autograd graph stays theirs: xpnet keeps none
                 out = out.detach()
             if compat.device(out) != self.device:
+                if dtype is not None and out.dtype != dtype and not self._holds(out.dtype):
+                    out = xp.astype(out, dtype)  # where it is: this device has no room for its dtype (float64)
                 out = self._to_device(out)
             if dtype is not None and out.dtype != dtype:
                 out = xp.astype(out, dtype)
@@ -535,6 +537,21 @@ class Backend:
             raise ValueError("float64 on the array_api_strict device 'no_float64' is not supported by that device; "
                              "use dtype='float32' or another device (CPU_DEVICE, device1, device2)")  # fmt: skip
         return getattr(self.xp, name)
+
+    def _holds(self, dtype: Any) -> bool:
+        """Can this backend's device hold ``dtype`` (a dtype of its library)?
+        A float64 array of array-api-strict's CPU device cannot move to its
+        ``no_float64`` device as it is, only after a cast. Dtypes other than
+        float32 and float64 move as they are (the caller casts them)."""
+        try:
+            name = dtype_name(dtype)
+        except ValueError:
+            return True
+        try:
+            self.dtype(name)
+        except ValueError:
+            return False
+        return True
 
     def _to_device(self, a: Any) -> Any:
         if self.name == "cupy":
