@@ -207,9 +207,10 @@ class Network:
 
         Computed ``batch_size`` rows at a time (default: :meth:`chunk_rows`)
         without keeping what backprop would need, so memory grows with the
-        chunk, not with ``X``; the outputs are those of one piece (to the bit on
-        NumPy; to rounding on torch and JAX, whose products depend on the row
-        count)."""
+        chunk, not with ``X``; the outputs are those of one piece to rounding
+        (every backend's matrix product may depend on the row count: NumPy's
+        BLAS multiplies one row or two by other kernels than a block, and in
+        float64 their last bits differ)."""
         refuse_traced("Network.predict (forward)", X)
         checks = DeferredChecks(self.backend)
         X = self.backend.asarray(self._features(X, checks=checks))  # checked on the host, if from there
