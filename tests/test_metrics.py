@@ -135,3 +135,30 @@ def test_half_precision_outputs_are_summed_in_float32_not_to_nan(backend, name):
     got = get_metric(name)(t, p)
     assert got.shape == () and device(got) == device(t)
     np.testing.assert_allclose(float(backend.to_numpy(got)), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE) + ["accuracy"])
+def test_host_targets_beside_device_outputs_are_moved_to_the_outputs(backend, name):
+    """``metric(y, net.predict(X))`` with ``y`` a NumPy array or a list, as
+    predict takes host data: it failed in array-api-compat's words ("Multiple
+    namespaces for array inputs", "list is not a supported array type").
+    The targets move to the outputs' device once; the figure is computed there."""
+    labels = np.array([0, 2, 1, 1, 0, 2])
+    outputs = backend.asarray(np.eye(3)[[0, 2, 2, 1, 1, 2]] * 0.8 + 0.2 / 3, "float64")
+    want = get_metric(name)(backend.asarray(labels), outputs)
+    for y in (labels, labels.tolist()):
+        got = get_metric(name)(y, outputs)
+        assert got.shape == () and device(got) == device(outputs)
+        assert array_namespace(got) is array_namespace(outputs)
+        assert float(backend.to_numpy(got)) == float(backend.to_numpy(want))
+
+
+def test_targets_and_outputs_of_two_libraries_are_named_not_combined():
+    """Two device arrays of different libraries are not moved behind the
+    caller's back (through the host, each call): the error names both, not
+    array-api-compat's list of module paths."""
+    strict = pytest.importorskip("array_api_strict")
+    torch = pytest.importorskip("torch")
+    p = strict.asarray([[0.9, 0.1], [0.2, 0.8]], device=strict.Device("device1"))
+    with pytest.raises(TypeError, match=r"accuracy: y_true is a torch array and y_pred an array_api_strict one"):
+        get_metric("accuracy")(torch.tensor([0, 1]), p)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import array_api_compat as compat
+import numpy as np
 from array_api_compat import array_namespace
 
 from ._xp import widest_float
@@ -59,6 +60,7 @@ class _RowsMetric(Metric):
     that shape and dtype by :func:`_rows_of_outputs` first."""
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        y_true, y_pred = _together(y_true, y_pred, self.name)
         xp = array_namespace(y_true, y_pred)
         if xp.isdtype(y_pred.dtype, "real floating"):
             return self._of_rows(xp, *_rows_of_outputs(xp, y_true, y_pred, self.name))
@@ -150,6 +152,40 @@ class R2(_RowsMetric):
         explained = 1.0 - residual / xp.where(varies, total, xp.ones_like(total))
         exact = xp.astype(residual == 0, y_pred.dtype)
         return _mean(xp, xp.where(varies, explained, exact))
+
+
+def _together(y_true: Any, y_pred: Any, metric: str) -> tuple[Any, Any]:
+    """Both as arrays of one library: host data (a list, a NumPy array)
+    beside another library's array moves to that array's device, as
+    ``predict`` takes host ``X`` (``metric(y, net.predict(X))``); arrays of
+    two other libraries are refused, naming them: moving one would go
+    through the host at every call."""
+    host_true, host_pred = _is_host(y_true), _is_host(y_pred)
+    if host_true and host_pred:
+        return _host_array(y_true), _host_array(y_pred)
+    if host_true or host_pred:
+        on = y_pred if host_true else y_true
+        host = np.array(y_true if host_true else y_pred)  # a copy: a read-only view (pandas) warns in torch
+        moved = array_namespace(on).asarray(host, device=compat.device(on))
+        return (moved, y_pred) if host_true else (y_true, moved)
+    libraries = [_library(y_true), _library(y_pred)]
+    if libraries[0] != libraries[1]:
+        raise TypeError(f"{metric}: y_true is a {libraries[0]} array and y_pred a{'n' * (libraries[1][0] in 'aeiou')} "
+                        f"{libraries[1]} one; pass both of one library (the targets where the outputs are)")
+    return y_true, y_pred
+
+
+def _is_host(value: Any) -> bool:
+    """NumPy's arrays, and data that is no array of any library (a list, a pandas Series)."""
+    return isinstance(value, np.ndarray | np.generic) or not compat.is_array_api_obj(value)
+
+
+def _host_array(value: Any) -> Any:
+    return value if isinstance(value, np.ndarray) else np.asarray(value)
+
+
+def _library(value: Any) -> str:
+    return type(value).__module__.split(".", 1)[0].replace("jaxlib", "jax")
 
 
 def _mean(xp: Any, values: Any) -> Any:
