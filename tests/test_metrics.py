@@ -162,3 +162,16 @@ def test_targets_and_outputs_of_two_libraries_are_named_not_combined():
     p = strict.asarray([[0.9, 0.1], [0.2, 0.8]], device=strict.Device("device1"))
     with pytest.raises(TypeError, match=r"accuracy: y_true is a torch array and y_pred an array_api_strict one"):
         get_metric("accuracy")(torch.tensor([0, 1]), p)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_host_float64_targets_reach_outputs_on_a_device_without_float64(name):
+    """array-api-strict's 'no_float64' device (as torch's MPS): NumPy's
+    float64 targets cannot land there as they are; they are compared in the
+    outputs' dtype anyway, so they are cast to it on the host first."""
+    strict = pytest.importorskip("array_api_strict")
+    t = np.linspace(-1.0, 2.0, 8)
+    p = strict.asarray(np.sin(t), dtype=strict.float32, device=strict.Device("no_float64"))
+    got = get_metric(name)(t, p)
+    assert got.device == strict.Device("no_float64") and got.dtype == strict.float32
+    np.testing.assert_allclose(float(got), REFERENCE[name](t, np.sin(t)), rtol=1e-5, atol=1e-6)

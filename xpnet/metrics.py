@@ -165,7 +165,7 @@ def _together(y_true: Any, y_pred: Any, metric: str) -> tuple[Any, Any]:
         return _host_array(y_true), _host_array(y_pred)
     if host_true or host_pred:
         on = y_pred if host_true else y_true
-        host = np.array(y_true if host_true else y_pred)  # a copy: a read-only view (pandas) warns in torch
+        host = _in_dtype_of(np.array(y_true if host_true else y_pred), on)  # a copy: pandas' read-only view warns
         moved = array_namespace(on).asarray(host, device=compat.device(on))
         return (moved, y_pred) if host_true else (y_true, moved)
     libraries = [_library(y_true), _library(y_pred)]
@@ -178,6 +178,17 @@ def _together(y_true: Any, y_pred: Any, metric: str) -> tuple[Any, Any]:
 def _is_host(value: Any) -> bool:
     """NumPy's arrays, and data that is no array of any library (a list, a pandas Series)."""
     return isinstance(value, np.ndarray | np.generic) or not compat.is_array_api_obj(value)
+
+
+def _in_dtype_of(host: np.ndarray, on: Any) -> np.ndarray:
+    """Host floats in the float dtype they are compared in anyway, that of
+    ``on`` (float32 for a narrower one: :func:`_rows_of_outputs`): a device
+    without float64 (torch's MPS, array-api-strict's ``no_float64``) takes
+    no NumPy float64 array."""
+    if host.dtype.kind != "f" or not array_namespace(on).isdtype(on.dtype, "real floating"):
+        return host
+    name = str(on.dtype).rsplit(".", 1)[-1]
+    return host.astype(name if name in ("float32", "float64") else "float32")
 
 
 def _host_array(value: Any) -> Any:
