@@ -175,3 +175,14 @@ def test_host_float64_targets_reach_outputs_on_a_device_without_float64(name):
     got = get_metric(name)(t, p)
     assert got.device == strict.Device("no_float64") and got.dtype == strict.float32
     np.testing.assert_allclose(float(got), REFERENCE[name](t, np.sin(t)), rtol=1e-5, atol=1e-6)
+
+
+def test_host_float_targets_beside_predicted_labels_on_a_device_without_float64():
+    """Predicted labels (integers) leave no float dtype to follow: the
+    targets take the widest float the labels' device holds (float32 on
+    'no_float64'), not NumPy's float64, which cannot land there."""
+    strict = pytest.importorskip("array_api_strict")
+    p = strict.asarray([0, 1, 1, 2], device=strict.Device("no_float64"))
+    for name, want in (("accuracy", 0.75), ("mean_absolute_error", 0.25)):
+        got = get_metric(name)(np.array([0.0, 1.0, 0.0, 2.0]), p)
+        assert got.device == strict.Device("no_float64") and float(got) == want, name

@@ -182,11 +182,15 @@ def _is_host(value: Any) -> bool:
 
 def _in_dtype_of(host: np.ndarray, on: Any) -> np.ndarray:
     """Host floats in the float dtype they are compared in anyway, that of
-    ``on`` (float32 for a narrower one: :func:`_rows_of_outputs`): a device
+    ``on`` (float32 for a narrower one: :func:`_rows_of_outputs`; for
+    labels, the widest float their device holds): a device
     without float64 (torch's MPS, array-api-strict's ``no_float64``) takes
     no NumPy float64 array."""
-    if host.dtype.kind != "f" or not array_namespace(on).isdtype(on.dtype, "real floating"):
+    xp = array_namespace(on)
+    if host.dtype.kind != "f":
         return host
+    if not xp.isdtype(on.dtype, "real floating"):  # predicted labels: compared in the widest float their device holds
+        return host.astype(str(widest_float(xp, on)).rsplit(".", 1)[-1])
     name = str(on.dtype).rsplit(".", 1)[-1]
     return host.astype(name if name in ("float32", "float64") else "float32")
 
