@@ -382,6 +382,51 @@ def test_the_nan_guard_covers_layer_state_and_the_kept_epoch_saves_and_loads(bac
     xpnet.load(tmp_path / "m.safetensors", backend="numpy")
 
 
+def _huge_gradients():
+    """Data whose float32 loss is finite (~1e36) and whose gradients (~1e20) are not, squared."""
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(32, 3)) * 100, rng.normal(size=(32, 1)) * 1e18
+
+
+@pytest.mark.parametrize("opt", ["adam", "adamw", "rmsprop"])
+def test_the_nan_guard_covers_the_optimizer_state(backend, opt, tmp_path):
+    """In float32 a gradient of 1e20 squared overflows Adam's v (RMSprop's
+    square_avg) to inf: every later update of those weights is m / inf = 0,
+    so they froze while the loss stayed finite, fit returned, and each
+    checkpoint it wrote was refused by load and by resume. The guard names
+    the state, keeps the last weights whose state was finite and writes no
+    checkpoint of the bad epoch."""
+    X, y = _huge_gradients()
+    key = "square_avg" if opt == "rmsprop" else "v"
+    net = xpnet.MLP([3, 1], backend=backend, seed=0)
+    start = [host(p).copy() for p in net._params()]
+    path = tmp_path / "c.safetensors"
+    with pytest.raises(FloatingPointError, match=rf"the optimizer state {key}\.0 became NaN or infinite in epoch 1; "
+                                                 r"the network keeps the weights of epoch 0 \(.*float64"):
+        net.fit(X, y, loss="mse", optimizer=opt, lr=0.01, epochs=3, batch_size=None, checkpoint=path)
+    assert not path.exists() and net._fit_state is None
+    for a, b in zip(start, net._params()):
+        np.testing.assert_array_equal(a, host(b))
+    with pytest.raises(FloatingPointError, match=rf"optimizer state {key}\.0 became NaN or infinite by epoch 4 "):
+        net.fit(X, y, loss="mse", optimizer=opt, lr=0.01, epochs=4, batch_size=None)  # held epochs, one report
+
+
+def test_a_mid_epoch_stop_writes_no_checkpoint_of_a_non_finite_optimizer_state(backend, tmp_path):
+    """An interrupt after a step that overflowed Adam's v wrote a checkpoint
+    that resume refused. (On JAX the epoch's steps run as one program: the
+    epoch ends first, and the guard stops it.)"""
+    import threading
+
+    X, y = _huge_gradients()
+    stop = threading.Event()
+    stop.set()
+    net = xpnet.MLP([3, 1], backend=backend, seed=0)
+    path = tmp_path / "c.safetensors"
+    with pytest.raises((xpnet.TrainingInterrupted, FloatingPointError), match="optimizer state") as e:
+        net.fit(X, y, loss="mse", optimizer="adam", epochs=2, batch_size=8, checkpoint=path, interrupt=stop)
+    assert getattr(e.value, "checkpoint", None) is None and not path.exists()
+
+
 def test_after_a_divergence_the_kept_epoch_has_finite_layer_state(backend):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 3))

@@ -57,6 +57,10 @@ class PendingEpochs:
         self.figures: list[list[Any]] = []
         self.states: list[tuple[list[Any], list[Any]]] = []
         self.since = time.perf_counter()
+        #: The optimizer state after the latest held epoch (the loop sets it before :meth:`add`).
+        self.optimizer_state: dict[str, Any] = {}
+        #: After :meth:`take`: the optimizer state entry found not finite (``"v.0"``), else ``None``.
+        self.bad_state: str | None = None
 
     def __len__(self) -> int:
         return len(self.figures)
@@ -73,21 +77,42 @@ class PendingEpochs:
     def take(self) -> tuple[list[list[float]], list[tuple[list[Any], list[Any]]], int | None]:
         """``(rows, states, bad)``: each held epoch's figures as host floats
         (one transfer), its end state, and the index of the first epoch whose
-        loss or weights are not finite (``None`` when all are). Clears."""
+        loss or weights are not finite (``None`` when all are). Clears.
+
+        The optimizer state is checked in the same transfer, after the last
+        epoch only (the step overwrites it in place, and a check per epoch
+        would cost a pass over it per epoch). Where it alone is not finite
+        (Adam's v overflowed: the weights froze, the loss stays finite),
+        ``bad`` is 0, the first held epoch, and :attr:`bad_state` names it:
+        the epochs before it were the last checked with a finite state."""
         figures, states = self.figures, self.states
         self.figures, self.states = [], []
         self.since = time.perf_counter()
+        self.bad_state = None
         if not figures:
             return [], [], None
         width = len(figures[0])
         flat = [f for row in figures for f in row]
-        host = self.backend.to_floats(flat + one_program(_weight_sums, self.backend)(_state_arrays(states[-1])))
-        weights_finite = all(math.isfinite(v) for v in host[len(flat) :])
+        opt_arrays = _list_entries(self.optimizer_state)
+        sums = one_program(_weight_sums, self.backend)(_state_arrays(states[-1]) + [a for _, a in opt_arrays])
+        host = self.backend.to_floats(flat + sums)
+        n_weights = len(host) - len(opt_arrays)
+        weights_finite = all(math.isfinite(v) for v in host[len(flat) : n_weights])
         rows = [host[i * width : (i + 1) * width] for i in range(len(figures))]
         bad = next((i for i, row in enumerate(rows) if not math.isfinite(row[0])), None)
         if bad is not None or not weights_finite:
             bad = self._first_bad_weights(states, len(rows) if bad is None else bad, bad)
-        return rows, states, bad
+        if bad is None and not all(math.isfinite(v) for v in host[n_weights:]):
+            self.bad_state = self._first_bad_entry(opt_arrays)  # a sum of finite squares can overflow
+        if bad is None:
+            self.bad_state = self.bad_state or _bad_scalar(self.optimizer_state)
+        return rows, states, 0 if self.bad_state else bad
+
+    def _first_bad_entry(self, named: list[tuple[str, Any]]) -> str | None:
+        """The name of the first of ``named`` arrays that is not finite, else
+        ``None`` (the exact check, one more transfer)."""
+        flags = self.backend.to_host([all_finite(self.backend.xp, [a]) for _, a in named])
+        return next((name for (name, _), ok in zip(named, flags) if not ok), None)
 
     def _first_bad_weights(self, states: list[tuple[list[Any], list[Any]]], upto: int, bad: int | None) -> int | None:
         """The first of ``states[:upto]`` with a weight that is not finite,
@@ -109,6 +134,17 @@ def _state_arrays(state: tuple[list[Any], list[Any]]) -> list[Any]:
     every weight stays finite, and a model file refuses it)."""
     params, buffers = state
     return list(params) + list(buffers)
+
+
+def _list_entries(state: dict[str, Any]) -> list[tuple[str, Any]]:
+    """An optimizer state's arrays, named ``key.i`` as checkpoints name them."""
+    return [(f"{k}.{i}", a) for k, v in state.items() if isinstance(v, list) for i, a in enumerate(v)]
+
+
+def _bad_scalar(state: dict[str, Any]) -> str | None:
+    """The first plain number of an optimizer state that is not finite (a
+    custom rule's running scale): host data, no transfer."""
+    return next((k for k, v in state.items() if isinstance(v, float) and not math.isfinite(v)), None)
 
 
 def all_finite(xp: Any, params: list[Any]) -> Any:

@@ -168,8 +168,10 @@ def fit(
     results equal the eager ones to rounding (to the bit on NumPy;
     :mod:`xpnet._compile`).
 
-    Raises ``FloatingPointError`` naming the epoch if the loss or the weights
-    stop being finite; the network then keeps the last finite epoch's weights.
+    Raises ``FloatingPointError`` naming the epoch if the loss, the weights
+    or the optimizer state (Adam's ``v``, overflowed by float32 gradients
+    above about 1e19: the weights would freeze) stop being finite; the
+    network then keeps the last finite epoch's weights.
 
     **Host syncs.** Nothing goes to the host per step, nor per epoch unless
     an option needs it. Each epoch's figures (loss, validation loss and
@@ -596,6 +598,7 @@ class _Run:
             figures[0] = figures[0] + penalty
         self.pending_lr.append(self.lr)
         stop = False
+        self.pending.optimizer_state = self.state  # the guard checks it with the last held epoch's weights
         if self.pending.add(figures, self.params, self.buffers) or self.every_epoch:
             stop = self.settle()
         if self.schedule is not None:
@@ -631,18 +634,33 @@ class _Run:
             self._best_epoch()
             _update_bar(self.bar, self.history, good)
         if bad is not None:
-            done = len(self.history.loss)
-            rate = lrs[bad] if bad < len(lrs) and lrs[bad] is not None else _lr(self.opt)  # a schedule's, if any
-            what = "training loss" if bad >= len(rows) or not math.isfinite(rows[bad][0]) else _STATE_WORDS
-            scale = " or scaled inputs (e.g. standardised features)" if done == 0 else ""  # overflow at the start?
-            error = FloatingPointError(
-                f"the {what} became NaN or infinite in epoch {done + 1}; the network keeps "
-                f"the weights of epoch {done} (try a lower learning rate than lr={rate}{scale})"
-            )
-            error.epochs_kept = done  # type: ignore[attr-defined]  # (the command line saves them)
-            raise error
+            raise self._diverged(rows, lrs, bad)
         self.history.stopped_early = self.history.stopped_early or stop
         return stop
+
+    def _diverged(self, rows: list[list[float]], lrs: list[float | None], bad: int) -> FloatingPointError:
+        """The NaN guard's error for the held epoch ``bad``, naming what went
+        bad: the loss, the weights, or the optimizer state (then checked at
+        the last held epoch only: by which epoch, unless only one was held)."""
+        done = len(self.history.loss)
+        rate = lrs[bad] if bad < len(lrs) and lrs[bad] is not None else _lr(self.opt)  # a schedule's, if any
+        scale = " or scaled inputs (e.g. standardised features)" if done == 0 else ""  # overflow at the start?
+        hint = f"try a lower learning rate than lr={rate}{scale}"
+        entry = self.pending.bad_state
+        if entry is not None:
+            what = f"optimizer state {entry}"
+            when = f"in epoch {done + 1}" if len(rows) == 1 else f"by epoch {done + len(rows)} (after epoch {done})"
+            if entry.split(".")[0] in getattr(self.opt, "nonnegative", ()):  # running squares overflow first
+                hint = (f"its squared gradients overflow {self.net.dtype}: scale the inputs and targets, or train in "
+                        "float64")  # fmt: skip
+        else:
+            what = "training loss" if bad >= len(rows) or not math.isfinite(rows[bad][0]) else _STATE_WORDS
+            when = f"in epoch {done + 1}"
+        error = FloatingPointError(
+            f"the {what} became NaN or infinite {when}; the network keeps the weights of epoch {done} ({hint})"
+        )
+        error.epochs_kept = done  # type: ignore[attr-defined]  # (the command line saves them)
+        return error
 
     def _record(self, rows: list[list[float]], lrs: list[float | None]) -> None:
         """Append epochs' figures ``[loss, val_loss, *metrics]`` and rates,
@@ -744,7 +762,8 @@ class _Run:
 
     def _stop_mid_epoch(self, at: Position) -> None:
         self.settle()  # the epochs before this one
-        finite = _finite(self.backend, list(self.params) + list(self.buffers), at.partial_loss)
+        state = [a for v in self.state.values() if isinstance(v, list) for a in v]  # a checkpoint holds it too
+        finite = _finite(self.backend, list(self.params) + list(self.buffers) + state, at.partial_loss)
         if finite:
             self.net._commit(self.params, self.buffers)
             self._save(at)
@@ -754,7 +773,8 @@ class _Run:
         where = f"epoch {at.epoch + 1}, step {at.step}" if at.step else f"the end of epoch {at.epoch}"
         if not finite:  # nothing written, nothing to write: say why, and which weights the network holds
             kept = f"those of the end of epoch {at.epoch}" if at.epoch else "its initial ones"
-            why = f"; the weights there were no longer finite (the run diverged): the network keeps {kept}"
+            why = (f"; the weights or the optimizer state there were no longer finite (the run diverged): the "
+                   f"network keeps {kept}")  # fmt: skip
             return TrainingInterrupted(f"training interrupted at {where}{why}", self.history, None, None)
         path = self.checkpoint_path
         saved = f"; checkpoint written to {path}" if path is not None else ""
