@@ -367,3 +367,23 @@ def test_resume_takes_an_optimizer_whose_settings_hold_a_tuple(tmp_path, monkeyp
         make().fit(X, y, optimizer=_PairSGD(), epochs=4, checkpoint=ck, interrupt=StopAfter(7), **{**KW, "lr": None})
     resumed = make(seed=5).fit(X, y, optimizer=_PairSGD(), epochs=4, resume=ck, **{**KW, "lr": None})
     assert resumed.loss == ref.loss
+
+
+def test_a_checkpoint_load_would_refuse_is_refused_when_written(tmp_path):
+    """A non-finite optimizer state (Adam's v overflowed) was written, and
+    both load and resume refused the file: refused before the file is
+    touched now, naming the tensor, as save refuses a non-finite weight."""
+    from xpnet import checkpoints
+    from xpnet.records import History, Position
+
+    net = xpnet.MLP([3, 1], backend="numpy", seed=0)
+    opt = xpnet.Adam()
+    state = opt.init_state(net._params())
+    state["v"][0] = state["v"][0] + np.inf
+    path = tmp_path / "c.safetensors"
+    with pytest.raises(ValueError, match=r"cannot save .*c.safetensors: tensor optimizer.v.0 holds infinite values"):
+        checkpoints.write(path, net, opt, state, net._params(), History(), Position(0, 0, None, None))
+    assert not list(tmp_path.iterdir())
+    state["v"][0] = np.zeros_like(state["v"][0])
+    checkpoints.write(path, net, opt, state, net._params(), History(), Position(0, 0, None, None))
+    xpnet.load(path)

@@ -203,13 +203,15 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
 def _refuse_unloadable(tensors: dict[str, np.ndarray], metadata: dict[str, str], path: Path) -> None:
     """Refuse, before the file is touched, model values ``read_model_file``
     refuses: a NaN or infinity, a negative variance (a weight edited in place
-    bypasses the setters' checks); else save wrote a file no load reads.
-    (A checkpoint's own state is left to its reader, as before.)"""
+    bypasses the setters' checks); else save wrote a file no load reads. In
+    every tensor, as load checks them: a checkpoint's optimizer state too
+    (Adam's v overflowed), which load and resume refused after the run."""
     modelled = metadata.get("format") == FORMAT and "architecture" in metadata
     root = _architecture_root(json.loads(metadata["architecture"]), path) if modelled else None
-    problem = _refused_values(tensors, [n for n in tensors if n.startswith("layers.")], root)
+    problem = _refused_values(tensors, list(tensors), root)
     if problem:
-        raise ValueError(f"cannot save {path}: {problem[0]}, and load refuses it (was a weight edited in place?)")
+        why = "was a weight edited in place?" if problem[0].startswith("tensor layers.") else "did the run diverge?"
+        raise ValueError(f"cannot save {path}: {problem[0]}, and load refuses it ({why})")
 
 
 def _refused_values(tensors: dict[str, np.ndarray], names: list[str], root: Any) -> tuple[str, str] | None:
