@@ -129,3 +129,19 @@ def test_a_copy_on_another_backend_keeps_the_state(backend):
         n.fit(X, y, optimizer="adam", lr=0.01, epochs=1, batch_size=8, seed=1, warm_start=True)
     for a, b in zip(weights(here), weights(there)):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_a_state_narrowed_to_infinity_by_to_is_refused_by_warm_start(backend):
+    """Adam's v of a float64 run (gradients of 1e20: v above 1e39) is infinite
+    in float32: ``to(dtype="float32")`` copied it so, and a warm fit of the
+    copy froze those weights (m / inf = 0) with a finite loss. The copy
+    still predicts; warm_start names the state and how to start afresh."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 3)) * 100, rng.normal(size=(32, 1)) * 1e22
+    net = network("numpy")
+    net.fit(X, y, loss="mse", optimizer="adam", epochs=2, batch_size=None)
+    small = net.to(backend, dtype="float32")
+    small.predict(X[:2] / 100)
+    with pytest.raises(ValueError, match=r"warm_start=True .* v\.0 holds NaN or infinite values .*warm_start=False"):
+        small.fit(X / 100, y / 1e22, loss="mse", optimizer="adam", epochs=2, batch_size=None, warm_start=True)
+    small.fit(X / 100, y / 1e22, loss="mse", optimizer="adam", epochs=2, batch_size=None)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ._pending import all_finite, list_entries
 from .callbacks import callback_name
 from .metrics import get_metric
 from .optimizers import initial_state
@@ -128,7 +129,23 @@ def continued_state(net: Any, opt: Any, params: list[Any]) -> Any:
             f"warm_start=True continues the optimizer state of the previous fit, which used {old!r}; "
             f"its state does not fit {opt!r}: pass warm_start=False to start a fresh state"
         )
+    _refuse_non_finite(net.backend, state)
     return state
+
+
+def _refuse_non_finite(backend: Any, state: dict[str, Any]) -> None:
+    """Refuse a previous fit's state that is not finite (a float64 Adam v
+    above 3.4e38, copied to float32 by ``Network.to``): continued, it froze
+    those weights (m / inf = 0) with a finite loss. One transfer per fit."""
+    named = list_entries(state)
+    if not named:
+        return
+    flags = backend.to_host([all_finite(backend.xp, [a]) for _, a in named])
+    bad = next((name for (name, _), ok in zip(named, flags) if not ok), None)
+    if bad is not None:
+        raise ValueError(f"warm_start=True continues the optimizer state of the previous fit, but its {bad} holds "
+                         "NaN or infinite values (a float64 state copied to float32 by Network.to overflows): pass "
+                         "warm_start=False to start a fresh state")  # fmt: skip
 
 
 def run_facts(run: Any, step: int) -> dict[str, Any]:

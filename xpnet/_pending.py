@@ -32,7 +32,7 @@ from typing import Any
 from ._kernels import array_xp
 from ._programs import one_program
 
-__all__ = ["EVERY", "HELD_BYTES", "HOST_HELD_BYTES", "PendingEpochs", "all_finite"]
+__all__ = ["EVERY", "HELD_BYTES", "HOST_HELD_BYTES", "PendingEpochs", "all_finite", "list_entries"]
 
 #: Epochs whose figures wait on the device before one transfer fetches them.
 EVERY = 64
@@ -93,7 +93,7 @@ class PendingEpochs:
             return [], [], None
         width = len(figures[0])
         flat = [f for row in figures for f in row]
-        opt_arrays = _list_entries(self.optimizer_state)
+        opt_arrays = list_entries(self.optimizer_state)
         sums = one_program(_weight_sums, self.backend)(_state_arrays(states[-1]) + [a for _, a in opt_arrays])
         host = self.backend.to_floats(flat + sums)
         n_weights = len(host) - len(opt_arrays)
@@ -136,7 +136,7 @@ def _state_arrays(state: tuple[list[Any], list[Any]]) -> list[Any]:
     return list(params) + list(buffers)
 
 
-def _list_entries(state: dict[str, Any]) -> list[tuple[str, Any]]:
+def list_entries(state: dict[str, Any]) -> list[tuple[str, Any]]:
     """An optimizer state's arrays, named ``key.i`` as checkpoints name them."""
     return [(f"{k}.{i}", a) for k, v in state.items() if isinstance(v, list) for i, a in enumerate(v)]
 

@@ -360,7 +360,8 @@ class Network:
             return None
         opt, state = fit_state
         move = lambda a: backend.asarray(a, dtype, copy=True)  # noqa: E731
-        return opt, {k: _state_value(v, move) for k, v in state.items()}
+        with quiet_float_errors():  # a narrowing cast's overflow: named by fit(warm_start=True), which would use it
+            return opt, {k: _state_value(v, move) for k, v in state.items()}
 
     def _astype(self, dtype: Any) -> Network:
         """A copy in another dtype on the same backend (``gradcheck`` uses float64)."""
