@@ -319,3 +319,19 @@ def test_a_preset_name_builds_in_a_spec_and_a_name_missing_arguments_is_named():
     X, y = np.zeros((4, 2)), np.zeros(4)
     with pytest.raises(ValueError, match=r"schedule 'StepLR' cannot be built from config \{\}: .*step_size"):
         xpnet.MLP([2, 1], backend="numpy").fit(X, y, lr_schedule="StepLR")
+
+
+@pytest.mark.parametrize("opt", [xpnet.Adam(eps=1e-50), xpnet.RMSprop(eps=1e-50), xpnet.AdamW(eps=1e-46)])
+def test_an_eps_that_is_zero_in_the_networks_dtype_is_refused_by_fit(backend, opt):
+    """eps=1e-50 is 0 in float32: a weight whose gradient is 0 (here a
+    constant input column) took 0 / (sqrt(0) + 0) = NaN, and fit blamed
+    the learning rate. It is named before training; float64 holds it."""
+    X = np.random.default_rng(0).normal(size=(16, 3))
+    X[:, 0] = 0.0
+    y = X @ np.ones((3, 1))
+    net = xpnet.MLP([3, 1], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=rf"eps={opt.eps!r} is 0 in float32 .*float64"):
+        net.fit(X, y, loss="mse", optimizer=opt, epochs=2)
+    wide = xpnet.MLP([3, 1], backend=backend, seed=0, dtype="float64")
+    wide.fit(X, y, loss="mse", optimizer=opt, epochs=2)
+    assert all(np.isfinite(host(p)).all() for p in wide._params())

@@ -46,6 +46,19 @@ def check_tol(tol: Any) -> float | None:
     return None if tol is None else float(tol)
 
 
+def check_eps(opt: Any, dtype: str) -> None:
+    """Refuse an optimizer ``eps`` that is 0 in the network's dtype (1e-50 in
+    float32): Adam and RMSprop divide by ``sqrt(v) + eps``, and a weight whose
+    gradient is 0 (a constant input, a dead unit) became 0 / 0 = NaN, which
+    fit blamed on the learning rate. A host check, once per fit."""
+    eps = getattr(opt, "eps", None)
+    if isinstance(eps, float) and eps > 0.0 and float(np.dtype(dtype).type(eps)) == 0.0:
+        tiny = float(np.finfo(dtype).smallest_subnormal)
+        raise ValueError(f"{type(opt).__name__}'s eps={eps!r} is 0 in {dtype} (the smallest positive {dtype} is "
+                         f"{tiny:.3g}): a weight whose gradient is 0 would become 0 / 0 = NaN; use an eps of at least "
+                         f"{tiny:.3g} (the default is 1e-08), or train in float64")  # fmt: skip
+
+
 def check_callbacks(callbacks: Any) -> list[Any]:
     from .callbacks import as_callback
 

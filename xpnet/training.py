@@ -287,6 +287,7 @@ class _Run:
         self.loss = get_loss(options["loss"])
         self.opt = self.step_opt = get_optimizer(options["optimizer"], options["lr"])
         run_options.check_rate_given_once(options["optimizer"], self.opt, options["lr"])
+        run_options.check_eps(self.opt, net.dtype)
         self.epochs = positive(options["epochs"], "epochs", integer=True)
         self.batch_size = positive(options["batch_size"], "batch_size", integer=True, allow_none=True)
         self.tol = run_options.check_tol(options["tol"])
