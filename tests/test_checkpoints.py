@@ -387,3 +387,48 @@ def test_a_checkpoint_load_would_refuse_is_refused_when_written(tmp_path):
     state["v"][0] = np.zeros_like(state["v"][0])
     checkpoints.write(path, net, opt, state, net._params(), History(), Position(0, 0, None, None))
     xpnet.load(path)
+
+
+class _ScaleByPair(xpnet.layers.Layer):
+    """A layer whose settings hold a tuple and NumPy scalars: values the
+    model file writes as JSON (a list, plain floats)."""
+
+    name = "_scale_by_pair"
+
+    def __init__(self, n, pair=(1.0, 2.0)):
+        super().__init__()
+        self.n, self.pair = n, pair
+
+    def config(self):
+        return {"n": self.n, "pair": self.pair}
+
+    def input_width(self):
+        return self.n
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return X * float(self.pair[1]), None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY * float(self.pair[1]), []
+
+
+@pytest.mark.parametrize("pair", [(1.0, 2.0), (np.float32(0.5), np.float64(0.25))], ids=["tuple", "numpy-scalars"])
+def test_resume_takes_a_layer_whose_settings_hold_a_tuple(tmp_path, monkeypatch, pair):
+    """The architecture check compared the file's JSON (a list, plain
+    floats) with the live config (a tuple, NumPy scalars), which save
+    accepts, and refused every resume of such a network as 'written for
+    another architecture', naming two equal layers."""
+    from xpnet.layers import LAYERS
+
+    monkeypatch.setitem(LAYERS._classes, _ScaleByPair.name, _ScaleByPair)
+    X, y = data()
+    ck = tmp_path / "ck.safetensors"
+
+    def net(seed=1):
+        return xpnet.Network([_ScaleByPair(4, pair), xpnet.Dense(4, 2, "softmax")], dtype="float64", seed=seed)
+
+    ref = net()
+    h_ref = ref.fit(X, y, epochs=4, **KW)
+    net().fit(X, y, epochs=2, checkpoint=ck, **KW)
+    resumed = net(seed=5)
+    assert_same_run(ref, h_ref, resumed, resumed.fit(X, y, epochs=4, resume=ck, **KW))

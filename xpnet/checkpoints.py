@@ -26,7 +26,7 @@ from ._backend import to_numpy
 from ._files import loads_limited
 from ._files import shorten as _short
 from .callbacks import callback_name
-from .modelfile import model_metadata, model_tensors, params_from, read_model_file, write_atomic
+from .modelfile import as_saved, model_metadata, model_tensors, params_from, read_model_file, write_atomic
 from .records import History, Position, RunRecord
 
 __all__ = ["Checkpoint", "read", "restore", "write"]
@@ -124,10 +124,11 @@ def read(path: Any, net: Any, opt: Any) -> Checkpoint:
     if "checkpoint" not in meta:
         raise ValueError(f"{path} is a saved model, not a training checkpoint (it has no optimizer or epoch state)")
     ck = _checkpoint_fields(meta["checkpoint"], path)
-    if meta["architecture"] != net.config():
+    config = as_saved(net.config())  # a tuple setting reads back from the file as a list
+    if meta["architecture"] != config:
         raise ValueError(
             f"{path} was written for another architecture: {_describe(meta['architecture'])}, "
-            f"this network is {_describe(net.config())}{_layer_difference(meta['architecture'], net.config())}"
+            f"this network is {_describe(config)}{_layer_difference(meta['architecture'], config)}"
         )
     if meta["dtype"] != net.dtype:
         raise ValueError(f"{path} holds a {meta['dtype']} model, this network is {net.dtype}")

@@ -50,8 +50,8 @@ from ._files import loads_limited, open_regular, path_text, read_exact
 from ._files import shorten as _short
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "STALE_AFTER", "model_metadata", "model_tensors", "params_from", "read_model_file",
-    "write_atomic",
+    "FORMAT", "FORMAT_VERSION", "STALE_AFTER", "as_saved", "model_metadata", "model_tensors", "params_from",
+    "read_model_file", "write_atomic",
 ]
 
 FORMAT = "xpnet"
@@ -140,6 +140,13 @@ def _architecture_json(configs: list[dict[str, Any]]) -> str:
             raise TypeError(f"cannot save layer {i} ({what}): its config() must hold JSON values only (numbers, "
                             f"strings, lists, dicts): {exc}") from None  # fmt: skip
     return json.dumps(configs, default=_plain_number)
+
+
+def as_saved(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The layers' configs as a file holds them and reads them back (a tuple
+    as a list, a NumPy scalar as a float): what a file's architecture is
+    compared with, else a layer that keeps a tuple never matched its own file."""
+    return json.loads(_architecture_json(configs))
 
 
 def _plain_number(value: Any) -> Any:
