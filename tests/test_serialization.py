@@ -619,3 +619,24 @@ def test_save_refuses_values_load_would_refuse_and_keeps_the_old_file(tmp_path):
         net.save(path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
     xpnet.load(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links on this platform")
+def test_saving_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path):
+    """A save replaced the link itself with a new file, in silence: the file it
+    led to kept the old model and the link was gone (``current`` pointing
+    at a run's model, say). Every check before the write already followed
+    the link (exists, writable, a regular file, its permissions)."""
+    (tmp_path / "runs").mkdir()
+    target, link = tmp_path / "runs" / "model.safetensors", tmp_path / "current.safetensors"
+    make_net("numpy").save(target)
+    target.chmod(0o640)
+    os.symlink(os.path.join("runs", "model.safetensors"), link)
+    net = make_net("numpy", "float64")
+    net.save(link)
+    assert link.is_symlink() and os.readlink(link) == os.path.join("runs", "model.safetensors")
+    back = xpnet.load(target, backend="numpy")
+    assert back.dtype == "float64" and target.stat().st_mode & 0o777 == 0o640
+    for a, b in zip(back._params(), net._params()):
+        np.testing.assert_array_equal(host(a), host(b))
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["current.safetensors", "model.safetensors", "runs"]

@@ -46,7 +46,7 @@ import numpy as np
 
 from ._backend import to_numpy
 from ._dtypes import DTYPES
-from ._files import loads_limited, open_regular, path_text, read_exact
+from ._files import is_symlink_loop, loads_limited, open_regular, path_text, read_exact
 from ._files import shorten as _short
 
 __all__ = [
@@ -170,7 +170,7 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     if text.endswith(("/", os.sep)) and not Path(text).is_dir():  # Path() drops the slash: a file of that name
         raise ValueError(f"{text} ends with '/', naming a folder, and no such folder exists; a model or checkpoint "
                          "is a file: give its path")  # fmt: skip
-    path = Path(path)
+    path = _through_links(Path(path))
     if path.exists() and not os.access(path, os.W_OK):  # the rename would replace a file its owner protected
         raise PermissionError(errno.EACCES, "the file exists and is not writable", str(path))
     if path.exists() and not path.is_file():  # the rename would replace a device, a FIFO or a folder
@@ -205,6 +205,17 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
             raise type(exc)(exc.errno, f"cannot write {path}: {exc.strerror}", str(path)) from exc
         raise
     _fsync_folder(folder)
+
+
+def _through_links(path: Path) -> Path:
+    """The file a symbolic link leads to, which a save replaces: renaming over
+    the link itself replaced the link with the new file and left its target
+    holding the old model (the checks before the write follow the link)."""
+    if not path.is_symlink():
+        return path
+    if is_symlink_loop(path):
+        raise ValueError(f"{path} is a symlink loop (too many levels of symbolic links), not a file to write")
+    return Path(os.path.realpath(path))
 
 
 def _refuse_unloadable(tensors: dict[str, np.ndarray], metadata: dict[str, str], path: Path) -> None:
