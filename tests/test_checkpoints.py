@@ -432,3 +432,21 @@ def test_resume_takes_a_layer_whose_settings_hold_a_tuple(tmp_path, monkeypatch,
     net().fit(X, y, epochs=2, checkpoint=ck, **KW)
     resumed = net(seed=5)
     assert_same_run(ref, h_ref, resumed, resumed.fit(X, y, epochs=4, resume=ck, **KW))
+
+
+def test_a_checkpoint_corrupted_on_disk_is_refused_on_resume(tmp_path):
+    """A bit flipped in a checkpoint's optimizer state or weights resumed a
+    run other than the one written, in silence (a flipped mantissa bit
+    leaves a finite number, which every other check accepts)."""
+    import struct
+
+    X, y = data()
+    ck = tmp_path / "ck.safetensors"
+    make().fit(X, y, optimizer="adam", epochs=2, checkpoint=ck, **KW)
+    raw = bytearray(ck.read_bytes())
+    (n,) = struct.unpack("<Q", raw[:8])
+    raw[8 + n] ^= 0x01
+    ck.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="checksum") as e:
+        make().fit(X, y, optimizer="adam", epochs=4, resume=ck, **KW)
+    assert str(ck) in str(e.value)

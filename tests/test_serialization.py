@@ -640,3 +640,41 @@ def test_saving_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path)
     for a, b in zip(back._params(), net._params()):
         np.testing.assert_array_equal(host(a), host(b))
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["current.safetensors", "model.safetensors", "runs"]
+
+
+def _flip_first_data_byte(path):
+    """Flip the lowest bit of the first tensor byte: the least significant
+    mantissa bit of a little-endian float, so the value stays finite."""
+    data = bytearray(path.read_bytes())
+    (n,) = struct.unpack("<Q", data[:8])
+    data[8 + n] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_weight_corrupted_on_disk_is_refused_not_loaded(saved, tmp_path, dtype):
+    """A bit flipped in the tensor data (a bad disk, a copy cut and mended)
+    loaded as another model, in silence: every check reads the header, and
+    a flipped mantissa bit leaves a finite number."""
+    path = tmp_path / f"m{dtype}.safetensors"
+    make_net("numpy", dtype).save(path)
+    _flip_first_data_byte(path)
+    with pytest.raises(ValueError, match="checksum") as e:
+        xpnet.load(path, backend="numpy")
+    assert str(path) in str(e.value) and "corrupted" in str(e.value)
+
+
+def test_a_model_file_without_a_checksum_still_loads(saved):
+    """Files of earlier xpnet versions hold no checksum: they load as before."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    with safe_open(str(saved), "np") as f:
+        meta = dict(f.metadata())
+    assert "tensors_sha256" in meta
+    del meta["tensors_sha256"]
+    tensors = load_file(str(saved))
+    save_file(tensors, str(saved), metadata=meta)
+    back = xpnet.load(saved, backend="numpy")
+    for name, a in zip(back._parameter_names(), back._params()):
+        np.testing.assert_array_equal(host(a), tensors[name])

@@ -26,7 +26,15 @@ from ._backend import to_numpy
 from ._files import loads_limited
 from ._files import shorten as _short
 from .callbacks import callback_name
-from .modelfile import as_saved, model_metadata, model_tensors, params_from, read_model_file, write_atomic
+from .modelfile import (
+    as_saved,
+    check_checksum,
+    model_metadata,
+    model_tensors,
+    params_from,
+    read_model_file,
+    write_atomic,
+)
 from .records import History, Position, RunRecord
 
 __all__ = ["Checkpoint", "read", "restore", "write"]
@@ -117,10 +125,11 @@ class Checkpoint:
 
 def read(path: Any, net: Any, opt: Any) -> Checkpoint:
     """The checkpoint at ``path``: its format, version, architecture, dtype,
-    optimizer type and run record checked (``ValueError`` naming the file)."""
+    optimizer type and run record checked (``ValueError`` naming the file);
+    :func:`restore` checks its fields' values, then its checksum."""
     if not os.path.lexists(path):
         raise FileNotFoundError(f"no checkpoint to resume from at {path}")
-    meta, tensors = read_model_file(path)
+    meta, tensors = read_model_file(path, verify=False)  # restore checks the checksum after each field
     if "checkpoint" not in meta:
         raise ValueError(f"{path} is a saved model, not a training checkpoint (it has no optimizer or epoch state)")
     ck = _checkpoint_fields(meta["checkpoint"], path)
@@ -173,6 +182,7 @@ def restore(
     unexpected = set(tensors) - used - {"train.partial_loss"} - {n for n in tensors if n.startswith("layers.")}
     if unexpected:
         raise ValueError(f"{path}: unexpected tensors in a checkpoint: {sorted(unexpected)[:5]}")
+    check_checksum(ck.meta, tensors, path)  # last: a tampered field is named by its own check first
     params = [backend.asarray(p) for p in host_params]
     buffers = [backend.asarray(b) for b in host_buffers]
     state = {k: [backend.asarray(a) for a in v] if isinstance(v, list) else v for k, v in state.items()}

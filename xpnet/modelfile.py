@@ -3,8 +3,10 @@
 A model file holds one tensor per parameter and buffer, named by its place
 in the layer tree (``layers.<i>.weight``, ``layers.<i>.bias``,
 ``layers.<i>.<j>.running_mean`` inside a container) and string metadata: ``format`` (``"xpnet"``),
-``format_version``, ``architecture`` (JSON), ``dtype`` and ``info`` (the
-network's JSON-able notes). Parameters are copied to the host per library
+``format_version``, ``architecture`` (JSON), ``dtype``, ``info`` (the
+network's JSON-able notes) and ``tensors_sha256``, the checksum of every
+tensor, so that a file corrupted on disk is refused rather than loaded as
+another model (files written before it was added load without the check). Parameters are copied to the host per library
 (never by moving the live model), so a model saved on any backend loads on
 any other. Checkpoints (:mod:`xpnet.checkpoints`) are model files with more
 entries; :mod:`xpnet.serialization` saves and loads networks with this module.
@@ -50,12 +52,14 @@ from ._files import is_symlink_loop, loads_limited, open_regular, path_text, rea
 from ._files import shorten as _short
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "STALE_AFTER", "as_saved", "model_metadata", "model_tensors", "params_from",
-    "read_model_file", "write_atomic",
+    "CHECKSUM", "FORMAT", "FORMAT_VERSION", "STALE_AFTER", "as_saved", "check_checksum", "model_metadata",
+    "model_tensors", "params_from", "read_model_file", "tensors_digest", "write_atomic",
 ]
 
 FORMAT = "xpnet"
 FORMAT_VERSION = 1
+#: The metadata entry holding :func:`tensors_digest` of the file's tensors.
+CHECKSUM = "tensors_sha256"
 _MAX_HEADER = 100 * 1024 * 1024
 _SAFETENSORS_MAX_HEADER = 100_000_000  # the most safetensors writes
 _SAFETENSORS_DTYPES = {"F32": "float32", "F64": "float64"}
@@ -177,6 +181,7 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
         raise ValueError(f"{path} exists and is not a regular file (a folder, a device or a FIFO); a model or "
                          "checkpoint is written by replacing the file at its path, so give the path of a file")  # fmt: skip
     _refuse_unloadable(tensors, metadata, path)
+    metadata = {**metadata, CHECKSUM: tensors_digest(tensors)}
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():  # else mkstemp names its temporary file, not the path asked for
         raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: no such folder", str(folder))
@@ -216,6 +221,32 @@ def _through_links(path: Path) -> Path:
     if is_symlink_loop(path):
         raise ValueError(f"{path} is a symlink loop (too many levels of symbolic links), not a file to write")
     return Path(os.path.realpath(path))
+
+
+def tensors_digest(tensors: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the tensors' names, dtypes, shapes and little-endian bytes,
+    in name order: what the file's data means, whatever order safetensors
+    lays it out in. Hashed in place (no copy of a little-endian array)."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = np.ascontiguousarray(tensors[name], dtype=tensors[name].dtype.newbyteorder("<"))
+        h.update(json.dumps([name, t.dtype.str, list(t.shape)]).encode())
+        h.update(t.reshape(-1).view(np.uint8))
+    return h.hexdigest()
+
+
+def check_checksum(meta: dict[str, Any], tensors: dict[str, np.ndarray], path: Any) -> None:
+    """Refuse tensors that are not those the file was written with: a bit
+    flipped on disk leaves a finite number that every other check accepts.
+    A file without a checksum (an earlier xpnet's) is taken as it is."""
+    saved = meta.get(CHECKSUM)
+    if saved is None:
+        return
+    if not isinstance(saved, str) or not re.fullmatch(r"[0-9a-f]{64}", saved):
+        raise ValueError(f"{path}: invalid {CHECKSUM} metadata {_short(saved)} (expected 64 hex digits)")
+    if tensors_digest(tensors) != saved:
+        raise ValueError(f"{path}: its tensor data does not match the checksum saved with it ({CHECKSUM}): the file "
+                         "was corrupted, or its tensors edited, after it was written; use another copy")  # fmt: skip
 
 
 def _refuse_unloadable(tensors: dict[str, np.ndarray], metadata: dict[str, str], path: Path) -> None:
@@ -367,14 +398,16 @@ def _fsync_folder(folder: Path) -> None:
 # --------------------------------------------------------------------------
 
 
-def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def read_model_file(path: str | os.PathLike, verify: bool = True) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Validated ``(metadata, tensors)`` of an xpnet file, as host data.
 
     ``metadata`` has ``architecture`` and ``info`` parsed from JSON. Raises
     ``FileNotFoundError`` for a missing file and ``ValueError`` for anything
     that is not a complete, supported xpnet file with finite numbers: a FIFO
     or device, a header that lies about sizes, hostile JSON. Nothing beyond
-    the sizes the header declares is read."""
+    the sizes the header declares is read. ``verify=False`` leaves the
+    checksum to the caller (:func:`check_checksum`), which checks the
+    tensors' meaning first (a checkpoint's training state)."""
     path = Path(path_text(path, "a model or checkpoint path"))
     with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
@@ -404,6 +437,8 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     problem = _refused_values(tensors, list(tensors), _architecture_root(meta["architecture"], path))
     if problem:
         raise ValueError(f"{path}: {problem[0]}; {problem[1]}")
+    if verify:
+        check_checksum(meta, tensors, path)
     return meta, tensors
 
 
