@@ -678,3 +678,24 @@ def test_a_model_file_without_a_checksum_still_loads(saved):
     back = xpnet.load(saved, backend="numpy")
     for name, a in zip(back._parameter_names(), back._params()):
         np.testing.assert_array_equal(host(a), tensors[name])
+
+
+@pytest.mark.parametrize("layer", [
+    {"type": "Conv1D", "n_in": 3, "n_out": 4},  # a layer kind this xpnet does not have
+    {"type": "Dense", "n_in": 3, "n_out": 4, "activation": "relu", "bias": True, "dropout": 0.1},  # a newer setting
+], ids=["new-layer", "new-setting"])
+def test_a_model_of_a_newer_xpnet_says_so_when_its_architecture_is_unknown(saved, layer):
+    """A file that a newer xpnet wrote with a layer or setting this one lacks
+    was refused as an unregistered plugin ('subclass xpnet.Layer, decorate
+    it with @xpnet.register'), never saying that the file is newer than the
+    library (its xpnet_version) and that upgrading reads it."""
+    arch = json.dumps([layer, {"type": "Dense", "n_in": 4, "n_out": 2, "activation": "softmax", "bias": True}])
+    _rewrite(saved, meta_update={"architecture": arch, "xpnet_version": "99.2.0"})
+    with pytest.raises(ValueError, match="invalid architecture") as e:
+        xpnet.load(saved, backend="numpy")
+    message = str(e.value)
+    assert "written by xpnet 99.2.0" in message and xpnet.__version__ in message and "upgrad" in message, message
+    _rewrite(saved, meta_update={"xpnet_version": xpnet.__version__})
+    with pytest.raises(ValueError, match="invalid architecture") as e:
+        xpnet.load(saved, backend="numpy")
+    assert "written by xpnet" not in str(e.value)

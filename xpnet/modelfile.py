@@ -583,10 +583,30 @@ def _parse_metadata(meta: Any, path: Path) -> dict[str, Any]:
     info = loads_limited(meta.get("info", "{}"), f"{path}: the info metadata")
     if not isinstance(info, dict):  # save writes a dict only: an edited file (its notes were dropped silently)
         raise ValueError(f"{path}: the info metadata must be a JSON object, got {type(info).__name__} {_short(info)}")
-    _architecture_root(arch, path)
+    try:
+        _architecture_root(arch, path)
+    except ValueError as exc:
+        raise ValueError(f"{exc}{_newer_writer(meta.get('xpnet_version'))}") from None
     out = dict(meta)
     out.update(format_version=version, architecture=arch, info=info)
     return out
+
+
+def _newer_writer(version: Any) -> str:
+    """For an architecture this xpnet cannot build: a note when the file was
+    written by a newer xpnet (a layer or setting added since), which an
+    upgrade reads; else the refusal read as a missing plugin only."""
+    from . import __version__
+
+    def release(text: Any) -> tuple[int, ...]:
+        m = re.match(r"[0-9]{1,9}(?:\.[0-9]{1,9})*", text) if isinstance(text, str) else None
+        return tuple(int(part) for part in m[0].split(".")) if m else ()
+
+    found = release(version)
+    if found <= release(__version__):
+        return ""
+    shown = ".".join(map(str, found))  # the release only: the field is the file's text
+    return f" (the file was written by xpnet {shown}, newer than this one, {__version__}: upgrading xpnet may read it)"
 
 
 def _architecture_root(arch: Any, path: Any) -> Any:
