@@ -375,6 +375,7 @@ FAILURES = {
     "fake npz": (["train", "--data", "{d}/fake.npz"], "not an NPZ"),
     "npz without y": (["train", "--data", "{d}/noy.npz"], "no array 'y'"),
     "save into a missing folder": (["train", "--save", "{d}/no/such/m.safetensors"], "does not exist"),
+    "save under a file": (["train", "--save", "{d}/good.csv/m.safetensors"], "good.csv is a file, not a folder"),
     "diverging training": (["train", "--optimizer", "sgd", "--lr", "1e6", "--epochs", "2", "--activation", "relu"], "--lr"),
     "missing model": (["predict", "{d}/missing.safetensors", "{d}/good.csv"], "no such model file"),
     "model that is not a model": (["predict", "{d}/good.csv", "{d}/good.csv"], "safetensors file"),

@@ -699,3 +699,13 @@ def test_a_model_of_a_newer_xpnet_says_so_when_its_architecture_is_unknown(saved
     with pytest.raises(ValueError, match="invalid architecture") as e:
         xpnet.load(saved, backend="numpy")
     assert "written by xpnet" not in str(e.value)
+
+
+def test_saving_under_a_file_names_it_as_a_file_not_a_missing_folder(tmp_path):
+    """``notes.txt/m.safetensors`` was refused as 'no such folder', though
+    the path exists: it is a file, where a folder was expected."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(NotADirectoryError, match=r"notes.txt is a file, not a folder") as e:
+        make_net("numpy").save(notes / "m.safetensors")
+    assert "m.safetensors" in str(e.value) and notes.read_text() == "mine"

@@ -596,6 +596,8 @@ def _output_path(option: str, path: str | None, keep: bool = False, replaced: bo
         raise UsageError(f"{option} {path} is not a regular file (a device or a FIFO); the file is written by "
                          "replacing it, so give the path of a file")  # fmt: skip
     folder = target.parent
+    if not folder.is_dir() and folder.exists():
+        raise UsageError(f"{option} {path}: {folder} is a file, not a folder (choose another path)")
     if not folder.is_dir():
         raise UsageError(f"{option} {path}: the folder {folder} does not exist (create it, or choose another path)")
     if target.exists() and not keep and not os.access(target, os.W_OK):

@@ -182,9 +182,7 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
                          "checkpoint is written by replacing the file at its path, so give the path of a file")  # fmt: skip
     _refuse_unloadable(tensors, metadata, path)
     metadata = {**metadata, CHECKSUM: tensors_digest(tensors)}
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():  # else mkstemp names its temporary file, not the path asked for
-        raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: no such folder", str(folder))
+    folder = _folder_of(path)
     _remove_stale_temporaries(path)
     owner = f"{_host_tag()}-{os.getpid()}-{threading.get_ident()}-"
     try:
@@ -210,6 +208,18 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
             raise type(exc)(exc.errno, f"cannot write {path}: {exc.strerror}", str(path)) from exc
         raise
     _fsync_folder(folder)
+
+
+def _folder_of(path: Path) -> Path:
+    """The folder ``path`` is written in, which must exist: else mkstemp names
+    its temporary file, not the path asked for (and a file in its place is
+    named as a file, not as a missing folder)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if folder.is_dir():
+        return folder
+    if folder.exists():
+        raise NotADirectoryError(errno.ENOTDIR, f"cannot write {path}: {folder} is a file, not a folder", str(folder))
+    raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: no such folder", str(folder))
 
 
 def _through_links(path: Path) -> Path:
