@@ -436,6 +436,25 @@ def test_graph_step_trains_like_eager(monkeypatch, name, settings):
     np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-12)
 
 
+@pytest.mark.parametrize("weights", ["sample_weight", "class_weight"])
+def test_a_weighted_graph_step_is_captured_and_trains_like_eager(monkeypatch, weights):
+    """Row weights enter the graph as a static input like X and T (each
+    minibatch's share, scaled to average 1 inside it): the weighted step
+    is captured, once per batch shape, not run eagerly."""
+    if try_import("torch") is None:
+        pytest.skip("torch is not installed")
+    _with_fake_graph(monkeypatch)
+    _FakeGraph.captures = 0
+    w = {"sample_weight": np.random.default_rng(3).uniform(0.1, 3.0, size=40),
+         "class_weight": {0: 0.5, 1: 2.0, 2: 1.5}}[weights]  # fmt: skip
+    (eager, h0), (graphed, h1) = _fit_twice(_CPU_TORCH(), {"name": "adam", "config": {"lr": 0.01}}, epochs=3,
+                                            batch_size=7, **{weights: w})  # fmt: skip
+    assert _FakeGraph.captures == 2  # a full batch of 7 rows and the short last one
+    for a, b in zip(graphed._params(), eager._params()):
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-12)
+
+
 def test_graph_step_never_changes_what_the_loop_keeps(monkeypatch):
     """The graph updates its static tensors in place: arrays returned with
     ``keep`` (an epoch's end) and arrays passed in (the network's) are

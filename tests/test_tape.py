@@ -122,6 +122,36 @@ def test_numpy_fit_replays_a_recorded_step(monkeypatch):
     assert step.mode == "numpy tape"
 
 
+def _counting_replays(monkeypatch):
+    counts = {"replay": 0}
+    replay = _tape.Tape.replay
+
+    def counted(self):
+        counts["replay"] += 1
+        return replay(self)
+
+    monkeypatch.setattr(_tape.Tape, "replay", counted)
+    return counts
+
+
+@pytest.mark.parametrize("weights", ["sample_weight", "class_weight"])
+@pytest.mark.parametrize("batch_size", [7, None])
+def test_weighted_steps_are_recorded_and_train_exactly_as_eager(monkeypatch, weights, batch_size):
+    """Row weights enter the recording as an input like X and T (each
+    minibatch's share, scaled to average 1 inside the replay, as JAX's
+    program does): the step is replayed, not run eagerly, to the bit."""
+    X, labels = _targets("labels")
+    w = {"sample_weight": np.random.default_rng(3).uniform(0.1, 3.0, size=X.shape[0]),
+         "class_weight": {0: 0.5, 1: 2.0, 2: 1.5}}[weights]  # fmt: skip
+    make, loss = NETWORKS[0][1:3]
+    counts = _counting_replays(monkeypatch)
+    kw = {"batch_size": batch_size, "optimizer": "adam", "epochs": 4, weights: w}
+    recorded = make(), make()
+    hists = [net.fit(X, labels, loss=loss, compile=c, seed=0, **kw) for net, c in zip(recorded, (True, False))]
+    assert counts["replay"] == 4 * (1 if batch_size is None else 6)  # every step (40 rows: 5 of 7, then 5)
+    _same_training((recorded[0], hists[0]), (recorded[1], hists[1]))
+
+
 def test_what_the_loop_and_the_user_hold_is_never_written():
     """Each epoch's weights, as a callback sees them (the network's, at the
     report), stay what they were: the replay writes its own buffers, and a

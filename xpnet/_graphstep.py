@@ -22,7 +22,7 @@ import numpy as np
 from ._inplace import _layout_key
 from ._kernels import Donated, _mode, _Scalars, host_scalars
 from ._tape import static_arrays
-from ._trainstep import TrainStep, _own_arrays, _state_lists
+from ._trainstep import Rows, TrainStep, _own_arrays, _state_lists, averaging_one, take_rows
 from ._warnings import caller_stacklevel
 from .layers.base import check_rebuildable
 
@@ -67,9 +67,11 @@ class GraphStep(TrainStep):
     (:func:`xpnet._kernels.host_scalars`). Arrays the loop passes in that
     are not those buffers (the network's committed weights, a kept epoch's)
     are copied in, never written; with ``keep`` the step returns copies, so
-    a later replay cannot change what the loop keeps. ``graph`` makes the
-    graph (a class with ``capture(fn)`` and ``replay()``): the CUDA one, or
-    a stand-in in the CPU tests."""
+    a later replay cannot change what the loop keeps. Row weights are a
+    static input too (each minibatch's, scaled inside the graph as JAX's
+    program does), so a weighted step is captured like any other. ``graph``
+    makes the graph (a class with ``capture(fn)`` and ``replay()``): the
+    CUDA one, or a stand-in in the CPU tests."""
 
     mode = "cuda graph"
     #: How the static arrays are copied and filled.
@@ -88,10 +90,22 @@ class GraphStep(TrainStep):
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
         if not self._compiles(ctx, loss, opt):
             return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
-        return self._replayed(params, buffers, state, X, T, opt or self.opt, keep)
+        return self._replayed(params, buffers, state, (X, T), opt or self.opt, keep)
 
-    def _replayed(self, params, buffers, state, X, T, opt, keep):
-        """The step by the graph of this batch shape (captured on first use)."""
+    def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
+                  keep=False):  # fmt: skip
+        """Weighted rows too: their weights are one more input of the graph
+        (a weighted loss per minibatch would leave the graph's own loss)."""
+        if rows.W is None or not self._compiles(ctx, loss, opt):
+            return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt,
+                                       donate=donate, keep=keep)  # fmt: skip
+        params, buffers, state, value = self._replayed(params, buffers, state, _batch(self.rows_xp, rows),
+                                                       opt or self.opt, keep)  # fmt: skip
+        return params, buffers, state, value if total is None else total + value
+
+    def _replayed(self, params, buffers, state, batch, opt, keep):
+        """The step by the graph of this batch's shapes (captured on first
+        use); ``batch``: ``(X, T)``, or ``(X, T, W)`` with the rows' weights."""
         host = {k: v for k, v in state.items() if type(v) is not list}
         seen, host_out = self._host_scalars(opt, host, state)
         st = self._static
@@ -103,7 +117,7 @@ class GraphStep(TrainStep):
         if seen != self._filled:  # the scalars' memory keeps the last step's until they change
             self._arrays.fill(st["slots"], seen)
             self._filled = seen
-        graph, out = self._inputs(X, T)
+        graph, out = self._inputs(batch)
         graph.replay()
         params_out, buffers_out = list(st["params"]), list(st["buffers"])
         if keep:
@@ -161,15 +175,15 @@ class GraphStep(TrainStep):
         self._memo = (opt, host, dict(vars(opt)), found)
         return found
 
-    def _inputs(self, X, T):
+    def _inputs(self, batch):
         """The graph of this minibatch's shapes (captured on first use), the
-        minibatch copied into its static inputs; and its output box."""
-        key = (tuple(X.shape), tuple(T.shape))
+        minibatch (and its weights) copied into its static inputs; and its output box."""
+        key = tuple(tuple(a.shape) for a in batch)
         if key not in self._graphs:
-            self._graphs[key] = self._capture(X, T)
-        graph, sX, sT, out = self._graphs[key]
-        self._arrays.copy(sX, X)
-        self._arrays.copy(sT, T)
+            self._graphs[key] = self._capture(batch)
+        graph, statics, out = self._graphs[key]
+        for s, a in zip(statics, batch):
+            self._arrays.copy(s, a)
         return graph, out
 
     def update(self, params, grads, state, *, opt=None, donate=False):
@@ -196,17 +210,19 @@ class GraphStep(TrainStep):
             "slots": self._arrays.slots(params[0], n_scalars) if params else None,
         }
 
-    def _body(self, X, T, st=None):
+    def _body(self, X, T, W=None, st=None):
         """The step on the static buffers ``st`` (default: the step's own),
-        writing its results into them."""
+        writing its results into them; ``W``: the rows' weights (``None``:
+        equal), scaled here as :meth:`xpnet._trainstep.Rows.weights` does."""
         st = self._static if st is None else st
         params, buffers = st["params"], st["buffers"]
         state = {**st["host"], **{k: Donated(v, self._scratch) for k, v in st["state"].items()}}
         scalars = _Scalars(st["slots"]) if st["slots"] is not None else None
         with _mode(scalars=scalars, fuse=self.fuse, in_place_min=0):
-            value, grads, new_buffers = self.net._loss_and_grads(params, X, T, self.loss, buffers, self.ctx)
+            loss = self.loss if W is None else self.loss.weighted(averaging_one(W))
+            value, grads, new_buffers = self.net._loss_and_grads(params, X, T, loss, buffers, self.ctx)
             # the gradients backprop just made are read once: a parameter's new value may go into its gradient
-            held = {id(a) for a in (X, T, *params, *buffers)}
+            held = {id(a) for a in (X, T, *params, *buffers)} | ({id(W)} if W is not None else set())
             grads = Donated(grads, self._scratch) if self._arrays.own(grads, held) else grads
             new_params, new_state = self.opt.step(Donated(params, self._scratch), grads, state, decay=self.decay)
         _copy_in(self._arrays, params, new_params, skip=_same(new_params, params))
@@ -215,12 +231,12 @@ class GraphStep(TrainStep):
             _copy_in(self._arrays, v, new_state[k], skip=_same(new_state[k], v))
         return value
 
-    def _capture(self, X, T):
-        sX, sT = X.clone(), T.clone()
+    def _capture(self, batch):
+        statics = tuple(a.clone() for a in batch)
         out: dict[str, Any] = {}
         graph = self._graph_kind()
-        graph.capture(lambda: out.__setitem__("value", self._body(sX, sT)), self._static)
-        return graph, sX, sT, out
+        graph.capture(lambda: out.__setitem__("value", self._body(*statics)), self._static)
+        return graph, statics, out
 
 
 class TapeStep(GraphStep):
@@ -241,27 +257,47 @@ class TapeStep(GraphStep):
 
         super().__init__(eager, _tape.Tape)
         self._tape, self._arrays = _tape, _tape.NumpyArrays
-        self._whole: tuple[Any, Any] | None = None  # the loop's full-batch (X, T)
+        self._whole: tuple[Any, ...] | None = None  # the loop's full-batch (X, T) or (X, T, W)
         self._uses: dict[Any, int] = {}  # steps each recording served
         self._refused, self._warn, self._max_bytes = False, warn, max_bytes
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
         if self._refused or not self._compiles(ctx, loss, opt):
             return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
-        key = self._key(X, T)
+        return self._recorded(params, buffers, state, (X, T), ctx, opt or self.opt, keep)
+
+    def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
+                  keep=False):  # fmt: skip
+        if self._refused or not self._compiles(ctx, loss, opt):
+            return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt,
+                                       donate=donate, keep=keep)  # fmt: skip
+        batch = (rows.X, rows.T) if rows.W is None else (rows.X, rows.T, rows.W)
+        if rows.order is None and rows.lo == 0 and rows.hi == rows.X.shape[0]:  # the loop's own arrays, every epoch
+            self._whole = batch
+        else:
+            batch = _batch(self.rows_xp, rows)
+        params, buffers, state, value = self._recorded(params, buffers, state, batch, ctx, opt or self.opt, keep)
+        return params, buffers, state, value if total is None else total + value
+
+    def _recorded(self, params, buffers, state, batch, ctx, opt, keep):
+        """The step by its recording (``batch``: ``(X, T)``, or ``(X, T, W)``
+        with the rows' weights), made on first use and checked against the
+        eager step on its second; eagerly where it cannot be recorded."""
+        key = self._key(batch)
         uses = self._uses.get(key, 0)
         if uses > 1:  # recorded and checked
-            return self._replayed(params, buffers, state, X, T, opt or self.opt, keep)
+            return self._replayed(params, buffers, state, batch, opt, keep)
         expected = None
         if uses == 1:  # a recording's second step: checked once against the eager step
             copies = [p.copy() for p in params], [b.copy() for b in buffers]
             state_copy = {k: ([a.copy() for a in v] if isinstance(v, list) else v) for k, v in state.items()}
-            expected = TrainStep.__call__(self, *copies, state_copy, X, T, ctx, loss=loss, opt=opt)
+            expected = TrainStep.__call__(self, *copies, state_copy, *batch[:2], ctx, loss=_loss_of(self, batch),
+                                          opt=opt)  # fmt: skip
         try:
-            out = self._replayed(params, buffers, state, X, T, opt or self.opt, keep)
+            out = self._replayed(params, buffers, state, batch, opt, keep)
         except self._tape.Untraceable as exc:
             self._refuse(str(exc))
-            return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
+            return self._eager(params, buffers, state, *batch[:2], ctx, _loss_of(self, batch), opt, keep)
         self._uses[key] = uses + 1
         if expected is not None and not _same_results(out, expected):
             self._refuse("its replay computed other numbers than the step itself: it depends on something "
@@ -269,49 +305,49 @@ class TapeStep(GraphStep):
             return expected
         return out
 
-    def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
-                  keep=False):  # fmt: skip
-        if rows.W is not None:  # a loss per minibatch, which a recording cannot replay: the eager step
-            return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt,
-                                       donate=donate, keep=keep)  # fmt: skip
-        X, T = rows.X, rows.T
-        if rows.order is None and rows.lo == 0 and rows.hi == X.shape[0]:  # the loop's own arrays, every epoch
-            self._whole = (X, T)
-        else:
-            X, T = rows.take(self.rows_xp)
-        params, buffers, state, value = self(params, buffers, state, X, T, ctx, loss=loss, opt=opt, keep=keep)
-        return params, buffers, state, value if total is None else total + value
-
     def _refuse(self, why: str) -> None:
         self._refused = True
         if self._warn:
             warnings.warn(f"xpnet: compile=True cannot record this step on NumPy ({why}); it runs eagerly",
                           RuntimeWarning, stacklevel=caller_stacklevel())  # fmt: skip
 
-    def _key(self, X, T):
+    def _key(self, batch):
         whole = self._whole
-        if whole is not None and X is whole[0] and T is whole[1]:
-            return "whole"
-        return (tuple(X.shape), tuple(T.shape))
+        if whole is not None and _same(batch, whole):
+            return ("whole", len(batch))
+        return tuple(tuple(a.shape) for a in batch)
 
-    def _inputs(self, X, T):
-        if self._key(X, T) != "whole":
-            return super()._inputs(X, T)
-        if "whole" not in self._graphs:
-            self._graphs["whole"] = self._capture(X, T, copy=False)
-        graph, _, _, out = self._graphs["whole"]
+    def _inputs(self, batch):
+        key = self._key(batch)
+        if key[0] != "whole":
+            return super()._inputs(batch)
+        if key not in self._graphs or not _same(self._graphs[key][1], batch):  # recorded on these arrays
+            self._graphs[key] = self._capture(batch, copy=False)
+        graph, _, out = self._graphs[key]
         return graph, out
 
-    def _capture(self, X, T, copy=True):
-        sX, sT = (X.copy(), T.copy()) if copy else (X, T)
+    def _capture(self, batch, copy=True):
+        statics = tuple(a.copy() for a in batch) if copy else tuple(batch)
         traced, out = self._tape.traced, {}
         static = traced(self._static)
         graph = self._tape.Tape()
-        graph.capture(lambda: out.__setitem__("value", self._body(traced(sX), traced(sT), static)), self._static)
+        graph.capture(lambda: out.__setitem__("value", self._body(*traced(statics), st=static)), self._static)
         if self._max_bytes is not None and graph.nbytes > self._max_bytes:
             raise self._tape.Untraceable(f"its recording holds {graph.nbytes} bytes of buffers")
         out["value"] = self._tape.plain(out["value"])
-        return graph, sX, sT, out
+        return graph, statics, out
+
+
+def _batch(xp: Any, rows: Rows) -> tuple[Any, ...]:
+    """A compiled step's inputs for ``rows``: ``(X, T)``, and the rows' weights
+    as given (scaled inside the step) where there are."""
+    X, T = rows.take(xp)
+    return (X, T) if rows.W is None else (X, T, take_rows(xp, rows.W, rows.order, rows.lo, rows.hi))
+
+
+def _loss_of(step: TrainStep, batch: tuple[Any, ...]) -> Any:
+    """The eager step's loss for ``batch``: weighted by its weights, scaled as in the recording."""
+    return step.loss if len(batch) == 2 else step.loss.weighted(averaging_one(batch[2]))
 
 
 #: Where the built-in optimizers live (their settings are plain numbers).
@@ -398,9 +434,13 @@ class BridgedGraphStep(GraphStep):
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
         if not self._compiles(ctx, loss, opt):  # the views are not the outer step's own: it never writes them
             return self._outer(params, buffers, state, X, T, ctx, loss=loss, opt=opt)
+        return GraphStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, keep=keep)
+
+    def _replayed(self, params, buffers, state, batch, opt, keep):
+        """The graph's step on torch views of the outer arrays, its results as outer views."""
         inner_state = {k: (self._inner(v) if isinstance(v, list) else v) for k, v in state.items()}
-        p, b, st, value = GraphStep.__call__(self, self._inner(params), self._inner(buffers), inner_state,
-                                             self._to_inner(X), self._to_inner(T), ctx, loss=loss, opt=opt, keep=keep)  # fmt: skip
+        p, b, st, value = GraphStep._replayed(self, self._inner(params), self._inner(buffers), inner_state,
+                                              tuple(map(self._to_inner, batch)), opt, keep)  # fmt: skip
         outer_state = {k: (self._outer_views(v) if isinstance(v, list) else v) for k, v in st.items()}
         return self._outer_views(p), self._outer_views(b), outer_state, self._to_outer(value)
 
