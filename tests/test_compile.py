@@ -455,6 +455,65 @@ def test_a_weighted_graph_step_is_captured_and_trains_like_eager(monkeypatch, we
     np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-12)
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["plain", "weighted"])
+@pytest.mark.parametrize("bridged", [False, True], ids=["torch", "bridged"])
+def test_a_dropout_graph_step_is_captured_and_trains_like_eager(monkeypatch, weighted, bridged):
+    """A Dropout step's random source enters the graph as its key words (a
+    static input, int64 on torch): captured once per batch shape, the same
+    masks as the eager step's (torch's int32 words; bridged, NumPy's uint32
+    ones outside)."""
+    if try_import("torch") is None:
+        pytest.skip("torch is not installed")
+    _with_bridged_fake_graph(monkeypatch) if bridged else _with_fake_graph(monkeypatch)
+    _FakeGraph.captures = 0
+    X, y = _classification()
+    w = np.random.default_rng(3).uniform(0.1, 3.0, size=40) if weighted else None
+    fitted = []
+    for compile in (False, True):
+        layers = [xpnet.Dense(4, 8, "relu"), xpnet.Dropout(0.3), xpnet.Dense(8, 3, "softmax")]
+        net = xpnet.Network(layers, backend="numpy" if bridged else _CPU_TORCH(), dtype="float64", seed=0)
+        hist = net.fit(X, y, loss="cross_entropy", optimizer="adam", compile=compile, seed=0, epochs=3, batch_size=7,
+                       sample_weight=w)  # fmt: skip
+        fitted.append((net, hist))
+    assert _FakeGraph.captures == 2  # a full batch of 7 rows and the short last one
+    (eager, h0), (graphed, h1) = fitted
+    for a, b in zip(graphed._params(), eager._params()):
+        assert type(a) is type(b)
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-12)
+
+
+@xpnet.register
+class _StepScale(xpnet.layers.Layer):
+    """A layer that reads its random source's step index, which a graph's key words do not hold."""
+
+    name = "test_compile_step_scale"
+    uses_rng = True
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return (X * (1.0 + ctx.rng.step % 2) if ctx.training and ctx.rng is not None else X), None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY, []
+
+
+def test_a_layer_reading_its_random_sources_step_runs_eagerly_beside_a_graph(monkeypatch):
+    if try_import("torch") is None:
+        pytest.skip("torch is not installed")
+    _with_fake_graph(monkeypatch)
+    _FakeGraph.captures = 0
+    X, y = _classification()
+    fitted = []
+    for compile in (False, True):
+        net = xpnet.Network([xpnet.Dense(4, 8, "tanh"), _StepScale(), xpnet.Dense(8, 3, "softmax")],
+                            backend=_CPU_TORCH(), dtype="float64", seed=0)  # fmt: skip
+        net.fit(X, y, loss="cross_entropy", compile=compile, seed=0, epochs=2, batch_size=8)
+        fitted.append(net)
+    assert _FakeGraph.captures == 0
+    for a, b in zip(fitted[0]._params(), fitted[1]._params()):
+        np.testing.assert_array_equal(host(a), host(b))
+
+
 def test_graph_step_never_changes_what_the_loop_keeps(monkeypatch):
     """The graph updates its static tensors in place: arrays returned with
     ``keep`` (an epoch's end) and arrays passed in (the network's) are
@@ -686,10 +745,7 @@ def test_compile_true_that_cannot_compile_says_why_at_the_users_line(backend_nam
 
     X = np.random.default_rng(0).normal(size=(12, 4))
     cases = [(xpnet.MLP([4, 3], backend=backend_name, seed=0), Halving(), "Halving does not declare compilable")]
-    if backend_name != "jax":  # JAX's program takes a step's random key words as an input: Dropout compiles there
-        layers = [xpnet.Dense(4, 5), xpnet.Dropout(0.5), xpnet.Dense(5, 3)]
-        dropout = xpnet.Network(layers, backend=backend_name, seed=0)
-        cases.append((dropout, "sgd", "the network draws random numbers every step: Dropout"))
+    # Dropout compiles on both: a step's random key words are an input of JAX's program and NumPy's recording
     for net, opt, why in cases:
         with pytest.warns(RuntimeWarning, match=rf"xpnet: compile=True cannot compile this step \({why}") as caught:
             net.fit(X, X[:, :3], loss="mse", optimizer=opt, epochs=1, compile=True)

@@ -152,6 +152,61 @@ def test_weighted_steps_are_recorded_and_train_exactly_as_eager(monkeypatch, wei
     _same_training((recorded[0], hists[0]), (recorded[1], hists[1]))
 
 
+def _dropout_network():
+    layers = [xpnet.Dense(4, 8, "relu"), xpnet.Dropout(0.3), xpnet.Dense(8, 3, "softmax")]
+    return xpnet.Network(layers, dtype="float64", seed=0)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["plain", "weighted"])
+@pytest.mark.parametrize("batch_size", [7, None])
+def test_dropout_steps_are_recorded_and_train_exactly_as_eager(monkeypatch, weighted, batch_size):
+    """Each step's random source enters the recording as its streams' key
+    words, an input like X and T (as JAX's program takes them): the same
+    masks as the eager step's, every step replayed, to the bit."""
+    X, labels = _targets("labels")
+    counts = _counting_replays(monkeypatch)
+    w = np.random.default_rng(3).uniform(0.1, 3.0, size=X.shape[0]) if weighted else None
+    kw = {"batch_size": batch_size, "optimizer": "adam", "epochs": 4, "sample_weight": w}
+    nets = _dropout_network(), _dropout_network()
+    hists = [net.fit(X, labels, loss="cross_entropy", compile=c, seed=0, **kw) for net, c in zip(nets, (True, False))]
+    assert counts["replay"] == 4 * (1 if batch_size is None else 6)
+    _same_training((nets[0], hists[0]), (nets[1], hists[1]))
+    assert _compile.training_step(nets[0], get_loss("mse"), get_optimizer("sgd"), None, None, {}).mode == "numpy tape"
+
+
+@xpnet.register
+class _KeyedScale(Layer):
+    """A layer that reads its random source's step index (not its streams' words)."""
+
+    name = "test_tape_keyed_scale"
+    uses_rng = True
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return (X * (1.0 + ctx.rng.step % 2) if ctx.training and ctx.rng is not None else X), None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY, []
+
+
+def test_a_layer_reading_its_random_sources_key_is_not_recorded():
+    """A custom layer that reads the source's ``key`` or ``step`` (which a
+    recording's key words do not hold) runs eagerly, with compile=True's
+    warning, and trains as it does uncompiled."""
+
+    X, labels = _targets("labels")
+    fitted = []
+    for compile in (True, False):
+        net = xpnet.Network([xpnet.Dense(4, 8, "tanh"), _KeyedScale(), xpnet.Dense(8, 3, "softmax")], dtype="float64",
+                            seed=0)  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            net.fit(X, labels, loss="cross_entropy", compile=compile, seed=0, epochs=2, batch_size=8)
+        fitted.append(net)
+        assert any("cannot record" in str(w.message) for w in caught) == compile
+    for p, q in zip(fitted[0]._params(), fitted[1]._params()):
+        np.testing.assert_array_equal(p, q)
+
+
 def test_what_the_loop_and_the_user_hold_is_never_written():
     """Each epoch's weights, as a callback sees them (the network's, at the
     report), stay what they were: the replay writes its own buffers, and a

@@ -42,9 +42,8 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
     eager elsewhere. ``"auto"`` compiles where that is known to pay (those
     three); ``False`` runs every operation as written (no fused kernels
     either; torch's multi-tensor updates on CUDA stay: they are eager
-    operations, not compiled ones); ``True`` is ``"auto"``. A step that cannot be compiled (a
-    network with a layer that draws random numbers, such as Dropout, outside
-    JAX, or an optimizer whose scalars cannot be replayed) runs eagerly. ``"auto"``
+    operations, not compiled ones); ``True`` is ``"auto"``. A step that cannot be compiled (an
+    optimizer whose scalars cannot be replayed) runs eagerly. ``"auto"``
     leaves large networks on torch CUDA eager (:data:`GRAPH_MAX_PARAMS`)."""
     check_compile(compile)
     eager = TrainStep(net, loss, opt, decay, ctx, state, fuse=compile is not False)
@@ -53,13 +52,15 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
              "tape": functools.partial(tape_step, compile=compile), None: None}  # fmt: skip
     name = compiled_kind(net.backend, compile, sum(math.prod(p.shape) for p in net._params()))
     kind = kinds[name]
-    # Dropout: a new random source every step, which only JAX's program takes as an input (its key words)
-    draws = name != "jax" and (getattr(ctx, "rng", None) is not None or getattr(net, "_uses_rng", False))
+    # Dropout's random source, new every step, enters each compiled step as its key words; a source
+    # the step is built with would be frozen into a graph or recording
+    draws = name != "jax" and getattr(ctx, "rng", None) is not None
     if kind is None or compile is False or (name != "jax" and not net._params()):  # a graph's scalars sit by params[0]
         return eager
     if draws or not _replayable(opt, state or {}):
         if compile is True:  # asked for by name: say why it is not
-            why = "the network draws random numbers every step: Dropout" if draws else _not_replayed(opt)
+            why = "the step is built with a random source of its own, which it would freeze" if draws else (
+                _not_replayed(opt))  # fmt: skip
             warnings.warn(f"xpnet: compile=True cannot compile this step ({why}); it runs eagerly", RuntimeWarning,
                           stacklevel=caller_stacklevel())  # fmt: skip
         return eager

@@ -35,7 +35,8 @@ from typing import Any
 
 import array_api_compat as compat
 
-__all__ = ["KINDS", "DeviceRandom", "TracedRandom", "UnknownStream", "default_kind", "key_from_state", "mix"]
+__all__ = ["KINDS", "DeviceRandom", "TracedRandom", "UnknownStream", "default_kind", "key_from_state", "mix",
+           "step_words"]
 
 _M32 = 0xFFFFFFFF
 _M64 = 0xFFFFFFFFFFFFFFFF
@@ -264,6 +265,21 @@ class TracedRandom:
         elif w.kind == "int32":  # the same 32 bits in two's complement, products wrapping modulo 2**32
             words = xp.astype(words >> 16, xp.int32) * 65536 + xp.astype(words & 0xFFFF, xp.int32)
         return tuple(words[i] for i in range(4))
+
+
+def step_words(ctx: Any, base: Any, streams: tuple[int, ...]) -> tuple[Any, Any]:
+    """``ctx`` as a compiled step takes it: a training step's device random
+    source (Dropout's, new every step) becomes ``base``, the context the step
+    was built with, and its streams' key words (``(len(streams), 4)`` uint32
+    on the host, hashed there), one input of the one program or recording
+    (:class:`TracedRandom` reads them); ``(ctx, None)`` for any other context."""
+    rng = getattr(ctx, "rng", None)
+    if type(rng) is not DeviceRandom or rng.row or ctx._replace(rng=None) != base:
+        return ctx, None
+    import numpy as np
+
+    words = np.array([rng.stream_words(s) for s in streams], dtype=np.uint32).reshape(len(streams), 4)
+    return None, words
 
 
 class UnknownStream(LookupError):

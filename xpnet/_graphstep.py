@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ._device_random import TracedRandom, UnknownStream, step_words
 from ._inplace import _layout_key
 from ._kernels import Donated, _mode, _Scalars, host_scalars
 from ._tape import static_arrays
@@ -55,6 +56,23 @@ class _TorchArrays:
         # pinned host memory: the copy does not wait for the stream
         slots.copy_(torch.tensor(values, dtype=slots.dtype, pin_memory=slots.is_cuda), non_blocking=True)
 
+    @staticmethod
+    def words(like: Any, words: np.ndarray) -> Any:
+        """A static tensor for a step's random key words, by ``like``: int64,
+        as torch's uint32 has no shifts (:class:`xpnet._device_random.TracedRandom`
+        takes the same words from either)."""
+        return like.new_zeros(words.shape, dtype=_torch().int64)
+
+    @staticmethod
+    def put_words(dst: Any, words: np.ndarray) -> None:
+        dst.copy_(_torch().tensor(words.astype(np.int64), pin_memory=dst.is_cuda), non_blocking=True)
+
+
+def _torch() -> Any:
+    import torch
+
+    return torch
+
 
 class GraphStep(TrainStep):
     """The whole step captured once per batch shape and replayed
@@ -69,7 +87,8 @@ class GraphStep(TrainStep):
     are copied in, never written; with ``keep`` the step returns copies, so
     a later replay cannot change what the loop keeps. Row weights are a
     static input too (each minibatch's, scaled inside the graph as JAX's
-    program does), so a weighted step is captured like any other. ``graph``
+    program does), and so are a Dropout step's random key words (as
+    :class:`xpnet._device_random.TracedRandom` reads them). ``graph``
     makes the graph (a class with ``capture(fn)`` and ``replay()``): the
     CUDA one, or a stand-in in the CPU tests."""
 
@@ -86,26 +105,53 @@ class GraphStep(TrainStep):
         self._filled: list[float] | None = None  # the scalars in the static vector
         self._memo: tuple | None = None  # the last host_scalars call
         self._spares: dict[tuple, list[Any]] = {}  # superseded kept parameters by layout (reuse)
+        self._draws_eagerly = False  # a layer read its random source's key or step
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
-        if not self._compiles(ctx, loss, opt):
+        step_ctx, words = self._drawn(ctx)
+        if not self._compiles(step_ctx, loss, opt):
             return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
-        return self._replayed(params, buffers, state, (X, T), opt or self.opt, keep)
+        return self._run(params, buffers, state, (X, T), ctx, opt or self.opt, keep, words)
 
     def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
                   keep=False):  # fmt: skip
         """Weighted rows too: their weights are one more input of the graph
         (a weighted loss per minibatch would leave the graph's own loss)."""
-        if rows.W is None or not self._compiles(ctx, loss, opt):
+        step_ctx, words = self._drawn(ctx)
+        if not self._compiles(step_ctx, loss, opt):
             return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt,
                                        donate=donate, keep=keep)  # fmt: skip
-        params, buffers, state, value = self._replayed(params, buffers, state, _batch(self.rows_xp, rows),
-                                                       opt or self.opt, keep)  # fmt: skip
+        params, buffers, state, value = self._run(params, buffers, state, self._rows_batch(rows), ctx,
+                                                  opt or self.opt, keep, words)  # fmt: skip
         return params, buffers, state, value if total is None else total + value
 
-    def _replayed(self, params, buffers, state, batch, opt, keep):
+    def _drawn(self, ctx):
+        """``(ctx, None)``, or for a step's own random source (Dropout's) the
+        construction's context and the source's key words, an input of the
+        graph (:func:`xpnet._device_random.step_words`); a layer that asked
+        the graph's source for more than those words draws eagerly."""
+        if self._draws_eagerly:
+            return ctx, None
+        return step_words(ctx, self.ctx, self.net._rng_streams)
+
+    def _rows_batch(self, rows):
+        return _batch(self.rows_xp, rows)
+
+    def _run(self, params, buffers, state, batch, ctx, opt, keep, words):
+        """The graph's step, or the eager one where a layer reads its random
+        source's key or step (which the graph's key words do not hold)."""
+        try:
+            return self._replayed(params, buffers, state, batch, opt, keep, words)
+        except UnknownStream:
+            if words is None:
+                raise
+            self._draws_eagerly = True
+            return self._eager(params, buffers, state, *batch[:2], ctx, _loss_of(self, batch), opt, keep)
+
+    def _replayed(self, params, buffers, state, batch, opt, keep, words=None):
         """The step by the graph of this batch's shapes (captured on first
-        use); ``batch``: ``(X, T)``, or ``(X, T, W)`` with the rows' weights."""
+        use); ``batch``: ``(X, T)``, or ``(X, T, W)`` with the rows' weights;
+        ``words``: the step's random key words (Dropout) or ``None``."""
         host = {k: v for k, v in state.items() if type(v) is not list}
         seen, host_out = self._host_scalars(opt, host, state)
         st = self._static
@@ -117,7 +163,7 @@ class GraphStep(TrainStep):
         if seen != self._filled:  # the scalars' memory keeps the last step's until they change
             self._arrays.fill(st["slots"], seen)
             self._filled = seen
-        graph, out = self._inputs(batch)
+        graph, out = self._inputs(batch, words)
         graph.replay()
         params_out, buffers_out = list(st["params"]), list(st["buffers"])
         if keep:
@@ -175,15 +221,18 @@ class GraphStep(TrainStep):
         self._memo = (opt, host, dict(vars(opt)), found)
         return found
 
-    def _inputs(self, batch):
+    def _inputs(self, batch, words=None):
         """The graph of this minibatch's shapes (captured on first use), the
-        minibatch (and its weights) copied into its static inputs; and its output box."""
-        key = tuple(tuple(a.shape) for a in batch)
+        minibatch (its weights, the step's random key words) copied into its
+        static inputs; and its output box."""
+        key = (*(tuple(a.shape) for a in batch), words is not None)
         if key not in self._graphs:
-            self._graphs[key] = self._capture(batch)
-        graph, statics, out = self._graphs[key]
+            self._graphs[key] = self._capture(batch, words)
+        graph, statics, sw, out = self._graphs[key]
         for s, a in zip(statics, batch):
             self._arrays.copy(s, a)
+        if sw is not None:
+            self._arrays.put_words(sw, words)
         return graph, out
 
     def update(self, params, grads, state, *, opt=None, donate=False):
@@ -210,17 +259,19 @@ class GraphStep(TrainStep):
             "slots": self._arrays.slots(params[0], n_scalars) if params else None,
         }
 
-    def _body(self, X, T, W=None, st=None):
+    def _body(self, X, T, W=None, *, words=None, st=None):
         """The step on the static buffers ``st`` (default: the step's own),
         writing its results into them; ``W``: the rows' weights (``None``:
-        equal), scaled here as :meth:`xpnet._trainstep.Rows.weights` does."""
+        equal), scaled here as :meth:`xpnet._trainstep.Rows.weights` does;
+        ``words``: the step's random key words (Dropout)."""
         st = self._static if st is None else st
+        ctx = self.ctx if words is None else self.ctx._replace(rng=TracedRandom(words, self.net._rng_streams))
         params, buffers = st["params"], st["buffers"]
         state = {**st["host"], **{k: Donated(v, self._scratch) for k, v in st["state"].items()}}
         scalars = _Scalars(st["slots"]) if st["slots"] is not None else None
         with _mode(scalars=scalars, fuse=self.fuse, in_place_min=0):
             loss = self.loss if W is None else self.loss.weighted(averaging_one(W))
-            value, grads, new_buffers = self.net._loss_and_grads(params, X, T, loss, buffers, self.ctx)
+            value, grads, new_buffers = self.net._loss_and_grads(params, X, T, loss, buffers, ctx)
             # the gradients backprop just made are read once: a parameter's new value may go into its gradient
             held = {id(a) for a in (X, T, *params, *buffers)} | ({id(W)} if W is not None else set())
             grads = Donated(grads, self._scratch) if self._arrays.own(grads, held) else grads
@@ -231,12 +282,19 @@ class GraphStep(TrainStep):
             _copy_in(self._arrays, v, new_state[k], skip=_same(new_state[k], v))
         return value
 
-    def _capture(self, batch):
+    def _capture(self, batch, words=None):
         statics = tuple(a.clone() for a in batch)
+        sw = None if words is None else self._static_words(words)
         out: dict[str, Any] = {}
         graph = self._graph_kind()
-        graph.capture(lambda: out.__setitem__("value", self._body(*statics)), self._static)
-        return graph, statics, out
+        graph.capture(lambda: out.__setitem__("value", self._body(*statics, words=sw)), self._static)
+        return graph, statics, sw, out
+
+    def _static_words(self, words):
+        """The graph's input for a step's random key words, holding ``words``."""
+        sw = self._arrays.words(self._static["params"][0], words)
+        self._arrays.put_words(sw, words)
+        return sw
 
 
 class TapeStep(GraphStep):
@@ -261,32 +319,26 @@ class TapeStep(GraphStep):
         self._uses: dict[Any, int] = {}  # steps each recording served
         self._refused, self._warn, self._max_bytes = False, warn, max_bytes
 
-    def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
-        if self._refused or not self._compiles(ctx, loss, opt):
-            return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
-        return self._recorded(params, buffers, state, (X, T), ctx, opt or self.opt, keep)
+    def _drawn(self, ctx):
+        return (ctx, None) if self._refused else super()._drawn(ctx)
 
-    def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
-                  keep=False):  # fmt: skip
-        if self._refused or not self._compiles(ctx, loss, opt):
-            return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt,
-                                       donate=donate, keep=keep)  # fmt: skip
-        batch = (rows.X, rows.T) if rows.W is None else (rows.X, rows.T, rows.W)
+    def _rows_batch(self, rows):
         if rows.order is None and rows.lo == 0 and rows.hi == rows.X.shape[0]:  # the loop's own arrays, every epoch
-            self._whole = batch
-        else:
-            batch = _batch(self.rows_xp, rows)
-        params, buffers, state, value = self._recorded(params, buffers, state, batch, ctx, opt or self.opt, keep)
-        return params, buffers, state, value if total is None else total + value
+            self._whole = (rows.X, rows.T) if rows.W is None else (rows.X, rows.T, rows.W)
+            return self._whole
+        return _batch(self.rows_xp, rows)
 
-    def _recorded(self, params, buffers, state, batch, ctx, opt, keep):
+    def _run(self, params, buffers, state, batch, ctx, opt, keep, words):
         """The step by its recording (``batch``: ``(X, T)``, or ``(X, T, W)``
-        with the rows' weights), made on first use and checked against the
-        eager step on its second; eagerly where it cannot be recorded."""
-        key = self._key(batch)
+        with the rows' weights; ``words``: the step's random key words), made
+        on first use and checked against the eager step on its second;
+        eagerly where it cannot be recorded."""
+        if self._refused:
+            return self._eager(params, buffers, state, *batch[:2], ctx, _loss_of(self, batch), opt, keep)
+        key = self._key(batch, words)
         uses = self._uses.get(key, 0)
         if uses > 1:  # recorded and checked
-            return self._replayed(params, buffers, state, batch, opt, keep)
+            return self._replayed(params, buffers, state, batch, opt, keep, words)
         expected = None
         if uses == 1:  # a recording's second step: checked once against the eager step
             copies = [p.copy() for p in params], [b.copy() for b in buffers]
@@ -294,8 +346,8 @@ class TapeStep(GraphStep):
             expected = TrainStep.__call__(self, *copies, state_copy, *batch[:2], ctx, loss=_loss_of(self, batch),
                                           opt=opt)  # fmt: skip
         try:
-            out = self._replayed(params, buffers, state, batch, opt, keep)
-        except self._tape.Untraceable as exc:
+            out = self._replayed(params, buffers, state, batch, opt, keep, words)
+        except (self._tape.Untraceable, UnknownStream) as exc:
             self._refuse(str(exc))
             return self._eager(params, buffers, state, *batch[:2], ctx, _loss_of(self, batch), opt, keep)
         self._uses[key] = uses + 1
@@ -311,31 +363,35 @@ class TapeStep(GraphStep):
             warnings.warn(f"xpnet: compile=True cannot record this step on NumPy ({why}); it runs eagerly",
                           RuntimeWarning, stacklevel=caller_stacklevel())  # fmt: skip
 
-    def _key(self, batch):
+    def _key(self, batch, words=None):
         whole = self._whole
         if whole is not None and _same(batch, whole):
-            return ("whole", len(batch))
-        return tuple(tuple(a.shape) for a in batch)
+            return ("whole", len(batch), words is not None)
+        return (*(tuple(a.shape) for a in batch), words is not None)
 
-    def _inputs(self, batch):
-        key = self._key(batch)
+    def _inputs(self, batch, words=None):
+        key = self._key(batch, words)
         if key[0] != "whole":
-            return super()._inputs(batch)
+            return super()._inputs(batch, words)
         if key not in self._graphs or not _same(self._graphs[key][1], batch):  # recorded on these arrays
-            self._graphs[key] = self._capture(batch, copy=False)
-        graph, _, out = self._graphs[key]
+            self._graphs[key] = self._capture(batch, words, copy=False)
+        graph, _, sw, out = self._graphs[key]
+        if sw is not None:
+            self._arrays.put_words(sw, words)
         return graph, out
 
-    def _capture(self, batch, copy=True):
+    def _capture(self, batch, words=None, copy=True):
         statics = tuple(a.copy() for a in batch) if copy else tuple(batch)
+        sw = None if words is None else self._static_words(words)
         traced, out = self._tape.traced, {}
         static = traced(self._static)
         graph = self._tape.Tape()
-        graph.capture(lambda: out.__setitem__("value", self._body(*traced(statics), st=static)), self._static)
+        graph.capture(lambda: out.__setitem__("value", self._body(*traced(statics), words=traced(sw), st=static)),
+                      self._static)  # fmt: skip
         if self._max_bytes is not None and graph.nbytes > self._max_bytes:
             raise self._tape.Untraceable(f"its recording holds {graph.nbytes} bytes of buffers")
         out["value"] = self._tape.plain(out["value"])
-        return graph, statics, out
+        return graph, statics, sw, out
 
 
 def _batch(xp: Any, rows: Rows) -> tuple[Any, ...]:
@@ -432,15 +488,18 @@ class BridgedGraphStep(GraphStep):
         self._static_ids: set[int] | None = None
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
-        if not self._compiles(ctx, loss, opt):  # the views are not the outer step's own: it never writes them
-            return self._outer(params, buffers, state, X, T, ctx, loss=loss, opt=opt)
+        if not self._compiles(self._drawn(ctx)[0], loss, opt):  # the views are not the outer step's own:
+            return self._outer(params, buffers, state, X, T, ctx, loss=loss, opt=opt)  # it never writes them
         return GraphStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, keep=keep)
 
-    def _replayed(self, params, buffers, state, batch, opt, keep):
+    def _eager(self, params, buffers, state, X, T, ctx, loss, opt, keep):
+        return self._outer(params, buffers, state, X, T, ctx, loss=loss, opt=opt)
+
+    def _replayed(self, params, buffers, state, batch, opt, keep, words=None):
         """The graph's step on torch views of the outer arrays, its results as outer views."""
         inner_state = {k: (self._inner(v) if isinstance(v, list) else v) for k, v in state.items()}
         p, b, st, value = GraphStep._replayed(self, self._inner(params), self._inner(buffers), inner_state,
-                                              tuple(map(self._to_inner, batch)), opt, keep)  # fmt: skip
+                                              tuple(map(self._to_inner, batch)), opt, keep, words)  # fmt: skip
         outer_state = {k: (self._outer_views(v) if isinstance(v, list) else v) for k, v in st.items()}
         return self._outer_views(p), self._outer_views(b), outer_state, self._to_outer(value)
 

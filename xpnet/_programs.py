@@ -20,7 +20,7 @@ from typing import Any
 import array_api_compat as compat
 import numpy as np
 
-from ._device_random import DeviceRandom, TracedRandom, UnknownStream
+from ._device_random import TracedRandom, UnknownStream, step_words
 from ._kernels import _mode, _Scalars, host_scalars
 from ._trainstep import TrainStep, _state_lists, averaging_one, checked_update
 from ._warnings import caller_stacklevel
@@ -156,13 +156,8 @@ class _JaxStep(TrainStep):
         source (Dropout's, which changes every step) becomes the context the
         step was built with and its streams' key words (``(streams, 4)``
         uint32 on the host, hashed there), an input of the one program
-        (``(ctx, None)`` for any other context)."""
-        rng = getattr(ctx, "rng", None)
-        if type(rng) is not DeviceRandom or rng.row or ctx._replace(rng=None) != self.ctx:
-            return ctx, None
-        streams = self.net._rng_streams
-        words = np.array([rng.stream_words(s) for s in streams], dtype=np.uint32).reshape(len(streams), 4)
-        return None, words
+        (``(ctx, None)`` for any other context): :func:`step_words`."""
+        return step_words(ctx, self.ctx, self.net._rng_streams)
 
     def _compiled_rows(self, params, buffers, state, rows, total, opt, words=None):
         slots, host = self._prepare(params, state, opt)

@@ -325,3 +325,12 @@ class NumpyArrays:
     @staticmethod
     def fill(slots: np.ndarray, values: list[float]) -> None:
         slots[...] = values
+
+    @staticmethod
+    def words(like: Any, words: np.ndarray) -> np.ndarray:
+        """A static array for a step's random key words (uint32, as hashed)."""
+        return np.zeros(words.shape, dtype=np.uint32)
+
+    @staticmethod
+    def put_words(dst: np.ndarray, words: np.ndarray) -> None:
+        np.copyto(dst, words)
