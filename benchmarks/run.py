@@ -45,7 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default="", help=f"comma-separated workloads from {', '.join(WORKLOADS)}")
     p.add_argument("--repeats", type=int, default=None, help="timed rounds per workload (default 5; 1 with --quick)")
     p.add_argument("--out", default=DEFAULT_OUT, help="directory for results.json / results.md")
-    p.add_argument("--impls", default="", help="comma-separated implementation keys to keep (default: all)")
+    p.add_argument("--impls", default="",
+                   help="comma-separated implementation keys to keep (default: all; one no workload run has: an error)")
     p.add_argument("--no-gpu", action="store_true", help="skip CuPy / CUDA implementations even when usable")
     p.add_argument(
         "--gpu",
@@ -89,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     results: list[dict[str, Any]] = []
     skipped: dict[str, str] = {}
+    keep = {k.strip() for k in args.impls.split(",") if k.strip()}
+    seen_keys: set[str] = set()  # the implementations the workloads run here offer, for --impls' check
     for name in names:
         mod = importlib.import_module(f".{WORKLOADS[name]}", __package__)
         try:
@@ -104,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                     skipped[workload.name] = "no GPU implementation is usable here (see `xpnet info`)"
                     print(f"== {workload.name} skipped: {skipped[workload.name]}", flush=True)
                     continue
-            if args.impls:
-                keep = {k.strip() for k in args.impls.split(",")}
+            seen_keys.update(i.key for i in workload.impls)
+            if keep:
                 workload.impls = [i for i in workload.impls if i.key in keep]
                 if not workload.impls:
                     continue
@@ -117,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         print("--gpu: no GPU row could run here (CuPy or torch with CUDA needed; `xpnet info` says why)",
               file=sys.stderr)
         return 1
+    unmatched = sorted(keep - seen_keys)
+    if unmatched and not results:  # nothing ran: keep --out's earlier results rather than write an empty table
+        print(_unmatched_impls(unmatched, seen_keys), file=sys.stderr)
+        return 2
     info = machine_info()  # after the workloads: threadpoolctl then sees every BLAS they loaded
     doc = {
         "when": _dt.datetime.now().isoformat(timespec="seconds"),
@@ -141,4 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.targets_table(doc))
     print(f"\nwrote {os.path.join(args.out, 'results.json')} and results.md ({doc['wall_s']} s)")
+    if unmatched:  # the rows that matched ran and are written; the typo still fails the command
+        print(_unmatched_impls(unmatched, seen_keys), file=sys.stderr)
+        return 2
     return 0
+
+
+def _unmatched_impls(unmatched: list[str], seen: set[str]) -> str:
+    """The error for ``--impls`` keys that named no implementation: a typo
+    would otherwise drop its row without a word."""
+    names = ", ".join(repr(k) for k in unmatched)
+    return (f"--impls: no implementation {names} in the workloads run here; "
+            f"expected some of {', '.join(sorted(seen)) or '(none)'}")

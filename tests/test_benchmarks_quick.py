@@ -69,3 +69,24 @@ def test_gpu_rows_without_a_gpu_say_so(tmp_path, monkeypatch):
     assert run.main(["--gpu", "--quick", "--out", str(tmp_path)]) == 1
     assert run.main(["--gpu", "--no-gpu", "--out", str(tmp_path)]) == 2
     assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.skipif(not (ROOT / "benchmarks" / "__main__.py").exists(), reason="no benchmarks/ in this checkout")
+def test_impls_that_match_nothing_are_refused(tmp_path, monkeypatch, capsys):
+    """A key of ``--impls`` that names no implementation (a typo) is an error
+    naming it and the keys there are, not a run that drops that row in silence."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks import harness, run, tiny
+
+    def one_row(key):
+        return harness.Impl(key, key, lambda warm: (lambda: (lambda: {"loss": 0.0})))
+
+    monkeypatch.setattr(tiny, "build", lambda s: harness.Workload("Tiny", "Tiny", [one_row("a"), one_row("b")]))
+    assert run.main(["--only", "Tiny", "--impls", "bogus", "--quick", "--out", str(tmp_path)]) == 2
+    assert not (tmp_path / "results.json").exists()  # an earlier run's results are not replaced by an empty table
+    err = capsys.readouterr().err
+    assert "'bogus'" in err and "--impls" in err and "a, b" in err, err
+    assert run.main(["--only", "Tiny", "--impls", "a,bogus", "--quick", "--out", str(tmp_path)]) == 2
+    assert "'bogus'" in capsys.readouterr().err
+    assert run.main(["--only", "Tiny", "--impls", "a", "--quick", "--out", str(tmp_path)]) == 0
+    assert set(json.loads((tmp_path / "results.json").read_text())["workloads"][0]["impls"]) == {"a"}
