@@ -199,3 +199,17 @@ def test_no_test_replaces_the_childs_pythonpath():
                  for n, line in enumerate(path.read_text().splitlines(), 1)
                  if pattern.search(line) and ".pop(" not in line and "child_env" not in line]  # fmt: skip
     assert offenders == [], f"set PYTHONPATH through helpers.child_env: {offenders}"
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--bench-only", "W3,Smal"], "'Smal'"),
+    (["--bench-only", "W1"], "'W1'"),  # a workload without GPU rows: --gpu would run nothing of it
+    (["--repeats", "0"], "--repeats"),
+])  # fmt: skip
+def test_bad_benchmark_options_exit_2_before_anything_runs(argv, says, monkeypatch, capsys):
+    """A typo in ``--bench-only`` or ``--repeats`` is refused at once, not after
+    the whole suite has spent its minutes of GPU time."""
+    monkeypatch.setattr(gpu_check, "prepare", lambda args: pytest.fail("prepared the run despite a bad option"))
+    assert gpu_check.main([*argv, "--no-tests"]) == 2
+    out = capsys.readouterr().out
+    assert says in out and out.startswith("gpu_check: "), out
