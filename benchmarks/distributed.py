@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -169,6 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="with --launch: also write the results as JSON")
     parser.add_argument("--timeout", type=float, default=600, help="with --launch: seconds per mpiexec run")
     args = parser.parse_args(argv)
+    for name in ("steps", "batch", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    # checked here: `mpiexec -n 0` (or -n '') runs one process, a row nobody asked for, in silence
+    items = args.launch.split(",") if args.launch else []
+    bad = [item for item in items if not re.fullmatch(r"[1-9]\d*(x[1-9]\d*)?", item)]
+    if bad:
+        parser.error(f"--launch takes process counts N or NxT (T BLAS threads each), such as 1,2,1x2; "
+                     f"got {', '.join(map(repr, bad))}")
     if args.launch:
         return launch(args)
     result = measure(args)

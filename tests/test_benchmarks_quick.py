@@ -90,3 +90,25 @@ def test_impls_that_match_nothing_are_refused(tmp_path, monkeypatch, capsys):
     assert "'bogus'" in capsys.readouterr().err
     assert run.main(["--only", "Tiny", "--impls", "a", "--quick", "--out", str(tmp_path)]) == 0
     assert set(json.loads((tmp_path / "results.json").read_text())["workloads"][0]["impls"]) == {"a"}
+
+
+@pytest.mark.skipif(not (ROOT / "benchmarks" / "distributed.py").exists(), reason="no benchmarks/ in this checkout")
+@pytest.mark.parametrize("argv, says", [
+    (["--launch", "0"], "'0'"),
+    (["--launch", "1,x"], "'x'"),
+    (["--launch", "2x0"], "'2x0'"),
+    (["--steps", "0"], "--steps"),
+    (["--batch", "0", "--launch", "1"], "--batch"),
+])  # fmt: skip
+def test_distributed_benchmark_refuses_bad_options_before_mpiexec(argv, says, monkeypatch, capsys):
+    """``--launch 0`` or ``x`` started ``mpiexec -n 0``/``-n ''``, which ran one
+    process and tabled it in silence; ``--steps 0`` failed deep in a child."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks import distributed
+
+    monkeypatch.setattr(distributed.subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a}"))
+    monkeypatch.setattr(distributed, "measure", lambda args: pytest.fail("measured despite a bad option"))
+    with pytest.raises(SystemExit) as stop:
+        distributed.main(argv)
+    assert stop.value.code == 2
+    assert says in capsys.readouterr().err
