@@ -252,18 +252,28 @@ def verdicts(results: list[dict]) -> list[str]:
     return out
 
 
+#: The smallest file whose labels ``xpnet train`` takes as classes (the by-hand pipeline reads them so).
+MIN_ROWS = 20
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.reading", description=__doc__.splitlines()[0])
-    p.add_argument("--rows", default="10000,100000,1000000", help="file sizes (default: 10000,100000,1000000)")
+    p.add_argument("--rows", default="10000,100000,1000000",
+                   help="file sizes, each at least 20 (default: 10000,100000,1000000)")
     p.add_argument("--repeats", type=int, default=3, help="runs per measurement; the median is reported (default 3)")
     p.add_argument("--quick", action="store_true", help="one run on 2000 rows: does it all work? (CI)")
     p.add_argument("--dir", help="where the generated files are kept (default: a temporary folder)")
     p.add_argument("--child", nargs=3, metavar=("KIND", "PATH", "EXTRA"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.repeats < 1:
+        p.error(f"--repeats must be at least 1, got {a.repeats}")
+    sizes = [r.strip() for r in a.rows.split(",")]
+    if not all(r.isdigit() and int(r) >= MIN_ROWS for r in sizes):  # else int(), range() or xpnet's task guess fails
+        p.error(f"--rows takes sizes of at least {MIN_ROWS} separated by commas, such as 10000,100000; got {a.rows!r}")
     if a.child:
         print(json.dumps(child(*a.child)))
         return 0
-    sizes = [2000] if a.quick else [int(r) for r in a.rows.split(",")]
+    sizes = [2000] if a.quick else [int(r) for r in sizes]
     repeats = 1 if a.quick else a.repeats
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(a.dir or tmp)

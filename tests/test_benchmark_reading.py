@@ -25,3 +25,22 @@ def test_reading_benchmark_runs_and_reports_every_target(tmp_path):
                    "xpnet predict / by hand"):
         assert target in proc.stdout
     assert (tmp_path / "read_2000.csv").exists()
+
+
+@pytest.mark.skipif(not (ROOT / "benchmarks" / "reading.py").exists(), reason="no benchmarks/ in this checkout")
+@pytest.mark.parametrize("argv, says", [
+    (["--rows", "abc"], "'abc'"),
+    (["--rows", "300,"], "'300,'"),
+    (["--rows", "0"], "'0'"),
+    (["--repeats", "0"], "--repeats"),
+])  # fmt: skip
+def test_reading_benchmark_refuses_bad_options_in_one_line(argv, says, monkeypatch, capsys):
+    """Each was a traceback (int(), range(), an empty median) after files were written."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks import reading
+
+    monkeypatch.setattr(reading, "measure", lambda *a: pytest.fail("measured despite a bad option"))
+    with pytest.raises(SystemExit) as stop:
+        reading.main(argv)
+    assert stop.value.code == 2
+    assert says in capsys.readouterr().err
