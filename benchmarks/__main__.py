@@ -9,7 +9,7 @@ for i, arg in enumerate(sys.argv):
     value = arg.split("=", 1)[1] if arg.startswith("--threads=") else None
     if arg == "--threads" and i + 1 < len(sys.argv):
         value = sys.argv[i + 1]
-    if value is not None and value.isdigit():
+    if value is not None and value.isdigit() and int(value) >= 1:  # run.main refuses the rest
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = value
         if value == "1":  # JAX's CPU programs too (XLA's Eigen pool spins against the others' pools)

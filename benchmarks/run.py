@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.threads is not None and args.threads < 1:  # 0 reaches OpenMP as an invalid OMP_NUM_THREADS
+        print(f"--threads must be at least 1, got {args.threads}", file=sys.stderr)
+        return 2
     if args.threads is not None and os.environ.get("OMP_NUM_THREADS") != str(args.threads):
         print("--threads only takes effect through `python -m benchmarks` (before NumPy loads)", file=sys.stderr)
         return 2

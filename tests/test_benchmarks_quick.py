@@ -112,3 +112,19 @@ def test_distributed_benchmark_refuses_bad_options_before_mpiexec(argv, says, mo
         distributed.main(argv)
     assert stop.value.code == 2
     assert says in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (ROOT / "benchmarks" / "__main__.py").exists(), reason="no benchmarks/ in this checkout")
+@pytest.mark.parametrize("threads", ["0", "-1"])
+def test_threads_below_one_are_refused_as_such(threads, tmp_path, monkeypatch, capsys):
+    """``--threads -1`` was told it only works through ``python -m benchmarks``
+    (which it was run through), and ``--threads 0`` reached OpenMP as an invalid
+    OMP_NUM_THREADS."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks import run
+
+    monkeypatch.setenv("OMP_NUM_THREADS", threads)  # as benchmarks/__main__.py would have set it
+    assert run.main(["--threads", threads, "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"--threads must be at least 1, got {threads}" in err and "only takes effect" not in err, err
+    assert not (tmp_path / "results.json").exists()
