@@ -509,3 +509,17 @@ def test_the_everyday_public_attributes_have_help_text(attribute):
 
     cls, name = attribute.split(".")
     assert inspect.getdoc(inspect.getattr_static(getattr(xpnet, cls), name))
+
+
+def test_a_built_containers_layers_cannot_be_reassigned():
+    """``block.layers = [...]`` on a Sequential or Residual was accepted: repr
+    and saved files showed the new layers, and predict then failed on the old
+    slices with a shape error naming neither."""
+    block = xpnet.Residual([xpnet.Dense(4, 4, "tanh")])
+    net = xpnet.Network([block, xpnet.Sequential([xpnet.Dense(4, 2)])], backend="numpy", seed=0)
+    for container in (block, net.layers[1]):
+        with pytest.raises(AttributeError, match="layers cannot be changed in place"):
+            container.layers = [xpnet.Dense(4, 4)]
+    assert net.predict(np.ones((2, 4))).shape == (2, 2)
+    assert len(pickle.loads(pickle.dumps(net)).layers[0].layers) == 1
+    assert len(pickle.loads(pickle.dumps(block)).layers) == 1

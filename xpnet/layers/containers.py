@@ -42,13 +42,15 @@ class FixedLayers(list):
     built; a layer appended or replaced afterwards would show in ``repr``
     and in saved files but not in ``predict`` (and break ``fit``)."""
 
+    MESSAGE = (
+        "a network's (or container's) layers cannot be changed in place: its parameters and widths were laid "
+        "out when it was built. Build a new Network (or Sequential) with the layers you want, e.g. "
+        "Network([*(layer.spec() for layer in net.layers), Dense(...)]) (copy weights over with the layers' "
+        "weights and bias setters)"
+    )
+
     def _refuse(self, *args: Any, **kwargs: Any) -> None:
-        raise TypeError(
-            "a network's (or container's) layers cannot be changed in place: its parameters and widths were laid "
-            "out when it was built. Build a new Network (or Sequential) with the layers you want, e.g. "
-            "Network([*(layer.spec() for layer in net.layers), Dense(...)]) (copy weights over with the layers' "
-            "weights and bias setters)"
-        )
+        raise TypeError(self.MESSAGE)
 
     append = extend = insert = pop = remove = clear = sort = reverse = _refuse
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
@@ -62,6 +64,13 @@ class Sequential(Layer):
     """Layers applied one after the other."""
 
     name = "Sequential"
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Refuses a second ``layers``: the slices and widths of the first stay
+        fixed, so new layers would show in ``repr`` and files but not compute."""
+        if name == "layers" and "layers" in self.__dict__:
+            raise AttributeError(FixedLayers.MESSAGE)
+        super().__setattr__(name, value)
 
     def __init__(self, layers: Iterable[Any]) -> None:
         super().__init__()
