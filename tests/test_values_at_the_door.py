@@ -147,8 +147,8 @@ def test_target_checks_ride_in_the_same_transfer(monkeypatch):
         (dict(checkpoint=["a"]), TypeError, "checkpoint must be a path"),
         (dict(distributed="no"), TypeError, "distributed must be True, False or a DataParallel"),
         (dict(distributed=1), TypeError, "distributed must be True, False or a DataParallel"),
-        (dict(metrics="accuracy", validation_data=(X, LABELS)), TypeError, "metrics must be a tuple of names"),
-        (dict(metrics=[42]), TypeError, "metrics must be a tuple of names"),
+        (dict(metrics="accuracy", validation_data=(X, LABELS)), TypeError, "metrics must be a tuple or list of names"),
+        (dict(metrics=[42]), TypeError, "metrics must be a tuple or list of names"),
     ],
 )
 def test_wrong_options_fail_before_any_step(tmp_path, monkeypatch, options, error, words):

@@ -34,7 +34,7 @@ def features(backend: Any, X: Any, dtype: Any, what: str, check: Any = None) -> 
     LIL and DOK hold theirs otherwise, DIA pads)."""
     if backend.name != "numpy":
         raise TypeError(
-            f"{what} is a SciPy sparse {X.shape[0]} x {X.shape[1]} matrix: the numpy backend trains on it as it is, "
+            f"{what} is a SciPy sparse {X.shape[0]} x {X.shape[1]} matrix: the numpy backend takes it as it is, "
             f"the {backend.name} backend takes a dense array (its .toarray(), if that fits in memory)"
         )
     if X.ndim != 2:

@@ -532,7 +532,7 @@ def check_fit_options(root: bool = True, **options: Any) -> None:
         isinstance(m, str | dict) or callable(m) for m in metrics
     ):
         raise TypeError(
-            f"metrics must be a tuple of names, Metric objects or callables (y_true, y_pred) -> 0-d array, "
+            f"metrics must be a tuple or list of names, Metric objects or callables (y_true, y_pred) -> 0-d array, "
             f"such as ('accuracy',), got {metrics!r}"
         )
     if options.get("warm_start") and options.get("resume") is not None:
