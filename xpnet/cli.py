@@ -361,7 +361,8 @@ def _predict_parser(commands: Any) -> None:
     )
     predict.add_argument("model", metavar="MODEL", help="a model written by `xpnet train --save` or Network.save")
     predict.add_argument("data", metavar="DATA", help="CSV or NPZ file of rows to predict")
-    predict.add_argument("--output", metavar="PATH", help="write the CSV here instead of to stdout")
+    predict.add_argument("--output", metavar="PATH",
+                         help="write the CSV here instead of to stdout ('-': stdout; ./- names a file called -)")
     _add_reading_options(predict, from_model=True)
     _add_backend_options(predict, default_help="default: numpy, so no GPU is needed", default="numpy")
     _add_plugin_option(predict)
@@ -524,6 +525,8 @@ def _check_predict(args: argparse.Namespace) -> None:
     _check_marks(args, default_decimal=None)
     _input_path("MODEL", args.model, "model file")
     _input_path("DATA", args.data)
+    if args.output == "-":  # stdout, the Unix convention: no file is written
+        args.output = None
     _output_path("--output", args.output)
     _distinct_files((("--output", args.output),), (("MODEL", args.model), ("DATA", args.data)))
 
