@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_cli import clean_env, ok, read_csv, write_csv, xpnet_cli
+from test_cli import clean_env, ok, one_line_error, read_csv, write_csv, xpnet_cli
 
 
 @pytest.fixture(scope="module")
@@ -36,3 +36,35 @@ def test_predict_output_dash_writes_the_csv_to_stdout_and_no_file(trained):
     assert result.stdout == plain.stdout
     header, rows = read_csv(result.stdout)
     assert header == ["y"] and len(rows) == 60
+
+
+@pytest.mark.parametrize("options, named", [
+    (["--sep", "tab"], "--sep"),
+    (["--decimal", ",", "--na-values", "?"], "--decimal, --na-values"),
+    (["--encoding", "latin-1"], "--encoding"),
+])
+@pytest.mark.parametrize("command", ["train", "predict"])
+def test_csv_reading_options_on_an_npz_are_refused_naming_them(trained, command, options, named):
+    """An NPZ holds arrays, not text: --sep, --encoding, --decimal and
+    --na-values did nothing to it, in silence (a user who passed them
+    believed them applied). Exit 2, naming each option and the file."""
+    folder, _, model = trained
+    npz = folder / "d.npz"
+    if command == "train":
+        argv = ["train", "--data", npz, "--epochs", "1", "--quiet", "--backend", "numpy", *options]
+    else:
+        argv = ["predict", model, npz, *options]
+    result = xpnet_cli(*argv)
+    line = one_line_error(result)
+    assert result.returncode == 2
+    assert f"{named} read CSV files" in line and f"{npz} is an NPZ archive" in line and "leave" in line
+
+
+def test_csv_reading_options_apply_to_a_csv_test_file_of_an_npz_run(trained, tmp_path):
+    """They read --test-data too: with a CSV test file they are not idle,
+    and are not refused for the NPZ --data (its error is about its columns)."""
+    folder, _, _ = trained
+    test = write_csv(tmp_path / "t.csv", ["x0", "x1", "x2", "y"], [[0.5, -1.0], [0.1, 0.2], [1.0, 2.0], [1, 0]])
+    result = xpnet_cli("train", "--data", folder / "d.npz", "--test-data", test, "--sep", "comma", "--epochs", "1",
+                       "--quiet", "--backend", "numpy")
+    assert "read CSV files" not in result.stderr

@@ -18,7 +18,16 @@ import numpy as np
 
 from ._usage import UsageError
 from .columns import _MISSING_HINT, Column, Features, _few, _texts, column_kinds, fit_features
-from .data_io import DataError, Table, column_names, read_header, read_table, sep_hint, unnamed_columns
+from .data_io import (
+    DataError,
+    Table,
+    check_input_file,
+    column_names,
+    read_header,
+    read_table,
+    sep_hint,
+    unnamed_columns,
+)
 from .preprocessing import (
     Target,
     _shell,
@@ -132,6 +141,8 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
     if args.data is None:
         return (*_digits(),)
     table = read_header(args.data, read.sep, read.encoding)
+    if table.sep is None and (args.test_data is None or check_input_file(args.test_data)[1]):
+        refuse_csv_options(args, table)  # they read --test-data too, where that is a CSV file
     if table.sep is None and args.target is not None:
         raise DataError(f"--target selects CSV columns; {table.path} is an NPZ archive, whose targets are its array 'y'",
                         "leave --target out for NPZ files")
@@ -175,6 +186,22 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
     read_table(table, columns=features + targets, text=text, na_values=read.na_values, decimal=read.decimal)
     features = [n for n in features if n in table.frame.columns]  # less the empty unnamed columns
     return table, targets, column_kinds(table, features, categorical)
+
+
+#: The options of a CSV file's reading, which an NPZ archive (arrays, not text) has no use for.
+CSV_OPTIONS = ("sep", "encoding", "decimal", "na_values")
+
+
+def refuse_csv_options(args: argparse.Namespace, table: Table) -> None:
+    """An NPZ read with --sep, --encoding, --decimal or --na-values: they
+    did nothing, in silence, and the user believed them applied. ``--sep
+    auto`` asks for the default, and is no claim about the file."""
+    given = [n for n in CSV_OPTIONS if getattr(args, n) is not None and not (n == "sep" and args.sep == "auto")]
+    if given:
+        flags = ", ".join("--" + n.replace("_", "-") for n in given)
+        raise UsageError(f"{flags} read CSV files; {table.path} is an NPZ archive of arrays, which "
+                         f"{'they do' if len(given) > 1 else 'it does'} not apply to (leave "
+                         f"{'them' if len(given) > 1 else 'it'} out)")
 
 
 def _name_used_copies(table: Table, used: list[str]) -> dict[str, str]:
@@ -411,6 +438,8 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
     na_values = [*(str(v) for v in stored.get("na_values", [])), *(args.na_values or [])]  # --na-values adds
     sep = None if args.sep == "auto" else args.sep or _stored_sep(stored)
     table = read_header(args.data, sep, encoding, known=() if features is None else features.names)
+    if table.sep is None:
+        refuse_csv_options(args, table)
     saved = features is None  # saved from Python (Network.save): every column a number, no fills, no --categorical
     if saved:
         features = Features([Column(n, "number") for n in table.names if table.sep is not None or n.startswith("x")],
