@@ -198,8 +198,11 @@ def test_a_second_ctrl_c_names_the_checkpoint_that_resumes(tmp_path, monkeypatch
     from xpnet import _commands, cli
 
     ck = tmp_path / "my ck.safetensors"
+    epochs_written = []
 
     def interrupted(args):
+        if epochs_written:  # the run wrote its last epoch's checkpoint before the Ctrl-C
+            ck.write_bytes(b"")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(_commands, "train", interrupted)
@@ -207,7 +210,7 @@ def test_a_second_ctrl_c_names_the_checkpoint_that_resumes(tmp_path, monkeypatch
     monkeypatch.setattr(sys, "argv", ["xpnet", *argv])
     assert cli.main(argv) == 130
     assert "interrupted (nothing was saved)" in capsys.readouterr().err  # no checkpoint yet
-    ck.write_bytes(b"")
+    epochs_written.append(1)  # (written during the run: one there before it is refused without --resume)
     assert cli.main(argv) == 130
     line = capsys.readouterr().err.strip()
     assert f"the checkpoint {ck} holds the last epoch written; resume with: " in line
@@ -243,3 +246,19 @@ def test_the_space_check_covers_a_checkpoint_with_its_optimizer_state_and_best_w
         _commands._check_space(args, sizes)
     free(4 * written)
     _commands._check_space(args, sizes)  # room enough: no refusal
+
+
+def test_an_existing_checkpoint_without_resume_is_refused_not_overwritten(tmp_path):
+    """The same command run again without --resume wrote its first epoch
+    over the checkpoint, in silence: the stopped run's epochs were lost.
+    Exit 2 before any data is read, naming --resume and how to start over;
+    the file is untouched, and --resume still continues from it."""
+    ck = tmp_path / "ck.safetensors"
+    ok(xpnet_cli(*TRAIN, "--epochs", "1", "--checkpoint", ck))
+    before = ck.read_bytes()
+    result = xpnet_cli(*TRAIN, "--epochs", "2", "--checkpoint", ck)
+    line = one_line_error(result)
+    assert result.returncode == 2
+    assert f"--checkpoint {ck} exists" in line and "--resume" in line and "delete it" in line
+    assert ck.read_bytes() == before
+    assert "continuing from" in ok(xpnet_cli(*TRAIN, "--epochs", "2", "--checkpoint", ck, "--resume")).stdout

@@ -452,14 +452,15 @@ def _same_run_options(args: argparse.Namespace, data: Any) -> None:
     if not changed and found.get("rows", now["rows"]) != now["rows"]:  # the options that split the rows agree
         raise DataError(f"{args.checkpoint} was written by a run on other training rows than "
                         f"{args.data or 'the data'} holds now (the file, or a reading option, changed since)",
-                        "resume with the data of the run that wrote it, or train afresh without --resume")  # fmt: skip
+                        "resume with the data of the run that wrote it, or delete the checkpoint to train "
+                        "afresh")  # fmt: skip
     if changed:
         flag = lambda n: "--" + n.replace("_", "-")  # noqa: E731
         raise DataError(
             f"{args.checkpoint} was written by a run with "
             + ", ".join(f"{flag(n)} {_given(found[n])}" for n in changed) + "; this one has "
             + ", ".join(f"{flag(n)} {_given(now[n])}" for n in changed),
-            "resume with the options of the run that wrote it, or train afresh without --resume",
+            "resume with the options of the run that wrote it, or delete the checkpoint to train afresh",
         )
 
 

@@ -346,7 +346,8 @@ def _add_train_output_options(group: Any) -> None:
     group.add_argument("--quiet", action="store_true",
                        help="no progress bar (it is also off when stderr, where it is drawn, is not a terminal)")
     group.add_argument("--checkpoint", metavar="PATH",
-                       help="write a checkpoint to PATH after every epoch (and on Ctrl-C or SIGTERM)")
+                       help="write a checkpoint to PATH after every epoch (and on Ctrl-C or SIGTERM); an "
+                       "existing PATH is refused without --resume, never overwritten")
     group.add_argument("--resume", action="store_true",
                        help="resume from --checkpoint PATH if it exists, else start fresh (and say so)")
 
@@ -471,8 +472,20 @@ def _check_train(args: argparse.Namespace) -> None:
     for option, path in outputs:
         _output_path(option, path, keep=option == "--checkpoint", replaced=option != "--plot")
     _distinct_files(outputs, (("--data", args.data), ("--test-data", args.test_data)))
+    _kept_checkpoint(args)
     if args.plot:
         _check_plot(args.plot)
+
+
+def _kept_checkpoint(args: argparse.Namespace) -> None:
+    """A checkpoint at --checkpoint PATH without --resume: a fresh run would
+    write its first epoch over it, and the epochs of the run that wrote it
+    (hours, perhaps) would be lost in silence. Refused, saying both ways on."""
+    path = args.checkpoint
+    if path is None or args.resume or not os.path.lexists(path):
+        return
+    raise UsageError(f"--checkpoint {path} exists: add --resume to continue the run that wrote it, or, to start "
+                     "over, delete it or choose another --checkpoint path (nothing was written)")
 
 
 def _check_plot(path: str) -> None:
