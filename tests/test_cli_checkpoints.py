@@ -58,7 +58,7 @@ def test_resume_from_another_architecture_is_refused(tmp_path):
     ck = tmp_path / "ck.safetensors"
     ok(xpnet_cli(*TRAIN, "--epochs", "1", "--checkpoint", ck))
     line = one_line_error(xpnet_cli(*TRAIN[:-1], "32", "--epochs", "2", "--checkpoint", ck, "--resume"))
-    assert "another architecture" in line
+    assert "was written by a run with --hidden 64; this one has --hidden 32" in line  # named by its flag
 
 
 @pytest.mark.slow
@@ -262,3 +262,56 @@ def test_an_existing_checkpoint_without_resume_is_refused_not_overwritten(tmp_pa
     assert f"--checkpoint {ck} exists" in line and "--resume" in line and "delete it" in line
     assert ck.read_bytes() == before
     assert "continuing from" in ok(xpnet_cli(*TRAIN, "--epochs", "2", "--checkpoint", ck, "--resume")).stdout
+
+
+@pytest.fixture(scope="module")
+def two_epochs(tmp_path_factory):
+    """A checkpoint of 2 epochs of TRAIN (the resumes below are refused before fit: it stays as written)."""
+    ck = tmp_path_factory.mktemp("two_epochs") / "ck.safetensors"
+    ok(xpnet_cli(*TRAIN, "--epochs", "2", "--checkpoint", ck))
+    return ck
+
+
+PYTHON_TERMS = ("epochs=", "lr_schedule", "validation_split", "architecture", "this run uses", "fit(", "callback")
+
+
+@pytest.mark.parametrize("changed", [["--hidden", "32"], ["--activation", "relu"], ["--dropout", "0.1"],
+                                     ["--optimizer", "sgd"], ["--optimizer", "momentum"],
+                                     ["--lr-schedule", "exp:0.5"], ["--validation-split", "0.2"]])
+def test_resume_with_another_model_or_training_option_names_the_flags(two_epochs, changed):
+    """Refused by fit, they were told in its Python terms: 'another
+    architecture: 3-64-10 ...', 'lr_schedule None, this one {'name': ...}',
+    'validation_split=0.1'. The command line names its own options, then and now."""
+    line = one_line_error(xpnet_cli(*TRAIN, *changed, "--epochs", "4", "--checkpoint", two_epochs, "--resume"))
+    assert f"was written by a run with {changed[0]} " in line and f"this one has {changed[0]} {changed[1]}" in line
+    assert not any(term in line for term in PYTHON_TERMS), line
+
+
+def test_resume_with_fewer_epochs_than_the_checkpoint_holds_names_epochs(two_epochs):
+    """'holds 2 completed epoch(s), beyond epochs=1; pass at least epochs=2': fit's keyword."""
+    line = one_line_error(xpnet_cli(*TRAIN, "--epochs", "1", "--checkpoint", two_epochs, "--resume"))
+    assert "holds 2 completed epochs" in line and "--epochs 1" in line and "--epochs 2 or more" in line
+    assert not any(term in line for term in PYTHON_TERMS), line
+
+
+def test_resume_of_a_finished_run_says_nothing_is_left_to_train(two_epochs):
+    """It printed 'continuing from' and a score, as if it had trained."""
+    out = ok(xpnet_cli(*TRAIN, "--epochs", "2", "--checkpoint", two_epochs, "--resume")).stdout
+    assert "holds all 2 epochs: nothing left to train" in out and "--epochs" in out
+
+
+def test_resume_reading_other_columns_names_the_option(tmp_path):
+    """Another --ignore reads other training rows from the same file: the
+    error said only 'other training rows (the file, or a reading option,
+    changed since)'; it names the option. One that reads the same rows
+    (--sep comma, detected before) resumes."""
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.csv"
+    data.write_text("a,b,c,y\n" + "".join(f"{a:.4f},{b:.4f},{c:.4f},{int(a > 0)}\n"
+                                          for a, b, c in rng.normal(size=(60, 3))))
+    ck = tmp_path / "ck.safetensors"
+    run = ["train", "--quiet", "--data", data, "--epochs", "2", "--checkpoint", ck]
+    ok(xpnet_cli(*run, "--epochs", "1"))
+    line = one_line_error(xpnet_cli(*run, "--ignore", "b", "--resume"))
+    assert "was written by a run with --ignore (not given); this one has --ignore b" in line
+    assert "continuing from" in ok(xpnet_cli(*run, "--sep", "comma", "--resume")).stdout

@@ -59,8 +59,8 @@ def train(args: argparse.Namespace) -> int:
     data = _announced_data(args)
     net, loss, epochs, control, stopping = _announced_model(args, data, backend)
     # The notes go in before training, so that every checkpoint is a usable model too.
-    net.info = {**data.info, "run": _run_options(args, data)}
-    resume = _resume_from(args, data)
+    net.info = {**data.info, "run": _run_options(args, data, control)}
+    resume = _resume_from(args, net.info["run"], epochs)
     fit_started = time.perf_counter()
     with _stop_on_signals() as stop:
         try:
@@ -395,16 +395,27 @@ INTERRUPT_CHECKPOINT = "xpnet-interrupted.checkpoint.safetensors"
 #: The options that decide which rows train and test and how a run steps
 #: through them: a resumed run must repeat them (``fit`` checks the model).
 _RUN_OPTIONS = ("data", "seed", "test_size", "test_data", "batch_size", "lr", "weight_decay", "patience", "missing")
+#: The options that decide the model and its training: fit refuses a checkpoint of other ones in its own
+#: terms (another architecture, epochs=, lr_schedule=, validation_split=); compared first, named by their flags.
+_MODEL_OPTIONS = ("hidden", "activation", "dropout", "optimizer", "lr_schedule", "validation_split")
+#: The options that decide which columns are read, and how: named where the training rows differ.
+_COLUMN_OPTIONS = ("target", "task", "ignore", "categorical", "max_categories", "sep", "encoding", "decimal",
+                   "na_values")
 
 
-def _run_options(args: argparse.Namespace, data: Any) -> dict[str, Any]:
+def _run_options(args: argparse.Namespace, data: Any, control: dict[str, Any]) -> dict[str, Any]:
     """The options a resumed run must share with the one that wrote the
-    checkpoint, and a fingerprint of the training rows (the same path may
-    hold other rows by then)."""
-    options = {name: getattr(args, name) for name in _RUN_OPTIONS}
+    checkpoint (``control``: fit's arguments, for the schedule and
+    validation share in effect), and a fingerprint of the training rows
+    (the same path may hold other rows by then)."""
+    options = {name: getattr(args, name) for name in (*_RUN_OPTIONS, *_COLUMN_OPTIONS)}
     for name in ("data", "test_data"):  # one file however it is written (./t.csv, an absolute path)
         if options[name] is not None:
             options[name] = os.path.realpath(options[name])
+    schedule = control.get("lr_schedule")
+    options.update(hidden=list(args.hidden), activation=args.activation, dropout=args.dropout,
+                   optimizer=args.optimizer, validation_split=control.get("validation_split", 0.0),
+                   lr_schedule=None if schedule is None else args.lr_schedule.describe(schedule))
     if args.checkpoint is not None:  # only a resume compares it (hashing costs about a second per GB)
         options["rows"] = _fingerprint(data.X_train, data.y_train)
     return options
@@ -422,7 +433,9 @@ def _fingerprint(*arrays: np.ndarray) -> str:
     return digest.hexdigest()[:16]
 
 
-def _resume_from(args: argparse.Namespace, data: Any) -> str | None:
+def _resume_from(args: argparse.Namespace, run: dict[str, Any], epochs: int) -> str | None:
+    """The checkpoint to resume from (None: start fresh), checked against
+    this run's options (``run``) and ``epochs``, said on one line."""
     if not args.resume:
         return None
     if args.checkpoint is None:
@@ -430,42 +443,80 @@ def _resume_from(args: argparse.Namespace, data: Any) -> str | None:
     if not Path(args.checkpoint).exists():
         _say(f"resume: no checkpoint at {args.checkpoint} yet; starting fresh")
         return None
-    _same_run_options(args, data)
-    _say(f"resume: continuing from {args.checkpoint}")
+    meta, _ = read_model_file(args.checkpoint, verify=False)  # the resume checks the checksum after each field
+    _same_run_options(args, meta, run)
+    _say(_resume_line(args, meta, epochs))
     return args.checkpoint
 
 
-def _same_run_options(args: argparse.Namespace, data: Any) -> None:
-    """Refuse to resume a checkpoint with other data, split or stepping
-    options than the run that wrote it had: another --seed or --test-size
-    would hold out other rows (the first epochs trained on some of the new
-    test rows), another --data file or other rows in it, --batch-size, --lr,
-    --weight-decay or --patience would not be the run that was stopped."""
-    meta, _ = read_model_file(args.checkpoint, verify=False)  # the resume checks the checksum after each field
+def _resume_line(args: argparse.Namespace, meta: dict[str, Any], epochs: int) -> str:
+    """Where the checkpoint's run stands against --epochs: fewer epochs than
+    it holds is refused naming --epochs (fit said 'pass at least epochs=5');
+    a run that holds them all has nothing left to train, which is said."""
+    import json
+
+    path = args.checkpoint
+    try:
+        fields = json.loads(meta["checkpoint"])
+        epoch, step = int(fields["epoch"]), int(fields["step"])
+    except (KeyError, TypeError, ValueError, OverflowError):  # no checkpoint, or a malformed one: fit names it
+        return f"resume: continuing from {path}"
+    need = epoch + (step > 0)
+    if need > epochs:
+        given = f"--epochs {epochs}" if args.epochs else f"--epochs auto ({epochs} here)"
+        steps = f" and {step} step(s) of the next" if step else ""
+        raise DataError(f"{path} holds {epoch} completed epochs{steps}, more than {given} runs",
+                        f"pass --epochs {need} or more to resume it")
+    if epoch == epochs:
+        return f"resume: {path} holds all {epochs} epochs: nothing left to train (a larger --epochs trains on)"
+    return f"resume: continuing from {path} ({epoch} of {epochs} epochs done)"
+
+
+def _same_run_options(args: argparse.Namespace, meta: dict[str, Any], run: dict[str, Any]) -> None:
+    """Refuse to resume a checkpoint with other data, split, model or
+    stepping options than the run that wrote it had, naming them: another
+    --seed or --test-size would hold out other rows (the first epochs
+    trained on some of the new test rows), another --data file or other
+    rows in it, --batch-size, --lr, --weight-decay or --patience would not
+    be the run that was stopped; --hidden, --optimizer, ... fit refuses."""
     info = meta.get("info")
     found = info.get("run") if isinstance(info, dict) else None
     if not isinstance(found, dict):
         return  # a checkpoint of an older xpnet, or of the Python API: fit's own checks apply
-    now = {**_run_options(args, data), "dtype": args.dtype}
+    now = {**run, "dtype": args.dtype}
     found = {**found, "dtype": meta["dtype"]}  # the rows' fingerprint hashes their dtype: named before it
-    changed = [name for name in ("dtype", *_RUN_OPTIONS) if name in found and found[name] != now[name]]
+    changed = _changed(found, now, ("dtype", *_RUN_OPTIONS, *_MODEL_OPTIONS))
     if not changed and found.get("rows", now["rows"]) != now["rows"]:  # the options that split the rows agree
-        raise DataError(f"{args.checkpoint} was written by a run on other training rows than "
-                        f"{args.data or 'the data'} holds now (the file, or a reading option, changed since)",
-                        "resume with the data of the run that wrote it, or delete the checkpoint to train "
-                        "afresh")  # fmt: skip
+        changed = _changed(found, now, _COLUMN_OPTIONS)
+        if not changed:
+            raise DataError(f"{args.checkpoint} was written by a run on other training rows than "
+                            f"{args.data or 'the data'} holds now (the file, or a reading option, changed since)",
+                            "resume with the data of the run that wrote it, or delete the checkpoint to train "
+                            "afresh")  # fmt: skip
     if changed:
-        flag = lambda n: "--" + n.replace("_", "-")  # noqa: E731
         raise DataError(
             f"{args.checkpoint} was written by a run with "
-            + ", ".join(f"{flag(n)} {_given(found[n])}" for n in changed) + "; this one has "
-            + ", ".join(f"{flag(n)} {_given(now[n])}" for n in changed),
+            + ", ".join(f"{_flag(n)} {_given(n, found[n])}" for n in changed) + "; this one has "
+            + ", ".join(f"{_flag(n)} {_given(n, now[n])}" for n in changed),
             "resume with the options of the run that wrote it, or delete the checkpoint to train afresh",
         )
 
 
-def _given(value: Any) -> str:
-    return "(not given)" if value is None else str(value)
+def _changed(found: dict[str, Any], now: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    return [name for name in names if name in found and found[name] != now.get(name)]
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _given(name: str, value: Any) -> str:
+    """An option's value as the command line spells it."""
+    if name == "hidden" and isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    if value is None or value == []:
+        return "(not given)"
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 class _StopFlag:
