@@ -315,3 +315,26 @@ def test_resume_reading_other_columns_names_the_option(tmp_path):
     line = one_line_error(xpnet_cli(*run, "--ignore", "b", "--resume"))
     assert "was written by a run with --ignore (not given); this one has --ignore b" in line
     assert "continuing from" in ok(xpnet_cli(*run, "--sep", "comma", "--resume")).stdout
+
+
+def test_an_interrupted_run_without_checkpoint_keeps_an_earlier_interrupted_runs_file(tmp_path, monkeypatch, capsys):
+    """Without --checkpoint, an interrupted run writes its checkpoint to
+    xpnet-interrupted.checkpoint.safetensors in the current folder: a
+    second interrupted run wrote over the first's, whose epochs were lost.
+    It takes the next free name, and its resume command names that one."""
+    import types
+
+    from xpnet import _commands
+
+    monkeypatch.chdir(tmp_path)
+    first = tmp_path / _commands.INTERRUPT_CHECKPOINT
+    first.write_bytes(b"the first run's epochs")
+    monkeypatch.setattr(sys, "argv", ["xpnet", "train", "--epochs", "4"])
+    written = []
+    exc = types.SimpleNamespace(checkpoint=None, write_checkpoint=written.append,
+                                history=types.SimpleNamespace(epochs=2))
+    args = types.SimpleNamespace(checkpoint=None, distributed=False)
+    assert _commands._interrupted(exc, args, signal.SIGTERM) == 128 + signal.SIGTERM
+    assert first.read_bytes() == b"the first run's epochs"
+    assert written == ["xpnet-interrupted-2.checkpoint.safetensors"]
+    assert "--checkpoint xpnet-interrupted-2.checkpoint.safetensors --resume" in capsys.readouterr().err

@@ -557,7 +557,7 @@ def _stop_on_signals():
 def _interrupted(exc: Any, args: argparse.Namespace, signum: int | None) -> int:
     path = exc.checkpoint
     if path is None and exc.write_checkpoint is not None:
-        path = args.checkpoint or INTERRUPT_CHECKPOINT
+        path = args.checkpoint or _free_interrupt_path()
         exc.write_checkpoint(path)
     name = signal.Signals(signum).name if signum else "interrupt"
     if path is None:
@@ -570,6 +570,18 @@ def _interrupted(exc: Any, args: argparse.Namespace, signum: int | None) -> int:
         print(f"xpnet: {name}: stopped after {exc.history.epochs} complete epoch(s); checkpoint written to {path}\n"
               f"xpnet: resume with: {launcher}{shlex.join(['xpnet', *again, '--resume'])}", file=sys.stderr)
     return 128 + (signum or signal.SIGINT)
+
+
+def _free_interrupt_path() -> str:
+    """Where a run without --checkpoint leaves its checkpoint: the default
+    name, or, where an earlier interrupted run left one there, the next free
+    ``xpnet-interrupted-N...`` (that run's epochs are not written over)."""
+    stem, suffix = INTERRUPT_CHECKPOINT.split(".", 1)
+    path, n = INTERRUPT_CHECKPOINT, 1
+    while os.path.lexists(path):
+        n += 1
+        path = f"{stem}-{n}.{suffix}"
+    return path
 
 
 def _device_name(backend: Any) -> str:
