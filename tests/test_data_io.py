@@ -103,6 +103,22 @@ def test_columns_by_name_or_position(tmp_path):
     assert "--ignore" in info.value.hint
 
 
+@pytest.mark.parametrize("spec, said", [
+    ("3", "position 3 is beyond its 3 columns (0 to 2, or -3 to -1 from the last)"),
+    ("-4", "position -4 is beyond its 3 columns (0 to 2, or -3 to -1 from the last)"),
+    ("Price", "did you mean 'price'?"),
+    ("prise", "did you mean 'price'?"),
+])
+def test_a_column_not_found_says_what_was_near(tmp_path, spec, said):
+    """'has no column '3'' for a position past the last column, and no word
+    of 'price' for 'Price': the message says which positions exist, or the
+    name that was nearly given."""
+    table = read_header(write(tmp_path, "d.csv", "x,size,price\n1,0.5,3\n"))
+    with pytest.raises(DataError) as info:
+        column_name(table, spec, "--target")
+    assert f"no column {spec!r}" in str(info.value) and said in str(info.value)
+
+
 def test_as_numbers_marks_words_and_reads_booleans():
     values, stray = as_numbers(pd.Series(["1", " 2.5", None, "true", "FALSE", "x"], dtype=object))
     np.testing.assert_array_equal(values[:5], [1.0, 2.5, np.nan, 1.0, 0.0])

@@ -658,10 +658,24 @@ def column_name(table: Table, spec: str, option: str = "--target") -> str:
     spec = _one_line(spec)
     if spec in table.names:
         return spec
-    if re.fullmatch(r"-?\d+", spec) and -len(table.names) <= int(spec) < len(table.names):
+    n = len(table.names)
+    if re.fullmatch(r"-?\d+", spec) and -n <= int(spec) < n:
         return table.names[int(spec)]
-    raise DataError(f"{table.path} has no column {spec!r}; its columns are {_list(table.names)}",
-                    f"{option} takes a column name or position")
+    raise DataError(f"{table.path} has no column {spec!r}{_nearly(table.names, spec)}; its columns are "
+                    f"{_list(table.names)}", f"{option} takes a column name or position")
+
+
+def _nearly(names: list[str], spec: str) -> str:
+    """What a name or position not found was near: the positions there are,
+    or a name that differs in case or a letter or two ('Price', 'prise')."""
+    import difflib
+
+    n = len(names)
+    if re.fullmatch(r"-?\d+", spec):
+        return f": position {spec} is beyond its {n} columns (0 to {n - 1}, or -{n} to -1 from the last)"
+    folded = {name.casefold(): name for name in names}
+    near = folded.get(spec.casefold()) or next(iter(difflib.get_close_matches(spec, names, n=1, cutoff=0.75)), None)
+    return "" if near is None else f" (did you mean {near!r}?)"
 
 
 # --------------------------------------------------------------------------
