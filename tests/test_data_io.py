@@ -163,6 +163,10 @@ def test_a_header_of_numbers_and_a_short_name_is_a_header(tmp_path):
         ("", "is empty"),
         ("\n\n", "is empty"),
         (b"\xff\xfe\x00garbage\x00", "not a UTF-8 text"),
+        # a quote never closed: pandas said 'Error tokenizing data. C error: EOF inside string starting at row 3'
+        ("a,b,y\n1,2,0\n3,4,1\n\"5,6,0\n7,8,1\n", "line 4: a quoted field opens with '\"' and is never closed"),
+        ("a,b,y\n1,2,0\n\"x\ny\",4,1\n\"5,6,0\n7,8,1\n", "line 5: a quoted field opens"),  # a quoted newline
+        ("a,b,y\n1,2,0\n\"say \"\"hi\"\"\",4,1\n5,6,\"0\n", "line 4: a quoted field opens"),  # "" is a quote
     ],
 )
 def test_refusals_name_the_problem(tmp_path, text, message):

@@ -591,8 +591,25 @@ def _parser_error(table: Table, exc: Exception) -> DataError:
     if found:
         expected, line, saw = found.groups()
         return DataError(f"{table.path}, line {line}: {saw} fields, but the header has {expected} columns", hint)
+    if "EOF inside string" in str(exc):  # pandas counts records there ('starting at row 3'), not lines
+        return DataError(f"{table.path}, line {_open_quote_line(table)}: a quoted field opens with '\"' and is never "
+                         "closed (the file ends inside it)", "close the quote; a '\"' within a quoted value is "
+                         "written twice ('\"\"')")  # fmt: skip
     text = " ".join(str(exc).split())
     return DataError(f"{table.path} is not a valid CSV file: {text}", hint)
+
+
+def _open_quote_line(table: Table) -> int:
+    """The line whose '"' opens the quoted field that the file ends inside:
+    each '"' turns quoting on or off ('""' within a value turns it twice)."""
+    start, inside = 1, False
+    with table.path.open(newline="", encoding=_python_encoding(table.encoding), errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            for _ in range(line.count('"')):
+                inside = not inside
+                if inside:
+                    start = number
+    return start
 
 
 def _extra_fields(table: Table) -> DataError:
