@@ -68,3 +68,15 @@ def test_csv_reading_options_apply_to_a_csv_test_file_of_an_npz_run(trained, tmp
     result = xpnet_cli("train", "--data", folder / "d.npz", "--test-data", test, "--sep", "comma", "--epochs", "1",
                        "--quiet", "--backend", "numpy")
     assert "read CSV files" not in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--save", "--checkpoint", "--plot"])
+def test_train_outputs_refuse_dash_rather_than_write_a_file_named_dash(tmp_path, option):
+    """'-' means stdout to a shell user (predict --output - writes there):
+    a model, checkpoint or image is no text for stdout, and a file named
+    '-' appeared in the folder. Exit 2 before training; ./- names that file."""
+    result = subprocess.run([sys.executable, "-m", "xpnet", "train", "--epochs", "1", option, "-"],
+                            capture_output=True, text=True, timeout=120, env=clean_env(), cwd=tmp_path)
+    line = one_line_error(result)
+    assert result.returncode == 2 and f"{option} -" in line and "./-" in line
+    assert not (tmp_path / "-").exists()

@@ -470,6 +470,10 @@ def _check_train(args: argparse.Namespace) -> None:
     _input_path("--test-data", args.test_data)
     outputs = (("--save", args.save), ("--plot", args.plot), ("--checkpoint", args.checkpoint))
     for option, path in outputs:
+        if path == "-":  # stdout to a shell user; a file named '-' appeared in the folder
+            what = {"--save": "a model", "--plot": "an image", "--checkpoint": "a checkpoint"}[option]
+            raise UsageError(f"{option} -: {option} writes {what} to a file, not to stdout; give a path "
+                             "(./- for a file named -)")  # fmt: skip
         _output_path(option, path, keep=option == "--checkpoint", replaced=option != "--plot")
     _distinct_files(outputs, (("--data", args.data), ("--test-data", args.test_data)))
     _kept_checkpoint(args)
