@@ -65,7 +65,9 @@ def check_callbacks(callbacks: Any) -> list[Any]:
     if callbacks is None:
         return []
     if not isinstance(callbacks, list | tuple):
-        raise TypeError(f"callbacks must be a list or tuple of callbacks such as [xpnet.EarlyStopping()], got {callbacks!r}")
+        raise TypeError(
+            f"callbacks must be a list or tuple of callbacks such as [xpnet.EarlyStopping()], got {callbacks!r}"
+        )
     return [as_callback(cb) for cb in callbacks]
 
 
