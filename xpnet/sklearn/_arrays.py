@@ -12,6 +12,7 @@ API estimators refuse it.
 
 from __future__ import annotations
 
+import functools
 from numbers import Real
 from typing import Any, NamedTuple
 
@@ -64,8 +65,26 @@ def space_of(a: Any) -> Space:
     (lists, pandas, sparse matrices, NumPy) counts as NumPy."""
     for name, owns in _LIBRARIES:
         if owns(a):
+            if name == "jax":
+                _jax_lookups_cached()
             return Space(name, compat.device(a))
     return NUMPY
+
+
+@functools.cache
+def _jax_lookups_cached() -> None:
+    """array-api-compat's first look at a JAX array calls ``jnp.empty(0)``, a
+    transfer that ``jax.transfer_guard("disallow")`` refuses; xpnet's copy
+    looks once, traced, when its JAX namespace is imported, and here
+    scikit-learn's vendored copy (its validation's ``get_namespace``) does
+    too, before the first estimator call that would otherwise look under a guard."""
+    import jax
+    from sklearn.externals import array_api_compat as vendored
+
+    from .. import _jax_namespace  # noqa: F401  (xpnet's own lookup)
+
+    array = jax.device_put(np.empty(0, dtype=np.float32))
+    jax.make_jaxpr(lambda: vendored.array_namespace(array) and None)()
 
 
 def backend_for(space: Space, backend: Any, device: Any) -> Backend:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from array_api_compat import array_namespace
 from array_api_compat import device as array_device
 from scipy.sparse import csr_matrix, issparse
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
@@ -16,6 +17,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from .._backend import quiet_float_errors
+from .._programs import one_program
 from .._xp import index_dtype
 from ._arrays import NUMPY, dispatching, float_dtypes, host, listed_as_array, readable, space_of, to_space
 from ._base import BaseMLP
@@ -144,18 +146,18 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         out, space = self._outputs(X, "predict")
         xp = self._net_namespace(out)
         if self.out_activation_ == "logistic" and self.n_outputs_ > 1:  # multilabel
-            labels = xp.astype(out > 0.5, index_dtype(xp))
+            labels = one_program(_above_half, out)(out)
             if space == NUMPY:  # scikit-learn's int64, also from a backend without it (JAX's 32-bit mode)
                 labels = host(labels).astype(np.int64, copy=False)
             if getattr(self._label_binarizer, "sparse_input_", False):  # fitted on a sparse y, as scikit-learn
                 return csr_matrix(host(labels))
             return to_space(labels, space)
         if self.classes_.shape[0] == 1:
-            index = xp.zeros(out.shape[0], dtype=index_dtype(xp), device=array_device(out))  # beside the classes
+            index = one_program(_zero_index, out)(out)  # beside the classes
         elif self.out_activation_ == "softmax":
             index = xp.argmax(out, axis=1)
         else:
-            index = xp.astype(out[:, 0] > 0.5, index_dtype(xp))
+            index = one_program(_above_half, out)(out[:, 0])
         if space == NUMPY or isinstance(self.classes_, np.ndarray):  # labels only NumPy holds, or NumPy asked:
             return host(self.classes_)[host(index)]  # a NumPy answer (classes_ is a tensor after a dispatched fit)
         return to_space(xp.take(_device_copy(self.classes_, out), index), space)
@@ -164,8 +166,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         """Probabilities of each class (two columns for two classes)."""
         out, space = self._outputs(X, "predict_proba")
         if self.n_outputs_ == 1:
-            xp = self._net_namespace(out)
-            out = xp.concat([1.0 - out, out], axis=1)
+            out = one_program(_both_classes, out)(out)
         return to_space(out, space)
 
     def predict_log_proba(self, X: Any) -> Any:
@@ -173,7 +174,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         out, space = self._outputs(X, "predict_log_proba")
         xp = self._net_namespace(out)
         if self.n_outputs_ == 1:
-            out = xp.concat([1.0 - out, out], axis=1)
+            out = one_program(_both_classes, out)(out)
         with quiet_float_errors():
             return to_space(xp.log(out), space)
 
@@ -280,6 +281,28 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         tags.target_tags.multi_output = True
         tags.target_tags.positive_only = self.loss == "poisson"  # fit refuses negative targets there: say so
         return tags
+
+
+def _above_half(out: Any) -> Any:
+    """The labels of logistic outputs: 1 above 0.5. One program on JAX, where
+    the eager comparison sent 0.5 to the device, an implicit transfer
+    (``jax.transfer_guard`` refuses those)."""
+    xp = array_namespace(out)
+    return xp.astype(out > 0.5, index_dtype(xp))
+
+
+def _zero_index(out: Any) -> Any:
+    """Class 0 for each row of ``out``, on its device (one program on JAX:
+    an eager ``zeros`` is an implicit transfer there)."""
+    xp = array_namespace(out)
+    return xp.zeros(out.shape[0], dtype=index_dtype(xp), device=array_device(out))
+
+
+def _both_classes(out: Any) -> Any:
+    """The two classes' probabilities from one logistic output (one program
+    on JAX: the eager ``1.0 - out`` sent 1.0 to the device implicitly)."""
+    xp = array_namespace(out)
+    return xp.concat([1.0 - out, out], axis=1)
 
 
 def _readable_for_score(est: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:

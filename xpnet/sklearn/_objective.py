@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -30,12 +31,13 @@ from array_api_compat import array_namespace
 from .._kernels import Kernel, update
 from .._programs import one_program, program_spec
 from ..losses import Loss, declared_fusion, for_labels, get_loss, per_sample
-from ..optimizers import SGD, Adam, Optimizer, _per_parameter
+from ..metrics import Metric
+from ..optimizers import SGD, Adam, Optimizer, _per_parameter, _zeros_like
 from ..registry import component_spec
 
 __all__ = [
     "BatchL2", "EpochPlan", "EpochShare", "PaperAdam", "VelocitySGD", "batch_rows", "batch_weights", "loss_for",
-    "score_for",
+    "score_for", "sent",
 ]  # fmt: skip
 
 
@@ -168,18 +170,28 @@ def loss_for(out_activation: str, weights: Any = None, n_outputs: int = 1) -> Lo
 # -- validation scores, computed on the device by fit's metrics ---------------
 
 
-class ValidationScore:
+_WEIGHTS_TOKENS = itertools.count()
+
+
+class ValidationScore(Metric):
     """Early stopping's score on the validation rows, as scikit-learn's
     ``score`` gives it (weighted by the rows' weights when there are some):
     the accuracy of the most probable class (softmax), of every label at a 0.5
     threshold (logistic), or R² averaged over the outputs (for Poisson, of
-    ``exp`` of the network's log-means). A callable ``(y_true, y_pred)`` for
-    ``fit(metrics=...)``, which computes it on the device with the losses."""
+    ``exp`` of the network's log-means). A metric for ``fit(metrics=...)``,
+    which computes it on the device with the losses."""
 
-    __name__ = "validation_score"
+    name = __name__ = "validation_score"
+    greater_is_better = True
+    #: Namespace operations only: on JAX ``fit`` compiles it into its epoch report, where op by op each
+    #: Python number was an implicit transfer (refused by ``jax.transfer_guard``), the loss's too.
+    compilable = True
 
     def __init__(self, out_activation: str, weights: Any = None, one_class: bool = False) -> None:
         self.out_activation, self.weights, self.one_class = out_activation, weights, one_class
+        # The weights enter the report's program as a constant, and the program's key holds plain settings
+        # only: a token of their own names them, so another fit's weights never run this one's program.
+        self.weights_token = None if weights is None else next(_WEIGHTS_TOKENS)
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
         xp = array_namespace(y_true, y_pred)
@@ -346,7 +358,7 @@ class BatchL2(Optimizer):
         return self.inner.nonnegative
 
     def init_state(self, params: list[Any]) -> dict[str, Any]:
-        sq = [array_namespace(p).zeros_like(p) for p in params]  # kept with alpha=0 too: the keys follow inner's
+        sq = _zeros_like(params)  # kept with alpha=0 too: the keys follow inner's; one program on JAX (no transfer)
         return {**self.inner.init_state(params), "batch": 0, "sq": sq}
 
     def step(self, params, grads, state, decay=None):
@@ -364,7 +376,11 @@ class BatchL2(Optimizer):
         """``0.5 * alpha * sum_k share_k * sum(W_k**2) / n``: the epoch's L2 term."""
         if not self.alpha:
             return None
-        return one_program(_scaled_sum, state["sq"][0])(state["sq"], 0.5 * self.alpha / self.n_rows)
+        like, value = state["sq"][0], 0.5 * self.alpha / self.n_rows
+        key = (value, str(like.dtype), str(getattr(like, "device", None)))
+        if getattr(self, "_scale", (None, None))[0] != key:  # sent once per fit, not once per epoch
+            self._scale = (key, sent(value, like))
+        return one_program(_scaled_sum, like)(state["sq"], self._scale[1])
 
     def config(self) -> dict[str, Any]:
         return {
@@ -387,6 +403,21 @@ def _scaled_sum(arrays: list[Any], scale: Any) -> Any:
     epoch's report otherwise dispatches each sum alone)."""
     xp = array_namespace(*arrays)
     return sum(xp.sum(a) for a in arrays) * scale
+
+
+def sent(value: float, like: Any) -> Any:
+    """``value`` for a program that takes ``like``'s arrays: on JAX a 0-d
+    array sent explicitly to ``like``'s device (a Python number given to a
+    program is an implicit transfer, which ``jax.transfer_guard`` refuses);
+    elsewhere the number itself."""
+    from array_api_compat import is_jax_array
+
+    if not is_jax_array(like):
+        return value
+    import jax
+    import numpy as np
+
+    return jax.device_put(np.asarray(value, dtype=like.dtype), like.sharding)
 
 
 def _l2_step(inner: Optimizer, params, grads, state, decay, rate: float):

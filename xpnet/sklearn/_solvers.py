@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 
 from .._backend import quiet_float_errors
+from .._programs import keyed_program, network_key, program_key
 from ._arrays import host
 from ._messages import warn_convergence
-from ._objective import loss_for
+from ._objective import loss_for, sent
 
 __all__ = ["full_batch_objective", "lbfgs"]
 
@@ -53,17 +54,30 @@ def full_batch_objective(est: Any, net: Any, X: Any, Y: Any, weights: Any) -> _O
 
 class _Objective:
     """The loss and its gradient as scipy wants them: float64 host vectors in,
-    a float and a float64 host vector out, one transfer each way.
+    a float and a float64 host vector out, one explicit transfer each way.
+    On JAX the evaluation between them is one program, kept across fits (its
+    key: the network, the loss and the layout; the rows, their weights and
+    the L2 rate are its inputs): op by op, each Python number (the L2 rate,
+    a loss's constants, the slices of the flat vector) was an implicit
+    transfer, which ``jax.transfer_guard`` refuses.
 
     ``scale`` multiplies the loss only: scikit-learn hands L-BFGS the squared
     error averaged over the outputs but its gradient summed over them, and
     the line search, so the run, follows that pair."""
 
     def __init__(self, net: Any, X: Any, Y: Any, loss: Any, rate: float, scale: float = 1.0) -> None:
-        self.net, self.X, self.Y, self.loss, self.rate, self.scale = net, X, Y, loss, rate, scale
+        self.net, self.X, self.Y, self.loss = net, X, Y, loss
         self.shapes = [tuple(p.shape) for p in net._params()]
         self.order = list(range(0, len(self.shapes), 2)) + list(range(1, len(self.shapes), 2))
         self.iteration, self.value = 0, float("nan")
+        like = net._params()[0]
+        self.inputs = (getattr(loss, "weights", None), sent(rate, like), sent(scale, like))  # sent once per fit
+        layout = (tuple(self.shapes), tuple(self.order))
+        # the functions stay referenced here: keyed_program holds them weakly
+        self._unflat_fn, self._objective_fn = self._unflatten, self._flat_objective
+        self._unflat = keyed_program(net.backend, ("sklearn_unflatten", *layout), self._unflat_fn)
+        key = ("sklearn_lbfgs", *network_key(net), *program_key(loss), *layout)
+        self._evaluate = keyed_program(net.backend, key, self._objective_fn)
 
     def start(self) -> np.ndarray:
         params = [host(p) for p in self.net._params()]
@@ -71,8 +85,10 @@ class _Objective:
 
     def params(self, theta: np.ndarray) -> list[Any]:
         """The parameter list (W0, b0, W1, ...) on the device from scipy's vector."""
-        backend, xp = self.net.backend, self.net.backend.xp
-        flat = backend.asarray(theta, self.net.dtype)
+        return self._unflat(self.net.backend.asarray(theta, self.net.dtype))
+
+    def _unflatten(self, flat: Any) -> list[Any]:
+        xp = self.net.backend.xp
         out, start = [None] * len(self.shapes), 0
         for i in self.order:
             size = int(np.prod(self.shapes[i]))
@@ -80,15 +96,21 @@ class _Objective:
             start += size
         return out
 
-    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+    def _flat_objective(self, flat: Any, X: Any, Y: Any, weights: Any, rate: Any, scale: Any) -> Any:
+        """The objective and its gradient at ``flat`` as one device vector
+        (the loss rebuilt on ``weights``: a program traced for one fit's
+        weights serves the next)."""
         xp = self.net.backend.xp
-        params = self.params(theta)
-        value, grads, _ = self.net._loss_and_grads(params, self.X, self.Y, self.loss)
-        weights = params[0::2]
-        squares = sum(xp.sum(w * w) for w in weights)
-        grads = [g + self.rate * p if i % 2 == 0 else g for i, (p, g) in enumerate(zip(params, grads))]
-        flat = xp.concat([xp.reshape(value * self.scale + 0.5 * self.rate * squares, (1,))]
+        params = self._unflatten(flat)
+        loss = self.loss if weights is None else type(self.loss)(weights)
+        value, grads, _ = self.net._loss_and_grads(params, X, Y, loss)
+        squares = sum(xp.sum(w * w) for w in params[0::2])
+        grads = [g + rate * p if i % 2 == 0 else g for i, (p, g) in enumerate(zip(params, grads))]
+        return xp.concat([xp.reshape(value * scale + 0.5 * rate * squares, (1,))]
                          + [xp.reshape(grads[i], (-1,)) for i in self.order])  # fmt: skip
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        flat = self._evaluate(self.net.backend.asarray(theta, self.net.dtype), self.X, self.Y, *self.inputs)
         out = host(flat).astype(np.float64)
         self.value = float(out[0])
         return self.value, out[1:]

@@ -1,0 +1,126 @@
+"""No hidden transfers in xpnet.sklearn on JAX: ``fit``, ``partial_fit`` and
+the predictions run under ``jax.transfer_guard("disallow")``, as
+``Network.fit`` and ``predict`` do (tests/test_jax_transfers.py). The input
+moves to the device once per call, explicitly; nothing moves implicitly per
+step or per epoch (an eager operation's Python number, a host array or
+number handed to a program). NumPy inputs with ``backend="jax"``, and JAX
+arrays under scikit-learn's ``array_api_dispatch``.
+
+``score`` under dispatch is left out: scikit-learn's own metrics then run
+eagerly on the JAX arrays (``type_of_target`` indexes them with Python
+numbers), outside xpnet."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("SCIPY_ARRAY_API", "1")  # scikit-learn's Array API dispatch needs it before SciPy loads
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install 'xpnet[sklearn]')")
+jax = pytest.importorskip("jax", reason="jax.transfer_guard needs JAX")
+
+import sklearn  # noqa: E402
+from helpers import child_env  # noqa: E402
+
+import xpnet  # noqa: E402
+from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(60, 4)).astype(np.float32)
+TWO = (X[:, 0] > 0).astype(np.int32)
+THREE = RNG.integers(0, 3, size=60).astype(np.int32)
+MULTILABEL = np.stack([TWO, 1 - TWO, (X[:, 1] > 0).astype(np.int32)], axis=1)
+VALUES = X[:, 1] - X[:, 2]
+WEIGHTS = np.linspace(0.5, 2.0, 60)
+
+SETTINGS = {
+    "adam": {"solver": "adam"},
+    "sgd": {"solver": "sgd", "learning_rate": "invscaling"},
+    "adam without alpha": {"solver": "adam", "alpha": 0.0},
+    "early stopping": {"solver": "adam", "early_stopping": True},
+    "lbfgs": {"solver": "lbfgs"},
+}
+TARGETS = {"two classes": TWO, "three classes": THREE, "multilabel": MULTILABEL, "values": VALUES}
+
+
+def _estimator(target: str, settings: str, **params):
+    cls = MLPRegressor if target == "values" else MLPClassifier
+    return cls(hidden_layer_sizes=(8,), max_iter=4, random_state=0, **SETTINGS[settings], **params)
+
+
+def _predictions(est, X):
+    est.predict(X)
+    if isinstance(est, MLPClassifier):
+        est.predict_proba(X)
+        est.predict_log_proba(X)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("settings", list(SETTINGS))
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_numpy_inputs_on_jax_move_explicitly(target, settings, weighted):
+    y, weights = TARGETS[target], WEIGHTS if weighted else None
+    est = _estimator(target, settings, backend="jax")
+    with jax.transfer_guard("disallow"):
+        est.fit(X, y, sample_weight=weights)
+        _predictions(est, X)
+        est.score(X, y, sample_weight=weights)  # NumPy in: scikit-learn's metric runs on the host
+        if settings != "lbfgs" and not est.early_stopping:
+            est.partial_fit(X, y, sample_weight=weights)
+
+
+@pytest.mark.parametrize("settings", list(SETTINGS))
+@pytest.mark.parametrize("target", ["two classes", "three classes", "values"])
+def test_jax_inputs_under_dispatch_move_nothing_implicitly(target, settings):
+    Xj, yj = jax.device_put(X), jax.device_put(TARGETS[target])
+    est = _estimator(target, settings)
+    with sklearn.config_context(array_api_dispatch=True), jax.transfer_guard("disallow"):
+        est.fit(Xj, yj)
+        _predictions(est, Xj)
+        if settings != "lbfgs" and not est.early_stopping:
+            est.partial_fit(Xj, yj)
+    assert est._net.backend.name == "jax"
+
+
+def test_weighted_early_stopping_scores_each_fits_own_weights():
+    """The weighted validation score is compiled into the epoch report with
+    its weights: a second fit of other weights must not run the first one's program."""
+    first = _estimator("values", "early stopping", backend="jax").fit(X, VALUES, sample_weight=WEIGHTS)
+    second = _estimator("values", "early stopping", backend="jax").fit(X, VALUES, sample_weight=WEIGHTS[::-1])
+    on_numpy = _estimator("values", "early stopping", backend="numpy", dtype="float32")
+    on_numpy.fit(X, VALUES, sample_weight=WEIGHTS[::-1])
+    assert first.validation_scores_ != second.validation_scores_
+    np.testing.assert_allclose(second.validation_scores_, on_numpy.validation_scores_, rtol=1e-4)
+
+
+def test_the_guard_would_see_one():
+    """The tests above can fail: an eager operation with a Python number is refused."""
+    with pytest.raises(Exception, match="Disallowed host-to-device transfer"), jax.transfer_guard("disallow"):
+        jax.device_put(X) * 2.0
+
+
+def test_a_fresh_process_fits_jax_inputs_under_dispatch_and_the_guard():
+    """scikit-learn's vendored array-api-compat looks up JAX's namespace with
+    ``jnp.empty(0)`` (a transfer) the first time it sees a JAX array. In a
+    fresh process, since this one's tests may have done it already."""
+    code = (
+        "import jax, numpy as np, sklearn\n"
+        "from xpnet.sklearn import MLPClassifier\n"
+        "X = jax.device_put(np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32))\n"
+        "y = jax.device_put((np.arange(20) % 2).astype(np.int32))\n"
+        "with sklearn.config_context(array_api_dispatch=True), jax.transfer_guard('disallow'):\n"
+        "    MLPClassifier((4,), max_iter=2, random_state=0).fit(X, y).predict(X)\n"
+    )
+    root = Path(xpnet.__file__).resolve().parents[1]
+    env = {**child_env(root), "SCIPY_ARRAY_API": "1", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
