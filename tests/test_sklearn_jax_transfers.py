@@ -6,9 +6,9 @@ step or per epoch (an eager operation's Python number, a host array or
 number handed to a program). NumPy inputs with ``backend="jax"``, and JAX
 arrays under scikit-learn's ``array_api_dispatch``.
 
-``score`` under dispatch is left out: scikit-learn's own metrics then run
-eagerly on the JAX arrays (``type_of_target`` indexes them with Python
-numbers), outside xpnet."""
+``score`` of JAX arrays under dispatch scores on the host: scikit-learn's
+own metrics ran eagerly on them (``type_of_target`` indexes them with
+Python numbers), and ``r2_score`` writes into its arrays, which JAX's are not."""
 
 from __future__ import annotations
 
@@ -124,3 +124,24 @@ def test_a_fresh_process_fits_jax_inputs_under_dispatch_and_the_guard():
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
                           check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("target", ["two classes", "three classes", "values"])
+def test_score_of_jax_inputs_under_dispatch(target, weighted):
+    """scikit-learn's score of the same predictions, from NumPy copies, as a
+    Python float; under the guard (the copies are explicit transfers)."""
+    from sklearn.metrics import accuracy_score, r2_score
+
+    Xj, yj = jax.device_put(X), jax.device_put(TARGETS[target])
+    weights = jax.device_put(WEIGHTS.astype(np.float32)) if weighted else None
+    est = _estimator(target, "adam")
+    with sklearn.config_context(array_api_dispatch=True):
+        est.fit(Xj, yj)
+        predicted = np.asarray(est.predict(Xj))
+        with jax.transfer_guard("disallow"):
+            got = est.score(Xj, yj, sample_weight=weights)
+    metric = r2_score if target == "values" else accuracy_score
+    expected = metric(TARGETS[target], predicted, sample_weight=WEIGHTS.astype(np.float32) if weighted else None)
+    assert type(got) is float
+    assert got == pytest.approx(float(expected), rel=1e-6)

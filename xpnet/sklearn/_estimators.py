@@ -9,7 +9,9 @@ import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as array_device
 from scipy.sparse import csr_matrix, issparse
+from sklearn import config_context
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -180,7 +182,10 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """The mean accuracy on ``(X, y)``, as scikit-learn's (its inputs read as ``fit`` reads them)."""
-        return super().score(*_readable_for_score(self, X, y, sample_weight))
+        X, y, weights = _readable_for_score(self, X, y, sample_weight)
+        if _jax_under_dispatch(X):
+            return _score_on_host(accuracy_score, self.predict(X), y, weights)
+        return super().score(X, y, weights)
 
     @staticmethod
     def _net_namespace(out: Any) -> Any:
@@ -274,7 +279,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """R² on ``(X, y)``, as scikit-learn's (its inputs read as ``fit`` reads them)."""
-        return super().score(*_readable_for_score(self, X, y, sample_weight))
+        X, y, weights = _readable_for_score(self, X, y, sample_weight)
+        if _jax_under_dispatch(X):
+            return _score_on_host(r2_score, self.predict(X), y, weights)
+        return super().score(X, y, weights)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -313,6 +321,23 @@ def _readable_for_score(est: Any, X: Any, y: Any, sample_weight: Any) -> tuple[A
     method = f"{type(est).__name__}.score"
     weights = None if sample_weight is None else readable(listed_as_array(sample_weight), "sample_weight", method)
     return readable(X, "X", method), readable(listed_as_array(y), "y", method), weights
+
+
+def _jax_under_dispatch(X: Any) -> bool:
+    return dispatching() and space_of(X).library == "jax"
+
+
+def _score_on_host(metric: Any, predicted: Any, y: Any, weights: Any) -> float:
+    """scikit-learn's ``metric`` of JAX predictions, on NumPy copies (one
+    explicit transfer each): on the JAX arrays themselves its metrics ran
+    eagerly, each Python number an implicit transfer (refused under
+    ``jax.transfer_guard``), and ``r2_score`` writes into its arrays, which
+    failed with a TypeError (JAX's are immutable). The score is a Python
+    float either way."""
+    predicted = predicted if issparse(predicted) else host(predicted)
+    y = y if issparse(y) else host(y)
+    with config_context(array_api_dispatch=False):
+        return float(metric(y, predicted, sample_weight=None if weights is None else host(weights)))
 
 
 def _unique_classes(classes: Any) -> np.ndarray:
