@@ -484,8 +484,9 @@ def test_a_dropout_graph_step_is_captured_and_trains_like_eager(monkeypatch, wei
 
 
 @xpnet.register
-class _StepScale(xpnet.layers.Layer):
-    """A layer that reads its random source's step index, which a graph's key words do not hold."""
+class StepReadingLayer(xpnet.layers.Layer):
+    """A layer that reads its random source's step index, which a graph's key
+    words do not hold (test_tape.py uses it too)."""
 
     name = "test_compile_step_scale"
     uses_rng = True
@@ -505,7 +506,7 @@ def test_a_layer_reading_its_random_sources_step_runs_eagerly_beside_a_graph(mon
     X, y = _classification()
     fitted = []
     for compile in (False, True):
-        net = xpnet.Network([xpnet.Dense(4, 8, "tanh"), _StepScale(), xpnet.Dense(8, 3, "softmax")],
+        net = xpnet.Network([xpnet.Dense(4, 8, "tanh"), StepReadingLayer(), xpnet.Dense(8, 3, "softmax")],
                             backend=_CPU_TORCH(), dtype="float64", seed=0)  # fmt: skip
         net.fit(X, y, loss="cross_entropy", compile=compile, seed=0, epochs=2, batch_size=8)
         fitted.append(net)

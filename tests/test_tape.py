@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from test_compile import StepReadingLayer
 
 import xpnet
 from xpnet import _compile, _graphstep, _tape
@@ -174,20 +175,6 @@ def test_dropout_steps_are_recorded_and_train_exactly_as_eager(monkeypatch, weig
     assert _compile.training_step(nets[0], get_loss("mse"), get_optimizer("sgd"), None, None, {}).mode == "numpy tape"
 
 
-@xpnet.register
-class _KeyedScale(Layer):
-    """A layer that reads its random source's step index (not its streams' words)."""
-
-    name = "test_tape_keyed_scale"
-    uses_rng = True
-
-    def forward(self, xp, params, buffers, X, ctx):
-        return (X * (1.0 + ctx.rng.step % 2) if ctx.training and ctx.rng is not None else X), None, buffers
-
-    def backward(self, xp, params, cache, dY, need_dx):
-        return dY, []
-
-
 def test_a_layer_reading_its_random_sources_key_is_not_recorded():
     """A custom layer that reads the source's ``key`` or ``step`` (which a
     recording's key words do not hold) runs eagerly, with compile=True's
@@ -196,8 +183,8 @@ def test_a_layer_reading_its_random_sources_key_is_not_recorded():
     X, labels = _targets("labels")
     fitted = []
     for compile in (True, False):
-        net = xpnet.Network([xpnet.Dense(4, 8, "tanh"), _KeyedScale(), xpnet.Dense(8, 3, "softmax")], dtype="float64",
-                            seed=0)  # fmt: skip
+        layers = [xpnet.Dense(4, 8, "tanh"), StepReadingLayer(), xpnet.Dense(8, 3, "softmax")]
+        net = xpnet.Network(layers, dtype="float64", seed=0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             net.fit(X, labels, loss="cross_entropy", compile=compile, seed=0, epochs=2, batch_size=8)
