@@ -32,7 +32,7 @@ from .._kernels import Kernel, update
 from .._programs import one_program, program_spec
 from ..losses import Loss, declared_fusion, for_labels, get_loss, per_sample
 from ..metrics import Metric
-from ..optimizers import SGD, Adam, Optimizer, _per_parameter, _zeros_like
+from ..optimizers import SGD, Adam, Optimizer, _per_parameter, _sgd_kernel, _zeros_like
 from ..registry import component_spec
 
 __all__ = [
@@ -244,8 +244,9 @@ class PaperAdam(Adam):
     compilable = True
     program_config = Adam.program_config
 
-    def _kernel_step(self, params, grads, state, decay, weight_decay):
-        kernels = _per_parameter(_paper_adam_kernel, params, decay, weight_decay)
+    def _kernel_step(self, params, grads, state, decay, weight_decay, l2=False):
+        """``l2``: the kernels add the L2 term even at a ``weight_decay`` of 0 (:func:`_l2_step`)."""
+        kernels = _per_parameter(_paper_adam_kernel, params, decay, 1.0 if l2 else weight_decay)
         b1, b2 = self.beta1, self.beta2
         t = state["t"] + 1
         rate = self.lr * (1.0 - b2**t) ** 0.5 / (1.0 - b1**t)
@@ -286,11 +287,16 @@ class VelocitySGD(SGD):
             raise ValueError(f"momentum must be a number in [0, 1], got {value!r}")
         return float(value)
 
+    #: Do the kernels add the L2 term even at a ``weight_decay`` of 0 (:func:`_l2_step`)?
+    l2 = False
+
     def step(self, params, grads, state, decay=None):
-        if self.momentum == 0.0:
-            return super().step(params, grads, state, decay)  # p - lr * g: the same either way
-        kernels = _per_parameter(_velocity_kernel, params, decay, self.weight_decay, self.nesterov)
+        on = 1.0 if self.l2 else self.weight_decay  # what picks the kernels: with the term or without
         scalars = (self.lr, self.momentum, self.weight_decay)
+        if self.momentum == 0.0:  # p - lr * g: SGD's kernel, the same either way
+            (new,) = update(_per_parameter(_sgd_kernel, params, decay, on, False, False), [params, grads], scalars)
+            return new, state
+        kernels = _per_parameter(_velocity_kernel, params, decay, on, self.nesterov)
         new, velocity = update(kernels, [params, grads, state["velocity"]], scalars)
         return new, {"velocity": velocity}
 
@@ -369,7 +375,8 @@ class BatchL2(Optimizer):
             kernels = [_squares_kernel(f, self.plan.weighted) for f in _flags(decay, params)]
             (out["sq"],) = update(kernels, [state["sq"], list(params)], (0.0 if k == 0 else 1.0, self.plan.shares[k]))
         rows = self.plan.rows[k]  # 0 for a minibatch of zero weights: no loss, no L2 term
-        params, inner = _l2_step(self.inner, params, grads, inner, decay, self.alpha / rows if rows else 0.0)
+        params, inner = _l2_step(self.inner, params, grads, inner, decay, self.alpha / rows if rows else 0.0,
+                                 self.alpha != 0.0)
         return params, {**inner, **out}
 
     def epoch_penalty(self, state: dict[str, Any]) -> Any:
@@ -420,14 +427,18 @@ def sent(value: float, like: Any) -> Any:
     return jax.device_put(np.asarray(value, dtype=like.dtype), like.sharding)
 
 
-def _l2_step(inner: Optimizer, params, grads, state, decay, rate: float):
+def _l2_step(inner: Optimizer, params, grads, state, decay, rate: float, l2: bool):
     """``inner``'s step with the L2 rate as its weight decay on the weights
-    (added to the gradient: ``g + rate * W``, scikit-learn's L2 gradient)."""
+    (added to the gradient: ``g + rate * W``, scikit-learn's L2 gradient).
+    ``l2`` (``alpha`` is not 0) keeps the kernels with the term at every
+    step, ``rate`` 0 for a minibatch of zero weights: a compiled step (JAX's
+    program, NumPy's recording, a CUDA graph) keeps the kernels it was traced
+    with, and one traced at such a minibatch left the term out of all."""
     if isinstance(inner, Adam):
-        return inner._kernel_step(params, grads, state, decay, rate)
-    if inner.weight_decay != rate:
+        return inner._kernel_step(params, grads, state, decay, rate, l2)
+    if inner.weight_decay != rate or inner.l2 != l2:
         inner = copy.copy(inner)
-        inner.weight_decay = rate
+        inner.weight_decay, inner.l2 = rate, l2
     return inner.step(params, grads, state, decay=decay)
 
 
