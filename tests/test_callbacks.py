@@ -6,6 +6,7 @@ and all of it through checkpoints and resume, bit-identical."""
 from __future__ import annotations
 
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -380,6 +381,43 @@ def test_settings_a_callback_changes_between_epochs_reach_compiled_steps(backend
     loss, mean = run(backend, compile)
     np.testing.assert_allclose(loss, want_loss, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(mean, want_mean, rtol=1e-9, atol=1e-12)
+
+
+class _Narrower(xpnet.Callback):
+    """Sets the loss's Huber delta after epoch 1."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def on_epoch_end(self, epoch, logs):
+        self.loss.delta = 0.1
+
+
+@pytest.mark.parametrize("compile", [False, "auto", True])
+def test_a_loss_setting_a_callback_changes_between_epochs_reaches_compiled_steps(backend, compile):
+    """Only the layers' and the optimizer's settings were followed: a Huber
+    delta a callback narrowed after epoch 1 was ignored by a compiled step
+    (JAX's program, silently), and NumPy's recording found it out only at
+    its short minibatch's check, after the epoch's other steps had kept the
+    old delta. The step is built again, so every mode gives the eager
+    NumPy figures."""
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(37, 4)), 3 * rng.normal(size=(37, 2))
+
+    def run(backend, compile):
+        net = xpnet.MLP([4, 8, 2], "tanh", backend=backend, dtype="float64", seed=0)
+        loss = xpnet.losses.Huber(1.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # compile=True: nothing it cannot record
+            h = net.fit(X, T, loss=loss, optimizer="adam", lr=0.05, epochs=3, batch_size=8, seed=1, compile=compile,
+                        callbacks=[_Narrower(loss)])  # fmt: skip
+        return h.loss, [host(p) for p in net._params()]
+
+    want_loss, want = run("numpy", False)
+    loss, got = run(backend, compile)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-9, atol=1e-12)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
 class _SwitchOn(xpnet.Callback):

@@ -379,16 +379,18 @@ class _Run:
                                       self.val_labels)
         self.settings = self._settings_now() if self.callbacks else None
 
-    def _settings_now(self) -> tuple[str, str]:
-        """The network's config and the optimizer's program settings, as text."""
-        return repr(self.net.config()), repr(program_key(self.opt))
+    def _settings_now(self) -> tuple[str, str, str]:
+        """The network's config, the optimizer's program settings and the
+        loss's config (a Huber delta), as text."""
+        return repr(self.net.config()), repr(program_key(self.opt)), repr(self.loss.config())
 
     def _follow_settings(self) -> None:
         """A callback that changed a layer's settings between epochs (a
-        temperature, a BatchNorm's momentum: what its config holds), or the
-        optimizer's (a momentum or weight decay switched on), trains the
-        next epoch with them, as an eager step reads them anyway: a compiled
-        step or report traced with the old ones is built again. The config's
+        temperature, a BatchNorm's momentum: what its config holds), the
+        optimizer's (a momentum or weight decay switched on) or the loss's
+        (a Huber delta), trains the next epoch with them, as an eager step
+        reads them anyway: a compiled step or report traced with the old
+        ones is built again. The config's
         text, not the program key: a few microseconds an epoch (the key
         walks every component, about 0.1 ms)."""
         if self.schedule is not None and self.opt.lr != self.base_lr:  # schedules read it at some epochs only
