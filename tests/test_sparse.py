@@ -278,3 +278,19 @@ def test_a_sparse_y_is_named_and_to_numpy_makes_a_sparse_matrix_dense():
     np.testing.assert_array_equal(xpnet.to_numpy(Y), np.eye(6, 2))
     with pytest.raises(TypeError, match="to_numpy takes an array"):
         xpnet.to_numpy(None)
+
+
+def test_compile_true_with_a_sparse_x_says_it_runs_eagerly():
+    """compile=True says why a step it asked for cannot be recorded (a
+    component that reads values on the host, an optimizer it cannot
+    replay); a sparse X ran the eager step without a word. 'auto' stays
+    quiet, and compile=True on a dense X says nothing."""
+    X = _sparse("csr")
+    y = _labels(X)
+    with pytest.warns(RuntimeWarning, match=r"compile=True cannot record this step on NumPy \(X is a SciPy sparse") as got:
+        _fit(X, y, compile=True)
+    assert len(got) == 1 and got[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _fit(X, y, compile="auto")
+        _fit(X.toarray(), y, compile=True)

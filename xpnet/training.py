@@ -19,6 +19,7 @@ import contextlib
 import copy
 import math
 import numbers
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +36,7 @@ from ._programs import inference, keyed_program, network_key, program_key
 from ._random import host_rng
 from ._sparse import is_sparse
 from ._trainstep import Rows, averaging_one, take_rows
+from ._warnings import caller_stacklevel
 from ._xp import row_range
 from .callbacks import callback_name
 from .layers import INFERENCE
@@ -359,6 +361,10 @@ class _Run:
         # The step: compiled where that pays (xpnet._compile); it updates in
         # place only arrays it owns (this run's optimizer state, then its own
         # results within an epoch), never ones the network or a report holds.
+        if self.compile is True and is_sparse(self.X):  # asked for by name: say why not, as for a step it cannot record
+            warnings.warn("xpnet: compile=True cannot record this step on NumPy (X is a SciPy sparse matrix, whose "
+                          "products a recording cannot follow); it runs eagerly", RuntimeWarning,
+                          stacklevel=caller_stacklevel())  # fmt: skip
         self._build_step()
         # Runs of equal minibatches as one program (JAX; train_step.scans, never for a step that draws
         # random numbers: that one is eager), except with several processes (an allreduce, and an
