@@ -515,6 +515,32 @@ def test_a_layer_reading_its_random_sources_step_runs_eagerly_beside_a_graph(mon
         np.testing.assert_array_equal(host(a), host(b))
 
 
+def test_compile_true_says_a_layer_reading_its_random_sources_step_runs_eagerly_beside_a_graph(monkeypatch):
+    """compile=True says why the step runs eagerly, as on NumPy and JAX: the
+    CUDA graph fell back without a word. 'auto' stays quiet."""
+    if try_import("torch") is None:
+        pytest.skip("torch is not installed")
+
+    def factory(net, loss, opt, decay, ctx, state=None, compile="auto"):
+        eager = TrainStep(net, loss, opt, decay, ctx, state)
+        return _graphstep.GraphStep(eager, _FakeGraph, warn=compile is True)
+
+    monkeypatch.setattr("xpnet.training.training_step", factory)
+    X, y = _classification()
+
+    def fit(compile):
+        net = xpnet.Network([xpnet.Dense(4, 8, "tanh"), _StepScale(), xpnet.Dense(8, 3, "softmax")],
+                            backend=_CPU_TORCH(), dtype="float64", seed=0)  # fmt: skip
+        net.fit(X, y, loss="cross_entropy", compile=compile, seed=0, epochs=2, batch_size=8)
+
+    with pytest.warns(RuntimeWarning, match=r"cannot capture this step in a CUDA graph \(.*step index") as got:
+        fit(True)
+    assert len(got) == 1 and got[0].filename == __file__
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit("auto")
+
+
 def test_graph_step_never_changes_what_the_loop_keeps(monkeypatch):
     """The graph updates its static tensors in place: arrays returned with
     ``keep`` (an epoch's end) and arrays passed in (the network's) are

@@ -47,8 +47,9 @@ def training_step(net: Any, loss: Any, opt: Any, decay: Sequence[bool] | None, c
     leaves large networks on torch CUDA eager (:data:`GRAPH_MAX_PARAMS`)."""
     check_compile(compile)
     eager = TrainStep(net, loss, opt, decay, ctx, state, fuse=compile is not False)
-    kinds = {"jax": functools.partial(_JaxStep, warn=compile is True), "bridge": bridged_step,
-             "graph": functools.partial(GraphStep, graph=_CudaGraph),
+    warn = compile is True  # asked for by name: a step that runs eagerly says why
+    kinds = {"jax": functools.partial(_JaxStep, warn=warn), "bridge": functools.partial(bridged_step, warn=warn),
+             "graph": functools.partial(GraphStep, graph=_CudaGraph, warn=warn),
              "tape": functools.partial(tape_step, compile=compile), None: None}  # fmt: skip
     name = compiled_kind(net.backend, compile, sum(math.prod(p.shape) for p in net._params()))
     kind = kinds[name]

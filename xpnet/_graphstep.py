@@ -96,9 +96,10 @@ class GraphStep(TrainStep):
     #: How the static arrays are copied and filled.
     _arrays: Any = _TorchArrays
 
-    def __init__(self, eager: TrainStep, graph: Any) -> None:
+    def __init__(self, eager: TrainStep, graph: Any, warn: bool = False) -> None:
+        """``warn``: say why a step runs eagerly (``compile=True`` asked for the graph)."""
         self.__dict__.update(eager.__dict__)
-        self._graph_kind = graph
+        self._graph_kind, self._warn = graph, warn
         self._graphs: dict[tuple, Any] = {}
         self._static: dict[str, Any] | None = None
         self._returned: list[Any] = []  # the copies handed out with keep, equal to the static parameters
@@ -142,10 +143,13 @@ class GraphStep(TrainStep):
         source's key or step (which the graph's key words do not hold)."""
         try:
             return self._replayed(params, buffers, state, batch, opt, keep, words)
-        except UnknownStream:
+        except UnknownStream as exc:
             if words is None:
                 raise
             self._draws_eagerly = True
+            if self._warn:
+                warnings.warn(f"xpnet: compile=True cannot capture this step in a CUDA graph ({exc}); it runs eagerly",
+                              RuntimeWarning, stacklevel=caller_stacklevel())  # fmt: skip
             return self._eager(params, buffers, state, *batch[:2], ctx, _loss_of(self, batch), opt, keep)
 
     def _replayed(self, params, buffers, state, batch, opt, keep, words=None):
@@ -313,11 +317,11 @@ class TapeStep(GraphStep):
         dropped, and the step runs eagerly (``"auto"``)."""
         from . import _tape
 
-        super().__init__(eager, _tape.Tape)
+        super().__init__(eager, _tape.Tape, warn)
         self._tape, self._arrays = _tape, _tape.NumpyArrays
         self._whole: tuple[Any, ...] | None = None  # the loop's full-batch (X, T) or (X, T, W)
         self._uses: dict[Any, int] = {}  # steps each recording served
-        self._refused, self._warn, self._max_bytes = False, warn, max_bytes
+        self._refused, self._max_bytes = False, max_bytes
 
     def _drawn(self, ctx):
         return (ctx, None) if self._refused else super()._drawn(ctx)
@@ -478,9 +482,10 @@ class BridgedGraphStep(GraphStep):
 
     mode = "cuda graph (torch, shared through DLPack)"
 
-    def __init__(self, outer: TrainStep, inner_net: Any, graph: Any, to_inner: Callable, to_outer: Callable) -> None:
+    def __init__(self, outer: TrainStep, inner_net: Any, graph: Any, to_inner: Callable, to_outer: Callable,
+                 warn: bool = False) -> None:  # fmt: skip
         inner = TrainStep(inner_net, outer.loss, outer.opt, outer.decay, outer.ctx, None, outer.fuse)
-        super().__init__(inner, graph)
+        super().__init__(inner, graph, warn)
         self._outer, self._to_inner, self._to_outer = outer, to_inner, to_outer
         self.rows_xp = outer.rows_xp
         self._views: dict[int, tuple[Any, Any]] = {}  # id(outer view) -> (the view, its static torch tensor)
@@ -529,7 +534,7 @@ class BridgedGraphStep(GraphStep):
         return out
 
 
-def bridged_step(outer: TrainStep) -> TrainStep:
+def bridged_step(outer: TrainStep, warn: bool = False) -> TrainStep:
     """The CuPy step as a torch CUDA graph (:class:`BridgedGraphStep`); the
     eager step where the torch network, rebuilt from the config's names,
     would not be this one (a component its name would not bring back), or
@@ -540,7 +545,7 @@ def bridged_step(outer: TrainStep) -> TrainStep:
         return outer
     if not _on_default_streams():
         return outer
-    return _bridged(outer)
+    return _bridged(outer, warn)
 
 
 def _on_default_streams() -> bool:  # pragma: no cover - needs a GPU
@@ -555,7 +560,7 @@ def _on_default_streams() -> bool:  # pragma: no cover - needs a GPU
     return cupy.cuda.get_current_stream().ptr == 0 and torch.cuda.current_stream().cuda_stream == 0
 
 
-def _bridged(outer: TrainStep) -> TrainStep:  # pragma: no cover - needs a GPU
+def _bridged(outer: TrainStep, warn: bool) -> TrainStep:  # pragma: no cover - needs a GPU
     import cupy
     import torch
 
@@ -566,7 +571,7 @@ def _bridged(outer: TrainStep) -> TrainStep:  # pragma: no cover - needs a GPU
     inner_net = type(net)._assemble(net.config(), inner_backend, net.dtype,
                                     [torch.from_dlpack(p) for p in net._params()],
                                     [torch.from_dlpack(b) for b in net._buffers()])  # fmt: skip
-    return BridgedGraphStep(outer, inner_net, _CudaGraph, torch.from_dlpack, cupy.from_dlpack)
+    return BridgedGraphStep(outer, inner_net, _CudaGraph, torch.from_dlpack, cupy.from_dlpack, warn)
 
 
 def _same(a: Sequence[Any], b: Sequence[Any]) -> bool:
