@@ -328,6 +328,39 @@ def test_compile_true_steps_aside_for_a_step_it_cannot_record():
         np.testing.assert_array_equal(p, q)
 
 
+class _RowByRowLoss(xpnet.Loss):
+    """A loss of yours with ``_value`` only: sample weights take each row's
+    loss from :meth:`xpnet.Loss._per_sample`'s default, ``_value`` row by
+    row through ``xp.asarray`` and ``xp.stack``."""
+
+    name = "test_tape_row_by_row"
+
+    def _value(self, xp, t, y):
+        return xp.sum((y - t) ** 2) / y.shape[0]
+
+    def _gradient(self, xp, t, y):
+        return 2.0 * (y - t) / y.shape[0]
+
+
+def test_a_weighted_loss_of_yours_without_per_sample_is_recorded_exactly(monkeypatch):
+    """``xp.asarray`` of a recorded array gave a plain ndarray, which the
+    recording no longer followed: ``xp.stack`` of the rows' losses ran once,
+    at the recording, and its result stayed in the replay. The check at the
+    second step then refused the recording ('computed other numbers',
+    compile=True's warning): such a loss never ran recorded. It is
+    recorded, every step replayed, to the bit."""
+    X, _, values = _data()
+    w = np.random.default_rng(3).uniform(0.1, 3.0, size=X.shape[0])
+    counts = _counting_replays(monkeypatch)
+    nets = [xpnet.MLP([4, 6, 2], "tanh", dtype="float64", seed=0) for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        hists = [net.fit(X, values, loss=_RowByRowLoss(), compile=c, seed=0, epochs=3, batch_size=8, sample_weight=w)
+                 for net, c in zip(nets, (True, False))]  # fmt: skip
+    assert counts["replay"] == 3 * 5
+    _same_training((nets[0], hists[0]), (nets[1], hists[1]))
+
+
 def test_recording_refuses_host_reads_and_unfollowed_copies():
     """What a recorded step cannot do raises Untraceable, not a silently
     frozen number: a host read, and an array an ndarray method made."""
