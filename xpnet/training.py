@@ -165,10 +165,11 @@ def fit(
     update kernels on CuPy, and as a recorded list of NumPy calls replayed
     into fixed buffers on NumPy (xpnet's own components; ``True`` records
     yours too); eagerly elsewhere, and for distributed runs and optimizers
-    other than the built-in ones, and outside JAX for networks that draw
-    random numbers (Dropout) and for sample or class weights. ``False`` runs every operation as written. The
-    results equal the eager ones to rounding (to the bit on NumPy;
-    :mod:`xpnet._compile`).
+    other than the built-in ones. Row weights (sample or class weights) and
+    a Dropout step's random key words are inputs of every compiled step;
+    a layer that reads its random source's key or step runs eagerly.
+    ``False`` runs every operation as written. The results equal the eager
+    ones to rounding (to the bit on NumPy; :mod:`xpnet._compile`).
 
     Raises ``FloatingPointError`` naming the epoch if the loss, the weights
     or the optimizer state (Adam's ``v``, overflowed by float32 gradients
