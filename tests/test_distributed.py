@@ -378,6 +378,20 @@ def test_one_process_without_mpiexec_trains_as_usual(monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
+@needs_mpi
+def test_compile_true_says_a_distributed_step_runs_eagerly(monkeypatch):
+    """A distributed step exchanges the gradients between its loss and its
+    update, so it runs eagerly: compile=True said so for an optimizer it
+    cannot replay, not for this, and trained eagerly without a word."""
+    for var in distributed._LAUNCHER_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    spec = mpi_scenarios.scenarios()["sgd_ce_batch9"]
+    with pytest.warns(RuntimeWarning, match=r"compile=True cannot compile this step \(a distributed") as got:
+        with pytest.warns(UserWarning, match="not started by mpiexec"):
+            mpi_scenarios.build(spec).fit(spec["X"], spec["y"], **spec["fit"], distributed=True, compile=True)
+    assert [w.filename for w in got if w.category is RuntimeWarning] == [__file__]
+
+
 @pytest.mark.parametrize(("local_ranks", "n_gpus", "want"), [
     ([0, 1], 1, [0, 0]),            # a one-GPU workstation: both processes share GPU 0
     ([0, 1, 2, 3], 2, [0, 1, 0, 1]),  # round robin

@@ -362,10 +362,8 @@ class _Run:
         # The step: compiled where that pays (xpnet._compile); it updates in
         # place only arrays it owns (this run's optimizer state, then its own
         # results within an epoch), never ones the network or a report holds.
-        if self.compile is True and is_sparse(self.X):  # asked for by name: say why not, as for a step it cannot record
-            warnings.warn("xpnet: compile=True cannot record this step on NumPy (X is a SciPy sparse matrix, whose "
-                          "products a recording cannot follow); it runs eagerly", RuntimeWarning,
-                          stacklevel=caller_stacklevel())  # fmt: skip
+        if self.compile is True:
+            self._say_why_eager()
         self._build_step()
         # Runs of equal minibatches as one program (JAX; train_step.scans, never for a step that draws
         # random numbers: that one is eager), except with several processes (an allreduce, and an
@@ -375,6 +373,19 @@ class _Run:
         self.has_penalty = hasattr(self.opt, "epoch_penalty")  # a regularisation term in the epoch loss (xpnet.sklearn)
         # Last: a set-up that fails (a step that cannot be built) leaves no bar open on the terminal.
         self.bar = _progress_bar(self.epochs, shows_bar, initial=len(self.history.loss))
+
+    def _say_why_eager(self) -> None:
+        """compile=True asked for a compiled step by name: say why this run's
+        is eager, as :func:`xpnet._compile.training_step` does for a step it
+        cannot compile."""
+        if self.dp is not None:
+            why = "compile this step (a distributed step exchanges the gradients between its loss and its update)"
+        elif is_sparse(self.X):
+            why = "record this step on NumPy (X is a SciPy sparse matrix, whose products a recording cannot follow)"
+        else:
+            return
+        warnings.warn(f"xpnet: compile=True cannot {why}; it runs eagerly", RuntimeWarning,
+                      stacklevel=caller_stacklevel())
 
     def _build_step(self) -> None:
         """The training step and the epoch report for the network's settings
