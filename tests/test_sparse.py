@@ -287,7 +287,8 @@ def test_compile_true_with_a_sparse_x_says_it_runs_eagerly():
     quiet, and compile=True on a dense X says nothing."""
     X = _sparse("csr")
     y = _labels(X)
-    with pytest.warns(RuntimeWarning, match=r"compile=True cannot record this step on NumPy \(X is a SciPy sparse") as got:
+    says = r"compile=True cannot record this step on NumPy \(X is a SciPy sparse"
+    with pytest.warns(RuntimeWarning, match=says) as got:
         _fit(X, y, compile=True)
     assert len(got) == 1 and got[0].filename == __file__
     with warnings.catch_warnings():
