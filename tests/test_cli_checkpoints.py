@@ -338,3 +338,21 @@ def test_an_interrupted_run_without_checkpoint_keeps_an_earlier_interrupted_runs
     assert first.read_bytes() == b"the first run's epochs"
     assert written == ["xpnet-interrupted-2.checkpoint.safetensors"]
     assert "--checkpoint xpnet-interrupted-2.checkpoint.safetensors --resume" in capsys.readouterr().err
+
+
+def test_resume_of_a_cosine_schedule_with_other_epochs_says_its_length_follows_epochs(tmp_path):
+    """``--lr-schedule cosine`` decays over --epochs: resumed with another
+    --epochs, the error named 'cosine:1' and 'cosine:2', values the user
+    never typed; it says where they came from, and what keeps the length."""
+    ck = tmp_path / "ck.safetensors"
+    ok(xpnet_cli(*TRAIN, "--epochs", "1", "--lr-schedule", "cosine", "--checkpoint", ck))
+    result = xpnet_cli(*TRAIN, "--epochs", "2", "--lr-schedule", "cosine", "--checkpoint", ck, "--resume")
+    line = one_line_error(result)
+    assert "--lr-schedule cosine:1; this one has --lr-schedule cosine:2" in line
+    assert "cosine without T_MAX decays over --epochs (1 then, 2 now)" in line
+    assert "--lr-schedule cosine:1 keeps its length" in line
+    ok(xpnet_cli(*TRAIN, "--epochs", "2", "--lr-schedule", "cosine:1", "--checkpoint", ck, "--resume"))
+    # a T_MAX given, and changed, is the user's own number: nothing to explain
+    line = one_line_error(xpnet_cli(*TRAIN, "--epochs", "2", "--lr-schedule", "cosine:3", "--checkpoint", ck,
+                                    "--resume"))
+    assert "this one has --lr-schedule cosine:3" in line and "decays over --epochs" not in line

@@ -497,9 +497,22 @@ def _same_run_options(args: argparse.Namespace, meta: dict[str, Any], run: dict[
         raise DataError(
             f"{args.checkpoint} was written by a run with "
             + ", ".join(f"{_flag(n)} {_given(n, found[n])}" for n in changed) + "; this one has "
-            + ", ".join(f"{_flag(n)} {_given(n, now[n])}" for n in changed),
+            + ", ".join(f"{_flag(n)} {_given(n, now[n])}" for n in changed) + _schedule_note(args, found, now),
             "resume with the options of the run that wrote it, or delete the checkpoint to train afresh",
         )
+
+
+def _schedule_note(args: argparse.Namespace, found: dict[str, Any], now: dict[str, Any]) -> str:
+    """Why a plain ``--lr-schedule cosine`` differs: its length is --epochs,
+    so the message's ``cosine:5`` and ``cosine:8`` are numbers the user never
+    typed; ``cosine:5`` keeps the run's length with the new --epochs."""
+    then, spec = found.get("lr_schedule"), now.get("lr_schedule")
+    if not getattr(args.lr_schedule, "follows_epochs", False) or then == spec:
+        return ""
+    if not (isinstance(then, str) and then.startswith("cosine:") and isinstance(spec, str)):
+        return ""
+    old, new = then.partition(":")[2], spec.partition(":")[2]
+    return f"; cosine without T_MAX decays over --epochs ({old} then, {new} now): --lr-schedule {then} keeps its length"
 
 
 def _changed(found: dict[str, Any], now: dict[str, Any], names: tuple[str, ...]) -> list[str]:

@@ -129,6 +129,8 @@ def _lr_schedule(text: str) -> Any:
         spec = f"{name}:" + ",".join(f"{config[n]:g}" for n in names)
         return spec + (" on the training loss" if config.get("monitor") == "loss" else "")
 
+    build.follows_epochs = name == "cosine" and not values  # its length is --epochs: a resume's message says so
+
     try:
         build(1)
     except (ValueError, TypeError) as exc:
