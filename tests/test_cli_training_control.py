@@ -45,7 +45,8 @@ def test_epochs_is_the_maximum_when_training_does_not_stop(blobs):
 
 @pytest.mark.parametrize(("args", "reason"), [
     (["--patience", "0"], "--patience 0"),
-    (["--patience", "none"], "--patience 0"),
+    (["--patience", "none"], "--patience none"),  # as typed: it said '--patience 0', which was not typed
+    (["--patience", "Off"], "--patience Off"),
     (["--validation-split", "0"], "--validation-split 0"),
 ])  # fmt: skip
 def test_early_stopping_can_be_turned_off(blobs, args, reason):

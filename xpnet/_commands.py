@@ -230,7 +230,8 @@ def _validation_rows(share: float, n_train: int, labels: Any) -> int:
 
 def _no_stopping_reason(args: argparse.Namespace, n_train: int) -> str:
     if args.patience == 0:
-        return "early stopping: off (--patience 0); training all epochs on all training rows"
+        typed = getattr(args.patience, "typed", "0")  # --patience none, as typed
+        return f"early stopping: off (--patience {typed}); training all epochs on all training rows"
     if args.validation_split == 0:
         return "early stopping: off (--validation-split 0); training all epochs on all training rows"
     if n_train >= MIN_ROWS_TO_STOP_EARLY:  # every class too small to give a row at this share

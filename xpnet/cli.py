@@ -77,9 +77,19 @@ _non_negative = _number(float, lambda v: 0 <= v < float("inf"), "a non-negative 
 _count = _number(int, lambda v: v >= 0, "a non-negative integer")
 
 
+class _Off(int):
+    """``--patience none`` (or ``off``): 0, as typed, for the run summary's
+    'early stopping: off (--patience none)'; it said '--patience 0'."""
+
+    def __new__(cls, typed: str) -> _Off:
+        off = super().__new__(cls, 0)
+        off.typed = typed
+        return off
+
+
 def _patience(text: str) -> int:
     """``--patience N``; ``0`` or ``none`` turns early stopping off."""
-    return 0 if text.strip().lower() in ("none", "off") else _count(text)
+    return _Off(text.strip()) if text.strip().lower() in ("none", "off") else _count(text)
 
 
 #: --lr-schedule's grammar: NAME[:ARG,ARG] -> (the schedule's class name, its arguments' names).
