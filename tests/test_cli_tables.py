@@ -1213,3 +1213,32 @@ def test_a_few_grouped_numbers_among_plain_ones_are_not_offered_as_missing_value
     line = one_line_error(xpnet_cli("train", "--data", tmp_path / "few.tsv", *FAST))
     assert "line 2: column 'amount' holds '1,100.25', not a number" in line and "--na-values" not in line, line
     assert "digit groups: write the numbers without the group marks ('1100.25')" in line
+
+
+@pytest.mark.parametrize("dates", [
+    [f"2020-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(40)],             # ISO
+    [f"2020-01-{1 + i % 28:02d}T{i % 24:02d}:30:00" for i in range(40)],        # ISO with a time
+    [f"{1 + i % 28:02d}/{1 + i % 12:02d}/2021" for i in range(40)],             # day/month/year
+    [f"{1 + i % 28}.{1 + i % 12}.2021" for i in range(40)],                     # German
+])  # fmt: skip
+def test_dates_as_features_are_refused_unless_categorical(tmp_path, dates):
+    """A column of dates became categories in silence: one per date, so
+    that no later date could be predicted (or, past 100, the hint raised
+    --max-categories). It is refused, naming dates and what to do with them;
+    --categorical takes them as categories on purpose."""
+    rows = "".join(f"{(i * 0.37) % 2 - 1:.2f},{d},{i % 2}\n" for i, d in enumerate(dates))
+    data = tmp_path / "dates.csv"
+    data.write_text("a,when,y\n" + rows)
+    result = xpnet_cli("train", "--data", data, *FAST)
+    line = one_line_error(result)
+    assert result.returncode == 1 and f"column 'when' holds dates ({dates[0]!r})" in line
+    assert "--ignore when" in line and "--categorical when" in line and "days since" in line
+    ok(xpnet_cli("train", "--data", data, "--categorical", "when", *FAST))
+    line = one_line_error(xpnet_cli("train", "--data", data, "--target", "when", "--ignore", "y", *FAST))
+    assert "holds dates" in line and "--task classification" in line
+
+
+def test_version_numbers_and_times_are_no_dates(tmp_path):
+    rows = "".join(f"{i % 5}.{i % 3}.{i % 7},{i % 24:02d}:{i % 60:02d},{i % 2}\n" for i in range(40))
+    (tmp_path / "v.csv").write_text("version,time,y\n" + rows)
+    ok(xpnet_cli("train", "--data", tmp_path / "v.csv", *FAST))

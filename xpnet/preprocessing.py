@@ -196,6 +196,9 @@ _FORMATTED = re.compile(r"[+-]?[$€£¥]?\s?[+-]?\d[\d.,\s\u00a0\u202f']*\s?(%|
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:(?:[ '\u00a0\u202f]\d{3})+(?:[.,]\d+)?|(?:,\d{3})+\.\d+|(?:,\d{3}){2,})")
 #: A number with a decimal point (0.13, -1.5e3): under --decimal , such a '.' groups nothing.
 _POINT_DECIMAL = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
+#: A date, with a time or not: 2020-01-31 (ISO, or / and . between), 31/01/2020, 31.1.2020, 1/31/20.
+_DATE = re.compile(r"(?:\d{4}([-/.])\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2\d{4}|\d{1,2}/\d{1,2}/\d{2})"
+                   r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 
 
 def refuse_formatted_numbers(table: Table, name: str, sample: list[str], target: bool = False) -> None:
@@ -221,6 +224,23 @@ def refuse_formatted_numbers(table: Table, name: str, sample: list[str], target:
                         "--decimal , reads ',' as the decimal mark (a '.' only groups thousands: 1.234,5)",
                         f"write them with a decimal comma, or leave out --decimal , if the file's numbers use "
                         f"points; or {categories}")  # fmt: skip
+    _refuse_dates(table, name, sample, target)
+
+
+def _refuse_dates(table: Table, name: str, sample: list[str], target: bool) -> None:
+    """Dates would become categories in silence: one per date, so that no
+    later date can be predicted (past --max-categories, its hint said to
+    raise the limit). A number (days, a year, a weekday) is what a date
+    means to a network, and only the user knows which."""
+    dates = [t for t in sample if _DATE.fullmatch(t)]
+    if not _most(dates, sample):
+        return
+    how = ("--task classification takes them as class labels" if target else
+           f"--ignore {_shell(name)} leaves the column out, or --categorical {_shell(name)} encodes each date as a "
+           "category")  # fmt: skip
+    raise DataError(f"{table.path}: column {name!r} holds dates ({dates[0]!r}), which xpnet does not read as numbers",
+                    f"write them as numbers (e.g. days since a start date, or year, month and weekday columns); "
+                    f"{how}")
 
 
 def _ungrouped(text: str) -> str:
