@@ -313,3 +313,16 @@ def test_a_leading_zero_groups_no_thousands():
         pd.to_numeric(german[:1])
     english = plain_numbers(pd.Series(["0,126", "1,200", "-1,234.5", "12,34"]), (".", ","))
     assert english.tolist() == ["0,126", "1200", "-1234.5", "12,34"]
+
+
+def test_a_byte_not_utf8_past_the_sample_names_its_line(tmp_path):
+    """A UTF-8 file with one Latin-1 byte far down ('K\\xf6ln' on line
+    20,002) was 'not a UTF-8 text CSV file (nor an NPZ archive)': true of
+    one byte, and no help finding it. The message names the line and the
+    byte; --encoding still reads it."""
+    rows = "".join(f"{i % 7},{i % 5},city{i % 3},{i % 2}\n" for i in range(20000))
+    path = write(tmp_path, "late.csv", b"a,b,c,y\n" + rows.encode() + b"1,2,K\xf6ln,0\n")
+    with pytest.raises(ValueError, match=r"late.csv, line 20002: byte 0xf6 \('1,2,K\\xf6ln,0'\) is not UTF-8") as got:
+        read(path)
+    assert "--encoding" in got.value.hint
+    assert read_table(read_header(path, encoding="latin-1")).frame["c"].iloc[-1] == "Köln"

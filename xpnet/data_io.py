@@ -477,6 +477,26 @@ def _not_text(path: Path, encoding: str) -> DataError:
                      "if it is text in another encoding, pass --encoding, e.g. --encoding latin-1")
 
 
+def _undecodable(table: Table) -> DataError:
+    """A byte past the sampled start that the encoding cannot read: the
+    header and first rows were text, so the file is, but for that byte (a
+    Latin-1 'ö' in a UTF-8 file); 'not a UTF-8 text CSV file' did not say
+    where. Found only for the message, a line at a time."""
+    encoding = _python_encoding(table.encoding)
+    name = "UTF-8" if encoding == "utf-8-sig" else table.encoding
+    with table.path.open("rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError as exc:
+                where = line[max(exc.start - 8, 0): exc.end + 8].decode(encoding, "backslashreplace").strip()
+                return DataError(f"{table.path}, line {number}: byte 0x{line[exc.start]:02x} ('{where}') is not "
+                                 f"{name}, the encoding the file is read in",
+                                 "pass --encoding with the file's encoding, e.g. --encoding cp1252 for Excel's on "
+                                 "Windows, --encoding latin-1 for ISO-8859-1")  # fmt: skip
+    return _not_text(table.path, table.encoding)  # pragma: no cover - a multi-byte encoding's split character
+
+
 def _detect_separator(lines: list[str]) -> str:
     """The candidate that splits the header into the most columns (at least
     2) and every sampled row into as many; ``,`` when none does."""
@@ -537,7 +557,7 @@ def read_table(
                 encoding=_python_encoding(table.encoding), **options,
             )
     except UnicodeDecodeError:
-        raise _not_text(table.path, table.encoding) from None
+        raise _undecodable(table) from None
     except pd.errors.ParserError as exc:
         raise _parser_error(table, exc) from None
     except pd.errors.ParserWarning:
