@@ -505,6 +505,16 @@ def test_info_lists_backends_and_the_auto_choice():
         assert re.search(rf"^auto choice: {auto} ", out, re.M)
 
 
+@pytest.mark.parametrize("words", [["model.safetensors"], ["data.csv"], ["--backend", "torch"]])
+def test_info_given_a_file_or_option_says_it_describes_the_installation(words):
+    """``xpnet info model.safetensors`` (or a CSV file) said only
+    'unrecognized arguments': info reads no file; it says what it shows."""
+    result = xpnet_cli("info", *words)
+    line = one_line_error(result)
+    assert result.returncode == 2 and f"xpnet info takes no arguments, got {' '.join(words)!r}" in line
+    assert "this installation" in line
+
+
 def test_version_and_help():
     assert ok(xpnet_cli("--version")).stdout.strip() == f"xpnet {xpnet.__version__}"
     help_text = ok(xpnet_cli("train", "--help")).stdout

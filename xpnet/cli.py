@@ -732,6 +732,9 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         args, unknown = build_parser().parse_known_args(_dash_tokens_kept(sys.argv[1:] if argv is None else argv))
         command = args.command
+        if unknown and command == "info":  # `xpnet info model.safetensors`: it reads no file, and says so
+            raise UsageError(f"xpnet info takes no arguments, got {' '.join(unknown)!r}: it shows this installation's "
+                             "versions, backends and devices (see `xpnet info --help`)")
         if unknown:
             prog = f"xpnet {command}" if command else "xpnet"
             raise UsageError(f"unrecognized arguments: {' '.join(unknown)} (see `{prog} --help`)")
