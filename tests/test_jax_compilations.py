@@ -384,3 +384,40 @@ def test_compile_true_warning_points_at_the_callers_fit(library):
     with pytest.warns(RuntimeWarning, match="cannot (compile|record) this step") as seen:
         net.fit(X, Y, epochs=2, batch_size=4, compile=True)
     assert {w.filename for w in seen} == {__file__}
+
+
+def _boolean_masking() -> type:
+    """An unregistered activation that indexes with a boolean mask, which
+    the standard allows (a data-dependent shape) and eager JAX runs, but
+    no program can hold; a new class per call, so a new program key."""
+
+    class Masking(xpnet.Activation):
+        name = "boolean_masking"
+
+        def _forward(self, xp, v):
+            return v / xp.maximum(xp.max(v[v > 0.0]) if v.size else 1.0, 1.0)
+
+        def _derivative(self, xp, v):
+            return xp.ones_like(v) / xp.maximum(xp.max(v[v > 0.0]) if v.size else 1.0, 1.0)
+
+    return Masking
+
+
+@pytest.mark.parametrize("compile", [False, "auto", True])
+def test_a_component_indexing_with_a_boolean_mask_runs_op_by_op_on_jax(compile):
+    """JAX refuses a boolean mask only inside a program, with its own error
+    (NonConcreteBooleanIndexError, not a host read's): the fit, its
+    validation and predict raised it, where op by op they run."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    act = _boolean_masking()
+    got, want = (xpnet.Network([xpnet.Dense(3, 2, act())], backend=b, seed=0) for b in ("jax", "numpy"))
+    kw = dict(epochs=3, batch_size=4, validation_data=(X, Y), compile=compile, seed=0)
+    if compile is True:
+        with pytest.warns(RuntimeWarning, match="cannot compile this step on JAX"):
+            fit = got.fit(X, Y, **kw)
+    else:
+        fit = got.fit(X, Y, **kw)
+    np.testing.assert_allclose(fit.val_loss, want.fit(X, Y, **{**kw, "compile": False}).val_loss, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(got.predict(X)), want.predict(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.evaluate(X, Y, loss="mse"), want.evaluate(X, Y, loss="mse"), rtol=1e-5)

@@ -426,9 +426,10 @@ def keyed_program(backend: Any, key: tuple, fn: Callable[..., Any]) -> Callable[
 
 
 #: Program keys whose functions read array values on the host (``float()``,
-#: ``bool()``, ``.item()``, NumPy on an array), or, for a step, draw from a
-#: random stream its program lacks (:class:`UnknownStream`), which JAX cannot
-#: trace: they run op by op from then on.
+#: ``bool()``, ``.item()``, NumPy on an array), index with a boolean mask (a
+#: shape that depends on values), or, for a step, draw from a random stream its
+#: program lacks (:class:`UnknownStream`), which JAX cannot trace: they run op
+#: by op from then on.
 _HOST_READS: dict[tuple, str] = {}  # key -> the error's name
 
 
@@ -439,7 +440,8 @@ class _HostRead:
     def errors() -> tuple[type, ...]:
         import jax.errors as e
 
-        return (e.ConcretizationTypeError, e.TracerArrayConversionError, e.TracerIntegerConversionError)
+        return (e.ConcretizationTypeError, e.TracerArrayConversionError, e.TracerIntegerConversionError,
+                e.NonConcreteBooleanIndexError)  # eager JAX indexes with a mask, a program cannot: a shape of values
 
     @staticmethod
     def found(key: tuple, exc: BaseException, warn: bool) -> None:
@@ -453,6 +455,9 @@ class _HostRead:
             why = ("a layer draws random numbers from a stream other than its own (Layer.stream), or reads the "
                    "random source's key or step, which the program is not given; it runs eagerly, op by op. "
                    "Drawn from its own stream it would compile")
+        elif error == "NonConcreteBooleanIndexError":
+            why = (f"a component indexes with a boolean mask, whose result's shape depends on values ({error}); "
+                   "it runs eagerly, op by op. Written with xp.where instead it would compile")
         else:
             why = (f"a component reads array values on the host ({error}); it runs eagerly, op by op. Written "
                    "with the namespace's operations (xp.where instead of if, no float()) it would compile")
