@@ -421,3 +421,46 @@ def test_a_component_indexing_with_a_boolean_mask_runs_op_by_op_on_jax(compile):
     np.testing.assert_allclose(fit.val_loss, want.fit(X, Y, **{**kw, "compile": False}).val_loss, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(got.predict(X)), want.predict(X), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(got.evaluate(X, Y, loss="mse"), want.evaluate(X, Y, loss="mse"), rtol=1e-5)
+
+
+def _compiled_names(fn):
+    """The names of the programs ``fn()`` compiled, from JAX's compile log."""
+    import logging
+    import re
+
+    names: list[str] = []
+
+    class Names(logging.Handler):
+        def emit(self, record):
+            names.extend(re.findall(r"Finished XLA compilation of jit\((\w+)\)", record.getMessage()))
+
+    handler, logger = Names(), logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            fn()
+    finally:
+        logger.removeHandler(handler)
+    return names
+
+
+def test_arrays_jax_made_uncommitted_run_the_programs_host_data_compiled():
+    """``jnp.asarray(X)`` and ``jax.device_put(X)`` make uncommitted arrays,
+    and ``jax.jit`` compiles a program again for those: a fit on them
+    compiled its epoch program and its report anew, and predict its forward.
+    Committed where they are (no copy), only their checks compile."""
+    _programs._JAX_PROGRAMS.clear()
+    X, y = _data(57, 6, 3, seed=4)
+    X = X.astype(np.float32)
+    net = xpnet.MLP([6, 10, 3], "tanh", "softmax", backend="jax", seed=0)
+    fit = lambda X, y, V: net.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=2, batch_size=16, seed=0,
+                                  validation_data=V)  # fmt: skip
+    fit(X, y, (X[:20], y[:20]))
+    net.predict(X)
+    Xd, yd = jax.numpy.asarray(X), jax.device_put(y.astype(np.int32))
+    V = (jax.numpy.asarray(X[:20]), jax.device_put(y[:20].astype(np.int32)))
+    assert not Xd.committed and not yd.committed
+    assert "forward" not in _compiled_names(lambda: net.predict(Xd))
+    again = _compiled_names(lambda: fit(Xd, yd, V))
+    assert not {"_pure_scan", "_pure_rows", "_pure", "figures"} & set(again), again
+    assert not Xd.committed, "the caller's array is left as it was"

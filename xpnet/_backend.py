@@ -488,6 +488,8 @@ class Backend:
                 out = self._to_device(out)
             if dtype is not None and out.dtype != dtype:
                 out = xp.astype(out, dtype)
+            if self.name == "jax" and not out.committed:  # jnp.asarray's: jax.jit compiles anew for those
+                out = self._to_device(out)  # the same buffer, committed: the programs host data compiled run
         else:
             given = to_numpy(obj)
             if not given.dtype.isnative:  # big-endian data: torch, JAX and array-api-strict take only the native order
