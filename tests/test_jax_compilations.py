@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import array_api_compat
 import numpy as np
@@ -464,3 +465,18 @@ def test_arrays_jax_made_uncommitted_run_the_programs_host_data_compiled():
     again = _compiled_names(lambda: fit(Xd, yd, V))
     assert not {"_pure_scan", "_pure_rows", "_pure", "figures"} & set(again), again
     assert not Xd.committed, "the caller's array is left as it was"
+
+
+def test_compile_true_names_the_component_that_cannot_be_compiled_and_where():
+    """The warning said a component reads values on the host, not which: in
+    a network of many layers the user was left to bisect it."""
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    act = _host_reading()
+    where = f"HostRead._forward, {Path(__file__).name}:{act._forward.__code__.co_firstlineno + 1}"
+    for _ in range(2):  # the fit that found it, and one the cache remembers it for
+        net = xpnet.Network([xpnet.Dense(3, 4, "tanh"), xpnet.Dense(4, 2, act())], backend="jax", seed=0)
+        with pytest.warns(RuntimeWarning, match="cannot compile this step on JAX") as seen:
+            net.fit(X, Y, epochs=2, compile=True)
+        message = str(seen[0].message)
+        assert f"(ConcretizationTypeError at {where})" in message, message

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import traceback
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
@@ -53,7 +54,7 @@ class _JaxStep(TrainStep):
         self._key, self._warn = key, warn  # warn: compile=True asked for a program
         self._eager_only = key in _HOST_READS  # read per step: no hash of the key there
         if self._eager_only and warn:  # found by an earlier fit: compile=True is told each time
-            _HostRead.warn(_HOST_READS[key])
+            _HostRead.warn(*_HOST_READS[key])
         def programs() -> tuple[Any, ...]:
             frozen = _Frozen()
             step, rows, scan = (functools.partial(f, frozen) for f in (_JaxStep._pure, _JaxStep._pure_rows,
@@ -430,7 +431,7 @@ def keyed_program(backend: Any, key: tuple, fn: Callable[..., Any]) -> Callable[
 #: shape that depends on values), or, for a step, draw from a random stream its
 #: program lacks (:class:`UnknownStream`), which JAX cannot trace: they run op
 #: by op from then on.
-_HOST_READS: dict[tuple, str] = {}  # key -> the error's name
+_HOST_READS: dict[tuple, tuple[str, str]] = {}  # key -> the error's name, where it was raised
 
 
 class _HostRead:
@@ -445,21 +446,43 @@ class _HostRead:
 
     @staticmethod
     def found(key: tuple, exc: BaseException, warn: bool) -> None:
-        _HOST_READS[key] = type(exc).__name__
+        _HOST_READS[key] = (type(exc).__name__, _HostRead.where(exc))
         if warn:
-            _HostRead.warn(_HOST_READS[key])
+            _HostRead.warn(*_HOST_READS[key])
 
     @staticmethod
-    def warn(error: str) -> None:
+    def where(exc: BaseException) -> str:
+        """The user's code that raised ``exc`` while JAX traced, as
+        ``Class.method, file.py:line``: the innermost frame outside JAX and
+        xpnet (a custom layer, activation or loss), else xpnet's; in a network
+        of many layers the warning names the one to rewrite."""
+        import os
+
+        import jax
+
+        own = tuple(os.path.dirname(m.__file__) + os.sep for m in (jax, compat, np) if m.__file__)
+        here = os.path.dirname(__file__) + os.sep
+        frames = [f for f, _ in traceback.walk_tb(exc.__traceback__)]
+        outside = [f for f in frames if not f.f_code.co_filename.startswith((*own, here, os.path.dirname(os.__file__)))]
+        frame = (outside or [f for f in frames if f.f_code.co_filename.startswith(here)] or [None])[-1]
+        if frame is None:
+            return ""
+        owner = frame.f_locals.get("self")
+        name = f"{type(owner).__name__}.{frame.f_code.co_name}" if owner is not None else frame.f_code.co_name
+        return f"{name}, {os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+    @staticmethod
+    def warn(error: str, where: str = "") -> None:
+        at = f" at {where}" if where else ""
         if error == UnknownStream.__name__:
             why = ("a layer draws random numbers from a stream other than its own (Layer.stream), or reads the "
-                   "random source's key or step, which the program is not given; it runs eagerly, op by op. "
-                   "Drawn from its own stream it would compile")
+                   f"random source's key or step, which the program is not given ({error}{at}); it runs eagerly, "
+                   "op by op. Drawn from its own stream it would compile")
         elif error == "NonConcreteBooleanIndexError":
-            why = (f"a component indexes with a boolean mask, whose result's shape depends on values ({error}); "
+            why = (f"a component indexes with a boolean mask, whose result's shape depends on values ({error}{at}); "
                    "it runs eagerly, op by op. Written with xp.where instead it would compile")
         else:
-            why = (f"a component reads array values on the host ({error}); it runs eagerly, op by op. Written "
+            why = (f"a component reads array values on the host ({error}{at}); it runs eagerly, op by op. Written "
                    "with the namespace's operations (xp.where instead of if, no float()) it would compile")
         warnings.warn(f"xpnet: compile=True cannot compile this step on JAX: {why}", RuntimeWarning,
                       stacklevel=caller_stacklevel())  # fmt: skip
