@@ -480,3 +480,27 @@ def test_compile_true_names_the_component_that_cannot_be_compiled_and_where():
             net.fit(X, Y, epochs=2, compile=True)
         message = str(seen[0].message)
         assert f"(ConcretizationTypeError at {where})" in message, message
+
+
+def test_the_record_of_steps_that_cannot_compile_is_bounded_with_the_program_cache(monkeypatch):
+    """The program cache keeps 64 entries; the record of keys that read on
+    the host kept every one, and with it every class in those keys: a model
+    search over a custom layer, or a notebook cell run again, grew it for
+    good. Dropped with its programs, a key is traced once more to find out."""
+    import gc
+    import weakref
+
+    monkeypatch.setattr(_programs, "_JAX_PROGRAMS", {})
+    monkeypatch.setattr(_programs, "_HOST_READS", {})
+    monkeypatch.setattr(_programs, "_JAX_PROGRAMS_KEPT", 4)
+    rng = np.random.default_rng(6)
+    X, Y = rng.normal(size=(8, 3)).astype("float32"), rng.normal(size=(8, 2)).astype("float32")
+    classes = []
+    for _ in range(6):
+        act = _host_reading()
+        classes.append(weakref.ref(act))
+        xpnet.Network([xpnet.Dense(3, 2, act())], backend="jax", seed=0).fit(X, Y, epochs=2, validation_data=(X, Y))
+        del act
+    gc.collect()
+    assert len(_programs._HOST_READS) <= 4, list(_programs._HOST_READS.values())
+    assert classes[0]() is None, "the first network's layer class is still held"

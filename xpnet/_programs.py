@@ -354,12 +354,17 @@ _CACHE_LOCK = threading.RLock()
 
 def _cached(key: tuple, make: Callable[[], tuple[Any, ...]]) -> tuple[Any, ...]:
     """The programs kept under ``key``, made by ``make()`` on a miss (one
-    thread at a time: two evicting the same oldest entry raised KeyError)."""
+    thread at a time: two evicting the same oldest entry raised KeyError).
+    An entry dropped takes its record in :data:`_HOST_READS` along (a key
+    seen again is traced once more to find out): that record grew with
+    every class a model search or a notebook made."""
     with _CACHE_LOCK:
         found = _JAX_PROGRAMS.pop(key, None)
         if found is None:
             while len(_JAX_PROGRAMS) >= _JAX_PROGRAMS_KEPT:
-                _JAX_PROGRAMS.pop(next(iter(_JAX_PROGRAMS)))
+                oldest = next(iter(_JAX_PROGRAMS))
+                _JAX_PROGRAMS.pop(oldest)
+                _HOST_READS.pop(oldest, None)  # forgotten with its programs: bounded, and its classes released
             found = make()
         _JAX_PROGRAMS[key] = found  # the most recently used last
         return found
