@@ -504,3 +504,20 @@ def test_the_record_of_steps_that_cannot_compile_is_bounded_with_the_program_cac
     gc.collect()
     assert len(_programs._HOST_READS) <= 4, list(_programs._HOST_READS.values())
     assert classes[0]() is None, "the first network's layer class is still held"
+
+
+def test_the_small_programs_of_predict_keep_a_bounded_number_of_row_counts(monkeypatch):
+    """The forward of inference starts afresh after 32 row counts, but the
+    check of its outputs (and every other small program: a fit's set-up and
+    input checks) kept one compiled program per shape for good, about 1.5 MB
+    each on the CPU: predict on 600 row counts held 1 GB more."""
+    from xpnet.validation import sum_not_finite
+
+    monkeypatch.setattr(_programs, "_ROW_COUNTS_KEPT", 3)
+    net = xpnet.MLP([3, 4, 2], backend="jax", seed=0)
+    X = np.ones((12, 3), np.float32)
+    for n in range(1, 10):
+        net.predict(X[:n])
+        held = _programs._jitted(sum_not_finite).program._cache_size()
+        assert held <= 3, f"the output check holds {held} compiled shapes after {n} row counts"
+    np.testing.assert_allclose(np.asarray(net.predict(X[:2])), np.asarray(net.predict(X))[:2], rtol=1e-6)

@@ -346,8 +346,9 @@ def inference(net: Any, ctx: Any) -> Callable[[Sequence[Any], Sequence[Any], Any
 #: many others were used since (a model search, many small networks).
 _JAX_PROGRAMS: dict[tuple, tuple[Any, ...]] = {}
 _JAX_PROGRAMS_KEPT = 64
-#: Row counts an inference program compiles before it is dropped (each
-#: compiled shape holds megabytes until its jax.jit is released).
+#: Row counts an inference program, or input shapes a small program
+#: (:func:`one_program`), compiles before it is dropped (each compiled shape
+#: holds megabytes until its jax.jit is released).
 _ROW_COUNTS_KEPT = 32
 _CACHE_LOCK = threading.RLock()
 
@@ -387,19 +388,45 @@ def one_program(fn: Callable[..., Any], like: Any) -> Callable[..., Any]:
 
 
 @functools.cache
-def _jitted(fn: Callable[..., Any]) -> Callable[..., Any]:
-    import jax
+def _jitted(fn: Callable[..., Any]) -> _ShapeBoundedJit:
+    return _ShapeBoundedJit(fn)
 
-    program = jax.jit(fn)
 
-    def run(*args: Any) -> Any:
+class _ShapeBoundedJit:
+    """``jax.jit(fn)``, started afresh after :data:`_ROW_COUNTS_KEPT` input
+    shapes: a jax.jit keeps one compiled program per shape for good, and
+    predict's output check, kept for the process, held about 1.5 MB per row
+    count it was ever given (600 row counts: 1 GB), as the forward did."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn, self.program, self.shapes = fn, None, set()
+
+    def __call__(self, *args: Any) -> Any:
+        import jax
+
+        leaves = jax.tree_util.tree_leaves(args)
+        shapes = tuple((getattr(a, "shape", None), str(getattr(a, "dtype", type(a)))) for a in leaves)  # or a number
+        with _CACHE_LOCK:
+            if self.program is None or (shapes not in self.shapes and len(self.shapes) >= _ROW_COUNTS_KEPT):
+                self.program, self.shapes = jax.jit(self._fresh()), set()
+            self.shapes.add(shapes)
+            program = self.program
         # Outputs that depend on no input (zeros) would come back uncommitted, and a
         # program that later takes them with committed arrays would compile again.
-        leaves = jax.tree_util.tree_leaves(args)
         out = program(*args)
         return jax.device_put(out, leaves[0].sharding) if leaves else out  # no copy: the same buffers
 
-    return run
+    def _fresh(self) -> Callable[..., Any]:
+        """``fn`` as a function object of its own: JAX keeps compiled programs
+        per function, not per jax.jit, so a new jax.jit of ``fn`` itself
+        would find (and keep) the old ones."""
+        fn = self.fn
+
+        @functools.wraps(fn)
+        def fresh(*args: Any) -> Any:
+            return fn(*args)
+
+        return fresh
 
 
 def keyed_program(backend: Any, key: tuple, fn: Callable[..., Any]) -> Callable[..., Any]:
