@@ -521,3 +521,25 @@ def test_the_small_programs_of_predict_keep_a_bounded_number_of_row_counts(monke
         held = _programs._jitted(sum_not_finite).program._cache_size()
         assert held <= 3, f"the output check holds {held} compiled shapes after {n} row counts"
     np.testing.assert_allclose(np.asarray(net.predict(X[:2])), np.asarray(net.predict(X))[:2], rtol=1e-6)
+
+
+def test_a_step_program_that_compiled_many_data_sizes_is_dropped(monkeypatch):
+    """A fit's epoch program compiles once per data size (its steps and rows),
+    and the cache kept the step's jax.jit, with every size it compiled, for
+    good: 90 fits on sizes 70..159 held 360 MB more (cross-validation, a
+    learning curve, a search over subsets). It starts afresh after 32."""
+    monkeypatch.setattr(_programs, "_ROW_COUNTS_KEPT", 3)
+    _programs._JAX_PROGRAMS.clear()
+    net = xpnet.MLP([3, 5, 2], "tanh", "softmax", backend="jax", seed=0)
+    for n in range(20, 28):
+        X, y = _data(n, 3, 2, seed=n)
+        net.fit(X, y, loss="cross_entropy", epochs=1, batch_size=4, seed=0)
+        scans = [p[3] for p in _programs._JAX_PROGRAMS.values() if len(p) > 3 and hasattr(p[3], "_cache_size")]
+        held = sum(p._cache_size() for p in scans)
+        assert held <= 3, f"the epoch programs hold {held} compiled sizes after the fit on {n} rows"
+    want = xpnet.MLP([3, 5, 2], "tanh", "softmax", backend="numpy", seed=0)
+    got = xpnet.MLP([3, 5, 2], "tanh", "softmax", backend="jax", seed=0)
+    for n in (20, 21, 22, 23, 20):
+        X, y = _data(n, 3, 2, seed=n)
+        fits = [m.fit(X, y, loss="cross_entropy", epochs=1, batch_size=4, seed=0).loss for m in (got, want)]
+        np.testing.assert_allclose(*fits, rtol=1e-5)

@@ -59,9 +59,13 @@ class _JaxStep(TrainStep):
             frozen = _Frozen()
             step, rows, scan = (functools.partial(f, frozen) for f in (_JaxStep._pure, _JaxStep._pure_rows,
                                                                         _JaxStep._pure_scan))  # fmt: skip
-            return (jax.jit(step), jax.jit(rows, static_argnums=0), frozen, jax.jit(scan, static_argnums=(0, 1)))
+            return (jax.jit(step), jax.jit(rows, static_argnums=0), frozen, jax.jit(scan, static_argnums=(0, 1)),
+                    set())  # fmt: skip
 
-        self._jitted, self._jitted_rows, self._frozen, self._jitted_scan = _cached(key, programs)
+        with _CACHE_LOCK:  # programs that compiled many data sizes start afresh: each holds megabytes till dropped
+            if len(_JAX_PROGRAMS.get(key, ((),) * 5)[4]) >= _ROW_COUNTS_KEPT:
+                _JAX_PROGRAMS.pop(key, None)
+        self._jitted, self._jitted_rows, self._frozen, self._jitted_scan, self._shapes = _cached(key, programs)
         #: Device copies of what the last call sent, reused when the next sends the same:
         #: the optimizer's scalars (constant for SGD) and the next minibatch's first row.
         self._slots: tuple[tuple[float, ...], Any] = ((), None)
@@ -133,6 +137,7 @@ class _JaxStep(TrainStep):
             return TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate)
         slots, host = self._prepare(params, state, opt)
         words = self._sent(words)
+        self._shapes.add(("step", X.shape, T.shape))
         try:
             params, buffers, arrays, value = self._jitted(list(params), list(buffers), _state_lists(state), slots, X, T,
                                                           None, words)  # fmt: skip
@@ -163,6 +168,7 @@ class _JaxStep(TrainStep):
     def _compiled_rows(self, params, buffers, state, rows, total, opt, words=None):
         slots, host = self._prepare(params, state, opt)
         lo, total = self._lo(rows.lo), self._total(total, slots.dtype)
+        self._shapes.add(("rows", rows.hi - rows.lo, rows.X.shape))
         params, buffers, arrays, total, after = self._jitted_rows(
             rows.hi - rows.lo, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order,
             lo, total, rows.W, words)  # fmt: skip
@@ -184,6 +190,7 @@ class _JaxStep(TrainStep):
             return None
         n = rows.hi - rows.lo
         lo, total = self._lo(rows.lo), self._total(total, slots.dtype)
+        self._shapes.add(("scan", n, tail, slots.shape[0], rows.X.shape))  # what it compiles for, roughly
         try:
             params, buffers, arrays, total, after = self._jitted_scan(
                 n, tail, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order, lo,
