@@ -543,3 +543,18 @@ def test_a_step_program_that_compiled_many_data_sizes_is_dropped(monkeypatch):
         X, y = _data(n, 3, 2, seed=n)
         fits = [m.fit(X, y, loss="cross_entropy", epochs=1, batch_size=4, seed=0).loss for m in (got, want)]
         np.testing.assert_allclose(*fits, rtol=1e-5)
+
+
+def test_a_report_program_that_compiled_many_shapes_is_dropped(monkeypatch):
+    """evaluate's loss and a fit's epoch report compile once per row count,
+    and the cache kept each one's jax.jit, with every row count, for good."""
+    monkeypatch.setattr(_programs, "_ROW_COUNTS_KEPT", 3)
+    _programs._JAX_PROGRAMS.clear()
+    net = xpnet.MLP([3, 5, 2], "tanh", "softmax", backend="jax", seed=0)
+    want = xpnet.MLP([3, 5, 2], "tanh", "softmax", backend="numpy", seed=0)
+    for n in range(10, 17):
+        X, y = _data(n, 3, 2, seed=n)
+        got = net.evaluate(X, y, loss="cross_entropy")
+        assert got == pytest.approx(want.evaluate(X, y, loss="cross_entropy"), rel=1e-5)
+        held = {k[0]: p[0]._cache_size() for k, p in _programs._JAX_PROGRAMS.items() if k[0] == "evaluate"}
+        assert held and max(held.values()) <= 3, f"evaluate's loss holds {held} compiled row counts after {n} rows"

@@ -454,11 +454,15 @@ def keyed_program(backend: Any, key: tuple, fn: Callable[..., Any]) -> Callable[
             return frozen.step()(*args)
 
         traced.__name__ = traced.__qualname__ = str(key[0])  # jit(figures) in JAX's logs
-        return (jax.jit(traced), None, frozen)
-
-    program, _, frozen = _cached(key, programs)
+        return (jax.jit(traced), set(), frozen)
 
     def run(*args: Any) -> Any:
+        with _CACHE_LOCK:  # one that compiled many shapes starts afresh, as inference's: each holds memory
+            shapes = tuple(getattr(a, "shape", None) for a in jax.tree_util.tree_leaves(args))
+            if len(_JAX_PROGRAMS.get(key, (None, ()))[1]) >= _ROW_COUNTS_KEPT and shapes not in _JAX_PROGRAMS[key][1]:
+                _JAX_PROGRAMS.pop(key, None)
+            program, seen, frozen = _cached(key, programs)
+            seen.add(shapes)
         frozen.step = weakref.ref(fn)  # read only when JAX traces
         return _HostRead.program_or_eager(key, program, fn, *args)
 
