@@ -529,7 +529,7 @@ def test_compile_true_says_a_layer_reading_its_random_sources_step_runs_eagerly_
     X, y = _classification()
 
     def fit(compile):
-        net = xpnet.Network([xpnet.Dense(4, 8, "tanh"), _StepScale(), xpnet.Dense(8, 3, "softmax")],
+        net = xpnet.Network([xpnet.Dense(4, 8, "tanh"), StepReadingLayer(), xpnet.Dense(8, 3, "softmax")],
                             backend=_CPU_TORCH(), dtype="float64", seed=0)  # fmt: skip
         net.fit(X, y, loss="cross_entropy", compile=compile, seed=0, epochs=2, batch_size=8)
 
