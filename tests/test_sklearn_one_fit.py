@@ -14,13 +14,12 @@ import pytest
 pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install 'xpnet[sklearn]')")
 
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from test_compile import _FakeGraph, _with_bridged_fake_graph  # noqa: E402
 
 from xpnet import _graphstep  # noqa: E402
 from xpnet._trainstep import TrainStep  # noqa: E402
 from xpnet.network import Network  # noqa: E402
 from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
-
-from test_compile import _FakeGraph, _with_bridged_fake_graph  # noqa: E402
 
 RNG = np.random.RandomState(0)
 X = RNG.normal(size=(23, 4))
