@@ -85,6 +85,28 @@ def test_a_mean_is_the_sum_over_the_count_on_every_backend(backend):
     assert float(backend.to_numpy(got)) == 34 / 38
 
 
+def test_a_mean_divides_on_torch_as_on_cuda(monkeypatch):
+    """torch on CUDA divides a tensor by a host number as a product with its
+    reciprocal; the CPU divides. With that stand-in for CUDA's kernel,
+    accuracy and scikit-learn's early-stopping score still read 34/38 (the
+    GPU read 0.894736842105263)."""
+    torch = pytest.importorskip("torch")
+    from xpnet.sklearn._objective import score_for
+
+    divide = torch.Tensor.__truediv__
+
+    def as_on_cuda(self, other):
+        return self * (1.0 / other) if isinstance(other, int | float) else divide(self, other)
+
+    monkeypatch.setattr(torch.Tensor, "__truediv__", as_on_cuda)
+    t = np.eye(2)[[0] * 38]
+    p = t.copy()
+    p[:4] = p[:4, ::-1]
+    tt, pp = torch.asarray(t), torch.asarray(p)
+    assert float(get_metric("accuracy")(tt, pp)) == 34 / 38
+    assert float(score_for("softmax")(tt, pp)) == 34 / 38
+
+
 @pytest.mark.parametrize("name", sorted(REFERENCE) + ["accuracy"])
 @pytest.mark.parametrize("kind", ["integer", "bool"])
 def test_predicted_labels_are_compared_as_labels_on_every_backend(backend, name, kind):

@@ -37,7 +37,7 @@ from ._random import host_rng
 from ._sparse import is_sparse
 from ._trainstep import Rows, averaging_one, take_rows
 from ._warnings import caller_stacklevel
-from ._xp import row_range
+from ._xp import over_count, row_range
 from .callbacks import callback_name
 from .layers import INFERENCE
 from .layers.base import Context
@@ -863,7 +863,7 @@ def _chunked_figures(
         figures = [value * (hi - lo) if mean else value]
         figures += [_metric_figure(net, fn(Tc, Y), name) * (hi - lo) for name, fn in named_metrics.items()]
         totals = figures if totals is None else [t + f for t, f in zip(totals, figures)]
-    return [totals[0] / n if mean else totals[0], *(t / n for t in totals[1:])]
+    return [over_count(xp, totals[0], n) if mean else totals[0], *(over_count(xp, t, n) for t in totals[1:])]
 
 
 def _chunkable(metrics: list[Any]) -> bool:

@@ -30,6 +30,7 @@ from array_api_compat import array_namespace
 
 from .._kernels import Kernel, update
 from .._programs import one_program, program_spec
+from .._xp import over_count
 from ..losses import Loss, declared_fusion, for_labels, get_loss, per_sample
 from ..metrics import Metric
 from ..optimizers import SGD, Adam, Optimizer, _per_parameter, _sgd_kernel, _zeros_like
@@ -53,7 +54,7 @@ class _SklearnLoss(Loss):
 
     def _mean(self, xp: Any, rows: Any) -> Any:
         if self.weights is None:
-            return xp.sum(rows) / rows.shape[0]
+            return over_count(xp, xp.sum(rows), rows.shape[0])
         return xp.sum(self.weights * rows) / xp.sum(self.weights)
 
     def _row_scale(self, xp: Any, y: Any) -> Any:
@@ -205,7 +206,7 @@ class ValidationScore(Metric):
 
     def _mean(self, xp: Any, per_row: Any) -> Any:
         if self.weights is None:  # the sum over the count, as scikit-learn: JAX's mean is an ulp off (34/38)
-            return xp.sum(per_row, axis=0) / per_row.shape[0]
+            return over_count(xp, xp.sum(per_row, axis=0), per_row.shape[0])
         w = self.weights if per_row.ndim == 1 else xp.reshape(self.weights, (-1, 1))
         return xp.sum(w * per_row, axis=0) / xp.sum(self.weights)
 
