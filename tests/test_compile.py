@@ -436,6 +436,31 @@ def test_graph_step_trains_like_eager(monkeypatch, name, settings):
     np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-12)
 
 
+def test_a_dropout_steps_key_words_reach_a_cuda_graph_through_pinned_memory(monkeypatch):
+    """On CUDA the key words are copied from pinned host memory; torch
+    refuses to pin a tensor made by torch.tensor(ndarray, pin_memory=True),
+    which failed every Dropout fit of the H200 run. Pinning stands in as a
+    copy here (this CPU has no CUDA to pin for)."""
+    torch = try_import("torch")
+    if torch is None:
+        pytest.skip("torch is not installed")
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self, *args, **kwargs: self.clone())
+
+    class CudaLike:  # a static tensor as GraphStep sees one on the GPU
+        is_cuda = True
+
+        def __init__(self):
+            self.tensor = torch.zeros((2, 4), dtype=torch.int64)
+
+        def copy_(self, src, non_blocking=False):
+            self.tensor.copy_(src, non_blocking=non_blocking)
+
+    words = np.array([[2807685155, 3543534580, 1, 2], [458478852, 3777423771, 3, 4]], dtype=np.uint32)
+    dst = CudaLike()
+    _graphstep._TorchArrays.put_words(dst, words)
+    assert dst.tensor.tolist() == words.astype(np.int64).tolist()
+
+
 @pytest.mark.parametrize("weights", ["sample_weight", "class_weight"])
 def test_a_weighted_graph_step_is_captured_and_trains_like_eager(monkeypatch, weights):
     """Row weights enter the graph as a static input like X and T (each

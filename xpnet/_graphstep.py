@@ -65,7 +65,9 @@ class _TorchArrays:
 
     @staticmethod
     def put_words(dst: Any, words: np.ndarray) -> None:
-        dst.copy_(_torch().tensor(words.astype(np.int64), pin_memory=dst.is_cuda), non_blocking=True)
+        # torch.tensor(ndarray, pin_memory=True) is refused ("Can't pin tensor constructed from numpy")
+        host = _torch().from_numpy(words.astype(np.int64))
+        dst.copy_(host.pin_memory() if dst.is_cuda else host, non_blocking=True)
 
 
 def _torch() -> Any:
