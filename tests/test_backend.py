@@ -86,7 +86,21 @@ def test_auto_takes_a_device_after_the_name_in_the_environment(monkeypatch):
     with pytest.raises(ValueError, match=r"unknown backend 'bogus'.*\(auto as XPNET_BACKEND='bogus' sets it"):
         get_backend()
     monkeypatch.setenv("XPNET_BACKEND", "auto:cpu")  # auto's own choice, on that device
-    assert get_backend().name == ("cupy" if backend_status("cupy").usable else "numpy")
+    assert get_backend().name == "numpy"
+
+
+def test_auto_on_the_cpu_is_numpy_where_cupy_works(monkeypatch):
+    """On a GPU machine auto is CuPy, which has no device 'cpu': auto:cpu
+    (and get_backend(device="cpu")) failed with "invalid cupy device 'cpu'"
+    on the H200. With CuPy's probe saying usable, they are NumPy."""
+    import xpnet._backend as backend_module
+
+    usable = backend_module.BackendStatus("cupy", True, "usable", "99.0-fake", ("cuda:0",))
+    monkeypatch.setitem(backend_module._PROBES, "cupy", lambda: usable)
+    monkeypatch.setenv("XPNET_BACKEND", "auto:cpu")
+    assert get_backend().name == "numpy"
+    monkeypatch.delenv("XPNET_BACKEND")
+    assert get_backend(None, "cpu").name == get_backend("auto", "cpu").name == "numpy"
 
 
 def test_auto_without_environment_prefers_usable_cupy(monkeypatch):

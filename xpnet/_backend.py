@@ -704,16 +704,18 @@ def _from_environment(name: str | None, device: Any) -> Backend:
     """The backend "auto" means where ``XPNET_BACKEND`` is set; an unknown
     name or device is named with the variable it came from."""
     try:
-        return get_backend(name or _default_name(), device)
+        return get_backend(name or _default_name(device), device)
     except ValueError as exc:  # an unknown name or device (an unusable backend is a RuntimeError: its reason)
         env = os.environ.get("XPNET_BACKEND", "").strip()
         raise ValueError(f"{exc} (auto as XPNET_BACKEND={env!r} sets it; the variable takes a backend's name or "
                          "name:device)") from None
 
 
-def _default_name() -> str:
-    """What auto means without ``XPNET_BACKEND``: CuPy where it works, else NumPy."""
-    return "cupy" if _probe("cupy").usable else "numpy"
+def _default_name(device: Any = None) -> str:
+    """What auto means without a backend's name: CuPy where it works, else
+    NumPy; on the device ``"cpu"`` NumPy, which CuPy has not (a GPU
+    machine's ``XPNET_BACKEND=auto:cpu`` or ``get_backend(device="cpu")``)."""
+    return "cupy" if not (isinstance(device, str) and device == "cpu") and _probe("cupy").usable else "numpy"
 
 
 def get_backend(name: str | Backend | None = None, device: Any = None) -> Backend:
@@ -721,7 +723,8 @@ def get_backend(name: str | Backend | None = None, device: Any = None) -> Backen
 
     ``None``/``"auto"``: the ``XPNET_BACKEND`` environment variable if set
     (read now, never cached; a device may follow the name and a colon, which
-    ``device`` overrides), else ``"cupy"`` if usable, else ``"numpy"``.
+    ``device`` overrides), else ``"cupy"`` if usable, else ``"numpy"``; on
+    the device ``"cpu"``, ``"numpy"``.
     """
     if isinstance(name, Backend):
         return name if device is None else get_backend(name.name, device)
@@ -731,7 +734,7 @@ def get_backend(name: str | Backend | None = None, device: Any = None) -> Backen
         name, env_device = environment_choice()
         if name is not None or env_device is not None:
             return _from_environment(name, env_device if device is None else device)
-        name = _default_name()
+        name = _default_name(device)
     if not isinstance(name, str):
         raise TypeError(f"backend must be a name or a Backend, got {type(name).__name__}")
     _check_known(name)
