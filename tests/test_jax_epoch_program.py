@@ -233,6 +233,7 @@ def test_validation_rows_beyond_one_chunk_are_sliced_inside_the_program(monkeypa
     sent each chunk's start to the array's sharding, which a tracer has not
     (AttributeError in every fit whose validation rows passed one chunk)."""
     monkeypatch.setattr(xpnet.network, "CHUNK_VALUES", 8 * 16)
+    monkeypatch.setattr(xpnet.network, "GPU_CHUNK_FACTOR", 1)  # 8 rows a chunk on a GPU too
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(60, 2)), rng.integers(0, 3, 60)
     net = xpnet.MLP([2, 16, 3], "tanh", "softmax", backend="jax", seed=0)

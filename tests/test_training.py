@@ -530,6 +530,7 @@ def test_the_validation_loss_in_chunks_equals_evaluate(backend, monkeypatch, los
     """With more validation rows than one inference chunk (8 here) and no
     metric, the report adds the chunks' losses (a short last one too)."""
     monkeypatch.setattr(xpnet.network, "CHUNK_VALUES", 8 * 16)
+    monkeypatch.setattr(xpnet.network, "GPU_CHUNK_FACTOR", 1)  # 8 rows a chunk on a GPU too
     rng = np.random.default_rng(0)
     X, labels = rng.normal(size=(60, 2)), rng.integers(0, 3, 60)
     y = np.eye(3)[labels] if one_hot else labels
@@ -562,6 +563,7 @@ def test_validation_metrics_that_are_means_over_rows_go_in_chunks_too(backend, m
     from xpnet.metrics import get_metric
 
     monkeypatch.setattr(xpnet.network, "CHUNK_VALUES", 8 * 16)
+    monkeypatch.setattr(xpnet.network, "GPU_CHUNK_FACTOR", 1)  # 8 rows a chunk on a GPU too
     rng = np.random.default_rng(1)
     X, labels = rng.normal(size=(60, 2)), rng.integers(0, 3, 60)
     net = xpnet.MLP([2, 16, 3], "tanh", "softmax", backend=backend, seed=0)
