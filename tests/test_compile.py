@@ -390,22 +390,87 @@ def test_host_scalars_replay_the_optimizers_scalars():
 # -- the CUDA-graph step's bookkeeping, on torch's CPU with a stand-in graph ------
 
 
+class IllegalInCapture(AssertionError):
+    """An operation a CUDA graph capture refuses (cudaErrorStreamCaptureInvalidated on the GPU)."""
+
+
+#: Tensor methods that read a value on the host (a synchronisation; inside a
+#: CUDA capture the next call fails "operation failed due to a previous error during capture").
+_HOST_READS = {"item", "tolist", "numpy", "cpu", "nonzero", "masked_select", "unique", "unique_consecutive",
+               "__bool__", "__float__", "__int__", "__index__", "__complex__", "__array__", "__format__", "__repr__"}
+#: Functions that copy host data (a Python number or list, an ndarray) to the device from pageable memory.
+_HOST_COPIES = {"tensor", "as_tensor", "asarray", "new_tensor"}
+
+
+def _host_index(index):
+    """Does ``index`` need a host copy or a synchronisation (a list, an ndarray, a boolean mask)?"""
+    import torch
+
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, (list, np.ndarray)) or (isinstance(p, torch.Tensor) and p.dtype == torch.bool)
+               for p in parts)  # fmt: skip
+
+
+def _strict_capture():
+    """A torch function mode raising :class:`IllegalInCapture` on what a CUDA
+    capture forbids, so the CPU stand-in graph sees what the GPU would:
+    host reads, host data copied in (the first argument not a tensor), list
+    or mask indexing; ``torch.from_numpy`` and ``torch.cuda.synchronize`` do
+    not pass through a mode, and are replaced while it is on."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class Strict(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            if name in _HOST_READS:
+                raise IllegalInCapture(f"{name} reads a tensor on the host inside a CUDA graph capture")
+            data = args[1 if name == "new_tensor" else 0] if len(args) > (name == "new_tensor") else None
+            if name in _HOST_COPIES and not isinstance(data, torch.Tensor):
+                raise IllegalInCapture(f"torch.{name} copies host data to the device inside a CUDA graph capture")
+            if name in ("__getitem__", "__setitem__", "index_put", "index_put_") and _host_index(args[1]):
+                raise IllegalInCapture(f"{name} with {type(args[1]).__name__} index needs the host in a capture")
+            return func(*args, **(kwargs or {}))
+
+    def refuse(what):
+        def call(*args, **kwargs):
+            raise IllegalInCapture(f"{what} inside a CUDA graph capture")
+
+        return call
+
+    @contextlib.contextmanager
+    def strict():
+        saved = torch.from_numpy, torch.cuda.synchronize
+        torch.from_numpy, torch.cuda.synchronize = refuse("torch.from_numpy"), refuse("torch.cuda.synchronize")
+        try:
+            with Strict():
+                yield
+        finally:
+            torch.from_numpy, torch.cuda.synchronize = saved
+
+    return strict()
+
+
 class _FakeGraph:
     """What GraphStep needs of torch.cuda.CUDAGraph, on the CPU: capture
     leaves the static tensors as they were (CUDA capture runs nothing);
-    replay runs the captured body again."""
+    replay runs the captured body again. Both run it strictly
+    (:func:`_strict_capture`): an operation a CUDA capture refuses fails
+    here as on the GPU, where the CPU tests would not see it otherwise."""
 
     captures = 0
 
     def capture(self, fn, static):
         snapshot = _graphstep._snapshot(static)
-        fn()
+        with _strict_capture():
+            fn()
         _graphstep._restore(static, snapshot)
         self.fn = fn
         type(self).captures += 1
 
     def replay(self):
-        self.fn()
+        with _strict_capture():
+            self.fn()
 
 
 def _CPU_TORCH():  # noqa: N802 - a constant, made when torch is known to be there
@@ -420,6 +485,28 @@ def _with_fake_graph(monkeypatch):
         return eager if compile is False else _graphstep.GraphStep(eager, _FakeGraph)
 
     monkeypatch.setattr("xpnet.training.training_step", factory)
+
+
+def test_the_stand_in_graph_refuses_what_a_cuda_capture_refuses():
+    """A host read or a host-to-device copy inside a CUDA capture fails the
+    capture on the GPU (the next call: "operation failed due to a previous
+    error during capture"); the stand-in refuses them too, and lets the
+    device's own factories and Python numbers as kernel arguments pass."""
+    torch = pytest.importorskip("torch", reason="torch is not installed")
+    t = torch.ones(3, dtype=torch.float64)
+    s = t.sum()
+    refused = [s.item, lambda: bool(s), lambda: float(s), lambda: [1, 2][s.long()], t.tolist, t.numpy, t.cpu,
+               lambda: torch.tensor([1.0]), lambda: torch.as_tensor(np.ones(2)), lambda: t.new_tensor([1.0]),
+               lambda: torch.from_numpy(np.ones(2)), lambda: t[[0, 1]], lambda: t[t > 0], lambda: f"{s:.2f}",
+               lambda: torch.cuda.synchronize(), t.nonzero]  # fmt: skip
+    for fn in refused:
+        with pytest.raises(IllegalInCapture):
+            _FakeGraph().capture(fn, {"params": [t], "buffers": [], "state": {}})
+    allowed = [lambda: torch.zeros(2), lambda: torch.full((2,), 3.0), lambda: t * 2.0, lambda: t[1:],
+               lambda: torch.clamp(t, min=1e-9), lambda: torch.as_tensor(t), lambda: t.new_zeros(2), lambda: len(t)]
+    for fn in allowed:
+        _FakeGraph().capture(fn, {"params": [t], "buffers": [], "state": {}})
+    assert torch.from_numpy(np.ones(1)).shape == (1,)  # put back after the capture
 
 
 @pytest.mark.parametrize(("name", "settings"), COMPILED_OPTIMIZERS, ids=[n for n, _ in COMPILED_OPTIMIZERS])
