@@ -11,6 +11,8 @@ for a step it cannot take.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import operator
 import warnings
@@ -586,10 +588,11 @@ def _copy_in(how: Any, static: list[Any], arrays: Sequence[Any], skip: bool) -> 
             how.copy(s, a)
 
 
-class _CudaGraph:  # pragma: no cover - needs a GPU
+class _CudaGraph:
     """``torch.cuda.CUDAGraph`` with the warm-up torch asks for: a few
     eager runs on a side stream (lazy cuBLAS/allocator set-up happens there),
-    on copies of the static tensors so the warm-up changes no weight."""
+    on copies of the static tensors so the warm-up changes no weight; the
+    capture itself with Python's garbage collector held (:func:`_no_collection`)."""
 
     def capture(self, fn: Callable[[], None], static: dict[str, Any]) -> None:
         import torch
@@ -603,11 +606,31 @@ class _CudaGraph:  # pragma: no cover - needs a GPU
         torch.cuda.current_stream().wait_stream(side)
         _restore(static, snapshot)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        with _no_collection(), torch.cuda.graph(self.graph):
             fn()
 
-    def replay(self) -> None:
+    def replay(self) -> None:  # pragma: no cover - needs a GPU
         self.graph.replay()
+
+
+@contextlib.contextmanager
+def _no_collection():
+    """Dead reference cycles collected now, and none while a graph captures.
+    A collection inside the capture runs the finalizers of whatever died in
+    a cycle earlier (an earlier fit's ``CUDAGraph``, kept alive by a failed
+    test's traceback, say): destroying a graph and releasing its memory pools
+    are CUDA calls a capture refuses, reported only as warnings, and the
+    capture then fails at an innocent operation of the step ("operation
+    failed due to a previous error during capture"). torch itself collects
+    before a capture only with ``torch.compiler.config.force_cudagraph_gc``."""
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _snapshot(static: dict[str, Any]) -> list[Any]:
