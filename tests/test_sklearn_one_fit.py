@@ -133,3 +133,32 @@ def test_a_first_minibatch_of_zero_weights_keeps_the_l2_term_in_the_compiled_ste
     for a, b in zip([*compiled.coefs_, *compiled.intercepts_], [*eager.coefs_, *eager.intercepts_]):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * 1e-3)
     np.testing.assert_allclose(compiled.loss_curve_, eager.loss_curve_, rtol=tol)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [dict(solver="adam", alpha=1e-4), dict(solver="sgd", alpha=0.1), dict(solver="adam", early_stopping=True)],
+    ids=["adam", "sgd", "early-stopping"],
+)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("bridged", [False, True], ids=["torch", "bridged"])
+def test_a_classifiers_step_is_captured_strictly_and_trains_as_eager(monkeypatch, params, weighted, bridged):
+    """scikit-learn's digits settings in small (ten classes, float64, a
+    short last minibatch): the classifier's step (labels as one-hot rows,
+    the epoch-share loss, the batch L2 term) holds no operation a CUDA
+    capture refuses (the stand-in graph captures strictly) and trains as
+    the eager NumPy run does."""
+    pytest.importorskip("torch", reason="torch is not installed")
+    rng = np.random.RandomState(3)
+    X10, y10, w10 = rng.normal(size=(47, 6)), np.arange(47) % 10, rng.uniform(0.5, 2.0, 47)
+    settings = dict(hidden_layer_sizes=(7,), max_iter=4, batch_size=10, random_state=0, dtype="float64",
+                    validation_fraction=0.3, n_iter_no_change=99, **params)  # fmt: skip
+    weights = w10 if weighted else None
+    eager = MLPClassifier(backend="numpy", **settings).fit(X10, y10, sample_weight=weights)
+    _with_bridged_fake_graph(monkeypatch) if bridged else _graphed(monkeypatch)
+    _FakeGraph.captures = 0
+    graphed = MLPClassifier(backend="numpy" if bridged else "torch", **settings).fit(X10, y10, sample_weight=weights)
+    assert _FakeGraph.captures == 2  # a full and a short batch
+    for a, b in zip([*graphed.coefs_, *graphed.intercepts_], [*eager.coefs_, *eager.intercepts_]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(graphed.loss_curve_, eager.loss_curve_, rtol=1e-9)
