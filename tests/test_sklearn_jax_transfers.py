@@ -91,14 +91,61 @@ def test_jax_inputs_under_dispatch_move_nothing_implicitly(target, settings):
 
 
 def test_weighted_early_stopping_scores_each_fits_own_weights():
-    """The weighted validation score is compiled into the epoch report with
-    its weights: a second fit of other weights must not run the first one's program."""
+    """The weighted validation score is compiled into the epoch report, its
+    weights an argument: a second fit of other weights scores with its own."""
     first = _estimator("values", "early stopping", backend="jax").fit(X, VALUES, sample_weight=WEIGHTS)
     second = _estimator("values", "early stopping", backend="jax").fit(X, VALUES, sample_weight=WEIGHTS[::-1])
     on_numpy = _estimator("values", "early stopping", backend="numpy", dtype="float32")
     on_numpy.fit(X, VALUES, sample_weight=WEIGHTS[::-1])
     assert first.validation_scores_ != second.validation_scores_
     np.testing.assert_allclose(second.validation_scores_, on_numpy.validation_scores_, rtol=1e-4)
+
+
+def _compiled_names(fn):
+    """The names of the programs ``fn()`` compiled, from JAX's compile log."""
+    import logging
+    import re
+
+    names: list[str] = []
+
+    class Names(logging.Handler):
+        def emit(self, record):
+            names.extend(re.findall(r"Finished XLA compilation of jit\((\w+)\)", record.getMessage()))
+
+    handler, logger = Names(), logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            fn()
+    finally:
+        logger.removeHandler(handler)
+    return names
+
+
+def test_fits_of_other_validation_weights_run_the_same_report_program():
+    """The validation rows' weights reach the epoch report's program as an
+    argument. Baked in as a constant, JAX read them to the host to lower the
+    program (refused under the guard on a GPU), and each fit's weights
+    compiled a program of their own."""
+    fit = lambda w: _estimator("values", "early stopping", backend="jax").fit(X, VALUES, sample_weight=w)  # noqa: E731
+    fit(WEIGHTS)
+    assert "figures" not in _compiled_names(lambda: fit(WEIGHTS[::-1]))
+
+
+def test_the_compiled_weighted_validation_score_is_scikit_learns():
+    """Two fits of one report program, each scored with its own weights as ``r2_score`` weighs them."""
+    from sklearn.metrics import r2_score
+
+    from xpnet.sklearn._objective import score_for
+
+    rng = np.random.default_rng(1)
+    Xv, Tv = X[:12], VALUES[:12, None]
+    for w in (rng.uniform(0.1, 2.0, 12).astype(np.float32), WEIGHTS[:12].astype(np.float32)):
+        net = xpnet.MLP([4, 8, 1], "tanh", "identity", backend="jax", dtype="float32", seed=0)
+        history = net.fit(X, VALUES[:, None], loss="mse", optimizer="adam", epochs=1, batch_size=60, seed=0,
+                          validation_data=(Xv, Tv), metrics=(score_for("identity", net.backend.asarray(w)),))
+        expected = r2_score(Tv, np.asarray(net.predict(Xv)), sample_weight=w)
+        assert history.metrics["val_validation_score"][0] == pytest.approx(expected, rel=1e-5)
 
 
 def test_the_guard_would_see_one():

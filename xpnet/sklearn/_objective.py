@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import itertools
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -171,9 +170,6 @@ def loss_for(out_activation: str, weights: Any = None, n_outputs: int = 1) -> Lo
 # -- validation scores, computed on the device by fit's metrics ---------------
 
 
-_WEIGHTS_TOKENS = itertools.count()
-
-
 class ValidationScore(Metric):
     """Early stopping's score on the validation rows, as scikit-learn's
     ``score`` gives it (weighted by the rows' weights when there are some):
@@ -189,10 +185,9 @@ class ValidationScore(Metric):
     compilable = True
 
     def __init__(self, out_activation: str, weights: Any = None, one_class: bool = False) -> None:
+        # The weights (a device array) reach fit's compiled report as an argument, not a constant: one
+        # program serves every fit's weights of the same shape (see training._held_arrays).
         self.out_activation, self.weights, self.one_class = out_activation, weights, one_class
-        # The weights enter the report's program as a constant, and the program's key holds plain settings
-        # only: a token of their own names them, so another fit's weights never run this one's program.
-        self.weights_token = None if weights is None else next(_WEIGHTS_TOKENS)
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
         xp = array_namespace(y_true, y_pred)
