@@ -8,7 +8,11 @@ arrays under scikit-learn's ``array_api_dispatch``.
 
 ``score`` of JAX arrays under dispatch scores on the host: scikit-learn's
 own metrics ran eagerly on them (``type_of_target`` indexes them with
-Python numbers), and ``r2_score`` writes into its arrays, which JAX's are not."""
+Python numbers), and ``r2_score`` writes into its arrays, which JAX's are not.
+
+On JAX's CPU device a host read is zero-copy, so the guard never sees one
+there: the module refuses implicit reads as a GPU does (see
+:func:`_reads_refused_as_on_a_gpu`), or the CPU suite passes what a GPU refuses."""
 
 from __future__ import annotations
 
@@ -49,6 +53,31 @@ SETTINGS = {
     "lbfgs": {"solver": "lbfgs"},
 }
 TARGETS = {"two classes": TWO, "three classes": THREE, "multilabel": MULTILABEL, "values": VALUES}
+
+
+@pytest.fixture(autouse=True)
+def _reads_refused_as_on_a_gpu(monkeypatch):
+    """Every implicit device-to-host read under ``transfer_guard("disallow")``
+    refused, as on a GPU (``bool()`` of a 0-d array, an array baked into a
+    program as a constant); explicit ones (``jax.device_get``) pass. Through
+    JAX's private names: where they moved, the tests run with the CPU's guard."""
+    xpnet.get_backend("jax")  # its probe reads a result implicitly: once, before any test's guard
+    try:
+        from jax._src import config as jax_config
+        from jax._src.array import ArrayImpl
+        from jax._src.lib import guard_lib
+
+        read, level = ArrayImpl._value.fget, jax_config.transfer_guard_device_to_host
+    except (ImportError, AttributeError):
+        return
+
+    def guarded(self):
+        explicit = guard_lib.thread_local_state().explicit_device_get
+        if level.value == "disallow_explicit" or (level.value == "disallow" and not explicit):
+            raise RuntimeError(f"Disallowed device-to-host transfer (as on a GPU): shape={self.shape}")
+        return read(self)
+
+    monkeypatch.setattr(ArrayImpl, "_value", property(guarded))
 
 
 def _estimator(target: str, settings: str, **params):
@@ -152,6 +181,48 @@ def test_the_guard_would_see_one():
     """The tests above can fail: an eager operation with a Python number is refused."""
     with pytest.raises(Exception, match="Disallowed host-to-device transfer"), jax.transfer_guard("disallow"):
         jax.device_put(X) * 2.0
+
+
+def test_the_guard_would_see_an_implicit_read_as_on_a_gpu():
+    """The tests above can fail on the CPU too: an implicit read is refused, an explicit one passes."""
+    from jax._src.array import ArrayImpl
+
+    if ArrayImpl._value.fget.__name__ != "guarded":
+        pytest.skip("JAX's private names moved: the CPU's guard lets every read pass")
+    one = jax.device_put(np.float32(1.0))
+    with jax.transfer_guard("disallow"):
+        assert float(jax.device_get(one)) == 1.0
+        with pytest.raises(Exception, match="Disallowed device-to-host transfer"):
+            bool(one)
+
+
+@pytest.mark.parametrize("settings", ["adam", "early stopping", "lbfgs"])
+@pytest.mark.parametrize("target", ["two classes", "values"])
+def test_jax_weights_under_dispatch_move_nothing_implicitly(target, settings):
+    """Row weights are checked as NumPy, copied over explicitly: scikit-learn's
+    checks moved them to X's device and read them back with ``bool()``."""
+    Xj, yj = jax.device_put(X), jax.device_put(TARGETS[target])
+    with sklearn.config_context(array_api_dispatch=True), jax.transfer_guard("disallow"):
+        _estimator(target, settings).fit(Xj, yj, sample_weight=jax.device_put(WEIGHTS.astype(np.float32)))
+        _estimator(target, settings).fit(Xj, yj, sample_weight=WEIGHTS)
+
+
+@pytest.mark.parametrize("where", ["X", "y", "sample_weight", "predict"])
+def test_non_finite_jax_inputs_under_dispatch_get_scikit_learns_error(where):
+    """The finite check of JAX inputs runs on the device, with scikit-learn's error."""
+    bad = {"X": X.copy(), "y": VALUES.copy(), "sample_weight": WEIGHTS.astype(np.float32)}
+    bad["y" if where == "y" else "sample_weight" if where == "sample_weight" else "X"][3, ...] = np.nan
+    fit = {"X": X, "y": VALUES, "sample_weight": None} if where == "predict" else bad
+    with pytest.raises(ValueError) as on_numpy:
+        est = _estimator("values", "adam").fit(**fit)
+        est.predict(bad["X"])
+    with sklearn.config_context(array_api_dispatch=True), jax.transfer_guard("disallow"):
+        est = _estimator("values", "adam")
+        with pytest.raises(ValueError) as on_jax:
+            est.fit(**{k: None if v is None else jax.device_put(v) for k, v in fit.items()})
+            est.predict(jax.device_put(bad["X"]))
+    assert str(on_jax.value) == str(on_numpy.value)
+    assert f"Input {'X' if where == 'predict' else where} contains NaN" in str(on_jax.value)
 
 
 def test_a_fresh_process_fits_jax_inputs_under_dispatch_and_the_guard():

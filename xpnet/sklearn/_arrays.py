@@ -19,15 +19,17 @@ from typing import Any, NamedTuple
 import array_api_compat as compat
 import numpy as np
 from scipy.sparse import issparse
-from sklearn import get_config
+from sklearn import config_context, get_config
+from sklearn.utils.validation import _assert_all_finite, validate_data
 
 from .._backend import Backend, get_backend, numpy_lacks_dtype, to_numpy
 from .._dtypes import is_ml_dtype
+from .._programs import one_program
 from ..validation import refuse_torch_layouts, refuse_traced, refuse_without_data
 
 __all__ = [
     "Space", "backend_for", "check_same_space", "float_dtypes", "host", "listed_as_array", "readable", "space_of",
-    "to_space",
+    "to_space", "validated",
 ]  # fmt: skip
 
 _LIBRARIES = (
@@ -167,3 +169,41 @@ def listed_as_array(a: Any) -> Any:
     if not dispatching() or isinstance(a, np.ndarray | Real) or issparse(a):
         return a
     return np.asarray(a) if space_of(a) == NUMPY else a
+
+
+def validated(estimator: Any, X: Any, y: Any = "no_validation", **params: Any) -> Any:
+    """scikit-learn's ``validate_data(estimator, X, y, **params)``. Under
+    dispatch, another library's arrays are checked for NaN and infinity
+    here, on their device: scikit-learn's check took ``bool()`` of a 0-d
+    device array, an implicit transfer that ``jax.transfer_guard`` refuses
+    on a GPU. NumPy inputs take scikit-learn's path unchanged."""
+    if not dispatching() or space_of(X) == NUMPY:
+        return validate_data(estimator, X, y, **params)
+    with config_context(assume_finite=True):  # X's check and y's (which no parameter turns off)
+        out = validate_data(estimator, X, y, **params)
+    for a, name in zip(out if isinstance(out, tuple) else (out,), ("X", "y")):
+        _assert_finite(a, name, estimator)
+    return out
+
+
+def _assert_finite(a: Any, name: str, estimator: Any) -> None:
+    """scikit-learn's finite check of a validated array, reduced where ``a``
+    lives: one boolean moves, explicitly; the values move only to word
+    scikit-learn's own error when some are not finite."""
+    values = a.data if issparse(a) else a
+    if get_config()["assume_finite"] or not _floating(values):
+        return
+    if bool(to_numpy(one_program(_all_finite, values)(values))):
+        return
+    _assert_all_finite(host(values), msg_dtype=values.dtype, estimator_name=type(estimator).__name__, input_name=name)
+
+
+def _all_finite(a: Any) -> Any:
+    """A 0-d boolean on ``a``'s device (one program on JAX)."""
+    xp = compat.array_namespace(a)
+    return xp.all(xp.isfinite(a))
+
+
+def _floating(a: Any) -> bool:
+    """Does scikit-learn check ``a`` (it checks only real and complex floats)?"""
+    return compat.array_namespace(a).isdtype(a.dtype, ("real floating", "complex floating"))

@@ -17,10 +17,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import config_context
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .._backend import own_broadcasting, to_numpy
 from .._dtypes import dtype_name
@@ -36,6 +37,7 @@ from ._arrays import (
     listed_as_array,
     readable,
     space_of,
+    validated,
 )
 from ._messages import NON_FINITE
 from ._objective import output_activation
@@ -328,7 +330,7 @@ class BaseMLP(BaseEstimator):
         space the answer goes back to."""
         check_is_fitted(self)
         X = readable(X, "X", f"{type(self).__name__}.{method}")
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=float_dtypes(X))
+        X = validated(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=float_dtypes(X))
         space = space_of(X)
         check_same_space(getattr(self, "_fit_space", space.key()), space, self, method)
         net = getattr(self, "_net", None)
@@ -473,8 +475,14 @@ def _namespace(a: Any) -> Any:
 
 def _checked_weights(sample_weight: Any, X: Any) -> np.ndarray:
     """Row weights on the host: scikit-learn's checks, then no negative
-    weights and a positive sum (the loss divides by it)."""
-    w = host(_check_sample_weight(sample_weight, X))
+    weights and a positive sum (the loss divides by it). Checked as NumPy
+    (another library's weights copied over explicitly): under dispatch
+    scikit-learn moved them to X's device and read its checks back with
+    ``bool()``, implicit transfers that ``jax.transfer_guard`` refuses on a GPU."""
+    on_host = isinstance(sample_weight, Real) or space_of(sample_weight) == NUMPY
+    given = sample_weight if on_host else host(sample_weight)
+    with config_context(array_api_dispatch=False):
+        w = host(_check_sample_weight(given, X))
     if np.any(w < 0) or not w.sum() > 0:
         raise ValueError("sample_weight must be non-negative with a positive sum")
     return w

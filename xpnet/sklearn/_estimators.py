@@ -16,12 +16,12 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d
 
 from .._backend import quiet_float_errors
 from .._programs import one_program
 from .._xp import index_dtype
-from ._arrays import NUMPY, dispatching, float_dtypes, host, listed_as_array, readable, space_of, to_space
+from ._arrays import NUMPY, dispatching, float_dtypes, host, listed_as_array, readable, space_of, to_space, validated
 from ._base import BaseMLP
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -97,7 +97,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
         """``X`` checked, ``y`` as the binarized targets (host); ``classes_``
         set on a fresh fit, checked against the previous one otherwise."""
-        X, y = validate_data(
+        X, y = validated(
             self, X, y, accept_sparse=["csr", "csc"], multi_output=True, dtype=float_dtypes(X), reset=reset
         )
         given, y = y, host(y)
@@ -247,7 +247,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
-        X, y = validate_data(
+        X, y = validated(
             self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
             dtype=float_dtypes(X), reset=reset,
         )  # fmt: skip
