@@ -61,7 +61,6 @@ def _reads_refused_as_on_a_gpu(monkeypatch):
     refused, as on a GPU (``bool()`` of a 0-d array, an array baked into a
     program as a constant); explicit ones (``jax.device_get``) pass. Through
     JAX's private names: where they moved, the tests run with the CPU's guard."""
-    xpnet.get_backend("jax")  # its probe reads a result implicitly: once, before any test's guard
     try:
         from jax._src import config as jax_config
         from jax._src.array import ArrayImpl
@@ -263,3 +262,12 @@ def test_score_of_jax_inputs_under_dispatch(target, weighted):
     expected = metric(TARGETS[target], predicted, sample_weight=WEIGHTS.astype(np.float32) if weighted else None)
     assert type(got) is float
     assert got == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_the_jax_probe_reads_its_answer_explicitly():
+    """A process whose first use of JAX is inside transfer_guard("disallow")
+    on a GPU found JAX "not installed or not working": the probe read its
+    test program's result implicitly."""
+    with jax.transfer_guard("disallow"):
+        status = xpnet._backend._probe_jax()
+    assert status.usable, status.reason

@@ -115,9 +115,11 @@ def _probe_jax() -> BackendStatus:
         devices = tuple(str(d) for d in jax.devices())
         # one small program (compiled and run): the compiler and the device work. Run
         # concretely even when the first use is inside a user's jax.jit trace, where
-        # float() of a traced value fails and the probe's answer is kept for the process
+        # float() of a traced value fails and the probe's answer is kept for the process. The
+        # answer is read explicitly: an implicit read inside a user's jax.transfer_guard("disallow")
+        # is refused on a GPU, and JAX was then "not working" for the rest of the process
         with jax.ensure_compile_time_eval():
-            ok = float(jax.jit(jnp.sum)(jax.device_put(np.arange(4, dtype=np.float32)))) == 6.0
+            ok = float(jax.device_get(jax.jit(jnp.sum)(jax.device_put(np.arange(4, dtype=np.float32))))) == 6.0
     except Exception as exc:
         return BackendStatus("jax", False, f"not installed or not working ({_one_line(exc)}); pip install 'xpnet[jax]'")
     if not ok:
