@@ -876,8 +876,8 @@ def test_continued_fits_refuse_targets_of_another_width(solver, target):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_loss_attributes_are_numpy_float64_as_scikit_learns(solver, dtype):
     """loss_, loss_curve_'s entries and best_loss_ are NumPy float64, as in
-    scikit-learn 1.9 (for float32 input too), not Python floats. Other
-    scikit-learn versions give float32 for float32 input (the H200 run's)."""
+    scikit-learn 1.9 with NumPy 2.4 (for float32 input too), not Python
+    floats. With NumPy 2.5 scikit-learn gives float32 for float32 input."""
     y = TARGETS["multiclass"][2]
     params = dict(hidden_layer_sizes=(5,), solver=solver, max_iter=3, random_state=0)
     ours, theirs = MLPClassifier(**params).fit(X.astype(dtype), y), SkClassifier(**params).fit(X.astype(dtype), y)
