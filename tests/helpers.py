@@ -187,3 +187,26 @@ def traced_peak(fn, *args, **kwargs):
         return out, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def compiled_names(fn) -> list[str]:
+    """The names of the programs ``fn()`` compiled, from JAX's compile log."""
+    import logging
+    import re
+
+    import jax
+
+    names: list[str] = []
+
+    class Names(logging.Handler):
+        def emit(self, record):
+            names.extend(re.findall(r"Finished XLA compilation of jit\((\w+)\)", record.getMessage()))
+
+    handler, logger = Names(), logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            fn()
+    finally:
+        logger.removeHandler(handler)
+    return names

@@ -22,6 +22,8 @@ import pytest
 
 jax = pytest.importorskip("jax", reason="jax is not installed: these tests count JAX's compilations")
 
+from helpers import compiled_names  # noqa: E402
+
 import xpnet  # noqa: E402
 from xpnet import _programs  # noqa: E402
 
@@ -424,27 +426,6 @@ def test_a_component_indexing_with_a_boolean_mask_runs_op_by_op_on_jax(compile):
     np.testing.assert_allclose(got.evaluate(X, Y, loss="mse"), want.evaluate(X, Y, loss="mse"), rtol=1e-5)
 
 
-def _compiled_names(fn):
-    """The names of the programs ``fn()`` compiled, from JAX's compile log."""
-    import logging
-    import re
-
-    names: list[str] = []
-
-    class Names(logging.Handler):
-        def emit(self, record):
-            names.extend(re.findall(r"Finished XLA compilation of jit\((\w+)\)", record.getMessage()))
-
-    handler, logger = Names(), logging.getLogger("jax")
-    logger.addHandler(handler)
-    try:
-        with jax.log_compiles(True):
-            fn()
-    finally:
-        logger.removeHandler(handler)
-    return names
-
-
 def test_arrays_jax_made_uncommitted_run_the_programs_host_data_compiled():
     """``jnp.asarray(X)`` and ``jax.device_put(X)`` make uncommitted arrays,
     and ``jax.jit`` compiles a program again for those: a fit on them
@@ -461,8 +442,8 @@ def test_arrays_jax_made_uncommitted_run_the_programs_host_data_compiled():
     Xd, yd = jax.numpy.asarray(X), jax.device_put(y.astype(np.int32))
     V = (jax.numpy.asarray(X[:20]), jax.device_put(y[:20].astype(np.int32)))
     assert not Xd.committed and not yd.committed
-    assert "forward" not in _compiled_names(lambda: net.predict(Xd))
-    again = _compiled_names(lambda: fit(Xd, yd, V))
+    assert "forward" not in compiled_names(lambda: net.predict(Xd))
+    again = compiled_names(lambda: fit(Xd, yd, V))
     assert not {"_pure_scan", "_pure_rows", "_pure", "figures"} & set(again), again
     assert not Xd.committed, "the caller's array is left as it was"
 

@@ -30,7 +30,7 @@ pytest.importorskip("sklearn", reason="scikit-learn not installed (pip install '
 jax = pytest.importorskip("jax", reason="jax.transfer_guard needs JAX")
 
 import sklearn  # noqa: E402
-from helpers import child_env  # noqa: E402
+from helpers import child_env, compiled_names  # noqa: E402
 
 import xpnet  # noqa: E402
 from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
@@ -129,27 +129,6 @@ def test_weighted_early_stopping_scores_each_fits_own_weights():
     np.testing.assert_allclose(second.validation_scores_, on_numpy.validation_scores_, rtol=1e-4)
 
 
-def _compiled_names(fn):
-    """The names of the programs ``fn()`` compiled, from JAX's compile log."""
-    import logging
-    import re
-
-    names: list[str] = []
-
-    class Names(logging.Handler):
-        def emit(self, record):
-            names.extend(re.findall(r"Finished XLA compilation of jit\((\w+)\)", record.getMessage()))
-
-    handler, logger = Names(), logging.getLogger("jax")
-    logger.addHandler(handler)
-    try:
-        with jax.log_compiles(True):
-            fn()
-    finally:
-        logger.removeHandler(handler)
-    return names
-
-
 def test_fits_of_other_validation_weights_run_the_same_report_program():
     """The validation rows' weights reach the epoch report's program as an
     argument. Baked in as a constant, JAX read them to the host to lower the
@@ -157,7 +136,7 @@ def test_fits_of_other_validation_weights_run_the_same_report_program():
     compiled a program of their own."""
     fit = lambda w: _estimator("values", "early stopping", backend="jax").fit(X, VALUES, sample_weight=w)  # noqa: E731
     fit(WEIGHTS)
-    assert "figures" not in _compiled_names(lambda: fit(WEIGHTS[::-1]))
+    assert "figures" not in compiled_names(lambda: fit(WEIGHTS[::-1]))
 
 
 def test_the_compiled_weighted_validation_score_is_scikit_learns():
