@@ -13,6 +13,7 @@ and cannot be used is skipped, with the probe's reason.
 
 from __future__ import annotations
 
+import functools
 import os
 import types
 from dataclasses import dataclass
@@ -48,6 +49,52 @@ def pytest_configure(config):
     except Exception:
         return
     jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _reads_refused_as_on_a_gpu():
+    """Under ``jax.transfer_guard("disallow")``, every implicit device-to-host
+    read refused, as on a GPU (``bool()``/``float()`` of an array,
+    ``np.asarray``, ``.item()``, an array baked into a program as a constant);
+    explicit ones (``jax.device_get``) pass. On JAX's CPU device such a read is
+    zero-copy (``_value``, or NumPy's buffer protocol) and the guard never sees
+    it, so the CPU suite passed what a GPU refuses. Outside the guard reads
+    behave as before. NumPy's conversions are caught where called by name
+    (``np.asarray(a)``), not inside NumPy's C (``np.concatenate([a])``).
+    Through JAX's private names: where they moved, tests run with the CPU's
+    guard (tests/test_jax_transfers.py says so)."""
+    try:
+        from jax._src import config as jax_config
+        from jax._src.array import ArrayImpl
+        from jax._src.lib import guard_lib
+
+        read, level = ArrayImpl._value.fget, jax_config.transfer_guard_device_to_host
+    except (ImportError, AttributeError):
+        yield
+        return
+
+    def refused(array):
+        explicit = guard_lib.thread_local_state().explicit_device_get
+        if level.value == "disallow_explicit" or (level.value == "disallow" and not explicit):
+            raise RuntimeError(f"Disallowed device-to-host transfer (as on a GPU): shape={array.shape}")
+
+    def guarded(self):
+        refused(self)
+        return read(self)
+
+    def converts_guarded(convert):
+        def convert_guarded(obj, *args, **kwargs):
+            if type(obj) is ArrayImpl:
+                refused(obj)
+            return convert(obj, *args, **kwargs)
+
+        return functools.wraps(convert)(convert_guarded)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ArrayImpl, "_value", property(guarded))
+        for name in ("asarray", "array", "asanyarray", "ascontiguousarray"):
+            patch.setattr(np, name, converts_guarded(getattr(np, name)))
+        yield
 
 
 def pytest_addoption(parser):

@@ -81,6 +81,24 @@ def test_the_guard_would_see_one():
         X * 2.0
 
 
+def test_the_guard_would_see_an_implicit_read_as_on_a_gpu():
+    """Every test under the guard can fail on the CPU too (conftest's
+    ``_reads_refused_as_on_a_gpu``): an implicit read is refused, an explicit
+    one passes, and outside the guard every read passes as before."""
+    from jax._src.array import ArrayImpl
+
+    if ArrayImpl._value.fget.__name__ != "guarded":
+        pytest.skip("JAX's private names moved: the CPU's guard lets every read pass")
+    one = jax.device_put(np.float32(1.0))
+    with jax.transfer_guard("disallow"):
+        assert float(jax.device_get(one)) == 1.0
+        baked_in = lambda a: jax.jit(lambda: a + 1)()  # noqa: E731
+        for read in (bool, float, int, np.asarray, np.array, lambda a: a.item(), baked_in):
+            with pytest.raises(Exception, match="Disallowed device-to-host transfer"):
+                read(one)
+    assert float(one) == 1.0 and np.asarray(one) == 1.0
+
+
 def test_a_fresh_process_predicts_under_the_guard():
     """array-api-compat finds JAX's namespace with ``jnp.empty(0)`` (a transfer)
     the first time it sees a JAX array; xpnet does that outside the guard.

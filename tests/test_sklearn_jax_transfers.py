@@ -11,8 +11,8 @@ own metrics ran eagerly on them (``type_of_target`` indexes them with
 Python numbers), and ``r2_score`` writes into its arrays, which JAX's are not.
 
 On JAX's CPU device a host read is zero-copy, so the guard never sees one
-there: the module refuses implicit reads as a GPU does (see
-:func:`_reads_refused_as_on_a_gpu`), or the CPU suite passes what a GPU refuses."""
+there: the suite refuses implicit reads as a GPU does (conftest's
+``_reads_refused_as_on_a_gpu``), or the CPU suite passes what a GPU refuses."""
 
 from __future__ import annotations
 
@@ -53,30 +53,6 @@ SETTINGS = {
     "lbfgs": {"solver": "lbfgs"},
 }
 TARGETS = {"two classes": TWO, "three classes": THREE, "multilabel": MULTILABEL, "values": VALUES}
-
-
-@pytest.fixture(autouse=True)
-def _reads_refused_as_on_a_gpu(monkeypatch):
-    """Every implicit device-to-host read under ``transfer_guard("disallow")``
-    refused, as on a GPU (``bool()`` of a 0-d array, an array baked into a
-    program as a constant); explicit ones (``jax.device_get``) pass. Through
-    JAX's private names: where they moved, the tests run with the CPU's guard."""
-    try:
-        from jax._src import config as jax_config
-        from jax._src.array import ArrayImpl
-        from jax._src.lib import guard_lib
-
-        read, level = ArrayImpl._value.fget, jax_config.transfer_guard_device_to_host
-    except (ImportError, AttributeError):
-        return
-
-    def guarded(self):
-        explicit = guard_lib.thread_local_state().explicit_device_get
-        if level.value == "disallow_explicit" or (level.value == "disallow" and not explicit):
-            raise RuntimeError(f"Disallowed device-to-host transfer (as on a GPU): shape={self.shape}")
-        return read(self)
-
-    monkeypatch.setattr(ArrayImpl, "_value", property(guarded))
 
 
 def _estimator(target: str, settings: str, **params):
@@ -159,19 +135,6 @@ def test_the_guard_would_see_one():
     """The tests above can fail: an eager operation with a Python number is refused."""
     with pytest.raises(Exception, match="Disallowed host-to-device transfer"), jax.transfer_guard("disallow"):
         jax.device_put(X) * 2.0
-
-
-def test_the_guard_would_see_an_implicit_read_as_on_a_gpu():
-    """The tests above can fail on the CPU too: an implicit read is refused, an explicit one passes."""
-    from jax._src.array import ArrayImpl
-
-    if ArrayImpl._value.fget.__name__ != "guarded":
-        pytest.skip("JAX's private names moved: the CPU's guard lets every read pass")
-    one = jax.device_put(np.float32(1.0))
-    with jax.transfer_guard("disallow"):
-        assert float(jax.device_get(one)) == 1.0
-        with pytest.raises(Exception, match="Disallowed device-to-host transfer"):
-            bool(one)
 
 
 @pytest.mark.parametrize("settings", ["adam", "early stopping", "lbfgs"])
