@@ -385,6 +385,11 @@ class BatchL2(Optimizer):
             self._scale = (key, sent(value, like))
         return one_program(_scaled_sum, like)(state["sq"], self._scale[1])
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Without the cached scale: a device array, whose pickling is an
+        implicit read (refused by ``jax.transfer_guard`` on a GPU); it is sent again when needed."""
+        return {k: v for k, v in self.__dict__.items() if k != "_scale"}
+
     def config(self) -> dict[str, Any]:
         return {
             "inner": component_spec(self.inner), "alpha": self.alpha, "rows": list(self.plan.rows),
