@@ -129,3 +129,54 @@ def test_the_epochs_shuffle_order_is_sent_without_waiting_for_its_transfer(monke
     monkeypatch.setattr(_backend, "_reads_host_memory", lambda out, host: waits.append(host.shape) or real(out, host))
     _fit(net, X, y)  # X and y already on the device: only the orders come from the host
     assert waits == []
+
+
+@pytest.mark.parametrize("rows", [None, 8], ids=["whole", "in chunks"])
+def test_evaluate_of_weighted_losses_takes_each_ones_weights(rows):
+    """A loss's arrays (``loss.weighted(w)``'s weights) are the evaluate
+    program's arguments. Closed over, JAX baked them into the program (a
+    read refused under the guard on a GPU), and the program, keyed by the
+    loss's settings, gave every later weighting the first one's loss."""
+    X, _, _, Y = _data(20)
+    net = xpnet.MLP([4, 8, 3], backend="jax", dtype="float32", seed=0)
+    host = net.to("numpy")
+    for w in (np.ones(20, np.float32), np.linspace(0.0, 2.0, 20, dtype=np.float32)):
+        weighted = xpnet.get_loss("mse").weighted(jax.device_put(w))
+        with jax.transfer_guard("disallow"):
+            got = net.evaluate(X, Y, loss=weighted, batch_size=rows)
+        expected = host.evaluate(np.asarray(X), np.asarray(Y), loss=xpnet.get_loss("mse").weighted(w))
+        assert got == pytest.approx(expected, rel=1e-5)
+
+
+class _OutputWeighted(xpnet.Loss):
+    """The squared error, output ``k`` weighted by ``weights[k]``: a loss that holds arrays."""
+
+    name = "output_weighted"
+
+    def __init__(self, weights):
+        self.weights = weights
+
+    def _value(self, xp, t, y):
+        return xp.sum(self.weights * (y - t) ** 2) / y.shape[0]
+
+    def _gradient(self, xp, t, y):
+        return 2.0 * self.weights * (y - t) / y.shape[0]
+
+
+def test_a_losss_arrays_are_the_step_and_report_programs_arguments():
+    """Fits with losses of other arrays each train and report with their own:
+    closed over, the step's program (keyed by the loss's settings) trained
+    the second fit with the first loss's weights, on the CPU too, and the
+    arrays baked in were a read refused under the guard on a GPU."""
+    X, _, _, Y = _data(20)
+    for w in ([1.0, 1.0, 1.0], [0.0, 1.0, 3.0]):
+        w = np.asarray(w, np.float32)
+        net = xpnet.MLP([4, 8, 3], backend="jax", dtype="float32", seed=0)
+        host = net.to("numpy")
+        with jax.transfer_guard("disallow"):
+            history = net.fit(X, Y, loss=_OutputWeighted(jax.device_put(w)), optimizer="sgd", epochs=2, batch_size=8,
+                              seed=0, validation_data=(X, Y))  # fmt: skip
+        expected = host.fit(np.asarray(X), np.asarray(Y), loss=_OutputWeighted(w), optimizer="sgd", epochs=2,
+                            batch_size=8, seed=0, validation_data=(np.asarray(X), np.asarray(Y)))  # fmt: skip
+        np.testing.assert_allclose(history.loss, expected.loss, rtol=1e-5)
+        np.testing.assert_allclose(history.val_loss, expected.val_loss, rtol=1e-5)

@@ -10,6 +10,7 @@ weakly): fitting again compiles nothing new. Elsewhere each runs as written.
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 import traceback
@@ -26,7 +27,8 @@ from ._kernels import _mode, _Scalars, host_scalars
 from ._trainstep import TrainStep, _state_lists, averaging_one, checked_update
 from ._warnings import caller_stacklevel
 
-__all__ = ["inference", "keyed_program", "network_key", "one_program", "program_key", "program_spec"]
+__all__ = ["held_arrays", "holding", "inference", "keyed_program", "network_key", "one_program", "program_key",
+           "program_spec"]
 
 
 # --------------------------------------------------------------------------
@@ -75,13 +77,15 @@ class _JaxStep(TrainStep):
         self._steps_only = False  # an epoch program failed to trace: one program per step
 
     @staticmethod
-    def _pure(frozen, params, buffers, arrays, slots, X, T, w=None, words=None):
+    def _pure(frozen, params, buffers, arrays, slots, X, T, w=None, words=None, held=None):
         """The step JAX traces, reading the calling TrainStep (``frozen.step``);
         ``w``: the rows' weights, averaging 1 (``None``: equal); ``words``:
-        the step's random key words (Dropout; see :meth:`_drawn`)."""
+        the step's random key words (Dropout; see :meth:`_drawn`); ``held``:
+        the loss's arrays (:func:`held_arrays`)."""
         step = frozen.step()
         state = {**frozen.host, **arrays}
-        loss = step.loss if w is None else step.loss.weighted(w)
+        loss = holding(step.loss, held or {})
+        loss = loss if w is None else loss.weighted(w)
         ctx = step.ctx if words is None else step.ctx._replace(rng=TracedRandom(words, step.net._rng_streams))
         with _mode(scalars=_Scalars(slots), fuse=step.fuse):
             value, grads, buffers = step.net._loss_and_grads(params, X, T, loss, buffers, ctx)
@@ -90,7 +94,8 @@ class _JaxStep(TrainStep):
         return params, buffers, _state_lists(new_state), value
 
     @staticmethod
-    def _pure_rows(frozen, n, params, buffers, arrays, slots, X, T, order, lo, total, W=None, words=None):
+    def _pure_rows(frozen, n, params, buffers, arrays, slots, X, T, order, lo, total, W=None, words=None,
+                   held=None):  # fmt: skip
         """:meth:`_pure` on ``n`` rows from ``lo`` (in ``order``), the loss
         added to ``total``: the minibatch, and its share of the row weights
         ``W`` (averaging 1), are taken inside the program."""
@@ -105,11 +110,13 @@ class _JaxStep(TrainStep):
             idx = jax.lax.dynamic_slice_in_dim(order, lo, n, axis=0)
             batch = tuple(jax.numpy.take(a, idx, axis=0) for a in arrays_in)
         w = None if W is None else averaging_one(batch[2])
-        params, buffers, arrays, value = _JaxStep._pure(frozen, params, buffers, arrays, slots, *batch[:2], w, words)
+        params, buffers, arrays, value = _JaxStep._pure(frozen, params, buffers, arrays, slots, *batch[:2], w, words,
+                                                        held)  # fmt: skip
         return params, buffers, arrays, value if total is None else total + value, lo + n
 
     @staticmethod
-    def _pure_scan(frozen, n, tail, params, buffers, arrays, slots, X, T, order, lo, total, W=None, words=None):
+    def _pure_scan(frozen, n, tail, params, buffers, arrays, slots, X, T, order, lo, total, W=None, words=None,
+                   held=None):  # fmt: skip
         """:meth:`_pure_rows` of ``n`` rows once per row of ``slots`` (one
         step's scalars each; and of ``words``, its random key words), as one
         ``jax.lax.scan``, then, with ``tail``, a last step of ``tail`` rows
@@ -120,7 +127,7 @@ class _JaxStep(TrainStep):
         def body(carry, step):
             params, buffers, arrays, total, lo = carry
             params, buffers, arrays, new_total, lo = _JaxStep._pure_rows(
-                frozen, n, params, buffers, arrays, step[0], X, T, order, lo, total, W, step[1])  # fmt: skip
+                frozen, n, params, buffers, arrays, step[0], X, T, order, lo, total, W, step[1], held)  # fmt: skip
             return (params, buffers, arrays, new_total.astype(total.dtype), lo), None
 
         m = slots.shape[0] - bool(tail)
@@ -129,7 +136,8 @@ class _JaxStep(TrainStep):
         if not tail:
             return carry
         last = None if words is None else words[-1]
-        return _JaxStep._pure_rows(frozen, tail, *carry[:3], slots[-1], X, T, order, carry[4], carry[3], W, last)
+        return _JaxStep._pure_rows(frozen, tail, *carry[:3], slots[-1], X, T, order, carry[4], carry[3], W, last,
+                                   held)  # fmt: skip
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
         step_ctx, words = self._drawn(ctx)
@@ -140,7 +148,7 @@ class _JaxStep(TrainStep):
         self._shapes.add(("step", X.shape, T.shape))
         try:
             params, buffers, arrays, value = self._jitted(list(params), list(buffers), _state_lists(state), slots, X, T,
-                                                          None, words)  # fmt: skip
+                                                          None, words, self._held())  # fmt: skip
         except (*_HostRead.errors(), UnknownStream) as exc:
             self._read_on_host(exc)
             return TrainStep.__call__(self, params, buffers, state, X, T, ctx, loss=loss, opt=opt, donate=donate)
@@ -157,6 +165,10 @@ class _JaxStep(TrainStep):
             self._read_on_host(exc)
             return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt)
 
+    def _held(self) -> dict[str, Any]:
+        """The loss's arrays, the programs' last argument (:func:`held_arrays`)."""
+        return held_arrays(self.net.backend, self.loss)
+
     def _drawn(self, ctx):
         """``ctx`` as the program takes it: a training step's device random
         source (Dropout's, which changes every step) becomes the context the
@@ -171,7 +183,7 @@ class _JaxStep(TrainStep):
         self._shapes.add(("rows", rows.hi - rows.lo, rows.X.shape))
         params, buffers, arrays, total, after = self._jitted_rows(
             rows.hi - rows.lo, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order,
-            lo, total, rows.W, words)  # fmt: skip
+            lo, total, rows.W, words, self._held())  # fmt: skip
         self._next_lo = (rows.hi, after)
         return list(params), list(buffers), {**host, **arrays}, total
 
@@ -194,7 +206,7 @@ class _JaxStep(TrainStep):
         try:
             params, buffers, arrays, total, after = self._jitted_scan(
                 n, tail, list(params), list(buffers), _state_lists(state), slots, rows.X, rows.T, rows.order, lo,
-                total, rows.W, words)  # fmt: skip
+                total, rows.W, words, self._held())  # fmt: skip
         except (*_HostRead.errors(), UnknownStream) as exc:
             self._read_on_host(exc)
             return None
@@ -599,6 +611,26 @@ def _component_classes(root: Any) -> tuple[tuple[type, str], ...]:
             items = value if isinstance(value, list | tuple) else (value,)
             todo.extend(v for v in reversed(items) if isinstance(v, bases))
     return tuple(found)
+
+
+def held_arrays(backend: Any, component: Any) -> dict[str, Any]:
+    """The backend's arrays ``component`` (a loss or metric) holds as
+    attributes, by name: a program's arguments (bound by :func:`holding`).
+    Closed over, JAX baked them into the program as constants, which reads
+    them to the host (refused under ``jax.transfer_guard`` on a GPU), and the
+    program, keyed by plain settings only, ran later components of other
+    arrays with the first one's."""
+    return {k: v for k, v in getattr(component, "__dict__", {}).items() if backend.owns(v)}
+
+
+def holding(component: Any, arrays: dict[str, Any]) -> Any:
+    """``component`` reading ``arrays`` (the program's arguments) as its
+    attributes of those names: a shallow copy, the caller's left as it is."""
+    if not arrays:
+        return component
+    bound = copy.copy(component)
+    vars(bound).update(arrays)
+    return bound
 
 
 class _Frozen(threading.local):

@@ -21,7 +21,7 @@ import numpy as np
 from . import training as _training
 from ._backend import Backend, backend_for_unpickling, device_spec, get_backend, own_broadcasting, quiet_float_errors
 from ._dtypes import DTYPES, dtype_name
-from ._programs import inference, keyed_program, program_key
+from ._programs import held_arrays, holding, inference, keyed_program, program_key
 from ._random import host_rng
 from ._sparse import is_sparse
 from ._xp import index_dtype, row_range
@@ -273,7 +273,7 @@ class Network:
             checks.run()
             # On JAX the loss as one small program, not a compile and a dispatch per operation.
             program = keyed_program(self.backend, ("evaluate", *program_key(loss)), value)
-            return float(self.backend.to_numpy(program(T, Y)))
+            return float(self.backend.to_numpy(program(T, Y, held_arrays(self.backend, loss))))
 
     def _chunked_loss(self, X: Any, T: Any, labels: bool, loss: Loss, rows: int) -> float | None:
         """The loss, ``rows`` at a time: per chunk its value times its row
@@ -284,11 +284,11 @@ class Network:
         forward, params, buffers = inference(self, INFERENCE), *self._arrays()
         key = ("evaluate_rows", labels, *program_key(loss))
         program = keyed_program(self.backend, key, _rows_loss(loss, self.backend.xp, labels))
-        n, parts = X.shape[0], []
+        n, parts, held = X.shape[0], [], held_arrays(self.backend, loss)
         for lo in range(0, n, rows):
             hi = min(lo + rows, n)
             Y = forward(params, buffers, row_range(X, lo, hi))
-            parts += program(row_range(T, lo, hi), Y)
+            parts += program(row_range(T, lo, hi), Y, held)
         got = self.backend.to_host(parts)
         if any(bool(bad) for bad in got[1::2]):
             return None
@@ -677,24 +677,27 @@ def _on_gpu(backend: Any) -> bool:
 
 
 def _evaluate_value(loss: Loss, xp: Any) -> Any:
-    """``(T, Y) -> loss._value``, checked to be one number (a 0-d array)."""
+    """``(T, Y, held) -> loss._value``, checked to be one number (a 0-d
+    array); ``held``: the loss's arrays (its weights), the program's
+    arguments (:func:`~xpnet._programs.held_arrays`)."""
 
-    def value(T: Any, Y: Any) -> Any:
-        return check_figure(loss._value(xp, T, Y), f"loss {loss.name or type(loss).__name__!r}: its _value")
+    def value(T: Any, Y: Any, held: dict[str, Any]) -> Any:
+        bound = holding(loss, held)
+        return check_figure(bound._value(xp, T, Y), f"loss {loss.name or type(loss).__name__!r}: its _value")
 
     return value
 
 
 def _rows_loss(loss: Loss, xp: Any, labels: bool) -> Any:
-    """``(T, Y) -> [value x rows (for a mean) or value, outputs not finite?]``
+    """``(T, Y, held) -> [value x rows (for a mean) or value, outputs not finite?]``
     of one chunk, labels one-hot encoded first: all read from the arrays, as
     a :func:`keyed_program` needs (its key names ``loss`` and ``labels``)."""
     value = _evaluate_value(loss, xp)
 
-    def rows_loss(T: Any, Y: Any) -> list[Any]:
+    def rows_loss(T: Any, Y: Any, held: dict[str, Any]) -> list[Any]:
         if labels:
             T = xpx.one_hot(xp.astype(T, index_dtype(xp)), Y.shape[1], dtype=Y.dtype, xp=xp)
-        out = value(T, Y)
+        out = value(T, Y, held)
         return [out * Y.shape[0] if loss.reduction == "mean" else out, sum_not_finite(Y)]
 
     return rows_loss

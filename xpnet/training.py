@@ -32,7 +32,7 @@ from ._backend import own_broadcasting, quiet_float_errors
 from ._compile import check_compile, training_step
 from ._device_random import DeviceRandom, key_from_state
 from ._pending import PendingEpochs, all_finite
-from ._programs import inference, keyed_program, network_key, program_key
+from ._programs import held_arrays, holding, inference, keyed_program, network_key, program_key
 from ._random import host_rng
 from ._sparse import is_sparse
 from ._trainstep import Rows, averaging_one, take_rows
@@ -819,19 +819,21 @@ def _epoch_figures(
     On JAX one program (per network, loss, metrics, labels and minibatch
     count) where the built-in metrics allow (a callable may do anything),
     not one per operation. The backend's arrays a metric holds (the
-    validation rows' weights) reach it as arguments (:func:`_held_arrays`)."""
+    validation rows' weights), and the loss's, reach it as arguments
+    (:func:`~xpnet._programs.held_arrays`)."""
 
     metrics = list(named_metrics.values())
     loss_value = _loss_value_words(loss)
 
     def figures(total: Any, params: list[Any], buffers: list[Any], val: Any, held: list[Any]) -> list[Any]:
-        bound = {name: _holding(fn, arrays) for (name, fn), arrays in zip(named_metrics.items(), held)}
+        loss_ = holding(loss, held[0])
+        bound = {name: holding(fn, arrays) for (name, fn), arrays in zip(named_metrics.items(), held[1:])}
         out = [total if n_batches == 1 else total / n_batches]
         if val is not None and _chunkable(metrics) and val[0].shape[0] > net.chunk_rows(is_sparse(val[0])):
-            out += _chunked_figures(net, loss, bound, params, buffers, val, labels)
+            out += _chunked_figures(net, loss_, bound, params, buffers, val, labels)
         elif val is not None:
             Yv = net._predict(params, buffers, val[0])
-            out.append(check_figure(loss._value(net.backend.xp, val[1], Yv), loss_value))
+            out.append(check_figure(loss_._value(net.backend.xp, val[1], Yv), loss_value))
             out += [_metric_figure(net, fn(val[1], Yv), name) for name, fn in bound.items()]
         return out
 
@@ -843,28 +845,10 @@ def _epoch_figures(
         program = keyed_program(net.backend, key, figures)
 
     def report(total: Any, params: list[Any], buffers: list[Any], val: Any) -> list[Any]:
-        return program(total, params, buffers, val, [_held_arrays(net, m) for m in metrics])
+        held = [held_arrays(net.backend, c) for c in (loss, *metrics)]
+        return program(total, params, buffers, val, held)
 
     return report
-
-
-def _held_arrays(net: Any, metric: Any) -> dict[str, Any]:
-    """The backend's arrays ``metric`` holds as attributes, by name. Passed to
-    the report's program as arguments: closed over, JAX baked them into the
-    program as constants, which reads them to the host (refused under
-    ``jax.transfer_guard`` on a GPU), and a metric of other arrays needed a
-    program of its own (a program's key names plain settings only)."""
-    return {k: v for k, v in getattr(metric, "__dict__", {}).items() if net.backend.owns(v)}
-
-
-def _holding(metric: Any, arrays: dict[str, Any]) -> Any:
-    """``metric`` reading ``arrays`` (the program's arguments) as its
-    attributes of those names: a shallow copy, the caller's left as it is."""
-    if not arrays:
-        return metric
-    bound = copy.copy(metric)
-    vars(bound).update(arrays)
-    return bound
 
 
 def _chunked_figures(

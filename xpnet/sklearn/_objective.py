@@ -186,7 +186,7 @@ class ValidationScore(Metric):
 
     def __init__(self, out_activation: str, weights: Any = None, one_class: bool = False) -> None:
         # The weights (a device array) reach fit's compiled report as an argument, not a constant: one
-        # program serves every fit's weights of the same shape (see training._held_arrays).
+        # program serves every fit's weights of the same shape (see _programs.held_arrays).
         self.out_activation, self.weights, self.one_class = out_activation, weights, one_class
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
