@@ -11,6 +11,8 @@ Dropout's random key words are sent to it explicitly."""
 
 from __future__ import annotations
 
+import copy
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +24,7 @@ from helpers import child_env
 jax = pytest.importorskip("jax", reason="jax.transfer_guard needs JAX")
 
 import xpnet  # noqa: E402
-from xpnet.schedules import CosineAnnealingLR, ReduceLROnPlateau  # noqa: E402
+from xpnet.schedules import CosineAnnealingLR, ExponentialLR, LinearWarmup, ReduceLROnPlateau, StepLR  # noqa: E402
 
 
 def _data(n=70):
@@ -63,6 +65,24 @@ CALLS = {
     "fit with a class weighed 0": lambda net, X, y, O, Y: _fit(net, X, y, class_weight={0: 0.0, 1: 1.0, 2: 2.0}),
     "fit regression": lambda net, X, y, O, Y: _fit(
         net, X, Y, loss="mse", validation_data=(X, Y), metrics=("mse", "mae", "r2")),
+    "fit validation split": lambda net, X, y, O, Y: _fit(net, X, y, validation_split=0.2, metrics=("accuracy",)),
+    "fit restoring the best": lambda net, X, y, O, Y: _fit(
+        net, X, y, validation_data=(X, y), callbacks=[xpnet.EarlyStopping(patience=1, restore_best=True)]),
+    "fit with tol": lambda net, X, y, O, Y: _fit(net, X, y, tol=1e-3),
+    "fit host-scheduled": lambda net, X, y, O, Y: [_fit(net, X, y, lr_schedule=s) for s in (
+        StepLR(1), ExponentialLR(0.9), LinearWarmup(2), lambda epoch: 0.01 / (1 + epoch))],
+    "fit on a metric's plateau": lambda net, X, y, O, Y: _fit(
+        net, X, y, validation_data=(X, y), metrics=("accuracy",),
+        lr_schedule=ReduceLROnPlateau(monitor="val_accuracy", patience=0)),
+    "fit weighted on the device": lambda net, X, y, O, Y: _fit(
+        net, X, y, sample_weight=jax.device_put(np.linspace(0.5, 2.0, X.shape[0], dtype=np.float32))),
+    "fit warm-started": lambda net, X, y, O, Y: [_fit(net, X, y, warm_start=True) for _ in range(2)],
+    "fit batch-normalised": lambda net, X, y, O, Y: _fit(
+        xpnet.Network([xpnet.Dense(4, 8, "relu"), xpnet.BatchNorm(8), xpnet.Dense(8, 3, "softmax")],
+                      backend="jax", dtype="float32", seed=0), X, y),
+    "copies": lambda net, X, y, O, Y: [
+        pickle.loads(pickle.dumps(net)).predict(X), copy.deepcopy(net).predict(X), net.to("numpy"),
+        net.to("jax", dtype="float64").predict(jax.device_put(np.asarray(jax.device_get(X), np.float64)))],
 }
 
 
@@ -72,6 +92,32 @@ def test_no_implicit_transfer(call):
     net = _net()
     with jax.transfer_guard("disallow"):
         CALLS[call](net, *arrays)
+
+
+FILE_CALLS = {
+    "checkpointed and resumed": lambda net, X, y, path: [
+        _fit(net, X, y, validation_data=(X, y), callbacks=[xpnet.EarlyStopping(patience=5)],
+             lr_schedule=ReduceLROnPlateau(patience=0), checkpoint=path),
+        _net().fit(X, y, epochs=5, batch_size=32, optimizer="adam", loss="cross_entropy", seed=0,
+                   validation_data=(X, y), callbacks=[xpnet.EarlyStopping(patience=5)],
+                   lr_schedule=ReduceLROnPlateau(patience=0), resume=path)],
+    "saved and loaded": lambda net, X, y, path: [
+        _fit(net, X, y), net.save(path), xpnet.load(path, backend="jax").predict(X)],
+    "interrupted": lambda net, X, y, path: pytest.raises(xpnet.TrainingInterrupted, _fit, net, X, y,
+                                                         interrupt=_Set(), checkpoint=path),
+}
+
+
+class _Set:
+    def is_set(self):
+        return True
+
+
+@pytest.mark.parametrize("call", list(FILE_CALLS))
+def test_no_implicit_transfer_with_files(call, tmp_path):
+    X, y = _data()[:2]
+    with jax.transfer_guard("disallow"):
+        FILE_CALLS[call](_net(), X, y, tmp_path / "model")
 
 
 def test_the_guard_would_see_one():
