@@ -539,3 +539,34 @@ def test_a_report_program_that_compiled_many_shapes_is_dropped(monkeypatch):
         assert got == pytest.approx(want.evaluate(X, y, loss="cross_entropy"), rel=1e-5)
         held = {k[0]: p[0]._cache_size() for k, p in _programs._JAX_PROGRAMS.items() if k[0] == "evaluate"}
         assert held and max(held.values()) <= 3, f"evaluate's loss holds {held} compiled row counts after {n} rows"
+
+
+class _Mask(xpnet.Layer):
+    """Multiplies by a fixed array it holds as an attribute (not a parameter)."""
+
+    name = "test_jax_compilations_mask"
+
+    def __init__(self, mask) -> None:
+        super().__init__()
+        self.mask = mask
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return X * self.mask, None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY * self.mask, []
+
+
+def test_a_layer_holding_an_array_runs_its_own_program_not_another_networks():
+    """A compiled program bakes in what a layer holds outside its parameters,
+    and programs were found by the network's classes and plain settings: a
+    second network whose layer held another array predicted with the first
+    one's array (and trained with it). Each array now names its program."""
+    X = np.ones((4, 3))
+    for values in ([1.0, 2.0, 3.0], [-1.0, 0.5, 4.0]):
+        nets = [xpnet.Network([_Mask(b.asarray(np.array(values, dtype=np.float32))), xpnet.Dense(3, 2)], backend=b, seed=0)
+                for b in (xpnet.get_backend("jax"), xpnet.get_backend("numpy"))]  # fmt: skip
+        got, want = (np.asarray(xpnet.to_numpy(n.predict(X))) for n in nets)
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        fits = [n.fit(X, np.zeros((4, 2)), loss="mse", epochs=2, batch_size=2, seed=0).loss for n in nets]
+        np.testing.assert_allclose(fits[0], fits[1], rtol=1e-6)

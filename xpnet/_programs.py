@@ -606,11 +606,36 @@ def _component_classes(root: Any) -> tuple[tuple[type, str], ...]:
         if id(obj) in seen:
             continue
         seen.add(id(obj))
-        found.append((type(obj), repr(plain_settings(obj))))
+        found.append((type(obj), repr(plain_settings(obj)), *_held_identities(obj)))
         for value in reversed(list(getattr(obj, "__dict__", {}).values())):
             items = value if isinstance(value, list | tuple) else (value,)
             todo.extend(v for v in reversed(items) if isinstance(v, bases))
     return tuple(found)
+
+
+class _Identity:
+    """An array in a program's key, by identity: a program bakes in what a
+    component holds outside its parameters (a custom layer's fixed mask), so
+    another array must name another program. The key holds the array, so its
+    ``id`` is not reused while the program is kept."""
+
+    def __init__(self, array: Any) -> None:
+        self.array = array
+
+    def __hash__(self) -> int:
+        return id(self.array)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Identity) and other.array is self.array
+
+
+def _held_identities(component: Any) -> tuple[tuple[str, _Identity], ...]:
+    """The arrays ``component`` holds in its public attributes, by name and
+    identity (parameters and buffers are the network's, in private lists).
+    An array is anything with a shape and a dtype: array_api_compat's type
+    checks cache every class they are shown, a user's component classes too."""
+    return tuple((k, _Identity(v)) for k, v in getattr(component, "__dict__", {}).items()
+                 if not k.startswith("_") and not isinstance(v, type) and hasattr(v, "shape") and hasattr(v, "dtype"))
 
 
 def held_arrays(backend: Any, component: Any) -> dict[str, Any]:
