@@ -27,6 +27,8 @@ def _foreach(kernels: Sequence[Any], columns: Sequence[Sequence[Any]], scalars: 
     """:func:`update` with each traced operation run over every parameter
     that shares the kernel (one group for weights, one for biases when only
     the weights decay)."""
+    if kernels.count(kernels[0]) == len(kernels):  # one kernel for all (no decay mask): the columns as they are
+        return tuple(list(out) for out in _foreach_tape(kernels[0], columns, scalars))
     groups: dict[Any, list[int]] = {}
     for i, kernel in enumerate(kernels):
         groups.setdefault(kernel, []).append(i)
@@ -39,24 +41,52 @@ def _foreach(kernels: Sequence[Any], columns: Sequence[Sequence[Any]], scalars: 
     return tuple(outs)
 
 
-def _foreach_tape(kernel: Any, arrays: list[list[Any]], scalars: Sequence[Any]) -> list[list[Any]]:
-    """The tape over lists, each intermediate list dropped after its last use
-    (a list holds one array per parameter: Adam's dozen would otherwise all
-    be alive at the end)."""
-    tape = kernel.tape
-    values: dict[int, Any] = {}
+def _foreach_tape(kernel: Any, arrays: Sequence[Sequence[Any]], scalars: Sequence[Any]) -> list[Sequence[Any]]:
+    """The tape over lists, run from its :func:`_plan`: each intermediate
+    list dropped after its last use (a list holds one array per parameter:
+    Adam's dozen would otherwise all be alive at the end)."""
+    ops, constants, outputs = _plan(kernel)
+    env = [*arrays, *scalars, *constants]  # then each op's result, in order
+    for fn, operands, dead in ops:
+        env.append(fn(*[env[i] for i in operands]))
+        for j in dead:
+            env[j] = None
+    return [env[i] for i in outputs]
 
-    def value(ref: tuple[str, Any]) -> Any:
+
+@functools.cache
+def _plan(kernel: Any) -> tuple[list[tuple[Any, tuple[int, ...], tuple[int, ...]]], list[float], list[int]]:
+    """The tape as ``(ops, constants, outputs)`` over one list of values:
+    the kernel's arrays (one list each), its scalars, its constants, then
+    op ``k``'s result. Each op is ``(function, operand positions, positions
+    dead after it)``, its torch function chosen here, once per kernel: which
+    operands are numbers is known from the tape (an update step on a small
+    network feels a dict made and a choice taken per op per step)."""
+    tape = kernel.tape
+    inputs = kernel.n_arrays + kernel.n_scalars
+    constants = [ref[1] for _, refs in tape.ops for ref in refs if ref[0] == "c"]  # a position each, in tape order
+    first = inputs + len(constants)
+    next_constant = iter(range(inputs, first)).__next__
+
+    def position(ref: tuple[str, Any]) -> int:
         kind, x = ref
-        return arrays[x] if kind == "a" else scalars[x] if kind == "s" else x if kind == "c" else values[x]
+        return x if kind == "a" else kernel.n_arrays + x if kind == "s" else next_constant() if kind == "c" else first + x
+
+    def is_list(ref: tuple[str, Any]) -> bool:
+        return ref[0] == "a" or (ref[0] == "v" and tape.array[ref[1]])
 
     dead = _dead_after(kernel)
+    ops = []
     for k, (name, refs) in enumerate(tape.ops):
-        args = [value(r) for r in refs]
-        values[k] = _foreach_op(name, args) if tape.array[k] else _HOST_OPS[name](*args)
-        for j in dead[k]:
-            del values[j]
-    return [values[ref[1]] for ref in tape.outputs]
+        operands = [position(r) for r in refs]
+        if not tape.array[k]:
+            fn = _HOST_OPS[name]
+        else:
+            fn, swap = _foreach_fn(name, [is_list(r) for r in refs])
+            if swap:
+                operands.reverse()
+        ops.append((fn, tuple(operands), tuple(first + j for j in dead[k])))
+    return ops, constants, [position(ref) for ref in tape.outputs]
 
 
 @functools.cache
@@ -72,23 +102,23 @@ def _dead_after(kernel: Any) -> list[list[int]]:
     return dead
 
 
-def _foreach_op(name: str, args: list[Any]) -> Sequence[Any]:
-    """One operation over lists of tensors (torch returns them as lists or
-    tuples) and at most one number, each element as the per-tensor operation
-    computes it."""
+def _foreach_fn(name: str, lists: list[bool]) -> tuple[Any, bool]:
+    """The multi-tensor operation for ``name`` whose operands are lists of
+    tensors where ``lists`` says (else a number), each element as the
+    per-tensor operation computes it, and whether it takes the operands
+    swapped (torch's take the number second)."""
     import torch
 
-    if len(args) == 1:
-        return {"neg": torch._foreach_neg, "sqrt": torch._foreach_sqrt}[name](args[0])
-    a, b = args
-    if not isinstance(a, list | tuple):  # a number first
+    if len(lists) == 1:
+        return {"neg": torch._foreach_neg, "sqrt": torch._foreach_sqrt}[name], False
+    swap = not lists[0]
+    if swap:  # a number first
         if name == "sub":  # s - t == -(t - s), exactly
-            return torch._foreach_neg(torch._foreach_sub(b, a))
+            return (lambda s, t: torch._foreach_neg(torch._foreach_sub(t, s))), False
         if name == "div":
-            return [a / t for t in b]
-        a, b = b, a  # add, mul, maximum and minimum are symmetric
-    if not isinstance(b, list | tuple) and name in ("maximum", "minimum"):  # clamp propagates NaN as maximum does
-        return (torch._foreach_clamp_min if name == "maximum" else torch._foreach_clamp_max)(a, b)
+            return (lambda s, t: [s / x for x in t]), False
+    if not lists[1 - swap] and name in ("maximum", "minimum"):  # clamp propagates NaN as maximum does
+        return (torch._foreach_clamp_min if name == "maximum" else torch._foreach_clamp_max), swap
     fn = {"add": torch._foreach_add, "sub": torch._foreach_sub, "mul": torch._foreach_mul, "div": torch._foreach_div,
           "maximum": torch._foreach_maximum, "minimum": torch._foreach_minimum}[name]  # fmt: skip
-    return fn(a, b)
+    return fn, swap  # add, mul, maximum and minimum are symmetric
