@@ -21,7 +21,7 @@ from array_api_compat import array_namespace
 
 from ._foreach import _foreach_applies
 from ._inplace import SPARES_MAX, _layout_key, _same_layout, _writable
-from ._kernels import _MODE, Donated, _mode
+from ._kernels import _MODE, Donated, _mode, _namespace
 from ._sparse import is_sparse
 from ._sparse import rows as sparse_rows
 from ._xp import row_range
@@ -140,7 +140,7 @@ class TrainStep:
     def update(self, params: list[Any], grads: list[Any], state: dict[str, Any], *, opt: Any = None,
                donate: bool = False):  # fmt: skip
         """``opt.step`` with this step's own earlier results donated."""
-        if not self.fuse:
+        if not self.fuse and params and _namespace(params[0])[1]:  # only CuPy's kernels fuse: no mode entered per step
             with _mode(fuse=False):
                 return self._update(params, grads, state, opt or self.opt, donate)
         return self._update(params, grads, state, opt or self.opt, donate)
