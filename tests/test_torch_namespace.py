@@ -101,3 +101,33 @@ def test_keep_positive_of_other_shapes_is_the_mask_product():
     v, dy = torch.tensor([-1.0, 2.0]), torch.ones((3, 2))  # broadcast: not the one-kernel case
     assert keep_positive(v, dy) is None
     assert torch.equal(generic_keep_positive(xp, v, dy), dy * compat.astype(v > 0, dy.dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.int32, torch.bool])
+def test_sum_matches_compat_for_every_axis_and_keepdims(dtype):
+    a = (torch.arange(24).reshape(2, 3, 4) % 5 - 2).to(dtype)
+    for axis in [None, 0, 1, -1, (0, 2), ()]:
+        for keepdims in (False, True):
+            got, want = xp.sum(a, axis=axis, keepdims=keepdims), compat.sum(a, axis=axis, keepdims=keepdims)
+            assert got.dtype == want.dtype and torch.equal(got, want), (axis, keepdims)
+    got, want = xp.sum(a, axis=1, dtype=torch.float64), compat.sum(a, axis=1, dtype=torch.float64)
+    assert got.dtype == want.dtype == torch.float64 and torch.equal(got, want)
+
+
+def test_sum_is_the_one_call_compat_makes():
+    a = torch.ones((5, 3))
+    with torch_dispatched() as ops:
+        xp.sum(a, axis=0)
+        xp.sum(a, axis=-1, keepdims=True)
+        xp.sum(a)
+    assert ops == {"sum": 3}
+
+
+def test_finfo_is_compats_for_dtypes_and_arrays():
+    for dtype in (torch.float16, torch.float32, torch.float64):
+        got, want = xp.finfo(dtype), compat.finfo(dtype)
+        assert (got.eps, got.max, got.bits) == (want.eps, want.max, want.bits)
+        assert xp.finfo(torch.zeros(2, dtype=dtype)).eps == want.eps
+    for bad in (compat.finfo, xp.finfo):  # an integer dtype: refused alike
+        with pytest.raises(AttributeError):
+            bad(torch.int32)
