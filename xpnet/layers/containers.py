@@ -85,6 +85,8 @@ class Sequential(Layer):
         # the widths the next layer takes are checked; the last layer's is its parent's (or fit's) to check
         last = len(self.layers) - 1
         self._checked = [k < last and (self._foreign[k] or bool(c.children())) for k, c in enumerate(self.layers)]
+        #: xpnet's own layers whose Y the next layer needs not checked: forward calls them as they are
+        self._trusted = [not (foreign or checked) for foreign, checked in zip(self._foreign, self._checked)]
 
     def config(self) -> dict[str, Any]:
         return {"layers": [layer.spec() for layer in self.layers]}
@@ -126,14 +128,17 @@ class Sequential(Layer):
         child has its input, so memory holds about two layers' outputs."""
         caches, new_buffers = [], []
         keep = ctx is None or ctx.training
-        for k, (layer, foreign, (p0, p1, b0, b1)) in enumerate(zip(self.layers, self._foreign, self._slices)):
-            rows, out = X.shape[0], layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
-            X, cache, b = _returned(layer, "forward", out) if foreign else out
-            if self._checked[k]:
-                _check_y(layer, X, (rows, self._widths[k + 1]))
-            if len(b) != b1 - b0:
-                raise ValueError(f"{layer!r}.forward returned {len(b)} new buffers for its {b1 - b0} buffers "
-                                 f"({list(layer.buffer_shapes())})")  # fmt: skip
+        for k, (layer, trusted, (p0, p1, b0, b1)) in enumerate(zip(self.layers, self._trusted, self._slices)):
+            if trusted:  # xpnet's own leaf layer: the protocol's tuple, its own buffers (no checks: per layer per step)
+                X, cache, b = layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
+            else:
+                rows, out = X.shape[0], layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
+                X, cache, b = _returned(layer, "forward", out) if self._foreign[k] else out
+                if self._checked[k]:
+                    _check_y(layer, X, (rows, self._widths[k + 1]))
+                if len(b) != b1 - b0:
+                    raise ValueError(f"{layer!r}.forward returned {len(b)} new buffers for its {b1 - b0} buffers "
+                                     f"({list(layer.buffer_shapes())})")  # fmt: skip
             caches.append(cache if keep else None)
             new_buffers.extend(b)
         return X, caches, new_buffers
@@ -161,9 +166,13 @@ class Sequential(Layer):
         for k in range(i, -1, -1):
             p0, p1, _, _ = self._slices[k]
             layer, need = self.layers[k], need_dx or k > 0
+            if not self._foreign[k]:  # xpnet's own: the protocol's pair, a gradient per parameter (no checks per step)
+                dY, grads = layer.backward(xp, params[p0:p1], cache[k], dY, need)
+                parts.append(grads)
+                continue
             rows, out = dY.shape[0], layer.backward(xp, params[p0:p1], cache[k], dY, need)
-            dY, grads = _returned(layer, "backward", out) if self._foreign[k] else out
-            if self._foreign[k] and need:
+            dY, grads = _returned(layer, "backward", out)
+            if need:
                 _check_dx(layer, "backward", dY, (rows, self._widths[k]))
             if len(grads) != p1 - p0:
                 raise ValueError(f"{self.layers[k]!r}.backward returned {len(grads)} gradients for its {p1 - p0} "
