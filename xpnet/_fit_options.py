@@ -101,6 +101,8 @@ def check_rate_given_once(given: Any, opt: Any, lr: Any) -> None:
 def base_rate(opt: Any, schedule: Any) -> float | None:
     """The optimizer's ``lr`` (a schedule needs one), or ``None``."""
     lr = getattr(opt, "lr", None)
+    if type(lr) is float:  # as the built-ins keep it: no ABC check (asked every epoch)
+        return lr
     if isinstance(lr, numbers.Real) and not isinstance(lr, bool):
         return float(lr)
     if schedule is not None:

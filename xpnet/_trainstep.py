@@ -65,12 +65,12 @@ def averaging_one(wb: Any, total: Any = None, count: int | None = None) -> Any:
 
 def take_rows(xp: Any, a: Any, order: Any, lo: int, hi: int) -> Any:
     """Rows ``lo:hi`` of ``a`` in ``order`` (the array itself for all of them)."""
+    if order is None and hi - lo == a.shape[0]:  # a full batch (sparse too): no type checks per step
+        return a
     if type(a) is not np.ndarray and is_sparse(a):
         return sparse_rows(a, order, lo, hi)
     if order is not None:
         return xp.take(a, row_range(order, lo, hi), axis=0)
-    if hi - lo == a.shape[0]:
-        return a
     return row_range(a, lo, hi)
 
 
@@ -233,7 +233,7 @@ def stepped(opt: Any, out: Any) -> tuple[Any, dict[str, Any]]:
     returned only its parameters failed in Python's unpacking ("too many
     values to unpack"), naming no optimizer. A type check per step, no
     operation."""
-    if not isinstance(out, tuple | list) or len(out) != 2 or not isinstance(out[1], dict):
+    if not isinstance(out, (tuple, list)) or len(out) != 2 or not isinstance(out[1], dict):  # types: no union a step
         got = f"a {type(out).__name__}"
         if isinstance(out, tuple | list):
             got = f"a pair whose state is a {type(out[1]).__name__}" if len(out) == 2 else f"{got} of {len(out)}"

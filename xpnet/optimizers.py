@@ -410,7 +410,7 @@ def _per_parameter(kernel_for: Any, params: Params, decay: Decay, weight_decay: 
     it. Remembered per mask (a training loop passes the same one every
     step, and small networks feel each microsecond); a malformed mask is
     never remembered, so it is refused every time."""
-    mask = tuple(decay) if isinstance(decay, list | tuple) else decay
+    mask = tuple(decay) if isinstance(decay, (list, tuple)) else decay  # a tuple of types: no union made per step
     plain = mask is None or (isinstance(mask, tuple) and all(type(f) is bool for f in mask))  # 1 == True: not alike
     key = (kernel_for, mask, len(params), weight_decay != 0.0, variant)
     kernels = _KERNELS.get(key) if plain else None
