@@ -51,7 +51,10 @@ def _foreach_tape(kernel: Any, arrays: Sequence[Sequence[Any]], scalars: Sequenc
     """The tape over lists, run from its :func:`_plan`: each intermediate
     list dropped after its last use (a list holds one array per parameter:
     Adam's dozen would otherwise all be alive at the end)."""
-    ops, constants, outputs = _plan(kernel)
+    plan = kernel.__dict__.get("_foreach_plan")  # kept on the kernel, as its tape is: no cache outlives it
+    if plan is None:
+        plan = kernel.__dict__["_foreach_plan"] = _plan(kernel)
+    ops, constants, outputs = plan
     env = [*arrays, *scalars, *constants]  # then each op's result, in order
     for fn, operands, dead in ops:
         env.append(fn(*[env[i] for i in operands]))
@@ -60,7 +63,6 @@ def _foreach_tape(kernel: Any, arrays: Sequence[Sequence[Any]], scalars: Sequenc
     return [env[i] for i in outputs]
 
 
-@functools.cache
 def _plan(kernel: Any) -> tuple[list[tuple[Any, tuple[int, ...], tuple[int, ...]]], list[float], list[int]]:
     """The tape as ``(ops, constants, outputs)`` over one list of values:
     the kernel's arrays (one list each), its scalars, its constants, then
