@@ -564,7 +564,8 @@ def test_a_layer_holding_an_array_runs_its_own_program_not_another_networks():
     one's array (and trained with it). Each array now names its program."""
     X = np.ones((4, 3))
     for values in ([1.0, 2.0, 3.0], [-1.0, 0.5, 4.0]):
-        nets = [xpnet.Network([_Mask(b.asarray(np.array(values, dtype=np.float32))), xpnet.Dense(3, 2)], backend=b, seed=0)
+        mask = np.array(values, dtype=np.float32)
+        nets = [xpnet.Network([_Mask(b.asarray(mask)), xpnet.Dense(3, 2)], backend=b, seed=0)
                 for b in (xpnet.get_backend("jax"), xpnet.get_backend("numpy"))]  # fmt: skip
         got, want = (np.asarray(xpnet.to_numpy(n.predict(X))) for n in nets)
         np.testing.assert_allclose(got, want, rtol=1e-6)
