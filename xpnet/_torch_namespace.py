@@ -41,24 +41,25 @@ def _float_tensor(x: Any) -> bool:
     return isinstance(x, torch.Tensor) and x.is_floating_point()
 
 
-def maximum(x1: Any, x2: Any, /) -> Any:
-    """A float tensor against a Python number as ``torch.clamp(min=)``,
-    anything else as array-api-compat's (the tests written out: a ReLU per
-    layer per step, where a helper's call and a keyword dict cost 0.4 us)."""
-    if isinstance(x1, torch.Tensor) and isinstance(x2, _NUMBER) and not isinstance(x2, bool) and x1.is_floating_point():
-        return torch.clamp(x1, min=x2)
-    if isinstance(x2, torch.Tensor) and isinstance(x1, _NUMBER) and not isinstance(x1, bool) and x2.is_floating_point():
-        return torch.clamp(x2, min=x1)
-    return _compat.maximum(x1, x2)
+def _clamping(clamp: Any, general: Any) -> Any:
+    """``maximum`` (``clamp=torch.clamp_min``) or ``minimum``
+    (``torch.clamp_max``): a float tensor against a Python number as one
+    clamp (a ReLU per layer per step), anything else as array-api-compat's
+    ``general``."""
+
+    def elementwise(x1: Any, x2: Any, /) -> Any:
+        if _float_tensor(x1) and _number(x2):
+            return clamp(x1, x2)
+        if _float_tensor(x2) and _number(x1):
+            return clamp(x2, x1)
+        return general(x1, x2)
+
+    elementwise.__name__ = general.__name__
+    return elementwise
 
 
-def minimum(x1: Any, x2: Any, /) -> Any:
-    """As :func:`maximum`, with ``torch.clamp(max=)``."""
-    if isinstance(x1, torch.Tensor) and isinstance(x2, _NUMBER) and not isinstance(x2, bool) and x1.is_floating_point():
-        return torch.clamp(x1, max=x2)
-    if isinstance(x2, torch.Tensor) and isinstance(x1, _NUMBER) and not isinstance(x1, bool) and x2.is_floating_point():
-        return torch.clamp(x2, max=x1)
-    return _compat.minimum(x1, x2)
+maximum = _clamping(torch.clamp_min, _compat.maximum)
+minimum = _clamping(torch.clamp_max, _compat.minimum)
 
 
 def logaddexp(x1: Any, x2: Any, /) -> Any:
