@@ -423,7 +423,8 @@ def test_a_mid_epoch_stop_writes_no_checkpoint_of_a_non_finite_optimizer_state(b
     net = xpnet.MLP([3, 1], backend=backend, seed=0)
     path = tmp_path / "c.safetensors"
     with pytest.raises((xpnet.TrainingInterrupted, FloatingPointError), match="optimizer state") as e:
-        net.fit(X, y, loss="mse", optimizer="adam", epochs=2, batch_size=8, checkpoint=path, interrupt=stop)
+        net.fit(X, y, loss="mse", optimizer="adam", epochs=2, batch_size=8, checkpoint=path, interrupt=stop,
+                seed=0)  # unseeded, one shuffle in ~40 gave a first batch whose v stayed finite
     assert getattr(e.value, "checkpoint", None) is None and not path.exists()
 
 
