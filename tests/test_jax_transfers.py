@@ -209,20 +209,37 @@ class _OutputWeighted(xpnet.Loss):
         return 2.0 * self.weights * (y - t) / y.shape[0]
 
 
-def test_a_losss_arrays_are_the_step_and_report_programs_arguments():
+class _WeightsInDict(_OutputWeighted):
+    """:class:`_OutputWeighted` with its weights one level down, in a dict."""
+
+    name = "output_weights_in_dict"
+
+    def __init__(self, weights):
+        self.parts = {"weights": weights}
+
+    def _value(self, xp, t, y):
+        return _OutputWeighted(self.parts["weights"])._value(xp, t, y)
+
+    def _gradient(self, xp, t, y):
+        return _OutputWeighted(self.parts["weights"])._gradient(xp, t, y)
+
+
+@pytest.mark.parametrize("holder", [_OutputWeighted, _WeightsInDict], ids=["attribute", "in a dict"])
+def test_a_losss_arrays_are_the_step_and_report_programs_arguments(holder):
     """Fits with losses of other arrays each train and report with their own:
     closed over, the step's program (keyed by the loss's settings) trained
     the second fit with the first loss's weights, on the CPU too, and the
-    arrays baked in were a read refused under the guard on a GPU."""
+    arrays baked in were a read refused under the guard on a GPU (held in a
+    dict, they still were)."""
     X, _, _, Y = _data(20)
     for w in ([1.0, 1.0, 1.0], [0.0, 1.0, 3.0]):
         w = np.asarray(w, np.float32)
         net = xpnet.MLP([4, 8, 3], backend="jax", dtype="float32", seed=0)
         host = net.to("numpy")
         with jax.transfer_guard("disallow"):
-            history = net.fit(X, Y, loss=_OutputWeighted(jax.device_put(w)), optimizer="sgd", epochs=2, batch_size=8,
+            history = net.fit(X, Y, loss=holder(jax.device_put(w)), optimizer="sgd", epochs=2, batch_size=8,
                               seed=0, validation_data=(X, Y))  # fmt: skip
-        expected = host.fit(np.asarray(X), np.asarray(Y), loss=_OutputWeighted(w), optimizer="sgd", epochs=2,
+        expected = host.fit(np.asarray(X), np.asarray(Y), loss=holder(w), optimizer="sgd", epochs=2,
                             batch_size=8, seed=0, validation_data=(np.asarray(X), np.asarray(Y)))  # fmt: skip
         np.testing.assert_allclose(history.loss, expected.loss, rtol=1e-5)
         np.testing.assert_allclose(history.val_loss, expected.val_loss, rtol=1e-5)

@@ -124,3 +124,62 @@ def test_a_layer_class_for_a_layer_names_the_call(given):
     """Dropout for Dropout(0.5) was refused as "got type"."""
     with pytest.raises(TypeError, match=rf"got the class {given.__name__}: pass {given.__name__}\(\.\.\.\)"):
         xpnet.Network([xpnet.Dense(3, 4), given])
+
+
+class _HeldMask(xpnet.Layer):
+    """Multiplies by a fixed array (not a parameter) it holds as an attribute
+    of its own; the subclasses hold it one level down."""
+
+    name = "test_layers_held_mask"
+
+    def __init__(self, mask) -> None:
+        super().__init__()
+        self.mask = mask
+
+    def _mask(self):
+        return self.mask
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return X * self._mask(), None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY * self._mask(), []
+
+
+class _MaskInList(_HeldMask):
+    name = "test_layers_mask_in_list"
+
+    def __init__(self, mask) -> None:
+        xpnet.Layer.__init__(self)
+        self.masks = [mask]
+
+    def _mask(self):
+        return self.masks[0]
+
+
+class _MaskInDict(_HeldMask):
+    name = "test_layers_mask_in_dict"
+
+    def __init__(self, mask) -> None:
+        xpnet.Layer.__init__(self)
+        self.masks = {"mask": mask}
+
+    def _mask(self):
+        return self.masks["mask"]
+
+
+@pytest.mark.parametrize("holder", [_MaskInList, _MaskInDict], ids=["list", "dict"])
+def test_a_layer_holding_an_array_one_level_down_runs_with_its_own(backend, holder):
+    """Networks whose layers hold other arrays in a list or dict predict and
+    train each with their own, as with the array held directly: on JAX the
+    programs, found by the network's classes and plain settings, ran the
+    second network with the first one's array."""
+    X, T = np.ones((4, 3)), np.zeros((4, 2))
+    for values in ([1.0, 2.0, 3.0], [-1.0, 0.5, 4.0]):
+        mask = backend.asarray(np.array(values, dtype=np.float32))
+        nets = [xpnet.Network([layer, xpnet.Dense(3, 2)], backend=backend, dtype="float32", seed=0)
+                for layer in (holder(mask), _HeldMask(mask))]  # fmt: skip
+        got, want = (np.asarray(xpnet.to_numpy(n.predict(X))) for n in nets)
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"mask {values}")
+        fits = [n.fit(X, T, loss="mse", epochs=2, batch_size=2, seed=0).loss for n in nets]
+        np.testing.assert_allclose(fits[0], fits[1], rtol=1e-6, err_msg=f"mask {values}")

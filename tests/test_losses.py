@@ -358,3 +358,130 @@ def test_no_sample_is_named_and_a_label_column_is_labels_as_in_fit():
     ce = get_loss("cross_entropy")
     assert float(ce.value(np.array([[0], [2]]), P)) == float(ce.value(np.array([0, 2]), P))
     np.testing.assert_array_equal(ce.gradient(np.array([[0], [2]]), P), ce.gradient(np.array([0, 2]), P))
+
+
+class _OutputWeighted(xpnet.Loss):
+    """The squared error, output ``k`` weighted by ``weights[k]``, held as an
+    attribute of its own; the subclasses hold them one level down."""
+
+    name = "test_losses_output_weighted"
+
+    def __init__(self, weights):
+        self.weights = weights
+
+    def _weights(self):
+        return self.weights
+
+    def _value(self, xp, t, y):
+        return xp.sum(self._weights() * (y - t) ** 2) / y.shape[0]
+
+    def _gradient(self, xp, t, y):
+        return 2.0 * self._weights() * (y - t) / y.shape[0]
+
+
+class _WeightsInList(_OutputWeighted):
+    name = "test_losses_weights_in_list"
+
+    def __init__(self, weights):
+        self.parts = [weights]
+
+    def _weights(self):
+        return self.parts[0]
+
+
+class _WeightsInTuple(_OutputWeighted):
+    name = "test_losses_weights_in_tuple"
+
+    def __init__(self, weights):
+        self.parts = (1.0, weights)
+
+    def _weights(self):
+        return self.parts[1]
+
+
+class _WeightsInDict(_OutputWeighted):
+    name = "test_losses_weights_in_dict"
+
+    def __init__(self, weights):
+        self.parts = {"w": weights}
+
+    def _weights(self):
+        return self.parts["w"]
+
+
+class _WrappingLoss(_OutputWeighted):
+    """A loss that holds another loss, which holds the weights."""
+
+    name = "test_losses_wrapping"
+
+    def __init__(self, weights):
+        self.inner = _OutputWeighted(weights)
+
+    def _weights(self):
+        return self.inner.weights
+
+
+def _regression(n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    return X, (X @ rng.normal(size=(4, 3))).astype(np.float32)
+
+
+@pytest.mark.parametrize("holder", [_WeightsInList, _WeightsInTuple, _WeightsInDict, _WrappingLoss],
+                         ids=["list", "tuple", "dict", "nested loss"])  # fmt: skip
+def test_a_loss_holding_arrays_one_level_down_trains_and_reports_with_its_own(backend, holder):
+    """Fits with losses of the same class but other arrays, held in a list,
+    tuple or dict or by a loss the loss holds, train, report and evaluate
+    each with their own arrays, as with the arrays held directly: on JAX the
+    programs (keyed by settings) baked the first loss's nested arrays in and
+    ran the second fit with them."""
+    X, Y = _regression()
+    for values in ([1.0, 1.0, 1.0], [0.0, 1.0, 3.0]):
+        w = backend.asarray(np.asarray(values, np.float32))
+        figures = []
+        for loss in (holder(w), _OutputWeighted(w)):
+            net = xpnet.MLP([4, 8, 3], backend=backend, dtype="float32", seed=0)
+            history = net.fit(X, Y, loss=loss, optimizer="sgd", epochs=2, batch_size=8, seed=0,
+                              validation_data=(X, Y))  # fmt: skip
+            rows = [net.evaluate(X, Y, loss=loss, batch_size=b) for b in (None, 8)]
+            figures.append(np.array([*history.loss, *history.val_loss, *rows]))
+        np.testing.assert_allclose(figures[0], figures[1], rtol=1e-5, err_msg=f"weights {values}")
+
+
+def test_evaluate_of_a_weighted_custom_loss_reads_the_base_losss_arrays(backend):
+    """``loss.weighted(w)`` holds ``loss``, whose own arrays (the outputs'
+    weights) are one level down: evaluated with other output weights, on
+    JAX the program of the first weights gave the first one's value."""
+    X, Y = _regression()
+    net = xpnet.MLP([4, 8, 3], backend=backend, dtype="float32", seed=0)
+    host = net.to("numpy")
+    rows = np.linspace(0.0, 2.0, 20, dtype=np.float32)
+    for values in ([1.0, 1.0, 1.0], [0.0, 1.0, 3.0]):
+        w = np.asarray(values, np.float32)
+        loss = _OutputWeighted(backend.asarray(w)).weighted(backend.asarray(rows))
+        expected = host.evaluate(X, Y, loss=_OutputWeighted(w).weighted(rows))
+        for b in (None, 8):
+            assert net.evaluate(X, Y, loss=loss, batch_size=b) == pytest.approx(expected, rel=1e-5), (values, b)
+
+
+def test_a_losss_nested_arrays_are_found_and_bound_in_copies_the_callers_left_as_they_are():
+    """What a program takes as arguments and binds in: each array in a
+    list, (named) tuple or dict attribute, or in a loss the loss holds, by
+    where it is, through cycles; binding copies the containers on the way."""
+    import collections
+
+    from xpnet._programs import held_arrays, holding
+
+    pair = collections.namedtuple("pair", "a b")
+    a, b, c, d = (np.full(3, v) for v in (1.0, 2.0, 3.0, 4.0))
+    loss = _OutputWeighted(a)
+    loss.parts = {"x": [b, pair(1.0, c)], 2: (loss,)}  # a cycle through the loss itself
+    loss.inner = _OutputWeighted(d)
+    held = held_arrays(xpnet.get_backend("numpy"), loss)
+    assert list(held) == ["weights", "parts['x'][0]", "parts['x'][1][1]", "inner.weights"]
+    assert all(held[k] is v for k, v in zip(held, (a, b, c, d)))
+    bound = holding(loss, {k: v + 10.0 for k, v in held.items()})
+    assert [float(v[0]) for v in (bound.weights, bound.parts["x"][0], bound.parts["x"][1].b, bound.inner.weights)] \
+        == [11.0, 12.0, 13.0, 14.0]  # fmt: skip
+    assert type(bound.parts["x"][1]) is pair and bound.parts[2][0] is loss
+    assert loss.weights is a and loss.parts["x"][0] is b and loss.parts["x"][1].b is c and loss.inner.weights is d

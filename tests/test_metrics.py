@@ -208,3 +208,61 @@ def test_host_float_targets_beside_predicted_labels_on_a_device_without_float64(
     for name, want in (("accuracy", 0.75), ("mean_absolute_error", 0.25)):
         got = get_metric(name)(np.array([0.0, 1.0, 0.0, 2.0]), p)
         assert got.device == strict.Device("no_float64") and float(got) == want, name
+
+
+class _OutputWeightedError(xpnet.Metric):
+    """The squared error, output ``k`` weighted by ``weights[k]``, held as an
+    attribute of its own; the subclasses hold them one level down."""
+
+    name = "test_metrics_output_weighted"
+    compilable = True
+
+    def __init__(self, weights):
+        self.weights = weights
+
+    def _weights(self):
+        return self.weights
+
+    def __call__(self, y_true, y_pred):
+        xp = array_namespace(y_true, y_pred)
+        return xp.mean(xp.sum(self._weights() * (y_pred - y_true) ** 2, axis=1))
+
+
+class _ErrorWeightsInDict(_OutputWeightedError):
+    name = "test_metrics_weights_in_dict"
+    compilable = True
+
+    def __init__(self, weights):
+        self.parts = {"w": weights}
+
+    def _weights(self):
+        return self.parts["w"]
+
+
+class _ErrorWeightsInList(_OutputWeightedError):
+    name = "test_metrics_weights_in_list"
+    compilable = True
+
+    def __init__(self, weights):
+        self.parts = [weights]
+
+    def _weights(self):
+        return self.parts[0]
+
+
+@pytest.mark.parametrize("holder", [_ErrorWeightsInDict, _ErrorWeightsInList], ids=["dict", "list"])
+def test_a_metric_holding_arrays_one_level_down_reports_with_its_own(backend, holder):
+    """Fits with metrics of the same class but other arrays (in a dict or a
+    list) report each with their own, as with the arrays held directly: on
+    JAX the epoch report's program (keyed by settings) baked the first
+    metric's nested arrays in and reported the second fit with them."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 4)).astype(np.float32)
+    Y = (X @ rng.normal(size=(4, 3))).astype(np.float32)
+    for values in ([1.0, 1.0, 1.0], [0.0, 1.0, 3.0]):
+        w = backend.asarray(np.asarray(values, np.float32))
+        net = xpnet.MLP([4, 8, 3], backend=backend, dtype="float32", seed=0)
+        history = net.fit(X, Y, epochs=2, batch_size=8, seed=0, validation_data=(X, Y),
+                          metrics=[holder(w), _OutputWeightedError(w)])  # fmt: skip
+        got, expected = history.metrics[f"val_{holder.name}"], history.metrics["val_test_metrics_output_weighted"]
+        np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=f"weights {values}")

@@ -630,31 +630,102 @@ class _Identity:
 
 
 def _held_identities(component: Any) -> tuple[tuple[str, _Identity], ...]:
-    """The arrays ``component`` holds in its public attributes, by name and
-    identity (parameters and buffers are the network's, in private lists).
-    An array is anything with a shape and a dtype: array_api_compat's type
-    checks cache every class they are shown, a user's component classes too."""
-    return tuple((k, _Identity(v)) for k, v in getattr(component, "__dict__", {}).items()
-                 if not k.startswith("_") and not isinstance(v, type) and hasattr(v, "shape") and hasattr(v, "dtype"))
+    """The arrays ``component`` holds in its public attributes, by where
+    (:func:`_array_places`) and identity (parameters and buffers are the
+    network's, in private lists), one level down too: a mask in a list is
+    baked into the program as well. An array is anything with a shape and a
+    dtype: array_api_compat's type checks cache every class they are shown,
+    a user's component classes too."""
+    return tuple((label, _Identity(v)) for label, _, v in _array_places(component, _array_like, public=True))
+
+
+def _array_like(value: Any) -> bool:
+    return not isinstance(value, type) and hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+#: How many steps below a component :func:`_array_places` looks: an attribute,
+#: a list, tuple or dict in it, a component held there and that one's attributes.
+_HELD_DEPTH = 4
+
+
+def _array_places(component: Any, is_array: Callable[[Any], bool], public: bool = False
+                  ) -> list[tuple[str, tuple[tuple[str, Any], ...], Any]]:  # fmt: skip
+    """``(label, path, array)`` for every array (``is_array``) ``component``
+    reaches through its attributes (``public``: those not starting with
+    ``_``), the lists, tuples and dicts in them, and the components held
+    there (a loss wrapping a loss: ``loss.weighted(w)``'s ``base``), to
+    :data:`_HELD_DEPTH` steps, a container once per path (no cycles).
+    ``label`` names the place (``parts[0]``, ``base.weights``), ``path``
+    its steps (:func:`_replaced`). Looking at attributes only, a program
+    baked in the arrays one level down (a custom loss's class weights in a
+    dict) and ran a later component of other arrays with them, silently."""
+    from .registry import component_bases
+
+    bases, found = component_bases(), []
+
+    def attributes(obj: Any) -> list[tuple[str, tuple[str, Any], Any]]:
+        return [(f".{k}", ("attr", k), v) for k, v in getattr(obj, "__dict__", {}).items()
+                if not (public and k.startswith("_"))]  # fmt: skip
+
+    def walk(items: list[tuple[str, tuple[str, Any], Any]], label: str, path: tuple, depth: int, above: set) -> None:
+        for name, step, value in items:
+            if is_array(value):
+                found.append(((label + name).lstrip("."), (*path, step), value))
+            elif depth < _HELD_DEPTH and id(value) not in above:
+                if isinstance(value, dict):
+                    inner = [(f"[{k!r}]", ("item", k), v) for k, v in value.items()]
+                elif isinstance(value, list | tuple):
+                    inner = [(f"[{i}]", ("item", i), v) for i, v in enumerate(value)]
+                else:
+                    inner = attributes(value) if isinstance(value, bases) else []
+                if inner:
+                    walk(inner, label + name, (*path, step), depth + 1, above | {id(value)})
+
+    walk(attributes(component), "", (), 1, {id(component)})
+    return found
 
 
 def held_arrays(backend: Any, component: Any) -> dict[str, Any]:
-    """The backend's arrays ``component`` (a loss or metric) holds as
-    attributes, by name: a program's arguments (bound by :func:`holding`).
-    Closed over, JAX baked them into the program as constants, which reads
-    them to the host (refused under ``jax.transfer_guard`` on a GPU), and the
-    program, keyed by plain settings only, ran later components of other
-    arrays with the first one's."""
-    return {k: v for k, v in getattr(component, "__dict__", {}).items() if backend.owns(v)}
+    """The backend's arrays ``component`` (a loss or metric) holds, in its
+    attributes or one level down (:func:`_array_places`), by where: a
+    program's arguments (bound by :func:`holding`). Closed over, JAX baked
+    them into the program as constants, which reads them to the host
+    (refused under ``jax.transfer_guard`` on a GPU), and the program, keyed
+    by plain settings only, ran later components of other arrays with the
+    first one's."""
+    return {label: v for label, _, v in _array_places(component, backend.owns)}
 
 
 def holding(component: Any, arrays: dict[str, Any]) -> Any:
-    """``component`` reading ``arrays`` (the program's arguments) as its
-    attributes of those names: a shallow copy, the caller's left as it is."""
+    """``component`` reading ``arrays`` (the program's arguments, from
+    :func:`held_arrays`) in their places: copies of it and of the lists,
+    dicts and components on the way, the caller's left as they are."""
     if not arrays:
         return component
-    bound = copy.copy(component)
-    vars(bound).update(arrays)
+    bound = component
+    for label, path, _ in _array_places(component, _array_like):
+        if label in arrays:
+            bound = _replaced(bound, path, arrays[label])
+    return bound
+
+
+def _replaced(obj: Any, path: tuple[tuple[str, Any], ...], value: Any) -> Any:
+    """``obj`` with ``value`` at ``path`` (:func:`_array_places`): a shallow
+    copy of ``obj`` and of each container and component on the way (a
+    tuple rebuilt, a named one by its ``_make``)."""
+    if not path:
+        return value
+    (kind, key), rest = path[0], path[1:]
+    if kind == "attr":
+        bound = copy.copy(obj)
+        vars(bound)[key] = _replaced(vars(obj)[key], rest, value)
+        return bound
+    inner = _replaced(obj[key], rest, value)
+    if isinstance(obj, tuple):
+        items = [*obj[:key], inner, *obj[key + 1 :]]
+        return obj._make(items) if hasattr(obj, "_make") else type(obj)(items)
+    bound = copy.copy(obj)
+    bound[key] = inner
     return bound
 
 
