@@ -485,3 +485,54 @@ def test_a_losss_nested_arrays_are_found_and_bound_in_copies_the_callers_left_as
         == [11.0, 12.0, 13.0, 14.0]  # fmt: skip
     assert type(bound.parts["x"][1]) is pair and bound.parts[2][0] is loss
     assert loss.weights is a and loss.parts["x"][0] is b and loss.parts["x"][1].b is c and loss.inner.weights is d
+
+
+class _ScaledSquares(xpnet.Loss):
+    """The squared error times ``scale``, a setting kept outside ``config()``."""
+
+    name = "test_losses_scaled_squares"
+
+    def __init__(self, scale):
+        self.scale = scale
+
+    def _value(self, xp, t, y):
+        return self.scale * xp.sum((y - t) ** 2) / y.shape[0]
+
+    def _gradient(self, xp, t, y):
+        return 2.0 * self.scale * (y - t) / y.shape[0]
+
+
+class _Wrapped(xpnet.Loss):
+    """``inner``'s value and gradient: a loss that holds another."""
+
+    name = "test_losses_wrapped"
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def _value(self, xp, t, y):
+        return self.inner._value(xp, t, y)
+
+    def _gradient(self, xp, t, y):
+        return self.inner._gradient(xp, t, y)
+
+
+def test_the_settings_of_a_loss_a_loss_holds_name_its_programs(backend):
+    """A loss's programs are keyed by its plain settings; those of a loss it
+    holds (``loss.weighted(w)``'s base, a user's wrapper) were left out, so
+    on JAX a second wrapper of another ``scale`` evaluated and trained with
+    the first one's."""
+    X, Y = _regression()
+    rows = backend.asarray(np.linspace(0.0, 2.0, 20, dtype=np.float32))
+    net = xpnet.MLP([4, 8, 3], backend=backend, dtype="float32", seed=0)
+    host = net.to("numpy")
+    for scale in (1.0, 3.0):
+        expected = host.evaluate(X, Y, loss=_ScaledSquares(scale).weighted(xpnet.to_numpy(rows)))
+        assert net.evaluate(X, Y, loss=_ScaledSquares(scale).weighted(rows)) == pytest.approx(expected, rel=1e-5)
+        fits = []
+        for loss in (_Wrapped(_ScaledSquares(scale)), _ScaledSquares(scale)):
+            again = xpnet.MLP([4, 8, 3], backend=backend, dtype="float32", seed=0)
+            history = again.fit(X, Y, loss=loss, optimizer="sgd", epochs=2, batch_size=8, seed=0,
+                                validation_data=(X, Y))  # fmt: skip
+            fits.append([*history.loss, *history.val_loss, again.evaluate(X, Y, loss=loss)])
+        np.testing.assert_allclose(fits[0], fits[1], rtol=1e-5, err_msg=f"scale {scale}")

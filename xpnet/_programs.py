@@ -26,6 +26,7 @@ from ._device_random import TracedRandom, UnknownStream, step_words
 from ._kernels import _mode, _Scalars, host_scalars
 from ._trainstep import TrainStep, _state_lists, averaging_one, checked_update
 from ._warnings import caller_stacklevel
+from .registry import component_bases, plain_settings
 
 __all__ = ["held_arrays", "holding", "inference", "keyed_program", "network_key", "one_program", "program_key",
            "program_spec"]
@@ -560,11 +561,22 @@ def program_key(obj: Any) -> tuple[Any, ...]:
     traced into the program as a constant, and a second object of the class
     with another value would run the first one's program, silently. An
     optimizer's scalars reach the program through ``update``: its
-    ``program_config`` says what its program is traced with."""
-    from .registry import plain_settings
-
-    settings = () if _program_config(type(obj)) is not None else (repr(plain_settings(obj)),)
+    ``program_config`` says what its program is traced with. The components
+    it holds add theirs (:func:`_nested_settings`)."""
+    settings = () if _program_config(type(obj)) is not None else (repr(plain_settings(obj)), *_nested_settings(obj))
     return (type(obj), repr(program_spec(obj)), *settings)
+
+
+def _nested_settings(obj: Any) -> tuple[tuple[str, type, str], ...]:
+    """Where, of what class and with what plain settings each component
+    ``obj`` holds is (in an attribute, a list, tuple or dict in one, or a
+    component held there: :func:`_array_places`): ``loss.weighted(w)``
+    holds its base loss, whose setting kept outside ``config()`` was traced
+    into the program as a constant, and a second base of another value ran
+    the first one's program."""
+    bases = component_bases()
+    return tuple((label, type(v), repr(plain_settings(v)))
+                 for label, _, v in _array_places(obj, lambda v: isinstance(v, bases)))  # fmt: skip
 
 
 def program_spec(obj: Any) -> tuple[str, Any]:
@@ -598,8 +610,6 @@ def _component_classes(root: Any) -> tuple[tuple[type, str], ...]:
     (layers in containers, a layer's activation and initialisers), each
     with its plain settings: a custom layer's setting kept outside its
     config would otherwise run another network's program."""
-    from .registry import component_bases, plain_settings
-
     bases, found, seen, todo = component_bases(), [], set(), [root]
     while todo:
         obj = todo.pop()
@@ -646,32 +656,36 @@ def _array_like(value: Any) -> bool:
 #: How many steps below a component :func:`_array_places` looks: an attribute,
 #: a list, tuple or dict in it, a component held there and that one's attributes.
 _HELD_DEPTH = 4
+#: What holds nothing to look into (most of a component's attributes: names, numbers, classes).
+_LEAVES = frozenset({str, int, float, bool, type(None), type})
 
 
-def _array_places(component: Any, is_array: Callable[[Any], bool], public: bool = False
+def _array_places(component: Any, wanted: Callable[[Any], bool], public: bool = False
                   ) -> list[tuple[str, tuple[tuple[str, Any], ...], Any]]:  # fmt: skip
-    """``(label, path, array)`` for every array (``is_array``) ``component``
-    reaches through its attributes (``public``: those not starting with
-    ``_``), the lists, tuples and dicts in them, and the components held
-    there (a loss wrapping a loss: ``loss.weighted(w)``'s ``base``), to
+    """``(label, path, value)`` for every ``wanted`` value (an array; a
+    component for :func:`_nested_settings`) ``component`` reaches through
+    its attributes (``public``: those not starting with ``_``), the lists,
+    tuples and dicts in them, and the components held there (a loss
+    wrapping a loss: ``loss.weighted(w)``'s ``base``), to
     :data:`_HELD_DEPTH` steps, a container once per path (no cycles).
     ``label`` names the place (``parts[0]``, ``base.weights``), ``path``
     its steps (:func:`_replaced`). Looking at attributes only, a program
     baked in the arrays one level down (a custom loss's class weights in a
     dict) and ran a later component of other arrays with them, silently."""
-    from .registry import component_bases
-
-    bases, found = component_bases(), []
-
     def attributes(obj: Any) -> list[tuple[str, tuple[str, Any], Any]]:
         return [(f".{k}", ("attr", k), v) for k, v in getattr(obj, "__dict__", {}).items()
                 if not (public and k.startswith("_"))]  # fmt: skip
 
+    top = attributes(component)
+    if not top:  # most built-in losses: nothing to look at, at every step
+        return []
+    bases, found = component_bases(), []
+
     def walk(items: list[tuple[str, tuple[str, Any], Any]], label: str, path: tuple, depth: int, above: set) -> None:
         for name, step, value in items:
-            if is_array(value):
+            if wanted(value):  # and looked into: a component found may hold more (an array holds nothing)
                 found.append(((label + name).lstrip("."), (*path, step), value))
-            elif depth < _HELD_DEPTH and id(value) not in above:
+            if depth < _HELD_DEPTH and type(value) not in _LEAVES and id(value) not in above:
                 if isinstance(value, dict):
                     inner = [(f"[{k!r}]", ("item", k), v) for k, v in value.items()]
                 elif isinstance(value, list | tuple):
@@ -681,7 +695,7 @@ def _array_places(component: Any, is_array: Callable[[Any], bool], public: bool 
                 if inner:
                     walk(inner, label + name, (*path, step), depth + 1, above | {id(value)})
 
-    walk(attributes(component), "", (), 1, {id(component)})
+    walk(top, "", (), 1, {id(component)})
     return found
 
 
