@@ -536,3 +536,43 @@ def test_the_settings_of_a_loss_a_loss_holds_name_its_programs(backend):
                                 validation_data=(X, Y))  # fmt: skip
             fits.append([*history.loss, *history.val_loss, again.evaluate(X, Y, loss=loss)])
         np.testing.assert_allclose(fits[0], fits[1], rtol=1e-5, err_msg=f"scale {scale}")
+
+
+class _NextWeights(xpnet.Callback):
+    """Gives the loss other output weights after each epoch: rebinds its
+    attribute, and sets the dict entry of a loss that holds them in a dict."""
+
+    def __init__(self, loss, to_array):
+        self.loss, self.to_array = loss, to_array
+
+    def on_epoch_end(self, epoch, logs):
+        w = self.to_array(np.asarray([1.0 + epoch, 0.5, 2.0 - epoch], np.float32))
+        if isinstance(self.loss, _WeightsInDict):
+            self.loss.parts["w"] = w
+        else:
+            self.loss.weights = w
+        return False
+
+
+@pytest.mark.parametrize("scans", [True, False], ids=["epoch program", "step by step"])
+@pytest.mark.parametrize("holder", [_OutputWeighted, _WeightsInDict], ids=["attribute", "dict"])
+def test_a_callback_that_gives_the_loss_other_arrays_trains_the_next_epoch_with_them(backend, holder, scans,
+                                                                                     monkeypatch):  # fmt: skip
+    """The loss's arrays are read again each epoch: a compiled step that
+    kept the first ones (its program's arguments) would train every epoch
+    with them, where the eager step reads the loss as it is."""
+    from xpnet import _programs
+
+    if not scans:  # one program per minibatch: the loss's arrays go with each step
+        monkeypatch.setattr(_programs._JaxStep, "scans", property(lambda self: False))
+    X, Y = _regression()
+    w = np.ones(3, np.float32)
+    net = xpnet.MLP([4, 8, 3], backend=backend, dtype="float32", seed=0)
+    host = net.to("numpy")
+    runs = []
+    for model, to_array in ((net, backend.asarray), (host, np.asarray)):
+        loss = holder(to_array(w))
+        history = model.fit(X, Y, loss=loss, optimizer="sgd", epochs=3, batch_size=8, seed=0,
+                            callbacks=[_NextWeights(loss, to_array)])  # fmt: skip
+        runs.append(history.loss)
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-5)

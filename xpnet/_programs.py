@@ -76,6 +76,7 @@ class _JaxStep(TrainStep):
         self._zeros: dict[Any, Any] = {}
         self._first_row: Any = None
         self._steps_only = False  # an epoch program failed to trace: one program per step
+        self._held_now: dict[str, Any] | None = None  # the loss's arrays, this epoch (_held)
 
     @staticmethod
     def _pure(frozen, params, buffers, arrays, slots, X, T, w=None, words=None, held=None):
@@ -167,8 +168,17 @@ class _JaxStep(TrainStep):
             return TrainStep.step_rows(self, params, buffers, state, rows, total, ctx, loss=loss, opt=opt)
 
     def _held(self) -> dict[str, Any]:
-        """The loss's arrays, the programs' last argument (:func:`held_arrays`)."""
-        return held_arrays(self.net.backend, self.loss)
+        """The loss's arrays, the programs' last argument (:func:`held_arrays`),
+        looked for once an epoch (:meth:`new_epoch`), not at every step: a
+        walk through the loss's attributes, one level down too. Only a
+        callback, between epochs, may give the loss others."""
+        if self._held_now is None:
+            self._held_now = held_arrays(self.net.backend, self.loss)
+        return self._held_now
+
+    def new_epoch(self) -> None:
+        """See :meth:`TrainStep.new_epoch`: the loss's arrays found again."""
+        self._held_now = None
 
     def _drawn(self, ctx):
         """``ctx`` as the program takes it: a training step's device random

@@ -116,6 +116,11 @@ class TrainStep:
         params, state = self.update(params, grads, state, opt=opt, donate=donate)
         return params, buffers, state, value
 
+    def new_epoch(self) -> None:
+        """An epoch begins: what the step keeps of its loss for an epoch (on
+        JAX its arrays, :meth:`xpnet._programs._JaxStep._held`) is looked at
+        again, as a callback may have changed it since. Nothing here."""
+
     def step_rows(self, params: list[Any], buffers: list[Any], state: dict[str, Any], rows: Rows, total: Any,
                   ctx: Any = None, *, loss: Any = None, opt: Any = None, donate: bool = False, keep: bool = False):  # fmt: skip
         """One step on ``rows``, its loss added to ``total`` (None before an

@@ -496,6 +496,7 @@ class _Run:
         summed loss in ``self.total``. A set ``interrupt`` stops it after a step
         (on JAX after a program of at most :data:`_INTERRUPT_STEPS` steps)."""
         pos, rng = self.pos, self.rng
+        self.train_step.new_epoch()  # a callback may have given the loss other arrays
         if self.schedule is not None:
             self._set_rate(checked_rate(self.schedule, self.sched_state, epoch))
         else:  # the optimizer's own, which a callback may have changed: History says the rate used
