@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 import pytest
 from helpers import host, try_import
+from test_losses import _NextWeights, _OutputWeighted, _WeightsInDict
 from test_optimizers import DECAY, TORCH_CASES, two_layer_problem
 
 import xpnet
@@ -1202,3 +1203,36 @@ def test_an_optimizer_that_scales_by_its_rate_in_python_is_baked_too():
     eager, auto = _eager_and_auto_under_a_schedule("numpy", lambda: Scaled(lr=0.1, momentum=0.5))
     for a, b in zip(auto, eager):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("holder", [_OutputWeighted, _WeightsInDict], ids=["attribute", "dict"])
+@pytest.mark.parametrize("path", ["numpy tape", "torch graph"])
+def test_a_recorded_step_trains_with_the_arrays_a_callback_gave_the_loss(path, holder, monkeypatch):
+    """A recorded step (NumPy's tape; a CUDA graph, here the stand-in on
+    torch's CPU) holds the loss's arrays as they were when it was made:
+    after a callback gave the loss others between epochs, it trained on
+    with the old ones (the tape noticed at its next check, if any). Its
+    recordings are made again, and kept (no eager fallback, no warning)."""
+    if path == "torch graph":
+        pytest.importorskip("torch", reason="torch is not installed")
+        _with_fake_graph(monkeypatch)
+        backend = _CPU_TORCH()
+    else:
+        backend = xpnet.get_backend("numpy")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 4)).astype(np.float32)
+    Y = (X @ rng.normal(size=(4, 3))).astype(np.float32)
+    runs, captures = [], []
+    for compile, given in ((True, True), (False, True), (True, False)):
+        net = xpnet.MLP([4, 8, 3], backend=backend, dtype="float32", seed=0)
+        loss = holder(backend.asarray(np.ones(3, np.float32)))
+        before = _FakeGraph.captures
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            history = net.fit(X, Y, loss=loss, optimizer="sgd", epochs=3, batch_size=8, seed=0, compile=compile,
+                              callbacks=[_NextWeights(loss, backend.asarray)] if given else [])  # fmt: skip
+        runs.append(history.loss)
+        captures.append(_FakeGraph.captures - before)
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-6)
+    if path == "torch graph":  # the stand-in replays the step's Python, which reads the loss as it is: counted
+        assert captures[0] > captures[2] > 0, f"captures with other arrays given, and without: {captures}"

@@ -24,6 +24,7 @@ import numpy as np
 from ._device_random import TracedRandom, UnknownStream, step_words
 from ._inplace import _layout_key
 from ._kernels import Donated, _mode, _Scalars, host_scalars
+from ._programs import held_arrays
 from ._tape import static_arrays
 from ._trainstep import Rows, TrainStep, _own_arrays, _state_lists, averaging_one, take_rows
 from ._warnings import caller_stacklevel
@@ -111,12 +112,27 @@ class GraphStep(TrainStep):
         self._memo: tuple | None = None  # the last host_scalars call
         self._spares: dict[tuple, list[Any]] = {}  # superseded kept parameters by layout (reuse)
         self._draws_eagerly = False  # a layer read its random source's key or step
+        self._loss_arrays: list[tuple[str, Any]] | None = None  # the loss's arrays the recordings hold
 
     def __call__(self, params, buffers, state, X, T, ctx=None, *, loss=None, opt=None, donate=False, keep=False):
         step_ctx, words = self._drawn(ctx)
         if not self._compiles(step_ctx, loss, opt):
             return self._eager(params, buffers, state, X, T, ctx, loss, opt, keep)
         return self._run(params, buffers, state, (X, T), ctx, opt or self.opt, keep, words)
+
+    def new_epoch(self) -> None:
+        """See :meth:`TrainStep.new_epoch`: a recording holds the loss's
+        arrays (:func:`~xpnet._programs.held_arrays`) as they were when it was
+        made; where a callback gave the loss others since, the recordings are
+        dropped, made again on first use. Kept, they trained on with the old
+        arrays, where the eager step reads the loss as it is."""
+        now = list(held_arrays(self.net.backend, self.loss).items())
+        old, self._loss_arrays = self._loss_arrays, now
+        if old is not None and (len(old) != len(now) or any(a != b or x is not y for (a, x), (b, y) in zip(old, now))):
+            self._forget_recordings()
+
+    def _forget_recordings(self) -> None:
+        self._graphs.clear()
 
     def step_rows(self, params, buffers, state, rows, total, ctx=None, *, loss=None, opt=None, donate=False,
                   keep=False):  # fmt: skip
@@ -329,6 +345,11 @@ class TapeStep(GraphStep):
 
     def _drawn(self, ctx):
         return (ctx, None) if self._refused else super()._drawn(ctx)
+
+    def _forget_recordings(self) -> None:
+        """Each recording made again is checked again against the eager step."""
+        super()._forget_recordings()
+        self._uses.clear()
 
     def _rows_batch(self, rows):
         if rows.order is None and rows.lo == 0 and rows.hi == rows.X.shape[0]:  # the loop's own arrays, every epoch
