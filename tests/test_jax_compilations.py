@@ -571,3 +571,46 @@ def test_a_layer_holding_an_array_runs_its_own_program_not_another_networks():
         np.testing.assert_allclose(got, want, rtol=1e-6)
         fits = [n.fit(X, np.zeros((4, 2)), loss="mse", epochs=2, batch_size=2, seed=0).loss for n in nets]
         np.testing.assert_allclose(fits[0], fits[1], rtol=1e-6)
+
+
+class _HostWeighted(xpnet.Loss):
+    """The squared error, output ``k`` weighted by ``weights[k]``: host (NumPy)
+    weights, in an attribute or (``nested``) in a dict."""
+
+    name = "test_jax_compilations_host_weighted"
+
+    def __init__(self, weights, nested=False):
+        self.nested = nested
+        if nested:
+            self.parts = {"w": weights}
+        else:
+            self.weights = weights
+
+    def _weights(self):
+        return self.parts["w"] if self.nested else self.weights
+
+    def _value(self, xp, t, y):
+        return xp.sum(xp.asarray(self._weights()) * (y - t) ** 2) / y.shape[0]
+
+    def _gradient(self, xp, t, y):
+        return 2.0 * xp.asarray(self._weights()) * (y - t) / y.shape[0]
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["attribute", "in a dict"])
+def test_a_loss_holding_host_arrays_runs_its_own_program_not_another_losss(nested):
+    """A JAX program takes the loss's JAX arrays as arguments and bakes any
+    other (NumPy class weights) in as a constant; keyed by the loss's
+    settings, a second fit with other host weights ran the first one's
+    program, silently. Such arrays now name the program, by identity."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 4)).astype(np.float32)
+    Y = (X @ rng.normal(size=(4, 3))).astype(np.float32)
+    for values in ([1.0, 1.0, 1.0], [0.0, 1.0, 3.0]):
+        w = np.asarray(values, np.float32)
+        runs = []
+        for backend in ("jax", "numpy"):
+            net = xpnet.MLP([4, 8, 3], backend=backend, dtype="float32", seed=0)
+            loss = _HostWeighted(w.copy(), nested)
+            history = net.fit(X, Y, loss=loss, optimizer="sgd", epochs=2, batch_size=8, seed=0, validation_data=(X, Y))
+            runs.append([*history.loss, *history.val_loss, net.evaluate(X, Y, loss=loss)])
+        np.testing.assert_allclose(runs[0], runs[1], rtol=1e-5, err_msg=f"weights {values}")

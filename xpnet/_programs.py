@@ -572,9 +572,22 @@ def program_key(obj: Any) -> tuple[Any, ...]:
     with another value would run the first one's program, silently. An
     optimizer's scalars reach the program through ``update``: its
     ``program_config`` says what its program is traced with. The components
-    it holds add theirs (:func:`_nested_settings`)."""
-    settings = () if _program_config(type(obj)) is not None else (repr(plain_settings(obj)), *_nested_settings(obj))
-    return (type(obj), repr(program_spec(obj)), *settings)
+    it holds add theirs (:func:`_nested_settings`), and its arrays that are
+    not JAX's, their identities (:func:`_constant_identities`)."""
+    if _program_config(type(obj)) is not None:
+        return (type(obj), repr(program_spec(obj)))
+    return (type(obj), repr(program_spec(obj)), repr(plain_settings(obj)), *_nested_settings(obj),
+            *_constant_identities(obj))  # fmt: skip
+
+
+def _constant_identities(obj: Any) -> tuple[tuple[str, _Identity], ...]:
+    """The arrays of libraries other than JAX ``obj`` holds (NumPy class
+    weights; :func:`_array_places`), by where and identity. Program keys
+    serve JAX's programs only, which take JAX arrays as arguments
+    (:func:`held_arrays`) and bake any other in as a constant: keyed by
+    settings, a second loss of other host weights ran the first one's."""
+    return tuple((label, _Identity(v)) for label, _, v in _array_places(obj, _array_like)
+                 if not compat.is_jax_array(v))  # fmt: skip
 
 
 def _nested_settings(obj: Any) -> tuple[tuple[str, type, str], ...]:
@@ -682,6 +695,7 @@ def _array_places(component: Any, wanted: Callable[[Any], bool], public: bool = 
     its steps (:func:`_replaced`). Looking at attributes only, a program
     baked in the arrays one level down (a custom loss's class weights in a
     dict) and ran a later component of other arrays with them, silently."""
+
     def attributes(obj: Any) -> list[tuple[str, tuple[str, Any], Any]]:
         return [(f".{k}", ("attr", k), v) for k, v in getattr(obj, "__dict__", {}).items()
                 if not (public and k.startswith("_"))]  # fmt: skip
