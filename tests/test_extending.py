@@ -356,6 +356,48 @@ def test_an_optimizer_whose_nonnegative_names_no_state_list_is_named_at_its_firs
         _MisnamedSquares().check_state({"sum_sq": [np.zeros(2)]}, [np.zeros(2)])
 
 
+class _CountedSGD(xpnet.Optimizer):
+    """SGD at ``lr / t``, its step count ``t`` a 0-d array from the start
+    (``grows=False``) or a plain int that its step turns into one."""
+
+    name = "test_extending_counted_sgd"
+
+    def __init__(self, lr=0.1, grows=False):
+        self.lr, self.grows = lr, grows
+
+    def config(self):
+        return {"lr": self.lr, "grows": self.grows}
+
+    def init_state(self, params):
+        return {"t": 0 if self.grows else _zero_d(params[0], 0.0)}
+
+    def step(self, params, grads, state, decay=None):
+        t = _zero_d(params[0], state["t"] + 1.0)
+        return [p - self.lr / t * g for p, g in zip(params, grads)], {"t": t}
+
+
+def _zero_d(p, value):
+    """``value`` as a 0-d array of ``p``'s namespace, dtype and device (NumPy's arithmetic gives scalars)."""
+    return array_namespace(p).reshape(p[:1, :1] * 0.0 + value, ())
+
+
+@pytest.mark.parametrize(("grows", "message"), [
+    (False, r"_CountedSGD\.init_state returned 't' as a \w+; an optimizer's state holds lists of arrays "
+            r"\(one per parameter\) and plain numbers"),
+    (True, r"_CountedSGD\.step returned a \w+ as its state 't', which a checkpoint cannot keep"),
+])  # fmt: skip
+def test_an_optimizer_state_number_that_is_an_array_is_named(grows, message, backend, tmp_path):
+    """An optimizer's state holds lists of arrays and plain numbers. A 0-d
+    array as its step count trained, and then failed inside ``json`` at the
+    first checkpoint, after an epoch, with "Object of type Tensor is not
+    JSON serializable", naming neither the optimizer nor the entry (on
+    NumPy the count passed as a NumPy float: only the other backends broke)."""
+    net = xpnet.Network([xpnet.Dense(3, 2)], backend=backend, seed=0)
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    with pytest.raises(ValueError, match=message):
+        net.fit(X, X[:, :2], optimizer=_CountedSGD(grows=grows), epochs=2, checkpoint=tmp_path / "ck.safetensors")
+
+
 class _HalvedGradDense(xpnet.Dense):
     """Unregistered: it keeps Dense's name, so a rebuild from the name would make a Dense."""
 

@@ -35,6 +35,7 @@ from .modelfile import (
     read_model_file,
     write_atomic,
 )
+from .optimizers import plain_number
 from .records import History, Position, RunRecord
 
 __all__ = ["Checkpoint", "read", "restore", "write"]
@@ -60,7 +61,7 @@ def write(
             for i, a in enumerate(value):
                 tensors[f"optimizer.{key}.{i}"] = np.asarray(to_numpy(a), order="C")  # keeps 0-d arrays 0-d
         else:
-            scalars[key] = value
+            scalars[key] = _state_number(opt, key, value)
     if at.partial_loss is not None:
         tensors["train.partial_loss"] = np.reshape(to_numpy(at.partial_loss), (1,))
     callbacks = []
@@ -85,6 +86,19 @@ def write(
     # Infinity and NaN, which resume reads back (it refuses them in the training loss and rates only).
     meta["checkpoint"] = json.dumps(fields)
     write_atomic(path, tensors, meta)
+
+
+def _state_number(opt: Any, key: str, value: Any) -> int | float:
+    """A plain number of the optimizer's state, as JSON keeps it; refused,
+    naming the optimizer and the entry, where it is not one (a step that
+    made its count an array): ``json`` failed with a bare ``TypeError`` at
+    the first checkpoint, naming neither."""
+    number = plain_number(value)
+    if number is None:
+        raise ValueError(f"{type(opt).__name__}.step returned a {type(value).__name__} as its state {key!r}, which a "
+                         "checkpoint cannot keep: an optimizer's state holds lists of arrays (one per parameter) and "
+                         "plain numbers (a Python int or float)")  # fmt: skip
+    return number
 
 
 def _callback_tensor(a: Any, dtype: str, entry: dict[str, Any], j: int) -> np.ndarray:

@@ -135,8 +135,23 @@ def initial_state(opt: Optimizer, params: Params) -> State:
         raise ValueError(f"{type(opt).__name__}.init_state returned a {type(state).__name__}; an optimizer's state "
                          "is a dict of lists of arrays (one per parameter) and plain numbers, e.g. "
                          "{'velocity': [...], 't': 0}")  # fmt: skip
+    for key, value in state.items():
+        if not isinstance(value, list) and plain_number(value) is None:
+            raise ValueError(f"{type(opt).__name__}.init_state returned {key!r} as a {type(value).__name__}; an "
+                             "optimizer's state holds lists of arrays (one per parameter) and plain numbers (a Python "
+                             "int or float, such as a step count), which checkpoints keep as they are")  # fmt: skip
     _check_nonnegative_keys(opt, state)
     return state
+
+
+def plain_number(value: Any) -> int | float | None:
+    """``value`` as the Python int or float a checkpoint keeps of a state's
+    plain number (NumPy's scalars included), or ``None`` for anything else:
+    a bool, or an array (a 0-d torch tensor failed inside ``json`` at the
+    first checkpoint, after an epoch of training, naming no optimizer)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        return None
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
 def _check_nonnegative_keys(opt: Optimizer, state: State) -> None:
