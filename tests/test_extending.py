@@ -611,6 +611,78 @@ def test_a_class_registered_over_softmax_gets_its_own_gradient_not_the_fused_one
     assert xpnet.gradcheck(net, X, y, "cross_entropy") < 1e-6
 
 
+class _HalfGradDense(xpnet.Dense):
+    """Dense whose ``backward`` halves its gradients (a user's gradient
+    scaling); it inherits Dense's ``backward_from_potential``."""
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        dX, grads = super().backward(xp, params, cache, dY, need_dx)
+        return dX, [g * 0.5 for g in grads]
+
+
+class _SoftmaxLinear(xpnet.Layer):
+    """``softmax(X @ W)``: exposes its output activation, defines ``backward``
+    but no ``backward_from_potential``."""
+
+    def __init__(self, n_in=4, n_out=3):
+        super().__init__()
+        self.n_in, self.n_out, self._act = n_in, n_out, xpnet.get_activation("softmax")
+
+    def config(self):
+        return {"n_in": self.n_in, "n_out": self.n_out}
+
+    def input_width(self):
+        return self.n_in
+
+    def output_width(self, n_in):
+        return self.n_out
+
+    def parameter_shapes(self):
+        return {"W": (self.n_in, self.n_out)}
+
+    def init_parameters(self, rng, dtype):
+        return {"W": np.arange(self.n_in * self.n_out, dtype=dtype).reshape(self.n_in, self.n_out) / 10.0}
+
+    def output_activation(self):
+        return self._act
+
+    def forward(self, xp, params, buffers, X, ctx):
+        V = X @ params[0]
+        Y = self._act._forward(xp, V)
+        return Y, (X, V, Y), buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        X, V, Y = cache
+        dV = self._act._backward(xp, V, Y, dY)
+        return (dV @ params[0].T if need_dx else None), [X.T @ dV]
+
+
+def test_a_layer_whose_backward_is_its_own_gets_no_fused_delta_from_a_parent(backend):
+    """Cross-entropy's ``y - t`` enters the last layer through its
+    ``backward_from_potential``. A Dense subclass that halves its gradients
+    in ``backward`` had them halved under MSE but not under cross-entropy
+    (its parent's method skipped its ``backward``, in silence), and a layer
+    that exposes ``output_activation()`` without writing the method failed
+    with "has no output activation to fuse a loss with"."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 4)), np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    grads = {}
+    for cls in (xpnet.Dense, _HalfGradDense):
+        net = xpnet.Network([cls(4, 3, "softmax")], backend=backend, dtype="float64", seed=0)
+        grads[cls] = [xpnet.to_numpy(g) for g in net.gradients(X, y, "cross_entropy")[0]]
+    for full, half in zip(grads[xpnet.Dense], grads[_HalfGradDense]):
+        np.testing.assert_allclose(half, 0.5 * full, rtol=1e-6, atol=1e-12)
+
+    net = xpnet.Network([_SoftmaxLinear()], backend=backend, dtype="float64", seed=0)
+    W = np.arange(12.0).reshape(4, 3) / 10.0
+    V = X @ W
+    P = np.exp(V - V.max(1, keepdims=True))
+    P /= P.sum(1, keepdims=True)
+    expected = X.T @ (P - np.eye(3)[y]) / len(y)  # the mean cross-entropy's gradient, by hand
+    np.testing.assert_allclose(xpnet.to_numpy(net.gradients(X, y, "cross_entropy")[0][0]), expected, rtol=1e-6)
+    net.fit(X, y, loss="cross_entropy", epochs=2, lr=0.1)
+
+
 def test_a_layer_that_skips_layer_init_is_named():
     with pytest.raises(TypeError, match=r"_Scale.__init__ must call super\(\).__init__\(\)"):
         xpnet.Network([_Scale(lambda xp, g: g, call_super=False)])

@@ -28,6 +28,7 @@ from ._xp import index_dtype, row_range
 from .activations import ACTIVATIONS, get_activation
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
 from .layers.base import check_declared_names, check_host_arrays, check_rebuildable, check_step_arrays
+from .layers.containers import takes_potential
 from .layers.dense import Dense
 from .losses import Loss, _Weighted, checked_delta, declared_fusion, get_loss, value_and_delta
 from .modelfile import model_metadata, model_tensors, write_atomic
@@ -119,6 +120,7 @@ class Network:
         self.info: dict[str, Any] = {}
         root._bind(backend, dtype)
         self._step_arrays_checked = False  # the first step's gradients and buffers: see _loss_and_grads
+        self._takes_potential = takes_potential(root)  # may a fused delta enter the last layer (see _loss_and_grads)
         for k, layer in enumerate(walk(root)):
             layer.stream = k
         #: The random streams of the layers that draw in training (Dropout), and whether there are any.
@@ -499,7 +501,7 @@ class Network:
             _check_outputs(loss, Y, None, (X.shape[0], self.n_out))
             _check_output_dtype(Y, self.dtype)
         act = root.output_activation()
-        fused = _fuses(loss, act)
+        fused = self._takes_potential and _fuses(loss, act)
         value, delta = value_and_delta(loss, xp, T, Y, fused)
         if first:
             _check_outputs(loss, Y, delta, (X.shape[0], self.n_out))

@@ -38,8 +38,11 @@ A subclass, decorated with :func:`xpnet.register`, defines:
 A layer whose output passes through an activation last may also expose it
 (``output_activation()``) and implement ``backward_from_potential``, so a
 loss that fuses with that activation (softmax + cross-entropy) can hand over
-the stable ``y - t`` delta. Containers (:class:`~xpnet.layers.Sequential`,
-:class:`~xpnet.layers.Residual`) are layers built from layers.
+the stable ``y - t`` delta; the network uses it only where the layer's class
+defines it at least as deep as ``backward`` (else the loss's gradient goes
+through ``backward``: see :func:`xpnet.layers.containers.takes_potential`).
+Containers (:class:`~xpnet.layers.Sequential`, :class:`~xpnet.layers.Residual`)
+are layers built from layers.
 """
 
 from __future__ import annotations

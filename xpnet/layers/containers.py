@@ -222,6 +222,30 @@ class Residual(Sequential):
 _RETURNS = {"forward": "(Y, cache, buffers)", "backward": "(dX, grads)", "backward_from_potential": "(dX, grads)"}
 
 
+def takes_potential(layer: Layer) -> bool:
+    """May a loss's fused delta (``y - t`` for softmax with cross-entropy)
+    enter ``layer`` at its output activation's potential, through
+    ``backward_from_potential``? Only where the class that defines that
+    method is the one whose ``backward`` is in effect, or a subclass of it;
+    a container hands the delta to its last layer. A layer that exposes
+    ``output_activation()`` without writing the method (the base's raises)
+    failed with "has no output activation to fuse a loss with", and a
+    subclass that changes ``backward`` (scaled or clipped gradients) and
+    inherits its parent's ``backward_from_potential`` was skipped in
+    silence, under cross-entropy only; both now train through ``backward``."""
+    owner = _owner(type(layer), "backward_from_potential")
+    if not issubclass(owner, _owner(type(layer), "backward")):
+        return False
+    if owner is Sequential:
+        return bool(layer.children()) and takes_potential(layer.children()[-1])
+    return True
+
+
+def _owner(cls: type, method: str) -> type:
+    """The class in ``cls``'s MRO that defines ``method``."""
+    return next(k for k in cls.__mro__ if method in vars(k))
+
+
 def _returned(layer: Layer, kernel: str, out: Any) -> Any:
     """``out``, the tuple a user's ``layer.<kernel>`` returned, refused unless
     it has the protocol's length: unpacked as it came, a forward that left
