@@ -597,6 +597,55 @@ class _TemperedSoftmax(xpnet.Activation):
         return y * (dy - xp.sum(dy * y, axis=-1, keepdims=True)) / 2.0
 
 
+class _ScaledTanh(xpnet.activations.Tanh):
+    """``a * tanh(v)`` derived from Tanh: its own forward and derivative, Tanh's ``_backward`` inherited."""
+
+    name = "test_extending_scaled_tanh"
+
+    def __init__(self, a=1.7159):
+        self.a = a
+
+    def config(self):
+        return {"a": self.a}
+
+    def _forward(self, xp, v):
+        return self.a * xp.tanh(v)
+
+    def _derivative(self, xp, v):
+        t = xp.tanh(v)
+        return self.a * (1.0 - t * t)
+
+
+class _ShiftedSigmoid(xpnet.activations.Sigmoid):
+    """``sigmoid(v) + 0.1 v``: its own forward and derivative, Sigmoid's ``_backward`` inherited."""
+
+    name = "test_extending_shifted_sigmoid"
+
+    def _forward(self, xp, v):
+        return 1.0 / (1.0 + xp.exp(-v)) + 0.1 * v
+
+    def _derivative(self, xp, v):
+        s = 1.0 / (1.0 + xp.exp(-v))
+        return s * (1.0 - s) + 0.1
+
+
+@pytest.mark.parametrize("act", [_ScaledTanh, _ShiftedSigmoid])
+def test_an_activation_derived_from_a_built_in_backprops_its_own_derivative(act, backend, monkeypatch):
+    """Tanh's ``_backward`` is ``dy * (1 - y * y)`` in its cached output: a
+    subclass with its own forward and derivative inherited it and trained on
+    wrong gradients in silence (gradcheck 1.6)."""
+    from xpnet.activations import ACTIVATIONS
+
+    monkeypatch.setitem(ACTIVATIONS._classes, act.name, act)
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    net = xpnet.Network([xpnet.Dense(3, 4, act()), xpnet.Dense(4, 2)], backend=backend, dtype="float64", seed=0)
+    assert xpnet.gradcheck(net, X, T, "mse") < 1e-6
+    v = np.linspace(-2.0, 2.0, 5)
+    np.testing.assert_allclose(xpnet.to_numpy(act().backward(v, act().forward(v), np.ones(5))),
+                               xpnet.to_numpy(act().derivative(v)), rtol=1e-12)  # fmt: skip
+
+
 def test_a_class_registered_over_softmax_gets_its_own_gradient_not_the_fused_one(monkeypatch):
     """Cross-entropy's ``y - t`` shortcut holds for xpnet's softmax only: a
     tempered softmax registered over the name (for this test only) must

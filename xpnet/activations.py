@@ -34,6 +34,18 @@ class Activation:
     name: str = ""
     elementwise: bool = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass that writes its own ``_forward`` or ``_derivative`` but
+        not ``_backward`` gets the plain ``dy * _derivative(v)``, not its
+        parent's cheaper form: that one is the parent's formula in the cached
+        output ``y`` (``dy * (1 - y * y)`` for tanh), so a scaled tanh derived
+        from ``Tanh`` trained on wrong gradients in silence (as a loss
+        subclass inherits no fused delta)."""
+        super().__init_subclass__(**kwargs)
+        own = vars(cls)
+        if "_backward" not in own and ("_forward" in own or "_derivative" in own):
+            cls._backward = Activation._backward
+
     # The public methods wrap results in xp.asarray: NumPy ufuncs turn 0-d
     # arrays into scalars, and callers are promised arrays.
     def forward(self, v: Any) -> Any:
