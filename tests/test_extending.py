@@ -1420,6 +1420,19 @@ def test_a_layer_that_declares_a_parameter_or_buffer_it_lacks_is_named(layer, me
         xpnet.Network([xpnet.Dense(3, 4), layer(), xpnet.Dense(4, 2)], backend="numpy", seed=0)
 
 
+class _IntShape(_Gain):
+    def parameter_shapes(self):
+        return {"g": 4}  # (4,)
+
+
+def test_a_layer_that_declares_a_shape_that_is_no_tuple_of_sizes_is_named():
+    """``{"g": 4}`` for ``(4,)`` failed as "'int' object is not iterable"
+    inside the network's checks, naming no layer."""
+    with pytest.raises(ValueError, match=r"_IntShape\(\)\.parameter_shapes\(\) declares 'g' of shape 4: a shape is "
+                                         r"a tuple of ints"):  # fmt: skip
+        xpnet.Network([xpnet.Dense(3, 4), _IntShape(), xpnet.Dense(4, 2)], backend="numpy", seed=0)
+
+
 class _ListInit(_Gain):
     def init_parameters(self, rng, dtype):
         return [np.ones(4, dtype)]

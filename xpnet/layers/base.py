@@ -337,10 +337,25 @@ def check_declared_names(root: Layer) -> None:
                                  f"{list(shapes)}: it must return a tuple of those names")
 
 
+def _check_shapes(root: Layer, method: str) -> None:
+    """Each leaf layer's declared shapes (``method``: ``parameter_shapes`` or
+    ``buffer_shapes``) are tuples of ints: ``{"g": 3}`` for ``(3,)`` failed
+    as a bare "'int' object is not iterable", naming no layer."""
+    for layer in walk(root):
+        if layer.children():
+            continue
+        for name, shape in getattr(layer, method)().items():
+            if not isinstance(shape, tuple | list) or not all(
+                    isinstance(n, int | np.integer) and not isinstance(n, bool) and n >= 0 for n in shape):
+                raise ValueError(f"{layer!r}.{method}() declares {name!r} of shape {shape!r}: a shape is a tuple of "
+                                 "ints, (n,) for a vector, () for a single number")  # fmt: skip
+
+
 def check_host_arrays(layer: Layer, arrays: dict[str, Any], shapes: dict[str, tuple[int, ...]], what: str) -> None:
     """A layer's ``init_parameters``/``init_buffers`` must give each declared
     array with its declared shape, and finite values: say which layer broke
     that, not deep later (NaN weights would make predict blame an overflow)."""
+    _check_shapes(layer, "parameter_shapes" if what == "init_parameters" else "buffer_shapes")
     if list(arrays) != list(shapes):
         raise ValueError(f"{layer!r}.{what} returned {list(arrays)}, its shapes declare {list(shapes)}")
     for name, a in arrays.items():
