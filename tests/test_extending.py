@@ -398,6 +398,60 @@ def test_an_optimizer_state_number_that_is_an_array_is_named(grows, message, bac
         net.fit(X, X[:, :2], optimizer=_CountedSGD(grows=grows), epochs=2, checkpoint=tmp_path / "ck.safetensors")
 
 
+class _NumpySettingsSGD(xpnet.Optimizer):
+    """SGD whose settings are NumPy numbers, as arithmetic on arrays gives them."""
+
+    name = "test_extending_numpy_settings_sgd"
+
+    def __init__(self, lr=0.1, shrink=np.float32(0.5), tag=None):
+        self.lr, self.shrink, self.tag = lr, shrink, tag
+
+    def config(self):
+        return {"lr": self.lr, "shrink": self.shrink, **({} if self.tag is None else {"tag": self.tag})}
+
+    def step(self, params, grads, state, decay=None):
+        return [p - self.lr * float(self.shrink) * g for p, g in zip(params, grads)], {}
+
+
+class _NumpyStepLR(xpnet.schedules.Schedule):
+    """Halves the rate every ``every`` epochs, ``every`` a NumPy integer."""
+
+    name = "test_extending_numpy_step_lr"
+
+    def __init__(self, every=np.int64(2)):
+        self.every = every
+
+    def config(self):
+        return {"every": self.every}
+
+    def advance(self, state, base_lr, logs):
+        epoch = state["epoch"] + 1
+        return {"lr": state["lr"] / 2 if epoch % self.every == 0 else state["lr"], "epoch": epoch}
+
+
+def test_numpy_numbers_in_an_optimizer_or_schedule_config_checkpoint_and_resume(monkeypatch, tmp_path):
+    """np.float32(0.5) or np.int64(2) in an optimizer's or a schedule's
+    config() failed at the first checkpoint with JSON's bare "Object of type
+    int64 is not JSON serializable" (a layer's config had them written as
+    numbers already); anything else that JSON cannot hold is named."""
+    monkeypatch.setitem(xpnet.optimizers.OPTIMIZERS._classes, _NumpySettingsSGD.name, _NumpySettingsSGD)
+    monkeypatch.setitem(xpnet.schedules.SCHEDULES._classes, _NumpyStepLR.name.lower(), _NumpyStepLR)
+    X = np.random.default_rng(0).normal(size=(12, 3))
+    kw = {"optimizer": _NumpySettingsSGD(), "lr_schedule": _NumpyStepLR(), "batch_size": 4, "seed": 0}
+    full = xpnet.Network([xpnet.Dense(3, 2)], backend="numpy", seed=0)
+    full.fit(X, X[:, :2], epochs=4, **kw)
+    half = xpnet.Network([xpnet.Dense(3, 2)], backend="numpy", seed=0)
+    half.fit(X, X[:, :2], epochs=2, checkpoint=tmp_path / "ck", **kw)
+    resumed = xpnet.Network([xpnet.Dense(3, 2)], backend="numpy", seed=0)
+    history = resumed.fit(X, X[:, :2], epochs=4, resume=tmp_path / "ck", **kw)
+    assert history.lr == [0.1, 0.1, 0.05, 0.05]
+    np.testing.assert_array_equal(xpnet.to_numpy(resumed.predict(X)), xpnet.to_numpy(full.predict(X)))
+    odd = xpnet.Network([xpnet.Dense(3, 2)], backend="numpy", seed=0)
+    with pytest.raises(TypeError, match=r"cannot write the checkpoint: the optimizer's "
+                                        r"\(test_extending_numpy_settings_sgd\) and the schedule's config\(\)"):
+        odd.fit(X, X[:, :2], epochs=1, optimizer=_NumpySettingsSGD(tag=object()), checkpoint=tmp_path / "odd")
+
+
 class _HalvedGradDense(xpnet.Dense):
     """Unregistered: it keeps Dense's name, so a rebuild from the name would make a Dense."""
 

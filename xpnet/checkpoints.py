@@ -27,6 +27,7 @@ from ._files import loads_limited
 from ._files import shorten as _short
 from .callbacks import callback_name
 from .modelfile import (
+    _plain_number,
     as_saved,
     check_checksum,
     model_metadata,
@@ -81,10 +82,14 @@ def write(
         "schedule": run.schedule,
         "callbacks": callbacks,
     }
-    json.dumps({k: v for k, v in fields.items() if k != "history"}, allow_nan=False)  # plain JSON: all finite
+    try:  # plain JSON, all finite; NumPy numbers in a config (np.int64(2)) are written as numbers, as in model files
+        json.dumps({k: v for k, v in fields.items() if k != "history"}, allow_nan=False, default=_plain_number)
+    except TypeError as exc:  # JSON's bare "Object of type X is not JSON serializable" named no component
+        raise TypeError(f"cannot write the checkpoint: the optimizer's ({opt.name}) and the schedule's config() and "
+                        f"state must hold JSON values only (numbers, strings, lists, dicts): {exc}") from None
     # The validation figures may not be finite (an outlier's squared error overflows float32): JSON's
     # Infinity and NaN, which resume reads back (it refuses them in the training loss and rates only).
-    meta["checkpoint"] = json.dumps(fields)
+    meta["checkpoint"] = json.dumps(fields, default=_plain_number)
     write_atomic(path, tensors, meta)
 
 
@@ -344,7 +349,7 @@ def _same_settings(info: Any, opt: Any, path: Any) -> None:
     saved, now = info.get("config"), opt.config()
     if not isinstance(saved, dict):
         return  # reported with the optimizer's state
-    now = json.loads(json.dumps(now))  # as the file holds them: a tuple setting reads back as a list
+    now = json.loads(json.dumps(now, default=_plain_number))  # as the file holds them: a tuple reads back as a list
     differ = [f"{key}={saved[key]!r} there, {now[key]!r} here" for key in now
               if key != "lr" and key in saved and saved[key] != now[key]]  # fmt: skip
     if differ:
