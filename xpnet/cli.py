@@ -402,8 +402,9 @@ def _add_reading_options(group: Any, from_model: bool = False) -> None:
 
 def _add_plugin_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                        help="import MODULE first (repeatable): it registers your own layers, activations, losses, "
-                             "optimizers or metrics, which model files name but never contain")
+                        help="import MODULE first (repeatable): it registers your own activations and optimizers, "
+                             "which --activation and --optimizer take by name, and the layers and "
+                             "activations a model file names but never contains")
 
 
 def _import_plugins(modules: Sequence[str]) -> None:
