@@ -11,8 +11,8 @@ takes the number as a kernel argument instead, and ``logaddexp`` gets a
 ``maximum`` does). array-api-compat's ``matmul`` first checks the two dtypes
 for promotion, 2.8 us per call on the CPU (a (4, 2) @ (2, 2) product costs
 1 us), three times per layer per step; two tensors of one dtype go straight
-to ``torch.matmul``. ``sum`` with one axis (or all) goes straight to
-``torch.sum`` and ``finfo`` is remembered per dtype: their wrappers cost
+to ``torch.matmul``. ``sum`` with one axis (or all), and ``max`` with one, go straight to
+``torch.sum`` and ``torch.amax``, and ``finfo`` is remembered per dtype: their wrappers cost
 per step what a small network's operations do. Two names are xpnet's own: :func:`affine`, a layer's
 ``x @ w + b`` as one ``addmm``, and :func:`keep_positive`, ReLU's backward
 as one kernel. Everything else is array-api-compat's.
@@ -29,8 +29,10 @@ import torch
 from ._derived_namespace import derived
 
 _NUMBER = (int, float)
-#: ReLU's backward kernel (the overload itself: the packet's lookup costs a microsecond a call).
-_THRESHOLD_BACKWARD = torch.ops.aten.threshold_backward.default
+#: ReLU's backward kernel: the overload's own builtin where it has one (the packet's lookup costs a
+#: microsecond a call, the overload's Python ``__call__`` a third of one).
+_THRESHOLD_OVERLOAD = torch.ops.aten.threshold_backward.default
+_THRESHOLD_BACKWARD = getattr(_THRESHOLD_OVERLOAD, "_op", _THRESHOLD_OVERLOAD)
 
 
 def _number(x: Any) -> bool:
@@ -48,6 +50,8 @@ def _clamping(clamp: Any, general: Any) -> Any:
     ``general``."""
 
     def elementwise(x1: Any, x2: Any, /) -> Any:
+        if type(x2) is float and type(x1) is torch.Tensor and x1.is_floating_point():  # ReLU's: no calls to check
+            return clamp(x1, x2)
         if _float_tensor(x1) and _number(x2):
             return clamp(x1, x2)
         if _float_tensor(x2) and _number(x1):
@@ -86,6 +90,14 @@ def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = Fals
         if axis is None and not keepdims:
             return torch.sum(x)
     return _compat.sum(x, axis=axis, dtype=dtype, keepdims=keepdims, **kwargs)
+
+
+def max(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+    """array-api-compat's, with one axis straight to ``torch.amax``, the call
+    it makes (softmax's row maximum, every step)."""
+    if type(axis) is int and isinstance(x, torch.Tensor):
+        return torch.amax(x, axis, keepdims)
+    return _compat.max(x, axis=axis, keepdims=keepdims)
 
 
 def finfo(type_: Any, /) -> Any:
@@ -130,14 +142,14 @@ def keep_positive(v: Any, dy: Any, /) -> Any:
 
 
 def namespace() -> types.ModuleType:
-    """A module with every name of ``array_api_compat.torch``, those six
+    """A module with every name of ``array_api_compat.torch``, those seven
     replaced, and ``xpnet_extensions``: :func:`affine` and
     :func:`keep_positive` by name (a name no other library's namespace has,
     so :mod:`xpnet._xp` never mistakes one of theirs for ours). It keeps
     that module's name, so that array-api-compat's ``is_torch_namespace``
     (how xpnet recognises libraries) still says torch."""
     return derived(_compat, _compat.__name__, maximum=maximum, minimum=minimum, logaddexp=logaddexp, matmul=matmul,
-                   sum=sum, finfo=finfo,
+                   sum=sum, max=max, finfo=finfo,
                    xpnet_extensions={"affine": affine, "keep_positive": keep_positive})  # fmt: skip
 
 
