@@ -34,7 +34,7 @@ def _foreach(kernels: Sequence[Any], columns: Sequence[Sequence[Any]], scalars: 
     that shares the kernel (one group for weights, one for biases when only
     the weights decay)."""
     if kernels.count(kernels[0]) == len(kernels):  # one kernel for all (no decay mask): the columns as they are
-        return tuple(list(out) for out in _foreach_tape(kernels[0], columns, scalars))
+        return tuple(map(list, _foreach_tape(kernels[0], columns, scalars)))
     groups: dict[Any, list[int]] = {}
     for i, kernel in enumerate(kernels):
         groups.setdefault(kernel, []).append(i)
@@ -57,7 +57,10 @@ def _foreach_tape(kernel: Any, arrays: Sequence[Sequence[Any]], scalars: Sequenc
     ops, constants, outputs = plan
     env = [*arrays, *scalars, *constants]  # then each op's result, in order
     for fn, operands, dead in ops:
-        env.append(fn(*[env[i] for i in operands]))
+        if len(operands) == 2:  # most ops: no list made per op
+            env.append(fn(env[operands[0]], env[operands[1]]))
+        else:
+            env.append(fn(*[env[i] for i in operands]))
         for j in dead:
             env[j] = None
     return [env[i] for i in outputs]

@@ -43,6 +43,16 @@ class Registry(Mapping):
         key = _key(name)
         return self._classes[self._aliases.get(key, key)]
 
+    def get(self, name: Any, default: Any = None) -> Any:
+        """``Mapping.get``; a name as the registry keeps it (stripped, lower
+        case: a training step asks for its output activation's class) is
+        found without making its key, and is never an alias."""
+        if type(name) is str:
+            found = self._classes.get(name)
+            if found is not None:
+                return found
+        return super().get(name, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._classes)
 
