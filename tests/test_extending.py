@@ -323,6 +323,27 @@ def test_an_optimizer_named_in_fit_whose_constructor_takes_no_lr_is_named(monkey
     net.fit(X, X[:, :2], optimizer=_RateOptimizer(0.5), epochs=1)
 
 
+
+def test_an_optimizer_whose_constructor_is_replaced_is_read_again(monkeypatch):
+    """get_optimizer reads a class's lr parameter once (inspect.signature
+    cost 60 us every fit), keyed by its __init__ too: a constructor replaced
+    after a fit is read anew, its refusal and its default rate."""
+    from xpnet.optimizers import OPTIMIZERS, get_optimizer
+
+    class Replaced(_RateOptimizer):
+        name = "test_extending_replaced_optimizer"
+
+    monkeypatch.setitem(OPTIMIZERS._classes, Replaced.name, Replaced)
+    with pytest.raises(TypeError, match="constructor takes no lr"):
+        get_optimizer(Replaced.name, 0.5)
+
+    def with_rate(self, lr, rate=0.1):  # lr without a default: 0.01 when none is given
+        self.lr, self.rate = lr, rate
+
+    monkeypatch.setattr(Replaced, "__init__", with_rate)
+    assert get_optimizer(Replaced.name, 0.5).lr == 0.5
+    assert get_optimizer(Replaced.name).lr == 0.01
+
 class _MisnamedSquares(xpnet.Optimizer):
     """Adagrad whose ``nonnegative`` misspells its state list ``sum_sq``."""
 

@@ -525,12 +525,22 @@ def _rate(cls: type, lr: float | None) -> dict[str, float]:
     default), or 0.01 for a class whose ``lr`` has no default. A class that
     takes no ``lr`` is refused, naming the rule, where Python's "unexpected
     keyword argument 'lr'" came from deep in ``fit`` or the command line."""
-    params = inspect.signature(cls).parameters
+    takes_lr, needs_lr = _lr_parameter(cls, cls.__init__)
     if lr is not None:
-        if "lr" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        if not takes_lr:
             raise TypeError(f"optimizer {cls.name!r} is built by name as {cls.__name__}(lr={lr!r}), but its "
                             "constructor takes no lr: an optimizer's constructor takes the learning rate as lr=; "
                             f"or pass an object ({cls.__name__}(...)) instead of its name")  # fmt: skip
         return {"lr": lr}
+    return {"lr": 0.01} if needs_lr else {}
+
+
+@functools.cache
+def _lr_parameter(cls: type, init: Any) -> tuple[bool, bool]:
+    """Does ``cls``'s constructor (``init``, part of the key: a class whose
+    ``__init__`` is replaced is asked again) take ``lr``, and without a
+    default? ``inspect.signature`` costs 60 us, every ``fit`` by name."""
+    params = inspect.signature(cls).parameters
     param = params.get("lr")
-    return {"lr": 0.01} if param is not None and param.default is inspect.Parameter.empty else {}
+    takes = param is not None or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    return takes, param is not None and param.default is inspect.Parameter.empty
