@@ -13,12 +13,16 @@ shifts the next layer's weights.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from .registry import register, registry_for
 
-__all__ = ["INITIALIZERS", "Initializer", "default_init", "draw_weights", "host_rng", "initial_bias", "resolve_init"]
+__all__ = [
+    "INITIALIZERS", "Initializer", "check_seed", "default_init", "draw_weights", "host_rng", "initial_bias",
+    "resolve_init",
+]
 
 InitFunction = Callable[[np.random.Generator, int, int], np.ndarray]
 
@@ -27,11 +31,19 @@ def host_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     """A NumPy generator from an int seed (or ``None``: fresh OS entropy)."""
     if isinstance(seed, np.random.Generator):
         return seed
+    return np.random.default_rng(check_seed(seed))
+
+
+def check_seed(seed: Any) -> Any:
+    """``seed`` as :func:`host_rng` takes it (a generator, a non-negative
+    int, or ``None``), else a ``TypeError`` or ``ValueError``."""
+    if isinstance(seed, np.random.Generator):
+        return seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int | np.integer)):
         raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
     if seed is not None and seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed}")
-    return np.random.default_rng(seed)
+    return seed
 
 
 class Initializer:

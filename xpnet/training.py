@@ -33,7 +33,7 @@ from ._compile import check_compile, training_step
 from ._device_random import DeviceRandom, key_from_state
 from ._pending import PendingEpochs, all_finite
 from ._programs import held_arrays, holding, inference, keyed_program, network_key, program_key
-from ._random import host_rng
+from ._random import check_seed, host_rng
 from ._sparse import is_sparse
 from ._trainstep import Rows, averaging_one, take_rows
 from ._warnings import caller_stacklevel
@@ -310,10 +310,29 @@ class _Run:
         self.lr = self.base_lr = run_options.base_rate(self.opt, self.schedule)
         run_options.check_monitors(self, self.validation_data is not None or self.split is not None)
         self.seed = options["seed"]
-        self.rng = host_rng(self.seed)
+        check_seed(self.seed)
+        self._rng: np.random.Generator | None = None  # made when first needed (see rng)
         self.progress = options["progress"]
         self.root = dp is None or dp.is_root
         self.bar = None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The run's host generator (shuffling, Dropout's keys, the state a
+        checkpoint keeps), made when first asked: from OS entropy (no seed)
+        that costs 50 us, every ``fit`` of a full batch that never draws."""
+        if self._rng is None:
+            self._rng = host_rng(self.seed)
+        return self._rng
+
+    @property
+    def key(self) -> int:
+        """The run's random key (:func:`~xpnet._fit_options.run_key`); fresh
+        entropy, where it takes some, drawn when first asked (a validation
+        split, a checkpoint): 15 us that most fits never use."""
+        if self._key is None:
+            self._key = run_options.run_key(self.seed, None, None)
+        return self._key
 
     # -- prepare ---------------------------------------------------------------
 
@@ -321,7 +340,9 @@ class _Run:
         """The run's key, inputs on the device (checked in one transfer), the
         start state, a checkpoint restored, the minibatch bounds, the bar."""
         found = None if self.resume is None else checkpoints.read(self.resume, self.net, self.opt)
-        self.key = run_options.run_key(self.seed, found, self.dp)
+        drawn = isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral)  # run_key's fresh entropy
+        fresh = found is None and self.dp is None and drawn
+        self._key = None if fresh else run_options.run_key(self.seed, found, self.dp)  # fresh: see key
         self._inputs(X, y)
         net = self.net
         for cb in self.callbacks:  # first: what they set (weights, optimizer settings) is what the run starts from
@@ -495,17 +516,17 @@ class _Run:
         """The epoch's rate, then its minibatch steps, on the device; its
         summed loss in ``self.total``. A set ``interrupt`` stops it after a step
         (on JAX after a program of at most :data:`_INTERRUPT_STEPS` steps)."""
-        pos, rng = self.pos, self.rng
+        pos = self.pos
         self.train_step.new_epoch()  # a callback may have given the loss other arrays
         if self.schedule is not None:
             self._set_rate(checked_rate(self.schedule, self.sched_state, epoch))
         else:  # the optimizer's own, which a callback may have changed: History says the rate used
             self.lr = run_options.base_rate(self.opt, None)
         resumed = epoch == pos.epoch and pos.step > 0
-        start_state = pos.rng_state if resumed else rng.bit_generator.state if self.keeps_state else None
+        start_state = pos.rng_state if resumed else self.rng.bit_generator.state if self.keeps_state else None
         key = None
         if self.net._uses_rng:  # Dropout's key: from the seed, through the state that checkpoints keep
-            start_state = start_state or rng.bit_generator.state
+            start_state = start_state or self.rng.bit_generator.state
             key = key_from_state(start_state)
         self.epoch_start_state = start_state
         steps = len(self.bounds)
