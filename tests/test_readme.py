@@ -23,7 +23,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from helpers import subprocess_env
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import host, try_import
+from helpers import host
 
 import xpnet
 
