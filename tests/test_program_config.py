@@ -123,15 +123,23 @@ def test_a_subclass_keys_by_every_setting_but_the_rate_unless_it_says_otherwise(
     assert _programs.program_spec(Adam(beta1=0.8)) == _programs.program_spec(Adam(beta1=0.9))
 
 
+def _fresh_programs(monkeypatch) -> None:
+    """An empty program cache: the first fit's "compiles" must not depend on
+    whether an earlier test in this worker compiled the same program."""
+    monkeypatch.setattr(_programs, "_JAX_PROGRAMS", {})
+    monkeypatch.setattr(_programs, "_HOST_READS", {})
+
+
 def _programs_added(fit) -> int:
     before = set(_programs._JAX_PROGRAMS)
     fit()
     return len(set(_programs._JAX_PROGRAMS) - before)
 
 
-def test_a_search_over_rates_and_betas_compiles_the_step_once():
+def test_a_search_over_rates_and_betas_compiles_the_step_once(monkeypatch):
     """The second and third fits reuse the first one's programs, and train
     as the eager step does with their own settings."""
+    _fresh_programs(monkeypatch)
     rng = np.random.default_rng(1)
     X = rng.normal(size=(40, 4))
     y = (X[:, 0] > X[:, 1]).astype(int)
@@ -151,9 +159,10 @@ def test_a_search_over_rates_and_betas_compiles_the_step_once():
             np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
 
 
-def test_a_scikit_learn_search_over_alpha_and_rate_compiles_once():
+def test_a_scikit_learn_search_over_alpha_and_rate_compiles_once(monkeypatch):
     """scikit-learn's L2 term and Adam: new ``alpha`` and
     ``learning_rate_init`` values share the program and match NumPy."""
+    _fresh_programs(monkeypatch)
     _sklearn_parts()
     from xpnet.sklearn import MLPClassifier
 
