@@ -367,7 +367,8 @@ def resolve_mode(mode: str, monitor: str, who: str, metric: Any = None) -> str:
     """``"min"`` or ``"max"``; ``"auto"`` is what the monitored metric
     declares (``greater_is_better``; the registered one of that name until
     fit gives the object, see :func:`follow_metric`), else ``"max"`` for
-    accuracies."""
+    a name containing ``"acc"`` (Keras's rule: accuracies, but any such
+    name that declares nothing)."""
     if mode == "auto":
         from .metrics import METRICS
 
