@@ -205,6 +205,22 @@ def test_early_stopping_diverging_in_the_first_epoch_still_has_a_loss():
     assert np.isfinite(ours.predict(Xs)).all()
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_early_stopping_switched_on_under_warm_start_falls_back_to_the_weights_it_started_from(solver):
+    """A warm-started fit that switches early_stopping on and diverges in its
+    first epoch said it kept "the weights it started from", but restored the
+    first fit's random initial weights: the trained model was thrown away."""
+    y = TARGETS["regression"][2][:, 0]
+    est = MLPRegressor(solver=solver, max_iter=30, warm_start=True, random_state=0).fit(X, y)
+    trained = [w.copy() for w in (*est.coefs_, *est.intercepts_)]
+    est.set_params(solver="sgd", early_stopping=True, learning_rate_init=1e200, max_iter=3, batch_size=5)
+    with pytest.warns(ConvergenceWarning, match="after 0 iterations with the weights it started from"):
+        est.fit(X, y)
+    for got, want in zip((*est.coefs_, *est.intercepts_), trained):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_tol_and_n_iter_no_change_stop_on_the_training_loss():
     ours = MLPClassifier(solver="sgd", tol=0.5, max_iter=3000, random_state=0).fit(X, TARGETS["binary"][2])
     assert ours.n_iter_ < 3000 and ours._no_improvement_count == ours.n_iter_no_change + 1

@@ -200,8 +200,6 @@ class BaseMLP(BaseEstimator):
             coef, intercept = self._init_coef(fan_in, fan_out, dtype)
             self.coefs_.append(coef)
             self.intercepts_.append(intercept)
-        self._best_coefs = [c.copy() for c in self.coefs_]
-        self._best_intercepts = [i.copy() for i in self.intercepts_]
         self._records_for_settings(fresh=True)
 
     def _records_for_settings(self, fresh: bool) -> None:
@@ -209,7 +207,9 @@ class BaseMLP(BaseEstimator):
         loss) as the settings now need them: all new on a first fit; on a
         continued one, only those the settings did not keep before (solver
         or ``early_stopping`` changed under ``warm_start``, where
-        scikit-learn fails with an AttributeError or TypeError)."""
+        scikit-learn fails with an AttributeError or TypeError). New early
+        stopping records start from today's weights: a fit whose epochs all
+        diverge keeps them (it restored a first fit's random initial weights)."""
         if self.solver == "lbfgs":
             return
         if fresh or getattr(self, "loss_curve_", None) is None:
@@ -220,6 +220,8 @@ class BaseMLP(BaseEstimator):
             self.validation_scores_ = [] if stopping else None
             self.best_validation_score_ = -np.inf if stopping else None
             self.best_loss_ = None if stopping else np.inf
+            self._best_coefs = [c.copy() for c in self.coefs_]
+            self._best_intercepts = [i.copy() for i in self.intercepts_]
 
     def _init_coef(self, fan_in: int, fan_out: int, dtype: str) -> tuple[np.ndarray, np.ndarray]:
         """Glorot's uniform initialisation, as scikit-learn draws it (weights,
