@@ -293,6 +293,24 @@ def test_constant_device_weights_of_any_size_change_nothing_too(backend):
     np.testing.assert_allclose(weighted.loss, plain.loss, rtol=1e-6)
 
 
+@pytest.mark.parametrize("scale", [1e300, 1e-50])
+def test_float64_device_weights_are_scaled_before_the_cast_to_float32(backend, scale):
+    """float64 weights on the device of a float32 network were cast first:
+    1e300 became inf ("sample_weight contains inf") and 1e-50 zero ("every
+    weight is zero"), where the same weights from the host train as any
+    constant weights do."""
+    try:
+        backend.dtype("float64")
+    except ValueError:
+        pytest.skip(f"{backend} holds no float64 array")
+    X, y = data()
+    kw = dict(loss="cross_entropy", optimizer="sgd", lr=0.1, epochs=2, batch_size=8, seed=0)
+    nets = [xpnet.MLP([3, 2], output_activation="softmax", backend=backend, dtype="float32", seed=0) for _ in range(2)]
+    plain = nets[0].fit(X, y, **kw)
+    weighted = nets[1].fit(X, y, sample_weight=backend.asarray(np.full(len(y), scale), "float64"), **kw)
+    np.testing.assert_allclose(weighted.loss, plain.loss, rtol=1e-6)
+
+
 def test_weight_checks_ride_in_the_inputs_transfer(monkeypatch):
     from test_training import _SyncCounter, strict_device1_run
 

@@ -80,8 +80,9 @@ def queue_sample_weight(backend: Any, w: Any, n: int, dtype: str, checks: Any) -
     xp = array_namespace(w)
     if isinstance(w, np.ndarray):  # scaled in float64 first: weights of 1e-50 are not all zero in float32 then
         w = scaled_to_one(xp, w.astype(np.float64)).astype(np.dtype(dtype))
-    else:
-        w = one_program(_scaled_to_one, w)(xp.astype(w, backend.dtype(dtype)))
+    else:  # device floats scaled in their own dtype first, as host ones: float64 1e300 is no inf in float32 then
+        w = w if xp.isdtype(w.dtype, "real floating") else xp.astype(w, backend.dtype(dtype))
+        w = xp.astype(one_program(_scaled_to_one, w)(w), backend.dtype(dtype))
     checks.finite(w, "sample_weight")
     checks.add(one_program(_any_negative, w)(w), "sample_weight must not hold negative weights")
     checks.add(one_program(_all_zero, w)(w), "sample_weight: every weight is zero, so nothing would be learned")
