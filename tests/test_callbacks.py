@@ -222,6 +222,27 @@ def test_validation_split_stratifies_binary_targets():
     assert h.val_loss == h2.val_loss and h.loss == h2.loss
 
 
+def test_validation_split_of_many_small_classes_holds_out_the_share_asked():
+    """Each class's share was rounded on its own: 300 rows in 100 classes of
+    3 held out none at 0.1 (refused: "leaves 300 to train on and 0 to
+    validate") and 200, two thirds, at 0.5. The share of all rows is held
+    out, still stratified, and no class gives all its rows."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(300, 2)), np.repeat(np.arange(100), 3)
+    for share, rows in ((0.1, 30), (0.2, 60), (0.5, 150), (0.9, 200)):
+        keep, held = split_indices(300, share, 0, y)
+        assert len(held) == rows and len(keep) == 300 - rows
+        assert np.bincount(y[held], minlength=100).max() - np.bincount(y[held], minlength=100).min() <= 1
+        assert np.bincount(y[keep], minlength=100).min() >= 1
+    singletons = np.r_[np.arange(5), np.full(5, 5)]  # five classes of one row keep theirs; the sixth gives its share
+    assert np.bincount(singletons[split_indices(10, 0.5, 0, singletons)[1]], minlength=6).tolist() == [0] * 5 + [2]
+    kw = dict(loss="cross_entropy", epochs=2, seed=0)
+    h = xpnet.MLP([2, 100], output_activation="softmax", backend="numpy", seed=0).fit(X, y, validation_split=0.1, **kw)
+    keep, held = split_indices(300, 0.1, 0, y)
+    twin = xpnet.MLP([2, 100], output_activation="softmax", backend="numpy", seed=0)
+    assert h.val_loss == twin.fit(X[keep], y[keep], validation_data=(X[held], y[held]), **kw).val_loss
+
+
 def test_seed_none_split_is_kept_in_the_checkpoint(tmp_path):
     """Without a seed the split comes from fresh entropy; a resumed run
     takes the checkpoint's key and so the same rows."""

@@ -403,12 +403,34 @@ def split_indices(
     rng = np.random.default_rng(seed)
     groups = [np.arange(n)] if labels is None else [np.flatnonzero(classes == c) for c in np.unique(classes)]
     train, test = [], []
-    for rows in groups:
+    for rows, k in zip(groups, _test_counts([len(rows) for rows in groups], test_size)):
         rows = rng.permutation(rows)
-        k = min(int(round(test_size * len(rows))), len(rows) - 1)
         test.append(rows[:k])
         train.append(rows[k:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def _test_counts(counts: list[int], share: float) -> list[int]:
+    """Each group's test rows: its share rounded, never all its rows. Where
+    those roundings miss the share of the rows by a row or more (300 rows in
+    100 classes of 3: 0.1 rounded to none in each, 0.5 to two thirds), the
+    groups that rounding shorted most give one more row (or the ones it
+    favoured most one fewer) until the total is the share of the rows,
+    rounded, as scikit-learn's stratified splits apportion it (the rows of
+    groups that can give one: a class of one row stays in training)."""
+    sizes = np.array(counts, dtype=np.int64)
+    exact = share * sizes
+    k = np.minimum(np.round(exact).astype(np.int64), sizes - 1)
+    rows = int(sizes[sizes > 1].sum())  # the rows of groups that can give any (a group of one row keeps it)
+    if abs(int(k.sum()) - share * rows) < 1:  # the share of those rows to a row: as each group rounds it
+        return k.tolist()
+    want = min(round(share * rows), int((sizes - 1).sum()))
+    while (gap := want - int(k.sum())) != 0:
+        step = 1 if gap > 0 else -1
+        movable = np.flatnonzero(k < sizes - 1 if step > 0 else k > 0)
+        neediest = movable[np.argsort(-step * (exact - k)[movable], kind="stable")]
+        k[neediest[: abs(gap)]] += step
+    return k.tolist()
 
 
 def _classes(labels: Any, n: int) -> np.ndarray:
