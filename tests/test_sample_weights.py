@@ -311,6 +311,22 @@ def test_float64_device_weights_are_scaled_before_the_cast_to_float32(backend, s
     np.testing.assert_allclose(weighted.loss, plain.loss, rtol=1e-6)
 
 
+def test_float64_device_weights_reach_a_device_without_float64():
+    """array-api-strict's 'no_float64' device (as torch's MPS): float64
+    weights from its CPU device failed in array_api_strict's words ("does not
+    support dtype float64"), where X and y of that dtype train."""
+    strict = pytest.importorskip("array_api_strict", reason="array-api-strict's no_float64 device")
+    narrow = xpnet.get_backend("array_api_strict", strict.Device("no_float64"))
+    X, y = data()
+    kw = dict(loss="cross_entropy", optimizer="sgd", lr=0.1, epochs=2, batch_size=8, seed=0)
+    w = np.linspace(1, 2, len(y))
+    want = xpnet.MLP([3, 2], output_activation="softmax", backend=narrow, seed=0).fit(X, y, sample_weight=w, **kw)
+    for scale in (1.0, 1e300):
+        net = xpnet.MLP([3, 2], output_activation="softmax", backend=narrow, seed=0)
+        got = net.fit(strict.asarray(X), strict.asarray(y), sample_weight=strict.asarray(w * scale), **kw)
+        np.testing.assert_allclose(got.loss, want.loss, rtol=1e-6)
+
+
 def test_weight_checks_ride_in_the_inputs_transfer(monkeypatch):
     from test_training import _SyncCounter, strict_device1_run
 

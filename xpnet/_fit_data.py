@@ -17,7 +17,7 @@ import numbers
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_array_api_obj
 
 from ._backend import to_numpy
 from ._programs import one_program
@@ -74,7 +74,7 @@ def queue_sample_weight(backend: Any, w: Any, n: int, dtype: str, checks: Any) -
     """``sample_weight`` as ``(n,)`` of ``dtype``, its value checks queued on
     ``checks`` (the inputs' transfer); host weights stay on the host (checked
     there) for the caller to move."""
-    w = as_numeric(backend, w, None, "sample_weight", host=True)
+    w = as_numeric(backend, _holdable(backend, w, dtype), None, "sample_weight", host=True)
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(f"sample_weight must hold one weight per row of X ({n}), got shape {tuple(w.shape)}")
     xp = array_namespace(w)
@@ -87,6 +87,23 @@ def queue_sample_weight(backend: Any, w: Any, n: int, dtype: str, checks: Any) -
     checks.add(one_program(_any_negative, w)(w), "sample_weight must not hold negative weights")
     checks.add(one_program(_all_zero, w)(w), "sample_weight: every weight is zero, so nothing would be learned")
     return w
+
+
+def _holdable(backend: Any, w: Any, dtype: str) -> Any:
+    """Device float weights in a dtype the network's device cannot hold
+    (float64 bound for array-api-strict's ``no_float64``, as torch's MPS)
+    scaled where they are, then cast to ``dtype``: moved as they were, they
+    failed in the library's words, where X and y of that dtype train."""
+    if isinstance(w, np.ndarray | np.generic) or not is_array_api_obj(w):
+        return w
+    xp = array_namespace(w)
+    if not xp.isdtype(w.dtype, "real floating"):
+        return w
+    try:
+        backend.dtype(w.dtype)
+        return w
+    except ValueError:
+        return xp.astype(one_program(_scaled_to_one, w)(w), getattr(xp, dtype))
 
 
 # As programs on JAX (one_program): there an eager operation sends each Python number to the device.
