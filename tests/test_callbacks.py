@@ -616,6 +616,40 @@ def test_a_callback_that_sets_lr_under_a_schedule_is_refused():
     assert history.lr == [0.01, 0.1, 0.1]
 
 
+@pytest.mark.parametrize(("setting", "value", "error", "words"), [
+    ("lr", -0.1, ValueError, "lr to -0.1; a rate must be a finite number >= 0"),  # trained uphill in silence
+    ("lr", "0.1", ValueError, "lr to '0.1'"),  # NumPy's UFuncTypeError; on JAX History.lr lost the epochs
+    ("momentum", -1.0, ValueError, "momentum must be"),  # "Kernel('sgd') takes 2 arrays, got 3 columns"
+    ("momentum", 1.5, ValueError, "momentum must be"),  # trained with a velocity that grows, in silence
+    ("weight_decay", -1.0, ValueError, "weight_decay must be"),  # decay turned into growth, in silence
+])  # fmt: skip
+def test_a_callback_that_gives_the_optimizer_a_setting_it_refuses_is_told(backend, setting, value, error, words):
+    """A callback may change the optimizer's settings between epochs; one
+    its constructor refuses is refused there too, naming the setting."""
+    X, y = blobs(20)
+    opt = xpnet.SGD(lr=0.1, momentum=0.5)
+
+    class Set(xpnet.Callback):
+        def on_epoch_end(self, epoch, logs):
+            setattr(opt, setting, value)
+
+    with pytest.raises(error, match=f"a callback set SGD's {words}" if setting == "lr" else words) as info:
+        make(backend).fit(X, y, loss="cross_entropy", optimizer=opt, epochs=3, callbacks=[Set()])
+    assert "a callback set SGD's" in str(info.value)
+    opt = xpnet.SGD(lr=0.1, momentum=0.5)
+
+    class Freeze(xpnet.Callback):  # a rate of 0, as a schedule may reach, stays allowed
+        def on_epoch_end(self, epoch, logs):
+            opt.lr = 0.0
+
+    history = make(backend).fit(X, y, loss="cross_entropy", optimizer=opt, epochs=3, callbacks=[Freeze()])
+    assert history.lr == [0.1, 0.0, 0.0]
+    opt = xpnet.SGD(lr=0.1, momentum=0.5)
+    setattr(opt, setting, value)  # by hand before fit: the same check
+    with pytest.raises(error, match=r"code \(or a callback's on_train_begin\) set SGD's"):
+        make(backend).fit(X, y, loss="cross_entropy", optimizer=opt, epochs=1)
+
+
 class _Closeness(xpnet.Metric):
     """Unregistered, and better when greater: minus the mean squared error."""
 

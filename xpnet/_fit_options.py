@@ -7,6 +7,7 @@ must share. One place for what is decided before the first step, so that
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -18,8 +19,8 @@ from .metrics import get_metric
 from .optimizers import initial_state
 from .schedules import follow_metric
 
-__all__ = ["base_rate", "check_callbacks", "check_monitors", "check_tol", "continued_state", "decay_mask", "run_facts",
-           "run_key"]  # fmt: skip
+__all__ = ["base_rate", "check_callbacks", "check_edited_optimizer", "check_monitors", "check_tol", "continued_state",
+           "decay_mask", "run_facts", "run_key"]  # fmt: skip
 
 
 def named_metrics(metrics: Any) -> dict[str, Any]:
@@ -96,6 +97,24 @@ def check_rate_given_once(given: Any, opt: Any, lr: Any) -> None:
         raise ValueError(f"lr={lr!r} and an optimizer object with its own lr={own!r}: the object's rate is the one "
                          f"used; set it there ({type(opt).__name__}(lr={lr!r}), or in a spec's config) and leave "
                          "fit's lr out")  # fmt: skip
+
+
+def check_edited_optimizer(opt: Any, who: str = "a callback") -> None:
+    """The settings ``who`` gave a built-in optimizer after it was built (a
+    callback between epochs, or code before ``fit``), checked as its
+    constructor checks them (the rate may be 0, as a schedule's): a negative
+    lr trained uphill in silence, momentum=-1 failed deep in the update
+    kernel, lr='0.1' in NumPy's words."""
+    if type(opt).__module__ != __name__.rsplit(".", 1)[0] + ".optimizers":
+        return
+    config, name = opt.config(), type(opt).__name__
+    lr = config.get("lr")
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 <= lr < math.inf:
+        raise ValueError(f"{who} set {name}'s lr to {lr!r}; a rate must be a finite number >= 0")
+    try:
+        type(opt)(**{**config, "lr": 1.0})
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{who} set {name}'s settings to ones it refuses: {exc}") from None
 
 
 def base_rate(opt: Any, schedule: Any) -> float | None:

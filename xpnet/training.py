@@ -347,6 +347,7 @@ class _Run:
         net = self.net
         for cb in self.callbacks:  # first: what they set (weights, optimizer settings) is what the run starts from
             cb.on_train_begin(net)
+        run_options.check_edited_optimizer(self.opt, "code (or a callback's on_train_begin)")
         self.lr = self.base_lr = run_options.base_rate(self.opt, self.schedule)  # one set there: the schedule's start
         self.params, self.buffers = net._params(), net._buffers()
         self.continues = self.warm_start and getattr(net, "_fit_state", None) is not None  # (compared across ranks)
@@ -436,6 +437,7 @@ class _Run:
             raise ValueError(f"a callback set the optimizer's lr to {self.opt.lr} while lr_schedule "
                              f"{type(self.schedule).__name__} sets the rate; change the schedule instead (or train "
                              "without one and set lr in the callback)")  # fmt: skip
+        run_options.check_edited_optimizer(self.opt)
         now = self._settings_now()
         if now == self.settings:
             return
