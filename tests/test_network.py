@@ -166,6 +166,9 @@ def test_mlp_builds_layers():
     assert net.n_in == 64 and net.n_out == 10 and net.dtype == "float32"
     with pytest.raises(ValueError, match="at least"):
         xpnet.MLP([3])
+    for sizes in (5, "64,10"):  # MLP(5) said "'int' object is not iterable"; a string iterated into characters
+        with pytest.raises(TypeError, match=r"a list of layer sizes, input first \(e.g. \[64, 128, 10\]\), got"):
+            xpnet.MLP(sizes)
 
 
 def test_layer_sizes_must_chain():

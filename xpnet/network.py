@@ -659,6 +659,8 @@ class MLP(Network):
         dtype: Any = "float32",
         seed: int | None = None,
     ) -> None:
+        if isinstance(sizes, str) or not isinstance(sizes, Iterable):  # MLP(5): "'int' object is not iterable"
+            raise TypeError(f"MLP takes a list of layer sizes, input first (e.g. [64, 128, 10]), got {sizes!r}")
         sizes = list(sizes)
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got sizes={sizes}")
