@@ -304,12 +304,17 @@ def _jax_device(device: Any) -> Any:
     platform, _, index = device.partition(":")
     try:
         devs = jax.devices(platform)
+        if index and not -len(devs) <= int(index) < len(devs):  # IndexError said only "list index out of range"
+            raise ValueError(f"invalid jax device {device!r}: JAX has {len(devs)} {platform} device(s), "
+                             f"{', '.join(map(str, devs))}")  # fmt: skip
         if index:
             return devs[int(index)]
         if isinstance(default, str):
             default = jax.devices(default)[0]
         return default if default in devs else devs[0]
-    except (RuntimeError, IndexError, ValueError) as exc:
+    except (RuntimeError, ValueError) as exc:
+        if str(exc).startswith("invalid jax device"):
+            raise
         raise ValueError(f"invalid jax device {device!r}: {_one_line(exc)}") from None
 
 
