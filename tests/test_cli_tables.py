@@ -558,6 +558,27 @@ def test_values_near_the_float64_limit(tmp_path):
     assert "line 3" in line and "infinite" in line and "inf/NaN" not in line
 
 
+@pytest.mark.parametrize("value", ["-inf", "inf"])
+def test_the_hint_for_an_infinite_value_names_the_token_that_makes_it_missing(tmp_path, value):
+    """pandas matches --na-values inf to +inf only: the hint for a '-inf'
+    (np.log(0) written by to_csv) said --na-values inf, which left it as it was."""
+    X, y = blobs(40, seed=5)
+    rows = [[f"{a:.4f}", f"{b:.4f}", c] for (a, b), c in zip(X, y)]
+    rows[3][0] = value
+    data = table(tmp_path / "f.csv", ["a", "b", "y"], rows)
+    line = one_line_error(xpnet_cli("train", "--data", data, *FAST))
+    assert "line 5" in line and "infinite" in line
+    option = re.search(r"--na-values[= ]\S+", line).group().split(" ")
+    ok(xpnet_cli("train", "--data", data, *option, "--missing", "mean", *FAST))
+    target = table(tmp_path / "t.csv", ["x", "y"], [[f"{a:.4f}", f"{b:.4f}"] for a, b in X])
+    text = target.read_text().splitlines()
+    text[4] = text[4].split(",")[0] + "," + value
+    target.write_text("\n".join(text) + "\n")
+    line = one_line_error(xpnet_cli("train", "--data", target, "--task", "regression", *FAST))
+    option = re.search(r"--na-values[= ]\S+", line).group().split(" ")
+    ok(xpnet_cli("train", "--data", target, "--task", "regression", *option, "--missing", "drop", *FAST))
+
+
 def test_no_numpy_reprs_in_messages(tmp_path):
     data = table(tmp_path / "d.csv", ["x", "y"], [[i, "cat"] for i in range(5)])
     line = one_line_error(xpnet_cli("train", "--data", data))

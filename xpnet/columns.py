@@ -18,7 +18,7 @@ import numpy as np
 
 from ._number_text import as_numbers, decimal_comma, decimal_comma_hint, decimal_comma_share, is_number, number_marks
 from .data_io import DataError, Table
-from .preprocessing import _shell, _stray_hint, plain, refuse_formatted_numbers, scaling
+from .preprocessing import _infinity_token, _shell, _stray_hint, plain, refuse_formatted_numbers, scaling
 
 __all__ = ["MISSING", "UNKNOWN", "Column", "Features", "features_from_info", "fit_features"]
 
@@ -124,25 +124,24 @@ class Features:
         for j, c in enumerate(self.columns):
             column = X[:, j]
             if np.isinf(column).any():
-                self._refuse_infinite(table, c, np.isinf(column))
+                self._refuse_infinite(table, c, column)
             missing = np.isnan(column)
             if missing.any():
                 X[:, j] = np.where(missing, self._fill(table, c, missing, trained), column)
         return X
 
-    def _refuse_infinite(self, table: Table, c: Column, infinite: np.ndarray) -> None:
-        row = int(np.flatnonzero(infinite)[0])
+    def _refuse_infinite(self, table: Table, c: Column, values: np.ndarray) -> None:
+        row = int(np.flatnonzero(np.isinf(values))[0])
         raise DataError(f"{table.path}, {table.where(row)}: column {c.name!r} holds an infinite value "
                         "(beyond float64's range of about 1.8e308)",
-                        "fix the value, or --na-values inf to treat it as missing")
+                        f"fix the value, or {_infinity_token(values[row])} to treat it as missing")
 
     def _numbers(self, table: Table, c: Column, trained: str) -> np.ndarray:
         values, stray = as_numbers(table.frame[c.name], number_marks(table))
         if stray.any():
             _refuse_text(table, c.name, stray, self.from_model)
-        infinite = np.isinf(values)
-        if infinite.any():
-            self._refuse_infinite(table, c, infinite)
+        if np.isinf(values).any():
+            self._refuse_infinite(table, c, values)
         missing = np.isnan(values)
         if missing.any():
             values = np.where(missing, self._fill(table, c, missing, trained), values)
@@ -221,7 +220,7 @@ def _refuse_text(table: Table, name: str, stray: np.ndarray, from_model: bool = 
     if _is_infinite(value):  # pandas < 3 keeps 1e309 as text
         raise DataError(f"{table.path}, {table.where(row)}: column {name!r} holds an infinite value "
                         "(beyond float64's range of about 1.8e308)",
-                        "fix the value, or --na-values inf to treat it as missing")
+                        f"fix the value, or {_infinity_token(float(value))} to treat it as missing")
     hint = f"{_stray_hint(value)}; --categorical {_shell(name)} encodes the column as categories"
     if from_model:
         hint = (f"{_stray_hint(value)}; the model takes {name!r} as numbers: xpnet train --categorical "

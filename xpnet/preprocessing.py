@@ -171,7 +171,7 @@ def _refuse_infinite(table: Table, name: str, values: np.ndarray) -> None:
     if bad.size:
         raise DataError(f"{table.path}, {table.where(int(bad[0]))}: the target {name!r} is infinite "
                         "(beyond float64's range of about 1.8e308)", "fix the value, or --missing drop with "
-                        "--na-values inf to leave such rows out")
+                        f"{_infinity_token(values[bad[0]])} to leave such rows out")
 
 
 def _refuse_stray_text(table: Table, name: str, texts, missing: np.ndarray) -> None:
@@ -272,6 +272,12 @@ def _stray_hint(value: str, then: str = "") -> str:
     if value.startswith("-") and len(value) > 1:  # argparse would take `--na-values -x` for two options
         return f"if {value!r} marks a missing value, pass --na-values={_shell(value)}{then}"
     return f"if {value!r} marks a missing value, pass --na-values {_shell(value)}{then}"
+
+
+def _infinity_token(value: float) -> str:
+    """The --na-values that makes ``value`` missing: pandas matches the token
+    ``inf`` to +inf only, so -inf needs its own (attached, as it starts with '-')."""
+    return "--na-values=-inf" if value < 0 else "--na-values inf"
 
 
 def _shell(text: str) -> str:
