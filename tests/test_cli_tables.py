@@ -579,6 +579,15 @@ def test_the_hint_for_an_infinite_value_names_the_token_that_makes_it_missing(tm
     ok(xpnet_cli("train", "--data", target, "--task", "regression", *option, "--missing", "drop", *FAST))
 
 
+def test_an_infinite_value_under_missing_mean_is_one_error_line(tmp_path):
+    """The fill was computed before the infinite value was refused: numpy's
+    'invalid value encountered in divide' came out as a warning above the error."""
+    data = table(tmp_path / "d.csv", ["a", "b", "y"], [["inf", 1, "A"], [2, 2, "B"], ["", 1, "A"], [4, 2, "B"],
+                                                          [5, 1, "A"], [6, 3, "B"]])  # fmt: skip
+    line = one_line_error(xpnet_cli("train", "--data", data, "--missing", "mean", *FAST))
+    assert "line 2: column 'a' holds an infinite value" in line
+
+
 def test_no_numpy_reprs_in_messages(tmp_path):
     data = table(tmp_path / "d.csv", ["x", "y"], [[i, "cat"] for i in range(5)])
     line = one_line_error(xpnet_cli("train", "--data", data))

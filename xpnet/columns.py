@@ -332,7 +332,8 @@ def _number_fill(values: np.ndarray, missing: str, name: str) -> float | None:
     if missing == "mean":
         lo, hi = present.min(), present.max()
         scale = max(abs(lo), abs(hi)) or 1.0
-        return float(min(max(np.mean(present / scale) * scale, lo), hi))  # no overflow near 1e308
+        with np.errstate(invalid="ignore"):  # an infinite value (inf / inf) is refused next, by encode, with its line
+            return float(min(max(np.mean(present / scale) * scale, lo), hi))  # no overflow near 1e308
     if missing == "median":
         return float(np.median(present))
     return float(_most_frequent(present))
