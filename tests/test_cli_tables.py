@@ -1111,6 +1111,23 @@ def test_a_repeated_target_name_is_picked_by_position(tmp_path):
         assert header == ["y"] and np.mean(np.array([int(r[0]) for r in rows]) == labels) > 0.8
 
 
+def test_a_repeated_feature_name_keeps_one_column_as_the_hint_says(tmp_path):
+    """Header b,a,a,y: the hint said 'leave out all but one: --ignore 1', but
+    a position resolved to the name 'a', and every 'a' was left out; a
+    position now leaves out that column, a name (--ignore a) all of them."""
+    rows = [[i, i % 3, (i * 7) % 5, i % 2] for i in range(40)]
+    data = table(tmp_path / "d.csv", ["b", "a", "a", "y"], rows)
+    line = one_line_error(xpnet_cli("train", "--data", data, *FAST))
+    assert "leave out all but one: --ignore 1" in line
+    model = tmp_path / "m.st"
+    result = ok(xpnet_cli("train", "--data", data, "--ignore", "1", "--save", model, *FAST))
+    assert "2 features" in result.stdout
+    assert [c["name"] for c in xpnet.load(model, backend="numpy").info["columns"]] == ["b", "a"]
+    assert "1 features" in ok(xpnet_cli("train", "--data", data, "--ignore", "a", *FAST)).stdout
+    predicted = read_csv(ok(xpnet_cli("predict", model, table(tmp_path / "p.csv", ["a", "b"], [[3, 1]]))).stdout)
+    assert predicted[0] == ["y"] and len(predicted[1]) == 1
+
+
 def test_class_labels_are_written_back_as_spelled_in_the_file(tmp_path):
     """Labels TRUE/FALSE came back as True/False, and 0 among 1 and 1.0
     came back as 0.0: a class written one way in the file is written back

@@ -21,11 +21,13 @@ from .columns import _MISSING_HINT, Column, Features, _few, _texts, column_kinds
 from .data_io import (
     DataError,
     Table,
+    _one_line,
     check_input_file,
     column_names,
     read_header,
     read_table,
     sep_hint,
+    split_names,
     unnamed_columns,
 )
 from .preprocessing import (
@@ -174,7 +176,8 @@ def _training_table(args: argparse.Namespace, read: _Read) -> tuple[Table, list[
         clash = sorted(names & set(targets))
         if clash:
             raise DataError(f"{option} names the target {clash[0]!r}", "--target names the column to predict")
-    ignored |= {n for n, name in table.duplicate_of.items() if name in ignored}  # a repeated name's later columns
+    by_name = _given_by_name(table, args.ignore)
+    ignored |= {n for n, name in table.duplicate_of.items() if name in by_name}  # a repeated name's later columns
     features = [n for n in table.names if n not in targets and n not in ignored]
     named = _name_used_copies(table, features + targets)
     features, targets = [named.get(n, n) for n in features], [named.get(n, n) for n in targets]
@@ -202,6 +205,15 @@ def refuse_csv_options(args: argparse.Namespace, table: Table) -> None:
         raise UsageError(f"{flags} read CSV files; {table.path} is an NPZ archive of arrays, which "
                          f"{'they do' if len(given) > 1 else 'it does'} not apply to (leave "
                          f"{'them' if len(given) > 1 else 'it'} out)")
+
+
+def _given_by_name(table: Table, values: list[str]) -> set[str]:
+    """The header names that option values give by name (``--ignore note``),
+    not by position (``--ignore 1``): a name leaves out every column of a
+    repeated name, a position that column only, as the hint 'leave out all
+    but one: --ignore 1' means."""
+    specs = [_one_line(s) for v in values for s in ([v] if _one_line(v) in table.names else split_names(v))]
+    return {s for s in specs if s in table.names}
 
 
 def _name_used_copies(table: Table, used: list[str]) -> dict[str, str]:
