@@ -158,6 +158,23 @@ def test_an_unnamed_index_column_is_ignored_on_request_and_extra_in_predict(tmp_
     assert len(read_csv(ok(xpnet_cli("predict", model, new)).stdout)[1]) == 2
 
 
+def test_the_hint_for_an_index_column_works_when_the_columns_are_named_by_numbers(tmp_path):
+    """pd.DataFrame(array).to_csv() names the columns 0, 1, 2 beside its
+    unnamed index: the hint's --ignore 0 left out the column named '0', and
+    the same error came back."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40, 2))
+    rows = [[i, f"{a:.4f}", f"{b:.4f}", int(a > 0)] for i, (a, b) in enumerate(X)]
+    data = table(tmp_path / "array.csv", ["", "0", "1", "2"], rows)
+    line = one_line_error(xpnet_cli("train", "--data", data, *FAST))
+    option = re.search(r"--ignore[= ][^\s)]+", line).group().split(" ")
+    assert "2 features" in ok(xpnet_cli("train", "--data", data, *option, *FAST)).stdout
+    dup = table(tmp_path / "dup.csv", ["x", "1", "1", "y"], [[f"{a:.4f}", 1, 2, int(a > 0)] for a, _ in X])
+    line = one_line_error(xpnet_cli("train", "--data", dup, "--target", "y", *FAST))
+    option = re.search(r"--ignore[= ][^\s)]+", line).group().split(" ")
+    assert "2 features" in ok(xpnet_cli("train", "--data", dup, "--target", "y", *option, *FAST)).stdout
+
+
 # --------------------------------------------------------------------------
 # 2. Categorical features
 # --------------------------------------------------------------------------

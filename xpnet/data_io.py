@@ -397,7 +397,17 @@ def _refuse_unnamed(table: Table, wanted: list[str]) -> None:
             last = i == len(table.names) - 1  # the default target: leaving it out needs another target
             target = f"--target {shlex.quote(table.names[i - 1])} " if last and i > 0 else ""
             raise DataError(f"{table.path}: column {i + 1} of the header has no name",
-                            f"name it in the header, or leave it out: xpnet train {target}--ignore {i}")
+                            f"name it in the header, or leave it out: xpnet train {target}{_by_position(table, [i])}")
+
+
+def _by_position(table: Table, positions: list[int], option: str = "--ignore") -> str:
+    """``--ignore 0``, or, where a column is named like a position (pandas'
+    ``0,1,2`` header of an array, beside its unnamed index), ``--ignore=-4``:
+    positions counted from the end, as ``0`` would name that column instead."""
+    n, names = len(table.names), set(table.names)
+    if not any(str(i) in names for i in positions):
+        return f"{option} {','.join(map(str, positions))}"
+    return f"{option}={','.join(str(i - n) for i in positions)}"
 
 
 
@@ -410,7 +420,7 @@ def _refuse_repeated(table: Table, wanted: list[str], can_ignore: bool) -> None:
         copies = [i for i, n in enumerate(table.names) if n == name or table.duplicate_of.get(n) == name]
         used = sorted((i for i in copies if table.names[i] in wanted), key=lambda i: wanted.index(table.names[i]))
         if len(used) > (1 if can_ignore else 0):  # train lists the targets last: the copy kept is the target
-            fix = f", or leave out all but one: --ignore {','.join(map(str, sorted(used[:-1])))}" if can_ignore else (
+            fix = f", or leave out all but one: {_by_position(table, sorted(used[:-1]))}" if can_ignore else (
                 ": predict reads the model's columns by name")  # fmt: skip
             raise DataError(f"{table.path}: duplicate column names in the header: {name!r} (columns "
                             f"{', '.join(str(i) for i in copies)}, by position)", f"rename them{fix}")
