@@ -516,6 +516,9 @@ def test_test_data_replaces_the_split(tmp_path):
     assert re.search(r"test accuracy: [0-9.]+ \(\d+/30 rows\)", out)
     odd = table(tmp_path / "odd.csv", ["a", "b", "y"], [[0, 0, 5]])
     assert "--test-data holds the class 5" in one_line_error(xpnet_cli("train", "--data", train, "--test-data", odd))
+    late = table(tmp_path / "late.csv", ["a", "b", "y"], [[0, 0, 1], [1, 1, 0], [2, 2, 7], [3, 3, 7]])
+    line = one_line_error(xpnet_cli("train", "--data", train, "--test-data", late))  # named where it is: file and line
+    assert f"{late}, line 4: --test-data holds the class 7" in line
     lacking = table(tmp_path / "lack.csv", ["a", "y"], [[0, 0]])
     assert "lacks the column(s) 'b'" in one_line_error(xpnet_cli("train", "--data", train, "--test-data", lacking))
 

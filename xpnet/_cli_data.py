@@ -120,7 +120,7 @@ def training_data(args: argparse.Namespace) -> Prepared:
         X_test, y_test = X[test_rows], y[test_rows]
     else:
         X_test = _in_model_dtype(features.transform(test[0], args.unknown), args.dtype)
-        y_test = _test_targets(test[1], choice.task, notes)
+        y_test = _test_targets(test[0], test[1], choice.task, notes)
     del X
     info = training_info(features, targets, choice.task, notes, read, source=_source(args))
     prepared = Prepared(choice.task, X_train, y_train, X_test, y_test, info)
@@ -363,13 +363,15 @@ def _class_spellings(table: Table, target: Target, labels: np.ndarray, classes: 
     return {} if spellings == [str(c) for c in classes] else {"class_spellings": spellings}
 
 
-def _test_targets(target: Target, task: str, notes: dict[str, Any]) -> np.ndarray:
+def _test_targets(table: Table, target: Target, task: str, notes: dict[str, Any]) -> np.ndarray:
+    """The test file's targets as the model's; a class that training lacks is named with its file and line."""
     if task == "classification":
         index = {c: i for i, c in enumerate(notes["classes"])}
         labels = [index.get(plain(v)) for v in target.values]
-        unseen = [plain(v) for v, i in zip(target.values, labels) if i is None]
+        unseen = [row for row, i in enumerate(labels) if i is None]
         if unseen:
-            raise DataError(f"--test-data holds the class {unseen[0]!r}, which the training data does not have",
+            raise DataError(f"{table.path}, {table.where(unseen[0])}: --test-data holds the class "
+                            f"{plain(target.values[unseen[0]])!r}, which the training data does not have",
                             f"the training classes are {_names(notes['classes'])}")
         return np.asarray(labels, dtype=np.int64)
     values = target.values.astype(np.float64).reshape(len(target.values), -1)
