@@ -1216,6 +1216,24 @@ def test_decomposed_class_labels_are_written_back_as_the_file_spells_them(tmp_pa
     assert predicted <= {label, "b"} and label in predicted
 
 
+def test_class_labels_match_across_unicode_normalisation(tmp_path):
+    """Class labels were compared as written: 'thé' typed on macOS (NFD) was
+    a third class beside 'thé' (NFC), and a --test-data file saved so was
+    refused: "holds the class 'thé', which the training data does not have
+    (the training classes are 'café', 'thé')"."""
+    import unicodedata
+
+    nfd = lambda text: unicodedata.normalize("NFD", text)  # noqa: E731
+    X, y = blobs(60, seed=7)
+    rows = [[f"{a:.4f}", f"{b:.4f}", "thé" if v else "café"] for (a, b), v in zip(X, y)]
+    mixed = [[a, b, nfd(v) if i % 3 == 0 else v] for i, (a, b, v) in enumerate(rows)]
+    out = ok(xpnet_cli("train", "--data", table(tmp_path / "mixed.csv", ["a", "b", "y"], mixed), *FAST)).stdout
+    assert "target 'y' (2 classes)" in out
+    train = table(tmp_path / "t.csv", ["a", "b", "y"], rows[:40])
+    test = table(tmp_path / "test.csv", ["a", "b", "y"], [[a, b, nfd(v)] for a, b, v in rows[40:]])
+    assert "20 test rows" in ok(xpnet_cli("train", "--data", train, "--test-data", test, *FAST)).stdout
+
+
 def test_an_excel_workbook_is_named_with_a_way_to_save_it_as_csv(tmp_path):
     """An .xlsx (a zip of XML parts) was refused with "unzip it and pass
     the CSV file", which finds no CSV file inside."""

@@ -104,6 +104,7 @@ def _one_target(table: Table, name: str, task: str | None = None) -> tuple[np.nd
         else:
             column = read_text_column(table, name)  # integers with a gap read as floats: how were they written?
     texts = column.astype(object).where(~missing, "").astype(str).str.strip()
+    texts = texts.str.normalize("NFC")  # as categories: 'thé' saved decomposed (macOS) is one class, not two
     missing = missing | (texts == "").to_numpy()
     present = texts[~missing]
     if len(present) and present.str.lower().isin(("true", "false")).all():  # as pandas reads it without a gap
