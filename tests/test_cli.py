@@ -257,6 +257,26 @@ def test_text_labels_are_classes(tmp_path):
     assert set(got) <= {"left", "right"} and np.mean(got == names) >= 0.9
 
 
+def test_predictions_piped_from_a_non_utf8_locale_are_written_in_utf8(tmp_path):
+    """`xpnet predict m d.csv > out.csv` under a locale that is not UTF-8
+    (Windows' code page, LANG=C) wrote the header and some rows, then ended
+    with "'ascii' codec can't encode character": stdout that is not a
+    terminal is a CSV file, written in UTF-8 as --output writes it."""
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(60, 2))
+    names = np.where(X[:, 0] > 0, "São Paulo", "北京")
+    data = write_csv(tmp_path / "t.csv", ["x", "y", "city"], [*X.T, names])
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", data, "--epochs", 3, "--quiet", "--save", model))
+    env = clean_env(LC_ALL="C", LANG="C", PYTHONCOERCECLOCALE="0", PYTHONUTF8="0")
+    env.pop("PYTHONIOENCODING", None)
+    result = subprocess.run([sys.executable, "-m", "xpnet", "predict", str(model), str(data)], capture_output=True,
+                            timeout=120, env=env)  # fmt: skip
+    assert result.returncode == 0 and result.stderr == b"", result.stderr
+    header, rows = read_csv(result.stdout.decode("utf-8"))
+    assert header == ["city"] and len(rows) == 60 and {r[0] for r in rows} <= {"São Paulo", "北京"}
+
+
 def test_npz_input_for_train_and_predict(tmp_path):
     rng = np.random.default_rng(2)
     X = rng.normal(size=(120, 4))

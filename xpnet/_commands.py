@@ -702,9 +702,19 @@ def predict(args: argparse.Namespace) -> int:
         with open(args.output, "w", newline="", encoding="utf-8") as f:
             _write_csv(f, header, rows)
     else:
+        _csv_stdout()
         _write_csv(sys.stdout, header, rows)
         sys.stdout.flush()
     return 0
+
+
+def _csv_stdout() -> None:
+    """Stdout that is not a terminal (``> out.csv``, a pipe) is a CSV file:
+    written in UTF-8, as --output writes it. In the locale's encoding
+    (Windows' code page, LANG=C) a label such as '北京' ended the run with the
+    file half written. An encoding asked for (PYTHONIOENCODING) is kept."""
+    if not sys.stdout.isatty() and "PYTHONIOENCODING" not in os.environ and hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(encoding="utf-8")
 
 
 def _check_target_record(info: dict, n_out: int) -> None:
