@@ -288,6 +288,17 @@ def test_a_space_separated_file_names_sep_and_predict_reuses_the_trained_sep(tmp
     assert "lacks the column(s) 'a', 'b'" in line and "pass --sep space" in line
 
 
+def test_a_column_not_found_under_a_wrong_sep_names_the_separator(tmp_path):
+    """--sep ';' (an Excel habit) on a comma file: --target label said "no
+    column 'label'; its columns are 'a,b,label'" and "--target takes a column
+    name or position", when the separator was what was wrong."""
+    X, y = blobs()
+    data = table(tmp_path / "d.csv", ["a", "b", "label"], [[f"{a:.3f}", f"{b:.3f}", c] for (a, b), c in zip(X, y)])
+    for option in ("--target", "--ignore", "--categorical"):
+        line = one_line_error(xpnet_cli("train", "--data", data, "--sep", ";", option, "label", *FAST))
+        assert "no column 'label'" in line and "if its separator is a comma, pass --sep comma" in line, line
+
+
 def test_decimal_comma_files_name_the_option(tmp_path):
     X, y = blobs()
     rows = [[f"{a:.3f}".replace(".", ","), f"{b:.3f}".replace(".", ","), c] for (a, b), c in zip(X, y)]

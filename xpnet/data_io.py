@@ -709,7 +709,7 @@ def column_name(table: Table, spec: str, option: str = "--target") -> str:
     if re.fullmatch(r"-?\d+", spec) and -n <= int(spec) < n:
         return table.names[int(spec)]
     raise DataError(f"{table.path} has no column {spec!r}{_nearly(table.names, spec)}; its columns are "
-                    f"{_list(table.names)}", f"{option} takes a column name or position")
+                    f"{_list(table.names)}", f"{option} takes a column name or position" + sep_hint(table))
 
 
 def _nearly(names: list[str], spec: str) -> str:
