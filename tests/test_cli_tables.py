@@ -831,6 +831,21 @@ def test_a_utf16_models_encoding_on_a_utf8_file_is_named(tmp_path):
     ok(xpnet_cli("predict", model, plain, "--encoding", "utf-8"))
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
+def test_a_wide_encoding_file_longer_than_the_sample_is_read(tmp_path, encoding):
+    """Excel's "Unicode text" (UTF-16) export of more than 64 KiB was refused
+    with --encoding utf-16, the option the hint names: 'not a utf-16 text CSV
+    file'. The sample was cut after its last b'\\n', half of UTF-16's '\\n\\0'."""
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(3000, 2))
+    path = tmp_path / "export.txt"
+    path.write_text("a\tb\ty\n" + "".join(f"{a:.6f}\t{b:.6f}\t{'ja' if a > 0 else 'nein'}\n" for a, b in X),
+                    encoding=encoding)  # fmt: skip
+    assert path.stat().st_size > 1 << 17
+    out = ok(xpnet_cli("train", "--data", path, "--encoding", encoding, *FAST)).stdout
+    assert "3000 rows, 2 features, target 'y' (2 classes)" in out
+
+
 def test_second_review_of_the_table_rules(tmp_path):
     """False alarms and gaps the second review of today's table rules found:
     UTF-16 text of another script without a mark, JSON lines of arrays,

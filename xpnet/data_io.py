@@ -15,6 +15,7 @@ is decided by :mod:`xpnet.preprocessing` and :mod:`xpnet.columns`.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -447,14 +448,14 @@ def sep_hint(table: Table) -> str:
 def _sample_lines(path: Path, encoding: str) -> list[str]:
     """The first non-blank lines of the file (whole records only)."""
     raw, complete = _sample_bytes(path)
-    if not complete and b"\n" in raw:
-        raw = raw[: raw.rindex(b"\n") + 1]  # whole lines only: a cut header would name the wrong columns
-    try:
-        text = raw.decode(_python_encoding(encoding))
+    try:  # a cut character at the sample's end is left out, not an error
+        text = codecs.getincrementaldecoder(_python_encoding(encoding))().decode(raw, final=complete)
     except UnicodeDecodeError:
         raise _not_text(path, encoding) from None
     except LookupError:
         raise DataError(f"unknown encoding {encoding!r}", "--encoding takes a Python codec name such as latin-1") from None
+    if not complete and "\n" in text:  # whole lines only: a cut header would name the wrong columns
+        text = text[: text.rindex("\n") + 1]  # cut as text: a cut after the byte b'\n' split UTF-16's '\n\0'
     lines = [line for line in text.splitlines(keepends=True) if line.strip()]
     return lines[:_SAMPLE_LINES]
 
