@@ -1331,6 +1331,8 @@ def test_a_few_grouped_numbers_among_plain_ones_are_not_offered_as_missing_value
     [f"2020-01-{1 + i % 28:02d}T{i % 24:02d}:30:00" for i in range(40)],        # ISO with a time
     [f"{1 + i % 28:02d}/{1 + i % 12:02d}/2021" for i in range(40)],             # day/month/year
     [f"{1 + i % 28}.{1 + i % 12}.2021" for i in range(40)],                     # German
+    [f"{1 + i % 28:02d}-{'JanFebMarAprMayJun'[i % 6 * 3:][:3]}-21" for i in range(40)],  # Excel's d-mmm-yy
+    [f"{1 + i % 28} {['March', 'Sept.', 'May'][i % 3]} 2021" for i in range(40)],  # the month in words
 ])  # fmt: skip
 def test_dates_as_features_are_refused_unless_categorical(tmp_path, dates):
     """A column of dates became categories in silence: one per date, so

@@ -197,8 +197,13 @@ _FORMATTED = re.compile(r"[+-]?[$€£¥]?\s?[+-]?\d[\d.,\s\u00a0\u202f']*\s?(%|
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:(?:[ '\u00a0\u202f]\d{3})+(?:[.,]\d+)?|(?:,\d{3})+\.\d+|(?:,\d{3}){2,})")
 #: A number with a decimal point (0.13, -1.5e3): under --decimal , such a '.' groups nothing.
 _POINT_DECIMAL = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
-#: A date, with a time or not: 2020-01-31 (ISO, or / and . between), 31/01/2020, 31.1.2020, 1/31/20.
-_DATE = re.compile(r"(?:\d{4}([-/.])\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2\d{4}|\d{1,2}/\d{1,2}/\d{2})"
+#: An English month's name or abbreviation (Excel's d-mmm-yy dates: 31-Jan-20).
+_MONTH = (r"(?i:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+          r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+#: A date, with a time or not: 2020-01-31 (ISO, or / and . between), 31/01/2020, 31.1.2020, 1/31/20,
+#: 31-Jan-20, 31 Jan 2020, Jan 31, 2020.
+_DATE = re.compile(r"(?:\d{4}([-/.])\d{1,2}\1\d{1,2}|\d{1,2}([-/.])\d{1,2}\2\d{4}|\d{1,2}/\d{1,2}/\d{2}"
+                   rf"|\d{{1,2}}([- ]){_MONTH}\3(?:\d{{4}}|\d{{2}})|{_MONTH} \d{{1,2}},? \d{{4}})"
                    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 
 
