@@ -846,6 +846,15 @@ def test_a_wide_encoding_file_longer_than_the_sample_is_read(tmp_path, encoding)
     assert "3000 rows, 2 features, target 'y' (2 classes)" in out
 
 
+def test_a_utf32_file_is_read_with_encoding_utf32(tmp_path):
+    """--encoding utf-32 was taken, and the file then refused: 'has a NUL byte
+    beside every character: it looks like UTF-16 text' (as UTF-16 it reads as NULs)."""
+    rows = "".join(f"{i % 5},{i % 3},{'AB'[i % 2]}\n" for i in range(40))
+    (tmp_path / "t.csv").write_text("a,b,y\n" + rows, encoding="utf-32")
+    assert "40 rows, 2 features" in ok(xpnet_cli("train", "--data", tmp_path / "t.csv", "--encoding", "utf-32",
+                                                 *FAST)).stdout  # fmt: skip
+
+
 def test_second_review_of_the_table_rules(tmp_path):
     """False alarms and gaps the second review of today's table rules found:
     UTF-16 text of another script without a mark, JSON lines of arrays,

@@ -342,7 +342,7 @@ def _refuse_other_unicode(path: Path, encoding: str) -> None:
                             f"pass --encoding {option}")  # fmt: skip
     pairs = start[: len(start) // 2 * 2]
     nuls = bool(pairs) and max(pairs[1::2].count(0), pairs[0::2].count(0)) > 0.9 * len(pairs) // 2
-    if nuls and not codec.startswith("utf-16"):
+    if nuls and not codec.startswith(("utf-16", "utf-32")):  # UTF-32 has NULs beside every character too
         raise DataError(f"{path} has a NUL byte beside every character: it looks like UTF-16 text",
                         "pass --encoding utf-16-le, or utf-16-be")  # fmt: skip
     if (pairs and codec.startswith("utf-16") and not nuls and not start.startswith((b"\xff\xfe", b"\xfe\xff"))
