@@ -619,6 +619,26 @@ def test_an_infinite_value_under_missing_mean_is_one_error_line(tmp_path):
     assert "line 2: column 'a' holds an infinite value" in line
 
 
+def test_a_header_line_repeated_inside_the_file_is_named_as_such(tmp_path):
+    """Two exports joined with `cat` repeat the header mid-file: the message
+    said "column 'a' holds 'a', not a number (if 'a' marks a missing value,
+    pass --na-values a ...)", a hint that leads nowhere."""
+    X, y = blobs(40, seed=10)
+    part = "a,b,y\n" + "".join(f"{a:.4f},{b:.4f},{c}\n" for (a, b), c in zip(X, y))
+    data = tmp_path / "joined.csv"
+    data.write_text(part + part)
+    for options in ([], ["--categorical", "a,b", "--task", "regression"]):  # a feature; the target
+        line = one_line_error(xpnet_cli("train", "--data", data, *options, *FAST))
+        assert "line 42" in line and "repeats the header" in line and "--na-values" not in line, line
+    model = tmp_path / "m.st"
+    ok(xpnet_cli("train", "--data", table(tmp_path / "t.csv", ["a", "b", "y"], [[a, b, c] for (a, b), c in zip(X, y)]),
+                 "--save", model, *FAST))  # fmt: skip
+    new = tmp_path / "new.csv"
+    new.write_text("a,b\n1,2\na,b\n3,4\n")
+    line = one_line_error(xpnet_cli("predict", model, new))
+    assert "line 3" in line and "repeats the header" in line and "--na-values" not in line, line
+
+
 def test_no_numpy_reprs_in_messages(tmp_path):
     data = table(tmp_path / "d.csv", ["x", "y"], [[i, "cat"] for i in range(5)])
     line = one_line_error(xpnet_cli("train", "--data", data))

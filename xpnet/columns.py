@@ -18,7 +18,15 @@ import numpy as np
 
 from ._number_text import as_numbers, decimal_comma, decimal_comma_hint, decimal_comma_share, is_number, number_marks
 from .data_io import DataError, Table
-from .preprocessing import _infinity_token, _shell, _stray_hint, plain, refuse_formatted_numbers, scaling
+from .preprocessing import (
+    _infinity_token,
+    _refuse_repeated_header,
+    _shell,
+    _stray_hint,
+    plain,
+    refuse_formatted_numbers,
+    scaling,
+)
 
 __all__ = ["MISSING", "UNKNOWN", "Column", "Features", "features_from_info", "fit_features"]
 
@@ -217,6 +225,7 @@ def _texts(column: Any, composed: bool = True) -> tuple[np.ndarray, np.ndarray]:
 def _refuse_text(table: Table, name: str, stray: np.ndarray, from_model: bool = False) -> None:
     row = int(np.flatnonzero(stray)[0])
     value = str(table.frame[name].iloc[row]).strip()
+    _refuse_repeated_header(table, name, row, value)
     if _is_infinite(value):  # pandas < 3 keeps 1e309 as text
         raise DataError(f"{table.path}, {table.where(row)}: column {name!r} holds an infinite value "
                         "(beyond float64's range of about 1.8e308)",

@@ -182,10 +182,22 @@ def _refuse_stray_text(table: Table, name: str, texts, missing: np.ndarray) -> N
     if numeric >= max(1, 0.5 * np.count_nonzero(~missing)):
         row = int(np.flatnonzero(stray)[0])
         value = texts.iloc[row]
+        _refuse_repeated_header(table, name, row, value)
         raise DataError(
             f"{table.path}, {table.where(row)}: the target {name!r} holds numbers, but this row holds {value!r}",
             f"{_stray_hint(value, ' with --missing drop')}; --task classification takes every value as a class label",
         )
+
+
+def _refuse_repeated_header(table: Table, name: str, row: int, value: str) -> None:
+    """A column that holds its own name where numbers are is a header line
+    repeated inside the file (CSV files joined with `cat`): the word's hint,
+    'pass --na-values NAME', led nowhere."""
+    if value.strip() == name:
+        raise DataError(f"{table.path}, {table.where(row)}: the line repeats the header ({name!r} in column "
+                        f"{name!r}), as CSV files joined with `cat` do",
+                        "delete that line: when joining CSV files, keep the first file's header only "
+                        "(tail -n +2 more.csv >> all.csv)")  # fmt: skip
 
 
 #: Numbers with a unit or currency sign (12%, $1,200.00, 1.200,50 €): one-hot encoded, each would be a category.
