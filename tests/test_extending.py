@@ -1543,3 +1543,36 @@ def test_a_layer_whose_forward_breaks_its_width_is_named_before_the_next_layer_t
         xpnet.Network(block(), backend=backend, seed=0).predict(X)
     with pytest.raises(ValueError, match=message):
         xpnet.Network(block(), backend=backend, seed=0).fit(X, np.ones((5, 2)), loss="mse", epochs=1)
+
+
+class _HostGain(_Gain):
+    """Computes its output with NumPy's functions, whatever the backend."""
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return np.asarray(X) * np.asarray(params[0]), X, buffers
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    (lambda: [xpnet.Dense(3, 4), _HostGain(), xpnet.Dense(4, 2)], r"_HostGain\(\)\.forward returned Y as a numpy "),
+    (lambda: [xpnet.Dense(3, 4), xpnet.Sequential([_HostGain()]), xpnet.Dense(4, 2)],
+     r"_HostGain\(\)\.forward returned Y as a numpy "),
+    (lambda: [xpnet.Dense(3, 4), _HostGain()], r"the layers' forward returned outputs as a numpy "),
+], ids=["chain", "nested", "last"])  # fmt: skip
+def test_a_layer_whose_forward_returns_another_librarys_array_is_named(block, message):
+    """NumPy's functions on torch's tensors give NumPy arrays: predict handed
+    one back from a torch network without a word, and fit failed in torch's
+    matmul ("must be Tensor, not numpy.ndarray") or in the loss
+    ("'Float32DType' object has no attribute 'dtype'"), naming no layer.
+    (JAX's operations take NumPy arrays: there the layer runs, op by op.)"""
+    if "torch" not in xpnet.available_backends():
+        pytest.skip("torch: not installed")
+    X = np.ones((5, 3))
+    message += r"ndarray, not an array of the network's backend \(torch\)"
+    with pytest.raises(ValueError, match=message):
+        xpnet.Network(block(), backend="torch", seed=0).predict(X)
+    net = xpnet.Network(block(), backend="torch", seed=0)
+    with pytest.raises(ValueError, match=message):
+        net.fit(X, np.ones((5, net.n_out)), loss="mse", epochs=1)
+    if "jax" in xpnet.available_backends():
+        net = xpnet.Network(block(), backend="jax", seed=0)
+        net.fit(X, np.ones((5, net.n_out)), loss="mse", epochs=1, compile=False)

@@ -27,7 +27,7 @@ from ._sparse import is_sparse
 from ._xp import index_dtype, row_range
 from .activations import ACTIVATIONS, get_activation
 from .layers import INFERENCE, Context, Layer, Sequential, as_layer, layer_from_config, walk
-from .layers.base import check_declared_names, check_host_arrays, check_rebuildable, check_step_arrays
+from .layers.base import check_declared_names, check_host_arrays, check_rebuildable, check_step_arrays, other_library
 from .layers.containers import takes_potential
 from .layers.dense import Dense
 from .losses import Loss, _Weighted, checked_delta, declared_fusion, get_loss, value_and_delta
@@ -222,7 +222,7 @@ class Network:
         if tuple(Y.shape) != (X.shape[0], self.n_out):  # metadata only: a layer's forward broke its declared width
             raise ValueError(f"the layers' forward returned outputs of shape {tuple(Y.shape)} for {X.shape[0]} rows, "
                              f"but they declare {self.n_out} outputs (a layer's output_width)")  # fmt: skip
-        _check_output_dtype(Y, self.dtype)
+        _check_output_dtype(Y, self.dtype, self.backend)
         queue_output_check(checks, Y, self.dtype, self._named_params)
         checks.run()  # one transfer: the inputs' checks, then the outputs'
         return Y
@@ -499,7 +499,7 @@ class Network:
         first = not self._step_arrays_checked
         if first:
             _check_outputs(loss, Y, None, (X.shape[0], self.n_out))
-            _check_output_dtype(Y, self.dtype)
+            _check_output_dtype(Y, self.dtype, self.backend)
         act = root.output_activation()
         fused = self._takes_potential and _fuses(loss, act)
         value, delta = value_and_delta(loss, xp, T, Y, fused)
@@ -549,10 +549,14 @@ def _check_outputs(loss: Loss, Y: Any, delta: Any | None, shape: tuple[int, int]
         checked_delta(loss, delta, shape)
 
 
-def _check_output_dtype(Y: Any, dtype: str) -> None:
-    """The outputs in the network's dtype (metadata only): a layer whose
-    forward casts would make predict hand back float64 from a float32
-    network, and fit blame the gradient of an earlier layer."""
+def _check_output_dtype(Y: Any, dtype: str, backend: Backend) -> None:
+    """The outputs in the network's library and dtype (metadata only): a
+    layer whose forward casts would make predict hand back float64 from a
+    float32 network (or NumPy from a torch one), and fit blame the gradient
+    of an earlier layer (or fail in the loss)."""
+    other = other_library(backend, Y)
+    if other:
+        raise ValueError(f"the layers' forward returned outputs as {other}")
     got = str(Y.dtype).rsplit(".", 1)[-1]
     if got != dtype:
         raise ValueError(f"the layers' forward returned outputs of dtype {got} in a {dtype} network: every layer's "

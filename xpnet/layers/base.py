@@ -318,6 +318,20 @@ def check_step_arrays(root: Layer, params: Sequence[Any], grads: Sequence[Any], 
                              "dtype")  # fmt: skip
 
 
+def other_library(backend: Any, a: Any) -> str | None:
+    """What ``a`` is where it is no array of ``backend``'s library, else
+    None: NumPy's functions on torch's tensors give NumPy arrays, which
+    failed in the next layer's matmul or the loss, naming no layer (and
+    ``predict`` handed one back from a torch network). NumPy's arrays and
+    scalars pass on NumPy (whose reductions give scalars) and on JAX (whose
+    operations take them: such a kernel runs op by op, as a host read)."""
+    host = backend is not None and backend.name in ("numpy", "jax") and isinstance(a, np.ndarray | np.generic)
+    if backend is None or backend.owns(a) or host:
+        return None
+    return (f"a {type(a).__module__.split('.', 1)[0]} {type(a).__name__}, not an array of the network's backend "
+            f"({backend.name}): a kernel computes with xp, the namespace it is given")
+
+
 def _short(dtype: Any) -> str:
     """``float32`` for ``torch.float32`` or ``array_api_strict.float32``."""
     return str(dtype).rsplit(".", 1)[-1]

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..activations import Activation
 from ..registry import register
-from .base import Layer, layer_from_config
+from .base import Layer, layer_from_config, other_library
 
 __all__ = ["Residual", "Sequential", "as_layer"]
 
@@ -135,7 +135,7 @@ class Sequential(Layer):
                 rows, out = X.shape[0], layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
                 X, cache, b = _returned(layer, "forward", out) if self._foreign[k] else out
                 if self._checked[k]:
-                    _check_y(layer, X, (rows, self._widths[k + 1]))
+                    _check_y(layer, X, (rows, self._widths[k + 1]), self._backend)
                 if len(b) != b1 - b0:
                     raise ValueError(f"{layer!r}.forward returned {len(b)} new buffers for its {b1 - b0} buffers "
                                      f"({list(layer.buffer_shapes())})")  # fmt: skip
@@ -271,18 +271,23 @@ def _check_dx(layer: Layer, kernel: str, dX: Any, shape: tuple[int, int | None])
                          f"{want}, is needed (need_dx is true): dX is dL/dX, shaped like the layer's input")
 
 
-def _check_y(layer: Layer, Y: Any, shape: tuple[int, int | None]) -> None:
-    """``Y`` as wide as ``output_width`` says (metadata only), where the next
-    layer takes it: a narrower one failed in that layer's matmul, naming it
-    (or NumPy), and a one-column one broadcast there in silence. A
-    container's Y is its last layer's, which is named."""
-    got = tuple(getattr(Y, "shape", ()))
-    if len(got) != 2 or got[0] != shape[0] or shape[1] not in (None, got[1]):
-        while layer.children():
-            layer = layer.children()[-1]
+def _check_y(layer: Layer, Y: Any, shape: tuple[int, int | None], backend: Any = None) -> None:
+    """``Y`` as wide as ``output_width`` says, and of ``backend``'s library
+    (metadata only), where the next layer takes it: a narrower one failed in
+    that layer's matmul, naming it (or NumPy), and a one-column one
+    broadcast there in silence. A container's Y is its last layer's, which
+    is named."""
+    got, other = tuple(getattr(Y, "shape", ())), other_library(backend, Y)
+    wrong = len(got) != 2 or got[0] != shape[0] or shape[1] not in (None, got[1])
+    if not (wrong or other):
+        return
+    while layer.children():
+        layer = layer.children()[-1]
+    if wrong:
         want = f"({shape[0]}, {shape[1]})" if shape[1] is not None else f"({shape[0]}, n_out)"
         raise ValueError(f"{layer!r}.forward returned Y of shape {got} where {want} is declared (its output_width): "
                          "the next layer takes Y, one row per input row")
+    raise ValueError(f"{layer!r}.forward returned Y as {other}")
 
 
 def _merged(layers: list[Layer], method: str, *args: Any) -> dict[str, Any]:
