@@ -1576,3 +1576,28 @@ def test_a_layer_whose_forward_returns_another_librarys_array_is_named(block, me
     if "jax" in xpnet.available_backends():
         net = xpnet.Network(block(), backend="jax", seed=0)
         net.fit(X, np.ones((5, net.n_out)), loss="mse", epochs=1, compile=False)
+
+
+class _HostDX(_Gain):
+    def backward(self, xp, params, cache, dY, need_dx):
+        return np.asarray(dY) * np.asarray(params[0]), [xp.sum(dY * cache, axis=0)]
+
+
+class _HostGradient(_Gain):
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY * params[0], [np.asarray(xp.sum(dY * cache, axis=0))]
+
+
+@pytest.mark.parametrize(("layer", "message"), [
+    (_HostDX, r"_HostDX\(\)\.backward returned dX as a numpy ndarray, not an array of the network's backend"),
+    (_HostGradient, r"the gradient of layers\.1\.g is a numpy ndarray, not an array of the network's backend"),
+])  # fmt: skip
+def test_a_layer_whose_backward_returns_another_librarys_array_is_named(layer, message):
+    """A NumPy dX failed in the torch matmul of the Dense before it, naming
+    no layer; a NumPy gradient was refused as having "shape (4,) and dtype
+    float32, but the array has (4,) and float32"."""
+    if "torch" not in xpnet.available_backends():
+        pytest.skip("torch: not installed")
+    net = xpnet.Network([xpnet.Dense(3, 4), layer(), xpnet.Dense(4, 2)], backend="torch", seed=0)
+    with pytest.raises(ValueError, match=message):
+        net.fit(np.ones((5, 3)), np.ones((5, 2)), loss="mse", epochs=1)

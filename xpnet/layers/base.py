@@ -311,6 +311,9 @@ def check_step_arrays(root: Layer, params: Sequence[Any], grads: Sequence[Any], 
     if len(grads) != len(params):
         raise ValueError(f"the layers' backward returned {len(grads)} {what}s for {len(params)} arrays ({names})")
     for name, p, g in zip(names, params, grads):
+        other = other_library(root._backend, g)
+        if other:  # else its dtype, numpy's float32 and not torch's, was refused as "float32, but ... float32"
+            raise ValueError(f"the {what} of layers.{name} is {other}")
         if tuple(g.shape) != tuple(p.shape) or g.dtype != p.dtype:
             raise ValueError(f"the {what} of layers.{name} has shape {tuple(g.shape)} and dtype {_short(g.dtype)}, "
                              f"but the array has {tuple(p.shape)} and {_short(p.dtype)}: a layer's backward (for "

@@ -261,14 +261,18 @@ def _returned(layer: Layer, kernel: str, out: Any) -> Any:
 
 
 def _check_dx(layer: Layer, kernel: str, dX: Any, shape: tuple[int, int | None]) -> None:
-    """``dX`` as the layer's input is shaped (metadata only), where the layer
-    before needs it: a wrong one was broadcast by the layer before, and
-    blamed on that layer's gradient (or failed in NumPy, naming none)."""
+    """``dX`` as the layer's input is shaped, and of its network's library
+    (metadata only), where the layer before needs it: a wrong one was
+    broadcast by the layer before, and blamed on that layer's gradient (or
+    failed in NumPy, or in torch's matmul, naming none)."""
     got = None if dX is None else tuple(getattr(dX, "shape", ()))
     if got is None or len(got) != 2 or got[0] != shape[0] or shape[1] not in (None, got[1]):
         want = f"({shape[0]}, {shape[1]})" if shape[1] is not None else f"({shape[0]}, n_in)"
         raise ValueError(f"{layer!r}.{kernel} returned dX of shape {got} where its input's gradient, of shape "
                          f"{want}, is needed (need_dx is true): dX is dL/dX, shaped like the layer's input")
+    other = other_library(layer._backend, dX)
+    if other:
+        raise ValueError(f"{layer!r}.{kernel} returned dX as {other}")
 
 
 def _check_y(layer: Layer, Y: Any, shape: tuple[int, int | None], backend: Any = None) -> None:
