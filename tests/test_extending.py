@@ -1601,3 +1601,27 @@ def test_a_layer_whose_backward_returns_another_librarys_array_is_named(layer, m
     net = xpnet.Network([xpnet.Dense(3, 4), layer(), xpnet.Dense(4, 2)], backend="torch", seed=0)
     with pytest.raises(ValueError, match=message):
         net.fit(np.ones((5, 3)), np.ones((5, 2)), loss="mse", epochs=1)
+
+
+class _HostSquares(xpnet.Loss):
+    """The mean squared error, its gradient computed with NumPy's functions."""
+
+    name = "host_squares_test"
+
+    def _value(self, xp, t, y):
+        return xp.mean((y - t) ** 2)
+
+    def _gradient(self, xp, t, y):
+        return np.asarray(y - t) * (2.0 / (y.shape[0] * y.shape[1]))
+
+
+def test_a_loss_whose_gradient_is_another_librarys_array_is_named():
+    """A NumPy gradient on a torch network failed in the last Dense's torch
+    matmul ("must be Tensor, not numpy.ndarray"), naming neither the loss
+    nor a layer."""
+    if "torch" not in xpnet.available_backends():
+        pytest.skip("torch: not installed")
+    net = xpnet.Network([xpnet.Dense(3, 4, "tanh"), xpnet.Dense(4, 2)], backend="torch", seed=0)
+    with pytest.raises(ValueError, match=r"the loss 'host_squares_test' gave a gradient as a numpy ndarray, not an "
+                                         r"array of the network's backend \(torch\)"):  # fmt: skip
+        net.fit(np.ones((5, 3)), np.ones((5, 2)), loss=_HostSquares(), epochs=1)

@@ -498,13 +498,13 @@ class Network:
         Y, cache, new_buffers = root.forward(xp, params, self._buffers() if buffers is None else buffers, X, ctx)
         first = not self._step_arrays_checked
         if first:
-            _check_outputs(loss, Y, None, (X.shape[0], self.n_out))
+            _check_outputs(loss, Y, None, (X.shape[0], self.n_out), self.backend)
             _check_output_dtype(Y, self.dtype, self.backend)
         act = root.output_activation()
         fused = self._takes_potential and _fuses(loss, act)
         value, delta = value_and_delta(loss, xp, T, Y, fused)
         if first:
-            _check_outputs(loss, Y, delta, (X.shape[0], self.n_out))
+            _check_outputs(loss, Y, delta, (X.shape[0], self.n_out), self.backend)
         backward = root.backward_from_potential if fused else root.backward
         _, grads = backward(xp, params, cache, delta, False)
         if not self._step_arrays_checked:  # shapes and dtypes: the same in every later step
@@ -538,15 +538,19 @@ class Network:
         return "\n".join(rows)
 
 
-def _check_outputs(loss: Loss, Y: Any, delta: Any | None, shape: tuple[int, int]) -> None:
+def _check_outputs(loss: Loss, Y: Any, delta: Any | None, shape: tuple[int, int], backend: Backend) -> None:
     """At a fit's first step: the layers give the outputs they declare, and
-    the loss a delta of their shape (else a later layer's check would blame
-    the wrong one, or predict return fewer columns without a word)."""
+    the loss a delta of their shape and library (else a later layer's check
+    would blame the wrong one, predict return fewer columns without a word,
+    or a NumPy delta fail in torch's matmul, naming nothing)."""
     if tuple(Y.shape) != shape:
         raise ValueError(f"the layers' forward returned outputs of shape {tuple(Y.shape)}, but they declare "
                          f"{shape} ({shape[1]} outputs): a layer's forward must give the width its output_width says")
     if delta is not None:
         checked_delta(loss, delta, shape)
+        other = other_library(backend, delta)
+        if other:
+            raise ValueError(f"the loss {loss.name or type(loss).__name__!r} gave a gradient as {other}")
 
 
 def _check_output_dtype(Y: Any, dtype: str, backend: Backend) -> None:
