@@ -1625,3 +1625,32 @@ def test_a_loss_whose_gradient_is_another_librarys_array_is_named():
     with pytest.raises(ValueError, match=r"the loss 'host_squares_test' gave a gradient as a numpy ndarray, not an "
                                          r"array of the network's backend \(torch\)"):  # fmt: skip
         net.fit(np.ones((5, 3)), np.ones((5, 2)), loss=_HostSquares(), epochs=1)
+
+
+class _HostTanh(xpnet.Activation):
+    """tanh computed with NumPy's functions."""
+
+    name = "host_tanh_test"
+
+    def _forward(self, xp, v):
+        return np.tanh(np.asarray(v))
+
+    def _derivative(self, xp, v):
+        return 1.0 - np.tanh(np.asarray(v)) ** 2
+
+
+@pytest.mark.parametrize("layers", [
+    lambda: [xpnet.Dense(3, 4, _HostTanh()), xpnet.Dense(4, 2)],
+    lambda: [xpnet.Dense(3, 4), xpnet.ActivationLayer(_HostTanh()), xpnet.Dense(4, 2)],
+], ids=["dense", "activation-layer"])  # fmt: skip
+def test_an_activation_that_returns_another_librarys_array_is_named(layers):
+    """A NumPy activation inside a layer before the last failed in the next
+    Dense's torch matmul ("must be Tensor, not numpy.ndarray"), naming
+    neither the activation nor its layer."""
+    if "torch" not in xpnet.available_backends():
+        pytest.skip("torch: not installed")
+    message = r"host_tanh_test.*\.forward returned Y as a numpy ndarray, not an array of the network's backend"
+    with pytest.raises(ValueError, match=message):
+        xpnet.Network(layers(), backend="torch", seed=0).predict(np.ones((5, 3)))
+    with pytest.raises(ValueError, match=message):
+        xpnet.Network(layers(), backend="torch", seed=0).fit(np.ones((5, 3)), np.ones((5, 2)), epochs=1)

@@ -81,7 +81,7 @@ class Sequential(Layer):
             raise ValueError(f"{type(self).__name__} needs at least one layer, got none")
         self._widths = _chain_widths(self.layers)
         self._slices = _slices(self.layers)
-        self._foreign = [not type(layer).__module__.startswith("xpnet.") for layer in self.layers]
+        self._foreign = [_runs_user_code(layer) for layer in self.layers]
         # the widths the next layer takes are checked; the last layer's is its parent's (or fit's) to check
         last = len(self.layers) - 1
         self._checked = [k < last and (self._foreign[k] or bool(c.children())) for k, c in enumerate(self.layers)]
@@ -239,6 +239,18 @@ def takes_potential(layer: Layer) -> bool:
     if owner is Sequential:
         return bool(layer.children()) and takes_potential(layer.children()[-1])
     return True
+
+
+def _runs_user_code(layer: Layer) -> bool:
+    """Is ``layer`` a user's, or one of xpnet's that holds a user's
+    activation (``Dense(3, 4, MyTanh())``)? Its kernels' results are then
+    checked as a user layer's are: a NumPy activation on torch failed in
+    the next layer's matmul, naming neither."""
+    return not _ours(layer) or any(isinstance(v, Activation) and not _ours(v) for v in vars(layer).values())
+
+
+def _ours(obj: Any) -> bool:
+    return type(obj).__module__.startswith("xpnet.")
 
 
 def _owner(cls: type, method: str) -> type:
