@@ -151,21 +151,34 @@ class TrainStep:
         return self._update(params, grads, state, opt or self.opt, donate)
 
     def _update(self, params: list[Any], grads: list[Any], state: dict[str, Any], opt: Any, donate: bool):
+        copies = self._copies(opt, params)
         if not self._large or _all_at_once(params):  # nothing to donate, or an update that writes nothing
             new_params, new_state = stepped(opt, opt.step(params, grads, state, decay=self.decay))
-            return self._checked(opt, params, new_params), new_state
+            return self._checked(opt, params, new_params, copies), new_state
         held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
         params_in, state_in = self._donate(params, state, donate, held)
         # the gradients backprop just made are read once: a parameter's new value may go into its gradient
         grads_in = Donated(grads, self._scratch) if _own_arrays(grads, held | {id(p) for p in params}) else grads
         new_params, new_state = stepped(opt, opt.step(params_in, grads_in, state_in, decay=self.decay))
-        self._produced = (self._checked(opt, params, new_params), _state_lists(new_state))
+        self._produced = (self._checked(opt, params, new_params, copies), _state_lists(new_state))
         return self._produced[0], new_state
 
-    def _checked(self, opt: Any, params: list[Any], new: Any) -> list[Any]:
+    def _copies(self, opt: Any, params: list[Any]) -> list[Any] | None:
+        """Copies of ``params`` at a user optimizer's first update, to see
+        that its step wrote nothing into them (the first step's parameters
+        are the network's own, never donated); None otherwise, and on JAX,
+        whose arrays cannot be written."""
+        ours = type(opt).__module__.startswith("xpnet.")
+        if type(opt) is self._update_checked or ours or self.net.backend.name == "jax":
+            return None
+        xp = self.net.backend.xp
+        return [xp.asarray(p, copy=True) for p in params]
+
+    def _checked(self, opt: Any, params: list[Any], new: Any, copies: list[Any] | None = None) -> list[Any]:
         """:func:`checked_update` at the first update (every later one of the
         same optimizer class returns the same kinds of arrays)."""
         if type(opt) is not self._update_checked:
+            _check_unwritten(opt, params, copies)
             new = checked_update(opt, params, new)
             self._update_checked = type(opt)
         return list(new)
@@ -267,6 +280,22 @@ def checked_update(opt: Any, params: Sequence[Any], new: Any) -> list[Any]:
             raise ValueError(f"{who} returned a {got} as parameter {i}; expected the parameter's kind of array "
                              f"({type(p).__name__}), shape {tuple(p.shape)} and dtype {p.dtype}")  # fmt: skip
     return new
+
+
+def _check_unwritten(opt: Any, params: Sequence[Any], copies: Sequence[Any] | None) -> None:
+    """Refuse a step that wrote into the parameters it was given (one
+    transfer, at a user optimizer's first update): EarlyStopping keeps the
+    best epoch's arrays, and the loop those of the epochs not yet reported,
+    so ``p -= lr * g`` restored other weights and reported moved ones."""
+    if not copies:
+        return
+    from array_api_compat import array_namespace
+
+    xp = array_namespace(*params)
+    same = [xp.all((p == c) | xp.isnan(c)) for p, c in zip(params, copies)]
+    if not bool(xp.all(xp.stack(same))):
+        raise ValueError(f"{type(opt).__name__}.step wrote into the parameters it was given; an optimizer's step "
+                         "returns new arrays and writes nothing in place (p - lr * g, not p -= lr * g)")
 
 
 def _alike(p: Any, q: Any) -> bool:
