@@ -1687,3 +1687,35 @@ def test_an_optimizer_that_writes_into_the_parameters_it_is_given_is_named(name)
     net = xpnet.Network([xpnet.Dense(3, 4, "tanh"), xpnet.Dense(4, 1)], backend=name, seed=0)
     with pytest.raises(ValueError, match=r"_InPlaceSGD\.step wrote into the parameters it was given"):
         net.fit(X, y, loss="mse", optimizer=_InPlaceSGD(), epochs=1, batch_size=5)
+
+
+class _ClippedHuber(xpnet.Loss):
+    """torch's HuberLoss (delta 1), its gradient written with ``xp.clip``."""
+
+    name = "clipped_huber_test"
+
+    def _value(self, xp, t, y):
+        d = xp.abs(y - t)
+        q = xp.minimum(d, 1.0)
+        return xp.sum(0.5 * q * q + (d - q)) / (y.shape[0] * y.shape[1])
+
+    def _gradient(self, xp, t, y):
+        return xp.clip(y - t, -1.0, 1.0) / (y.shape[0] * y.shape[1])
+
+
+def test_a_loss_written_with_clip_is_recorded_on_numpy():
+    """compile=True "records yours too": a loss whose gradient used the
+    Array API's clip ran eagerly instead, with a warning that its replay
+    "depends on something the recording froze" (array-api-compat's clip
+    copies into an empty array and assigns through masks)."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), 3.0 * rng.normal(size=(40, 2))
+    fits = []
+    for compile in (True, False):
+        net = xpnet.Network([xpnet.Dense(3, 4, "tanh"), xpnet.Dense(4, 2)], backend="numpy", seed=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fits.append(net.fit(X, y, loss=_ClippedHuber(), epochs=2, batch_size=8, seed=0, compile=compile).loss)
+    assert fits[0] == fits[1]

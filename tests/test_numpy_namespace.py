@@ -62,3 +62,18 @@ def test_matmul_takes_an_outer_product_to_dot(monkeypatch):
         xp.matmul(a, b)
     assert calls == [(128, 1), (128, 1), (4, 1)]
     assert xp.matmul is ns.matmul
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_clip_matches_array_api_compat(dtype):
+    """xpnet's clip (ufuncs a recorded step can replay) gives compat's numbers, NaN included."""
+    import array_api_compat.numpy as compat
+
+    a = np.array([-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, np.nan if dtype != np.int64 else 7]).astype(dtype)
+    bounds = [(-1, 1), (-1.0, None), (None, 0.5), (2.0, -2.0), (None, None), (float("nan"), 1.0), (np.float32(0), 1)]
+    for lo, hi in bounds:
+        if dtype == np.int64 and (isinstance(lo, float) or isinstance(hi, float)):
+            continue
+        got, want = xp.clip(a, lo, hi), compat.clip(a, lo, hi)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_array_equal(got, want)
