@@ -1719,3 +1719,23 @@ def test_a_loss_written_with_clip_is_recorded_on_numpy():
             warnings.simplefilter("error")
             fits.append(net.fit(X, y, loss=_ClippedHuber(), epochs=2, batch_size=8, seed=0, compile=compile).loss)
     assert fits[0] == fits[1]
+
+
+@pytest.mark.parametrize("name", ["numpy", "array_api_strict"])
+def test_a_metric_that_returns_another_librarys_array_is_named_at_the_first_epoch(name):
+    """"Anything else is refused at the first epoch, naming the metric": a
+    torch number from a metric of a NumPy network was taken, and on
+    array_api_strict failed with "'dtype' must be a dtype, not a <class
+    'torch.dtype'>", naming none."""
+    if "torch" not in xpnet.available_backends() or name not in xpnet.available_backends():
+        pytest.skip("needs torch and the network's backend")
+    import torch
+
+    def torch_half(t, y):
+        return torch.tensor(0.5)
+
+    rng = np.random.default_rng(0)
+    X, labels = rng.normal(size=(40, 4)), rng.integers(0, 3, 40)
+    net = xpnet.MLP([4, 5, 3], output_activation="softmax", backend=name, seed=0)
+    with pytest.raises(ValueError, match=r"metric 'val_torch_half' must return one number .* got a torch Tensor"):
+        net.fit(X, labels, loss="cross_entropy", epochs=3, validation_split=0.2, metrics=(torch_half,))

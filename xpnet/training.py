@@ -915,6 +915,10 @@ def _metric_figure(net: Any, value: Any, name: str) -> Any:
         raise ValueError(f"metric {name!r} must return one number, got a bool ({value!r})")
     if isinstance(value, numbers.Real):
         return net.backend.asarray(float(value), net.dtype)
+    if hasattr(value, "shape") and not net.backend.owns(value):  # a torch number: taken by NumPy, a TypeError elsewhere
+        raise ValueError(f"metric {name!r} must return one number as a 0-d array of the outputs' library "
+                         f"({net.backend.name}) or a Python or NumPy number, got a "
+                         f"{type(value).__module__.split('.', 1)[0]} {type(value).__name__}")  # fmt: skip
     return check_figure(value, f"metric {name!r}")
 
 
