@@ -1739,3 +1739,29 @@ def test_a_metric_that_returns_another_librarys_array_is_named_at_the_first_epoc
     net = xpnet.MLP([4, 5, 3], output_activation="softmax", backend=name, seed=0)
     with pytest.raises(ValueError, match=r"metric 'val_torch_half' must return one number .* got a torch Tensor"):
         net.fit(X, labels, loss="cross_entropy", epochs=3, validation_split=0.2, metrics=(torch_half,))
+
+
+class _HostValueSquares(xpnet.Loss):
+    """The mean squared error, its value computed with NumPy's functions."""
+
+    name = "host_value_squares_test"
+
+    def _value(self, xp, t, y):
+        return np.mean((np.asarray(y) - np.asarray(t)) ** 2)
+
+    def _gradient(self, xp, t, y):
+        return 2.0 * (y - t) / (y.shape[0] * y.shape[1])
+
+
+@pytest.mark.parametrize("name", ["torch", "array_api_strict"])
+def test_a_loss_whose_value_is_another_librarys_number_is_named(name):
+    """A NumPy number from _value passed the check of one 0-d number, then
+    failed in torch's to() ("received an invalid combination of arguments")
+    or in array_api_strict ("'Float32DType' object has no attribute
+    '_np_dtype'"), naming no loss."""
+    if name not in xpnet.available_backends():
+        pytest.skip(f"{name}: not installed")
+    net = xpnet.Network([xpnet.Dense(3, 2)], backend=name, seed=0)
+    with pytest.raises(ValueError, match=r"the loss 'host_value_squares_test' gave its value as a numpy float32, not "
+                                         r"an array of the network's backend"):  # fmt: skip
+        net.fit(np.ones((6, 3)), np.zeros((6, 2)), loss=_HostValueSquares(), epochs=1)

@@ -504,7 +504,7 @@ class Network:
         fused = self._takes_potential and _fuses(loss, act)
         value, delta = value_and_delta(loss, xp, T, Y, fused)
         if first:
-            _check_outputs(loss, Y, delta, (X.shape[0], self.n_out), self.backend)
+            _check_outputs(loss, Y, delta, (X.shape[0], self.n_out), self.backend, value)
         backward = root.backward_from_potential if fused else root.backward
         _, grads = backward(xp, params, cache, delta, False)
         if not self._step_arrays_checked:  # shapes and dtypes: the same in every later step
@@ -538,19 +538,22 @@ class Network:
         return "\n".join(rows)
 
 
-def _check_outputs(loss: Loss, Y: Any, delta: Any | None, shape: tuple[int, int], backend: Backend) -> None:
+def _check_outputs(loss: Loss, Y: Any, delta: Any | None, shape: tuple[int, int], backend: Backend,
+                   value: Any = None) -> None:  # fmt: skip
     """At a fit's first step: the layers give the outputs they declare, and
-    the loss a delta of their shape and library (else a later layer's check
-    would blame the wrong one, predict return fewer columns without a word,
-    or a NumPy delta fail in torch's matmul, naming nothing)."""
+    the loss a delta of their shape and a value and delta of their library
+    (else a later layer's check would blame the wrong one, predict return
+    fewer columns without a word, or a NumPy delta or value fail in torch's
+    matmul or its report, naming nothing)."""
     if tuple(Y.shape) != shape:
         raise ValueError(f"the layers' forward returned outputs of shape {tuple(Y.shape)}, but they declare "
                          f"{shape} ({shape[1]} outputs): a layer's forward must give the width its output_width says")
     if delta is not None:
         checked_delta(loss, delta, shape)
-        other = other_library(backend, delta)
-        if other:
-            raise ValueError(f"the loss {loss.name or type(loss).__name__!r} gave a gradient as {other}")
+        for what, array in (("its value", value), ("a gradient", delta)):
+            other = other_library(backend, array) if hasattr(array, "shape") else None  # a float: check_figure's
+            if other:
+                raise ValueError(f"the loss {loss.name or type(loss).__name__!r} gave {what} as {other}")
 
 
 def _check_output_dtype(Y: Any, dtype: str, backend: Backend) -> None:
