@@ -1765,3 +1765,35 @@ def test_a_loss_whose_value_is_another_librarys_number_is_named(name):
     with pytest.raises(ValueError, match=r"the loss 'host_value_squares_test' gave its value as a numpy float32, not "
                                          r"an array of the network's backend"):  # fmt: skip
         net.fit(np.ones((6, 3)), np.zeros((6, 2)), loss=_HostValueSquares(), epochs=1)
+
+
+class _HostMomentum(xpnet.Optimizer):
+    """Heavy-ball momentum whose velocities start as NumPy zeros."""
+
+    name = "host_momentum_test"
+
+    def __init__(self, lr=0.01):
+        self.lr = lr
+
+    def config(self):
+        return {"lr": self.lr}
+
+    def init_state(self, params):
+        return {"v": [np.zeros(tuple(p.shape), dtype="float32") for p in params]}
+
+    def step(self, params, grads, state, decay=None):
+        v = [0.9 * m + g for m, g in zip(state["v"], grads)]
+        return [p - self.lr * m for p, m in zip(params, v)], {"v": v}
+
+
+@pytest.mark.parametrize("name", ["torch", "array_api_strict"])
+def test_an_optimizer_state_of_another_library_is_named_at_init_state(name):
+    """NumPy zeros as the state of a torch network failed in the user's step
+    with torch's words ("Concatenation operation is not implemented for
+    NumPy arrays"; array_api_strict: "Expected Array or Python scalar")."""
+    if name not in xpnet.available_backends():
+        pytest.skip(f"{name}: not installed")
+    net = xpnet.Network([xpnet.Dense(3, 2)], backend=name, seed=0)
+    with pytest.raises(ValueError, match=r"_HostMomentum\.init_state returned 'v' holding a numpy ndarray for "
+                                         r"parameter 0, not the parameters' kind of array"):  # fmt: skip
+        net.fit(np.ones((6, 3)), np.zeros((6, 2)), loss="mse", optimizer=_HostMomentum(), epochs=1)

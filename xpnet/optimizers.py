@@ -140,8 +140,31 @@ def initial_state(opt: Optimizer, params: Params) -> State:
             raise ValueError(f"{type(opt).__name__}.init_state returned {key!r} as a {type(value).__name__}; an "
                              "optimizer's state holds lists of arrays (one per parameter) and plain numbers (a Python "
                              "int or float, such as a step count), which checkpoints keep as they are")  # fmt: skip
+        if isinstance(value, list):
+            _check_state_library(opt, key, value, params)
     _check_nonnegative_keys(opt, state)
     return state
+
+
+def _check_state_library(opt: Optimizer, key: str, arrays: list[Any], params: Params) -> None:
+    """Each array of a state list of its parameter's library: NumPy zeros on
+    a torch network failed in the optimizer's step with torch's words
+    ("Concatenation operation is not implemented for NumPy arrays"). JAX's
+    operations take NumPy arrays; what is no array is left to
+    :meth:`Optimizer.check_state`."""
+    for i, (a, p) in enumerate(zip(arrays, params)):
+        taken = isinstance(a, np.ndarray) and type(p).__module__.startswith("jax")
+        if type(a) is type(p) or not hasattr(a, "shape") or taken:
+            continue
+        try:
+            same = array_namespace(a) is array_namespace(p)
+        except TypeError:
+            same = False
+        if not same:
+            raise ValueError(f"{type(opt).__name__}.init_state returned {key!r} holding a "
+                             f"{type(a).__module__.split('.', 1)[0]} {type(a).__name__} for parameter {i}, not the "
+                             f"parameters' kind of array ({type(p).__name__}): make it from the parameter (p * 0.0, "
+                             "or the namespace of array_namespace(p))")  # fmt: skip
 
 
 def plain_number(value: Any) -> int | float | None:
