@@ -349,14 +349,7 @@ class _Run:
             cb.on_train_begin(net)
         run_options.check_edited_optimizer(self.opt, "code (or a callback's on_train_begin)")
         self.lr = self.base_lr = run_options.base_rate(self.opt, self.schedule)  # one set there: the schedule's start
-        self.params, self.buffers = net._params(), net._buffers()
-        self.continues = self.warm_start and getattr(net, "_fit_state", None) is not None  # (compared across ranks)
-        if self.warm_start:
-            self.state = run_options.continued_state(net, self.opt, self.params)
-        else:
-            self.state = initial_state(self.opt, self.params)
-        net._fit_state = None  # set again when this fit completes
-        self.decay = run_options.decay_mask(net, self.opt)  # weight decay on weights, not on biases or norms
+        self._start_state()
         self.history = History(metrics={name: [] for name in self.metric_fns})
         self.sched_state = None if self.schedule is None else self.schedule.start(self.lr)
         self.pos, self.pending_lr, self.best = Position(), [], None
@@ -395,6 +388,19 @@ class _Run:
         self.has_penalty = hasattr(self.opt, "epoch_penalty")  # a regularisation term in the epoch loss (xpnet.sklearn)
         # Last: a set-up that fails (a step that cannot be built) leaves no bar open on the terminal.
         self.bar = _progress_bar(self.epochs, shows_bar, initial=len(self.history.loss))
+
+    def _start_state(self) -> None:
+        """The network's parameters and buffers as the run starts from them,
+        the optimizer state (continued with ``warm_start``) and the decay mask."""
+        net = self.net
+        self.params, self.buffers = net._params(), net._buffers()
+        self.continues = self.warm_start and getattr(net, "_fit_state", None) is not None  # (compared across ranks)
+        if self.warm_start:
+            self.state = run_options.continued_state(net, self.opt, self.params)
+        else:
+            self.state = initial_state(self.opt, self.params)
+        net._fit_state = None  # set again when this fit completes
+        self.decay = run_options.decay_mask(net, self.opt)  # weight decay on weights, not on biases or norms
 
     def _say_why_eager(self) -> None:
         """compile=True asked for a compiled step by name: say why this run's
