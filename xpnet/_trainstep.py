@@ -151,7 +151,7 @@ class TrainStep:
         return self._update(params, grads, state, opt or self.opt, donate)
 
     def _update(self, params: list[Any], grads: list[Any], state: dict[str, Any], opt: Any, donate: bool):
-        copies = self._copies(opt, params)
+        copies = None if type(opt) is self._update_checked else self._copies(opt, params)  # a step's Python is felt
         if not self._large or _all_at_once(params):  # nothing to donate, or an update that writes nothing
             new_params, new_state = stepped(opt, opt.step(params, grads, state, decay=self.decay))
             return self._checked(opt, params, new_params, copies), new_state
