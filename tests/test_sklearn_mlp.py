@@ -951,3 +951,31 @@ def test_score_reads_a_list_or_series_y_with_torch_inputs_under_dispatch(target,
         est = Estimator(max_iter=5, random_state=0).fit(torch.asarray(X), given)
         score = est.score(torch.asarray(X), given)
     assert score == pytest.approx(Estimator(max_iter=5, random_state=0).fit(X, y).score(X, y))
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_a_fit_refused_before_training_leaves_the_estimator_as_it_was(incremental):
+    """An unknown backend was refused after the fit had set ``classes_`` and
+    ``n_features_in_``: an unfitted estimator then failed in predict with
+    AttributeError ('coefs_'), not NotFittedError, and a fitted one held the
+    new classes beside the old weights (three classes, one output)."""
+    from sklearn.exceptions import NotFittedError
+
+    y2, y3 = np.arange(23) % 2, np.arange(23) % 3
+    fit = (lambda est, y: est.partial_fit(X, y, classes=np.unique(y))) if incremental else (lambda est, y: est.fit(X, y))
+    fresh = MLPClassifier(backend="no_such_backend", max_iter=3)
+    with pytest.raises(ValueError, match="unknown backend"):
+        fit(fresh, y2)
+    assert not hasattr(fresh, "classes_") and not hasattr(fresh, "n_features_in_")
+    with pytest.raises(NotFittedError):
+        fresh.predict(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = MLPClassifier(max_iter=3, random_state=0).fit(X, y2)
+    proba = fitted.predict_proba(X)
+    fitted.set_params(backend="no_such_backend", warm_start=False)
+    with pytest.raises(ValueError, match="unknown backend"):
+        fitted.fit(X, y3)
+    fitted.set_params(backend="auto")
+    assert fitted.classes_.tolist() == [0, 1] and fitted.n_outputs_ == 1
+    np.testing.assert_array_equal(fitted.predict_proba(X), proba)

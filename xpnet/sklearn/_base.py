@@ -91,7 +91,31 @@ class BaseMLP(BaseEstimator):
         return self._fit(X, y, sample_weight, incremental=False)
 
     @own_broadcasting
-    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> BaseMLP:
+    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool, before: dict | None = None) -> BaseMLP:
+        """``before``: the attributes to restore if the fit is refused before
+        training (by default, as they are now)."""
+        before = dict(vars(self)) if before is None else before
+        try:
+            net, X, Y, weights = self._prepared(X, y, sample_weight, incremental)
+        except BaseException:  # refused before training: a fit that sets classes_ and fails leaves a mix
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+        if self.solver == "lbfgs":
+            lbfgs(self, net, X, Y, weights)
+        else:
+            stochastic(self, net, X, Y, weights, incremental)
+        self._take_weights(net)
+        if not all(np.all(np.isfinite(w)) for w in (*self.coefs_, *self.intercepts_)):
+            raise ValueError(NON_FINITE)
+        return self
+
+    def _prepared(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> tuple[Any, Any, Any, Any]:
+        """The checked inputs, the fitted attributes a first fit starts with,
+        and the network on its backend: ``(net, X, Y, weights)``. What it sets
+        is undone by :meth:`_fit` if it raises (an unknown backend after a
+        new ``classes_``: predict then failed with AttributeError, or mapped
+        the old outputs to the new classes)."""
         method = f"{type(self).__name__}.{'partial_fit' if incremental else 'fit'}"
         X, y = readable(X, "X", method), readable(y, "y", method)
         if sample_weight is not None:
@@ -119,14 +143,7 @@ class BaseMLP(BaseEstimator):
         net = self._network(backend, dtype, keep=True)
         X, Y = net.backend.asarray(_trainable(X, net), dtype), net.backend.asarray(Y, dtype)
         self._fit_space = space.key()
-        if self.solver == "lbfgs":
-            lbfgs(self, net, X, Y, weights)
-        else:
-            stochastic(self, net, X, Y, weights, incremental)
-        self._take_weights(net)
-        if not all(np.all(np.isfinite(w)) for w in (*self.coefs_, *self.intercepts_)):
-            raise ValueError(NON_FINITE)
-        return self
+        return net, X, Y, weights
 
     def _check_same_layers(self, hidden: list[int], incremental: bool) -> None:
         """A continued fit trains the fitted layers: refuse a changed

@@ -128,6 +128,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         """One epoch over ``(X, y)``, continuing the optimizer state of the
         previous call. ``classes`` (all the labels) is required the first time."""
         X, y = readable(X, "X", "MLPClassifier.partial_fit"), readable(y, "y", "MLPClassifier.partial_fit")
+        before = dict(vars(self))  # a first call refused later (an unknown backend) sets no classes_
         if getattr(self, "classes_", None) is None:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
@@ -141,7 +142,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             raise ValueError(
                 f"`classes={classes!r}` is not the same as on last call to partial_fit, was: {host(self.classes_)!r}"
             )
-        return self._fit(X, y, sample_weight, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True, before=before)
 
     def predict(self, X: Any) -> Any:
         """The predicted classes (an indicator matrix for multilabel targets)."""
