@@ -642,6 +642,19 @@ def test_saving_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path)
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["current.safetensors", "model.safetensors", "runs"]
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links on this platform")
+def test_saving_through_a_link_into_a_missing_folder_is_refused(tmp_path):
+    """A dangling link to ``gone/../model.safetensors`` was read as
+    ``model.safetensors`` (``realpath`` drops ``gone/..`` without looking):
+    the save wrote a file there and reported success, while the link,
+    which the system resolves through the missing ``gone``, loaded nothing."""
+    link = tmp_path / "current.safetensors"
+    os.symlink(os.path.join("gone", "..", "model.safetensors"), link)
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        make_net("numpy").save(link)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current.safetensors"]
+
+
 def _flip_first_data_byte(path):
     """Flip the lowest bit of the first tensor byte: the least significant
     mantissa bit of a little-endian float, so the value stays finite."""

@@ -230,7 +230,9 @@ def _through_links(path: Path) -> Path:
         return path
     if is_symlink_loop(path):
         raise ValueError(f"{path} is a symlink loop (too many levels of symbolic links), not a file to write")
-    return Path(os.path.realpath(path))
+    while path.is_symlink():  # link by link, as the system reads them: realpath drops a missing folder's "gone/.."
+        path = path.parent / os.readlink(path)
+    return path
 
 
 def tensors_digest(tensors: dict[str, np.ndarray]) -> str:
