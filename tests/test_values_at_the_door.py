@@ -175,6 +175,29 @@ def test_checkpoint_folder_is_checked_before_any_step(tmp_path):
             net.fit(X, LABELS, loss="cross_entropy", checkpoint=locked / "ck.safetensors")
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links on this platform")
+def test_a_checkpoint_path_the_write_refuses_is_refused_before_any_step(tmp_path):
+    """A device, a symlink loop, or a link into a missing folder passed the
+    folder check (the link's own folder exists) and was refused by the
+    first checkpoint's write, after a whole epoch had trained: lost."""
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "dangling.safetensors").symlink_to(tmp_path / "gone" / "ck.safetensors")
+    cases = [("/dev/null", ValueError, "not a regular file"), (tmp_path / "loop", ValueError, "symlink loop"),
+             (tmp_path / "dangling.safetensors", FileNotFoundError, "gone does not exist")]  # fmt: skip
+    for path, error, words in cases:
+        net = classifier()
+        before = [p.copy() for p in net._params()]
+        with pytest.raises(error, match=words):
+            net.fit(X, LABELS, loss="cross_entropy", epochs=2, checkpoint=path, callbacks=[_NoEpoch()])
+        for p, q in zip(before, net._params()):
+            np.testing.assert_array_equal(p, q)
+
+
+class _NoEpoch(xpnet.Callback):
+    def on_epoch_end(self, *args, **kwargs):
+        raise AssertionError("an epoch ran before the checkpoint path was refused")
+
+
 def test_good_options_still_work(tmp_path):
     stop = threading.Event()
     h = classifier().fit(X, LABELS, loss="cross_entropy", epochs=2, shuffle=np.bool_(False), interrupt=stop,

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 __all__ = [
     "MAX_INT_DIGITS", "MAX_JSON_DEPTH", "is_symlink_loop", "loads_limited", "open_regular", "read_exact", "shorten",
+    "through_links",
 ]  # fmt: skip
 
 #: Deepest JSON nesting accepted (an xpnet header needs about 5 levels).
@@ -52,6 +53,19 @@ def is_symlink_loop(path: Any) -> bool:
     except OSError as exc:
         return exc.errno == errno.ELOOP
     return False
+
+
+def through_links(path: Path) -> Path:
+    """The file a symbolic link leads to, which a save replaces: renaming over
+    the link itself replaced the link with the new file and left its target
+    holding the old model (the checks before the write follow the link)."""
+    if not path.is_symlink():
+        return path
+    if is_symlink_loop(path):
+        raise ValueError(f"{path} is a symlink loop (too many levels of symbolic links), not a file to write")
+    while path.is_symlink():  # link by link, as the system reads them: realpath drops a missing folder's "gone/.."
+        path = path.parent / os.readlink(path)
+    return path
 
 
 def path_text(value: Any, name: str) -> str:

@@ -48,7 +48,7 @@ import numpy as np
 
 from ._backend import to_numpy
 from ._dtypes import DTYPES
-from ._files import is_symlink_loop, loads_limited, open_regular, path_text, read_exact
+from ._files import loads_limited, open_regular, path_text, read_exact, through_links
 from ._files import shorten as _short
 
 __all__ = [
@@ -174,7 +174,7 @@ def write_atomic(path: str | os.PathLike, tensors: dict[str, np.ndarray], metada
     if text.endswith(("/", os.sep)) and not Path(text).is_dir():  # Path() drops the slash: a file of that name
         raise ValueError(f"{text} ends with '/', naming a folder, and no such folder exists; a model or checkpoint "
                          "is a file: give its path")  # fmt: skip
-    path = _through_links(Path(path))
+    path = through_links(Path(path))
     if path.exists() and not os.access(path, os.W_OK):  # the rename would replace a file its owner protected
         raise PermissionError(errno.EACCES, "the file exists and is not writable", str(path))
     if path.exists() and not path.is_file():  # the rename would replace a device, a FIFO or a folder
@@ -220,19 +220,6 @@ def _folder_of(path: Path) -> Path:
     if folder.exists():
         raise NotADirectoryError(errno.ENOTDIR, f"cannot write {path}: {folder} is a file, not a folder", str(folder))
     raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: no such folder", str(folder))
-
-
-def _through_links(path: Path) -> Path:
-    """The file a symbolic link leads to, which a save replaces: renaming over
-    the link itself replaced the link with the new file and left its target
-    holding the old model (the checks before the write follow the link)."""
-    if not path.is_symlink():
-        return path
-    if is_symlink_loop(path):
-        raise ValueError(f"{path} is a symlink loop (too many levels of symbolic links), not a file to write")
-    while path.is_symlink():  # link by link, as the system reads them: realpath drops a missing folder's "gone/.."
-        path = path.parent / os.readlink(path)
-    return path
 
 
 def tensors_digest(tensors: dict[str, np.ndarray]) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ._backend import Backend, quiet_float_errors, to_numpy
 from ._dtypes import dtype_name, is_ml_dtype
-from ._files import path_text
+from ._files import path_text, through_links
 from ._programs import one_program
 from ._sparse import features as sparse_features
 from ._sparse import is_sparse
@@ -560,8 +560,14 @@ def _path_option(value: Any, name: str) -> None:
 
 
 def _writable_file_path(path: Path, name: str) -> None:
+    """What the first checkpoint's write would refuse, refused before the
+    first epoch: the write follows links, so a device, a symlink loop or a
+    link into a missing folder was refused only after an epoch had run."""
     if path.is_dir():
         raise ValueError(f"{name} {path} is a folder; give a file path such as {path / 'run.safetensors'}")
+    path = through_links(path)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{name} {path} exists and is not a regular file (a device or a FIFO); give a file path")
     folder = path.parent
     if not folder.is_dir():
         raise FileNotFoundError(f"{name} {path}: the folder {folder} does not exist")
