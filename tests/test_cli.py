@@ -440,6 +440,16 @@ def test_xpnet_debug_shows_the_traceback_of_every_error(case, bad_files):
     assert debug.returncode == plain.returncode != 0
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links on this platform")
+def test_save_through_a_link_into_a_missing_folder_fails_before_training(tmp_path):
+    """The folder check looked at the link's own folder, which exists: the
+    whole run trained, then the save failed and the model was lost."""
+    link = tmp_path / "current.safetensors"
+    link.symlink_to(tmp_path / "gone" / "m.safetensors")
+    result = xpnet_cli("train", "--epochs", 1, "--save", link, env=numpy_env())
+    assert "does not exist" in one_line_error(result) and "training" not in result.stdout, result.stdout
+
+
 def test_unusable_backend_names_the_reason():
     status = backend_status("cupy")
     if status.usable:

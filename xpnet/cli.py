@@ -614,12 +614,13 @@ def _output_path(option: str, path: str | None, keep: bool = False, replaced: bo
     import tempfile
     from pathlib import Path
 
-    from ._files import is_symlink_loop
+    from ._files import is_symlink_loop, through_links
 
     target = Path(path)
     if is_symlink_loop(target):
         raise UsageError(f"{option} {path} is a symlink loop (too many levels of symbolic links); give the path of "
                          "a file")  # fmt: skip
+    target = through_links(target)  # the file the write replaces: a link's own folder said nothing of it
     if target.is_dir():
         raise UsageError(f"{option} {path} is a folder; give a file name")
     if path.endswith(("/", os.sep)):  # Path() drops the slash: a file named as the folder would be written
