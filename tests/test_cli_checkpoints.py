@@ -264,6 +264,16 @@ def test_an_existing_checkpoint_without_resume_is_refused_not_overwritten(tmp_pa
     assert "continuing from" in ok(xpnet_cli(*TRAIN, "--epochs", "2", "--checkpoint", ck, "--resume")).stdout
 
 
+def test_a_link_to_a_checkpoint_not_written_yet_starts_a_run(tmp_path):
+    """A symbolic link to a file no run has written yet (``current`` set up
+    before the run) was refused as an existing checkpoint, naming "the run
+    that wrote it"; writing through it loses nothing."""
+    link = tmp_path / "current.safetensors"
+    link.symlink_to(tmp_path / "run1.safetensors")
+    ok(xpnet_cli(*TRAIN, "--epochs", "1", "--checkpoint", link))
+    assert link.is_symlink() and (tmp_path / "run1.safetensors").is_file()
+
+
 @pytest.fixture(scope="module")
 def two_epochs(tmp_path_factory):
     """A checkpoint of 2 epochs of TRAIN (the resumes below are refused before fit: it stays as written)."""

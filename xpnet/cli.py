@@ -497,9 +497,10 @@ def _check_train(args: argparse.Namespace) -> None:
 def _kept_checkpoint(args: argparse.Namespace) -> None:
     """A checkpoint at --checkpoint PATH without --resume: a fresh run would
     write its first epoch over it, and the epochs of the run that wrote it
-    (hours, perhaps) would be lost in silence. Refused, saying both ways on."""
+    (hours, perhaps) would be lost in silence. Refused, saying both ways on.
+    A link to a file not written yet holds nothing to lose (loops are refused before)."""
     path = args.checkpoint
-    if path is None or args.resume or not os.path.lexists(path):
+    if path is None or args.resume or not os.path.exists(path):
         return
     raise UsageError(f"--checkpoint {path} exists: add --resume to continue the run that wrote it, or, to start "
                      "over, delete it or choose another --checkpoint path (nothing was written)")
