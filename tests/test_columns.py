@@ -79,6 +79,18 @@ def test_record_round_trip_and_malformed_records(tmp_path):
             features_from_info(scaling_only, 3)
 
 
+def test_a_scale_that_is_not_positive_is_a_malformed_record(tmp_path):
+    """Training writes std 1 for a constant column, so an x_std of 0 or below
+    is an edited file: 0 made predict blame the user's rows ("X contains
+    inf ... remove or clip them"), and -1 flipped a feature's sign in silence."""
+    table, kinds = load(tmp_path, categorical=["zip"])
+    features, _ = fit_features(table, kinds, np.arange(4), "median")
+    info = features.to_info()
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match="malformed .*positive"):
+            features_from_info({**info, "x_std": [bad] + info["x_std"][1:]}, features.width)
+
+
 def test_too_many_categories(tmp_path):
     text = "name,y\n" + "".join(f"id{i},{i % 2}\n" for i in range(30))
     path = tmp_path / "ids.csv"

@@ -387,7 +387,7 @@ def features_from_info(info: dict[str, Any], n_in: int) -> Features | None:
             _check_column(c)
         width = features.width
         features.mean = _vector(info.get("x_mean", [0.0] * width), width)
-        features.std = _vector(info.get("x_std", [1.0] * width), width)
+        features.std = _vector(info.get("x_std", [1.0] * width), width, positive=True)
     except _ScalingWithoutColumns:
         raise ValueError("the model's info holds x_mean/x_std (a scaling of its inputs) but no 'features' (the "
                          "column names it applies to), so predict cannot prepare new rows as its training rows "
@@ -419,8 +419,11 @@ def _check_column(c: Column) -> None:
         raise ValueError(f"column {c.name!r} has the unknown kind {c.kind!r}")
 
 
-def _vector(values: Any, width: int) -> np.ndarray:
+def _vector(values: Any, width: int, positive: bool = False) -> np.ndarray:
+    """A stored scaling; ``positive`` for the divisors (training writes 1 for
+    a constant column: 0 or below is an edited file, which gave infinities
+    blamed on the rows, or flipped a feature in silence)."""
     out = np.asarray(values, dtype=np.float64)
-    if out.shape != (width,) or not np.isfinite(out).all():
-        raise ValueError(f"expected {width} finite scaling values")
+    if out.shape != (width,) or not np.isfinite(out).all() or (positive and not (out > 0).all()):
+        raise ValueError(f"expected {width} finite{', positive' if positive else ''} scaling values")
     return out
