@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import shutil
@@ -464,6 +465,23 @@ def test_predict_needs_the_columns_the_model_was_trained_on(tmp_path):
     ok(xpnet_cli("train", "--data", data, "--epochs", 1, "--save", model, "--test-size", 0))
     other = write_csv(tmp_path / "o.csv", ["a", "c"], [[1, 2], [3, 4]])
     assert "lacks the column(s) 'b'" in one_line_error(xpnet_cli("predict", model, other))
+
+
+def test_predict_names_an_edited_read_record(tmp_path):
+    """A model whose stored CSV options were edited (``na_values: 5``) failed
+    with "'int' object is not iterable", naming neither the model nor the field."""
+    from safetensors.numpy import load_file, save_file
+    from safetensors import safe_open
+
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "y"], [[1, 2, 3, 4], [1, 0, 1, 0], [0, 1, 0, 1]])
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", data, "--epochs", 1, "--save", model, "--test-size", 0))
+    with safe_open(model, "np") as f:
+        meta = f.metadata()
+    info = json.loads(meta["info"])
+    info["read"]["na_values"] = 5
+    save_file(load_file(model), model, {**meta, "info": json.dumps(info)})
+    assert "the model's read record is malformed" in one_line_error(xpnet_cli("predict", model, data))
 
 
 def test_predict_with_a_model_saved_from_python(tmp_path):

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._files import shorten as _short
 from ._usage import UsageError
 from .columns import _MISSING_HINT, Column, Features, _few, _texts, column_kinds, fit_features
 from .data_io import (
@@ -417,6 +418,19 @@ def _names(names: list[Any]) -> str:
 # --------------------------------------------------------------------------
 
 
+def _stored_read(info: dict[str, Any]) -> dict[str, Any]:
+    """The CSV options the model was trained with, as ``train`` writes them:
+    an edited record (``na_values: 5``) failed deep in the reading with
+    "'int' object is not iterable", naming neither the model nor the field."""
+    stored = info.get("read") if isinstance(info.get("read"), dict) else {}
+    na_values = stored.get("na_values", [])
+    texts = isinstance(stored.get("encoding", ""), str) and isinstance(stored.get("decimal", ""), str)
+    if not texts or not isinstance(na_values, list) or not all(isinstance(v, str) for v in na_values):
+        raise ValueError(f"the model's read record is malformed (expected encoding and decimal as strings and "
+                         f"na_values as a list of strings, got {_short(stored)}); save it again with xpnet train")
+    return stored
+
+
 def _stored_sep(stored: dict[str, Any]) -> str | None:
     """The --sep given in training (``None``: it was detected, and is detected again)."""
     sep = stored.get("sep")
@@ -446,7 +460,7 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
                       n_in: int) -> tuple[np.ndarray, np.ndarray]:
     """The standardised rows to predict, and a mask of the rows that get no
     prediction (a missing value, under a model trained with ``--missing drop``)."""
-    stored = info.get("read") if isinstance(info.get("read"), dict) else {}
+    stored = _stored_read(info)
     encoding = args.encoding or str(stored.get("encoding", "utf-8"))
     decimal = args.decimal or str(stored.get("decimal", "."))
     na_values = [*(str(v) for v in stored.get("na_values", [])), *(args.na_values or [])]  # --na-values adds
