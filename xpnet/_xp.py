@@ -129,8 +129,16 @@ def over_count(xp: Any, total: Any, count: int) -> Any:
     array like ``total``: torch on CUDA divides by a host number as a product
     with its reciprocal (34 of 38 read 0.894736842105263, an ulp below
     34/38), by an array it divides. ``full_like`` fills it on the device,
-    with no host copy, and works on JAX's tracers."""
-    return total / xp.full_like(total, count)
+    with no host copy, and works on JAX's tracers; under ``jax.jit`` XLA
+    folds it into a constant and multiplies by its reciprocal too (fit's
+    val_accuracy read 0.42000000000000004 for 126/300), unless an
+    optimization barrier hides the value."""
+    count = xp.full_like(total, count)
+    if compat.is_jax_namespace(xp):
+        import jax
+
+        count = jax.lax.optimization_barrier(count)
+    return total / count
 
 
 def _extension(xp: Any, name: str) -> Any:
