@@ -75,6 +75,17 @@ def test_fit_reports_r2_and_early_stopping_maximises_it(backend, compile):
     assert history.best_epoch == best  # the highest R², not the lowest
 
 
+def test_multi_label_accuracy_of_hard_float_predictions_is_scikit_learns(backend):
+    """Multi-hot targets are multi-label even where every predicted row holds
+    one 1.0 (``(P > 0.5).astype(float)``): those rows sum to 1, so accuracy
+    compared argmaxes and read 0.75 where scikit-learn's subset accuracy
+    (and the same predictions as integers) read 0.5."""
+    t = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 1], [0, 0, 1]], dtype=float)
+    p = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]], dtype=float)
+    got = get_metric("accuracy")(backend.asarray(t, "float64"), backend.asarray(p, "float64"))
+    assert float(backend.to_numpy(got)) == sk_metrics.accuracy_score(t, p) == 0.5
+
+
 def test_a_mean_is_the_sum_over_the_count_on_every_backend(backend):
     """JAX's mean multiplies by the count's reciprocal: 34 of 38 right read
     0.894736842105263, one unit in the last place below scikit-learn's."""

@@ -81,11 +81,13 @@ class _RowsMetric(Metric):
 @register
 class Accuracy(_RowsMetric):
     """Fraction of rows classified right: argmax over several outputs that
-    are class probabilities (rows summing to 1: softmax), else a 0.5
-    threshold on each output, a row right when all its outputs are (a
-    single sigmoid output; several, multi-label, as scikit-learn's
-    ``accuracy_score``). Integer or bool predictions are labels, right
-    where equal to the targets. Decided on the device, so it compiles."""
+    are class probabilities (rows summing to 1: softmax) for targets of one
+    class a row, else a 0.5 threshold on each output, a row right when all
+    its outputs are (a single sigmoid output; several, multi-label, as
+    scikit-learn's ``accuracy_score``: multi-hot targets are multi-label
+    even where each predicted row holds one 1.0). Integer or bool
+    predictions are labels, right where equal to the targets. Decided on
+    the device, so it compiles."""
 
     name = "accuracy"
     greater_is_better = True
@@ -98,7 +100,8 @@ class Accuracy(_RowsMetric):
             return _mean(xp, xp.astype(each, y_pred.dtype))
         top = xp.argmax(y_pred, axis=-1) == xp.argmax(y_true, axis=-1)
         probabilities = xp.all(xp.abs(xp.sum(y_pred, axis=-1) - 1.0) < 1e-3)  # softmax rows; sigmoid ones rarely
-        return _mean(xp, xp.astype(xp.where(probabilities, top, each), y_pred.dtype))
+        one_class = xp.all(xp.abs(xp.sum(y_true, axis=-1) - 1.0) < 1e-3)  # multi-hot targets are multi-label
+        return _mean(xp, xp.astype(xp.where(xp.logical_and(probabilities, one_class), top, each), y_pred.dtype))
 
     def _of_labels(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
         # labels match or not: a 0.5 threshold would call every label above 0 the same class
