@@ -577,6 +577,29 @@ def test_graph_step_trains_like_eager(monkeypatch, name, settings):
     np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-12)
 
 
+def test_a_graph_step_trains_on_from_weights_a_callback_wrote_in_place(monkeypatch):
+    """A callback's in-place edit (``w.mul_(0.5)``) is the next epoch's
+    start, as eagerly: the graph took the weights it had handed out at the
+    epoch's end as equal to its static ones, and trained on without it."""
+    torch = try_import("torch")
+    if torch is None:
+        pytest.skip("torch is not installed")
+    _with_fake_graph(monkeypatch)
+
+    class Halve(xpnet.Callback):
+        def on_train_begin(self, network):
+            self.net = network
+
+        def on_epoch_end(self, epoch, logs):
+            self.net.layers[0].weights.mul_(0.5)
+
+    (eager, h0), (graphed, h1) = _fit_twice(_CPU_TORCH(), {"name": "adam", "config": {"lr": 0.01}}, epochs=3,
+                                            batch_size=7, callbacks=[Halve()])  # fmt: skip
+    np.testing.assert_allclose(h1.loss, h0.loss, rtol=1e-12)
+    for a, b in zip(graphed._params(), eager._params()):
+        np.testing.assert_allclose(host(a), host(b), rtol=1e-12, atol=1e-14)
+
+
 def test_a_dropout_steps_key_words_reach_a_cuda_graph_through_pinned_memory(monkeypatch):
     """On CUDA the key words are copied from pinned host memory; torch
     refuses to pin a tensor made by torch.tensor(ndarray, pin_memory=True),

@@ -237,6 +237,33 @@ def test_a_full_batch_is_read_in_place_and_stays_unwritten():
     np.testing.assert_array_equal(X, before)
 
 
+@pytest.mark.parametrize("batch_size", [None, 8])
+def test_weights_a_callback_writes_in_place_train_on_as_eagerly(batch_size):
+    """A callback that scales the weights in place (a max-norm constraint,
+    ``w *= 0.5``) trains the next epoch from them, as the eager step does:
+    the recorded step copied only other arrays into its own, and with
+    minibatches trained on from the weights before the edit, silently."""
+
+    class Halve(xpnet.Callback):
+        def on_train_begin(self, network):
+            self.net = network
+
+        def on_epoch_end(self, epoch, logs):
+            weights = self.net.layers[0].weights
+            weights *= 0.5
+
+    make, loss, kind = NETWORKS[2][1:]
+    X, y = _targets(kind)
+    fitted = []
+    for compile in ("auto", False):
+        net = make()
+        hist = net.fit(X, y, loss=loss, epochs=3, batch_size=batch_size, seed=0, compile=compile, callbacks=[Halve()])
+        fitted.append((hist.loss, [p.copy() for p in net._params()]))
+    assert fitted[0][0] == fitted[1][0]
+    for a, b in zip(fitted[0][1], fitted[1][1]):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_the_nan_guard_keeps_the_same_weights_as_eager():
     make, loss, kind = NETWORKS[2][1:]
     X, y = _targets(kind)

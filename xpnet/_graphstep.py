@@ -131,6 +131,12 @@ class GraphStep(TrainStep):
         if old is not None and (len(old) != len(now) or any(a != b or x is not y for (a, x), (b, y) in zip(old, now))):
             self._forget_recordings()
 
+    def callbacks_ran(self) -> None:
+        """The parameters it returned with ``keep`` are copied in again: a
+        callback may have written them in place (``w *= 0.5``), and the static
+        ones, taken as their equal, trained on from before the edit."""
+        self._returned = []
+
     def _forget_recordings(self) -> None:
         self._graphs.clear()
 

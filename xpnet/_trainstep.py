@@ -121,6 +121,11 @@ class TrainStep:
         JAX its arrays, :meth:`xpnet._programs._JaxStep._held`) is looked at
         again, as a callback may have changed it since. Nothing here."""
 
+    def callbacks_ran(self) -> None:
+        """Callbacks ran since the last step: they may have written the arrays
+        it returned (``w *= 0.5`` in place). Nothing here: the eager step
+        reads them as they are."""
+
     def step_rows(self, params: list[Any], buffers: list[Any], state: dict[str, Any], rows: Rows, total: Any,
                   ctx: Any = None, *, loss: Any = None, opt: Any = None, donate: bool = False, keep: bool = False):  # fmt: skip
         """One step on ``rows``, its loss added to ``total`` (None before an

@@ -680,6 +680,7 @@ class _Run:
                 if self.dp is not None:  # one decision for all, or the ones going on wait for the others forever
                     stop = self.dp.agreed(stop, len(self.history.loss))
                 if self.callbacks:  # what they set: weights (distributed, agreed in one allgather), settings
+                    self.train_step.callbacks_ran()  # in place, too
                     self._adopt_edits(*states[good - 1])
                     self._follow_settings()
             self._best_epoch()
