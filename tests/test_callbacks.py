@@ -404,6 +404,53 @@ def test_settings_a_callback_changes_between_epochs_reach_compiled_steps(backend
     np.testing.assert_allclose(mean, want_mean, rtol=1e-9, atol=1e-12)
 
 
+class _Gain(xpnet.Layer):
+    """``X * gain``, its gain a plain setting kept outside its config."""
+
+    name = "TestGain"
+
+    def __init__(self):
+        super().__init__()
+        self.gain = 1.0
+
+    def config(self):
+        return {}
+
+    def forward(self, xp, params, buffers, X, ctx):
+        return X * self.gain, None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return (dY * self.gain if need_dx else None), []
+
+
+class _Louder(xpnet.Callback):
+    def on_train_begin(self, network):
+        self.net = network
+
+    def on_epoch_end(self, epoch, logs):
+        self.net.layers[1].gain = 3.0
+
+
+@pytest.mark.parametrize("compile", [False, "auto", True])
+def test_a_plain_setting_outside_the_config_a_callback_changes_reaches_compiled_steps(backend, compile, monkeypatch):
+    """A custom layer's plain setting kept outside its config names its
+    programs (README), but a callback that changed it between epochs was
+    followed only by the eager step: jax.jit and NumPy's recording trained on
+    with the old gain, silently."""
+    monkeypatch.setitem(xpnet.layers.base.LAYERS._classes, _Gain.name.lower(), _Gain)
+    X, y = blobs(48)
+
+    def run(backend, compile):
+        net = xpnet.Network([xpnet.Dense(2, 8), _Gain(), "tanh", xpnet.Dense(8, 3, "softmax")], backend=backend,
+                            dtype="float64", seed=0)  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a backend that cannot compile says so
+            return net.fit(X, y, loss="cross_entropy", optimizer="adam", lr=0.05, epochs=3, batch_size=16, seed=1,
+                           compile=compile, callbacks=[_Louder()]).loss  # fmt: skip
+
+    np.testing.assert_allclose(run(backend, compile), run("numpy", False), rtol=1e-9, atol=1e-12)
+
+
 class _Narrower(xpnet.Callback):
     """Sets the loss's Huber delta after epoch 1."""
 
