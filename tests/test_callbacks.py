@@ -500,6 +500,46 @@ def test_an_array_a_callback_gives_a_layer_between_epochs_reaches_compiled_steps
     np.testing.assert_allclose(run(backend.name, compile), run("numpy", False), rtol=1e-9, atol=1e-12)
 
 
+class _Above(xpnet.Metric):
+    """The share of outputs above ``threshold``, a setting a callback may change."""
+
+    name = "test_callbacks_above"
+    compilable = True
+
+    def __init__(self, threshold=0.5):
+        self.threshold = threshold
+
+    def config(self):
+        return {"threshold": self.threshold}
+
+    def __call__(self, y_true, y_pred):
+        from array_api_compat import array_namespace
+
+        xp = array_namespace(y_pred)
+        return xp.mean(xp.astype(y_pred > self.threshold, y_pred.dtype))
+
+
+def test_a_metric_setting_a_callback_changes_between_epochs_reaches_the_compiled_report(backend):
+    """A metric's threshold a callback lowered after epoch 1 was followed by
+    the eager report only: JAX's report program, traced with the first
+    threshold, reported the old figure for every later epoch, silently."""
+    X, y = blobs(48)
+    metric = _Above()
+
+    class Lower(xpnet.Callback):
+        def on_epoch_end(self, epoch, logs):
+            metric.threshold = 0.0
+
+    def run(backend, compile):
+        metric.threshold = 0.5
+        net = xpnet.Network([xpnet.Dense(2, 4, "tanh"), xpnet.Dense(4, 1)], backend=backend, dtype="float64", seed=0)
+        h = net.fit(X, y[:, None] * 1.0, epochs=3, batch_size=16, seed=1, compile=compile, callbacks=[Lower()],
+                    validation_data=(X, y[:, None] * 1.0), metrics=(metric,))  # fmt: skip
+        return h.metrics[f"val_{metric.name}"]
+
+    np.testing.assert_allclose(run(backend, "auto"), run("numpy", False), rtol=1e-9, atol=1e-12)
+
+
 class _Narrower(xpnet.Callback):
     """Sets the loss's Huber delta after epoch 1."""
 

@@ -432,7 +432,8 @@ class _Run:
         settings and held arrays (by identity): a custom layer's kept outside
         its config (``self.gain``, a fixed mask) is baked into a compiled step
         too, and names its programs (:func:`network_key`)."""
-        held = tuple((repr(plain_settings(c)), _held_identities(c)) for c in _components(self.net, self.loss))
+        components = (*_components(self.net, self.loss), *self.metric_fns.values())  # a metric's threshold too
+        held = tuple((repr(plain_settings(c)), _held_identities(c)) for c in components)
         return repr(self.net.config()), repr(program_key(self.opt)), repr(self.loss.config()), held
 
     def _follow_settings(self) -> None:
