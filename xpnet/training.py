@@ -308,6 +308,8 @@ class _Run:
         self.class_weight = data.check_class_weight(options["class_weight"], self.loss, net.n_out)
         self.schedule = None if options["lr_schedule"] is None else get_schedule(options["lr_schedule"])
         self.callbacks = run_options.check_callbacks(options["callbacks"])
+        # xpnet's own callbacks that change no setting (the rate aside): no walk of the components an epoch
+        self.follows_settings = any(not vars(type(cb)).get("_keeps_settings", False) for cb in self.callbacks)
         self.lr = self.base_lr = run_options.base_rate(self.opt, self.schedule)
         run_options.check_monitors(self, self.validation_data is not None or self.split is not None)
         self.seed = options["seed"]
@@ -424,7 +426,7 @@ class _Run:
         self.train_step = training_step(self.net, self.loss, self.opt, self.decay, _TRAINING, self.state, compile)
         self.figures = _epoch_figures(self.net, self.loss, self.metric_fns, len(self.bounds), self.compile,
                                       self.val_labels)
-        self.settings = self._settings_now() if self.callbacks else None
+        self.settings = self._settings_now() if self.follows_settings else None
 
     def _settings_now(self) -> tuple[Any, ...]:
         """The network's config, the optimizer's program settings and the
@@ -688,7 +690,8 @@ class _Run:
                 if self.callbacks:  # what they set: weights (distributed, agreed in one allgather), settings
                     self.train_step.callbacks_ran()  # in place, too
                     self._adopt_edits(*states[good - 1])
-                    self._follow_settings()
+                    if self.follows_settings:
+                        self._follow_settings()
             self._best_epoch()
             _update_bar(self.bar, self.history, good)
         if bad is not None:

@@ -182,6 +182,10 @@ class SklearnEpochs(Callback):
     the loss curve, the epochs without improvement, the best weights, the
     learning rate, the verbose lines; stops when scikit-learn stops."""
 
+    #: It changes no layer, loss or optimizer setting but the rate (``fit``
+    #: reads that every epoch): no per-epoch walk of the components for changes.
+    _keeps_settings = True
+
     def __init__(self, est: Any, net: Any, n: int, incremental: bool) -> None:
         self.est, self.net, self.n, self.incremental = est, net, n, incremental
         self.best: Any = None
