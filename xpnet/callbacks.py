@@ -83,7 +83,7 @@ class EarlyStopping(Callback):
     ``validation_split``), ``"loss"`` or a validation metric such as
     ``"val_accuracy"``. ``mode="auto"`` maximises a metric that declares
     ``greater_is_better = True`` (decided again by the object ``fit`` is
-    given), and accuracies; it minimises the rest. ``best_epoch`` is the
+    given), and any other whose name contains ``"acc"`` (Keras's rule); it minimises the rest. ``best_epoch`` is the
     best epoch so far (from 0), and so ``History.best_epoch``. With
     ``restore_best`` the network ends training
     with that epoch's weights (references to them are kept: pure updates make
