@@ -470,8 +470,8 @@ def test_predict_needs_the_columns_the_model_was_trained_on(tmp_path):
 def test_predict_names_an_edited_read_record(tmp_path):
     """A model whose stored CSV options were edited (``na_values: 5``) failed
     with "'int' object is not iterable", naming neither the model nor the field."""
-    from safetensors.numpy import load_file, save_file
     from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
 
     data = write_csv(tmp_path / "d.csv", ["a", "b", "y"], [[1, 2, 3, 4], [1, 0, 1, 0], [0, 1, 0, 1]])
     model = tmp_path / "m.safetensors"

@@ -962,7 +962,9 @@ def test_a_fit_refused_before_training_leaves_the_estimator_as_it_was(incrementa
     from sklearn.exceptions import NotFittedError
 
     y2, y3 = np.arange(23) % 2, np.arange(23) % 3
-    fit = (lambda est, y: est.partial_fit(X, y, classes=np.unique(y))) if incremental else (lambda est, y: est.fit(X, y))
+    def fit(est, y):
+        return est.partial_fit(X, y, classes=np.unique(y)) if incremental else est.fit(X, y)
+
     fresh = MLPClassifier(backend="no_such_backend", max_iter=3)
     with pytest.raises(ValueError, match="unknown backend"):
         fit(fresh, y2)
