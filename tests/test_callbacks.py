@@ -98,6 +98,39 @@ def test_best_epoch_without_early_stopping():
     assert h.best_epoch == int(np.argmin(h.val_loss))
 
 
+class _FirstValidationNaN(xpnet.losses.MSE):
+    """MSE whose first value on the 10 validation rows is NaN (an overflow there)."""
+
+    name = "first_validation_nan"
+
+    def __init__(self):
+        self.seen = 0
+
+    def _value(self, xp, t, y):
+        v = super()._value(xp, t, y)
+        if t.shape[0] == 10:
+            self.seen += 1
+            if self.seen == 1:
+                return v * float("nan")
+        return v
+
+
+def test_best_epoch_passes_over_a_nan_validation_loss():
+    """A NaN val_loss (the training loss finite: no divergence) is no best
+    epoch: it compared greater than nothing, so the first epoch's NaN stayed
+    History.best_epoch while every later epoch improved; after a resume too."""
+    rng = np.random.default_rng(0)
+    X, Xv = rng.normal(size=(40, 3)), rng.normal(size=(10, 3))
+    y, yv = X @ np.ones((3, 1)), Xv @ np.ones((3, 1))
+    net = xpnet.MLP([3, 4, 1], backend="numpy", seed=0)
+    h = net.fit(X, y, loss=_FirstValidationNaN(), optimizer="adam", lr=0.05, epochs=5, validation_data=(Xv, yv),
+                compile=False)  # fmt: skip
+    assert np.isnan(h.val_loss[0]) and np.all(np.diff(h.val_loss[1:]) < 0)
+    assert h.best_epoch == 4
+    assert xpnet.training._lowest(xpnet.History(loss=[1.0, 2.0], val_loss=[float("nan"), 3.0])) == (1, 3.0)
+    assert xpnet.training._lowest(xpnet.History(loss=[1.0], val_loss=[float("nan")])) is None
+
+
 def test_a_class_whose_hooks_are_static_is_still_a_callback():
     """Only a class whose hooks need an instance (EarlyStopping) is refused
     for its instance; one with static hooks ran as a callback and still does."""

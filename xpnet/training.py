@@ -735,8 +735,8 @@ class _Run:
                 history.metrics[name].extend(row[i] for row in rows)
         history.lr.extend(lr for lr in lrs[: len(rows)] if lr is not None)
         figures = history.val_loss if self.val is not None else history.loss
-        for epoch in range(first, len(figures)):
-            if self.best is None or figures[epoch] < self.best[1]:
+        for epoch in range(first, len(figures)):  # a NaN or infinite figure is no best (NaN compared above none)
+            if math.isfinite(figures[epoch]) and (self.best is None or figures[epoch] < self.best[1]):
                 self.best = (epoch, figures[epoch])
 
     def _adopt_edits(self, params: list[Any], buffers: list[Any]) -> None:
@@ -975,9 +975,10 @@ _BAR_SECONDS = 0.2
 
 
 def _lowest(history: History) -> tuple[int, float] | None:
-    """The epoch of lowest validation loss (training loss without one)."""
-    figures = history.val_loss or history.loss
-    return None if not figures else min(enumerate(figures), key=lambda p: p[1])
+    """The epoch of lowest validation loss (training loss without one),
+    among the finite ones; ``None`` when there is none."""
+    finite = [(epoch, v) for epoch, v in enumerate(history.val_loss or history.loss) if math.isfinite(v)]
+    return min(finite, key=lambda p: p[1]) if finite else None
 
 
 def _finite(backend: Any, arrays: list[Any], total: Any) -> bool:
