@@ -96,6 +96,35 @@ def test_reduce_on_plateau_equals_torch(settings):
     )
 
 
+@pytest.mark.parametrize("mode, bad", [("max", float("inf")), ("min", -float("inf")), ("min", float("nan"))])
+def test_reduce_on_plateau_takes_no_infinite_best(tmp_path, mode, bad):
+    """An infinite figure is never the best (as for the first epoch, and as
+    EarlyStopping judges): taken as best in mode="max", it made every later
+    epoch a bad one, and the checkpoint after it failed to write with JSON's
+    bare "Out of range float values are not JSON compliant", ending the run."""
+    ours = S.ReduceLROnPlateau(factor=0.5, patience=1, monitor="val_score", mode=mode)
+    figures = [1.0, bad, 2.0, 3.0] if mode == "max" else [3.0, bad, 2.0, 1.0]
+    state = ours.start(0.1)
+    for v in figures:
+        state = ours.advance(state, 0.1, {"val_score": v})
+        ours.check_state(state)  # what resume accepts
+    assert state["best"] == figures[-1] and state["lr"] == 0.1
+
+    class Score(xpnet.metrics.Metric):
+        name, greater_is_better, calls = "score", mode == "max", 0
+
+        def __call__(self, t, o):
+            type(self).calls += 1
+            return np.float64(figures[min(type(self).calls, len(figures)) - 1])
+
+    X, y = data()
+    h = xpnet.MLP([3, 4, 1], backend="numpy", seed=0).fit(
+        X, y, epochs=4, validation_split=0.25, metrics=[Score()], seed=0, checkpoint=tmp_path / "ck",
+        lr_schedule=S.ReduceLROnPlateau(factor=0.5, patience=1, monitor="val_score", mode=mode))  # fmt: skip
+    np.testing.assert_array_equal(h.metrics["val_score"], figures)  # (NaN as NaN)
+    assert h.lr == [0.01] * 4
+
+
 def data(n=24, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 3))

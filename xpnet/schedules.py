@@ -207,7 +207,8 @@ class ReduceLROnPlateau(Schedule):
     """The rate times ``factor`` once ``monitor`` has not improved for more
     than ``patience`` epochs (``torch.optim.lr_scheduler.ReduceLROnPlateau``,
     with its ``threshold``, ``threshold_mode``, ``cooldown``, ``min_lr`` and
-    ``eps``). ``mode="auto"``: ``"max"`` for a metric that declares
+    ``eps``; a NaN or infinite figure is never an improvement, where torch
+    keeps an infinite one as its best). ``mode="auto"``: ``"max"`` for a metric that declares
     ``greater_is_better = True`` and for an accuracy, else ``"min"``.
     It reads ``monitor`` after every epoch: one host transfer per epoch."""
 
@@ -253,8 +254,12 @@ class ReduceLROnPlateau(Schedule):
         return state
 
     def _is_better(self, a: float, best: float | None) -> bool:
-        if best is None:  # torch's best starts at +-inf: anything finite is better
-            return math.isfinite(a)
+        # NaN and infinity are never better (torch's best starts at +-inf: anything finite is): an infinite
+        # best would make every later epoch a bad one, and a checkpoint (JSON, all finite) cannot keep it
+        if not math.isfinite(a):
+            return False
+        if best is None:
+            return True
         if self.mode == "min":
             return a < best * (1.0 - self.threshold) if self.threshold_mode == "rel" else a < best - self.threshold
         return a > best * (self.threshold + 1.0) if self.threshold_mode == "rel" else a > best + self.threshold
