@@ -145,6 +145,7 @@ CASES = {
     "run key huge": (setter("run", "key", value=2**70), "key"),
     "run validation_split 1.5": (setter("run", "validation_split", value=1.5), "validation_split"),
     "run validation_split another": (setter("run", "validation_split", value=0.5), "validation_split"),
+    "run shuffle a string": (setter("run", "shuffle", value="yes"), "shuffle must be true, false or null"),
     "schedule where none was": (setter("schedule", value={"spec": "StepLR", "state": {}}), "lr_schedule"),
     "schedule a list": (setter("schedule", value=[1]), "schedule"),
     "callbacks where none were": (setter("callbacks", value=[{"type": "EarlyStopping", "state": {}, "arrays": 0}]), "callback"),

@@ -294,6 +294,22 @@ def test_a_callbacks_state_that_could_not_be_resumed_is_refused_when_written(tmp
         net.fit(X, X[:, :1], epochs=2, checkpoint=tmp_path / "c.safetensors", callbacks=[Keeps()])
 
 
+@pytest.mark.parametrize("first, then", [(True, False), (False, True)])
+def test_resuming_with_another_shuffle_is_refused(tmp_path, first, then):
+    """A resume with another shuffle trained the remaining epochs on other
+    minibatches without a word: neither the stopped run nor the
+    uninterrupted one. The same shuffle resumes exactly."""
+    X, y = data()
+    ref = make()
+    h_ref = ref.fit(X, y, epochs=4, shuffle=first, **KW)
+    ck = tmp_path / "ck.safetensors"
+    make().fit(X, y, epochs=2, checkpoint=ck, shuffle=first, **KW)
+    with pytest.raises(ValueError, match=f"shuffle={first}, this one asks for shuffle={then}"):
+        make().fit(X, y, epochs=4, resume=ck, shuffle=then, **KW)
+    again = make()
+    assert_same_run(ref, h_ref, again, again.fit(X, y, epochs=4, resume=ck, shuffle=first, **KW))
+
+
 def test_resuming_a_scheduled_run_with_another_lr_is_refused(tmp_path):
     """The schedule's saved state went on from the first lr while a warm-up's
     next schedule and a cosine restart read the new one: half applied."""

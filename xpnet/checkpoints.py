@@ -78,7 +78,7 @@ def write(
         "rng_state": at.rng_state,
         "history": history.to_dict(),
         "optimizer": {"type": opt.name, "config": opt.config(), "scalars": scalars, "lists": lists},
-        "run": {"key": run.key, "validation_split": run.validation_split},
+        "run": {"key": run.key, "validation_split": run.validation_split, "shuffle": run.shuffle},
         "schedule": run.schedule,
         "callbacks": callbacks,
     }
@@ -240,9 +240,11 @@ def _saved_lr(info: Any) -> float | None:
 
 def _check_run(run: Any, path: Any) -> None:
     where = f"{path}: checkpoint run"
-    if not isinstance(run, dict) or set(run) != {"key", "validation_split"}:
-        raise ValueError(f"{where} must be an object with ['key', 'validation_split'], got {_short(run)}")
-    key, share = run["key"], run["validation_split"]
+    if not isinstance(run, dict) or set(run) - {"shuffle"} != {"key", "validation_split"}:  # older: no shuffle
+        raise ValueError(f"{where} must be an object with ['key', 'shuffle', 'validation_split'], got {_short(run)}")
+    key, share, shuffle = run["key"], run["validation_split"], run.get("shuffle")
+    if shuffle is not None and not isinstance(shuffle, bool):
+        raise ValueError(f"{where}: shuffle must be true, false or null, got {_short(shuffle)}")
     if key is not None and (not _is_int(key) or not 0 <= key < 2**63):
         raise ValueError(f"{where}: key must be an int in 0..2**63 or null, got {_short(key)}")
     if share is not None and (not _is_number(share) or not 0.0 < share < 1.0):
@@ -255,6 +257,10 @@ def _same_run(found: dict[str, Any], run: RunRecord, path: Any) -> None:
             f"{path}: checkpoint run: the checkpoint's run held out validation_split={found['validation_split']}, "
             f"this one asks for {run.validation_split}"
         )
+    shuffled = found.get("shuffle")
+    if None not in (shuffled, run.shuffle) and shuffled != run.shuffle:  # the rest on other minibatches
+        raise ValueError(f"{path}: checkpoint run: the checkpoint's run was given shuffle={shuffled}, this one asks "
+                         f"for shuffle={run.shuffle}; resume with the same shuffle")  # fmt: skip
 
 
 def _same_base_rate(info: Any, opt: Any, path: Any) -> None:

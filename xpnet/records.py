@@ -126,14 +126,16 @@ class RunRecord:
     """What a checkpoint keeps of a run besides its model, optimizer state,
     position and History: the run's random key (its validation split, its
     Dropout masks), the share held out by ``validation_split``, the
-    learning-rate schedule (its spec and state) and each callback's state and
-    arrays."""
+    learning-rate schedule (its spec and state), each callback's state and
+    arrays, and whether the rows were shuffled (``None``: not said, as in
+    older checkpoints, or a callable ``shuffle``, which cannot resume)."""
 
     key: int | None = None
     validation_split: float | None = None
     schedule: dict[str, Any] | None = None
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     callback_arrays: list[list[Any]] = field(default_factory=list)
+    shuffle: bool | None = None
 
 
 def check_figure(value: Any, what: str) -> Any:

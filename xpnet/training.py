@@ -119,7 +119,7 @@ def fit(
     the uninterrupted run would, given the same data and settings: it
     refuses another optimizer class, other optimizer settings than the
     run ended with (``lr`` aside; a callback may have changed them), another
-    schedule, set of callbacks or validation split; the data, ``lr``, loss, batch size and weights are
+    schedule, set of callbacks, validation split or ``shuffle``; the data, ``lr``, loss, batch size and weights are
     the caller's to pass again (a lower ``lr`` is accepted, except with an
     ``lr_schedule``, whose saved state goes on from the first ``lr``: another
     is refused). ``interrupt``: an object with ``is_set()``
@@ -515,7 +515,7 @@ class _Run:
     def _restore(self, found: Any) -> None:
         self.params, self.buffers, self.state, self.history, self.pos, sched = checkpoints.restore(
             found, self.opt, self.backend, epochs=self.epochs, steps_per_epoch=len(self.bounds),
-            metrics=list(self.metric_fns), validation=self.val is not None, run=RunRecord(self.key, self.split),
+            metrics=list(self.metric_fns), validation=self.val is not None, run=self._run_record(),
             schedule=self.schedule, callbacks=self.callbacks)  # fmt: skip
         self.sched_state = sched
         self.rng.bit_generator.state = self.pos.rng_state
@@ -800,13 +800,18 @@ class _Run:
     def _save(self, at: Position, path: Any = None) -> None:
         path = self.checkpoint_path if path is None else path
         if path is not None and self.root:
-            record = RunRecord(
-                self.key, self.split,
+            record = self._run_record(
                 None if self.schedule is None else {"spec": component_spec(self.schedule), "state": self.sched_state},
                 [{"type": callback_name(cb), "state": cb.get_state()} for cb in self.callbacks],
                 [cb.get_arrays() for cb in self.callbacks],
             )  # fmt: skip
             checkpoints.write(path, self.net, self.opt, self.state, self.params, self.history, at, self.buffers, record)
+
+    def _run_record(self, *rest: Any) -> RunRecord:
+        """The run as a checkpoint records it (``rest``: the schedule's and
+        callbacks' entries); a callable ``shuffle`` as ``None`` (it cannot resume)."""
+        shuffle = None if callable(self.shuffle) else bool(self.shuffle)
+        return RunRecord(self.key, self.split, *rest, shuffle=shuffle)
 
     # -- interrupts ------------------------------------------------------------
 
