@@ -865,3 +865,32 @@ def test_auto_mode_follows_the_metric_object_inside_a_warm_up():
     closeness = h.metrics["val_closeness_unregistered"]
     assert all(b > a for a, b in zip(closeness, closeness[1:]))  # improving all the way
     assert plateau.mode == "max" and set(h.lr) == {0.01}
+
+
+def closeness(y_true, y_pred):
+    """A plain function metric, better when greater: minus the mean squared error."""
+    from array_api_compat import array_namespace
+
+    return -array_namespace(y_pred).sum((y_true - y_pred) ** 2) / y_true.shape[0]
+
+
+closeness.greater_is_better = True
+
+
+def test_auto_mode_follows_a_plain_function_metric_that_declares_greater_is_better():
+    """A function is a metric too (named after itself), and the attribute a
+    Metric object declares was not read from it: EarlyStopping and
+    ReduceLROnPlateau minimised a score, stopping an improving run at the
+    patience and cutting its rate."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X @ np.ones((3, 1))
+    stop = xpnet.EarlyStopping("val_closeness", patience=3)
+    plateau = xpnet.schedules.ReduceLROnPlateau(factor=0.5, patience=2, monitor="val_closeness")
+    net = xpnet.MLP([3, 8, 1], "tanh", "identity", dtype="float64", seed=0)
+    h = net.fit(X, y, loss="mse", optimizer="adam", lr=0.01, epochs=30, validation_split=0.2, seed=0,
+                metrics=[closeness], callbacks=[stop], lr_schedule=plateau)  # fmt: skip
+    scores = h.metrics["val_closeness"]
+    assert all(b > a for a, b in zip(scores, scores[1:]))  # improving all the way
+    assert (stop.mode, plateau.mode) == ("max", "max")
+    assert len(h.loss) == 30 and h.best_epoch == 29 and set(h.lr) == {0.01}

@@ -238,11 +238,16 @@ def _rows_of_outputs(xp: Any, y_true: Any, y_pred: Any, metric: str) -> tuple[An
 
 
 class _FunctionMetric(Metric):
-    """A user's plain callable ``(y_true, y_pred) -> 0-d array``."""
+    """A user's plain callable ``(y_true, y_pred) -> 0-d array``; a
+    ``greater_is_better`` it declares (``f.greater_is_better = True``) is
+    the metric's, as a :class:`Metric`'s would be."""
 
     def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
         self.fn = fn
         self.name = getattr(fn, "__name__", type(fn).__name__)
+        declared = getattr(fn, "greater_is_better", None)
+        if isinstance(declared, bool):
+            self.greater_is_better = declared
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
         return self.fn(y_true, y_pred)
