@@ -894,3 +894,37 @@ def test_auto_mode_follows_a_plain_function_metric_that_declares_greater_is_bett
     assert all(b > a for a, b in zip(scores, scores[1:]))  # improving all the way
     assert (stop.mode, plateau.mode) == ("max", "max")
     assert len(h.loss) == 30 and h.best_epoch == 29 and set(h.lr) == {0.01}
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch", "array_api_strict"])
+def test_restore_best_keeps_the_weights_the_best_figure_was_measured_on(name):
+    """A callback after EarlyStopping may edit the weights in place (``w *=
+    0.9``, a max-norm clip); EarlyStopping kept references to the best
+    epoch's arrays, so the edit reached them and the network ended with
+    weights other than those of its best val_loss (Keras keeps a copy)."""
+    pytest.importorskip({"numpy": "numpy", "torch": "torch", "array_api_strict": "array_api_strict"}[name])
+    X, y = blobs()
+    snapshots = []
+
+    class Snapshot(xpnet.Callback):
+        def on_train_begin(self, network):
+            self.network = network
+
+        def on_epoch_end(self, epoch, logs):
+            snapshots.append([host(p).copy() for p in self.network._params()])
+
+    class Shrink(xpnet.Callback):
+        def on_train_begin(self, network):
+            self.network = network
+
+        def on_epoch_end(self, epoch, logs):
+            for layer in self.network.layers:
+                w = layer.weights
+                w *= 0.9
+
+    net = make(name)
+    callbacks = [Snapshot(), xpnet.EarlyStopping(patience=3), Shrink()]
+    h = net.fit(X, y, epochs=40, validation_split=0.3, callbacks=callbacks, **{**KW, "lr": 0.1})
+    assert h.stopped_early and h.best_epoch < len(h.loss) - 1
+    for kept, measured in zip(net._params(), snapshots[h.best_epoch]):
+        np.testing.assert_array_equal(host(kept), measured)

@@ -86,8 +86,9 @@ class EarlyStopping(Callback):
     given), and any other whose name contains ``"acc"`` (Keras's rule); it minimises the rest. ``best_epoch`` is the
     best epoch so far (from 0), and so ``History.best_epoch``. With
     ``restore_best`` the network ends training
-    with that epoch's weights (references to them are kept: pure updates make
-    that free), whether the run stopped early or used all its epochs."""
+    with that epoch's weights (a copy on the device, taken when this callback
+    runs: a later one may write the weights in place; a reference on JAX),
+    whether the run stopped early or used all its epochs."""
 
     def __init__(
         self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0, restore_best: bool = True,
@@ -122,10 +123,18 @@ class EarlyStopping(Callback):
         if self._improves(current):  # an improving epoch never stops the run (Keras 3; patience=0 stopped it)
             self.best, self.best_epoch, self.wait = current, epoch, 0
             if self.restore_best:
-                self._best_state = (self.network._params(), self.network._buffers())
+                self._best_state = (self._kept(self.network._params()), self._kept(self.network._buffers()))
             return False
         self.wait += 1
         return self.wait >= self.patience and epoch > 0
+
+    def _kept(self, arrays: list[Any]) -> list[Any]:
+        """The best epoch's arrays as they are now: a callback after this one
+        may write the network's weights in place (``w *= 0.9``), which would
+        reach references. JAX's arrays cannot be written: references, free."""
+        if not arrays or self.network.backend.name == "jax":
+            return list(arrays)
+        return [self.network.backend.xp.asarray(a, copy=True) for a in arrays]
 
     def _improves(self, current: float) -> bool:
         if not math.isfinite(current):
