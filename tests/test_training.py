@@ -3,6 +3,8 @@ tol, validation data, the NaN guard, host syncs, and agreement across backends."
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from helpers import assert_on, host, traced_peak
@@ -576,3 +578,22 @@ def test_validation_metrics_that_are_means_over_rows_go_in_chunks_too(backend, m
         want = float(metric(T, Y.astype(np.float64)))
         assert hist.metrics[f"val_{metric.name}"][-1] == pytest.approx(want, rel=1e-5)
     assert hist.val_loss[-1] == pytest.approx(net.evaluate(X[20:], labels[20:], "cross_entropy"), rel=1e-6)
+
+
+def test_a_non_finite_validation_loss_is_named_once(backend):
+    """The NaN guard follows the training loss: a validation loss that
+    overflowed (or met a NaN in the data) was recorded in silence, and
+    EarlyStopping stopped on it at its patience. It is now a UserWarning,
+    once a fit, naming the first such epoch; the run goes on as before."""
+    rng = np.random.default_rng(0)
+    X, T = rng.normal(size=(40, 3)), rng.normal(size=(40, 1))
+    Tv = T[:10].copy()
+    Tv[0, 0] = 1e20  # its squared error overflows float32
+    net = xpnet.MLP([3, 4, 1], backend=backend, dtype="float32", seed=0)
+    with pytest.warns(UserWarning, match=r"validation loss is inf in epoch 1 while the training loss is finite") as rec:
+        history = net.fit(X, T, epochs=3, loss="mse", lr=0.01, batch_size=8, seed=3, validation_data=(X[:10], Tv))
+    assert history.val_loss == [np.inf] * 3 and all(np.isfinite(history.loss))
+    assert sum("validation loss is" in str(w.message) for w in rec) == 1  # once, not every epoch
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a finite validation loss: no warning
+        net.fit(X, T, epochs=1, loss="mse", lr=0.01, batch_size=8, seed=3, validation_data=(X[:10], T[:10]))

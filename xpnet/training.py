@@ -356,6 +356,7 @@ class _Run:
         self.history = History(metrics={name: [] for name in self.metric_fns})
         self.sched_state = None if self.schedule is None else self.schedule.start(self.lr)
         self.pos, self.pending_lr, self.best = Position(), [], None
+        self.val_flagged = False  # a non-finite validation loss is named once a fit (_flag_validation)
         n = self.X.shape[0]
         step = n if self.batch_size is None else min(self.batch_size, n)
         self.bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
@@ -734,10 +735,27 @@ class _Run:
             for i, name in enumerate(self.metric_fns, start=2):
                 history.metrics[name].extend(row[i] for row in rows)
         history.lr.extend(lr for lr in lrs[: len(rows)] if lr is not None)
+        if self.val is not None:
+            self._flag_validation(rows, first)
         figures = history.val_loss if self.val is not None else history.loss
         for epoch in range(first, len(figures)):  # a NaN or infinite figure is no best (NaN compared above none)
             if math.isfinite(figures[epoch]) and (self.best is None or figures[epoch] < self.best[1]):
                 self.best = (epoch, figures[epoch])
+
+    def _flag_validation(self, rows: list[list[float]], first: int) -> None:
+        """Warn, once a fit, of a NaN or infinite validation loss beside a
+        finite training loss: the NaN guard follows the training loss only,
+        so EarlyStopping or ReduceLROnPlateau acted on it in silence (values
+        the network overflows on, or a NaN, in the validation data)."""
+        bad = next((i for i, row in enumerate(rows) if math.isfinite(row[0]) and not math.isfinite(row[1])), None)
+        if bad is None or self.val_flagged or not self.root:
+            return
+        self.val_flagged = True
+        warnings.warn(
+            f"xpnet: the validation loss is {rows[bad][1]} in epoch {first + bad + 1} while the training loss is "
+            "finite; it counts as no improvement (EarlyStopping, ReduceLROnPlateau, the best epoch). Check the "
+            "validation data for NaN, or values that overflow the network's dtype",
+            UserWarning, stacklevel=caller_stacklevel())  # fmt: skip
 
     def _adopt_edits(self, params: list[Any], buffers: list[Any]) -> None:
         """Weights a callback set on the network (``layer.weights = ...``)
