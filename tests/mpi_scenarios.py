@@ -242,6 +242,8 @@ def run_failure(mode: str) -> None:
         X[3, 2] = np.nan
     if rank == 1 and mode == "mismatch":
         X, y = X[:-1], y[:-1]
+    if mode == "warm-local":  # each rank's own fit first: its optimizer state and running statistics differ
+        net = pretrained_locally(rank)
     if rank == 1 and mode == "raise-mid":
         calls = []
         original = net._loss_and_grads
@@ -300,11 +302,22 @@ def _further_failure_modes(mode: str, rank: int, spec: dict) -> dict:
         return {"lr": 1e6, "optimizer": "sgd"}
     if mode == "schedule-nan":  # a rate that is NaN on every rank: refused as in one process, not as a disagreement
         return {"lr_schedule": _NanAfterEpoch1()}
+    if mode == "warm-local":  # continues each rank's own Adam state: the ranks trained two models, silently
+        return {"optimizer": "adam", "lr": 0.01, "epochs": 3, "batch_size": 7, "warm_start": True}
     if mode == "schedule-callable":  # a callable object as lr_schedule: its repr's address differs per process
         return {"lr_schedule": _Halving(0.1)}
     if mode == "checkpoint-folder" and rank == 0:  # only rank 0 writes: its folder was checked after epoch 0
         return {"checkpoint": "no/such/folder/run.ck"}
     return {}
+
+
+def pretrained_locally(rank: int):
+    """A network with BatchNorm after a fit of its own on rank ``rank``'s half of the rows (no MPI)."""
+    X, labels = data()
+    net = xpnet.Network(norm_layers(), backend="numpy", dtype="float64", seed=0)
+    net.fit(X[rank::2], labels[rank::2], loss="cross_entropy", optimizer="adam", lr=0.01, epochs=2, batch_size=8,
+            seed=rank)  # fmt: skip
+    return net
 
 
 class _NanAfterEpoch1(xpnet.schedules.Schedule):

@@ -280,7 +280,7 @@ def _one_process_sum(mode: str) -> float:
     import mpi_scenarios as ms
 
     spec = ms.scenarios()["sgd_ce_batch9"]
-    net = ms.build(spec)
+    net = ms.pretrained_locally(0) if mode == "warm-local" else ms.build(spec)
     fit = {**spec["fit"], "epochs": 50, **ms._further_failure_modes(mode, 0, spec)}
     try:
         net.fit(spec["X"], spec["y"], **fit)
@@ -291,14 +291,18 @@ def _one_process_sum(mode: str) -> float:
 
 @needs_mpiexec
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["seed-differs", "edit-all", "diverge", "diverge-progress", "schedule-callable"])
+@pytest.mark.parametrize(
+    "mode", ["seed-differs", "edit-all", "diverge", "diverge-progress", "schedule-callable", "warm-local"]
+)
 def test_runs_that_hung_or_trained_another_model_train_as_one_process(tmp_path, mode):
     """seed=None on one rank hung; a callback's weights were dropped; the
     NaN guard aborted the job, so the command line could not save the kept
     weights; with a progress bar on rank 0, which reports on the bar's pace,
     rank 0's guard raised epochs before the others' and the job hung; a
     callable object as lr_schedule was refused as differing between the
-    processes (its repr, compared at the start, held its address)."""
+    processes (its repr, compared at the start, held its address); a
+    warm_start after each process's own fit continued each one's optimizer
+    state and running statistics, so the processes trained different models."""
     rc, stdout, stderr, seconds = run_mpiexec(mode, tmp_path, timeout=120)
     assert rc == 0, f"stdout:\n{stdout}\nstderr:\n{stderr}"
     sums = re.findall(r"finished training ([-+0-9.e]+?)(?=rank|\s|$)", stdout)  # the ranks' lines may run together
@@ -575,15 +579,24 @@ def test_an_empty_share_contributes_zeros(backend, monkeypatch):
 
 @needs_mpi
 def test_start_broadcast_keeps_weights_exact(backend):
-    net = xpnet.MLP([4, 3, 2], backend=backend, seed=0)
+    """Parameters, buffers and the optimizer state (its lists of arrays, of
+    any dtype, and its plain numbers) come back from rank 0 unchanged."""
+    net = xpnet.Network([xpnet.Dense(4, 3), xpnet.BatchNorm(3), xpnet.Dense(3, 2)], backend=backend, seed=0)
+    xp = net.backend.xp
+    state = {"m": [p + 1 for p in net._params()], "t": 3, "counts": [xp.ones((2,), dtype=xp.int64)]}
     rng = np.random.default_rng(1)
     before = rng.bit_generator.state
-    dp = DataParallel(TwinComm(rank=0, size=2))
-    params = dp.broadcast_start(net.backend, net._params(), rng)
+    comm = TwinComm(rank=0, size=2)
+    dp = DataParallel(comm)
+    params, buffers, got_state = dp.broadcast_start(net.backend, net._params(), net._buffers(), state, rng)
     assert rng.bit_generator.state == before
-    for got, want in zip(params, net._params()):
+    assert comm.calls == 2  # one Bcast per dtype
+    assert list(got_state) == ["m", "t", "counts"] and got_state["t"] == 3
+    for got, want in zip([*params, *buffers, *got_state["m"]], [*net._params(), *net._buffers(), *state["m"]]):
         assert_on(got, backend, "float32", want.shape)
         np.testing.assert_array_equal(host(got), host(want))
+    np.testing.assert_array_equal(host(got_state["counts"][0]), [1, 1])
+    assert "int64" in str(got_state["counts"][0].dtype)
 
 
 @needs_mpiexec

@@ -1,9 +1,9 @@
 """Data-parallel training over MPI: ``fit(..., distributed=True)`` under ``mpiexec``.
 
 Every process of ``MPI.COMM_WORLD`` holds the whole model and the whole data
-set and runs the same loop. At the start, rank 0's initial weights and
-shuffling state are broadcast, so all processes draw the same global
-minibatches. Each global minibatch ``[start, stop)`` is split into ``N``
+set and runs the same loop. At the start, rank 0's initial weights, buffers,
+optimizer state and shuffling state are broadcast, so all processes start
+alike and draw the same global minibatches. Each global minibatch ``[start, stop)`` is split into ``N``
 contiguous, near-equal shares (:func:`share`); a process computes the loss and
 gradients of its rows, scaled to be its part of the global minibatch loss
 (for mean losses: times ``n_local / n_global``), and one ``Allreduce`` of a
@@ -401,21 +401,37 @@ class DataParallel:
             return None
         return ", ".join(f"rank {r}: {shown(v)}" for r, v in enumerate(votes))
 
-    def broadcast_start(self, backend: Any, params: list[Any], rng: np.random.Generator) -> list[Any]:
-        """Rank 0's parameters (returned) and shuffling state (set into ``rng``)."""
+    def broadcast_start(
+        self, backend: Any, params: list[Any], buffers: list[Any], state: dict[str, Any], rng: np.random.Generator
+    ) -> tuple[list[Any], list[Any], dict[str, Any]]:
+        """Rank 0's parameters, buffers (running statistics) and optimizer
+        state (returned), and its shuffling state (set into ``rng``). The
+        buffers and state matter after fits of each process's own: with
+        ``warm_start`` every process continued its own, and the processes
+        applied different updates from then on."""
         if self.size == 1:
-            return params
-        rng.bit_generator.state = self.comm.bcast(rng.bit_generator.state, root=0)
-        return self.from_root_arrays(backend, params)
+            return params, buffers, state
+        lists = [key for key, value in state.items() if isinstance(value, list)]
+        plain = {key: value for key, value in state.items() if key not in lists}  # a step count: plain numbers
+        rng.bit_generator.state, plain = self.comm.bcast((rng.bit_generator.state, plain), root=0)
+        arrays = self.from_root_arrays(backend, [*params, *buffers, *(a for key in lists for a in state[key])])
+        i = len(params) + len(buffers)
+        for key in lists:
+            plain[key], i = arrays[i : i + len(state[key])], i + len(state[key])
+        return arrays[: len(params)], arrays[len(params) : len(params) + len(buffers)], {k: plain[k] for k in state}
 
     def from_root_arrays(self, backend: Any, arrays: list[Any]) -> list[Any]:
-        """Rank 0's ``arrays`` (of one dtype) on every process, in one ``Bcast``."""
+        """Rank 0's ``arrays`` on every process, in one ``Bcast`` per dtype among them."""
         if self.size == 1 or not arrays:
             return arrays
-        xp = backend.xp
-        host = _writable(backend.to_numpy(_flat(xp, arrays)))
-        self.comm.Bcast(host, root=0)
-        return _unflat(xp, backend.asarray(host), [a.shape for a in arrays])
+        xp, out = backend.xp, list(arrays)
+        for dtype in dict.fromkeys(str(a.dtype) for a in arrays):  # the same order on every process
+            which = [i for i, a in enumerate(arrays) if str(a.dtype) == dtype]
+            host = _writable(backend.to_numpy(_flat(xp, [arrays[i] for i in which])))
+            self.comm.Bcast(host, root=0)
+            for i, a in zip(which, _unflat(xp, backend.asarray(host), [arrays[i].shape for i in which])):
+                out[i] = a
+        return out
 
     # -- every step ----------------------------------------------------------
 

@@ -364,7 +364,9 @@ class _Run:
             self._restore(found)
         if self.dp is not None:  # every process: same data shapes and settings, then rank 0's start
             self.dp.check_same(run_options.run_facts(self, step))
-            self.params = self.dp.broadcast_start(self.backend, self.params, self.rng)
+            self.params, self.buffers, self.state = self.dp.broadcast_start(
+                self.backend, self.params, self.buffers, self.state, self.rng
+            )
             net._commit(self.params, self.buffers)
         # The generator's state is a dict built on request: take it only when
         # a checkpoint may need it (it costs microseconds per epoch).
