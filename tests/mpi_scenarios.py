@@ -306,6 +306,8 @@ def _further_failure_modes(mode: str, rank: int, spec: dict) -> dict:
         return {"optimizer": "adam", "lr": 0.01, "epochs": 3, "batch_size": 7, "warm_start": True}
     if mode == "schedule-callable":  # a callable object as lr_schedule: its repr's address differs per process
         return {"lr_schedule": _Halving(0.1)}
+    if mode == "interrupted-one":  # a callback stops with TrainingInterrupted on rank 1 only: it hung
+        return {"callbacks": [_InterruptOnRank1(rank)]}
     if mode == "checkpoint-folder" and rank == 0:  # only rank 0 writes: its folder was checked after epoch 0
         return {"checkpoint": "no/such/folder/run.ck"}
     return {}
@@ -349,6 +351,15 @@ class _ZeroWeightsAfterEpoch0(xpnet.Callback):
     def on_epoch_end(self, epoch, logs):
         if epoch == 0 and self.rank == 1:
             self.network.layers[0].weights = np.zeros(self.network.layers[0].weights.shape)
+
+
+class _InterruptOnRank1(xpnet.Callback):
+    def __init__(self, rank):
+        self.rank = rank
+
+    def on_epoch_end(self, epoch, logs):
+        if self.rank == 1 and epoch == 1:
+            raise xpnet.TrainingInterrupted("a callback stops on rank 1", xpnet.History(), None)
 
 
 class _StopOnRank0(xpnet.Callback):

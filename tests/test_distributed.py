@@ -266,6 +266,8 @@ def test_a_failing_process_aborts_the_job(tmp_path, mode, message):
         ("plateau-differs", "after epoch 2 the schedule set different learning rates"),  # two models, silently
         ("edit-one", "a callback set the network's weights on some processes only (rank 0: kept, rank 1: set)"),
         ("checkpoint-folder", "[xpnet rank 0/2] FileNotFoundError: checkpoint no/such/folder/run.ck: the folder"),
+        # raised by a callback on one rank (not the interrupt agreed in a step): it waited at the end's barrier
+        ("interrupted-one", "[xpnet rank 1/2] TrainingInterrupted: a callback stops on rank 1; aborting the MPI job"),
     ],
 )
 def test_what_one_process_alone_gets_wrong_ends_the_job_with_its_reason(tmp_path, mode, message):

@@ -525,9 +525,10 @@ class DataParallel:
         """Run a distributed ``fit``: all processes leave it together, or the
         whole job ends.
 
-        On success (and on :class:`~xpnet.TrainingInterrupted`, or the NaN
-        guard's ``FloatingPointError``, which every process raises at the same
-        step: their losses and weights are the same) a barrier holds the others
+        On success (and on the :class:`~xpnet.TrainingInterrupted` of an
+        ``interrupt``, agreed in the step's allreduce, or the NaN guard's
+        ``FloatingPointError``, which every process raises at the same step:
+        their losses and weights are the same) a barrier holds the others
         until rank 0 has written its last checkpoint, so a ``resume`` right
         after finds it, and the caller may save the last finite weights (the
         command line's ``--save``). Any other exception may leave processes
@@ -537,7 +538,9 @@ class DataParallel:
         """
         try:
             yield
-        except TrainingInterrupted:
+        except TrainingInterrupted as exc:
+            if not getattr(exc, "every_process", False):  # raised on this process alone (a callback's)
+                self._abort(exc)
             self.comm.Barrier()
             raise
         except FloatingPointError as exc:

@@ -856,16 +856,24 @@ class _Run:
         raise self._stopped(at, finite)
 
     def _stopped(self, at: Position, finite: bool = True) -> TrainingInterrupted:
+        """The run's ``interrupt`` honoured at ``at``: agreed in the step's
+        allreduce when distributed, so every process raises it there
+        (``every_process``; one raised elsewhere, by a callback on one
+        process, ends the job, as other errors do)."""
         where = f"epoch {at.epoch + 1}, step {at.step}" if at.step else f"the end of epoch {at.epoch}"
         if not finite:  # nothing written, nothing to write: say why, and which weights the network holds
             kept = f"those of the end of epoch {at.epoch}" if at.epoch else "its initial ones"
             why = (f"; the weights or the optimizer state there were no longer finite (the run diverged): the "
                    f"network keeps {kept}")  # fmt: skip
-            return TrainingInterrupted(f"training interrupted at {where}{why}", self.history, None, None)
-        path = self.checkpoint_path
-        saved = f"; checkpoint written to {path}" if path is not None else ""
-        writer = lambda target: self._save(at, target)  # noqa: E731
-        return TrainingInterrupted(f"training interrupted at {where}{saved}", self.history, str(path) if saved else None, writer)
+            error = TrainingInterrupted(f"training interrupted at {where}{why}", self.history, None, None)
+        else:
+            path = self.checkpoint_path
+            saved = f"; checkpoint written to {path}" if path is not None else ""
+            writer = lambda target: self._save(at, target)  # noqa: E731
+            error = TrainingInterrupted(f"training interrupted at {where}{saved}", self.history,
+                                        str(path) if saved else None, writer)  # fmt: skip
+        error.every_process = True  # type: ignore[attr-defined]
+        return error
 
     def close(self) -> None:
         if self.bar is not None:
