@@ -242,6 +242,8 @@ def run_failure(mode: str) -> None:
         X[3, 2] = np.nan
     if rank == 1 and mode == "mismatch":
         X, y = X[:-1], y[:-1]
+    if mode == "loss-differs":  # huber on one-hot rows
+        y = np.eye(3)[y]
     if mode == "warm-local":  # each rank's own fit first: its optimizer state and running statistics differ
         net = pretrained_locally(rank)
     if rank == 1 and mode == "raise-mid":
@@ -306,6 +308,8 @@ def _further_failure_modes(mode: str, rank: int, spec: dict) -> dict:
         return {"optimizer": "adam", "lr": 0.01, "epochs": 3, "batch_size": 7, "warm_start": True}
     if mode == "schedule-callable":  # a callable object as lr_schedule: its repr's address differs per process
         return {"lr_schedule": _Halving(0.1)}
+    if mode == "loss-differs":  # the same loss with other settings: a blend of two losses was trained, silently
+        return {"loss": xpnet.losses.Huber(delta=1.0 + rank)}
     if mode == "interrupted-one":  # a callback stops with TrainingInterrupted on rank 1 only: it hung
         return {"callbacks": [_InterruptOnRank1(rank)]}
     if mode == "checkpoint-folder" and rank == 0:  # only rank 0 writes: its folder was checked after epoch 0

@@ -241,6 +241,8 @@ def test_interrupt_on_one_rank_stops_all_after_the_same_step(mpi_runs):
         ("stop-one", "after epoch 3 the processes decided differently whether to stop (rank 0: stop, rank 1: go on)"),
         ("network-differs", "network is"),  # trained as a blend, or MPI's "Message truncated" for other shapes
         ("class-weight-differs", "class_weight is {1: 1.0} on rank 0 but {1: 2.0} on rank 1"),
+        ("loss-differs", "loss is {'name': 'huber', 'config': {'delta': 1.0}} on rank 0 but {'name': 'huber', "
+                         "'config': {'delta': 2.0}} on rank 1"),
         # every rank's rate was NaN: refused as "different learning rates (rank 0: nan, rank 1: nan)"
         ("schedule-nan", "_NanAfterEpoch1() gave the learning rate nan for epoch 3; a schedule's rate must be"),
     ],
@@ -249,7 +251,7 @@ def test_a_failing_process_aborts_the_job(tmp_path, mode, message):
     rc, stdout, stderr, seconds = run_mpiexec(mode, tmp_path, timeout=120)
     assert rc != 0, f"the job succeeded\nstdout:\n{stdout}\nstderr:\n{stderr}"
     everyone = ("mismatch", "vector-loss", "interrupt-one", "stop-one", "network-differs", "class-weight-differs",
-                "schedule-nan")
+                "schedule-nan", "loss-differs")
     who = "[xpnet rank " if mode in everyone else "[xpnet rank 1/2]"
     assert who in stderr and message in stderr, stderr
     assert "finished training" not in stdout

@@ -17,6 +17,7 @@ from ._pending import all_finite, list_entries
 from .callbacks import callback_name
 from .metrics import get_metric
 from .optimizers import initial_state
+from .registry import component_spec
 from .schedules import follow_metric
 
 __all__ = ["base_rate", "check_callbacks", "check_edited_optimizer", "check_monitors", "check_tol", "continued_state",
@@ -201,7 +202,7 @@ def run_facts(run: Any, step: int) -> dict[str, Any]:
         "epochs": run.epochs,
         "shuffle": "a callable (rank 0's orders are used)" if callable(run.shuffle) else run.shuffle,
         "tol": run.tol,
-        "loss": run.loss.name,
+        "loss": component_spec(run.loss),  # its settings too (huber's delta): its name, or name and config
         "optimizer": repr(run.opt),
         "lr_schedule": None if run.schedule is None else repr(run.schedule),
         "callbacks": [_callback_settings(cb) for cb in run.callbacks],
