@@ -291,6 +291,8 @@ def _further_failure_modes(mode: str, rank: int, spec: dict) -> dict:
     one process would, before they were refused or handled."""
     if mode == "option-one" and rank == 1:  # a wrong option on one rank: it hung in the first allgather
         return {"shuffle": "yes"}
+    if mode == "compile-one" and rank == 1:  # checked before the job's failures were caught: it hung
+        return {"compile": "yes"}
     if mode == "seed-differs" and rank == 1:  # seed=None on rank 1 only: it hung in a broadcast
         return {"seed": None, "validation_split": 0.2}
     if mode == "seed-differs":

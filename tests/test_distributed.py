@@ -265,6 +265,7 @@ def test_a_failing_process_aborts_the_job(tmp_path, mode, message):
     "mode, message",
     [
         ("option-one", "[xpnet rank 1/2] TypeError: shuffle must be True or False"),  # it hung
+        ("compile-one", "[xpnet rank 1/2] ValueError: compile must be 'auto', True or False, got 'yes'"),  # it hung
         ("plateau-differs", "after epoch 2 the schedule set different learning rates"),  # two models, silently
         ("edit-one", "a callback set the network's weights on some processes only (rank 0: kept, rank 1: set)"),
         ("checkpoint-folder", "[xpnet rank 0/2] FileNotFoundError: checkpoint no/such/folder/run.ck: the folder"),

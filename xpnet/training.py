@@ -200,21 +200,29 @@ def fit(
         tol=tol, progress=progress, validation_data=validation_data, metrics=metrics, checkpoint=checkpoint,
         resume=resume, interrupt=interrupt, lr_schedule=lr_schedule, validation_split=validation_split,
         callbacks=callbacks, sample_weight=sample_weight, class_weight=class_weight,
-        warm_start=warm_start, compile=check_compile(compile),
+        warm_start=warm_start, compile=compile,
     )  # fmt: skip
-    refuse_traced("Network.fit", X, y, sample_weight)
     check_distributed(distributed)
     if not distributed:
-        check_fit_options(**options)
+        _check_call(X, y, sample_weight, options)
         with _only_fit_of(net):
             return _fit(net, X, y, None, **options)
     from .distributed import DataParallel
 
     dp = distributed if isinstance(distributed, DataParallel) else DataParallel()
     with dp.together():  # aborts the job if this process raises: the others would wait for it forever
-        check_fit_options(root=dp.is_root, **options)
+        _check_call(X, y, sample_weight, options, root=dp.is_root)
         with _only_fit_of(net):
             return _fit(net, X, y, dp, **options)
+
+
+def _check_call(X: Any, y: Any, sample_weight: Any, options: dict[str, Any], root: bool = True) -> None:
+    """``fit``'s arguments checked before anything runs: distributed, inside
+    ``DataParallel.together``, so that one refused on one process alone ends
+    the job rather than leaving the others waiting for it."""
+    check_compile(options["compile"])
+    refuse_traced("Network.fit", X, y, sample_weight)
+    check_fit_options(root=root, **options)
 
 
 @contextlib.contextmanager
