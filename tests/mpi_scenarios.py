@@ -291,6 +291,9 @@ def _further_failure_modes(mode: str, rank: int, spec: dict) -> dict:
     one process would, before they were refused or handled."""
     if mode == "option-one" and rank == 1:  # a wrong option on one rank: it hung in the first allgather
         return {"shuffle": "yes"}
+    if mode == "rate-one":  # a callback sets the optimizer's rate on rank 0 only: two models, silently
+        opt = xpnet.optimizers.get_optimizer("sgd", 0.1)
+        return {"optimizer": opt, "lr": None, "callbacks": [_HalveRateOnRank0(opt, rank)]}
     if mode == "compile-one" and rank == 1:  # checked before the job's failures were caught: it hung
         return {"compile": "yes"}
     if mode == "seed-differs" and rank == 1:  # seed=None on rank 1 only: it hung in a broadcast
@@ -366,6 +369,15 @@ class _InterruptOnRank1(xpnet.Callback):
     def on_epoch_end(self, epoch, logs):
         if self.rank == 1 and epoch == 1:
             raise xpnet.TrainingInterrupted("a callback stops on rank 1", xpnet.History(), None)
+
+
+class _HalveRateOnRank0(xpnet.Callback):
+    def __init__(self, opt, rank):
+        self.opt, self.rank = opt, rank
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == 0 and self.rank == 0:
+            self.opt.lr = self.opt.lr / 2
 
 
 class _StopOnRank0(xpnet.Callback):

@@ -381,14 +381,26 @@ class DataParallel:
                              f"epoch {epochs} the schedule set different learning rates ({votes}): their validation "
                              "data differ")  # fmt: skip
 
-    def agreed_edits(self, edited: bool, epochs: int) -> bool:
+    def agreed_edits(self, edited: bool, epochs: int, settings: dict[str, str] | None = None) -> bool:
         """Did a callback set the network's weights after ``epochs`` epochs,
         on every process? On some only, ``ValueError`` on every process: the
-        ones that kept the loop's weights would train another model."""
-        votes = self._votes(bool(edited), lambda v: "set" if v else "kept")
-        if votes is not None:
+        ones that kept the loop's weights would train another model. So for
+        ``settings`` (``{what: text}``: the optimizer's with its rate, the
+        loss's, the network's), which a callback may change between epochs:
+        where they differ, the processes would apply different updates."""
+        if self.size == 1:
+            return edited
+        votes = self.comm.allgather((bool(edited), settings))
+        if len({e for e, _ in votes}) > 1:
+            shown = ", ".join(f"rank {r}: {'set' if e else 'kept'}" for r, (e, _) in enumerate(votes))
             raise ValueError(f"distributed training needs the same callbacks on every process, but after epoch "
-                             f"{epochs} a callback set the network's weights on some processes only ({votes})")
+                             f"{epochs} a callback set the network's weights on some processes only ({shown})")
+        for r, (_, theirs) in enumerate(votes):
+            for key in settings or {}:
+                if theirs[key] != settings[key]:
+                    raise ValueError(f"distributed training needs the same callbacks on every process, but after "
+                                     f"epoch {epochs} a callback changed the {key} on some processes only: "
+                                     f"{votes[0][1][key]} on rank 0 but {theirs[key]} on rank {r}")  # fmt: skip
         return edited
 
     def _votes(self, value: Any, shown: Any) -> str | None:

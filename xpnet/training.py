@@ -774,7 +774,9 @@ class _Run:
         taken (one model, to the bit)."""
         now_params, now_buffers = self.net._params(), self.net._buffers()
         edited = any(a is not b for a, b in zip([*now_params, *now_buffers], [*params, *buffers]))
-        if self.dp is not None and not self.dp.agreed_edits(edited, len(self.history.loss)):
+        settings = None if self.dp is None else {  # what a callback may change on one process only
+            "optimizer": repr(self.opt), "loss": repr(component_spec(self.loss)), "network": repr(self.net.config())}
+        if self.dp is not None and not self.dp.agreed_edits(edited, len(self.history.loss), settings):
             return
         if not edited:
             return
