@@ -303,6 +303,9 @@ def _further_failure_modes(mode: str, rank: int, spec: dict) -> dict:
     if mode == "plateau-differs":  # other validation data: the ranks' schedules set different rates
         Xv, yv = data(11, seed=1 + rank)
         return {"validation_data": (Xv, yv), "lr_schedule": xpnet.schedules.ReduceLROnPlateau(patience=0)}
+    if mode == "best-differs":  # other validation data: each rank restored its own best epoch's weights, silently
+        Xv, yv = data(11, seed=1 + rank)
+        return {"validation_data": (Xv, (yv + rank) % 3), "callbacks": [xpnet.EarlyStopping(patience=100)]}
     if mode in ("edit-all", "edit-one"):  # a callback's weights: dropped distributed, adopted by one process
         return {"callbacks": [_ZeroWeightsAfterEpoch0(rank if mode == "edit-one" else 1)]}
     if mode in ("diverge", "diverge-progress"):  # every rank's NaN guard: the CLI saves the kept weights, no abort

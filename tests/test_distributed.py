@@ -269,6 +269,7 @@ def test_a_failing_process_aborts_the_job(tmp_path, mode, message):
         ("plateau-differs", "after epoch 2 the schedule set different learning rates"),  # two models, silently
         ("edit-one", "a callback set the network's weights on some processes only (rank 0: kept, rank 1: set)"),
         ("rate-one", "after epoch 1 a callback changed the optimizer on some processes only: SGD(lr=0.05, "),
+        ("best-differs", "after epoch 50 the processes' best epochs differ (rank 0: 19, rank 1: 1)"),
         ("checkpoint-folder", "[xpnet rank 0/2] FileNotFoundError: checkpoint no/such/folder/run.ck: the folder"),
         # raised by a callback on one rank (not the interrupt agreed in a step): it waited at the end's barrier
         ("interrupted-one", "[xpnet rank 1/2] TrainingInterrupted: a callback stops on rank 1; aborting the MPI job"),

@@ -381,6 +381,17 @@ class DataParallel:
                              f"epoch {epochs} the schedule set different learning rates ({votes}): their validation "
                              "data differ")  # fmt: skip
 
+    def agreed_best(self, best_epoch: int | None, epochs: int) -> None:
+        """The epoch whose weights a callback restores at the end
+        (EarlyStopping's best), which must be the same on every process:
+        ``ValueError`` on every process where it is not (their validation
+        data differ), or each would keep the weights of its own best epoch."""
+        votes = self._votes(best_epoch, repr)
+        if votes is not None:
+            raise ValueError(f"distributed training needs the same data and arguments on every process, but after "
+                             f"epoch {epochs} the processes' best epochs differ ({votes}), so each would restore its "
+                             "own best weights: their validation data differ")  # fmt: skip
+
     def agreed_edits(self, edited: bool, epochs: int, settings: dict[str, str] | None = None) -> bool:
         """Did a callback set the network's weights after ``epochs`` epochs,
         on every process? On some only, ``ValueError`` on every process: the

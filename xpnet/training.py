@@ -815,6 +815,10 @@ class _Run:
         weights (EarlyStopping's best) first, so that the others (one that
         saves the model) see the weights ``fit`` returns."""
         self.settle()
+        restores = any(getattr(cb, "restores_weights", False)
+                       and getattr(getattr(cb, "wrapped", cb), "restore_best", True) for cb in self.callbacks)
+        if self.dp is not None and restores:  # one epoch's weights for all, or each process keeps its own best
+            self.dp.agreed_best(self.history.best_epoch, len(self.history.loss))
         for cb in sorted(self.callbacks, key=lambda cb: not getattr(cb, "restores_weights", False)):
             cb.on_train_end(self.history)
 
