@@ -314,3 +314,29 @@ def test_a_symlink_loop_as_a_command_line_path_is_a_bad_option(tmp_path):
         result = xpnet_cli(*args)
         assert result.returncode == 2 and "is a symlink loop" in result.stderr and "bug" not in result.stderr, args
         assert "data:" not in result.stdout  # refused before any data is read
+
+
+def test_a_file_claiming_a_huge_number_of_layers_is_refused_early(saved):
+    """A header claiming 200,000 layers (a million took 47 s and 1 GB) is
+    refused by its count, before any layer is built."""
+    arch = [{"type": "Dense", "n_in": 3, "n_out": 4, "activation": "relu", "bias": True}]
+    arch += [{"type": "Dropout", "rate": 0.1}] * 200_000
+    edit(saved, lambda h: h["__metadata__"].update(architecture=json.dumps(arch)))
+    refused(saved, "more than 10000 layers")
+
+
+def test_a_nested_layer_count_is_capped_too(saved):
+    inner = {"type": "Sequential", "layers": [{"type": "Dropout", "rate": 0.1}] * 20_000}
+    arch = [{"type": "Dense", "n_in": 3, "n_out": 4, "activation": "relu", "bias": True}, inner]
+    edit(saved, lambda h: h["__metadata__"].update(architecture=json.dumps(arch)))
+    refused(saved, "more than 10000 layers")
+
+
+def test_saving_more_layers_than_a_file_holds_is_refused_as_a_save(tmp_path):
+    from xpnet.layers import Dense, Dropout
+    from xpnet.modelfile import MAX_LAYERS
+
+    net = xpnet.Network([Dense(3, 4), *(Dropout(0.1) for _ in range(MAX_LAYERS))], backend="numpy")
+    with pytest.raises(ValueError, match=f"cannot save .*more than {MAX_LAYERS} layers"):
+        net.save(tmp_path / "deep.safetensors")
+    assert not (tmp_path / "deep.safetensors").exists()

@@ -159,7 +159,7 @@ def _too_deep(value: Any) -> bool:
         if isinstance(item, list):
             if depth > MAX_JSON_DEPTH:
                 return True
-            stack.extend((v, depth + 1) for v in item)
+            stack.extend((v, depth + 1) for v in item if isinstance(v, list | dict))  # scalars add no depth
     return False
 
 

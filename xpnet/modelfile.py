@@ -61,6 +61,9 @@ FORMAT_VERSION = 1
 #: The metadata entry holding :func:`tensors_digest` of the file's tensors.
 CHECKSUM = "tensors_sha256"
 _MAX_HEADER = 100 * 1024 * 1024
+#: The most layers (containers and the layers inside them counted) a model file may hold: a header claiming
+#: a million took 47 s and 1 GB of memory to build before it was refused.
+MAX_LAYERS = 10_000
 _SAFETENSORS_MAX_HEADER = 100_000_000  # the most safetensors writes
 _SAFETENSORS_DTYPES = {"F32": "float32", "F64": "float64"}
 #: Bytes per element of every safetensors dtype (an entry's offsets must agree).
@@ -255,7 +258,11 @@ def _refuse_unloadable(tensors: dict[str, np.ndarray], metadata: dict[str, str],
     every tensor, as load checks them: a checkpoint's optimizer state too
     (Adam's v overflowed), which load and resume refused after the run."""
     modelled = metadata.get("format") == FORMAT and "architecture" in metadata
-    root = _architecture_root(json.loads(metadata["architecture"]), path) if modelled else None
+    arch = json.loads(metadata["architecture"]) if modelled else None
+    if modelled and isinstance(arch, list) and _layer_count(arch) > MAX_LAYERS:
+        raise ValueError(f"cannot save {path}: the network has more than {MAX_LAYERS} layers, the most a model file "
+                         "holds (load refuses more)")  # fmt: skip
+    root = _architecture_root(arch, path) if modelled else None
     problem = _refused_values(tensors, list(tensors), root)
     if problem:
         why = "was a weight edited in place?" if problem[0].startswith("tensor layers.") else "did the run diverge?"
@@ -615,6 +622,9 @@ def _architecture_root(arch: Any, path: Any) -> Any:
 
     if not isinstance(arch, list) or not arch:
         raise ValueError(f"{path}: architecture must be a non-empty list of layers")
+    if _layer_count(arch) > MAX_LAYERS:
+        raise ValueError(f"{path}: invalid architecture: it holds more than {MAX_LAYERS} layers, the most a model "
+                         "file may hold (an edited or damaged file?)")  # fmt: skip
     try:
         root = Sequential([layer_from_config(spec) for spec in arch])
         n_in = root.input_width()
@@ -624,6 +634,21 @@ def _architecture_root(arch: Any, path: Any) -> Any:
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{path}: invalid architecture: {exc}") from None
     return root
+
+
+def _layer_count(arch: list[Any]) -> int:
+    """The layer specs (dicts with a ``type``) in ``arch``, those inside
+    containers included, counted on the parsed JSON before any is built;
+    the count stops at ``MAX_LAYERS + 1``."""
+    count, stack = 0, list(reversed(arch))
+    while stack and count <= MAX_LAYERS:
+        item = stack.pop()
+        if isinstance(item, dict):
+            count += isinstance(item.get("type"), str)
+            stack.extend(v for v in item.values() if isinstance(v, list | dict))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, list | dict))
+    return count
 
 
 def _tensor_layout(arch: Any, path: Any) -> tuple[list[str], list[tuple[int, ...]], int]:
