@@ -496,6 +496,31 @@ def test_predict_with_a_model_saved_from_python(tmp_path):
     np.testing.assert_allclose(np.array(rows, dtype=float), xpnet.to_numpy(net.predict(X)), rtol=1e-15)
 
 
+@pytest.mark.parametrize(("version", "named"), [
+    (99, "version 99 of xpnet train's record, newer than this xpnet reads (2); upgrade xpnet"),
+    ("2", "xpnet_train must be a whole number"),
+    (True, "xpnet_train must be a whole number"),
+    (0, "xpnet_train must be a whole number from 1"),
+])  # fmt: skip
+def test_predict_refuses_a_record_of_a_newer_or_an_invalid_version(tmp_path, version, named):
+    """``info["xpnet_train"]``, the version of the record train writes, was
+    never read: a model from a newer xpnet (whose record may mean something
+    else) was predicted with as if it were this one's."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "y"], [[1, 2, 3, 4], [1, 0, 1, 0], [0, 1, 0, 1]])
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", data, "--epochs", 1, "--save", model, "--test-size", 0))
+    with safe_open(model, "np") as f:
+        meta = f.metadata()
+    info = json.loads(meta["info"])
+    info["xpnet_train"] = version
+    save_file(load_file(model), model, {**meta, "info": json.dumps(info)})
+    line = one_line_error(xpnet_cli("predict", model, data))
+    assert named in line and str(model) in line, line
+
+
 @pytest.mark.parametrize(("outputs", "notes", "named"), [
     (1, {"y_mean": [0.0], "y_std": [1.0, 2.0, 3.0]}, "y_std must be a list of 1 finite number(s)"),  # 3 columns
     (1, {"y_mean": [0.0]}, "y_std must be a list of 1 finite number(s), one per output, got None"),  # a KeyError

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import KNOWN_BACKENDS, BackendUnavailable, backend_status, environment_choice, get_backend, to_numpy
-from ._cli_data import prediction_inputs, training_data
+from ._cli_data import INFO_VERSION, prediction_inputs, training_data
 from ._files import shorten
 from ._usage import UsageError
 from .columns import features_from_info
@@ -679,6 +679,7 @@ def predict(args: argparse.Namespace) -> int:
     jax_float64(backend, meta["dtype"])
     net = network_from(meta, tensors, backend)
     info = net.info if isinstance(net.info, dict) else {}
+    _check_record_version(info, args.model)
     _check_target_record(info, net.n_out)
     features = features_from_info(info, net.n_in)
     X, skipped = prediction_inputs(args, info, features, net.n_in)
@@ -715,6 +716,22 @@ def _csv_stdout() -> None:
     file half written. An encoding asked for (PYTHONIOENCODING) is kept."""
     if not sys.stdout.isatty() and "PYTHONIOENCODING" not in os.environ and hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(encoding="utf-8")
+
+
+def _check_record_version(info: dict, model: str) -> None:
+    """``info["xpnet_train"]``, the version of the record train writes (its
+    columns, scaling, classes): one from a newer xpnet may mean something
+    this one would misread, so it is refused rather than predicted with."""
+    if "xpnet_train" not in info:  # a model saved from Python, or of the first layout
+        return
+    version = info["xpnet_train"]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{model}: the model's record is malformed (xpnet_train must be a whole number from 1, "
+                         f"the version of xpnet train's record, got {shorten(version)}); save it again with xpnet "
+                         "train")  # fmt: skip
+    if version > INFO_VERSION:
+        raise ValueError(f"{model} holds version {version} of xpnet train's record, newer than this xpnet reads "
+                         f"({INFO_VERSION}); upgrade xpnet to predict with it")  # fmt: skip
 
 
 def _check_target_record(info: dict, n_out: int) -> None:
