@@ -467,6 +467,19 @@ def test_predict_needs_the_columns_the_model_was_trained_on(tmp_path):
     assert "lacks the column(s) 'b'" in one_line_error(xpnet_cli("predict", model, other))
 
 
+def test_train_warns_of_a_pandas_index_column_used_as_a_feature(tmp_path):
+    """A file written by ``pd.read_csv(...).to_csv(...)`` of a table with an
+    index holds it as ``Unnamed: 0`` (0, 1, 2, ...): it was trained on as a
+    feature in silence, and predict then needed it in every file."""
+    rows = [[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6], [0, 1, 0, 1, 0, 1]]
+    data = write_csv(tmp_path / "d.csv", ["Unnamed: 0", "a", "y"], rows)
+    result = ok(xpnet_cli("train", "--data", data, "--epochs", 1, "--test-size", 0))
+    assert "'Unnamed: 0' looks like the row index pandas writes" in result.stderr, result.stderr
+    assert "--ignore 'Unnamed: 0'" in result.stderr
+    result = ok(xpnet_cli("train", "--data", data, "--epochs", 1, "--test-size", 0, "--ignore", "Unnamed: 0"))
+    assert "Unnamed" not in result.stderr
+
+
 def test_predict_names_an_edited_read_record(tmp_path):
     """A model whose stored CSV options were edited (``na_values: 5``) failed
     with "'int' object is not iterable", naming neither the model nor the field."""

@@ -10,6 +10,8 @@ decisions travel in ``Network.info`` (see :func:`training_info`).
 from __future__ import annotations
 
 import argparse
+import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,8 +129,19 @@ def training_data(args: argparse.Namespace) -> Prepared:
     prepared = Prepared(choice.task, X_train, y_train, X_test, y_test, info)
     counts = (dropped, holes, len(y), len(X_train), len(X_test))
     prepared.lines = _describe(args, fmt, features, targets, choice, notes, *counts)
-    prepared.warnings = [w for w in (choice.warning, *_test_warnings(args, test, features, len(X_test))) if w]
+    warnings = (choice.warning, *_index_warnings(features.names), *_test_warnings(args, test, features, len(X_test)))
+    prepared.warnings = [w for w in warnings if w]
     return prepared
+
+
+def _index_warnings(names: list[str]) -> list[str]:
+    """A feature named as pandas names an unnamed header cell (``Unnamed: 0``:
+    the index that ``to_csv`` writes, read back and written again) is most
+    likely row numbers, which the model would learn from and predict would
+    then need: trained on, but said."""
+    return [f"column {name!r} looks like the row index pandas writes (to_csv without index=False) and is used as "
+            f"a feature; leave it out with --ignore {shlex.quote(name)}, or write the file with index=False"
+            for name in names if re.fullmatch(r"Unnamed: [0-9]+", name)]  # fmt: skip
 
 
 def _in_model_dtype(X: np.ndarray, dtype: str) -> np.ndarray:
