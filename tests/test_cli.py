@@ -534,6 +534,19 @@ def test_predict_refuses_a_record_of_a_newer_or_an_invalid_version(tmp_path, ver
     assert named in line and str(model) in line, line
 
 
+def test_predict_of_a_python_model_on_a_file_with_an_index_column_gives_a_hint_predict_can_follow(tmp_path):
+    """A model saved from Python takes every column; the index column that
+    pandas' to_csv writes (no name in the header) was refused with the hint
+    'xpnet train --ignore 0', an option predict does not have."""
+    net = xpnet.MLP([2, 1], output_activation="identity", backend="numpy", seed=0)
+    model = tmp_path / "plain.safetensors"
+    net.save(model)
+    data = write_csv(tmp_path / "x.csv", ["", "p", "q"], [[0, 1], [0.5, 2.0], [-1.0, 3.0]])
+    line = one_line_error(xpnet_cli("predict", model, data))
+    assert "column 1 of the header has no name" in line and "--ignore" not in line, line
+    assert "index=False" in line
+
+
 @pytest.mark.parametrize(("outputs", "notes", "named"), [
     (1, {"y_mean": [0.0], "y_std": [1.0, 2.0, 3.0]}, "y_std must be a list of 1 finite number(s)"),  # 3 columns
     (1, {"y_mean": [0.0]}, "y_std must be a list of 1 finite number(s), one per output, got None"),  # a KeyError

@@ -392,13 +392,19 @@ def _empty_unnamed(table: Table, frame: Any, wanted: list[str]) -> list[str]:
     return [name for name in unnamed_columns(table) if name in wanted and frame[name].isna().all()]
 
 
-def _refuse_unnamed(table: Table, wanted: list[str]) -> None:
+def _refuse_unnamed(table: Table, wanted: list[str], can_ignore: bool = True) -> None:
+    """``can_ignore``: the command has ``--ignore`` (train); predict wants an
+    unnamed column only for a model without train's record of its columns
+    (saved from Python), which takes every column of the file."""
     for i, name in enumerate(table.names):
         if name == _unnamed(i) and name in wanted:
             last = i == len(table.names) - 1  # the default target: leaving it out needs another target
             target = f"--target {shlex.quote(table.names[i - 1])} " if last and i > 0 else ""
+            fix = f"leave it out: xpnet train {target}{_by_position(table, [i])}" if can_ignore else (
+                "remove it from the file (pandas: to_csv(..., index=False)): a model saved from Python, without "
+                "xpnet train's record of its columns, takes every column of the file as a feature")  # fmt: skip
             raise DataError(f"{table.path}: column {i + 1} of the header has no name",
-                            f"name it in the header, or leave it out: xpnet train {target}{_by_position(table, [i])}")
+                            f"name it in the header, or {fix}")
 
 
 def _by_position(table: Table, positions: list[int], option: str = "--ignore") -> str:
@@ -579,7 +585,7 @@ def read_table(
         raise ValueError(f"{table.path} has a header but no data rows")
     empty = _empty_unnamed(table, frame, wanted)
     wanted = [name for name in wanted if name not in empty]
-    _refuse_unnamed(table, wanted)
+    _refuse_unnamed(table, wanted, can_ignore)
     table.frame = frame if wanted == list(table.names) else frame[wanted]
     _spaced_missing(table.frame, na_values)
     table.na_values, table.decimal = tuple(na_values), decimal
