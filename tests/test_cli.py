@@ -547,6 +547,20 @@ def test_predict_of_a_python_model_on_a_file_with_an_index_column_gives_a_hint_p
     assert "index=False" in line
 
 
+def test_predict_names_the_value_a_float32_model_cannot_take(tmp_path):
+    """A finite value far beyond the training range (1e308, scaled as in
+    training) overflows the model's float32 inputs: the error said 'X has
+    values beyond the float32 range ... use dtype='float64'', naming
+    neither the column nor the line, and an option of the Python API."""
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "y"], [[1, 2, 3, 4, 5, 6], [1, 0, 1, 0, 1, 0], [1, 2, 3, 4, 5, 6]])
+    model = tmp_path / "m.safetensors"
+    ok(xpnet_cli("train", "--data", data, "--epochs", 1, "--save", model, "--test-size", 0))
+    new = write_csv(tmp_path / "n.csv", ["a", "b"], [[1, 2, 3], [0, 1e308, 1]])
+    line = one_line_error(xpnet_cli("predict", model, new))
+    assert "line 3" in line and "column 'b'" in line and "float32" in line and "--dtype float64" in line, line
+    assert "dtype='float64'" not in line
+
+
 @pytest.mark.parametrize(("outputs", "notes", "named"), [
     (1, {"y_mean": [0.0], "y_std": [1.0, 2.0, 3.0]}, "y_std must be a list of 1 finite number(s)"),  # 3 columns
     (1, {"y_mean": [0.0]}, "y_std must be a list of 1 finite number(s), one per output, got None"),  # a KeyError

@@ -470,7 +470,7 @@ def _npz_columns(table: Table, features: Features, trained_width: Any) -> None:
 
 
 def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: Features | None,
-                      n_in: int) -> tuple[np.ndarray, np.ndarray]:
+                      n_in: int, dtype: str = "float64") -> tuple[np.ndarray, np.ndarray]:
     """The standardised rows to predict, and a mask of the rows that get no
     prediction (a missing value, under a model trained with ``--missing drop``)."""
     stored = _stored_read(info)
@@ -509,5 +509,25 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
     if saved:
         trained = ("the model was saved from Python, without xpnet train's record of its columns, so it fills in "
                    "no values; fill them in the file, or train with --missing mean, median or most_frequent")
-    return features.transform(table, args.unknown, trained), skipped
+    X = features.transform(table, args.unknown, trained)
+    _refuse_beyond_dtype(table, features, X, dtype)
+    return X, skipped
+
+
+def _refuse_beyond_dtype(table: Table, features: Features, X: np.ndarray, dtype: str) -> None:
+    """A value that, scaled as in training, is beyond the model's dtype (a
+    float32 model given 1e308) named by its column and line: the network's
+    own check named neither, and gave the Python API's dtype= as the fix."""
+    limit = float(np.finfo(dtype).max)
+    with np.errstate(invalid="ignore"):
+        if X.size == 0 or (np.fmax.reduce(X, axis=None) <= limit and -limit <= np.fmin.reduce(X, axis=None)):
+            return
+    row, j = (int(i[0]) for i in np.nonzero(np.abs(X) > limit))
+    starts = np.cumsum([0, *(c.width for c in features.columns)])
+    column = features.columns[int(np.searchsorted(starts, j, side="right")) - 1]
+    mean, std = features.mean[j], features.std[j]
+    raise DataError(f"{table.path}, {table.where(row)}: column {column.name!r} holds a value that, scaled as in "
+                    f"training ((x - {mean:.6g}) / {std:.6g}), is beyond the range of the model's {dtype} inputs "
+                    f"(about {limit:.4g})",
+                    "check the value; a model trained with --dtype float64 takes it")  # fmt: skip
 

@@ -682,7 +682,7 @@ def predict(args: argparse.Namespace) -> int:
     _check_record_version(info, args.model)
     _check_target_record(info, net.n_out)
     features = features_from_info(info, net.n_in)
-    X, skipped = prediction_inputs(args, info, features, net.n_in)
+    X, skipped = prediction_inputs(args, info, features, net.n_in, net.dtype)
     if features is not None and features.unseen_rows:
         _warn(f"{features.unseen_rows} of {len(X)} rows hold a category the model was not trained on "
               "(--unknown ignore: encoded as all zeros)")  # fmt: skip
