@@ -561,6 +561,17 @@ def test_predict_names_the_value_a_float32_model_cannot_take(tmp_path):
     assert "dtype='float64'" not in line
 
 
+def test_predict_says_standard_input_is_not_read(tmp_path):
+    """``--output -`` is stdout; ``DATA -`` (``cat new.csv | xpnet predict
+    m -``) said 'no such data file: - (check the path)'."""
+    model = tmp_path / "m.safetensors"
+    xpnet.MLP([2, 1], backend="numpy", seed=0).save(model)
+    result = subprocess.run([sys.executable, "-m", "xpnet", "predict", str(model), "-"], input="p,q\n1,2\n",
+                            capture_output=True, text=True, timeout=120, env=clean_env(), cwd=tmp_path)
+    line = one_line_error(result)
+    assert result.returncode == 2 and "standard input" in line and "check the path" not in line, line
+
+
 @pytest.mark.parametrize(("outputs", "notes", "named"), [
     (1, {"y_mean": [0.0], "y_std": [1.0, 2.0, 3.0]}, "y_std must be a list of 1 finite number(s)"),  # 3 columns
     (1, {"y_mean": [0.0]}, "y_std must be a list of 1 finite number(s), one per output, got None"),  # a KeyError

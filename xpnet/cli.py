@@ -592,6 +592,9 @@ def _input_path(option: str, path: str | None, what: str = "data file") -> None:
     try:
         check_input_file(path, what)
     except FileNotFoundError as exc:
+        if path == "-":  # the Unix name of standard input (--output - is stdout)
+            raise UsageError(f"{option} -: standard input is not read (xpnet reads its input twice: the header, "
+                             f"then the rows); give the path of a {what}, written first") from None  # fmt: skip
         raise UsageError(f"{option}: {exc} (check the path)") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{option}: {_os_message(exc)}") from None
