@@ -572,6 +572,18 @@ def test_predict_says_standard_input_is_not_read(tmp_path):
     assert result.returncode == 2 and "standard input" in line and "check the path" not in line, line
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/stdout"), reason="no /dev/stdout on this platform")
+def test_predict_output_to_dev_stdout(tmp_path):
+    """``--output /dev/stdout`` (a link to the pipe's /proc entry) was refused:
+    'cannot write in the folder /proc/self/fd', the check probing for a new
+    file beside the target; a device or a pipe is written in place."""
+    model = tmp_path / "m.safetensors"
+    xpnet.MLP([2, 1], output_activation="identity", backend="numpy", seed=0).save(model)
+    data = write_csv(tmp_path / "x.csv", ["p", "q"], [[0.5, 2.0], [-1.0, 3.0]])
+    header, rows = read_csv(ok(xpnet_cli("predict", model, data, "--output", "/dev/stdout")).stdout)
+    assert header == ["prediction"] and len(rows) == 2
+
+
 @pytest.mark.parametrize(("outputs", "notes", "named"), [
     (1, {"y_mean": [0.0], "y_std": [1.0, 2.0, 3.0]}, "y_std must be a list of 1 finite number(s)"),  # 3 columns
     (1, {"y_mean": [0.0]}, "y_std must be a list of 1 finite number(s), one per output, got None"),  # a KeyError

@@ -624,6 +624,8 @@ def _output_path(option: str, path: str | None, keep: bool = False, replaced: bo
     if is_symlink_loop(target):
         raise UsageError(f"{option} {path} is a symlink loop (too many levels of symbolic links); give the path of "
                          "a file")  # fmt: skip
+    if not replaced and _written_in_place(option, path):
+        return
     target = through_links(target)  # the file the write replaces: a link's own folder said nothing of it
     if target.is_dir():
         raise UsageError(f"{option} {path} is a folder; give a file name")
@@ -647,6 +649,24 @@ def _output_path(option: str, path: str | None, keep: bool = False, replaced: bo
             os.fsync(probe.fileno())
     except OSError as exc:
         raise UsageError(f"{option} {path}: cannot write in the folder {folder} ({exc.strerror or exc})") from None
+
+
+def _written_in_place(option: str, path: str) -> bool:
+    """Is ``path`` (through its links) a device or a pipe, such as /dev/null
+    or /dev/stdout, that the command writes into as it is? Then no new file
+    is made beside it (/dev/stdout leads to /proc/self/fd/1, whose folder
+    takes none): it need only be writable."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return False
+    if not os.access(path, os.W_OK):
+        raise UsageError(f"{option} {path}: it is not writable")
+    return True
 
 
 # --------------------------------------------------------------------------
