@@ -584,6 +584,17 @@ def test_predict_output_to_dev_stdout(tmp_path):
     assert header == ["prediction"] and len(rows) == 2
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this platform")
+def test_predict_output_on_a_full_disk_names_the_file(tmp_path):
+    """A write that fails for want of space said 'No space left on device',
+    naming no file."""
+    model = tmp_path / "m.safetensors"
+    xpnet.MLP([2, 1], output_activation="identity", backend="numpy", seed=0).save(model)
+    data = write_csv(tmp_path / "x.csv", ["p", "q"], [[0.5, 2.0], [-1.0, 3.0]])
+    line = one_line_error(xpnet_cli("predict", model, data, "--output", "/dev/full"))
+    assert "No space left on device" in line and "/dev/full" in line, line
+
+
 @pytest.mark.parametrize(("outputs", "notes", "named"), [
     (1, {"y_mean": [0.0], "y_std": [1.0, 2.0, 3.0]}, "y_std must be a list of 1 finite number(s)"),  # 3 columns
     (1, {"y_mean": [0.0]}, "y_std must be a list of 1 finite number(s), one per output, got None"),  # a KeyError

@@ -700,13 +700,23 @@ def predict(args: argparse.Namespace) -> int:
               f"(the model was trained with --missing drop)", file=sys.stderr)
     rows = zip(*columns)
     if args.output:
-        with open(args.output, "w", newline="", encoding="utf-8") as f:
-            _write_csv(f, header, rows)
+        _write_output(args.output, header, rows)
     else:
         _csv_stdout()
         _write_csv(sys.stdout, header, rows)
         sys.stdout.flush()
     return 0
+
+
+def _write_output(path: str, header: list[str], rows: Any) -> None:
+    """The CSV to ``--output``; a failed write (a full disk) names the file."""
+    try:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            _write_csv(f, header, rows)
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise type(exc)(exc.errno, exc.strerror, path) from None  # shown as "<strerror>: <path>"
+        raise
 
 
 def _csv_stdout() -> None:
