@@ -595,6 +595,20 @@ def test_predict_output_on_a_full_disk_names_the_file(tmp_path):
     assert "No space left on device" in line and "/dev/full" in line, line
 
 
+def test_a_plugin_component_lacking_a_method_is_not_called_a_bug_in_xpnet(tmp_path):
+    """A --plugin activation without ``_forward`` ended with 'Swish must
+    define _forward(xp, v) (this looks like a bug in xpnet; ... report it)'."""
+    (tmp_path / "half_done.py").write_text(
+        "import xpnet\nfrom xpnet.activations import Activation\n\n\n@xpnet.register\n"
+        "class Swish(Activation):\n    name = 'half_swish'\n")
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "y"], [[1, 2, 3, 4], [1, 0, 1, 0], [0, 1, 0, 1]])
+    result = subprocess.run([sys.executable, "-m", "xpnet", "train", "--data", str(data), "--epochs", "1",
+                             "--plugin", "half_done", "--activation", "half_swish", "--test-size", "0"],
+                            capture_output=True, text=True, timeout=120, env=clean_env(), cwd=tmp_path)
+    line = one_line_error(result)
+    assert "must define _forward" in line and "bug in xpnet" not in line and "Extending xpnet" in line, line
+
+
 @pytest.mark.parametrize(("outputs", "notes", "named"), [
     (1, {"y_mean": [0.0], "y_std": [1.0, 2.0, 3.0]}, "y_std must be a list of 1 finite number(s)"),  # 3 columns
     (1, {"y_mean": [0.0]}, "y_std must be a list of 1 finite number(s), one per output, got None"),  # a KeyError

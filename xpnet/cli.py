@@ -692,6 +692,8 @@ def _hint(exc: BaseException, command: str | None) -> str:
         return "check the path and its permissions"
     if isinstance(exc, ValueError | TypeError):
         return f"see `xpnet {command} --help`" if command else "see `xpnet --help`"
+    if isinstance(exc, NotImplementedError) and "must define" in str(exc):  # a subclass (a --plugin's) left it out
+        return "a component class lacks a method its base class needs: see the README's 'Extending xpnet'"
     return "this looks like a bug in xpnet; rerun with XPNET_DEBUG=1 for the traceback and report it"
 
 
