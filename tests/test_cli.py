@@ -480,6 +480,18 @@ def test_train_warns_of_a_pandas_index_column_used_as_a_feature(tmp_path):
     assert "Unnamed" not in result.stderr
 
 
+def test_predict_warns_of_a_pandas_index_column_a_python_model_takes(tmp_path):
+    """A model saved from Python takes every column of the file: a pandas
+    index written back as ``Unnamed: 0`` became its first feature in silence
+    (the widths matched: the model was trained on the index-free table)."""
+    net = xpnet.MLP([2, 1], output_activation="identity", backend="numpy", seed=0)
+    model = tmp_path / "plain.safetensors"
+    net.save(model)
+    data = write_csv(tmp_path / "x.csv", ["Unnamed: 0", "p"], [[0, 1], [0.5, 2.0]])
+    result = ok(xpnet_cli("predict", model, data))
+    assert "'Unnamed: 0' looks like the row index pandas writes" in result.stderr, result.stderr
+
+
 def test_predict_names_an_edited_read_record(tmp_path):
     """A model whose stored CSV options were edited (``na_values: 5``) failed
     with "'int' object is not iterable", naming neither the model nor the field."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,13 +135,15 @@ def training_data(args: argparse.Namespace) -> Prepared:
     return prepared
 
 
-def _index_warnings(names: list[str]) -> list[str]:
+def _index_warnings(names: list[str], predict: bool = False) -> list[str]:
     """A feature named as pandas names an unnamed header cell (``Unnamed: 0``:
     the index that ``to_csv`` writes, read back and written again) is most
     likely row numbers, which the model would learn from and predict would
-    then need: trained on, but said."""
+    then need: used, but said. ``predict``: a model saved from Python, which
+    takes every column of the file."""
+    fix = "remove it from the file" if predict else "leave it out with --ignore {}"
     return [f"column {name!r} looks like the row index pandas writes (to_csv without index=False) and is used as "
-            f"a feature; leave it out with --ignore {shlex.quote(name)}, or write the file with index=False"
+            f"a feature; {fix.format(shlex.quote(name))}, or write the file with index=False"
             for name in names if re.fullmatch(r"Unnamed: [0-9]+", name)]  # fmt: skip
 
 
@@ -486,6 +489,8 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
         features = Features([Column(n, "number") for n in table.names if table.sep is not None or n.startswith("x")],
                             from_model=True)  # hints name train's options as train's, not predict's
         features.mean, features.std = np.zeros(features.width), np.ones(features.width)
+        for line in _index_warnings(features.names, predict=True):
+            warnings.warn(line, stacklevel=2)
     elif table.sep is None:
         _npz_columns(table, features, info.get("npz_width"))
     have = set(table.names)
