@@ -621,6 +621,18 @@ def test_a_plugin_component_lacking_a_method_is_not_called_a_bug_in_xpnet(tmp_pa
     assert "must define _forward" in line and "bug in xpnet" not in line and "Extending xpnet" in line, line
 
 
+def test_predict_overflow_of_a_float64_model_does_not_suggest_float64(tmp_path):
+    """An overflow in a float64 model's computation ended with the hint
+    'retrain the model with --dtype float64': it is float64 already."""
+    net = xpnet.MLP([2, 1], output_activation="identity", backend="numpy", dtype="float64", seed=0)
+    net.layers[0].weights = np.full((2, 1), 1e30)
+    model = tmp_path / "m.safetensors"
+    net.save(model)
+    data = write_csv(tmp_path / "x.csv", ["p", "q"], [[1e300], [1e300]])
+    line = one_line_error(xpnet_cli("predict", model, data))
+    assert "overflowed" in line and "--dtype float64" not in line and "far beyond" in line, line
+
+
 @pytest.mark.parametrize(("outputs", "notes", "named"), [
     (1, {"y_mean": [0.0], "y_std": [1.0, 2.0, 3.0]}, "y_std must be a list of 1 finite number(s)"),  # 3 columns
     (1, {"y_mean": [0.0]}, "y_std must be a list of 1 finite number(s), one per output, got None"),  # a KeyError

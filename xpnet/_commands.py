@@ -686,11 +686,15 @@ def predict(args: argparse.Namespace) -> int:
     if features is not None and features.unseen_rows:
         _warn(f"{features.unseen_rows} of {len(X)} rows hold a category the model was not trained on "
               "(--unknown ignore: encoded as all zeros)")  # fmt: skip
-    if len(X):
-        Y = to_numpy(net.predict(X)).astype(np.float64)
-    else:  # every row dropped (a missing value, --missing drop): nothing to predict, each row left empty
-        Y = np.zeros((0, net.n_out))
-    header, columns = _prediction_columns(net, info, Y)
+    try:
+        if len(X):
+            Y = to_numpy(net.predict(X)).astype(np.float64)
+        else:  # every row dropped (a missing value, --missing drop): nothing to predict, each row left empty
+            Y = np.zeros((0, net.n_out))
+        header, columns = _prediction_columns(net, info, Y)
+    except FloatingPointError as exc:  # the CLI's hint would say --dtype float64 to a float64 model too
+        exc.hint = _overflow_hint(net.dtype)
+        raise
     if skipped.any():
         full = [np.full(len(skipped), "", dtype=object) for _ in columns]
         for out, values in zip(full, columns):
@@ -706,6 +710,12 @@ def predict(args: argparse.Namespace) -> int:
         _write_csv(sys.stdout, header, rows)
         sys.stdout.flush()
     return 0
+
+
+def _overflow_hint(dtype: str) -> str:
+    """What a user can do about predictions that overflowed in ``dtype``."""
+    far = "check the rows: some are likely far beyond those the model was trained on"
+    return f"{far}, or retrain the model with --dtype float64" if dtype == "float32" else far
 
 
 def _write_output(path: str, header: list[str], rows: Any) -> None:
