@@ -633,6 +633,17 @@ def test_predict_overflow_of_a_float64_model_does_not_suggest_float64(tmp_path):
     assert "overflowed" in line and "--dtype float64" not in line and "far beyond" in line, line
 
 
+def test_a_model_given_as_the_data_is_named_as_a_model(tmp_path):
+    """``xpnet predict m.safetensors m.safetensors`` (or a model as --data)
+    said the file 'is not a UTF-8 text CSV file' and suggested
+    --encoding latin-1."""
+    model = tmp_path / "m.safetensors"
+    xpnet.MLP([2, 1], backend="numpy", seed=0).save(model)
+    line = one_line_error(xpnet_cli("predict", model, model))
+    assert "is an xpnet model (safetensors) file" in line and "--encoding" not in line, line
+    assert "xpnet predict MODEL DATA" in line
+
+
 @pytest.mark.parametrize(("outputs", "notes", "named"), [
     (1, {"y_mean": [0.0], "y_std": [1.0, 2.0, 3.0]}, "y_std must be a list of 1 finite number(s)"),  # 3 columns
     (1, {"y_mean": [0.0]}, "y_std must be a list of 1 finite number(s), one per output, got None"),  # a KeyError

@@ -19,6 +19,7 @@ import codecs
 import csv
 import io
 import json
+import os
 import re
 import shlex
 import unicodedata
@@ -489,9 +490,25 @@ def _python_encoding(encoding: str) -> str:
 
 
 def _not_text(path: Path, encoding: str) -> DataError:
+    if _is_safetensors(path):  # `xpnet predict m.safetensors m.safetensors`: not a question of encodings
+        return DataError(f"{path} is an xpnet model (safetensors) file, not a CSV or NPZ data file",
+                         "give the rows' file as the data; a model is predict's first argument: "
+                         "xpnet predict MODEL DATA")  # fmt: skip
     name = "UTF-8" if _python_encoding(encoding) == "utf-8-sig" else encoding
     return DataError(f"{path} is not a {name} text CSV file (nor an NPZ archive)",
                      "if it is text in another encoding, pass --encoding, e.g. --encoding latin-1")
+
+
+def _is_safetensors(path: Path) -> bool:
+    """Does the file start as safetensors does: an 8-byte header size that
+    fits the file, then a JSON object?"""
+    try:
+        with path.open("rb") as f:
+            head = f.read(9)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") <= size - 8
 
 
 def _undecodable(table: Table) -> DataError:
