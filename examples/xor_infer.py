@@ -31,6 +31,21 @@ def xor_row(text: str) -> list[float]:
     return row
 
 
+def load_xor_model(parser: argparse.ArgumentParser, path: str, backend) -> xpnet.Network:
+    """The model at ``path``, or argparse's one-line error naming --model: a
+    file that is no model (empty, corrupt, a component this process has not
+    registered) or no XOR model (two inputs, one output) is refused here,
+    not in a traceback from inside xpnet."""
+    try:
+        net = xpnet.load(path, backend=backend)
+    except (OSError, ValueError, TypeError) as exc:
+        parser.error(f"argument --model: cannot load {path!r}: {exc}")
+    if (net.n_in, net.n_out) != (2, 1):
+        parser.error(f"argument --model: {path!r} holds a model of {net.n_in} inputs and {net.n_out} outputs; "
+                     "an XOR model (xor_train.py's) has 2 inputs and 1 output")
+    return net
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="*", metavar="ROW", type=xor_row,
@@ -41,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     backend = chosen_backend(parser, args)
 
-    net = xpnet.load(args.model, backend=backend)
+    net = load_xor_model(parser, args.model, backend)
     print(f"loaded {args.model}: {net!r}")
     X = np.array(args.rows) if args.rows else xpnet.datasets.xor()[0]
     outputs = xpnet.to_numpy(net.predict(X))[:, 0]

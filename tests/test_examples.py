@@ -159,6 +159,29 @@ def test_xor_infer_refuses_a_bad_row_or_model_in_one_line(tmp_path, args):
     assert last.startswith(f"xor_infer.py: error: argument {name}: ") and value in last, result.stderr
 
 
+@pytest.mark.parametrize("model", ["empty", "digits", "two_outputs", "unregistered"])
+def test_xor_infer_refuses_a_model_it_cannot_use_in_one_line(tmp_path, model):
+    """A --model that exists but is no XOR model ended in a traceback from
+    deep inside xpnet: an empty or corrupt file, a model of 64 inputs (the
+    network's n_in check at predict), one with an activation this process
+    has not registered; a 2-2 model printed column 0 as the class, silently."""
+    path = tmp_path / "other.safetensors"
+    if model == "empty":
+        path.write_bytes(b"")
+    elif model == "unregistered":
+        net = xpnet.Network([xpnet.Dense(2, 1, "sigmoid")], backend="numpy", seed=0)
+        net.save(path)
+        path.write_bytes(path.read_bytes().replace(b"sigmoid", b"sigmoix"))  # same length: header intact
+    else:
+        sizes = [64, 10] if model == "digits" else [2, 2]
+        xpnet.MLP(sizes, backend="numpy", seed=0).save(path)
+    result = run_example("xor_infer.py", "--model", path.name, cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stdout == ""
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("xor_infer.py: error: argument --model: ") and path.name in last, result.stderr
+
+
 @pytest.mark.parametrize("backend_name", ["numpy", "array_api_strict"])
 def test_symbolic_2_2_1(tmp_path, backend_name):
     out = run_example("symbolic_2_2_1.py", "--backend", backend_name, cwd=tmp_path).stdout
