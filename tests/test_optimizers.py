@@ -259,6 +259,37 @@ def test_malformed_decay_mask_is_refused(decay):
             opt.step(params, params, opt.init_state(params), decay=decay)
 
 
+MISFITS = {  # gradients for params of shapes (3, 2) and (2,)
+    "one gradient too few": [(3, 2)],
+    "one gradient too many": [(3, 2), (2,), (4,)],
+    "a row for a matrix": [(2,), (2,)],  # broadcast into a (3, 2) update: silently
+    "a matrix for a vector": [(3, 2), (3, 2)],  # made the (2,) bias a (3, 2) matrix
+}
+
+
+@pytest.mark.parametrize("misfit", sorted(MISFITS))
+@pytest.mark.parametrize("opt", [xpnet.SGD(0.1), xpnet.SGD(0.1, momentum=0.9), xpnet.Adam(), AdamW(),
+                                 RMSprop(centered=True, momentum=0.5)], ids=repr)  # fmt: skip
+def test_gradients_that_do_not_fit_the_parameters_are_refused(backend, opt, misfit):
+    """``step`` zipped parameters with gradients: one gradient too few
+    returned one parameter fewer, one too many was dropped, and a gradient
+    of another shape broadcast into a parameter of a new shape, all without
+    a word (a hand-written loop's slip, which a plain ``step`` call allows)."""
+    params = [backend.asarray(np.ones(shape), "float64") for shape in [(3, 2), (2,)]]
+    grads = [backend.asarray(np.ones(shape), "float64") for shape in MISFITS[misfit]]
+    with pytest.raises(ValueError, match=r"gradient") as err:
+        opt.step(params, grads, opt.init_state(params))
+    assert "(3, 2)" in str(err.value) or "2 parameters" in str(err.value)
+
+
+def test_state_that_does_not_fit_the_parameters_is_refused(backend):
+    params = [backend.asarray(np.ones(shape), "float64") for shape in [(3, 2), (2,)]]
+    opt = xpnet.Adam()
+    state = opt.init_state(params[:1])  # one parameter's moments
+    with pytest.raises(ValueError, match="2 parameters"):
+        opt.step(params, params, state)
+
+
 def test_new_optimizers_by_name_and_config():
     assert get_optimizer("rmsprop", 0.3) == RMSprop(0.3)
     assert get_optimizer("AdamW", 0.3) == AdamW(0.3)

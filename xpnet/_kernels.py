@@ -262,6 +262,7 @@ def update(
     if mode.scalars is not None:
         scalars = mode.scalars.take(scalars)
     n_out = len(columns) - 1
+    _check_columns(columns)
     if not kernels:
         return tuple([] for _ in range(n_out))
     if kernels[0].n_arrays != len(columns):  # the variants of one rule take the same arrays
@@ -282,6 +283,25 @@ def update(
         for j, r in enumerate(results):
             outs[j].append(r)
     return tuple(outs)
+
+
+def _check_columns(columns: Sequence[Sequence[Any]]) -> None:
+    """Refuse gradients or state arrays that do not pair one for one, shape
+    for shape, with the parameters: the kernels zip them, so one gradient
+    too few returned one parameter fewer, and a gradient of another shape
+    broadcast into a parameter of a new shape, silently (a hand-written
+    loop's ``opt.step``; fit's gradients always fit). Shapes only: no value
+    is read, so nothing syncs, and a traced step checks them once."""
+    params = columns[0]
+    for k, column in enumerate(columns[1:], 1):
+        what = "gradients" if k == 1 else f"optimizer state arrays (state list {k - 1})"
+        if len(column) != len(params):
+            raise ValueError(f"optimizer step: {len(params)} parameters but {len(column)} {what}; it takes one "
+                             "per parameter, in the parameters' order")  # fmt: skip
+        for i, (p, a) in enumerate(zip(params, column)):
+            if a.shape != p.shape:
+                raise ValueError(f"optimizer step: parameter {i} has shape {tuple(p.shape)} but its entry of the "
+                                 f"{what} has shape {tuple(a.shape)}; each must have its parameter's shape")
 
 
 def _run(kernel: Kernel, arrays: list[Any], donated: list[bool], scratch: Any, scalars: Sequence[Any], mode: _Mode,
