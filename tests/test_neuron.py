@@ -121,3 +121,17 @@ def test_an_overflow_is_an_error_not_a_silent_inf(backend):
     assert n.output is None  # nothing of the failed pass is kept
     with pytest.raises(ValueError, match="x contains NaN"):
         n.forward(np.array([np.nan, 1.0]))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, 1e40])  # 1e40: finite in float64, inf in float32
+def test_an_initialiser_that_gives_no_finite_weights_is_refused_at_construction(value):
+    """Neuron took its initialiser's NaN (or 1e40, inf in float32) in
+    silence, and its first forward blamed "an array changed in place, past
+    the checks of the weights' setters"; a 1e40 also warned from NumPy's
+    cast (an error under this suite's filter) where Dense names the
+    initialiser."""
+    init = lambda rng, n_in, n_out: np.full((n_in, n_out), value)  # noqa: E731
+    with pytest.raises(ValueError, match=r"Neuron: init returned NaN or infinite weights in float32"):
+        xpnet.Neuron(3, init=init, dtype="float32")
+    with pytest.raises(ValueError, match=r"0\.weight holds NaN or infinite values; check its initialiser"):
+        xpnet.Network([xpnet.Dense(3, 1, init=init)], dtype="float32")

@@ -168,7 +168,8 @@ def draw_weights(init: InitFunction, rng: np.random.Generator, n_in: int, n_out:
     w = w.astype(np.float64)
     if w.shape != (n_in, n_out):
         raise ValueError(f"init returned shape {w.shape}, expected {(n_in, n_out)}")
-    return w.astype(dtype)
+    with np.errstate(over="ignore"):  # 1e40 is inf in float32: the caller names the initialiser, not NumPy's cast
+        return w.astype(dtype)
 
 
 def initial_bias(n_out: int, dtype: str) -> np.ndarray:

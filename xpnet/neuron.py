@@ -61,6 +61,8 @@ class Neuron:
         self.backend.dtype(self.dtype)  # float64 where the backend cannot hold it: refused here, not at forward
         rng = host_rng(seed)
         w = draw_weights(resolve_init(init, self.activation.name), rng, self.n_inputs, 1, self.dtype)
+        if not np.isfinite(w).all():  # as Dense's (check_host_arrays): not a forward's "changed in place" later
+            raise ValueError(f"Neuron: init returned NaN or infinite weights in {self.dtype}; check its initialiser")
         self._weights = self.backend.asarray(w[:, 0])
         self._bias = self.backend.asarray(initial_bias(1, self.dtype)[0]) if self.use_bias else None
         self.activation_potential: Any = None
