@@ -183,3 +183,66 @@ def test_a_layer_holding_an_array_one_level_down_runs_with_its_own(backend, hold
         np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=f"mask {values}")
         fits = [n.fit(X, T, loss="mse", epochs=2, batch_size=2, seed=0).loss for n in nets]
         np.testing.assert_allclose(fits[0], fits[1], rtol=1e-6, err_msg=f"mask {values}")
+
+
+def test_activation_assigned_after_build_is_the_one_used(backend):
+    """``layer.activation = "tanh"`` on a built network: predict and fit use
+    tanh (it failed deep in forward with "'str' object has no attribute
+    '_forward'"); a name that is no activation is refused at the assignment."""
+    X = np.random.default_rng(3).normal(size=(6, 4))
+    net = xpnet.Network([xpnet.Dense(4, 3, "relu"), xpnet.ActivationLayer("relu")], backend=backend,
+                        dtype="float64", seed=0)
+    net.predict(X)  # a program of relu, kept
+    net.layers[0].activation = "tanh"
+    net.layers[1].activation = {"name": "elu", "config": {"alpha": 0.5}}
+    assert isinstance(net.layers[0].activation, xpnet.activations.Tanh)
+    W, b = host(net.layers[0].weights), host(net.layers[0].bias)
+    v = np.tanh(X @ W + b)
+    np.testing.assert_allclose(host(net.predict(X)), np.where(v > 0, v, 0.5 * np.expm1(v)), rtol=1e-12, atol=1e-14)
+    net.fit(X, np.zeros((6, 3)), loss="mse", epochs=1, batch_size=3, seed=0)
+    with pytest.raises(ValueError, match="unknown activation 'nope'"):
+        net.layers[0].activation = "nope"
+    with pytest.raises(TypeError, match="activation must be a name or an Activation, got int"):
+        net.layers[1].activation = 3
+    assert isinstance(net.layers[0].activation, xpnet.activations.Tanh)
+
+
+@pytest.mark.parametrize(("make", "setting", "value"), [
+    (lambda: xpnet.Dense(4, 3), "n_in", 5), (lambda: xpnet.Dense(4, 3), "n_out", 5),
+    (lambda: xpnet.Dense(4, 3), "use_bias", False), (lambda: xpnet.BatchNorm(3), "n", 4),
+    (lambda: xpnet.LayerNorm(3), "n", 4),
+])  # fmt: skip
+def test_settings_that_fix_the_parameters_are_refused_when_reassigned(make, setting, value):
+    """A width or the bias switch, reassigned, left the parameters as they
+    were: ``use_bias = False`` made predict skip the bias in silence and fit
+    fail with "backward returned 3 gradients for 4 arrays"."""
+    layer = make()
+    net = xpnet.Network([layer], seed=0)
+    with pytest.raises(AttributeError, match=f"{setting} is fixed when the layer is made"):
+        setattr(layer, setting, value)
+    assert net.predict(np.ones((2, net.n_in))).shape == (2, net.n_out)
+
+
+@pytest.mark.parametrize(("make", "setting", "value", "err", "match"), [
+    (lambda: xpnet.Dropout(0.2), "rate", 1.5, ValueError, r"rate must be in \[0, 1\)"),
+    (lambda: xpnet.Dropout(0.2), "rate", -0.1, ValueError, r"rate must be in \[0, 1\)"),
+    (lambda: xpnet.Dropout(0.2), "rate", 1.0, ValueError, r"rate must be in \[0, 1\)"),
+    (lambda: xpnet.Dropout(0.2), "rate", "0.5", TypeError, "rate must be a number"),
+    (lambda: xpnet.BatchNorm(3), "momentum", 2.0, ValueError, r"momentum must be a number in \[0, 1\]"),
+    (lambda: xpnet.BatchNorm(3), "momentum", "0.1", TypeError, r"momentum must be a number in \[0, 1\]"),
+    (lambda: xpnet.BatchNorm(3), "eps", -1.0, ValueError, "eps must be a positive finite number"),
+    (lambda: xpnet.LayerNorm(3), "eps", "1e-5", TypeError, "eps must be a positive number"),
+])  # fmt: skip
+def test_settings_assigned_after_construction_are_checked_as_the_constructor_checks(make, setting, value, err,
+                                                                                       match):
+    """Dropout's rate 1.5 trained with a negative scale and BatchNorm's
+    momentum 2.0 with running statistics that diverge, without a word;
+    rate 1.0 failed with a bare ZeroDivisionError and eps -1 as a NaN loss
+    blamed on the learning rate. A valid value is taken, as a float."""
+    layer = make()
+    before = getattr(layer, setting)
+    with pytest.raises(err, match=match):
+        setattr(layer, setting, value)
+    assert getattr(layer, setting) == before
+    setattr(layer, setting, np.float32(0.25))
+    assert getattr(layer, setting) == 0.25 and type(getattr(layer, setting)) is float

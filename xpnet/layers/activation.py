@@ -19,6 +19,7 @@ class ActivationLayer(Layer):
     :class:`~xpnet.Activation` in its layer list and wraps it in this."""
 
     name = "Activation"
+    _setting_checks = {"activation": get_activation}
 
     def __init__(self, activation: str | dict | Activation = "identity") -> None:
         super().__init__()

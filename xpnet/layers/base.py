@@ -83,6 +83,11 @@ class Layer:
     name: str = ""
     #: Does ``forward`` draw from ``ctx.rng`` while training (Dropout)?
     uses_rng: bool = False
+    #: Settings checked again when assigned after the constructor set them:
+    #: name -> the constructor's check (value -> value), or ``None`` for one
+    #: fixed when the layer is made (a width, the bias switch: the shapes of
+    #: its parameters and the widths around it were laid out with it).
+    _setting_checks: dict[str, Any] = {}
 
     def __init__(self) -> None:
         self._backend: Any = None
@@ -91,6 +96,21 @@ class Layer:
         self._buffers: list[Any] = []
         #: This layer's random stream number, unique in its network.
         self.stream = 0
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A setting in :attr:`_setting_checks`, reassigned, is checked as the
+        constructor checks it (an activation name resolved, a Dropout rate
+        of 1.5 refused), or refused where it fixed the parameters: such an
+        edit failed deep in a later forward, or trained wrong in silence."""
+        if name in self._setting_checks and name in self.__dict__:
+            check = self._setting_checks[name]
+            if check is None:
+                kind = type(self).__name__
+                raise AttributeError(f"{kind}.{name} is fixed when the layer is made (the shapes of its parameters "
+                                     f"and the widths around it follow from it): make a new {kind} with the "
+                                     f"{name} you want")  # fmt: skip
+            value = check(value)
+        super().__setattr__(name, value)
 
     # -- settings and widths --------------------------------------------------
 

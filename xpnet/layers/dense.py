@@ -42,6 +42,7 @@ class Dense(Layer):
     """
 
     name = "Dense"
+    _setting_checks = {"n_in": None, "n_out": None, "use_bias": None, "activation": get_activation}
 
     def __init__(
         self,

@@ -41,6 +41,7 @@ class Dropout(Layer):
 
     name = "Dropout"
     uses_rng = True
+    _setting_checks = {"rate": check_rate}
 
     def __init__(self, rate: float = 0.5) -> None:
         super().__init__()

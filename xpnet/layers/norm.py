@@ -35,6 +35,18 @@ def _positive_float(value: Any, what: str) -> float:
     return float(value)
 
 
+def _eps(value: Any) -> float:
+    return _positive_float(value, "eps")
+
+
+def _momentum(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"BatchNorm momentum must be a number in [0, 1], got {value!r}")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"BatchNorm momentum must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 class _BatchCache(NamedTuple):
     """BatchNorm's forward for backward: ``d`` (``X - mean``; ``X`` when
     ``shift``, the running mean, is given), ``inv`` (``1 / sqrt(var + eps)``),
@@ -50,10 +62,12 @@ class _BatchCache(NamedTuple):
 class _Normalisation(Layer):
     """``n`` features with an elementwise affine ``weight`` (ones) and ``bias`` (zeros)."""
 
+    _setting_checks = {"n": None, "eps": _eps}
+
     def __init__(self, n: int, eps: float) -> None:
         super().__init__()
         self.n = positive_int(n, "n")
-        self.eps = _positive_float(eps, "eps")
+        self.eps = _eps(eps)
 
     def input_width(self) -> int:
         return self.n
@@ -124,14 +138,11 @@ class BatchNorm(_Normalisation):
     (``Context.sync``), so N processes train as one does."""
 
     name = "BatchNorm"
+    _setting_checks = {**_Normalisation._setting_checks, "momentum": _momentum}
 
     def __init__(self, n: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
         super().__init__(n, eps)
-        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
-            raise TypeError(f"BatchNorm momentum must be a number in [0, 1], got {momentum!r}")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"BatchNorm momentum must be a number in [0, 1], got {momentum!r}")
-        self.momentum = float(momentum)
+        self.momentum = _momentum(momentum)
 
     def config(self) -> dict[str, Any]:
         return {"n": self.n, "momentum": self.momentum, "eps": self.eps}
