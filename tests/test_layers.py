@@ -246,3 +246,64 @@ def test_settings_assigned_after_construction_are_checked_as_the_constructor_che
     assert getattr(layer, setting) == before
     setattr(layer, setting, np.float32(0.25))
     assert getattr(layer, setting) == 0.25 and type(getattr(layer, setting)) is float
+
+
+class _WritesX(xpnet.Layer):
+    """A user's ReLU that writes into its input (unregistered: not saved)."""
+
+    name = "_WritesX"
+
+    def forward(self, xp, params, buffers, X, ctx):
+        X[X < 0] = 0
+        return X, X, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY * (cache > 0), []
+
+
+class _WritesDY(_WritesX):
+    def forward(self, xp, params, buffers, X, ctx):
+        return X * 1.0, None, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        dY *= 2.0
+        return dY, []
+
+
+class _WritesParam(xpnet.Layer):
+    name = "_WritesParam"
+
+    def parameter_shapes(self):
+        return {"gain": (4,)}
+
+    def init_parameters(self, rng, dtype):
+        return {"gain": np.ones(4, dtype)}
+
+    def forward(self, xp, params, buffers, X, ctx):
+        params[0] += 1.0
+        return X * params[0], X, buffers
+
+    def backward(self, xp, params, cache, dY, need_dx):
+        return dY * params[0], [xp.sum(dY * cache, axis=0)]
+
+
+@pytest.mark.parametrize("compile", [False, True])
+@pytest.mark.parametrize(("layer", "kernel"), [(_WritesX, "forward"), (_WritesDY, "backward"),
+                                               (_WritesParam, "forward")])  # fmt: skip
+def test_a_layer_that_writes_into_an_array_it_is_given_is_named_on_numpy(layer, kernel, compile):
+    """On NumPy a user's kernel that wrote into X changed the caller's data
+    (predict's and fit's X) and the previous layer's cache, in silence; one
+    that wrote into a parameter changed the weights outside the commit. The
+    arrays it is given are read-only views now, and the write names it."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 4)), rng.normal(size=(8, 2))
+    X0 = X.copy()
+    net = xpnet.Network([layer(), xpnet.Dense(4, 2)], dtype="float64", seed=0)
+    W0 = host(net.layers[-1].weights).copy()
+    with pytest.raises(ValueError, match=rf"\.{kernel} wrote into an array it was given"):
+        if kernel == "forward":
+            net.predict(X)
+        net.fit(X, y, loss="mse", epochs=1, batch_size=4, seed=0, compile=compile)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(host(net.layers[-1].weights), W0)
+    assert all(np.all(host(p) == 1.0) for p in net.layers[0]._all_params())

@@ -132,7 +132,8 @@ class Sequential(Layer):
             if trusted:  # xpnet's own leaf layer: the protocol's tuple, its own buffers (no checks: per layer per step)
                 X, cache, b = layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
             else:
-                rows, out = X.shape[0], layer.forward(xp, params[p0:p1], buffers[b0:b1], X, ctx)
+                rows, args = X.shape[0], (xp, params[p0:p1], buffers[b0:b1], X, ctx)
+                out = _call_user(layer, "forward", args) if self._foreign[k] else layer.forward(*args)
                 X, cache, b = _returned(layer, "forward", out) if self._foreign[k] else out
                 if self._checked[k]:
                     _check_y(layer, X, (rows, self._widths[k + 1]), self._backend)
@@ -153,8 +154,11 @@ class Sequential(Layer):
         last = len(self.layers) - 1
         p0, p1, _, _ = self._slices[last]
         layer, need = self.layers[last], need_dx or last > 0
-        out = layer.backward_from_potential(xp, params[p0:p1], cache[last], dV, need)
-        dX, grads = _returned(layer, "backward_from_potential", out) if self._foreign[last] else out
+        args = (xp, params[p0:p1], cache[last], dV, need)
+        if not self._foreign[last]:
+            dX, grads = layer.backward_from_potential(*args)
+        else:
+            dX, grads = _returned(layer, "backward_from_potential", _call_user(layer, "backward_from_potential", args))
         if self._foreign[last] and need:
             _check_dx(layer, "backward_from_potential", dX, (dV.shape[0], self._widths[last]))
         return self._backward_from(last - 1, xp, params, cache, dX, need_dx, grads)
@@ -170,7 +174,7 @@ class Sequential(Layer):
                 dY, grads = layer.backward(xp, params[p0:p1], cache[k], dY, need)
                 parts.append(grads)
                 continue
-            rows, out = dY.shape[0], layer.backward(xp, params[p0:p1], cache[k], dY, need)
+            rows, out = dY.shape[0], _call_user(layer, "backward", (xp, params[p0:p1], cache[k], dY, need))
             dY, grads = _returned(layer, "backward", out)
             if need:
                 _check_dx(layer, "backward", dY, (rows, self._widths[k]))
@@ -256,6 +260,40 @@ def _ours(obj: Any) -> bool:
 def _owner(cls: type, method: str) -> type:
     """The class in ``cls``'s MRO that defines ``method``."""
     return next(k for k in cls.__mro__ if method in vars(k))
+
+
+def _call_user(layer: Layer, kernel: str, args: tuple[Any, ...]) -> Any:
+    """``layer.<kernel>(*args)`` for a user's layer, which gets its NumPy
+    arrays (parameters, buffers, X or dY) as read-only views: a kernel that wrote
+    into its X changed the caller's data (predict's and fit's X) and the
+    cache of the layer before, and one that wrote into a parameter changed
+    the weights outside the network's commit, all in silence. Such a write
+    is refused, naming the layer (one view per array: no copy)."""
+    xp, params, middle, X, rest = args
+    if kernel == "forward":  # the buffers; backward's cache is the layer's own
+        middle = [_read_only(b) for b in middle]
+    given = _read_only(X)
+    try:
+        out = getattr(layer, kernel)(xp, [_read_only(p) for p in params], middle, given, rest)
+    except ValueError as exc:
+        if "read-only" not in str(exc):
+            raise
+        raise ValueError(f"{layer!r}.{kernel} wrote into an array it was given ({exc}): a layer's kernels are pure, "
+                         "they compute new arrays (xp.where(X < 0, 0.0, X), not X[X < 0] = 0) and never change "
+                         "their inputs, parameters or cache, which the network and the other layers still "
+                         "hold") from exc  # fmt: skip
+    if given is not X and isinstance(out, tuple | list) and out and out[0] is given:  # X itself as Y (an identity)
+        out = (X, *out[1:])  # as before: predict's result stays writable
+    return out
+
+
+def _read_only(a: Any) -> Any:
+    """A read-only view of a writable NumPy array; anything else as it is."""
+    if not isinstance(a, np.ndarray) or not a.flags.writeable:
+        return a
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 def _returned(layer: Layer, kernel: str, out: Any) -> Any:
