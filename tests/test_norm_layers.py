@@ -269,6 +269,19 @@ def test_batchnorm_refuses_a_one_row_training_batch():
     assert net.predict(X[:1]).shape == (1, 3)  # inference takes one row
 
 
+def test_batchnorm_refuses_one_row_in_gradients_and_gradcheck_saying_why():
+    """``gradients`` and ``gradcheck`` normalise with the batch's statistics,
+    as ``fit`` does: one row is refused there too, but the message told the
+    caller to "pick a batch_size", which neither takes."""
+    X, y = data(17)
+    net = make_net("numpy")
+    for call in (lambda: net.gradients(X[:1], y[:1], "cross_entropy"),
+                 lambda: xpnet.gradcheck(net, X[:1], y[:1], "cross_entropy")):  # fmt: skip
+        with pytest.raises(ValueError, match=r"got 1 .*Network.gradients and gradcheck .*give them 2 rows or more"):
+            call()
+    assert np.isfinite(net.evaluate(X[:1], y[:1], "cross_entropy"))  # evaluate uses the running statistics
+
+
 @pytest.mark.parametrize(
     "make, err, match",
     [

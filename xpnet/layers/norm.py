@@ -174,7 +174,8 @@ class BatchNorm(_Normalisation):
         if rows < 2:
             raise ValueError(
                 f"BatchNorm needs at least 2 rows in each training minibatch to estimate a variance, got {rows} "
-                "(pick a batch_size that leaves no last minibatch of one row)"
+                "(in fit, pick a batch_size that leaves no last minibatch of one row; Network.gradients and "
+                "gradcheck normalise with the batch's statistics too: give them 2 rows or more)"
             )
         mean = total(X) / rows
         d = X - mean
