@@ -307,3 +307,17 @@ def test_a_layer_that_writes_into_an_array_it_is_given_is_named_on_numpy(layer, 
     np.testing.assert_array_equal(X, X0)
     np.testing.assert_array_equal(host(net.layers[-1].weights), W0)
     assert all(np.all(host(p) == 1.0) for p in net.layers[0]._all_params())
+
+
+def test_activation_assigned_before_build_picks_the_default_init_as_the_constructor_would():
+    """The default initialiser follows the activation (He-normal for ReLU,
+    Glorot-uniform otherwise): ``Dense(4, 3)`` made ReLU by assignment
+    drew Glorot weights, unlike ``Dense(4, 3, "relu")``. A given init stays."""
+    assigned = xpnet.Dense(64, 32)
+    assigned.activation = "relu"
+    want = xpnet.Network([xpnet.Dense(64, 32, "relu")], seed=0).layers[0].weights
+    np.testing.assert_array_equal(host(xpnet.Network([assigned], seed=0).layers[0].weights), host(want))
+    kept = xpnet.Dense(64, 32, init="glorot_uniform")
+    kept.activation = "relu"
+    want = xpnet.Network([xpnet.Dense(64, 32, init="glorot_uniform")], seed=0).layers[0].weights
+    np.testing.assert_array_equal(host(xpnet.Network([kept], seed=0).layers[0].weights), host(want))

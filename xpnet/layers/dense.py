@@ -59,6 +59,7 @@ class Dense(Layer):
         self.activation = get_activation(activation)
         self.use_bias = true_or_false(bias, "bias")
         self._init = resolve_init(init, self.activation.name)
+        self._default_init = init is None  # then the activation's at drawing time: one assigned later picks it
 
     # -- protocol: settings, widths, parameters -------------------------------
 
@@ -81,7 +82,8 @@ class Dense(Layer):
         return ("weight",)
 
     def init_parameters(self, rng: np.random.Generator, dtype: str) -> dict[str, np.ndarray]:
-        out = {"weight": draw_weights(self._init, rng, self.n_in, self.n_out, dtype)}
+        init = resolve_init(None, self.activation.name) if self._default_init else self._init
+        out = {"weight": draw_weights(init, rng, self.n_in, self.n_out, dtype)}
         if self.use_bias:
             out["bias"] = initial_bias(self.n_out, dtype)
         return out
