@@ -321,3 +321,31 @@ def test_activation_assigned_before_build_picks_the_default_init_as_the_construc
     kept.activation = "relu"
     want = xpnet.Network([xpnet.Dense(64, 32, init="glorot_uniform")], seed=0).layers[0].weights
     np.testing.assert_array_equal(host(xpnet.Network([kept], seed=0).layers[0].weights), host(want))
+
+
+class _NumpyTanh(xpnet.Activation):
+    """A user's activation computed with NumPy whatever the backend (unregistered)."""
+
+    name = "_numpy_tanh"
+
+    def _forward(self, xp, v):
+        return np.tanh(np.asarray(v))
+
+    def _derivative(self, xp, v):
+        return 1.0 - np.tanh(np.asarray(v)) ** 2
+
+
+def test_a_user_activation_assigned_after_build_is_checked_as_one_given_to_the_constructor():
+    """Containers sorted their layers into xpnet's own (not checked per
+    step) and users' when made: a user's activation assigned to a built
+    Dense later was not checked, and NumPy arrays on torch failed in the
+    next layer's matmul ("argument 'input' must be Tensor"), naming none."""
+    pytest.importorskip("torch")
+    X = np.ones((2, 4), "float32")
+    net = xpnet.Network([xpnet.Dense(4, 3), xpnet.Dense(3, 2)], backend="torch", seed=0)
+    net.predict(X)
+    net.layers[0].activation = _NumpyTanh()
+    with pytest.raises(ValueError, match=r"Dense\(4, 3, activation='_numpy_tanh'.*forward returned Y as a numpy"):
+        net.predict(X)
+    net.layers[0].activation = "tanh"
+    assert net.predict(X).shape == (2, 2)

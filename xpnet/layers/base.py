@@ -57,6 +57,12 @@ from ..registry import component_bases, component_spec, plain_settings, register
 __all__ = ["INFERENCE", "LAYERS", "Context", "Layer", "check_host_arrays", "layer_from_config", "walk"]
 
 
+#: How many checked settings (:attr:`Layer._setting_checks`) have been
+#: reassigned: a container that saw another count sorts its layers into
+#: xpnet's own and users' again, as an activation assigned may be a user's.
+SETTING_EDITS = [0]
+
+
 class Context(NamedTuple):
     """What a forward pass needs to know besides its inputs.
 
@@ -110,6 +116,7 @@ class Layer:
                                      f"and the widths around it follow from it): make a new {kind} with the "
                                      f"{name} you want")  # fmt: skip
             value = check(value)
+            SETTING_EDITS[0] += 1  # containers sort their layers again (a user's activation is checked per step)
         super().__setattr__(name, value)
 
     # -- settings and widths --------------------------------------------------

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..activations import Activation
 from ..registry import register
-from .base import Layer, layer_from_config, other_library
+from .base import SETTING_EDITS, Layer, layer_from_config, other_library
 
 __all__ = ["Residual", "Sequential", "as_layer"]
 
@@ -81,6 +81,14 @@ class Sequential(Layer):
             raise ValueError(f"{type(self).__name__} needs at least one layer, got none")
         self._widths = _chain_widths(self.layers)
         self._slices = _slices(self.layers)
+        self._sort_layers()
+
+    def _sort_layers(self) -> None:
+        """Which layers run a user's code (their kernels' results are checked)
+        and which are xpnet's own, called as they are; again after a setting
+        is reassigned (:data:`SETTING_EDITS`: a user's activation given to a
+        built Dense)."""
+        self._edits = SETTING_EDITS[0]
         self._foreign = [_runs_user_code(layer) for layer in self.layers]
         # the widths the next layer takes are checked; the last layer's is its parent's (or fit's) to check
         last = len(self.layers) - 1
@@ -126,6 +134,8 @@ class Sequential(Layer):
         """Chain the children. In inference (``ctx.training`` false) no cache
         is kept: each child's intermediates are freed as soon as the next
         child has its input, so memory holds about two layers' outputs."""
+        if self._edits != SETTING_EDITS[0]:
+            self._sort_layers()
         caches, new_buffers = [], []
         keep = ctx is None or ctx.training
         for k, (layer, trusted, (p0, p1, b0, b1)) in enumerate(zip(self.layers, self._trusted, self._slices)):
