@@ -349,3 +349,26 @@ def test_a_user_activation_assigned_after_build_is_checked_as_one_given_to_the_c
         net.predict(X)
     net.layers[0].activation = "tanh"
     assert net.predict(X).shape == (2, 2)
+
+
+class _SquareInPlace(xpnet.Activation):
+    """A user's activation that writes its result into its input (unregistered)."""
+
+    name = "_square_in_place"
+
+    def _forward(self, xp, v):
+        return xp.multiply(v, v, out=v)
+
+    def _derivative(self, xp, v):
+        return 2.0 * v
+
+
+def test_a_user_activation_that_writes_into_its_input_is_named_on_numpy():
+    """Dense caches its potential v for backward: an activation that wrote
+    its result into v made fit train on wrong gradients in silence
+    (gradcheck's relative error 1.9)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 1))
+    net = xpnet.Network([xpnet.Dense(3, 4, _SquareInPlace()), xpnet.Dense(4, 1)], dtype="float64", seed=0)
+    with pytest.raises(ValueError, match=r"activation='_square_in_place'.*wrote into an array"):
+        net.fit(X, y, loss="mse", epochs=1, batch_size=5)

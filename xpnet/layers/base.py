@@ -54,7 +54,7 @@ import numpy as np
 
 from ..registry import component_bases, component_spec, plain_settings, registered_as_named, registry_for
 
-__all__ = ["INFERENCE", "LAYERS", "Context", "Layer", "check_host_arrays", "layer_from_config", "walk"]
+__all__ = ["INFERENCE", "LAYERS", "Context", "Layer", "check_host_arrays", "layer_from_config", "read_only", "walk"]
 
 
 #: How many checked settings (:attr:`Layer._setting_checks`) have been
@@ -346,6 +346,16 @@ def check_step_arrays(root: Layer, params: Sequence[Any], grads: Sequence[Any], 
                              f"but the array has {tuple(p.shape)} and {_short(p.dtype)}: a layer's backward (for "
                              "buffers, its forward) must return arrays of the shapes it declares, in the network's "
                              "dtype")  # fmt: skip
+
+
+def read_only(a: Any) -> Any:
+    """A read-only view of a writable NumPy array (what a user's kernel or
+    activation is given: a write into it is refused); anything else as it is."""
+    if not isinstance(a, np.ndarray) or not a.flags.writeable:
+        return a
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 def other_library(backend: Any, a: Any) -> str | None:

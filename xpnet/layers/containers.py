@@ -15,7 +15,7 @@ import numpy as np
 
 from ..activations import Activation
 from ..registry import register
-from .base import SETTING_EDITS, Layer, layer_from_config, other_library
+from .base import SETTING_EDITS, Layer, layer_from_config, other_library, read_only
 
 __all__ = ["Residual", "Sequential", "as_layer"]
 
@@ -281,10 +281,10 @@ def _call_user(layer: Layer, kernel: str, args: tuple[Any, ...]) -> Any:
     is refused, naming the layer (one view per array: no copy)."""
     xp, params, middle, X, rest = args
     if kernel == "forward":  # the buffers; backward's cache is the layer's own
-        middle = [_read_only(b) for b in middle]
-    given = _read_only(X)
+        middle = [read_only(b) for b in middle]
+    given = read_only(X)
     try:
-        out = getattr(layer, kernel)(xp, [_read_only(p) for p in params], middle, given, rest)
+        out = getattr(layer, kernel)(xp, [read_only(p) for p in params], middle, given, rest)
     except ValueError as exc:
         if "read-only" not in str(exc):
             raise
@@ -295,15 +295,6 @@ def _call_user(layer: Layer, kernel: str, args: tuple[Any, ...]) -> Any:
     if given is not X and isinstance(out, tuple | list) and out and out[0] is given:  # X itself as Y (an identity)
         out = (X, *out[1:])  # as before: predict's result stays writable
     return out
-
-
-def _read_only(a: Any) -> Any:
-    """A read-only view of a writable NumPy array; anything else as it is."""
-    if not isinstance(a, np.ndarray) or not a.flags.writeable:
-        return a
-    view = a.view()
-    view.flags.writeable = False
-    return view
 
 
 def _returned(layer: Layer, kernel: str, out: Any) -> Any:

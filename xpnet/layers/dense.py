@@ -17,7 +17,7 @@ from .._xp import affine, column_sum
 from ..activations import Activation, get_activation
 from ..registry import component_spec, register
 from ..validation import checked_param, positive_int, true_or_false
-from .base import Layer
+from .base import Layer, read_only
 
 __all__ = ["Dense", "LayerCache"]
 
@@ -92,7 +92,8 @@ class Dense(Layer):
 
     def forward(self, xp: Any, params: Any, buffers: Any, X: Any, ctx: Any) -> tuple[Any, LayerCache, Any]:
         v = affine(xp, X, params[0], params[1] if self.use_bias else None)
-        y = self.activation._forward(xp, v)
+        act = self.activation  # a user's gets v read-only on NumPy: v is cached for backward
+        y = act._forward(xp, v if type(act).__module__.startswith("xpnet.") else read_only(v))
         return y, LayerCache(X, v, y), buffers
 
     def backward(self, xp: Any, params: Any, cache: LayerCache, dY: Any, need_dx: bool) -> tuple[Any, list[Any]]:
