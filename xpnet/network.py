@@ -37,6 +37,7 @@ from .validation import (
     DeferredChecks,
     _overflow_message,
     as_features,
+    as_numeric,
     as_targets,
     one_hot,
     positive,
@@ -255,6 +256,7 @@ class Network:
         rows = positive(batch_size, "batch_size", integer=True, allow_none=True)
         checks = DeferredChecks(self.backend)
         X, T, labels = self._queue_inputs(X, y, loss, checks)
+        loss = _weights_here(loss, self.backend, self.dtype, X.shape[0], checks)
         checks.run()
         rows = rows or self.chunk_rows(is_sparse(X))
         if X.shape[0] > rows and not isinstance(loss, _Weighted):  # its weights are N rows: whole
@@ -689,6 +691,23 @@ def _on_gpu(backend: Any) -> bool:
     device = backend.device
     platform = getattr(device, "platform", None)  # JAX devices
     return backend.name == "cupy" or "cuda" in str(device).lower() or (platform is not None and platform != "cpu")
+
+
+def _weights_here(loss: Loss, backend: Backend, dtype: str, n: int, checks: DeferredChecks) -> Loss:
+    """``loss.weighted(w)`` with its weights ``w`` as ``(n,)`` of the
+    model's dtype on its device (a list, NumPy or another library's array
+    moved once, as ``X`` is), their finiteness queued on ``checks``: as
+    given, they met the outputs of a torch or array-api-strict network in
+    that library's words ("unsupported operand type(s) for *"), and a
+    wrong length in a broadcasting error. Other losses as they are."""
+    if not isinstance(loss, _Weighted):
+        return loss
+    what = "the weights of loss.weighted(w)"
+    w = as_numeric(backend, loss.w, dtype, what)
+    if tuple(w.shape) != (n,):
+        raise ValueError(f"{what} must hold one weight per row of X, shape ({n},), got shape {tuple(w.shape)}")
+    checks.finite(w, what)
+    return _Weighted(_weights_here(loss.base, backend, dtype, n, checks), w)
 
 
 def _evaluate_value(loss: Loss, xp: Any) -> Any:
