@@ -296,3 +296,29 @@ def test_a_metric_holding_arrays_one_level_down_reports_with_its_own(backend, ho
                           metrics=[holder(w), _OutputWeightedError(w)])  # fmt: skip
         got, expected = history.metrics[f"val_{holder.name}"], history.metrics["val_test_metrics_output_weighted"]
         np.testing.assert_allclose(got, expected, rtol=1e-6, err_msg=f"weights {values}")
+
+
+def test_accuracy_of_text_labels_is_scikit_learns_and_other_kinds_are_named():
+    """Accuracy of string labels (a classifier's ``classes_``, as
+    ``accuracy_score`` takes them) raised NumPy's "could not convert string
+    to float: np.str_('a')"; a categorical Series too, and strings beside a
+    torch array torch's "can't convert np.ndarray of type numpy.str_"."""
+    pd = pytest.importorskip("pandas")
+    t, p = np.array(["cat", "dog", "cat", "eel"]), np.array(["cat", "dog", "dog", "eel"])
+    expected = sk_metrics.accuracy_score(t, p)
+    accuracy = get_metric("accuracy")
+    assert float(accuracy(t, p)) == expected == 0.75
+    assert float(accuracy(t.tolist(), list(p))) == expected
+    assert float(accuracy(pd.Series(t, dtype="category"), pd.Series(p, dtype="category"))) == expected
+    assert float(accuracy(t[:, None], p)) == expected  # an (N, 1) column beside (N,), as numbers
+    assert float(accuracy(np.array([b"a", b"b"]), np.array([b"a", b"a"]))) == 0.5
+    with pytest.raises(TypeError, match=r"accuracy: y_true holds text labels \(such as 'cat'\) but y_pred is a numpy "
+                                        r"array of dtype float64; compare labels of one kind"):
+        accuracy(t, np.eye(4)[:, :3])
+    with pytest.raises(ValueError, match=r"accuracy compares y_true and y_pred of the same shape, got \(4,\) and \(3,\)"):
+        accuracy(t, p[:3])
+    with pytest.raises(TypeError, match=r"mean_squared_error needs numbers, got text labels \(such as '1'\)"):
+        get_metric("mse")(np.array(["1", "2"]), np.array([1.0, 2.0]))
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="y_pred is a torch array of dtype torch.int64"):
+        accuracy(t, torch.tensor([0, 1, 1, 2]))

@@ -60,6 +60,9 @@ class _RowsMetric(Metric):
     that shape and dtype by :func:`_rows_of_outputs` first."""
 
     def __call__(self, y_true: Any, y_pred: Any) -> Any:
+        texts = _texts(y_true), _texts(y_pred)
+        if texts[0] is not None or texts[1] is not None:  # labels such as 'cat': no library's arrays hold them
+            return self._of_texts(y_true, y_pred, texts)
         y_true, y_pred = _together(y_true, y_pred, self.name)
         xp = array_namespace(y_true, y_pred)
         if xp.isdtype(y_pred.dtype, "real floating"):
@@ -76,6 +79,13 @@ class _RowsMetric(Metric):
     def _of_labels(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
         """The metric of predicted labels (as floats): the same as of outputs but for accuracy."""
         return self._of_rows(xp, y_true, y_pred)
+
+    def _of_texts(self, y_true: Any, y_pred: Any, texts: tuple[Any, Any]) -> Any:
+        """The metric where ``y_true`` or ``y_pred`` holds text labels
+        (``texts``: either as a host array, or ``None``): refused but by accuracy."""
+        found = _first_text(*[t for t in texts if t is not None])
+        raise TypeError(f"{self.name} needs numbers, got text labels (such as {found!r}); accuracy compares text "
+                        "labels")
 
 
 @register
@@ -106,6 +116,11 @@ class Accuracy(_RowsMetric):
     def _of_labels(self, xp: Any, y_true: Any, y_pred: Any) -> Any:
         # labels match or not: a 0.5 threshold would call every label above 0 the same class
         return _mean(xp, xp.astype(xp.all(y_pred == y_true, axis=-1), y_pred.dtype))
+
+    def _of_texts(self, y_true: Any, y_pred: Any, texts: tuple[Any, Any]) -> Any:
+        # text labels ('cat', a classifier's classes_), on the host as scikit-learn's accuracy_score compares them
+        y_true, y_pred = _text_rows(y_true, y_pred, texts, self.name)
+        return np.float64(np.count_nonzero(np.all(y_true == y_pred, axis=-1)) / y_true.shape[0])
 
 
 @register(aliases=("mse",))
@@ -176,6 +191,46 @@ def _together(y_true: Any, y_pred: Any, metric: str) -> tuple[Any, Any]:
         raise TypeError(f"{metric}: y_true is a {libraries[0]} array and y_pred a{'n' * (libraries[1][0] in 'aeiou')} "
                         f"{libraries[1]} one; pass both of one library (the targets where the outputs are)")
     return y_true, y_pred
+
+
+def _texts(value: Any) -> np.ndarray | None:
+    """Host data of text labels (strings, bytes, Python objects among which
+    a string: a categorical Series of words) as a NumPy array; ``None`` for
+    anything else (numbers, another library's array)."""
+    if not _is_host(value) or isinstance(value, np.generic):
+        return None
+    try:
+        host = _host_array(value)
+    except ValueError:  # ragged: the numbers' path names it
+        return None
+    if host.dtype.kind in "US" or (host.dtype.kind == "O" and any(isinstance(v, str | bytes) for v in host.flat)):
+        return host.astype(object)
+    return None
+
+
+def _text_rows(y_true: Any, y_pred: Any, texts: tuple[Any, Any], metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Text labels ``y_true`` and ``y_pred`` as ``(N, outputs)`` host object
+    arrays of one shape; text beside numbers (a network's outputs, class
+    indices) is refused, naming both."""
+    if texts[0] is None or texts[1] is None:
+        numbers, name = (y_pred, "y_pred") if texts[1] is None else (y_true, "y_true")
+        kind = f"{_library(numbers)} array of dtype {numbers.dtype}" if hasattr(numbers, "dtype") else "numbers"
+        found = _first_text(*[t for t in texts if t is not None])
+        raise TypeError(f"{metric}: {'y_true' if name == 'y_pred' else 'y_pred'} holds text labels (such as "
+                        f"{found!r}) but {name} is a {kind}; compare labels "
+                        "of one kind (a classifier's predict gives its labels; a network's outputs compare with class "
+                        "indices 0..K-1, such as numpy.unique(y, return_inverse=True)[1])")  # fmt: skip
+    rows = [t.reshape(-1, 1) if t.ndim == 1 else t for t in texts]
+    if rows[0].shape != rows[1].shape or rows[0].ndim != 2:
+        raise ValueError(f"{metric} compares y_true and y_pred of the same shape, got {texts[0].shape} and "
+                         f"{texts[1].shape}")  # fmt: skip
+    if rows[0].shape[0] == 0:
+        raise ValueError(f"{metric}: y_pred of shape {texts[1].shape} hold no row; a metric needs at least one")
+    return rows[0], rows[1]
+
+
+def _first_text(*hosts: np.ndarray) -> Any:
+    return next((v for h in hosts for v in h.flat if isinstance(v, str | bytes)), None)
 
 
 def _is_host(value: Any) -> bool:
