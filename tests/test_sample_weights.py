@@ -198,6 +198,10 @@ def test_class_weight_dicts_and_binary_targets():
     d = xpnet.MLP([2, 1], output_activation="sigmoid", backend="numpy", dtype="float64", seed=0)
     h4 = d.fit(X, t, sample_weight=np.linspace(1, 2, 30) * np.where(t == 1, 2.0, 0.5), **kw)
     np.testing.assert_allclose(both.loss, h4.loss, rtol=1e-12)
+    # float labels' keys, as dict(zip(np.unique(t), weights)) makes them (np.float64 0.0, 1.0): classes 0 and 1
+    f = xpnet.MLP([2, 1], output_activation="sigmoid", backend="numpy", dtype="float64", seed=0)
+    floats = f.fit(X, t, class_weight=dict(zip(np.unique(t), [0.5, 2.0])), sample_weight=np.linspace(1, 2, 30), **kw)
+    np.testing.assert_allclose(floats.loss, h4.loss, rtol=1e-12)
     # several 0/1 outputs (multi-label): a row of no positive label weighed 0 (T @ weights), even with {}
     labels = (X > 0).astype(float)
     e = xpnet.MLP([2, 2], output_activation="sigmoid", backend="numpy", dtype="float64", seed=0)
@@ -216,6 +220,9 @@ def test_class_weight_dicts_and_binary_targets():
     (dict(sample_weight=["a"] * 21), TypeError, "sample_weight"),
     (dict(class_weight="even"), TypeError, "class_weight"),
     (dict(class_weight={2: 1.0}), ValueError, "label 2"),
+    (dict(class_weight={0.5: 1.0}), ValueError, r"label 0.5 is not a class of this network \(the integers 0..1\)"),
+    (dict(class_weight={float("nan"): 1.0}), ValueError, "label nan"),
+    (dict(class_weight={"0": 1.0}), ValueError, "label '0'"),
     (dict(class_weight={0: -1.0}), ValueError, "class 0"),
     (dict(class_weight={0: float("nan")}), ValueError, "class 0"),
     (dict(class_weight="balanced", loss="mse"), ValueError, "class targets"),

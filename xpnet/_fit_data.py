@@ -62,12 +62,23 @@ def check_class_weight(class_weight: Any, loss: Any, n_out: int) -> Any:
     n_classes = 2 if n_out == 1 else n_out
     out = {}
     for label, w in class_weight.items():
-        if isinstance(label, bool) or not isinstance(label, numbers.Integral) or not 0 <= label < n_classes:
-            raise ValueError(f"class_weight: label {label!r} is not a class of this network (0..{n_classes - 1})")
+        label = _class_index(label, n_classes)
         if isinstance(w, bool) or not isinstance(w, numbers.Real) or not (math.isfinite(w) and w >= 0):
             raise ValueError(f"class_weight: the weight of class {label} must be a finite number >= 0, got {w!r}")
-        out[int(label)] = float(w)
+        out[label] = float(w)
     return out
+
+
+def _class_index(label: Any, n_classes: int) -> int:
+    """A ``class_weight`` key as the class index it names: an int, or a
+    whole float (float labels, as ``dict(zip(np.unique(y), weights))`` gives
+    for ``xpnet.datasets.xor()``'s 0.0 and 1.0: they train as classes 0, 1)."""
+    whole = (not isinstance(label, bool) and isinstance(label, numbers.Real) and math.isfinite(label)
+             and float(label).is_integer())  # fmt: skip
+    if not whole or not 0 <= label < n_classes:
+        raise ValueError(f"class_weight: label {label!r} is not a class of this network (the integers "
+                         f"0..{n_classes - 1})")  # fmt: skip
+    return int(label)
 
 
 def queue_sample_weight(backend: Any, w: Any, n: int, dtype: str, checks: Any) -> Any:
