@@ -610,6 +610,27 @@ def test_the_hint_for_an_infinite_value_names_the_token_that_makes_it_missing(tm
     ok(xpnet_cli("train", "--data", target, "--task", "regression", *option, "--missing", "drop", *FAST))
 
 
+@pytest.mark.parametrize("where", ["X", "y"])
+def test_the_hint_for_an_infinite_value_in_an_npz_file_leads_somewhere(tmp_path, where):
+    """An NPZ archive's inf was met with the CSV hint "--na-values inf to
+    treat it as missing", which train then refused ("--na-values read CSV
+    files; ... an NPZ archive ..., which it does not apply to"). The hint
+    says to store NaN, which --missing handles."""
+    X, y = blobs(40, seed=5)
+    y = X[:, 0] * 2.0
+    if where == "X":
+        X[3, 1] = np.inf
+    else:
+        y[3] = -np.inf
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    line = one_line_error(xpnet_cli("train", "--data", tmp_path / "d.npz", "--task", "regression", *FAST))
+    assert "row 4" in line and "infinite" in line and "--na-values" not in line
+    assert "an NPZ archive marks a missing value as NaN" in line
+    X, y = np.where(np.isinf(X), np.nan, X), np.where(np.isinf(y), np.nan, y)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    ok(xpnet_cli("train", "--data", tmp_path / "d.npz", "--task", "regression", "--missing", "drop", *FAST))
+
+
 def test_an_infinite_value_under_missing_mean_is_one_error_line(tmp_path):
     """The fill was computed before the infinite value was refused: numpy's
     'invalid value encountered in divide' came out as a warning above the error."""

@@ -19,10 +19,10 @@ import numpy as np
 from ._number_text import as_numbers, decimal_comma, decimal_comma_hint, decimal_comma_share, is_number, number_marks
 from .data_io import DataError, Table
 from .preprocessing import (
-    _infinity_token,
     _refuse_repeated_header,
     _shell,
     _stray_hint,
+    infinity_hint,
     plain,
     refuse_formatted_numbers,
     scaling,
@@ -142,7 +142,7 @@ class Features:
         row = int(np.flatnonzero(np.isinf(values))[0])
         raise DataError(f"{table.path}, {table.where(row)}: column {c.name!r} holds an infinite value "
                         "(beyond float64's range of about 1.8e308)",
-                        f"fix the value, or {_infinity_token(values[row])} to treat it as missing")
+                        infinity_hint(table, values[row]))
 
     def _numbers(self, table: Table, c: Column, trained: str) -> np.ndarray:
         values, stray = as_numbers(table.frame[c.name], number_marks(table))
@@ -229,7 +229,7 @@ def _refuse_text(table: Table, name: str, stray: np.ndarray, from_model: bool = 
     if _is_infinite(value):  # pandas < 3 keeps 1e309 as text
         raise DataError(f"{table.path}, {table.where(row)}: column {name!r} holds an infinite value "
                         "(beyond float64's range of about 1.8e308)",
-                        f"fix the value, or {_infinity_token(float(value))} to treat it as missing")
+                        infinity_hint(table, float(value)))
     hint = f"{_stray_hint(value)}; --categorical {_shell(name)} encodes the column as categories"
     if from_model:
         hint = (f"{_stray_hint(value)}; the model takes {name!r} as numbers: xpnet train --categorical "

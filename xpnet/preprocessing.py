@@ -27,6 +27,7 @@ __all__ = [
     "check_target",
     "choose_task",
     "encode_classes",
+    "infinity_hint",
     "plain",
     "read_target",
     "scaling",
@@ -171,8 +172,8 @@ def _refuse_infinite(table: Table, name: str, values: np.ndarray) -> None:
     bad = np.flatnonzero(np.isinf(values))
     if bad.size:
         raise DataError(f"{table.path}, {table.where(int(bad[0]))}: the target {name!r} is infinite "
-                        "(beyond float64's range of about 1.8e308)", "fix the value, or --missing drop with "
-                        f"{_infinity_token(values[bad[0]])} to leave such rows out")
+                        "(beyond float64's range of about 1.8e308)",
+                        infinity_hint(table, values[bad[0]], target=True))
 
 
 def _refuse_stray_text(table: Table, name: str, texts, missing: np.ndarray) -> None:
@@ -290,6 +291,21 @@ def _stray_hint(value: str, then: str = "") -> str:
     if value.startswith("-") and len(value) > 1:  # argparse would take `--na-values -x` for two options
         return f"if {value!r} marks a missing value, pass --na-values={_shell(value)}{then}"
     return f"if {value!r} marks a missing value, pass --na-values {_shell(value)}{then}"
+
+
+def infinity_hint(table: Table, value: float, target: bool = False) -> str:
+    """How to get past an infinite value (of the ``target``, or of a
+    feature): in a CSV file, the ``--na-values`` token that makes it
+    missing; an NPZ archive's arrays, which ``--na-values`` does not read
+    (it is refused there), mark a missing value as NaN."""
+    if table.sep is None:
+        then = ("--missing drop leaves out" if target else
+                "train's --missing drop, mean, median or most_frequent handles")  # fmt: skip
+        return (f"fix the value: an NPZ archive marks a missing value as NaN (np.where(np.isinf(a), np.nan, a) "
+                f"before np.savez), which {then}")
+    token = _infinity_token(value)
+    return (f"fix the value, or --missing drop with {token} to leave such rows out" if target else
+            f"fix the value, or {token} to treat it as missing")  # fmt: skip
 
 
 def _infinity_token(value: float) -> str:
