@@ -317,6 +317,32 @@ def test_bool_columns_of_a_frame_are_zeros_and_ones():
         net.predict(pd.DataFrame({"a": pd.array([True, None], dtype="boolean"), "b": [3.0, 4.0]}))
 
 
+def test_object_arrays_of_numbers_are_numbers():
+    """A DataFrame column of object dtype holding floats (or Decimals, or a
+    None for a missing value), as scikit-learn's check_array reads it, was
+    refused as "Python objects ... encode them as numbers": they were
+    numbers. None is a missing value (NaN, named); text and other objects
+    are still refused."""
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    from decimal import Decimal
+
+    net = xpnet.MLP([2, 1], backend="numpy", dtype="float64", seed=0)
+    want = net.predict(np.array([[1.5, 3.0], [0.25, 4.0]]))
+    frame = pd.DataFrame({"a": pd.Series([1.5, 0.25], dtype=object), "b": [3.0, 4.0]})
+    np.testing.assert_array_equal(net.predict(frame), want)
+    np.testing.assert_array_equal(net.predict(frame.assign(a=[Decimal("1.5"), Decimal("0.25")])), want)
+    np.testing.assert_array_equal(net.predict(np.array([[1.5, 3], [0.25, 4]], dtype=object)), want)
+    np.testing.assert_array_equal(net.predict(frame.T.T), want)  # a transposed mixed frame is all objects
+    h = net.fit(frame, pd.Series([0.5, 1], dtype=object), loss="mse", epochs=1)
+    assert np.isfinite(h.loss[-1])
+    with pytest.raises(ValueError, match="X contains NaN"):
+        net.predict(frame.assign(a=pd.Series([1.5, None], dtype=object)))
+    with pytest.raises(TypeError, match="got Python objects"):
+        net.predict(frame.assign(a=pd.Series([1.5, "x"], dtype=object)))
+    with pytest.raises(TypeError, match="got Python objects"):
+        net.predict(np.array([[1.5, {}]], dtype=object))
+
+
 def test_a_setter_given_an_int_beyond_float_is_refused_in_words():
     with pytest.raises(TypeError, match="Neuron.weights must hold real numbers"):
         xpnet.Neuron(2).weights = [10**400, 1]

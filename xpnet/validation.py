@@ -13,6 +13,7 @@ for host data.
 
 from __future__ import annotations
 
+import decimal
 import functools
 import numbers
 import os
@@ -75,7 +76,7 @@ def as_numeric(
         host = np.asarray(value) if host is None else host
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"{what} must be a rectangular array of numbers: {exc}") from None
-    host = _without_ml_dtypes(host)
+    host = _object_numbers(_without_ml_dtypes(host))
     _refuse_host_non_numbers(host, value, what)
     _refuse_overflow(host, dtype if fits is None else fits, what)
     if dtype is None:
@@ -144,6 +145,25 @@ def refuse_without_data(value: Any, what: str) -> None:
     if compat.is_jax_array(value) and callable(is_deleted) and is_deleted():
         raise ValueError(f"{what} is a JAX array whose buffer was deleted (.delete(), or donated to a jax.jit "
                          "function); expected an array that still holds its values")  # fmt: skip
+
+
+def _object_numbers(host: np.ndarray) -> np.ndarray:
+    """An object array of real numbers (a DataFrame column of object dtype,
+    Decimals, a list with None for a missing value) as float64, as
+    scikit-learn's ``check_array`` reads it: None becomes NaN, which the
+    finite checks name. They were refused as "Python objects ... encode
+    them as numbers". Anything else (text, ``pd.NA``, complex numbers, ints
+    beyond float64) stays, for the refusal to name."""
+    if host.dtype.kind != "O" or not all(v is None or isinstance(v, _REAL) for v in host.flat):
+        return host
+    try:
+        with quiet_float_errors():
+            return host.astype(np.float64)
+    except (OverflowError, ValueError, TypeError):
+        return host
+
+
+_REAL = (numbers.Real, decimal.Decimal, np.bool_)
 
 
 def _without_ml_dtypes(host: np.ndarray) -> np.ndarray:
