@@ -150,6 +150,24 @@ def test_scaling_leaves_constant_columns_finite():
     np.testing.assert_array_equal(standardize(X, mean.tolist(), std.tolist()), [[-1.0, 0.0], [1.0, 0.0]])
 
 
+def test_a_column_constant_but_for_rounding_is_only_centred_as_scikit_learn_does():
+    """Values that differ in their last bits only (1e8 plus noise below its
+    float64 spacing, a computed feature's rounding) got that noise's std,
+    ~1e-8, and became a feature of -1s and 1s; scikit-learn's StandardScaler
+    calls such a column constant (scale 1). A small real spread is kept."""
+    preprocessing = pytest.importorskip("sklearn.preprocessing", reason="scikit-learn is the reference")
+    rng = np.random.default_rng(0)
+    X = np.c_[1e8 + rng.normal(size=100) * 1e-8, 0.1 * 3 + np.zeros(100) + (rng.random(100) < 0.5) * 5.6e-17,
+              1e8 + rng.normal(size=100) * 1e-3, rng.normal(size=100)]
+    assert len(np.unique(X[:, 0])) > 1 and len(np.unique(X[:, 1])) > 1
+    mean, std = scaling(X)
+    reference = preprocessing.StandardScaler().fit(X)
+    np.testing.assert_allclose(mean, reference.mean_, rtol=1e-12)
+    np.testing.assert_allclose(std, reference.scale_, rtol=1e-6)  # 1e8 + 1e-3 noise: divided by 1e8 first
+    assert std[0] == std[1] == 1.0 and std[2] < 1e-2
+    assert np.abs(standardize(X, mean, std)[:, :2]).max() < 1e-6
+
+
 def test_scaling_of_rows_and_near_the_float64_limit():
     X = np.array([[1e308, 1.0], [-1e308, 2.0], [1e308, 3.0], [5.0, 100.0]])
     with warnings.catch_warnings():

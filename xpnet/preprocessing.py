@@ -491,8 +491,9 @@ def _classes(labels: Any, n: int) -> np.ndarray:
 
 def scaling(X: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-column mean and standard deviation of ``X`` (of its ``rows``); a
-    constant column gets std 1 (it is only centred) so scaling never divides
-    by zero.
+    constant column (but for rounding, as scikit-learn's ``StandardScaler``
+    tells) gets std 1 (it is only centred) so scaling never divides by zero
+    nor blows rounding noise up into a feature.
 
     One column at a time (no copy of the matrix), each divided by its
     largest magnitude first, so values near float64's limit (1e308) neither
@@ -508,8 +509,18 @@ def scaling(X: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, 
             scale = scale if scale > 0 and np.isfinite(scale) else 1.0
             z = column / scale
             m, s = z.mean(), z.std()
-            mean[j], std[j] = m * scale, (s * scale if s > 0 else 1.0)
+            mean[j], std[j] = m * scale, (s * scale if not _constant(s, m, column.size) else 1.0)
     return mean, std
+
+
+def _constant(s: float, m: float, n: int) -> bool:
+    """Is a column of ``n`` values, mean ``m`` and deviation ``s`` (scaled
+    into [-1, 1]), constant but for rounding (``1e8`` and ``1e8 + 1.5e-8``,
+    a computed feature's last bits)? scikit-learn's test (its
+    ``StandardScaler``): divided by its deviation, that noise became a
+    feature of -1s and 1s."""
+    eps = np.finfo(np.float64).eps
+    return not s > 0 or s * s <= n * eps * s * s + (n * m * eps) ** 2
 
 
 def standardize(X: np.ndarray, mean, std) -> np.ndarray:
