@@ -192,6 +192,28 @@ def test_evaluate_takes_a_weighted_loss_of_host_weights_on_every_backend(backend
         net.evaluate(X, y, loss.weighted(np.full(30, np.nan)))
 
 
+def test_gradients_and_gradcheck_take_a_weighted_loss_and_fit_names_sample_weight(backend):
+    """``gradients``/``gradcheck`` with ``loss.weighted(np.ones(n))``: on
+    torch the NumPy weights met the deltas in torch's words; on NumPy the
+    float64 weights made a float32 network's gradient float64, blamed on "a
+    layer's backward". ``fit(loss=loss.weighted(w))`` failed in a
+    broadcasting error of its first minibatch; it names sample_weight."""
+    net = _net(backend, dtype="float32")
+    rng = np.random.default_rng(4)
+    X, y, w = rng.normal(size=(12, 5)), np.arange(12) % 3, rng.uniform(0.5, 1.5, 12)
+    loss = xpnet.get_loss("cross_entropy")
+    scaled = net.gradients(X, y, loss.weighted(2 * np.ones(12)))
+    for got, plain in zip(scaled, net.gradients(X, y, loss)):
+        for g, p in zip(got, plain):
+            assert_on(g, backend, "float32")
+            np.testing.assert_allclose(host(g), 2 * host(p), rtol=1e-5, atol=1e-7)
+    assert xpnet.gradcheck(_net(backend), X, y, loss.weighted(w.tolist())) < 1e-5
+    with pytest.raises(ValueError, match=r"must hold one weight per row of X, shape \(12,\), got shape \(3,\)"):
+        net.gradients(X, y, loss.weighted(np.ones(3)))
+    with pytest.raises(ValueError, match="fit takes row weights as sample_weight=w"):
+        net.fit(X, y, loss=loss.weighted(w), epochs=1, batch_size=4)
+
+
 def test_a_float64_array_of_another_device_predicts_on_a_device_without_float64():
     """array-api-strict's 'no_float64' device (as torch's MPS): NumPy's or
     torch's float64 X predicted, but array-api-strict's own float64 X, from

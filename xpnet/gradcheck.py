@@ -71,7 +71,7 @@ def _gradcheck(net: Any, X: Any, y: Any, loss: Any, step: float) -> float:
         raise ValueError(f"gradcheck: step must be a finite number > 0, got {step!r}")
     loss = get_loss(loss)
     net64 = _float64_copy(net)  # read only: nothing is committed
-    X, T = net64._inputs(X, y, loss)
+    X, T, loss = net64._weighted_inputs(X, y, loss)
     backend = net64.backend
     params = net64._params()
     if not params:  # max() of no errors failed with "max() arg is an empty sequence"

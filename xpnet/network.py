@@ -312,8 +312,7 @@ class Network:
         the value is flat, but ``(y - t)`` still pulls a wrong output back,
         as training needs (``fit`` uses the same delta)."""
         refuse_traced("Network.gradients", X, y)
-        loss = get_loss(loss)
-        X, T = self._inputs(X, y, loss)
+        X, T, loss = self._weighted_inputs(X, y, get_loss(loss))
         params, buffers = self._arrays()  # one commit's, as predict (another thread may be fitting)
         with quiet_float_errors():
             _, grads, _ = self._loss_and_grads(params, X, T, loss, buffers)
@@ -435,10 +434,17 @@ class Network:
 
     def _inputs(self, X: Any, y: Any, loss: Loss) -> tuple[Any, Any]:
         """``(X, T)`` converted once, value-checked in one transfer, labels one-hot."""
+        X, T, _ = self._weighted_inputs(X, y, loss)
+        return X, T
+
+    def _weighted_inputs(self, X: Any, y: Any, loss: Loss) -> tuple[Any, Any, Loss]:
+        """:meth:`_inputs` and ``loss``, a ``loss.weighted(w)``'s weights
+        moved and checked with them (:func:`_weights_here`)."""
         checks = DeferredChecks(self.backend)
         X, T, labels = self._queue_inputs(X, y, loss, checks)
+        loss = _weights_here(loss, self.backend, self.dtype, X.shape[0], checks)
         checks.run()
-        return self.backend.asarray(X), self.backend.asarray(self._one_hot_if(T, labels))
+        return self.backend.asarray(X), self.backend.asarray(self._one_hot_if(T, labels)), loss
 
     def _queue_inputs(self, X: Any, y: Any, loss: Loss, checks: DeferredChecks, what: str = "") -> tuple[Any, Any, bool]:
         """Convert ``X`` and ``y`` and queue their value checks on ``checks``;

@@ -42,7 +42,7 @@ from ._xp import over_count, row_range
 from .callbacks import callback_name
 from .layers import INFERENCE
 from .layers.base import Context
-from .losses import for_labels, get_loss
+from .losses import Loss, _Weighted, for_labels, get_loss
 from .optimizers import get_optimizer, initial_state
 from .records import History, Position, RunRecord, TrainingInterrupted, check_figure
 from .registry import component_spec, plain_settings
@@ -296,7 +296,7 @@ class _Run:
     def __init__(self, net: Any, dp: Any, options: dict[str, Any]) -> None:
         self.net, self.dp = net, dp
         self.backend, self.xp = net.backend, net.backend.xp
-        self.loss = get_loss(options["loss"])
+        self.loss = _unweighted(get_loss(options["loss"]))
         self.opt = self.step_opt = get_optimizer(options["optimizer"], options["lr"])
         run_options.check_rate_given_once(options["optimizer"], self.opt, options["lr"])
         run_options.check_eps(self.opt, net.dtype)
@@ -1061,3 +1061,15 @@ def _update_bar(bar: Any, history: History, epochs: int) -> None:
             post[name] = f"{values[epoch]:.4f}"
         bar.set_postfix(post, refresh=False)
         bar.update(1)
+
+
+def _unweighted(loss: Loss) -> Loss:
+    """fit's loss, refused as ``loss.weighted(w)``: its weights are one
+    batch's rows, and fit's minibatches met them in a broadcasting error
+    (or another library's words); ``sample_weight=w`` weighs each
+    minibatch's rows by theirs."""
+    if isinstance(loss, _Weighted):
+        raise ValueError("fit takes row weights as sample_weight=w, each minibatch weighed by its rows' weights; "
+                         "loss.weighted(w) holds the weights of a single batch (for evaluate, gradients and "
+                         "gradcheck): pass fit the loss itself")  # fmt: skip
+    return loss
