@@ -291,7 +291,16 @@ def _check_columns(columns: Sequence[Sequence[Any]]) -> None:
     too few returned one parameter fewer, and a gradient of another shape
     broadcast into a parameter of a new shape, silently (a hand-written
     loop's ``opt.step``; fit's gradients always fit). Shapes only: no value
-    is read, so nothing syncs, and a traced step checks them once."""
+    is read, so nothing syncs, and a traced step checks them once. The
+    common case is one list comparison per column (each eager step pays it)."""
+    shapes = [p.shape for p in columns[0]]
+    for column in columns[1:]:
+        if [a.shape for a in column] != shapes:
+            _refuse_columns(columns)
+
+
+def _refuse_columns(columns: Sequence[Sequence[Any]]) -> None:
+    """The ``ValueError`` naming the first column that does not pair with the parameters."""
     params = columns[0]
     for k, column in enumerate(columns[1:], 1):
         what = "gradients" if k == 1 else f"optimizer state arrays (state list {k - 1})"

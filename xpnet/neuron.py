@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 
 from ._backend import (
-    Backend, backend_for_unpickling, device_spec, get_backend, own_broadcasting, quiet_float_errors, to_numpy,
+    Backend,
+    backend_for_unpickling,
+    device_spec,
+    get_backend,
+    own_broadcasting,
+    quiet_float_errors,
+    to_numpy,
 )  # fmt: skip
 from ._random import draw_weights, host_rng, initial_bias, resolve_init
 from ._xp import affine
