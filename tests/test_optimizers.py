@@ -366,3 +366,20 @@ def test_an_eps_that_is_zero_in_the_networks_dtype_is_refused_by_fit(backend, op
     wide = xpnet.MLP([3, 1], backend=backend, seed=0, dtype="float64")
     wide.fit(X, y, loss="mse", optimizer=opt, epochs=2)
     assert all(np.isfinite(host(p)).all() for p in wide._params())
+
+
+@pytest.mark.parametrize("spec", [{"name": "adam"}, {"name": "adam", "config": {}},
+                                  {"name": "Adam", "config": {"beta1": 0.8}}, {"name": "momentum"}], ids=repr)  # fmt: skip
+def test_a_spec_without_a_rate_takes_fits_lr_as_a_name_does(spec):
+    """fit(optimizer={"name": "adam"}, lr=0.04) was refused as "an optimizer
+    object with its own lr=0.001", though the spec set no rate: a spec (or
+    its config) without lr is built with fit's lr, as the name is."""
+    X = np.random.default_rng(0).normal(size=(16, 3))
+    Y = np.eye(2)[(X[:, 0] > 0).astype(int)]
+    assert get_optimizer(spec, 0.04).lr == 0.04
+    assert get_optimizer(spec, 0.04).config() == {**get_optimizer(spec).config(), "lr": 0.04}
+    assert xpnet.MLP([3, 2], backend="numpy", seed=0).fit(X, Y, optimizer=spec, lr=0.04, epochs=1).lr == [0.04]
+    with_rate = {"name": spec["name"], "config": {**spec.get("config", {}), "lr": 0.5}}
+    assert get_optimizer(with_rate, 0.5).lr == 0.5
+    with pytest.raises(ValueError, match="lr=0.04 and an optimizer object with its own lr=0.5"):
+        xpnet.MLP([3, 2], backend="numpy", seed=0).fit(X, Y, optimizer=with_rate, lr=0.04)

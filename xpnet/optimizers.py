@@ -525,22 +525,35 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {"momentum": ("sgd", {"momentum
 def get_optimizer(optimizer: str | dict | Optimizer, lr: float | None = None) -> Optimizer:
     """An optimizer from a name or registered class (built with ``lr=lr``,
     or its own default rate when ``lr`` is None), a ``{"name", "config"}``
-    spec, or an object (kept as is)."""
+    spec (built with ``lr=lr`` too unless its config sets ``lr``), or an
+    object (kept as is)."""
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
         return optimizer(**_rate(optimizer, lr))
     if isinstance(optimizer, dict):
-        name = optimizer.get("name")
-        if isinstance(name, str) and name.strip().lower() in PRESETS and isinstance(optimizer.get("config", {}), dict):
-            base, preset = PRESETS[name.strip().lower()]
-            optimizer = {"name": base, "config": {**preset, **optimizer.get("config", {})}}
-        return OPTIMIZERS.build(optimizer)
+        return _from_spec(optimizer, lr)
     if not isinstance(optimizer, str):
         raise TypeError(f"optimizer must be a name or an optimizer object, got {type(optimizer).__name__}")
     name, preset = PRESETS.get(optimizer.strip().lower(), (optimizer, {}))
     cls = OPTIMIZERS.lookup(name)
     return cls(**_rate(cls, lr), **preset)
+
+
+def _from_spec(spec: dict, lr: float | None) -> Optimizer:
+    """An optimizer from a ``{"name", "config"}`` spec: a preset's settings
+    under its config, and ``lr`` where the config sets no rate, as a name is
+    built (``{"name": "adam"}`` beside fit's ``lr=0.04`` was built at
+    Adam's 0.001, and so refused as "an optimizer object with its own
+    lr=0.001"). A config that sets ``lr`` keeps it."""
+    name, config = spec.get("name"), spec.get("config", {})
+    if isinstance(name, str) and isinstance(config, dict):
+        base, preset = PRESETS.get(name.strip().lower(), (name, {}))
+        config = {**preset, **config}
+        if lr is not None and "lr" not in config:
+            config = {**_rate(OPTIMIZERS.lookup(base), lr), **config}
+        spec = {**spec, "name": base, "config": config}
+    return OPTIMIZERS.build(spec)
 
 
 def _rate(cls: type, lr: float | None) -> dict[str, float]:

@@ -83,10 +83,11 @@ def fit(
 ) -> History:
     """Train ``net`` on ``(X, y)`` and return its :class:`History`.
 
-    ``lr`` is the rate of an ``optimizer`` given by name or class (when not
-    given, the optimizer's own default: 0.01 for SGD, 0.001 for Adam, as in
-    torch); an optimizer object keeps its own, and a different ``lr``
-    beside it is refused rather than ignored.
+    ``lr`` is the rate of an ``optimizer`` given by name, class or a spec
+    whose config sets no ``lr`` (when not given, the optimizer's own
+    default: 0.01 for SGD, 0.001 for Adam, as in torch); an optimizer object
+    (or a spec's ``lr``) keeps its own, and a different ``lr`` beside it is
+    refused rather than ignored.
     ``batch_size=None`` is full-batch gradient descent; otherwise minibatches
     of ``batch_size`` rows (the last one may be shorter), reshuffled every
     epoch by ``numpy.random.default_rng(seed)`` on the host when ``shuffle``,
