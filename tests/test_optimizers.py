@@ -383,3 +383,19 @@ def test_a_spec_without_a_rate_takes_fits_lr_as_a_name_does(spec):
     assert get_optimizer(with_rate, 0.5).lr == 0.5
     with pytest.raises(ValueError, match="lr=0.04 and an optimizer object with its own lr=0.5"):
         xpnet.MLP([3, 2], backend="numpy", seed=0).fit(X, Y, optimizer=with_rate, lr=0.04)
+
+
+@pytest.mark.parametrize("opt", [xpnet.SGD(0.1, momentum=0.9), xpnet.Adam(), AdamW(), RMSprop(),
+                                 RMSprop(centered=True, momentum=0.5)], ids=repr)  # fmt: skip
+def test_a_state_not_from_init_state_is_named_with_the_keys_it_lacks(backend, opt):
+    """opt.step(params, grads, {}) (a hand-written loop that skipped
+    init_state, or kept another optimizer's state) raised a bare
+    KeyError: 't'. It names the keys the state lacks and init_state."""
+    params = [backend.asarray(np.ones(shape), "float64") for shape in [(3, 2), (2,)]]
+    needed = list(opt.init_state(params))
+    for state in ({}, {"velocity": params} if "velocity" not in needed else {"t": 0}):
+        with pytest.raises(ValueError, match=r"init_state\(params\)") as err:
+            opt.step(params, params, state)
+        assert str([k for k in needed if k not in state]) in str(err.value), err.value
+    with pytest.raises(ValueError, match=r"a dict from .*init_state\(params\), got list"):
+        opt.step(params, params, [])

@@ -146,6 +146,23 @@ def initial_state(opt: Optimizer, params: Params) -> State:
     return state
 
 
+def refuse_state(opt: Optimizer, state: Any, params: Params) -> None:
+    """The ``ValueError`` for a state a step cannot read (called once its
+    lookup failed, so a step pays nothing for it): not a dict, or without
+    keys ``init_state`` makes (``step(params, grads, {})`` was a bare
+    ``KeyError: 't'``). Returns when neither is the case, for the caller
+    to re-raise its own error."""
+    name, how = type(opt).__name__, "start from state = opt.init_state(params) and pass on the state each step returns"
+    if not isinstance(state, dict):
+        raise ValueError(f"{name}.step takes its state as a dict from {name}.init_state(params), "
+                         f"got {type(state).__name__}: {how}")  # fmt: skip
+    needed = list(opt.init_state(params))
+    missing = [key for key in needed if key not in state]
+    if missing:
+        raise ValueError(f"{name}.step's state lacks {missing} (it holds {list(state)}, {name} needs {needed}): "
+                         f"{how}")  # fmt: skip
+
+
 def _check_state_library(opt: Optimizer, key: str, arrays: list[Any], params: Params) -> None:
     """Each array of a state list of its parameter's library: NumPy zeros on
     a torch network failed in the optimizer's step with torch's words
@@ -231,7 +248,12 @@ class SGD(Optimizer):
         if self.momentum == 0.0:
             (new,) = update(kernels, [params, grads], scalars)
             return new, state
-        new, velocity = update(kernels, [params, grads, state["velocity"]], scalars)
+        try:
+            velocity = state["velocity"]
+        except (KeyError, TypeError):
+            refuse_state(self, state, params)
+            raise
+        new, velocity = update(kernels, [params, grads, velocity], scalars)
         return new, {"velocity": velocity}
 
     def config(self) -> dict[str, Any]:
@@ -289,12 +311,16 @@ class Adam(Optimizer):
         kind = self._decay_kind
         kernels = _per_parameter(_adam_kernel, params, decay, weight_decay, kind)
         b1, b2 = self.beta1, self.beta2
-        t = state["t"] + 1
+        try:
+            t, m, v = state["t"] + 1, state["m"], state["v"]
+        except (KeyError, TypeError):
+            refuse_state(self, state, params)
+            raise
         step_size = self.lr / (1.0 - b1**t)
         root_correction = (1.0 - b2**t) ** 0.5
         wd = 1.0 - self.lr * weight_decay if kind == "decoupled" else weight_decay
         scalars = (b1, 1.0 - b1, b2, 1.0 - b2, step_size, root_correction, self.eps, wd)
-        new, m, v = update(kernels, [params, grads, state["m"], state["v"]], scalars)
+        new, m, v = update(kernels, [params, grads, m, v], scalars)
         return new, {"t": t, "m": m, "v": v}
 
     def config(self) -> dict[str, Any]:
@@ -368,7 +394,12 @@ class RMSprop(Optimizer):
         keys = ["square_avg"] + ["grad_avg"] * self.centered + ["momentum_buffer"] * momentum
         a = self.alpha
         scalars = (a, 1.0 - a, self.eps, self.lr, self.momentum, self.weight_decay)
-        new, *states = update(kernels, [params, grads, *(state[k] for k in keys)], scalars)
+        try:
+            arrays = [state[k] for k in keys]
+        except (KeyError, TypeError):
+            refuse_state(self, state, params)
+            raise
+        new, *states = update(kernels, [params, grads, *arrays], scalars)
         return new, dict(zip(keys, states))
 
     def config(self) -> dict[str, Any]:
