@@ -399,3 +399,23 @@ def test_a_state_not_from_init_state_is_named_with_the_keys_it_lacks(backend, op
         assert str([k for k in needed if k not in state]) in str(err.value), err.value
     with pytest.raises(ValueError, match=r"a dict from .*init_state\(params\), got list"):
         opt.step(params, params, [])
+
+
+@pytest.mark.parametrize("opt", [xpnet.SGD(0.1), xpnet.Adam(), RMSprop(centered=True, momentum=0.5)], ids=repr)
+def test_gradients_as_network_gradients_gives_them_are_named_not_an_attribute_error(opt):
+    """A hand-written loop that passed ``Network.gradients``' per-layer
+    tuples to ``step``, or kept the ``None`` of a layer without a bias,
+    failed with "'tuple' object has no attribute 'shape'" (or 'NoneType')."""
+    X, y = xpnet.datasets.xor()
+    net = xpnet.Network([xpnet.Dense(2, 3, "tanh", bias=False), xpnet.Dense(3, 1, "sigmoid")], dtype="float64")
+    params = [p for layer in net.layers for p in layer.parameters.values()]
+    per_layer = net.gradients(X, y, "binary_cross_entropy")
+    flat = [g for grads in per_layer for g in grads]
+    with pytest.raises(ValueError, match=r"gradient 0 is a tuple, not an array.*Network.gradients.*None"):
+        opt.step(params, per_layer, opt.init_state(params))
+    with pytest.raises(ValueError, match=r"gradient 1 is a NoneType, not an array.*Network.gradients.*None"):
+        opt.step(params, flat, opt.init_state(params))
+    with pytest.raises(ValueError, match=r"parameter 0 is a str, not an array"):
+        opt.step(list(net.layers[1].parameters), flat[1:], opt.init_state(params[1:]))
+    new, _ = opt.step(params, [g for g in flat if g is not None], opt.init_state(params))
+    assert [p.shape for p in new] == [p.shape for p in params]

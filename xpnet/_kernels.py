@@ -292,15 +292,21 @@ def _check_columns(columns: Sequence[Sequence[Any]]) -> None:
     broadcast into a parameter of a new shape, silently (a hand-written
     loop's ``opt.step``; fit's gradients always fit). Shapes only: no value
     is read, so nothing syncs, and a traced step checks them once. The
-    common case is one list comparison per column (each eager step pays it)."""
-    shapes = [p.shape for p in columns[0]]
-    for column in columns[1:]:
-        if [a.shape for a in column] != shapes:
-            _refuse_columns(columns)
+    common case is one list comparison per column (each eager step pays it);
+    an entry with no shape is looked for only once reading one failed."""
+    try:
+        shapes = [p.shape for p in columns[0]]
+        for column in columns[1:]:
+            if [a.shape for a in column] != shapes:
+                _refuse_columns(columns)
+    except AttributeError:
+        _refuse_columns(columns)
+        raise
 
 
 def _refuse_columns(columns: Sequence[Sequence[Any]]) -> None:
     """The ``ValueError`` naming the first column that does not pair with the parameters."""
+    _refuse_non_arrays(columns)
     params = columns[0]
     for k, column in enumerate(columns[1:], 1):
         what = "gradients" if k == 1 else f"optimizer state arrays (state list {k - 1})"
@@ -311,6 +317,22 @@ def _refuse_columns(columns: Sequence[Sequence[Any]]) -> None:
             if a.shape != p.shape:
                 raise ValueError(f"optimizer step: parameter {i} has shape {tuple(p.shape)} but its entry of the "
                                  f"{what} has shape {tuple(a.shape)}; each must have its parameter's shape")
+
+
+def _refuse_non_arrays(columns: Sequence[Sequence[Any]]) -> None:
+    """The ``ValueError`` naming the first entry that is no array: ``Network.gradients``'
+    per-layer tuples, or the ``None`` it gives for a missing bias, passed to
+    a hand-written loop's ``opt.step`` failed with "'tuple' object has no
+    attribute 'shape'"."""
+    names = ["parameter", "gradient"] + [f"optimizer state array (state list {k})" for k in range(1, len(columns) - 1)]
+    for name, column in zip(names, columns):
+        for i, a in enumerate(column):
+            if not hasattr(a, "shape"):
+                hint = ("; Network.gradients gives one tuple per layer ((dW, db), db None without a bias): pass "
+                        "its arrays as one flat list in the parameters' order, leaving out the Nones"
+                        if name == "gradient" and (a is None or isinstance(a, tuple)) else "")  # fmt: skip
+                raise ValueError(f"optimizer step: {name} {i} is a {type(a).__name__}, not an array; step takes "
+                                 f"lists of arrays, one per parameter{hint}")  # fmt: skip
 
 
 def _run(kernel: Kernel, arrays: list[Any], donated: list[bool], scratch: Any, scalars: Sequence[Any], mode: _Mode,
