@@ -419,3 +419,13 @@ def test_gradients_as_network_gradients_gives_them_are_named_not_an_attribute_er
         opt.step(list(net.layers[1].parameters), flat[1:], opt.init_state(params[1:]))
     new, _ = opt.step(params, [g for g in flat if g is not None], opt.init_state(params))
     assert [p.shape for p in new] == [p.shape for p in params]
+
+
+@pytest.mark.parametrize("t", [None, "3", [1]])
+def test_an_adam_step_count_that_is_no_number_is_named(t):
+    """A state whose step count was not a number ({**state, "t": None})
+    failed with "unsupported operand type(s) for +: 'NoneType' and 'int'"."""
+    params = [np.ones((3, 2)), np.ones(2)]
+    opt = xpnet.Adam()
+    with pytest.raises(ValueError, match=r"optimizer state t must be an int in 0..2\*\*53, got"):
+        opt.step(params, params, {**opt.init_state(params), "t": t})

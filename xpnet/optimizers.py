@@ -150,8 +150,9 @@ def refuse_state(opt: Optimizer, state: Any, params: Params) -> None:
     """The ``ValueError`` for a state a step cannot read (called once its
     lookup failed, so a step pays nothing for it): not a dict, or without
     keys ``init_state`` makes (``step(params, grads, {})`` was a bare
-    ``KeyError: 't'``). Returns when neither is the case, for the caller
-    to re-raise its own error."""
+    ``KeyError: 't'``), or holding an entry :meth:`Optimizer.check_state`
+    refuses (a step count of ``None`` failed in ``None + 1``). Returns when
+    none is the case, for the caller to re-raise its own error."""
     name, how = type(opt).__name__, "start from state = opt.init_state(params) and pass on the state each step returns"
     if not isinstance(state, dict):
         raise ValueError(f"{name}.step takes its state as a dict from {name}.init_state(params), "
@@ -161,6 +162,7 @@ def refuse_state(opt: Optimizer, state: Any, params: Params) -> None:
     if missing:
         raise ValueError(f"{name}.step's state lacks {missing} (it holds {list(state)}, {name} needs {needed}): "
                          f"{how}")  # fmt: skip
+    opt.check_state(state, params)  # an entry of the wrong kind (a step count of None), named
 
 
 def _check_state_library(opt: Optimizer, key: str, arrays: list[Any], params: Params) -> None:
