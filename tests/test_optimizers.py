@@ -368,8 +368,8 @@ def test_an_eps_that_is_zero_in_the_networks_dtype_is_refused_by_fit(backend, op
     assert all(np.isfinite(host(p)).all() for p in wide._params())
 
 
-@pytest.mark.parametrize("spec", [{"name": "adam"}, {"name": "adam", "config": {}},
-                                  {"name": "Adam", "config": {"beta1": 0.8}}, {"name": "momentum"}], ids=repr)  # fmt: skip
+@pytest.mark.parametrize("spec", [{"name": "adam"}, {"name": "adam", "config": {}}, {"name": "momentum"},
+                                  {"name": "Adam", "config": {"beta1": 0.8}}], ids=repr)  # fmt: skip
 def test_a_spec_without_a_rate_takes_fits_lr_as_a_name_does(spec):
     """fit(optimizer={"name": "adam"}, lr=0.04) was refused as "an optimizer
     object with its own lr=0.001", though the spec set no rate: a spec (or
@@ -429,3 +429,12 @@ def test_an_adam_step_count_that_is_no_number_is_named(t):
     opt = xpnet.Adam()
     with pytest.raises(ValueError, match=r"optimizer state t must be an int in 0..2\*\*53, got"):
         opt.step(params, params, {**opt.init_state(params), "t": t})
+
+
+@pytest.mark.parametrize("spec", [{"name": "adam", "lr": 0.1}, {"name": "adam", "cfg": {"lr": 0.1}},
+                                  {"name": "momentum", "configs": {"momentum": 0.5}}], ids=repr)  # fmt: skip
+def test_an_optimizer_spec_with_keys_beside_name_and_config_is_refused(spec):
+    """{"name": "adam", "lr": 0.1} (a setting beside the name) or a misspelt
+    "config" built the optimizer with its defaults, the setting ignored."""
+    with pytest.raises(ValueError, match=r"optimizer spec .* holds \['(lr|cfg|configs)'\] beside 'name' and 'config'"):
+        get_optimizer(spec, 0.01)

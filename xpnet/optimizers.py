@@ -578,7 +578,12 @@ def _from_spec(spec: dict, lr: float | None) -> Optimizer:
     under its config, and ``lr`` where the config sets no rate, as a name is
     built (``{"name": "adam"}`` beside fit's ``lr=0.04`` was built at
     Adam's 0.001, and so refused as "an optimizer object with its own
-    lr=0.001"). A config that sets ``lr`` keeps it."""
+    lr=0.001"). A config that sets ``lr`` keeps it. Another key is
+    refused: ``{"name": "adam", "lr": 0.1}`` trained at Adam's default."""
+    extra = [key for key in spec if key not in ("name", "config")]
+    if extra:
+        raise ValueError(f"optimizer spec {spec!r} holds {extra} beside 'name' and 'config': settings go in the "
+                         "config, {'name': 'adam', 'config': {'lr': 0.01}}")  # fmt: skip
     name, config = spec.get("name"), spec.get("config", {})
     if isinstance(name, str) and isinstance(config, dict):
         base, preset = PRESETS.get(name.strip().lower(), (name, {}))
