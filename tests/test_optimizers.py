@@ -438,3 +438,16 @@ def test_an_optimizer_spec_with_keys_beside_name_and_config_is_refused(spec):
     "config" built the optimizer with its defaults, the setting ignored."""
     with pytest.raises(ValueError, match=r"optimizer spec .* holds \['(lr|cfg|configs)'\] beside 'name' and 'config'"):
         get_optimizer(spec, 0.01)
+
+
+@pytest.mark.parametrize("opt", [xpnet.SGD(0.1), xpnet.Adam()], ids=repr)
+def test_gradients_of_another_library_than_the_parameters_are_named(opt):
+    """torch gradients for NumPy parameters (a hand-written loop that mixed
+    two networks' arrays) failed in the libraries' words: "unsupported
+    operand type(s) for -: 'numpy.ndarray' and 'Tensor'", or torch's
+    "Concatenation operation is not implemented for NumPy arrays"."""
+    torch = pytest.importorskip("torch")
+    params = [np.ones((3, 2)), np.ones(2)]
+    grads = [torch.ones(3, 2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)]
+    with pytest.raises(ValueError, match=r"gradient 0 is a torch Tensor, parameter 0 a numpy ndarray"):
+        opt.step(params, grads, opt.init_state(params))

@@ -272,9 +272,13 @@ def update(
         return _foreach(kernels, columns, scalars)
     donated = [type(col) is Donated for col in columns]
     if not (on_cupy and mode.fuse) and True not in donated:  # pure: the plain calls
-        if n_out == 1:  # plain SGD: (params, grads) -> params' (small networks feel each call)
-            return ([kernel.fn(xp, p, g, *scalars)[0] for kernel, p, g in zip(kernels, *columns)],)
-        results = [kernel.fn(xp, *arrays, *scalars) for kernel, *arrays in zip(kernels, *columns)]
+        try:
+            if n_out == 1:  # plain SGD: (params, grads) -> params' (small networks feel each call)
+                return ([kernel.fn(xp, p, g, *scalars)[0] for kernel, p, g in zip(kernels, *columns)],)
+            results = [kernel.fn(xp, *arrays, *scalars) for kernel, *arrays in zip(kernels, *columns)]
+        except TypeError:
+            _refuse_libraries(columns)
+            raise
         return tuple(map(list, zip(*results)))
     scratch = next((col.scratch for col in columns if isinstance(col, Donated)), None)
     outs: list[list[Any]] = [[] for _ in range(n_out)]
@@ -333,6 +337,21 @@ def _refuse_non_arrays(columns: Sequence[Sequence[Any]]) -> None:
                         if name == "gradient" and (a is None or isinstance(a, tuple)) else "")  # fmt: skip
                 raise ValueError(f"optimizer step: {name} {i} is a {type(a).__name__}, not an array; step takes "
                                  f"lists of arrays, one per parameter{hint}")  # fmt: skip
+
+
+def _refuse_libraries(columns: Sequence[Sequence[Any]]) -> None:
+    """The ``ValueError`` for an entry of another library than its parameter
+    (looked for once an update failed with a ``TypeError``): torch gradients
+    for NumPy parameters failed in the libraries' words ("unsupported operand
+    type(s) for -: 'numpy.ndarray' and 'Tensor'")."""
+    names = ["gradient"] + [f"optimizer state array (state list {k})" for k in range(1, len(columns) - 1)]
+    for name, column in zip(names, columns[1:]):
+        for i, (p, a) in enumerate(zip(columns[0], column)):
+            lib, plib = (type(x).__module__.split(".")[0].replace("jaxlib", "jax") for x in (a, p))
+            if lib != plib:
+                raise ValueError(f"optimizer step: {name} {i} is a {lib} {type(a).__name__}, parameter {i} a {plib} "
+                                 f"{type(p).__name__}; step takes the parameters, gradients and state of one library "
+                                 "(those of one network, or moved with its backend)")  # fmt: skip
 
 
 def _run(kernel: Kernel, arrays: list[Any], donated: list[bool], scratch: Any, scalars: Sequence[Any], mode: _Mode,
