@@ -451,3 +451,27 @@ def test_gradients_of_another_library_than_the_parameters_are_named(opt):
     grads = [torch.ones(3, 2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)]
     with pytest.raises(ValueError, match=r"gradient 0 is a torch Tensor, parameter 0 a numpy ndarray"):
         opt.step(params, grads, opt.init_state(params))
+
+
+def test_fit_names_a_custom_step_that_returns_a_state_without_its_keys():
+    """A custom optimizer whose step returned {} for a state of "sum_sq"
+    failed at fit's second step, in its own step, as a bare KeyError:
+    'sum_sq'. fit compares the keys at the first update, once."""
+
+    class Forgets(xpnet.Optimizer):
+        def __init__(self, lr=0.01):
+            self.lr = lr
+
+        def config(self):
+            return {"lr": self.lr}
+
+        def init_state(self, params):
+            return {"sum_sq": [p * 0.0 for p in params]}
+
+        def step(self, params, grads, state, decay=None):
+            return [p - self.lr * g for p, g in zip(params, grads)], {}
+
+    X = np.random.default_rng(0).normal(size=(16, 3))
+    Y = np.eye(2)[(X[:, 0] > 0).astype(int)]
+    with pytest.raises(ValueError, match=r"Forgets.step returned a state of keys \[\] for one of \['sum_sq'\]"):
+        xpnet.MLP([3, 2], backend="numpy", seed=0).fit(X, Y, optimizer=Forgets(), epochs=1, batch_size=4)

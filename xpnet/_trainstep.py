@@ -159,13 +159,13 @@ class TrainStep:
         copies = None if type(opt) is self._update_checked else self._copies(opt, params)  # a step's Python is felt
         if not self._large or _all_at_once(params):  # nothing to donate, or an update that writes nothing
             new_params, new_state = stepped(opt, opt.step(params, grads, state, decay=self.decay))
-            return self._checked(opt, params, new_params, copies), new_state
+            return self._checked(opt, params, new_params, copies, (state, new_state)), new_state
         held = {id(a) for a in self.net._params()} | {id(b) for b in self.net._buffers()}
         params_in, state_in = self._donate(params, state, donate, held)
         # the gradients backprop just made are read once: a parameter's new value may go into its gradient
         grads_in = Donated(grads, self._scratch) if _own_arrays(grads, held | {id(p) for p in params}) else grads
         new_params, new_state = stepped(opt, opt.step(params_in, grads_in, state_in, decay=self.decay))
-        self._produced = (self._checked(opt, params, new_params, copies), _state_lists(new_state))
+        self._produced = (self._checked(opt, params, new_params, copies, (state, new_state)), _state_lists(new_state))
         return self._produced[0], new_state
 
     def _copies(self, opt: Any, params: list[Any]) -> list[Any] | None:
@@ -179,11 +179,18 @@ class TrainStep:
         xp = self.net.backend.xp
         return [xp.asarray(p, copy=True) for p in params]
 
-    def _checked(self, opt: Any, params: list[Any], new: Any, copies: list[Any] | None = None) -> list[Any]:
+    def _checked(self, opt: Any, params: list[Any], new: Any, copies: list[Any] | None = None,
+                 states: tuple[dict, dict] | None = None) -> list[Any]:  # fmt: skip
         """:func:`checked_update` at the first update (every later one of the
-        same optimizer class returns the same kinds of arrays)."""
+        same optimizer class returns the same kinds of arrays), and the keys
+        of the state it returned against those it was given ``states``: a
+        step that dropped one failed at the next step as a bare KeyError."""
         if type(opt) is not self._update_checked:
             _check_unwritten(opt, params, copies)
+            if states is not None and set(states[0]) != set(states[1]):
+                raise ValueError(f"{type(opt).__name__}.step returned a state of keys {sorted(states[1])} for one of "
+                                 f"{sorted(states[0])}; a step returns the whole new state, every key init_state "
+                                 "makes")  # fmt: skip
             new = checked_update(opt, params, new)
             self._update_checked = type(opt)
         return list(new)
