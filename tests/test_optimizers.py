@@ -475,3 +475,10 @@ def test_fit_names_a_custom_step_that_returns_a_state_without_its_keys():
     Y = np.eye(2)[(X[:, 0] > 0).astype(int)]
     with pytest.raises(ValueError, match=r"Forgets.step returned a state of keys \[\] for one of \['sum_sq'\]"):
         xpnet.MLP([3, 2], backend="numpy", seed=0).fit(X, Y, optimizer=Forgets(), epochs=1, batch_size=4)
+
+
+def test_a_missing_state_is_named_even_where_the_parameters_are_no_arrays():
+    """The missing keys were found by calling init_state(params), which
+    failed on parameters that are no arrays before naming them."""
+    with pytest.raises(ValueError, match=r"Adam.step's state lacks \['t', 'm', 'v'\]"):
+        xpnet.Adam().step(["a"], ["b"], {})

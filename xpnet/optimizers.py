@@ -157,7 +157,7 @@ def refuse_state(opt: Optimizer, state: Any, params: Params) -> None:
     if not isinstance(state, dict):
         raise ValueError(f"{name}.step takes its state as a dict from {name}.init_state(params), "
                          f"got {type(state).__name__}: {how}")  # fmt: skip
-    needed = list(opt.init_state(params))
+    needed = list(opt.init_state([]))  # its keys depend only on the settings; params may be what failed
     missing = [key for key in needed if key not in state]
     if missing:
         raise ValueError(f"{name}.step's state lacks {missing} (it holds {list(state)}, {name} needs {needed}): "
