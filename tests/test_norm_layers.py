@@ -315,3 +315,123 @@ def test_a_variance_that_overflows_is_an_error_not_zeros(layer, backend):
             net.predict(X)
     with pytest.raises(FloatingPointError):
         net.fit(X, np.zeros((2, 4)), epochs=1)
+
+
+# -- public state: weight, bias, running_mean, running_var -------------------------------------------------------
+
+
+def torch_trained_norm(torch, kind, n=5, momentum=0.35):
+    """A torch BatchNorm1d (three training steps: running statistics moved)
+    or LayerNorm with random affine parameters, in eval mode."""
+    torch.manual_seed(0)
+    if kind == "batchnorm":
+        m = torch.nn.BatchNorm1d(n, momentum=momentum, eps=1e-3)
+        for _ in range(3):
+            m(torch.randn(8, n) * 2.0 + 1.5)
+    else:
+        m = torch.nn.LayerNorm(n, eps=1e-3)
+    with torch.no_grad():
+        m.weight.copy_(torch.randn(n))
+        m.bias.copy_(torch.randn(n))
+    return m.eval()
+
+
+def norm_net(backend, kind, n=5, momentum=0.35, dtype="float64"):
+    layer = xpnet.BatchNorm(n, momentum=momentum, eps=1e-3) if kind == "batchnorm" else xpnet.LayerNorm(n, eps=1e-3)
+    return xpnet.Network([layer], backend=backend, dtype=dtype, seed=0), layer
+
+
+@pytest.mark.parametrize("kind", ["batchnorm", "layernorm"])
+def test_pretrained_torch_values_set_through_properties_predict_as_torch(backend, kind):
+    """torch's BatchNorm1d/LayerNorm state loads through public setters (they
+    had none: writing into layer.parameters[...] was silently ignored)."""
+    torch = needs_torch()
+    m = torch_trained_norm(torch, kind)
+    net, layer = norm_net(backend, kind)
+    layer.weight = m.weight  # a Parameter that requires grad, as torch holds it
+    layer.bias = m.bias.detach().numpy().astype(np.float32)  # host data of another dtype: converted
+    if kind == "batchnorm":
+        layer.running_mean = m.running_mean
+        layer.running_var = m.running_var.tolist()
+        np.testing.assert_array_equal(host(layer.running_var), m.running_var.numpy())
+        assert_on(layer.running_mean, backend, "float64", (5,))
+    assert_on(layer.weight, backend, "float64", (5,))
+    assert_on(layer.bias, backend, "float64", (5,))
+    X = np.random.default_rng(1).normal(1.0, 2.0, (7, 5))
+    with torch.no_grad():
+        want = m(torch.tensor(X)).numpy()
+    np.testing.assert_allclose(host(net.predict(X)), want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "err", "match"),
+    [
+        ("weight", np.ones(4), ValueError, r"BatchNorm.weight must have shape \(5,\), got \(4,\)"),
+        ("bias", np.ones((5, 1)), ValueError, r"BatchNorm.bias must have shape \(5,\), got \(5, 1\)"),
+        ("weight", [1.0, np.nan, 1.0, 1.0, 1.0], ValueError, "BatchNorm.weight contains NaN"),
+        ("running_mean", [0.0, np.inf, 0.0, 0.0, 0.0], ValueError, "BatchNorm.running_mean contains inf"),
+        ("running_var", [1.0, 1.0, -0.5, 1.0, 1.0], ValueError, "BatchNorm.running_var holds negative values"),
+        ("running_var", np.ones(6), ValueError, r"BatchNorm.running_var must have shape \(5,\), got \(6,\)"),
+        ("running_mean", ["a"] * 5, TypeError, "strings"),
+    ],
+)
+def test_norm_setters_refuse_bad_values_and_keep_the_old_ones(backend, name, value, err, match):
+    net, layer = norm_net(backend, "batchnorm")
+    before = host(getattr(layer, name)).copy()
+    with pytest.raises(err, match=match):
+        setattr(layer, name, value)
+    np.testing.assert_array_equal(host(getattr(layer, name)), before)
+
+
+def test_layernorm_setters_check_too_and_have_no_running_statistics(backend):
+    net, layer = norm_net(backend, "layernorm", n=3)
+    with pytest.raises(ValueError, match=r"LayerNorm.weight must have shape \(3,\), got \(2,\)"):
+        layer.weight = [1.0, 2.0]
+    with pytest.raises(ValueError, match="LayerNorm.bias contains NaN"):
+        layer.bias = [0.0, float("nan"), 0.0]
+    assert not hasattr(layer, "running_var")
+
+
+def test_norm_setters_need_a_network_and_copy_their_value():
+    layer = xpnet.BatchNorm(3)
+    assert layer.weight is None and layer.running_var is None
+    with pytest.raises(RuntimeError, match="Network"):
+        layer.running_var = np.ones(3)
+    net = xpnet.Network([layer], backend="numpy", dtype="float64")
+    var = np.full(3, 2.0)
+    layer.running_var = var
+    var[0] = 42.0
+    assert host(layer.running_var)[0] == 2.0
+    layer.running_var = np.zeros(3)  # zero is a variance (a constant feature); eps keeps it finite
+    assert np.all(np.isfinite(host(net.predict(np.ones((2, 3))))))
+
+
+def test_a_fit_starts_from_set_statistics_and_a_callback_edit_is_adopted(backend):
+    """fit's first running update starts from the set values; values set by
+    a callback between epochs are the next epoch's start (as Dense.weights)."""
+    X = np.random.default_rng(0).normal(3.0, 2.0, (8, 4))
+    net, layer = norm_net(backend, "batchnorm", n=4, momentum=0.5)
+    layer.running_mean = np.full(4, 10.0)
+    net.fit(X, np.zeros((8, 4)), optimizer="sgd", lr=1e-12, epochs=1, batch_size=8, shuffle=False)
+    np.testing.assert_allclose(host(layer.running_mean), 0.5 * 10.0 + 0.5 * X.mean(axis=0), rtol=1e-12)
+
+    class Edit(xpnet.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 0:
+                layer.running_mean = np.full(4, -20.0)
+                layer.weight = np.full(4, 3.0)
+
+    net.fit(X, np.zeros((8, 4)), optimizer="sgd", lr=1e-12, epochs=2, batch_size=8, shuffle=False, callbacks=[Edit()])
+    np.testing.assert_allclose(host(layer.running_mean), 0.5 * -20.0 + 0.5 * X.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(host(layer.weight), np.full(4, 3.0), rtol=1e-9)
+
+
+def test_set_statistics_are_saved_and_loaded(tmp_path, backend):
+    net, layer = norm_net(backend, "batchnorm", n=3)
+    layer.running_var = [0.5, 2.0, 4.0]
+    layer.bias = [1.0, 2.0, 3.0]
+    net.save(tmp_path / "m.safetensors")
+    back = xpnet.load(tmp_path / "m.safetensors", backend=backend)
+    np.testing.assert_array_equal(host(back.layers[0].running_var), [0.5, 2.0, 4.0])
+    np.testing.assert_array_equal(host(back.layers[0].bias), [1.0, 2.0, 3.0])
+

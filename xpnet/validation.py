@@ -315,13 +315,14 @@ def _overflow_message(what: str, dtype: str) -> str:
 _WIDER = {"float32": " or use dtype='float64'"}
 
 
-def checked_param(backend: Backend, value: Any, dtype: str, shape: tuple[int, ...], what: str) -> Any:
-    """A user-given parameter as a private copy on ``backend`` in ``dtype``.
+def checked_param(backend: Backend, value: Any, dtype: str, shape: tuple[int, ...], what: str,
+                  nonnegative: bool = False) -> Any:  # fmt: skip
+    """A user-given parameter (or buffer) as a private copy on ``backend`` in ``dtype``.
 
     Refuses a wrong shape (it would broadcast silently in ``X @ W + b``), NaN,
-    infinity, and finite values beyond the dtype's range (``1e39`` would
-    become ``inf`` in float32), saying which. The value checks cost one
-    transfer."""
+    infinity, finite values beyond the dtype's range (``1e39`` would
+    become ``inf`` in float32) and, if ``nonnegative`` (a variance), negative
+    values, saying which. The value checks cost one transfer."""
     refuse_traced(f"Setting {what}", value)
     if isinstance(value, np.ndarray | np.generic | list | tuple | float):  # host data: its range, before any cast
         host = np.asarray(value) if not isinstance(value, list | tuple) else _host_floats(value)
@@ -338,6 +339,8 @@ def checked_param(backend: Backend, value: Any, dtype: str, shape: tuple[int, ..
         checks.add(xp.any(xp.isnan(raw)), f"{what} contains NaN; a parameter must be a finite number")
         checks.add(xp.any(xp.isinf(raw)), f"{what} contains inf (infinite values); a parameter must be finite")
     checks.add(xp.any(xp.isinf(arr)), _overflow_message(what, dtype))
+    if nonnegative:
+        checks.add(xp.any(arr < 0), f"{what} holds negative values; a variance is never negative")
     checks.run()
     return arr
 

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..registry import register
-from ..validation import positive_int
+from ..validation import checked_param, positive_int
 from .base import Layer
 
 __all__ = ["BatchNorm", "LayerNorm"]
@@ -83,6 +83,36 @@ class _Normalisation(Layer):
 
     def init_parameters(self, rng: np.random.Generator, dtype: str) -> dict[str, np.ndarray]:
         return {"weight": np.ones(self.n, dtype=dtype), "bias": np.zeros(self.n, dtype=dtype)}  # draws nothing
+
+    # -- public state: checked, then stored where the network reads it (as Dense.weights) --
+
+    @property
+    def weight(self) -> Any:
+        """The ``(n,)`` scale, a device array (``None`` until a network holds
+        the layer); assigning checks shape and values."""
+        return self._params[0] if self._params else None
+
+    @weight.setter
+    def weight(self, value: Any) -> None:
+        self._put(self._params, 0, value, "weight")
+
+    @property
+    def bias(self) -> Any:
+        """The ``(n,)`` shift, a device array (``None`` until a network holds
+        the layer); assigning checks shape and values."""
+        return self._params[1] if self._params else None
+
+    @bias.setter
+    def bias(self, value: Any) -> None:
+        self._put(self._params, 1, value, "bias")
+
+    def _put(self, arrays: list[Any], i: int, value: Any, name: str) -> None:
+        """``arrays[i] = value``, checked and converted to the network's
+        backend and dtype: the next predict, fit (or the epoch after a
+        callback's edit), save and checkpoint read it from there."""
+        self._require_built()
+        arrays[i] = checked_param(self._backend, value, self._dtype, (self.n,), f"{type(self).__name__}.{name}",
+                                  nonnegative=name in self.nonnegative_buffers())  # fmt: skip
 
     def _check_input(self, X: Any) -> None:
         if X.ndim != 2 or X.shape[1] != self.n:
@@ -155,6 +185,26 @@ class BatchNorm(_Normalisation):
 
     def init_buffers(self, dtype: str) -> dict[str, np.ndarray]:
         return {"running_mean": np.zeros(self.n, dtype=dtype), "running_var": np.ones(self.n, dtype=dtype)}
+
+    @property
+    def running_mean(self) -> Any:
+        """The ``(n,)`` running mean (a buffer, a device array; ``None`` until
+        a network holds the layer); assigning checks shape and values."""
+        return self._buffers[0] if self._buffers else None
+
+    @running_mean.setter
+    def running_mean(self, value: Any) -> None:
+        self._put(self._buffers, 0, value, "running_mean")
+
+    @property
+    def running_var(self) -> Any:
+        """The ``(n,)`` running (unbiased) variance; assigning checks shape and
+        values, and refuses a negative one (zero is allowed: ``eps`` is added)."""
+        return self._buffers[1] if self._buffers else None
+
+    @running_var.setter
+    def running_var(self, value: Any) -> None:
+        self._put(self._buffers, 1, value, "running_var")
 
     def forward(self, xp: Any, params: Any, buffers: Any, X: Any, ctx: Any) -> tuple[Any, Any, Any]:
         # Per-feature factors fold into vectors: Y = d * (inv * weight) + bias,
