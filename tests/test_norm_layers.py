@@ -435,3 +435,17 @@ def test_set_statistics_are_saved_and_loaded(tmp_path, backend):
     np.testing.assert_array_equal(host(back.layers[0].running_var), [0.5, 2.0, 4.0])
     np.testing.assert_array_equal(host(back.layers[0].bias), [1.0, 2.0, 3.0])
 
+
+
+def test_writing_into_the_parameters_mapping_is_refused_naming_the_setter():
+    net, layer = norm_net("numpy", "batchnorm", n=3)
+    with pytest.raises(TypeError, match=r"read-only.*BatchNorm.running_var"):
+        layer.buffers["running_var"] = np.ones(3)
+    with pytest.raises(TypeError, match=r"read-only.*BatchNorm.weight"):
+        layer.parameters["weight"] = np.ones(3)
+    with pytest.raises(TypeError, match=r"read-only.*Dense.weights"):
+        xpnet.Network([xpnet.Dense(2, 2)]).layers[0].parameters["weight"] = np.ones((2, 2))
+    assert dict(layer.parameters).keys() == {"weight", "bias"}
+    with pytest.raises(TypeError, match="read-only"):
+        del layer.buffers["running_mean"]
+    assert "running_mean" in layer.buffers and len(layer.buffers) == 2

@@ -47,7 +47,7 @@ are layers built from layers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -198,14 +198,15 @@ class Layer:
         return self._backend is not None
 
     @property
-    def parameters(self) -> dict[str, Any]:
-        """The committed parameters by name (device arrays)."""
-        return dict(zip(self.parameter_shapes(), self._all_params()))
+    def parameters(self) -> Mapping[str, Any]:
+        """The committed parameters by name (device arrays), read-only: a
+        layer's own setters (``Dense.weights``, ``BatchNorm.weight``) assign."""
+        return Arrays(self, "parameters", dict(zip(self.parameter_shapes(), self._all_params())))
 
     @property
-    def buffers(self) -> dict[str, Any]:
-        """The committed buffers (non-trainable state) by name (device arrays)."""
-        return dict(zip(self.buffer_shapes(), self._all_buffers()))
+    def buffers(self) -> Mapping[str, Any]:
+        """The committed buffers (non-trainable state) by name (device arrays), read-only."""
+        return Arrays(self, "buffers", dict(zip(self.buffer_shapes(), self._all_buffers())))
 
     def _bind(self, backend: Any, dtype: str) -> None:
         self._backend, self._dtype = backend, dtype
@@ -262,6 +263,48 @@ class Layer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
+
+
+class Arrays(Mapping):
+    """``Layer.parameters`` and ``Layer.buffers``: a read-only mapping of
+    names to the committed arrays. Item assignment is refused, naming the
+    layer's setter: it wrote into a copy, and was silently ignored."""
+
+    def __init__(self, layer: Layer, kind: str, arrays: dict[str, Any]) -> None:
+        self._layer, self._kind, self._arrays = layer, kind, arrays
+
+    def __getitem__(self, name: str) -> Any:
+        return self._arrays[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def keys(self) -> Any:  # a dict's views: they print as a dict's do
+        return self._arrays.keys()
+
+    def values(self) -> Any:
+        return self._arrays.values()
+
+    def items(self) -> Any:
+        return self._arrays.items()
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        kind = type(self._layer).__name__
+        setter = next((f"{kind}.{a}" for a in (name, name + "s")
+                       if getattr(getattr(type(self._layer), a, None), "fset", None)), None)  # fmt: skip
+        how = (f"assign {setter} = value" if setter else
+               "assign through the layer's own property, if it has one (a container's: its layers')")  # fmt: skip
+        raise TypeError(f"{kind}.{self._kind} is read-only (a new mapping on each read; writing into it changed "
+                        f"nothing): {how}, which checks the value and puts it where the network reads it")
+
+    def __delitem__(self, name: str) -> None:
+        self.__setitem__(name, None)
+
+    def __repr__(self) -> str:
+        return repr(self._arrays)
 
 
 #: The registry of layers: name -> class (see :func:`xpnet.register`).
