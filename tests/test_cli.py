@@ -677,6 +677,42 @@ def test_predict_decimal_point_hint_does_not_blame_a_training_option_never_given
         assert "trained with --decimal" not in line
 
 
+def test_predict_on_a_file_without_data_rows_writes_the_header_only(tmp_path):
+    """A header-only CSV (an empty day's export) was refused with 'has a
+    header but no data rows' (exit 1), though predict writes the header
+    alone when --missing drop leaves no row; a batch job expects a
+    header-only output. train still refuses data without rows."""
+    rng = np.random.default_rng(21)
+    X = rng.normal(size=(40, 2))
+    data = write_csv(tmp_path / "d.csv", ["a", "color", "b", "price"],
+                     [X[:, 0], np.where(X[:, 1] > 0, "red", "blue"), X[:, 1], 3 * X[:, 0] + 0.5])
+    model, out = tmp_path / "m.safetensors", tmp_path / "out.csv"
+    ok(xpnet_cli("train", "--data", data, "--epochs", 2, "--quiet", "--save", model))
+    empty = tmp_path / "empty.csv"
+    empty.write_text("price,b,color,a\n")
+    result = ok(xpnet_cli("predict", model, empty))
+    assert result.stdout == "price\n" and f"{empty} has a header but no data rows" in result.stderr, result
+    assert len(result.stderr.strip().splitlines()) == 1 and "wrote the header only" in result.stderr
+    ok(xpnet_cli("predict", model, empty, "--output", out))
+    assert out.read_text() == "price\n"
+    (tmp_path / "other.csv").write_text("a,b\n")  # the model's columns are still needed
+    assert "lacks the column(s) 'color'" in one_line_error(xpnet_cli("predict", model, tmp_path / "other.csv"))
+    assert "no data rows" in one_line_error(xpnet_cli("train", "--data", empty, "--target", "price"))
+
+
+def test_predict_on_an_npz_without_rows_writes_the_header_only(tmp_path):
+    rng = np.random.default_rng(22)
+    data, model, empty = tmp_path / "d.npz", tmp_path / "m.safetensors", tmp_path / "empty.npz"
+    X = rng.normal(size=(40, 3))
+    np.savez(data, X=X, y=(X[:, 0] > 0).astype(int))
+    ok(xpnet_cli("train", "--data", data, "--epochs", 2, "--quiet", "--save", model))
+    np.savez(empty, X=np.zeros((0, 3)))
+    result = ok(xpnet_cli("predict", model, empty))
+    assert result.stdout == "y\n" and "has no data rows" in result.stderr, result
+    np.savez(empty, X=np.zeros((0, 3)), y=np.zeros(0, dtype=int))
+    assert "X must be a non-empty 2-D array" in one_line_error(xpnet_cli("train", "--data", empty))
+
+
 def test_predict_with_its_arguments_swapped_says_the_table_is_no_model(tmp_path):
     """`predict data.csv model.st` read the table's first 8 letters as a
     header size: 'not a complete safetensors file: header size

@@ -481,7 +481,7 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
     decimal = args.decimal or str(stored.get("decimal", "."))
     na_values = [*(str(v) for v in stored.get("na_values", [])), *(args.na_values or [])]  # --na-values adds
     sep = None if args.sep == "auto" else args.sep or _stored_sep(stored)
-    table = read_header(args.data, sep, encoding, known=() if features is None else features.names)
+    table = read_header(args.data, sep, encoding, known=() if features is None else features.names, rows_needed=False)
     if table.sep is None:
         refuse_csv_options(args, table)
     saved = features is None  # saved from Python (Network.save): every column a number, no fills, no --categorical
@@ -500,7 +500,7 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
                         f"it has {_few(table.names, 12)}",
                         "predict needs the model's feature columns, by name" + sep_hint(table))
     read_table(table, columns=features.names, text=features.text, na_values=na_values, decimal=decimal,
-               can_ignore=False)
+               can_ignore=False, rows_needed=False)  # a header only: predict writes a header only
     if features.width != n_in:
         raise DataError(f"{table.path} has {features.width} feature columns, but the model takes {n_in}",
                         "predict needs the feature columns the model was trained on")

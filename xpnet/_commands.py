@@ -683,6 +683,8 @@ def predict(args: argparse.Namespace) -> int:
     _check_target_record(info, net.n_out)
     features = features_from_info(info, net.n_in)
     X, skipped = prediction_inputs(args, info, features, net.n_in, net.dtype)
+    if len(skipped) == 0:
+        _no_rows_note(args.data)
     if features is not None and features.unseen_rows:
         _warn(f"{features.unseen_rows} of {len(X)} rows hold a category the model was not trained on "
               "(--unknown ignore: encoded as all zeros)")  # fmt: skip
@@ -710,6 +712,15 @@ def predict(args: argparse.Namespace) -> int:
         _write_csv(sys.stdout, header, rows)
         sys.stdout.flush()
     return 0
+
+
+def _no_rows_note(path: str) -> None:
+    """A DATA file without rows (an empty day's export) gets a header-only
+    output, as a batch job expects, and a note that says why it is empty."""
+    from .data_io import check_input_file
+
+    what = "has no data rows (its X has none)" if check_input_file(path)[1] else "has a header but no data rows"
+    print(f"xpnet: note: {path} {what}; wrote the header only", file=sys.stderr, flush=True)
 
 
 def _overflow_hint(dtype: str) -> str:

@@ -149,17 +149,19 @@ def check_input_file(path: Any, what: str = "data file") -> tuple[Path, bool]:
 # --------------------------------------------------------------------------
 
 
-def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8", known: Any = ()) -> Table:
+def read_header(path: Any, sep: str | None = None, encoding: str = "utf-8", known: Any = (),
+                rows_needed: bool = True) -> Table:
     """The column names and separator of a CSV file (detected among
     :data:`SEPARATORS` unless ``sep`` is given), or the columns of an NPZ
     archive (``x0``, ``x1``, ... and ``y`` or ``y0``, ``y1``, ...).
 
     The returned :class:`Table` has no data yet: pass it to :func:`read_table`.
     ``known``: column names the caller expects (a model's features): a first
-    line of them is a header, whatever they look like (``900.0``, ``2019``)."""
+    line of them is a header, whatever they look like (``900.0``, ``2019``).
+    ``rows_needed=False`` takes an NPZ whose ``X`` has no rows (predict)."""
     path, is_npz = check_input_file(path)
     if is_npz:
-        return _npz_table(path)
+        return _npz_table(path, rows_needed)
     _refuse_binary(path)
     _refuse_other_unicode(path, encoding)
     lines = _sample_lines(path, encoding)
@@ -564,6 +566,7 @@ def read_table(
     na_values: list[str] = (),
     decimal: str = ".",
     can_ignore: bool = True,
+    rows_needed: bool = True,
 ) -> Table:
     """``table`` (from :func:`read_header`) with its rows read into ``frame``.
 
@@ -572,7 +575,9 @@ def read_table(
     shift of the columns after it); ``text``: columns kept as text
     even when they look like numbers (categories, targets); ``na_values``:
     tokens that mark a missing value besides pandas' defaults (empty, NA,
-    NaN, nan, NULL, N/A, ...); ``can_ignore``: the command has ``--ignore``."""
+    NaN, nan, NULL, N/A, ...); ``can_ignore``: the command has ``--ignore``;
+    ``rows_needed=False`` takes a header without rows (predict: it writes
+    a header only), which is otherwise refused."""
     if table.sep is None:
         return _npz_frame(table, columns)
     import pandas as pd
@@ -598,7 +603,7 @@ def read_table(
         raise _extra_fields(table) from None
     except pd.errors.EmptyDataError:
         raise ValueError(f"{table.path} is empty; expected a header line of column names, then rows") from None
-    if len(frame) == 0:
+    if len(frame) == 0 and rows_needed:
         raise ValueError(f"{table.path} has a header but no data rows")
     empty = _empty_unnamed(table, frame, wanted)
     wanted = [name for name in wanted if name not in empty]
@@ -754,7 +759,7 @@ def _nearly(names: list[str], spec: str) -> str:
 # --------------------------------------------------------------------------
 
 
-def _npz_table(path: Path) -> Table:
+def _npz_table(path: Path, rows_needed: bool = True) -> Table:
     _refuse_plain_zip(path)
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -763,7 +768,7 @@ def _npz_table(path: Path) -> Table:
         raise ValueError(f"{path} is not a readable NPZ archive ({exc})") from None
     except ValueError as exc:  # e.g. object arrays, which would need pickle
         raise ValueError(f"{path}: cannot read its arrays without unpickling ({exc}); store plain numeric arrays") from None
-    X = _npz_features(path, arrays)
+    X = _npz_features(path, arrays, rows_needed)
     names = [f"x{i}" for i in range(X.shape[1])]
     if "y" in arrays:
         y = _npz_target(path, arrays["y"], X.shape[0])
@@ -804,14 +809,15 @@ def _npz_frame(table: Table, columns: list[str] | None) -> Table:
     return table
 
 
-def _npz_features(path: Path, arrays: dict[str, np.ndarray]) -> np.ndarray:
+def _npz_features(path: Path, arrays: dict[str, np.ndarray], rows_needed: bool = True) -> np.ndarray:
     if "X" not in arrays:
         raise ValueError(f"{path} has no array 'X' (it holds {_list(sorted(arrays)) or 'nothing'}); save it with np.savez(path, X=X, y=y)")
     X = arrays["X"]
     if X.ndim == 1:
         X = X[:, None]
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"{path}: X must be a non-empty 2-D array (n_samples, n_features), got shape {X.shape}")
+    if X.ndim != 2 or (X.shape[0] == 0 and rows_needed):
+        need = "a non-empty 2-D array" if rows_needed else "a 2-D array"
+        raise ValueError(f"{path}: X must be {need} (n_samples, n_features), got shape {X.shape}")
     if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
         raise ValueError(f"{path}: X must hold real numbers, got dtype {X.dtype}")
     return X.astype(np.float64)
