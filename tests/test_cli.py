@@ -723,6 +723,10 @@ def test_predict_with_its_arguments_swapped_says_the_table_is_no_model(tmp_path)
     line = one_line_error(xpnet_cli("predict", data, model, env=numpy_env()))
     assert "x.csv is a text file (a CSV table?), not an xpnet model (a safetensors file)" in line, line
     assert "header size" not in line and "truncated" not in line
+    assert f"{model} is an xpnet model: the order is `xpnet predict MODEL DATA`" in line, line
+    other = write_csv(tmp_path / "y.csv", ["p", "q"], [[0.5], [1.0]])  # two tables: no order to suggest
+    line = one_line_error(xpnet_cli("predict", data, other, env=numpy_env()))
+    assert "not an xpnet model" in line and "MODEL DATA" not in line, line
 
 
 def test_predict_hints_for_a_model_saved_from_python_name_no_option_predict_lacks(tmp_path):

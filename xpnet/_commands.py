@@ -672,10 +672,10 @@ def _plot(history: Any, path: str, task: str) -> None:
 
 
 def predict(args: argparse.Namespace) -> int:
-    from .serialization import network_from, read_model_file
+    from .serialization import network_from
 
     backend = _resolved_backend(args.backend, args.device)  # before the model is read: a bad option first
-    meta, tensors = read_model_file(args.model)
+    meta, tensors = _read_model(args.model, args.data)
     jax_float64(backend, meta["dtype"])
     net = network_from(meta, tensors, backend)
     info = net.info if isinstance(net.info, dict) else {}
@@ -712,6 +712,19 @@ def predict(args: argparse.Namespace) -> int:
         _write_csv(sys.stdout, header, rows)
         sys.stdout.flush()
     return 0
+
+
+def _read_model(model: str, data: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """MODEL's metadata and tensors. When MODEL is no model but DATA is one
+    (``xpnet predict data.csv m.safetensors``), the error says the order."""
+    try:
+        return read_model_file(model)
+    except ValueError as exc:
+        try:
+            read_model_file(data, verify=False)
+        except (OSError, ValueError):  # DATA is no model either: the error as it is
+            raise exc from None
+        raise DataError(str(exc), f"{data} is an xpnet model: the order is `xpnet predict MODEL DATA`") from None
 
 
 def _no_rows_note(path: str) -> None:
