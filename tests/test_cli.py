@@ -506,7 +506,8 @@ def test_predict_names_an_edited_read_record(tmp_path):
     info = json.loads(meta["info"])
     info["read"]["na_values"] = 5
     save_file(load_file(model), model, {**meta, "info": json.dumps(info)})
-    assert "the model's read record is malformed" in one_line_error(xpnet_cli("predict", model, data))
+    line = one_line_error(xpnet_cli("predict", model, data))
+    assert f"{model}: the model's read record is malformed" in line, line
 
 
 def test_predict_with_a_model_saved_from_python(tmp_path):
@@ -659,7 +660,66 @@ def test_predict_refuses_an_edited_target_record_naming_it(tmp_path, outputs, no
     net.save(model)
     data = write_csv(tmp_path / "x.csv", ["a", "b"], [[0.5, 2.0], [-1.0, 3.0]])
     line = one_line_error(xpnet_cli("predict", model, data))
-    assert f"the model's target record is malformed ({named}" in line and "save it again with xpnet train" in line
+    assert f"{model}: the model's target record is malformed ({named}" in line, line
+    assert "save it again with xpnet train" in line
+
+
+@pytest.fixture(scope="module")
+def trained_models(tmp_path_factory):
+    """A classifier (classes False, True, written 'FALSE'/'TRUE') and a two-output regressor, by xpnet train."""
+    d = tmp_path_factory.mktemp("records")
+    rng = np.random.default_rng(23)
+    X = rng.normal(size=(40, 2))
+    data = write_csv(d / "d.csv", ["a", "b", "label", "u", "v"],
+                     [*X.T, np.where(X[:, 0] > 0, "TRUE", "FALSE"), X[:, 0] + 1, X[:, 1] - 1])
+    for name, target, ignore in (("cls", "label", "u,v"), ("reg", "u,v", "label")):
+        ok(xpnet_cli("train", "--data", data, "--target", target, "--ignore", ignore, "--epochs", 1,
+                     "--test-size", 0, "--quiet", "--save", d / f"{name}.safetensors"))
+    return d, data
+
+
+def _edited_model(src: Path, dst: Path, edit) -> Path:
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    with safe_open(src, "np") as f:
+        meta = f.metadata()
+    info = json.loads(meta["info"])
+    edit(info)
+    save_file(load_file(src), dst, {**meta, "info": json.dumps(info)})
+    return dst
+
+
+@pytest.mark.parametrize(("model", "field", "value", "named"), [
+    ("cls", "target", 5, "target record is malformed (target must be a text, the target column's name, got 5)"),
+    ("reg", "target", ["u", "v"], "target record is malformed (target must be a text"),
+    ("reg", "targets", [1, 2], "target record is malformed (targets must be a list of texts"),
+    ("cls", "missing", "x", "column record is malformed (missing must be one of error, drop, mean, median, "
+                            "most_frequent, got 'x')"),
+    ("cls", "missing", 3, "column record is malformed (missing must be one of"),
+    ("cls", "classes", [[1, 2], True], "target record is malformed (classes[0] must be a label"),
+    ("cls", "classes", [False, {"a": 1}], "target record is malformed (classes[1] must be a label"),
+    ("cls", "classes", [None, True], "target record is malformed (classes[0] must be a label"),
+    ("cls", "class_spellings", [["FALSE"], "TRUE"], "target record is malformed (class_spellings must be"),
+])  # fmt: skip
+def test_predict_refuses_edited_names_and_labels_in_the_record(trained_models, model, field, value, named):
+    """Edited fields of the record changed predict's header or labels in
+    silence: a target of 5 headed the column '5', a list "['u', 'v']", a
+    class [1, 2] was written as '[1, 2]', and a missing of 'x' was taken as
+    'error'. Each is a malformed record, named with the model and the field."""
+    d, data = trained_models
+    edited = _edited_model(d / f"{model}.safetensors", d / "edited.safetensors",
+                           lambda info: info.update({field: value}))
+    line = one_line_error(xpnet_cli("predict", edited, data))
+    assert named in line and str(edited) in line and "save it again with xpnet train" in line, line
+
+
+def test_predict_keeps_the_labels_and_names_a_record_holds(trained_models):
+    d, data = trained_models
+    header, rows = read_csv(ok(xpnet_cli("predict", d / "cls.safetensors", data)).stdout)
+    assert header == ["label"] and {r[0] for r in rows} <= {"TRUE", "FALSE"}
+    header, _ = read_csv(ok(xpnet_cli("predict", d / "reg.safetensors", data)).stdout)
+    assert header == ["u", "v"]
 
 
 def test_predict_decimal_point_hint_does_not_blame_a_training_option_never_given(tmp_path):

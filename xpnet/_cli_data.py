@@ -434,7 +434,7 @@ def _names(names: list[Any]) -> str:
 # --------------------------------------------------------------------------
 
 
-def _stored_read(info: dict[str, Any]) -> dict[str, Any]:
+def _stored_read(info: dict[str, Any], model: str) -> dict[str, Any]:
     """The CSV options the model was trained with, as ``train`` writes them:
     an edited record (``na_values: 5``) failed deep in the reading with
     "'int' object is not iterable", naming neither the model nor the field."""
@@ -442,7 +442,7 @@ def _stored_read(info: dict[str, Any]) -> dict[str, Any]:
     na_values = stored.get("na_values", [])
     texts = isinstance(stored.get("encoding", ""), str) and isinstance(stored.get("decimal", ""), str)
     if not texts or not isinstance(na_values, list) or not all(isinstance(v, str) for v in na_values):
-        raise ValueError(f"the model's read record is malformed (expected encoding and decimal as strings and "
+        raise ValueError(f"{model}: the model's read record is malformed (expected encoding and decimal as strings and "
                          f"na_values as a list of strings, got {_short(stored)}); save it again with xpnet train")
     return stored
 
@@ -476,7 +476,7 @@ def prediction_inputs(args: argparse.Namespace, info: dict[str, Any], features: 
                       n_in: int, dtype: str = "float64") -> tuple[np.ndarray, np.ndarray]:
     """The standardised rows to predict, and a mask of the rows that get no
     prediction (a missing value, under a model trained with ``--missing drop``)."""
-    stored = _stored_read(info)
+    stored = _stored_read(info, args.model)
     encoding = args.encoding or str(stored.get("encoding", "utf-8"))
     decimal = args.decimal or str(stored.get("decimal", "."))
     na_values = [*(str(v) for v in stored.get("na_values", [])), *(args.na_values or [])]  # --na-values adds

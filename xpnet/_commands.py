@@ -680,8 +680,8 @@ def predict(args: argparse.Namespace) -> int:
     net = network_from(meta, tensors, backend)
     info = net.info if isinstance(net.info, dict) else {}
     _check_record_version(info, args.model)
-    _check_target_record(info, net.n_out)
-    features = features_from_info(info, net.n_in)
+    _check_target_record(info, net.n_out, args.model)
+    features = _stored_features(info, net.n_in, args.model)
     X, skipped = prediction_inputs(args, info, features, net.n_in, net.dtype)
     if len(skipped) == 0:
         _no_rows_note(args.data)
@@ -778,20 +778,54 @@ def _check_record_version(info: dict, model: str) -> None:
                          f"({INFO_VERSION}); upgrade xpnet to predict with it")  # fmt: skip
 
 
-def _check_target_record(info: dict, n_out: int) -> None:
+def _check_target_record(info: dict, n_out: int, model: str) -> None:
     """The notes that turn outputs into labels or the target's units, checked
     as the column record is: an edited file ended in an IndexError or a
     KeyError called a bug, or a y_std of another length silently turned
-    each row's one output into several."""
-    problem = None
-    classes = info.get("classes")
-    if classes is not None and (not isinstance(classes, list) or len(classes) != n_out):
-        problem = f"classes must be a list of {n_out} labels, one per output, got {shorten(classes)}"
+    each row's one output into several; a target of 5 or a class [1, 2]
+    became the header '5' or the label '[1, 2]'."""
+    problem = _target_names_problem(info) or _classes_problem(info, n_out)
     for key in ("y_mean", "y_std") if "y_mean" in info or "y_std" in info else ():
         if problem is None and not _finite_numbers(info.get(key), n_out):
             problem = f"{key} must be a list of {n_out} finite number(s), one per output, got {shorten(info.get(key))}"
     if problem is not None:
-        raise ValueError(f"the model's target record is malformed ({problem}); save it again with xpnet train")
+        raise ValueError(f"{model}: the model's target record is malformed ({problem}); "
+                         "save it again with xpnet train")  # fmt: skip
+
+
+def _target_names_problem(info: dict) -> str | None:
+    """``target`` and ``targets``, the names that head predict's columns."""
+    if "target" in info and not isinstance(info["target"], str):
+        return f"target must be a text, the target column's name, got {shorten(info['target'])}"
+    targets = info.get("targets")
+    if "targets" in info and not (isinstance(targets, list) and all(isinstance(t, str) for t in targets)):
+        return f"targets must be a list of texts, the target columns' names, got {shorten(targets)}"
+    return None
+
+
+def _classes_problem(info: dict, n_out: int) -> str | None:
+    """``classes`` (one label per output) and ``class_spellings`` (one text per class)."""
+    classes = info.get("classes")
+    if classes is None:
+        return None
+    if not isinstance(classes, list) or len(classes) != n_out:
+        return f"classes must be a list of {n_out} labels, one per output, got {shorten(classes)}"
+    for i, label in enumerate(classes):
+        if not (isinstance(label, str | bool | int) or isinstance(label, float) and np.isfinite(label)):
+            return f"classes[{i}] must be a label (a text, a finite number or true/false), got {shorten(label)}"
+    spellings = info.get("class_spellings")
+    if spellings is not None and not (isinstance(spellings, list) and len(spellings) == n_out
+                                      and all(isinstance(w, str) for w in spellings)):  # fmt: skip
+        return f"class_spellings must be a list of {n_out} texts, one per class, got {shorten(spellings)}"
+    return None
+
+
+def _stored_features(info: dict, n_in: int, model: str) -> Any:
+    """The column record (:func:`features_from_info`); a malformed one named with the model."""
+    try:
+        return features_from_info(info, n_in)
+    except ValueError as exc:
+        raise ValueError(f"{model}: {exc}") from None
 
 
 def _finite_numbers(values: Any, n: int) -> bool:
@@ -808,7 +842,7 @@ def _prediction_columns(net: Network, info: dict, Y: np.ndarray) -> tuple[list[s
     if classes is not None or _softmax_output(net):
         index = Y.argmax(axis=1)
         spellings = info.get("class_spellings")  # as written in the training file: TRUE, not True
-        if isinstance(spellings, list) and classes is not None and len(spellings) == len(classes):
+        if spellings is not None and classes is not None:  # (checked: one text per class)
             classes = spellings
         labels = np.asarray(classes, dtype=object)[index] if classes is not None else index
         return [target], [labels.tolist()]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._files import shorten as _short
 from ._number_text import as_numbers, decimal_comma, decimal_comma_hint, decimal_comma_share, is_number, number_marks
 from .data_io import DataError, Table
 from .preprocessing import (
@@ -382,7 +383,10 @@ def features_from_info(info: dict[str, Any], n_in: int) -> Features | None:
             raise _ScalingWithoutColumns
         else:
             return None
-        features = Features(columns, str(info.get("missing", "error")), from_model=True)
+        missing = info.get("missing", "error")
+        if missing not in MISSING:  # an edited 'x' was taken as error in silence (fills as drop's)
+            raise ValueError(f"missing must be one of {', '.join(MISSING)}, got {_short(missing)}")
+        features = Features(columns, missing, from_model=True)
         for c in columns:
             _check_column(c)
         width = features.width
