@@ -100,3 +100,20 @@ def test_too_many_categories(tmp_path):
     with pytest.raises(DataError, match="30 distinct text values") as info:
         fit_features(table, kinds, np.arange(30), max_categories=10)
     assert "--ignore name" in info.value.hint and "--max-categories" in info.value.hint
+
+
+def test_fills_that_disagree_with_missing_are_a_malformed_record(tmp_path):
+    """Under --missing mean (median, most_frequent) train stores a fill for
+    every column, under error and drop none. An edited missing of 'error'
+    over fills filled missing values in silence; 'mean' without fills said
+    'trained with --missing mean, so it fills in no values; train with
+    --missing mean'."""
+    table, kinds = load(tmp_path, text=TEXT.replace("\n,", "\n2,").replace(",,", ",blue,"), categorical=["zip"])
+    filled = fit_features(table, kinds, np.arange(4), "median")[0].to_info()
+    plain = fit_features(table, kinds, np.arange(4), "drop")[0].to_info()
+    for broken, why in (({**filled, "missing": "error"}, "has a fill value, but missing is 'error'"),
+                        ({**plain, "missing": "mean"}, "has no fill value, but missing is 'mean'")):
+        with pytest.raises(ValueError, match=f"malformed .*{why}"):
+            features_from_info(broken, len(filled["x_mean"]))
+    assert features_from_info({**filled, "missing": "mean"}, len(filled["x_mean"])) is not None
+    assert features_from_info({**plain, "missing": "error"}, len(plain["x_mean"])) is not None

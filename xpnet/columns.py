@@ -389,6 +389,8 @@ def features_from_info(info: dict[str, Any], n_in: int) -> Features | None:
         features = Features(columns, missing, from_model=True)
         for c in columns:
             _check_column(c)
+        if "columns" in info:
+            _check_fills(columns, missing)
         width = features.width
         features.mean = _vector(info.get("x_mean", [0.0] * width), width)
         features.std = _vector(info.get("x_std", [1.0] * width), width, positive=True)
@@ -421,6 +423,17 @@ def _check_column(c: Column) -> None:
             raise ValueError(f"column {c.name!r} has no categories, or a fill value that is not one of them")
     else:
         raise ValueError(f"column {c.name!r} has the unknown kind {c.kind!r}")
+
+
+def _check_fills(columns: list[Column], missing: str) -> None:
+    """Train stores a fill for every column under ``mean``, ``median`` and
+    ``most_frequent``, and none under ``error`` and ``drop``: an edited
+    ``missing`` filled values in silence, or gave a hint that led nowhere."""
+    fills = missing not in ("error", "drop")
+    odd = next((c for c in columns if (c.fill is None) == fills), None)
+    if odd is not None:
+        has = "has no fill value" if fills else "has a fill value"
+        raise ValueError(f"column {odd.name!r} {has}, but missing is {missing!r}")
 
 
 def _vector(values: Any, width: int, positive: bool = False) -> np.ndarray:
