@@ -117,3 +117,20 @@ def test_fills_that_disagree_with_missing_are_a_malformed_record(tmp_path):
             features_from_info(broken, len(filled["x_mean"]))
     assert features_from_info({**filled, "missing": "mean"}, len(filled["x_mean"])) is not None
     assert features_from_info({**plain, "missing": "error"}, len(plain["x_mean"])) is not None
+
+
+def test_categories_that_are_not_distinct_texts_are_a_malformed_record(tmp_path):
+    """An edited category ['blue'] was read as the text "['blue']" in
+    silence, and a repeated one ended in pandas' InvalidIndexError, which
+    predict called a bug in xpnet."""
+    table, kinds = load(tmp_path, categorical=["zip"])
+    features, X = fit_features(table, kinds, np.arange(4), "median")
+    info = features.to_info()
+    for categories, why in (([["blue"], "red"], r"categories must be texts \(or numbers\), got \[\['blue'\]"),
+                            (["red", "red"], "categories must be distinct, got 'red' twice"),
+                            ("red", "categories must be a list")):
+        columns = [dict(c) for c in info["columns"]]
+        columns[1]["categories"] = categories
+        with pytest.raises(ValueError, match=f"malformed .*column 'color': {why}"):
+            features_from_info({**info, "columns": columns}, features.width)
+    np.testing.assert_array_equal(features_from_info(info, features.width).transform(table), X)

@@ -374,8 +374,7 @@ def features_from_info(info: dict[str, Any], n_in: int) -> Features | None:
     numeric) are read too. A malformed record is a ``ValueError``."""
     try:
         if "columns" in info:
-            columns = [Column(_nfc(str(c["name"])), c["kind"], _nfc(c.get("fill")),
-                              None if c.get("categories") is None else [_nfc(str(v)) for v in c["categories"]])
+            columns = [Column(_nfc(str(c["name"])), c["kind"], _nfc(c.get("fill")), _categories(c))
                        for c in info["columns"]]
         elif "features" in info:
             columns = [Column(_nfc(str(name)), "number") for name in info["features"]]
@@ -411,6 +410,27 @@ def _nfc(value: Any) -> Any:
     an older xpnet may hold names or categories as its file spelled them);
     other values (a number column's fill) as they are."""
     return unicodedata.normalize("NFC", value) if isinstance(value, str) else value
+
+
+def _categories(c: dict[str, Any]) -> list[str] | None:
+    """A column's stored categories, distinct texts (numbers as they print):
+    an edited ['blue'] was read as the text "['blue']" in silence, and a
+    repeated one ended in pandas' InvalidIndexError, called a bug."""
+    values = c.get("categories")
+    if values is None:
+        return None
+    where = f"column {_short(c['name'])}"
+    if not isinstance(values, list):
+        raise ValueError(f"{where}: categories must be a list, got {_short(values)}")
+    odd = [v for v in values if isinstance(v, bool) or not isinstance(v, str | int | float)]
+    if odd:
+        raise ValueError(f"{where}: categories must be texts (or numbers), got {_short(odd)}")
+    texts = [_nfc(str(v)) for v in values]
+    seen: set[str] = set()
+    twice = next((t for t in texts if t in seen or seen.add(t)), None)  # (--max-categories may be large)
+    if twice is not None:
+        raise ValueError(f"{where}: categories must be distinct, got {twice!r} twice")
+    return texts
 
 
 def _check_column(c: Column) -> None:
