@@ -134,3 +134,16 @@ def test_categories_that_are_not_distinct_texts_are_a_malformed_record(tmp_path)
         with pytest.raises(ValueError, match=f"malformed .*column 'color': {why}"):
             features_from_info({**info, "columns": columns}, features.width)
     np.testing.assert_array_equal(features_from_info(info, features.width).transform(table), X)
+
+
+def test_a_column_named_twice_is_a_malformed_record(tmp_path):
+    """An edited record naming two columns 'n' ended in "AttributeError:
+    'DataFrame' object has no attribute 'dtype'", called a bug in xpnet."""
+    table, kinds = load(tmp_path, categorical=["zip"])
+    info = fit_features(table, kinds, np.arange(4), "median")[0].to_info()
+    columns = [dict(c) for c in info["columns"]]
+    columns[1]["name"] = "n"
+    with pytest.raises(ValueError, match="malformed .*column names must be distinct, got 'n' twice"):
+        features_from_info({**info, "columns": columns}, len(info["x_mean"]))
+    with pytest.raises(ValueError, match="malformed .*column names must be distinct, got 'a' twice"):
+        features_from_info({"features": ["a", "b", "a"]}, 3)

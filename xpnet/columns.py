@@ -388,6 +388,7 @@ def features_from_info(info: dict[str, Any], n_in: int) -> Features | None:
         features = Features(columns, missing, from_model=True)
         for c in columns:
             _check_column(c)
+        _check_names([c.name for c in columns])
         if "columns" in info:
             _check_fills(columns, missing)
         width = features.width
@@ -443,6 +444,14 @@ def _check_column(c: Column) -> None:
             raise ValueError(f"column {c.name!r} has no categories, or a fill value that is not one of them")
     else:
         raise ValueError(f"column {c.name!r} has the unknown kind {c.kind!r}")
+
+
+def _check_names(names: list[str]) -> None:
+    """Each column once: a repeated name ended in pandas' AttributeError, called a bug."""
+    seen: set[str] = set()
+    twice = next((n for n in names if n in seen or seen.add(n)), None)
+    if twice is not None:
+        raise ValueError(f"column names must be distinct, got {twice!r} twice")
 
 
 def _check_fills(columns: list[Column], missing: str) -> None:
