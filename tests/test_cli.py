@@ -714,6 +714,19 @@ def test_predict_refuses_edited_names_and_labels_in_the_record(trained_models, m
     assert named in line and str(edited) in line and "save it again with xpnet train" in line, line
 
 
+
+@pytest.mark.parametrize(("field", "value"),
+                         [("decimal", "x"), ("encoding", "nosuch"), ("sep", "ab"), ("sep", 5), ("sep", "a")])
+def test_predict_refuses_edited_reading_options_in_the_record(trained_models, field, value):
+    """A stored decimal of 'x' made predict blame the rows ("holds '0.126',
+    not a number"), an unknown encoding blamed an --encoding never given,
+    and a sep of 'ab' or 5 was dropped in silence for detection."""
+    d, data = trained_models
+    edited = _edited_model(d / "cls.safetensors", d / "edited.safetensors",
+                           lambda info: info["read"].update({field: value}))
+    line = one_line_error(xpnet_cli("predict", edited, data))
+    assert f"{edited}: the model's read record is malformed" in line and repr(value) in line, line
+
 def test_predict_keeps_the_labels_and_names_a_record_holds(trained_models):
     d, data = trained_models
     header, rows = read_csv(ok(xpnet_cli("predict", d / "cls.safetensors", data)).stdout)

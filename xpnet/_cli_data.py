@@ -439,12 +439,31 @@ def _stored_read(info: dict[str, Any], model: str) -> dict[str, Any]:
     an edited record (``na_values: 5``) failed deep in the reading with
     "'int' object is not iterable", naming neither the model nor the field."""
     stored = info.get("read") if isinstance(info.get("read"), dict) else {}
-    na_values = stored.get("na_values", [])
-    texts = isinstance(stored.get("encoding", ""), str) and isinstance(stored.get("decimal", ""), str)
-    if not texts or not isinstance(na_values, list) or not all(isinstance(v, str) for v in na_values):
-        raise ValueError(f"{model}: the model's read record is malformed (expected encoding and decimal as strings and "
-                         f"na_values as a list of strings, got {_short(stored)}); save it again with xpnet train")
+    problem = _read_problem(stored)
+    if problem is not None:
+        raise ValueError(f"{model}: the model's read record is malformed ({problem}); save it again with xpnet train")
     return stored
+
+
+def _read_problem(stored: dict[str, Any]) -> str | None:
+    """What is wrong with a stored read record, field by field: a decimal of
+    'x' blamed the rows ('not a number'), an unknown encoding an --encoding
+    never given, and a sep of 'ab' was dropped in silence for detection."""
+    import codecs
+
+    na_values, encoding = stored.get("na_values", []), stored.get("encoding", "utf-8")
+    decimal, sep = stored.get("decimal", "."), stored.get("sep")
+    if not isinstance(na_values, list) or not all(isinstance(v, str) for v in na_values):
+        return f"na_values must be a list of texts, got {_short(na_values)}"
+    if not isinstance(decimal, str) or decimal not in (".", ","):
+        return f"decimal must be '.' or ',', got {_short(decimal)}"
+    if sep is not None and not (isinstance(sep, str) and len(sep) == 1 and sep not in "\"'\r\n" and not sep.isalnum()):
+        return f"sep must be null (detected in training) or one character, got {_short(sep)}"
+    try:
+        codecs.lookup(encoding)
+    except (LookupError, TypeError):
+        return f"encoding must name a Python codec, got {_short(encoding)}"
+    return None
 
 
 def _stored_sep(stored: dict[str, Any]) -> str | None:
