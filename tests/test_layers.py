@@ -298,7 +298,7 @@ def test_a_layer_that_writes_into_an_array_it_is_given_is_named_on_numpy(layer, 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(8, 4)), rng.normal(size=(8, 2))
     X0 = X.copy()
-    net = xpnet.Network([layer(), xpnet.Dense(4, 2)], dtype="float64", seed=0)
+    net = xpnet.Network([layer(), xpnet.Dense(4, 2)], backend="numpy", dtype="float64", seed=0)
     W0 = host(net.layers[-1].weights).copy()
     with pytest.raises(ValueError, match=rf"\.{kernel} wrote into an array it was given"):
         if kernel == "forward":
@@ -369,6 +369,7 @@ def test_a_user_activation_that_writes_into_its_input_is_named_on_numpy():
     (gradcheck's relative error 1.9)."""
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 1))
-    net = xpnet.Network([xpnet.Dense(3, 4, _SquareInPlace()), xpnet.Dense(4, 1)], dtype="float64", seed=0)
+    layers = [xpnet.Dense(3, 4, _SquareInPlace()), xpnet.Dense(4, 1)]
+    net = xpnet.Network(layers, backend="numpy", dtype="float64", seed=0)
     with pytest.raises(ValueError, match=r"activation='_square_in_place'.*wrote into an array"):
         net.fit(X, y, loss="mse", epochs=1, batch_size=5)
